@@ -1,0 +1,19 @@
+/** What a command gets from the process: its streams and environment, injectable for tests. */
+export interface CliIo {
+  stdin: NodeJS.ReadableStream;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Exit codes, documented in `--help` and the README. */
+export const EXIT = {
+  /** every record enriched */
+  OK: 0,
+  /** a fatal error (named, with file and line where there is one) */
+  FATAL: 1,
+  /** a usage error */
+  USAGE: 2,
+  /** finished, but some records carry `_error` */
+  PARTIAL: 3,
+} as const;

@@ -1,0 +1,70 @@
+/**
+ * One error class for everything batch-enrich throws, with a stable `code` and context as fields
+ * (the csv-parse `CsvError` / undici `UND_ERR_*` pattern). Messages follow "What: detail, got X at line N"
+ * so that a line read alone on stderr still says what went wrong and where.
+ */
+
+export type BatchEnrichErrorCode =
+  | 'BE_USAGE' // bad options or arguments: exit code 2
+  | 'BE_NO_API_KEY' // no key and neither --dry-run nor --emulator: exit code 2
+  | 'BE_INVALID_OPTION' // a library option failed validation
+  | 'BE_TEMPLATE' // a prompt template names a field the input lacks
+  | 'BE_CSV_PARSE' // the CSV cannot be parsed: fatal
+  | 'BE_INPUT' // the input cannot be read
+  | 'BE_INVALID_RECORD' // one record is unusable (per-record, becomes `_error`)
+  | 'BE_API' // the API failed after the SDK's own retries
+  | 'BE_BATCH_FAILED' // a batch could not be completed
+  | 'BE_LEDGER' // the ledger cannot be opened or is inconsistent
+  | 'BE_ABORTED'; // stopped by a signal
+
+export interface BatchEnrichErrorContext {
+  file?: string;
+  line?: number;
+  customId?: string;
+  batchId?: string;
+  status?: number;
+  requestID?: string;
+  cause?: unknown;
+}
+
+export class BatchEnrichError extends Error {
+  readonly code: BatchEnrichErrorCode;
+  readonly file: string | undefined;
+  readonly line: number | undefined;
+  readonly customId: string | undefined;
+  readonly batchId: string | undefined;
+  readonly status: number | undefined;
+  readonly requestID: string | undefined;
+
+  constructor(code: BatchEnrichErrorCode, message: string, context: BatchEnrichErrorContext = {}) {
+    super(message, context.cause === undefined ? undefined : { cause: context.cause });
+    this.code = code;
+    this.file = context.file;
+    this.line = context.line;
+    this.customId = context.customId;
+    this.batchId = context.batchId;
+    this.status = context.status;
+    this.requestID = context.requestID;
+  }
+}
+Object.defineProperty(BatchEnrichError.prototype, 'name', { value: 'BatchEnrichError' });
+
+/** True for errors thrown by batch-enrich (works across duplicate installs by checking the shape). */
+export function isBatchEnrichError(error: unknown): error is BatchEnrichError {
+  return (
+    error instanceof Error &&
+    error.name === 'BatchEnrichError' &&
+    typeof (error as { code?: unknown }).code === 'string'
+  );
+}
+
+/** A value shown inside an error message: JSON, truncated so one bad record cannot flood stderr. */
+export function shown(value: unknown, max = 60): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
