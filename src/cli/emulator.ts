@@ -1,0 +1,174 @@
+/**
+ * `batch-enrich emulator`: runs the local Message Batches API emulator until SIGINT/SIGTERM.
+ * stdout carries exactly one line, the base URL (so `ANTHROPIC_BASE_URL=$(…)` style use works);
+ * everything else (usage errors, the optional --verbose request log) goes to stderr.
+ */
+import { parseArgs } from 'node:util';
+import type { EmulatorOptions } from '../emulator/index.ts';
+import { startEmulator } from '../emulator/index.ts';
+import type { CliIo } from './io.ts';
+import { EXIT } from './io.ts';
+
+export const EMULATOR_HELP = `Usage: batch-enrich emulator [options]
+
+Run a local emulator of the Anthropic Message Batches API (plus /v1/messages and
+/v1/messages/count_tokens). Prints its base URL as the first line of stdout, then serves
+until SIGINT or SIGTERM. Any non-empty API key is accepted.
+
+Options:
+  --port N                  TCP port, 0 = a free one                      (default: 0)
+  --host HOST               interface to listen on                         (default: 127.0.0.1)
+  --seed N                  seed for ids, answers, faults, result order    (default: 42)
+  --processing-ms N         how long each batch stays in_progress, ms      (default: 0)
+  --upstream URL            forward each request to URL/v1/messages        (default: none)
+  --upstream-key KEY        API key for the upstream                       (default: the caller's key)
+  --upstream-concurrency N  forwarded requests in flight at once           (default: 8)
+  --fault-429 RATE          share 0..1 of control calls answered 429       (default: 0)
+  --fault-500 RATE          share 0..1 of control calls answered 500       (default: 0)
+  --fault-529 RATE          share 0..1 of control calls answered 529       (default: 0)
+  --retry-after SECONDS     retry-after header on injected 429s            (default: 0)
+  --errored-rate RATE       share 0..1 of requests whose result is errored (default: 0)
+  --errored-type TYPE       error type of those results                    (default: overloaded_error)
+  --expired-rate RATE       share 0..1 of requests whose result is expired (default: 0)
+  --cut-results-rate RATE   share 0..1 of results downloads cut half way   (default: 0)
+  --transient-404           first retrieve of each batch answers 404       (default: off)
+  --verbose                 log one line per request to stderr             (default: off)
+  --help                    show this help
+
+Control calls are create, retrieve, list, cancel, delete and results.
+
+Examples:
+  $ batch-enrich emulator --port 8787 &
+  $ ANTHROPIC_BASE_URL=http://127.0.0.1:8787 ANTHROPIC_API_KEY=test batch-enrich --prompt '…' < in.csv
+  $ batch-enrich emulator --processing-ms 2000 --fault-429 0.1 --errored-rate 0.05 | head -1
+
+Exit codes: 0 stopped by a signal, 1 could not start, 2 usage error.
+`;
+
+type Flag = { type: 'string' | 'boolean' };
+
+const FLAGS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  seed: { type: 'string' },
+  'processing-ms': { type: 'string' },
+  upstream: { type: 'string' },
+  'upstream-key': { type: 'string' },
+  'upstream-concurrency': { type: 'string' },
+  'fault-429': { type: 'string' },
+  'fault-500': { type: 'string' },
+  'fault-529': { type: 'string' },
+  'retry-after': { type: 'string' },
+  'errored-rate': { type: 'string' },
+  'errored-type': { type: 'string' },
+  'expired-rate': { type: 'string' },
+  'cut-results-rate': { type: 'string' },
+  'transient-404': { type: 'boolean' },
+  verbose: { type: 'boolean' },
+  help: { type: 'boolean' },
+} as const satisfies Record<string, Flag>;
+
+class UsageError extends Error {}
+
+function intFlag(name: string, raw: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`--${name}: expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function numFlag(name: string, raw: string | undefined, min: number, max: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < min || n > max)
+    throw new UsageError(`--${name}: expected a number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/** Parses argv into emulator options (throws UsageError naming the flag and the value). */
+export function parseEmulatorArgs(argv: string[]): { help: boolean; verbose: boolean; options: EmulatorOptions } {
+  let values: { [K in keyof typeof FLAGS]?: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
+  try {
+    ({ values } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const options: EmulatorOptions = {};
+  const set = <K extends keyof EmulatorOptions>(key: K, value: EmulatorOptions[K] | undefined) => {
+    if (value !== undefined) options[key] = value;
+  };
+  set('port', intFlag('port', values.port, 0, 65535));
+  set('host', values.host);
+  set('seed', intFlag('seed', values.seed, -(2 ** 31), 2 ** 31));
+  set('processingMs', intFlag('processing-ms', values['processing-ms'], 0));
+  if (values.upstream !== undefined) {
+    try {
+      const u = new URL(values.upstream);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
+    } catch {
+      throw new UsageError(`--upstream: expected an http(s) URL, got ${JSON.stringify(values.upstream)}`);
+    }
+    options.upstream = values.upstream;
+  }
+  set('upstreamKey', values['upstream-key']);
+  set('upstreamConcurrency', intFlag('upstream-concurrency', values['upstream-concurrency'], 1, 1000));
+  set('faultRate429', numFlag('fault-429', values['fault-429'], 0, 1));
+  set('faultRate500', numFlag('fault-500', values['fault-500'], 0, 1));
+  set('faultRate529', numFlag('fault-529', values['fault-529'], 0, 1));
+  set('retryAfterSeconds', numFlag('retry-after', values['retry-after'], 0, 86_400));
+  set('erroredRate', numFlag('errored-rate', values['errored-rate'], 0, 1));
+  if (values['errored-type'] !== undefined) {
+    if (!/^[a-z_]+$/.test(values['errored-type']))
+      throw new UsageError(`--errored-type: expected an error type such as overloaded_error, got ${JSON.stringify(values['errored-type'])}`);
+    options.erroredType = values['errored-type'];
+  }
+  set('expiredRate', numFlag('expired-rate', values['expired-rate'], 0, 1));
+  set('cutResultsRate', numFlag('cut-results-rate', values['cut-results-rate'], 0, 1));
+  if (values['transient-404'] === true) options.transient404 = true;
+  const sum = (options.faultRate429 ?? 0) + (options.faultRate500 ?? 0) + (options.faultRate529 ?? 0);
+  if (sum > 1) throw new UsageError(`--fault-429 + --fault-500 + --fault-529: must add up to at most 1, got ${sum}`);
+  return { help: values.help === true, verbose: values.verbose === true, options };
+}
+
+/** Resolves on the first SIGINT or SIGTERM (listeners removed afterwards). */
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(signal);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+/** `batch-enrich emulator …`: returns the exit code (never calls process.exit). */
+export async function emulatorCommand(argv: string[], io: CliIo, stop: Promise<unknown> = waitForSignal()): Promise<number> {
+  let parsed: ReturnType<typeof parseEmulatorArgs>;
+  try {
+    parsed = parseEmulatorArgs(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr.write(`batch-enrich emulator: ${error.message}\nTry 'batch-enrich emulator --help'.\n`);
+    return EXIT.USAGE;
+  }
+  if (parsed.help) {
+    io.stdout.write(EMULATOR_HELP);
+    return EXIT.OK;
+  }
+  const options: EmulatorOptions = { ...parsed.options };
+  if (parsed.verbose) options.log = (line) => io.stderr.write(`${line}\n`);
+  let emu: Awaited<ReturnType<typeof startEmulator>>;
+  try {
+    emu = await startEmulator(options);
+  } catch (error) {
+    io.stderr.write(`batch-enrich emulator: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
+    return EXIT.FATAL;
+  }
+  io.stdout.write(`${emu.url}\n`);
+  await stop;
+  await emu.close();
+  return EXIT.OK;
+}

@@ -1,0 +1,479 @@
+/**
+ * `batch-enrich [options] [FILE]`: the default command. It only wires things together: options →
+ * a recipe-like config → `pipeline(input, readRecords, enrichStage, writeRecords, output)`. Data goes
+ * to stdout (or `--output`); events, warnings and errors go to stderr.
+ */
+import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import type Anthropic from '@anthropic-ai/sdk';
+import { BatchEnrichError, isBatchEnrichError, shown } from '../errors.ts';
+import { DEFAULT_MAX_TOKENS, DEFAULT_MODEL, enrichStage } from '../enrich.ts';
+import type { JSONSchema } from '../core/request.ts';
+import { resolveAnswerSchema } from '../core/schema.ts';
+import { compileTemplate, missingColumns } from '../core/template.ts';
+import { createClient } from '../client/client.ts';
+import { defaultLedgerPath, Ledger } from '../ledger/ledger.ts';
+import type { Recipe } from '../recipe.ts';
+import { DEFAULT_FLUSH_AFTER_MS, DEFAULT_MAX_IN_FLIGHT, MAX_BATCH_REQUESTS, type BatchEvent } from '../stages/batch.ts';
+import { newCounts } from '../stages/merge.ts';
+import { toRequests } from '../stages/prepare.ts';
+import { formatFromName, readRecords, type InputFormat, type SourceRecord } from '../stages/read.ts';
+import { createFormatter, type OutputFormat } from '../stages/write.ts';
+import { EXIT, type CliIo } from './io.ts';
+
+export const USAGE = `Usage: batch-enrich [options] [FILE]
+       batch-enrich emulator [options]
+
+Enrich CSV or NDJSON records with Claude through the Message Batches API (half the price of
+real-time calls). Reads FILE, or stdin when FILE is absent or '-'; writes NDJSON (or CSV) to
+stdout; progress and errors go to stderr. Work is kept in a ledger, so re-running the same
+command after a crash resumes without paying twice.
+
+Request:
+  --prompt TEMPLATE       prompt over record fields: {{field}}, {{a.b}} (nested), {{$record}} (all, as JSON)
+  --prompt-file FILE      read the prompt template from FILE
+  --system TEXT           shared system prompt, sent as a cached prefix (cache_control ttl 1h)
+  --system-file FILE      read the system prompt from FILE
+  --schema FILE           JSON Schema of the answer (sent as output_config.format, checked on return)
+  --transform NAME|FILE   a recipe: ticket-triage, invoice-extraction, contract-clauses, or a .js module
+  --model NAME            model (default: the recipe's, else ${DEFAULT_MODEL})
+  --max-tokens N          answer token limit (default: the recipe's, else ${DEFAULT_MAX_TOKENS})
+  --into FIELD            put the answer under FIELD (default: merge an object answer at the top
+                          level; a free-text answer goes to 'answer')
+  --id-field NAME         show this field's value at the front of each custom_id
+
+Input and output:
+  --input-format csv|ndjson    default: from FILE's extension, else sniffed from the first byte
+  --output-format ndjson|csv   default: from --output's extension, else ndjson
+  -o, --output FILE            write records to FILE instead of stdout
+  --errors FILE                write records that carry _error to FILE instead of the output
+  -q, --quiet                  no event lines on stderr (errors are still printed)
+
+Batching:
+  --batch-size N          requests per batch, 1-${MAX_BATCH_REQUESTS} (default ${MAX_BATCH_REQUESTS}; 256 MB also caps a batch)
+  --flush-after SECONDS   submit a partial batch this long after its first request (default ${DEFAULT_FLUSH_AFTER_MS / 1000})
+  --max-in-flight N       batches running at once; reading waits for a free slot (default ${DEFAULT_MAX_IN_FLIGHT})
+  --poll-min SECONDS      first poll interval; it doubles, with jitter, up to --poll-max (default 1)
+  --poll-max SECONDS      longest poll interval (default 60)
+  --ledger PATH           the SQLite ledger (default: $BATCH_ENRICH_LEDGER, else ~/.cache/batch-enrich/ledger.db)
+
+Modes:
+  --dry-run               print the batch requests as JSONL on stdout; no key, no network
+  --emulator              run against an in-process emulator of the API (offline demo, no key)
+  -h, --help              this help
+  --version               the version
+
+Environment:
+  ANTHROPIC_API_KEY       the API key (required unless --dry-run or --emulator); never printed or stored
+  ANTHROPIC_BASE_URL      the API base URL (e.g. a 'batch-enrich emulator' started elsewhere)
+  BATCH_ENRICH_LEDGER     the ledger path
+  NO_COLOR                honoured (no colour is used)
+
+Output: each input record comes out exactly once, in input order: enriched with the answer's
+fields, or with _error: {type, message} (types: the API's error type such as overloaded_error,
+expired, canceled, truncated, refusal, invalid_json, schema_mismatch, template, invalid_input).
+
+Exit codes:
+  0  every record enriched
+  1  a fatal error (named, with file and line where there is one)
+  2  a usage error (bad option, missing key, template field missing from the CSV header)
+  3  finished, but some records carry _error
+  130, 143  interrupted by SIGINT or SIGTERM (submitted batches stay in the ledger; rerun to resume)
+
+Examples:
+  # offline demo: ticket triage on the bundled sample, against the built-in emulator
+  batch-enrich --emulator --transform ticket-triage fixtures/csv/tickets.csv
+
+  # triage tickets from a CSV into NDJSON
+  cat tickets.csv | batch-enrich --transform ticket-triage > triaged.ndjson
+
+  # your own prompt and JSON Schema, CSV out, failed rows aside
+  batch-enrich --prompt 'Extract the company from: {{bio}}' --schema company.schema.json \\
+    --output-format csv --errors failed.ndjson people.csv > companies.csv
+
+  # see exactly what would be sent, without a key
+  batch-enrich --dry-run --transform invoice-extraction fixtures/ndjson/invoices.ndjson | head -1
+`;
+
+const OPTIONS = {
+  prompt: { type: 'string' },
+  'prompt-file': { type: 'string' },
+  system: { type: 'string' },
+  'system-file': { type: 'string' },
+  schema: { type: 'string' },
+  transform: { type: 'string' },
+  model: { type: 'string' },
+  'max-tokens': { type: 'string' },
+  into: { type: 'string' },
+  'id-field': { type: 'string' },
+  'input-format': { type: 'string' },
+  'output-format': { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  errors: { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+  'batch-size': { type: 'string' },
+  'flush-after': { type: 'string' },
+  'max-in-flight': { type: 'string' },
+  'poll-min': { type: 'string' },
+  'poll-max': { type: 'string' },
+  ledger: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  emulator: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>['values'];
+
+/** Runs the command; resolves with the exit code. Never calls `process.exit()`. */
+export async function enrichCommand(argv: string[], io: CliIo): Promise<number> {
+  const say = (line: string) => io.stderr.write(`batch-enrich: ${line}\n`);
+  try {
+    return await run(argv, io, say);
+  } catch (error) {
+    if (isBrokenPipe(error)) return EXIT.OK;
+    if (isBatchEnrichError(error) && (error.code === 'BE_USAGE' || error.code === 'BE_NO_API_KEY' || error.code === 'BE_INVALID_OPTION' || error.code === 'BE_TEMPLATE')) {
+      say(error.message);
+      if (error.code !== 'BE_NO_API_KEY') io.stderr.write(`Try 'batch-enrich --help'.\n`);
+      return EXIT.USAGE;
+    }
+    say(error instanceof Error ? error.message : String(error));
+    return EXIT.FATAL;
+  }
+}
+
+async function run(argv: string[], io: CliIo, say: (line: string) => void): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw usage((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout.write(USAGE);
+    return EXIT.OK;
+  }
+  if (values.version) {
+    io.stdout.write(`${packageVersion()}\n`);
+    return EXIT.OK;
+  }
+  if (positionals.length > 1) throw usage(`expected at most one input FILE, got ${positionals.length}: ${shown(positionals)}`);
+  const file = positionals[0] ?? '-';
+
+  const config = await resolveConfig(values);
+  const inputFormat = choice<InputFormat>('--input-format', values['input-format'], ['csv', 'ndjson']) ?? formatFromName(file);
+  const outputFormat =
+    choice<OutputFormat>('--output-format', values['output-format'], ['ndjson', 'csv']) ??
+    (values.output?.toLowerCase().endsWith('.csv') ? 'csv' : 'ndjson');
+  const batchSize = integer('--batch-size', values['batch-size'], 1, MAX_BATCH_REQUESTS);
+  const maxInFlight = integer('--max-in-flight', values['max-in-flight'], 1, 100);
+  const flushAfter = seconds('--flush-after', values['flush-after']);
+  const pollMin = seconds('--poll-min', values['poll-min']);
+  const pollMax = seconds('--poll-max', values['poll-max']);
+
+  const apiKey = io.env['ANTHROPIC_API_KEY'];
+  if (!values['dry-run'] && !values.emulator && !apiKey) {
+    throw new BatchEnrichError(
+      'BE_NO_API_KEY',
+      'no API key: set ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL for another endpoint), or use --dry-run to see the requests, or --emulator to run offline',
+    );
+  }
+
+  const input = file === '-' ? io.stdin : await openInput(file);
+  const checkColumns = (columns: string[]) => {
+    const missing = missingColumns(config.prompt, columns);
+    if (missing.length > 0) {
+      throw usage(`${file === '-' ? '<stdin>' : file}:1: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the CSV header has no such column (columns: ${columns.join(', ')})`);
+    }
+  };
+  const read = readRecords({ format: inputFormat, file, onColumns: checkColumns });
+
+  if (values['dry-run']) return dryRun(io, say, read(input), config, file);
+
+  const out = values.output ? createWriteStream(values.output) : io.stdout;
+  const errorsOut = values.errors ? createWriteStream(values.errors) : undefined;
+  const answerColumns = config.answer?.fields.length && !config.into ? config.answer.fields : [config.into ?? 'answer'];
+  const extraWarned = (name: string) => say(`warning: field ${shown(name)} is not in the CSV header and is left out of the CSV output`);
+  const formatOut = createFormatter({ format: outputFormat, answerColumns, onExtraField: extraWarned });
+  const formatErrors = createFormatter({ format: outputFormat, answerColumns, onExtraField: extraWarned });
+
+  let emulator: { url: string; close(): Promise<void> } | undefined;
+  let client: Anthropic;
+  let key: string;
+  if (values.emulator) {
+    const { startEmulator } = await import('../emulator/index.ts');
+    emulator = await startEmulator({});
+    key = 'emulator';
+    client = createClient({ apiKey: key, baseURL: emulator.url });
+  } else {
+    key = apiKey ?? '';
+    client = createClient({ apiKey: key, baseURL: io.env['ANTHROPIC_BASE_URL'] || undefined });
+  }
+
+  // The in-process emulator dies with this process, so its batches cannot be resumed: keep no ledger file for it.
+  const ledger = new Ledger(values.ledger ?? (values.emulator ? ':memory:' : defaultLedgerPath(io.env)));
+  const counts = newCounts();
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    say(`${signal}: stopping; submitted batches keep running and stay in the ledger ${ledger.path}; run the same command again to resume`);
+    controller.abort(new BatchEnrichError('BE_ABORTED', `interrupted by ${signal}`));
+  };
+  let interrupted: NodeJS.Signals | undefined;
+  const sigint = () => onSignal((interrupted = 'SIGINT'));
+  const sigterm = () => onSignal((interrupted = 'SIGTERM'));
+  process.once('SIGINT', sigint);
+  process.once('SIGTERM', sigterm);
+  const quiet = Boolean(values.quiet);
+
+  try {
+    await pipeline(
+      input,
+      read,
+      enrichStage({
+        prompt: config.prompt.source,
+        ...(config.system === undefined ? {} : { system: config.system }),
+        ...(config.answer ? { schema: config.answer.jsonSchema } : {}),
+        model: config.model,
+        maxTokens: config.maxTokens,
+        ...(config.into === undefined ? {} : { into: config.into }),
+        ...(config.idField === undefined ? {} : { idField: config.idField }),
+        client,
+        apiKey: key,
+        ledger,
+        ...(batchSize === undefined ? {} : { batchSize }),
+        ...(maxInFlight === undefined ? {} : { maxInFlight }),
+        ...(flushAfter === undefined ? {} : { flushAfterMs: flushAfter * 1000 }),
+        ...(pollMin === undefined ? {} : { pollMinMs: pollMin * 1000 }),
+        ...(pollMax === undefined ? {} : { pollMaxMs: pollMax * 1000 }),
+        file,
+        counts,
+        signal: controller.signal,
+        onEvent: quiet ? undefined : (event) => say(describe(event)),
+      }),
+      async function* format(records: AsyncIterable<Record<string, unknown>>) {
+        for await (const record of records) {
+          if (errorsOut && record['_error'] !== undefined) {
+            if (!errorsOut.write(formatErrors(record))) await once(errorsOut, 'drain');
+          } else {
+            yield formatOut(record);
+          }
+        }
+      },
+      out,
+    );
+    if (errorsOut) {
+      errorsOut.end();
+      await once(errorsOut, 'finish');
+    }
+  } catch (error) {
+    if (interrupted) return interrupted === 'SIGINT' ? 130 : 143;
+    throw error;
+  } finally {
+    process.off('SIGINT', sigint);
+    process.off('SIGTERM', sigterm);
+    ledger.close();
+    await emulator?.close();
+  }
+
+  const total = counts.ok + counts.failed;
+  if (!quiet || counts.failed > 0) {
+    const failures = Object.entries(counts.byType)
+      .map(([type, n]) => `${type}: ${n}`)
+      .join(', ');
+    say(`${total} record${total === 1 ? '' : 's'}: ${counts.ok} enriched, ${counts.failed} with _error${failures ? ` (${failures})` : ''}`);
+  }
+  return counts.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
+}
+
+interface Config {
+  prompt: ReturnType<typeof compileTemplate>;
+  system: string | undefined;
+  answer: ReturnType<typeof resolveAnswerSchema> | undefined;
+  model: string;
+  maxTokens: number;
+  into: string | undefined;
+  idField: string | undefined;
+}
+
+/** Options and recipe → one config; flags win over the recipe. */
+async function resolveConfig(values: Values): Promise<Config> {
+  const recipe = values.transform ? await loadRecipe(values.transform) : undefined;
+  if (values.prompt !== undefined && values['prompt-file'] !== undefined) throw usage('use either --prompt or --prompt-file, not both');
+  if (values.system !== undefined && values['system-file'] !== undefined) throw usage('use either --system or --system-file, not both');
+  const promptText = values.prompt ?? (values['prompt-file'] ? readText('--prompt-file', values['prompt-file']) : recipe?.prompt);
+  if (!promptText) throw usage('no prompt: give --prompt TEMPLATE, --prompt-file FILE or --transform RECIPE');
+  const system = values.system ?? (values['system-file'] ? readText('--system-file', values['system-file']) : recipe?.system);
+  let answer: Config['answer'];
+  if (values.schema) {
+    let json: unknown;
+    try {
+      json = JSON.parse(readText('--schema', values.schema));
+    } catch (error) {
+      if (isBatchEnrichError(error)) throw error;
+      throw usage(`--schema ${values.schema}: not valid JSON (${(error as Error).message})`);
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw usage(`--schema ${values.schema}: expected a JSON Schema object`);
+    answer = resolveAnswerSchema(json as JSONSchema, values.schema);
+  } else if (recipe?.schema) {
+    answer = resolveAnswerSchema(recipe.schema, `recipe ${recipe.name}`);
+  }
+  let prompt;
+  try {
+    prompt = compileTemplate(promptText);
+  } catch (error) {
+    throw usage((error as Error).message);
+  }
+  return {
+    prompt,
+    system: system || undefined,
+    answer,
+    model: values.model ?? recipe?.model ?? DEFAULT_MODEL,
+    maxTokens: integer('--max-tokens', values['max-tokens'], 1, 1_000_000) ?? recipe?.maxTokens ?? DEFAULT_MAX_TOKENS,
+    into: values.into ?? recipe?.into,
+    idField: values['id-field'] ?? recipe?.idField,
+  };
+}
+
+/** `--dry-run`: the batch requests, one JSON line each; records that cannot become requests go to stderr. */
+async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIterable<SourceRecord>, config: Config, file: string): Promise<number> {
+  let failed = 0;
+  await pipeline(
+    toRequests({
+      model: config.model,
+      maxTokens: config.maxTokens,
+      prompt: config.prompt,
+      system: config.system,
+      answerSchema: config.answer?.jsonSchema,
+      idField: config.idField,
+      file,
+    })(records),
+    async function* lines(prepared) {
+      for await (const record of prepared) {
+        if (record.error) {
+          failed++;
+          say(record.error.message);
+        } else if (record.body !== undefined) {
+          yield `${record.body}\n`;
+        }
+      }
+    },
+    io.stdout,
+  );
+  return failed > 0 ? EXIT.PARTIAL : EXIT.OK;
+}
+
+/** Loads a recipe by name (a bundled one) or from a module path (its default export or `recipe`). */
+async function loadRecipe(spec: string): Promise<Recipe> {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // Built: dist/src/cli → dist/transforms/NAME.js. From source (tsx, vitest): src/cli → transforms/NAME.ts.
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  const bundled = join(here, '..', '..', 'transforms', `${spec}${ext}`);
+  let path: string;
+  if (/^[a-z0-9][a-z0-9-]*$/.test(spec) && existsSync(bundled)) {
+    path = bundled;
+  } else {
+    path = resolve(spec);
+    if (!existsSync(path)) throw usage(`--transform ${spec}: no such recipe or file (bundled recipes: ticket-triage, invoice-extraction, contract-clauses)`);
+    if (path.endsWith('.ts') && ext === '.js') {
+      // A bundled recipe given by its source path: use its compiled twin.
+      const root = join(here, '..', '..', '..');
+      const rel = relative(root, path);
+      const twin = join(here, '..', '..', rel.replace(/\.ts$/, '.js'));
+      if (!rel.startsWith('..') && !isAbsolute(rel) && existsSync(twin)) path = twin;
+      else throw usage(`--transform ${spec}: Node cannot load TypeScript directly; compile the recipe to .js (or run batch-enrich under tsx)`);
+    }
+  }
+  let module: { default?: unknown; recipe?: unknown };
+  try {
+    module = (await import(pathToFileURL(path).href)) as typeof module;
+  } catch (error) {
+    throw usage(`--transform ${spec}: cannot load the module: ${(error as Error).message}`);
+  }
+  const recipe = (module.default ?? module.recipe) as Partial<Recipe> | undefined;
+  if (!recipe || typeof recipe !== 'object' || typeof recipe.prompt !== 'string') {
+    throw usage(`--transform ${spec}: the module must export a recipe (default export with at least a 'prompt')`);
+  }
+  return { name: spec, description: '', ...recipe } as Recipe;
+}
+
+async function openInput(file: string): Promise<NodeJS.ReadableStream> {
+  const stream = createReadStream(file);
+  try {
+    await once(stream, 'open');
+  } catch (error) {
+    throw new BatchEnrichError('BE_INPUT', `${file}: cannot open: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { file });
+  }
+  return stream;
+}
+
+function readText(flag: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw usage(`${flag} ${file}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+function choice<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw usage(`${flag} must be one of ${allowed.join(', ')}, got ${shown(value)}`);
+  return value as T;
+}
+
+function integer(flag: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < min || n > max) throw usage(`${flag} must be a whole number from ${min} to ${max}, got ${shown(value)}`);
+  return n;
+}
+
+function seconds(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw usage(`${flag} must be a positive number of seconds, got ${shown(value)}`);
+  return n;
+}
+
+function usage(message: string): BatchEnrichError {
+  return new BatchEnrichError('BE_USAGE', message);
+}
+
+function describe(event: BatchEvent): string {
+  switch (event.type) {
+    case 'submitted':
+      return `batch ${event.batchId} submitted: ${event.requests} request${event.requests === 1 ? '' : 's'}, ${formatBytes(event.bytes)}`;
+    case 'reattached':
+      return `batch ${event.batchId}: still running from an earlier run, waiting for it`;
+    case 'ended': {
+      const c = event.counts;
+      return `batch ${event.batchId} ended: ${c.succeeded} succeeded, ${c.errored} errored, ${c.expired} expired, ${c.canceled} canceled`;
+    }
+    case 'retry':
+      return `${event.what}: ${event.message}; trying again in ${(event.delayMs / 1000).toFixed(1)} s`;
+  }
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function isBrokenPipe(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException)?.code === 'EPIPE' || (error as { cause?: NodeJS.ErrnoException })?.cause?.code === 'EPIPE';
+}
+
+function packageVersion(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const up of ['../../..', '../..']) {
+    const path = join(here, up, 'package.json');
+    if (existsSync(path)) return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
+  }
+  return 'unknown';
+}
+

@@ -1,0 +1,54 @@
+/**
+ * The SDK wrapper: one place that builds the `Anthropic` client and the few calls we make that the
+ * SDK does not make for us in the shape we need. Everything goes through the official SDK (auth
+ * headers, `anthropic-version`, its retries and error classes).
+ */
+import { createHash } from 'node:crypto';
+import Anthropic from '@anthropic-ai/sdk';
+import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
+
+export const DEFAULT_BASE_URL = 'https://api.anthropic.com';
+
+export interface ClientOptions {
+  apiKey: string;
+  /** Default: `ANTHROPIC_BASE_URL`, as the SDK reads it, else the public API. */
+  baseURL?: string | undefined;
+  /** The SDK's per-call retries of 408/409/429/5xx and connection errors (default 2). */
+  maxRetries?: number | undefined;
+}
+
+export function createClient(options: ClientOptions): Anthropic {
+  return new Anthropic({
+    apiKey: options.apiKey,
+    baseURL: options.baseURL ?? null,
+    maxRetries: options.maxRetries ?? 2,
+  });
+}
+
+/**
+ * The identity the ledger files work under: a hash of the base URL and of the key. Batches are
+ * visible only to the workspace that made them, so answers are reused only under the same identity.
+ * Only this hash is stored; the key itself never is.
+ */
+export function apiScope(baseURL: string, apiKey: string): string {
+  const keyHash = createHash('sha256').update(apiKey).digest('hex');
+  return createHash('sha256').update(`${baseURL.replace(/\/+$/, '')}\n${keyHash}`).digest('base64url').slice(0, 22);
+}
+
+/**
+ * Creates a batch from an already-serialized body (`{"requests":[…]}`).
+ *
+ * Rejected alternative: `client.messages.batches.create({ requests })`. It takes the requests as
+ * objects and serializes them again, so a 100,000-request batch would sit in memory twice (as objects
+ * and as a string). Here the body is built once, as bytes, straight from the ledger. It is sent with
+ * `maxRetries: 0`: the API has no idempotency key, so an automatic retry after a timeout or a 5xx
+ * could create the batch twice; the caller decides what is safe to retry.
+ */
+export function createBatch(client: Anthropic, body: Uint8Array, signal?: AbortSignal): Promise<MessageBatch> {
+  return client.post<MessageBatch>('/v1/messages/batches', {
+    body,
+    headers: { 'content-type': 'application/json' },
+    maxRetries: 0,
+    ...(signal ? { signal } : {}),
+  });
+}

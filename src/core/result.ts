@@ -1,0 +1,108 @@
+/**
+ * One batch result → the answer to merge, or the `_error` a record carries. Plain functions.
+ *
+ * A result is a success only when the message ended normally (`end_turn`, `stop_sequence`, or
+ * `tool_use` for a forced tool) and its answer parses and validates. An answer cut off at
+ * `max_tokens` is `truncated`, never passed off as a success, even when the cut happens to be
+ * valid JSON; a `refusal` is its own error; the API error type of an `errored` result is read at
+ * `result.error.error.type` (the error envelope nests it).
+ */
+import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
+
+/** The error a record carries in its `_error` field. */
+export interface RecordError {
+  type: string;
+  message: string;
+}
+
+/** What validates an answer: a zod schema, or anything with the same `safeParse`. */
+export interface AnswerValidator {
+  safeParse(value: unknown): { success: true; data: unknown } | { success: false; error: { issues: readonly Issue[] } };
+}
+interface Issue {
+  path: readonly PropertyKey[];
+  message: string;
+}
+
+export type Interpreted = { ok: true; answer: unknown } | { ok: false; error: RecordError };
+
+export interface InterpretOptions {
+  /** Validates JSON answers; absent: the answer is free text. */
+  validator?: AnswerValidator | undefined;
+}
+
+export function interpretResult(result: MessageBatchResult, options: InterpretOptions): Interpreted {
+  switch (result.type) {
+    case 'errored': {
+      const inner = result.error?.error;
+      return fail(inner?.type ?? 'api_error', inner?.message ?? 'the request errored without a message');
+    }
+    case 'expired':
+      return fail('expired', 'the batch reached its 24-hour expiry before this request was processed');
+    case 'canceled':
+      return fail('canceled', 'the batch was canceled before this request was processed');
+    case 'succeeded':
+      break;
+    default:
+      return fail('api_error', `unknown result type ${JSON.stringify((result as { type: unknown }).type)}`);
+  }
+  const message = result.message;
+  const stop = message.stop_reason;
+  if (stop === 'max_tokens' || stop === 'model_context_window_exceeded') {
+    return fail('truncated', `the answer was cut off (stop_reason ${stop}) after ${message.usage.output_tokens} output tokens; raise --max-tokens`);
+  }
+  if (stop === 'refusal') return fail('refusal', 'the model declined to answer (stop_reason refusal)');
+  if (stop === 'pause_turn') return fail('incomplete', 'the model paused its turn (stop_reason pause_turn)');
+
+  const tool = message.content.find((block) => block.type === 'tool_use');
+  const text = message.content
+    .filter((block) => block.type === 'text')
+    .map((block) => block.text)
+    .join('');
+  if (!options.validator) {
+    return tool ? { ok: true, answer: tool.input } : { ok: true, answer: text };
+  }
+  let value: unknown;
+  if (tool) {
+    value = tool.input;
+  } else {
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      return fail('invalid_json', `the answer is not JSON (${(error as Error).message}): ${preview(text)}`);
+    }
+  }
+  const parsed = options.validator.safeParse(value);
+  if (!parsed.success) {
+    const issues = parsed.error.issues
+      .slice(0, 3)
+      .map((issue) => `${issue.path.length ? issue.path.map(String).join('.') : '(root)'}: ${issue.message}`)
+      .join('; ');
+    return fail('schema_mismatch', `the answer does not match the schema: ${issues}`);
+  }
+  return { ok: true, answer: parsed.data };
+}
+
+/**
+ * The enriched record: answer fields merged at the top level (an object answer), or under `into`
+ * (default `answer` for a free-text or non-object answer). Never mutates the input record.
+ */
+export function mergeAnswer(record: Record<string, unknown>, answer: unknown, into: string | undefined): Record<string, unknown> {
+  if (into === undefined && typeof answer === 'object' && answer !== null && !Array.isArray(answer)) {
+    return { ...record, ...(answer as Record<string, unknown>) };
+  }
+  return { ...record, [into ?? 'answer']: answer };
+}
+
+export function withError(record: Record<string, unknown>, error: RecordError): Record<string, unknown> {
+  return { ...record, _error: error };
+}
+
+function fail(type: string, message: string): Interpreted {
+  return { ok: false, error: { type, message } };
+}
+
+function preview(text: string): string {
+  const json = JSON.stringify(text);
+  return json.length > 80 ? `${json.slice(0, 79)}…` : json;
+}

@@ -1,0 +1,152 @@
+/**
+ * Emulator options: the one public options type, its defaults, and validation (zod, thrown from
+ * `startEmulator` as a `TypeError` naming the option and the value).
+ */
+import { z } from 'zod';
+import type { Responder } from './answer.ts';
+import { MAX_BODY_BYTES, MAX_REQUESTS } from './validate.ts';
+
+/** Options of `startEmulator` (all optional). */
+export interface EmulatorOptions {
+  /** TCP port; 0 picks a free one. _Default:_ 0. */
+  port?: number;
+  /** Interface to listen on. _Default:_ '127.0.0.1' (loopback only). */
+  host?: string;
+  /** Seed for every deterministic choice (ids, answers, faults, result order). _Default:_ 42. */
+  seed?: number;
+  /** The clock, in ms since the epoch; inject it to drive processing, expiry and archiving. _Default:_ Date.now. */
+  now?: () => number;
+  /** How long a batch stays `in_progress` (ms, by the clock). _Default:_ 0 (ended at the first look after create). */
+  processingMs?: number;
+  /** How long a canceled batch stays `canceling` (ms). _Default:_ 0. */
+  cancelingMs?: number;
+  /** Create body limit in bytes (413 `request_too_large` above it). _Default:_ 268435456 (256 MB). */
+  maxBodyBytes?: number;
+  /** Most requests per batch. _Default:_ 100000. */
+  maxRequests?: number;
+  /** When set, only this API key is accepted (401 otherwise); when unset, any non-empty key is. */
+  apiKey?: string;
+  /** A record-aware fake: answers a request, or `undefined` for the default generator. */
+  responder?: Responder;
+  /** Forward each batch request (and `/v1/messages`) to `POST {upstream}/v1/messages`. */
+  upstream?: string;
+  /** API key for the upstream; _Default:_ the caller's own key. */
+  upstreamKey?: string;
+  /** Most forwarded requests in flight at once. _Default:_ 8. */
+  upstreamConcurrency?: number;
+  /** Share (0..1) of control calls answered 429 `rate_limit_error` (with `retry-after`). _Default:_ 0. */
+  faultRate429?: number;
+  /** Share (0..1) of control calls answered 500 `api_error`. _Default:_ 0. */
+  faultRate500?: number;
+  /** Share (0..1) of control calls answered 529 `overloaded_error`. _Default:_ 0. */
+  faultRate529?: number;
+  /** The `retry-after` header (seconds) on injected 429s. _Default:_ 0. */
+  retryAfterSeconds?: number;
+  /** Share (0..1) of batch requests whose result is `errored`. _Default:_ 0. */
+  erroredRate?: number;
+  /** The error type of those results. _Default:_ 'overloaded_error'. */
+  erroredType?: string;
+  /** Share (0..1) of batch requests whose result is `expired`. _Default:_ 0. */
+  expiredRate?: number;
+  /** Share (0..1) of results downloads cut off half way (socket destroyed). _Default:_ 0. */
+  cutResultsRate?: number;
+  /** The first retrieve of each batch answers 404 `not_found_error`, as seen on the real API. _Default:_ false. */
+  transient404?: boolean;
+  /** Called with one line per HTTP request (method, path, status, ms); never includes keys. */
+  log?: (line: string) => void;
+}
+
+/** Options with defaults applied. */
+export interface ResolvedOptions {
+  port: number;
+  host: string;
+  seed: number;
+  now: () => number;
+  processingMs: number;
+  cancelingMs: number;
+  maxBodyBytes: number;
+  maxRequests: number;
+  apiKey: string | undefined;
+  responder: Responder | undefined;
+  upstream: string | undefined;
+  upstreamKey: string | undefined;
+  upstreamConcurrency: number;
+  faultRate429: number;
+  faultRate500: number;
+  faultRate529: number;
+  retryAfterSeconds: number;
+  erroredRate: number;
+  erroredType: string;
+  expiredRate: number;
+  cutResultsRate: number;
+  transient404: boolean;
+  log: ((line: string) => void) | undefined;
+}
+
+const rate = z.number().min(0).max(1).optional();
+const nonNegInt = z.int().min(0).optional();
+
+const optionsSchema = z.object({
+  port: z.int().min(0).max(65535).optional(),
+  host: z.string().min(1).optional(),
+  seed: z.int().optional(),
+  processingMs: z.number().min(0).optional(),
+  cancelingMs: z.number().min(0).optional(),
+  maxBodyBytes: nonNegInt,
+  maxRequests: z.int().min(1).optional(),
+  apiKey: z.string().min(1).optional(),
+  upstream: z.url().optional(),
+  upstreamKey: z.string().min(1).optional(),
+  upstreamConcurrency: z.int().min(1).optional(),
+  faultRate429: rate,
+  faultRate500: rate,
+  faultRate529: rate,
+  retryAfterSeconds: z.number().min(0).optional(),
+  erroredRate: rate,
+  erroredType: z.string().min(1).optional(),
+  expiredRate: rate,
+  cutResultsRate: rate,
+  transient404: z.boolean().optional(),
+});
+
+/** Applies defaults and validates; throws a `TypeError` naming the bad option. */
+export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
+  const { now, responder, log, ...plain } = options;
+  const parsed = optionsSchema.safeParse(plain);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const key = issue?.path.join('.') ?? '?';
+    throw new TypeError(`emulator option ${key}: ${issue?.message ?? 'invalid'}, got ${JSON.stringify((plain as Record<string, unknown>)[key])}`);
+  }
+  const o = parsed.data;
+  const r429 = o.faultRate429 ?? 0;
+  const r500 = o.faultRate500 ?? 0;
+  const r529 = o.faultRate529 ?? 0;
+  if (r429 + r500 + r529 > 1) throw new TypeError(`emulator options faultRate429 + faultRate500 + faultRate529 must be at most 1, got ${r429 + r500 + r529}`);
+  if (now !== undefined && typeof now !== 'function') throw new TypeError('emulator option now: must be a function returning ms');
+  return {
+    port: o.port ?? 0,
+    host: o.host ?? '127.0.0.1',
+    seed: o.seed ?? 42,
+    now: now ?? Date.now,
+    processingMs: o.processingMs ?? 0,
+    cancelingMs: o.cancelingMs ?? 0,
+    maxBodyBytes: o.maxBodyBytes ?? MAX_BODY_BYTES,
+    maxRequests: o.maxRequests ?? MAX_REQUESTS,
+    apiKey: o.apiKey,
+    responder,
+    upstream: o.upstream,
+    upstreamKey: o.upstreamKey,
+    upstreamConcurrency: o.upstreamConcurrency ?? 8,
+    faultRate429: r429,
+    faultRate500: r500,
+    faultRate529: r529,
+    retryAfterSeconds: o.retryAfterSeconds ?? 0,
+    erroredRate: o.erroredRate ?? 0,
+    erroredType: o.erroredType ?? 'overloaded_error',
+    expiredRate: o.expiredRate ?? 0,
+    cutResultsRate: o.cutResultsRate ?? 0,
+    transient404: o.transient404 ?? false,
+    log,
+  };
+}

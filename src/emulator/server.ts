@@ -1,0 +1,449 @@
+/**
+ * The HTTP adapter: routing, auth/version checks, body reading with a byte limit, fault injection,
+ * the error envelope, and results streaming with backpressure. All decisions about batches live in
+ * batch.ts / answer.ts / validate.ts; this file only translates HTTP to calls and back.
+ * Rejected alternative: a framework (express/fastify): one more dependency for seven routes, and it
+ * would hide exactly the wire details (headers, streaming, early 413) the emulator exists to show.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApiError, errorEnvelope, statusForType } from './api-error.ts';
+import { buildMessage, countInputTokens, promptTokens } from './answer.ts';
+import type { ForwardAuth, Forwarder } from './batch.ts';
+import { BatchStore } from './batch.ts';
+import type { ResolvedOptions } from './options.ts';
+import { hash53, IdGenerator, unitHash } from './random.ts';
+import { makeForwarder } from './upstream.ts';
+import {
+  paramProblem,
+  SUPPORTED_VERSIONS,
+  validateCountTokensParams,
+  validateCreateBody,
+  validateMessageParams,
+} from './validate.ts';
+
+export type RouteName =
+  | 'batches.create'
+  | 'batches.list'
+  | 'batches.retrieve'
+  | 'batches.cancel'
+  | 'batches.delete'
+  | 'batches.results'
+  | 'messages.create'
+  | 'messages.count_tokens'
+  | 'not_found';
+
+const CONTROL_ROUTES: ReadonlySet<RouteName> = new Set([
+  'batches.create',
+  'batches.list',
+  'batches.retrieve',
+  'batches.cancel',
+  'batches.delete',
+  'batches.results',
+]);
+
+/** Counters for tests. */
+export interface EmulatorStats {
+  /** HTTP calls per route (including those answered with an error or an injected fault). */
+  calls: Record<RouteName, number>;
+  /** Injected faults by kind. */
+  faults: { '429': number; '500': number; '529': number; transient404: number; cutResults: number };
+  /** Requests in successfully created batches (sum over batches). */
+  requestsSubmitted: number;
+  /** Requests forwarded to the upstream. */
+  upstreamCalls: number;
+}
+
+export interface RunningServer {
+  server: Server;
+  url: string;
+  port: number;
+  host: string;
+  stats: EmulatorStats;
+  submitted: Map<string, number>;
+  store: BatchStore;
+  close(): Promise<void>;
+}
+
+interface Route {
+  name: RouteName;
+  batchId?: string;
+}
+
+function matchRoute(method: string, path: string): Route {
+  if (path === '/v1/messages/batches') {
+    if (method === 'POST') return { name: 'batches.create' };
+    if (method === 'GET') return { name: 'batches.list' };
+  } else if (path === '/v1/messages' && method === 'POST') return { name: 'messages.create' };
+  else if (path === '/v1/messages/count_tokens' && method === 'POST') return { name: 'messages.count_tokens' };
+  else {
+    const m = /^\/v1\/messages\/batches\/([^/]+)(\/cancel|\/results)?$/.exec(path);
+    if (m) {
+      const batchId = decodeURIComponent(m[1] as string);
+      if (m[2] === '/cancel' && method === 'POST') return { name: 'batches.cancel', batchId };
+      if (m[2] === '/results' && method === 'GET') return { name: 'batches.results', batchId };
+      if (m[2] === undefined && method === 'GET') return { name: 'batches.retrieve', batchId };
+      if (m[2] === undefined && method === 'DELETE') return { name: 'batches.delete', batchId };
+    }
+  }
+  return { name: 'not_found' };
+}
+
+/** Reads the body, counting bytes as they arrive; over `max` it stops buffering and throws 413. */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  const tooLarge = () => new ApiError(413, 'request_too_large', `Request exceeds the maximum allowed number of bytes (${max})`);
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > max) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        chunks.length = 0;
+        req.resume(); // discard the rest; the 413 is answered right away with `connection: close`
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => resolve(Buffer.concat(chunks, size));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', reject);
+  });
+}
+
+async function readJson(req: IncomingMessage, max: number): Promise<unknown> {
+  const buf = await readBody(req, max);
+  try {
+    return JSON.parse(buf.toString('utf8'));
+  } catch (error) {
+    throw new ApiError(400, 'invalid_request_error', `The request body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function apiKeyOf(req: IncomingMessage): string | undefined {
+  const x = req.headers['x-api-key'];
+  if (typeof x === 'string' && x.trim() !== '') return x.trim();
+  const auth = req.headers.authorization;
+  if (typeof auth === 'string') {
+    const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
+    if (m && (m[1] as string).trim() !== '') return (m[1] as string).trim();
+  }
+  return undefined;
+}
+
+function emptyCalls(): Record<RouteName, number> {
+  return {
+    'batches.create': 0,
+    'batches.list': 0,
+    'batches.retrieve': 0,
+    'batches.cancel': 0,
+    'batches.delete': 0,
+    'batches.results': 0,
+    'messages.create': 0,
+    'messages.count_tokens': 0,
+    not_found: 0,
+  };
+}
+
+function parseLimit(raw: string | null): number {
+  if (raw === null) return 20;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1000)
+    throw new ApiError(400, 'invalid_request_error', `limit: Input should be an integer between 1 and 1000, got '${raw}'`);
+  return n;
+}
+
+export async function startServer(opts: ResolvedOptions): Promise<RunningServer> {
+  const ids = new IdGenerator(opts.seed);
+  const reqIds = new IdGenerator(opts.seed + 1);
+  const forwarder: Forwarder | undefined = opts.upstream ? makeForwarder({ url: opts.upstream, key: opts.upstreamKey }) : undefined;
+  const stats: EmulatorStats = {
+    calls: emptyCalls(),
+    faults: { '429': 0, '500': 0, '529': 0, transient404: 0, cutResults: 0 },
+    requestsSubmitted: 0,
+    upstreamCalls: 0,
+  };
+  const countingForwarder: Forwarder | undefined = forwarder
+    ? (params, auth) => {
+        stats.upstreamCalls++;
+        return forwarder(params, auth);
+      }
+    : undefined;
+  const store = new BatchStore({
+    seed: opts.seed,
+    now: opts.now,
+    processingMs: opts.processingMs,
+    cancelingMs: opts.cancelingMs,
+    erroredRate: opts.erroredRate,
+    erroredType: opts.erroredType,
+    expiredRate: opts.expiredRate,
+    responder: opts.responder,
+    forward: countingForwarder,
+    upstreamConcurrency: opts.upstreamConcurrency,
+  });
+  const submitted = new Map<string, number>();
+  const seenPrefixes = new Set<number>();
+  let controlCalls = 0;
+  let downloads = 0;
+  let baseUrl = '';
+
+  const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) });
+    res.end(text);
+  };
+
+  const sendError = (res: ServerResponse, requestId: string, error: ApiError) => {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const headers: Record<string, string> = { ...error.headers };
+    if (error.status === 413) headers['connection'] = 'close';
+    sendJson(res, error.status, errorEnvelope(error.type, error.message, requestId), headers);
+  };
+
+  const injectFault = (requestId: string): ApiError | undefined => {
+    const total = opts.faultRate429 + opts.faultRate500 + opts.faultRate529;
+    if (total <= 0) return undefined;
+    const u = unitHash(opts.seed, 'fault', controlCalls++);
+    if (u < opts.faultRate429) {
+      stats.faults['429']++;
+      return new ApiError(429, 'rate_limit_error', 'Number of request tokens has exceeded your per-minute rate limit (injected fault)', {
+        'retry-after': String(opts.retryAfterSeconds),
+      });
+    }
+    if (u < opts.faultRate429 + opts.faultRate500) {
+      stats.faults['500']++;
+      return new ApiError(500, 'api_error', 'Internal server error (injected fault)', { 'retry-after': String(opts.retryAfterSeconds) });
+    }
+    if (u < total) {
+      stats.faults['529']++;
+      return new ApiError(529, 'overloaded_error', 'Overloaded (injected fault)', { 'retry-after': String(opts.retryAfterSeconds) });
+    }
+    void requestId;
+    return undefined;
+  };
+
+  const streamResults = async (res: ServerResponse, rec: ReturnType<BatchStore['get']>) => {
+    const cut = opts.cutResultsRate > 0 && unitHash(opts.seed, 'cut', downloads++) < opts.cutResultsRate;
+    const order = store.resultOrder(rec);
+    const cutAt = cut ? Math.floor(order.length / 2) : -1;
+    if (cut) stats.faults.cutResults++;
+    res.writeHead(200, { 'content-type': 'application/x-jsonl' });
+    let closed = false;
+    res.on('close', () => {
+      closed = true;
+    });
+    const waitDrain = () =>
+      new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    const CORK_LINES = 256;
+    res.cork();
+    for (let k = 0; k < order.length; k++) {
+      if (closed) return;
+      if (k === cutAt) {
+        res.uncork();
+        // Let the first half reach the client, then kill the connection mid-body.
+        setImmediate(() => res.socket?.destroy());
+        return;
+      }
+      const ok = res.write(`${store.resultLine(rec, order[k] as number)}\n`);
+      if (!ok) {
+        res.uncork();
+        await waitDrain();
+        res.cork();
+      } else if ((k + 1) % CORK_LINES === 0) {
+        res.uncork();
+        res.cork();
+      }
+    }
+    res.uncork();
+    res.end();
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://emulator.invalid');
+    const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
+    const route = matchRoute(req.method ?? 'GET', path);
+    stats.calls[route.name]++;
+
+    const apiKey = apiKeyOf(req);
+    if (apiKey === undefined)
+      throw new ApiError(401, 'authentication_error', 'x-api-key header is required (or Authorization: Bearer <key>)');
+    if (opts.apiKey !== undefined && apiKey !== opts.apiKey) throw new ApiError(401, 'authentication_error', 'invalid x-api-key');
+    const versionHeader = req.headers['anthropic-version'];
+    const version = typeof versionHeader === 'string' ? versionHeader.trim() : '';
+    if (version === '') throw new ApiError(400, 'invalid_request_error', 'anthropic-version: header is required');
+    if (!SUPPORTED_VERSIONS.includes(version))
+      throw new ApiError(400, 'invalid_request_error', `anthropic-version: '${version}' is not a valid version (supported: ${SUPPORTED_VERSIONS.join(', ')})`);
+    if (route.name === 'not_found') throw new ApiError(404, 'not_found_error', `Not found: ${req.method ?? ''} ${path}`);
+
+    if (CONTROL_ROUTES.has(route.name)) {
+      const fault = injectFault(requestId);
+      if (fault) throw fault;
+    }
+    const auth: ForwardAuth = { apiKey, version };
+
+    switch (route.name) {
+      case 'batches.create': {
+        const body = await readJson(req, opts.maxBodyBytes);
+        const v = validateCreateBody(body, opts.maxRequests);
+        if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
+        const rec = store.create(v.value, version, auth);
+        stats.requestsSubmitted += v.value.length;
+        for (const r of v.value) submitted.set(r.custom_id, (submitted.get(r.custom_id) ?? 0) + 1);
+        sendJson(res, 200, store.view(rec, baseUrl, 'in_progress'));
+        return;
+      }
+      case 'batches.list': {
+        const q = url.searchParams;
+        const page = store.list({
+          limit: parseLimit(q.get('limit')),
+          before_id: q.get('before_id') ?? undefined,
+          after_id: q.get('after_id') ?? undefined,
+        });
+        const data = [];
+        for (const rec of page.data) {
+          await store.settle(rec);
+          data.push(store.view(rec, baseUrl));
+        }
+        sendJson(res, 200, { data, has_more: page.has_more, first_id: page.first_id, last_id: page.last_id });
+        return;
+      }
+      case 'batches.retrieve': {
+        const rec = store.get(route.batchId as string);
+        if (opts.transient404 && rec.retrieves++ === 0) {
+          stats.faults.transient404++;
+          throw new ApiError(404, 'not_found_error', `Message Batch ${rec.id} not found (transient, injected)`);
+        }
+        await store.settle(rec);
+        sendJson(res, 200, store.view(rec, baseUrl));
+        return;
+      }
+      case 'batches.cancel': {
+        const rec = store.get(route.batchId as string);
+        const status = store.cancel(rec);
+        await store.settle(rec);
+        sendJson(res, 200, store.view(rec, baseUrl, status));
+        return;
+      }
+      case 'batches.delete': {
+        const rec = store.get(route.batchId as string);
+        store.delete(rec);
+        sendJson(res, 200, { id: rec.id, type: 'message_batch_deleted' });
+        return;
+      }
+      case 'batches.results': {
+        const rec = store.get(route.batchId as string);
+        store.assertResultsAvailable(rec);
+        await store.settle(rec);
+        await streamResults(res, rec);
+        return;
+      }
+      case 'messages.create': {
+        const body = await readJson(req, opts.maxBodyBytes);
+        const v = validateMessageParams(body);
+        if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
+        const params = v.value;
+        const problem = paramProblem(params, version, 'messages');
+        if (problem !== undefined) throw new ApiError(400, 'invalid_request_error', problem);
+        if (countingForwarder) {
+          const out = await countingForwarder(params, auth);
+          if (!out.ok) throw new ApiError(statusForType(out.error.type), out.error.type, out.error.message);
+          sendJson(res, 200, out.message);
+          return;
+        }
+        const r = opts.responder ? await opts.responder({ custom_id: null, params }) : undefined;
+        const { prefixKey } = promptTokens(params);
+        let cacheUse: 'creation' | 'read' = 'read';
+        if (prefixKey !== undefined) {
+          const h = hash53(prefixKey);
+          if (!seenPrefixes.has(h)) {
+            seenPrefixes.add(h);
+            cacheUse = 'creation';
+          }
+        }
+        const id = ids.next('msg');
+        const built = buildMessage({ params, seed: opts.seed, key: id, id, serviceTier: 'standard', cacheUse, responderResult: r });
+        if (!built.ok) throw new ApiError(statusForType(built.error.type), built.error.type, built.error.message);
+        sendJson(res, 200, built.message);
+        return;
+      }
+      case 'messages.count_tokens': {
+        const body = await readJson(req, opts.maxBodyBytes);
+        const v = validateCountTokensParams(body);
+        if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
+        if (version === '2026-10-21')
+          for (const key of ['temperature', 'top_p', 'top_k'])
+            if (v.value[key] !== undefined) throw new ApiError(400, 'invalid_request_error', `${key}: Extra inputs are not permitted`);
+        sendJson(res, 200, { input_tokens: countInputTokens(v.value) });
+        return;
+      }
+    }
+  };
+
+  const server = createServer((req, res) => {
+    const requestId = reqIds.next('req');
+    const started = Date.now();
+    res.setHeader('request-id', requestId);
+    if (opts.log) {
+      const log = opts.log;
+      res.on('close', () => {
+        const path = (req.url ?? '/').split('?')[0] ?? '/';
+        log(`${req.method ?? '?'} ${path} ${res.statusCode}${res.writableFinished ? '' : ' (cut)'} ${Date.now() - started}ms ${requestId}`);
+      });
+    }
+    handle(req, res, requestId).then(
+      () => undefined,
+      (error: unknown) => {
+        const apiError =
+          error instanceof ApiError
+            ? error
+            : new ApiError(500, 'api_error', `Internal emulator error: ${error instanceof Error ? error.message : String(error)}`);
+        sendError(res, requestId, apiError);
+      },
+    );
+  });
+  // Keep-alive sockets must not hold close() up.
+  server.keepAliveTimeout = 1000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const hostPart = addr.family === 'IPv6' || addr.address.includes(':') ? `[${addr.address}]` : addr.address;
+  baseUrl = `http://${hostPart}:${addr.port}`;
+
+  return {
+    server,
+    url: baseUrl,
+    port: addr.port,
+    host: addr.address,
+    stats,
+    submitted,
+    store,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}

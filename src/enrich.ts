@@ -1,0 +1,115 @@
+/**
+ * The library's main stage: source records → enriched records, through the Message Batches API and
+ * the ledger. It composes `toRequests` → `batchSink` → `toEnriched`; readers and writers stay outside
+ * so that callers can bring their own (a CSV file, a database cursor, an array).
+ *
+ * @example
+ * await pipeline(
+ *   createReadStream('tickets.csv'),
+ *   readRecords({ format: 'csv' }),
+ *   enrichStage({ prompt: 'Triage: {{text}}', model: 'claude-haiku-4-5', schema }),
+ *   writeRecords({ format: 'ndjson' }),
+ *   process.stdout,
+ * );
+ */
+import type Anthropic from '@anthropic-ai/sdk';
+import { z } from 'zod';
+import { BatchEnrichError } from './errors.ts';
+import { apiScope, createClient } from './client/client.ts';
+import type { JSONSchema } from './core/request.ts';
+import { resolveAnswerSchema } from './core/schema.ts';
+import { compileTemplate } from './core/template.ts';
+import { defaultLedgerPath, Ledger } from './ledger/ledger.ts';
+import { batchSink, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, type BatchEvent } from './stages/batch.ts';
+import { newCounts, toEnriched, type MergeCounts } from './stages/merge.ts';
+import { toRequests } from './stages/prepare.ts';
+import type { SourceRecord } from './stages/read.ts';
+
+export const DEFAULT_MODEL = 'claude-haiku-4-5';
+export const DEFAULT_MAX_TOKENS = 1024;
+
+const positiveInt = (max?: number) => (max ? z.number().int().min(1).max(max) : z.number().int().min(1));
+const optionsSchema = z
+  .object({
+    prompt: z.string().min(1),
+    system: z.string().optional(),
+    model: z.string().min(1).default(DEFAULT_MODEL),
+    maxTokens: positiveInt().default(DEFAULT_MAX_TOKENS),
+    schema: z.custom<z.ZodType | JSONSchema>((v) => typeof v === 'object' && v !== null).optional(),
+    idField: z.string().min(1).optional(),
+    into: z.string().min(1).optional(),
+    client: z.custom<Anthropic>((v) => typeof v === 'object' && v !== null).optional(),
+    apiKey: z.string().min(1).optional(),
+    baseURL: z.string().url().optional(),
+    ledger: z.union([z.string().min(1), z.instanceof(Ledger)]).optional(),
+    batchSize: positiveInt(MAX_BATCH_REQUESTS).optional(),
+    maxBatchBytes: positiveInt(MAX_BATCH_BYTES).optional(),
+    flushAfterMs: z.number().positive().optional(),
+    maxInFlight: positiveInt(100).optional(),
+    pollMinMs: z.number().positive().optional(),
+    pollMaxMs: z.number().positive().optional(),
+    file: z.string().optional(),
+    onEvent: z.custom<(event: BatchEvent) => void>((v) => typeof v === 'function').optional(),
+    signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal).optional(),
+    counts: z.custom<MergeCounts>((v) => typeof v === 'object' && v !== null).optional(),
+  })
+  .strict();
+
+export type EnrichOptions = z.input<typeof optionsSchema>;
+
+/** Validates options once, naming the option in the message (`maxTokens` must be …). */
+export function resolveOptions(options: EnrichOptions) {
+  const parsed = optionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = issue?.path.join('.') || 'options';
+    throw new BatchEnrichError('BE_INVALID_OPTION', `\`${name}\`: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+/** The enrichment stage for `pipeline`: `SourceRecord`s in, enriched records (or records with `_error`) out. */
+export function enrichStage(options: EnrichOptions): (source: AsyncIterable<SourceRecord>) => AsyncGenerator<Record<string, unknown>> {
+  const o = resolveOptions(options);
+  const answer = o.schema ? resolveAnswerSchema(o.schema) : undefined;
+  const prompt = compileTemplate(o.prompt);
+  return async function* enrich(source) {
+    const client = o.client ?? createClient({ apiKey: o.apiKey ?? requiredKey(), baseURL: o.baseURL });
+    const ledger = o.ledger instanceof Ledger ? o.ledger : new Ledger(o.ledger ?? defaultLedgerPath(process.env));
+    const apiKey = o.apiKey ?? client.apiKey ?? '';
+    try {
+      const prepared = toRequests({
+        model: o.model,
+        maxTokens: o.maxTokens,
+        prompt,
+        system: o.system,
+        answerSchema: answer?.jsonSchema,
+        idField: o.idField,
+        file: o.file,
+      })(source);
+      const joined = batchSink({
+        client,
+        ledger,
+        scope: apiScope(client.baseURL, apiKey),
+        baseUrl: client.baseURL,
+        batchSize: o.batchSize,
+        maxBatchBytes: o.maxBatchBytes,
+        flushAfterMs: o.flushAfterMs,
+        maxInFlight: o.maxInFlight,
+        pollMinMs: o.pollMinMs,
+        pollMaxMs: o.pollMaxMs,
+        onEvent: o.onEvent,
+        signal: o.signal,
+      })(prepared);
+      yield* toEnriched({ validator: answer?.validator, into: o.into }, o.counts ?? newCounts())(joined);
+    } finally {
+      if (!(o.ledger instanceof Ledger)) ledger.close();
+    }
+  };
+}
+
+function requiredKey(): string {
+  const key = process.env['ANTHROPIC_API_KEY'];
+  if (!key) throw new BatchEnrichError('BE_NO_API_KEY', 'No API key: set ANTHROPIC_API_KEY, or pass `apiKey` or `client`');
+  return key;
+}

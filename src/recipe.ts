@@ -1,0 +1,47 @@
+/**
+ * Recipes: a ready enrichment (prompt, system prompt, zod schema, model, max tokens) that the CLI
+ * loads with `--transform` and that code uses as a stream stage with `recipeStage`.
+ */
+import type { z } from 'zod';
+import { enrichStage, type EnrichOptions } from './enrich.ts';
+
+export interface Recipe {
+  /** Short name, e.g. `ticket-triage`. */
+  name: string;
+  description: string;
+  /** The prompt template over record fields (`{{field}}`, `{{a.b}}`, `{{$record}}`). */
+  prompt: string;
+  /** The shared system prompt, sent once per request as the cacheable prefix. */
+  system?: string | undefined;
+  /** The answer's shape: sent as JSON Schema, checked with zod. */
+  schema?: z.ZodType | undefined;
+  model?: string | undefined;
+  maxTokens?: number | undefined;
+  into?: string | undefined;
+  idField?: string | undefined;
+  /** The input fields the prompt needs, for `--help` and error messages. */
+  fields?: readonly string[] | undefined;
+}
+
+/** Declares a recipe (identity; gives type checking to recipe modules). */
+export function defineRecipe(recipe: Recipe): Recipe {
+  return recipe;
+}
+
+/** A recipe as a `pipeline` stage; `overrides` win over the recipe's own settings. */
+export function recipeStage(recipe: Recipe, overrides: Partial<EnrichOptions> = {}) {
+  return enrichStage({ ...recipeOptions(recipe), ...overrides });
+}
+
+/** The enrich options a recipe stands for. */
+export function recipeOptions(recipe: Recipe): EnrichOptions {
+  return {
+    prompt: recipe.prompt,
+    ...(recipe.system === undefined ? {} : { system: recipe.system }),
+    ...(recipe.schema === undefined ? {} : { schema: recipe.schema }),
+    ...(recipe.model === undefined ? {} : { model: recipe.model }),
+    ...(recipe.maxTokens === undefined ? {} : { maxTokens: recipe.maxTokens }),
+    ...(recipe.into === undefined ? {} : { into: recipe.into }),
+    ...(recipe.idField === undefined ? {} : { idField: recipe.idField }),
+  };
+}

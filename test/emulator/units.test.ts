@@ -1,0 +1,68 @@
+/** Pure modules without HTTP: pagination, create validation, ids, the store driven by a fake clock. */
+import { describe, expect, it } from 'vitest';
+import { BatchStore, paginate } from '../../src/emulator/batch.ts';
+import { IdGenerator } from '../../src/emulator/random.ts';
+import { maxOutputTokens, paramProblem, validateCreateBody } from '../../src/emulator/validate.ts';
+
+const items = Array.from({ length: 5 }, (_, i) => ({ id: `b${5 - i}`, seq: 5 - i })); // newest first
+const seqOf = (id: string) => items.find((b) => b.id === id)?.seq;
+
+describe('paginate (SDK Page semantics)', () => {
+  const cases = [
+    { description: 'first page', q: { limit: 2 }, ids: ['b5', 'b4'], more: true },
+    { description: 'after_id = last_id of a page', q: { limit: 2, after_id: 'b4' }, ids: ['b3', 'b2'], more: true },
+    { description: 'last page forwards', q: { limit: 2, after_id: 'b2' }, ids: ['b1'], more: false },
+    { description: 'before_id pages towards newer', q: { limit: 2, before_id: 'b1' }, ids: ['b3', 'b2'], more: true },
+    { description: 'before_id reaching the newest', q: { limit: 2, before_id: 'b3' }, ids: ['b5', 'b4'], more: false },
+  ];
+  for (const t of cases) {
+    it(t.description, () => {
+      const p = paginate(items, t.q, seqOf);
+      expect(p.data.map((b) => b.id)).toEqual(t.ids);
+      expect(p.has_more).toBe(t.more);
+      expect(p.first_id).toBe(t.ids[0]);
+      expect(p.last_id).toBe(t.ids[t.ids.length - 1]);
+    });
+  }
+});
+
+describe('validation', () => {
+  it('create envelope and per-request rules', () => {
+    const ok = validateCreateBody({ requests: [{ custom_id: 'a', params: { model: 'm', max_tokens: 1, messages: [] } }] });
+    expect(ok.ok).toBe(true);
+    const many = validateCreateBody({ requests: [1, 2, 3] }, 2);
+    expect(many).toEqual({ ok: false, message: 'requests: List should have at most 2 items after validation, not 3' });
+    expect(maxOutputTokens('claude-haiku-4-5')).toBe(64_000);
+    expect(maxOutputTokens('claude-opus-5')).toBe(128_000);
+    expect(paramProblem({ model: 'm', max_tokens: 10, top_p: 0.5 }, '2026-10-21', 'batch')).toMatch(/^top_p/);
+    expect(paramProblem({ model: 'm', max_tokens: 10, top_p: 0.5 }, '2023-06-01', 'batch')).toBeUndefined();
+  });
+
+  it('ids are deterministic from the seed and shaped like the API', () => {
+    const a = new IdGenerator(1);
+    const b = new IdGenerator(1);
+    const ids = [a.next('msgbatch'), a.next('msg'), a.next('req'), a.next('toolu')];
+    expect([b.next('msgbatch'), b.next('msg'), b.next('req'), b.next('toolu')]).toEqual(ids);
+    expect(ids[0]).toMatch(/^msgbatch_01[0-9A-Za-z]{22}$/);
+    expect(new IdGenerator(2).next('msgbatch')).not.toBe(ids[0]);
+  });
+});
+
+describe('BatchStore with a fake clock', () => {
+  it('status is a function of the clock', async () => {
+    let t = 1_000_000;
+    const store = new BatchStore({
+      seed: 1, now: () => t, processingMs: 100, cancelingMs: 0, erroredRate: 0, erroredType: 'overloaded_error',
+      expiredRate: 0, responder: undefined, forward: undefined, upstreamConcurrency: 1,
+    });
+    const rec = store.create([{ custom_id: 'a', params: { model: 'm', max_tokens: 5, messages: [] } }], '2023-06-01', { apiKey: 'k', version: '2023-06-01' });
+    expect(store.status(rec)).toBe('in_progress');
+    t += 100;
+    expect(store.status(rec)).toBe('ended');
+    await store.settle(rec);
+    const view = store.view(rec, 'http://x');
+    expect(view.request_counts.succeeded).toBe(1);
+    expect(view.results_url).toBe(`http://x/v1/messages/batches/${rec.id}/results`);
+    expect(JSON.parse(store.resultLine(rec, 0)).result.type).toBe('succeeded');
+  });
+});

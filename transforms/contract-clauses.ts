@@ -1,0 +1,51 @@
+/**
+ * Contract liability-clause review: is liability capped, at what, what is carved out of the cap,
+ * is it mutual, and how risky is the clause for us (the customer). Input fields: `clause` (the
+ * clause text) and optionally `contract` (its title or id, for context).
+ *
+ * @example
+ * batch-enrich --transform contract-clauses --output-format csv clauses.csv > review.csv
+ */
+import { z } from 'zod';
+import { defineRecipe } from '../src/recipe.ts';
+
+export const schema = z.object({
+  is_liability_clause: z.boolean(),
+  liability_capped: z.boolean().nullable(),
+  cap: z.string().nullable().describe('the cap as written, e.g. "12 months of fees"'),
+  carve_outs: z.array(z.string()).describe('liabilities excluded from the cap'),
+  mutual: z.boolean().nullable(),
+  excludes_consequential_damages: z.boolean().nullable(),
+  risk: z.enum(['low', 'medium', 'high']),
+  rationale: z.string().describe('one or two sentences'),
+});
+
+export type ClauseReview = z.infer<typeof schema>;
+
+export default defineRecipe({
+  name: 'contract-clauses',
+  description: 'Contract liability-clause review: cap, carve-outs, mutuality, risk',
+  model: 'claude-sonnet-5',
+  maxTokens: 800,
+  fields: ['clause', 'contract'],
+  system: `You are a commercial lawyer reviewing limitation-of-liability clauses for the customer side
+of SaaS and services contracts. For each clause:
+- is_liability_clause: false when the clause is not about liability at all (then the other fields
+  are null or empty and risk is low).
+- liability_capped: whether the supplier's liability is limited to an amount or formula.
+- cap: the cap as written, or null.
+- carve_outs: liabilities the clause excludes from the cap (e.g. confidentiality breach, IP
+  indemnity, data protection, gross negligence, fraud).
+- mutual: whether the limitation applies to both parties.
+- excludes_consequential_damages: whether indirect or consequential damages are excluded.
+- risk for the customer: high when the supplier's cap is below 12 months of fees or data-protection
+  breaches are capped; medium when the cap is 12 months of fees with the usual carve-outs missing;
+  low otherwise.
+- rationale: one or two sentences a non-lawyer can follow.
+Quote nothing you cannot find in the clause.`,
+  prompt: `Contract: {{contract}}
+
+Clause:
+{{clause}}`,
+  schema,
+});
