@@ -34,6 +34,7 @@ export default defineRecipe({
   description: 'Invoice field extraction: vendor, number, dates, currency, totals, line items',
   model: 'claude-haiku-4-5',
   maxTokens: 1500,
+  idField: 'invoice_id',
   fields: ['text'],
   system: `You extract structured data from invoices. The text may come from OCR and contain noise.
 Rules:

@@ -23,6 +23,7 @@ export default defineRecipe({
   description: 'Support-ticket triage: category, sentiment, urgency, suggested response hours',
   model: 'claude-haiku-4-5',
   maxTokens: 400,
+  idField: 'ticket_id',
   fields: ['subject', 'body'],
   system: `You triage customer support tickets for a software company.
 For each ticket, return:

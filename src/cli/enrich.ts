@@ -151,7 +151,8 @@ async function run(argv: string[], io: CliIo, say: (line: string) => void): Prom
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
-    throw usage((error as Error).message);
+    const option = /Unknown option '([^']+)'/.exec((error as Error).message)?.[1];
+    throw usage(option ? `unknown option ${option}` : (error as Error).message);
   }
   const { values, positionals } = parsed;
   if (values.help) {

@@ -49,8 +49,32 @@ export function generateFromSchema(schema: unknown, rng: Rng): unknown {
   return gen(root, root, rng, 0);
 }
 
-function gen(schema: Schema | boolean, root: Schema, rng: Rng, depth: number): unknown {
-  if (schema === true || schema === false) return null;
+/**
+ * Constraints the API cannot enforce (such as `minimum` or `maxLength`) are moved by the SDK's
+ * `transformJSONSchema` into the description, as `{minimum: 0, maximum: 1}` at its end. A model
+ * reads and follows them; so does the emulator, by putting them back before generating.
+ */
+const MOVED_CONSTRAINTS = /\{((?:[a-zA-Z]+: [^,{}]+)(?:, [a-zA-Z]+: [^,{}]+)*)\}$/;
+function withDescribedConstraints(schema: Schema): Schema {
+  const description = schema['description'];
+  const match = typeof description === 'string' ? MOVED_CONSTRAINTS.exec(description) : null;
+  if (!match?.[1]) return schema;
+  const moved: Schema = {};
+  for (const pair of match[1].split(', ')) {
+    const colon = pair.indexOf(': ');
+    try {
+      const key = pair.slice(0, colon);
+      if (!(key in schema)) moved[key] = JSON.parse(pair.slice(colon + 2));
+    } catch {
+      return schema; // not the SDK's notation after all
+    }
+  }
+  return { ...schema, ...moved };
+}
+
+function gen(input: Schema | boolean, root: Schema, rng: Rng, depth: number): unknown {
+  if (input === true || input === false) return null;
+  const schema = withDescribedConstraints(input);
   const ref = schema['$ref'];
   if (typeof ref === 'string') {
     const { $ref: _ignored, ...rest } = schema;

@@ -1,0 +1,146 @@
+/**
+ * The built CLI as a user runs it, for what golden files cannot express: pipes closed early,
+ * files written, an emulator started elsewhere, signals, and the help text.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.ts';
+import { validateAgainstSpec } from '../helpers/spec.ts';
+import { BIN, ROOT, runCli } from '../helpers/cli.ts';
+
+const TICKETS = join(ROOT, 'fixtures', 'csv', 'tickets.csv');
+const fast = ['--poll-min', '0.01'];
+let emulators: EmulatorHandle[] = [];
+afterEach(async () => {
+  await Promise.all(emulators.map((e) => e.close()));
+  emulators = [];
+});
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'be-cli-'));
+}
+
+describe('batch-enrich CLI', () => {
+  it('ends quietly with exit 0 when stdout is closed early (| head -1)', async () => {
+    const rows = ['id,text', ...Array.from({ length: 3000 }, (_, i) => `${i},"text number ${i}, with a comma"`)].join('\n');
+    const child = spawn(process.execPath, [BIN, '--emulator', ...fast, '--prompt', 'Summarise {{text}}', '--input-format', 'csv', '--quiet'], {
+      env: { PATH: process.env['PATH'] ?? '', HOME: tempDir() },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdin.end(rows);
+    const firstLine = await new Promise<string>((resolve) => {
+      let buffered = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        buffered += chunk;
+        if (buffered.includes('\n')) {
+          child.stdout.destroy(); // what `head -1` does after its line
+          resolve(buffered.slice(0, buffered.indexOf('\n')));
+        }
+      });
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(JSON.parse(firstLine)).toMatchObject({ id: '0' });
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+  });
+
+  it('writes records to --output and failed ones to --errors, each in the output format', async () => {
+    const dir = tempDir();
+    const input = join(dir, 'in.ndjson');
+    writeFileSync(input, '{"id":1,"text":"ok"}\n{"id":2}\n{"id":3,"text":"ok too"}\nnot json\n');
+    const result = await runCli(['--emulator', ...fast, '--prompt', 'Say {{text}}', '--output', join(dir, 'out.csv'), '--errors', join(dir, 'failed.csv'), input]);
+    expect(result.code).toBe(3);
+    expect(result.stdout).toBe('');
+    const out = readFileSync(join(dir, 'out.csv'), 'utf8').trim().split('\n');
+    expect(out[0]).toBe('id,text,answer,_error');
+    expect(out.slice(1).map((line) => line.split(',')[0])).toEqual(['1', '3']);
+    const failed = readFileSync(join(dir, 'failed.csv'), 'utf8');
+    expect(failed.split('\n')[0]).toBe('id,answer,_error');
+    expect(failed).toContain(`${input}:2: Missing field`);
+    expect(failed).toContain(`${input}:4: not valid JSON`);
+    expect(result.stderr).toMatch(/4 records: 2 enriched, 2 with _error \(template: 1, invalid_input: 1\)/);
+  });
+
+  it('--dry-run prints one request per record that validates against the API spec, for every recipe', async () => {
+    const cases: [string, string][] = [
+      ['ticket-triage', TICKETS],
+      ['invoice-extraction', join(ROOT, 'fixtures', 'ndjson', 'invoices.ndjson')],
+      ['contract-clauses', join(ROOT, 'fixtures', 'csv', 'contract-clauses.csv')],
+    ];
+    for (const [recipe, input] of cases) {
+      const result = await runCli(['--dry-run', '--transform', recipe, input]);
+      expect(result.code, result.stderr).toBe(0);
+      const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { custom_id: string; params: Record<string, unknown> });
+      expect(lines.length).toBeGreaterThan(4);
+      for (const line of lines) {
+        expect(validateAgainstSpec('MessageBatchIndividualRequestParams', line)).toEqual([]);
+        expect(line.custom_id).toMatch(/^[a-zA-Z0-9_-]{1,64}$/);
+        expect(line.params['system']).toEqual([expect.objectContaining({ cache_control: { type: 'ephemeral', ttl: '1h' } })]);
+        expect(line.params['output_config']).toMatchObject({ format: { type: 'json_schema' } });
+      }
+      expect(new Set(lines.map((l) => l.custom_id)).size).toBe(lines.length);
+      // The shared prefix is byte-identical in every request, so it can be cached.
+      expect(new Set(lines.map((l) => JSON.stringify(l.params['system']))).size).toBe(1);
+    }
+  });
+
+  it('runs against an emulator given by ANTHROPIC_BASE_URL, and a rerun is served from the ledger', async () => {
+    const emu = await startEmulator({ apiKey: 'sk-test-secret' });
+    emulators.push(emu);
+    const dir = tempDir();
+    const env = { ANTHROPIC_API_KEY: 'sk-test-secret', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'ledger.db') };
+    const first = await runCli(['--transform', 'ticket-triage', ...fast, '--batch-size', '5', TICKETS], { env });
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout.trim().split('\n')).toHaveLength(12);
+    expect(emu.stats.calls['batches.create']).toBe(3);
+    expect(first.stderr + first.stdout).not.toContain('sk-test-secret');
+    expect(readFileSync(join(dir, 'ledger.db')).includes('sk-test-secret')).toBe(false);
+
+    const again = await runCli(['--transform', 'ticket-triage', ...fast, '--batch-size', '5', TICKETS], { env });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe(first.stdout);
+    expect(emu.stats.calls['batches.create']).toBe(3);
+  });
+
+  it('stops on SIGINT within seconds, says how to resume, and exits 130', async () => {
+    const emu = await startEmulator({ processingMs: 600_000 });
+    emulators.push(emu);
+    const dir = tempDir();
+    const child = spawn(process.execPath, [BIN, '--prompt', 'x {{text}}', ...fast, '--input-format', 'csv'], {
+      env: { PATH: process.env['PATH'] ?? '', HOME: dir, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    child.stdin.end('text\na\nb\n');
+    let stderr = '';
+    await new Promise<void>((resolve) => {
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+        if (stderr.includes('submitted')) resolve();
+      });
+    });
+    const started = Date.now();
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(130);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(stderr).toMatch(/SIGINT: stopping; submitted batches keep running .* run the same command again to resume/);
+  });
+
+  it('--help lists every option, the exit codes and examples; the emulator has its own help', async () => {
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    for (const flag of ['--prompt', '--prompt-file', '--system', '--system-file', '--schema', '--transform', '--model', '--max-tokens', '--into', '--id-field', '--input-format', '--output-format', '--output', '--errors', '--batch-size', '--flush-after', '--ledger', '--dry-run', '--emulator']) {
+      expect(help.stdout).toContain(flag);
+    }
+    expect(help.stdout).toMatch(/Exit codes:[\s\S]*0 {2}every record enriched[\s\S]*3 {2}finished, but some records carry _error/);
+    expect(help.stdout).toContain('batch-enrich --emulator --transform ticket-triage fixtures/csv/tickets.csv');
+    const emulatorHelp = await runCli(['emulator', '--help']);
+    expect(emulatorHelp.code).toBe(0);
+    expect(emulatorHelp.stdout).toContain('--port');
+  });
+});

@@ -1,0 +1,238 @@
+/**
+ * The library end to end against the emulator: records in, enriched records out, through real
+ * batches (create, poll, results) and a real ledger.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import Anthropic from '@anthropic-ai/sdk';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { startEmulator, type EmulatorHandle, type EmulatorOptions, type ResponderResult } from '../src/emulator/index.ts';
+import { enrichStage, type EnrichOptions } from '../src/enrich.ts';
+import type { BatchEvent } from '../src/stages/batch.ts';
+import { newCounts } from '../src/stages/merge.ts';
+import { readRecords, type SourceRecord } from '../src/stages/read.ts';
+
+const schema = z.object({ label: z.string(), n: z.number() });
+
+let emulators: EmulatorHandle[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(emulators.map((e) => e.close()));
+  emulators = [];
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+async function emulator(options: EmulatorOptions = {}): Promise<EmulatorHandle> {
+  const emu = await startEmulator(options);
+  emulators.push(emu);
+  return emu;
+}
+
+function tempLedger(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'be-ledger-'));
+  dirs.push(dir);
+  return join(dir, 'ledger.db');
+}
+
+/** The record id the responder reads back out of the prompt `item <id>: …`. */
+function idOf(params: Record<string, unknown>): string {
+  const messages = params['messages'] as { content: string }[];
+  return /item (\S+):/.exec(messages[0]?.content ?? '')?.[1] ?? '?';
+}
+
+function sources(rows: Record<string, unknown>[]): SourceRecord[] {
+  return rows.map((data, seq) => ({ seq, line: seq + 2, data }));
+}
+
+async function enrich(emu: EmulatorHandle, rows: Record<string, unknown>[] | AsyncIterable<SourceRecord>, options: Partial<EnrichOptions> = {}) {
+  const out: Record<string, unknown>[] = [];
+  const source = Array.isArray(rows) ? Readable.from(sources(rows)) : rows;
+  await pipeline(
+    source,
+    enrichStage({ prompt: 'item {{id}}: {{text}}', schema, apiKey: 'test-key', baseURL: emu.url, ledger: ':memory:', pollMinMs: 5, pollMaxMs: 20, ...options }),
+    async (records: AsyncIterable<Record<string, unknown>>) => {
+      for await (const record of records) out.push(record);
+    },
+  );
+  return out;
+}
+
+const perRecord = ({ params }: { params: Record<string, unknown> }): ResponderResult => {
+  const id = idOf(params);
+  return { json: { label: `label-${id}`, n: Number(id) * 2 } };
+};
+
+describe('enrichStage against the emulator', () => {
+  it('joins each answer to its own record although results come back shuffled', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const rows = Array.from({ length: 60 }, (_, i) => ({ id: String(i), text: `text ${i}` }));
+    const out = await enrich(emu, rows);
+
+    expect(out).toEqual(rows.map((r) => ({ ...r, label: `label-${r.id}`, n: Number(r.id) * 2 })));
+    // The emulator really does answer out of order: download the batch's results directly.
+    const client = new Anthropic({ apiKey: 'test-key', baseURL: emu.url });
+    const order: string[] = [];
+    for await (const line of await client.messages.batches.results(emu.batches()[0] ?? '')) order.push(line.custom_id);
+    expect(order).toHaveLength(60);
+    expect(order).not.toEqual([...order].sort());
+  });
+
+  it('keeps input order across many batches, loses no record and submits each request once', async () => {
+    const emu = await emulator({ responder: perRecord, processingMs: 30 });
+    const rows = Array.from({ length: 103 }, (_, i) => ({ id: String(i), text: `t${i}` }));
+    const out = await enrich(emu, rows, { batchSize: 10, maxInFlight: 3 });
+
+    expect(out.map((r) => r['id'])).toEqual(rows.map((r) => r.id));
+    expect(out.every((r, i) => r['label'] === `label-${i}`)).toBe(true);
+    expect(emu.batches()).toHaveLength(11);
+    expect([...emu.submittedCustomIds().values()].every((n) => n === 1)).toBe(true);
+    expect(emu.submittedCustomIds().size).toBe(103);
+  });
+
+  it("streams a batch's records out before the input ends (no waiting for later batches)", async () => {
+    const emu = await emulator({ responder: perRecord });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    async function* slowSource(): AsyncGenerator<SourceRecord> {
+      for (let i = 0; i < 5; i++) yield { seq: i, line: i + 1, data: { id: String(i), text: 'x' } };
+      await gate; // the input stalls here until the first batch's records have come out
+      for (let i = 5; i < 8; i++) yield { seq: i, line: i + 1, data: { id: String(i), text: 'x' } };
+    }
+    const seen: string[] = [];
+    await pipeline(
+      slowSource(),
+      enrichStage({ prompt: 'item {{id}}: {{text}}', schema, apiKey: 'k', baseURL: emu.url, ledger: ':memory:', flushAfterMs: 30, pollMinMs: 5 }),
+      async (records: AsyncIterable<Record<string, unknown>>) => {
+        for await (const record of records) {
+          seen.push(String(record['id']));
+          if (seen.length === 5) release();
+        }
+      },
+    );
+    expect(seen).toEqual(['0', '1', '2', '3', '4', '5', '6', '7']);
+    expect(emu.batches()).toHaveLength(2);
+  });
+
+  it('puts every kind of failure on its own record as _error, in place, and counts them', async () => {
+    const answers: Record<string, ResponderResult> = {
+      trunc: { json: { label: 'cut', n: 1 }, stop_reason: 'max_tokens' },
+      refuse: { refusal: true },
+      notjson: { text: 'Sure! The label is x.' },
+      wrong: { json: { label: 5 } },
+      err: { error: { type: 'invalid_request_error', message: 'max_tokens: too large' } },
+    };
+    const emu = await emulator({ responder: ({ params }) => answers[idOf(params)] ?? perRecord({ params }) });
+    const ndjson = [
+      '{"id":"1","text":"fine"}',
+      '{"id":"trunc","text":"a"}',
+      '{"id":"refuse","text":"b"}',
+      'this is not json',
+      '{"id":"notjson","text":"c"}',
+      '{"id":"wrong","text":"d"}',
+      '{"id":"nofield"}',
+      '{"id":"err","text":"e"}',
+      '[1,2]',
+      '{"id":"2","text":"fine too"}',
+    ].join('\n');
+    const counts = newCounts();
+    const out = await enrich(emu, readRecords({ format: 'ndjson', file: 'in.ndjson' })(Readable.from([ndjson])), { counts, file: 'in.ndjson' });
+
+    const errorOf = (i: number) => (out[i]?.['_error'] as { type: string; message: string } | undefined);
+    expect(out).toHaveLength(10);
+    expect(out[0]).toEqual({ id: '1', text: 'fine', label: 'label-1', n: 2 });
+    expect(errorOf(1)?.type).toBe('truncated');
+    expect(out[1]?.['label']).toBeUndefined();
+    expect(errorOf(2)?.type).toBe('refusal');
+    expect(errorOf(3)).toMatchObject({ type: 'invalid_input', message: expect.stringContaining('in.ndjson:4') });
+    expect(out[3]?.['_input']).toBe('this is not json');
+    expect(errorOf(4)?.type).toBe('invalid_json');
+    expect(errorOf(5)).toMatchObject({ type: 'schema_mismatch', message: expect.stringContaining('label') });
+    expect(errorOf(6)).toMatchObject({ type: 'template', message: expect.stringMatching(/in\.ndjson:7: .*\{\{text\}\}/) });
+    expect(errorOf(7)).toEqual({ type: 'invalid_request_error', message: 'max_tokens: too large' });
+    expect(errorOf(8)?.type).toBe('invalid_input');
+    expect(out[9]).toMatchObject({ id: '2', label: 'label-2' });
+    expect(counts).toEqual({
+      ok: 2,
+      failed: 8,
+      byType: { truncated: 1, refusal: 1, invalid_input: 2, invalid_json: 1, schema_mismatch: 1, template: 1, invalid_request_error: 1 },
+    });
+  });
+
+  it('marks results the batch reports as expired', async () => {
+    const emu = await emulator({ expiredRate: 1 });
+    const out = await enrich(emu, [{ id: '1', text: 'a' }, { id: '2', text: 'b' }]);
+    expect(out.map((r) => (r['_error'] as { type: string }).type)).toEqual(['expired', 'expired']);
+  });
+
+  it('serves a rerun from the ledger without submitting anything again', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const ledger = tempLedger();
+    const rows = Array.from({ length: 12 }, (_, i) => ({ id: String(i), text: `t${i}` }));
+    const first = await enrich(emu, rows, { ledger, batchSize: 5 });
+    const creates = emu.stats.calls['batches.create'];
+    expect(creates).toBe(3);
+
+    const second = await enrich(emu, rows, { ledger, batchSize: 5 });
+    expect(second).toEqual(first);
+    expect(emu.stats.calls['batches.create']).toBe(creates);
+
+    // A changed prompt is a different request: it is submitted.
+    const changed = await enrich(emu, rows.slice(0, 2), { ledger, prompt: 'item {{id}}: {{text}} (again)' });
+    expect(changed).toHaveLength(2);
+    expect(emu.stats.calls['batches.create']).toBe(creates + 1);
+  });
+
+  it('sends identical records once and gives every copy the answer', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const rows = [{ id: '7', text: 'same' }, { id: '8', text: 'other' }, { id: '7', text: 'same' }, { id: '7', text: 'same' }];
+    const out = await enrich(emu, rows);
+    expect(out.map((r) => r['label'])).toEqual(['label-7', 'label-8', 'label-7', 'label-7']);
+    expect(emu.stats.requestsSubmitted).toBe(2);
+  });
+
+  it('cuts batches at the byte limit, and a request alone over it fails only its record', async () => {
+    const limit = 2_000;
+    const emu = await emulator({ responder: perRecord, maxBodyBytes: limit });
+    const rows = Array.from({ length: 9 }, (_, i) => ({ id: String(i), text: 'x'.repeat(300) }));
+    rows.push({ id: 'huge', text: 'y'.repeat(5_000) });
+    const out = await enrich(emu, rows, { maxBatchBytes: limit });
+    expect(out.slice(0, 9).every((r) => r['label'] !== undefined)).toBe(true);
+    expect(out[9]?.['_error']).toMatchObject({ type: 'request_too_large' });
+    expect(emu.batches().length).toBeGreaterThan(1);
+  });
+
+  it('never has more than maxInFlight batches running', async () => {
+    const emu = await emulator({ responder: perRecord, processingMs: 60 });
+    let running = 0;
+    let peak = 0;
+    const onEvent = (event: BatchEvent) => {
+      if (event.type === 'submitted') peak = Math.max(peak, ++running);
+      if (event.type === 'ended') running--;
+    };
+    const rows = Array.from({ length: 20 }, (_, i) => ({ id: String(i), text: 't' }));
+    const out = await enrich(emu, rows, { batchSize: 4, maxInFlight: 2, onEvent });
+    expect(out).toHaveLength(20);
+    expect(peak).toBe(2);
+  });
+
+  it('fails the run with the API status when the key is refused, and names it', async () => {
+    const emu = await emulator({ apiKey: 'the-right-key' });
+    await expect(enrich(emu, [{ id: '1', text: 'a' }], { apiKey: 'wrong-key' })).rejects.toMatchObject({
+      code: 'BE_API',
+      status: 401,
+      message: expect.stringMatching(/Creating a batch of 1 request.*401/),
+    });
+  });
+
+  it('rejects bad options by name before doing anything', () => {
+    expect(() => enrichStage({ prompt: 'x', batchSize: 0 })).toThrow(/`batchSize`/);
+    expect(() => enrichStage({ prompt: 'x', batchSize: 100_001 })).toThrow(/`batchSize`/);
+    expect(() => enrichStage({ prompt: 'x', bogus: 1 } as unknown as EnrichOptions)).toThrow(/bogus|Unrecognized/);
+  });
+});
