@@ -2,6 +2,7 @@
  * The library end to end against the emulator: records in, enriched records out, through real
  * batches (create, poll, results) and a real ledger.
  */
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -234,5 +235,23 @@ describe('enrichStage against the emulator', () => {
     expect(() => enrichStage({ prompt: 'x', batchSize: 0 })).toThrow(/`batchSize`/);
     expect(() => enrichStage({ prompt: 'x', batchSize: 100_001 })).toThrow(/`batchSize`/);
     expect(() => enrichStage({ prompt: 'x', bogus: 1 } as unknown as EnrichOptions)).toThrow(/bogus|Unrecognized/);
+  });
+
+  it('works from the public entry point: a recipe as a stage, wrapped for .pipe()', async () => {
+    const emu = await emulator();
+    const { asTransform, recipeStage } = await import('../src/index.ts');
+    const triage = await import('../transforms/ticket-triage.ts');
+    const stage = recipeStage(triage.default, { apiKey: 'k', baseURL: emu.url, ledger: ':memory:', pollMinMs: 5 });
+    const duplex = asTransform(stage);
+    const out: Record<string, unknown>[] = [];
+    duplex.on('data', (record: Record<string, unknown>) => out.push(record));
+    Readable.from(sources([{ ticket_id: 'T-1', subject: 'Refund', body: 'Charged twice' }, { ticket_id: 'T-2', subject: 'Hi', body: 'Thanks' }])).pipe(duplex);
+    await once(duplex, 'end');
+    expect(out.map((r) => r['ticket_id'])).toEqual(['T-1', 'T-2']);
+    for (const record of out) {
+      const { ticket_id, subject, body, ...answer } = record;
+      expect(triage.schema.parse(answer)).toEqual(answer);
+    }
+    expect([...emu.submittedCustomIds().keys()].every((id) => /^T-[12]-/.test(id))).toBe(true);
   });
 });

@@ -1,0 +1,40 @@
+/**
+ * batch-enrich: the public API. Every stage is an async generator function for
+ * `pipeline()` from `node:stream/promises`; `asTransform` wraps one for `.pipe()` users.
+ */
+import { Duplex } from 'node:stream';
+
+export { BatchEnrichError, isBatchEnrichError, type BatchEnrichErrorCode } from './errors.ts';
+export { enrichStage, resolveOptions, DEFAULT_MODEL, DEFAULT_MAX_TOKENS, type EnrichOptions } from './enrich.ts';
+export { defineRecipe, recipeStage, recipeOptions, type Recipe } from './recipe.ts';
+export { readRecords, readCsv, readNdjson, formatFromName, type InputFormat, type ReadOptions, type SourceRecord } from './stages/read.ts';
+export { toRequests, type PrepareOptions } from './stages/prepare.ts';
+export {
+  batchSink,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_REQUESTS,
+  type BatchEvent,
+  type BatchSinkOptions,
+  type JoinedRecord,
+  type PreparedRecord,
+} from './stages/batch.ts';
+export { toEnriched, newCounts, type MergeCounts, type MergeOptions } from './stages/merge.ts';
+export { writeRecords, createFormatter, type Formatter, type OutputFormat, type WriteOptions } from './stages/write.ts';
+export { compileTemplate, WHOLE_RECORD, type Template } from './core/template.ts';
+export { prepareSpec, customIdFor, CUSTOM_ID_PATTERN, type RequestParams, type RequestSpec, type JSONSchema } from './core/request.ts';
+export { interpretResult, mergeAnswer, type AnswerValidator, type Interpreted, type RecordError } from './core/result.ts';
+export { resolveAnswerSchema, type AnswerSchema } from './core/schema.ts';
+export { pollDelayMs, POLL_MIN_MS, POLL_MAX_MS } from './core/backoff.ts';
+export { Ledger, defaultLedgerPath } from './ledger/ledger.ts';
+export { createClient, apiScope, type ClientOptions } from './client/client.ts';
+
+/**
+ * A generator stage as an object-mode `Duplex`, for code that uses `.pipe()`. Prefer `pipeline()`:
+ * it propagates errors and cleans up every stage.
+ *
+ * @example
+ * readable.pipe(asTransform(enrichStage({ prompt: '…' }))).on('data', console.log);
+ */
+export function asTransform<I, O>(stage: (source: AsyncIterable<I>) => AsyncIterable<O>): Duplex {
+  return Duplex.from(stage as (source: AsyncIterable<unknown>) => AsyncIterable<unknown>);
+}
