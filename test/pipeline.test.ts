@@ -254,4 +254,24 @@ describe('enrichStage against the emulator', () => {
     }
     expect([...emu.submittedCustomIds().keys()].every((id) => /^T-[12]-/.test(id))).toBe(true);
   });
+
+  it('reads ANTHROPIC_BASE_URL as the SDK does when no baseURL is given', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const saved = process.env['ANTHROPIC_BASE_URL'];
+    process.env['ANTHROPIC_BASE_URL'] = emu.url;
+    try {
+      const out: Record<string, unknown>[] = [];
+      await pipeline(
+        Readable.from(sources([{ id: '3', text: 'x' }])),
+        enrichStage({ prompt: 'item {{id}}: {{text}}', schema, apiKey: 'k', ledger: ':memory:', pollMinMs: 5 }),
+        async (records: AsyncIterable<Record<string, unknown>>) => {
+          for await (const record of records) out.push(record);
+        },
+      );
+      expect(out).toEqual([{ id: '3', text: 'x', label: 'label-3', n: 6 }]);
+    } finally {
+      if (saved === undefined) delete process.env['ANTHROPIC_BASE_URL'];
+      else process.env['ANTHROPIC_BASE_URL'] = saved;
+    }
+  });
 });

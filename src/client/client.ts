@@ -18,9 +18,10 @@ export interface ClientOptions {
 }
 
 export function createClient(options: ClientOptions): Anthropic {
+  // Leave `baseURL` out when not given: the SDK then reads ANTHROPIC_BASE_URL (an explicit null would not).
   return new Anthropic({
     apiKey: options.apiKey,
-    baseURL: options.baseURL ?? null,
+    ...(options.baseURL ? { baseURL: options.baseURL } : {}),
     maxRetries: options.maxRetries ?? 2,
   });
 }
