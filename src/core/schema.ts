@@ -23,7 +23,7 @@ export function resolveAnswerSchema(schema: z.ZodType | JSONSchema, source = 'th
       validator = schema;
       jsonSchema = z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'output' }) as JSONSchema;
     } else {
-      jsonSchema = schema;
+      jsonSchema = { ...schema }; // a copy: `$schema` is deleted below, and the caller's object is theirs
       validator = z.fromJSONSchema(schema as Parameters<typeof z.fromJSONSchema>[0]);
     }
   } catch (error) {

@@ -10,7 +10,7 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import { pipeline } from 'node:stream/promises';
-import { parse, type CsvError } from 'csv-parse';
+import { CsvError, parse } from 'csv-parse';
 import { BatchEnrichError, shown } from '../errors.ts';
 import type { RecordError } from '../core/result.ts';
 
@@ -67,21 +67,31 @@ function where(file: string | undefined): string {
 async function sniff(source: Chunks): Promise<{ format: InputFormat; chunks: Chunks }> {
   const iterator = source[Symbol.asyncIterator]();
   const seen: (Buffer | string)[] = [];
+  // Everything seen so far as latin1 (one char a byte): it is only whitespace or part of a BOM until
+  // the format is known, and keeping it lets a BOM split across chunks be recognised.
+  let head = '';
   let format: InputFormat | undefined;
   while (!format) {
     const next = await iterator.next();
     if (next.done) break;
     seen.push(next.value);
-    const text = typeof next.value === 'string' ? next.value : next.value.toString('latin1');
-    const first = text.replace(/^[\s\ufeff]+/, '').replace(/^\xef\xbb\xbf/, '').trimStart()[0];
+    head += (typeof next.value === 'string' ? Buffer.from(next.value) : next.value).toString('latin1');
+    const rest = head.trimStart();
+    if (rest.length < BOM_LATIN1.length && BOM_LATIN1.startsWith(rest)) continue;
+    const first = (rest.startsWith(BOM_LATIN1) ? rest.slice(BOM_LATIN1.length).trimStart() : rest)[0];
     if (first !== undefined) format = first === '{' ? 'ndjson' : 'csv';
   }
   async function* chunks() {
-    yield* seen;
-    for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    try {
+      yield* seen;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    } finally {
+      await iterator.return?.(); // stopped early: close the source we took the iterator of
+    }
   }
   return { format: format ?? 'ndjson', chunks: chunks() };
 }
+const BOM_LATIN1 = '\xef\xbb\xbf';
 
 export async function* readNdjson(source: Chunks, options: ReadOptions = {}): AsyncGenerator<SourceRecord> {
   const decoder = new StringDecoder('utf8');
@@ -132,54 +142,107 @@ export async function* readNdjson(source: Chunks, options: ReadOptions = {}): As
 export async function* readCsv(source: Chunks, options: ReadOptions = {}): AsyncGenerator<SourceRecord> {
   const file = where(options.file);
   let columns: string[] | undefined;
+  // csv-parse reports the line where a record ends and counts a CRLF inside a quoted field as two
+  // lines. Start lines are worked out in csv-parse's own callbacks, synchronously and in order, so they
+  // also count records it has parsed but we have not consumed yet (an error raised later in the same
+  // chunk drops those): `extraLines` is the CRLF overcount so far, `lastEnd`/`lastEmpty` the raw line
+  // where the last record (or the header) ended and how many empty lines csv-parse had skipped by then.
+  const at = { extraLines: 0, lastEnd: 0, lastEmpty: 0 };
+  const startLine = (values: readonly unknown[], lines: number, emptyLines: number) => {
+    const { breaks, crlf } = lineBreaks(values);
+    at.extraLines += crlf;
+    at.lastEnd = lines;
+    at.lastEmpty = emptyLines;
+    return lines - at.extraLines - breaks;
+  };
   const parser = parse({
     bom: true,
     columns: (header: string[]) => {
+      const line = startLine(header, parser.info.lines, parser.info.empty_lines);
       const duplicate = header.find((name, i) => header.indexOf(name) !== i);
       if (duplicate !== undefined) {
-        throw new BatchEnrichError('BE_CSV_PARSE', `${file}:1: duplicate column ${shown(duplicate)} in the CSV header`, { file, line: 1 });
+        throw new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: duplicate column ${shown(duplicate)} in the CSV header`, { file, line });
       }
       columns = header;
       options.onColumns?.(header);
       return header;
     },
-    info: true,
+    on_record: (record: Record<string, string>, info: { lines: number; empty_lines: number }) => ({
+      data: record,
+      line: startLine(Object.values(record), info.lines, info.empty_lines),
+    }),
     skip_empty_lines: true,
   });
   const feeding = pipeline(source, parser);
-  // csv-parse counts a CRLF inside a quoted field as two lines; `extraLines` corrects for it.
-  let extraLines = 0;
+  // Errors reach us through `parser`; without this, stopping early (a consumer that breaks out of the
+  // loop) would leave pipeline's premature-close rejection unhandled.
+  feeding.catch(() => {});
   let seq = 0;
   try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
-      let breaks = 0;
-      for (const value of Object.values(record)) {
-        if (value.includes('\n') || value.includes('\r')) {
-          breaks += (value.match(/\r\n|\r|\n/g) ?? []).length;
-          extraLines += (value.match(/\r\n/g) ?? []).length;
-        }
-      }
-      yield { seq: seq++, line: info.lines - extraLines - breaks, data: record };
+    for await (const { data, line } of parser as AsyncIterable<{ data: Record<string, string>; line: number }>) {
+      yield { seq: seq++, line, data };
     }
     await feeding;
   } catch (error) {
-    feeding.catch(() => {});
-    throw csvError(error, file, extraLines);
+    throw csvError(error, file, at);
   }
   if (!columns) options.onColumns?.([]);
 }
 
-function csvError(error: unknown, file: string, extraLines: number): unknown {
+/** Line breaks inside field values, and how many of them are CRLFs (which csv-parse counts twice). */
+function lineBreaks(values: readonly unknown[]): { breaks: number; crlf: number } {
+  let breaks = 0;
+  let crlf = 0;
+  for (const value of values) {
+    if (typeof value !== 'string' || !(value.includes('\n') || value.includes('\r'))) continue;
+    breaks += (value.match(/\r\n|\r|\n/g) ?? []).length;
+    crlf += (value.match(/\r\n/g) ?? []).length;
+  }
+  return { breaks, crlf };
+}
+
+function csvError(error: unknown, file: string, at: { extraLines: number; lastEnd: number; lastEmpty: number }): unknown {
   if (error instanceof BatchEnrichError) return error;
-  const csv = error as CsvError & { lines?: number };
-  if (typeof csv?.code !== 'string' || !csv.code.startsWith('CSV_')) {
+  if (!(error instanceof CsvError)) {
     return new BatchEnrichError('BE_INPUT', `${file}: cannot read input: ${(error as Error)?.message ?? String(error)}`, { file, cause: error });
   }
-  const line = typeof csv.lines === 'number' ? csv.lines - extraLines : undefined;
-  const detail = csv.message.replace(/ (?:on|at) line \d+\.?$/, '');
+  // The line the user should look at: where the bad record starts (an unclosed quote or a wrong field
+  // count), else where csv-parse stopped (a stray quote).
+  const lines = error['lines'];
+  const record = error['record'];
+  const emptyLines = error['empty_lines'];
+  let line: number | undefined;
+  if (typeof lines === 'number') {
+    if (error.code === 'CSV_QUOTE_NOT_CLOSED' && typeof emptyLines === 'number') {
+      line = at.lastEnd + 1 + (emptyLines - at.lastEmpty) - at.extraLines;
+    } else if (Array.isArray(record)) {
+      const { breaks, crlf } = lineBreaks(record);
+      line = lines - at.extraLines - crlf - breaks;
+    } else {
+      line = lines - at.extraLines;
+    }
+  }
+  const detail = csvDetail(error, record);
   return new BatchEnrichError('BE_CSV_PARSE', `${file}${line === undefined ? '' : `:${line}`}: invalid CSV: ${detail}`, {
     file,
     ...(line === undefined ? {} : { line }),
     cause: error,
   });
+}
+
+/** What went wrong, in words a user can act on; csv-parse's own text for the rarer errors. */
+function csvDetail(error: CsvError, record: unknown): string {
+  switch (error.code) {
+    case 'CSV_QUOTE_NOT_CLOSED':
+      return 'a quoted field that starts in this record is never closed (a missing closing ")';
+    case 'CSV_RECORD_INCONSISTENT_COLUMNS':
+    case 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH': {
+      const got = Array.isArray(record) ? record.length : undefined;
+      const expected = /columns length is (\d+)/.exec(error.message)?.[1];
+      if (got !== undefined && expected !== undefined) return `expected ${expected} fields, as in the header, got ${got}`;
+      break;
+    }
+  }
+  // csv-parse's own line number is left out: it is where the record ends, and counts quoted CRLFs twice.
+  return error.message.replace(/ (?:on|at) line \d+/g, '').replace(/\.$/, '');
 }

@@ -1,0 +1,139 @@
+/** Request building and `custom_id`s: what is sent, and ids that are valid, stable and content-addressed. */
+import { describe, expect, it } from 'vitest';
+import { CUSTOM_ID_PATTERN, customIdFor, prepareSpec, type RequestSpec } from '../../src/core/request.ts';
+import { compileTemplate } from '../../src/core/template.ts';
+import { expectErrorSync } from '../helpers/expect-error.ts';
+
+const base: RequestSpec = { model: 'claude-haiku-4-5', maxTokens: 256, prompt: compileTemplate('Classify: {{text}}') };
+const answerSchema = {
+  type: 'object',
+  properties: { label: { type: 'string', enum: ['bug', 'question'] }, score: { type: 'integer', minimum: 1, maximum: 5 } },
+  required: ['label', 'score'],
+};
+
+/** The `custom_id` a record gets under a spec, built the way the prepare stage builds it. */
+const idOf = (spec: RequestSpec, record: Record<string, unknown>, idValue?: unknown) =>
+  customIdFor(JSON.stringify(prepareSpec(spec)(record)), idValue);
+
+describe('prepareSpec', () => {
+  it('a plain request is model, max_tokens and one user message, nothing else', () => {
+    expect(prepareSpec(base)({ text: 'it crashes' })).toStrictEqual({
+      model: 'claude-haiku-4-5',
+      max_tokens: 256,
+      messages: [{ role: 'user', content: 'Classify: it crashes' }],
+    });
+  });
+
+  it('the system prompt is one text block cached for 1 h (batches outlive the 5 min default)', () => {
+    const params = prepareSpec({ ...base, system: 'You triage tickets.' })({ text: 'x' });
+    expect(params.system).toStrictEqual([
+      { type: 'text', text: 'You triage tickets.', cache_control: { type: 'ephemeral', ttl: '1h' } },
+    ]);
+  });
+
+  it('an empty system prompt sends no system block (the API rejects empty text blocks)', () => {
+    expect(prepareSpec({ ...base, system: '' })({ text: 'x' })).not.toHaveProperty('system');
+  });
+
+  it('the answer schema is sent as output_config.format, closed and with unsupported constraints moved out', () => {
+    const params = prepareSpec({ ...base, answerSchema })({ text: 'x' });
+    const schema = params.output_config?.format.schema;
+    expect(params.output_config?.format.type).toBe('json_schema');
+    expect(schema?.['additionalProperties']).toBe(false);
+    expect(schema?.['required']).toEqual(['label', 'score']);
+    const score = (schema?.['properties'] as Record<string, Record<string, unknown>>)['score'];
+    expect(score).not.toHaveProperty('minimum');
+    expect(score?.['description']).toMatch(/minimum: 1/);
+  });
+
+  it('does not modify the caller’s answer schema', () => {
+    const copy = structuredClone(answerSchema);
+    prepareSpec({ ...base, answerSchema })({ text: 'x' });
+    expect(answerSchema).toEqual(copy);
+  });
+
+  it('a record the template cannot fill throws the template error', () => {
+    const build = prepareSpec(base);
+    expectErrorSync(() => build({ other: 'x' }), { code: 'BE_TEMPLATE', message: '{{text}}' });
+  });
+});
+
+describe('customIdFor', () => {
+  it('is a valid custom_id (^[a-zA-Z0-9_-]{1,64}$) made of a 24-character hash when there is no id field', () => {
+    const id = idOf(base, { text: 'x' });
+    expect(id).toMatch(CUSTOM_ID_PATTERN);
+    expect(id).toHaveLength(24);
+  });
+
+  it('is stable: the same request gets the same id, across separately prepared specs', () => {
+    expect(idOf(base, { text: 'same' })).toBe(idOf({ ...base, prompt: compileTemplate('Classify: {{text}}') }, { text: 'same' }));
+  });
+
+  it('fields the prompt does not use do not change it (duplicate requests are paid once)', () => {
+    expect(idOf(base, { text: 'same', row: 1 })).toBe(idOf(base, { text: 'same', row: 2 }));
+  });
+
+  const withSchema: RequestSpec = { ...base, answerSchema };
+  const x = { text: 'x' };
+  const changes: { description: string; from: [RequestSpec, Record<string, unknown>]; to: [RequestSpec, Record<string, unknown>] }[] = [
+    { description: 'the record’s prompt text changes', from: [base, x], to: [base, { text: 'other' }] },
+    { description: 'the prompt template changes', from: [base, x], to: [{ ...base, prompt: compileTemplate('Label: {{text}}') }, x] },
+    { description: 'a system prompt is added', from: [base, x], to: [{ ...base, system: 'Be brief.' }, x] },
+    { description: 'the system prompt changes', from: [{ ...base, system: 'Be brief.' }, x], to: [{ ...base, system: 'Be kind.' }, x] },
+    { description: 'a schema is added', from: [base, x], to: [withSchema, x] },
+    {
+      description: 'the schema changes',
+      from: [withSchema, x],
+      to: [{ ...base, answerSchema: { ...answerSchema, required: ['label'] } }, x],
+    },
+    { description: 'the model changes', from: [base, x], to: [{ ...base, model: 'claude-sonnet-4-5' }, x] },
+    { description: 'max_tokens changes', from: [base, x], to: [{ ...base, maxTokens: 257 }, x] },
+  ];
+  for (const t of changes) {
+    it(`changes when ${t.description}`, () => {
+      const before = idOf(...t.from);
+      const after = idOf(...t.to);
+      expect(after).toMatch(CUSTOM_ID_PATTERN);
+      expect(after).not.toBe(before);
+    });
+  }
+
+  const prefixes: { description: string; idValue: unknown; prefix: string }[] = [
+    { description: 'a plain id is kept', idValue: 'TICKET-42_a', prefix: 'TICKET-42_a' },
+    { description: 'a number id is its text', idValue: 42, prefix: '42' },
+    { description: 'each run of characters outside [a-zA-Z0-9_-] becomes one "_"', idValue: 'ACME Corp / #42', prefix: 'ACME_Corp_42' },
+    { description: 'non-ASCII letters are replaced', idValue: 'café-中文', prefix: 'caf_-_' },
+    { description: 'an id of only invalid characters still leaves a prefix', idValue: '###', prefix: '_' },
+  ];
+  for (const t of prefixes) {
+    it(`--id-field prefix: ${t.description}`, () => {
+      const id = customIdFor('{"body":1}', t.idValue);
+      expect(id).toBe(`${t.prefix}-${customIdFor('{"body":1}')}`);
+      expect(id).toMatch(CUSTOM_ID_PATTERN);
+    });
+  }
+
+  it('--id-field prefix: a long id is cut so the whole custom_id is 64 characters, hash intact', () => {
+    const hash = customIdFor('{"body":1}');
+    const id = customIdFor('{"body":1}', 'x'.repeat(500));
+    expect(id).toHaveLength(64);
+    expect(id).toMatch(CUSTOM_ID_PATTERN);
+    expect(id.endsWith(`-${hash}`)).toBe(true);
+  });
+
+  it('--id-field prefix: absent, null and empty values give the bare hash', () => {
+    const hash = customIdFor('{"body":1}');
+    for (const value of [undefined, null, '']) expect(customIdFor('{"body":1}', value)).toBe(hash);
+  });
+
+  it('--id-field prefix: the hash still tells apart different requests under one id value', () => {
+    expect(customIdFor('{"body":1}', 'same')).not.toBe(customIdFor('{"body":2}', 'same'));
+  });
+
+  it('ids stay valid over many different bodies and id values', () => {
+    for (let i = 0; i < 200; i++) {
+      const body = JSON.stringify({ i, text: 'é'.repeat(i) });
+      expect(customIdFor(body, i % 3 === 0 ? undefined : `${'id '.repeat(i % 30)}${i}/é`)).toMatch(CUSTOM_ID_PATTERN);
+    }
+  });
+});

@@ -1,0 +1,89 @@
+/** The answer schema from zod (recipes) or from JSON Schema (a file): what is sent, what validates, the columns. */
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { resolveAnswerSchema } from '../../src/core/schema.ts';
+import { expectErrorSync } from '../helpers/expect-error.ts';
+
+describe('resolveAnswerSchema from zod', () => {
+  const schema = z.object({
+    sentiment: z.enum(['positive', 'negative']),
+    score: z.number().min(0).max(1),
+    topics: z.array(z.string()),
+  });
+
+  it('gives JSON Schema for the request, without $schema', () => {
+    const { jsonSchema } = resolveAnswerSchema(schema);
+    expect(jsonSchema).not.toHaveProperty('$schema');
+    expect(jsonSchema['type']).toBe('object');
+    expect(jsonSchema['required']).toEqual(['sentiment', 'score', 'topics']);
+    expect(jsonSchema['properties']).toMatchObject({ sentiment: { enum: ['positive', 'negative'] }, topics: { type: 'array' } });
+  });
+
+  it('the answer columns are the object’s properties, in declaration order', () => {
+    expect(resolveAnswerSchema(schema).fields).toEqual(['sentiment', 'score', 'topics']);
+  });
+
+  it('validates answers with the zod schema itself', () => {
+    const { validator } = resolveAnswerSchema(schema);
+    expect(validator.safeParse({ sentiment: 'positive', score: 0.5, topics: [] }).success).toBe(true);
+    const bad = validator.safeParse({ sentiment: 'meh', score: 2, topics: [] });
+    expect(bad.success).toBe(false);
+    if (!bad.success) expect(bad.error.issues.map((i) => i.path.join('.'))).toEqual(['sentiment', 'score']);
+  });
+
+  it('a non-object answer has no answer columns', () => {
+    const resolved = resolveAnswerSchema(z.array(z.string()));
+    expect(resolved.fields).toEqual([]);
+    expect(resolved.jsonSchema['type']).toBe('array');
+  });
+});
+
+describe('resolveAnswerSchema from JSON Schema', () => {
+  const schema = () => ({
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    type: 'object',
+    properties: { label: { type: 'string', enum: ['bug', 'question'] }, score: { type: 'integer', minimum: 1, maximum: 5 } },
+    required: ['label', 'score'],
+  });
+
+  it('sends the schema without $schema, and keeps the constraints for validation', () => {
+    const { jsonSchema } = resolveAnswerSchema(schema());
+    const { $schema: _, ...rest } = schema();
+    expect(jsonSchema).toEqual(rest);
+  });
+
+  it('does not modify the caller’s schema object', () => {
+    const mine = schema();
+    resolveAnswerSchema(mine);
+    expect(mine).toEqual(schema());
+  });
+
+  it('the answer columns are the properties, in order', () => {
+    expect(resolveAnswerSchema(schema()).fields).toEqual(['label', 'score']);
+  });
+
+  it('validates answers client-side, including constraints the API does not enforce', () => {
+    const { validator } = resolveAnswerSchema(schema());
+    expect(validator.safeParse({ label: 'bug', score: 3 }).success).toBe(true);
+    const bad = validator.safeParse({ label: 'other', score: 9 });
+    expect(bad.success).toBe(false);
+    if (!bad.success) expect(bad.error.issues.map((i) => i.path.join('.'))).toEqual(['label', 'score']);
+    expect(validator.safeParse({ label: 'bug' }).success).toBe(false);
+  });
+
+  it('a non-object schema has no answer columns', () => {
+    expect(resolveAnswerSchema({ type: 'string' }).fields).toEqual([]);
+  });
+
+  const invalid: { description: string; schema: Record<string, unknown>; message: RegExp }[] = [
+    { description: 'an unknown type', schema: { type: 'nonsense' }, message: /^Invalid schema in schema\.json: .*nonsense/ },
+    { description: 'a dangling $ref', schema: { $ref: '#/$defs/missing' }, message: /^Invalid schema in schema\.json: .*#\/\$defs\/missing/ },
+    { description: 'a broken pattern', schema: { type: 'string', pattern: '(' }, message: /^Invalid schema in schema\.json: .*regular expression/ },
+  ];
+  for (const t of invalid) {
+    it(`an unusable schema is a usage error naming its source: ${t.description}`, () => {
+      const error = expectErrorSync(() => resolveAnswerSchema(t.schema, 'schema.json'), { code: 'BE_USAGE', message: t.message });
+      expect(error.cause).toBeInstanceOf(Error);
+    });
+  }
+});

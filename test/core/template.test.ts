@@ -1,0 +1,98 @@
+/** Prompt templates: `{{field}}`, `{{a.b}}`, `{{$record}}`, and the header check the CLI runs. */
+import { describe, expect, it } from 'vitest';
+import { compileTemplate, missingColumns, WHOLE_RECORD } from '../../src/core/template.ts';
+import { expectErrorSync } from '../helpers/expect-error.ts';
+
+describe('compileTemplate: render', () => {
+  const cases: { description: string; source: string; record: Record<string, unknown>; want: string }[] = [
+    { description: 'a field is replaced by its value', source: 'Classify: {{text}}', record: { text: 'hello' }, want: 'Classify: hello' },
+    { description: 'whitespace inside the braces is ignored', source: '[{{  text }}]', record: { text: 'x' }, want: '[x]' },
+    { description: 'a field used twice is filled twice', source: '{{a}}-{{a}}', record: { a: '1' }, want: '1-1' },
+    { description: 'text without placeholders is unchanged', source: 'no {placeholders} here', record: {}, want: 'no {placeholders} here' },
+    { description: 'a value is inserted verbatim, braces and all', source: '<{{a}}>', record: { a: '{{b}}' }, want: '<{{b}}>' },
+    { description: 'a nested path reads into an NDJSON object', source: '{{customer.name}}', record: { customer: { name: 'Ann' } }, want: 'Ann' },
+    {
+      description: 'a flat key containing dots (a CSV column "a.b") wins over the nested path',
+      source: '{{a.b}}',
+      record: { 'a.b': 'flat', a: { b: 'nested' } },
+      want: 'flat',
+    },
+    { description: 'an object value is inserted as JSON', source: '{{meta}}', record: { meta: { k: [1, 2] } }, want: '{"k":[1,2]}' },
+    { description: 'an array value is inserted as JSON', source: '{{tags}}', record: { tags: ['a', 'b'] }, want: '["a","b"]' },
+    { description: 'null is inserted as an empty string', source: '[{{x}}]', record: { x: null }, want: '[]' },
+    { description: 'an empty string is a value, not a missing field', source: '[{{x}}]', record: { x: '' }, want: '[]' },
+    { description: 'numbers and booleans are inserted as text', source: '{{n}} {{b}} {{z}}', record: { n: 1.5, b: false, z: 0 }, want: '1.5 false 0' },
+    {
+      description: '{{$record}} is the whole record as JSON',
+      source: 'Record: {{ $record }}',
+      record: { id: '1', text: 'a "q"' },
+      want: 'Record: {"id":"1","text":"a \\"q\\""}',
+    },
+    { description: 'unicode passes through', source: '{{t}} ✓', record: { t: 'café 中文 😀' }, want: 'café 中文 😀 ✓' },
+  ];
+  for (const t of cases) {
+    it(t.description, () => {
+      expect(compileTemplate(t.source).render(t.record)).toBe(t.want);
+    });
+  }
+
+  it('does not mutate the record', () => {
+    const record = Object.freeze({ a: Object.freeze({ b: 'x' }) });
+    expect(compileTemplate('{{a.b}} {{$record}}').render(record)).toBe('x {"a":{"b":"x"}}');
+  });
+
+  it('keeps the source', () => {
+    expect(compileTemplate('Hi {{name}}').source).toBe('Hi {{name}}');
+  });
+});
+
+describe('compileTemplate: fields', () => {
+  it('lists placeholders once each, in order of first appearance', () => {
+    expect(compileTemplate('{{b}} {{a.c}} {{ b }} {{$record}}').fields).toEqual(['b', 'a.c', WHOLE_RECORD]);
+  });
+
+  it('a template without placeholders has no fields', () => {
+    expect(compileTemplate('static prompt').fields).toEqual([]);
+  });
+});
+
+describe('compileTemplate: errors', () => {
+  it('an empty placeholder is a template error when compiling, naming its offset', () => {
+    expectErrorSync(() => compileTemplate('abc {{ }}'), { code: 'BE_TEMPLATE', message: /Empty placeholder .* at offset 4$/ });
+  });
+
+  const missing: { description: string; source: string; record: Record<string, unknown>; name: string }[] = [
+    { description: 'a field the record lacks', source: 'x {{text}}', record: { other: 1 }, name: 'text' },
+    { description: 'a nested path whose parent is missing', source: '{{a.b}}', record: {}, name: 'a.b' },
+    { description: 'a nested path whose parent is not an object', source: '{{a.b}}', record: { a: 'str' }, name: 'a.b' },
+    { description: 'a nested path through an array (no indexing)', source: '{{a.0}}', record: { a: ['x'] }, name: 'a.0' },
+    { description: 'inherited properties are not fields', source: '{{constructor}}', record: {}, name: 'constructor' },
+    { description: 'a key present with the value undefined', source: '{{x}}', record: { x: undefined }, name: 'x' },
+  ];
+  for (const t of missing) {
+    it(`missing field: ${t.description}`, () => {
+      const template = compileTemplate(t.source);
+      expectErrorSync(() => template.render(t.record), {
+        code: 'BE_TEMPLATE',
+        message: `the prompt template uses {{${t.name}}}, got a record without it`,
+      });
+    });
+  }
+});
+
+describe('missingColumns (the CSV header check before anything is submitted)', () => {
+  const cases: { description: string; source: string; columns: string[]; want: string[] }[] = [
+    { description: 'all fields present', source: '{{a}} {{b}}', columns: ['a', 'b', 'c'], want: [] },
+    { description: 'missing fields, in template order', source: '{{z}} {{a}} {{y}}', columns: ['a'], want: ['z', 'y'] },
+    { description: '{{$record}} needs no column', source: '{{$record}}', columns: [], want: [] },
+    { description: 'a nested path is satisfied by its first segment', source: '{{meta.k}}', columns: ['meta'], want: [] },
+    { description: 'a nested path is satisfied by a dotted column', source: '{{meta.k}}', columns: ['meta.k'], want: [] },
+    { description: 'a nested path with neither is missing', source: '{{meta.k}}', columns: ['other'], want: ['meta.k'] },
+    { description: 'column names are case-sensitive', source: '{{Text}}', columns: ['text'], want: ['Text'] },
+  ];
+  for (const t of cases) {
+    it(t.description, () => {
+      expect(missingColumns(compileTemplate(t.source), t.columns)).toEqual(t.want);
+    });
+  }
+});

@@ -1,0 +1,123 @@
+/** Joined results → enriched records, with counts the CLI turns into an exit code. */
+import { Readable } from 'node:stream';
+import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
+import type { Message } from '@anthropic-ai/sdk/resources/messages/messages';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { JoinedRecord } from '../../src/stages/batch.ts';
+import { newCounts, toEnriched, type MergeCounts, type MergeOptions } from '../../src/stages/merge.ts';
+
+function succeeded(text: string, stopReason: Message['stop_reason'] = 'end_turn'): MessageBatchResult {
+  return {
+    type: 'succeeded',
+    message: {
+      id: 'msg_01',
+      type: 'message',
+      role: 'assistant',
+      model: 'claude-haiku-4-5',
+      content: [{ type: 'text', text, citations: null }],
+      stop_reason: stopReason,
+      stop_sequence: null,
+      stop_details: null,
+      container: null,
+      diagnostics: null,
+      usage: {
+        input_tokens: 10,
+        output_tokens: 5,
+        cache_creation_input_tokens: 0,
+        cache_read_input_tokens: 0,
+        cache_creation: null,
+        server_tool_use: null,
+        service_tier: 'batch',
+        inference_geo: null,
+        output_tokens_details: null,
+        speed: null,
+      },
+    },
+  };
+}
+
+const joined = (seq: number, data: Record<string, unknown>, rest: Partial<JoinedRecord>): JoinedRecord => ({
+  seq,
+  line: seq + 2,
+  data,
+  customId: `id${seq}`,
+  error: undefined,
+  result: undefined,
+  ...rest,
+});
+
+async function merge(records: JoinedRecord[], options: MergeOptions, counts?: MergeCounts) {
+  const out: Record<string, unknown>[] = [];
+  for await (const r of toEnriched(options, counts)(Readable.from(records))) out.push(r);
+  return out;
+}
+
+const validator = z.object({ label: z.string() });
+
+describe('toEnriched', () => {
+  it('merges answers, turns failures into _error, keeps the order, and counts both', async () => {
+    const counts = newCounts();
+    const out = await merge(
+      [
+        joined(0, { id: '1' }, { result: succeeded('{"label":"bug"}') }),
+        joined(1, { id: '2' }, { result: succeeded('{"label":"bug"}', 'max_tokens') }),
+        joined(2, { id: '3' }, { error: { type: 'template', message: 'in.csv:4: Missing field' }, customId: undefined }),
+        joined(3, { id: '4' }, { result: { type: 'expired' } }),
+        joined(4, { id: '5' }, { result: { type: 'expired' } }),
+        joined(5, { id: '6' }, { result: succeeded('{"label":"question"}') }),
+      ],
+      { validator },
+      counts,
+    );
+    expect(out).toEqual([
+      { id: '1', label: 'bug' },
+      { id: '2', _error: { type: 'truncated', message: expect.stringMatching(/max_tokens/) } },
+      { id: '3', _error: { type: 'template', message: 'in.csv:4: Missing field' } },
+      { id: '4', _error: { type: 'expired', message: expect.any(String) } },
+      { id: '5', _error: { type: 'expired', message: expect.any(String) } },
+      { id: '6', label: 'question' },
+    ]);
+    expect(counts).toEqual({ ok: 2, failed: 4, byType: { truncated: 1, template: 1, expired: 2 } });
+  });
+
+  it('`into` puts the answer under that field', async () => {
+    const out = await merge([joined(0, { id: '1' }, { result: succeeded('{"label":"bug"}') })], { validator, into: 'ai' });
+    expect(out).toEqual([{ id: '1', ai: { label: 'bug' } }]);
+  });
+
+  it('without a validator the answer is the text, under `answer`', async () => {
+    const out = await merge([joined(0, { id: '1' }, { result: succeeded('A short summary.') })], {});
+    expect(out).toEqual([{ id: '1', answer: 'A short summary.' }]);
+  });
+
+  it('a record with neither a result nor an error is a missing_result naming its line', async () => {
+    const counts = newCounts();
+    const out = await merge([joined(3, { id: '1' }, {})], { validator }, counts);
+    expect(out).toEqual([{ id: '1', _error: { type: 'missing_result', message: 'line 5: no result was joined' } }]);
+    expect(counts.byType).toEqual({ missing_result: 1 });
+  });
+
+  it('a record error wins over a result', async () => {
+    const out = await merge(
+      [joined(0, { id: '1' }, { error: { type: 'invalid_input', message: 'bad' }, result: succeeded('{"label":"bug"}') })],
+      { validator },
+    );
+    expect(out).toEqual([{ id: '1', _error: { type: 'invalid_input', message: 'bad' } }]);
+  });
+
+  it('does not mutate the joined records’ data', async () => {
+    const data = Object.freeze({ id: '1' });
+    const out = await merge([joined(0, data, { result: succeeded('{"label":"bug"}') })], { validator });
+    expect(data).toEqual({ id: '1' });
+    expect(out[0]).not.toBe(data);
+  });
+
+  it('counts accumulate over runs that share a counts object, and start at zero', async () => {
+    const counts = newCounts();
+    expect(counts).toEqual({ ok: 0, failed: 0, byType: {} });
+    await merge([joined(0, {}, { result: succeeded('{"label":"a"}') })], { validator }, counts);
+    await merge([joined(0, {}, { result: { type: 'canceled' } })], { validator }, counts);
+    expect(counts).toEqual({ ok: 1, failed: 1, byType: { canceled: 1 } });
+  });
+});

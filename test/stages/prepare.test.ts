@@ -1,0 +1,98 @@
+/** Records → batch requests: the exact body sent, content-addressed ids, and per-record template failures. */
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { CUSTOM_ID_PATTERN, prepareSpec } from '../../src/core/request.ts';
+import { compileTemplate } from '../../src/core/template.ts';
+import type { PreparedRecord } from '../../src/stages/batch.ts';
+import { toRequests, type PrepareOptions } from '../../src/stages/prepare.ts';
+import type { SourceRecord } from '../../src/stages/read.ts';
+
+const options: PrepareOptions = {
+  model: 'claude-haiku-4-5',
+  maxTokens: 200,
+  prompt: compileTemplate('Classify: {{text}}'),
+  system: 'You triage support tickets.',
+  answerSchema: { type: 'object', properties: { label: { type: 'string' } }, required: ['label'] },
+  file: 'tickets.csv',
+};
+
+const record = (seq: number, data: Record<string, unknown>, line = seq + 2): SourceRecord => ({ seq, line, data });
+
+async function prepare(records: SourceRecord[], opts: PrepareOptions = options): Promise<PreparedRecord[]> {
+  const out: PreparedRecord[] = [];
+  for await (const r of toRequests(opts)(Readable.from(records))) out.push(r);
+  return out;
+}
+
+describe('toRequests', () => {
+  it('the body is exactly {"custom_id":…,"params":…}, params being what prepareSpec builds', async () => {
+    const [prepared] = await prepare([record(0, { id: '7', text: 'app crashes' })]);
+    const params = prepareSpec(options)({ text: 'app crashes' });
+    expect(prepared?.customId).toMatch(CUSTOM_ID_PATTERN);
+    expect(prepared?.body).toBe(`{"custom_id":"${prepared?.customId}","params":${JSON.stringify(params)}}`);
+    expect(JSON.parse(prepared?.body ?? '')).toEqual({ custom_id: prepared?.customId, params });
+    expect(params.messages).toEqual([{ role: 'user', content: 'Classify: app crashes' }]);
+  });
+
+  it('keeps seq, line and data, and adds no error', async () => {
+    const [prepared] = await prepare([record(4, { text: 'x' }, 9)]);
+    expect(prepared).toMatchObject({ seq: 4, line: 9, data: { text: 'x' } });
+    expect(prepared).not.toHaveProperty('error');
+  });
+
+  it('identical records get identical custom_ids and bodies; a different prompt text gets another', async () => {
+    const [a, b, c] = await prepare([record(0, { text: 'same' }), record(1, { text: 'same' }), record(2, { text: 'other' })]);
+    expect(a?.customId).toBe(b?.customId);
+    expect(a?.body).toBe(b?.body);
+    expect(c?.customId).not.toBe(a?.customId);
+  });
+
+  it('the same record gets the same custom_id on another run (a rerun finds work already done)', async () => {
+    const [first] = await prepare([record(0, { text: 'same' })]);
+    const [again] = await prepare([record(5, { text: 'same' }, 40)], { ...options, prompt: compileTemplate('Classify: {{text}}') });
+    expect(again?.customId).toBe(first?.customId);
+  });
+
+  it('--id-field puts the sanitised field value in front of the id', async () => {
+    const [prepared] = await prepare([record(0, { ticket: 'T 42/a', text: 'x' })], { ...options, idField: 'ticket' });
+    expect(prepared?.customId).toMatch(/^T_42_a-[A-Za-z0-9_-]{24}$/);
+    expect(JSON.parse(prepared?.body ?? '').custom_id).toBe(prepared?.customId);
+  });
+
+  it('--id-field naming a field a record lacks gives the bare hash', async () => {
+    const [prepared] = await prepare([record(0, { text: 'x' })], { ...options, idField: 'ticket' });
+    expect(prepared?.customId).toMatch(/^[A-Za-z0-9_-]{24}$/);
+  });
+
+  it('a record the template cannot fill becomes a `template` error naming file:line; the others go on, in order', async () => {
+    const out = await prepare([record(0, { text: 'a' }), record(1, { body: 'no text' }, 7), record(2, { text: 'c' })]);
+    expect(out.map((r) => [r.seq, r.error?.type ?? 'ok'])).toEqual([
+      [0, 'ok'],
+      [1, 'template'],
+      [2, 'ok'],
+    ]);
+    expect(out[1]?.error?.message).toBe('tickets.csv:7: Missing field: the prompt template uses {{text}}, got a record without it');
+    expect(out[1]).not.toHaveProperty('body');
+    expect(out[1]?.customId).toBeUndefined();
+    expect(out[1]?.data).toEqual({ body: 'no text' });
+  });
+
+  it('on stdin the error names <stdin>:line', async () => {
+    for (const file of [undefined, '-']) {
+      const [prepared] = await prepare([record(0, {}, 3)], { ...options, file });
+      expect(prepared?.error?.message).toMatch(/^<stdin>:3: Missing field/);
+    }
+  });
+
+  it('a record that already failed (bad input line) passes through untouched', async () => {
+    const bad: SourceRecord = { seq: 0, line: 1, data: { _input: '{oops' }, error: { type: 'invalid_input', message: 'in:1: not JSON' } };
+    const [prepared] = await prepare([bad]);
+    expect(prepared).toEqual(bad);
+    expect(prepared).not.toHaveProperty('body');
+  });
+
+  it('an unexpected error is not disguised as a per-record error', async () => {
+    const opts = { ...options, prompt: compileTemplate('{{$record}}') };
+    await expect(prepare([record(0, { n: 1n })], opts)).rejects.toThrow(TypeError);
+  });
+});

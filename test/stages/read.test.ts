@@ -1,0 +1,535 @@
+/**
+ * The input stage: CSV and NDJSON bytes → records with their 1-based starting line. Every parser case
+ * runs its input whole, split in two at every byte offset, and byte by byte (style rule 13), and must
+ * give the same records, line numbers and errors each time.
+ */
+import { describe, expect, it } from 'vitest';
+import { BatchEnrichError, isBatchEnrichError } from '../../src/errors.ts';
+import { formatFromName, readCsv, readNdjson, readRecords, type ReadOptions, type SourceRecord } from '../../src/stages/read.ts';
+import { chunkings, source } from '../helpers/chunks.ts';
+import { expectError } from '../helpers/expect-error.ts';
+
+type Reader = (source: AsyncIterable<Buffer>) => AsyncGenerator<SourceRecord>;
+
+const csv = (options: ReadOptions = {}): Reader => (s) => readCsv(s, { file: 'in.csv', ...options });
+const ndjson = (options: ReadOptions = {}): Reader => (s) => readNdjson(s, { file: 'in.ndjson', ...options });
+const sniffing = (options: ReadOptions = {}): Reader => readRecords(options);
+
+interface Outcome {
+  records: SourceRecord[];
+  error?: { code: string; message: string; line: number | undefined; file: string | undefined };
+}
+
+async function run(read: Reader, chunks: Buffer[]): Promise<Outcome> {
+  const records: SourceRecord[] = [];
+  try {
+    for await (const record of read(source(chunks))) records.push(record);
+  } catch (error) {
+    if (!isBatchEnrichError(error)) throw error;
+    return { records, error: { code: error.code, message: error.message, line: error.line, file: error.file } };
+  }
+  return { records };
+}
+
+/** Records as `[line, data]` pairs, the part of a record a user sees. */
+const seen = (records: readonly SourceRecord[]) => records.map((r) => [r.line, r.data]);
+
+/** Reads `input` under every chunking and checks each gives `expected` (records as `[line, data]`). */
+async function expectRecords(input: string, read: Reader, expected: [number, Record<string, unknown>][]) {
+  for (const { label, chunks } of chunkings(input)) {
+    const outcome = await run(read, chunks);
+    expect(outcome.error, label).toBeUndefined();
+    expect(seen(outcome.records), label).toEqual(expected);
+    expect(
+      outcome.records.map((r) => r.seq),
+      `${label}: seq is the 0-based position`,
+    ).toEqual(expected.map((_, i) => i));
+  }
+}
+
+/**
+ * Reads `input` under every chunking and checks each fails the same way. Records already yielded
+ * before the error may differ with the chunking, but must be a prefix of `before`.
+ */
+async function expectFailure(
+  input: string,
+  read: Reader,
+  expected: { code: string; line: number; message: RegExp },
+  before: [number, Record<string, unknown>][] = [],
+) {
+  for (const { label, chunks } of chunkings(input)) {
+    const outcome = await run(read, chunks);
+    expect(outcome.error, `${label}: should fail`).toBeDefined();
+    expect(outcome.error?.code, label).toBe(expected.code);
+    expect(outcome.error?.line, `${label}: ${outcome.error?.message}`).toBe(expected.line);
+    expect(outcome.error?.message, label).toMatch(expected.message);
+    expect(seen(outcome.records), label).toEqual(before.slice(0, outcome.records.length));
+  }
+}
+
+describe('readCsv: records and their lines', () => {
+  const cases: { description: string; input: string; want: [number, Record<string, string>][] }[] = [
+    {
+      description: 'the header row gives the keys; a record line is its 1-based line in the file',
+      input: 'id,name\n1,Ann\n2,Bob\n',
+      want: [
+        [2, { id: '1', name: 'Ann' }],
+        [3, { id: '2', name: 'Bob' }],
+      ],
+    },
+    {
+      description: 'a UTF-8 BOM is not part of the first column name',
+      input: '\ufeffid,name\n1,Ann\n',
+      want: [[2, { id: '1', name: 'Ann' }]],
+    },
+    {
+      description: 'CRLF line ends leave no \\r in the last column',
+      input: 'id,name\r\n1,Ann\r\n2,Bob\r\n',
+      want: [
+        [2, { id: '1', name: 'Ann' }],
+        [3, { id: '2', name: 'Bob' }],
+      ],
+    },
+    {
+      description: 'the last record needs no line end',
+      input: 'id,name\n1,Ann\n2,Bob',
+      want: [
+        [2, { id: '1', name: 'Ann' }],
+        [3, { id: '2', name: 'Bob' }],
+      ],
+    },
+    {
+      description: 'quoted fields keep their commas and doubled quotes',
+      input: 'id,text\n1,"a, b"\n2,"say ""hi"""\n3,""\n',
+      want: [
+        [2, { id: '1', text: 'a, b' }],
+        [3, { id: '2', text: 'say "hi"' }],
+        [4, { id: '3', text: '' }],
+      ],
+    },
+    {
+      description: 'a quoted LF newline stays in the value, and the next record is numbered after it',
+      input: 'id,text\n1,"line one\nline two"\n2,after\n',
+      want: [
+        [2, { id: '1', text: 'line one\nline two' }],
+        [4, { id: '2', text: 'after' }],
+      ],
+    },
+    {
+      description: 'a quoted CRLF counts as one line, before and after it (csv-parse alone counts it twice)',
+      input: 'id,text\r\n1,"one\r\ntwo\r\nthree"\r\n2,after\r\n3,"x\r\n\r\ny"\r\n4,end',
+      want: [
+        [2, { id: '1', text: 'one\r\ntwo\r\nthree' }],
+        [5, { id: '2', text: 'after' }],
+        [6, { id: '3', text: 'x\r\n\r\ny' }],
+        [9, { id: '4', text: 'end' }],
+      ],
+    },
+    {
+      description: 'a quoted newline in the header moves every record down a line',
+      input: '"first\r\nname",age\r\nAnn,30\r\n',
+      want: [[3, { 'first\r\nname': 'Ann', age: '30' }]],
+    },
+    {
+      description: 'multi-byte UTF-8 (é, 中文, emoji) survives any chunk boundary',
+      input: 'id,text\n1,café\n2,中文\n3,"😀, ok"\n',
+      want: [
+        [2, { id: '1', text: 'café' }],
+        [3, { id: '2', text: '中文' }],
+        [4, { id: '3', text: '😀, ok' }],
+      ],
+    },
+    {
+      description: 'empty lines are skipped but still counted',
+      input: '\n\nid,text\n\n1,a\n\n\n2,b\n\n',
+      want: [
+        [5, { id: '1', text: 'a' }],
+        [8, { id: '2', text: 'b' }],
+      ],
+    },
+    {
+      description: 'empty CRLF lines are skipped but still counted',
+      input: '\r\nid,text\r\n\r\n1,a\r\n\r\n2,b\r\n\r\n',
+      want: [
+        [4, { id: '1', text: 'a' }],
+        [6, { id: '2', text: 'b' }],
+      ],
+    },
+    {
+      description: 'values are kept verbatim: no trimming, no number casting',
+      input: 'id,text\n007, padded \n',
+      want: [[2, { id: '007', text: ' padded ' }]],
+    },
+  ];
+  for (const t of cases) {
+    it(t.description, async () => {
+      await expectRecords(t.input, csv(), t.want);
+    });
+  }
+
+  it('header-only input gives no records and reports the columns once', async () => {
+    for (const { label, chunks } of chunkings('id,name\r\n')) {
+      const calls: string[][] = [];
+      const outcome = await run(csv({ onColumns: (c) => calls.push(c) }), chunks);
+      expect(outcome, label).toEqual({ records: [] });
+      expect(calls, label).toEqual([['id', 'name']]);
+    }
+  });
+
+  it('onColumns is called before the first record', async () => {
+    for (const { label, chunks } of chunkings('a,b\r\n1,2\r\n')) {
+      const events: string[] = [];
+      for await (const r of readCsv(source(chunks), { onColumns: (c) => events.push(`columns ${c.join('|')}`) })) {
+        events.push(`record ${r.line}`);
+      }
+      expect(events, label).toEqual(['columns a|b', 'record 2']);
+    }
+  });
+
+  it('empty input gives no records and reports an empty header', async () => {
+    const calls: string[][] = [];
+    expect(await run(csv({ onColumns: (c) => calls.push(c) }), [])).toEqual({ records: [] });
+    expect(calls).toEqual([[]]);
+  });
+
+  it('an error thrown by onColumns (e.g. a template field the header lacks) ends the read with that error', async () => {
+    const throwing = (error: Error) =>
+      csv({
+        onColumns: () => {
+          throw error;
+        },
+      });
+    for (const { label, chunks } of chunkings('a,b\n1,2\n')) {
+      const outcome = await run(throwing(new BatchEnrichError('BE_TEMPLATE', 'the prompt uses {{missing}}')), chunks);
+      expect(outcome, label).toEqual({
+        records: [],
+        error: { code: 'BE_TEMPLATE', message: 'the prompt uses {{missing}}', line: undefined, file: undefined },
+      });
+      // Any other error from the callback still ends the read, as an input error.
+      await expectError(drain(throwing(new Error('callback bug'))(source(chunks))), { code: 'BE_INPUT', message: 'callback bug' });
+    }
+  });
+});
+
+describe('readCsv: unusable CSV is fatal, with the file and the line', () => {
+  const cases: {
+    description: string;
+    input: string;
+    want: { code: string; line: number; message: RegExp };
+    before?: [number, Record<string, string>][];
+  }[] = [
+    {
+      description: 'a duplicate header name would silently drop a column',
+      input: 'id,name,id\n1,Ann,2\n',
+      want: { code: 'BE_CSV_PARSE', line: 1, message: /^in\.csv:1: duplicate column "id" in the CSV header$/ },
+    },
+    {
+      description: 'a duplicate header after blank lines names the header line',
+      input: '\n\nid,id\n1,2\n',
+      want: { code: 'BE_CSV_PARSE', line: 3, message: /^in\.csv:3: duplicate column "id"/ },
+    },
+    {
+      description: 'a wrong field count names the bad record line',
+      input: 'id,text\n1,a\n2,b,extra\n3,c\n',
+      want: { code: 'BE_CSV_PARSE', line: 3, message: /^in\.csv:3: invalid CSV: expected 2 fields, as in the header, got 3$/ },
+      before: [[2, { id: '1', text: 'a' }]],
+    },
+    {
+      description: 'a wrong field count after a quoted CRLF is not off by one',
+      input: 'id,text\r\n1,"a\r\nb"\r\n2,c\r\n3,d,extra\r\n',
+      want: { code: 'BE_CSV_PARSE', line: 5, message: /^in\.csv:5: invalid CSV: expected \d+ fields, as in the header, got \d+/ },
+      before: [
+        [2, { id: '1', text: 'a\r\nb' }],
+        [4, { id: '2', text: 'c' }],
+      ],
+    },
+    {
+      description: 'a wrong field count on a multi-line record names the line where the record starts',
+      input: 'id,text\n1,a\n2,"x\r\ny",extra\n',
+      want: { code: 'BE_CSV_PARSE', line: 3, message: /^in\.csv:3: invalid CSV: expected \d+ fields, as in the header, got \d+/ },
+      before: [[2, { id: '1', text: 'a' }]],
+    },
+    {
+      description: 'an unclosed quote names the line where its record starts, not the end of the file',
+      input: 'id,text\n1,ok\n2,"never closed\n3,x\n4,y\n',
+      want: { code: 'BE_CSV_PARSE', line: 3, message: /^in\.csv:3: invalid CSV: a quoted field that starts in this record is never closed/ },
+      before: [[2, { id: '1', text: 'ok' }]],
+    },
+    {
+      description: 'an unclosed quote after quoted CRLFs and blank lines still names its own line',
+      input: 'id,text\r\n1,"a\r\nb"\r\n\r\n\r\n2,"open\r\nstill open\r\n',
+      want: { code: 'BE_CSV_PARSE', line: 6, message: /^in\.csv:6: invalid CSV: a quoted field that starts in this record is never closed/ },
+      before: [[2, { id: '1', text: 'a\r\nb' }]],
+    },
+    {
+      description: 'an unclosed quote in the header is line 1',
+      input: '"id,text\n1,a\n',
+      want: { code: 'BE_CSV_PARSE', line: 1, message: /^in\.csv:1: invalid CSV: a quoted field that starts in this record is never closed/ },
+    },
+    {
+      description: 'a stray quote inside an unquoted field is a CSV error (csv-parse codes it without CSV_)',
+      input: 'id,text\n1,"a\r\nb"\n2,a 5" screen\n',
+      want: { code: 'BE_CSV_PARSE', line: 4, message: /^in\.csv:4: invalid CSV: Invalid Opening Quote/ },
+      before: [[2, { id: '1', text: 'a\r\nb' }]],
+    },
+    {
+      description: 'text after a closing quote is a CSV error on its line',
+      input: 'id,text\n1,"quoted"tail\n',
+      want: { code: 'BE_CSV_PARSE', line: 2, message: /^in\.csv:2: invalid CSV: Invalid Closing Quote/ },
+    },
+  ];
+  for (const t of cases) {
+    it(t.description, async () => {
+      await expectFailure(t.input, csv(), t.want, t.before);
+    });
+  }
+
+  it('the message does not repeat csv-parse’s own (end-of-record, double-counted) line number', async () => {
+    for (const { label, chunks } of chunkings('id,text\r\n1,"a\r\nb"\r\n2,b,extra\r\n')) {
+      const outcome = await run(csv(), chunks);
+      expect(outcome.error?.message, label).toBe('in.csv:4: invalid CSV: expected 2 fields, as in the header, got 3');
+    }
+  });
+
+  it('stdin is named <stdin>, and the error carries file and line fields', async () => {
+    for (const { chunks } of chunkings('a,b\n1\n')) {
+      for (const file of ['-', undefined]) {
+        await expectError(drain(readCsv(source(chunks), { file })), {
+          code: 'BE_CSV_PARSE',
+          message: /^<stdin>:2: invalid CSV: /,
+          file: '<stdin>',
+          line: 2,
+        });
+      }
+    }
+  });
+
+  it('a failing source is an input error naming the file, with the cause kept', async () => {
+    for (const { chunks } of chunkings('a,b\n1,2\n')) {
+      async function* broken() {
+        yield* chunks;
+        throw new Error('EIO: disk gone');
+      }
+      const error = await expectError(drain(readCsv(broken(), { file: 'in.csv' })), {
+        code: 'BE_INPUT',
+        message: 'in.csv: cannot read input: EIO: disk gone',
+        file: 'in.csv',
+      });
+      expect((error.cause as Error).message).toBe('EIO: disk gone');
+    }
+  });
+});
+
+describe('stopping early (a consumer that breaks out of the loop)', () => {
+  const readers: { description: string; read: Reader; header: string; row: (i: number) => string; want: Record<string, unknown> }[] = [
+    { description: 'readCsv', read: (s) => readCsv(s), header: 'id\n', row: (i) => `${i}\n`, want: { id: '0' } },
+    { description: 'readNdjson', read: (s) => readNdjson(s), header: '', row: (i) => `{"id":${i}}\n`, want: { id: 0 } },
+    { description: 'readRecords sniffing CSV', read: readRecords(), header: 'id\n', row: (i) => `${i}\n`, want: { id: '0' } },
+    { description: 'readRecords sniffing NDJSON', read: readRecords(), header: '', row: (i) => `{"id":${i}}\n`, want: { id: 0 } },
+  ];
+  for (const t of readers) {
+    it(`${t.description}: closes the source and leaves no unhandled rejection behind`, async () => {
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        let closed = false;
+        async function* endless() {
+          try {
+            if (t.header) yield Buffer.from(t.header);
+            for (let i = 0; ; i++) yield Buffer.from(t.row(i));
+          } finally {
+            closed = true;
+          }
+        }
+        const first: SourceRecord[] = [];
+        for await (const record of t.read(endless())) {
+          first.push(record);
+          break;
+        }
+        expect(first.map((r) => r.data)).toEqual([t.want]);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        expect(closed, 'the source was closed').toBe(true);
+        expect(unhandled).toEqual([]);
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+      }
+    });
+  }
+});
+
+describe('readNdjson', () => {
+  const cases: { description: string; input: string; want: [number, Record<string, unknown>][] }[] = [
+    {
+      description: 'one JSON object a line, numbered from 1',
+      input: '{"id":1,"tags":["a"]}\n{"id":2,"nested":{"x":null}}\n',
+      want: [
+        [1, { id: 1, tags: ['a'] }],
+        [2, { id: 2, nested: { x: null } }],
+      ],
+    },
+    {
+      description: 'blank and whitespace-only lines are skipped but counted',
+      input: '\n{"id":1}\n\n   \n\t\n{"id":2}\n\n',
+      want: [
+        [2, { id: 1 }],
+        [6, { id: 2 }],
+      ],
+    },
+    {
+      description: 'CRLF line ends, including a CRLF blank line',
+      input: '{"id":1}\r\n\r\n{"id":2}\r\n',
+      want: [
+        [1, { id: 1 }],
+        [3, { id: 2 }],
+      ],
+    },
+    {
+      description: 'a UTF-8 BOM before the first line is dropped',
+      input: '\ufeff{"id":1}\n{"id":2}\n',
+      want: [
+        [1, { id: 1 }],
+        [2, { id: 2 }],
+      ],
+    },
+    {
+      description: 'the last line needs no newline, and a final lone \\r is a line end',
+      input: '{"id":1}\n{"id":2}\r',
+      want: [
+        [1, { id: 1 }],
+        [2, { id: 2 }],
+      ],
+    },
+    {
+      description: 'multi-byte UTF-8 (é, 中文, emoji) survives any chunk boundary',
+      input: '{"t":"café"}\n{"t":"中文"}\n{"t":"😀"}\n',
+      want: [
+        [1, { t: 'café' }],
+        [2, { t: '中文' }],
+        [3, { t: '😀' }],
+      ],
+    },
+    {
+      description: 'escaped newlines inside strings do not split a line',
+      input: '{"t":"a\\nb\\r\\nc"}\n{"t":"d"}\n',
+      want: [
+        [1, { t: 'a\nb\r\nc' }],
+        [2, { t: 'd' }],
+      ],
+    },
+  ];
+  for (const t of cases) {
+    it(t.description, async () => {
+      await expectRecords(t.input, ndjson(), t.want);
+    });
+  }
+
+  it('a bad line becomes a record with an invalid_input error naming file:line, and the rest go on', async () => {
+    const input = '{"id":1}\n{oops\n\n[1,2]\n"text"\nnull\n{"id":2}';
+    for (const { label, chunks } of chunkings(input)) {
+      const { records, error } = await run(ndjson(), chunks);
+      expect(error, label).toBeUndefined();
+      expect(
+        records.map((r) => [r.seq, r.line, r.error?.type ?? 'ok']),
+        label,
+      ).toEqual([
+        [0, 1, 'ok'],
+        [1, 2, 'invalid_input'],
+        [2, 4, 'invalid_input'],
+        [3, 5, 'invalid_input'],
+        [4, 6, 'invalid_input'],
+        [5, 7, 'ok'],
+      ]);
+      expect(records[1]?.error?.message, label).toMatch(/^in\.ndjson:2: not valid JSON \(.+\): "\{oops"$/);
+      expect(records[1]?.data, `${label}: the bad text is kept`).toEqual({ _input: '{oops' });
+      expect(records[2]?.error?.message, label).toBe('in.ndjson:4: expected a JSON object, got [1,2]');
+      expect(records[3]?.error?.message, label).toBe('in.ndjson:5: expected a JSON object, got "text"');
+      expect(records[4]?.error?.message, label).toBe('in.ndjson:6: expected a JSON object, got null');
+      expect(records[5]?.data, label).toEqual({ id: 2 });
+    }
+  });
+
+  it('a bad line on stdin is named <stdin>:line', async () => {
+    for (const { label, chunks } of chunkings('\n{"a":\n')) {
+      const { records } = await run((s) => readNdjson(s), chunks);
+      expect(records.map((r) => r.error?.message.replace(/ \(.*/, '')), label).toEqual(['<stdin>:2: not valid JSON']);
+    }
+  });
+
+  it('a BOM is only stripped on the first line', async () => {
+    for (const { label, chunks } of chunkings('{"a":1}\n\ufeff{"a":2}\n')) {
+      const { records } = await run(ndjson(), chunks);
+      expect(records.map((r) => r.error?.type ?? 'ok'), label).toEqual(['ok', 'invalid_input']);
+    }
+  });
+});
+
+describe('readRecords: choosing the format', () => {
+  const cases: { description: string; input: string; want: [number, Record<string, unknown>][] }[] = [
+    { description: '`{` first means NDJSON', input: '{"a":1}\n', want: [[1, { a: 1 }]] },
+    {
+      description: 'the BOM and leading blank lines are looked past, even when a chunk ends inside the BOM',
+      input: '\ufeff \r\n\n\t{"a":1}\n',
+      want: [[3, { a: 1 }]],
+    },
+    { description: 'anything else means CSV', input: 'a,b\n1,2\n', want: [[2, { a: '1', b: '2' }]] },
+    { description: 'a BOM before a CSV header is not mistaken for data', input: '\ufeffa,b\n1,2\n', want: [[2, { a: '1', b: '2' }]] },
+    { description: 'a CSV whose first field is quoted is CSV', input: '\n"a",b\n1,2\n', want: [[3, { a: '1', b: '2' }]] },
+    { description: 'empty input gives no records', input: '', want: [] },
+    { description: 'blank input gives no records', input: '\ufeff\n \r\n', want: [] },
+  ];
+  for (const t of cases) {
+    it(t.description, async () => {
+      await expectRecords(t.input, sniffing(), t.want);
+    });
+  }
+
+  it('string chunks are sniffed too', async () => {
+    async function* text() {
+      yield '\ufeff';
+      yield '{"a":1}\n';
+    }
+    const records: SourceRecord[] = [];
+    for await (const r of readRecords()(text())) records.push(r);
+    expect(seen(records)).toEqual([[1, { a: 1 }]]);
+  });
+
+  it('the file extension wins over the content', async () => {
+    for (const { label, chunks } of chunkings('a,b\n')) {
+      const { records } = await run(readRecords({ file: 'data.jsonl' }), chunks);
+      expect(records.map((r) => r.error?.message.replace(/ \(.*/, '')), label).toEqual(['data.jsonl:1: not valid JSON']);
+    }
+    await expectFailure('{"a":1}\n', readRecords({ file: 'data.CSV' }), {
+      code: 'BE_CSV_PARSE',
+      line: 1,
+      message: /^data\.CSV:1: invalid CSV: Invalid Opening Quote/,
+    });
+  });
+
+  it('an explicit format wins over the extension and the content', async () => {
+    await expectRecords('a,b\n1,2\n', readRecords({ format: 'csv', file: 'data.ndjson' }), [[2, { a: '1', b: '2' }]]);
+    await expectRecords('{"a":1}\n', readRecords({ format: 'ndjson', file: 'data.csv' }), [[1, { a: 1 }]]);
+  });
+
+  const names: { description: string; file: string | undefined; want: 'csv' | 'ndjson' | undefined }[] = [
+    { description: '.csv is CSV', file: 'in.csv', want: 'csv' },
+    { description: 'extensions are case-insensitive', file: 'DATA/IN.CSV', want: 'csv' },
+    { description: '.ndjson is NDJSON', file: 'in.ndjson', want: 'ndjson' },
+    { description: '.jsonl is NDJSON', file: 'in.jsonl', want: 'ndjson' },
+    { description: '.json is read as NDJSON', file: 'in.json', want: 'ndjson' },
+    { description: 'an unknown extension is left to sniffing', file: 'in.txt', want: undefined },
+    { description: 'a compressed file is not taken for its inner extension', file: 'in.csv.gz', want: undefined },
+    { description: 'a name without a dot is not an extension', file: 'csv', want: undefined },
+    { description: '`-` is stdin: sniff', file: '-', want: undefined },
+    { description: 'no file is stdin: sniff', file: undefined, want: undefined },
+  ];
+  for (const t of names) {
+    it(`formatFromName: ${t.description}`, () => {
+      expect(formatFromName(t.file)).toBe(t.want);
+    });
+  }
+});
+
+async function drain(records: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of records) void _;
+}

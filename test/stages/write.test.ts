@@ -1,0 +1,142 @@
+/** The output stage: enriched records → NDJSON lines or CSV rows under a fixed header. */
+import { Readable } from 'node:stream';
+import { parse } from 'csv-parse/sync';
+import { describe, expect, it } from 'vitest';
+import { createFormatter, writeRecords, type WriteOptions } from '../../src/stages/write.ts';
+
+async function writeAll(options: WriteOptions, records: Record<string, unknown>[]): Promise<string> {
+  let out = '';
+  for await (const text of writeRecords(options)(Readable.from(records))) out += text;
+  return out;
+}
+
+describe('NDJSON output', () => {
+  it('is JSON.stringify of each record plus "\\n" (never CRLF), unicode written as is', async () => {
+    const records = [
+      { id: '1', text: 'café 中文 😀', score: 0.5, tags: ['a', 'b'], nested: { ok: true }, none: null },
+      { id: '2', _error: { type: 'refusal', message: 'declined' } },
+    ];
+    const out = await writeAll({ format: 'ndjson' }, records);
+    expect(out).toBe(`${JSON.stringify(records[0])}\n${JSON.stringify(records[1])}\n`);
+    expect(out).not.toContain('\r');
+    expect(out.split('\n').slice(0, -1).map((line) => JSON.parse(line))).toEqual(records);
+  });
+
+  it('keeps fields that only later records have', async () => {
+    const out = await writeAll({ format: 'ndjson', answerColumns: ['x'] }, [{ a: 1 }, { a: 2, b: 3 }]);
+    expect(out).toBe('{"a":1}\n{"a":2,"b":3}\n');
+  });
+
+  it('writes nothing for no records', async () => {
+    expect(await writeAll({ format: 'ndjson' }, [])).toBe('');
+  });
+});
+
+describe('CSV output', () => {
+  it('header: the input columns, then the answer columns, then _error, whatever the key order', () => {
+    const format = createFormatter({ format: 'csv', answerColumns: ['sentiment', 'score'] });
+    const text = format({ score: 2, id: '1', sentiment: 'positive', text: 'hi' });
+    expect(text).toBe('id,text,sentiment,score,_error\n1,hi,positive,2,\n');
+  });
+
+  it('the header is written once, with the first record', () => {
+    const format = createFormatter({ format: 'csv', answerColumns: ['label'] });
+    expect(format({ id: '1', label: 'a' })).toBe('id,label,_error\n1,a,\n');
+    expect(format({ id: '2', label: 'b' })).toBe('2,b,\n');
+  });
+
+  it('a failed record leaves its answer cells empty and puts its error, as JSON, under _error', () => {
+    const format = createFormatter({ format: 'csv', answerColumns: ['label'] });
+    format({ id: '1', label: 'a' });
+    expect(format({ id: '2', _error: { type: 'truncated', message: 'cut off' } })).toBe(
+      '2,,"{""type"":""truncated"",""message"":""cut off""}"\n',
+    );
+  });
+
+  it('a first record that failed still gets the full header', () => {
+    const format = createFormatter({ format: 'csv', answerColumns: ['label'] });
+    expect(format({ id: '1', _error: { type: 'refusal', message: 'no' } })).toBe(
+      'id,label,_error\n1,,"{""type"":""refusal"",""message"":""no""}"\n',
+    );
+  });
+
+  const cells: { description: string; value: unknown; want: string }[] = [
+    { description: 'a comma is quoted', value: 'a, b', want: '"a, b"' },
+    { description: 'a quote is doubled and quoted', value: 'say "hi"', want: '"say ""hi"""' },
+    { description: 'a LF is quoted', value: 'one\ntwo', want: '"one\ntwo"' },
+    { description: 'a CRLF is quoted', value: 'one\r\ntwo', want: '"one\r\ntwo"' },
+    { description: 'a lone CR is quoted', value: 'one\rtwo', want: '"one\rtwo"' },
+    { description: 'spaces are kept', value: ' padded ', want: ' padded ' },
+    { description: 'a number is its text', value: 0.25, want: '0.25' },
+    { description: 'a boolean is its text', value: false, want: 'false' },
+    { description: 'null is an empty cell', value: null, want: '' },
+    { description: 'undefined is an empty cell', value: undefined, want: '' },
+    { description: 'an array is JSON', value: ['a', 'b'], want: '"[""a"",""b""]"' },
+    { description: 'an object is JSON', value: { k: 1 }, want: '"{""k"":1}"' },
+    { description: 'unicode is written as is', value: 'café 中文 😀', want: 'café 中文 😀' },
+  ];
+  for (const t of cells) {
+    it(`cell: ${t.description}`, () => {
+      const format = createFormatter({ format: 'csv' });
+      expect(format({ id: 'x', v: t.value })).toBe(`id,v,_error\nx,${t.want},\n`);
+    });
+  }
+
+  it('round trip: the CSV written parses back (csv-parse) to the same values', async () => {
+    const records = [
+      { id: '1', text: 'a, b', quote: 'say "hi"', lines: 'one\r\ntwo\nthree', label: 'ok', tags: ['x', 'y'] },
+      { id: '2', text: ' padded ', quote: '"', lines: '', label: 'é中😀', tags: [] },
+      { id: '3', text: '', quote: '', lines: '\n', _error: { type: 'refusal', message: 'a "quoted", message' } },
+    ];
+    const out = await writeAll({ format: 'csv', answerColumns: ['label', 'tags'] }, records);
+    const back = parse(out, { columns: true }) as Record<string, string>[];
+    expect(Object.keys(back[0] ?? {})).toEqual(['id', 'text', 'quote', 'lines', 'label', 'tags', '_error']);
+    expect(back).toEqual(
+      records.map((r) => ({
+        id: r.id,
+        text: r.text,
+        quote: r.quote,
+        lines: r.lines,
+        label: r.label ?? '',
+        tags: r.tags ? JSON.stringify(r.tags) : '',
+        _error: r._error ? JSON.stringify(r._error) : '',
+      })),
+    );
+    expect(JSON.parse(back[2]?.['_error'] ?? '')).toEqual(records[2]?._error);
+  });
+
+  it('a field missing from the header is reported once per name, and every row keeps the header width', () => {
+    const extra: string[] = [];
+    const format = createFormatter({ format: 'csv', answerColumns: ['label'], onExtraField: (name) => extra.push(name) });
+    const out = [
+      format({ id: '1', label: 'a' }),
+      format({ id: '2', label: 'b', note: 'x', other: 1 }),
+      format({ id: '3', note: 'y' }),
+      format({ id: '4', label: 'c', other: 2 }),
+    ].join('');
+    expect(extra).toEqual(['note', 'other']);
+    expect(out).toBe('id,label,_error\n1,a,\n2,b,\n3,,\n4,c,\n');
+  });
+
+  it('no extra-field report for fields the header has, even when a row lacks them', () => {
+    const extra: string[] = [];
+    const format = createFormatter({ format: 'csv', answerColumns: ['label'], onExtraField: (name) => extra.push(name) });
+    format({ id: '1', text: 't' });
+    format({ id: '2', text: 't', label: 'x', _error: { type: 't', message: 'm' } });
+    expect(extra).toEqual([]);
+  });
+
+  it('each formatter has its own header state', () => {
+    const options: WriteOptions = { format: 'csv' };
+    expect(createFormatter(options)({ a: 1 })).toBe('a,_error\n1,\n');
+    expect(createFormatter(options)({ b: 2 })).toBe('b,_error\n2,\n');
+  });
+
+  it('writeRecords is the formatter over a stream: the header once, then one row a record', async () => {
+    const out = await writeAll({ format: 'csv', answerColumns: ['y'] }, [
+      { x: 1, y: 2 },
+      { x: 3, y: 4 },
+    ]);
+    expect(out).toBe('x,y,_error\n1,2,\n3,4,\n');
+  });
+});
