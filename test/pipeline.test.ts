@@ -151,7 +151,7 @@ describe('enrichStage against the emulator', () => {
     expect(out[1]?.['label']).toBeUndefined();
     expect(errorOf(2)?.type).toBe('refusal');
     expect(errorOf(3)).toMatchObject({ type: 'invalid_input', message: expect.stringContaining('in.ndjson:4') });
-    expect(out[3]?.['_input']).toBe('this is not json');
+    expect(out[3]).toEqual({ _error: expect.objectContaining({ input: 'this is not json' }) });
     expect(errorOf(4)?.type).toBe('invalid_json');
     expect(errorOf(5)).toMatchObject({ type: 'schema_mismatch', message: expect.stringContaining('label') });
     expect(errorOf(6)).toMatchObject({ type: 'template', message: expect.stringMatching(/in\.ndjson:7: .*\{\{text\}\}/) });

@@ -186,7 +186,13 @@ async function run(argv: string[], io: CliIo, say: (line: string) => void): Prom
   }
 
   const input = file === '-' ? io.stdin : await openInput(file);
+  let inputColumns: string[] | undefined;
   const checkColumns = (columns: string[]) => {
+    inputColumns = columns;
+    const replaced = config.into ? [] : (config.answer?.fields ?? []).filter((field) => columns.includes(field));
+    if (replaced.length > 0) {
+      say(`warning: the answer's ${replaced.map((f) => shown(f)).join(', ')} will replace the input column${replaced.length > 1 ? 's' : ''} of that name; use --into FIELD to keep both`);
+    }
     const missing = missingColumns(config.prompt, columns);
     if (missing.length > 0) {
       throw usage(`${file === '-' ? '<stdin>' : file}:1: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the CSV header has no such column (columns: ${columns.join(', ')})`);
@@ -200,8 +206,9 @@ async function run(argv: string[], io: CliIo, say: (line: string) => void): Prom
   const errorsOut = values.errors ? createWriteStream(values.errors) : undefined;
   const answerColumns = config.answer?.fields.length && !config.into ? config.answer.fields : [config.into ?? 'answer'];
   const extraWarned = (name: string) => say(`warning: field ${shown(name)} is not in the CSV header and is left out of the CSV output`);
-  const formatOut = createFormatter({ format: outputFormat, answerColumns, onExtraField: extraWarned });
-  const formatErrors = createFormatter({ format: outputFormat, answerColumns, onExtraField: extraWarned });
+  const formatting = { format: outputFormat, inputColumns: () => inputColumns, answerColumns, onExtraField: extraWarned };
+  const formatOut = createFormatter(formatting);
+  const formatErrors = createFormatter(formatting);
 
   let emulator: { url: string; close(): Promise<void> } | undefined;
   let client: Anthropic;
@@ -257,13 +264,15 @@ async function run(argv: string[], io: CliIo, say: (line: string) => void): Prom
         onEvent: quiet ? undefined : (event) => say(describe(event)),
       }),
       async function* format(records: AsyncIterable<Record<string, unknown>>) {
+        const toErrors = async (text: string) => {
+          if (errorsOut && text && !errorsOut.write(text)) await once(errorsOut, 'drain');
+        };
         for await (const record of records) {
-          if (errorsOut && record['_error'] !== undefined) {
-            if (!errorsOut.write(formatErrors(record))) await once(errorsOut, 'drain');
-          } else {
-            yield formatOut(record);
-          }
+          if (errorsOut && record['_error'] !== undefined) await toErrors(formatErrors(record));
+          else yield formatOut(record);
         }
+        await toErrors(formatErrors.end());
+        yield formatOut.end();
       },
       out,
     );

@@ -13,6 +13,8 @@ import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/ba
 export interface RecordError {
   type: string;
   message: string;
+  /** The raw input text, for a line that could not be read as a record (`invalid_input`). */
+  input?: string;
 }
 
 /** What validates an answer: a zod schema, or anything with the same `safeParse`. */

@@ -21,10 +21,11 @@ export function resolveAnswerSchema(schema: z.ZodType | JSONSchema, source = 'th
   try {
     if (schema instanceof z.ZodType) {
       validator = schema;
-      jsonSchema = z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'output' }) as JSONSchema;
+      jsonSchema = withoutSafeIntegerBounds(z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'output' }) as JSONSchema);
     } else {
       jsonSchema = { ...schema }; // a copy: `$schema` is deleted below, and the caller's object is theirs
-      validator = z.fromJSONSchema(schema as Parameters<typeof z.fromJSONSchema>[0]);
+      // The request closes every object (`additionalProperties: false`); the check must agree with it.
+      validator = z.fromJSONSchema(closeObjects(schema) as Parameters<typeof z.fromJSONSchema>[0]);
     }
   } catch (error) {
     throw new BatchEnrichError('BE_USAGE', `Invalid schema in ${source}: ${(error as Error).message}`, { cause: error });
@@ -33,4 +34,45 @@ export function resolveAnswerSchema(schema: z.ZodType | JSONSchema, source = 'th
   const properties = jsonSchema['type'] === 'object' ? jsonSchema['properties'] : undefined;
   const fields = typeof properties === 'object' && properties !== null ? Object.keys(properties) : [];
   return { jsonSchema, validator: validator as AnswerValidator, fields };
+}
+
+const SUBSCHEMA_MAPS = ['properties', 'patternProperties', '$defs', 'definitions'];
+const SUBSCHEMA_LISTS = ['anyOf', 'oneOf', 'allOf', 'prefixItems'];
+const SUBSCHEMAS = ['items', 'not', 'if', 'then', 'else', 'additionalProperties'];
+
+/** Maps every subschema of a JSON Schema (a deep copy; the input is not changed). */
+function mapSchema(schema: unknown, fn: (node: JSONSchema) => JSONSchema): unknown {
+  if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) return schema;
+  const node: JSONSchema = { ...(schema as JSONSchema) };
+  for (const key of SUBSCHEMA_MAPS) {
+    const map = node[key];
+    if (typeof map === 'object' && map !== null) {
+      node[key] = Object.fromEntries(Object.entries(map).map(([name, sub]) => [name, mapSchema(sub, fn)]));
+    }
+  }
+  for (const key of SUBSCHEMA_LISTS) {
+    const list = node[key];
+    if (Array.isArray(list)) node[key] = list.map((sub) => mapSchema(sub, fn));
+  }
+  for (const key of SUBSCHEMAS) if (key in node) node[key] = mapSchema(node[key], fn);
+  return fn(node);
+}
+
+/** An object schema without `additionalProperties` gets `false`, as the API requires and the SDK sends. */
+function closeObjects(schema: JSONSchema): JSONSchema {
+  return mapSchema(schema, (node) =>
+    (node['type'] === 'object' || 'properties' in node) && !('additionalProperties' in node) ? { ...node, additionalProperties: false } : node,
+  ) as JSONSchema;
+}
+
+/** zod writes `z.number().int()` with the safe-integer bounds, which say nothing but would be sent as description text. */
+function withoutSafeIntegerBounds(schema: JSONSchema): JSONSchema {
+  return mapSchema(schema, (node) => {
+    const { minimum, maximum, ...rest } = node;
+    return {
+      ...rest,
+      ...(minimum === undefined || minimum === Number.MIN_SAFE_INTEGER ? {} : { minimum }),
+      ...(maximum === undefined || maximum === Number.MAX_SAFE_INTEGER ? {} : { maximum }),
+    };
+  }) as JSONSchema;
 }

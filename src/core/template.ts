@@ -1,5 +1,6 @@
 /**
- * Prompt templates over record fields: `{{field}}`, `{{a.b}}` (a nested path, for NDJSON), and
+ * Prompt templates over record fields: `{{field}}`, `{{a.b}}` and `{{items.0}}` (a nested path or an
+ * array index, for NDJSON), and
  * `{{$record}}` (the whole record as JSON). Whitespace inside the braces is ignored. A value that is
  * an object or array is inserted as JSON; `null` is inserted as an empty string; a path that does not
  * exist is an error for that record (for CSV the CLI checks the header before anything is submitted).
@@ -74,8 +75,9 @@ function lookup(record: unknown, path: readonly string[]): unknown {
   if (path.length > 1 && isObject(record) && Object.hasOwn(record, path.join('.'))) return record[path.join('.')];
   let value: unknown = record;
   for (const key of path) {
-    if (!isObject(value) || !Object.hasOwn(value, key)) return undefined;
-    value = value[key];
+    if (Array.isArray(value) && /^\d+$/.test(key)) value = value[Number(key)];
+    else if (isObject(value) && Object.hasOwn(value, key)) value = value[key];
+    else return undefined;
   }
   return value;
 }

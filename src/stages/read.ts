@@ -22,7 +22,7 @@ export interface SourceRecord {
   /** 1-based line of the input where the record starts. */
   line: number;
   data: Record<string, unknown>;
-  /** Set when the record cannot be used (bad NDJSON line); `data` then holds what could be kept. */
+  /** Set when the record cannot be used (a bad NDJSON line: `data` is empty, the raw text is in `error.input`). */
   error?: RecordError;
 }
 
@@ -119,6 +119,13 @@ export async function* readNdjson(source: Chunks, options: ReadOptions = {}): As
     let text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (line === 1 && text.startsWith('\ufeff')) text = text.slice(1);
     if (text.trim() === '') return undefined;
+    if (seq === 0 && text.trimStart().startsWith('[')) {
+      throw new BatchEnrichError(
+        'BE_INPUT',
+        `${file}:${line}: this is a JSON array, but the input must be NDJSON (one JSON object per line); convert it first, e.g. with: jq -c '.[]' ${file === '<stdin>' ? 'FILE' : file}`,
+        { file, line },
+      );
+    }
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -131,7 +138,7 @@ export async function* readNdjson(source: Chunks, options: ReadOptions = {}): As
     return { seq: seq++, line, data: value as Record<string, unknown> };
   }
   function bad(message: string, text: string): SourceRecord {
-    return { seq: seq++, line, data: { _input: text }, error: { type: 'invalid_input', message } };
+    return { seq: seq++, line, data: {}, error: { type: 'invalid_input', message, input: text } };
   }
   for await (const chunk of source) {
     yield* lines(typeof chunk === 'string' ? chunk : decoder.write(chunk), false);
@@ -172,6 +179,8 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
       line: startLine(Object.values(record), info.lines, info.empty_lines),
     }),
     skip_empty_lines: true,
+    // Files stitched together from several sources mix CRLF and LF; csv-parse would otherwise take the first one it sees.
+    record_delimiter: ['\r\n', '\n', '\r'],
   });
   const feeding = pipeline(source, parser);
   // Errors reach us through `parser`; without this, stopping early (a consumer that breaks out of the

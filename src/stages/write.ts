@@ -1,10 +1,14 @@
 /**
  * Output stage: enriched records → NDJSON (`JSON.stringify(record) + '\n'`, never `os.EOL`) or CSV
- * (csv-stringify). A CSV header must be known before the first row: it is the input's columns, then
- * the answer's (`answerColumns`: the schema's properties, or the `--into`/`answer` field), then
- * `_error`. A CSV row cannot grow a column after the header, so a field that first shows up in a
- * later record (heterogeneous NDJSON written as CSV) is reported through `onExtraField` once per
- * name; NDJSON output keeps every field. Objects and arrays are written as JSON.
+ * (csv-stringify). A CSV header must be known before the first row: it is the input's columns (the
+ * CSV input's own header when given, else the first record's fields), then the answer's
+ * (`answerColumns`: the schema's properties, or the `--into`/`answer` field), then `_error`.
+ *
+ * A record that is only an `_error` (an unreadable NDJSON line; its raw text is in `_error.input`)
+ * cannot tell the columns, so such records wait, up to `MAX_WAITING`, for one that can. A CSV row
+ * cannot grow a column after the header, so a field that first shows up in a later record
+ * (heterogeneous NDJSON written as CSV) is reported through `onExtraField` once per name; NDJSON
+ * output keeps every field. Objects and arrays are written as JSON.
  */
 import { stringify } from 'csv-stringify/sync';
 
@@ -12,42 +16,76 @@ export type OutputFormat = 'ndjson' | 'csv';
 
 export interface WriteOptions {
   format: OutputFormat;
+  /** CSV: the input's columns, once known (e.g. the CSV input's header); else the first record's fields. */
+  inputColumns?: (() => readonly string[] | undefined) | undefined;
   /** CSV: the answer's columns, placed after the input's. */
   answerColumns?: readonly string[] | undefined;
   /** CSV: called once per field name that is missing from the header and so cannot be written. */
   onExtraField?: ((name: string) => void) | undefined;
 }
 
-/** A stateful record → text function (the CSV header comes with the first record). */
-export type Formatter = (record: Record<string, unknown>) => string;
+/** A stateful record → text function (the CSV header comes with the first row); `end()` gives what is left. */
+export type Formatter = ((record: Record<string, unknown>) => string) & { end(): string };
+
+/** Error-only records held back while the CSV columns are still unknown, at most. */
+const MAX_WAITING = 1000;
 
 export function createFormatter(options: WriteOptions): Formatter {
-  if (options.format === 'ndjson') return (record) => `${JSON.stringify(record)}\n`;
+  if (options.format === 'ndjson') return Object.assign((record: Record<string, unknown>) => `${JSON.stringify(record)}\n`, { end: () => '' });
   const answer = options.answerColumns ?? [];
   let columns: string[] | undefined;
+  const waiting: Record<string, unknown>[] = [];
   const extra = new Set<string>();
-  return (record) => {
-    let header = '';
-    if (!columns) {
-      const input = Object.keys(record).filter((key) => key !== '_error' && !answer.includes(key));
-      columns = [...input, ...answer, '_error'];
-      header = stringify([columns]);
-    }
+
+  const header = (fields: readonly string[]) => {
+    const input = fields.filter((key) => key !== '_error' && !answer.includes(key));
+    columns = [...new Set([...input, ...answer]), '_error'];
+    return stringify([columns]);
+  };
+  const row = (record: Record<string, unknown>, cols: string[]) => {
     for (const key of Object.keys(record)) {
-      if (!columns.includes(key) && !extra.has(key)) {
+      if (!cols.includes(key) && !extra.has(key)) {
         extra.add(key);
         options.onExtraField?.(key);
       }
     }
-    return header + stringify([columns.map((column) => cell(record[column]))]);
+    return stringify([cols.map((column) => cell(record[column]))]);
   };
+  const release = (fields: readonly string[]) => {
+    let text = header(fields);
+    for (const held of waiting.splice(0)) text += row(held, columns ?? []);
+    return text;
+  };
+
+  const format = (record: Record<string, unknown>) => {
+    if (columns) return row(record, columns);
+    const known = options.inputColumns?.();
+    const errorOnly = Object.keys(record).every((key) => key === '_error');
+    if (!known && errorOnly && waiting.length < MAX_WAITING) {
+      waiting.push(record);
+      return '';
+    }
+    const text = release(known ?? Object.keys(record));
+    return text + row(record, columns ?? []);
+  };
+  const end = () => {
+    if (columns) return '';
+    const known = options.inputColumns?.();
+    return known || waiting.length > 0 ? release(known ?? []) : '';
+  };
+  return Object.assign(format, { end });
 }
 
 /** The output stage for `pipeline`: records → text. */
 export function writeRecords(options: WriteOptions): (source: AsyncIterable<Record<string, unknown>>) => AsyncGenerator<string> {
   return async function* write(source) {
     const format = createFormatter(options);
-    for await (const record of source) yield format(record);
+    for await (const record of source) {
+      const text = format(record);
+      if (text) yield text;
+    }
+    const rest = format.end();
+    if (rest) yield rest;
   };
 }
 

@@ -87,3 +87,23 @@ describe('resolveAnswerSchema from JSON Schema', () => {
     });
   }
 });
+
+describe('the request and the check agree', () => {
+  it('a JSON Schema file without additionalProperties rejects extra keys, as the closed schema sent to the API does', () => {
+    const { validator } = resolveAnswerSchema({
+      type: 'object',
+      properties: { a: { type: 'string' }, inner: { type: 'object', properties: { b: { type: 'number' } } } },
+      required: ['a'],
+    });
+    expect(validator.safeParse({ a: 'x', inner: { b: 1 } }).success).toBe(true);
+    expect(validator.safeParse({ a: 'x', extra: 1 }).success).toBe(false);
+    expect(validator.safeParse({ a: 'x', inner: { b: 1, extra: 2 } }).success).toBe(false);
+  });
+
+  it("zod integers do not carry the safe-integer bounds into the request (they would become description noise)", () => {
+    const { jsonSchema } = resolveAnswerSchema(z.object({ n: z.number().int(), hours: z.number().int().min(1).max(168) }));
+    const properties = jsonSchema['properties'] as Record<string, Record<string, unknown>>;
+    expect(properties['n']).toEqual({ type: 'integer' });
+    expect(properties['hours']).toEqual({ type: 'integer', minimum: 1, maximum: 168 });
+  });
+});

@@ -65,7 +65,7 @@ describe('compileTemplate: errors', () => {
     { description: 'a field the record lacks', source: 'x {{text}}', record: { other: 1 }, name: 'text' },
     { description: 'a nested path whose parent is missing', source: '{{a.b}}', record: {}, name: 'a.b' },
     { description: 'a nested path whose parent is not an object', source: '{{a.b}}', record: { a: 'str' }, name: 'a.b' },
-    { description: 'a nested path through an array (no indexing)', source: '{{a.0}}', record: { a: ['x'] }, name: 'a.0' },
+    { description: 'an array index past the end', source: '{{a.1}}', record: { a: ['x'] }, name: 'a.1' },
     { description: 'inherited properties are not fields', source: '{{constructor}}', record: {}, name: 'constructor' },
     { description: 'a key present with the value undefined', source: '{{x}}', record: { x: undefined }, name: 'x' },
   ];
@@ -95,4 +95,12 @@ describe('missingColumns (the CSV header check before anything is submitted)', (
       expect(missingColumns(compileTemplate(t.source), t.columns)).toEqual(t.want);
     });
   }
+});
+
+describe('array indexes in paths', () => {
+  it('{{a.0}} picks an array element; an index past the end is a missing field', () => {
+    const template = compileTemplate('{{tags.0}} / {{lines.1.sku}}');
+    expect(template.render({ tags: ['red', 'blue'], lines: [{ sku: 'A' }, { sku: 'B' }] })).toBe('red / B');
+    expect(() => template.render({ tags: [], lines: [] })).toThrow(/\{\{tags\.0\}\}/);
+  });
 });

@@ -85,7 +85,7 @@ describe('toRequests', () => {
   });
 
   it('a record that already failed (bad input line) passes through untouched', async () => {
-    const bad: SourceRecord = { seq: 0, line: 1, data: { _input: '{oops' }, error: { type: 'invalid_input', message: 'in:1: not JSON' } };
+    const bad: SourceRecord = { seq: 0, line: 1, data: {}, error: { type: 'invalid_input', message: 'in:1: not JSON', input: '{oops' } };
     const [prepared] = await prepare([bad]);
     expect(prepared).toEqual(bad);
     expect(prepared).not.toHaveProperty('body');

@@ -3,6 +3,7 @@
  * runs its input whole, split in two at every byte offset, and byte by byte (style rule 13), and must
  * give the same records, line numbers and errors each time.
  */
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { BatchEnrichError, isBatchEnrichError } from '../../src/errors.ts';
 import { formatFromName, readCsv, readNdjson, readRecords, type ReadOptions, type SourceRecord } from '../../src/stages/read.ts';
@@ -88,6 +89,16 @@ describe('readCsv: records and their lines', () => {
       want: [
         [2, { id: '1', name: 'Ann' }],
         [3, { id: '2', name: 'Bob' }],
+      ],
+    },
+    {
+      description: 'CRLF and LF mixed in one file (files stitched together) split records at both, keeping a quoted CRLF',
+      input: 'id,name\r\n1,Ann\n2,"B\r\nob"\r\n3,Cy\n\r\n4,Di',
+      want: [
+        [2, { id: '1', name: 'Ann' }],
+        [3, { id: '2', name: 'B\r\nob' }],
+        [5, { id: '3', name: 'Cy' }],
+        [7, { id: '4', name: 'Di' }],
       ],
     },
     {
@@ -441,7 +452,8 @@ describe('readNdjson', () => {
         [5, 7, 'ok'],
       ]);
       expect(records[1]?.error?.message, label).toMatch(/^in\.ndjson:2: not valid JSON \(.+\): "\{oops"$/);
-      expect(records[1]?.data, `${label}: the bad text is kept`).toEqual({ _input: '{oops' });
+      expect(records[1]?.data, `${label}: no fields`).toEqual({});
+      expect(records[1]?.error?.input, `${label}: the bad text is kept`).toBe('{oops');
       expect(records[2]?.error?.message, label).toBe('in.ndjson:4: expected a JSON object, got [1,2]');
       expect(records[3]?.error?.message, label).toBe('in.ndjson:5: expected a JSON object, got "text"');
       expect(records[4]?.error?.message, label).toBe('in.ndjson:6: expected a JSON object, got null');
@@ -533,3 +545,25 @@ describe('readRecords: choosing the format', () => {
 async function drain(records: AsyncIterable<unknown>): Promise<void> {
   for await (const _ of records) void _;
 }
+
+async function collect(records: AsyncIterable<SourceRecord>): Promise<SourceRecord[]> {
+  const out: SourceRecord[] = [];
+  for await (const record of records) out.push(record);
+  return out;
+}
+
+describe('readNdjson: a JSON array instead of NDJSON', () => {
+  it('stops at once with an error that names the file and line and says how to convert it', async () => {
+    for (const input of ['[{"a":1},{"a":2}]\n', '\n  [\n  {"a": 1},\n  {"a": 2}\n]\n']) {
+      await expectError(collect(readNdjson(Readable.from([input]), { file: 'data.json' })), {
+        code: 'BE_INPUT',
+        message: /^data\.json:\d: this is a JSON array, .* jq -c '\.\[\]' data\.json$/,
+      });
+    }
+  });
+
+  it('an array later in the file is just one bad record', async () => {
+    const records = await collect(readNdjson(Readable.from(['{"a":1}\n[1,2]\n{"a":3}\n']), { file: 'x.ndjson' }));
+    expect(records.map((r) => r.error?.type ?? 'ok')).toEqual(['ok', 'invalid_input', 'ok']);
+  });
+});
