@@ -15,12 +15,13 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import { z } from 'zod';
 import { BatchEnrichError } from './errors.ts';
-import { apiScope, createClient } from './client/client.ts';
+import { createClient, identityOf } from './client/client.ts';
+import { DEFAULT_MAX_ATTEMPTS, modelOutputLimit } from './core/retry.ts';
 import type { JSONSchema } from './core/request.ts';
 import { resolveAnswerSchema } from './core/schema.ts';
 import { compileTemplate } from './core/template.ts';
 import { defaultLedgerPath, Ledger } from './ledger/ledger.ts';
-import { batchSink, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, type BatchEvent } from './stages/batch.ts';
+import { batchSink, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, MAX_TIMER_MS, type BatchEvent } from './stages/batch.ts';
 import { newCounts, toEnriched, type MergeCounts } from './stages/merge.ts';
 import { toRequests } from './stages/prepare.ts';
 import type { SourceRecord } from './stages/read.ts';
@@ -44,10 +45,14 @@ const optionsSchema = z
     ledger: z.union([z.string().min(1), z.instanceof(Ledger)]).optional(),
     batchSize: positiveInt(MAX_BATCH_REQUESTS).optional(),
     maxBatchBytes: positiveInt(MAX_BATCH_BYTES).optional(),
-    flushAfterMs: z.number().positive().optional(),
+    flushAfterMs: z.number().positive().max(MAX_TIMER_MS).optional(),
     maxInFlight: positiveInt(100).optional(),
-    pollMinMs: z.number().positive().optional(),
-    pollMaxMs: z.number().positive().optional(),
+    pollMinMs: z.number().positive().max(MAX_TIMER_MS).optional(),
+    pollMaxMs: z.number().positive().max(MAX_TIMER_MS).optional(),
+    maxAttempts: positiveInt(100).default(DEFAULT_MAX_ATTEMPTS),
+    job: z.string().min(1).optional(),
+    allowOtherIdentity: z.boolean().optional(),
+    cancelOnAbort: z.boolean().optional(),
     file: z.string().optional(),
     onEvent: z.custom<(event: BatchEvent) => void>((v) => typeof v === 'function').optional(),
     signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal).optional(),
@@ -69,11 +74,13 @@ export function resolveOptions(options: EnrichOptions) {
 }
 
 /** The enrichment stage for `pipeline`: `SourceRecord`s in, enriched records (or records with `_error`) out. */
-export function enrichStage(options: EnrichOptions): (source: AsyncIterable<SourceRecord>) => AsyncGenerator<Record<string, unknown>> {
+export function enrichStage(
+  options: EnrichOptions,
+): (source: AsyncIterable<SourceRecord>, stage?: { signal?: AbortSignal }) => AsyncGenerator<Record<string, unknown>> {
   const o = resolveOptions(options);
   const answer = o.schema ? resolveAnswerSchema(o.schema) : undefined;
   const prompt = compileTemplate(o.prompt);
-  return async function* enrich(source) {
+  return async function* enrich(source, stage) {
     const client = o.client ?? createClient({ apiKey: o.apiKey ?? requiredKey(), baseURL: o.baseURL });
     const ledger = o.ledger instanceof Ledger ? o.ledger : new Ledger(o.ledger ?? defaultLedgerPath(process.env));
     const apiKey = o.apiKey ?? client.apiKey ?? '';
@@ -90,8 +97,11 @@ export function enrichStage(options: EnrichOptions): (source: AsyncIterable<Sour
       const joined = batchSink({
         client,
         ledger,
-        scope: apiScope(client.baseURL, apiKey),
-        baseUrl: client.baseURL,
+        identity: identityOf(client, apiKey),
+        job: o.job,
+        retry: { maxAttempts: o.maxAttempts, validator: answer?.validator, maxTokensCap: modelOutputLimit(o.model) },
+        allowOtherIdentity: o.allowOtherIdentity,
+        cancelOnAbort: o.cancelOnAbort,
         batchSize: o.batchSize,
         maxBatchBytes: o.maxBatchBytes,
         flushAfterMs: o.flushAfterMs,
@@ -100,7 +110,7 @@ export function enrichStage(options: EnrichOptions): (source: AsyncIterable<Sour
         pollMaxMs: o.pollMaxMs,
         onEvent: o.onEvent,
         signal: o.signal,
-      })(prepared);
+      })(prepared, stage);
       yield* toEnriched({ validator: answer?.validator, into: o.into }, o.counts ?? newCounts())(joined);
     } finally {
       if (!(o.ledger instanceof Ledger)) ledger.close();

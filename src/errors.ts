@@ -15,6 +15,7 @@ export type BatchEnrichErrorCode =
   | 'BE_API' // the API failed after the SDK's own retries
   | 'BE_BATCH_FAILED' // a batch could not be completed
   | 'BE_LEDGER' // the ledger cannot be opened or is inconsistent
+  | 'BE_IDENTITY' // the work was submitted under another API identity
   | 'BE_ABORTED'; // stopped by a signal
 
 export interface BatchEnrichErrorContext {

@@ -21,12 +21,13 @@ export {
 export { toEnriched, newCounts, type MergeCounts, type MergeOptions } from './stages/merge.ts';
 export { writeRecords, createFormatter, type Formatter, type OutputFormat, type WriteOptions } from './stages/write.ts';
 export { compileTemplate, WHOLE_RECORD, type Template } from './core/template.ts';
-export { prepareSpec, customIdFor, CUSTOM_ID_PATTERN, type RequestParams, type RequestSpec, type JSONSchema } from './core/request.ts';
+export { prepareSpec, requestKey, customIdOf, keyOf, CUSTOM_ID_PATTERN, type RequestParams, type RequestSpec, type JSONSchema } from './core/request.ts';
 export { interpretResult, mergeAnswer, type AnswerValidator, type Interpreted, type RecordError } from './core/result.ts';
 export { resolveAnswerSchema, type AnswerSchema } from './core/schema.ts';
 export { pollDelayMs, POLL_MIN_MS, POLL_MAX_MS } from './core/backoff.ts';
-export { Ledger, defaultLedgerPath } from './ledger/ledger.ts';
-export { createClient, apiScope, type ClientOptions } from './client/client.ts';
+export { Ledger, defaultLedgerPath, type Identity } from './ledger/ledger.ts';
+export { createClient, apiScope, identityOf, keyFingerprint, API_VERSION, type ClientOptions } from './client/client.ts';
+export { retryVerdict, modelOutputLimit, TRANSIENT_ERROR_TYPES, DEFAULT_MAX_ATTEMPTS, type RetryPolicy, type Verdict } from './core/retry.ts';
 
 /**
  * A generator stage as an object-mode `Duplex`, for code that uses `.pipe()`. Prefer `pipeline()`:

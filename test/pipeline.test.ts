@@ -3,69 +3,16 @@
  * batches (create, poll, results) and a real ledger.
  */
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Anthropic from '@anthropic-ai/sdk';
-import { afterEach, describe, expect, it } from 'vitest';
-import { z } from 'zod';
-import { startEmulator, type EmulatorHandle, type EmulatorOptions, type ResponderResult } from '../src/emulator/index.ts';
+import { describe, expect, it } from 'vitest';
+import type { ResponderResult } from '../src/emulator/index.ts';
 import { enrichStage, type EnrichOptions } from '../src/enrich.ts';
 import type { BatchEvent } from '../src/stages/batch.ts';
 import { newCounts } from '../src/stages/merge.ts';
 import { readRecords, type SourceRecord } from '../src/stages/read.ts';
-
-const schema = z.object({ label: z.string(), n: z.number() });
-
-let emulators: EmulatorHandle[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  await Promise.all(emulators.map((e) => e.close()));
-  emulators = [];
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-async function emulator(options: EmulatorOptions = {}): Promise<EmulatorHandle> {
-  const emu = await startEmulator(options);
-  emulators.push(emu);
-  return emu;
-}
-
-function tempLedger(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'be-ledger-'));
-  dirs.push(dir);
-  return join(dir, 'ledger.db');
-}
-
-/** The record id the responder reads back out of the prompt `item <id>: …`. */
-function idOf(params: Record<string, unknown>): string {
-  const messages = params['messages'] as { content: string }[];
-  return /item (\S+):/.exec(messages[0]?.content ?? '')?.[1] ?? '?';
-}
-
-function sources(rows: Record<string, unknown>[]): SourceRecord[] {
-  return rows.map((data, seq) => ({ seq, line: seq + 2, data }));
-}
-
-async function enrich(emu: EmulatorHandle, rows: Record<string, unknown>[] | AsyncIterable<SourceRecord>, options: Partial<EnrichOptions> = {}) {
-  const out: Record<string, unknown>[] = [];
-  const source = Array.isArray(rows) ? Readable.from(sources(rows)) : rows;
-  await pipeline(
-    source,
-    enrichStage({ prompt: 'item {{id}}: {{text}}', schema, apiKey: 'test-key', baseURL: emu.url, ledger: ':memory:', pollMinMs: 5, pollMaxMs: 20, ...options }),
-    async (records: AsyncIterable<Record<string, unknown>>) => {
-      for await (const record of records) out.push(record);
-    },
-  );
-  return out;
-}
-
-const perRecord = ({ params }: { params: Record<string, unknown> }): ResponderResult => {
-  const id = idOf(params);
-  return { json: { label: `label-${id}`, n: Number(id) * 2 } };
-};
+import { emulator, enrich, idOf, perRecord, schema, sources, tempLedger } from './helpers/pipeline.ts';
 
 describe('enrichStage against the emulator', () => {
   it('joins each answer to its own record although results come back shuffled', async () => {
@@ -252,7 +199,8 @@ describe('enrichStage against the emulator', () => {
       const { ticket_id, subject, body, ...answer } = record;
       expect(triage.schema.parse(answer)).toEqual(answer);
     }
-    expect([...emu.submittedCustomIds().keys()].every((id) => /^T-[12]-/.test(id))).toBe(true);
+    // custom_id = <6-character submission nonce>_<key>, the key showing the recipe's id field
+    expect([...emu.submittedCustomIds().keys()].every((id) => /^[A-Za-z0-9]{6}_T-[12]-[A-Za-z0-9_-]{22}$/.test(id))).toBe(true);
   });
 
   it('reads ANTHROPIC_BASE_URL as the SDK does when no baseURL is given', async () => {

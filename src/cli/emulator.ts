@@ -31,6 +31,7 @@ Options:
   --errored-type TYPE       error type of those results                    (default: overloaded_error)
   --expired-rate RATE       share 0..1 of requests whose result is expired (default: 0)
   --cut-results-rate RATE   share 0..1 of results downloads cut half way   (default: 0)
+  --lost-create-rate RATE   share 0..1 of creates made but answered 500    (default: 0)
   --transient-404           first retrieve of each batch answers 404       (default: off)
   --verbose                 log one line per request to stderr             (default: off)
   --help                    show this help
@@ -63,6 +64,7 @@ const FLAGS = {
   'errored-type': { type: 'string' },
   'expired-rate': { type: 'string' },
   'cut-results-rate': { type: 'string' },
+  'lost-create-rate': { type: 'string' },
   'transient-404': { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean' },
@@ -125,6 +127,7 @@ export function parseEmulatorArgs(argv: string[]): { help: boolean; verbose: boo
   }
   set('expiredRate', numFlag('expired-rate', values['expired-rate'], 0, 1));
   set('cutResultsRate', numFlag('cut-results-rate', values['cut-results-rate'], 0, 1));
+  set('lostCreateRate', numFlag('lost-create-rate', values['lost-create-rate'], 0, 1));
   if (values['transient-404'] === true) options.transient404 = true;
   const sum = (options.faultRate429 ?? 0) + (options.faultRate500 ?? 0) + (options.faultRate529 ?? 0);
   if (sum > 1) throw new UsageError(`--fault-429 + --fault-500 + --fault-529: must add up to at most 1, got ${sum}`);

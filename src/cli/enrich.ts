@@ -5,7 +5,8 @@
  */
 import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
@@ -61,6 +62,15 @@ Batching:
   --poll-max SECONDS      longest poll interval (default 60)
   --ledger PATH           the SQLite ledger (default: $BATCH_ENRICH_LEDGER, else ~/.cache/batch-enrich/ledger.db)
 
+Resume and retries:
+  Re-running the same command resumes: answered requests come from the ledger, batches still running
+  are followed, nothing already submitted is submitted again.
+  --job NAME              name the job in the ledger (default: the input's file name and a hash of the request settings)
+  --max-attempts N        tries per request for transient errors, expiry, truncation (doubled max_tokens)
+                          and, once, a schema-invalid answer (default 3)
+  --cancel-on-exit        on Ctrl-C/SIGTERM, cancel this run's running batches instead of leaving them to finish
+  --new-identity          submit again what another API identity (base URL or key) already submitted, paying again
+
 Modes:
   --dry-run               print the batch requests as JSONL on stdout; no key, no network
   --emulator              run against an in-process emulator of the API (offline demo, no key)
@@ -80,7 +90,8 @@ expired, canceled, truncated, refusal, invalid_json, schema_mismatch, template, 
 Exit codes:
   0  every record enriched
   1  a fatal error (named, with file and line where there is one)
-  2  a usage error (bad option, missing key, template field missing from the CSV header)
+  2  a usage error (bad option, missing key, template field missing from the CSV header,
+     work already submitted under another API identity)
   3  finished, but some records carry _error
   130, 143  interrupted by SIGINT or SIGTERM (submitted batches stay in the ledger; rerun to resume)
 
@@ -121,6 +132,10 @@ const OPTIONS = {
   'poll-min': { type: 'string' },
   'poll-max': { type: 'string' },
   ledger: { type: 'string' },
+  job: { type: 'string' },
+  'max-attempts': { type: 'string' },
+  'cancel-on-exit': { type: 'boolean' },
+  'new-identity': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   emulator: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -136,9 +151,9 @@ export async function enrichCommand(argv: string[], io: CliIo): Promise<number> 
     return await run(argv, io, say);
   } catch (error) {
     if (isBrokenPipe(error)) return EXIT.OK;
-    if (isBatchEnrichError(error) && (error.code === 'BE_USAGE' || error.code === 'BE_NO_API_KEY' || error.code === 'BE_INVALID_OPTION' || error.code === 'BE_TEMPLATE')) {
+    if (isBatchEnrichError(error) && USAGE_CODES.has(error.code)) {
       say(error.message);
-      if (error.code !== 'BE_NO_API_KEY') io.stderr.write(`Try 'batch-enrich --help'.\n`);
+      if (error.code !== 'BE_NO_API_KEY' && error.code !== 'BE_IDENTITY') io.stderr.write(`Try 'batch-enrich --help'.\n`);
       return EXIT.USAGE;
     }
     say(error instanceof Error ? error.message : String(error));
@@ -172,6 +187,7 @@ async function run(argv: string[], io: CliIo, say: (line: string) => void): Prom
     choice<OutputFormat>('--output-format', values['output-format'], ['ndjson', 'csv']) ??
     (values.output?.toLowerCase().endsWith('.csv') ? 'csv' : 'ndjson');
   const batchSize = integer('--batch-size', values['batch-size'], 1, MAX_BATCH_REQUESTS);
+  const maxAttempts = integer('--max-attempts', values['max-attempts'], 1, 100);
   const maxInFlight = integer('--max-in-flight', values['max-in-flight'], 1, 100);
   const flushAfter = seconds('--flush-after', values['flush-after']);
   const pollMin = seconds('--poll-min', values['poll-min']);
@@ -228,7 +244,11 @@ async function run(argv: string[], io: CliIo, say: (line: string) => void): Prom
   const counts = newCounts();
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
-    say(`${signal}: stopping; submitted batches keep running and stay in the ledger ${ledger.path}; run the same command again to resume`);
+    say(
+      values['cancel-on-exit']
+        ? `${signal}: stopping and canceling this run's batches; what was answered stays in the ledger ${ledger.path}; run the same command again to resume`
+        : `${signal}: stopping; submitted batches keep running and stay in the ledger ${ledger.path}; run the same command again to resume`,
+    );
     controller.abort(new BatchEnrichError('BE_ABORTED', `interrupted by ${signal}`));
   };
   let interrupted: NodeJS.Signals | undefined;
@@ -260,6 +280,10 @@ async function run(argv: string[], io: CliIo, say: (line: string) => void): Prom
         ...(pollMax === undefined ? {} : { pollMaxMs: pollMax * 1000 }),
         file,
         counts,
+        job: values.job ?? defaultJobName(file, config),
+        ...(maxAttempts === undefined ? {} : { maxAttempts }),
+        ...(values['cancel-on-exit'] ? { cancelOnAbort: true } : {}),
+        ...(values['new-identity'] ? { allowOtherIdentity: true } : {}),
         signal: controller.signal,
         onEvent: quiet ? undefined : (event) => say(describe(event)),
       }),
@@ -367,8 +391,8 @@ async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIter
         if (record.error) {
           failed++;
           say(record.error.message);
-        } else if (record.body !== undefined) {
-          yield `${record.body}\n`;
+        } else if (record.key !== undefined && record.params !== undefined) {
+          yield `{"custom_id":${JSON.stringify(record.key)},"params":${record.params}}\n`;
         }
       }
     },
@@ -449,6 +473,15 @@ function seconds(flag: string, value: string | undefined): number | undefined {
   return n;
 }
 
+/** Errors the user fixes by changing the command or its environment: exit code 2. */
+const USAGE_CODES: ReadonlySet<string> = new Set(['BE_USAGE', 'BE_NO_API_KEY', 'BE_INVALID_OPTION', 'BE_TEMPLATE', 'BE_IDENTITY']);
+
+/** The job a run belongs to when `--job` is not given: the input's name and the request settings. */
+function defaultJobName(file: string, config: Config): string {
+  const settings = JSON.stringify([config.prompt.source, config.system, config.answer?.jsonSchema, config.model, config.maxTokens]);
+  return `${file === '-' ? 'stdin' : basename(file)}-${createHash('sha256').update(settings).digest('hex').slice(0, 8)}`;
+}
+
 function usage(message: string): BatchEnrichError {
   return new BatchEnrichError('BE_USAGE', message);
 }
@@ -457,8 +490,18 @@ function describe(event: BatchEvent): string {
   switch (event.type) {
     case 'submitted':
       return `batch ${event.batchId} submitted: ${event.requests} request${event.requests === 1 ? '' : 's'}, ${formatBytes(event.bytes)}`;
-    case 'reattached':
-      return `batch ${event.batchId}: still running from an earlier run, waiting for it`;
+    case 'adopted':
+      return `batch ${event.batchId}: found and adopted (its create had failed or was interrupted, but it exists): ${event.requests} requests, not submitted again`;
+    case 'following':
+      return `batch ${event.batchId}: submitted by an earlier run, following it`;
+    case 'requeued': {
+      const reasons = Object.entries(event.reasons).map(([reason, n]) => `${reason}: ${n}`).join(', ');
+      return `batch ${event.batchId}: ${event.requests} request${event.requests === 1 ? '' : 's'} will be tried again (${reasons})`;
+    }
+    case 'released':
+      return event.requests > 0
+        ? `batch ${event.batchId ?? '(never created)'}: ${event.requests} requests will be submitted again: ${event.reason}`
+        : `batch ${event.batchId ?? '(never created)'}: ${event.reason}`;
     case 'ended': {
       const c = event.counts;
       return `batch ${event.batchId} ended: ${c.succeeded} succeeded, ${c.errored} errored, ${c.expired} expired, ${c.canceled} canceled`;

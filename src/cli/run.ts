@@ -7,6 +7,10 @@ const COMMANDS: Record<string, () => Promise<{ run: (argv: string[], io: CliIo) 
     const m = await import('./emulator.ts');
     return { run: m.emulatorCommand };
   },
+  status: async () => ({ run: (await import('./jobs.ts')).statusCommand }),
+  cancel: async () => ({ run: (await import('./jobs.ts')).cancelCommand }),
+  results: async () => ({ run: (await import('./jobs.ts')).resultsCommand }),
+  gc: async () => ({ run: (await import('./jobs.ts')).gcCommand }),
 };
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {

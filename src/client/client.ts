@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
+import type { Identity } from '../ledger/ledger.ts';
 
 export const DEFAULT_BASE_URL = 'https://api.anthropic.com';
 
@@ -26,6 +27,9 @@ export function createClient(options: ClientOptions): Anthropic {
   });
 }
 
+/** The API version the installed SDK sends (`anthropic-version`); recorded with each batch. */
+export const API_VERSION = '2026-10-21';
+
 /**
  * The identity the ledger files work under: a hash of the base URL and of the key. Batches are
  * visible only to the workspace that made them, so answers are reused only under the same identity.
@@ -34,6 +38,16 @@ export function createClient(options: ClientOptions): Anthropic {
 export function apiScope(baseURL: string, apiKey: string): string {
   const keyHash = createHash('sha256').update(apiKey).digest('hex');
   return createHash('sha256').update(`${baseURL.replace(/\/+$/, '')}\n${keyHash}`).digest('base64url').slice(0, 22);
+}
+
+/** A short, non-reversible fingerprint of the key, to tell identities apart in messages (`key …a1b2c3d4`). */
+export function keyFingerprint(apiKey: string): string {
+  return createHash('sha256').update(apiKey).digest('hex').slice(0, 8);
+}
+
+/** The identity a client works under, as the ledger records it. */
+export function identityOf(client: Anthropic, apiKey: string): Identity {
+  return { scope: apiScope(client.baseURL, apiKey), baseUrl: client.baseURL, apiVersion: API_VERSION, keyFingerprint: keyFingerprint(apiKey) };
 }
 
 /**

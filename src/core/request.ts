@@ -6,12 +6,14 @@
  * `additionalProperties: false` and moves constraints the API does not support, such as `minimum`,
  * into descriptions); answers are still validated client-side against the full schema.
  *
- * `custom_id`s are content addresses: a hash of the whole request, so the same record under the same
- * prompt, schema and model always gets the same id (a rerun recognises work already paid for), and a
- * changed prompt, schema or model makes a new one. Two identical records share one request and both
- * get its answer, so duplicate rows are paid once.
+ * Requests are content-addressed: a request's key is a hash of the whole request, so the same record
+ * under the same prompt, schema and model always gets the same key (a rerun recognises work already
+ * paid for), and a changed prompt, schema or model makes a new one. Two identical records share one
+ * request and both get its answer, so duplicate rows are paid once. The `custom_id` sent is the key
+ * behind a short per-submission nonce (`<nonce>_<key>`), which lets a batch whose create outcome was
+ * lost be recognised as ours.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { transformJSONSchema } from '@anthropic-ai/sdk/lib/transform-json-schema';
 import type { Template } from './template.ts';
 
@@ -39,10 +41,14 @@ export interface RequestParams {
 }
 
 export const CUSTOM_ID_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
-/** Length of the request hash in a `custom_id`: 24 base64url characters = 144 bits. */
-const HASH_CHARS = 24;
-/** Room left for the `--id-field` value in front of the hash (64 - 24 - 1 separator). */
-const ID_PREFIX_CHARS = 64 - HASH_CHARS - 1;
+/** Length of the per-submission nonce in front of each `custom_id` (`<nonce>_<key>`). */
+export const NONCE_CHARS = 6;
+/** The longest request key: what a `custom_id` leaves after the nonce and its separator. */
+export const MAX_KEY_CHARS = 64 - NONCE_CHARS - 1;
+/** Length of the request hash in a key: 22 base64url characters = 132 bits. */
+const HASH_CHARS = 22;
+/** Room left for the `--id-field` value in front of the hash (57 - 22 - 1 separator). */
+const ID_PREFIX_CHARS = MAX_KEY_CHARS - HASH_CHARS - 1;
 
 /** Pre-computes what is shared by all requests (the transformed schema, the system block). */
 export function prepareSpec(spec: RequestSpec): (record: Record<string, unknown>) => RequestParams {
@@ -64,12 +70,32 @@ export function prepareSpec(spec: RequestSpec): (record: Record<string, unknown>
 }
 
 /**
- * The `custom_id` of a request: `[<id field>-]<hash of the serialized params>`. `body` is the exact
- * JSON that will be sent, so the id covers everything the API sees.
+ * The key of a request: `[<id field>-]<hash of the serialized params>`, at most `MAX_KEY_CHARS`.
+ * `params` is the exact JSON that will be sent, so the key covers everything the API sees.
  */
-export function customIdFor(body: string, idValue?: unknown): string {
-  const hash = createHash('sha256').update(body).digest('base64url').slice(0, HASH_CHARS);
+export function requestKey(params: string, idValue?: unknown): string {
+  const hash = createHash('sha256').update(params).digest('base64url').slice(0, HASH_CHARS);
   if (idValue === undefined || idValue === null || idValue === '') return hash;
   const prefix = String(idValue).replace(/[^a-zA-Z0-9_-]+/g, '_').slice(0, ID_PREFIX_CHARS);
   return prefix ? `${prefix}-${hash}` : hash;
+}
+
+const NONCE_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** A fresh nonce for one submission (6 alphanumerics, about 36 bits). */
+export function newNonce(): string {
+  const bytes = randomBytes(NONCE_CHARS);
+  let nonce = '';
+  for (const byte of bytes) nonce += NONCE_ALPHABET[byte % NONCE_ALPHABET.length];
+  return nonce;
+}
+
+/** The `custom_id` sent for a request key in a submission. */
+export function customIdOf(nonce: string, key: string): string {
+  return `${nonce}_${key}`;
+}
+
+/** The request key of a result's `custom_id`, if it carries this submission's nonce. */
+export function keyOf(nonce: string, customId: string): string | undefined {
+  return customId.startsWith(`${nonce}_`) ? customId.slice(nonce.length + 1) : undefined;
 }

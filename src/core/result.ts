@@ -15,6 +15,8 @@ export interface RecordError {
   message: string;
   /** The raw input text, for a line that could not be read as a record (`invalid_input`). */
   input?: string;
+  /** How many times the request was submitted, when more than once. */
+  attempts?: number;
 }
 
 /** What validates an answer: a zod schema, or anything with the same `safeParse`. */

@@ -218,7 +218,7 @@ export type CacheUse = 'creation' | 'read';
 export interface BuildMessageInput {
   params: Record<string, unknown>;
   seed: number;
-  /** Stable key parts for ids and generation (e.g. batch id + custom_id); must differ per request. */
+  /** Stable key parts for ids (e.g. batch id + custom_id); must differ per request. */
   key: string;
   /** An explicit message id (else derived from seed + key). */
   id?: string;
@@ -232,7 +232,10 @@ export type BuildResult = { ok: true; message: Message } | { ok: false; error: A
 /** Builds the full `Message` for a request, or the error a responder asked for. */
 export function buildMessage(input: BuildMessageInput): BuildResult {
   const { params, seed, key } = input;
-  const rng = rngFor(seed, 'answer', key);
+  // The answer depends on the seed and the request's content only (not on ids the client chose, such
+  // as a custom_id with a per-submission nonce): the same request gets the same answer in any batch
+  // and on /v1/messages. Ids still come from `key`, which differs per request.
+  const rng = rngFor(seed, 'answer', JSON.stringify(params));
   const tool = forcedTool(params);
   const maxTokens = typeof params['max_tokens'] === 'number' ? params['max_tokens'] : Number.POSITIVE_INFINITY;
   const r = input.responderResult;

@@ -52,6 +52,11 @@ export interface EmulatorOptions {
   cutResultsRate?: number;
   /** The first retrieve of each batch answers 404 `not_found_error`, as seen on the real API. _Default:_ false. */
   transient404?: boolean;
+  /**
+   * Share (0..1) of creates whose batch *is* created but whose answer is a 500, as when a gateway
+   * times out or a connection drops after the API accepted the batch. _Default:_ 0.
+   */
+  lostCreateRate?: number;
   /** Called with one line per HTTP request (method, path, status, ms); never includes keys. */
   log?: (line: string) => void;
 }
@@ -80,6 +85,7 @@ export interface ResolvedOptions {
   expiredRate: number;
   cutResultsRate: number;
   transient404: boolean;
+  lostCreateRate: number;
   log: ((line: string) => void) | undefined;
 }
 
@@ -107,6 +113,7 @@ const optionsSchema = z.object({
   expiredRate: rate,
   cutResultsRate: rate,
   transient404: z.boolean().optional(),
+  lostCreateRate: rate,
 });
 
 /** Applies defaults and validates; throws a `TypeError` naming the bad option. */
@@ -147,6 +154,7 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
     expiredRate: o.expiredRate ?? 0,
     cutResultsRate: o.cutResultsRate ?? 0,
     transient404: o.transient404 ?? false,
+    lostCreateRate: o.lostCreateRate ?? 0,
     log,
   };
 }

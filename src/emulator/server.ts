@@ -48,7 +48,7 @@ export interface EmulatorStats {
   /** HTTP calls per route (including those answered with an error or an injected fault). */
   calls: Record<RouteName, number>;
   /** Injected faults by kind. */
-  faults: { '429': number; '500': number; '529': number; transient404: number; cutResults: number };
+  faults: { '429': number; '500': number; '529': number; transient404: number; cutResults: number; lostCreate: number };
   /** Requests in successfully created batches (sum over batches). */
   requestsSubmitted: number;
   /** Requests forwarded to the upstream. */
@@ -165,7 +165,7 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
   const forwarder: Forwarder | undefined = opts.upstream ? makeForwarder({ url: opts.upstream, key: opts.upstreamKey }) : undefined;
   const stats: EmulatorStats = {
     calls: emptyCalls(),
-    faults: { '429': 0, '500': 0, '529': 0, transient404: 0, cutResults: 0 },
+    faults: { '429': 0, '500': 0, '529': 0, transient404: 0, cutResults: 0, lostCreate: 0 },
     requestsSubmitted: 0,
     upstreamCalls: 0,
   };
@@ -191,6 +191,7 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
   const seenPrefixes = new Set<number>();
   let controlCalls = 0;
   let downloads = 0;
+  let lostCreates = 0;
   let baseUrl = '';
 
   const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -306,6 +307,10 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         const rec = store.create(v.value, version, auth);
         stats.requestsSubmitted += v.value.length;
         for (const r of v.value) submitted.set(r.custom_id, (submitted.get(r.custom_id) ?? 0) + 1);
+        if (opts.lostCreateRate > 0 && unitHash(opts.seed, 'lost-create', lostCreates++) < opts.lostCreateRate) {
+          stats.faults.lostCreate++;
+          throw new ApiError(500, 'api_error', 'Internal server error (injected fault: the batch was created, the answer lost)');
+        }
         sendJson(res, 200, store.view(rec, baseUrl, 'in_progress'));
         return;
       }

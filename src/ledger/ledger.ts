@@ -1,13 +1,23 @@
 /**
  * The ledger: an embedded SQLite database (better-sqlite3, WAL) that holds every request we built,
- * every batch we submitted and every answer we got, plus the records of the run in progress. It is
+ * every batch we submitted and every answer we got, plus the records of the runs in progress. It is
  * what keeps memory flat (pending records wait here, not in a Map) and what makes work survive a
- * crash: requests are keyed by `(scope, custom_id)`, where the `custom_id` hashes the whole request
- * and the scope hashes the API identity (base URL and a hash of the key, never the key), so a rerun
- * finds what was already submitted or answered instead of paying again.
+ * crash or Ctrl-C without paying twice:
  *
- * Writes are grouped into transactions by the caller (`transaction()`); better-sqlite3 is
- * synchronous, which is fine for a single writer per process and avoids interleaving surprises.
+ * - `requests` are keyed by `(scope, key)`. The key hashes the whole request (see `customIdFor`) and
+ *   the scope hashes the API identity (base URL and a hash of the key, never the key), so a rerun
+ *   finds what was already submitted or answered. A request is `pending` (to submit), `submitted` (in
+ *   a batch) or `done` (its result stored).
+ * - `batches` record each submission *before* `create` is called (state `creating`, with the nonce
+ *   that prefixes its `custom_id`s) and again after (`in_progress` with the remote id), so a crash
+ *   between the two leaves a row from which the batch can be found again (orphan discovery) instead
+ *   of being paid for twice. Each batch belongs to the run that made it.
+ * - `runs` are processes (pid) working on a job; a run whose process is gone no longer owns anything.
+ * - `records` are the input records of a run, waiting to be written out in order.
+ *
+ * better-sqlite3 is synchronous; writes are grouped into transactions by the caller (`transaction()`).
+ * Several processes may share one ledger (WAL, busy timeout): ownership is by run, and a request is
+ * assigned to a batch only while it is `pending`, so two runs never submit the same request.
  */
 import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -15,14 +25,26 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 export type RequestState = 'pending' | 'submitted' | 'done';
-export type BatchState = 'creating' | 'in_progress' | 'ended' | 'downloaded' | 'failed';
+export type BatchState = 'creating' | 'in_progress' | 'ended' | 'downloaded' | 'failed' | 'canceled';
+
+/** Who a batch was submitted as: it can only be seen again under the same identity. */
+export interface Identity {
+  scope: string;
+  baseUrl: string;
+  apiVersion: string;
+  /** A short hash of the API key (never the key). */
+  keyFingerprint: string;
+}
 
 export interface BatchRow {
   id: number;
   scope: string;
+  run: number;
+  job: string;
+  nonce: string;
   remote_id: string | null;
   state: BatchState;
   request_count: number;
@@ -30,18 +52,37 @@ export interface BatchRow {
   created_at: number;
   updated_at: number;
   base_url: string;
+  api_version: string;
+  key_fingerprint: string;
   error: string | null;
+}
+
+export interface RequestRow {
+  key: string;
+  params: string;
+  state: RequestState;
+  batch_id: number | null;
+  attempts: number;
+  max_tokens: number | null;
 }
 
 export interface RecordRow {
   seq: number;
   line: number;
   data: string;
-  custom_id: string | null;
+  key: string | null;
   error: string | null;
-  /** The stored result line's `result` object (JSON), once the request is done. */
+  /** The stored result (the result line's `result` object, JSON), once the request is done. */
   result: string | null;
   state: RequestState | null;
+  attempts: number | null;
+}
+
+export interface RunRow {
+  id: number;
+  job: string;
+  pid: number;
+  started_at: number;
 }
 
 /** Where the ledger lives unless `--ledger` or `BATCH_ENRICH_LEDGER` says otherwise. */
@@ -49,6 +90,17 @@ export function defaultLedgerPath(env: NodeJS.ProcessEnv): string {
   if (env['BATCH_ENRICH_LEDGER']) return env['BATCH_ENRICH_LEDGER'];
   const base = env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
   return join(base, 'batch-enrich', 'ledger.db');
+}
+
+/** Whether a process with this pid is alive on this machine. */
+export function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export class Ledger {
@@ -71,34 +123,47 @@ export class Ledger {
     }
     const db = this.#db;
     this.#stmt = {
-      requestState: db.prepare<[string, string], { state: RequestState; batch_id: number | null }>(
-        'SELECT state, batch_id FROM requests WHERE scope = ? AND custom_id = ?',
-      ),
-      insertRequest: db.prepare(
-        "INSERT INTO requests (scope, custom_id, body, state, updated_at) VALUES (?, ?, ?, 'pending', ?)",
-      ),
-      insertRecord: db.prepare('INSERT INTO records (run, seq, line, data, custom_id, error) VALUES (?, ?, ?, ?, ?, ?)'),
+      request: db.prepare<[string, string], RequestRow>('SELECT key, params, state, batch_id, attempts, max_tokens FROM requests WHERE scope = ? AND key = ?'),
+      elsewhere: db.prepare<[string, string], { scope: string }>("SELECT scope FROM requests WHERE key = ? AND scope != ? AND state != 'pending' LIMIT 1"),
+      insertRequest: db.prepare("INSERT OR IGNORE INTO requests (scope, key, params, state, updated_at) VALUES (?, ?, ?, 'pending', ?)"),
+      insertRecord: db.prepare('INSERT INTO records (run, seq, line, data, key, error) VALUES (?, ?, ?, ?, ?, ?)'),
       insertBatch: db.prepare(
-        "INSERT INTO batches (scope, state, request_count, bytes, created_at, updated_at, base_url) VALUES (?, 'creating', ?, ?, ?, ?, ?)",
+        `INSERT INTO batches (scope, run, job, nonce, state, request_count, bytes, created_at, updated_at, base_url, api_version, key_fingerprint)
+         VALUES (?, ?, ?, ?, 'creating', 0, 0, ?, ?, ?, ?, ?)`,
       ),
-      assign: db.prepare("UPDATE requests SET state = 'submitted', batch_id = ?, attempts = attempts + 1, updated_at = ? WHERE scope = ? AND custom_id = ?"),
-      batchBodies: db.prepare<[number], { body: string }>("SELECT body FROM requests WHERE batch_id = ? AND state = 'submitted' ORDER BY rowid"),
-      setBatch: db.prepare('UPDATE batches SET remote_id = ?, state = ?, updated_at = ?, error = ? WHERE id = ?'),
+      assign: db.prepare("UPDATE requests SET state = 'submitted', batch_id = ?, attempts = attempts + 1, updated_at = ? WHERE scope = ? AND key = ? AND state = 'pending'"),
+      sizeBatch: db.prepare('UPDATE batches SET request_count = ?, bytes = ? WHERE id = ?'),
+      batchRequests: db.prepare<[number], RequestRow>("SELECT key, params, state, batch_id, attempts, max_tokens FROM requests WHERE batch_id = ? AND state = 'submitted' ORDER BY rowid"),
+      setRemote: db.prepare("UPDATE batches SET remote_id = ?, state = 'in_progress', updated_at = ? WHERE id = ? AND state = 'creating'"),
+      setState: db.prepare('UPDATE batches SET state = ?, updated_at = ?, error = COALESCE(?, error) WHERE id = ?'),
       batch: db.prepare<[number], BatchRow>('SELECT * FROM batches WHERE id = ?'),
+      batchByRemote: db.prepare<[string], BatchRow>('SELECT * FROM batches WHERE remote_id = ?'),
       saveResult: db.prepare(
-        "UPDATE requests SET state = 'done', result = ?, body = NULL, updated_at = ? WHERE scope = ? AND custom_id = ? AND batch_id = ? AND state = 'submitted'",
+        "UPDATE requests SET state = 'done', result = ?, updated_at = ? WHERE scope = ? AND key = ? AND batch_id = ? AND state = 'submitted'",
       ),
-      unanswered: db.prepare<[number], { custom_id: string }>("SELECT custom_id FROM requests WHERE batch_id = ? AND state = 'submitted'"),
-      releaseBatch: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL WHERE batch_id = ? AND state = 'submitted'"),
+      retry: db.prepare(
+        "UPDATE requests SET state = 'pending', batch_id = NULL, result = ?, max_tokens = COALESCE(?, max_tokens), updated_at = ? WHERE scope = ? AND key = ? AND batch_id = ? AND state = 'submitted'",
+      ),
+      storedResult: db.prepare<[string, string], { result: string | null }>('SELECT result FROM requests WHERE scope = ? AND key = ?'),
+      reopen: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = 0, updated_at = ? WHERE scope = ? AND key = ? AND state = 'done'"),
+      unanswered: db.prepare<[number], { key: string }>("SELECT key FROM requests WHERE batch_id = ? AND state = 'submitted'"),
+      release: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = MAX(attempts - 1, 0) WHERE batch_id = ? AND state = 'submitted'"),
       records: db.prepare<[string, number, number, number], RecordRow>(
-        `SELECT r.seq, r.line, r.data, r.custom_id, r.error, q.result, q.state
-           FROM records r LEFT JOIN requests q ON q.scope = ? AND q.custom_id = r.custom_id
+        `SELECT r.seq, r.line, r.data, r.key, r.error, q.result, q.state, q.attempts
+           FROM records r LEFT JOIN requests q ON q.scope = ? AND q.key = r.key
           WHERE r.run = ? AND r.seq >= ? ORDER BY r.seq LIMIT ?`,
       ),
-      newRun: db.prepare('INSERT INTO runs (started_at) VALUES (?)'),
-      dropRun: db.prepare('DELETE FROM records WHERE run = ?'),
-      dropRunRow: db.prepare('DELETE FROM runs WHERE id = ?'),
-      openBatches: db.prepare<[string], BatchRow>("SELECT * FROM batches WHERE scope = ? AND state IN ('creating', 'in_progress', 'ended') ORDER BY id"),
+      newRun: db.prepare('INSERT INTO runs (job, pid, started_at) VALUES (?, ?, ?)'),
+      runs: db.prepare<[], RunRow>('SELECT * FROM runs'),
+      run: db.prepare<[number], RunRow>('SELECT * FROM runs WHERE id = ?'),
+      dropRecords: db.prepare('DELETE FROM records WHERE run = ?'),
+      dropRun: db.prepare('DELETE FROM runs WHERE id = ?'),
+      orphanCandidates: db.prepare<[string], BatchRow>("SELECT * FROM batches WHERE scope = ? AND state = 'creating' ORDER BY id"),
+      batches: db.prepare<[], BatchRow>('SELECT * FROM batches ORDER BY id'),
+      jobBatches: db.prepare<[string], BatchRow>('SELECT * FROM batches WHERE job = ? ORDER BY id'),
+      requestCounts: db.prepare<[number], { state: RequestState; n: number }>('SELECT state, COUNT(*) AS n FROM requests WHERE batch_id = ? GROUP BY state'),
+      gcBatches: db.prepare("DELETE FROM batches WHERE updated_at < ? AND state IN ('downloaded', 'failed', 'canceled')"),
+      gcRequests: db.prepare("DELETE FROM requests WHERE updated_at < ? AND state != 'submitted'"),
     };
   }
 
@@ -108,22 +173,29 @@ export class Ledger {
       throw new BatchEnrichError('BE_LEDGER', `The ledger ${this.path} was written by a newer batch-enrich (schema ${version} > ${SCHEMA_VERSION})`);
     }
     if (version === SCHEMA_VERSION) return;
+    // Schema 1 was never released: its tables are replaced, not migrated.
     this.#db.exec(`
-      CREATE TABLE IF NOT EXISTS requests (
+      DROP TABLE IF EXISTS records; DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS batches; DROP TABLE IF EXISTS requests;
+      CREATE TABLE requests (
         scope TEXT NOT NULL,
-        custom_id TEXT NOT NULL,
-        body TEXT,
+        key TEXT NOT NULL,
+        params TEXT NOT NULL,
         state TEXT NOT NULL,
         batch_id INTEGER,
         result TEXT,
         attempts INTEGER NOT NULL DEFAULT 0,
+        max_tokens INTEGER,
         updated_at INTEGER NOT NULL,
-        PRIMARY KEY (scope, custom_id)
+        PRIMARY KEY (scope, key)
       );
-      CREATE INDEX IF NOT EXISTS requests_batch ON requests (batch_id);
-      CREATE TABLE IF NOT EXISTS batches (
+      CREATE INDEX requests_batch ON requests (batch_id);
+      CREATE INDEX requests_key ON requests (key);
+      CREATE TABLE batches (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         scope TEXT NOT NULL,
+        run INTEGER NOT NULL,
+        job TEXT NOT NULL,
+        nonce TEXT NOT NULL,
         remote_id TEXT,
         state TEXT NOT NULL,
         request_count INTEGER NOT NULL,
@@ -131,15 +203,18 @@ export class Ledger {
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL,
         base_url TEXT NOT NULL,
+        api_version TEXT NOT NULL,
+        key_fingerprint TEXT NOT NULL,
         error TEXT
       );
-      CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS records (
+      CREATE INDEX batches_remote ON batches (remote_id);
+      CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, job TEXT NOT NULL, pid INTEGER NOT NULL, started_at INTEGER NOT NULL);
+      CREATE TABLE records (
         run INTEGER NOT NULL,
         seq INTEGER NOT NULL,
         line INTEGER NOT NULL,
         data TEXT NOT NULL,
-        custom_id TEXT,
+        key TEXT,
         error TEXT,
         PRIMARY KEY (run, seq)
       ) WITHOUT ROWID;
@@ -151,77 +226,156 @@ export class Ledger {
     return this.#db.transaction(fn)();
   }
 
-  startRun(now: number): number {
-    return Number(this.#stmt.newRun.run(now).lastInsertRowid);
+  /** Registers a run of this process, after forgetting the records of runs whose process is gone. */
+  startRun(job: string, now: number): number {
+    for (const run of this.#stmt.runs.all()) if (!processAlive(run.pid)) this.endRun(run.id);
+    return Number(this.#stmt.newRun.run(job, process.pid, now).lastInsertRowid);
   }
 
-  /** Forgets a run's records (its requests and answers stay, for reruns). */
+  /** Forgets a run's records (its requests, batches and answers stay, for reruns). */
   endRun(run: number): void {
     this.transaction(() => {
+      this.#stmt.dropRecords.run(run);
       this.#stmt.dropRun.run(run);
-      this.#stmt.dropRunRow.run(run);
     });
   }
 
-  requestState(scope: string, customId: string): { state: RequestState; batch_id: number | null } | undefined {
-    return this.#stmt.requestState.get(scope, customId);
+  /** Whether the run that owns something is still working (its process is alive). */
+  runAlive(run: number): boolean {
+    const row = this.#stmt.run.get(run);
+    return row !== undefined && processAlive(row.pid);
   }
 
-  insertRequest(scope: string, customId: string, body: string, now: number): void {
-    this.#stmt.insertRequest.run(scope, customId, body, now);
+  request(scope: string, key: string): RequestRow | undefined {
+    return this.#stmt.request.get(scope, key);
   }
 
-  insertRecord(run: number, seq: number, line: number, data: string, customId: string | null, error: string | null): void {
-    this.#stmt.insertRecord.run(run, seq, line, data, customId, error);
+  /** Another identity that has this request submitted or answered, if any. */
+  requestElsewhere(scope: string, key: string): string | undefined {
+    return this.#stmt.elsewhere.get(key, scope)?.scope;
   }
 
-  /** Records a batch about to be created and assigns its requests to it, in one transaction. */
-  openBatch(scope: string, baseUrl: string, customIds: readonly string[], bytes: number, now: number): number {
+  insertRequest(scope: string, key: string, params: string, now: number): void {
+    this.#stmt.insertRequest.run(scope, key, params, now);
+  }
+
+  insertRecord(run: number, seq: number, line: number, data: string, key: string | null, error: string | null): void {
+    this.#stmt.insertRecord.run(run, seq, line, data, key, error);
+  }
+
+  /**
+   * Records a batch about to be created and assigns it those of `keys` still pending, in one
+   * transaction. Returns the batch id and the keys it got (another run may have taken some).
+   */
+  openBatch(identity: Identity, run: number, job: string, nonce: string, keys: readonly string[], now: number): { id: number; keys: string[] } {
     return this.transaction(() => {
-      const id = Number(this.#stmt.insertBatch.run(scope, customIds.length, bytes, now, now, baseUrl).lastInsertRowid);
-      for (const customId of customIds) this.#stmt.assign.run(id, now, scope, customId);
-      return id;
+      const { scope } = identity;
+      const id = Number(
+        this.#stmt.insertBatch.run(scope, run, job, nonce, now, now, identity.baseUrl, identity.apiVersion, identity.keyFingerprint).lastInsertRowid,
+      );
+      const taken = keys.filter((key) => this.#stmt.assign.run(id, now, scope, key).changes > 0);
+      return { id, keys: taken };
     });
   }
 
-  /** The request bodies of a batch, in submission order, one at a time. */
-  batchBodies(batchId: number): IterableIterator<{ body: string }> {
-    return this.#stmt.batchBodies.iterate(batchId);
+  /** Stores the size of the body actually built for a batch. */
+  sizeBatch(batchId: number, requests: number, bytes: number): void {
+    this.#stmt.sizeBatch.run(requests, bytes, batchId);
   }
 
-  setBatch(batchId: number, remoteId: string | null, state: BatchState, now: number, error: string | null = null): void {
-    this.#stmt.setBatch.run(remoteId, state, now, error, batchId);
+  /** The requests of a batch, in submission order, one at a time. */
+  batchRequests(batchId: number): IterableIterator<RequestRow> {
+    return this.#stmt.batchRequests.iterate(batchId);
+  }
+
+  /** Records the remote id of a batch that was being created (no-op if it is no longer `creating`). */
+  setRemote(batchId: number, remoteId: string, now: number): boolean {
+    return this.#stmt.setRemote.run(remoteId, now, batchId).changes > 0;
+  }
+
+  setBatchState(batchId: number, state: BatchState, now: number, error: string | null = null): void {
+    this.#stmt.setState.run(state, now, error, batchId);
   }
 
   batch(batchId: number): BatchRow | undefined {
     return this.#stmt.batch.get(batchId);
   }
 
-  /** Batches of this scope that were created (or were being created) and not yet downloaded. */
-  openBatches(scope: string): BatchRow[] {
-    return this.#stmt.openBatches.all(scope);
+  batchByRemote(remoteId: string): BatchRow | undefined {
+    return this.#stmt.batchByRemote.get(remoteId);
+  }
+
+  /** Batches of this scope whose create may or may not have happened. */
+  creatingBatches(scope: string): BatchRow[] {
+    return this.#stmt.orphanCandidates.all(scope);
   }
 
   /** Stores one result; ignored unless the request is still waiting on this batch (a re-download is harmless). */
-  saveResult(scope: string, batchId: number, customId: string, result: string, now: number): boolean {
-    return this.#stmt.saveResult.run(result, now, scope, customId, batchId).changes > 0;
+  saveResult(scope: string, batchId: number, key: string, result: string, now: number): boolean {
+    return this.#stmt.saveResult.run(result, now, scope, key, batchId).changes > 0;
+  }
+
+  /** Puts a request back to pending for another attempt, remembering the last result (and a new `max_tokens`). */
+  retryRequest(scope: string, batchId: number, key: string, lastResult: string, maxTokens: number | null, now: number): boolean {
+    return this.#stmt.retry.run(lastResult, maxTokens, now, scope, key, batchId).changes > 0;
+  }
+
+  /** The stored result of a request (JSON), if any. */
+  storedResult(scope: string, key: string): string | undefined {
+    return this.#stmt.storedResult.get(scope, key)?.result ?? undefined;
+  }
+
+  /** Makes an answered request pending again, with a fresh attempt count (a new run retrying a transient failure). */
+  reopenRequest(scope: string, key: string, now: number): boolean {
+    return this.#stmt.reopen.run(now, scope, key).changes > 0;
   }
 
   /** Requests of a batch that got no result line. */
   unanswered(batchId: number): string[] {
-    return this.#stmt.unanswered.all(batchId).map((row) => row.custom_id);
+    return this.#stmt.unanswered.all(batchId).map((row) => row.key);
   }
 
-  /** Puts a failed batch's requests back to pending, so they can be submitted again. */
+  /** Puts a batch's unanswered requests back to pending (the batch was never created, or is gone). */
   releaseBatch(batchId: number): void {
-    this.#stmt.releaseBatch.run(batchId);
+    this.#stmt.release.run(batchId);
   }
 
   records(scope: string, run: number, fromSeq: number, limit: number): RecordRow[] {
     return this.#stmt.records.all(scope, run, fromSeq, limit);
   }
 
+  /** Every batch (for `status`), or a job's. */
+  batches(job?: string): BatchRow[] {
+    return job === undefined ? this.#stmt.batches.all() : this.#stmt.jobBatches.all(job);
+  }
+
+  /** How many of a batch's requests are in each state. */
+  requestCounts(batchId: number): Partial<Record<RequestState, number>> {
+    return Object.fromEntries(this.#stmt.requestCounts.all(batchId).map((row) => [row.state, row.n]));
+  }
+
+  /** Deletes finished batches, and requests not waiting on a batch (answered, or abandoned), not touched since `before` (ms). */
+  gc(before: number): { batches: number; requests: number } {
+    return this.transaction(() => ({
+      batches: this.#stmt.gcBatches.run(before).changes,
+      requests: this.#stmt.gcRequests.run(before).changes,
+    }));
+  }
+
   close(): void {
     if (this.#db.open) this.#db.close();
+  }
+
+  /**
+   * What `gc(before)` would delete, counted without deleting (for `batch-enrich gc --dry-run`). A
+   * plain read, so a dry run never waits on a running job's write lock. The WHERE clauses are those
+   * of the `gcBatches` / `gcRequests` statements: keep them in step.
+   */
+  gcPreview(before: number): { batches: number; requests: number } {
+    const count = (sql: string): number => this.#db.prepare<[number], { n: number }>(sql).get(before)?.n ?? 0;
+    return {
+      batches: count("SELECT COUNT(*) AS n FROM batches WHERE updated_at < ? AND state IN ('downloaded', 'failed', 'canceled')"),
+      requests: count("SELECT COUNT(*) AS n FROM requests WHERE updated_at < ? AND state != 'submitted'"),
+    };
   }
 }

@@ -1,79 +1,111 @@
 /**
- * The batching sink: prepared records in, joined records (record + its batch result) out, in input
- * order. It is one stage because the two halves share the ledger and must run at the same time:
+ * The batching sink: prepared records in, joined records (record + its final result) out, in input
+ * order. It is one stage because its halves share the ledger and run at the same time:
  *
  *   source ─► [fill] ──create──► batch 1 ─poll─► results ─┐
  *               │    ──create──► batch 2 ─poll─► results ─┤  (ledger: records, requests, batches)
  *               └── records ─────────────────────────────►┴─► [emit in input order] ─► out
  *
- * - Fill: every record goes to the ledger (so memory stays flat); its request joins the batch being
- *   filled unless the ledger already has it (answered: served from the ledger; in a batch still
- *   running: that batch is polled again). A batch is submitted when it holds `batchSize` requests,
+ * - Fill: every record goes to the ledger (memory stays flat). Its request joins the batch being
+ *   filled unless the ledger already has it: answered (served from the ledger), or in a batch that is
+ *   still running (that batch is followed). A batch is submitted when it holds `batchSize` requests,
  *   when the next request would cross `maxBatchBytes`, or `flushAfterMs` after its first request. At
  *   most `maxInFlight` batches run at once; reading input waits for a free slot.
- * - Poll: one `retrieve` per batch per interval, with capped exponential backoff and jitter.
- * - Download: results are streamed (the SDK's JSONL decoder) into the ledger, joined by `custom_id`.
- * - Emit: records leave in input order as soon as their answer is in, so batch 1's results never
- *   wait for batch 2 to be submitted.
+ * - Create: the batch is recorded (`creating`, with a fresh nonce in front of every `custom_id`)
+ *   before `create` is called. A create refused with 429/529 is tried again. A create whose outcome is
+ *   unknown (5xx, timeout, connection lost) is never simply repeated: the batch is first looked for in
+ *   the API's list (created since, same request count) and adopted if found; its results confirm it
+ *   by the nonce. A `creating` batch left by a dead run is resolved the same way on the next run.
+ * - Poll: one `retrieve` per batch per interval, capped exponential backoff with jitter. A 404 right
+ *   after create is the API's propagation delay; a 404 for an old batch means it is gone, and its
+ *   requests are submitted again.
+ * - Download: results are streamed (the SDK's JSONL decoder) into the ledger, joined by key. A result
+ *   worth another attempt (`retryVerdict`) sends its request back to be batched again; an interrupted
+ *   download is fetched again, and results already stored are not stored twice.
+ * - Emit: records leave in input order as soon as their answer is final. When the head record waits,
+ *   the emitter makes sure something will answer it (follows its batch, or batches its request), so
+ *   no record can wait forever.
  *
  * Rejected alternative: `readable.map(submit, { concurrency })`. It keeps order but holds every
  * record of every batch in flight in memory, and it has no notion of a timer-driven partial flush.
  */
 import type Anthropic from '@anthropic-ai/sdk';
-import { APIError, APIConnectionError } from '@anthropic-ai/sdk';
+import { APIConnectionError, APIError } from '@anthropic-ai/sdk';
 import type { MessageBatch, MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
-import { BatchEnrichError } from '../errors.ts';
 import { createBatch } from '../client/client.ts';
-import { pollDelayMs, POLL_MAX_MS, POLL_MIN_MS, sleep } from '../core/backoff.ts';
+import { POLL_MAX_MS, POLL_MIN_MS, pollDelayMs, sleep } from '../core/backoff.ts';
+import { customIdOf, keyOf, newNonce } from '../core/request.ts';
 import type { RecordError } from '../core/result.ts';
-import type { Ledger } from '../ledger/ledger.ts';
+import { DEFAULT_MAX_ATTEMPTS, isTransientFailure, retryVerdict, type RetryPolicy } from '../core/retry.ts';
+import { BatchEnrichError } from '../errors.ts';
+import type { BatchRow, Identity, Ledger, RecordRow } from '../ledger/ledger.ts';
 import type { SourceRecord } from './read.ts';
 
 /** The API's limits for one batch. */
 export const MAX_BATCH_REQUESTS = 100_000;
-/** 256 MB less a 5% margin for what we do not count exactly (headers, multi-byte rounding). */
+/** 256 MB less a 5% margin for what we do not count exactly. */
 export const MAX_BATCH_BYTES = Math.floor(256_000_000 * 0.95);
 export const DEFAULT_FLUSH_AFTER_MS = 30_000;
 export const DEFAULT_MAX_IN_FLIGHT = 4;
-/** A `404` on a batch we created less than this long ago is the API's propagation delay, not a loss. */
+/** The longest timer Node keeps (about 24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A `404` on a batch created less than this long ago is the API's propagation delay, not a loss. */
 const FRESH_BATCH_404_MS = 120_000;
-/** How many times a create refused with 429/529 is tried again before the run fails. */
+/** Creates refused (429/529) or of unknown outcome are tried this many times before the run fails. */
 const CREATE_ATTEMPTS = 6;
-/** How many times an interrupted results download is started again. */
-const DOWNLOAD_ATTEMPTS = 5;
+/** An interrupted results download is started again this many times (with backoff) before the run fails. */
+const DOWNLOAD_ATTEMPTS = 12;
+/** When looking for a batch whose create outcome was lost: how far before our own clock to look (clock skew). */
+const ORPHAN_SKEW_MS = 10 * 60_000;
+/** How many times the batch list is searched for a batch whose create outcome was lost. */
+const ORPHAN_LOOKS = 3;
 /** Records and results are written to the ledger in transactions of this many rows. */
 const WRITE_CHUNK = 1000;
+/** Records waiting in memory are written at the latest this long after the first of them arrived. */
+const WRITE_DELAY_MS = 100;
+/** `{"custom_id":"","params":}` and the comma between requests, around the nonce, key and params. */
+const REQUEST_OVERHEAD_BYTES = Buffer.byteLength('{"custom_id":"_","params":},') + 6;
+/** `{"requests":[` + `]}`. */
+const ENVELOPE_BYTES = Buffer.byteLength('{"requests":[]}');
 
-/** A record ready for the sink: its request (`custom_id` and serialized body) or why it has none. */
+/** A record ready for the sink: its request (key and serialized params) or why it has none. */
 export interface PreparedRecord extends SourceRecord {
-  customId?: string | undefined;
-  /** The serialized batch request `{"custom_id":…,"params":…}`. */
-  body?: string | undefined;
+  /** The request key (see `requestKey`); the `custom_id` sent is `<nonce>_<key>`. */
+  key?: string | undefined;
+  /** The request's `params`, serialized once. */
+  params?: string | undefined;
+  /** `max_tokens` of `params`, for doubling a truncated answer's limit on retry. */
+  maxTokens?: number | undefined;
 }
 
-/** A record joined with its result (absent when the record carries `error` instead). */
+/** A record joined with its final result (absent when the record carries `error` instead). */
 export interface JoinedRecord {
   seq: number;
   line: number;
   data: Record<string, unknown>;
-  customId: string | undefined;
+  key: string | undefined;
   error: RecordError | undefined;
   result: MessageBatchResult | undefined;
+  /** How many times the request was submitted (0 when served from a previous run's answer). */
+  attempts: number;
 }
 
 export type BatchEvent =
   | { type: 'submitted'; batchId: string; requests: number; bytes: number }
-  | { type: 'reattached'; batchId: string }
+  | { type: 'adopted'; batchId: string; requests: number }
+  | { type: 'following'; batchId: string }
   | { type: 'ended'; batchId: string; counts: MessageBatch['request_counts'] }
+  | { type: 'requeued'; batchId: string; requests: number; reasons: Record<string, number> }
+  | { type: 'released'; batchId: string | null; requests: number; reason: string }
   | { type: 'retry'; what: string; message: string; delayMs: number };
 
 export interface BatchSinkOptions {
   client: Anthropic;
   ledger: Ledger;
-  /** The API identity (see `apiScope`); answers are reused only within it. */
-  scope: string;
-  /** The base URL, recorded with each batch. */
-  baseUrl: string;
+  /** The API identity (see `identityOf`); answers are reused, and batches followed, only within it. */
+  identity: Identity;
+  /** The job name recorded with each batch (for `batch-enrich status`). */
+  job?: string | undefined;
   /** Requests per batch, 1 to 100,000 (default 100,000). */
   batchSize?: number | undefined;
   /** Bytes per batch body (default: 256 MB less a 5% margin). */
@@ -85,6 +117,12 @@ export interface BatchSinkOptions {
   /** First poll interval (default 1 s); it doubles up to `pollMaxMs` (default 60 s). */
   pollMinMs?: number | undefined;
   pollMaxMs?: number | undefined;
+  /** Which failed results to try again (default: 3 attempts, no schema, 128K tokens cap). */
+  retry?: Partial<RetryPolicy> | undefined;
+  /** Submit requests another identity already submitted or answered (paying again) instead of stopping. */
+  allowOtherIdentity?: boolean | undefined;
+  /** When stopped by the signal, cancel this run's batches still running (they keep running otherwise). */
+  cancelOnAbort?: boolean | undefined;
   onEvent?: ((event: BatchEvent) => void) | undefined;
   signal?: AbortSignal | undefined;
   now?: (() => number) | undefined;
@@ -108,46 +146,68 @@ class Wakeup {
 }
 
 interface Filling {
-  ids: string[];
-  idSet: Set<string>;
+  keys: string[];
+  keySet: Set<string>;
   bytes: number;
   timer: NodeJS.Timeout | undefined;
 }
 
-/** The sink as a `pipeline` stage: `(source) => AsyncGenerator<JoinedRecord>`. */
-export function batchSink(options: BatchSinkOptions): (source: AsyncIterable<PreparedRecord>) => AsyncGenerator<JoinedRecord> {
-  return (source) => runBatches(source, options);
+const emptyFilling = (): Filling => ({ keys: [], keySet: new Set(), bytes: 0, timer: undefined });
+
+/** The sink as a `pipeline` stage: `(source, { signal }) => AsyncGenerator<JoinedRecord>`. */
+export function batchSink(
+  options: BatchSinkOptions,
+): (source: AsyncIterable<PreparedRecord>, stage?: { signal?: AbortSignal }) => AsyncGenerator<JoinedRecord> {
+  return (source, stage) => {
+    const signals = [options.signal, stage?.signal].filter((s): s is AbortSignal => s !== undefined);
+    return runBatches(source, { ...options, signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0] });
+  };
 }
 
 async function* runBatches(source: AsyncIterable<PreparedRecord>, options: BatchSinkOptions): AsyncGenerator<JoinedRecord> {
-  const { client, ledger, scope, baseUrl } = options;
+  const { client, ledger, identity } = options;
+  const { scope } = identity;
+  const job = options.job ?? 'default';
   const batchSize = options.batchSize ?? MAX_BATCH_REQUESTS;
   const maxBytes = options.maxBatchBytes ?? MAX_BATCH_BYTES;
-  const flushAfterMs = options.flushAfterMs ?? DEFAULT_FLUSH_AFTER_MS;
+  const flushAfterMs = Math.min(options.flushAfterMs ?? DEFAULT_FLUSH_AFTER_MS, MAX_TIMER_MS);
   const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
-  const pollMinMs = options.pollMinMs ?? POLL_MIN_MS;
-  const pollMaxMs = options.pollMaxMs ?? POLL_MAX_MS;
+  const pollMinMs = Math.min(options.pollMinMs ?? POLL_MIN_MS, MAX_TIMER_MS);
+  const pollMaxMs = Math.min(options.pollMaxMs ?? POLL_MAX_MS, MAX_TIMER_MS);
+  const policy: RetryPolicy = { maxAttempts: DEFAULT_MAX_ATTEMPTS, maxTokensCap: 128_000, ...options.retry };
   const now = options.now ?? Date.now;
   const emit = options.onEvent ?? (() => {});
+  const delay = (attempt: number) => pollDelayMs(attempt, pollMinMs, pollMaxMs);
 
-  // Our own controller: aborted by the caller's signal, and by us when the consumer stops early.
+  // Our own controller: aborted by the caller's signal, by a failure, and when the consumer stops early.
   const controller = new AbortController();
-  const onAbort = () => controller.abort(options.signal?.reason);
+  const signal = controller.signal;
+  const wake = new Wakeup();
+  const onAbort = () => {
+    controller.abort(options.signal?.reason);
+    wake.notify();
+  };
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) onAbort();
-  const signal = controller.signal;
 
-  const run = ledger.startRun(now());
-  const wake = new Wakeup();
+  const run = ledger.startRun(job, now());
+  /** Batches this run is creating right now (recorded, `create` not yet answered). */
+  const creating = new Set<number>();
+  /** Batches being followed (polled, then downloaded), by ledger id. */
   const tracked = new Map<number, Promise<void>>();
+  /** Batches this run created, for `cancelOnAbort`. */
+  const mine = new Map<number, string>();
   let failure: unknown;
   let inputDone = false;
   let finished = false;
   let recordsRead = 0;
-  let filling: Filling = { ids: [], idSet: new Set(), bytes: 0, timer: undefined };
+  let filling = emptyFilling();
   let flushing: Promise<void> = Promise.resolve();
-  const pendingRecords: PreparedRecord[] = [];
-  const pendingRequests: { customId: string; body: string }[] = [];
+  const pendingRecords: { seq: number; record: PreparedRecord }[] = [];
+  const pendingRequests: { key: string; params: string }[] = [];
+  let writeTimer: NodeJS.Timeout | undefined;
+  /** Sizes of requests this run has seen, so a request can be batched again without re-reading it. */
+  const sizes = new Map<string, number>();
 
   const fail = (error: unknown) => {
     failure ??= error;
@@ -157,12 +217,15 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
 
   /** Writes buffered records and new requests in one transaction. */
   const writeBuffered = () => {
+    clearTimeout(writeTimer);
+    writeTimer = undefined;
     if (finished || (pendingRecords.length === 0 && pendingRequests.length === 0)) return;
     const t = now();
     ledger.transaction(() => {
-      for (const { customId, body } of pendingRequests) ledger.insertRequest(scope, customId, body, t);
-      for (const r of pendingRecords) {
-        ledger.insertRecord(run, r.seq, r.line, JSON.stringify(r.data), r.error ? null : (r.customId ?? null), r.error ? JSON.stringify(r.error) : null);
+      for (const { key, params } of pendingRequests) ledger.insertRequest(scope, key, params, t);
+      for (const { seq, record } of pendingRecords) {
+        const error = record.error ? JSON.stringify(record.error) : null;
+        ledger.insertRecord(run, seq, record.line, JSON.stringify(record.data), error ? null : (record.key ?? null), error);
       }
     });
     pendingRecords.length = 0;
@@ -170,12 +233,14 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     wake.notify();
   };
 
-  /** Starts polling a batch (once), downloading its results when it ends. */
+  /** Starts following a batch (once): resolve its create if needed, poll it, download its results. */
   const track = (batchId: number) => {
-    if (tracked.has(batchId)) return;
+    if (tracked.has(batchId) || creating.has(batchId)) return;
     const task = follow(batchId).then(
-      () => {
+      (requeued) => {
         tracked.delete(batchId);
+        // Batched again only now that this batch no longer holds an in-flight slot.
+        if (requeued && requeued.size > 0) void requeue(requeued).catch(fail);
         wake.notify();
       },
       (error: unknown) => {
@@ -186,171 +251,332 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     tracked.set(batchId, task);
   };
 
-  const follow = async (batchId: number) => {
-    const row = ledger.batch(batchId);
-    if (!row?.remote_id) throw new BatchEnrichError('BE_LEDGER', `Batch ${batchId} has no remote id in the ledger`);
-    const remoteId = row.remote_id;
-    let batch: MessageBatch | undefined;
-    for (let attempt = 0; !batch; attempt++) {
-      await sleep(pollDelayMs(attempt, pollMinMs, pollMaxMs), signal);
-      if (signal.aborted) return;
-      try {
-        const seen = await client.messages.batches.retrieve(remoteId, {}, { signal });
-        if (seen.processing_status === 'ended') batch = seen;
-      } catch (error) {
-        if (signal.aborted) return;
-        const fresh404 = error instanceof APIError && error.status === 404 && now() - row.created_at < FRESH_BATCH_404_MS;
-        if (!fresh404 && !isTransient(error)) throw apiFailure(error, `Polling batch ${remoteId} failed`, remoteId);
-        emit({ type: 'retry', what: `poll ${remoteId}`, message: errorText(error), delayMs: pollDelayMs(attempt + 1, pollMinMs, pollMaxMs) });
-      }
-    }
-    ledger.setBatch(batchId, remoteId, 'ended', now());
-    emit({ type: 'ended', batchId: remoteId, counts: batch.request_counts });
-    await download(batchId, remoteId);
-    if (signal.aborted) return;
-    // A request the results file did not mention: say so on the record instead of waiting forever.
-    const missing = ledger.unanswered(batchId);
-    if (missing.length > 0) {
-      const result = JSON.stringify({
-        type: 'errored',
-        error: { type: 'error', error: { type: 'missing_result', message: `batch ${remoteId} returned no result for this request` }, request_id: null },
-      });
-      const t = now();
-      ledger.transaction(() => {
-        for (const customId of missing) ledger.saveResult(scope, batchId, customId, result, t);
-      });
-    }
-    ledger.setBatch(batchId, remoteId, 'downloaded', now());
+  /** Puts a batch's unanswered requests back to pending; the emitter will batch them again. */
+  const release = (row: BatchRow, reason: string): undefined => {
+    const count = ledger.unanswered(row.id).length;
+    ledger.transaction(() => {
+      ledger.releaseBatch(row.id);
+      ledger.setBatchState(row.id, 'failed', now(), reason);
+    });
+    if (count > 0) emit({ type: 'released', batchId: row.remote_id, requests: count, reason });
+    return undefined;
   };
 
-  const download = async (batchId: number, remoteId: string) => {
+  const requeue = async (requeued: Map<string, number>) => {
+    for (const [key, size] of requeued) await addRequest(key, size);
+    if (inputDone) await flush();
+  };
+
+  /** Follows a batch to its end; resolves with the requests to batch again (key → bytes). */
+  const follow = async (batchId: number): Promise<Map<string, number> | undefined> => {
+    let row = ledger.batch(batchId);
+    // A batch another live run is creating: wait for it to get its remote id (or fail).
+    for (let attempt = 0; row?.state === 'creating' && row.run !== run && ledger.runAlive(row.run); attempt++) {
+      await sleep(delay(attempt), signal);
+      if (signal.aborted) return;
+      row = ledger.batch(batchId);
+    }
+    if (!row) return;
+    if (row.state === 'creating') {
+      // Its creator died before learning the outcome: find the batch, or submit its requests again.
+      const found = await findOrphan(row);
+      if (signal.aborted) return;
+      if (!found) return release(row, 'its create never reached the API');
+      ledger.setRemote(row.id, found.id, now());
+      emit({ type: 'adopted', batchId: found.id, requests: row.request_count });
+      row = ledger.batch(batchId) ?? row;
+    }
+    if (row.state === 'failed' || row.state === 'canceled' || !row.remote_id) return release(row, row.error ?? row.state);
+    if (row.run !== run) emit({ type: 'following', batchId: row.remote_id });
+    const remoteId = row.remote_id;
+
+    if (row.state === 'in_progress') {
+      for (let attempt = 0; ; attempt++) {
+        await sleep(delay(attempt), signal);
+        if (signal.aborted) return;
+        try {
+          const seen = await withSignal(signal, (s) => client.messages.batches.retrieve(remoteId, {}, { signal: s }));
+          if (seen.processing_status === 'ended') {
+            ledger.setBatchState(batchId, 'ended', now());
+            emit({ type: 'ended', batchId: remoteId, counts: seen.request_counts });
+            break;
+          }
+        } catch (error) {
+          if (signal.aborted) return;
+          if (error instanceof APIError && error.status === 404) {
+            // Right after create: the API's propagation delay. Later: the batch is gone (deleted or past retention).
+            if (now() - row.created_at > FRESH_BATCH_404_MS) return release(row, `batch ${remoteId} is no longer known to the API (404)`);
+          } else if (!isTransient(error)) {
+            throw apiFailure(error, `Polling batch ${remoteId} failed`, remoteId);
+          }
+          emit({ type: 'retry', what: `poll ${remoteId}`, message: errorText(error), delayMs: delay(attempt + 1) });
+        }
+      }
+    }
+    return download(row, remoteId);
+  };
+
+  const download = async (row: BatchRow, remoteId: string): Promise<Map<string, number> | undefined> => {
+    const requeued = new Map<string, number>();
     for (let attempt = 1; ; attempt++) {
       try {
-        const lines = await client.messages.batches.results(remoteId, {}, { signal });
-        let chunk: { customId: string; result: string }[] = [];
-        const save = () => {
-          const t = now();
-          ledger.transaction(() => {
-            for (const { customId, result } of chunk) ledger.saveResult(scope, batchId, customId, result, t);
-          });
-          chunk = [];
-          wake.notify();
-        };
-        for await (const line of lines) {
-          chunk.push({ customId: line.custom_id, result: JSON.stringify(line.result) });
-          if (chunk.length >= WRITE_CHUNK) save();
-        }
-        save();
-        return;
+        await withSignal(signal, async (s) => {
+          const lines = await client.messages.batches.results(remoteId, {}, { signal: s });
+          let chunk: { key: string; result: MessageBatchResult }[] = [];
+          const save = () => {
+            const t = now();
+            ledger.transaction(() => {
+              for (const { key, result } of chunk) settle(row, key, result, t, requeued);
+            });
+            chunk = [];
+            wake.notify();
+          };
+          for await (const line of lines) {
+            const key = keyOf(row.nonce, line.custom_id);
+            if (key === undefined) continue; // not one of ours (an adopted batch that was someone else's)
+            chunk.push({ key, result: line.result });
+            if (chunk.length >= WRITE_CHUNK) save();
+          }
+          save();
+        });
+        break;
       } catch (error) {
-        if (signal.aborted) return;
-        // A download cut off half way is fetched again; results already stored are not stored twice.
+        if (signal.aborted) return undefined;
         if (attempt >= DOWNLOAD_ATTEMPTS || !(isTransient(error) || isCutDownload(error))) {
           throw apiFailure(error, `Downloading the results of batch ${remoteId} failed`, remoteId);
         }
-        const delayMs = pollDelayMs(attempt, pollMinMs, pollMaxMs);
-        emit({ type: 'retry', what: `results ${remoteId}`, message: errorText(error), delayMs });
-        await sleep(delayMs, signal);
+        emit({ type: 'retry', what: `results ${remoteId}`, message: errorText(error), delayMs: delay(attempt) });
+        await sleep(delay(attempt), signal);
+        if (signal.aborted) return undefined;
       }
     }
+    // Requests the results file did not mention: tried again, or answered with `missing_result`.
+    const missing = ledger.unanswered(row.id);
+    if (missing.length > 0) {
+      const result = {
+        type: 'errored',
+        error: { type: 'error', error: { type: 'missing_result', message: `batch ${remoteId} returned no result for this request` }, request_id: null },
+      } as unknown as MessageBatchResult;
+      const t = now();
+      ledger.transaction(() => {
+        for (const key of missing) settle(row, key, result, t, requeued);
+      });
+    }
+    ledger.setBatchState(row.id, 'downloaded', now());
+    if (requeued.size > 0) {
+      const reasons: Record<string, number> = {};
+      for (const key of requeued.keys()) {
+        const reason = lastReasons.get(key) ?? 'retry';
+        reasons[reason] = (reasons[reason] ?? 0) + 1;
+      }
+      emit({ type: 'requeued', batchId: remoteId, requests: requeued.size, reasons });
+    }
+    return requeued;
+  };
+
+  const lastReasons = new Map<string, string>();
+  /** Stores a result as final, or sends the request back for another attempt (inside a transaction). */
+  const settle = (row: BatchRow, key: string, result: MessageBatchResult, t: number, requeued: Map<string, number>) => {
+    const request = ledger.request(scope, key);
+    if (!request || request.state !== 'submitted' || request.batch_id !== row.id) return;
+    const maxTokens = request.max_tokens ?? maxTokensOf(request.params);
+    const verdict = retryVerdict(result, request.attempts, maxTokens, policy);
+    if (verdict.retry && !signal.aborted) {
+      if (ledger.retryRequest(scope, row.id, key, JSON.stringify(result), verdict.maxTokens ?? null, t)) {
+        // A doubled max_tokens may add a digit to the params.
+        requeued.set(key, requestBytes(key, request.params) + 8);
+        lastReasons.set(key, verdict.reason);
+      }
+    } else if (ledger.saveResult(scope, row.id, key, JSON.stringify(result), t)) {
+      settledHere.add(key);
+    }
+  };
+  /** Requests whose final result this run stored: not tried again when the same request shows up later. */
+  const settledHere = new Set<string>();
+
+  /**
+   * Looks in the API's list of batches for one created by a create whose answer we never got:
+   * created since the batch row (less clock skew), with the same number of requests, and not
+   * already known to the ledger. Its results confirm it by the nonce.
+   */
+  const findOrphan = async (row: BatchRow): Promise<MessageBatch | undefined> => {
+    if (row.request_count === 0) return undefined; // recorded, but the create was never sent
+    const since = row.created_at - ORPHAN_SKEW_MS;
+    const look = () =>
+      withSignal(signal, async (s) => {
+        for await (const batch of client.messages.batches.list({ limit: 100 }, { signal: s })) {
+          if (Date.parse(batch.created_at) < since) break; // newest first: nothing older can be ours
+          const total = Object.values(batch.request_counts).reduce((sum, n) => sum + n, 0);
+          if (total === row.request_count && !ledger.batchByRemote(batch.id)) return batch;
+        }
+        return undefined;
+      });
+    // A batch just created may take a moment to show in the list: look a few times before concluding.
+    for (let attempt = 0; attempt < ORPHAN_LOOKS; attempt++) {
+      try {
+        const found = await look();
+        if (found || signal.aborted) return found;
+      } catch (error) {
+        if (signal.aborted) return undefined;
+        if (!isTransient(error) || attempt === ORPHAN_LOOKS - 1) {
+          throw apiFailure(error, 'Listing batches (to find one whose create outcome was lost) failed', undefined);
+        }
+      }
+      await sleep(delay(attempt), signal);
+    }
+    return undefined;
   };
 
   /** Submits the batch being filled (after waiting for a free slot). Serialized through `flushing`. */
   const flush = (): Promise<void> => {
     flushing = flushing.then(async () => {
-      if (failure) return;
+      if (failure || signal.aborted) return;
       writeBuffered();
-      while (tracked.size >= maxInFlight && !signal.aborted) await Promise.race(tracked.values());
+      while (tracked.size + creating.size >= maxInFlight && !signal.aborted) await Promise.race([...tracked.values(), wake.wait()]);
       if (signal.aborted) return;
       // Requests added while waiting for a slot must be in the ledger before the batch is opened.
       writeBuffered();
       const batch = filling;
       clearTimeout(batch.timer);
-      filling = { ids: [], idSet: new Set(), bytes: 0, timer: undefined };
-      if (batch.ids.length === 0) return;
-      await submit(batch);
+      filling = emptyFilling();
+      if (batch.keys.length > 0) await submit(batch);
     });
     return flushing;
   };
 
   const submit = async (batch: Filling) => {
-    const id = ledger.openBatch(scope, baseUrl, batch.ids, batch.bytes, now());
-    const body = batchBody(ledger, id, batch.bytes);
-    let created: MessageBatch | undefined;
-    for (let attempt = 1; !created; attempt++) {
-      try {
-        created = await createBatch(client, body, signal);
-      } catch (error) {
-        if (signal.aborted) return;
-        // 429 and 529 mean the API refused the call, so trying again cannot duplicate the batch.
-        const refused = error instanceof APIError && (error.status === 429 || error.status === 529);
-        if (!refused || attempt >= CREATE_ATTEMPTS) {
-          ledger.setBatch(id, null, 'failed', now(), errorText(error));
-          ledger.releaseBatch(id);
-          throw apiFailure(error, `Creating a batch of ${batch.ids.length} requests failed`, undefined);
-        }
-        const delayMs = retryAfterMs(error) ?? pollDelayMs(attempt, pollMinMs, pollMaxMs);
-        emit({ type: 'retry', what: 'create', message: errorText(error), delayMs });
-        await sleep(delayMs, signal);
-      }
+    const nonce = newNonce();
+    const opened = ledger.openBatch(identity, run, job, nonce, batch.keys, now());
+    const id = opened.id;
+    if (opened.keys.length === 0) {
+      ledger.setBatchState(id, 'failed', now(), 'no pending requests (another run took them)');
+      return;
     }
-    ledger.setBatch(id, created.id, 'in_progress', now());
-    emit({ type: 'submitted', batchId: created.id, requests: batch.ids.length, bytes: batch.bytes });
+    creating.add(id);
+    try {
+      const body = batchBody(ledger, id, nonce);
+      ledger.sizeBatch(id, opened.keys.length, body.length);
+      let created: MessageBatch | undefined;
+      let adopted = false;
+      for (let attempt = 1; !created; attempt++) {
+        try {
+          created = await createBatch(client, body, signal);
+        } catch (error) {
+          // Stopped mid-create: the outcome is unknown, so the row stays `creating` for the next run to resolve.
+          if (signal.aborted) return;
+          const refused = error instanceof APIError && (error.status === 429 || error.status === 529);
+          const unknown = !refused && isTransient(error);
+          if (unknown) {
+            const row = ledger.batch(id);
+            const found = row ? await findOrphan(row) : undefined;
+            if (signal.aborted) return;
+            if (found) {
+              created = found;
+              adopted = true;
+              emit({ type: 'adopted', batchId: found.id, requests: opened.keys.length });
+              break;
+            }
+          }
+          if ((!refused && !unknown) || attempt >= CREATE_ATTEMPTS) {
+            const row = ledger.batch(id);
+            if (row) release(row, errorText(error));
+            throw apiFailure(error, `Creating a batch of ${opened.keys.length} request${opened.keys.length === 1 ? '' : 's'} failed`, undefined);
+          }
+          const wait = (error instanceof APIError ? retryAfterMs(error) : undefined) ?? delay(attempt);
+          emit({ type: 'retry', what: 'create', message: errorText(error), delayMs: wait });
+          await sleep(wait, signal);
+          if (signal.aborted) return;
+        }
+      }
+      ledger.setRemote(id, created.id, now());
+      mine.set(id, created.id);
+      if (!adopted) emit({ type: 'submitted', batchId: created.id, requests: opened.keys.length, bytes: body.length });
+    } finally {
+      creating.delete(id);
+    }
     track(id);
   };
 
-  const addRequest = async (record: PreparedRecord & { customId: string; body: string }, size: number) => {
-    if (filling.ids.length >= batchSize || filling.bytes + size + ENVELOPE_BYTES > maxBytes) await flush();
-    if (filling.ids.length === 0) {
+  const addRequest = async (key: string, size: number) => {
+    // Re-checked after each flush: another adder may have refilled the batch while this one waited.
+    while (!filling.keySet.has(key) && (filling.keys.length >= batchSize || filling.bytes + size + ENVELOPE_BYTES > maxBytes)) {
+      await flush();
+      if (failure || signal.aborted) return;
+    }
+    if (filling.keySet.has(key)) return;
+    if (filling.keys.length === 0) {
       filling.timer = setTimeout(() => void flush().catch(fail), flushAfterMs);
     }
-    filling.ids.push(record.customId);
-    filling.idSet.add(record.customId);
+    filling.keys.push(key);
+    filling.keySet.add(key);
     filling.bytes += size;
   };
 
-  /** Decides what a record's request needs: nothing (answered), a batch already running, or a place in the batch being filled. */
-  const place = async (record: PreparedRecord & { customId: string; body: string }) => {
-    if (filling.idSet.has(record.customId)) return;
-    const size = Buffer.byteLength(record.body) + 1;
+  /** What a new record's request needs: nothing (answered), its batch followed, or a place in a batch. */
+  const place = async (record: PreparedRecord & { key: string; params: string }) => {
+    const { key, params } = record;
+    if (filling.keySet.has(key)) return;
+    const size = requestBytes(key, params);
+    sizes.set(key, size);
     if (size + ENVELOPE_BYTES > maxBytes) {
       record.error = { type: 'request_too_large', message: `line ${record.line}: the request is ${size} bytes, over the batch limit of ${maxBytes}` };
       return;
     }
-    let known = ledger.requestState(scope, record.customId);
-    if (known?.state === 'submitted' && known.batch_id !== null && !tracked.has(known.batch_id)) {
-      const batchRow = ledger.batch(known.batch_id);
-      if (batchRow?.remote_id && batchRow.state !== 'failed') {
-        emit({ type: 'reattached', batchId: batchRow.remote_id });
-        track(known.batch_id);
-      } else {
-        // Recorded before a create whose outcome was never learned (a crash mid-create). Until
-        // orphan discovery lands, its requests go back to pending and are submitted again.
-        if (batchRow) ledger.setBatch(batchRow.id, null, 'failed', now(), 'create outcome unknown');
-        ledger.releaseBatch(known.batch_id);
-        known = ledger.requestState(scope, record.customId);
-      }
-    }
+    const known = ledger.request(scope, key);
     if (!known) {
-      pendingRequests.push({ customId: record.customId, body: record.body });
-      await addRequest(record, size);
+      if (!options.allowOtherIdentity && !pendingRequests.some((r) => r.key === key) && ledger.requestElsewhere(scope, key)) {
+        throw new BatchEnrichError(
+          'BE_IDENTITY',
+          `line ${record.line}: this request was already submitted under another API identity (another ANTHROPIC_BASE_URL or ANTHROPIC_API_KEY); its batches and answers can only be seen with that identity. Run again with it (see 'batch-enrich status'), or pass --new-identity to submit under this one and pay again`,
+        );
+      }
+      pendingRequests.push({ key, params });
+      await addRequest(key, size);
     } else if (known.state === 'pending') {
-      await addRequest(record, size);
+      await addRequest(key, size);
+    } else if (known.state === 'submitted' && known.batch_id !== null) {
+      track(known.batch_id);
+    } else if (known.state === 'done' && !settledHere.has(key)) {
+      // A transient failure that was final for an earlier run: this run tries again, with a fresh budget.
+      const stored = ledger.storedResult(scope, key);
+      if (stored && isTransientFailure(stored) && ledger.reopenRequest(scope, key, now())) await addRequest(key, size);
     }
   };
 
+  /**
+   * Makes sure the records the emitter waits on will be answered: their batches are followed, and
+   * their requests that wait for a batch (sent back by a release) are batched, all at once.
+   */
+  const unblock = async (rows: readonly RecordRow[]) => {
+    let pending = false;
+    for (const row of rows) {
+      if (row.error || row.state === 'done' || row.key === null) continue;
+      const request = ledger.request(scope, row.key);
+      if (request?.state === 'submitted' && request.batch_id !== null) {
+        track(request.batch_id);
+      } else if (request?.state === 'pending') {
+        pending = true;
+        if (!filling.keySet.has(row.key)) await addRequest(row.key, sizes.get(row.key) ?? requestBytes(row.key, request.params));
+      }
+    }
+    if (pending && inputDone) await flush();
+  };
+
   const fill = async () => {
+    let seq = 0;
     for await (const record of source) {
       if (signal.aborted) break;
       recordsRead++;
-      if (!record.error && record.customId !== undefined && record.body !== undefined) {
-        await place(record as PreparedRecord & { customId: string; body: string });
+      if (!record.error && record.key !== undefined && record.params !== undefined) {
+        await place(record as PreparedRecord & { key: string; params: string });
       }
-      pendingRecords.push(record);
+      pendingRecords.push({ seq: seq++, record });
       if (pendingRecords.length >= WRITE_CHUNK) writeBuffered();
+      else writeTimer ??= setTimeout(writeBuffered, WRITE_DELAY_MS);
     }
-    await flush();
+    if (signal.aborted) return;
     writeBuffered();
+    await flush();
   };
 
   const filled = fill().then(
@@ -365,12 +591,13 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     let cursor = 0;
     for (;;) {
       if (failure) throw failure;
+      if (signal.aborted) throw new BatchEnrichError('BE_ABORTED', 'Stopped before every record was answered', { cause: signal.reason });
       const waiting = wake.wait();
       const rows = ledger.records(scope, run, cursor, WRITE_CHUNK);
-      let blocked = false;
-      for (const row of rows) {
+      let blocked: number | undefined;
+      for (const [index, row] of rows.entries()) {
         if (!row.error && row.state !== 'done') {
-          blocked = true;
+          blocked = index;
           break;
         }
         cursor = row.seq + 1;
@@ -378,52 +605,94 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
           seq: row.seq,
           line: row.line,
           data: JSON.parse(row.data) as Record<string, unknown>,
-          customId: row.custom_id ?? undefined,
+          key: row.key ?? undefined,
           error: row.error ? (JSON.parse(row.error) as RecordError) : undefined,
           result: row.result ? (JSON.parse(row.result) as MessageBatchResult) : undefined,
+          attempts: row.attempts ?? 0,
         };
       }
-      if (!blocked && rows.length === WRITE_CHUNK) continue;
+      if (blocked === undefined && rows.length === WRITE_CHUNK) continue;
       if (inputDone && cursor >= recordsRead) break;
-      if (inputDone && tracked.size === 0 && blocked) {
-        throw new BatchEnrichError('BE_BATCH_FAILED', `Record ${cursor + 1} is waiting on a request that no batch will answer`);
-      }
-      if (signal.aborted && !failure) {
-        throw new BatchEnrichError('BE_ABORTED', 'Stopped before every record was answered', { cause: signal.reason });
-      }
+      if (blocked !== undefined) await unblock(rows.slice(blocked));
       await waiting;
     }
   } finally {
     clearTimeout(filling.timer);
+    clearTimeout(writeTimer);
     options.signal?.removeEventListener('abort', onAbort);
+    const stopped = options.signal?.aborted === true;
     if (!controller.signal.aborted) controller.abort();
-    // When the consumer stops early, the reader may be parked on a source that never ends (stdin);
+    // When the consumer stops early the reader may be parked on a source that never ends (stdin);
     // it is not awaited then (its failure is already handled), and it writes nothing more.
     if (inputDone) await filled;
     await Promise.allSettled(tracked.values());
+    await flushing.catch(() => {});
+    if (stopped && options.cancelOnAbort) await cancelMine();
     finished = true;
     ledger.endRun(run);
   }
+
+  async function cancelMine() {
+    for (const [batchId, remoteId] of mine) {
+      if (ledger.batch(batchId)?.state !== 'in_progress') continue;
+      try {
+        await client.messages.batches.cancel(remoteId);
+        emit({ type: 'released', batchId: remoteId, requests: 0, reason: 'canceled on exit' });
+      } catch (error) {
+        emit({ type: 'retry', what: `cancel ${remoteId}`, message: errorText(error), delayMs: 0 });
+      }
+    }
+  }
 }
 
-/** `{"requests":[` + `]}`: the bytes around the comma-joined request bodies. */
-const ENVELOPE_BYTES = Buffer.byteLength('{"requests":[]}');
+/** Bytes a request adds to a batch body (its `custom_id`, `params`, wrapper and comma). */
+function requestBytes(key: string, params: string): number {
+  return REQUEST_OVERHEAD_BYTES + Buffer.byteLength(key) + Buffer.byteLength(params);
+}
 
-/** The batch body, built once into a buffer of exactly the counted size. */
-function batchBody(ledger: Ledger, batchId: number, bytes: number): Buffer {
-  const body = Buffer.allocUnsafe(bytes - 1 + ENVELOPE_BYTES);
+function maxTokensOf(params: string): number {
+  const match = /"max_tokens":(\d+)/.exec(params);
+  return match ? Number(match[1]) : 0;
+}
+
+/** The batch body, built once into a buffer of exactly its size (sizes first, then bytes: never held twice). */
+function batchBody(ledger: Ledger, batchId: number, nonce: string): Buffer {
+  const line = (request: { key: string; params: string; max_tokens: number | null }) => {
+    const params = request.max_tokens === null ? request.params : withMaxTokens(request.params, request.max_tokens);
+    return `{"custom_id":${JSON.stringify(customIdOf(nonce, request.key))},"params":${params}}`;
+  };
+  let size = ENVELOPE_BYTES - 1;
+  for (const request of ledger.batchRequests(batchId)) size += Buffer.byteLength(line(request)) + 1;
+  const body = Buffer.allocUnsafe(size);
   let offset = body.write('{"requests":[');
   let first = true;
-  for (const { body: request } of ledger.batchBodies(batchId)) {
+  for (const request of ledger.batchRequests(batchId)) {
     if (!first) offset += body.write(',', offset);
     first = false;
-    offset += body.write(request, offset);
+    offset += body.write(line(request), offset);
   }
   offset += body.write(']}', offset);
-  if (offset !== body.length) {
-    throw new BatchEnrichError('BE_LEDGER', `Batch ${batchId} body is ${offset} bytes in the ledger, ${body.length} were counted`);
-  }
+  if (offset !== body.length) throw new BatchEnrichError('BE_LEDGER', `Batch ${batchId} changed while its body was built (${offset} of ${body.length} bytes)`);
   return body;
+}
+
+function withMaxTokens(params: string, maxTokens: number): string {
+  return JSON.stringify({ ...(JSON.parse(params) as Record<string, unknown>), max_tokens: maxTokens });
+}
+
+/**
+ * Runs an SDK call with a child signal that is unlinked afterwards: the SDK leaves its abort listener
+ * on the signal it is given, and one signal shared by hundreds of calls would collect them.
+ */
+async function withSignal<T>(parent: AbortSignal, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const child = new AbortController();
+  const abort = () => child.abort(parent.reason);
+  parent.addEventListener('abort', abort, { once: true });
+  try {
+    return await fn(child.signal);
+  } finally {
+    parent.removeEventListener('abort', abort);
+  }
 }
 
 /** Errors worth another try later: connection problems, timeouts, 408/409/429/5xx. */
@@ -436,8 +705,8 @@ function isTransient(error: unknown): boolean {
 /** A results stream that broke off (socket closed, truncated JSON line). */
 function isCutDownload(error: unknown): boolean {
   if (error instanceof SyntaxError) return true;
-  const code = (error as { code?: unknown; cause?: { code?: unknown } })?.code ?? (error as { cause?: { code?: unknown } })?.cause?.code;
-  return typeof code === 'string' && /ECONNRESET|UND_ERR|ERR_STREAM_PREMATURE_CLOSE|EPIPE|terminated/i.test(code) || /terminated|aborted|socket/i.test(errorText(error));
+  const code = (error as { code?: unknown })?.code ?? (error as { cause?: { code?: unknown } })?.cause?.code;
+  return (typeof code === 'string' && /ECONNRESET|UND_ERR|ERR_STREAM_PREMATURE_CLOSE|EPIPE/.test(code)) || /terminated|aborted|socket/i.test(errorText(error));
 }
 
 function retryAfterMs(error: APIError): number | undefined {

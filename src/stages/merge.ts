@@ -32,7 +32,9 @@ export function toEnriched(options: MergeOptions, counts: MergeCounts = newCount
       } else {
         counts.failed++;
         counts.byType[outcome.error.type] = (counts.byType[outcome.error.type] ?? 0) + 1;
-        yield withError(joined.data, outcome.error);
+        // The last attempt's error, and how many attempts there were when there was more than one.
+        const error = joined.attempts > 1 ? { ...outcome.error, message: `${outcome.error.message} (after ${joined.attempts} attempts)`, attempts: joined.attempts } : outcome.error;
+        yield withError(joined.data, error);
       }
     }
   };

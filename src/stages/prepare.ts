@@ -1,10 +1,10 @@
 /**
- * Records → requests: renders each record's prompt, serializes its batch request once (that string
- * is what gets stored, hashed into the `custom_id`, and sent) and passes records that cannot be used
+ * Records → requests: renders each record's prompt, serializes its `params` once (that string is
+ * what gets stored, hashed into the request key, and sent) and passes records that cannot be used
  * through with their `error`, so they still come out in their place.
  */
 import { isBatchEnrichError } from '../errors.ts';
-import { customIdFor, prepareSpec, type RequestSpec } from '../core/request.ts';
+import { prepareSpec, requestKey, type RequestSpec } from '../core/request.ts';
 import type { PreparedRecord } from './batch.ts';
 import type { SourceRecord } from './read.ts';
 
@@ -24,8 +24,8 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
       }
       try {
         const params = JSON.stringify(build(record.data));
-        const customId = customIdFor(params, options.idField === undefined ? undefined : record.data[options.idField]);
-        yield { ...record, customId, body: `{"custom_id":${JSON.stringify(customId)},"params":${params}}` };
+        const key = requestKey(params, options.idField === undefined ? undefined : record.data[options.idField]);
+        yield { ...record, key, params, maxTokens: options.maxTokens };
       } catch (error) {
         if (!isBatchEnrichError(error) || error.code !== 'BE_TEMPLATE') throw error;
         yield { ...record, error: { type: 'template', message: `${file}:${record.line}: ${error.message}` } };

@@ -1,6 +1,6 @@
 /** Request building and `custom_id`s: what is sent, and ids that are valid, stable and content-addressed. */
 import { describe, expect, it } from 'vitest';
-import { CUSTOM_ID_PATTERN, customIdFor, prepareSpec, type RequestSpec } from '../../src/core/request.ts';
+import { CUSTOM_ID_PATTERN, requestKey, prepareSpec, type RequestSpec } from '../../src/core/request.ts';
 import { compileTemplate } from '../../src/core/template.ts';
 import { expectErrorSync } from '../helpers/expect-error.ts';
 
@@ -13,7 +13,7 @@ const answerSchema = {
 
 /** The `custom_id` a record gets under a spec, built the way the prepare stage builds it. */
 const idOf = (spec: RequestSpec, record: Record<string, unknown>, idValue?: unknown) =>
-  customIdFor(JSON.stringify(prepareSpec(spec)(record)), idValue);
+  requestKey(JSON.stringify(prepareSpec(spec)(record)), idValue);
 
 describe('prepareSpec', () => {
   it('a plain request is model, max_tokens and one user message, nothing else', () => {
@@ -58,11 +58,11 @@ describe('prepareSpec', () => {
   });
 });
 
-describe('customIdFor', () => {
-  it('is a valid custom_id (^[a-zA-Z0-9_-]{1,64}$) made of a 24-character hash when there is no id field', () => {
+describe('requestKey', () => {
+  it('is a valid custom_id (^[a-zA-Z0-9_-]{1,64}$) made of a 22-character hash when there is no id field', () => {
     const id = idOf(base, { text: 'x' });
     expect(id).toMatch(CUSTOM_ID_PATTERN);
-    expect(id).toHaveLength(24);
+    expect(id).toHaveLength(22);
   });
 
   it('is stable: the same request gets the same id, across separately prepared specs', () => {
@@ -107,33 +107,33 @@ describe('customIdFor', () => {
   ];
   for (const t of prefixes) {
     it(`--id-field prefix: ${t.description}`, () => {
-      const id = customIdFor('{"body":1}', t.idValue);
-      expect(id).toBe(`${t.prefix}-${customIdFor('{"body":1}')}`);
+      const id = requestKey('{"body":1}', t.idValue);
+      expect(id).toBe(`${t.prefix}-${requestKey('{"body":1}')}`);
       expect(id).toMatch(CUSTOM_ID_PATTERN);
     });
   }
 
-  it('--id-field prefix: a long id is cut so the whole custom_id is 64 characters, hash intact', () => {
-    const hash = customIdFor('{"body":1}');
-    const id = customIdFor('{"body":1}', 'x'.repeat(500));
-    expect(id).toHaveLength(64);
+  it('--id-field prefix: a long id is cut so the key is 57 characters (room for the 6-character nonce and _), hash intact', () => {
+    const hash = requestKey('{"body":1}');
+    const id = requestKey('{"body":1}', 'x'.repeat(500));
+    expect(id).toHaveLength(57);
     expect(id).toMatch(CUSTOM_ID_PATTERN);
     expect(id.endsWith(`-${hash}`)).toBe(true);
   });
 
   it('--id-field prefix: absent, null and empty values give the bare hash', () => {
-    const hash = customIdFor('{"body":1}');
-    for (const value of [undefined, null, '']) expect(customIdFor('{"body":1}', value)).toBe(hash);
+    const hash = requestKey('{"body":1}');
+    for (const value of [undefined, null, '']) expect(requestKey('{"body":1}', value)).toBe(hash);
   });
 
   it('--id-field prefix: the hash still tells apart different requests under one id value', () => {
-    expect(customIdFor('{"body":1}', 'same')).not.toBe(customIdFor('{"body":2}', 'same'));
+    expect(requestKey('{"body":1}', 'same')).not.toBe(requestKey('{"body":2}', 'same'));
   });
 
   it('ids stay valid over many different bodies and id values', () => {
     for (let i = 0; i < 200; i++) {
       const body = JSON.stringify({ i, text: 'é'.repeat(i) });
-      expect(customIdFor(body, i % 3 === 0 ? undefined : `${'id '.repeat(i % 30)}${i}/é`)).toMatch(CUSTOM_ID_PATTERN);
+      expect(requestKey(body, i % 3 === 0 ? undefined : `${'id '.repeat(i % 30)}${i}/é`)).toMatch(CUSTOM_ID_PATTERN);
     }
   });
 });

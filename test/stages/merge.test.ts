@@ -41,7 +41,8 @@ const joined = (seq: number, data: Record<string, unknown>, rest: Partial<Joined
   seq,
   line: seq + 2,
   data,
-  customId: `id${seq}`,
+  key: `id${seq}`,
+  attempts: 1,
   error: undefined,
   result: undefined,
   ...rest,
@@ -62,7 +63,7 @@ describe('toEnriched', () => {
       [
         joined(0, { id: '1' }, { result: succeeded('{"label":"bug"}') }),
         joined(1, { id: '2' }, { result: succeeded('{"label":"bug"}', 'max_tokens') }),
-        joined(2, { id: '3' }, { error: { type: 'template', message: 'in.csv:4: Missing field' }, customId: undefined }),
+        joined(2, { id: '3' }, { error: { type: 'template', message: 'in.csv:4: Missing field' }, key: undefined }),
         joined(3, { id: '4' }, { result: { type: 'expired' } }),
         joined(4, { id: '5' }, { result: { type: 'expired' } }),
         joined(5, { id: '6' }, { result: succeeded('{"label":"question"}') }),
@@ -119,5 +120,13 @@ describe('toEnriched', () => {
     await merge([joined(0, {}, { result: succeeded('{"label":"a"}') })], { validator }, counts);
     await merge([joined(0, {}, { result: { type: 'canceled' } })], { validator }, counts);
     expect(counts).toEqual({ ok: 1, failed: 1, byType: { canceled: 1 } });
+  });
+});
+
+describe('retried requests', () => {
+  it('the final _error says what the last attempt got and how many attempts there were', async () => {
+    const out = await merge([joined(0, { id: '1' }, { result: { type: 'expired' }, attempts: 3 }), joined(1, { id: '2' }, { result: { type: 'expired' } })], {});
+    expect(out[0]?.['_error']).toEqual({ type: 'expired', message: expect.stringMatching(/expiry.*\(after 3 attempts\)$/), attempts: 3 });
+    expect(out[1]?.['_error']).not.toHaveProperty('attempts');
   });
 });

@@ -1,7 +1,7 @@
-/** Records → batch requests: the exact body sent, content-addressed ids, and per-record template failures. */
+/** Records → batch requests: the exact params sent, content-addressed keys, and per-record template failures. */
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { CUSTOM_ID_PATTERN, prepareSpec } from '../../src/core/request.ts';
+import { CUSTOM_ID_PATTERN, MAX_KEY_CHARS, prepareSpec } from '../../src/core/request.ts';
 import { compileTemplate } from '../../src/core/template.ts';
 import type { PreparedRecord } from '../../src/stages/batch.ts';
 import { toRequests, type PrepareOptions } from '../../src/stages/prepare.ts';
@@ -25,12 +25,13 @@ async function prepare(records: SourceRecord[], opts: PrepareOptions = options):
 }
 
 describe('toRequests', () => {
-  it('the body is exactly {"custom_id":…,"params":…}, params being what prepareSpec builds', async () => {
+  it('params are exactly what prepareSpec builds, serialized once; the key leaves room for the nonce', async () => {
     const [prepared] = await prepare([record(0, { id: '7', text: 'app crashes' })]);
     const params = prepareSpec(options)({ text: 'app crashes' });
-    expect(prepared?.customId).toMatch(CUSTOM_ID_PATTERN);
-    expect(prepared?.body).toBe(`{"custom_id":"${prepared?.customId}","params":${JSON.stringify(params)}}`);
-    expect(JSON.parse(prepared?.body ?? '')).toEqual({ custom_id: prepared?.customId, params });
+    expect(prepared?.key).toMatch(CUSTOM_ID_PATTERN);
+    expect(prepared?.key?.length).toBeLessThanOrEqual(MAX_KEY_CHARS);
+    expect(prepared?.params).toBe(JSON.stringify(params));
+    expect(prepared?.maxTokens).toBe(params.max_tokens);
     expect(params.messages).toEqual([{ role: 'user', content: 'Classify: app crashes' }]);
   });
 
@@ -40,28 +41,27 @@ describe('toRequests', () => {
     expect(prepared).not.toHaveProperty('error');
   });
 
-  it('identical records get identical custom_ids and bodies; a different prompt text gets another', async () => {
+  it('identical records get identical keys and params; a different prompt text gets another', async () => {
     const [a, b, c] = await prepare([record(0, { text: 'same' }), record(1, { text: 'same' }), record(2, { text: 'other' })]);
-    expect(a?.customId).toBe(b?.customId);
-    expect(a?.body).toBe(b?.body);
-    expect(c?.customId).not.toBe(a?.customId);
+    expect(a?.key).toBe(b?.key);
+    expect(a?.params).toBe(b?.params);
+    expect(c?.key).not.toBe(a?.key);
   });
 
   it('the same record gets the same custom_id on another run (a rerun finds work already done)', async () => {
     const [first] = await prepare([record(0, { text: 'same' })]);
     const [again] = await prepare([record(5, { text: 'same' }, 40)], { ...options, prompt: compileTemplate('Classify: {{text}}') });
-    expect(again?.customId).toBe(first?.customId);
+    expect(again?.key).toBe(first?.key);
   });
 
   it('--id-field puts the sanitised field value in front of the id', async () => {
     const [prepared] = await prepare([record(0, { ticket: 'T 42/a', text: 'x' })], { ...options, idField: 'ticket' });
-    expect(prepared?.customId).toMatch(/^T_42_a-[A-Za-z0-9_-]{24}$/);
-    expect(JSON.parse(prepared?.body ?? '').custom_id).toBe(prepared?.customId);
+    expect(prepared?.key).toMatch(/^T_42_a-[A-Za-z0-9_-]{22}$/);
   });
 
   it('--id-field naming a field a record lacks gives the bare hash', async () => {
     const [prepared] = await prepare([record(0, { text: 'x' })], { ...options, idField: 'ticket' });
-    expect(prepared?.customId).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    expect(prepared?.key).toMatch(/^[A-Za-z0-9_-]{22}$/);
   });
 
   it('a record the template cannot fill becomes a `template` error naming file:line; the others go on, in order', async () => {
@@ -72,8 +72,8 @@ describe('toRequests', () => {
       [2, 'ok'],
     ]);
     expect(out[1]?.error?.message).toBe('tickets.csv:7: Missing field: the prompt template uses {{text}}, got a record without it');
-    expect(out[1]).not.toHaveProperty('body');
-    expect(out[1]?.customId).toBeUndefined();
+    expect(out[1]).not.toHaveProperty('params');
+    expect(out[1]?.key).toBeUndefined();
     expect(out[1]?.data).toEqual({ body: 'no text' });
   });
 
@@ -88,7 +88,7 @@ describe('toRequests', () => {
     const bad: SourceRecord = { seq: 0, line: 1, data: {}, error: { type: 'invalid_input', message: 'in:1: not JSON', input: '{oops' } };
     const [prepared] = await prepare([bad]);
     expect(prepared).toEqual(bad);
-    expect(prepared).not.toHaveProperty('body');
+    expect(prepared).not.toHaveProperty('params');
   });
 
   it('an unexpected error is not disguised as a per-record error', async () => {

@@ -1,0 +1,62 @@
+/**
+ * Which failed results are worth another attempt, as a pure function. Transient API errors and
+ * expired requests are resubmitted in a later batch, up to `maxAttempts`; an answer cut off at
+ * `max_tokens` is resubmitted with the limit doubled (up to the model's output limit), only for that
+ * row; an answer that is not JSON or does not match the schema is tried once more (sampling may do
+ * better). Everything else (`invalid_request_error`, a refusal, a cancel) is final.
+ */
+import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
+import { interpretResult, type AnswerValidator } from './result.ts';
+
+/** API error types that say "try again later", plus our own for a result the results file left out. */
+export const TRANSIENT_ERROR_TYPES: ReadonlySet<string> = new Set(['overloaded_error', 'api_error', 'rate_limit_error', 'timeout_error', 'missing_result']);
+export const DEFAULT_MAX_ATTEMPTS = 3;
+/** A schema-invalid or unparsable answer is tried this many times at most. */
+const MAX_INVALID_ATTEMPTS = 2;
+
+export interface RetryPolicy {
+  maxAttempts: number;
+  validator?: AnswerValidator | undefined;
+  /** The model's output limit: a truncated answer is retried with at most this `max_tokens`. */
+  maxTokensCap: number;
+}
+
+export type Verdict = { retry: false } | { retry: true; reason: string; maxTokens?: number };
+
+/** Whether a request whose `attempts`-th result is `result` should be tried again, and how. */
+export function retryVerdict(result: MessageBatchResult, attempts: number, maxTokens: number, policy: RetryPolicy): Verdict {
+  if (attempts >= policy.maxAttempts) return { retry: false };
+  if (result.type === 'expired') return { retry: true, reason: 'expired' };
+  if (result.type === 'errored') {
+    const type = result.error?.error?.type ?? 'api_error';
+    return TRANSIENT_ERROR_TYPES.has(type) ? { retry: true, reason: type } : { retry: false };
+  }
+  if (result.type !== 'succeeded') return { retry: false };
+  const outcome = interpretResult(result, { validator: policy.validator });
+  if (outcome.ok) return { retry: false };
+  if (outcome.error.type === 'truncated' && result.message.stop_reason === 'max_tokens' && maxTokens < policy.maxTokensCap) {
+    return { retry: true, reason: 'truncated', maxTokens: Math.min(policy.maxTokensCap, maxTokens * 2) };
+  }
+  if ((outcome.error.type === 'invalid_json' || outcome.error.type === 'schema_mismatch') && attempts < MAX_INVALID_ATTEMPTS) {
+    return { retry: true, reason: outcome.error.type };
+  }
+  return { retry: false };
+}
+
+/** Whether a stored final result is a transient failure that a new run should try again. */
+export function isTransientFailure(result: string): boolean {
+  // A cheap look before parsing: most stored results are successes.
+  if (!result.includes('"expired"') && !result.includes('"errored"')) return false;
+  const parsed = JSON.parse(result) as MessageBatchResult;
+  return parsed.type === 'expired' || (parsed.type === 'errored' && TRANSIENT_ERROR_TYPES.has(parsed.error?.error?.type ?? ''));
+}
+
+/**
+ * The most output tokens a model accepts in a batch (the API answers `max_tokens: N > LIMIT` past it).
+ * Unknown models get the common 128K limit; the API remains the judge.
+ */
+export function modelOutputLimit(model: string): number {
+  if (/haiku/.test(model) || /sonnet-4-5|sonnet-4-20|opus-4-5/.test(model)) return 64_000;
+  if (/opus-4-1|opus-4-20/.test(model)) return 32_000;
+  return 128_000;
+}

@@ -1,0 +1,518 @@
+/**
+ * `batch-enrich status | cancel | results | gc`, called as functions with an injected `io` (env with
+ * an emulator's URL, a key and a temporary ledger), plus the built binary for what only a process
+ * shows (exit code on a closed pipe).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import type Anthropic from '@anthropic-ai/sdk';
+import { createClient, identityOf } from '../../src/client/client.ts';
+import { cancelCommand, formatDuration, gcCommand, resultsCommand, statusCommand } from '../../src/cli/jobs.ts';
+import type { CliIo } from '../../src/cli/io.ts';
+import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.ts';
+import { Ledger, type BatchState, type Identity } from '../../src/ledger/ledger.ts';
+import { BIN, ROOT, runCli } from '../helpers/cli.ts';
+
+const KEY = 'sk-test-jobs-key';
+const OTHER_KEY = 'sk-test-someone-else';
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+/** The built CLI with this module in it (an older build may lack it). */
+const BUILT = existsSync(BIN) && existsSync(join(ROOT, 'dist', 'src', 'cli', 'jobs.js'));
+
+let cleanup: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.reverse()) await fn();
+  cleanup = [];
+});
+
+/** An emulator on a clock the test moves, a client for it, and a fresh ledger. */
+async function setup(processingMs = HOUR) {
+  let t = Date.now();
+  const clock = { now: () => t, advance: (ms: number) => void (t += ms) };
+  const emu: EmulatorHandle = await startEmulator({ apiKey: KEY, processingMs, cancelingMs: MINUTE, now: clock.now });
+  const dir = mkdtempSync(join(tmpdir(), 'be-jobs-'));
+  const ledgerPath = join(dir, 'ledger.db');
+  const ledger = new Ledger(ledgerPath);
+  cleanup.push(() => emu.close(), () => ledger.close());
+  const client = createClient({ apiKey: KEY, baseURL: emu.url, maxRetries: 0 });
+  const env = { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: ledgerPath };
+  const identity = identityOf(client, KEY);
+  const otherKey = identityOf(createClient({ apiKey: OTHER_KEY, baseURL: emu.url }), OTHER_KEY);
+  const otherUrl = identityOf(createClient({ apiKey: KEY, baseURL: 'http://127.0.0.1:9' }), KEY);
+  return { emu, clock, client, ledger, ledgerPath, dir, env, identity, otherKey, otherUrl };
+}
+
+async function createRemote(client: Anthropic, n = 2): Promise<string> {
+  const requests = Array.from({ length: n }, (_, i) => ({
+    custom_id: `r${i}`,
+    params: { model: 'claude-haiku-4-5', max_tokens: 16, messages: [{ role: 'user' as const, content: `hello ${i}` }] },
+  }));
+  return (await client.messages.batches.create({ requests })).id;
+}
+
+interface RowSpec {
+  identity: Identity;
+  job: string;
+  remoteId?: string;
+  state?: BatchState;
+  /** When the row was made (created_at and updated_at). */
+  at: number;
+  requests?: number;
+  /** Store a result for each request (answered requests are what `gc` may delete). */
+  answered?: boolean;
+}
+
+let rowSeq = 0;
+/** Inserts a batch row (and its requests) the way a run does: open, size, set remote, set state. */
+function addBatch(ledger: Ledger, spec: RowSpec): number {
+  const run = ledger.startRun(spec.job, spec.at);
+  const keys = Array.from({ length: spec.requests ?? 2 }, (_, i) => `k${++rowSeq}-${i}`);
+  for (const key of keys) ledger.insertRequest(spec.identity.scope, key, '{"model":"m"}', spec.at);
+  const { id } = ledger.openBatch(spec.identity, run, spec.job, `nonce${rowSeq}`, keys, spec.at);
+  ledger.sizeBatch(id, keys.length, 1000 * keys.length);
+  if (spec.remoteId !== undefined) ledger.setRemote(id, spec.remoteId, spec.at);
+  if (spec.answered) for (const key of keys) ledger.saveResult(spec.identity.scope, id, key, '{"type":"succeeded"}', spec.at);
+  if (spec.state !== undefined && spec.state !== 'in_progress' && spec.state !== 'creating') ledger.setBatchState(id, spec.state, spec.at);
+  ledger.endRun(run);
+  return id;
+}
+
+function fakeIo(env: NodeJS.ProcessEnv, stdout?: Writable) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: CliIo = {
+    stdin: Readable.from([]),
+    stdout: stdout ?? new Writable({ write: (chunk, _enc, cb) => (out.push(String(chunk)), cb()) }),
+    stderr: new Writable({ write: (chunk, _enc, cb) => (err.push(String(chunk)), cb()) }),
+    env,
+  };
+  return { io, stdout: () => out.join(''), stderr: () => err.join('') };
+}
+
+async function run(command: (argv: string[], io: CliIo) => Promise<number>, argv: string[], env: NodeJS.ProcessEnv, stdout?: Writable) {
+  const f = fakeIo(env, stdout);
+  const code = await command(argv, f.io);
+  return { code, stdout: f.stdout(), stderr: f.stderr() };
+}
+
+function withoutKey(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { ANTHROPIC_API_KEY: _, ...rest } = env;
+  return rest;
+}
+
+describe('status', () => {
+  it('shows live counts for batches of the current identity and flags other identities without calling the API for them', async () => {
+    const s = await setup();
+    const now = Date.now();
+    const running = await createRemote(s.client, 3);
+    const foreign = await createRemote(s.client, 1); // exists, but the ledger says another key made it
+    addBatch(s.ledger, { identity: s.identity, job: 'tickets', remoteId: running, at: now - 3 * MINUTE - 10_000, requests: 3 });
+    addBatch(s.ledger, { identity: s.identity, job: 'tickets', remoteId: 'msgbatch_downloaded', state: 'downloaded', at: now - 2 * DAY });
+    addBatch(s.ledger, { identity: s.identity, job: 'tickets', at: now }); // still `creating`: no remote id
+    addBatch(s.ledger, { identity: s.otherKey, job: 'invoices', remoteId: foreign, at: now - 2 * HOUR - 5 * MINUTE - 10_000 });
+    addBatch(s.ledger, { identity: s.otherUrl, job: 'invoices', remoteId: 'msgbatch_elsewhere', at: now - 27 * HOUR - 10_000 });
+
+    const r = await run(statusCommand, [], s.env);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    // Only the running batch of this identity was retrieved: not the downloaded one, not the other identities'.
+    expect(s.emu.stats.calls['batches.retrieve']).toBe(1);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe('job tickets: 3 batches (1 in_progress, 1 downloaded, 1 creating), 7 requests, 6.8 KiB; live: processing 3');
+    const line = (needle: string) => lines.find((l) => l.includes(needle)) ?? expect.fail(`no line with ${needle} in:\n${r.stdout}`);
+    expect(line(running)).toMatch(/in_progress +in_progress \(processing 3\) +3 requests +2\.9 KiB +age 3m +expires in 23h59m$/);
+    expect(line('msgbatch_downloaded')).toMatch(/downloaded +- +2 requests +2\.0 KiB +age 2d$/);
+    expect(line('(not created)')).toMatch(/creating +- +2 requests .* age \d+s +expires in 23h59m$/);
+    expect(lines).toContain('job invoices: 2 batches (2 in_progress), 4 requests, 3.9 KiB');
+    expect(line(foreign)).toMatch(new RegExp(`in_progress +- +.*age 2h5m +expires in 21h54m +other identity: ${s.emu.url}, key …${s.otherKey.keyFingerprint}$`));
+    expect(line('msgbatch_elsewhere')).toMatch(/age 1d3h +expired +other identity: http:\/\/127\.0\.0\.1:9, key …[0-9a-f]{8}$/);
+    expect(r.stdout).not.toContain(KEY);
+
+    // --job narrows to one job.
+    const one = await run(statusCommand, ['--job', 'invoices', '--no-refresh'], s.env);
+    expect(one.stdout.split('\n')[0]).toBe('job invoices: 2 batches (2 in_progress), 4 requests, 3.9 KiB');
+    expect(one.stdout).not.toContain('tickets');
+  });
+
+  it('--json prints one parseable object per batch with the documented keys', async () => {
+    const s = await setup();
+    const running = await createRemote(s.client, 2);
+    const created = Date.UTC(2026, 0, 2, 3, 4, 5);
+    addBatch(s.ledger, { identity: s.identity, job: 'tickets', remoteId: running, at: created });
+    addBatch(s.ledger, { identity: s.otherUrl, job: 'tickets', remoteId: 'msgbatch_elsewhere', at: created });
+
+    const r = await run(statusCommand, ['--json'], s.env);
+    expect(r.code).toBe(0);
+    const rows = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(rows).toHaveLength(2);
+    for (const row of rows) {
+      expect(Object.keys(row)).toEqual([
+        'job', 'batch_id', 'remote_id', 'state', 'processing_status', 'request_counts', 'requests', 'bytes', 'created_at',
+        'updated_at', 'expires_at', 'base_url', 'key_fingerprint', 'identity_matches', 'refresh_error', 'error',
+      ]);
+    }
+    expect(rows[0]).toMatchObject({
+      job: 'tickets',
+      remote_id: running,
+      state: 'in_progress',
+      processing_status: 'in_progress',
+      request_counts: { processing: 2, succeeded: 0, errored: 0, canceled: 0, expired: 0 },
+      requests: 2,
+      bytes: 2000,
+      created_at: '2026-01-02T03:04:05.000Z',
+      base_url: s.emu.url,
+      key_fingerprint: s.identity.keyFingerprint,
+      identity_matches: true,
+      refresh_error: null,
+    });
+    // Not refreshed: the expiry comes from the ledger's created_at.
+    expect(rows[1]).toMatchObject({ processing_status: null, request_counts: null, expires_at: '2026-01-03T03:04:05.000Z', identity_matches: false });
+  });
+
+  it('without a key, or with --no-refresh, shows the ledger only (a note once when there was something to refresh)', async () => {
+    const s = await setup();
+    addBatch(s.ledger, { identity: s.identity, job: 'a', remoteId: await createRemote(s.client), at: Date.now() });
+    addBatch(s.ledger, { identity: s.identity, job: 'a', remoteId: await createRemote(s.client), at: Date.now() });
+
+    const noKey = await run(statusCommand, ['--json'], withoutKey(s.env));
+    expect(noKey.code).toBe(0);
+    expect(noKey.stderr).toBe('batch-enrich: not refreshed: no ANTHROPIC_API_KEY\n');
+    expect(noKey.stdout.trimEnd().split('\n').map((l) => (JSON.parse(l) as { identity_matches: unknown }).identity_matches)).toEqual([null, null]);
+
+    const noRefresh = await run(statusCommand, ['--no-refresh'], s.env);
+    expect(noRefresh.code).toBe(0);
+    expect(noRefresh.stderr).toBe('');
+    expect(noRefresh.stdout).toContain('job a: 2 batches (2 in_progress)');
+    expect(s.emu.stats.calls['batches.retrieve']).toBe(0);
+  });
+
+  it('a batch the API does not know shows `not found (404)` on its own line, and the others still refresh', async () => {
+    const s = await setup();
+    const running = await createRemote(s.client, 1);
+    addBatch(s.ledger, { identity: s.identity, job: 'a', remoteId: 'msgbatch_gone', at: Date.now() });
+    addBatch(s.ledger, { identity: s.identity, job: 'a', remoteId: running, at: Date.now() });
+
+    const r = await run(statusCommand, [], s.env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/msgbatch_gone +in_progress +not found \(404\) +2 requests/);
+    expect(r.stdout).toMatch(new RegExp(`${running} +in_progress +in_progress \\(processing 1\\)`));
+    const json = await run(statusCommand, ['--json'], s.env);
+    expect(JSON.parse(json.stdout.split('\n')[0] ?? '')).toMatchObject({ remote_id: 'msgbatch_gone', refresh_error: 'not found (404)', processing_status: null });
+  });
+
+  it('an empty or missing ledger says so on stderr and exits 0, without creating a ledger file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-jobs-'));
+    const missing = join(dir, 'none', 'ledger.db');
+    const r = await run(statusCommand, [], { BATCH_ENRICH_LEDGER: missing });
+    expect(r).toEqual({ code: 0, stdout: '', stderr: `batch-enrich: no batches in the ledger ${missing}\n` });
+    expect(existsSync(missing)).toBe(false);
+
+    const s = await setup();
+    const empty = await run(statusCommand, ['--job', 'nope', '--json'], s.env);
+    expect(empty).toEqual({ code: 0, stdout: '', stderr: `batch-enrich: no batches of job "nope" in the ledger ${s.ledgerPath}\n` });
+    const flag = await run(statusCommand, ['--ledger', missing], s.env);
+    expect(flag.stderr).toContain(missing);
+  });
+
+  it.each([
+    { ms: 0, want: '0s', description: 'zero' },
+    { ms: -5000, want: '0s', description: 'a clock skew never shows a negative age' },
+    { ms: 59_999, want: '59s', description: 'seconds are truncated, not rounded up' },
+    { ms: 3 * MINUTE + 59_000, want: '3m', description: 'under an hour: whole minutes' },
+    { ms: 2 * HOUR, want: '2h', description: 'no trailing 0m' },
+    { ms: 2 * HOUR + 5 * MINUTE, want: '2h5m', description: 'hours and minutes' },
+    { ms: DAY + 3 * HOUR + 59 * MINUTE, want: '1d3h', description: 'days and hours; minutes dropped' },
+    { ms: 30 * DAY, want: '30d', description: 'no trailing 0h' },
+  ])('formatDuration($ms) = $want: $description', ({ ms, want }) => {
+    expect(formatDuration(ms)).toBe(want);
+  });
+});
+
+describe('cancel', () => {
+  it('cancels the given batches on the API and leaves the ledger alone', async () => {
+    const s = await setup();
+    const a = await createRemote(s.client);
+    const b = await createRemote(s.client);
+    const rowA = addBatch(s.ledger, { identity: s.identity, job: 'j', remoteId: a, at: Date.now() });
+
+    const r = await run(cancelCommand, [a, b], s.env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`batch-enrich: batch ${a} canceling\nbatch-enrich: batch ${b} canceling\n`);
+    expect((await s.client.messages.batches.retrieve(a)).processing_status).toBe('canceling');
+    s.clock.advance(MINUTE);
+    const ended = await s.client.messages.batches.retrieve(b);
+    expect(ended.processing_status).toBe('ended');
+    expect(ended.request_counts.canceled).toBe(2);
+    expect(s.ledger.batch(rowA)?.state).toBe('in_progress');
+  });
+
+  it('--job cancels only that job’s batches in progress under the current identity, and names the others', async () => {
+    const s = await setup();
+    const mine = await createRemote(s.client);
+    const notMine = await createRemote(s.client);
+    const otherJob = await createRemote(s.client);
+    addBatch(s.ledger, { identity: s.identity, job: 'tickets', remoteId: mine, at: Date.now() });
+    addBatch(s.ledger, { identity: s.identity, job: 'tickets', remoteId: 'msgbatch_done', state: 'downloaded', at: Date.now() });
+    addBatch(s.ledger, { identity: s.identity, job: 'tickets', at: Date.now() }); // creating
+    addBatch(s.ledger, { identity: s.otherKey, job: 'tickets', remoteId: notMine, at: Date.now() });
+    addBatch(s.ledger, { identity: s.identity, job: 'other', remoteId: otherJob, at: Date.now() });
+
+    const r = await run(cancelCommand, ['--job', 'tickets'], s.env);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(
+      `batch-enrich: batch ${notMine} not canceled: other identity: ${s.emu.url}, key …${s.otherKey.keyFingerprint}\n` +
+        `batch-enrich: batch ${mine} canceling\n`,
+    );
+    expect(s.emu.stats.calls['batches.cancel']).toBe(1);
+    expect((await s.client.messages.batches.retrieve(notMine)).processing_status).toBe('in_progress');
+    expect((await s.client.messages.batches.retrieve(otherJob)).processing_status).toBe('in_progress');
+
+    const unknown = await run(cancelCommand, ['--job', 'nope'], s.env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe(`batch-enrich: no job "nope" in the ledger ${s.ledgerPath} (jobs: tickets, other)\n`);
+  });
+
+  it('exits 1 when any cancel fails, naming the batch and the reason, after trying every batch', async () => {
+    const s = await setup();
+    const good = await createRemote(s.client);
+    const r = await run(cancelCommand, ['msgbatch_nope', good], s.env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`batch-enrich: batch msgbatch_nope: cannot cancel: not found (404)\nbatch-enrich: batch ${good} canceling\n`);
+
+    const badKey = await run(cancelCommand, [good], { ...s.env, ANTHROPIC_API_KEY: 'sk-wrong' });
+    expect(badKey.code).toBe(1);
+    expect(badKey.stderr).toMatch(new RegExp(`^batch-enrich: batch ${good}: cannot cancel: .*\\(401 authentication_error\\)\\n$`));
+    expect(badKey.stderr).not.toContain('sk-wrong');
+  });
+
+  it.each([
+    { argv: ['msgbatch_x'], env: 'no key', want: /^batch-enrich: no API key: set ANTHROPIC_API_KEY .*to cancel batches\n$/ },
+    { argv: [], env: 'key', want: /^batch-enrich: give the BATCH_IDs to cancel, or --job NAME\nTry 'batch-enrich cancel --help'\.\n$/ },
+    { argv: ['msgbatch_x', '--job', 'j'], env: 'key', want: /^batch-enrich: give either BATCH_IDs or --job NAME, not both\n/ },
+    { argv: ['--job'], env: 'key', want: /^batch-enrich: option --job needs a value\n/ },
+    { argv: ['--job', '-x'], env: 'key', want: /^batch-enrich: option --job needs a value \(for one that starts with a dash, write --job=-…\)\n/ },
+  ])('usage error (exit 2): $argv with $env', async ({ argv, env, want }) => {
+    const r = await run(cancelCommand, argv, env === 'key' ? { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: 'http://127.0.0.1:9' } : {});
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(want);
+  });
+});
+
+describe('results', () => {
+  it('writes exactly the lines the SDK yields, to stdout or to --output', async () => {
+    const s = await setup(0);
+    const id = await createRemote(s.client, 5);
+    const expected: string[] = [];
+    for await (const line of await s.client.messages.batches.results(id)) expected.push(`${JSON.stringify(line)}\n`);
+    expect(expected).toHaveLength(5);
+
+    const r = await run(resultsCommand, [id], s.env);
+    expect(r).toEqual({ code: 0, stdout: expected.join(''), stderr: '' });
+
+    const file = join(s.dir, 'out.ndjson');
+    const f = await run(resultsCommand, [id, '--output', file], s.env);
+    expect(f.code).toBe(0);
+    expect(f.stdout).toBe('');
+    expect(f.stderr).toBe(`batch-enrich: wrote 5 results of batch ${id} to ${file}\n`);
+    expect(readFileSync(file, 'utf8')).toBe(expected.join(''));
+  });
+
+  it('a batch not ended is an error naming its processing_status (exit 1); so is an unknown batch', async () => {
+    const s = await setup();
+    const id = await createRemote(s.client, 3);
+    const r = await run(resultsCommand, [id], s.env);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`batch-enrich: batch ${id} has not ended: processing_status in_progress (processing 3); results come once it has ended\n`);
+    const file = join(s.dir, 'never.ndjson');
+    await run(resultsCommand, [id, '--output', file], s.env);
+    expect(existsSync(file)).toBe(false);
+
+    const gone = await run(resultsCommand, ['msgbatch_nope'], s.env);
+    expect(gone).toEqual({ code: 1, stdout: '', stderr: 'batch-enrich: batch msgbatch_nope: not found (404)\n' });
+  });
+
+  it('a closed stdout (EPIPE) ends quietly with exit 0', async () => {
+    const s = await setup(0);
+    const id = await createRemote(s.client, 50);
+    let writes = 0;
+    const closed = new Writable({
+      write: (_chunk, _enc, cb) => (writes++, cb(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }))),
+    });
+    const r = await run(resultsCommand, [id], s.env, closed);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(writes).toBe(1);
+  });
+
+  it.each([
+    { argv: [], want: /^batch-enrich: give the BATCH_ID whose results to download\nTry 'batch-enrich results --help'\.\n$/ },
+    { argv: ['a', 'b'], want: /^batch-enrich: give one BATCH_ID, got 2: a b\n/ },
+    { argv: ['a', '--output'], want: /^batch-enrich: option --output needs a value\n/ },
+  ])('usage error (exit 2): $argv', async ({ argv, want }) => {
+    const r = await run(resultsCommand, argv, { ANTHROPIC_API_KEY: KEY });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(want);
+  });
+});
+
+describe('gc', () => {
+  /** A ledger with old and recent, finished and unfinished batches; the old downloaded one ended on the API. */
+  async function oldAndNew() {
+    const s = await setup(MINUTE);
+    const oldRemote = await createRemote(s.client);
+    const otherRemote = await createRemote(s.client);
+    s.clock.advance(HOUR); // both ended on the emulator
+    const old = Date.now() - 40 * DAY;
+    const rows = {
+      oldDownloaded: addBatch(s.ledger, { identity: s.identity, job: 'j', remoteId: oldRemote, state: 'downloaded', at: old, answered: true }),
+      oldOtherIdentity: addBatch(s.ledger, { identity: s.otherKey, job: 'j', remoteId: otherRemote, state: 'downloaded', at: old, answered: true }),
+      oldFailed: addBatch(s.ledger, { identity: s.identity, job: 'j', state: 'failed', at: old }),
+      oldRunning: addBatch(s.ledger, { identity: s.identity, job: 'j', remoteId: 'msgbatch_running', at: old }),
+      recentDownloaded: addBatch(s.ledger, { identity: s.identity, job: 'j', remoteId: 'msgbatch_recent', state: 'downloaded', at: Date.now() - DAY, answered: true }),
+    };
+    return { ...s, oldRemote, otherRemote, rows };
+  }
+
+  it('deletes old finished batches and answered requests from the ledger, and the old downloaded batch on the API', async () => {
+    const s = await oldAndNew();
+    const r = await run(gcCommand, [], s.env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      `batch-enrich: not deleting on the API (other identity: ${s.emu.url}, key …${s.otherKey.keyFingerprint}): ${s.otherRemote}\n` +
+        `batch-enrich: deleted batch ${s.oldRemote} on the API\n` +
+        `batch-enrich: deleted 3 batches and 4 requests not touched for 30 days from the ledger ${s.ledgerPath}; 1 batch on the API\n`,
+    );
+    expect(s.ledger.batches().map((b) => b.id)).toEqual([s.rows.oldRunning, s.rows.recentDownloaded]);
+    expect(s.emu.stats.calls['batches.delete']).toBe(1);
+    await expect(s.client.messages.batches.retrieve(s.oldRemote)).rejects.toMatchObject({ status: 404 });
+    expect((await s.client.messages.batches.retrieve(s.otherRemote)).processing_status).toBe('ended');
+
+    // Nothing left that old: a second gc deletes nothing.
+    const again = await run(gcCommand, [], s.env);
+    expect(again.stderr).toBe(`batch-enrich: deleted 0 batches and 0 requests not touched for 30 days from the ledger ${s.ledgerPath}; 0 batches on the API\n`);
+  });
+
+  it('--dry-run lists what would go and deletes nothing', async () => {
+    const s = await oldAndNew();
+    const before = s.ledger.batches();
+    const r = await run(gcCommand, ['--dry-run'], s.env);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`batch-enrich: would delete batch ${s.oldRemote} on the API (job "j", downloaded 40d ago)\n`);
+    expect(r.stderr).toContain(`batch-enrich: would delete 3 batches and 4 requests not touched for 30 days from the ledger ${s.ledgerPath}\n`);
+    expect(s.ledger.batches()).toEqual(before);
+    expect(s.emu.stats.calls['batches.delete']).toBe(0);
+  });
+
+  it('--older-than 0 takes every finished batch; --keep-remote and a missing key leave the API alone', async () => {
+    const s = await oldAndNew();
+    const noKey = await run(gcCommand, ['--older-than', '0'], withoutKey(s.env));
+    expect(noKey.code).toBe(0);
+    expect(noKey.stderr).toBe(
+      `batch-enrich: not deleting on the API (no ANTHROPIC_API_KEY): ${s.oldRemote}, ${s.otherRemote}, msgbatch_recent\n` +
+        `batch-enrich: deleted 4 batches and 6 requests not touched for 0 days from the ledger ${s.ledgerPath}; 0 batches on the API\n`,
+    );
+    expect(s.ledger.batches().map((b) => b.id)).toEqual([s.rows.oldRunning]);
+
+    const t = await oldAndNew();
+    const keep = await run(gcCommand, ['--keep-remote', '--older-than', '7'], t.env);
+    expect(keep.stderr).toBe(`batch-enrich: deleted 3 batches and 4 requests not touched for 7 days from the ledger ${t.ledgerPath}\n`);
+    expect(t.emu.stats.calls['batches.delete']).toBe(0);
+  });
+
+  it('a remote delete that fails keeps the batch in the ledger for the next gc, and exits 1', async () => {
+    const s = await setup();
+    const running = await createRemote(s.client); // not ended: the API refuses to delete it
+    const row = addBatch(s.ledger, { identity: s.identity, job: 'j', remoteId: running, state: 'downloaded', at: Date.now() - 40 * DAY });
+    const r = await run(gcCommand, [], s.env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^batch-enrich: cannot delete batch ${running} on the API: .*\\(400 invalid_request_error\\); kept in the ledger for the next gc\\n`));
+    expect(r.stderr).toMatch(/deleted 0 batches and 0 requests .*; 0 batches on the API\n$/);
+    expect(s.ledger.batch(row)).toMatchObject({ state: 'downloaded', error: expect.stringMatching(/^remote delete failed: /) });
+
+    s.clock.advance(2 * HOUR); // now it has ended, and the next gc deletes it
+    const again = await run(gcCommand, ['--older-than', '0'], s.env);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain(`deleted batch ${running} on the API`);
+    expect(s.ledger.batch(row)).toBeUndefined();
+  });
+
+  it('a missing ledger is nothing to do; a bad --older-than is a usage error', async () => {
+    const missing = join(mkdtempSync(join(tmpdir(), 'be-jobs-')), 'ledger.db');
+    const r = await run(gcCommand, [], { BATCH_ENRICH_LEDGER: missing });
+    expect(r).toEqual({ code: 0, stdout: '', stderr: `batch-enrich: no ledger at ${missing}; nothing to delete\n` });
+    expect(existsSync(missing)).toBe(false);
+    for (const bad of ['-1', 'abc', '']) {
+      const u = await run(gcCommand, [`--older-than=${bad}`], { BATCH_ENRICH_LEDGER: missing });
+      expect(u.code).toBe(2);
+      expect(u.stderr).toBe(`batch-enrich: --older-than: expected a number of days, 0 or more, got ${JSON.stringify(bad)}\nTry 'batch-enrich gc --help'.\n`);
+    }
+  });
+});
+
+describe('usage, shared by the four commands', () => {
+  const commands = [
+    { name: 'status', fn: statusCommand, options: ['--job NAME', '--ledger PATH', '--json', '--no-refresh', '--help'] },
+    { name: 'cancel', fn: cancelCommand, options: ['--job NAME', '--ledger PATH', '--help'] },
+    { name: 'results', fn: resultsCommand, options: ['--output FILE', '--help'] },
+    { name: 'gc', fn: gcCommand, options: ['--older-than DAYS', '--ledger PATH', '--dry-run', '--keep-remote', '--help'] },
+  ];
+
+  it.each(commands)('$name: an unknown option is exit 2 with a hint, and nothing on stdout', async ({ name, fn }) => {
+    const r = await run(fn, ['--x'], { ANTHROPIC_API_KEY: KEY });
+    expect(r).toEqual({ code: 2, stdout: '', stderr: `batch-enrich: unknown option --x\nTry 'batch-enrich ${name} --help'.\n` });
+  });
+
+  it.each(commands)('$name --help: stdout, exit 0, every option with its default, and an example', async ({ name, fn, options }) => {
+    const r = await run(fn, ['--help'], {});
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(new RegExp(`^Usage: batch-enrich ${name} `));
+    for (const option of options) {
+      const line = r.stdout.split('\n').find((l) => l.trimStart().startsWith(option)) ?? expect.fail(`${option} missing from:\n${r.stdout}`);
+      if (option !== '--help') expect(line).toContain('(default: ');
+    }
+    expect(r.stdout).toMatch(new RegExp(`Examples:\\n  \\$ batch-enrich ${name}\\b`));
+    expect(r.stdout).toContain('Exit codes:');
+  });
+});
+
+describe('the built binary', () => {
+  // Needs `npm run build` first (`npm test` does it); skipped when dist/ predates this command.
+  it.skipIf(!BUILT)('status --json and results run as commands of the bin; results | head exits 0', async () => {
+    const s = await setup(0);
+    const id = await createRemote(s.client, 2000);
+    addBatch(s.ledger, { identity: s.identity, job: 'tickets', remoteId: id, state: 'ended', at: Date.now() });
+    s.ledger.close();
+
+    const status = await runCli(['status', '--json'], { env: s.env });
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ job: 'tickets', remote_id: id, processing_status: 'ended', identity_matches: true });
+
+    const child = spawn(process.execPath, [BIN, 'results', id], { env: { PATH: process.env['PATH'] ?? '', ...s.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const first = await new Promise<string>((resolve) => {
+      let buffered = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        buffered += chunk;
+        if (buffered.includes('\n')) {
+          child.stdout.destroy(); // what `head -1` does after its line
+          resolve(buffered.slice(0, buffered.indexOf('\n')));
+        }
+      });
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(JSON.parse(first)).toHaveProperty('custom_id');
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+  });
+});
