@@ -32,6 +32,8 @@ Options:
   --expired-rate RATE       share 0..1 of requests whose result is expired (default: 0)
   --cut-results-rate RATE   share 0..1 of results downloads cut half way   (default: 0)
   --lost-create-rate RATE   share 0..1 of creates made but answered 500    (default: 0)
+  --create-latency-ms N     answer a create N ms after making the batch    (default: 0)
+  --results-pause-ms N      pause N ms half way through each download      (default: 0)
   --transient-404           first retrieve of each batch answers 404       (default: off)
   --verbose                 log one line per request to stderr             (default: off)
   --help                    show this help
@@ -65,6 +67,8 @@ const FLAGS = {
   'expired-rate': { type: 'string' },
   'cut-results-rate': { type: 'string' },
   'lost-create-rate': { type: 'string' },
+  'create-latency-ms': { type: 'string' },
+  'results-pause-ms': { type: 'string' },
   'transient-404': { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean' },
@@ -128,6 +132,8 @@ export function parseEmulatorArgs(argv: string[]): { help: boolean; verbose: boo
   set('expiredRate', numFlag('expired-rate', values['expired-rate'], 0, 1));
   set('cutResultsRate', numFlag('cut-results-rate', values['cut-results-rate'], 0, 1));
   set('lostCreateRate', numFlag('lost-create-rate', values['lost-create-rate'], 0, 1));
+  set('createLatencyMs', numFlag('create-latency-ms', values['create-latency-ms'], 0, 3_600_000));
+  set('resultsPauseMs', numFlag('results-pause-ms', values['results-pause-ms'], 0, 3_600_000));
   if (values['transient-404'] === true) options.transient404 = true;
   const sum = (options.faultRate429 ?? 0) + (options.faultRate500 ?? 0) + (options.faultRate529 ?? 0);
   if (sum > 1) throw new UsageError(`--fault-429 + --fault-500 + --fault-529: must add up to at most 1, got ${sum}`);

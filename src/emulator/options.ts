@@ -57,6 +57,10 @@ export interface EmulatorOptions {
    * times out or a connection drops after the API accepted the batch. _Default:_ 0.
    */
   lostCreateRate?: number;
+  /** How long the answer to a create waits after the batch was made (a slow or stalled response). _Default:_ 0. */
+  createLatencyMs?: number;
+  /** A pause of this long half way through every results download (a slow download). _Default:_ 0. */
+  resultsPauseMs?: number;
   /** Called with one line per HTTP request (method, path, status, ms); never includes keys. */
   log?: (line: string) => void;
 }
@@ -86,6 +90,8 @@ export interface ResolvedOptions {
   cutResultsRate: number;
   transient404: boolean;
   lostCreateRate: number;
+  createLatencyMs: number;
+  resultsPauseMs: number;
   log: ((line: string) => void) | undefined;
 }
 
@@ -114,6 +120,8 @@ const optionsSchema = z.object({
   cutResultsRate: rate,
   transient404: z.boolean().optional(),
   lostCreateRate: rate,
+  createLatencyMs: z.number().min(0).optional(),
+  resultsPauseMs: z.number().min(0).optional(),
 });
 
 /** Applies defaults and validates; throws a `TypeError` naming the bad option. */
@@ -155,6 +163,8 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
     cutResultsRate: o.cutResultsRate ?? 0,
     transient404: o.transient404 ?? false,
     lostCreateRate: o.lostCreateRate ?? 0,
+    createLatencyMs: o.createLatencyMs ?? 0,
+    resultsPauseMs: o.resultsPauseMs ?? 0,
     log,
   };
 }

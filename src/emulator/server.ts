@@ -254,8 +254,16 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
       });
     const CORK_LINES = 256;
     res.cork();
+    const pauseAt = opts.resultsPauseMs > 0 ? Math.floor(order.length / 2) : -1;
     for (let k = 0; k < order.length; k++) {
       if (closed) return;
+      if (k === pauseAt) {
+        // A slow download: the first half is out, the rest comes after a pause.
+        res.uncork();
+        await new Promise((resolve) => setTimeout(resolve, opts.resultsPauseMs));
+        if (closed) return;
+        res.cork();
+      }
       if (k === cutAt) {
         res.uncork();
         // Let the first half reach the client, then kill the connection mid-body.
@@ -311,6 +319,7 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
           stats.faults.lostCreate++;
           throw new ApiError(500, 'api_error', 'Internal server error (injected fault: the batch was created, the answer lost)');
         }
+        if (opts.createLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, opts.createLatencyMs));
         sendJson(res, 200, store.view(rec, baseUrl, 'in_progress'));
         return;
       }

@@ -1,0 +1,164 @@
+/**
+ * Crash safety, as a user lives it: the CLI is killed with SIGKILL at a chosen moment, the same command
+ * is run again against the same API (the emulator lives in the test process), and the rerun must give
+ * the complete, correct output while the API received each request exactly once (or once per retry
+ * of a transient error).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startEmulator, type EmulatorHandle, type EmulatorOptions } from '../../src/emulator/index.ts';
+import { BIN, runCli } from '../helpers/cli.ts';
+
+let emulators: EmulatorHandle[] = [];
+afterEach(async () => {
+  await Promise.all(emulators.map((e) => e.close()));
+  emulators = [];
+});
+
+async function emulator(options: EmulatorOptions): Promise<EmulatorHandle> {
+  const emu = await startEmulator({ apiKey: 'sk-kill-test', ...options });
+  emulators.push(emu);
+  return emu;
+}
+
+function setup(rows: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'be-kill-'));
+  const input = join(dir, 'tickets.csv');
+  const lines = ['id,text', ...Array.from({ length: rows }, (_, i) => `${i},"ticket ${i}: the export fails, again (${'x'.repeat(i % 40)})"`)];
+  writeFileSync(input, `${lines.join('\n')}\n`);
+  return { dir, input, ledger: join(dir, 'ledger.db') };
+}
+
+const schemaArgs = (dir: string) => {
+  const schema = join(dir, 'schema.json');
+  writeFileSync(schema, JSON.stringify({ type: 'object', properties: { label: { type: 'string', enum: ['bug', 'billing', 'other'] }, urgency: { type: 'integer', minimum: 1, maximum: 5 } }, required: ['label', 'urgency'] }));
+  return ['--schema', schema];
+};
+
+function env(emu: EmulatorHandle, ledger: string) {
+  return { ANTHROPIC_API_KEY: 'sk-kill-test', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: ledger };
+}
+
+interface Watch {
+  stdout: string;
+  stderr: string;
+  emu: EmulatorHandle;
+}
+
+/** Runs the CLI and SIGKILLs it as soon as `when` holds; fails the test if it finished first. */
+async function killWhen(args: string[], environment: Record<string, string>, emu: EmulatorHandle, when: (w: Watch) => boolean, pauseStdout = false) {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env['PATH'] ?? '', HOME: tmpdir(), ...environment },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const watch: Watch = { stdout: '', stderr: '', emu };
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    watch.stdout += chunk;
+    if (pauseStdout) child.stdout.pause(); // a slow reader: the CLI blocks while writing its output
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (watch.stderr += chunk));
+  let killed = false;
+  const timer = setInterval(() => {
+    if (!killed && when(watch)) {
+      killed = true;
+      child.kill('SIGKILL');
+    }
+  }, 5);
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
+  clearInterval(timer);
+  expect(killed, `the CLI finished (exit ${code}) before the kill point; stderr:\n${watch.stderr}`).toBe(true);
+  expect(signal).toBe('SIGKILL');
+  return watch;
+}
+
+/** How many times each request key was submitted (custom_id = 6-character nonce, '_', key). */
+function perKey(emu: EmulatorHandle): number[] {
+  const counts = new Map<string, number>();
+  for (const [customId, n] of emu.submittedCustomIds()) counts.set(customId.slice(7), (counts.get(customId.slice(7)) ?? 0) + n);
+  return [...counts.values()];
+}
+
+/** The output of an uninterrupted run (answers depend only on the request and the emulator's seed). */
+async function reference(args: string[], rows: number, seed?: number) {
+  const emu = await emulator(seed === undefined ? {} : { seed });
+  const { ledger } = setup(rows);
+  const result = await runCli(args, { env: env(emu, ledger) });
+  expect(result.code, result.stderr).toBe(0);
+  return result.stdout;
+}
+
+describe('killed with SIGKILL, then run again', () => {
+  const cases: { point: string; rows: number; options: EmulatorOptions; extra: string[]; when: (w: Watch) => boolean; pauseStdout?: boolean; rerunSays?: RegExp }[] = [
+    {
+      point: 'before the first create returns (the batch exists; the answer never arrived)',
+      rows: 10,
+      options: { createLatencyMs: 1500 },
+      extra: [],
+      when: (w) => w.emu.batches().length >= 1,
+      rerunSays: /found and adopted/,
+    },
+    {
+      point: 'between batches',
+      rows: 12,
+      options: { processingMs: 200 },
+      extra: ['--batch-size', '4', '--max-in-flight', '1'],
+      when: (w) => /ended: 4 succeeded/.test(w.stderr),
+    },
+    {
+      point: 'while polling',
+      rows: 10,
+      options: { processingMs: 1500 },
+      extra: [],
+      when: (w) => /submitted/.test(w.stderr),
+      rerunSays: /submitted by an earlier run, following it/,
+    },
+    {
+      point: 'while downloading results',
+      rows: 40,
+      options: { resultsPauseMs: 1500 },
+      extra: [],
+      when: (w) => w.emu.stats.calls['batches.results'] >= 1,
+    },
+    {
+      point: 'while writing output (stdout not being read)',
+      rows: 3000,
+      options: {},
+      extra: [],
+      when: (w) => w.stdout.length > 0,
+      pauseStdout: true,
+    },
+  ];
+
+  for (const c of cases) {
+    it(c.point, async () => {
+      const { dir, input, ledger } = setup(c.rows);
+      const args = ['--prompt', 'Triage: {{text}}', ...schemaArgs(dir), '--poll-min', '0.02', '--poll-max', '0.2', ...c.extra, input];
+      const expected = await reference(args, c.rows);
+      const emu = await emulator(c.options);
+      await killWhen(args, env(emu, ledger), emu, c.when, c.pauseStdout);
+
+      const rerun = await runCli(args, { env: env(emu, ledger), timeoutMs: 30_000 });
+      expect(rerun.code, rerun.stderr).toBe(0);
+      expect(rerun.stdout).toBe(expected);
+      if (c.rerunSays) expect(rerun.stderr).toMatch(c.rerunSays);
+      expect(perKey(emu)).toEqual(Array(c.rows).fill(1));
+    });
+  }
+
+  it('with transient errors: each request is submitted once per retry, never twice in one go', async () => {
+    const rows = 16;
+    const { dir, input, ledger } = setup(rows);
+    const args = ['--prompt', 'Triage: {{text}}', ...schemaArgs(dir), '--poll-min', '0.02', '--poll-max', '0.2', '--max-attempts', '10', '--batch-size', '8', input];
+    const expected = await reference(args, rows, 3);
+    const emu = await emulator({ processingMs: 300, erroredRate: 0.3, seed: 3 });
+    await killWhen(args, env(emu, ledger), emu, (w) => /will be tried again/.test(w.stderr));
+    const rerun = await runCli(args, { env: env(emu, ledger), timeoutMs: 30_000 });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.stdout).toBe(expected);
+    expect([...emu.submittedCustomIds().values()].every((n) => n === 1)).toBe(true);
+    expect(perKey(emu).some((n) => n > 1)).toBe(true);
+  });
+});
