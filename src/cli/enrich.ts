@@ -27,7 +27,12 @@ import { createFormatter, type OutputFormat } from '../stages/write.ts';
 import { EXIT, type CliIo } from './io.ts';
 
 export const USAGE = `Usage: batch-enrich [options] [FILE]
-       batch-enrich emulator [options]
+       batch-enrich status [--job NAME]            jobs and batches in the ledger, live from the API
+       batch-enrich cancel BATCH_ID... | --job NAME
+       batch-enrich results BATCH_ID               any batch's results as NDJSON
+       batch-enrich gc [--older-than DAYS]         forget (and delete) old finished work
+       batch-enrich emulator [options]             a local emulator of the API
+       (each command has its own --help)
 
 Enrich CSV or NDJSON records with Claude through the Message Batches API (half the price of
 real-time calls). Reads FILE, or stdin when FILE is absent or '-'; writes NDJSON (or CSV) to
