@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.ts';
 import { validateAgainstSpec } from '../helpers/spec.ts';
-import { BIN, ROOT, runCli } from '../helpers/cli.ts';
+import { BIN, headOne, ROOT, runCli } from '../helpers/cli.ts';
 
 const TICKETS = join(ROOT, 'fixtures', 'csv', 'tickets.csv');
 const fast = ['--poll-min', '0.01'];
@@ -26,24 +26,7 @@ function tempDir(): string {
 describe('batch-enrich CLI', () => {
   it('ends quietly with exit 0 when stdout is closed early (| head -1)', async () => {
     const rows = ['id,text', ...Array.from({ length: 3000 }, (_, i) => `${i},"text number ${i}, with a comma"`)].join('\n');
-    const child = spawn(process.execPath, [BIN, '--emulator', ...fast, '--prompt', 'Summarise {{text}}', '--input-format', 'csv', '--quiet'], {
-      env: { PATH: process.env['PATH'] ?? '', HOME: tempDir() },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.stdin.end(rows);
-    const firstLine = await new Promise<string>((resolve) => {
-      let buffered = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-        buffered += chunk;
-        if (buffered.includes('\n')) {
-          child.stdout.destroy(); // what `head -1` does after its line
-          resolve(buffered.slice(0, buffered.indexOf('\n')));
-        }
-      });
-    });
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const { firstLine, code, stderr } = await headOne(['--emulator', ...fast, '--prompt', 'Summarise {{text}}', '--input-format', 'csv', '--quiet'], {}, rows);
     expect(JSON.parse(firstLine)).toMatchObject({ id: '0' });
     expect(code).toBe(0);
     expect(stderr).toBe('');

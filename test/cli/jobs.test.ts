@@ -3,7 +3,6 @@
  * an emulator's URL, a key and a temporary ledger), plus the built binary for what only a process
  * shows (exit code on a closed pipe).
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +14,7 @@ import { cancelCommand, formatDuration, gcCommand, resultsCommand, statusCommand
 import type { CliIo } from '../../src/cli/io.ts';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.ts';
 import { Ledger, type BatchState, type Identity } from '../../src/ledger/ledger.ts';
-import { BIN, ROOT, runCli } from '../helpers/cli.ts';
+import { BIN, headOne, ROOT, runCli } from '../helpers/cli.ts';
 
 const KEY = 'sk-test-jobs-key';
 const OTHER_KEY = 'sk-test-someone-else';
@@ -497,20 +496,7 @@ describe('the built binary', () => {
     expect(status.code, status.stderr).toBe(0);
     expect(JSON.parse(status.stdout)).toMatchObject({ job: 'tickets', remote_id: id, processing_status: 'ended', identity_matches: true });
 
-    const child = spawn(process.execPath, [BIN, 'results', id], { env: { PATH: process.env['PATH'] ?? '', ...s.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const first = await new Promise<string>((resolve) => {
-      let buffered = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-        buffered += chunk;
-        if (buffered.includes('\n')) {
-          child.stdout.destroy(); // what `head -1` does after its line
-          resolve(buffered.slice(0, buffered.indexOf('\n')));
-        }
-      });
-    });
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const { firstLine: first, code, stderr } = await headOne(['results', id], s.env);
     expect(JSON.parse(first)).toHaveProperty('custom_id');
     expect(code).toBe(0);
     expect(stderr).toBe('');

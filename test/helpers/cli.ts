@@ -45,3 +45,31 @@ export function runCli(args: string[], options: RunOptions = {}): Promise<CliRes
     });
   });
 }
+
+/**
+ * Runs the CLI like `… | head -1`: reads its first stdout line, then closes stdout (as `head` does)
+ * and waits for the exit. The `| head` contract is a quiet exit 0.
+ */
+export async function headOne(args: string[], env: Record<string, string>, stdin = ''): Promise<{ firstLine: string; code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env['PATH'] ?? '', HOME: mkdtempSync(join(tmpdir(), 'be-home-')), ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stdin.on('error', () => {});
+  child.stdin.end(stdin);
+  const firstLine = await new Promise<string>((resolve) => {
+    let buffered = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      buffered += chunk;
+      if (buffered.includes('\n')) {
+        child.stdout.destroy();
+        resolve(buffered.slice(0, buffered.indexOf('\n')));
+      }
+    });
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { firstLine, code, stderr };
+}
+

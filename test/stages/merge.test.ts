@@ -5,36 +5,11 @@ import type { Message } from '@anthropic-ai/sdk/resources/messages/messages';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { JoinedRecord } from '../../src/stages/batch.ts';
+import { succeeded as succeedWith, text } from '../helpers/messages.ts';
 import { newCounts, toEnriched, type MergeCounts, type MergeOptions } from '../../src/stages/merge.ts';
 
-function succeeded(text: string, stopReason: Message['stop_reason'] = 'end_turn'): MessageBatchResult {
-  return {
-    type: 'succeeded',
-    message: {
-      id: 'msg_01',
-      type: 'message',
-      role: 'assistant',
-      model: 'claude-haiku-4-5',
-      content: [{ type: 'text', text, citations: null }],
-      stop_reason: stopReason,
-      stop_sequence: null,
-      stop_details: null,
-      container: null,
-      diagnostics: null,
-      usage: {
-        input_tokens: 10,
-        output_tokens: 5,
-        cache_creation_input_tokens: 0,
-        cache_read_input_tokens: 0,
-        cache_creation: null,
-        server_tool_use: null,
-        service_tier: 'batch',
-        inference_geo: null,
-        output_tokens_details: null,
-        speed: null,
-      },
-    },
-  };
+function succeeded(answer: string, stopReason: Message['stop_reason'] = 'end_turn'): MessageBatchResult {
+  return succeedWith([text(answer)], stopReason);
 }
 
 const joined = (seq: number, data: Record<string, unknown>, rest: Partial<JoinedRecord>): JoinedRecord => ({
