@@ -63,6 +63,8 @@ const ORPHAN_LOOKS = 3;
 const WRITE_CHUNK = 1000;
 /** Records waiting in memory are written at the latest this long after the first of them arrived. */
 const WRITE_DELAY_MS = 100;
+/** After a stop, how long to wait for calls in flight to notice the abort before letting go. */
+const STOP_WAIT_MS = 3_000;
 /** `{"custom_id":"","params":}` and the comma between requests, around the nonce, key and params. */
 const REQUEST_OVERHEAD_BYTES = Buffer.byteLength('{"custom_id":"_","params":},') + 6;
 /** `{"requests":[` + `]}`. */
@@ -322,8 +324,13 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       try {
         await withSignal(signal, async (s) => {
           const lines = await client.messages.batches.results(remoteId, {}, { signal: s });
+          // Once the response has started, aborting the call's signal no longer reaches a read that
+          // waits for the end of the body: the decoder's own controller does.
+          const cancel = () => lines.controller.abort();
+          s.addEventListener('abort', cancel, { once: true });
           let chunk: { key: string; result: MessageBatchResult }[] = [];
           const save = () => {
+            if (finished) return;
             const t = now();
             ledger.transaction(() => {
               for (const { key, result } of chunk) settle(row, key, result, t, requeued);
@@ -331,11 +338,15 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
             chunk = [];
             wake.notify();
           };
-          for await (const line of lines) {
-            const key = keyOf(row.nonce, line.custom_id);
-            if (key === undefined) continue; // not one of ours (an adopted batch that was someone else's)
-            chunk.push({ key, result: line.result });
-            if (chunk.length >= WRITE_CHUNK) save();
+          try {
+            for await (const line of lines) {
+              const key = keyOf(row.nonce, line.custom_id);
+              if (key === undefined) continue; // not one of ours (an adopted batch that was someone else's)
+              chunk.push({ key, result: line.result });
+              if (chunk.length >= WRITE_CHUNK) save();
+            }
+          } finally {
+            s.removeEventListener('abort', cancel);
           }
           save();
         });
@@ -625,8 +636,8 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     // When the consumer stops early the reader may be parked on a source that never ends (stdin);
     // it is not awaited then (its failure is already handled), and it writes nothing more.
     if (inputDone) await filled;
-    await Promise.allSettled(tracked.values());
-    await flushing.catch(() => {});
+    // Every call in flight got the abort; still, a stop must not wait on one that ignores it.
+    await settleWithin([...tracked.values(), flushing], STOP_WAIT_MS);
     if (stopped && options.cancelOnAbort) await cancelMine();
     finished = true;
     ledger.endRun(run);
@@ -643,6 +654,16 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       }
     }
   }
+}
+
+/** Waits for the promises to settle, or `ms` at most (the timer keeps the process alive meanwhile). */
+async function settleWithin(promises: readonly Promise<unknown>[], ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([Promise.allSettled(promises), timeout]);
+  clearTimeout(timer);
 }
 
 /** Bytes a request adds to a batch body (its `custom_id`, `params`, wrapper and comma). */
