@@ -336,10 +336,10 @@ describe('stopping', () => {
 });
 
 describe('soak: every fault at once', () => {
-  it('finishes every record correctly and never submits a custom_id twice', async () => {
+  it.each([11, 12, 13])('finishes every record correctly and never submits a custom_id twice (seed %i)', async (seed) => {
     const emu = await emulator({
       responder: perRecord,
-      seed: 11,
+      seed,
       processingMs: 5,
       faultRate429: 0.1,
       faultRate500: 0.1,

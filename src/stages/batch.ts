@@ -57,8 +57,10 @@ const CREATE_ATTEMPTS = 6;
 const DOWNLOAD_ATTEMPTS = 12;
 /** When looking for a batch whose create outcome was lost: how far before our own clock to look (clock skew). */
 const ORPHAN_SKEW_MS = 10 * 60_000;
-/** How many times the batch list is searched for a batch whose create outcome was lost. */
+/** How many looks at the batch list must find nothing before a create whose outcome was lost counts as not made. */
 const ORPHAN_LOOKS = 3;
+/** How many failed looks at the batch list (after the SDK's own retries) the run tolerates before it stops. */
+const ORPHAN_LIST_FAILURES = 8;
 /** Records and results are written to the ledger in transactions of this many rows. */
 const WRITE_CHUNK = 1000;
 /** Records waiting in memory are written at the latest this long after the first of them arrived. */
@@ -422,18 +424,23 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
         }
         return undefined;
       });
-    // A batch just created may take a moment to show in the list: look a few times before concluding.
-    for (let attempt = 0; attempt < ORPHAN_LOOKS; attempt++) {
+    // A batch just created may take a moment to show in the list: only several looks that find
+    // nothing say it was not created. A look that fails says nothing, and is tried again.
+    let empty = 0;
+    let failed = 0;
+    while (empty < ORPHAN_LOOKS) {
       try {
         const found = await look();
         if (found || signal.aborted) return found;
+        empty++;
       } catch (error) {
         if (signal.aborted) return undefined;
-        if (!isTransient(error) || attempt === ORPHAN_LOOKS - 1) {
+        if (!isTransient(error) || ++failed >= ORPHAN_LIST_FAILURES) {
           throw apiFailure(error, 'Listing batches (to find one whose create outcome was lost) failed', undefined);
         }
       }
-      await sleep(delay(attempt), signal);
+      await sleep(delay(empty + failed), signal);
+      if (signal.aborted) return undefined;
     }
     return undefined;
   };

@@ -1,0 +1,102 @@
+// `npm run bench`: batch-enrich end to end against the emulator (in its own process, zero processing
+// time) versus the floor (csv-parse → JSON lines → /dev/null) on the same generated input, at
+// 100,000 and 1,000,000 rows. Prints records/s by wall and by CPU time (ours: our process only),
+// the CPU-time ratio ours/floor, peak RSS, batches, API calls and the time to the first output
+// record; writes the figures to bench/results.json so that commits can be compared.
+//
+//   npm run bench                      both sizes
+//   npm run bench -- --sizes 100000    one size
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generate } from './generate.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+const sizesArg = process.argv.indexOf('--sizes');
+const sizes = sizesArg > 0 ? process.argv[sizesArg + 1].split(',').map(Number) : [100_000, 1_000_000];
+const outDir = join(here, 'out');
+mkdirSync(outDir, { recursive: true });
+
+function run(args, { env = {}, stdoutFile = '/dev/null' } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', openSync(stdoutFile, 'w'), 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
+async function startEmulator() {
+  const child = spawn(process.execPath, [join(root, 'dist/src/cli/main.js'), 'emulator', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise((resolve, reject) => {
+    child.stdout.setEncoding('utf8').once('data', (line) => resolve(line.trim().split('\n')[0]));
+    child.once('exit', (code) => reject(new Error(`the emulator exited with ${code}`)));
+  });
+  return { url, stop: () => child.kill('SIGTERM') };
+}
+
+const emulator = await startEmulator();
+const results = [];
+try {
+  for (const rows of sizes) {
+    const input = join(outDir, `tickets-${rows}.csv`);
+    if (!existsSync(input)) {
+      process.stderr.write(`generating ${input}…\n`);
+      await generate(input, rows);
+    }
+    const floor = await run([join(here, 'floor.mjs'), input]);
+    if (floor.code !== 0) throw new Error(`floor failed: ${floor.stderr}`);
+    const floorFigures = JSON.parse(floor.stderr.trim().split('\n').pop());
+
+    const ledgerDir = mkdtempSync(join(tmpdir(), 'be-bench-'));
+    const ours = await run(
+      [join(here, 'measure.mjs'), '--transform', 'ticket-triage', '--poll-min', '0.05', '--poll-max', '1', '--quiet', input],
+      { env: { ANTHROPIC_API_KEY: 'bench', ANTHROPIC_BASE_URL: emulator.url, BATCH_ENRICH_LEDGER: join(ledgerDir, 'ledger.db') } },
+    );
+    rmSync(ledgerDir, { recursive: true, force: true });
+    const line = ours.stderr.split('\n').find((l) => l.startsWith('BENCH '));
+    if (ours.code !== 0 || !line) throw new Error(`batch-enrich failed (exit ${ours.code}): ${ours.stderr.slice(-2000)}`);
+    const oursFigures = JSON.parse(line.slice(6));
+    const calls = Object.values(oursFigures.calls).reduce((a, b) => a + b, 0);
+    const result = {
+      rows,
+      floor: { recordsPerSecWall: Math.round(rows / (floorFigures.wallMs / 1000)), recordsPerSecCpu: Math.round(rows / (floorFigures.cpuMs / 1000)), maxRssMb: Math.round(floorFigures.maxRssMb) },
+      ours: {
+        recordsPerSecWall: Math.round(rows / (oursFigures.wallMs / 1000)),
+        recordsPerSecCpu: Math.round(rows / (oursFigures.cpuMs / 1000)),
+        maxRssMb: Math.round(oursFigures.maxRssMb),
+        firstOutputSec: oursFigures.firstOutputMs === undefined ? null : Number((oursFigures.firstOutputMs / 1000).toFixed(2)),
+        batches: oursFigures.calls['POST /v1/messages/batches'] ?? 0,
+        apiCalls: calls,
+        calls: oursFigures.calls,
+      },
+    };
+    result.cpuRatioOursToFloor = Number((result.ours.recordsPerSecCpu / result.floor.recordsPerSecCpu).toFixed(3));
+    result.wallRatioOursToFloor = Number((result.ours.recordsPerSecWall / result.floor.recordsPerSecWall).toFixed(3));
+    results.push(result);
+    process.stdout.write(
+      `${rows.toLocaleString('en')} rows: floor ${result.floor.recordsPerSecWall}/s wall, ${result.floor.recordsPerSecCpu}/s CPU, ${result.floor.maxRssMb} MB | ` +
+        `ours ${result.ours.recordsPerSecWall}/s wall, ${result.ours.recordsPerSecCpu}/s CPU, peak RSS ${result.ours.maxRssMb} MB, ` +
+        `first record after ${result.ours.firstOutputSec} s, ${result.ours.batches} batches, ${result.ours.apiCalls} API calls | ` +
+        `ours/floor CPU ${result.cpuRatioOursToFloor}, wall ${result.wallRatioOursToFloor}\n`,
+    );
+  }
+} finally {
+  emulator.stop();
+}
+
+if (results.length === 2) {
+  const growth = results[1].ours.maxRssMb / results[0].ours.maxRssMb - 1;
+  process.stdout.write(`peak RSS growth from ${results[0].rows.toLocaleString('en')} to ${results[1].rows.toLocaleString('en')} rows: ${(growth * 100).toFixed(1)}%\n`);
+}
+let commit = 'unknown';
+try {
+  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+} catch {}
+const report = { date: new Date().toISOString(), commit, node: process.version, cpus: (await import('node:os')).cpus().length, results };
+writeFileSync(join(here, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
+process.stdout.write(`figures written to bench/results.json\n`);
