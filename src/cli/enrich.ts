@@ -396,8 +396,8 @@ async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIter
         if (record.error) {
           failed++;
           say(record.error.message);
-        } else if (record.key !== undefined && record.params !== undefined) {
-          yield `{"custom_id":${JSON.stringify(record.key)},"params":${record.params}}\n`;
+        } else if (record.key !== undefined && record.spec !== undefined && record.messages !== undefined) {
+          yield `{"custom_id":${JSON.stringify(record.key)},"params":${record.spec.head}${record.messages}${record.spec.tail}}\n`;
         }
       }
     },

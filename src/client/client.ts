@@ -55,11 +55,12 @@ export function identityOf(client: Anthropic, apiKey: string): Identity {
  *
  * Rejected alternative: `client.messages.batches.create({ requests })`. It takes the requests as
  * objects and serializes them again, so a 100,000-request batch would sit in memory twice (as objects
- * and as a string). Here the body is built once, as bytes, straight from the ledger. It is sent with
+ * and as a string). Here the body is streamed straight from the ledger (the SDK sends a
+ * `ReadableStream` body as is, chunked, with `duplex: 'half'`). It is sent with
  * `maxRetries: 0`: the API has no idempotency key, so an automatic retry after a timeout or a 5xx
  * could create the batch twice; the caller decides what is safe to retry.
  */
-export function createBatch(client: Anthropic, body: Uint8Array, signal?: AbortSignal): Promise<MessageBatch> {
+export function createBatch(client: Anthropic, body: Uint8Array | ReadableStream<Uint8Array>, signal?: AbortSignal): Promise<MessageBatch> {
   return client.post<MessageBatch>('/v1/messages/batches', {
     body,
     headers: { 'content-type': 'application/json' },

@@ -70,11 +70,44 @@ export function prepareSpec(spec: RequestSpec): (record: Record<string, unknown>
 }
 
 /**
- * The key of a request: `[<id field>-]<hash of the serialized params>`, at most `MAX_KEY_CHARS`.
- * `params` is the exact JSON that will be sent, so the key covers everything the API sees.
+ * The serialized params of every request of a job share all but their `messages`: `head` is the
+ * JSON before the messages array (model, max_tokens, system), `tail` the JSON after it
+ * (output_config), so that `head + messages + tail` is the params JSON. The ledger keeps the shared
+ * parts once per job and only the messages per request.
  */
-export function requestKey(params: string, idValue?: unknown): string {
-  const hash = createHash('sha256').update(params).digest('base64url').slice(0, HASH_CHARS);
+export interface SpecParts {
+  head: string;
+  tail: string;
+  /** Identifies these parts (a hash of both), for the ledger's `specs` table. */
+  id: string;
+  /** UTF-8 bytes of head and tail together. */
+  bytes: number;
+}
+
+/** The shared parts of the serialized params, and a function that serializes one record's messages. */
+export function compileSpec(spec: RequestSpec): { parts: SpecParts; messages: (record: Record<string, unknown>) => string } {
+  const marker = '\u0000messages\u0000';
+  const build = prepareSpec({ ...spec, prompt: { source: '', fields: [], render: () => marker } });
+  const json = JSON.stringify(build({}));
+  const at = json.indexOf(JSON.stringify([{ role: 'user', content: marker }]));
+  const head = json.slice(0, at);
+  const tail = json.slice(at + JSON.stringify([{ role: 'user', content: marker }]).length);
+  const id = createHash('sha256').update(head).update('\u0000').update(tail).digest('base64url').slice(0, HASH_CHARS);
+  return {
+    parts: { head, tail, id, bytes: Buffer.byteLength(head) + Buffer.byteLength(tail) },
+    messages: (record) => JSON.stringify([{ role: 'user', content: spec.prompt.render(record) }]),
+  };
+}
+
+/**
+ * The key of a request: `[<id field>-]<hash of the serialized params>`, at most `MAX_KEY_CHARS`.
+ * `params` is the exact JSON that will be sent (given whole, or as the parts `head + messages + tail`
+ * it is made of), so the key covers everything the API sees.
+ */
+export function requestKey(params: string | readonly string[], idValue?: unknown): string {
+  const hasher = createHash('sha256');
+  for (const part of typeof params === 'string' ? [params] : params) hasher.update(part);
+  const hash = hasher.digest('base64url').slice(0, HASH_CHARS);
   if (idValue === undefined || idValue === null || idValue === '') return hash;
   const prefix = String(idValue).replace(/[^a-zA-Z0-9_-]+/g, '_').slice(0, ID_PREFIX_CHARS);
   return prefix ? `${prefix}-${hash}` : hash;

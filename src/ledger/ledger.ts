@@ -4,10 +4,12 @@
  * what keeps memory flat (pending records wait here, not in a Map) and what makes work survive a
  * crash or Ctrl-C without paying twice:
  *
- * - `requests` are keyed by `(scope, key)`. The key hashes the whole request (see `customIdFor`) and
+ * - `requests` are keyed by `(scope, key)`. The key hashes the whole request (see `requestKey`) and
  *   the scope hashes the API identity (base URL and a hash of the key, never the key), so a rerun
  *   finds what was already submitted or answered. A request is `pending` (to submit), `submitted` (in
- *   a batch) or `done` (its result stored).
+ *   a batch) or `done` (its result stored). Its state row is small (it changes several times); what
+ *   it sends lives apart: the params shared by a job once in `specs`, each request's messages in
+ *   `payloads`, and its answer in `results`.
  * - `batches` record each submission *before* `create` is called (state `creating`, with the nonce
  *   that prefixes its `custom_id`s) and again after (`in_progress` with the remote id), so a crash
  *   between the two leaves a row from which the batch can be found again (orphan discovery) instead
@@ -25,7 +27,7 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 export type RequestState = 'pending' | 'submitted' | 'done';
 export type BatchState = 'creating' | 'in_progress' | 'ended' | 'downloaded' | 'failed' | 'canceled';
@@ -59,10 +61,21 @@ export interface BatchRow {
 
 export interface RequestRow {
   key: string;
-  params: string;
+  spec: string;
   state: RequestState;
   batch_id: number | null;
   attempts: number;
+  /** A `max_tokens` that replaces the spec's (a truncated answer is retried with a larger one). */
+  max_tokens: number | null;
+  updated_at: number;
+}
+
+/** What one request sends: `head + messages + tail` is its params JSON. */
+export interface PayloadRow {
+  key: string;
+  head: string;
+  messages: string;
+  tail: string;
   max_tokens: number | null;
 }
 
@@ -123,9 +136,14 @@ export class Ledger {
     }
     const db = this.#db;
     this.#stmt = {
-      request: db.prepare<[string, string], RequestRow>('SELECT key, params, state, batch_id, attempts, max_tokens FROM requests WHERE scope = ? AND key = ?'),
+      request: db.prepare<[string, string], RequestRow>('SELECT key, spec, state, batch_id, attempts, max_tokens, updated_at FROM requests WHERE scope = ? AND key = ?'),
+      payload: db.prepare<[string, string], PayloadRow>(
+        'SELECT q.key, s.head, p.messages, s.tail, q.max_tokens FROM requests q JOIN payloads p ON p.scope = q.scope AND p.key = q.key JOIN specs s ON s.id = q.spec WHERE q.scope = ? AND q.key = ?',
+      ),
+      insertSpec: db.prepare('INSERT OR IGNORE INTO specs (id, head, tail) VALUES (?, ?, ?)'),
+      insertPayload: db.prepare('INSERT OR IGNORE INTO payloads (scope, key, messages) VALUES (?, ?, ?)'),
       elsewhere: db.prepare<[string, string], { scope: string }>("SELECT scope FROM requests WHERE key = ? AND scope != ? AND state != 'pending' LIMIT 1"),
-      insertRequest: db.prepare("INSERT OR IGNORE INTO requests (scope, key, params, state, updated_at) VALUES (?, ?, ?, 'pending', ?)"),
+      insertRequest: db.prepare("INSERT OR IGNORE INTO requests (scope, key, spec, state, updated_at) VALUES (?, ?, ?, 'pending', ?)"),
       insertRecord: db.prepare('INSERT INTO records (run, seq, line, data, key, error) VALUES (?, ?, ?, ?, ?, ?)'),
       insertBatch: db.prepare(
         `INSERT INTO batches (scope, run, job, nonce, state, request_count, bytes, created_at, updated_at, base_url, api_version, key_fingerprint)
@@ -133,24 +151,27 @@ export class Ledger {
       ),
       assign: db.prepare("UPDATE requests SET state = 'submitted', batch_id = ?, attempts = attempts + 1, updated_at = ? WHERE scope = ? AND key = ? AND state = 'pending'"),
       sizeBatch: db.prepare('UPDATE batches SET request_count = ?, bytes = ? WHERE id = ?'),
-      batchRequests: db.prepare<[number], RequestRow>("SELECT key, params, state, batch_id, attempts, max_tokens FROM requests WHERE batch_id = ? AND state = 'submitted' ORDER BY rowid"),
+      batchPage: db.prepare<[number, number, number], PayloadRow & { rowid: number }>(
+        `SELECT q.rowid AS rowid, q.key, s.head, p.messages, s.tail, q.max_tokens
+           FROM requests q JOIN payloads p ON p.scope = q.scope AND p.key = q.key JOIN specs s ON s.id = q.spec
+          WHERE q.batch_id = ? AND q.state = 'submitted' AND q.rowid > ? ORDER BY q.rowid LIMIT ?`,
+      ),
       setRemote: db.prepare("UPDATE batches SET remote_id = ?, state = 'in_progress', updated_at = ? WHERE id = ? AND state = 'creating'"),
       setState: db.prepare('UPDATE batches SET state = ?, updated_at = ?, error = COALESCE(?, error) WHERE id = ?'),
       batch: db.prepare<[number], BatchRow>('SELECT * FROM batches WHERE id = ?'),
       batchByRemote: db.prepare<[string], BatchRow>('SELECT * FROM batches WHERE remote_id = ?'),
-      saveResult: db.prepare(
-        "UPDATE requests SET state = 'done', result = ?, updated_at = ? WHERE scope = ? AND key = ? AND batch_id = ? AND state = 'submitted'",
-      ),
+      markDone: db.prepare("UPDATE requests SET state = 'done', updated_at = ? WHERE scope = ? AND key = ? AND batch_id = ? AND state = 'submitted'"),
+      putResult: db.prepare('INSERT OR REPLACE INTO results (scope, key, result) VALUES (?, ?, ?)'),
       retry: db.prepare(
-        "UPDATE requests SET state = 'pending', batch_id = NULL, result = ?, max_tokens = COALESCE(?, max_tokens), updated_at = ? WHERE scope = ? AND key = ? AND batch_id = ? AND state = 'submitted'",
+        "UPDATE requests SET state = 'pending', batch_id = NULL, max_tokens = COALESCE(?, max_tokens), updated_at = ? WHERE scope = ? AND key = ? AND batch_id = ? AND state = 'submitted'",
       ),
-      storedResult: db.prepare<[string, string], { result: string | null }>('SELECT result FROM requests WHERE scope = ? AND key = ?'),
+      storedResult: db.prepare<[string, string], { result: string }>('SELECT result FROM results WHERE scope = ? AND key = ?'),
       reopen: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = 0, updated_at = ? WHERE scope = ? AND key = ? AND state = 'done'"),
       unanswered: db.prepare<[number], { key: string }>("SELECT key FROM requests WHERE batch_id = ? AND state = 'submitted'"),
       release: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = MAX(attempts - 1, 0) WHERE batch_id = ? AND state = 'submitted'"),
-      records: db.prepare<[string, number, number, number], RecordRow>(
-        `SELECT r.seq, r.line, r.data, r.key, r.error, q.result, q.state, q.attempts
-           FROM records r LEFT JOIN requests q ON q.scope = ? AND q.key = r.key
+      records: db.prepare<[string, string, number, number, number], RecordRow>(
+        `SELECT r.seq, r.line, r.data, r.key, r.error, a.result, q.state, q.attempts
+           FROM records r LEFT JOIN requests q ON q.scope = ? AND q.key = r.key LEFT JOIN results a ON a.scope = ? AND a.key = r.key
           WHERE r.run = ? AND r.seq >= ? ORDER BY r.seq LIMIT ?`,
       ),
       newRun: db.prepare('INSERT INTO runs (job, pid, started_at) VALUES (?, ?, ?)'),
@@ -164,6 +185,9 @@ export class Ledger {
       requestCounts: db.prepare<[number], { state: RequestState; n: number }>('SELECT state, COUNT(*) AS n FROM requests WHERE batch_id = ? GROUP BY state'),
       gcBatches: db.prepare("DELETE FROM batches WHERE updated_at < ? AND state IN ('downloaded', 'failed', 'canceled')"),
       gcRequests: db.prepare("DELETE FROM requests WHERE updated_at < ? AND state != 'submitted'"),
+      gcPayloads: db.prepare('DELETE FROM payloads WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.scope = payloads.scope AND q.key = payloads.key)'),
+      gcResults: db.prepare('DELETE FROM results WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.scope = results.scope AND q.key = results.key)'),
+      gcSpecs: db.prepare('DELETE FROM specs WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.spec = specs.id)'),
     };
   }
 
@@ -173,21 +197,24 @@ export class Ledger {
       throw new BatchEnrichError('BE_LEDGER', `The ledger ${this.path} was written by a newer batch-enrich (schema ${version} > ${SCHEMA_VERSION})`);
     }
     if (version === SCHEMA_VERSION) return;
-    // Schema 1 was never released: its tables are replaced, not migrated.
+    // Schemas 1 and 2 were never released: their tables are replaced, not migrated.
     this.#db.exec(`
       DROP TABLE IF EXISTS records; DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS batches; DROP TABLE IF EXISTS requests;
+      DROP TABLE IF EXISTS payloads; DROP TABLE IF EXISTS results; DROP TABLE IF EXISTS specs;
+      CREATE TABLE specs (id TEXT PRIMARY KEY, head TEXT NOT NULL, tail TEXT NOT NULL);
       CREATE TABLE requests (
         scope TEXT NOT NULL,
         key TEXT NOT NULL,
-        params TEXT NOT NULL,
+        spec TEXT NOT NULL,
         state TEXT NOT NULL,
         batch_id INTEGER,
-        result TEXT,
         attempts INTEGER NOT NULL DEFAULT 0,
         max_tokens INTEGER,
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (scope, key)
       );
+      CREATE TABLE payloads (scope TEXT NOT NULL, key TEXT NOT NULL, messages TEXT NOT NULL, PRIMARY KEY (scope, key)) WITHOUT ROWID;
+      CREATE TABLE results (scope TEXT NOT NULL, key TEXT NOT NULL, result TEXT NOT NULL, PRIMARY KEY (scope, key)) WITHOUT ROWID;
       CREATE INDEX requests_batch ON requests (batch_id);
       CREATE INDEX requests_key ON requests (key);
       CREATE TABLE batches (
@@ -255,8 +282,20 @@ export class Ledger {
     return this.#stmt.elsewhere.get(key, scope)?.scope;
   }
 
-  insertRequest(scope: string, key: string, params: string, now: number): void {
-    this.#stmt.insertRequest.run(scope, key, params, now);
+  /** Records the params a job's requests share (once per job; `id` hashes them). */
+  ensureSpec(id: string, head: string, tail: string): void {
+    this.#stmt.insertSpec.run(id, head, tail);
+  }
+
+  /** Records a new request (pending) and the messages it sends; ignored if the request is known. */
+  insertRequest(scope: string, key: string, spec: string, messages: string, now: number): void {
+    this.#stmt.insertRequest.run(scope, key, spec, now);
+    this.#stmt.insertPayload.run(scope, key, messages);
+  }
+
+  /** What a request sends. */
+  payload(scope: string, key: string): PayloadRow | undefined {
+    return this.#stmt.payload.get(scope, key);
   }
 
   insertRecord(run: number, seq: number, line: number, data: string, key: string | null, error: string | null): void {
@@ -283,9 +322,12 @@ export class Ledger {
     this.#stmt.sizeBatch.run(requests, bytes, batchId);
   }
 
-  /** The requests of a batch, in submission order, one at a time. */
-  batchRequests(batchId: number): IterableIterator<RequestRow> {
-    return this.#stmt.batchRequests.iterate(batchId);
+  /**
+   * A page of a batch's requests, in submission order, after `afterRowid`. Read whole: an open
+   * iterator would keep the connection busy while the body is being sent.
+   */
+  batchPage(batchId: number, afterRowid: number, limit: number): (PayloadRow & { rowid: number })[] {
+    return this.#stmt.batchPage.all(batchId, afterRowid, limit);
   }
 
   /** Records the remote id of a batch that was being created (no-op if it is no longer `creating`). */
@@ -312,12 +354,16 @@ export class Ledger {
 
   /** Stores one result; ignored unless the request is still waiting on this batch (a re-download is harmless). */
   saveResult(scope: string, batchId: number, key: string, result: string, now: number): boolean {
-    return this.#stmt.saveResult.run(result, now, scope, key, batchId).changes > 0;
+    if (this.#stmt.markDone.run(now, scope, key, batchId).changes === 0) return false;
+    this.#stmt.putResult.run(scope, key, result);
+    return true;
   }
 
   /** Puts a request back to pending for another attempt, remembering the last result (and a new `max_tokens`). */
   retryRequest(scope: string, batchId: number, key: string, lastResult: string, maxTokens: number | null, now: number): boolean {
-    return this.#stmt.retry.run(lastResult, maxTokens, now, scope, key, batchId).changes > 0;
+    if (this.#stmt.retry.run(maxTokens, now, scope, key, batchId).changes === 0) return false;
+    this.#stmt.putResult.run(scope, key, lastResult);
+    return true;
   }
 
   /** The stored result of a request (JSON), if any. */
@@ -341,7 +387,7 @@ export class Ledger {
   }
 
   records(scope: string, run: number, fromSeq: number, limit: number): RecordRow[] {
-    return this.#stmt.records.all(scope, run, fromSeq, limit);
+    return this.#stmt.records.all(scope, scope, run, fromSeq, limit);
   }
 
   /** Every batch (for `status`), or a job's. */
@@ -356,10 +402,13 @@ export class Ledger {
 
   /** Deletes finished batches, and requests not waiting on a batch (answered, or abandoned), not touched since `before` (ms). */
   gc(before: number): { batches: number; requests: number } {
-    return this.transaction(() => ({
-      batches: this.#stmt.gcBatches.run(before).changes,
-      requests: this.#stmt.gcRequests.run(before).changes,
-    }));
+    return this.transaction(() => {
+      const counts = { batches: this.#stmt.gcBatches.run(before).changes, requests: this.#stmt.gcRequests.run(before).changes };
+      this.#stmt.gcPayloads.run();
+      this.#stmt.gcResults.run();
+      this.#stmt.gcSpecs.run();
+      return counts;
+    });
   }
 
   close(): void {

@@ -34,11 +34,11 @@ import { APIConnectionError, APIError } from '@anthropic-ai/sdk';
 import type { MessageBatch, MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
 import { createBatch } from '../client/client.ts';
 import { POLL_MAX_MS, POLL_MIN_MS, pollDelayMs, sleep } from '../core/backoff.ts';
-import { customIdOf, keyOf, newNonce } from '../core/request.ts';
+import { customIdOf, keyOf, newNonce, type SpecParts } from '../core/request.ts';
 import type { RecordError } from '../core/result.ts';
 import { DEFAULT_MAX_ATTEMPTS, isTransientFailure, retryVerdict, type RetryPolicy } from '../core/retry.ts';
 import { BatchEnrichError } from '../errors.ts';
-import type { BatchRow, Identity, Ledger, RecordRow } from '../ledger/ledger.ts';
+import type { BatchRow, Identity, Ledger, PayloadRow, RecordRow } from '../ledger/ledger.ts';
 import type { SourceRecord } from './read.ts';
 
 /** The API's limits for one batch. */
@@ -72,15 +72,17 @@ const REQUEST_OVERHEAD_BYTES = Buffer.byteLength('{"custom_id":"_","params":},')
 /** `{"requests":[` + `]}`. */
 const ENVELOPE_BYTES = Buffer.byteLength('{"requests":[]}');
 
-/** A record ready for the sink: its request (key and serialized params) or why it has none. */
+/** A record ready for the sink: its request (key, shared params, messages) or why it has none. */
 export interface PreparedRecord extends SourceRecord {
   /** The request key (see `requestKey`); the `custom_id` sent is `<nonce>_<key>`. */
   key?: string | undefined;
-  /** The request's `params`, serialized once. */
-  params?: string | undefined;
-  /** `max_tokens` of `params`, for doubling a truncated answer's limit on retry. */
-  maxTokens?: number | undefined;
+  /** The params every request of the job shares: `spec.head + messages + spec.tail` is this request's. */
+  spec?: SpecParts | undefined;
+  /** This request's `messages`, serialized once. */
+  messages?: string | undefined;
 }
+
+type Ready = PreparedRecord & { key: string; spec: SpecParts; messages: string };
 
 /** A record joined with its final result (absent when the record carries `error` instead). */
 export interface JoinedRecord {
@@ -208,10 +210,12 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   let filling = emptyFilling();
   let flushing: Promise<void> = Promise.resolve();
   const pendingRecords: { seq: number; record: PreparedRecord }[] = [];
-  const pendingRequests: { key: string; params: string }[] = [];
+  const pendingRequests: Ready[] = [];
   let writeTimer: NodeJS.Timeout | undefined;
-  /** Sizes of requests this run has seen, so a request can be batched again without re-reading it. */
-  const sizes = new Map<string, number>();
+  /** Specs already in the ledger, and each spec's `max_tokens` (for doubling a truncated answer's). */
+  const specsWritten = new Set<string>();
+  const specMaxTokens = new Map<string, number>();
+  const runStartedAt = now();
 
   const fail = (error: unknown) => {
     failure ??= error;
@@ -226,7 +230,13 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     if (finished || (pendingRecords.length === 0 && pendingRequests.length === 0)) return;
     const t = now();
     ledger.transaction(() => {
-      for (const { key, params } of pendingRequests) ledger.insertRequest(scope, key, params, t);
+      for (const { key, spec, messages } of pendingRequests) {
+        if (!specsWritten.has(spec.id)) {
+          ledger.ensureSpec(spec.id, spec.head, spec.tail);
+          specsWritten.add(spec.id);
+        }
+        ledger.insertRequest(scope, key, spec.id, messages, t);
+      }
       for (const { seq, record } of pendingRecords) {
         const error = record.error ? JSON.stringify(record.error) : null;
         ledger.insertRecord(run, seq, record.line, JSON.stringify(record.data), error ? null : (record.key ?? null), error);
@@ -392,20 +402,26 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   const settle = (row: BatchRow, key: string, result: MessageBatchResult, t: number, requeued: Map<string, number>) => {
     const request = ledger.request(scope, key);
     if (!request || request.state !== 'submitted' || request.batch_id !== row.id) return;
-    const maxTokens = request.max_tokens ?? maxTokensOf(request.params);
+    const maxTokens = request.max_tokens ?? maxTokensOfSpec(key, request.spec);
     const verdict = retryVerdict(result, request.attempts, maxTokens, policy);
     if (verdict.retry && !signal.aborted) {
       if (ledger.retryRequest(scope, row.id, key, JSON.stringify(result), verdict.maxTokens ?? null, t)) {
         // A doubled max_tokens may add a digit to the params.
-        requeued.set(key, requestBytes(key, request.params) + 8);
+        requeued.set(key, payloadBytes(ledger.payload(scope, key)) + 8);
         lastReasons.set(key, verdict.reason);
       }
-    } else if (ledger.saveResult(scope, row.id, key, JSON.stringify(result), t)) {
-      settledHere.add(key);
+    } else {
+      ledger.saveResult(scope, row.id, key, JSON.stringify(result), t);
     }
   };
-  /** Requests whose final result this run stored: not tried again when the same request shows up later. */
-  const settledHere = new Set<string>();
+  const maxTokensOfSpec = (key: string, spec: string): number => {
+    let tokens = specMaxTokens.get(spec);
+    if (tokens === undefined) {
+      tokens = maxTokensOf(ledger.payload(scope, key)?.head ?? '');
+      specMaxTokens.set(spec, tokens);
+    }
+    return tokens;
+  };
 
   /**
    * Looks in the API's list of batches for one created by a create whose answer we never got:
@@ -462,7 +478,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     return flushing;
   };
 
-  const submit = async (batch: Filling) => {
+  const submit = async (batch: Filling): Promise<void> => {
     const nonce = newNonce();
     const opened = ledger.openBatch(identity, run, job, nonce, batch.keys, now());
     const id = opened.id;
@@ -472,13 +488,15 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     }
     creating.add(id);
     try {
-      const body = batchBody(ledger, id, nonce);
-      ledger.sizeBatch(id, opened.keys.length, body.length);
+      // The request count identifies the batch in the API's list if the create's answer is lost.
+      // Exactly the body's size: the requests (each counted with a comma), the envelope, less one comma.
+      const bodyBytes = batch.bytes + ENVELOPE_BYTES - 1;
+      ledger.sizeBatch(id, opened.keys.length, bodyBytes);
       let created: MessageBatch | undefined;
       let adopted = false;
       for (let attempt = 1; !created; attempt++) {
         try {
-          created = await createBatch(client, body, signal);
+          created = await createBatch(client, batchBody(ledger, id, nonce), signal);
         } catch (error) {
           // Stopped mid-create: the outcome is unknown, so the row stays `creating` for the next run to resolve.
           if (signal.aborted) return;
@@ -508,7 +526,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       }
       ledger.setRemote(id, created.id, now());
       mine.set(id, created.id);
-      if (!adopted) emit({ type: 'submitted', batchId: created.id, requests: opened.keys.length, bytes: body.length });
+      if (!adopted) emit({ type: 'submitted', batchId: created.id, requests: opened.keys.length, bytes: bodyBytes });
     } finally {
       creating.delete(id);
     }
@@ -531,30 +549,29 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   };
 
   /** What a new record's request needs: nothing (answered), its batch followed, or a place in a batch. */
-  const place = async (record: PreparedRecord & { key: string; params: string }) => {
-    const { key, params } = record;
+  const place = async (record: Ready) => {
+    const { key } = record;
     if (filling.keySet.has(key)) return;
-    const size = requestBytes(key, params);
-    sizes.set(key, size);
+    const size = requestBytes(key, record.spec.bytes, record.messages);
     if (size + ENVELOPE_BYTES > maxBytes) {
       record.error = { type: 'request_too_large', message: `line ${record.line}: the request is ${size} bytes, over the batch limit of ${maxBytes}` };
       return;
     }
     const known = ledger.request(scope, key);
     if (!known) {
-      if (!options.allowOtherIdentity && !pendingRequests.some((r) => r.key === key) && ledger.requestElsewhere(scope, key)) {
+      if (!options.allowOtherIdentity && ledger.requestElsewhere(scope, key)) {
         throw new BatchEnrichError(
           'BE_IDENTITY',
           `line ${record.line}: this request was already submitted under another API identity (another ANTHROPIC_BASE_URL or ANTHROPIC_API_KEY); its batches and answers can only be seen with that identity. Run again with it (see 'batch-enrich status'), or pass --new-identity to submit under this one and pay again`,
         );
       }
-      pendingRequests.push({ key, params });
+      pendingRequests.push(record);
       await addRequest(key, size);
     } else if (known.state === 'pending') {
       await addRequest(key, size);
     } else if (known.state === 'submitted' && known.batch_id !== null) {
       track(known.batch_id);
-    } else if (known.state === 'done' && !settledHere.has(key)) {
+    } else if (known.state === 'done' && known.updated_at < runStartedAt) {
       // A transient failure that was final for an earlier run: this run tries again, with a fresh budget.
       const stored = ledger.storedResult(scope, key);
       if (stored && isTransientFailure(stored) && ledger.reopenRequest(scope, key, now())) await addRequest(key, size);
@@ -574,7 +591,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
         track(request.batch_id);
       } else if (request?.state === 'pending') {
         pending = true;
-        if (!filling.keySet.has(row.key)) await addRequest(row.key, sizes.get(row.key) ?? requestBytes(row.key, request.params));
+        if (!filling.keySet.has(row.key)) await addRequest(row.key, payloadBytes(ledger.payload(scope, row.key)));
       }
     }
     if (pending && inputDone) await flush();
@@ -585,8 +602,8 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     for await (const record of source) {
       if (signal.aborted) break;
       recordsRead++;
-      if (!record.error && record.key !== undefined && record.params !== undefined) {
-        await place(record as PreparedRecord & { key: string; params: string });
+      if (!record.error && record.key !== undefined && record.spec !== undefined && record.messages !== undefined) {
+        await place(record as Ready);
       }
       pendingRecords.push({ seq: seq++, record });
       if (pendingRecords.length >= WRITE_CHUNK) writeBuffered();
@@ -673,9 +690,14 @@ async function settleWithin(promises: readonly Promise<unknown>[], ms: number): 
   clearTimeout(timer);
 }
 
-/** Bytes a request adds to a batch body (its `custom_id`, `params`, wrapper and comma). */
-function requestBytes(key: string, params: string): number {
-  return REQUEST_OVERHEAD_BYTES + Buffer.byteLength(key) + Buffer.byteLength(params);
+/** Bytes a request adds to a batch body (its `custom_id`, params, wrapper and comma). */
+function requestBytes(key: string, specBytes: number, messages: string): number {
+  return REQUEST_OVERHEAD_BYTES + Buffer.byteLength(key) + specBytes + Buffer.byteLength(messages);
+}
+
+function payloadBytes(payload: PayloadRow | undefined): number {
+  if (!payload) return REQUEST_OVERHEAD_BYTES;
+  return requestBytes(payload.key, Buffer.byteLength(payload.head) + Buffer.byteLength(payload.tail), payload.messages);
 }
 
 function maxTokensOf(params: string): number {
@@ -683,29 +705,44 @@ function maxTokensOf(params: string): number {
   return match ? Number(match[1]) : 0;
 }
 
-/** The batch body, built once into a buffer of exactly its size (sizes first, then bytes: never held twice). */
-function batchBody(ledger: Ledger, batchId: number, nonce: string): Buffer {
-  const line = (request: { key: string; params: string; max_tokens: number | null }) => {
-    const params = request.max_tokens === null ? request.params : withMaxTokens(request.params, request.max_tokens);
-    return `{"custom_id":${JSON.stringify(customIdOf(nonce, request.key))},"params":${params}}`;
-  };
-  let size = ENVELOPE_BYTES - 1;
-  for (const request of ledger.batchRequests(batchId)) size += Buffer.byteLength(line(request)) + 1;
-  const body = Buffer.allocUnsafe(size);
-  let offset = body.write('{"requests":[');
-  let first = true;
-  for (const request of ledger.batchRequests(batchId)) {
-    if (!first) offset += body.write(',', offset);
-    first = false;
-    offset += body.write(line(request), offset);
-  }
-  offset += body.write(']}', offset);
-  if (offset !== body.length) throw new BatchEnrichError('BE_LEDGER', `Batch ${batchId} changed while its body was built (${offset} of ${body.length} bytes)`);
-  return body;
+/** Requests read from the ledger at a time while a batch body is sent. */
+const BODY_PAGE = 500;
+
+/**
+ * The batch body as a stream, read from the ledger a page at a time while it is sent: a batch of
+ * up to 256 MB is never held in memory, not even once. (A prebuilt buffer would also be copied by
+ * fetch.) Each create attempt gets a fresh stream.
+ */
+function batchBody(ledger: Ledger, batchId: number, nonce: string): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let after = 0;
+  let started = false;
+  return new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        const page = ledger.batchPage(batchId, after, BODY_PAGE);
+        let text = started ? '' : '{"requests":[';
+        for (const request of page) {
+          const head = request.max_tokens === null ? request.head : withMaxTokens(request.head, request.max_tokens);
+          text += `${started ? ',' : ''}{"custom_id":${JSON.stringify(customIdOf(nonce, request.key))},"params":${head}${request.messages}${request.tail}}`;
+          started = true;
+          after = request.rowid;
+        }
+        if (page.length < BODY_PAGE) {
+          controller.enqueue(encoder.encode(`${text}]}`));
+          controller.close();
+        } else {
+          controller.enqueue(encoder.encode(text));
+        }
+      },
+    },
+    { highWaterMark: 1 },
+  );
 }
 
-function withMaxTokens(params: string, maxTokens: number): string {
-  return JSON.stringify({ ...(JSON.parse(params) as Record<string, unknown>), max_tokens: maxTokens });
+/** The shared params' head with another `max_tokens` (the head is `{"model":…,"max_tokens":N,…`). */
+function withMaxTokens(head: string, maxTokens: number): string {
+  return head.replace(/"max_tokens":\d+/, `"max_tokens":${maxTokens}`);
 }
 
 /**

@@ -1,10 +1,11 @@
 /**
- * Records → requests: renders each record's prompt, serializes its `params` once (that string is
- * what gets stored, hashed into the request key, and sent) and passes records that cannot be used
- * through with their `error`, so they still come out in their place.
+ * Records → requests: renders each record's prompt and serializes its `messages` once; the rest of
+ * the params is shared by every request of the job (`SpecParts`). `head + messages + tail` is what
+ * gets hashed into the request key and sent. Records that cannot be used pass through with their
+ * `error`, so they still come out in their place.
  */
 import { isBatchEnrichError } from '../errors.ts';
-import { prepareSpec, requestKey, type RequestSpec } from '../core/request.ts';
+import { compileSpec, requestKey, type RequestSpec } from '../core/request.ts';
 import type { PreparedRecord } from './batch.ts';
 import type { SourceRecord } from './read.ts';
 
@@ -14,7 +15,7 @@ export interface PrepareOptions extends RequestSpec {
 }
 
 export function toRequests(options: PrepareOptions): (source: AsyncIterable<SourceRecord>) => AsyncGenerator<PreparedRecord> {
-  const build = prepareSpec(options);
+  const { parts, messages } = compileSpec(options);
   const file = !options.file || options.file === '-' ? '<stdin>' : options.file;
   return async function* prepare(source) {
     for await (const record of source) {
@@ -23,9 +24,9 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         continue;
       }
       try {
-        const params = JSON.stringify(build(record.data));
-        const key = requestKey(params, options.idField === undefined ? undefined : record.data[options.idField]);
-        yield { ...record, key, params, maxTokens: options.maxTokens };
+        const serialized = messages(record.data);
+        const key = requestKey([parts.head, serialized, parts.tail], options.idField === undefined ? undefined : record.data[options.idField]);
+        yield { ...record, key, spec: parts, messages: serialized };
       } catch (error) {
         if (!isBatchEnrichError(error) || error.code !== 'BE_TEMPLATE') throw error;
         yield { ...record, error: { type: 'template', message: `${file}:${record.line}: ${error.message}` } };

@@ -1,7 +1,7 @@
 /** Records → batch requests: the exact params sent, content-addressed keys, and per-record template failures. */
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { CUSTOM_ID_PATTERN, MAX_KEY_CHARS, prepareSpec } from '../../src/core/request.ts';
+import { CUSTOM_ID_PATTERN, MAX_KEY_CHARS, prepareSpec, requestKey } from '../../src/core/request.ts';
 import { compileTemplate } from '../../src/core/template.ts';
 import type { PreparedRecord } from '../../src/stages/batch.ts';
 import { toRequests, type PrepareOptions } from '../../src/stages/prepare.ts';
@@ -25,13 +25,15 @@ async function prepare(records: SourceRecord[], opts: PrepareOptions = options):
 }
 
 describe('toRequests', () => {
-  it('params are exactly what prepareSpec builds, serialized once; the key leaves room for the nonce', async () => {
+  it('head + messages + tail is exactly the params prepareSpec builds; the key hashes it and leaves room for the nonce', async () => {
     const [prepared] = await prepare([record(0, { id: '7', text: 'app crashes' })]);
     const params = prepareSpec(options)({ text: 'app crashes' });
     expect(prepared?.key).toMatch(CUSTOM_ID_PATTERN);
     expect(prepared?.key?.length).toBeLessThanOrEqual(MAX_KEY_CHARS);
-    expect(prepared?.params).toBe(JSON.stringify(params));
-    expect(prepared?.maxTokens).toBe(params.max_tokens);
+    const whole = `${prepared?.spec?.head}${prepared?.messages}${prepared?.spec?.tail}`;
+    expect(whole).toBe(JSON.stringify(params));
+    expect(prepared?.key).toBe(requestKey(whole));
+    expect(prepared?.messages).toBe(JSON.stringify(params.messages));
     expect(params.messages).toEqual([{ role: 'user', content: 'Classify: app crashes' }]);
   });
 
@@ -44,7 +46,8 @@ describe('toRequests', () => {
   it('identical records get identical keys and params; a different prompt text gets another', async () => {
     const [a, b, c] = await prepare([record(0, { text: 'same' }), record(1, { text: 'same' }), record(2, { text: 'other' })]);
     expect(a?.key).toBe(b?.key);
-    expect(a?.params).toBe(b?.params);
+    expect(a?.messages).toBe(b?.messages);
+    expect(a?.spec).toBe(b?.spec); // one shared object for the whole job
     expect(c?.key).not.toBe(a?.key);
   });
 
@@ -72,7 +75,7 @@ describe('toRequests', () => {
       [2, 'ok'],
     ]);
     expect(out[1]?.error?.message).toBe('tickets.csv:7: Missing field: the prompt template uses {{text}}, got a record without it');
-    expect(out[1]).not.toHaveProperty('params');
+    expect(out[1]).not.toHaveProperty('messages');
     expect(out[1]?.key).toBeUndefined();
     expect(out[1]?.data).toEqual({ body: 'no text' });
   });
@@ -88,7 +91,7 @@ describe('toRequests', () => {
     const bad: SourceRecord = { seq: 0, line: 1, data: {}, error: { type: 'invalid_input', message: 'in:1: not JSON', input: '{oops' } };
     const [prepared] = await prepare([bad]);
     expect(prepared).toEqual(bad);
-    expect(prepared).not.toHaveProperty('params');
+    expect(prepared).not.toHaveProperty('messages');
   });
 
   it('an unexpected error is not disguised as a per-record error', async () => {
