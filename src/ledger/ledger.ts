@@ -129,6 +129,10 @@ export class Ledger {
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = NORMAL');
       this.#db.pragma('busy_timeout = 10000');
+      // A 64 MB page cache and fewer, larger checkpoints: a million-row run writes hundreds of MB.
+      this.#db.pragma('cache_size = -65536');
+      this.#db.pragma('temp_store = MEMORY');
+      this.#db.pragma('wal_autocheckpoint = 4096');
       this.#migrate();
     } catch (error) {
       if (error instanceof BatchEnrichError) throw error;
@@ -142,6 +146,10 @@ export class Ledger {
       ),
       insertSpec: db.prepare('INSERT OR IGNORE INTO specs (id, head, tail) VALUES (?, ?, ?)'),
       insertPayload: db.prepare('INSERT OR IGNORE INTO payloads (scope, key, messages) VALUES (?, ?, ?)'),
+      otherScopes: db.prepare<[string], { n: number }>('SELECT EXISTS (SELECT 1 FROM requests WHERE scope != ?) AS n'),
+      submittedOf: db.prepare<[number], { key: string; spec: string; attempts: number; max_tokens: number | null }>(
+        "SELECT key, spec, attempts, max_tokens FROM requests WHERE batch_id = ? AND state = 'submitted'",
+      ),
       elsewhere: db.prepare<[string, string], { scope: string }>("SELECT scope FROM requests WHERE key = ? AND scope != ? AND state != 'pending' LIMIT 1"),
       insertRequest: db.prepare("INSERT OR IGNORE INTO requests (scope, key, spec, state, updated_at) VALUES (?, ?, ?, 'pending', ?)"),
       insertRecord: db.prepare('INSERT INTO records (run, seq, line, data, key, error) VALUES (?, ?, ?, ?, ?, ?)'),
@@ -275,6 +283,16 @@ export class Ledger {
 
   request(scope: string, key: string): RequestRow | undefined {
     return this.#stmt.request.get(scope, key);
+  }
+
+  /** Whether the ledger holds requests of any other identity (if not, no request can be another's). */
+  hasOtherScopes(scope: string): boolean {
+    return (this.#stmt.otherScopes.get(scope)?.n ?? 0) > 0;
+  }
+
+  /** The requests a batch still waits on, with what deciding a retry needs. */
+  submittedOf(batchId: number): Map<string, { spec: string; attempts: number; max_tokens: number | null }> {
+    return new Map(this.#stmt.submittedOf.all(batchId).map(({ key, ...rest }) => [key, rest]));
   }
 
   /** Another identity that has this request submitted or answered, if any. */

@@ -62,7 +62,7 @@ const ORPHAN_LOOKS = 3;
 /** How many failed looks at the batch list (after the SDK's own retries) the run tolerates before it stops. */
 const ORPHAN_LIST_FAILURES = 8;
 /** Records and results are written to the ledger in transactions of this many rows. */
-const WRITE_CHUNK = 1000;
+const WRITE_CHUNK = 4000;
 /** Records waiting in memory are written at the latest this long after the first of them arrived. */
 const WRITE_DELAY_MS = 100;
 /** After a stop, how long to wait for calls in flight to notice the abort before letting go. */
@@ -216,6 +216,8 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   const specsWritten = new Set<string>();
   const specMaxTokens = new Map<string, number>();
   const runStartedAt = now();
+  // With a single identity in the ledger no request can be another's: skip the per-request check.
+  const otherIdentities = !options.allowOtherIdentity && ledger.hasOtherScopes(scope);
 
   const fail = (error: unknown) => {
     failure ??= error;
@@ -332,6 +334,8 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
 
   const download = async (row: BatchRow, remoteId: string): Promise<Map<string, number> | undefined> => {
     const requeued = new Map<string, number>();
+    // What deciding each result needs, read once for the batch (at most 100,000 small rows).
+    const waiting = ledger.submittedOf(row.id);
     for (let attempt = 1; ; attempt++) {
       try {
         await withSignal(signal, async (s) => {
@@ -345,7 +349,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
             if (finished) return;
             const t = now();
             ledger.transaction(() => {
-              for (const { key, result } of chunk) settle(row, key, result, t, requeued);
+              for (const { key, result } of chunk) settle(row, key, result, t, requeued, waiting);
             });
             chunk = [];
             wake.notify();
@@ -382,7 +386,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       } as unknown as MessageBatchResult;
       const t = now();
       ledger.transaction(() => {
-        for (const key of missing) settle(row, key, result, t, requeued);
+        for (const key of missing) settle(row, key, result, t, requeued, waiting);
       });
     }
     ledger.setBatchState(row.id, 'downloaded', now());
@@ -399,9 +403,17 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
 
   const lastReasons = new Map<string, string>();
   /** Stores a result as final, or sends the request back for another attempt (inside a transaction). */
-  const settle = (row: BatchRow, key: string, result: MessageBatchResult, t: number, requeued: Map<string, number>) => {
-    const request = ledger.request(scope, key);
-    if (!request || request.state !== 'submitted' || request.batch_id !== row.id) return;
+  const settle = (
+    row: BatchRow,
+    key: string,
+    result: MessageBatchResult,
+    t: number,
+    requeued: Map<string, number>,
+    waiting: Map<string, { spec: string; attempts: number; max_tokens: number | null }>,
+  ) => {
+    const request = waiting.get(key);
+    if (!request) return; // not waiting on this batch (already stored by an earlier download, or not ours)
+    waiting.delete(key);
     const maxTokens = request.max_tokens ?? maxTokensOfSpec(key, request.spec);
     const verdict = retryVerdict(result, request.attempts, maxTokens, policy);
     if (verdict.retry && !signal.aborted) {
@@ -559,7 +571,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     }
     const known = ledger.request(scope, key);
     if (!known) {
-      if (!options.allowOtherIdentity && ledger.requestElsewhere(scope, key)) {
+      if (otherIdentities && ledger.requestElsewhere(scope, key)) {
         throw new BatchEnrichError(
           'BE_IDENTITY',
           `line ${record.line}: this request was already submitted under another API identity (another ANTHROPIC_BASE_URL or ANTHROPIC_API_KEY); its batches and answers can only be seen with that identity. Run again with it (see 'batch-enrich status'), or pass --new-identity to submit under this one and pay again`,
