@@ -17,6 +17,18 @@ import { z } from 'zod';
 import { BatchEnrichError } from './errors.ts';
 import { createClient, identityOf } from './client/client.ts';
 import { DEFAULT_MAX_ATTEMPTS, modelOutputLimit } from './core/retry.ts';
+import { DEFAULT_PRICES } from './core/prices.ts';
+import {
+  addUsage,
+  CHARS_PER_TOKEN,
+  estimateCost,
+  NEW_TOKENIZER_FACTOR,
+  newCostTotals,
+  priceFor,
+  usesNewTokenizer,
+  type CostTotals,
+  type PriceTable,
+} from './core/pricing.ts';
 import type { JSONSchema } from './core/request.ts';
 import { resolveAnswerSchema } from './core/schema.ts';
 import { compileTemplate } from './core/template.ts';
@@ -57,6 +69,10 @@ const optionsSchema = z
     onEvent: z.custom<(event: BatchEvent) => void>((v) => typeof v === 'function').optional(),
     signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal).optional(),
     counts: z.custom<MergeCounts>((v) => typeof v === 'object' && v !== null).optional(),
+    prices: z.custom<PriceTable>((v) => typeof v === 'object' && v !== null).optional(),
+    costs: z.custom<CostTotals>((v) => typeof v === 'object' && v !== null).optional(),
+    maxCostUsd: z.number().positive().optional(),
+    meta: z.boolean().optional(),
   })
   .strict();
 
@@ -80,6 +96,11 @@ export function enrichStage(
   const o = resolveOptions(options);
   const answer = o.schema ? resolveAnswerSchema(o.schema) : undefined;
   const prompt = compileTemplate(o.prompt);
+  const table = o.prices ?? DEFAULT_PRICES;
+  const costs = o.costs ?? newCostTotals();
+  if (o.maxCostUsd !== undefined && !priceFor(o.model, table)) {
+    throw new BatchEnrichError('BE_INVALID_OPTION', `\`maxCostUsd\`: no price is known for the model ${o.model}, so its cost cannot be capped; give a price table (\`prices\`, --prices FILE)`);
+  }
   return async function* enrich(source, stage) {
     const client = o.client ?? createClient({ apiKey: o.apiKey ?? requiredKey(), baseURL: o.baseURL });
     const ledger = o.ledger instanceof Ledger ? o.ledger : new Ledger(o.ledger ?? defaultLedgerPath(process.env));
@@ -110,12 +131,35 @@ export function enrichStage(
         pollMaxMs: o.pollMaxMs,
         onEvent: o.onEvent,
         signal: o.signal,
+        onResult: (result) => {
+          // Only answers are billed: errored, expired and canceled requests cost nothing.
+          if (result.type === 'succeeded') addUsage(costs, result.message.usage, result.message.model, 'batch', table);
+        },
+        ...(o.maxCostUsd === undefined
+          ? {}
+          : {
+              budget: {
+                maxUsd: o.maxCostUsd,
+                spentUsd: () => costs.usd,
+                estimateUsd: ({ requests, bytes }: { requests: number; bytes: number }) =>
+                  estimateCost(
+                    { requests, avgInputTokens: bytesToTokens(bytes / requests, o.model), avgCachedPrefixTokens: 0, maxTokens: o.maxTokens },
+                    o.model,
+                    { mode: 'batch', table },
+                  ).highUsd ?? Number.POSITIVE_INFINITY,
+              },
+            }),
       })(prepared, stage);
-      yield* toEnriched({ validator: answer?.validator, into: o.into }, o.counts ?? newCounts())(joined);
+      yield* toEnriched({ validator: answer?.validator, into: o.into, meta: o.meta ? { table } : undefined }, o.counts ?? newCounts())(joined);
     } finally {
       if (!(o.ledger instanceof Ledger)) ledger.close();
     }
   };
+}
+
+/** Tokens in `bytes` of request JSON, by the character heuristic (an over-estimate: JSON escapes count too). */
+function bytesToTokens(bytes: number, model: string): number {
+  return Math.ceil((bytes / CHARS_PER_TOKEN) * (usesNewTokenizer(model) ? NEW_TOKENIZER_FACTOR : 1));
 }
 
 function requiredKey(): string {

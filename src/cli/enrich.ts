@@ -3,7 +3,7 @@
  * a recipe-like config → `pipeline(input, readRecords, enrichStage, writeRecords, output)`. Data goes
  * to stdout (or `--output`); events, warnings and errors go to stderr.
  */
-import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -21,7 +21,10 @@ import { defaultLedgerPath, Ledger } from '../ledger/ledger.ts';
 import type { Recipe } from '../recipe.ts';
 import { DEFAULT_FLUSH_AFTER_MS, DEFAULT_MAX_IN_FLIGHT, MAX_BATCH_REQUESTS, type BatchEvent } from '../stages/batch.ts';
 import { newCounts } from '../stages/merge.ts';
-import { toRequests } from '../stages/prepare.ts';
+import { toRequests, type PrepareOptions } from '../stages/prepare.ts';
+import { DEFAULT_PRICES } from '../core/prices.ts';
+import { loadPriceFile, newCostTotals, priceFor, type PriceTable } from '../core/pricing.ts';
+import { estimateLine, InputTally, summarize, summaryLines, usd } from './summary.ts';
 import { formatFromName, readRecords, type InputFormat, type SourceRecord } from '../stages/read.ts';
 import { createFormatter, type OutputFormat } from '../stages/write.ts';
 import { EXIT, type CliIo } from './io.ts';
@@ -76,8 +79,21 @@ Resume and retries:
   --cancel-on-exit        on Ctrl-C/SIGTERM, cancel this run's running batches instead of leaving them to finish
   --new-identity          submit again what another API identity (base URL or key) already submitted, paying again
 
+Cost:
+  --max-cost USD          refuse to start when the estimate's high end (every answer using all of
+                          max_tokens, nothing cached) is over USD, and stop submitting batches when
+                          the cost so far plus the estimate of batches in flight would cross it;
+                          records never submitted get _error budget_exceeded
+  --prices FILE           a JSON price table over the built-in one (USD per million tokens):
+                          {"models": {"claude-x": {"input": 1, "output": 5, "cacheRead": 0.1}}}
+  --summary FILE          write the run's summary as JSON (records_ok, records_failed, batches,
+                          input_tokens, output_tokens, cache_creation_input_tokens,
+                          cache_read_input_tokens, cost_usd, realtime_cost_usd, ...)
+  --meta                  add _meta to every record: custom_id, batch id, model, attempt, tokens, cost
+
 Modes:
-  --dry-run               print the batch requests as JSONL on stdout; no key, no network
+  --dry-run               print the batch requests as JSONL on stdout, and the cost estimate on
+                          stderr; no key, no network
   --emulator              run against an in-process emulator of the API (offline demo, no key)
   -h, --help              this help
   --version               the version
@@ -141,6 +157,10 @@ const OPTIONS = {
   'max-attempts': { type: 'string' },
   'cancel-on-exit': { type: 'boolean' },
   'new-identity': { type: 'boolean' },
+  prices: { type: 'string' },
+  'max-cost': { type: 'string' },
+  summary: { type: 'string' },
+  meta: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   emulator: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -193,6 +213,11 @@ async function run(argv: string[], io: CliIo, say: (line: string) => void): Prom
     (values.output?.toLowerCase().endsWith('.csv') ? 'csv' : 'ndjson');
   const batchSize = integer('--batch-size', values['batch-size'], 1, MAX_BATCH_REQUESTS);
   const maxAttempts = integer('--max-attempts', values['max-attempts'], 1, 100);
+  const maxCost = dollars('--max-cost', values['max-cost']);
+  const prices = values.prices ? loadPriceFile(values.prices) : DEFAULT_PRICES;
+  if (maxCost !== undefined && !priceFor(config.model, prices)) {
+    throw usage(`--max-cost: no price is known for the model ${config.model}, so its cost cannot be capped; give one with --prices FILE`);
+  }
   const maxInFlight = integer('--max-in-flight', values['max-in-flight'], 1, 100);
   const flushAfter = seconds('--flush-after', values['flush-after']);
   const pollMin = seconds('--poll-min', values['poll-min']);
@@ -221,7 +246,24 @@ async function run(argv: string[], io: CliIo, say: (line: string) => void): Prom
   };
   const read = readRecords({ format: inputFormat, file, onColumns: checkColumns });
 
-  if (values['dry-run']) return dryRun(io, say, read(input), config, file);
+  const spec = { model: config.model, maxTokens: config.maxTokens, prompt: config.prompt, system: config.system, answerSchema: config.answer?.jsonSchema, idField: config.idField, file };
+  if (values['dry-run']) return dryRun(io, say, read(input), spec, prices);
+  if (maxCost !== undefined) {
+    if (file === '-') {
+      say(`--max-cost: stdin cannot be estimated before it is read; the cap applies as batches are submitted`);
+    } else {
+      // A first, offline pass over the file: refuse before any create when even the estimate is over.
+      const tally = new InputTally();
+      for await (const record of toRequests(spec)(readRecords({ format: inputFormat, file, onColumns: checkColumns })(await openInput(file)))) tally.add(record);
+      const estimate = tally.estimate(config.model, config.maxTokens, prices, Boolean(config.system));
+      if ((estimate.highUsd ?? 0) > maxCost) {
+        throw usage(
+          `${estimateLine(tally, config.model, config.maxTokens, prices, Boolean(config.system))}: over --max-cost ${usd(maxCost)}. Lower --max-tokens, raise --max-cost, or try a part of the input first`,
+        );
+      }
+      if (!values.quiet) say(estimateLine(tally, config.model, config.maxTokens, prices, Boolean(config.system)));
+    }
+  }
 
   const out = values.output ? createWriteStream(values.output) : io.stdout;
   const errorsOut = values.errors ? createWriteStream(values.errors) : undefined;
@@ -247,6 +289,9 @@ async function run(argv: string[], io: CliIo, say: (line: string) => void): Prom
   // The in-process emulator dies with this process, so its batches cannot be resumed: keep no ledger file for it.
   const ledger = new Ledger(values.ledger ?? (values.emulator ? ':memory:' : defaultLedgerPath(io.env)));
   const counts = newCounts();
+  const costs = newCostTotals();
+  let batches = 0;
+  const started = Date.now();
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     say(
@@ -290,7 +335,14 @@ async function run(argv: string[], io: CliIo, say: (line: string) => void): Prom
         ...(values['cancel-on-exit'] ? { cancelOnAbort: true } : {}),
         ...(values['new-identity'] ? { allowOtherIdentity: true } : {}),
         signal: controller.signal,
-        onEvent: quiet ? undefined : (event) => say(describe(event)),
+        prices,
+        costs,
+        ...(maxCost === undefined ? {} : { maxCostUsd: maxCost }),
+        ...(values.meta ? { meta: true } : {}),
+        onEvent: (event) => {
+          if (event.type === 'submitted' || event.type === 'adopted') batches++;
+          if (!quiet || event.type === 'budget') say(describe(event));
+        },
       }),
       async function* format(records: AsyncIterable<Record<string, unknown>>) {
         const toErrors = async (text: string) => {
@@ -319,13 +371,10 @@ async function run(argv: string[], io: CliIo, say: (line: string) => void): Prom
     await emulator?.close();
   }
 
-  const total = counts.ok + counts.failed;
-  if (!quiet || counts.failed > 0) {
-    const failures = Object.entries(counts.byType)
-      .map(([type, n]) => `${type}: ${n}`)
-      .join(', ');
-    say(`${total} record${total === 1 ? '' : 's'}: ${counts.ok} enriched, ${counts.failed} with _error${failures ? ` (${failures})` : ''}`);
-  }
+  const summary = summarize(counts, costs, batches, Date.now() - started);
+  if (!quiet) for (const line of summaryLines(summary)) say(line);
+  else if (counts.failed > 0) say(summaryLines(summary)[0] ?? '');
+  if (values.summary) writeFileSync(values.summary, `${JSON.stringify(summary, null, 2)}\n`);
   return counts.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
 }
 
@@ -379,22 +428,15 @@ async function resolveConfig(values: Values): Promise<Config> {
 }
 
 /** `--dry-run`: the batch requests, one JSON line each; records that cannot become requests go to stderr. */
-async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIterable<SourceRecord>, config: Config, file: string): Promise<number> {
-  let failed = 0;
+/** `--dry-run`: the batch requests, one JSON line each, and the cost estimate; records that cannot become requests go to stderr. */
+async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIterable<SourceRecord>, spec: PrepareOptions, prices: PriceTable): Promise<number> {
+  const tally = new InputTally();
   await pipeline(
-    toRequests({
-      model: config.model,
-      maxTokens: config.maxTokens,
-      prompt: config.prompt,
-      system: config.system,
-      answerSchema: config.answer?.jsonSchema,
-      idField: config.idField,
-      file,
-    })(records),
+    toRequests(spec)(records),
     async function* lines(prepared) {
       for await (const record of prepared) {
+        tally.add(record);
         if (record.error) {
-          failed++;
           say(record.error.message);
         } else if (record.key !== undefined && record.spec !== undefined && record.messages !== undefined) {
           yield `{"custom_id":${JSON.stringify(record.key)},"params":${record.spec.head}${record.messages}${record.spec.tail}}\n`;
@@ -403,7 +445,8 @@ async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIter
     },
     io.stdout,
   );
-  return failed > 0 ? EXIT.PARTIAL : EXIT.OK;
+  say(estimateLine(tally, spec.model, spec.maxTokens, prices, Boolean(spec.system)));
+  return tally.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
 }
 
 /** Loads a recipe by name (a bundled one) or from a module path (its default export or `recipe`). */
@@ -471,6 +514,13 @@ function integer(flag: string, value: string | undefined, min: number, max: numb
   return n;
 }
 
+function dollars(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value.replace(/^\$/, ''));
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw usage(`${flag} must be a positive amount of US dollars, got ${shown(value)}`);
+  return n;
+}
+
 function seconds(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
@@ -513,6 +563,8 @@ function describe(event: BatchEvent): string {
     }
     case 'retry':
       return `${event.what}: ${event.message}; trying again in ${(event.delayMs / 1000).toFixed(1)} s`;
+    case 'budget':
+      return `budget: submitting ${event.requests} more requests could bring the cost to $${event.projectedUsd.toFixed(4)}, over --max-cost $${event.maxUsd}; nothing more is submitted`;
   }
 }
 

@@ -89,6 +89,9 @@ export interface RecordRow {
   result: string | null;
   state: RequestState | null;
   attempts: number | null;
+  /** The batch that answered the request, and its nonce (for provenance: `custom_id` = nonce_key). */
+  remote_id: string | null;
+  nonce: string | null;
 }
 
 export interface RunRow {
@@ -178,8 +181,9 @@ export class Ledger {
       unanswered: db.prepare<[number], { key: string }>("SELECT key FROM requests WHERE batch_id = ? AND state = 'submitted'"),
       release: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = MAX(attempts - 1, 0) WHERE batch_id = ? AND state = 'submitted'"),
       records: db.prepare<[string, string, number, number, number], RecordRow>(
-        `SELECT r.seq, r.line, r.data, r.key, r.error, a.result, q.state, q.attempts
+        `SELECT r.seq, r.line, r.data, r.key, r.error, a.result, q.state, q.attempts, b.remote_id, b.nonce
            FROM records r LEFT JOIN requests q ON q.scope = ? AND q.key = r.key LEFT JOIN results a ON a.scope = ? AND a.key = r.key
+                LEFT JOIN batches b ON b.id = q.batch_id
           WHERE r.run = ? AND r.seq >= ? ORDER BY r.seq LIMIT ?`,
       ),
       newRun: db.prepare('INSERT INTO runs (job, pid, started_at) VALUES (?, ?, ?)'),

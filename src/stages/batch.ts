@@ -92,8 +92,11 @@ export interface JoinedRecord {
   key: string | undefined;
   error: RecordError | undefined;
   result: MessageBatchResult | undefined;
-  /** How many times the request was submitted (0 when served from a previous run's answer). */
+  /** How many times the request was submitted. */
   attempts: number;
+  /** The batch that answered it and the `custom_id` it had there. */
+  batchId: string | undefined;
+  customId: string | undefined;
 }
 
 export type BatchEvent =
@@ -103,7 +106,8 @@ export type BatchEvent =
   | { type: 'ended'; batchId: string; counts: MessageBatch['request_counts'] }
   | { type: 'requeued'; batchId: string; requests: number; reasons: Record<string, number> }
   | { type: 'released'; batchId: string | null; requests: number; reason: string }
-  | { type: 'retry'; what: string; message: string; delayMs: number };
+  | { type: 'retry'; what: string; message: string; delayMs: number }
+  | { type: 'budget'; maxUsd: number; projectedUsd: number; requests: number };
 
 export interface BatchSinkOptions {
   client: Anthropic;
@@ -130,6 +134,14 @@ export interface BatchSinkOptions {
   /** When stopped by the signal, cancel this run's batches still running (they keep running otherwise). */
   cancelOnAbort?: boolean | undefined;
   onEvent?: ((event: BatchEvent) => void) | undefined;
+  /** Called with every result this run downloads (retried ones too: what is billed), e.g. to add up cost. */
+  onResult?: ((result: MessageBatchResult) => void) | undefined;
+  /**
+   * A spending cap: before each batch is submitted, what was spent, plus the estimate of batches in
+   * flight (not billed yet), plus this batch's estimate must stay within `maxUsd`. Past it nothing
+   * more is submitted, and the records still waiting come out with `_error` `budget_exceeded`.
+   */
+  budget?: { maxUsd: number; spentUsd: () => number; estimateUsd: (batch: { requests: number; bytes: number }) => number } | undefined;
   signal?: AbortSignal | undefined;
   now?: (() => number) | undefined;
 }
@@ -156,6 +168,8 @@ interface Filling {
   keySet: Set<string>;
   bytes: number;
   timer: NodeJS.Timeout | undefined;
+  /** The batch's cost estimate, when a budget applies. */
+  estimateUsd?: number;
 }
 
 const emptyFilling = (): Filling => ({ keys: [], keySet: new Set(), bytes: 0, timer: undefined });
@@ -216,6 +230,9 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   const specsWritten = new Set<string>();
   const specMaxTokens = new Map<string, number>();
   const runStartedAt = now();
+  /** Estimated cost of the batches submitted and not yet downloaded (not billed yet), by ledger id. */
+  const inFlightUsd = new Map<number, number>();
+  let budgetExhausted = false;
   // With a single identity in the ledger no request can be another's: skip the per-request check.
   const otherIdentities = !options.allowOtherIdentity && ledger.hasOtherScopes(scope);
 
@@ -255,6 +272,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     const task = follow(batchId).then(
       (requeued) => {
         tracked.delete(batchId);
+        inFlightUsd.delete(batchId);
         // Batched again only now that this batch no longer holds an in-flight slot.
         if (requeued && requeued.size > 0) void requeue(requeued).catch(fail);
         wake.notify();
@@ -414,6 +432,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     const request = waiting.get(key);
     if (!request) return; // not waiting on this batch (already stored by an earlier download, or not ours)
     waiting.delete(key);
+    options.onResult?.(result);
     const maxTokens = request.max_tokens ?? maxTokensOfSpec(key, request.spec);
     const verdict = retryVerdict(result, request.attempts, maxTokens, policy);
     if (verdict.retry && !signal.aborted) {
@@ -485,9 +504,25 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       const batch = filling;
       clearTimeout(batch.timer);
       filling = emptyFilling();
-      if (batch.keys.length > 0) await submit(batch);
+      if (batch.keys.length > 0 && withinBudget(batch)) await submit(batch);
     });
     return flushing;
+  };
+
+  /** Whether submitting this batch keeps spent + in flight + this batch within the budget. */
+  const withinBudget = (batch: Filling): boolean => {
+    const budget = options.budget;
+    if (!budget) return true;
+    if (!budgetExhausted) {
+      batch.estimateUsd = budget.estimateUsd({ requests: batch.keys.length, bytes: batch.bytes });
+      const projected = budget.spentUsd() + [...inFlightUsd.values()].reduce((a, b) => a + b, 0) + batch.estimateUsd;
+      if (projected <= budget.maxUsd) return true;
+      budgetExhausted = true;
+      emit({ type: 'budget', maxUsd: budget.maxUsd, projectedUsd: projected, requests: batch.keys.length });
+      // Once: the records waiting on requests that will not be sent can now come out.
+      wake.notify();
+    }
+    return false;
   };
 
   const submit = async (batch: Filling): Promise<void> => {
@@ -538,6 +573,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       }
       ledger.setRemote(id, created.id, now());
       mine.set(id, created.id);
+      if (batch.estimateUsd !== undefined) inFlightUsd.set(id, batch.estimateUsd);
       if (!adopted) emit({ type: 'submitted', batchId: created.id, requests: opened.keys.length, bytes: bodyBytes });
     } finally {
       creating.delete(id);
@@ -601,7 +637,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       const request = ledger.request(scope, row.key);
       if (request?.state === 'submitted' && request.batch_id !== null) {
         track(request.batch_id);
-      } else if (request?.state === 'pending') {
+      } else if (request?.state === 'pending' && !budgetExhausted) {
         pending = true;
         if (!filling.keySet.has(row.key)) await addRequest(row.key, payloadBytes(ledger.payload(scope, row.key)));
       }
@@ -644,6 +680,22 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       let blocked: number | undefined;
       for (const [index, row] of rows.entries()) {
         if (!row.error && row.state !== 'done') {
+          if (budgetExhausted && row.state === 'pending' && (inputDone || !filling.keySet.has(row.key ?? ''))) {
+            // Never submitted: the budget ran out. It comes out now, in its place, with that error.
+            cursor = row.seq + 1;
+            yield {
+              seq: row.seq,
+              line: row.line,
+              data: JSON.parse(row.data) as Record<string, unknown>,
+              key: row.key ?? undefined,
+              error: { type: 'budget_exceeded', message: `not submitted: the --max-cost budget of $${options.budget?.maxUsd} would be crossed` },
+              result: undefined,
+              attempts: row.attempts ?? 0,
+              batchId: undefined,
+              customId: undefined,
+            };
+            continue;
+          }
           blocked = index;
           break;
         }
@@ -656,6 +708,8 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
           error: row.error ? (JSON.parse(row.error) as RecordError) : undefined,
           result: row.result ? (JSON.parse(row.result) as MessageBatchResult) : undefined,
           attempts: row.attempts ?? 0,
+          batchId: row.remote_id ?? undefined,
+          customId: row.nonce && row.key ? customIdOf(row.nonce, row.key) : undefined,
         };
       }
       if (blocked === undefined && rows.length === WRITE_CHUNK) continue;

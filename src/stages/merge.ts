@@ -2,6 +2,7 @@
  * Joined results → enriched records: the answer validated and merged onto the record, or the record
  * with `_error`. Counts what it emits so the CLI can choose its exit code.
  */
+import { costOf, type PriceTable } from '../core/pricing.ts';
 import { interpretResult, mergeAnswer, withError, type AnswerValidator } from '../core/result.ts';
 import type { JoinedRecord } from './batch.ts';
 
@@ -9,6 +10,8 @@ export interface MergeOptions {
   validator?: AnswerValidator | undefined;
   /** Put the answer under this field instead of merging it at the top level. */
   into?: string | undefined;
+  /** Add `_meta` (custom_id, batch id, model, attempt, tokens, cost) to every record, priced with `table`. */
+  meta?: { table: PriceTable } | undefined;
 }
 
 export interface MergeCounts {
@@ -28,13 +31,15 @@ export function toEnriched(options: MergeOptions, counts: MergeCounts = newCount
           : ({ ok: false, error: { type: 'missing_result', message: `line ${joined.line}: no result was joined` } } as const);
       if (outcome.ok) {
         counts.ok++;
-        yield mergeAnswer(joined.data, outcome.answer, options.into);
+        const record = mergeAnswer(joined.data, outcome.answer, options.into);
+        yield options.meta ? { ...record, _meta: metaOf(joined, options.meta.table) } : record;
       } else {
         counts.failed++;
         counts.byType[outcome.error.type] = (counts.byType[outcome.error.type] ?? 0) + 1;
         // The last attempt's error, and how many attempts there were when there was more than one.
         const error = joined.attempts > 1 ? { ...outcome.error, message: `${outcome.error.message} (after ${joined.attempts} attempts)`, attempts: joined.attempts } : outcome.error;
-        yield withError(joined.data, error);
+        const record = withError(joined.data, error);
+        yield options.meta ? { ...record, _meta: metaOf(joined, options.meta.table) } : record;
       }
     }
   };
@@ -42,4 +47,26 @@ export function toEnriched(options: MergeOptions, counts: MergeCounts = newCount
 
 export function newCounts(): MergeCounts {
   return { ok: 0, failed: 0, byType: {} };
+}
+
+/** Where an answer came from and what it cost, for auditing enriched data. */
+function metaOf(joined: JoinedRecord, table: PriceTable): Record<string, unknown> {
+  const message = joined.result?.type === 'succeeded' ? joined.result.message : undefined;
+  const usage = message?.usage;
+  return {
+    custom_id: joined.customId ?? null,
+    batch_id: joined.batchId ?? null,
+    model: message?.model ?? null,
+    attempt: joined.attempts,
+    input_tokens: usage?.input_tokens ?? 0,
+    output_tokens: usage?.output_tokens ?? 0,
+    cache_creation_input_tokens: usage?.cache_creation_input_tokens ?? 0,
+    cache_read_input_tokens: usage?.cache_read_input_tokens ?? 0,
+    cost_usd: usage && message ? roundUsd(costOf(usage, message.model, { mode: 'batch', table }).usd) : 0,
+  };
+}
+
+/** To the nano-dollar: enough for a per-record cost, without float noise in the output. */
+function roundUsd(usd: number | undefined): number | null {
+  return usd === undefined ? null : Math.round(usd * 1e9) / 1e9;
 }

@@ -55,16 +55,17 @@ async function killWhen(args: string[], environment: Record<string, string>, emu
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const watch: Watch = { stdout: '', stderr: '', emu };
+  let killed = false;
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     watch.stdout += chunk;
-    if (pauseStdout) child.stdout.pause(); // a slow reader: the CLI blocks while writing its output
+    if (pauseStdout && !killed) child.stdout.pause(); // a slow reader: the CLI blocks while writing its output
   });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (watch.stderr += chunk));
-  let killed = false;
   const timer = setInterval(() => {
     if (!killed && when(watch)) {
       killed = true;
       child.kill('SIGKILL');
+      child.stdout.resume(); // drain what the dead process left in the pipe, or 'close' never comes
     }
   }, 5);
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));

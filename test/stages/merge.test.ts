@@ -18,6 +18,8 @@ const joined = (seq: number, data: Record<string, unknown>, rest: Partial<Joined
   data,
   key: `id${seq}`,
   attempts: 1,
+  batchId: 'msgbatch_1',
+  customId: `nonce1_id${seq}`,
   error: undefined,
   result: undefined,
   ...rest,

@@ -1,0 +1,118 @@
+/**
+ * What the CLI tells about a run: the summary at the end (stderr lines, and `--summary FILE` JSON),
+ * and the cost estimate before submitting (`--dry-run`, `--max-cost`). Formatting only; the
+ * arithmetic is in `core/pricing.ts`.
+ */
+import type { CostTotals, PriceTable } from '../core/pricing.ts';
+import { CHARS_PER_TOKEN, estimateCost, NEW_TOKENIZER_FACTOR, usesNewTokenizer } from '../core/pricing.ts';
+import type { MergeCounts } from '../stages/merge.ts';
+import type { PreparedRecord } from '../stages/batch.ts';
+
+export interface RunSummary {
+  mode: 'batch';
+  records_ok: number;
+  records_failed: number;
+  failed_by_type: Record<string, number>;
+  batches: number;
+  input_tokens: number;
+  output_tokens: number;
+  cache_creation_input_tokens: number;
+  cache_read_input_tokens: number;
+  /** Share of prompt tokens read from the cache. */
+  cache_hit_rate: number;
+  cost_usd: number;
+  realtime_cost_usd: number;
+  /** Results whose model had no price (their cost is not in `cost_usd`). */
+  unpriced_results: number;
+  wall_seconds: number;
+}
+
+export function summarize(counts: MergeCounts, costs: CostTotals, batches: number, wallMs: number): RunSummary {
+  const prompt = costs.inputTokens + costs.cacheCreationInputTokens + costs.cacheReadInputTokens;
+  return {
+    mode: 'batch',
+    records_ok: counts.ok,
+    records_failed: counts.failed,
+    failed_by_type: counts.byType,
+    batches,
+    input_tokens: costs.inputTokens,
+    output_tokens: costs.outputTokens,
+    cache_creation_input_tokens: costs.cacheCreationInputTokens,
+    cache_read_input_tokens: costs.cacheReadInputTokens,
+    cache_hit_rate: prompt === 0 ? 0 : round(costs.cacheReadInputTokens / prompt, 4),
+    cost_usd: round(costs.usd, 6),
+    realtime_cost_usd: round(costs.realtimeUsd, 6),
+    unpriced_results: costs.unpriced,
+    wall_seconds: round(wallMs / 1000, 1),
+  };
+}
+
+/** The summary as stderr lines (without the `batch-enrich: ` prefix). */
+export function summaryLines(s: RunSummary): string[] {
+  const total = s.records_ok + s.records_failed;
+  const failures = Object.entries(s.failed_by_type)
+    .map(([type, n]) => `${type}: ${n}`)
+    .join(', ');
+  const lines = [`${total} record${total === 1 ? '' : 's'}: ${s.records_ok} enriched, ${s.records_failed} with _error${failures ? ` (${failures})` : ''}`];
+  if (s.batches > 0 || s.input_tokens > 0) {
+    lines.push(
+      `${s.batches} batch${s.batches === 1 ? '' : 'es'}; tokens: ${n(s.input_tokens)} input, ${n(s.output_tokens)} output, ` +
+        `${n(s.cache_read_input_tokens)} cache read, ${n(s.cache_creation_input_tokens)} cache write (cache hit rate ${(s.cache_hit_rate * 100).toFixed(0)}%)`,
+    );
+    const saved = s.realtime_cost_usd - s.cost_usd;
+    lines.push(
+      `cost ${usd(s.cost_usd)} at batch prices (${usd(s.realtime_cost_usd)} in real time, ${usd(saved)} saved)` +
+        `${s.unpriced_results > 0 ? `, plus ${s.unpriced_results} results of unpriced models` : ''}; ${s.wall_seconds} s`,
+    );
+  }
+  return lines;
+}
+
+/** Adds up the size of the requests of an input, for an estimate before anything is sent. */
+export class InputTally {
+  requests = 0;
+  failed = 0;
+  #bytes = 0;
+  #prefixBytes = 0;
+
+  add(record: PreparedRecord): void {
+    if (record.error || !record.spec || record.messages === undefined) {
+      this.failed++;
+      return;
+    }
+    this.requests++;
+    this.#bytes += record.spec.bytes + Buffer.byteLength(record.messages);
+    this.#prefixBytes = record.spec.bytes;
+  }
+
+  /** The estimate for `model`, or undefined when the model has no price. */
+  estimate(model: string, maxTokens: number, table: PriceTable, cached: boolean) {
+    const tokens = (bytes: number) => Math.ceil((bytes / CHARS_PER_TOKEN) * (usesNewTokenizer(model) ? NEW_TOKENIZER_FACTOR : 1));
+    const avgInputTokens = this.requests === 0 ? 0 : tokens(this.#bytes / this.requests);
+    const avgCachedPrefixTokens = cached ? Math.min(tokens(this.#prefixBytes), avgInputTokens) : 0;
+    const range = estimateCost({ requests: this.requests, avgInputTokens, avgCachedPrefixTokens, maxTokens }, model, { mode: 'batch', table });
+    return { ...range, avgInputTokens, avgCachedPrefixTokens };
+  }
+}
+
+export function estimateLine(tally: InputTally, model: string, maxTokens: number, table: PriceTable, cached: boolean): string {
+  const e = tally.estimate(model, maxTokens, table, cached);
+  const cost =
+    e.highUsd === undefined
+      ? `no price is known for ${model} (give --prices FILE)`
+      : `${usd(e.lowUsd)} to ${usd(e.highUsd)} at batch prices (${model}; the high end if every answer used all ${n(maxTokens)} max_tokens and nothing was cached)`;
+  return `estimate: ${n(tally.requests)} requests of about ${n(e.avgInputTokens)} input tokens${cached ? ` (${n(e.avgCachedPrefixTokens)} of them a cacheable prefix)` : ''}: ${cost}`;
+}
+
+function n(value: number): string {
+  return Math.round(value).toLocaleString('en');
+}
+
+export function usd(value: number): string {
+  return value >= 1 ? `$${value.toFixed(2)}` : `$${value.toFixed(4)}`;
+}
+
+function round(value: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}

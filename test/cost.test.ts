@@ -1,0 +1,100 @@
+/**
+ * What a job costs, seen by the user: the summary (stderr and --summary JSON) adds up exactly what
+ * each record's _meta says; the budget guard refuses before any create when the estimate is over,
+ * and stops submitting mid-run counting batches in flight (not billed yet) against the cap.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_PRICES } from '../src/core/prices.ts';
+import { costOf, newCostTotals } from '../src/core/pricing.ts';
+import { ROOT, runCli } from './helpers/cli.ts';
+import { emulator, enrich, perRecord, tempLedger } from './helpers/pipeline.ts';
+
+const TICKETS = join(ROOT, 'fixtures', 'csv', 'tickets.csv');
+const fast = ['--poll-min', '0.01'];
+
+describe('the summary and _meta', () => {
+  it('--summary JSON adds up exactly what the records\u2019 _meta say, and prices the real-time equivalent', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-cost-'));
+    const summaryFile = join(dir, 'summary.json');
+    const result = await runCli(['--emulator', ...fast, '--transform', 'ticket-triage', '--meta', '--batch-size', '5', '--summary', summaryFile, TICKETS]);
+    expect(result.code, result.stderr).toBe(0);
+    const records = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { _meta: Record<string, number | string> });
+    const summary = JSON.parse(readFileSync(summaryFile, 'utf8'));
+    const sum = (field: string) => records.reduce((total, r) => total + Number(r._meta[field]), 0);
+    expect(summary).toMatchObject({
+      mode: 'batch',
+      records_ok: 12,
+      records_failed: 0,
+      batches: 3,
+      input_tokens: sum('input_tokens'),
+      output_tokens: sum('output_tokens'),
+      cache_creation_input_tokens: sum('cache_creation_input_tokens'),
+      cache_read_input_tokens: sum('cache_read_input_tokens'),
+    });
+    expect(summary.cost_usd).toBeCloseTo(sum('cost_usd'), 6);
+    // Haiku 4.5 in a batch is half its standard price on every token category.
+    expect(summary.realtime_cost_usd).toBeCloseTo(summary.cost_usd * 2, 5);
+    expect(summary.cache_read_input_tokens).toBeGreaterThan(0); // the shared system prompt is read from the cache
+    expect(summary.cache_hit_rate).toBeCloseTo(summary.cache_read_input_tokens / (summary.input_tokens + summary.cache_creation_input_tokens + summary.cache_read_input_tokens), 3);
+    for (const record of records) {
+      expect(record._meta).toMatchObject({ custom_id: expect.stringMatching(/^[A-Za-z0-9]{6}_T-10\d\d-/), batch_id: expect.stringMatching(/^msgbatch_/), model: 'claude-haiku-4-5', attempt: 1 });
+    }
+    expect(result.stderr).toMatch(/3 batches; tokens: [\d,]+ input, [\d,]+ output, [\d,]+ cache read, [\d,]+ cache write \(cache hit rate \d+%\)/);
+    expect(result.stderr).toMatch(/cost \$[\d.]+ at batch prices \(\$[\d.]+ in real time, \$[\d.]+ saved\)/);
+  });
+
+  it('a record served from the ledger on a rerun is not counted as spent again', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const ledger = tempLedger();
+    const rows = Array.from({ length: 4 }, (_, i) => ({ id: String(i), text: 't' }));
+    const first = newCostTotals();
+    await enrich(emu, rows, { ledger, costs: first });
+    expect(first.usd).toBeGreaterThan(0);
+    const second = newCostTotals();
+    await enrich(emu, rows, { ledger, costs: second });
+    expect(second.usd).toBe(0);
+    expect(second.usages).toBe(0);
+  });
+});
+
+describe('the budget guard', () => {
+  it('refuses before any create when the estimate is over --max-cost (exit 2), naming the estimate', async () => {
+    const emu = await emulator({});
+    const dir = mkdtempSync(join(tmpdir(), 'be-budget-'));
+    const result = await runCli(['--transform', 'ticket-triage', '--max-cost', '0.001', TICKETS], {
+      env: { ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') },
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/estimate: 12 requests .* over --max-cost \$0\.0010/);
+    expect(emu.stats.calls['batches.create']).toBe(0);
+  });
+
+  it('mid-run, counts batches in flight (not billed yet) against the cap, and gives what was never sent budget_exceeded', async () => {
+    // Every batch takes a while, so when later batches are due, the earlier ones are still in flight
+    // and unbilled: a guard that looked only at the cost so far would submit them all.
+    const emu = await emulator({ responder: perRecord, processingMs: 300 });
+    const rows = Array.from({ length: 20 }, (_, i) => ({ id: String(i), text: 'x'.repeat(200) }));
+    const perBatch = await oneBatchEstimate(emu, rows.slice(0, 4));
+    const costs = newCostTotals();
+    const out = await enrich(emu, rows, { batchSize: 4, maxInFlight: 10, maxCostUsd: perBatch * 2.5, costs, maxTokens: 64 });
+    expect(emu.stats.calls['batches.create']).toBe(2);
+    expect(out.slice(0, 8).every((r) => r['_error'] === undefined)).toBe(true);
+    expect(out.slice(8).map((r) => (r['_error'] as { type: string }).type)).toEqual(Array(12).fill('budget_exceeded'));
+    expect(costs.usd).toBeLessThanOrEqual(perBatch * 2.5);
+  });
+});
+
+/** What the guard estimates for one batch of these rows (its high end), found by capping just above it. */
+async function oneBatchEstimate(emu: Awaited<ReturnType<typeof emulator>>, rows: Record<string, unknown>[]): Promise<number> {
+  const events: { projectedUsd: number }[] = [];
+  await enrich(emu, rows, { batchSize: 4, maxCostUsd: 1e-9, maxTokens: 64, onEvent: (e) => e.type === 'budget' && events.push(e) });
+  const projected = events[0]?.projectedUsd;
+  expect(projected).toBeGreaterThan(0);
+  // Sanity: the high estimate is above what such a batch really costs (answers are far below max_tokens).
+  const realistic = costOf({ input_tokens: 100, output_tokens: 64 }, 'claude-haiku-4-5', { mode: 'batch', table: DEFAULT_PRICES }).usd ?? 0;
+  expect(projected).toBeGreaterThan(realistic);
+  return projected ?? 0;
+}
