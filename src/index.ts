@@ -39,3 +39,4 @@ export { retryVerdict, modelOutputLimit, TRANSIENT_ERROR_TYPES, DEFAULT_MAX_ATTE
 export function asTransform<I, O>(stage: (source: AsyncIterable<I>) => AsyncIterable<O>): Duplex {
   return Duplex.from(stage as (source: AsyncIterable<unknown>) => AsyncIterable<unknown>);
 }
+export { enrich, enrichAll, type Rows } from './api.ts';

@@ -25,6 +25,7 @@ import { toRequests, type PrepareOptions } from '../stages/prepare.ts';
 import { DEFAULT_PRICES } from '../core/prices.ts';
 import { loadPriceFile, newCostTotals, priceFor, type PriceTable } from '../core/pricing.ts';
 import { estimateLine, InputTally, summarize, summaryLines, usd } from './summary.ts';
+import { createProgress, type Progress } from './progress.ts';
 import { formatFromName, readRecords, type InputFormat, type SourceRecord } from '../stages/read.ts';
 import { createFormatter, type OutputFormat } from '../stages/write.ts';
 import { EXIT, type CliIo } from './io.ts';
@@ -60,7 +61,9 @@ Input and output:
   --output-format ndjson|csv   default: from --output's extension, else ndjson
   -o, --output FILE            write records to FILE instead of stdout
   --errors FILE                write records that carry _error to FILE instead of the output
-  -q, --quiet                  no event lines on stderr (errors are still printed)
+  --progress                   a live status view on stderr even when it is not a terminal
+                               (default: the view on a terminal, else one line per batch event)
+  -q, --quiet                  neither (errors, budget stops and failed-record counts are still printed)
 
 Batching:
   --batch-size N          requests per batch, 1-${MAX_BATCH_REQUESTS} (default ${MAX_BATCH_REQUESTS}; 256 MB also caps a batch)
@@ -147,6 +150,7 @@ const OPTIONS = {
   output: { type: 'string', short: 'o' },
   errors: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
+  progress: { type: 'boolean' },
   'batch-size': { type: 'string' },
   'flush-after': { type: 'string' },
   'max-in-flight': { type: 'string' },
@@ -186,7 +190,10 @@ export async function enrichCommand(argv: string[], io: CliIo): Promise<number> 
   }
 }
 
-async function run(argv: string[], io: CliIo, say: (line: string) => void): Promise<number> {
+async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void): Promise<number> {
+  // While the progress view is up, messages are printed above it (else they would be drawn over).
+  let progress: Progress | undefined;
+  const say = (line: string) => (progress ? progress.say(line) : sayPlain(line));
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
@@ -307,11 +314,26 @@ async function run(argv: string[], io: CliIo, say: (line: string) => void): Prom
   process.once('SIGINT', sigint);
   process.once('SIGTERM', sigterm);
   const quiet = Boolean(values.quiet);
+  const isTty = Boolean((io.stderr as { isTTY?: boolean }).isTTY);
+  progress = createProgress({
+    stream: io.stderr,
+    style: quiet ? 'off' : values.progress || isTty ? 'tty' : 'lines',
+    counts,
+    costs,
+    describe,
+  });
+  const view = progress;
 
   try {
     await pipeline(
       input,
       read,
+      async function* countRead(records: AsyncIterable<SourceRecord>) {
+        for await (const record of records) {
+          view.read();
+          yield record;
+        }
+      },
       enrichStage({
         prompt: config.prompt.source,
         ...(config.system === undefined ? {} : { system: config.system }),
@@ -341,7 +363,7 @@ async function run(argv: string[], io: CliIo, say: (line: string) => void): Prom
         ...(values.meta ? { meta: true } : {}),
         onEvent: (event) => {
           if (event.type === 'submitted' || event.type === 'adopted') batches++;
-          if (!quiet || event.type === 'budget') say(describe(event));
+          view.event(event);
         },
       }),
       async function* format(records: AsyncIterable<Record<string, unknown>>) {
@@ -365,6 +387,8 @@ async function run(argv: string[], io: CliIo, say: (line: string) => void): Prom
     if (interrupted) return interrupted === 'SIGINT' ? 130 : 143;
     throw error;
   } finally {
+    progress.stop();
+    progress = undefined;
     process.off('SIGINT', sigint);
     process.off('SIGTERM', sigterm);
     ledger.close();

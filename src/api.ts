@@ -1,0 +1,136 @@
+/**
+ * Notebooks and scripts: `enrich()` (an async iterable, for `for await`) and `enrichAll()` (a promise,
+ * for small arrays) over plain objects, with no streams to wire up. Both run `enrichStage`, so they
+ * take the same options and give the same records: the row with the answer merged in, or the row
+ * with `_error`, one out for every row in, in input order.
+ */
+import { BatchEnrichError, shown } from './errors.ts';
+import { enrichStage, type EnrichOptions } from './enrich.ts';
+import type { SourceRecord } from './stages/read.ts';
+
+/**
+ * Rows for `enrich()` / `enrichAll()`: an array (or any iterable) of objects, or an async iterable
+ * of them (an async generator, a database cursor, a readable stream in object mode).
+ *
+ * @example
+ * const rows: Rows = [{ id: 1, subject: 'Refund please' }, { id: 2, subject: 'Login broken' }];
+ */
+export type Rows = Iterable<object> | AsyncIterable<object>;
+
+/**
+ * Enriches rows one by one as an async iterable: `for await (const row of enrich(rows, options))`.
+ *
+ * Every row comes out exactly once, in input order: the row with the answer's fields merged in (or
+ * under `options.into`), or the row with `_error` (`{ type, message }`) when it could not be
+ * enriched. A row that is not a plain object (a number, a string, an array, a `Map`, a `Promise`, …)
+ * comes out in its place as `{ _error: { type: 'invalid_input', message: 'row N: expected an object, got …' } }`.
+ * Rows are numbered from 1: that number is the record's `line`, and per-record messages name it
+ * (`row:3: Missing field: …` when the prompt uses a field the row lacks; `options.file` renames `row`).
+ * Records come out as their batch's results arrive, so the first ones can show up long before the
+ * last batch ends (batches take minutes to hours on the real API).
+ *
+ * Options are `enrichStage`'s (`EnrichOptions`): `prompt`, `schema` (zod or JSON Schema), `model`,
+ * `apiKey`/`baseURL`/`client`, `ledger`, `signal`, …; they are checked when `enrich()` is called,
+ * which throws a `BatchEnrichError` (`BE_INVALID_OPTION`) naming the bad option. The API key
+ * defaults to `ANTHROPIC_API_KEY`. The ledger defaults to the per-user one (`BATCH_ENRICH_LEDGER`,
+ * else `$XDG_CACHE_HOME/batch-enrich/ledger.db`, else `~/.cache/batch-enrich/ledger.db`), as for the
+ * stage and the CLI: running the same rows and prompt again (re-running a notebook cell, or resuming
+ * after a crash) is answered from the ledger without submitting or paying again. Pass
+ * `ledger: ':memory:'` to keep nothing.
+ *
+ * Stopping early (`break`, `return`, a `throw` in the loop body) stops the run: no further batches
+ * are created, polling stops, and the rows are no longer read. Batches already submitted keep
+ * running on the API (their answers are kept in a file ledger for the next run) unless
+ * `cancelOnAbort` is set and the stop comes from `signal`. A failure of the run as a whole (a
+ * refused key, `signal` aborted) is thrown from the loop.
+ *
+ * @example
+ * import { enrich } from 'batch-enrich';
+ * import { z } from 'zod';
+ *
+ * const schema = z.object({ category: z.enum(['billing', 'bug', 'other']), urgent: z.boolean() });
+ * for await (const row of enrich(tickets, { prompt: 'Triage this ticket: {{subject}}\n\n{{body}}', schema })) {
+ *   if (row['_error']) console.warn(row['id'], row['_error']);
+ *   else console.log(row['id'], row['category'], row['urgent']);
+ * }
+ */
+export function enrich(rows: Rows, options: EnrichOptions): AsyncGenerator<Record<string, unknown>> {
+  const stage = enrichStage({ ...options, file: options.file ?? 'row' });
+  return stage(toSourceRecords(checkRows(rows)));
+}
+
+/**
+ * Enriches a small array (or any rows `enrich()` takes) and resolves with every record, in input
+ * order, once the last one is answered. Same options, defaults and per-record `_error`s as
+ * `enrich()`; it rejects with a `BatchEnrichError` for a bad option (naming it) or a failed run.
+ * Everything is held in memory: for large inputs iterate `enrich()` instead, or use the stream
+ * stages.
+ *
+ * @example
+ * import { enrichAll } from 'batch-enrich';
+ * import { z } from 'zod';
+ *
+ * const triaged = await enrichAll(tickets, {
+ *   prompt: 'Triage: {{subject}}',
+ *   schema: z.object({ category: z.enum(['billing', 'bug', 'other']), urgent: z.boolean() }),
+ * });
+ * const failed = triaged.filter((row) => row['_error']);
+ */
+export async function enrichAll(rows: Rows, options: EnrichOptions): Promise<Record<string, unknown>[]> {
+  const out: Record<string, unknown>[] = [];
+  for await (const record of enrich(rows, options)) out.push(record);
+  return out;
+}
+
+function checkRows(rows: unknown): Rows {
+  const iterable =
+    typeof rows === 'object' &&
+    rows !== null &&
+    (typeof (rows as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] === 'function' ||
+      typeof (rows as Partial<Iterable<unknown>>)[Symbol.iterator] === 'function');
+  if (!iterable) {
+    throw new BatchEnrichError('BE_INVALID_OPTION', `\`rows\`: expected an array, an iterable or an async iterable of objects, got ${describe(rows)}`);
+  }
+  return rows as Rows;
+}
+
+/**
+ * Rows → `SourceRecord`s: `seq` is the 0-based index, `line` the 1-based row number. A sync iterable
+ * is read with `for…of`, so a `Promise` among the rows is reported, not silently awaited.
+ */
+async function* toSourceRecords(rows: Rows): AsyncGenerator<SourceRecord> {
+  let seq = 0;
+  const next = (row: unknown): SourceRecord => {
+    const at = { seq, line: seq + 1 };
+    seq++;
+    return isRecord(row)
+      ? { ...at, data: row }
+      : { ...at, data: {}, error: { type: 'invalid_input', message: `row ${at.line}: expected an object, got ${describe(row)}` } };
+  };
+  if (Symbol.asyncIterator in rows) {
+    for await (const row of rows) yield next(row);
+  } else {
+    for (const row of rows) yield next(row);
+  }
+}
+
+/** Objects whose fields are the record: not arrays, and not the built-ins whose JSON loses their content. */
+function isRecord(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || ArrayBuffer.isView(value)) return false;
+  return !NOT_RECORDS.some((type) => value instanceof type);
+}
+const NOT_RECORDS: readonly (abstract new (...args: never[]) => unknown)[] = [Map, Set, WeakMap, WeakSet, Date, RegExp, Promise, Error, ArrayBuffer];
+
+/** A short description of a value that is not a record, for error messages. */
+function describe(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'bigint' || typeof value === 'symbol') return String(value);
+  if (Array.isArray(value)) return `an array ${shown(value)}`;
+  if (typeof value === 'object' && value !== null) {
+    const name = Object.getPrototypeOf(value)?.constructor?.name;
+    const hint = value instanceof Promise ? ' (await the rows before passing them)' : '';
+    if (typeof name === 'string' && name !== 'Object') return `a ${name}${hint}`;
+  }
+  return shown(value);
+}

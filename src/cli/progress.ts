@@ -1,0 +1,159 @@
+/**
+ * Progress on stderr. On a terminal (or with `--progress`) a status block redrawn in place by
+ * log-update: records read, requests submitted, batches in flight with their age, records done and
+ * failed, the time left estimated from the batches that already ended, and the cost so far. Off a
+ * terminal, one plain line per batch event (submitted, ended, retried…), which logs and CI keep well.
+ * `--quiet` shows neither. No colour is used, so NO_COLOR has nothing to turn off.
+ *
+ * Rejected alternative: hand-written cursor escapes. log-update handles line wrapping and clearing.
+ */
+import { createLogUpdate } from 'log-update';
+import type { CostTotals } from '../core/pricing.ts';
+import type { BatchEvent } from '../stages/batch.ts';
+import type { MergeCounts } from '../stages/merge.ts';
+import { usd } from './summary.ts';
+
+/** How often the terminal view is redrawn. */
+const REDRAW_MS = 250;
+
+export interface ProgressOptions {
+  stream: NodeJS.WritableStream;
+  /** 'tty': the redrawn view; 'lines': a line per event; 'off': nothing. */
+  style: 'tty' | 'lines' | 'off';
+  counts: MergeCounts;
+  costs: CostTotals;
+  describe: (event: BatchEvent) => string;
+  now?: () => number;
+}
+
+export interface Progress {
+  event(event: BatchEvent): void;
+  /** One more input record read. */
+  read(): void;
+  /** A message that must be seen (a warning, the summary): printed above the view. */
+  say(line: string): void;
+  stop(): void;
+}
+
+interface Flight {
+  requests: number;
+  submittedAt: number;
+}
+
+export function createProgress(options: ProgressOptions): Progress {
+  const now = options.now ?? Date.now;
+  const write = (line: string) => options.stream.write(`batch-enrich: ${line}\n`);
+  if (options.style !== 'tty') {
+    return {
+      event: (event) => {
+        if (options.style === 'lines' || event.type === 'budget') write(options.describe(event));
+      },
+      read: () => {},
+      say: write,
+      stop: () => {},
+    };
+  }
+
+  // A terminal that reports no size (0 × 0, as under `script` or some CI ptys) would get every line cut.
+  const tty = options.stream as NodeJS.WriteStream;
+  const target = {
+    write: (text: string) => tty.write(text),
+    get columns() {
+      return tty.columns || 100;
+    },
+    get rows() {
+      return tty.rows || 40;
+    },
+  };
+  const view = createLogUpdate(target as unknown as NodeJS.WriteStream, { showCursor: true });
+  const started = now();
+  const inFlight = new Map<string, Flight>();
+  const durations: number[] = [];
+  let read = 0;
+  let submitted = 0;
+  let batches = 0;
+  let retries = 0;
+  let last = '';
+
+  const render = () => {
+    const { ok, failed } = options.counts;
+    const lines = [
+      `batch-enrich  ${formatDuration(now() - started)}  read ${n(read)} · submitted ${n(submitted)} in ${n(batches)} batch${batches === 1 ? '' : 'es'} · done ${n(ok + failed)}${failed ? ` (${n(failed)} with _error)` : ''} · cost ${usd(options.costs.usd)}${retries ? ` · ${n(retries)} retries` : ''}`,
+    ];
+    const eta = remaining(now());
+    for (const [id, flight] of [...inFlight].slice(0, 5)) {
+      lines.push(`  ${id}  ${n(flight.requests)} requests  running ${formatDuration(now() - flight.submittedAt)}`);
+    }
+    if (inFlight.size > 5) lines.push(`  … and ${inFlight.size - 5} more batches`);
+    if (eta !== undefined) lines.push(`  about ${formatDuration(eta)} left (from the ${durations.length} batch${durations.length === 1 ? '' : 'es'} that ended)`);
+    const frame = lines.join('\n');
+    if (frame !== last) view(frame);
+    last = frame;
+  };
+
+  /** The longest expected wait among batches in flight, by the average duration of the ended ones. */
+  const remaining = (t: number): number | undefined => {
+    if (durations.length === 0 || inFlight.size === 0) return undefined;
+    const average = durations.reduce((a, b) => a + b, 0) / durations.length;
+    return Math.max(0, ...[...inFlight.values()].map((f) => average - (t - f.submittedAt)));
+  };
+
+  const timer = setInterval(render, REDRAW_MS);
+  timer.unref();
+  return {
+    event(event) {
+      switch (event.type) {
+        case 'submitted':
+        case 'adopted':
+          inFlight.set(event.batchId, { requests: event.requests, submittedAt: now() });
+          submitted += event.requests;
+          batches++;
+          break;
+        case 'following':
+          inFlight.set(event.batchId, { requests: 0, submittedAt: now() });
+          break;
+        case 'ended': {
+          const flight = inFlight.get(event.batchId);
+          if (flight) durations.push(now() - flight.submittedAt);
+          inFlight.delete(event.batchId);
+          break;
+        }
+        case 'retry':
+          retries++;
+          break;
+        case 'budget':
+        case 'released':
+        case 'requeued':
+          this.say(options.describe(event));
+          break;
+      }
+      render();
+    },
+    read() {
+      read++;
+    },
+    say(line) {
+      view.clear();
+      write(line);
+      last = '';
+      render();
+    },
+    stop() {
+      clearInterval(timer);
+      render();
+      view.done();
+    },
+  };
+}
+
+/** `42s`, `3m 5s`, `2h 5m`. */
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+function n(value: number): string {
+  return value.toLocaleString('en');
+}

@@ -1,0 +1,145 @@
+/**
+ * The notebook/script API against the emulator: `enrich()` as an async iterable over arrays and async
+ * generators, `enrichAll()` as a promise, invalid rows in place, early stop, option errors.
+ */
+import { describe, expect, it } from 'vitest';
+import { enrich, enrichAll } from '../src/index.ts';
+import type { EnrichOptions } from '../src/enrich.ts';
+import { expectError, expectErrorSync } from './helpers/expect-error.ts';
+import { emulator, perRecord, schema } from './helpers/pipeline.ts';
+
+function optionsFor(url: string, extra: Partial<EnrichOptions> = {}): EnrichOptions {
+  return { prompt: 'item {{id}}: {{text}}', schema, apiKey: 'test-key', baseURL: url, ledger: ':memory:', pollMinMs: 5, pollMaxMs: 20, ...extra };
+}
+
+const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i), text: `text ${i}` }));
+const answered = (row: { id: string; text?: string }) => ({ ...row, label: `label-${row.id}`, n: Number(row.id) * 2 });
+
+describe('enrich(): for await over rows', () => {
+  it('yields every row of an array enriched with its own answer, in input order', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const input = rows(25);
+    const out: Record<string, unknown>[] = [];
+    for await (const row of enrich(input, optionsFor(emu.url, { batchSize: 7 }))) out.push(row);
+    expect(out).toEqual(input.map(answered));
+  });
+
+  it('reads an async generator lazily and keeps its order', async () => {
+    const emu = await emulator({ responder: perRecord });
+    async function* generate() {
+      for (let i = 0; i < 12; i++) {
+        await new Promise((r) => setTimeout(r, 1));
+        yield { id: String(i), text: `text ${i}` };
+      }
+    }
+    const out: Record<string, unknown>[] = [];
+    for await (const row of enrich(generate(), optionsFor(emu.url, { batchSize: 5, flushAfterMs: 20 }))) out.push(row);
+    expect(out).toEqual(rows(12).map(answered));
+  });
+
+  it('puts a row that is not an object in its place with an invalid_input error, and numbers rows from 1', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const input: unknown[] = [{ id: '0', text: 'a' }, 42, { id: '2', text: 'c' }, ['x'], null, new Map(), { id: '6' }];
+    const out = await enrichAll(input as object[], optionsFor(emu.url));
+
+    expect(out).toHaveLength(7);
+    expect(out[0]).toEqual(answered({ id: '0', text: 'a' }));
+    expect(out[2]).toEqual(answered({ id: '2', text: 'c' }));
+    expect(out[1]).toEqual({ _error: { type: 'invalid_input', message: 'row 2: expected an object, got 42' } });
+    expect(out[3]).toMatchObject({ _error: { type: 'invalid_input', message: 'row 4: expected an object, got an array ["x"]' } });
+    expect(out[4]).toMatchObject({ _error: { type: 'invalid_input', message: 'row 5: expected an object, got null' } });
+    expect(out[5]).toMatchObject({ _error: { type: 'invalid_input', message: 'row 6: expected an object, got a Map' } });
+    // A row without a field the prompt uses: a per-record template error naming its row number.
+    expect(out[6]).toMatchObject({ id: '6', _error: { type: 'template', message: expect.stringMatching(/^row:7: Missing field: .*\{\{text\}\}/) } });
+    expect(emu.submittedCustomIds().size).toBe(2);
+  });
+
+  it('reports a Promise among the rows instead of awaiting it', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const out = await enrichAll([Promise.resolve({ id: '0', text: 'a' })], optionsFor(emu.url));
+    expect(out).toEqual([{ _error: { type: 'invalid_input', message: 'row 1: expected an object, got a Promise (await the rows before passing them)' } }]);
+  });
+
+  it('stops the run on break: no further batch is created, the rows stop being read, and the loop ends promptly', async () => {
+    const emu = await emulator({ responder: perRecord });
+    let read = 0;
+    let closed = false;
+    async function* endless() {
+      try {
+        for (let i = 0; ; i++) {
+          read++;
+          yield { id: String(i), text: `text ${i}` };
+        }
+      } finally {
+        closed = true;
+      }
+    }
+    const started = Date.now();
+    let first: Record<string, unknown> | undefined;
+    // One request a batch, one batch at a time: without the stop, creates would go on forever.
+    for await (const row of enrich(endless(), optionsFor(emu.url, { batchSize: 1, maxInFlight: 1 }))) {
+      first = row;
+      break;
+    }
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(first).toEqual(answered({ id: '0', text: 'text 0' }));
+
+    const creates = emu.stats.calls['batches.create'];
+    const retrieves = emu.stats.calls['batches.retrieve'];
+    const readAtStop = read;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(emu.stats.calls['batches.create']).toBe(creates);
+    expect(emu.stats.calls['batches.retrieve']).toBe(retrieves);
+    expect(read).toBeLessThanOrEqual(readAtStop + 1);
+    await expect.poll(() => closed, { timeout: 1_000 }).toBe(true);
+  });
+
+  it('stops the run when the loop body throws, and the error is the caller’s own', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const run = async () => {
+      for await (const row of enrich(rows(3), optionsFor(emu.url, { batchSize: 1, maxInFlight: 1 }))) {
+        throw new Error(`stopped at ${String(row['id'])}`);
+      }
+    };
+    await expect(run()).rejects.toThrow('stopped at 0');
+    const creates = emu.stats.calls['batches.create'];
+    await new Promise((r) => setTimeout(r, 200));
+    expect(emu.stats.calls['batches.create']).toBe(creates);
+  });
+
+  it('throws when called with an invalid option, naming it', () => {
+    expectErrorSync(() => enrich(rows(1), { prompt: 'x', batchSize: 0 }), { code: 'BE_INVALID_OPTION', message: '`batchSize`' });
+    expectErrorSync(() => enrich(rows(1), { prompt: '' }), { code: 'BE_INVALID_OPTION', message: '`prompt`' });
+    expectErrorSync(() => enrich(42 as unknown as object[], { prompt: 'x' }), { code: 'BE_INVALID_OPTION', message: '`rows`: expected an array, an iterable or an async iterable of objects, got 42' });
+  });
+});
+
+describe('enrichAll(): a promise of every record', () => {
+  it('resolves with all records in input order', async () => {
+    const emu = await emulator({ responder: perRecord, processingMs: 20 });
+    const input = rows(30);
+    const out = await enrichAll(input, optionsFor(emu.url, { batchSize: 8, maxInFlight: 2 }));
+    expect(out).toEqual(input.map(answered));
+    expect(emu.batches()).toHaveLength(4);
+  });
+
+  it('takes any iterable, and resolves with [] for no rows without creating a batch', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const byId = new Map(rows(3).map((row) => [row.id, row]));
+    expect(await enrichAll(byId.values(), optionsFor(emu.url))).toEqual(rows(3).map(answered));
+    const creates = emu.stats.calls['batches.create'];
+    expect(await enrichAll([], optionsFor(emu.url))).toEqual([]);
+    expect(emu.stats.calls['batches.create']).toBe(creates);
+  });
+
+  it('rejects an invalid option with a message naming the option', async () => {
+    await expectError(enrichAll(rows(1), { prompt: 'x', maxTokens: -1 }), { code: 'BE_INVALID_OPTION', message: '`maxTokens`' });
+    await expectError(enrichAll(rows(1), { prompt: 'x', baseURL: 'not a url' }), { code: 'BE_INVALID_OPTION', message: '`baseURL`' });
+    await expectError(enrichAll(rows(1), { prompt: 'x', bogus: 1 } as unknown as EnrichOptions), { code: 'BE_INVALID_OPTION', message: /bogus|Unrecognized/ });
+  });
+
+  it('rejects when the run fails as a whole (the key is refused)', async () => {
+    const emu = await emulator({ apiKey: 'the-right-key' });
+    await expectError(enrichAll(rows(2), optionsFor(emu.url, { apiKey: 'wrong-key' })), { code: 'BE_API', message: /401/ });
+  });
+});

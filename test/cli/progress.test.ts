@@ -1,0 +1,45 @@
+/**
+ * Progress on stderr as a user sees it: a view redrawn in place on a terminal (a real pseudo-terminal,
+ * made by util-linux `script`), plain event lines when stderr is a file or a pipe, the view forced
+ * with --progress, nothing but failures with --quiet.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { BIN, ROOT, runCli } from '../helpers/cli.ts';
+
+const TICKETS = join(ROOT, 'fixtures', 'csv', 'tickets.csv');
+const ERASE_LINE = '\u001b[2K';
+const args = ['--emulator', '--poll-min', '0.2', '--batch-size', '4', '--max-in-flight', '1', '--transform', 'ticket-triage', TICKETS];
+
+describe('progress on stderr', () => {
+  it.skipIf(!existsSync('/usr/bin/script'))('on a terminal: a status view redrawn in place, its last frame kept above the summary', async () => {
+    const command = `stty rows 40 cols 160; ${process.execPath} ${BIN} ${args.map((a) => `'${a}'`).join(' ')} > /dev/null`;
+    const { stdout } = await promisify(execFile)('script', ['-qec', command, '/dev/null'], { env: { PATH: process.env['PATH'] ?? '', HOME: '/tmp' }, timeout: 30_000 });
+    const screen = stdout.replaceAll('\r', '');
+    expect(screen).toContain(ERASE_LINE); // redrawn, not appended
+    expect(screen).toMatch(/batch-enrich {2}\d+s {2}read \d+ · submitted \d+ in \d+ batch(es)? · done \d+ · cost \$[\d.]+/);
+    expect(screen).toMatch(/msgbatch_\w+ {2}4 requests {2}running \d+s/);
+    expect(screen).toMatch(/about \d+s left \(from the \d+ batch(es)? that ended\)/);
+    // The final frame stays, then the summary.
+    expect(screen).toMatch(/read 12 · submitted 12 in 3 batches · done 12 · cost \$[\d.]+\nbatch-enrich: 12 records: 12 enriched, 0 with _error\n/);
+  });
+
+  it('off a terminal: one plain line per batch event, no escape codes', async () => {
+    const result = await runCli(args);
+    expect(result.code).toBe(0);
+    expect(result.stderr).not.toContain('\u001b');
+    expect(result.stderr.match(/^batch-enrich: batch msgbatch_\w+ submitted: 4 requests, [\d.]+ KiB$/gm)).toHaveLength(3);
+    expect(result.stderr.match(/^batch-enrich: batch msgbatch_\w+ ended: 4 succeeded/gm)).toHaveLength(3);
+  });
+
+  it('--progress forces the view off a terminal; --quiet shows only what failed', async () => {
+    const forced = await runCli(['--progress', ...args]);
+    expect(forced.stderr).toContain(ERASE_LINE);
+    const quiet = await runCli(['--quiet', ...args]);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toBe('');
+  });
+});
