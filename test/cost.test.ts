@@ -87,6 +87,33 @@ describe('the budget guard', () => {
   });
 });
 
+describe('--sample', () => {
+  it('runs N rows picked evenly as one batch, reports the shares and projects the cost of the whole input', async () => {
+    const emu = await emulator({});
+    const dir = mkdtempSync(join(tmpdir(), 'be-sample-'));
+    const env = { ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const ok = await runCli(['--transform', 'ticket-triage', ...fast, '--sample', '4', TICKETS], { env });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout.trim().split('\n').map((line) => JSON.parse(line).ticket_id)).toEqual(['T-1001', 'T-1004', 'T-1007', 'T-1010']);
+    expect(emu.stats.calls['batches.create']).toBe(1);
+    expect(emu.stats.requestsSubmitted).toBe(4);
+    const report = /sample of 4 of 12 rows: 100% valid, 0% truncated, 0% not matching the schema, 0% failed otherwise; \$([\d.]+) per row, so about \$([\d.]+) for the whole input/.exec(ok.stderr);
+    expect(report, ok.stderr).not.toBeNull();
+    expect(Number(report?.[2])).toBeCloseTo(Number(report?.[1]) * 12, 4);
+
+    // A max_tokens too small for the answers: the trial shows it before anything else is paid for.
+    const cut = await runCli(['--transform', 'ticket-triage', ...fast, '--sample', '4', '--max-tokens', '3', '--max-attempts', '1', TICKETS], { env });
+    expect(cut.code).toBe(3);
+    expect(cut.stderr).toMatch(/sample of 4 of 12 rows: 0% valid, 100% truncated/);
+  });
+
+  it('needs a file (rows are picked across the whole input)', async () => {
+    const result = await runCli(['--emulator', '--transform', 'ticket-triage', '--sample', '3', '-'], { stdin: 'subject,body\na,b\n' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--sample needs a FILE/);
+  });
+});
+
 /** What the guard estimates for one batch of these rows (its high end), found by capping just above it. */
 async function oneBatchEstimate(emu: Awaited<ReturnType<typeof emulator>>, rows: Record<string, unknown>[]): Promise<number> {
   const events: { projectedUsd: number }[] = [];

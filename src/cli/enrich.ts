@@ -93,6 +93,9 @@ Cost:
                           input_tokens, output_tokens, cache_creation_input_tokens,
                           cache_read_input_tokens, cost_usd, realtime_cost_usd, ...)
   --meta                  add _meta to every record: custom_id, batch id, model, attempt, tokens, cost
+  --sample N              a trial before the full spend: run N rows picked evenly from FILE as one
+                          batch, print their answers, report the share of valid, truncated and failed
+                          answers, the cost per row and the projected cost of the whole input, and stop
 
 Modes:
   --dry-run               print the batch requests as JSONL on stdout, and the cost estimate on
@@ -165,6 +168,7 @@ const OPTIONS = {
   'max-cost': { type: 'string' },
   summary: { type: 'string' },
   meta: { type: 'boolean' },
+  sample: { type: 'string' },
   'dry-run': { type: 'boolean' },
   emulator: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -221,6 +225,8 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   const batchSize = integer('--batch-size', values['batch-size'], 1, MAX_BATCH_REQUESTS);
   const maxAttempts = integer('--max-attempts', values['max-attempts'], 1, 100);
   const maxCost = dollars('--max-cost', values['max-cost']);
+  const sampleSize = integer('--sample', values.sample, 1, MAX_BATCH_REQUESTS);
+  if (sampleSize !== undefined && file === '-') throw usage('--sample needs a FILE: rows are picked evenly across the whole input, so it is read twice');
   const prices = values.prices ? loadPriceFile(values.prices) : DEFAULT_PRICES;
   if (maxCost !== undefined && !priceFor(config.model, prices)) {
     throw usage(`--max-cost: no price is known for the model ${config.model}, so its cost cannot be capped; give one with --prices FILE`);
@@ -270,6 +276,14 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
       }
       if (!values.quiet) say(estimateLine(tally, config.model, config.maxTokens, prices, Boolean(config.system)));
     }
+  }
+
+  // --sample: count the rows, then keep N of them spread evenly over the input.
+  let picked: Set<number> | undefined;
+  let totalRows = 0;
+  if (sampleSize !== undefined) {
+    for await (const _ of readRecords({ format: inputFormat, file, onColumns: checkColumns })(await openInput(file))) totalRows++;
+    picked = new Set(Array.from({ length: Math.min(sampleSize, totalRows) }, (_, i) => Math.floor((i * totalRows) / Math.min(sampleSize, totalRows))));
   }
 
   const out = values.output ? createWriteStream(values.output) : io.stdout;
@@ -330,6 +344,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
       read,
       async function* countRead(records: AsyncIterable<SourceRecord>) {
         for await (const record of records) {
+          if (picked && !picked.has(record.seq)) continue;
           view.read();
           yield record;
         }
@@ -345,7 +360,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
         client,
         apiKey: key,
         ledger,
-        ...(batchSize === undefined ? {} : { batchSize }),
+        ...(picked ? { batchSize: Math.max(picked.size, 1) } : batchSize === undefined ? {} : { batchSize }),
         ...(maxInFlight === undefined ? {} : { maxInFlight }),
         ...(flushAfter === undefined ? {} : { flushAfterMs: flushAfter * 1000 }),
         ...(pollMin === undefined ? {} : { pollMinMs: pollMin * 1000 }),
@@ -399,6 +414,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   if (!quiet) for (const line of summaryLines(summary)) say(line);
   else if (counts.failed > 0) say(summaryLines(summary)[0] ?? '');
   if (values.summary) writeFileSync(values.summary, `${JSON.stringify(summary, null, 2)}\n`);
+  if (picked) say(sampleReport(summary, totalRows));
   return counts.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
 }
 
@@ -550,6 +566,20 @@ function seconds(flag: string, value: string | undefined): number | undefined {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw usage(`${flag} must be a positive number of seconds, got ${shown(value)}`);
   return n;
+}
+
+/** What a `--sample` run says about the whole job. */
+function sampleReport(s: ReturnType<typeof summarize>, totalRows: number): string {
+  const rows = s.records_ok + s.records_failed;
+  const share = (n: number) => `${rows === 0 ? 0 : Math.round((n / rows) * 100)}%`;
+  const truncated = s.failed_by_type['truncated'] ?? 0;
+  const invalid = (s.failed_by_type['schema_mismatch'] ?? 0) + (s.failed_by_type['invalid_json'] ?? 0);
+  const perRow = rows === 0 ? 0 : s.cost_usd / rows;
+  return (
+    `sample of ${rows} of ${totalRows.toLocaleString('en')} rows: ${share(s.records_ok)} valid, ${share(truncated)} truncated, ` +
+    `${share(invalid)} not matching the schema, ${share(s.records_failed - truncated - invalid)} failed otherwise; ` +
+    `${usd(perRow)} per row, so about ${usd(perRow * totalRows)} for the whole input at batch prices (before retries)`
+  );
 }
 
 /** Errors the user fixes by changing the command or its environment: exit code 2. */

@@ -108,8 +108,10 @@ function n(value: number): string {
   return Math.round(value).toLocaleString('en');
 }
 
+/** Dollars with the precision the amount needs: cents above $1, more for the fractions a row costs. */
 export function usd(value: number): string {
-  return value >= 1 ? `$${value.toFixed(2)}` : `$${value.toFixed(4)}`;
+  if (value >= 1) return `$${value.toFixed(2)}`;
+  return value >= 0.01 || value === 0 ? `$${value.toFixed(4)}` : `$${value.toFixed(6)}`;
 }
 
 function round(value: number, digits: number): number {
