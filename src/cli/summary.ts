@@ -53,7 +53,7 @@ export function summaryLines(s: RunSummary): string[] {
   const failures = Object.entries(s.failed_by_type)
     .map(([type, n]) => `${type}: ${n}`)
     .join(', ');
-  const lines = [`${total} record${total === 1 ? '' : 's'}: ${s.records_ok} enriched, ${s.records_failed} with _error${failures ? ` (${failures})` : ''}`];
+  const lines = [`${n(total)} record${total === 1 ? '' : 's'}: ${n(s.records_ok)} enriched, ${n(s.records_failed)} with _error${failures ? ` (${failures})` : ''}`];
   if (s.batches > 0 || s.input_tokens > 0) {
     lines.push(
       `${s.batches} batch${s.batches === 1 ? '' : 'es'}; tokens: ${n(s.input_tokens)} input, ${n(s.output_tokens)} output, ` +
