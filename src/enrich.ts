@@ -73,6 +73,9 @@ const optionsSchema = z
     costs: z.custom<CostTotals>((v) => typeof v === 'object' && v !== null).optional(),
     maxCostUsd: z.number().positive().optional(),
     meta: z.boolean().optional(),
+    mode: z.enum(['batch', 'realtime']).optional(),
+    concurrency: positiveInt(1000).optional(),
+    deadline: z.union([z.date(), z.number().positive()]).optional(),
   })
   .strict();
 
@@ -131,10 +134,13 @@ export function enrichStage(
         pollMaxMs: o.pollMaxMs,
         onEvent: o.onEvent,
         signal: o.signal,
-        onResult: (result) => {
+        onResult: (result, mode) => {
           // Only answers are billed: errored, expired and canceled requests cost nothing.
-          if (result.type === 'succeeded') addUsage(costs, result.message.usage, result.message.model, 'batch', table);
+          if (result.type === 'succeeded') addUsage(costs, result.message.usage, result.message.model, mode, table);
         },
+        mode: o.mode,
+        concurrency: o.concurrency,
+        deadline: o.deadline instanceof Date ? o.deadline.getTime() : o.deadline,
         ...(o.maxCostUsd === undefined
           ? {}
           : {

@@ -34,6 +34,8 @@ Options:
   --lost-create-rate RATE   share 0..1 of creates made but answered 500    (default: 0)
   --create-latency-ms N     answer a create N ms after making the batch    (default: 0)
   --results-pause-ms N      pause N ms half way through each download      (default: 0)
+  --messages-concurrency N  /v1/messages calls at once; past it: 429       (default: 0, no limit)
+  --messages-latency-ms N   how long each /v1/messages call takes          (default: 0)
   --transient-404           first retrieve of each batch answers 404       (default: off)
   --verbose                 log one line per request to stderr             (default: off)
   --help                    show this help
@@ -69,6 +71,8 @@ const FLAGS = {
   'lost-create-rate': { type: 'string' },
   'create-latency-ms': { type: 'string' },
   'results-pause-ms': { type: 'string' },
+  'messages-concurrency': { type: 'string' },
+  'messages-latency-ms': { type: 'string' },
   'transient-404': { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean' },
@@ -134,6 +138,8 @@ export function parseEmulatorArgs(argv: string[]): { help: boolean; verbose: boo
   set('lostCreateRate', numFlag('lost-create-rate', values['lost-create-rate'], 0, 1));
   set('createLatencyMs', numFlag('create-latency-ms', values['create-latency-ms'], 0, 3_600_000));
   set('resultsPauseMs', numFlag('results-pause-ms', values['results-pause-ms'], 0, 3_600_000));
+  set('messagesConcurrency', numFlag('messages-concurrency', values['messages-concurrency'], 0, 10_000));
+  set('messagesLatencyMs', numFlag('messages-latency-ms', values['messages-latency-ms'], 0, 3_600_000));
   if (values['transient-404'] === true) options.transient404 = true;
   const sum = (options.faultRate429 ?? 0) + (options.faultRate500 ?? 0) + (options.faultRate529 ?? 0);
   if (sum > 1) throw new UsageError(`--fault-429 + --fault-500 + --fault-529: must add up to at most 1, got ${sum}`);

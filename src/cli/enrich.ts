@@ -30,6 +30,9 @@ import { formatFromName, readRecords, type InputFormat, type SourceRecord } from
 import { createFormatter, type OutputFormat } from '../stages/write.ts';
 import { EXIT, type CliIo } from './io.ts';
 
+/** `--mode auto` sends a FILE of at most this many rows in real time: a batch's wait is not worth the saving. */
+export const AUTO_REALTIME_MAX_ROWS = 100;
+
 export const USAGE = `Usage: batch-enrich [options] [FILE]
        batch-enrich status [--job NAME]            jobs and batches in the ledger, live from the API
        batch-enrich cancel BATCH_ID... | --job NAME
@@ -96,6 +99,14 @@ Cost:
   --sample N              a trial before the full spend: run N rows picked evenly from FILE as one
                           batch, print their answers, report the share of valid, truncated and failed
                           answers, the cost per row and the projected cost of the whole input, and stop
+
+Real time:
+  --mode batch|realtime|auto   batch (default): Message Batches, half price, up to 24 h.
+                          realtime: each request through the Messages API, answers now, full price.
+                          auto: real time when FILE has at most ${AUTO_REALTIME_MAX_ROWS} rows, else batch (stdin: batch)
+  --concurrency N         real-time calls at once (default 8); halved on 429/529, grown back after successes
+  --deadline DURATION     batch mode: when batches are not done by then (e.g. 90m, 2h, 45s), cancel them,
+                          keep the answers they produced and finish the rest in real time
 
 Modes:
   --dry-run               print the batch requests as JSONL on stdout, and the cost estimate on
@@ -169,6 +180,9 @@ const OPTIONS = {
   summary: { type: 'string' },
   meta: { type: 'boolean' },
   sample: { type: 'string' },
+  mode: { type: 'string' },
+  concurrency: { type: 'string' },
+  deadline: { type: 'string' },
   'dry-run': { type: 'boolean' },
   emulator: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -226,6 +240,10 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   const maxAttempts = integer('--max-attempts', values['max-attempts'], 1, 100);
   const maxCost = dollars('--max-cost', values['max-cost']);
   const sampleSize = integer('--sample', values.sample, 1, MAX_BATCH_REQUESTS);
+  const modeFlag = choice<'batch' | 'realtime' | 'auto'>('--mode', values.mode, ['batch', 'realtime', 'auto']) ?? 'batch';
+  const concurrency = integer('--concurrency', values.concurrency, 1, 1000);
+  const deadlineMs = duration('--deadline', values.deadline);
+  if (deadlineMs !== undefined && modeFlag === 'realtime') throw usage('--deadline is for batch mode: in real time every answer comes at once anyway');
   if (sampleSize !== undefined && file === '-') throw usage('--sample needs a FILE: rows are picked evenly across the whole input, so it is read twice');
   const prices = values.prices ? loadPriceFile(values.prices) : DEFAULT_PRICES;
   if (maxCost !== undefined && !priceFor(config.model, prices)) {
@@ -278,6 +296,14 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
     }
   }
 
+  // --mode auto: a small file goes through real time; anything else (and stdin) through batches.
+  let mode: 'batch' | 'realtime' = modeFlag === 'realtime' ? 'realtime' : 'batch';
+  if (modeFlag === 'auto' && file !== '-') {
+    let rows = 0;
+    for await (const _ of readRecords({ format: inputFormat, file })(await openInput(file))) if (++rows > AUTO_REALTIME_MAX_ROWS) break;
+    if (rows <= AUTO_REALTIME_MAX_ROWS) mode = 'realtime';
+  }
+
   // --sample: count the rows, then keep N of them spread evenly over the input.
   let picked: Set<number> | undefined;
   let totalRows = 0;
@@ -312,6 +338,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   const counts = newCounts();
   const costs = newCostTotals();
   let batches = 0;
+  let sentRealtime = false;
   const started = Date.now();
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
@@ -376,8 +403,12 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
         costs,
         ...(maxCost === undefined ? {} : { maxCostUsd: maxCost }),
         ...(values.meta ? { meta: true } : {}),
+        mode,
+        ...(concurrency === undefined ? {} : { concurrency }),
+        ...(deadlineMs === undefined ? {} : { deadline: started + deadlineMs }),
         onEvent: (event) => {
           if (event.type === 'submitted' || event.type === 'adopted') batches++;
+          if (event.type === 'realtime') sentRealtime = true;
           view.event(event);
         },
       }),
@@ -410,7 +441,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
     await emulator?.close();
   }
 
-  const summary = summarize(counts, costs, batches, Date.now() - started);
+  const summary = summarize(counts, costs, batches, Date.now() - started, sentRealtime ? (batches > 0 ? 'batch+realtime' : 'realtime') : 'batch');
   if (!quiet) for (const line of summaryLines(summary)) say(line);
   else if (counts.failed > 0) say(summaryLines(summary)[0] ?? '');
   if (values.summary) writeFileSync(values.summary, `${JSON.stringify(summary, null, 2)}\n`);
@@ -554,6 +585,15 @@ function integer(flag: string, value: string | undefined, min: number, max: numb
   return n;
 }
 
+/** `90s`, `45m`, `2h`, `1h30m` → ms. */
+function duration(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const match = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(value.trim());
+  const ms = match ? (Number(match[1] ?? 0) * 3600 + Number(match[2] ?? 0) * 60 + Number(match[3] ?? 0)) * 1000 : Number.NaN;
+  if (!match || value.trim() === '' || !(ms > 0)) throw usage(`${flag} must be a duration such as 90s, 45m, 2h or 1h30m, got ${shown(value)}`);
+  return ms;
+}
+
 function dollars(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value.replace(/^\$/, ''));
@@ -617,6 +657,12 @@ function describe(event: BatchEvent): string {
     }
     case 'retry':
       return `${event.what}: ${event.message}; trying again in ${(event.delayMs / 1000).toFixed(1)} s`;
+    case 'realtime':
+      return `real time: ${event.requests} request${event.requests === 1 ? '' : 's'} sent (at most ${event.concurrency} at once)`;
+    case 'concurrency':
+      return `real time: now at most ${event.limit} calls at once (${event.reason})`;
+    case 'deadline':
+      return `deadline: canceling ${event.canceling} running batch${event.canceling === 1 ? '' : 'es'}; their answers are kept and the rest is finished in real time`;
     case 'budget':
       return `budget: submitting ${event.requests} more requests could bring the cost to $${event.projectedUsd.toFixed(4)}, over --max-cost $${event.maxUsd}; nothing more is submitted`;
   }

@@ -109,6 +109,13 @@ export function createProgress(options: ProgressOptions): Progress {
           submitted += event.requests;
           batches++;
           break;
+        case 'realtime':
+          submitted += event.requests;
+          break;
+        case 'concurrency':
+        case 'deadline':
+          this.say(options.describe(event));
+          break;
         case 'following':
           inFlight.set(event.batchId, { requests: 0, submittedAt: now() });
           break;

@@ -9,7 +9,8 @@ import type { MergeCounts } from '../stages/merge.ts';
 import type { PreparedRecord } from '../stages/batch.ts';
 
 export interface RunSummary {
-  mode: 'batch';
+  /** How the requests were sent: `batch`, `realtime`, or `batch+realtime` (a deadline moved the rest). */
+  mode: 'batch' | 'realtime' | 'batch+realtime';
   records_ok: number;
   records_failed: number;
   failed_by_type: Record<string, number>;
@@ -27,10 +28,10 @@ export interface RunSummary {
   wall_seconds: number;
 }
 
-export function summarize(counts: MergeCounts, costs: CostTotals, batches: number, wallMs: number): RunSummary {
+export function summarize(counts: MergeCounts, costs: CostTotals, batches: number, wallMs: number, mode: RunSummary['mode'] = 'batch'): RunSummary {
   const prompt = costs.inputTokens + costs.cacheCreationInputTokens + costs.cacheReadInputTokens;
   return {
-    mode: 'batch',
+    mode,
     records_ok: counts.ok,
     records_failed: counts.failed,
     failed_by_type: counts.byType,
@@ -56,12 +57,16 @@ export function summaryLines(s: RunSummary): string[] {
   const lines = [`${n(total)} record${total === 1 ? '' : 's'}: ${n(s.records_ok)} enriched, ${n(s.records_failed)} with _error${failures ? ` (${failures})` : ''}`];
   if (s.batches > 0 || s.input_tokens > 0) {
     lines.push(
-      `${s.batches} batch${s.batches === 1 ? '' : 'es'}; tokens: ${n(s.input_tokens)} input, ${n(s.output_tokens)} output, ` +
+      `${s.mode === 'realtime' ? 'real time' : `${s.batches} batch${s.batches === 1 ? '' : 'es'}`}; tokens: ${n(s.input_tokens)} input, ${n(s.output_tokens)} output, ` +
         `${n(s.cache_read_input_tokens)} cache read, ${n(s.cache_creation_input_tokens)} cache write (cache hit rate ${(s.cache_hit_rate * 100).toFixed(0)}%)`,
     );
     const saved = s.realtime_cost_usd - s.cost_usd;
+    const how =
+      s.mode === 'realtime'
+        ? `cost ${usd(s.cost_usd)} at real-time prices (in batches it would have been about half)`
+        : `cost ${usd(s.cost_usd)} ${s.mode === 'batch' ? 'at batch prices' : 'in batches and real time'} (${usd(s.realtime_cost_usd)} in real time, ${usd(saved)} saved)`;
     lines.push(
-      `cost ${usd(s.cost_usd)} at batch prices (${usd(s.realtime_cost_usd)} in real time, ${usd(saved)} saved)` +
+      how +
         `${s.unpriced_results > 0 ? `, plus ${s.unpriced_results} results of unpriced models` : ''}; ${s.wall_seconds} s`,
     );
   }

@@ -61,6 +61,10 @@ export interface EmulatorOptions {
   createLatencyMs?: number;
   /** A pause of this long half way through every results download (a slow download). _Default:_ 0. */
   resultsPauseMs?: number;
+  /** Concurrent `POST /v1/messages` calls allowed; past it they get 429 (with `retry-after`). _Default:_ 0 (no limit). */
+  messagesConcurrency?: number;
+  /** How long each `POST /v1/messages` call takes. _Default:_ 0. */
+  messagesLatencyMs?: number;
   /** Called with one line per HTTP request (method, path, status, ms); never includes keys. */
   log?: (line: string) => void;
 }
@@ -92,6 +96,8 @@ export interface ResolvedOptions {
   lostCreateRate: number;
   createLatencyMs: number;
   resultsPauseMs: number;
+  messagesConcurrency: number;
+  messagesLatencyMs: number;
   log: ((line: string) => void) | undefined;
 }
 
@@ -122,6 +128,8 @@ const optionsSchema = z.object({
   lostCreateRate: rate,
   createLatencyMs: z.number().min(0).optional(),
   resultsPauseMs: z.number().min(0).optional(),
+  messagesConcurrency: z.int().min(0).optional(),
+  messagesLatencyMs: z.number().min(0).optional(),
 });
 
 /** Applies defaults and validates; throws a `TypeError` naming the bad option. */
@@ -165,6 +173,8 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
     lostCreateRate: o.lostCreateRate ?? 0,
     createLatencyMs: o.createLatencyMs ?? 0,
     resultsPauseMs: o.resultsPauseMs ?? 0,
+    messagesConcurrency: o.messagesConcurrency ?? 0,
+    messagesLatencyMs: o.messagesLatencyMs ?? 0,
     log,
   };
 }

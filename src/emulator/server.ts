@@ -192,6 +192,7 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
   let controlCalls = 0;
   let downloads = 0;
   let lostCreates = 0;
+  let messagesActive = 0;
   let baseUrl = '';
 
   const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -369,6 +370,14 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         return;
       }
       case 'messages.create': {
+        // A rate limit by concurrency, as a tier's limits feel to a client: past it, 429 with retry-after.
+        if (opts.messagesConcurrency > 0 && messagesActive >= opts.messagesConcurrency) {
+          stats.faults['429']++;
+          throw new ApiError(429, 'rate_limit_error', `Too many concurrent requests (limit ${opts.messagesConcurrency})`, { 'retry-after': String(opts.retryAfterSeconds) });
+        }
+        messagesActive++;
+        res.once('close', () => messagesActive--);
+        if (opts.messagesLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, opts.messagesLatencyMs));
         const body = await readJson(req, opts.maxBodyBytes);
         const v = validateMessageParams(body);
         if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);

@@ -32,11 +32,12 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import { APIConnectionError, APIError } from '@anthropic-ai/sdk';
 import type { MessageBatch, MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
+import type { MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages/messages';
 import { createBatch } from '../client/client.ts';
 import { POLL_MAX_MS, POLL_MIN_MS, pollDelayMs, sleep } from '../core/backoff.ts';
 import { customIdOf, keyOf, newNonce, type SpecParts } from '../core/request.ts';
 import type { RecordError } from '../core/result.ts';
-import { DEFAULT_MAX_ATTEMPTS, isTransientFailure, retryVerdict, type RetryPolicy } from '../core/retry.ts';
+import { DEFAULT_MAX_ATTEMPTS, isTransientFailure, retryVerdict, type RetryPolicy, type Verdict } from '../core/retry.ts';
 import { BatchEnrichError } from '../errors.ts';
 import type { BatchRow, Identity, Ledger, PayloadRow, RecordRow } from '../ledger/ledger.ts';
 import type { SourceRecord } from './read.ts';
@@ -65,6 +66,57 @@ const ORPHAN_LIST_FAILURES = 8;
 const WRITE_CHUNK = 4000;
 /** Records waiting in memory are written at the latest this long after the first of them arrived. */
 const WRITE_DELAY_MS = 100;
+/** Real-time mode: requests per group, how soon a group goes out, and groups in flight at once. */
+const REALTIME_GROUP = 32;
+const REALTIME_FLUSH_MS = 20;
+const REALTIME_GROUPS_IN_FLIGHT = 64;
+export const DEFAULT_CONCURRENCY = 8;
+/** A real-time call refused with 429/529 is waited out this many times before it counts as failed. */
+const REALTIME_RATE_LIMIT_WAITS = 20;
+/** Ledger batch rows of real-time groups carry this in place of a remote batch id. */
+const REALTIME_PREFIX = 'realtime_';
+
+/**
+ * How many real-time calls may run at once: halved when the API says 429 or 529, grown by one after
+ * as many successes in a row as the current limit (additive increase, multiplicative decrease).
+ */
+class Limiter {
+  limit: number;
+  readonly #max: number;
+  #active = 0;
+  #successes = 0;
+  readonly #waiting: (() => void)[] = [];
+  readonly #changed: (limit: number, reason: string) => void;
+
+  constructor(max: number, changed: (limit: number, reason: string) => void) {
+    this.limit = max;
+    this.#max = max;
+    this.#changed = changed;
+  }
+  async acquire(): Promise<void> {
+    while (this.#active >= this.limit) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#active++;
+  }
+  release(): void {
+    this.#active--;
+    this.#waiting.shift()?.();
+  }
+  succeeded(): void {
+    if (++this.#successes < this.limit || this.limit >= this.#max) return;
+    this.#successes = 0;
+    this.limit++;
+    this.#changed(this.limit, 'calls succeed');
+    this.#waiting.shift()?.();
+  }
+  backOff(reason: string): void {
+    this.#successes = 0;
+    const next = Math.max(1, Math.floor(this.limit / 2));
+    if (next === this.limit) return;
+    this.limit = next;
+    this.#changed(next, reason);
+  }
+}
+
 /** After a stop, how long to wait for calls in flight to notice the abort before letting go. */
 const STOP_WAIT_MS = 3_000;
 /** `{"custom_id":"","params":}` and the comma between requests, around the nonce, key and params. */
@@ -107,7 +159,10 @@ export type BatchEvent =
   | { type: 'requeued'; batchId: string; requests: number; reasons: Record<string, number> }
   | { type: 'released'; batchId: string | null; requests: number; reason: string }
   | { type: 'retry'; what: string; message: string; delayMs: number }
-  | { type: 'budget'; maxUsd: number; projectedUsd: number; requests: number };
+  | { type: 'budget'; maxUsd: number; projectedUsd: number; requests: number }
+  | { type: 'realtime'; requests: number; concurrency: number }
+  | { type: 'concurrency'; limit: number; reason: string }
+  | { type: 'deadline'; canceling: number };
 
 export interface BatchSinkOptions {
   client: Anthropic;
@@ -131,11 +186,24 @@ export interface BatchSinkOptions {
   retry?: Partial<RetryPolicy> | undefined;
   /** Submit requests another identity already submitted or answered (paying again) instead of stopping. */
   allowOtherIdentity?: boolean | undefined;
+  /**
+   * `batch` (default) sends requests in Message Batches; `realtime` sends each with
+   * `messages.create` (small or urgent jobs: answers now, at full price), in groups of a few that
+   * flow through the same ledger, retries and ordering.
+   */
+  mode?: 'batch' | 'realtime' | undefined;
+  /** Real-time calls at once, at most (default 8); halved on a 429 or 529, and grown back after successes. */
+  concurrency?: number | undefined;
+  /**
+   * Batch mode: at this time (ms since the epoch), cancel the run's batches still running, keep the
+   * answers they already produced, and finish the rest in real time.
+   */
+  deadline?: number | undefined;
   /** When stopped by the signal, cancel this run's batches still running (they keep running otherwise). */
   cancelOnAbort?: boolean | undefined;
   onEvent?: ((event: BatchEvent) => void) | undefined;
   /** Called with every result this run downloads (retried ones too: what is billed), e.g. to add up cost. */
-  onResult?: ((result: MessageBatchResult) => void) | undefined;
+  onResult?: ((result: MessageBatchResult, mode: 'batch' | 'realtime') => void) | undefined;
   /**
    * A spending cap: before each batch is submitted, what was spent, plus the estimate of batches in
    * flight (not billed yet), plus this batch's estimate must stay within `maxUsd`. Past it nothing
@@ -230,6 +298,11 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   const specsWritten = new Set<string>();
   const specMaxTokens = new Map<string, number>();
   const runStartedAt = now();
+  let realtime = options.mode === 'realtime';
+  const limiter = new Limiter(options.concurrency ?? DEFAULT_CONCURRENCY, (limit, reason) => emit({ type: 'concurrency', limit, reason }));
+  /** The group size and flush delay: batches fill up; real-time groups go out at once, a few at a time. */
+  const groupSize = () => (realtime ? Math.min(batchSize, REALTIME_GROUP) : batchSize);
+  const flushDelay = () => (realtime ? REALTIME_FLUSH_MS : flushAfterMs);
   /** Estimated cost of the batches submitted and not yet downloaded (not billed yet), by ledger id. */
   const inFlightUsd = new Map<number, number>();
   let budgetExhausted = false;
@@ -267,9 +340,9 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   };
 
   /** Starts following a batch (once): resolve its create if needed, poll it, download its results. */
-  const track = (batchId: number) => {
+  const track = (batchId: number, work: () => Promise<Map<string, number> | undefined> = () => follow(batchId)) => {
     if (tracked.has(batchId) || creating.has(batchId)) return;
-    const task = follow(batchId).then(
+    const task = work().then(
       (requeued) => {
         tracked.delete(batchId);
         inFlightUsd.delete(batchId);
@@ -321,6 +394,8 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       row = ledger.batch(batchId) ?? row;
     }
     if (row.state === 'failed' || row.state === 'canceled' || !row.remote_id) return release(row, row.error ?? row.state);
+    // Real-time requests that were in flight when their run stopped: their answers were never stored.
+    if (row.remote_id.startsWith(REALTIME_PREFIX)) return release(row, 'real-time requests in flight when the run stopped');
     if (row.run !== run) emit({ type: 'following', batchId: row.remote_id });
     const remoteId = row.remote_id;
 
@@ -432,9 +507,12 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     const request = waiting.get(key);
     if (!request) return; // not waiting on this batch (already stored by an earlier download, or not ours)
     waiting.delete(key);
-    options.onResult?.(result);
+    options.onResult?.(result, row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch');
     const maxTokens = request.max_tokens ?? maxTokensOfSpec(key, request.spec);
-    const verdict = retryVerdict(result, request.attempts, maxTokens, policy);
+    const verdict: Verdict =
+      deadlinePassed && result.type === 'canceled'
+        ? { retry: true, reason: 'deadline' }
+        : retryVerdict(result, request.attempts, maxTokens, policy);
     if (verdict.retry && !signal.aborted) {
       if (ledger.retryRequest(scope, row.id, key, JSON.stringify(result), verdict.maxTokens ?? null, t)) {
         // A doubled max_tokens may add a digit to the params.
@@ -497,14 +575,16 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     flushing = flushing.then(async () => {
       if (failure || signal.aborted) return;
       writeBuffered();
-      while (tracked.size + creating.size >= maxInFlight && !signal.aborted) await Promise.race([...tracked.values(), wake.wait()]);
+      while (tracked.size + creating.size >= (realtime ? REALTIME_GROUPS_IN_FLIGHT : maxInFlight) && !signal.aborted) {
+        await Promise.race([...tracked.values(), wake.wait()]);
+      }
       if (signal.aborted) return;
       // Requests added while waiting for a slot must be in the ledger before the batch is opened.
       writeBuffered();
       const batch = filling;
       clearTimeout(batch.timer);
       filling = emptyFilling();
-      if (batch.keys.length > 0 && withinBudget(batch)) await submit(batch);
+      if (batch.keys.length > 0 && withinBudget(batch)) await (realtime ? sendRealtime(batch) : submit(batch));
     });
     return flushing;
   };
@@ -524,6 +604,88 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     }
     return false;
   };
+
+  /** Sends a group in real time: one `messages.create` per request, within the limiter's concurrency. */
+  const sendRealtime = async (batch: Filling): Promise<void> => {
+    const nonce = newNonce();
+    const opened = ledger.openBatch(identity, run, job, nonce, batch.keys, now());
+    if (opened.keys.length === 0) return ledger.setBatchState(opened.id, 'failed', now(), 'no pending requests (another run took them)');
+    ledger.sizeBatch(opened.id, opened.keys.length, batch.bytes + ENVELOPE_BYTES - 1);
+    ledger.setRemote(opened.id, `${REALTIME_PREFIX}${nonce}`, now());
+    emit({ type: 'realtime', requests: opened.keys.length, concurrency: limiter.limit });
+    track(opened.id, async () => {
+      const row = ledger.batch(opened.id);
+      if (!row) return undefined;
+      const waiting = ledger.submittedOf(row.id);
+      const requeued = new Map<string, number>();
+      const payloads = ledger.batchPage(row.id, 0, REALTIME_GROUP);
+      await Promise.all(
+        payloads.map(async (payload) => {
+          const result = await askRealtime(payload);
+          if (result === undefined || signal.aborted) return;
+          ledger.transaction(() => settle(row, payload.key, result, now(), requeued, waiting));
+          wake.notify();
+        }),
+      );
+      if (signal.aborted) return undefined;
+      ledger.setBatchState(row.id, 'downloaded', now());
+      return requeued;
+    });
+  };
+
+  /** One real-time call, waiting out rate limits; resolves with the result as a batch would give it. */
+  const askRealtime = async (payload: PayloadRow): Promise<MessageBatchResult | undefined> => {
+    const head = payload.max_tokens === null ? payload.head : withMaxTokens(payload.head, payload.max_tokens);
+    const params = JSON.parse(`${head}${payload.messages}${payload.tail}`) as MessageCreateParamsNonStreaming;
+    for (let attempt = 0; ; attempt++) {
+      await limiter.acquire();
+      if (signal.aborted) {
+        limiter.release();
+        return undefined;
+      }
+      try {
+        const message = await withSignal(signal, (s) => client.messages.create(params, { signal: s, maxRetries: 0 }));
+        limiter.succeeded();
+        return { type: 'succeeded', message } as MessageBatchResult;
+      } catch (error) {
+        if (signal.aborted) return undefined;
+        const status = error instanceof APIError ? error.status : undefined;
+        if ((status === 429 || status === 529) && attempt < REALTIME_RATE_LIMIT_WAITS) {
+          // Rate limited or overloaded: fewer calls at once, and wait as long as the API asks.
+          limiter.backOff(status === 429 ? 'rate limited (429)' : 'overloaded (529)');
+          await sleep((error instanceof APIError ? retryAfterMs(error) : undefined) ?? delay(attempt), signal);
+          continue;
+        }
+        const type = error instanceof APIError ? (error.type ?? 'api_error') : 'api_error';
+        return {
+          type: 'errored',
+          error: { type: 'error', error: { type, message: errorText(error) }, request_id: error instanceof APIError ? (error.requestID ?? null) : null },
+        } as unknown as MessageBatchResult;
+      } finally {
+        limiter.release();
+      }
+    }
+  };
+
+  /** The deadline: cancel this run's batches still running; what they did not answer goes on in real time. */
+  let deadlinePassed = false;
+  const deadlineTimer =
+    options.deadline !== undefined && !realtime
+      ? setTimeout(
+          () => {
+            deadlinePassed = true;
+            realtime = true;
+            const running = [...mine].filter(([batchId]) => ledger.batch(batchId)?.state === 'in_progress');
+            emit({ type: 'deadline', canceling: running.length });
+            for (const [, remoteId] of running) {
+              void client.messages.batches.cancel(remoteId).catch((error: unknown) => emit({ type: 'retry', what: `cancel ${remoteId}`, message: errorText(error), delayMs: 0 }));
+            }
+            // A batch being filled goes out in real time now instead of waiting for its timer.
+            void flush().catch(fail);
+          },
+          Math.max(0, Math.min(options.deadline - now(), MAX_TIMER_MS)),
+        )
+      : undefined;
 
   const submit = async (batch: Filling): Promise<void> => {
     const nonce = newNonce();
@@ -583,13 +745,13 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
 
   const addRequest = async (key: string, size: number) => {
     // Re-checked after each flush: another adder may have refilled the batch while this one waited.
-    while (!filling.keySet.has(key) && (filling.keys.length >= batchSize || filling.bytes + size + ENVELOPE_BYTES > maxBytes)) {
+    while (!filling.keySet.has(key) && (filling.keys.length >= groupSize() || filling.bytes + size + ENVELOPE_BYTES > maxBytes)) {
       await flush();
       if (failure || signal.aborted) return;
     }
     if (filling.keySet.has(key)) return;
     if (filling.keys.length === 0) {
-      filling.timer = setTimeout(() => void flush().catch(fail), flushAfterMs);
+      filling.timer = setTimeout(() => void flush().catch(fail), flushDelay());
     }
     filling.keys.push(key);
     filling.keySet.add(key);
@@ -720,6 +882,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   } finally {
     clearTimeout(filling.timer);
     clearTimeout(writeTimer);
+    clearTimeout(deadlineTimer);
     options.signal?.removeEventListener('abort', onAbort);
     const stopped = options.signal?.aborted === true;
     if (!controller.signal.aborted) controller.abort();

@@ -1,0 +1,115 @@
+/**
+ * Real-time mode: the same pipeline through `messages.create`: the same records as batch mode, the
+ * same ledger (a real-time answer is not paid for again, an interrupted run resumes), concurrency
+ * that backs off on 429, and a deadline that moves unfinished batch work to real time.
+ */
+import { join } from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
+import { describe, expect, it } from 'vitest';
+import type { BatchEvent } from '../src/stages/batch.ts';
+import { newCostTotals } from '../src/core/pricing.ts';
+import { ROOT, runCli } from './helpers/cli.ts';
+import { emulator, enrich, perRecord, tempLedger } from './helpers/pipeline.ts';
+
+const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i), text: `text ${i}` }));
+const ok = (out: Record<string, unknown>[]) => out.every((r) => r['_error'] === undefined && r['label'] === `label-${r['id']}`);
+
+describe('real-time mode', () => {
+  it('gives the same records as batch mode for the same input (the bundled recipe, through the CLI)', async () => {
+    const tickets = join(ROOT, 'fixtures', 'csv', 'tickets.csv');
+    const batch = await runCli(['--emulator', '--poll-min', '0.01', '--transform', 'ticket-triage', tickets]);
+    const realtime = await runCli(['--emulator', '--mode', 'realtime', '--transform', 'ticket-triage', tickets]);
+    expect(realtime.code, realtime.stderr).toBe(0);
+    expect(realtime.stdout).toBe(batch.stdout);
+    expect(realtime.stderr).toMatch(/real time: 12 requests sent/);
+    expect(realtime.stderr).toMatch(/cost \$[\d.]+ at real-time prices/);
+    expect(realtime.stderr).not.toMatch(/msgbatch_/);
+  });
+
+  it('keeps input order and joins each answer to its record (library)', async () => {
+    const emu = await emulator({ responder: perRecord, messagesLatencyMs: 5 });
+    const costs = newCostTotals();
+    const out = await enrich(emu, rows(70), { mode: 'realtime', concurrency: 6, costs });
+    expect(out.map((r) => r['id'])).toEqual(rows(70).map((r) => r.id));
+    expect(ok(out)).toBe(true);
+    expect(emu.stats.calls['batches.create']).toBe(0);
+    expect(emu.stats.calls['messages.create']).toBe(70);
+    expect(costs.usd).toBeCloseTo(costs.realtimeUsd, 10); // priced at real-time rates
+  });
+
+  it('backs off its concurrency when the API answers 429, and still finishes every record', async () => {
+    const emu = await emulator({ responder: perRecord, messagesConcurrency: 2, messagesLatencyMs: 30, retryAfterSeconds: 0.01 });
+    const events: BatchEvent[] = [];
+    const out = await enrich(emu, rows(24), { mode: 'realtime', concurrency: 8, onEvent: (e) => events.push(e) });
+    expect(ok(out)).toBe(true);
+    expect(emu.stats.faults['429']).toBeGreaterThan(0);
+    const limits = events.flatMap((e) => (e.type === 'concurrency' ? [e.limit] : []));
+    expect(limits[0]).toBe(4); // halved from 8 on the first 429
+    expect(Math.min(...limits)).toBeLessThanOrEqual(2);
+  });
+
+  it('stores a real-time answer like a batch answer: a rerun in either mode pays nothing again', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const ledger = tempLedger();
+    const first = await enrich(emu, rows(10), { mode: 'realtime', ledger });
+    const calls = emu.stats.calls['messages.create'];
+    expect(await enrich(emu, rows(10), { mode: 'realtime', ledger })).toEqual(first);
+    expect(await enrich(emu, rows(10), { mode: 'batch', ledger })).toEqual(first);
+    expect(emu.stats.calls['messages.create']).toBe(calls);
+    expect(emu.stats.calls['batches.create']).toBe(0);
+  });
+
+  it('an interrupted real-time run resumes: what was answered is not asked again', async () => {
+    const emu = await emulator({ responder: perRecord, messagesLatencyMs: 20 });
+    const ledger = tempLedger();
+    const controller = new AbortController();
+    let done = 0;
+    const run = enrich(emu, rows(40), {
+      mode: 'realtime',
+      concurrency: 2,
+      ledger,
+      signal: controller.signal,
+      onEvent: () => {},
+      counts: { ok: 0, failed: 0, byType: {} },
+    });
+    const timer = setInterval(() => {
+      done = emu.stats.calls['messages.create'];
+      if (done >= 10) controller.abort();
+    }, 5);
+    await expect(run).rejects.toMatchObject({ code: 'BE_ABORTED' });
+    clearInterval(timer);
+    const askedBefore = emu.stats.calls['messages.create'];
+    expect(askedBefore).toBeLessThan(40);
+    const out = await enrich(emu, rows(40), { mode: 'realtime', ledger });
+    expect(ok(out)).toBe(true);
+    // Only what was not answered is asked again: 40 in all, plus at most the 2 calls in flight at the stop.
+    expect(emu.stats.calls['messages.create']).toBeLessThanOrEqual(40 + 2);
+  });
+});
+
+describe('--deadline', () => {
+  it('cancels batches still running at the deadline, keeps what they answered, and finishes the rest in real time', async () => {
+    // Each batch needs 2 s; the deadline comes after 0.6 s, when about a third of it is answered.
+    const emu = await emulator({ responder: perRecord, processingMs: 2_000 });
+    const events: BatchEvent[] = [];
+    const costs = newCostTotals();
+    const out = await enrich(emu, rows(30), { deadline: Date.now() + 600, onEvent: (e) => events.push(e), costs, pollMinMs: 50, pollMaxMs: 100 });
+    expect(ok(out)).toBe(true);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'deadline', canceling: 1 }));
+    const batch = await new Anthropic({ apiKey: 'k', baseURL: emu.url }).messages.batches.retrieve(emu.batches()[0] ?? '');
+    expect(batch.request_counts.succeeded).toBeGreaterThan(0); // the batch price for what the batch answered…
+    expect(emu.stats.calls['messages.create']).toBeGreaterThan(0); // …and the answers on time
+    // Each record answered once: by the batch, or (canceled there) in real time.
+    expect(batch.request_counts.succeeded + emu.stats.calls['messages.create']).toBe(30);
+    expect(batch.request_counts.canceled).toBe(emu.stats.calls['messages.create']);
+    expect(costs.realtimeUsd).toBeGreaterThan(costs.usd); // part of it was billed at batch prices
+  });
+
+  it('is refused in real-time mode, and a bad duration is a usage error', async () => {
+    const tickets = join(ROOT, 'fixtures', 'csv', 'tickets.csv');
+    expect((await runCli(['--emulator', '--mode', 'realtime', '--deadline', '1h', '--transform', 'ticket-triage', tickets])).code).toBe(2);
+    const bad = await runCli(['--emulator', '--deadline', 'soon', '--transform', 'ticket-triage', tickets]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--deadline must be a duration such as 90s, 45m, 2h or 1h30m, got "soon"/);
+  });
+});
