@@ -3,6 +3,8 @@
  * same ledger (a real-time answer is not paid for again, an interrupted run resumes), concurrency
  * that backs off on 429, and a deadline that moves unfinished batch work to real time.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
@@ -103,6 +105,19 @@ describe('--deadline', () => {
     expect(batch.request_counts.succeeded + emu.stats.calls['messages.create']).toBe(30);
     expect(batch.request_counts.canceled).toBe(emu.stats.calls['messages.create']);
     expect(costs.realtimeUsd).toBeGreaterThan(costs.usd); // part of it was billed at batch prices
+  });
+
+  it('--mode auto sends a small file in real time and a large one in batches', async () => {
+    const tickets = join(ROOT, 'fixtures', 'csv', 'tickets.csv');
+    const small = await runCli(['--emulator', '--poll-min', '0.01', '--mode', 'auto', '--transform', 'ticket-triage', tickets]);
+    expect(small.code, small.stderr).toBe(0);
+    expect(small.stderr).toMatch(/real time: 12 requests sent/);
+    const dir = mkdtempSync(join(tmpdir(), 'be-auto-'));
+    const big = join(dir, 'big.csv');
+    writeFileSync(big, ['subject,body', ...Array.from({ length: 101 }, (_, i) => `s${i},b${i}`)].join('\n'));
+    const large = await runCli(['--emulator', '--poll-min', '0.01', '--mode', 'auto', '--transform', 'ticket-triage', big]);
+    expect(large.code, large.stderr).toBe(0);
+    expect(large.stderr).toMatch(/batch msgbatch_\w+ submitted: 101 requests/);
   });
 
   it('is refused in real-time mode, and a bad duration is a usage error', async () => {
