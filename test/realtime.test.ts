@@ -50,6 +50,14 @@ describe('real-time mode', () => {
     expect(Math.min(...limits)).toBeLessThanOrEqual(2);
   });
 
+  it('slows down on the rate-limit headers before the API has to refuse anything', async () => {
+    const emu = await emulator({ responder: perRecord, messagesConcurrency: 4, messagesLatencyMs: 20 });
+    const events: BatchEvent[] = [];
+    const out = await enrich(emu, rows(24), { mode: 'realtime', concurrency: 4, onEvent: (e) => events.push(e) });
+    expect(ok(out)).toBe(true);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'concurrency', reason: expect.stringMatching(/rate-limit headers leave \d+ requests/) }));
+  });
+
   it('stores a real-time answer like a batch answer: a rerun in either mode pays nothing again', async () => {
     const emu = await emulator({ responder: perRecord });
     const ledger = tempLedger();

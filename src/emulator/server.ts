@@ -403,7 +403,16 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         const id = ids.next('msg');
         const built = buildMessage({ params, seed: opts.seed, key: id, id, serviceTier: 'standard', cacheUse, responderResult: r });
         if (!built.ok) throw new ApiError(statusForType(built.error.type), built.error.type, built.error.message);
-        sendJson(res, 200, built.message);
+        // The rate-limit headers the API sends, for the concurrency limit when one is set.
+        const limits: Record<string, string> =
+          opts.messagesConcurrency > 0
+            ? {
+                'anthropic-ratelimit-requests-limit': String(opts.messagesConcurrency),
+                'anthropic-ratelimit-requests-remaining': String(Math.max(0, opts.messagesConcurrency - messagesActive)),
+                'anthropic-ratelimit-requests-reset': new Date(opts.now() + 1000).toISOString(),
+              }
+            : {};
+        sendJson(res, 200, built.message, limits);
         return;
       }
       case 'messages.count_tokens': {

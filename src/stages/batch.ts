@@ -644,8 +644,11 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
         return undefined;
       }
       try {
-        const message = await withSignal(signal, (s) => client.messages.create(params, { signal: s, maxRetries: 0 }));
-        limiter.succeeded();
+        const { data: message, response } = await withSignal(signal, (s) => client.messages.create(params, { signal: s, maxRetries: 0 }).withResponse());
+        // The rate-limit headers say how many requests are left in the window: slow down before a 429.
+        const remaining = Number(response.headers.get('anthropic-ratelimit-requests-remaining') ?? Number.NaN);
+        if (Number.isFinite(remaining) && remaining < limiter.limit) limiter.backOff(`the rate-limit headers leave ${remaining} requests`);
+        else limiter.succeeded();
         return { type: 'succeeded', message } as MessageBatchResult;
       } catch (error) {
         if (signal.aborted) return undefined;
