@@ -848,34 +848,14 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
           if (budgetExhausted && row.state === 'pending' && (inputDone || !filling.keySet.has(row.key ?? ''))) {
             // Never submitted: the budget ran out. It comes out now, in its place, with that error.
             cursor = row.seq + 1;
-            yield {
-              seq: row.seq,
-              line: row.line,
-              data: JSON.parse(row.data) as Record<string, unknown>,
-              key: row.key ?? undefined,
-              error: { type: 'budget_exceeded', message: `not submitted: the --max-cost budget of $${options.budget?.maxUsd} would be crossed` },
-              result: undefined,
-              attempts: row.attempts ?? 0,
-              batchId: undefined,
-              customId: undefined,
-            };
+            yield joinedOf(row, { type: 'budget_exceeded', message: `not submitted: the --max-cost budget of $${options.budget?.maxUsd} would be crossed` });
             continue;
           }
           blocked = index;
           break;
         }
         cursor = row.seq + 1;
-        yield {
-          seq: row.seq,
-          line: row.line,
-          data: JSON.parse(row.data) as Record<string, unknown>,
-          key: row.key ?? undefined,
-          error: row.error ? (JSON.parse(row.error) as RecordError) : undefined,
-          result: row.result ? (JSON.parse(row.result) as MessageBatchResult) : undefined,
-          attempts: row.attempts ?? 0,
-          batchId: row.remote_id ?? undefined,
-          customId: row.nonce && row.key ? customIdOf(row.nonce, row.key) : undefined,
-        };
+        yield joinedOf(row, row.error ? (JSON.parse(row.error) as RecordError) : undefined);
       }
       if (blocked === undefined && rows.length === WRITE_CHUNK) continue;
       if (inputDone && cursor >= recordsRead) break;
@@ -920,6 +900,21 @@ async function settleWithin(promises: readonly Promise<unknown>[], ms: number): 
   });
   await Promise.race([Promise.allSettled(promises), timeout]);
   clearTimeout(timer);
+}
+
+/** A ledger record row as the sink hands it on: the record, and its result or its error. */
+function joinedOf(row: RecordRow, error: RecordError | undefined): JoinedRecord {
+  return {
+    seq: row.seq,
+    line: row.line,
+    data: JSON.parse(row.data) as Record<string, unknown>,
+    key: row.key ?? undefined,
+    error,
+    result: row.result ? (JSON.parse(row.result) as MessageBatchResult) : undefined,
+    attempts: row.attempts ?? 0,
+    batchId: row.remote_id ?? undefined,
+    customId: row.nonce && row.key ? customIdOf(row.nonce, row.key) : undefined,
+  };
 }
 
 /** Bytes a request adds to a batch body (its `custom_id`, params, wrapper and comma). */
