@@ -125,6 +125,7 @@ export function enrichStage(
         job: o.job,
         retry: { maxAttempts: o.maxAttempts, validator: answer?.validator, maxTokensCap: modelOutputLimit(o.model) },
         allowOtherIdentity: o.allowOtherIdentity,
+        file: o.file,
         cancelOnAbort: o.cancelOnAbort,
         batchSize: o.batchSize,
         maxBatchBytes: o.maxBatchBytes,
@@ -151,7 +152,7 @@ export function enrichStage(
                   estimateCost(
                     { requests, avgInputTokens: bytesToTokens(bytes / requests, o.model), avgCachedPrefixTokens: 0, maxTokens: o.maxTokens },
                     o.model,
-                    { mode: 'batch', table },
+                    { mode: o.mode ?? 'batch', table },
                   ).highUsd ?? Number.POSITIVE_INFINITY,
               },
             }),

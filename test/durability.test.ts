@@ -328,6 +328,17 @@ describe('stopping', () => {
     expect(emu.stats.calls['batches.retrieve']).toBe(retrieves);
   });
 
+  it('a rerun after a stop that canceled the batches finishes the job: canceled requests are sent again', async () => {
+    const emu = await emulator({ responder: perRecord, processingMs: 400 });
+    const ledger = tempLedger();
+    const controller = new AbortController();
+    const stopped = enrich(emu, rows(6), { ledger, signal: controller.signal, cancelOnAbort: true, onEvent: (e) => e.type === 'submitted' && setTimeout(() => controller.abort(), 20) });
+    await expect(stopped).rejects.toMatchObject({ code: 'BE_ABORTED' });
+    const out = await enrich(emu, rows(6), { ledger });
+    expect(ok(out)).toBe(true);
+    expect(emu.stats.calls['batches.create']).toBe(2);
+  });
+
   it('cancelOnAbort cancels the batches the run submitted', async () => {
     const emu = await emulator({ responder: perRecord, processingMs: 60_000 });
     const controller = new AbortController();

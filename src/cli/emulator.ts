@@ -26,7 +26,7 @@ Options:
   --fault-429 RATE          share 0..1 of control calls answered 429       (default: 0)
   --fault-500 RATE          share 0..1 of control calls answered 500       (default: 0)
   --fault-529 RATE          share 0..1 of control calls answered 529       (default: 0)
-  --retry-after SECONDS     retry-after header on injected 429s            (default: 0)
+  --retry-after SECONDS     retry-after header on injected 429/500/529s    (default: 0)
   --errored-rate RATE       share 0..1 of requests whose result is errored (default: 0)
   --errored-type TYPE       error type of those results                    (default: overloaded_error)
   --expired-rate RATE       share 0..1 of requests whose result is expired (default: 0)

@@ -111,7 +111,8 @@ Real time:
 Modes:
   --dry-run               print the batch requests as JSONL on stdout, and the cost estimate on
                           stderr; no key, no network
-  --emulator              run against an in-process emulator of the API (offline demo, no key)
+  --emulator              run against an in-process emulator of the API (offline demo, no key; its
+                          ledger is in memory unless --ledger is given: BATCH_ENRICH_LEDGER is ignored)
   -h, --help              this help
   --version               the version
 
@@ -266,6 +267,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   let inputColumns: string[] | undefined;
   const checkColumns = (columns: string[]) => {
     inputColumns = columns;
+    if (columns.length === 0) return; // empty input: nothing to check, nothing will be sent
     const replaced = config.into ? [] : (config.answer?.fields ?? []).filter((field) => columns.includes(field));
     if (replaced.length > 0) {
       say(`warning: the answer's ${replaced.map((f) => shown(f)).join(', ')} will replace the input column${replaced.length > 1 ? 's' : ''} of that name; use --into FIELD to keep both`);
@@ -278,23 +280,6 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   const read = readRecords({ format: inputFormat, file, onColumns: checkColumns });
 
   const spec = { model: config.model, maxTokens: config.maxTokens, prompt: config.prompt, system: config.system, answerSchema: config.answer?.jsonSchema, idField: config.idField, file };
-  if (values['dry-run']) return dryRun(io, say, read(input), spec, prices);
-  if (maxCost !== undefined) {
-    if (file === '-') {
-      say(`--max-cost: stdin cannot be estimated before it is read; the cap applies as batches are submitted`);
-    } else {
-      // A first, offline pass over the file: refuse before any create when even the estimate is over.
-      const tally = new InputTally();
-      for await (const record of toRequests(spec)(readRecords({ format: inputFormat, file, onColumns: checkColumns })(await openInput(file)))) tally.add(record);
-      const estimate = tally.estimate(config.model, config.maxTokens, prices, Boolean(config.system));
-      if ((estimate.highUsd ?? 0) > maxCost) {
-        throw usage(
-          `${estimateLine(tally, config.model, config.maxTokens, prices, Boolean(config.system))}: over --max-cost ${usd(maxCost)}. Lower --max-tokens, raise --max-cost, or try a part of the input first`,
-        );
-      }
-      if (!values.quiet) say(estimateLine(tally, config.model, config.maxTokens, prices, Boolean(config.system)));
-    }
-  }
 
   // --mode auto: a small file goes through real time; anything else (and stdin) through batches.
   let mode: 'batch' | 'realtime' = modeFlag === 'realtime' ? 'realtime' : 'batch';
@@ -302,6 +287,10 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
     let rows = 0;
     for await (const _ of readRecords({ format: inputFormat, file })(await openInput(file))) if (++rows > AUTO_REALTIME_MAX_ROWS) break;
     if (rows <= AUTO_REALTIME_MAX_ROWS) mode = 'realtime';
+  }
+  if (values['dry-run']) {
+    if (sampleSize !== undefined) throw usage('--sample runs a trial and --dry-run sends nothing: use one or the other');
+    return dryRun(io, say, read(input), spec, prices, mode);
   }
 
   // --sample: count the rows, then keep N of them spread evenly over the input.
@@ -312,13 +301,32 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
     picked = new Set(Array.from({ length: Math.min(sampleSize, totalRows) }, (_, i) => Math.floor((i * totalRows) / Math.min(sampleSize, totalRows))));
   }
 
+  if (maxCost !== undefined) {
+    if (file === '-') {
+      say(`--max-cost: stdin cannot be estimated before it is read; the cap applies as batches are submitted`);
+    } else {
+      // A first, offline pass over the file (the sampled rows only, with --sample): refuse before any
+      // create when even the estimate is over.
+      const tally = new InputTally();
+      for await (const record of toRequests(spec)(readRecords({ format: inputFormat, file, onColumns: checkColumns })(await openInput(file)))) {
+        if (!picked || picked.has(record.seq)) tally.add(record);
+      }
+      const line = estimateLine(tally, config.model, config.maxTokens, prices, Boolean(config.system), mode);
+      if ((tally.estimate(config.model, config.maxTokens, prices, Boolean(config.system), mode).highUsd ?? 0) > maxCost) {
+        throw usage(`${line}: over --max-cost ${usd(maxCost)}. Lower --max-tokens, raise --max-cost, or try --sample N first`);
+      }
+      if (!values.quiet) say(line);
+    }
+  }
+
   const out = values.output ? createWriteStream(values.output) : io.stdout;
   const errorsOut = values.errors ? createWriteStream(values.errors) : undefined;
   const answerColumns = config.answer?.fields.length && !config.into ? config.answer.fields : [config.into ?? 'answer'];
   const extraWarned = (name: string) => say(`warning: field ${shown(name)} is not in the CSV header and is left out of the CSV output`);
   const formatting = { format: outputFormat, inputColumns: () => inputColumns, answerColumns, onExtraField: extraWarned };
   const formatOut = createFormatter(formatting);
-  const formatErrors = createFormatter(formatting);
+  const errorsFormat = values.errors ? (formatFromName(values.errors) === 'csv' ? 'csv' : values.errors.toLowerCase().match(/\.(nd)?jsonl?$/) ? 'ndjson' : outputFormat) : outputFormat;
+  const formatErrors = createFormatter({ ...formatting, format: errorsFormat });
 
   let emulator: { url: string; close(): Promise<void> } | undefined;
   let client: Anthropic;
@@ -407,7 +415,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
         ...(concurrency === undefined ? {} : { concurrency }),
         ...(deadlineMs === undefined ? {} : { deadline: started + deadlineMs }),
         onEvent: (event) => {
-          if (event.type === 'submitted' || event.type === 'adopted') batches++;
+          if (event.type === 'submitted' || event.type === 'adopted' || event.type === 'following') batches++;
           if (event.type === 'realtime') sentRealtime = true;
           view.event(event);
         },
@@ -498,11 +506,12 @@ async function resolveConfig(values: Values): Promise<Config> {
   };
 }
 
-/** `--dry-run`: the batch requests, one JSON line each; records that cannot become requests go to stderr. */
-/** `--dry-run`: the batch requests, one JSON line each, and the cost estimate; records that cannot become requests go to stderr. */
-async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIterable<SourceRecord>, spec: PrepareOptions, prices: PriceTable): Promise<number> {
+/** `--dry-run`: the requests, one JSON line each, then the cost estimate; records that cannot become requests go to stderr. */
+async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIterable<SourceRecord>, spec: PrepareOptions, prices: PriceTable, mode: 'batch' | 'realtime'): Promise<number> {
   const tally = new InputTally();
-  await pipeline(
+  const estimate = () => estimateLine(tally, spec.model, spec.maxTokens, prices, Boolean(spec.system), mode);
+  try {
+    await pipeline(
     toRequests(spec)(records),
     async function* lines(prepared) {
       for await (const record of prepared) {
@@ -515,8 +524,14 @@ async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIter
       }
     },
     io.stdout,
-  );
-  say(estimateLine(tally, spec.model, spec.maxTokens, prices, Boolean(spec.system)));
+    );
+  } catch (error) {
+    if (!isBrokenPipe(error)) throw error;
+    // `| head`: the output was closed; the estimate covers what was read by then, and says so.
+    say(`${estimate()} (only the first ${tally.requests} requests: the output was closed)`);
+    return EXIT.OK;
+  }
+  say(estimate());
   return tally.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
 }
 
@@ -618,7 +633,7 @@ function sampleReport(s: ReturnType<typeof summarize>, totalRows: number): strin
   return (
     `sample of ${rows} of ${totalRows.toLocaleString('en')} rows: ${share(s.records_ok)} valid, ${share(truncated)} truncated, ` +
     `${share(invalid)} not matching the schema, ${share(s.records_failed - truncated - invalid)} failed otherwise; ` +
-    `${usd(perRow)} per row, so about ${usd(perRow * totalRows)} for the whole input at batch prices (before retries)`
+    `${usd(perRow)} per row, so about ${usd(perRow * totalRows)} for the whole input at ${s.mode === 'batch' ? 'batch' : 'real-time'} prices (before retries)`
   );
 }
 

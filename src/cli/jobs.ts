@@ -11,8 +11,8 @@
  * a key to a base URL it was never meant for.
  *
  * Ledger states are owned by the run loop (`src/stages/batch.ts`). `status` and `cancel` only read
- * them: a rerun of the job sees a canceled batch end and downloads it like any other, so nothing is
- * lost. Only `gc` writes, through `Ledger.gc`.
+ * them: a rerun of the job sees a canceled batch end, downloads it like any other, and submits what
+ * it did not answer again, so nothing is lost. Only `gc` writes, through `Ledger.gc`.
  */
 import { createWriteStream, existsSync, renameSync, rmSync } from 'node:fs';
 import { Readable } from 'node:stream';
@@ -41,9 +41,10 @@ const FINAL_STATES: readonly BatchState[] = ['downloaded', 'failed', 'canceled']
 
 const LEDGER_OPTION = `  --ledger PATH       the ledger file                                (default: $BATCH_ENRICH_LEDGER,
                                                                       else ~/.cache/batch-enrich/ledger.db)`;
-const ENVIRONMENT = `Environment:
+const API_ENVIRONMENT = `Environment:
   ANTHROPIC_API_KEY   the API key; never printed or stored (the ledger keeps an 8-hex fingerprint)
-  ANTHROPIC_BASE_URL  the API base URL                               (default: https://api.anthropic.com)
+  ANTHROPIC_BASE_URL  the API base URL                               (default: https://api.anthropic.com)`;
+const ENVIRONMENT = `${API_ENVIRONMENT}
   BATCH_ENRICH_LEDGER the ledger file, unless --ledger is given`;
 
 /** `batch-enrich status --help`. */
@@ -84,8 +85,8 @@ export const CANCEL_HELP = `Usage: batch-enrich cancel BATCH_ID... | --job NAME 
 
 Ask the API to cancel batches: the given ones (any batch of the current workspace, ours or not),
 or the job's batches in progress under the current identity. A canceled batch moves to canceling,
-then ended, with partial results. The ledger is left alone: rerun the job to download what was
-done; its unprocessed records get an _error of type canceled.
+then ended, with partial results. The ledger is left alone: rerun the job to keep what was done
+and submit its unprocessed requests again (or leave it, and those records carry no answer).
 
 Options:
   --job NAME          cancel this job's batches in progress          (default: none; give BATCH_IDs)
@@ -117,7 +118,7 @@ Examples:
   $ batch-enrich results msgbatch_013Zva2CMHLNnXjNJJKqJ2EF > results.ndjson
   $ batch-enrich results msgbatch_013Zva2CMHLNnXjNJJKqJ2EF | jq -c 'select(.result.type != "succeeded")'
 
-${ENVIRONMENT}
+${API_ENVIRONMENT}
 
 Exit codes: 0 ok (also when stdout is closed early, as by | head), 1 the batch has not ended, is
 not found or the download failed, 2 usage error (also: no ANTHROPIC_API_KEY).

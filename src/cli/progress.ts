@@ -117,7 +117,8 @@ export function createProgress(options: ProgressOptions): Progress {
           this.say(options.describe(event));
           break;
         case 'following':
-          inFlight.set(event.batchId, { requests: 0, submittedAt: now() });
+          inFlight.set(event.batchId, { requests: event.requests, submittedAt: now() });
+          batches++;
           break;
         case 'ended': {
           const flight = inFlight.get(event.batchId);

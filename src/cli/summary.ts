@@ -90,22 +90,22 @@ export class InputTally {
     this.#prefixBytes = record.spec.bytes;
   }
 
-  /** The estimate for `model`, or undefined when the model has no price. */
-  estimate(model: string, maxTokens: number, table: PriceTable, cached: boolean) {
+  /** The estimate for `model` in `mode`; undefined figures when the model has no price. */
+  estimate(model: string, maxTokens: number, table: PriceTable, cached: boolean, mode: 'batch' | 'realtime' = 'batch') {
     const tokens = (bytes: number) => Math.ceil((bytes / CHARS_PER_TOKEN) * (usesNewTokenizer(model) ? NEW_TOKENIZER_FACTOR : 1));
     const avgInputTokens = this.requests === 0 ? 0 : tokens(this.#bytes / this.requests);
     const avgCachedPrefixTokens = cached ? Math.min(tokens(this.#prefixBytes), avgInputTokens) : 0;
-    const range = estimateCost({ requests: this.requests, avgInputTokens, avgCachedPrefixTokens, maxTokens }, model, { mode: 'batch', table });
+    const range = estimateCost({ requests: this.requests, avgInputTokens, avgCachedPrefixTokens, maxTokens }, model, { mode, table });
     return { ...range, avgInputTokens, avgCachedPrefixTokens };
   }
 }
 
-export function estimateLine(tally: InputTally, model: string, maxTokens: number, table: PriceTable, cached: boolean): string {
-  const e = tally.estimate(model, maxTokens, table, cached);
+export function estimateLine(tally: InputTally, model: string, maxTokens: number, table: PriceTable, cached: boolean, mode: 'batch' | 'realtime' = 'batch'): string {
+  const e = tally.estimate(model, maxTokens, table, cached, mode);
   const cost =
     e.highUsd === undefined
       ? `no price is known for ${model} (give --prices FILE)`
-      : `${usd(e.lowUsd)} to ${usd(e.highUsd)} at batch prices (${model}; the high end if every answer used all ${n(maxTokens)} max_tokens and nothing was cached)`;
+      : `${usd(e.lowUsd)} to ${usd(e.highUsd)} at ${mode === 'batch' ? 'batch' : 'real-time'} prices (${model}; the high end if every answer used all ${n(maxTokens)} max_tokens and nothing was cached)`;
   return `estimate: ${n(tally.requests)} requests of about ${n(e.avgInputTokens)} input tokens${cached ? ` (${n(e.avgCachedPrefixTokens)} of them a cacheable prefix)` : ''}: ${cost}`;
 }
 

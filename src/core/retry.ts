@@ -43,12 +43,17 @@ export function retryVerdict(result: MessageBatchResult, attempts: number, maxTo
   return { retry: false };
 }
 
-/** Whether a stored final result is a transient failure that a new run should try again. */
+/**
+ * Whether a stored final result is one a new run should try again: a transient failure, an expiry,
+ * or a cancel (a stopped run, `--cancel-on-exit`, `batch-enrich cancel`): rerunning the command means
+ * finishing the job.
+ */
 export function isTransientFailure(result: string): boolean {
   // A cheap look before parsing: most stored results are successes.
-  if (!result.includes('"expired"') && !result.includes('"errored"')) return false;
+  if (!result.includes('"expired"') && !result.includes('"errored"') && !result.includes('"canceled"')) return false;
   const parsed = JSON.parse(result) as MessageBatchResult;
-  return parsed.type === 'expired' || (parsed.type === 'errored' && TRANSIENT_ERROR_TYPES.has(parsed.error?.error?.type ?? ''));
+  if (parsed.type === 'expired' || parsed.type === 'canceled') return true;
+  return parsed.type === 'errored' && TRANSIENT_ERROR_TYPES.has(parsed.error?.error?.type ?? '');
 }
 
 /**

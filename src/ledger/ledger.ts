@@ -29,6 +29,10 @@ import { BatchEnrichError } from '../errors.ts';
 
 const SCHEMA_VERSION = 3;
 
+/** What `gc` deletes (and `gcPreview` counts): finished batches, and requests not waiting on a batch, untouched since `?`. */
+const GC_BATCHES = "updated_at < ? AND state IN ('downloaded', 'failed', 'canceled')";
+const GC_REQUESTS = "updated_at < ? AND state != 'submitted'";
+
 export type RequestState = 'pending' | 'submitted' | 'done';
 export type BatchState = 'creating' | 'in_progress' | 'ended' | 'downloaded' | 'failed' | 'canceled';
 
@@ -191,12 +195,12 @@ export class Ledger {
       run: db.prepare<[number], RunRow>('SELECT * FROM runs WHERE id = ?'),
       dropRecords: db.prepare('DELETE FROM records WHERE run = ?'),
       dropRun: db.prepare('DELETE FROM runs WHERE id = ?'),
-      orphanCandidates: db.prepare<[string], BatchRow>("SELECT * FROM batches WHERE scope = ? AND state = 'creating' ORDER BY id"),
       batches: db.prepare<[], BatchRow>('SELECT * FROM batches ORDER BY id'),
       jobBatches: db.prepare<[string], BatchRow>('SELECT * FROM batches WHERE job = ? ORDER BY id'),
-      requestCounts: db.prepare<[number], { state: RequestState; n: number }>('SELECT state, COUNT(*) AS n FROM requests WHERE batch_id = ? GROUP BY state'),
-      gcBatches: db.prepare("DELETE FROM batches WHERE updated_at < ? AND state IN ('downloaded', 'failed', 'canceled')"),
-      gcRequests: db.prepare("DELETE FROM requests WHERE updated_at < ? AND state != 'submitted'"),
+      gcBatches: db.prepare(`DELETE FROM batches WHERE ${GC_BATCHES}`),
+      gcRequests: db.prepare(`DELETE FROM requests WHERE ${GC_REQUESTS}`),
+      gcBatchesCount: db.prepare<[number], { n: number }>(`SELECT COUNT(*) AS n FROM batches WHERE ${GC_BATCHES}`),
+      gcRequestsCount: db.prepare<[number], { n: number }>(`SELECT COUNT(*) AS n FROM requests WHERE ${GC_REQUESTS}`),
       gcPayloads: db.prepare('DELETE FROM payloads WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.scope = payloads.scope AND q.key = payloads.key)'),
       gcResults: db.prepare('DELETE FROM results WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.scope = results.scope AND q.key = results.key)'),
       gcSpecs: db.prepare('DELETE FROM specs WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.spec = specs.id)'),
@@ -369,11 +373,6 @@ export class Ledger {
     return this.#stmt.batchByRemote.get(remoteId);
   }
 
-  /** Batches of this scope whose create may or may not have happened. */
-  creatingBatches(scope: string): BatchRow[] {
-    return this.#stmt.orphanCandidates.all(scope);
-  }
-
   /** Stores one result; ignored unless the request is still waiting on this batch (a re-download is harmless). */
   saveResult(scope: string, batchId: number, key: string, result: string, now: number): boolean {
     if (this.#stmt.markDone.run(now, scope, key, batchId).changes === 0) return false;
@@ -417,11 +416,6 @@ export class Ledger {
     return job === undefined ? this.#stmt.batches.all() : this.#stmt.jobBatches.all(job);
   }
 
-  /** How many of a batch's requests are in each state. */
-  requestCounts(batchId: number): Partial<Record<RequestState, number>> {
-    return Object.fromEntries(this.#stmt.requestCounts.all(batchId).map((row) => [row.state, row.n]));
-  }
-
   /** Deletes finished batches, and requests not waiting on a batch (answered, or abandoned), not touched since `before` (ms). */
   gc(before: number): { batches: number; requests: number } {
     return this.transaction(() => {
@@ -439,14 +433,12 @@ export class Ledger {
 
   /**
    * What `gc(before)` would delete, counted without deleting (for `batch-enrich gc --dry-run`). A
-   * plain read, so a dry run never waits on a running job's write lock. The WHERE clauses are those
-   * of the `gcBatches` / `gcRequests` statements: keep them in step.
+   * plain read, so a dry run never waits on a running job's write lock.
    */
   gcPreview(before: number): { batches: number; requests: number } {
-    const count = (sql: string): number => this.#db.prepare<[number], { n: number }>(sql).get(before)?.n ?? 0;
     return {
-      batches: count("SELECT COUNT(*) AS n FROM batches WHERE updated_at < ? AND state IN ('downloaded', 'failed', 'canceled')"),
-      requests: count("SELECT COUNT(*) AS n FROM requests WHERE updated_at < ? AND state != 'submitted'"),
+      batches: this.#stmt.gcBatchesCount.get(before)?.n ?? 0,
+      requests: this.#stmt.gcRequestsCount.get(before)?.n ?? 0,
     };
   }
 }

@@ -25,6 +25,12 @@
  * - Emit: records leave in input order as soon as their answer is final. When the head record waits,
  *   the emitter makes sure something will answer it (follows its batch, or batches its request), so
  *   no record can wait forever.
+ * - Real time (`mode: 'realtime'`, or after a `deadline`): the same flow, but a group of a few
+ *   requests is sent with `messages.create` under a limiter that halves its concurrency on 429/529
+ *   (or when the rate-limit headers run low); its ledger row is named `realtime_<nonce>`. At a
+ *   deadline the run's batches are canceled and what they did not answer goes on in real time.
+ * - Budget: before each batch, spent + the estimate of batches in flight + this batch must stay under
+ *   `budget.maxUsd`; past it nothing more is sent, and waiting records get `budget_exceeded`.
  *
  * Rejected alternative: `readable.map(submit, { concurrency })`. It keeps order but holds every
  * record of every batch in flight in memory, and it has no notion of a timer-driven partial flush.
@@ -154,7 +160,7 @@ export interface JoinedRecord {
 export type BatchEvent =
   | { type: 'submitted'; batchId: string; requests: number; bytes: number }
   | { type: 'adopted'; batchId: string; requests: number }
-  | { type: 'following'; batchId: string }
+  | { type: 'following'; batchId: string; requests: number }
   | { type: 'ended'; batchId: string; counts: MessageBatch['request_counts'] }
   | { type: 'requeued'; batchId: string; requests: number; reasons: Record<string, number> }
   | { type: 'released'; batchId: string | null; requests: number; reason: string }
@@ -184,6 +190,8 @@ export interface BatchSinkOptions {
   pollMaxMs?: number | undefined;
   /** Which failed results to try again (default: 3 attempts, no schema, 128K tokens cap). */
   retry?: Partial<RetryPolicy> | undefined;
+  /** Shown in per-record messages (`file:line`). */
+  file?: string | undefined;
   /** Submit requests another identity already submitted or answered (paying again) instead of stopping. */
   allowOtherIdentity?: boolean | undefined;
   /**
@@ -396,7 +404,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     if (row.state === 'failed' || row.state === 'canceled' || !row.remote_id) return release(row, row.error ?? row.state);
     // Real-time requests that were in flight when their run stopped: their answers were never stored.
     if (row.remote_id.startsWith(REALTIME_PREFIX)) return release(row, 'real-time requests in flight when the run stopped');
-    if (row.run !== run) emit({ type: 'following', batchId: row.remote_id });
+    if (row.run !== run) emit({ type: 'following', batchId: row.remote_id, requests: row.request_count });
     const remoteId = row.remote_id;
 
     if (row.state === 'in_progress') {
@@ -509,9 +517,11 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     waiting.delete(key);
     options.onResult?.(result, row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch');
     const maxTokens = request.max_tokens ?? maxTokensOfSpec(key, request.spec);
+    // Canceled requests go on: after our deadline (in real time), or when an earlier run's batch was
+    // canceled (a stop with --cancel-on-exit, `batch-enrich cancel`): rerunning means finishing the job.
     const verdict: Verdict =
-      deadlinePassed && result.type === 'canceled'
-        ? { retry: true, reason: 'deadline' }
+      result.type === 'canceled' && (deadlinePassed || row.run !== run)
+        ? { retry: true, reason: deadlinePassed ? 'deadline' : 'canceled earlier' }
         : retryVerdict(result, request.attempts, maxTokens, policy);
     if (verdict.retry && !signal.aborted) {
       if (ledger.retryRequest(scope, row.id, key, JSON.stringify(result), verdict.maxTokens ?? null, t)) {
@@ -775,7 +785,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       if (otherIdentities && ledger.requestElsewhere(scope, key)) {
         throw new BatchEnrichError(
           'BE_IDENTITY',
-          `line ${record.line}: this request was already submitted under another API identity (another ANTHROPIC_BASE_URL or ANTHROPIC_API_KEY); its batches and answers can only be seen with that identity. Run again with it (see 'batch-enrich status'), or pass --new-identity to submit under this one and pay again`,
+          `${!options.file || options.file === '-' ? '<stdin>' : options.file}:${record.line}: this request was already submitted under another API identity (another ANTHROPIC_BASE_URL or ANTHROPIC_API_KEY); its batches and answers can only be seen with that identity. Run again with it (see 'batch-enrich status'), or pass --new-identity to submit under this one and pay again`,
         );
       }
       pendingRequests.push(record);

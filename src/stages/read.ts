@@ -63,7 +63,7 @@ function where(file: string | undefined): string {
   return !file || file === '-' ? '<stdin>' : file;
 }
 
-/** Looks at the first non-blank byte (after a BOM): `{` is NDJSON, anything else CSV. */
+/** Looks at the first non-blank byte (after a BOM): `{` (or `[`) is NDJSON, anything else CSV. */
 async function sniff(source: Chunks): Promise<{ format: InputFormat; chunks: Chunks }> {
   const iterator = source[Symbol.asyncIterator]();
   const seen: (Buffer | string)[] = [];
@@ -79,7 +79,8 @@ async function sniff(source: Chunks): Promise<{ format: InputFormat; chunks: Chu
     const rest = head.trimStart();
     if (rest.length < BOM_LATIN1.length && BOM_LATIN1.startsWith(rest)) continue;
     const first = (rest.startsWith(BOM_LATIN1) ? rest.slice(BOM_LATIN1.length).trimStart() : rest)[0];
-    if (first !== undefined) format = first === '{' ? 'ndjson' : 'csv';
+    // `[` too: a JSON array is refused by the NDJSON reader with the command that converts it.
+    if (first !== undefined) format = first === '{' || first === '[' ? 'ndjson' : 'csv';
   }
   async function* chunks() {
     try {
