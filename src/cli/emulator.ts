@@ -96,6 +96,22 @@ function numFlag(name: string, raw: string | undefined, min: number, max: number
   return n;
 }
 
+/** The numeric fault and timing flags: option, flag, and the range a value must be in. */
+const NUMBER_FLAGS = [
+  ['faultRate429', 'fault-429', 0, 1],
+  ['faultRate500', 'fault-500', 0, 1],
+  ['faultRate529', 'fault-529', 0, 1],
+  ['retryAfterSeconds', 'retry-after', 0, 86_400],
+  ['erroredRate', 'errored-rate', 0, 1],
+  ['expiredRate', 'expired-rate', 0, 1],
+  ['cutResultsRate', 'cut-results-rate', 0, 1],
+  ['lostCreateRate', 'lost-create-rate', 0, 1],
+  ['createLatencyMs', 'create-latency-ms', 0, 3_600_000],
+  ['resultsPauseMs', 'results-pause-ms', 0, 3_600_000],
+  ['messagesConcurrency', 'messages-concurrency', 0, 10_000],
+  ['messagesLatencyMs', 'messages-latency-ms', 0, 3_600_000],
+] as const satisfies readonly (readonly [keyof EmulatorOptions, keyof typeof FLAGS, number, number])[];
+
 /** Parses argv into emulator options (throws UsageError naming the flag and the value). */
 export function parseEmulatorArgs(argv: string[]): { help: boolean; verbose: boolean; options: EmulatorOptions } {
   let values: { [K in keyof typeof FLAGS]?: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
@@ -123,23 +139,12 @@ export function parseEmulatorArgs(argv: string[]): { help: boolean; verbose: boo
   }
   set('upstreamKey', values['upstream-key']);
   set('upstreamConcurrency', intFlag('upstream-concurrency', values['upstream-concurrency'], 1, 1000));
-  set('faultRate429', numFlag('fault-429', values['fault-429'], 0, 1));
-  set('faultRate500', numFlag('fault-500', values['fault-500'], 0, 1));
-  set('faultRate529', numFlag('fault-529', values['fault-529'], 0, 1));
-  set('retryAfterSeconds', numFlag('retry-after', values['retry-after'], 0, 86_400));
-  set('erroredRate', numFlag('errored-rate', values['errored-rate'], 0, 1));
+  for (const [key, flag, min, max] of NUMBER_FLAGS) set(key, numFlag(flag, values[flag], min, max));
   if (values['errored-type'] !== undefined) {
     if (!/^[a-z_]+$/.test(values['errored-type']))
       throw new UsageError(`--errored-type: expected an error type such as overloaded_error, got ${JSON.stringify(values['errored-type'])}`);
     options.erroredType = values['errored-type'];
   }
-  set('expiredRate', numFlag('expired-rate', values['expired-rate'], 0, 1));
-  set('cutResultsRate', numFlag('cut-results-rate', values['cut-results-rate'], 0, 1));
-  set('lostCreateRate', numFlag('lost-create-rate', values['lost-create-rate'], 0, 1));
-  set('createLatencyMs', numFlag('create-latency-ms', values['create-latency-ms'], 0, 3_600_000));
-  set('resultsPauseMs', numFlag('results-pause-ms', values['results-pause-ms'], 0, 3_600_000));
-  set('messagesConcurrency', numFlag('messages-concurrency', values['messages-concurrency'], 0, 10_000));
-  set('messagesLatencyMs', numFlag('messages-latency-ms', values['messages-latency-ms'], 0, 3_600_000));
   if (values['transient-404'] === true) options.transient404 = true;
   const sum = (options.faultRate429 ?? 0) + (options.faultRate500 ?? 0) + (options.faultRate529 ?? 0);
   if (sum > 1) throw new UsageError(`--fault-429 + --fault-500 + --fault-529: must add up to at most 1, got ${sum}`);

@@ -29,6 +29,7 @@ import { createProgress, type Progress } from './progress.ts';
 import { formatFromName, readRecords, type InputFormat, type SourceRecord } from '../stages/read.ts';
 import { createFormatter, type OutputFormat } from '../stages/write.ts';
 import { EXIT, type CliIo } from './io.ts';
+import { formatBytes, isBrokenPipe } from './format.ts';
 
 /** `--mode auto` sends a FILE of at most this many rows in real time: a batch's wait is not worth the saving. */
 export const AUTO_REALTIME_MAX_ROWS = 100;
@@ -281,23 +282,25 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
 
   const spec = { model: config.model, maxTokens: config.maxTokens, prompt: config.prompt, system: config.system, answerSchema: config.answer?.jsonSchema, idField: config.idField, file };
 
+  // One counting pass over a FILE serves both --mode auto and --sample (stdin cannot be read twice).
+  let totalRows = 0;
+  if (file !== '-' && (modeFlag === 'auto' || sampleSize !== undefined)) {
+    for await (const _ of readRecords({ format: inputFormat, file, onColumns: checkColumns })(await openInput(file))) {
+      // --mode auto alone needs to know only whether the file is small.
+      if (++totalRows > AUTO_REALTIME_MAX_ROWS && sampleSize === undefined) break;
+    }
+  }
   // --mode auto: a small file goes through real time; anything else (and stdin) through batches.
   let mode: 'batch' | 'realtime' = modeFlag === 'realtime' ? 'realtime' : 'batch';
-  if (modeFlag === 'auto' && file !== '-') {
-    let rows = 0;
-    for await (const _ of readRecords({ format: inputFormat, file })(await openInput(file))) if (++rows > AUTO_REALTIME_MAX_ROWS) break;
-    if (rows <= AUTO_REALTIME_MAX_ROWS) mode = 'realtime';
-  }
+  if (modeFlag === 'auto' && file !== '-' && totalRows <= AUTO_REALTIME_MAX_ROWS) mode = 'realtime';
   if (values['dry-run']) {
     if (sampleSize !== undefined) throw usage('--sample runs a trial and --dry-run sends nothing: use one or the other');
     return dryRun(io, say, read(input), spec, prices, mode);
   }
 
-  // --sample: count the rows, then keep N of them spread evenly over the input.
+  // --sample: keep N of the rows, spread evenly over the input.
   let picked: Set<number> | undefined;
-  let totalRows = 0;
   if (sampleSize !== undefined) {
-    for await (const _ of readRecords({ format: inputFormat, file, onColumns: checkColumns })(await openInput(file))) totalRows++;
     picked = new Set(Array.from({ length: Math.min(sampleSize, totalRows) }, (_, i) => Math.floor((i * totalRows) / Math.min(sampleSize, totalRows))));
   }
 
@@ -681,16 +684,6 @@ function describe(event: BatchEvent): string {
     case 'budget':
       return `budget: submitting ${event.requests} more requests could bring the cost to $${event.projectedUsd.toFixed(4)}, over --max-cost $${event.maxUsd}; nothing more is submitted`;
   }
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}
-
-function isBrokenPipe(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException)?.code === 'EPIPE' || (error as { cause?: NodeJS.ErrnoException })?.cause?.code === 'EPIPE';
 }
 
 function packageVersion(): string {

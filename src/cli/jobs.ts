@@ -26,6 +26,7 @@ import { shown } from '../errors.ts';
 import type { BatchRow, BatchState } from '../ledger/ledger.ts';
 import { defaultLedgerPath, Ledger } from '../ledger/ledger.ts';
 import type { CliIo } from './io.ts';
+import { formatBytes, isBrokenPipe } from './format.ts';
 import { EXIT } from './io.ts';
 
 /** How long a batch may process before the API expires it (`expires_at` = `created_at` + 24 h). */
@@ -527,12 +528,6 @@ function countsText(counts: MessageBatchRequestCounts): string {
   return parts.length > 0 ? parts.join(', ') : 'no requests';
 }
 
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}
-
 // ---------------------------------------------------------------------------------------------
 // shared helpers
 
@@ -636,10 +631,6 @@ async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) =>
     while (next < items.length) await fn(items[next++] as T);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-function isBrokenPipe(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException)?.code === 'EPIPE' || (error as { cause?: NodeJS.ErrnoException })?.cause?.code === 'EPIPE';
 }
 
 function say(io: CliIo, message: string): void {

@@ -11,6 +11,7 @@ import { createLogUpdate } from 'log-update';
 import type { CostTotals } from '../core/pricing.ts';
 import type { BatchEvent } from '../stages/batch.ts';
 import type { MergeCounts } from '../stages/merge.ts';
+import { count } from './format.ts';
 import { usd } from './summary.ts';
 
 /** How often the terminal view is redrawn. */
@@ -78,11 +79,11 @@ export function createProgress(options: ProgressOptions): Progress {
   const render = () => {
     const { ok, failed } = options.counts;
     const lines = [
-      `batch-enrich  ${formatDuration(now() - started)}  read ${n(read)} · submitted ${n(submitted)} in ${n(batches)} batch${batches === 1 ? '' : 'es'} · done ${n(ok + failed)}${failed ? ` (${n(failed)} with _error)` : ''} · cost ${usd(options.costs.usd)}${retries ? ` · ${n(retries)} retries` : ''}`,
+      `batch-enrich  ${formatDuration(now() - started)}  read ${count(read)} · submitted ${count(submitted)} in ${count(batches)} batch${batches === 1 ? '' : 'es'} · done ${count(ok + failed)}${failed ? ` (${count(failed)} with _error)` : ''} · cost ${usd(options.costs.usd)}${retries ? ` · ${count(retries)} retries` : ''}`,
     ];
     const eta = remaining(now());
     for (const [id, flight] of [...inFlight].slice(0, 5)) {
-      lines.push(`  ${id}  ${n(flight.requests)} requests  running ${formatDuration(now() - flight.submittedAt)}`);
+      lines.push(`  ${id}  ${count(flight.requests)} requests  running ${formatDuration(now() - flight.submittedAt)}`);
     }
     if (inFlight.size > 5) lines.push(`  … and ${inFlight.size - 5} more batches`);
     if (eta !== undefined) lines.push(`  about ${formatDuration(eta)} left (from the ${durations.length} batch${durations.length === 1 ? '' : 'es'} that ended)`);
@@ -162,6 +163,3 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
 }
 
-function n(value: number): string {
-  return value.toLocaleString('en');
-}

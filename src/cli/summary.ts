@@ -4,6 +4,7 @@
  * arithmetic is in `core/pricing.ts`.
  */
 import type { CostTotals, PriceTable } from '../core/pricing.ts';
+import { count } from './format.ts';
 import { CHARS_PER_TOKEN, estimateCost, NEW_TOKENIZER_FACTOR, usesNewTokenizer } from '../core/pricing.ts';
 import type { MergeCounts } from '../stages/merge.ts';
 import type { PreparedRecord } from '../stages/batch.ts';
@@ -54,11 +55,11 @@ export function summaryLines(s: RunSummary): string[] {
   const failures = Object.entries(s.failed_by_type)
     .map(([type, n]) => `${type}: ${n}`)
     .join(', ');
-  const lines = [`${n(total)} record${total === 1 ? '' : 's'}: ${n(s.records_ok)} enriched, ${n(s.records_failed)} with _error${failures ? ` (${failures})` : ''}`];
+  const lines = [`${count(total)} record${total === 1 ? '' : 's'}: ${count(s.records_ok)} enriched, ${count(s.records_failed)} with _error${failures ? ` (${failures})` : ''}`];
   if (s.batches > 0 || s.input_tokens > 0) {
     lines.push(
-      `${s.mode === 'realtime' ? 'real time' : `${s.batches} batch${s.batches === 1 ? '' : 'es'}`}; tokens: ${n(s.input_tokens)} input, ${n(s.output_tokens)} output, ` +
-        `${n(s.cache_read_input_tokens)} cache read, ${n(s.cache_creation_input_tokens)} cache write (cache hit rate ${(s.cache_hit_rate * 100).toFixed(0)}%)`,
+      `${s.mode === 'realtime' ? 'real time' : `${s.batches} batch${s.batches === 1 ? '' : 'es'}`}; tokens: ${count(s.input_tokens)} input, ${count(s.output_tokens)} output, ` +
+        `${count(s.cache_read_input_tokens)} cache read, ${count(s.cache_creation_input_tokens)} cache write (cache hit rate ${(s.cache_hit_rate * 100).toFixed(0)}%)`,
     );
     const saved = s.realtime_cost_usd - s.cost_usd;
     const how =
@@ -105,12 +106,8 @@ export function estimateLine(tally: InputTally, model: string, maxTokens: number
   const cost =
     e.highUsd === undefined
       ? `no price is known for ${model} (give --prices FILE)`
-      : `${usd(e.lowUsd)} to ${usd(e.highUsd)} at ${mode === 'batch' ? 'batch' : 'real-time'} prices (${model}; the high end if every answer used all ${n(maxTokens)} max_tokens and nothing was cached)`;
-  return `estimate: ${n(tally.requests)} requests of about ${n(e.avgInputTokens)} input tokens${cached ? ` (${n(e.avgCachedPrefixTokens)} of them a cacheable prefix)` : ''}: ${cost}`;
-}
-
-function n(value: number): string {
-  return Math.round(value).toLocaleString('en');
+      : `${usd(e.lowUsd)} to ${usd(e.highUsd)} at ${mode === 'batch' ? 'batch' : 'real-time'} prices (${model}; the high end if every answer used all ${count(maxTokens)} max_tokens and nothing was cached)`;
+  return `estimate: ${count(tally.requests)} requests of about ${count(e.avgInputTokens)} input tokens${cached ? ` (${count(e.avgCachedPrefixTokens)} of them a cacheable prefix)` : ''}: ${cost}`;
 }
 
 /** Dollars with the precision the amount needs: cents above $1, more for the fractions a row costs. */
