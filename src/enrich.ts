@@ -76,6 +76,12 @@ const optionsSchema = z
     mode: z.enum(['batch', 'realtime']).optional(),
     concurrency: positiveInt(1000).optional(),
     deadline: z.union([z.date(), z.number().positive()]).optional(),
+    clock: z
+      .object({
+        now: z.custom<() => number>((v) => typeof v === 'function'),
+        sleep: z.custom<(ms: number, signal: AbortSignal) => Promise<void>>((v) => typeof v === 'function'),
+      })
+      .optional(),
   })
   .strict();
 
@@ -142,6 +148,8 @@ export function enrichStage(
         mode: o.mode,
         concurrency: o.concurrency,
         deadline: o.deadline instanceof Date ? o.deadline.getTime() : o.deadline,
+        now: o.clock?.now,
+        sleep: o.clock?.sleep,
         ...(o.maxCostUsd === undefined
           ? {}
           : {

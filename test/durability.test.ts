@@ -152,7 +152,7 @@ describe('what a crashed run leaves behind', () => {
     const first = await enrich(emu, rows(4), { ledger });
     // As if the process died after the API made the batch but before the ledger recorded its id:
     tamper(ledger, "UPDATE batches SET state = 'creating', remote_id = NULL, run = 999999");
-    tamper(ledger, "UPDATE requests SET state = 'submitted'");
+    tamper(ledger, "UPDATE requests SET state = 'submitted', result_id = NULL");
     tamper(ledger, 'DELETE FROM results');
     const events: BatchEvent[] = [];
     const second = await enrich(emu, rows(4), { ledger, onEvent: (e) => events.push(e) });
@@ -166,7 +166,7 @@ describe('what a crashed run leaves behind', () => {
     const ledger = tempLedger();
     await enrich(emu, rows(4), { ledger });
     tamper(ledger, "UPDATE batches SET state = 'creating', remote_id = NULL, run = 999999, request_count = 3");
-    tamper(ledger, "UPDATE requests SET state = 'submitted'");
+    tamper(ledger, "UPDATE requests SET state = 'submitted', result_id = NULL");
     tamper(ledger, 'DELETE FROM results');
     const second = await enrich(emu, rows(4), { ledger });
     expect(ok(second)).toBe(true);
@@ -178,7 +178,7 @@ describe('what a crashed run leaves behind', () => {
     const ledger = tempLedger();
     await enrich(emu, rows(3), { ledger });
     tamper(ledger, "UPDATE batches SET state = 'in_progress', remote_id = 'msgbatch_gone', created_at = ?", Date.now() - 3_600_000);
-    tamper(ledger, "UPDATE requests SET state = 'submitted'");
+    tamper(ledger, "UPDATE requests SET state = 'submitted', result_id = NULL");
     tamper(ledger, 'DELETE FROM results');
     const events: BatchEvent[] = [];
     const second = await enrich(emu, rows(3), { ledger, onEvent: (e) => events.push(e) });

@@ -169,6 +169,24 @@ describe('enrichStage against the emulator', () => {
     expect(peak).toBe(2);
   });
 
+  it('polls an hour-long batch about a dozen times with the default backoff (virtual clock)', async () => {
+    const HOUR = 3_600_000;
+    const start = Date.UTC(2026, 10, 1);
+    let t = start;
+    const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
+    const emu = await emulator({ responder: perRecord, now: clock.now, processingMs: HOUR });
+    const rows = Array.from({ length: 5 }, (_, i) => ({ id: String(i), text: `t${i}` }));
+    const out = await enrich(emu, rows, { clock, pollMinMs: undefined, pollMaxMs: undefined });
+
+    expect(out.every((r, i) => r['label'] === `label-${i}`)).toBe(true);
+    const retrieves = emu.stats.calls['batches.retrieve'] ?? 0;
+    expect(retrieves).toBeGreaterThanOrEqual(13);
+    expect(retrieves).toBeLessThanOrEqual(14);
+    // The end was noticed within the 15-minute cap of the interval.
+    expect(t - start).toBeGreaterThanOrEqual(HOUR);
+    expect(t - start).toBeLessThanOrEqual(HOUR + 15 * 60_000);
+  });
+
   it('fails the run with the API status when the key is refused, and names it', async () => {
     const emu = await emulator({ apiKey: 'the-right-key' });
     await expect(enrich(emu, [{ id: '1', text: 'a' }], { apiKey: 'wrong-key' })).rejects.toMatchObject({

@@ -27,7 +27,7 @@ import { loadPriceFile, newCostTotals, priceFor, type PriceTable } from '../core
 import { estimateLine, InputTally, summarize, summaryLines, usd } from './summary.ts';
 import { createProgress, type Progress } from './progress.ts';
 import { formatFromName, readRecords, type InputFormat, type SourceRecord } from '../stages/read.ts';
-import { createFormatter, type OutputFormat } from '../stages/write.ts';
+import { coalesce, createFormatter, type OutputFormat } from '../stages/write.ts';
 import { EXIT, type CliIo } from './io.ts';
 import { formatBytes, isBrokenPipe } from './format.ts';
 
@@ -379,9 +379,8 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   try {
     await pipeline(
       input,
-      read,
-      async function* countRead(records: AsyncIterable<SourceRecord>) {
-        for await (const record of records) {
+      async function* countRead(chunks: AsyncIterable<Buffer | string>) {
+        for await (const record of read(chunks)) {
           if (picked && !picked.has(record.seq)) continue;
           view.read();
           yield record;
@@ -434,6 +433,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
         await toErrors(formatErrors.end());
         yield formatOut.end();
       },
+      coalesce(),
       out,
     );
     if (errorsOut) {
@@ -526,6 +526,7 @@ async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIter
         }
       }
     },
+    coalesce(),
     io.stdout,
     );
   } catch (error) {

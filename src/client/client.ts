@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import type { Identity } from '../ledger/ledger.ts';
+import { streamingFetch } from './fetch.ts';
 
 export const DEFAULT_BASE_URL = 'https://api.anthropic.com';
 
@@ -24,6 +25,8 @@ export function createClient(options: ClientOptions): Anthropic {
     apiKey: options.apiKey,
     ...(options.baseURL ? { baseURL: options.baseURL } : {}),
     maxRetries: options.maxRetries ?? 2,
+    // A batch body streamed from the ledger is sent without being held in memory (see `streamingFetch`).
+    fetch: streamingFetch,
   });
 }
 
@@ -56,7 +59,8 @@ export function identityOf(client: Anthropic, apiKey: string): Identity {
  * Rejected alternative: `client.messages.batches.create({ requests })`. It takes the requests as
  * objects and serializes them again, so a 100,000-request batch would sit in memory twice (as objects
  * and as a string). Here the body is streamed straight from the ledger (the SDK sends a
- * `ReadableStream` body as is, chunked, with `duplex: 'half'`). It is sent with
+ * `ReadableStream` body as is; a client made by `createClient` sends it through `streamingFetch`, which
+ * holds no more of it than the socket's buffer). It is sent with
  * `maxRetries: 0`: the API has no idempotency key, so an automatic retry after a timeout or a 5xx
  * could create the batch twice; the caller decides what is safe to retry.
  */
@@ -67,4 +71,37 @@ export function createBatch(client: Anthropic, body: Uint8Array | ReadableStream
     maxRetries: 0,
     ...(signal ? { signal } : {}),
   });
+}
+
+/**
+ * The lines of a batch's results file (JSONL, one result per line), as text, read from the batch's
+ * absolute `results_url` as `client.messages.batches.results()` reads it. That call first retrieves
+ * the batch to learn the URL; the poll that saw the batch end already has it, so this saves one
+ * call per batch. The read stops when `signal` aborts, also while it waits on the body (once a
+ * response has started, the signal no longer reaches the fetch).
+ */
+export async function* resultLines(client: Anthropic, resultsUrl: string, signal: AbortSignal): AsyncGenerator<string> {
+  const response = await client.get(resultsUrl, { headers: { Accept: 'application/binary' }, __binaryResponse: true, signal }).asResponse();
+  if (!response.body) return;
+  const reader = response.body.getReader();
+  const cancel = () => void reader.cancel(signal.reason).catch(() => {});
+  signal.addEventListener('abort', cancel, { once: true });
+  let ended = false;
+  try {
+    const decoder = new TextDecoder();
+    let rest = '';
+    while (!ended) {
+      const { done, value } = await reader.read();
+      if (signal.aborted) throw signal.reason;
+      ended = done;
+      const text = done ? rest + decoder.decode() : rest + decoder.decode(value, { stream: true });
+      const lines = text.split('\n');
+      rest = done ? '' : (lines.pop() ?? '');
+      for (const line of lines) if (line.trim() !== '') yield line;
+    }
+  } finally {
+    signal.removeEventListener('abort', cancel);
+    // Left before the end (the consumer stopped, or a failure): let go of the connection.
+    if (!ended) void reader.cancel().catch(() => {});
+  }
 }

@@ -6,12 +6,19 @@
 
 /** First wait before polling a new batch. */
 export const POLL_MIN_MS = 1_000;
-/** The interval stops growing here (about a minute, as the batch guide polls). */
-export const POLL_MAX_MS = 60_000;
-/** Up to this share of each interval is taken off at random, so many batches do not poll in step. */
-export const POLL_JITTER = 0.25;
+/**
+ * The interval stops growing here. Doubling from 1 s to a 15-minute cap makes 13 or 14 retrieves
+ * over an hour-long batch, and notices the end of a batch that runs for hours within 15 minutes.
+ * (A one-minute cap would make about 60 retrieves an hour for each batch.)
+ */
+export const POLL_MAX_MS = 15 * 60_000;
+/**
+ * Up to this share of each interval is taken off at random, so many batches do not poll in step
+ * (at the cap, a spread of 90 s). More would add polls: jitter only shortens waits.
+ */
+export const POLL_JITTER = 0.1;
 
-/** The wait before poll number `attempt` (0-based): `min(max, min·2^attempt)`, minus up to 25% jitter. */
+/** The wait before poll number `attempt` (0-based): `min(max, min·2^attempt)`, minus up to 10% jitter. */
 export function pollDelayMs(attempt: number, minMs = POLL_MIN_MS, maxMs = POLL_MAX_MS, random = Math.random()): number {
   const exponential = minMs * 2 ** Math.min(attempt, 30);
   return Math.round(Math.min(maxMs, exponential) * (1 - POLL_JITTER * random));

@@ -4,12 +4,15 @@
  * what keeps memory flat (pending records wait here, not in a Map) and what makes work survive a
  * crash or Ctrl-C without paying twice:
  *
- * - `requests` are keyed by `(scope, key)`. The key hashes the whole request (see `requestKey`) and
+ * - `requests` are found by `(scope, key)`. The key hashes the whole request (see `requestKey`) and
  *   the scope hashes the API identity (base URL and a hash of the key, never the key), so a rerun
  *   finds what was already submitted or answered. A request is `pending` (to submit), `submitted` (in
  *   a batch) or `done` (its result stored). Its state row is small (it changes several times); what
  *   it sends lives apart: the params shared by a job once in `specs`, each request's messages in
- *   `payloads`, and its answer in `results`.
+ *   `payloads` (under the request's id), and its answer in `results` (the request points to it).
+ *   Payloads and results are appended in id order, never inserted by a hash key: a random-key
+ *   B-tree insert dirties a page per row, and at a million rows that write volume was most of the
+ *   ledger's cost.
  * - `batches` record each submission *before* `create` is called (state `creating`, with the nonce
  *   that prefixes its `custom_id`s) and again after (`in_progress` with the remote id), so a crash
  *   between the two leaves a row from which the batch can be found again (orphan discovery) instead
@@ -27,7 +30,7 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 /** What `gc` deletes (and `gcPreview` counts): finished batches, and requests not waiting on a batch, untouched since `?`. */
 const GC_BATCHES = "updated_at < ? AND state IN ('downloaded', 'failed', 'canceled')";
@@ -35,6 +38,15 @@ const GC_REQUESTS = "updated_at < ? AND state != 'submitted'";
 
 export type RequestState = 'pending' | 'submitted' | 'done';
 export type BatchState = 'creating' | 'in_progress' | 'ended' | 'downloaded' | 'failed' | 'canceled';
+
+/** What deciding a request's next step needs once its result is in (see `Ledger.submittedOf`). */
+export interface Waiting {
+  spec: string;
+  attempts: number;
+  max_tokens: number | null;
+  /** The result stored for an earlier attempt, replaced in place by the next one. */
+  result_id: number | null;
+}
 
 /** Who a batch was submitted as: it can only be seen again under the same identity. */
 export interface Identity {
@@ -64,6 +76,7 @@ export interface BatchRow {
 }
 
 export interface RequestRow {
+  id: number;
   key: string;
   spec: string;
   state: RequestState;
@@ -76,6 +89,7 @@ export interface RequestRow {
 
 /** What one request sends: `head + messages + tail` is its params JSON. */
 export interface PayloadRow {
+  id: number;
   key: string;
   head: string;
   messages: string;
@@ -136,8 +150,9 @@ export class Ledger {
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = NORMAL');
       this.#db.pragma('busy_timeout = 10000');
-      // A 64 MB page cache and fewer, larger checkpoints: a million-row run writes hundreds of MB.
-      this.#db.pragma('cache_size = -65536');
+      // A 16 MB page cache (64 MB measured no faster: rows are appended, not inserted at random)
+      // and fewer, larger checkpoints: a million-row run writes hundreds of MB.
+      this.#db.pragma('cache_size = -16384');
       this.#db.pragma('temp_store = MEMORY');
       this.#db.pragma('wal_autocheckpoint = 4096');
       this.#migrate();
@@ -147,17 +162,18 @@ export class Ledger {
     }
     const db = this.#db;
     this.#stmt = {
-      request: db.prepare<[string, string], RequestRow>('SELECT key, spec, state, batch_id, attempts, max_tokens, updated_at FROM requests WHERE scope = ? AND key = ?'),
+      request: db.prepare<[string, string], RequestRow>('SELECT id, key, spec, state, batch_id, attempts, max_tokens, updated_at FROM requests WHERE scope = ? AND key = ?'),
       payload: db.prepare<[string, string], PayloadRow>(
-        'SELECT q.key, s.head, p.messages, s.tail, q.max_tokens FROM requests q JOIN payloads p ON p.scope = q.scope AND p.key = q.key JOIN specs s ON s.id = q.spec WHERE q.scope = ? AND q.key = ?',
+        'SELECT q.id, q.key, s.head, p.messages, s.tail, q.max_tokens FROM requests q JOIN payloads p ON p.id = q.id JOIN specs s ON s.id = q.spec WHERE q.scope = ? AND q.key = ?',
       ),
       insertSpec: db.prepare('INSERT OR IGNORE INTO specs (id, head, tail) VALUES (?, ?, ?)'),
-      insertPayload: db.prepare('INSERT OR IGNORE INTO payloads (scope, key, messages) VALUES (?, ?, ?)'),
-      otherScopes: db.prepare<[string], { n: number }>('SELECT EXISTS (SELECT 1 FROM requests WHERE scope != ?) AS n'),
-      submittedOf: db.prepare<[number], { key: string; spec: string; attempts: number; max_tokens: number | null }>(
-        "SELECT key, spec, attempts, max_tokens FROM requests WHERE batch_id = ? AND state = 'submitted'",
+      insertPayload: db.prepare('INSERT INTO payloads (id, messages) VALUES (?, ?)'),
+      // The scopes in the ledger, one index seek each (the unique index leads with the scope).
+      nextScope: db.prepare<[string], { scope: string }>('SELECT scope FROM requests WHERE scope > ? ORDER BY scope LIMIT 1'),
+      submittedOf: db.prepare<[number], Waiting & { key: string }>(
+        "SELECT key, spec, attempts, max_tokens, result_id FROM requests WHERE batch_id = ? AND state = 'submitted'",
       ),
-      elsewhere: db.prepare<[string, string], { scope: string }>("SELECT scope FROM requests WHERE key = ? AND scope != ? AND state != 'pending' LIMIT 1"),
+      sent: db.prepare<[string, string], { n: number }>("SELECT 1 AS n FROM requests WHERE scope = ? AND key = ? AND state != 'pending'"),
       insertRequest: db.prepare("INSERT OR IGNORE INTO requests (scope, key, spec, state, updated_at) VALUES (?, ?, ?, 'pending', ?)"),
       insertRecord: db.prepare('INSERT INTO records (run, seq, line, data, key, error) VALUES (?, ?, ?, ?, ?, ?)'),
       insertBatch: db.prepare(
@@ -166,27 +182,29 @@ export class Ledger {
       ),
       assign: db.prepare("UPDATE requests SET state = 'submitted', batch_id = ?, attempts = attempts + 1, updated_at = ? WHERE scope = ? AND key = ? AND state = 'pending'"),
       sizeBatch: db.prepare('UPDATE batches SET request_count = ?, bytes = ? WHERE id = ?'),
-      batchPage: db.prepare<[number, number, number], PayloadRow & { rowid: number }>(
-        `SELECT q.rowid AS rowid, q.key, s.head, p.messages, s.tail, q.max_tokens
-           FROM requests q JOIN payloads p ON p.scope = q.scope AND p.key = q.key JOIN specs s ON s.id = q.spec
-          WHERE q.batch_id = ? AND q.state = 'submitted' AND q.rowid > ? ORDER BY q.rowid LIMIT ?`,
+      batchPage: db.prepare<[number, number, number], PayloadRow>(
+        `SELECT q.id, q.key, s.head, p.messages, s.tail, q.max_tokens
+           FROM requests q JOIN payloads p ON p.id = q.id JOIN specs s ON s.id = q.spec
+          WHERE q.batch_id = ? AND q.state = 'submitted' AND q.id > ? ORDER BY q.id LIMIT ?`,
       ),
       setRemote: db.prepare("UPDATE batches SET remote_id = ?, state = 'in_progress', updated_at = ? WHERE id = ? AND state = 'creating'"),
       setState: db.prepare('UPDATE batches SET state = ?, updated_at = ?, error = COALESCE(?, error) WHERE id = ?'),
       batch: db.prepare<[number], BatchRow>('SELECT * FROM batches WHERE id = ?'),
       batchByRemote: db.prepare<[string], BatchRow>('SELECT * FROM batches WHERE remote_id = ?'),
-      markDone: db.prepare("UPDATE requests SET state = 'done', updated_at = ? WHERE scope = ? AND key = ? AND batch_id = ? AND state = 'submitted'"),
-      putResult: db.prepare('INSERT OR REPLACE INTO results (scope, key, result) VALUES (?, ?, ?)'),
+      markDone: db.prepare("UPDATE requests SET state = 'done', result_id = ?, updated_at = ? WHERE scope = ? AND key = ? AND batch_id = ? AND state = 'submitted'"),
       retry: db.prepare(
-        "UPDATE requests SET state = 'pending', batch_id = NULL, max_tokens = COALESCE(?, max_tokens), updated_at = ? WHERE scope = ? AND key = ? AND batch_id = ? AND state = 'submitted'",
+        "UPDATE requests SET state = 'pending', batch_id = NULL, result_id = ?, max_tokens = COALESCE(?, max_tokens), updated_at = ? WHERE scope = ? AND key = ? AND batch_id = ? AND state = 'submitted'",
       ),
-      storedResult: db.prepare<[string, string], { result: string }>('SELECT result FROM results WHERE scope = ? AND key = ?'),
+      appendResult: db.prepare('INSERT INTO results (result) VALUES (?)'),
+      replaceResult: db.prepare('UPDATE results SET result = ? WHERE id = ?'),
+      dropResult: db.prepare('DELETE FROM results WHERE id = ?'),
+      storedResult: db.prepare<[string, string], { result: string }>('SELECT a.result FROM requests q JOIN results a ON a.id = q.result_id WHERE q.scope = ? AND q.key = ?'),
       reopen: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = 0, updated_at = ? WHERE scope = ? AND key = ? AND state = 'done'"),
       unanswered: db.prepare<[number], { key: string }>("SELECT key FROM requests WHERE batch_id = ? AND state = 'submitted'"),
       release: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = MAX(attempts - 1, 0) WHERE batch_id = ? AND state = 'submitted'"),
-      records: db.prepare<[string, string, number, number, number], RecordRow>(
+      records: db.prepare<[string, number, number, number], RecordRow>(
         `SELECT r.seq, r.line, r.data, r.key, r.error, a.result, q.state, q.attempts, b.remote_id, b.nonce
-           FROM records r LEFT JOIN requests q ON q.scope = ? AND q.key = r.key LEFT JOIN results a ON a.scope = ? AND a.key = r.key
+           FROM records r LEFT JOIN requests q ON q.scope = ? AND q.key = r.key LEFT JOIN results a ON a.id = q.result_id
                 LEFT JOIN batches b ON b.id = q.batch_id
           WHERE r.run = ? AND r.seq >= ? ORDER BY r.seq LIMIT ?`,
       ),
@@ -201,8 +219,8 @@ export class Ledger {
       gcRequests: db.prepare(`DELETE FROM requests WHERE ${GC_REQUESTS}`),
       gcBatchesCount: db.prepare<[number], { n: number }>(`SELECT COUNT(*) AS n FROM batches WHERE ${GC_BATCHES}`),
       gcRequestsCount: db.prepare<[number], { n: number }>(`SELECT COUNT(*) AS n FROM requests WHERE ${GC_REQUESTS}`),
-      gcPayloads: db.prepare('DELETE FROM payloads WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.scope = payloads.scope AND q.key = payloads.key)'),
-      gcResults: db.prepare('DELETE FROM results WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.scope = results.scope AND q.key = results.key)'),
+      gcPayloads: db.prepare('DELETE FROM payloads WHERE id NOT IN (SELECT id FROM requests)'),
+      gcResults: db.prepare('DELETE FROM results WHERE id NOT IN (SELECT result_id FROM requests WHERE result_id IS NOT NULL)'),
       gcSpecs: db.prepare('DELETE FROM specs WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.spec = specs.id)'),
     };
   }
@@ -213,12 +231,13 @@ export class Ledger {
       throw new BatchEnrichError('BE_LEDGER', `The ledger ${this.path} was written by a newer batch-enrich (schema ${version} > ${SCHEMA_VERSION})`);
     }
     if (version === SCHEMA_VERSION) return;
-    // Schemas 1 and 2 were never released: their tables are replaced, not migrated.
+    // Schemas 1 to 3 were never released: their tables are replaced, not migrated.
     this.#db.exec(`
       DROP TABLE IF EXISTS records; DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS batches; DROP TABLE IF EXISTS requests;
       DROP TABLE IF EXISTS payloads; DROP TABLE IF EXISTS results; DROP TABLE IF EXISTS specs;
       CREATE TABLE specs (id TEXT PRIMARY KEY, head TEXT NOT NULL, tail TEXT NOT NULL);
       CREATE TABLE requests (
+        id INTEGER PRIMARY KEY,
         scope TEXT NOT NULL,
         key TEXT NOT NULL,
         spec TEXT NOT NULL,
@@ -226,13 +245,13 @@ export class Ledger {
         batch_id INTEGER,
         attempts INTEGER NOT NULL DEFAULT 0,
         max_tokens INTEGER,
+        result_id INTEGER,
         updated_at INTEGER NOT NULL,
-        PRIMARY KEY (scope, key)
+        UNIQUE (scope, key)
       );
-      CREATE TABLE payloads (scope TEXT NOT NULL, key TEXT NOT NULL, messages TEXT NOT NULL, PRIMARY KEY (scope, key)) WITHOUT ROWID;
-      CREATE TABLE results (scope TEXT NOT NULL, key TEXT NOT NULL, result TEXT NOT NULL, PRIMARY KEY (scope, key)) WITHOUT ROWID;
+      CREATE TABLE payloads (id INTEGER PRIMARY KEY, messages TEXT NOT NULL);
+      CREATE TABLE results (id INTEGER PRIMARY KEY, result TEXT NOT NULL);
       CREATE INDEX requests_batch ON requests (batch_id);
-      CREATE INDEX requests_key ON requests (key);
       CREATE TABLE batches (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         scope TEXT NOT NULL,
@@ -293,19 +312,21 @@ export class Ledger {
     return this.#stmt.request.get(scope, key);
   }
 
-  /** Whether the ledger holds requests of any other identity (if not, no request can be another's). */
-  hasOtherScopes(scope: string): boolean {
-    return (this.#stmt.otherScopes.get(scope)?.n ?? 0) > 0;
-  }
-
   /** The requests a batch still waits on, with what deciding a retry needs. */
-  submittedOf(batchId: number): Map<string, { spec: string; attempts: number; max_tokens: number | null }> {
+  submittedOf(batchId: number): Map<string, Waiting> {
     return new Map(this.#stmt.submittedOf.all(batchId).map(({ key, ...rest }) => [key, rest]));
   }
 
-  /** Another identity that has this request submitted or answered, if any. */
-  requestElsewhere(scope: string, key: string): string | undefined {
-    return this.#stmt.elsewhere.get(key, scope)?.scope;
+  /** The identities (scopes) other than `scope` that have requests in the ledger. */
+  otherScopes(scope: string): string[] {
+    const scopes: string[] = [];
+    for (let row = this.#stmt.nextScope.get(''); row; row = this.#stmt.nextScope.get(row.scope)) if (row.scope !== scope) scopes.push(row.scope);
+    return scopes;
+  }
+
+  /** Whether this request was submitted or answered under `scope`. */
+  requestSent(scope: string, key: string): boolean {
+    return this.#stmt.sent.get(scope, key) !== undefined;
   }
 
   /** Records the params a job's requests share (once per job; `id` hashes them). */
@@ -315,8 +336,8 @@ export class Ledger {
 
   /** Records a new request (pending) and the messages it sends; ignored if the request is known. */
   insertRequest(scope: string, key: string, spec: string, messages: string, now: number): void {
-    this.#stmt.insertRequest.run(scope, key, spec, now);
-    this.#stmt.insertPayload.run(scope, key, messages);
+    const inserted = this.#stmt.insertRequest.run(scope, key, spec, now);
+    if (inserted.changes > 0) this.#stmt.insertPayload.run(inserted.lastInsertRowid, messages);
   }
 
   /** What a request sends. */
@@ -349,11 +370,11 @@ export class Ledger {
   }
 
   /**
-   * A page of a batch's requests, in submission order, after `afterRowid`. Read whole: an open
-   * iterator would keep the connection busy while the body is being sent.
+   * A page of a batch's requests, in submission order, after the request id `afterId`. Read whole:
+   * an open iterator would keep the connection busy while the body is being sent.
    */
-  batchPage(batchId: number, afterRowid: number, limit: number): (PayloadRow & { rowid: number })[] {
-    return this.#stmt.batchPage.all(batchId, afterRowid, limit);
+  batchPage(batchId: number, afterId: number, limit: number): PayloadRow[] {
+    return this.#stmt.batchPage.all(batchId, afterId, limit);
   }
 
   /** Records the remote id of a batch that was being created (no-op if it is no longer `creating`). */
@@ -373,18 +394,34 @@ export class Ledger {
     return this.#stmt.batchByRemote.get(remoteId);
   }
 
-  /** Stores one result; ignored unless the request is still waiting on this batch (a re-download is harmless). */
-  saveResult(scope: string, batchId: number, key: string, result: string, now: number): boolean {
-    if (this.#stmt.markDone.run(now, scope, key, batchId).changes === 0) return false;
-    this.#stmt.putResult.run(scope, key, result);
-    return true;
+  /**
+   * Stores one result as final; ignored unless the request is still waiting on this batch (a
+   * re-download is harmless). `waiting` is what `submittedOf` said of the request.
+   */
+  saveResult(scope: string, batchId: number, key: string, waiting: Waiting, result: string, now: number): boolean {
+    return this.#settle(waiting.result_id, result, (id) => this.#stmt.markDone.run(id, now, scope, key, batchId).changes > 0);
   }
 
   /** Puts a request back to pending for another attempt, remembering the last result (and a new `max_tokens`). */
-  retryRequest(scope: string, batchId: number, key: string, lastResult: string, maxTokens: number | null, now: number): boolean {
-    if (this.#stmt.retry.run(maxTokens, now, scope, key, batchId).changes === 0) return false;
-    this.#stmt.putResult.run(scope, key, lastResult);
-    return true;
+  retryRequest(scope: string, batchId: number, key: string, waiting: Waiting, lastResult: string, maxTokens: number | null, now: number): boolean {
+    return this.#settle(waiting.result_id, lastResult, (id) => this.#stmt.retry.run(id, maxTokens, now, scope, key, batchId).changes > 0);
+  }
+
+  /**
+   * Stores a result for a request whose row `update` changes (given the result's id): in place of
+   * the request's earlier result if it has one, else appended (and taken back if `update` finds the
+   * request no longer waiting).
+   */
+  #settle(previous: number | null, result: string, update: (resultId: number) => boolean): boolean {
+    if (previous !== null) {
+      if (!update(previous)) return false;
+      this.#stmt.replaceResult.run(result, previous);
+      return true;
+    }
+    const id = Number(this.#stmt.appendResult.run(result).lastInsertRowid);
+    if (update(id)) return true;
+    this.#stmt.dropResult.run(id);
+    return false;
   }
 
   /** The stored result of a request (JSON), if any. */
@@ -408,7 +445,7 @@ export class Ledger {
   }
 
   records(scope: string, run: number, fromSeq: number, limit: number): RecordRow[] {
-    return this.#stmt.records.all(scope, scope, run, fromSeq, limit);
+    return this.#stmt.records.all(scope, run, fromSeq, limit);
   }
 
   /** Every batch (for `status`), or a job's. */

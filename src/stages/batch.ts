@@ -16,10 +16,11 @@
  *   unknown (5xx, timeout, connection lost) is never simply repeated: the batch is first looked for in
  *   the API's list (created since, same request count) and adopted if found; its results confirm it
  *   by the nonce. A `creating` batch left by a dead run is resolved the same way on the next run.
- * - Poll: one `retrieve` per batch per interval, capped exponential backoff with jitter. A 404 right
+ * - Poll: one `retrieve` per batch per interval, exponential backoff with jitter capped at 15 min. A 404 right
  *   after create is the API's propagation delay; a 404 for an old batch means it is gone, and its
  *   requests are submitted again.
- * - Download: results are streamed (the SDK's JSONL decoder) into the ledger, joined by key. A result
+ * - Download: results are streamed from the `results_url` the last poll returned (`resultLines`)
+ *   into the ledger, joined by key. A result
  *   worth another attempt (`retryVerdict`) sends its request back to be batched again; an interrupted
  *   download is fetched again, and results already stored are not stored twice.
  * - Emit: records leave in input order as soon as their answer is final. When the head record waits,
@@ -37,15 +38,15 @@
  */
 import type Anthropic from '@anthropic-ai/sdk';
 import { APIConnectionError, APIError } from '@anthropic-ai/sdk';
-import type { MessageBatch, MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
+import type { MessageBatch, MessageBatchIndividualResponse, MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
 import type { MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages/messages';
-import { createBatch } from '../client/client.ts';
-import { POLL_MAX_MS, POLL_MIN_MS, pollDelayMs, sleep } from '../core/backoff.ts';
+import { createBatch, resultLines } from '../client/client.ts';
+import { POLL_MAX_MS, POLL_MIN_MS, pollDelayMs, sleep as realSleep } from '../core/backoff.ts';
 import { customIdOf, keyOf, newNonce, type SpecParts } from '../core/request.ts';
 import type { RecordError } from '../core/result.ts';
 import { DEFAULT_MAX_ATTEMPTS, isTransientFailure, retryVerdict, type RetryPolicy, type Verdict } from '../core/retry.ts';
 import { BatchEnrichError } from '../errors.ts';
-import type { BatchRow, Identity, Ledger, PayloadRow, RecordRow } from '../ledger/ledger.ts';
+import type { BatchRow, Identity, Ledger, PayloadRow, RecordRow, Waiting } from '../ledger/ledger.ts';
 import type { SourceRecord } from './read.ts';
 
 /** The API's limits for one batch. */
@@ -219,7 +220,9 @@ export interface BatchSinkOptions {
    */
   budget?: { maxUsd: number; spentUsd: () => number; estimateUsd: (batch: { requests: number; bytes: number }) => number } | undefined;
   signal?: AbortSignal | undefined;
+  /** The clock (ms since the epoch) and the wait between polls and retries: inject both to run the sink on a virtual clock. */
   now?: (() => number) | undefined;
+  sleep?: ((ms: number, signal: AbortSignal) => Promise<void>) | undefined;
 }
 
 class Wakeup {
@@ -272,6 +275,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   const pollMaxMs = Math.min(options.pollMaxMs ?? POLL_MAX_MS, MAX_TIMER_MS);
   const policy: RetryPolicy = { maxAttempts: DEFAULT_MAX_ATTEMPTS, maxTokensCap: 128_000, ...options.retry };
   const now = options.now ?? Date.now;
+  const sleep = options.sleep ?? realSleep;
   const emit = options.onEvent ?? (() => {});
   const delay = (attempt: number) => pollDelayMs(attempt, pollMinMs, pollMaxMs);
 
@@ -314,8 +318,17 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   /** Estimated cost of the batches submitted and not yet downloaded (not billed yet), by ledger id. */
   const inFlightUsd = new Map<number, number>();
   let budgetExhausted = false;
-  // With a single identity in the ledger no request can be another's: skip the per-request check.
-  const otherIdentities = !options.allowOtherIdentity && ledger.hasOtherScopes(scope);
+  // With a single identity in the ledger no request can be another's: the per-request check is skipped.
+  const otherScopes = options.allowOtherIdentity ? [] : ledger.otherScopes(scope);
+
+  /**
+   * What the emitter re-reads the ledger for while the record at its head waits: `answered` moves
+   * when results are stored, `moved` when requests change hands outside of `place` (released,
+   * requeued, a followed batch ended, the budget ran out, the input ended). New input alone cannot
+   * answer a waiting record, so it does not make the emitter read again.
+   */
+  let answered = 0;
+  let moved = 0;
 
   const fail = (error: unknown) => {
     failure ??= error;
@@ -356,6 +369,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
         inFlightUsd.delete(batchId);
         // Batched again only now that this batch no longer holds an in-flight slot.
         if (requeued && requeued.size > 0) void requeue(requeued).catch(fail);
+        moved++;
         wake.notify();
       },
       (error: unknown) => {
@@ -374,6 +388,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       ledger.setBatchState(row.id, 'failed', now(), reason);
     });
     if (count > 0) emit({ type: 'released', batchId: row.remote_id, requests: count, reason });
+    moved++;
     return undefined;
   };
 
@@ -406,6 +421,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     if (row.remote_id.startsWith(REALTIME_PREFIX)) return release(row, 'real-time requests in flight when the run stopped');
     if (row.run !== run) emit({ type: 'following', batchId: row.remote_id, requests: row.request_count });
     const remoteId = row.remote_id;
+    let resultsUrl: string | null = null;
 
     if (row.state === 'in_progress') {
       for (let attempt = 0; ; attempt++) {
@@ -414,6 +430,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
         try {
           const seen = await withSignal(signal, (s) => client.messages.batches.retrieve(remoteId, {}, { signal: s }));
           if (seen.processing_status === 'ended') {
+            resultsUrl = seen.results_url;
             ledger.setBatchState(batchId, 'ended', now());
             emit({ type: 'ended', batchId: remoteId, counts: seen.request_counts });
             break;
@@ -430,21 +447,23 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
         }
       }
     }
-    return download(row, remoteId);
+    return download(row, remoteId, resultsUrl);
   };
 
-  const download = async (row: BatchRow, remoteId: string): Promise<Map<string, number> | undefined> => {
+  /** Downloads a batch's results from `resultsUrl` (retrieved first when not known: a batch that ended before this run). */
+  const download = async (row: BatchRow, remoteId: string, resultsUrl: string | null): Promise<Map<string, number> | undefined> => {
+    let url = resultsUrl;
     const requeued = new Map<string, number>();
     // What deciding each result needs, read once for the batch (at most 100,000 small rows).
     const waiting = ledger.submittedOf(row.id);
     for (let attempt = 1; ; attempt++) {
       try {
         await withSignal(signal, async (s) => {
-          const lines = await client.messages.batches.results(remoteId, {}, { signal: s });
-          // Once the response has started, aborting the call's signal no longer reaches a read that
-          // waits for the end of the body: the decoder's own controller does.
-          const cancel = () => lines.controller.abort();
-          s.addEventListener('abort', cancel, { once: true });
+          if (url === null) {
+            const seen = await client.messages.batches.retrieve(remoteId, {}, { signal: s });
+            if (!seen.results_url) throw new BatchEnrichError('BE_API', `Batch ${remoteId} has no results_url (processing_status ${seen.processing_status})`, { batchId: remoteId });
+            url = seen.results_url;
+          }
           let chunk: { key: string; result: MessageBatchResult }[] = [];
           const save = () => {
             if (finished) return;
@@ -453,17 +472,15 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
               for (const { key, result } of chunk) settle(row, key, result, t, requeued, waiting);
             });
             chunk = [];
+            answered++;
             wake.notify();
           };
-          try {
-            for await (const line of lines) {
-              const key = keyOf(row.nonce, line.custom_id);
-              if (key === undefined) continue; // not one of ours (an adopted batch that was someone else's)
-              chunk.push({ key, result: line.result });
-              if (chunk.length >= WRITE_CHUNK) save();
-            }
-          } finally {
-            s.removeEventListener('abort', cancel);
+          for await (const text of resultLines(client, url, s)) {
+            const line = JSON.parse(text) as MessageBatchIndividualResponse;
+            const key = keyOf(row.nonce, line.custom_id);
+            if (key === undefined) continue; // not one of ours (an adopted batch that was someone else's)
+            chunk.push({ key, result: line.result });
+            if (chunk.length >= WRITE_CHUNK) save();
           }
           save();
         });
@@ -510,7 +527,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     result: MessageBatchResult,
     t: number,
     requeued: Map<string, number>,
-    waiting: Map<string, { spec: string; attempts: number; max_tokens: number | null }>,
+    waiting: Map<string, Waiting>,
   ) => {
     const request = waiting.get(key);
     if (!request) return; // not waiting on this batch (already stored by an earlier download, or not ours)
@@ -524,13 +541,13 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
         ? { retry: true, reason: deadlinePassed ? 'deadline' : 'canceled earlier' }
         : retryVerdict(result, request.attempts, maxTokens, policy);
     if (verdict.retry && !signal.aborted) {
-      if (ledger.retryRequest(scope, row.id, key, JSON.stringify(result), verdict.maxTokens ?? null, t)) {
+      if (ledger.retryRequest(scope, row.id, key, request, JSON.stringify(result), verdict.maxTokens ?? null, t)) {
         // A doubled max_tokens may add a digit to the params.
         requeued.set(key, payloadBytes(ledger.payload(scope, key)) + 8);
         lastReasons.set(key, verdict.reason);
       }
     } else {
-      ledger.saveResult(scope, row.id, key, JSON.stringify(result), t);
+      ledger.saveResult(scope, row.id, key, request, JSON.stringify(result), t);
     }
   };
   const maxTokensOfSpec = (key: string, spec: string): number => {
@@ -609,9 +626,10 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       if (projected <= budget.maxUsd) return true;
       budgetExhausted = true;
       emit({ type: 'budget', maxUsd: budget.maxUsd, projectedUsd: projected, requests: batch.keys.length });
-      // Once: the records waiting on requests that will not be sent can now come out.
-      wake.notify();
     }
+    // The records waiting on requests that will not be sent can now come out.
+    moved++;
+    wake.notify();
     return false;
   };
 
@@ -634,6 +652,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
           const result = await askRealtime(payload);
           if (result === undefined || signal.aborted) return;
           ledger.transaction(() => settle(row, payload.key, result, now(), requeued, waiting));
+          answered++;
           wake.notify();
         }),
       );
@@ -782,7 +801,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     }
     const known = ledger.request(scope, key);
     if (!known) {
-      if (otherIdentities && ledger.requestElsewhere(scope, key)) {
+      if (otherScopes.some((other) => ledger.requestSent(other, key))) {
         throw new BatchEnrichError(
           'BE_IDENTITY',
           `${!options.file || options.file === '-' ? '<stdin>' : options.file}:${record.line}: this request was already submitted under another API identity (another ANTHROPIC_BASE_URL or ANTHROPIC_API_KEY); its batches and answers can only be seen with that identity. Run again with it (see 'batch-enrich status'), or pass --new-identity to submit under this one and pay again`,
@@ -800,6 +819,9 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       if (stored && isTransientFailure(stored) && ledger.reopenRequest(scope, key, now())) await addRequest(key, size);
     }
   };
+
+  /** Whether a record can come out now: it has its final answer or its error. */
+  const answerable = (row: RecordRow | undefined) => row !== undefined && (row.error !== null || row.state === 'done');
 
   /**
    * Makes sure the records the emitter waits on will be answered: their batches are followed, and
@@ -840,6 +862,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   const filled = fill().then(
     () => {
       inputDone = true;
+      moved++;
       wake.notify();
     },
     fail,
@@ -847,14 +870,27 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
 
   try {
     let cursor = 0;
+    let headWaits = false;
+    let seenAnswered = -1;
+    let seenMoved = -1;
     for (;;) {
       if (failure) throw failure;
       if (signal.aborted) throw new BatchEnrichError('BE_ABORTED', 'Stopped before every record was answered', { cause: signal.reason });
       const waiting = wake.wait();
+      // Results stored, but not the head's: nothing can come out yet (one row read, not a page).
+      const headStill = headWaits && moved === seenMoved && (answered === seenAnswered || !answerable(ledger.records(scope, run, cursor, 1)[0]));
+      if (headStill) {
+        seenAnswered = answered;
+        await waiting;
+        continue;
+      }
+      const ensureAnswers = moved !== seenMoved;
+      seenAnswered = answered;
+      seenMoved = moved;
       const rows = ledger.records(scope, run, cursor, WRITE_CHUNK);
       let blocked: number | undefined;
       for (const [index, row] of rows.entries()) {
-        if (!row.error && row.state !== 'done') {
+        if (!answerable(row)) {
           if (budgetExhausted && row.state === 'pending' && (inputDone || !filling.keySet.has(row.key ?? ''))) {
             // Never submitted: the budget ran out. It comes out now, in its place, with that error.
             cursor = row.seq + 1;
@@ -867,9 +903,10 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
         cursor = row.seq + 1;
         yield joinedOf(row, row.error ? (JSON.parse(row.error) as RecordError) : undefined);
       }
-      if (blocked === undefined && rows.length === WRITE_CHUNK) continue;
+      headWaits = blocked !== undefined;
+      if (!headWaits && rows.length === WRITE_CHUNK) continue;
       if (inputDone && cursor >= recordsRead) break;
-      if (blocked !== undefined) await unblock(rows.slice(blocked));
+      if (headWaits && ensureAnswers) await unblock(rows.slice(blocked));
       await waiting;
     }
   } finally {
@@ -963,7 +1000,7 @@ function batchBody(ledger: Ledger, batchId: number, nonce: string): ReadableStre
           const head = request.max_tokens === null ? request.head : withMaxTokens(request.head, request.max_tokens);
           text += `${started ? ',' : ''}{"custom_id":${JSON.stringify(customIdOf(nonce, request.key))},"params":${head}${request.messages}${request.tail}}`;
           started = true;
-          after = request.rowid;
+          after = request.id;
         }
         if (page.length < BODY_PAGE) {
           controller.enqueue(encoder.encode(`${text}]}`));

@@ -10,6 +10,7 @@
  * (heterogeneous NDJSON written as CSV) is reported through `onExtraField` once per name; NDJSON
  * output keeps every field. Objects and arrays are written as JSON.
  */
+import { Transform } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
 
 export type OutputFormat = 'ndjson' | 'csv';
@@ -93,4 +94,49 @@ function cell(value: unknown): string {
   if (value === undefined || value === null) return '';
   if (typeof value === 'object') return JSON.stringify(value);
   return String(value);
+}
+
+/** Text gathered for one write at most (a burst larger than this goes out in several). */
+const COALESCE_BYTES = 64 * 1024;
+
+/**
+ * Joins the text chunks that arrive in one turn of the event loop (up to 64 KB) into one write.
+ * Records come out of the sink in bursts, and stdout on a file or a pipe makes a system call per
+ * write: one per burst instead of one per record. Nothing waits longer than that turn.
+ */
+export function coalesce(): Transform {
+  let parts: string[] = [];
+  let size = 0;
+  let scheduled: NodeJS.Immediate | undefined;
+  const release = () => {
+    clearImmediate(scheduled);
+    scheduled = undefined;
+    if (parts.length === 0) return;
+    const text = parts.join('');
+    parts = [];
+    size = 0;
+    stream.push(text);
+  };
+  const stream = new Transform({
+    decodeStrings: false,
+    encoding: 'utf8',
+    transform(chunk: string, _encoding, callback) {
+      if (chunk.length > 0) {
+        parts.push(chunk);
+        size += chunk.length;
+        if (size >= COALESCE_BYTES) release();
+        else scheduled ??= setImmediate(release);
+      }
+      callback();
+    },
+    flush(callback) {
+      release();
+      callback();
+    },
+    destroy(error, callback) {
+      clearImmediate(scheduled);
+      callback(error);
+    },
+  });
+  return stream;
 }

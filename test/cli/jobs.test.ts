@@ -77,7 +77,10 @@ function addBatch(ledger: Ledger, spec: RowSpec): number {
   const { id } = ledger.openBatch(spec.identity, run, spec.job, `nonce${rowSeq}`, keys, spec.at);
   ledger.sizeBatch(id, keys.length, 1000 * keys.length);
   if (spec.remoteId !== undefined) ledger.setRemote(id, spec.remoteId, spec.at);
-  if (spec.answered) for (const key of keys) ledger.saveResult(spec.identity.scope, id, key, '{"type":"succeeded"}', spec.at);
+  if (spec.answered) {
+    const waiting = ledger.submittedOf(id);
+    for (const key of keys) ledger.saveResult(spec.identity.scope, id, key, waiting.get(key)!, '{"type":"succeeded"}', spec.at);
+  }
   if (spec.state !== undefined && spec.state !== 'in_progress' && spec.state !== 'creating') ledger.setBatchState(id, spec.state, spec.at);
   ledger.endRun(run);
   return id;

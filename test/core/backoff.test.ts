@@ -8,16 +8,17 @@ describe('pollDelayMs', () => {
     { description: 'the first poll waits the minimum when the jitter draws 0', attempt: 0, random: 0, want: POLL_MIN_MS },
     { description: 'each attempt doubles the wait', attempt: 1, random: 0, want: 2 * POLL_MIN_MS },
     { description: 'still doubling below the cap', attempt: 5, random: 0, want: 32 * POLL_MIN_MS },
-    { description: '2^6 s would pass the cap, so the cap is used', attempt: 6, random: 0, want: POLL_MAX_MS },
+    { description: 'still doubling at 2^9 s', attempt: 9, random: 0, want: 512 * POLL_MIN_MS },
+    { description: '2^10 s would pass the 15-minute cap, so the cap is used', attempt: 10, random: 0, want: POLL_MAX_MS },
     { description: 'a huge attempt number is clamped to the cap, not Infinity or NaN', attempt: 1e9, random: 0, want: POLL_MAX_MS },
     { description: 'MAX_SAFE_INTEGER attempts still give the cap', attempt: Number.MAX_SAFE_INTEGER, random: 0, want: POLL_MAX_MS },
     { description: 'Infinity attempts still give the cap', attempt: Infinity, random: 0, want: POLL_MAX_MS },
     { description: 'a zero minimum stays 0 at huge attempts (0 × 2^1e9 must not become 0 × Infinity = NaN)', attempt: 1e9, random: 0, min: 0, want: 0 },
-    { description: 'the jitter takes off at most 25% (random just below 1)', attempt: 0, random: 0.999999, want: 750 },
+    { description: 'the jitter takes off at most 10% (random just below 1)', attempt: 0, random: 0.999999, want: 900 },
     { description: 'half the jitter at the cap', attempt: 40, random: 0.5, want: POLL_MAX_MS * (1 - POLL_JITTER / 2) },
     { description: 'a custom minimum doubles the same way', attempt: 3, random: 0, min: 250, max: 10_000, want: 2000 },
     { description: 'a custom cap applies', attempt: 10, random: 0, min: 250, max: 10_000, want: 10_000 },
-    { description: 'the wait is a whole number of milliseconds', attempt: 0, random: 1 / 3, min: 1001, want: 918 },
+    { description: 'the wait is a whole number of milliseconds', attempt: 0, random: 1 / 3, min: 1001, want: 968 },
   ];
   for (const t of cases) {
     it(t.description, () => {
@@ -25,7 +26,7 @@ describe('pollDelayMs', () => {
     });
   }
 
-  it('for any draw, the wait lies in (75%, 100%] of the capped exponential, and never shrinks with more attempts', () => {
+  it('for any draw, the wait lies in (90%, 100%] of the capped exponential, and never shrinks with more attempts', () => {
     for (const random of [0, 0.1, 0.5, 0.9, 0.999999]) {
       let previous = 0;
       for (let attempt = 0; attempt <= 100; attempt++) {
@@ -39,16 +40,28 @@ describe('pollDelayMs', () => {
     }
   });
 
+  it('polls an hour-long batch about a dozen times with the defaults, whatever the jitter draws', () => {
+    const HOUR = 3_600_000;
+    for (const random of [0, 0.5, 0.999999]) {
+      let elapsed = 0;
+      let polls = 0;
+      while (elapsed < HOUR) elapsed += pollDelayMs(polls++, POLL_MIN_MS, POLL_MAX_MS, random);
+      // 13 with no jitter; the jitter only shortens waits, and at most by 10%: 14.
+      expect(polls).toBeGreaterThanOrEqual(13);
+      expect(polls).toBeLessThanOrEqual(14);
+    }
+  });
+
   it('by default draws its jitter from Math.random, within bounds', () => {
     const spy = vi.spyOn(Math, 'random').mockReturnValue(0.5);
     try {
-      expect(pollDelayMs(0)).toBe(875);
+      expect(pollDelayMs(0)).toBe(950);
     } finally {
       spy.mockRestore();
     }
     for (let i = 0; i < 100; i++) {
       const wait = pollDelayMs(2);
-      expect(wait).toBeGreaterThanOrEqual(3000);
+      expect(wait).toBeGreaterThanOrEqual(3600);
       expect(wait).toBeLessThanOrEqual(4000);
     }
   });

@@ -2,7 +2,7 @@
 import { Readable } from 'node:stream';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import { createFormatter, writeRecords, type WriteOptions } from '../../src/stages/write.ts';
+import { coalesce, createFormatter, writeRecords, type WriteOptions } from '../../src/stages/write.ts';
 
 async function writeAll(options: WriteOptions, records: Record<string, unknown>[]): Promise<string> {
   let out = '';
@@ -138,5 +138,48 @@ describe('CSV output', () => {
       { x: 3, y: 4 },
     ]);
     expect(out).toBe('x,y,_error\n1,2,\n3,4,\n');
+  });
+});
+
+describe('coalesce: one write per burst', () => {
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('joins the chunks written in one turn into one, in order, and loses nothing', async () => {
+    const stream = coalesce();
+    const out: string[] = [];
+    stream.on('data', (chunk: string) => out.push(chunk));
+    const lines = Array.from({ length: 1000 }, (_, i) => `{"n":${i},"text":"café ${i}"}\n`);
+    for (const line of lines) stream.write(line);
+    await turn();
+    expect(out.join('')).toBe(lines.join(''));
+    // 1000 short lines (about 25 KB) in one turn: a single write.
+    expect(out).toHaveLength(1);
+  });
+
+  it('lets a burst out at the end of its turn, before the next one is written', async () => {
+    const stream = coalesce();
+    const out: string[] = [];
+    stream.on('data', (chunk: string) => out.push(chunk));
+    stream.write('a\n');
+    stream.write('b\n');
+    await turn();
+    expect(out).toEqual(['a\nb\n']);
+    stream.write('c\n');
+    stream.end();
+    await new Promise((resolve) => stream.on('end', resolve));
+    expect(out).toEqual(['a\nb\n', 'c\n']);
+  });
+
+  it('caps a write at about 64 KB, whatever the burst', async () => {
+    const stream = coalesce();
+    const out: string[] = [];
+    stream.on('data', (chunk: string) => out.push(chunk));
+    const line = `${'x'.repeat(999)}\n`;
+    for (let i = 0; i < 300; i++) stream.write(line);
+    stream.end();
+    await new Promise((resolve) => stream.on('end', resolve));
+    expect(out.join('')).toBe(line.repeat(300));
+    expect(out.length).toBeGreaterThanOrEqual(4);
+    expect(Math.max(...out.map((chunk) => chunk.length))).toBeLessThan(64 * 1024 + line.length);
   });
 });
