@@ -4,7 +4,10 @@
 import http from 'node:http';
 import https from 'node:https';
 import { syncBuiltinESMExports } from 'node:module';
+import { setHeapPolicy } from '../dist/src/cli/heap.js';
 import { runCli } from '../dist/src/cli/run.js';
+
+setHeapPolicy(); // as the bin does
 
 const started = performance.now();
 let firstOutputMs;

@@ -2,12 +2,14 @@
 // time) versus the floor (csv-parse → JSON lines → /dev/null) on the same generated input, at
 // 100,000 and 1,000,000 rows. Prints records/s by wall and by CPU time (ours: our process only),
 // the CPU-time ratio ours/floor, peak RSS, batches, API calls and the time to the first output
-// record; writes the figures to bench/results.json so that commits can be compared.
+// record; writes the figures to bench/results.json so that commits can be compared. It also
+// measures the ledger alone (`ledger-floor.mjs`: the SQLite work of a run, nothing else), in CPU µs
+// per record, next to the floor's whole cost per record.
 //
 //   npm run bench                      both sizes
 //   npm run bench -- --sizes 100000    one size
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +54,10 @@ try {
     if (floor.code !== 0) throw new Error(`floor failed: ${floor.stderr}`);
     const floorFigures = JSON.parse(floor.stderr.trim().split('\n').pop());
 
+    const ledgerOnly = await run([join(here, 'ledger-floor.mjs'), String(rows)], { stdoutFile: join(outDir, 'ledger-floor.json') });
+    if (ledgerOnly.code !== 0) throw new Error(`ledger-floor failed: ${ledgerOnly.stderr}`);
+    const ledgerFigures = JSON.parse(readFileSync(join(outDir, 'ledger-floor.json'), 'utf8'));
+
     const ledgerDir = mkdtempSync(join(tmpdir(), 'be-bench-'));
     const ours = await run(
       [join(here, 'measure.mjs'), '--transform', 'ticket-triage', '--poll-min', '0.05', '--poll-max', '1', '--quiet', input],
@@ -75,6 +81,9 @@ try {
         calls: oursFigures.calls,
       },
     };
+    result.ledgerOnly = { cpuUsPerRecord: ledgerFigures.usPerRecord, phasesMs: ledgerFigures.phasesMs };
+    result.floor.cpuUsPerRecord = Number(((floorFigures.cpuMs * 1000) / rows).toFixed(1));
+    result.ours.cpuUsPerRecord = Number(((oursFigures.cpuMs * 1000) / rows).toFixed(1));
     result.cpuRatioOursToFloor = Number((result.ours.recordsPerSecCpu / result.floor.recordsPerSecCpu).toFixed(3));
     result.wallRatioOursToFloor = Number((result.ours.recordsPerSecWall / result.floor.recordsPerSecWall).toFixed(3));
     results.push(result);
@@ -82,7 +91,8 @@ try {
       `${rows.toLocaleString('en')} rows: floor ${result.floor.recordsPerSecWall}/s wall, ${result.floor.recordsPerSecCpu}/s CPU, ${result.floor.maxRssMb} MB | ` +
         `ours ${result.ours.recordsPerSecWall}/s wall, ${result.ours.recordsPerSecCpu}/s CPU, peak RSS ${result.ours.maxRssMb} MB, ` +
         `first record after ${result.ours.firstOutputSec} s, ${result.ours.batches} batches, ${result.ours.apiCalls} API calls | ` +
-        `ours/floor CPU ${result.cpuRatioOursToFloor}, wall ${result.wallRatioOursToFloor}\n`,
+        `ours/floor CPU ${result.cpuRatioOursToFloor}, wall ${result.wallRatioOursToFloor} | ` +
+        `CPU µs/record: floor ${result.floor.cpuUsPerRecord}, ours ${result.ours.cpuUsPerRecord}, of which the ledger alone costs about ${result.ledgerOnly.cpuUsPerRecord}\n`,
     );
   }
 } finally {

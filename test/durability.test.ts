@@ -11,6 +11,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import type { EmulatorHandle, ResponderResult } from '../src/emulator/index.ts';
+import { newCostTotals } from '../src/core/pricing.ts';
 import { enrichStage } from '../src/enrich.ts';
 import type { BatchEvent } from '../src/stages/batch.ts';
 import type { SourceRecord } from '../src/stages/read.ts';
@@ -346,6 +347,23 @@ describe('stopping', () => {
     await expect(run).rejects.toMatchObject({ code: 'BE_ABORTED' });
     const batch = await new Anthropic({ apiKey: 'k', baseURL: emu.url }).messages.batches.retrieve(emu.batches()[0] ?? '');
     expect(batch.cancel_initiated_at).not.toBeNull();
+  });
+});
+
+describe('downloads that break off', () => {
+  it('fetches the results again, stores each once and counts each result once in the cost', async () => {
+    const clean = await emulator({ responder: perRecord });
+    const cleanCosts = newCostTotals();
+    const expected = await enrich(clean, rows(40), { costs: cleanCosts });
+
+    const emu = await emulator({ responder: perRecord, cutResultsRate: 0.6, seed: 3 });
+    const costs = newCostTotals();
+    const out = await enrich(emu, rows(40), { costs });
+    expect(emu.stats.faults.cutResults).toBeGreaterThan(0);
+    expect(emu.stats.calls['batches.results']).toBeGreaterThan(1);
+    expect(out).toEqual(expected);
+    expect(costs).toEqual(cleanCosts);
+    expect(costs.usages).toBe(40);
   });
 });
 

@@ -17,6 +17,7 @@ import type { JSONSchema } from '../core/request.ts';
 import { resolveAnswerSchema } from '../core/schema.ts';
 import { compileTemplate, missingColumns } from '../core/template.ts';
 import { createClient } from '../client/client.ts';
+import { POLL_MAX_MS, POLL_MIN_MS } from '../core/backoff.ts';
 import { defaultLedgerPath, Ledger } from '../ledger/ledger.ts';
 import type { Recipe } from '../recipe.ts';
 import { DEFAULT_FLUSH_AFTER_MS, DEFAULT_MAX_IN_FLIGHT, MAX_BATCH_REQUESTS, type BatchEvent } from '../stages/batch.ts';
@@ -73,8 +74,8 @@ Batching:
   --batch-size N          requests per batch, 1-${MAX_BATCH_REQUESTS} (default ${MAX_BATCH_REQUESTS}; 256 MB also caps a batch)
   --flush-after SECONDS   submit a partial batch this long after its first request (default ${DEFAULT_FLUSH_AFTER_MS / 1000})
   --max-in-flight N       batches running at once; reading waits for a free slot (default ${DEFAULT_MAX_IN_FLIGHT})
-  --poll-min SECONDS      first poll interval; it doubles, with jitter, up to --poll-max (default 1)
-  --poll-max SECONDS      longest poll interval (default 60)
+  --poll-min SECONDS      first poll interval; it doubles, with jitter, up to --poll-max (default ${POLL_MIN_MS / 1000})
+  --poll-max SECONDS      longest poll interval (default ${POLL_MAX_MS / 1000}: an hour-long batch is polled 13 or 14 times)
   --ledger PATH           the SQLite ledger (default: $BATCH_ENRICH_LEDGER, else ~/.cache/batch-enrich/ledger.db)
 
 Resume and retries:

@@ -41,6 +41,8 @@ export type BatchState = 'creating' | 'in_progress' | 'ended' | 'downloaded' | '
 
 /** What deciding a request's next step needs once its result is in (see `Ledger.submittedOf`). */
 export interface Waiting {
+  /** The request's id (its row). */
+  id: number;
   spec: string;
   attempts: number;
   max_tokens: number | null;
@@ -171,7 +173,7 @@ export class Ledger {
       // The scopes in the ledger, one index seek each (the unique index leads with the scope).
       nextScope: db.prepare<[string], { scope: string }>('SELECT scope FROM requests WHERE scope > ? ORDER BY scope LIMIT 1'),
       submittedOf: db.prepare<[number], Waiting & { key: string }>(
-        "SELECT key, spec, attempts, max_tokens, result_id FROM requests WHERE batch_id = ? AND state = 'submitted'",
+        "SELECT id, key, spec, attempts, max_tokens, result_id FROM requests WHERE batch_id = ? AND state = 'submitted'",
       ),
       sent: db.prepare<[string, string], { n: number }>("SELECT 1 AS n FROM requests WHERE scope = ? AND key = ? AND state != 'pending'"),
       insertRequest: db.prepare("INSERT OR IGNORE INTO requests (scope, key, spec, state, updated_at) VALUES (?, ?, ?, 'pending', ?)"),
@@ -191,9 +193,9 @@ export class Ledger {
       setState: db.prepare('UPDATE batches SET state = ?, updated_at = ?, error = COALESCE(?, error) WHERE id = ?'),
       batch: db.prepare<[number], BatchRow>('SELECT * FROM batches WHERE id = ?'),
       batchByRemote: db.prepare<[string], BatchRow>('SELECT * FROM batches WHERE remote_id = ?'),
-      markDone: db.prepare("UPDATE requests SET state = 'done', result_id = ?, updated_at = ? WHERE scope = ? AND key = ? AND batch_id = ? AND state = 'submitted'"),
+      markDone: db.prepare("UPDATE requests SET state = 'done', result_id = ?, updated_at = ? WHERE id = ? AND batch_id = ? AND state = 'submitted'"),
       retry: db.prepare(
-        "UPDATE requests SET state = 'pending', batch_id = NULL, result_id = ?, max_tokens = COALESCE(?, max_tokens), updated_at = ? WHERE scope = ? AND key = ? AND batch_id = ? AND state = 'submitted'",
+        "UPDATE requests SET state = 'pending', batch_id = NULL, result_id = ?, max_tokens = COALESCE(?, max_tokens), updated_at = ? WHERE id = ? AND batch_id = ? AND state = 'submitted'",
       ),
       appendResult: db.prepare('INSERT INTO results (result) VALUES (?)'),
       replaceResult: db.prepare('UPDATE results SET result = ? WHERE id = ?'),
@@ -398,13 +400,13 @@ export class Ledger {
    * Stores one result as final; ignored unless the request is still waiting on this batch (a
    * re-download is harmless). `waiting` is what `submittedOf` said of the request.
    */
-  saveResult(scope: string, batchId: number, key: string, waiting: Waiting, result: string, now: number): boolean {
-    return this.#settle(waiting.result_id, result, (id) => this.#stmt.markDone.run(id, now, scope, key, batchId).changes > 0);
+  saveResult(batchId: number, waiting: Waiting, result: string, now: number): boolean {
+    return this.#settle(waiting.result_id, result, (id) => this.#stmt.markDone.run(id, now, waiting.id, batchId).changes > 0);
   }
 
   /** Puts a request back to pending for another attempt, remembering the last result (and a new `max_tokens`). */
-  retryRequest(scope: string, batchId: number, key: string, waiting: Waiting, lastResult: string, maxTokens: number | null, now: number): boolean {
-    return this.#settle(waiting.result_id, lastResult, (id) => this.#stmt.retry.run(id, maxTokens, now, scope, key, batchId).changes > 0);
+  retryRequest(batchId: number, waiting: Waiting, lastResult: string, maxTokens: number | null, now: number): boolean {
+    return this.#settle(waiting.result_id, lastResult, (id) => this.#stmt.retry.run(id, maxTokens, now, waiting.id, batchId).changes > 0);
   }
 
   /**

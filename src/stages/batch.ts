@@ -69,8 +69,14 @@ const ORPHAN_SKEW_MS = 10 * 60_000;
 const ORPHAN_LOOKS = 3;
 /** How many failed looks at the batch list (after the SDK's own retries) the run tolerates before it stops. */
 const ORPHAN_LIST_FAILURES = 8;
-/** Records and results are written to the ledger in transactions of this many rows. */
+/** Records are written to the ledger, and read back, in transactions (pages) of this many rows. */
 const WRITE_CHUNK = 4000;
+/**
+ * Results are stored in transactions of this many. A batch's results arrive in random order, and
+ * each marks its request done: a commit rewrites every request page it touched, so fewer, larger
+ * commits write fewer pages.
+ */
+const RESULT_CHUNK = 16_000;
 /** Records waiting in memory are written at the latest this long after the first of them arrived. */
 const WRITE_DELAY_MS = 100;
 /** Real-time mode: requests per group, how soon a group goes out, and groups in flight at once. */
@@ -464,25 +470,32 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
             if (!seen.results_url) throw new BatchEnrichError('BE_API', `Batch ${remoteId} has no results_url (processing_status ${seen.processing_status})`, { batchId: remoteId });
             url = seen.results_url;
           }
-          let chunk: { key: string; result: MessageBatchResult }[] = [];
+          // Decided as they arrive (only their text is kept), stored a chunk at a time.
+          let chunk: Decided[] = [];
           const save = () => {
             if (finished) return;
             const t = now();
             ledger.transaction(() => {
-              for (const { key, result } of chunk) settle(row, key, result, t, requeued, waiting);
+              for (const decided of chunk) store(row, decided, t, requeued);
             });
             chunk = [];
             answered++;
             wake.notify();
           };
-          for await (const text of resultLines(client, url, s)) {
-            const line = JSON.parse(text) as MessageBatchIndividualResponse;
-            const key = keyOf(row.nonce, line.custom_id);
-            if (key === undefined) continue; // not one of ours (an adopted batch that was someone else's)
-            chunk.push({ key, result: line.result });
-            if (chunk.length >= WRITE_CHUNK) save();
+          try {
+            for await (const text of resultLines(client, url, s)) {
+              const line = JSON.parse(text) as MessageBatchIndividualResponse;
+              const key = keyOf(row.nonce, line.custom_id);
+              if (key === undefined) continue; // not one of ours (an adopted batch that was someone else's)
+              const decided = decide(row, key, line.result, waiting, resultText(text, line));
+              if (decided) chunk.push(decided);
+              if (chunk.length >= RESULT_CHUNK) save();
+            }
+          } finally {
+            // Also when the download breaks off: what was decided left `waiting`, so it is stored
+            // now (a download again skips it), and counted once.
+            save();
           }
-          save();
         });
         break;
       } catch (error) {
@@ -503,8 +516,9 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
         error: { type: 'error', error: { type: 'missing_result', message: `batch ${remoteId} returned no result for this request` }, request_id: null },
       } as unknown as MessageBatchResult;
       const t = now();
+      const decided = missing.flatMap((key) => decide(row, key, result, waiting) ?? []);
       ledger.transaction(() => {
-        for (const key of missing) settle(row, key, result, t, requeued, waiting);
+        for (const one of decided) store(row, one, t, requeued);
       });
     }
     ledger.setBatchState(row.id, 'downloaded', now());
@@ -520,17 +534,14 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   };
 
   const lastReasons = new Map<string, string>();
-  /** Stores a result as final, or sends the request back for another attempt (inside a transaction). */
-  const settle = (
-    row: BatchRow,
-    key: string,
-    result: MessageBatchResult,
-    t: number,
-    requeued: Map<string, number>,
-    waiting: Map<string, Waiting>,
-  ) => {
+  /**
+   * Decides what a result means for its request: final, or worth another attempt. Once per request
+   * (it leaves `waiting`); undefined when the request does not wait on this batch (already stored
+   * by an earlier download, or not ours).
+   */
+  const decide = (row: BatchRow, key: string, result: MessageBatchResult, waiting: Map<string, Waiting>, text = JSON.stringify(result)): Decided | undefined => {
     const request = waiting.get(key);
-    if (!request) return; // not waiting on this batch (already stored by an earlier download, or not ours)
+    if (!request) return undefined;
     waiting.delete(key);
     options.onResult?.(result, row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch');
     const maxTokens = request.max_tokens ?? maxTokensOfSpec(key, request.spec);
@@ -540,14 +551,18 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       result.type === 'canceled' && (deadlinePassed || row.run !== run)
         ? { retry: true, reason: deadlinePassed ? 'deadline' : 'canceled earlier' }
         : retryVerdict(result, request.attempts, maxTokens, policy);
+    return { key, request, text, verdict };
+  };
+  /** Stores a decided result as final, or sends its request back for another attempt (inside a transaction). */
+  const store = (row: BatchRow, { key, request, text, verdict }: Decided, t: number, requeued: Map<string, number>) => {
     if (verdict.retry && !signal.aborted) {
-      if (ledger.retryRequest(scope, row.id, key, request, JSON.stringify(result), verdict.maxTokens ?? null, t)) {
+      if (ledger.retryRequest(row.id, request, text, verdict.maxTokens ?? null, t)) {
         // A doubled max_tokens may add a digit to the params.
         requeued.set(key, payloadBytes(ledger.payload(scope, key)) + 8);
         lastReasons.set(key, verdict.reason);
       }
     } else {
-      ledger.saveResult(scope, row.id, key, request, JSON.stringify(result), t);
+      ledger.saveResult(row.id, request, text, t);
     }
   };
   const maxTokensOfSpec = (key: string, spec: string): number => {
@@ -651,7 +666,8 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
         payloads.map(async (payload) => {
           const result = await askRealtime(payload);
           if (result === undefined || signal.aborted) return;
-          ledger.transaction(() => settle(row, payload.key, result, now(), requeued, waiting));
+          const decided = decide(row, payload.key, result, waiting);
+          if (decided) ledger.transaction(() => store(row, decided, now(), requeued));
           answered++;
           wake.notify();
         }),
@@ -947,6 +963,27 @@ async function settleWithin(promises: readonly Promise<unknown>[], ms: number): 
   });
   await Promise.race([Promise.allSettled(promises), timeout]);
   clearTimeout(timer);
+}
+
+/** A result, decided (see `decide`) and waiting to be stored. */
+interface Decided {
+  key: string;
+  request: Waiting;
+  /** The result as JSON, as stored. */
+  text: string;
+  verdict: Verdict;
+}
+
+/**
+ * The `result` of a results-file line as JSON text: sliced out of the line when the line is exactly
+ * `{"custom_id":…,"result":…}` (as the API writes it), so it is not serialized again; else
+ * serialized from the parsed line.
+ */
+export function resultText(line: string, parsed: MessageBatchIndividualResponse): string {
+  const prefix = `{"custom_id":${JSON.stringify(parsed.custom_id)},"result":`;
+  const end = line.trimEnd();
+  if (end.startsWith(prefix) && end.endsWith('}') && Object.keys(parsed).length === 2) return end.slice(prefix.length, -1);
+  return JSON.stringify(parsed.result);
 }
 
 /** A ledger record row as the sink hands it on: the record, and its result or its error. */

@@ -79,7 +79,7 @@ function addBatch(ledger: Ledger, spec: RowSpec): number {
   if (spec.remoteId !== undefined) ledger.setRemote(id, spec.remoteId, spec.at);
   if (spec.answered) {
     const waiting = ledger.submittedOf(id);
-    for (const key of keys) ledger.saveResult(spec.identity.scope, id, key, waiting.get(key)!, '{"type":"succeeded"}', spec.at);
+    for (const key of keys) ledger.saveResult(id, waiting.get(key)!, '{"type":"succeeded"}', spec.at);
   }
   if (spec.state !== undefined && spec.state !== 'in_progress' && spec.state !== 'creating') ledger.setBatchState(id, spec.state, spec.at);
   ledger.endRun(run);
