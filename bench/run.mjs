@@ -3,8 +3,9 @@
 // 100,000 and 1,000,000 rows. Prints records/s by wall and by CPU time (ours: our process only),
 // the CPU-time ratio ours/floor, peak RSS, batches, API calls and the time to the first output
 // record; writes the figures to bench/results.json so that commits can be compared. It also
-// measures the ledger alone (`ledger-floor.mjs`: the SQLite work of a run, nothing else), in CPU µs
-// per record, next to the floor's whole cost per record.
+// measures two parts of ours alone, in CPU µs per record next to the floor's: our chain without the
+// ledger or HTTP (`chain-floor.mjs`: every answer at hand at once) and the ledger alone
+// (`ledger-floor.mjs`: a run's SQLite work, nothing else).
 //
 //   npm run bench                      both sizes
 //   npm run bench -- --sizes 100000    one size
@@ -54,6 +55,9 @@ try {
     if (floor.code !== 0) throw new Error(`floor failed: ${floor.stderr}`);
     const floorFigures = JSON.parse(floor.stderr.trim().split('\n').pop());
 
+    const chain = await run([join(here, 'chain-floor.mjs'), input]);
+    if (chain.code !== 0) throw new Error(`chain-floor failed: ${chain.stderr}`);
+    const chainFigures = JSON.parse(chain.stderr.trim().split('\n').pop());
     const ledgerOnly = await run([join(here, 'ledger-floor.mjs'), String(rows)], { stdoutFile: join(outDir, 'ledger-floor.json') });
     if (ledgerOnly.code !== 0) throw new Error(`ledger-floor failed: ${ledgerOnly.stderr}`);
     const ledgerFigures = JSON.parse(readFileSync(join(outDir, 'ledger-floor.json'), 'utf8'));
@@ -81,6 +85,8 @@ try {
         calls: oursFigures.calls,
       },
     };
+    result.chainOnly = { cpuUsPerRecord: Number(((chainFigures.cpuMs * 1000) / rows).toFixed(1)), maxRssMb: Math.round(chainFigures.maxRssMb) };
+    result.chainOnly.cpuRatioToFloor = Number((floorFigures.cpuMs / chainFigures.cpuMs).toFixed(3));
     result.ledgerOnly = { cpuUsPerRecord: ledgerFigures.usPerRecord, phasesMs: ledgerFigures.phasesMs };
     result.floor.cpuUsPerRecord = Number(((floorFigures.cpuMs * 1000) / rows).toFixed(1));
     result.ours.cpuUsPerRecord = Number(((oursFigures.cpuMs * 1000) / rows).toFixed(1));
@@ -92,7 +98,8 @@ try {
         `ours ${result.ours.recordsPerSecWall}/s wall, ${result.ours.recordsPerSecCpu}/s CPU, peak RSS ${result.ours.maxRssMb} MB, ` +
         `first record after ${result.ours.firstOutputSec} s, ${result.ours.batches} batches, ${result.ours.apiCalls} API calls | ` +
         `ours/floor CPU ${result.cpuRatioOursToFloor}, wall ${result.wallRatioOursToFloor} | ` +
-        `CPU µs/record: floor ${result.floor.cpuUsPerRecord}, ours ${result.ours.cpuUsPerRecord}, of which the ledger alone costs about ${result.ledgerOnly.cpuUsPerRecord}\n`,
+        `CPU µs/record: floor ${result.floor.cpuUsPerRecord}, ours ${result.ours.cpuUsPerRecord}; ` +
+        `our chain without ledger or HTTP ${result.chainOnly.cpuUsPerRecord} (floor/chain ${result.chainOnly.cpuRatioToFloor}), the ledger alone ${result.ledgerOnly.cpuUsPerRecord}\n`,
     );
   }
 } finally {

@@ -27,6 +27,7 @@ export { resolveAnswerSchema, type AnswerSchema } from './core/schema.ts';
 export { pollDelayMs, POLL_MIN_MS, POLL_MAX_MS } from './core/backoff.ts';
 export { Ledger, defaultLedgerPath, type Identity } from './ledger/ledger.ts';
 export { createClient, apiScope, identityOf, keyFingerprint, API_VERSION, type ClientOptions } from './client/client.ts';
+export { streamingFetch } from './client/fetch.ts';
 export { retryVerdict, modelOutputLimit, TRANSIENT_ERROR_TYPES, DEFAULT_MAX_ATTEMPTS, type RetryPolicy, type Verdict } from './core/retry.ts';
 
 /**
