@@ -88,20 +88,32 @@ export async function* resultLines(client: Anthropic, resultsUrl: string, signal
   signal.addEventListener('abort', cancel, { once: true });
   let ended = false;
   try {
-    const decoder = new TextDecoder();
-    let rest = '';
-    while (!ended) {
-      const { done, value } = await reader.read();
-      if (signal.aborted) throw signal.reason;
-      ended = done;
-      const text = done ? rest + decoder.decode() : rest + decoder.decode(value, { stream: true });
-      const lines = text.split('\n');
-      rest = done ? '' : (lines.pop() ?? '');
-      for (const line of lines) if (line.trim() !== '') yield line;
-    }
+    yield* textLines(
+      (async function* () {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (signal.aborted) throw signal.reason;
+          if (done) return void (ended = true);
+          yield value;
+        }
+      })(),
+    );
   } finally {
     signal.removeEventListener('abort', cancel);
     // Left before the end (the consumer stopped, or a failure): let go of the connection.
     if (!ended) void reader.cancel().catch(() => {});
   }
+}
+
+/** The non-blank lines of a byte stream (`\n` or `\r\n`), UTF-8 decoded across chunk boundaries. */
+export async function* textLines(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let rest = '';
+  for await (const chunk of chunks) {
+    const lines = (rest + decoder.decode(chunk, { stream: true })).split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) if (line.trim() !== '') yield line.endsWith('\r') ? line.slice(0, -1) : line;
+  }
+  rest += decoder.decode();
+  if (rest.trim() !== '') yield rest.endsWith('\r') ? rest.slice(0, -1) : rest;
 }
