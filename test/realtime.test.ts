@@ -115,6 +115,24 @@ describe('--deadline', () => {
     expect(costs.realtimeUsd).toBeGreaterThan(costs.usd); // part of it was billed at batch prices
   });
 
+  it('cuts a long poll wait short at the deadline, so the canceled batch is seen to end at once', async () => {
+    // Waits under a second pass at once; longer ones (the interval has grown) last until cut short.
+    const clock = {
+      now: Date.now,
+      sleep: (ms: number, signal: AbortSignal) =>
+        new Promise<void>((resolve) => {
+          if (ms < 1000 || signal.aborted) return resolve();
+          signal.addEventListener('abort', () => resolve(), { once: true });
+        }),
+    };
+    const emu = await emulator({ responder: perRecord, processingMs: 3_600_000 });
+    const events: BatchEvent[] = [];
+    const out = await enrich(emu, rows(5), { deadline: Date.now() + 300, clock, pollMinMs: 10, pollMaxMs: undefined, onEvent: (e) => events.push(e) });
+    expect(ok(out)).toBe(true);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'deadline', canceling: 1 }));
+    expect(emu.stats.calls['messages.create']).toBe(5);
+  });
+
   it('--mode auto sends a small file in real time and a large one in batches', async () => {
     const tickets = join(ROOT, 'fixtures', 'csv', 'tickets.csv');
     const small = await runCli(['--emulator', '--poll-min', '0.01', '--mode', 'auto', '--transform', 'ticket-triage', tickets]);

@@ -431,8 +431,11 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
 
     if (row.state === 'in_progress') {
       for (let attempt = 0; ; attempt++) {
-        await sleep(delay(attempt), signal);
+        // A wait of up to 15 minutes is cut short by the deadline: the batches it cancels end soon.
+        const beforeDeadline = deadlineReached !== undefined && !deadlineReached.signal.aborted;
+        await sleep(delay(attempt), beforeDeadline ? AbortSignal.any([signal, deadlineReached.signal]) : signal);
         if (signal.aborted) return;
+        if (beforeDeadline && deadlineReached.signal.aborted) attempt = -1; // polled now, then from the shortest interval again
         try {
           const seen = await withSignal(signal, (s) => client.messages.batches.retrieve(remoteId, {}, { signal: s }));
           if (seen.processing_status === 'ended') {
@@ -717,12 +720,14 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
 
   /** The deadline: cancel this run's batches still running; what they did not answer goes on in real time. */
   let deadlinePassed = false;
+  const deadlineReached = options.deadline !== undefined && !realtime ? new AbortController() : undefined;
   const deadlineTimer =
     options.deadline !== undefined && !realtime
       ? setTimeout(
           () => {
             deadlinePassed = true;
             realtime = true;
+            deadlineReached?.abort();
             const running = [...mine].filter(([batchId]) => ledger.batch(batchId)?.state === 'in_progress');
             emit({ type: 'deadline', canceling: running.length });
             for (const [, remoteId] of running) {
