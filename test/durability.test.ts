@@ -367,6 +367,20 @@ describe('downloads that break off', () => {
   });
 });
 
+describe('waits between tries', () => {
+  it('stop growing at a minute for a failing call, although polls may wait 15 minutes', async () => {
+    const emu = await emulator({ responder: perRecord, cutResultsRate: 1 });
+    const waits: number[] = [];
+    let t = Date.now();
+    const clock = { now: () => t, sleep: async (ms: number) => void (waits.push(ms), (t += ms)) };
+    await expect(enrich(emu, rows(3), { clock, pollMinMs: undefined, pollMaxMs: undefined })).rejects.toMatchObject({ code: 'BE_API' });
+    // Every download was cut: each was tried again after a wait that doubled, up to a minute.
+    expect(emu.stats.calls['batches.results']).toBeGreaterThan(8);
+    expect(Math.max(...waits)).toBeGreaterThan(30_000);
+    expect(Math.max(...waits)).toBeLessThanOrEqual(60_000);
+  });
+});
+
 describe('soak: every fault at once', () => {
   it.each([11, 12, 13])('finishes every record correctly and never submits a custom_id twice (seed %i)', async (seed) => {
     const emu = await emulator({

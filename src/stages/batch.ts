@@ -57,6 +57,8 @@ export const DEFAULT_FLUSH_AFTER_MS = 30_000;
 export const DEFAULT_MAX_IN_FLIGHT = 4;
 /** The longest timer Node keeps (about 24.8 days); longer ones fire at once. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Waits between tries of a failed call stop growing here, whatever the poll interval's cap. */
+const RETRY_MAX_MS = 60_000;
 /** A `404` on a batch created less than this long ago is the API's propagation delay, not a loss. */
 const FRESH_BATCH_404_MS = 120_000;
 /** Creates refused (429/529) or of unknown outcome are tried this many times before the run fails. */
@@ -283,7 +285,9 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? realSleep;
   const emit = options.onEvent ?? (() => {});
+  /** The wait before poll number `attempt`, and before try number `attempt` of a failed call (which stops growing sooner). */
   const delay = (attempt: number) => pollDelayMs(attempt, pollMinMs, pollMaxMs);
+  const retryDelay = (attempt: number) => pollDelayMs(attempt, pollMinMs, Math.min(pollMaxMs, RETRY_MAX_MS));
 
   // Our own controller: aborted by the caller's signal, by a failure, and when the consumer stops early.
   const controller = new AbortController();
@@ -408,7 +412,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     let row = ledger.batch(batchId);
     // A batch another live run is creating: wait for it to get its remote id (or fail).
     for (let attempt = 0; row?.state === 'creating' && row.run !== run && ledger.runAlive(row.run); attempt++) {
-      await sleep(delay(attempt), signal);
+      await sleep(retryDelay(attempt), signal);
       if (signal.aborted) return;
       row = ledger.batch(batchId);
     }
@@ -506,8 +510,9 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
         if (attempt >= DOWNLOAD_ATTEMPTS || !(isTransient(error) || isCutDownload(error))) {
           throw apiFailure(error, `Downloading the results of batch ${remoteId} failed`, remoteId);
         }
-        emit({ type: 'retry', what: `results ${remoteId}`, message: errorText(error), delayMs: delay(attempt) });
-        await sleep(delay(attempt), signal);
+        const wait = retryDelay(attempt);
+        emit({ type: 'retry', what: `results ${remoteId}`, message: errorText(error), delayMs: wait });
+        await sleep(wait, signal);
         if (signal.aborted) return undefined;
       }
     }
@@ -609,7 +614,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
           throw apiFailure(error, 'Listing batches (to find one whose create outcome was lost) failed', undefined);
         }
       }
-      await sleep(delay(empty + failed), signal);
+      await sleep(retryDelay(empty + failed), signal);
       if (signal.aborted) return undefined;
     }
     return undefined;
@@ -704,7 +709,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
         if ((status === 429 || status === 529) && attempt < REALTIME_RATE_LIMIT_WAITS) {
           // Rate limited or overloaded: fewer calls at once, and wait as long as the API asks.
           limiter.backOff(status === 429 ? 'rate limited (429)' : 'overloaded (529)');
-          await sleep((error instanceof APIError ? retryAfterMs(error) : undefined) ?? delay(attempt), signal);
+          await sleep((error instanceof APIError ? retryAfterMs(error) : undefined) ?? retryDelay(attempt), signal);
           continue;
         }
         const type = error instanceof APIError ? (error.type ?? 'api_error') : 'api_error';
@@ -780,7 +785,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
             if (row) release(row, errorText(error));
             throw apiFailure(error, `Creating a batch of ${opened.keys.length} request${opened.keys.length === 1 ? '' : 's'} failed`, undefined);
           }
-          const wait = (error instanceof APIError ? retryAfterMs(error) : undefined) ?? delay(attempt);
+          const wait = (error instanceof APIError ? retryAfterMs(error) : undefined) ?? retryDelay(attempt);
           emit({ type: 'retry', what: 'create', message: errorText(error), delayMs: wait });
           await sleep(wait, signal);
           if (signal.aborted) return;
