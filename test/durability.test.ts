@@ -214,6 +214,22 @@ describe('shared ledgers and identities', () => {
     expect(submissionsPerKey(emu).size).toBe(45);
   });
 
+  it.each([
+    { batchSize: 7, maxInFlight: 1 },
+    { batchSize: 4, maxInFlight: 2 },
+    { batchSize: 30, maxInFlight: 1 },
+  ])('two runs on the same rows at once both finish, whoever submits each request ($batchSize a batch, $maxInFlight in flight)', async (sizes) => {
+    const emu = await emulator({ responder: perRecord, processingMs: 30 });
+    const ledger = tempLedger();
+    const [a, b] = await Promise.all([
+      enrich(emu, rows(40), { ledger, ...sizes, flushAfterMs: 5 }),
+      enrich(emu, rows(40), { ledger, ...sizes, flushAfterMs: 5 }),
+    ]);
+    expect(ok(a) && a.length === 40).toBe(true);
+    expect(ok(b) && b.length === 40).toBe(true);
+    expect([...submissionsPerKey(emu).values()].every((n) => n === 1)).toBe(true);
+  });
+
   it('work submitted under another identity stops the run with an explanation, unless told to pay again', async () => {
     const emu = await emulator({ responder: perRecord });
     const ledger = tempLedger();
@@ -364,6 +380,28 @@ describe('downloads that break off', () => {
     expect(out).toEqual(expected);
     expect(costs).toEqual(cleanCosts);
     expect(costs.usages).toBe(40);
+  });
+});
+
+describe('a stop during a download', () => {
+  it('leaves the answers worth another attempt to the next run, not stored as final', async () => {
+    const ledger = tempLedger();
+    // Every answer is cut off at the first max_tokens and complete at double.
+    const responder = ({ params }: { params: Record<string, unknown> }) =>
+      (params['max_tokens'] as number) < 200 ? { json: { label: 'cut', n: 0 }, stop_reason: 'max_tokens' as const } : perRecord({ params });
+    const emu = await emulator({ responder, resultsPauseMs: 1_500 });
+    const controller = new AbortController();
+    let stopped = false;
+    const stopMidDownload = (event: BatchEvent) => {
+      if (event.type !== 'ended' || stopped) return;
+      stopped = true;
+      // Half the results are in (the emulator pauses half way through the download).
+      setTimeout(() => controller.abort(), 200);
+    };
+    await expect(enrich(emu, rows(10), { ledger, maxTokens: 100, signal: controller.signal, onEvent: stopMidDownload })).rejects.toMatchObject({ code: 'BE_ABORTED' });
+
+    const out = await enrich(emu, rows(10), { ledger, maxTokens: 100 });
+    expect(ok(out)).toBe(true);
   });
 });
 

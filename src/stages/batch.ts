@@ -79,6 +79,8 @@ const WRITE_CHUNK = 4000;
  * commits write fewer pages.
  */
 const RESULT_CHUNK = 16_000;
+/** …or of this much result text (long answers), whichever comes first. */
+const RESULT_CHUNK_CHARS = 16 * 1024 * 1024;
 /** Records waiting in memory are written at the latest this long after the first of them arrived. */
 const WRITE_DELAY_MS = 100;
 /** Real-time mode: requests per group, how soon a group goes out, and groups in flight at once. */
@@ -434,12 +436,20 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     let resultsUrl: string | null = null;
 
     if (row.state === 'in_progress') {
+      // The deadline cuts a wait of up to 15 minutes short (the batches it cancels end soon), and the
+      // polls after it start again from the shortest interval.
+      let deadlineSeen = deadlineReached === undefined || deadlineReached.signal.aborted;
       for (let attempt = 0; ; attempt++) {
-        // A wait of up to 15 minutes is cut short by the deadline: the batches it cancels end soon.
-        const beforeDeadline = deadlineReached !== undefined && !deadlineReached.signal.aborted;
-        await sleep(delay(attempt), beforeDeadline ? AbortSignal.any([signal, deadlineReached.signal]) : signal);
+        if (!deadlineSeen && deadlineReached?.signal.aborted) {
+          deadlineSeen = true; // it passed during the last retrieve
+          attempt = 0;
+        }
+        await sleep(delay(attempt), deadlineSeen || !deadlineReached ? signal : AbortSignal.any([signal, deadlineReached.signal]));
         if (signal.aborted) return;
-        if (beforeDeadline && deadlineReached.signal.aborted) attempt = -1; // polled now, then from the shortest interval again
+        if (!deadlineSeen && deadlineReached?.signal.aborted) {
+          deadlineSeen = true; // the wait was cut short: poll now, then from the shortest interval
+          attempt = -1;
+        }
         try {
           const seen = await withSignal(signal, (s) => client.messages.batches.retrieve(remoteId, {}, { signal: s }));
           if (seen.processing_status === 'ended') {
@@ -479,6 +489,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
           }
           // Decided as they arrive (only their text is kept), stored a chunk at a time.
           let chunk: Decided[] = [];
+          let chunkChars = 0;
           const save = () => {
             if (finished) return;
             const t = now();
@@ -486,6 +497,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
               for (const decided of chunk) store(row, decided, t, requeued);
             });
             chunk = [];
+            chunkChars = 0;
             answered++;
             wake.notify();
           };
@@ -495,8 +507,11 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
               const key = keyOf(row.nonce, line.custom_id);
               if (key === undefined) continue; // not one of ours (an adopted batch that was someone else's)
               const decided = decide(row, key, line.result, waiting, resultText(text, line));
-              if (decided) chunk.push(decided);
-              if (chunk.length >= RESULT_CHUNK) save();
+              if (decided) {
+                chunk.push(decided);
+                chunkChars += decided.text.length;
+              }
+              if (chunk.length >= RESULT_CHUNK || chunkChars >= RESULT_CHUNK_CHARS) save();
             }
           } finally {
             // Also when the download breaks off: what was decided left `waiting`, so it is stored
@@ -563,8 +578,9 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   };
   /** Stores a decided result as final, or sends its request back for another attempt (inside a transaction). */
   const store = (row: BatchRow, { key, request, text, verdict }: Decided, t: number, requeued: Map<string, number>) => {
-    if (verdict.retry && !signal.aborted) {
-      if (ledger.retryRequest(row.id, request, text, verdict.maxTokens ?? null, t)) {
+    if (verdict.retry) {
+      // Pending again in the ledger; batched again by this run unless it is stopping (then by the next one).
+      if (ledger.retryRequest(row.id, request, text, verdict.maxTokens ?? null, t) && !signal.aborted) {
         // A doubled max_tokens may add a digit to the params.
         requeued.set(key, payloadBytes(ledger.payload(scope, key)) + 8);
         lastReasons.set(key, verdict.reason);
@@ -660,6 +676,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   const sendRealtime = async (batch: Filling): Promise<void> => {
     const nonce = newNonce();
     const opened = ledger.openBatch(identity, run, job, nonce, batch.keys, now());
+    if (opened.keys.length < batch.keys.length) tookElsewhere();
     if (opened.keys.length === 0) return ledger.setBatchState(opened.id, 'failed', now(), 'no pending requests (another run took them)');
     ledger.sizeBatch(opened.id, opened.keys.length, batch.bytes + ENVELOPE_BYTES - 1);
     ledger.setRemote(opened.id, `${REALTIME_PREFIX}${nonce}`, now());
@@ -749,6 +766,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     const nonce = newNonce();
     const opened = ledger.openBatch(identity, run, job, nonce, batch.keys, now());
     const id = opened.id;
+    if (opened.keys.length < batch.keys.length) tookElsewhere();
     if (opened.keys.length === 0) {
       ledger.setBatchState(id, 'failed', now(), 'no pending requests (another run took them)');
       return;
@@ -846,6 +864,12 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     }
   };
 
+  /** Another run took some of a batch's requests: their records wait on its batch, which `unblock` follows. */
+  const tookElsewhere = () => {
+    moved++;
+    wake.notify();
+  };
+
   /** Whether a record can come out now: it has its final answer or its error. */
   const answerable = (row: RecordRow | undefined) => row !== undefined && (row.error !== null || row.state === 'done');
 
@@ -899,6 +923,8 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     let headWaits = false;
     let seenAnswered = -1;
     let seenMoved = -1;
+    /** The record `unblock` last ran for, when it was at the head. */
+    let unblockedAt = -1;
     for (;;) {
       if (failure) throw failure;
       if (signal.aborted) throw new BatchEnrichError('BE_ABORTED', 'Stopped before every record was answered', { cause: signal.reason });
@@ -932,7 +958,11 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       headWaits = blocked !== undefined;
       if (!headWaits && rows.length === WRITE_CHUNK) continue;
       if (inputDone && cursor >= recordsRead) break;
-      if (headWaits && ensureAnswers) await unblock(rows.slice(blocked));
+      // Once for each record that comes to wait at the head, and again whenever requests moved.
+      if (headWaits && (ensureAnswers || cursor !== unblockedAt)) {
+        unblockedAt = cursor;
+        await unblock(rows.slice(blocked));
+      }
       await waiting;
     }
   } finally {

@@ -124,7 +124,9 @@ export function coalesce(): Transform {
       if (chunk.length > 0) {
         parts.push(chunk);
         size += chunk.length;
-        if (size >= COALESCE_BYTES) release();
+        // Pushed now when the reader is behind: Transform then holds this write's callback until
+        // the reader catches up (a push made later, in `setImmediate`, would not hold anything back).
+        if (size >= COALESCE_BYTES || stream.readableLength >= stream.readableHighWaterMark) release();
         else scheduled ??= setImmediate(release);
       }
       callback();

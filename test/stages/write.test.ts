@@ -170,6 +170,24 @@ describe('coalesce: one write per burst', () => {
     expect(out).toEqual(['a\nb\n', 'c\n']);
   });
 
+  it('holds its writer back when nobody reads, also when each turn brings little', async () => {
+    const stream = coalesce();
+    let accepted = 0;
+    for (let i = 0; i < 2000; i++) {
+      if (!stream.write(`${'x'.repeat(1023)}\n`)) break;
+      accepted++;
+      await turn();
+    }
+    // About one high-water mark of text waits to be read, then writes are refused until it is.
+    expect(accepted).toBeLessThan(100);
+    expect(stream.readableLength).toBeLessThan(100 * 1024);
+    const out: string[] = [];
+    stream.on('data', (chunk: string) => out.push(chunk));
+    stream.end();
+    await new Promise((resolve) => stream.on('end', resolve));
+    expect(out.join('')).toBe(`${'x'.repeat(1023)}\n`.repeat(accepted + 1));
+  });
+
   it('caps a write at about 64 KB, whatever the burst', async () => {
     const stream = coalesce();
     const out: string[] = [];
