@@ -9,7 +9,7 @@
 //   node bench/chain-floor.mjs FILE.csv
 import { createReadStream, createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { customIdOf } from '../dist/src/core/request.js';
+import { customIdOf, requestLine } from '../dist/src/core/request.js';
 import { interpretResult, mergeAnswer } from '../dist/src/core/result.js';
 import { resolveAnswerSchema } from '../dist/src/core/schema.js';
 import { compileTemplate } from '../dist/src/core/template.js';
@@ -45,7 +45,7 @@ await pipeline(
         continue;
       }
       const customId = customIdOf('abcdef', record.key);
-      bodyBytes += encoder.encode(`{"custom_id":${JSON.stringify(customId)},"params":${record.spec.head}${record.messages}${record.spec.tail}},`).length;
+      bodyBytes += encoder.encode(`${requestLine(customId, `${record.spec.head}${record.messages}${record.spec.tail}`)},`).length;
       // The result line as the API writes it.
       const line = `{"custom_id":${JSON.stringify(customId)},"result":${resultJson}}`;
       const parsed = JSON.parse(line);

@@ -4,7 +4,7 @@
 // sizes: record + request + payload written; batches of 100,000 opened and their bodies read back
 // in pages; one result stored per request, in another order than sent; records read back joined
 // with their results; the run's records dropped. Prints CPU ms and µs per record (and per phase)
-// as JSON on stdout.
+// as JSON on stderr (as floor.mjs and chain-floor.mjs do).
 //
 //   node bench/ledger-floor.mjs [N]
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -92,4 +92,4 @@ const cpu = process.cpuUsage(start);
 const cpuMs = (cpu.user + cpu.system) / 1000;
 ledger.close();
 rmSync(dir, { recursive: true, force: true });
-process.stdout.write(`${JSON.stringify({ records: N, read, bodyBytes, cpuMs: Math.round(cpuMs), wallMs: Math.round(performance.now() - t0), usPerRecord: Number(((cpuMs * 1000) / N).toFixed(1)), phasesMs: phases })}\n`);
+process.stderr.write(`${JSON.stringify({ records: N, read, bodyBytes, cpuMs: Math.round(cpuMs), wallMs: Math.round(performance.now() - t0), usPerRecord: Number(((cpuMs * 1000) / N).toFixed(1)), phasesMs: phases })}\n`);

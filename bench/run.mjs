@@ -10,7 +10,7 @@
 //   npm run bench                      both sizes
 //   npm run bench -- --sizes 100000    one size
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,13 @@ function run(args, { env = {}, stdoutFile = '/dev/null' } = {}) {
   });
 }
 
+/** Runs one of the bench's scripts and returns the figures it prints as JSON on stderr's last line. */
+async function figures(script, arg) {
+  const { code, stderr } = await run([join(here, script), arg]);
+  if (code !== 0) throw new Error(`${script} failed: ${stderr}`);
+  return JSON.parse(stderr.trim().split('\n').pop());
+}
+
 async function startEmulator() {
   const child = spawn(process.execPath, [join(root, 'dist/src/cli/main.js'), 'emulator', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise((resolve, reject) => {
@@ -51,16 +58,9 @@ try {
       process.stderr.write(`generating ${input}…\n`);
       await generate(input, rows);
     }
-    const floor = await run([join(here, 'floor.mjs'), input]);
-    if (floor.code !== 0) throw new Error(`floor failed: ${floor.stderr}`);
-    const floorFigures = JSON.parse(floor.stderr.trim().split('\n').pop());
-
-    const chain = await run([join(here, 'chain-floor.mjs'), input]);
-    if (chain.code !== 0) throw new Error(`chain-floor failed: ${chain.stderr}`);
-    const chainFigures = JSON.parse(chain.stderr.trim().split('\n').pop());
-    const ledgerOnly = await run([join(here, 'ledger-floor.mjs'), String(rows)], { stdoutFile: join(outDir, 'ledger-floor.json') });
-    if (ledgerOnly.code !== 0) throw new Error(`ledger-floor failed: ${ledgerOnly.stderr}`);
-    const ledgerFigures = JSON.parse(readFileSync(join(outDir, 'ledger-floor.json'), 'utf8'));
+    const floorFigures = await figures('floor.mjs', input);
+    const chainFigures = await figures('chain-floor.mjs', input);
+    const ledgerFigures = await figures('ledger-floor.mjs', String(rows));
 
     const ledgerDir = mkdtempSync(join(tmpdir(), 'be-bench-'));
     const ours = await run(

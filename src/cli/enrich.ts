@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import type Anthropic from '@anthropic-ai/sdk';
 import { BatchEnrichError, isBatchEnrichError, shown } from '../errors.ts';
 import { DEFAULT_MAX_TOKENS, DEFAULT_MODEL, enrichStage } from '../enrich.ts';
-import type { JSONSchema } from '../core/request.ts';
+import { requestLine, type JSONSchema } from '../core/request.ts';
 import { resolveAnswerSchema } from '../core/schema.ts';
 import { compileTemplate, missingColumns } from '../core/template.ts';
 import { createClient } from '../client/client.ts';
@@ -523,7 +523,7 @@ async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIter
         if (record.error) {
           say(record.error.message);
         } else if (record.key !== undefined && record.spec !== undefined && record.messages !== undefined) {
-          yield `{"custom_id":${JSON.stringify(record.key)},"params":${record.spec.head}${record.messages}${record.spec.tail}}\n`;
+          yield `${requestLine(record.key, `${record.spec.head}${record.messages}${record.spec.tail}`)}\n`;
         }
       }
     },

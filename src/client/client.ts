@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
+import { splitLines } from '../core/lines.ts';
 import type { Identity } from '../ledger/ledger.ts';
 import { streamingFetch } from './fetch.ts';
 
@@ -107,13 +108,5 @@ export async function* resultLines(client: Anthropic, resultsUrl: string, signal
 
 /** The non-blank lines of a byte stream (`\n` or `\r\n`), UTF-8 decoded across chunk boundaries. */
 export async function* textLines(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  let rest = '';
-  for await (const chunk of chunks) {
-    const lines = (rest + decoder.decode(chunk, { stream: true })).split('\n');
-    rest = lines.pop() ?? '';
-    for (const line of lines) if (line.trim() !== '') yield line.endsWith('\r') ? line.slice(0, -1) : line;
-  }
-  rest += decoder.decode();
-  if (rest.trim() !== '') yield rest.endsWith('\r') ? rest.slice(0, -1) : rest;
+  for await (const line of splitLines(chunks)) if (line.trim() !== '') yield line;
 }

@@ -123,6 +123,11 @@ export function newNonce(): string {
   return nonce;
 }
 
+/** One request of a batch body (and one line of `--dry-run`), from its already serialized params. */
+export function requestLine(customId: string, params: string): string {
+  return `{"custom_id":${JSON.stringify(customId)},"params":${params}}`;
+}
+
 /** The `custom_id` sent for a request key in a submission. */
 export function customIdOf(nonce: string, key: string): string {
   return `${nonce}_${key}`;

@@ -78,7 +78,6 @@ export interface BatchRow {
 }
 
 export interface RequestRow {
-  id: number;
   key: string;
   spec: string;
   state: RequestState;
@@ -164,7 +163,7 @@ export class Ledger {
     }
     const db = this.#db;
     this.#stmt = {
-      request: db.prepare<[string, string], RequestRow>('SELECT id, key, spec, state, batch_id, attempts, max_tokens, updated_at FROM requests WHERE scope = ? AND key = ?'),
+      request: db.prepare<[string, string], RequestRow>('SELECT key, spec, state, batch_id, attempts, max_tokens, updated_at FROM requests WHERE scope = ? AND key = ?'),
       payload: db.prepare<[string, string], PayloadRow>(
         'SELECT q.id, q.key, s.head, p.messages, s.tail, q.max_tokens FROM requests q JOIN payloads p ON p.id = q.id JOIN specs s ON s.id = q.spec WHERE q.scope = ? AND q.key = ?',
       ),

@@ -42,7 +42,7 @@ import type { MessageBatch, MessageBatchIndividualResponse, MessageBatchResult }
 import type { MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages/messages';
 import { createBatch, resultLines } from '../client/client.ts';
 import { POLL_MAX_MS, POLL_MIN_MS, pollDelayMs, sleep as realSleep } from '../core/backoff.ts';
-import { customIdOf, keyOf, newNonce, type SpecParts } from '../core/request.ts';
+import { customIdOf, keyOf, newNonce, requestLine, type SpecParts } from '../core/request.ts';
 import type { RecordError } from '../core/result.ts';
 import { DEFAULT_MAX_ATTEMPTS, isTransientFailure, retryVerdict, type RetryPolicy, type Verdict } from '../core/retry.ts';
 import { BatchEnrichError } from '../errors.ts';
@@ -439,17 +439,12 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       // The deadline cuts a wait of up to 15 minutes short (the batches it cancels end soon), and the
       // polls after it start again from the shortest interval.
       let deadlineSeen = deadlineReached === undefined || deadlineReached.signal.aborted;
+      const deadlineNews = () => !deadlineSeen && (deadlineSeen = deadlineReached?.signal.aborted === true);
       for (let attempt = 0; ; attempt++) {
-        if (!deadlineSeen && deadlineReached?.signal.aborted) {
-          deadlineSeen = true; // it passed during the last retrieve
-          attempt = 0;
-        }
+        if (deadlineNews()) attempt = 0; // it passed during the last retrieve
         await sleep(delay(attempt), deadlineSeen || !deadlineReached ? signal : AbortSignal.any([signal, deadlineReached.signal]));
         if (signal.aborted) return;
-        if (!deadlineSeen && deadlineReached?.signal.aborted) {
-          deadlineSeen = true; // the wait was cut short: poll now, then from the shortest interval
-          attempt = -1;
-        }
+        if (deadlineNews()) attempt = -1; // the wait was cut short: poll now, then from the shortest interval
         try {
           const seen = await withSignal(signal, (s) => client.messages.batches.retrieve(remoteId, {}, { signal: s }));
           if (seen.processing_status === 'ended') {
@@ -936,7 +931,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
         await waiting;
         continue;
       }
-      const ensureAnswers = moved !== seenMoved;
+      const requestsMoved = moved !== seenMoved;
       seenAnswered = answered;
       seenMoved = moved;
       const rows = ledger.records(scope, run, cursor, WRITE_CHUNK);
@@ -959,7 +954,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       if (!headWaits && rows.length === WRITE_CHUNK) continue;
       if (inputDone && cursor >= recordsRead) break;
       // Once for each record that comes to wait at the head, and again whenever requests moved.
-      if (headWaits && (ensureAnswers || cursor !== unblockedAt)) {
+      if (headWaits && (requestsMoved || cursor !== unblockedAt)) {
         unblockedAt = cursor;
         await unblock(rows.slice(blocked));
       }
@@ -1075,7 +1070,7 @@ function batchBody(ledger: Ledger, batchId: number, nonce: string): ReadableStre
         let text = started ? '' : '{"requests":[';
         for (const request of page) {
           const head = request.max_tokens === null ? request.head : withMaxTokens(request.head, request.max_tokens);
-          text += `${started ? ',' : ''}{"custom_id":${JSON.stringify(customIdOf(nonce, request.key))},"params":${head}${request.messages}${request.tail}}`;
+          text += `${started ? ',' : ''}${requestLine(customIdOf(nonce, request.key), `${head}${request.messages}${request.tail}`)}`;
           started = true;
           after = request.id;
         }

@@ -1,17 +1,17 @@
 /**
  * Input stage: bytes (a file or stdin) → `SourceRecord`s, each carrying its 1-based input line so
  * every later error can name it. CSV goes through csv-parse (header row, BOM, CRLF, quoted
- * newlines; UTF-8 split across chunks is decoded by csv-parse itself). NDJSON is split here with a
- * `StringDecoder`, one JSON object a line; a bad line becomes a record with `error` (type
+ * newlines; UTF-8 split across chunks is decoded by csv-parse itself). NDJSON is split into lines
+ * by `splitLines`, one JSON object a line; a bad line becomes a record with `error` (type
  * `invalid_input`) and the rest go on, while a CSV that cannot be parsed is fatal (an unclosed quote
  * or a wrong field count leaves no trustworthy record boundary to continue from).
  *
  * Generators, not `Transform`s: pull-based backpressure for free, and `throw` ends the pipeline.
  */
-import { StringDecoder } from 'node:string_decoder';
 import { pipeline } from 'node:stream/promises';
 import { CsvError, parse } from 'csv-parse';
 import { BatchEnrichError, shown } from '../errors.ts';
+import { splitLines } from '../core/lines.ts';
 import type { RecordError } from '../core/result.ts';
 
 export type InputFormat = 'csv' | 'ndjson';
@@ -95,30 +95,12 @@ async function sniff(source: Chunks): Promise<{ format: InputFormat; chunks: Chu
 const BOM_LATIN1 = '\xef\xbb\xbf';
 
 export async function* readNdjson(source: Chunks, options: ReadOptions = {}): AsyncGenerator<SourceRecord> {
-  const decoder = new StringDecoder('utf8');
-  let pending = '';
   let line = 0;
   let seq = 0;
   const file = where(options.file);
-  function* lines(text: string, final: boolean): Generator<SourceRecord> {
-    pending += text;
-    let start = 0;
-    for (let nl = pending.indexOf('\n', start); nl !== -1; nl = pending.indexOf('\n', start)) {
-      const record = toRecord(pending.slice(start, nl));
-      start = nl + 1;
-      if (record) yield record;
-    }
-    pending = pending.slice(start);
-    if (final && pending !== '') {
-      const record = toRecord(pending);
-      pending = '';
-      if (record) yield record;
-    }
-  }
   function toRecord(raw: string): SourceRecord | undefined {
     line += 1;
-    let text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (line === 1 && text.startsWith('\ufeff')) text = text.slice(1);
+    const text = line === 1 && raw.startsWith('\ufeff') ? raw.slice(1) : raw;
     if (text.trim() === '') return undefined;
     if (seq === 0 && text.trimStart().startsWith('[')) {
       throw new BatchEnrichError(
@@ -141,10 +123,10 @@ export async function* readNdjson(source: Chunks, options: ReadOptions = {}): As
   function bad(message: string, text: string): SourceRecord {
     return { seq: seq++, line, data: {}, error: { type: 'invalid_input', message, input: text } };
   }
-  for await (const chunk of source) {
-    yield* lines(typeof chunk === 'string' ? chunk : decoder.write(chunk), false);
+  for await (const raw of splitLines(source)) {
+    const record = toRecord(raw);
+    if (record) yield record;
   }
-  yield* lines(decoder.end(), true);
 }
 
 export async function* readCsv(source: Chunks, options: ReadOptions = {}): AsyncGenerator<SourceRecord> {
