@@ -182,7 +182,10 @@ describe('what a crashed run leaves behind', () => {
     tamper(ledger, "UPDATE requests SET state = 'submitted', result_id = NULL");
     tamper(ledger, 'DELETE FROM results');
     const events: BatchEvent[] = [];
-    const second = await enrich(emu, rows(3), { ledger, onEvent: (e) => events.push(e) });
+    // Gone means 404s for minutes (see never-pay-twice.test.ts): waited out on a virtual clock.
+    let t = Date.now();
+    const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
+    const second = await enrich(emu, rows(3), { ledger, clock, pollMinMs: undefined, pollMaxMs: undefined, onEvent: (e) => events.push(e) });
     expect(ok(second)).toBe(true);
     expect(events).toContainEqual(expect.objectContaining({ type: 'released', batchId: 'msgbatch_gone', requests: 3 }));
   });

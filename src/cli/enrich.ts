@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import type Anthropic from '@anthropic-ai/sdk';
 import { BatchEnrichError, isBatchEnrichError, shown } from '../errors.ts';
 import { DEFAULT_MAX_TOKENS, DEFAULT_MODEL, enrichStage } from '../enrich.ts';
-import { requestLine, type JSONSchema } from '../core/request.ts';
+import { labeledKey, requestLine, type JSONSchema } from '../core/request.ts';
 import { resolveAnswerSchema } from '../core/schema.ts';
 import { compileTemplate, missingColumns } from '../core/template.ts';
 import { createClient } from '../client/client.ts';
@@ -523,7 +523,7 @@ async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIter
         if (record.error) {
           say(record.error.message);
         } else if (record.key !== undefined && record.spec !== undefined && record.messages !== undefined) {
-          yield `${requestLine(record.key, `${record.spec.head}${record.messages}${record.spec.tail}`)}\n`;
+          yield `${requestLine(labeledKey(record.key, record.label), `${record.spec.head}${record.messages}${record.spec.tail}`)}\n`;
         }
       }
     },
@@ -661,6 +661,12 @@ function describe(event: BatchEvent): string {
       return `batch ${event.batchId} submitted: ${event.requests} request${event.requests === 1 ? '' : 's'}, ${formatBytes(event.bytes)}`;
     case 'adopted':
       return `batch ${event.batchId}: found and adopted (its create had failed or was interrupted, but it exists): ${event.requests} requests, not submitted again`;
+    case 'not-ours':
+      return `batch ${event.batchId}: has our request count but not our requests (another job on this key); left untouched`;
+    case 'waiting': {
+      const seen = event.lastSeenMs === null ? '' : `, last seen ${Math.round(event.lastSeenMs / 1000)} s ago`;
+      return `waiting for run ${event.run} (pid ${event.pid} on ${event.host ?? 'an unknown host'}, running for ${Math.round(event.ageMs / 1000)} s${seen}): it is creating a batch of ${event.requests} of these requests; it is taken for dead if its heartbeat stops`;
+    }
     case 'following':
       return `batch ${event.batchId}: submitted by an earlier run, following it`;
     case 'requeued': {

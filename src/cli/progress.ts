@@ -115,6 +115,8 @@ export function createProgress(options: ProgressOptions): Progress {
           break;
         case 'concurrency':
         case 'deadline':
+        case 'waiting':
+        case 'not-ours':
           this.say(options.describe(event));
           break;
         case 'following':

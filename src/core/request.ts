@@ -45,9 +45,9 @@ export const CUSTOM_ID_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
 export const NONCE_CHARS = 6;
 /** The longest request key: what a `custom_id` leaves after the nonce and its separator. */
 export const MAX_KEY_CHARS = 64 - NONCE_CHARS - 1;
-/** Length of the request hash in a key: 22 base64url characters = 132 bits. */
-const HASH_CHARS = 22;
-/** Room left for the `--id-field` value in front of the hash (57 - 22 - 1 separator). */
+/** Length of a request key, a hash: 22 base64url characters = 132 bits. */
+export const HASH_CHARS = 22;
+/** Room left for the `--id-field` label in front of the key (57 - 22 - 1 separator). */
 const ID_PREFIX_CHARS = MAX_KEY_CHARS - HASH_CHARS - 1;
 
 /** Pre-computes what is shared by all requests (the transformed schema, the system block). */
@@ -100,17 +100,24 @@ export function compileSpec(spec: RequestSpec): { parts: SpecParts; messages: (r
 }
 
 /**
- * The key of a request: `[<id field>-]<hash of the serialized params>`, at most `MAX_KEY_CHARS`.
- * `params` is the exact JSON that will be sent (given whole, or as the parts `head + messages + tail`
- * it is made of), so the key covers everything the API sees.
+ * The key of a request: a hash of the serialized params (`HASH_CHARS` characters). `params` is the
+ * exact JSON that will be sent (given whole, or as the parts `head + messages + tail` it is made of),
+ * so the key covers everything the API sees, and nothing else: the `--id-field` label shown in the
+ * `custom_id` is not part of it, so changing that label never pays for a request again.
  */
-export function requestKey(params: string | readonly string[], idValue?: unknown): string {
+export function requestKey(params: string | readonly string[]): string {
   const hasher = createHash('sha256');
   for (const part of typeof params === 'string' ? [params] : params) hasher.update(part);
-  const hash = hasher.digest('base64url').slice(0, HASH_CHARS);
-  if (idValue === undefined || idValue === null || idValue === '') return hash;
-  const prefix = String(idValue).replace(/[^a-zA-Z0-9_-]+/g, '_').slice(0, ID_PREFIX_CHARS);
-  return prefix ? `${prefix}-${hash}` : hash;
+  return hasher.digest('base64url').slice(0, HASH_CHARS);
+}
+
+/**
+ * The readable label an `--id-field` value gives a request's `custom_id` (`<nonce>_<label>-<key>`):
+ * runs of characters outside `[a-zA-Z0-9_-]` become `_`, cut to what a `custom_id` leaves.
+ */
+export function idLabel(idValue: unknown): string | undefined {
+  if (idValue === undefined || idValue === null || idValue === '') return undefined;
+  return String(idValue).replace(/[^a-zA-Z0-9_-]+/g, '_').slice(0, ID_PREFIX_CHARS) || undefined;
 }
 
 const NONCE_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -128,12 +135,17 @@ export function requestLine(customId: string, params: string): string {
   return `{"custom_id":${JSON.stringify(customId)},"params":${params}}`;
 }
 
-/** The `custom_id` sent for a request key in a submission. */
-export function customIdOf(nonce: string, key: string): string {
-  return `${nonce}_${key}`;
+/** A request key with its readable label in front, if it has one: `[<label>-]<key>`. */
+export function labeledKey(key: string, label?: string | null): string {
+  return label ? `${label}-${key}` : key;
 }
 
-/** The request key of a result's `custom_id`, if it carries this submission's nonce. */
+/** The `custom_id` sent for a request key in a submission: `<nonce>_[<label>-]<key>`. */
+export function customIdOf(nonce: string, key: string, label?: string | null): string {
+  return `${nonce}_${labeledKey(key, label)}`;
+}
+
+/** The request key of a result's `custom_id`, if it carries this submission's nonce (its last `HASH_CHARS` characters). */
 export function keyOf(nonce: string, customId: string): string | undefined {
-  return customId.startsWith(`${nonce}_`) ? customId.slice(nonce.length + 1) : undefined;
+  return customId.startsWith(`${nonce}_`) && customId.length >= nonce.length + 1 + HASH_CHARS ? customId.slice(-HASH_CHARS) : undefined;
 }

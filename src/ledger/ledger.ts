@@ -17,20 +17,38 @@
  *   that prefixes its `custom_id`s) and again after (`in_progress` with the remote id), so a crash
  *   between the two leaves a row from which the batch can be found again (orphan discovery) instead
  *   of being paid for twice. Each batch belongs to the run that made it.
- * - `runs` are processes (pid) working on a job; a run whose process is gone no longer owns anything.
+ * - `runs` are processes working on a job. A run is alive only while it keeps a heartbeat (a timestamp
+ *   it refreshes every `HEARTBEAT_MS`) and, on this host, its pid is alive: a pid alone lies in
+ *   containers (every run is PID 1) and after pid reuse. A dead run no longer owns anything.
+ * - `claims` hold every remote batch id a row of this ledger owns or is checking (unique), so two
+ *   searches for a lost create never take the same remote batch (see `src/sink/adoption.ts`).
  * - `records` are the input records of a run, waiting to be written out in order.
  *
  * better-sqlite3 is synchronous; writes are grouped into transactions by the caller (`transaction()`).
  * Several processes may share one ledger (WAL, busy timeout): ownership is by run, and a request is
  * assigned to a batch only while it is `pending`, so two runs never submit the same request.
  */
-import { mkdirSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { homedir, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
+
+/** How often a run refreshes its heartbeat. */
+export const HEARTBEAT_MS = 5_000;
+/**
+ * A run whose heartbeat is older than this is dead, whatever its pid says. Six beats: a run's event
+ * loop can be busy for seconds (a large transaction), never for half a minute.
+ */
+export const RUN_STALE_MS = 6 * HEARTBEAT_MS;
+/** The records a dead run left are dropped only once it has been silent this long (a run taken for dead too soon loses nothing). */
+const RUN_RECORDS_STALE_MS = 10 * 60_000;
+/** This machine's name, recorded with each run: a pid means something only on its own host. */
+const HOST = hostname();
+/** The request key's hash part (see `requestKey`): a key stored before schema 5 is `<label>-<hash>`. */
+const KEY_HASH_CHARS = 22;
 
 /** What `gc` deletes (and `gcPreview` counts): finished batches, and requests not waiting on a batch, untouched since `?`. */
 const GC_BATCHES = "updated_at < ? AND state IN ('downloaded', 'failed', 'canceled')";
@@ -79,6 +97,8 @@ export interface BatchRow {
 
 export interface RequestRow {
   key: string;
+  /** The readable prefix shown in the `custom_id` (`--id-field`), not part of the key. */
+  label: string | null;
   spec: string;
   state: RequestState;
   batch_id: number | null;
@@ -92,6 +112,7 @@ export interface RequestRow {
 export interface PayloadRow {
   id: number;
   key: string;
+  label: string | null;
   head: string;
   messages: string;
   tail: string;
@@ -103,6 +124,7 @@ export interface RecordRow {
   line: number;
   data: string;
   key: string | null;
+  label: string | null;
   error: string | null;
   /** The stored result (the result line's `result` object, JSON), once the request is done. */
   result: string | null;
@@ -118,6 +140,16 @@ export interface RunRow {
   job: string;
   pid: number;
   started_at: number;
+  /** The machine it runs on (null for runs recorded before schema 5). */
+  host: string | null;
+  /** When it last showed it is alive (null: never, so it is not). */
+  heartbeat_at: number | null;
+}
+
+/** Whether a run is alive at `now`: its heartbeat is fresh and, on this host, its pid is alive. */
+export function runIsAlive(run: RunRow, now: number): boolean {
+  if (run.heartbeat_at === null || now - run.heartbeat_at >= RUN_STALE_MS) return false;
+  return run.host !== HOST || processAlive(run.pid);
 }
 
 /** Where the ledger lives unless `--ledger` or `BATCH_ENRICH_LEDGER` says otherwise. */
@@ -125,6 +157,19 @@ export function defaultLedgerPath(env: NodeJS.ProcessEnv): string {
   if (env['BATCH_ENRICH_LEDGER']) return env['BATCH_ENRICH_LEDGER'];
   const base = env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
   return join(base, 'batch-enrich', 'ledger.db');
+}
+
+/**
+ * Creates the ledger file readable by its owner only (0600), in a folder only the owner can enter
+ * (0700) when the folder is new: it holds every prompt and answer. An existing file is left as it is.
+ */
+function createPrivate(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
 }
 
 /** Whether a process with this pid is alive on this machine. */
@@ -145,9 +190,11 @@ export class Ledger {
 
   constructor(path: string) {
     this.path = path;
+    // better-sqlite3 takes '' for a throw-away database: every rerun would pay again.
+    if (path.trim() === '') throw new BatchEnrichError('BE_USAGE', 'The ledger path is empty: give a file (or :memory: for a throw-away ledger)');
     try {
-      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-      this.#db = new Database(path);
+      if (path !== ':memory:') createPrivate(path);
+      this.#db = new Database(path, { fileMustExist: path !== ':memory:' });
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = NORMAL');
       this.#db.pragma('busy_timeout = 10000');
@@ -159,13 +206,14 @@ export class Ledger {
       this.#migrate();
     } catch (error) {
       if (error instanceof BatchEnrichError) throw error;
-      throw new BatchEnrichError('BE_LEDGER', `Cannot open the ledger ${path}: ${(error as Error).message}`, { cause: error });
+      const { code, message } = error as NodeJS.ErrnoException;
+      throw new BatchEnrichError('BE_LEDGER', `Cannot open the ledger ${path}: ${code ? `${code}: ` : ''}${message}`, { cause: error });
     }
     const db = this.#db;
     this.#stmt = {
-      request: db.prepare<[string, string], RequestRow>('SELECT key, spec, state, batch_id, attempts, max_tokens, updated_at FROM requests WHERE scope = ? AND key = ?'),
+      request: db.prepare<[string, string], RequestRow>('SELECT key, label, spec, state, batch_id, attempts, max_tokens, updated_at FROM requests WHERE scope = ? AND key = ?'),
       payload: db.prepare<[string, string], PayloadRow>(
-        'SELECT q.id, q.key, s.head, p.messages, s.tail, q.max_tokens FROM requests q JOIN payloads p ON p.id = q.id JOIN specs s ON s.id = q.spec WHERE q.scope = ? AND q.key = ?',
+        'SELECT q.id, q.key, q.label, s.head, p.messages, s.tail, q.max_tokens FROM requests q JOIN payloads p ON p.id = q.id JOIN specs s ON s.id = q.spec WHERE q.scope = ? AND q.key = ?',
       ),
       insertSpec: db.prepare('INSERT OR IGNORE INTO specs (id, head, tail) VALUES (?, ?, ?)'),
       insertPayload: db.prepare('INSERT INTO payloads (id, messages) VALUES (?, ?)'),
@@ -175,7 +223,7 @@ export class Ledger {
         "SELECT id, key, spec, attempts, max_tokens, result_id FROM requests WHERE batch_id = ? AND state = 'submitted'",
       ),
       sent: db.prepare<[string, string], { n: number }>("SELECT 1 AS n FROM requests WHERE scope = ? AND key = ? AND state != 'pending'"),
-      insertRequest: db.prepare("INSERT OR IGNORE INTO requests (scope, key, spec, state, updated_at) VALUES (?, ?, ?, 'pending', ?)"),
+      insertRequest: db.prepare("INSERT OR IGNORE INTO requests (scope, key, label, spec, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)"),
       insertRecord: db.prepare('INSERT INTO records (run, seq, line, data, key, error) VALUES (?, ?, ?, ?, ?, ?)'),
       insertBatch: db.prepare(
         `INSERT INTO batches (scope, run, job, nonce, state, request_count, bytes, created_at, updated_at, base_url, api_version, key_fingerprint)
@@ -184,14 +232,16 @@ export class Ledger {
       assign: db.prepare("UPDATE requests SET state = 'submitted', batch_id = ?, attempts = attempts + 1, updated_at = ? WHERE scope = ? AND key = ? AND state = 'pending'"),
       sizeBatch: db.prepare('UPDATE batches SET request_count = ?, bytes = ? WHERE id = ?'),
       batchPage: db.prepare<[number, number, number], PayloadRow>(
-        `SELECT q.id, q.key, s.head, p.messages, s.tail, q.max_tokens
+        `SELECT q.id, q.key, q.label, s.head, p.messages, s.tail, q.max_tokens
            FROM requests q JOIN payloads p ON p.id = q.id JOIN specs s ON s.id = q.spec
           WHERE q.batch_id = ? AND q.state = 'submitted' AND q.id > ? ORDER BY q.id LIMIT ?`,
       ),
       setRemote: db.prepare("UPDATE batches SET remote_id = ?, state = 'in_progress', updated_at = ? WHERE id = ? AND state = 'creating'"),
+      claim: db.prepare('INSERT OR IGNORE INTO claims (remote_id, batch_id) VALUES (?, ?)'),
+      claimant: db.prepare<[string], { batch_id: number }>('SELECT batch_id FROM claims WHERE remote_id = ?'),
+      unclaim: db.prepare('DELETE FROM claims WHERE remote_id = ? AND batch_id = ?'),
       setState: db.prepare('UPDATE batches SET state = ?, updated_at = ?, error = COALESCE(?, error) WHERE id = ?'),
       batch: db.prepare<[number], BatchRow>('SELECT * FROM batches WHERE id = ?'),
-      batchByRemote: db.prepare<[string], BatchRow>('SELECT * FROM batches WHERE remote_id = ?'),
       markDone: db.prepare("UPDATE requests SET state = 'done', result_id = ?, updated_at = ? WHERE id = ? AND batch_id = ? AND state = 'submitted'"),
       retry: db.prepare(
         "UPDATE requests SET state = 'pending', batch_id = NULL, result_id = ?, max_tokens = COALESCE(?, max_tokens), updated_at = ? WHERE id = ? AND batch_id = ? AND state = 'submitted'",
@@ -204,12 +254,13 @@ export class Ledger {
       unanswered: db.prepare<[number], { key: string }>("SELECT key FROM requests WHERE batch_id = ? AND state = 'submitted'"),
       release: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = MAX(attempts - 1, 0) WHERE batch_id = ? AND state = 'submitted'"),
       records: db.prepare<[string, number, number, number], RecordRow>(
-        `SELECT r.seq, r.line, r.data, r.key, r.error, a.result, q.state, q.attempts, b.remote_id, b.nonce
+        `SELECT r.seq, r.line, r.data, r.key, q.label, r.error, a.result, q.state, q.attempts, b.remote_id, b.nonce
            FROM records r LEFT JOIN requests q ON q.scope = ? AND q.key = r.key LEFT JOIN results a ON a.id = q.result_id
                 LEFT JOIN batches b ON b.id = q.batch_id
           WHERE r.run = ? AND r.seq >= ? ORDER BY r.seq LIMIT ?`,
       ),
-      newRun: db.prepare('INSERT INTO runs (job, pid, started_at) VALUES (?, ?, ?)'),
+      newRun: db.prepare('INSERT INTO runs (job, pid, started_at, host, heartbeat_at) VALUES (?, ?, ?, ?, ?)'),
+      heartbeat: db.prepare('UPDATE runs SET heartbeat_at = ? WHERE id = ?'),
       runs: db.prepare<[], RunRow>('SELECT * FROM runs'),
       run: db.prepare<[number], RunRow>('SELECT * FROM runs WHERE id = ?'),
       dropRecords: db.prepare('DELETE FROM records WHERE run = ?'),
@@ -223,16 +274,45 @@ export class Ledger {
       gcPayloads: db.prepare('DELETE FROM payloads WHERE id NOT IN (SELECT id FROM requests)'),
       gcResults: db.prepare('DELETE FROM results WHERE id NOT IN (SELECT result_id FROM requests WHERE result_id IS NOT NULL)'),
       gcSpecs: db.prepare('DELETE FROM specs WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.spec = specs.id)'),
+      gcClaims: db.prepare('DELETE FROM claims WHERE batch_id NOT IN (SELECT id FROM batches)'),
     };
   }
 
+  /** Brings the schema to `SCHEMA_VERSION`, one step at a time, each in a transaction of its own. */
   #migrate(): void {
     const version = this.#db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) {
       throw new BatchEnrichError('BE_LEDGER', `The ledger ${this.path} was written by a newer batch-enrich (schema ${version} > ${SCHEMA_VERSION})`);
     }
-    if (version === SCHEMA_VERSION) return;
-    // Schemas 1 to 3 were never released: their tables are replaced, not migrated.
+    const step = (to: number, change: () => void) =>
+      this.transaction(() => {
+        change();
+        this.#db.pragma(`user_version = ${to}`);
+      });
+    if (version < 4) step(4, this.#schema4);
+    for (let from = Math.max(version, 4); from < SCHEMA_VERSION; from++) step(from + 1, this.#migrations[from] ?? (() => {}));
+  }
+
+  /** Steps from schema N (the index) to N + 1. */
+  readonly #migrations: Record<number, () => void> = {
+    // 4 → 5: runs keep a heartbeat and their host; remote batch ids are claimed uniquely; the
+    // request key no longer carries the `--id-field` label (kept apart, for the custom_id).
+    4: () => {
+      this.#db.exec(`
+        ALTER TABLE runs ADD COLUMN host TEXT;
+        ALTER TABLE runs ADD COLUMN heartbeat_at INTEGER;
+        ALTER TABLE requests ADD COLUMN label TEXT;
+        CREATE TABLE claims (remote_id TEXT PRIMARY KEY, batch_id INTEGER NOT NULL) WITHOUT ROWID;
+        INSERT OR IGNORE INTO claims (remote_id, batch_id) SELECT remote_id, MIN(id) FROM batches WHERE remote_id IS NOT NULL GROUP BY remote_id;
+        UPDATE OR IGNORE requests SET label = substr(key, 1, length(key) - ${KEY_HASH_CHARS + 1}), key = substr(key, -${KEY_HASH_CHARS})
+         WHERE length(key) > ${KEY_HASH_CHARS + 1} AND substr(key, -${KEY_HASH_CHARS + 1}, 1) = '-';
+        UPDATE records SET key = substr(key, -${KEY_HASH_CHARS}) WHERE length(key) > ${KEY_HASH_CHARS + 1} AND substr(key, -${KEY_HASH_CHARS + 1}, 1) = '-';
+      `);
+    },
+  };
+
+  /** Schema 4, from nothing. Schemas 1 to 3 were never released: their tables are replaced, not migrated. */
+  readonly #schema4 = (): void => {
     this.#db.exec(`
       DROP TABLE IF EXISTS records; DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS batches; DROP TABLE IF EXISTS requests;
       DROP TABLE IF EXISTS payloads; DROP TABLE IF EXISTS results; DROP TABLE IF EXISTS specs;
@@ -281,18 +361,33 @@ export class Ledger {
         error TEXT,
         PRIMARY KEY (run, seq)
       ) WITHOUT ROWID;
-      PRAGMA user_version = ${SCHEMA_VERSION};
     `);
-  }
+  };
 
   transaction<T>(fn: () => T): T {
     return this.#db.transaction(fn)();
   }
 
-  /** Registers a run of this process, after forgetting the records of runs whose process is gone. */
+  /**
+   * Registers a run of this process (its first heartbeat at `now`), after forgetting the records of
+   * runs long dead: gone from this host, or silent for `RUN_RECORDS_STALE_MS`.
+   */
   startRun(job: string, now: number): number {
-    for (const run of this.#stmt.runs.all()) if (!processAlive(run.pid)) this.endRun(run.id);
-    return Number(this.#stmt.newRun.run(job, process.pid, now).lastInsertRowid);
+    for (const run of this.#stmt.runs.all()) {
+      const gone = run.host === HOST ? !processAlive(run.pid) : false;
+      if (gone || run.heartbeat_at === null || now - run.heartbeat_at >= RUN_RECORDS_STALE_MS) this.endRun(run.id);
+    }
+    return Number(this.#stmt.newRun.run(job, process.pid, now, HOST, now).lastInsertRowid);
+  }
+
+  /** Refreshes a run's heartbeat; false when its row is gone (another run took it for dead). */
+  heartbeat(run: number, now: number): boolean {
+    return this.#stmt.heartbeat.run(now, run).changes > 0;
+  }
+
+  /** A run's row (who, where, since when, last seen). */
+  run(run: number): RunRow | undefined {
+    return this.#stmt.run.get(run);
   }
 
   /** Forgets a run's records (its requests, batches and answers stay, for reruns). */
@@ -303,10 +398,10 @@ export class Ledger {
     });
   }
 
-  /** Whether the run that owns something is still working (its process is alive). */
-  runAlive(run: number): boolean {
+  /** Whether the run that owns something is still working at `now` (see `runIsAlive`). */
+  runAlive(run: number, now: number): boolean {
     const row = this.#stmt.run.get(run);
-    return row !== undefined && processAlive(row.pid);
+    return row !== undefined && runIsAlive(row, now);
   }
 
   request(scope: string, key: string): RequestRow | undefined {
@@ -336,8 +431,8 @@ export class Ledger {
   }
 
   /** Records a new request (pending) and the messages it sends; ignored if the request is known. */
-  insertRequest(scope: string, key: string, spec: string, messages: string, now: number): void {
-    const inserted = this.#stmt.insertRequest.run(scope, key, spec, now);
+  insertRequest(scope: string, key: string, label: string | null, spec: string, messages: string, now: number): void {
+    const inserted = this.#stmt.insertRequest.run(scope, key, label, spec, now);
     if (inserted.changes > 0) this.#stmt.insertPayload.run(inserted.lastInsertRowid, messages);
   }
 
@@ -378,9 +473,31 @@ export class Ledger {
     return this.#stmt.batchPage.all(batchId, afterId, limit);
   }
 
-  /** Records the remote id of a batch that was being created (no-op if it is no longer `creating`). */
+  /**
+   * Records the remote id of a batch that was being created, and claims it for that row (no-op if
+   * the row is no longer `creating`, or another row claims that remote id).
+   */
   setRemote(batchId: number, remoteId: string, now: number): boolean {
-    return this.#stmt.setRemote.run(remoteId, now, batchId).changes > 0;
+    return this.transaction(() => this.claim(remoteId, batchId) && this.#stmt.setRemote.run(remoteId, now, batchId).changes > 0);
+  }
+
+  /**
+   * Claims a remote batch for a batch row: true when the row holds the claim (taken now, or before),
+   * false when another row holds it. One claim per remote id, so two rows never share one.
+   */
+  claim(remoteId: string, batchId: number): boolean {
+    this.#stmt.claim.run(remoteId, batchId);
+    return this.#stmt.claimant.get(remoteId)?.batch_id === batchId;
+  }
+
+  /** Lets go of a claim a row holds (a candidate that proved to be someone else's). */
+  unclaim(remoteId: string, batchId: number): void {
+    this.#stmt.unclaim.run(remoteId, batchId);
+  }
+
+  /** Whether a row of this ledger claims the remote batch. */
+  claimed(remoteId: string): boolean {
+    return this.#stmt.claimant.get(remoteId) !== undefined;
   }
 
   setBatchState(batchId: number, state: BatchState, now: number, error: string | null = null): void {
@@ -389,10 +506,6 @@ export class Ledger {
 
   batch(batchId: number): BatchRow | undefined {
     return this.#stmt.batch.get(batchId);
-  }
-
-  batchByRemote(remoteId: string): BatchRow | undefined {
-    return this.#stmt.batchByRemote.get(remoteId);
   }
 
   /**
@@ -461,6 +574,7 @@ export class Ledger {
       this.#stmt.gcPayloads.run();
       this.#stmt.gcResults.run();
       this.#stmt.gcSpecs.run();
+      this.#stmt.gcClaims.run();
       return counts;
     });
   }

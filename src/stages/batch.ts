@@ -12,13 +12,15 @@
  *   when the next request would cross `maxBatchBytes`, or `flushAfterMs` after its first request. At
  *   most `maxInFlight` batches run at once; reading input waits for a free slot.
  * - Create: the batch is recorded (`creating`, with a fresh nonce in front of every `custom_id`)
- *   before `create` is called. A create refused with 429/529 is tried again. A create whose outcome is
- *   unknown (5xx, timeout, connection lost) is never simply repeated: the batch is first looked for in
- *   the API's list (created since, same request count) and adopted if found; its results confirm it
- *   by the nonce. A `creating` batch left by a dead run is resolved the same way on the next run.
- * - Poll: one `retrieve` per batch per interval, exponential backoff with jitter capped at 15 min. A 404 right
- *   after create is the API's propagation delay; a 404 for an old batch means it is gone, and its
- *   requests are submitted again.
+ *   before `create` is called. A create refused with 429/529, or that never reached the API (the host
+ *   did not resolve, the connection was refused), is tried again. A create whose outcome is unknown
+ *   (5xx, timeout, connection lost) is never simply repeated: the batch is searched for and adopted
+ *   only when proven ours (`src/sink/adoption.ts`). A `creating` batch left by a dead run is resolved
+ *   the same way on the next run; a run is dead when its heartbeat stops (see `Ledger.runAlive`).
+ * - Poll: one `retrieve` per batch per interval, exponential backoff with jitter capped at 15 min; a
+ *   failed poll is tried again within a minute. A 404 is a question, not an answer (the API's
+ *   propagation delay): a batch is gone only after 404s over `GONE_AFTER_MS` from this run's first one
+ *   and a list that does not show it; then its requests are submitted again.
  * - Download: results are streamed from the `results_url` the last poll returned (`resultLines`)
  *   into the ledger, joined by key. A result
  *   worth another attempt (`retryVerdict`) sends its request back to be batched again; an interrupted
@@ -37,16 +39,18 @@
  * record of every batch in flight in memory, and it has no notion of a timer-driven partial flush.
  */
 import type Anthropic from '@anthropic-ai/sdk';
-import { APIConnectionError, APIError } from '@anthropic-ai/sdk';
+import { APIError } from '@anthropic-ai/sdk';
 import type { MessageBatch, MessageBatchIndividualResponse, MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
 import type { MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages/messages';
 import { createBatch, resultLines } from '../client/client.ts';
+import { apiFailure, errorText, isCutDownload, isTransient, neverSent, retryAfterMs, withSignal } from '../client/errors.ts';
 import { POLL_MAX_MS, POLL_MIN_MS, pollDelayMs, sleep as realSleep } from '../core/backoff.ts';
 import { customIdOf, keyOf, newNonce, requestLine, type SpecParts } from '../core/request.ts';
 import type { RecordError } from '../core/result.ts';
 import { DEFAULT_MAX_ATTEMPTS, isTransientFailure, retryVerdict, type RetryPolicy, type Verdict } from '../core/retry.ts';
 import { BatchEnrichError } from '../errors.ts';
-import type { BatchRow, Identity, Ledger, PayloadRow, RecordRow, Waiting } from '../ledger/ledger.ts';
+import { HEARTBEAT_MS, type BatchRow, type Identity, type Ledger, type PayloadRow, type RecordRow, type Waiting } from '../ledger/ledger.ts';
+import { findOurBatch, ORPHAN_SKEW_MS } from '../sink/adoption.ts';
 import type { SourceRecord } from './read.ts';
 
 /** The API's limits for one batch. */
@@ -59,18 +63,17 @@ export const DEFAULT_MAX_IN_FLIGHT = 4;
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Waits between tries of a failed call stop growing here, whatever the poll interval's cap. */
 const RETRY_MAX_MS = 60_000;
-/** A `404` on a batch created less than this long ago is the API's propagation delay, not a loss. */
-const FRESH_BATCH_404_MS = 120_000;
+/**
+ * A batch is gone (deleted, or past retention) only when it has answered 404 for this long since
+ * this run's first 404 for it, at least `GONE_404S` times, and the list does not show it. Until then
+ * it is followed as running: a 404 right after create, or after a resume, is the API's propagation delay.
+ */
+const GONE_AFTER_MS = 5 * 60_000;
+const GONE_404S = 5;
 /** Creates refused (429/529) or of unknown outcome are tried this many times before the run fails. */
 const CREATE_ATTEMPTS = 6;
 /** An interrupted results download is started again this many times (with backoff) before the run fails. */
 const DOWNLOAD_ATTEMPTS = 12;
-/** When looking for a batch whose create outcome was lost: how far before our own clock to look (clock skew). */
-const ORPHAN_SKEW_MS = 10 * 60_000;
-/** How many looks at the batch list must find nothing before a create whose outcome was lost counts as not made. */
-const ORPHAN_LOOKS = 3;
-/** How many failed looks at the batch list (after the SDK's own retries) the run tolerates before it stops. */
-const ORPHAN_LIST_FAILURES = 8;
 /** Records are written to the ledger, and read back, in transactions (pages) of this many rows. */
 const WRITE_CHUNK = 4000;
 /**
@@ -143,8 +146,10 @@ const ENVELOPE_BYTES = Buffer.byteLength('{"requests":[]}');
 
 /** A record ready for the sink: its request (key, shared params, messages) or why it has none. */
 export interface PreparedRecord extends SourceRecord {
-  /** The request key (see `requestKey`); the `custom_id` sent is `<nonce>_<key>`. */
+  /** The request key (see `requestKey`); the `custom_id` sent is `<nonce>_[<label>-]<key>`. */
   key?: string | undefined;
+  /** The readable label in front of the key in the `custom_id` (`--id-field`); not part of the key. */
+  label?: string | undefined;
   /** The params every request of the job shares: `spec.head + messages + spec.tail` is this request's. */
   spec?: SpecParts | undefined;
   /** This request's `messages`, serialized once. */
@@ -171,6 +176,10 @@ export interface JoinedRecord {
 export type BatchEvent =
   | { type: 'submitted'; batchId: string; requests: number; bytes: number }
   | { type: 'adopted'; batchId: string; requests: number }
+  /** A batch of our size, made while our create's outcome was unknown, proved to be someone else's: left untouched. */
+  | { type: 'not-ours'; batchId: string }
+  /** Another live run is creating a batch that holds some of our requests: we wait for it. */
+  | { type: 'waiting'; requests: number; run: number; host: string | null; pid: number; ageMs: number; lastSeenMs: number | null }
   | { type: 'following'; batchId: string; requests: number }
   | { type: 'ended'; batchId: string; counts: MessageBatch['request_counts'] }
   | { type: 'requeued'; batchId: string; requests: number; reasons: Record<string, number> }
@@ -348,6 +357,13 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     wake.notify();
   };
 
+  // The heartbeat that tells other runs this one is alive. It does not keep the process alive; a run
+  // whose row is gone was taken for dead by another run, which may now be resolving its batches.
+  const heartbeat = setInterval(() => {
+    if (!ledger.heartbeat(run, now())) fail(new BatchEnrichError('BE_LEDGER', `This run (${run}) was taken for dead by another run on the ledger ${ledger.path} (its heartbeat stalled); run the command again`));
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+
   /** Writes buffered records and new requests in one transaction. */
   const writeBuffered = () => {
     clearTimeout(writeTimer);
@@ -355,12 +371,12 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     if (finished || (pendingRecords.length === 0 && pendingRequests.length === 0)) return;
     const t = now();
     ledger.transaction(() => {
-      for (const { key, spec, messages } of pendingRequests) {
+      for (const { key, label, spec, messages } of pendingRequests) {
         if (!specsWritten.has(spec.id)) {
           ledger.ensureSpec(spec.id, spec.head, spec.tail);
           specsWritten.add(spec.id);
         }
-        ledger.insertRequest(scope, key, spec.id, messages, t);
+        ledger.insertRequest(scope, key, label ?? null, spec.id, messages, t);
       }
       for (const { seq, record } of pendingRecords) {
         const error = record.error ? JSON.stringify(record.error) : null;
@@ -412,41 +428,60 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   /** Follows a batch to its end; resolves with the requests to batch again (key → bytes). */
   const follow = async (batchId: number): Promise<Map<string, number> | undefined> => {
     let row = ledger.batch(batchId);
-    // A batch another live run is creating: wait for it to get its remote id (or fail).
-    for (let attempt = 0; row?.state === 'creating' && row.run !== run && ledger.runAlive(row.run); attempt++) {
+    // A batch another live run is creating: wait for it to get its remote id (or fail), and say whose it is.
+    for (let attempt = 0; row?.state === 'creating' && row.run !== run && ledger.runAlive(row.run, now()); attempt++) {
+      if (attempt === 0) {
+        const other = ledger.run(row.run);
+        const t = now();
+        if (other) {
+          emit({ type: 'waiting', requests: row.request_count, run: other.id, host: other.host, pid: other.pid, ageMs: t - other.started_at, lastSeenMs: other.heartbeat_at === null ? null : t - other.heartbeat_at });
+        }
+      }
       await sleep(retryDelay(attempt), signal);
       if (signal.aborted) return;
       row = ledger.batch(batchId);
     }
     if (!row) return;
+    let resultsUrl: string | null = null;
     if (row.state === 'creating') {
-      // Its creator died before learning the outcome: find the batch, or submit its requests again.
-      const found = await findOrphan(row);
+      // Its creator died before learning the outcome: find the batch, proven ours, or submit its requests again.
+      const proven = await findOurBatch(adoption, row);
       if (signal.aborted) return;
-      if (!found) return release(row, 'its create never reached the API');
-      ledger.setRemote(row.id, found.id, now());
-      emit({ type: 'adopted', batchId: found.id, requests: row.request_count });
+      if (!proven) return release(row, 'its create never reached the API');
+      if (!ledger.setRemote(row.id, proven.batch.id, now())) return; // another run resolved it first, and follows it
+      ledger.setBatchState(row.id, 'ended', now());
+      emit({ type: 'adopted', batchId: proven.batch.id, requests: row.request_count });
+      resultsUrl = proven.resultsUrl;
       row = ledger.batch(batchId) ?? row;
     }
     if (row.state === 'failed' || row.state === 'canceled' || !row.remote_id) return release(row, row.error ?? row.state);
     // Real-time requests that were in flight when their run stopped: their answers were never stored.
     if (row.remote_id.startsWith(REALTIME_PREFIX)) return release(row, 'real-time requests in flight when the run stopped');
-    if (row.run !== run) emit({ type: 'following', batchId: row.remote_id, requests: row.request_count });
+    if (row.run !== run && resultsUrl === null) emit({ type: 'following', batchId: row.remote_id, requests: row.request_count });
     const remoteId = row.remote_id;
-    let resultsUrl: string | null = null;
 
     if (row.state === 'in_progress') {
       // The deadline cuts a wait of up to 15 minutes short (the batches it cancels end soon), and the
       // polls after it start again from the shortest interval.
       let deadlineSeen = deadlineReached === undefined || deadlineReached.signal.aborted;
       const deadlineNews = () => !deadlineSeen && (deadlineSeen = deadlineReached?.signal.aborted === true);
-      for (let attempt = 0; ; attempt++) {
-        if (deadlineNews()) attempt = 0; // it passed during the last retrieve
-        await sleep(delay(attempt), deadlineSeen || !deadlineReached ? signal : AbortSignal.any([signal, deadlineReached.signal]));
+      /** Polls that answered, and failures in a row: a failed poll is tried again within a minute. */
+      let polls = 0;
+      let failures = 0;
+      /** This run's first 404 for the batch in the current series, and how many since. */
+      let first404: number | undefined;
+      let count404 = 0;
+      for (;;) {
+        if (deadlineNews()) polls = 0; // it passed during the last retrieve
+        await sleep(failures > 0 ? retryDelay(failures) : delay(polls), deadlineSeen || !deadlineReached ? signal : AbortSignal.any([signal, deadlineReached.signal]));
         if (signal.aborted) return;
-        if (deadlineNews()) attempt = -1; // the wait was cut short: poll now, then from the shortest interval
+        if (deadlineNews()) polls = -1; // the wait was cut short: poll now, then from the shortest interval
         try {
           const seen = await withSignal(signal, (s) => client.messages.batches.retrieve(remoteId, {}, { signal: s }));
+          polls++;
+          failures = 0;
+          first404 = undefined;
+          count404 = 0;
           if (seen.processing_status === 'ended') {
             resultsUrl = seen.results_url;
             ledger.setBatchState(batchId, 'ended', now());
@@ -455,17 +490,51 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
           }
         } catch (error) {
           if (signal.aborted) return;
+          failures++;
           if (error instanceof APIError && error.status === 404) {
-            // Right after create: the API's propagation delay. Later: the batch is gone (deleted or past retention).
-            if (now() - row.created_at > FRESH_BATCH_404_MS) return release(row, `batch ${remoteId} is no longer known to the API (404)`);
+            first404 ??= now();
+            count404++;
+            if (count404 >= GONE_404S && now() - first404 >= GONE_AFTER_MS) {
+              const listed = await stillListed(remoteId, row.created_at);
+              if (signal.aborted) return;
+              if (listed === false) return release(row, `batch ${remoteId} is no longer known to the API (404 for ${Math.round((now() - first404) / 60_000)} minutes, and not in the list)`);
+              first404 = undefined;
+              count404 = 0;
+            }
           } else if (!isTransient(error)) {
             throw apiFailure(error, `Polling batch ${remoteId} failed`, remoteId);
           }
-          emit({ type: 'retry', what: `poll ${remoteId}`, message: errorText(error), delayMs: delay(attempt + 1) });
+          emit({ type: 'retry', what: `poll ${remoteId}`, message: errorText(error), delayMs: retryDelay(failures) });
         }
       }
     }
     return download(row, remoteId, resultsUrl);
+  };
+
+  /** Whether the API's list shows a batch: true, false, or undefined when the list could not be read. */
+  const stillListed = async (remoteId: string, createdAt: number): Promise<boolean | undefined> => {
+    try {
+      return await withSignal(signal, async (s) => {
+        for await (const batch of client.messages.batches.list({ limit: 100 }, { signal: s })) {
+          if (batch.id === remoteId) return true;
+          if (Date.parse(batch.created_at) < createdAt - ORPHAN_SKEW_MS) break; // newest first
+        }
+        return false;
+      });
+    } catch {
+      return undefined;
+    }
+  };
+
+  /** What the search for a batch whose create outcome was lost works with (see `src/sink/adoption.ts`). */
+  const adoption = {
+    client,
+    ledger,
+    signal,
+    now,
+    sleep,
+    delay: retryDelay,
+    rejected: (batchId: string) => emit({ type: 'not-ours', batchId }),
   };
 
   /** Downloads a batch's results from `resultsUrl` (retrieved first when not known: a batch that ended before this run). */
@@ -591,44 +660,6 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       specMaxTokens.set(spec, tokens);
     }
     return tokens;
-  };
-
-  /**
-   * Looks in the API's list of batches for one created by a create whose answer we never got:
-   * created since the batch row (less clock skew), with the same number of requests, and not
-   * already known to the ledger. Its results confirm it by the nonce.
-   */
-  const findOrphan = async (row: BatchRow): Promise<MessageBatch | undefined> => {
-    if (row.request_count === 0) return undefined; // recorded, but the create was never sent
-    const since = row.created_at - ORPHAN_SKEW_MS;
-    const look = () =>
-      withSignal(signal, async (s) => {
-        for await (const batch of client.messages.batches.list({ limit: 100 }, { signal: s })) {
-          if (Date.parse(batch.created_at) < since) break; // newest first: nothing older can be ours
-          const total = Object.values(batch.request_counts).reduce((sum, n) => sum + n, 0);
-          if (total === row.request_count && !ledger.batchByRemote(batch.id)) return batch;
-        }
-        return undefined;
-      });
-    // A batch just created may take a moment to show in the list: only several looks that find
-    // nothing say it was not created. A look that fails says nothing, and is tried again.
-    let empty = 0;
-    let failed = 0;
-    while (empty < ORPHAN_LOOKS) {
-      try {
-        const found = await look();
-        if (found || signal.aborted) return found;
-        empty++;
-      } catch (error) {
-        if (signal.aborted) return undefined;
-        if (!isTransient(error) || ++failed >= ORPHAN_LIST_FAILURES) {
-          throw apiFailure(error, 'Listing batches (to find one whose create outcome was lost) failed', undefined);
-        }
-      }
-      await sleep(retryDelay(empty + failed), signal);
-      if (signal.aborted) return undefined;
-    }
-    return undefined;
   };
 
   /** Submits the batch being filled (after waiting for a free slot). Serialized through `flushing`. */
@@ -780,16 +811,17 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
         } catch (error) {
           // Stopped mid-create: the outcome is unknown, so the row stays `creating` for the next run to resolve.
           if (signal.aborted) return;
-          const refused = error instanceof APIError && (error.status === 429 || error.status === 529);
+          // Known not made: refused (429/529), or never sent (no connection was ever made).
+          const refused = (error instanceof APIError && (error.status === 429 || error.status === 529)) || neverSent(error);
           const unknown = !refused && isTransient(error);
           if (unknown) {
             const row = ledger.batch(id);
-            const found = row ? await findOrphan(row) : undefined;
+            const proven = row ? await findOurBatch(adoption, row) : undefined;
             if (signal.aborted) return;
-            if (found) {
-              created = found;
+            if (proven) {
+              created = proven.batch;
               adopted = true;
-              emit({ type: 'adopted', batchId: found.id, requests: opened.keys.length });
+              emit({ type: 'adopted', batchId: proven.batch.id, requests: opened.keys.length });
               break;
             }
           }
@@ -833,7 +865,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   const place = async (record: Ready) => {
     const { key } = record;
     if (filling.keySet.has(key)) return;
-    const size = requestBytes(key, record.spec.bytes, record.messages);
+    const size = requestBytes(key, record.label, record.spec.bytes, record.messages);
     if (size + ENVELOPE_BYTES > maxBytes) {
       record.error = { type: 'request_too_large', message: `line ${record.line}: the request is ${size} bytes, over the batch limit of ${maxBytes}` };
       return;
@@ -964,6 +996,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     clearTimeout(filling.timer);
     clearTimeout(writeTimer);
     clearTimeout(deadlineTimer);
+    clearInterval(heartbeat);
     options.signal?.removeEventListener('abort', onAbort);
     const stopped = options.signal?.aborted === true;
     if (!controller.signal.aborted) controller.abort();
@@ -1032,18 +1065,18 @@ function joinedOf(row: RecordRow, error: RecordError | undefined): JoinedRecord 
     result: row.result ? (JSON.parse(row.result) as MessageBatchResult) : undefined,
     attempts: row.attempts ?? 0,
     batchId: row.remote_id ?? undefined,
-    customId: row.nonce && row.key ? customIdOf(row.nonce, row.key) : undefined,
+    customId: row.nonce && row.key ? customIdOf(row.nonce, row.key, row.label) : undefined,
   };
 }
 
 /** Bytes a request adds to a batch body (its `custom_id`, params, wrapper and comma). */
-function requestBytes(key: string, specBytes: number, messages: string): number {
-  return REQUEST_OVERHEAD_BYTES + Buffer.byteLength(key) + specBytes + Buffer.byteLength(messages);
+function requestBytes(key: string, label: string | null | undefined, specBytes: number, messages: string): number {
+  return REQUEST_OVERHEAD_BYTES + Buffer.byteLength(key) + (label ? label.length + 1 : 0) + specBytes + Buffer.byteLength(messages);
 }
 
 function payloadBytes(payload: PayloadRow | undefined): number {
   if (!payload) return REQUEST_OVERHEAD_BYTES;
-  return requestBytes(payload.key, Buffer.byteLength(payload.head) + Buffer.byteLength(payload.tail), payload.messages);
+  return requestBytes(payload.key, payload.label, Buffer.byteLength(payload.head) + Buffer.byteLength(payload.tail), payload.messages);
 }
 
 function maxTokensOf(params: string): number {
@@ -1070,7 +1103,7 @@ function batchBody(ledger: Ledger, batchId: number, nonce: string): ReadableStre
         let text = started ? '' : '{"requests":[';
         for (const request of page) {
           const head = request.max_tokens === null ? request.head : withMaxTokens(request.head, request.max_tokens);
-          text += `${started ? ',' : ''}${requestLine(customIdOf(nonce, request.key), `${head}${request.messages}${request.tail}`)}`;
+          text += `${started ? ',' : ''}${requestLine(customIdOf(nonce, request.key, request.label), `${head}${request.messages}${request.tail}`)}`;
           started = true;
           after = request.id;
         }
@@ -1089,55 +1122,4 @@ function batchBody(ledger: Ledger, batchId: number, nonce: string): ReadableStre
 /** The shared params' head with another `max_tokens` (the head is `{"model":…,"max_tokens":N,…`). */
 function withMaxTokens(head: string, maxTokens: number): string {
   return head.replace(/"max_tokens":\d+/, `"max_tokens":${maxTokens}`);
-}
-
-/**
- * Runs an SDK call with a child signal that is unlinked afterwards: the SDK leaves its abort listener
- * on the signal it is given, and one signal shared by hundreds of calls would collect them.
- */
-async function withSignal<T>(parent: AbortSignal, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const child = new AbortController();
-  const abort = () => child.abort(parent.reason);
-  parent.addEventListener('abort', abort, { once: true });
-  try {
-    return await fn(child.signal);
-  } finally {
-    parent.removeEventListener('abort', abort);
-  }
-}
-
-/** Errors worth another try later: connection problems, timeouts, 408/409/429/5xx. */
-function isTransient(error: unknown): boolean {
-  if (error instanceof APIConnectionError) return true;
-  if (error instanceof APIError) return error.status === undefined || [408, 409, 429].includes(error.status) || error.status >= 500;
-  return false;
-}
-
-/** A results stream that broke off (socket closed, truncated JSON line). */
-function isCutDownload(error: unknown): boolean {
-  if (error instanceof SyntaxError) return true;
-  const code = (error as { code?: unknown })?.code ?? (error as { cause?: { code?: unknown } })?.cause?.code;
-  return (typeof code === 'string' && /ECONNRESET|UND_ERR|ERR_STREAM_PREMATURE_CLOSE|EPIPE/.test(code)) || /terminated|aborted|socket/i.test(errorText(error));
-}
-
-function retryAfterMs(error: APIError): number | undefined {
-  const value = error.headers?.get('retry-after');
-  const seconds = value === null || value === undefined ? Number.NaN : Number(value);
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function apiFailure(error: unknown, what: string, batchId: string | undefined): BatchEnrichError {
-  if (error instanceof BatchEnrichError) return error;
-  const status = error instanceof APIError ? error.status : undefined;
-  const requestID = error instanceof APIError ? error.requestID : undefined;
-  return new BatchEnrichError('BE_API', `${what}: ${errorText(error)}${requestID ? ` (request-id ${requestID})` : ''}`, {
-    cause: error,
-    ...(batchId ? { batchId } : {}),
-    ...(status ? { status } : {}),
-    ...(requestID ? { requestID } : {}),
-  });
 }

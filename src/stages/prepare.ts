@@ -5,7 +5,7 @@
  * `error`, so they still come out in their place.
  */
 import { isBatchEnrichError } from '../errors.ts';
-import { compileSpec, requestKey, type RequestSpec } from '../core/request.ts';
+import { compileSpec, idLabel, requestKey, type RequestSpec } from '../core/request.ts';
 import type { PreparedRecord } from './batch.ts';
 import type { SourceRecord } from './read.ts';
 
@@ -25,8 +25,9 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
       }
       try {
         const serialized = messages(record.data);
-        const key = requestKey([parts.head, serialized, parts.tail], options.idField === undefined ? undefined : record.data[options.idField]);
-        yield { ...record, key, spec: parts, messages: serialized };
+        const key = requestKey([parts.head, serialized, parts.tail]);
+        const label = options.idField === undefined ? undefined : idLabel(record.data[options.idField]);
+        yield { ...record, key, label, spec: parts, messages: serialized };
       } catch (error) {
         if (!isBatchEnrichError(error) || error.code !== 'BE_TEMPLATE') throw error;
         yield { ...record, error: { type: 'template', message: `${file}:${record.line}: ${error.message}` } };

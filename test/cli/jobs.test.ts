@@ -73,7 +73,7 @@ function addBatch(ledger: Ledger, spec: RowSpec): number {
   const run = ledger.startRun(spec.job, spec.at);
   const keys = Array.from({ length: spec.requests ?? 2 }, (_, i) => `k${++rowSeq}-${i}`);
   ledger.ensureSpec('spec', '{"model":"m","max_tokens":1,"messages":', '}');
-  for (const key of keys) ledger.insertRequest(spec.identity.scope, key, 'spec', '[]', spec.at);
+  for (const key of keys) ledger.insertRequest(spec.identity.scope, key, null, 'spec', '[]', spec.at);
   const { id } = ledger.openBatch(spec.identity, run, spec.job, `nonce${rowSeq}`, keys, spec.at);
   ledger.sizeBatch(id, keys.length, 1000 * keys.length);
   if (spec.remoteId !== undefined) ledger.setRemote(id, spec.remoteId, spec.at);

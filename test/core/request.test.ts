@@ -1,6 +1,6 @@
 /** Request building and `custom_id`s: what is sent, and ids that are valid, stable and content-addressed. */
 import { describe, expect, it } from 'vitest';
-import { CUSTOM_ID_PATTERN, requestKey, prepareSpec, type RequestSpec } from '../../src/core/request.ts';
+import { CUSTOM_ID_PATTERN, customIdOf, idLabel, keyOf, requestKey, prepareSpec, type RequestSpec } from '../../src/core/request.ts';
 import { compileTemplate } from '../../src/core/template.ts';
 import { expectErrorSync } from '../helpers/expect-error.ts';
 
@@ -11,9 +11,8 @@ const answerSchema = {
   required: ['label', 'score'],
 };
 
-/** The `custom_id` a record gets under a spec, built the way the prepare stage builds it. */
-const idOf = (spec: RequestSpec, record: Record<string, unknown>, idValue?: unknown) =>
-  requestKey(JSON.stringify(prepareSpec(spec)(record)), idValue);
+/** The request key a record gets under a spec, built the way the prepare stage builds it. */
+const idOf = (spec: RequestSpec, record: Record<string, unknown>) => requestKey(JSON.stringify(prepareSpec(spec)(record)));
 
 describe('prepareSpec', () => {
   it('a plain request is model, max_tokens and one user message, nothing else', () => {
@@ -106,34 +105,41 @@ describe('requestKey', () => {
     { description: 'an id of only invalid characters still leaves a prefix', idValue: '###', prefix: '_' },
   ];
   for (const t of prefixes) {
-    it(`--id-field prefix: ${t.description}`, () => {
-      const id = requestKey('{"body":1}', t.idValue);
-      expect(id).toBe(`${t.prefix}-${requestKey('{"body":1}')}`);
+    it(`--id-field label: ${t.description}, in front of the key in the custom_id`, () => {
+      const key = requestKey('{"body":1}');
+      const id = customIdOf('abcdef', key, idLabel(t.idValue));
+      expect(id).toBe(`abcdef_${t.prefix}-${key}`);
       expect(id).toMatch(CUSTOM_ID_PATTERN);
+      expect(keyOf('abcdef', id)).toBe(key);
     });
   }
 
-  it('--id-field prefix: a long id is cut so the key is 57 characters (room for the 6-character nonce and _), hash intact', () => {
-    const hash = requestKey('{"body":1}');
-    const id = requestKey('{"body":1}', 'x'.repeat(500));
-    expect(id).toHaveLength(57);
+  it('--id-field label: a long id is cut so the custom_id is 64 characters, key intact', () => {
+    const key = requestKey('{"body":1}');
+    const id = customIdOf('abcdef', key, idLabel('x'.repeat(500)));
+    expect(id).toHaveLength(64);
     expect(id).toMatch(CUSTOM_ID_PATTERN);
-    expect(id.endsWith(`-${hash}`)).toBe(true);
+    expect(keyOf('abcdef', id)).toBe(key);
   });
 
-  it('--id-field prefix: absent, null and empty values give the bare hash', () => {
-    const hash = requestKey('{"body":1}');
-    for (const value of [undefined, null, '']) expect(requestKey('{"body":1}', value)).toBe(hash);
+  it('--id-field label: absent, null and empty values give no label', () => {
+    for (const value of [undefined, null, '']) expect(idLabel(value)).toBeUndefined();
+    expect(customIdOf('abcdef', 'k'.repeat(22), idLabel(''))).toBe(`abcdef_${'k'.repeat(22)}`);
   });
 
-  it('--id-field prefix: the hash still tells apart different requests under one id value', () => {
-    expect(requestKey('{"body":1}', 'same')).not.toBe(requestKey('{"body":2}', 'same'));
+  it('--id-field label: the key is the same whatever the label (changing --id-field never pays again)', () => {
+    expect(requestKey('{"body":1}')).toBe(requestKey('{"body":1}'));
+    expect(keyOf('abcdef', customIdOf('abcdef', requestKey('{"body":1}'), 'a'))).toBe(keyOf('abcdef', customIdOf('abcdef', requestKey('{"body":1}'), 'b')));
+  });
+
+  it("a custom_id with another submission's nonce is not ours", () => {
+    expect(keyOf('abcdef', customIdOf('zzzzzz', requestKey('{"body":1}')))).toBeUndefined();
   });
 
   it('ids stay valid over many different bodies and id values', () => {
     for (let i = 0; i < 200; i++) {
       const body = JSON.stringify({ i, text: 'é'.repeat(i) });
-      expect(requestKey(body, i % 3 === 0 ? undefined : `${'id '.repeat(i % 30)}${i}/é`)).toMatch(CUSTOM_ID_PATTERN);
+      expect(customIdOf('abcdef', requestKey(body), idLabel(i % 3 === 0 ? undefined : `${'id '.repeat(i % 30)}${i}/é`))).toMatch(CUSTOM_ID_PATTERN);
     }
   });
 });

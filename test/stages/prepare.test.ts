@@ -57,13 +57,17 @@ describe('toRequests', () => {
     expect(again?.key).toBe(first?.key);
   });
 
-  it('--id-field puts the sanitised field value in front of the id', async () => {
+  it('--id-field gives the sanitised field value as the label, and leaves the key alone', async () => {
+    const [plain] = await prepare([record(0, { ticket: 'T 42/a', text: 'x' })]);
     const [prepared] = await prepare([record(0, { ticket: 'T 42/a', text: 'x' })], { ...options, idField: 'ticket' });
-    expect(prepared?.key).toMatch(/^T_42_a-[A-Za-z0-9_-]{22}$/);
+    expect(prepared?.label).toBe('T_42_a');
+    expect(prepared?.key).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(prepared?.key).toBe(plain?.key);
   });
 
-  it('--id-field naming a field a record lacks gives the bare hash', async () => {
+  it('--id-field naming a field a record lacks gives no label', async () => {
     const [prepared] = await prepare([record(0, { text: 'x' })], { ...options, idField: 'ticket' });
+    expect(prepared?.label).toBeUndefined();
     expect(prepared?.key).toMatch(/^[A-Za-z0-9_-]{22}$/);
   });
 

@@ -1,0 +1,91 @@
+/**
+ * What a failed API call means for us: try again later, give up, or (for a create) whether the API
+ * can have acted on it. One classification for every call the sink makes.
+ */
+import { APIConnectionError, APIError } from '@anthropic-ai/sdk';
+import { BatchEnrichError } from '../errors.ts';
+
+/**
+ * Errors worth another try later: connection problems and timeouts, and the statuses the SDK itself
+ * retries (408, 409, 429, 5xx; `x-should-retry` aside). A 4xx other than those will fail the same way.
+ */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof APIConnectionError) return true;
+  if (error instanceof APIError) return error.status === undefined || [408, 409, 429].includes(error.status) || error.status >= 500;
+  return false;
+}
+
+/** OS errors that happen before a connection exists, so before any byte of a request was sent. */
+const BEFORE_CONNECT = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+
+/** The OS error code behind an error (the SDK and fetch wrap it in one or two `cause`s). */
+export function osErrorCode(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^E[A-Z_]+$/.test(code)) return code;
+  }
+  return undefined;
+}
+
+/**
+ * Whether a call failed before it could reach the API: the name did not resolve, or nothing
+ * accepted the connection. Such a create made no batch, for certain: it needs no search.
+ */
+export function neverSent(error: unknown): boolean {
+  const code = osErrorCode(error);
+  return error instanceof APIConnectionError && code !== undefined && BEFORE_CONNECT.has(code);
+}
+
+/** A results stream that broke off (socket closed, truncated JSON line). */
+export function isCutDownload(error: unknown): boolean {
+  if (error instanceof SyntaxError) return true;
+  const code = osErrorCode(error) ?? (error as { code?: unknown })?.code;
+  return (typeof code === 'string' && /ECONNRESET|UND_ERR|ERR_STREAM_PREMATURE_CLOSE|EPIPE/.test(code)) || /terminated|aborted|socket/i.test(errorText(error));
+}
+
+/** The wait the API asked for, as the SDK reads it: `retry-after-ms`, then `retry-after` (seconds or an HTTP date). */
+export function retryAfterMs(error: APIError, now = Date.now()): number | undefined {
+  const ms = Number(error.headers?.get('retry-after-ms') ?? Number.NaN);
+  if (Number.isFinite(ms) && ms >= 0) return ms;
+  const value = error.headers?.get('retry-after');
+  if (value === null || value === undefined) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(value);
+  return Number.isFinite(date) ? Math.max(0, date - now) : undefined;
+}
+
+/** The error's message, with the OS cause a connection error hides ("Connection error." alone says nothing). */
+export function errorText(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = error instanceof APIConnectionError ? osErrorCode(error) : undefined;
+  return code && !message.includes(code) ? `${message} (${code})` : message;
+}
+
+/** A failed call as the error the run stops with: what was being done, the API's words, its request id. */
+export function apiFailure(error: unknown, what: string, batchId: string | undefined): BatchEnrichError {
+  if (error instanceof BatchEnrichError) return error;
+  const status = error instanceof APIError ? error.status : undefined;
+  const requestID = error instanceof APIError ? error.requestID : undefined;
+  return new BatchEnrichError('BE_API', `${what}: ${errorText(error)}${requestID ? ` (request-id ${requestID})` : ''}`, {
+    cause: error,
+    ...(batchId ? { batchId } : {}),
+    ...(status ? { status } : {}),
+    ...(requestID ? { requestID } : {}),
+  });
+}
+
+/**
+ * Runs an SDK call with a child signal that is unlinked afterwards: the SDK leaves its abort listener
+ * on the signal it is given, and one signal shared by hundreds of calls would collect them.
+ */
+export async function withSignal<T>(parent: AbortSignal, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const child = new AbortController();
+  const abort = () => child.abort(parent.reason);
+  parent.addEventListener('abort', abort, { once: true });
+  try {
+    return await fn(child.signal);
+  } finally {
+    parent.removeEventListener('abort', abort);
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * Adoption by proof: what to do when we cannot know whether a `create` made its batch.
+ *
+ * The API has no idempotency key. A create whose answer was lost (a 5xx, a timeout, a connection cut
+ * after the body was sent), or that a run died in the middle of, may or may not have made a batch,
+ * and we may not simply create it again: if it was made, both batches are billed. So the batch row is
+ * written (`creating`, with a fresh nonce in front of every `custom_id`) before the create is sent,
+ * and an unknown outcome is resolved by looking for the batch:
+ *
+ * 1. **Candidates** are the batches in the API's list (the workspace's, newest first) created in the
+ *    window of our call (from the row's creation, less clock skew, to now plus clock skew), with our
+ *    request count, that no row of this ledger claims.
+ * 2. **Claim** each candidate for our row (`Ledger.claim`: one claim per remote id, taken in a
+ *    transaction), so two searches in one ledger never follow the same batch. A candidate another row
+ *    claims is skipped.
+ * 3. **Follow, never trust.** A candidate is ours only when its results carry our nonce: once it has
+ *    ended, the first line of its results file is read and its `custom_id` must start with
+ *    `<nonce>_`. Nothing is canceled, deleted or counted meanwhile.
+ * 4. A candidate that proves to be someone else's (another run or job on the same key, a colleague's
+ *    script) is **released untouched**: its claim is dropped, it is never looked at again, and the
+ *    search goes on among the others.
+ * 5. The create is known **not** to have happened only when no candidate can be ours: no candidate is
+ *    left to check, and `ORPHAN_LOOKS` looks at the list, spaced out over time (a new batch can take a
+ *    moment to show), found no new one.
+ *
+ * Why this cannot pay twice: a request is submitted again only after step 5, i.e. when every batch
+ * that could hold it was proven to hold another nonce, and the nonce is unique to our row. A batch is
+ * adopted only with proof, so the same remote batch can never stand for two rows (in one ledger the
+ * claim forbids it; across ledgers the nonces differ), and no foreign batch ever enters the ledger, so
+ * `--cancel-on-exit`, `cancel --job` and `gc` (which act only on ledger rows) never touch one. The one
+ * case no client can rule out without an idempotency key: a create that made its batch but let it
+ * show in the list only after our last look. The looks are spread over about a minute for that.
+ */
+import type Anthropic from '@anthropic-ai/sdk';
+import { APIError } from '@anthropic-ai/sdk';
+import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
+import { resultLines } from '../client/client.ts';
+import { apiFailure, isTransient, withSignal } from '../client/errors.ts';
+import type { BatchRow, Ledger } from '../ledger/ledger.ts';
+
+/** How far our clock may be from the API's: the window reaches this far on both sides. */
+export const ORPHAN_SKEW_MS = 10 * 60_000;
+/** How many looks at the batch list must find no new candidate before a create counts as not made. */
+export const ORPHAN_LOOKS = 3;
+/** How many failed looks at the list (after the SDK's own retries) the search tolerates before it fails. */
+const ORPHAN_LIST_FAILURES = 8;
+/** A candidate answering 404 this many times in a row cannot be proven: it is dropped. */
+const CANDIDATE_404S = 3;
+
+export interface AdoptionContext {
+  client: Anthropic;
+  ledger: Ledger;
+  signal: AbortSignal;
+  now(): number;
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+  /** The wait before look or check number `attempt` (grows, capped). */
+  delay(attempt: number): number;
+  /** Said when a candidate proves to be someone else's. */
+  rejected?(remoteId: string): void;
+}
+
+/** A batch proven ours: ended, its results carry our nonce; `resultsUrl` is where they are. */
+export interface Proven {
+  batch: MessageBatch;
+  resultsUrl: string;
+}
+
+interface Candidate {
+  batch: MessageBatch;
+  notFound: number;
+}
+
+/**
+ * Resolves a create of unknown outcome for a `creating` row: the batch it made, proven ours, or
+ * undefined when it made none. Undefined too when stopped by the signal (the row stays `creating`).
+ */
+export async function findOurBatch(ctx: AdoptionContext, row: BatchRow): Promise<Proven | undefined> {
+  const { ledger, signal } = ctx;
+  if (row.request_count === 0) return undefined; // recorded, but the create was never sent
+  const candidates = new Map<string, Candidate>();
+  const rejected = new Set<string>();
+  let emptyLooks = 0;
+  let failedLooks = 0;
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const found = await look(ctx, row, candidates, rejected);
+        if (found === 0) emptyLooks++;
+      } catch (error) {
+        if (signal.aborted) return undefined;
+        if (!isTransient(error) || ++failedLooks >= ORPHAN_LIST_FAILURES) {
+          throw apiFailure(error, 'Listing batches (to find one whose create outcome was lost) failed', undefined);
+        }
+      }
+      for (const [id, candidate] of candidates) {
+        const verdict = await check(ctx, row, candidate);
+        if (signal.aborted) return undefined;
+        if (verdict === 'pending') continue;
+        if (typeof verdict === 'object') {
+          candidates.delete(id); // kept: it is ours
+          return verdict;
+        }
+        candidates.delete(id);
+        rejected.add(id);
+        ledger.unclaim(id, row.id);
+        ctx.rejected?.(id);
+      }
+      if (candidates.size === 0 && emptyLooks >= ORPHAN_LOOKS) return undefined;
+      await ctx.sleep(ctx.delay(attempt), signal);
+      if (signal.aborted) return undefined;
+    }
+  } finally {
+    // Candidates still being checked when the search ends (ours found, a stop, a failure) are let go.
+    for (const id of candidates.keys()) ledger.unclaim(id, row.id);
+  }
+}
+
+/** One look at the list: claims the new candidates; returns how many it found. */
+async function look(ctx: AdoptionContext, row: BatchRow, candidates: Map<string, Candidate>, rejected: Set<string>): Promise<number> {
+  const from = row.created_at - ORPHAN_SKEW_MS;
+  const to = ctx.now() + ORPHAN_SKEW_MS;
+  return withSignal(ctx.signal, async (s) => {
+    let found = 0;
+    for await (const batch of ctx.client.messages.batches.list({ limit: 100 }, { signal: s })) {
+      const created = Date.parse(batch.created_at);
+      if (created < from) break; // newest first: nothing older can be ours
+      if (created > to || candidates.has(batch.id) || rejected.has(batch.id)) continue;
+      if (requestCount(batch) !== row.request_count) continue;
+      if (!ctx.ledger.claim(batch.id, row.id)) continue; // another row of this ledger has it
+      candidates.set(batch.id, { batch, notFound: 0 });
+      found++;
+    }
+    return found;
+  });
+}
+
+/** Whether a candidate is ours (proven), someone else's, or not known yet (still running, or a transient failure). */
+async function check(ctx: AdoptionContext, row: BatchRow, candidate: Candidate): Promise<Proven | 'theirs' | 'pending'> {
+  const { client, signal } = ctx;
+  const id = candidate.batch.id;
+  try {
+    const seen = await withSignal(signal, (s) => client.messages.batches.retrieve(id, {}, { signal: s }));
+    candidate.notFound = 0;
+    if (seen.processing_status !== 'ended' || !seen.results_url) return 'pending';
+    const url = seen.results_url;
+    const first = await withSignal(signal, async (s) => {
+      for await (const line of resultLines(client, url, s)) return line;
+      return undefined;
+    });
+    if (first === undefined) return 'theirs'; // an ended batch of our size has a line per request: none is not ours
+    const customId = (JSON.parse(first) as { custom_id?: unknown }).custom_id;
+    return typeof customId === 'string' && customId.startsWith(`${row.nonce}_`) ? { batch: seen, resultsUrl: url } : 'theirs';
+  } catch (error) {
+    if (signal.aborted) return 'pending';
+    if (error instanceof APIError && error.status === 404) return ++candidate.notFound >= CANDIDATE_404S ? 'theirs' : 'pending';
+    if (isTransient(error) || error instanceof SyntaxError) return 'pending';
+    throw apiFailure(error, `Checking batch ${id} (is it the one whose create outcome was lost?) failed`, id);
+  }
+}
+
+function requestCount(batch: MessageBatch): number {
+  return Object.values(batch.request_counts).reduce((sum, n) => sum + n, 0);
+}

@@ -1,0 +1,75 @@
+/**
+ * A loopback HTTP proxy in front of the emulator that fails chosen calls the way production does:
+ * a call refused before it reached the API (the batch was never made), a call whose answer was lost
+ * after the API acted on it (the batch exists, the client got a 500), or a call held back. Every
+ * other call is passed through unchanged. Closed after each test.
+ */
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach } from 'vitest';
+
+export interface Call {
+  method: string;
+  /** Path and query, e.g. `/v1/messages/batches`. */
+  path: string;
+  /** How many calls with this method and path (less the query) came before this one. */
+  n: number;
+}
+
+export type Action =
+  | 'pass'
+  /** Answered 500 without forwarding: the API never saw it. */
+  | 'refuse'
+  /** Forwarded, and the API's answer replaced by a 500: the API acted, the client cannot know. */
+  | 'lose'
+  /** Answered 404 `not_found_error` without forwarding. */
+  | 'not-found';
+
+export type Rule = (call: Call) => Action | Promise<Action>;
+
+let servers: Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  servers = [];
+});
+
+function error(status: number, type: string, message: string): string {
+  return JSON.stringify({ type: 'error', error: { type, message }, request_id: 'req_proxy' });
+}
+
+/** Starts the proxy; its URL goes where the emulator's would (`ANTHROPIC_BASE_URL`, `baseURL`). */
+export async function faultProxy(target: string, rule: Rule): Promise<{ url: string; calls: Call[] }> {
+  const upstream = new URL(target);
+  const counts = new Map<string, number>();
+  const calls: Call[] = [];
+  const server = createServer((req: IncomingMessage, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const path = req.url ?? '/';
+      const id = `${req.method} ${path.split('?')[0]}`;
+      const call: Call = { method: req.method ?? 'GET', path, n: counts.get(id) ?? 0 };
+      counts.set(id, call.n + 1);
+      calls.push(call);
+      void Promise.resolve(rule(call)).then((action) => {
+        if (action === 'refuse') return void res.writeHead(500, { 'content-type': 'application/json' }).end(error(500, 'api_error', 'Internal server error'));
+        if (action === 'not-found') return void res.writeHead(404, { 'content-type': 'application/json' }).end(error(404, 'not_found_error', 'Not found'));
+        const headers = { ...req.headers, host: upstream.host };
+        const forward = request({ host: upstream.hostname, port: upstream.port, method: req.method, path, headers }, (answer) => {
+          if (action === 'lose') {
+            answer.resume();
+            answer.on('end', () => res.writeHead(500, { 'content-type': 'application/json' }).end(error(500, 'api_error', 'Internal server error')));
+            return;
+          }
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        });
+        forward.on('error', () => res.destroy());
+        forward.end(Buffer.concat(chunks));
+      });
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls };
+}

@@ -1,0 +1,217 @@
+/**
+ * Never pay twice under the faults production has: creates whose answer is lost or that never reached
+ * the API while other batches of the same size exist (another run, another job on the same key),
+ * runs that look alive but are not (a container's PID 1, a reused pid), and 404s that are the API's
+ * propagation delay rather than a batch gone.
+ *
+ * "Paid twice" is counted on the emulator: every request it received was billed (the responder
+ * always succeeds), and a request key that reached it twice was paid twice.
+ */
+import Anthropic from '@anthropic-ai/sdk';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import type { EmulatorHandle } from '../src/emulator/index.ts';
+import type { BatchEvent } from '../src/stages/batch.ts';
+import { emulator, enrich, perRecord, tempLedger } from './helpers/pipeline.ts';
+import { faultProxy, type Call } from './helpers/proxy.ts';
+
+const rows = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ id: String(from + i), text: `text ${from + i}` }));
+const ok = (out: Record<string, unknown>[]) => out.every((r) => r['_error'] === undefined && r['label'] === `label-${r['id']}`);
+const isCreate = (call: Call) => call.method === 'POST' && call.path.split('?')[0] === '/v1/messages/batches';
+const isRetrieve = (call: Call) => call.method === 'GET' && /^\/v1\/messages\/batches\/[^/?]+$/.test(call.path.split('?')[0] ?? '');
+
+/** Request keys the emulator received more than once: each of those was paid twice. */
+function paidTwice(emu: EmulatorHandle): string[] {
+  const perKey = new Map<string, number>();
+  for (const [customId, n] of emu.submittedCustomIds()) {
+    const key = customId.slice(customId.length - 22);
+    perKey.set(key, (perKey.get(key) ?? 0) + n);
+  }
+  return [...perKey].filter(([, n]) => n > 1).map(([key]) => key);
+}
+
+function remoteIds(ledger: string): string[] {
+  const db = new Database(ledger, { readonly: true });
+  const ids = db.prepare('SELECT remote_id FROM batches WHERE remote_id IS NOT NULL').all() as { remote_id: string }[];
+  db.close();
+  return ids.map((row) => row.remote_id);
+}
+
+function tamper(path: string, sql: string, ...params: unknown[]) {
+  const db = new Database(path);
+  const result = db.prepare(sql).run(...params);
+  db.close();
+  return result;
+}
+
+/** Another job's batch of `n` requests on the same key (custom_ids that are not ours). */
+async function foreignBatch(emu: EmulatorHandle, n: number) {
+  const client = new Anthropic({ apiKey: 'test-key', baseURL: emu.url });
+  return client.messages.batches.create({
+    requests: Array.from({ length: n }, (_, i) => ({
+      custom_id: `someone-else-${i}`,
+      params: { model: 'claude-haiku-4-5', max_tokens: 50, messages: [{ role: 'user', content: `item ${900 + i}: theirs` }] },
+    })),
+  });
+}
+
+/** Holds the first `count` creates until all of them arrived, then forwards them and loses their answers. */
+function loseTogether(count: number) {
+  let arrived = 0;
+  let open = () => {};
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  return async (call: Call) => {
+    if (!isCreate(call) || call.n >= count) return 'pass' as const;
+    if (++arrived === count) open();
+    await gate;
+    return 'lose' as const;
+  };
+}
+
+describe('adoption by proof', () => {
+  it("a create refused with a 500 (never made) does not adopt another job's batch of the same size", async () => {
+    const emu = await emulator({ responder: perRecord });
+    const theirs = await foreignBatch(emu, 4);
+    const proxy = await faultProxy(emu.url, (call) => (isCreate(call) && call.n === 0 ? 'refuse' : 'pass'));
+    const ledger = tempLedger();
+    const events: BatchEvent[] = [];
+    const out = await enrich(emu, rows(4), { baseURL: proxy.url, ledger, onEvent: (e) => events.push(e) });
+    expect(ok(out)).toBe(true);
+    expect(events.filter((e) => e.type === 'adopted')).toEqual([]);
+    expect(remoteIds(ledger)).not.toContain(theirs.id);
+    expect(out.every((r) => (r['_meta'] as { batch_id?: string } | undefined)?.batch_id !== theirs.id)).toBe(true);
+    // Their batch was neither canceled nor deleted, and ours was paid once.
+    const seen = await new Anthropic({ apiKey: 'test-key', baseURL: emu.url }).messages.batches.retrieve(theirs.id);
+    expect(seen.cancel_initiated_at).toBeNull();
+    expect(paidTwice(emu)).toEqual([]);
+  });
+
+  it('two runs on one ledger whose creates are both lost never adopt the same batch', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const proxy = await faultProxy(emu.url, loseTogether(2));
+    const ledger = tempLedger();
+    const [a, b] = await Promise.all([enrich(emu, rows(5), { baseURL: proxy.url, ledger }), enrich(emu, rows(5, 100), { baseURL: proxy.url, ledger })]);
+    expect(ok(a) && ok(b)).toBe(true);
+    expect(paidTwice(emu)).toEqual([]);
+    const ids = remoteIds(ledger);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(emu.batches()).toHaveLength(2);
+  });
+
+  it('two jobs on one key, each with its own ledger, whose creates are lost adopt only their own batches', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const proxy = await faultProxy(emu.url, loseTogether(2));
+    const [la, lb] = [tempLedger(), tempLedger()];
+    const [a, b] = await Promise.all([enrich(emu, rows(5), { baseURL: proxy.url, ledger: la }), enrich(emu, rows(5, 100), { baseURL: proxy.url, ledger: lb })]);
+    expect(ok(a) && ok(b)).toBe(true);
+    expect(paidTwice(emu)).toEqual([]);
+    expect(emu.batches()).toHaveLength(2);
+    expect(remoteIds(la)).toHaveLength(1);
+    expect(remoteIds(lb)).toHaveLength(1);
+    expect(remoteIds(la)[0]).not.toBe(remoteIds(lb)[0]);
+  });
+});
+
+describe('runs that cannot be confused', () => {
+  it('a run whose pid is alive but that keeps no heartbeat (a container PID 1, a reused pid) does not wedge the ledger', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const ledger = tempLedger();
+    const first = await enrich(emu, rows(4), { ledger });
+    // A run of a process that is alive on this machine (this very one), that never wrote a heartbeat:
+    const run = Number(tamper(ledger, "INSERT INTO runs (job, pid, started_at) VALUES ('elsewhere', ?, 0)", process.pid).lastInsertRowid);
+    tamper(ledger, "UPDATE batches SET state = 'creating', remote_id = NULL, run = ?", run);
+    tamper(ledger, "UPDATE requests SET state = 'submitted', result_id = NULL");
+    tamper(ledger, 'DELETE FROM results');
+    const events: BatchEvent[] = [];
+    const wedged = new Promise<'wedged'>((resolve) => setTimeout(() => resolve('wedged'), 10_000).unref());
+    const second = await Promise.race([enrich(emu, rows(4), { ledger, onEvent: (e) => events.push(e) }), wedged]);
+    expect(second).toEqual(first);
+    expect(emu.stats.calls['batches.create']).toBe(1);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'adopted', requests: 4 }));
+  });
+
+  it('a run that waits on another live run says whose, and takes over once that run stops beating', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const ledger = tempLedger();
+    await enrich(emu, rows(3), { ledger });
+    let t = Date.now();
+    const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
+    const run = Number(tamper(ledger, "INSERT INTO runs (job, pid, started_at, host, heartbeat_at) VALUES ('j', 4242, ?, 'worker-7', ?)", t - 60_000, t).lastInsertRowid);
+    tamper(ledger, "UPDATE batches SET state = 'creating', remote_id = NULL, run = ?", run);
+    tamper(ledger, "UPDATE requests SET state = 'submitted', result_id = NULL");
+    tamper(ledger, 'DELETE FROM results');
+    const events: BatchEvent[] = [];
+    const out = await enrich(emu, rows(3), { ledger, clock, onEvent: (e) => events.push(e) });
+    expect(ok(out)).toBe(true);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'waiting', host: 'worker-7', pid: 4242, ageMs: expect.any(Number) }));
+    expect(emu.stats.calls['batches.create']).toBe(1);
+  });
+});
+
+describe('a 404 is a question, not an answer', () => {
+  it('a batch created more than two minutes ago that answers 404 a few times is followed, not paid again', async () => {
+    const emu = await emulator({ responder: perRecord });
+    let notFound = 0;
+    const proxy = await faultProxy(emu.url, (call) => (isRetrieve(call) && notFound-- > 0 ? 'not-found' : 'pass'));
+    const ledger = tempLedger();
+    await enrich(emu, rows(3), { ledger, baseURL: proxy.url });
+    // As a run killed right after its create left it: in progress, created 125 s ago, no answer stored.
+    tamper(ledger, "UPDATE batches SET state = 'in_progress', created_at = ?", Date.now() - 125_000);
+    tamper(ledger, "UPDATE requests SET state = 'submitted', result_id = NULL");
+    tamper(ledger, 'DELETE FROM results');
+    notFound = 3;
+    const events: BatchEvent[] = [];
+    const out = await enrich(emu, rows(3), { ledger, baseURL: proxy.url, onEvent: (e) => events.push(e) });
+    expect(ok(out)).toBe(true);
+    expect(events.filter((e) => e.type === 'released')).toEqual([]);
+    expect(emu.stats.calls['batches.create']).toBe(1);
+    expect(paidTwice(emu)).toEqual([]);
+  });
+
+  it('a batch gone for good (404 for minutes, and not in the list) has its requests submitted again', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const ledger = tempLedger();
+    await enrich(emu, rows(3), { ledger });
+    let t = Date.now();
+    const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
+    tamper(ledger, "UPDATE batches SET state = 'in_progress', remote_id = 'msgbatch_gone', created_at = ?", t - 3_600_000);
+    tamper(ledger, "UPDATE requests SET state = 'submitted', result_id = NULL");
+    tamper(ledger, 'DELETE FROM results');
+    const events: BatchEvent[] = [];
+    const started = t;
+    const out = await enrich(emu, rows(3), { ledger, clock, pollMinMs: undefined, pollMaxMs: undefined, onEvent: (e) => events.push(e) });
+    expect(ok(out)).toBe(true);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'released', batchId: 'msgbatch_gone', requests: 3 }));
+    // Only after several minutes of 404s, from this run's first look.
+    expect(t - started).toBeGreaterThanOrEqual(5 * 60_000);
+  });
+});
+
+describe('waits between failed tries', () => {
+  it('a failing poll is tried again within a minute, although the poll interval had grown past it', async () => {
+    const HOUR = 3_600_000;
+    let t = Date.now();
+    const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
+    const emu = await emulator({ responder: perRecord, now: clock.now, processingMs: HOUR });
+    // Polls 0-7 pass (the interval grows to minutes); then every try of poll 8 fails (with the SDK's own retries).
+    const proxy = await faultProxy(emu.url, (call) => (isRetrieve(call) && call.n >= 8 && call.n < 11 ? 'refuse' : 'pass'));
+    const events: BatchEvent[] = [];
+    const out = await enrich(emu, rows(2), { baseURL: proxy.url, clock, pollMinMs: undefined, pollMaxMs: undefined, onEvent: (e) => events.push(e) });
+    expect(ok(out)).toBe(true);
+    const retries = events.filter((e): e is Extract<BatchEvent, { type: 'retry' }> => e.type === 'retry');
+    expect(retries.length).toBeGreaterThan(0);
+    expect(Math.max(...retries.map((e) => e.delayMs))).toBeLessThanOrEqual(60_000);
+  });
+});
+
+describe('the request key', () => {
+  it('--id-field changes only the readable prefix of the custom_id: a rerun without it pays nothing', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const ledger = tempLedger();
+    const first = await enrich(emu, rows(3), { ledger, idField: 'id' });
+    expect([...emu.submittedCustomIds().keys()].every((id) => /^[A-Za-z0-9]{6}_\d-/.test(id))).toBe(true);
+    const second = await enrich(emu, rows(3), { ledger });
+    expect(emu.stats.calls['batches.create']).toBe(1);
+    expect(second.map((r) => r['label'])).toEqual(first.map((r) => r['label']));
+  });
+});
