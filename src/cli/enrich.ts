@@ -332,6 +332,10 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   const errorsFormat = values.errors ? (formatFromName(values.errors) === 'csv' ? 'csv' : values.errors.toLowerCase().match(/\.(nd)?jsonl?$/) ? 'ndjson' : outputFormat) : outputFormat;
   const formatErrors = createFormatter({ ...formatting, format: errorsFormat });
 
+  // Opened before anything that keeps the process alive (the in-process emulator): a ledger that
+  // cannot be opened ends the run at once. The in-process emulator dies with this process, so unless
+  // --ledger is given its work is kept in memory only.
+  const ledger = new Ledger(values.ledger ?? (values.emulator ? ':memory:' : defaultLedgerPath(io.env)));
   let emulator: { url: string; close(): Promise<void> } | undefined;
   let client: Anthropic;
   let key: string;
@@ -345,8 +349,6 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
     client = createClient({ apiKey: key, baseURL: io.env['ANTHROPIC_BASE_URL'] || undefined });
   }
 
-  // The in-process emulator dies with this process, so its batches cannot be resumed: keep no ledger file for it.
-  const ledger = new Ledger(values.ledger ?? (values.emulator ? ':memory:' : defaultLedgerPath(io.env)));
   const counts = newCounts();
   const costs = newCostTotals();
   let batches = 0;

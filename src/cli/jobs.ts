@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { APIConnectionError, APIError } from '@anthropic-ai/sdk';
 import type Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatch, MessageBatchRequestCounts } from '@anthropic-ai/sdk/resources/messages/batches';
-import { createClient, DEFAULT_BASE_URL, keyFingerprint } from '../client/client.ts';
+import { createClient, DEFAULT_BASE_URL, identityOf, keyFingerprint, publicBaseUrl } from '../client/client.ts';
 import { shown } from '../errors.ts';
 import type { BatchRow, BatchState } from '../ledger/ledger.ts';
 import { defaultLedgerPath, Ledger } from '../ledger/ledger.ts';
@@ -535,6 +535,8 @@ interface Api {
   client: Anthropic;
   baseURL: string;
   fingerprint: string;
+  /** The identity's scope (see `identityOf`): a batch row of the same scope was made under this identity. */
+  scope: string;
 }
 
 /** The client for the current identity, or undefined without a key. The key itself is not kept. */
@@ -544,7 +546,7 @@ function apiFromEnv(env: NodeJS.ProcessEnv): Api | undefined {
   // The base URL is passed explicitly (not left to the SDK's own read of process.env), so the
   // identity is decided by `io.env` alone.
   const client = createClient({ apiKey: key, baseURL: env['ANTHROPIC_BASE_URL'] || DEFAULT_BASE_URL });
-  return { client, baseURL: client.baseURL, fingerprint: keyFingerprint(key) };
+  return { client, baseURL: publicBaseUrl(client.baseURL), fingerprint: keyFingerprint(key), scope: identityOf(client, key).scope };
 }
 
 function requireApi(io: CliIo, what: string): Api | undefined {
@@ -554,16 +556,13 @@ function requireApi(io: CliIo, what: string): Api | undefined {
 }
 
 function identityMatches(row: BatchRow, api: Api): boolean {
-  return trimSlash(row.base_url) === trimSlash(api.baseURL) && row.key_fingerprint === api.fingerprint;
+  return row.scope === api.scope;
 }
 
 function otherIdentity(row: BatchRow): string {
   return `other identity: ${row.base_url}, key …${row.key_fingerprint}`;
 }
 
-function trimSlash(url: string): string {
-  return url.replace(/\/+$/, '');
-}
 
 /** Opens the ledger only if it exists (a status must not create one), runs `fn`, closes it. */
 function withLedger<T>(path: string, fn: (ledger: Ledger) => T): T | undefined {

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import { splitLines } from '../core/lines.ts';
+import { BatchEnrichError } from '../errors.ts';
 import type { Identity } from '../ledger/ledger.ts';
 import { streamingFetch } from './fetch.ts';
 
@@ -22,13 +23,60 @@ export interface ClientOptions {
 
 export function createClient(options: ClientOptions): Anthropic {
   // Leave `baseURL` out when not given: the SDK then reads ANTHROPIC_BASE_URL (an explicit null would not).
-  return new Anthropic({
+  const client = new Anthropic({
     apiKey: options.apiKey,
     ...(options.baseURL ? { baseURL: options.baseURL } : {}),
     maxRetries: options.maxRetries ?? 2,
     // A batch body streamed from the ledger is sent without being held in memory (see `streamingFetch`).
     fetch: streamingFetch,
   });
+  checkBaseUrl(client.baseURL);
+  return client;
+}
+
+/**
+ * Refuses a base URL that carries a user name or password (`http://user:pass@host`), before any
+ * call: fetch refuses such URLs (so every poll would fail after the create was paid), and the ledger
+ * and `status` would keep and show the credential. The message shows the URL without it.
+ */
+export function checkBaseUrl(baseURL: string): void {
+  let url: URL;
+  try {
+    url = new URL(baseURL);
+  } catch {
+    throw new BatchEnrichError('BE_USAGE', `The API base URL is not a URL: ${JSON.stringify(publicBaseUrl(baseURL))} (ANTHROPIC_BASE_URL or baseURL)`);
+  }
+  if (url.username || url.password) {
+    throw new BatchEnrichError(
+      'BE_USAGE',
+      `The API base URL ${publicBaseUrl(baseURL)} carries a user name or password (ANTHROPIC_BASE_URL or baseURL): remove it; the API key goes in ANTHROPIC_API_KEY (apiKey)`,
+    );
+  }
+}
+
+/** A base URL as it may be stored and shown: without user name or password, without a trailing slash. */
+export function publicBaseUrl(baseURL: string): string {
+  try {
+    const url = new URL(baseURL);
+    url.username = '';
+    url.password = '';
+    return url.toString().replace(/\/+$/, '');
+  } catch {
+    return baseURL.replace(/\/\/[^/@]*@/, '//').replace(/\/+$/, '');
+  }
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/**
+ * The base URL as the identity sees it: public, and for a server on this machine (an emulator, a
+ * local gateway) without its port, which changes from run to run (an emulator on a free port).
+ */
+function identityUrl(baseURL: string): string {
+  const url = new URL(publicBaseUrl(baseURL));
+  if (!LOOPBACK.has(url.hostname)) return publicBaseUrl(baseURL);
+  url.port = '';
+  return url.toString().replace(/\/+$/, '');
 }
 
 /** The API version the installed SDK sends (`anthropic-version`); recorded with each batch. */
@@ -37,7 +85,8 @@ export const API_VERSION = '2026-10-21';
 /**
  * The identity the ledger files work under: a hash of the base URL and of the key. Batches are
  * visible only to the workspace that made them, so answers are reused only under the same identity.
- * Only this hash is stored; the key itself never is.
+ * Only this hash is stored; the key itself never is. A server on loopback is one identity whatever
+ * its port (see `identityUrl`), so work done against the emulator resumes across runs.
  */
 export function apiScope(baseURL: string, apiKey: string): string {
   const keyHash = createHash('sha256').update(apiKey).digest('hex');
@@ -51,7 +100,7 @@ export function keyFingerprint(apiKey: string): string {
 
 /** The identity a client works under, as the ledger records it. */
 export function identityOf(client: Anthropic, apiKey: string): Identity {
-  return { scope: apiScope(client.baseURL, apiKey), baseUrl: client.baseURL, apiVersion: API_VERSION, keyFingerprint: keyFingerprint(apiKey) };
+  return { scope: apiScope(identityUrl(client.baseURL), apiKey), baseUrl: publicBaseUrl(client.baseURL), apiVersion: API_VERSION, keyFingerprint: keyFingerprint(apiKey) };
 }
 
 /**

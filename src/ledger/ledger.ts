@@ -28,7 +28,7 @@
  * Several processes may share one ledger (WAL, busy timeout): ownership is by run, and a request is
  * assigned to a batch only while it is `pending`, so two runs never submit the same request.
  */
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -164,7 +164,11 @@ export function defaultLedgerPath(env: NodeJS.ProcessEnv): string {
  * (0700) when the folder is new: it holds every prompt and answer. An existing file is left as it is.
  */
 function createPrivate(path: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  // Folder by folder rather than `recursive: true`, which spins forever where mkdir answers ENOENT
+  // for a parent that exists (under /proc, say): each missing folder is made, or its error thrown.
+  const missing: string[] = [];
+  for (let dir = dirname(path); !existsSync(dir) && dirname(dir) !== dir; dir = dirname(dir)) missing.unshift(dir);
+  for (const dir of missing) mkdirSync(dir, { mode: 0o700 });
   try {
     closeSync(openSync(path, 'wx', 0o600));
   } catch (error) {
@@ -296,7 +300,8 @@ export class Ledger {
   /** Steps from schema N (the index) to N + 1. */
   readonly #migrations: Record<number, () => void> = {
     // 4 → 5: runs keep a heartbeat and their host; remote batch ids are claimed uniquely; the
-    // request key no longer carries the `--id-field` label (kept apart, for the custom_id).
+    // request key no longer carries the `--id-field` label (kept apart, for the custom_id); a base
+    // URL stored with a user name or password loses them.
     4: () => {
       this.#db.exec(`
         ALTER TABLE runs ADD COLUMN host TEXT;
@@ -306,6 +311,8 @@ export class Ledger {
         INSERT OR IGNORE INTO claims (remote_id, batch_id) SELECT remote_id, MIN(id) FROM batches WHERE remote_id IS NOT NULL GROUP BY remote_id;
         UPDATE OR IGNORE requests SET label = substr(key, 1, length(key) - ${KEY_HASH_CHARS + 1}), key = substr(key, -${KEY_HASH_CHARS})
          WHERE length(key) > ${KEY_HASH_CHARS + 1} AND substr(key, -${KEY_HASH_CHARS + 1}, 1) = '-';
+        UPDATE batches SET base_url = substr(base_url, 1, instr(base_url, '//') + 1) || substr(base_url, instr(base_url, '@') + 1)
+         WHERE instr(base_url, '@') > instr(base_url, '//') AND instr(base_url, '//') > 0;
         UPDATE records SET key = substr(key, -${KEY_HASH_CHARS}) WHERE length(key) > ${KEY_HASH_CHARS + 1} AND substr(key, -${KEY_HASH_CHARS + 1}, 1) = '-';
       `);
     },

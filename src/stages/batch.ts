@@ -875,7 +875,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       if (otherScopes.some((other) => ledger.requestSent(other, key))) {
         throw new BatchEnrichError(
           'BE_IDENTITY',
-          `${!options.file || options.file === '-' ? '<stdin>' : options.file}:${record.line}: this request was already submitted under another API identity (another ANTHROPIC_BASE_URL or ANTHROPIC_API_KEY); its batches and answers can only be seen with that identity. Run again with it (see 'batch-enrich status'), or pass --new-identity to submit under this one and pay again`,
+          `${!options.file || options.file === '-' ? '<stdin>' : options.file}:${record.line}: this request was already submitted under another API identity (another ANTHROPIC_BASE_URL or ANTHROPIC_API_KEY); its batches and answers can only be seen with that identity. Run again with it (see 'batch-enrich status'), or pass --new-identity (the library's allowOtherIdentity) to submit under this one and pay again`,
         );
       }
       pendingRequests.push(record);

@@ -43,7 +43,8 @@ async function setup(processingMs = HOUR) {
   const env = { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: ledgerPath };
   const identity = identityOf(client, KEY);
   const otherKey = identityOf(createClient({ apiKey: OTHER_KEY, baseURL: emu.url }), OTHER_KEY);
-  const otherUrl = identityOf(createClient({ apiKey: KEY, baseURL: 'http://127.0.0.1:9' }), KEY);
+  // Another host (a server on loopback is one identity whatever its port).
+  const otherUrl = identityOf(createClient({ apiKey: KEY, baseURL: 'http://gateway.invalid:9' }), KEY);
   return { emu, clock, client, ledger, ledgerPath, dir, env, identity, otherKey, otherUrl };
 }
 
@@ -134,7 +135,7 @@ describe('status', () => {
     expect(line('(not created)')).toMatch(/creating +- +2 requests .* age \d+s +expires in 23h59m$/);
     expect(lines).toContain('job invoices: 2 batches (2 in_progress), 4 requests, 3.9 KiB');
     expect(line(foreign)).toMatch(new RegExp(`in_progress +- +.*age 2h5m +expires in 21h54m +other identity: ${s.emu.url}, key …${s.otherKey.keyFingerprint}$`));
-    expect(line('msgbatch_elsewhere')).toMatch(/age 1d3h +expired +other identity: http:\/\/127\.0\.0\.1:9, key …[0-9a-f]{8}$/);
+    expect(line('msgbatch_elsewhere')).toMatch(/age 1d3h +expired +other identity: http:\/\/gateway\.invalid:9, key …[0-9a-f]{8}$/);
     expect(r.stdout).not.toContain(KEY);
 
     // --job narrows to one job.

@@ -163,3 +163,50 @@ describe('killed with SIGKILL, then run again', () => {
     expect(perKey(emu).some((n) => n > 1)).toBe(true);
   });
 });
+
+describe('soak: two jobs on one API key, each with its own ledger, with lost and slow creates and SIGKILLs', () => {
+  it.each([1, 2])('every row comes out once and no request is paid twice (seed %i)', async (seed) => {
+    const rows = 60;
+    // Same batch size for both jobs: their batches have the same request count, the case where a
+    // search for a lost create could take the other job's batch.
+    const jobs = [0, 1].map((j) => {
+      const { dir, input, ledger } = setup(rows);
+      if (j === 1) writeFileSync(input, `id,text\n${Array.from({ length: rows }, (_, i) => `${1000 + i},"other job ${i}"`).join('\n')}\n`);
+      const args = ['--prompt', 'Triage: {{text}}', ...schemaArgs(dir), '--poll-min', '0.02', '--poll-max', '0.2', '--batch-size', '10', '--flush-after', '0.05', '--max-in-flight', '3', input];
+      return { args, ledger };
+    });
+    const expected = await Promise.all(jobs.map((job) => reference(job.args, rows, seed)));
+    const emu = await emulator({ seed, lostCreateRate: 0.4, createLatencyMs: 120, processingMs: 150 });
+    // Pseudo-random kill points, the same for a seed: each job is killed twice, then left to finish.
+    let state = seed * 7919;
+    const random = () => ((state = (state * 48271) % 2147483647) / 2147483647);
+    const outputs = await Promise.all(
+      jobs.map(async (job, j) => {
+        for (let kill = 0; kill < 2; kill++) {
+          const afterCreates = 1 + Math.floor(random() * 4);
+          const before = emu.stats.calls['batches.create'];
+          const child = spawn(process.execPath, [BIN, ...job.args], { env: { PATH: process.env['PATH'] ?? '', HOME: tmpdir(), ...env(emu, job.ledger) }, stdio: ['ignore', 'ignore', 'ignore'] });
+          await new Promise<void>((resolve) => {
+            const timer = setInterval(() => {
+              if (emu.stats.calls['batches.create'] - before >= afterCreates) {
+                clearInterval(timer);
+                child.kill('SIGKILL');
+              }
+            }, 3);
+            child.on('close', () => {
+              clearInterval(timer);
+              resolve();
+            });
+          });
+        }
+        const last = await runCli(job.args, { env: env(emu, job.ledger), timeoutMs: 60_000 });
+        expect(last.code, `job ${j}: ${last.stderr}`).toBe(0);
+        return last.stdout;
+      }),
+    );
+    expect(outputs).toEqual(expected);
+    // Every request key reached the API once: none was paid twice.
+    expect(perKey(emu)).toEqual(Array(2 * rows).fill(1));
+    expect(emu.stats.faults.lostCreate).toBeGreaterThan(0);
+  }, 120_000);
+});

@@ -1,0 +1,88 @@
+/**
+ * The ledger and the API identity as a user meets them from the shell: credentials in the base URL,
+ * ledger paths that cannot work, who can read the ledger, and resuming work done on the emulator.
+ */
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.ts';
+import { runCli } from '../helpers/cli.ts';
+
+let emulators: EmulatorHandle[] = [];
+afterEach(async () => {
+  await Promise.all(emulators.map((e) => e.close()));
+  emulators = [];
+});
+
+function input() {
+  const dir = mkdtempSync(join(tmpdir(), 'be-safety-'));
+  const file = join(dir, 'in.csv');
+  writeFileSync(file, 'id,text\n1,hello\n2,world\n');
+  return { dir, file };
+}
+
+describe('credentials', () => {
+  it('a base URL with a user name and password is refused before any create, and the password is never printed', async () => {
+    const emu = await startEmulator({});
+    emulators.push(emu);
+    const { dir, file } = input();
+    const url = new URL(emu.url);
+    const withCredentials = `http://alice:s3cr3t-pw@${url.host}`;
+    const env = { ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: withCredentials, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const run = await runCli(['--prompt', 'T: {{text}}', file], { env });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/user name or password/);
+    expect(run.stderr).toContain(`http://${url.host}`);
+    expect(run.stderr + run.stdout).not.toContain('s3cr3t-pw');
+    expect(emu.stats.calls['batches.create']).toBe(0);
+    const status = await runCli(['status', '--json'], { env });
+    expect(status.stderr + status.stdout).not.toContain('s3cr3t-pw');
+  });
+});
+
+describe('the ledger path', () => {
+  it('--ledger "" is a usage error (it would be a throw-away ledger: every rerun would pay again)', async () => {
+    const { file } = input();
+    const run = await runCli(['--emulator', '--prompt', 'T: {{text}}', '--ledger', '', file], { timeoutMs: 15_000 });
+    expect(run.signal).toBeNull();
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/ledger path is empty/);
+    expect(run.stdout).toBe('');
+  });
+
+  it('a ledger path that cannot be made fails at once, naming the path and the OS error', async () => {
+    const { file } = input();
+    const started = Date.now();
+    const run = await runCli(['--emulator', '--prompt', 'T: {{text}}', '--ledger', '/proc/nope/l.db', file], { timeoutMs: 15_000 });
+    expect(run.signal).toBeNull();
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('/proc/nope/l.db');
+    expect(run.stderr).toMatch(/ENOENT|EACCES|EPERM/);
+  });
+
+  it('a new ledger is readable by its owner only (0600), in a folder only the owner can enter (0700)', async () => {
+    const { dir, file } = input();
+    const ledger = join(dir, 'private', 'jobs', 'ledger.db');
+    const run = await runCli(['--emulator', '--prompt', 'T: {{text}}', '--ledger', ledger, file]);
+    expect(run.code).toBe(0);
+    expect(statSync(ledger).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'private', 'jobs')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, 'private')).mode & 0o777).toBe(0o700);
+  });
+});
+
+describe('the emulator as an identity', () => {
+  it('--emulator --ledger FILE run twice resumes: the second run pays nothing', async () => {
+    const { dir, file } = input();
+    const ledger = join(dir, 'ledger.db');
+    const first = await runCli(['--emulator', '--prompt', 'T: {{text}}', '--ledger', ledger, file]);
+    expect(first.code).toBe(0);
+    expect(first.stderr).toMatch(/submitted: 2 requests/);
+    const second = await runCli(['--emulator', '--prompt', 'T: {{text}}', '--ledger', ledger, file]);
+    expect(second.code).toBe(0);
+    expect(second.stderr).not.toMatch(/submitted/);
+    expect(second.stdout).toBe(first.stdout);
+  });
+});

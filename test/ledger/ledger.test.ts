@@ -1,0 +1,120 @@
+/**
+ * The ledger's own rules: runs alive only while they beat, one claim per remote batch, and ledgers
+ * written by the previous release (schema 4) migrated in place.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Ledger, RUN_STALE_MS, runIsAlive, type Identity, type RunRow } from '../../src/ledger/ledger.ts';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+function tempPath(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'be-ledger-unit-'));
+  dirs.push(dir);
+  return join(dir, 'ledger.db');
+}
+
+const identity: Identity = { scope: 'scope-a', baseUrl: 'https://api.anthropic.com', apiVersion: '2026-10-21', keyFingerprint: 'abcd1234' };
+
+describe('runs are alive only while they beat', () => {
+  const t = 1_000_000_000_000;
+  const run = (over: Partial<RunRow>): RunRow => ({ id: 1, job: 'j', pid: process.pid, started_at: t - 60_000, host: hostname(), heartbeat_at: t, ...over });
+  const cases: { description: string; row: RunRow; alive: boolean }[] = [
+    { description: 'a fresh heartbeat and a live pid on this host', row: run({}), alive: true },
+    { description: 'a live pid whose heartbeat is stale (a container PID 1, a reused pid)', row: run({ heartbeat_at: t - RUN_STALE_MS }), alive: false },
+    { description: 'a run that never beat (written before heartbeats existed)', row: run({ heartbeat_at: null }), alive: false },
+    { description: 'a fresh heartbeat but a pid gone from this host', row: run({ pid: 999_999_999 }), alive: false },
+    { description: 'a fresh heartbeat on another host (its pid means nothing here)', row: run({ host: 'worker-7', pid: 999_999_999 }), alive: true },
+    { description: 'a stale heartbeat on another host', row: run({ host: 'worker-7', heartbeat_at: t - RUN_STALE_MS - 1 }), alive: false },
+  ];
+  for (const c of cases) {
+    it(`${c.alive ? 'alive' : 'dead'}: ${c.description}`, () => expect(runIsAlive(c.row, t)).toBe(c.alive));
+  }
+
+  it('a heartbeat keeps a run alive; a run whose row was dropped learns it on its next beat', () => {
+    const ledger = new Ledger(':memory:');
+    const id = ledger.startRun('j', 0);
+    expect(ledger.runAlive(id, RUN_STALE_MS - 1)).toBe(true);
+    expect(ledger.runAlive(id, RUN_STALE_MS)).toBe(false);
+    expect(ledger.heartbeat(id, RUN_STALE_MS)).toBe(true);
+    expect(ledger.runAlive(id, RUN_STALE_MS + 1)).toBe(true);
+    ledger.endRun(id);
+    expect(ledger.heartbeat(id, RUN_STALE_MS + 2)).toBe(false);
+    ledger.close();
+  });
+});
+
+describe('claims on remote batches', () => {
+  it('one remote batch can be claimed by one row only; a released claim can be taken by another', () => {
+    const ledger = new Ledger(':memory:');
+    const run = ledger.startRun('j', 0);
+    const a = ledger.openBatch(identity, run, 'j', 'nonceA', [], 0).id;
+    const b = ledger.openBatch(identity, run, 'j', 'nonceB', [], 0).id;
+    expect(ledger.claim('msgbatch_1', a)).toBe(true);
+    expect(ledger.claim('msgbatch_1', a)).toBe(true); // held already
+    expect(ledger.claim('msgbatch_1', b)).toBe(false);
+    expect(ledger.setRemote(b, 'msgbatch_1', 1)).toBe(false);
+    expect(ledger.batch(b)?.state).toBe('creating');
+    ledger.unclaim('msgbatch_1', b); // not b's: nothing happens
+    expect(ledger.claimed('msgbatch_1')).toBe(true);
+    ledger.unclaim('msgbatch_1', a);
+    expect(ledger.setRemote(b, 'msgbatch_1', 1)).toBe(true);
+    expect(ledger.batch(b)).toMatchObject({ state: 'in_progress', remote_id: 'msgbatch_1' });
+    ledger.close();
+  });
+});
+
+/** The tables of a ledger written by batch-enrich 0.1.0 (schema 4), as that release created them. */
+const SCHEMA_4 = `
+  CREATE TABLE specs (id TEXT PRIMARY KEY, head TEXT NOT NULL, tail TEXT NOT NULL);
+  CREATE TABLE requests (id INTEGER PRIMARY KEY, scope TEXT NOT NULL, key TEXT NOT NULL, spec TEXT NOT NULL, state TEXT NOT NULL,
+    batch_id INTEGER, attempts INTEGER NOT NULL DEFAULT 0, max_tokens INTEGER, result_id INTEGER, updated_at INTEGER NOT NULL, UNIQUE (scope, key));
+  CREATE TABLE payloads (id INTEGER PRIMARY KEY, messages TEXT NOT NULL);
+  CREATE TABLE results (id INTEGER PRIMARY KEY, result TEXT NOT NULL);
+  CREATE INDEX requests_batch ON requests (batch_id);
+  CREATE TABLE batches (id INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, run INTEGER NOT NULL, job TEXT NOT NULL, nonce TEXT NOT NULL,
+    remote_id TEXT, state TEXT NOT NULL, request_count INTEGER NOT NULL, bytes INTEGER NOT NULL, created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL, base_url TEXT NOT NULL, api_version TEXT NOT NULL, key_fingerprint TEXT NOT NULL, error TEXT);
+  CREATE INDEX batches_remote ON batches (remote_id);
+  CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, job TEXT NOT NULL, pid INTEGER NOT NULL, started_at INTEGER NOT NULL);
+  CREATE TABLE records (run INTEGER NOT NULL, seq INTEGER NOT NULL, line INTEGER NOT NULL, data TEXT NOT NULL, key TEXT, error TEXT,
+    PRIMARY KEY (run, seq)) WITHOUT ROWID;
+  PRAGMA user_version = 4;
+`;
+
+describe('migration from schema 4', () => {
+  it('keeps answers, splits --id-field labels out of keys, claims known batches and forgets credentials in base URLs', () => {
+    const path = tempPath();
+    const hash = 'H'.repeat(22);
+    const old = new Database(path);
+    old.exec(SCHEMA_4);
+    old.exec(`
+      INSERT INTO specs VALUES ('s', '{"model":"m","max_tokens":5,"messages":', '}');
+      INSERT INTO results VALUES (1, '{"type":"succeeded"}');
+      INSERT INTO requests VALUES (1, 'scope-a', 'T-42-${hash}', 's', 'done', 1, 1, NULL, 1, 10);
+      INSERT INTO requests VALUES (2, 'scope-a', '${'b'.repeat(22)}', 's', 'done', 1, 1, NULL, NULL, 10);
+      INSERT INTO payloads VALUES (1, '[]'), (2, '[]');
+      INSERT INTO batches VALUES (1, 'scope-a', 1, 'j', 'nonce1', 'msgbatch_1', 'downloaded', 2, 100, 1, 1, 'http://user:pw@gateway.local:8080', '2026-10-21', 'abcd1234', NULL);
+      INSERT INTO runs VALUES (1, 'j', ${process.pid}, 1);
+    `);
+    old.close();
+
+    const ledger = new Ledger(path);
+    expect(ledger.request('scope-a', hash)).toMatchObject({ key: hash, label: 'T-42', state: 'done' });
+    expect(ledger.storedResult('scope-a', hash)).toBe('{"type":"succeeded"}');
+    expect(ledger.request('scope-a', 'b'.repeat(22))).toMatchObject({ label: null });
+    expect(ledger.batch(1)?.base_url).toBe('http://gateway.local:8080');
+    expect(ledger.claimed('msgbatch_1')).toBe(true);
+    // A run from before heartbeats is not alive, whatever its pid.
+    expect(ledger.runAlive(1, Date.now())).toBe(false);
+    ledger.close();
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(5);
+    db.close();
+  });
+});
