@@ -59,7 +59,7 @@ Request:
   --max-tokens N          answer token limit (default: the recipe's, else ${DEFAULT_MAX_TOKENS})
   --into FIELD            put the answer under FIELD (default: merge an object answer at the top
                           level; a free-text answer goes to 'answer')
-  --id-field NAME         show this field's value at the front of each custom_id
+  --id-field NAME         show this field's value in each custom_id (a label: never changes what is paid)
 
 Input and output:
   --input-format csv|ndjson    default: from FILE's extension, else sniffed from the first byte
