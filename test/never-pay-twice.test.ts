@@ -9,6 +9,7 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import Database from 'better-sqlite3';
+import { createClient } from '../src/client/client.ts';
 import { describe, expect, it } from 'vitest';
 import type { EmulatorHandle } from '../src/emulator/index.ts';
 import type { BatchEvent } from '../src/stages/batch.ts';
@@ -213,5 +214,27 @@ describe('the request key', () => {
     const second = await enrich(emu, rows(3), { ledger });
     expect(emu.stats.calls['batches.create']).toBe(1);
     expect(second.map((r) => r['label'])).toEqual(first.map((r) => r['label']));
+  });
+});
+
+describe('an API that cannot be reached', () => {
+  it('a run whose polls reach nothing for minutes stops, naming the host and the cause', async () => {
+    let t = Date.now();
+    const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
+    const emu = await emulator({ responder: perRecord, now: clock.now, processingMs: 3_600_000 });
+    const proxy = await faultProxy(emu.url, (call) => (isRetrieve(call) ? 'drop' : 'pass'));
+    const client = createClient({ apiKey: 'test-key', baseURL: proxy.url, maxRetries: 0 });
+    const events: BatchEvent[] = [];
+    const started = t;
+    await expect(enrich(emu, rows(2), { client, clock, pollMinMs: undefined, pollMaxMs: undefined, onEvent: (e) => events.push(e) })).rejects.toMatchObject({
+      code: 'BE_API',
+      message: expect.stringMatching(new RegExp(`Cannot reach the API at ${new URL(proxy.url).host} .*: Connection error: other side closed`)),
+    });
+    expect(t - started).toBeGreaterThanOrEqual(3 * 60_000);
+    expect(t - started).toBeLessThan(6 * 60_000);
+    // Every failed try said which call, where, why, and the next wait.
+    const retries = events.filter((e): e is Extract<BatchEvent, { type: 'retry' }> => e.type === 'retry');
+    expect(retries.length).toBeGreaterThan(2);
+    for (const retry of retries) expect(retry).toMatchObject({ what: expect.stringContaining(new URL(proxy.url).host), message: 'Connection error: other side closed' });
   });
 });

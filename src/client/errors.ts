@@ -55,10 +55,19 @@ export function retryAfterMs(error: APIError, now = Date.now()): number | undefi
   return Number.isFinite(date) ? Math.max(0, date - now) : undefined;
 }
 
-/** The error's message, with the OS cause a connection error hides ("Connection error." alone says nothing). */
+/**
+ * The error's message, with the OS cause a connection error hides ("Connection error." alone says
+ * nothing): `Connection error: getaddrinfo ENOTFOUND api.example.com`.
+ */
 export function errorText(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  const code = error instanceof APIConnectionError ? osErrorCode(error) : undefined;
+  if (!(error instanceof APIConnectionError)) return message;
+  // The innermost cause is the OS's own words (they name the host, or the address and port).
+  let cause: unknown = error.cause;
+  for (let depth = 0; (cause as { cause?: unknown } | undefined)?.cause instanceof Error && depth < 3; depth++) cause = (cause as { cause: unknown }).cause;
+  const os = cause instanceof Error ? cause.message : undefined;
+  const code = osErrorCode(error);
+  if (os && os !== message && os !== 'fetch failed') return `${message.replace(/\.$/, '')}: ${os}${code && !os.includes(code) ? ` (${code})` : ''}`;
   return code && !message.includes(code) ? `${message} (${code})` : message;
 }
 

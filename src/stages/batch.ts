@@ -39,7 +39,7 @@
  * record of every batch in flight in memory, and it has no notion of a timer-driven partial flush.
  */
 import type Anthropic from '@anthropic-ai/sdk';
-import { APIError } from '@anthropic-ai/sdk';
+import { APIConnectionError, APIError } from '@anthropic-ai/sdk';
 import type { MessageBatch, MessageBatchIndividualResponse, MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
 import type { MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages/messages';
 import { createBatch, resultLines } from '../client/client.ts';
@@ -70,6 +70,8 @@ const RETRY_MAX_MS = 60_000;
  */
 const GONE_AFTER_MS = 5 * 60_000;
 const GONE_404S = 5;
+/** How long nothing may answer (every call failing to connect, or timing out) before the run stops. */
+const UNREACHABLE_MS = 3 * 60_000;
 /** Creates refused (429/529) or of unknown outcome are tried this many times before the run fails. */
 const CREATE_ATTEMPTS = 6;
 /** An interrupted results download is started again this many times (with backoff) before the run fails. */
@@ -357,6 +359,18 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     wake.notify();
   };
 
+  /** The API's host, named in every retry line (which call, where, why, the next wait). */
+  const host = new URL(client.baseURL).host;
+  /** Since when no call has reached the API (connection errors and timeouts only; any answer resets it). */
+  let unreachableSince: number | undefined;
+  /** Notes a call's outcome; a failure throws once nothing has reached the API for `UNREACHABLE_MS`. */
+  const reached = (error?: unknown) => {
+    if (!(error instanceof APIConnectionError)) return void (unreachableSince = undefined);
+    unreachableSince ??= now();
+    const minutes = Math.round((now() - unreachableSince) / 60_000);
+    if (now() - unreachableSince >= UNREACHABLE_MS) throw apiFailure(error, `Cannot reach the API at ${host} (no answer for ${minutes} minutes)`, undefined);
+  };
+
   // The heartbeat that tells other runs this one is alive. It does not keep the process alive; a run
   // whose row is gone was taken for dead by another run, which may now be resolving its batches.
   const heartbeat = setInterval(() => {
@@ -478,6 +492,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
         if (deadlineNews()) polls = -1; // the wait was cut short: poll now, then from the shortest interval
         try {
           const seen = await withSignal(signal, (s) => client.messages.batches.retrieve(remoteId, {}, { signal: s }));
+          reached();
           polls++;
           failures = 0;
           first404 = undefined;
@@ -490,6 +505,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
           }
         } catch (error) {
           if (signal.aborted) return;
+          reached(error);
           failures++;
           if (error instanceof APIError && error.status === 404) {
             first404 ??= now();
@@ -504,7 +520,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
           } else if (!isTransient(error)) {
             throw apiFailure(error, `Polling batch ${remoteId} failed`, remoteId);
           }
-          emit({ type: 'retry', what: `poll ${remoteId}`, message: errorText(error), delayMs: retryDelay(failures) });
+          emit({ type: 'retry', what: `poll ${remoteId} (${host})`, message: errorText(error), delayMs: retryDelay(failures) });
         }
       }
     }
@@ -583,14 +599,16 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
             save();
           }
         });
+        reached();
         break;
       } catch (error) {
         if (signal.aborted) return undefined;
+        reached(error);
         if (attempt >= DOWNLOAD_ATTEMPTS || !(isTransient(error) || isCutDownload(error))) {
           throw apiFailure(error, `Downloading the results of batch ${remoteId} failed`, remoteId);
         }
         const wait = retryDelay(attempt);
-        emit({ type: 'retry', what: `results ${remoteId}`, message: errorText(error), delayMs: wait });
+        emit({ type: 'retry', what: `results ${remoteId} (${new URL(url ?? client.baseURL).host})`, message: errorText(error), delayMs: wait });
         await sleep(wait, signal);
         if (signal.aborted) return undefined;
       }
@@ -808,9 +826,11 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       for (let attempt = 1; !created; attempt++) {
         try {
           created = await createBatch(client, batchBody(ledger, id, nonce), signal);
+          reached();
         } catch (error) {
           // Stopped mid-create: the outcome is unknown, so the row stays `creating` for the next run to resolve.
           if (signal.aborted) return;
+          if (neverSent(error)) reached(error); // a create that may have been made is resolved first, below
           // Known not made: refused (429/529), or never sent (no connection was ever made).
           const refused = (error instanceof APIError && (error.status === 429 || error.status === 529)) || neverSent(error);
           const unknown = !refused && isTransient(error);
@@ -831,7 +851,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
             throw apiFailure(error, `Creating a batch of ${opened.keys.length} request${opened.keys.length === 1 ? '' : 's'} failed`, undefined);
           }
           const wait = (error instanceof APIError ? retryAfterMs(error) : undefined) ?? retryDelay(attempt);
-          emit({ type: 'retry', what: 'create', message: errorText(error), delayMs: wait });
+          emit({ type: 'retry', what: `create (${host})`, message: errorText(error), delayMs: wait });
           await sleep(wait, signal);
           if (signal.aborted) return;
         }

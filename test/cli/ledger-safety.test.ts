@@ -86,3 +86,21 @@ describe('the emulator as an identity', () => {
     expect(second.stdout).toBe(first.stdout);
   });
 });
+
+describe('an API that cannot be reached', () => {
+  it('a create that never connected says where and why on every try, stops, and pins nothing: the rerun with the right URL runs', async () => {
+    const emu = await startEmulator({});
+    emulators.push(emu);
+    const { dir, file } = input();
+    const args = ['--prompt', 'T: {{text}}', '--poll-min', '0.05', file];
+    const env = { ANTHROPIC_API_KEY: 'sk-test', BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const wrong = await runCli(args, { env: { ...env, ANTHROPIC_BASE_URL: 'http://api.nonexistent.invalid' }, timeoutMs: 30_000 });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/create \(api\.nonexistent\.invalid\): Connection error: getaddrinfo (ENOTFOUND|EAI_AGAIN) api\.nonexistent\.invalid; trying again in \d/);
+    expect(wrong.stderr).toMatch(/Creating a batch of 2 requests failed: Connection error: getaddrinfo \w+ api\.nonexistent\.invalid/);
+    const right = await runCli(args, { env: { ...env, ANTHROPIC_BASE_URL: emu.url } });
+    expect(right.code, right.stderr).toBe(0);
+    expect(right.stdout.trim().split('\n')).toHaveLength(2);
+    expect(emu.stats.calls['batches.create']).toBe(1);
+  });
+});

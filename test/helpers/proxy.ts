@@ -23,7 +23,9 @@ export type Action =
   /** Forwarded, and the API's answer replaced by a 500: the API acted, the client cannot know. */
   | 'lose'
   /** Answered 404 `not_found_error` without forwarding. */
-  | 'not-found';
+  | 'not-found'
+  /** The connection is dropped without an answer (the API cannot be reached). */
+  | 'drop';
 
 export type Rule = (call: Call) => Action | Promise<Action>;
 
@@ -53,6 +55,7 @@ export async function faultProxy(target: string, rule: Rule): Promise<{ url: str
       calls.push(call);
       void Promise.resolve(rule(call)).then((action) => {
         if (action === 'refuse') return void res.writeHead(500, { 'content-type': 'application/json' }).end(error(500, 'api_error', 'Internal server error'));
+        if (action === 'drop') return void req.socket.destroy();
         if (action === 'not-found') return void res.writeHead(404, { 'content-type': 'application/json' }).end(error(404, 'not_found_error', 'Not found'));
         const headers = { ...req.headers, host: upstream.host };
         const forward = request({ host: upstream.hostname, port: upstream.port, method: req.method, path, headers }, (answer) => {
