@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle, type EmulatorOptions } from '../../src/emulator/index.ts';
 import { BIN, runCli } from '../helpers/cli.ts';
@@ -209,4 +210,42 @@ describe('soak: two jobs on one API key, each with its own ledger, with lost and
     expect(perKey(emu)).toEqual(Array(2 * rows).fill(1));
     expect(emu.stats.faults.lostCreate).toBeGreaterThan(0);
   }, 120_000);
+});
+
+describe('killed with SIGKILL in real time and across a deadline, then run again', () => {
+  it('in real time: the rerun completes the output; only calls in flight at the kill are asked again', async () => {
+    const rows = 40;
+    const { dir, input, ledger } = setup(rows);
+    const args = ['--prompt', 'Triage: {{text}}', ...schemaArgs(dir), '--mode', 'realtime', '--concurrency', '4', input];
+    const expected = await reference(args, rows);
+    const emu = await emulator({ messagesLatencyMs: 80 });
+    await killWhen(args, env(emu, ledger), emu, (w) => w.emu.stats.calls['messages.create'] >= 12);
+    const atKill = emu.stats.calls['messages.create'];
+    const rerun = await runCli(args, { env: env(emu, ledger), timeoutMs: 30_000 });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.stdout).toBe(expected);
+    // Every answer stored before the kill is served from the ledger: at most the calls then in flight are made again.
+    expect(emu.stats.calls['messages.create']).toBeGreaterThanOrEqual(rows);
+    expect(emu.stats.calls['messages.create']).toBeLessThanOrEqual(rows + 4);
+    expect(atKill).toBeLessThan(rows);
+  });
+
+  it('across a deadline: killed while finishing in real time, the rerun completes the output and pays for no answer twice', async () => {
+    const rows = 20;
+    const { dir, input, ledger } = setup(rows);
+    const args = ['--prompt', 'Triage: {{text}}', ...schemaArgs(dir), '--poll-min', '0.02', '--poll-max', '0.2', '--deadline', '1s', '--concurrency', '2', input];
+    const expected = await reference(args, rows);
+    const emu = await emulator({ processingMs: 3_000, messagesLatencyMs: 100 });
+    await killWhen(args, env(emu, ledger), emu, (w) => /deadline: canceling 1/.test(w.stderr) && w.emu.stats.calls['messages.create'] >= 2);
+    const rerun = await runCli(args, { env: env(emu, ledger), timeoutMs: 30_000 });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.stdout).toBe(expected);
+    // What was billed: the batches' succeeded requests and every real-time call. At most the calls in
+    // flight at the kill (2) were answered and lost, so asked again.
+    const client = new Anthropic({ apiKey: 'sk-kill-test', baseURL: emu.url });
+    let succeeded = 0;
+    for (const id of emu.batches()) succeeded += (await client.messages.batches.retrieve(id)).request_counts.succeeded;
+    expect(succeeded + emu.stats.calls['messages.create']).toBeGreaterThanOrEqual(rows);
+    expect(succeeded + emu.stats.calls['messages.create']).toBeLessThanOrEqual(rows + 2);
+  });
 });
