@@ -156,11 +156,11 @@ export function enrichStage(
               budget: {
                 maxUsd: o.maxCostUsd,
                 spentUsd: () => costs.usd,
-                estimateUsd: ({ requests, bytes }: { requests: number; bytes: number }) =>
+                estimateUsd: ({ requests, bytes, mode }: { requests: number; bytes: number; mode: 'batch' | 'realtime' }) =>
                   estimateCost(
                     { requests, avgInputTokens: bytesToTokens(bytes / requests, o.model), avgCachedPrefixTokens: 0, maxTokens: o.maxTokens },
                     o.model,
-                    { mode: o.mode ?? 'batch', table },
+                    { mode, table },
                   ).highUsd ?? Number.POSITIVE_INFINITY,
               },
             }),

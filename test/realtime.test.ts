@@ -97,6 +97,26 @@ describe('real-time mode', () => {
   });
 });
 
+describe('what a record says it cost', () => {
+  it('_meta.cost_usd of an answer bought in real time is priced at real-time rates, and adds up to what was billed', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const costs = newCostTotals();
+    const out = await enrich(emu, rows(2), { mode: 'realtime', costs, meta: true });
+    const perRecordUsd = out.reduce((sum, r) => sum + ((r['_meta'] as { cost_usd: number }).cost_usd ?? 0), 0);
+    expect(costs.usd).toBeGreaterThan(0);
+    expect(perRecordUsd).toBeCloseTo(costs.usd, 8);
+  });
+
+  it('after a deadline, each record is priced in the mode that answered it', async () => {
+    const emu = await emulator({ responder: perRecord, processingMs: 2_000 });
+    const costs = newCostTotals();
+    const out = await enrich(emu, rows(12), { deadline: Date.now() + 600, costs, meta: true, pollMinMs: 50, pollMaxMs: 100 });
+    const perRecordUsd = out.reduce((sum, r) => sum + ((r['_meta'] as { cost_usd: number }).cost_usd ?? 0), 0);
+    expect(emu.stats.calls['messages.create']).toBeGreaterThan(0);
+    expect(perRecordUsd).toBeCloseTo(costs.usd, 8);
+  });
+});
+
 describe('--deadline', () => {
   it('cancels batches still running at the deadline, keeps what they answered, and finishes the rest in real time', async () => {
     // Each batch needs 2 s; the deadline comes after 0.6 s, when about a third of it is answered.

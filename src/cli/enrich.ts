@@ -663,6 +663,8 @@ function describe(event: BatchEvent): string {
       return `batch ${event.batchId} submitted: ${event.requests} request${event.requests === 1 ? '' : 's'}, ${formatBytes(event.bytes)}`;
     case 'adopted':
       return `batch ${event.batchId}: found and adopted (its create had failed or was interrupted, but it exists): ${event.requests} requests, not submitted again`;
+    case 'canceled':
+      return event.error === undefined ? `batch ${event.batchId}: cancel accepted` : `batch ${event.batchId}: cannot cancel: ${event.error}`;
     case 'not-ours':
       return `batch ${event.batchId}: has our request count but not our requests (another job on this key); left untouched`;
     case 'waiting': {

@@ -38,7 +38,7 @@ const REFRESH_CONCURRENCY = 8;
 const REFRESH_TIMEOUT_MS = 30_000;
 const DEFAULT_GC_DAYS = 30;
 /** Ledger states after which nothing more happens to a batch: `status` does not refresh them. */
-const FINAL_STATES: readonly BatchState[] = ['downloaded', 'failed', 'canceled'];
+const FINAL_STATES: readonly BatchState[] = ['downloaded', 'failed'];
 
 const LEDGER_OPTION = `  --ledger PATH       the ledger file                                (default: $BATCH_ENRICH_LEDGER,
                                                                       else ~/.cache/batch-enrich/ledger.db)`;

@@ -117,6 +117,7 @@ export function createProgress(options: ProgressOptions): Progress {
         case 'deadline':
         case 'waiting':
         case 'not-ours':
+        case 'canceled':
           this.say(options.describe(event));
           break;
         case 'following':

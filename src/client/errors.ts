@@ -11,6 +11,10 @@ import { BatchEnrichError } from '../errors.ts';
  */
 export function isTransient(error: unknown): boolean {
   if (error instanceof APIConnectionError) return true;
+  // The API's own word wins, as in the SDK's `shouldRetry`.
+  const should = error instanceof APIError ? error.headers?.get('x-should-retry') : undefined;
+  if (should === 'true') return true;
+  if (should === 'false') return false;
   if (error instanceof APIError) return error.status === undefined || [408, 409, 429].includes(error.status) || error.status >= 500;
   return false;
 }

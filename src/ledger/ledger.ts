@@ -51,11 +51,11 @@ const HOST = hostname();
 const KEY_HASH_CHARS = 22;
 
 /** What `gc` deletes (and `gcPreview` counts): finished batches, and requests not waiting on a batch, untouched since `?`. */
-const GC_BATCHES = "updated_at < ? AND state IN ('downloaded', 'failed', 'canceled')";
+const GC_BATCHES = "updated_at < ? AND state IN ('downloaded', 'failed')";
 const GC_REQUESTS = "updated_at < ? AND state != 'submitted'";
 
 export type RequestState = 'pending' | 'submitted' | 'done';
-export type BatchState = 'creating' | 'in_progress' | 'ended' | 'downloaded' | 'failed' | 'canceled';
+export type BatchState = 'creating' | 'in_progress' | 'ended' | 'downloaded' | 'failed';
 
 /** What deciding a request's next step needs once its result is in (see `Ledger.submittedOf`). */
 export interface Waiting {
@@ -560,9 +560,17 @@ export class Ledger {
     return this.#stmt.unanswered.all(batchId).map((row) => row.key);
   }
 
-  /** Puts a batch's unanswered requests back to pending (the batch was never created, or is gone). */
-  releaseBatch(batchId: number): void {
-    this.#stmt.release.run(batchId);
+  /**
+   * A batch that will never answer (its create never reached the API, it is gone, it failed): its
+   * unanswered requests go back to pending, and it is marked failed with the reason. Returns how
+   * many requests were released.
+   */
+  failBatch(batchId: number, now: number, reason: string): number {
+    return this.transaction(() => {
+      const released = this.#stmt.release.run(batchId).changes;
+      this.#stmt.setState.run('failed', now, reason, batchId);
+      return released;
+    });
   }
 
   records(scope: string, run: number, fromSeq: number, limit: number): RecordRow[] {

@@ -62,7 +62,7 @@ function metaOf(joined: JoinedRecord, table: PriceTable): Record<string, unknown
     output_tokens: usage?.output_tokens ?? 0,
     cache_creation_input_tokens: usage?.cache_creation_input_tokens ?? 0,
     cache_read_input_tokens: usage?.cache_read_input_tokens ?? 0,
-    cost_usd: usage && message ? roundUsd(costOf(usage, message.model, { mode: 'batch', table }).usd) : 0,
+    cost_usd: usage && message ? roundUsd(costOf(usage, message.model, { mode: joined.mode ?? 'batch', table }).usd) : 0,
   };
 }
 

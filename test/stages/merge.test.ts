@@ -17,6 +17,7 @@ const joined = (seq: number, data: Record<string, unknown>, rest: Partial<Joined
   line: seq + 2,
   data,
   key: `id${seq}`,
+  mode: 'batch',
   attempts: 1,
   batchId: 'msgbatch_1',
   customId: `nonce1_id${seq}`,

@@ -1,0 +1,109 @@
+/**
+ * The assembler: the group being filled, and when it goes out. A batch is cut at `batchSize`
+ * requests, before it would cross `maxBatchBytes`, or `flushAfterMs` after its first request (in
+ * real time: groups of a few, at once). Flushes are serialized, and a flush waits for a free slot
+ * (`maxInFlight` batches, or more real-time groups) and for the budget's word.
+ */
+import { ENVELOPE_BYTES } from './body.ts';
+import type { SinkContext } from './context.ts';
+import { REALTIME_FLUSH_MS, REALTIME_GROUP, REALTIME_GROUPS_IN_FLIGHT } from './options.ts';
+import type { BudgetGuard } from './budget.ts';
+import type { Requeued } from './recorder.ts';
+import type { Group } from './submitter.ts';
+
+interface Filling extends Group {
+  keySet: Set<string>;
+  timer: NodeJS.Timeout | undefined;
+}
+
+const emptyFilling = (): Filling => ({ keys: [], keySet: new Set(), bytes: 0, timer: undefined });
+
+export interface AssemblerDeps {
+  budget: BudgetGuard;
+  /** Writes buffered records and requests to the ledger: a batch opened next must find its requests there. */
+  beforeOpen(): void;
+  /** Batches in flight (followed or being created), and a promise that settles when one may be done. */
+  inFlight(): number;
+  slotFreed(): Promise<unknown>;
+  submit(group: Group): Promise<void>;
+  sendRealtime(group: Group): void;
+}
+
+export class BatchAssembler {
+  readonly #ctx: SinkContext;
+  readonly #deps: AssemblerDeps;
+  #filling = emptyFilling();
+  #flushing: Promise<void> = Promise.resolve();
+
+  constructor(ctx: SinkContext, deps: AssemblerDeps) {
+    this.#ctx = ctx;
+    this.#deps = deps;
+  }
+
+  /** Whether a request is in the group being filled. */
+  has(key: string): boolean {
+    return this.#filling.keySet.has(key);
+  }
+
+  /** The flush in progress (for the stop to wait on). */
+  get flushing(): Promise<void> {
+    return this.#flushing;
+  }
+
+  /** Adds a request (once), flushing first when it would not fit. */
+  async add(key: string, size: number): Promise<void> {
+    const ctx = this.#ctx;
+    const realtime = ctx.mode.current === 'realtime';
+    const groupSize = realtime ? Math.min(ctx.opts.batchSize, REALTIME_GROUP) : ctx.opts.batchSize;
+    // Re-checked after each flush: another adder may have refilled the group while this one waited.
+    while (!this.has(key) && (this.#filling.keys.length >= groupSize || this.#filling.bytes + size + ENVELOPE_BYTES > ctx.opts.maxBatchBytes)) {
+      await this.flush();
+      if (ctx.stopping()) return;
+    }
+    if (this.has(key)) return;
+    const filling = this.#filling;
+    if (filling.keys.length === 0) {
+      const delay = ctx.mode.current === 'realtime' ? REALTIME_FLUSH_MS : ctx.opts.flushAfterMs;
+      filling.timer = setTimeout(() => void this.flush().catch((error: unknown) => ctx.fail(error)), delay);
+    }
+    filling.keys.push(key);
+    filling.keySet.add(key);
+    filling.bytes += size;
+  }
+
+  /** Sends the group being filled (after waiting for a free slot). Serialized. */
+  flush(): Promise<void> {
+    const ctx = this.#ctx;
+    const deps = this.#deps;
+    this.#flushing = this.#flushing.then(async () => {
+      if (ctx.stopping()) return;
+      deps.beforeOpen();
+      const slots = () => (ctx.mode.current === 'realtime' ? REALTIME_GROUPS_IN_FLIGHT : ctx.opts.maxInFlight);
+      while (deps.inFlight() >= slots() && !ctx.signal.aborted) await deps.slotFreed();
+      if (ctx.signal.aborted) return;
+      // Requests added while waiting for a slot must be in the ledger before the batch is opened.
+      deps.beforeOpen();
+      const group = this.#filling;
+      clearTimeout(group.timer);
+      this.#filling = emptyFilling();
+      if (group.keys.length === 0) return;
+      const mode = ctx.mode.current;
+      const estimate = deps.budget.admit({ requests: group.keys.length, bytes: group.bytes }, mode);
+      if (estimate === false) return;
+      const out: Group = { keys: group.keys, bytes: group.bytes, estimateUsd: estimate };
+      if (mode === 'realtime') deps.sendRealtime(out);
+      else await deps.submit(out);
+    });
+    return this.#flushing;
+  }
+
+  /** Batches again the requests a settled batch sent back; at once when the input has ended. */
+  async requeue(requeued: Requeued, inputDone: () => boolean): Promise<void> {
+    for (const [key, size] of requeued) await this.add(key, size);
+    if (inputDone()) await this.flush();
+  }
+
+  dispose(): void {
+    clearTimeout(this.#filling.timer);
+  }
+}

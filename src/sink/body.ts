@@ -1,0 +1,85 @@
+/**
+ * Batch bodies and request sizes: what a request adds to a body, the body streamed from the ledger,
+ * and a result line's `result` as the ledger stores it. Pure but for reading ledger pages.
+ */
+import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
+import { customIdOf, requestLine } from '../core/request.ts';
+import type { Ledger, PayloadRow } from '../ledger/ledger.ts';
+
+/** `{"custom_id":"","params":}` and the comma between requests, around the nonce, key and params. */
+export const REQUEST_OVERHEAD_BYTES = Buffer.byteLength('{"custom_id":"_","params":},') + 6;
+/** `{"requests":[` + `]}`. */
+export const ENVELOPE_BYTES = Buffer.byteLength('{"requests":[]}');
+/** Requests read from the ledger at a time while a batch body is sent. */
+const BODY_PAGE = 500;
+
+/** Bytes a request adds to a batch body (its `custom_id`, params, wrapper and comma). */
+export function requestBytes(key: string, label: string | null | undefined, specBytes: number, messages: string): number {
+  return REQUEST_OVERHEAD_BYTES + Buffer.byteLength(key) + (label ? label.length + 1 : 0) + specBytes + Buffer.byteLength(messages);
+}
+
+/** Bytes a stored request adds to a batch body. */
+export function payloadBytes(payload: PayloadRow | undefined): number {
+  if (!payload) return REQUEST_OVERHEAD_BYTES;
+  return requestBytes(payload.key, payload.label, Buffer.byteLength(payload.head) + Buffer.byteLength(payload.tail), payload.messages);
+}
+
+/** The `max_tokens` of serialized params (0 if absent). */
+export function maxTokensOf(params: string): number {
+  const match = /"max_tokens":(\d+)/.exec(params);
+  return match ? Number(match[1]) : 0;
+}
+
+/** The shared params' head with another `max_tokens` (the head is `{"model":…,"max_tokens":N,…`). */
+export function withMaxTokens(head: string, maxTokens: number): string {
+  return head.replace(/"max_tokens":\d+/, `"max_tokens":${maxTokens}`);
+}
+
+/** A stored request's params, with its own `max_tokens` if it has one (a truncated answer retried with more). */
+export function paramsOf(payload: PayloadRow): string {
+  const head = payload.max_tokens === null ? payload.head : withMaxTokens(payload.head, payload.max_tokens);
+  return `${head}${payload.messages}${payload.tail}`;
+}
+
+/**
+ * The batch body as a stream, read from the ledger a page at a time while it is sent: a batch of
+ * up to 256 MB is never held in memory, not even once. (A prebuilt buffer would also be copied by
+ * fetch.) Each create attempt gets a fresh stream.
+ */
+export function batchBody(ledger: Ledger, batchId: number, nonce: string): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let after = 0;
+  let started = false;
+  return new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        const page = ledger.batchPage(batchId, after, BODY_PAGE);
+        let text = started ? '' : '{"requests":[';
+        for (const request of page) {
+          text += `${started ? ',' : ''}${requestLine(customIdOf(nonce, request.key, request.label), paramsOf(request))}`;
+          started = true;
+          after = request.id;
+        }
+        if (page.length < BODY_PAGE) {
+          controller.enqueue(encoder.encode(`${text}]}`));
+          controller.close();
+        } else {
+          controller.enqueue(encoder.encode(text));
+        }
+      },
+    },
+    { highWaterMark: 1 },
+  );
+}
+
+/**
+ * The `result` of a results-file line as JSON text: sliced out of the line when the line is exactly
+ * `{"custom_id":…,"result":…}` (as the API writes it), so it is not serialized again; else
+ * serialized from the parsed line.
+ */
+export function resultText(line: string, parsed: MessageBatchIndividualResponse): string {
+  const prefix = `{"custom_id":${JSON.stringify(parsed.custom_id)},"result":`;
+  const end = line.trimEnd();
+  if (end.startsWith(prefix) && end.endsWith('}') && Object.keys(parsed).length === 2) return end.slice(prefix.length, -1);
+  return JSON.stringify(parsed.result);
+}

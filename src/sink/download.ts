@@ -1,0 +1,95 @@
+/**
+ * The download: a batch's results streamed from its `results_url` into the ledger, decided as they
+ * arrive and stored a chunk at a time. A download that breaks off is fetched again; what was stored
+ * is not stored twice. Requests the results file does not mention are tried again or answered with
+ * `missing_result`.
+ */
+import type { MessageBatchIndividualResponse, MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
+import { resultLines } from '../client/client.ts';
+import { apiFailure, isCutDownload, isTransient, withSignal } from '../client/errors.ts';
+import { keyOf } from '../core/request.ts';
+import { BatchEnrichError } from '../errors.ts';
+import type { BatchRow } from '../ledger/ledger.ts';
+import { resultText } from './body.ts';
+import type { SinkContext } from './context.ts';
+import { DOWNLOAD_ATTEMPTS, RESULT_CHUNK, RESULT_CHUNK_CHARS } from './options.ts';
+import type { Decided, Requeued, ResultRecorder } from './recorder.ts';
+import { retrying } from './retrying.ts';
+
+/**
+ * Downloads a batch's results from `resultsUrl` (retrieved first when not known: a batch that ended
+ * before this run). Resolves with the requests to batch again, or undefined when stopped.
+ */
+export async function download(ctx: SinkContext, recorder: ResultRecorder, row: BatchRow, remoteId: string, resultsUrl: string | null): Promise<Requeued | undefined> {
+  const { client, ledger, signal, opts } = ctx;
+  let url = resultsUrl;
+  const requeued: Requeued = new Map();
+  // What deciding each result needs, read once for the batch (at most 100,000 small rows).
+  const waiting = ledger.submittedOf(row.id);
+  const done = await retrying(ctx, {
+    what: `results ${remoteId} (${ctx.reach.host})`,
+    attempts: DOWNLOAD_ATTEMPTS,
+    call: () =>
+      withSignal(signal, async (s) => {
+        if (url === null) {
+          const seen = await client.messages.batches.retrieve(remoteId, {}, { signal: s });
+          if (!seen.results_url) throw new BatchEnrichError('BE_API', `Batch ${remoteId} has no results_url (processing_status ${seen.processing_status})`, { batchId: remoteId });
+          url = seen.results_url;
+        }
+        // Decided as they arrive (only their text is kept), stored a chunk at a time.
+        let chunk: Decided[] = [];
+        let chunkChars = 0;
+        const save = () => {
+          if (ctx.finished) return;
+          const t = opts.now();
+          ledger.transaction(() => {
+            for (const decided of chunk) recorder.store(row, decided, t, requeued);
+          });
+          chunk = [];
+          chunkChars = 0;
+          ctx.pulse.answer();
+        };
+        try {
+          for await (const text of resultLines(client, url, s)) {
+            const line = JSON.parse(text) as MessageBatchIndividualResponse;
+            const key = keyOf(row.nonce, line.custom_id);
+            if (key === undefined) continue; // not one of ours (cannot happen: a batch is adopted only when its results carry our nonce)
+            const decided = recorder.decide(row, key, line.result, waiting, resultText(text, line));
+            if (decided) {
+              chunk.push(decided);
+              chunkChars += decided.text.length;
+            }
+            if (chunk.length >= RESULT_CHUNK || chunkChars >= RESULT_CHUNK_CHARS) save();
+          }
+        } finally {
+          // Also when the download breaks off: what was decided left `waiting`, so it is stored
+          // now (a download again skips it), and counted once.
+          save();
+        }
+        ctx.reach.reached();
+        return true;
+      }),
+    classify: (error) => {
+      ctx.reach.reached(error);
+      return isTransient(error) || isCutDownload(error) ? 'retry' : 'fail';
+    },
+    failure: (error) => apiFailure(error, `Downloading the results of batch ${remoteId} failed`, remoteId),
+  });
+  if (!done) return undefined;
+  // Requests the results file did not mention: tried again, or answered with `missing_result`.
+  const missing = ledger.unanswered(row.id);
+  if (missing.length > 0) {
+    const result = {
+      type: 'errored',
+      error: { type: 'error', error: { type: 'missing_result', message: `batch ${remoteId} returned no result for this request` }, request_id: null },
+    } as unknown as MessageBatchResult;
+    const t = opts.now();
+    const decided = missing.flatMap((key) => recorder.decide(row, key, result, waiting) ?? []);
+    ledger.transaction(() => {
+      for (const one of decided) recorder.store(row, one, t, requeued);
+    });
+  }
+  ledger.setBatchState(row.id, 'downloaded', opts.now());
+  if (requeued.size > 0) opts.emit({ type: 'requeued', batchId: remoteId, requests: requeued.size, reasons: recorder.reasons(requeued) });
+  return requeued;
+}

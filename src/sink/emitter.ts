@@ -1,0 +1,120 @@
+/**
+ * The ordered emitter: records leave in input order as soon as their answer is final. It reads the
+ * ledger by `seq`, a page at a time, and re-reads only when an answer can have come in (`Pulse`).
+ * When the record at its head waits, it makes sure something will answer it (follows its batch, or
+ * batches its request), so no record can wait forever.
+ */
+import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
+import { customIdOf } from '../core/request.ts';
+import type { RecordError } from '../core/result.ts';
+import { BatchEnrichError } from '../errors.ts';
+import type { RecordRow } from '../ledger/ledger.ts';
+import type { JoinedRecord } from '../types.ts';
+import type { BatchAssembler } from './assembler.ts';
+import { payloadBytes } from './body.ts';
+import type { BudgetGuard } from './budget.ts';
+import type { SinkContext } from './context.ts';
+import type { Intake } from './intake.ts';
+import { REALTIME_PREFIX, WRITE_CHUNK } from './options.ts';
+
+export interface EmitterDeps {
+  intake: Intake;
+  assembler: BatchAssembler;
+  budget: BudgetGuard;
+  track(batchId: number): void;
+  /** The first failure, if any: thrown from the emitter. */
+  failure(): unknown;
+}
+
+/** Whether a record can come out now: it has its final answer or its error. */
+const answerable = (row: RecordRow | undefined) => row !== undefined && (row.error !== null || row.state === 'done');
+
+/** Yields the run's records in input order, each once its answer (or error) is final. */
+export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGenerator<JoinedRecord> {
+  const { ledger, scope, run, signal, pulse } = ctx;
+  const { intake, assembler, budget } = deps;
+  let cursor = 0;
+  let headWaits = false;
+  let seenAnswered = -1;
+  let seenMoved = -1;
+  /** The record `unblock` last ran for, when it was at the head. */
+  let unblockedAt = -1;
+  for (;;) {
+    const failure = deps.failure();
+    if (failure) throw failure;
+    if (signal.aborted) throw new BatchEnrichError('BE_ABORTED', 'Stopped before every record was answered', { cause: signal.reason });
+    const waiting = pulse.wait();
+    // Results stored, but not the head's: nothing can come out yet (one row read, not a page).
+    const headStill = headWaits && pulse.moved === seenMoved && (pulse.answered === seenAnswered || !answerable(ledger.records(scope, run, cursor, 1)[0]));
+    if (headStill) {
+      seenAnswered = pulse.answered;
+      await waiting;
+      continue;
+    }
+    const requestsMoved = pulse.moved !== seenMoved;
+    seenAnswered = pulse.answered;
+    seenMoved = pulse.moved;
+    const rows = ledger.records(scope, run, cursor, WRITE_CHUNK);
+    let blocked: number | undefined;
+    for (const [index, row] of rows.entries()) {
+      if (!answerable(row)) {
+        if (budget.exhausted && row.state === 'pending' && (intake.inputDone || !assembler.has(row.key ?? ''))) {
+          // Never submitted: the budget ran out. It comes out now, in its place, with that error.
+          cursor = row.seq + 1;
+          yield joinedOf(row, { type: 'budget_exceeded', message: `not submitted: the --max-cost budget of $${budget.maxUsd} would be crossed` });
+          continue;
+        }
+        blocked = index;
+        break;
+      }
+      cursor = row.seq + 1;
+      yield joinedOf(row, row.error ? (JSON.parse(row.error) as RecordError) : undefined);
+    }
+    headWaits = blocked !== undefined;
+    if (!headWaits && rows.length === WRITE_CHUNK) continue;
+    if (intake.inputDone && cursor >= intake.recordsRead) return;
+    // Once for each record that comes to wait at the head, and again whenever requests moved.
+    if (headWaits && (requestsMoved || cursor !== unblockedAt)) {
+      unblockedAt = cursor;
+      await unblock(ctx, deps, rows.slice(blocked));
+    }
+    await waiting;
+  }
+}
+
+/**
+ * Makes sure the records the emitter waits on will be answered: their batches are followed, and
+ * their requests that wait for a batch (sent back by a release) are batched, all at once.
+ */
+async function unblock(ctx: SinkContext, deps: EmitterDeps, rows: readonly RecordRow[]): Promise<void> {
+  const { ledger, scope } = ctx;
+  let pending = false;
+  for (const row of rows) {
+    if (row.error || row.state === 'done' || row.key === null) continue;
+    const request = ledger.request(scope, row.key);
+    if (request?.state === 'submitted' && request.batch_id !== null) {
+      deps.track(request.batch_id);
+    } else if (request?.state === 'pending' && !deps.budget.exhausted) {
+      pending = true;
+      if (!deps.assembler.has(row.key)) await deps.assembler.add(row.key, payloadBytes(ledger.payload(scope, row.key)));
+    }
+  }
+  if (pending && deps.intake.inputDone) await deps.assembler.flush();
+}
+
+/** A ledger record row as the sink hands it on: the record, and its result or its error. */
+export function joinedOf(row: RecordRow, error: RecordError | undefined): JoinedRecord {
+  const result = row.result ? (JSON.parse(row.result) as MessageBatchResult) : undefined;
+  return {
+    seq: row.seq,
+    line: row.line,
+    data: JSON.parse(row.data) as Record<string, unknown>,
+    key: row.key ?? undefined,
+    error,
+    result,
+    attempts: row.attempts ?? 0,
+    batchId: row.remote_id ?? undefined,
+    customId: row.nonce && row.key ? customIdOf(row.nonce, row.key, row.label) : undefined,
+    mode: result === undefined ? undefined : row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch',
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * The follower: takes one batch from wherever the ledger left it to its results. A batch another live
+ * run is still creating is waited for; one whose creator died is resolved by proof (adopted, or its
+ * requests released); a running one is polled until it ends (a 404 is a question, not an answer), then
+ * downloaded.
+ */
+import { APIError } from '@anthropic-ai/sdk';
+import { apiFailure, errorText, isTransient, withSignal } from '../client/errors.ts';
+import type { BatchRow } from '../ledger/ledger.ts';
+import { findOurBatch, ORPHAN_SKEW_MS, type AdoptionContext } from './adoption.ts';
+import type { SinkContext } from './context.ts';
+import { download } from './download.ts';
+import { GONE_404S, GONE_AFTER_MS, REALTIME_PREFIX } from './options.ts';
+import type { Requeued, ResultRecorder } from './recorder.ts';
+import { retryWait } from './retrying.ts';
+
+/** Puts a batch's unanswered requests back to pending and marks it failed; the emitter will batch them again. */
+export function release(ctx: SinkContext, row: BatchRow, reason: string): undefined {
+  const count = ctx.ledger.failBatch(row.id, ctx.opts.now(), reason);
+  if (count > 0) ctx.opts.emit({ type: 'released', batchId: row.remote_id, requests: count, reason });
+  ctx.pulse.move();
+  return undefined;
+}
+
+/** What the search for a batch whose create outcome was lost works with (see `adoption.ts`). */
+export function adoptionContext(ctx: SinkContext): AdoptionContext {
+  return {
+    client: ctx.client,
+    ledger: ctx.ledger,
+    signal: ctx.signal,
+    now: ctx.opts.now,
+    sleep: ctx.opts.sleep,
+    delay: ctx.opts.retryDelay,
+    rejected: (batchId) => ctx.opts.emit({ type: 'not-ours', batchId }),
+  };
+}
+
+/** Follows a batch to its end; resolves with the requests to batch again, or undefined (stopped, released, or followed elsewhere). */
+export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId: number): Promise<Requeued | undefined> {
+  const { ledger, signal, opts } = ctx;
+  let row = ledger.batch(batchId);
+  // A batch another live run is creating: wait for it to get its remote id (or fail), and say whose it is.
+  for (let attempt = 0; row?.state === 'creating' && row.run !== ctx.run && ledger.runAlive(row.run, opts.now()); attempt++) {
+    if (attempt === 0) {
+      const other = ledger.run(row.run);
+      const t = opts.now();
+      if (other) {
+        opts.emit({ type: 'waiting', requests: row.request_count, run: other.id, host: other.host, pid: other.pid, ageMs: t - other.started_at, lastSeenMs: other.heartbeat_at === null ? null : t - other.heartbeat_at });
+      }
+    }
+    await opts.sleep(opts.retryDelay(attempt), signal);
+    if (signal.aborted) return undefined;
+    row = ledger.batch(batchId);
+  }
+  if (!row) return undefined;
+  let resultsUrl: string | null = null;
+  if (row.state === 'creating') {
+    // Its creator died before learning the outcome: find the batch, proven ours, or submit its requests again.
+    const proven = await findOurBatch(adoptionContext(ctx), row);
+    if (signal.aborted) return undefined;
+    if (!proven) return release(ctx, row, 'its create never reached the API');
+    if (!ledger.setRemote(row.id, proven.batch.id, opts.now())) return undefined; // another run resolved it first, and follows it
+    ledger.setBatchState(row.id, 'ended', opts.now());
+    opts.emit({ type: 'adopted', batchId: proven.batch.id, requests: row.request_count });
+    resultsUrl = proven.resultsUrl;
+    row = ledger.batch(batchId) ?? row;
+  }
+  if (row.state === 'failed' || !row.remote_id) return release(ctx, row, row.error ?? row.state);
+  // Real-time requests that were in flight when their run stopped: their answers were never stored.
+  if (row.remote_id.startsWith(REALTIME_PREFIX)) return release(ctx, row, 'real-time requests in flight when the run stopped');
+  if (row.run !== ctx.run && resultsUrl === null) opts.emit({ type: 'following', batchId: row.remote_id, requests: row.request_count });
+  if (row.state === 'in_progress') {
+    const ended = await poll(ctx, row, row.remote_id);
+    if (ended === undefined) return undefined;
+    resultsUrl = ended;
+  }
+  return download(ctx, recorder, row, row.remote_id, resultsUrl);
+}
+
+/**
+ * Polls a running batch until it ends; resolves with its `results_url`, or undefined when stopped or
+ * released (gone). Polls back off up to `pollMaxMs`; a failed poll is tried again within a minute.
+ */
+async function poll(ctx: SinkContext, row: BatchRow, remoteId: string): Promise<string | null | undefined> {
+  const { client, ledger, signal, opts, mode } = ctx;
+  // The deadline cuts a wait of up to 15 minutes short (the batches it cancels end soon), and the
+  // polls after it start again from the shortest interval.
+  const deadline = mode.deadlineSignal;
+  let deadlineSeen = deadline === undefined || deadline.aborted;
+  const deadlineNews = () => !deadlineSeen && (deadlineSeen = deadline?.aborted === true);
+  /** Polls that answered, and failures in a row. */
+  let polls = 0;
+  let failures = 0;
+  let lastError: unknown;
+  /** This run's first 404 for the batch in the current series, and how many since. */
+  let first404: number | undefined;
+  let count404 = 0;
+  for (;;) {
+    if (deadlineNews()) polls = 0; // it passed during the last retrieve
+    const wait = failures > 0 ? retryWait(ctx, lastError, opts.retryDelay(failures)) : opts.pollDelay(polls);
+    await opts.sleep(wait, deadlineSeen || !deadline ? signal : AbortSignal.any([signal, deadline]));
+    if (signal.aborted) return undefined;
+    if (deadlineNews()) polls = -1; // the wait was cut short: poll now, then from the shortest interval
+    try {
+      const seen = await withSignal(signal, (s) => client.messages.batches.retrieve(remoteId, {}, { signal: s }));
+      ctx.reach.reached();
+      polls++;
+      failures = 0;
+      first404 = undefined;
+      count404 = 0;
+      if (seen.processing_status === 'ended') {
+        ledger.setBatchState(row.id, 'ended', opts.now());
+        opts.emit({ type: 'ended', batchId: remoteId, counts: seen.request_counts });
+        return seen.results_url;
+      }
+    } catch (error) {
+      if (signal.aborted) return undefined;
+      ctx.reach.reached(error);
+      failures++;
+      lastError = error;
+      if (error instanceof APIError && error.status === 404) {
+        first404 ??= opts.now();
+        count404++;
+        if (count404 >= GONE_404S && opts.now() - first404 >= GONE_AFTER_MS) {
+          const listed = await stillListed(ctx, remoteId, row.created_at);
+          if (signal.aborted) return undefined;
+          if (listed === false) {
+            return release(ctx, row, `batch ${remoteId} is no longer known to the API (404 for ${Math.round((opts.now() - first404) / 60_000)} minutes, and not in the list)`);
+          }
+          first404 = undefined;
+          count404 = 0;
+        }
+      } else if (!isTransient(error)) {
+        throw apiFailure(error, `Polling batch ${remoteId} failed`, remoteId);
+      }
+      opts.emit({ type: 'retry', what: `poll ${remoteId} (${ctx.reach.host})`, message: errorText(error), delayMs: retryWait(ctx, error, opts.retryDelay(failures)) });
+    }
+  }
+}
+
+/** Whether the API's list shows a batch: true, false, or undefined when the list could not be read. */
+async function stillListed(ctx: SinkContext, remoteId: string, createdAt: number): Promise<boolean | undefined> {
+  try {
+    return await withSignal(ctx.signal, async (s) => {
+      for await (const batch of ctx.client.messages.batches.list({ limit: 100 }, { signal: s })) {
+        if (batch.id === remoteId) return true;
+        if (Date.parse(batch.created_at) < createdAt - ORPHAN_SKEW_MS) break; // newest first
+      }
+      return false;
+    });
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The intake: reads the source, writes every record (and each new request) to the ledger in
+ * transactions, and places each request: nothing to do (answered), its batch followed, or a place in
+ * the group being filled. Memory stays flat: records wait in the ledger, not here.
+ */
+import { isTransientFailure } from '../core/retry.ts';
+import { BatchEnrichError } from '../errors.ts';
+import type { RecordError } from '../core/result.ts';
+import type { PreparedRecord, Ready } from '../types.ts';
+import type { BatchAssembler } from './assembler.ts';
+import { ENVELOPE_BYTES, requestBytes } from './body.ts';
+import type { SinkContext } from './context.ts';
+import { WRITE_CHUNK, WRITE_DELAY_MS } from './options.ts';
+
+export interface IntakeDeps {
+  assembler: BatchAssembler;
+  track(batchId: number): void;
+}
+
+export class Intake {
+  readonly #ctx: SinkContext;
+  readonly #deps: IntakeDeps;
+  /** Records read so far, and whether the source has ended. */
+  recordsRead = 0;
+  inputDone = false;
+  readonly #pendingRecords: { seq: number; record: PreparedRecord }[] = [];
+  readonly #pendingRequests: Ready[] = [];
+  #writeTimer: NodeJS.Timeout | undefined;
+  /** Specs already in the ledger. */
+  readonly #specsWritten = new Set<string>();
+  /** With a single identity in the ledger no request can be another's: the per-request check is skipped. */
+  readonly #otherScopes: string[];
+
+  constructor(ctx: SinkContext, deps: IntakeDeps) {
+    this.#ctx = ctx;
+    this.#deps = deps;
+    this.#otherScopes = ctx.opts.allowOtherIdentity ? [] : ctx.ledger.otherScopes(ctx.scope);
+  }
+
+  /** Reads the whole source, then submits what is left in the group being filled. */
+  async fill(source: AsyncIterable<PreparedRecord>): Promise<void> {
+    const { signal } = this.#ctx;
+    let seq = 0;
+    for await (const record of source) {
+      if (signal.aborted) break;
+      this.recordsRead++;
+      let placed = record;
+      if (!record.error && record.key !== undefined && record.spec !== undefined && record.messages !== undefined) {
+        const error = await this.#place(record as Ready);
+        if (error) placed = { ...record, error }; // the caller's record is left as it is
+      }
+      this.#pendingRecords.push({ seq: seq++, record: placed });
+      if (this.#pendingRecords.length >= WRITE_CHUNK) this.writeBuffered();
+      else this.#writeTimer ??= setTimeout(() => this.writeBuffered(), WRITE_DELAY_MS);
+    }
+    if (signal.aborted) return;
+    this.writeBuffered();
+    await this.#deps.assembler.flush();
+  }
+
+  /** Writes buffered records and new requests in one transaction. */
+  writeBuffered(): void {
+    const ctx = this.#ctx;
+    clearTimeout(this.#writeTimer);
+    this.#writeTimer = undefined;
+    if (ctx.finished || (this.#pendingRecords.length === 0 && this.#pendingRequests.length === 0)) return;
+    const { ledger, scope, run } = ctx;
+    const t = ctx.opts.now();
+    ledger.transaction(() => {
+      for (const { key, label, spec, messages } of this.#pendingRequests) {
+        if (!this.#specsWritten.has(spec.id)) {
+          ledger.ensureSpec(spec.id, spec.head, spec.tail);
+          this.#specsWritten.add(spec.id);
+        }
+        ledger.insertRequest(scope, key, label ?? null, spec.id, messages, t);
+      }
+      for (const { seq, record } of this.#pendingRecords) {
+        const error = record.error ? JSON.stringify(record.error) : null;
+        ledger.insertRecord(run, seq, record.line, JSON.stringify(record.data), error ? null : (record.key ?? null), error);
+      }
+    });
+    this.#pendingRecords.length = 0;
+    this.#pendingRequests.length = 0;
+    ctx.pulse.notify();
+  }
+
+  dispose(): void {
+    clearTimeout(this.#writeTimer);
+  }
+
+  /** What a new record's request needs: nothing (answered), its batch followed, or a place in a batch. Returns the record's error, if any. */
+  async #place(record: Ready): Promise<RecordError | undefined> {
+    const ctx = this.#ctx;
+    const { ledger, scope, opts } = ctx;
+    const { assembler } = this.#deps;
+    const { key } = record;
+    if (assembler.has(key)) return undefined;
+    const size = requestBytes(key, record.label, record.spec.bytes, record.messages);
+    if (size + ENVELOPE_BYTES > opts.maxBatchBytes) {
+      return { type: 'request_too_large', message: `line ${record.line}: the request is ${size} bytes, over the batch limit of ${opts.maxBatchBytes}` };
+    }
+    const known = ledger.request(scope, key);
+    if (!known) {
+      if (this.#otherScopes.some((other) => ledger.requestSent(other, key))) {
+        throw new BatchEnrichError(
+          'BE_IDENTITY',
+          `${opts.file}:${record.line}: this request was already submitted under another API identity (another ANTHROPIC_BASE_URL or ANTHROPIC_API_KEY); its batches and answers can only be seen with that identity. Run again with it (see 'batch-enrich status'), or pass --new-identity (the library's allowOtherIdentity) to submit under this one and pay again`,
+        );
+      }
+      this.#pendingRequests.push(record);
+      await assembler.add(key, size);
+    } else if (known.state === 'pending') {
+      await assembler.add(key, size);
+    } else if (known.state === 'submitted' && known.batch_id !== null) {
+      this.#deps.track(known.batch_id);
+    } else if (known.state === 'done' && known.updated_at < ctx.runStartedAt) {
+      // A transient failure that was final for an earlier run: this run tries again, with a fresh budget.
+      const stored = ledger.storedResult(scope, key);
+      if (stored && isTransientFailure(stored) && ledger.reopenRequest(scope, key, opts.now())) await assembler.add(key, size);
+    }
+    return undefined;
+  }
+}

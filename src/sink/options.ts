@@ -1,0 +1,176 @@
+/**
+ * The sink's options, its limits and knobs (with units), and every default applied in one place
+ * (`resolveSinkOptions`).
+ */
+import type Anthropic from '@anthropic-ai/sdk';
+import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
+import { POLL_MAX_MS, POLL_MIN_MS, pollDelayMs, sleep as realSleep } from '../core/backoff.ts';
+import { DEFAULT_MAX_ATTEMPTS, type RetryPolicy } from '../core/retry.ts';
+import type { Identity, Ledger } from '../ledger/ledger.ts';
+import type { BatchEvent, SendMode } from '../types.ts';
+
+/** The API's limits for one batch. */
+export const MAX_BATCH_REQUESTS = 100_000;
+/** 256 MB less a 5% margin for what we do not count exactly. */
+export const MAX_BATCH_BYTES = Math.floor(256_000_000 * 0.95);
+export const DEFAULT_FLUSH_AFTER_MS = 30_000;
+export const DEFAULT_MAX_IN_FLIGHT = 4;
+export const DEFAULT_CONCURRENCY = 8;
+/** The longest timer Node keeps (about 24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Waits between tries of a failed call stop growing here, whatever the poll interval's cap. */
+export const RETRY_MAX_MS = 60_000;
+/**
+ * A batch is gone (deleted, or past retention) only when it has answered 404 for this long since
+ * this run's first 404 for it, at least `GONE_404S` times, and the list does not show it. Until then
+ * it is followed as running: a 404 right after create, or after a resume, is the API's propagation delay.
+ */
+export const GONE_AFTER_MS = 5 * 60_000;
+export const GONE_404S = 5;
+/** How long nothing may answer (every call failing to connect, or timing out) before the run stops. */
+export const UNREACHABLE_MS = 3 * 60_000;
+/** Creates refused (429/529), never sent, or of unknown outcome are tried this many times before the run fails. */
+export const CREATE_ATTEMPTS = 6;
+/** An interrupted results download is started again this many times (with backoff) before the run fails. */
+export const DOWNLOAD_ATTEMPTS = 12;
+/** Records are written to the ledger, and read back, in transactions (pages) of this many rows. */
+export const WRITE_CHUNK = 4000;
+/** Records waiting in memory are written at the latest this long after the first of them arrived. */
+export const WRITE_DELAY_MS = 100;
+/**
+ * Results are stored in transactions of this many. A batch's results arrive in random order, and
+ * each marks its request done: a commit rewrites every request page it touched, so fewer, larger
+ * commits write fewer pages.
+ */
+export const RESULT_CHUNK = 16_000;
+/** …or of this much result text (long answers), whichever comes first. */
+export const RESULT_CHUNK_CHARS = 16 * 1024 * 1024;
+/** Real-time mode: requests per group, how soon a group goes out, and groups in flight at once. */
+export const REALTIME_GROUP = 32;
+export const REALTIME_FLUSH_MS = 20;
+export const REALTIME_GROUPS_IN_FLIGHT = 64;
+/** A real-time call refused with 429/529 is waited out this many times before it counts as failed. */
+export const REALTIME_RATE_LIMIT_WAITS = 20;
+/** Ledger batch rows of real-time groups carry this in place of a remote batch id. */
+export const REALTIME_PREFIX = 'realtime_';
+/** After a stop, how long to wait for calls in flight (and cancels asked for) before letting go. */
+export const STOP_WAIT_MS = 3_000;
+
+/** A spending cap (see `BatchSinkOptions.budget`). */
+export interface Budget {
+  maxUsd: number;
+  spentUsd: () => number;
+  /** The estimated cost of a group of requests sent in `mode` (real time costs twice a batch). */
+  estimateUsd: (group: { requests: number; bytes: number; mode: SendMode }) => number;
+}
+
+export interface BatchSinkOptions {
+  client: Anthropic;
+  ledger: Ledger;
+  /** The API identity (see `identityOf`); answers are reused, and batches followed, only within it. */
+  identity: Identity;
+  /** The job name recorded with each batch (for `batch-enrich status`). */
+  job?: string | undefined;
+  /** Requests per batch, 1 to 100,000 (default 100,000). */
+  batchSize?: number | undefined;
+  /** Bytes per batch body (default: 256 MB less a 5% margin). */
+  maxBatchBytes?: number | undefined;
+  /** Submit a partial batch this long after its first request (default 30 s). */
+  flushAfterMs?: number | undefined;
+  /** Batches submitted and not yet downloaded, at most (default 4). */
+  maxInFlight?: number | undefined;
+  /** First poll interval (default 1 s); it doubles up to `pollMaxMs` (default 15 minutes). */
+  pollMinMs?: number | undefined;
+  pollMaxMs?: number | undefined;
+  /** Which failed results to try again (default: 3 attempts, no schema, 128K tokens cap). */
+  retry?: Partial<RetryPolicy> | undefined;
+  /** Shown in per-record messages (`file:line`). */
+  file?: string | undefined;
+  /** Submit requests another identity already submitted or answered (paying again) instead of stopping. */
+  allowOtherIdentity?: boolean | undefined;
+  /**
+   * `batch` (default) sends requests in Message Batches; `realtime` sends each with
+   * `messages.create` (small or urgent jobs: answers now, at full price), in groups of a few that
+   * flow through the same ledger, retries and ordering.
+   */
+  mode?: SendMode | undefined;
+  /** Real-time calls at once, at most (default 8); halved on a 429 or 529, and grown back after successes. */
+  concurrency?: number | undefined;
+  /**
+   * Batch mode: at this time (ms since the epoch), cancel the run's batches still running, keep the
+   * answers they already produced, and finish the rest in real time.
+   */
+  deadline?: number | undefined;
+  /** When stopped by the signal, cancel this run's batches still running (they keep running otherwise). */
+  cancelOnAbort?: boolean | undefined;
+  onEvent?: ((event: BatchEvent) => void) | undefined;
+  /** Called with every result this run downloads (retried ones too: what is billed), e.g. to add up cost. */
+  onResult?: ((result: MessageBatchResult, mode: SendMode) => void) | undefined;
+  /**
+   * A spending cap: before each batch is submitted, what was spent, plus the estimate of batches in
+   * flight (not billed yet), plus this batch's estimate (at the price of the mode it is sent in) must
+   * stay within `maxUsd`. Past it nothing more is submitted, and the records still waiting come out
+   * with `_error` `budget_exceeded`.
+   */
+  budget?: Budget | undefined;
+  signal?: AbortSignal | undefined;
+  /** The clock (ms since the epoch) and the wait between polls and retries: inject both to run the sink on a virtual clock. */
+  now?: (() => number) | undefined;
+  sleep?: ((ms: number, signal: AbortSignal) => Promise<void>) | undefined;
+}
+
+/** The options with every default applied, and the waits they imply. */
+export interface ResolvedSinkOptions {
+  job: string;
+  batchSize: number;
+  maxBatchBytes: number;
+  flushAfterMs: number;
+  maxInFlight: number;
+  pollMinMs: number;
+  pollMaxMs: number;
+  policy: RetryPolicy;
+  /** `<stdin>` or the input file, for messages. */
+  file: string;
+  allowOtherIdentity: boolean;
+  mode: SendMode;
+  concurrency: number;
+  deadline: number | undefined;
+  cancelOnAbort: boolean;
+  budget: Budget | undefined;
+  now: () => number;
+  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  emit: (event: BatchEvent) => void;
+  onResult: ((result: MessageBatchResult, mode: SendMode) => void) | undefined;
+  /** The wait before poll number `attempt`. */
+  pollDelay(attempt: number): number;
+  /** The wait before try number `attempt` of a failed call: grows like polls, but stops at `RETRY_MAX_MS`. */
+  retryDelay(attempt: number): number;
+}
+
+export function resolveSinkOptions(options: BatchSinkOptions): ResolvedSinkOptions {
+  const pollMinMs = Math.min(options.pollMinMs ?? POLL_MIN_MS, MAX_TIMER_MS);
+  const pollMaxMs = Math.min(options.pollMaxMs ?? POLL_MAX_MS, MAX_TIMER_MS);
+  return {
+    job: options.job ?? 'default',
+    batchSize: options.batchSize ?? MAX_BATCH_REQUESTS,
+    maxBatchBytes: options.maxBatchBytes ?? MAX_BATCH_BYTES,
+    flushAfterMs: Math.min(options.flushAfterMs ?? DEFAULT_FLUSH_AFTER_MS, MAX_TIMER_MS),
+    maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+    pollMinMs,
+    pollMaxMs,
+    policy: { maxAttempts: DEFAULT_MAX_ATTEMPTS, maxTokensCap: 128_000, ...options.retry },
+    file: !options.file || options.file === '-' ? '<stdin>' : options.file,
+    allowOtherIdentity: options.allowOtherIdentity ?? false,
+    mode: options.mode ?? 'batch',
+    concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+    deadline: options.deadline,
+    cancelOnAbort: options.cancelOnAbort ?? false,
+    budget: options.budget,
+    now: options.now ?? Date.now,
+    sleep: options.sleep ?? realSleep,
+    emit: options.onEvent ?? (() => {}),
+    onResult: options.onResult,
+    pollDelay: (attempt) => pollDelayMs(attempt, pollMinMs, pollMaxMs),
+    retryDelay: (attempt) => pollDelayMs(attempt, pollMinMs, Math.min(pollMaxMs, RETRY_MAX_MS)),
+  };
+}

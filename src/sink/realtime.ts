@@ -1,0 +1,114 @@
+/**
+ * The real-time sender: a group of a few requests, each sent with `messages.create` under a limiter
+ * that halves its concurrency on 429/529 (or when the rate-limit headers run low). The group has a
+ * ledger row like a batch (remote id `realtime_<nonce>`), and its answers go through the same
+ * recorder, so retries, order and resume work the same.
+ */
+import { APIError } from '@anthropic-ai/sdk';
+import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
+import type { MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages/messages';
+import { errorText, withSignal } from '../client/errors.ts';
+import { newNonce } from '../core/request.ts';
+import type { PayloadRow } from '../ledger/ledger.ts';
+import { ENVELOPE_BYTES, paramsOf } from './body.ts';
+import type { SinkContext } from './context.ts';
+import { Limiter } from './limiter.ts';
+import { REALTIME_GROUP, REALTIME_PREFIX, REALTIME_RATE_LIMIT_WAITS } from './options.ts';
+import type { Requeued, ResultRecorder } from './recorder.ts';
+import { retrying } from './retrying.ts';
+import type { Group } from './submitter.ts';
+
+export interface RealtimeDeps {
+  /** Runs the group's work as the batch's follow task (one slot, settled like a batch). */
+  track(batchId: number, work: () => Promise<Requeued | undefined>): void;
+  charge(batchId: number, usd: number | undefined): void;
+}
+
+export class RealtimeSender {
+  readonly #ctx: SinkContext;
+  readonly #recorder: ResultRecorder;
+  readonly #deps: RealtimeDeps;
+  readonly limiter: Limiter;
+
+  constructor(ctx: SinkContext, recorder: ResultRecorder, deps: RealtimeDeps) {
+    this.#ctx = ctx;
+    this.#recorder = recorder;
+    this.#deps = deps;
+    this.limiter = new Limiter(ctx.opts.concurrency, (limit, reason) => ctx.opts.emit({ type: 'concurrency', limit, reason }));
+  }
+
+  /** Sends a group: one `messages.create` per request, within the limiter's concurrency. */
+  send(group: Group): void {
+    const ctx = this.#ctx;
+    const { ledger, identity, run, opts } = ctx;
+    const nonce = newNonce();
+    const opened = ledger.openBatch(identity, run, opts.job, nonce, group.keys, opts.now());
+    if (opened.keys.length < group.keys.length) ctx.pulse.move();
+    if (opened.keys.length === 0) return ledger.setBatchState(opened.id, 'failed', opts.now(), 'no pending requests (another run took them)');
+    ledger.sizeBatch(opened.id, opened.keys.length, group.bytes + ENVELOPE_BYTES - 1);
+    ledger.setRemote(opened.id, `${REALTIME_PREFIX}${nonce}`, opts.now());
+    this.#deps.charge(opened.id, group.estimateUsd);
+    opts.emit({ type: 'realtime', requests: opened.keys.length, concurrency: this.limiter.limit });
+    this.#deps.track(opened.id, async () => {
+      const row = ledger.batch(opened.id);
+      if (!row) return undefined;
+      const waiting = ledger.submittedOf(row.id);
+      const requeued: Requeued = new Map();
+      const payloads = ledger.batchPage(row.id, 0, REALTIME_GROUP);
+      await Promise.all(
+        payloads.map(async (payload) => {
+          const result = await this.#ask(payload);
+          if (result === undefined || ctx.signal.aborted) return;
+          const decided = this.#recorder.decide(row, payload.key, result, waiting);
+          if (decided) ledger.transaction(() => this.#recorder.store(row, decided, opts.now(), requeued));
+          ctx.pulse.answer();
+        }),
+      );
+      if (ctx.signal.aborted) return undefined;
+      ledger.setBatchState(row.id, 'downloaded', opts.now());
+      return requeued;
+    });
+  }
+
+  /** One real-time call, waiting out rate limits; resolves with the result as a batch would give it (undefined when stopped). */
+  #ask(payload: PayloadRow): Promise<MessageBatchResult | undefined> {
+    const ctx = this.#ctx;
+    const limiter = this.limiter;
+    const params = JSON.parse(paramsOf(payload)) as MessageCreateParamsNonStreaming;
+    return retrying<MessageBatchResult>(ctx, {
+      what: `real-time call (${ctx.reach.host})`,
+      attempts: REALTIME_RATE_LIMIT_WAITS + 1,
+      call: async () => {
+        await limiter.acquire();
+        try {
+          if (ctx.signal.aborted) throw ctx.signal.reason;
+          const { data: message, response } = await withSignal(ctx.signal, (s) => ctx.client.messages.create(params, { signal: s, maxRetries: 0 }).withResponse());
+          // The rate-limit headers say how many requests are left in the window: slow down before a 429.
+          const remaining = Number(response.headers.get('anthropic-ratelimit-requests-remaining') ?? Number.NaN);
+          if (Number.isFinite(remaining) && remaining < limiter.limit) limiter.backOff(`the rate-limit headers leave ${remaining} requests`);
+          else limiter.succeeded();
+          return { type: 'succeeded', message } as MessageBatchResult;
+        } finally {
+          limiter.release();
+        }
+      },
+      classify: (error, attempt) => {
+        const status = error instanceof APIError ? error.status : undefined;
+        if ((status === 429 || status === 529) && attempt <= REALTIME_RATE_LIMIT_WAITS) {
+          // Rate limited or overloaded: fewer calls at once, and wait as long as the API asks.
+          limiter.backOff(status === 429 ? 'rate limited (429)' : 'overloaded (529)');
+          return 'retry';
+        }
+        // Any other failure is this request's answer: an errored result, decided like a batch's.
+        const type = error instanceof APIError ? (error.type ?? 'api_error') : 'api_error';
+        const result = {
+          type: 'errored',
+          error: { type: 'error', error: { type, message: errorText(error) }, request_id: error instanceof APIError ? (error.requestID ?? null) : null },
+        } as unknown as MessageBatchResult;
+        return { value: result };
+      },
+      failure: (error) => error,
+      backoff: (attempt) => ctx.opts.retryDelay(attempt - 1),
+    });
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * One retry loop for every call the sink tries again (create, download, real-time calls): the call,
+ * what a failure means (try again, give up, or an answer that ends the loop), the wait (the API's
+ * `retry-after-ms` or `retry-after` when it gives one, else the capped backoff), one `retry` event a
+ * try, and the stop signal checked after every wait. Polls are not retries: they live in the follower,
+ * and share the classification and the wait (`retryWait`).
+ */
+import { APIError } from '@anthropic-ai/sdk';
+import { errorText, retryAfterMs } from '../client/errors.ts';
+import type { SinkContext } from './context.ts';
+
+/** What to do after a failed try: try again after the wait, give up, or end the loop with a value. */
+export type Outcome<T> = 'retry' | 'fail' | { value: T };
+
+export interface RetryLoop<T> {
+  /** Named in the `retry` event: which call, and where (`create (api.anthropic.com)`). */
+  what: string;
+  /** Tries at most (the first included). */
+  attempts: number;
+  call(attempt: number): Promise<T>;
+  /** What a failure means; may do work first (a create of unknown outcome looks for its batch). */
+  classify(error: unknown, attempt: number): Outcome<T> | Promise<Outcome<T>>;
+  /** The error the loop ends with when it gives up. */
+  failure(error: unknown): unknown;
+  /** The wait before try `attempt + 1`, when the API names none (default: the sink's retry backoff). */
+  backoff?(attempt: number): number;
+}
+
+/** The wait before another try: what the API asked for, else `fallback`. */
+export function retryWait(ctx: SinkContext, error: unknown, fallback: number): number {
+  return (error instanceof APIError ? retryAfterMs(error, ctx.opts.now()) : undefined) ?? fallback;
+}
+
+/** Runs the loop; resolves with the call's value (or a classified value), or undefined when stopped. */
+export async function retrying<T>(ctx: SinkContext, loop: RetryLoop<T>): Promise<T | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await loop.call(attempt);
+    } catch (error) {
+      if (ctx.signal.aborted) return undefined;
+      const outcome = await loop.classify(error, attempt);
+      if (ctx.signal.aborted) return undefined;
+      if (typeof outcome === 'object') return outcome.value;
+      if (outcome === 'fail' || attempt >= loop.attempts) throw loop.failure(error);
+      const wait = retryWait(ctx, error, (loop.backoff ?? ctx.opts.retryDelay)(attempt));
+      ctx.opts.emit({ type: 'retry', what: loop.what, message: errorText(error), delayMs: wait });
+      await ctx.opts.sleep(wait, ctx.signal);
+      if (ctx.signal.aborted) return undefined;
+    }
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * The submitter: turns a group of requests into a batch. The batch row is written (`creating`, with a
+ * fresh nonce) before `create` is sent, so a crash at any point leaves something the next run can
+ * resolve. A create refused (429/529) or never sent (no connection) is tried again; one of unknown
+ * outcome is resolved by proof (`adoption.ts`) before anything is sent again. It also cancels this
+ * run's batches (at the deadline, or on a stop with `cancelOnAbort`), with a bound on the wait.
+ */
+import { APIError } from '@anthropic-ai/sdk';
+import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
+import { createBatch } from '../client/client.ts';
+import { apiFailure, errorText, isTransient, neverSent, withSignal } from '../client/errors.ts';
+import { newNonce } from '../core/request.ts';
+import { findOurBatch } from './adoption.ts';
+import { settleWithin } from './async.ts';
+import { batchBody, ENVELOPE_BYTES } from './body.ts';
+import type { SinkContext } from './context.ts';
+import { adoptionContext, release } from './follower.ts';
+import { CREATE_ATTEMPTS } from './options.ts';
+import { retrying } from './retrying.ts';
+
+/** A group of requests to send: their keys, and the bytes they add to a body. */
+export interface Group {
+  keys: string[];
+  bytes: number;
+  /** Its cost estimate, when a budget applies. */
+  estimateUsd?: number | undefined;
+}
+
+export interface SubmitterDeps {
+  /** Follow a batch once it has its remote id. */
+  track(batchId: number): void;
+  /** A batch went out with this cost estimate. */
+  charge(batchId: number, usd: number | undefined): void;
+}
+
+export class Submitter {
+  readonly #ctx: SinkContext;
+  readonly #deps: SubmitterDeps;
+  /** Batches this run is creating right now (recorded, `create` not yet answered). */
+  readonly #creating = new Set<number>();
+  /** Batches this run created or adopted (proven ours): the only ones it may cancel. */
+  readonly #mine = new Map<number, string>();
+
+  constructor(ctx: SinkContext, deps: SubmitterDeps) {
+    this.#ctx = ctx;
+    this.#deps = deps;
+  }
+
+  isCreating(batchId: number): boolean {
+    return this.#creating.has(batchId);
+  }
+
+  get creatingCount(): number {
+    return this.#creating.size;
+  }
+
+  /** Records a batch, creates it (or proves a lost create's batch ours), and starts following it. */
+  async submit(group: Group): Promise<void> {
+    const ctx = this.#ctx;
+    const { ledger, identity, run, opts, signal } = ctx;
+    const nonce = newNonce();
+    const opened = ledger.openBatch(identity, run, opts.job, nonce, group.keys, opts.now());
+    const id = opened.id;
+    if (opened.keys.length < group.keys.length) ctx.pulse.move(); // another run took some: their records wait on its batch
+    if (opened.keys.length === 0) return ledger.setBatchState(id, 'failed', opts.now(), 'no pending requests (another run took them)');
+    this.#creating.add(id);
+    try {
+      // The request count identifies the batch in the API's list if the create's answer is lost.
+      // Exactly the body's size: the requests (each counted with a comma), the envelope, less one comma.
+      const bodyBytes = group.bytes + ENVELOPE_BYTES - 1;
+      ledger.sizeBatch(id, opened.keys.length, bodyBytes);
+      let adopted = false;
+      const requests = `${opened.keys.length} request${opened.keys.length === 1 ? '' : 's'}`;
+      const created = await retrying<MessageBatch>(ctx, {
+        what: `create (${ctx.reach.host})`,
+        attempts: CREATE_ATTEMPTS,
+        call: async () => {
+          const batch = await createBatch(ctx.client, batchBody(ledger, id, nonce), signal);
+          ctx.reach.reached();
+          return batch;
+        },
+        classify: async (error) => {
+          // Known not made: refused (429/529), or never sent (no connection was ever made).
+          if (neverSent(error)) {
+            ctx.reach.reached(error);
+            return 'retry';
+          }
+          if (error instanceof APIError && (error.status === 429 || error.status === 529)) return 'retry';
+          if (!isTransient(error)) return 'fail';
+          // Unknown outcome: the batch may exist. Adopted only when proven ours; tried again only when it cannot be.
+          const row = ledger.batch(id);
+          const proven = row ? await findOurBatch(adoptionContext(ctx), row) : undefined;
+          if (!proven) return 'retry';
+          adopted = true;
+          opts.emit({ type: 'adopted', batchId: proven.batch.id, requests: opened.keys.length });
+          return { value: proven.batch };
+        },
+        failure: (error) => {
+          const row = ledger.batch(id);
+          if (row) release(ctx, row, errorText(error));
+          return apiFailure(error, `Creating a batch of ${requests} failed`, undefined);
+        },
+      });
+      // Stopped mid-create: the outcome is unknown, so the row stays `creating` for the next run to resolve.
+      if (created === undefined) return;
+      ledger.setRemote(id, created.id, opts.now());
+      this.#mine.set(id, created.id);
+      this.#deps.charge(id, group.estimateUsd);
+      if (!adopted) opts.emit({ type: 'submitted', batchId: created.id, requests: opened.keys.length, bytes: bodyBytes });
+    } finally {
+      this.#creating.delete(id);
+    }
+    this.#deps.track(id);
+  }
+
+  /** This run's batches still running (ledger id, remote id). */
+  running(): [number, string][] {
+    return [...this.#mine].filter(([batchId]) => this.#ctx.ledger.batch(batchId)?.state === 'in_progress');
+  }
+
+  /** Asks the API to cancel one of this run's batches; says whether it was accepted (`canceled` event). */
+  async cancel(remoteId: string, signal?: AbortSignal): Promise<void> {
+    const { client, opts } = this.#ctx;
+    try {
+      await (signal ? withSignal(signal, (s) => client.messages.batches.cancel(remoteId, {}, { signal: s, maxRetries: 0 })) : client.messages.batches.cancel(remoteId));
+      opts.emit({ type: 'canceled', batchId: remoteId });
+    } catch (error) {
+      opts.emit({ type: 'canceled', batchId: remoteId, error: errorText(error) });
+    }
+  }
+
+  /** Cancels this run's running batches, all at once, waiting `ms` at most (a hung API must not hold a stop). */
+  async cancelMine(ms: number): Promise<void> {
+    const controller = new AbortController();
+    const cancels = this.running().map(([, remoteId]) => this.cancel(remoteId, controller.signal));
+    await settleWithin(cancels, ms);
+    controller.abort();
+  }
+}

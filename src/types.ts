@@ -1,0 +1,62 @@
+/**
+ * The records and events that travel between the stages: what the prepare stage hands the sink, what
+ * the sink hands the merge stage, and what the sink reports as it works.
+ */
+import type { MessageBatch, MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
+import type { SpecParts } from './core/request.ts';
+import type { RecordError } from './core/result.ts';
+import type { SourceRecord } from './stages/read.ts';
+
+/** How a request is sent: in a Message Batch (half price), or with `messages.create` (answers now). */
+export type SendMode = 'batch' | 'realtime';
+
+/** A record ready for the sink: its request (key, shared params, messages) or why it has none. */
+export interface PreparedRecord extends SourceRecord {
+  /** The request key (see `requestKey`); the `custom_id` sent is `<nonce>_[<label>-]<key>`. */
+  key?: string | undefined;
+  /** The readable label in front of the key in the `custom_id` (`--id-field`); not part of the key. */
+  label?: string | undefined;
+  /** The params every request of the job shares: `spec.head + messages + spec.tail` is this request's. */
+  spec?: SpecParts | undefined;
+  /** This request's `messages`, serialized once. */
+  messages?: string | undefined;
+}
+
+/** A prepared record that has a request. */
+export type Ready = PreparedRecord & { key: string; spec: SpecParts; messages: string };
+
+/** A record joined with its final result (absent when the record carries `error` instead). */
+export interface JoinedRecord {
+  seq: number;
+  line: number;
+  data: Record<string, unknown>;
+  key: string | undefined;
+  error: RecordError | undefined;
+  result: MessageBatchResult | undefined;
+  /** How many times the request was submitted. */
+  attempts: number;
+  /** The batch that answered it and the `custom_id` it had there. */
+  batchId: string | undefined;
+  customId: string | undefined;
+  /** How the answer was bought (what its cost is priced at); undefined without an answer. */
+  mode: SendMode | undefined;
+}
+
+export type BatchEvent =
+  | { type: 'submitted'; batchId: string; requests: number; bytes: number }
+  | { type: 'adopted'; batchId: string; requests: number }
+  /** A batch of our size, made while our create's outcome was unknown, proved to be someone else's: left untouched. */
+  | { type: 'not-ours'; batchId: string }
+  /** Another live run is creating a batch that holds some of our requests: we wait for it. */
+  | { type: 'waiting'; requests: number; run: number; host: string | null; pid: number; ageMs: number; lastSeenMs: number | null }
+  | { type: 'following'; batchId: string; requests: number }
+  | { type: 'ended'; batchId: string; counts: MessageBatch['request_counts'] }
+  | { type: 'requeued'; batchId: string; requests: number; reasons: Record<string, number> }
+  | { type: 'released'; batchId: string | null; requests: number; reason: string }
+  | { type: 'retry'; what: string; message: string; delayMs: number }
+  /** A cancel this run asked for (at the deadline, or on a stop with `cancelOnAbort`): accepted, or why not. */
+  | { type: 'canceled'; batchId: string; error?: string }
+  | { type: 'budget'; maxUsd: number; projectedUsd: number; requests: number }
+  | { type: 'realtime'; requests: number; concurrency: number }
+  | { type: 'concurrency'; limit: number; reason: string }
+  | { type: 'deadline'; canceling: number };
