@@ -25,12 +25,15 @@ export type Action =
   /** Answered 404 `not_found_error` without forwarding. */
   | 'not-found'
   /** The connection is dropped without an answer (the API cannot be reached). */
-  | 'drop';
+  | 'drop'
+  /** Never answered (a hung API): the request stays open until the test ends. */
+  | 'hang';
 
 export type Rule = (call: Call) => Action | Promise<Action>;
 
 let servers: Server[] = [];
 afterEach(async () => {
+  for (const server of servers) server.closeAllConnections();
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   servers = [];
 });
@@ -56,6 +59,7 @@ export async function faultProxy(target: string, rule: Rule): Promise<{ url: str
       void Promise.resolve(rule(call)).then((action) => {
         if (action === 'refuse') return void res.writeHead(500, { 'content-type': 'application/json' }).end(error(500, 'api_error', 'Internal server error'));
         if (action === 'drop') return void req.socket.destroy();
+        if (action === 'hang') return;
         if (action === 'not-found') return void res.writeHead(404, { 'content-type': 'application/json' }).end(error(404, 'not_found_error', 'Not found'));
         const headers = { ...req.headers, host: upstream.host };
         const forward = request({ host: upstream.hostname, port: upstream.port, method: req.method, path, headers }, (answer) => {

@@ -1,0 +1,66 @@
+/**
+ * A sink context for unit tests of the sink's parts: an in-memory ledger, a virtual clock, a client
+ * that must not be called unless a test gives one, and every event collected.
+ */
+import type Anthropic from '@anthropic-ai/sdk';
+import { Ledger, type Identity } from '../../src/ledger/ledger.ts';
+import { Pulse } from '../../src/sink/async.ts';
+import { ModeSwitch, Reachability, type SinkContext } from '../../src/sink/context.ts';
+import { resolveSinkOptions, type BatchSinkOptions } from '../../src/sink/options.ts';
+import type { BatchEvent } from '../../src/types.ts';
+
+export const identity: Identity = { scope: 'scope-test', baseUrl: 'https://api.example', apiVersion: '2026-10-21', keyFingerprint: 'abcd1234' };
+
+export interface TestContext extends SinkContext {
+  events: BatchEvent[];
+  /** Virtual time: `sleep` advances it. */
+  clock: { t: number };
+  sleeps: number[];
+  controller: AbortController;
+  failures: unknown[];
+}
+
+export function testContext(options: Partial<BatchSinkOptions> = {}, client?: Partial<Anthropic>): TestContext {
+  const ledger = new Ledger(':memory:');
+  const events: BatchEvent[] = [];
+  const clock = { t: 1_000_000 };
+  const sleeps: number[] = [];
+  const controller = new AbortController();
+  const failures: unknown[] = [];
+  const opts = resolveSinkOptions({
+    client: (client ?? {}) as Anthropic,
+    ledger,
+    identity,
+    onEvent: (e) => events.push(e),
+    now: () => clock.t,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+      clock.t += ms;
+    },
+    ...options,
+  });
+  return {
+    client: (client ?? { baseURL: 'https://api.example' }) as Anthropic,
+    ledger,
+    identity,
+    scope: identity.scope,
+    run: ledger.startRun('test', clock.t),
+    runStartedAt: clock.t,
+    opts,
+    signal: controller.signal,
+    pulse: new Pulse(),
+    mode: new ModeSwitch(opts.mode, opts.deadline !== undefined),
+    reach: new Reachability('api.example', opts.now),
+    fail: (error) => {
+      failures.push(error);
+      controller.abort(error);
+    },
+    stopping: () => controller.signal.aborted,
+    finished: false,
+    events,
+    clock,
+    sleeps,
+    controller,
+    failures,
+  };
+}

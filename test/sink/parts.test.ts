@@ -1,0 +1,275 @@
+/**
+ * The sink's parts on their own: an in-memory ledger, a virtual clock and fakes (test/helpers/sink.ts).
+ * The whole sink runs against the emulator in the pipeline, durability, kill and real-time suites.
+ */
+import { APIConnectionError, APIError } from '@anthropic-ai/sdk';
+import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
+import { describe, expect, it } from 'vitest';
+import { customIdOf } from '../../src/core/request.ts';
+import { BatchAssembler } from '../../src/sink/assembler.ts';
+import { batchBody, ENVELOPE_BYTES, requestBytes } from '../../src/sink/body.ts';
+import { BudgetGuard } from '../../src/sink/budget.ts';
+import { Limiter } from '../../src/sink/limiter.ts';
+import { UNREACHABLE_MS } from '../../src/sink/options.ts';
+import { ResultRecorder, type Requeued } from '../../src/sink/recorder.ts';
+import { retrying } from '../../src/sink/retrying.ts';
+import type { Group } from '../../src/sink/submitter.ts';
+import type { SendMode } from '../../src/types.ts';
+import { identity, testContext } from '../helpers/sink.ts';
+
+const apiError = (status: number, headers: Record<string, string> = {}) =>
+  APIError.generate(status, { type: 'error', error: { type: 'x', message: `status ${status}` } }, `status ${status}`, new Headers(headers));
+
+describe('retrying: one loop for every call that is tried again', () => {
+  it('waits what the API asks (retry-after), else the capped backoff, and says so once a try', async () => {
+    const ctx = testContext({ pollMinMs: 1_000 });
+    const failures = [apiError(429, { 'retry-after': '7' }), apiError(500), apiError(500)];
+    const value = await retrying(ctx, {
+      what: 'create (api.example)',
+      attempts: 5,
+      call: async () => {
+        const next = failures.shift();
+        if (next) throw next;
+        return 'made';
+      },
+      classify: () => 'retry',
+      failure: (error) => error,
+    });
+    expect(value).toBe('made');
+    expect(ctx.sleeps[0]).toBe(7_000);
+    expect(ctx.sleeps.slice(1).every((ms) => ms <= 60_000)).toBe(true);
+    expect(ctx.events.map((e) => e.type)).toEqual(['retry', 'retry', 'retry']);
+    expect(ctx.events[0]).toMatchObject({ what: 'create (api.example)', message: expect.stringMatching(/^429 /), delayMs: 7_000 });
+  });
+
+  it('gives up with the failure after the last attempt, or at once when the failure is final', async () => {
+    const ctx = testContext();
+    let calls = 0;
+    const loop = (outcome: 'retry' | 'fail') => ({
+      what: 'x',
+      attempts: 3,
+      call: async () => {
+        calls++;
+        throw apiError(500);
+      },
+      classify: () => outcome,
+      failure: () => new Error(`gave up after ${calls}`),
+    });
+    await expect(retrying(ctx, loop('retry'))).rejects.toThrow('gave up after 3');
+    calls = 0;
+    await expect(retrying(ctx, loop('fail'))).rejects.toThrow('gave up after 1');
+  });
+
+  it('a classified value ends the loop (an adopted batch, an errored answer)', async () => {
+    const ctx = testContext();
+    const value = await retrying(ctx, { what: 'x', attempts: 3, call: () => Promise.reject(apiError(500)), classify: () => ({ value: 'adopted' }), failure: (e) => e });
+    expect(value).toBe('adopted');
+  });
+
+  it('a stop during the wait ends the loop without another call', async () => {
+    const ctx = testContext();
+    let calls = 0;
+    const value = await retrying(ctx, {
+      what: 'x',
+      attempts: 5,
+      call: () => {
+        calls++;
+        ctx.controller.abort();
+        return Promise.reject(apiError(500));
+      },
+      classify: () => 'retry',
+      failure: (e) => e,
+    });
+    expect(value).toBeUndefined();
+    expect(calls).toBe(1);
+  });
+});
+
+describe('Reachability', () => {
+  it('stops the run once nothing answered for minutes, naming the host; any answer resets the count', () => {
+    const ctx = testContext();
+    const cut = new APIConnectionError({ message: 'Connection error.' });
+    ctx.reach.reached(cut);
+    ctx.clock.t += UNREACHABLE_MS - 1;
+    ctx.reach.reached(apiError(500)); // the API answered (with an error): it is reachable
+    ctx.reach.reached(cut);
+    ctx.clock.t += UNREACHABLE_MS - 1;
+    expect(() => ctx.reach.reached(cut)).not.toThrow();
+    ctx.clock.t += 1;
+    expect(() => ctx.reach.reached(cut)).toThrow(/Cannot reach the API at api\.example/);
+  });
+});
+
+describe('BudgetGuard', () => {
+  it('prices each group in the mode it goes out in, and counts groups in flight until they settle', () => {
+    const ctx = testContext();
+    const seen: SendMode[] = [];
+    let spent = 0;
+    const guard = new BudgetGuard(ctx, {
+      maxUsd: 1,
+      spentUsd: () => spent,
+      estimateUsd: ({ requests, mode }) => {
+        seen.push(mode);
+        return requests * (mode === 'realtime' ? 0.2 : 0.1);
+      },
+    });
+    expect(guard.admit({ requests: 4, bytes: 100 }, 'batch')).toBeCloseTo(0.4);
+    guard.charge(1, 0.4);
+    expect(guard.admit({ requests: 2, bytes: 50 }, 'realtime')).toBeCloseTo(0.4);
+    guard.charge(2, 0.4);
+    // 0.4 + 0.4 in flight, 0.4 more in real time would cross $1.
+    expect(guard.admit({ requests: 2, bytes: 50 }, 'realtime')).toBe(false);
+    expect(guard.exhausted).toBe(true);
+    expect(seen).toEqual(['batch', 'realtime', 'realtime']);
+    expect(ctx.events).toEqual([{ type: 'budget', maxUsd: 1, projectedUsd: expect.closeTo(1.2, 6), requests: 2 }]);
+    // Once out, nothing more goes, and it says so once.
+    guard.settled(1);
+    spent = 0;
+    expect(guard.admit({ requests: 1, bytes: 10 }, 'batch')).toBe(false);
+    expect(ctx.events).toHaveLength(1);
+  });
+
+  it('without a budget every group goes, unpriced', () => {
+    expect(new BudgetGuard(testContext(), undefined).admit({ requests: 1, bytes: 1 }, 'batch')).toBeUndefined();
+  });
+});
+
+describe('BatchAssembler', () => {
+  function assembler(options: Parameters<typeof testContext>[0], admit?: (mode: SendMode) => boolean) {
+    const ctx = testContext(options);
+    const sent: (Group & { mode: SendMode })[] = [];
+    const budget = new BudgetGuard(ctx, admit ? { maxUsd: 1, spentUsd: () => 0, estimateUsd: ({ mode }) => (admit(mode) ? 0 : 2) } : undefined);
+    const parts = new BatchAssembler(ctx, {
+      budget,
+      beforeOpen: () => {},
+      inFlight: () => 0,
+      slotFreed: () => Promise.resolve(),
+      submit: async (group) => void sent.push({ ...group, mode: 'batch' }),
+      sendRealtime: (group) => void sent.push({ ...group, mode: 'realtime' }),
+    });
+    return { ctx, parts, sent };
+  }
+
+  it('cuts a batch at batchSize requests', async () => {
+    const { parts, sent } = assembler({ batchSize: 2, flushAfterMs: 60_000 });
+    for (const key of ['a', 'b', 'c']) await parts.add(key, 10);
+    expect(sent.map((g) => g.keys)).toEqual([['a', 'b']]);
+    await parts.flush();
+    expect(sent.map((g) => g.keys)).toEqual([['a', 'b'], ['c']]);
+    parts.dispose();
+  });
+
+  it('cuts a batch before it would cross maxBatchBytes (the envelope counted)', async () => {
+    const { parts, sent } = assembler({ maxBatchBytes: 100 + ENVELOPE_BYTES, flushAfterMs: 60_000 });
+    await parts.add('a', 60);
+    await parts.add('b', 40);
+    await parts.add('c', 1);
+    expect(sent.map((g) => [g.keys, g.bytes])).toEqual([[['a', 'b'], 100]]);
+    parts.dispose();
+  });
+
+  it('a request already in the group is not added twice', async () => {
+    const { parts, sent } = assembler({ flushAfterMs: 60_000 });
+    await parts.add('a', 10);
+    await parts.add('a', 10);
+    await parts.flush();
+    expect(sent.map((g) => g.keys)).toEqual([['a']]);
+  });
+
+  it('sends the partial group flushAfterMs after its first request', async () => {
+    const { parts, sent } = assembler({ flushAfterMs: 5 });
+    await parts.add('a', 10);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await parts.flushing;
+    expect(sent.map((g) => g.keys)).toEqual([['a']]);
+  });
+
+  it('after the deadline, groups go out in real time and are priced so', async () => {
+    const modes: SendMode[] = [];
+    const { ctx, parts, sent } = assembler({ flushAfterMs: 60_000, deadline: 1 }, (mode) => (modes.push(mode), true));
+    await parts.add('a', 10);
+    ctx.mode.passDeadline();
+    await parts.flush();
+    expect(sent).toEqual([expect.objectContaining({ keys: ['a'], mode: 'realtime' })]);
+    expect(modes).toEqual(['realtime']);
+  });
+
+  it('a group the budget refuses is not sent', async () => {
+    const { parts, sent } = assembler({ flushAfterMs: 60_000 }, () => false);
+    await parts.add('a', 10);
+    await parts.flush();
+    expect(sent).toEqual([]);
+  });
+});
+
+describe('ResultRecorder', () => {
+  const canceled = { type: 'canceled' } as MessageBatchResult;
+  function recorded(deadline: boolean, ownRun: boolean) {
+    const ctx = testContext({ deadline: deadline ? 1 : undefined });
+    const { ledger } = ctx;
+    ledger.ensureSpec('s', '{"model":"m","max_tokens":5,"messages":', '}');
+    ledger.insertRequest(identity.scope, 'k', null, 's', '[]', 0);
+    const run = ownRun ? ctx.run : ledger.startRun('earlier', 0);
+    const { id } = ledger.openBatch(identity, run, 'test', 'nonce1', ['k'], 0);
+    ledger.setRemote(id, 'msgbatch_1', 0);
+    if (deadline) ctx.mode.passDeadline();
+    const recorder = new ResultRecorder(ctx);
+    const row = ledger.batch(id);
+    if (!row) throw new Error('no row');
+    const decided = recorder.decide(row, 'k', canceled, ledger.submittedOf(id));
+    const requeued: Requeued = new Map();
+    if (decided) ledger.transaction(() => recorder.store(row, decided, 1, requeued));
+    return { decided, requeued, state: ledger.request(identity.scope, 'k')?.state, reasons: recorder.reasons(requeued) };
+  }
+
+  it('a request canceled by our deadline is sent again (in real time)', () => {
+    const { decided, requeued, state, reasons } = recorded(true, true);
+    expect(decided?.verdict).toEqual({ retry: true, reason: 'deadline' });
+    expect([...requeued.keys()]).toEqual(['k']);
+    expect(state).toBe('pending');
+    expect(reasons).toEqual({ deadline: 1 });
+  });
+
+  it('a request an earlier run canceled is sent again: rerunning means finishing', () => {
+    expect(recorded(false, false).decided?.verdict).toEqual({ retry: true, reason: 'canceled earlier' });
+  });
+
+  it('a request this run canceled (a stop) is final for this run', () => {
+    const { decided, state } = recorded(false, true);
+    expect(decided?.verdict.retry).toBe(false);
+    expect(state).toBe('done');
+  });
+});
+
+describe('Limiter (additive increase, multiplicative decrease)', () => {
+  it('halves on a 429 and grows back by one after as many successes as the limit', () => {
+    const changes: number[] = [];
+    const limiter = new Limiter(8, (limit) => changes.push(limit));
+    limiter.backOff('429');
+    limiter.backOff('429');
+    expect(limiter.limit).toBe(2);
+    limiter.succeeded();
+    limiter.succeeded();
+    expect(limiter.limit).toBe(3);
+    expect(changes).toEqual([4, 2, 3]);
+  });
+});
+
+describe('batch bodies', () => {
+  it('the body streamed from the ledger is exactly the bytes the assembler counted', async () => {
+    const ctx = testContext();
+    const { ledger } = ctx;
+    const head = '{"model":"m","max_tokens":5,"messages":';
+    ledger.ensureSpec('s', head, '}');
+    const requests = Array.from({ length: 1_203 }, (_, i) => ({ key: `k${String(i).padStart(21, '0')}`, label: i % 2 ? `row${i}` : null, messages: JSON.stringify([{ role: 'user', content: `é ${i}` }]) }));
+    for (const r of requests) ledger.insertRequest(identity.scope, r.key, r.label, 's', r.messages, 0);
+    const { id } = ledger.openBatch(identity, ctx.run, 'test', 'nonce1', requests.map((r) => r.key), 0);
+    const counted = requests.reduce((sum, r) => sum + requestBytes(r.key, r.label, Buffer.byteLength(head) + 1, r.messages), 0) + ENVELOPE_BYTES - 1;
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of batchBody(ledger, id, 'nonce1')) chunks.push(chunk);
+    const body = Buffer.concat(chunks);
+    expect(body.length).toBe(counted);
+    const parsed = JSON.parse(body.toString('utf8')) as { requests: { custom_id: string }[] };
+    expect(parsed.requests.map((r) => r.custom_id)).toEqual(requests.map((r) => customIdOf('nonce1', r.key, r.label)));
+  });
+});

@@ -1,0 +1,74 @@
+/** Stopping the sink: bounded waits, honest events, and the caller's records left as they were. */
+import { Readable } from 'node:stream';
+import Anthropic from '@anthropic-ai/sdk';
+import { describe, expect, it } from 'vitest';
+import { createClient, identityOf } from '../../src/client/client.ts';
+import { compileTemplate } from '../../src/core/template.ts';
+import { Ledger } from '../../src/ledger/ledger.ts';
+import { batchSink, type BatchEvent, type JoinedRecord, type PreparedRecord } from '../../src/stages/batch.ts';
+import { toRequests } from '../../src/stages/prepare.ts';
+import type { SourceRecord } from '../../src/stages/read.ts';
+import { emulator, enrich, perRecord } from '../helpers/pipeline.ts';
+import { faultProxy } from '../helpers/proxy.ts';
+
+const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i), text: `text ${i}` }));
+
+describe('a stop with cancelOnAbort', () => {
+  it('says which cancels were accepted (a "canceled" event), not a "released" or "retry" one', async () => {
+    const emu = await emulator({ responder: perRecord, processingMs: 60_000 });
+    const controller = new AbortController();
+    const events: BatchEvent[] = [];
+    const run = enrich(emu, rows(3), {
+      signal: controller.signal,
+      cancelOnAbort: true,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === 'submitted') setTimeout(() => controller.abort(), 20);
+      },
+    });
+    await expect(run).rejects.toMatchObject({ code: 'BE_ABORTED' });
+    const batchId = emu.batches()[0] ?? '';
+    expect(events).toContainEqual({ type: 'canceled', batchId });
+    expect(events.filter((e) => e.type === 'released' || e.type === 'retry')).toEqual([]);
+    expect((await new Anthropic({ apiKey: 'k', baseURL: emu.url }).messages.batches.retrieve(batchId)).cancel_initiated_at).not.toBeNull();
+  });
+
+  it('does not wait on a hung API: the stop ends within seconds, and the cancel that never answered is reported', async () => {
+    const emu = await emulator({ responder: perRecord, processingMs: 60_000 });
+    const proxy = await faultProxy(emu.url, (call) => (call.path.endsWith('/cancel') ? 'hang' : 'pass'));
+    const controller = new AbortController();
+    const events: BatchEvent[] = [];
+    const run = enrich(emu, rows(3), {
+      baseURL: proxy.url,
+      signal: controller.signal,
+      cancelOnAbort: true,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === 'submitted') setTimeout(() => controller.abort(), 20);
+      },
+    });
+    const started = Date.now();
+    await expect(run).rejects.toMatchObject({ code: 'BE_ABORTED' });
+    expect(Date.now() - started).toBeLessThan(8_000);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'canceled', error: expect.any(String) }));
+  });
+});
+
+describe("the caller's records", () => {
+  it('are not changed by the sink, even the one it gives an error (a request over the batch byte limit)', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const source: SourceRecord[] = [
+      { seq: 0, line: 2, data: { id: '0', text: 'short' } },
+      { seq: 1, line: 3, data: { id: '1', text: 'x'.repeat(5_000) } },
+    ];
+    const prepared: PreparedRecord[] = [];
+    for await (const record of toRequests({ model: 'claude-haiku-4-5', maxTokens: 100, prompt: compileTemplate('item {{id}}: {{text}}') })(Readable.from(source))) prepared.push(record);
+    const before = structuredClone(prepared);
+    const client = createClient({ apiKey: 'k', baseURL: emu.url });
+    const out: JoinedRecord[] = [];
+    const sink = batchSink({ client, ledger: new Ledger(':memory:'), identity: identityOf(client, 'k'), maxBatchBytes: 2_000, pollMinMs: 5, pollMaxMs: 10 });
+    for await (const joined of sink(Readable.from(prepared))) out.push(joined);
+    expect(out[1]?.error).toMatchObject({ type: 'request_too_large' });
+    expect(prepared).toEqual(before);
+  });
+});
