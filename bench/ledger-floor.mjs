@@ -45,7 +45,7 @@ ledger.ensureSpec('spec', '{"model":"claude-haiku-4-5","max_tokens":1024,"messag
 for (let from = 0; from < N; from += CHUNK) {
   ledger.transaction(() => {
     for (let i = from; i < Math.min(N, from + CHUNK); i++) {
-      ledger.insertRequest(identity.scope, keyOf(i), 'spec', messages, Date.now());
+      ledger.insertRequest(identity.scope, keyOf(i), null, 'spec', messages, Date.now());
       ledger.insertRecord(run, i, i + 2, record, keyOf(i), null);
     }
   });
