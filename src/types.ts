@@ -56,7 +56,8 @@ export type BatchEvent =
   | { type: 'retry'; what: string; message: string; delayMs: number }
   /** A cancel this run asked for (at the deadline, or on a stop with `cancelOnAbort`): accepted, or why not. */
   | { type: 'canceled'; batchId: string; error?: string }
-  | { type: 'budget'; maxUsd: number; projectedUsd: number; requests: number }
+  /** The cap would be crossed: `requests` more were not sent, or (as costs came in) `canceling` batches in flight are canceled. */
+  | { type: 'budget'; maxUsd: number; projectedUsd: number; requests: number; canceling?: number }
   | { type: 'realtime'; requests: number; concurrency: number }
   | { type: 'concurrency'; limit: number; reason: string }
   | { type: 'deadline'; canceling: number };

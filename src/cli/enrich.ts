@@ -694,7 +694,9 @@ function describe(event: BatchEvent): string {
     case 'deadline':
       return `deadline: canceling ${event.canceling} running batch${event.canceling === 1 ? '' : 'es'}; their answers are kept and the rest is finished in real time`;
     case 'budget':
-      return `budget: submitting ${event.requests} more requests could bring the cost to $${event.projectedUsd.toFixed(4)}, over --max-cost $${event.maxUsd}; nothing more is submitted`;
+      return event.canceling !== undefined
+        ? `budget: the costs so far project $${event.projectedUsd.toFixed(4)}, over --max-cost $${event.maxUsd}; canceling ${event.canceling} batch${event.canceling === 1 ? '' : 'es'} in flight, and nothing more is submitted`
+        : `budget: submitting ${event.requests} more requests could bring the cost to $${event.projectedUsd.toFixed(4)}, over --max-cost $${event.maxUsd}; nothing more is submitted`;
   }
 }
 

@@ -1,7 +1,11 @@
 /**
  * The budget guard: before a group of requests is sent, what was spent, plus the estimates of the
  * groups in flight (not billed yet), plus this group's estimate, at the price of the mode it goes out
- * in, must stay within the cap. Past it nothing more is sent.
+ * in, must stay within the cap. Past it nothing more is sent. And as batches settle, the cost seen
+ * per request calibrates the estimate of the batches still in flight: when spent plus that projection
+ * would cross the cap, the newest of them are canceled (this run's own, proven batches only) until it
+ * does not, and what they had not answered comes out `budget_exceeded` (a rerun with a larger cap
+ * sends it). So a run overshoots the cap by at most what canceled batches had already answered.
  */
 import type { SendMode } from '../types.ts';
 import type { SinkContext } from './context.ts';
@@ -10,13 +14,25 @@ import type { Budget } from './options.ts';
 export class BudgetGuard {
   readonly #ctx: SinkContext;
   readonly #budget: Budget | undefined;
-  /** Estimated cost of the groups sent and not yet settled, by ledger batch id. */
-  readonly #inFlight = new Map<number, number>();
+  /** The groups sent and not yet settled, by ledger batch id: their estimate and size. */
+  readonly #inFlight = new Map<number, { usd: number; requests: number }>();
   #exhausted = false;
+  /** Requests of the groups settled so far (what `spentUsd` was spent on), for the cost seen per request. */
+  #settledRequests = 0;
+  /** Cancels one of this run's batches in flight (the submitter's); false when it cannot be (a real-time group). */
+  readonly #cancel: (batchId: number) => boolean;
+  /** Batches this guard canceled: their unanswered requests are budget_exceeded, not retried. */
+  readonly #canceled = new Set<number>();
 
-  constructor(ctx: SinkContext, budget: Budget | undefined) {
+  constructor(ctx: SinkContext, budget: Budget | undefined, cancel: (batchId: number) => boolean = () => false) {
     this.#ctx = ctx;
     this.#budget = budget;
+    this.#cancel = cancel;
+  }
+
+  /** Whether this guard canceled the batch (its canceled requests wait for a larger budget). */
+  canceled(batchId: number): boolean {
+    return this.#canceled.has(batchId);
   }
 
   /** Whether the budget ran out: nothing more is sent, and records waiting on unsent requests come out. */
@@ -37,7 +53,7 @@ export class BudgetGuard {
     if (!budget) return undefined;
     if (!this.#exhausted) {
       const estimate = budget.estimateUsd({ ...group, mode });
-      const projected = budget.spentUsd() + [...this.#inFlight.values()].reduce((a, b) => a + b, 0) + estimate;
+      const projected = budget.spentUsd() + this.#projectedInFlight() + estimate;
       if (projected <= budget.maxUsd) return estimate;
       this.#exhausted = true;
       this.#ctx.opts.emit({ type: 'budget', maxUsd: budget.maxUsd, projectedUsd: projected, requests: group.requests });
@@ -46,13 +62,51 @@ export class BudgetGuard {
     return false;
   }
 
-  /** A group went out with this estimate. */
-  charge(batchId: number, usd: number | undefined): void {
-    if (usd !== undefined) this.#inFlight.set(batchId, usd);
+  /** A group of `requests` went out with this estimate. */
+  charge(batchId: number, usd: number | undefined, requests: number): void {
+    if (usd !== undefined) this.#inFlight.set(batchId, { usd, requests });
   }
 
-  /** A group settled: what it cost is in `spentUsd` now. */
+  /** A group settled: what it cost is in `spentUsd` now; the groups still in flight are projected again. */
   settled(batchId: number): void {
+    const group = this.#inFlight.get(batchId);
+    if (!group) return;
     this.#inFlight.delete(batchId);
+    if (!this.#canceled.has(batchId)) this.#settledRequests += group.requests;
+    this.#review();
+  }
+
+  /** The in-flight groups' cost: their estimates, or the cost seen per request once groups have settled (whichever is higher). */
+  #projectedInFlight(): number {
+    const budget = this.#budget;
+    const perRequest = budget && this.#settledRequests > 0 ? budget.spentUsd() / this.#settledRequests : 0;
+    let usd = 0;
+    for (const group of this.#inFlight.values()) usd += Math.max(group.usd, group.requests * perRequest);
+    return usd;
+  }
+
+  /** Cancels the newest batches in flight while spent plus the projection of those in flight crosses the cap. */
+  #review(): void {
+    const budget = this.#budget;
+    if (!budget || this.#settledRequests === 0) return;
+    const before = budget.spentUsd() + this.#projectedInFlight();
+    if (before <= budget.maxUsd) return;
+    const perRequest = budget.spentUsd() / this.#settledRequests;
+    let projected = before;
+    let canceling = 0;
+    for (const batchId of [...this.#inFlight.keys()].reverse()) {
+      if (projected <= budget.maxUsd) break;
+      const group = this.#inFlight.get(batchId);
+      if (!group || !this.#cancel(batchId)) continue;
+      projected -= Math.max(group.usd, group.requests * perRequest);
+      this.#inFlight.delete(batchId);
+      this.#canceled.add(batchId);
+      canceling++;
+    }
+    if (!this.#exhausted) {
+      this.#exhausted = true;
+      this.#ctx.opts.emit({ type: 'budget', maxUsd: budget.maxUsd, projectedUsd: before, requests: 0, canceling });
+    }
+    this.#ctx.pulse.move();
   }
 }

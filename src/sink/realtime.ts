@@ -21,7 +21,7 @@ import type { Group } from './submitter.ts';
 export interface RealtimeDeps {
   /** Runs the group's work as the batch's follow task (one slot, settled like a batch). */
   track(batchId: number, work: () => Promise<Requeued | undefined>): void;
-  charge(batchId: number, usd: number | undefined): void;
+  charge(batchId: number, usd: number | undefined, requests: number): void;
 }
 
 export class RealtimeSender {
@@ -47,7 +47,7 @@ export class RealtimeSender {
     if (opened.keys.length === 0) return ledger.setBatchState(opened.id, 'failed', opts.now(), 'no pending requests (another run took them)');
     ledger.sizeBatch(opened.id, opened.keys.length, group.bytes + ENVELOPE_BYTES - 1);
     ledger.setRemote(opened.id, `${REALTIME_PREFIX}${nonce}`, opts.now());
-    this.#deps.charge(opened.id, group.estimateUsd);
+    this.#deps.charge(opened.id, group.estimateUsd, opened.keys.length);
     opts.emit({ type: 'realtime', requests: opened.keys.length, concurrency: this.limiter.limit });
     this.#deps.track(opened.id, async () => {
       const row = ledger.batch(opened.id);

@@ -28,8 +28,12 @@ export class ResultRecorder {
   /** Each spec's `max_tokens` (for doubling a truncated answer's). */
   readonly #specMaxTokens = new Map<string, number>();
 
-  constructor(ctx: SinkContext) {
+  /** Whether the budget guard canceled the batch (its canceled requests wait for a larger budget). */
+  readonly #canceledForBudget: (batchId: number) => boolean;
+
+  constructor(ctx: SinkContext, canceledForBudget: (batchId: number) => boolean = () => false) {
     this.#ctx = ctx;
+    this.#canceledForBudget = canceledForBudget;
   }
 
   /**
@@ -46,11 +50,14 @@ export class ResultRecorder {
     const maxTokens = request.max_tokens ?? this.#maxTokensOfSpec(key, request.spec);
     // Canceled requests go on: after our deadline (in real time), or when an earlier run's batch was
     // canceled (a stop with --cancel-on-exit, `batch-enrich cancel`): rerunning means finishing the job.
+    // Canceled by our budget guard: pending again, sent by a rerun with a larger budget (this run has none left).
     const deadline = ctx.mode.deadlinePassed;
     const verdict: Verdict =
-      result.type === 'canceled' && (deadline || row.run !== ctx.run)
-        ? { retry: true, reason: deadline ? 'deadline' : 'canceled earlier' }
-        : retryVerdict(result, request.attempts, maxTokens, ctx.opts.policy);
+      result.type === 'canceled' && this.#canceledForBudget(row.id)
+        ? { retry: true, reason: 'budget' }
+        : result.type === 'canceled' && (deadline || row.run !== ctx.run)
+          ? { retry: true, reason: deadline ? 'deadline' : 'canceled earlier' }
+          : retryVerdict(result, request.attempts, maxTokens, ctx.opts.policy);
     return { key, request, text, verdict };
   }
 

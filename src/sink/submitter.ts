@@ -29,8 +29,8 @@ export interface Group {
 export interface SubmitterDeps {
   /** Follow a batch once it has its remote id. */
   track(batchId: number): void;
-  /** A batch went out with this cost estimate. */
-  charge(batchId: number, usd: number | undefined): void;
+  /** A batch of `requests` went out with this cost estimate. */
+  charge(batchId: number, usd: number | undefined, requests: number): void;
 }
 
 export class Submitter {
@@ -105,12 +105,20 @@ export class Submitter {
       if (created === undefined) return;
       ledger.setRemote(id, created.id, opts.now());
       this.#mine.set(id, created.id);
-      this.#deps.charge(id, group.estimateUsd);
+      this.#deps.charge(id, group.estimateUsd, opened.keys.length);
       if (!adopted) opts.emit({ type: 'submitted', batchId: created.id, requests: opened.keys.length, bytes: bodyBytes });
     } finally {
       this.#creating.delete(id);
     }
     this.#deps.track(id);
+  }
+
+  /** Cancels one of this run's batches if it still runs (for the budget); false when it is not one. */
+  cancelById(batchId: number): boolean {
+    const remoteId = this.#mine.get(batchId);
+    if (remoteId === undefined || this.#ctx.ledger.batch(batchId)?.state !== 'in_progress') return false;
+    void this.cancel(remoteId);
+    return true;
   }
 
   /** This run's batches still running (ledger id, remote id). */

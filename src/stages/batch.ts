@@ -112,16 +112,16 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   heartbeat.unref();
 
   // The parts, wired through callbacks: no part imports another's state.
-  const recorder = new ResultRecorder(ctx);
-  const budget = new BudgetGuard(ctx, opts.budget);
+  const budget: BudgetGuard = new BudgetGuard(ctx, opts.budget, (batchId) => submitter.cancelById(batchId));
+  const recorder = new ResultRecorder(ctx, (batchId) => budget.canceled(batchId));
   const tracker: Tracker = new Tracker(ctx, {
     isCreating: (batchId) => submitter.isCreating(batchId),
     follow: (batchId) => follow(ctx, recorder, batchId),
     settled: (batchId) => budget.settled(batchId),
     requeue: (requeued) => assembler.requeue(requeued, () => intake.inputDone),
   });
-  const submitter: Submitter = new Submitter(ctx, { track: (batchId) => tracker.track(batchId), charge: (batchId, usd) => budget.charge(batchId, usd) });
-  const realtime = new RealtimeSender(ctx, recorder, { track: (batchId, work) => tracker.track(batchId, work), charge: (batchId, usd) => budget.charge(batchId, usd) });
+  const submitter: Submitter = new Submitter(ctx, { track: (batchId) => tracker.track(batchId), charge: (batchId, usd, requests) => budget.charge(batchId, usd, requests) });
+  const realtime = new RealtimeSender(ctx, recorder, { track: (batchId, work) => tracker.track(batchId, work), charge: (batchId, usd, requests) => budget.charge(batchId, usd, requests) });
   const assembler: BatchAssembler = new BatchAssembler(ctx, {
     budget,
     beforeOpen: () => intake.writeBuffered(),

@@ -1,0 +1,89 @@
+/**
+ * --max-cost during the run: groups go out only while spent + in flight stays under the cap, and when
+ * the costs seen so far project past it, batches still in flight are canceled (never someone else's).
+ */
+import { Readable } from 'node:stream';
+import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
+import { describe, expect, it } from 'vitest';
+import { createClient, identityOf } from '../../src/client/client.ts';
+import { compileTemplate } from '../../src/core/template.ts';
+import { Ledger } from '../../src/ledger/ledger.ts';
+import { batchSink, type BatchEvent, type JoinedRecord, type PreparedRecord } from '../../src/stages/batch.ts';
+import { toRequests } from '../../src/stages/prepare.ts';
+import { BudgetGuard } from '../../src/sink/budget.ts';
+import { testContext } from '../helpers/sink.ts';
+import { emulator, perRecord } from '../helpers/pipeline.ts';
+
+async function prepared(n: number): Promise<PreparedRecord[]> {
+  const source = Array.from({ length: n }, (_, i) => ({ seq: i, line: i + 2, data: { id: String(i), text: `text ${i}` } }));
+  const out: PreparedRecord[] = [];
+  for await (const r of toRequests({ model: 'claude-haiku-4-5', maxTokens: 100, prompt: compileTemplate('item {{id}}: {{text}}') })(Readable.from(source))) out.push(r);
+  return out;
+}
+
+describe('--max-cost during the run', () => {
+  it('cancels batches in flight once the costs seen so far project past the cap; their records come out budget_exceeded', async () => {
+    // Batches are created 100 ms apart and each runs 600 ms: when the first ends, the others still run.
+    const emu = await emulator({ responder: perRecord, processingMs: 600, createLatencyMs: 100 });
+    const client = createClient({ apiKey: 'k', baseURL: emu.url });
+    let spent = 0;
+    const events: BatchEvent[] = [];
+    const sink = batchSink({
+      client,
+      ledger: new Ledger(':memory:'),
+      identity: identityOf(client, 'k'),
+      batchSize: 5,
+      maxInFlight: 8,
+      flushAfterMs: 5,
+      pollMinMs: 20,
+      pollMaxMs: 40,
+      // Each answer costs a cent; the estimate before any answer says a tenth of that.
+      onResult: (result: MessageBatchResult) => void (spent += result.type === 'succeeded' ? 0.01 : 0),
+      budget: { maxUsd: 0.12, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.001 },
+      onEvent: (e) => events.push(e),
+    });
+    const out: JoinedRecord[] = [];
+    for await (const joined of sink(Readable.from(await prepared(40)))) out.push(joined);
+    expect(out.map((r) => r.seq)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    const over = out.filter((r) => r.error?.type === 'budget_exceeded');
+    expect(over.length).toBeGreaterThan(0);
+    expect(out.filter((r) => r.result?.type === 'succeeded').length + over.length).toBe(40);
+    // Canceled in time: what was billed stays near the cap (what the canceled batches had already answered at most).
+    // Canceled in time: less was billed than the whole input (40 answers, $0.40) would have cost.
+    expect(spent).toBeLessThan(0.35);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'budget', canceling: expect.any(Number) }));
+    expect(events.filter((e) => e.type === 'canceled').length).toBeGreaterThan(0);
+  });
+});
+
+describe('BudgetGuard review (unit)', () => {
+  it('projects the batches in flight at the cost seen per request, and cancels the newest until the projection fits', () => {
+    const ctx = testContext();
+    let spent = 0;
+    const canceled: number[] = [];
+    const guard = new BudgetGuard(ctx, { maxUsd: 1, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.01 }, (batchId) => (canceled.push(batchId), batchId !== 4));
+    for (const batchId of [1, 2, 3, 4, 5]) {
+      expect(guard.admit({ requests: 10, bytes: 1 }, 'batch')).toBeCloseTo(0.1);
+      guard.charge(batchId, 0.1, 10);
+    }
+    // Batch 1 settles: its 10 answers cost $0.30, three times the estimate. Four batches still in flight
+    // project 4 × $0.30: $1.50 with what was spent, over $1. Newest first: 5 canceled, 4 cannot be (real
+    // time), 3 canceled; then $0.30 + 2 × $0.30 = $0.90 fits.
+    spent = 0.3;
+    guard.settled(1);
+    expect(canceled).toEqual([5, 4, 3]);
+    expect([3, 5].map((id) => guard.canceled(id))).toEqual([true, true]);
+    expect(guard.canceled(2)).toBe(false);
+    expect(guard.exhausted).toBe(true);
+    expect(ctx.events).toEqual([expect.objectContaining({ type: 'budget', canceling: 2, projectedUsd: expect.closeTo(1.5, 6) })]);
+    expect(guard.admit({ requests: 1, bytes: 1 }, 'batch')).toBe(false);
+  });
+
+  it('projects nothing from costs until a group has settled: the estimates alone decide', () => {
+    const canceled: number[] = [];
+    const guard = new BudgetGuard(testContext(), { maxUsd: 1, spentUsd: () => 0.9, estimateUsd: () => 0.05 }, (id) => (canceled.push(id), true));
+    expect(guard.admit({ requests: 1, bytes: 1 }, 'batch')).toBeCloseTo(0.05);
+    guard.charge(1, 0.05, 1);
+    expect(canceled).toEqual([]);
+  });
+});
