@@ -1,0 +1,108 @@
+/**
+ * The CLI's files: the input is opened with a clear error (a directory, a missing file), an output
+ * that is the input is refused before anything is read, and `-o FILE` / `--errors FILE` are written
+ * to a temporary file next to FILE and renamed into place only when the run is complete, so a killed
+ * or failed run leaves the old FILE (or none), never half of one.
+ */
+import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, renameSync, rmSync, statSync, type Stats, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { BatchEnrichError } from '../errors.ts';
+
+/** Opens FILE for reading, naming what is wrong: no such file, a directory, no permission. */
+export async function openInput(file: string): Promise<NodeJS.ReadableStream> {
+  let stats: Stats;
+  try {
+    stats = statSync(file);
+  } catch (error) {
+    throw new BatchEnrichError('BE_INPUT', `${file}: cannot open: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { file });
+  }
+  if (stats.isDirectory()) throw new BatchEnrichError('BE_INPUT', `${file}: is a directory; give a CSV, TSV or NDJSON file (or - for stdin)`, { file });
+  const stream = createReadStream(file);
+  try {
+    await once(stream, 'open');
+  } catch (error) {
+    throw new BatchEnrichError('BE_INPUT', `${file}: cannot open: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { file });
+  }
+  return stream;
+}
+
+/** The device and inode of the input (FILE, or stdin when it is a redirected file); undefined for a pipe or a terminal. */
+export function inputIdentity(file: string, stdin: NodeJS.ReadableStream): { dev: number; ino: number } | undefined {
+  try {
+    if (file !== '-') return statSync(file);
+    const fd = (stdin as { fd?: unknown }).fd;
+    if (typeof fd !== 'number') return undefined;
+    const stats = fstatSync(fd);
+    return stats.isFile() ? stats : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Refuses (a usage error, exit 2) an output path that is the input file: same device and inode, so a
+ * hard link, a symlink or another spelling of the path is caught too. Writing it would truncate the
+ * input before it is read.
+ */
+export function refuseClobber(input: { dev: number; ino: number } | undefined, flag: string, path: string | undefined, file: string): void {
+  if (!input || path === undefined) return;
+  let stats: Stats;
+  try {
+    stats = statSync(path);
+  } catch {
+    return; // does not exist yet: it cannot be the input
+  }
+  if (stats.dev === input.dev && stats.ino === input.ino) {
+    throw new BatchEnrichError('BE_USAGE', `${flag} ${path} is the input ${file === '-' ? '(stdin)' : file}: writing it would destroy the input; write to another file`);
+  }
+}
+
+/**
+ * A file written under a temporary name in the same folder and renamed over `path` by `commit()`
+ * (atomic on POSIX); `discard()` removes the temporary file. Opened at once, so an output that cannot
+ * be written is a named usage error before any batch.
+ */
+export class AtomicOutput {
+  readonly stream: WriteStream;
+  readonly #temp: string;
+  readonly #path: string;
+
+  constructor(flag: string, path: string) {
+    this.#path = path;
+    this.#temp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(3).toString('hex')}.tmp`);
+    let fd: number;
+    try {
+      fd = openSync(this.#temp, 'wx');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new BatchEnrichError('BE_USAGE', `${flag} ${path}: cannot write there: ${code}${code === 'ENOENT' ? ' (no such folder)' : ''}`);
+    }
+    try {
+      if (statSync(path).isDirectory()) throw new BatchEnrichError('BE_USAGE', `${flag} ${path}: is a directory; give a file name`);
+    } catch (error) {
+      if (error instanceof BatchEnrichError) {
+        closeSync(fd);
+        rmSync(this.#temp, { force: true });
+        throw error;
+      }
+    }
+    this.stream = createWriteStream(this.#temp, { fd });
+  }
+
+  /** Ends the stream and renames the temporary file over `path`. */
+  async commit(): Promise<void> {
+    if (!this.stream.writableFinished) {
+      this.stream.end();
+      await once(this.stream, 'finish');
+    }
+    renameSync(this.#temp, this.#path);
+  }
+
+  /** Closes and removes the temporary file; `path` is left as it was. */
+  discard(): void {
+    this.stream.destroy();
+    rmSync(this.#temp, { force: true });
+  }
+}
