@@ -4,7 +4,7 @@
  * to a temporary file next to FILE and renamed into place only when the run is complete, so a killed
  * or failed run leaves the old FILE (or none), never half of one.
  */
-import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, renameSync, rmSync, statSync, type Stats, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, fstatSync, openSync, renameSync, rmSync, statSync, type Stats, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -66,43 +66,43 @@ export function refuseClobber(input: { dev: number; ino: number } | undefined, f
  */
 export class AtomicOutput {
   readonly stream: WriteStream;
-  readonly #temp: string;
+  /** The temporary file; undefined when `path` is not a regular file (`/dev/null`, a FIFO, `/dev/stdout`), which is written directly. */
+  readonly #temp: string | undefined;
   readonly #path: string;
 
   constructor(flag: string, path: string) {
     this.#path = path;
-    this.#temp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(3).toString('hex')}.tmp`);
+    let existing: Stats | undefined;
+    try {
+      existing = statSync(path);
+    } catch {
+      existing = undefined;
+    }
+    if (existing?.isDirectory()) throw new BatchEnrichError('BE_USAGE', `${flag} ${path}: is a directory; give a file name`);
+    const special = existing !== undefined && !existing.isFile();
+    this.#temp = special ? undefined : join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(3).toString('hex')}.tmp`);
     let fd: number;
     try {
-      fd = openSync(this.#temp, 'wx');
+      fd = openSync(this.#temp ?? path, this.#temp ? 'wx' : 'w');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
       throw new BatchEnrichError('BE_USAGE', `${flag} ${path}: cannot write there: ${code}${code === 'ENOENT' ? ' (no such folder)' : ''}`);
     }
-    try {
-      if (statSync(path).isDirectory()) throw new BatchEnrichError('BE_USAGE', `${flag} ${path}: is a directory; give a file name`);
-    } catch (error) {
-      if (error instanceof BatchEnrichError) {
-        closeSync(fd);
-        rmSync(this.#temp, { force: true });
-        throw error;
-      }
-    }
-    this.stream = createWriteStream(this.#temp, { fd });
+    this.stream = createWriteStream(this.#temp ?? path, { fd });
   }
 
   /** Ends the stream and renames the temporary file over `path`. */
   async commit(): Promise<void> {
     if (!this.stream.writableFinished) {
-      this.stream.end();
+      if (!this.stream.writableEnded) this.stream.end();
       await once(this.stream, 'finish');
     }
-    renameSync(this.#temp, this.#path);
+    if (this.#temp) renameSync(this.#temp, this.#path);
   }
 
   /** Closes and removes the temporary file; `path` is left as it was. */
   discard(): void {
     this.stream.destroy();
-    rmSync(this.#temp, { force: true });
+    if (this.#temp) rmSync(this.#temp, { force: true });
   }
 }
