@@ -395,6 +395,11 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   const formatOut = createFormatter(formatting);
   const errorsFormat = values.errors ? (formatFromName(values.errors) === 'csv' ? 'csv' : values.errors.toLowerCase().match(/\.(nd)?jsonl?$/) ? 'ndjson' : outputFormat) : outputFormat;
   const formatErrors = createFormatter({ ...formatting, format: errorsFormat });
+  if ((values.excel || values['safe-csv']) && outputFormat !== 'csv' && errorsFormat !== 'csv') {
+    errorsFile?.discard();
+    outFile?.discard();
+    throw usage(`${values.excel ? '--excel' : '--safe-csv'} is for CSV output: add --output-format csv (or -o FILE.csv)`);
+  }
 
   let emulator: { url: string; close(): Promise<void> } | undefined;
   let client: Anthropic;
