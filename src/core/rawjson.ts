@@ -54,6 +54,17 @@ export function scanJson(text: string): Scan {
   return { depth: max, lossy };
 }
 
+/**
+ * Whether `text` may hold a lossy number or nesting deeper than `MAX_DEPTH`, by a cheap test that may
+ * say yes wrongly (then `scanJson` decides) but never says no wrongly: a lossy number has 16 or more
+ * digits (with its point), an exponent, a fraction ending in 0, or is -0; nesting deeper than
+ * `MAX_DEPTH` takes more than twice as many characters.
+ */
+export function mayNeedScan(text: string): boolean {
+  return text.length > 2 * MAX_DEPTH || MAYBE_LOSSY.test(text);
+}
+const MAYBE_LOSSY = /[\d.]{16}|\d[eE][+-]?\d|\.\d*0(?!\d)|-0(?![.\d])/;
+
 /** Whether `JSON.stringify(JSON.parse(token)) === token`, without parsing in the common short-integer case. */
 function roundTrips(token: string): boolean {
   if (/^-?(0|[1-9]\d{0,14})$/.test(token)) return true; // below 2^53

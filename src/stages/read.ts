@@ -20,6 +20,7 @@
  *
  * Generators, not `Transform`s: pull-based backpressure for free, and `throw` ends the pipeline.
  */
+import { isAscii } from 'node:buffer';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
@@ -29,7 +30,7 @@ import { parse as parseSync } from 'csv-parse/sync';
 import { BatchEnrichError, shown } from '../errors.ts';
 import { splitLinesCapped } from '../core/lines.ts';
 import { bomOf, createDecoding, detectEncoding, DETECT_SAMPLE_BYTES, firstNonAscii, incompleteUtf8Tail, utf16WithoutBom, type EncodingChoice } from '../core/encoding.ts';
-import { MAX_DEPTH, parseLossless, scanJson } from '../core/rawjson.ts';
+import { MAX_DEPTH, mayNeedScan, parseLossless, scanJson } from '../core/rawjson.ts';
 import { binaryFormat, formatFromName, isGzip, MAGIC_BYTES, sniffDelimiter, type InputFormat } from '../core/sniff.ts';
 import type { RecordError } from '../core/result.ts';
 
@@ -49,6 +50,9 @@ export interface SourceRecord {
   /** Set when the record cannot be used (a bad NDJSON line: `data` is empty, the raw text is in `error.input`). */
   error?: RecordError;
 }
+
+/** The scan of a line that cannot hold a lossy number or deep nesting. */
+const NOTHING_TO_KEEP = { depth: 0, lossy: [] };
 
 /** NDJSON lines longer than this (in characters) are that record's `invalid_input`, not read whole. */
 export const MAX_RECORD_CHARS = 16 * 1024 * 1024;
@@ -202,6 +206,13 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions):
     while (!choice) {
       const chunk = await input.next();
       const final = chunk === undefined;
+      if (chunk && !fromStart && sampled === sample[0]?.length && isAscii(chunk) && !chunk.includes(0)) {
+        // The common case, an ASCII chunk after ASCII: out as it is, no copy.
+        yield out(chunk.toString('latin1'));
+        sample = [chunk.length > DETECT_SAMPLE_BYTES ? chunk.subarray(chunk.length - DETECT_SAMPLE_BYTES) : chunk];
+        sampled = sample[0]?.length ?? 0;
+        continue;
+      }
       const head = Buffer.concat(chunk === undefined ? sample : [...sample, chunk]);
       if (fromStart) {
         if (head.length < 3 && !final && (head.length === 0 || [0xef, 0xfe, 0xff].includes(head[0] as number))) {
@@ -285,7 +296,7 @@ export async function* readNdjson(source: Chunks, options: ReadOptions = {}): As
       );
     }
     if (text.length > maxChars) return tooLarge(text.length);
-    const scan = scanJson(text);
+    const scan = mayNeedScan(text) ? scanJson(text) : NOTHING_TO_KEEP;
     if (scan.depth > MAX_DEPTH) {
       return bad(`${file}:${line}: the record is nested ${scan.depth} levels deep, more than the ${MAX_DEPTH} batch-enrich reads`, text.slice(0, 200));
     }

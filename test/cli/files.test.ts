@@ -42,7 +42,7 @@ describe('never destroy input', () => {
       env: { PATH: process.env['PATH'] ?? '', HOME: dir },
     });
     let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const code = await new Promise((resolve) => child.on('close', resolve));
     expect(code, stderr).toBe(2);
     expect(stderr).toMatch(/--output .* is the input \(stdin\)/);
