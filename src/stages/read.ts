@@ -202,21 +202,25 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions):
     let choice: EncodingChoice | undefined = options.encoding ? { encoding: options.encoding, how: 'given' } : undefined;
     let fromStart = true;
     let sample: Buffer[] = [];
-    let sampled = 0;
+    let sampleBytes = 0; // bytes in `sample`
+    let sampled = 0; // of them, given out already (ASCII)
     while (!choice) {
       const chunk = await input.next();
       const final = chunk === undefined;
-      if (chunk && !fromStart && sampled === sample[0]?.length && isAscii(chunk) && !chunk.includes(0)) {
-        // The common case, an ASCII chunk after ASCII: out as it is, no copy.
+      if (chunk && !fromStart && sampled === sampleBytes && isAscii(chunk) && !chunk.includes(0)) {
+        // The common case, an ASCII chunk after ASCII: out as it is; the sample keeps the last 64 KB (no copy).
         yield out(chunk.toString('latin1'));
-        sample = [chunk.length > DETECT_SAMPLE_BYTES ? chunk.subarray(chunk.length - DETECT_SAMPLE_BYTES) : chunk];
-        sampled = sample[0]?.length ?? 0;
+        sample.push(chunk);
+        sampleBytes += chunk.length;
+        while (sample.length > 1 && sampleBytes - (sample[0]?.length ?? 0) >= DETECT_SAMPLE_BYTES) sampleBytes -= sample.shift()?.length ?? 0;
+        sampled = sampleBytes;
         continue;
       }
       const head = Buffer.concat(chunk === undefined ? sample : [...sample, chunk]);
       if (fromStart) {
         if (head.length < 3 && !final && (head.length === 0 || [0xef, 0xfe, 0xff].includes(head[0] as number))) {
           sample = [head];
+          sampleBytes = head.length;
           continue; // may be a BOM
         }
         const bom = bomOf(head);
@@ -243,6 +247,7 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions):
         const kept = head.length > DETECT_SAMPLE_BYTES ? head.subarray(head.length - DETECT_SAMPLE_BYTES) : head;
         sampled = ascii - (head.length - kept.length);
         sample = [kept];
+        sampleBytes = kept.length;
         continue;
       }
       choice = detectEncoding(head, final);

@@ -60,6 +60,14 @@ describe('encodings', () => {
     expect(out.records.at(-1)).toEqual([20_002, { a: 'Jürgen', b: 'café' }]);
   });
 
+  it('cp1252 whose first accent comes after many ASCII chunks is still detected, with the line of the accent right', async () => {
+    const bytes = Buffer.concat([Buffer.from(`a,b\n${'x,y\n'.repeat(20_000)}`), latin1('J\xfcrgen,caf\xe9 cr\xe8me br\xfbl\xe9e\n')]);
+    const chunks = Array.from({ length: Math.ceil(bytes.length / 1000) }, (_, i) => bytes.subarray(i * 1000, (i + 1) * 1000));
+    const out = await read(chunks, { file: 'in.csv' });
+    expect(out.warnings).toEqual([expect.stringMatching(/^in\.csv: not valid UTF-8; reading it as windows-1252/)]);
+    expect(out.records.at(-1)).toEqual([20_002, { a: 'Jürgen', b: 'café crème brûlée' }]);
+  });
+
   it('UTF-8 and UTF-16 (LE and BE) with a BOM', async () => {
     const expected = { records: [[2, { name: 'Jürgen', note: 'café ☕' }]] as [number, Record<string, unknown>][], warnings: [] };
     const text = '\ufeffname,note\nJürgen,café ☕\n';
