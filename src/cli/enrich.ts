@@ -378,15 +378,10 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
     }
   }
 
-  // Opened now, so a path that cannot be written is a named usage error before any batch.
+  // Opened now, so a path that cannot be written is a named usage error before any batch (a run that
+  // ends before committing them leaves no temporary file: see AtomicOutput).
   const outFile = values.output ? new AtomicOutput('--output', values.output) : undefined;
-  let errorsFile: AtomicOutput | undefined;
-  try {
-    errorsFile = values.errors ? new AtomicOutput('--errors', values.errors) : undefined;
-  } catch (error) {
-    outFile?.discard();
-    throw error;
-  }
+  const errorsFile = values.errors ? new AtomicOutput('--errors', values.errors) : undefined;
   const out = outFile?.stream ?? io.stdout;
   const errorsOut = errorsFile?.stream;
   const answerColumns = answerFields;
@@ -396,8 +391,6 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   const errorsFormat = values.errors ? (formatFromName(values.errors) === 'csv' ? 'csv' : values.errors.toLowerCase().match(/\.(nd)?jsonl?$/) ? 'ndjson' : outputFormat) : outputFormat;
   const formatErrors = createFormatter({ ...formatting, format: errorsFormat });
   if ((values.excel || values['safe-csv']) && outputFormat !== 'csv' && errorsFormat !== 'csv') {
-    errorsFile?.discard();
-    outFile?.discard();
     throw usage(`${values.excel ? '--excel' : '--safe-csv'} is for CSV output: add --output-format csv (or -o FILE.csv)`);
   }
 
@@ -416,14 +409,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   }
 
   // The in-process emulator dies with this process, so its batches cannot be resumed: keep no ledger file for it.
-  let ledger: Ledger;
-  try {
-    ledger = new Ledger(values.ledger ?? (values.emulator ? ':memory:' : defaultLedgerPath(io.env)));
-  } catch (error) {
-    errorsFile?.discard();
-    outFile?.discard();
-    throw error;
-  }
+  const ledger = new Ledger(values.ledger ?? (values.emulator ? ':memory:' : defaultLedgerPath(io.env)));
   const counts = newCounts();
   const costs = newCostTotals();
   let batches = 0;
@@ -519,6 +505,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
     await errorsFile?.commit();
     await outFile?.commit();
   } catch (error) {
+    // Incomplete: -o and --errors are left as they were.
     errorsFile?.discard();
     outFile?.discard();
     if (interrupted) return interrupted === 'SIGINT' ? 130 : 143;

@@ -61,8 +61,9 @@ export function refuseClobber(input: { dev: number; ino: number } | undefined, f
 
 /**
  * A file written under a temporary name in the same folder and renamed over `path` by `commit()`
- * (atomic on POSIX); `discard()` removes the temporary file. Opened at once, so an output that cannot
- * be written is a named usage error before any batch.
+ * (atomic on POSIX); `discard()`, or the process exiting before `commit()`, removes the temporary file
+ * (only SIGKILL leaves it, and never over `path`). Opened at once, so an output that cannot be written
+ * is a named usage error before any batch.
  */
 export class AtomicOutput {
   readonly stream: WriteStream;
@@ -89,7 +90,13 @@ export class AtomicOutput {
       throw new BatchEnrichError('BE_USAGE', `${flag} ${path}: cannot write there: ${code}${code === 'ENOENT' ? ' (no such folder)' : ''}`);
     }
     this.stream = createWriteStream(this.#temp ?? path, { fd });
+    // However the run ends before `commit()` (an error, a usage error found later), the temporary file goes.
+    if (this.#temp) process.once('exit', this.#removeTemp);
   }
+
+  readonly #removeTemp = () => {
+    if (this.#temp) rmSync(this.#temp, { force: true });
+  };
 
   /** Ends the stream and renames the temporary file over `path`. */
   async commit(): Promise<void> {
@@ -98,11 +105,12 @@ export class AtomicOutput {
       await once(this.stream, 'finish');
     }
     if (this.#temp) renameSync(this.#temp, this.#path);
+    process.off('exit', this.#removeTemp);
   }
 
   /** Closes and removes the temporary file; `path` is left as it was. */
   discard(): void {
     this.stream.destroy();
-    if (this.#temp) rmSync(this.#temp, { force: true });
+    this.#removeTemp();
   }
 }
