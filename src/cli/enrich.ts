@@ -30,7 +30,7 @@ import { loadPriceFile, newCostTotals, priceFor, type PriceTable } from '../core
 import { estimateLine, InputTally, summarize, summaryLines, usd } from './summary.ts';
 import { createProgress, type Progress } from './progress.ts';
 import { formatFromName, readRecords, type InputFormat, type ReadOptions, type SourceRecord } from '../stages/read.ts';
-import { AtomicOutput, inputIdentity, openInput, refuseClobber } from './files.ts';
+import { AtomicOutput, inputIdentity, openInput, refuseClobber, refuseSameOutputs } from './files.ts';
 import { checkFirstRecord, firstRows } from './checks.ts';
 import { describeRecipe, loadRecipe } from './recipes.ts';
 import { coalesce, createFormatter, type OutputFormat } from '../stages/write.ts';
@@ -277,6 +277,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   const source = inputIdentity(file, io.stdin);
   refuseClobber(source, '--output', values.output, file);
   refuseClobber(source, '--errors', values.errors, file);
+  refuseSameOutputs(values.output, values.errors);
   const outputFormat =
     choice<OutputFormat>('--output-format', values['output-format'], ['ndjson', 'csv']) ??
     (values.output?.toLowerCase().endsWith('.csv') ? 'csv' : 'ndjson');

@@ -6,7 +6,7 @@
  */
 import { createReadStream, createWriteStream, fstatSync, openSync, renameSync, rmSync, statSync, type Stats, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BatchEnrichError } from '../errors.ts';
 
@@ -57,6 +57,20 @@ export function refuseClobber(input: { dev: number; ino: number } | undefined, f
   if (stats.dev === input.dev && stats.ino === input.ino) {
     throw new BatchEnrichError('BE_USAGE', `${flag} ${path} is the input ${file === '-' ? '(stdin)' : file}: writing it would destroy the input; write to another file`);
   }
+}
+
+/** Refuses `-o X --errors X` (the same path, or the same existing file): one would silently replace the other. */
+export function refuseSameOutputs(output: string | undefined, errors: string | undefined): void {
+  if (output === undefined || errors === undefined) return;
+  let same = resolve(output) === resolve(errors);
+  try {
+    const a = statSync(output);
+    const b = statSync(errors);
+    same ||= a.dev === b.dev && a.ino === b.ino && a.isFile();
+  } catch {
+    // one does not exist yet: only the paths can tell
+  }
+  if (same) throw new BatchEnrichError('BE_USAGE', `--output ${output} and --errors ${errors} are the same file: give --errors another name (or leave it out to keep failed records in the output)`);
 }
 
 /**

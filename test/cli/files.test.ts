@@ -49,6 +49,13 @@ describe('never destroy input', () => {
     expect(readFileSync(input, 'utf8')).toBe(text);
   });
 
+  it('refuses -o and --errors naming the same file (one would silently replace the other)', async () => {
+    const { dir, input } = setup();
+    const result = await runCli(['--emulator', ...fast, '--prompt', 'T: {{headline}}', '-o', join(dir, 'out.ndjson'), '--errors', `${dir}/./out.ndjson`, input]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--output .*out\.ndjson and --errors .*out\.ndjson are the same file/);
+  });
+
   it('-o FILE is written whole at the end: a run killed while writing leaves the old FILE, or none', async () => {
     for (const old of ['OLD GOOD OUTPUT\n', undefined]) {
       const dir = mkdtempSync(join(tmpdir(), 'be-atomic-'));
