@@ -30,6 +30,7 @@ import {
   type PriceTable,
 } from './core/pricing.ts';
 import type { JSONSchema } from './core/request.ts';
+import { typicalAnswerTokens } from './core/answer-size.ts';
 import { resolveAnswerSchema } from './core/schema.ts';
 import { compileTemplate } from './core/template.ts';
 import { defaultLedgerPath, Ledger } from './ledger/ledger.ts';
@@ -156,12 +157,16 @@ export function enrichStage(
               budget: {
                 maxUsd: o.maxCostUsd,
                 spentUsd: () => costs.usd,
-                estimateUsd: ({ requests, bytes, mode }: { requests: number; bytes: number; mode: 'batch' | 'realtime' }) =>
-                  estimateCost(
-                    { requests, avgInputTokens: bytesToTokens(bytes / requests, o.model), avgCachedPrefixTokens: 0, maxTokens: o.maxTokens },
-                    o.model,
-                    { mode, table },
-                  ).highUsd ?? Number.POSITIVE_INFINITY,
+                // Typical answers, not all of max_tokens (which overstates a job 10x and more, and
+                // refused jobs that fit); the input is counted in full, nothing cached.
+                estimateUsd: ({ requests, bytes, mode }: { requests: number; bytes: number; mode: 'batch' | 'realtime' }) => {
+                  const avgInputTokens = bytesToTokens(bytes / requests, o.model);
+                  const expectedOutputTokens = typicalAnswerTokens({ schema: answer?.jsonSchema, messageTokens: avgInputTokens, maxTokens: o.maxTokens, charsPerToken: charsPerToken(o.model) });
+                  return (
+                    estimateCost({ requests, avgInputTokens, avgCachedPrefixTokens: 0, maxTokens: o.maxTokens, expectedOutputTokens }, o.model, { mode, table }).lowUsd ??
+                    Number.POSITIVE_INFINITY
+                  );
+                },
               },
             }),
       })(prepared, stage);
@@ -174,7 +179,11 @@ export function enrichStage(
 
 /** Tokens in `bytes` of request JSON, by the character heuristic (an over-estimate: JSON escapes count too). */
 function bytesToTokens(bytes: number, model: string): number {
-  return Math.ceil((bytes / CHARS_PER_TOKEN) * (usesNewTokenizer(model) ? NEW_TOKENIZER_FACTOR : 1));
+  return Math.ceil(bytes / charsPerToken(model));
+}
+
+function charsPerToken(model: string): number {
+  return CHARS_PER_TOKEN / (usesNewTokenizer(model) ? NEW_TOKENIZER_FACTOR : 1);
 }
 
 function requiredKey(): string {

@@ -3,7 +3,7 @@
  * each record's _meta says; the budget guard refuses before any create when the estimate is over,
  * and stops submitting mid-run counting batches in flight (not billed yet) against the cap.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -70,6 +70,22 @@ describe('the budget guard', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/estimate: 12 requests .* over --max-cost \$0\.0010/);
     expect(emu.stats.calls['batches.create']).toBe(0);
+  });
+
+  it('does not refuse (FILE) or stop (stdin) a job that fits, though every answer using all of max_tokens would not', async () => {
+    // 40 short rows, max_tokens 1,024: all of max_tokens would be about $0.10, the real cost is under $0.01.
+    const dir = mkdtempSync(join(tmpdir(), 'be-budget-'));
+    const rows = ['headline', ...Array.from({ length: 40 }, (_, i) => `Markets rally as rates fall on day ${i}`)].join('\n');
+    writeFileSync(join(dir, 'news.csv'), `${rows}\n`);
+    const args = ['--emulator', ...fast, '--max-cost', '0.02', '--prompt', 'Classify: {{headline}}', '--summary', join(dir, 'summary.json')];
+    for (const input of [[join(dir, 'news.csv')], ['--input-format', 'csv']]) {
+      const result = await runCli([...args, ...input], { stdin: `${rows}\n` });
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout.trim().split('\n')).toHaveLength(40);
+      expect(result.stdout).not.toContain('budget_exceeded');
+      const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { cost_usd: number };
+      expect(summary.cost_usd).toBeLessThan(0.02);
+    }
   });
 
   it('mid-run, counts batches in flight (not billed yet) against the cap, and gives what was never sent budget_exceeded', async () => {

@@ -1,7 +1,8 @@
 /**
  * Contract liability-clause review: is liability capped, at what, what is carved out of the cap,
  * is it mutual, and how risky is the clause for us (the customer). Input fields: `clause` (the
- * clause text) and optionally `contract` (its title or id, for context).
+ * clause text) and optionally `contract` (its title or id, for context; `{{contract?}}` is empty
+ * when a record has none).
  *
  * @example
  * batch-enrich --transform contract-clauses --output-format csv clauses.csv > review.csv
@@ -43,7 +44,7 @@ of SaaS and services contracts. For each clause:
   low otherwise.
 - rationale: one or two sentences a non-lawyer can follow.
 Quote nothing you cannot find in the clause.`,
-  prompt: `Contract: {{contract}}
+  prompt: `Contract: {{contract?}}
 
 Clause:
 {{clause}}`,

@@ -3,11 +3,11 @@
  * a recipe-like config → `pipeline(input, readRecords, enrichStage, writeRecords, output)`. Data goes
  * to stdout (or `--output`); events, warnings and errors go to stderr.
  */
-import { createReadStream, createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import type Anthropic from '@anthropic-ai/sdk';
@@ -16,18 +16,23 @@ import { DEFAULT_MAX_TOKENS, DEFAULT_MODEL, enrichStage } from '../enrich.ts';
 import { labeledKey, requestLine, type JSONSchema } from '../core/request.ts';
 import { resolveAnswerSchema } from '../core/schema.ts';
 import { compileTemplate, missingColumns } from '../core/template.ts';
+import { encodingExists } from '../core/encoding.ts';
+import { closest } from '../core/suggest.ts';
+import { parseDelimiter } from '../core/sniff.ts';
 import { createClient } from '../client/client.ts';
 import { POLL_MAX_MS, POLL_MIN_MS } from '../core/backoff.ts';
 import { defaultLedgerPath, Ledger } from '../ledger/ledger.ts';
-import type { Recipe } from '../recipe.ts';
 import { DEFAULT_FLUSH_AFTER_MS, DEFAULT_MAX_IN_FLIGHT, MAX_BATCH_REQUESTS, type BatchEvent } from '../stages/batch.ts';
-import { newCounts } from '../stages/merge.ts';
+import { isFailed, newCounts } from '../stages/merge.ts';
 import { toRequests, type PrepareOptions } from '../stages/prepare.ts';
 import { DEFAULT_PRICES } from '../core/prices.ts';
 import { loadPriceFile, newCostTotals, priceFor, type PriceTable } from '../core/pricing.ts';
 import { estimateLine, InputTally, summarize, summaryLines, usd } from './summary.ts';
 import { createProgress, type Progress } from './progress.ts';
-import { formatFromName, readRecords, type InputFormat, type SourceRecord } from '../stages/read.ts';
+import { formatFromName, readRecords, type InputFormat, type ReadOptions, type SourceRecord } from '../stages/read.ts';
+import { AtomicOutput, inputIdentity, openInput, refuseClobber, refuseSameOutputs } from './files.ts';
+import { checkFirstRecord, firstRows } from './checks.ts';
+import { describeRecipe, loadRecipe } from './recipes.ts';
 import { coalesce, createFormatter, type OutputFormat } from '../stages/write.ts';
 import { EXIT, type CliIo } from './io.ts';
 import { formatBytes, isBrokenPipe } from './format.ts';
@@ -41,31 +46,48 @@ export const USAGE = `Usage: batch-enrich [options] [FILE]
        batch-enrich results BATCH_ID               any batch's results as NDJSON
        batch-enrich gc [--older-than DAYS]         forget (and delete) old finished work
        batch-enrich emulator [options]             a local emulator of the API
-       (each command has its own --help)
+       batch-enrich recipes                        the bundled recipes and the fields they read
+       batch-enrich help [COMMAND]                 this help, or a command's
+       (each command has its own --help; --transform NAME --help shows a recipe)
 
-Enrich CSV or NDJSON records with Claude through the Message Batches API (half the price of
+Enrich CSV, TSV or NDJSON records with Claude through the Message Batches API (half the price of
 real-time calls). Reads FILE, or stdin when FILE is absent or '-'; writes NDJSON (or CSV) to
 stdout; progress and errors go to stderr. Work is kept in a ledger, so re-running the same
 command after a crash resumes without paying twice.
 
 Request:
-  --prompt TEMPLATE       prompt over record fields: {{field}}, {{a.b}} (nested), {{$record}} (all, as JSON)
+  --prompt TEMPLATE       prompt over record fields: {{field}}, {{a.b}} (nested), {{field?}} (optional),
+                          {{$record}} (all, as JSON)
   --prompt-file FILE      read the prompt template from FILE
   --system TEXT           shared system prompt, sent as a cached prefix (cache_control ttl 1h)
   --system-file FILE      read the system prompt from FILE
   --schema FILE           JSON Schema of the answer (sent as output_config.format, checked on return)
   --transform NAME|FILE   a recipe: ticket-triage, invoice-extraction, contract-clauses, or a .js module
+                          (batch-enrich recipes lists them; --transform NAME --help shows one)
   --model NAME            model (default: the recipe's, else ${DEFAULT_MODEL})
   --max-tokens N          answer token limit (default: the recipe's, else ${DEFAULT_MAX_TOKENS})
   --into FIELD            put the answer under FIELD (default: merge an object answer at the top
                           level; a free-text answer goes to 'answer')
   --id-field NAME         show this field's value in each custom_id (a label: never changes what is paid)
+  --allow-missing         let records lack template fields or --id-field (default: a field missing from
+                          the CSV header or the first NDJSON record is a usage error; later ones _error)
 
 Input and output:
-  --input-format csv|ndjson    default: from FILE's extension, else sniffed from the first byte
+  --input-format csv|tsv|ndjson  default: from FILE's extension (also under .gz), else sniffed from the first byte
+  -d, --delimiter CHAR         CSV field delimiter (',' ';' '|' or \t; default: sniffed from the header line)
+  --tsv                        the input is TSV: tab-separated, no quoting (as --input-format tsv)
+  --no-header                  CSV/TSV without a header row: the columns are named 1, 2, ...
+  --encoding NAME              the input's encoding, e.g. windows-1252, latin1, utf-16le (default: a BOM,
+                               else UTF-8 when valid, else detected and said on stderr)
+  --limit N                    read only the first N records (a cheap trial, with --sample or alone)
+                               gzip input is decompressed; Parquet, XLSX and other binary files are refused
   --output-format ndjson|csv   default: from --output's extension, else ndjson
-  -o, --output FILE            write records to FILE instead of stdout
+  -o, --output FILE            write records to FILE instead of stdout (written whole at the end: a
+                               killed run leaves the old FILE; FILE may not be the input)
   --errors FILE                write records that carry _error to FILE instead of the output
+  --excel                      CSV output starts with a UTF-8 BOM, so Excel reads accents right
+  --safe-csv                   CSV output: cells starting with = + - @ (not plain numbers) get a leading '
+                               so a spreadsheet shows them instead of running them as formulas
   --progress                   a live status view on stderr even when it is not a terminal
                                (default: the view on a terminal, else one line per batch event)
   -q, --quiet                  neither (errors, budget stops and failed-record counts are still printed)
@@ -88,10 +110,10 @@ Resume and retries:
   --new-identity          submit again what another API identity (base URL or key) already submitted, paying again
 
 Cost:
-  --max-cost USD          refuse to start when the estimate's high end (every answer using all of
-                          max_tokens, nothing cached) is over USD, and stop submitting batches when
-                          the cost so far plus the estimate of batches in flight would cross it;
-                          records never submitted get _error budget_exceeded
+  --max-cost USD          refuse to start when the estimate (typical answers; see --dry-run) is over
+                          USD, and stop submitting batches when the cost so far plus the estimate of
+                          batches in flight would cross it; records never submitted get _error
+                          budget_exceeded
   --prices FILE           a JSON price table over the built-in one (USD per million tokens):
                           {"models": {"claude-x": {"input": 1, "output": 5, "cacheRead": 0.1}}}
   --summary FILE          write the run's summary as JSON (records_ok, records_failed, batches,
@@ -114,7 +136,8 @@ Modes:
   --dry-run               print the batch requests as JSONL on stdout, and the cost estimate on
                           stderr; no key, no network
   --emulator              run against an in-process emulator of the API (offline demo, no key; its
-                          ledger is in memory unless --ledger is given: BATCH_ENRICH_LEDGER is ignored)
+                          answers are made up; its ledger is in memory unless --ledger is given:
+                          BATCH_ENRICH_LEDGER is ignored)
   -h, --help              this help
   --version               the version
 
@@ -131,8 +154,9 @@ expired, canceled, truncated, refusal, invalid_json, schema_mismatch, template, 
 Exit codes:
   0  every record enriched
   1  a fatal error (named, with file and line where there is one)
-  2  a usage error (bad option, missing key, template field missing from the CSV header,
-     work already submitted under another API identity)
+  2  a usage error (bad option, missing key, template field missing from the CSV header or the
+     first NDJSON record, an output that is the input, an output that cannot be written, work
+     already submitted under another API identity)
   3  finished, but some records carry _error
   130, 143  interrupted by SIGINT or SIGTERM (submitted batches stay in the ledger; rerun to resume)
 
@@ -162,7 +186,15 @@ const OPTIONS = {
   'max-tokens': { type: 'string' },
   into: { type: 'string' },
   'id-field': { type: 'string' },
+  'allow-missing': { type: 'boolean' },
   'input-format': { type: 'string' },
+  delimiter: { type: 'string', short: 'd' },
+  tsv: { type: 'boolean' },
+  'no-header': { type: 'boolean' },
+  encoding: { type: 'string' },
+  limit: { type: 'string' },
+  excel: { type: 'boolean' },
+  'safe-csv': { type: 'boolean' },
   'output-format': { type: 'string' },
   output: { type: 'string', short: 'o' },
   errors: { type: 'string' },
@@ -220,11 +252,12 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
     const option = /Unknown option '([^']+)'/.exec((error as Error).message)?.[1];
-    throw usage(option ? `unknown option ${option}` : (error as Error).message);
+    const near = option?.startsWith('--') ? closest(option.slice(2).split('=')[0] ?? '', Object.keys(OPTIONS)) : undefined;
+    throw usage(option ? `unknown option ${option}${near ? `; did you mean --${near}?` : ''}` : (error as Error).message);
   }
   const { values, positionals } = parsed;
   if (values.help) {
-    io.stdout.write(USAGE);
+    io.stdout.write(values.transform ? describeRecipe(await loadRecipe(values.transform)) : USAGE);
     return EXIT.OK;
   }
   if (values.version) {
@@ -235,7 +268,16 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   const file = positionals[0] ?? '-';
 
   const config = await resolveConfig(values);
-  const inputFormat = choice<InputFormat>('--input-format', values['input-format'], ['csv', 'ndjson']) ?? formatFromName(file);
+  const inputFormat = (values.tsv ? 'tsv' : undefined) ?? choice<InputFormat>('--input-format', values['input-format'], ['csv', 'tsv', 'ndjson']) ?? formatFromName(file);
+  const limit = integer('--limit', values.limit, 1, Number.MAX_SAFE_INTEGER);
+  const delimiter = values.delimiter === undefined ? undefined : parseDelimiter(values.delimiter);
+  if (values.delimiter !== undefined && delimiter === undefined) throw usage(`--delimiter must be one character (or \\t, tab, comma, semicolon, pipe), got ${shown(values.delimiter)}`);
+  if (values.encoding !== undefined && !encodingExists(values.encoding)) throw usage(`--encoding: unknown encoding ${shown(values.encoding)} (e.g. utf-8, windows-1252, latin1, utf-16le)`);
+  // Never destroy the input: an output that is the input (through links too) is refused before anything is read.
+  const source = inputIdentity(file, io.stdin);
+  refuseClobber(source, '--output', values.output, file);
+  refuseClobber(source, '--errors', values.errors, file);
+  refuseSameOutputs(values.output, values.errors);
   const outputFormat =
     choice<OutputFormat>('--output-format', values['output-format'], ['ndjson', 'csv']) ??
     (values.output?.toLowerCase().endsWith('.csv') ? 'csv' : 'ndjson');
@@ -267,26 +309,38 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
 
   const input = file === '-' ? io.stdin : await openInput(file);
   let inputColumns: string[] | undefined;
+  const warned = new Set<string>();
+  const warnOnce = (line: string) => {
+    if (!warned.has(line)) say(line);
+    warned.add(line);
+  };
+  const answerFields = config.into ? [config.into] : config.answer?.fields.length ? config.answer.fields : ['answer'];
   const checkColumns = (columns: string[]) => {
     inputColumns = columns;
     if (columns.length === 0) return; // empty input: nothing to check, nothing will be sent
-    const replaced = config.into ? [] : (config.answer?.fields ?? []).filter((field) => columns.includes(field));
-    if (replaced.length > 0) {
-      say(`warning: the answer's ${replaced.map((f) => shown(f)).join(', ')} will replace the input column${replaced.length > 1 ? 's' : ''} of that name; use --into FIELD to keep both`);
-    }
     const missing = missingColumns(config.prompt, columns);
-    if (missing.length > 0) {
-      throw usage(`${file === '-' ? '<stdin>' : file}:1: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the CSV header has no such column (columns: ${columns.join(', ')})`);
+    if (missing.length > 0 && !values['allow-missing']) {
+      throw usage(`${file === '-' ? '<stdin>' : file}:1: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the header has no such column (columns: ${columns.join(', ')})`);
     }
   };
-  const read = readRecords({ format: inputFormat, file, onColumns: checkColumns });
+  const readOptions: ReadOptions = {
+    format: inputFormat,
+    file,
+    onColumns: checkColumns,
+    encoding: values.encoding,
+    delimiter,
+    header: !values['no-header'],
+    onWarning: (line) => warnOnce(line),
+  };
+  const firstChecks = { template: config.prompt, answerFields, idField: values['id-field'], allowMissing: Boolean(values['allow-missing']), file, warn: warnOnce };
+  const read = (chunks: AsyncIterable<Buffer | string>) => firstRows(checkFirstRecord(readRecords(readOptions)(chunks), firstChecks), limit);
 
   const spec = { model: config.model, maxTokens: config.maxTokens, prompt: config.prompt, system: config.system, answerSchema: config.answer?.jsonSchema, idField: config.idField, file };
 
   // One counting pass over a FILE serves both --mode auto and --sample (stdin cannot be read twice).
   let totalRows = 0;
   if (file !== '-' && (modeFlag === 'auto' || sampleSize !== undefined)) {
-    for await (const _ of readRecords({ format: inputFormat, file, onColumns: checkColumns })(await openInput(file))) {
+    for await (const _ of read(await openInput(file))) {
       // --mode auto alone needs to know only whether the file is small.
       if (++totalRows > AUTO_REALTIME_MAX_ROWS && sampleSize === undefined) break;
     }
@@ -296,7 +350,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   if (modeFlag === 'auto' && file !== '-' && totalRows <= AUTO_REALTIME_MAX_ROWS) mode = 'realtime';
   if (values['dry-run']) {
     if (sampleSize !== undefined) throw usage('--sample runs a trial and --dry-run sends nothing: use one or the other');
-    return dryRun(io, say, read(input), spec, prices, mode);
+    return dryRun(io, say, read(input), spec, prices, mode, config.answer?.jsonSchema);
   }
 
   // --sample: keep N of the rows, spread evenly over the input.
@@ -312,25 +366,34 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
       // A first, offline pass over the file (the sampled rows only, with --sample): refuse before any
       // create when even the estimate is over.
       const tally = new InputTally();
-      for await (const record of toRequests(spec)(readRecords({ format: inputFormat, file, onColumns: checkColumns })(await openInput(file)))) {
+      for await (const record of toRequests(spec)(read(await openInput(file)))) {
         if (!picked || picked.has(record.seq)) tally.add(record);
       }
-      const line = estimateLine(tally, config.model, config.maxTokens, prices, Boolean(config.system), mode);
-      if ((tally.estimate(config.model, config.maxTokens, prices, Boolean(config.system), mode).highUsd ?? 0) > maxCost) {
-        throw usage(`${line}: over --max-cost ${usd(maxCost)}. Lower --max-tokens, raise --max-cost, or try --sample N first`);
+      const schema = config.answer?.jsonSchema;
+      const line = estimateLine(tally, config.model, config.maxTokens, prices, Boolean(config.system), mode, schema);
+      // Against typical answers, not every answer using all of max_tokens (that refused jobs 10x under the cap).
+      if ((tally.estimate(config.model, config.maxTokens, prices, Boolean(config.system), mode, schema).lowUsd ?? 0) > maxCost) {
+        throw usage(`${line}: over --max-cost ${usd(maxCost)}. Raise --max-cost, or try --sample N first to measure the real cost per row`);
       }
       if (!values.quiet) say(line);
     }
   }
 
-  const out = values.output ? createWriteStream(values.output) : io.stdout;
-  const errorsOut = values.errors ? createWriteStream(values.errors) : undefined;
-  const answerColumns = config.answer?.fields.length && !config.into ? config.answer.fields : [config.into ?? 'answer'];
+  // Opened now, so a path that cannot be written is a named usage error before any batch (a run that
+  // ends before committing them leaves no temporary file: see AtomicOutput).
+  const outFile = values.output ? new AtomicOutput('--output', values.output) : undefined;
+  const errorsFile = values.errors ? new AtomicOutput('--errors', values.errors) : undefined;
+  const out = outFile?.stream ?? io.stdout;
+  const errorsOut = errorsFile?.stream;
+  const answerColumns = answerFields;
   const extraWarned = (name: string) => say(`warning: field ${shown(name)} is not in the CSV header and is left out of the CSV output`);
-  const formatting = { format: outputFormat, inputColumns: () => inputColumns, answerColumns, onExtraField: extraWarned };
+  const formatting = { format: outputFormat, inputColumns: () => inputColumns, answerColumns, onExtraField: extraWarned, bom: Boolean(values.excel), safe: Boolean(values['safe-csv']) };
   const formatOut = createFormatter(formatting);
   const errorsFormat = values.errors ? (formatFromName(values.errors) === 'csv' ? 'csv' : values.errors.toLowerCase().match(/\.(nd)?jsonl?$/) ? 'ndjson' : outputFormat) : outputFormat;
   const formatErrors = createFormatter({ ...formatting, format: errorsFormat });
+  if ((values.excel || values['safe-csv']) && outputFormat !== 'csv' && errorsFormat !== 'csv') {
+    throw usage(`${values.excel ? '--excel' : '--safe-csv'} is for CSV output: add --output-format csv (or -o FILE.csv)`);
+  }
 
   // Opened before anything that keeps the process alive (the in-process emulator): a ledger that
   // cannot be opened ends the run at once. The in-process emulator dies with this process, so unless
@@ -344,6 +407,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
     emulator = await startEmulator({});
     key = 'emulator';
     client = createClient({ apiKey: key, baseURL: emulator.url });
+    if (!values.quiet) say('--emulator: the answers are made up by the offline emulator (deterministic filler text), not written by a model');
   } else {
     key = apiKey ?? '';
     client = createClient({ apiKey: key, baseURL: io.env['ANTHROPIC_BASE_URL'] || undefined });
@@ -430,7 +494,8 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
           if (errorsOut && text && !errorsOut.write(text)) await once(errorsOut, 'drain');
         };
         for await (const record of records) {
-          if (errorsOut && record['_error'] !== undefined) await toErrors(formatErrors(record));
+          // By the error we set, not by the field: an input column named _error is data.
+          if (errorsOut && isFailed(record)) await toErrors(formatErrors(record));
           else yield formatOut(record);
         }
         await toErrors(formatErrors.end());
@@ -439,11 +504,13 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
       coalesce(),
       out,
     );
-    if (errorsOut) {
-      errorsOut.end();
-      await once(errorsOut, 'finish');
-    }
+    // Complete: only now do the files replace what was there.
+    await errorsFile?.commit();
+    await outFile?.commit();
   } catch (error) {
+    // Incomplete: -o and --errors are left as they were.
+    errorsFile?.discard();
+    outFile?.discard();
     if (interrupted) return interrupted === 'SIGINT' ? 130 : 143;
     throw error;
   } finally {
@@ -513,9 +580,9 @@ async function resolveConfig(values: Values): Promise<Config> {
 }
 
 /** `--dry-run`: the requests, one JSON line each, then the cost estimate; records that cannot become requests go to stderr. */
-async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIterable<SourceRecord>, spec: PrepareOptions, prices: PriceTable, mode: 'batch' | 'realtime'): Promise<number> {
+async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIterable<SourceRecord>, spec: PrepareOptions, prices: PriceTable, mode: 'batch' | 'realtime', answerSchema: JSONSchema | undefined): Promise<number> {
   const tally = new InputTally();
-  const estimate = () => estimateLine(tally, spec.model, spec.maxTokens, prices, Boolean(spec.system), mode);
+  const estimate = () => estimateLine(tally, spec.model, spec.maxTokens, prices, Boolean(spec.system), mode, answerSchema);
   try {
     await pipeline(
     toRequests(spec)(records),
@@ -540,50 +607,6 @@ async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIter
   }
   say(estimate());
   return tally.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
-}
-
-/** Loads a recipe by name (a bundled one) or from a module path (its default export or `recipe`). */
-async function loadRecipe(spec: string): Promise<Recipe> {
-  const here = dirname(fileURLToPath(import.meta.url));
-  // Built: dist/src/cli → dist/transforms/NAME.js. From source (tsx, vitest): src/cli → transforms/NAME.ts.
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const bundled = join(here, '..', '..', 'transforms', `${spec}${ext}`);
-  let path: string;
-  if (/^[a-z0-9][a-z0-9-]*$/.test(spec) && existsSync(bundled)) {
-    path = bundled;
-  } else {
-    path = resolve(spec);
-    if (!existsSync(path)) throw usage(`--transform ${spec}: no such recipe or file (bundled recipes: ticket-triage, invoice-extraction, contract-clauses)`);
-    if (path.endsWith('.ts') && ext === '.js') {
-      // A bundled recipe given by its source path: use its compiled twin.
-      const root = join(here, '..', '..', '..');
-      const rel = relative(root, path);
-      const twin = join(here, '..', '..', rel.replace(/\.ts$/, '.js'));
-      if (!rel.startsWith('..') && !isAbsolute(rel) && existsSync(twin)) path = twin;
-      else throw usage(`--transform ${spec}: Node cannot load TypeScript directly; compile the recipe to .js (or run batch-enrich under tsx)`);
-    }
-  }
-  let module: { default?: unknown; recipe?: unknown };
-  try {
-    module = (await import(pathToFileURL(path).href)) as typeof module;
-  } catch (error) {
-    throw usage(`--transform ${spec}: cannot load the module: ${(error as Error).message}`);
-  }
-  const recipe = (module.default ?? module.recipe) as Partial<Recipe> | undefined;
-  if (!recipe || typeof recipe !== 'object' || typeof recipe.prompt !== 'string') {
-    throw usage(`--transform ${spec}: the module must export a recipe (default export with at least a 'prompt')`);
-  }
-  return { name: spec, description: '', ...recipe } as Recipe;
-}
-
-async function openInput(file: string): Promise<NodeJS.ReadableStream> {
-  const stream = createReadStream(file);
-  try {
-    await once(stream, 'open');
-  } catch (error) {
-    throw new BatchEnrichError('BE_INPUT', `${file}: cannot open: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { file });
-  }
-  return stream;
 }
 
 function readText(flag: string, file: string): string {

@@ -1,6 +1,8 @@
 /** Dispatch on the first argument: a command name, or the default `enrich` command. */
+import { existsSync } from 'node:fs';
 import type { CliIo } from './io.ts';
 import { EXIT } from './io.ts';
+import { closest } from '../core/suggest.ts';
 
 const COMMANDS: Record<string, () => Promise<{ run: (argv: string[], io: CliIo) => Promise<number> }>> = {
   emulator: async () => {
@@ -11,15 +13,38 @@ const COMMANDS: Record<string, () => Promise<{ run: (argv: string[], io: CliIo) 
   cancel: async () => ({ run: (await import('./jobs.ts')).cancelCommand }),
   results: async () => ({ run: (await import('./jobs.ts')).resultsCommand }),
   gc: async () => ({ run: (await import('./jobs.ts')).gcCommand }),
+  recipes: async () => ({ run: (await import('./recipes.ts')).recipesCommand }),
+  help: async () => ({ run: helpCommand }),
 };
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const [first, ...rest] = argv;
   const command = first === undefined ? undefined : COMMANDS[first];
   if (command) return (await command()).run(rest, io);
+  // A word that is not a file but is close to a command is a typo of the command, not a missing input.
+  if (first !== undefined && /^[a-z]+$/.test(first) && !existsSync(first)) {
+    const near = closest(first, Object.keys(COMMANDS));
+    if (near) {
+      io.stderr.write(`batch-enrich: unknown command '${first}'; did you mean '${near}'? (no file of that name either)\nTry 'batch-enrich --help'.\n`);
+      return EXIT.USAGE;
+    }
+  }
   const m = await import('./enrich.ts');
   return m.enrichCommand(argv, io).catch((error: unknown) => {
     io.stderr.write(`batch-enrich: ${error instanceof Error ? error.message : String(error)}\n`);
     return EXIT.FATAL;
   });
+}
+
+/** `batch-enrich help [COMMAND]`: the main help, or the command's own `--help`. */
+async function helpCommand(argv: string[], io: CliIo): Promise<number> {
+  const [name] = argv;
+  if (name === undefined || name === 'help') return (await import('./enrich.ts')).enrichCommand(['--help'], io);
+  const command = COMMANDS[name];
+  if (!command) {
+    const near = closest(name, Object.keys(COMMANDS));
+    io.stderr.write(`batch-enrich: no command '${name}'${near ? `; did you mean '${near}'?` : ''} (commands: ${Object.keys(COMMANDS).join(', ')})\n`);
+    return EXIT.USAGE;
+  }
+  return (await command()).run(['--help'], io);
 }

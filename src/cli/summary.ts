@@ -7,6 +7,8 @@ import type { CostTotals, PriceTable } from '../core/pricing.ts';
 import { count } from './format.ts';
 import { CHARS_PER_TOKEN, estimateCost, NEW_TOKENIZER_FACTOR, usesNewTokenizer } from '../core/pricing.ts';
 import type { MergeCounts } from '../stages/merge.ts';
+import { typicalAnswerTokens } from '../core/answer-size.ts';
+import type { JSONSchema } from '../core/request.ts';
 import type { PreparedRecord } from '../stages/batch.ts';
 
 export interface RunSummary {
@@ -74,6 +76,9 @@ export function summaryLines(s: RunSummary): string[] {
   return lines;
 }
 
+/** The smallest minimum prompt length for caching (1,024 to 4,096 tokens by model, prompt-caching docs). */
+const MIN_CACHEABLE_TOKENS = 1024;
+
 /** Adds up the size of the requests of an input, for an estimate before anything is sent. */
 export class InputTally {
   requests = 0;
@@ -91,23 +96,36 @@ export class InputTally {
     this.#prefixBytes = record.spec.bytes;
   }
 
-  /** The estimate for `model` in `mode`; undefined figures when the model has no price. */
-  estimate(model: string, maxTokens: number, table: PriceTable, cached: boolean, mode: 'batch' | 'realtime' = 'batch') {
-    const tokens = (bytes: number) => Math.ceil((bytes / CHARS_PER_TOKEN) * (usesNewTokenizer(model) ? NEW_TOKENIZER_FACTOR : 1));
+  /**
+   * The estimate for `model` in `mode`; undefined figures when the model has no price. The low end
+   * assumes typical answers (see `core/answer-size.ts`) and the cache used; the high end every answer
+   * using all of `max_tokens` and nothing cached.
+   */
+  estimate(model: string, maxTokens: number, table: PriceTable, cached: boolean, mode: 'batch' | 'realtime' = 'batch', answerSchema?: JSONSchema) {
+    const charsPerToken = CHARS_PER_TOKEN / (usesNewTokenizer(model) ? NEW_TOKENIZER_FACTOR : 1);
+    const tokens = (bytes: number) => Math.ceil(bytes / charsPerToken);
     const avgInputTokens = this.requests === 0 ? 0 : tokens(this.#bytes / this.requests);
-    const avgCachedPrefixTokens = cached ? Math.min(tokens(this.#prefixBytes), avgInputTokens) : 0;
-    const range = estimateCost({ requests: this.requests, avgInputTokens, avgCachedPrefixTokens, maxTokens }, model, { mode, table });
-    return { ...range, avgInputTokens, avgCachedPrefixTokens };
+    // Below the smallest minimum cacheable prompt (1,024 tokens) the API skips caching: the prefix is plain input.
+    const prefixTokens = Math.min(tokens(this.#prefixBytes), avgInputTokens);
+    const avgCachedPrefixTokens = cached && prefixTokens >= MIN_CACHEABLE_TOKENS ? prefixTokens : 0;
+    const messageTokens = Math.max(0, avgInputTokens - tokens(this.#prefixBytes));
+    const expectedOutputTokens = typicalAnswerTokens({ schema: answerSchema, messageTokens, maxTokens, charsPerToken });
+    const range = estimateCost({ requests: this.requests, avgInputTokens, avgCachedPrefixTokens, maxTokens, expectedOutputTokens }, model, {
+      mode,
+      table,
+      cacheHitRate: avgCachedPrefixTokens > 0 ? 1 : 0,
+    });
+    return { ...range, avgInputTokens, avgCachedPrefixTokens, expectedOutputTokens };
   }
 }
 
-export function estimateLine(tally: InputTally, model: string, maxTokens: number, table: PriceTable, cached: boolean, mode: 'batch' | 'realtime' = 'batch'): string {
-  const e = tally.estimate(model, maxTokens, table, cached, mode);
+export function estimateLine(tally: InputTally, model: string, maxTokens: number, table: PriceTable, cached: boolean, mode: 'batch' | 'realtime' = 'batch', answerSchema?: JSONSchema): string {
+  const e = tally.estimate(model, maxTokens, table, cached, mode, answerSchema);
   const cost =
     e.highUsd === undefined
       ? `no price is known for ${model} (give --prices FILE)`
-      : `${usd(e.lowUsd)} to ${usd(e.highUsd)} at ${mode === 'batch' ? 'batch' : 'real-time'} prices (${model}; the high end if every answer used all ${count(maxTokens)} max_tokens and nothing was cached)`;
-  return `estimate: ${count(tally.requests)} requests of about ${count(e.avgInputTokens)} input tokens${cached ? ` (${count(e.avgCachedPrefixTokens)} of them a cacheable prefix)` : ''}: ${cost}`;
+      : `about ${usd(e.lowUsd ?? 0)} at ${mode === 'batch' ? 'batch' : 'real-time'} prices (${model}; typical answers of about ${count(e.expectedOutputTokens)} tokens${e.avgCachedPrefixTokens > 0 ? ', the prefix cached' : ''}), at most ${usd(e.highUsd)} (every answer using all ${count(maxTokens)} max_tokens, nothing cached)`;
+  return `estimate: ${count(tally.requests)} requests of about ${count(e.avgInputTokens)} input tokens${e.avgCachedPrefixTokens > 0 ? ` (${count(e.avgCachedPrefixTokens)} of them a cacheable prefix)` : ''}: ${cost}`;
 }
 
 /** Dollars with the precision the amount needs: cents above $1, more for the fractions a row costs. */

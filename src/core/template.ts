@@ -1,14 +1,16 @@
 /**
  * Prompt templates over record fields: `{{field}}`, `{{a.b}}` and `{{items.0}}` (a nested path or an
- * array index, for NDJSON), and
+ * array index, for NDJSON), `{{field?}}` (optional: an empty string when the record lacks it), and
  * `{{$record}}` (the whole record as JSON). Whitespace inside the braces is ignored. A value that is
  * an object or array is inserted as JSON; `null` is inserted as an empty string; a path that does not
- * exist is an error for that record (for CSV the CLI checks the header before anything is submitted).
+ * exist is an error for that record (the CLI checks the CSV header, or the first NDJSON record, before
+ * anything is submitted).
  *
  * Rejected alternative: a full template language (mustache/handlebars). Prompts need substitution
  * only, and a second syntax for loops and conditionals would be one more thing to get wrong at scale.
  */
 import { BatchEnrichError } from '../errors.ts';
+import { rawNumberText, stringifyLossless } from './rawjson.ts';
 
 /** The placeholder that inserts the whole record as JSON. */
 export const WHOLE_RECORD = '$record';
@@ -17,26 +19,32 @@ const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
 
 export interface Template {
   readonly source: string;
-  /** Placeholder names in order of first appearance (paths such as `a.b`, or `$record`). */
+  /** Placeholder names in order of first appearance (paths such as `a.b`, or `$record`), without the `?` of optional ones. */
   readonly fields: readonly string[];
+  /** The fields a record must have (`fields` less the optional ones and `$record`). */
+  readonly required: readonly string[];
   /** Fills the template; throws a `BE_TEMPLATE` error naming the first missing field. */
   render(record: Record<string, unknown>): string;
 }
 
-type Part = string | { path: readonly string[]; name: string };
+type Part = string | { path: readonly string[]; name: string; optional: boolean };
 
 export function compileTemplate(source: string): Template {
   const parts: Part[] = [];
   const fields: string[] = [];
+  const required: string[] = [];
   let last = 0;
   for (const match of source.matchAll(PLACEHOLDER)) {
-    const name = match[1] ?? '';
+    const written = match[1] ?? '';
+    const optional = written.endsWith('?');
+    const name = optional ? written.slice(0, -1).trimEnd() : written;
     if (name === '') {
       throw new BatchEnrichError('BE_TEMPLATE', `Empty placeholder in prompt template at offset ${match.index}`);
     }
     parts.push(source.slice(last, match.index));
-    parts.push({ name, path: name === WHOLE_RECORD ? [] : name.split('.') });
+    parts.push({ name, optional, path: name === WHOLE_RECORD ? [] : name.split('.') });
     if (!fields.includes(name)) fields.push(name);
+    if (!optional && name !== WHOLE_RECORD && !required.includes(name)) required.push(name);
     last = match.index + match[0].length;
   }
   parts.push(source.slice(last));
@@ -44,6 +52,7 @@ export function compileTemplate(source: string): Template {
   return {
     source,
     fields,
+    required,
     render(record) {
       let out = '';
       for (const part of parts) {
@@ -52,6 +61,7 @@ export function compileTemplate(source: string): Template {
           continue;
         }
         const value = part.path.length === 0 ? record : lookup(record, part.path);
+        if (value === undefined && part.optional) continue;
         if (value === undefined) {
           throw new BatchEnrichError(
             'BE_TEMPLATE',
@@ -65,9 +75,14 @@ export function compileTemplate(source: string): Template {
   };
 }
 
-/** The fields a template needs that a CSV header lacks (whole-record and nested paths resolve by first segment). */
+/** The fields a template needs that a CSV header lacks (nested paths resolve by first segment; optional fields are never missing). */
 export function missingColumns(template: Template, columns: readonly string[]): string[] {
-  return template.fields.filter((f) => f !== WHOLE_RECORD && !columns.includes(f) && !columns.includes(f.split('.')[0] ?? f));
+  return template.required.filter((f) => !columns.includes(f) && !columns.includes(f.split('.')[0] ?? f));
+}
+
+/** The fields a template needs that `record` (e.g. the first NDJSON record) lacks, full paths checked. */
+export function missingFields(template: Template, record: Record<string, unknown>): string[] {
+  return template.required.filter((f) => lookup(record, f.split('.')) === undefined);
 }
 
 function lookup(record: unknown, path: readonly string[]): unknown {
@@ -84,8 +99,8 @@ function lookup(record: unknown, path: readonly string[]): unknown {
 
 function stringify(value: unknown): string {
   if (value === null) return '';
-  if (typeof value === 'string') return value;
-  if (typeof value === 'object') return JSON.stringify(value);
+  if (typeof value === 'string') return rawNumberText(value) ?? value;
+  if (typeof value === 'object') return stringifyLossless(value);
   return String(value);
 }
 

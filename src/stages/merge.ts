@@ -21,6 +21,14 @@ export interface MergeCounts {
   byType: Record<string, number>;
 }
 
+/** The records `toEnriched` gave out with `_error` set by us (an input column named `_error` does not make a record failed). */
+const failedRecords = new WeakSet<object>();
+
+/** Whether `record` came out of `toEnriched` with an `_error` of ours (for routing to an errors file). */
+export function isFailed(record: object): boolean {
+  return failedRecords.has(record);
+}
+
 export function toEnriched(options: MergeOptions, counts: MergeCounts = newCounts()) {
   return async function* merge(source: AsyncIterable<JoinedRecord>): AsyncGenerator<Record<string, unknown>> {
     for await (const joined of source) {
@@ -39,7 +47,9 @@ export function toEnriched(options: MergeOptions, counts: MergeCounts = newCount
         // The last attempt's error, and how many attempts there were when there was more than one.
         const error = joined.attempts > 1 ? { ...outcome.error, message: `${outcome.error.message} (after ${joined.attempts} attempts)`, attempts: joined.attempts } : outcome.error;
         const record = withError(joined.data, error);
-        yield options.meta ? { ...record, _meta: metaOf(joined, options.meta.table) } : record;
+        const out = options.meta ? { ...record, _meta: metaOf(joined, options.meta.table) } : record;
+        failedRecords.add(out);
+        yield out;
       }
     }
   };

@@ -6,6 +6,7 @@
  */
 import { isBatchEnrichError } from '../errors.ts';
 import { compileSpec, idLabel, requestKey, type RequestSpec } from '../core/request.ts';
+import { rawNumberText } from '../core/rawjson.ts';
 import type { PreparedRecord } from './batch.ts';
 import type { SourceRecord } from './read.ts';
 
@@ -26,7 +27,7 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
       try {
         const serialized = messages(record.data);
         const key = requestKey([parts.head, serialized, parts.tail]);
-        const label = options.idField === undefined ? undefined : idLabel(record.data[options.idField]);
+        const label = options.idField === undefined ? undefined : idLabel(labelValue(record.data[options.idField]));
         yield { ...record, key, label, spec: parts, messages: serialized };
       } catch (error) {
         if (!isBatchEnrichError(error) || error.code !== 'BE_TEMPLATE') throw error;
@@ -34,4 +35,9 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
       }
     }
   };
+}
+
+/** An id value as the user wrote it: a number JSON cannot hold is kept as its text (not `_9007…`). */
+function labelValue(value: unknown): unknown {
+  return rawNumberText(value) ?? value;
 }

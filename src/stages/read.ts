@@ -1,105 +1,296 @@
 /**
  * Input stage: bytes (a file or stdin) → `SourceRecord`s, each carrying its 1-based input line so
- * every later error can name it. CSV goes through csv-parse (header row, BOM, CRLF, quoted
- * newlines; UTF-8 split across chunks is decoded by csv-parse itself). NDJSON is split into lines
- * by `splitLines`, one JSON object a line; a bad line becomes a record with `error` (type
- * `invalid_input`) and the rest go on, while a CSV that cannot be parsed is fatal (an unclosed quote
- * or a wrong field count leaves no trustworthy record boundary to continue from).
+ * every later error can name it. On the way, in this order and each on a stream:
+ *
+ * 1. gzip (by magic bytes) is decompressed; a binary format we cannot read (Parquet, XLSX/ZIP, XLS,
+ *    NUL bytes) is refused by name before anything is parsed (`core/sniff.ts`).
+ * 2. The bytes are decoded: `encoding`, else a BOM, else UTF-8 when valid, else chardet's guess, said
+ *    once through `onWarning` (`core/encoding.ts`). A byte that is not valid in the encoding read is
+ *    named (file and line) through `onWarning`, never silently turned into U+FFFD.
+ * 3. The format: `format`, else `file`'s extension, else the first non-blank character (`{` or `[` is
+ *    NDJSON, anything else CSV, whose delimiter is then sniffed from its header line).
+ *
+ * CSV and TSV go through csv-parse (header row or `header: false`, CRLF, quoted newlines for CSV; TSV
+ * has no quoting). Complete records are cut out of the text as it comes and parsed at once, so a row
+ * from a live stdin comes out as soon as its line ends (csv-parse alone holds the last row back until
+ * more input or the end). NDJSON is split into lines by `splitLines`, one JSON object a line; a bad,
+ * too deep or too large line becomes a record with `error` (type `invalid_input`) and the rest go on,
+ * while a CSV that cannot be parsed is fatal (an unclosed quote or a wrong field count leaves no
+ * trustworthy record boundary to continue from).
  *
  * Generators, not `Transform`s: pull-based backpressure for free, and `throw` ends the pipeline.
  */
+import { isAscii } from 'node:buffer';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CsvError, parse } from 'csv-parse';
+import { StringDecoder } from 'node:string_decoder';
+import { createGunzip } from 'node:zlib';
+import { CsvError } from 'csv-parse';
+import { parse as parseSync } from 'csv-parse/sync';
 import { BatchEnrichError, shown } from '../errors.ts';
-import { splitLines } from '../core/lines.ts';
+import { splitLinesCapped } from '../core/lines.ts';
+import { bomOf, createDecoding, detectEncoding, DETECT_SAMPLE_BYTES, firstNonAscii, incompleteUtf8Tail, utf16WithoutBom, type EncodingChoice } from '../core/encoding.ts';
+import { MAX_DEPTH, mayNeedScan, parseLossless, scanJson } from '../core/rawjson.ts';
+import { binaryFormat, formatFromName, isGzip, MAGIC_BYTES, sniffDelimiter, type InputFormat } from '../core/sniff.ts';
 import type { RecordError } from '../core/result.ts';
 
-export type InputFormat = 'csv' | 'ndjson';
+export { formatFromName, type InputFormat };
 
 export interface SourceRecord {
   /** 0-based position in the input: output order follows it. */
   seq: number;
   /** 1-based line of the input where the record starts. */
   line: number;
+  /**
+   * The record's fields. From NDJSON, a number that a JavaScript number would not write back as it
+   * came (9007199254740993, 1e400) is a raw number (see `core/rawjson.ts`): the writers put it back
+   * unchanged.
+   */
   data: Record<string, unknown>;
   /** Set when the record cannot be used (a bad NDJSON line: `data` is empty, the raw text is in `error.input`). */
   error?: RecordError;
 }
 
+/** The scan of a line that cannot hold a lossy number or deep nesting. */
+const NOTHING_TO_KEEP = { depth: 0, lossy: [] };
+
+/** NDJSON lines longer than this (in characters) are that record's `invalid_input`, not read whole. */
+export const MAX_RECORD_CHARS = 16 * 1024 * 1024;
+
 export interface ReadOptions {
-  /** csv or ndjson; absent: from `file`'s extension, else sniffed from the first non-blank byte. */
+  /** csv, tsv or ndjson; absent: from `file`'s extension, else sniffed from the first non-blank character. */
   format?: InputFormat | undefined;
   /** Shown in error messages; `-` or absent means stdin. */
   file?: string | undefined;
   /** Called once with the CSV header (before the first record), e.g. to check template fields. */
   onColumns?: ((columns: string[]) => void) | undefined;
+  /** The input's text encoding (an iconv-lite name such as `windows-1252`); absent: detected. */
+  encoding?: string | undefined;
+  /** CSV: the field delimiter; absent: `\t` for TSV, else sniffed from the header line (`,` `;` tab `|`). */
+  delimiter?: string | undefined;
+  /** CSV/TSV: false when the first row is data; the columns are then named `1`, `2`, … */
+  header?: boolean | undefined;
+  /** Said once each: the encoding assumed for input that is not UTF-8, bytes not valid in it. */
+  onWarning?: ((message: string) => void) | undefined;
+  /** NDJSON: longer lines are `invalid_input` (default `MAX_RECORD_CHARS`). */
+  maxRecordChars?: number | undefined;
 }
 
 type Chunks = AsyncIterable<Buffer | string>;
 
-/** Reads records of the given or detected format. */
+/** Reads records of the given or detected format, from bytes in any encoding (or gzip), or from text. */
 export function readRecords(options: ReadOptions = {}): (source: Chunks) => AsyncGenerator<SourceRecord> {
   return async function* read(source) {
+    const text = decodeText(await unpack(failingAsInput(source, where(options.file)), options.file), options);
     let format = options.format ?? formatFromName(options.file);
-    let chunks: Chunks = source;
+    let chunks: AsyncIterable<string> = text;
     if (!format) {
-      const sniffed = await sniff(source);
+      const sniffed = await sniff(text);
       format = sniffed.format;
       chunks = sniffed.chunks;
     }
-    yield* format === 'csv' ? readCsv(chunks, options) : readNdjson(chunks, options);
+    yield* format === 'ndjson' ? readNdjson(chunks, options) : readCsv(chunks, { ...options, format });
   };
-}
-
-export function formatFromName(file: string | undefined): InputFormat | undefined {
-  if (!file || file === '-') return undefined;
-  const lower = file.toLowerCase();
-  if (lower.endsWith('.csv')) return 'csv';
-  if (lower.endsWith('.ndjson') || lower.endsWith('.jsonl') || lower.endsWith('.json')) return 'ndjson';
-  return undefined;
 }
 
 function where(file: string | undefined): string {
   return !file || file === '-' ? '<stdin>' : file;
 }
 
-/** Looks at the first non-blank byte (after a BOM): `{` (or `[`) is NDJSON, anything else CSV. */
-async function sniff(source: Chunks): Promise<{ format: InputFormat; chunks: Chunks }> {
-  const iterator = source[Symbol.asyncIterator]();
-  const seen: (Buffer | string)[] = [];
-  // Everything seen so far as latin1 (one char a byte): it is only whitespace or part of a BOM until
-  // the format is known, and keeping it lets a BOM split across chunks be recognised.
-  let head = '';
-  let format: InputFormat | undefined;
-  while (!format) {
-    const next = await iterator.next();
-    if (next.done) break;
-    seen.push(next.value);
-    head += (typeof next.value === 'string' ? Buffer.from(next.value) : next.value).toString('latin1');
-    const rest = head.trimStart();
-    if (rest.length < BOM_LATIN1.length && BOM_LATIN1.startsWith(rest)) continue;
-    const first = (rest.startsWith(BOM_LATIN1) ? rest.slice(BOM_LATIN1.length).trimStart() : rest)[0];
-    // `[` too: a JSON array is refused by the NDJSON reader with the command that converts it.
-    if (first !== undefined) format = first === '{' || first === '[' ? 'ndjson' : 'csv';
+/** An async iterator whose first chunks can be looked at and put back. */
+class Lookahead<T> {
+  readonly #iterator: AsyncIterator<T>;
+  readonly #back: T[] = [];
+  constructor(source: AsyncIterable<T>) {
+    this.#iterator = source[Symbol.asyncIterator]();
   }
-  async function* chunks() {
+  async next(): Promise<T | undefined> {
+    if (this.#back.length > 0) return this.#back.shift();
+    const next = await this.#iterator.next();
+    return next.done ? undefined : next.value;
+  }
+  unshift(...chunks: T[]): void {
+    this.#back.unshift(...chunks);
+  }
+  /** Closes the source (a consumer stopped early). */
+  async close(): Promise<void> {
+    await this.#iterator.return?.();
+  }
+  async *rest(): AsyncGenerator<T> {
     try {
-      yield* seen;
-      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+      for (let chunk = await this.next(); chunk !== undefined; chunk = await this.next()) yield chunk;
     } finally {
-      await iterator.return?.(); // stopped early: close the source we took the iterator of
+      await this.#iterator.return?.(); // stopped early: close the source we took the iterator of
     }
   }
-  return { format: format ?? 'ndjson', chunks: chunks() };
 }
-const BOM_LATIN1 = '\xef\xbb\xbf';
+
+const asBytes = (chunk: Buffer | string): Buffer => (typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+
+/**
+ * The input's bytes, gunzipped when they are gzip; refuses a binary format by name. Looks at no more
+ * than it needs: the first `MAGIC_BYTES`, or fewer when they already cannot start any magic number (a
+ * live stdin with a short first row is not kept waiting).
+ */
+async function unpack(source: Chunks, file: string | undefined): Promise<AsyncIterable<Buffer>> {
+  const input = new Lookahead(source);
+  const seen: Buffer[] = [];
+  let head = Buffer.alloc(0);
+  for (let chunk = await input.next(); chunk !== undefined; chunk = head.length >= MAGIC_BYTES || !mayBeMagic(head) ? undefined : await input.next()) {
+    seen.push(asBytes(chunk));
+    head = Buffer.concat([head, asBytes(chunk)]);
+  }
+  input.unshift(...seen);
+  const bytes = (async function* () {
+    for await (const chunk of input.rest()) yield asBytes(chunk);
+  })();
+  if (isGzip(head)) {
+    const gunzip = createGunzip();
+    const feeding = pipeline(Readable.from(bytes), gunzip);
+    feeding.catch(() => {}); // errors reach us through `gunzip`
+    return unpack(
+      (async function* () {
+        try {
+          for await (const chunk of gunzip) yield chunk as Buffer;
+        } catch (error) {
+          throw new BatchEnrichError('BE_INPUT', `${where(file)}: not a valid gzip file: ${(error as Error).message}`, { file: where(file), cause: error });
+        }
+      })(),
+      file?.replace(/\.gz$/i, ''),
+    );
+  }
+  const binary = bomOf(head) || utf16WithoutBom(head) ? undefined : binaryFormat(head, file);
+  if (binary) {
+    await input.close();
+    throw binaryInput(file, binary);
+  }
+  return bytes;
+}
+
+function binaryInput(file: string | undefined, binary: { name: string; hint: string }): BatchEnrichError {
+  return new BatchEnrichError('BE_INPUT', `${where(file)}: this is ${binary.name}, not CSV, TSV or NDJSON text; ${binary.hint}`, { file: where(file) });
+}
+
+/** Whether `head` is a prefix of a magic number we look for (gzip's, a binary format's, a BOM). */
+function mayBeMagic(head: Buffer): boolean {
+  return head.length < 2 || [[0x1f, 0x8b], [0x50, 0x41, 0x52, 0x31], [0x50, 0x4b, 0x03, 0x04], [0xd0, 0xcf, 0x11, 0xe0], [0x25, 0x50, 0x44, 0x46], [0x42, 0x5a, 0x68], [0xfd, 0x37, 0x7a, 0x58], [0x28, 0xb5, 0x2f, 0xfd], [0x53, 0x51, 0x4c, 0x69], [0xef, 0xbb, 0xbf]].some((magic) => magic.every((byte, i) => i >= head.length || head[i] === byte));
+}
+
+/**
+ * Bytes → text (see `core/encoding.ts`). ASCII is the same in every encoding we detect, so it passes
+ * at once; the decision is made at the first non-ASCII byte, on the bytes seen so far.
+ */
+async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions): AsyncGenerator<string> {
+  const file = where(options.file);
+  const warn = options.onWarning ?? (() => {});
+  let lines = 0; // line breaks in the text given out so far, to name the line of a bad byte
+  const out = (text: string) => {
+    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', nl + 1)) lines++;
+    return text;
+  };
+  const decoderFor = (choice: EncodingChoice, fromStart: boolean) =>
+    createDecoding(choice.encoding, fromStart, (before) => {
+      let line = lines + 1;
+      for (let nl = before.indexOf('\n'); nl !== -1; nl = before.indexOf('\n', nl + 1)) line++;
+      warn(
+        `${file}:${line}: bytes that are not valid ${choice.encoding} were read as U+FFFD (\ufffd)` +
+          (choice.how === 'given' ? '' : '; if the file is in another encoding, give it with --encoding NAME (e.g. --encoding windows-1252)'),
+      );
+    });
+  const input = new Lookahead(source);
+  try {
+    let choice: EncodingChoice | undefined = options.encoding ? { encoding: options.encoding, how: 'given' } : undefined;
+    let fromStart = true;
+    let sample: Buffer[] = [];
+    let sampleBytes = 0; // bytes in `sample`
+    let sampled = 0; // of them, given out already (ASCII)
+    while (!choice) {
+      const chunk = await input.next();
+      const final = chunk === undefined;
+      if (chunk && !fromStart && sampled === sampleBytes && isAscii(chunk) && !chunk.includes(0)) {
+        // The common case, an ASCII chunk after ASCII: out as it is; the sample keeps the last 64 KB (no copy).
+        yield out(chunk.toString('latin1'));
+        sample.push(chunk);
+        sampleBytes += chunk.length;
+        while (sample.length > 1 && sampleBytes - (sample[0]?.length ?? 0) >= DETECT_SAMPLE_BYTES) sampleBytes -= sample.shift()?.length ?? 0;
+        sampled = sampleBytes;
+        continue;
+      }
+      const head = Buffer.concat(chunk === undefined ? sample : [...sample, chunk]);
+      if (fromStart) {
+        if (head.length < 3 && !final && (head.length === 0 || [0xef, 0xfe, 0xff].includes(head[0] as number))) {
+          sample = [head];
+          sampleBytes = head.length;
+          continue; // may be a BOM
+        }
+        const bom = bomOf(head);
+        const utf16 = bom ? undefined : utf16WithoutBom(head);
+        if (bom) choice = { encoding: bom.encoding, how: 'bom' };
+        else if (utf16) choice = { encoding: utf16, how: 'utf-16' };
+        if (choice) {
+          input.unshift(head);
+          break;
+        }
+      }
+      if (head.includes(0, fromStart ? 0 : sampled)) throw binaryInput(options.file, { name: 'binary data (it has NUL bytes)', hint: 'give a CSV, TSV or NDJSON text file' });
+      const nonAscii = firstNonAscii(head, fromStart ? 0 : sampled);
+      if (nonAscii === -1 || (!final && nonAscii >= head.length - incompleteUtf8Tail(head))) {
+        if (final) {
+          if (head.length > sampled) yield out(head.subarray(sampled).toString('latin1'));
+          return;
+        }
+        // All ASCII so far (or a first non-ASCII byte that may be a split UTF-8 sequence): give the
+        // ASCII out now, keep a sample for the detector.
+        const ascii = nonAscii === -1 ? head.length : nonAscii;
+        if (ascii > sampled) yield out(head.subarray(sampled, ascii).toString('latin1'));
+        fromStart = false;
+        const kept = head.length > DETECT_SAMPLE_BYTES ? head.subarray(head.length - DETECT_SAMPLE_BYTES) : head;
+        sampled = ascii - (head.length - kept.length);
+        sample = [kept];
+        sampleBytes = kept.length;
+        continue;
+      }
+      choice = detectEncoding(head, final);
+      if (choice.how === 'detected') {
+        warn(`${file}: not valid UTF-8; reading it as ${choice.encoding}${choice.detected ? ` (detected as ${choice.detected})` : ''}; if that is wrong, give --encoding NAME`);
+      }
+      input.unshift(head.subarray(sampled));
+    }
+    const decoder = decoderFor(choice, fromStart);
+    for await (const chunk of input.rest()) {
+      const text = decoder.write(chunk);
+      if (text) yield out(text);
+    }
+    const rest = decoder.end();
+    if (rest) yield out(rest);
+  } finally {
+    await input.close();
+  }
+}
+
+/** Looks at the first non-blank character: `{` (or `[`) is NDJSON, anything else CSV. */
+async function sniff(source: AsyncIterable<string>): Promise<{ format: InputFormat; chunks: AsyncIterable<string> }> {
+  const input = new Lookahead(source);
+  const seen: string[] = [];
+  let format: InputFormat | undefined;
+  while (!format) {
+    const chunk = await input.next();
+    if (chunk === undefined) break;
+    seen.push(chunk);
+    // `[` too: a JSON array is refused by the NDJSON reader with the command that converts it.
+    const first = seen.join('').replace(/^\ufeff/, '').trimStart()[0];
+    if (first !== undefined) format = first === '{' || first === '[' ? 'ndjson' : 'csv';
+  }
+  input.unshift(...seen);
+  return { format: format ?? 'ndjson', chunks: input.rest() };
+}
 
 export async function* readNdjson(source: Chunks, options: ReadOptions = {}): AsyncGenerator<SourceRecord> {
   let line = 0;
   let seq = 0;
   const file = where(options.file);
+  const maxChars = options.maxRecordChars ?? MAX_RECORD_CHARS;
   function toRecord(raw: string): SourceRecord | undefined {
-    line += 1;
     const text = line === 1 && raw.startsWith('\ufeff') ? raw.slice(1) : raw;
     if (text.trim() === '') return undefined;
     if (seq === 0 && text.trimStart().startsWith('[')) {
@@ -109,9 +300,14 @@ export async function* readNdjson(source: Chunks, options: ReadOptions = {}): As
         { file, line },
       );
     }
+    if (text.length > maxChars) return tooLarge(text.length);
+    const scan = mayNeedScan(text) ? scanJson(text) : NOTHING_TO_KEEP;
+    if (scan.depth > MAX_DEPTH) {
+      return bad(`${file}:${line}: the record is nested ${scan.depth} levels deep, more than the ${MAX_DEPTH} batch-enrich reads`, text.slice(0, 200));
+    }
     let value: unknown;
     try {
-      value = JSON.parse(text);
+      value = parseLossless(text, scan);
     } catch (error) {
       return bad(`${file}:${line}: not valid JSON (${(error as Error).message}): ${shown(text)}`, text);
     }
@@ -120,65 +316,150 @@ export async function* readNdjson(source: Chunks, options: ReadOptions = {}): As
     }
     return { seq: seq++, line, data: value as Record<string, unknown> };
   }
+  function tooLarge(length: number): SourceRecord {
+    return bad(`${file}:${line}: the record is ${length.toLocaleString('en')} characters long, more than the ${maxChars.toLocaleString('en')} batch-enrich reads`, '');
+  }
   function bad(message: string, text: string): SourceRecord {
     return { seq: seq++, line, data: {}, error: { type: 'invalid_input', message, input: text } };
   }
-  for await (const raw of splitLines(source)) {
-    const record = toRecord(raw);
+  for await (const raw of splitLinesCapped(source, maxChars)) {
+    line += 1;
+    const record = typeof raw === 'string' ? toRecord(raw) : tooLarge(raw.length);
     if (record) yield record;
   }
 }
 
+/**
+ * CSV or TSV text → records. Complete records are cut out of the text as it arrives (a line break
+ * outside quotes ends one) and parsed at once with csv-parse's sync API, so no row waits for input
+ * after it; only a record still open at the end of what has arrived waits.
+ */
 export async function* readCsv(source: Chunks, options: ReadOptions = {}): AsyncGenerator<SourceRecord> {
   const file = where(options.file);
+  const tsv = options.format === 'tsv';
+  // TSV (IANA text/tab-separated-values) has no quoting: a `"` is text.
+  const quoting = !tsv;
+  let delimiter = options.delimiter ?? (tsv ? '\t' : undefined);
   let columns: string[] | undefined;
-  // csv-parse reports the line where a record ends and counts a CRLF inside a quoted field as two
-  // lines. Start lines are worked out in csv-parse's own callbacks, synchronously and in order, so they
-  // also count records it has parsed but we have not consumed yet (an error raised later in the same
-  // chunk drops those): `extraLines` is the CRLF overcount so far, `lastEnd`/`lastEmpty` the raw line
-  // where the last record (or the header) ended and how many empty lines csv-parse had skipped by then.
-  const at = { extraLines: 0, lastEnd: 0, lastEmpty: 0 };
-  const startLine = (values: readonly unknown[], lines: number, emptyLines: number) => {
-    const { breaks, crlf } = lineBreaks(values);
-    at.extraLines += crlf;
-    at.lastEnd = lines;
-    at.lastEmpty = emptyLines;
-    return lines - at.extraLines - breaks;
-  };
-  const parser = parse({
-    bom: true,
-    columns: (header: string[]) => {
-      const line = startLine(header, parser.info.lines, parser.info.empty_lines);
-      const duplicate = header.find((name, i) => header.indexOf(name) !== i);
-      if (duplicate !== undefined) {
-        throw new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: duplicate column ${shown(duplicate)} in the CSV header`, { file, line });
-      }
-      columns = header;
-      options.onColumns?.(header);
-      return header;
-    },
-    on_record: (record: Record<string, string>, info: { lines: number; empty_lines: number }) => ({
-      data: record,
-      line: startLine(Object.values(record), info.lines, info.empty_lines),
-    }),
-    skip_empty_lines: true,
-    // Files stitched together from several sources mix CRLF and LF; csv-parse would otherwise take the first one it sees.
-    record_delimiter: ['\r\n', '\n', '\r'],
-  });
-  const feeding = pipeline(source, parser);
-  // Errors reach us through `parser`; without this, stopping early (a consumer that breaks out of the
-  // loop) would leave pipeline's premature-close rejection unhandled.
-  feeding.catch(() => {});
+  let base = 0; // line breaks before the text being parsed
   let seq = 0;
-  try {
-    for await (const { data, line } of parser as AsyncIterable<{ data: Record<string, string>; line: number }>) {
-      yield { seq: seq++, line, data };
+  let pending = '';
+  let scanned = 0; // how much of `pending` the boundary scan has seen
+  let quoted = false; // inside quotes at `scanned`
+  let boundary = 0; // end of the last complete record in `pending`
+  const decoder = new StringDecoder('utf8');
+  const boundaries = quoting ? /["\r\n]/g : /[\r\n]/g;
+
+  /** Moves `boundary` past every record that has ended in `pending`. */
+  const scan = () => {
+    boundaries.lastIndex = scanned;
+    for (let m = boundaries.exec(pending); m; m = boundaries.exec(pending)) {
+      const i = m.index;
+      if (pending[i] === '"') quoted = !quoted;
+      else if (!quoted) {
+        if (pending[i] === '\r' && i + 1 === pending.length) {
+          scanned = i; // a CR at the end: wait to see whether an LF follows
+          return;
+        }
+        if (!(pending[i] === '\r' && pending[i + 1] === '\n')) boundary = i + 1;
+      }
     }
-    await feeding;
-  } catch (error) {
-    throw csvError(error, file, at);
+    scanned = pending.length;
+  };
+
+  const parseBlock = (text: string): SourceRecord[] => {
+    const records: SourceRecord[] = [];
+    // csv-parse reports the line where a record ends and counts a CRLF inside a quoted field as two
+    // lines: `extraLines` is the CRLF overcount so far in this block, `lastEnd`/`lastEmpty` the raw
+    // line where the last record (or the header) ended and how many empty lines were skipped by then.
+    const at = { base, extraLines: 0, lastEnd: 0, lastEmpty: 0 };
+    const startLine = (values: readonly unknown[], lines: number, emptyLines: number) => {
+      const { breaks, crlf } = lineBreaks(values);
+      at.extraLines += crlf;
+      at.lastEnd = lines;
+      at.lastEmpty = emptyLines;
+      return base + lines - at.extraLines - breaks;
+    };
+    const named = (values: string[]) => {
+      const data: Record<string, string> = {};
+      (columns ?? []).forEach((name, i) => (data[name] = values[i] ?? ''));
+      return data;
+    };
+    try {
+      parseSync(text, {
+        bom: base === 0,
+        ...(delimiter === undefined ? {} : { delimiter }),
+        ...(quoting ? {} : { quote: false }),
+        columns:
+          columns ??
+          (options.header === false
+            ? false
+            : (header: string[]) => {
+                const leading = /^(?:[ \t]*\r?\n)*/.exec(text)?.[0].match(/\n/g)?.length ?? 0;
+                const { breaks, crlf } = lineBreaks(header);
+                at.extraLines += crlf;
+                at.lastEnd = leading + 1 + breaks + crlf;
+                at.lastEmpty = leading;
+                const line = base + leading + 1;
+                const duplicate = header.find((name, i) => header.indexOf(name) !== i);
+                if (duplicate !== undefined) {
+                  throw new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: duplicate column ${shown(duplicate)} in the ${tsv ? 'TSV' : 'CSV'} header`, { file, line });
+                }
+                columns = header;
+                options.onColumns?.(header);
+                return header;
+              }),
+        on_record: (record: Record<string, string> | string[], info: { lines: number; empty_lines: number }) => {
+          if (Array.isArray(record) && !columns) {
+            // No header: the columns are named 1..n after the first row.
+            columns = record.map((_, i) => String(i + 1));
+            options.onColumns?.(columns);
+          }
+          const values = Array.isArray(record) ? record : Object.values(record);
+          records.push({ seq: seq++, line: startLine(values, info.lines, info.empty_lines), data: Array.isArray(record) ? named(record) : record });
+          return null;
+        },
+        skip_empty_lines: true,
+        // Files stitched together from several sources mix CRLF and LF; csv-parse would otherwise take the first one it sees.
+        record_delimiter: ['\r\n', '\n', '\r'],
+      });
+    } catch (error) {
+      throw csvError(error, file, at);
+    }
+    base += text.match(/\r\n|\r|\n/g)?.length ?? 0;
+    return records;
+  };
+
+  for await (const chunk of failingAsInput(source, file)) {
+    pending += typeof chunk === 'string' ? chunk : decoder.write(chunk);
+    scan();
+    if (delimiter === undefined) {
+      const nl = pending.search(/[\r\n]/);
+      if (nl === -1) continue;
+      delimiter = sniffDelimiter(pending.slice(0, nl));
+    }
+    if (boundary > 0) {
+      const block = pending.slice(0, boundary);
+      pending = pending.slice(boundary);
+      scanned -= boundary;
+      boundary = 0;
+      yield* parseBlock(block);
+    }
   }
+  pending += decoder.end();
+  delimiter ??= sniffDelimiter(pending.split(/[\r\n]/, 1)[0] ?? '');
+  if (pending !== '') yield* parseBlock(pending);
   if (!columns) options.onColumns?.([]);
+}
+
+/** The chunks of `source`; an error of the source itself (a disk, a pipe) becomes an input error naming the file. */
+async function* failingAsInput<T>(source: AsyncIterable<T>, file: string): AsyncGenerator<T> {
+  try {
+    yield* source;
+  } catch (error) {
+    if (error instanceof BatchEnrichError) throw error;
+    throw new BatchEnrichError('BE_INPUT', `${file}: cannot read input: ${(error as Error)?.message ?? String(error)}`, { file, cause: error });
+  }
 }
 
 /** Line breaks inside field values, and how many of them are CRLFs (which csv-parse counts twice). */
@@ -193,7 +474,7 @@ function lineBreaks(values: readonly unknown[]): { breaks: number; crlf: number 
   return { breaks, crlf };
 }
 
-function csvError(error: unknown, file: string, at: { extraLines: number; lastEnd: number; lastEmpty: number }): unknown {
+function csvError(error: unknown, file: string, at: { base: number; extraLines: number; lastEnd: number; lastEmpty: number }): unknown {
   if (error instanceof BatchEnrichError) return error;
   if (!(error instanceof CsvError)) {
     return new BatchEnrichError('BE_INPUT', `${file}: cannot read input: ${(error as Error)?.message ?? String(error)}`, { file, cause: error });
@@ -213,6 +494,7 @@ function csvError(error: unknown, file: string, at: { extraLines: number; lastEn
     } else {
       line = lines - at.extraLines;
     }
+    line += at.base;
   }
   const detail = csvDetail(error, record);
   return new BatchEnrichError('BE_CSV_PARSE', `${file}${line === undefined ? '' : `:${line}`}: invalid CSV: ${detail}`, {

@@ -12,6 +12,7 @@
  */
 import { Transform } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
+import { rawNumberText, stringifyLossless } from '../core/rawjson.ts';
 
 export type OutputFormat = 'ndjson' | 'csv';
 
@@ -23,6 +24,14 @@ export interface WriteOptions {
   answerColumns?: readonly string[] | undefined;
   /** CSV: called once per field name that is missing from the header and so cannot be written. */
   onExtraField?: ((name: string) => void) | undefined;
+  /** CSV: start with a UTF-8 byte-order mark, so that Excel reads the file as UTF-8 (it assumes the ANSI code page otherwise). */
+  bom?: boolean | undefined;
+  /**
+   * CSV: neutralise cells that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`,
+   * tab or CR, other than a plain number) by putting `'` in front (OWASP's advice on CSV injection). Input cells and model
+   * answers alike: an answer is text the model was asked to write about untrusted input.
+   */
+  safe?: boolean | undefined;
 }
 
 /** A stateful record → text function (the CSV header comes with the first row); `end()` gives what is left. */
@@ -32,7 +41,15 @@ export type Formatter = ((record: Record<string, unknown>) => string) & { end():
 const MAX_WAITING = 1000;
 
 export function createFormatter(options: WriteOptions): Formatter {
-  if (options.format === 'ndjson') return Object.assign((record: Record<string, unknown>) => `${JSON.stringify(record)}\n`, { end: () => '' });
+  // Raw numbers (see core/rawjson.ts) are written back as the input had them.
+  if (options.format === 'ndjson') return Object.assign((record: Record<string, unknown>) => `${stringifyLossless(record)}\n`, { end: () => '' });
+  const cell = options.safe ? (value: unknown) => neutralised(cellText(value)) : cellText;
+  let bom = options.bom ? '\ufeff' : '';
+  const first = (text: string) => {
+    const out = bom + text;
+    bom = '';
+    return out;
+  };
   const answer = options.answerColumns ?? [];
   let columns: string[] | undefined;
   const waiting: Record<string, unknown>[] = [];
@@ -41,7 +58,7 @@ export function createFormatter(options: WriteOptions): Formatter {
   const header = (fields: readonly string[]) => {
     const input = fields.filter((key) => key !== '_error' && !answer.includes(key));
     columns = [...new Set([...input, ...answer]), '_error'];
-    return stringify([columns]);
+    return first(stringify([columns.map((column) => (options.safe ? neutralised(column) : column))]));
   };
   const row = (record: Record<string, unknown>, cols: string[]) => {
     for (const key of Object.keys(record)) {
@@ -90,10 +107,15 @@ export function writeRecords(options: WriteOptions): (source: AsyncIterable<Reco
   };
 }
 
-function cell(value: unknown): string {
+function cellText(value: unknown): string {
   if (value === undefined || value === null) return '';
-  if (typeof value === 'object') return JSON.stringify(value);
-  return String(value);
+  if (typeof value === 'object') return stringifyLossless(value);
+  return rawNumberText(value) ?? String(value);
+}
+
+/** A cell a spreadsheet would take for a formula, with `'` in front; any other cell (a plain number such as `-5` too) as it is. */
+export function neutralised(text: string): string {
+  return /^[=+\-@\t\r]/.test(text) && !/^[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/.test(text) ? `'${text}` : text;
 }
 
 /** Text gathered for one write at most (a burst larger than this goes out in several). */

@@ -1,6 +1,6 @@
 /** Prompt templates: `{{field}}`, `{{a.b}}`, `{{$record}}`, and the header check the CLI runs. */
 import { describe, expect, it } from 'vitest';
-import { compileTemplate, missingColumns, WHOLE_RECORD } from '../../src/core/template.ts';
+import { compileTemplate, missingColumns, missingFields, WHOLE_RECORD } from '../../src/core/template.ts';
 import { expectErrorSync } from '../helpers/expect-error.ts';
 
 describe('compileTemplate: render', () => {
@@ -102,5 +102,27 @@ describe('array indexes in paths', () => {
     const template = compileTemplate('{{tags.0}} / {{lines.1.sku}}');
     expect(template.render({ tags: ['red', 'blue'], lines: [{ sku: 'A' }, { sku: 'B' }] })).toBe('red / B');
     expect(() => template.render({ tags: [], lines: [] })).toThrow(/\{\{tags\.0\}\}/);
+  });
+});
+
+describe('optional placeholders ({{field?}})', () => {
+  it('render an empty string when the record lacks the field, the value when it has it', () => {
+    const template = compileTemplate('Contract: {{contract?}}\nClause: {{clause}}');
+    expect(template.render({ clause: 'c' })).toBe('Contract: \nClause: c');
+    expect(template.render({ clause: 'c', contract: 'MSA' })).toBe('Contract: MSA\nClause: c');
+    expect(template.fields).toEqual(['contract', 'clause']);
+    expect(template.required).toEqual(['clause']);
+  });
+
+  it('are never missing from a header or a first record', () => {
+    const template = compileTemplate('{{contract?}} {{clause}} {{a.b}}');
+    expect(missingColumns(template, ['clause'])).toEqual(['a.b']);
+    expect(missingFields(template, { clause: 'x', a: { c: 1 } })).toEqual(['a.b']);
+    expect(missingFields(template, { clause: 'x', a: { b: null } })).toEqual([]);
+  });
+
+  it('raw numbers (NDJSON numbers JavaScript cannot hold) are inserted as the input wrote them', () => {
+    const template = compileTemplate('{{id}} {{$record}}');
+    expect(template.render({ id: '\ue0009007199254740993' })).toBe('9007199254740993 {"id":9007199254740993}');
   });
 });

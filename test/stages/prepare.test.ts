@@ -65,6 +65,11 @@ describe('toRequests', () => {
     expect(prepared?.key).toBe(plain?.key);
   });
 
+  it('--id-field: a number JSON cannot hold (kept as its raw text) labels as the user wrote it', async () => {
+    const [prepared] = await prepare([record(0, { ticket: '\ue0009007199254740993', text: 'x' })], { ...options, idField: 'ticket' });
+    expect(prepared?.label).toBe('9007199254740993');
+  });
+
   it('--id-field naming a field a record lacks gives no label', async () => {
     const [prepared] = await prepare([record(0, { text: 'x' })], { ...options, idField: 'ticket' });
     expect(prepared?.label).toBeUndefined();

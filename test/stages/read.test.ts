@@ -523,14 +523,15 @@ describe('readRecords: choosing the format', () => {
     await expectRecords('{"a":1}\n', readRecords({ format: 'ndjson', file: 'data.csv' }), [[1, { a: 1 }]]);
   });
 
-  const names: { description: string; file: string | undefined; want: 'csv' | 'ndjson' | undefined }[] = [
+  const names: { description: string; file: string | undefined; want: 'csv' | 'tsv' | 'ndjson' | undefined }[] = [
     { description: '.csv is CSV', file: 'in.csv', want: 'csv' },
     { description: 'extensions are case-insensitive', file: 'DATA/IN.CSV', want: 'csv' },
     { description: '.ndjson is NDJSON', file: 'in.ndjson', want: 'ndjson' },
     { description: '.jsonl is NDJSON', file: 'in.jsonl', want: 'ndjson' },
     { description: '.json is read as NDJSON', file: 'in.json', want: 'ndjson' },
     { description: 'an unknown extension is left to sniffing', file: 'in.txt', want: undefined },
-    { description: 'a compressed file is not taken for its inner extension', file: 'in.csv.gz', want: undefined },
+    { description: 'a gzipped file is taken for its inner extension (it is decompressed as it is read)', file: 'in.csv.gz', want: 'csv' },
+    { description: '.tsv is TSV', file: 'in.tsv', want: 'tsv' },
     { description: 'a name without a dot is not an extension', file: 'csv', want: undefined },
     { description: '`-` is stdin: sniff', file: '-', want: undefined },
     { description: 'no file is stdin: sniff', file: undefined, want: undefined },

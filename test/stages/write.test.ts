@@ -201,3 +201,33 @@ describe('coalesce: one write per burst', () => {
     expect(Math.max(...out.map((chunk) => chunk.length))).toBeLessThan(64 * 1024 + line.length);
   });
 });
+
+describe('CSV for spreadsheets (--excel, --safe-csv)', () => {
+  it('bom: the file starts with a UTF-8 BOM, once', async () => {
+    const out = await writeAll({ format: 'csv', bom: true, answerColumns: ['answer'] }, [{ name: 'Zoë' }, { name: 'Jürgen' }]);
+    expect(out).toBe('\ufeffname,answer,_error\nZoë,,\nJürgen,,\n');
+  });
+
+  it('safe: cells (input and answer alike) starting with = + - @ get a leading quote; plain numbers do not', async () => {
+    const out = await writeAll({ format: 'csv', safe: true, answerColumns: ['answer'] }, [
+      { a: '=HYPERLINK("http://evil","x")', b: '@SUM(A1)', c: '-5', d: '+1-2', answer: '=cmd|\' /C calc\'!A0' },
+      { a: 'plain', b: '-1.5e3', c: '\tTAB', d: 'ok=fine', answer: 'fine' },
+    ]);
+    const rows = parse(out) as string[][];
+    expect(rows[1]).toEqual(['\'=HYPERLINK("http://evil","x")', "'@SUM(A1)", '-5', "'+1-2", "'=cmd|' /C calc'!A0", '']);
+    expect(rows[2]).toEqual(['plain', '-1.5e3', "'\tTAB", 'ok=fine', 'fine', '']);
+  });
+
+  it('without safe, cells are written as they are', async () => {
+    const out = await writeAll({ format: 'csv', answerColumns: [] }, [{ a: '=1+1' }]);
+    expect(out).toBe('a,_error\n=1+1,\n');
+  });
+});
+
+describe('numbers JavaScript cannot hold (raw numbers from NDJSON input)', () => {
+  it('are written back as the input had them, in NDJSON and in CSV', async () => {
+    const record = { id: '\ue0009007199254740993', huge: '\ue0001e400', nested: { n: '\ue000123456789012345678901234567890' }, text: '\ue000 not a number' };
+    expect(await writeAll({ format: 'ndjson' }, [record])).toBe('{"id":9007199254740993,"huge":1e400,"nested":{"n":123456789012345678901234567890},"text":"\ue000 not a number"}\n');
+    expect(await writeAll({ format: 'csv', answerColumns: [] }, [record])).toBe('id,huge,nested,text,_error\n9007199254740993,1e400,"{""n"":123456789012345678901234567890}",\ue000 not a number,\n');
+  });
+});

@@ -1,0 +1,68 @@
+/**
+ * Checks on the first records, before anything is submitted: a template field or `--id-field` that
+ * the first NDJSON record lacks is a usage error (a typo would otherwise give every record an
+ * `_error`, and for CSV the header is checked the same way), and answer fields that would replace
+ * input columns are warned about. Stream adapters over `SourceRecord`s; `--limit` is here too.
+ */
+import { BatchEnrichError, shown } from '../errors.ts';
+import { missingFields, type Template } from '../core/template.ts';
+import type { SourceRecord } from '../stages/read.ts';
+
+export interface FirstRecordChecks {
+  template: Template;
+  /** Where the answer goes: the schema's fields merged at the top level, or the `--into`/`answer` field. */
+  answerFields: readonly string[];
+  /** `--id-field` as given on the command line (a recipe's own id field may be absent: it is only shown in custom_ids). */
+  idField: string | undefined;
+  allowMissing: boolean;
+  file: string;
+  warn: (line: string) => void;
+}
+
+/** Passes records through; checks the first usable one (fields of the first NDJSON record, or the CSV columns) first. */
+export async function* checkFirstRecord(records: AsyncIterable<SourceRecord>, checks: FirstRecordChecks): AsyncGenerator<SourceRecord> {
+  let checked = false;
+  for await (const record of records) {
+    if (!checked && !record.error) {
+      checked = true;
+      check(record, checks);
+    }
+    yield record;
+  }
+}
+
+function check(record: SourceRecord, c: FirstRecordChecks): void {
+  const where = `${c.file === '-' ? '<stdin>' : c.file}:${record.line}`;
+  const fields = Object.keys(record.data);
+  const missing = missingFields(c.template, record.data);
+  // A CSV header was checked already (naming the header line); this catches NDJSON.
+  if (missing.length > 0 && !c.allowMissing) {
+    throw new BatchEnrichError(
+      'BE_USAGE',
+      `${where}: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the first record has no such field (fields: ${fields.join(', ')}); fix the template, or give --allow-missing to let such records carry _error`,
+    );
+  }
+  if (c.idField !== undefined && !Object.hasOwn(record.data, c.idField) && !c.allowMissing) {
+    const near = fields.find((f) => f.toLowerCase() === c.idField?.toLowerCase());
+    throw new BatchEnrichError('BE_USAGE', `${where}: --id-field ${shown(c.idField)}: the first record has no such field (fields: ${fields.join(', ')})${near ? `; did you mean ${shown(near)}?` : ''}`);
+  }
+  const replaced = c.answerFields.filter((f) => fields.includes(f));
+  if (replaced.length > 0) {
+    c.warn(
+      `warning: the answer's ${replaced.map((f) => shown(f)).join(', ')} will replace the input ${replaced.length > 1 ? 'fields' : 'field'} of that name; use --into FIELD (a name the input does not have) to keep both`,
+    );
+  }
+  if (fields.includes('_error')) {
+    c.warn(`warning: the input has a field "_error"; in records that fail it is replaced by the error (records that succeed keep it)`);
+  }
+}
+
+/** The first `limit` records (all when `limit` is undefined); stops reading after them. */
+export async function* firstRows(records: AsyncIterable<SourceRecord>, limit: number | undefined): AsyncGenerator<SourceRecord> {
+  if (limit === undefined) return yield* records;
+  if (limit <= 0) return;
+  for await (const record of records) {
+    yield record;
+    if (record.seq + 1 >= limit) return;
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * Text encodings of input files: which one a file is in, and a streaming decoder that says where it
+ * had to put a U+FFFD the file did not contain. Plain functions over bytes; the stream adapter is in
+ * `stages/read.ts`.
+ *
+ * Detection, in order: a byte-order mark (UTF-8, UTF-16 LE/BE); UTF-16 without a BOM (every other
+ * byte NUL); then, at the first non-ASCII byte, valid UTF-8 or else what chardet (a port of ICU's
+ * detector) makes of the bytes seen so far. ISO-8859-1 is read as windows-1252, its superset (the
+ * WHATWG encoding standard does the same: Excel's "latin1" exports are cp1252, with € and curly quotes
+ * in 0x80–0x9F). Pure ASCII needs no decision, so nothing waits for more input than it has: a live
+ * stdin is decoded as it comes.
+ *
+ * Rejected alternative: detecting on a fixed 64 KB prefix. A file whose first accent is past it would
+ * be decided on ASCII alone, and a live stdin would wait for 64 KB before its first record.
+ */
+import { isUtf8 } from 'node:buffer';
+import chardet from 'chardet';
+import iconv from 'iconv-lite';
+
+/** How much of the input is kept for chardet while it is still ASCII (the decision comes at the first non-ASCII byte). */
+export const DETECT_SAMPLE_BYTES = 64 * 1024;
+
+/** The encoding chosen for an input, and why. */
+export interface EncodingChoice {
+  /** An iconv-lite name (`utf-8`, `utf-16le`, `windows-1252`, …). */
+  encoding: string;
+  /** `bom`, `utf-8` (valid UTF-8), `detected` (chardet's guess), or `given` (`--encoding`). */
+  how: 'bom' | 'utf-8' | 'utf-16' | 'detected' | 'given';
+  /** chardet's own name for its guess, when it differs from `encoding` (ISO-8859-1 → windows-1252). */
+  detected?: string;
+}
+
+/** True when iconv-lite can decode `name` (`--encoding` is checked with this). */
+export function encodingExists(name: string): boolean {
+  return iconv.encodingExists(name);
+}
+
+/** The encoding a byte-order mark at the start of `head` names, and the mark's length; undefined when there is none (or not enough bytes yet). */
+export function bomOf(head: Uint8Array): { encoding: string; length: number } | undefined {
+  if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) return { encoding: 'utf-8', length: 3 };
+  if (head[0] === 0xff && head[1] === 0xfe) return { encoding: 'utf-16le', length: 2 };
+  if (head[0] === 0xfe && head[1] === 0xff) return { encoding: 'utf-16be', length: 2 };
+  return undefined;
+}
+
+/** UTF-16 without a BOM: ASCII text with a NUL in every other byte (checked on up to 512 bytes). */
+export function utf16WithoutBom(head: Uint8Array): 'utf-16le' | 'utf-16be' | undefined {
+  const n = Math.min(head.length, 512) & ~1;
+  if (n < 4) return undefined;
+  let evenNul = 0;
+  let oddNul = 0;
+  for (let i = 0; i < n; i += 2) {
+    if (head[i] === 0) evenNul++;
+    if (head[i + 1] === 0) oddNul++;
+  }
+  const pairs = n / 2;
+  if (oddNul >= pairs * 0.9 && evenNul === 0) return 'utf-16le';
+  if (evenNul >= pairs * 0.9 && oddNul === 0) return 'utf-16be';
+  return undefined;
+}
+
+/** Index of the first byte ≥ 0x80, or -1. */
+export function firstNonAscii(bytes: Uint8Array, from = 0): number {
+  for (let i = from; i < bytes.length; i++) if ((bytes[i] as number) >= 0x80) return i;
+  return -1;
+}
+
+/** How many bytes at the end of `bytes` are the start of a UTF-8 sequence that is not complete yet (0–3). */
+export function incompleteUtf8Tail(bytes: Uint8Array): number {
+  for (let back = 1; back <= Math.min(3, bytes.length); back++) {
+    const b = bytes[bytes.length - back] as number;
+    if ((b & 0xc0) === 0x80) continue; // a continuation byte: look further back
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    return need > back ? back : 0;
+  }
+  return 0;
+}
+
+/**
+ * The encoding of a text whose first non-ASCII bytes are in `sample` (the input so far, or its first
+ * `DETECT_SAMPLE_BYTES`): UTF-8 when they are valid UTF-8, else chardet's guess (ISO-8859-1 read as
+ * windows-1252; a guess iconv-lite cannot decode, or none, is windows-1252 too).
+ */
+export function detectEncoding(sample: Uint8Array, final: boolean): EncodingChoice {
+  const body = final ? sample : sample.subarray(0, sample.length - incompleteUtf8Tail(sample));
+  if (isUtf8(body)) return { encoding: 'utf-8', how: 'utf-8' };
+  const guess = chardet.detect(sample);
+  if (!guess || /^(utf-8|ascii)$/i.test(guess) || !iconv.encodingExists(guess)) {
+    return { encoding: 'windows-1252', how: 'detected', ...(guess ? { detected: guess } : {}) };
+  }
+  if (/^iso-8859-1$/i.test(guess)) return { encoding: 'windows-1252', how: 'detected', detected: guess };
+  return { encoding: guess.toLowerCase(), how: 'detected' };
+}
+
+/** A stateful decoder: bytes in any chunking → text, reporting each place it had to write U+FFFD. */
+export interface TextDecoding {
+  /** The text of `bytes` (a sequence split across chunks is kept for the next call). */
+  write(bytes: Uint8Array): string;
+  /** What is left at the end of the input. */
+  end(): string;
+}
+
+/**
+ * A decoder for `encoding` (taking a BOM off when it reads `fromStart`) that calls `onReplacement(textBefore)` the first time that it
+ * had to insert U+FFFD for bytes that are not valid in that encoding (`textBefore` is the decoded
+ * text of this call before the replacement, so the caller can count lines to it). For UTF-8, a
+ * U+FFFD the file itself contains (EF BF BD) is not reported.
+ */
+export function createDecoding(encoding: string, fromStart: boolean, onReplacement: (textBefore: string) => void): TextDecoding {
+  if (/^utf-?8$/i.test(encoding)) return utf8Decoding(fromStart, onReplacement);
+  const decoder = iconv.getDecoder(encoding, { stripBOM: fromStart });
+  let reported = false;
+  const check = (text: string) => {
+    // A single- or double-byte encoding writes U+FFFD only for bytes it cannot map (iconv-lite's default character).
+    const at = reported ? -1 : text.indexOf('\ufffd');
+    if (at !== -1) {
+      reported = true;
+      onReplacement(text.slice(0, at));
+    }
+    return text;
+  };
+  return {
+    write: (bytes) => check(decoder.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))),
+    end: () => check(decoder.end() ?? ''),
+  };
+}
+
+/** UTF-8 (a BOM at the start taken off); invalid bytes become U+FFFD and are reported. Fast path: `isUtf8` on each chunk. */
+function utf8Decoding(fromStart: boolean, onReplacement: (textBefore: string) => void): TextDecoding {
+  let pending: Buffer = Buffer.alloc(0);
+  let started = !fromStart;
+  let reported = false;
+  const decode = (bytes: Buffer, final: boolean): string => {
+    let all = pending.length > 0 ? Buffer.concat([pending, bytes]) : bytes;
+    if (!started && (all.length >= 3 || final)) {
+      started = true;
+      if (all[0] === 0xef && all[1] === 0xbb && all[2] === 0xbf) all = all.subarray(3);
+    } else if (!started) {
+      pending = Buffer.from(all);
+      return '';
+    }
+    const keep = final ? 0 : incompleteUtf8Tail(all);
+    const body = all.subarray(0, all.length - keep);
+    pending = Buffer.from(all.subarray(all.length - keep));
+    const text = body.toString('utf8');
+    if (!reported && !isUtf8(body)) {
+      reported = true;
+      onReplacement(body.subarray(0, firstInvalidUtf8(body)).toString('utf8'));
+    }
+    return text;
+  };
+  return {
+    write: (bytes) => decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), false),
+    end: () => decode(Buffer.alloc(0), true),
+  };
+}
+
+/** Offset of the first byte that does not start or continue a valid UTF-8 sequence (`bytes.length` if none). */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i] as number;
+    const need = b < 0x80 ? 0 : b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1;
+    if (need < 0) return i;
+    for (let k = 1; k <= need; k++) if (((bytes[i + k] ?? 0) & 0xc0) !== 0x80) return i;
+    // Overlong forms, surrogates and code points past U+10FFFF are invalid too (what isUtf8 rejects).
+    const c1 = bytes[i + 1] ?? 0;
+    if ((b === 0xe0 && c1 < 0xa0) || (b === 0xed && c1 >= 0xa0) || (b === 0xf0 && c1 < 0x90) || (b === 0xf4 && c1 >= 0x90)) return i;
+    i += need + 1;
+  }
+  return bytes.length;
+}

@@ -1,0 +1,118 @@
+/**
+ * The CLI never destroys input and never leaves half an output (issue 14, problem 1), and reads a live
+ * stdin row by row (problem 9): what golden files cannot express, with the built binary.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, linkSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BIN, runCli } from '../helpers/cli.ts';
+
+const fast = ['--poll-min', '0.01'];
+
+function setup() {
+  const dir = mkdtempSync(join(tmpdir(), 'be-files-'));
+  const input = join(dir, 'news.ndjson');
+  const text = Array.from({ length: 50 }, (_, i) => JSON.stringify({ headline: `Headline ${i}` })).join('\n') + '\n';
+  writeFileSync(input, text);
+  return { dir, input, text };
+}
+
+describe('never destroy input', () => {
+  it('refuses -o or --errors that is the input (same path, a symlink, a hard link, the file stdin is redirected from), before reading', async () => {
+    const { dir, input, text } = setup();
+    symlinkSync(input, join(dir, 'link.ndjson'));
+    linkSync(input, join(dir, 'hard.ndjson'));
+    const cases: [string[], RegExp][] = [
+      [['-o', input, input], /--output .*news\.ndjson is the input .*news\.ndjson: writing it would destroy the input/],
+      [['--errors', join(dir, 'link.ndjson'), input], /--errors .*link\.ndjson is the input/],
+      [['--output', join(dir, 'hard.ndjson'), input], /--output .*hard\.ndjson is the input/],
+      [['-o', `${dir}/./news.ndjson`, input], /--output .* is the input/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await runCli(['--emulator', ...fast, '--prompt', 'T: {{headline}}', ...args]);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(readFileSync(input, 'utf8')).toBe(text);
+    }
+    // `batch-enrich … -o news.ndjson < news.ndjson`
+    const child = spawn(process.execPath, [BIN, '--emulator', '--prompt', 'T: {{headline}}', '-o', input], {
+      stdio: [openSync(input, 'r'), 'pipe', 'pipe'],
+      env: { PATH: process.env['PATH'] ?? '', HOME: dir },
+    });
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(2);
+    expect(stderr).toMatch(/--output .* is the input \(stdin\)/);
+    expect(readFileSync(input, 'utf8')).toBe(text);
+  });
+
+  it('refuses -o and --errors naming the same file (one would silently replace the other)', async () => {
+    const { dir, input } = setup();
+    const result = await runCli(['--emulator', ...fast, '--prompt', 'T: {{headline}}', '-o', join(dir, 'out.ndjson'), '--errors', `${dir}/./out.ndjson`, input]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--output .*out\.ndjson and --errors .*out\.ndjson are the same file/);
+  });
+
+  it('-o FILE is written whole at the end: a run killed while writing leaves the old FILE, or none', async () => {
+    for (const old of ['OLD GOOD OUTPUT\n', undefined]) {
+      const dir = mkdtempSync(join(tmpdir(), 'be-atomic-'));
+      const input = join(dir, 'in.csv');
+      writeFileSync(input, `id,text\n${Array.from({ length: 3000 }, (_, i) => `${i},"ticket ${i}: ${'lorem ipsum '.repeat(8)}"`).join('\n')}\n`);
+      const output = join(dir, 'out.ndjson');
+      if (old !== undefined) writeFileSync(output, old);
+      const child = spawn(process.execPath, [BIN, '--emulator', ...fast, '--batch-size', '100', '--max-in-flight', '1', '--quiet', '--prompt', 'Summarise {{text}}', '-o', output, input], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { PATH: process.env['PATH'] ?? '', HOME: dir },
+      });
+      const closed = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
+      // Kill as soon as the temporary file holds some records.
+      let killed = false;
+      const started = Date.now();
+      while (!killed && Date.now() - started < 20_000) {
+        const temp = readdirSync(dir).find((name) => name.startsWith('.out.ndjson.') && name.endsWith('.tmp'));
+        if (temp && statSync(join(dir, temp)).size > 10_000) {
+          child.kill('SIGKILL');
+          killed = true;
+        } else {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      }
+      expect(killed, 'the run was killed while writing').toBe(true);
+      expect(await closed).toBe('SIGKILL');
+      if (old === undefined) expect(existsSync(output)).toBe(false);
+      else expect(readFileSync(output, 'utf8')).toBe(old);
+    }
+  }, 60_000);
+
+  it('a complete run replaces -o FILE and leaves no temporary file behind', async () => {
+    const { dir, input } = setup();
+    const output = join(dir, 'out.ndjson');
+    writeFileSync(output, 'OLD\n');
+    const result = await runCli(['--emulator', ...fast, '--quiet', '--prompt', 'T: {{headline}}', '-o', output, input]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(readFileSync(output, 'utf8').trim().split('\n')).toHaveLength(50);
+    expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+describe('a live stdin', () => {
+  it('emits each complete CSV row at once, without waiting for more input', async () => {
+    const child = spawn(process.execPath, [BIN, '--dry-run', '--prompt', 'Say {{text}}', '--input-format', 'csv'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { PATH: process.env['PATH'] ?? '', HOME: tmpdir() },
+    });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stdin.write('text\nfirst row\n');
+    const started = Date.now();
+    while (!stdout.includes('\n') && Date.now() - started < 5_000) await new Promise((resolve) => setTimeout(resolve, 10));
+    // stdin is still open: the row came out on its own.
+    expect(stdout).toContain('Say first row');
+    child.stdin.end('second row\n');
+    await new Promise((resolve) => child.on('close', resolve));
+    expect(stdout.trim().split('\n')).toHaveLength(2);
+  });
+});

@@ -1,0 +1,70 @@
+/**
+ * The files in fixtures/real/ (a cp1252 CSV, a `;` CSV, a header-less TSV, a gzipped NDJSON; see its
+ * README for where they come from) through the built CLI with `--dry-run`: the text in every prompt
+ * must be exactly the text of the file, decoded right.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT, runCli } from '../helpers/cli.ts';
+
+const REAL = join(ROOT, 'fixtures', 'real');
+
+const cases: { file: string; args: string[]; prompts: string[]; stderr: RegExp[] }[] = [
+  {
+    file: 'cafe-reviews-cp1252.csv',
+    args: ['--prompt', 'Review by {{customer}} ({{city}}): {{review}}'],
+    prompts: [
+      'Review by Jürgen Weiß (München): Der Kaffee war ausgezeichnet, aber 4,50 € für einen Espresso ist zu viel.',
+      'Review by Zoë Lefèvre (Lyon): Service très aimable ; la crème brûlée était « parfaite ».',
+      'Review by Søren Ødegård (Århus): “Best cinnamon roll I’ve had” – will come back.',
+      'Review by Iñaki Muñoz (Bilbao): Pedí un café con leche… tardó 25 minutos.',
+    ],
+    stderr: [/^batch-enrich: .*cafe-reviews-cp1252\.csv: not valid UTF-8; reading it as windows-1252.*give --encoding NAME$/m],
+  },
+  {
+    file: 'products-semicolon.csv',
+    args: ['--prompt', '{{bezeichnung}} kostet {{preis_eur}} € ({{hinweis}})'],
+    prompts: ['Kaffeebohnen; 1 kg kostet 18,90 € (Röstung: mittel)', 'Milchschaumkännchen kostet 12,50 € ()', 'Entkalker "Extra" kostet 7,99 € (nicht für Aluminium)'],
+    stderr: [],
+  },
+  {
+    file: 'messages-noheader.tsv',
+    args: ['--no-header', '--prompt', '[{{1}}] {{2}}'],
+    prompts: [
+      '[ham] It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife.',
+      '[spam] WINNER!! You have been selected to receive a £900 prize reward! Call 09061701461 to claim "now".',
+      '[ham] Call me Ishmael.',
+      '[spam] URGENT: your mobile No. was awarded £2,000 Bonus Caller Prize; reply STOP to end',
+    ],
+    stderr: [],
+  },
+  {
+    file: 'headlines.ndjson.gz',
+    args: ['--prompt', '{{headline}} ({{year}}; id {{tracking_id?}})'],
+    prompts: [
+      'We hold these truths to be self-evident, that all men are created equal (1776; id )',
+      'It was the best of times, it was the worst of times (1859; id )',
+      'Call me Ishmael. Some years ago—never mind how long precisely (1851; id )',
+      'On the Origin of Species by Means of Natural Selection (1859; id 9007199254740993)',
+    ],
+    stderr: [],
+  },
+];
+
+describe('real-world files (fixtures/real)', () => {
+  for (const c of cases) {
+    it(`${c.file}: every prompt carries the file's text, decoded right`, async () => {
+      const result = await runCli(['--dry-run', ...c.args, join(REAL, c.file)]);
+      expect(result.code, result.stderr).toBe(0);
+      const prompts = result.stdout
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { params: { messages: { content: string }[] } }).params.messages[0]?.content);
+      expect(prompts).toEqual(c.prompts);
+      expect(result.stdout).not.toContain('\ufffd');
+      const warnings = result.stderr.split('\n').filter((line) => line !== '' && !line.startsWith('batch-enrich: estimate:'));
+      expect(warnings).toHaveLength(c.stderr.length);
+      for (const pattern of c.stderr) expect(result.stderr).toMatch(pattern);
+    });
+  }
+});

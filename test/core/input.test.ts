@@ -1,0 +1,123 @@
+/** The pure parts of reading real files: sniffing formats and delimiters, encodings, lossless JSON numbers, "did you mean", typical answer sizes. */
+import { describe, expect, it } from 'vitest';
+import { binaryFormat, formatFromName, isGzip, parseDelimiter, sniffDelimiter } from '../../src/core/sniff.ts';
+import { bomOf, createDecoding, detectEncoding, firstInvalidUtf8, incompleteUtf8Tail, utf16WithoutBom } from '../../src/core/encoding.ts';
+import { MAX_DEPTH, parseLossless, rawNumberText, scanJson, stringifyLossless } from '../../src/core/rawjson.ts';
+import { closest } from '../../src/core/suggest.ts';
+import { MIN_FREE_TEXT_TOKENS, typicalAnswerTokens } from '../../src/core/answer-size.ts';
+import { byteByByte, everySplit } from '../helpers/chunks.ts';
+
+describe('sniff', () => {
+  it('the delimiter from the header line: the most frequent of , ; tab | outside quotes', () => {
+    expect(sniffDelimiter('a,b,c')).toBe(',');
+    expect(sniffDelimiter('a;b;"c,d,e"')).toBe(';');
+    expect(sniffDelimiter('a\tb\tc')).toBe('\t');
+    expect(sniffDelimiter('a|b')).toBe('|');
+    expect(sniffDelimiter('single')).toBe(',');
+  });
+
+  it('--delimiter names', () => {
+    expect(parseDelimiter('\\t')).toBe('\t');
+    expect(parseDelimiter('tab')).toBe('\t');
+    expect(parseDelimiter(';')).toBe(';');
+    expect(parseDelimiter(';;')).toBeUndefined();
+    expect(parseDelimiter('"')).toBeUndefined();
+  });
+
+  it('formats from names, gzip and binary magic', () => {
+    expect(formatFromName('x.tsv.gz')).toBe('tsv');
+    expect(formatFromName('x.TAB')).toBe('tsv');
+    expect(isGzip(Buffer.from([0x1f, 0x8b, 8]))).toBe(true);
+    expect(binaryFormat(Buffer.from('PAR1xxxx'))?.name).toBe('a Parquet file');
+    expect(binaryFormat(Buffer.from('id,text\n'), 'x.xlsx')?.name).toMatch(/ZIP archive/);
+    expect(binaryFormat(Buffer.from('id,text\n'), 'x.csv')).toBeUndefined();
+  });
+});
+
+describe('encodings', () => {
+  it('BOMs and UTF-16 without one', () => {
+    expect(bomOf(Buffer.from([0xef, 0xbb, 0xbf, 0x41]))).toEqual({ encoding: 'utf-8', length: 3 });
+    expect(bomOf(Buffer.from([0xff, 0xfe]))).toEqual({ encoding: 'utf-16le', length: 2 });
+    expect(bomOf(Buffer.from([0xfe, 0xff]))).toEqual({ encoding: 'utf-16be', length: 2 });
+    expect(utf16WithoutBom(Buffer.from('id,text\n', 'utf16le'))).toBe('utf-16le');
+    expect(utf16WithoutBom(Buffer.from('id,text\n'))).toBeUndefined();
+  });
+
+  it('valid UTF-8 is UTF-8; ISO-8859-1 is read as windows-1252', () => {
+    expect(detectEncoding(Buffer.from('caf\u00e9'), true)).toEqual({ encoding: 'utf-8', how: 'utf-8' });
+    expect(detectEncoding(Buffer.from('a b c caf\xe9 na\xefve d\xe9j\xe0 vu', 'latin1'), true).encoding).toBe('windows-1252');
+    // A UTF-8 sequence cut at the end of what has arrived is not a reason to leave UTF-8.
+    expect(detectEncoding(Buffer.from('caf\u00e9').subarray(0, 4), false).encoding).toBe('utf-8');
+  });
+
+  it('UTF-8 helpers', () => {
+    expect(incompleteUtf8Tail(Buffer.from('é').subarray(0, 1))).toBe(1);
+    expect(incompleteUtf8Tail(Buffer.from('😀').subarray(0, 3))).toBe(3);
+    expect(incompleteUtf8Tail(Buffer.from('é'))).toBe(0);
+    expect(firstInvalidUtf8(Buffer.from([0x61, 0xc3, 0xa9, 0xe9, 0x61]))).toBe(3);
+    expect(firstInvalidUtf8(Buffer.from([0xed, 0xa0, 0x80]))).toBe(0); // a surrogate
+    expect(firstInvalidUtf8(Buffer.from('ok'))).toBe(2);
+  });
+
+  it('a decoder gives the same text under every chunking, and reports the first replacement once', () => {
+    const bytes = Buffer.concat([Buffer.from('\ufeffline 1 caf\u00e9\nline 2 \u{1F600}\n'), Buffer.from([0xff]), Buffer.from('\n')]);
+    for (const chunks of [[bytes], ...everySplit(bytes), byteByByte(bytes)]) {
+      const reports: string[] = [];
+      const decoder = createDecoding('utf-8', true, (before) => reports.push(before));
+      const text = chunks.map((c) => decoder.write(c)).join('') + decoder.end();
+      expect(text).toBe('line 1 caf\u00e9\nline 2 \u{1F600}\n\ufffd\n');
+      expect(reports).toHaveLength(1);
+      expect(text.slice(0, text.indexOf('\ufffd')).endsWith(reports[0] ?? 'x')).toBe(true);
+    }
+  });
+
+  it('a single-byte decoder reports bytes it cannot map (0x81 is undefined in windows-1252)', () => {
+    const reports: string[] = [];
+    const decoder = createDecoding('windows-1252', true, (before) => reports.push(before));
+    expect(decoder.write(Buffer.from([0x80, 0x0a, 0x81]))).toBe('€\n\ufffd');
+    expect(reports).toEqual(['€\n']);
+  });
+});
+
+describe('lossless JSON numbers', () => {
+  it('finds the numbers a JavaScript number would not write back, outside strings', () => {
+    const text = '{"a":9007199254740993,"b":"9007199254740993","c":1.10,"d":12,"e":-0.5,"f":1e400,"g":[1,2e2]}';
+    const scan = scanJson(text);
+    expect(scan.lossy.map(([s, e]) => text.slice(s, e))).toEqual(['9007199254740993', '1.10', '1e400', '2e2']);
+    expect(scan.depth).toBe(2);
+    const value = parseLossless(text, scan) as Record<string, unknown>;
+    expect(rawNumberText(value['a'])).toBe('9007199254740993');
+    expect(value['b']).toBe('9007199254740993');
+    expect(value['d']).toBe(12);
+    expect(stringifyLossless(value)).toBe(text);
+  });
+
+  it('depth counts nesting, not brackets in strings', () => {
+    expect(scanJson('{"a":"[[[[{{{"}').depth).toBe(1);
+    expect(scanJson('['.repeat(MAX_DEPTH + 1)).depth).toBe(MAX_DEPTH + 1);
+  });
+});
+
+describe('did you mean', () => {
+  it('suggests the closest known word for a typo, nothing for an unrelated word', () => {
+    expect(closest('promt', ['prompt', 'prompt-file', 'schema'])).toBe('prompt');
+    expect(closest('stauts', ['status', 'cancel', 'results', 'gc'])).toBe('status');
+    expect(closest('max-cots', ['max-cost', 'max-tokens'])).toBe('max-cost');
+    expect(closest('zebra', ['status', 'cancel'])).toBeUndefined();
+  });
+});
+
+describe('typical answer sizes', () => {
+  it('a schema answer is sized by a skeleton of it, far below max_tokens', () => {
+    const schema = { type: 'object', properties: { category: { type: 'string', enum: ['billing', 'feature_request'] }, urgent: { type: 'boolean' }, summary: { type: 'string' } } };
+    const tokens = typicalAnswerTokens({ schema, messageTokens: 500, maxTokens: 1024, charsPerToken: 4 });
+    expect(tokens).toBeGreaterThan(20);
+    expect(tokens).toBeLessThan(60);
+  });
+
+  it('free text: about as long as the record, at least a short answer, never over max_tokens', () => {
+    expect(typicalAnswerTokens({ messageTokens: 10, maxTokens: 1024, charsPerToken: 4 })).toBe(MIN_FREE_TEXT_TOKENS);
+    expect(typicalAnswerTokens({ messageTokens: 300, maxTokens: 1024, charsPerToken: 4 })).toBe(300);
+    expect(typicalAnswerTokens({ messageTokens: 3000, maxTokens: 1024, charsPerToken: 4 })).toBe(1024);
+  });
+});

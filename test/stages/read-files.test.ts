@@ -1,0 +1,201 @@
+/**
+ * The input stage on the files people actually have (issue 14): other encodings, gzip, binary files,
+ * `;` and tab delimiters, header-less files, a live stdin, and hostile NDJSON. Every case that
+ * parses runs under every chunking (whole, split at every byte, byte by byte).
+ */
+import { PassThrough } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { isBatchEnrichError } from '../../src/errors.ts';
+import { readRecords, type ReadOptions, type SourceRecord } from '../../src/stages/read.ts';
+import { RAW_NUMBER, stringifyLossless } from '../../src/core/rawjson.ts';
+import { chunkings, source } from '../helpers/chunks.ts';
+
+interface Outcome {
+  records: [number, Record<string, unknown>][];
+  warnings: string[];
+  error?: string;
+}
+
+async function read(chunks: Buffer[], options: ReadOptions): Promise<Outcome> {
+  const warnings: string[] = [];
+  const records: [number, Record<string, unknown>][] = [];
+  try {
+    for await (const r of readRecords({ ...options, onWarning: (w) => warnings.push(w) })(source(chunks))) {
+      records.push([r.line, r.error ? { _error: r.error.message } : r.data]);
+    }
+  } catch (error) {
+    if (!isBatchEnrichError(error)) throw error;
+    return { records, warnings, error: error.message };
+  }
+  return { records, warnings };
+}
+
+/** Reads `input` under every chunking; each must give `expected`. */
+async function expectEvery(input: Buffer, options: ReadOptions, expected: Outcome) {
+  for (const { label, chunks } of chunkings(input)) {
+    expect(await read(chunks, options), label).toEqual(expected);
+  }
+}
+
+const latin1 = (text: string) => Buffer.from(text, 'latin1');
+
+describe('encodings', () => {
+  it('cp1252/latin1 input is detected, decoded, and said once on stderr', async () => {
+    await expectEvery(latin1('name,note\nJ\xfcrgen,caf\xe9\n'), { file: 'in.csv' }, {
+      records: [[2, { name: 'Jürgen', note: 'café' }]],
+      warnings: ['in.csv: not valid UTF-8; reading it as windows-1252 (detected as ISO-8859-1); if that is wrong, give --encoding NAME'],
+    });
+  });
+
+  it('cp1252 bytes in 0x80-0x9F (euro sign, curly quotes) are read as windows-1252, not latin1 control characters', async () => {
+    const out = await read([Buffer.from([...latin1('item,price\nsoup,5 '), 0x80, 0x0a, ...latin1('quote,'), 0x93, ...latin1('hi'), 0x94, 0x0a])], { file: 'in.csv' });
+    expect(out.records).toEqual([[2, { item: 'soup', price: '5 €' }], [3, { item: 'quote', price: '“hi”' }]]);
+  });
+
+  it('UTF-8 stays UTF-8 with no warning, also when the first accent is far into the file', async () => {
+    const text = `a,b\n${'x,y\n'.repeat(20_000)}J\u00fcrgen,caf\u00e9\n`;
+    const out = await read([Buffer.from(text)], { file: 'in.csv' });
+    expect(out.warnings).toEqual([]);
+    expect(out.records.at(-1)).toEqual([20_002, { a: 'Jürgen', b: 'café' }]);
+  });
+
+  it('cp1252 whose first accent comes after many ASCII chunks is still detected, with the line of the accent right', async () => {
+    const bytes = Buffer.concat([Buffer.from(`a,b\n${'x,y\n'.repeat(20_000)}`), latin1('J\xfcrgen,caf\xe9 cr\xe8me br\xfbl\xe9e\n')]);
+    const chunks = Array.from({ length: Math.ceil(bytes.length / 1000) }, (_, i) => bytes.subarray(i * 1000, (i + 1) * 1000));
+    const out = await read(chunks, { file: 'in.csv' });
+    expect(out.warnings).toEqual([expect.stringMatching(/^in\.csv: not valid UTF-8; reading it as windows-1252/)]);
+    expect(out.records.at(-1)).toEqual([20_002, { a: 'Jürgen', b: 'café crème brûlée' }]);
+  });
+
+  it('UTF-8 and UTF-16 (LE and BE) with a BOM', async () => {
+    const expected = { records: [[2, { name: 'Jürgen', note: 'café ☕' }]] as [number, Record<string, unknown>][], warnings: [] };
+    const text = '\ufeffname,note\nJürgen,café ☕\n';
+    await expectEvery(Buffer.from(text, 'utf8'), { file: 'in.csv' }, expected);
+    await expectEvery(Buffer.from(text, 'utf16le'), { file: 'in.csv' }, expected);
+    const be = Buffer.from(text, 'utf16le');
+    be.swap16();
+    await expectEvery(be, { file: 'in.csv' }, expected);
+  });
+
+  it('--encoding forces one', async () => {
+    await expectEvery(latin1('name\nJ\xfcrgen\n'), { file: 'in.csv', encoding: 'latin1' }, { records: [[2, { name: 'Jürgen' }]], warnings: [] });
+  });
+
+  it('a byte not valid in the encoding read is named with its line, never silently U+FFFD', async () => {
+    // UTF-8 decided from the first chunk (a pipe gives the input as it comes), then a stray cp1252 byte on line 4.
+    const out = await read([Buffer.from('name\nJürgen\nok\n'), latin1('caf\xe9\n')], { file: 'in.csv' });
+    expect(out).toEqual({
+      records: [[2, { name: 'Jürgen' }], [3, { name: 'ok' }], [4, { name: 'caf\ufffd' }]],
+      warnings: ['in.csv:4: bytes that are not valid utf-8 were read as U+FFFD (\ufffd); if the file is in another encoding, give it with --encoding NAME (e.g. --encoding windows-1252)'],
+    });
+    // Forced to UTF-8, a cp1252 file is named at its first bad byte, under every chunking.
+    await expectEvery(latin1('name\nok\ncaf\xe9\n'), { file: 'in.csv', encoding: 'utf-8' }, {
+      records: [[2, { name: 'ok' }], [3, { name: 'caf\ufffd' }]],
+      warnings: ['in.csv:3: bytes that are not valid utf-8 were read as U+FFFD (\ufffd)'],
+    });
+    // A U+FFFD the file itself contains is not reported.
+    expect((await read([Buffer.from('name\nx\ufffdy\n')], { file: 'in.csv' })).warnings).toEqual([]);
+  });
+});
+
+describe('containers and binary files', () => {
+  it('gzip input is decompressed as a stream, by magic bytes or by .gz', async () => {
+    const gz = gzipSync(Buffer.from('{"a":1}\n{"a":2}\n'));
+    for (const file of ['in.ndjson.gz', '-', 'data']) {
+      const out = await read([gz.subarray(0, 5), gz.subarray(5)], { file });
+      expect(out, file).toEqual({ records: [[1, { a: 1 }], [2, { a: 2 }]], warnings: [] });
+    }
+  });
+
+  it('Parquet, XLSX/zip and other binary files are refused by name, with no binary garbage in the message', async () => {
+    const cases: [Buffer, string, RegExp][] = [
+      [Buffer.concat([Buffer.from('PAR1'), Buffer.from([0, 1, 2, 0xff, 0x15])]), 'x.parquet', /^x\.parquet: this is a Parquet file, not CSV, TSV or NDJSON text; convert it/],
+      [Buffer.concat([Buffer.from([0x50, 0x4b, 3, 4]), Buffer.from([0x14, 0, 6, 0, 0xff])]), 'book.xlsx', /^book\.xlsx: this is a ZIP archive \(an XLSX workbook, or a zipped file\)/],
+      [Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0]), 'a.out', /^a\.out: this is binary data \(it has NUL bytes\)/],
+    ];
+    for (const [bytes, file, message] of cases) {
+      for (const { label, chunks } of chunkings(bytes)) {
+        const out = await read(chunks, { file });
+        expect(out.error, `${file} ${label}`).toMatch(message);
+        expect(out.error, `${file} ${label}`).toMatch(/^[\x20-\x7e]+$/);
+      }
+    }
+  });
+});
+
+describe('delimiters and headers', () => {
+  it('sniffs ; and tab from the header line', async () => {
+    await expectEvery(Buffer.from('name;note\n"a;b";2,5\n'), { file: '-' }, { records: [[2, { name: 'a;b', note: '2,5' }]], warnings: [] });
+    await expectEvery(Buffer.from('name\tnote\na,b\t2\n'), { file: '-' }, { records: [[2, { name: 'a,b', note: '2' }]], warnings: [] });
+  });
+
+  it('--delimiter wins over the sniff', async () => {
+    await expectEvery(Buffer.from('a|b;c\n1|2;3\n'), { file: 'in.csv', delimiter: '|' }, { records: [[2, { a: '1', 'b;c': '2;3' }]], warnings: [] });
+  });
+
+  it('TSV (.tsv or format tsv) has no quoting: a quote is text', async () => {
+    const input = Buffer.from('label\ttext\nham\tHe said "hi\nspam\tWIN "big"\n');
+    const expected = { records: [[2, { label: 'ham', text: 'He said "hi' }], [3, { label: 'spam', text: 'WIN "big"' }]] as [number, Record<string, unknown>][], warnings: [] };
+    await expectEvery(input, { file: 'sms.tsv' }, expected);
+    await expectEvery(input, { file: '-', format: 'tsv' }, expected);
+  });
+
+  it('header: false names the columns 1..n and reads the first row as data', async () => {
+    await expectEvery(Buffer.from('ham\tOk lar\nspam\tFree entry\n'), { file: 'sms.tsv', header: false }, {
+      records: [[1, { 1: 'ham', 2: 'Ok lar' }], [2, { 1: 'spam', 2: 'Free entry' }]],
+      warnings: [],
+    });
+  });
+
+  it('a row with the wrong field count is named with its line, also past the first chunk', async () => {
+    const input = Buffer.from(`a,b\n${'1,2\n'.repeat(3)}1,2,3\n`);
+    for (const { label, chunks } of chunkings(input)) {
+      expect((await read(chunks, { file: 'in.csv' })).error, label).toBe('in.csv:5: invalid CSV: expected 2 fields, as in the header, got 3');
+    }
+  });
+});
+
+describe('a live stdin', () => {
+  it('a CSV row comes out as soon as its line ends, with no more input', async () => {
+    const stdin = new PassThrough();
+    const records = readRecords({ file: '-' })(stdin);
+    stdin.write('id,text\n1,first\n');
+    const first = await Promise.race([records.next(), new Promise((resolve) => setTimeout(() => resolve('waited'), 500))]);
+    expect(first).toMatchObject({ value: { line: 2, data: { id: '1', text: 'first' } } });
+    stdin.write('2,"second,\nrow"\n');
+    const second = await Promise.race([records.next(), new Promise((resolve) => setTimeout(() => resolve('waited'), 500))]);
+    expect(second).toMatchObject({ value: { line: 3, data: { id: '2', text: 'second,\nrow' } } });
+    stdin.end();
+    expect((await records.next()).done).toBe(true);
+  });
+});
+
+describe('hostile NDJSON', () => {
+  it('a record nested 6,000 deep is that record\'s invalid_input, and the others go on', async () => {
+    const deep = `${'{"a":'.repeat(6000)}1${'}'.repeat(6000)}`;
+    const out = await read([Buffer.from(`{"x":1}\n{"deep":${deep}}\n{"x":3}\n`)], { file: 'in.ndjson' });
+    expect(out.records).toEqual([
+      [1, { x: 1 }],
+      [2, { _error: 'in.ndjson:2: the record is nested 6001 levels deep, more than the 1000 batch-enrich reads' }],
+      [3, { x: 3 }],
+    ]);
+  });
+
+  it('a line longer than the cap is that record\'s invalid_input and is never held whole', async () => {
+    const out = await read([Buffer.from(`{"x":1}\n{"big":"${'y'.repeat(500)}"}\n{"x":3}\n`)], { file: 'in.ndjson', maxRecordChars: 100 });
+    expect(out.records).toEqual([[1, { x: 1 }], [2, { _error: 'in.ndjson:2: the record is 510 characters long, more than the 100 batch-enrich reads' }], [3, { x: 3 }]]);
+  });
+
+  it('numbers a JavaScript number cannot hold are kept as they came', async () => {
+    const line = '{"id":9007199254740993,"big":1e400,"ok":12,"price":1.10,"tiny":-1e-400,"nested":[123456789012345678901234567890]}';
+    let records: SourceRecord[] = [];
+    for (const { label, chunks } of chunkings(`${line}\n`)) {
+      records = [];
+      for await (const r of readRecords({ file: 'in.ndjson' })(source(chunks))) records.push(r);
+      expect(stringifyLossless(records[0]?.data), label).toBe(line);
+    }
+    expect(records[0]?.data['id']).toBe(`${RAW_NUMBER}9007199254740993`);
+    expect(records[0]?.data['ok']).toBe(12);
+  });
+});
