@@ -15,7 +15,7 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import { z } from 'zod';
 import { BatchEnrichError } from './errors.ts';
-import { createClient, identityOf } from './client/client.ts';
+import { createClient, identityOf, publicBaseUrl, sameEndpoint } from './client/client.ts';
 import { DEFAULT_MAX_ATTEMPTS, modelOutputLimit } from './core/retry.ts';
 import { DEFAULT_PRICES } from './core/prices.ts';
 import {
@@ -33,7 +33,7 @@ import type { JSONSchema } from './core/request.ts';
 import { typicalAnswerTokens } from './core/answer-size.ts';
 import { resolveAnswerSchema } from './core/schema.ts';
 import { compileTemplate } from './core/template.ts';
-import { defaultLedgerPath, Ledger } from './ledger/ledger.ts';
+import { defaultLedgerPath, Ledger, type Identity } from './ledger/ledger.ts';
 import { batchSink, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, MAX_TIMER_MS, type BatchEvent } from './stages/batch.ts';
 import { newCounts, toEnriched, type MergeCounts } from './stages/merge.ts';
 import { toRequests } from './stages/prepare.ts';
@@ -112,9 +112,8 @@ export function enrichStage(
     throw new BatchEnrichError('BE_INVALID_OPTION', `\`maxCostUsd\`: no price is known for the model ${o.model}, so its cost cannot be capped; give a price table (\`prices\`, --prices FILE)`);
   }
   return async function* enrich(source, stage) {
-    const client = o.client ?? createClient({ apiKey: o.apiKey ?? requiredKey(), baseURL: o.baseURL });
     const ledger = o.ledger instanceof Ledger ? o.ledger : new Ledger(o.ledger ?? defaultLedgerPath(process.env));
-    const apiKey = o.apiKey ?? client.apiKey ?? '';
+    const { client, identity, offline } = apiOf(o, ledger);
     try {
       const prepared = toRequests({
         model: o.model,
@@ -128,7 +127,8 @@ export function enrichStage(
       const joined = batchSink({
         client,
         ledger,
-        identity: identityOf(client, apiKey),
+        identity,
+        offline,
         job: o.job,
         retry: { maxAttempts: o.maxAttempts, validator: answer?.validator, maxTokensCap: modelOutputLimit(o.model) },
         allowOtherIdentity: o.allowOtherIdentity,
@@ -186,8 +186,28 @@ function charsPerToken(model: string): number {
   return CHARS_PER_TOKEN / (usesNewTokenizer(model) ? NEW_TOKENIZER_FACTOR : 1);
 }
 
-function requiredKey(): string {
-  const key = process.env['ANTHROPIC_API_KEY'];
-  if (!key) throw new BatchEnrichError('BE_NO_API_KEY', 'No API key: set ANTHROPIC_API_KEY, or pass `apiKey` or `client`');
-  return key;
+/** The words the CLI replaces with its own options (`--dry-run`, `--emulator`). */
+export const NO_API_KEY_LIBRARY = 'or pass `apiKey` or `client`';
+const NO_API_KEY = `no API key: set ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL for another endpoint), ${NO_API_KEY_LIBRARY}`;
+
+/**
+ * The client and the identity to work under. Without a key, what the ledger already answered can
+ * still come out: the identity is the ledger's one identity for this endpoint (more than one cannot
+ * be told apart without the key), and the run stops at the first request that needs the API.
+ */
+function apiOf(o: ReturnType<typeof resolveOptions>, ledger: Ledger): { client: Anthropic; identity: Identity; offline: string | undefined } {
+  const key = o.apiKey ?? (o.client ? undefined : process.env['ANTHROPIC_API_KEY']);
+  if (o.client) return { client: o.client, identity: identityOf(o.client, key ?? o.client.apiKey ?? ''), offline: undefined };
+  if (key) {
+    const client = createClient({ apiKey: key, baseURL: o.baseURL });
+    return { client, identity: identityOf(client, key), offline: undefined };
+  }
+  // A client that is never called: the sink stops before any call (`offline`).
+  const client = createClient({ apiKey: 'none', baseURL: o.baseURL, maxRetries: 0 });
+  const known = ledger.identities().filter((identity) => sameEndpoint(identity.baseUrl, client.baseURL));
+  const [identity] = known;
+  if (!identity || known.length > 1) {
+    throw new BatchEnrichError('BE_NO_API_KEY', known.length > 1 ? `${NO_API_KEY}; the ledger holds work of ${known.length} keys for ${publicBaseUrl(client.baseURL)}, so which one is yours cannot be told without it` : NO_API_KEY);
+  }
+  return { client, identity, offline: `${NO_API_KEY}: some records are not answered in the ledger yet` };
 }

@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import type Anthropic from '@anthropic-ai/sdk';
 import { BatchEnrichError, isBatchEnrichError, shown } from '../errors.ts';
-import { DEFAULT_MAX_TOKENS, DEFAULT_MODEL, enrichStage } from '../enrich.ts';
+import { DEFAULT_MAX_TOKENS, DEFAULT_MODEL, enrichStage, NO_API_KEY_LIBRARY } from '../enrich.ts';
 import { labeledKey, requestLine, type JSONSchema } from '../core/request.ts';
 import { resolveAnswerSchema } from '../core/schema.ts';
 import { compileTemplate, missingColumns } from '../core/template.ts';
@@ -234,7 +234,7 @@ export async function enrichCommand(argv: string[], io: CliIo): Promise<number> 
   } catch (error) {
     if (isBrokenPipe(error)) return EXIT.OK;
     if (isBatchEnrichError(error) && USAGE_CODES.has(error.code)) {
-      say(error.message);
+      say(error.code === 'BE_NO_API_KEY' ? error.message.replace(NO_API_KEY_LIBRARY, 'or use --dry-run to see the requests, or --emulator to run offline') : error.message);
       if (error.code !== 'BE_NO_API_KEY' && error.code !== 'BE_IDENTITY') io.stderr.write(`Try 'batch-enrich --help'.\n`);
       return EXIT.USAGE;
     }
@@ -299,13 +299,9 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   const pollMin = seconds('--poll-min', values['poll-min']);
   const pollMax = seconds('--poll-max', values['poll-max']);
 
+  // Without a key, what the ledger answered still comes out (the library stops at the first request
+  // that needs the API, with exit 2).
   const apiKey = io.env['ANTHROPIC_API_KEY'];
-  if (!values['dry-run'] && !values.emulator && !apiKey) {
-    throw new BatchEnrichError(
-      'BE_NO_API_KEY',
-      'no API key: set ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL for another endpoint), or use --dry-run to see the requests, or --emulator to run offline',
-    );
-  }
 
   const input = file === '-' ? io.stdin : await openInput(file);
   let inputColumns: string[] | undefined;
@@ -400,16 +396,16 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   // --ledger is given its work is kept in memory only.
   const ledger = new Ledger(values.ledger ?? (values.emulator ? ':memory:' : defaultLedgerPath(io.env)));
   let emulator: { url: string; close(): Promise<void> } | undefined;
-  let client: Anthropic;
-  let key: string;
+  let client: Anthropic | undefined;
+  let key: string | undefined;
   if (values.emulator) {
     const { startEmulator } = await import('../emulator/index.ts');
     emulator = await startEmulator({});
     key = 'emulator';
     client = createClient({ apiKey: key, baseURL: emulator.url });
     if (!values.quiet) say('--emulator: the answers are made up by the offline emulator (deterministic filler text), not written by a model');
-  } else {
-    key = apiKey ?? '';
+  } else if (apiKey) {
+    key = apiKey;
     client = createClient({ apiKey: key, baseURL: io.env['ANTHROPIC_BASE_URL'] || undefined });
   }
 
@@ -461,8 +457,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
         maxTokens: config.maxTokens,
         ...(config.into === undefined ? {} : { into: config.into }),
         ...(config.idField === undefined ? {} : { idField: config.idField }),
-        client,
-        apiKey: key,
+        ...(client ? { client, apiKey: key } : { baseURL: io.env['ANTHROPIC_BASE_URL'] || undefined }),
         ledger,
         ...(picked ? { batchSize: Math.max(picked.size, 1) } : batchSize === undefined ? {} : { batchSize }),
         ...(maxInFlight === undefined ? {} : { maxInFlight }),

@@ -78,7 +78,7 @@ Examples:
 ${ENVIRONMENT}
 
 Exit codes: 0 ok (a batch that cannot be refreshed says so on its line), 1 the ledger cannot be
-read, 2 usage error.
+read or --job names no job in it, 2 usage error.
 `;
 
 /** `batch-enrich cancel --help`. */
@@ -168,10 +168,17 @@ export function statusCommand(argv: string[], io: CliIo): Promise<number> {
     });
     if (values.help) return help(io, STATUS_HELP);
     const path = values.ledger ?? defaultLedgerPath(io.env);
-    const rows = withLedger(path, (ledger) => ledger.batches(values.job)) ?? [];
-    if (rows.length === 0) {
-      say(io, values.job === undefined ? `no batches in the ledger ${path}` : `no batches of job ${shown(values.job)} in the ledger ${path}`);
+    const all = withLedger(path, (ledger) => ledger.batches()) ?? [];
+    const rows = values.job === undefined ? all : all.filter((row) => row.job === values.job);
+    if (all.length === 0) {
+      say(io, `no batches in the ledger ${path}`);
       return EXIT.OK;
+    }
+    if (rows.length === 0) {
+      // A job name that matches nothing is a mistake (as for `cancel --job`): say which jobs there are.
+      const jobs = [...new Set(all.map((row) => row.job))].sort();
+      say(io, `no batches of job ${shown(values.job ?? '')} in the ledger ${path}; its jobs: ${jobs.map((job) => shown(job)).join(', ')}`);
+      return EXIT.FATAL;
     }
     const api = apiFromEnv(io.env);
     const views: BatchView[] = rows.map((row) => ({ row, matches: api ? identityMatches(row, api) : null }));

@@ -68,6 +68,15 @@ export function publicBaseUrl(baseURL: string): string {
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
+/** Whether two base URLs are one endpoint as identities see it (a server on loopback whatever its port). */
+export function sameEndpoint(a: string, b: string): boolean {
+  try {
+    return identityUrl(a) === identityUrl(b);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The base URL as the identity sees it: public, and for a server on this machine (an emulator, a
  * local gateway) without its port, which changes from run to run (an emulator on a free port).

@@ -279,6 +279,9 @@ export class Ledger {
       gcResults: db.prepare('DELETE FROM results WHERE id NOT IN (SELECT result_id FROM requests WHERE result_id IS NOT NULL)'),
       gcSpecs: db.prepare('DELETE FROM specs WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.spec = specs.id)'),
       gcClaims: db.prepare('DELETE FROM claims WHERE batch_id NOT IN (SELECT id FROM batches)'),
+      identities: db.prepare<[], { scope: string; base_url: string; api_version: string; key_fingerprint: string }>(
+        'SELECT scope, base_url, api_version, key_fingerprint FROM batches GROUP BY scope ORDER BY MAX(id) DESC',
+      ),
     };
   }
 
@@ -575,6 +578,11 @@ export class Ledger {
 
   records(scope: string, run: number, fromSeq: number, limit: number): RecordRow[] {
     return this.#stmt.records.all(scope, run, fromSeq, limit);
+  }
+
+  /** The identities the ledger's batches were made under (newest work first). */
+  identities(): Identity[] {
+    return this.#stmt.identities.all().map((row) => ({ scope: row.scope, baseUrl: row.base_url, apiVersion: row.api_version, keyFingerprint: row.key_fingerprint }));
   }
 
   /** Every batch (for `status`), or a job's. */

@@ -86,7 +86,7 @@ export class BatchAssembler {
       const group = this.#filling;
       clearTimeout(group.timer);
       this.#filling = emptyFilling();
-      if (group.keys.length === 0) return;
+      if (group.keys.length === 0 || !ctx.needApi()) return;
       const mode = ctx.mode.current;
       const estimate = deps.budget.admit({ requests: group.keys.length, bytes: group.bytes }, mode);
       if (estimate === false) return;

@@ -78,6 +78,8 @@ export interface SinkContext {
   readonly reach: Reachability;
   /** Records the first failure, stops everything, and wakes the emitter to throw it. */
   fail(error: unknown): void;
+  /** Called before anything that needs the API: without a key (`offline`) it stops the run; false then. */
+  needApi(): boolean;
   /** Whether the sink is failing or stopped: nothing new should start. */
   stopping(): boolean;
   /** Set once teardown is done: nothing may be written to the ledger any more. */

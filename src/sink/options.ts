@@ -114,6 +114,11 @@ export interface BatchSinkOptions {
    */
   budget?: Budget | undefined;
   signal?: AbortSignal | undefined;
+  /**
+   * No API key: what the ledger answered comes out, and the first request that needs the API (to
+   * submit, follow or resume a batch) stops the run with `BE_NO_API_KEY` and this message.
+   */
+  offline?: string | undefined;
   /** The clock (ms since the epoch) and the wait between polls and retries: inject both to run the sink on a virtual clock. */
   now?: (() => number) | undefined;
   sleep?: ((ms: number, signal: AbortSignal) => Promise<void>) | undefined;
@@ -137,6 +142,7 @@ export interface ResolvedSinkOptions {
   deadline: number | undefined;
   cancelOnAbort: boolean;
   budget: Budget | undefined;
+  offline: string | undefined;
   now: () => number;
   sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   emit: (event: BatchEvent) => void;
@@ -166,6 +172,7 @@ export function resolveSinkOptions(options: BatchSinkOptions): ResolvedSinkOptio
     deadline: options.deadline,
     cancelOnAbort: options.cancelOnAbort ?? false,
     budget: options.budget,
+    offline: options.offline,
     now: options.now ?? Date.now,
     sleep: options.sleep ?? realSleep,
     emit: options.onEvent ?? (() => {}),

@@ -30,6 +30,7 @@ export class Tracker {
   track(batchId: number, work: () => Promise<Requeued | undefined> = () => this.#deps.follow(batchId)): void {
     if (this.#tasks.has(batchId) || this.#deps.isCreating(batchId)) return;
     const ctx = this.#ctx;
+    if (!ctx.needApi()) return;
     const task = work().then(
       (requeued) => {
         this.#tasks.delete(batchId);

@@ -97,6 +97,11 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       pulse.notify();
     },
     stopping: () => failure !== undefined || controller.signal.aborted,
+    needApi() {
+      if (opts.offline === undefined) return true;
+      ctx.fail(new BatchEnrichError('BE_NO_API_KEY', opts.offline));
+      return false;
+    },
     get finished() {
       return finished;
     },

@@ -210,6 +210,16 @@ describe('status', () => {
     expect(JSON.parse(json.stdout.split('\n')[0] ?? '')).toMatchObject({ remote_id: 'msgbatch_gone', refresh_error: 'not found (404)', processing_status: null });
   });
 
+  it('--job naming no job of the ledger exits 1 (as cancel --job does) and names the jobs there are', async () => {
+    const s = await setup();
+    addBatch(s.ledger, { identity: s.identity, job: 'tickets', remoteId: 'msgbatch_t', at: s.clock.now() });
+    addBatch(s.ledger, { identity: s.identity, job: 'invoices', remoteId: 'msgbatch_i', at: s.clock.now() });
+    const r = await run(statusCommand, ['--job', 'ticket', '--no-refresh'], s.env);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`batch-enrich: no batches of job "ticket" in the ledger ${s.ledgerPath}; its jobs: "invoices", "tickets"\n`);
+  });
+
   it('an empty or missing ledger says so on stderr and exits 0, without creating a ledger file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'be-jobs-'));
     const missing = join(dir, 'none', 'ledger.db');
@@ -219,7 +229,7 @@ describe('status', () => {
 
     const s = await setup();
     const empty = await run(statusCommand, ['--job', 'nope', '--json'], s.env);
-    expect(empty).toEqual({ code: 0, stdout: '', stderr: `batch-enrich: no batches of job "nope" in the ledger ${s.ledgerPath}\n` });
+    expect(empty).toEqual({ code: 0, stdout: '', stderr: `batch-enrich: no batches in the ledger ${s.ledgerPath}\n` });
     const flag = await run(statusCommand, ['--ledger', missing], s.env);
     expect(flag.stderr).toContain(missing);
   });

@@ -104,3 +104,24 @@ describe('an API that cannot be reached', () => {
     expect(emu.stats.calls['batches.create']).toBe(1);
   });
 });
+
+describe('a rerun without the API key', () => {
+  it('writes what the ledger already answered without asking for the key; a record not in it needs the key (exit 2)', async () => {
+    const emu = await startEmulator({});
+    emulators.push(emu);
+    const { dir, file } = input();
+    const ledger = join(dir, 'l.db');
+    const args = ['--prompt', 'T: {{text}}', '--poll-min', '0.05', file];
+    const first = await runCli(args, { env: { ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: ledger } });
+    expect(first.code, first.stderr).toBe(0);
+    const cached = await runCli(args, { env: { ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: ledger } });
+    expect(cached.code, cached.stderr).toBe(0);
+    expect(cached.stdout).toBe(first.stdout);
+    expect(emu.stats.calls['batches.create']).toBe(1);
+    writeFileSync(file, 'id,text\n1,hello\n2,world\n3,new row\n');
+    const more = await runCli(args, { env: { ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: ledger } });
+    expect(more.code).toBe(2);
+    expect(more.stderr).toMatch(/no API key/i);
+    expect(emu.stats.calls['batches.create']).toBe(1);
+  });
+});

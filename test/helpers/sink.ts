@@ -56,6 +56,7 @@ export function testContext(options: Partial<BatchSinkOptions> = {}, client?: Pa
       controller.abort(error);
     },
     stopping: () => controller.signal.aborted,
+    needApi: () => true,
     finished: false,
     events,
     clock,
