@@ -28,6 +28,7 @@ import { defaultLedgerPath, Ledger } from '../ledger/ledger.ts';
 import type { CliIo } from './io.ts';
 import { formatBytes, isBrokenPipe } from './format.ts';
 import { EXIT } from './io.ts';
+import { closest } from '../core/suggest.ts';
 
 /** How long a batch may process before the API expires it (`expires_at` = `created_at` + 24 h). */
 const EXPIRY_MS = 24 * 60 * 60 * 1000;
@@ -159,7 +160,7 @@ class UsageError extends Error {}
  * process.exitCode = await statusCommand(['--job', 'tickets', '--json'], { stdin, stdout, stderr, env: process.env });
  */
 export function statusCommand(argv: string[], io: CliIo): Promise<number> {
-  return guarded('status', io, async () => {
+  return guarded('status', STATUS_HELP, io, async () => {
     const { values } = parseArgs({
       args: argv,
       strict: true,
@@ -217,7 +218,7 @@ export function statusCommand(argv: string[], io: CliIo): Promise<number> {
  * await cancelCommand(['--job', 'tickets'], io);
  */
 export function cancelCommand(argv: string[], io: CliIo): Promise<number> {
-  return guarded('cancel', io, async () => {
+  return guarded('cancel', CANCEL_HELP, io, async () => {
     const { values, positionals } = parseArgs({
       args: argv,
       strict: true,
@@ -271,7 +272,7 @@ export function cancelCommand(argv: string[], io: CliIo): Promise<number> {
  * await resultsCommand(['msgbatch_013Zva2CMHLNnXjNJJKqJ2EF', '--output', 'results.ndjson'], io);
  */
 export function resultsCommand(argv: string[], io: CliIo): Promise<number> {
-  return guarded('results', io, async () => {
+  return guarded('results', RESULTS_HELP, io, async () => {
     const { values, positionals } = parseArgs({
       args: argv,
       strict: true,
@@ -336,7 +337,7 @@ export function resultsCommand(argv: string[], io: CliIo): Promise<number> {
  * await gcCommand(['--older-than', '7', '--dry-run'], io);
  */
 export function gcCommand(argv: string[], io: CliIo): Promise<number> {
-  return guarded('gc', io, async () => {
+  return guarded('gc', GC_HELP, io, async () => {
     const { values } = parseArgs({
       args: argv,
       strict: true,
@@ -652,11 +653,11 @@ function help(io: CliIo, text: string): number {
  * Runs a command body: usage errors (ours and `parseArgs`') become exit 2 with a hint, anything
  * else exit 1 with its message; nothing escapes to the bin entry as a stack trace.
  */
-async function guarded(command: string, io: CliIo, body: () => Promise<number>): Promise<number> {
+async function guarded(command: string, helpText: string, io: CliIo, body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (error) {
-    const usage = usageMessage(error);
+    const usage = usageMessage(error, [...new Set(helpText.match(/--[a-z][a-z-]*/g) ?? [])]);
     if (usage !== undefined) {
       io.stderr.write(`batch-enrich: ${usage}\nTry 'batch-enrich ${command} --help'.\n`);
       return EXIT.USAGE;
@@ -666,15 +667,17 @@ async function guarded(command: string, io: CliIo, body: () => Promise<number>):
   }
 }
 
-/** The usage message for a `UsageError` or a `parseArgs` error, reworded; undefined for other errors. */
-function usageMessage(error: unknown): string | undefined {
+/** The usage message for a `UsageError` or a `parseArgs` error, reworded (an unknown flag gets the closest of `flags`); undefined for other errors. */
+function usageMessage(error: unknown, flags: readonly string[]): string | undefined {
   if (error instanceof UsageError) return error.message;
   const { code, message } = error as NodeJS.ErrnoException;
   if (typeof code !== 'string' || !code.startsWith('ERR_PARSE_ARGS_')) return undefined;
   const quoted = /'([^']*)'/.exec(message)?.[1];
   switch (code) {
-    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return `unknown option ${quoted ?? message}`;
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      const near = quoted?.startsWith('--') ? closest(quoted.split('=')[0] ?? quoted, flags) : undefined;
+      return `unknown option ${quoted ?? message}${near ? ` (did you mean ${near}?)` : ''}`;
+    }
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
       return `unexpected argument ${JSON.stringify(quoted ?? message)}`;
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {

@@ -210,6 +210,14 @@ describe('status', () => {
     expect(JSON.parse(json.stdout.split('\n')[0] ?? '')).toMatchObject({ remote_id: 'msgbatch_gone', refresh_error: 'not found (404)', processing_status: null });
   });
 
+  it('a mistyped flag gets the closest one of the command', async () => {
+    const r = await run(statusCommand, ['--no-refrsh'], {});
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown option --no-refrsh (did you mean --no-refresh?)');
+    const g = await run(gcCommand, ['--older-then', '3'], {});
+    expect(g.stderr).toContain('(did you mean --older-than?)');
+  });
+
   it('--job naming no job of the ledger exits 1 (as cancel --job does) and names the jobs there are', async () => {
     const s = await setup();
     addBatch(s.ledger, { identity: s.identity, job: 'tickets', remoteId: 'msgbatch_t', at: s.clock.now() });
