@@ -14,7 +14,7 @@
  * them: a rerun of the job sees a canceled batch end, downloads it like any other, and submits what
  * it did not answer again, so nothing is lost. Only `gc` writes, through `Ledger.gc`.
  */
-import { createWriteStream, existsSync, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
@@ -413,6 +413,7 @@ export function gcCommand(argv: string[], io: CliIo): Promise<number> {
         `deleted ${plural(counts.batches, 'batch', 'batches')} and ${plural(counts.requests, 'request')} not touched for ${age} from the ledger ${path}` +
           (values['keep-remote'] ? '' : `; ${plural(deleted, 'batch', 'batches')} on the API`),
       );
+      if (counts.batches + counts.requests > 0) compact(io, ledger, path);
       return failed > 0 ? EXIT.FATAL : EXIT.OK;
     } finally {
       ledger.close();
@@ -571,6 +572,18 @@ function otherIdentity(row: BatchRow): string {
   return `other identity: ${row.base_url}, key …${row.key_fingerprint}`;
 }
 
+
+/** Shrinks the ledger file after a gc, and says by how much (or why not: another run is using it). */
+function compact(io: CliIo, ledger: Ledger, path: string): void {
+  const size = () => ['', '-wal'].reduce((sum, suffix) => sum + (existsSync(path + suffix) ? statSync(path + suffix).size : 0), 0);
+  const before = size();
+  try {
+    ledger.compact();
+    say(io, `compacted the ledger: ${formatBytes(before)} → ${formatBytes(size())}`);
+  } catch (error) {
+    say(io, `the ledger was not compacted (${(error as Error).message}); the space is reused by later runs`);
+  }
+}
 
 /** Opens the ledger only if it exists (a status must not create one), runs `fn`, closes it. */
 function withLedger<T>(path: string, fn: (ledger: Ledger) => T): T | undefined {

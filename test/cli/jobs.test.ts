@@ -3,7 +3,7 @@
  * an emulator's URL, a key and a temporary ledger), plus the built binary for what only a process
  * shows (exit code on a closed pipe).
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -67,6 +67,9 @@ interface RowSpec {
   /** Store a result for each request (answered requests are what `gc` may delete). */
   answered?: boolean;
 }
+
+/** A gc's stderr without its compaction line (sizes vary). */
+const withoutCompaction = (stderr: string) => stderr.replace(/^batch-enrich: compacted the ledger: .*\n/m, '');
 
 let rowSeq = 0;
 /** Inserts a batch row (and its requests) the way a run does: open, size, set remote, set state. */
@@ -408,7 +411,8 @@ describe('gc', () => {
     const r = await run(gcCommand, [], s.env);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe(
+    expect(r.stderr).toMatch(/^batch-enrich: compacted the ledger: \S+ (KiB|MiB|B) → \S+ (KiB|MiB|B)$/m);
+    expect(withoutCompaction(r.stderr)).toBe(
       `batch-enrich: not deleting on the API (other identity: ${s.emu.url}, key …${s.otherKey.keyFingerprint}): ${s.otherRemote}\n` +
         `batch-enrich: deleted batch ${s.oldRemote} on the API\n` +
         `batch-enrich: deleted 3 batches and 4 requests not touched for 30 days from the ledger ${s.ledgerPath}; 1 batch on the API\n`,
@@ -438,7 +442,7 @@ describe('gc', () => {
     const s = await oldAndNew();
     const noKey = await run(gcCommand, ['--older-than', '0'], withoutKey(s.env));
     expect(noKey.code).toBe(0);
-    expect(noKey.stderr).toBe(
+    expect(withoutCompaction(noKey.stderr)).toBe(
       `batch-enrich: not deleting on the API (no ANTHROPIC_API_KEY): ${s.oldRemote}, ${s.otherRemote}, msgbatch_recent\n` +
         `batch-enrich: deleted 4 batches and 6 requests not touched for 0 days from the ledger ${s.ledgerPath}; 0 batches on the API\n`,
     );
@@ -446,8 +450,24 @@ describe('gc', () => {
 
     const t = await oldAndNew();
     const keep = await run(gcCommand, ['--keep-remote', '--older-than', '7'], t.env);
-    expect(keep.stderr).toBe(`batch-enrich: deleted 3 batches and 4 requests not touched for 7 days from the ledger ${t.ledgerPath}\n`);
+    expect(withoutCompaction(keep.stderr)).toBe(`batch-enrich: deleted 3 batches and 4 requests not touched for 7 days from the ledger ${t.ledgerPath}\n`);
     expect(t.emu.stats.calls['batches.delete']).toBe(0);
+  });
+
+  it('gives the space of what it deleted back: the ledger file shrinks', async () => {
+    const s = await setup();
+    const big = 'x'.repeat(20_000);
+    s.ledger.ensureSpec('spec', '{"model":"m","max_tokens":1,"messages":', '}');
+    s.ledger.transaction(() => {
+      for (let i = 0; i < 500; i++) s.ledger.insertRequest(s.identity.scope, `old${String(i).padStart(19, '0')}`, null, 'spec', JSON.stringify([{ role: 'user', content: big }]), Date.now() - 40 * DAY);
+    });
+    const size = () => statSync(s.ledgerPath).size + (existsSync(`${s.ledgerPath}-wal`) ? statSync(`${s.ledgerPath}-wal`).size : 0);
+    const before = size();
+    expect(before).toBeGreaterThan(5_000_000);
+    const r = await run(gcCommand, ['--keep-remote'], s.env);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('deleted 0 batches and 500 requests');
+    expect(size()).toBeLessThan(before / 10);
   });
 
   it('a remote delete that fails keeps the batch in the ledger for the next gc, and exits 1', async () => {
