@@ -113,6 +113,28 @@ describe('adoption by proof', () => {
   });
 });
 
+describe('adoption by proof, two lost creates of one dead run', () => {
+  it('two of its batches of the same size, both still running, are each adopted by their own row: none is paid again', async () => {
+    const emu = await emulator({ responder: perRecord, processingMs: 600 });
+    const ledger = tempLedger();
+    const controller = new AbortController();
+    let submitted = 0;
+    // Two batches of 5 are created; the run stops while both still run.
+    const first = enrich(emu, rows(10), { ledger, batchSize: 5, signal: controller.signal, onEvent: (e) => e.type === 'submitted' && ++submitted === 2 && controller.abort() });
+    await expect(first).rejects.toMatchObject({ code: 'BE_ABORTED' });
+    expect(emu.batches()).toHaveLength(2);
+    // As if that run had died before either create answered: both rows `creating`, no remote id, nothing claimed.
+    tamper(ledger, "UPDATE batches SET state = 'creating', remote_id = NULL, run = 999999");
+    tamper(ledger, 'DELETE FROM claims');
+    const events: BatchEvent[] = [];
+    const out = await enrich(emu, rows(10), { ledger, batchSize: 5, onEvent: (e) => events.push(e) });
+    expect(ok(out)).toBe(true);
+    expect(emu.batches()).toHaveLength(2);
+    expect(paidTwice(emu)).toEqual([]);
+    expect(events.filter((e) => e.type === 'adopted')).toHaveLength(2);
+  });
+});
+
 describe('runs that cannot be confused', () => {
   it('a run whose pid is alive but that keeps no heartbeat (a container PID 1, a reused pid) does not wedge the ledger', async () => {
     const emu = await emulator({ responder: perRecord });

@@ -243,7 +243,6 @@ export class Ledger {
       setRemote: db.prepare("UPDATE batches SET remote_id = ?, state = 'in_progress', updated_at = ? WHERE id = ? AND state = 'creating'"),
       claim: db.prepare('INSERT OR IGNORE INTO claims (remote_id, batch_id) VALUES (?, ?)'),
       claimant: db.prepare<[string], { batch_id: number }>('SELECT batch_id FROM claims WHERE remote_id = ?'),
-      unclaim: db.prepare('DELETE FROM claims WHERE remote_id = ? AND batch_id = ?'),
       setState: db.prepare('UPDATE batches SET state = ?, updated_at = ?, error = COALESCE(?, error) WHERE id = ?'),
       batch: db.prepare<[number], BatchRow>('SELECT * FROM batches WHERE id = ?'),
       markDone: db.prepare("UPDATE requests SET state = 'done', result_id = ?, updated_at = ? WHERE id = ? AND batch_id = ? AND state = 'submitted'"),
@@ -500,14 +499,14 @@ export class Ledger {
     return this.#stmt.claimant.get(remoteId)?.batch_id === batchId;
   }
 
-  /** Lets go of a claim a row holds (a candidate that proved to be someone else's). */
-  unclaim(remoteId: string, batchId: number): void {
-    this.#stmt.unclaim.run(remoteId, batchId);
-  }
-
   /** Whether a row of this ledger claims the remote batch. */
   claimed(remoteId: string): boolean {
     return this.#stmt.claimant.get(remoteId) !== undefined;
+  }
+
+  /** The batch row that claims the remote batch, if any. */
+  claimant(remoteId: string): number | undefined {
+    return this.#stmt.claimant.get(remoteId)?.batch_id;
   }
 
   setBatchState(batchId: number, state: BatchState, now: number, error: string | null = null): void {

@@ -9,27 +9,32 @@
  *
  * 1. **Candidates** are the batches in the API's list (the workspace's, newest first) created in the
  *    window of our call (from the row's creation, less clock skew, to now plus clock skew), with our
- *    request count, that no row of this ledger claims.
- * 2. **Claim** each candidate for our row (`Ledger.claim`: one claim per remote id, taken in a
- *    transaction), so two searches in one ledger never follow the same batch. A candidate another row
- *    claims is skipped.
- * 3. **Follow, never trust.** A candidate is ours only when its results carry our nonce: once it has
+ *    request count, that no row of this ledger claims (a claim is taken, uniquely, when a row records
+ *    its remote batch: `Ledger.setRemote`).
+ * 2. **Follow, never trust.** A candidate is ours only when its results carry our nonce: once it has
  *    ended, the first line of its results file is read and its `custom_id` must start with
- *    `<nonce>_`. Nothing is canceled, deleted or counted meanwhile.
- * 4. A candidate that proves to be someone else's (another run or job on the same key, a colleague's
- *    script) is **released untouched**: its claim is dropped, it is never looked at again, and the
- *    search goes on among the others.
+ *    `<nonce>_`. Nothing is canceled, deleted or counted meanwhile: checking only reads.
+ * 3. A candidate that proves to be someone else's (another row of this ledger, another job or script
+ *    on the same key) is **released untouched**: it is never looked at again, and the search goes on
+ *    among the others.
+ * 4. The proven batch is **claimed** for our row in the same transaction that records it as ours
+ *    (`setRemote`): one claim per remote id, so two rows can never stand for one batch.
  * 5. The create is known **not** to have happened only when no candidate can be ours: no candidate is
  *    left to check, and `ORPHAN_LOOKS` looks at the list, spaced out over time (a new batch can take a
  *    moment to show), found no new one.
  *
+ * Candidates are not claimed while they are checked. Two searches of one ledger (two lost creates of
+ * the same size, or a dead run's rows resolved at once) see the same candidates, and each proves its
+ * own by its nonce; a tentative claim would hide a row's own batch from its search, which would then
+ * conclude "not made" and pay again. Checking is read-only, so sharing it costs a few retrieves.
+ *
  * Why this cannot pay twice: a request is submitted again only after step 5, i.e. when every batch
  * that could hold it was proven to hold another nonce, and the nonce is unique to our row. A batch is
- * adopted only with proof, so the same remote batch can never stand for two rows (in one ledger the
- * claim forbids it; across ledgers the nonces differ), and no foreign batch ever enters the ledger, so
+ * adopted only with proof, so the same remote batch can never stand for two rows (the nonce differs
+ * per row, and the claim is unique), and no foreign batch ever enters the ledger, so
  * `--cancel-on-exit`, `cancel --job` and `gc` (which act only on ledger rows) never touch one. The one
  * case no client can rule out without an idempotency key: a create that made its batch but let it
- * show in the list only after our last look. The looks are spread over about a minute for that.
+ * show in the list only after our last look. The looks are spread out for that.
  */
 import type Anthropic from '@anthropic-ai/sdk';
 import { APIError } from '@anthropic-ai/sdk';
@@ -81,8 +86,7 @@ export async function findOurBatch(ctx: AdoptionContext, row: BatchRow): Promise
   const rejected = new Set<string>();
   let emptyLooks = 0;
   let failedLooks = 0;
-  try {
-    for (let attempt = 0; ; attempt++) {
+  for (let attempt = 0; ; attempt++) {
       try {
         const found = await look(ctx, row, candidates, rejected);
         if (found === 0) emptyLooks++;
@@ -92,30 +96,23 @@ export async function findOurBatch(ctx: AdoptionContext, row: BatchRow): Promise
           throw apiFailure(error, 'Listing batches (to find one whose create outcome was lost) failed', undefined);
         }
       }
-      for (const [id, candidate] of candidates) {
-        const verdict = await check(ctx, row, candidate);
-        if (signal.aborted) return undefined;
-        if (verdict === 'pending') continue;
-        if (typeof verdict === 'object') {
-          candidates.delete(id); // kept: it is ours
-          return verdict;
-        }
-        candidates.delete(id);
-        rejected.add(id);
-        ledger.unclaim(id, row.id);
-        ctx.rejected?.(id);
-      }
-      if (candidates.size === 0 && emptyLooks >= ORPHAN_LOOKS) return undefined;
-      await ctx.sleep(ctx.delay(attempt), signal);
+    for (const [id, candidate] of candidates) {
+      const verdict = await check(ctx, row, candidate);
       if (signal.aborted) return undefined;
+      if (verdict === 'pending') continue;
+      candidates.delete(id);
+      if (typeof verdict === 'object') return verdict;
+      rejected.add(id);
+      // Someone else's; if another row of this ledger took it meanwhile, it is not news.
+      if (ledger.claimant(id) === undefined) ctx.rejected?.(id);
     }
-  } finally {
-    // Candidates still being checked when the search ends (ours found, a stop, a failure) are let go.
-    for (const id of candidates.keys()) ledger.unclaim(id, row.id);
+    if (candidates.size === 0 && emptyLooks >= ORPHAN_LOOKS) return undefined;
+    await ctx.sleep(ctx.delay(attempt), signal);
+    if (signal.aborted) return undefined;
   }
 }
 
-/** One look at the list: claims the new candidates; returns how many it found. */
+/** One look at the list: adds the new candidates; returns how many it found. */
 async function look(ctx: AdoptionContext, row: BatchRow, candidates: Map<string, Candidate>, rejected: Set<string>): Promise<number> {
   const from = row.created_at - ORPHAN_SKEW_MS;
   const to = ctx.now() + ORPHAN_SKEW_MS;
@@ -126,7 +123,8 @@ async function look(ctx: AdoptionContext, row: BatchRow, candidates: Map<string,
       if (created < from) break; // newest first: nothing older can be ours
       if (created > to || candidates.has(batch.id) || rejected.has(batch.id)) continue;
       if (requestCount(batch) !== row.request_count) continue;
-      if (!ctx.ledger.claim(batch.id, row.id)) continue; // another row of this ledger has it
+      const owner = ctx.ledger.claimant(batch.id);
+      if (owner !== undefined && owner !== row.id) continue; // another row of this ledger has it (created or proven)
       candidates.set(batch.id, { batch, notFound: 0 });
       found++;
     }

@@ -50,7 +50,7 @@ describe('runs are alive only while they beat', () => {
 });
 
 describe('claims on remote batches', () => {
-  it('one remote batch can be claimed by one row only; a released claim can be taken by another', () => {
+  it('one remote batch can be claimed by one row only, and recorded as the remote batch of that row only', () => {
     const ledger = new Ledger(':memory:');
     const run = ledger.startRun('j', 0);
     const a = ledger.openBatch(identity, run, 'j', 'nonceA', [], 0).id;
@@ -60,11 +60,10 @@ describe('claims on remote batches', () => {
     expect(ledger.claim('msgbatch_1', b)).toBe(false);
     expect(ledger.setRemote(b, 'msgbatch_1', 1)).toBe(false);
     expect(ledger.batch(b)?.state).toBe('creating');
-    ledger.unclaim('msgbatch_1', b); // not b's: nothing happens
-    expect(ledger.claimed('msgbatch_1')).toBe(true);
-    ledger.unclaim('msgbatch_1', a);
-    expect(ledger.setRemote(b, 'msgbatch_1', 1)).toBe(true);
-    expect(ledger.batch(b)).toMatchObject({ state: 'in_progress', remote_id: 'msgbatch_1' });
+    expect(ledger.claimant('msgbatch_1')).toBe(a);
+    expect(ledger.setRemote(a, 'msgbatch_1', 1)).toBe(true);
+    expect(ledger.batch(a)).toMatchObject({ state: 'in_progress', remote_id: 'msgbatch_1' });
+    expect(ledger.setRemote(b, 'msgbatch_2', 1)).toBe(true);
     ledger.close();
   });
 });
