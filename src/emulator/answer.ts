@@ -5,6 +5,7 @@
  * default answers need not be stored (they are regenerated line by line while streaming).
  * Token estimate: ceil(chars / 4) of the prompt text (tools, system, messages) and of the answer.
  */
+import { findModel } from '../core/models.ts';
 import { generateFromSchema } from './schema-gen.ts';
 import { forcedTool } from './validate.ts';
 import { rngFor, pick, stableId } from './random.ts';
@@ -132,6 +133,9 @@ function segments(params: Record<string, unknown>): Segment[] {
   return out;
 }
 
+/** The cache minimum of a model the registry does not know (the most common documented value). */
+export const DEFAULT_MIN_CACHEABLE_TOKENS = 1024;
+
 /** The prompt's token estimate and its cacheable prefix (up to the last `cache_control` marker). */
 export interface PromptTokens {
   total: number;
@@ -164,6 +168,10 @@ export function promptTokens(params: Record<string, unknown>): PromptTokens {
     keyParts.push(s.text);
   }
   const cachedPrefix = Math.min(total, Math.ceil(prefixChars / 4));
+  // Below the model's minimum cacheable length the marker is silently ignored ("no error is
+  // returned") [DOC §4.3; the minimums are in the model registry].
+  const minimum = findModel(String(params['model']))?.minCacheableTokens ?? DEFAULT_MIN_CACHEABLE_TOKENS;
+  if (cachedPrefix < minimum) return { total, cachedPrefix: 0, ttl: undefined, prefixKey: undefined };
   return { total, cachedPrefix, ttl, prefixKey: keyParts.join('\u0001') };
 }
 

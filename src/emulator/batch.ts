@@ -19,8 +19,8 @@ import { ApiError } from './api-error.ts';
 import type { ApiErrorBody, CacheUse, Message, Responder, ResponderResult } from './answer.ts';
 import { buildMessage, promptTokens } from './answer.ts';
 import { hash53, IdGenerator, permutation, rngFor, unitHash } from './random.ts';
+import { checkParams } from './params.ts';
 import type { BatchRequest } from './validate.ts';
-import { paramProblem } from './validate.ts';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 export const EXPIRY_MS = DAY_MS;
@@ -59,6 +59,8 @@ export type Forwarder = (params: Record<string, unknown>, auth: ForwardAuth) => 
 export interface ForwardAuth {
   apiKey: string | undefined;
   version: string;
+  /** The `anthropic-beta` values of the call (they raise limits such as `max_tokens`). */
+  betas?: readonly string[];
 }
 
 type Outcome =
@@ -93,6 +95,8 @@ export interface BatchRecord {
   readonly createdAt: number;
   readonly processingMs: number;
   readonly version: string;
+  /** The create call's `anthropic-beta` values: they apply to every request of the batch. */
+  readonly betas: readonly string[];
   readonly requests: BatchRequest[];
   cancelInitiatedAt: number | null;
   deleted: boolean;
@@ -176,6 +180,7 @@ export class BatchStore {
       createdAt: this.#cfg.now(),
       processingMs: processingMs ?? this.#cfg.processingMs,
       version,
+      betas: auth.betas ?? [],
       requests,
       cancelInitiatedAt: null,
       deleted: false,
@@ -345,8 +350,10 @@ export class BatchStore {
     if (cfg.expiredRate > 0 && unitHash(cfg.seed, 'expired', rec.id, req.custom_id) < cfg.expiredRate) return EXPIRED;
     if (cfg.erroredRate > 0 && unitHash(cfg.seed, 'errored', rec.id, req.custom_id) < cfg.erroredRate)
       return { t: 'err', error: { type: cfg.erroredType, message: faultMessage(cfg.erroredType) } };
-    const problem = paramProblem(req.params, rec.version, 'batch');
-    if (problem !== undefined) return { t: 'err', error: { type: 'invalid_request_error', message: problem } };
+    // Validated when the request is processed (as the API does), at the batch's creation time, so that a
+    // model retired while the batch ran still answers the way it would have at submission.
+    const problem = checkParams(req.params, { context: 'batch', version: rec.version, betas: rec.betas, now: rec.createdAt });
+    if (problem !== undefined) return { t: 'err', error: problem };
     return undefined;
   }
 

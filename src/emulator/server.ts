@@ -14,9 +14,10 @@ import type { ForwardAuth, Forwarder } from './batch.ts';
 import { BatchStore } from './batch.ts';
 import type { ResolvedOptions } from './options.ts';
 import { hash53, IdGenerator, unitHash } from './random.ts';
+import { RateWindow } from './ratelimit.ts';
 import { makeForwarder } from './upstream.ts';
+import { checkParams } from './params.ts';
 import {
-  paramProblem,
   SUPPORTED_VERSIONS,
   validateCountTokensParams,
   validateCreateBody,
@@ -137,6 +138,16 @@ function apiKeyOf(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
+/** The `anthropic-beta` header as a list (comma-separated, possibly repeated). */
+function betasOf(req: IncomingMessage): string[] {
+  const raw = req.headers['anthropic-beta'];
+  const joined = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
+  return joined
+    .split(',')
+    .map((b) => b.trim())
+    .filter((b) => b !== '');
+}
+
 function emptyCalls(): Record<RouteName, number> {
   return {
     'batches.create': 0,
@@ -193,6 +204,7 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
   let downloads = 0;
   let lostCreates = 0;
   let messagesActive = 0;
+  const rateWindow = new RateWindow();
   let baseUrl = '';
 
   const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -306,7 +318,7 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
       const fault = injectFault(requestId);
       if (fault) throw fault;
     }
-    const auth: ForwardAuth = { apiKey, version };
+    const auth: ForwardAuth = { apiKey, version, betas: betasOf(req) };
 
     switch (route.name) {
       case 'batches.create': {
@@ -382,8 +394,8 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         const v = validateMessageParams(body);
         if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
         const params = v.value;
-        const problem = paramProblem(params, version, 'messages');
-        if (problem !== undefined) throw new ApiError(400, 'invalid_request_error', problem);
+        const problem = checkParams(params, { context: 'messages', version, betas: auth.betas ?? [], now: opts.now() });
+        if (problem !== undefined) throw new ApiError(statusForType(problem.type), problem.type, problem.message);
         if (countingForwarder) {
           const out = await countingForwarder(params, auth);
           if (!out.ok) throw new ApiError(statusForType(out.error.type), out.error.type, out.error.message);
@@ -403,15 +415,13 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         const id = ids.next('msg');
         const built = buildMessage({ params, seed: opts.seed, key: id, id, serviceTier: 'standard', cacheUse, responderResult: r });
         if (!built.ok) throw new ApiError(statusForType(built.error.type), built.error.type, built.error.message);
-        // The rate-limit headers the API sends, for the concurrency limit when one is set.
-        const limits: Record<string, string> =
-          opts.messagesConcurrency > 0
-            ? {
-                'anthropic-ratelimit-requests-limit': String(opts.messagesConcurrency),
-                'anthropic-ratelimit-requests-remaining': String(Math.max(0, opts.messagesConcurrency - messagesActive)),
-                'anthropic-ratelimit-requests-reset': new Date(opts.now() + 1000).toISOString(),
-              }
-            : {};
+        // The rate-limit headers the API sends; with a concurrency limit, the requests ones describe it.
+        const limits = rateWindow.record(opts.now(), built.message.usage.input_tokens, built.message.usage.output_tokens);
+        if (opts.messagesConcurrency > 0) {
+          limits['anthropic-ratelimit-requests-limit'] = String(opts.messagesConcurrency);
+          limits['anthropic-ratelimit-requests-remaining'] = String(Math.max(0, opts.messagesConcurrency - messagesActive));
+          limits['anthropic-ratelimit-requests-reset'] = new Date(opts.now() + 1000).toISOString();
+        }
         sendJson(res, 200, built.message, limits);
         return;
       }
@@ -419,9 +429,8 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         const body = await readJson(req, opts.maxBodyBytes);
         const v = validateCountTokensParams(body);
         if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
-        if (version === '2026-10-21')
-          for (const key of ['temperature', 'top_p', 'top_k'])
-            if (v.value[key] !== undefined) throw new ApiError(400, 'invalid_request_error', `${key}: Extra inputs are not permitted`);
+        const problem = checkParams(v.value, { context: 'count_tokens', version, betas: auth.betas ?? [], now: opts.now() });
+        if (problem !== undefined) throw new ApiError(statusForType(problem.type), problem.type, problem.message);
         sendJson(res, 200, { input_tokens: countInputTokens(v.value) });
         return;
       }

@@ -91,7 +91,7 @@ describe('emulator CLI', () => {
         child.once('exit', (code) => reject(new Error(`exited early with ${code}: ${err}`)));
       });
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      const r = await raw(url, 'POST', '/v1/messages/count_tokens', { model: 'm', messages: [{ role: 'user', content: 'abcd' }] });
+      const r = await raw(url, 'POST', '/v1/messages/count_tokens', { model: 'claude-haiku-4-5', messages: [{ role: 'user', content: 'abcd' }] });
       expect(r.json).toEqual({ input_tokens: 1 });
       const code = await new Promise<number | null>((resolve) => {
         child.once('exit', (c) => resolve(c));
