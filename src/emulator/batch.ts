@@ -92,6 +92,8 @@ interface Finalized {
 export interface BatchRecord {
   readonly id: string;
   readonly seq: number;
+  /** Who may see the batch (a digest of the creating key); undefined: anyone. */
+  readonly owner: string | undefined;
   readonly createdAt: number;
   readonly processingMs: number;
   readonly version: string;
@@ -173,10 +175,11 @@ export class BatchStore {
   }
 
   /** Creates a batch from validated requests; `processingMs` overrides the default per batch. */
-  create(requests: BatchRequest[], version: string, auth: ForwardAuth, processingMs?: number): BatchRecord {
+  create(requests: BatchRequest[], version: string, auth: ForwardAuth, owner?: string, processingMs?: number): BatchRecord {
     const rec: BatchRecord = {
       id: this.#ids.next('msgbatch'),
       seq: ++this.#seq,
+      owner,
       createdAt: this.#cfg.now(),
       processingMs: processingMs ?? this.#cfg.processingMs,
       version,
@@ -194,17 +197,21 @@ export class BatchStore {
     return rec;
   }
 
-  /** A live (not deleted) batch, or a 404 `not_found_error`. */
-  get(id: string): BatchRecord {
+  /** A live (not deleted) batch of `owner`, or a 404 `not_found_error` (another owner's batch is not found). */
+  get(id: string, owner?: string): BatchRecord {
     const rec = this.#batches.get(id);
-    if (!rec || rec.deleted) throw new ApiError(404, 'not_found_error', `Message Batch ${id} not found`);
+    if (!rec || rec.deleted || (owner !== undefined && rec.owner !== owner)) throw new ApiError(404, 'not_found_error', `Message Batch ${id} not found`);
     return rec;
   }
 
-  /** Live batches, newest first. */
-  list(query: ListQuery): { data: BatchRecord[]; has_more: boolean; first_id: string | null; last_id: string | null } {
-    const live = [...this.#batches.values()].filter((b) => !b.deleted).reverse();
-    return paginate(live, query, (id) => this.#batches.get(id)?.seq);
+  /** `owner`'s live batches, newest first. */
+  list(owner: string | undefined, query: ListQuery): { data: BatchRecord[]; has_more: boolean; first_id: string | null; last_id: string | null } {
+    const visible = (b: BatchRecord) => owner === undefined || b.owner === owner;
+    const live = [...this.#batches.values()].filter((b) => !b.deleted && visible(b)).reverse();
+    return paginate(live, query, (id) => {
+      const b = this.#batches.get(id);
+      return b && visible(b) ? b.seq : undefined;
+    });
   }
 
   /** When the batch ends (ms), or null while that is not yet known (upstream still working). */

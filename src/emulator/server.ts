@@ -5,6 +5,7 @@
  * Rejected alternative: a framework (express/fastify): one more dependency for seven routes, and it
  * would hide exactly the wire details (headers, streaming, early 413) the emulator exists to show.
  */
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -136,6 +137,11 @@ function apiKeyOf(req: IncomingMessage): string | undefined {
     if (m && (m[1] as string).trim() !== '') return (m[1] as string).trim();
   }
   return undefined;
+}
+
+/** The owner of a key's batches: a digest, so that no key is kept in memory longer than a request. */
+function ownerOf(apiKey: string): string {
+  return createHash('sha256').update(apiKey).digest('hex');
 }
 
 /** The `anthropic-beta` header as a list (comma-separated, possibly repeated). */
@@ -306,7 +312,9 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
     const apiKey = apiKeyOf(req);
     if (apiKey === undefined)
       throw new ApiError(401, 'authentication_error', 'x-api-key header is required (or Authorization: Bearer <key>)');
-    if (opts.apiKey !== undefined && apiKey !== opts.apiKey) throw new ApiError(401, 'authentication_error', 'invalid x-api-key');
+    if (opts.apiKeys.length > 0 && !opts.apiKeys.includes(apiKey)) throw new ApiError(401, 'authentication_error', 'invalid x-api-key');
+    // Batches belong to the key that created them (an organisation, on the real API); only a digest is kept.
+    const owner = ownerOf(apiKey);
     const versionHeader = req.headers['anthropic-version'];
     const version = typeof versionHeader === 'string' ? versionHeader.trim() : '';
     if (version === '') throw new ApiError(400, 'invalid_request_error', 'anthropic-version: header is required');
@@ -325,7 +333,7 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         const body = await readJson(req, opts.maxBodyBytes);
         const v = validateCreateBody(body, opts.maxRequests);
         if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
-        const rec = store.create(v.value, version, auth);
+        const rec = store.create(v.value, version, auth, owner);
         stats.requestsSubmitted += v.value.length;
         for (const r of v.value) submitted.set(r.custom_id, (submitted.get(r.custom_id) ?? 0) + 1);
         if (opts.lostCreateRate > 0 && unitHash(opts.seed, 'lost-create', lostCreates++) < opts.lostCreateRate) {
@@ -338,7 +346,7 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
       }
       case 'batches.list': {
         const q = url.searchParams;
-        const page = store.list({
+        const page = store.list(owner, {
           limit: parseLimit(q.get('limit')),
           before_id: q.get('before_id') ?? undefined,
           after_id: q.get('after_id') ?? undefined,
@@ -352,7 +360,7 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         return;
       }
       case 'batches.retrieve': {
-        const rec = store.get(route.batchId as string);
+        const rec = store.get(route.batchId as string, owner);
         if (opts.transient404 && rec.retrieves++ === 0) {
           stats.faults.transient404++;
           throw new ApiError(404, 'not_found_error', `Message Batch ${rec.id} not found (transient, injected)`);
@@ -362,20 +370,20 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         return;
       }
       case 'batches.cancel': {
-        const rec = store.get(route.batchId as string);
+        const rec = store.get(route.batchId as string, owner);
         const status = store.cancel(rec);
         await store.settle(rec);
         sendJson(res, 200, store.view(rec, baseUrl, status));
         return;
       }
       case 'batches.delete': {
-        const rec = store.get(route.batchId as string);
+        const rec = store.get(route.batchId as string, owner);
         store.delete(rec);
         sendJson(res, 200, { id: rec.id, type: 'message_batch_deleted' });
         return;
       }
       case 'batches.results': {
-        const rec = store.get(route.batchId as string);
+        const rec = store.get(route.batchId as string, owner);
         store.assertResultsAvailable(rec);
         await store.settle(rec);
         await streamResults(res, rec);
