@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { BatchEnrichError } from './errors.ts';
 import { createClient, identityOf } from './client/client.ts';
 import { DEFAULT_MAX_ATTEMPTS, modelOutputLimit } from './core/retry.ts';
+import { jobProblem } from './core/preflight.ts';
 import { DEFAULT_PRICES } from './core/prices.ts';
 import {
   addUsage,
@@ -104,6 +105,9 @@ export function enrichStage(
 ): (source: AsyncIterable<SourceRecord>, stage?: { signal?: AbortSignal }) => AsyncGenerator<Record<string, unknown>> {
   const o = resolveOptions(options);
   const answer = o.schema ? resolveAnswerSchema(o.schema) : undefined;
+  // Before anything is created: what the API would refuse for every row (registry, no network).
+  const problem = jobProblem({ model: o.model, maxTokens: o.maxTokens, answerSchema: answer?.jsonSchema });
+  if (problem) throw new BatchEnrichError('BE_INVALID_OPTION', problem);
   const prompt = compileTemplate(o.prompt);
   const table = o.prices ?? DEFAULT_PRICES;
   const costs = o.costs ?? newCostTotals();

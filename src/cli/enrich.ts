@@ -14,6 +14,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import { BatchEnrichError, isBatchEnrichError, shown } from '../errors.ts';
 import { DEFAULT_MAX_TOKENS, DEFAULT_MODEL, enrichStage } from '../enrich.ts';
 import { requestLine, type JSONSchema } from '../core/request.ts';
+import { cacheNotice, jobProblem } from '../core/preflight.ts';
 import { resolveAnswerSchema } from '../core/schema.ts';
 import { compileTemplate, missingColumns } from '../core/template.ts';
 import { createClient } from '../client/client.ts';
@@ -126,13 +127,15 @@ Environment:
 
 Output: each input record comes out exactly once, in input order: enriched with the answer's
 fields, or with _error: {type, message} (types: the API's error type such as overloaded_error,
-expired, canceled, truncated, refusal, invalid_json, schema_mismatch, template, invalid_input).
+expired, canceled, truncated, refusal, invalid_json, schema_mismatch, template, invalid_input,
+empty_prompt, prompt_too_long: the last two are never sent).
 
 Exit codes:
   0  every record enriched
   1  a fatal error (named, with file and line where there is one)
   2  a usage error (bad option, missing key, template field missing from the CSV header,
-     work already submitted under another API identity)
+     work already submitted under another API identity, or, before anything is sent: an
+     unknown or retired model, --max-tokens over its limit, a schema structured outputs refuse)
   3  finished, but some records carry _error
   130, 143  interrupted by SIGINT or SIGTERM (submitted batches stay in the ledger; rerun to resume)
 
@@ -235,6 +238,12 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   const file = positionals[0] ?? '-';
 
   const config = await resolveConfig(values);
+  // Before paying: what the API would refuse for every row, from the model registry (core/preflight.ts).
+  const problem = jobProblem({ model: config.model, maxTokens: config.maxTokens, answerSchema: config.answer?.jsonSchema });
+  if (problem) throw usage(problem);
+  const cacheNote = cacheNotice(config.system, config.model);
+  if (cacheNote && !values.quiet) say(cacheNote);
+  const cachedPrefix = Boolean(config.system) && cacheNote === undefined;
   const inputFormat = choice<InputFormat>('--input-format', values['input-format'], ['csv', 'ndjson']) ?? formatFromName(file);
   const outputFormat =
     choice<OutputFormat>('--output-format', values['output-format'], ['ndjson', 'csv']) ??
@@ -315,8 +324,8 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
       for await (const record of toRequests(spec)(readRecords({ format: inputFormat, file, onColumns: checkColumns })(await openInput(file)))) {
         if (!picked || picked.has(record.seq)) tally.add(record);
       }
-      const line = estimateLine(tally, config.model, config.maxTokens, prices, Boolean(config.system), mode);
-      if ((tally.estimate(config.model, config.maxTokens, prices, Boolean(config.system), mode).highUsd ?? 0) > maxCost) {
+      const line = estimateLine(tally, config.model, config.maxTokens, prices, cachedPrefix, mode);
+      if ((tally.estimate(config.model, config.maxTokens, prices, cachedPrefix, mode).highUsd ?? 0) > maxCost) {
         throw usage(`${line}: over --max-cost ${usd(maxCost)}. Lower --max-tokens, raise --max-cost, or try --sample N first`);
       }
       if (!values.quiet) say(line);
@@ -513,7 +522,7 @@ async function resolveConfig(values: Values): Promise<Config> {
 /** `--dry-run`: the requests, one JSON line each, then the cost estimate; records that cannot become requests go to stderr. */
 async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIterable<SourceRecord>, spec: PrepareOptions, prices: PriceTable, mode: 'batch' | 'realtime'): Promise<number> {
   const tally = new InputTally();
-  const estimate = () => estimateLine(tally, spec.model, spec.maxTokens, prices, Boolean(spec.system), mode);
+  const estimate = () => estimateLine(tally, spec.model, spec.maxTokens, prices, Boolean(spec.system) && !cacheNotice(spec.system, spec.model), mode);
   try {
     await pipeline(
     toRequests(spec)(records),

@@ -2,9 +2,11 @@
  * Records → requests: renders each record's prompt and serializes its `messages` once; the rest of
  * the params is shared by every request of the job (`SpecParts`). `head + messages + tail` is what
  * gets hashed into the request key and sent. Records that cannot be used pass through with their
- * `error`, so they still come out in their place.
+ * `error`, so they still come out in their place: among them, records whose rendered prompt the API
+ * would refuse (empty, or over the model's context window: `recordProblem`), which are never sent.
  */
 import { isBatchEnrichError } from '../errors.ts';
+import { recordProblem } from '../core/preflight.ts';
 import { compileSpec, requestKey, type RequestSpec } from '../core/request.ts';
 import type { PreparedRecord } from './batch.ts';
 import type { SourceRecord } from './read.ts';
@@ -15,7 +17,7 @@ export interface PrepareOptions extends RequestSpec {
 }
 
 export function toRequests(options: PrepareOptions): (source: AsyncIterable<SourceRecord>) => AsyncGenerator<PreparedRecord> {
-  const { parts, messages } = compileSpec(options);
+  const { parts, messagesOf } = compileSpec(options);
   const file = !options.file || options.file === '-' ? '<stdin>' : options.file;
   return async function* prepare(source) {
     for await (const record of source) {
@@ -24,7 +26,13 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         continue;
       }
       try {
-        const serialized = messages(record.data);
+        const prompt = options.prompt.render(record.data);
+        const problem = recordProblem(prompt, options.system, options.model);
+        if (problem) {
+          yield { ...record, error: { type: problem.type, message: `${file}:${record.line}: ${problem.message}` } };
+          continue;
+        }
+        const serialized = messagesOf(prompt);
         const key = requestKey([parts.head, serialized, parts.tail], options.idField === undefined ? undefined : record.data[options.idField]);
         yield { ...record, key, spec: parts, messages: serialized };
       } catch (error) {

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { findModel, type ModelEntry } from '../../src/core/models.ts';
+import { cacheNotice, jobProblem, recordProblem } from '../../src/core/preflight.ts';
+
+const NOW = Date.parse('2026-12-02T00:00:00Z');
+
+describe('jobProblem', () => {
+  const cases: Array<{ description: string; job: Parameters<typeof jobProblem>[0]; want: RegExp | undefined }> = [
+    { description: 'a good job', job: { model: 'claude-haiku-4-5', maxTokens: 1024, now: NOW }, want: undefined },
+    { description: 'a dated alias', job: { model: 'claude-haiku-4-5-20251001', maxTokens: 1024, now: NOW }, want: undefined },
+    { description: 'an unknown model', job: { model: 'claude-haiku-45', maxTokens: 1024, now: NOW }, want: /^unknown model claude-haiku-45: .*known models: .*claude-haiku-4-5/ },
+    { description: 'a model past its retirement date', job: { model: 'claude-sonnet-4-5', maxTokens: 1024, now: NOW }, want: /retired since 2026-11-30/ },
+    { description: 'the same model before it', job: { model: 'claude-sonnet-4-5', maxTokens: 1024, now: Date.parse('2026-11-01T00:00:00Z') }, want: undefined },
+    { description: 'max_tokens over the limit', job: { model: 'claude-opus-4-5', maxTokens: 64_001, now: NOW }, want: /output limit of 64,000/ },
+    { description: 'max_tokens within the 300K beta', job: { model: 'claude-opus-4-6', maxTokens: 300_000, betas: ['output-300k-2026-03-24'], now: NOW }, want: undefined },
+    { description: 'a schema with an external $ref', job: { model: 'claude-haiku-4-5', maxTokens: 10, answerSchema: { type: 'object', properties: { a: { $ref: 'https://x/y.json' } } }, now: NOW }, want: /External \$ref/ },
+    { description: 'allOf with $ref', job: { model: 'claude-haiku-4-5', maxTokens: 10, answerSchema: { type: 'object', properties: { a: { allOf: [{ $ref: '#/$defs/b' }] } }, $defs: { b: { type: 'string' } } }, now: NOW }, want: /'allOf' with '\$ref'/ },
+    { description: '17 nullable properties', job: { model: 'claude-haiku-4-5', maxTokens: 10, answerSchema: { type: 'object', properties: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`p${i}`, { type: ['string', 'null'] }])), required: Array.from({ length: 17 }, (_, i) => `p${i}`) }, now: NOW }, want: /union types \(17/ },
+    // Constraints the SDK moves into descriptions are fine: they are not sent as keywords.
+    { description: 'minimum/maxLength (moved by the SDK transform)', job: { model: 'claude-haiku-4-5', maxTokens: 10, answerSchema: { type: 'object', properties: { n: { type: 'integer', minimum: 1 }, s: { type: 'string', maxLength: 3 } }, required: ['n', 's'] }, now: NOW }, want: undefined },
+  ];
+  for (const t of cases) {
+    it(t.description, () => {
+      const got = jobProblem(t.job);
+      if (t.want === undefined) expect(got).toBeUndefined();
+      else expect(got).toMatch(t.want);
+    });
+  }
+
+  it('a model without a capability the job needs', () => {
+    const base = findModel('claude-haiku-4-5') as ModelEntry;
+    const noJson: ModelEntry = { ...base, id: 'x', capabilities: { ...base.capabilities, structuredOutputs: false } };
+    const lookup = (id: string) => (id === 'x' ? noJson : undefined);
+    expect(jobProblem({ model: 'x', maxTokens: 10, now: NOW }, lookup)).toBeUndefined();
+    expect(jobProblem({ model: 'x', maxTokens: 10, now: NOW, answerSchema: { type: 'object', properties: {} } }, lookup)).toBe(
+      'model x does not support structured outputs, which this job needs',
+    );
+  });
+});
+
+describe('recordProblem', () => {
+  it('empty and whitespace-only prompts; over the context window with the system prompt counted', () => {
+    expect(recordProblem('', undefined, 'claude-haiku-4-5')?.type).toBe('empty_prompt');
+    expect(recordProblem(' \n\t', undefined, 'claude-haiku-4-5')?.type).toBe('empty_prompt');
+    expect(recordProblem('x'.repeat(800_000), undefined, 'claude-haiku-4-5')).toBeUndefined(); // exactly 200,000 tokens
+    expect(recordProblem('x'.repeat(800_001), undefined, 'claude-haiku-4-5')?.type).toBe('prompt_too_long');
+    expect(recordProblem('x'.repeat(799_000), 'S'.repeat(2000), 'claude-haiku-4-5')?.type).toBe('prompt_too_long');
+    expect(recordProblem('x'.repeat(900_000), undefined, 'claude-sonnet-4-6')).toBeUndefined(); // 1M window
+  });
+});
+
+describe('cacheNotice', () => {
+  it('only when the system prompt is below the model minimum', () => {
+    expect(cacheNotice('x'.repeat(4 * 600), 'claude-haiku-4-5')).toMatch(/about 600 tokens, below claude-haiku-4-5's minimum cacheable prompt of 4,096: caching will not apply/);
+    expect(cacheNotice('x'.repeat(4 * 4096), 'claude-haiku-4-5')).toBeUndefined();
+    expect(cacheNotice('x'.repeat(4 * 600), 'claude-opus-5')).toBeUndefined(); // minimum 512
+    expect(cacheNotice(undefined, 'claude-haiku-4-5')).toBeUndefined();
+  });
+});
