@@ -14,6 +14,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import { BatchEnrichError, isBatchEnrichError, shown } from '../errors.ts';
 import { DEFAULT_MAX_TOKENS, DEFAULT_MODEL, enrichStage } from '../enrich.ts';
 import { requestLine, type JSONSchema } from '../core/request.ts';
+import { findModel } from '../core/models.ts';
 import { cacheNotice, jobProblem } from '../core/preflight.ts';
 import { resolveAnswerSchema } from '../core/schema.ts';
 import { compileTemplate, missingColumns } from '../core/template.ts';
@@ -238,9 +239,10 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   const file = positionals[0] ?? '-';
 
   const config = await resolveConfig(values);
-  // Before paying: what the API would refuse for every row, from the model registry (core/preflight.ts).
+  // Before paying: what the API would refuse for every row, from the model registry (core/preflight.ts);
+  // online, a model the registry does not know is looked up by the library (GET /v1/models/{id}).
   const problem = jobProblem({ model: config.model, maxTokens: config.maxTokens, answerSchema: config.answer?.jsonSchema });
-  if (problem) throw usage(problem);
+  if (problem && (findModel(config.model) || values['dry-run'] || values.emulator)) throw usage(problem);
   const cacheNote = cacheNotice(config.system, config.model);
   if (cacheNote && !values.quiet) say(cacheNote);
   const cachedPrefix = Boolean(config.system) && cacheNote === undefined;

@@ -15,6 +15,7 @@ import type { ForwardAuth, Forwarder } from './batch.ts';
 import { BatchStore } from './batch.ts';
 import type { ResolvedOptions } from './options.ts';
 import { hash53, IdGenerator, unitHash } from './random.ts';
+import { listModels, retrieveModel } from './models.ts';
 import { RateWindow } from './ratelimit.ts';
 import { makeForwarder } from './upstream.ts';
 import { checkParams } from './params.ts';
@@ -34,6 +35,8 @@ export type RouteName =
   | 'batches.results'
   | 'messages.create'
   | 'messages.count_tokens'
+  | 'models.list'
+  | 'models.retrieve'
   | 'not_found';
 
 const CONTROL_ROUTES: ReadonlySet<RouteName> = new Set([
@@ -71,6 +74,7 @@ export interface RunningServer {
 interface Route {
   name: RouteName;
   batchId?: string;
+  modelId?: string;
 }
 
 function matchRoute(method: string, path: string): Route {
@@ -79,6 +83,8 @@ function matchRoute(method: string, path: string): Route {
     if (method === 'GET') return { name: 'batches.list' };
   } else if (path === '/v1/messages' && method === 'POST') return { name: 'messages.create' };
   else if (path === '/v1/messages/count_tokens' && method === 'POST') return { name: 'messages.count_tokens' };
+  else if (path === '/v1/models' && method === 'GET') return { name: 'models.list' };
+  else if (path.startsWith('/v1/models/') && method === 'GET') return { name: 'models.retrieve', modelId: decodeURIComponent(path.slice('/v1/models/'.length)) };
   else {
     const m = /^\/v1\/messages\/batches\/([^/]+)(\/cancel|\/results)?$/.exec(path);
     if (m) {
@@ -164,6 +170,8 @@ function emptyCalls(): Record<RouteName, number> {
     'batches.results': 0,
     'messages.create': 0,
     'messages.count_tokens': 0,
+    'models.list': 0,
+    'models.retrieve': 0,
     not_found: 0,
   };
 }
@@ -313,8 +321,9 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
     if (apiKey === undefined)
       throw new ApiError(401, 'authentication_error', 'x-api-key header is required (or Authorization: Bearer <key>)');
     if (opts.apiKeys.length > 0 && !opts.apiKeys.includes(apiKey)) throw new ApiError(401, 'authentication_error', 'invalid x-api-key');
-    // Batches belong to the key that created them (an organisation, on the real API); only a digest is kept.
-    const owner = ownerOf(apiKey);
+    // With keys configured (a served emulator), batches belong to the key that created them, as to an
+    // organisation on the real API; only a digest is kept. Without keys (loopback, tests), all are shared.
+    const owner = opts.apiKeys.length > 0 ? ownerOf(apiKey) : undefined;
     const versionHeader = req.headers['anthropic-version'];
     const version = typeof versionHeader === 'string' ? versionHeader.trim() : '';
     if (version === '') throw new ApiError(400, 'invalid_request_error', 'anthropic-version: header is required');
@@ -433,6 +442,12 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         sendJson(res, 200, built.message, limits);
         return;
       }
+      case 'models.list':
+        sendJson(res, 200, listModels(opts.now()));
+        return;
+      case 'models.retrieve':
+        sendJson(res, 200, retrieveModel(route.modelId as string, opts.now()));
+        return;
       case 'messages.count_tokens': {
         const body = await readJson(req, opts.maxBodyBytes);
         const v = validateCountTokensParams(body);

@@ -29,8 +29,9 @@ async function setup(csv: string): Promise<{ emu: EmulatorHandle; env: Record<st
 const CSV = 'id,text\n1,hello\n2,world\n';
 
 describe('job-level preflight: usage error (exit 2), nothing created', () => {
-  const cases: Array<{ description: string; args: (dir: string) => string[]; message: RegExp }> = [
-    { description: 'a typo in the model', args: () => ['--model', 'claude-haiku-45'], message: /unknown model claude-haiku-45/ },
+  // `lookups`: GET /v1/models/{id} calls: only for a model the registry does not know.
+  const cases: Array<{ description: string; args: (dir: string) => string[]; message: RegExp; lookups?: number }> = [
+    { description: 'a typo in the model (looked up online: 404)', args: () => ['--model', 'claude-haiku-45'], message: /unknown model claude-haiku-45/, lookups: 1 },
     { description: 'a retired model', args: () => ['--model', 'claude-opus-4-1'], message: /model claude-opus-4-1 is retired/ },
     { description: 'max_tokens over the model limit', args: () => ['--model', 'claude-haiku-4-5', '--max-tokens', '100000'], message: /--max-tokens 100000 is over claude-haiku-4-5's output limit of 64,000/ },
     {
@@ -61,8 +62,17 @@ describe('job-level preflight: usage error (exit 2), nothing created', () => {
       expect(r.stdout).toBe('');
       expect(emu.stats.calls['batches.create']).toBe(0);
       expect(emu.stats.calls['messages.create']).toBe(0);
+      expect(emu.stats.calls['models.retrieve']).toBe(t.lookups ?? 0);
     });
   }
+
+  it('a model unknown to the registry is refused offline too (--dry-run: no network)', async () => {
+    const { emu, env, file } = await setup(CSV);
+    const r = await runCli(['--prompt', 'Say {{text}}', '--model', 'claude-haiku-45', '--dry-run', file], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown model claude-haiku-45/);
+    expect(emu.stats.calls['models.retrieve']).toBe(0);
+  });
 });
 
 describe('record-level preflight: _error, never sent', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { findModel, type ModelEntry } from '../../src/core/models.ts';
+import { entryFromModelInfo } from '../../src/client/models.ts';
 import { cacheNotice, jobProblem, recordProblem } from '../../src/core/preflight.ts';
 
 const NOW = Date.parse('2026-12-02T00:00:00Z');
@@ -55,5 +56,20 @@ describe('cacheNotice', () => {
     expect(cacheNotice('x'.repeat(4 * 4096), 'claude-haiku-4-5')).toBeUndefined();
     expect(cacheNotice('x'.repeat(4 * 600), 'claude-opus-5')).toBeUndefined(); // minimum 512
     expect(cacheNotice(undefined, 'claude-haiku-4-5')).toBeUndefined();
+  });
+});
+
+describe('a model the registry does not know, as the API describes it', () => {
+  it('GET /v1/models/{id} gives the limits and capabilities the checks use', () => {
+    const entry = entryFromModelInfo({
+      type: 'model', id: 'claude-next-1', display_name: 'Claude Next', created_at: '2027-01-01T00:00:00Z', max_input_tokens: 500_000, max_tokens: 32_000,
+      lifecycle: 'active', line: null, deprecated_at: null, retires_at: null,
+      capabilities: { structured_outputs: { supported: false }, batch: { supported: true } } as never,
+    });
+    expect(jobProblem({ model: 'claude-next-1', maxTokens: 32_000, now: NOW }, () => entry)).toBeUndefined();
+    expect(jobProblem({ model: 'claude-next-1', maxTokens: 32_001, now: NOW }, () => entry)).toMatch(/output limit of 32,000/);
+    expect(jobProblem({ model: 'claude-next-1', maxTokens: 10, now: NOW, answerSchema: { type: 'object', properties: {} } }, () => entry)).toMatch(/does not support structured outputs/);
+    const retired = entryFromModelInfo({ type: 'model', id: 'old', display_name: 'Old', created_at: '', max_input_tokens: null, max_tokens: null, lifecycle: 'retired', line: null, deprecated_at: null, retires_at: null, capabilities: null });
+    expect(jobProblem({ model: 'old', maxTokens: 10, now: NOW }, () => retired)).toMatch(/model old is retired/);
   });
 });

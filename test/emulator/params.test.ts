@@ -286,3 +286,17 @@ describe('rate-limit headers on /v1/messages', () => {
     }
   });
 });
+
+describe('GET /v1/models from the registry', () => {
+  it('retrieve and list validate against the spec; an unknown id is a 404; a retired model says so', async () => {
+    const haiku = await c.models.retrieve('claude-haiku-4-5-20251001');
+    expectSpec('ModelInfo', haiku);
+    expect(haiku).toMatchObject({ id: 'claude-haiku-4-5-20251001', max_input_tokens: 200_000, max_tokens: 64_000 });
+    expect(haiku.capabilities?.structured_outputs.supported).toBe(true);
+    expect((await c.models.retrieve('claude-sonnet-4-5')).lifecycle).toBe('retired'); // the emulator's clock: 2026-12-02
+    const page = await c.models.list();
+    expectSpec('ListResponse_ModelInfo_', { data: page.data, has_more: page.has_more, first_id: page.first_id, last_id: page.last_id });
+    expect(page.data.map((m) => m.id)).toContain('claude-opus-5');
+    await expect(c.models.retrieve('claude-haiku-45')).rejects.toBeInstanceOf(Anthropic.NotFoundError);
+  });
+});
