@@ -16,7 +16,7 @@
 import { findModel, isRetired, outputLimit, type ModelCapability, type ModelEntry, CAPABILITY_NAMES } from '../core/models.ts';
 import { MAX_STRICT_TOOLS, newSchemaTally, structuredOutputProblem } from '../core/schema-limits.ts';
 import { promptTokens } from './answer.ts';
-import { forcedTool, VERSION_2026 } from './validate.ts';
+import { forcedTool, validateMessageParams, VERSION_2026 } from './validate.ts';
 
 /** Where the params came from: a batch request, `POST /v1/messages`, or count_tokens (no max_tokens). */
 export type ParamsContext = 'batch' | 'messages' | 'count_tokens';
@@ -68,9 +68,15 @@ function tagError(path: string, tag: unknown, tags: readonly string[]): never {
 
 /**
  * The first problem of a request's params, or undefined when the real API would accept them.
- * Call after the structural check of validate.ts (model is a string, messages a list, …).
+ * In a batch it runs the structural check of validate.ts first; `/v1/messages` and count_tokens run
+ * theirs (with their own key sets) before calling this.
  */
 export function checkParams(params: Obj, ctx: CheckContext): ParamsProblem | undefined {
+  // In a batch, the structural shape is checked here, per request (the create only checked "an object").
+  if (ctx.context === 'batch') {
+    const shape = validateMessageParams(params);
+    if (!shape.ok) return { type: 'invalid_request_error', message: shape.message };
+  }
   try {
     check(params, ctx);
     return undefined;

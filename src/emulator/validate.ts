@@ -7,13 +7,14 @@
  *  - 1 to 100,000 requests;
  *  - each request is exactly `{custom_id, params}`; `custom_id` matches `^[a-zA-Z0-9_-]{1,64}$`;
  *    `custom_id`s are unique;
- *  - the structural shape of `params`: `model` string, `messages` array of `{role, content}`,
- *    `max_tokens` integer, and only the known top-level keys of the spec's `CreateMessageParams`
- *    (plus `speed`, which is known but not batchable).
+ *  - `params` is an object.
  *
  * PER-REQUEST checks (the create succeeds; that request's result is `errored` with
  * `invalid_request_error`, or `not_found_error` for an unknown model; on `POST /v1/messages` and
- * count_tokens they are a 400/404): everything about the content of `params`, in params.ts.
+ * count_tokens they are a 400/404): everything inside `params`: first its structural shape here
+ * (`model` string, `messages` array of `{role, content}`, `max_tokens` integer, only the known top-level
+ * keys of the spec's `CreateMessageParams` plus the SDK's newer `diagnostics` and `speed`), then the
+ * rules of params.ts. The docs: model-level validation "or bad params" happens per request (§3.2).
  *
  * Messages imitate the API's Pydantic style: `requests.3.custom_id: String should have at most 64 characters`.
  * Rejected alternative: validating params against the full OpenAPI schema (needs ajv at runtime and
@@ -78,7 +79,9 @@ const requestSchema = z.strictObject({
     .min(1)
     .max(64)
     .regex(CUSTOM_ID_PATTERN),
-  params: paramsSchema,
+  // Only "an object" at create time: what is inside is checked per request (validateMessageParams and
+  // params.ts), so that one bad request errors alone, as the batch guide says.
+  params: z.record(z.string(), z.unknown()),
 });
 
 const envelopeSchema = z.strictObject({
