@@ -81,6 +81,17 @@ const BETA_300K = { [OUTPUT_300K_BETA]: 300 * K } as const;
 const FABLE_PRICE = { input: 10, output: 50, cacheWrite5m: 12.5, cacheWrite1h: 20 };
 const OPUS_PRICE: ModelPriceData = { input: 5, output: 25, cacheWrite5m: 6.25, cacheWrite1h: 10, cacheRead: 0.5 };
 const OPUS_4_1_PRICE: ModelPriceData = { input: 15, output: 75, cacheWrite5m: 18.75, cacheWrite1h: 30, cacheRead: 1.5 };
+// Opus 4.1 / 4: retired except on the cloud platforms [DOC §4.2]; 32K output [ISSUE]; structured
+// outputs not in the GA list [DOC §5]. Kept so that their prices still cost old ledgers.
+const RETIRED_OPUS_4 = {
+  contextWindow: 200_000,
+  maxOutput: 32_000,
+  minCacheableTokens: 1024,
+  capabilities: { ...ALL, structuredOutputs: false },
+  lifecycle: 'retired',
+  retiresAt: null,
+  price: OPUS_4_1_PRICE,
+} as const;
 const SONNET_5_PRICE = { input: 2, output: 10, cacheWrite5m: 2.5, cacheWrite1h: 4 };
 const SONNET_4_PRICE: ModelPriceData = { input: 3, output: 15, cacheWrite5m: 3.75, cacheWrite1h: 6, cacheRead: 0.3 };
 
@@ -124,26 +135,8 @@ export const MODEL_REGISTRY = {
     }),
     // Opus 4.1 / 4: retired except on the cloud platforms [DOC §4.2]; 32K output [ISSUE]; structured
     // outputs not in the GA list [DOC §5]. Kept so that their prices still cost old ledgers.
-    model('claude-opus-4-1', {
-      aliases: ['claude-opus-4-1-20250805'],
-      contextWindow: 200 * K,
-      maxOutput: 32 * K,
-      minCacheableTokens: 1024,
-      capabilities: { ...ALL, structuredOutputs: false },
-      lifecycle: 'retired',
-      retiresAt: null,
-      price: OPUS_4_1_PRICE,
-    }),
-    model('claude-opus-4', {
-      aliases: ['claude-opus-4-20250514'],
-      contextWindow: 200 * K,
-      maxOutput: 32 * K,
-      minCacheableTokens: 1024,
-      capabilities: { ...ALL, structuredOutputs: false },
-      lifecycle: 'retired',
-      retiresAt: null,
-      price: OPUS_4_1_PRICE,
-    }),
+    model('claude-opus-4-1', { aliases: ['claude-opus-4-1-20250805'], ...RETIRED_OPUS_4 }),
+    model('claude-opus-4', { aliases: ['claude-opus-4-20250514'], ...RETIRED_OPUS_4 }),
 
     // Sonnet 5.5 cache read: $0.10 per the pricing page since October [ISSUE] (one copy said 0.10,
     // most 0.20 [DOC §4.2]; the issue is the newer, first-hand reading, so it wins). Cache minimum

@@ -1,21 +1,9 @@
 /** `batch-enrich emulator`: flag parsing, in-process run, and the built bin spawned once. */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { emulatorCommand, parseEmulatorArgs } from '../../src/cli/emulator.ts';
-import type { CliIo } from '../../src/cli/io.ts';
-import { raw } from './helpers.ts';
-
-function io(): { io: CliIo; out: () => string; err: () => string } {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let o = '';
-  let e = '';
-  stdout.on('data', (d: Buffer) => (o += d.toString()));
-  stderr.on('data', (d: Buffer) => (e += d.toString()));
-  return { io: { stdin: new PassThrough(), stdout, stderr, env: {} }, out: () => o, err: () => e };
-}
+import { cliIo as io, raw } from './helpers.ts';
 
 describe('emulator CLI', () => {
   it('parses every flag into options', () => {

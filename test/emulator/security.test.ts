@@ -1,22 +1,10 @@
 /** The emulator as a server someone else can reach: keys, loopback, per-key batches, the upstream key. */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { emulatorCommand, parseEmulatorArgs } from '../../src/cli/emulator.ts';
-import type { CliIo } from '../../src/cli/io.ts';
 import { startEmulator } from '../../src/emulator/index.ts';
-import { client, expectApiError, raw, req } from './helpers.ts';
-
-function io(env: Record<string, string> = {}): { io: CliIo; out: () => string; err: () => string } {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let o = '';
-  let e = '';
-  stdout.on('data', (d: Buffer) => (o += d.toString()));
-  stderr.on('data', (d: Buffer) => (e += d.toString()));
-  return { io: { stdin: new PassThrough(), stdout, stderr, env }, out: () => o, err: () => e };
-}
+import { client, expectApiError, cliIo as io, raw, req } from './helpers.ts';
 
 describe('API keys', () => {
   it('apiKeys accepts only those keys (x-api-key or Bearer)', async () => {
