@@ -9,6 +9,7 @@
  */
 import { findModel, isRetired, MODEL_REGISTRY, type ModelEntry } from '../core/models.ts';
 import { ApiError } from './api-error.ts';
+import { upstreamModel } from './params.ts';
 
 const support = (supported: boolean) => ({ supported });
 
@@ -40,9 +41,13 @@ export function modelInfo(entry: ModelEntry, now: number): Record<string, unknow
   };
 }
 
-/** `GET /v1/models/{id}`: the model, or 404. */
-export function retrieveModel(id: string, now: number): Record<string, unknown> {
+/**
+ * `GET /v1/models/{id}`: the model, or 404; with an upstream, a model the registry does not know is
+ * the upstream's, described with no limits of ours (`max_input_tokens`/`max_tokens` null).
+ */
+export function retrieveModel(id: string, now: number, upstream = false): Record<string, unknown> {
   const entry = findModel(id);
+  if (!entry && upstream) return { ...modelInfo(upstreamModel(id), now), max_input_tokens: null, max_tokens: null };
   if (!entry) throw new ApiError(404, 'not_found_error', `model: ${id}`);
   return { ...modelInfo(entry, now), id };
 }

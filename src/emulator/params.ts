@@ -29,6 +29,11 @@ export interface CheckContext {
   betas: readonly string[];
   /** The emulator's clock (ms), for retirement dates. */
   now: number;
+  /**
+   * With an upstream (a local model server, say), a model the registry does not know is the upstream's
+   * to judge: its limits are not checked here. _Default:_ false (unknown models are `not_found_error`).
+   */
+  upstreamModels?: boolean;
 }
 
 /** The error a request gets: its type and message. */
@@ -87,7 +92,7 @@ export function checkParams(params: Obj, ctx: CheckContext): ParamsProblem | und
 }
 
 function check(params: Obj, ctx: CheckContext): void {
-  const model = resolveModel(params['model'], ctx.now);
+  const model = resolveModel(params['model'], ctx);
   if (ctx.context !== 'count_tokens') checkMaxTokens(params, model, ctx);
   checkBatchOnly(params, ctx);
   checkSampling(params, ctx);
@@ -104,10 +109,17 @@ function check(params: Obj, ctx: CheckContext): void {
 // --- model ------------------------------------------------------------------------------------------
 
 /** Unknown and retired models: 404 `not_found_error` with message `model: ID` [DOC §2.5; REG]. */
-function resolveModel(id: unknown, now: number): ModelEntry {
+function resolveModel(id: unknown, ctx: CheckContext): ModelEntry {
   const entry = typeof id === 'string' ? findModel(id) : undefined;
-  if (!entry || isRetired(entry, now)) throw new Invalid(`model: ${String(id)}`, 'not_found_error');
+  if (!entry && ctx.upstreamModels && typeof id === 'string') return upstreamModel(id);
+  if (!entry || isRetired(entry, ctx.now)) throw new Invalid(`model: ${String(id)}`, 'not_found_error');
   return entry;
+}
+
+/** A model only the upstream knows: no limit of ours applies. */
+export function upstreamModel(id: string): ModelEntry {
+  const all = { batch: true, structuredOutputs: true, pdfInput: true, imageInput: true, citations: true };
+  return { id, aliases: [], contextWindow: Infinity, maxOutput: Infinity, outputBetas: {}, minCacheableTokens: 0, capabilities: all, lifecycle: 'active', retiresAt: null };
 }
 
 function requireCapability(model: ModelEntry, capability: ModelCapability, path: string): void {

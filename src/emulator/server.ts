@@ -411,7 +411,7 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         const v = validateMessageParams(body);
         if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
         const params = v.value;
-        const problem = checkParams(params, { context: 'messages', version, betas: auth.betas ?? [], now: opts.now() });
+        const problem = checkParams(params, { context: 'messages', version, betas: auth.betas ?? [], now: opts.now(), upstreamModels: forwarder !== undefined });
         if (problem !== undefined) throw new ApiError(statusForType(problem.type), problem.type, problem.message);
         if (countingForwarder) {
           const out = await countingForwarder(params, auth);
@@ -446,13 +446,13 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         sendJson(res, 200, listModels(opts.now()));
         return;
       case 'models.retrieve':
-        sendJson(res, 200, retrieveModel(route.modelId as string, opts.now()));
+        sendJson(res, 200, retrieveModel(route.modelId as string, opts.now(), forwarder !== undefined));
         return;
       case 'messages.count_tokens': {
         const body = await readJson(req, opts.maxBodyBytes);
         const v = validateCountTokensParams(body);
         if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
-        const problem = checkParams(v.value, { context: 'count_tokens', version, betas: auth.betas ?? [], now: opts.now() });
+        const problem = checkParams(v.value, { context: 'count_tokens', version, betas: auth.betas ?? [], now: opts.now(), upstreamModels: forwarder !== undefined });
         if (problem !== undefined) throw new ApiError(statusForType(problem.type), problem.type, problem.message);
         sendJson(res, 200, { input_tokens: countInputTokens(v.value) });
         return;
