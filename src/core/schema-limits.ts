@@ -124,7 +124,7 @@ export function structuredOutputProblem(schema: unknown, tally: SchemaTally = ne
     visit(schema, [], 0);
     if (!found) {
       const cycle = refCycle(schema);
-      if (cycle) found = { path: cycle, message: 'Recursive schemas are not supported by structured outputs' };
+      if (cycle !== undefined) found = { path: cycle, message: 'Recursive schemas are not supported by structured outputs' };
     }
   } catch (error) {
     if (!(error instanceof TooComplex)) throw error;

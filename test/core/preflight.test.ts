@@ -15,6 +15,7 @@ describe('jobProblem', () => {
     { description: 'max_tokens over the limit', job: { model: 'claude-opus-4-5', maxTokens: 64_001, now: NOW }, want: /output limit of 64,000/ },
     { description: 'max_tokens within the 300K beta', job: { model: 'claude-opus-4-6', maxTokens: 300_000, betas: ['output-300k-2026-03-24'], now: NOW }, want: undefined },
     { description: 'a schema with an external $ref', job: { model: 'claude-haiku-4-5', maxTokens: 10, answerSchema: { type: 'object', properties: { a: { $ref: 'https://x/y.json' } } }, now: NOW }, want: /External \$ref/ },
+    { description: 'a property referring to the root', job: { model: 'claude-haiku-4-5', maxTokens: 10, answerSchema: { type: 'object', properties: { a: { $ref: '#' } }, required: ['a'] }, now: NOW }, want: /Recursive schemas are not supported/ },
     { description: 'allOf with $ref', job: { model: 'claude-haiku-4-5', maxTokens: 10, answerSchema: { type: 'object', properties: { a: { allOf: [{ $ref: '#/$defs/b' }] } }, $defs: { b: { type: 'string' } } }, now: NOW }, want: /'allOf' with '\$ref'/ },
     { description: '17 nullable properties', job: { model: 'claude-haiku-4-5', maxTokens: 10, answerSchema: { type: 'object', properties: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`p${i}`, { type: ['string', 'null'] }])), required: Array.from({ length: 17 }, (_, i) => `p${i}`) }, now: NOW }, want: /union types \(17/ },
     // Constraints the SDK moves into descriptions are fine: they are not sent as keywords.
