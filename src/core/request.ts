@@ -84,11 +84,8 @@ export interface SpecParts {
   bytes: number;
 }
 
-/**
- * The shared parts of the serialized params, and functions that serialize one record's messages
- * (`messages`), or the messages of an already rendered prompt (`messagesOf`).
- */
-export function compileSpec(spec: RequestSpec): { parts: SpecParts; messages: (record: Record<string, unknown>) => string; messagesOf: (prompt: string) => string } {
+/** The shared parts of the serialized params, and a function that serializes one record's messages. */
+export function compileSpec(spec: RequestSpec): { parts: SpecParts; messages: (record: Record<string, unknown>) => string } {
   const marker = '\u0000messages\u0000';
   const build = prepareSpec({ ...spec, prompt: { source: '', fields: [], render: () => marker } });
   const json = JSON.stringify(build({}));
@@ -99,7 +96,6 @@ export function compileSpec(spec: RequestSpec): { parts: SpecParts; messages: (r
   return {
     parts: { head, tail, id, bytes: Buffer.byteLength(head) + Buffer.byteLength(tail) },
     messages: (record) => JSON.stringify([{ role: 'user', content: spec.prompt.render(record) }]),
-    messagesOf: (prompt) => JSON.stringify([{ role: 'user', content: prompt }]),
   };
 }
 

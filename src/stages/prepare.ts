@@ -6,10 +6,10 @@
  * would refuse (empty, or over the model's context window: `recordProblem`), which are never sent.
  */
 import { isBatchEnrichError } from '../errors.ts';
-import { recordProblem } from '../core/preflight.ts';
 import { compileSpec, requestKey, type RequestSpec } from '../core/request.ts';
 import type { PreparedRecord } from './batch.ts';
 import type { SourceRecord } from './read.ts';
+import { recordProblem } from '../core/preflight.ts';
 
 export interface PrepareOptions extends RequestSpec {
   /** Shown in per-record error messages (`file:line: …`). */
@@ -17,7 +17,7 @@ export interface PrepareOptions extends RequestSpec {
 }
 
 export function toRequests(options: PrepareOptions): (source: AsyncIterable<SourceRecord>) => AsyncGenerator<PreparedRecord> {
-  const { parts, messagesOf } = compileSpec(options);
+  const { parts, messages } = compileSpec(options);
   const file = !options.file || options.file === '-' ? '<stdin>' : options.file;
   return async function* prepare(source) {
     for await (const record of source) {
@@ -26,13 +26,13 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         continue;
       }
       try {
-        const prompt = options.prompt.render(record.data);
-        const problem = recordProblem(prompt, options.system, options.model);
+        // What the API would refuse for this record alone (empty, too long) is never sent.
+        const problem = recordProblem(options.prompt.render(record.data), options.system, options.model);
         if (problem) {
           yield { ...record, error: { type: problem.type, message: `${file}:${record.line}: ${problem.message}` } };
           continue;
         }
-        const serialized = messagesOf(prompt);
+        const serialized = messages(record.data);
         const key = requestKey([parts.head, serialized, parts.tail], options.idField === undefined ? undefined : record.data[options.idField]);
         yield { ...record, key, spec: parts, messages: serialized };
       } catch (error) {
