@@ -20,7 +20,13 @@ export function modelInfo(entry: ModelEntry, now: number): Record<string, unknow
   return {
     type: 'model',
     id: entry.id,
-    display_name: entry.id.replace(/^claude-/, 'Claude ').replace(/-(\d+)-(\d+)$/, ' $1.$2').replace(/-(\d+)$/, ' $1'),
+    // `claude-haiku-4-5` → "Claude Haiku 4.5".
+    display_name: entry.id
+      .replace(/-(\d+)-(\d+)$/, ' $1.$2')
+      .replace(/-(\d+)$/, ' $1')
+      .split(/[-\s]/)
+      .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+      .join(' '),
     created_at: '1970-01-01T00:00:00Z', // "May be set to an epoch value if the release date is unknown" [SPEC]
     max_input_tokens: entry.contextWindow,
     max_tokens: entry.maxOutput,
