@@ -12,8 +12,10 @@ import { EXIT } from './io.ts';
 
 export const EMULATOR_HELP = `Usage: batch-enrich emulator [options]
 
-Run a local emulator of the Anthropic Message Batches API (plus /v1/messages and
-/v1/messages/count_tokens). Prints its base URL as the first line of stdout, then serves
+Run a local emulator of the Anthropic Message Batches API (plus /v1/messages,
+/v1/messages/count_tokens and /v1/models). Each request of a batch is validated as the API
+does it (model, limits, content, tools, caching, schemas): a bad one gets an errored result.
+Prints its base URL as the first line of stdout, then serves
 until SIGINT or SIGTERM. Without --api-key any non-empty API key is accepted and it listens on
 loopback only; with keys, only those keys are, and each sees only its own batches.
 
