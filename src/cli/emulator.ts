@@ -15,9 +15,9 @@ export const EMULATOR_HELP = `Usage: batch-enrich emulator [options]
 Run a local emulator of the Anthropic Message Batches API (plus /v1/messages,
 /v1/messages/count_tokens and /v1/models). Each request of a batch is validated as the API
 does it (model, limits, content, tools, caching, schemas): a bad one gets an errored result.
-Prints its base URL as the first line of stdout, then serves
-until SIGINT or SIGTERM. Without --api-key any non-empty API key is accepted and it listens on
-loopback only; with keys, only those keys are, and each sees only its own batches.
+Prints its base URL as the first line of stdout, then serves until SIGINT or SIGTERM.
+Without --api-key any non-empty API key is accepted and it listens on loopback only; with
+keys, only those keys are, and each sees only its own batches.
 
 Options:
   --port N                  TCP port, 0 = a free one                      (default: 0)
