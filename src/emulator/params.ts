@@ -284,8 +284,9 @@ const IMAGE_MAGIC: ReadonlyArray<[string, string]> = [
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /**
- * [SPEC InputMessage: role 'user' | 'assistant' | 'system' (the `system` role arrives with 2026-10-21
- * [DOC §3.5]); content string or blocks]. Content must be non-empty except for a final assistant
+ * [SPEC InputMessage: role 'user' | 'assistant' | 'system' (the SDK 1.x `MessageParam` union has the
+ * `system` role too [DOC §3.5]; the OpenAPI document allows it whatever the version, and wins); content
+ * string or blocks]. Content must be non-empty except for a final assistant
  * message, which must not end in whitespace (API wording). `tool_use` ids of an assistant turn need
  * `tool_result`s in the next message, and every `tool_result` answers a `tool_use` of the previous
  * message (tool-use docs; wording as the API's). Block shapes per [SPEC RequestImageBlock,
@@ -294,7 +295,7 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 function checkMessages(messages: unknown, ctx: CheckContext, model: ModelEntry): void {
   if (!Array.isArray(messages)) return;
   if (messages.length === 0) fail('messages', 'at least one message is required');
-  const roles = ctx.version === VERSION_2026 ? (['user', 'assistant', 'system'] as const) : (['user', 'assistant'] as const);
+  const roles = ['user', 'assistant', 'system'] as const;
   let pendingToolUses: string[] = [];
   let pendingFrom = -1;
   messages.forEach((message, i) => {
