@@ -196,6 +196,13 @@ describe('valid requests the emulator used to refuse or mishandle', () => {
       req('thinking', 'q', { max_tokens: 4000, thinking: { type: 'enabled', budget_tokens: 1024 } }),
     ]);
     for (const [id, r] of results) expect(r.type, `${id}: ${JSON.stringify(r.error ?? '')}`).toBe('succeeded');
+    // With thinking on, the answer starts with a thinking block, counted in output_tokens.
+    const thought = results.get('thinking').message;
+    expectSpec('Message', thought);
+    expect(thought.content.map((b: { type: string }) => b.type)).toEqual(['thinking', 'text']);
+    expect(thought.usage.output_tokens_details.thinking_tokens).toBeGreaterThan(0);
+    expect(thought.usage.output_tokens_details.thinking_tokens).toBeLessThan(thought.usage.output_tokens);
+    expect(results.get('diag').message.usage.output_tokens_details).toBeNull();
   });
 
   it('the output-300k beta raises max_tokens to 300,000 for batch requests only, on the models it covers', async () => {
