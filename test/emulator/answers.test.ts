@@ -96,7 +96,7 @@ describe('answers through the HTTP API', () => {
     const emu = await startEmulator({ seed: 3 });
     try {
       const c = client(emu.url);
-      const requests = SCHEMAS.map((s, i) =>
+      const requests = SCHEMAS.map((_, i) =>
         req(`s${i}`, 'classify this', { max_tokens: 4000, output_config: { format: { type: 'json_schema', schema: sent(i) } } }),
       );
       const b = await c.messages.batches.create({ requests: requests as never });
