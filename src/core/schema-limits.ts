@@ -104,7 +104,8 @@ export function structuredOutputProblem(schema: unknown, tally: SchemaTally = ne
       const required = new Set(Array.isArray(node['required']) ? node['required'].map(String) : []);
       for (const key of Object.keys(props)) if (!required.has(key)) tally.optional++;
     }
-    if ((Array.isArray(type) && type.length > 1) || Array.isArray(node['anyOf']) || Array.isArray(node['oneOf'])) tally.unions++;
+    // Union-typed: a type list (`["string", "null"]`), OpenAPI's `nullable`, or anyOf/oneOf.
+    if ((Array.isArray(type) && type.length > 1) || node['nullable'] === true || Array.isArray(node['anyOf']) || Array.isArray(node['oneOf'])) tally.unions++;
     const allOf = node['allOf'];
     if (Array.isArray(allOf) && allOf.some((s) => isObj(s) && s['$ref'] !== undefined))
       return fail([...path, 'allOf'], "'allOf' with '$ref' is not supported by structured outputs");

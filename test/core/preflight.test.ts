@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { findModel, type ModelEntry } from '../../src/core/models.ts';
 import { entryFromModelInfo } from '../../src/client/models.ts';
 import { cacheNotice, jobProblem, recordProblem } from '../../src/core/preflight.ts';
+import { structuredOutputProblem } from '../../src/core/schema-limits.ts';
 
 const NOW = Date.parse('2026-12-02T00:00:00Z');
 
@@ -18,6 +19,7 @@ describe('jobProblem', () => {
     { description: 'a property referring to the root', job: { model: 'claude-haiku-4-5', maxTokens: 10, answerSchema: { type: 'object', properties: { a: { $ref: '#' } }, required: ['a'] }, now: NOW }, want: /Recursive schemas are not supported/ },
     { description: 'allOf with $ref', job: { model: 'claude-haiku-4-5', maxTokens: 10, answerSchema: { type: 'object', properties: { a: { allOf: [{ $ref: '#/$defs/b' }] } }, $defs: { b: { type: 'string' } } }, now: NOW }, want: /'allOf' with '\$ref'/ },
     { description: '17 nullable properties', job: { model: 'claude-haiku-4-5', maxTokens: 10, answerSchema: { type: 'object', properties: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`p${i}`, { type: ['string', 'null'] }])), required: Array.from({ length: 17 }, (_, i) => `p${i}`) }, now: NOW }, want: /union types \(17/ },
+    { description: '17 properties that are anyOf [x, null]', job: { model: 'claude-haiku-4-5', maxTokens: 10, answerSchema: { type: 'object', properties: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`p${i}`, { anyOf: [{ type: 'string' }, { type: 'null' }] }])), required: Array.from({ length: 17 }, (_, i) => `p${i}`) }, now: NOW }, want: /union types \(17/ },
     // Constraints the SDK moves into descriptions are fine: they are not sent as keywords.
     { description: 'minimum/maxLength (moved by the SDK transform)', job: { model: 'claude-haiku-4-5', maxTokens: 10, answerSchema: { type: 'object', properties: { n: { type: 'integer', minimum: 1 }, s: { type: 'string', maxLength: 3 } }, required: ['n', 's'] }, now: NOW }, want: undefined },
   ];
@@ -72,5 +74,26 @@ describe('a model the registry does not know, as the API describes it', () => {
     expect(jobProblem({ model: 'claude-next-1', maxTokens: 10, now: NOW, answerSchema: { type: 'object', properties: {} } }, () => entry)).toMatch(/does not support structured outputs/);
     const retired = entryFromModelInfo({ type: 'model', id: 'old', display_name: 'Old', created_at: '', max_input_tokens: null, max_tokens: null, lifecycle: 'retired', line: null, deprecated_at: null, retires_at: null, capabilities: null });
     expect(jobProblem({ model: 'old', maxTokens: 10, now: NOW }, () => retired)).toMatch(/model old is retired/);
+  });
+});
+
+describe('structuredOutputProblem on a raw schema (what the emulator sees)', () => {
+  const props = (n: number, make: () => unknown) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, make()]));
+  const obj = (properties: Record<string, unknown>) => ({ type: 'object', properties, required: Object.keys(properties), additionalProperties: false });
+  it('OpenAPI nullable counts as a union; 16 pass, 17 do not', () => {
+    expect(structuredOutputProblem(obj(props(16, () => ({ type: 'string', nullable: true }))))).toBeUndefined();
+    expect(structuredOutputProblem(obj(props(17, () => ({ type: 'string', nullable: true }))))?.message).toMatch(/union types \(17/);
+  });
+  it('the limits add up across the schemas of one request', () => {
+    const tally = { optional: 0, unions: 0 };
+    const twelve = { type: 'object', properties: props(12, () => ({ type: 'string' })), additionalProperties: false };
+    expect(structuredOutputProblem(twelve, tally)).toBeUndefined();
+    expect(structuredOutputProblem(twelve, tally)).toBeUndefined();
+    expect(structuredOutputProblem({ type: 'object', properties: { x: { type: 'string' } }, additionalProperties: false }, tally)?.message).toMatch(/optional parameters \(25/);
+  });
+  it('a huge schema is "too complex" quickly, not walked forever', () => {
+    let deep: Record<string, unknown> = { type: 'string' };
+    for (let i = 0; i < 200; i++) deep = obj({ a: deep });
+    expect(structuredOutputProblem(deep)?.message).toMatch(/too complex/);
   });
 });
