@@ -17,6 +17,9 @@ import { z } from 'zod';
 import { BatchEnrichError } from './errors.ts';
 import { createClient, identityOf, publicBaseUrl, sameEndpoint } from './client/client.ts';
 import { DEFAULT_MAX_ATTEMPTS, modelOutputLimit } from './core/retry.ts';
+import { lookupModel } from './client/models.ts';
+import { findModel } from './core/models.ts';
+import { jobProblem } from './core/preflight.ts';
 import { DEFAULT_PRICES } from './core/prices.ts';
 import {
   addUsage,
@@ -105,6 +108,11 @@ export function enrichStage(
 ): (source: AsyncIterable<SourceRecord>, stage?: { signal?: AbortSignal }) => AsyncGenerator<Record<string, unknown>> {
   const o = resolveOptions(options);
   const answer = o.schema ? resolveAnswerSchema(o.schema) : undefined;
+  // Before anything is created: what the API would refuse for every row. The registry answers without a
+  // network call; a model it does not know is asked about online (GET /v1/models/{id}) when the stage starts.
+  const job = { model: o.model, maxTokens: o.maxTokens, answerSchema: answer?.jsonSchema };
+  const offlineProblem = findModel(o.model) ? jobProblem(job) : undefined;
+  if (offlineProblem) throw new BatchEnrichError('BE_INVALID_OPTION', offlineProblem);
   const prompt = compileTemplate(o.prompt);
   const table = o.prices ?? DEFAULT_PRICES;
   const costs = o.costs ?? newCostTotals();
@@ -115,6 +123,13 @@ export function enrichStage(
     const ledger = o.ledger instanceof Ledger ? o.ledger : new Ledger(o.ledger ?? defaultLedgerPath(process.env));
     const { client, identity, offline } = apiOf(o, ledger);
     try {
+      // A model the registry does not know: the API's GET /v1/models/{id} says whether it exists and
+      // what it can do (not without a key: a cached rerun does not call the API).
+      if (!findModel(o.model) && offline === undefined) {
+        const entry = await lookupModel(client, o.model, o.signal);
+        const problem = jobProblem(job, () => entry);
+        if (problem) throw new BatchEnrichError('BE_INVALID_OPTION', problem);
+      }
       const prepared = toRequests({
         model: o.model,
         maxTokens: o.maxTokens,

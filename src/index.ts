@@ -29,6 +29,10 @@ export { Ledger, defaultLedgerPath, type Identity } from './ledger/ledger.ts';
 export { createClient, apiScope, identityOf, keyFingerprint, API_VERSION, type ClientOptions } from './client/client.ts';
 export { streamingFetch } from './client/fetch.ts';
 export { retryVerdict, modelOutputLimit, TRANSIENT_ERROR_TYPES, DEFAULT_MAX_ATTEMPTS, type RetryPolicy, type Verdict } from './core/retry.ts';
+export { MODEL_REGISTRY, findModel, isRetired, outputLimit, OUTPUT_300K_BETA, type ModelEntry, type ModelCapabilities, type ModelCapability } from './core/models.ts';
+export { jobProblem, recordProblem, cacheNotice, type JobShape } from './core/preflight.ts';
+export { structuredOutputProblem, type SchemaLimitProblem } from './core/schema-limits.ts';
+export { lookupModel } from './client/models.ts';
 
 /**
  * A generator stage as an object-mode `Duplex`, for code that uses `.pipe()`. Prefer `pipeline()`:

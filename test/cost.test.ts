@@ -19,7 +19,9 @@ describe('the summary and _meta', () => {
   it('--summary JSON adds up exactly what the records\u2019 _meta say, and prices the real-time equivalent', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'be-cost-'));
     const summaryFile = join(dir, 'summary.json');
-    const result = await runCli(['--emulator', ...fast, '--transform', 'ticket-triage', '--meta', '--batch-size', '5', '--summary', summaryFile, TICKETS]);
+    // A system prompt over Haiku 4.5's minimum cacheable length (4,096 tokens), so that caching is priced too.
+    const system = 'You triage support tickets: category, urgency, and a one-line reason. '.repeat(300);
+    const result = await runCli(['--emulator', ...fast, '--transform', 'ticket-triage', '--system', system, '--meta', '--batch-size', '5', '--summary', summaryFile, TICKETS]);
     expect(result.code, result.stderr).toBe(0);
     const records = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { _meta: Record<string, number | string> });
     const summary = JSON.parse(readFileSync(summaryFile, 'utf8'));

@@ -6,22 +6,31 @@
 import { parseArgs } from 'node:util';
 import type { EmulatorOptions } from '../emulator/index.ts';
 import { startEmulator } from '../emulator/index.ts';
+import { isLoopback } from '../emulator/options.ts';
 import type { CliIo } from './io.ts';
 import { EXIT } from './io.ts';
 
 export const EMULATOR_HELP = `Usage: batch-enrich emulator [options]
 
-Run a local emulator of the Anthropic Message Batches API (plus /v1/messages and
-/v1/messages/count_tokens). Prints its base URL as the first line of stdout, then serves
-until SIGINT or SIGTERM. Any non-empty API key is accepted.
+Run a local emulator of the Anthropic Message Batches API (plus /v1/messages,
+/v1/messages/count_tokens and /v1/models). Each request of a batch is validated as the API
+does it (model, limits, content, tools, caching, schemas): a bad one gets an errored result.
+Prints its base URL as the first line of stdout, then serves until SIGINT or SIGTERM.
+Without --api-key any non-empty API key is accepted and it listens on loopback only; with
+keys, only those keys are, and each sees only its own batches.
 
 Options:
   --port N                  TCP port, 0 = a free one                      (default: 0)
-  --host HOST               interface to listen on                         (default: 127.0.0.1)
+  --host HOST               interface to listen on; beyond loopback needs
+                            a key                                          (default: 127.0.0.1)
+  --api-key KEY             accept only this key (repeatable); better in
+                            BATCH_ENRICH_EMULATOR_API_KEYS (comma-separated),
+                            which keeps keys out of ps                     (default: any key)
   --seed N                  seed for ids, answers, faults, result order    (default: 42)
   --processing-ms N         how long each batch stays in_progress, ms      (default: 0)
   --upstream URL            forward each request to URL/v1/messages        (default: none)
-  --upstream-key KEY        API key for the upstream                       (default: the caller's key)
+                            its API key comes from BATCH_ENRICH_UPSTREAM_KEY
+                            (never a flag: argv shows in ps)               (default: the caller's key)
   --upstream-concurrency N  forwarded requests in flight at once           (default: 8)
   --fault-429 RATE          share 0..1 of control calls answered 429       (default: 0)
   --fault-500 RATE          share 0..1 of control calls answered 500       (default: 0)
@@ -47,14 +56,18 @@ Examples:
   $ ANTHROPIC_BASE_URL=http://127.0.0.1:8787 ANTHROPIC_API_KEY=test batch-enrich --prompt '…' < in.csv
   $ batch-enrich emulator --processing-ms 2000 --fault-429 0.1 --errored-rate 0.05 | head -1
 
+Environment: BATCH_ENRICH_EMULATOR_API_KEYS (accepted keys, comma-separated),
+BATCH_ENRICH_UPSTREAM_KEY (the upstream's API key; required with keys and --upstream).
+
 Exit codes: 0 stopped by a signal, 1 could not start, 2 usage error.
 `;
 
-type Flag = { type: 'string' | 'boolean' };
+type Flag = { type: 'string' | 'boolean'; multiple?: boolean };
 
 const FLAGS = {
   port: { type: 'string' },
   host: { type: 'string' },
+  'api-key': { type: 'string', multiple: true },
   seed: { type: 'string' },
   'processing-ms': { type: 'string' },
   upstream: { type: 'string' },
@@ -112,9 +125,13 @@ const NUMBER_FLAGS = [
   ['messagesLatencyMs', 'messages-latency-ms', 0, 3_600_000],
 ] as const satisfies readonly (readonly [keyof EmulatorOptions, keyof typeof FLAGS, number, number])[];
 
-/** Parses argv into emulator options (throws UsageError naming the flag and the value). */
-export function parseEmulatorArgs(argv: string[]): { help: boolean; verbose: boolean; options: EmulatorOptions } {
-  let values: { [K in keyof typeof FLAGS]?: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
+/** Keys from the environment: they stay out of `ps`, unlike flags. */
+export const API_KEYS_ENV = 'BATCH_ENRICH_EMULATOR_API_KEYS';
+export const UPSTREAM_KEY_ENV = 'BATCH_ENRICH_UPSTREAM_KEY';
+
+/** Parses argv (and the key variables of `env`) into emulator options (throws UsageError naming the flag). */
+export function parseEmulatorArgs(argv: string[], env: NodeJS.ProcessEnv = {}): { help: boolean; verbose: boolean; options: EmulatorOptions } {
+  let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof FLAGS; strict: true; allowPositionals: false }>>['values'];
   try {
     ({ values } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false }));
   } catch (error) {
@@ -137,7 +154,16 @@ export function parseEmulatorArgs(argv: string[]): { help: boolean; verbose: boo
     }
     options.upstream = values.upstream;
   }
-  set('upstreamKey', values['upstream-key']);
+  if (values['upstream-key'] !== undefined)
+    throw new UsageError(`--upstream-key: pass the upstream's key in ${UPSTREAM_KEY_ENV} instead (a flag shows in ps to every user of the machine)`);
+  const upstreamKey = env[UPSTREAM_KEY_ENV];
+  if (upstreamKey !== undefined && upstreamKey !== '') options.upstreamKey = upstreamKey;
+  const apiKeys = [...(values['api-key'] ?? []), ...(env[API_KEYS_ENV] ?? '').split(',').map((k) => k.trim())].filter((k) => k !== '');
+  if (apiKeys.length > 0) options.apiKeys = apiKeys;
+  if (options.host !== undefined && apiKeys.length === 0 && !isLoopback(options.host))
+    throw new UsageError(`--host ${options.host}: listening beyond loopback needs --api-key KEY (or ${API_KEYS_ENV}), so that strangers cannot use the emulator${options.upstream ? ' or its upstream' : ''}`);
+  if (apiKeys.length > 0 && options.upstream !== undefined && options.upstreamKey === undefined)
+    throw new UsageError(`--upstream with --api-key: set ${UPSTREAM_KEY_ENV}, or callers' emulator keys would be sent upstream`);
   set('upstreamConcurrency', intFlag('upstream-concurrency', values['upstream-concurrency'], 1, 1000));
   for (const [key, flag, min, max] of NUMBER_FLAGS) set(key, numFlag(flag, values[flag], min, max));
   if (values['errored-type'] !== undefined) {
@@ -168,7 +194,7 @@ function waitForSignal(): Promise<NodeJS.Signals> {
 export async function emulatorCommand(argv: string[], io: CliIo, stop: Promise<unknown> = waitForSignal()): Promise<number> {
   let parsed: ReturnType<typeof parseEmulatorArgs>;
   try {
-    parsed = parseEmulatorArgs(argv);
+    parsed = parseEmulatorArgs(argv, io.env);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     io.stderr.write(`batch-enrich emulator: ${error.message}\nTry 'batch-enrich emulator --help'.\n`);

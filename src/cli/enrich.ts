@@ -19,6 +19,8 @@ import { compileTemplate, missingColumns } from '../core/template.ts';
 import { encodingExists } from '../core/encoding.ts';
 import { closest } from '../core/suggest.ts';
 import { parseDelimiter } from '../core/sniff.ts';
+import { findModel } from '../core/models.ts';
+import { cacheNotice, jobProblem } from '../core/preflight.ts';
 import { createClient } from '../client/client.ts';
 import { POLL_MAX_MS, POLL_MIN_MS } from '../core/backoff.ts';
 import { defaultLedgerPath, Ledger } from '../ledger/ledger.ts';
@@ -149,14 +151,16 @@ Environment:
 
 Output: each input record comes out exactly once, in input order: enriched with the answer's
 fields, or with _error: {type, message} (types: the API's error type such as overloaded_error,
-expired, canceled, truncated, refusal, invalid_json, schema_mismatch, template, invalid_input).
+expired, canceled, truncated, refusal, invalid_json, schema_mismatch, template, invalid_input,
+empty_prompt, prompt_too_long: the last two are never sent).
 
 Exit codes:
   0  every record enriched
   1  a fatal error (named, with file and line where there is one)
   2  a usage error (bad option, missing key, template field missing from the CSV header or the
      first NDJSON record, an output that is the input, an output that cannot be written, work
-     already submitted under another API identity)
+     already submitted under another API identity, or, before anything is sent: an unknown or
+     retired model, --max-tokens over its limit, a schema structured outputs refuse)
   3  finished, but some records carry _error
   130, 143  interrupted by SIGINT or SIGTERM (submitted batches stay in the ledger; rerun to resume)
 
@@ -268,6 +272,13 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   const file = positionals[0] ?? '-';
 
   const config = await resolveConfig(values);
+  // Before paying: what the API would refuse for every row, from the model registry (core/preflight.ts);
+  // online, a model the registry does not know is looked up by the library (GET /v1/models/{id}).
+  const problem = jobProblem({ model: config.model, maxTokens: config.maxTokens, answerSchema: config.answer?.jsonSchema });
+  if (problem && (findModel(config.model) || values['dry-run'] || values.emulator)) throw usage(problem);
+  const cacheNote = cacheNotice(config.system, config.model);
+  if (cacheNote && !values.quiet) say(cacheNote);
+  const cachedPrefix = Boolean(config.system) && cacheNote === undefined;
   const inputFormat = (values.tsv ? 'tsv' : undefined) ?? choice<InputFormat>('--input-format', values['input-format'], ['csv', 'tsv', 'ndjson']) ?? formatFromName(file);
   const limit = integer('--limit', values.limit, 1, Number.MAX_SAFE_INTEGER);
   const delimiter = values.delimiter === undefined ? undefined : parseDelimiter(values.delimiter);
@@ -366,9 +377,9 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
         if (!picked || picked.has(record.seq)) tally.add(record);
       }
       const schema = config.answer?.jsonSchema;
-      const line = estimateLine(tally, config.model, config.maxTokens, prices, Boolean(config.system), mode, schema);
+      const line = estimateLine(tally, config.model, config.maxTokens, prices, cachedPrefix, mode, schema);
       // Against typical answers, not every answer using all of max_tokens (that refused jobs 10x under the cap).
-      if ((tally.estimate(config.model, config.maxTokens, prices, Boolean(config.system), mode, schema).lowUsd ?? 0) > maxCost) {
+      if ((tally.estimate(config.model, config.maxTokens, prices, cachedPrefix, mode, schema).lowUsd ?? 0) > maxCost) {
         throw usage(`${line}: over --max-cost ${usd(maxCost)}. Raise --max-cost, or try --sample N first to measure the real cost per row`);
       }
       if (!values.quiet) say(line);
@@ -577,7 +588,7 @@ async function resolveConfig(values: Values): Promise<Config> {
 /** `--dry-run`: the requests, one JSON line each, then the cost estimate; records that cannot become requests go to stderr. */
 async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIterable<SourceRecord>, spec: PrepareOptions, prices: PriceTable, mode: 'batch' | 'realtime', answerSchema: JSONSchema | undefined): Promise<number> {
   const tally = new InputTally();
-  const estimate = () => estimateLine(tally, spec.model, spec.maxTokens, prices, Boolean(spec.system), mode, answerSchema);
+  const estimate = () => estimateLine(tally, spec.model, spec.maxTokens, prices, Boolean(spec.system) && !cacheNotice(spec.system, spec.model), mode, answerSchema);
   try {
     await pipeline(
     toRequests(spec)(records),

@@ -9,6 +9,7 @@ import { CHARS_PER_TOKEN, estimateCost, NEW_TOKENIZER_FACTOR, usesNewTokenizer }
 import type { MergeCounts } from '../stages/merge.ts';
 import { typicalAnswerTokens } from '../core/answer-size.ts';
 import type { JSONSchema } from '../core/request.ts';
+import { findModel } from '../core/models.ts';
 import type { PreparedRecord } from '../stages/batch.ts';
 
 export interface RunSummary {
@@ -76,7 +77,7 @@ export function summaryLines(s: RunSummary): string[] {
   return lines;
 }
 
-/** The smallest minimum prompt length for caching (1,024 to 4,096 tokens by model, prompt-caching docs). */
+/** The minimum prompt length for caching when the registry does not know the model (the smallest of them). */
 const MIN_CACHEABLE_TOKENS = 1024;
 
 /** Adds up the size of the requests of an input, for an estimate before anything is sent. */
@@ -105,9 +106,9 @@ export class InputTally {
     const charsPerToken = CHARS_PER_TOKEN / (usesNewTokenizer(model) ? NEW_TOKENIZER_FACTOR : 1);
     const tokens = (bytes: number) => Math.ceil(bytes / charsPerToken);
     const avgInputTokens = this.requests === 0 ? 0 : tokens(this.#bytes / this.requests);
-    // Below the smallest minimum cacheable prompt (1,024 tokens) the API skips caching: the prefix is plain input.
+    // Below the model's minimum cacheable prompt (the registry's) the API skips caching: the prefix is plain input.
     const prefixTokens = Math.min(tokens(this.#prefixBytes), avgInputTokens);
-    const avgCachedPrefixTokens = cached && prefixTokens >= MIN_CACHEABLE_TOKENS ? prefixTokens : 0;
+    const avgCachedPrefixTokens = cached && prefixTokens >= (findModel(model)?.minCacheableTokens ?? MIN_CACHEABLE_TOKENS) ? prefixTokens : 0;
     const messageTokens = Math.max(0, avgInputTokens - tokens(this.#prefixBytes));
     const expectedOutputTokens = typicalAnswerTokens({ schema: answerSchema, messageTokens, maxTokens, charsPerToken });
     const range = estimateCost({ requests: this.requests, avgInputTokens, avgCachedPrefixTokens, maxTokens, expectedOutputTokens }, model, {

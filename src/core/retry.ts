@@ -6,6 +6,7 @@
  * better). Everything else (`invalid_request_error`, a refusal, a cancel) is final.
  */
 import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
+import { findModel, outputLimit } from './models.ts';
 import { interpretResult, type AnswerValidator } from './result.ts';
 
 /** API error types that say "try again later", plus our own for a result the results file left out. */
@@ -57,11 +58,11 @@ export function isTransientFailure(result: string): boolean {
 }
 
 /**
- * The most output tokens a model accepts in a batch (the API answers `max_tokens: N > LIMIT` past it).
+ * The most output tokens a model accepts in a batch (the API answers `max_tokens: N > LIMIT` past it),
+ * from the model registry, with the `anthropic-beta` values the requests are sent with.
  * Unknown models get the common 128K limit; the API remains the judge.
  */
-export function modelOutputLimit(model: string): number {
-  if (/haiku/.test(model) || /sonnet-4-5|sonnet-4-20|opus-4-5/.test(model)) return 64_000;
-  if (/opus-4-1|opus-4-20/.test(model)) return 32_000;
-  return 128_000;
+export function modelOutputLimit(model: string, betas: readonly string[] = []): number {
+  const entry = findModel(model);
+  return entry ? outputLimit(entry, betas) : 128_000;
 }

@@ -5,6 +5,7 @@
  * default answers need not be stored (they are regenerated line by line while streaming).
  * Token estimate: ceil(chars / 4) of the prompt text (tools, system, messages) and of the answer.
  */
+import { findModel } from '../core/models.ts';
 import { generateFromSchema } from './schema-gen.ts';
 import { forcedTool } from './validate.ts';
 import { rngFor, pick, stableId } from './random.ts';
@@ -55,6 +56,13 @@ export interface ToolUseBlock {
   caller: { type: 'direct' };
 }
 
+/** A thinking block, first in the content when `thinking` is on [SPEC ResponseThinkingBlock]. */
+export interface ThinkingBlock {
+  type: 'thinking';
+  thinking: string;
+  signature: string;
+}
+
 export interface Usage {
   input_tokens: number;
   output_tokens: number;
@@ -73,7 +81,7 @@ export interface Message {
   type: 'message';
   role: 'assistant';
   model: string;
-  content: Array<TextBlock | ToolUseBlock>;
+  content: Array<ThinkingBlock | TextBlock | ToolUseBlock>;
   stop_reason: StopReason | null;
   stop_sequence: string | null;
   stop_details: { type: 'refusal'; category: null; explanation: string | null } | null;
@@ -132,6 +140,9 @@ function segments(params: Record<string, unknown>): Segment[] {
   return out;
 }
 
+/** The cache minimum of a model the registry does not know (the most common documented value). */
+export const DEFAULT_MIN_CACHEABLE_TOKENS = 1024;
+
 /** The prompt's token estimate and its cacheable prefix (up to the last `cache_control` marker). */
 export interface PromptTokens {
   total: number;
@@ -164,6 +175,10 @@ export function promptTokens(params: Record<string, unknown>): PromptTokens {
     keyParts.push(s.text);
   }
   const cachedPrefix = Math.min(total, Math.ceil(prefixChars / 4));
+  // Below the model's minimum cacheable length the marker is silently ignored ("no error is
+  // returned") [DOC §4.3; the minimums are in the model registry].
+  const minimum = findModel(String(params['model']))?.minCacheableTokens ?? DEFAULT_MIN_CACHEABLE_TOKENS;
+  if (cachedPrefix < minimum) return { total, cachedPrefix: 0, ttl: undefined, prefixKey: undefined };
   return { total, cachedPrefix, ttl, prefixKey: keyParts.join('\u0001') };
 }
 
@@ -319,6 +334,12 @@ export function buildMessage(input: BuildMessageInput): BuildResult {
     content = [{ type: 'text', text, citations: null }];
   }
 
+  // With thinking on, the answer starts with a thinking block; its tokens are output tokens too
+  // ("output_tokens … includes thinking") [DOC §2.6; SPEC ResponseThinkingBlock, OutputTokensDetails].
+  const thinking = thinkingBlock(params, seed, key);
+  const thinkingTokens = thinking ? Math.min(estimateTokens(thinking.thinking), maxTokens) : 0;
+  outputTokens = Math.min(outputTokens + thinkingTokens, maxTokens);
+
   const prompt = promptTokens(params);
   const cached = prompt.cachedPrefix;
   const creation = cached > 0 && input.cacheUse === 'creation' ? cached : 0;
@@ -335,7 +356,7 @@ export function buildMessage(input: BuildMessageInput): BuildResult {
     server_tool_use: null,
     service_tier: input.serviceTier,
     inference_geo: typeof params['inference_geo'] === 'string' ? params['inference_geo'] : null,
-    output_tokens_details: null,
+    output_tokens_details: thinking ? { thinking_tokens: thinkingTokens } : null,
     speed: null,
   };
   return {
@@ -345,7 +366,7 @@ export function buildMessage(input: BuildMessageInput): BuildResult {
       type: 'message',
       role: 'assistant',
       model: String(params['model']),
-      content,
+      content: thinking ? [thinking, ...content] : content,
       stop_reason: stopReason,
       stop_sequence: stopSequence,
       stop_details: refusal ? { type: 'refusal', category: null, explanation: null } : null,
@@ -354,6 +375,14 @@ export function buildMessage(input: BuildMessageInput): BuildResult {
       usage,
     },
   };
+}
+
+/** The thinking block of a request with `thinking` enabled (or adaptive), deterministic like the rest. */
+function thinkingBlock(params: Record<string, unknown>, seed: number, key: string): ThinkingBlock | undefined {
+  const config = params['thinking'];
+  if (!isObj(config) || (config['type'] !== 'enabled' && config['type'] !== 'adaptive')) return undefined;
+  const echo = lastUserText(params).replace(/\s+/g, ' ').trim().split(' ').slice(0, 8).join(' ');
+  return { type: 'thinking', thinking: `The request asks about "${echo}". I will answer briefly and directly.`, signature: stableId('sig', seed, key) };
 }
 
 function firstToolName(params: Record<string, unknown>): string {

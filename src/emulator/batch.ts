@@ -19,8 +19,8 @@ import { ApiError } from './api-error.ts';
 import type { ApiErrorBody, CacheUse, Message, Responder, ResponderResult } from './answer.ts';
 import { buildMessage, promptTokens } from './answer.ts';
 import { hash53, IdGenerator, permutation, rngFor, unitHash } from './random.ts';
+import { checkParams } from './params.ts';
 import type { BatchRequest } from './validate.ts';
-import { paramProblem } from './validate.ts';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 export const EXPIRY_MS = DAY_MS;
@@ -59,6 +59,8 @@ export type Forwarder = (params: Record<string, unknown>, auth: ForwardAuth) => 
 export interface ForwardAuth {
   apiKey: string | undefined;
   version: string;
+  /** The `anthropic-beta` values of the call (they raise limits such as `max_tokens`). */
+  betas?: readonly string[];
 }
 
 type Outcome =
@@ -90,9 +92,13 @@ interface Finalized {
 export interface BatchRecord {
   readonly id: string;
   readonly seq: number;
+  /** Who may see the batch (a digest of the creating key); undefined: anyone. */
+  readonly owner: string | undefined;
   readonly createdAt: number;
   readonly processingMs: number;
   readonly version: string;
+  /** The create call's `anthropic-beta` values: they apply to every request of the batch. */
+  readonly betas: readonly string[];
   readonly requests: BatchRequest[];
   cancelInitiatedAt: number | null;
   deleted: boolean;
@@ -169,13 +175,15 @@ export class BatchStore {
   }
 
   /** Creates a batch from validated requests; `processingMs` overrides the default per batch. */
-  create(requests: BatchRequest[], version: string, auth: ForwardAuth, processingMs?: number): BatchRecord {
+  create(requests: BatchRequest[], version: string, auth: ForwardAuth, owner?: string, processingMs?: number): BatchRecord {
     const rec: BatchRecord = {
       id: this.#ids.next('msgbatch'),
       seq: ++this.#seq,
+      owner,
       createdAt: this.#cfg.now(),
       processingMs: processingMs ?? this.#cfg.processingMs,
       version,
+      betas: auth.betas ?? [],
       requests,
       cancelInitiatedAt: null,
       deleted: false,
@@ -189,17 +197,21 @@ export class BatchStore {
     return rec;
   }
 
-  /** A live (not deleted) batch, or a 404 `not_found_error`. */
-  get(id: string): BatchRecord {
+  /** A live (not deleted) batch of `owner`, or a 404 `not_found_error` (another owner's batch is not found). */
+  get(id: string, owner?: string): BatchRecord {
     const rec = this.#batches.get(id);
-    if (!rec || rec.deleted) throw new ApiError(404, 'not_found_error', `Message Batch ${id} not found`);
+    if (!rec || rec.deleted || (owner !== undefined && rec.owner !== owner)) throw new ApiError(404, 'not_found_error', `Message Batch ${id} not found`);
     return rec;
   }
 
-  /** Live batches, newest first. */
-  list(query: ListQuery): { data: BatchRecord[]; has_more: boolean; first_id: string | null; last_id: string | null } {
-    const live = [...this.#batches.values()].filter((b) => !b.deleted).reverse();
-    return paginate(live, query, (id) => this.#batches.get(id)?.seq);
+  /** `owner`'s live batches, newest first. */
+  list(owner: string | undefined, query: ListQuery): { data: BatchRecord[]; has_more: boolean; first_id: string | null; last_id: string | null } {
+    const visible = (b: BatchRecord) => owner === undefined || b.owner === owner;
+    const live = [...this.#batches.values()].filter((b) => !b.deleted && visible(b)).reverse();
+    return paginate(live, query, (id) => {
+      const b = this.#batches.get(id);
+      return b && visible(b) ? b.seq : undefined;
+    });
   }
 
   /** When the batch ends (ms), or null while that is not yet known (upstream still working). */
@@ -345,8 +357,10 @@ export class BatchStore {
     if (cfg.expiredRate > 0 && unitHash(cfg.seed, 'expired', rec.id, req.custom_id) < cfg.expiredRate) return EXPIRED;
     if (cfg.erroredRate > 0 && unitHash(cfg.seed, 'errored', rec.id, req.custom_id) < cfg.erroredRate)
       return { t: 'err', error: { type: cfg.erroredType, message: faultMessage(cfg.erroredType) } };
-    const problem = paramProblem(req.params, rec.version, 'batch');
-    if (problem !== undefined) return { t: 'err', error: { type: 'invalid_request_error', message: problem } };
+    // Validated when the request is processed (as the API does), at the batch's creation time, so that a
+    // model retired while the batch ran still answers the way it would have at submission.
+    const problem = checkParams(req.params, { context: 'batch', version: rec.version, betas: rec.betas, now: rec.createdAt, upstreamModels: cfg.forward !== undefined });
+    if (problem !== undefined) return { t: 'err', error: problem };
     return undefined;
   }
 

@@ -24,13 +24,19 @@ export interface EmulatorOptions {
   maxBodyBytes?: number;
   /** Most requests per batch. _Default:_ 100000. */
   maxRequests?: number;
-  /** When set, only this API key is accepted (401 otherwise); when unset, any non-empty key is. */
+  /**
+   * When given, only these API keys are accepted (401 otherwise); when none is given, any non-empty key
+   * is, and the emulator listens on loopback only. Each key sees only the batches it created, as an
+   * organisation does on the real API.
+   */
+  apiKeys?: string[];
+  /** One accepted key (added to `apiKeys`). */
   apiKey?: string;
   /** A record-aware fake: answers a request, or `undefined` for the default generator. */
   responder?: Responder;
   /** Forward each batch request (and `/v1/messages`) to `POST {upstream}/v1/messages`. */
   upstream?: string;
-  /** API key for the upstream; _Default:_ the caller's own key. */
+  /** API key for the upstream; _Default:_ the caller's own key (required when `apiKeys` is set). */
   upstreamKey?: string;
   /** Most forwarded requests in flight at once. _Default:_ 8. */
   upstreamConcurrency?: number;
@@ -79,7 +85,8 @@ export interface ResolvedOptions {
   cancelingMs: number;
   maxBodyBytes: number;
   maxRequests: number;
-  apiKey: string | undefined;
+  /** Accepted keys; empty: any non-empty key. */
+  apiKeys: string[];
   responder: Responder | undefined;
   upstream: string | undefined;
   upstreamKey: string | undefined;
@@ -113,6 +120,7 @@ const optionsSchema = z.object({
   maxBodyBytes: nonNegInt,
   maxRequests: z.int().min(1).optional(),
   apiKey: z.string().min(1).optional(),
+  apiKeys: z.array(z.string().min(1)).optional(),
   upstream: z.url().optional(),
   upstreamKey: z.string().min(1).optional(),
   upstreamConcurrency: z.int().min(1).optional(),
@@ -147,16 +155,23 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
   const r529 = o.faultRate529 ?? 0;
   if (r429 + r500 + r529 > 1) throw new TypeError(`emulator options faultRate429 + faultRate500 + faultRate529 must be at most 1, got ${r429 + r500 + r529}`);
   if (now !== undefined && typeof now !== 'function') throw new TypeError('emulator option now: must be a function returning ms');
+  const apiKeys = [...(o.apiKeys ?? []), ...(o.apiKey === undefined ? [] : [o.apiKey])];
+  const host = o.host ?? '127.0.0.1';
+  // A server others can reach must not answer (or forward upstream) for anyone who sends any key.
+  if (apiKeys.length === 0 && !isLoopback(host))
+    throw new TypeError(`emulator option host: listening on ${host} (beyond loopback) needs apiKeys, so that only their holders can use it`);
+  if (apiKeys.length > 0 && o.upstream !== undefined && o.upstreamKey === undefined)
+    throw new TypeError("emulator option upstreamKey: required with apiKeys and upstream, or callers' emulator keys would be sent upstream");
   return {
     port: o.port ?? 0,
-    host: o.host ?? '127.0.0.1',
+    host,
     seed: o.seed ?? 42,
     now: now ?? Date.now,
     processingMs: o.processingMs ?? 0,
     cancelingMs: o.cancelingMs ?? 0,
     maxBodyBytes: o.maxBodyBytes ?? MAX_BODY_BYTES,
     maxRequests: o.maxRequests ?? MAX_REQUESTS,
-    apiKey: o.apiKey,
+    apiKeys,
     responder,
     upstream: o.upstream,
     upstreamKey: o.upstreamKey,
@@ -177,4 +192,10 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
     messagesLatencyMs: o.messagesLatencyMs ?? 0,
     log,
   };
+}
+
+/** Whether `host` is a loopback interface (127.0.0.0/8, ::1, localhost). */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(h);
 }

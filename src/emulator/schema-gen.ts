@@ -6,11 +6,18 @@
  * null, array (items, prefixItems, minItems/maxItems, uniqueItems for small enums), anyOf/oneOf,
  * allOf (merged shallowly), `type: [..., "null"]`, OpenAPI `nullable`, and `$ref` into
  * `$defs`/`definitions` of the root schema. Recursion is bounded by depth (past it, the generator
- * chooses the shortest branch: null, empty arrays, only required properties).
+ * chooses the shortest branch: null, empty arrays, only required properties), and the work by size:
+ * arrays get at most `MAX_ITEMS` items and strings at most `MAX_STRING` characters whatever the schema
+ * says (a `minItems: 100000000` request is answered with a short array, as a model would stop at
+ * `max_tokens`), and past `MAX_VALUES` generated values everything takes the shortest branch. A
+ * `$ref` that does not resolve (external, or missing) is treated as `{}` rather than thrown, so one
+ * odd schema cannot cut a results download. Property names are set as own properties, so a property
+ * named `__proto__` is answered like any other.
  * Rejected alternative: a general JSON-Schema sampler library, which would be a runtime dependency
  * for a test double; `pattern` is not honoured (values are plain words), documented here.
  */
 import type { Rng } from './random.ts';
+import { resolvePointer } from '../core/schema-limits.ts';
 import { pick, randInt } from './random.ts';
 
 type Schema = Record<string, unknown>;
@@ -21,32 +28,35 @@ const WORDS = [
 ];
 
 const MAX_DEPTH = 8;
+const MAX_ITEMS = 64;
+const MAX_STRING = 4096;
+const MAX_VALUES = 20_000;
+
+/** What one generation shares: the root (for `$ref`s), the PRNG, and the values left in its budget. */
+interface Ctx {
+  root: Schema;
+  rng: Rng;
+  left: number;
+}
+
+/** Sets an own, enumerable property (plain assignment of `__proto__` would set the prototype instead). */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
 
 function isObj(v: unknown): v is Schema {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function resolveRef(root: Schema, ref: string): Schema {
-  if (!ref.startsWith('#')) throw new Error(`schema-gen: only local $ref supported, got ${ref}`);
-  const parts = ref
-    .slice(1)
-    .split('/')
-    .filter((p) => p !== '')
-    .map((p) => decodeURIComponent(p.replace(/~1/g, '/').replace(/~0/g, '~')));
-  let cur: unknown = root;
-  for (const p of parts) {
-    if (!isObj(cur)) throw new Error(`schema-gen: unresolvable $ref ${ref}`);
-    cur = cur[p];
-  }
-  if (cur === true || cur === undefined) return {};
-  if (!isObj(cur)) throw new Error(`schema-gen: unresolvable $ref ${ref}`);
-  return cur;
+  const target = resolvePointer(root, ref);
+  return isObj(target) ? target : {};
 }
 
 /** Generate a value valid against `schema` (the root, for `$ref` resolution). */
 export function generateFromSchema(schema: unknown, rng: Rng): unknown {
   const root = isObj(schema) ? schema : {};
-  return gen(root, root, rng, 0);
+  return gen(root, { root, rng, left: MAX_VALUES }, 0);
 }
 
 /**
@@ -72,14 +82,17 @@ function withDescribedConstraints(schema: Schema): Schema {
   return { ...schema, ...moved };
 }
 
-function gen(input: Schema | boolean, root: Schema, rng: Rng, depth: number): unknown {
+function gen(input: Schema | boolean, ctx: Ctx, inDepth: number): unknown {
   if (input === true || input === false) return null;
+  const { root, rng } = ctx;
+  // Out of budget: every choice from here on is the shortest one.
+  const depth = --ctx.left > 0 ? inDepth : MAX_DEPTH;
   const schema = withDescribedConstraints(input);
   const ref = schema['$ref'];
   if (typeof ref === 'string') {
     const { $ref: _ignored, ...rest } = schema;
     const target = resolveRef(root, ref);
-    return gen({ ...target, ...rest }, root, rng, depth + 1);
+    return gen({ ...target, ...rest }, ctx, depth + 1);
   }
   if ('const' in schema) return schema['const'];
   const en = schema['enum'];
@@ -91,7 +104,7 @@ function gen(input: Schema | boolean, root: Schema, rng: Rng, depth: number): un
   const allOf = schema['allOf'];
   if (Array.isArray(allOf) && allOf.length > 0) {
     const { allOf: _a, ...rest } = schema;
-    return gen(mergeAll(rest, allOf.filter(isObj).map((s) => derefShallow(s, root))), root, rng, depth);
+    return gen(mergeAll(rest, allOf.filter(isObj).map((s) => derefShallow(s, root))), ctx, depth);
   }
   const union = (schema['anyOf'] ?? schema['oneOf']) as unknown;
   if (Array.isArray(union) && union.length > 0) {
@@ -101,7 +114,7 @@ function gen(input: Schema | boolean, root: Schema, rng: Rng, depth: number): un
     if (depth >= MAX_DEPTH) branch = branches.find((b) => b['type'] === 'null') ?? branches[0];
     // For oneOf, prefer a branch unlikely to overlap others: the first one is as good as any here.
     else branch = schema['oneOf'] !== undefined ? branches[0] : pick(rng, branches);
-    return gen({ ...rest, ...(branch ?? {}) }, root, rng, depth + 1);
+    return gen({ ...rest, ...(branch ?? {}) }, ctx, depth + 1);
   }
 
   let type = schema['type'];
@@ -129,9 +142,9 @@ function gen(input: Schema | boolean, root: Schema, rng: Rng, depth: number): un
     case 'string':
       return genString(schema, rng);
     case 'array':
-      return genArray(schema, root, rng, depth);
+      return genArray(schema, ctx, depth);
     case 'object':
-      return genObject(schema, root, rng, depth);
+      return genObject(schema, ctx, depth);
     default:
       return null;
   }
@@ -144,13 +157,14 @@ function derefShallow(s: Schema, root: Schema): Schema {
 
 function mergeAll(base: Schema, parts: Schema[]): Schema {
   const out: Schema = { ...base };
-  const props: Schema = isObj(base['properties']) ? { ...base['properties'] } : {};
+  const props: Schema = {};
+  if (isObj(base['properties'])) for (const [name, sub] of Object.entries(base['properties'])) setOwn(props, name, sub);
   const required = new Set<string>(Array.isArray(base['required']) ? (base['required'] as string[]) : []);
   for (const p of parts) {
     for (const [k, v] of Object.entries(p)) {
-      if (k === 'properties' && isObj(v)) Object.assign(props, v);
+      if (k === 'properties' && isObj(v)) for (const [name, sub] of Object.entries(v)) setOwn(props, name, sub);
       else if (k === 'required' && Array.isArray(v)) for (const r of v) required.add(String(r));
-      else out[k] = v;
+      else setOwn(out, k, v);
     }
   }
   if (Object.keys(props).length > 0) out['properties'] = props;
@@ -223,7 +237,7 @@ function genString(schema: Schema, rng: Rng): string {
     default:
       break;
   }
-  const minLength = num(schema['minLength']) ?? 0;
+  const minLength = Math.min(num(schema['minLength']) ?? 0, MAX_STRING);
   const maxLength = num(schema['maxLength']);
   let s = `${pick(rng, WORDS)} ${pick(rng, WORDS)}`;
   while (s.length < minLength) s += ` ${pick(rng, WORDS)}`;
@@ -231,10 +245,11 @@ function genString(schema: Schema, rng: Rng): string {
   return s;
 }
 
-function genArray(schema: Schema, root: Schema, rng: Rng, depth: number): unknown[] {
-  const minItems = num(schema['minItems']) ?? 0;
+function genArray(schema: Schema, ctx: Ctx, depth: number): unknown[] {
+  const { rng } = ctx;
+  const minItems = Math.min(num(schema['minItems']) ?? 0, MAX_ITEMS);
   const maxItems = num(schema['maxItems']);
-  const prefix = Array.isArray(schema['prefixItems']) ? (schema['prefixItems'] as unknown[]) : [];
+  const prefix = Array.isArray(schema['prefixItems']) ? (schema['prefixItems'] as unknown[]).slice(0, MAX_ITEMS) : [];
   const items = schema['items'];
   const itemSchema: Schema | boolean = isObj(items) || typeof items === 'boolean' ? items : {};
   let count = depth >= MAX_DEPTH ? minItems : minItems + randInt(rng, minItems === 0 ? 1 : 0, 2);
@@ -245,7 +260,7 @@ function genArray(schema: Schema, root: Schema, rng: Rng, depth: number): unknow
   const seen = new Set<string>();
   for (let i = 0, attempts = 0; out.length < count && attempts < count * 10; attempts++) {
     const s = i < prefix.length ? (prefix[i] as Schema | boolean) : itemSchema;
-    const v = gen(s, root, rng, depth + 1);
+    const v = gen(s, ctx, depth + 1);
     if (schema['uniqueItems'] === true) {
       const key = JSON.stringify(v);
       if (seen.has(key)) continue;
@@ -257,19 +272,19 @@ function genArray(schema: Schema, root: Schema, rng: Rng, depth: number): unknow
   return out;
 }
 
-function genObject(schema: Schema, root: Schema, rng: Rng, depth: number): Record<string, unknown> {
+function genObject(schema: Schema, ctx: Ctx, depth: number): Record<string, unknown> {
   const props = isObj(schema['properties']) ? schema['properties'] : {};
   const required = new Set(Array.isArray(schema['required']) ? (schema['required'] as unknown[]).map(String) : []);
   const out: Record<string, unknown> = {};
   // Required properties first, then optional ones (as the API's constrained decoding does).
   for (const key of required) {
-    const s = props[key];
-    out[key] = gen(isObj(s) || typeof s === 'boolean' ? s : {}, root, rng, depth + 1);
+    const s = Object.hasOwn(props, key) ? props[key] : undefined;
+    setOwn(out, key, gen(isObj(s) || typeof s === 'boolean' ? s : {}, ctx, depth + 1));
   }
   if (depth < MAX_DEPTH) {
     for (const [key, s] of Object.entries(props)) {
       if (required.has(key)) continue;
-      if (isObj(s) || s === true) out[key] = gen(s, root, rng, depth + 1);
+      if (isObj(s) || s === true) setOwn(out, key, gen(s, ctx, depth + 1));
     }
   }
   return out;

@@ -5,6 +5,7 @@
  * Rejected alternative: a framework (express/fastify): one more dependency for seven routes, and it
  * would hide exactly the wire details (headers, streaming, early 413) the emulator exists to show.
  */
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,9 +15,11 @@ import type { ForwardAuth, Forwarder } from './batch.ts';
 import { BatchStore } from './batch.ts';
 import type { ResolvedOptions } from './options.ts';
 import { hash53, IdGenerator, unitHash } from './random.ts';
+import { listModels, retrieveModel } from './models.ts';
+import { RateWindow } from './ratelimit.ts';
 import { makeForwarder } from './upstream.ts';
+import { checkParams } from './params.ts';
 import {
-  paramProblem,
   SUPPORTED_VERSIONS,
   validateCountTokensParams,
   validateCreateBody,
@@ -32,6 +35,8 @@ export type RouteName =
   | 'batches.results'
   | 'messages.create'
   | 'messages.count_tokens'
+  | 'models.list'
+  | 'models.retrieve'
   | 'not_found';
 
 const CONTROL_ROUTES: ReadonlySet<RouteName> = new Set([
@@ -69,6 +74,7 @@ export interface RunningServer {
 interface Route {
   name: RouteName;
   batchId?: string;
+  modelId?: string;
 }
 
 function matchRoute(method: string, path: string): Route {
@@ -77,6 +83,8 @@ function matchRoute(method: string, path: string): Route {
     if (method === 'GET') return { name: 'batches.list' };
   } else if (path === '/v1/messages' && method === 'POST') return { name: 'messages.create' };
   else if (path === '/v1/messages/count_tokens' && method === 'POST') return { name: 'messages.count_tokens' };
+  else if (path === '/v1/models' && method === 'GET') return { name: 'models.list' };
+  else if (path.startsWith('/v1/models/') && method === 'GET') return { name: 'models.retrieve', modelId: decodeURIComponent(path.slice('/v1/models/'.length)) };
   else {
     const m = /^\/v1\/messages\/batches\/([^/]+)(\/cancel|\/results)?$/.exec(path);
     if (m) {
@@ -137,6 +145,21 @@ function apiKeyOf(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
+/** The owner of a key's batches: a digest, so that no key is kept in memory longer than a request. */
+function ownerOf(apiKey: string): string {
+  return createHash('sha256').update(apiKey).digest('hex');
+}
+
+/** The `anthropic-beta` header as a list (comma-separated, possibly repeated). */
+function betasOf(req: IncomingMessage): string[] {
+  const raw = req.headers['anthropic-beta'];
+  const joined = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
+  return joined
+    .split(',')
+    .map((b) => b.trim())
+    .filter((b) => b !== '');
+}
+
 function emptyCalls(): Record<RouteName, number> {
   return {
     'batches.create': 0,
@@ -147,6 +170,8 @@ function emptyCalls(): Record<RouteName, number> {
     'batches.results': 0,
     'messages.create': 0,
     'messages.count_tokens': 0,
+    'models.list': 0,
+    'models.retrieve': 0,
     not_found: 0,
   };
 }
@@ -193,6 +218,7 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
   let downloads = 0;
   let lostCreates = 0;
   let messagesActive = 0;
+  const rateWindow = new RateWindow();
   let baseUrl = '';
 
   const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -294,7 +320,10 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
     const apiKey = apiKeyOf(req);
     if (apiKey === undefined)
       throw new ApiError(401, 'authentication_error', 'x-api-key header is required (or Authorization: Bearer <key>)');
-    if (opts.apiKey !== undefined && apiKey !== opts.apiKey) throw new ApiError(401, 'authentication_error', 'invalid x-api-key');
+    if (opts.apiKeys.length > 0 && !opts.apiKeys.includes(apiKey)) throw new ApiError(401, 'authentication_error', 'invalid x-api-key');
+    // With keys configured (a served emulator), batches belong to the key that created them, as to an
+    // organisation on the real API; only a digest is kept. Without keys (loopback, tests), all are shared.
+    const owner = opts.apiKeys.length > 0 ? ownerOf(apiKey) : undefined;
     const versionHeader = req.headers['anthropic-version'];
     const version = typeof versionHeader === 'string' ? versionHeader.trim() : '';
     if (version === '') throw new ApiError(400, 'invalid_request_error', 'anthropic-version: header is required');
@@ -306,14 +335,14 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
       const fault = injectFault(requestId);
       if (fault) throw fault;
     }
-    const auth: ForwardAuth = { apiKey, version };
+    const auth: ForwardAuth = { apiKey, version, betas: betasOf(req) };
 
     switch (route.name) {
       case 'batches.create': {
         const body = await readJson(req, opts.maxBodyBytes);
         const v = validateCreateBody(body, opts.maxRequests);
         if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
-        const rec = store.create(v.value, version, auth);
+        const rec = store.create(v.value, version, auth, owner);
         stats.requestsSubmitted += v.value.length;
         for (const r of v.value) submitted.set(r.custom_id, (submitted.get(r.custom_id) ?? 0) + 1);
         if (opts.lostCreateRate > 0 && unitHash(opts.seed, 'lost-create', lostCreates++) < opts.lostCreateRate) {
@@ -326,7 +355,7 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
       }
       case 'batches.list': {
         const q = url.searchParams;
-        const page = store.list({
+        const page = store.list(owner, {
           limit: parseLimit(q.get('limit')),
           before_id: q.get('before_id') ?? undefined,
           after_id: q.get('after_id') ?? undefined,
@@ -340,7 +369,7 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         return;
       }
       case 'batches.retrieve': {
-        const rec = store.get(route.batchId as string);
+        const rec = store.get(route.batchId as string, owner);
         if (opts.transient404 && rec.retrieves++ === 0) {
           stats.faults.transient404++;
           throw new ApiError(404, 'not_found_error', `Message Batch ${rec.id} not found (transient, injected)`);
@@ -350,20 +379,20 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         return;
       }
       case 'batches.cancel': {
-        const rec = store.get(route.batchId as string);
+        const rec = store.get(route.batchId as string, owner);
         const status = store.cancel(rec);
         await store.settle(rec);
         sendJson(res, 200, store.view(rec, baseUrl, status));
         return;
       }
       case 'batches.delete': {
-        const rec = store.get(route.batchId as string);
+        const rec = store.get(route.batchId as string, owner);
         store.delete(rec);
         sendJson(res, 200, { id: rec.id, type: 'message_batch_deleted' });
         return;
       }
       case 'batches.results': {
-        const rec = store.get(route.batchId as string);
+        const rec = store.get(route.batchId as string, owner);
         store.assertResultsAvailable(rec);
         await store.settle(rec);
         await streamResults(res, rec);
@@ -382,8 +411,8 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         const v = validateMessageParams(body);
         if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
         const params = v.value;
-        const problem = paramProblem(params, version, 'messages');
-        if (problem !== undefined) throw new ApiError(400, 'invalid_request_error', problem);
+        const problem = checkParams(params, { context: 'messages', version, betas: auth.betas ?? [], now: opts.now(), upstreamModels: forwarder !== undefined });
+        if (problem !== undefined) throw new ApiError(statusForType(problem.type), problem.type, problem.message);
         if (countingForwarder) {
           const out = await countingForwarder(params, auth);
           if (!out.ok) throw new ApiError(statusForType(out.error.type), out.error.type, out.error.message);
@@ -403,25 +432,28 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         const id = ids.next('msg');
         const built = buildMessage({ params, seed: opts.seed, key: id, id, serviceTier: 'standard', cacheUse, responderResult: r });
         if (!built.ok) throw new ApiError(statusForType(built.error.type), built.error.type, built.error.message);
-        // The rate-limit headers the API sends, for the concurrency limit when one is set.
-        const limits: Record<string, string> =
-          opts.messagesConcurrency > 0
-            ? {
-                'anthropic-ratelimit-requests-limit': String(opts.messagesConcurrency),
-                'anthropic-ratelimit-requests-remaining': String(Math.max(0, opts.messagesConcurrency - messagesActive)),
-                'anthropic-ratelimit-requests-reset': new Date(opts.now() + 1000).toISOString(),
-              }
-            : {};
+        // The rate-limit headers the API sends; with a concurrency limit, the requests ones describe it.
+        const limits = rateWindow.record(opts.now(), built.message.usage.input_tokens, built.message.usage.output_tokens);
+        if (opts.messagesConcurrency > 0) {
+          limits['anthropic-ratelimit-requests-limit'] = String(opts.messagesConcurrency);
+          limits['anthropic-ratelimit-requests-remaining'] = String(Math.max(0, opts.messagesConcurrency - messagesActive));
+          limits['anthropic-ratelimit-requests-reset'] = new Date(opts.now() + 1000).toISOString();
+        }
         sendJson(res, 200, built.message, limits);
         return;
       }
+      case 'models.list':
+        sendJson(res, 200, listModels(opts.now()));
+        return;
+      case 'models.retrieve':
+        sendJson(res, 200, retrieveModel(route.modelId as string, opts.now(), forwarder !== undefined));
+        return;
       case 'messages.count_tokens': {
         const body = await readJson(req, opts.maxBodyBytes);
         const v = validateCountTokensParams(body);
         if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
-        if (version === '2026-10-21')
-          for (const key of ['temperature', 'top_p', 'top_k'])
-            if (v.value[key] !== undefined) throw new ApiError(400, 'invalid_request_error', `${key}: Extra inputs are not permitted`);
+        const problem = checkParams(v.value, { context: 'count_tokens', version, betas: auth.betas ?? [], now: opts.now(), upstreamModels: forwarder !== undefined });
+        if (problem !== undefined) throw new ApiError(statusForType(problem.type), problem.type, problem.message);
         sendJson(res, 200, { input_tokens: countInputTokens(v.value) });
         return;
       }

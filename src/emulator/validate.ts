@@ -7,16 +7,14 @@
  *  - 1 to 100,000 requests;
  *  - each request is exactly `{custom_id, params}`; `custom_id` matches `^[a-zA-Z0-9_-]{1,64}$`;
  *    `custom_id`s are unique;
- *  - the structural shape of `params`: `model` string, `messages` array of `{role, content}`,
- *    `max_tokens` integer, and only the known top-level keys of the spec's `CreateMessageParams`
- *    (plus `speed`, which is known but not batchable).
+ *  - `params` is an object.
  *
  * PER-REQUEST checks (the create succeeds; that request's result is `errored` with
- * `invalid_request_error`; on `POST /v1/messages` they are a 400):
- *  - `max_tokens` < 1 or above the model's output limit (64,000 for haiku models, 128,000 otherwise);
- *  - `stream: true`; a `speed` param;
- *  - `temperature`/`top_p`/`top_k` under `anthropic-version: 2026-10-21`;
- *  - a `tool_choice: {type:"tool", name}` naming a tool that is not in `tools`.
+ * `invalid_request_error`, or `not_found_error` for an unknown model; on `POST /v1/messages` and
+ * count_tokens they are a 400/404): everything inside `params`: first its structural shape here
+ * (`model` string, `messages` array of `{role, content}`, `max_tokens` integer, only the known top-level
+ * keys of the spec's `CreateMessageParams` plus the SDK's newer `diagnostics` and `speed`), then the
+ * rules of params.ts. The docs: model-level validation "or bad params" happens per request (§3.2).
  *
  * Messages imitate the API's Pydantic style: `requests.3.custom_id: String should have at most 64 characters`.
  * Rejected alternative: validating params against the full OpenAPI schema (needs ajv at runtime and
@@ -45,6 +43,8 @@ export const paramsSchema = z.strictObject({
   max_tokens: z.int(),
   cache_control: opt,
   container: opt,
+  // SDK 1.14 `MessageCreateParamsBase.diagnostics` (DiagnosticsParam | null): newer than the OpenAPI doc.
+  diagnostics: opt,
   inference_geo: opt,
   metadata: opt,
   output_config: opt,
@@ -79,7 +79,12 @@ const requestSchema = z.strictObject({
     .min(1)
     .max(64)
     .regex(CUSTOM_ID_PATTERN),
-  params: paramsSchema,
+  // Only "an object" at create time: what is inside is checked per request (validateMessageParams and
+  // params.ts), so that one bad request errors alone, as the batch guide says.
+  // (A plain check, not z.record: that would copy every params object of a 100,000-request body.)
+  params: z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
+    error: (issue) => (issue.input === undefined ? 'Field required' : 'Input should be a valid dictionary'),
+  }),
 });
 
 const envelopeSchema = z.strictObject({
@@ -191,42 +196,6 @@ export function validateCountTokensParams(body: unknown): Validated<Record<strin
     return { ok: false, message: issue ? formatIssue(issue, body) : 'Invalid request' };
   }
   return { ok: true, value: body as Record<string, unknown> };
-}
-
-/** The model's maximum output tokens: 64,000 for haiku models, 128,000 otherwise. */
-export function maxOutputTokens(model: string): number {
-  return /haiku/i.test(model) ? 64_000 : 128_000;
-}
-
-/**
- * Per-request parameter problems (see the header comment): the message of an
- * `invalid_request_error`, or undefined when the params are acceptable.
- */
-export function paramProblem(params: Record<string, unknown>, version: string, context: 'batch' | 'messages'): string | undefined {
-  const model = String(params['model']);
-  const maxTokens = params['max_tokens'];
-  if (typeof maxTokens === 'number') {
-    if (maxTokens < 1) return `max_tokens: Input should be greater than or equal to 1`;
-    const limit = maxOutputTokens(model);
-    if (maxTokens > limit)
-      return `max_tokens: ${maxTokens} > ${limit}, which is the maximum allowed number of output tokens for ${model}`;
-  }
-  if (params['stream'] === true)
-    return context === 'batch'
-      ? 'stream: Streaming is not supported in Message Batches; batch results come back as a single file'
-      : 'stream: streaming (SSE) is not supported by the batch-enrich emulator';
-  if (context === 'batch' && params['speed'] !== undefined) return 'speed: Fast mode is not supported in Message Batches';
-  if (version === VERSION_2026) {
-    for (const key of ['temperature', 'top_p', 'top_k']) {
-      if (params[key] !== undefined) return `${key}: Extra inputs are not permitted (removed in anthropic-version ${VERSION_2026})`;
-    }
-  }
-  const toolChoice = params['tool_choice'];
-  if (toolChoice && typeof toolChoice === 'object' && (toolChoice as Record<string, unknown>)['type'] === 'tool') {
-    const name = (toolChoice as Record<string, unknown>)['name'];
-    if (!forcedTool(params)) return `tool_choice.name: Tool '${String(name)}' not found in tools`;
-  }
-  return undefined;
 }
 
 /** The tool forced by `tool_choice: {type:"tool", name}`, if any and if present in `tools`. */

@@ -2,13 +2,15 @@
  * Records → requests: renders each record's prompt and serializes its `messages` once; the rest of
  * the params is shared by every request of the job (`SpecParts`). `head + messages + tail` is what
  * gets hashed into the request key and sent. Records that cannot be used pass through with their
- * `error`, so they still come out in their place.
+ * `error`, so they still come out in their place: among them, records whose rendered prompt the API
+ * would refuse (empty, or over the model's context window: `recordProblem`), which are never sent.
  */
 import { isBatchEnrichError } from '../errors.ts';
 import { compileSpec, idLabel, requestKey, type RequestSpec } from '../core/request.ts';
 import { rawNumberText } from '../core/rawjson.ts';
 import type { PreparedRecord } from './batch.ts';
 import type { SourceRecord } from './read.ts';
+import { recordProblem } from '../core/preflight.ts';
 
 export interface PrepareOptions extends RequestSpec {
   /** Shown in per-record error messages (`file:line: …`). */
@@ -25,6 +27,12 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         continue;
       }
       try {
+        // What the API would refuse for this record alone (empty, too long) is never sent.
+        const problem = recordProblem(options.prompt.render(record.data), options.system, options.model);
+        if (problem) {
+          yield { ...record, error: { type: problem.type, message: `${file}:${record.line}: ${problem.message}` } };
+          continue;
+        }
         const serialized = messages(record.data);
         const key = requestKey([parts.head, serialized, parts.tail]);
         const label = options.idField === undefined ? undefined : idLabel(labelValue(record.data[options.idField]));

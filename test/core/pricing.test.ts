@@ -105,8 +105,8 @@ describe('DEFAULT_PRICES', () => {
     }
   });
 
-  it('cache reads are 0.1× input except the footnoted models (Fable/Mythos 5.1 0.025×, Opus 5.5 0.05×)', () => {
-    const exceptions: Record<string, number> = { 'claude-fable-5-1': 0.025, 'claude-mythos-5-1': 0.025, 'claude-opus-5-5': 0.05 };
+  it('cache reads are 0.1× input except the footnoted models (Fable/Mythos 5.1 0.025×, Opus 5.5 and Sonnet 5.5 0.05×)', () => {
+    const exceptions: Record<string, number> = { 'claude-fable-5-1': 0.025, 'claude-mythos-5-1': 0.025, 'claude-opus-5-5': 0.05, 'claude-sonnet-5-5': 0.05 };
     for (const [id, p] of Object.entries(table.models)) {
       expect(p.cacheRead, id).toBeCloseTo(p.input * (exceptions[id] ?? 0.1), 10);
     }

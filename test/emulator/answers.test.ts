@@ -1,4 +1,5 @@
 /** Answer generation: schema-driven JSON, forced tools, truncation, caching usage, responder. */
+import { transformJSONSchema } from '@anthropic-ai/sdk/lib/transform-json-schema';
 import { describe, expect, it } from 'vitest';
 import { buildMessage, promptTokens } from '../../src/emulator/answer.ts';
 import { startEmulator } from '../../src/emulator/index.ts';
@@ -56,13 +57,14 @@ const SCHEMAS: Array<{ description: string; schema: Record<string, unknown> }> =
     },
   },
   {
-    description: 'definitions + oneOf + top-level array',
+    // `$defs`, not `definitions`: the SDK's transform keeps only `$defs` (it moves `definitions` into the description).
+    description: '$defs + oneOf + top-level array',
     schema: {
       type: 'array',
       minItems: 1,
       maxItems: 3,
-      items: { oneOf: [{ $ref: '#/definitions/clause' }, { type: 'string', const: 'none' }] },
-      definitions: {
+      items: { oneOf: [{ $ref: '#/$defs/clause' }, { type: 'string', const: 'none' }] },
+      $defs: {
         clause: {
           type: 'object',
           additionalProperties: false,
@@ -86,13 +88,16 @@ describe('schema-driven generator', () => {
   }
 });
 
+/** What a client sends: the SDK's transform moves the constraints structured outputs refuse into descriptions. */
+const sent = (i: number) => transformJSONSchema((SCHEMAS[i] as { schema: Record<string, unknown> }).schema) as never;
+
 describe('answers through the HTTP API', () => {
   it('output_config.format json_schema → text that parses and validates (batch and /v1/messages)', async () => {
     const emu = await startEmulator({ seed: 3 });
     try {
       const c = client(emu.url);
-      const requests = SCHEMAS.map((s, i) =>
-        req(`s${i}`, 'classify this', { max_tokens: 4000, output_config: { format: { type: 'json_schema', schema: s.schema } } }),
+      const requests = SCHEMAS.map((_, i) =>
+        req(`s${i}`, 'classify this', { max_tokens: 4000, output_config: { format: { type: 'json_schema', schema: sent(i) } } }),
       );
       const b = await c.messages.batches.create({ requests: requests as never });
       await c.messages.batches.retrieve(b.id);
@@ -108,7 +113,7 @@ describe('answers through the HTTP API', () => {
         n++;
       }
       expect(n).toBe(3);
-      const m = await c.messages.create({ model: MODEL, max_tokens: 4000, messages: [{ role: 'user', content: 'x' }], output_config: { format: { type: 'json_schema', schema: SCHEMAS[0]?.schema as never } } });
+      const m = await c.messages.create({ model: MODEL, max_tokens: 4000, messages: [{ role: 'user', content: 'x' }], output_config: { format: { type: 'json_schema', schema: sent(0) } } });
       expectSpec('Message', m);
       const block = m.content[0];
       expect(block?.type === 'text' && newAjv().compile(SCHEMAS[0]?.schema as object)(JSON.parse(block.text))).toBe(true);
@@ -121,7 +126,7 @@ describe('answers through the HTTP API', () => {
     const emu = await startEmulator();
     try {
       const c = client(emu.url);
-      const tool = { name: 'record_invoice', description: 'x', input_schema: SCHEMAS[1]?.schema as never, strict: true };
+      const tool = { name: 'record_invoice', description: 'x', input_schema: sent(1), strict: true };
       const m = await c.messages.create({
         model: MODEL,
         max_tokens: 4000,
@@ -155,7 +160,7 @@ describe('answers through the HTTP API', () => {
       expect(m.usage.output_tokens).toBe(3);
       const block = m.content[0];
       expect(block?.type === 'text' && block.text.length).toBe(12);
-      const json = await c.messages.create({ model: MODEL, max_tokens: 2, messages: [{ role: 'user', content: 'x' }], output_config: { format: { type: 'json_schema', schema: SCHEMAS[0]?.schema as never } } });
+      const json = await c.messages.create({ model: MODEL, max_tokens: 2, messages: [{ role: 'user', content: 'x' }], output_config: { format: { type: 'json_schema', schema: sent(0) } } });
       expect(json.stop_reason).toBe('max_tokens');
     } finally {
       await emu.close();
@@ -173,7 +178,8 @@ describe('answers through the HTTP API', () => {
     const emu = await startEmulator();
     try {
       const system = [{ type: 'text', text: 'S'.repeat(4000), cache_control: { type: 'ephemeral', ttl: '1h' } }];
-      const requests = [0, 1, 2].map((i) => req(`c${i}`, 'q'.repeat(40), { system }));
+      // Opus 5: its minimum cacheable prompt (512 tokens) is below these prefixes.
+      const requests = [0, 1, 2].map((i) => req(`c${i}`, 'q'.repeat(40), { system, model: 'claude-opus-5' }));
       const c = client(emu.url);
       const b = await c.messages.batches.create({ requests: requests as never });
       await c.messages.batches.retrieve(b.id);
@@ -185,11 +191,11 @@ describe('answers through the HTTP API', () => {
       expect(usages.get('c1')).toMatchObject({ input_tokens: 10, cache_creation_input_tokens: 0, cache_read_input_tokens: 1000 });
       expect(usages.get('c2')).toMatchObject({ cache_read_input_tokens: 1000 });
       // /v1/messages: first call with a prefix creates (5m default ttl), the second reads.
-      const params = { model: MODEL, max_tokens: 50, system: [{ type: 'text' as const, text: 'T'.repeat(800), cache_control: { type: 'ephemeral' as const } }], messages: [{ role: 'user' as const, content: 'hi' }] };
+      const params = { model: 'claude-opus-5', max_tokens: 50, system: [{ type: 'text' as const, text: 'T'.repeat(2400), cache_control: { type: 'ephemeral' as const } }], messages: [{ role: 'user' as const, content: 'hi' }] };
       const m1 = await c.messages.create(params);
       const m2 = await c.messages.create(params);
-      expect(m1.usage.cache_creation).toEqual({ ephemeral_5m_input_tokens: 200, ephemeral_1h_input_tokens: 0 });
-      expect(m2.usage.cache_read_input_tokens).toBe(200);
+      expect(m1.usage.cache_creation).toEqual({ ephemeral_5m_input_tokens: 600, ephemeral_1h_input_tokens: 0 });
+      expect(m2.usage.cache_read_input_tokens).toBe(600);
       expect(promptTokens({ model: MODEL, messages: [{ role: 'user', content: 'x'.repeat(10) }] }).total).toBe(3);
     } finally {
       await emu.close();

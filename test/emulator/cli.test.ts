@@ -1,33 +1,21 @@
 /** `batch-enrich emulator`: flag parsing, in-process run, and the built bin spawned once. */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { emulatorCommand, parseEmulatorArgs } from '../../src/cli/emulator.ts';
-import type { CliIo } from '../../src/cli/io.ts';
-import { raw } from './helpers.ts';
-
-function io(): { io: CliIo; out: () => string; err: () => string } {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let o = '';
-  let e = '';
-  stdout.on('data', (d: Buffer) => (o += d.toString()));
-  stderr.on('data', (d: Buffer) => (e += d.toString()));
-  return { io: { stdin: new PassThrough(), stdout, stderr, env: {} }, out: () => o, err: () => e };
-}
+import { cliIo as io, raw } from './helpers.ts';
 
 describe('emulator CLI', () => {
   it('parses every flag into options', () => {
     const { options, verbose } = parseEmulatorArgs([
       '--port', '0', '--host', '127.0.0.1', '--seed', '9', '--processing-ms', '500', '--upstream', 'http://127.0.0.1:9',
-      '--upstream-key', 'k', '--upstream-concurrency', '4', '--fault-429', '0.1', '--fault-500', '0.2', '--fault-529', '0.3',
+      '--api-key', 'a1', '--upstream-concurrency', '4', '--fault-429', '0.1', '--fault-500', '0.2', '--fault-529', '0.3',
       '--retry-after', '2', '--errored-rate', '0.05', '--errored-type', 'api_error', '--expired-rate', '0.01',
       '--cut-results-rate', '0.5', '--transient-404', '--verbose',
-    ]);
+    ], { BATCH_ENRICH_UPSTREAM_KEY: 'k' });
     expect(verbose).toBe(true);
     expect(options).toEqual({
-      port: 0, host: '127.0.0.1', seed: 9, processingMs: 500, upstream: 'http://127.0.0.1:9', upstreamKey: 'k',
+      port: 0, host: '127.0.0.1', seed: 9, processingMs: 500, upstream: 'http://127.0.0.1:9', upstreamKey: 'k', apiKeys: ['a1'],
       upstreamConcurrency: 4, faultRate429: 0.1, faultRate500: 0.2, faultRate529: 0.3, retryAfterSeconds: 2,
       erroredRate: 0.05, erroredType: 'api_error', expiredRate: 0.01, cutResultsRate: 0.5, transient404: true,
     });
@@ -52,7 +40,7 @@ describe('emulator CLI', () => {
   it('--help documents every flag with its default and an example', async () => {
     const h = io();
     expect(await emulatorCommand(['--help'], h.io, Promise.resolve())).toBe(0);
-    for (const flag of ['--port', '--host', '--seed', '--processing-ms', '--upstream', '--upstream-key', '--upstream-concurrency', '--fault-429', '--fault-500', '--fault-529', '--retry-after', '--errored-rate', '--errored-type', '--expired-rate', '--cut-results-rate', '--transient-404', '--verbose'])
+    for (const flag of ['--port', '--host', '--seed', '--processing-ms', '--upstream', 'BATCH_ENRICH_UPSTREAM_KEY', '--api-key', 'BATCH_ENRICH_EMULATOR_API_KEYS', '--upstream-concurrency', '--fault-429', '--fault-500', '--fault-529', '--retry-after', '--errored-rate', '--errored-type', '--expired-rate', '--cut-results-rate', '--transient-404', '--verbose'])
       expect(h.out()).toContain(flag);
     expect(h.out()).toContain('ANTHROPIC_BASE_URL=');
   });
@@ -91,7 +79,7 @@ describe('emulator CLI', () => {
         child.once('exit', (code) => reject(new Error(`exited early with ${code}: ${err}`)));
       });
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      const r = await raw(url, 'POST', '/v1/messages/count_tokens', { model: 'm', messages: [{ role: 'user', content: 'abcd' }] });
+      const r = await raw(url, 'POST', '/v1/messages/count_tokens', { model: 'claude-haiku-4-5', messages: [{ role: 'user', content: 'abcd' }] });
       expect(r.json).toEqual({ input_tokens: 1 });
       const code = await new Promise<number | null>((resolve) => {
         child.once('exit', (c) => resolve(c));

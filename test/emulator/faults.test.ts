@@ -12,7 +12,7 @@ describe('faults on demand', () => {
       expect(r.headers.get('retry-after')).toBe('7');
       await expect(client(emu.url).messages.batches.list()).rejects.toMatchObject({ status: 429 });
       // Not a control call: /v1/messages is unaffected.
-      expect((await raw(emu.url, 'POST', '/v1/messages', { model: 'm', max_tokens: 5, messages: [] })).status).toBe(200);
+      expect((await raw(emu.url, 'POST', '/v1/messages', { model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })).status).toBe(200);
       expect(emu.stats.faults['429']).toBe(2);
     } finally {
       await emu.close();

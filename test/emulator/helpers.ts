@@ -1,5 +1,7 @@
+import { PassThrough } from 'node:stream';
 import Anthropic from '@anthropic-ai/sdk';
 import { expect } from 'vitest';
+import type { CliIo } from '../../src/cli/io.ts';
 import { validateAgainstSpec } from '../helpers/spec.ts';
 
 export const MODEL = 'claude-sonnet-4-6';
@@ -56,4 +58,15 @@ export function expectApiError(r: { status: number; headers: Headers; json: any 
   expect(r.json.request_id).toMatch(/^req_/);
   expect(r.headers.get('request-id')).toBe(r.json.request_id);
   if (type !== 'request_too_large') expectSpec('ErrorResponse', r.json);
+}
+
+/** Streams and an environment for running a command in process, with what it wrote. */
+export function cliIo(env: Record<string, string> = {}): { io: CliIo; out: () => string; err: () => string } {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let o = '';
+  let e = '';
+  stdout.on('data', (d: Buffer) => (o += d.toString()));
+  stderr.on('data', (d: Buffer) => (e += d.toString()));
+  return { io: { stdin: new PassThrough(), stdout, stderr, env }, out: () => o, err: () => e };
 }

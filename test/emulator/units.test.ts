@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { BatchStore, paginate } from '../../src/emulator/batch.ts';
 import { IdGenerator } from '../../src/emulator/random.ts';
-import { maxOutputTokens, paramProblem, validateCreateBody } from '../../src/emulator/validate.ts';
+import { checkParams } from '../../src/emulator/params.ts';
+import { validateCreateBody } from '../../src/emulator/validate.ts';
 
 const items = Array.from({ length: 5 }, (_, i) => ({ id: `b${5 - i}`, seq: 5 - i })); // newest first
 const seqOf = (id: string) => items.find((b) => b.id === id)?.seq;
@@ -32,10 +33,10 @@ describe('validation', () => {
     expect(ok.ok).toBe(true);
     const many = validateCreateBody({ requests: [1, 2, 3] }, 2);
     expect(many).toEqual({ ok: false, message: 'requests: List should have at most 2 items after validation, not 3' });
-    expect(maxOutputTokens('claude-haiku-4-5')).toBe(64_000);
-    expect(maxOutputTokens('claude-opus-5')).toBe(128_000);
-    expect(paramProblem({ model: 'm', max_tokens: 10, top_p: 0.5 }, '2026-10-21', 'batch')).toMatch(/^top_p/);
-    expect(paramProblem({ model: 'm', max_tokens: 10, top_p: 0.5 }, '2023-06-01', 'batch')).toBeUndefined();
+    const params = { model: 'claude-opus-5', max_tokens: 10, top_p: 0.5, messages: [{ role: 'user', content: 'hi' }] };
+    const at = (version: string) => checkParams(params, { context: 'batch', version, betas: [], now: 0 });
+    expect(at('2026-10-21')?.message).toMatch(/^top_p/);
+    expect(at('2023-06-01')).toBeUndefined();
   });
 
   it('ids are deterministic from the seed and shaped like the API', () => {
@@ -55,7 +56,7 @@ describe('BatchStore with a fake clock', () => {
       seed: 1, now: () => t, processingMs: 100, cancelingMs: 0, erroredRate: 0, erroredType: 'overloaded_error',
       expiredRate: 0, responder: undefined, forward: undefined, upstreamConcurrency: 1,
     });
-    const rec = store.create([{ custom_id: 'a', params: { model: 'm', max_tokens: 5, messages: [] } }], '2023-06-01', { apiKey: 'k', version: '2023-06-01' });
+    const rec = store.create([{ custom_id: 'a', params: { model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] } }], '2023-06-01', { apiKey: 'k', version: '2023-06-01' });
     expect(store.status(rec)).toBe('in_progress');
     t += 100;
     expect(store.status(rec)).toBe('ended');

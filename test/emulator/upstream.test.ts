@@ -1,4 +1,6 @@
 /** Upstream mode, with a second emulator as the upstream Messages endpoint. */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { startEmulator } from '../../src/emulator/index.ts';
 import { client, expectSpec, req } from './helpers.ts';
@@ -94,6 +96,33 @@ describe('upstream', () => {
     } finally {
       await front.close();
       await up.close();
+    }
+  });
+
+  it('a model only the upstream knows (a local model server) is forwarded, not refused as unknown', async () => {
+    // A minimal Anthropic-compatible Messages endpoint, as llama.cpp or Ollama serve one.
+    const local = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        const params = JSON.parse(body) as { model: string };
+        const usage = { input_tokens: 3, output_tokens: 2, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, cache_creation: null, server_tool_use: null, service_tier: 'standard', inference_geo: null, output_tokens_details: null };
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ id: 'msg_local', type: 'message', role: 'assistant', model: params.model, content: [{ type: 'text', text: 'local says hi', citations: null }], stop_reason: 'end_turn', stop_sequence: null, stop_details: null, container: null, usage }));
+      });
+    });
+    await new Promise<void>((r) => local.listen(0, '127.0.0.1', r));
+    const front = await startEmulator({ upstream: `http://127.0.0.1:${(local.address() as AddressInfo).port}` });
+    try {
+      const c = client(front.url);
+      expect((await c.models.retrieve('local-llama')).max_tokens).toBeNull();
+      const b = await c.messages.batches.create({ requests: [req('a', 'hi', { model: 'local-llama', max_tokens: 500_000 })] });
+      const ended = await until(() => c.messages.batches.retrieve(b.id), (v) => v.processing_status === 'ended');
+      expect(ended.request_counts.succeeded).toBe(1);
+      expect(front.stats.upstreamCalls).toBe(1);
+    } finally {
+      await front.close();
+      await new Promise((r) => local.close(r));
     }
   });
 });

@@ -1,0 +1,106 @@
+/**
+ * Checks before paying: what the API would refuse for every row of a job, found before any batch is
+ * created and without a network call, from the model registry (`models.ts`) and the structured-outputs
+ * limits (`schema-limits.ts`), which are the same rules the emulator enforces. Pure functions.
+ *
+ *  - `jobProblem`: the job cannot run at all (unknown or retired model, a capability the job needs and
+ *    the model lacks, `max_tokens` over the model's limit, an answer schema structured outputs refuse):
+ *    a usage error naming the problem;
+ *  - `recordProblem`: one record cannot be sent (its rendered prompt is empty, or over the context
+ *    window): that record comes out with `_error` and is never sent;
+ *  - `cacheNotice`: the system prompt is below the model's minimum cacheable length, so `cache_control`
+ *    will silently not apply: one line to say so (and the estimate does not count on caching).
+ * Tokens are estimated as the emulator's count_tokens does: ceil(characters / 4).
+ */
+import { transformJSONSchema } from '@anthropic-ai/sdk/lib/transform-json-schema';
+import { CAPABILITY_NAMES, findModel, isRetired, MODEL_REGISTRY, outputLimit, type ModelCapability, type ModelEntry } from './models.ts';
+import { CHARS_PER_TOKEN } from './pricing.ts';
+import type { JSONSchema } from './request.ts';
+import { structuredOutputProblem } from './schema-limits.ts';
+
+/** What a job is made of, as far as the checks go. */
+export interface JobShape {
+  model: string;
+  maxTokens: number;
+  /** The answer schema as the user gave it (it is sent after the SDK's transform, as `request.ts` does). */
+  answerSchema?: JSONSchema | undefined;
+  /** `anthropic-beta` values the requests go with. */
+  betas?: readonly string[];
+  /** The clock (ms), for retirement dates. */
+  now?: number;
+}
+
+const n = (value: number) => value.toLocaleString('en-US');
+
+/** Prompt tokens as count_tokens estimates them (the emulator's rule). */
+export function promptTokenEstimate(text: string): number {
+  return Math.ceil(text.length / CHARS_PER_TOKEN);
+}
+
+/** What a job needs of its model. */
+export function neededCapabilities(job: JobShape): ModelCapability[] {
+  return job.answerSchema ? ['batch', 'structuredOutputs'] : ['batch'];
+}
+
+/**
+ * Why the job cannot run, in one sentence naming the problem, or undefined.
+ *
+ * @param lookup the registry lookup (a test can give its own)
+ * @example jobProblem({ model: 'claude-haiku-45', maxTokens: 1024 }) // "unknown model claude-haiku-45 (…)"
+ */
+export function jobProblem(job: JobShape, lookup: (id: string) => ModelEntry | undefined = findModel): string | undefined {
+  const model = lookup(job.model);
+  if (!model) {
+    const near = MODEL_REGISTRY.models.filter((m) => m.lifecycle !== 'retired').map((m) => m.id);
+    return `unknown model ${job.model}: the API would answer not_found_error for every row (known models: ${near.join(', ')})`;
+  }
+  const now = job.now ?? Date.now();
+  if (isRetired(model, now))
+    return `model ${job.model} is retired${model.retiresAt ? ` since ${model.retiresAt}` : ''}: the API would answer not_found_error for every row; pick a current model`;
+  for (const capability of neededCapabilities(job)) {
+    if (!model.capabilities[capability]) return `model ${job.model} does not support ${CAPABILITY_NAMES[capability]}, which this job needs`;
+  }
+  const limit = outputLimit(model, job.betas);
+  if (job.maxTokens > limit) return `--max-tokens ${job.maxTokens} is over ${job.model}'s output limit of ${n(limit)}`;
+  if (job.answerSchema) {
+    let sent: unknown;
+    try {
+      sent = transformJSONSchema(job.answerSchema);
+    } catch (error) {
+      return `the answer schema cannot be sent: ${(error as Error).message}`;
+    }
+    const problem = structuredOutputProblem(sent);
+    if (problem) return `structured outputs refuse the answer schema${problem.path ? ` at ${problem.path}` : ''}: ${problem.message}`;
+  }
+  return undefined;
+}
+
+/** Why one record cannot be sent: its `_error` type and message, or undefined. */
+export function recordProblem(prompt: string, system: string | undefined, model: string): { type: 'empty_prompt' | 'prompt_too_long'; message: string } | undefined {
+  if (prompt.trim() === '') return { type: 'empty_prompt', message: 'the rendered prompt is empty (the API refuses messages with empty content)' };
+  const entry = findModel(model);
+  if (!entry) return undefined;
+  const tokens = promptTokenEstimate(prompt) + (system ? promptTokenEstimate(system) : 0);
+  if (tokens > entry.contextWindow)
+    return { type: 'prompt_too_long', message: `the prompt is about ${n(tokens)} tokens, over ${model}'s context window of ${n(entry.contextWindow)}` };
+  return undefined;
+}
+
+/** The model's minimum cacheable prompt, or undefined for a model the registry does not know. */
+export function minCacheableTokens(model: string): number | undefined {
+  return findModel(model)?.minCacheableTokens;
+}
+
+/** Whether a cached prefix of `tokens` tokens is long enough for `model` to cache (unknown models: yes). */
+export function cacheable(tokens: number, model: string): boolean {
+  return tokens >= (minCacheableTokens(model) ?? 0);
+}
+
+/** A one-line notice when the system prompt is too short to be cached, else undefined. */
+export function cacheNotice(system: string | undefined, model: string): string | undefined {
+  if (!system) return undefined;
+  const entry: ModelEntry | undefined = findModel(model);
+  const tokens = promptTokenEstimate(system);
+  if (!entry || tokens >= entry.minCacheableTokens) return undefined;
+  return `note: the system prompt is about ${n(tokens)} tokens, below ${model}'s minimum cacheable prompt of ${n(entry.minCacheableTokens)}: caching will not apply, and the estimate does not count on it`;
+}

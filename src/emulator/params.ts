@@ -1,0 +1,530 @@
+/**
+ * Per-request validation of `params`, as the real API does it after the create has been accepted:
+ * inside a batch, a problem here makes that request's result `errored` (the rest of the batch is
+ * unaffected: "the failure of one request in a batch does not affect the processing of other
+ * requests" [DOC batch guide]); on `POST /v1/messages` and `/v1/messages/count_tokens` the same
+ * problem is an HTTP 400. Pure: params and context in, the first problem (or undefined) out.
+ *
+ * Each rule cites its source: [SPEC] the OpenAPI document (fixtures/spec/anthropic-openapi.json,
+ * schema named), [SDK] @anthropic-ai/sdk 1.14 types, [DOC] docs/anthropic-batches-api.md (section),
+ * [REG] the model registry (src/core/models.ts, which cites its own sources). Messages follow the
+ * API's Pydantic style, `messages.0.content: …`, with the discriminator tag in the path for tagged
+ * unions (`messages.0.content.1.image.source.base64.media_type`), as the API's validation errors do.
+ * Where the API's exact wording is not documented, the wording here is our choice (README, emulator
+ * section).
+ */
+import { findModel, isRetired, outputLimit, type ModelCapability, type ModelEntry, CAPABILITY_NAMES } from '../core/models.ts';
+import { MAX_STRICT_TOOLS, newSchemaTally, structuredOutputProblem } from '../core/schema-limits.ts';
+import { promptTokens } from './answer.ts';
+import { forcedTool, validateMessageParams, VERSION_2026 } from './validate.ts';
+
+/** Where the params came from: a batch request, `POST /v1/messages`, or count_tokens (no max_tokens). */
+export type ParamsContext = 'batch' | 'messages' | 'count_tokens';
+
+export interface CheckContext {
+  context: ParamsContext;
+  /** The `anthropic-version` header of the call that carried the params. */
+  version: string;
+  /** The `anthropic-beta` values of that call. */
+  betas: readonly string[];
+  /** The emulator's clock (ms), for retirement dates. */
+  now: number;
+  /**
+   * With an upstream (a local model server, say), a model the registry does not know is the upstream's
+   * to judge: its limits are not checked here. _Default:_ false (unknown models are `not_found_error`).
+   */
+  upstreamModels?: boolean;
+}
+
+/** The error a request gets: its type and message. */
+export interface ParamsProblem {
+  type: 'invalid_request_error' | 'not_found_error';
+  message: string;
+}
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+class Invalid extends Error {
+  readonly type: ParamsProblem['type'];
+  constructor(message: string, type: ParamsProblem['type'] = 'invalid_request_error') {
+    super(message);
+    this.type = type;
+  }
+}
+
+function fail(path: string, message: string): never {
+  throw new Invalid(path === '' ? message : `${path}: ${message}`);
+}
+
+/** Pydantic's wording for a value outside a literal set: `Input should be 'a', 'b' or 'c'`. */
+function oneOfWords(values: readonly string[]): string {
+  const quoted = values.map((v) => `'${v}'`);
+  return quoted.length === 1 ? (quoted[0] as string) : `${quoted.slice(0, -1).join(', ')} or ${quoted[quoted.length - 1]}`;
+}
+
+function tagError(path: string, tag: unknown, tags: readonly string[]): never {
+  if (tag === undefined) fail(path, `Unable to extract tag using discriminator 'type'`);
+  fail(`${path}.type`, `Input tag '${String(tag)}' found using 'type' does not match any of the expected tags: ${tags.map((t) => `'${t}'`).join(', ')}`);
+}
+
+/**
+ * The first problem of a request's params, or undefined when the real API would accept them.
+ * In a batch it runs the structural check of validate.ts first; `/v1/messages` and count_tokens run
+ * theirs (with their own key sets) before calling this.
+ */
+export function checkParams(params: Obj, ctx: CheckContext): ParamsProblem | undefined {
+  // In a batch, the structural shape is checked here, per request (the create only checked "an object").
+  if (ctx.context === 'batch') {
+    const shape = validateMessageParams(params);
+    if (!shape.ok) return { type: 'invalid_request_error', message: shape.message };
+  }
+  try {
+    check(params, ctx);
+    return undefined;
+  } catch (error) {
+    if (error instanceof Invalid) return { type: error.type, message: error.message };
+    throw error;
+  }
+}
+
+function check(params: Obj, ctx: CheckContext): void {
+  const model = resolveModel(params['model'], ctx);
+  if (ctx.context !== 'count_tokens') checkMaxTokens(params, model, ctx);
+  checkBatchOnly(params, ctx);
+  checkSampling(params, ctx);
+  const thinking = checkThinking(params, ctx);
+  const tools = checkTools(params);
+  checkToolChoice(params, tools, thinking);
+  checkSystem(params['system']);
+  checkMessages(params['messages'], ctx, model);
+  checkCacheControl(params);
+  checkOutputConfig(params, model);
+  checkContextWindow(params, model);
+}
+
+// --- model ------------------------------------------------------------------------------------------
+
+/** Unknown and retired models: 404 `not_found_error` with message `model: ID` [DOC §2.5; REG]. */
+function resolveModel(id: unknown, ctx: CheckContext): ModelEntry {
+  const entry = typeof id === 'string' ? findModel(id) : undefined;
+  if (!entry && ctx.upstreamModels && typeof id === 'string') return upstreamModel(id);
+  if (!entry || isRetired(entry, ctx.now)) throw new Invalid(`model: ${String(id)}`, 'not_found_error');
+  return entry;
+}
+
+/** A model only the upstream knows: no limit of ours applies. */
+export function upstreamModel(id: string): ModelEntry {
+  const all = { batch: true, structuredOutputs: true, pdfInput: true, imageInput: true, citations: true };
+  return { id, aliases: [], contextWindow: Infinity, maxOutput: Infinity, outputBetas: {}, minCacheableTokens: 0, capabilities: all, lifecycle: 'active', retiresAt: null };
+}
+
+function requireCapability(model: ModelEntry, capability: ModelCapability, path: string): void {
+  if (!model.capabilities[capability]) fail(path, `${model.id} does not support ${CAPABILITY_NAMES[capability]}`);
+}
+
+// --- max_tokens, batch-only rules, sampling --------------------------------------------------------------
+
+/**
+ * `max_tokens` ≥ 1 [SPEC CreateMessageParams.max_tokens minimum 1; DOC §3.1 "max_tokens: 0" is a
+ * validation error in batches]; at most the model's limit, raised by `output-300k-2026-03-24` for batch
+ * requests only [DOC §3.4 "Extended output is available on the Message Batches API only"; REG]. The
+ * message is the one observed on a real errored result [DOC §2.4].
+ */
+function checkMaxTokens(params: Obj, model: ModelEntry, ctx: CheckContext): void {
+  const maxTokens = params['max_tokens'];
+  if (typeof maxTokens !== 'number') return;
+  if (maxTokens < 1) fail('max_tokens', 'Input should be greater than or equal to 1');
+  const limit = outputLimit(model, ctx.context === 'batch' ? ctx.betas : []);
+  if (maxTokens > limit) fail('max_tokens', `${maxTokens} > ${limit}, which is the maximum allowed number of output tokens for ${String(params['model'])}`);
+}
+
+/** `stream` and `speed` are refused in batches [DOC §3.1]; the emulator does not stream at all. */
+function checkBatchOnly(params: Obj, ctx: CheckContext): void {
+  if (params['stream'] === true)
+    fail(
+      'stream',
+      ctx.context === 'batch'
+        ? 'Streaming is not supported in Message Batches; batch results come back as a single file'
+        : 'streaming (SSE) is not supported by the batch-enrich emulator',
+    );
+  if (ctx.context === 'batch' && params['speed'] !== undefined && params['speed'] !== null) fail('speed', 'Fast mode is not supported in Message Batches');
+}
+
+/** `temperature`/`top_p`/`top_k` are removed under 2026-10-21 "even at their default values" [DOC §3.5]. */
+function checkSampling(params: Obj, ctx: CheckContext): void {
+  if (ctx.version !== VERSION_2026) return;
+  for (const key of ['temperature', 'top_p', 'top_k'])
+    if (params[key] !== undefined) fail(key, `Extra inputs are not permitted (removed in anthropic-version ${VERSION_2026})`);
+}
+
+// --- thinking -------------------------------------------------------------------------------------------
+
+/**
+ * [SPEC ThinkingConfigEnabled: budget_tokens integer, minimum 1024, "Must be ≥1024 and less than
+ * `max_tokens`"; ThinkingConfigParam: enabled | disabled | adaptive]. Returns whether thinking is on.
+ */
+function checkThinking(params: Obj, ctx: CheckContext): boolean {
+  const thinking = params['thinking'];
+  if (thinking === undefined || thinking === null) return false;
+  if (!isObj(thinking)) fail('thinking', 'Input should be a valid dictionary');
+  const type = thinking['type'];
+  if (type === 'disabled') return false;
+  if (type === 'adaptive') return true;
+  if (type !== 'enabled') tagError('thinking', type, ['enabled', 'disabled', 'adaptive']);
+  const budget = thinking['budget_tokens'];
+  if (budget === undefined) fail('thinking.enabled.budget_tokens', 'Field required');
+  if (typeof budget !== 'number' || !Number.isInteger(budget)) fail('thinking.enabled.budget_tokens', 'Input should be a valid integer');
+  if (budget < 1024) fail('thinking.enabled.budget_tokens', 'Input should be greater than or equal to 1024');
+  const maxTokens = params['max_tokens'];
+  if (ctx.context !== 'count_tokens' && typeof maxTokens === 'number' && maxTokens <= budget)
+    fail('', '`max_tokens` must be greater than `thinking.budget_tokens`');
+  return true;
+}
+
+// --- tools and tool_choice ---------------------------------------------------------------------------------
+
+const TOOL_NAME = /^[a-zA-Z0-9_-]{1,128}$/;
+/** Server tools are versioned types (`web_search_20250305`); their own fields are not checked here. */
+const SERVER_TOOL_TYPE = /^[a-z_]+_\d{8}$/;
+
+/**
+ * Custom tools [SPEC Tool: name 1..128 of `^[a-zA-Z0-9_-]{1,128}$`, `input_schema` required with
+ * `type: "object"` (InputSchema)]; names unique (UNCONFIRMED wording); strict tools' schemas meet the
+ * structured-outputs limits, at most 20 strict tools [DOC §3.4]. Returns the custom tool names.
+ */
+function checkTools(params: Obj): Set<string> {
+  const names = new Set<string>();
+  const tools = params['tools'];
+  if (!Array.isArray(tools)) return names;
+  let strict = 0;
+  const tally = newSchemaTally();
+  tools.forEach((tool, i) => {
+    const base = `tools.${i}`;
+    if (!isObj(tool)) fail(base, 'Input should be a valid dictionary');
+    const type = tool['type'];
+    if (typeof type === 'string' && SERVER_TOOL_TYPE.test(type)) return;
+    if (type !== undefined && type !== null && type !== 'custom') tagError(base, type, ['custom', '<server tool type>_YYYYMMDD']);
+    const path = `${base}.custom`;
+    const name = tool['name'];
+    if (name === undefined) fail(`${path}.name`, 'Field required');
+    if (typeof name !== 'string') fail(`${path}.name`, 'Input should be a valid string');
+    if (!TOOL_NAME.test(name)) fail(`${path}.name`, `String should match pattern '${TOOL_NAME.source}'`);
+    if (names.has(name)) fail('tools', `Tool names must be unique (duplicate: '${name}')`);
+    names.add(name);
+    const schema = tool['input_schema'];
+    if (schema === undefined) fail(`${path}.input_schema`, 'Field required');
+    if (!isObj(schema)) fail(`${path}.input_schema`, 'Input should be a valid dictionary');
+    if (schema['type'] !== 'object') fail(`${path}.input_schema.type`, "Input should be 'object'");
+    if (tool['strict'] === true) {
+      if (++strict > MAX_STRICT_TOOLS) fail('tools', `Too many strict tools (${strict}); the limit is ${MAX_STRICT_TOOLS}`);
+      const problem = structuredOutputProblem(schema, tally);
+      if (problem) fail([`${path}.input_schema`, problem.path].filter(Boolean).join('.'), problem.message);
+    }
+  });
+  return names;
+}
+
+/**
+ * [SPEC ToolChoice: auto | any | tool (name required) | none]; a forced tool must exist; forcing a
+ * tool with thinking on is refused ("Thinking may not be enabled when tool_choice forces tool use",
+ * extended-thinking docs).
+ */
+function checkToolChoice(params: Obj, names: Set<string>, thinking: boolean): void {
+  const tc = params['tool_choice'];
+  if (tc === undefined || tc === null) return;
+  if (!isObj(tc)) fail('tool_choice', 'Input should be a valid dictionary');
+  const type = tc['type'];
+  if (type !== 'auto' && type !== 'any' && type !== 'tool' && type !== 'none') tagError('tool_choice', type, ['auto', 'any', 'tool', 'none']);
+  if (type === 'tool') {
+    if (typeof tc['name'] !== 'string') fail('tool_choice.tool.name', 'Field required');
+    if (!forcedTool(params)) fail('tool_choice.name', `Tool '${tc['name']}' not found in tools`);
+  }
+  if ((type === 'any' || type === 'tool') && names.size === 0 && !Array.isArray(params['tools']))
+    fail('tool_choice', 'tool_choice may only be specified while providing tools');
+  if (thinking && (type === 'any' || type === 'tool')) fail('', 'Thinking may not be enabled when tool_choice forces tool use.');
+}
+
+// --- system and messages -------------------------------------------------------------------------------------
+
+/** [SPEC CreateMessageParams.system: string | TextBlockParam[]]; text blocks must be non-empty. */
+function checkSystem(system: unknown): void {
+  if (!Array.isArray(system)) return;
+  system.forEach((block, i) => {
+    if (!isObj(block)) fail(`system.${i}`, 'Input should be a valid dictionary');
+    if (block['type'] !== 'text') tagError(`system.${i}`, block['type'], ['text']);
+    checkText(block, `system.${i}`);
+  });
+}
+
+/** Text blocks: `text` required and non-empty, with some non-whitespace [SPEC RequestTextBlock; API wording]. */
+function checkText(block: Obj, path: string): void {
+  const text = block['text'];
+  if (typeof text !== 'string') fail(`${path}.text`, text === undefined ? 'Field required' : 'Input should be a valid string');
+  if (text === '') fail(`${path}.text`, 'text content blocks must be non-empty');
+  if (text.trim() === '') fail(`${path}.text`, 'text content blocks must contain non-whitespace text');
+}
+
+const BLOCK_TYPES = [
+  'text', 'image', 'document', 'search_result', 'thinking', 'redacted_thinking', 'tool_use', 'tool_result', 'server_tool_use',
+  'web_search_tool_result', 'web_fetch_tool_result', 'code_execution_tool_result', 'bash_code_execution_tool_result',
+  'text_editor_code_execution_tool_result', 'tool_search_tool_result', 'container_upload',
+] as const;
+const IMAGE_MEDIA_TYPES = ['image/jpeg', 'image/png', 'image/gif', 'image/webp'] as const;
+/** The first bytes of each image type, base64-encoded: how the API notices a mislabelled image. */
+const IMAGE_MAGIC: ReadonlyArray<[string, string]> = [
+  ['image/png', 'iVBORw0KGgo'],
+  ['image/jpeg', '/9j/'],
+  ['image/gif', 'R0lGOD'],
+  ['image/webp', 'UklGR'],
+];
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * [SPEC InputMessage: role 'user' | 'assistant' | 'system' (the SDK 1.x `MessageParam` union has the
+ * `system` role too [DOC §3.5]; the OpenAPI document allows it whatever the version, and wins); content
+ * string or blocks]. Content must be non-empty except for a final assistant
+ * message, which must not end in whitespace (API wording). `tool_use` ids of an assistant turn need
+ * `tool_result`s in the next message, and every `tool_result` answers a `tool_use` of the previous
+ * message (tool-use docs; wording as the API's). Block shapes per [SPEC RequestImageBlock,
+ * RequestDocumentBlock, Base64ImageSource, Base64PDFSource, PlainTextSource, URLImageSource].
+ */
+function checkMessages(messages: unknown, ctx: CheckContext, model: ModelEntry): void {
+  if (!Array.isArray(messages)) return;
+  if (messages.length === 0) fail('messages', 'at least one message is required');
+  const roles = ['user', 'assistant', 'system'] as const;
+  let pendingToolUses: string[] = [];
+  let pendingFrom = -1;
+  messages.forEach((message, i) => {
+    const path = `messages.${i}`;
+    if (!isObj(message)) fail(path, 'Input should be a valid dictionary');
+    const role = message['role'];
+    if (!(roles as readonly unknown[]).includes(role)) fail(`${path}.role`, `Input should be ${oneOfWords(roles)}`);
+    const content = message['content'];
+    const last = i === messages.length - 1;
+    const blocks: unknown[] = typeof content === 'string' ? [] : Array.isArray(content) ? content : [];
+    const empty = typeof content === 'string' ? content.trim() === '' : blocks.length === 0;
+    if (empty && !(last && role === 'assistant'))
+      fail(path, 'all messages must have non-empty content except for the optional final assistant message');
+    if (last && role === 'assistant' && typeof content === 'string' && content !== '' && /\s$/.test(content))
+      fail('', 'final assistant content cannot end with trailing whitespace');
+
+    const toolUses: string[] = [];
+    const toolResults: string[] = [];
+    blocks.forEach((block, j) => {
+      const bpath = `${path}.content.${j}`;
+      if (!isObj(block)) fail(bpath, 'Input should be a valid dictionary');
+      const type = block['type'];
+      if (!(BLOCK_TYPES as readonly unknown[]).includes(type)) tagError(bpath, type, BLOCK_TYPES);
+      switch (type) {
+        case 'text':
+          checkText(block, bpath);
+          break;
+        case 'image':
+          requireCapability(model, 'imageInput', bpath);
+          checkImage(block, `${bpath}.image`);
+          break;
+        case 'document':
+          if (role === 'assistant' && ctx.version === VERSION_2026) fail(bpath, 'document blocks are not allowed in assistant messages');
+          checkDocument(block, `${bpath}.document`, model);
+          break;
+        case 'tool_use': {
+          if (role !== 'assistant') fail(bpath, '`tool_use` blocks can only be in `assistant` messages');
+          const id = block['id'];
+          if (typeof id !== 'string' || !/^[a-zA-Z0-9_-]+$/.test(id)) fail(`${bpath}.tool_use.id`, "String should match pattern '^[a-zA-Z0-9_-]+$'");
+          if (typeof block['name'] !== 'string') fail(`${bpath}.tool_use.name`, 'Field required');
+          if (!isObj(block['input'])) fail(`${bpath}.tool_use.input`, 'Input should be a valid dictionary');
+          toolUses.push(id);
+          break;
+        }
+        case 'tool_result': {
+          if (role !== 'user') fail(bpath, '`tool_result` blocks can only be in `user` messages');
+          const id = block['tool_use_id'];
+          if (typeof id !== 'string') fail(`${bpath}.tool_result.tool_use_id`, 'Field required');
+          toolResults.push(id);
+          if (!pendingToolUses.includes(id))
+            fail(
+              bpath,
+              `unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${id}. Each \`tool_result\` block must have a corresponding \`tool_use\` block in the previous message.`,
+            );
+          break;
+        }
+        default:
+          break;
+      }
+    });
+    if (pendingToolUses.length > 0) {
+      const missing = pendingToolUses.filter((id) => !toolResults.includes(id));
+      if (missing.length > 0)
+        fail(
+          `messages.${pendingFrom}`,
+          `\`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${missing.join(', ')}. Each \`tool_use\` block must have a corresponding \`tool_result\` block in the next message.`,
+        );
+    }
+    pendingToolUses = toolUses;
+    pendingFrom = i;
+  });
+}
+
+function checkSource<T extends string>(block: Obj, path: string, tags: readonly T[]): { source: Obj; type: T } {
+  const source = block['source'];
+  if (source === undefined) fail(`${path}.source`, 'Field required');
+  if (!isObj(source)) fail(`${path}.source`, 'Input should be a valid dictionary');
+  const type = source['type'];
+  if (!(tags as readonly unknown[]).includes(type)) tagError(`${path}.source`, type, tags);
+  return { source, type: type as T };
+}
+
+function checkBase64(source: Obj, path: string): string {
+  const data = source['data'];
+  if (typeof data !== 'string') fail(`${path}.data`, data === undefined ? 'Field required' : 'Input should be a valid string');
+  if (data === '' || data.length % 4 !== 0 || !BASE64.test(data)) fail(`${path}.data`, 'Input should be valid base64 data');
+  return data;
+}
+
+function checkUrl(source: Obj, path: string): void {
+  const url = source['url'];
+  if (typeof url !== 'string') fail(`${path}.url`, url === undefined ? 'Field required' : 'Input should be a valid string');
+  if (!/^https?:\/\/\S+$/.test(url)) fail(`${path}.url`, 'Input should be a valid URL');
+}
+
+function checkImage(block: Obj, path: string): void {
+  const { source, type } = checkSource(block, path, ['base64', 'url', 'file'] as const);
+  const spath = `${path}.source.${type}`;
+  if (type === 'url') return checkUrl(source, spath);
+  if (type === 'file') {
+    if (typeof source['file_id'] !== 'string') fail(`${spath}.file_id`, 'Field required');
+    return;
+  }
+  const mediaType = source['media_type'];
+  if (!(IMAGE_MEDIA_TYPES as readonly unknown[]).includes(mediaType)) fail(`${spath}.media_type`, `Input should be ${oneOfWords(IMAGE_MEDIA_TYPES)}`);
+  const data = checkBase64(source, spath);
+  const actual = IMAGE_MAGIC.find(([, magic]) => data.startsWith(magic))?.[0];
+  if (actual === undefined) fail(spath, 'Could not process image');
+  if (actual !== mediaType)
+    fail(spath, `The image was specified using the ${String(mediaType)} media type, but the image appears to be a ${actual} image`);
+}
+
+function checkDocument(block: Obj, path: string, model: ModelEntry): void {
+  const { source, type } = checkSource(block, path, ['base64', 'text', 'content', 'url', 'file'] as const);
+  const spath = `${path}.source.${type}`;
+  switch (type) {
+    case 'base64': {
+      requireCapability(model, 'pdfInput', path);
+      if (source['media_type'] !== 'application/pdf') fail(`${spath}.media_type`, "Input should be 'application/pdf'");
+      // "%PDF" base64-encoded starts with "JVBER".
+      if (!checkBase64(source, spath).startsWith('JVBER')) fail(spath, 'The PDF specified was not valid.');
+      break;
+    }
+    case 'text':
+      if (source['media_type'] !== 'text/plain') fail(`${spath}.media_type`, "Input should be 'text/plain'");
+      if (typeof source['data'] !== 'string') fail(`${spath}.data`, 'Field required');
+      break;
+    case 'content':
+      if (typeof source['content'] !== 'string' && !Array.isArray(source['content'])) fail(`${spath}.content`, 'Field required');
+      break;
+    case 'url':
+      requireCapability(model, 'pdfInput', path);
+      checkUrl(source, spath);
+      break;
+    case 'file':
+      if (typeof source['file_id'] !== 'string') fail(`${spath}.file_id`, 'Field required');
+      break;
+  }
+  const citations = block['citations'];
+  if (isObj(citations) && citations['enabled'] === true) requireCapability(model, 'citations', `${path}.citations`);
+}
+
+// --- cache_control -----------------------------------------------------------------------------------------------
+
+/**
+ * [SPEC CacheControlEphemeral: type 'ephemeral', ttl '5m' | '1h']; at most 4 breakpoints, the
+ * top-level (automatic) one included [DOC §4.3]; a 1h entry may not follow a 5m one (prompt-caching
+ * docs, "mixing TTLs": longer TTLs must come first). Order: tools, system, messages [DOC §4.3].
+ */
+function checkCacheControl(params: Obj): void {
+  const marks: Array<{ path: string; ttl: string }> = [];
+  const look = (holder: unknown, path: string) => {
+    if (!isObj(holder) || holder['cache_control'] === undefined || holder['cache_control'] === null) return;
+    const cc = holder['cache_control'];
+    const ccPath = `${path}.cache_control`;
+    if (!isObj(cc)) fail(ccPath, 'Input should be a valid dictionary');
+    if (cc['type'] !== 'ephemeral') tagError(ccPath, cc['type'], ['ephemeral']);
+    const ttl = cc['ttl'] ?? '5m';
+    if (ttl !== '5m' && ttl !== '1h') fail(`${ccPath}.ephemeral.ttl`, "Input should be '5m' or '1h'");
+    marks.push({ path, ttl });
+  };
+  const tools = params['tools'];
+  if (Array.isArray(tools)) tools.forEach((t, i) => look(t, `tools.${i}`));
+  const system = params['system'];
+  if (Array.isArray(system)) system.forEach((b, i) => look(b, `system.${i}`));
+  const messages = params['messages'];
+  if (Array.isArray(messages))
+    messages.forEach((m, i) => {
+      const content = isObj(m) ? m['content'] : undefined;
+      if (Array.isArray(content)) content.forEach((b, j) => look(b, `messages.${i}.content.${j}`));
+    });
+  const top = params['cache_control'];
+  if (top !== undefined && top !== null) look(params, '');
+  if (marks.length > 4) fail('', `A maximum of 4 blocks with cache_control may be provided. Found ${marks.length}.`);
+  let seen5m = false;
+  for (const mark of marks) {
+    if (mark.ttl === '5m') seen5m = true;
+    else if (seen5m) fail(`${mark.path || 'cache_control'}`, "a ttl='1h' cache_control block must not come after a ttl='5m' cache_control block");
+  }
+}
+
+// --- output_config ---------------------------------------------------------------------------------------------------
+
+/**
+ * [SPEC OutputConfig: effort, format (JsonOutputFormat: type 'json_schema', schema object)]; the model
+ * must support structured outputs [REG]; the schema must meet the limits (core/schema-limits.ts);
+ * structured outputs are incompatible with citations [DOC §5].
+ */
+function checkOutputConfig(params: Obj, model: ModelEntry): void {
+  const oc = params['output_config'];
+  if (oc === undefined || oc === null) return;
+  if (!isObj(oc)) fail('output_config', 'Input should be a valid dictionary');
+  const effort = oc['effort'];
+  const efforts = ['low', 'medium', 'high', 'xhigh', 'max'] as const;
+  if (effort !== undefined && effort !== null && !(efforts as readonly unknown[]).includes(effort)) fail('output_config.effort', `Input should be ${oneOfWords(efforts)}`);
+  const format = oc['format'];
+  if (format === undefined || format === null) return;
+  if (!isObj(format)) fail('output_config.format', 'Input should be a valid dictionary');
+  if (format['type'] !== 'json_schema') fail('output_config.format.type', "Input should be 'json_schema'");
+  const schema = format['schema'];
+  if (!isObj(schema)) fail('output_config.format.schema', schema === undefined ? 'Field required' : 'Input should be a valid dictionary');
+  requireCapability(model, 'structuredOutputs', 'output_config.format');
+  const tally = newSchemaTally();
+  // Strict tools and the format share the request's limits.
+  const tools = params['tools'];
+  if (Array.isArray(tools))
+    for (const t of tools) if (isObj(t) && t['strict'] === true && isObj(t['input_schema'])) structuredOutputProblem(t['input_schema'], tally);
+  const problem = structuredOutputProblem(schema, tally);
+  if (problem) fail(['output_config.format.schema', problem.path].filter(Boolean).join('.'), problem.message);
+  if (citationsEnabled(params['messages'])) fail('', 'Citations are not supported together with structured outputs (output_config.format)');
+}
+
+function citationsEnabled(messages: unknown): boolean {
+  if (!Array.isArray(messages)) return false;
+  return messages.some(
+    (m) =>
+      isObj(m) &&
+      Array.isArray(m['content']) &&
+      m['content'].some((b) => isObj(b) && isObj(b['citations']) && b['citations']['enabled'] === true),
+  );
+}
+
+// --- context window -----------------------------------------------------------------------------------------------------
+
+/**
+ * The prompt, estimated as count_tokens estimates it (answer.ts `promptTokens`), must fit the model's
+ * context window [REG; wording as the API's "prompt is too long: N tokens > M maximum"].
+ */
+function checkContextWindow(params: Obj, model: ModelEntry): void {
+  const tokens = promptTokens(params).total;
+  if (tokens > model.contextWindow) fail('', `prompt is too long: ${tokens} tokens > ${model.contextWindow} maximum`);
+}

@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { findModel, type ModelEntry } from '../../src/core/models.ts';
+import { entryFromModelInfo } from '../../src/client/models.ts';
+import { cacheNotice, jobProblem, recordProblem } from '../../src/core/preflight.ts';
+import { structuredOutputProblem } from '../../src/core/schema-limits.ts';
+
+const NOW = Date.parse('2026-12-02T00:00:00Z');
+
+describe('jobProblem', () => {
+  const cases: Array<{ description: string; job: Parameters<typeof jobProblem>[0]; want: RegExp | undefined }> = [
+    { description: 'a good job', job: { model: 'claude-haiku-4-5', maxTokens: 1024, now: NOW }, want: undefined },
+    { description: 'a dated alias', job: { model: 'claude-haiku-4-5-20251001', maxTokens: 1024, now: NOW }, want: undefined },
+    { description: 'an unknown model', job: { model: 'claude-haiku-45', maxTokens: 1024, now: NOW }, want: /^unknown model claude-haiku-45: .*known models: .*claude-haiku-4-5/ },
+    { description: 'a model past its retirement date', job: { model: 'claude-sonnet-4-5', maxTokens: 1024, now: NOW }, want: /retired since 2026-11-30/ },
+    { description: 'the same model before it', job: { model: 'claude-sonnet-4-5', maxTokens: 1024, now: Date.parse('2026-11-01T00:00:00Z') }, want: undefined },
+    { description: 'max_tokens over the limit', job: { model: 'claude-opus-4-5', maxTokens: 64_001, now: NOW }, want: /output limit of 64,000/ },
+    { description: 'max_tokens within the 300K beta', job: { model: 'claude-opus-4-6', maxTokens: 300_000, betas: ['output-300k-2026-03-24'], now: NOW }, want: undefined },
+    { description: 'a schema with an external $ref', job: { model: 'claude-haiku-4-5', maxTokens: 10, answerSchema: { type: 'object', properties: { a: { $ref: 'https://x/y.json' } } }, now: NOW }, want: /External \$ref/ },
+    { description: 'a property referring to the root', job: { model: 'claude-haiku-4-5', maxTokens: 10, answerSchema: { type: 'object', properties: { a: { $ref: '#' } }, required: ['a'] }, now: NOW }, want: /Recursive schemas are not supported/ },
+    { description: 'allOf with $ref', job: { model: 'claude-haiku-4-5', maxTokens: 10, answerSchema: { type: 'object', properties: { a: { allOf: [{ $ref: '#/$defs/b' }] } }, $defs: { b: { type: 'string' } } }, now: NOW }, want: /'allOf' with '\$ref'/ },
+    { description: '17 nullable properties', job: { model: 'claude-haiku-4-5', maxTokens: 10, answerSchema: { type: 'object', properties: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`p${i}`, { type: ['string', 'null'] }])), required: Array.from({ length: 17 }, (_, i) => `p${i}`) }, now: NOW }, want: /union types \(17/ },
+    { description: '17 properties that are anyOf [x, null]', job: { model: 'claude-haiku-4-5', maxTokens: 10, answerSchema: { type: 'object', properties: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`p${i}`, { anyOf: [{ type: 'string' }, { type: 'null' }] }])), required: Array.from({ length: 17 }, (_, i) => `p${i}`) }, now: NOW }, want: /union types \(17/ },
+    // Constraints the SDK moves into descriptions are fine: they are not sent as keywords.
+    { description: 'minimum/maxLength (moved by the SDK transform)', job: { model: 'claude-haiku-4-5', maxTokens: 10, answerSchema: { type: 'object', properties: { n: { type: 'integer', minimum: 1 }, s: { type: 'string', maxLength: 3 } }, required: ['n', 's'] }, now: NOW }, want: undefined },
+  ];
+  for (const t of cases) {
+    it(t.description, () => {
+      const got = jobProblem(t.job);
+      if (t.want === undefined) expect(got).toBeUndefined();
+      else expect(got).toMatch(t.want);
+    });
+  }
+
+  it('a model without a capability the job needs', () => {
+    const base = findModel('claude-haiku-4-5') as ModelEntry;
+    const noJson: ModelEntry = { ...base, id: 'x', capabilities: { ...base.capabilities, structuredOutputs: false } };
+    const lookup = (id: string) => (id === 'x' ? noJson : undefined);
+    expect(jobProblem({ model: 'x', maxTokens: 10, now: NOW }, lookup)).toBeUndefined();
+    expect(jobProblem({ model: 'x', maxTokens: 10, now: NOW, answerSchema: { type: 'object', properties: {} } }, lookup)).toBe(
+      'model x does not support structured outputs, which this job needs',
+    );
+  });
+});
+
+describe('recordProblem', () => {
+  it('empty and whitespace-only prompts; over the context window with the system prompt counted', () => {
+    expect(recordProblem('', undefined, 'claude-haiku-4-5')?.type).toBe('empty_prompt');
+    expect(recordProblem(' \n\t', undefined, 'claude-haiku-4-5')?.type).toBe('empty_prompt');
+    expect(recordProblem('x'.repeat(800_000), undefined, 'claude-haiku-4-5')).toBeUndefined(); // exactly 200,000 tokens
+    expect(recordProblem('x'.repeat(800_001), undefined, 'claude-haiku-4-5')?.type).toBe('prompt_too_long');
+    expect(recordProblem('x'.repeat(799_000), 'S'.repeat(2000), 'claude-haiku-4-5')?.type).toBe('prompt_too_long');
+    expect(recordProblem('x'.repeat(900_000), undefined, 'claude-sonnet-4-6')).toBeUndefined(); // 1M window
+  });
+});
+
+describe('cacheNotice', () => {
+  it('only when the system prompt is below the model minimum', () => {
+    expect(cacheNotice('x'.repeat(4 * 600), 'claude-haiku-4-5')).toMatch(/about 600 tokens, below claude-haiku-4-5's minimum cacheable prompt of 4,096: caching will not apply/);
+    expect(cacheNotice('x'.repeat(4 * 4096), 'claude-haiku-4-5')).toBeUndefined();
+    expect(cacheNotice('x'.repeat(4 * 600), 'claude-opus-5')).toBeUndefined(); // minimum 512
+    expect(cacheNotice(undefined, 'claude-haiku-4-5')).toBeUndefined();
+  });
+});
+
+describe('a model the registry does not know, as the API describes it', () => {
+  it('GET /v1/models/{id} gives the limits and capabilities the checks use', () => {
+    const entry = entryFromModelInfo({
+      type: 'model', id: 'claude-next-1', display_name: 'Claude Next', created_at: '2027-01-01T00:00:00Z', max_input_tokens: 500_000, max_tokens: 32_000,
+      lifecycle: 'active', line: null, deprecated_at: null, retires_at: null,
+      capabilities: { structured_outputs: { supported: false }, batch: { supported: true } } as never,
+    });
+    expect(jobProblem({ model: 'claude-next-1', maxTokens: 32_000, now: NOW }, () => entry)).toBeUndefined();
+    expect(jobProblem({ model: 'claude-next-1', maxTokens: 32_001, now: NOW }, () => entry)).toMatch(/output limit of 32,000/);
+    expect(jobProblem({ model: 'claude-next-1', maxTokens: 10, now: NOW, answerSchema: { type: 'object', properties: {} } }, () => entry)).toMatch(/does not support structured outputs/);
+    const retired = entryFromModelInfo({ type: 'model', id: 'old', display_name: 'Old', created_at: '', max_input_tokens: null, max_tokens: null, lifecycle: 'retired', line: null, deprecated_at: null, retires_at: null, capabilities: null });
+    expect(jobProblem({ model: 'old', maxTokens: 10, now: NOW }, () => retired)).toMatch(/model old is retired/);
+  });
+});
+
+describe('structuredOutputProblem on a raw schema (what the emulator sees)', () => {
+  const props = (n: number, make: () => unknown) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, make()]));
+  const obj = (properties: Record<string, unknown>) => ({ type: 'object', properties, required: Object.keys(properties), additionalProperties: false });
+  it('OpenAPI nullable counts as a union; 16 pass, 17 do not', () => {
+    expect(structuredOutputProblem(obj(props(16, () => ({ type: 'string', nullable: true }))))).toBeUndefined();
+    expect(structuredOutputProblem(obj(props(17, () => ({ type: 'string', nullable: true }))))?.message).toMatch(/union types \(17/);
+  });
+  it('the limits add up across the schemas of one request', () => {
+    const tally = { optional: 0, unions: 0 };
+    const twelve = { type: 'object', properties: props(12, () => ({ type: 'string' })), additionalProperties: false };
+    expect(structuredOutputProblem(twelve, tally)).toBeUndefined();
+    expect(structuredOutputProblem(twelve, tally)).toBeUndefined();
+    expect(structuredOutputProblem({ type: 'object', properties: { x: { type: 'string' } }, additionalProperties: false }, tally)?.message).toMatch(/optional parameters \(25/);
+  });
+  it('a huge schema is "too complex" quickly, not walked forever', () => {
+    let deep: Record<string, unknown> = { type: 'string' };
+    for (let i = 0; i < 200; i++) deep = obj({ a: deep });
+    expect(structuredOutputProblem(deep)?.message).toMatch(/too complex/);
+  });
+});

@@ -1,0 +1,305 @@
+/**
+ * Per-request conformance: each case is one bad request inside an otherwise good batch, driven by the
+ * official SDK. The bad request's result is `errored` with the API's error type and a message naming
+ * the path; the good requests succeed; every results line validates against the OpenAPI document.
+ * The same params (minus `max_tokens` for count_tokens) are a 400 (404 for a model) on
+ * `POST /v1/messages` and `/v1/messages/count_tokens`.
+ */
+import Anthropic from '@anthropic-ai/sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OUTPUT_300K_BETA } from '../../src/core/models.ts';
+import type { EmulatorHandle } from '../../src/emulator/index.ts';
+import { startEmulator } from '../../src/emulator/index.ts';
+import { resolveAnswerSchema } from '../../src/core/schema.ts';
+import { client, expectApiError, expectSpec, MODEL, raw, req } from './helpers.ts';
+
+const NOW = Date.parse('2026-12-02T12:00:00Z');
+let emu: EmulatorHandle;
+let c: Anthropic;
+
+beforeAll(async () => {
+  emu = await startEmulator({ now: () => NOW });
+  c = client(emu.url);
+});
+afterAll(async () => {
+  await emu.close();
+});
+
+type Line = { custom_id: string; result: any };
+
+/** Creates a batch through the SDK, downloads its results, checks every line against the spec. */
+async function runBatch(requests: unknown[], headers: Record<string, string> = {}): Promise<Map<string, Line['result']>> {
+  const b = await c.messages.batches.create({ requests: requests as never }, { headers });
+  await c.messages.batches.retrieve(b.id);
+  const out = new Map<string, Line['result']>();
+  for await (const line of await c.messages.batches.results(b.id)) {
+    expectSpec('MessageBatchIndividualResponse', line);
+    out.set(line.custom_id, line.result);
+  }
+  expect(out.size).toBe(requests.length);
+  return out;
+}
+
+const user = (content: unknown) => ({ role: 'user', content });
+const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+const PDF = Buffer.from('%PDF-1.4\n%EOF\n').toString('base64');
+const obj = (properties: Record<string, unknown>, required: string[] = Object.keys(properties)) => ({
+  type: 'object',
+  properties,
+  required,
+  additionalProperties: false,
+});
+const format = (schema: unknown) => ({ output_config: { format: { type: 'json_schema', schema } } });
+const manyProps = (n: number, make: (i: number) => unknown) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, make(i)]));
+
+interface Case {
+  description: string;
+  params: Record<string, unknown>;
+  type?: 'invalid_request_error' | 'not_found_error';
+  message: RegExp;
+}
+
+const CASES: Case[] = [
+  // Content: what an empty or whitespace-only CSV cell becomes.
+  { description: 'empty string content', params: { messages: [user('')] }, message: /^messages\.0: all messages must have non-empty content except for the optional final assistant message$/ },
+  { description: 'whitespace-only content', params: { messages: [user('  \n\t ')] }, message: /^messages\.0: all messages must have non-empty content/ },
+  { description: 'empty content list', params: { messages: [user([])] }, message: /^messages\.0: all messages must have non-empty content/ },
+  { description: 'empty text block', params: { messages: [user([{ type: 'text', text: '' }])] }, message: /^messages\.0\.content\.0\.text: text content blocks must be non-empty$/ },
+  { description: 'whitespace text block in system', params: { system: [{ type: 'text', text: ' ' }] }, message: /^system\.0\.text: text content blocks must contain non-whitespace text$/ },
+  { description: 'no messages', params: { messages: [] }, message: /^messages: at least one message is required$/ },
+  { description: 'unknown block type', params: { messages: [user([{ type: 'video', url: 'x' }])] }, message: /^messages\.0\.content\.0\.type: Input tag 'video' found using 'type'/ },
+  { description: 'final assistant message ending in whitespace', params: { messages: [user('hi'), { role: 'assistant', content: 'Sure ' }] }, message: /final assistant content cannot end with trailing whitespace/ },
+  // Models.
+  { description: 'a typo in the model', params: { model: 'claude-haiku-45' }, type: 'not_found_error', message: /^model: claude-haiku-45$/ },
+  { description: 'a model past its retirement date', params: { model: 'claude-sonnet-4-5' }, type: 'not_found_error', message: /^model: claude-sonnet-4-5$/ },
+  { description: 'a retired model', params: { model: 'claude-opus-4-1' }, type: 'not_found_error', message: /^model: claude-opus-4-1$/ },
+  // Roles and tool pairing.
+  { description: 'role robot', params: { messages: [{ role: 'robot', content: 'hi' }] }, message: /^messages\.0\.role: Input should be 'user', 'assistant' or 'system'$/ },
+  {
+    description: 'tool_result without a tool_use before it',
+    params: { messages: [user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'x' }])] },
+    message: /^messages\.0\.content\.0: unexpected `tool_use_id` found in `tool_result` blocks: toolu_1\./,
+  },
+  {
+    description: 'tool_use without a tool_result after it',
+    params: {
+      tools: [{ name: 'f', input_schema: { type: 'object' } }],
+      messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user('and?')],
+    },
+    message: /^messages\.1: `tool_use` ids were found without `tool_result` blocks immediately after: toolu_1\./,
+  },
+  { description: 'tool_use in a user message', params: { messages: [user([{ type: 'tool_use', id: 't1', name: 'f', input: {} }])] }, message: /^messages\.0\.content\.0: `tool_use` blocks can only be in `assistant` messages$/ },
+  // Tools and tool_choice.
+  { description: 'a tool name with a space', params: { tools: [{ name: 'bad name', input_schema: { type: 'object' } }] }, message: /^tools\.0\.custom\.name: String should match pattern/ },
+  { description: 'a tool without input_schema', params: { tools: [{ name: 'f' }] }, message: /^tools\.0\.custom\.input_schema: Field required$/ },
+  { description: 'a tool whose schema is not an object', params: { tools: [{ name: 'f', input_schema: { type: 'string' } }] }, message: /^tools\.0\.custom\.input_schema\.type: Input should be 'object'$/ },
+  { description: 'duplicate tool names', params: { tools: [{ name: 'f', input_schema: { type: 'object' } }, { name: 'f', input_schema: { type: 'object' } }] }, message: /^tools: Tool names must be unique/ },
+  { description: 'an unknown tool_choice type', params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], tool_choice: { type: 'sometimes' } }, message: /^tool_choice\.type: Input tag 'sometimes'/ },
+  { description: 'tool_choice naming a missing tool', params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], tool_choice: { type: 'tool', name: 'g' } }, message: /^tool_choice\.name: Tool 'g' not found in tools$/ },
+  { description: 'tool_choice without tools', params: { tool_choice: { type: 'any' } }, message: /^tool_choice: tool_choice may only be specified while providing tools$/ },
+  // cache_control.
+  {
+    description: 'five cache_control breakpoints',
+    params: {
+      system: [1, 2, 3].map((i) => ({ type: 'text', text: `s${i}`, cache_control: { type: 'ephemeral' } })),
+      messages: [user([{ type: 'text', text: 'a', cache_control: { type: 'ephemeral' } }, { type: 'text', text: 'b', cache_control: { type: 'ephemeral' } }])],
+    },
+    message: /^A maximum of 4 blocks with cache_control may be provided\. Found 5\.$/,
+  },
+  { description: 'a bad TTL', params: { system: [{ type: 'text', text: 's', cache_control: { type: 'ephemeral', ttl: '10m' } }] }, message: /^system\.0\.cache_control\.ephemeral\.ttl: Input should be '5m' or '1h'$/ },
+  {
+    description: 'a 1h breakpoint after a 5m one',
+    params: { system: [{ type: 'text', text: 's', cache_control: { type: 'ephemeral' } }, { type: 'text', text: 't', cache_control: { type: 'ephemeral', ttl: '1h' } }] },
+    message: /^system\.1: a ttl='1h' cache_control block must not come after a ttl='5m' cache_control block$/,
+  },
+  // Thinking.
+  { description: 'a thinking budget under 1024', params: { max_tokens: 4000, thinking: { type: 'enabled', budget_tokens: 500 } }, message: /^thinking\.enabled\.budget_tokens: Input should be greater than or equal to 1024$/ },
+  { description: 'a thinking budget not under max_tokens', params: { max_tokens: 2000, thinking: { type: 'enabled', budget_tokens: 2000 } }, message: /^`max_tokens` must be greater than `thinking\.budget_tokens`$/ },
+  {
+    description: 'thinking with a forced tool',
+    params: { max_tokens: 4000, thinking: { type: 'enabled', budget_tokens: 1024 }, tools: [{ name: 'f', input_schema: { type: 'object' } }], tool_choice: { type: 'any' } },
+    message: /^Thinking may not be enabled when tool_choice forces tool use\.$/,
+  },
+  // max_tokens per model.
+  { description: 'Haiku 4.5 over 64K', params: { model: 'claude-haiku-4-5', max_tokens: 64_001 }, message: /^max_tokens: 64001 > 64000, which is the maximum allowed number of output tokens for claude-haiku-4-5$/ },
+  { description: 'Opus 4.5 over 64K', params: { model: 'claude-opus-4-5', max_tokens: 100_000 }, message: /^max_tokens: 100000 > 64000/ },
+  { description: 'Sonnet 4.6 over 128K without the beta', params: { max_tokens: 300_000 }, message: /^max_tokens: 300000 > 128000/ },
+  // Context window: a ~300K-token prompt to a 200K-context model.
+  { description: 'a prompt over the context window', params: { model: 'claude-haiku-4-5', messages: [user('x'.repeat(1_200_000))] }, message: /^prompt is too long: 300000 tokens > 200000 maximum$/ },
+  // Structured outputs.
+  {
+    description: 'a recursive $ref',
+    params: format({ ...obj({ node: { $ref: '#/$defs/node' } }), $defs: { node: obj({ child: { anyOf: [{ $ref: '#/$defs/node' }, { type: 'null' }] } }) } }),
+    message: /^output_config\.format\.schema(\.[\w.$]+)?: Recursive schemas are not supported/,
+  },
+  { description: 'more than 24 optional properties', params: format(obj(manyProps(25, () => ({ type: 'string' })), [])), message: /^output_config\.format\.schema: Schemas contain too many optional parameters \(25; the limit is 24\)/ },
+  { description: 'more than 16 union-typed properties', params: format(obj(manyProps(17, () => ({ type: ['string', 'null'] })))), message: /too many parameters with union types \(17; the limit is 16\)/ },
+  {
+    description: 'allOf with $ref',
+    params: format({ ...obj({ a: { allOf: [{ $ref: '#/$defs/x' }] } }), $defs: { x: obj({ b: { type: 'string' } }) } }),
+    message: /^output_config\.format\.schema\.properties\.a\.allOf: 'allOf' with '\$ref' is not supported/,
+  },
+  { description: 'an unsupported keyword', params: format(obj({ n: { type: 'integer', minimum: 1 } })), message: /^output_config\.format\.schema\.properties\.n\.minimum: 'minimum' is not supported by structured outputs$/ },
+  { description: 'minItems 100,000,000', params: format(obj({ a: { type: 'array', items: { type: 'string' }, minItems: 100_000_000 } })), message: /minItems values other than 0 or 1 are not supported/ },
+  { description: 'an external $ref', params: format(obj({ a: { $ref: 'https://example.com/schema.json' } })), message: /^output_config\.format\.schema\.properties\.a\.\$ref: External \$ref is not supported/ },
+  { description: 'an object without additionalProperties: false', params: format({ type: 'object', properties: { a: { type: 'string' } } }), message: /additionalProperties' must be explicitly set to false/ },
+  { description: 'a strict tool with a refused schema', params: { tools: [{ name: 'f', strict: true, input_schema: { type: 'object', properties: { a: { type: 'string', maxLength: 3 } }, additionalProperties: false } }] }, message: /^tools\.0\.custom\.input_schema\.properties\.a\.maxLength: / },
+  // Images and documents.
+  { description: 'an image with a bad media type', params: { messages: [user([{ type: 'image', source: { type: 'base64', media_type: 'image/bmp', data: PNG } }, { type: 'text', text: 'what?' }])] }, message: /^messages\.0\.content\.0\.image\.source\.base64\.media_type: Input should be 'image\/jpeg', 'image\/png', 'image\/gif' or 'image\/webp'$/ },
+  { description: 'a PNG labelled as JPEG', params: { messages: [user([{ type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: PNG } }])] }, message: /the image appears to be a image\/png image$/ },
+  { description: 'an image without a source', params: { messages: [user([{ type: 'image' }])] }, message: /^messages\.0\.content\.0\.image\.source: Field required$/ },
+  { description: 'image data that is not base64', params: { messages: [user([{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'not base64!' } }])] }, message: /base64\.data: Input should be valid base64 data$/ },
+  { description: 'a PDF document with the wrong media type', params: { messages: [user([{ type: 'document', source: { type: 'base64', media_type: 'text/plain', data: PDF } }])] }, message: /^messages\.0\.content\.0\.document\.source\.base64\.media_type: Input should be 'application\/pdf'$/ },
+  { description: 'a document whose data is not a PDF', params: { messages: [user([{ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: PNG } }])] }, message: /The PDF specified was not valid/ },
+  { description: 'a document in an assistant message (2026-10-21)', params: { messages: [user('hi'), { role: 'assistant', content: [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'x' } }] }, user('ok')] }, message: /^messages\.1\.content\.0: document blocks are not allowed in assistant messages$/ },
+];
+
+describe('one bad request per case inside an otherwise good batch (SDK, every line against the spec)', () => {
+  for (const t of CASES) {
+    it(t.description, async () => {
+      const type = t.type ?? 'invalid_request_error';
+      const results = await runBatch([req('good-1'), req('bad', 'question', t.params), req('good-2')]);
+      for (const id of ['good-1', 'good-2']) {
+        expect(results.get(id)?.type, id).toBe('succeeded');
+        expectSpec('Message', results.get(id).message);
+      }
+      const bad = results.get('bad');
+      expect(bad?.type).toBe('errored');
+      expect(bad.error.error.type).toBe(type);
+      expect(bad.error.error.message).toMatch(t.message);
+      expect(bad.error.request_id).toBeNull();
+
+      // The same params on /v1/messages and count_tokens (which has no max_tokens): a 400, or 404 for a model.
+      const status = type === 'not_found_error' ? 404 : 400;
+      const params = req('x', 'question', t.params).params;
+      expectApiError(await raw(emu.url, 'POST', '/v1/messages', params, { 'anthropic-version': '2026-10-21' }), status, type, t.message);
+      if (t.params['max_tokens'] !== undefined) return;
+      const { max_tokens: _m, ...counted } = params;
+      expectApiError(await raw(emu.url, 'POST', '/v1/messages/count_tokens', counted, { 'anthropic-version': '2026-10-21' }), status, type, t.message);
+    });
+  }
+});
+
+describe('valid requests the emulator used to refuse or mishandle', () => {
+  it('accepts the SDK 1.14 param diagnostics; Haiku 5.5 takes 128K max_tokens; good blocks pass', async () => {
+    const results = await runBatch([
+      req('diag', 'q', { diagnostics: { previous_message_id: null } }),
+      req('haiku55', 'q', { model: 'claude-haiku-5-5', max_tokens: 128_000 }),
+      req('image', 'q', { messages: [user([{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG } }, { type: 'text', text: 'what is it?' }])] }),
+      req('pdf', 'q', { messages: [user([{ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: PDF } }, { type: 'text', text: 'summarise' }])] }),
+      req('tools', 'q', {
+        tools: [{ name: 'f', input_schema: { type: 'object' } }],
+        messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'done' }])],
+      }),
+      req('prefill', 'q', { messages: [user('hi'), { role: 'assistant', content: '' }] }),
+      req('cache4', 'q', { system: [1, 2, 3, 4].map((i) => ({ type: 'text', text: `s${i}`, cache_control: { type: 'ephemeral', ttl: i === 1 ? '1h' : '5m' } })) }),
+      req('thinking', 'q', { max_tokens: 4000, thinking: { type: 'enabled', budget_tokens: 1024 } }),
+    ]);
+    for (const [id, r] of results) expect(r.type, `${id}: ${JSON.stringify(r.error ?? '')}`).toBe('succeeded');
+    // With thinking on, the answer starts with a thinking block, counted in output_tokens.
+    const thought = results.get('thinking').message;
+    expectSpec('Message', thought);
+    expect(thought.content.map((b: { type: string }) => b.type)).toEqual(['thinking', 'text']);
+    expect(thought.usage.output_tokens_details.thinking_tokens).toBeGreaterThan(0);
+    expect(thought.usage.output_tokens_details.thinking_tokens).toBeLessThan(thought.usage.output_tokens);
+    expect(results.get('diag').message.usage.output_tokens_details).toBeNull();
+  });
+
+  it('the output-300k beta raises max_tokens to 300,000 for batch requests only, on the models it covers', async () => {
+    const headers = { 'anthropic-beta': OUTPUT_300K_BETA };
+    const results = await runBatch([req('sonnet46', 'q', { max_tokens: 300_000 }), req('haiku45', 'q', { model: 'claude-haiku-4-5', max_tokens: 300_000 })], headers);
+    expect(results.get('sonnet46')?.type).toBe('succeeded');
+    expect(results.get('haiku45')?.error.error.message).toMatch(/^max_tokens: 300000 > 64000/);
+    const live = await raw(emu.url, 'POST', '/v1/messages', req('x', 'q', { max_tokens: 300_000 }).params, headers);
+    expectApiError(live, 400, 'invalid_request_error', /^max_tokens: 300000 > 128000/);
+  });
+
+  it('a minItems: 100000000 tool schema (not strict) is answered quickly with a bounded array', async () => {
+    const schema = obj({ a: { type: 'array', items: { type: 'string' }, minItems: 100_000_000 } });
+    const started = Date.now();
+    const m = await c.messages.create({
+      model: MODEL,
+      max_tokens: 4000,
+      messages: [{ role: 'user', content: 'go' }],
+      tools: [{ name: 'f', input_schema: schema as never }],
+      tool_choice: { type: 'tool', name: 'f' },
+    });
+    expect(Date.now() - started).toBeLessThan(2000);
+    const block = m.content[0];
+    expect(block?.type).toBe('tool_use');
+    expect(Array.isArray((block as { input: { a: unknown[] } }).input.a)).toBe(true);
+  });
+
+  it('a schema property named __proto__ is answered as an own property that validates', async () => {
+    const schema = JSON.parse('{"type":"object","properties":{"__proto__":{"type":"string"},"b":{"type":"integer"}},"required":["__proto__","b"],"additionalProperties":false}');
+    const results = await runBatch([req('proto', 'q', format(schema))]);
+    const text = results.get('proto').message.content[0].text as string;
+    const answer = JSON.parse(text);
+    expect(Object.hasOwn(answer, '__proto__'), text).toBe(true);
+    // The validator the pipeline checks answers with (ajv itself mishandles a property named __proto__).
+    expect(resolveAnswerSchema(schema).validator.safeParse(answer).success).toBe(true);
+  });
+
+  it('an external $ref in a (non-strict) forced tool schema does not cut the results download', async () => {
+    const results = await runBatch([
+      req('ext', 'q', { tools: [{ name: 'f', input_schema: obj({ a: { $ref: 'https://example.com/a.json' } }) }], tool_choice: { type: 'tool', name: 'f' } }),
+      req('after', 'q'),
+    ]);
+    expect(results.get('ext')?.type).toBe('succeeded');
+    expect(results.get('after')?.type).toBe('succeeded');
+  });
+});
+
+describe('prompt caching applies only at or above the model minimum', () => {
+  const cached = (model: string, tokens: number) =>
+    req(`c${tokens}`, 'q', { model, system: [{ type: 'text', text: 'S'.repeat(tokens * 4), cache_control: { type: 'ephemeral', ttl: '1h' } }] });
+
+  it('a 600-token system prompt on Haiku 4.5 (minimum 4,096) is neither written nor read', async () => {
+    const results = await runBatch([{ ...cached('claude-haiku-4-5', 600), custom_id: 'a' }, { ...cached('claude-haiku-4-5', 600), custom_id: 'b' }]);
+    for (const r of results.values()) {
+      expect(r.message.usage.cache_creation_input_tokens).toBe(0);
+      expect(r.message.usage.cache_read_input_tokens).toBe(0);
+      expect(r.message.usage.input_tokens).toBeGreaterThan(600);
+    }
+  });
+
+  it('a 4,096-token system prompt on Haiku 4.5 is written once, then read', async () => {
+    const results = await runBatch([{ ...cached('claude-haiku-4-5', 4096), custom_id: 'a' }, { ...cached('claude-haiku-4-5', 4096), custom_id: 'b' }]);
+    const usages = [...results.values()].map((r) => r.message.usage);
+    expect(usages.map((u) => u.cache_creation_input_tokens).sort()).toEqual([0, 4096]);
+    expect(usages.map((u) => u.cache_read_input_tokens).sort()).toEqual([0, 4096]);
+  });
+});
+
+describe('rate-limit headers on /v1/messages', () => {
+  it('sends anthropic-ratelimit-* by default, counting down', async () => {
+    const local = await startEmulator();
+    try {
+      const body = req('x', 'hello').params;
+      const first = await raw(local.url, 'POST', '/v1/messages', body);
+      const second = await raw(local.url, 'POST', '/v1/messages', body);
+      for (const name of ['requests', 'input-tokens', 'output-tokens', 'tokens']) {
+        expect(first.headers.get(`anthropic-ratelimit-${name}-limit`), name).toMatch(/^\d+$/);
+        expect(first.headers.get(`anthropic-ratelimit-${name}-remaining`), name).toMatch(/^\d+$/);
+        expect(Date.parse(first.headers.get(`anthropic-ratelimit-${name}-reset`) ?? '')).not.toBeNaN();
+      }
+      expect(Number(second.headers.get('anthropic-ratelimit-requests-remaining'))).toBe(Number(first.headers.get('anthropic-ratelimit-requests-remaining')) - 1);
+    } finally {
+      await local.close();
+    }
+  });
+});
+
+describe('GET /v1/models from the registry', () => {
+  it('retrieve and list validate against the spec; an unknown id is a 404; a retired model says so', async () => {
+    const haiku = await c.models.retrieve('claude-haiku-4-5-20251001');
+    expectSpec('ModelInfo', haiku);
+    expect(haiku).toMatchObject({ id: 'claude-haiku-4-5-20251001', max_input_tokens: 200_000, max_tokens: 64_000 });
+    expect(haiku.capabilities?.structured_outputs.supported).toBe(true);
+    expect((await c.models.retrieve('claude-sonnet-4-5')).lifecycle).toBe('retired'); // the emulator's clock: 2026-12-02
+    const page = await c.models.list();
+    expectSpec('ListResponse_ModelInfo_', { data: page.data, has_more: page.has_more, first_id: page.first_id, last_id: page.last_id });
+    expect(page.data.map((m) => m.id)).toContain('claude-opus-5');
+    await expect(c.models.retrieve('claude-haiku-45')).rejects.toBeInstanceOf(Anthropic.NotFoundError);
+  });
+});
