@@ -36,6 +36,9 @@ import { defaultLedgerPath, Ledger } from './ledger/ledger.ts';
 import { batchSink, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, MAX_TIMER_MS, type BatchEvent } from './stages/batch.ts';
 import { newCounts, toEnriched, type MergeCounts } from './stages/merge.ts';
 import { toRequests } from './stages/prepare.ts';
+import { attachDocuments } from './stages/attach.ts';
+import { Uploader, type UploadCounts } from './client/uploads.ts';
+import { UploadRegistry } from './ledger/uploads.ts';
 import type { SourceRecord } from './stages/read.ts';
 
 export const DEFAULT_MODEL = 'claude-haiku-4-5';
@@ -76,6 +79,12 @@ const optionsSchema = z
     mode: z.enum(['batch', 'realtime']).optional(),
     concurrency: positiveInt(1000).optional(),
     deadline: z.union([z.date(), z.number().positive()]).optional(),
+    attach: z.array(z.string().min(1)).optional(),
+    documentPrompt: z.string().min(1).optional(),
+    upload: z.enum(['files', 'inline', 'auto']).optional(),
+    baseDir: z.string().min(1).optional(),
+    uploadConcurrency: positiveInt(64).optional(),
+    uploadCounts: z.custom<UploadCounts>((v) => typeof v === 'object' && v !== null).optional(),
     clock: z
       .object({
         now: z.custom<() => number>((v) => typeof v === 'function'),
@@ -114,7 +123,21 @@ export function enrichStage(
     const client = o.client ?? createClient({ apiKey: o.apiKey ?? requiredKey(), baseURL: o.baseURL });
     const ledger = o.ledger instanceof Ledger ? o.ledger : new Ledger(o.ledger ?? defaultLedgerPath(process.env));
     const apiKey = o.apiKey ?? client.apiKey ?? '';
+    // Documents: attached fields become content blocks; uploads are registered next to the ledger.
+    const registry = o.attach?.length && o.upload !== 'inline' ? new UploadRegistry(ledger.path) : undefined;
     try {
+      const withDocuments = o.attach?.length
+        ? attachDocuments({
+            fields: o.attach,
+            baseDir: o.baseDir ?? process.cwd(),
+            model: o.model,
+            upload: o.upload,
+            uploader: registry
+              ? new Uploader({ client, registry, scope: identityOf(client, apiKey).scope, now: o.clock?.now, concurrency: o.uploadConcurrency, counts: o.uploadCounts })
+              : undefined,
+            file: o.file,
+          })(source)
+        : source;
       const prepared = toRequests({
         model: o.model,
         maxTokens: o.maxTokens,
@@ -123,7 +146,8 @@ export function enrichStage(
         answerSchema: answer?.jsonSchema,
         idField: o.idField,
         file: o.file,
-      })(source);
+        documentPrompt: o.documentPrompt === undefined ? undefined : compileTemplate(o.documentPrompt),
+      })(withDocuments);
       const joined = batchSink({
         client,
         ledger,
@@ -167,6 +191,7 @@ export function enrichStage(
       })(prepared, stage);
       yield* toEnriched({ validator: answer?.validator, into: o.into, meta: o.meta ? { table } : undefined }, o.counts ?? newCounts())(joined);
     } finally {
+      registry?.close();
       if (!(o.ledger instanceof Ledger)) ledger.close();
     }
   };

@@ -299,3 +299,8 @@ export function elideBase64(messagesJson: string): string {
   }
   return JSON.stringify(messages);
 }
+
+/** The `messages` of a request with documents: the blocks first, then the prompt (the PDF guide puts documents before the question). */
+export function documentMessages(prompt: string, blocks: readonly ContentBlock[]): string {
+  return JSON.stringify([{ role: 'user', content: [...blocks, { type: 'text', text: prompt }] }]);
+}

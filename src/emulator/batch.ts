@@ -21,6 +21,8 @@ import { buildMessage, promptTokens } from './answer.ts';
 import { hash53, IdGenerator, permutation, rngFor, unitHash } from './random.ts';
 import type { BatchRequest } from './validate.ts';
 import { paramProblem } from './validate.ts';
+import { checkDocuments } from './documents.ts';
+import type { FileStore } from './files.ts';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 export const EXPIRY_MS = DAY_MS;
@@ -111,6 +113,8 @@ export interface StoreConfig {
   erroredType: string;
   expiredRate: number;
   responder: Responder | undefined;
+  /** The Files API store, for `file` sources of document and image blocks. */
+  files?: FileStore | undefined;
   forward: Forwarder | undefined;
   upstreamConcurrency: number;
 }
@@ -345,7 +349,7 @@ export class BatchStore {
     if (cfg.expiredRate > 0 && unitHash(cfg.seed, 'expired', rec.id, req.custom_id) < cfg.expiredRate) return EXPIRED;
     if (cfg.erroredRate > 0 && unitHash(cfg.seed, 'errored', rec.id, req.custom_id) < cfg.erroredRate)
       return { t: 'err', error: { type: cfg.erroredType, message: faultMessage(cfg.erroredType) } };
-    const problem = paramProblem(req.params, rec.version, 'batch');
+    const problem = paramProblem(req.params, rec.version, 'batch') ?? checkDocuments(req.params, cfg.files).problem;
     if (problem !== undefined) return { t: 'err', error: { type: 'invalid_request_error', message: problem } };
     return undefined;
   }
@@ -386,7 +390,7 @@ export class BatchStore {
           }
         }
         let r: ResponderResult | undefined;
-        if (this.#cfg.responder) r = await this.#cfg.responder({ custom_id: req.custom_id, params: req.params });
+        if (this.#cfg.responder) r = await this.#cfg.responder({ custom_id: req.custom_id, params: req.params, documents: checkDocuments(req.params, this.#cfg.files).documents });
         if (r === undefined) outcomes[i] = cache === 'creation' ? GEN_CREATE : GEN_READ;
         else if (typeof r === 'object' && 'error' in r) outcomes[i] = { t: 'err', error: { ...r.error } };
         else outcomes[i] = { t: 'resp', r, cache };

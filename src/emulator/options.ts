@@ -65,6 +65,8 @@ export interface EmulatorOptions {
   messagesConcurrency?: number;
   /** How long each `POST /v1/messages` call takes. _Default:_ 0. */
   messagesLatencyMs?: number;
+  /** Files API storage quota in bytes: an upload past it is refused (the quota fault). _Default:_ no limit. */
+  filesQuotaBytes?: number;
   /** Called with one line per HTTP request (method, path, status, ms); never includes keys. */
   log?: (line: string) => void;
 }
@@ -98,6 +100,7 @@ export interface ResolvedOptions {
   resultsPauseMs: number;
   messagesConcurrency: number;
   messagesLatencyMs: number;
+  filesQuotaBytes: number | undefined;
   log: ((line: string) => void) | undefined;
 }
 
@@ -130,6 +133,7 @@ const optionsSchema = z.object({
   resultsPauseMs: z.number().min(0).optional(),
   messagesConcurrency: z.int().min(0).optional(),
   messagesLatencyMs: z.number().min(0).optional(),
+  filesQuotaBytes: nonNegInt,
 });
 
 /** Applies defaults and validates; throws a `TypeError` naming the bad option. */
@@ -175,6 +179,7 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
     resultsPauseMs: o.resultsPauseMs ?? 0,
     messagesConcurrency: o.messagesConcurrency ?? 0,
     messagesLatencyMs: o.messagesLatencyMs ?? 0,
+    filesQuotaBytes: o.filesQuotaBytes,
     log,
   };
 }

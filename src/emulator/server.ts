@@ -15,6 +15,8 @@ import { BatchStore } from './batch.ts';
 import type { ResolvedOptions } from './options.ts';
 import { hash53, IdGenerator, unitHash } from './random.ts';
 import { makeForwarder } from './upstream.ts';
+import { FileStore, type FilesRoute } from './files.ts';
+import { checkDocuments } from './documents.ts';
 import {
   paramProblem,
   SUPPORTED_VERSIONS,
@@ -32,6 +34,7 @@ export type RouteName =
   | 'batches.results'
   | 'messages.create'
   | 'messages.count_tokens'
+  | FilesRoute
   | 'not_found';
 
 const CONTROL_ROUTES: ReadonlySet<RouteName> = new Set([
@@ -63,6 +66,7 @@ export interface RunningServer {
   stats: EmulatorStats;
   submitted: Map<string, number>;
   store: BatchStore;
+  files: FileStore;
   close(): Promise<void>;
 }
 
@@ -147,6 +151,11 @@ function emptyCalls(): Record<RouteName, number> {
     'batches.results': 0,
     'messages.create': 0,
     'messages.count_tokens': 0,
+    'files.upload': 0,
+    'files.list': 0,
+    'files.retrieve': 0,
+    'files.delete': 0,
+    'files.content': 0,
     not_found: 0,
   };
 }
@@ -175,7 +184,9 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         return forwarder(params, auth);
       }
     : undefined;
+  const files = new FileStore({ seed: opts.seed, now: opts.now, quotaBytes: opts.filesQuotaBytes });
   const store = new BatchStore({
+    files,
     seed: opts.seed,
     now: opts.now,
     processingMs: opts.processingMs,
@@ -288,7 +299,8 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
   const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://emulator.invalid');
     const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
-    const route = matchRoute(req.method ?? 'GET', path);
+    const filesRoute = FileStore.match(req.method ?? 'GET', path);
+    const route: Route = filesRoute ?? matchRoute(req.method ?? 'GET', path);
     stats.calls[route.name]++;
 
     const apiKey = apiKeyOf(req);
@@ -308,6 +320,10 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
     }
     const auth: ForwardAuth = { apiKey, version };
 
+    if (filesRoute) {
+      sendJson(res, 200, await files.handle(filesRoute, url, req.headers['content-type'], () => readBody(req, opts.maxBodyBytes)));
+      return;
+    }
     switch (route.name) {
       case 'batches.create': {
         const body = await readJson(req, opts.maxBodyBytes);
@@ -382,7 +398,8 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         const v = validateMessageParams(body);
         if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
         const params = v.value;
-        const problem = paramProblem(params, version, 'messages');
+        const documents = checkDocuments(params, files);
+        const problem = paramProblem(params, version, 'messages') ?? documents.problem;
         if (problem !== undefined) throw new ApiError(400, 'invalid_request_error', problem);
         if (countingForwarder) {
           const out = await countingForwarder(params, auth);
@@ -390,7 +407,7 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
           sendJson(res, 200, out.message);
           return;
         }
-        const r = opts.responder ? await opts.responder({ custom_id: null, params }) : undefined;
+        const r = opts.responder ? await opts.responder({ custom_id: null, params, documents: documents.documents }) : undefined;
         const { prefixKey } = promptTokens(params);
         let cacheUse: 'creation' | 'read' = 'read';
         if (prefixKey !== undefined) {
@@ -472,6 +489,7 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
     stats,
     submitted,
     store,
+    files,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

@@ -6,15 +6,20 @@
  */
 import { isBatchEnrichError } from '../errors.ts';
 import { compileSpec, idLabel, requestKey, type RequestSpec } from '../core/request.ts';
+import type { Template } from '../core/template.ts';
+import { documentMessages } from '../core/documents.ts';
 import type { PreparedRecord } from './batch.ts';
+import type { AttachedRecord } from './attach.ts';
 import type { SourceRecord } from './read.ts';
 
 export interface PrepareOptions extends RequestSpec {
   /** Shown in per-record error messages (`file:line: …`). */
   file?: string | undefined;
+  /** The prompt for records that carry documents (a recipe's `documentPrompt`); absent: `prompt`. */
+  documentPrompt?: Template | undefined;
 }
 
-export function toRequests(options: PrepareOptions): (source: AsyncIterable<SourceRecord>) => AsyncGenerator<PreparedRecord> {
+export function toRequests(options: PrepareOptions): (source: AsyncIterable<SourceRecord | AttachedRecord>) => AsyncGenerator<PreparedRecord> {
   const { parts, messages } = compileSpec(options);
   const file = !options.file || options.file === '-' ? '<stdin>' : options.file;
   return async function* prepare(source) {
@@ -24,10 +29,13 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         continue;
       }
       try {
-        const serialized = messages(record.data);
-        const key = requestKey([parts.head, serialized, parts.tail]);
+        // With documents (attach.ts), the key hashes each by its sha256, whatever way it is sent.
+        const { documents, ...plain } = record as AttachedRecord;
+        const text = documents ? (options.documentPrompt ?? options.prompt).render(record.data) : '';
+        const serialized = documents ? documentMessages(text, documents.blocks) : messages(record.data);
+        const key = requestKey([parts.head, documents ? documentMessages(text, documents.keyBlocks) : serialized, parts.tail]);
         const label = options.idField === undefined ? undefined : idLabel(record.data[options.idField]);
-        yield { ...record, key, label, spec: parts, messages: serialized };
+        yield { ...plain, key, label, spec: parts, messages: serialized };
       } catch (error) {
         if (!isBatchEnrichError(error) || error.code !== 'BE_TEMPLATE') throw error;
         yield { ...record, error: { type: 'template', message: `${file}:${record.line}: ${error.message}` } };
