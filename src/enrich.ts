@@ -36,7 +36,7 @@ import { defaultLedgerPath, Ledger } from './ledger/ledger.ts';
 import { batchSink, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, MAX_TIMER_MS, type BatchEvent } from './stages/batch.ts';
 import { newCounts, toEnriched, type MergeCounts } from './stages/merge.ts';
 import { toRequests } from './stages/prepare.ts';
-import { attachDocuments } from './stages/attach.ts';
+import { attachDocuments, resolveUploads } from './stages/attach.ts';
 import { Uploader, type UploadCounts } from './client/uploads.ts';
 import { UploadRegistry } from './ledger/uploads.ts';
 import type { SourceRecord } from './stages/read.ts';
@@ -132,9 +132,7 @@ export function enrichStage(
             baseDir: o.baseDir ?? process.cwd(),
             model: o.model,
             upload: o.upload,
-            uploader: registry
-              ? new Uploader({ client, registry, scope: identityOf(client, apiKey).scope, now: o.clock?.now, concurrency: o.uploadConcurrency, counts: o.uploadCounts })
-              : undefined,
+            canUpload: registry !== undefined,
             file: o.file,
           })(source)
         : source;
@@ -148,6 +146,14 @@ export function enrichStage(
         file: o.file,
         documentPrompt: o.documentPrompt === undefined ? undefined : compileTemplate(o.documentPrompt),
       })(withDocuments);
+      const scope = identityOf(client, apiKey).scope;
+      const ready = registry
+        ? resolveUploads({
+            uploader: new Uploader({ client, registry, scope, now: o.clock?.now, concurrency: o.uploadConcurrency, counts: o.uploadCounts }),
+            known: (key) => ledger.request(scope, key) !== undefined,
+            file: o.file,
+          })(prepared)
+        : prepared;
       const joined = batchSink({
         client,
         ledger,
@@ -188,7 +194,7 @@ export function enrichStage(
                   ).highUsd ?? Number.POSITIVE_INFINITY,
               },
             }),
-      })(prepared, stage);
+      })(ready, stage);
       yield* toEnriched({ validator: answer?.validator, into: o.into, meta: o.meta ? { table } : undefined }, o.counts ?? newCounts())(joined);
     } finally {
       registry?.close();

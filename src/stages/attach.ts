@@ -29,8 +29,12 @@ import {
   type Inspected,
   type Transport,
 } from '../core/documents.ts';
-import type { Uploader } from '../client/uploads.ts';
+import type { Uploader, UploadPart } from '../client/uploads.ts';
+import type { PreparedRecord } from './batch.ts';
 import type { SourceRecord } from './read.ts';
+
+/** The file id a part to upload has in a request until it is uploaded, and in its key always. */
+const PLACEHOLDER = 'sha256:';
 
 export type UploadMode = 'files' | 'inline' | 'auto';
 
@@ -39,9 +43,14 @@ export const AUTO_UPLOAD_BYTES = 512 * 1024;
 /** `--upload auto` also uploads every part of a request whose inline body would pass this share of the 32 MB limit. */
 const AUTO_INLINE_MAX_BYTES = 24 * 1024 * 1024;
 
-/** A record with its documents resolved: `blocks` are sent, `keyBlocks` are hashed into the request key. */
+/**
+ * A record with its documents resolved: `blocks` are sent, `keyBlocks` are hashed into the request
+ * key. A part to upload is written in `blocks` as the placeholder file id `sha256:<hex>` (as in
+ * `keyBlocks`), and listed in `uploads`: `resolveUploads` uploads it and puts the real id in, after
+ * the key is known, so a request already in the ledger uploads nothing.
+ */
 export interface AttachedRecord extends SourceRecord {
-  documents?: { blocks: ContentBlock[]; keyBlocks: ContentBlock[]; tokens?: number } | undefined;
+  documents?: { blocks: ContentBlock[]; keyBlocks: ContentBlock[]; uploads: UploadPart[] } | undefined;
 }
 
 export interface AttachOptions {
@@ -51,8 +60,8 @@ export interface AttachOptions {
   baseDir: string;
   model: string;
   upload?: UploadMode | undefined;
-  /** Needed unless `upload` is `inline` (without one, `auto` sends everything inline). */
-  uploader?: Uploader | undefined;
+  /** Whether the Files API can be used (an uploader follows); without it, `auto` sends everything inline. */
+  canUpload: boolean;
   /** Shown in per-record messages (`file:line: …`). */
   file?: string | undefined;
   /** Records resolved at once. _Default:_ 8. */
@@ -64,7 +73,7 @@ type Part = Inspected & { kind: 'pdf' | 'image' };
 export function attachDocuments(options: AttachOptions): (source: AsyncIterable<SourceRecord>) => AsyncGenerator<AttachedRecord> {
   const where = !options.file || options.file === '-' ? '<stdin>' : options.file;
   const mode = options.upload ?? 'auto';
-  if (mode === 'files' && !options.uploader) throw new Error('attachDocuments: `upload: "files"` needs an uploader');
+  if (mode === 'files' && !options.canUpload) throw new Error('attachDocuments: `upload: "files"` needs the Files API');
   const one = async (record: SourceRecord): Promise<AttachedRecord> => {
     if (record.error) return record;
     try {
@@ -72,9 +81,6 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
     } catch (error) {
       const at = `${where}:${record.line}`;
       if (error instanceof DocumentProblem) return { ...record, error: { type: error.type, message: `${at}: ${error.message}` } };
-      if (error instanceof Error && 'status' in error) {
-        return { ...record, error: { type: 'upload_failed', message: `${at}: uploading to the Files API failed: ${error.message}` } };
-      }
       throw error;
     }
   };
@@ -101,28 +107,25 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
     const digests = new Map<Part, string>(parts.map((part) => [part, sha256(part.bytes)]));
     const inlineTotal = parts.reduce((n, part) => n + base64Length(part.bytes.length), 0);
     const uploads = (part: Part) =>
-      options.uploader !== undefined &&
+      options.canUpload &&
       (mode === 'files' || (mode === 'auto' && (part.bytes.length >= AUTO_UPLOAD_BYTES || inlineTotal > AUTO_INLINE_MAX_BYTES)));
     let inlineBytes = 0;
     for (const { doc } of docs) inlineBytes += doc.kind === 'text' || doc.kind === 'email' ? Buffer.byteLength(doc.text) : 0;
     for (const part of parts) if (!uploads(part)) inlineBytes += base64Length(part.bytes.length);
     preflight(docs, { model: options.model, inlineBytes });
 
-    const fileIds = new Map<Part, string>();
-    await Promise.all(
-      parts.filter(uploads).map(async (part) => {
-        const name = docs.find(({ doc }) => doc === part || (doc.kind === 'email' && binaryParts(doc).includes(part)))?.name ?? 'document';
-        fileIds.set(part, await (options.uploader as Uploader).fileIdFor({ sha256: digests.get(part) as string, bytes: part.bytes, mediaType: part.mediaType, name }));
-      }),
-    );
-    const sent = (part: Part): Transport => {
-      const fileId = fileIds.get(part);
-      return fileId ? { type: 'file', fileId } : { type: 'inline' };
-    };
-    const keyed = (part: Part): Transport => ({ type: 'file', fileId: `sha256:${digests.get(part) as string}` });
+    const keyed = (part: Part): Transport => ({ type: 'file', fileId: `${PLACEHOLDER}${digests.get(part) as string}` });
+    const sent = (part: Part): Transport => (uploads(part) ? keyed(part) : { type: 'inline' });
+    const toUpload = new Map<string, UploadPart>();
+    for (const { name, doc } of docs) {
+      for (const part of binaryParts(doc)) {
+        const digest = digests.get(part) as string;
+        if (uploads(part)) toUpload.set(digest, { sha256: digest, bytes: part.bytes, mediaType: part.mediaType, name });
+      }
+    }
     const blocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, basename(name), sent))];
     const keyBlocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, basename(name), keyed))];
-    return { ...record, documents: { blocks, keyBlocks } };
+    return { ...record, documents: { blocks, keyBlocks, uploads: [...toUpload.values()] } };
   }
 
   return async function* attach(source) {
@@ -170,4 +173,45 @@ export async function* orderedMap<T, U>(source: AsyncIterable<T>, concurrency: n
     // Stopped early: let the calls started settle quietly.
     await Promise.allSettled(window);
   }
+}
+
+/** A prepared request whose messages still name parts to upload by their placeholder ids. */
+export interface PendingUploads extends PreparedRecord {
+  uploads?: UploadPart[] | undefined;
+}
+
+export interface ResolveUploadsOptions {
+  uploader: Uploader;
+  /** Whether the ledger already knows the request (answered, or sent): then its stored body is used and nothing is uploaded. */
+  known: (key: string) => boolean;
+  file?: string | undefined;
+  concurrency?: number | undefined;
+}
+
+/**
+ * Prepared requests → requests ready to send: each part still to upload is uploaded (once per file,
+ * through the registry) and its placeholder id replaced by the real `file_id`. A request the ledger
+ * already knows is passed on as it is: a rerun uploads nothing for it. A failed upload becomes the
+ * record's `error` (`upload_failed`).
+ */
+export function resolveUploads(options: ResolveUploadsOptions): (source: AsyncIterable<PendingUploads>) => AsyncGenerator<PreparedRecord> {
+  const where = !options.file || options.file === '-' ? '<stdin>' : options.file;
+  const one = async (record: PendingUploads): Promise<PreparedRecord> => {
+    const { uploads, ...prepared } = record;
+    if (!uploads?.length || prepared.error || prepared.key === undefined || prepared.messages === undefined || options.known(prepared.key)) return prepared;
+    try {
+      let messages = prepared.messages;
+      for (const part of uploads) {
+        const fileId = await options.uploader.fileIdFor(part);
+        messages = messages.replaceAll(JSON.stringify(`${PLACEHOLDER}${part.sha256}`), JSON.stringify(fileId));
+      }
+      return { ...prepared, messages };
+    } catch (error) {
+      if (!(error instanceof Error && 'status' in error)) throw error;
+      return { ...prepared, error: { type: 'upload_failed', message: `${where}:${prepared.line}: uploading to the Files API failed: ${error.message}` } };
+    }
+  };
+  return async function* upload(source) {
+    yield* orderedMap(source, options.concurrency ?? 8, one);
+  };
 }

@@ -9,7 +9,7 @@ import { compileSpec, idLabel, requestKey, type RequestSpec } from '../core/requ
 import type { Template } from '../core/template.ts';
 import { documentMessages } from '../core/documents.ts';
 import type { PreparedRecord } from './batch.ts';
-import type { AttachedRecord } from './attach.ts';
+import type { AttachedRecord, PendingUploads } from './attach.ts';
 import type { SourceRecord } from './read.ts';
 
 export interface PrepareOptions extends RequestSpec {
@@ -19,7 +19,7 @@ export interface PrepareOptions extends RequestSpec {
   documentPrompt?: Template | undefined;
 }
 
-export function toRequests(options: PrepareOptions): (source: AsyncIterable<SourceRecord | AttachedRecord>) => AsyncGenerator<PreparedRecord> {
+export function toRequests(options: PrepareOptions): (source: AsyncIterable<SourceRecord | AttachedRecord>) => AsyncGenerator<PendingUploads> {
   const { parts, messages } = compileSpec(options);
   const file = !options.file || options.file === '-' ? '<stdin>' : options.file;
   return async function* prepare(source) {
@@ -35,7 +35,7 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         const serialized = documents ? documentMessages(text, documents.blocks) : messages(record.data);
         const key = requestKey([parts.head, documents ? documentMessages(text, documents.keyBlocks) : serialized, parts.tail]);
         const label = options.idField === undefined ? undefined : idLabel(record.data[options.idField]);
-        yield { ...plain, key, label, spec: parts, messages: serialized };
+        yield { ...plain, key, label, spec: parts, messages: serialized, ...(documents?.uploads.length ? { uploads: documents.uploads } : {}) };
       } catch (error) {
         if (!isBatchEnrichError(error) || error.code !== 'BE_TEMPLATE') throw error;
         yield { ...record, error: { type: 'template', message: `${file}:${record.line}: ${error.message}` } };
