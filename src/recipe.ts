@@ -19,6 +19,12 @@ export interface Recipe {
   maxTokens?: number | undefined;
   into?: string | undefined;
   idField?: string | undefined;
+  /** Fields that hold documents (paths, https URLs, Buffers, Blobs), sent as document and image blocks. */
+  attach?: readonly string[] | undefined;
+  /** The prompt for records that carry documents (else `prompt`): it need not name the text fields. */
+  documentPrompt?: string | undefined;
+  /** The answer's shape when the input is whole documents (a folder, a path list, `--attach`), if it differs from `schema`. */
+  documentSchema?: z.ZodType | undefined;
   /** The input fields the prompt needs, for `--help` and error messages. */
   fields?: readonly string[] | undefined;
 }
@@ -43,5 +49,7 @@ export function recipeOptions(recipe: Recipe): EnrichOptions {
     ...(recipe.maxTokens === undefined ? {} : { maxTokens: recipe.maxTokens }),
     ...(recipe.into === undefined ? {} : { into: recipe.into }),
     ...(recipe.idField === undefined ? {} : { idField: recipe.idField }),
+    ...(recipe.attach === undefined ? {} : { attach: [...recipe.attach] }),
+    ...(recipe.documentPrompt === undefined ? {} : { documentPrompt: recipe.documentPrompt }),
   };
 }

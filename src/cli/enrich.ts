@@ -31,6 +31,10 @@ import { formatFromName, readRecords, type InputFormat, type SourceRecord } from
 import { coalesce, createFormatter, type OutputFormat } from '../stages/write.ts';
 import { EXIT, type CliIo } from './io.ts';
 import { formatBytes, isBrokenPipe } from './format.ts';
+import { documentInput, uploadLine } from './documents.ts';
+import { attachDocuments } from '../stages/attach.ts';
+import { elideBase64 } from '../core/documents.ts';
+import { newUploadCounts } from '../client/uploads.ts';
 
 /** `--mode auto` sends a FILE of at most this many rows in real time: a batch's wait is not worth the saving. */
 export const AUTO_REALTIME_MAX_ROWS = 100;
@@ -162,6 +166,8 @@ const OPTIONS = {
   'max-tokens': { type: 'string' },
   into: { type: 'string' },
   'id-field': { type: 'string' },
+  attach: { type: 'string', multiple: true },
+  upload: { type: 'string' },
   'input-format': { type: 'string' },
   'output-format': { type: 'string' },
   output: { type: 'string', short: 'o' },
@@ -235,7 +241,9 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   const file = positionals[0] ?? '-';
 
   const config = await resolveConfig(values);
-  const inputFormat = choice<InputFormat>('--input-format', values['input-format'], ['csv', 'ndjson']) ?? formatFromName(file);
+  const documents = documentInput(file, values['input-format'], values.attach, values.upload, config.attach);
+  if (config.documentAnswer && (documents.files || values.attach)) config.answer = config.documentAnswer;
+  const inputFormat = documents.files ? undefined : (choice<InputFormat>('--input-format', values['input-format'], ['csv', 'ndjson']) ?? formatFromName(file));
   const outputFormat =
     choice<OutputFormat>('--output-format', values['output-format'], ['ndjson', 'csv']) ??
     (values.output?.toLowerCase().endsWith('.csv') ? 'csv' : 'ndjson');
@@ -265,7 +273,8 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
     );
   }
 
-  const input = file === '-' ? io.stdin : await openInput(file);
+  const openFile = async () => documents.input ?? (file === '-' ? io.stdin : await openInput(file));
+  const input = await openFile();
   let inputColumns: string[] | undefined;
   const checkColumns = (columns: string[]) => {
     inputColumns = columns;
@@ -274,19 +283,21 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
     if (replaced.length > 0) {
       say(`warning: the answer's ${replaced.map((f) => shown(f)).join(', ')} will replace the input column${replaced.length > 1 ? 's' : ''} of that name; use --into FIELD to keep both`);
     }
-    const missing = missingColumns(config.prompt, columns);
+    // A CSV of documents (an attached column) is checked against the document prompt.
+    const withDocuments = config.documentPrompt !== undefined && documents.attach.some((field) => columns.includes(field));
+    const missing = missingColumns(withDocuments ? (config.documentPrompt ?? config.prompt) : config.prompt, columns);
     if (missing.length > 0) {
       throw usage(`${file === '-' ? '<stdin>' : file}:1: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the CSV header has no such column (columns: ${columns.join(', ')})`);
     }
   };
-  const read = readRecords({ format: inputFormat, file, onColumns: checkColumns });
+  const read = documents.read ?? readRecords({ format: inputFormat, file, onColumns: checkColumns });
 
   const spec = { model: config.model, maxTokens: config.maxTokens, prompt: config.prompt, system: config.system, answerSchema: config.answer?.jsonSchema, idField: config.idField, file };
 
   // One counting pass over a FILE serves both --mode auto and --sample (stdin cannot be read twice).
   let totalRows = 0;
   if (file !== '-' && (modeFlag === 'auto' || sampleSize !== undefined)) {
-    for await (const _ of readRecords({ format: inputFormat, file, onColumns: checkColumns })(await openInput(file))) {
+    for await (const _ of read(await openFile())) {
       // --mode auto alone needs to know only whether the file is small.
       if (++totalRows > AUTO_REALTIME_MAX_ROWS && sampleSize === undefined) break;
     }
@@ -296,7 +307,8 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   if (modeFlag === 'auto' && file !== '-' && totalRows <= AUTO_REALTIME_MAX_ROWS) mode = 'realtime';
   if (values['dry-run']) {
     if (sampleSize !== undefined) throw usage('--sample runs a trial and --dry-run sends nothing: use one or the other');
-    return dryRun(io, say, read(input), spec, prices, mode);
+    const attached = documents.attach.length ? attachDocuments({ fields: documents.attach, baseDir: documents.baseDir, model: config.model, canUpload: false, file })(read(input)) : read(input);
+    return dryRun(io, say, attached, { ...spec, documentPrompt: config.documentPrompt }, prices, mode);
   }
 
   // --sample: keep N of the rows, spread evenly over the input.
@@ -312,7 +324,9 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
       // A first, offline pass over the file (the sampled rows only, with --sample): refuse before any
       // create when even the estimate is over.
       const tally = new InputTally();
-      for await (const record of toRequests(spec)(readRecords({ format: inputFormat, file, onColumns: checkColumns })(await openInput(file)))) {
+      const records = read(await openFile());
+      const attached = documents.attach.length ? attachDocuments({ fields: documents.attach, baseDir: documents.baseDir, model: config.model, canUpload: false, file })(records) : records;
+      for await (const record of toRequests({ ...spec, documentPrompt: config.documentPrompt })(attached)) {
         if (!picked || picked.has(record.seq)) tally.add(record);
       }
       const line = estimateLine(tally, config.model, config.maxTokens, prices, Boolean(config.system), mode);
@@ -351,6 +365,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
 
   const counts = newCounts();
   const costs = newCostTotals();
+  const uploadCounts = newUploadCounts();
   let batches = 0;
   let sentRealtime = false;
   const started = Date.now();
@@ -397,6 +412,8 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
         maxTokens: config.maxTokens,
         ...(config.into === undefined ? {} : { into: config.into }),
         ...(config.idField === undefined ? {} : { idField: config.idField }),
+        ...(documents.attach.length ? { attach: documents.attach, baseDir: documents.baseDir, upload: documents.upload, uploadCounts } : {}),
+        ...(config.documentPrompt === undefined ? {} : { documentPrompt: config.documentPrompt.source }),
         client,
         apiKey: key,
         ledger,
@@ -455,8 +472,11 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
     await emulator?.close();
   }
 
-  const summary = summarize(counts, costs, batches, Date.now() - started, sentRealtime ? (batches > 0 ? 'batch+realtime' : 'realtime') : 'batch');
-  if (!quiet) for (const line of summaryLines(summary)) say(line);
+  const summary = {
+    ...summarize(counts, costs, batches, Date.now() - started, sentRealtime ? (batches > 0 ? 'batch+realtime' : 'realtime') : 'batch'),
+    ...(documents.attach.length ? { files_uploaded: uploadCounts.uploaded, upload_bytes: uploadCounts.bytes, files_reused: uploadCounts.reused } : {}),
+  };
+  if (!quiet) for (const line of [...summaryLines(summary), uploadLine(uploadCounts) ?? []].flat()) say(line);
   else if (counts.failed > 0) say(summaryLines(summary)[0] ?? '');
   if (values.summary) writeFileSync(values.summary, `${JSON.stringify(summary, null, 2)}\n`);
   if (picked) say(sampleReport(summary, totalRows));
@@ -471,6 +491,10 @@ interface Config {
   maxTokens: number;
   into: string | undefined;
   idField: string | undefined;
+  attach: readonly string[] | undefined;
+  documentPrompt: ReturnType<typeof compileTemplate> | undefined;
+  /** The recipe's answer for whole documents, used when the input is documents. */
+  documentAnswer: ReturnType<typeof resolveAnswerSchema> | undefined;
 }
 
 /** Options and recipe → one config; flags win over the recipe. */
@@ -509,6 +533,10 @@ async function resolveConfig(values: Values): Promise<Config> {
     maxTokens: integer('--max-tokens', values['max-tokens'], 1, 1_000_000) ?? recipe?.maxTokens ?? DEFAULT_MAX_TOKENS,
     into: values.into ?? recipe?.into,
     idField: values['id-field'] ?? recipe?.idField,
+    attach: recipe?.attach,
+    documentAnswer: recipe?.documentSchema && !values.schema ? resolveAnswerSchema(recipe.documentSchema, `recipe ${recipe.name}`) : undefined,
+    // A --prompt of your own is used for every record; a recipe's document prompt only with its own prompt.
+    documentPrompt: recipe?.documentPrompt && values.prompt === undefined && values['prompt-file'] === undefined ? compileTemplate(recipe.documentPrompt) : undefined,
   };
 }
 
@@ -525,7 +553,7 @@ async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIter
         if (record.error) {
           say(record.error.message);
         } else if (record.key !== undefined && record.spec !== undefined && record.messages !== undefined) {
-          yield `${requestLine(labeledKey(record.key, record.label), `${record.spec.head}${record.messages}${record.spec.tail}`)}\n`;
+          yield `${requestLine(labeledKey(record.key, record.label), `${record.spec.head}${elideBase64(record.messages)}${record.spec.tail}`)}\n`;
         }
       }
     },

@@ -8,6 +8,7 @@ import { count } from './format.ts';
 import { CHARS_PER_TOKEN, estimateCost, NEW_TOKENIZER_FACTOR, usesNewTokenizer } from '../core/pricing.ts';
 import type { MergeCounts } from '../stages/merge.ts';
 import type { PreparedRecord } from '../stages/batch.ts';
+import type { PendingUploads } from '../stages/attach.ts';
 
 export interface RunSummary {
   /** How the requests were sent: `batch`, `realtime`, or `batch+realtime` (a deadline moved the rest). */
@@ -87,7 +88,8 @@ export class InputTally {
       return;
     }
     this.requests++;
-    this.#bytes += record.spec.bytes + Buffer.byteLength(record.messages);
+    // Documents count by pages and pixels (`estimateBytes`), not by their base64.
+    this.#bytes += record.spec.bytes + ((record as PendingUploads).estimateBytes ?? Buffer.byteLength(record.messages));
     this.#prefixBytes = record.spec.bytes;
   }
 

@@ -21,7 +21,9 @@ import {
   binaryParts,
   blocksOf,
   DocumentProblem,
+  documentTokens,
   inspectDocument,
+  PDF_PAGE_TOKENS,
   preflight,
   sha256,
   urlBlock,
@@ -50,7 +52,7 @@ const AUTO_INLINE_MAX_BYTES = 24 * 1024 * 1024;
  * the key is known, so a request already in the ledger uploads nothing.
  */
 export interface AttachedRecord extends SourceRecord {
-  documents?: { blocks: ContentBlock[]; keyBlocks: ContentBlock[]; uploads: UploadPart[] } | undefined;
+  documents?: { blocks: ContentBlock[]; keyBlocks: ContentBlock[]; uploads: UploadPart[]; tokens: number } | undefined;
 }
 
 export interface AttachOptions {
@@ -125,7 +127,8 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
     }
     const blocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, basename(name), sent))];
     const keyBlocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, basename(name), keyed))];
-    return { ...record, documents: { blocks, keyBlocks, uploads: [...toUpload.values()] } };
+    const tokens = parts.reduce((n, part) => n + documentTokens(part), 0) + urls.length * PDF_PAGE_TOKENS;
+    return { ...record, documents: { blocks, keyBlocks, uploads: [...toUpload.values()], tokens } };
   }
 
   return async function* attach(source) {
@@ -178,6 +181,11 @@ export async function* orderedMap<T, U>(source: AsyncIterable<T>, concurrency: n
 /** A prepared request whose messages still name parts to upload by their placeholder ids. */
 export interface PendingUploads extends PreparedRecord {
   uploads?: UploadPart[] | undefined;
+  /**
+   * For cost estimates: the bytes of request text that stand for this request's input tokens, with
+   * each PDF or image counted by its pages and pixels instead of its base64.
+   */
+  estimateBytes?: number | undefined;
 }
 
 export interface ResolveUploadsOptions {

@@ -8,6 +8,7 @@ import { isBatchEnrichError } from '../errors.ts';
 import { compileSpec, idLabel, requestKey, type RequestSpec } from '../core/request.ts';
 import type { Template } from '../core/template.ts';
 import { documentMessages } from '../core/documents.ts';
+import { CHARS_PER_TOKEN } from '../core/pricing.ts';
 import type { PreparedRecord } from './batch.ts';
 import type { AttachedRecord, PendingUploads } from './attach.ts';
 import type { SourceRecord } from './read.ts';
@@ -33,9 +34,18 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         const { documents, ...plain } = record as AttachedRecord;
         const text = documents ? (options.documentPrompt ?? options.prompt).render(record.data) : '';
         const serialized = documents ? documentMessages(text, documents.blocks) : messages(record.data);
-        const key = requestKey([parts.head, documents ? documentMessages(text, documents.keyBlocks) : serialized, parts.tail]);
+        const keyed = documents ? documentMessages(text, documents.keyBlocks) : serialized;
+        const key = requestKey([parts.head, keyed, parts.tail]);
         const label = options.idField === undefined ? undefined : idLabel(record.data[options.idField]);
-        yield { ...plain, key, label, spec: parts, messages: serialized, ...(documents?.uploads.length ? { uploads: documents.uploads } : {}) };
+        yield {
+          ...plain,
+          key,
+          label,
+          spec: parts,
+          messages: serialized,
+          ...(documents ? { estimateBytes: Buffer.byteLength(keyed) + documents.tokens * CHARS_PER_TOKEN } : {}),
+          ...(documents?.uploads.length ? { uploads: documents.uploads } : {}),
+        };
       } catch (error) {
         if (!isBatchEnrichError(error) || error.code !== 'BE_TEMPLATE') throw error;
         yield { ...record, error: { type: 'template', message: `${file}:${record.line}: ${error.message}` } };
