@@ -38,10 +38,12 @@ export class FileStore {
   readonly #ids: IdGenerator;
   readonly #now: () => number;
   readonly #quotaBytes: number;
+  readonly #latencyMs: number;
   /** Uploads accepted, for tests. */
   uploads = 0;
 
-  constructor(options: { seed: number; now: () => number; quotaBytes?: number | undefined }) {
+  constructor(options: { seed: number; now: () => number; quotaBytes?: number | undefined; latencyMs?: number | undefined }) {
+    this.#latencyMs = options.latencyMs ?? 0;
     this.#ids = new IdGenerator(options.seed + 7);
     this.#now = options.now;
     this.#quotaBytes = options.quotaBytes ?? Number.POSITIVE_INFINITY;
@@ -133,6 +135,7 @@ export class FileStore {
     };
     this.#files.set(stored.id, stored);
     this.uploads++;
+    if (this.#latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.#latencyMs));
     return stored;
   }
 

@@ -67,6 +67,8 @@ export interface EmulatorOptions {
   messagesLatencyMs?: number;
   /** Files API storage quota in bytes: an upload past it is refused (the quota fault). _Default:_ no limit. */
   filesQuotaBytes?: number;
+  /** How long the answer to an upload waits after the file was stored (a slow upload; a kill then loses the answer). _Default:_ 0. */
+  uploadLatencyMs?: number;
   /** Called with one line per HTTP request (method, path, status, ms); never includes keys. */
   log?: (line: string) => void;
 }
@@ -101,6 +103,7 @@ export interface ResolvedOptions {
   messagesConcurrency: number;
   messagesLatencyMs: number;
   filesQuotaBytes: number | undefined;
+  uploadLatencyMs: number;
   log: ((line: string) => void) | undefined;
 }
 
@@ -134,6 +137,7 @@ const optionsSchema = z.object({
   messagesConcurrency: z.int().min(0).optional(),
   messagesLatencyMs: z.number().min(0).optional(),
   filesQuotaBytes: nonNegInt,
+  uploadLatencyMs: z.number().min(0).optional(),
 });
 
 /** Applies defaults and validates; throws a `TypeError` naming the bad option. */
@@ -180,6 +184,7 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
     messagesConcurrency: o.messagesConcurrency ?? 0,
     messagesLatencyMs: o.messagesLatencyMs ?? 0,
     filesQuotaBytes: o.filesQuotaBytes,
+    uploadLatencyMs: o.uploadLatencyMs ?? 0,
     log,
   };
 }
