@@ -47,8 +47,8 @@ export const USAGE = `Usage: batch-enrich [options] [FILE]
        batch-enrich emulator [options]             a local emulator of the API
        (each command has its own --help)
 
-Enrich CSV or NDJSON records with Claude through the Message Batches API (half the price of
-real-time calls). Reads FILE, or stdin when FILE is absent or '-'; writes NDJSON (or CSV) to
+Enrich CSV or NDJSON records, or a folder of documents, with Claude through the Message Batches API
+(half the price of real-time calls). Reads FILE, or stdin when FILE is absent or '-'; writes NDJSON (or CSV) to
 stdout; progress and errors go to stderr. Work is kept in a ledger, so re-running the same
 command after a crash resumes without paying twice.
 
@@ -66,13 +66,23 @@ Request:
   --id-field NAME         show this field's value in each custom_id (a label: never changes what is paid)
 
 Input and output:
-  --input-format csv|ndjson    default: from FILE's extension, else sniffed from the first byte
+  --input-format csv|ndjson|paths  default: from FILE's extension, else sniffed from the first byte;
+                               paths: one file path a line, one record per file (path, name, bytes, sha256)
   --output-format ndjson|csv   default: from --output's extension, else ndjson
   -o, --output FILE            write records to FILE instead of stdout
   --errors FILE                write records that carry _error to FILE instead of the output
   --progress                   a live status view on stderr even when it is not a terminal
                                (default: the view on a terminal, else one line per batch event)
   -q, --quiet                  neither (errors, budget stops and failed-record counts are still printed)
+
+Documents (PDF, JPEG/PNG/GIF/WebP, text, .eml; the type is sniffed from the bytes):
+  FILE may be a folder: one record per file in it (recursive), each file attached
+  --attach FIELD          a field holding a document path (relative to FILE's folder, or the working
+                          directory for stdin) or an https URL; repeatable (default: the recipe's, e.g. file)
+  --upload files|inline|auto  how PDFs and images travel: inline base64, or uploaded once to the Files API
+                          and referred to by file_id (default auto: files of 512 KB or more are uploaded)
+  A file that cannot be sent (unsupported, encrypted, damaged, too many pages, image too large, request
+  over 32 MB) gets _error document_* / image_too_large / request_too_large, before anything is paid.
 
 Batching:
   --batch-size N          requests per batch, 1-${MAX_BATCH_REQUESTS} (default ${MAX_BATCH_REQUESTS}; 256 MB also caps a batch)
@@ -130,7 +140,9 @@ Environment:
 
 Output: each input record comes out exactly once, in input order: enriched with the answer's
 fields, or with _error: {type, message} (types: the API's error type such as overloaded_error,
-expired, canceled, truncated, refusal, invalid_json, schema_mismatch, template, invalid_input).
+expired, canceled, truncated, refusal, invalid_json, schema_mismatch, template, invalid_input,
+document_unsupported, document_encrypted, document_unreadable, document_missing,
+document_too_many_pages, image_too_large, request_too_large, upload_failed).
 
 Exit codes:
   0  every record enriched
@@ -153,6 +165,9 @@ Examples:
 
   # see exactly what would be sent, without a key
   batch-enrich --dry-run --transform invoice-extraction fixtures/ndjson/invoices.ndjson | head -1
+
+  # a folder of invoices (PDFs, scans, e-mails), offline against the emulator
+  batch-enrich --emulator --transform invoice-extraction fixtures/documents/invoices/
 `;
 
 const OPTIONS = {

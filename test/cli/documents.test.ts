@@ -148,3 +148,48 @@ describe('batches cut by bytes, base64 counted as sent', () => {
     expect(files[0]?.bytes).toBeLessThan(maxBatchBytes / 10);
   });
 });
+
+describe('documents from the command line', () => {
+  it('--input-format paths: one record per listed file; a missing one gets document_missing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-paths-'));
+    writeFileSync(join(dir, 'a.pdf'), await invoicePdf(1));
+    writeFileSync(join(dir, 'b.png'), png(50, 60));
+    const result = await runCli(['--emulator', '--transform', 'invoice-extraction', '--input-format', 'paths', '--poll-min', '0.01'], {
+      cwd: dir,
+      stdin: 'a.pdf\n\nb.png\nnope.pdf\n',
+    });
+    expect(result.code, result.stderr).toBe(3);
+    const records = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(records.map((r) => [r['path'], r['name'], (r['_error'] as { type?: string } | undefined)?.type ?? 'ok'])).toEqual([
+      ['a.pdf', 'a.pdf', 'ok'],
+      ['b.png', 'b.png', 'ok'],
+      ['nope.pdf', 'nope.pdf', 'document_missing'],
+    ]);
+    expect(records[0]?.['sha256']).toMatch(/^[0-9a-f]{64}$/);
+    expect((records[2]?.['_error'] as { message: string }).message).toMatch(/^<stdin>:4: nope\.pdf: no such file/);
+  });
+
+  it('a recipe attaches its field: paths are relative to the input file; rows with text only work as before', async () => {
+    const result = await runCli(['--emulator', '--transform', 'invoice-extraction', '--poll-min', '0.01', 'fixtures/documents/invoices.ndjson']);
+    expect(result.code, result.stderr).toBe(0);
+    const records = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(records.map((r) => r['invoice_id'])).toEqual(['INV-00001', 'INV-00003', 'INV-00009']);
+    expect(records.every((r) => typeof r['total'] === 'number')).toBe(true);
+  });
+
+  it('--dry-run shows documents with their base64 elided, and estimates them by pages and pixels', async () => {
+    const result = await runCli(['--dry-run', '--transform', 'invoice-extraction', 'fixtures/documents/invoices/']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('"source":{"type":"base64","media_type":"application/pdf","data":"<1,830 bytes of application/pdf>"}');
+    expect(result.stdout).toContain('"data":"<1,381 bytes of image/png>"');
+    expect(result.stdout).not.toMatch(/[A-Za-z0-9+/]{200}/);
+    // 4 requests: 3 PDFs at ~3,850 tokens a page plus a 400x560 scan at ~286, plus the prompt and the e-mail's text.
+    expect(result.stderr).toMatch(/estimate: 4 requests of about 3,\d{3} input tokens/);
+  });
+
+  it('--upload takes files, inline or auto', async () => {
+    const result = await runCli(['--dry-run', '--transform', 'invoice-extraction', '--upload', 'sometimes', 'fixtures/documents/invoices/']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("--upload must be one of files, inline, auto, got "sometimes"");
+  });
+});
