@@ -158,3 +158,30 @@ export function uploadName(part: Pick<UploadPart, 'sha256' | 'name'>): string {
   const base = part.name.split(/[\\/]/).pop() || 'document';
   return `${part.sha256.slice(0, 16)}-${base}`.slice(0, 255);
 }
+
+/**
+ * `gc` for uploads: forgets the registry's files of `scope` uploaded before `before` (ms since the
+ * epoch) and, unless `keepRemote`, deletes them on the API (a file already gone counts as deleted).
+ * A batch lives at most 24 h, so a file uploaded before the gc cutoff (30 days by default) is no
+ * longer read by any batch. To be called by `batch-enrich gc` (src/cli/jobs.ts: one line, left to
+ * its owner).
+ */
+export async function gcUploads(options: { client: Anthropic; registry: UploadRegistry; scope: string; before: number; keepRemote?: boolean; dryRun?: boolean }): Promise<{ files: number; deleted: number }> {
+  let files = 0;
+  let deleted = 0;
+  for (const row of options.registry.all(options.scope)) {
+    if (row.startedAt >= options.before) continue;
+    files++;
+    if (options.dryRun) continue;
+    if (row.fileId && !options.keepRemote) {
+      try {
+        await options.client.files.delete(row.fileId);
+        deleted++;
+      } catch (error) {
+        if ((error as { status?: number }).status !== 404) throw error;
+      }
+    }
+    options.registry.forget(options.scope, row.sha256);
+  }
+  return { files, deleted };
+}

@@ -1,7 +1,7 @@
 /** The upload registry (sha256 → file_id, expiry) and the uploader's kill-safety. */
 import Anthropic, { toFile } from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
-import { Uploader, uploadName } from '../../src/client/uploads.ts';
+import { gcUploads, Uploader, uploadName } from '../../src/client/uploads.ts';
 import { sha256 } from '../../src/core/documents.ts';
 import { UploadRegistry } from '../../src/ledger/uploads.ts';
 import { Ledger } from '../../src/ledger/ledger.ts';
@@ -59,5 +59,26 @@ describe('Uploader after a kill', () => {
     expect(a).toBe(b);
     expect(emu.uploads()).toBe(1);
     expect(uploader.counts).toMatchObject({ uploaded: 1, bytes: p.bytes.length, reused: 1 });
+  });
+});
+
+describe('gcUploads', () => {
+  it('forgets files uploaded before the cutoff and deletes them on the API, unless keepRemote', async () => {
+    const emu = await emulator();
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url });
+    const registry = new UploadRegistry(':memory:');
+    const old = await client.files.upload({ file: await toFile(Buffer.from('old'), 'old.txt') });
+    const kept = await client.files.upload({ file: await toFile(Buffer.from('kept'), 'kept.txt') });
+    registry.begin('s', 'old', 3, 1000);
+    registry.finish('s', 'old', old.id, null);
+    registry.begin('s', 'new', 4, 9000);
+    registry.finish('s', 'new', kept.id, null);
+    expect(await gcUploads({ client, registry, scope: 's', before: 5000, dryRun: true })).toEqual({ files: 1, deleted: 0 });
+    expect(registry.all('s')).toHaveLength(2);
+    expect(await gcUploads({ client, registry, scope: 's', before: 5000 })).toEqual({ files: 1, deleted: 1 });
+    expect(registry.all('s').map((r) => r.sha256)).toEqual(['new']);
+    await expect(client.files.retrieveMetadata(old.id)).rejects.toMatchObject({ status: 404 });
+    expect(await gcUploads({ client, registry, scope: 's', before: 10_000, keepRemote: true })).toEqual({ files: 1, deleted: 0 });
+    expect((await client.files.retrieveMetadata(kept.id)).id).toBe(kept.id);
   });
 });
