@@ -11,7 +11,7 @@ import type { UploadCounts } from '../client/uploads.ts';
 import type { UploadMode } from '../stages/attach.ts';
 import { PATH_FIELD, readFolder, readPaths } from '../stages/paths.ts';
 import type { SourceRecord } from '../stages/read.ts';
-import { count } from './format.ts';
+import { count, formatBytes } from './format.ts';
 
 export interface DocumentInput {
   /** The files themselves are the input (a folder, or a list of paths): one record per file. */
@@ -55,6 +55,5 @@ export function documentInput(file: string, inputFormat: string | undefined, att
 /** The summary line about uploads, when there were documents to upload. */
 export function uploadLine(counts: UploadCounts): string | undefined {
   if (counts.uploaded === 0 && counts.reused === 0) return undefined;
-  const mb = (counts.bytes / (1024 * 1024)).toFixed(1);
-  return `files: ${count(counts.uploaded)} uploaded (${mb} MB), ${count(counts.reused)} reused (uploaded before)`;
+  return `files: ${count(counts.uploaded)} uploaded (${formatBytes(counts.bytes)}), ${count(counts.reused)} reused (uploaded before)`;
 }

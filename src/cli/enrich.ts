@@ -406,6 +406,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
     counts,
     costs,
     describe,
+    uploads: uploadCounts,
   });
   const view = progress;
 
