@@ -14,9 +14,11 @@
  * 2000 px when a request carries more than 20 images.
  */
 import { createHash } from 'node:crypto';
-import { fileTypeFromBuffer } from 'file-type';
-import { imageSize } from 'image-size';
-import { PDFDocument } from 'pdf-lib';
+import type { PDFDocument } from 'pdf-lib';
+
+// The parsers load on first use: a run without documents (and the CLI's start) does not pay for them.
+const parsers = () => (loaded ??= Promise.all([import('file-type'), import('image-size'), import('pdf-lib')]));
+let loaded: Promise<[typeof import('file-type'), typeof import('image-size'), typeof import('pdf-lib')]> | undefined;
 
 /** Per-record `_error` types of documents: each names what is wrong with the file. */
 export type DocumentErrorType =
@@ -83,6 +85,7 @@ export function sha256(bytes: Uint8Array): string {
  * read.
  */
 export async function inspectDocument(bytes: Uint8Array, name: string): Promise<Inspected> {
+  const [{ fileTypeFromBuffer }, { imageSize }] = await parsers();
   const type = await fileTypeFromBuffer(bytes);
   if (type?.mime === 'application/pdf') return { kind: 'pdf', mediaType: 'application/pdf', bytes, pages: await pdfPages(bytes, name) };
   if (type && IMAGE_TYPES.has(type.mime)) {
@@ -115,7 +118,8 @@ async function pdfPages(bytes: Uint8Array, name: string): Promise<number> {
   let doc: PDFDocument;
   try {
     // pdf-lib refuses encrypted files with EncryptedPDFError unless told to ignore encryption.
-    doc = await PDFDocument.load(bytes, { updateMetadata: false, throwOnInvalidObject: true });
+    const { PDFDocument: Pdf } = (await parsers())[2];
+    doc = await Pdf.load(bytes, { updateMetadata: false, throwOnInvalidObject: true });
   } catch (error) {
     const message = (error as Error).message;
     if ((error as Error).name === 'EncryptedPDFError' || /encrypted/i.test(message)) {
