@@ -11,8 +11,8 @@ import { EXIT } from './io.ts';
 
 export const EMULATOR_HELP = `Usage: batch-enrich emulator [options]
 
-Run a local emulator of the Anthropic Message Batches API (plus /v1/messages and
-/v1/messages/count_tokens). Prints its base URL as the first line of stdout, then serves
+Run a local emulator of the Anthropic Message Batches API (plus /v1/messages,
+/v1/messages/count_tokens and the Files API). Prints its base URL as the first line of stdout, then serves
 until SIGINT or SIGTERM. Any non-empty API key is accepted.
 
 Options:
@@ -36,6 +36,8 @@ Options:
   --results-pause-ms N      pause N ms half way through each download      (default: 0)
   --messages-concurrency N  /v1/messages calls at once; past it: 429       (default: 0, no limit)
   --messages-latency-ms N   how long each /v1/messages call takes          (default: 0)
+  --files-quota-bytes N     Files API storage quota; past it uploads: 400 (default: no limit)
+  --upload-latency-ms N     answer an upload N ms after storing the file   (default: 0)
   --transient-404           first retrieve of each batch answers 404       (default: off)
   --verbose                 log one line per request to stderr             (default: off)
   --help                    show this help
@@ -73,6 +75,8 @@ const FLAGS = {
   'results-pause-ms': { type: 'string' },
   'messages-concurrency': { type: 'string' },
   'messages-latency-ms': { type: 'string' },
+  'files-quota-bytes': { type: 'string' },
+  'upload-latency-ms': { type: 'string' },
   'transient-404': { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean' },
@@ -110,6 +114,8 @@ const NUMBER_FLAGS = [
   ['resultsPauseMs', 'results-pause-ms', 0, 3_600_000],
   ['messagesConcurrency', 'messages-concurrency', 0, 10_000],
   ['messagesLatencyMs', 'messages-latency-ms', 0, 3_600_000],
+  ['filesQuotaBytes', 'files-quota-bytes', 0, Number.MAX_SAFE_INTEGER],
+  ['uploadLatencyMs', 'upload-latency-ms', 0, 3_600_000],
 ] as const satisfies readonly (readonly [keyof EmulatorOptions, keyof typeof FLAGS, number, number])[];
 
 /** Parses argv into emulator options (throws UsageError naming the flag and the value). */
