@@ -306,6 +306,9 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
     }
   };
   const read = documents.read ?? readRecords({ format: inputFormat, file, onColumns: checkColumns });
+  // Offline passes (--dry-run, the --max-cost estimate) see documents inline: nothing is uploaded.
+  const offline = (records: AsyncIterable<SourceRecord>) =>
+    documents.attach.length ? attachDocuments({ fields: documents.attach, baseDir: documents.baseDir, model: config.model, canUpload: false, file })(records) : records;
 
   const spec = { model: config.model, maxTokens: config.maxTokens, prompt: config.prompt, system: config.system, answerSchema: config.answer?.jsonSchema, idField: config.idField, file };
 
@@ -322,8 +325,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   if (modeFlag === 'auto' && file !== '-' && totalRows <= AUTO_REALTIME_MAX_ROWS) mode = 'realtime';
   if (values['dry-run']) {
     if (sampleSize !== undefined) throw usage('--sample runs a trial and --dry-run sends nothing: use one or the other');
-    const attached = documents.attach.length ? attachDocuments({ fields: documents.attach, baseDir: documents.baseDir, model: config.model, canUpload: false, file })(read(input)) : read(input);
-    return dryRun(io, say, attached, { ...spec, documentPrompt: config.documentPrompt }, prices, mode);
+    return dryRun(io, say, offline(read(input)), { ...spec, documentPrompt: config.documentPrompt }, prices, mode);
   }
 
   // --sample: keep N of the rows, spread evenly over the input.
@@ -339,9 +341,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
       // A first, offline pass over the file (the sampled rows only, with --sample): refuse before any
       // create when even the estimate is over.
       const tally = new InputTally();
-      const records = read(await openFile());
-      const attached = documents.attach.length ? attachDocuments({ fields: documents.attach, baseDir: documents.baseDir, model: config.model, canUpload: false, file })(records) : records;
-      for await (const record of toRequests({ ...spec, documentPrompt: config.documentPrompt })(attached)) {
+      for await (const record of toRequests({ ...spec, documentPrompt: config.documentPrompt })(offline(read(await openFile())))) {
         if (!picked || picked.has(record.seq)) tally.add(record);
       }
       const line = estimateLine(tally, config.model, config.maxTokens, prices, Boolean(config.system), mode);

@@ -29,9 +29,9 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         yield record;
         continue;
       }
+      // With documents (attach.ts), the key hashes each by its sha256, whatever way it is sent.
+      const { documents, ...plain } = record as AttachedRecord;
       try {
-        // With documents (attach.ts), the key hashes each by its sha256, whatever way it is sent.
-        const { documents, ...plain } = record as AttachedRecord;
         const text = documents ? (options.documentPrompt ?? options.prompt).render(record.data) : '';
         const serialized = documents ? documentMessages(text, documents.blocks) : messages(record.data);
         const keyed = documents ? documentMessages(text, documents.keyBlocks) : serialized;
@@ -48,7 +48,7 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         };
       } catch (error) {
         if (!isBatchEnrichError(error) || error.code !== 'BE_TEMPLATE') throw error;
-        yield { ...record, error: { type: 'template', message: `${file}:${record.line}: ${error.message}` } };
+        yield { ...plain, error: { type: 'template', message: `${file}:${record.line}: ${error.message}` } };
       }
     }
   };
