@@ -162,3 +162,27 @@ describe('documents through enrichStage', () => {
     expect((out[1]?.['_error'] as { message: string }).message).toMatch(/^<stdin>:3: uploading to the Files API failed: 400 .*quota/i);
   });
 });
+
+describe('recipes over documents in the library', () => {
+  it('recipeStage(contractClauses, …, { documents: true }) returns each liability clause with its page', async () => {
+    const { default: contractClauses } = await import('../transforms/contract-clauses.ts');
+    const { recipeStage } = await import('../src/recipe.ts');
+    const { Readable } = await import('node:stream');
+    const emu = await emulator({
+      responder: ({ documents }) => {
+        const text = documents?.[0]?.text ?? '';
+        const page = text.split('\n').findIndex((line) => line.includes('Limitation of liability')) >= 0 ? 2 : 1;
+        return { json: { clauses: [{ page, number: '7.1', text: 'capped', liability_capped: true, cap: '12 months', carve_outs: [], mutual: false, excludes_consequential_damages: true, risk: 'medium', rationale: 'r' }] } };
+      },
+    });
+    const { contractPdf } = await import('../fixtures/documents/make.mjs');
+    const out: Record<string, unknown>[] = [];
+    for await (const record of recipeStage(contractClauses, { apiKey: 'k', baseURL: emu.url, ledger: ':memory:', attach: ['file'], pollMinMs: 5 }, { documents: true })(
+      Readable.from([{ seq: 0, line: 1, data: { file: Buffer.from(await contractPdf()) } }]),
+    )) {
+      out.push(record);
+    }
+    expect(out[0]?.['_error']).toBeUndefined();
+    expect(out[0]?.['clauses']).toEqual([expect.objectContaining({ page: 2, number: '7.1' })]);
+  });
+});

@@ -439,7 +439,9 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         if (version === '2026-10-21')
           for (const key of ['temperature', 'top_p', 'top_k'])
             if (v.value[key] !== undefined) throw new ApiError(400, 'invalid_request_error', `${key}: Extra inputs are not permitted`);
-        sendJson(res, 200, { input_tokens: countInputTokens(v.value) });
+        const documents = checkDocuments(v.value, files);
+        if (documents.problem !== undefined) throw new ApiError(400, 'invalid_request_error', documents.problem);
+        sendJson(res, 200, { input_tokens: countInputTokens(v.value) + documents.tokens });
         return;
       }
     }

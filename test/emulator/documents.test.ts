@@ -114,3 +114,15 @@ describe('emulator document and image blocks', () => {
     expect(results['bad']).toMatchObject({ type: 'errored', error: { error: { type: 'invalid_request_error' } } });
   });
 });
+
+describe('emulator count_tokens with documents', () => {
+  it('counts pages and pixels, and refuses what messages would refuse', async () => {
+    const emu = await emulator();
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url, maxRetries: 0 });
+    const count = ({ max_tokens: _, ...params }: ReturnType<typeof ask>) => client.messages.countTokens(params);
+    const plain = await count(ask([]));
+    const withPdf = await count(ask([pdfBlock(await contractPdf())]));
+    expect(withPdf.input_tokens - plain.input_tokens).toBe(2 * (2250 + 1600));
+    await expect(count(ask([pdfBlock(await encryptedPdf())]))).rejects.toMatchObject({ status: 400 });
+  });
+});
