@@ -84,6 +84,7 @@ const optionsSchema = z
     upload: z.enum(['files', 'inline', 'auto']).optional(),
     baseDir: z.string().min(1).optional(),
     uploadConcurrency: positiveInt(64).optional(),
+    oversizedImage: z.enum(['downsize', 'error']).optional(),
     uploadCounts: z.custom<UploadCounts>((v) => typeof v === 'object' && v !== null).optional(),
     clock: z
       .object({
@@ -133,6 +134,7 @@ export function enrichStage(
             model: o.model,
             upload: o.upload,
             canUpload: registry !== undefined,
+            oversizedImage: o.oversizedImage,
             file: o.file,
           })(source)
         : source;

@@ -186,3 +186,15 @@ describe('recipes over documents in the library', () => {
     expect(out[0]?.['clauses']).toEqual([expect.objectContaining({ page: 2, number: '7.1' })]);
   });
 });
+
+describe('oversized images', () => {
+  it('are refused before paying by default, and sent for the API to scale down with oversizedImage: downsize', async () => {
+    const emu = await emulator({ responder: byDocument });
+    const rows = [{ id: 1, file: png(8001, 10) }];
+    const refused = await enrich(emu, rows, { prompt: 'item {{id}}', attach: ['file'], upload: 'inline' });
+    expect(refused[0]?.['_error']).toMatchObject({ type: 'image_too_large', message: expect.stringMatching(/8001×10 px, over 8000 px a side/) });
+    expect(emu.stats.requestsSubmitted).toBe(0);
+    const sent = await enrich(emu, rows, { prompt: 'item {{id}}', attach: ['file'], upload: 'inline', oversizedImage: 'downsize' });
+    expect(sent[0]?.['label']).toBe('8001x10');
+  });
+});

@@ -24,10 +24,20 @@ export interface DocumentInput {
   attach: string[];
   baseDir: string;
   upload: UploadMode;
+  oversizedImage: 'downsize' | 'error' | undefined;
 }
 
-/** Works out where documents come from, from FILE, `--input-format`, `--attach`, `--upload` and the recipe. */
-export function documentInput(file: string, inputFormat: string | undefined, attach: string[] | undefined, upload: string | undefined, recipeAttach: readonly string[] | undefined): DocumentInput {
+/** The document flags, as parsed. */
+export interface DocumentFlags {
+  inputFormat?: string | undefined;
+  attach?: string[] | undefined;
+  upload?: string | undefined;
+  oversizedImage?: string | undefined;
+}
+
+/** Works out where documents come from and how they go, from FILE, the flags and the recipe's `attach`. */
+export function documentInput(file: string, flags: DocumentFlags, recipeAttach: readonly string[] | undefined): DocumentInput {
+  const { inputFormat, attach, upload, oversizedImage } = flags;
   let folder = false;
   if (file !== '-') {
     try {
@@ -39,6 +49,9 @@ export function documentInput(file: string, inputFormat: string | undefined, att
   if (upload !== undefined && !['files', 'inline', 'auto'].includes(upload)) {
     throw new BatchEnrichError('BE_USAGE', `--upload must be one of files, inline, auto, got ${shown(upload)}`);
   }
+  if (oversizedImage !== undefined && !['downsize', 'error'].includes(oversizedImage)) {
+    throw new BatchEnrichError('BE_USAGE', `--oversized-image must be one of downsize, error, got ${shown(oversizedImage)}`);
+  }
   const paths = inputFormat === 'paths';
   if (folder && inputFormat !== undefined) throw new BatchEnrichError('BE_USAGE', `${file} is a folder: its files are the input (one record each), so --input-format does not apply`);
   const files = folder || paths;
@@ -49,6 +62,7 @@ export function documentInput(file: string, inputFormat: string | undefined, att
     // Paths in a FILE are relative to its folder; in stdin, a folder's records or a path list, to the working directory.
     baseDir: files || file === '-' ? process.cwd() : dirname(resolve(file)),
     upload: (upload ?? 'auto') as UploadMode,
+    oversizedImage: oversizedImage as DocumentInput['oversizedImage'],
   };
 }
 

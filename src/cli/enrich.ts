@@ -81,6 +81,8 @@ Documents (PDF, JPEG/PNG/GIF/WebP, text, .eml; the type is sniffed from the byte
                           directory for stdin) or an https URL; repeatable (default: the recipe's, e.g. file)
   --upload files|inline|auto  how PDFs and images travel: inline base64, or uploaded once to the Files API
                           and referred to by file_id (default auto: files of 512 KB or more are uploaded)
+  --oversized-image downsize|error  an image over 8000 px a side (2000 px with more than 20 in a request):
+                          downsize: sent for the API to scale down; error (default): _error image_too_large
   A file that cannot be sent (unsupported, encrypted, damaged, too many pages, image too large, request
   over 32 MB) gets _error document_* / image_too_large / request_too_large, before anything is paid.
 
@@ -183,6 +185,7 @@ const OPTIONS = {
   'id-field': { type: 'string' },
   attach: { type: 'string', multiple: true },
   upload: { type: 'string' },
+  'oversized-image': { type: 'string' },
   'input-format': { type: 'string' },
   'output-format': { type: 'string' },
   output: { type: 'string', short: 'o' },
@@ -256,7 +259,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   const file = positionals[0] ?? '-';
 
   const config = await resolveConfig(values);
-  const documents = documentInput(file, values['input-format'], values.attach, values.upload, config.attach);
+  const documents = documentInput(file, { inputFormat: values['input-format'], attach: values.attach, upload: values.upload, oversizedImage: values['oversized-image'] }, config.attach);
   if (config.documentAnswer && (documents.files || values.attach)) config.answer = config.documentAnswer;
   const inputFormat = documents.files ? undefined : (choice<InputFormat>('--input-format', values['input-format'], ['csv', 'ndjson']) ?? formatFromName(file));
   const outputFormat =
@@ -308,7 +311,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   const read = documents.read ?? readRecords({ format: inputFormat, file, onColumns: checkColumns });
   // Offline passes (--dry-run, the --max-cost estimate) see documents inline: nothing is uploaded.
   const offline = (records: AsyncIterable<SourceRecord>) =>
-    documents.attach.length ? attachDocuments({ fields: documents.attach, baseDir: documents.baseDir, model: config.model, canUpload: false, file })(records) : records;
+    documents.attach.length ? attachDocuments({ fields: documents.attach, baseDir: documents.baseDir, model: config.model, canUpload: false, oversizedImage: documents.oversizedImage, file })(records) : records;
 
   const spec = { model: config.model, maxTokens: config.maxTokens, prompt: config.prompt, system: config.system, answerSchema: config.answer?.jsonSchema, idField: config.idField, file };
 
@@ -429,6 +432,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
         ...(config.into === undefined ? {} : { into: config.into }),
         ...(config.idField === undefined ? {} : { idField: config.idField }),
         ...(documents.attach.length ? { attach: documents.attach, baseDir: documents.baseDir, upload: documents.upload, uploadCounts } : {}),
+        ...(documents.oversizedImage === undefined ? {} : { oversizedImage: documents.oversizedImage }),
         ...(config.documentPrompt === undefined ? {} : { documentPrompt: config.documentPrompt.source }),
         client,
         apiKey: key,

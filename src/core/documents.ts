@@ -199,15 +199,23 @@ export type ContentBlock =
   | { type: 'image'; source: DocumentSource; transformations?: { oversized_image: 'downsize' | 'error' } }
   | { type: 'text'; text: string };
 
-/** One block per sendable part: a PDF or image (`inline` base64 or a `file` id), text as a text document. */
-export function blocksOf(doc: Inspected, title: string, transport: (part: Inspected & { kind: 'pdf' | 'image' }) => Transport): ContentBlock[] {
+/**
+ * One block per sendable part: a PDF or image (`inline` base64 or a `file` id), text as a text
+ * document. `oversized` is sent as each image's `transformations.oversized_image` when given.
+ */
+export function blocksOf(
+  doc: Inspected,
+  title: string,
+  transport: (part: Inspected & { kind: 'pdf' | 'image' }) => Transport,
+  oversized?: 'downsize' | 'error',
+): ContentBlock[] {
   switch (doc.kind) {
     case 'text':
       return [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: doc.text }, title }];
     case 'email':
       return [
         { type: 'document', source: { type: 'text', media_type: 'text/plain', data: doc.text }, title },
-        ...doc.attachments.flatMap((part, i) => blocksOf(part, `${title} attachment ${i + 1}`, transport)),
+        ...doc.attachments.flatMap((part, i) => blocksOf(part, `${title} attachment ${i + 1}`, transport, oversized)),
       ];
     case 'pdf':
     case 'image': {
@@ -216,7 +224,8 @@ export function blocksOf(doc: Inspected, title: string, transport: (part: Inspec
         how.type === 'file'
           ? { type: 'file', file_id: how.fileId }
           : { type: 'base64', media_type: doc.mediaType, data: Buffer.from(doc.bytes).toString('base64') };
-      return doc.kind === 'pdf' ? [{ type: 'document', source, title }] : [{ type: 'image', source }];
+      if (doc.kind === 'pdf') return [{ type: 'document', source, title }];
+      return [{ type: 'image', source, ...(oversized ? { transformations: { oversized_image: oversized } } : {}) }];
     }
   }
 }

@@ -66,6 +66,11 @@ export interface AttachOptions {
   canUpload: boolean;
   /** Shown in per-record messages (`file:line: …`). */
   file?: string | undefined;
+  /**
+   * What the API does with an image over the size limit (`transformations.oversized_image`):
+   * `downsize` sends it to be scaled down; `error`, or absent, refuses it here, before paying.
+   */
+  oversizedImage?: 'downsize' | 'error' | undefined;
   /** Records resolved at once. _Default:_ 8. */
   concurrency?: number | undefined;
 }
@@ -114,7 +119,7 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
     let inlineBytes = 0;
     for (const { doc } of docs) inlineBytes += doc.kind === 'text' || doc.kind === 'email' ? Buffer.byteLength(doc.text) : 0;
     for (const part of parts) if (!uploads(part)) inlineBytes += base64Length(part.bytes.length);
-    preflight(docs, { model: options.model, inlineBytes });
+    preflight(docs, { model: options.model, inlineBytes, oversized: options.oversizedImage });
 
     const keyed = (part: Part): Transport => ({ type: 'file', fileId: `${PLACEHOLDER}${digests.get(part) as string}` });
     const sent = (part: Part): Transport => (uploads(part) ? keyed(part) : { type: 'inline' });
@@ -125,8 +130,8 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
         if (uploads(part)) toUpload.set(digest, { sha256: digest, bytes: part.bytes, mediaType: part.mediaType, name });
       }
     }
-    const blocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, basename(name), sent))];
-    const keyBlocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, basename(name), keyed))];
+    const blocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, basename(name), sent, options.oversizedImage))];
+    const keyBlocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, basename(name), keyed, options.oversizedImage))];
     const tokens = parts.reduce((n, part) => n + documentTokens(part), 0) + urls.length * PDF_PAGE_TOKENS;
     return { ...record, documents: { blocks, keyBlocks, uploads: [...toUpload.values()], tokens } };
   }

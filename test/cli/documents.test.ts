@@ -187,6 +187,12 @@ describe('documents from the command line', () => {
     expect(result.stderr).toMatch(/estimate: 4 requests of about 3,\d{3} input tokens/);
   });
 
+  it('--oversized-image downsize sends images with transformations.oversized_image', async () => {
+    const result = await runCli(['--dry-run', '--prompt', 'x', '--attach', 'f', '--oversized-image', 'downsize'], { stdin: '{"f":"fixtures/documents/invoices/INV-00003-scan.png"}\n' });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('"type":"image","source":{"type":"base64","media_type":"image/png","data":"<1,381 bytes of image/png>"},"transformations":{"oversized_image":"downsize"}');
+  });
+
   it('--upload takes files, inline or auto', async () => {
     const result = await runCli(['--dry-run', '--transform', 'invoice-extraction', '--upload', 'sometimes', 'fixtures/documents/invoices/']);
     expect(result.code).toBe(2);
