@@ -13,6 +13,7 @@
  */
 import { ApiError } from './api-error.ts';
 import { IdGenerator } from './random.ts';
+import { MAX_FILE_BYTES } from '../core/documents.ts';
 
 /** A stored file. */
 export interface StoredFile {
@@ -28,8 +29,6 @@ export interface StoredFile {
 
 const MIN_EXPIRES_SECONDS = 3600;
 const MAX_EXPIRES_SECONDS = 7_776_000;
-/** The Files API's size limit per file (request-size table: Files 500 MB). */
-export const MAX_FILE_BYTES = 500 * 1024 * 1024;
 
 export type FilesRoute = 'files.upload' | 'files.list' | 'files.retrieve' | 'files.delete' | 'files.content';
 

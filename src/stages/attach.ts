@@ -23,6 +23,7 @@ import {
   DocumentProblem,
   documentTokens,
   inspectDocument,
+  MAX_FILE_BYTES,
   PDF_PAGE_TOKENS,
   preflight,
   sha256,
@@ -77,6 +78,7 @@ export interface AttachOptions {
 
 type Part = Inspected & { kind: 'pdf' | 'image' };
 
+/** The stage: records → records with their documents as blocks (see the module comment), in order. */
 export function attachDocuments(options: AttachOptions): (source: AsyncIterable<SourceRecord>) => AsyncGenerator<AttachedRecord> {
   const where = !options.file || options.file === '-' ? '<stdin>' : options.file;
   const mode = options.upload ?? 'auto';
@@ -120,6 +122,8 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
     for (const { doc } of docs) inlineBytes += doc.kind === 'text' || doc.kind === 'email' ? Buffer.byteLength(doc.text) : 0;
     for (const part of parts) if (!uploads(part)) inlineBytes += base64Length(part.bytes.length);
     preflight(docs, { model: options.model, inlineBytes, oversized: options.oversizedImage });
+    const tooBig = parts.find((part) => uploads(part) && part.bytes.length > MAX_FILE_BYTES);
+    if (tooBig) throw new DocumentProblem('request_too_large', `${docs.find(({ doc }) => binaryParts(doc).includes(tooBig))?.name ?? 'a file'}: ${tooBig.bytes.length.toLocaleString('en')} bytes, over the Files API's 500 MB`);
 
     const keyed = (part: Part): Transport => ({ type: 'file', fileId: `${PLACEHOLDER}${digests.get(part) as string}` });
     const sent = (part: Part): Transport => (uploads(part) ? keyed(part) : { type: 'inline' });
