@@ -151,7 +151,7 @@ export function enrichStage(
       const scope = identityOf(client, apiKey).scope;
       const ready = registry
         ? resolveUploads({
-            uploader: new Uploader({ client, registry, scope, now: o.clock?.now, concurrency: o.uploadConcurrency, counts: o.uploadCounts }),
+            uploader: new Uploader({ client, registry, scope, now: o.clock?.now, sleep: o.clock?.sleep, concurrency: o.uploadConcurrency, counts: o.uploadCounts }),
             known: (key) => ledger.request(scope, key) !== undefined,
             file: o.file,
           })(prepared)

@@ -198,3 +198,17 @@ describe('oversized images', () => {
     expect(sent[0]?.['label']).toBe('8001x10');
   });
 });
+
+describe('upload retries', () => {
+  it('an upload refused with a transient status (529) is tried again after a wait; every file ends up uploaded once', async () => {
+    const dir = await folder();
+    const emu = await emulator({ responder: byDocument, uploadFaultRate: 0.3 });
+    const waits: number[] = [];
+    const clock = { now: Date.now, sleep: async (ms: number) => void waits.push(ms) };
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url, maxRetries: 0 });
+    const out = await enrich(emu, rows.slice(0, 4), { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, upload: 'files', client, clock, uploadConcurrency: 1 });
+    expect(out.map((r) => r['_error'])).toEqual([undefined, undefined, undefined, undefined]);
+    expect(emu.uploads()).toBe(3);
+    expect(waits.filter((ms) => ms >= 900 && ms <= 60_000).length).toBeGreaterThan(0);
+  });
+});

@@ -38,6 +38,7 @@ Options:
   --messages-latency-ms N   how long each /v1/messages call takes          (default: 0)
   --files-quota-bytes N     Files API storage quota; past it uploads: 400 (default: no limit)
   --upload-latency-ms N     answer an upload N ms after storing the file   (default: 0)
+  --upload-fault-rate RATE  share 0..1 of uploads answered 529             (default: 0)
   --transient-404           first retrieve of each batch answers 404       (default: off)
   --verbose                 log one line per request to stderr             (default: off)
   --help                    show this help
@@ -77,6 +78,7 @@ const FLAGS = {
   'messages-latency-ms': { type: 'string' },
   'files-quota-bytes': { type: 'string' },
   'upload-latency-ms': { type: 'string' },
+  'upload-fault-rate': { type: 'string' },
   'transient-404': { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean' },
@@ -116,6 +118,7 @@ const NUMBER_FLAGS = [
   ['messagesLatencyMs', 'messages-latency-ms', 0, 3_600_000],
   ['filesQuotaBytes', 'files-quota-bytes', 0, Number.MAX_SAFE_INTEGER],
   ['uploadLatencyMs', 'upload-latency-ms', 0, 3_600_000],
+  ['uploadFaultRate', 'upload-fault-rate', 0, 1],
 ] as const satisfies readonly (readonly [keyof EmulatorOptions, keyof typeof FLAGS, number, number])[];
 
 /** Parses argv into emulator options (throws UsageError naming the flag and the value). */

@@ -19,6 +19,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import { toFile } from '@anthropic-ai/sdk';
 import type { FileMetadata } from '@anthropic-ai/sdk/resources/files';
 import type { UploadRegistry } from '../ledger/uploads.ts';
+import { pollDelayMs, sleep } from '../core/backoff.ts';
 
 /** How long uploads are kept on the API: 7 days. */
 export const UPLOAD_EXPIRES_SECONDS = 7 * 24 * 3600;
@@ -26,6 +27,8 @@ export const UPLOAD_EXPIRES_SECONDS = 7 * 24 * 3600;
 export const MIN_REMAINING_MS = 48 * 3600 * 1000;
 /** Uploads in flight at once. */
 export const DEFAULT_UPLOAD_CONCURRENCY = 4;
+/** Tries of an upload refused with a transient status (after the SDK's own retries), waits doubling from 1 s to a minute as for polls. */
+export const UPLOAD_ATTEMPTS = 5;
 /** Clock skew allowed when adopting an upload whose answer a killed run never saw. */
 const ADOPT_SKEW_MS = 5 * 60 * 1000;
 
@@ -58,6 +61,8 @@ export interface UploaderOptions {
   /** The API identity's scope (`identityOf(client, key).scope`): uploads are per identity. */
   scope: string;
   now?: (() => number) | undefined;
+  /** Waits between tries (a virtual clock's in tests). */
+  sleep?: ((ms: number, signal: AbortSignal) => Promise<void>) | undefined;
   concurrency?: number | undefined;
   counts?: UploadCounts | undefined;
   onUpload?: ((part: UploadPart, fileId: string) => void) | undefined;
@@ -122,7 +127,18 @@ export class Uploader {
     const { client, registry, scope } = this.#o;
     registry.begin(scope, part.sha256, part.bytes.length, this.#now());
     const file = await toFile(part.bytes, uploadName(part), { type: part.mediaType });
-    const meta = await client.files.upload({ file, expires_in_seconds: UPLOAD_EXPIRES_SECONDS });
+    let meta: FileMetadata | undefined;
+    for (let attempt = 1; !meta; attempt++) {
+      try {
+        meta = await client.files.upload({ file, expires_in_seconds: UPLOAD_EXPIRES_SECONDS });
+      } catch (error) {
+        // Transient refusals (429, 5xx, 529) are tried again later; a refused file (4xx) is the record's error.
+        const status = (error as { status?: number }).status;
+        if (attempt >= UPLOAD_ATTEMPTS || status === undefined || (status !== 429 && status < 500)) throw error;
+        const retryAfter = Number((error as { headers?: Headers }).headers?.get?.('retry-after'));
+        await (this.#o.sleep ?? sleep)(Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : pollDelayMs(attempt - 1, 1000, 60_000), new AbortController().signal);
+      }
+    }
     registry.finish(scope, part.sha256, meta.id, meta.expires_at ? Date.parse(meta.expires_at) : null);
     this.counts.uploaded++;
     this.counts.bytes += part.bytes.length;

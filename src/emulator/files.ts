@@ -12,7 +12,7 @@
  * files are not downloadable (the docs: only files the API made are), 400 `file_not_downloadable`.
  */
 import { ApiError } from './api-error.ts';
-import { IdGenerator } from './random.ts';
+import { IdGenerator, unitHash } from './random.ts';
 import { MAX_FILE_BYTES } from '../core/documents.ts';
 
 /** A stored file. */
@@ -38,11 +38,16 @@ export class FileStore {
   readonly #now: () => number;
   readonly #quotaBytes: number;
   readonly #latencyMs: number;
+  readonly #faultRate: number;
+  readonly #seed: number;
+  #attempts = 0;
   /** Uploads accepted, for tests. */
   uploads = 0;
 
-  constructor(options: { seed: number; now: () => number; quotaBytes?: number | undefined; latencyMs?: number | undefined }) {
+  constructor(options: { seed: number; now: () => number; quotaBytes?: number | undefined; latencyMs?: number | undefined; faultRate?: number | undefined }) {
     this.#latencyMs = options.latencyMs ?? 0;
+    this.#faultRate = options.faultRate ?? 0;
+    this.#seed = options.seed;
     this.#ids = new IdGenerator(options.seed + 7);
     this.#now = options.now;
     this.#quotaBytes = options.quotaBytes ?? Number.POSITIVE_INFINITY;
@@ -97,6 +102,9 @@ export class FileStore {
   }
 
   async #upload(contentType: string | undefined, body: Buffer): Promise<StoredFile> {
+    if (this.#faultRate > 0 && unitHash(this.#seed, 'upload-fault', this.#attempts++) < this.#faultRate) {
+      throw new ApiError(529, 'overloaded_error', 'Overloaded (injected fault)');
+    }
     if (!contentType?.startsWith('multipart/form-data')) throw new ApiError(400, 'invalid_request_error', 'Content-Type must be multipart/form-data');
     let form: FormData;
     try {

@@ -69,6 +69,8 @@ export interface EmulatorOptions {
   filesQuotaBytes?: number;
   /** How long the answer to an upload waits after the file was stored (a slow upload; a kill then loses the answer). _Default:_ 0. */
   uploadLatencyMs?: number;
+  /** Share (0..1) of uploads answered 529 `overloaded_error` before the file is stored. _Default:_ 0. */
+  uploadFaultRate?: number;
   /** Called with one line per HTTP request (method, path, status, ms); never includes keys. */
   log?: (line: string) => void;
 }
@@ -104,6 +106,7 @@ export interface ResolvedOptions {
   messagesLatencyMs: number;
   filesQuotaBytes: number | undefined;
   uploadLatencyMs: number;
+  uploadFaultRate: number;
   log: ((line: string) => void) | undefined;
 }
 
@@ -138,6 +141,7 @@ const optionsSchema = z.object({
   messagesLatencyMs: z.number().min(0).optional(),
   filesQuotaBytes: nonNegInt,
   uploadLatencyMs: z.number().min(0).optional(),
+  uploadFaultRate: rate,
 });
 
 /** Applies defaults and validates; throws a `TypeError` naming the bad option. */
@@ -185,6 +189,7 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
     messagesLatencyMs: o.messagesLatencyMs ?? 0,
     filesQuotaBytes: o.filesQuotaBytes,
     uploadLatencyMs: o.uploadLatencyMs ?? 0,
+    uploadFaultRate: o.uploadFaultRate ?? 0,
     log,
   };
 }

@@ -184,7 +184,7 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         return forwarder(params, auth);
       }
     : undefined;
-  const files = new FileStore({ seed: opts.seed, now: opts.now, quotaBytes: opts.filesQuotaBytes, latencyMs: opts.uploadLatencyMs });
+  const files = new FileStore({ seed: opts.seed, now: opts.now, quotaBytes: opts.filesQuotaBytes, latencyMs: opts.uploadLatencyMs, faultRate: opts.uploadFaultRate });
   const store = new BatchStore({
     files,
     seed: opts.seed,
