@@ -91,7 +91,7 @@ export async function inspectDocument(bytes: Uint8Array, name: string): Promise<
   if (type && IMAGE_TYPES.has(type.mime)) {
     let size: { width?: number; height?: number };
     try {
-      size = imageSize(bytes);
+      size = imageSize(ownBuffer(bytes));
     } catch (error) {
       throw new DocumentProblem('document_unreadable', `${name}: a ${type.mime} image whose size cannot be read (${(error as Error).message})`);
     }
@@ -130,6 +130,15 @@ async function pdfPages(bytes: Uint8Array, name: string): Promise<number> {
   const pages = doc.getPageCount();
   if (pages === 0) throw new DocumentProblem('document_unreadable', `${name}: a PDF without pages`);
   return pages;
+}
+
+/**
+ * `bytes` in an ArrayBuffer of their own. image-size reads past the end of a view (measured: a PNG
+ * cut to 16 bytes, in Node's shared pool after another PNG, gave that PNG's size), so a view into a
+ * larger buffer (small Buffers share an 8 KB pool) is copied first.
+ */
+export function ownBuffer(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length ? bytes : new Uint8Array(bytes);
 }
 
 /** UTF-8 text without NUL bytes, else undefined (a BOM is dropped). */

@@ -20,7 +20,7 @@
  */
 import { inflateSync } from 'node:zlib';
 import { imageSize } from 'image-size';
-import { imageTokens, MANY_IMAGES, MAX_IMAGE_SIDE, MAX_IMAGE_SIDE_MANY, MAX_REQUEST_BYTES, PDF_PAGE_TOKENS, pdfPageLimit } from '../core/documents.ts';
+import { imageTokens, ownBuffer, MANY_IMAGES, MAX_IMAGE_SIDE, MAX_IMAGE_SIDE_MANY, MAX_REQUEST_BYTES, PDF_PAGE_TOKENS, pdfPageLimit } from '../core/documents.ts';
 import type { FileStore } from './files.ts';
 
 /** A document or image of a request, as a responder sees it. */
@@ -197,7 +197,7 @@ function httpsUrl(path: string, url: unknown): string {
 function imageFacts(path: string, bytes: Buffer, mediaType: string): { width: number; height: number } {
   let size: { width?: number; height?: number; type?: string };
   try {
-    size = imageSize(bytes);
+    size = imageSize(ownBuffer(bytes));
   } catch {
     throw new Error(`${path}.source: Could not process image`);
   }
