@@ -40,6 +40,9 @@ import { defaultLedgerPath, Ledger, type Identity } from './ledger/ledger.ts';
 import { batchSink, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, MAX_TIMER_MS, type BatchEvent } from './stages/batch.ts';
 import { newCounts, toEnriched, type MergeCounts } from './stages/merge.ts';
 import { toRequests } from './stages/prepare.ts';
+import { attachDocuments, resolveUploads } from './stages/attach.ts';
+import { Uploader, type UploadCounts } from './client/uploads.ts';
+import { UploadRegistry } from './ledger/uploads.ts';
 import type { SourceRecord } from './stages/read.ts';
 
 export const DEFAULT_MODEL = 'claude-haiku-4-5';
@@ -80,6 +83,13 @@ const optionsSchema = z
     mode: z.enum(['batch', 'realtime']).optional(),
     concurrency: positiveInt(1000).optional(),
     deadline: z.union([z.date(), z.number().positive()]).optional(),
+    attach: z.array(z.string().min(1)).optional(),
+    documentPrompt: z.string().min(1).optional(),
+    upload: z.enum(['files', 'inline', 'auto']).optional(),
+    baseDir: z.string().min(1).optional(),
+    uploadConcurrency: positiveInt(64).optional(),
+    oversizedImage: z.enum(['downsize', 'error']).optional(),
+    uploadCounts: z.custom<UploadCounts>((v) => typeof v === 'object' && v !== null).optional(),
     clock: z
       .object({
         now: z.custom<() => number>((v) => typeof v === 'function'),
@@ -122,6 +132,8 @@ export function enrichStage(
   return async function* enrich(source, stage) {
     const ledger = o.ledger instanceof Ledger ? o.ledger : new Ledger(o.ledger ?? defaultLedgerPath(process.env));
     const { client, identity, offline } = apiOf(o, ledger);
+    // Documents: attached fields become content blocks; uploads are registered next to the ledger.
+    const registry = o.attach?.length && o.upload !== 'inline' ? new UploadRegistry(ledger.path) : undefined;
     try {
       // A model the registry does not know: the API's GET /v1/models/{id} says whether it exists and
       // what it can do (not without a key: a cached rerun does not call the API).
@@ -130,6 +142,17 @@ export function enrichStage(
         const problem = jobProblem(job, () => entry);
         if (problem) throw new BatchEnrichError('BE_INVALID_OPTION', problem);
       }
+      const withDocuments = o.attach?.length
+        ? attachDocuments({
+            fields: o.attach,
+            baseDir: o.baseDir ?? process.cwd(),
+            model: o.model,
+            upload: o.upload,
+            canUpload: registry !== undefined,
+            oversizedImage: o.oversizedImage,
+            file: o.file,
+          })(source)
+        : source;
       const prepared = toRequests({
         model: o.model,
         maxTokens: o.maxTokens,
@@ -138,7 +161,16 @@ export function enrichStage(
         answerSchema: answer?.jsonSchema,
         idField: o.idField,
         file: o.file,
-      })(source);
+        documentPrompt: o.documentPrompt === undefined ? undefined : compileTemplate(o.documentPrompt),
+      })(withDocuments);
+      const { scope } = identity;
+      const ready = registry
+        ? resolveUploads({
+            uploader: new Uploader({ client, registry, scope, now: o.clock?.now, sleep: o.clock?.sleep, concurrency: o.uploadConcurrency, counts: o.uploadCounts }),
+            known: (key) => ledger.request(scope, key) !== undefined,
+            file: o.file,
+          })(prepared)
+        : prepared;
       const joined = batchSink({
         client,
         ledger,
@@ -184,9 +216,10 @@ export function enrichStage(
                 },
               },
             }),
-      })(prepared, stage);
+      })(ready, stage);
       yield* toEnriched({ validator: answer?.validator, into: o.into, meta: o.meta ? { table } : undefined }, o.counts ?? newCounts())(joined);
     } finally {
+      registry?.close();
       if (!(o.ledger instanceof Ledger)) ledger.close();
     }
   };

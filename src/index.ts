@@ -9,6 +9,21 @@ export { enrichStage, resolveOptions, DEFAULT_MODEL, DEFAULT_MAX_TOKENS, type En
 export { defineRecipe, recipeStage, recipeOptions, type Recipe } from './recipe.ts';
 export { readRecords, readCsv, readNdjson, formatFromName, type InputFormat, type ReadOptions, type SourceRecord } from './stages/read.ts';
 export { toRequests, type PrepareOptions } from './stages/prepare.ts';
+export { attachDocuments, resolveUploads, AUTO_UPLOAD_BYTES, type AttachOptions, type AttachedRecord, type UploadMode } from './stages/attach.ts';
+export { readFolder, readPaths } from './stages/paths.ts';
+export {
+  inspectDocument,
+  preflight,
+  blocksOf,
+  elideBase64,
+  pdfPageLimit,
+  DocumentProblem,
+  type ContentBlock,
+  type DocumentErrorType,
+  type Inspected,
+} from './core/documents.ts';
+export { Uploader, gcUploads, newUploadCounts, type UploadCounts } from './client/uploads.ts';
+export { UploadRegistry } from './ledger/uploads.ts';
 export {
   batchSink,
   MAX_BATCH_BYTES,

@@ -19,6 +19,12 @@ export interface Recipe {
   maxTokens?: number | undefined;
   into?: string | undefined;
   idField?: string | undefined;
+  /** Fields that hold documents (paths, https URLs, Buffers, Blobs), sent as document and image blocks. */
+  attach?: readonly string[] | undefined;
+  /** The prompt for records that carry documents (else `prompt`): it need not name the text fields. */
+  documentPrompt?: string | undefined;
+  /** The answer's shape when the input is whole documents (a folder, a path list, `--attach`), if it differs from `schema`. */
+  documentSchema?: z.ZodType | undefined;
   /** The input fields the prompt needs, for `--help` and error messages. */
   fields?: readonly string[] | undefined;
 }
@@ -28,20 +34,27 @@ export function defineRecipe(recipe: Recipe): Recipe {
   return recipe;
 }
 
-/** A recipe as a `pipeline` stage; `overrides` win over the recipe's own settings. */
-export function recipeStage(recipe: Recipe, overrides: Partial<EnrichOptions> = {}) {
-  return enrichStage({ ...recipeOptions(recipe), ...overrides });
+/**
+ * A recipe as a `pipeline` stage; `overrides` win over the recipe's own settings. `documents: true`
+ * runs it over whole documents: its `documentPrompt` and `documentSchema` (when it has them).
+ */
+export function recipeStage(recipe: Recipe, overrides: Partial<EnrichOptions> = {}, options: { documents?: boolean } = {}) {
+  return enrichStage({ ...recipeOptions(recipe, options), ...overrides });
 }
 
-/** The enrich options a recipe stands for. */
-export function recipeOptions(recipe: Recipe): EnrichOptions {
+/** The enrich options a recipe stands for (`documents: true`: for whole documents, see `recipeStage`). */
+export function recipeOptions(recipe: Recipe, options: { documents?: boolean } = {}): EnrichOptions {
+  const whole = options.documents === true;
+  const schema = whole && recipe.documentSchema ? recipe.documentSchema : recipe.schema;
   return {
-    prompt: recipe.prompt,
+    prompt: whole && recipe.documentPrompt ? recipe.documentPrompt : recipe.prompt,
     ...(recipe.system === undefined ? {} : { system: recipe.system }),
-    ...(recipe.schema === undefined ? {} : { schema: recipe.schema }),
+    ...(schema === undefined ? {} : { schema }),
     ...(recipe.model === undefined ? {} : { model: recipe.model }),
     ...(recipe.maxTokens === undefined ? {} : { maxTokens: recipe.maxTokens }),
     ...(recipe.into === undefined ? {} : { into: recipe.into }),
     ...(recipe.idField === undefined ? {} : { idField: recipe.idField }),
+    ...(recipe.attach === undefined ? {} : { attach: [...recipe.attach] }),
+    ...(recipe.documentPrompt === undefined ? {} : { documentPrompt: recipe.documentPrompt }),
   };
 }

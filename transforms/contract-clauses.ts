@@ -2,10 +2,13 @@
  * Contract liability-clause review: is liability capped, at what, what is carved out of the cap,
  * is it mutual, and how risky is the clause for us (the customer). Input fields: `clause` (the
  * clause text) and optionally `contract` (its title or id, for context; `{{contract?}}` is empty
- * when a record has none).
+ * when a record has none). Or whole contracts as PDFs (a folder, `--input-format paths`, or
+ * `--attach FIELD`): then the answer is `clauses`, each liability clause found with its page and the
+ * same review (`documentSchema`).
  *
  * @example
  * batch-enrich --transform contract-clauses --output-format csv clauses.csv > review.csv
+ * batch-enrich --transform contract-clauses contracts/ > clauses.ndjson
  */
 import { z } from 'zod';
 import { defineRecipe } from '../src/recipe.ts';
@@ -22,6 +25,18 @@ export const schema = z.object({
 });
 
 export type ClauseReview = z.infer<typeof schema>;
+
+/** The answer for a whole contract: each liability clause with the page it is on. */
+export const documentSchema = z.object({
+  clauses: z.array(
+    z.object({
+      page: z.number().int().describe('1-based page of the PDF where the clause starts'),
+      number: z.string().nullable().describe('the clause number as printed, e.g. "7.1"'),
+      text: z.string().describe('the clause, quoted'),
+      ...schema.omit({ is_liability_clause: true }).shape,
+    }),
+  ),
+});
 
 export default defineRecipe({
   name: 'contract-clauses',
@@ -44,6 +59,8 @@ of SaaS and services contracts. For each clause:
   low otherwise.
 - rationale: one or two sentences a non-lawyer can follow.
 Quote nothing you cannot find in the clause.`,
+  documentPrompt: `Find every limitation-of-liability clause in the attached contract, and review each one.`,
+  documentSchema,
   prompt: `Contract: {{contract?}}
 
 Clause:

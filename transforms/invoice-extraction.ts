@@ -1,8 +1,10 @@
 /**
- * Invoice field extraction: vendor, number, dates, currency, totals and line items from the text of
- * an invoice (OCR or e-mail body). Input field: `text` (plus any id fields, passed through).
+ * Invoice field extraction: vendor, number, dates, currency, totals and line items from an invoice:
+ * a PDF, a photo or scan (JPEG, PNG, GIF, WebP) or an e-mail in the field `file` (a path or an https
+ * URL), or a folder of them as the input; or its text (OCR or e-mail body) in `text` as before.
  *
  * @example
+ * batch-enrich --transform invoice-extraction invoices/ > extracted.ndjson
  * batch-enrich --transform invoice-extraction --into invoice invoices.ndjson > extracted.ndjson
  */
 import { z } from 'zod';
@@ -36,6 +38,8 @@ export default defineRecipe({
   maxTokens: 1500,
   idField: 'invoice_id',
   fields: ['text'],
+  attach: ['file'],
+  documentPrompt: `Extract the invoice in the attached document.`,
   system: `You extract structured data from invoices. The text may come from OCR and contain noise.
 Rules:
 - Copy the vendor name as printed (the issuer, not the customer).

@@ -13,11 +13,11 @@ import { EXIT } from './io.ts';
 export const EMULATOR_HELP = `Usage: batch-enrich emulator [options]
 
 Run a local emulator of the Anthropic Message Batches API (plus /v1/messages,
-/v1/messages/count_tokens and /v1/models). Each request of a batch is validated as the API
-does it (model, limits, content, tools, caching, schemas): a bad one gets an errored result.
-Prints its base URL as the first line of stdout, then serves until SIGINT or SIGTERM.
-Without --api-key any non-empty API key is accepted and it listens on loopback only; with
-keys, only those keys are, and each sees only its own batches.
+/v1/messages/count_tokens, /v1/models and the Files API). Each request of a batch is validated as
+the API does it (model, limits, content, tools, caching, schemas, documents and images): a bad one
+gets an errored result. Prints its base URL as the first line of stdout, then serves until SIGINT
+or SIGTERM. Without --api-key any non-empty API key is accepted and it listens on loopback only;
+with keys, only those keys are, and each sees only its own batches.
 
 Options:
   --port N                  TCP port, 0 = a free one                      (default: 0)
@@ -45,6 +45,9 @@ Options:
   --results-pause-ms N      pause N ms half way through each download      (default: 0)
   --messages-concurrency N  /v1/messages calls at once; past it: 429       (default: 0, no limit)
   --messages-latency-ms N   how long each /v1/messages call takes          (default: 0)
+  --files-quota-bytes N     Files API storage quota; past it uploads: 400 (default: no limit)
+  --upload-latency-ms N     answer an upload N ms after storing the file   (default: 0)
+  --upload-fault-rate RATE  share 0..1 of uploads answered 529             (default: 0)
   --transient-404           first retrieve of each batch answers 404       (default: off)
   --verbose                 log one line per request to stderr             (default: off)
   --help                    show this help
@@ -86,6 +89,9 @@ const FLAGS = {
   'results-pause-ms': { type: 'string' },
   'messages-concurrency': { type: 'string' },
   'messages-latency-ms': { type: 'string' },
+  'files-quota-bytes': { type: 'string' },
+  'upload-latency-ms': { type: 'string' },
+  'upload-fault-rate': { type: 'string' },
   'transient-404': { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean' },
@@ -123,6 +129,9 @@ const NUMBER_FLAGS = [
   ['resultsPauseMs', 'results-pause-ms', 0, 3_600_000],
   ['messagesConcurrency', 'messages-concurrency', 0, 10_000],
   ['messagesLatencyMs', 'messages-latency-ms', 0, 3_600_000],
+  ['filesQuotaBytes', 'files-quota-bytes', 0, Number.MAX_SAFE_INTEGER],
+  ['uploadLatencyMs', 'upload-latency-ms', 0, 3_600_000],
+  ['uploadFaultRate', 'upload-fault-rate', 0, 1],
 ] as const satisfies readonly (readonly [keyof EmulatorOptions, keyof typeof FLAGS, number, number])[];
 
 /** Keys from the environment: they stay out of `ps`, unlike flags. */

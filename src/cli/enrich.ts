@@ -38,6 +38,10 @@ import { describeRecipe, loadRecipe } from './recipes.ts';
 import { coalesce, createFormatter, type OutputFormat } from '../stages/write.ts';
 import { EXIT, type CliIo } from './io.ts';
 import { formatBytes, isBrokenPipe } from './format.ts';
+import { documentInput, uploadLine } from './documents.ts';
+import { attachDocuments } from '../stages/attach.ts';
+import { elideBase64 } from '../core/documents.ts';
+import { newUploadCounts } from '../client/uploads.ts';
 
 /** `--mode auto` sends a FILE of at most this many rows in real time: a batch's wait is not worth the saving. */
 export const AUTO_REALTIME_MAX_ROWS = 100;
@@ -52,8 +56,8 @@ export const USAGE = `Usage: batch-enrich [options] [FILE]
        batch-enrich help [COMMAND]                 this help, or a command's
        (each command has its own --help; --transform NAME --help shows a recipe)
 
-Enrich CSV, TSV or NDJSON records with Claude through the Message Batches API (half the price of
-real-time calls). Reads FILE, or stdin when FILE is absent or '-'; writes NDJSON (or CSV) to
+Enrich CSV, TSV or NDJSON records, or a folder of documents, with Claude through the Message Batches
+API (half the price of real-time calls). Reads FILE, or stdin when FILE is absent or '-'; writes NDJSON (or CSV) to
 stdout; progress and errors go to stderr. Work is kept in a ledger, so re-running the same
 command after a crash resumes without paying twice.
 
@@ -75,7 +79,8 @@ Request:
                           the CSV header or the first NDJSON record is a usage error; later ones _error)
 
 Input and output:
-  --input-format csv|tsv|ndjson  default: from FILE's extension (also under .gz), else sniffed from the first byte
+  --input-format csv|tsv|ndjson|paths  default: from FILE's extension (also under .gz), else sniffed from the
+                               first byte; paths: one file path a line, one record per file (path, name, bytes, sha256)
   -d, --delimiter CHAR         CSV field delimiter (',' ';' '|' or \t; default: sniffed from the header line)
   --tsv                        the input is TSV: tab-separated, no quoting (as --input-format tsv)
   --no-header                  CSV/TSV without a header row: the columns are named 1, 2, ...
@@ -93,6 +98,17 @@ Input and output:
   --progress                   a live status view on stderr even when it is not a terminal
                                (default: the view on a terminal, else one line per batch event)
   -q, --quiet                  neither (errors, budget stops and failed-record counts are still printed)
+
+Documents (PDF, JPEG/PNG/GIF/WebP, text, .eml; the type is sniffed from the bytes):
+  FILE may be a folder: one record per file in it (recursive), each file attached
+  --attach FIELD          a field holding a document path (relative to FILE's folder, or the working
+                          directory for stdin) or an https URL; repeatable (default: the recipe's, e.g. file)
+  --upload files|inline|auto  how PDFs and images travel: inline base64, or uploaded once to the Files API
+                          and referred to by file_id (default auto: files of 512 KB or more are uploaded)
+  --oversized-image downsize|error  an image over 8000 px a side (2000 px with more than 20 in a request):
+                          downsize: sent for the API to scale down; error (default): _error image_too_large
+  A file that cannot be sent (unsupported, encrypted, damaged, too many pages, image too large, request
+  over 32 MB) gets _error document_* / image_too_large / request_too_large, before anything is paid.
 
 Batching:
   --batch-size N          requests per batch, 1-${MAX_BATCH_REQUESTS} (default ${MAX_BATCH_REQUESTS}; 256 MB also caps a batch)
@@ -152,7 +168,9 @@ Environment:
 Output: each input record comes out exactly once, in input order: enriched with the answer's
 fields, or with _error: {type, message} (types: the API's error type such as overloaded_error,
 expired, canceled, truncated, refusal, invalid_json, schema_mismatch, template, invalid_input,
-empty_prompt, prompt_too_long: the last two are never sent).
+empty_prompt, prompt_too_long, document_unsupported, document_encrypted, document_unreadable,
+document_missing, document_too_many_pages, image_too_large, request_too_large, upload_failed; empty_prompt,
+prompt_too_long and the document ones are never sent).
 
 Exit codes:
   0  every record enriched
@@ -177,6 +195,9 @@ Examples:
 
   # see exactly what would be sent, without a key
   batch-enrich --dry-run --transform invoice-extraction fixtures/ndjson/invoices.ndjson | head -1
+
+  # a folder of invoices (PDFs, scans, e-mails), offline against the emulator
+  batch-enrich --emulator --transform invoice-extraction fixtures/documents/invoices/
 `;
 
 const OPTIONS = {
@@ -191,6 +212,9 @@ const OPTIONS = {
   into: { type: 'string' },
   'id-field': { type: 'string' },
   'allow-missing': { type: 'boolean' },
+  attach: { type: 'string', multiple: true },
+  upload: { type: 'string' },
+  'oversized-image': { type: 'string' },
   'input-format': { type: 'string' },
   delimiter: { type: 'string', short: 'd' },
   tsv: { type: 'boolean' },
@@ -279,7 +303,11 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   const cacheNote = cacheNotice(config.system, config.model);
   if (cacheNote && !values.quiet) say(cacheNote);
   const cachedPrefix = Boolean(config.system) && cacheNote === undefined;
-  const inputFormat = (values.tsv ? 'tsv' : undefined) ?? choice<InputFormat>('--input-format', values['input-format'], ['csv', 'tsv', 'ndjson']) ?? formatFromName(file);
+  const documents = documentInput(file, { inputFormat: values['input-format'], attach: values.attach, upload: values.upload, oversizedImage: values['oversized-image'] }, config.attach);
+  if (config.documentAnswer && (documents.files || values.attach)) config.answer = config.documentAnswer;
+  const inputFormat = documents.files
+    ? undefined
+    : ((values.tsv ? 'tsv' : undefined) ?? choice<InputFormat>('--input-format', values['input-format'], ['csv', 'tsv', 'ndjson']) ?? formatFromName(file));
   const limit = integer('--limit', values.limit, 1, Number.MAX_SAFE_INTEGER);
   const delimiter = values.delimiter === undefined ? undefined : parseDelimiter(values.delimiter);
   if (values.delimiter !== undefined && delimiter === undefined) throw usage(`--delimiter must be one character (or \\t, tab, comma, semicolon, pipe), got ${shown(values.delimiter)}`);
@@ -314,7 +342,8 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   // that needs the API, with exit 2).
   const apiKey = io.env['ANTHROPIC_API_KEY'];
 
-  const input = file === '-' ? io.stdin : await openInput(file);
+  const openFile = async () => documents.input ?? (file === '-' ? io.stdin : await openInput(file));
+  const input = await openFile();
   let inputColumns: string[] | undefined;
   const warned = new Set<string>();
   const warnOnce = (line: string) => {
@@ -325,7 +354,9 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   const checkColumns = (columns: string[]) => {
     inputColumns = columns;
     if (columns.length === 0) return; // empty input: nothing to check, nothing will be sent
-    const missing = missingColumns(config.prompt, columns);
+    // A CSV of documents (an attached column) is checked against the document prompt.
+    const withDocuments = config.documentPrompt !== undefined && documents.attach.some((field) => columns.includes(field));
+    const missing = missingColumns(withDocuments ? (config.documentPrompt ?? config.prompt) : config.prompt, columns);
     if (missing.length > 0 && !values['allow-missing']) {
       throw usage(`${file === '-' ? '<stdin>' : file}:1: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the header has no such column (columns: ${columns.join(', ')})`);
     }
@@ -339,15 +370,19 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
     header: !values['no-header'],
     onWarning: (line) => warnOnce(line),
   };
-  const firstChecks = { template: config.prompt, answerFields, idField: values['id-field'], allowMissing: Boolean(values['allow-missing']), file, warn: warnOnce };
-  const read = (chunks: AsyncIterable<Buffer | string>) => firstRows(checkFirstRecord(readRecords(readOptions)(chunks), firstChecks), limit);
+  // Records of documents are checked against the document prompt (a recipe's), when there is one.
+  const firstChecks = { template: (documents.files || documents.attach.length > 0 ? config.documentPrompt : undefined) ?? config.prompt, answerFields, idField: values['id-field'], allowMissing: Boolean(values['allow-missing']), file, warn: warnOnce };
+  const read = (chunks: AsyncIterable<Buffer | string>) => firstRows(checkFirstRecord(documents.read ? documents.read(chunks) : readRecords(readOptions)(chunks), firstChecks), limit);
+  // Offline passes (--dry-run, the --max-cost estimate) see documents inline: nothing is uploaded.
+  const offline = (records: AsyncIterable<SourceRecord>) =>
+    documents.attach.length ? attachDocuments({ fields: documents.attach, baseDir: documents.baseDir, model: config.model, canUpload: false, oversizedImage: documents.oversizedImage, file })(records) : records;
 
   const spec = { model: config.model, maxTokens: config.maxTokens, prompt: config.prompt, system: config.system, answerSchema: config.answer?.jsonSchema, idField: config.idField, file };
 
   // One counting pass over a FILE serves both --mode auto and --sample (stdin cannot be read twice).
   let totalRows = 0;
   if (file !== '-' && (modeFlag === 'auto' || sampleSize !== undefined)) {
-    for await (const _ of read(await openInput(file))) {
+    for await (const _ of read(await openFile())) {
       // --mode auto alone needs to know only whether the file is small.
       if (++totalRows > AUTO_REALTIME_MAX_ROWS && sampleSize === undefined) break;
     }
@@ -357,7 +392,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
   if (modeFlag === 'auto' && file !== '-' && totalRows <= AUTO_REALTIME_MAX_ROWS) mode = 'realtime';
   if (values['dry-run']) {
     if (sampleSize !== undefined) throw usage('--sample runs a trial and --dry-run sends nothing: use one or the other');
-    return dryRun(io, say, read(input), spec, prices, mode, config.answer?.jsonSchema);
+    return dryRun(io, say, offline(read(input)), { ...spec, documentPrompt: config.documentPrompt }, prices, mode, config.answer?.jsonSchema);
   }
 
   // --sample: keep N of the rows, spread evenly over the input.
@@ -373,7 +408,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
       // A first, offline pass over the file (the sampled rows only, with --sample): refuse before any
       // create when even the estimate is over.
       const tally = new InputTally();
-      for await (const record of toRequests(spec)(read(await openInput(file)))) {
+      for await (const record of toRequests({ ...spec, documentPrompt: config.documentPrompt })(offline(read(await openFile())))) {
         if (!picked || picked.has(record.seq)) tally.add(record);
       }
       const schema = config.answer?.jsonSchema;
@@ -422,6 +457,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
 
   const counts = newCounts();
   const costs = newCostTotals();
+  const uploadCounts = newUploadCounts();
   let batches = 0;
   let sentRealtime = false;
   const started = Date.now();
@@ -447,6 +483,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
     counts,
     costs,
     describe,
+    uploads: uploadCounts,
   });
   const view = progress;
 
@@ -468,6 +505,9 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
         maxTokens: config.maxTokens,
         ...(config.into === undefined ? {} : { into: config.into }),
         ...(config.idField === undefined ? {} : { idField: config.idField }),
+        ...(documents.attach.length ? { attach: documents.attach, baseDir: documents.baseDir, upload: documents.upload, uploadCounts } : {}),
+        ...(documents.oversizedImage === undefined ? {} : { oversizedImage: documents.oversizedImage }),
+        ...(config.documentPrompt === undefined ? {} : { documentPrompt: config.documentPrompt.source }),
         ...(client ? { client, apiKey: key } : { baseURL: io.env['ANTHROPIC_BASE_URL'] || undefined }),
         ledger,
         ...(picked ? { batchSize: Math.max(picked.size, 1) } : batchSize === undefined ? {} : { batchSize }),
@@ -528,8 +568,11 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
     await emulator?.close();
   }
 
-  const summary = summarize(counts, costs, batches, Date.now() - started, sentRealtime ? (batches > 0 ? 'batch+realtime' : 'realtime') : 'batch');
-  if (!quiet) for (const line of summaryLines(summary)) say(line);
+  const summary = {
+    ...summarize(counts, costs, batches, Date.now() - started, sentRealtime ? (batches > 0 ? 'batch+realtime' : 'realtime') : 'batch'),
+    ...(documents.attach.length ? { files_uploaded: uploadCounts.uploaded, upload_bytes: uploadCounts.bytes, files_reused: uploadCounts.reused } : {}),
+  };
+  if (!quiet) for (const line of [...summaryLines(summary), uploadLine(uploadCounts) ?? []].flat()) say(line);
   else if (counts.failed > 0) say(summaryLines(summary)[0] ?? '');
   if (values.summary) writeFileSync(values.summary, `${JSON.stringify(summary, null, 2)}\n`);
   if (picked) say(sampleReport(summary, totalRows));
@@ -544,6 +587,10 @@ interface Config {
   maxTokens: number;
   into: string | undefined;
   idField: string | undefined;
+  attach: readonly string[] | undefined;
+  documentPrompt: ReturnType<typeof compileTemplate> | undefined;
+  /** The recipe's answer for whole documents, used when the input is documents. */
+  documentAnswer: ReturnType<typeof resolveAnswerSchema> | undefined;
 }
 
 /** Options and recipe → one config; flags win over the recipe. */
@@ -582,6 +629,10 @@ async function resolveConfig(values: Values): Promise<Config> {
     maxTokens: integer('--max-tokens', values['max-tokens'], 1, 1_000_000) ?? recipe?.maxTokens ?? DEFAULT_MAX_TOKENS,
     into: values.into ?? recipe?.into,
     idField: values['id-field'] ?? recipe?.idField,
+    attach: recipe?.attach,
+    documentAnswer: recipe?.documentSchema && !values.schema ? resolveAnswerSchema(recipe.documentSchema, `recipe ${recipe.name}`) : undefined,
+    // A --prompt of your own is used for every record; a recipe's document prompt only with its own prompt.
+    documentPrompt: recipe?.documentPrompt && values.prompt === undefined && values['prompt-file'] === undefined ? compileTemplate(recipe.documentPrompt) : undefined,
   };
 }
 
@@ -598,7 +649,7 @@ async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIter
         if (record.error) {
           say(record.error.message);
         } else if (record.key !== undefined && record.spec !== undefined && record.messages !== undefined) {
-          yield `${requestLine(labeledKey(record.key, record.label), `${record.spec.head}${record.messages}${record.spec.tail}`)}\n`;
+          yield `${requestLine(labeledKey(record.key, record.label), `${record.spec.head}${elideBase64(record.messages)}${record.spec.tail}`)}\n`;
         }
       }
     },

@@ -13,6 +13,8 @@ import type { BatchEvent } from '../stages/batch.ts';
 import type { MergeCounts } from '../stages/merge.ts';
 import { count } from './format.ts';
 import { usd } from './summary.ts';
+import type { UploadCounts } from '../client/uploads.ts';
+import { uploadLine } from './documents.ts';
 
 /** How often the terminal view is redrawn. */
 const REDRAW_MS = 250;
@@ -25,6 +27,8 @@ export interface ProgressOptions {
   costs: CostTotals;
   describe: (event: BatchEvent) => string;
   now?: () => number;
+  /** Files API uploads so far (documents), shown under the first line once there are any. */
+  uploads?: UploadCounts | undefined;
 }
 
 export interface Progress {
@@ -81,6 +85,8 @@ export function createProgress(options: ProgressOptions): Progress {
     const lines = [
       `batch-enrich  ${formatDuration(now() - started)}  read ${count(read)} · submitted ${count(submitted)} in ${count(batches)} batch${batches === 1 ? '' : 'es'} · done ${count(ok + failed)}${failed ? ` (${count(failed)} with _error)` : ''} · cost ${usd(options.costs.usd)}${retries ? ` · ${count(retries)} retries` : ''}`,
     ];
+    const uploaded = options.uploads && uploadLine(options.uploads);
+    if (uploaded) lines.push(`  ${uploaded}`);
     const eta = remaining(now());
     for (const [id, flight] of [...inFlight].slice(0, 5)) {
       lines.push(`  ${id}  ${count(flight.requests)} requests  running ${formatDuration(now() - flight.submittedAt)}`);

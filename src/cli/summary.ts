@@ -11,6 +11,7 @@ import { typicalAnswerTokens } from '../core/answer-size.ts';
 import type { JSONSchema } from '../core/request.ts';
 import { findModel } from '../core/models.ts';
 import type { PreparedRecord } from '../stages/batch.ts';
+import type { PendingUploads } from '../stages/attach.ts';
 
 export interface RunSummary {
   /** How the requests were sent: `batch`, `realtime`, or `batch+realtime` (a deadline moved the rest). */
@@ -93,7 +94,8 @@ export class InputTally {
       return;
     }
     this.requests++;
-    this.#bytes += record.spec.bytes + Buffer.byteLength(record.messages);
+    // Documents count by pages and pixels (`estimateBytes`), not by their base64.
+    this.#bytes += record.spec.bytes + ((record as PendingUploads).estimateBytes ?? Buffer.byteLength(record.messages));
     this.#prefixBytes = record.spec.bytes;
   }
 

@@ -9,6 +9,7 @@ import { findModel } from '../core/models.ts';
 import { generateFromSchema } from './schema-gen.ts';
 import { forcedTool } from './validate.ts';
 import { rngFor, pick, stableId } from './random.ts';
+import { documentTokensOf, type EmulatedDocument } from './documents.ts';
 
 export type StopReason =
   | 'end_turn'
@@ -32,6 +33,8 @@ export type ResponderResult =
 export interface ResponderRequest {
   custom_id: string | null;
   params: Record<string, unknown>;
+  /** The request's `document` and `image` blocks, with their bytes or text (file ids resolved). */
+  documents?: EmulatedDocument[];
 }
 
 export type Responder = (
@@ -109,6 +112,8 @@ function ttlOf(cc: unknown): Ttl | undefined {
 function blockText(block: unknown): string {
   if (typeof block === 'string') return block;
   if (!isObj(block)) return '';
+  // Documents and images are counted by pages and pixels (documents.ts), not by their base64.
+  if (block['type'] === 'document' || block['type'] === 'image') return '';
   if (typeof block['text'] === 'string') return block['text'];
   const { cache_control: _cc, ...rest } = block;
   return JSON.stringify(rest);
@@ -345,7 +350,7 @@ export function buildMessage(input: BuildMessageInput): BuildResult {
   const creation = cached > 0 && input.cacheUse === 'creation' ? cached : 0;
   const read = cached > 0 && input.cacheUse === 'read' ? cached : 0;
   const usage: Usage = {
-    input_tokens: Math.max(0, prompt.total - cached),
+    input_tokens: Math.max(0, prompt.total - cached) + documentTokensOf(params),
     output_tokens: outputTokens,
     cache_creation_input_tokens: creation,
     cache_read_input_tokens: read,

@@ -21,6 +21,8 @@ import { buildMessage, promptTokens } from './answer.ts';
 import { hash53, IdGenerator, permutation, rngFor, unitHash } from './random.ts';
 import { checkParams } from './params.ts';
 import type { BatchRequest } from './validate.ts';
+import { checkDocuments } from './documents.ts';
+import type { FileStore } from './files.ts';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 export const EXPIRY_MS = DAY_MS;
@@ -117,6 +119,8 @@ export interface StoreConfig {
   erroredType: string;
   expiredRate: number;
   responder: Responder | undefined;
+  /** The Files API store, for `file` sources of document and image blocks. */
+  files?: FileStore | undefined;
   forward: Forwarder | undefined;
   upstreamConcurrency: number;
 }
@@ -361,6 +365,9 @@ export class BatchStore {
     // model retired while the batch ran still answers the way it would have at submission.
     const problem = checkParams(req.params, { context: 'batch', version: rec.version, betas: rec.betas, now: rec.createdAt, upstreamModels: cfg.forward !== undefined });
     if (problem !== undefined) return { t: 'err', error: problem };
+    // Document and image blocks: their sources (files of this key, base64 that decodes, media types) and limits.
+    const documentProblem = checkDocuments(req.params, cfg.files).problem;
+    if (documentProblem !== undefined) return { t: 'err', error: { type: 'invalid_request_error', message: documentProblem } };
     return undefined;
   }
 
@@ -400,7 +407,7 @@ export class BatchStore {
           }
         }
         let r: ResponderResult | undefined;
-        if (this.#cfg.responder) r = await this.#cfg.responder({ custom_id: req.custom_id, params: req.params });
+        if (this.#cfg.responder) r = await this.#cfg.responder({ custom_id: req.custom_id, params: req.params, documents: checkDocuments(req.params, this.#cfg.files).documents });
         if (r === undefined) outcomes[i] = cache === 'creation' ? GEN_CREATE : GEN_READ;
         else if (typeof r === 'object' && 'error' in r) outcomes[i] = { t: 'err', error: { ...r.error } };
         else outcomes[i] = { t: 'resp', r, cache };

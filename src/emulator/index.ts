@@ -16,6 +16,7 @@ import { startServer } from './server.ts';
 export type { EmulatorOptions } from './options.ts';
 export type { EmulatorStats, RouteName } from './server.ts';
 export type { ResponderResult, ResponderRequest, Responder, StopReason, Message, Usage } from './answer.ts';
+export type { EmulatedDocument } from './documents.ts';
 export type { MessageBatchView, RequestCounts, ProcessingStatus } from './batch.ts';
 export { generateFromSchema } from './schema-gen.ts';
 
@@ -31,6 +32,8 @@ export interface EmulatorHandle {
   submittedCustomIds(): Map<string, number>;
   /** Every batch id created so far (oldest first, including deleted ones). */
   batches(): string[];
+  /** Files uploaded to its Files API so far (accepted uploads, deleted ones included). */
+  uploads(): number;
   /** Stops listening and closes open connections. */
   close(): Promise<void>;
 }
@@ -50,6 +53,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     stats: running.stats,
     submittedCustomIds: () => new Map(running.submitted),
     batches: () => running.store.ids(),
+    uploads: () => running.files.uploads,
     close: running.close,
   };
 }

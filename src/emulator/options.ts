@@ -71,6 +71,12 @@ export interface EmulatorOptions {
   messagesConcurrency?: number;
   /** How long each `POST /v1/messages` call takes. _Default:_ 0. */
   messagesLatencyMs?: number;
+  /** Files API storage quota in bytes: an upload past it is refused (the quota fault). _Default:_ no limit. */
+  filesQuotaBytes?: number;
+  /** How long the answer to an upload waits after the file was stored (a slow upload; a kill then loses the answer). _Default:_ 0. */
+  uploadLatencyMs?: number;
+  /** Share (0..1) of uploads answered 529 `overloaded_error` before the file is stored. _Default:_ 0. */
+  uploadFaultRate?: number;
   /** Called with one line per HTTP request (method, path, status, ms); never includes keys. */
   log?: (line: string) => void;
 }
@@ -105,6 +111,9 @@ export interface ResolvedOptions {
   resultsPauseMs: number;
   messagesConcurrency: number;
   messagesLatencyMs: number;
+  filesQuotaBytes: number | undefined;
+  uploadLatencyMs: number;
+  uploadFaultRate: number;
   log: ((line: string) => void) | undefined;
 }
 
@@ -138,6 +147,9 @@ const optionsSchema = z.object({
   resultsPauseMs: z.number().min(0).optional(),
   messagesConcurrency: z.int().min(0).optional(),
   messagesLatencyMs: z.number().min(0).optional(),
+  filesQuotaBytes: nonNegInt,
+  uploadLatencyMs: z.number().min(0).optional(),
+  uploadFaultRate: rate,
 });
 
 /** Applies defaults and validates; throws a `TypeError` naming the bad option. */
@@ -190,6 +202,9 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
     resultsPauseMs: o.resultsPauseMs ?? 0,
     messagesConcurrency: o.messagesConcurrency ?? 0,
     messagesLatencyMs: o.messagesLatencyMs ?? 0,
+    filesQuotaBytes: o.filesQuotaBytes,
+    uploadLatencyMs: o.uploadLatencyMs ?? 0,
+    uploadFaultRate: o.uploadFaultRate ?? 0,
     log,
   };
 }

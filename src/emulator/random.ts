@@ -83,7 +83,7 @@ export class IdGenerator {
     this.#seed = seed;
   }
 
-  next(prefix: 'msgbatch' | 'msg' | 'req' | 'toolu'): string {
+  next(prefix: 'msgbatch' | 'msg' | 'req' | 'toolu' | 'file'): string {
     let rng = this.#rngs.get(prefix);
     if (!rng) {
       rng = rngFor(this.#seed, 'id', prefix);

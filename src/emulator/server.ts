@@ -19,6 +19,8 @@ import { listModels, retrieveModel } from './models.ts';
 import { RateWindow } from './ratelimit.ts';
 import { makeForwarder } from './upstream.ts';
 import { checkParams } from './params.ts';
+import { FileStore, type FilesRoute } from './files.ts';
+import { checkDocuments } from './documents.ts';
 import {
   SUPPORTED_VERSIONS,
   validateCountTokensParams,
@@ -37,6 +39,7 @@ export type RouteName =
   | 'messages.count_tokens'
   | 'models.list'
   | 'models.retrieve'
+  | FilesRoute
   | 'not_found';
 
 const CONTROL_ROUTES: ReadonlySet<RouteName> = new Set([
@@ -68,6 +71,7 @@ export interface RunningServer {
   stats: EmulatorStats;
   submitted: Map<string, number>;
   store: BatchStore;
+  files: FileStore;
   close(): Promise<void>;
 }
 
@@ -172,6 +176,11 @@ function emptyCalls(): Record<RouteName, number> {
     'messages.count_tokens': 0,
     'models.list': 0,
     'models.retrieve': 0,
+    'files.upload': 0,
+    'files.list': 0,
+    'files.retrieve': 0,
+    'files.delete': 0,
+    'files.content': 0,
     not_found: 0,
   };
 }
@@ -200,7 +209,9 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         return forwarder(params, auth);
       }
     : undefined;
+  const files = new FileStore({ seed: opts.seed, now: opts.now, quotaBytes: opts.filesQuotaBytes, latencyMs: opts.uploadLatencyMs, faultRate: opts.uploadFaultRate });
   const store = new BatchStore({
+    files,
     seed: opts.seed,
     now: opts.now,
     processingMs: opts.processingMs,
@@ -314,7 +325,8 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
   const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://emulator.invalid');
     const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
-    const route = matchRoute(req.method ?? 'GET', path);
+    const filesRoute = FileStore.match(req.method ?? 'GET', path);
+    const route: Route = filesRoute ?? matchRoute(req.method ?? 'GET', path);
     stats.calls[route.name]++;
 
     const apiKey = apiKeyOf(req);
@@ -337,6 +349,10 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
     }
     const auth: ForwardAuth = { apiKey, version, betas: betasOf(req) };
 
+    if (filesRoute) {
+      sendJson(res, 200, await files.handle(filesRoute, url, req.headers['content-type'], () => readBody(req, opts.maxBodyBytes)));
+      return;
+    }
     switch (route.name) {
       case 'batches.create': {
         const body = await readJson(req, opts.maxBodyBytes);
@@ -413,13 +429,15 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         const params = v.value;
         const problem = checkParams(params, { context: 'messages', version, betas: auth.betas ?? [], now: opts.now(), upstreamModels: forwarder !== undefined });
         if (problem !== undefined) throw new ApiError(statusForType(problem.type), problem.type, problem.message);
+        const documents = checkDocuments(params, files);
+        if (documents.problem !== undefined) throw new ApiError(400, 'invalid_request_error', documents.problem);
         if (countingForwarder) {
           const out = await countingForwarder(params, auth);
           if (!out.ok) throw new ApiError(statusForType(out.error.type), out.error.type, out.error.message);
           sendJson(res, 200, out.message);
           return;
         }
-        const r = opts.responder ? await opts.responder({ custom_id: null, params }) : undefined;
+        const r = opts.responder ? await opts.responder({ custom_id: null, params, documents: documents.documents }) : undefined;
         const { prefixKey } = promptTokens(params);
         let cacheUse: 'creation' | 'read' = 'read';
         if (prefixKey !== undefined) {
@@ -454,7 +472,9 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
         const problem = checkParams(v.value, { context: 'count_tokens', version, betas: auth.betas ?? [], now: opts.now(), upstreamModels: forwarder !== undefined });
         if (problem !== undefined) throw new ApiError(statusForType(problem.type), problem.type, problem.message);
-        sendJson(res, 200, { input_tokens: countInputTokens(v.value) });
+        const documents = checkDocuments(v.value, files);
+        if (documents.problem !== undefined) throw new ApiError(400, 'invalid_request_error', documents.problem);
+        sendJson(res, 200, { input_tokens: countInputTokens(v.value) + documents.tokens });
         return;
       }
     }
@@ -504,6 +524,7 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
     stats,
     submitted,
     store,
+    files,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

@@ -8,16 +8,22 @@
 import { isBatchEnrichError } from '../errors.ts';
 import { compileSpec, idLabel, requestKey, type RequestSpec } from '../core/request.ts';
 import { rawNumberText } from '../core/rawjson.ts';
+import type { Template } from '../core/template.ts';
+import { documentMessages } from '../core/documents.ts';
+import { CHARS_PER_TOKEN } from '../core/pricing.ts';
 import type { PreparedRecord } from './batch.ts';
+import type { AttachedRecord, PendingUploads } from './attach.ts';
 import type { SourceRecord } from './read.ts';
 import { recordProblem } from '../core/preflight.ts';
 
 export interface PrepareOptions extends RequestSpec {
   /** Shown in per-record error messages (`file:line: …`). */
   file?: string | undefined;
+  /** The prompt for records that carry documents (a recipe's `documentPrompt`); absent: `prompt`. */
+  documentPrompt?: Template | undefined;
 }
 
-export function toRequests(options: PrepareOptions): (source: AsyncIterable<SourceRecord>) => AsyncGenerator<PreparedRecord> {
+export function toRequests(options: PrepareOptions): (source: AsyncIterable<SourceRecord | AttachedRecord>) => AsyncGenerator<PendingUploads> {
   const { parts, messages } = compileSpec(options);
   const file = !options.file || options.file === '-' ? '<stdin>' : options.file;
   return async function* prepare(source) {
@@ -26,20 +32,33 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         yield record;
         continue;
       }
+      // With documents (attach.ts), the key hashes each by its sha256, whatever way it is sent.
+      const { documents, ...plain } = record as AttachedRecord;
       try {
-        // What the API would refuse for this record alone (empty, too long) is never sent.
-        const problem = recordProblem(options.prompt.render(record.data), options.system, options.model);
+        // What the API would refuse for this record alone (empty, too long) is never sent. (With
+        // documents the content is the documents: their own checks are in core/documents.ts.)
+        const problem = documents ? undefined : recordProblem(options.prompt.render(record.data), options.system, options.model);
         if (problem) {
-          yield { ...record, error: { type: problem.type, message: `${file}:${record.line}: ${problem.message}` } };
+          yield { ...plain, error: { type: problem.type, message: `${file}:${record.line}: ${problem.message}` } };
           continue;
         }
-        const serialized = messages(record.data);
-        const key = requestKey([parts.head, serialized, parts.tail]);
+        const text = documents ? (options.documentPrompt ?? options.prompt).render(record.data) : '';
+        const serialized = documents ? documentMessages(text, documents.blocks) : messages(record.data);
+        const keyed = documents ? documentMessages(text, documents.keyBlocks) : serialized;
+        const key = requestKey([parts.head, keyed, parts.tail]);
         const label = options.idField === undefined ? undefined : idLabel(labelValue(record.data[options.idField]));
-        yield { ...record, key, label, spec: parts, messages: serialized };
+        yield {
+          ...plain,
+          key,
+          label,
+          spec: parts,
+          messages: serialized,
+          ...(documents ? { estimateBytes: Buffer.byteLength(keyed) + documents.tokens * CHARS_PER_TOKEN } : {}),
+          ...(documents?.uploads.length ? { uploads: documents.uploads } : {}),
+        };
       } catch (error) {
         if (!isBatchEnrichError(error) || error.code !== 'BE_TEMPLATE') throw error;
-        yield { ...record, error: { type: 'template', message: `${file}:${record.line}: ${error.message}` } };
+        yield { ...plain, error: { type: 'template', message: `${file}:${record.line}: ${error.message}` } };
       }
     }
   };

@@ -117,7 +117,7 @@ describe('batch-enrich CLI', () => {
   it('--help lists every option, the exit codes and examples; the emulator has its own help', async () => {
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);
-    for (const flag of ['--prompt', '--prompt-file', '--system', '--system-file', '--schema', '--transform', '--model', '--max-tokens', '--into', '--id-field', '--input-format', '--output-format', '--output', '--errors', '--batch-size', '--flush-after', '--ledger', '--dry-run', '--emulator', '--job', '--max-attempts', '--cancel-on-exit', '--new-identity', '--max-in-flight', '--poll-min', '--poll-max', '--quiet', '--delimiter', '--tsv', '--no-header', '--encoding', '--limit', '--excel', '--safe-csv', '--allow-missing']) {
+    for (const flag of ['--prompt', '--prompt-file', '--system', '--system-file', '--schema', '--transform', '--model', '--max-tokens', '--into', '--id-field', '--input-format', '--output-format', '--output', '--errors', '--batch-size', '--flush-after', '--ledger', '--dry-run', '--emulator', '--job', '--max-attempts', '--cancel-on-exit', '--new-identity', '--max-in-flight', '--poll-min', '--poll-max', '--quiet', '--delimiter', '--tsv', '--no-header', '--encoding', '--limit', '--excel', '--safe-csv', '--allow-missing', '--attach', '--upload', '--oversized-image']) {
       expect(help.stdout).toContain(flag);
     }
     expect(help.stdout).toMatch(/Exit codes:[\s\S]*0 {2}every record enriched[\s\S]*3 {2}finished, but some records carry _error/);

@@ -43,3 +43,12 @@ describe('progress on stderr', () => {
     expect(quiet.stderr).toBe('');
   });
 });
+
+describe('progress with documents', () => {
+  it('the view shows the files uploaded and reused; the summary counts them', async () => {
+    const result = await runCli(['--progress', '--emulator', '--poll-min', '0.2', '--transform', 'invoice-extraction', '--upload', 'files', join(ROOT, 'fixtures', 'documents', 'invoices')]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/ {2}files: 4 uploaded \([\d.]+ KiB\), 0 reused \(uploaded before\)/);
+    expect(result.stderr).toMatch(/^batch-enrich: files: 4 uploaded \([\d.]+ KiB\), 0 reused \(uploaded before\)$/m);
+  });
+});

@@ -5,6 +5,8 @@
  * The same params (minus `max_tokens` for count_tokens) are a 400 (404 for a model) on
  * `POST /v1/messages` and `/v1/messages/count_tokens`.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OUTPUT_300K_BETA } from '../../src/core/models.ts';
@@ -12,6 +14,7 @@ import type { EmulatorHandle } from '../../src/emulator/index.ts';
 import { startEmulator } from '../../src/emulator/index.ts';
 import { resolveAnswerSchema } from '../../src/core/schema.ts';
 import { client, expectApiError, expectSpec, MODEL, raw, req } from './helpers.ts';
+import { ROOT } from '../helpers/cli.ts';
 
 const NOW = Date.parse('2026-12-02T12:00:00Z');
 let emu: EmulatorHandle;
@@ -42,7 +45,8 @@ async function runBatch(requests: unknown[], headers: Record<string, string> = {
 
 const user = (content: unknown) => ({ role: 'user', content });
 const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
-const PDF = Buffer.from('%PDF-1.4\n%EOF\n').toString('base64');
+/** A real one-page PDF (the emulator parses a document's pages, as the API does). */
+const PDF = readFileSync(join(ROOT, 'fixtures', 'documents', 'contract.pdf')).toString('base64');
 const obj = (properties: Record<string, unknown>, required: string[] = Object.keys(properties)) => ({
   type: 'object',
   properties,

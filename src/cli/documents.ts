@@ -1,0 +1,73 @@
+/**
+ * The CLI's document options in one place, so the command module only wires them: folder and
+ * `--input-format paths` input, `--attach FIELD` (or the recipe's `attach`), `--upload`, and the
+ * summary's upload line.
+ */
+import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { BatchEnrichError, shown } from '../errors.ts';
+import type { UploadCounts } from '../client/uploads.ts';
+import type { UploadMode } from '../stages/attach.ts';
+import { PATH_FIELD, readFolder, readPaths } from '../stages/paths.ts';
+import type { SourceRecord } from '../stages/read.ts';
+import { count, formatBytes } from './format.ts';
+
+export interface DocumentInput {
+  /** The files themselves are the input (a folder, or a list of paths): one record per file. */
+  files: boolean;
+  /** Replaces the byte input for a folder (nothing to read from it). */
+  input?: NodeJS.ReadableStream;
+  /** Replaces the record reader for files input. */
+  read?: (chunks: AsyncIterable<Buffer | string>) => AsyncGenerator<SourceRecord>;
+  /** The fields to attach; empty: no documents. */
+  attach: string[];
+  baseDir: string;
+  upload: UploadMode;
+  oversizedImage: 'downsize' | 'error' | undefined;
+}
+
+/** The document flags, as parsed. */
+export interface DocumentFlags {
+  inputFormat?: string | undefined;
+  attach?: string[] | undefined;
+  upload?: string | undefined;
+  oversizedImage?: string | undefined;
+}
+
+/** Works out where documents come from and how they go, from FILE, the flags and the recipe's `attach`. */
+export function documentInput(file: string, flags: DocumentFlags, recipeAttach: readonly string[] | undefined): DocumentInput {
+  const { inputFormat, attach, upload, oversizedImage } = flags;
+  let folder = false;
+  if (file !== '-') {
+    try {
+      folder = statSync(file).isDirectory();
+    } catch {
+      // A missing FILE is reported where it is opened.
+    }
+  }
+  if (upload !== undefined && !['files', 'inline', 'auto'].includes(upload)) {
+    throw new BatchEnrichError('BE_USAGE', `--upload must be one of files, inline, auto, got ${shown(upload)}`);
+  }
+  if (oversizedImage !== undefined && !['downsize', 'error'].includes(oversizedImage)) {
+    throw new BatchEnrichError('BE_USAGE', `--oversized-image must be one of downsize, error, got ${shown(oversizedImage)}`);
+  }
+  const paths = inputFormat === 'paths';
+  if (folder && inputFormat !== undefined) throw new BatchEnrichError('BE_USAGE', `${file} is a folder: its files are the input (one record each), so --input-format does not apply`);
+  const files = folder || paths;
+  return {
+    files,
+    ...(folder ? { input: Readable.from([]), read: () => readFolder(file) } : paths ? { read: readPaths() } : {}),
+    attach: attach ?? (files ? [PATH_FIELD] : [...(recipeAttach ?? [])]),
+    // Paths in a FILE are relative to its folder; in stdin, a folder's records or a path list, to the working directory.
+    baseDir: files || file === '-' ? process.cwd() : dirname(resolve(file)),
+    upload: (upload ?? 'auto') as UploadMode,
+    oversizedImage: oversizedImage as DocumentInput['oversizedImage'],
+  };
+}
+
+/** The summary line about uploads, when there were documents to upload. */
+export function uploadLine(counts: UploadCounts): string | undefined {
+  if (counts.uploaded === 0 && counts.reused === 0) return undefined;
+  return `files: ${count(counts.uploaded)} uploaded (${formatBytes(counts.bytes)}), ${count(counts.reused)} reused (uploaded before)`;
+}

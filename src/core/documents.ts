@@ -1,0 +1,328 @@
+/**
+ * Documents as content blocks, as plain functions: the type of a file sniffed from its bytes (never
+ * its name), the preflight checks the API would otherwise fail a paid request on, and the `document`
+ * and `image` blocks sent.
+ *
+ * Block shapes are the SDK's (`node_modules/@anthropic-ai/sdk/resources/messages/messages.d.ts`:
+ * `DocumentBlockParam` with `Base64PDFSource`, `PlainTextSource`, `URLPDFSource`, `FileDocumentSource`;
+ * `ImageBlockParam` with `Base64ImageSource` (jpeg, png, gif, webp), `URLImageSource`,
+ * `FileImageSource`, and `transformations.oversized_image: 'downsize' | 'error'`), which match the
+ * OpenAPI document's `RequestDocumentBlock` / `RequestImageBlock`.
+ *
+ * Limits (the issue's summary of the vision and PDF-support docs, docs/anthropic-batches-api.md §3.1):
+ * 32 MB per request, 100 PDF pages (600 on 1M-context models), images at most 8000 px a side, or
+ * 2000 px when a request carries more than 20 images.
+ */
+import { createHash } from 'node:crypto';
+import type { PDFDocument } from 'pdf-lib';
+
+// The parsers load on first use: a run without documents (and the CLI's start) does not pay for them.
+const parsers = () => (loaded ??= Promise.all([import('file-type'), import('image-size'), import('pdf-lib')]));
+let loaded: Promise<[typeof import('file-type'), typeof import('image-size'), typeof import('pdf-lib')]> | undefined;
+
+/** Per-record `_error` types of documents: each names what is wrong with the file. */
+export type DocumentErrorType =
+  | 'document_unsupported'
+  | 'document_encrypted'
+  | 'document_unreadable'
+  | 'document_missing'
+  | 'document_too_many_pages'
+  | 'image_too_large'
+  | 'request_too_large'
+  | 'model_no_documents';
+
+/** A document that cannot be sent, and why; becomes the record's `_error`. */
+export class DocumentProblem extends Error {
+  readonly type: DocumentErrorType;
+  constructor(type: DocumentErrorType, message: string) {
+    super(message);
+    this.name = 'DocumentProblem';
+    this.type = type;
+  }
+}
+
+export type ImageMediaType = 'image/jpeg' | 'image/png' | 'image/gif' | 'image/webp';
+const IMAGE_TYPES: ReadonlySet<string> = new Set<ImageMediaType>(['image/jpeg', 'image/png', 'image/gif', 'image/webp']);
+
+/** What a file turned out to be. */
+export type Inspected =
+  | { kind: 'pdf'; mediaType: 'application/pdf'; bytes: Uint8Array; pages: number }
+  | { kind: 'image'; mediaType: ImageMediaType; bytes: Uint8Array; width: number; height: number }
+  | { kind: 'text'; mediaType: 'text/plain'; text: string }
+  | { kind: 'email'; text: string; attachments: Inspected[] };
+
+/** Request limits from the API docs (see the header comment). */
+export const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
+export const MAX_PDF_PAGES = 100;
+export const MAX_PDF_PAGES_1M = 600;
+export const MAX_IMAGE_SIDE = 8000;
+export const MAX_IMAGE_SIDE_MANY = 2000;
+/** More images than this in one request lowers the side limit to `MAX_IMAGE_SIDE_MANY`. */
+export const MANY_IMAGES = 20;
+/** The Files API takes files up to 500 MB (request-size table, docs/anthropic-batches-api.md §3.1). */
+export const MAX_FILE_BYTES = 500 * 1024 * 1024;
+
+/**
+ * Models with a 1M-token context window, which take 600 PDF pages instead of 100. UNCONFIRMED
+ * list: the docs name the limit, not every model; we take the 2026 Opus/Sonnet generation.
+ */
+const MILLION_CONTEXT = /^claude-(opus-4-[6-9]|opus-5|sonnet-4-6|sonnet-5|fable-5|mythos-5)/;
+
+/** The most PDF pages one request may carry on `model`. */
+export function pdfPageLimit(model: string): number {
+  return MILLION_CONTEXT.test(model) ? MAX_PDF_PAGES_1M : MAX_PDF_PAGES;
+}
+
+/** Hex sha256 of a file's bytes: its identity in request keys and the upload registry. */
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * What `bytes` are, from their content (file-type's magic numbers, then UTF-8 text and the RFC 5322
+ * header block of an e-mail). `name` is only shown in messages. Throws a `DocumentProblem`: an
+ * unsupported type (DOCX, XLSX, ZIP, …), an encrypted or corrupt PDF, an image whose size cannot be
+ * read.
+ */
+export async function inspectDocument(bytes: Uint8Array, name: string): Promise<Inspected> {
+  const [{ fileTypeFromBuffer }, { imageSize }] = await parsers();
+  const type = await fileTypeFromBuffer(bytes);
+  if (type?.mime === 'application/pdf') return { kind: 'pdf', mediaType: 'application/pdf', bytes, pages: await pdfPages(bytes, name) };
+  if (type && IMAGE_TYPES.has(type.mime)) {
+    let size: { width?: number; height?: number };
+    try {
+      size = imageSize(ownBuffer(bytes));
+    } catch (error) {
+      throw new DocumentProblem('document_unreadable', `${name}: a ${type.mime} image whose size cannot be read (${(error as Error).message})`);
+    }
+    if (!size.width || !size.height) throw new DocumentProblem('document_unreadable', `${name}: a ${type.mime} image without dimensions`);
+    return { kind: 'image', mediaType: type.mime as ImageMediaType, bytes, width: size.width, height: size.height };
+  }
+  // file-type knows binary formats only; XML (and so SVG) it reports is text too.
+  if (type && type.mime !== 'application/xml') {
+    throw new DocumentProblem('document_unsupported', `${name}: ${type.mime} (.${type.ext}) is not supported: send PDF, JPEG, PNG, GIF, WebP, plain text or e-mail (.eml)`);
+  }
+  const text = utf8(bytes);
+  if (text === undefined) {
+    if (bytes.length >= 4 && String.fromCharCode(...bytes.subarray(0, 4)) === '%PDF') {
+      throw new DocumentProblem('document_unreadable', `${name}: a damaged PDF (its structure cannot be read)`);
+    }
+    throw new DocumentProblem('document_unsupported', `${name}: not a PDF, an image or text (binary data of an unknown type)`);
+  }
+  if (text.startsWith('%PDF-')) throw new DocumentProblem('document_unreadable', `${name}: a damaged PDF (its structure cannot be read)`);
+  if (looksLikeEmail(text)) return inspectEmail(bytes, name);
+  return { kind: 'text', mediaType: 'text/plain', text };
+}
+
+async function pdfPages(bytes: Uint8Array, name: string): Promise<number> {
+  let doc: PDFDocument;
+  try {
+    // pdf-lib refuses encrypted files with EncryptedPDFError unless told to ignore encryption.
+    const { PDFDocument: Pdf } = (await parsers())[2];
+    doc = await Pdf.load(bytes, { updateMetadata: false, throwOnInvalidObject: true });
+  } catch (error) {
+    const message = (error as Error).message;
+    if ((error as Error).name === 'EncryptedPDFError' || /encrypted/i.test(message)) {
+      throw new DocumentProblem('document_encrypted', `${name}: the PDF is encrypted (password-protected); the API cannot read it: decrypt it first`);
+    }
+    throw new DocumentProblem('document_unreadable', `${name}: a damaged PDF (${message.split('\n')[0]})`);
+  }
+  const pages = doc.getPageCount();
+  if (pages === 0) throw new DocumentProblem('document_unreadable', `${name}: a PDF without pages`);
+  return pages;
+}
+
+/**
+ * `bytes` in an ArrayBuffer of their own. image-size reads past the end of a view (measured: a PNG
+ * cut to 16 bytes, in Node's shared pool after another PNG, gave that PNG's size), so a view into a
+ * larger buffer (small Buffers share an 8 KB pool) is copied first.
+ */
+export function ownBuffer(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length ? bytes : new Uint8Array(bytes);
+}
+
+/** UTF-8 text without NUL bytes, else undefined (a BOM is dropped). */
+function utf8(bytes: Uint8Array): string | undefined {
+  if (bytes.includes(0)) return undefined;
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** An RFC 5322 message: a header block (with a From and one of Date/Subject/To) before the first blank line. */
+function looksLikeEmail(text: string): boolean {
+  const end = text.search(/\r?\n\r?\n/);
+  if (end <= 0) return false;
+  const head = text.slice(0, end);
+  if (!/^[\x21-\x39\x3b-\x7e]+:/.test(head)) return false;
+  return /^from:/im.test(head) && /^(date|subject|to|message-id):/im.test(head);
+}
+
+async function inspectEmail(bytes: Uint8Array, name: string): Promise<Inspected> {
+  const { simpleParser } = await import('mailparser');
+  const mail = await simpleParser(Buffer.from(bytes));
+  const header = (label: string, value: unknown) => (value ? `${label}: ${String(value)}\n` : '');
+  const addresses = (value: unknown) => {
+    const list = Array.isArray(value) ? value : value ? [value] : [];
+    return list.map((a: { text?: string }) => a.text ?? '').join(', ');
+  };
+  const attachments: Inspected[] = [];
+  const skipped: string[] = [];
+  for (const [i, part] of mail.attachments.entries()) {
+    const partName = `${name} attachment ${part.filename ?? i + 1}`;
+    try {
+      const inspected = await inspectDocument(part.content, partName);
+      if (inspected.kind === 'pdf' || inspected.kind === 'image') attachments.push(inspected);
+      else skipped.push(`${part.filename ?? `#${i + 1}`} (${part.contentType}: its text is not sent)`);
+    } catch (error) {
+      if (!(error instanceof DocumentProblem)) throw error;
+      skipped.push(`${part.filename ?? `#${i + 1}`} (${error.type})`);
+    }
+  }
+  const body = mail.text ?? (typeof mail.html === 'string' ? mail.html.replace(/<[^>]+>/g, ' ') : '');
+  const text =
+    header('From', addresses(mail.from?.value ? [mail.from] : [])) +
+    header('To', addresses(mail.to)) +
+    header('Cc', addresses(mail.cc)) +
+    header('Date', mail.date?.toISOString()) +
+    header('Subject', mail.subject) +
+    (attachments.length ? `Attachments sent as documents: ${attachments.length}\n` : '') +
+    (skipped.length ? `Attachments not sent: ${skipped.join(', ')}\n` : '') +
+    `\n${body.trim()}\n`;
+  return { kind: 'email', text, attachments };
+}
+
+/** How a document travels: inline in the request, or as a Files API id. */
+export type Transport = { type: 'inline' } | { type: 'file'; fileId: string };
+
+export type DocumentSource =
+  | { type: 'base64'; media_type: 'application/pdf' | ImageMediaType; data: string }
+  | { type: 'text'; media_type: 'text/plain'; data: string }
+  | { type: 'url'; url: string }
+  | { type: 'file'; file_id: string };
+
+export type ContentBlock =
+  | { type: 'document'; source: DocumentSource; title?: string }
+  | { type: 'image'; source: DocumentSource; transformations?: { oversized_image: 'downsize' | 'error' } }
+  | { type: 'text'; text: string };
+
+/**
+ * One block per sendable part: a PDF or image (`inline` base64 or a `file` id), text as a text
+ * document. `oversized` is sent as each image's `transformations.oversized_image` when given.
+ */
+export function blocksOf(
+  doc: Inspected,
+  title: string,
+  transport: (part: Inspected & { kind: 'pdf' | 'image' }) => Transport,
+  oversized?: 'downsize' | 'error',
+): ContentBlock[] {
+  switch (doc.kind) {
+    case 'text':
+      return [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: doc.text }, title }];
+    case 'email':
+      return [
+        { type: 'document', source: { type: 'text', media_type: 'text/plain', data: doc.text }, title },
+        ...doc.attachments.flatMap((part, i) => blocksOf(part, `${title} attachment ${i + 1}`, transport, oversized)),
+      ];
+    case 'pdf':
+    case 'image': {
+      const how = transport(doc);
+      const source: DocumentSource =
+        how.type === 'file'
+          ? { type: 'file', file_id: how.fileId }
+          : { type: 'base64', media_type: doc.mediaType, data: Buffer.from(doc.bytes).toString('base64') };
+      if (doc.kind === 'pdf') return [{ type: 'document', source, title }];
+      return [{ type: 'image', source, ...(oversized ? { transformations: { oversized_image: oversized } } : {}) }];
+    }
+  }
+}
+
+/** A block for an https URL: an image when the path ends in an image extension, else a PDF document. */
+export function urlBlock(url: string): ContentBlock {
+  const path = new URL(url).pathname.toLowerCase();
+  return /\.(jpe?g|png|gif|webp)$/.test(path) ? { type: 'image', source: { type: 'url', url } } : { type: 'document', source: { type: 'url', url } };
+}
+
+/** The parts of a document that are sent as files (PDFs and images, an e-mail's attachments). */
+export function binaryParts(doc: Inspected): (Inspected & { kind: 'pdf' | 'image' })[] {
+  if (doc.kind === 'pdf' || doc.kind === 'image') return [doc];
+  if (doc.kind === 'email') return doc.attachments.flatMap(binaryParts);
+  return [];
+}
+
+/**
+ * The checks the API would fail a request on, made before anything is paid: PDF pages over the
+ * model's limit, images over the side limit (8000 px, or 2000 px with more than 20 images in the
+ * request; unless `oversized: 'downsize'`, which lets the API scale them), and an inline request
+ * over 32 MB. Throws a `DocumentProblem` naming the file.
+ */
+export function preflight(docs: readonly { name: string; doc: Inspected }[], options: { model: string; inlineBytes: number; oversized?: 'downsize' | 'error' | undefined }): void {
+  const pageLimit = pdfPageLimit(options.model);
+  const parts = docs.flatMap(({ name, doc }) => binaryParts(doc).map((part) => ({ name, part })));
+  const images = parts.filter(({ part }) => part.kind === 'image').length;
+  const sideLimit = images > MANY_IMAGES ? MAX_IMAGE_SIDE_MANY : MAX_IMAGE_SIDE;
+  for (const { name, part } of parts) {
+    if (part.kind === 'pdf' && part.pages > pageLimit) {
+      throw new DocumentProblem('document_too_many_pages', `${name}: ${part.pages} pages, over the ${pageLimit}-page limit of ${options.model}; split the PDF`);
+    }
+    if (part.kind === 'image' && options.oversized !== 'downsize' && Math.max(part.width, part.height) > sideLimit) {
+      const why = images > MANY_IMAGES ? ` (the limit when a request has more than ${MANY_IMAGES} images)` : '';
+      throw new DocumentProblem('image_too_large', `${name}: ${part.width}×${part.height} px, over ${sideLimit} px a side${why}; scale it down`);
+    }
+  }
+  if (options.inlineBytes > MAX_REQUEST_BYTES) {
+    throw new DocumentProblem('request_too_large', `${docs.map((d) => d.name).join(', ')}: the request would be ${options.inlineBytes.toLocaleString('en')} bytes, over the API's 32 MB; use --upload files`);
+  }
+}
+
+/**
+ * Rough input tokens of a document, for cost estimates (from the vision and PDF docs): a PDF page
+ * costs about 1,500-3,000 text tokens plus the page as an image (we take 2,250 + a 1,000×1,300-px
+ * page image ≈ 1,600); an image (w/28)·(h/28) after scaling to at most 1,568 px on its long side.
+ */
+export function documentTokens(doc: Inspected): number {
+  switch (doc.kind) {
+    case 'pdf':
+      return doc.pages * PDF_PAGE_TOKENS;
+    case 'image':
+      return imageTokens(doc.width, doc.height);
+    case 'text':
+      return Math.ceil(doc.text.length / 4);
+    case 'email':
+      return Math.ceil(doc.text.length / 4) + doc.attachments.reduce((n, part) => n + documentTokens(part), 0);
+  }
+}
+
+export const PDF_PAGE_TOKENS = 2250 + 1600;
+
+/** Tokens of a `width`×`height` image: (w/28)·(h/28) after downscaling to 1,568 px on the long side. */
+export function imageTokens(width: number, height: number): number {
+  const scale = Math.min(1, 1568 / Math.max(width, height));
+  return Math.ceil(((width * scale) / 28) * ((height * scale) / 28));
+}
+
+/**
+ * Serialized `messages` with every base64 `data` replaced by `"<412,118 bytes of application/pdf>"`,
+ * for `--dry-run` output a person can read.
+ */
+export function elideBase64(messagesJson: string): string {
+  if (!messagesJson.includes('"base64"')) return messagesJson;
+  const messages = JSON.parse(messagesJson) as { content: unknown }[];
+  for (const message of messages) {
+    if (!Array.isArray(message.content)) continue;
+    for (const block of message.content as { source?: { type?: string; data?: string; media_type?: string } }[]) {
+      const source = block.source;
+      if (source?.type === 'base64' && typeof source.data === 'string') {
+        source.data = `<${Buffer.byteLength(source.data, 'base64').toLocaleString('en')} bytes of ${source.media_type ?? 'data'}>`;
+      }
+    }
+  }
+  return JSON.stringify(messages);
+}
+
+/** The `messages` of a request with documents: the blocks first, then the prompt (the PDF guide puts documents before the question). */
+export function documentMessages(prompt: string, blocks: readonly ContentBlock[]): string {
+  return JSON.stringify([{ role: 'user', content: [...blocks, { type: 'text', text: prompt }] }]);
+}

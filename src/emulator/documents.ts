@@ -1,0 +1,234 @@
+/**
+ * The emulator's checks of `document` and `image` blocks, and what they cost, as the API does them.
+ * Shapes: SDK `DocumentBlockParam` (sources `base64` PDF, `text`, `url`, `file`, `content`) and
+ * `ImageBlockParam` (sources `base64` jpeg/png/gif/webp, `url`, `file`; `transformations.
+ * oversized_image: 'downsize' (default) | 'error'`), `resources/messages/messages.d.ts`.
+ *
+ * Refused, as an `invalid_request_error` (a per-request `errored` result in a batch, a 400 on
+ * `/v1/messages`): an unknown source type or media type, base64 that does not decode, bytes that are
+ * not what the media type says, an encrypted PDF, an unknown or expired `file_id`, a PDF over the
+ * model's page limit (100; 600 on 1M-context models), an image over 8000 px a side (2000 px with
+ * more than 20 images) when `oversized_image` is `error` (else it is scaled down, as the SDK
+ * documents), a request over 32 MB. Page counting and the encryption check read the PDF's own
+ * structure (`/Type /Page` objects, a trailer `/Encrypt`), independently of the client's pdf-lib.
+ *
+ * Tokens: a PDF page ≈ 2,250 text tokens + a page image ≈ 1,600; an image (w/28)·(h/28) after
+ * scaling to 1,568 px on its long side; text chars/4 (see `core/documents.ts`).
+ *
+ * UNCONFIRMED: URL sources are not fetched (the emulator has no network): they are accepted when
+ * https, and cost one page (PDF) or a 1,000×1,000 image.
+ */
+import { inflateSync } from 'node:zlib';
+import { imageSize } from 'image-size';
+import { imageTokens, ownBuffer, MANY_IMAGES, MAX_IMAGE_SIDE, MAX_IMAGE_SIDE_MANY, MAX_REQUEST_BYTES, PDF_PAGE_TOKENS, pdfPageLimit } from '../core/documents.ts';
+import type { FileStore } from './files.ts';
+
+/** A document or image of a request, as a responder sees it. */
+export interface EmulatedDocument {
+  /** Where it is in the request: `messages.0.content.1`. */
+  path: string;
+  type: 'document' | 'image';
+  source: 'base64' | 'text' | 'url' | 'file' | 'content';
+  media_type: string | undefined;
+  /** The bytes (base64 and file sources). */
+  bytes?: Buffer;
+  /** Plain text: a text source's data, or the text drawn on a PDF's pages (best effort). */
+  text?: string;
+  url?: string;
+  file_id?: string;
+  title?: string;
+  pages?: number;
+  width?: number;
+  height?: number;
+}
+
+export interface DocumentCheck {
+  /** Why the request is refused, if it is. */
+  problem?: string;
+  documents: EmulatedDocument[];
+  /** Input tokens the documents add. */
+  tokens: number;
+}
+
+const IMAGE_MEDIA = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/webp']);
+const checked = new WeakMap<object, DocumentCheck>();
+
+/** The check of a request's blocks, computed once per params object (results are rendered again later). */
+export function checkDocuments(params: Record<string, unknown>, files: FileStore | undefined): DocumentCheck {
+  let check = checked.get(params);
+  if (!check) {
+    check = inspect(params, files);
+    checked.set(params, check);
+  }
+  return check;
+}
+
+/** Tokens the documents of `params` added when they were checked (0 when never checked, or none). */
+export function documentTokensOf(params: Record<string, unknown>): number {
+  return checked.get(params)?.tokens ?? 0;
+}
+
+function inspect(params: Record<string, unknown>, files: FileStore | undefined): DocumentCheck {
+  const documents: EmulatedDocument[] = [];
+  const out: DocumentCheck = { documents, tokens: 0 };
+  const messages = params['messages'];
+  if (!Array.isArray(messages)) return out;
+  const model = String(params['model']);
+  let images = 0;
+  const imageBlocks: { doc: EmulatedDocument; mode: unknown }[] = [];
+  try {
+    messages.forEach((message: unknown, i) => {
+      const content = (message as { content?: unknown })?.content;
+      if (!Array.isArray(content)) return;
+      content.forEach((block: unknown, j) => {
+        if (!block || typeof block !== 'object') return;
+        const b = block as Record<string, unknown>;
+        const path = `messages.${i}.content.${j}`;
+        if (b['type'] === 'document') {
+          const doc = documentOf(path, b, files);
+          documents.push(doc);
+          if (doc.pages !== undefined && doc.pages > pdfPageLimit(model)) {
+            throw new Error(`${path}.source: A maximum of ${pdfPageLimit(model)} PDF pages may be provided (got ${doc.pages}).`);
+          }
+          out.tokens += doc.pages !== undefined ? doc.pages * PDF_PAGE_TOKENS : Math.ceil((doc.text?.length ?? 0) / 4);
+        } else if (b['type'] === 'image') {
+          const doc = imageOf(path, b, files);
+          documents.push(doc);
+          images++;
+          imageBlocks.push({ doc, mode: (b['transformations'] as Record<string, unknown> | undefined)?.['oversized_image'] });
+        }
+      });
+    });
+    const limit = images > MANY_IMAGES ? MAX_IMAGE_SIDE_MANY : MAX_IMAGE_SIDE;
+    for (const { doc, mode } of imageBlocks) {
+      const width = doc.width ?? 1000;
+      const height = doc.height ?? 1000;
+      if (Math.max(width, height) > limit && mode === 'error') {
+        throw new Error(`${doc.path}: image dimensions ${width}x${height} exceed the maximum allowed ${limit} pixels per side`);
+      }
+      out.tokens += imageTokens(Math.min(width, limit), Math.min(height, limit));
+    }
+    const bytes = Buffer.byteLength(JSON.stringify(params));
+    if (bytes > MAX_REQUEST_BYTES) throw new Error(`request_too_large: the request is ${bytes} bytes, over the ${MAX_REQUEST_BYTES}-byte limit`);
+  } catch (error) {
+    out.problem = (error as Error).message;
+  }
+  return out;
+}
+
+function sourceOf(path: string, block: Record<string, unknown>): Record<string, unknown> {
+  const source = block['source'];
+  if (!source || typeof source !== 'object') throw new Error(`${path}.source: Field required`);
+  return source as Record<string, unknown>;
+}
+
+function decode(path: string, data: unknown): Buffer {
+  if (typeof data !== 'string' || data.length === 0 || data.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(data)) {
+    throw new Error(`${path}.source.data: The base64 data is invalid`);
+  }
+  return Buffer.from(data, 'base64');
+}
+
+function fileOf(path: string, source: Record<string, unknown>, files: FileStore | undefined) {
+  const id = source['file_id'];
+  const file = typeof id === 'string' ? files?.get(id) : undefined;
+  if (!file) throw new Error(`${path}.source.file_id: File not found: ${String(id)} (unknown, deleted or expired)`);
+  return file;
+}
+
+function documentOf(path: string, block: Record<string, unknown>, files: FileStore | undefined): EmulatedDocument {
+  const source = sourceOf(path, block);
+  const title = typeof block['title'] === 'string' ? block['title'] : undefined;
+  const base = { path, type: 'document' as const, ...(title ? { title } : {}) };
+  switch (source['type']) {
+    case 'base64': {
+      if (source['media_type'] !== 'application/pdf') throw new Error(`${path}.source.media_type: Input should be 'application/pdf'`);
+      const bytes = decode(path, source['data']);
+      return { ...base, source: 'base64', media_type: 'application/pdf', bytes, ...pdfFacts(path, bytes) };
+    }
+    case 'text':
+      if (source['media_type'] !== 'text/plain') throw new Error(`${path}.source.media_type: Input should be 'text/plain'`);
+      if (typeof source['data'] !== 'string') throw new Error(`${path}.source.data: Input should be a valid string`);
+      return { ...base, source: 'text', media_type: 'text/plain', text: source['data'] };
+    case 'url':
+      return { ...base, source: 'url', media_type: 'application/pdf', url: httpsUrl(path, source['url']), pages: 1 };
+    case 'file': {
+      const file = fileOf(path, source, files);
+      if (file.mime_type === 'application/pdf') return { ...base, source: 'file', media_type: file.mime_type, file_id: file.id, bytes: file.bytes, ...pdfFacts(path, file.bytes) };
+      if (file.mime_type.startsWith('text/')) return { ...base, source: 'file', media_type: 'text/plain', file_id: file.id, bytes: file.bytes, text: file.bytes.toString('utf8') };
+      throw new Error(`${path}.source.file_id: File ${file.id} has type ${file.mime_type}, which a document block cannot take (PDF or plain text)`);
+    }
+    case 'content':
+      if (!Array.isArray(source['content']) && typeof source['content'] !== 'string') throw new Error(`${path}.source.content: Field required`);
+      return { ...base, source: 'content', media_type: undefined, text: JSON.stringify(source['content']) };
+    default:
+      throw new Error(`${path}.source.type: Input should be 'base64', 'text', 'url', 'file' or 'content'`);
+  }
+}
+
+function imageOf(path: string, block: Record<string, unknown>, files: FileStore | undefined): EmulatedDocument {
+  const source = sourceOf(path, block);
+  switch (source['type']) {
+    case 'base64': {
+      const mediaType = source['media_type'];
+      if (typeof mediaType !== 'string' || !IMAGE_MEDIA.has(mediaType)) {
+        throw new Error(`${path}.source.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'`);
+      }
+      const bytes = decode(path, source['data']);
+      return { path, type: 'image', source: 'base64', media_type: mediaType, bytes, ...imageFacts(path, bytes, mediaType) };
+    }
+    case 'url':
+      return { path, type: 'image', source: 'url', media_type: undefined, url: httpsUrl(path, source['url']) };
+    case 'file': {
+      const file = fileOf(path, source, files);
+      if (!IMAGE_MEDIA.has(file.mime_type)) throw new Error(`${path}.source.file_id: File ${file.id} has type ${file.mime_type}, which is not an image`);
+      return { path, type: 'image', source: 'file', media_type: file.mime_type, file_id: file.id, bytes: file.bytes, ...imageFacts(path, file.bytes, file.mime_type) };
+    }
+    default:
+      throw new Error(`${path}.source.type: Input should be 'base64', 'url' or 'file'`);
+  }
+}
+
+function httpsUrl(path: string, url: unknown): string {
+  if (typeof url !== 'string' || !/^https:\/\/[^\s/]+/.test(url)) throw new Error(`${path}.source.url: Only HTTPS URLs are supported`);
+  return url;
+}
+
+function imageFacts(path: string, bytes: Buffer, mediaType: string): { width: number; height: number } {
+  let size: { width?: number; height?: number; type?: string };
+  try {
+    size = imageSize(ownBuffer(bytes));
+  } catch {
+    throw new Error(`${path}.source: Could not process image`);
+  }
+  const actual = size.type === 'jpg' ? 'image/jpeg' : `image/${size.type ?? ''}`;
+  if (actual !== mediaType) throw new Error(`${path}.source: Image does not match the provided media type ${mediaType}`);
+  return { width: size.width ?? 0, height: size.height ?? 0 };
+}
+
+/** Pages and text of a PDF, read from its own objects; an encrypted or non-PDF one is refused. */
+function pdfFacts(path: string, bytes: Buffer): { pages: number; text: string } {
+  const raw = bytes.toString('latin1');
+  if (!raw.startsWith('%PDF-')) throw new Error(`${path}.source: The PDF specified was not valid`);
+  if (/\/Encrypt\s/.test(raw.slice(raw.lastIndexOf('trailer')))) throw new Error(`${path}.source: The PDF specified is password-protected`);
+  const pages = raw.match(/\/Type\s*\/Page(?![s\w])/g)?.length ?? 0;
+  if (pages === 0) throw new Error(`${path}.source: The PDF specified was not valid (no pages)`);
+  return { pages, text: pdfText(raw) };
+}
+
+/** The strings drawn with `Tj` in the PDF's (Flate-compressed or plain) content streams. */
+function pdfText(raw: string): string {
+  const lines: string[] = [];
+  for (const m of raw.matchAll(/stream\r?\n([\s\S]*?)\r?\nendstream/g)) {
+    let content = m[1] as string;
+    try {
+      content = inflateSync(Buffer.from(content, 'latin1')).toString('latin1');
+    } catch {
+      // not compressed
+    }
+    for (const t of content.matchAll(/(?:<([0-9A-Fa-f]*)>|\(((?:\\.|[^\\)])*)\))\s*Tj/g)) {
+      lines.push(t[1] !== undefined ? Buffer.from(t[1], 'hex').toString('latin1') : (t[2] as string).replace(/\\(.)/g, '$1'));
+    }
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,175 @@
+/**
+ * The emulator's Files API: `POST /v1/files` (multipart: `file`, `expires_in_seconds` from 3600 to
+ * 7776000), `GET /v1/files` (`limit` 1-1000, `page` cursor → `{data, next_page}`), `GET
+ * /v1/files/{id}`, `DELETE /v1/files/{id}` (`{id, type: "file_deleted"}`), `GET
+ * /v1/files/{id}/content`. Shapes from the OpenAPI document (`FileMetadataSchema`,
+ * `FileListResponse`, `FileDeleteResponse`) and the SDK (`resources/files.d.ts`).
+ *
+ * Expiry runs on the emulator's clock: a file past its `expires_at` is gone (404, absent from the
+ * list, and an `invalid_request_error` for a request that refers to it). A storage quota
+ * (`filesQuotaBytes`) is the fault: past it an upload is refused with 400 (the SDK's
+ * `StorageQuotaExceededError` is a `BadRequestError`). Choices where the docs are silent: uploaded
+ * files are not downloadable (the docs: only files the API made are), 400 `file_not_downloadable`.
+ */
+import { ApiError } from './api-error.ts';
+import { IdGenerator, unitHash } from './random.ts';
+import { MAX_FILE_BYTES } from '../core/documents.ts';
+
+/** A stored file. */
+export interface StoredFile {
+  id: string;
+  filename: string;
+  mime_type: string;
+  size_bytes: number;
+  created_at: number;
+  /** ms since the epoch; null: never expires. */
+  expires_at: number | null;
+  bytes: Buffer;
+}
+
+const MIN_EXPIRES_SECONDS = 3600;
+const MAX_EXPIRES_SECONDS = 7_776_000;
+
+export type FilesRoute = 'files.upload' | 'files.list' | 'files.retrieve' | 'files.delete' | 'files.content';
+
+export class FileStore {
+  readonly #files = new Map<string, StoredFile>();
+  readonly #ids: IdGenerator;
+  readonly #now: () => number;
+  readonly #quotaBytes: number;
+  readonly #latencyMs: number;
+  readonly #faultRate: number;
+  readonly #seed: number;
+  #attempts = 0;
+  /** Uploads accepted, for tests. */
+  uploads = 0;
+
+  constructor(options: { seed: number; now: () => number; quotaBytes?: number | undefined; latencyMs?: number | undefined; faultRate?: number | undefined }) {
+    this.#latencyMs = options.latencyMs ?? 0;
+    this.#faultRate = options.faultRate ?? 0;
+    this.#seed = options.seed;
+    this.#ids = new IdGenerator(options.seed + 7);
+    this.#now = options.now;
+    this.#quotaBytes = options.quotaBytes ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** The route of a path under `/v1/files`, if it is one. */
+  static match(method: string, path: string): { name: FilesRoute; fileId?: string } | undefined {
+    if (path === '/v1/files') return method === 'POST' ? { name: 'files.upload' } : method === 'GET' ? { name: 'files.list' } : undefined;
+    const m = /^\/v1\/files\/([^/]+)(\/content)?$/.exec(path);
+    if (!m) return undefined;
+    const fileId = decodeURIComponent(m[1] as string);
+    if (m[2] && method === 'GET') return { name: 'files.content', fileId };
+    if (!m[2] && method === 'GET') return { name: 'files.retrieve', fileId };
+    if (!m[2] && method === 'DELETE') return { name: 'files.delete', fileId };
+    return undefined;
+  }
+
+  /** A live (not expired, not deleted) file, or undefined. */
+  get(fileId: string): StoredFile | undefined {
+    const file = this.#files.get(fileId);
+    if (file && file.expires_at !== null && file.expires_at <= this.#now()) {
+      this.#files.delete(fileId);
+      return undefined;
+    }
+    return file;
+  }
+
+  /** Handles one Files API call; `body` is the raw request body (uploads only). */
+  async handle(route: { name: FilesRoute; fileId?: string }, url: URL, contentType: string | undefined, body: () => Promise<Buffer>): Promise<unknown> {
+    switch (route.name) {
+      case 'files.upload':
+        return view(await this.#upload(contentType, await body()));
+      case 'files.list':
+        return this.#list(url.searchParams);
+      case 'files.retrieve':
+        return view(this.#live(route.fileId as string));
+      case 'files.delete': {
+        const file = this.#live(route.fileId as string);
+        this.#files.delete(file.id);
+        return { id: file.id, type: 'file_deleted' };
+      }
+      case 'files.content':
+        this.#live(route.fileId as string);
+        throw new ApiError(400, 'invalid_request_error', `File ${route.fileId as string} is not downloadable: only files created by the API can be downloaded`);
+    }
+  }
+
+  #live(fileId: string): StoredFile {
+    const file = this.get(fileId);
+    if (!file) throw new ApiError(404, 'not_found_error', `File not found: ${fileId}`);
+    return file;
+  }
+
+  async #upload(contentType: string | undefined, body: Buffer): Promise<StoredFile> {
+    if (this.#faultRate > 0 && unitHash(this.#seed, 'upload-fault', this.#attempts++) < this.#faultRate) {
+      throw new ApiError(529, 'overloaded_error', 'Overloaded (injected fault)');
+    }
+    if (!contentType?.startsWith('multipart/form-data')) throw new ApiError(400, 'invalid_request_error', 'Content-Type must be multipart/form-data');
+    let form: FormData;
+    try {
+      form = await new Response(body, { headers: { 'content-type': contentType } }).formData();
+    } catch (error) {
+      throw new ApiError(400, 'invalid_request_error', `The multipart body cannot be parsed: ${(error as Error).message}`);
+    }
+    const file = form.get('file');
+    if (!file || typeof file === 'string') throw new ApiError(400, 'invalid_request_error', 'file: Field required');
+    const rawExpiry = form.get('expires_in_seconds');
+    let expiresAt: number | null = null;
+    const now = this.#now();
+    if (rawExpiry !== null) {
+      const seconds = Number(rawExpiry);
+      if (typeof rawExpiry !== 'string' || !Number.isInteger(seconds) || seconds < MIN_EXPIRES_SECONDS || seconds > MAX_EXPIRES_SECONDS) {
+        throw new ApiError(400, 'invalid_request_error', `expires_in_seconds: Input should be an integer between ${MIN_EXPIRES_SECONDS} and ${MAX_EXPIRES_SECONDS}`);
+      }
+      expiresAt = now + seconds * 1000;
+    }
+    const bytes = Buffer.from(await file.arrayBuffer());
+    if (bytes.length > MAX_FILE_BYTES) throw new ApiError(413, 'request_too_large', `File exceeds the maximum allowed size (${MAX_FILE_BYTES} bytes)`);
+    let used = 0;
+    for (const id of [...this.#files.keys()]) used += this.get(id)?.size_bytes ?? 0;
+    if (used + bytes.length > this.#quotaBytes) {
+      throw new ApiError(400, 'invalid_request_error', `Storage quota exceeded: ${used + bytes.length} bytes would be stored, over the organization's ${this.#quotaBytes}`);
+    }
+    const stored: StoredFile = {
+      id: this.#ids.next('file'),
+      filename: file.name || 'file',
+      mime_type: file.type || 'application/octet-stream',
+      size_bytes: bytes.length,
+      created_at: now,
+      expires_at: expiresAt,
+      bytes,
+    };
+    this.#files.set(stored.id, stored);
+    this.uploads++;
+    if (this.#latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.#latencyMs));
+    return stored;
+  }
+
+  /** Newest first; `page` is the id after which the page starts. */
+  #list(q: URLSearchParams): { data: unknown[]; next_page: string | null } {
+    const raw = q.get('limit');
+    const limit = raw === null ? 20 : Number(raw);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ApiError(400, 'invalid_request_error', `limit: Input should be an integer between 1 and 1000, got '${raw ?? ''}'`);
+    const live = [...this.#files.keys()].map((id) => this.get(id)).filter((f): f is StoredFile => f !== undefined).reverse();
+    const page = q.get('page');
+    const start = page ? live.findIndex((f) => f.id === page) + 1 : 0;
+    const data = live.slice(start, start + limit);
+    const more = start + limit < live.length;
+    return { data: data.map(view), next_page: more ? (data[data.length - 1] as StoredFile).id : null };
+  }
+}
+
+/** The wire shape (`FileMetadataSchema`). */
+function view(file: StoredFile): unknown {
+  return {
+    id: file.id,
+    type: 'file',
+    filename: file.filename,
+    mime_type: file.mime_type,
+    size_bytes: file.size_bytes,
+    created_at: new Date(file.created_at).toISOString(),
+    expires_at: file.expires_at === null ? null : new Date(file.expires_at).toISOString(),
+    downloadable: false,
+  };
+}

@@ -1,0 +1,234 @@
+/**
+ * Records → records with documents: the values of the attached fields (`--attach FIELD`, a recipe's
+ * `attach`) become content blocks sent before the prompt. A value is a path (relative to `baseDir`:
+ * the input file's folder, or the working directory for stdin), an `https` URL (sent as a `url`
+ * source, for the API to fetch), a `Buffer`/`Uint8Array` or a `Blob` (the library), or an array of
+ * those. Each file is sniffed and preflighted (`core/documents.ts`); PDFs and images go inline as
+ * base64 or as a Files API `file_id` (`--upload`), text as a text document.
+ *
+ * The request key covers each document by its sha256, not by how it travels: the key is computed
+ * with every binary source written as `{type: "file", file_id: "sha256:<hex>"}`. So a changed file is
+ * a new request, an unchanged one is never paid twice, and switching `--upload` (or a file uploaded
+ * again after it expired) does not make a new request.
+ *
+ * Records are resolved up to `concurrency` at once (reads and uploads overlap) and leave in order.
+ * A record whose document cannot be sent gets `error` (`document_*`, `image_too_large`,
+ * `request_too_large`, `upload_failed`) naming the file, and the rest of the job goes on.
+ */
+import { readFile } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import {
+  binaryParts,
+  blocksOf,
+  DocumentProblem,
+  documentTokens,
+  inspectDocument,
+  MAX_FILE_BYTES,
+  PDF_PAGE_TOKENS,
+  preflight,
+  sha256,
+  urlBlock,
+  type ContentBlock,
+  type Inspected,
+  type Transport,
+} from '../core/documents.ts';
+import type { Uploader, UploadPart } from '../client/uploads.ts';
+import type { PreparedRecord } from './batch.ts';
+import type { SourceRecord } from './read.ts';
+
+/** The file id a part to upload has in a request until it is uploaded, and in its key always. */
+const PLACEHOLDER = 'sha256:';
+
+export type UploadMode = 'files' | 'inline' | 'auto';
+
+/** `--upload auto` sends a PDF or image of at least this many bytes through the Files API (base64 would make it a third bigger, and batches small). */
+export const AUTO_UPLOAD_BYTES = 512 * 1024;
+/** `--upload auto` also uploads every part of a request whose inline body would pass this share of the 32 MB limit. */
+const AUTO_INLINE_MAX_BYTES = 24 * 1024 * 1024;
+
+/**
+ * A record with its documents resolved: `blocks` are sent, `keyBlocks` are hashed into the request
+ * key. A part to upload is written in `blocks` as the placeholder file id `sha256:<hex>` (as in
+ * `keyBlocks`), and listed in `uploads`: `resolveUploads` uploads it and puts the real id in, after
+ * the key is known, so a request already in the ledger uploads nothing.
+ */
+export interface AttachedRecord extends SourceRecord {
+  documents?: { blocks: ContentBlock[]; keyBlocks: ContentBlock[]; uploads: UploadPart[]; tokens: number } | undefined;
+}
+
+export interface AttachOptions {
+  /** The record fields that hold documents. */
+  fields: readonly string[];
+  /** Where relative paths start: the input file's folder, or the working directory. */
+  baseDir: string;
+  model: string;
+  upload?: UploadMode | undefined;
+  /** Whether the Files API can be used (an uploader follows); without it, `auto` sends everything inline. */
+  canUpload: boolean;
+  /** Shown in per-record messages (`file:line: …`). */
+  file?: string | undefined;
+  /**
+   * What the API does with an image over the size limit (`transformations.oversized_image`):
+   * `downsize` sends it to be scaled down; `error`, or absent, refuses it here, before paying.
+   */
+  oversizedImage?: 'downsize' | 'error' | undefined;
+  /** Records resolved at once. _Default:_ 8. */
+  concurrency?: number | undefined;
+}
+
+type Part = Inspected & { kind: 'pdf' | 'image' };
+
+/** The stage: records → records with their documents as blocks (see the module comment), in order. */
+export function attachDocuments(options: AttachOptions): (source: AsyncIterable<SourceRecord>) => AsyncGenerator<AttachedRecord> {
+  const where = !options.file || options.file === '-' ? '<stdin>' : options.file;
+  const mode = options.upload ?? 'auto';
+  if (mode === 'files' && !options.canUpload) throw new Error('attachDocuments: `upload: "files"` needs the Files API');
+  const one = async (record: SourceRecord): Promise<AttachedRecord> => {
+    if (record.error) return record;
+    try {
+      return await attachOne(record);
+    } catch (error) {
+      const at = `${where}:${record.line}`;
+      if (error instanceof DocumentProblem) return { ...record, error: { type: error.type, message: `${at}: ${error.message}` } };
+      throw error;
+    }
+  };
+
+  async function attachOne(record: SourceRecord): Promise<AttachedRecord> {
+    const docs: { name: string; doc: Inspected }[] = [];
+    const urls: ContentBlock[] = [];
+    for (const field of options.fields) {
+      const value = record.data[field];
+      for (const item of Array.isArray(value) ? value : [value]) {
+        if (item === undefined || item === null || item === '') continue;
+        if (typeof item === 'string' && /^[a-z][a-z0-9+.-]*:\/\//i.test(item)) {
+          if (!item.toLowerCase().startsWith('https://')) throw new DocumentProblem('document_unsupported', `field ${field}: ${item}: only https URLs can be sent (the API fetches them)`);
+          urls.push(urlBlock(item));
+          continue;
+        }
+        const { bytes, name } = await load(field, item, options.baseDir);
+        docs.push({ name, doc: await inspectDocument(bytes, name) });
+      }
+    }
+    if (docs.length === 0 && urls.length === 0) return record;
+
+    const parts = docs.flatMap(({ doc }) => binaryParts(doc));
+    const digests = new Map<Part, string>(parts.map((part) => [part, sha256(part.bytes)]));
+    const inlineTotal = parts.reduce((n, part) => n + base64Length(part.bytes.length), 0);
+    const uploads = (part: Part) =>
+      options.canUpload &&
+      (mode === 'files' || (mode === 'auto' && (part.bytes.length >= AUTO_UPLOAD_BYTES || inlineTotal > AUTO_INLINE_MAX_BYTES)));
+    let inlineBytes = 0;
+    for (const { doc } of docs) inlineBytes += doc.kind === 'text' || doc.kind === 'email' ? Buffer.byteLength(doc.text) : 0;
+    for (const part of parts) if (!uploads(part)) inlineBytes += base64Length(part.bytes.length);
+    preflight(docs, { model: options.model, inlineBytes, oversized: options.oversizedImage });
+    const tooBig = parts.find((part) => uploads(part) && part.bytes.length > MAX_FILE_BYTES);
+    if (tooBig) throw new DocumentProblem('request_too_large', `${docs.find(({ doc }) => binaryParts(doc).includes(tooBig))?.name ?? 'a file'}: ${tooBig.bytes.length.toLocaleString('en')} bytes, over the Files API's 500 MB`);
+
+    const keyed = (part: Part): Transport => ({ type: 'file', fileId: `${PLACEHOLDER}${digests.get(part) as string}` });
+    const sent = (part: Part): Transport => (uploads(part) ? keyed(part) : { type: 'inline' });
+    const toUpload = new Map<string, UploadPart>();
+    for (const { name, doc } of docs) {
+      for (const part of binaryParts(doc)) {
+        const digest = digests.get(part) as string;
+        if (uploads(part)) toUpload.set(digest, { sha256: digest, bytes: part.bytes, mediaType: part.mediaType, name });
+      }
+    }
+    const blocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, basename(name), sent, options.oversizedImage))];
+    const keyBlocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, basename(name), keyed, options.oversizedImage))];
+    const tokens = parts.reduce((n, part) => n + documentTokens(part), 0) + urls.length * PDF_PAGE_TOKENS;
+    return { ...record, documents: { blocks, keyBlocks, uploads: [...toUpload.values()], tokens } };
+  }
+
+  return async function* attach(source) {
+    yield* orderedMap(source, options.concurrency ?? 8, one);
+  };
+}
+
+/** Bytes of `n` bytes in base64. */
+function base64Length(n: number): number {
+  return Math.ceil(n / 3) * 4;
+}
+
+/** The bytes and a display name of one attached value. */
+async function load(field: string, value: unknown, baseDir: string): Promise<{ bytes: Uint8Array; name: string }> {
+  if (typeof value === 'string') {
+    const path = resolve(baseDir, value);
+    try {
+      return { bytes: await readFile(path), name: value };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new DocumentProblem('document_missing', `${value}: no such file (field ${field}, looked in ${baseDir})`);
+      throw new DocumentProblem('document_unreadable', `${value}: cannot read: ${code ?? (error as Error).message} (field ${field})`);
+    }
+  }
+  if (value instanceof Uint8Array) return { bytes: value, name: field };
+  if (typeof Blob !== 'undefined' && value instanceof Blob) {
+    const name = (value as Blob & { name?: unknown }).name;
+    return { bytes: new Uint8Array(await value.arrayBuffer()), name: typeof name === 'string' && name ? name : field };
+  }
+  throw new DocumentProblem('document_unsupported', `field ${field}: expected a path, an https URL, a Buffer or a Blob, got ${typeof value}`);
+}
+
+/** `fn` over `source` with up to `concurrency` calls at once; results in source order. */
+export async function* orderedMap<T, U>(source: AsyncIterable<T>, concurrency: number, fn: (item: T) => Promise<U>): AsyncGenerator<U> {
+  const window: Promise<U>[] = [];
+  try {
+    for await (const item of source) {
+      const pending = fn(item);
+      pending.catch(() => undefined); // awaited in order below; not an unhandled rejection meanwhile
+      window.push(pending);
+      if (window.length >= concurrency) yield await (window.shift() as Promise<U>);
+    }
+    while (window.length > 0) yield await (window.shift() as Promise<U>);
+  } finally {
+    // Stopped early: let the calls started settle quietly.
+    await Promise.allSettled(window);
+  }
+}
+
+/** A prepared request whose messages still name parts to upload by their placeholder ids. */
+export interface PendingUploads extends PreparedRecord {
+  uploads?: UploadPart[] | undefined;
+  /**
+   * For cost estimates: the bytes of request text that stand for this request's input tokens, with
+   * each PDF or image counted by its pages and pixels instead of its base64.
+   */
+  estimateBytes?: number | undefined;
+}
+
+export interface ResolveUploadsOptions {
+  uploader: Uploader;
+  /** Whether the ledger already knows the request (answered, or sent): then its stored body is used and nothing is uploaded. */
+  known: (key: string) => boolean;
+  file?: string | undefined;
+  concurrency?: number | undefined;
+}
+
+/**
+ * Prepared requests → requests ready to send: each part still to upload is uploaded (once per file,
+ * through the registry) and its placeholder id replaced by the real `file_id`. A request the ledger
+ * already knows is passed on as it is: a rerun uploads nothing for it. A failed upload becomes the
+ * record's `error` (`upload_failed`).
+ */
+export function resolveUploads(options: ResolveUploadsOptions): (source: AsyncIterable<PendingUploads>) => AsyncGenerator<PreparedRecord> {
+  const where = !options.file || options.file === '-' ? '<stdin>' : options.file;
+  const one = async (record: PendingUploads): Promise<PreparedRecord> => {
+    const { uploads, ...prepared } = record;
+    if (!uploads?.length || prepared.error || prepared.key === undefined || prepared.messages === undefined || options.known(prepared.key)) return prepared;
+    try {
+      let messages = prepared.messages;
+      for (const part of uploads) {
+        const fileId = await options.uploader.fileIdFor(part);
+        messages = messages.replaceAll(JSON.stringify(`${PLACEHOLDER}${part.sha256}`), JSON.stringify(fileId));
+      }
+      return { ...prepared, messages };
+    } catch (error) {
+      if (!(error instanceof Error && 'status' in error)) throw error;
+      return { ...prepared, error: { type: 'upload_failed', message: `${where}:${prepared.line}: uploading to the Files API failed: ${error.message}` } };
+    }
+  };
+  return async function* upload(source) {
+    yield* orderedMap(source, options.concurrency ?? 8, one);
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * Files as the input itself: a folder (`batch-enrich … invoices/`) or a list of paths, one a line
+ * (`find . -name '*.pdf' | batch-enrich --input-format paths …`), give one record per file:
+ * `{ path, name, bytes, sha256 }`, with `path` as the document to attach. So no CSV has to be
+ * written by hand to run a recipe over a folder of documents.
+ *
+ * A folder is walked recursively in sorted order (the output order is stable across runs); hidden
+ * entries (`.name`) are skipped. A listed path that cannot be read still gives its record (`bytes`
+ * and `sha256` null): the attach stage then gives it `_error` `document_missing` or
+ * `document_unreadable`, so every line of the list comes out once.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { splitLines } from '../core/lines.ts';
+import type { SourceRecord } from './read.ts';
+
+/** The field of a file record that holds its path (the attached field). */
+export const PATH_FIELD = 'path';
+
+/** One record per file under `dir` (recursive, sorted, hidden entries skipped). */
+export async function* readFolder(dir: string): AsyncGenerator<SourceRecord> {
+  let seq = 0;
+  for await (const path of walk(dir)) {
+    yield { seq, line: seq + 1, data: await fileRecord(path) };
+    seq++;
+  }
+}
+
+/** One record per non-blank line of a path list (`--input-format paths`). */
+export function readPaths(): (source: AsyncIterable<Buffer | string>) => AsyncGenerator<SourceRecord> {
+  return async function* paths(source) {
+    let seq = 0;
+    let line = 0;
+    for await (const text of splitLines(source)) {
+      line++;
+      const path = text.replace(/\r$/, '');
+      if (path.trim() === '') continue;
+      yield { seq: seq++, line, data: await fileRecord(path) };
+    }
+  };
+}
+
+async function* walk(dir: string): AsyncGenerator<string> {
+  const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) yield* walk(path);
+    else if (entry.isFile() || entry.isSymbolicLink()) yield path;
+  }
+}
+
+/** `{ path, name, bytes, sha256 }` of a file, hashed as a stream; null figures when it cannot be read. */
+async function fileRecord(path: string): Promise<Record<string, unknown>> {
+  try {
+    const info = await stat(path);
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+    return { [PATH_FIELD]: path, name: basename(path), bytes: info.size, sha256: hash.digest('hex') };
+  } catch {
+    return { [PATH_FIELD]: path, name: basename(path), bytes: null, sha256: null };
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * The issue's "done when", as a user runs it: a folder of 200 generated PDFs and images (mixed
+ * sizes, one encrypted, one corrupt, one over the page limit, one duplicate) through
+ * `batch-enrich --transform invoice-extraction FOLDER` against the emulator; batches cut by bytes
+ * with inline base64 and one batch with uploads; a kill during uploads.
+ */
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
+import { PDFDocument } from 'pdf-lib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { corruptPdf, encryptedPdf, invoicePdf, png, textPdf } from '../../fixtures/documents/make.mjs';
+import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.ts';
+import type { BatchEvent } from '../../src/stages/batch.ts';
+import { BIN, runCli } from '../helpers/cli.ts';
+import { enrich, schema } from '../helpers/pipeline.ts';
+
+let emulators: EmulatorHandle[] = [];
+afterEach(async () => {
+  await Promise.all(emulators.map((e) => e.close()));
+  emulators = [];
+});
+async function emulator(options: Parameters<typeof startEmulator>[0] = {}) {
+  const emu = await startEmulator(options);
+  emulators.push(emu);
+  return emu;
+}
+
+/** A one-page invoice made `size` bytes big by an embedded attachment of random bytes (incompressible). */
+async function bigInvoice(n: number, size: number): Promise<Uint8Array> {
+  const doc = await PDFDocument.load(await invoicePdf(n));
+  await doc.attach(randomBytes(size), 'scan-data.bin', { mimeType: 'application/octet-stream' });
+  return doc.save({ useObjectStreams: false });
+}
+
+/** 200 files: PDFs of 1-3 pages, ten of them over 512 KB (so `--upload auto` uploads them), PNGs, and the bad ones. */
+async function invoiceFolder(): Promise<{ dir: string; big: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'be-invoices-'));
+  let big = 0;
+  for (let i = 0; i < 195; i++) {
+    const name = join(dir, `inv-${String(i).padStart(3, '0')}`);
+    if (i % 20 === 0) {
+      writeFileSync(`${name}.pdf`, await bigInvoice(i, 600_000 + i * 1000));
+      big++;
+    } else if (i % 3 === 0) writeFileSync(`${name}.png`, png(200 + i, 300 + i));
+    else if (i % 7 === 0) writeFileSync(`${name}.pdf`, await textPdf([[`Invoice ${i}`], ['Terms'], ['Total EUR 10.00']]));
+    else writeFileSync(`${name}.pdf`, await invoicePdf(i));
+  }
+  writeFileSync(join(dir, 'x-encrypted.pdf'), await encryptedPdf());
+  writeFileSync(join(dir, 'x-corrupt.pdf'), corruptPdf());
+  writeFileSync(join(dir, 'x-long.pdf'), await textPdf(Array.from({ length: 101 }, (_, p) => [`page ${p + 1}`])));
+  copyFileSync(join(dir, 'inv-000.pdf'), join(dir, 'x-duplicate.pdf'));
+  writeFileSync(join(dir, 'x-photo.png'), png(1200, 1600));
+  return { dir, big };
+}
+
+function env(emu: EmulatorHandle, ledger: string) {
+  return { ANTHROPIC_API_KEY: 'sk-docs', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: ledger };
+}
+
+describe('a folder of 200 invoices through the CLI', () => {
+  it('every file out once, the bad ones with _error, the duplicate uploaded once; a rerun uploads and pays nothing', async () => {
+    const { dir, big } = await invoiceFolder();
+    const emu = await emulator();
+    const work = mkdtempSync(join(tmpdir(), 'be-docs-run-'));
+    const ledger = join(work, 'ledger.db');
+    const args = ['--transform', 'invoice-extraction', '--poll-min', '0.01', '--summary', join(work, 'summary.json'), dir];
+    const first = await runCli(args, { env: env(emu, ledger), timeoutMs: 60_000 });
+    expect(first.code, first.stderr).toBe(3);
+    const records = first.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(records).toHaveLength(200);
+    expect(new Set(records.map((r) => r['path'])).size).toBe(200);
+    const errors = Object.fromEntries(records.filter((r) => r['_error']).map((r) => [r['name'], (r['_error'] as { type: string }).type]));
+    expect(errors).toEqual({ 'x-encrypted.pdf': 'document_encrypted', 'x-corrupt.pdf': 'document_unreadable', 'x-long.pdf': 'document_too_many_pages' });
+    expect(records.filter((r) => !r['_error']).every((r) => typeof r['vendor'] === 'string')).toBe(true);
+    // --upload auto: the ten big PDFs went through the Files API, the duplicate of one of them once.
+    expect(emu.uploads()).toBe(big);
+    const summary = JSON.parse(readFileSync(join(work, 'summary.json'), 'utf8')) as Record<string, number>;
+    expect(summary).toMatchObject({ records_ok: 197, records_failed: 3, files_uploaded: big, files_reused: 1 });
+    expect(summary['cost_usd']).toBeGreaterThan(0);
+    // Every good file is one request (the duplicate too: its title, the file name, differs), nothing for the bad ones.
+    expect(emu.stats.requestsSubmitted).toBe(197);
+
+    const submitted = emu.stats.requestsSubmitted;
+    const again = await runCli(args, { env: env(emu, ledger), timeoutMs: 60_000 });
+    expect(again.code).toBe(3);
+    expect(again.stdout).toBe(first.stdout);
+    expect(emu.uploads()).toBe(big);
+    expect(emu.stats.requestsSubmitted).toBe(submitted);
+    expect(JSON.parse(readFileSync(join(work, 'summary.json'), 'utf8'))).toMatchObject({ cost_usd: 0, batches: 0, files_uploaded: 0 });
+  }, 120_000);
+
+  it('killed during uploads, a rerun uploads each file at most once more', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-kill-uploads-'));
+    for (let i = 0; i < 12; i++) writeFileSync(join(dir, `inv-${i}.pdf`), await bigInvoice(i, 1000 + i));
+    const emu = await emulator({ uploadLatencyMs: 150 });
+    const ledger = join(mkdtempSync(join(tmpdir(), 'be-kill-ledger-')), 'ledger.db');
+    const args = ['--transform', 'invoice-extraction', '--upload', 'files', '--poll-min', '0.01', dir];
+    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env['PATH'] ?? '', HOME: tmpdir(), ...env(emu, ledger) }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let killed = false;
+    const timer = setInterval(() => {
+      if (!killed && emu.uploads() >= 5) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
+    }, 2);
+    await new Promise((resolve) => child.on('close', resolve));
+    clearInterval(timer);
+    expect(killed).toBe(true);
+    expect(emu.stats.requestsSubmitted).toBe(0);
+    const rerun = await runCli(args, { env: env(emu, ledger), timeoutMs: 60_000 });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.stdout.trim().split('\n')).toHaveLength(12);
+    const perFile = new Map<string, number>();
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url });
+    for await (const file of client.files.list({ limit: 1000 })) perFile.set(file.filename, (perFile.get(file.filename) ?? 0) + 1);
+    expect(perFile.size).toBe(12);
+    expect(Math.max(...perFile.values())).toBeLessThanOrEqual(2);
+  }, 60_000);
+});
+
+describe('batches cut by bytes, base64 counted as sent', () => {
+  it('inline bodies over the batch limit are cut into batches under it; with uploads the job fits one batch', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-bytes-'));
+    mkdirSync(dir, { recursive: true });
+    const rows: { id: number; file: string }[] = [];
+    for (let i = 0; i < 12; i++) {
+      writeFileSync(join(dir, `${i}.pdf`), await bigInvoice(i, 40_000));
+      rows.push({ id: i, file: `${i}.pdf` });
+    }
+    const maxBatchBytes = 200_000; // stands in for 256 MB: twelve ~54 KB base64 bodies are ~650 KB
+    const run = async (upload: 'inline' | 'files') => {
+      const emu = await emulator();
+      const events: BatchEvent[] = [];
+      const out = await enrich(emu, rows.map((r) => ({ ...r })), { prompt: 'item {{id}}', schema, attach: ['file'], baseDir: dir, upload, maxBatchBytes, onEvent: (e) => events.push(e) });
+      expect(out.every((r) => !r['_error'])).toBe(true);
+      return events.filter((e): e is Extract<BatchEvent, { type: 'submitted' }> => e.type === 'submitted');
+    };
+    const inline = await run('inline');
+    expect(inline.length).toBeGreaterThan(3);
+    for (const batch of inline) expect(batch.bytes).toBeLessThanOrEqual(maxBatchBytes);
+    expect(inline.reduce((n, b) => n + b.bytes, 0)).toBeGreaterThan(12 * 40_000 * (4 / 3));
+    const files = await run('files');
+    expect(files).toHaveLength(1);
+    expect(files[0]?.bytes).toBeLessThan(maxBatchBytes / 10);
+  });
+});
+
+describe('documents from the command line', () => {
+  it('--input-format paths: one record per listed file; a missing one gets document_missing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-paths-'));
+    writeFileSync(join(dir, 'a.pdf'), await invoicePdf(1));
+    writeFileSync(join(dir, 'b.png'), png(50, 60));
+    const result = await runCli(['--emulator', '--transform', 'invoice-extraction', '--input-format', 'paths', '--poll-min', '0.01'], {
+      cwd: dir,
+      stdin: 'a.pdf\n\nb.png\nnope.pdf\n',
+    });
+    expect(result.code, result.stderr).toBe(3);
+    const records = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(records.map((r) => [r['path'], r['name'], (r['_error'] as { type?: string } | undefined)?.type ?? 'ok'])).toEqual([
+      ['a.pdf', 'a.pdf', 'ok'],
+      ['b.png', 'b.png', 'ok'],
+      ['nope.pdf', 'nope.pdf', 'document_missing'],
+    ]);
+    expect(records[0]?.['sha256']).toMatch(/^[0-9a-f]{64}$/);
+    expect((records[2]?.['_error'] as { message: string }).message).toMatch(/^<stdin>:4: nope\.pdf: no such file/);
+  });
+
+  it('a recipe attaches its field: paths are relative to the input file; rows with text only work as before', async () => {
+    const result = await runCli(['--emulator', '--transform', 'invoice-extraction', '--poll-min', '0.01', 'fixtures/documents/invoices.ndjson']);
+    expect(result.code, result.stderr).toBe(0);
+    const records = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(records.map((r) => r['invoice_id'])).toEqual(['INV-00001', 'INV-00003', 'INV-00009']);
+    expect(records.every((r) => typeof r['total'] === 'number')).toBe(true);
+  });
+
+  it('--dry-run shows documents with their base64 elided, and estimates them by pages and pixels', async () => {
+    const result = await runCli(['--dry-run', '--transform', 'invoice-extraction', 'fixtures/documents/invoices/']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('"source":{"type":"base64","media_type":"application/pdf","data":"<1,830 bytes of application/pdf>"}');
+    expect(result.stdout).toContain('"data":"<1,381 bytes of image/png>"');
+    expect(result.stdout).not.toMatch(/[A-Za-z0-9+/]{200}/);
+    // 4 requests: 3 PDFs at ~3,850 tokens a page plus a 400x560 scan at ~286, plus the prompt and the e-mail's text.
+    expect(result.stderr).toMatch(/estimate: 4 requests of about 3,\d{3} input tokens/);
+  });
+
+  it('--oversized-image downsize sends images with transformations.oversized_image', async () => {
+    const result = await runCli(['--dry-run', '--prompt', 'x', '--attach', 'f', '--oversized-image', 'downsize'], { stdin: '{"f":"fixtures/documents/invoices/INV-00003-scan.png"}\n' });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('"type":"image","source":{"type":"base64","media_type":"image/png","data":"<1,381 bytes of image/png>"},"transformations":{"oversized_image":"downsize"}');
+  });
+
+  it('--upload takes files, inline or auto', async () => {
+    const result = await runCli(['--dry-run', '--transform', 'invoice-extraction', '--upload', 'sometimes', 'fixtures/documents/invoices/']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`--upload must be one of files, inline, auto, got "sometimes"`);
+  });
+});

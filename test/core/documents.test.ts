@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import {
+  blocksOf,
+  DocumentProblem,
+  elideBase64,
+  inspectDocument,
+  pdfPageLimit,
+  preflight,
+  type Inspected,
+} from '../../src/core/documents.ts';
+import { contractPdf, corruptPdf, email, encryptedPdf, invoicePdf, png, textPdf, zipFile } from '../../fixtures/documents/make.mjs';
+
+async function problemOf(bytes: Uint8Array, name = 'f'): Promise<DocumentProblem> {
+  try {
+    await inspectDocument(bytes, name);
+  } catch (error) {
+    if (error instanceof DocumentProblem) return error;
+    throw error;
+  }
+  throw new Error('expected a DocumentProblem');
+}
+
+describe('inspectDocument: the type from the bytes, not the name', () => {
+  it('a PDF is a document with its page count, whatever it is called', async () => {
+    const doc = await inspectDocument(await contractPdf(), 'contract.txt');
+    expect(doc).toMatchObject({ kind: 'pdf', mediaType: 'application/pdf', pages: 2 });
+  });
+
+  it('PNG, JPEG, GIF and WebP are images with their dimensions', async () => {
+    expect(await inspectDocument(png(300, 120), 'scan.pdf')).toMatchObject({ kind: 'image', mediaType: 'image/png', width: 300, height: 120 });
+    // Headers are all image-size and file-type read: a JPEG SOF0, a GIF89a and a VP8X WebP.
+    const jpeg = Buffer.from('ffd8ffe000104a46494600010100000100010000ffc0000b080064009601011100ffd9', 'hex');
+    expect(await inspectDocument(jpeg, 'x')).toMatchObject({ kind: 'image', mediaType: 'image/jpeg', width: 150, height: 100 });
+    const gif = Buffer.concat([Buffer.from('GIF89a'), Buffer.from([20, 0, 10, 0, 0, 0, 0]), Buffer.from(';')]);
+    expect(await inspectDocument(gif, 'x')).toMatchObject({ kind: 'image', mediaType: 'image/gif', width: 20, height: 10 });
+    const webp = Buffer.concat([Buffer.from('RIFF'), Buffer.from([30, 0, 0, 0]), Buffer.from('WEBPVP8X'), Buffer.from([10, 0, 0, 0, 0, 0, 0, 0, 99, 0, 0, 49, 0, 0]), Buffer.alloc(8)]);
+    expect(await inspectDocument(webp, 'x')).toMatchObject({ kind: 'image', mediaType: 'image/webp', width: 100, height: 50 });
+  });
+
+  it('text, markdown, CSV, JSON and HTML are plain-text documents', async () => {
+    for (const text of ['plain words', '# Title\n\n- item', 'a,b\n1,2\n', '{"a":1}', '<html><body>hi</body></html>', '\ufeffBOM text']) {
+      const doc = await inspectDocument(Buffer.from(text), 'x');
+      expect(doc.kind).toBe('text');
+      expect((doc as { text: string }).text).toBe(text.replace('\ufeff', ''));
+    }
+  });
+
+  it('an e-mail: its headers and body as text, its PDF attachment as a document', async () => {
+    const doc = await inspectDocument(email(await invoicePdf(42)), 'mail.eml');
+    expect(doc.kind).toBe('email');
+    const mail = doc as Extract<Inspected, { kind: 'email' }>;
+    expect(mail.text).toContain('Subject: Invoice INV-00042');
+    expect(mail.text).toMatch(/^From: .*Billing.* <billing@acme.example>/m);
+    expect(mail.text).toContain('please find invoice INV-00042 attached');
+    expect(mail.attachments).toHaveLength(1);
+    expect(mail.attachments[0]).toMatchObject({ kind: 'pdf', pages: 1 });
+    const blocks = blocksOf(doc, 'mail.eml', () => ({ type: 'inline' }));
+    expect(blocks.map((b) => [b.type, 'source' in b ? b.source.type : ''])).toEqual([
+      ['document', 'text'],
+      ['document', 'base64'],
+    ]);
+  });
+
+  it('DOCX/XLSX (ZIP), binary junk, an encrypted PDF and a damaged PDF are named problems', async () => {
+    expect((await problemOf(zipFile(), 'report.docx')).type).toBe('document_unsupported');
+    expect((await problemOf(zipFile(), 'report.docx')).message).toMatch(/^report\.docx: application\/zip/);
+    expect((await problemOf(Buffer.from([0, 1, 2, 3, 250, 251]))).type).toBe('document_unsupported');
+    const encrypted = await problemOf(await encryptedPdf(), 'locked.pdf');
+    expect(encrypted.type).toBe('document_encrypted');
+    expect(encrypted.message).toMatch(/^locked\.pdf: .*encrypted/);
+    const corrupt = await problemOf(corruptPdf(), 'broken.pdf');
+    expect(corrupt.type).toBe('document_unreadable');
+    expect(corrupt.message).toMatch(/^broken\.pdf: a damaged PDF/);
+    // A view into a larger buffer: the bytes after its end (here the rest of the PNG) must not be read.
+    expect((await problemOf(new Uint8Array(png(10, 10)).subarray(0, 16), 'cut.png')).type).toBe('document_unreadable');
+  });
+});
+
+describe('preflight: what the API would refuse, before paying', () => {
+  it('pages over the model limit: 100, or 600 on 1M-context models', async () => {
+    const doc = await inspectDocument(await textPdf(Array.from({ length: 101 }, (_, i) => [`page ${i + 1}`])), 'long.pdf');
+    expect(pdfPageLimit('claude-haiku-4-5')).toBe(100);
+    expect(pdfPageLimit('claude-sonnet-4-6')).toBe(600);
+    expect(() => preflight([{ name: 'long.pdf', doc }], { model: 'claude-haiku-4-5', inlineBytes: 0 })).toThrow(
+      expect.objectContaining({ type: 'document_too_many_pages', message: expect.stringMatching(/^long\.pdf: 101 pages, over the 100-page limit/) }),
+    );
+    expect(() => preflight([{ name: 'long.pdf', doc }], { model: 'claude-sonnet-4-6', inlineBytes: 0 })).not.toThrow();
+  });
+
+  it('images over 8000 px a side, or 2000 px when a request has more than 20 images', async () => {
+    const wide = await inspectDocument(png(8001, 2), 'wide.png');
+    expect(() => preflight([{ name: 'wide.png', doc: wide }], { model: 'm', inlineBytes: 0 })).toThrow(expect.objectContaining({ type: 'image_too_large' }));
+    expect(() => preflight([{ name: 'wide.png', doc: wide }], { model: 'm', inlineBytes: 0, oversized: 'downsize' })).not.toThrow();
+    const mid = await inspectDocument(png(2001, 2), 'mid.png');
+    const many = Array.from({ length: 21 }, (_, i) => ({ name: `p${i}.png`, doc: mid }));
+    expect(() => preflight(many.slice(0, 20), { model: 'm', inlineBytes: 0 })).not.toThrow();
+    expect(() => preflight(many, { model: 'm', inlineBytes: 0 })).toThrow(expect.objectContaining({ type: 'image_too_large', message: expect.stringMatching(/more than 20 images/) }));
+  });
+
+  it('a request over 32 MB', async () => {
+    const doc = await inspectDocument(await invoicePdf(1), 'a.pdf');
+    expect(() => preflight([{ name: 'a.pdf', doc }], { model: 'm', inlineBytes: 32 * 1024 * 1024 + 1 })).toThrow(expect.objectContaining({ type: 'request_too_large' }));
+  });
+});
+
+describe('elideBase64', () => {
+  it('replaces base64 data with its size and media type, and leaves everything else', () => {
+    const data = Buffer.alloc(412_118, 7).toString('base64');
+    const json = JSON.stringify([{ role: 'user', content: [{ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data } }, { type: 'text', text: 'hi' }] }]);
+    expect(elideBase64(json)).toBe(
+      JSON.stringify([{ role: 'user', content: [{ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: '<412,118 bytes of application/pdf>' } }, { type: 'text', text: 'hi' }] }]),
+    );
+  });
+});

@@ -1,0 +1,214 @@
+/**
+ * Documents end to end through the library against the emulator: attached fields (paths, Buffers,
+ * Blobs, https URLs) become document and image blocks; bad files get their `_error` before anything
+ * is paid; uploads are content-addressed through the registry (once across rows and reruns, again
+ * after expiry or deletion); the request key follows the file's bytes.
+ */
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
+import { describe, expect, it } from 'vitest';
+import { corruptPdf, email, encryptedPdf, invoicePdf, png, zipFile } from '../fixtures/documents/make.mjs';
+import type { EmulatedDocument, ResponderRequest } from '../src/emulator/index.ts';
+import { newUploadCounts } from '../src/client/uploads.ts';
+import { enrich, emulator, schema, tempLedger } from './helpers/pipeline.ts';
+
+async function folder(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'be-docs-'));
+  writeFileSync(join(dir, 'a.pdf'), await invoicePdf(1));
+  writeFileSync(join(dir, 'b.pdf'), await invoicePdf(2));
+  copyFileSync(join(dir, 'a.pdf'), join(dir, 'a-copy.pdf'));
+  writeFileSync(join(dir, 'scan.png'), png(300, 400));
+  writeFileSync(join(dir, 'notes.md'), '# Notes\n\nInvoice 77 total EUR 5.00');
+  writeFileSync(join(dir, 'mail.eml'), email(await invoicePdf(42)));
+  writeFileSync(join(dir, 'locked.pdf'), await encryptedPdf());
+  writeFileSync(join(dir, 'broken.pdf'), corruptPdf());
+  writeFileSync(join(dir, 'report.docx'), zipFile());
+  return dir;
+}
+
+/** Answers from what the emulator saw: the first document's text (or the image size). */
+const byDocument = ({ documents }: ResponderRequest) => {
+  const doc = documents?.[0] as EmulatedDocument | undefined;
+  const label = doc?.text ? (/INV-\d+|Invoice \d+/.exec(doc.text)?.[0] ?? doc.text.slice(0, 20)) : `${doc?.width}x${doc?.height}`;
+  return { json: { label, n: documents?.length ?? 0 } };
+};
+
+const rows = [
+  { id: 1, file: 'a.pdf' },
+  { id: 2, file: 'b.pdf' },
+  { id: 3, file: 'a-copy.pdf' },
+  { id: 4, file: 'scan.png' },
+  { id: 5, file: 'notes.md' },
+  { id: 6, file: 'mail.eml' },
+  { id: 7, file: 'locked.pdf' },
+  { id: 8, file: 'broken.pdf' },
+  { id: 9, file: 'report.docx' },
+  { id: 10, file: 'missing.pdf' },
+  { id: 11, text: 'no file: the prompt alone' },
+];
+
+describe('documents through enrichStage', () => {
+  it('each file is sniffed, sent as its block, and answered; bad ones carry a named _error', async () => {
+    const dir = await folder();
+    const seen: EmulatedDocument[][] = [];
+    const emu = await emulator({ responder: (r) => (seen.push(r.documents ?? []), byDocument(r)) });
+    const out = await enrich(emu, rows, { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, upload: 'inline' });
+    expect(out.map((r) => r['label'] ?? (r['_error'] as { type: string }).type)).toEqual([
+      'INV-00001',
+      'INV-00002',
+      'INV-00001',
+      '300x400',
+      'Invoice 77',
+      'INV-00042',
+      'document_encrypted',
+      'document_unreadable',
+      'document_unsupported',
+      'document_missing',
+      'undefinedxundefined', // no document: the prompt alone
+    ]);
+    expect((out[6]?.['_error'] as { message: string }).message).toMatch(/^<stdin>:8: locked\.pdf: the PDF is encrypted/);
+    expect((out[9]?.['_error'] as { message: string }).message).toMatch(/^<stdin>:11: missing\.pdf: no such file/);
+    // The e-mail: its text, then its PDF attachment.
+    expect(out[5]?.['n']).toBe(2);
+    // No bad file reached the API: 7 requests for 11 rows.
+    expect(seen.flat().every((d) => d.source === 'base64' || d.source === 'text')).toBe(true);
+    expect(emu.stats.requestsSubmitted).toBe(7);
+  });
+
+  it('Buffers, Blobs and https URLs are documents too', async () => {
+    const seen: EmulatedDocument[][] = [];
+    const emu = await emulator({ responder: (r) => (seen.push(r.documents ?? []), byDocument(r)) });
+    const out = await enrich(
+      emu,
+      [
+        { id: 1, file: Buffer.from(await invoicePdf(5)) },
+        { id: 2, file: new Blob([png(20, 10)]) },
+        { id: 3, file: 'https://example.com/invoices/9.pdf' },
+        { id: 4, file: ['https://example.com/photo.jpg', Buffer.from('plain text')] },
+      ],
+      { prompt: 'item {{id}}', attach: ['file'], upload: 'inline' },
+    );
+    expect(out.map((r) => r['_error'])).toEqual([undefined, undefined, undefined, undefined]);
+    expect(out.map((r) => r['label'])).toEqual(['INV-00005', '20x10', 'undefinedxundefined', 'undefinedxundefined']);
+    expect(seen.map((docs) => docs.map((d) => `${d.type}:${d.source}`)).sort()).toEqual(
+      [['document:base64'], ['image:base64'], ['document:url'], ['image:url', 'document:text']].sort(),
+    );
+  });
+
+  it('--upload files: each file uploaded once across rows and reruns; a rerun uploads and pays nothing', async () => {
+    const dir = await folder();
+    const emu = await emulator({ responder: byDocument });
+    const ledger = tempLedger();
+    const counts = newUploadCounts();
+    const options = { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, upload: 'files' as const, ledger, uploadCounts: counts };
+    const first = await enrich(emu, rows, options);
+    expect(first.filter((r) => r['_error']).length).toBe(4);
+    // a.pdf and its copy, b.pdf, scan.png, the e-mail's attachment: four files (text goes inline).
+    expect(emu.uploads()).toBe(4);
+    expect(counts).toMatchObject({ uploaded: 4, reused: 1 });
+    const batches = emu.batches().length;
+    const again = newUploadCounts();
+    const second = await enrich(emu, rows, { ...options, uploadCounts: again });
+    expect(second).toEqual(first);
+    expect(emu.uploads()).toBe(4);
+    expect(again).toMatchObject({ uploaded: 0 });
+    expect(emu.batches().length).toBe(batches);
+  });
+
+  it('a changed file is a new request; the same file sent inline or uploaded is the same request', async () => {
+    const dir = await folder();
+    const emu = await emulator({ responder: byDocument });
+    const ledger = tempLedger();
+    const base = { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, ledger };
+    await enrich(emu, [{ id: 1, file: 'a.pdf' }], { ...base, upload: 'inline' });
+    expect(emu.stats.requestsSubmitted).toBe(1);
+    await enrich(emu, [{ id: 1, file: 'a.pdf' }], { ...base, upload: 'files' });
+    expect(emu.stats.requestsSubmitted).toBe(1);
+    expect(emu.uploads()).toBe(0);
+    writeFileSync(join(dir, 'a.pdf'), await invoicePdf(3));
+    const out = await enrich(emu, [{ id: 1, file: 'a.pdf' }], { ...base, upload: 'files' });
+    expect(emu.stats.requestsSubmitted).toBe(2);
+    expect(out[0]?.['label']).toBe('INV-00003');
+  });
+
+  it('an expired or deleted file is uploaded again on the next run', async () => {
+    const dir = await folder();
+    let now = Date.parse('2026-05-01T00:00:00Z');
+    const emu = await emulator({ now: () => now, responder: byDocument });
+    const ledger = tempLedger();
+    const clock = { now: () => now, sleep: async (ms: number) => void (now += ms) };
+    const base = { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, ledger, upload: 'files' as const, clock };
+    await enrich(emu, [{ id: 1, file: 'a.pdf' }], base);
+    expect(emu.uploads()).toBe(1);
+    // Six days on, the 7-day file has less than the 48 h a batch and its resume need: uploaded again.
+    now += 6 * 24 * 3600_000;
+    await enrich(emu, [{ id: 2, file: 'a.pdf' }], base);
+    expect(emu.uploads()).toBe(2);
+    // Deleted on the API side: uploaded again.
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url });
+    for await (const file of client.files.list()) await client.files.delete(file.id);
+    const out = await enrich(emu, [{ id: 3, file: 'a.pdf' }], base);
+    expect(emu.uploads()).toBe(3);
+    expect(out[0]?.['label']).toBe('INV-00001');
+  });
+
+  it('a storage quota refusal is that record upload_failed; the rest goes on', async () => {
+    const dir = await folder();
+    const emu = await emulator({ responder: byDocument, filesQuotaBytes: 2500 });
+    const out = await enrich(emu, [{ id: 1, file: 'a.pdf' }, { id: 2, file: 'b.pdf' }, { id: 3, file: 'notes.md' }], { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, upload: 'files', uploadConcurrency: 1 });
+    expect(out.map((r) => (r['_error'] as { type?: string } | undefined)?.type)).toEqual([undefined, 'upload_failed', undefined]);
+    expect((out[1]?.['_error'] as { message: string }).message).toMatch(/^<stdin>:3: uploading to the Files API failed: 400 .*quota/i);
+  });
+});
+
+describe('recipes over documents in the library', () => {
+  it('recipeStage(contractClauses, …, { documents: true }) returns each liability clause with its page', async () => {
+    const { default: contractClauses } = await import('../transforms/contract-clauses.ts');
+    const { recipeStage } = await import('../src/recipe.ts');
+    const { Readable } = await import('node:stream');
+    const emu = await emulator({
+      responder: ({ documents }) => {
+        const text = documents?.[0]?.text ?? '';
+        const page = text.split('\n').findIndex((line) => line.includes('Limitation of liability')) >= 0 ? 2 : 1;
+        return { json: { clauses: [{ page, number: '7.1', text: 'capped', liability_capped: true, cap: '12 months', carve_outs: [], mutual: false, excludes_consequential_damages: true, risk: 'medium', rationale: 'r' }] } };
+      },
+    });
+    const { contractPdf } = await import('../fixtures/documents/make.mjs');
+    const out: Record<string, unknown>[] = [];
+    for await (const record of recipeStage(contractClauses, { apiKey: 'k', baseURL: emu.url, ledger: ':memory:', attach: ['file'], pollMinMs: 5 }, { documents: true })(
+      Readable.from([{ seq: 0, line: 1, data: { file: Buffer.from(await contractPdf()) } }]),
+    )) {
+      out.push(record);
+    }
+    expect(out[0]?.['_error']).toBeUndefined();
+    expect(out[0]?.['clauses']).toEqual([expect.objectContaining({ page: 2, number: '7.1' })]);
+  });
+});
+
+describe('oversized images', () => {
+  it('are refused before paying by default, and sent for the API to scale down with oversizedImage: downsize', async () => {
+    const emu = await emulator({ responder: byDocument });
+    const rows = [{ id: 1, file: png(8001, 10) }];
+    const refused = await enrich(emu, rows, { prompt: 'item {{id}}', attach: ['file'], upload: 'inline' });
+    expect(refused[0]?.['_error']).toMatchObject({ type: 'image_too_large', message: expect.stringMatching(/8001×10 px, over 8000 px a side/) });
+    expect(emu.stats.requestsSubmitted).toBe(0);
+    const sent = await enrich(emu, rows, { prompt: 'item {{id}}', attach: ['file'], upload: 'inline', oversizedImage: 'downsize' });
+    expect(sent[0]?.['label']).toBe('8001x10');
+  });
+});
+
+describe('upload retries', () => {
+  it('an upload refused with a transient status (529) is tried again after a wait; every file ends up uploaded once', async () => {
+    const dir = await folder();
+    const emu = await emulator({ responder: byDocument, uploadFaultRate: 0.3 });
+    const waits: number[] = [];
+    const clock = { now: Date.now, sleep: async (ms: number) => void waits.push(ms) };
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url, maxRetries: 0 });
+    const out = await enrich(emu, rows.slice(0, 4), { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, upload: 'files', client, clock, uploadConcurrency: 1 });
+    expect(out.map((r) => r['_error'])).toEqual([undefined, undefined, undefined, undefined]);
+    expect(emu.uploads()).toBe(3);
+    expect(waits.filter((ms) => ms >= 900 && ms <= 60_000).length).toBeGreaterThan(0);
+  });
+});

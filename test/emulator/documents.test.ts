@@ -1,0 +1,128 @@
+/**
+ * The emulator's Files API and its document/image validation, through the SDK as a client would use
+ * them; bodies checked against the OpenAPI document.
+ */
+import Anthropic, { toFile } from '@anthropic-ai/sdk';
+import { describe, expect, it } from 'vitest';
+import { contractPdf, encryptedPdf, invoicePdf, png, textPdf } from '../../fixtures/documents/make.mjs';
+import { emulator } from '../helpers/pipeline.ts';
+import { validateAgainstSpec } from '../helpers/spec.ts';
+import type { EmulatedDocument } from '../../src/emulator/index.ts';
+
+const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
+const pdfBlock = (bytes: Uint8Array) => ({ type: 'document' as const, source: { type: 'base64' as const, media_type: 'application/pdf' as const, data: b64(bytes) } });
+const ask = (content: unknown[], model = 'claude-haiku-4-5') => ({ model, max_tokens: 50, messages: [{ role: 'user' as const, content: [...content, { type: 'text', text: 'What is this?' }] as never }] });
+
+describe('emulator Files API', () => {
+  it('uploads, lists, retrieves and deletes files, in the spec shapes; files expire on its clock', async () => {
+    let now = Date.parse('2026-05-01T00:00:00Z');
+    const emu = await emulator({ now: () => now });
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url, maxRetries: 0 });
+    const meta = await client.files.upload({ file: await toFile(await invoicePdf(1), 'a.pdf', { type: 'application/pdf' }), expires_in_seconds: 3600 });
+    expect(validateAgainstSpec('FileMetadataSchema', meta)).toEqual([]);
+    expect(meta).toMatchObject({ filename: 'a.pdf', mime_type: 'application/pdf', type: 'file', expires_at: '2026-05-01T01:00:00.000Z' });
+    const forever = await client.files.upload({ file: await toFile(png(4, 4), 'b.png', { type: 'image/png' }) });
+    expect(forever.expires_at).toBeNull();
+    const listed = [];
+    for await (const f of client.files.list({ limit: 1 })) listed.push(f.id);
+    expect(listed).toEqual([forever.id, meta.id]);
+    expect(await client.files.retrieveMetadata(meta.id)).toMatchObject({ id: meta.id, size_bytes: meta.size_bytes });
+    now += 3600_000;
+    await expect(client.files.retrieveMetadata(meta.id)).rejects.toMatchObject({ status: 404 });
+    const deleted = await client.files.delete(forever.id);
+    expect(validateAgainstSpec('FileDeleteResponse', deleted)).toEqual([]);
+    await expect(client.files.retrieveMetadata(forever.id)).rejects.toMatchObject({ status: 404 });
+    await expect(client.files.upload({ file: await toFile(png(4, 4), 'c.png'), expires_in_seconds: 60 })).rejects.toMatchObject({ status: 400 });
+    expect(emu.uploads()).toBe(2);
+  });
+
+  it('a storage quota refuses uploads past it (400)', async () => {
+    const emu = await emulator({ filesQuotaBytes: 3000 });
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url, maxRetries: 0 });
+    await client.files.upload({ file: await toFile(await invoicePdf(1), 'a.pdf') });
+    await expect(client.files.upload({ file: await toFile(await invoicePdf(2), 'b.pdf') })).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/quota/i) });
+  });
+});
+
+describe('emulator document and image blocks', () => {
+  it('accepts every source type; input tokens grow with pages and pixels; a responder sees bytes and text', async () => {
+    const seen: EmulatedDocument[][] = [];
+    const emu = await emulator({ responder: ({ documents }) => (seen.push(documents ?? []), undefined) });
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url, maxRetries: 0 });
+    const file = await client.files.upload({ file: await toFile(await contractPdf(), 'contract.pdf', { type: 'application/pdf' }) });
+    const image = await client.files.upload({ file: await toFile(png(560, 280), 'scan.png', { type: 'image/png' }) });
+    const one = await client.messages.create(ask([pdfBlock(await invoicePdf(7))]));
+    const three = await client.messages.create(ask([pdfBlock(await textPdf([['a'], ['b'], ['c']]))]));
+    expect(three.usage.input_tokens - one.usage.input_tokens).toBe(2 * (2250 + 1600));
+    const small = await client.messages.create(ask([{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: b64(png(28, 28)) } }]));
+    const big = await client.messages.create(ask([{ type: 'image', source: { type: 'file', file_id: image.id } }]));
+    expect(big.usage.input_tokens - small.usage.input_tokens).toBe(200 - 1);
+    await client.messages.create(
+      ask([
+        { type: 'document', source: { type: 'file', file_id: file.id }, title: 'contract.pdf' },
+        { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'plain words' } },
+        { type: 'document', source: { type: 'url', url: 'https://example.com/a.pdf' } },
+        { type: 'image', source: { type: 'url', url: 'https://example.com/a.png' } },
+      ]),
+    );
+    expect(seen[0]?.[0]?.text).toContain('Invoice INV-00007');
+    const last = seen[seen.length - 1] as EmulatedDocument[];
+    expect(last.map((d) => [d.type, d.source])).toEqual([['document', 'file'], ['document', 'text'], ['document', 'url'], ['image', 'url']]);
+    expect(last[0]).toMatchObject({ pages: 2, title: 'contract.pdf', file_id: file.id });
+    expect(last[0]?.text).toContain('Limitation of liability');
+    expect(last[1]?.text).toBe('plain words');
+  });
+
+  it('refuses what the API refuses: 400 invalid_request_error on /v1/messages', async () => {
+    let now = Date.parse('2026-05-01T00:00:00Z');
+    const emu = await emulator({ now: () => now });
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url, maxRetries: 0 });
+    const expiring = await client.files.upload({ file: await toFile(await invoicePdf(1), 'a.pdf', { type: 'application/pdf' }), expires_in_seconds: 3600 });
+    const bad: [string, unknown][] = [
+      ['not base64', { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'not base64!' } }],
+      ['wrong media type', { type: 'document', source: { type: 'base64', media_type: 'application/msword', data: b64(await invoicePdf(1)) } }],
+      ['image bytes are not the media type', { type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: b64(png(4, 4)) } }],
+      ['encrypted', pdfBlock(await encryptedPdf())],
+      ['unknown file', { type: 'document', source: { type: 'file', file_id: 'file_nope' } }],
+      ['http url', { type: 'document', source: { type: 'url', url: 'http://example.com/a.pdf' } }],
+      ['101 pages', pdfBlock(await textPdf(Array.from({ length: 101 }, () => ['p'])))],
+      ['oversized, error chosen', { type: 'image', source: { type: 'base64', media_type: 'image/png', data: b64(png(8001, 1)) }, transformations: { oversized_image: 'error' } }],
+    ];
+    for (const [label, block] of bad) {
+      await expect(client.messages.create(ask([block])), label).rejects.toMatchObject({ status: 400, type: 'invalid_request_error' });
+    }
+    // The same oversized image without `error` is scaled down, and 101 pages fit a 1M-context model.
+    await client.messages.create(ask([{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: b64(png(8001, 1)) } }]));
+    await client.messages.create(ask([pdfBlock(await textPdf(Array.from({ length: 101 }, () => ['p'])))], 'claude-sonnet-4-6'));
+    await client.messages.create(ask([{ type: 'document', source: { type: 'file', file_id: expiring.id } }]));
+    now += 3600_000;
+    await expect(client.messages.create(ask([{ type: 'document', source: { type: 'file', file_id: expiring.id } }]))).rejects.toMatchObject({ status: 400 });
+  });
+
+  it('in a batch, an invalid block is an errored result (invalid_request_error); the others succeed', async () => {
+    const emu = await emulator();
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url, maxRetries: 0 });
+    const batch = await client.messages.batches.create({
+      requests: [
+        { custom_id: 'good', params: ask([pdfBlock(await invoicePdf(1))]) },
+        { custom_id: 'bad', params: ask([{ type: 'document', source: { type: 'file', file_id: 'file_gone' } }]) },
+      ],
+    });
+    const results: Record<string, { type: string; error?: { error?: { type?: string } } }> = {};
+    for await (const line of await client.messages.batches.results(batch.id)) results[line.custom_id] = line.result as never;
+    expect(results['good']?.type).toBe('succeeded');
+    expect(results['bad']).toMatchObject({ type: 'errored', error: { error: { type: 'invalid_request_error' } } });
+  });
+});
+
+describe('emulator count_tokens with documents', () => {
+  it('counts pages and pixels, and refuses what messages would refuse', async () => {
+    const emu = await emulator();
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url, maxRetries: 0 });
+    const count = ({ max_tokens: _, ...params }: ReturnType<typeof ask>) => client.messages.countTokens(params);
+    const plain = await count(ask([]));
+    const withPdf = await count(ask([pdfBlock(await contractPdf())]));
+    expect(withPdf.input_tokens - plain.input_tokens).toBe(2 * (2250 + 1600));
+    await expect(count(ask([pdfBlock(await encryptedPdf())]))).rejects.toMatchObject({ status: 400 });
+  });
+});

@@ -1,0 +1,84 @@
+/** The upload registry (sha256 → file_id, expiry) and the uploader's kill-safety. */
+import Anthropic, { toFile } from '@anthropic-ai/sdk';
+import { describe, expect, it } from 'vitest';
+import { gcUploads, Uploader, uploadName } from '../../src/client/uploads.ts';
+import { sha256 } from '../../src/core/documents.ts';
+import { UploadRegistry } from '../../src/ledger/uploads.ts';
+import { Ledger } from '../../src/ledger/ledger.ts';
+import { invoicePdf } from '../../fixtures/documents/make.mjs';
+import { emulator, tempLedger } from '../helpers/pipeline.ts';
+
+describe('UploadRegistry', () => {
+  it('lives in the ledger file next to the ledger, per identity, and survives a reopen', () => {
+    const path = tempLedger();
+    const ledger = new Ledger(path);
+    const registry = new UploadRegistry(path);
+    registry.begin('scope-a', 'abc', 10, 1000);
+    expect(registry.get('scope-a', 'abc')).toEqual({ sha256: 'abc', fileId: null, bytes: 10, expiresAt: null, startedAt: 1000 });
+    registry.finish('scope-a', 'abc', 'file_1', 5000);
+    expect(registry.get('scope-b', 'abc')).toBeUndefined();
+    registry.close();
+    ledger.close();
+    const again = new UploadRegistry(path);
+    expect(again.get('scope-a', 'abc')).toMatchObject({ fileId: 'file_1', expiresAt: 5000 });
+    again.forget('scope-a', 'abc');
+    expect(again.all('scope-a')).toEqual([]);
+    again.close();
+  });
+});
+
+describe('Uploader after a kill', () => {
+  const part = async () => {
+    const bytes = await invoicePdf(1);
+    return { sha256: sha256(bytes), bytes, mediaType: 'application/pdf', name: 'dir/a.pdf' };
+  };
+
+  it('an upload begun but never recorded as done is adopted from the list when it happened: no upload again', async () => {
+    const emu = await emulator();
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url });
+    const registry = new UploadRegistry(':memory:');
+    const p = await part();
+    // The killed run: wrote `begin`, uploaded, died before `finish`.
+    registry.begin('s', p.sha256, p.bytes.length, Date.now());
+    await client.files.upload({ file: await toFile(p.bytes, uploadName(p), { type: p.mediaType }), expires_in_seconds: 7 * 24 * 3600 });
+    const uploader = new Uploader({ client, registry, scope: 's' });
+    const id = await uploader.fileIdFor(p);
+    expect(emu.uploads()).toBe(1);
+    expect(registry.get('s', p.sha256)?.fileId).toBe(id);
+    expect(uploader.counts).toMatchObject({ uploaded: 0, reused: 1 });
+  });
+
+  it('an upload begun that never reached the API is made once', async () => {
+    const emu = await emulator();
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url });
+    const registry = new UploadRegistry(':memory:');
+    const p = await part();
+    registry.begin('s', p.sha256, p.bytes.length, Date.now());
+    const uploader = new Uploader({ client, registry, scope: 's' });
+    const [a, b] = await Promise.all([uploader.fileIdFor(p), uploader.fileIdFor(p)]);
+    expect(a).toBe(b);
+    expect(emu.uploads()).toBe(1);
+    expect(uploader.counts).toMatchObject({ uploaded: 1, bytes: p.bytes.length, reused: 1 });
+  });
+});
+
+describe('gcUploads', () => {
+  it('forgets files uploaded before the cutoff and deletes them on the API, unless keepRemote', async () => {
+    const emu = await emulator();
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url });
+    const registry = new UploadRegistry(':memory:');
+    const old = await client.files.upload({ file: await toFile(Buffer.from('old'), 'old.txt') });
+    const kept = await client.files.upload({ file: await toFile(Buffer.from('kept'), 'kept.txt') });
+    registry.begin('s', 'old', 3, 1000);
+    registry.finish('s', 'old', old.id, null);
+    registry.begin('s', 'new', 4, 9000);
+    registry.finish('s', 'new', kept.id, null);
+    expect(await gcUploads({ client, registry, scope: 's', before: 5000, dryRun: true })).toEqual({ files: 1, deleted: 0 });
+    expect(registry.all('s')).toHaveLength(2);
+    expect(await gcUploads({ client, registry, scope: 's', before: 5000 })).toEqual({ files: 1, deleted: 1 });
+    expect(registry.all('s').map((r) => r.sha256)).toEqual(['new']);
+    await expect(client.files.retrieveMetadata(old.id)).rejects.toMatchObject({ status: 404 });
+    expect(await gcUploads({ client, registry, scope: 's', before: 10_000, keepRemote: true })).toEqual({ files: 1, deleted: 0 });
+    expect((await client.files.retrieveMetadata(kept.id)).id).toBe(kept.id);
+  });
+});
