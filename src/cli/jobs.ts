@@ -29,6 +29,8 @@ import type { CliIo } from './io.ts';
 import { formatBytes, isBrokenPipe } from './format.ts';
 import { EXIT } from './io.ts';
 import { closest } from '../core/suggest.ts';
+import { gcUploads } from '../client/uploads.ts';
+import { UploadRegistry } from '../ledger/uploads.ts';
 
 /** How long a batch may process before the API expires it (`expires_at` = `created_at` + 24 h). */
 const EXPIRY_MS = 24 * 60 * 60 * 1000;
@@ -129,10 +131,11 @@ not found or the download failed, 2 usage error (also: no ANTHROPIC_API_KEY).
 /** `batch-enrich gc --help`. */
 export const GC_HELP = `Usage: batch-enrich gc [options]
 
-Forget old work: delete from the ledger the finished batches (downloaded, failed, canceled) and the
-answered requests not touched for DAYS days, and delete on the API the ledger's downloaded batches
-as old, under the current identity (the API keeps results 29 days otherwise). Batches of another
-identity, or all of them without ANTHROPIC_API_KEY, are left on the API and named on stderr.
+Forget old work: delete from the ledger the finished batches (downloaded, failed) and the answered
+requests not touched for DAYS days, and delete on the API the ledger's downloaded batches as old,
+under the current identity (the API keeps results 29 days otherwise), and the documents it uploaded
+to the Files API as long ago. Batches of another identity, or all of them without
+ANTHROPIC_API_KEY, are left on the API and named on stderr. Then the ledger file is compacted.
 
 Options:
   --older-than DAYS   what was last touched DAYS days ago or more    (default: ${DEFAULT_GC_DAYS}; 0 = all finished)
@@ -383,6 +386,10 @@ export function gcCommand(argv: string[], io: CliIo): Promise<number> {
         const preview = ledger.gcPreview(before);
         for (const row of ours) say(io, `would delete batch ${row.remote_id} on the API (job ${shown(row.job)}, downloaded ${formatDuration(now - row.updated_at)} ago)`);
         say(io, `would delete ${plural(preview.batches, 'batch', 'batches')} and ${plural(preview.requests, 'request')} not touched for ${age} from the ledger ${path}`);
+        if (api) {
+          const uploads = await collectUploads(api, path, before, { keepRemote: values['keep-remote'] === true, dryRun: true });
+          if (uploads.files > 0) say(io, `would forget ${plural(uploads.files, 'uploaded file')} older than ${age}${values['keep-remote'] ? ' (kept on the API)' : ', and delete them on the API'}`);
+        }
         return EXIT.OK;
       }
 
@@ -413,6 +420,11 @@ export function gcCommand(argv: string[], io: CliIo): Promise<number> {
         `deleted ${plural(counts.batches, 'batch', 'batches')} and ${plural(counts.requests, 'request')} not touched for ${age} from the ledger ${path}` +
           (values['keep-remote'] ? '' : `; ${plural(deleted, 'batch', 'batches')} on the API`),
       );
+      // Documents this identity uploaded (the Files API keeps them until they expire): deleted, and forgotten.
+      if (api) {
+        const uploads = await collectUploads(api, path, before, { keepRemote: values['keep-remote'] === true, dryRun: false });
+        if (uploads.files > 0) say(io, `forgot ${plural(uploads.files, 'uploaded file')} older than ${age}; deleted ${plural(uploads.deleted, 'uploaded file')} on the API`);
+      }
       if (counts.batches + counts.requests > 0) compact(io, ledger, path);
       return failed > 0 ? EXIT.FATAL : EXIT.OK;
     } finally {
@@ -572,6 +584,16 @@ function otherIdentity(row: BatchRow): string {
   return `other identity: ${row.base_url}, key …${row.key_fingerprint}`;
 }
 
+
+/** The identity's uploads older than `before`: forgotten, and deleted on the API unless kept (see `gcUploads`). */
+async function collectUploads(api: Api, path: string, before: number, options: { keepRemote: boolean; dryRun: boolean }): Promise<{ files: number; deleted: number }> {
+  const registry = new UploadRegistry(path);
+  try {
+    return await gcUploads({ client: api.client, registry, scope: api.scope, before, ...options });
+  } finally {
+    registry.close();
+  }
+}
 
 /** Shrinks the ledger file after a gc, and says by how much (or why not: another run is using it). */
 function compact(io: CliIo, ledger: Ledger, path: string): void {

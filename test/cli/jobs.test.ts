@@ -8,12 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import type Anthropic from '@anthropic-ai/sdk';
+import { toFile, type default as Anthropic } from '@anthropic-ai/sdk';
 import { createClient, identityOf } from '../../src/client/client.ts';
 import { cancelCommand, formatDuration, gcCommand, resultsCommand, statusCommand } from '../../src/cli/jobs.ts';
 import type { CliIo } from '../../src/cli/io.ts';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.ts';
 import { Ledger, type BatchState, type Identity } from '../../src/ledger/ledger.ts';
+import { UploadRegistry } from '../../src/ledger/uploads.ts';
 import { BIN, headOne, ROOT, runCli } from '../helpers/cli.ts';
 
 const KEY = 'sk-test-jobs-key';
@@ -452,6 +453,26 @@ describe('gc', () => {
     const keep = await run(gcCommand, ['--keep-remote', '--older-than', '7'], t.env);
     expect(withoutCompaction(keep.stderr)).toBe(`batch-enrich: deleted 3 batches and 4 requests not touched for 7 days from the ledger ${t.ledgerPath}\n`);
     expect(t.emu.stats.calls['batches.delete']).toBe(0);
+  });
+
+  it('deletes the files it uploaded (older than the cut-off) on the API and forgets them; --keep-remote keeps them', async () => {
+    const s = await setup();
+    const upload = async (name: string) => (await s.client.files.upload({ file: await toFile(Buffer.from(`%PDF-1.4 ${name}`), name, { type: 'application/pdf' }) })).id;
+    const [oldFile, newFile] = [await upload('old.pdf'), await upload('new.pdf')];
+    const registry = new UploadRegistry(s.ledgerPath);
+    registry.begin(s.identity.scope, 'a'.repeat(64), 10, Date.now() - 40 * DAY);
+    registry.finish(s.identity.scope, 'a'.repeat(64), oldFile, null);
+    registry.begin(s.identity.scope, 'b'.repeat(64), 10, Date.now());
+    registry.finish(s.identity.scope, 'b'.repeat(64), newFile, null);
+    const keep = await run(gcCommand, ['--keep-remote', '--dry-run'], s.env);
+    expect(keep.stderr).toContain('would forget 1 uploaded file');
+    const r = await run(gcCommand, [], s.env);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('deleted 1 uploaded file on the API');
+    await expect(s.client.files.retrieveMetadata(oldFile)).rejects.toMatchObject({ status: 404 });
+    expect((await s.client.files.retrieveMetadata(newFile)).id).toBe(newFile);
+    expect(registry.all(s.identity.scope).map((row) => row.fileId)).toEqual([newFile]);
+    registry.close();
   });
 
   it('gives the space of what it deleted back: the ledger file shrinks', async () => {
