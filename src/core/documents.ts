@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { PDFDocument } from 'pdf-lib';
+import { findModel, type ModelEntry } from './models.ts';
 
 // The parsers load on first use: a run without documents (and the CLI's start) does not pay for them.
 const parsers = () => (loaded ??= Promise.all([import('file-type'), import('image-size'), import('pdf-lib')]));
@@ -258,9 +259,19 @@ export function binaryParts(doc: Inspected): (Inspected & { kind: 'pdf' | 'image
  * request; unless `oversized: 'downsize'`, which lets the API scale them), and an inline request
  * over 32 MB. Throws a `DocumentProblem` naming the file.
  */
-export function preflight(docs: readonly { name: string; doc: Inspected }[], options: { model: string; inlineBytes: number; oversized?: 'downsize' | 'error' | undefined }): void {
+export function preflight(
+  docs: readonly { name: string; doc: Inspected }[],
+  options: { model: string; inlineBytes: number; oversized?: 'downsize' | 'error' | undefined; lookup?: (id: string) => ModelEntry | undefined },
+): void {
   const pageLimit = pdfPageLimit(options.model);
   const parts = docs.flatMap(({ name, doc }) => binaryParts(doc).map((part) => ({ name, part })));
+  // A model the registry knows to lack PDF or image input would refuse the request (an unknown one is the API's to judge).
+  const capabilities = (options.lookup ?? findModel)(options.model)?.capabilities;
+  for (const { name, part } of parts) {
+    if (capabilities && !(part.kind === 'pdf' ? capabilities.pdfInput : capabilities.imageInput)) {
+      throw new DocumentProblem('document_unsupported', `${name}: ${options.model} does not take ${part.kind === 'pdf' ? 'PDF' : 'image'} input`);
+    }
+  }
   const images = parts.filter(({ part }) => part.kind === 'image').length;
   const sideLimit = images > MANY_IMAGES ? MAX_IMAGE_SIDE_MANY : MAX_IMAGE_SIDE;
   for (const { name, part } of parts) {

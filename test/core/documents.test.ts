@@ -1,3 +1,4 @@
+import { findModel } from '../../src/core/models.ts';
 import { describe, expect, it } from 'vitest';
 import {
   blocksOf,
@@ -85,6 +86,19 @@ describe('preflight: what the API would refuse, before paying', () => {
       expect.objectContaining({ type: 'document_too_many_pages', message: expect.stringMatching(/^long\.pdf: 101 pages, over the 100-page limit/) }),
     );
     expect(() => preflight([{ name: 'long.pdf', doc }], { model: 'claude-sonnet-4-6', inlineBytes: 0 })).not.toThrow();
+  });
+
+  it('a model that does not take PDF (or image) input: the document is document_unsupported, naming the file and the model', async () => {
+    const pdf = await inspectDocument(await textPdf([['page 1']]), 'a.pdf');
+    const image = await inspectDocument(png(20, 20), 'b.png');
+    const textOnly = (id: string) => ({ ...findModel('claude-haiku-4-5')!, id, capabilities: { ...findModel('claude-haiku-4-5')!.capabilities, pdfInput: false, imageInput: false } });
+    expect(() => preflight([{ name: 'a.pdf', doc: pdf }], { model: 'text-only', inlineBytes: 0, lookup: textOnly })).toThrow(
+      expect.objectContaining({ type: 'document_unsupported', message: 'a.pdf: text-only does not take PDF input' }),
+    );
+    expect(() => preflight([{ name: 'b.png', doc: image }], { model: 'text-only', inlineBytes: 0, lookup: textOnly })).toThrow(
+      expect.objectContaining({ type: 'document_unsupported', message: 'b.png: text-only does not take image input' }),
+    );
+    expect(() => preflight([{ name: 'a.pdf', doc: pdf }], { model: 'claude-haiku-4-5', inlineBytes: 0 })).not.toThrow();
   });
 
   it('images over 8000 px a side, or 2000 px when a request has more than 20 images', async () => {
