@@ -742,7 +742,7 @@ function describe(event: BatchEvent): string {
     case 'submitted':
       return `batch ${event.batchId} submitted: ${event.requests} request${event.requests === 1 ? '' : 's'}, ${formatBytes(event.bytes)}`;
     case 'adopted':
-      return `batch ${event.batchId}: found and adopted (its create had failed or was interrupted, but it exists): ${event.requests} requests, not submitted again`;
+      return `batch ${event.batchId}: found and adopted (its create had failed or was interrupted; its results carry our nonce): ${event.requests} requests, not submitted again`;
     case 'canceled':
       return event.error === undefined ? `batch ${event.batchId}: cancel accepted` : `batch ${event.batchId}: cannot cancel: ${event.error}`;
     case 'not-ours':

@@ -12,6 +12,7 @@
  *    will silently not apply: one line to say so (and the estimate does not count on caching).
  * Tokens are estimated as the emulator's count_tokens does: ceil(characters / 4).
  */
+import { closest } from './suggest.ts';
 import { transformJSONSchema } from '@anthropic-ai/sdk/lib/transform-json-schema';
 import { CAPABILITY_NAMES, findModel, isRetired, MODEL_REGISTRY, outputLimit, type ModelCapability, type ModelEntry } from './models.ts';
 import { CHARS_PER_TOKEN } from './pricing.ts';
@@ -52,7 +53,8 @@ export function jobProblem(job: JobShape, lookup: (id: string) => ModelEntry | u
   const model = lookup(job.model);
   if (!model) {
     const near = MODEL_REGISTRY.models.filter((m) => m.lifecycle !== 'retired').map((m) => m.id);
-    return `unknown model ${job.model}: the API would answer not_found_error for every row (known models: ${near.join(', ')})`;
+    const typo = closest(job.model, near);
+    return `unknown model ${job.model}${typo ? ` (did you mean ${typo}?)` : ''}: the API would answer not_found_error for every row (known models: ${near.join(', ')})`;
   }
   const now = job.now ?? Date.now();
   if (isRetired(model, now))

@@ -10,7 +10,7 @@ describe('jobProblem', () => {
   const cases: Array<{ description: string; job: Parameters<typeof jobProblem>[0]; want: RegExp | undefined }> = [
     { description: 'a good job', job: { model: 'claude-haiku-4-5', maxTokens: 1024, now: NOW }, want: undefined },
     { description: 'a dated alias', job: { model: 'claude-haiku-4-5-20251001', maxTokens: 1024, now: NOW }, want: undefined },
-    { description: 'an unknown model', job: { model: 'claude-haiku-45', maxTokens: 1024, now: NOW }, want: /^unknown model claude-haiku-45: .*known models: .*claude-haiku-4-5/ },
+    { description: 'an unknown model', job: { model: 'claude-haiku-45', maxTokens: 1024, now: NOW }, want: /^unknown model claude-haiku-45 \(did you mean claude-haiku-4-5\?\): .*known models: .*claude-haiku-4-5/ },
     { description: 'a model past its retirement date', job: { model: 'claude-sonnet-4-5', maxTokens: 1024, now: NOW }, want: /retired since 2026-11-30/ },
     { description: 'the same model before it', job: { model: 'claude-sonnet-4-5', maxTokens: 1024, now: Date.parse('2026-11-01T00:00:00Z') }, want: undefined },
     { description: 'max_tokens over the limit', job: { model: 'claude-opus-4-5', maxTokens: 64_001, now: NOW }, want: /output limit of 64,000/ },
@@ -30,6 +30,11 @@ describe('jobProblem', () => {
       else expect(got).toMatch(t.want);
     });
   }
+
+  it('an unknown model that is a typo of a known one says which', () => {
+    expect(jobProblem({ model: 'claude-haiku-45', maxTokens: 100 })).toMatch(/^unknown model claude-haiku-45 \(did you mean claude-haiku-4-5\?\)/);
+    expect(jobProblem({ model: 'gpt-4o', maxTokens: 100 })).toMatch(/^unknown model gpt-4o: /);
+  });
 
   it('a model without a capability the job needs', () => {
     const base = findModel('claude-haiku-4-5') as ModelEntry;
