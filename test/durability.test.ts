@@ -15,7 +15,7 @@ import { newCostTotals } from '../src/core/pricing.ts';
 import { enrichStage } from '../src/enrich.ts';
 import type { BatchEvent } from '../src/stages/batch.ts';
 import type { SourceRecord } from '../src/stages/read.ts';
-import { emulator, enrich, idOf, perRecord, schema, sources, tempLedger } from './helpers/pipeline.ts';
+import { emulator, enrich, idOf, perRecord, schema, sources, tamper, tempLedger } from './helpers/pipeline.ts';
 
 const rows = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ id: String(from + i), text: `text ${from + i}` }));
 
@@ -138,13 +138,6 @@ describe('creates whose outcome is unknown', () => {
     expect(emu.stats.faults['500']).toBeGreaterThan(0);
   });
 });
-
-/** Rewrites ledger rows as a crash at a chosen moment would have left them. */
-function tamper(path: string, sql: string, ...params: unknown[]) {
-  const db = new Database(path);
-  db.prepare(sql).run(...params);
-  db.close();
-}
 
 describe('what a crashed run leaves behind', () => {
   it("a batch whose creator died before learning the outcome is found in the API's list and adopted", async () => {

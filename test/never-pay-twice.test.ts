@@ -13,7 +13,7 @@ import { createClient } from '../src/client/client.ts';
 import { describe, expect, it } from 'vitest';
 import type { EmulatorHandle } from '../src/emulator/index.ts';
 import type { BatchEvent } from '../src/stages/batch.ts';
-import { emulator, enrich, perRecord, tempLedger } from './helpers/pipeline.ts';
+import { emulator, enrich, perRecord, tamper, tempLedger } from './helpers/pipeline.ts';
 import { faultProxy, type Call } from './helpers/proxy.ts';
 
 const rows = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ id: String(from + i), text: `text ${from + i}` }));
@@ -36,13 +36,6 @@ function remoteIds(ledger: string): string[] {
   const ids = db.prepare('SELECT remote_id FROM batches WHERE remote_id IS NOT NULL').all() as { remote_id: string }[];
   db.close();
   return ids.map((row) => row.remote_id);
-}
-
-function tamper(path: string, sql: string, ...params: unknown[]) {
-  const db = new Database(path);
-  const result = db.prepare(sql).run(...params);
-  db.close();
-  return result;
 }
 
 /** Another job's batch of `n` requests on the same key (custom_ids that are not ours). */

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import Database from 'better-sqlite3';
 import { afterEach } from 'vitest';
 import { z } from 'zod';
 import { startEmulator, type EmulatorHandle, type EmulatorOptions, type ResponderResult } from '../../src/emulator/index.ts';
@@ -67,4 +68,12 @@ export async function enrich(
     },
   );
   return out;
+}
+
+/** Rewrites ledger rows as a crash at a chosen moment would have left them. */
+export function tamper(path: string, sql: string, ...params: unknown[]): Database.RunResult {
+  const db = new Database(path);
+  const result = db.prepare(sql).run(...params);
+  db.close();
+  return result;
 }
