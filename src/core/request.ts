@@ -95,8 +95,13 @@ export function compileSpec(spec: RequestSpec): { parts: SpecParts; messages: (r
   const id = createHash('sha256').update(head).update('\u0000').update(tail).digest('base64url').slice(0, HASH_CHARS);
   return {
     parts: { head, tail, id, bytes: Buffer.byteLength(head) + Buffer.byteLength(tail) },
-    messages: (record) => JSON.stringify([{ role: 'user', content: spec.prompt.render(record) }]),
+    messages: (record) => userMessages(spec.prompt.render(record)),
   };
+}
+
+/** A request's `messages` for a rendered prompt, serialized: one user message. */
+export function userMessages(text: string): string {
+  return JSON.stringify([{ role: 'user', content: text }]);
 }
 
 /**

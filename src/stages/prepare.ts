@@ -6,7 +6,7 @@
  * would refuse (empty, or over the model's context window: `recordProblem`), which are never sent.
  */
 import { isBatchEnrichError } from '../errors.ts';
-import { compileSpec, idLabel, requestKey, type RequestSpec } from '../core/request.ts';
+import { compileSpec, idLabel, requestKey, userMessages, type RequestSpec } from '../core/request.ts';
 import { rawNumberText } from '../core/rawjson.ts';
 import type { Template } from '../core/template.ts';
 import { documentMessages } from '../core/documents.ts';
@@ -24,7 +24,7 @@ export interface PrepareOptions extends RequestSpec {
 }
 
 export function toRequests(options: PrepareOptions): (source: AsyncIterable<SourceRecord | AttachedRecord>) => AsyncGenerator<PendingUploads> {
-  const { parts, messages } = compileSpec(options);
+  const { parts } = compileSpec(options);
   const file = !options.file || options.file === '-' ? '<stdin>' : options.file;
   return async function* prepare(source) {
     for await (const record of source) {
@@ -37,13 +37,14 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
       try {
         // What the API would refuse for this record alone (empty, too long) is never sent. (With
         // documents the content is the documents: their own checks are in core/documents.ts.)
-        const problem = documents ? undefined : recordProblem(options.prompt.render(record.data), options.system, options.model);
+        // The prompt is rendered once: checked, then serialized.
+        const text = (documents ? (options.documentPrompt ?? options.prompt) : options.prompt).render(record.data);
+        const problem = documents ? undefined : recordProblem(text, options.system, options.model);
         if (problem) {
           yield { ...plain, error: { type: problem.type, message: `${file}:${record.line}: ${problem.message}` } };
           continue;
         }
-        const text = documents ? (options.documentPrompt ?? options.prompt).render(record.data) : '';
-        const serialized = documents ? documentMessages(text, documents.blocks) : messages(record.data);
+        const serialized = documents ? documentMessages(text, documents.blocks) : userMessages(text);
         const keyed = documents ? documentMessages(text, documents.keyBlocks) : serialized;
         const key = requestKey([parts.head, keyed, parts.tail]);
         const label = options.idField === undefined ? undefined : idLabel(labelValue(record.data[options.idField]));
