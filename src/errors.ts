@@ -16,7 +16,8 @@ export type BatchEnrichErrorCode =
   | 'BE_BATCH_FAILED' // a batch could not be completed
   | 'BE_LEDGER' // the ledger cannot be opened or is inconsistent
   | 'BE_IDENTITY' // the work was submitted under another API identity
-  | 'BE_ABORTED'; // stopped by a signal
+  | 'BE_ABORTED' // stopped by a signal
+  | 'BE_PENDING'; // noWait: answers are still pending (exit code 75)
 
 export interface BatchEnrichErrorContext {
   file?: string;

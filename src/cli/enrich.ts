@@ -125,6 +125,8 @@ Resume and retries:
   --max-attempts N        tries per request for transient errors, expiry, truncation (doubled max_tokens)
                           and, once, a schema-invalid answer (default 3)
   --cancel-on-exit        on Ctrl-C/SIGTERM, cancel this run's running batches instead of leaving them to finish
+  --no-wait               submit now, collect later: submit (or follow) everything, and if answers are still
+                          pending exit 75 writing nothing; rerun the same command until it exits 0 (schedulers)
   --new-identity          submit again what another API identity (base URL or key) already submitted, paying again
 
 Cost:
@@ -180,6 +182,7 @@ Exit codes:
      already submitted under another API identity, or, before anything is sent: an unknown or
      retired model, --max-tokens over its limit, a schema structured outputs refuse)
   3  finished, but some records carry _error
+  75  --no-wait: answers are still pending (nothing written); run the same command again later
   130, 143  interrupted by SIGINT or SIGTERM (submitted batches stay in the ledger; rerun to resume)
 
 Examples:
@@ -237,6 +240,7 @@ const OPTIONS = {
   job: { type: 'string' },
   'max-attempts': { type: 'string' },
   'cancel-on-exit': { type: 'boolean' },
+  'no-wait': { type: 'boolean' },
   'new-identity': { type: 'boolean' },
   prices: { type: 'string' },
   'max-cost': { type: 'string' },
@@ -261,6 +265,10 @@ export async function enrichCommand(argv: string[], io: CliIo): Promise<number> 
     return await run(argv, io, say);
   } catch (error) {
     if (isBrokenPipe(error)) return EXIT.OK;
+    if (isBatchEnrichError(error) && error.code === 'BE_PENDING') {
+      say(error.message);
+      return EXIT.PENDING;
+    }
     if (isBatchEnrichError(error) && USAGE_CODES.has(error.code)) {
       say(error.code === 'BE_NO_API_KEY' ? error.message.replace(NO_API_KEY_LIBRARY, 'or use --dry-run to see the requests, or --emulator to run offline') : error.message);
       if (error.code !== 'BE_NO_API_KEY' && error.code !== 'BE_IDENTITY') io.stderr.write(`Try 'batch-enrich --help'.\n`);
@@ -520,6 +528,7 @@ async function run(argv: string[], io: CliIo, sayPlain: (line: string) => void):
         job: values.job ?? defaultJobName(file, config),
         ...(maxAttempts === undefined ? {} : { maxAttempts }),
         ...(values['cancel-on-exit'] ? { cancelOnAbort: true } : {}),
+        ...(values['no-wait'] ? { noWait: true } : {}),
         ...(values['new-identity'] ? { allowOtherIdentity: true } : {}),
         signal: controller.signal,
         prices,

@@ -16,4 +16,6 @@ export const EXIT = {
   USAGE: 2,
   /** finished, but some records carry `_error` */
   PARTIAL: 3,
+  /** `--no-wait`: answers are still pending; run the same command again later (sysexits' EX_TEMPFAIL) */
+  PENDING: 75,
 } as const;

@@ -34,6 +34,8 @@ export class BatchAssembler {
   readonly #deps: AssemblerDeps;
   #filling = emptyFilling();
   #flushing: Promise<void> = Promise.resolve();
+  /** Flushes asked for and not yet done. */
+  #flushes = 0;
 
   constructor(ctx: SinkContext, deps: AssemblerDeps) {
     this.#ctx = ctx;
@@ -43,6 +45,11 @@ export class BatchAssembler {
   /** Whether a request is in the group being filled. */
   has(key: string): boolean {
     return this.#filling.keySet.has(key);
+  }
+
+  /** Whether nothing is being filled or sent. */
+  get idle(): boolean {
+    return this.#filling.keys.length === 0 && this.#flushes === 0;
   }
 
   /** The flush in progress (for the stop to wait on). */
@@ -75,6 +82,7 @@ export class BatchAssembler {
   flush(): Promise<void> {
     const ctx = this.#ctx;
     const deps = this.#deps;
+    this.#flushes++;
     this.#flushing = this.#flushing.then(async () => {
       if (ctx.stopping()) return;
       deps.beforeOpen();
@@ -94,6 +102,8 @@ export class BatchAssembler {
       if (mode === 'realtime') deps.sendRealtime(out);
       else await deps.submit(out);
     });
+    const done = () => void this.#flushes--;
+    this.#flushing.then(done, done);
     return this.#flushing;
   }
 

@@ -84,4 +84,6 @@ export interface SinkContext {
   stopping(): boolean;
   /** Set once teardown is done: nothing may be written to the ledger any more. */
   readonly finished: boolean;
+  /** With `noWait`: the batches still running when polled once (ledger id → the API's `expires_at`). */
+  readonly deferred: Map<number, string>;
 }

@@ -24,6 +24,8 @@ export interface EmitterDeps {
   track(batchId: number): void;
   /** The first failure, if any: thrown from the emitter. */
   failure(): unknown;
+  /** Whether nothing is being read, filled, created or followed (with `noWait`: nothing more can come in). */
+  idle(): boolean;
 }
 
 /** Whether a record can come out now: it has its final answer or its error. */
@@ -39,6 +41,12 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
   let seenMoved = -1;
   /** The record `unblock` last ran for, when it was at the head. */
   let unblockedAt = -1;
+  /**
+   * With `noWait`, a first pass yields nothing: it only checks that every record is answerable (and
+   * makes sure each will be, as the real pass does). If the sink goes idle with records still
+   * waiting, the run stops with `BE_PENDING`; else the real pass starts over and yields them all.
+   */
+  let dry = ctx.opts.noWait;
   for (;;) {
     const failure = deps.failure();
     if (failure) throw failure;
@@ -61,23 +69,34 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
         if (budget.exhausted && row.state === 'pending' && (intake.inputDone || !assembler.has(row.key ?? ''))) {
           // Never submitted: the budget ran out. It comes out now, in its place, with that error.
           cursor = row.seq + 1;
-          yield joinedOf(row, { type: 'budget_exceeded', message: `not submitted: the --max-cost budget of $${budget.maxUsd} would be crossed` });
+          if (!dry) yield joinedOf(row, { type: 'budget_exceeded', message: `not submitted: the --max-cost budget of $${budget.maxUsd} would be crossed` });
           continue;
         }
         blocked = index;
         break;
       }
       cursor = row.seq + 1;
-      yield joinedOf(row, row.error ? (JSON.parse(row.error) as RecordError) : undefined);
+      if (!dry) yield joinedOf(row, row.error ? (JSON.parse(row.error) as RecordError) : undefined);
     }
     headWaits = blocked !== undefined;
     if (!headWaits && rows.length === WRITE_CHUNK) continue;
-    if (intake.inputDone && cursor >= intake.recordsRead) return;
+    if (intake.inputDone && cursor >= intake.recordsRead) {
+      if (!dry) return;
+      // Every record is answerable: the real pass.
+      dry = false;
+      cursor = 0;
+      headWaits = false;
+      seenMoved = -1;
+      unblockedAt = -1;
+      continue;
+    }
     // Once for each record that comes to wait at the head, and again whenever requests moved.
     if (headWaits && (requestsMoved || cursor !== unblockedAt)) {
       unblockedAt = cursor;
       await unblock(ctx, deps, rows.slice(blocked));
     }
+    // Nothing more can come in: what still waits is pending on batches that run on.
+    if (dry && headWaits && intake.inputDone && deps.idle()) throw pendingError(ctx, cursor);
     await waiting;
   }
 }
@@ -100,6 +119,25 @@ async function unblock(ctx: SinkContext, deps: EmitterDeps, rows: readonly Recor
     }
   }
   if (pending && deps.intake.inputDone) await deps.assembler.flush();
+}
+
+/** `noWait`: how many records wait, on how many batches, and when the first of those expires. */
+function pendingError(ctx: SinkContext, from: number): BatchEnrichError {
+  let waiting = 0;
+  for (let seq = from; ; ) {
+    const rows = ctx.ledger.records(ctx.scope, ctx.run, seq, WRITE_CHUNK);
+    waiting += rows.filter((row) => !answerable(row)).length;
+    if (rows.length < WRITE_CHUNK) break;
+    seq = (rows.at(-1)?.seq ?? seq) + 1;
+  }
+  const expiries = [...ctx.deferred.values()].sort();
+  const batches = ctx.deferred.size;
+  return new BatchEnrichError(
+    'BE_PENDING',
+    `${waiting} answer${waiting === 1 ? '' : 's'} pending in ${batches} batch${batches === 1 ? '' : 'es'}` +
+      (expiries[0] ? `; the oldest expires at ${expiries[0]}` : '') +
+      '; run the same command again to collect them (nothing is submitted again)',
+  );
 }
 
 /** A ledger record row as the sink hands it on: the record, and its result or its error. */

@@ -41,6 +41,11 @@ export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId
   let row = ledger.batch(batchId);
   // A batch another live run is creating: wait for it to get its remote id (or fail), and say whose it is.
   for (let attempt = 0; row?.state === 'creating' && row.run !== ctx.run && ledger.runAlive(row.run, opts.now()); attempt++) {
+    if (opts.noWait) {
+      // Not ours to wait for: collected on a later run.
+      ctx.deferred.set(batchId, new Date(row.created_at + 24 * 60 * 60_000).toISOString());
+      return undefined;
+    }
     if (attempt === 0) {
       const other = ledger.run(row.run);
       const t = opts.now();
@@ -97,7 +102,7 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string): Promise<
   let count404 = 0;
   for (;;) {
     if (deadlineNews()) polls = 0; // it passed during the last retrieve
-    const wait = failures > 0 ? retryWait(ctx, lastError, opts.retryDelay(failures)) : opts.pollDelay(polls);
+    const wait = failures > 0 ? retryWait(ctx, lastError, opts.retryDelay(failures)) : opts.noWait && polls === 0 ? 0 : opts.pollDelay(polls);
     await opts.sleep(wait, deadlineSeen || !deadline ? signal : AbortSignal.any([signal, deadline]));
     if (signal.aborted) return undefined;
     if (deadlineNews()) polls = -1; // the wait was cut short: poll now, then from the shortest interval
@@ -112,6 +117,11 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string): Promise<
         ledger.setBatchState(row.id, 'ended', opts.now());
         opts.emit({ type: 'ended', batchId: remoteId, counts: seen.request_counts });
         return seen.results_url;
+      }
+      if (opts.noWait) {
+        // Polled once and still running: collected by a later run (`noWait`).
+        ctx.deferred.set(row.id, seen.expires_at);
+        return undefined;
       }
     } catch (error) {
       if (signal.aborted) return undefined;

@@ -119,6 +119,12 @@ export interface BatchSinkOptions {
    * submit, follow or resume a batch) stops the run with `BE_NO_API_KEY` and this message.
    */
   offline?: string | undefined;
+  /**
+   * Submit now, collect later: every batch is submitted (or followed) and polled once; if answers are
+   * still pending, the sink stops with `BE_PENDING` before yielding anything (nothing is written),
+   * saying how many and when the oldest batch expires. Once every answer is in, it yields them all.
+   */
+  noWait?: boolean | undefined;
   /** The clock (ms since the epoch) and the wait between polls and retries: inject both to run the sink on a virtual clock. */
   now?: (() => number) | undefined;
   sleep?: ((ms: number, signal: AbortSignal) => Promise<void>) | undefined;
@@ -143,6 +149,7 @@ export interface ResolvedSinkOptions {
   cancelOnAbort: boolean;
   budget: Budget | undefined;
   offline: string | undefined;
+  noWait: boolean;
   now: () => number;
   sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   emit: (event: BatchEvent) => void;
@@ -173,6 +180,7 @@ export function resolveSinkOptions(options: BatchSinkOptions): ResolvedSinkOptio
     cancelOnAbort: options.cancelOnAbort ?? false,
     budget: options.budget,
     offline: options.offline,
+    noWait: options.noWait ?? false,
     now: options.now ?? Date.now,
     sleep: options.sleep ?? realSleep,
     emit: options.onEvent ?? (() => {}),

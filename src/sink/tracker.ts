@@ -28,8 +28,9 @@ export class Tracker {
 
   /** Starts following a batch (once), or runs `work` for it in place of following. */
   track(batchId: number, work: () => Promise<Requeued | undefined> = () => this.#deps.follow(batchId)): void {
-    if (this.#tasks.has(batchId) || this.#deps.isCreating(batchId)) return;
     const ctx = this.#ctx;
+    // Already followed, being created, or (`noWait`) polled once and left to run: nothing to start.
+    if (this.#tasks.has(batchId) || this.#deps.isCreating(batchId) || ctx.deferred.has(batchId)) return;
     if (!ctx.needApi()) return;
     const task = work().then(
       (requeued) => {

@@ -105,6 +105,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     get finished() {
       return finished;
     },
+    deferred: new Map(),
   };
 
   // The heartbeat that tells other runs this one is alive. It does not keep the process alive; a run
@@ -144,7 +145,14 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   }, ctx.fail);
 
   try {
-    yield* emitInOrder(ctx, { intake, assembler, budget, track: (batchId) => tracker.track(batchId), failure: () => failure });
+    yield* emitInOrder(ctx, {
+      intake,
+      assembler,
+      budget,
+      track: (batchId) => tracker.track(batchId),
+      failure: () => failure,
+      idle: () => tracker.size === 0 && submitter.creatingCount === 0 && assembler.idle,
+    });
   } finally {
     assembler.dispose();
     intake.dispose();

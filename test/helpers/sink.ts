@@ -58,6 +58,7 @@ export function testContext(options: Partial<BatchSinkOptions> = {}, client?: Pa
     stopping: () => controller.signal.aborted,
     needApi: () => true,
     finished: false,
+    deferred: new Map(),
     events,
     clock,
     sleeps,

@@ -1,0 +1,48 @@
+/**
+ * Submit now, collect later (`--no-wait`): a scheduler's sensor reruns the same command until it
+ * succeeds. While answers are pending it exits 75 (EX_TEMPFAIL) and writes nothing to stdout; no
+ * batch is created again for work already submitted; once every answer is in, it writes the output.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.ts';
+import { runCli } from '../helpers/cli.ts';
+
+let emulators: EmulatorHandle[] = [];
+afterEach(async () => {
+  await Promise.all(emulators.map((e) => e.close()));
+  emulators = [];
+});
+
+describe('--no-wait', () => {
+  it('exits 75 with nothing on stdout while batches run, creates nothing on a rerun, then writes the whole output in order', async () => {
+    let t = Date.now();
+    const emu = await startEmulator({ processingMs: 60_000, now: () => t });
+    emulators.push(emu);
+    const dir = mkdtempSync(join(tmpdir(), 'be-nowait-'));
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, `id,text\n${Array.from({ length: 30 }, (_, i) => `${i},row ${i}`).join('\n')}\n`);
+    const env = { ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const args = ['--prompt', 'T: {{text}}', '--no-wait', '--batch-size', '10', '--poll-min', '0.05', input];
+
+    const first = await runCli(args, { env });
+    expect(first.code, first.stderr).toBe(75);
+    expect(first.stdout).toBe('');
+    expect(first.stderr).toMatch(/30 answers pending in 3 batches; the oldest expires at \d{4}-\d\d-\d\dT/);
+    expect(emu.stats.calls['batches.create']).toBe(3);
+
+    const again = await runCli(args, { env });
+    expect(again.code, again.stderr).toBe(75);
+    expect(again.stdout).toBe('');
+    expect(emu.stats.calls['batches.create']).toBe(3);
+
+    t += 61_000; // the batches end
+    const done = await runCli(args, { env });
+    expect(done.code, done.stderr).toBe(0);
+    const ids = done.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { id: string }).id);
+    expect(ids).toEqual(Array.from({ length: 30 }, (_, i) => String(i)));
+    expect(emu.stats.calls['batches.create']).toBe(3);
+  });
+});
