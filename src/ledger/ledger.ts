@@ -28,7 +28,7 @@
  * Several processes may share one ledger (WAL, busy timeout): ownership is by run, and a request is
  * assigned to a batch only while it is `pending`, so two runs never submit the same request.
  */
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readlinkSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -45,14 +45,26 @@ export const HEARTBEAT_MS = 5_000;
 export const RUN_STALE_MS = 6 * HEARTBEAT_MS;
 /** The records a dead run left are dropped only once it has been silent this long (a run taken for dead too soon loses nothing). */
 const RUN_RECORDS_STALE_MS = 10 * 60_000;
-/** This machine's name, recorded with each run: a pid means something only on its own host. */
-const HOST = hostname();
+/**
+ * Where this process's pids mean something: the machine's name and its pid namespace (two containers
+ * that share a host name, with `--network host`, have different pid namespaces). A pid is looked at
+ * only for a run recorded with the same value.
+ */
+export const HOST = hostPidSpace();
+
+function hostPidSpace(): string {
+  try {
+    return `${hostname()}/${readlinkSync('/proc/self/ns/pid')}`;
+  } catch {
+    return hostname();
+  }
+}
 /** The request key's hash part (see `requestKey`): a key stored before schema 5 is `<label>-<hash>`. */
 const KEY_HASH_CHARS = 22;
 
 /** What `gc` deletes (and `gcPreview` counts): finished batches, and requests not waiting on a batch, untouched since `?`. */
 const GC_BATCHES = "updated_at < ? AND state IN ('downloaded', 'failed')";
-const GC_REQUESTS = "updated_at < ? AND state != 'submitted'";
+const GC_REQUESTS = "updated_at < ? AND state != 'submitted' AND key NOT IN (SELECT key FROM records WHERE key IS NOT NULL)";
 
 export type RequestState = 'pending' | 'submitted' | 'done';
 export type BatchState = 'creating' | 'in_progress' | 'ended' | 'downloaded' | 'failed';
@@ -263,7 +275,8 @@ export class Ledger {
           WHERE r.run = ? AND r.seq >= ? ORDER BY r.seq LIMIT ?`,
       ),
       newRun: db.prepare('INSERT INTO runs (job, pid, started_at, host, heartbeat_at) VALUES (?, ?, ?, ?, ?)'),
-      heartbeat: db.prepare('UPDATE runs SET heartbeat_at = ? WHERE id = ?'),
+      // Only while the run is not yet dead to the others: a beat that comes too late does not revive it.
+      heartbeat: db.prepare('UPDATE runs SET heartbeat_at = ? WHERE id = ? AND heartbeat_at > ?'),
       runs: db.prepare<[], RunRow>('SELECT * FROM runs'),
       run: db.prepare<[number], RunRow>('SELECT * FROM runs WHERE id = ?'),
       dropRecords: db.prepare('DELETE FROM records WHERE run = ?'),
@@ -313,6 +326,8 @@ export class Ledger {
         INSERT OR IGNORE INTO claims (remote_id, batch_id) SELECT remote_id, MIN(id) FROM batches WHERE remote_id IS NOT NULL GROUP BY remote_id;
         UPDATE OR IGNORE requests SET label = substr(key, 1, length(key) - ${KEY_HASH_CHARS + 1}), key = substr(key, -${KEY_HASH_CHARS})
          WHERE length(key) > ${KEY_HASH_CHARS + 1} AND substr(key, -${KEY_HASH_CHARS + 1}, 1) = '-';
+        DELETE FROM requests WHERE length(key) > ${KEY_HASH_CHARS + 1} AND substr(key, -${KEY_HASH_CHARS + 1}, 1) = '-'
+          AND EXISTS (SELECT 1 FROM requests twin WHERE twin.scope = requests.scope AND twin.key = substr(requests.key, -${KEY_HASH_CHARS}));
         UPDATE batches SET base_url = substr(base_url, 1, instr(base_url, '//') + 1) || substr(base_url, instr(base_url, '@') + 1)
          WHERE instr(base_url, '@') > instr(base_url, '//') AND instr(base_url, '//') > 0;
         UPDATE records SET key = substr(key, -${KEY_HASH_CHARS}) WHERE length(key) > ${KEY_HASH_CHARS + 1} AND substr(key, -${KEY_HASH_CHARS + 1}, 1) = '-';
@@ -389,9 +404,12 @@ export class Ledger {
     return Number(this.#stmt.newRun.run(job, process.pid, now, HOST, now).lastInsertRowid);
   }
 
-  /** Refreshes a run's heartbeat; false when its row is gone (another run took it for dead). */
+  /**
+   * Refreshes a run's heartbeat; false when the run is dead to the others: its row is gone, or its last
+   * beat is older than `RUN_STALE_MS` (another run may be resolving its batches now).
+   */
   heartbeat(run: number, now: number): boolean {
-    return this.#stmt.heartbeat.run(now, run).changes > 0;
+    return this.#stmt.heartbeat.run(now, run, now - RUN_STALE_MS).changes > 0;
   }
 
   /** A run's row (who, where, since when, last seen). */
@@ -565,10 +583,12 @@ export class Ledger {
   /**
    * A batch that will never answer (its create never reached the API, it is gone, it failed): its
    * unanswered requests go back to pending, and it is marked failed with the reason. Returns how
-   * many requests were released.
+   * many requests were released, or undefined when the batch is no longer in state `from`.
    */
-  failBatch(batchId: number, now: number, reason: string): number {
+  failBatch(batchId: number, now: number, reason: string, from: BatchState): number | undefined {
     return this.transaction(() => {
+      // Only from the state the caller saw: another run may have moved the batch on meanwhile (adopted it).
+      if (this.#stmt.batch.get(batchId)?.state !== from) return undefined;
       const released = this.#stmt.release.run(batchId).changes;
       this.#stmt.setState.run('failed', now, reason, batchId);
       return released;

@@ -40,7 +40,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import { APIError } from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import { resultLines } from '../client/client.ts';
-import { apiFailure, isTransient, withSignal } from '../client/errors.ts';
+import { apiFailure, isCutDownload, isTransient, withSignal } from '../client/errors.ts';
 import type { BatchRow, Ledger } from '../ledger/ledger.ts';
 
 /** How far our clock may be from the API's: the window reaches this far on both sides. */
@@ -49,8 +49,12 @@ export const ORPHAN_SKEW_MS = 10 * 60_000;
 export const ORPHAN_LOOKS = 3;
 /** How many failed looks at the list (after the SDK's own retries) the search tolerates before it fails. */
 const ORPHAN_LIST_FAILURES = 8;
-/** A candidate answering 404 this many times in a row cannot be proven: it is dropped. */
-const CANDIDATE_404S = 3;
+/**
+ * A candidate answering 404 is followed on (the API's propagation delay) until it has answered 404 for
+ * this long and at least `GONE_404S` times; only then is it dropped as one that cannot be proven.
+ */
+const CANDIDATE_GONE_MS = 5 * 60_000;
+const CANDIDATE_404S = 5;
 
 export interface AdoptionContext {
   client: Anthropic;
@@ -72,7 +76,9 @@ export interface Proven {
 
 interface Candidate {
   batch: MessageBatch;
+  /** 404s in a row, and when the first of them came. */
   notFound: number;
+  firstNotFound?: number;
 }
 
 /**
@@ -139,6 +145,7 @@ async function check(ctx: AdoptionContext, row: BatchRow, candidate: Candidate):
   try {
     const seen = await withSignal(signal, (s) => client.messages.batches.retrieve(id, {}, { signal: s }));
     candidate.notFound = 0;
+    delete candidate.firstNotFound;
     if (seen.processing_status !== 'ended' || !seen.results_url) return 'pending';
     const url = seen.results_url;
     const first = await withSignal(signal, async (s) => {
@@ -150,8 +157,11 @@ async function check(ctx: AdoptionContext, row: BatchRow, candidate: Candidate):
     return typeof customId === 'string' && customId.startsWith(`${row.nonce}_`) ? { batch: seen, resultsUrl: url } : 'theirs';
   } catch (error) {
     if (signal.aborted) return 'pending';
-    if (error instanceof APIError && error.status === 404) return ++candidate.notFound >= CANDIDATE_404S ? 'theirs' : 'pending';
-    if (isTransient(error) || error instanceof SyntaxError) return 'pending';
+    if (error instanceof APIError && error.status === 404) {
+      candidate.firstNotFound ??= ctx.now();
+      return ++candidate.notFound >= CANDIDATE_404S && ctx.now() - candidate.firstNotFound >= CANDIDATE_GONE_MS ? 'theirs' : 'pending';
+    }
+    if (isTransient(error) || isCutDownload(error)) return 'pending';
     throw apiFailure(error, `Checking batch ${id} (is it the one whose create outcome was lost?) failed`, id);
   }
 }

@@ -62,8 +62,10 @@ export class BatchAssembler {
     const ctx = this.#ctx;
     const realtime = ctx.mode.current === 'realtime';
     const groupSize = realtime ? Math.min(ctx.opts.batchSize, REALTIME_GROUP) : ctx.opts.batchSize;
-    // Re-checked after each flush: another adder may have refilled the group while this one waited.
-    while (!this.has(key) && (this.#filling.keys.length >= groupSize || this.#filling.bytes + size + ENVELOPE_BYTES > ctx.opts.maxBatchBytes)) {
+    // Re-checked after each flush: another adder may have refilled the group while this one waited. An
+    // empty group takes any request (the intake refused those over the limit; a retry's size is an
+    // estimate), so this never spins on flushes of nothing.
+    while (!this.has(key) && this.#filling.keys.length > 0 && (this.#filling.keys.length >= groupSize || this.#filling.bytes + size + ENVELOPE_BYTES > ctx.opts.maxBatchBytes)) {
       await this.flush();
       if (ctx.stopping()) return;
     }

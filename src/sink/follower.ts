@@ -14,10 +14,14 @@ import { GONE_404S, GONE_AFTER_MS, REALTIME_PREFIX } from './options.ts';
 import type { Requeued, ResultRecorder } from './recorder.ts';
 import { retryWait } from './retrying.ts';
 
-/** Puts a batch's unanswered requests back to pending and marks it failed; the emitter will batch them again. */
+/**
+ * Puts a batch's unanswered requests back to pending and marks it failed; the emitter will batch them
+ * again. Only from the state `row` was seen in: if another run moved the batch on meanwhile (adopted
+ * it), nothing is released.
+ */
 export function release(ctx: SinkContext, row: BatchRow, reason: string): undefined {
-  const count = ctx.ledger.failBatch(row.id, ctx.opts.now(), reason);
-  if (count > 0) ctx.opts.emit({ type: 'released', batchId: row.remote_id, requests: count, reason });
+  const count = ctx.ledger.failBatch(row.id, ctx.opts.now(), reason, row.state);
+  if (count !== undefined && count > 0) ctx.opts.emit({ type: 'released', batchId: row.remote_id, requests: count, reason });
   ctx.pulse.move();
   return undefined;
 }

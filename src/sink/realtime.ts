@@ -54,16 +54,22 @@ export class RealtimeSender {
       if (!row) return undefined;
       const waiting = ledger.submittedOf(row.id);
       const requeued: Requeued = new Map();
-      const payloads = ledger.batchPage(row.id, 0, REALTIME_GROUP);
-      await Promise.all(
-        payloads.map(async (payload) => {
-          const result = await this.#ask(payload);
-          if (result === undefined || ctx.signal.aborted) return;
-          const decided = this.#recorder.decide(row, payload.key, result, waiting);
-          if (decided) ledger.transaction(() => this.#recorder.store(row, decided, opts.now(), requeued));
-          ctx.pulse.answer();
-        }),
-      );
+      // A page at a time: a group filled in batch mode before a deadline can hold far more than a real-time group.
+      for (let after = 0; !ctx.signal.aborted; ) {
+        const payloads = ledger.batchPage(row.id, after, REALTIME_GROUP);
+        await Promise.all(
+          payloads.map(async (payload) => {
+            const result = await this.#ask(payload);
+            // An answer that came is kept, even when the run is stopping: it was paid for.
+            if (result === undefined || ctx.finished) return;
+            const decided = this.#recorder.decide(row, payload.key, result, waiting);
+            if (decided) ledger.transaction(() => this.#recorder.store(row, decided, opts.now(), requeued));
+            ctx.pulse.answer();
+          }),
+        );
+        if (payloads.length < REALTIME_GROUP) break;
+        after = payloads.at(-1)?.id ?? after;
+      }
       if (ctx.signal.aborted) return undefined;
       ledger.setBatchState(row.id, 'downloaded', opts.now());
       return requeued;

@@ -8,8 +8,9 @@
 import { APIError } from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import { createBatch } from '../client/client.ts';
-import { apiFailure, errorText, isTransient, neverSent, withSignal } from '../client/errors.ts';
+import { apiFailure, errorText, neverSent, withSignal } from '../client/errors.ts';
 import { newNonce } from '../core/request.ts';
+import { BatchEnrichError } from '../errors.ts';
 import { findOurBatch } from './adoption.ts';
 import { settleWithin } from './async.ts';
 import { batchBody, ENVELOPE_BYTES } from './body.ts';
@@ -26,6 +27,11 @@ export interface Group {
   estimateUsd?: number | undefined;
 }
 
+/** A create the API answered with a 4xx that refuses it (not 408 or 409, which may have made it). */
+function refusedOutright(error: unknown): boolean {
+  return error instanceof APIError && error.status !== undefined && error.status >= 400 && error.status < 500 && ![408, 409, 429].includes(error.status);
+}
+
 export interface SubmitterDeps {
   /** Follow a batch once it has its remote id. */
   track(batchId: number): void;
@@ -40,6 +46,8 @@ export class Submitter {
   readonly #creating = new Set<number>();
   /** Batches this run created or adopted (proven ours): the only ones it may cancel. */
   readonly #mine = new Map<number, string>();
+  /** Cancels in flight. */
+  readonly #cancels = new Set<Promise<void>>();
 
   constructor(ctx: SinkContext, deps: SubmitterDeps) {
     this.#ctx = ctx;
@@ -86,8 +94,11 @@ export class Submitter {
             return 'retry';
           }
           if (error instanceof APIError && (error.status === 429 || error.status === 529)) return 'retry';
-          if (!isTransient(error)) return 'fail';
-          // Unknown outcome: the batch may exist. Adopted only when proven ours; tried again only when it cannot be.
+          // Refused for what it is (400, 401, 403, 404, 413, 422…): not made, and it would be refused again.
+          if (refusedOutright(error)) return 'fail';
+          // Anything else is an unknown outcome, whatever it says about retrying (a 5xx with
+          // x-should-retry: false, a 200 whose body broke off, a timeout): the batch may exist.
+          // Adopted only when proven ours; sent again only when it cannot be.
           const row = ledger.batch(id);
           const proven = row ? await findOurBatch(adoptionContext(ctx), row) : undefined;
           if (!proven) return 'retry';
@@ -103,7 +114,17 @@ export class Submitter {
       });
       // Stopped mid-create: the outcome is unknown, so the row stays `creating` for the next run to resolve.
       if (created === undefined) return;
-      ledger.setRemote(id, created.id, opts.now());
+      if (!ledger.setRemote(id, created.id, opts.now())) {
+        // The row was resolved by another run meanwhile (this run was taken for dead, and its requests
+        // released): this batch, ours, stands for no row. Canceled at once, to pay as little of it as
+        // can be; the run stops.
+        await this.cancel(created.id);
+        throw new BatchEnrichError(
+          'BE_LEDGER',
+          `Batch ${created.id} was created after another run had taken over its requests (this run was taken for dead: its heartbeat stalled); it was canceled so as not to pay for them twice. Run the command again`,
+          { batchId: created.id },
+        );
+      }
       this.#mine.set(id, created.id);
       this.#deps.charge(id, group.estimateUsd, opened.keys.length);
       if (!adopted) opts.emit({ type: 'submitted', batchId: created.id, requests: opened.keys.length, bytes: bodyBytes });
@@ -126,15 +147,24 @@ export class Submitter {
     return [...this.#mine].filter(([batchId]) => this.#ctx.ledger.batch(batchId)?.state === 'in_progress');
   }
 
-  /** Asks the API to cancel one of this run's batches; says whether it was accepted (`canceled` event). */
-  async cancel(remoteId: string, signal?: AbortSignal): Promise<void> {
+  /**
+   * Asks the API to cancel one of this run's batches; says whether it was accepted (`canceled` event).
+   * Never retried, and ended by `signal` (default: the sink's, so a stop does not wait on it).
+   */
+  cancel(remoteId: string, signal: AbortSignal = this.#ctx.signal): Promise<void> {
     const { client, opts } = this.#ctx;
-    try {
-      await (signal ? withSignal(signal, (s) => client.messages.batches.cancel(remoteId, {}, { signal: s, maxRetries: 0 })) : client.messages.batches.cancel(remoteId));
-      opts.emit({ type: 'canceled', batchId: remoteId });
-    } catch (error) {
-      opts.emit({ type: 'canceled', batchId: remoteId, error: errorText(error) });
-    }
+    const done = withSignal(signal, (s) => client.messages.batches.cancel(remoteId, {}, { signal: s, maxRetries: 0 })).then(
+      () => opts.emit({ type: 'canceled', batchId: remoteId }),
+      (error: unknown) => opts.emit({ type: 'canceled', batchId: remoteId, error: errorText(error) }),
+    );
+    this.#cancels.add(done);
+    void done.finally(() => this.#cancels.delete(done));
+    return done;
+  }
+
+  /** Cancels asked for and not answered yet (a stop waits for them, within `STOP_WAIT_MS`). */
+  cancels(): Promise<void>[] {
+    return [...this.#cancels];
   }
 
   /** Cancels this run's running batches, all at once, waiting `ms` at most (a hung API must not hold a stop). */

@@ -108,14 +108,6 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     deferred: new Map(),
   };
 
-  // The heartbeat that tells other runs this one is alive. It does not keep the process alive; a run
-  // whose row is gone was taken for dead by another run, which may now be resolving its batches.
-  const heartbeat = setInterval(() => {
-    if (!ledger.heartbeat(ctx.run, opts.now())) {
-      ctx.fail(new BatchEnrichError('BE_LEDGER', `This run (${ctx.run}) was taken for dead by another run on the ledger ${ledger.path} (its heartbeat stalled); run the command again`));
-    }
-  }, HEARTBEAT_MS);
-  heartbeat.unref();
 
   // The parts, wired through callbacks: no part imports another's state.
   const budget: BudgetGuard = new BudgetGuard(ctx, opts.budget, (batchId) => submitter.cancelById(batchId));
@@ -138,6 +130,21 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   });
   const intake: Intake = new Intake(ctx, { assembler, track: (batchId) => tracker.track(batchId) });
   const deadlineTimer = startDeadline(ctx, { running: () => submitter.running(), cancel: (remoteId) => submitter.cancel(remoteId), flush: () => assembler.flush() });
+
+  // The heartbeat that tells other runs this one is alive, on the wall clock (liveness is judged
+  // across processes). It does not keep the process alive. A beat that fails means this run is dead
+  // to the others (its row is gone, or its last beat came too late): another run may be resolving its
+  // batches, so it stops. A busy ledger only skips a beat.
+  const heartbeat = setInterval(() => {
+    try {
+      if (!ledger.heartbeat(ctx.run, Date.now())) {
+        ctx.fail(new BatchEnrichError('BE_LEDGER', `This run (${ctx.run}) was taken for dead by the other runs on the ledger ${ledger.path} (its heartbeat stalled); run the command again`));
+      }
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'SQLITE_BUSY') ctx.fail(error);
+    }
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
 
   const filled = intake.fill(source).then(() => {
     intake.inputDone = true;
@@ -165,7 +172,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     // it is not awaited then (its failure is already handled), and it writes nothing more.
     if (intake.inputDone) await filled;
     // Every call in flight got the abort; still, a stop must not wait on one that ignores it.
-    await settleWithin([...tracker.tasks(), assembler.flushing], STOP_WAIT_MS);
+    await settleWithin([...tracker.tasks(), assembler.flushing, ...submitter.cancels()], STOP_WAIT_MS);
     if (stopped && opts.cancelOnAbort) await submitter.cancelMine(STOP_WAIT_MS);
     finished = true;
     ledger.endRun(ctx.run);

@@ -7,7 +7,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Ledger, RUN_STALE_MS, runIsAlive, type Identity, type RunRow } from '../../src/ledger/ledger.ts';
+import { HOST, Ledger, RUN_STALE_MS, runIsAlive, type Identity, type RunRow } from '../../src/ledger/ledger.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -23,13 +23,14 @@ const identity: Identity = { scope: 'scope-a', baseUrl: 'https://api.anthropic.c
 
 describe('runs are alive only while they beat', () => {
   const t = 1_000_000_000_000;
-  const run = (over: Partial<RunRow>): RunRow => ({ id: 1, job: 'j', pid: process.pid, started_at: t - 60_000, host: hostname(), heartbeat_at: t, ...over });
+  const run = (over: Partial<RunRow>): RunRow => ({ id: 1, job: 'j', pid: process.pid, started_at: t - 60_000, host: HOST, heartbeat_at: t, ...over });
   const cases: { description: string; row: RunRow; alive: boolean }[] = [
     { description: 'a fresh heartbeat and a live pid on this host', row: run({}), alive: true },
     { description: 'a live pid whose heartbeat is stale (a container PID 1, a reused pid)', row: run({ heartbeat_at: t - RUN_STALE_MS }), alive: false },
     { description: 'a run that never beat (written before heartbeats existed)', row: run({ heartbeat_at: null }), alive: false },
     { description: 'a fresh heartbeat but a pid gone from this host', row: run({ pid: 999_999_999 }), alive: false },
     { description: 'a fresh heartbeat on another host (its pid means nothing here)', row: run({ host: 'worker-7', pid: 999_999_999 }), alive: true },
+    { description: 'a fresh heartbeat in another pid namespace of this host name (a container with --network host)', row: run({ host: `${hostname()}/pid:[1]`, pid: 999_999_999 }), alive: true },
     { description: 'a stale heartbeat on another host', row: run({ host: 'worker-7', heartbeat_at: t - RUN_STALE_MS - 1 }), alive: false },
   ];
   for (const c of cases) {
@@ -41,8 +42,11 @@ describe('runs are alive only while they beat', () => {
     const id = ledger.startRun('j', 0);
     expect(ledger.runAlive(id, RUN_STALE_MS - 1)).toBe(true);
     expect(ledger.runAlive(id, RUN_STALE_MS)).toBe(false);
-    expect(ledger.heartbeat(id, RUN_STALE_MS)).toBe(true);
+    expect(ledger.heartbeat(id, RUN_STALE_MS - 1)).toBe(true);
     expect(ledger.runAlive(id, RUN_STALE_MS + 1)).toBe(true);
+    // A beat that comes after the others took the run for dead does not revive it: the run must stop.
+    const late = ledger.startRun('late', 0);
+    expect(ledger.heartbeat(late, RUN_STALE_MS)).toBe(false);
     ledger.endRun(id);
     expect(ledger.heartbeat(id, RUN_STALE_MS + 2)).toBe(false);
     ledger.close();
