@@ -18,10 +18,12 @@
  *   between the two leaves a row from which the batch can be found again (orphan discovery) instead
  *   of being paid for twice. Each batch belongs to the run that made it.
  * - `runs` are processes working on a job. A run is alive only while it keeps a heartbeat (a timestamp
- *   it refreshes every `HEARTBEAT_MS`) and, on this host, its pid is alive: a pid alone lies in
- *   containers (every run is PID 1) and after pid reuse. A dead run no longer owns anything.
- * - `claims` hold every remote batch id a row of this ledger owns or is checking (unique), so two
- *   searches for a lost create never take the same remote batch (see `src/sink/adoption.ts`).
+ *   it refreshes every `HEARTBEAT_MS`) and, when it shares this host and pid namespace, its pid is
+ *   alive: a pid alone lies in containers (every run is PID 1) and after pid reuse. A dead run no
+ *   longer owns anything, and a beat that comes too late does not revive it (the run stops).
+ * - `claims` hold every remote batch id a row of this ledger owns (unique): a row claims its remote
+ *   batch when it records it (`setRemote`), so two rows never stand for one batch (see
+ *   `src/sink/adoption.ts`, where candidates are checked without a claim).
  * - `records` are the input records of a run, waiting to be written out in order.
  *
  * better-sqlite3 is synchronous; writes are grouped into transactions by the caller (`transaction()`).
