@@ -13,23 +13,12 @@ import { createClient } from '../src/client/client.ts';
 import { describe, expect, it } from 'vitest';
 import type { EmulatorHandle } from '../src/emulator/index.ts';
 import type { BatchEvent } from '../src/stages/batch.ts';
-import { emulator, enrich, perRecord, tamper, tempLedger } from './helpers/pipeline.ts';
-import { faultProxy, type Call } from './helpers/proxy.ts';
+import { emulator, enrich, paidTwice, perRecord, tamper, tempLedger } from './helpers/pipeline.ts';
+import { faultProxy, isCreate, isRetrieve, type Call } from './helpers/proxy.ts';
 
 const rows = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ id: String(from + i), text: `text ${from + i}` }));
 const ok = (out: Record<string, unknown>[]) => out.every((r) => r['_error'] === undefined && r['label'] === `label-${r['id']}`);
-const isCreate = (call: Call) => call.method === 'POST' && call.path.split('?')[0] === '/v1/messages/batches';
-const isRetrieve = (call: Call) => call.method === 'GET' && /^\/v1\/messages\/batches\/[^/?]+$/.test(call.path.split('?')[0] ?? '');
 
-/** Request keys the emulator received more than once: each of those was paid twice. */
-function paidTwice(emu: EmulatorHandle): string[] {
-  const perKey = new Map<string, number>();
-  for (const [customId, n] of emu.submittedCustomIds()) {
-    const key = customId.slice(customId.length - 22);
-    perKey.set(key, (perKey.get(key) ?? 0) + n);
-  }
-  return [...perKey].filter(([, n]) => n > 1).map(([key]) => key);
-}
 
 function remoteIds(ledger: string): string[] {
   const db = new Database(ledger, { readonly: true });

@@ -77,3 +77,13 @@ export function tamper(path: string, sql: string, ...params: unknown[]): Databas
   db.close();
   return result;
 }
+
+/** Request keys the emulator received more than once: each of those was paid twice (the key ends every custom_id). */
+export function paidTwice(emu: EmulatorHandle): string[] {
+  const perKey = new Map<string, number>();
+  for (const [customId, n] of emu.submittedCustomIds()) {
+    const key = customId.slice(customId.length - 22);
+    perKey.set(key, (perKey.get(key) ?? 0) + n);
+  }
+  return [...perKey].filter(([, n]) => n > 1).map(([key]) => key);
+}

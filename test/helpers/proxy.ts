@@ -80,3 +80,8 @@ export async function faultProxy(target: string, rule: Rule): Promise<{ url: str
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls };
 }
+
+/** A create (`POST /v1/messages/batches`). */
+export const isCreate = (call: Call) => call.method === 'POST' && call.path.split('?')[0] === '/v1/messages/batches';
+/** A retrieve (`GET /v1/messages/batches/{id}`). */
+export const isRetrieve = (call: Call) => call.method === 'GET' && /^\/v1\/messages\/batches\/[^/?]+$/.test(call.path.split('?')[0] ?? '');

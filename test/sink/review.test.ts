@@ -11,27 +11,16 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect, it } from 'vitest';
-import type { EmulatorHandle } from '../../src/emulator/index.ts';
 import { Ledger } from '../../src/ledger/ledger.ts';
 import { BatchAssembler } from '../../src/sink/assembler.ts';
 import { ENVELOPE_BYTES } from '../../src/sink/body.ts';
 import { BudgetGuard } from '../../src/sink/budget.ts';
 import type { BatchEvent } from '../../src/stages/batch.ts';
-import { emulator, enrich, perRecord, sources, tempLedger } from '../helpers/pipeline.ts';
-import { faultProxy, type Call } from '../helpers/proxy.ts';
+import { emulator, enrich, paidTwice, perRecord, sources, tempLedger } from '../helpers/pipeline.ts';
+import { faultProxy, isCreate, isRetrieve } from '../helpers/proxy.ts';
 import { testContext } from '../helpers/sink.ts';
 
 const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i), text: `text ${i}` }));
-const isCreate = (call: Call) => call.method === 'POST' && call.path.split('?')[0] === '/v1/messages/batches';
-const isRetrieve = (call: Call) => call.method === 'GET' && /^\/v1\/messages\/batches\/[^/?]+$/.test(call.path.split('?')[0] ?? '');
-function paidTwice(emu: EmulatorHandle): string[] {
-  const perKey = new Map<string, number>();
-  for (const [customId, n] of emu.submittedCustomIds()) {
-    const key = customId.slice(customId.length - 22);
-    perKey.set(key, (perKey.get(key) ?? 0) + n);
-  }
-  return [...perKey].filter(([, n]) => n > 1).map(([key]) => key);
-}
 
 /** Proxy: the first create is forwarded (the batch is made); its answer is mangled by `mode`. */
 async function proxy(target: string, mode: 'cut-body' | '500-no-retry') {
