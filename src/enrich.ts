@@ -168,7 +168,12 @@ export function enrichStage(
       const ready = registry
         ? resolveUploads({
             uploader: new Uploader({ client, registry, scope, now: o.clock?.now, sleep: o.clock?.sleep, concurrency: o.uploadConcurrency, counts: o.uploadCounts }),
-            known: (key) => ledger.request(scope, key) !== undefined,
+            // A request the ledger has and that waits to be sent (pending) needs its files again: one
+            // uploaded on an earlier run may have expired since (the intake then refreshes the stored request).
+            known: (key) => {
+              const state = ledger.request(scope, key)?.state;
+              return state !== undefined && state !== 'pending';
+            },
             file: o.file,
           })(prepared)
         : prepared;

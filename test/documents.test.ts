@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { corruptPdf, email, encryptedPdf, invoicePdf, png, zipFile } from '../fixtures/documents/make.mjs';
 import type { EmulatedDocument, ResponderRequest } from '../src/emulator/index.ts';
 import { newUploadCounts } from '../src/client/uploads.ts';
-import { enrich, emulator, schema, tempLedger } from './helpers/pipeline.ts';
+import { enrich, emulator, schema, tamper, tempLedger } from './helpers/pipeline.ts';
 
 async function folder(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'be-docs-'));
@@ -151,6 +151,25 @@ describe('documents through enrichStage', () => {
     for await (const file of client.files.list()) await client.files.delete(file.id);
     const out = await enrich(emu, [{ id: 3, file: 'a.pdf' }], base);
     expect(emu.uploads()).toBe(3);
+    expect(out[0]?.['label']).toBe('INV-00001');
+  });
+
+  it('a request still waiting in the ledger (never sent) whose file expired meanwhile is uploaded again, and sent with the new file', async () => {
+    const dir = await folder();
+    let now = Date.parse('2026-05-01T00:00:00Z');
+    const emu = await emulator({ now: () => now, responder: byDocument });
+    const ledger = tempLedger();
+    const clock = { now: () => now, sleep: async (ms: number) => void (now += ms) };
+    const base = { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, ledger, upload: 'files' as const, clock };
+    await enrich(emu, [{ id: 1, file: 'a.pdf' }], base);
+    expect(emu.uploads()).toBe(1);
+    // As a release leaves it (its batch was never made): pending, with the file id of that upload.
+    tamper(ledger, "UPDATE requests SET state = 'pending', batch_id = NULL, result_id = NULL");
+    tamper(ledger, 'DELETE FROM results');
+    now += 8 * 24 * 3600_000; // the 7-day file has expired
+    const out = await enrich(emu, [{ id: 1, file: 'a.pdf' }], base);
+    expect(emu.uploads()).toBe(2);
+    expect(out[0]?.['_error']).toBeUndefined();
     expect(out[0]?.['label']).toBe('INV-00001');
   });
 

@@ -235,6 +235,9 @@ export class Ledger {
       ),
       insertSpec: db.prepare('INSERT OR IGNORE INTO specs (id, head, tail) VALUES (?, ?, ?)'),
       insertPayload: db.prepare('INSERT INTO payloads (id, messages) VALUES (?, ?)'),
+      refreshPayload: db.prepare(
+        "UPDATE payloads SET messages = ? WHERE id = (SELECT id FROM requests WHERE scope = ? AND key = ? AND state = 'pending') AND messages != ?",
+      ),
       // The scopes in the ledger, one index seek each (the unique index leads with the scope).
       nextScope: db.prepare<[string], { scope: string }>('SELECT scope FROM requests WHERE scope > ? ORDER BY scope LIMIT 1'),
       submittedOf: db.prepare<[number], Waiting & { key: string }>(
@@ -463,6 +466,15 @@ export class Ledger {
   insertRequest(scope: string, key: string, label: string | null, spec: string, messages: string, now: number): void {
     const inserted = this.#stmt.insertRequest.run(scope, key, label, spec, now);
     if (inserted.changes > 0) this.#stmt.insertPayload.run(inserted.lastInsertRowid, messages);
+  }
+
+  /**
+   * Replaces what a request that waits to be sent (pending) will send, when it differs: the same
+   * request (same key) with other transport details, such as the `file_id` of a document uploaded
+   * again because the earlier upload expired. True when it changed.
+   */
+  refreshPayload(scope: string, key: string, messages: string): boolean {
+    return this.#stmt.refreshPayload.run(messages, scope, key, messages).changes > 0;
   }
 
   /** What a request sends. */

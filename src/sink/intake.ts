@@ -110,6 +110,9 @@ export class Intake {
       this.#pendingRequests.push(record);
       await assembler.add(key, size);
     } else if (known.state === 'pending') {
+      // Sent as this run built it: the same request, with its documents' current file ids (a request
+      // without uploaded documents is the same to the byte, and costs no write).
+      if (record.messages.includes('"file_id"')) ledger.refreshPayload(scope, key, record.messages);
       await assembler.add(key, size);
     } else if (known.state === 'submitted' && known.batch_id !== null) {
       this.#deps.track(known.batch_id);
