@@ -84,7 +84,8 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     ledger,
     identity,
     scope: identity.scope,
-    run: ledger.startRun(opts.job, runStartedAt),
+    // Registered, and beating, on the wall clock like every run (an injected clock is this run's own).
+    run: ledger.startRun(opts.job, Date.now()),
     runStartedAt,
     opts,
     signal: controller.signal,
@@ -107,7 +108,6 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     },
     deferred: new Map(),
   };
-
 
   // The parts, wired through callbacks: no part imports another's state.
   const budget: BudgetGuard = new BudgetGuard(ctx, opts.budget, (batchId) => submitter.cancelById(batchId));
