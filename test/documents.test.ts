@@ -133,17 +133,22 @@ describe('documents through enrichStage', () => {
     expect(out[0]?.['label']).toBe('INV-00003');
   });
 
-  it('an expired or deleted file is uploaded again on the next run', async () => {
+  /** An emulator and a ledger on a clock the test moves, after one run that uploaded `a.pdf`. */
+  async function uploadedOnce() {
     const dir = await folder();
-    let now = Date.parse('2026-05-01T00:00:00Z');
-    const emu = await emulator({ now: () => now, responder: byDocument });
+    const clock = { t: Date.parse('2026-05-01T00:00:00Z'), now: () => clock.t, sleep: async (ms: number) => void (clock.t += ms) };
+    const emu = await emulator({ now: clock.now, responder: byDocument });
     const ledger = tempLedger();
-    const clock = { now: () => now, sleep: async (ms: number) => void (now += ms) };
-    const base = { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, ledger, upload: 'files' as const, clock };
+    const base = { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, ledger, upload: 'files' as const, clock: { now: clock.now, sleep: clock.sleep } };
     await enrich(emu, [{ id: 1, file: 'a.pdf' }], base);
     expect(emu.uploads()).toBe(1);
+    return { clock, emu, ledger, base };
+  }
+
+  it('an expired or deleted file is uploaded again on the next run', async () => {
+    const { clock, emu, base } = await uploadedOnce();
     // Six days on, the 7-day file has less than the 48 h a batch and its resume need: uploaded again.
-    now += 6 * 24 * 3600_000;
+    clock.t += 6 * 24 * 3600_000;
     await enrich(emu, [{ id: 2, file: 'a.pdf' }], base);
     expect(emu.uploads()).toBe(2);
     // Deleted on the API side: uploaded again.
@@ -155,18 +160,11 @@ describe('documents through enrichStage', () => {
   });
 
   it('a request still waiting in the ledger (never sent) whose file expired meanwhile is uploaded again, and sent with the new file', async () => {
-    const dir = await folder();
-    let now = Date.parse('2026-05-01T00:00:00Z');
-    const emu = await emulator({ now: () => now, responder: byDocument });
-    const ledger = tempLedger();
-    const clock = { now: () => now, sleep: async (ms: number) => void (now += ms) };
-    const base = { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, ledger, upload: 'files' as const, clock };
-    await enrich(emu, [{ id: 1, file: 'a.pdf' }], base);
-    expect(emu.uploads()).toBe(1);
+    const { clock, emu, ledger, base } = await uploadedOnce();
     // As a release leaves it (its batch was never made): pending, with the file id of that upload.
     tamper(ledger, "UPDATE requests SET state = 'pending', batch_id = NULL, result_id = NULL");
     tamper(ledger, 'DELETE FROM results');
-    now += 8 * 24 * 3600_000; // the 7-day file has expired
+    clock.t += 8 * 24 * 3600_000; // the 7-day file has expired
     const out = await enrich(emu, [{ id: 1, file: 'a.pdf' }], base);
     expect(emu.uploads()).toBe(2);
     expect(out[0]?.['_error']).toBeUndefined();
