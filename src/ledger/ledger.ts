@@ -531,11 +531,6 @@ export class Ledger {
     return this.#stmt.claimant.get(remoteId)?.batch_id === batchId;
   }
 
-  /** Whether a row of this ledger claims the remote batch. */
-  claimed(remoteId: string): boolean {
-    return this.#stmt.claimant.get(remoteId) !== undefined;
-  }
-
   /** The batch row that claims the remote batch, if any. */
   claimant(remoteId: string): number | undefined {
     return this.#stmt.claimant.get(remoteId)?.batch_id;

@@ -97,16 +97,16 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string): Promise<
   const deadline = mode.deadlineSignal;
   let deadlineSeen = deadline === undefined || deadline.aborted;
   const deadlineNews = () => !deadlineSeen && (deadlineSeen = deadline?.aborted === true);
-  /** Polls that answered, and failures in a row. */
+  /** Polls that answered, failures in a row, and the wait after the last failure (said in its `retry` event). */
   let polls = 0;
   let failures = 0;
-  let lastError: unknown;
+  let failedWait = 0;
   /** This run's first 404 for the batch in the current series, and how many since. */
   let first404: number | undefined;
   let count404 = 0;
   for (;;) {
     if (deadlineNews()) polls = 0; // it passed during the last retrieve
-    const wait = failures > 0 ? retryWait(ctx, lastError, opts.retryDelay(failures)) : opts.noWait && polls === 0 ? 0 : opts.pollDelay(polls);
+    const wait = failures > 0 ? failedWait : opts.noWait && polls === 0 ? 0 : opts.pollDelay(polls);
     await opts.sleep(wait, deadlineSeen || !deadline ? signal : AbortSignal.any([signal, deadline]));
     if (signal.aborted) return undefined;
     if (deadlineNews()) polls = -1; // the wait was cut short: poll now, then from the shortest interval
@@ -131,7 +131,7 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string): Promise<
       if (signal.aborted) return undefined;
       ctx.reach.reached(error);
       failures++;
-      lastError = error;
+      failedWait = retryWait(ctx, error, opts.retryDelay(failures));
       if (error instanceof APIError && error.status === 404) {
         first404 ??= opts.now();
         count404++;
@@ -147,7 +147,7 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string): Promise<
       } else if (!isTransient(error)) {
         throw apiFailure(error, `Polling batch ${remoteId} failed`, remoteId);
       }
-      opts.emit({ type: 'retry', what: `poll ${remoteId} (${ctx.reach.host})`, message: errorText(error), delayMs: retryWait(ctx, error, opts.retryDelay(failures)) });
+      opts.emit({ type: 'retry', what: `poll ${remoteId} (${ctx.reach.host})`, message: errorText(error), delayMs: failedWait });
     }
   }
 }

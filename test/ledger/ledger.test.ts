@@ -112,7 +112,7 @@ describe('migration from schema 4', () => {
     expect(ledger.storedResult('scope-a', hash)).toBe('{"type":"succeeded"}');
     expect(ledger.request('scope-a', 'b'.repeat(22))).toMatchObject({ label: null });
     expect(ledger.batch(1)?.base_url).toBe('http://gateway.local:8080');
-    expect(ledger.claimed('msgbatch_1')).toBe(true);
+    expect(ledger.claimant('msgbatch_1')).toBe(1);
     // A run from before heartbeats is not alive, whatever its pid.
     expect(ledger.runAlive(1, Date.now())).toBe(false);
     ledger.close();

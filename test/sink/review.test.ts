@@ -1,8 +1,8 @@
 /**
  * Money, hangs and lost records found by a review of the sink (each failed on the tree it reviewed):
  * creates whose answer was mangled, candidates that 404 for a while, runs in other pid namespaces,
- * requeued requests at the byte limit, cancels on a hung API, a batch group sent in real time at the
- * deadline, and a schema-4 ledger whose labeled key has a bare twin.
+ * requeued requests at the byte limit (cancels on a hung API: stop.test.ts), a batch group sent in
+ * real time at the deadline, and a schema-4 ledger whose labeled key has a bare twin.
  */
 import { createServer, request } from 'node:http';
 import { mkdtempSync } from 'node:fs';
@@ -124,26 +124,6 @@ it('a requeued request within 8 bytes of maxBatchBytes goes into an empty group 
   expect(assembler.has('k')).toBe(true);
   assembler.dispose();
   void timerRan;
-});
-
-it('a deadline cancel on a hung API does not outlive the stop: it is bounded and reported', async () => {
-  const emu = await emulator({ responder: perRecord, processingMs: 60_000 });
-  const proxy = await faultProxy(emu.url, (call) => (call.path.endsWith('/cancel') ? 'hang' : 'pass'));
-  const controller = new AbortController();
-  const events: BatchEvent[] = [];
-  const run = enrich(emu, rows(3), {
-    baseURL: proxy.url,
-    signal: controller.signal,
-    deadline: Date.now() + 1_500,
-    onEvent: (e) => {
-      events.push(e);
-      if (e.type === 'deadline') setTimeout(() => controller.abort(), 300);
-    },
-  });
-  const started = Date.now();
-  await expect(run).rejects.toMatchObject({ code: 'BE_ABORTED' });
-  expect(Date.now() - started).toBeLessThan(8_000);
-  expect(events.filter((e) => e.type === 'canceled').length).toBeGreaterThan(0);
 });
 
 it('at the deadline, a batch-mode group of 100 goes out in real time whole, a page at a time', async () => {

@@ -8,6 +8,7 @@ import { Ledger } from '../../src/ledger/ledger.ts';
 import { batchSink, type BatchEvent, type JoinedRecord, type PreparedRecord } from '../../src/stages/batch.ts';
 import { toRequests } from '../../src/stages/prepare.ts';
 import type { SourceRecord } from '../../src/stages/read.ts';
+import type { EnrichOptions } from '../../src/enrich.ts';
 import { emulator, enrich, perRecord } from '../helpers/pipeline.ts';
 import { faultProxy } from '../helpers/proxy.ts';
 
@@ -34,25 +35,40 @@ describe('a stop with cancelOnAbort', () => {
   });
 
   it('does not wait on a hung API: the stop ends within seconds, and the cancel that never answered is reported', async () => {
-    const emu = await emulator({ responder: perRecord, processingMs: 60_000 });
-    const proxy = await faultProxy(emu.url, (call) => (call.path.endsWith('/cancel') ? 'hang' : 'pass'));
-    const controller = new AbortController();
-    const events: BatchEvent[] = [];
-    const run = enrich(emu, rows(3), {
-      baseURL: proxy.url,
-      signal: controller.signal,
-      cancelOnAbort: true,
-      onEvent: (e) => {
-        events.push(e);
-        if (e.type === 'submitted') setTimeout(() => controller.abort(), 20);
-      },
-    });
-    const started = Date.now();
-    await expect(run).rejects.toMatchObject({ code: 'BE_ABORTED' });
-    expect(Date.now() - started).toBeLessThan(8_000);
+    const { stopMs, events } = await stopWithHungCancels({ cancelOnAbort: true }, 'submitted', 20);
+    expect(stopMs).toBeLessThan(8_000);
     expect(events).toContainEqual(expect.objectContaining({ type: 'canceled', error: expect.any(String) }));
   });
+
+  it('a deadline cancel on a hung API does not outlive the stop either: bounded, and reported', async () => {
+    const { stopMs, events } = await stopWithHungCancels({ deadline: Date.now() + 1_500 }, 'deadline', 300);
+    expect(stopMs).toBeLessThan(8_000);
+    expect(events.filter((e) => e.type === 'canceled').length).toBeGreaterThan(0);
+  });
 });
+
+/**
+ * Runs 3 rows in long batches against an API whose cancels never answer, and stops the run `afterMs`
+ * after the first event of type `on`; resolves with the events and how long the stop took.
+ */
+async function stopWithHungCancels(options: Partial<EnrichOptions>, on: BatchEvent['type'], afterMs: number) {
+  const emu = await emulator({ responder: perRecord, processingMs: 60_000 });
+  const proxy = await faultProxy(emu.url, (call) => (call.path.endsWith('/cancel') ? 'hang' : 'pass'));
+  const controller = new AbortController();
+  const events: BatchEvent[] = [];
+  let stopAsked = 0;
+  const run = enrich(emu, rows(3), {
+    ...options,
+    baseURL: proxy.url,
+    signal: controller.signal,
+    onEvent: (e) => {
+      events.push(e);
+      if (e.type === on && stopAsked === 0) setTimeout(() => ((stopAsked = Date.now()), controller.abort()), afterMs);
+    },
+  });
+  await expect(run).rejects.toMatchObject({ code: 'BE_ABORTED' });
+  return { stopMs: Date.now() - stopAsked, events };
+}
 
 describe("the caller's records", () => {
   it('are not changed by the sink, even the one it gives an error (a request over the batch byte limit)', async () => {
