@@ -35,6 +35,8 @@ import { homedir, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
+import type { LedgerStore, NewRecord, NewRequest, Settlement, Spec } from './store.ts';
+import { UploadRegistry } from './uploads.ts';
 
 const SCHEMA_VERSION = 5;
 
@@ -201,10 +203,11 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-export class Ledger {
+export class Ledger implements LedgerStore {
   readonly path: string;
   readonly #db: Database.Database;
   readonly #stmt;
+  #uploads: UploadRegistry | undefined;
 
   constructor(path: string) {
     this.path = path;
@@ -486,6 +489,14 @@ export class Ledger {
     this.#stmt.insertRecord.run(run, seq, line, data, key, error);
   }
 
+  intake(scope: string, run: number, specs: readonly Spec[], requests: readonly NewRequest[], records: readonly NewRecord[], now: number): void {
+    this.transaction(() => {
+      for (const spec of specs) this.ensureSpec(spec.id, spec.head, spec.tail);
+      for (const { key, label, spec, messages } of requests) this.insertRequest(scope, key, label, spec, messages, now);
+      for (const { seq, line, data, key, error } of records) this.#stmt.insertRecord.run(run, seq, line, data, key, error);
+    });
+  }
+
   /**
    * Records a batch about to be created and assigns it those of `keys` still pending, in one
    * transaction. Returns the batch id and the keys it got (another run may have taken some).
@@ -574,6 +585,14 @@ export class Ledger {
     return false;
   }
 
+  settle(batchId: number, settlements: readonly Settlement[], now: number): boolean[] {
+    return this.transaction(() =>
+      settlements.map(({ waiting, result, retry, maxTokens }) =>
+        retry ? this.retryRequest(batchId, waiting, result, maxTokens ?? null, now) : this.saveResult(batchId, waiting, result, now),
+      ),
+    );
+  }
+
   /** The stored result of a request (JSON), if any. */
   storedResult(scope: string, key: string): string | undefined {
     return this.#stmt.storedResult.get(scope, key)?.result ?? undefined;
@@ -640,7 +659,14 @@ export class Ledger {
     this.#db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
+  /** The upload registry, in the same file (opened on first use: most jobs upload nothing). */
+  get uploads(): UploadRegistry {
+    this.#uploads ??= new UploadRegistry(this.path, this.path === ':memory:' ? this.#db : undefined);
+    return this.#uploads;
+  }
+
   close(): void {
+    this.#uploads?.close();
     if (this.#db.open) this.#db.close();
   }
 

@@ -36,16 +36,22 @@ interface Row {
 
 export class UploadRegistry {
   readonly #db: Database.Database;
+  /** Whether the connection is this registry's own (closed with it). */
+  readonly #own: boolean;
   readonly #get: Database.Statement<[string, string], Row>;
   readonly #begin: Database.Statement<[string, string, number, number]>;
   readonly #finish: Database.Statement<[string, number | null, string, string]>;
   readonly #forget: Database.Statement<[string, string]>;
   readonly #all: Database.Statement<[string], Row>;
 
-  /** Opens (creating the table if missing) the registry in the ledger file at `path`, or in memory for `:memory:`. */
-  constructor(path: string) {
-    this.#db = new Database(path);
-    if (path !== ':memory:') {
+  /**
+   * Opens (creating the table if missing) the registry in the ledger file at `path`, or in memory for
+   * `:memory:`; on `db`, the ledger's own connection, when given (a `:memory:` ledger is one connection).
+   */
+  constructor(path: string, db?: Database.Database) {
+    this.#own = db === undefined;
+    this.#db = db ?? new Database(path);
+    if (this.#own && path !== ':memory:') {
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('busy_timeout = 10000');
     }
@@ -95,7 +101,7 @@ export class UploadRegistry {
   }
 
   close(): void {
-    this.#db.close();
+    if (this.#own && this.#db.open) this.#db.close();
   }
 }
 

@@ -1,0 +1,144 @@
+/**
+ * What every ledger implements: the SQLite file (`./ledger.ts`, the default) and PostgreSQL
+ * (`./postgres.ts`, for jobs whose machine may not be the one that finishes them). The sink, the
+ * CLI's job commands and the library see only this interface.
+ *
+ * Each method is one named step with the same guarantees in both: an operation that must be atomic
+ * (`openBatch`, `setRemote`, `failBatch`, `intake`, `settle`, `endRun`, `gc`) is one transaction
+ * inside the implementation, never a transaction opened by a caller, so a ledger across a network
+ * costs one round trip per step, not one per row.
+ *
+ * Returns are `Awaitable`: SQLite answers synchronously (its calls cost microseconds, and a promise
+ * per row would double the ledger's CPU), PostgreSQL asynchronously; callers always `await`.
+ */
+import type { BatchRow, BatchState, Identity, PayloadRow, RecordRow, RequestRow, RunRow, Waiting } from './ledger.ts';
+import type { UploadRow } from './uploads.ts';
+
+export type Awaitable<T> = T | Promise<T>;
+
+/** A request new to the ledger (`intake`): pending, with what it sends. */
+export interface NewRequest {
+  key: string;
+  label: string | null;
+  /** The id of its spec (the params shared by a job's requests). */
+  spec: string;
+  /** The request's `messages` JSON. */
+  messages: string;
+}
+
+/** An input record of a run, waiting to be written out in order (`intake`). */
+export interface NewRecord {
+  seq: number;
+  line: number;
+  /** The record as JSON. */
+  data: string;
+  /** Its request's key (null when the record carries an error instead). */
+  key: string | null;
+  /** The record's error as JSON, if any. */
+  error: string | null;
+}
+
+/** A spec: `head + messages + tail` is a request's params JSON. */
+export interface Spec {
+  id: string;
+  head: string;
+  tail: string;
+}
+
+/** A decided result to store (`settle`): final, or the request goes back to pending for another attempt. */
+export interface Settlement {
+  /** What `submittedOf` said of the request. */
+  waiting: Waiting;
+  /** The result as JSON. */
+  result: string;
+  /** True: pending again (the result is kept as its last); false: final. */
+  retry: boolean;
+  /** A `max_tokens` replacing the spec's for the next attempt (a truncated answer). */
+  maxTokens?: number | null;
+}
+
+export interface LedgerStore {
+  /** Where the ledger lives, for messages: a file path, or a PostgreSQL URL without its password. */
+  readonly path: string;
+
+  // Runs
+  /** Registers a run of this process, its first heartbeat at `now`, after forgetting the records of runs long dead. */
+  startRun(job: string, now: number): Awaitable<number>;
+  /** Refreshes a run's heartbeat; false when the run is dead to the others (its row gone, or its last beat stale). */
+  heartbeat(run: number, now: number): Awaitable<boolean>;
+  run(run: number): Awaitable<RunRow | undefined>;
+  /** Forgets a run and its records (its requests, batches and answers stay). */
+  endRun(run: number): Awaitable<void>;
+  /** Whether the run is still working at `now`. */
+  runAlive(run: number, now: number): Awaitable<boolean>;
+
+  // Requests and records
+  request(scope: string, key: string): Awaitable<RequestRow | undefined>;
+  /** The identities (scopes) other than `scope` that have requests in the ledger. */
+  otherScopes(scope: string): Awaitable<string[]>;
+  /** Whether this request was submitted or answered under `scope`. */
+  requestSent(scope: string, key: string): Awaitable<boolean>;
+  /** Writes, in one transaction: specs (ignored if known), new requests (pending; ignored if known) and a run's records. */
+  intake(scope: string, run: number, specs: readonly Spec[], requests: readonly NewRequest[], records: readonly NewRecord[], now: number): Awaitable<void>;
+  /** Replaces what a pending request will send when it differs (a document uploaded again); true when it changed. */
+  refreshPayload(scope: string, key: string, messages: string): Awaitable<boolean>;
+  /** What a request sends. */
+  payload(scope: string, key: string): Awaitable<PayloadRow | undefined>;
+  /** The stored result of a request (JSON), if any. */
+  storedResult(scope: string, key: string): Awaitable<string | undefined>;
+  /** Makes an answered request pending again with a fresh attempt count; true when it was answered. */
+  reopenRequest(scope: string, key: string, now: number): Awaitable<boolean>;
+  /** A page of a run's records from `fromSeq`, joined with their requests' state and results. */
+  records(scope: string, run: number, fromSeq: number, limit: number): Awaitable<RecordRow[]>;
+
+  // Batches
+  /**
+   * Records a batch about to be created (`creating`) and assigns it those of `keys` still pending, in
+   * one transaction; a key another run holds is skipped, never waited for. Returns the batch id and the keys it got.
+   */
+  openBatch(identity: Identity, run: number, job: string, nonce: string, keys: readonly string[], now: number): Awaitable<{ id: number; keys: string[] }>;
+  /** Stores the size of the body actually built for a batch. */
+  sizeBatch(batchId: number, requests: number, bytes: number): Awaitable<void>;
+  /** A page of a batch's requests in submission order, after the request id `afterId`. */
+  batchPage(batchId: number, afterId: number, limit: number): Awaitable<PayloadRow[]>;
+  /** Records the remote id of a `creating` batch and claims it for that row; false when the row moved on or another row claims it. */
+  setRemote(batchId: number, remoteId: string, now: number): Awaitable<boolean>;
+  /** The batch row that claims the remote batch, if any. */
+  claimant(remoteId: string): Awaitable<number | undefined>;
+  setBatchState(batchId: number, state: BatchState, now: number, error?: string | null): Awaitable<void>;
+  batch(batchId: number): Awaitable<BatchRow | undefined>;
+  /** The requests a batch still waits on, with what deciding a retry needs. */
+  submittedOf(batchId: number): Awaitable<Map<string, Waiting>>;
+  /** Requests of a batch that got no result line. */
+  unanswered(batchId: number): Awaitable<string[]>;
+  /**
+   * Stores decided results of a batch in one transaction; each is ignored unless its request still
+   * waits on this batch (a re-download is harmless). Returns, in order, whether each took effect.
+   */
+  settle(batchId: number, settlements: readonly Settlement[], now: number): Awaitable<boolean[]>;
+  /** A batch that will never answer: its unanswered requests go back to pending and it is marked failed; undefined when it is no longer in state `from`. */
+  failBatch(batchId: number, now: number, reason: string, from: BatchState): Awaitable<number | undefined>;
+  /** The identities the ledger's batches were made under (newest work first). */
+  identities(): Awaitable<Identity[]>;
+  /** Every batch, or a job's, in creation order. */
+  batches(job?: string): Awaitable<BatchRow[]>;
+
+  // Upkeep
+  gc(before: number): Awaitable<{ batches: number; requests: number }>;
+  gcPreview(before: number): Awaitable<{ batches: number; requests: number }>;
+  /** Gives the space of deleted rows back (SQLite `VACUUM`, PostgreSQL `VACUUM`). */
+  compact(): Awaitable<void>;
+  close(): Awaitable<void>;
+
+  /** The uploaded documents (sha256 → file id) of this ledger. */
+  readonly uploads: UploadStore;
+}
+
+/** The upload registry: which document (by sha256) was uploaded as which file, written before and after each upload. */
+export interface UploadStore {
+  get(scope: string, sha256: string): Awaitable<UploadRow | undefined>;
+  begin(scope: string, sha256: string, bytes: number, now: number): Awaitable<void>;
+  finish(scope: string, sha256: string, fileId: string, expiresAt: number | null): Awaitable<void>;
+  forget(scope: string, sha256: string): Awaitable<void>;
+  all(scope: string): Awaitable<UploadRow[]>;
+}
