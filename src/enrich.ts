@@ -36,14 +36,16 @@ import type { JSONSchema } from './core/request.ts';
 import { typicalAnswerTokens } from './core/answer-size.ts';
 import { resolveAnswerSchema } from './core/schema.ts';
 import { compileTemplate } from './core/template.ts';
-import { defaultLedgerPath, Ledger, type Identity } from './ledger/ledger.ts';
+import { defaultLedgerPath, type Identity } from './ledger/ledger.ts';
+import { isLedgerStore, openLedger } from './ledger/open.ts';
+import type { LedgerStore } from './ledger/store.ts';
 import { batchSink, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, MAX_TIMER_MS, type BatchEvent } from './stages/batch.ts';
 import { newCounts, toEnriched, type MergeCounts } from './stages/merge.ts';
 import { toRequests } from './stages/prepare.ts';
 import { attachDocuments, resolveUploads } from './stages/attach.ts';
 import { Uploader, type UploadCounts } from './client/uploads.ts';
-import { UploadRegistry } from './ledger/uploads.ts';
 import type { SourceRecord } from './stages/read.ts';
+import { shardProblem, takeShard } from './core/shard.ts';
 
 export const DEFAULT_MODEL = 'claude-haiku-4-5';
 export const DEFAULT_MAX_TOKENS = 1024;
@@ -61,7 +63,8 @@ const optionsSchema = z
     client: z.custom<Anthropic>((v) => typeof v === 'object' && v !== null).optional(),
     apiKey: z.string().min(1).optional(),
     baseURL: z.string().url().optional(),
-    ledger: z.union([z.string().min(1), z.instanceof(Ledger)]).optional(),
+    /** A SQLite file, `:memory:`, a `postgres://` URL, or an open ledger (left open). */
+    ledger: z.union([z.string().min(1), z.custom<LedgerStore>(isLedgerStore, 'an open ledger')]).optional(),
     batchSize: positiveInt(MAX_BATCH_REQUESTS).optional(),
     maxBatchBytes: positiveInt(MAX_BATCH_BYTES).optional(),
     flushAfterMs: z.number().positive().max(MAX_TIMER_MS).optional(),
@@ -73,6 +76,15 @@ const optionsSchema = z
     allowOtherIdentity: z.boolean().optional(),
     cancelOnAbort: z.boolean().optional(),
     noWait: z.boolean().optional(),
+    /** This worker's shard (`{ part: K, of: N }`): it takes every N-th record, from the K-th (see `src/core/shard.ts`). */
+    shard: z
+      .object({ part: z.number().int(), of: z.number().int() })
+      .strict()
+      .superRefine((shard, context) => {
+        const problem = shardProblem(shard);
+        if (problem) context.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
     file: z.string().optional(),
     onEvent: z.custom<(event: BatchEvent) => void>((v) => typeof v === 'function').optional(),
     signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal).optional(),
@@ -130,12 +142,14 @@ export function enrichStage(
   if (o.maxCostUsd !== undefined && !priceFor(o.model, table)) {
     throw new BatchEnrichError('BE_INVALID_OPTION', `\`maxCostUsd\`: no price is known for the model ${o.model}, so its cost cannot be capped; give a price table (\`prices\`, --prices FILE)`);
   }
-  return async function* enrich(source, stage) {
-    const ledger = o.ledger instanceof Ledger ? o.ledger : new Ledger(o.ledger ?? defaultLedgerPath(process.env));
-    const { client, identity, offline } = apiOf(o, ledger);
-    // Documents: attached fields become content blocks; uploads are registered next to the ledger.
-    const registry = o.attach?.length && o.upload !== 'inline' ? new UploadRegistry(ledger.path) : undefined;
+  return async function* enrich(input, stage) {
+    const source = o.shard ? takeShard(input, o.shard) : input;
+    const own = !isLedgerStore(o.ledger);
+    const ledger = isLedgerStore(o.ledger) ? o.ledger : await openLedger(o.ledger ?? defaultLedgerPath(process.env));
     try {
+      const { client, identity, offline } = await apiOf(o, ledger);
+      // Documents: attached fields become content blocks; uploads are registered in the ledger.
+      const registry = o.attach?.length && o.upload !== 'inline' ? ledger.uploads : undefined;
       // A model the registry does not know: the API's GET /v1/models/{id} says whether it exists and
       // what it can do (not without a key: a cached rerun does not call the API).
       if (!findModel(o.model) && offline === undefined) {
@@ -170,8 +184,8 @@ export function enrichStage(
             uploader: new Uploader({ client, registry, scope, now: o.clock?.now, sleep: o.clock?.sleep, concurrency: o.uploadConcurrency, counts: o.uploadCounts }),
             // A request the ledger has and that waits to be sent (pending) needs its files again: one
             // uploaded on an earlier run may have expired since (the intake then refreshes the stored request).
-            known: (key) => {
-              const state = ledger.request(scope, key)?.state;
+            known: async (key) => {
+              const state = (await ledger.request(scope, key))?.state;
               return state !== undefined && state !== 'pending';
             },
             file: o.file,
@@ -226,8 +240,7 @@ export function enrichStage(
       })(ready, stage);
       yield* toEnriched({ validator: answer?.validator, into: o.into, meta: o.meta ? { table } : undefined }, o.counts ?? newCounts())(joined);
     } finally {
-      registry?.close();
-      if (!(o.ledger instanceof Ledger)) ledger.close();
+      if (own) await ledger.close();
     }
   };
 }
@@ -250,7 +263,7 @@ const NO_API_KEY = `no API key: set ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL fo
  * still come out: the identity is the ledger's one identity for this endpoint (more than one cannot
  * be told apart without the key), and the run stops at the first request that needs the API.
  */
-function apiOf(o: ReturnType<typeof resolveOptions>, ledger: Ledger): { client: Anthropic; identity: Identity; offline: string | undefined } {
+async function apiOf(o: ReturnType<typeof resolveOptions>, ledger: LedgerStore): Promise<{ client: Anthropic; identity: Identity; offline: string | undefined }> {
   const key = o.apiKey ?? (o.client ? undefined : process.env['ANTHROPIC_API_KEY']);
   if (o.client) return { client: o.client, identity: identityOf(o.client, key ?? o.client.apiKey ?? ''), offline: undefined };
   if (key) {
@@ -259,7 +272,7 @@ function apiOf(o: ReturnType<typeof resolveOptions>, ledger: Ledger): { client: 
   }
   // A client that is never called: the sink stops before any call (`offline`).
   const client = createClient({ apiKey: 'none', baseURL: o.baseURL, maxRetries: 0 });
-  const known = ledger.identities().filter((identity) => sameEndpoint(identity.baseUrl, client.baseURL));
+  const known = (await ledger.identities()).filter((identity) => sameEndpoint(identity.baseUrl, client.baseURL));
   const [identity] = known;
   if (!identity || known.length > 1) {
     throw new BatchEnrichError('BE_NO_API_KEY', known.length > 1 ? `${NO_API_KEY}; the ledger holds work of ${known.length} keys for ${publicBaseUrl(client.baseURL)}, so which one is yours cannot be told without it` : NO_API_KEY);

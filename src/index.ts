@@ -24,6 +24,8 @@ export {
 } from './core/documents.ts';
 export { Uploader, gcUploads, newUploadCounts, type UploadCounts } from './client/uploads.ts';
 export { UploadRegistry } from './ledger/uploads.ts';
+export { openLedger, isPostgresUrl } from './ledger/open.ts';
+export type { LedgerStore, UploadStore } from './ledger/store.ts';
 export {
   batchSink,
   MAX_BATCH_BYTES,

@@ -16,6 +16,32 @@ import type { UploadRow } from './uploads.ts';
 
 export type Awaitable<T> = T | Promise<T>;
 
+/**
+ * Whether a ledger error only means "not now": SQLite busy with another process's write, or a
+ * PostgreSQL connection that broke or a lock that could not be had. A heartbeat that meets one skips
+ * a beat; a run whose beats keep failing is taken for dead by the others and stops at its next beat.
+ */
+export function ledgerBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && BUSY_CODES.has(code);
+}
+
+const BUSY_CODES = new Set([
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  // PostgreSQL: serialization failure, deadlock, lock not available, the server shutting down or starting.
+  '40001',
+  '40P01',
+  '55P03',
+  '57P01',
+  '57P03',
+  // The connection to it.
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+]);
+
 /** A request new to the ledger (`intake`): pending, with what it sends. */
 export interface NewRequest {
   key: string;

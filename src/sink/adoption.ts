@@ -41,7 +41,8 @@ import { APIError } from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import { resultLines } from '../client/client.ts';
 import { apiFailure, isCutDownload, isTransient, withSignal } from '../client/errors.ts';
-import type { BatchRow, Ledger } from '../ledger/ledger.ts';
+import type { BatchRow } from '../ledger/ledger.ts';
+import type { LedgerStore } from '../ledger/store.ts';
 
 /** How far our clock may be from the API's: the window reaches this far on both sides. */
 export const ORPHAN_SKEW_MS = 10 * 60_000;
@@ -58,7 +59,7 @@ const CANDIDATE_404S = 5;
 
 export interface AdoptionContext {
   client: Anthropic;
-  ledger: Ledger;
+  ledger: LedgerStore;
   signal: AbortSignal;
   now(): number;
   sleep(ms: number, signal: AbortSignal): Promise<void>;
@@ -110,7 +111,7 @@ export async function findOurBatch(ctx: AdoptionContext, row: BatchRow): Promise
       if (typeof verdict === 'object') return verdict;
       rejected.add(id);
       // Someone else's; if another row of this ledger took it meanwhile, it is not news.
-      if (ledger.claimant(id) === undefined) ctx.rejected?.(id);
+      if ((await ledger.claimant(id)) === undefined) ctx.rejected?.(id);
     }
     if (candidates.size === 0 && emptyLooks >= ORPHAN_LOOKS) return undefined;
     await ctx.sleep(ctx.delay(attempt), signal);
@@ -129,7 +130,7 @@ async function look(ctx: AdoptionContext, row: BatchRow, candidates: Map<string,
       if (created < from) break; // newest first: nothing older can be ours
       if (created > to || candidates.has(batch.id) || rejected.has(batch.id)) continue;
       if (requestCount(batch) !== row.request_count) continue;
-      const owner = ctx.ledger.claimant(batch.id);
+      const owner = await ctx.ledger.claimant(batch.id);
       if (owner !== undefined && owner !== row.id) continue; // another row of this ledger has it (created or proven)
       candidates.set(batch.id, { batch, notFound: 0 });
       found++;

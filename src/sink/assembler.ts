@@ -21,18 +21,20 @@ const emptyFilling = (): Filling => ({ keys: [], keySet: new Set(), bytes: 0, ti
 export interface AssemblerDeps {
   budget: BudgetGuard;
   /** Writes buffered records and requests to the ledger: a batch opened next must find its requests there. */
-  beforeOpen(): void;
+  beforeOpen(): Promise<void>;
   /** Batches in flight (followed or being created), and a promise that settles when one may be done. */
   inFlight(): number;
   slotFreed(): Promise<unknown>;
   submit(group: Group): Promise<void>;
-  sendRealtime(group: Group): void;
+  sendRealtime(group: Group): Promise<void>;
 }
 
 export class BatchAssembler {
   readonly #ctx: SinkContext;
   readonly #deps: AssemblerDeps;
   #filling = emptyFilling();
+  /** The keys of the group being sent (until the ledger has them in their batch). */
+  #sending = new Set<string>();
   #flushing: Promise<void> = Promise.resolve();
   /** Flushes asked for and not yet done. */
   #flushes = 0;
@@ -42,9 +44,12 @@ export class BatchAssembler {
     this.#deps = deps;
   }
 
-  /** Whether a request is in the group being filled. */
+  /**
+   * Whether a request is in the group being filled, or in one being sent that the ledger may not
+   * show as submitted yet (a request seen pending then must not be added again).
+   */
   has(key: string): boolean {
-    return this.#filling.keySet.has(key);
+    return this.#filling.keySet.has(key) || this.#sending.has(key);
   }
 
   /** Whether nothing is being filled or sent. */
@@ -87,12 +92,12 @@ export class BatchAssembler {
     this.#flushes++;
     this.#flushing = this.#flushing.then(async () => {
       if (ctx.stopping()) return;
-      deps.beforeOpen();
+      await deps.beforeOpen();
       const slots = () => (ctx.mode.current === 'realtime' ? REALTIME_GROUPS_IN_FLIGHT : ctx.opts.maxInFlight);
       while (deps.inFlight() >= slots() && !ctx.signal.aborted) await deps.slotFreed();
       if (ctx.signal.aborted) return;
       // Requests added while waiting for a slot must be in the ledger before the batch is opened.
-      deps.beforeOpen();
+      await deps.beforeOpen();
       const group = this.#filling;
       clearTimeout(group.timer);
       this.#filling = emptyFilling();
@@ -101,8 +106,13 @@ export class BatchAssembler {
       const estimate = deps.budget.admit({ requests: group.keys.length, bytes: group.bytes }, mode);
       if (estimate === false) return;
       const out: Group = { keys: group.keys, bytes: group.bytes, estimateUsd: estimate };
-      if (mode === 'realtime') deps.sendRealtime(out);
-      else await deps.submit(out);
+      this.#sending = group.keySet;
+      try {
+        if (mode === 'realtime') await deps.sendRealtime(out);
+        else await deps.submit(out);
+      } finally {
+        this.#sending = new Set();
+      }
     });
     const done = () => void this.#flushes--;
     this.#flushing.then(done, done);

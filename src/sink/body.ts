@@ -4,7 +4,8 @@
  */
 import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
 import { customIdOf, requestLine } from '../core/request.ts';
-import type { Ledger, PayloadRow } from '../ledger/ledger.ts';
+import type { PayloadRow } from '../ledger/ledger.ts';
+import type { LedgerStore } from '../ledger/store.ts';
 
 /** `{"custom_id":"","params":}` and the comma between requests, around the nonce, key and params. */
 export const REQUEST_OVERHEAD_BYTES = Buffer.byteLength('{"custom_id":"_","params":},') + 6;
@@ -46,14 +47,14 @@ export function paramsOf(payload: PayloadRow): string {
  * up to 256 MB is never held in memory, not even once. (A prebuilt buffer would also be copied by
  * fetch.) Each create attempt gets a fresh stream.
  */
-export function batchBody(ledger: Ledger, batchId: number, nonce: string): ReadableStream<Uint8Array> {
+export function batchBody(ledger: LedgerStore, batchId: number, nonce: string): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   let after = 0;
   let started = false;
   return new ReadableStream<Uint8Array>(
     {
-      pull(controller) {
-        const page = ledger.batchPage(batchId, after, BODY_PAGE);
+      async pull(controller) {
+        const page = await ledger.batchPage(batchId, after, BODY_PAGE);
         let text = started ? '' : '{"requests":[';
         for (const request of page) {
           text += `${started ? ',' : ''}${requestLine(customIdOf(nonce, request.key, request.label), paramsOf(request))}`;

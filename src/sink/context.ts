@@ -7,7 +7,8 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import { APIConnectionError } from '@anthropic-ai/sdk';
 import { apiFailure } from '../client/errors.ts';
-import type { Identity, Ledger } from '../ledger/ledger.ts';
+import type { Identity } from '../ledger/ledger.ts';
+import type { LedgerStore } from '../ledger/store.ts';
 import type { SendMode } from '../types.ts';
 import type { Pulse } from './async.ts';
 import { UNREACHABLE_MS, type ResolvedSinkOptions } from './options.ts';
@@ -64,7 +65,7 @@ export class Reachability {
 
 export interface SinkContext {
   readonly client: Anthropic;
-  readonly ledger: Ledger;
+  readonly ledger: LedgerStore;
   readonly identity: Identity;
   readonly scope: string;
   /** This run's id in the ledger, and when it started. */

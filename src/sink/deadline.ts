@@ -8,7 +8,7 @@ import { MAX_TIMER_MS } from './options.ts';
 
 export interface DeadlineDeps {
   /** This run's batches still running: (ledger id, remote id). */
-  running(): [number, string][];
+  running(): Promise<[number, string][]>;
   cancel(remoteId: string): Promise<void>;
   flush(): Promise<void>;
 }
@@ -20,11 +20,13 @@ export function startDeadline(ctx: SinkContext, deps: DeadlineDeps): NodeJS.Time
   return setTimeout(
     () => {
       ctx.mode.passDeadline();
-      const running = deps.running();
-      ctx.opts.emit({ type: 'deadline', canceling: running.length });
-      for (const [, remoteId] of running) void deps.cancel(remoteId);
-      // A batch being filled goes out in real time now instead of waiting for its timer.
-      void deps.flush().catch((error: unknown) => ctx.fail(error));
+      void (async () => {
+        const running = await deps.running();
+        ctx.opts.emit({ type: 'deadline', canceling: running.length });
+        for (const [, remoteId] of running) void deps.cancel(remoteId);
+        // A batch being filled goes out in real time now instead of waiting for its timer.
+        await deps.flush();
+      })().catch((error: unknown) => ctx.fail(error));
     },
     Math.max(0, Math.min(deadline - ctx.opts.now(), MAX_TIMER_MS)),
   );

@@ -25,7 +25,7 @@ export async function download(ctx: SinkContext, recorder: ResultRecorder, row: 
   let url = resultsUrl;
   const requeued: Requeued = new Map();
   // What deciding each result needs, read once for the batch (at most 100,000 small rows).
-  const waiting = ledger.submittedOf(row.id);
+  const waiting = await ledger.submittedOf(row.id);
   const done = await retrying(ctx, {
     what: `results ${remoteId} (${ctx.reach.host})`,
     attempts: DOWNLOAD_ATTEMPTS,
@@ -39,14 +39,12 @@ export async function download(ctx: SinkContext, recorder: ResultRecorder, row: 
         // Decided as they arrive (only their text is kept), stored a chunk at a time.
         let chunk: Decided[] = [];
         let chunkChars = 0;
-        const save = () => {
-          if (ctx.finished) return;
-          const t = opts.now();
-          ledger.transaction(() => {
-            for (const decided of chunk) recorder.store(row, decided, t, requeued);
-          });
+        const save = async () => {
+          const ready = chunk;
           chunk = [];
           chunkChars = 0;
+          if (ctx.finished) return;
+          await recorder.store(row, ready, opts.now(), requeued);
           ctx.pulse.answer();
         };
         try {
@@ -54,17 +52,17 @@ export async function download(ctx: SinkContext, recorder: ResultRecorder, row: 
             const line = JSON.parse(text) as MessageBatchIndividualResponse;
             const key = keyOf(row.nonce, line.custom_id);
             if (key === undefined) continue; // not one of ours (cannot happen: a batch is adopted only when its results carry our nonce)
-            const decided = recorder.decide(row, key, line.result, waiting, resultText(text, line));
+            const decided = await recorder.decide(row, key, line.result, waiting, resultText(text, line));
             if (decided) {
               chunk.push(decided);
               chunkChars += decided.text.length;
             }
-            if (chunk.length >= RESULT_CHUNK || chunkChars >= RESULT_CHUNK_CHARS) save();
+            if (chunk.length >= RESULT_CHUNK || chunkChars >= RESULT_CHUNK_CHARS) await save();
           }
         } finally {
           // Also when the download breaks off: what was decided left `waiting`, so it is stored
           // now (a download again skips it), and counted once.
-          save();
+          await save();
         }
         ctx.reach.reached();
         return true;
@@ -77,19 +75,20 @@ export async function download(ctx: SinkContext, recorder: ResultRecorder, row: 
   });
   if (!done) return undefined;
   // Requests the results file did not mention: tried again, or answered with `missing_result`.
-  const missing = ledger.unanswered(row.id);
+  const missing = await ledger.unanswered(row.id);
   if (missing.length > 0) {
     const result = {
       type: 'errored',
       error: { type: 'error', error: { type: 'missing_result', message: `batch ${remoteId} returned no result for this request` }, request_id: null },
     } as unknown as MessageBatchResult;
-    const t = opts.now();
-    const decided = missing.flatMap((key) => recorder.decide(row, key, result, waiting) ?? []);
-    ledger.transaction(() => {
-      for (const one of decided) recorder.store(row, one, t, requeued);
-    });
+    const decided: Decided[] = [];
+    for (const key of missing) {
+      const one = await recorder.decide(row, key, result, waiting);
+      if (one) decided.push(one);
+    }
+    await recorder.store(row, decided, opts.now(), requeued);
   }
-  ledger.setBatchState(row.id, 'downloaded', opts.now());
+  await ledger.setBatchState(row.id, 'downloaded', opts.now());
   if (requeued.size > 0) opts.emit({ type: 'requeued', batchId: remoteId, requests: requeued.size, reasons: recorder.reasons(requeued) });
   return requeued;
 }

@@ -53,7 +53,7 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
     if (signal.aborted) throw new BatchEnrichError('BE_ABORTED', 'Stopped before every record was answered', { cause: signal.reason });
     const waiting = pulse.wait();
     // Results stored, but not the head's: nothing can come out yet (one row read, not a page).
-    const headStill = headWaits && pulse.moved === seenMoved && (pulse.answered === seenAnswered || !answerable(ledger.records(scope, run, cursor, 1)[0]));
+    const headStill = headWaits && pulse.moved === seenMoved && (pulse.answered === seenAnswered || !answerable((await ledger.records(scope, run, cursor, 1))[0]));
     if (headStill) {
       seenAnswered = pulse.answered;
       await waiting;
@@ -62,7 +62,7 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
     const requestsMoved = pulse.moved !== seenMoved;
     seenAnswered = pulse.answered;
     seenMoved = pulse.moved;
-    const rows = ledger.records(scope, run, cursor, WRITE_CHUNK);
+    const rows = await ledger.records(scope, run, cursor, WRITE_CHUNK);
     let blocked: number | undefined;
     for (const [index, row] of rows.entries()) {
       if (!answerable(row)) {
@@ -96,7 +96,7 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
       await unblock(ctx, deps, rows.slice(blocked));
     }
     // Nothing more can come in: what still waits is pending on batches that run on.
-    if (dry && headWaits && intake.inputDone && deps.idle()) throw pendingError(ctx, cursor);
+    if (dry && headWaits && intake.inputDone && deps.idle()) throw await pendingError(ctx, cursor);
     await waiting;
   }
 }
@@ -110,22 +110,22 @@ async function unblock(ctx: SinkContext, deps: EmitterDeps, rows: readonly Recor
   let pending = false;
   for (const row of rows) {
     if (row.error || row.state === 'done' || row.key === null) continue;
-    const request = ledger.request(scope, row.key);
+    const request = await ledger.request(scope, row.key);
     if (request?.state === 'submitted' && request.batch_id !== null) {
       deps.track(request.batch_id);
     } else if (request?.state === 'pending' && !deps.budget.exhausted) {
       pending = true;
-      if (!deps.assembler.has(row.key)) await deps.assembler.add(row.key, payloadBytes(ledger.payload(scope, row.key)));
+      if (!deps.assembler.has(row.key)) await deps.assembler.add(row.key, payloadBytes(await ledger.payload(scope, row.key)));
     }
   }
   if (pending && deps.intake.inputDone) await deps.assembler.flush();
 }
 
 /** `noWait`: how many records wait, on how many batches, and when the first of those expires. */
-function pendingError(ctx: SinkContext, from: number): BatchEnrichError {
+async function pendingError(ctx: SinkContext, from: number): Promise<BatchEnrichError> {
   let waiting = 0;
   for (let seq = from; ; ) {
-    const rows = ctx.ledger.records(ctx.scope, ctx.run, seq, WRITE_CHUNK);
+    const rows = await ctx.ledger.records(ctx.scope, ctx.run, seq, WRITE_CHUNK);
     waiting += rows.filter((row) => !answerable(row)).length;
     if (rows.length < WRITE_CHUNK) break;
     seq = (rows.at(-1)?.seq ?? seq) + 1;

@@ -19,8 +19,8 @@ import { retryWait } from './retrying.ts';
  * again. Only from the state `row` was seen in: if another run moved the batch on meanwhile (adopted
  * it), nothing is released.
  */
-export function release(ctx: SinkContext, row: BatchRow, reason: string): undefined {
-  const count = ctx.ledger.failBatch(row.id, ctx.opts.now(), reason, row.state);
+export async function release(ctx: SinkContext, row: BatchRow, reason: string): Promise<undefined> {
+  const count = await ctx.ledger.failBatch(row.id, ctx.opts.now(), reason, row.state);
   if (count !== undefined && count > 0) ctx.opts.emit({ type: 'released', batchId: row.remote_id, requests: count, reason });
   ctx.pulse.move();
   return undefined;
@@ -42,16 +42,16 @@ export function adoptionContext(ctx: SinkContext): AdoptionContext {
 /** Follows a batch to its end; resolves with the requests to batch again, or undefined (stopped, released, or followed elsewhere). */
 export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId: number): Promise<Requeued | undefined> {
   const { ledger, signal, opts } = ctx;
-  let row = ledger.batch(batchId);
+  let row = await ledger.batch(batchId);
   // A batch another live run is creating: wait for it to get its remote id (or fail), and say whose it is.
-  for (let attempt = 0; row?.state === 'creating' && row.run !== ctx.run && ledger.runAlive(row.run, opts.now()); attempt++) {
+  for (let attempt = 0; row?.state === 'creating' && row.run !== ctx.run && (await ledger.runAlive(row.run, opts.now())); attempt++) {
     if (opts.noWait) {
       // Not ours to wait for: collected on a later run.
       ctx.deferred.set(batchId, new Date(row.created_at + 24 * 60 * 60_000).toISOString());
       return undefined;
     }
     if (attempt === 0) {
-      const other = ledger.run(row.run);
+      const other = await ledger.run(row.run);
       const t = opts.now();
       if (other) {
         opts.emit({ type: 'waiting', requests: row.request_count, run: other.id, host: other.host, pid: other.pid, ageMs: t - other.started_at, lastSeenMs: other.heartbeat_at === null ? null : t - other.heartbeat_at });
@@ -59,7 +59,7 @@ export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId
     }
     await opts.sleep(opts.retryDelay(attempt), signal);
     if (signal.aborted) return undefined;
-    row = ledger.batch(batchId);
+    row = await ledger.batch(batchId);
   }
   if (!row) return undefined;
   let resultsUrl: string | null = null;
@@ -68,11 +68,11 @@ export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId
     const proven = await findOurBatch(adoptionContext(ctx), row);
     if (signal.aborted) return undefined;
     if (!proven) return release(ctx, row, 'its create never reached the API');
-    if (!ledger.setRemote(row.id, proven.batch.id, opts.now())) return undefined; // another run resolved it first, and follows it
-    ledger.setBatchState(row.id, 'ended', opts.now());
+    if (!(await ledger.setRemote(row.id, proven.batch.id, opts.now()))) return undefined; // another run resolved it first, and follows it
+    await ledger.setBatchState(row.id, 'ended', opts.now());
     opts.emit({ type: 'adopted', batchId: proven.batch.id, requests: row.request_count });
     resultsUrl = proven.resultsUrl;
-    row = ledger.batch(batchId) ?? row;
+    row = (await ledger.batch(batchId)) ?? row;
   }
   if (row.state === 'failed' || !row.remote_id) return release(ctx, row, row.error ?? row.state);
   // Real-time requests that were in flight when their run stopped: their answers were never stored.
@@ -118,7 +118,7 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string): Promise<
       first404 = undefined;
       count404 = 0;
       if (seen.processing_status === 'ended') {
-        ledger.setBatchState(row.id, 'ended', opts.now());
+        await ledger.setBatchState(row.id, 'ended', opts.now());
         opts.emit({ type: 'ended', batchId: remoteId, counts: seen.request_counts });
         return seen.results_url;
       }

@@ -9,6 +9,7 @@ import type { RecordError } from '../core/result.ts';
 import type { PreparedRecord, Ready } from '../types.ts';
 import type { BatchAssembler } from './assembler.ts';
 import { ENVELOPE_BYTES, requestBytes } from './body.ts';
+import type { Spec } from '../ledger/store.ts';
 import type { SinkContext } from './context.ts';
 import { WRITE_CHUNK, WRITE_DELAY_MS } from './options.ts';
 
@@ -29,17 +30,20 @@ export class Intake {
   /** Specs already in the ledger. */
   readonly #specsWritten = new Set<string>();
   /** With a single identity in the ledger no request can be another's: the per-request check is skipped. */
-  readonly #otherScopes: string[];
+  #otherScopes: string[] = [];
+  /** The ledger write in progress (writes are serialized: a batch is opened only after its requests are written). */
+  #writing: Promise<void> = Promise.resolve();
 
   constructor(ctx: SinkContext, deps: IntakeDeps) {
     this.#ctx = ctx;
     this.#deps = deps;
-    this.#otherScopes = ctx.opts.allowOtherIdentity ? [] : ctx.ledger.otherScopes(ctx.scope);
   }
 
   /** Reads the whole source, then submits what is left in the group being filled. */
   async fill(source: AsyncIterable<PreparedRecord>): Promise<void> {
-    const { signal } = this.#ctx;
+    const ctx = this.#ctx;
+    const { signal } = ctx;
+    if (!ctx.opts.allowOtherIdentity) this.#otherScopes = await ctx.ledger.otherScopes(ctx.scope);
     let seq = 0;
     for await (const record of source) {
       if (signal.aborted) break;
@@ -50,38 +54,52 @@ export class Intake {
         if (error) placed = { ...record, error }; // the caller's record is left as it is
       }
       this.#pendingRecords.push({ seq: seq++, record: placed });
-      if (this.#pendingRecords.length >= WRITE_CHUNK) this.writeBuffered();
-      else this.#writeTimer ??= setTimeout(() => this.writeBuffered(), WRITE_DELAY_MS);
+      if (this.#pendingRecords.length >= WRITE_CHUNK) await this.writeBuffered();
+      else this.#writeTimer ??= setTimeout(() => void this.writeBuffered().catch((error: unknown) => ctx.fail(error)), WRITE_DELAY_MS);
     }
     if (signal.aborted) return;
-    this.writeBuffered();
+    await this.writeBuffered();
     await this.#deps.assembler.flush();
   }
 
-  /** Writes buffered records and new requests in one transaction. */
-  writeBuffered(): void {
+  /**
+   * Writes buffered records and new requests in one ledger step; resolves once everything buffered
+   * before the call is written (writes are serialized).
+   */
+  writeBuffered(): Promise<void> {
     const ctx = this.#ctx;
     clearTimeout(this.#writeTimer);
     this.#writeTimer = undefined;
-    if (ctx.finished || (this.#pendingRecords.length === 0 && this.#pendingRequests.length === 0)) return;
-    const { ledger, scope, run } = ctx;
-    const t = ctx.opts.now();
-    ledger.transaction(() => {
-      for (const { key, label, spec, messages } of this.#pendingRequests) {
-        if (!this.#specsWritten.has(spec.id)) {
-          ledger.ensureSpec(spec.id, spec.head, spec.tail);
-          this.#specsWritten.add(spec.id);
-        }
-        ledger.insertRequest(scope, key, label ?? null, spec.id, messages, t);
-      }
-      for (const { seq, record } of this.#pendingRecords) {
-        const error = record.error ? JSON.stringify(record.error) : null;
-        ledger.insertRecord(run, seq, record.line, JSON.stringify(record.data), error ? null : (record.key ?? null), error);
-      }
+    if (this.#pendingRecords.length === 0 && this.#pendingRequests.length === 0) return this.#writing;
+    const records = this.#pendingRecords.splice(0);
+    const requests = this.#pendingRequests.splice(0);
+    const specs: Spec[] = [];
+    for (const { spec } of requests) {
+      if (this.#specsWritten.has(spec.id)) continue;
+      this.#specsWritten.add(spec.id);
+      specs.push({ id: spec.id, head: spec.head, tail: spec.tail });
+    }
+    this.#writing = this.#writing.then(async () => {
+      if (ctx.finished) return;
+      await ctx.ledger.intake(
+        ctx.scope,
+        ctx.run,
+        specs,
+        requests.map(({ key, label, spec, messages }) => ({ key, label: label ?? null, spec: spec.id, messages })),
+        records.map(({ seq, record }) => {
+          const error = record.error ? JSON.stringify(record.error) : null;
+          return { seq, line: record.line, data: JSON.stringify(record.data), key: error ? null : (record.key ?? null), error };
+        }),
+        ctx.opts.now(),
+      );
+      ctx.pulse.notify();
     });
-    this.#pendingRecords.length = 0;
-    this.#pendingRequests.length = 0;
-    ctx.pulse.notify();
+    return this.#writing;
+  }
+
+  /** The ledger writes in progress (a stop waits for them before the run ends). */
+  get writes(): Promise<void> {
+    return this.#writing;
   }
 
   dispose(): void {
@@ -99,9 +117,9 @@ export class Intake {
     if (size + ENVELOPE_BYTES > opts.maxBatchBytes) {
       return { type: 'request_too_large', message: `line ${record.line}: the request is ${size} bytes, over the batch limit of ${opts.maxBatchBytes}` };
     }
-    const known = ledger.request(scope, key);
+    const known = await ledger.request(scope, key);
     if (!known) {
-      if (this.#otherScopes.some((other) => ledger.requestSent(other, key))) {
+      if (await this.#sentElsewhere(key)) {
         throw new BatchEnrichError(
           'BE_IDENTITY',
           `${opts.file}:${record.line}: this request was already submitted under another API identity (another ANTHROPIC_BASE_URL or ANTHROPIC_API_KEY); its batches and answers can only be seen with that identity. Run again with it (see 'batch-enrich status'), or pass --new-identity (the library's allowOtherIdentity) to submit under this one and pay again`,
@@ -112,15 +130,21 @@ export class Intake {
     } else if (known.state === 'pending') {
       // Sent as this run built it: the same request, with its documents' current file ids (a request
       // without uploaded documents is the same to the byte, and costs no write).
-      if (record.messages.includes('"file_id"')) ledger.refreshPayload(scope, key, record.messages);
+      if (record.messages.includes('"file_id"')) await ledger.refreshPayload(scope, key, record.messages);
       await assembler.add(key, size);
     } else if (known.state === 'submitted' && known.batch_id !== null) {
       this.#deps.track(known.batch_id);
     } else if (known.state === 'done' && known.updated_at < ctx.runStartedAt) {
       // A transient failure that was final for an earlier run: this run tries again, with a fresh budget.
-      const stored = ledger.storedResult(scope, key);
-      if (stored && isTransientFailure(stored) && ledger.reopenRequest(scope, key, opts.now())) await assembler.add(key, size);
+      const stored = await ledger.storedResult(scope, key);
+      if (stored && isTransientFailure(stored) && (await ledger.reopenRequest(scope, key, opts.now()))) await assembler.add(key, size);
     }
     return undefined;
+  }
+
+  /** Whether the request was submitted under another identity of the ledger. */
+  async #sentElsewhere(key: string): Promise<boolean> {
+    for (const other of this.#otherScopes) if (await this.#ctx.ledger.requestSent(other, key)) return true;
+    return false;
   }
 }

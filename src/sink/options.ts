@@ -6,7 +6,8 @@ import type Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
 import { POLL_MAX_MS, POLL_MIN_MS, pollDelayMs, sleep as realSleep } from '../core/backoff.ts';
 import { DEFAULT_MAX_ATTEMPTS, type RetryPolicy } from '../core/retry.ts';
-import type { Identity, Ledger } from '../ledger/ledger.ts';
+import type { Identity } from '../ledger/ledger.ts';
+import type { LedgerStore } from '../ledger/store.ts';
 import type { BatchEvent, SendMode } from '../types.ts';
 
 /** The API's limits for one batch. */
@@ -66,7 +67,7 @@ export interface Budget {
 
 export interface BatchSinkOptions {
   client: Anthropic;
-  ledger: Ledger;
+  ledger: LedgerStore;
   /** The API identity (see `identityOf`); answers are reused, and batches followed, only within it. */
   identity: Identity;
   /** The job name recorded with each batch (for `batch-enrich status`). */

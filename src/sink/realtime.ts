@@ -38,32 +38,32 @@ export class RealtimeSender {
   }
 
   /** Sends a group: one `messages.create` per request, within the limiter's concurrency. */
-  send(group: Group): void {
+  async send(group: Group): Promise<void> {
     const ctx = this.#ctx;
     const { ledger, identity, run, opts } = ctx;
     const nonce = newNonce();
-    const opened = ledger.openBatch(identity, run, opts.job, nonce, group.keys, opts.now());
+    const opened = await ledger.openBatch(identity, run, opts.job, nonce, group.keys, opts.now());
     if (opened.keys.length < group.keys.length) ctx.pulse.move();
     if (opened.keys.length === 0) return ledger.setBatchState(opened.id, 'failed', opts.now(), 'no pending requests (another run took them)');
-    ledger.sizeBatch(opened.id, opened.keys.length, group.bytes + ENVELOPE_BYTES - 1);
-    ledger.setRemote(opened.id, `${REALTIME_PREFIX}${nonce}`, opts.now());
+    await ledger.sizeBatch(opened.id, opened.keys.length, group.bytes + ENVELOPE_BYTES - 1);
+    await ledger.setRemote(opened.id, `${REALTIME_PREFIX}${nonce}`, opts.now());
     this.#deps.charge(opened.id, group.estimateUsd, opened.keys.length);
     opts.emit({ type: 'realtime', requests: opened.keys.length, concurrency: this.limiter.limit });
     this.#deps.track(opened.id, async () => {
-      const row = ledger.batch(opened.id);
+      const row = await ledger.batch(opened.id);
       if (!row) return undefined;
-      const waiting = ledger.submittedOf(row.id);
+      const waiting = await ledger.submittedOf(row.id);
       const requeued: Requeued = new Map();
       // A page at a time: a group filled in batch mode before a deadline can hold far more than a real-time group.
       for (let after = 0; !ctx.signal.aborted; ) {
-        const payloads = ledger.batchPage(row.id, after, REALTIME_GROUP);
+        const payloads = await ledger.batchPage(row.id, after, REALTIME_GROUP);
         await Promise.all(
           payloads.map(async (payload) => {
             const result = await this.#ask(payload);
             // An answer that came is kept, even when the run is stopping: it was paid for.
             if (result === undefined || ctx.finished) return;
-            const decided = this.#recorder.decide(row, payload.key, result, waiting);
-            if (decided) ledger.transaction(() => this.#recorder.store(row, decided, opts.now(), requeued));
+            const decided = await this.#recorder.decide(row, payload.key, result, waiting);
+            if (decided) await this.#recorder.store(row, [decided], opts.now(), requeued);
             ctx.pulse.answer();
           }),
         );
@@ -71,7 +71,7 @@ export class RealtimeSender {
         after = payloads.at(-1)?.id ?? after;
       }
       if (ctx.signal.aborted) return undefined;
-      ledger.setBatchState(row.id, 'downloaded', opts.now());
+      await ledger.setBatchState(row.id, 'downloaded', opts.now());
       return requeued;
     });
   }

@@ -41,13 +41,13 @@ export class ResultRecorder {
    * (it leaves `waiting`); undefined when the request does not wait on this batch (already stored
    * by an earlier download, or not ours).
    */
-  decide(row: BatchRow, key: string, result: MessageBatchResult, waiting: Map<string, Waiting>, text = JSON.stringify(result)): Decided | undefined {
+  async decide(row: BatchRow, key: string, result: MessageBatchResult, waiting: Map<string, Waiting>, text = JSON.stringify(result)): Promise<Decided | undefined> {
     const ctx = this.#ctx;
     const request = waiting.get(key);
     if (!request) return undefined;
     waiting.delete(key);
     ctx.opts.onResult?.(result, row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch');
-    const maxTokens = request.max_tokens ?? this.#maxTokensOfSpec(key, request.spec);
+    const maxTokens = request.max_tokens ?? (await this.#maxTokensOfSpec(key, request.spec));
     // Canceled requests go on: after our deadline (in real time), or when an earlier run's batch was
     // canceled (a stop with --cancel-on-exit, `batch-enrich cancel`): rerunning means finishing the job.
     // Canceled by our budget guard: pending again, sent by a rerun with a larger budget (this run has none left).
@@ -61,18 +61,20 @@ export class ResultRecorder {
     return { key, request, text, verdict };
   }
 
-  /** Stores a decided result as final, or sends its request back for another attempt (call inside a transaction). */
-  store(row: BatchRow, { key, request, text, verdict }: Decided, t: number, requeued: Requeued): void {
+  /**
+   * Stores decided results of a batch in one ledger step: each final, or its request sent back for
+   * another attempt (pending again; batched again by this run unless it is stopping, then by the next one).
+   */
+  async store(row: BatchRow, decided: readonly Decided[], t: number, requeued: Requeued): Promise<void> {
+    if (decided.length === 0) return;
     const { ledger, scope, signal } = this.#ctx;
-    if (verdict.retry) {
-      // Pending again in the ledger; batched again by this run unless it is stopping (then by the next one).
-      if (ledger.retryRequest(row.id, request, text, verdict.maxTokens ?? null, t) && !signal.aborted) {
-        // A doubled max_tokens may add a digit to the params.
-        requeued.set(key, payloadBytes(ledger.payload(scope, key)) + 8);
-        this.#reasons.set(key, verdict.reason);
-      }
-    } else {
-      ledger.saveResult(row.id, request, text, t);
+    const settlements = decided.map(({ request, text, verdict }) => ({ waiting: request, result: text, retry: verdict.retry, maxTokens: verdict.retry ? (verdict.maxTokens ?? null) : null }));
+    const taken = await ledger.settle(row.id, settlements, t);
+    for (const [i, { key, verdict }] of decided.entries()) {
+      if (!verdict.retry || !taken[i] || signal.aborted) continue;
+      // A doubled max_tokens may add a digit to the params.
+      requeued.set(key, payloadBytes(await ledger.payload(scope, key)) + 8);
+      this.#reasons.set(key, verdict.reason);
     }
   }
 
@@ -86,10 +88,10 @@ export class ResultRecorder {
     return counts;
   }
 
-  #maxTokensOfSpec(key: string, spec: string): number {
+  async #maxTokensOfSpec(key: string, spec: string): Promise<number> {
     let tokens = this.#specMaxTokens.get(spec);
     if (tokens === undefined) {
-      tokens = maxTokensOf(this.#ctx.ledger.payload(this.#ctx.scope, key)?.head ?? '');
+      tokens = maxTokensOf((await this.#ctx.ledger.payload(this.#ctx.scope, key))?.head ?? '');
       this.#specMaxTokens.set(spec, tokens);
     }
     return tokens;

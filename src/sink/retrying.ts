@@ -41,7 +41,7 @@ export async function retrying<T>(ctx: SinkContext, loop: RetryLoop<T>): Promise
       const outcome = await loop.classify(error, attempt);
       if (ctx.signal.aborted) return undefined;
       if (typeof outcome === 'object') return outcome.value;
-      if (outcome === 'fail' || attempt >= loop.attempts) throw loop.failure(error);
+      if (outcome === 'fail' || attempt >= loop.attempts) throw await loop.failure(error);
       const wait = retryWait(ctx, error, (loop.backoff ?? ctx.opts.retryDelay)(attempt));
       ctx.opts.emit({ type: 'retry', what: loop.what, message: errorText(error), delayMs: wait });
       await ctx.opts.sleep(wait, ctx.signal);

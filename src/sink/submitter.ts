@@ -67,7 +67,7 @@ export class Submitter {
     const ctx = this.#ctx;
     const { ledger, identity, run, opts, signal } = ctx;
     const nonce = newNonce();
-    const opened = ledger.openBatch(identity, run, opts.job, nonce, group.keys, opts.now());
+    const opened = await ledger.openBatch(identity, run, opts.job, nonce, group.keys, opts.now());
     const id = opened.id;
     if (opened.keys.length < group.keys.length) ctx.pulse.move(); // another run took some: their records wait on its batch
     if (opened.keys.length === 0) return ledger.setBatchState(id, 'failed', opts.now(), 'no pending requests (another run took them)');
@@ -76,7 +76,7 @@ export class Submitter {
       // The request count identifies the batch in the API's list if the create's answer is lost.
       // Exactly the body's size: the requests (each counted with a comma), the envelope, less one comma.
       const bodyBytes = group.bytes + ENVELOPE_BYTES - 1;
-      ledger.sizeBatch(id, opened.keys.length, bodyBytes);
+      await ledger.sizeBatch(id, opened.keys.length, bodyBytes);
       let adopted = false;
       const requests = `${opened.keys.length} request${opened.keys.length === 1 ? '' : 's'}`;
       const created = await retrying<MessageBatch>(ctx, {
@@ -99,22 +99,22 @@ export class Submitter {
           // Anything else is an unknown outcome, whatever it says about retrying (a 5xx with
           // x-should-retry: false, a 200 whose body broke off, a timeout): the batch may exist.
           // Adopted only when proven ours; sent again only when it cannot be.
-          const row = ledger.batch(id);
+          const row = await ledger.batch(id);
           const proven = row ? await findOurBatch(adoptionContext(ctx), row) : undefined;
           if (!proven) return 'retry';
           adopted = true;
           opts.emit({ type: 'adopted', batchId: proven.batch.id, requests: opened.keys.length });
           return { value: proven.batch };
         },
-        failure: (error) => {
-          const row = ledger.batch(id);
-          if (row) release(ctx, row, errorText(error));
+        failure: async (error) => {
+          const row = await ledger.batch(id);
+          if (row) await release(ctx, row, errorText(error));
           return apiFailure(error, `Creating a batch of ${requests} failed`, undefined);
         },
       });
       // Stopped mid-create: the outcome is unknown, so the row stays `creating` for the next run to resolve.
       if (created === undefined) return;
-      if (!ledger.setRemote(id, created.id, opts.now())) {
+      if (!(await ledger.setRemote(id, created.id, opts.now()))) {
         // The row was resolved by another run meanwhile (this run was taken for dead, and its requests
         // released): this batch, ours, stands for no row. Canceled at once, to pay as little of it as
         // can be; the run stops.
@@ -134,17 +134,24 @@ export class Submitter {
     this.#deps.track(id);
   }
 
-  /** Cancels one of this run's batches if it still runs (for the budget); false when it is not one. */
+  /**
+   * Cancels one of this run's batches if it still runs (for the budget); false when it is not one of
+   * this run's. The ledger is read before the call: a batch that ended meanwhile is not canceled.
+   */
   cancelById(batchId: number): boolean {
     const remoteId = this.#mine.get(batchId);
-    if (remoteId === undefined || this.#ctx.ledger.batch(batchId)?.state !== 'in_progress') return false;
-    void this.cancel(remoteId);
+    if (remoteId === undefined) return false;
+    void (async () => {
+      if ((await this.#ctx.ledger.batch(batchId))?.state === 'in_progress') await this.cancel(remoteId);
+    })().catch((error: unknown) => this.#ctx.fail(error));
     return true;
   }
 
   /** This run's batches still running (ledger id, remote id). */
-  running(): [number, string][] {
-    return [...this.#mine].filter(([batchId]) => this.#ctx.ledger.batch(batchId)?.state === 'in_progress');
+  async running(): Promise<[number, string][]> {
+    const running: [number, string][] = [];
+    for (const [batchId, remoteId] of this.#mine) if ((await this.#ctx.ledger.batch(batchId))?.state === 'in_progress') running.push([batchId, remoteId]);
+    return running;
   }
 
   /**
@@ -170,7 +177,7 @@ export class Submitter {
   /** Cancels this run's running batches, all at once, waiting `ms` at most (a hung API must not hold a stop). */
   async cancelMine(ms: number): Promise<void> {
     const controller = new AbortController();
-    const cancels = this.running().map(([, remoteId]) => this.cancel(remoteId, controller.signal));
+    const cancels = (await this.running()).map(([, remoteId]) => this.cancel(remoteId, controller.signal));
     await settleWithin(cancels, ms);
     controller.abort();
   }

@@ -200,7 +200,7 @@ export interface PendingUploads extends PreparedRecord {
 export interface ResolveUploadsOptions {
   uploader: Uploader;
   /** Whether the ledger already knows the request (answered, or sent): then its stored body is used and nothing is uploaded. */
-  known: (key: string) => boolean;
+  known: (key: string) => boolean | Promise<boolean>;
   file?: string | undefined;
   concurrency?: number | undefined;
 }
@@ -215,7 +215,7 @@ export function resolveUploads(options: ResolveUploadsOptions): (source: AsyncIt
   const where = !options.file || options.file === '-' ? '<stdin>' : options.file;
   const one = async (record: PendingUploads): Promise<PreparedRecord> => {
     const { uploads, ...prepared } = record;
-    if (!uploads?.length || prepared.error || prepared.key === undefined || prepared.messages === undefined || options.known(prepared.key)) return prepared;
+    if (!uploads?.length || prepared.error || prepared.key === undefined || prepared.messages === undefined || (await options.known(prepared.key))) return prepared;
     try {
       let messages = prepared.messages;
       for (const part of uploads) {

@@ -24,6 +24,7 @@
  */
 import { BatchEnrichError } from '../errors.ts';
 import { HEARTBEAT_MS } from '../ledger/ledger.ts';
+import { ledgerBusy } from '../ledger/store.ts';
 import { BatchAssembler } from '../sink/assembler.ts';
 import { Pulse, settleWithin } from '../sink/async.ts';
 import { BudgetGuard } from '../sink/budget.ts';
@@ -79,13 +80,14 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   let failure: unknown;
   let finished = false;
   const runStartedAt = opts.now();
+  // Registered, and beating, on the wall clock like every run (an injected clock is this run's own).
+  const run = await ledger.startRun(opts.job, Date.now());
   const ctx: SinkContext = {
     client,
     ledger,
     identity,
     scope: identity.scope,
-    // Registered, and beating, on the wall clock like every run (an injected clock is this run's own).
-    run: ledger.startRun(opts.job, Date.now()),
+    run,
     runStartedAt,
     opts,
     signal: controller.signal,
@@ -136,13 +138,13 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   // to the others (its row is gone, or its last beat came too late): another run may be resolving its
   // batches, so it stops. A busy ledger only skips a beat.
   const heartbeat = setInterval(() => {
-    try {
-      if (!ledger.heartbeat(ctx.run, Date.now())) {
+    void (async () => {
+      if (!(await ledger.heartbeat(ctx.run, Date.now()))) {
         ctx.fail(new BatchEnrichError('BE_LEDGER', `This run (${ctx.run}) was taken for dead by the other runs on the ledger ${ledger.path} (its heartbeat stalled); run the command again`));
       }
-    } catch (error) {
-      if ((error as { code?: unknown }).code !== 'SQLITE_BUSY') ctx.fail(error);
-    }
+    })().catch((error: unknown) => {
+      if (!ledgerBusy(error)) ctx.fail(error);
+    });
   }, HEARTBEAT_MS);
   heartbeat.unref();
 
@@ -172,9 +174,9 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     // it is not awaited then (its failure is already handled), and it writes nothing more.
     if (intake.inputDone) await filled;
     // Every call in flight got the abort; still, a stop must not wait on one that ignores it.
-    await settleWithin([...tracker.tasks(), assembler.flushing, ...submitter.cancels()], STOP_WAIT_MS);
+    await settleWithin([...tracker.tasks(), assembler.flushing, intake.writes, ...submitter.cancels()], STOP_WAIT_MS);
     if (stopped && opts.cancelOnAbort) await submitter.cancelMine(STOP_WAIT_MS);
     finished = true;
-    ledger.endRun(ctx.run);
+    await ledger.endRun(ctx.run);
   }
 }

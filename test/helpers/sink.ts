@@ -12,6 +12,8 @@ import type { BatchEvent } from '../../src/types.ts';
 export const identity: Identity = { scope: 'scope-test', baseUrl: 'https://api.example', apiVersion: '2026-10-21', keyFingerprint: 'abcd1234' };
 
 export interface TestContext extends SinkContext {
+  /** The in-memory SQLite ledger (its synchronous methods, for setting up a case). */
+  readonly ledger: Ledger;
   events: BatchEvent[];
   /** Virtual time: `sleep` advances it. */
   clock: { t: number };

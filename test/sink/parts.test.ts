@@ -141,11 +141,11 @@ describe('BatchAssembler', () => {
     const budget = new BudgetGuard(ctx, admit ? { maxUsd: 1, spentUsd: () => 0, estimateUsd: ({ mode }) => (admit(mode) ? 0 : 2) } : undefined);
     const parts = new BatchAssembler(ctx, {
       budget,
-      beforeOpen: () => {},
+      beforeOpen: async () => {},
       inFlight: () => 0,
       slotFreed: () => Promise.resolve(),
       submit: async (group) => void sent.push({ ...group, mode: 'batch' }),
-      sendRealtime: (group) => void sent.push({ ...group, mode: 'realtime' }),
+      sendRealtime: async (group) => void sent.push({ ...group, mode: 'realtime' }),
     });
     return { ctx, parts, sent };
   }
@@ -204,7 +204,7 @@ describe('BatchAssembler', () => {
 
 describe('ResultRecorder', () => {
   const canceled = { type: 'canceled' } as MessageBatchResult;
-  function recorded(deadline: boolean, ownRun: boolean) {
+  async function recorded(deadline: boolean, ownRun: boolean) {
     const ctx = testContext({ deadline: deadline ? 1 : undefined });
     const { ledger } = ctx;
     ledger.ensureSpec('s', '{"model":"m","max_tokens":5,"messages":', '}');
@@ -216,26 +216,26 @@ describe('ResultRecorder', () => {
     const recorder = new ResultRecorder(ctx);
     const row = ledger.batch(id);
     if (!row) throw new Error('no row');
-    const decided = recorder.decide(row, 'k', canceled, ledger.submittedOf(id));
+    const decided = await recorder.decide(row, 'k', canceled, ledger.submittedOf(id));
     const requeued: Requeued = new Map();
-    if (decided) ledger.transaction(() => recorder.store(row, decided, 1, requeued));
+    if (decided) await recorder.store(row, [decided], 1, requeued);
     return { decided, requeued, state: ledger.request(identity.scope, 'k')?.state, reasons: recorder.reasons(requeued) };
   }
 
-  it('a request canceled by our deadline is sent again (in real time)', () => {
-    const { decided, requeued, state, reasons } = recorded(true, true);
+  it('a request canceled by our deadline is sent again (in real time)', async () => {
+    const { decided, requeued, state, reasons } = await recorded(true, true);
     expect(decided?.verdict).toEqual({ retry: true, reason: 'deadline' });
     expect([...requeued.keys()]).toEqual(['k']);
     expect(state).toBe('pending');
     expect(reasons).toEqual({ deadline: 1 });
   });
 
-  it('a request an earlier run canceled is sent again: rerunning means finishing', () => {
-    expect(recorded(false, false).decided?.verdict).toEqual({ retry: true, reason: 'canceled earlier' });
+  it('a request an earlier run canceled is sent again: rerunning means finishing', async () => {
+    expect((await recorded(false, false)).decided?.verdict).toEqual({ retry: true, reason: 'canceled earlier' });
   });
 
-  it('a request this run canceled (a stop) is final for this run', () => {
-    const { decided, state } = recorded(false, true);
+  it('a request this run canceled (a stop) is final for this run', async () => {
+    const { decided, state } = await recorded(false, true);
     expect(decided?.verdict.retry).toBe(false);
     expect(state).toBe('done');
   });

@@ -110,13 +110,13 @@ it('a requeued request within 8 bytes of maxBatchBytes goes into an empty group 
   setTimeout(() => (timerRan = true), 0);
   const assembler = new BatchAssembler(ctx, {
     budget: new BudgetGuard(ctx, undefined),
-    beforeOpen: () => {
+    beforeOpen: async () => {
       if (++flushes === 100_000) ctx.controller.abort(); // the guard that lets this test end
     },
     inFlight: () => 0,
     slotFreed: () => new Promise(() => {}),
     submit: async () => {},
-    sendRealtime: () => {},
+    sendRealtime: async () => {},
   });
   const size = max - ENVELOPE_BYTES - 3; // accepted by the intake (size + envelope <= max)
   await assembler.requeue(new Map([['k', size + 8]]), () => false); // the recorder requeues payloadBytes + 8
