@@ -16,7 +16,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import { z } from 'zod';
 import { BatchEnrichError } from './errors.ts';
 import { createClient, identityOf, publicBaseUrl, sameEndpoint } from './client/client.ts';
-import { DEFAULT_MAX_ATTEMPTS, modelOutputLimit } from './core/retry.ts';
+import { DEFAULT_MAX_ATTEMPTS, isTransientFailure, modelOutputLimit } from './core/retry.ts';
 import { lookupModel } from './client/models.ts';
 import { findModel } from './core/models.ts';
 import { jobProblem } from './core/preflight.ts';
@@ -182,11 +182,14 @@ export function enrichStage(
       const ready = registry
         ? resolveUploads({
             uploader: new Uploader({ client, registry, scope, now: o.clock?.now, sleep: o.clock?.sleep, concurrency: o.uploadConcurrency, counts: o.uploadCounts }),
-            // A request the ledger has and that waits to be sent (pending) needs its files again: one
-            // uploaded on an earlier run may have expired since (the intake then refreshes the stored request).
+            // A request the ledger has and that waits to be sent (pending), or that this run tries again
+            // (a transient failure), needs its files again: one uploaded on an earlier run may have
+            // expired since (the intake then refreshes the stored request).
             known: async (key) => {
               const state = (await ledger.request(scope, key))?.state;
-              return state !== undefined && state !== 'pending';
+              if (state !== 'done') return state === 'submitted';
+              const stored = await ledger.storedResult(scope, key);
+              return stored === undefined || !isTransientFailure(stored);
             },
             file: o.file,
           })(prepared)

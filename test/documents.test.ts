@@ -171,6 +171,17 @@ describe('documents through enrichStage', () => {
     expect(out[0]?.['label']).toBe('INV-00001');
   });
 
+  it('a request that failed transiently, tried again by a run after its file expired, is sent with the file uploaded again', async () => {
+    const { clock, emu, ledger, base } = await uploadedOnce();
+    // Its last attempt was expired by the API: final for that run, tried again by the next one.
+    tamper(ledger, `UPDATE results SET result = '{"type":"expired"}'`);
+    clock.t += 8 * 24 * 3600_000; // the 7-day file has expired
+    const out = await enrich(emu, [{ id: 1, file: 'a.pdf' }], base);
+    expect(emu.uploads()).toBe(2);
+    expect(out[0]?.['_error']).toBeUndefined();
+    expect(out[0]?.['label']).toBe('INV-00001');
+  });
+
   it('a storage quota refusal is that record upload_failed; the rest goes on', async () => {
     const dir = await folder();
     const emu = await emulator({ responder: byDocument, filesQuotaBytes: 2500 });

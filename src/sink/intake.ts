@@ -137,7 +137,11 @@ export class Intake {
     } else if (known.state === 'done' && known.updated_at < ctx.runStartedAt) {
       // A transient failure that was final for an earlier run: this run tries again, with a fresh budget.
       const stored = await ledger.storedResult(scope, key);
-      if (stored && isTransientFailure(stored) && (await ledger.reopenRequest(scope, key, opts.now()))) await assembler.add(key, size);
+      if (stored && isTransientFailure(stored) && (await ledger.reopenRequest(scope, key, opts.now()))) {
+        // With its documents' current file ids (an earlier upload may have expired since it was sent).
+        if (record.messages.includes('"file_id"')) await ledger.refreshPayload(scope, key, record.messages);
+        await assembler.add(key, size);
+      }
     }
     return undefined;
   }
