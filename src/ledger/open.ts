@@ -1,0 +1,22 @@
+/**
+ * Opens the ledger a `--ledger` value (or `BATCH_ENRICH_LEDGER`) names: a `postgres://` or
+ * `postgresql://` URL is a PostgreSQL database (`./postgres.ts`), anything else a SQLite file
+ * (`./ledger.ts`, the default).
+ */
+import { Ledger } from './ledger.ts';
+import type { LedgerStore } from './store.ts';
+
+/** Whether a ledger spec names a PostgreSQL database rather than a SQLite file. */
+export function isPostgresUrl(spec: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(spec.trim());
+}
+
+/**
+ * The ledger at `spec`: PostgreSQL for a `postgres://` / `postgresql://` URL, else a SQLite file
+ * (or `:memory:`). The PostgreSQL client is loaded only when one is asked for.
+ */
+export async function openLedger(spec: string): Promise<LedgerStore> {
+  if (!isPostgresUrl(spec)) return new Ledger(spec);
+  const { PgLedger } = await import('./postgres.ts');
+  return PgLedger.open(spec.trim());
+}
