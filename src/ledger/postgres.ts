@@ -45,6 +45,8 @@ import type { UploadRow } from './uploads.ts';
 /** A small pool: a worker runs one step at a time, plus its heartbeat and a page read while a body streams. */
 const POOL_SIZE = 4;
 
+/** How long connecting to the server may take before the step fails. */
+const CONNECT_TIMEOUT_MS = 15_000;
 /** The int8 parser of this pool only: BIGINT columns (ids, ms timestamps, counts) come back as numbers. */
 const types: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: string) =>
@@ -202,7 +204,9 @@ export class PgLedger implements LedgerStore {
    */
   static async open(url: string): Promise<PgLedger> {
     const path = redactUrl(url);
-    const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE, types });
+    // A server that does not answer fails the step in seconds rather than at the OS's TCP timeout;
+    // keepalives keep idle connections through NATs and load balancers between a job's steps.
+    const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE, types, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
     // An idle client whose connection drops emits 'error' on the pool; unhandled it would end the
     // process. The next query gets its own error, which the caller sees.
     pool.on('error', () => {});

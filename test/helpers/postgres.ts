@@ -1,6 +1,8 @@
 /**
  * PostgreSQL for tests: the server the global setup started (`./postgres-server.ts`), and a fresh
- * database on it for each test file or case, so tests never see each other's rows.
+ * database (`freshDatabase`) or a fresh schema in this test file's database (`freshSchema`, about
+ * a hundred times faster: a CREATE DATABASE copies its template, 300 ms here) for each test file or
+ * case, so tests never see each other's rows.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -23,5 +25,26 @@ export async function freshDatabase(): Promise<string> {
   }
   const url = new URL(postgres.url);
   url.pathname = `/${name}`;
+  return url.toString();
+}
+
+let fileDatabase: Promise<string> | undefined;
+
+/**
+ * A URL whose tables live in a new, empty schema of this test file's database (created on first
+ * use): the schema is the connection's `search_path`, set by the URL's `options` parameter.
+ */
+export async function freshSchema(): Promise<string> {
+  fileDatabase ??= freshDatabase();
+  const url = new URL(await fileDatabase);
+  const schema = `s_${randomBytes(8).toString('hex')}`;
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    await client.query(`CREATE SCHEMA ${schema}`);
+  } finally {
+    await client.end();
+  }
+  url.searchParams.set('options', `-c search_path=${schema}`);
   return url.toString();
 }
