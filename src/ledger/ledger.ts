@@ -48,7 +48,7 @@ export const HEARTBEAT_MS = 5_000;
  */
 export const RUN_STALE_MS = 6 * HEARTBEAT_MS;
 /** The records a dead run left are dropped only once it has been silent this long (a run taken for dead too soon loses nothing). */
-const RUN_RECORDS_STALE_MS = 10 * 60_000;
+export const RUN_RECORDS_STALE_MS = 10 * 60_000;
 /**
  * Where this process's pids mean something: the machine's name and its pid namespace (two containers
  * that share a host name, with `--network host`, have different pid namespaces). A pid is looked at

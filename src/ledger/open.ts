@@ -1,19 +1,24 @@
 /**
- * Opens the ledger a spec names: a `postgres://` or `postgresql://` URL is a PostgreSQL ledger,
- * anything else a SQLite file (or `:memory:`).
+ * Opens the ledger a `--ledger` value (or `BATCH_ENRICH_LEDGER`) names: a `postgres://` or
+ * `postgresql://` URL is a PostgreSQL database (`./postgres.ts`), anything else a SQLite file
+ * (`./ledger.ts`, the default).
  */
-import { BatchEnrichError } from '../errors.ts';
 import { Ledger } from './ledger.ts';
 import type { LedgerStore } from './store.ts';
 
-/** Whether a ledger spec names a PostgreSQL database. */
+/** Whether a ledger spec names a PostgreSQL database rather than a SQLite file. */
 export function isPostgresUrl(spec: string): boolean {
-  return /^postgres(?:ql)?:\/\//i.test(spec);
+  return /^postgres(ql)?:\/\//i.test(spec.trim());
 }
 
+/**
+ * The ledger at `spec`: PostgreSQL for a `postgres://` / `postgresql://` URL, else a SQLite file
+ * (or `:memory:`). The PostgreSQL client is loaded only when one is asked for.
+ */
 export async function openLedger(spec: string): Promise<LedgerStore> {
-  if (isPostgresUrl(spec)) throw new BatchEnrichError('BE_USAGE', 'A PostgreSQL ledger is not in this build yet');
-  return new Ledger(spec);
+  if (!isPostgresUrl(spec)) return new Ledger(spec);
+  const { PgLedger } = await import('./postgres.ts');
+  return PgLedger.open(spec.trim());
 }
 
 /** Whether a value is an open ledger (the library's `ledger` option takes one, or a spec). */

@@ -1,0 +1,431 @@
+/**
+ * The ledger's contract: what every `LedgerStore` (SQLite, PostgreSQL) must do, step by step, and
+ * what two workers sharing one store must never see (a request in two batches, one remote batch
+ * claimed twice, a dead run revived, a batch failed after another worker moved it on). Registered
+ * once per implementation by `contract-*.test.ts`.
+ *
+ * Every call is awaited: SQLite answers with plain values, PostgreSQL with promises.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { HOST, RUN_RECORDS_STALE_MS, RUN_STALE_MS, type Identity, type Waiting } from '../../src/ledger/ledger.ts';
+import type { LedgerStore, NewRecord, NewRequest, Settlement, Spec } from '../../src/ledger/store.ts';
+
+/**
+ * Makes a new, empty store and returns how to open a ledger on it; calling that twice gives two
+ * ledgers on the same store, standing for two workers.
+ */
+export type StoreFactory = () => Promise<() => Promise<LedgerStore>>;
+
+const SCOPE = 'scope-a';
+const T = 1_000_000_000_000;
+const identity: Identity = { scope: SCOPE, baseUrl: 'https://api.anthropic.com', apiVersion: '2026-10-21', keyFingerprint: 'abcd1234' };
+const SPEC: Spec = { id: 'spec-1', head: '{"model":"m","max_tokens":5,"messages":', tail: '}' };
+
+function messagesOf(key: string): string {
+  return JSON.stringify([{ role: 'user', content: `item ${key}` }]);
+}
+function newRequests(keys: readonly string[]): NewRequest[] {
+  return keys.map((key) => ({ key, label: null, spec: SPEC.id, messages: messagesOf(key) }));
+}
+function newRecords(keys: readonly (string | null)[]): NewRecord[] {
+  return keys.map((key, seq) => ({ seq, line: seq + 2, data: JSON.stringify({ n: seq }), key, error: key === null ? '{"code":"BE_INVALID_RECORD"}' : null }));
+}
+function keysFrom(n: number, prefix = 'k'): string[] {
+  return Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(5, '0')}`);
+}
+function done(waiting: Waiting, result: string): Settlement {
+  return { waiting, result, retry: false };
+}
+
+export function ledgerContract(name: string, freshStore: StoreFactory): void {
+  describe(`the ledger contract: ${name}`, () => {
+    const opened: LedgerStore[] = [];
+    afterEach(async () => {
+      for (const ledger of opened.splice(0)) await ledger.close();
+    });
+
+    /** `n` ledgers on one new store (n workers). */
+    async function workers(n: number): Promise<LedgerStore[]> {
+      const open = await freshStore();
+      const ledgers: LedgerStore[] = [];
+      for (let i = 0; i < n; i++) ledgers.push(await open());
+      opened.push(...ledgers);
+      return ledgers;
+    }
+
+    /** One ledger with a run and pending requests for `keys` (with a record each). */
+    async function seeded(keys: readonly string[]): Promise<{ ledger: LedgerStore; run: number }> {
+      const [ledger] = await workers(1);
+      const run = await ledger!.startRun('job', T);
+      await ledger!.intake(SCOPE, run, [SPEC], newRequests(keys), newRecords(keys), T);
+      return { ledger: ledger!, run };
+    }
+
+    describe('runs', () => {
+      it('a heartbeat keeps a run alive; a late beat does not revive it; a run whose row was dropped learns it on its next beat', async () => {
+        const [ledger] = (await workers(1)) as [LedgerStore];
+        const id = await ledger.startRun('j', T);
+        expect(await ledger.run(id)).toMatchObject({ id, job: 'j', pid: process.pid, host: HOST, started_at: T, heartbeat_at: T });
+        expect(await ledger.runAlive(id, T + RUN_STALE_MS - 1)).toBe(true);
+        expect(await ledger.runAlive(id, T + RUN_STALE_MS)).toBe(false);
+        expect(await ledger.heartbeat(id, T + RUN_STALE_MS - 1)).toBe(true);
+        expect(await ledger.runAlive(id, T + RUN_STALE_MS + 1)).toBe(true);
+        const late = await ledger.startRun('late', T);
+        expect(await ledger.heartbeat(late, T + RUN_STALE_MS)).toBe(false);
+        expect(await ledger.runAlive(late, T + RUN_STALE_MS + 1)).toBe(false);
+        await ledger.endRun(id);
+        expect(await ledger.run(id)).toBeUndefined();
+        expect(await ledger.heartbeat(id, T + RUN_STALE_MS + 2)).toBe(false);
+        expect(await ledger.runAlive(id, T + RUN_STALE_MS + 2)).toBe(false);
+      });
+
+      it('endRun forgets the run and its records; its requests stay', async () => {
+        const { ledger, run } = await seeded(['a', 'b']);
+        expect(await ledger.records(SCOPE, run, 0, 10)).toHaveLength(2);
+        await ledger.endRun(run);
+        expect(await ledger.records(SCOPE, run, 0, 10)).toEqual([]);
+        expect(await ledger.request(SCOPE, 'a')).toMatchObject({ state: 'pending' });
+      });
+
+      it('startRun forgets the records of runs silent for long, and keeps those of runs still beating', async () => {
+        const { ledger, run: old } = await seeded(['a']);
+        const beating = await ledger.startRun('job', T);
+        await ledger.intake(SCOPE, beating, [], [], newRecords(['a']), T);
+        const now = T + RUN_RECORDS_STALE_MS;
+        expect(await ledger.heartbeat(beating, T + RUN_STALE_MS - 1)).toBe(true);
+        // `beating` is dead to the others at `now`, but not silent long enough to lose its records.
+        const fresh = await ledger.startRun('job', now);
+        expect(await ledger.run(old)).toBeUndefined();
+        expect(await ledger.records(SCOPE, old, 0, 10)).toEqual([]);
+        expect(await ledger.records(SCOPE, beating, 0, 10)).toHaveLength(1);
+        expect(await ledger.run(fresh)).toMatchObject({ heartbeat_at: now });
+      });
+    });
+
+    describe('requests and records', () => {
+      it('intake stores specs, pending requests with what they send, and records joined with their requests, in order', async () => {
+        const [ledger] = (await workers(1)) as [LedgerStore];
+        const run = await ledger.startRun('job', T);
+        const labelled = { key: 'b', label: 'T-42', spec: SPEC.id, messages: messagesOf('b') };
+        await ledger.intake(SCOPE, run, [SPEC], [...newRequests(['a']), labelled], newRecords(['a', null, 'b']), T);
+        expect(await ledger.request(SCOPE, 'b')).toEqual({
+          key: 'b', label: 'T-42', spec: SPEC.id, state: 'pending', batch_id: null, attempts: 0, max_tokens: null, updated_at: T,
+        });
+        const payload = await ledger.payload(SCOPE, 'a');
+        expect(payload).toMatchObject({ key: 'a', label: null, max_tokens: null });
+        expect(JSON.parse(`${payload!.head}${payload!.messages}${payload!.tail}`)).toEqual({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'item a' }] });
+        const rows = await ledger.records(SCOPE, run, 0, 10);
+        expect(rows).toEqual([
+          { seq: 0, line: 2, data: '{"n":0}', key: 'a', label: null, error: null, result: null, state: 'pending', attempts: 0, remote_id: null, nonce: null },
+          { seq: 1, line: 3, data: '{"n":1}', key: null, label: null, error: '{"code":"BE_INVALID_RECORD"}', result: null, state: null, attempts: null, remote_id: null, nonce: null },
+          { seq: 2, line: 4, data: '{"n":2}', key: 'b', label: 'T-42', error: null, result: null, state: 'pending', attempts: 0, remote_id: null, nonce: null },
+        ]);
+        expect((await ledger.records(SCOPE, run, 1, 1)).map((r) => r.seq)).toEqual([1]);
+        expect(await ledger.records('other-scope', run, 0, 1)).toMatchObject([{ key: 'a', state: null }]);
+      });
+
+      it('intake ignores a known request and spec (what it sends stays), and a key given twice keeps its first messages', async () => {
+        const { ledger, run } = await seeded(['a']);
+        await ledger.openBatch(identity, run, 'job', 'n1', ['a'], T);
+        await ledger.intake(SCOPE, run, [{ ...SPEC, head: 'changed' }], [{ key: 'a', label: 'x', spec: SPEC.id, messages: '[]' }, { key: 'c', label: null, spec: SPEC.id, messages: '["first"]' }, { key: 'c', label: null, spec: SPEC.id, messages: '["second"]' }], [], T + 1);
+        expect(await ledger.request(SCOPE, 'a')).toMatchObject({ state: 'submitted', label: null, updated_at: T });
+        expect(await ledger.payload(SCOPE, 'a')).toMatchObject({ head: SPEC.head, messages: messagesOf('a') });
+        expect(await ledger.payload(SCOPE, 'c')).toMatchObject({ messages: '["first"]' });
+      });
+
+      it('requestSent is false while pending and true once submitted; otherScopes lists the other identities', async () => {
+        const { ledger, run } = await seeded(['a']);
+        await ledger.intake('scope-c', run, [], newRequests(['a']), [], T);
+        await ledger.intake('scope-b', run, [], newRequests(['x']), [], T);
+        expect(await ledger.requestSent(SCOPE, 'a')).toBe(false);
+        expect(await ledger.requestSent(SCOPE, 'missing')).toBe(false);
+        await ledger.openBatch(identity, run, 'job', 'n1', ['a'], T);
+        expect(await ledger.requestSent(SCOPE, 'a')).toBe(true);
+        expect(await ledger.requestSent('scope-c', 'a')).toBe(false);
+        expect((await ledger.otherScopes(SCOPE)).sort()).toEqual(['scope-b', 'scope-c']);
+        expect((await ledger.otherScopes('scope-b')).sort()).toEqual([SCOPE, 'scope-c']);
+      });
+
+      it('refreshPayload replaces what a pending request sends, only when it differs, never once submitted', async () => {
+        const { ledger, run } = await seeded(['a', 'b']);
+        expect(await ledger.refreshPayload(SCOPE, 'a', '["new"]')).toBe(true);
+        expect(await ledger.refreshPayload(SCOPE, 'a', '["new"]')).toBe(false);
+        expect((await ledger.payload(SCOPE, 'a'))?.messages).toBe('["new"]');
+        await ledger.openBatch(identity, run, 'job', 'n1', ['b'], T);
+        expect(await ledger.refreshPayload(SCOPE, 'b', '["new"]')).toBe(false);
+        expect((await ledger.payload(SCOPE, 'b'))?.messages).toBe(messagesOf('b'));
+        expect(await ledger.refreshPayload(SCOPE, 'missing', '["new"]')).toBe(false);
+      });
+
+      it('reopenRequest makes an answered request pending again with a fresh attempt count, and nothing else', async () => {
+        const { ledger, run } = await seeded(['a', 'b']);
+        const { id } = await ledger.openBatch(identity, run, 'job', 'n1', ['a', 'b'], T);
+        const waiting = await ledger.submittedOf(id);
+        await ledger.settle(id, [done(waiting.get('a')!, '{"type":"expired"}')], T);
+        expect(await ledger.reopenRequest(SCOPE, 'b', T + 5)).toBe(false); // still submitted
+        expect(await ledger.reopenRequest(SCOPE, 'a', T + 5)).toBe(true);
+        expect(await ledger.request(SCOPE, 'a')).toMatchObject({ state: 'pending', batch_id: null, attempts: 0, updated_at: T + 5 });
+        // Its last result is kept until a new one replaces it.
+        expect(await ledger.storedResult(SCOPE, 'a')).toBe('{"type":"expired"}');
+        expect(await ledger.reopenRequest(SCOPE, 'a', T + 6)).toBe(false);
+      });
+    });
+
+    describe('batches', () => {
+      it('openBatch writes the batch row first (creating) and takes the pending keys among those given, in their order', async () => {
+        const { ledger, run } = await seeded(['a', 'b', 'c', 'd']);
+        const first = await ledger.openBatch(identity, run, 'job', 'n1', ['c', 'a'], T + 1);
+        expect(first.keys).toEqual(['c', 'a']);
+        expect(await ledger.batch(first.id)).toEqual({
+          id: first.id, scope: SCOPE, run, job: 'job', nonce: 'n1', remote_id: null, state: 'creating', request_count: 0, bytes: 0,
+          created_at: T + 1, updated_at: T + 1, base_url: identity.baseUrl, api_version: identity.apiVersion, key_fingerprint: identity.keyFingerprint, error: null,
+        });
+        expect(await ledger.request(SCOPE, 'c')).toMatchObject({ state: 'submitted', batch_id: first.id, attempts: 1, updated_at: T + 1 });
+        // Taken, unknown and repeated keys are skipped; the rest keep the caller's order.
+        const second = await ledger.openBatch(identity, run, 'job', 'n2', ['d', 'a', 'zz', 'b', 'd'], T + 2);
+        expect(second.id).toBeGreaterThan(first.id);
+        expect(second.keys).toEqual(['d', 'b']);
+        const empty = await ledger.openBatch(identity, run, 'job', 'n3', ['a'], T + 3);
+        expect(empty.keys).toEqual([]);
+        expect(await ledger.batch(empty.id)).toMatchObject({ state: 'creating' });
+      });
+
+      it("batchPage pages a batch's requests in submission order; sizeBatch records the body built", async () => {
+        const keys = keysFrom(5);
+        const { ledger, run } = await seeded(keys);
+        const { id } = await ledger.openBatch(identity, run, 'job', 'n1', keys, T);
+        const page1 = await ledger.batchPage(id, 0, 3);
+        const page2 = await ledger.batchPage(id, page1.at(-1)!.id, 3);
+        expect([...page1, ...page2].map((p) => p.key)).toEqual(keys);
+        expect(page1[0]).toMatchObject({ key: keys[0], head: SPEC.head, tail: SPEC.tail, messages: messagesOf(keys[0]!), max_tokens: null });
+        await ledger.sizeBatch(id, 5, 12_345);
+        expect(await ledger.batch(id)).toMatchObject({ request_count: 5, bytes: 12_345 });
+      });
+
+      it('one remote batch is claimed by one row only, and recorded as the remote batch of a creating row only', async () => {
+        const [ledger] = (await workers(1)) as [LedgerStore];
+        const run = await ledger.startRun('j', T);
+        const a = (await ledger.openBatch(identity, run, 'j', 'nonceA', [], T)).id;
+        const b = (await ledger.openBatch(identity, run, 'j', 'nonceB', [], T)).id;
+        expect(await ledger.claimant('msgbatch_1')).toBeUndefined();
+        expect(await ledger.setRemote(a, 'msgbatch_1', T + 1)).toBe(true);
+        expect(await ledger.batch(a)).toMatchObject({ state: 'in_progress', remote_id: 'msgbatch_1', updated_at: T + 1 });
+        expect(await ledger.claimant('msgbatch_1')).toBe(a);
+        expect(await ledger.setRemote(b, 'msgbatch_1', T + 1)).toBe(false);
+        expect(await ledger.batch(b)).toMatchObject({ state: 'creating', remote_id: null });
+        expect(await ledger.setRemote(b, 'msgbatch_2', T + 1)).toBe(true);
+        // A row that is no longer creating takes no other remote batch.
+        expect(await ledger.setRemote(a, 'msgbatch_3', T + 2)).toBe(false);
+        expect(await ledger.batch(a)).toMatchObject({ remote_id: 'msgbatch_1' });
+      });
+
+      it('setBatchState moves a batch and keeps an earlier error when given none', async () => {
+        const [ledger] = (await workers(1)) as [LedgerStore];
+        const { id } = await ledger.openBatch(identity, 1, 'j', 'n', [], T);
+        await ledger.setBatchState(id, 'ended', T + 1, 'partly expired');
+        await ledger.setBatchState(id, 'downloaded', T + 2);
+        expect(await ledger.batch(id)).toMatchObject({ state: 'downloaded', updated_at: T + 2, error: 'partly expired' });
+        expect(await ledger.batch(id + 1000)).toBeUndefined();
+      });
+
+      it('settle stores final results, retries with the last result kept in place, and ignores requests no longer waiting', async () => {
+        const { ledger, run } = await seeded(['a', 'b', 'c']);
+        const { id } = await ledger.openBatch(identity, run, 'job', 'n1', ['a', 'b', 'c'], T);
+        const waiting = await ledger.submittedOf(id);
+        expect([...waiting.keys()].sort()).toEqual(['a', 'b', 'c']);
+        expect(waiting.get('a')).toMatchObject({ spec: SPEC.id, attempts: 1, max_tokens: null, result_id: null });
+        expect(await ledger.unanswered(id)).toHaveLength(3);
+
+        const took = await ledger.settle(
+          id,
+          [done(waiting.get('a')!, '{"type":"succeeded","n":1}'), { waiting: waiting.get('b')!, result: '{"type":"truncated"}', retry: true, maxTokens: 64 }],
+          T + 1,
+        );
+        expect(took).toEqual([true, true]);
+        expect(await ledger.request(SCOPE, 'a')).toMatchObject({ state: 'done', batch_id: id, updated_at: T + 1 });
+        expect(await ledger.storedResult(SCOPE, 'a')).toBe('{"type":"succeeded","n":1}');
+        expect(await ledger.request(SCOPE, 'b')).toMatchObject({ state: 'pending', batch_id: null, attempts: 1, max_tokens: 64 });
+        expect(await ledger.storedResult(SCOPE, 'b')).toBe('{"type":"truncated"}');
+        expect(await ledger.unanswered(id)).toEqual(['c']);
+
+        // The retry's next attempt replaces its last result in place (the same result row).
+        const again = await ledger.openBatch(identity, run, 'job', 'n2', ['b'], T + 2);
+        const retried = (await ledger.submittedOf(again.id)).get('b')!;
+        expect(retried).toMatchObject({ attempts: 2, max_tokens: 64 });
+        expect(retried.result_id).not.toBeNull();
+        expect((await ledger.batchPage(again.id, 0, 10))[0]?.max_tokens).toBe(64);
+        expect(await ledger.settle(again.id, [done(retried, '{"type":"succeeded","n":2}')], T + 3)).toEqual([true]);
+        expect(await ledger.storedResult(SCOPE, 'b')).toBe('{"type":"succeeded","n":2}');
+        expect((await ledger.records(SCOPE, run, 1, 1))[0]).toMatchObject({ key: 'b', state: 'done', attempts: 2, result: '{"type":"succeeded","n":2}', nonce: 'n2' });
+
+        // Settled again (a re-download), or by another batch: no effect, nothing overwritten.
+        expect(await ledger.settle(id, [done(waiting.get('a')!, '{"type":"other"}'), done(waiting.get('c')!, '{"ok":"c"}'), done(waiting.get('c')!, '{"ok":"twice"}')], T + 4)).toEqual([
+          false,
+          true,
+          false,
+        ]);
+        expect(await ledger.storedResult(SCOPE, 'a')).toBe('{"type":"succeeded","n":1}');
+        expect(await ledger.storedResult(SCOPE, 'c')).toBe('{"ok":"c"}');
+        expect(await ledger.settle(again.id, [done(waiting.get('c')!, '{"x":1}')], T + 5)).toEqual([false]);
+        expect(await ledger.settle(id, [], T + 5)).toEqual([]);
+      });
+
+      it('failBatch releases the unanswered requests (one attempt given back) and marks the batch failed, only from the state the caller saw', async () => {
+        const { ledger, run } = await seeded(['a', 'b']);
+        const { id } = await ledger.openBatch(identity, run, 'job', 'n1', ['a', 'b'], T);
+        await ledger.settle(id, [done((await ledger.submittedOf(id)).get('a')!, '{"ok":1}')], T);
+        expect(await ledger.failBatch(id, T + 1, 'gone', 'in_progress')).toBeUndefined();
+        expect(await ledger.batch(id)).toMatchObject({ state: 'creating', error: null });
+        expect(await ledger.failBatch(id, T + 1, 'create failed', 'creating')).toBe(1);
+        expect(await ledger.batch(id)).toMatchObject({ state: 'failed', error: 'create failed', updated_at: T + 1 });
+        expect(await ledger.request(SCOPE, 'b')).toMatchObject({ state: 'pending', batch_id: null, attempts: 0 });
+        expect(await ledger.request(SCOPE, 'a')).toMatchObject({ state: 'done' });
+        expect(await ledger.failBatch(id, T + 2, 'again', 'creating')).toBeUndefined();
+        expect(await ledger.failBatch(id + 1000, T + 2, 'none', 'creating')).toBeUndefined();
+      });
+
+      it("identities lists each scope as its newest batch recorded it, newest first; batches lists all or a job's, in creation order", async () => {
+        const [ledger] = (await workers(1)) as [LedgerStore];
+        const other: Identity = { scope: 'scope-b', baseUrl: 'http://gateway.local', apiVersion: 'v', keyFingerprint: 'ffff' };
+        const b1 = await ledger.openBatch(identity, 1, 'j1', 'n1', [], T);
+        const b2 = await ledger.openBatch(other, 1, 'j2', 'n2', [], T);
+        const b3 = await ledger.openBatch({ ...identity, baseUrl: 'https://newer.example' }, 1, 'j1', 'n3', [], T);
+        expect(await ledger.identities()).toEqual([{ ...identity, baseUrl: 'https://newer.example' }, other]);
+        expect((await ledger.batches()).map((b) => b.id)).toEqual([b1.id, b2.id, b3.id]);
+        expect((await ledger.batches('j1')).map((b) => b.nonce)).toEqual(['n1', 'n3']);
+        expect(await ledger.batches('none')).toEqual([]);
+      });
+    });
+
+    describe('upkeep', () => {
+      it('gc deletes finished batches and requests no batch or record waits on, untouched since the cutoff; gcPreview counts the same', async () => {
+        const { ledger, run } = await seeded(['a', 'b', 'c', 'd']);
+        await ledger.endRun(run); // its records no longer hold its requests
+        const holder = await ledger.startRun('job', T);
+        await ledger.intake(SCOPE, holder, [], [], newRecords(['d']), T);
+        const finished = await ledger.openBatch(identity, run, 'job', 'n1', ['a'], T);
+        await ledger.setRemote(finished.id, 'msgbatch_1', T);
+        await ledger.settle(finished.id, [done((await ledger.submittedOf(finished.id)).get('a')!, '{"ok":1}')], T);
+        await ledger.setBatchState(finished.id, 'downloaded', T);
+        const open = await ledger.openBatch(identity, run, 'job', 'n2', ['b'], T);
+        // a: done, in a downloaded batch; b: submitted; c: pending; d: pending, held by a record.
+        const before = T + 1;
+        expect(await ledger.gcPreview(T)).toEqual({ batches: 0, requests: 0 });
+        expect(await ledger.gcPreview(before)).toEqual({ batches: 1, requests: 2 });
+        expect(await ledger.gc(before)).toEqual({ batches: 1, requests: 2 });
+        expect(await ledger.batch(finished.id)).toBeUndefined();
+        expect(await ledger.claimant('msgbatch_1')).toBeUndefined();
+        expect(await ledger.request(SCOPE, 'a')).toBeUndefined();
+        expect(await ledger.storedResult(SCOPE, 'a')).toBeUndefined();
+        expect(await ledger.request(SCOPE, 'c')).toBeUndefined();
+        expect(await ledger.payload(SCOPE, 'c')).toBeUndefined();
+        expect(await ledger.batch(open.id)).toMatchObject({ state: 'creating' });
+        expect(await ledger.payload(SCOPE, 'b')).toMatchObject({ head: SPEC.head });
+        expect(await ledger.request(SCOPE, 'd')).toMatchObject({ state: 'pending' });
+        expect(await ledger.gcPreview(before)).toEqual({ batches: 0, requests: 0 });
+        await ledger.compact();
+        expect(await ledger.payload(SCOPE, 'd')).toMatchObject({ messages: messagesOf('d') });
+      });
+    });
+
+    describe('uploads', () => {
+      it('records an upload before and after it, per identity, and forgets it', async () => {
+        const [ledger, other] = (await workers(2)) as [LedgerStore, LedgerStore];
+        await ledger.uploads.begin('scope-a', 'abc', 10, 1000);
+        expect(await ledger.uploads.get('scope-a', 'abc')).toEqual({ sha256: 'abc', fileId: null, bytes: 10, expiresAt: null, startedAt: 1000 });
+        await ledger.uploads.finish('scope-a', 'abc', 'file_1', 5000);
+        await ledger.uploads.begin('scope-a', 'def', 20, 900);
+        expect(await other.uploads.get('scope-a', 'abc')).toEqual({ sha256: 'abc', fileId: 'file_1', bytes: 10, expiresAt: 5000, startedAt: 1000 });
+        expect(await other.uploads.get('scope-b', 'abc')).toBeUndefined();
+        expect((await other.uploads.all('scope-a')).map((u) => u.sha256)).toEqual(['def', 'abc']);
+        // Begun again (its file expired): the old file id is gone until the new upload ends.
+        await other.uploads.begin('scope-a', 'abc', 11, 2000);
+        expect(await ledger.uploads.get('scope-a', 'abc')).toEqual({ sha256: 'abc', fileId: null, bytes: 11, expiresAt: null, startedAt: 2000 });
+        await ledger.uploads.forget('scope-a', 'abc');
+        expect((await other.uploads.all('scope-a')).map((u) => u.sha256)).toEqual(['def']);
+      });
+    });
+
+    describe('two workers on one store', () => {
+      it('openBatch on the same keys at once: every key goes into exactly one batch', async () => {
+        const [a, b] = (await workers(2)) as [LedgerStore, LedgerStore];
+        const keys = keysFrom(2_000);
+        const run = await a.startRun('job', T);
+        await a.intake(SCOPE, run, [SPEC], newRequests(keys), [], T);
+        const reversed = keys.toReversed();
+        const opened = await Promise.all([
+          ...[0, 1, 2].map((i) => a.openBatch(identity, run, 'job', `a${i}`, keys, T)),
+          ...[0, 1, 2].map((i) => b.openBatch(identity, run, 'job', `b${i}`, reversed, T)),
+        ]);
+        const taken = opened.flatMap((batch) => batch.keys);
+        expect(taken).toHaveLength(keys.length);
+        expect(new Set(taken).size).toBe(keys.length);
+        for (const batch of opened) {
+          expect((await b.submittedOf(batch.id)).size).toBe(batch.keys.length);
+          // Each batch's keys come back in the order it asked for them.
+          const order = batch.keys.map((key) => keys.indexOf(key));
+          const ascending = order.every((n, i) => i === 0 || n > order[i - 1]!);
+          const descending = order.every((n, i) => i === 0 || n < order[i - 1]!);
+          expect(ascending || descending).toBe(true);
+        }
+        for (const key of [keys[0]!, keys[999]!, keys[1999]!]) expect(await b.request(SCOPE, key)).toMatchObject({ state: 'submitted', attempts: 1 });
+      });
+
+      it('one remote batch is claimed once across workers', async () => {
+        const [a, b] = (await workers(2)) as [LedgerStore, LedgerStore];
+        const rowA = (await a.openBatch(identity, 1, 'job', 'nA', [], T)).id;
+        const rowB = (await b.openBatch(identity, 2, 'job', 'nB', [], T)).id;
+        const [tookA, tookB] = await Promise.all([a.setRemote(rowA, 'msgbatch_x', T), b.setRemote(rowB, 'msgbatch_x', T)]);
+        expect([tookA, tookB].filter(Boolean)).toHaveLength(1);
+        const winner = tookA ? rowA : rowB;
+        expect(await a.claimant('msgbatch_x')).toBe(winner);
+        expect(await b.claimant('msgbatch_x')).toBe(winner);
+        expect((await a.batches()).filter((row) => row.remote_id === 'msgbatch_x').map((row) => row.id)).toEqual([winner]);
+      });
+
+      it('a run the other worker saw dead cannot revive with a late beat', async () => {
+        const [a, b] = (await workers(2)) as [LedgerStore, LedgerStore];
+        const run = await a.startRun('job', T);
+        const now = T + RUN_STALE_MS;
+        expect(await b.runAlive(run, now)).toBe(false);
+        expect(await a.heartbeat(run, now)).toBe(false);
+        expect(await b.runAlive(run, now)).toBe(false);
+        expect((await b.run(run))?.heartbeat_at).toBe(T);
+      });
+
+      it('failBatch from a state another worker moved on is a no-op', async () => {
+        const [a, b] = (await workers(2)) as [LedgerStore, LedgerStore];
+        const run = await a.startRun('job', T);
+        await a.intake(SCOPE, run, [SPEC], newRequests(['x', 'y']), [], T);
+        const { id } = await a.openBatch(identity, run, 'job', 'n', ['x', 'y'], T);
+        // Worker b adopted the batch (proven by its nonce) while worker a decided it was never made.
+        expect(await b.setRemote(id, 'msgbatch_adopted', T + 1)).toBe(true);
+        expect(await a.failBatch(id, T + 2, 'not created', 'creating')).toBeUndefined();
+        expect(await a.batch(id)).toMatchObject({ state: 'in_progress', remote_id: 'msgbatch_adopted', error: null });
+        expect(await a.request(SCOPE, 'x')).toMatchObject({ state: 'submitted', batch_id: id, attempts: 1 });
+        // And the other way round: once failed, it cannot be recorded as created.
+        const second = await a.openBatch(identity, run, 'job', 'n2', [], T);
+        const [failed, created] = await Promise.all([a.failBatch(second.id, T + 3, 'not created', 'creating'), b.setRemote(second.id, 'msgbatch_late', T + 3)]);
+        expect(failed === undefined).toBe(created);
+      });
+
+      it('both workers settle the same results at once: each takes effect once, harmlessly', async () => {
+        const [a, b] = (await workers(2)) as [LedgerStore, LedgerStore];
+        const keys = keysFrom(200);
+        const run = await a.startRun('job', T);
+        await a.intake(SCOPE, run, [SPEC], newRequests(keys), [], T);
+        const { id } = await a.openBatch(identity, run, 'job', 'n', keys, T);
+        const waiting = await b.submittedOf(id);
+        const settlements = keys.map((key, i) => (i % 2 === 0 ? done(waiting.get(key)!, `{"key":"${key}"}`) : { waiting: waiting.get(key)!, result: `{"retry":"${key}"}`, retry: true }));
+        const [byA, byB] = await Promise.all([a.settle(id, settlements, T + 1), b.settle(id, settlements, T + 1)]);
+        keys.forEach((_, i) => expect(Number(byA[i]) + Number(byB[i])).toBe(1));
+        for (const key of [keys[0]!, keys[1]!, keys[198]!, keys[199]!]) {
+          const retried = keys.indexOf(key) % 2 === 1;
+          expect(await a.storedResult(SCOPE, key)).toBe(retried ? `{"retry":"${key}"}` : `{"key":"${key}"}`);
+          expect(await b.request(SCOPE, key)).toMatchObject({ state: retried ? 'pending' : 'done' });
+        }
+        expect(await a.unanswered(id)).toEqual([]);
+      });
+    });
+  });
+}
