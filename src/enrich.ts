@@ -39,7 +39,8 @@ import { compileTemplate } from './core/template.ts';
 import { defaultLedgerPath, type Identity } from './ledger/ledger.ts';
 import { isLedgerStore, openLedger } from './ledger/open.ts';
 import type { LedgerStore } from './ledger/store.ts';
-import { batchSink, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, MAX_TIMER_MS, type BatchEvent } from './stages/batch.ts';
+import { batchSink } from './stages/batch.ts';
+import { sinkKnobs, sinkKnobsOf } from './sink/options.ts';
 import { newCounts, toEnriched, type MergeCounts } from './stages/merge.ts';
 import { toRequests } from './stages/prepare.ts';
 import { attachDocuments, resolveUploads } from './stages/attach.ts';
@@ -51,8 +52,9 @@ export const DEFAULT_MODEL = 'claude-haiku-4-5';
 export const DEFAULT_MAX_TOKENS = 1024;
 
 const positiveInt = (max?: number) => (max ? z.number().int().min(1).max(max) : z.number().int().min(1));
-const optionsSchema = z
-  .object({
+/** The library's options: the sink's knobs (declared once, in `sink/options.ts`), and the stage's own. */
+const optionsSchema = sinkKnobs
+  .extend({
     prompt: z.string().min(1),
     system: z.string().optional(),
     model: z.string().min(1).default(DEFAULT_MODEL),
@@ -65,17 +67,7 @@ const optionsSchema = z
     baseURL: z.string().url().optional(),
     /** A SQLite file, `:memory:`, a `postgres://` URL, or an open ledger (left open). */
     ledger: z.union([z.string().min(1), z.custom<LedgerStore>(isLedgerStore, 'an open ledger')]).optional(),
-    batchSize: positiveInt(MAX_BATCH_REQUESTS).optional(),
-    maxBatchBytes: positiveInt(MAX_BATCH_BYTES).optional(),
-    flushAfterMs: z.number().positive().max(MAX_TIMER_MS).optional(),
-    maxInFlight: positiveInt(100).optional(),
-    pollMinMs: z.number().positive().max(MAX_TIMER_MS).optional(),
-    pollMaxMs: z.number().positive().max(MAX_TIMER_MS).optional(),
     maxAttempts: positiveInt(100).default(DEFAULT_MAX_ATTEMPTS),
-    job: z.string().min(1).optional(),
-    allowOtherIdentity: z.boolean().optional(),
-    cancelOnAbort: z.boolean().optional(),
-    noWait: z.boolean().optional(),
     /** This worker's shard (`{ part: K, of: N }`): it takes every N-th record, from the K-th (see `src/core/shard.ts`). */
     shard: z
       .object({ part: z.number().int(), of: z.number().int() })
@@ -85,16 +77,11 @@ const optionsSchema = z
         if (problem) context.addIssue({ code: 'custom', message: problem });
       })
       .optional(),
-    file: z.string().optional(),
-    onEvent: z.custom<(event: BatchEvent) => void>((v) => typeof v === 'function').optional(),
-    signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal).optional(),
     counts: z.custom<MergeCounts>((v) => typeof v === 'object' && v !== null).optional(),
     prices: z.custom<PriceTable>((v) => typeof v === 'object' && v !== null).optional(),
     costs: z.custom<CostTotals>((v) => typeof v === 'object' && v !== null).optional(),
     maxCostUsd: z.number().positive().optional(),
     meta: z.boolean().optional(),
-    mode: z.enum(['batch', 'realtime']).optional(),
-    concurrency: positiveInt(1000).optional(),
     deadline: z.union([z.date(), z.number().positive()]).optional(),
     attach: z.array(z.string().min(1)).optional(),
     documentPrompt: z.string().min(1).optional(),
@@ -195,30 +182,16 @@ export function enrichStage(
           })(prepared)
         : prepared;
       const joined = batchSink({
+        ...sinkKnobsOf(o),
         client,
         ledger,
         identity,
         offline,
-        job: o.job,
         retry: { maxAttempts: o.maxAttempts, validator: answer?.validator, maxTokensCap: modelOutputLimit(o.model) },
-        allowOtherIdentity: o.allowOtherIdentity,
-        file: o.file,
-        cancelOnAbort: o.cancelOnAbort,
-        noWait: o.noWait,
-        batchSize: o.batchSize,
-        maxBatchBytes: o.maxBatchBytes,
-        flushAfterMs: o.flushAfterMs,
-        maxInFlight: o.maxInFlight,
-        pollMinMs: o.pollMinMs,
-        pollMaxMs: o.pollMaxMs,
-        onEvent: o.onEvent,
-        signal: o.signal,
         onResult: (result, mode) => {
           // Only answers are billed: errored, expired and canceled requests cost nothing.
           if (result.type === 'succeeded') addUsage(costs, result.message.usage, result.message.model, mode, table);
         },
-        mode: o.mode,
-        concurrency: o.concurrency,
         deadline: o.deadline instanceof Date ? o.deadline.getTime() : o.deadline,
         now: o.clock?.now,
         sleep: o.clock?.sleep,

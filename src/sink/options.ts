@@ -8,6 +8,7 @@ import { POLL_MAX_MS, POLL_MIN_MS, pollDelayMs, sleep as realSleep } from '../co
 import { DEFAULT_MAX_ATTEMPTS, type RetryPolicy } from '../core/retry.ts';
 import type { Identity } from '../ledger/ledger.ts';
 import type { LedgerStore } from '../ledger/store.ts';
+import { z } from 'zod';
 import type { BatchEvent, SendMode } from '../types.ts';
 
 /** The API's limits for one batch. */
@@ -65,46 +66,73 @@ export interface Budget {
   estimateUsd: (group: { requests: number; bytes: number; mode: SendMode }) => number;
 }
 
-export interface BatchSinkOptions {
-  client: Anthropic;
-  ledger: LedgerStore;
-  /** The API identity (see `identityOf`); answers are reused, and batches followed, only within it. */
-  identity: Identity;
+const positiveInt = (max: number) => z.number().int().min(1).max(max);
+const isFunction = (v: unknown) => typeof v === 'function';
+
+/**
+ * The sink's knobs, declared once: the sink takes them as they are, and the library's options
+ * (`enrichStage`) extend this schema and hand them on (`sinkKnobsOf`), so a knob, its limits and its
+ * meaning are written here only. Their defaults are applied in `resolveSinkOptions`.
+ */
+export const sinkKnobs = z.object({
   /** The job name recorded with each batch (for `batch-enrich status`). */
-  job?: string | undefined;
+  job: z.string().min(1).optional(),
   /** Requests per batch, 1 to 100,000 (default 100,000). */
-  batchSize?: number | undefined;
+  batchSize: positiveInt(MAX_BATCH_REQUESTS).optional(),
   /** Bytes per batch body (default: 256 MB less a 5% margin). */
-  maxBatchBytes?: number | undefined;
+  maxBatchBytes: positiveInt(MAX_BATCH_BYTES).optional(),
   /** Submit a partial batch this long after its first request (default 30 s). */
-  flushAfterMs?: number | undefined;
+  flushAfterMs: z.number().positive().max(MAX_TIMER_MS).optional(),
   /** Batches submitted and not yet downloaded, at most (default 4). */
-  maxInFlight?: number | undefined;
+  maxInFlight: positiveInt(100).optional(),
   /** First poll interval (default 1 s); it doubles up to `pollMaxMs` (default 15 minutes). */
-  pollMinMs?: number | undefined;
-  pollMaxMs?: number | undefined;
-  /** Which failed results to try again (default: 3 attempts, no schema, 128K tokens cap). */
-  retry?: Partial<RetryPolicy> | undefined;
+  pollMinMs: z.number().positive().max(MAX_TIMER_MS).optional(),
+  pollMaxMs: z.number().positive().max(MAX_TIMER_MS).optional(),
   /** Shown in per-record messages (`file:line`). */
-  file?: string | undefined;
+  file: z.string().optional(),
   /** Submit requests another identity already submitted or answered (paying again) instead of stopping. */
-  allowOtherIdentity?: boolean | undefined;
+  allowOtherIdentity: z.boolean().optional(),
   /**
    * `batch` (default) sends requests in Message Batches; `realtime` sends each with
    * `messages.create` (small or urgent jobs: answers now, at full price), in groups of a few that
    * flow through the same ledger, retries and ordering.
    */
-  mode?: SendMode | undefined;
+  mode: z.enum(['batch', 'realtime']).optional(),
   /** Real-time calls at once, at most (default 8); halved on a 429 or 529, and grown back after successes. */
-  concurrency?: number | undefined;
+  concurrency: positiveInt(1000).optional(),
+  /** When stopped by the signal, cancel this run's batches still running (they keep running otherwise). */
+  cancelOnAbort: z.boolean().optional(),
+  /**
+   * Submit now, collect later: every batch is submitted (or followed) and polled once; if answers are
+   * still pending, the sink stops with `BE_PENDING` before yielding anything (nothing is written),
+   * saying how many and when the oldest batch expires. Once every answer is in, it yields them all.
+   */
+  noWait: z.boolean().optional(),
+  onEvent: z.custom<(event: BatchEvent) => void>(isFunction).optional(),
+  signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal).optional(),
+});
+
+export type SinkKnobs = z.input<typeof sinkKnobs>;
+
+/** The sink's knobs among a larger set of options (the library's), to hand on as they are. */
+export function sinkKnobsOf(options: SinkKnobs & Record<string, unknown>): SinkKnobs {
+  const knobs: Record<string, unknown> = {};
+  for (const name of Object.keys(sinkKnobs.shape)) if (options[name] !== undefined) knobs[name] = options[name];
+  return knobs as SinkKnobs;
+}
+
+export interface BatchSinkOptions extends SinkKnobs {
+  client: Anthropic;
+  ledger: LedgerStore;
+  /** The API identity (see `identityOf`); answers are reused, and batches followed, only within it. */
+  identity: Identity;
+  /** Which failed results to try again (default: 3 attempts, no schema, 128K tokens cap). */
+  retry?: Partial<RetryPolicy> | undefined;
   /**
    * Batch mode: at this time (ms since the epoch), cancel the run's batches still running, keep the
    * answers they already produced, and finish the rest in real time.
    */
   deadline?: number | undefined;
-  /** When stopped by the signal, cancel this run's batches still running (they keep running otherwise). */
-  cancelOnAbort?: boolean | undefined;
-  onEvent?: ((event: BatchEvent) => void) | undefined;
   /** Called with every result this run downloads (retried ones too: what is billed), e.g. to add up cost. */
   onResult?: ((result: MessageBatchResult, mode: SendMode) => void) | undefined;
   /**
@@ -120,12 +148,6 @@ export interface BatchSinkOptions {
    * submit, follow or resume a batch) stops the run with `BE_NO_API_KEY` and this message.
    */
   offline?: string | undefined;
-  /**
-   * Submit now, collect later: every batch is submitted (or followed) and polled once; if answers are
-   * still pending, the sink stops with `BE_PENDING` before yielding anything (nothing is written),
-   * saying how many and when the oldest batch expires. Once every answer is in, it yields them all.
-   */
-  noWait?: boolean | undefined;
   /** The clock (ms since the epoch) and the wait between polls and retries: inject both to run the sink on a virtual clock. */
   now?: (() => number) | undefined;
   sleep?: ((ms: number, signal: AbortSignal) => Promise<void>) | undefined;

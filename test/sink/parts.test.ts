@@ -10,7 +10,8 @@ import { BatchAssembler } from '../../src/sink/assembler.ts';
 import { batchBody, ENVELOPE_BYTES, requestBytes } from '../../src/sink/body.ts';
 import { BudgetGuard } from '../../src/sink/budget.ts';
 import { Limiter } from '../../src/sink/limiter.ts';
-import { UNREACHABLE_MS } from '../../src/sink/options.ts';
+import { resolveOptions } from '../../src/enrich.ts';
+import { resolveSinkOptions, sinkKnobs, sinkKnobsOf, UNREACHABLE_MS } from '../../src/sink/options.ts';
 import { ResultRecorder, type Requeued } from '../../src/sink/recorder.ts';
 import { retrying } from '../../src/sink/retrying.ts';
 import type { Group } from '../../src/sink/submitter.ts';
@@ -271,5 +272,20 @@ describe('batch bodies', () => {
     expect(body.length).toBe(counted);
     const parsed = JSON.parse(body.toString('utf8')) as { requests: { custom_id: string }[] };
     expect(parsed.requests.map((r) => r.custom_id)).toEqual(requests.map((r) => customIdOf('nonce1', r.key, r.label)));
+  });
+});
+
+describe('the sink options, declared once', () => {
+  it('the library takes every sink knob, with its limits, and hands the knobs on as they are', () => {
+    const knobs = { job: 'j', batchSize: 5, maxBatchBytes: 1_000, flushAfterMs: 1, maxInFlight: 2, pollMinMs: 1, pollMaxMs: 2, file: 'f.csv', allowOtherIdentity: true, mode: 'realtime', concurrency: 3, cancelOnAbort: true, noWait: true } as const;
+    expect(Object.keys(knobs).sort()).toEqual(Object.keys(sinkKnobs.shape).filter((k) => k !== 'onEvent' && k !== 'signal').sort());
+    const o = resolveOptions({ prompt: 'p', model: 'claude-haiku-4-5', ...knobs });
+    expect(sinkKnobsOf(o)).toEqual(knobs);
+    expect(() => resolveOptions({ prompt: 'p', batchSize: 100_001 })).toThrow(/`batchSize`/);
+  });
+
+  it('every default is applied in one place', () => {
+    const resolved = resolveSinkOptions({ client: {} as never, ledger: {} as never, identity });
+    expect(resolved).toMatchObject({ job: 'default', batchSize: 100_000, flushAfterMs: 30_000, maxInFlight: 4, pollMinMs: 1_000, pollMaxMs: 900_000, mode: 'batch', concurrency: 8, noWait: false, cancelOnAbort: false, file: '<stdin>' });
   });
 });
