@@ -19,6 +19,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import { toFile } from '@anthropic-ai/sdk';
 import type { FileMetadata } from '@anthropic-ai/sdk/resources/files';
 import type { UploadRegistry } from '../ledger/uploads.ts';
+import type { UploadStore } from '../ledger/store.ts';
 import { pollDelayMs, sleep } from '../core/backoff.ts';
 
 /** How long uploads are kept on the API: 7 days. */
@@ -179,13 +180,12 @@ export function uploadName(part: Pick<UploadPart, 'sha256' | 'name'>): string {
  * `gc` for uploads: forgets the registry's files of `scope` uploaded before `before` (ms since the
  * epoch) and, unless `keepRemote`, deletes them on the API (a file already gone counts as deleted).
  * A batch lives at most 24 h, so a file uploaded before the gc cutoff (30 days by default) is no
- * longer read by any batch. To be called by `batch-enrich gc` (src/cli/jobs.ts: one line, left to
- * its owner).
+ * longer read by any batch. Called by `batch-enrich gc` (src/cli/jobs/gc.ts) with the ledger's `uploads`.
  */
-export async function gcUploads(options: { client: Anthropic; registry: UploadRegistry; scope: string; before: number; keepRemote?: boolean; dryRun?: boolean }): Promise<{ files: number; deleted: number }> {
+export async function gcUploads(options: { client: Anthropic; registry: UploadStore; scope: string; before: number; keepRemote?: boolean; dryRun?: boolean }): Promise<{ files: number; deleted: number }> {
   let files = 0;
   let deleted = 0;
-  for (const row of options.registry.all(options.scope)) {
+  for (const row of await options.registry.all(options.scope)) {
     if (row.startedAt >= options.before) continue;
     files++;
     if (options.dryRun) continue;
@@ -197,7 +197,7 @@ export async function gcUploads(options: { client: Anthropic; registry: UploadRe
         if ((error as { status?: number }).status !== 404) throw error;
       }
     }
-    options.registry.forget(options.scope, row.sha256);
+    await options.registry.forget(options.scope, row.sha256);
   }
   return { files, deleted };
 }
