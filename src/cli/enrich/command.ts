@@ -30,7 +30,7 @@ import { parseFlags } from '../flags.ts';
 import { createProgress, type Progress } from '../progress.ts';
 import { describeRecipe, loadRecipe } from '../recipes.ts';
 import { summarize, summaryLines } from '../summary.ts';
-import { defaultJobName, resolveConfig, type Config, type EnrichValues } from './config.ts';
+import { answerFields, defaultJobName, resolveConfig, type Config, type EnrichValues } from './config.ts';
 import { checkCost, dryRun, pickSample, sampleReport } from './estimate.ts';
 import { AUTO_REALTIME_MAX_ROWS, ENRICH_FLAGS, USAGE } from './flags.ts';
 import { countRows, openRunInput, type Input } from './input.ts';
@@ -172,9 +172,8 @@ async function connect(values: EnrichValues, io: CliIo, say: (line: string) => v
 
 /** The run itself: outputs, ledger, API, signals, the pipeline, then the summary. */
 async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: string) => void, view: { progress?: Progress }): Promise<number> {
-  const { config, input, mode, picked } = plan;
-  const answerColumns = config.into ? [config.into] : config.answer?.fields.length ? config.answer.fields : ['answer'];
-  const outputs = openOutputs(values, io, { inputColumns: input.columns, answerColumns, say });
+  const { input, picked } = plan;
+  const outputs = openOutputs(values, io, { inputColumns: input.columns, answerColumns: answerFields(plan.config), say });
   // Opened before anything that keeps the process alive (the in-process emulator): a ledger that
   // cannot be opened ends the run at once.
   const ledger = openLedger(values, io.env);
@@ -188,48 +187,21 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   const interrupts = onInterrupt(say, ledger.path, values['cancel-on-exit']);
   const progress = createProgress({ stream: io.stderr, style: values.quiet ? 'off' : values.progress || (io.stderr as { isTTY?: boolean }).isTTY ? 'tty' : 'lines', counts, costs, describe, uploads: uploadCounts });
   view.progress = progress;
-  const { documents } = input;
-  const options: EnrichOptions = {
-    prompt: config.prompt.source,
-    ...(config.system === undefined ? {} : { system: config.system }),
-    ...(config.answer ? { schema: config.answer.jsonSchema } : {}),
-    model: config.model,
-    maxTokens: config.maxTokens,
-    ...(config.into === undefined ? {} : { into: config.into }),
-    ...(config.idField === undefined ? {} : { idField: config.idField }),
-    ...(documents.attach.length ? { attach: documents.attach, baseDir: documents.baseDir, upload: documents.upload, uploadCounts } : {}),
-    ...(documents.oversizedImage === undefined ? {} : { oversizedImage: documents.oversizedImage }),
-    ...(config.documentPrompt === undefined ? {} : { documentPrompt: config.documentPrompt.source }),
-    ...(api.client ? { client: api.client, apiKey: api.key } : { baseURL: io.env['ANTHROPIC_BASE_URL'] || undefined }),
-    // enrichStage still types its ledger as the SQLite class; once it takes a `LedgerStore` (the
-    // library's conversion), this cast goes.
-    ledger: ledger as Ledger,
-    batchSize: picked ? Math.max(picked.size, 1) : values['batch-size'],
-    maxInFlight: values['max-in-flight'],
-    flushAfterMs: values['flush-after'] * 1000,
-    pollMinMs: values['poll-min'] * 1000,
-    pollMaxMs: values['poll-max'] * 1000,
-    file: plan.file,
+  const options = libraryOptions(plan, values, io, {
+    ledger,
+    api,
     counts,
-    job: values.job ?? defaultJobName(plan.file, config),
-    maxAttempts: values['max-attempts'],
-    ...(values['cancel-on-exit'] ? { cancelOnAbort: true } : {}),
-    ...(values['no-wait'] ? { noWait: true } : {}),
-    ...(values['new-identity'] ? { allowOtherIdentity: true } : {}),
-    signal: interrupts.signal,
-    prices: plan.prices,
     costs,
-    ...(values['max-cost'] === undefined ? {} : { maxCostUsd: values['max-cost'] }),
-    ...(values.meta ? { meta: true } : {}),
-    mode,
-    concurrency: values.concurrency,
-    ...(values.deadline === undefined ? {} : { deadline: started + values.deadline }),
+    uploadCounts,
+    signal: interrupts.signal,
+    started,
     onEvent: (event) => {
       if (event.type === 'submitted' || event.type === 'adopted' || event.type === 'following') batches++;
       if (event.type === 'realtime') sentRealtime = true;
       progress.event(event);
     },
-  };
+  });
+  const { documents } = input;
   try {
     await pipeline(
       plan.stream,
@@ -268,6 +240,61 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   if (values.summary) writeFileSync(values.summary, `${JSON.stringify(summary, null, 2)}\n`);
   if (picked) say(sampleReport(summary, plan.totalRows));
   return counts.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
+}
+
+/** What the run gives the library, beside the flags: its ledger, API, counters, signal and event sink. */
+interface RunParts {
+  ledger: LedgerStore;
+  api: { client?: Anthropic; key?: string };
+  counts: EnrichOptions['counts'];
+  costs: EnrichOptions['costs'];
+  uploadCounts: ReturnType<typeof newUploadCounts>;
+  signal: AbortSignal;
+  started: number;
+  onEvent: NonNullable<EnrichOptions['onEvent']>;
+}
+
+/** Flags, config and the run's parts → the library's options (it applies its own defaults to what is absent). */
+function libraryOptions(plan: Plan, values: EnrichValues, io: CliIo, run: RunParts): EnrichOptions {
+  const { config, picked } = plan;
+  const { documents } = plan.input;
+  return {
+    prompt: config.prompt.source,
+    ...(config.system === undefined ? {} : { system: config.system }),
+    ...(config.answer ? { schema: config.answer.jsonSchema } : {}),
+    model: config.model,
+    maxTokens: config.maxTokens,
+    ...(config.into === undefined ? {} : { into: config.into }),
+    ...(config.idField === undefined ? {} : { idField: config.idField }),
+    ...(documents.attach.length ? { attach: documents.attach, baseDir: documents.baseDir, upload: documents.upload, uploadCounts: run.uploadCounts } : {}),
+    ...(documents.oversizedImage === undefined ? {} : { oversizedImage: documents.oversizedImage }),
+    ...(config.documentPrompt === undefined ? {} : { documentPrompt: config.documentPrompt.source }),
+    ...(run.api.client ? { client: run.api.client, apiKey: run.api.key } : { baseURL: io.env['ANTHROPIC_BASE_URL'] || undefined }),
+    // enrichStage still types its ledger as the SQLite class; once it takes a `LedgerStore` (the
+    // library's conversion), this cast goes.
+    ledger: run.ledger as Ledger,
+    batchSize: picked ? Math.max(picked.size, 1) : values['batch-size'],
+    maxInFlight: values['max-in-flight'],
+    flushAfterMs: values['flush-after'] * 1000,
+    pollMinMs: values['poll-min'] * 1000,
+    pollMaxMs: values['poll-max'] * 1000,
+    file: plan.file,
+    counts: run.counts,
+    job: values.job ?? defaultJobName(plan.file, config),
+    maxAttempts: values['max-attempts'],
+    ...(values['cancel-on-exit'] ? { cancelOnAbort: true } : {}),
+    ...(values['no-wait'] ? { noWait: true } : {}),
+    ...(values['new-identity'] ? { allowOtherIdentity: true } : {}),
+    signal: run.signal,
+    prices: plan.prices,
+    costs: run.costs,
+    ...(values['max-cost'] === undefined ? {} : { maxCostUsd: values['max-cost'] }),
+    ...(values.meta ? { meta: true } : {}),
+    mode: plan.mode,
+    concurrency: values.concurrency,
+    ...(values.deadline === undefined ? {} : { deadline: run.started + values.deadline }),
+    onEvent: run.onEvent,
+  };
 }
 
 function packageVersion(): string {

@@ -86,6 +86,11 @@ function readText(flag: string, file: string): string {
   }
 }
 
+/** The fields the answer adds to a record: `--into`'s, the schema's, or `answer` for free text. */
+export function answerFields(config: Config): string[] {
+  return config.into ? [config.into] : config.answer?.fields.length ? config.answer.fields : ['answer'];
+}
+
 /** The job a run belongs to when `--job` is not given: the input's name and the request settings. */
 export function defaultJobName(file: string, config: Config): string {
   const settings = JSON.stringify([config.prompt.source, config.system, config.answer?.jsonSchema, config.model, config.maxTokens]);

@@ -12,7 +12,7 @@ import type { CliIo } from '../io.ts';
 import { checkFirstRecord, firstRows } from '../checks.ts';
 import { documentInput, type DocumentInput } from '../documents.ts';
 import { openInput } from '../files.ts';
-import type { Config, EnrichValues } from './config.ts';
+import { answerFields, type Config, type EnrichValues } from './config.ts';
 
 export interface Input {
   /** FILE, or `-` for stdin. */
@@ -43,7 +43,6 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
     if (!warned.has(line)) say(line);
     warned.add(line);
   };
-  const answerFields = config.into ? [config.into] : config.answer?.fields.length ? config.answer.fields : ['answer'];
   const checkColumns = (columns: string[]) => {
     inputColumns = columns;
     if (columns.length === 0) return; // empty input: nothing to check, nothing will be sent
@@ -65,7 +64,7 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
   };
   // Records of documents are checked against the document prompt (a recipe's), when there is one.
   const template = (documents.files || documents.attach.length > 0 ? config.documentPrompt : undefined) ?? config.prompt;
-  const firstChecks = { template, answerFields, idField: values['id-field'], allowMissing: values['allow-missing'], file, warn: warnOnce };
+  const firstChecks = { template, answerFields: answerFields(config), idField: values['id-field'], allowMissing: values['allow-missing'], file, warn: warnOnce };
   return {
     file,
     documents,
