@@ -5,9 +5,9 @@
  */
 
 export type BatchEnrichErrorCode =
-  | 'BE_USAGE' // bad options or arguments: exit code 2
+  | 'BE_USAGE' // the usage error: a bad flag, argument or option (CLI, emulator); exit code 2
   | 'BE_NO_API_KEY' // no key and neither --dry-run nor --emulator: exit code 2
-  | 'BE_INVALID_OPTION' // a library option failed validation
+  | 'BE_INVALID_OPTION' // a library option of `enrichStage`/`enrich` failed validation: a usage error (exit code 2)
   | 'BE_TEMPLATE' // a prompt template names a field the input lacks
   | 'BE_CSV_PARSE' // the CSV cannot be parsed: fatal
   | 'BE_INPUT' // the input cannot be read
@@ -58,6 +58,27 @@ export function isBatchEnrichError(error: unknown): error is BatchEnrichError {
     error.name === 'BatchEnrichError' &&
     typeof (error as { code?: unknown }).code === 'string'
   );
+}
+
+/**
+ * The codes of usage errors: what the user fixes by changing the command, its options or its
+ * environment. The CLI exits 2 on each (`isUsageError`). `BE_USAGE` is the one usage error of the CLI
+ * and the emulator; the others name a usage error precisely enough for a program to act on it.
+ */
+export const USAGE_CODES: ReadonlySet<BatchEnrichErrorCode> = new Set<BatchEnrichErrorCode>(['BE_USAGE', 'BE_INVALID_OPTION', 'BE_NO_API_KEY', 'BE_TEMPLATE', 'BE_IDENTITY']);
+
+/**
+ * The usage error: a bad flag, argument or option, worded `WHAT: problem, got VALUE` (the CLI exits 2).
+ * @example
+ * throw usageError(`--batch-size: expected a whole number from 1 to 100000, got ${shown(raw)}`);
+ */
+export function usageError(message: string, context: BatchEnrichErrorContext = {}): BatchEnrichError {
+  return new BatchEnrichError('BE_USAGE', message, context);
+}
+
+/** True for an error the user fixes by changing the command (see `USAGE_CODES`): exit code 2. */
+export function isUsageError(error: unknown): error is BatchEnrichError {
+  return isBatchEnrichError(error) && USAGE_CODES.has(error.code);
 }
 
 /** A value shown inside an error message: JSON, truncated so one bad record cannot flood stderr. */

@@ -4,7 +4,7 @@
  */
 import { Duplex } from 'node:stream';
 
-export { BatchEnrichError, isBatchEnrichError, type BatchEnrichErrorCode } from './errors.ts';
+export { BatchEnrichError, isBatchEnrichError, isUsageError, type BatchEnrichErrorCode } from './errors.ts';
 export { enrichStage, resolveOptions, DEFAULT_MODEL, DEFAULT_MAX_TOKENS, type EnrichOptions } from './enrich.ts';
 export { defineRecipe, recipeStage, recipeOptions, type Recipe } from './recipe.ts';
 export { readRecords, readCsv, readNdjson, formatFromName, type InputFormat, type ReadOptions, type SourceRecord } from './stages/read.ts';

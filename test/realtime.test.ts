@@ -171,6 +171,6 @@ describe('--deadline', () => {
     expect((await runCli(['--emulator', '--mode', 'realtime', '--deadline', '1h', '--transform', 'ticket-triage', tickets])).code).toBe(2);
     const bad = await runCli(['--emulator', '--deadline', 'soon', '--transform', 'ticket-triage', tickets]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/--deadline must be a duration such as 90s, 45m, 2h or 1h30m, got "soon"/);
+    expect(bad.stderr).toMatch(/--deadline: expected a duration such as 90s, 45m, 2h or 1h30m, got "soon"/);
   });
 });

@@ -6,12 +6,12 @@
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { BatchEnrichError, shown } from '../errors.ts';
+import { usageError } from '../errors.ts';
 import type { UploadCounts } from '../client/uploads.ts';
 import type { UploadMode } from '../stages/attach.ts';
 import { PATH_FIELD, readFolder, readPaths } from '../stages/paths.ts';
 import type { SourceRecord } from '../stages/read.ts';
-import { count, formatBytes } from './format.ts';
+import { count, formatBytes } from './text.ts';
 
 export interface DocumentInput {
   /** The files themselves are the input (a folder, or a list of paths): one record per file. */
@@ -27,12 +27,12 @@ export interface DocumentInput {
   oversizedImage: 'downsize' | 'error' | undefined;
 }
 
-/** The document flags, as parsed. */
+/** The document flags, as parsed (their values checked by the flag table). */
 export interface DocumentFlags {
   inputFormat?: string | undefined;
   attach?: string[] | undefined;
-  upload?: string | undefined;
-  oversizedImage?: string | undefined;
+  upload: UploadMode;
+  oversizedImage?: 'downsize' | 'error' | undefined;
 }
 
 /** Works out where documents come from and how they go, from FILE, the flags and the recipe's `attach`. */
@@ -46,14 +46,8 @@ export function documentInput(file: string, flags: DocumentFlags, recipeAttach: 
       // A missing FILE is reported where it is opened.
     }
   }
-  if (upload !== undefined && !['files', 'inline', 'auto'].includes(upload)) {
-    throw new BatchEnrichError('BE_USAGE', `--upload must be one of files, inline, auto, got ${shown(upload)}`);
-  }
-  if (oversizedImage !== undefined && !['downsize', 'error'].includes(oversizedImage)) {
-    throw new BatchEnrichError('BE_USAGE', `--oversized-image must be one of downsize, error, got ${shown(oversizedImage)}`);
-  }
   const paths = inputFormat === 'paths';
-  if (folder && inputFormat !== undefined) throw new BatchEnrichError('BE_USAGE', `${file} is a folder: its files are the input (one record each), so --input-format does not apply`);
+  if (folder && inputFormat !== undefined) throw usageError(`${file} is a folder: its files are the input (one record each), so --input-format does not apply`);
   const files = folder || paths;
   return {
     files,
@@ -61,8 +55,8 @@ export function documentInput(file: string, flags: DocumentFlags, recipeAttach: 
     attach: attach ?? (files ? [PATH_FIELD] : [...(recipeAttach ?? [])]),
     // Paths in a FILE are relative to its folder; in stdin, a folder's records or a path list, to the working directory.
     baseDir: files || file === '-' ? process.cwd() : dirname(resolve(file)),
-    upload: (upload ?? 'auto') as UploadMode,
-    oversizedImage: oversizedImage as DocumentInput['oversizedImage'],
+    upload,
+    oversizedImage,
   };
 }
 

@@ -3,12 +3,98 @@
  * stdout carries exactly one line, the base URL (so `ANTHROPIC_BASE_URL=$(…)` style use works);
  * everything else (usage errors, the optional --verbose request log) goes to stderr.
  */
-import { parseArgs } from 'node:util';
 import type { EmulatorOptions } from '../emulator/index.ts';
+import { isUsageError, shown, usageError } from '../errors.ts';
 import { startEmulator } from '../emulator/index.ts';
 import { isLoopback } from '../emulator/options.ts';
 import type { CliIo } from './io.ts';
 import { EXIT } from './io.ts';
+import { guarded } from './command.ts';
+import { integer, number, parseFlags, renderFlags } from './flags.ts';
+
+/** Keys from the environment: they stay out of `ps`, unlike flags. */
+export const API_KEYS_ENV = 'BATCH_ENRICH_EMULATOR_API_KEYS';
+export const UPSTREAM_KEY_ENV = 'BATCH_ENRICH_UPSTREAM_KEY';
+
+const ms = number(0, 3_600_000);
+const rate = number(0, 1);
+
+/**
+ * The flags of `batch-enrich emulator`. The defaults are the emulator's own (`resolveOptions`), so
+ * they are shown here (`defaultText`) and applied there; a test holds the two together.
+ */
+export const EMULATOR_FLAGS = {
+  port: { value: 'N', parse: integer(0, 65535), defaultText: '0', help: 'TCP port, 0 = a free one' },
+  host: { value: 'HOST', defaultText: '127.0.0.1', help: 'interface to listen on; beyond loopback needs a key' },
+  'api-key': { value: 'KEY', multiple: true, defaultText: 'any key', help: `accept only this key (repeatable); better in ${API_KEYS_ENV} (comma-separated), which keeps keys out of ps` },
+  seed: { value: 'N', parse: integer(-(2 ** 31), 2 ** 31), defaultText: '42', help: 'seed for ids, answers, faults, result order' },
+  'processing-ms': { value: 'N', parse: integer(0, Number.MAX_SAFE_INTEGER), defaultText: '0', help: 'how long each batch stays in_progress, ms' },
+  upstream: { value: 'URL', parse: httpUrl, defaultText: 'none', help: `forward each request to URL/v1/messages; its API key comes from ${UPSTREAM_KEY_ENV} (never a flag: argv shows in ps), else the caller's key` },
+  'upstream-key': { value: 'KEY', help: `refused: pass the upstream's key in ${UPSTREAM_KEY_ENV}` },
+  'upstream-concurrency': { value: 'N', parse: integer(1, 1000), defaultText: '8', help: 'forwarded requests in flight at once' },
+  'fault-429': { value: 'RATE', parse: rate, defaultText: '0', help: 'share 0..1 of control calls answered 429' },
+  'fault-500': { value: 'RATE', parse: rate, defaultText: '0', help: 'share 0..1 of control calls answered 500' },
+  'fault-529': { value: 'RATE', parse: rate, defaultText: '0', help: 'share 0..1 of control calls answered 529' },
+  'retry-after': { value: 'SECONDS', parse: number(0, 86_400), defaultText: '0', help: 'retry-after header on injected 429/500/529s' },
+  'errored-rate': { value: 'RATE', parse: rate, defaultText: '0', help: 'share 0..1 of requests whose result is errored' },
+  'errored-type': { value: 'TYPE', parse: errorType, defaultText: 'overloaded_error', help: 'error type of those results' },
+  'expired-rate': { value: 'RATE', parse: rate, defaultText: '0', help: 'share 0..1 of requests whose result is expired' },
+  'cut-results-rate': { value: 'RATE', parse: rate, defaultText: '0', help: 'share 0..1 of results downloads cut half way' },
+  'lost-create-rate': { value: 'RATE', parse: rate, defaultText: '0', help: 'share 0..1 of creates made but answered 500' },
+  'create-latency-ms': { value: 'N', parse: ms, defaultText: '0', help: 'answer a create N ms after making the batch' },
+  'results-pause-ms': { value: 'N', parse: ms, defaultText: '0', help: 'pause N ms half way through each download' },
+  'messages-concurrency': { value: 'N', parse: integer(0, 10_000), defaultText: '0, no limit', help: '/v1/messages calls at once; past it: 429' },
+  'messages-latency-ms': { value: 'N', parse: ms, defaultText: '0', help: 'how long each /v1/messages call takes' },
+  'files-quota-bytes': { value: 'N', parse: integer(0, Number.MAX_SAFE_INTEGER), defaultText: 'no limit', help: 'Files API storage quota; past it uploads: 400' },
+  'upload-latency-ms': { value: 'N', parse: ms, defaultText: '0', help: 'answer an upload N ms after storing the file' },
+  'upload-fault-rate': { value: 'RATE', parse: rate, defaultText: '0', help: 'share 0..1 of uploads answered 529' },
+  'transient-404': { defaultText: 'off', help: 'first retrieve of each batch answers 404' },
+  verbose: { defaultText: 'off', help: 'log one line per request to stderr' },
+  help: { help: 'show this help' },
+} as const;
+
+/** Which emulator option each flag sets (the rest are handled by hand: keys, --verbose, --help). */
+export const EMULATOR_OPTION_OF = {
+  port: 'port',
+  host: 'host',
+  seed: 'seed',
+  'processing-ms': 'processingMs',
+  upstream: 'upstream',
+  'upstream-concurrency': 'upstreamConcurrency',
+  'fault-429': 'faultRate429',
+  'fault-500': 'faultRate500',
+  'fault-529': 'faultRate529',
+  'retry-after': 'retryAfterSeconds',
+  'errored-rate': 'erroredRate',
+  'errored-type': 'erroredType',
+  'expired-rate': 'expiredRate',
+  'cut-results-rate': 'cutResultsRate',
+  'lost-create-rate': 'lostCreateRate',
+  'create-latency-ms': 'createLatencyMs',
+  'results-pause-ms': 'resultsPauseMs',
+  'messages-concurrency': 'messagesConcurrency',
+  'messages-latency-ms': 'messagesLatencyMs',
+  'files-quota-bytes': 'filesQuotaBytes',
+  'upload-latency-ms': 'uploadLatencyMs',
+  'upload-fault-rate': 'uploadFaultRate',
+  'transient-404': 'transient404',
+} as const satisfies Partial<Record<keyof typeof EMULATOR_FLAGS, keyof EmulatorOptions>>;
+
+function httpUrl(raw: string, flag: string): string {
+  let protocol = '';
+  try {
+    protocol = new URL(raw).protocol;
+  } catch {
+    // reported below
+  }
+  if (protocol !== 'http:' && protocol !== 'https:') throw usageError(`${flag}: expected an http(s) URL, got ${shown(raw)}`);
+  return raw;
+}
+
+function errorType(raw: string, flag: string): string {
+  if (!/^[a-z_]+$/.test(raw)) throw usageError(`${flag}: expected an error type such as overloaded_error, got ${shown(raw)}`);
+  return raw;
+}
 
 export const EMULATOR_HELP = `Usage: batch-enrich emulator [options]
 
@@ -19,39 +105,7 @@ gets an errored result. Prints its base URL as the first line of stdout, then se
 or SIGTERM. Without --api-key any non-empty API key is accepted and it listens on loopback only;
 with keys, only those keys are, and each sees only its own batches.
 
-Options:
-  --port N                  TCP port, 0 = a free one                      (default: 0)
-  --host HOST               interface to listen on; beyond loopback needs
-                            a key                                          (default: 127.0.0.1)
-  --api-key KEY             accept only this key (repeatable); better in
-                            BATCH_ENRICH_EMULATOR_API_KEYS (comma-separated),
-                            which keeps keys out of ps                     (default: any key)
-  --seed N                  seed for ids, answers, faults, result order    (default: 42)
-  --processing-ms N         how long each batch stays in_progress, ms      (default: 0)
-  --upstream URL            forward each request to URL/v1/messages        (default: none)
-                            its API key comes from BATCH_ENRICH_UPSTREAM_KEY
-                            (never a flag: argv shows in ps)               (default: the caller's key)
-  --upstream-concurrency N  forwarded requests in flight at once           (default: 8)
-  --fault-429 RATE          share 0..1 of control calls answered 429       (default: 0)
-  --fault-500 RATE          share 0..1 of control calls answered 500       (default: 0)
-  --fault-529 RATE          share 0..1 of control calls answered 529       (default: 0)
-  --retry-after SECONDS     retry-after header on injected 429/500/529s    (default: 0)
-  --errored-rate RATE       share 0..1 of requests whose result is errored (default: 0)
-  --errored-type TYPE       error type of those results                    (default: overloaded_error)
-  --expired-rate RATE       share 0..1 of requests whose result is expired (default: 0)
-  --cut-results-rate RATE   share 0..1 of results downloads cut half way   (default: 0)
-  --lost-create-rate RATE   share 0..1 of creates made but answered 500    (default: 0)
-  --create-latency-ms N     answer a create N ms after making the batch    (default: 0)
-  --results-pause-ms N      pause N ms half way through each download      (default: 0)
-  --messages-concurrency N  /v1/messages calls at once; past it: 429       (default: 0, no limit)
-  --messages-latency-ms N   how long each /v1/messages call takes          (default: 0)
-  --files-quota-bytes N     Files API storage quota; past it uploads: 400 (default: no limit)
-  --upload-latency-ms N     answer an upload N ms after storing the file   (default: 0)
-  --upload-fault-rate RATE  share 0..1 of uploads answered 529             (default: 0)
-  --transient-404           first retrieve of each batch answers 404       (default: off)
-  --verbose                 log one line per request to stderr             (default: off)
-  --help                    show this help
-
+${renderFlags(EMULATOR_FLAGS, [])}
 Control calls are create, retrieve, list, cancel, delete and results.
 
 Examples:
@@ -59,131 +113,33 @@ Examples:
   $ ANTHROPIC_BASE_URL=http://127.0.0.1:8787 ANTHROPIC_API_KEY=test batch-enrich --prompt '…' < in.csv
   $ batch-enrich emulator --processing-ms 2000 --fault-429 0.1 --errored-rate 0.05 | head -1
 
-Environment: BATCH_ENRICH_EMULATOR_API_KEYS (accepted keys, comma-separated),
-BATCH_ENRICH_UPSTREAM_KEY (the upstream's API key; required with keys and --upstream).
+Environment: ${API_KEYS_ENV} (accepted keys, comma-separated),
+${UPSTREAM_KEY_ENV} (the upstream's API key; required with keys and --upstream).
 
 Exit codes: 0 stopped by a signal, 1 could not start, 2 usage error.
 `;
 
-type Flag = { type: 'string' | 'boolean'; multiple?: boolean };
-
-const FLAGS = {
-  port: { type: 'string' },
-  host: { type: 'string' },
-  'api-key': { type: 'string', multiple: true },
-  seed: { type: 'string' },
-  'processing-ms': { type: 'string' },
-  upstream: { type: 'string' },
-  'upstream-key': { type: 'string' },
-  'upstream-concurrency': { type: 'string' },
-  'fault-429': { type: 'string' },
-  'fault-500': { type: 'string' },
-  'fault-529': { type: 'string' },
-  'retry-after': { type: 'string' },
-  'errored-rate': { type: 'string' },
-  'errored-type': { type: 'string' },
-  'expired-rate': { type: 'string' },
-  'cut-results-rate': { type: 'string' },
-  'lost-create-rate': { type: 'string' },
-  'create-latency-ms': { type: 'string' },
-  'results-pause-ms': { type: 'string' },
-  'messages-concurrency': { type: 'string' },
-  'messages-latency-ms': { type: 'string' },
-  'files-quota-bytes': { type: 'string' },
-  'upload-latency-ms': { type: 'string' },
-  'upload-fault-rate': { type: 'string' },
-  'transient-404': { type: 'boolean' },
-  verbose: { type: 'boolean' },
-  help: { type: 'boolean' },
-} as const satisfies Record<string, Flag>;
-
-class UsageError extends Error {}
-
-function intFlag(name: string, raw: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (raw.trim() === '' || !Number.isInteger(n) || n < min || n > max)
-    throw new UsageError(`--${name}: expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-  return n;
-}
-
-function numFlag(name: string, raw: string | undefined, min: number, max: number): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n) || n < min || n > max)
-    throw new UsageError(`--${name}: expected a number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-  return n;
-}
-
-/** The numeric fault and timing flags: option, flag, and the range a value must be in. */
-const NUMBER_FLAGS = [
-  ['faultRate429', 'fault-429', 0, 1],
-  ['faultRate500', 'fault-500', 0, 1],
-  ['faultRate529', 'fault-529', 0, 1],
-  ['retryAfterSeconds', 'retry-after', 0, 86_400],
-  ['erroredRate', 'errored-rate', 0, 1],
-  ['expiredRate', 'expired-rate', 0, 1],
-  ['cutResultsRate', 'cut-results-rate', 0, 1],
-  ['lostCreateRate', 'lost-create-rate', 0, 1],
-  ['createLatencyMs', 'create-latency-ms', 0, 3_600_000],
-  ['resultsPauseMs', 'results-pause-ms', 0, 3_600_000],
-  ['messagesConcurrency', 'messages-concurrency', 0, 10_000],
-  ['messagesLatencyMs', 'messages-latency-ms', 0, 3_600_000],
-  ['filesQuotaBytes', 'files-quota-bytes', 0, Number.MAX_SAFE_INTEGER],
-  ['uploadLatencyMs', 'upload-latency-ms', 0, 3_600_000],
-  ['uploadFaultRate', 'upload-fault-rate', 0, 1],
-] as const satisfies readonly (readonly [keyof EmulatorOptions, keyof typeof FLAGS, number, number])[];
-
-/** Keys from the environment: they stay out of `ps`, unlike flags. */
-export const API_KEYS_ENV = 'BATCH_ENRICH_EMULATOR_API_KEYS';
-export const UPSTREAM_KEY_ENV = 'BATCH_ENRICH_UPSTREAM_KEY';
-
-/** Parses argv (and the key variables of `env`) into emulator options (throws UsageError naming the flag). */
+/** Parses argv (and the key variables of `env`) into emulator options; a bad flag is a usage error naming it. */
 export function parseEmulatorArgs(argv: string[], env: NodeJS.ProcessEnv = {}): { help: boolean; verbose: boolean; options: EmulatorOptions } {
-  let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof FLAGS; strict: true; allowPositionals: false }>>['values'];
-  try {
-    ({ values } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false }));
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-  const options: EmulatorOptions = {};
-  const set = <K extends keyof EmulatorOptions>(key: K, value: EmulatorOptions[K] | undefined) => {
-    if (value !== undefined) options[key] = value;
-  };
-  set('port', intFlag('port', values.port, 0, 65535));
-  set('host', values.host);
-  set('seed', intFlag('seed', values.seed, -(2 ** 31), 2 ** 31));
-  set('processingMs', intFlag('processing-ms', values['processing-ms'], 0));
-  if (values.upstream !== undefined) {
-    try {
-      const u = new URL(values.upstream);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
-    } catch {
-      throw new UsageError(`--upstream: expected an http(s) URL, got ${JSON.stringify(values.upstream)}`);
-    }
-    options.upstream = values.upstream;
+  const { values } = parseFlags(EMULATOR_FLAGS, argv);
+  const options: Record<string, unknown> = {};
+  for (const [flag, key] of Object.entries(EMULATOR_OPTION_OF)) {
+    const value = values[flag as keyof typeof EMULATOR_OPTION_OF];
+    if (value !== undefined && value !== false) options[key] = value;
   }
   if (values['upstream-key'] !== undefined)
-    throw new UsageError(`--upstream-key: pass the upstream's key in ${UPSTREAM_KEY_ENV} instead (a flag shows in ps to every user of the machine)`);
+    throw usageError(`--upstream-key: pass the upstream's key in ${UPSTREAM_KEY_ENV} instead (a flag shows in ps to every user of the machine)`);
   const upstreamKey = env[UPSTREAM_KEY_ENV];
-  if (upstreamKey !== undefined && upstreamKey !== '') options.upstreamKey = upstreamKey;
+  if (upstreamKey !== undefined && upstreamKey !== '') options['upstreamKey'] = upstreamKey;
   const apiKeys = [...(values['api-key'] ?? []), ...(env[API_KEYS_ENV] ?? '').split(',').map((k) => k.trim())].filter((k) => k !== '');
-  if (apiKeys.length > 0) options.apiKeys = apiKeys;
-  if (options.host !== undefined && apiKeys.length === 0 && !isLoopback(options.host))
-    throw new UsageError(`--host ${options.host}: listening beyond loopback needs --api-key KEY (or ${API_KEYS_ENV}), so that strangers cannot use the emulator${options.upstream ? ' or its upstream' : ''}`);
-  if (apiKeys.length > 0 && options.upstream !== undefined && options.upstreamKey === undefined)
-    throw new UsageError(`--upstream with --api-key: set ${UPSTREAM_KEY_ENV}, or callers' emulator keys would be sent upstream`);
-  set('upstreamConcurrency', intFlag('upstream-concurrency', values['upstream-concurrency'], 1, 1000));
-  for (const [key, flag, min, max] of NUMBER_FLAGS) set(key, numFlag(flag, values[flag], min, max));
-  if (values['errored-type'] !== undefined) {
-    if (!/^[a-z_]+$/.test(values['errored-type']))
-      throw new UsageError(`--errored-type: expected an error type such as overloaded_error, got ${JSON.stringify(values['errored-type'])}`);
-    options.erroredType = values['errored-type'];
-  }
-  if (values['transient-404'] === true) options.transient404 = true;
-  const sum = (options.faultRate429 ?? 0) + (options.faultRate500 ?? 0) + (options.faultRate529 ?? 0);
-  if (sum > 1) throw new UsageError(`--fault-429 + --fault-500 + --fault-529: must add up to at most 1, got ${sum}`);
-  return { help: values.help === true, verbose: values.verbose === true, options };
+  if (apiKeys.length > 0) options['apiKeys'] = apiKeys;
+  if (values.host !== undefined && apiKeys.length === 0 && !isLoopback(values.host))
+    throw usageError(`--host ${values.host}: listening beyond loopback needs --api-key KEY (or ${API_KEYS_ENV}), so that strangers cannot use the emulator${values.upstream ? ' or its upstream' : ''}`);
+  if (apiKeys.length > 0 && values.upstream !== undefined && options['upstreamKey'] === undefined)
+    throw usageError(`--upstream with --api-key: set ${UPSTREAM_KEY_ENV}, or callers' emulator keys would be sent upstream`);
+  const sum = (values['fault-429'] ?? 0) + (values['fault-500'] ?? 0) + (values['fault-529'] ?? 0);
+  if (sum > 1) throw usageError(`--fault-429 + --fault-500 + --fault-529: expected at most 1 together, got ${sum}`);
+  return { help: values.help, verbose: values.verbose, options: options as EmulatorOptions };
 }
 
 /** Resolves on the first SIGINT or SIGTERM (listeners removed afterwards). */
@@ -201,29 +157,25 @@ function waitForSignal(): Promise<NodeJS.Signals> {
 
 /** `batch-enrich emulator …`: returns the exit code (never calls process.exit). */
 export async function emulatorCommand(argv: string[], io: CliIo, stop: Promise<unknown> = waitForSignal()): Promise<number> {
-  let parsed: ReturnType<typeof parseEmulatorArgs>;
-  try {
-    parsed = parseEmulatorArgs(argv, io.env);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    io.stderr.write(`batch-enrich emulator: ${error.message}\nTry 'batch-enrich emulator --help'.\n`);
-    return EXIT.USAGE;
-  }
-  if (parsed.help) {
-    io.stdout.write(EMULATOR_HELP);
+  return guarded('emulator', io, async () => {
+    const parsed = parseEmulatorArgs(argv, io.env);
+    if (parsed.help) {
+      io.stdout.write(EMULATOR_HELP);
+      return EXIT.OK;
+    }
+    const options: EmulatorOptions = { ...parsed.options };
+    if (parsed.verbose) options.log = (line) => io.stderr.write(`${line}\n`);
+    let emu: Awaited<ReturnType<typeof startEmulator>>;
+    try {
+      emu = await startEmulator(options);
+    } catch (error) {
+      if (isUsageError(error)) throw error;
+      io.stderr.write(`batch-enrich: cannot start the emulator: ${error instanceof Error ? error.message : String(error)}\n`);
+      return EXIT.FATAL;
+    }
+    io.stdout.write(`${emu.url}\n`);
+    await stop;
+    await emu.close();
     return EXIT.OK;
-  }
-  const options: EmulatorOptions = { ...parsed.options };
-  if (parsed.verbose) options.log = (line) => io.stderr.write(`${line}\n`);
-  let emu: Awaited<ReturnType<typeof startEmulator>>;
-  try {
-    emu = await startEmulator(options);
-  } catch (error) {
-    io.stderr.write(`batch-enrich emulator: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
-    return EXIT.FATAL;
-  }
-  io.stdout.write(`${emu.url}\n`);
-  await stop;
-  await emu.close();
-  return EXIT.OK;
+  });
 }

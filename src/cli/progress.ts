@@ -11,7 +11,7 @@ import { createLogUpdate } from 'log-update';
 import type { CostTotals } from '../core/pricing.ts';
 import type { BatchEvent } from '../stages/batch.ts';
 import type { MergeCounts } from '../stages/merge.ts';
-import { count } from './format.ts';
+import { count, formatDuration, plural } from './text.ts';
 import { usd } from './summary.ts';
 import type { UploadCounts } from '../client/uploads.ts';
 import { uploadLine } from './documents.ts';
@@ -83,7 +83,7 @@ export function createProgress(options: ProgressOptions): Progress {
   const render = () => {
     const { ok, failed } = options.counts;
     const lines = [
-      `batch-enrich  ${formatDuration(now() - started)}  read ${count(read)} · submitted ${count(submitted)} in ${count(batches)} batch${batches === 1 ? '' : 'es'} · done ${count(ok + failed)}${failed ? ` (${count(failed)} with _error)` : ''} · cost ${usd(options.costs.usd)}${retries ? ` · ${count(retries)} retries` : ''}`,
+      `batch-enrich  ${formatDuration(now() - started)}  read ${count(read)} · submitted ${count(submitted)} in ${plural(batches, 'batch', 'batches')} · done ${count(ok + failed)}${failed ? ` (${count(failed)} with _error)` : ''} · cost ${usd(options.costs.usd)}${retries ? ` · ${count(retries)} retries` : ''}`,
     ];
     const uploaded = options.uploads && uploadLine(options.uploads);
     if (uploaded) lines.push(`  ${uploaded}`);
@@ -92,7 +92,7 @@ export function createProgress(options: ProgressOptions): Progress {
       lines.push(`  ${id}  ${count(flight.requests)} requests  running ${formatDuration(now() - flight.submittedAt)}`);
     }
     if (inFlight.size > 5) lines.push(`  … and ${inFlight.size - 5} more batches`);
-    if (eta !== undefined) lines.push(`  about ${formatDuration(eta)} left (from the ${durations.length} batch${durations.length === 1 ? '' : 'es'} that ended)`);
+    if (eta !== undefined) lines.push(`  about ${formatDuration(eta)} left (from the ${plural(durations.length, 'batch', 'batches')} that ended)`);
     const frame = lines.join('\n');
     if (frame !== last) view(frame);
     last = frame;
@@ -163,12 +163,3 @@ export function createProgress(options: ProgressOptions): Progress {
     },
   };
 }
-
-/** `42s`, `3m 5s`, `2h 5m`. */
-export function formatDuration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
-  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
-}
-

@@ -9,10 +9,10 @@ const COMMANDS: Record<string, () => Promise<{ run: (argv: string[], io: CliIo) 
     const m = await import('./emulator.ts');
     return { run: m.emulatorCommand };
   },
-  status: async () => ({ run: (await import('./jobs.ts')).statusCommand }),
-  cancel: async () => ({ run: (await import('./jobs.ts')).cancelCommand }),
-  results: async () => ({ run: (await import('./jobs.ts')).resultsCommand }),
-  gc: async () => ({ run: (await import('./jobs.ts')).gcCommand }),
+  status: async () => ({ run: (await import('./jobs/status.ts')).statusCommand }),
+  cancel: async () => ({ run: (await import('./jobs/cancel.ts')).cancelCommand }),
+  results: async () => ({ run: (await import('./jobs/results.ts')).resultsCommand }),
+  gc: async () => ({ run: (await import('./jobs/gc.ts')).gcCommand }),
   recipes: async () => ({ run: (await import('./recipes.ts')).recipesCommand }),
   help: async () => ({ run: helpCommand }),
 };
@@ -29,7 +29,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return EXIT.USAGE;
     }
   }
-  const m = await import('./enrich.ts');
+  const m = await import('./enrich/command.ts');
   return m.enrichCommand(argv, io).catch((error: unknown) => {
     io.stderr.write(`batch-enrich: ${error instanceof Error ? error.message : String(error)}\n`);
     return EXIT.FATAL;
@@ -39,7 +39,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 /** `batch-enrich help [COMMAND]`: the main help, or the command's own `--help`. */
 async function helpCommand(argv: string[], io: CliIo): Promise<number> {
   const [name] = argv;
-  if (name === undefined || name === 'help') return (await import('./enrich.ts')).enrichCommand(['--help'], io);
+  if (name === undefined || name === 'help') return (await import('./enrich/command.ts')).enrichCommand(['--help'], io);
   const command = COMMANDS[name];
   if (!command) {
     const near = closest(name, Object.keys(COMMANDS));

@@ -4,7 +4,7 @@
  * arithmetic is in `core/pricing.ts`.
  */
 import type { CostTotals, PriceTable } from '../core/pricing.ts';
-import { count } from './format.ts';
+import { count, plural } from './text.ts';
 import { CHARS_PER_TOKEN, estimateCost, NEW_TOKENIZER_FACTOR, usesNewTokenizer } from '../core/pricing.ts';
 import type { MergeCounts } from '../stages/merge.ts';
 import { typicalAnswerTokens } from '../core/answer-size.ts';
@@ -59,10 +59,10 @@ export function summaryLines(s: RunSummary): string[] {
   const failures = Object.entries(s.failed_by_type)
     .map(([type, n]) => `${type}: ${n}`)
     .join(', ');
-  const lines = [`${count(total)} record${total === 1 ? '' : 's'}: ${count(s.records_ok)} enriched, ${count(s.records_failed)} with _error${failures ? ` (${failures})` : ''}`];
+  const lines = [`${plural(total, 'record')}: ${count(s.records_ok)} enriched, ${count(s.records_failed)} with _error${failures ? ` (${failures})` : ''}`];
   if (s.batches > 0 || s.input_tokens > 0) {
     lines.push(
-      `${s.mode === 'realtime' ? 'real time' : `${s.batches} batch${s.batches === 1 ? '' : 'es'}`}; tokens: ${count(s.input_tokens)} input, ${count(s.output_tokens)} output, ` +
+      `${s.mode === 'realtime' ? 'real time' : plural(s.batches, 'batch', 'batches')}; tokens: ${count(s.input_tokens)} input, ${count(s.output_tokens)} output, ` +
         `${count(s.cache_read_input_tokens)} cache read, ${count(s.cache_creation_input_tokens)} cache write (cache hit rate ${(s.cache_hit_rate * 100).toFixed(0)}%)`,
     );
     const saved = s.realtime_cost_usd - s.cost_usd;

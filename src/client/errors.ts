@@ -75,6 +75,25 @@ export function errorText(error: unknown): string {
   return code && !message.includes(code) ? `${message} (${code})` : message;
 }
 
+/**
+ * One line for a failed call, for a person reading a command's output: the API's own message with
+ * its status and error type (`invalid x-api-key (401 authentication_error)`), `not found (404)`, or
+ * what `errorText` says of a connection; at most 200 characters.
+ * @example
+ * say(`batch ${id}: cannot cancel: ${describeApiError(error)}`);
+ */
+export function describeApiError(error: unknown): string {
+  let text = errorText(error);
+  if (error instanceof APIError && !(error instanceof APIConnectionError) && error.status !== undefined) {
+    if (error.status === 404) return 'not found (404)';
+    const body = error.error as { error?: { type?: unknown; message?: unknown } } | undefined;
+    const message = typeof body?.error?.message === 'string' ? body.error.message : error.message;
+    const type = typeof body?.error?.type === 'string' ? ` ${body.error.type}` : '';
+    text = `${message} (${error.status}${type})`;
+  }
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text;
+}
+
 /** A failed call as the error the run stops with: what was being done, the API's words, its request id. */
 export function apiFailure(error: unknown, what: string, batchId: string | undefined): BatchEnrichError {
   if (error instanceof BatchEnrichError) return error;

@@ -1,8 +1,10 @@
 /**
  * Emulator options: the one public options type, its defaults, and validation (zod, thrown from
- * `startEmulator` as a `TypeError` naming the option and the value).
+ * `startEmulator` as the library's usage error, `BatchEnrichError` `BE_INVALID_OPTION`, naming the
+ * option and the value, as `enrichStage` does).
  */
 import { z } from 'zod';
+import { BatchEnrichError, shown } from '../errors.ts';
 import type { Responder } from './answer.ts';
 import { MAX_BODY_BYTES, MAX_REQUESTS } from './validate.ts';
 
@@ -152,28 +154,33 @@ const optionsSchema = z.object({
   uploadFaultRate: rate,
 });
 
-/** Applies defaults and validates; throws a `TypeError` naming the bad option. */
+/** A bad option: the library's usage error (the CLI exits 2 on it). */
+function invalid(message: string): BatchEnrichError {
+  return new BatchEnrichError('BE_INVALID_OPTION', message);
+}
+
+/** Applies defaults and validates; throws `BE_INVALID_OPTION` naming the bad option. */
 export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
   const { now, responder, log, ...plain } = options;
   const parsed = optionsSchema.safeParse(plain);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const key = issue?.path.join('.') ?? '?';
-    throw new TypeError(`emulator option ${key}: ${issue?.message ?? 'invalid'}, got ${JSON.stringify((plain as Record<string, unknown>)[key])}`);
+    throw invalid(`\`${key}\`: ${issue?.message ?? 'invalid'}, got ${shown((plain as Record<string, unknown>)[key])}`);
   }
   const o = parsed.data;
   const r429 = o.faultRate429 ?? 0;
   const r500 = o.faultRate500 ?? 0;
   const r529 = o.faultRate529 ?? 0;
-  if (r429 + r500 + r529 > 1) throw new TypeError(`emulator options faultRate429 + faultRate500 + faultRate529 must be at most 1, got ${r429 + r500 + r529}`);
-  if (now !== undefined && typeof now !== 'function') throw new TypeError('emulator option now: must be a function returning ms');
+  if (r429 + r500 + r529 > 1) throw invalid(`\`faultRate429\` + \`faultRate500\` + \`faultRate529\`: expected at most 1, got ${r429 + r500 + r529}`);
+  if (now !== undefined && typeof now !== 'function') throw invalid(`\`now\`: expected a function returning ms, got ${shown(typeof now)}`);
   const apiKeys = [...(o.apiKeys ?? []), ...(o.apiKey === undefined ? [] : [o.apiKey])];
   const host = o.host ?? '127.0.0.1';
   // A server others can reach must not answer (or forward upstream) for anyone who sends any key.
   if (apiKeys.length === 0 && !isLoopback(host))
-    throw new TypeError(`emulator option host: listening on ${host} (beyond loopback) needs apiKeys, so that only their holders can use it`);
+    throw invalid(`\`host\`: listening on ${host} (beyond loopback) needs \`apiKeys\`, so that only their holders can use it`);
   if (apiKeys.length > 0 && o.upstream !== undefined && o.upstreamKey === undefined)
-    throw new TypeError("emulator option upstreamKey: required with apiKeys and upstream, or callers' emulator keys would be sent upstream");
+    throw invalid("`upstreamKey`: required with `apiKeys` and `upstream`, or callers' emulator keys would be sent upstream");
   return {
     port: o.port ?? 0,
     host,

@@ -196,6 +196,6 @@ describe('documents from the command line', () => {
   it('--upload takes files, inline or auto', async () => {
     const result = await runCli(['--dry-run', '--transform', 'invoice-extraction', '--upload', 'sometimes', 'fixtures/documents/invoices/']);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain(`--upload must be one of files, inline, auto, got "sometimes"`);
+    expect(result.stderr).toContain(`--upload: expected one of files, inline, auto, got "sometimes"`);
   });
 });

@@ -10,7 +10,10 @@ import { Readable, Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toFile, type default as Anthropic } from '@anthropic-ai/sdk';
 import { createClient, identityOf } from '../../src/client/client.ts';
-import { cancelCommand, formatDuration, gcCommand, resultsCommand, statusCommand } from '../../src/cli/jobs.ts';
+import { cancelCommand } from '../../src/cli/jobs/cancel.ts';
+import { gcCommand } from '../../src/cli/jobs/gc.ts';
+import { resultsCommand } from '../../src/cli/jobs/results.ts';
+import { statusCommand } from '../../src/cli/jobs/status.ts';
 import type { CliIo } from '../../src/cli/io.ts';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.ts';
 import { Ledger, type BatchState, type Identity } from '../../src/ledger/ledger.ts';
@@ -23,7 +26,7 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 /** The built CLI with this module in it (an older build may lack it). */
-const BUILT = existsSync(BIN) && existsSync(join(ROOT, 'dist', 'src', 'cli', 'jobs.js'));
+const BUILT = existsSync(BIN) && existsSync(join(ROOT, 'dist', 'src', 'cli', 'jobs', 'status.js'));
 
 let cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -134,7 +137,7 @@ describe('status', () => {
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe('job tickets: 3 batches (1 in_progress, 1 downloaded, 1 creating), 7 requests, 6.8 KiB; live: processing 3');
     const line = (needle: string) => lines.find((l) => l.includes(needle)) ?? expect.fail(`no line with ${needle} in:\n${r.stdout}`);
-    expect(line(running)).toMatch(/in_progress +in_progress \(processing 3\) +3 requests +2\.9 KiB +age 3m +expires in 23h59m$/);
+    expect(line(running)).toMatch(/in_progress +in_progress \(processing 3\) +3 requests +2\.9 KiB +age 3m10s +expires in 23h59m$/);
     expect(line('msgbatch_downloaded')).toMatch(/downloaded +- +2 requests +2\.0 KiB +age 2d$/);
     expect(line('(not created)')).toMatch(/creating +- +2 requests .* age \d+s +expires in 23h59m$/);
     expect(lines).toContain('job invoices: 2 batches (2 in_progress), 4 requests, 3.9 KiB');
@@ -148,24 +151,39 @@ describe('status', () => {
     expect(one.stdout).not.toContain('tickets');
   });
 
-  it('--json prints one parseable object per batch with the documented keys', async () => {
+  it('--json prints one parseable object per job with the documented keys, its batches inside', async () => {
     const s = await setup();
     const running = await createRemote(s.client, 2);
     const created = Date.UTC(2026, 0, 2, 3, 4, 5);
     addBatch(s.ledger, { identity: s.identity, job: 'tickets', remoteId: running, at: created });
     addBatch(s.ledger, { identity: s.otherUrl, job: 'tickets', remoteId: 'msgbatch_elsewhere', at: created });
+    addBatch(s.ledger, { identity: s.identity, job: 'invoices', remoteId: 'msgbatch_done', state: 'downloaded', at: created, requests: 3 });
 
     const r = await run(statusCommand, ['--json'], s.env);
     expect(r.code).toBe(0);
-    const rows = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(rows).toHaveLength(2);
-    for (const row of rows) {
-      expect(Object.keys(row)).toEqual([
-        'job', 'batch_id', 'remote_id', 'state', 'processing_status', 'request_counts', 'requests', 'bytes', 'created_at',
-        'updated_at', 'expires_at', 'base_url', 'key_fingerprint', 'identity_matches', 'refresh_error', 'error',
-      ]);
+    const jobs = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { batches: Record<string, unknown>[] } & Record<string, unknown>);
+    expect(jobs.map((job) => job['job'])).toEqual(['tickets', 'invoices']);
+    for (const job of jobs) {
+      expect(Object.keys(job)).toEqual(['job', 'requests_pending', 'requests_done', 'requests_failed', 'batches_by_state', 'oldest_expires_at', 'live_request_counts', 'batches']);
+      for (const batch of job.batches) {
+        expect(Object.keys(batch)).toEqual([
+          'job', 'batch_id', 'remote_id', 'state', 'processing_status', 'request_counts', 'requests', 'bytes', 'created_at',
+          'updated_at', 'expires_at', 'base_url', 'key_fingerprint', 'identity_matches', 'refresh_error', 'error',
+        ]);
+      }
     }
-    expect(rows[0]).toMatchObject({
+    const [tickets, invoices] = jobs;
+    const live = Date.parse(tickets?.batches[0]?.['expires_at'] as string);
+    expect(tickets).toMatchObject({
+      requests_pending: 4,
+      requests_done: 0,
+      requests_failed: 0,
+      batches_by_state: { creating: 0, in_progress: 2, ended: 0, downloaded: 0, failed: 0 },
+      // The oldest of the two: the other identity's, not refreshed, expires 24 h after the ledger's created_at.
+      oldest_expires_at: new Date(Math.min(live, created + DAY)).toISOString(),
+      live_request_counts: { processing: 2, succeeded: 0, errored: 0, canceled: 0, expired: 0 },
+    });
+    expect(tickets?.batches[0]).toMatchObject({
       job: 'tickets',
       remote_id: running,
       state: 'in_progress',
@@ -180,7 +198,9 @@ describe('status', () => {
       refresh_error: null,
     });
     // Not refreshed: the expiry comes from the ledger's created_at.
-    expect(rows[1]).toMatchObject({ processing_status: null, request_counts: null, expires_at: '2026-01-03T03:04:05.000Z', identity_matches: false });
+    expect(tickets?.batches[1]).toMatchObject({ processing_status: null, request_counts: null, expires_at: '2026-01-03T03:04:05.000Z', identity_matches: false });
+    // Nothing in flight: nothing pending, no expiry to watch, nothing refreshed.
+    expect(invoices).toMatchObject({ requests_pending: 0, requests_done: 3, oldest_expires_at: null, live_request_counts: null });
   });
 
   it('without a key, or with --no-refresh, shows the ledger only (a note once when there was something to refresh)', async () => {
@@ -191,7 +211,8 @@ describe('status', () => {
     const noKey = await run(statusCommand, ['--json'], withoutKey(s.env));
     expect(noKey.code).toBe(0);
     expect(noKey.stderr).toBe('batch-enrich: not refreshed: no ANTHROPIC_API_KEY\n');
-    expect(noKey.stdout.trimEnd().split('\n').map((l) => (JSON.parse(l) as { identity_matches: unknown }).identity_matches)).toEqual([null, null]);
+    const noKeyJob = JSON.parse(noKey.stdout) as { batches: { identity_matches: unknown }[] };
+    expect(noKeyJob.batches.map((batch) => batch.identity_matches)).toEqual([null, null]);
 
     const noRefresh = await run(statusCommand, ['--no-refresh'], s.env);
     expect(noRefresh.code).toBe(0);
@@ -211,15 +232,15 @@ describe('status', () => {
     expect(r.stdout).toMatch(/msgbatch_gone +in_progress +not found \(404\) +2 requests/);
     expect(r.stdout).toMatch(new RegExp(`${running} +in_progress +in_progress \\(processing 1\\)`));
     const json = await run(statusCommand, ['--json'], s.env);
-    expect(JSON.parse(json.stdout.split('\n')[0] ?? '')).toMatchObject({ remote_id: 'msgbatch_gone', refresh_error: 'not found (404)', processing_status: null });
+    expect((JSON.parse(json.stdout) as { batches: unknown[] }).batches[0]).toMatchObject({ remote_id: 'msgbatch_gone', refresh_error: 'not found (404)', processing_status: null });
   });
 
   it('a mistyped flag gets the closest one of the command', async () => {
     const r = await run(statusCommand, ['--no-refrsh'], {});
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('unknown option --no-refrsh (did you mean --no-refresh?)');
+    expect(r.stderr).toContain('unknown option --no-refrsh; did you mean --no-refresh?');
     const g = await run(gcCommand, ['--older-then', '3'], {});
-    expect(g.stderr).toContain('(did you mean --older-than?)');
+    expect(g.stderr).toContain('; did you mean --older-than?');
   });
 
   it('--job naming no job of the ledger exits 1 (as cancel --job does) and names the jobs there are', async () => {
@@ -244,19 +265,6 @@ describe('status', () => {
     expect(empty).toEqual({ code: 0, stdout: '', stderr: `batch-enrich: no batches in the ledger ${s.ledgerPath}\n` });
     const flag = await run(statusCommand, ['--ledger', missing], s.env);
     expect(flag.stderr).toContain(missing);
-  });
-
-  it.each([
-    { ms: 0, want: '0s', description: 'zero' },
-    { ms: -5000, want: '0s', description: 'a clock skew never shows a negative age' },
-    { ms: 59_999, want: '59s', description: 'seconds are truncated, not rounded up' },
-    { ms: 3 * MINUTE + 59_000, want: '3m', description: 'under an hour: whole minutes' },
-    { ms: 2 * HOUR, want: '2h', description: 'no trailing 0m' },
-    { ms: 2 * HOUR + 5 * MINUTE, want: '2h5m', description: 'hours and minutes' },
-    { ms: DAY + 3 * HOUR + 59 * MINUTE, want: '1d3h', description: 'days and hours; minutes dropped' },
-    { ms: 30 * DAY, want: '30d', description: 'no trailing 0h' },
-  ])('formatDuration($ms) = $want: $description', ({ ms, want }) => {
-    expect(formatDuration(ms)).toBe(want);
   });
 });
 
@@ -523,10 +531,10 @@ describe('gc', () => {
 
 describe('usage, shared by the four commands', () => {
   const commands = [
-    { name: 'status', fn: statusCommand, options: ['--job NAME', '--ledger PATH', '--json', '--no-refresh', '--help'] },
-    { name: 'cancel', fn: cancelCommand, options: ['--job NAME', '--ledger PATH', '--help'] },
-    { name: 'results', fn: resultsCommand, options: ['--output FILE', '--help'] },
-    { name: 'gc', fn: gcCommand, options: ['--older-than DAYS', '--ledger PATH', '--dry-run', '--keep-remote', '--help'] },
+    { name: 'status', fn: statusCommand },
+    { name: 'cancel', fn: cancelCommand },
+    { name: 'results', fn: resultsCommand },
+    { name: 'gc', fn: gcCommand },
   ];
 
   it.each(commands)('$name: an unknown option is exit 2 with a hint, and nothing on stdout', async ({ name, fn }) => {
@@ -534,15 +542,12 @@ describe('usage, shared by the four commands', () => {
     expect(r).toEqual({ code: 2, stdout: '', stderr: `batch-enrich: unknown option --x\nTry 'batch-enrich ${name} --help'.\n` });
   });
 
-  it.each(commands)('$name --help: stdout, exit 0, every option with its default, and an example', async ({ name, fn, options }) => {
+  // Every flag with its default: test/cli/flags.test.ts, driven by the flag tables.
+  it.each(commands)('$name --help: stdout, exit 0, usage, an example and the exit codes', async ({ name, fn }) => {
     const r = await run(fn, ['--help'], {});
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(new RegExp(`^Usage: batch-enrich ${name} `));
-    for (const option of options) {
-      const line = r.stdout.split('\n').find((l) => l.trimStart().startsWith(option)) ?? expect.fail(`${option} missing from:\n${r.stdout}`);
-      if (option !== '--help') expect(line).toContain('(default: ');
-    }
     expect(r.stdout).toMatch(new RegExp(`Examples:\\n  \\$ batch-enrich ${name}\\b`));
     expect(r.stdout).toContain('Exit codes:');
   });
@@ -550,6 +555,50 @@ describe('usage, shared by the four commands', () => {
 
 describe('the built binary', () => {
   // Needs `npm run build` first (`npm test` does it); skipped when dist/ predates this command.
+  it.skipIf(!BUILT)('status --json on a ledger made by a --no-wait run: pending and the expiry while batches run, then done', async () => {
+    let t = Date.now();
+    const emu = await startEmulator({ apiKey: KEY, processingMs: HOUR, now: () => t });
+    cleanup.push(() => emu.close());
+    const dir = mkdtempSync(join(tmpdir(), 'be-jobs-'));
+    const env = { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'ledger.db') };
+    const enrich = ['--transform', 'ticket-triage', '--job', 'tickets', '--no-wait', '--batch-size', '5', '--poll-min', '0.01', join(ROOT, 'fixtures', 'csv', 'tickets.csv')];
+    const before = Date.now();
+    const submitted = await runCli(enrich, { env });
+    expect(submitted.code, submitted.stderr).toBe(75);
+
+    const pending = await runCli(['status', '--json'], { env });
+    expect(pending.code, pending.stderr).toBe(0);
+    expect(pending.stdout.trimEnd().split('\n')).toHaveLength(1);
+    const job = JSON.parse(pending.stdout) as Record<string, unknown> & { batches: { expires_at: string }[] };
+    expect(job).toMatchObject({
+      job: 'tickets',
+      requests_pending: 12,
+      requests_done: 0,
+      requests_failed: 0,
+      batches_by_state: { creating: 0, in_progress: 3, ended: 0, downloaded: 0, failed: 0 },
+      live_request_counts: { processing: 12, succeeded: 0, errored: 0, canceled: 0, expired: 0 },
+    });
+    // The oldest batch's expiry: 24 h after it was created, as the API says it.
+    const expiry = Date.parse(job['oldest_expires_at'] as string);
+    expect(expiry).toBe(Math.min(...job.batches.map((batch) => Date.parse(batch.expires_at))));
+    expect(expiry).toBeGreaterThanOrEqual(before + 24 * HOUR - 1000);
+    expect(expiry).toBeLessThanOrEqual(Date.now() + 24 * HOUR);
+
+    t += HOUR + MINUTE; // the batches end; the rerun collects every answer
+    const collected = await runCli(enrich, { env });
+    expect(collected.code, collected.stderr).toBe(0);
+    const done = await runCli(['status', '--json'], { env });
+    expect(JSON.parse(done.stdout)).toMatchObject({
+      job: 'tickets',
+      requests_pending: 0,
+      requests_done: 12,
+      requests_failed: 0,
+      batches_by_state: { in_progress: 0, downloaded: 3 },
+      oldest_expires_at: null,
+      live_request_counts: null,
+    });
+  });
+
   it.skipIf(!BUILT)('status --json and results run as commands of the bin; results | head exits 0', async () => {
     const s = await setup(0);
     const id = await createRemote(s.client, 2000);
@@ -558,7 +607,7 @@ describe('the built binary', () => {
 
     const status = await runCli(['status', '--json'], { env: s.env });
     expect(status.code, status.stderr).toBe(0);
-    expect(JSON.parse(status.stdout)).toMatchObject({ job: 'tickets', remote_id: id, processing_status: 'ended', identity_matches: true });
+    expect(JSON.parse(status.stdout)).toMatchObject({ job: 'tickets', requests_pending: 2, batches: [{ remote_id: id, processing_status: 'ended', identity_matches: true }] });
 
     const { firstLine: first, code, stderr } = await headOne(['results', id], s.env);
     expect(JSON.parse(first)).toHaveProperty('custom_id');

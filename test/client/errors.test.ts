@@ -1,7 +1,7 @@
 /** The one classification of failed calls: table tests, each case with why. */
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
-import { errorText, isCutDownload, isTransient, neverSent, osErrorCode, retryAfterMs } from '../../src/client/errors.ts';
+import { describeApiError, errorText, isCutDownload, isTransient, neverSent, osErrorCode, retryAfterMs } from '../../src/client/errors.ts';
 
 const apiError = (status: number, headers: Record<string, string> = {}) =>
   APIError.generate(status, { type: 'error', error: { type: 'x', message: 'm' } }, 'm', new Headers(headers));
@@ -73,4 +73,17 @@ describe('isCutDownload', () => {
     expect(isCutDownload(osError('ECONNRESET', 'read ECONNRESET'))).toBe(true);
     expect(isCutDownload(apiError(400))).toBe(false);
   });
+});
+
+describe('describeApiError: one line for a failed call, as the job commands print it', () => {
+  const body = (type: string, message: string) => ({ type: 'error', error: { type, message } });
+  const cases: { description: string; error: unknown; want: string }[] = [
+    { description: 'a 404 says so, without the body', error: APIError.generate(404, body('not_found_error', 'Batch not found'), 'x', new Headers()), want: 'not found (404)' },
+    { description: "the API's message, its status and error type", error: APIError.generate(401, body('authentication_error', 'invalid x-api-key'), 'x', new Headers()), want: 'invalid x-api-key (401 authentication_error)' },
+    { description: 'no JSON body: the SDK message with the status', error: APIError.generate(502, undefined, 'Bad Gateway', new Headers()), want: '502 Bad Gateway (502)' },
+    { description: 'a connection error names the OS cause (as errorText does)', error: connection('ENOTFOUND', 'getaddrinfo ENOTFOUND api.x'), want: 'Connection error: getaddrinfo ENOTFOUND api.x' },
+    { description: 'anything else: its message', error: new Error('boom'), want: 'boom' },
+    { description: 'a long message is cut at 200 characters', error: new Error('x'.repeat(500)), want: `${'x'.repeat(199)}…` },
+  ];
+  for (const c of cases) it(c.description, () => expect(describeApiError(c.error)).toBe(c.want));
 });

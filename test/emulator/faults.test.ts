@@ -132,7 +132,7 @@ describe('faults on demand', () => {
     }
   });
 
-  it('rejects bad options with a TypeError naming the option', async () => {
+  it('rejects bad options with the usage error naming the option', async () => {
     await expect(startEmulator({ faultRate429: 2 })).rejects.toThrow(/faultRate429/);
     await expect(startEmulator({ faultRate429: 0.6, faultRate500: 0.6 })).rejects.toThrow(/at most 1/);
   });

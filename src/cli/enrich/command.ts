@@ -1,0 +1,307 @@
+/**
+ * `batch-enrich [options] [FILE]`: the default command. It only wires things together: flags → a
+ * config and a plan → `pipeline(input, readRecords, enrichStage, format, output)`. Data goes to
+ * stdout (or `--output`); events, warnings and errors go to stderr. Each concern has its module:
+ * the flags (`flags.ts`), the config (`config.ts`), the input (`input.ts`), the estimates
+ * (`estimate.ts`), the outputs (`output.ts`) and the signals (`signals.ts`).
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pipeline } from 'node:stream/promises';
+import type Anthropic from '@anthropic-ai/sdk';
+import { isBatchEnrichError, shown, usageError } from '../../errors.ts';
+import { enrichStage, NO_API_KEY_LIBRARY, type EnrichOptions } from '../../enrich.ts';
+import { findModel } from '../../core/models.ts';
+import { cacheNotice, jobProblem } from '../../core/preflight.ts';
+import { DEFAULT_PRICES } from '../../core/prices.ts';
+import { loadPriceFile, newCostTotals, priceFor, type PriceTable } from '../../core/pricing.ts';
+import { createClient } from '../../client/client.ts';
+import { newUploadCounts } from '../../client/uploads.ts';
+import { defaultLedgerPath } from '../../ledger/ledger.ts';
+import { openLedger } from '../../ledger/open.ts';
+import type { LedgerStore } from '../../ledger/store.ts';
+import { newCounts } from '../../stages/merge.ts';
+import { coalesce } from '../../stages/write.ts';
+import { EXIT, type CliIo } from '../io.ts';
+import { guarded, say as sayLine } from '../command.ts';
+import { uploadLine } from '../documents.ts';
+import { describe } from '../events.ts';
+import { parseFlags } from '../flags.ts';
+import { createProgress, type Progress } from '../progress.ts';
+import { describeRecipe, loadRecipe } from '../recipes.ts';
+import { summarize, summaryLines } from '../summary.ts';
+import { answerFields, defaultJobName, resolveConfig, type Config, type EnrichValues } from './config.ts';
+import { checkCost, dryRun, pickSample, sampleReport } from './estimate.ts';
+import { AUTO_REALTIME_MAX_ROWS, ENRICH_FLAGS, USAGE } from './flags.ts';
+import { countRows, openRunInput, type Input } from './input.ts';
+import { openOutputs, refuseBadOutputs } from './output.ts';
+import { onInterrupt } from './signals.ts';
+
+/** Runs the command; resolves with the exit code. Never calls `process.exit()`. */
+export function enrichCommand(argv: string[], io: CliIo): Promise<number> {
+  const body = async () => {
+    try {
+      return await run(argv, io);
+    } catch (error) {
+      if (!isBatchEnrichError(error) || error.code !== 'BE_PENDING') throw error;
+      // --no-wait: how many answers are pending and when the oldest batch expires; nothing written.
+      sayLine(io, error.message);
+      return EXIT.PENDING;
+    }
+  };
+  return guarded('', io, body, {
+    // Without a key the library names its own options; on the command line, the flags that need none.
+    wording: (error) => (isBatchEnrichError(error) && error.code === 'BE_NO_API_KEY' ? error.message.replace(NO_API_KEY_LIBRARY, 'or use --dry-run to see the requests, or --emulator to run offline') : error.message),
+    hint: (error) => !isBatchEnrichError(error) || (error.code !== 'BE_NO_API_KEY' && error.code !== 'BE_IDENTITY'),
+  });
+}
+
+async function run(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseFlags(ENRICH_FLAGS, argv, { positionals: true });
+  if (values.help) {
+    io.stdout.write(values.transform ? describeRecipe(await loadRecipe(values.transform)) : USAGE);
+    return EXIT.OK;
+  }
+  if (values.version) {
+    io.stdout.write(`${packageVersion()}\n`);
+    return EXIT.OK;
+  }
+  if (positionals.length > 1) throw usageError(`expected at most one input FILE, got ${positionals.length}: ${shown(positionals)}`);
+  const file = positionals[0] ?? '-';
+  // While the progress view is up, messages are printed above it (else they would be drawn over).
+  const view: { progress?: Progress } = {};
+  const say = (line: string) => (view.progress ? view.progress.say(line) : sayLine(io, line));
+  const plan = await planRun(file, values, io, say);
+  if (values['dry-run']) {
+    if (values.sample !== undefined) throw usageError('--sample runs a trial and --dry-run sends nothing: use one or the other');
+    return dryRun(io, say, plan.input.offline(plan.input.read(plan.stream)), { ...plan.spec, documentPrompt: plan.config.documentPrompt }, plan.prices, plan.mode, plan.config.answer?.jsonSchema);
+  }
+  if (values['max-cost'] !== undefined) await precheckCost(plan, values['max-cost'], say, values.quiet);
+  return execute(plan, values, io, say, view);
+}
+
+/** What a run is about to do, decided before anything is sent. */
+interface Plan {
+  file: string;
+  config: Config;
+  input: Input;
+  /** The input, opened once the flags are checked: a missing FILE is named before anything else happens. */
+  stream: NodeJS.ReadableStream;
+  spec: EnrichSpec;
+  prices: PriceTable;
+  mode: 'batch' | 'realtime';
+  /** The system prompt is sent as a cached prefix. */
+  cachedPrefix: boolean;
+  /** `--sample`: the rows to run, and the input's row count. */
+  picked: Set<number> | undefined;
+  totalRows: number;
+}
+
+type EnrichSpec = { model: string; maxTokens: number; prompt: Config['prompt']; system: string | undefined; answerSchema: NonNullable<Config['answer']>['jsonSchema'] | undefined; idField: string | undefined; file: string };
+
+/** Flags → config, checks that need no network, the input, the mode and the sample. */
+async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line: string) => void): Promise<Plan> {
+  const config = await resolveConfig(values);
+  // Before paying: what the API would refuse for every row, from the model registry (core/preflight.ts);
+  // online, a model the registry does not know is looked up by the library (GET /v1/models/{id}).
+  const problem = jobProblem({ model: config.model, maxTokens: config.maxTokens, answerSchema: config.answer?.jsonSchema });
+  if (problem && (findModel(config.model) || values['dry-run'] || values.emulator)) throw usageError(problem);
+  const cacheNote = cacheNotice(config.system, config.model);
+  if (cacheNote && !values.quiet) say(cacheNote);
+  const input = openRunInput(file, values, config, io, say);
+  if (values.deadline !== undefined && values.mode === 'realtime') throw usageError('--deadline is for batch mode: in real time every answer comes at once anyway');
+  if (values.sample !== undefined && file === '-') throw usageError('--sample needs a FILE: rows are picked evenly across the whole input, so it is read twice');
+  // Never destroy the input: an output that is the input (through links too) is refused before anything is read.
+  refuseBadOutputs(file, values, io);
+  const stream = await input.open();
+  const prices = values.prices ? loadPriceFile(values.prices) : DEFAULT_PRICES;
+  if (values['max-cost'] !== undefined && !priceFor(config.model, prices)) {
+    throw usageError(`--max-cost: no price is known for the model ${config.model}, so its cost cannot be capped; give one with --prices FILE`);
+  }
+  // One counting pass over a FILE serves both --mode auto and --sample (stdin cannot be read twice);
+  // --mode auto alone needs to know only whether the file is small.
+  const counted = file !== '-' && (values.mode === 'auto' || values.sample !== undefined);
+  const totalRows = counted ? await countRows(input, values.sample === undefined ? AUTO_REALTIME_MAX_ROWS : Number.POSITIVE_INFINITY) : 0;
+  // --mode auto: a small file goes through real time; anything else (and stdin) through batches.
+  const mode = values.mode === 'realtime' || (values.mode === 'auto' && file !== '-' && totalRows <= AUTO_REALTIME_MAX_ROWS) ? 'realtime' : 'batch';
+  const spec = { model: config.model, maxTokens: config.maxTokens, prompt: config.prompt, system: config.system, answerSchema: config.answer?.jsonSchema, idField: config.idField, file };
+  const picked = values.sample === undefined ? undefined : pickSample(values.sample, totalRows);
+  return { file, config, input, stream, spec, prices, mode, cachedPrefix: Boolean(config.system) && cacheNote === undefined, picked, totalRows };
+}
+
+/** `--max-cost` on a FILE: refuse before any create when even the estimate is over (stdin: the cap applies as batches go). */
+async function precheckCost(plan: Plan, maxCost: number, say: (line: string) => void, quiet: boolean): Promise<void> {
+  if (plan.file === '-') {
+    say(`--max-cost: stdin cannot be estimated before it is read; the cap applies as batches are submitted`);
+    return;
+  }
+  const { input } = plan;
+  const line = await checkCost(input.offline(input.read(await input.open())), {
+    spec: { ...plan.spec, documentPrompt: plan.config.documentPrompt },
+    prices: plan.prices,
+    mode: plan.mode,
+    cachedPrefix: plan.cachedPrefix,
+    maxCost,
+    picked: plan.picked,
+  });
+  if (!quiet) say(line);
+}
+
+/**
+ * Opens the ledger a run keeps its work in: `--ledger`, else (`--emulator`: in memory, as the
+ * in-process emulator dies with this process) `$BATCH_ENRICH_LEDGER` or the default path.
+ */
+function ledgerOf(values: EnrichValues, env: NodeJS.ProcessEnv): Promise<LedgerStore> {
+  return openLedger(values.ledger ?? (values.emulator ? ':memory:' : defaultLedgerPath(env)));
+}
+
+/** The API the run talks to: the in-process emulator, the key's API, or none (the library says what is missing). */
+async function connect(values: EnrichValues, io: CliIo, say: (line: string) => void): Promise<{ client?: Anthropic; key?: string; close(): Promise<void> }> {
+  if (values.emulator) {
+    const { startEmulator } = await import('../../emulator/index.ts');
+    const emulator = await startEmulator({});
+    if (!values.quiet) say('--emulator: the answers are made up by the offline emulator (deterministic filler text), not written by a model');
+    return { client: createClient({ apiKey: 'emulator', baseURL: emulator.url }), key: 'emulator', close: () => emulator.close() };
+  }
+  // Without a key, what the ledger answered still comes out (the library stops at the first request
+  // that needs the API, with exit 2).
+  const key = io.env['ANTHROPIC_API_KEY'];
+  if (key) return { client: createClient({ apiKey: key, baseURL: io.env['ANTHROPIC_BASE_URL'] || undefined }), key, close: async () => {} };
+  return { close: async () => {} };
+}
+
+/** The run itself: outputs, ledger, API, signals, the pipeline, then the summary. */
+async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: string) => void, view: { progress?: Progress }): Promise<number> {
+  const { input, picked } = plan;
+  const outputs = openOutputs(values, io, { inputColumns: input.columns, answerColumns: answerFields(plan.config), say });
+  // Opened before anything that keeps the process alive (the in-process emulator): a ledger that
+  // cannot be opened ends the run at once.
+  const ledger = await ledgerOf(values, io.env);
+  const api = await connect(values, io, say);
+  const counts = newCounts();
+  const costs = newCostTotals();
+  const uploadCounts = newUploadCounts();
+  let batches = 0;
+  let sentRealtime = false;
+  const started = Date.now();
+  const interrupts = onInterrupt(say, ledger.path, values['cancel-on-exit']);
+  const progress = createProgress({ stream: io.stderr, style: values.quiet ? 'off' : values.progress || (io.stderr as { isTTY?: boolean }).isTTY ? 'tty' : 'lines', counts, costs, describe, uploads: uploadCounts });
+  view.progress = progress;
+  const options = libraryOptions(plan, values, io, {
+    ledger,
+    api,
+    counts,
+    costs,
+    uploadCounts,
+    signal: interrupts.signal,
+    started,
+    onEvent: (event) => {
+      if (event.type === 'submitted' || event.type === 'adopted' || event.type === 'following') batches++;
+      if (event.type === 'realtime') sentRealtime = true;
+      progress.event(event);
+    },
+  });
+  const { documents } = input;
+  try {
+    await pipeline(
+      plan.stream,
+      async function* countRead(chunks: AsyncIterable<Buffer | string>) {
+        for await (const record of input.read(chunks)) {
+          if (picked && !picked.has(record.seq)) continue;
+          progress.read();
+          yield record;
+        }
+      },
+      enrichStage(options),
+      (records: AsyncIterable<Record<string, unknown>>) => outputs.format(records),
+      coalesce(),
+      outputs.stream,
+    );
+    await outputs.commit();
+  } catch (error) {
+    outputs.discard();
+    const code = interrupts.exitCode();
+    if (code !== undefined) return code;
+    throw error;
+  } finally {
+    progress.stop();
+    delete view.progress;
+    interrupts.dispose();
+    await ledger.close();
+    await api.close();
+  }
+
+  const summary = {
+    ...summarize(counts, costs, batches, Date.now() - started, sentRealtime ? (batches > 0 ? 'batch+realtime' : 'realtime') : 'batch'),
+    ...(documents.attach.length ? { files_uploaded: uploadCounts.uploaded, upload_bytes: uploadCounts.bytes, files_reused: uploadCounts.reused } : {}),
+  };
+  if (!values.quiet) for (const line of [...summaryLines(summary), uploadLine(uploadCounts) ?? []].flat()) say(line);
+  else if (counts.failed > 0) say(summaryLines(summary)[0] ?? '');
+  if (values.summary) writeFileSync(values.summary, `${JSON.stringify(summary, null, 2)}\n`);
+  if (picked) say(sampleReport(summary, plan.totalRows));
+  return counts.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
+}
+
+/** What the run gives the library, beside the flags: its ledger, API, counters, signal and event sink. */
+interface RunParts {
+  ledger: LedgerStore;
+  api: { client?: Anthropic; key?: string };
+  counts: EnrichOptions['counts'];
+  costs: EnrichOptions['costs'];
+  uploadCounts: ReturnType<typeof newUploadCounts>;
+  signal: AbortSignal;
+  started: number;
+  onEvent: NonNullable<EnrichOptions['onEvent']>;
+}
+
+/** Flags, config and the run's parts → the library's options (it applies its own defaults to what is absent). */
+function libraryOptions(plan: Plan, values: EnrichValues, io: CliIo, run: RunParts): EnrichOptions {
+  const { config, picked } = plan;
+  const { documents } = plan.input;
+  return {
+    prompt: config.prompt.source,
+    ...(config.system === undefined ? {} : { system: config.system }),
+    ...(config.answer ? { schema: config.answer.jsonSchema } : {}),
+    model: config.model,
+    maxTokens: config.maxTokens,
+    ...(config.into === undefined ? {} : { into: config.into }),
+    ...(config.idField === undefined ? {} : { idField: config.idField }),
+    ...(documents.attach.length ? { attach: documents.attach, baseDir: documents.baseDir, upload: documents.upload, uploadCounts: run.uploadCounts } : {}),
+    ...(documents.oversizedImage === undefined ? {} : { oversizedImage: documents.oversizedImage }),
+    ...(config.documentPrompt === undefined ? {} : { documentPrompt: config.documentPrompt.source }),
+    ...(run.api.client ? { client: run.api.client, apiKey: run.api.key } : { baseURL: io.env['ANTHROPIC_BASE_URL'] || undefined }),
+    ledger: run.ledger,
+    batchSize: picked ? Math.max(picked.size, 1) : values['batch-size'],
+    maxInFlight: values['max-in-flight'],
+    flushAfterMs: values['flush-after'] * 1000,
+    pollMinMs: values['poll-min'] * 1000,
+    pollMaxMs: values['poll-max'] * 1000,
+    file: plan.file,
+    counts: run.counts,
+    job: values.job ?? defaultJobName(plan.file, config),
+    maxAttempts: values['max-attempts'],
+    ...(values['cancel-on-exit'] ? { cancelOnAbort: true } : {}),
+    ...(values['no-wait'] ? { noWait: true } : {}),
+    ...(values.shard === undefined ? {} : { shard: values.shard }),
+    ...(values['new-identity'] ? { allowOtherIdentity: true } : {}),
+    signal: run.signal,
+    prices: plan.prices,
+    costs: run.costs,
+    ...(values['max-cost'] === undefined ? {} : { maxCostUsd: values['max-cost'] }),
+    ...(values.meta ? { meta: true } : {}),
+    mode: plan.mode,
+    concurrency: values.concurrency,
+    ...(values.deadline === undefined ? {} : { deadline: run.started + values.deadline }),
+    onEvent: run.onEvent,
+  };
+}
+
+function packageVersion(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const up of ['../../../..', '../../..']) {
+    const path = join(here, up, 'package.json');
+    if (existsSync(path)) return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
+  }
+  return 'unknown';
+}

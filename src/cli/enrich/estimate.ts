@@ -1,0 +1,95 @@
+/**
+ * What a run costs before it is paid: `--dry-run` (the requests and the estimate), the `--max-cost`
+ * refusal before any create, and the `--sample` report of what the whole input would cost.
+ */
+import { pipeline } from 'node:stream/promises';
+import { usageError } from '../../errors.ts';
+import { labeledKey, requestLine, type JSONSchema } from '../../core/request.ts';
+import { cacheNotice } from '../../core/preflight.ts';
+import { elideBase64 } from '../../core/documents.ts';
+import type { PriceTable } from '../../core/pricing.ts';
+import { toRequests, type PrepareOptions } from '../../stages/prepare.ts';
+import type { SourceRecord } from '../../stages/read.ts';
+import { coalesce } from '../../stages/write.ts';
+import { EXIT, type CliIo } from '../io.ts';
+import { estimateLine, InputTally, type summarize, usd } from '../summary.ts';
+import { isBrokenPipe } from '../text.ts';
+
+/** `--dry-run`: the requests, one JSON line each, then the cost estimate; records that cannot become requests go to stderr. */
+export async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIterable<SourceRecord>, spec: PrepareOptions, prices: PriceTable, mode: 'batch' | 'realtime', answerSchema: JSONSchema | undefined): Promise<number> {
+  const tally = new InputTally();
+  const estimate = () => estimateLine(tally, spec.model, spec.maxTokens, prices, Boolean(spec.system) && !cacheNotice(spec.system, spec.model), mode, answerSchema);
+  try {
+    await pipeline(
+      toRequests(spec)(records),
+      async function* lines(prepared) {
+        for await (const record of prepared) {
+          tally.add(record);
+          if (record.error) {
+            say(record.error.message);
+          } else if (record.key !== undefined && record.spec !== undefined && record.messages !== undefined) {
+            yield `${requestLine(labeledKey(record.key, record.label), `${record.spec.head}${elideBase64(record.messages)}${record.spec.tail}`)}\n`;
+          }
+        }
+      },
+      coalesce(),
+      io.stdout,
+    );
+  } catch (error) {
+    if (!isBrokenPipe(error)) throw error;
+    // `| head`: the output was closed; the estimate covers what was read by then, and says so.
+    say(`${estimate()} (only the first ${tally.requests} requests: the output was closed)`);
+    return EXIT.OK;
+  }
+  say(estimate());
+  return tally.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
+}
+
+/** What the `--max-cost` pre-check needs: the requests' spec, prices, mode and the cap. */
+export interface CostCheck {
+  spec: PrepareOptions;
+  prices: PriceTable;
+  mode: 'batch' | 'realtime';
+  cachedPrefix: boolean;
+  maxCost: number;
+  /** With `--sample`, only the picked rows count. */
+  picked: Set<number> | undefined;
+}
+
+/**
+ * `--max-cost` before any create: estimates the whole input offline and refuses (usage error) when
+ * even typical answers would cost more than the cap; returns the estimate's line otherwise.
+ */
+export async function checkCost(records: AsyncIterable<SourceRecord>, check: CostCheck): Promise<string> {
+  const { spec, prices, mode, cachedPrefix, maxCost, picked } = check;
+  const tally = new InputTally();
+  for await (const record of toRequests(spec)(records)) {
+    if (!picked || picked.has(record.seq)) tally.add(record);
+  }
+  const line = estimateLine(tally, spec.model, spec.maxTokens, prices, cachedPrefix, mode, spec.answerSchema);
+  // Against typical answers, not every answer using all of max_tokens (that refused jobs 10x under the cap).
+  if ((tally.estimate(spec.model, spec.maxTokens, prices, cachedPrefix, mode, spec.answerSchema).lowUsd ?? 0) > maxCost) {
+    throw usageError(`${line}: over --max-cost ${usd(maxCost)}. Raise --max-cost, or try --sample N first to measure the real cost per row`);
+  }
+  return line;
+}
+
+/** `--sample N`: N row numbers spread evenly over `totalRows`. */
+export function pickSample(sampleSize: number, totalRows: number): Set<number> {
+  const n = Math.min(sampleSize, totalRows);
+  return new Set(Array.from({ length: n }, (_, i) => Math.floor((i * totalRows) / n)));
+}
+
+/** What a `--sample` run says about the whole job. */
+export function sampleReport(s: ReturnType<typeof summarize>, totalRows: number): string {
+  const rows = s.records_ok + s.records_failed;
+  const share = (n: number) => `${rows === 0 ? 0 : Math.round((n / rows) * 100)}%`;
+  const truncated = s.failed_by_type['truncated'] ?? 0;
+  const invalid = (s.failed_by_type['schema_mismatch'] ?? 0) + (s.failed_by_type['invalid_json'] ?? 0);
+  const perRow = rows === 0 ? 0 : s.cost_usd / rows;
+  return (
+    `sample of ${rows} of ${totalRows.toLocaleString('en')} rows: ${share(s.records_ok)} valid, ${share(truncated)} truncated, ` +
+    `${share(invalid)} not matching the schema, ${share(s.records_failed - truncated - invalid)} failed otherwise; ` +
+    `${usd(perRow)} per row, so about ${usd(perRow * totalRows)} for the whole input at ${s.mode === 'batch' ? 'batch' : 'real-time'} prices (before retries)`
+  );
+}

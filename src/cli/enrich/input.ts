@@ -1,0 +1,84 @@
+/**
+ * The input side of a run: where records come from (FILE, stdin, a folder of documents), how they
+ * are read and checked (the header against the prompt, the first record), and the offline view the
+ * estimates read. A FILE can be read more than once (the counting pass of `--mode auto` and
+ * `--sample`, the `--max-cost` estimate, the run); stdin only once.
+ */
+import { usageError } from '../../errors.ts';
+import { missingColumns } from '../../core/template.ts';
+import { attachDocuments } from '../../stages/attach.ts';
+import { formatFromName, readRecords, type InputFormat, type ReadOptions, type SourceRecord } from '../../stages/read.ts';
+import type { CliIo } from '../io.ts';
+import { checkFirstRecord, firstRows } from '../checks.ts';
+import { documentInput, type DocumentInput } from '../documents.ts';
+import { openInput } from '../files.ts';
+import { answerFields, type Config, type EnrichValues } from './config.ts';
+
+export interface Input {
+  /** FILE, or `-` for stdin. */
+  file: string;
+  documents: DocumentInput;
+  /** A fresh byte stream of the input (stdin: the one stream). */
+  open(): Promise<NodeJS.ReadableStream>;
+  /** Bytes → checked records (at most `--limit`). */
+  read(chunks: AsyncIterable<Buffer | string>): AsyncIterable<SourceRecord>;
+  /** The records as the offline passes see them: documents inline, nothing uploaded. */
+  offline(records: AsyncIterable<SourceRecord>): AsyncIterable<SourceRecord>;
+  /** The CSV header's columns, once read. */
+  columns(): string[] | undefined;
+}
+
+/**
+ * Sets up the input of a run: documents, format, and the checks that make a missing template field
+ * a usage error at line 1 rather than an `_error` on every record. Warnings are said once.
+ */
+export function openRunInput(file: string, values: EnrichValues, config: Config, io: CliIo, say: (line: string) => void): Input {
+  const documents = documentInput(file, { inputFormat: values['input-format'], attach: values.attach, upload: values.upload, oversizedImage: values['oversized-image'] }, config.attach);
+  if (config.documentAnswer && (documents.files || values.attach)) config.answer = config.documentAnswer;
+  const format = values['input-format'];
+  const inputFormat: InputFormat | undefined = documents.files ? undefined : values.tsv ? 'tsv' : format === 'paths' ? undefined : (format ?? formatFromName(file));
+  let inputColumns: string[] | undefined;
+  const warned = new Set<string>();
+  const warnOnce = (line: string) => {
+    if (!warned.has(line)) say(line);
+    warned.add(line);
+  };
+  const checkColumns = (columns: string[]) => {
+    inputColumns = columns;
+    if (columns.length === 0) return; // empty input: nothing to check, nothing will be sent
+    // A CSV of documents (an attached column) is checked against the document prompt.
+    const withDocuments = config.documentPrompt !== undefined && documents.attach.some((field) => columns.includes(field));
+    const missing = missingColumns(withDocuments ? (config.documentPrompt ?? config.prompt) : config.prompt, columns);
+    if (missing.length > 0 && !values['allow-missing']) {
+      throw usageError(`${file === '-' ? '<stdin>' : file}:1: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the header has no such column (columns: ${columns.join(', ')})`);
+    }
+  };
+  const readOptions: ReadOptions = {
+    format: inputFormat,
+    file,
+    onColumns: checkColumns,
+    encoding: values.encoding,
+    delimiter: values.delimiter,
+    header: !values['no-header'],
+    onWarning: (line) => warnOnce(line),
+  };
+  // Records of documents are checked against the document prompt (a recipe's), when there is one.
+  const template = (documents.files || documents.attach.length > 0 ? config.documentPrompt : undefined) ?? config.prompt;
+  const firstChecks = { template, answerFields: answerFields(config), idField: values['id-field'], allowMissing: values['allow-missing'], file, warn: warnOnce };
+  return {
+    file,
+    documents,
+    open: async () => documents.input ?? (file === '-' ? io.stdin : await openInput(file)),
+    read: (chunks) => firstRows(checkFirstRecord(documents.read ? documents.read(chunks) : readRecords(readOptions)(chunks), firstChecks), values.limit),
+    offline: (records) =>
+      documents.attach.length ? attachDocuments({ fields: documents.attach, baseDir: documents.baseDir, model: config.model, canUpload: false, oversizedImage: documents.oversizedImage, file })(records) : records,
+    columns: () => inputColumns,
+  };
+}
+
+/** Counts a FILE's records, stopping after `stopAfter` (enough to decide `--mode auto`). */
+export async function countRows(input: Input, stopAfter: number): Promise<number> {
+  let rows = 0;
+  for await (const _ of input.read(await input.open())) if (++rows > stopAfter) break;
+  return rows;
+}

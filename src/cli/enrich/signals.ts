@@ -1,0 +1,44 @@
+/**
+ * SIGINT and SIGTERM during a run: say how to resume, abort the run's signal (the library stops,
+ * and with `--cancel-on-exit` cancels this run's batches), and exit 130 or 143 once it has stopped.
+ */
+import { BatchEnrichError } from '../../errors.ts';
+
+export interface Interrupts {
+  /** Aborted on the first SIGINT or SIGTERM. */
+  signal: AbortSignal;
+  /** The exit code for the signal that stopped the run (130, 143), or undefined when none did. */
+  exitCode(): number | undefined;
+  /** Removes the listeners. */
+  dispose(): void;
+}
+
+/**
+ * Listens for SIGINT and SIGTERM until `dispose()`.
+ * @param ledgerPath named in the message: where the work stays
+ */
+export function onInterrupt(say: (line: string) => void, ledgerPath: string, cancelOnExit: boolean): Interrupts {
+  const controller = new AbortController();
+  let interrupted: NodeJS.Signals | undefined;
+  const stop = (signal: NodeJS.Signals) => {
+    interrupted = signal;
+    say(
+      cancelOnExit
+        ? `${signal}: stopping and canceling this run's batches; what was answered stays in the ledger ${ledgerPath}; run the same command again to resume`
+        : `${signal}: stopping; submitted batches keep running and stay in the ledger ${ledgerPath}; run the same command again to resume`,
+    );
+    controller.abort(new BatchEnrichError('BE_ABORTED', `interrupted by ${signal}`));
+  };
+  const sigint = () => stop('SIGINT');
+  const sigterm = () => stop('SIGTERM');
+  process.once('SIGINT', sigint);
+  process.once('SIGTERM', sigterm);
+  return {
+    signal: controller.signal,
+    exitCode: () => (interrupted === undefined ? undefined : interrupted === 'SIGINT' ? 130 : 143),
+    dispose() {
+      process.off('SIGINT', sigint);
+      process.off('SIGTERM', sigterm);
+    },
+  };
+}

@@ -1,0 +1,51 @@
+/** The run's events as the lines it prints on stderr (the progress view prints some of them too). */
+import type { BatchEvent } from '../stages/batch.ts';
+import { formatBytes, plural } from './text.ts';
+
+/**
+ * One stderr line for a batch event, in the words of the run's log.
+ * @example
+ * describe({ type: 'submitted', batchId: 'msgbatch_1', requests: 12, bytes: 22_528 }); // 'batch msgbatch_1 submitted: 12 requests, 22.0 KiB'
+ */
+export function describe(event: BatchEvent): string {
+  switch (event.type) {
+    case 'submitted':
+      return `batch ${event.batchId} submitted: ${plural(event.requests, 'request')}, ${formatBytes(event.bytes)}`;
+    case 'adopted':
+      return `batch ${event.batchId}: found and adopted (its create had failed or was interrupted; its results carry our nonce): ${event.requests} requests, not submitted again`;
+    case 'canceled':
+      return event.error === undefined ? `batch ${event.batchId}: cancel accepted` : `batch ${event.batchId}: cannot cancel: ${event.error}`;
+    case 'not-ours':
+      return `batch ${event.batchId}: has our request count but not our requests (another job on this key); left untouched`;
+    case 'waiting': {
+      const seen = event.lastSeenMs === null ? '' : `, last seen ${Math.round(event.lastSeenMs / 1000)} s ago`;
+      return `waiting for run ${event.run} (pid ${event.pid} on ${event.host ?? 'an unknown host'}, running for ${Math.round(event.ageMs / 1000)} s${seen}): it is creating a batch of ${event.requests} of these requests; it is taken for dead if its heartbeat stops`;
+    }
+    case 'following':
+      return `batch ${event.batchId}: submitted by an earlier run, following it`;
+    case 'requeued': {
+      const reasons = Object.entries(event.reasons).map(([reason, n]) => `${reason}: ${n}`).join(', ');
+      return `batch ${event.batchId}: ${plural(event.requests, 'request')} will be tried again (${reasons})`;
+    }
+    case 'released':
+      return event.requests > 0
+        ? `batch ${event.batchId ?? '(never created)'}: ${event.requests} requests will be submitted again: ${event.reason}`
+        : `batch ${event.batchId ?? '(never created)'}: ${event.reason}`;
+    case 'ended': {
+      const c = event.counts;
+      return `batch ${event.batchId} ended: ${c.succeeded} succeeded, ${c.errored} errored, ${c.expired} expired, ${c.canceled} canceled`;
+    }
+    case 'retry':
+      return `${event.what}: ${event.message}; trying again in ${(event.delayMs / 1000).toFixed(1)} s`;
+    case 'realtime':
+      return `real time: ${plural(event.requests, 'request')} sent (at most ${event.concurrency} at once)`;
+    case 'concurrency':
+      return `real time: now at most ${event.limit} calls at once (${event.reason})`;
+    case 'deadline':
+      return `deadline: canceling ${plural(event.canceling, 'running batch', 'running batches')}; their answers are kept and the rest is finished in real time`;
+    case 'budget':
+      return event.canceling !== undefined
+        ? `budget: the costs so far project $${event.projectedUsd.toFixed(4)}, over --max-cost $${event.maxUsd}; canceling ${plural(event.canceling, 'batch', 'batches')} in flight, and nothing more is submitted`
+        : `budget: submitting ${event.requests} more requests could bring the cost to $${event.projectedUsd.toFixed(4)}, over --max-cost $${event.maxUsd}; nothing more is submitted`;
+  }
+}

@@ -1,0 +1,162 @@
+/** `batch-enrich gc`: forgets old finished work, in the ledger and on the API. The one job command that writes the ledger. */
+import { existsSync, statSync } from 'node:fs';
+import { APIError } from '@anthropic-ai/sdk';
+import { describeApiError } from '../../client/errors.ts';
+import { gcUploads } from '../../client/uploads.ts';
+import { shown } from '../../errors.ts';
+import type { BatchRow } from '../../ledger/ledger.ts';
+import type { LedgerStore } from '../../ledger/store.ts';
+import { EXIT, type CliIo } from '../io.ts';
+import { guarded, help, say } from '../command.ts';
+import { number, parseFlags, renderFlags } from '../flags.ts';
+import { formatBytes, formatDuration, plural } from '../text.ts';
+import { apiFromEnv, ENVIRONMENT, groupBy, HELP_FLAG, identityMatches, LEDGER_FLAG, ledgerPath, openExistingLedger, otherIdentity, type Api } from './shared.ts';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The flags of `batch-enrich gc`. */
+export const GC_FLAGS = {
+  'older-than': { value: 'DAYS', parse: number(0, undefined, 'days'), default: 30, help: 'what was last touched DAYS days ago or more; 0 = all finished' },
+  ledger: LEDGER_FLAG,
+  'dry-run': { help: 'list what would be deleted, delete nothing', defaultText: 'off' },
+  'keep-remote': { help: 'delete nothing on the API', defaultText: 'off' },
+  help: HELP_FLAG,
+} as const;
+
+/** `batch-enrich gc --help`. */
+export const GC_HELP = `Usage: batch-enrich gc [options]
+
+Forget old work: delete from the ledger the finished batches (downloaded, failed) and the answered
+requests not touched for DAYS days, and delete on the API the ledger's downloaded batches as old,
+under the current identity (the API keeps results 29 days otherwise), and the documents it uploaded
+to the Files API as long ago. Batches of another identity, or all of them without
+ANTHROPIC_API_KEY, are left on the API and named on stderr. Then the ledger file is compacted.
+
+${renderFlags(GC_FLAGS, [])}
+A remote delete that fails keeps its batch in the ledger, for the next gc.
+
+Examples:
+  $ batch-enrich gc --dry-run
+  $ batch-enrich gc --older-than 7 --keep-remote
+
+${ENVIRONMENT}
+
+Exit codes: 0 ok, 1 the ledger cannot be opened or a remote delete failed, 2 usage error.
+`;
+
+interface Gc {
+  io: CliIo;
+  ledger: LedgerStore;
+  path: string;
+  api: Api | undefined;
+  /** The cut-off: what was last touched before it goes. */
+  before: number;
+  /** `7 days`, for messages. */
+  age: string;
+  keepRemote: boolean;
+}
+
+/**
+ * `batch-enrich gc [--older-than DAYS]` (default 30): forgets old finished work, in the ledger and on
+ * the API; returns the exit code.
+ * @example
+ * await gcCommand(['--older-than', '7', '--dry-run'], io);
+ */
+export function gcCommand(argv: string[], io: CliIo): Promise<number> {
+  return guarded('gc', io, async () => {
+    const { values } = parseFlags(GC_FLAGS, argv);
+    if (values.help) return help(io, GC_HELP);
+    const days = values['older-than'];
+    const path = ledgerPath(values.ledger, io.env);
+    const ledger = await openExistingLedger(path);
+    if (!ledger) {
+      say(io, `no ledger at ${path}; nothing to delete`);
+      return EXIT.OK;
+    }
+    try {
+      const gc: Gc = { io, ledger, path, api: apiFromEnv(io.env), before: Date.now() - days * DAY_MS, age: `${days} ${days === 1 ? 'day' : 'days'}`, keepRemote: values['keep-remote'] };
+      // Collected before `ledger.gc`, which deletes these very rows.
+      const remote = gc.keepRemote ? [] : (await ledger.batches()).filter((row) => row.state === 'downloaded' && row.remote_id !== null && row.updated_at < gc.before);
+      const ours = gc.api ? remote.filter((row) => identityMatches(row, gc.api as Api)) : [];
+      nameLeftOnApi(gc, remote.filter((row) => !ours.includes(row)));
+      return values['dry-run'] ? await preview(gc, ours) : await collect(gc, ours);
+    } finally {
+      await ledger.close();
+    }
+  });
+}
+
+/** Names the batches that stay on the API: another identity's, or all without a key. */
+function nameLeftOnApi(gc: Gc, left: BatchRow[]): void {
+  if (!gc.api && left.length > 0) {
+    say(gc.io, `not deleting on the API (no ANTHROPIC_API_KEY): ${left.map((row) => row.remote_id).join(', ')}`);
+    return;
+  }
+  for (const [identity, rows] of groupBy(left, otherIdentity)) say(gc.io, `not deleting on the API (${identity}): ${rows.map((row) => row.remote_id).join(', ')}`);
+}
+
+/** `--dry-run`: what would go, nothing deleted. */
+async function preview(gc: Gc, ours: BatchRow[]): Promise<number> {
+  const { io, ledger, api, before, age } = gc;
+  const counts = await ledger.gcPreview(before);
+  const now = Date.now();
+  for (const row of ours) say(io, `would delete batch ${row.remote_id} on the API (job ${shown(row.job)}, downloaded ${formatDuration(now - row.updated_at)} ago)`);
+  say(io, `would delete ${plural(counts.batches, 'batch', 'batches')} and ${plural(counts.requests, 'request')} not touched for ${age} from the ledger ${gc.path}`);
+  if (api) {
+    const uploads = await gcUploads({ client: api.client, registry: ledger.uploads, scope: api.scope, before, keepRemote: gc.keepRemote, dryRun: true });
+    if (uploads.files > 0) say(io, `would forget ${plural(uploads.files, 'uploaded file')} older than ${age}${gc.keepRemote ? ' (kept on the API)' : ', and delete them on the API'}`);
+  }
+  return EXIT.OK;
+}
+
+/** Deletes on the API, then in the ledger, then compacts it. */
+async function collect(gc: Gc, ours: BatchRow[]): Promise<number> {
+  const { io, ledger, api, before, age } = gc;
+  let deleted = 0;
+  let failed = 0;
+  for (const row of ours) {
+    const id = row.remote_id as string;
+    try {
+      await (api as Api).client.messages.batches.delete(id);
+      deleted++;
+      say(io, `deleted batch ${id} on the API`);
+    } catch (error) {
+      if (error instanceof APIError && error.status === 404) {
+        say(io, `batch ${id} is already gone from the API`);
+        continue;
+      }
+      failed++;
+      const why = describeApiError(error);
+      say(io, `cannot delete batch ${id} on the API: ${why}; kept in the ledger for the next gc`);
+      // Touched to exactly `before`: not older than the cut-off, so `ledger.gc` below keeps the row,
+      // and the next gc (with a later cut-off) tries again.
+      await ledger.setBatchState(row.id, row.state, before, `remote delete failed: ${why}`);
+    }
+  }
+  const counts = await ledger.gc(before);
+  say(
+    io,
+    `deleted ${plural(counts.batches, 'batch', 'batches')} and ${plural(counts.requests, 'request')} not touched for ${age} from the ledger ${gc.path}` +
+      (gc.keepRemote ? '' : `; ${plural(deleted, 'batch', 'batches')} on the API`),
+  );
+  // Documents this identity uploaded (the Files API keeps them until they expire): deleted, and forgotten.
+  if (api) {
+    const uploads = await gcUploads({ client: api.client, registry: ledger.uploads, scope: api.scope, before, keepRemote: gc.keepRemote, dryRun: false });
+    if (uploads.files > 0) say(io, `forgot ${plural(uploads.files, 'uploaded file')} older than ${age}; deleted ${plural(uploads.deleted, 'uploaded file')} on the API`);
+  }
+  if (counts.batches + counts.requests > 0) await compact(io, ledger, gc.path);
+  return failed > 0 ? EXIT.FATAL : EXIT.OK;
+}
+
+/** Shrinks the ledger after a gc, and says by how much (or why not: another run is using it). */
+async function compact(io: CliIo, ledger: LedgerStore, path: string): Promise<void> {
+  // The file's size says what was won, for a SQLite file; a server's ledger has no file here.
+  const size = () => ['', '-wal'].reduce((sum, suffix) => sum + (existsSync(path + suffix) ? statSync(path + suffix).size : 0), 0);
+  const before = size();
+  try {
+    await ledger.compact();
+    say(io, before > 0 ? `compacted the ledger: ${formatBytes(before)} → ${formatBytes(size())}` : 'compacted the ledger');
+  } catch (error) {
+    say(io, `the ledger was not compacted (${(error as Error).message}); the space is reused by later runs`);
+  }
+}

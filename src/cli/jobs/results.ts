@@ -1,0 +1,94 @@
+/** `batch-enrich results BATCH_ID`: any ended batch's results, as the API returns them, as NDJSON. */
+import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
+import { describeApiError } from '../../client/errors.ts';
+import { usageError } from '../../errors.ts';
+import { EXIT, type CliIo } from '../io.ts';
+import { guarded, help, say } from '../command.ts';
+import { nonEmpty, parseFlags, renderFlags } from '../flags.ts';
+import { isBrokenPipe, plural } from '../text.ts';
+import { API_ENVIRONMENT, HELP_FLAG, requireApi } from './shared.ts';
+import { countsText } from './status.ts';
+
+/** The flags of `batch-enrich results`. */
+export const RESULTS_FLAGS = {
+  output: { value: 'FILE', parse: nonEmpty, help: 'write to FILE (replaced only once complete)', defaultText: 'stdout' },
+  help: HELP_FLAG,
+} as const;
+
+/** `batch-enrich results --help`. */
+export const RESULTS_HELP = `Usage: batch-enrich results BATCH_ID [options]
+
+Download the results of any ended batch of the current workspace (ours or not) as NDJSON: one
+{"custom_id", "result"} object per line, as the API returns them (not in request order).
+
+${renderFlags(RESULTS_FLAGS, [])}
+Examples:
+  $ batch-enrich results msgbatch_013Zva2CMHLNnXjNJJKqJ2EF > results.ndjson
+  $ batch-enrich results msgbatch_013Zva2CMHLNnXjNJJKqJ2EF | jq -c 'select(.result.type != "succeeded")'
+
+${API_ENVIRONMENT}
+
+Exit codes: 0 ok (also when stdout is closed early, as by | head), 1 the batch has not ended, is
+not found or the download failed, 2 usage error (also: no ANTHROPIC_API_KEY).
+`;
+
+/**
+ * `batch-enrich results BATCH_ID [--output FILE]`: any ended batch's results, as NDJSON; returns the exit code.
+ * @example
+ * await resultsCommand(['msgbatch_013Zva2CMHLNnXjNJJKqJ2EF', '--output', 'results.ndjson'], io);
+ */
+export function resultsCommand(argv: string[], io: CliIo): Promise<number> {
+  return guarded('results', io, async () => {
+    const { values, positionals } = parseFlags(RESULTS_FLAGS, argv, { positionals: true });
+    if (values.help) return help(io, RESULTS_HELP);
+    const [id, ...extra] = positionals;
+    if (id === undefined) throw usageError('give the BATCH_ID whose results to download');
+    if (extra.length > 0) throw usageError(`give one BATCH_ID, got ${positionals.length}: ${positionals.join(' ')}`);
+    const api = requireApi(io, 'download results');
+    if (!api) return EXIT.USAGE;
+
+    let batch: MessageBatch;
+    try {
+      batch = await api.client.messages.batches.retrieve(id);
+    } catch (error) {
+      say(io, `batch ${id}: ${describeApiError(error)}`);
+      return EXIT.FATAL;
+    }
+    if (batch.processing_status !== 'ended') {
+      say(io, `batch ${id} has not ended: processing_status ${batch.processing_status} (${countsText(batch.request_counts)}); results come once it has ended`);
+      return EXIT.FATAL;
+    }
+
+    let lines = 0;
+    const output = values.output;
+    const temp = output === undefined ? undefined : `${output}.${process.pid}.partial`;
+    try {
+      // The SDK retrieves the batch once more to find its `results_url`; the retrieve above is only
+      // there to name the processing_status in the error (the SDK's own message is less clear).
+      const decoder = await api.client.messages.batches.results(id);
+      const source = Readable.from(
+        (async function* () {
+          for await (const line of decoder) {
+            lines++;
+            yield `${JSON.stringify(line)}\n`;
+          }
+        })(),
+      );
+      await pipeline(source, temp === undefined ? io.stdout : createWriteStream(temp));
+      if (temp !== undefined && output !== undefined) renameSync(temp, output);
+    } catch (error) {
+      if (temp !== undefined) rmSync(temp, { force: true });
+      if (temp === undefined && isBrokenPipe(error)) {
+        io.stdout.on('error', () => {}); // later writes by others would raise EPIPE again; the reader is gone
+        return EXIT.OK;
+      }
+      say(io, `batch ${id}: results download failed after ${plural(lines, 'line')}: ${describeApiError(error)}`);
+      return EXIT.FATAL;
+    }
+    if (output !== undefined) say(io, `wrote ${plural(lines, 'result')} of batch ${id} to ${output}`);
+    return EXIT.OK;
+  });
+}

@@ -1,0 +1,255 @@
+/**
+ * `batch-enrich status`: the ledger's jobs and batches, refreshed from the API for the current
+ * identity. A table for people; `--json`, one object per job, for a scheduler's script.
+ */
+import type { MessageBatch, MessageBatchRequestCounts } from '@anthropic-ai/sdk/resources/messages/batches';
+import { describeApiError } from '../../client/errors.ts';
+import { shown } from '../../errors.ts';
+import type { BatchRow, BatchState } from '../../ledger/ledger.ts';
+import { EXIT, type CliIo } from '../io.ts';
+import { guarded, help, say } from '../command.ts';
+import { parseFlags, renderFlags } from '../flags.ts';
+import { formatBytes, formatDuration, plural } from '../text.ts';
+import { apiFromEnv, ENVIRONMENT, EXPIRY_MS, groupBy, HELP_FLAG, identityMatches, LEDGER_FLAG, ledgerPath, otherIdentity, withLedger, type Api } from './shared.ts';
+
+/** Retrieves in flight at once while refreshing. */
+const REFRESH_CONCURRENCY = 8;
+/** Per-call timeout of the refresh (the SDK's default is 10 minutes, too long for a status). */
+const REFRESH_TIMEOUT_MS = 30_000;
+/** Ledger states after which nothing more happens to a batch: not refreshed. */
+const FINAL_STATES: readonly BatchState[] = ['downloaded', 'failed'];
+/** Ledger states whose requests are still to come back: counted as pending. */
+const PENDING_STATES: readonly BatchState[] = ['creating', 'in_progress', 'ended'];
+const STATES: readonly BatchState[] = ['creating', 'in_progress', 'ended', 'downloaded', 'failed'];
+
+/** The flags of `batch-enrich status`. */
+export const STATUS_FLAGS = {
+  job: { value: 'NAME', help: "only this job's batches", defaultText: 'every job' },
+  ledger: LEDGER_FLAG,
+  json: { help: 'one JSON object per job on stdout (NDJSON), for scripts', defaultText: 'a table' },
+  'no-refresh': { help: 'show the ledger only, call no API', defaultText: 'refresh' },
+  help: HELP_FLAG,
+} as const;
+
+/** `batch-enrich status --help`. */
+export const STATUS_HELP = `Usage: batch-enrich status [--job NAME] [options]
+
+List the jobs and batches in the ledger, grouped by job, one summary line per job. Batches not yet
+downloaded or failed that belong to the current identity (ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY)
+are refreshed from the API: live processing status and request counts. Batches of another identity
+are shown with that identity, and never queried.
+
+${renderFlags(STATUS_FLAGS, [])}
+Table columns: remote batch id ("(not created)" while being created), ledger state, live status
+and counts (or why there are none), requests, size, age, time until the 24 h processing expiry
+(batches still in progress only), then the identity for batches of another one.
+
+JSON (one line per job; see the README, "status --json"): job, requests_pending (requests in
+batches not yet downloaded), requests_done (in downloaded batches: their results are in the
+ledger), requests_failed (in failed batches: a rerun submits them again), batches_by_state,
+oldest_expires_at (the oldest batch still processing: created + 24 h; null when none),
+live_request_counts (summed over the refreshed batches; null when none was), and batches: one
+object per batch with job, batch_id, remote_id, state, processing_status, request_counts,
+requests, bytes, created_at, updated_at, expires_at, base_url, key_fingerprint,
+identity_matches, refresh_error, error (null where unknown).
+
+Examples:
+  $ batch-enrich status
+  $ batch-enrich status --job tickets --no-refresh
+  $ batch-enrich status --json | jq -r '.batches[] | select(.processing_status == "ended") | .remote_id'
+  $ batch-enrich status --job tickets --json | jq -e '.requests_pending == 0'   # a sensor: done yet?
+
+${ENVIRONMENT}
+
+Exit codes: 0 ok (a batch that cannot be refreshed says so on its line), 1 the ledger cannot be
+read or --job names no job in it, 2 usage error.
+`;
+
+interface BatchView {
+  row: BatchRow;
+  /** Whether the batch belongs to the current identity; null without a key. */
+  matches: boolean | null;
+  live?: MessageBatch;
+  refreshError?: string;
+}
+
+/**
+ * `batch-enrich status …`: the ledger's jobs and batches, refreshed from the API; returns the exit code.
+ * @example
+ * process.exitCode = await statusCommand(['--job', 'tickets', '--json'], { stdin, stdout, stderr, env: process.env });
+ */
+export function statusCommand(argv: string[], io: CliIo): Promise<number> {
+  return guarded('status', io, async () => {
+    const { values } = parseFlags(STATUS_FLAGS, argv);
+    if (values.help) return help(io, STATUS_HELP);
+    const path = ledgerPath(values.ledger, io.env);
+    const all = (await withLedger(path, async (ledger) => ledger.batches())) ?? [];
+    const rows = values.job === undefined ? all : all.filter((row) => row.job === values.job);
+    if (all.length === 0) {
+      say(io, `no batches in the ledger ${path}`);
+      return EXIT.OK;
+    }
+    if (rows.length === 0) {
+      // A job name that matches nothing is a mistake (as for `cancel --job`): say which jobs there are.
+      const jobs = [...new Set(all.map((row) => row.job))].sort();
+      say(io, `no batches of job ${shown(values.job ?? '')} in the ledger ${path}; its jobs: ${jobs.map((job) => shown(job)).join(', ')}`);
+      return EXIT.FATAL;
+    }
+    const api = apiFromEnv(io.env);
+    const views: BatchView[] = rows.map((row) => ({ row, matches: api ? identityMatches(row, api) : null }));
+    if (!values['no-refresh']) await refresh(io, api, views);
+    const now = Date.now();
+    if (values.json) {
+      for (const [job, group] of groupBy(views, (v) => v.row.job)) io.stdout.write(`${JSON.stringify(jobJson(job, group))}\n`);
+    } else {
+      io.stdout.write(statusTable(views, now));
+    }
+    return EXIT.OK;
+  });
+}
+
+/** Fetches the live state of the batches still moving, under the current identity only. */
+async function refresh(io: CliIo, api: Api | undefined, views: BatchView[]): Promise<void> {
+  const refreshable = views.filter((v) => v.row.remote_id !== null && !FINAL_STATES.includes(v.row.state));
+  if (!api) {
+    if (refreshable.length > 0) say(io, 'not refreshed: no ANTHROPIC_API_KEY');
+    return;
+  }
+  await eachLimit(
+    refreshable.filter((v) => v.matches),
+    REFRESH_CONCURRENCY,
+    async (view) => {
+      try {
+        view.live = await api.client.messages.batches.retrieve(view.row.remote_id as string, null, { timeout: REFRESH_TIMEOUT_MS });
+      } catch (error) {
+        view.refreshError = describeApiError(error);
+      }
+    },
+  );
+}
+
+/** Runs `fn` over `items` with at most `limit` calls in flight (`fn` must not reject). */
+async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+
+/** Whether a batch is still processing on the API (its 24 h expiry still matters). */
+function processing(view: BatchView): boolean {
+  return (view.row.state === 'creating' || view.row.state === 'in_progress') && view.live?.processing_status !== 'ended';
+}
+
+function expiresAt(view: BatchView): number {
+  return view.live ? Date.parse(view.live.expires_at) : view.row.created_at + EXPIRY_MS;
+}
+
+/** One job, for `--json`: what a scheduler decides on, then its batches. The keys are documented in `--help` and the README. */
+function jobJson(job: string, views: BatchView[]): Record<string, unknown> {
+  const sum = (states: readonly BatchState[]) => views.reduce((n, v) => n + (states.includes(v.row.state) ? v.row.request_count : 0), 0);
+  const byState = Object.fromEntries(STATES.map((state) => [state, views.filter((v) => v.row.state === state).length]));
+  const expiries = views.filter(processing).map(expiresAt);
+  return {
+    job,
+    requests_pending: sum(PENDING_STATES),
+    requests_done: sum(['downloaded']),
+    requests_failed: sum(['failed']),
+    batches_by_state: byState,
+    oldest_expires_at: expiries.length > 0 ? new Date(Math.min(...expiries)).toISOString() : null,
+    live_request_counts: liveCounts(views),
+    batches: views.map(batchJson),
+  };
+}
+
+function batchJson(view: BatchView): Record<string, unknown> {
+  const { row, live } = view;
+  return {
+    job: row.job,
+    batch_id: row.id,
+    remote_id: row.remote_id,
+    state: row.state,
+    processing_status: live?.processing_status ?? null,
+    request_counts: live?.request_counts ?? null,
+    requests: row.request_count,
+    bytes: row.bytes,
+    created_at: new Date(row.created_at).toISOString(),
+    updated_at: new Date(row.updated_at).toISOString(),
+    expires_at: live?.expires_at ?? new Date(row.created_at + EXPIRY_MS).toISOString(),
+    base_url: row.base_url,
+    key_fingerprint: row.key_fingerprint,
+    identity_matches: view.matches,
+    refresh_error: view.refreshError ?? null,
+    error: row.error,
+  };
+}
+
+/** The API's request counts summed over the refreshed batches; undefined when none was refreshed. */
+function liveCounts(views: readonly BatchView[]): MessageBatchRequestCounts | null {
+  const refreshed = views.filter((v) => v.live);
+  if (refreshed.length === 0) return null;
+  const live: MessageBatchRequestCounts = { processing: 0, succeeded: 0, errored: 0, canceled: 0, expired: 0 };
+  for (const { live: batch } of refreshed) for (const key of Object.keys(live) as (keyof MessageBatchRequestCounts)[]) live[key] += batch?.request_counts[key] ?? 0;
+  return live;
+}
+
+// ---------------------------------------------------------------------------------------------
+// table
+
+function statusTable(views: BatchView[], now: number): string {
+  const lines: { head?: string; cells?: string[]; note?: string }[] = [];
+  for (const [job, group] of groupBy(views, (v) => v.row.job)) {
+    lines.push({ head: jobSummary(job, group) });
+    for (const view of group) {
+      const { row, live } = view;
+      const expires = expiresAt(view);
+      const notes = [view.matches === false ? otherIdentity(row) : '', row.error ? `error: ${row.error}` : ''].filter(Boolean);
+      lines.push({
+        cells: [
+          row.remote_id ?? '(not created)',
+          row.state,
+          live ? `${live.processing_status} (${countsText(live.request_counts)})` : (view.refreshError ?? '-'),
+          plural(row.request_count, 'request'),
+          formatBytes(row.bytes),
+          `age ${formatDuration(now - row.created_at)}`,
+          processing(view) ? (expires <= now ? 'expired' : `expires in ${formatDuration(expires - now)}`) : '',
+        ],
+        note: notes.join('; '),
+      });
+    }
+  }
+  const widths: number[] = [];
+  for (const line of lines) line.cells?.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return lines
+    .map((line) => {
+      if (line.head !== undefined) return `${line.head}\n`;
+      const cells = (line.cells ?? []).map((cell, i) => cell.padEnd(widths[i] ?? 0));
+      return `  ${[...cells, line.note ?? ''].join('  ').trimEnd()}\n`;
+    })
+    .join('');
+}
+
+function jobSummary(job: string, views: BatchView[]): string {
+  const states = new Map<string, number>();
+  let requests = 0;
+  let bytes = 0;
+  for (const { row } of views) {
+    states.set(row.state, (states.get(row.state) ?? 0) + 1);
+    requests += row.request_count;
+    bytes += row.bytes;
+  }
+  const stateText = [...states].map(([state, n]) => `${n} ${state}`).join(', ');
+  const live = liveCounts(views);
+  return `job ${job}: ${plural(views.length, 'batch', 'batches')} (${stateText}), ${plural(requests, 'request')}, ${formatBytes(bytes)}` + (live ? `; live: ${countsText(live)}` : '');
+}
+
+/** The non-zero request counts (`processing 100` or `succeeded 98, errored 2`), or `no requests`. */
+export function countsText(counts: MessageBatchRequestCounts): string {
+  const order: (keyof MessageBatchRequestCounts)[] = ['processing', 'succeeded', 'errored', 'canceled', 'expired'];
+  const parts = order.filter((key) => counts[key] > 0).map((key) => `${key} ${counts[key]}`);
+  return parts.length > 0 ? parts.join(', ') : 'no requests';
+}

@@ -1,0 +1,53 @@
+/**
+ * One usage error across the library, the CLI and the emulator: a `BatchEnrichError` that
+ * `isUsageError` recognises, worded `WHAT: problem, got VALUE`, and exit code 2 with a hint naming
+ * the command's help, whichever command or layer found it.
+ */
+import { describe, expect, it } from 'vitest';
+import { enrichAll } from '../../src/api.ts';
+import { startEmulator } from '../../src/emulator/index.ts';
+import { isUsageError } from '../../src/errors.ts';
+import { runCli } from '../helpers/cli.ts';
+
+async function thrown(fn: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await fn();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+describe('library and emulator options: the usage error, naming the option and the value', () => {
+  const cases: { description: string; run: () => Promise<unknown>; message: RegExp }[] = [
+    { description: 'enrichAll with a batch size of 0', run: () => enrichAll([{ a: 1 }], { prompt: 'x', batchSize: 0 }), message: /^`batchSize`: / },
+    { description: 'startEmulator with a fault rate above 1', run: () => startEmulator({ faultRate429: 2 }), message: /^`faultRate429`: .*, got 2$/ },
+    { description: 'startEmulator with fault rates adding up over 1', run: () => startEmulator({ faultRate429: 0.6, faultRate500: 0.6 }), message: /expected at most 1, got 1\.2$/ },
+    { description: 'startEmulator beyond loopback without a key', run: () => startEmulator({ host: '0.0.0.0' }), message: /^`host`: .*beyond loopback/ },
+  ];
+  it.each(cases)('$description', async ({ run, message }) => {
+    const error = await thrown(run);
+    expect(isUsageError(error), String(error)).toBe(true);
+    expect((error as Error).message).toMatch(message);
+  });
+});
+
+describe('every command: exit 2, one line `batch-enrich: WHAT: problem, got VALUE`, then the hint', () => {
+  const cases: { description: string; argv: string[]; line: string; hint: string }[] = [
+    { description: 'enrich: a number out of range', argv: ['--batch-size', '0', '--prompt', 'x'], line: '--batch-size: expected a whole number from 1 to 100000, got "0"', hint: 'batch-enrich --help' },
+    { description: 'enrich: a duration it cannot read', argv: ['--deadline', 'soon', '--prompt', 'x'], line: '--deadline: expected a duration such as 90s, 45m, 2h or 1h30m, got "soon"', hint: 'batch-enrich --help' },
+    { description: 'enrich: a choice not offered', argv: ['--upload', 'sometimes', '--prompt', 'x'], line: '--upload: expected one of files, inline, auto, got "sometimes"', hint: 'batch-enrich --help' },
+    { description: 'enrich: a mistyped flag', argv: ['--promt', 'x'], line: 'unknown option --promt; did you mean --prompt?', hint: 'batch-enrich --help' },
+    { description: 'status: a mistyped flag', argv: ['status', '--no-refrsh'], line: 'unknown option --no-refrsh; did you mean --no-refresh?', hint: 'batch-enrich status --help' },
+    { description: 'gc: a negative age', argv: ['gc', '--older-than=-1'], line: '--older-than: expected a number of days, 0 or more, got "-1"', hint: 'batch-enrich gc --help' },
+    { description: 'cancel: nothing to cancel', argv: ['cancel'], line: 'give the BATCH_IDs to cancel, or --job NAME', hint: 'batch-enrich cancel --help' },
+    { description: 'results: an empty --output', argv: ['results', 'msgbatch_x', '--output='], line: '--output: expected a file name, got ""', hint: 'batch-enrich results --help' },
+    { description: 'emulator: a port that is not a number', argv: ['emulator', '--port', 'abc'], line: '--port: expected a whole number from 0 to 65535, got "abc"', hint: 'batch-enrich emulator --help' },
+    { description: 'emulator: fault rates adding up over 1', argv: ['emulator', '--fault-429', '0.6', '--fault-529', '0.6'], line: '--fault-429 + --fault-500 + --fault-529: expected at most 1 together, got 1.2', hint: 'batch-enrich emulator --help' },
+  ];
+  it.each(cases)('$description', async ({ argv, line, hint }) => {
+    const r = await runCli(argv, { env: { ANTHROPIC_API_KEY: 'k' } });
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toBe(`batch-enrich: ${line}\nTry '${hint}'.\n`);
+  });
+});
