@@ -109,7 +109,9 @@ async function unblock(ctx: SinkContext, deps: EmitterDeps, rows: readonly Recor
   const { ledger, scope } = ctx;
   let pending = false;
   for (const row of rows) {
-    if (row.error || row.state === 'done' || row.key === null) continue;
+    // A key this run is sending is its sender's to track (the ledger may already show its batch
+    // `creating` before the sender knows the batch's id).
+    if (row.error || row.state === 'done' || row.key === null || deps.assembler.has(row.key)) continue;
     const request = await ledger.request(scope, row.key);
     if (request?.state === 'submitted' && request.batch_id !== null) {
       deps.track(request.batch_id);

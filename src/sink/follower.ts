@@ -62,6 +62,9 @@ export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId
     row = await ledger.batch(batchId);
   }
   if (!row) return undefined;
+  // This run's own batch still being created is its submitter's: resolved by it (created, or
+  // released), never here, where it would look like a lost create.
+  if (row.state === 'creating' && row.run === ctx.run) return undefined;
   let resultsUrl: string | null = null;
   if (row.state === 'creating') {
     // Its creator died before learning the outcome: find the batch, proven ours, or submit its requests again.

@@ -59,12 +59,15 @@ export class RealtimeSender {
         const payloads = await ledger.batchPage(row.id, after, REALTIME_GROUP);
         await Promise.all(
           payloads.map(async (payload) => {
-            const result = await this.#ask(payload);
             // An answer that came is kept, even when the run is stopping: it was paid for.
-            if (result === undefined || ctx.finished) return;
-            const decided = await this.#recorder.decide(row, payload.key, result, waiting);
-            if (decided) await this.#recorder.store(row, [decided], opts.now(), requeued);
-            ctx.pulse.answer();
+            const keep = async (result: MessageBatchResult) => {
+              if (ctx.finished) return;
+              const decided = await this.#recorder.decide(row, payload.key, result, waiting);
+              if (decided) await this.#recorder.store(row, [decided], opts.now(), requeued);
+              ctx.pulse.answer();
+            };
+            const failed = await this.#ask(payload, keep);
+            if (failed !== undefined) await keep(failed);
           }),
         );
         if (payloads.length < REALTIME_GROUP) break;
@@ -76,12 +79,18 @@ export class RealtimeSender {
     });
   }
 
-  /** One real-time call, waiting out rate limits; resolves with the result as a batch would give it (undefined when stopped). */
-  #ask(payload: PayloadRow): Promise<MessageBatchResult | undefined> {
+  /**
+   * One real-time call, waiting out rate limits. An answer is handed to `keep` (stored) before its
+   * slot is given back, so at most `concurrency` paid answers are ever not yet in the ledger (what a
+   * kill can lose); a failure comes back as an errored result, as a batch would give it, for the
+   * caller to keep (undefined: answered and kept, or stopped).
+   */
+  async #ask(payload: PayloadRow, keep: (result: MessageBatchResult) => Promise<void>): Promise<MessageBatchResult | undefined> {
     const ctx = this.#ctx;
     const limiter = this.limiter;
     const params = JSON.parse(paramsOf(payload)) as MessageCreateParamsNonStreaming;
-    return retrying<MessageBatchResult>(ctx, {
+    let keepFailure: { error: unknown } | undefined;
+    const outcome = await retrying<MessageBatchResult | 'kept'>(ctx, {
       what: `real-time call (${ctx.reach.host})`,
       attempts: REALTIME_RATE_LIMIT_WAITS + 1,
       call: async () => {
@@ -93,7 +102,9 @@ export class RealtimeSender {
           const remaining = Number(response.headers.get('anthropic-ratelimit-requests-remaining') ?? Number.NaN);
           if (Number.isFinite(remaining) && remaining < limiter.limit) limiter.backOff(`the rate-limit headers leave ${remaining} requests`);
           else limiter.succeeded();
-          return { type: 'succeeded', message } as MessageBatchResult;
+          // A failure to store is the run's, not this call's (it must not become an errored answer).
+          await keep({ type: 'succeeded', message } as MessageBatchResult).catch((error: unknown) => (keepFailure = { error }));
+          return 'kept';
         } finally {
           limiter.release();
         }
@@ -116,5 +127,7 @@ export class RealtimeSender {
       failure: (error) => error,
       backoff: (attempt) => ctx.opts.retryDelay(attempt - 1),
     });
+    if (keepFailure) throw keepFailure.error;
+    return outcome === 'kept' ? undefined : outcome;
   }
 }

@@ -12,6 +12,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle, type EmulatorOptions } from '../../src/emulator/index.ts';
 import { BIN, runCli } from '../helpers/cli.ts';
+import { freshSchema, postgres } from '../helpers/postgres.ts';
 
 let emulators: EmulatorHandle[] = [];
 afterEach(async () => {
@@ -25,12 +26,22 @@ async function emulator(options: EmulatorOptions): Promise<EmulatorHandle> {
   return emu;
 }
 
-function setup(rows: number) {
+/**
+ * The stores the ledger of these runs lives in: every case runs on both (a SQLite file, and a fresh
+ * schema on the test run's PostgreSQL, skipped where that server could not start).
+ */
+const stores = [
+  { store: 'SQLite', ledger: async (dir: string) => join(dir, 'ledger.db'), skip: false },
+  { store: 'PostgreSQL', ledger: (_dir: string) => freshSchema(), skip: !postgres.url },
+];
+type Store = (typeof stores)[number];
+
+async function setup(rows: number, store: Store = stores[0] as Store) {
   const dir = mkdtempSync(join(tmpdir(), 'be-kill-'));
   const input = join(dir, 'tickets.csv');
   const lines = ['id,text', ...Array.from({ length: rows }, (_, i) => `${i},"ticket ${i}: the export fails, again (${'x'.repeat(i % 40)})"`)];
   writeFileSync(input, `${lines.join('\n')}\n`);
-  return { dir, input, ledger: join(dir, 'ledger.db') };
+  return { dir, input, ledger: await store.ledger(dir) };
 }
 
 const schemaArgs = (dir: string) => {
@@ -86,13 +97,13 @@ function perKey(emu: EmulatorHandle): number[] {
 /** The output of an uninterrupted run (answers depend only on the request and the emulator's seed). */
 async function reference(args: string[], rows: number, seed?: number) {
   const emu = await emulator(seed === undefined ? {} : { seed });
-  const { ledger } = setup(rows);
+  const { ledger } = await setup(rows);
   const result = await runCli(args, { env: env(emu, ledger) });
   expect(result.code, result.stderr).toBe(0);
   return result.stdout;
 }
 
-describe('killed with SIGKILL, then run again', () => {
+describe.each(stores)('killed with SIGKILL, then run again (ledger in $store)', (store) => {
   const cases: { point: string; rows: number; options: EmulatorOptions; extra: string[]; when: (w: Watch) => boolean; pauseStdout?: boolean; rerunSays?: RegExp }[] = [
     {
       point: 'before the first create returns (the batch exists; the answer never arrived)',
@@ -135,8 +146,8 @@ describe('killed with SIGKILL, then run again', () => {
   ];
 
   for (const c of cases) {
-    it(c.point, async () => {
-      const { dir, input, ledger } = setup(c.rows);
+    it.skipIf(store.skip)(c.point, async () => {
+      const { dir, input, ledger } = await setup(c.rows, store);
       const args = ['--prompt', 'Triage: {{text}}', ...schemaArgs(dir), '--poll-min', '0.02', '--poll-max', '0.2', ...c.extra, input];
       const expected = await reference(args, c.rows);
       const emu = await emulator(c.options);
@@ -150,9 +161,9 @@ describe('killed with SIGKILL, then run again', () => {
     });
   }
 
-  it('with transient errors: each request is submitted once per retry, never twice in one go', async () => {
+  it.skipIf(store.skip)('with transient errors: each request is submitted once per retry, never twice in one go', async () => {
     const rows = 16;
-    const { dir, input, ledger } = setup(rows);
+    const { dir, input, ledger } = await setup(rows, store);
     const args = ['--prompt', 'Triage: {{text}}', ...schemaArgs(dir), '--poll-min', '0.02', '--poll-max', '0.2', '--max-attempts', '10', '--batch-size', '8', input];
     const expected = await reference(args, rows, 3);
     const emu = await emulator({ processingMs: 300, erroredRate: 0.3, seed: 3 });
@@ -165,17 +176,17 @@ describe('killed with SIGKILL, then run again', () => {
   });
 });
 
-describe('soak: two jobs on one API key, each with its own ledger, with lost and slow creates and SIGKILLs', () => {
-  it.each([1, 2])('every row comes out once and no request is paid twice (seed %i)', async (seed) => {
+describe.each(stores)('soak: two jobs on one API key, each with its own ledger (in $store), with lost and slow creates and SIGKILLs', (store) => {
+  it.skipIf(store.skip).each([1, 2])('every row comes out once and no request is paid twice (seed %i)', async (seed) => {
     const rows = 60;
     // Same batch size for both jobs: their batches have the same request count, the case where a
     // search for a lost create could take the other job's batch.
-    const jobs = [0, 1].map((j) => {
-      const { dir, input, ledger } = setup(rows);
+    const jobs = await Promise.all([0, 1].map(async (j) => {
+      const { dir, input, ledger } = await setup(rows, store);
       if (j === 1) writeFileSync(input, `id,text\n${Array.from({ length: rows }, (_, i) => `${1000 + i},"other job ${i}"`).join('\n')}\n`);
       const args = ['--prompt', 'Triage: {{text}}', ...schemaArgs(dir), '--poll-min', '0.02', '--poll-max', '0.2', '--batch-size', '10', '--flush-after', '0.05', '--max-in-flight', '3', input];
       return { args, ledger };
-    });
+    }));
     const expected = await Promise.all(jobs.map((job) => reference(job.args, rows, seed)));
     const emu = await emulator({ seed, lostCreateRate: 0.4, createLatencyMs: 120, processingMs: 150 });
     // Pseudo-random kill points, the same for a seed: each job is killed twice, then left to finish.
@@ -212,10 +223,10 @@ describe('soak: two jobs on one API key, each with its own ledger, with lost and
   }, 120_000);
 });
 
-describe('killed with SIGKILL in real time and across a deadline, then run again', () => {
-  it('in real time: the rerun completes the output; only calls in flight at the kill are asked again', async () => {
+describe.each(stores)('killed with SIGKILL in real time and across a deadline, then run again (ledger in $store)', (store) => {
+  it.skipIf(store.skip)('in real time: the rerun completes the output; only calls in flight at the kill are asked again', async () => {
     const rows = 40;
-    const { dir, input, ledger } = setup(rows);
+    const { dir, input, ledger } = await setup(rows, store);
     const args = ['--prompt', 'Triage: {{text}}', ...schemaArgs(dir), '--mode', 'realtime', '--concurrency', '4', input];
     const expected = await reference(args, rows);
     const emu = await emulator({ messagesLatencyMs: 80 });
@@ -230,9 +241,9 @@ describe('killed with SIGKILL in real time and across a deadline, then run again
     expect(atKill).toBeLessThan(rows);
   });
 
-  it('across a deadline: killed while finishing in real time, the rerun completes the output and pays for no answer twice', async () => {
+  it.skipIf(store.skip)('across a deadline: killed while finishing in real time, the rerun completes the output and pays for no answer twice', async () => {
     const rows = 20;
-    const { dir, input, ledger } = setup(rows);
+    const { dir, input, ledger } = await setup(rows, store);
     const args = ['--prompt', 'Triage: {{text}}', ...schemaArgs(dir), '--poll-min', '0.02', '--poll-max', '0.2', '--deadline', '1s', '--concurrency', '2', input];
     const expected = await reference(args, rows);
     const emu = await emulator({ processingMs: 3_000, messagesLatencyMs: 100 });

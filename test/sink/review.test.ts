@@ -138,3 +138,19 @@ it('at the deadline, a batch-mode group of 100 goes out in real time whole, a pa
   expect(out.filter((r) => r['_error'] !== undefined)).toEqual([]);
   expect(out).toHaveLength(100);
 });
+
+it("a run's own batch still being created (the ledger shows it before its creator knows its id) is not resolved by the run's follower as a lost create", async () => {
+  const { follow } = await import('../../src/sink/follower.ts');
+  const { ResultRecorder } = await import('../../src/sink/recorder.ts');
+  const ctx = testContext();
+  const { ledger } = ctx;
+  ledger.ensureSpec('s', '{"model":"m","max_tokens":5,"messages":', '}');
+  ledger.insertRequest(ctx.scope, 'k', null, 's', '[]', 0);
+  // Opened (committed) but not yet sized or created: what another task sees on PostgreSQL in the
+  // round trip before `openBatch` returns to the submitter.
+  const { id } = ledger.openBatch(ctx.identity, ctx.run, 'test', 'nonce1', ['k'], 0);
+  expect(await follow(ctx, new ResultRecorder(ctx), id)).toBeUndefined();
+  expect(ledger.batch(id)?.state).toBe('creating');
+  expect(ledger.request(ctx.scope, 'k')?.state).toBe('submitted');
+  expect(ctx.events.filter((e) => e.type === 'released')).toEqual([]);
+});

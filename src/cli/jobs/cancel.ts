@@ -4,7 +4,7 @@ import { shown, usageError } from '../../errors.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { guarded, help, say } from '../command.ts';
 import { parseFlags, renderFlags } from '../flags.ts';
-import { ENVIRONMENT, HELP_FLAG, identityMatches, LEDGER_FLAG, ledgerPath, otherIdentity, requireApi, withLedger, type Api } from './shared.ts';
+import { ENVIRONMENT, HELP_FLAG, identityMatches, LEDGER_FLAG, ledgerPath, shownLedger, otherIdentity, requireApi, withLedger, type Api } from './shared.ts';
 
 /** The flags of `batch-enrich cancel`. */
 export const CANCEL_FLAGS = {
@@ -68,7 +68,7 @@ async function jobBatches(io: CliIo, api: Api, job: string, path: string): Promi
   const found = await withLedger(path, async (ledger) => ({ rows: await ledger.batches(job), jobs: [...new Set((await ledger.batches()).map((row) => row.job))] }));
   if (!found || found.rows.length === 0) {
     const jobs = found?.jobs ?? [];
-    say(io, `no job ${shown(job)} in the ledger ${path}${jobs.length > 0 ? ` (jobs: ${jobs.join(', ')})` : ''}`);
+    say(io, `no job ${shown(job)} in the ledger ${shownLedger(path)}${jobs.length > 0 ? ` (jobs: ${jobs.join(', ')})` : ''}`);
     return undefined;
   }
   const running = found.rows.filter((row) => row.state === 'in_progress' && row.remote_id !== null);

@@ -10,7 +10,7 @@ import { EXIT, type CliIo } from '../io.ts';
 import { guarded, help, say } from '../command.ts';
 import { number, parseFlags, renderFlags } from '../flags.ts';
 import { formatBytes, formatDuration, plural } from '../text.ts';
-import { apiFromEnv, ENVIRONMENT, groupBy, HELP_FLAG, identityMatches, LEDGER_FLAG, ledgerPath, openExistingLedger, otherIdentity, type Api } from './shared.ts';
+import { apiFromEnv, ENVIRONMENT, groupBy, HELP_FLAG, identityMatches, LEDGER_FLAG, ledgerPath, shownLedger, openExistingLedger, otherIdentity, type Api } from './shared.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -70,7 +70,7 @@ export function gcCommand(argv: string[], io: CliIo): Promise<number> {
     const path = ledgerPath(values.ledger, io.env);
     const ledger = await openExistingLedger(path);
     if (!ledger) {
-      say(io, `no ledger at ${path}; nothing to delete`);
+      say(io, `no ledger at ${shownLedger(path)}; nothing to delete`);
       return EXIT.OK;
     }
     try {

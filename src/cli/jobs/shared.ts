@@ -18,6 +18,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import { createClient, DEFAULT_BASE_URL, identityOf, keyFingerprint, publicBaseUrl } from '../../client/client.ts';
 import { defaultLedgerPath, type BatchRow } from '../../ledger/ledger.ts';
 import { isPostgresUrl, openLedger } from '../../ledger/open.ts';
+import { redactUrl } from '../../ledger/postgres.ts';
 import type { LedgerStore } from '../../ledger/store.ts';
 import type { CliIo } from '../io.ts';
 import { say } from '../command.ts';
@@ -74,6 +75,11 @@ export function identityMatches(row: BatchRow, api: Api): boolean {
 
 export function otherIdentity(row: BatchRow): string {
   return `other identity: ${row.base_url}, key …${row.key_fingerprint}`;
+}
+
+/** A ledger spec as it may be shown: a PostgreSQL URL without its password. */
+export function shownLedger(path: string): string {
+  return isPostgresUrl(path) ? redactUrl(path) : path;
 }
 
 /** The ledger path the flags and environment name. */

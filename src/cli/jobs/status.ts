@@ -10,7 +10,7 @@ import { EXIT, type CliIo } from '../io.ts';
 import { guarded, help, say } from '../command.ts';
 import { parseFlags, renderFlags } from '../flags.ts';
 import { formatBytes, formatDuration, plural } from '../text.ts';
-import { apiFromEnv, ENVIRONMENT, EXPIRY_MS, groupBy, HELP_FLAG, identityMatches, LEDGER_FLAG, ledgerPath, otherIdentity, withLedger, type Api } from './shared.ts';
+import { apiFromEnv, ENVIRONMENT, EXPIRY_MS, groupBy, HELP_FLAG, identityMatches, LEDGER_FLAG, ledgerPath, shownLedger, otherIdentity, withLedger, type Api } from './shared.ts';
 
 /** Retrieves in flight at once while refreshing. */
 const REFRESH_CONCURRENCY = 8;
@@ -86,13 +86,13 @@ export function statusCommand(argv: string[], io: CliIo): Promise<number> {
     const all = (await withLedger(path, async (ledger) => ledger.batches())) ?? [];
     const rows = values.job === undefined ? all : all.filter((row) => row.job === values.job);
     if (all.length === 0) {
-      say(io, `no batches in the ledger ${path}`);
+      say(io, `no batches in the ledger ${shownLedger(path)}`);
       return EXIT.OK;
     }
     if (rows.length === 0) {
       // A job name that matches nothing is a mistake (as for `cancel --job`): say which jobs there are.
       const jobs = [...new Set(all.map((row) => row.job))].sort();
-      say(io, `no batches of job ${shown(values.job ?? '')} in the ledger ${path}; its jobs: ${jobs.map((job) => shown(job)).join(', ')}`);
+      say(io, `no batches of job ${shown(values.job ?? '')} in the ledger ${shownLedger(path)}; its jobs: ${jobs.map((job) => shown(job)).join(', ')}`);
       return EXIT.FATAL;
     }
     const api = apiFromEnv(io.env);
