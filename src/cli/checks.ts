@@ -4,7 +4,7 @@
  * `_error`, and for CSV the header is checked the same way), and answer fields that would replace
  * input columns are warned about. Stream adapters over `SourceRecord`s; `--limit` is here too.
  */
-import { BatchEnrichError, shown } from '../errors.ts';
+import { shown, usageError } from '../errors.ts';
 import { missingFields, type Template } from '../core/template.ts';
 import type { SourceRecord } from '../stages/read.ts';
 
@@ -37,14 +37,13 @@ function check(record: SourceRecord, c: FirstRecordChecks): void {
   const missing = missingFields(c.template, record.data);
   // A CSV header was checked already (naming the header line); this catches NDJSON.
   if (missing.length > 0 && !c.allowMissing) {
-    throw new BatchEnrichError(
-      'BE_USAGE',
+    throw usageError(
       `${where}: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the first record has no such field (fields: ${fields.join(', ')}); fix the template, or give --allow-missing to let such records carry _error`,
     );
   }
   if (c.idField !== undefined && !Object.hasOwn(record.data, c.idField) && !c.allowMissing) {
     const near = fields.find((f) => f.toLowerCase() === c.idField?.toLowerCase());
-    throw new BatchEnrichError('BE_USAGE', `${where}: --id-field ${shown(c.idField)}: the first record has no such field (fields: ${fields.join(', ')})${near ? `; did you mean ${shown(near)}?` : ''}`);
+    throw usageError(`${where}: --id-field ${shown(c.idField)}: the first record has no such field (fields: ${fields.join(', ')})${near ? `; did you mean ${shown(near)}?` : ''}`);
   }
   const replaced = c.answerFields.filter((f) => fields.includes(f));
   if (replaced.length > 0) {

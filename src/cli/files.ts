@@ -8,7 +8,7 @@ import { createReadStream, createWriteStream, fstatSync, openSync, renameSync, r
 import { once } from 'node:events';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { BatchEnrichError } from '../errors.ts';
+import { BatchEnrichError, usageError } from '../errors.ts';
 
 /** Opens FILE for reading, naming what is wrong: no such file, a directory, no permission. */
 export async function openInput(file: string): Promise<NodeJS.ReadableStream> {
@@ -55,7 +55,7 @@ export function refuseClobber(input: { dev: number; ino: number } | undefined, f
     return; // does not exist yet: it cannot be the input
   }
   if (stats.dev === input.dev && stats.ino === input.ino) {
-    throw new BatchEnrichError('BE_USAGE', `${flag} ${path} is the input ${file === '-' ? '(stdin)' : file}: writing it would destroy the input; write to another file`);
+    throw usageError(`${flag} ${path} is the input ${file === '-' ? '(stdin)' : file}: writing it would destroy the input; write to another file`);
   }
 }
 
@@ -70,7 +70,7 @@ export function refuseSameOutputs(output: string | undefined, errors: string | u
   } catch {
     // one does not exist yet: only the paths can tell
   }
-  if (same) throw new BatchEnrichError('BE_USAGE', `--output ${output} and --errors ${errors} are the same file: give --errors another name (or leave it out to keep failed records in the output)`);
+  if (same) throw usageError(`--output ${output} and --errors ${errors} are the same file: give --errors another name (or leave it out to keep failed records in the output)`);
 }
 
 /**
@@ -93,7 +93,7 @@ export class AtomicOutput {
     } catch {
       existing = undefined;
     }
-    if (existing?.isDirectory()) throw new BatchEnrichError('BE_USAGE', `${flag} ${path}: is a directory; give a file name`);
+    if (existing?.isDirectory()) throw usageError(`${flag} ${path}: is a directory; give a file name`);
     const special = existing !== undefined && !existing.isFile();
     this.#temp = special ? undefined : join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(3).toString('hex')}.tmp`);
     let fd: number;
@@ -101,7 +101,7 @@ export class AtomicOutput {
       fd = openSync(this.#temp ?? path, this.#temp ? 'wx' : 'w');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      throw new BatchEnrichError('BE_USAGE', `${flag} ${path}: cannot write there: ${code}${code === 'ENOENT' ? ' (no such folder)' : ''}`);
+      throw usageError(`${flag} ${path}: cannot write there: ${code}${code === 'ENOENT' ? ' (no such folder)' : ''}`);
     }
     this.stream = createWriteStream(this.#temp ?? path, { fd });
     // However the run ends before `commit()` (an error, a usage error found later), the temporary file goes.

@@ -5,12 +5,14 @@
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { BatchEnrichError } from '../errors.ts';
+import { usageError } from '../errors.ts';
 import type { Recipe } from '../recipe.ts';
 import { resolveAnswerSchema } from '../core/schema.ts';
 import { compileTemplate } from '../core/template.ts';
 import { DEFAULT_MAX_TOKENS, DEFAULT_MODEL } from '../enrich.ts';
 import { EXIT, type CliIo } from './io.ts';
+import { guarded, help } from './command.ts';
+import { parseFlags, renderFlags } from './flags.ts';
 
 /** The recipes in `transforms/`. */
 export const BUNDLED = ['ticket-triage', 'invoice-extraction', 'contract-clauses'] as const;
@@ -26,55 +28,61 @@ export async function loadRecipe(spec: string): Promise<Recipe> {
     path = bundled;
   } else {
     path = resolve(spec);
-    if (!existsSync(path)) throw usage(`--transform ${spec}: no such recipe or file (bundled recipes: ${BUNDLED.join(', ')}; see 'batch-enrich recipes')`);
+    if (!existsSync(path)) throw usageError(`--transform ${spec}: no such recipe or file (bundled recipes: ${BUNDLED.join(', ')}; see 'batch-enrich recipes')`);
     if (path.endsWith('.ts') && ext === '.js') {
       // A bundled recipe given by its source path: use its compiled twin.
       const root = join(here, '..', '..', '..');
       const rel = relative(root, path);
       const twin = join(here, '..', '..', rel.replace(/\.ts$/, '.js'));
       if (!rel.startsWith('..') && !isAbsolute(rel) && existsSync(twin)) path = twin;
-      else throw usage(`--transform ${spec}: Node cannot load TypeScript directly; compile the recipe to .js (or run batch-enrich under tsx)`);
+      else throw usageError(`--transform ${spec}: Node cannot load TypeScript directly; compile the recipe to .js (or run batch-enrich under tsx)`);
     }
   }
   let module: { default?: unknown; recipe?: unknown };
   try {
     module = (await import(pathToFileURL(path).href)) as typeof module;
   } catch (error) {
-    throw usage(`--transform ${spec}: cannot load the module: ${(error as Error).message}`);
+    throw usageError(`--transform ${spec}: cannot load the module: ${(error as Error).message}`);
   }
   const recipe = (module.default ?? module.recipe) as Partial<Recipe> | undefined;
   if (!recipe || typeof recipe !== 'object' || typeof recipe.prompt !== 'string') {
-    throw usage(`--transform ${spec}: the module must export a recipe (default export with at least a 'prompt')`);
+    throw usageError(`--transform ${spec}: the module must export a recipe (default export with at least a 'prompt')`);
   }
   return { name: spec, description: '', ...recipe } as Recipe;
 }
 
 
 /** `batch-enrich recipes`: each bundled recipe, what it does and the fields it reads. */
-export async function recipesCommand(argv: string[], io: CliIo): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    io.stdout.write(RECIPES_HELP);
+export function recipesCommand(argv: string[], io: CliIo): Promise<number> {
+  return guarded('recipes', io, async () => {
+    if (parseFlags(RECIPES_FLAGS, argv).values.help) return help(io, RECIPES_HELP);
+    io.stdout.write(await recipesList());
     return EXIT.OK;
-  }
-  if (argv.length > 0) {
-    io.stderr.write(`batch-enrich: recipes takes no arguments, got ${argv.join(' ')}\nTry 'batch-enrich recipes --help'.\n`);
-    return EXIT.USAGE;
-  }
+  });
+}
+
+/** Each bundled recipe: its name, what it does, the fields it reads. */
+async function recipesList(): Promise<string> {
   let text = '';
   for (const name of BUNDLED) {
     const recipe = await loadRecipe(name);
     const { required, optional } = inputFields(recipe);
     text += `${name.padEnd(20)}${recipe.description}\n${' '.repeat(20)}fields: ${[...required, ...optional.map((f) => `${f} (optional)`)].join(', ')}${recipe.idField ? `; id: ${recipe.idField}` : ''}\n`;
   }
-  io.stdout.write(`${text}\nShow one in full: batch-enrich --transform NAME --help\n`);
-  return EXIT.OK;
+  return `${text}\nShow one in full: batch-enrich --transform NAME --help\n`;
 }
+
+/** The flags of `batch-enrich recipes`. */
+export const RECIPES_FLAGS = {
+  help: { short: 'h', help: 'show this help' },
+} as const;
 
 export const RECIPES_HELP = `Usage: batch-enrich recipes
 
 List the bundled recipes with the input fields each one reads. Use one with --transform NAME;
 see one in full (prompt, system prompt, answer fields, model) with --transform NAME --help.
-`;
+
+${renderFlags(RECIPES_FLAGS, [])}`;
 
 /** `--transform NAME --help`: the recipe in full. */
 export function describeRecipe(recipe: Recipe): string {
@@ -109,6 +117,3 @@ function indent(text: string): string {
     .join('\n');
 }
 
-function usage(message: string): BatchEnrichError {
-  return new BatchEnrichError('BE_USAGE', message);
-}

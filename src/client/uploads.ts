@@ -179,7 +179,8 @@ export function uploadName(part: Pick<UploadPart, 'sha256' | 'name'>): string {
  * `gc` for uploads: forgets the registry's files of `scope` uploaded before `before` (ms since the
  * epoch) and, unless `keepRemote`, deletes them on the API (a file already gone counts as deleted).
  * A batch lives at most 24 h, so a file uploaded before the gc cutoff (30 days by default) is no
- * longer read by any batch. Called by `batch-enrich gc` (src/cli/jobs/gc.ts) with the ledger's `uploads`.
+ * longer read by any batch. To be called by `batch-enrich gc` (src/cli/jobs.ts: one line, left to
+ * its owner).
  */
 export async function gcUploads(options: { client: Anthropic; registry: UploadStore; scope: string; before: number; keepRemote?: boolean; dryRun?: boolean }): Promise<{ files: number; deleted: number }> {
   let files = 0;

@@ -13,6 +13,7 @@ import { CANCEL_FLAGS } from '../../src/cli/jobs/cancel.ts';
 import { RESULTS_FLAGS } from '../../src/cli/jobs/results.ts';
 import { GC_FLAGS } from '../../src/cli/jobs/gc.ts';
 import { EMULATOR_FLAGS, EMULATOR_OPTION_OF } from '../../src/cli/emulator.ts';
+import { RECIPES_FLAGS } from '../../src/cli/recipes.ts';
 import { resolveOptions } from '../../src/emulator/options.ts';
 import { isUsageError } from '../../src/errors.ts';
 import { ROOT, runCli } from '../helpers/cli.ts';
@@ -25,6 +26,7 @@ const COMMANDS: { name: string; argv: string[]; table: FlagTable; readme: string
   { name: 'results', argv: ['results', '--help'], table: RESULTS_FLAGS, readme: '#### Job commands' },
   { name: 'gc', argv: ['gc', '--help'], table: GC_FLAGS, readme: '#### Job commands' },
   { name: 'emulator', argv: ['emulator', '--help'], table: EMULATOR_FLAGS, readme: '## The emulator' },
+  { name: 'recipes', argv: ['recipes', '--help'], table: RECIPES_FLAGS, readme: '#### Job commands' },
 ];
 
 /** The help entry of a flag: its line and the continuation lines under it, joined into one line. */

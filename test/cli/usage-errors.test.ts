@@ -42,6 +42,7 @@ describe('every command: exit 2, one line `batch-enrich: WHAT: problem, got VALU
     { description: 'gc: a negative age', argv: ['gc', '--older-than=-1'], line: '--older-than: expected a number of days, 0 or more, got "-1"', hint: 'batch-enrich gc --help' },
     { description: 'cancel: nothing to cancel', argv: ['cancel'], line: 'give the BATCH_IDs to cancel, or --job NAME', hint: 'batch-enrich cancel --help' },
     { description: 'results: an empty --output', argv: ['results', 'msgbatch_x', '--output='], line: '--output: expected a file name, got ""', hint: 'batch-enrich results --help' },
+    { description: 'recipes: an argument it does not take', argv: ['recipes', 'ticket-triage'], line: 'unexpected argument "ticket-triage"', hint: 'batch-enrich recipes --help' },
     { description: 'emulator: a port that is not a number', argv: ['emulator', '--port', 'abc'], line: '--port: expected a whole number from 0 to 65535, got "abc"', hint: 'batch-enrich emulator --help' },
     { description: 'emulator: fault rates adding up over 1', argv: ['emulator', '--fault-429', '0.6', '--fault-529', '0.6'], line: '--fault-429 + --fault-500 + --fault-529: expected at most 1 together, got 1.2', hint: 'batch-enrich emulator --help' },
   ];
