@@ -35,7 +35,7 @@ import { homedir, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
-import type { LedgerStore, NewRecord, NewRequest, Settlement, Spec } from './store.ts';
+import type { KnownRequest, LedgerStore, NewRecord, NewRequest, Settlement, Spec } from './store.ts';
 import { UploadRegistry } from './uploads.ts';
 
 const SCHEMA_VERSION = 5;
@@ -69,6 +69,9 @@ const KEY_HASH_CHARS = 22;
 /** What `gc` deletes (and `gcPreview` counts): finished batches, and requests not waiting on a batch, untouched since `?`. */
 const GC_BATCHES = "updated_at < ? AND state IN ('downloaded', 'failed')";
 const GC_REQUESTS = "updated_at < ? AND state != 'submitted' AND key NOT IN (SELECT key FROM records WHERE key IS NOT NULL)";
+
+/** `known`'s `failure` column (SQL that SQLite and PostgreSQL both take): a stored result that mentions a failure type. */
+export const KNOWN_FAILURE = `CASE WHEN a.result LIKE '%"errored"%' OR a.result LIKE '%"expired"%' OR a.result LIKE '%"canceled"%' THEN a.result END`;
 
 export type RequestState = 'pending' | 'submitted' | 'done';
 export type BatchState = 'creating' | 'in_progress' | 'ended' | 'downloaded' | 'failed';
@@ -233,6 +236,10 @@ export class Ledger implements LedgerStore {
     const db = this.#db;
     this.#stmt = {
       request: db.prepare<[string, string], RequestRow>('SELECT key, label, spec, state, batch_id, attempts, max_tokens, updated_at FROM requests WHERE scope = ? AND key = ?'),
+      known: db.prepare<[string, string], KnownRequest>(
+        `SELECT q.key, q.label, q.spec, q.state, q.batch_id, q.attempts, q.max_tokens, q.updated_at, ${KNOWN_FAILURE} AS failure
+           FROM requests q LEFT JOIN results a ON a.id = q.result_id WHERE q.scope = ? AND q.key = ?`,
+      ),
       payload: db.prepare<[string, string], PayloadRow>(
         'SELECT q.id, q.key, q.label, s.head, p.messages, s.tail, q.max_tokens FROM requests q JOIN payloads p ON p.id = q.id JOIN specs s ON s.id = q.spec WHERE q.scope = ? AND q.key = ?',
       ),
@@ -441,6 +448,15 @@ export class Ledger implements LedgerStore {
 
   request(scope: string, key: string): RequestRow | undefined {
     return this.#stmt.request.get(scope, key);
+  }
+
+  known(scope: string, keys: readonly string[]): Map<string, KnownRequest> {
+    const found = new Map<string, KnownRequest>();
+    for (const key of keys) {
+      const row = this.#stmt.known.get(scope, key);
+      if (row) found.set(key, row);
+    }
+    return found;
   }
 
   /** The requests a batch still waits on, with what deciding a retry needs. */

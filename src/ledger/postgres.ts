@@ -26,6 +26,7 @@ import pg from 'pg';
 import { BatchEnrichError } from '../errors.ts';
 import {
   HOST,
+  KNOWN_FAILURE,
   processAlive,
   RUN_RECORDS_STALE_MS,
   RUN_STALE_MS,
@@ -39,7 +40,7 @@ import {
   type RunRow,
   type Waiting,
 } from './ledger.ts';
-import type { LedgerStore, NewRecord, NewRequest, Settlement, Spec, UploadStore } from './store.ts';
+import type { KnownRequest, LedgerStore, NewRecord, NewRequest, Settlement, Spec, UploadStore } from './store.ts';
 import type { UploadRow } from './uploads.ts';
 
 /** A small pool: a worker runs one step at a time, plus its heartbeat and a page read while a body streams. */
@@ -256,6 +257,17 @@ export class PgLedger implements LedgerStore {
 
   request(scope: string, key: string): Promise<RequestRow | undefined> {
     return first<RequestRow>(this.#pool, `SELECT ${REQUEST_COLUMNS} FROM requests WHERE scope = $1 AND key = $2`, [scope, key]);
+  }
+
+  async known(scope: string, keys: readonly string[]): Promise<Map<string, KnownRequest>> {
+    if (keys.length === 0) return new Map();
+    const found = await rows<KnownRequest>(
+      this.#pool,
+      `SELECT q.key, q.label, q.spec, q.state, q.batch_id, q.attempts, q.max_tokens, q.updated_at, ${KNOWN_FAILURE} AS failure
+         FROM requests q LEFT JOIN results a ON a.id = q.result_id WHERE q.scope = $1 AND q.key = ANY($2::text[])`,
+      [scope, keys],
+    );
+    return new Map(found.map((row) => [row.key, row]));
   }
 
   async otherScopes(scope: string): Promise<string[]> {

@@ -42,6 +42,15 @@ const BUSY_CODES = new Set([
   'EPIPE',
 ]);
 
+/** A request the ledger knows (`known`). */
+export interface KnownRequest extends RequestRow {
+  /**
+   * Its stored result when the text mentions `errored`, `expired` or `canceled` (a cheap look: the
+   * caller parses it to tell a transient failure), else null. Successes, most results, are not read.
+   */
+  failure: string | null;
+}
+
 /** A request new to the ledger (`intake`): pending, with what it sends. */
 export interface NewRequest {
   key: string;
@@ -100,6 +109,11 @@ export interface LedgerStore {
 
   // Requests and records
   request(scope: string, key: string): Awaitable<RequestRow | undefined>;
+  /**
+   * The requests among `keys` the ledger knows (one step for a page of input, not one per record),
+   * each with its stored result when that may be a failure (`KnownRequest.failure`).
+   */
+  known(scope: string, keys: readonly string[]): Awaitable<Map<string, KnownRequest>>;
   /** The identities (scopes) other than `scope` that have requests in the ledger. */
   otherScopes(scope: string): Awaitable<string[]>;
   /** Whether this request was submitted or answered under `scope`. */

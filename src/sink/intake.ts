@@ -9,9 +9,9 @@ import type { RecordError } from '../core/result.ts';
 import type { PreparedRecord, Ready } from '../types.ts';
 import type { BatchAssembler } from './assembler.ts';
 import { ENVELOPE_BYTES, requestBytes } from './body.ts';
-import type { Spec } from '../ledger/store.ts';
+import type { KnownRequest, Spec } from '../ledger/store.ts';
 import type { SinkContext } from './context.ts';
-import { WRITE_CHUNK, WRITE_DELAY_MS } from './options.ts';
+import { LOOKUP_PAGE, WRITE_CHUNK, WRITE_DELAY_MS } from './options.ts';
 
 export interface IntakeDeps {
   assembler: BatchAssembler;
@@ -45,17 +45,23 @@ export class Intake {
     const { signal } = ctx;
     if (!ctx.opts.allowOtherIdentity) this.#otherScopes = await ctx.ledger.otherScopes(ctx.scope);
     let seq = 0;
-    for await (const record of source) {
+    for await (const page of pages(source, LOOKUP_PAGE)) {
       if (signal.aborted) break;
-      this.recordsRead++;
-      let placed = record;
-      if (!record.error && record.key !== undefined && record.spec !== undefined && record.messages !== undefined) {
-        const error = await this.#place(record as Ready);
-        if (error) placed = { ...record, error }; // the caller's record is left as it is
+      // What the ledger knows of the page's requests, in one step (a round trip per record, on a
+      // server, was most of a rerun's time).
+      const known = await ctx.ledger.known(ctx.scope, page.flatMap((record) => (isReady(record) && !this.#deps.assembler.has(record.key) ? [record.key] : [])));
+      for (const record of page) {
+        if (signal.aborted) break;
+        this.recordsRead++;
+        let placed = record;
+        if (isReady(record)) {
+          const error = await this.#place(record, known.get(record.key));
+          if (error) placed = { ...record, error }; // the caller's record is left as it is
+        }
+        this.#pendingRecords.push({ seq: seq++, record: placed });
+        if (this.#pendingRecords.length >= WRITE_CHUNK) await this.writeBuffered();
+        else this.#writeTimer ??= setTimeout(() => void this.writeBuffered().catch((error: unknown) => ctx.fail(error)), WRITE_DELAY_MS);
       }
-      this.#pendingRecords.push({ seq: seq++, record: placed });
-      if (this.#pendingRecords.length >= WRITE_CHUNK) await this.writeBuffered();
-      else this.#writeTimer ??= setTimeout(() => void this.writeBuffered().catch((error: unknown) => ctx.fail(error)), WRITE_DELAY_MS);
     }
     if (signal.aborted) return;
     await this.writeBuffered();
@@ -106,8 +112,11 @@ export class Intake {
     clearTimeout(this.#writeTimer);
   }
 
-  /** What a new record's request needs: nothing (answered), its batch followed, or a place in a batch. Returns the record's error, if any. */
-  async #place(record: Ready): Promise<RecordError | undefined> {
+  /**
+   * What a new record's request needs: nothing (answered), its batch followed, or a place in a batch,
+   * given what the ledger knew of it (`known`: read for its page). Returns the record's error, if any.
+   */
+  async #place(record: Ready, known: KnownRequest | undefined): Promise<RecordError | undefined> {
     const ctx = this.#ctx;
     const { ledger, scope, opts } = ctx;
     const { assembler } = this.#deps;
@@ -117,7 +126,6 @@ export class Intake {
     if (size + ENVELOPE_BYTES > opts.maxBatchBytes) {
       return { type: 'request_too_large', message: `line ${record.line}: the request is ${size} bytes, over the batch limit of ${opts.maxBatchBytes}` };
     }
-    const known = await ledger.request(scope, key);
     if (!known) {
       if (await this.#sentElsewhere(key)) {
         throw new BatchEnrichError(
@@ -136,8 +144,7 @@ export class Intake {
       this.#deps.track(known.batch_id);
     } else if (known.state === 'done' && known.updated_at < ctx.runStartedAt) {
       // A transient failure that was final for an earlier run: this run tries again, with a fresh budget.
-      const stored = await ledger.storedResult(scope, key);
-      if (stored && isTransientFailure(stored) && (await ledger.reopenRequest(scope, key, opts.now()))) {
+      if (known.failure && isTransientFailure(known.failure) && (await ledger.reopenRequest(scope, key, opts.now()))) {
         // With its documents' current file ids (an earlier upload may have expired since it was sent).
         if (record.messages.includes('"file_id"')) await ledger.refreshPayload(scope, key, record.messages);
         await assembler.add(key, size);
@@ -150,5 +157,41 @@ export class Intake {
   async #sentElsewhere(key: string): Promise<boolean> {
     for (const other of this.#otherScopes) if (await this.#ctx.ledger.requestSent(other, key)) return true;
     return false;
+  }
+}
+
+const isReady = (record: PreparedRecord): record is Ready => !record.error && record.key !== undefined && record.spec !== undefined && record.messages !== undefined;
+
+/**
+ * The source in pages of up to `size` records: a page holds what the source gives at once (a parsed
+ * chunk of input), and is cut when the source has to wait, so a slow source (a pipe that trickles)
+ * is not held back to fill a page.
+ */
+export async function* pages<T>(source: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
+  const iterator = source[Symbol.asyncIterator]();
+  let next = iterator.next();
+  let ended = false;
+  try {
+    while (!ended) {
+      const first = await next;
+      if (first.done) return;
+      const page = [first.value];
+      next = iterator.next();
+      // Whatever is ready before the event loop turns belongs to this page.
+      const turned = new Promise<'turned'>((resolve) => setImmediate(resolve, 'turned'));
+      while (page.length < size) {
+        const more = await Promise.race([next, turned]);
+        if (more === 'turned') break;
+        if (more.done) {
+          ended = true;
+          break;
+        }
+        page.push(more.value);
+        next = iterator.next();
+      }
+      yield page;
+    }
+  } finally {
+    if (!ended) void iterator.return?.()?.catch?.(() => {});
   }
 }

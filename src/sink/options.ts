@@ -37,6 +37,8 @@ export const CREATE_ATTEMPTS = 6;
 export const DOWNLOAD_ATTEMPTS = 12;
 /** Records are written to the ledger, and read back, in transactions (pages) of this many rows. */
 export const WRITE_CHUNK = 4000;
+/** Records are looked up in the ledger in pages of at most this many (one step for a page). */
+export const LOOKUP_PAGE = 500;
 /** Records waiting in memory are written at the latest this long after the first of them arrived. */
 export const WRITE_DELAY_MS = 100;
 /**

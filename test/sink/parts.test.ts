@@ -289,3 +289,27 @@ describe('the sink options, declared once', () => {
     expect(resolved).toMatchObject({ job: 'default', batchSize: 100_000, flushAfterMs: 30_000, maxInFlight: 4, pollMinMs: 1_000, pollMaxMs: 900_000, mode: 'batch', concurrency: 8, noWait: false, cancelOnAbort: false, file: '<stdin>' });
   });
 });
+
+describe('intake pages (one ledger lookup per page of input)', () => {
+  it('yields every record once, in order, in pages of at most the size; a waiting source is not held back to fill a page', async () => {
+    const { pages } = await import('../../src/sink/intake.ts');
+    async function* burst(n: number) {
+      for (let i = 0; i < n; i++) yield i;
+    }
+    const seen: number[][] = [];
+    for await (const page of pages(burst(1_234), 500)) seen.push(page);
+    expect(seen.flat()).toEqual(Array.from({ length: 1_234 }, (_, i) => i));
+    expect(seen.every((page) => page.length >= 1 && page.length <= 500)).toBe(true);
+    expect(seen.length).toBeLessThan(10);
+    // A trickle: each record comes after a wait; each is handed on at once, not after the next.
+    async function* trickle() {
+      for (let i = 0; i < 3; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        yield i;
+      }
+    }
+    const got: number[][] = [];
+    for await (const page of pages(trickle(), 500)) got.push(page);
+    expect(got).toEqual([[0], [1], [2]]);
+  });
+});
