@@ -113,7 +113,6 @@ const MIGRATIONS: readonly string[] = [
      error TEXT,
      PRIMARY KEY (run, seq)
    );
-   CREATE INDEX records_key ON records (key);
    CREATE TABLE uploads (
      scope TEXT NOT NULL,
      sha256 TEXT NOT NULL,

@@ -78,7 +78,7 @@ describe.skipIf(!postgres.url)('PostgreSQL', () => {
       expect(versions.rows.map((row) => row.version)).toEqual(Array.from({ length: PG_SCHEMA_VERSION }, (_, i) => i + 1));
     });
 
-    it('a database written by a newer batch-enrich is refused, untouched', async () => {
+    it('a database written by a newer batch-enrich is refused', async () => {
       const url = await freshSchema();
       opened.push(await PgLedger.open(url));
       const client = new pg.Client({ connectionString: url });
