@@ -64,7 +64,7 @@ try {
     server = new EmbeddedPostgres({
       databaseDir: join(dir, 'pg'), port, user: 'postgres', password: 'bench', persistent: false, createPostgresUser: true,
       postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-      onLog: () => {}, onError: () => {},
+      initdbFlags: ['--encoding=UTF8'], onLog: () => {}, onError: () => {},
     });
     await server.initialise();
     await server.start();
