@@ -1,7 +1,7 @@
 /**
  * Uploads to the Files API (`client.files.upload/list`, `POST /v1/files` multipart with
  * `expires_in_seconds` from 3600 to 7776000: SDK `resources/files.d.ts`, OpenAPI `/v1/files`),
- * content-addressed through the `UploadRegistry`: a file (by sha256) is uploaded once per API
+ * content-addressed through the ledger's `UploadStore`: a file (by sha256) is uploaded once per API
  * identity, and its `file_id` is reused across rows, reruns and jobs while it outlives the batches
  * that will read it.
  *
@@ -18,7 +18,7 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import { toFile } from '@anthropic-ai/sdk';
 import type { FileMetadata } from '@anthropic-ai/sdk/resources/files';
-import type { UploadRegistry } from '../ledger/uploads.ts';
+import type { UploadStore } from '../ledger/store.ts';
 import { pollDelayMs, sleep } from '../core/backoff.ts';
 
 /** How long uploads are kept on the API: 7 days. */
@@ -57,7 +57,7 @@ export interface UploadPart {
 
 export interface UploaderOptions {
   client: Anthropic;
-  registry: UploadRegistry;
+  registry: UploadStore;
   /** The API identity's scope (`identityOf(client, key).scope`): uploads are per identity. */
   scope: string;
   now?: (() => number) | undefined;
@@ -99,7 +99,7 @@ export class Uploader {
 
   async #resolve(part: UploadPart): Promise<string> {
     const { registry, scope } = this.#o;
-    const row = registry.get(scope, part.sha256);
+    const row = await registry.get(scope, part.sha256);
     if (row?.fileId) {
       const remote = (await this.#remoteFiles()).get(row.fileId);
       const expiresAt = remote?.expires_at ? Date.parse(remote.expires_at) : row.expiresAt;
@@ -107,7 +107,7 @@ export class Uploader {
         this.counts.reused++;
         return row.fileId;
       }
-      registry.forget(scope, part.sha256);
+      await registry.forget(scope, part.sha256);
     } else if (row) {
       // Begun by a run that died before it saw the answer: the upload may have happened.
       const name = uploadName(part);
@@ -115,7 +115,7 @@ export class Uploader {
         (file) => file.filename === name && file.size_bytes === part.bytes.length && Date.parse(file.created_at) >= row.startedAt - ADOPT_SKEW_MS,
       );
       if (adopted && (!adopted.expires_at || Date.parse(adopted.expires_at) - this.#now() >= MIN_REMAINING_MS)) {
-        registry.finish(scope, part.sha256, adopted.id, adopted.expires_at ? Date.parse(adopted.expires_at) : null);
+        await registry.finish(scope, part.sha256, adopted.id, adopted.expires_at ? Date.parse(adopted.expires_at) : null);
         this.counts.reused++;
         return adopted.id;
       }
@@ -125,7 +125,7 @@ export class Uploader {
 
   async #upload(part: UploadPart): Promise<string> {
     const { client, registry, scope } = this.#o;
-    registry.begin(scope, part.sha256, part.bytes.length, this.#now());
+    await registry.begin(scope, part.sha256, part.bytes.length, this.#now());
     const file = await toFile(part.bytes, uploadName(part), { type: part.mediaType });
     let meta: FileMetadata | undefined;
     for (let attempt = 1; !meta; attempt++) {
@@ -139,7 +139,7 @@ export class Uploader {
         await (this.#o.sleep ?? sleep)(Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : pollDelayMs(attempt - 1, 1000, 60_000), new AbortController().signal);
       }
     }
-    registry.finish(scope, part.sha256, meta.id, meta.expires_at ? Date.parse(meta.expires_at) : null);
+    await registry.finish(scope, part.sha256, meta.id, meta.expires_at ? Date.parse(meta.expires_at) : null);
     this.counts.uploaded++;
     this.counts.bytes += part.bytes.length;
     this.#o.onUpload?.(part, meta.id);
@@ -182,10 +182,10 @@ export function uploadName(part: Pick<UploadPart, 'sha256' | 'name'>): string {
  * longer read by any batch. To be called by `batch-enrich gc` (src/cli/jobs.ts: one line, left to
  * its owner).
  */
-export async function gcUploads(options: { client: Anthropic; registry: UploadRegistry; scope: string; before: number; keepRemote?: boolean; dryRun?: boolean }): Promise<{ files: number; deleted: number }> {
+export async function gcUploads(options: { client: Anthropic; registry: UploadStore; scope: string; before: number; keepRemote?: boolean; dryRun?: boolean }): Promise<{ files: number; deleted: number }> {
   let files = 0;
   let deleted = 0;
-  for (const row of options.registry.all(options.scope)) {
+  for (const row of await options.registry.all(options.scope)) {
     if (row.startedAt >= options.before) continue;
     files++;
     if (options.dryRun) continue;
@@ -197,7 +197,7 @@ export async function gcUploads(options: { client: Anthropic; registry: UploadRe
         if ((error as { status?: number }).status !== 404) throw error;
       }
     }
-    options.registry.forget(options.scope, row.sha256);
+    await options.registry.forget(options.scope, row.sha256);
   }
   return { files, deleted };
 }
