@@ -281,7 +281,8 @@ export class PgLedger implements LedgerStore {
     const unique = requests.filter(({ key }) => !keys.has(key) && keys.add(key));
     await transaction(this.#pool, async (client) => {
       if (specs.length > 0) {
-        await client.query('INSERT INTO specs (id, head, tail) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING', [
+        // In id order, for the reason given below for requests.
+        await client.query('INSERT INTO specs (id, head, tail) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, head, tail) ORDER BY id COLLATE "C" ON CONFLICT DO NOTHING', [
           specs.map((s) => s.id),
           specs.map((s) => s.head),
           specs.map((s) => s.tail),
@@ -289,11 +290,14 @@ export class PgLedger implements LedgerStore {
       }
       if (unique.length > 0) {
         // A payload only for a request that is new: the ids RETURNING gives are those actually inserted.
+        // In key order, not input order: a key another worker is inserting right now is waited for, and
+        // two workers inserting the same new keys in different orders would each wait for the other
+        // (a deadlock, one of them failing). One order for everyone makes the later one queue.
         await client.query(
-          `WITH input AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(key, label, spec, messages, ord)),
+          `WITH input AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS u(key, label, spec, messages)),
                 added AS (
                   INSERT INTO requests (scope, key, label, spec, state, updated_at)
-                  SELECT $1, key, label, spec, 'pending', $6 FROM input ORDER BY ord
+                  SELECT $1, key, label, spec, 'pending', $6 FROM input ORDER BY key COLLATE "C"
                   ON CONFLICT DO NOTHING RETURNING id, key)
            INSERT INTO payloads (id, messages) SELECT added.id, input.messages FROM added JOIN input ON input.key = added.key ORDER BY added.id`,
           [scope, unique.map((r) => r.key), unique.map((r) => r.label), unique.map((r) => r.spec), unique.map((r) => r.messages), now],
