@@ -1,7 +1,7 @@
 /**
  * Uploads to the Files API (`client.files.upload/list`, `POST /v1/files` multipart with
  * `expires_in_seconds` from 3600 to 7776000: SDK `resources/files.d.ts`, OpenAPI `/v1/files`),
- * content-addressed through the ledger's `UploadStore`: a file (by sha256) is uploaded once per API
+ * content-addressed through the upload registry (`UploadStore`): a file (by sha256) is uploaded once per API
  * identity, and its `file_id` is reused across rows, reruns and jobs while it outlives the batches
  * that will read it.
  *
