@@ -4,11 +4,11 @@
  * refuses, the schema made once by workers starting together.
  */
 import pg from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Ledger } from '../../src/ledger/ledger.ts';
 import { isPostgresUrl, openLedger } from '../../src/ledger/open.ts';
 import { PG_SCHEMA_VERSION, PgLedger, redactUrl } from '../../src/ledger/postgres.ts';
-import type { LedgerStore } from '../../src/ledger/store.ts';
+import type { LedgerStore, Settlement } from '../../src/ledger/store.ts';
 import { expectError } from '../helpers/expect-error.ts';
 import { freshDatabase, freshSchema, postgres } from '../helpers/postgres.ts';
 import { ledgerContract } from './contract.ts';
@@ -35,6 +35,38 @@ describe.skipIf(!postgres.url)('PostgreSQL', () => {
   ledgerContract('PostgreSQL', async () => {
     const url = await freshSchema();
     return () => PgLedger.open(url);
+  });
+
+  it('a step costs a few round trips whatever its size: intake, openBatch and settle of 2,000 requests', async () => {
+    const ledger = await PgLedger.open(await freshSchema());
+    try {
+      const keys = Array.from({ length: 2_000 }, (_, i) => `key-${i}`);
+      const run = await ledger.startRun('job', 1);
+      const queries = vi.spyOn(pg.Client.prototype, 'query');
+      const count = async (step: () => Promise<unknown>): Promise<number> => {
+        queries.mockClear();
+        await step();
+        return queries.mock.calls.length;
+      };
+      const spec = { id: 's', head: '{"messages":', tail: '}' };
+      const requests = keys.map((key) => ({ key, label: null, spec: 's', messages: '[]' }));
+      const records = keys.map((key, seq) => ({ seq, line: seq + 2, data: '{}', key, error: null }));
+      // BEGIN, specs, requests with their payloads, records, COMMIT.
+      expect(await count(() => ledger.intake('scope', run, [spec], requests, records, 1))).toBe(5);
+      const identity = { scope: 'scope', baseUrl: 'http://x', apiVersion: 'v', keyFingerprint: 'f' };
+      let batch = 0;
+      // BEGIN, the batch row, the requests taken, COMMIT.
+      expect(await count(async () => void (batch = (await ledger.openBatch(identity, run, 'job', 'n', keys, 2)).id))).toBe(4);
+      const waiting = await ledger.submittedOf(batch);
+      const settlements: Settlement[] = keys.map((key) => ({ waiting: waiting.get(key)!, result: '{}', retry: false }));
+      // BEGIN, the locks, the requests, the results, COMMIT.
+      expect(await count(() => ledger.settle(batch, settlements, 3))).toBe(5);
+      queries.mockRestore();
+      expect((await ledger.records('scope', run, 1_999, 1))[0]).toMatchObject({ key: 'key-1999', state: 'done', result: '{}' });
+    } finally {
+      vi.restoreAllMocks();
+      await ledger.close();
+    }
   });
 
   describe('opening', () => {
@@ -78,7 +110,7 @@ describe.skipIf(!postgres.url)('PostgreSQL', () => {
       expect(versions.rows.map((row) => row.version)).toEqual(Array.from({ length: PG_SCHEMA_VERSION }, (_, i) => i + 1));
     });
 
-    it('a database written by a newer batch-enrich is refused, untouched', async () => {
+    it('a database written by a newer batch-enrich is refused', async () => {
       const url = await freshSchema();
       opened.push(await PgLedger.open(url));
       const client = new pg.Client({ connectionString: url });

@@ -371,6 +371,22 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         for (const key of [keys[0]!, keys[999]!, keys[1999]!]) expect(await b.request(SCOPE, key)).toMatchObject({ state: 'submitted', attempts: 1 });
       });
 
+      it('intake of the same new requests at once, in opposite orders (two jobs sharing work): each stored once, neither fails', async () => {
+        const [a, b] = (await workers(2)) as [LedgerStore, LedgerStore];
+        const keys = keysFrom(10_000);
+        const [runA, runB] = [await a.startRun('job-a', T), await b.startRun('job-b', T)];
+        const reversed = keys.toReversed();
+        await a.intake(SCOPE, runA, [SPEC], [], [], T); // the spec is known: the two writes do not queue on it
+        await Promise.all([
+          a.intake(SCOPE, runA, [SPEC], newRequests(keys), newRecords(keys), T),
+          b.intake(SCOPE, runB, [SPEC], newRequests(reversed), newRecords(reversed), T),
+        ]);
+        const { keys: taken } = await a.openBatch(identity, runA, 'job-a', 'n', keys, T);
+        expect(taken).toEqual(keys);
+        expect((await b.records(SCOPE, runB, 0, 1))[0]).toMatchObject({ key: keys.at(-1), state: 'submitted' });
+        expect(await b.payload(SCOPE, keys[7]!)).toMatchObject({ messages: messagesOf(keys[7]!) });
+      });
+
       it('one remote batch is claimed once across workers', async () => {
         const [a, b] = (await workers(2)) as [LedgerStore, LedgerStore];
         const rowA = (await a.openBatch(identity, 1, 'job', 'nA', [], T)).id;

@@ -36,21 +36,7 @@ describe('runs are alive only while they beat', () => {
   for (const c of cases) {
     it(`${c.alive ? 'alive' : 'dead'}: ${c.description}`, () => expect(runIsAlive(c.row, t)).toBe(c.alive));
   }
-
-  it('a heartbeat keeps a run alive; a run whose row was dropped learns it on its next beat', () => {
-    const ledger = new Ledger(':memory:');
-    const id = ledger.startRun('j', 0);
-    expect(ledger.runAlive(id, RUN_STALE_MS - 1)).toBe(true);
-    expect(ledger.runAlive(id, RUN_STALE_MS)).toBe(false);
-    expect(ledger.heartbeat(id, RUN_STALE_MS - 1)).toBe(true);
-    expect(ledger.runAlive(id, RUN_STALE_MS + 1)).toBe(true);
-    // A beat that comes after the others took the run for dead does not revive it: the run must stop.
-    const late = ledger.startRun('late', 0);
-    expect(ledger.heartbeat(late, RUN_STALE_MS)).toBe(false);
-    ledger.endRun(id);
-    expect(ledger.heartbeat(id, RUN_STALE_MS + 2)).toBe(false);
-    ledger.close();
-  });
+  // How a ledger keeps, refuses and drops beats: the contract (`contract.ts`), on SQLite and PostgreSQL.
 });
 
 describe('claims on remote batches', () => {

@@ -6,7 +6,9 @@ import { sha256 } from '../../src/core/documents.ts';
 import { UploadRegistry } from '../../src/ledger/uploads.ts';
 import { Ledger } from '../../src/ledger/ledger.ts';
 import { invoicePdf } from '../../fixtures/documents/make.mjs';
+import { PgLedger } from '../../src/ledger/postgres.ts';
 import { emulator, tempLedger } from '../helpers/pipeline.ts';
+import { freshSchema, postgres } from '../helpers/postgres.ts';
 
 describe('UploadRegistry', () => {
   it('lives in the ledger file next to the ledger, per identity, and survives a reopen', () => {
@@ -59,6 +61,36 @@ describe('Uploader after a kill', () => {
     expect(a).toBe(b);
     expect(emu.uploads()).toBe(1);
     expect(uploader.counts).toMatchObject({ uploaded: 1, bytes: p.bytes.length, reused: 1 });
+  });
+});
+
+describe.skipIf(!postgres.url)('Uploader on the PostgreSQL ledger (its registry answers asynchronously)', () => {
+  it('uploads once, reuses the file, and adopts an upload a killed worker began: no upload again', async () => {
+    const emu = await emulator();
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url });
+    const ledger = await PgLedger.open(await freshSchema());
+    try {
+      const bytes = await invoicePdf(1);
+      const p = { sha256: sha256(bytes), bytes, mediaType: 'application/pdf', name: 'a.pdf' };
+      const first = new Uploader({ client, registry: ledger.uploads, scope: 's' });
+      const id = await first.fileIdFor(p);
+      expect(await ledger.uploads.get('s', p.sha256)).toMatchObject({ fileId: id, bytes: bytes.length });
+      expect(await new Uploader({ client, registry: ledger.uploads, scope: 's' }).fileIdFor(p)).toBe(id);
+      expect(emu.uploads()).toBe(1);
+      // Another worker's killed upload of a second file: begun in the ledger, made on the API, never finished.
+      const other = await invoicePdf(2);
+      const q = { sha256: sha256(other), bytes: other, mediaType: 'application/pdf', name: 'b.pdf' };
+      await ledger.uploads.begin('s', q.sha256, other.length, Date.now());
+      const made = await client.files.upload({ file: await toFile(other, uploadName(q), { type: q.mediaType }), expires_in_seconds: 7 * 24 * 3600 });
+      const uploader = new Uploader({ client, registry: ledger.uploads, scope: 's' });
+      expect(await uploader.fileIdFor(q)).toBe(made.id);
+      expect(emu.uploads()).toBe(2);
+      expect(uploader.counts).toMatchObject({ uploaded: 0, reused: 1 });
+      expect(await gcUploads({ client, registry: ledger.uploads, scope: 's', before: Date.now() + 1 })).toEqual({ files: 2, deleted: 2 });
+      expect(await ledger.uploads.all('s')).toEqual([]);
+    } finally {
+      await ledger.close();
+    }
   });
 });
 
