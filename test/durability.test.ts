@@ -443,3 +443,26 @@ describe('soak: every fault at once', () => {
 });
 
 void ({} as ResponderResult);
+
+describe('retries that come back while the last group is being created', () => {
+  it('are sent as soon as the input has ended, not after --flush-after', async () => {
+    // Row 0 fails transiently on its first attempt; its batch settles while the second (last)
+    // group's create is still in flight, so the retry lands in a new group before the input has ended.
+    let first = true;
+    const emu = await emulator({
+      createLatencyMs: 400,
+      processingMs: 5,
+      responder: (request) => {
+        if (idOf(request.params) === '0' && first) {
+          first = false;
+          return { error: { type: 'overloaded_error', message: 'busy' } };
+        }
+        return perRecord(request);
+      },
+    });
+    const started = Date.now();
+    const out = await enrich(emu, rows(10), { batchSize: 5, maxInFlight: 2, flushAfterMs: 60_000 });
+    expect(ok(out)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(20_000);
+  }, 30_000);
+});

@@ -149,6 +149,8 @@ export interface RecordRow {
   result: string | null;
   state: RequestState | null;
   attempts: number | null;
+  /** The ledger batch the request is in (submitted) or was answered by. */
+  batch_id: number | null;
   /** The batch that answered the request, and its nonce (for provenance: `custom_id` = nonce_key). */
   remote_id: string | null;
   nonce: string | null;
@@ -284,7 +286,7 @@ export class Ledger implements LedgerStore {
       unanswered: db.prepare<[number], { key: string }>("SELECT key FROM requests WHERE batch_id = ? AND state = 'submitted'"),
       release: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = MAX(attempts - 1, 0) WHERE batch_id = ? AND state = 'submitted'"),
       records: db.prepare<[string, number, number, number], RecordRow>(
-        `SELECT r.seq, r.line, r.data, r.key, q.label, r.error, a.result, q.state, q.attempts, b.remote_id, b.nonce
+        `SELECT r.seq, r.line, r.data, r.key, q.label, r.error, a.result, q.state, q.attempts, q.batch_id, b.remote_id, b.nonce
            FROM records r LEFT JOIN requests q ON q.scope = ? AND q.key = r.key LEFT JOIN results a ON a.id = q.result_id
                 LEFT JOIN batches b ON b.id = q.batch_id
           WHERE r.run = ? AND r.seq >= ? ORDER BY r.seq LIMIT ?`,

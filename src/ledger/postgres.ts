@@ -361,7 +361,7 @@ export class PgLedger implements LedgerStore {
   records(scope: string, run: number, fromSeq: number, limit: number): Promise<RecordRow[]> {
     return rows<RecordRow>(
       this.#pool,
-      `SELECT r.seq, r.line, r.data, r.key, q.label, r.error, a.result, q.state, q.attempts, b.remote_id, b.nonce
+      `SELECT r.seq, r.line, r.data, r.key, q.label, r.error, a.result, q.state, q.attempts, q.batch_id, b.remote_id, b.nonce
          FROM records r LEFT JOIN requests q ON q.scope = $1 AND q.key = r.key LEFT JOIN results a ON a.id = q.result_id
               LEFT JOIN batches b ON b.id = q.batch_id
         WHERE r.run = $2 AND r.seq >= $3 ORDER BY r.seq LIMIT $4`,

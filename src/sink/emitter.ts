@@ -93,7 +93,8 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
     // Once for each record that comes to wait at the head, and again whenever requests moved.
     if (headWaits && (requestsMoved || cursor !== unblockedAt)) {
       unblockedAt = cursor;
-      await unblock(ctx, deps, rows.slice(blocked));
+      // Read again, in one step: the page may have been read before a wait on the consumer.
+      await unblock(ctx, deps, await ledger.records(scope, run, cursor, WRITE_CHUNK));
     }
     // Nothing more can come in: what still waits is pending on batches that run on.
     if (dry && headWaits && intake.inputDone && deps.idle()) throw await pendingError(ctx, cursor);
@@ -109,15 +110,17 @@ async function unblock(ctx: SinkContext, deps: EmitterDeps, rows: readonly Recor
   const { ledger, scope } = ctx;
   let pending = false;
   for (const row of rows) {
-    // A key this run is sending is its sender's to track (the ledger may already show its batch
-    // `creating` before the sender knows the batch's id).
-    if (row.error || row.state === 'done' || row.key === null || deps.assembler.has(row.key)) continue;
-    const request = await ledger.request(scope, row.key);
-    if (request?.state === 'submitted' && request.batch_id !== null) {
-      deps.track(request.batch_id);
-    } else if (request?.state === 'pending' && !deps.budget.exhausted) {
+    if (row.error || row.state === 'done' || row.key === null) continue;
+    if (deps.assembler.has(row.key)) {
+      // In the group being filled (sent by the flush below once the input has ended), or in one being
+      // sent: its sender tracks its batch (the ledger may show the batch `creating` before the sender
+      // knows its id, and it must not be followed as a lost create).
       pending = true;
-      if (!deps.assembler.has(row.key)) await deps.assembler.add(row.key, payloadBytes(await ledger.payload(scope, row.key)));
+    } else if (row.state === 'submitted' && row.batch_id !== null) {
+      deps.track(row.batch_id);
+    } else if (row.state === 'pending' && !deps.budget.exhausted) {
+      pending = true;
+      await deps.assembler.add(row.key, payloadBytes(await ledger.payload(scope, row.key)));
     }
   }
   if (pending && deps.intake.inputDone) await deps.assembler.flush();

@@ -62,6 +62,7 @@ export class Intake {
         if (this.#pendingRecords.length >= WRITE_CHUNK) await this.writeBuffered();
         else this.#writeTimer ??= setTimeout(() => void this.writeBuffered().catch((error: unknown) => ctx.fail(error)), WRITE_DELAY_MS);
       }
+      if (signal.aborted) break; // before the next page is read
     }
     if (signal.aborted) return;
     await this.writeBuffered();

@@ -116,9 +116,9 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(JSON.parse(`${payload!.head}${payload!.messages}${payload!.tail}`)).toEqual({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'item a' }] });
         const rows = await ledger.records(SCOPE, run, 0, 10);
         expect(rows).toEqual([
-          { seq: 0, line: 2, data: '{"n":0}', key: 'a', label: null, error: null, result: null, state: 'pending', attempts: 0, remote_id: null, nonce: null },
-          { seq: 1, line: 3, data: '{"n":1}', key: null, label: null, error: '{"code":"BE_INVALID_RECORD"}', result: null, state: null, attempts: null, remote_id: null, nonce: null },
-          { seq: 2, line: 4, data: '{"n":2}', key: 'b', label: 'T-42', error: null, result: null, state: 'pending', attempts: 0, remote_id: null, nonce: null },
+          { seq: 0, line: 2, data: '{"n":0}', key: 'a', label: null, error: null, result: null, state: 'pending', attempts: 0, batch_id: null, remote_id: null, nonce: null },
+          { seq: 1, line: 3, data: '{"n":1}', key: null, label: null, error: '{"code":"BE_INVALID_RECORD"}', result: null, state: null, attempts: null, batch_id: null, remote_id: null, nonce: null },
+          { seq: 2, line: 4, data: '{"n":2}', key: 'b', label: 'T-42', error: null, result: null, state: 'pending', attempts: 0, batch_id: null, remote_id: null, nonce: null },
         ]);
         expect((await ledger.records(SCOPE, run, 1, 1)).map((r) => r.seq)).toEqual([1]);
         expect(await ledger.records('other-scope', run, 0, 1)).toMatchObject([{ key: 'a', state: null }]);
