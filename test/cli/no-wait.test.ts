@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.ts';
 import { runCli } from '../helpers/cli.ts';
+import { freshSchema, postgres } from '../helpers/postgres.ts';
 
 let emulators: EmulatorHandle[] = [];
 afterEach(async () => {
@@ -16,15 +17,21 @@ afterEach(async () => {
   emulators = [];
 });
 
-describe('--no-wait', () => {
-  it('exits 75 with nothing on stdout while batches run, creates nothing on a rerun, then writes the whole output in order', async () => {
+/** The ledger between the tries: a file on a persistent volume, or PostgreSQL (tries on other machines). */
+const stores = [
+  { store: 'SQLite', ledger: async (dir: string) => join(dir, 'l.db'), skip: false },
+  { store: 'PostgreSQL', ledger: (_dir: string) => freshSchema(), skip: !postgres.url },
+];
+
+describe.each(stores)('--no-wait (ledger in $store)', ({ ledger, skip }) => {
+  it.skipIf(skip)('exits 75 with nothing on stdout while batches run, creates nothing on a rerun, then writes the whole output in order', async () => {
     let t = Date.now();
     const emu = await startEmulator({ processingMs: 60_000, now: () => t });
     emulators.push(emu);
     const dir = mkdtempSync(join(tmpdir(), 'be-nowait-'));
     const input = join(dir, 'in.csv');
     writeFileSync(input, `id,text\n${Array.from({ length: 30 }, (_, i) => `${i},row ${i}`).join('\n')}\n`);
-    const env = { ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const env = { ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: await ledger(dir) };
     const args = ['--prompt', 'T: {{text}}', '--no-wait', '--batch-size', '10', '--poll-min', '0.05', input];
 
     const first = await runCli(args, { env });
