@@ -193,6 +193,9 @@ export async function* pages<T>(source: AsyncIterable<T>, size: number): AsyncGe
       yield page;
     }
   } finally {
+    // Stopped early: the source is closed, and the read still pending on it may fail (a destroyed
+    // stream rejects it); nobody waits for it any more, so its failure must not go unhandled.
+    next.catch(() => {});
     if (!ended) void iterator.return?.()?.catch?.(() => {});
   }
 }

@@ -66,6 +66,9 @@ export function batchSink(
 async function* runBatches(source: AsyncIterable<PreparedRecord>, options: BatchSinkOptions): AsyncGenerator<JoinedRecord> {
   const opts = resolveSinkOptions(options);
   const { client, ledger, identity } = options;
+  // Registered, and beating, on the wall clock like every run (an injected clock is this run's own).
+  // First: a ledger that cannot be reached fails the run before anything is set up.
+  const run = await ledger.startRun(opts.job, Date.now());
 
   // Our own controller: aborted by the caller's signal, by a failure, and when the consumer stops early.
   const controller = new AbortController();
@@ -80,8 +83,6 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   let failure: unknown;
   let finished = false;
   const runStartedAt = opts.now();
-  // Registered, and beating, on the wall clock like every run (an injected clock is this run's own).
-  const run = await ledger.startRun(opts.job, Date.now());
   const ctx: SinkContext = {
     client,
     ledger,

@@ -312,4 +312,31 @@ describe('intake pages (one ledger lookup per page of input)', () => {
     for await (const page of pages(trickle(), 500)) got.push(page);
     expect(got).toEqual([[0], [1], [2]]);
   });
+
+  it('a read left pending when the consumer stops, that then fails (a destroyed stream), is no unhandled rejection', async () => {
+    const { pages } = await import('../../src/sink/intake.ts');
+    let fail: (error: Error) => void = () => {};
+    let reads = 0;
+    const source: AsyncIterable<number> = {
+      [Symbol.asyncIterator]: () => ({
+        next: () => (++reads <= 2 ? Promise.resolve({ done: false, value: reads }) : new Promise<IteratorResult<number>>((_, reject) => (fail = reject))),
+        return: async () => ({ done: true, value: undefined }),
+      }),
+    };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      // A full page (2) leaves the third read pending; the consumer stops; then that read fails.
+      for await (const page of pages(source, 2)) {
+        expect(page).toEqual([1, 2]);
+        break;
+      }
+      fail(new Error('stream destroyed'));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+  });
 });
