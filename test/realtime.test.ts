@@ -17,6 +17,23 @@ const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i)
 const ok = (out: Record<string, unknown>[]) => out.every((r) => r['_error'] === undefined && r['label'] === `label-${r['id']}`);
 
 describe('real-time mode', () => {
+  it('two runs on one ledger: a request the other run is sending in real time is waited for, not sent again', async () => {
+    // Run B reads rows run A is answering in real time: their requests are submitted on A's real-time
+    // group. B followed that group and took it for one left over by a stopped run, released its
+    // requests and sent them again (each paid twice; A's answers were then refused by the ledger).
+    const emu = await emulator({ responder: perRecord, messagesLatencyMs: 150 });
+    const ledger = tempLedger();
+    let started!: () => void;
+    const aSending = new Promise<void>((resolve) => (started = resolve));
+    const a = enrich(emu, rows(4), { ledger, mode: 'realtime', concurrency: 1, onEvent: (e) => e.type === 'realtime' && started() });
+    await aSending;
+    const events: BatchEvent[] = [];
+    const b = await enrich(emu, rows(4), { ledger, mode: 'realtime', concurrency: 1, onEvent: (e) => events.push(e) });
+    expect(ok(await a) && ok(b)).toBe(true);
+    expect(events.filter((e) => e.type === 'released')).toEqual([]);
+    expect(emu.stats.calls['messages.create']).toBe(4);
+  });
+
   it('gives the same records as batch mode for the same input (the bundled recipe, through the CLI)', async () => {
     const tickets = join(ROOT, 'fixtures', 'csv', 'tickets.csv');
     const batch = await runCli(['--emulator', '--poll-min', '0.01', '--transform', 'ticket-triage', tickets]);
