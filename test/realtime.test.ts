@@ -152,6 +152,19 @@ describe('--deadline', () => {
     expect(costs.realtimeUsd).toBeGreaterThan(costs.usd); // part of it was billed at batch prices
   });
 
+  it('cancels a batch whose create was on its way at the deadline, once it is created', async () => {
+    // The create takes 600 ms and the deadline comes after 300 ms: the deadline's list of this run's
+    // running batches did not have it yet. It ran its full 20 s (the deadline long past) instead of
+    // being canceled and finished in real time.
+    const emu = await emulator({ responder: perRecord, processingMs: 20_000, createLatencyMs: 600 });
+    const events: BatchEvent[] = [];
+    const started = Date.now();
+    const out = await enrich(emu, rows(5), { deadline: Date.now() + 300, flushAfterMs: 5, onEvent: (e) => events.push(e), pollMinMs: 50, pollMaxMs: 100 });
+    expect(ok(out)).toBe(true);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'canceled', batchId: emu.batches()[0] }));
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
   it('cuts a long poll wait short at the deadline, so the canceled batch is seen to end at once', async () => {
     // Waits under a second pass at once; longer ones (the interval has grown) last until cut short.
     const clock = {
