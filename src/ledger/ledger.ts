@@ -616,7 +616,10 @@ export class Ledger implements LedgerStore {
     return this.#stmt.storedResult.get(scope, key)?.result ?? undefined;
   }
 
-  /** Makes an answered request pending again, with a fresh attempt count (a new run retrying a transient failure). */
+  /**
+   * Makes an answered request pending again, with a fresh attempt count (a new run retrying a transient
+   * failure), only when it is still as the caller saw it (`seenAt`: its `updated_at` then).
+   */
   reopenRequest(scope: string, key: string, now: number, seenAt: number): boolean {
     return this.#stmt.reopen.run(now, scope, key, seenAt).changes > 0;
   }
