@@ -117,6 +117,22 @@ describe('results worth another attempt', () => {
     expect(ok(second)).toBe(true);
     expect(emu.stats.calls['batches.create']).toBe(2);
   });
+
+  it('a request an earlier run gave up on, repeated in the input, is tried again once, not once per repeat', async () => {
+    // The intake reads what the ledger knows of a page of input in one step. Row 0 comes again at the
+    // end of the page; by the time the intake places it, this run has already tried row 0 again and
+    // stored its success (one batch at a time, one request a batch). The page's stale view still
+    // said "a transient failure of an earlier run": it was reopened and paid a third time.
+    let healthy = false;
+    const emu = await emulator({ responder: (r) => (healthy ? perRecord(r) : { error: { type: 'overloaded_error', message: 'Overloaded' } }) });
+    const ledger = tempLedger();
+    await enrich(emu, rows(3), { ledger, maxAttempts: 1 });
+    healthy = true;
+    const second = await enrich(emu, [...rows(3), ...rows(1)], { ledger, maxAttempts: 1, batchSize: 1, maxInFlight: 1 });
+    expect(second.map((r) => r['id'])).toEqual(['0', '1', '2', '0']);
+    expect(ok(second)).toBe(true);
+    expect([...submissionsPerKey(emu).values()]).toEqual([2, 2, 2]);
+  });
 });
 
 describe('creates whose outcome is unknown', () => {

@@ -17,6 +17,23 @@ const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i)
 const ok = (out: Record<string, unknown>[]) => out.every((r) => r['_error'] === undefined && r['label'] === `label-${r['id']}`);
 
 describe('real-time mode', () => {
+  it('two runs on one ledger: a request the other run is sending in real time is waited for, not sent again', async () => {
+    // Run B reads rows run A is answering in real time: their requests are submitted on A's real-time
+    // group. B followed that group and took it for one left over by a stopped run, released its
+    // requests and sent them again (each paid twice; A's answers were then refused by the ledger).
+    const emu = await emulator({ responder: perRecord, messagesLatencyMs: 150 });
+    const ledger = tempLedger();
+    let started!: () => void;
+    const aSending = new Promise<void>((resolve) => (started = resolve));
+    const a = enrich(emu, rows(4), { ledger, mode: 'realtime', concurrency: 1, onEvent: (e) => e.type === 'realtime' && started() });
+    await aSending;
+    const events: BatchEvent[] = [];
+    const b = await enrich(emu, rows(4), { ledger, mode: 'realtime', concurrency: 1, onEvent: (e) => events.push(e) });
+    expect(ok(await a) && ok(b)).toBe(true);
+    expect(events.filter((e) => e.type === 'released')).toEqual([]);
+    expect(emu.stats.calls['messages.create']).toBe(4);
+  });
+
   it('gives the same records as batch mode for the same input (the bundled recipe, through the CLI)', async () => {
     const tickets = join(ROOT, 'fixtures', 'csv', 'tickets.csv');
     const batch = await runCli(['--emulator', '--poll-min', '0.01', '--transform', 'ticket-triage', tickets]);
@@ -133,6 +150,19 @@ describe('--deadline', () => {
     expect(batch.request_counts.succeeded + emu.stats.calls['messages.create']).toBe(30);
     expect(batch.request_counts.canceled).toBe(emu.stats.calls['messages.create']);
     expect(costs.realtimeUsd).toBeGreaterThan(costs.usd); // part of it was billed at batch prices
+  });
+
+  it('cancels a batch whose create was on its way at the deadline, once it is created', async () => {
+    // The create takes 600 ms and the deadline comes after 300 ms: the deadline's list of this run's
+    // running batches did not have it yet. It ran its full 20 s (the deadline long past) instead of
+    // being canceled and finished in real time.
+    const emu = await emulator({ responder: perRecord, processingMs: 20_000, createLatencyMs: 600 });
+    const events: BatchEvent[] = [];
+    const started = Date.now();
+    const out = await enrich(emu, rows(5), { deadline: Date.now() + 300, flushAfterMs: 5, onEvent: (e) => events.push(e), pollMinMs: 50, pollMaxMs: 100 });
+    expect(ok(out)).toBe(true);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'canceled', batchId: emu.batches()[0] }));
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it('cuts a long poll wait short at the deadline, so the canceled batch is seen to end at once', async () => {

@@ -282,7 +282,7 @@ export class Ledger implements LedgerStore {
       replaceResult: db.prepare('UPDATE results SET result = ? WHERE id = ?'),
       dropResult: db.prepare('DELETE FROM results WHERE id = ?'),
       storedResult: db.prepare<[string, string], { result: string }>('SELECT a.result FROM requests q JOIN results a ON a.id = q.result_id WHERE q.scope = ? AND q.key = ?'),
-      reopen: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = 0, updated_at = ? WHERE scope = ? AND key = ? AND state = 'done'"),
+      reopen: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = 0, updated_at = ? WHERE scope = ? AND key = ? AND state = 'done' AND updated_at = ?"),
       unanswered: db.prepare<[number], { key: string }>("SELECT key FROM requests WHERE batch_id = ? AND state = 'submitted'"),
       release: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = MAX(attempts - 1, 0) WHERE batch_id = ? AND state = 'submitted'"),
       records: db.prepare<[string, number, number, number], RecordRow>(
@@ -616,9 +616,12 @@ export class Ledger implements LedgerStore {
     return this.#stmt.storedResult.get(scope, key)?.result ?? undefined;
   }
 
-  /** Makes an answered request pending again, with a fresh attempt count (a new run retrying a transient failure). */
-  reopenRequest(scope: string, key: string, now: number): boolean {
-    return this.#stmt.reopen.run(now, scope, key).changes > 0;
+  /**
+   * Makes an answered request pending again, with a fresh attempt count (a new run retrying a transient
+   * failure), only when it is still as the caller saw it (`seenAt`: its `updated_at` then).
+   */
+  reopenRequest(scope: string, key: string, now: number, seenAt: number): boolean {
+    return this.#stmt.reopen.run(now, scope, key, seenAt).changes > 0;
   }
 
   /** Requests of a batch that got no result line. */

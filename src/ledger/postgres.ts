@@ -348,12 +348,13 @@ export class PgLedger implements LedgerStore {
     return row?.result;
   }
 
-  async reopenRequest(scope: string, key: string, now: number): Promise<boolean> {
+  async reopenRequest(scope: string, key: string, now: number, seenAt: number): Promise<boolean> {
     return (
-      (await changes(this.#pool, "UPDATE requests SET state = 'pending', batch_id = NULL, attempts = 0, updated_at = $1 WHERE scope = $2 AND key = $3 AND state = 'done'", [
+      (await changes(this.#pool, "UPDATE requests SET state = 'pending', batch_id = NULL, attempts = 0, updated_at = $1 WHERE scope = $2 AND key = $3 AND state = 'done' AND updated_at = $4", [
         now,
         scope,
         key,
+        seenAt,
       ])) > 0
     );
   }

@@ -126,8 +126,12 @@ export interface LedgerStore {
   payload(scope: string, key: string): Awaitable<PayloadRow | undefined>;
   /** The stored result of a request (JSON), if any. */
   storedResult(scope: string, key: string): Awaitable<string | undefined>;
-  /** Makes an answered request pending again with a fresh attempt count; true when it was answered. */
-  reopenRequest(scope: string, key: string, now: number): Awaitable<boolean>;
+  /**
+   * Makes an answered request pending again with a fresh attempt count; true when it was answered and
+   * is as the caller saw it (`seenAt`: its `updated_at` then). A request answered or reopened since
+   * (this run, reading a page of input at once, or another worker) is left alone: it would be paid again.
+   */
+  reopenRequest(scope: string, key: string, now: number, seenAt: number): Awaitable<boolean>;
   /** A page of a run's records from `fromSeq`, joined with their requests' state and results. */
   records(scope: string, run: number, fromSeq: number, limit: number): Awaitable<RecordRow[]>;
 

@@ -52,6 +52,11 @@ export class BatchAssembler {
     return this.#filling.keySet.has(key) || this.#sending.has(key);
   }
 
+  /** Whether a request is in the group being sent (admitted by the budget: it goes out, and is paid for). */
+  sending(key: string): boolean {
+    return this.#sending.has(key);
+  }
+
   /** Whether nothing is being filled or sent. */
   get idle(): boolean {
     return this.#filling.keys.length === 0 && this.#flushes === 0;

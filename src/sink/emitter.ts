@@ -66,7 +66,10 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
     let blocked: number | undefined;
     for (const [index, row] of rows.entries()) {
       if (!answerable(row)) {
-        if (budget.exhausted && row.state === 'pending' && (intake.inputDone || !assembler.has(row.key ?? ''))) {
+        // A request in the group being filled is refused by its flush once the input has ended; one in
+        // the group being sent was admitted before the budget ran out, and goes out (paid for).
+        const key = row.key ?? '';
+        if (budget.exhausted && row.state === 'pending' && !assembler.sending(key) && (intake.inputDone || !assembler.has(key))) {
           // Never submitted: the budget ran out. It comes out now, in its place, with that error.
           cursor = row.seq + 1;
           if (!dry) yield joinedOf(row, { type: 'budget_exceeded', message: `not submitted: the --max-cost budget of $${budget.maxUsd} would be crossed` });

@@ -43,8 +43,11 @@ export function adoptionContext(ctx: SinkContext): AdoptionContext {
 export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId: number): Promise<Requeued | undefined> {
   const { ledger, signal, opts } = ctx;
   let row = await ledger.batch(batchId);
-  // A batch another live run is creating: wait for it to get its remote id (or fail), and say whose it is.
-  for (let attempt = 0; row?.state === 'creating' && row.run !== ctx.run && (await ledger.runAlive(row.run, opts.now())); attempt++) {
+  // A batch another live run is creating: wait for it to get its remote id (or fail), and say whose it
+  // is. So is a real-time group another live run is sending: only its run can answer it (released
+  // here, its requests were sent again, each paid twice, and two runs released each other's groups
+  // without end).
+  for (let attempt = 0; row !== undefined && othersToAnswer(row) && row.run !== ctx.run && (await ledger.runAlive(row.run, opts.now())); attempt++) {
     if (opts.noWait) {
       // Not ours to wait for: collected on a later run.
       ctx.deferred.set(batchId, new Date(row.created_at + 24 * 60 * 60_000).toISOString());
@@ -78,8 +81,12 @@ export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId
     row = (await ledger.batch(batchId)) ?? row;
   }
   if (row.state === 'failed' || !row.remote_id) return release(ctx, row, row.error ?? row.state);
-  // Real-time requests that were in flight when their run stopped: their answers were never stored.
-  if (row.remote_id.startsWith(REALTIME_PREFIX)) return release(ctx, row, 'real-time requests in flight when the run stopped');
+  if (row.remote_id.startsWith(REALTIME_PREFIX)) {
+    // Answered by its run: nothing to download.
+    if (row.state === 'downloaded') return undefined;
+    // Real-time requests that were in flight when their run stopped: their answers were never stored.
+    return release(ctx, row, 'real-time requests in flight when the run stopped');
+  }
   if (row.run !== ctx.run && resultsUrl === null) opts.emit({ type: 'following', batchId: row.remote_id, requests: row.request_count });
   if (row.state === 'in_progress') {
     const ended = await poll(ctx, row, row.remote_id);
@@ -88,6 +95,9 @@ export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId
   }
   return download(ctx, recorder, row, row.remote_id, resultsUrl);
 }
+
+/** A batch only its creator's run can take further: being created, or a real-time group being sent. */
+const othersToAnswer = (row: BatchRow) => row.state === 'creating' || (row.state === 'in_progress' && row.remote_id?.startsWith(REALTIME_PREFIX) === true);
 
 /**
  * Polls a running batch until it ends; resolves with its `results_url`, or undefined when stopped or

@@ -145,7 +145,7 @@ export class Intake {
       this.#deps.track(known.batch_id);
     } else if (known.state === 'done' && known.updated_at < ctx.runStartedAt) {
       // A transient failure that was final for an earlier run: this run tries again, with a fresh budget.
-      if (known.failure && isTransientFailure(known.failure) && (await ledger.reopenRequest(scope, key, opts.now()))) {
+      if (known.failure && isTransientFailure(known.failure) && (await ledger.reopenRequest(scope, key, opts.now(), known.updated_at))) {
         // With its documents' current file ids (an earlier upload may have expired since it was sent).
         if (record.messages.includes('"file_id"')) await ledger.refreshPayload(scope, key, record.messages);
         await assembler.add(key, size);

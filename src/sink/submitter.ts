@@ -126,6 +126,10 @@ export class Submitter {
         );
       }
       this.#mine.set(id, created.id);
+      // Created after the deadline passed (its create was on its way): the deadline's cancels did not
+      // see it, so it is canceled here, and what it does not answer goes out in real time (an adopted
+      // batch has ended already).
+      if (ctx.mode.deadlinePassed && !adopted) void this.cancel(created.id);
       this.#deps.charge(id, group.estimateUsd, opened.keys.length);
       if (!adopted) opts.emit({ type: 'submitted', batchId: created.id, requests: opened.keys.length, bytes: bodyBytes });
     } finally {

@@ -162,12 +162,14 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         const { id } = await ledger.openBatch(identity, run, 'job', 'n1', ['a', 'b'], T);
         const waiting = await ledger.submittedOf(id);
         await ledger.settle(id, [done(waiting.get('a')!, '{"type":"expired"}')], T);
-        expect(await ledger.reopenRequest(SCOPE, 'b', T + 5)).toBe(false); // still submitted
-        expect(await ledger.reopenRequest(SCOPE, 'a', T + 5)).toBe(true);
+        expect(await ledger.reopenRequest(SCOPE, 'b', T + 5, T)).toBe(false); // still submitted
+        // Answered again since the caller looked (its view is stale): left alone, or it is paid again.
+        expect(await ledger.reopenRequest(SCOPE, 'a', T + 5, T - 1)).toBe(false);
+        expect(await ledger.reopenRequest(SCOPE, 'a', T + 5, T)).toBe(true);
         expect(await ledger.request(SCOPE, 'a')).toMatchObject({ state: 'pending', batch_id: null, attempts: 0, updated_at: T + 5 });
         // Its last result is kept until a new one replaces it.
         expect(await ledger.storedResult(SCOPE, 'a')).toBe('{"type":"expired"}');
-        expect(await ledger.reopenRequest(SCOPE, 'a', T + 6)).toBe(false);
+        expect(await ledger.reopenRequest(SCOPE, 'a', T + 6, T + 5)).toBe(false); // pending now
       });
     });
 

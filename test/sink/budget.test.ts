@@ -10,7 +10,10 @@ import { compileTemplate } from '../../src/core/template.ts';
 import { Ledger } from '../../src/ledger/ledger.ts';
 import { batchSink, type BatchEvent, type JoinedRecord, type PreparedRecord } from '../../src/stages/batch.ts';
 import { toRequests } from '../../src/stages/prepare.ts';
+import { BatchAssembler } from '../../src/sink/assembler.ts';
 import { BudgetGuard } from '../../src/sink/budget.ts';
+import { emitInOrder, type EmitterDeps } from '../../src/sink/emitter.ts';
+import type { Intake } from '../../src/sink/intake.ts';
 import { testContext } from '../helpers/sink.ts';
 import { emulator, perRecord } from '../helpers/pipeline.ts';
 
@@ -86,4 +89,50 @@ describe('BudgetGuard review (unit)', () => {
     guard.charge(1, 0.05, 1);
     expect(canceled).toEqual([]);
   });
+});
+
+it('a record whose request is in the group being sent when the budget runs out is not said to be unsent: it waits for its paid answer', async () => {
+  // The last group (the input has ended) was admitted and is being sent; while `openBatch` is on its
+  // way, a batch settles and the guard finds the budget spent. The emitter saw the request still
+  // pending and wrote its record out as budget_exceeded; the group then went out, and was paid for.
+  const ctx = testContext();
+  const { ledger } = ctx;
+  ledger.intake(ctx.scope, ctx.run, [{ id: 's', head: '{"model":"m","max_tokens":5,"messages":', tail: '}' }], [{ key: 'k', label: null, spec: 's', messages: '[]' }], [{ seq: 0, line: 2, data: '{"id":"0"}', key: 'k', error: null }], 0);
+  let sent!: () => void;
+  let submitting!: () => void;
+  const submitted = new Promise<void>((resolve) => (submitting = resolve));
+  const assembler = new BatchAssembler(ctx, {
+    budget: new BudgetGuard(ctx, undefined),
+    beforeOpen: async () => {},
+    inFlight: () => 0,
+    slotFreed: () => new Promise(() => {}),
+    submit: () => {
+      submitting();
+      return new Promise<void>((resolve) => (sent = resolve));
+    },
+    sendRealtime: async () => {},
+  });
+  await assembler.add('k', 10);
+  const flushed = assembler.flush();
+  await submitted;
+  const deps: EmitterDeps = {
+    intake: { inputDone: true, recordsRead: 1 } as Intake,
+    assembler,
+    budget: { exhausted: true, maxUsd: 1 } as BudgetGuard,
+    track: () => {},
+    failure: () => undefined,
+    idle: () => false,
+  };
+  const out = emitInOrder(ctx, deps);
+  const first = out.next();
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  // The group reaches the ledger, is created and answered.
+  const { id } = ledger.openBatch(ctx.identity, ctx.run, 'test', 'n1', ['k'], 1);
+  const waiting = ledger.submittedOf(id);
+  ledger.settle(id, [{ waiting: waiting.get('k')!, result: '{"type":"succeeded"}', retry: false }], 2);
+  sent();
+  await flushed;
+  ctx.pulse.answer();
+  const record = await first;
+  expect(record.value).toMatchObject({ seq: 0, error: undefined, result: { type: 'succeeded' } });
 });
