@@ -52,3 +52,29 @@ describe('shards', () => {
     await expect(enrich(emu, rows(3), { shard: { part: 4, of: 3 } })).rejects.toThrow(/from 1 to 3/);
   });
 });
+
+describe('a record answered by another process', () => {
+  it('is noticed within seconds, though this run heard nothing of it (its batch still runs for a minute)', async () => {
+    const { Ledger } = await import('../src/ledger/ledger.ts');
+    const { RECHECK_MS } = await import('../src/sink/emitter.ts');
+    const emu = await emulator({ responder: perRecord, processingMs: 60_000 });
+    const ledger = tempLedger();
+    let submitted!: () => void;
+    const isSubmitted = new Promise<void>((resolve) => (submitted = resolve));
+    const run = enrich(emu, rows(1), { ledger, pollMinMs: 50, pollMaxMs: 100, onEvent: (e) => e.type === 'submitted' && submitted() });
+    await isSubmitted;
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // the run has settled down to polling
+    // Another worker stores the answer (as its own download of this batch would): nothing tells this run.
+    const other = new Ledger(ledger);
+    const [batch] = other.batches();
+    if (!batch) throw new Error('no batch');
+    const waiting = other.submittedOf(batch.id);
+    const message = { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-haiku-4-5', content: [{ type: 'text', text: '{"label":"label-0","n":0}' }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 10, output_tokens: 5 } };
+    other.settle(batch.id, [...waiting.values()].map((w) => ({ waiting: w, result: JSON.stringify({ type: 'succeeded', message }), retry: false })), Date.now());
+    other.close();
+    const stored = Date.now();
+    const out = await run;
+    expect(Date.now() - stored).toBeLessThan(RECHECK_MS + 5_000);
+    expect(out).toEqual([expect.objectContaining({ id: '0', label: 'label-0', n: 0 })]);
+  }, 30_000);
+});

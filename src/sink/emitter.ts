@@ -31,6 +31,24 @@ export interface EmitterDeps {
 /** Whether a record can come out now: it has its final answer or its error. */
 const answerable = (row: RecordRow | undefined) => row !== undefined && (row.error !== null || row.state === 'done');
 
+/**
+ * How long the emitter waits on this run's own news before it reads the ledger again. Other runs on
+ * the ledger (other workers, other machines) answer, release and submit requests without telling
+ * this process: a record this run waits for may be answered, or need batching, with nothing here
+ * to wake it. So a wait is cut at this, and the waiting records are looked at again (one read).
+ */
+export const RECHECK_MS = 5_000;
+const RECHECK = Symbol('recheck');
+
+/** `waiting`, or `RECHECK` after `RECHECK_MS` of the wall clock (cleared as soon as either comes). */
+function orRecheck(waiting: Promise<unknown>): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const recheck = new Promise<typeof RECHECK>((resolve) => {
+    timer = setTimeout(resolve, RECHECK_MS, RECHECK);
+  });
+  return Promise.race([waiting, recheck]).finally(() => clearTimeout(timer));
+}
+
 /** Yields the run's records in input order, each once its answer (or error) is final. */
 export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGenerator<JoinedRecord> {
   const { ledger, scope, run, signal, pulse } = ctx;
@@ -56,7 +74,7 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
     const headStill = headWaits && pulse.moved === seenMoved && (pulse.answered === seenAnswered || !answerable((await ledger.records(scope, run, cursor, 1))[0]));
     if (headStill) {
       seenAnswered = pulse.answered;
-      await waiting;
+      if ((await orRecheck(waiting)) === RECHECK) seenMoved = -1;
       continue;
     }
     const requestsMoved = pulse.moved !== seenMoved;
@@ -101,7 +119,7 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
     }
     // Nothing more can come in: what still waits is pending on batches that run on.
     if (dry && headWaits && intake.inputDone && deps.idle()) throw await pendingError(ctx, cursor);
-    await waiting;
+    if ((await orRecheck(waiting)) === RECHECK) seenMoved = -1;
   }
 }
 
