@@ -23,12 +23,10 @@ import { jobProblem } from './core/preflight.ts';
 import { DEFAULT_PRICES } from './core/prices.ts';
 import {
   addUsage,
-  CHARS_PER_TOKEN,
+  charsPerToken,
   estimateCost,
-  NEW_TOKENIZER_FACTOR,
   newCostTotals,
   priceFor,
-  usesNewTokenizer,
   type CostTotals,
   type PriceTable,
 } from './core/pricing.ts';
@@ -226,9 +224,6 @@ function bytesToTokens(bytes: number, model: string): number {
   return Math.ceil(bytes / charsPerToken(model));
 }
 
-function charsPerToken(model: string): number {
-  return CHARS_PER_TOKEN / (usesNewTokenizer(model) ? NEW_TOKENIZER_FACTOR : 1);
-}
 
 /** The words the CLI replaces with its own options (`--dry-run`, `--emulator`). */
 export const NO_API_KEY_LIBRARY = 'or pass `apiKey` or `client`';

@@ -238,6 +238,11 @@ export const CHARS_PER_TOKEN = 4;
  * text" (API notes §4.2).
  */
 export const NEW_TOKENIZER_FACTOR = 1.3;
+
+/** Characters of request JSON per token, by the heuristic (`CHARS_PER_TOKEN`, fewer for the newer tokenizer). */
+export function charsPerToken(model: string): number {
+  return CHARS_PER_TOKEN / (usesNewTokenizer(model) ? NEW_TOKENIZER_FACTOR : 1);
+}
 /** Without a figure for the answers' length, the low estimate assumes they use a quarter of `max_tokens`. */
 export const DEFAULT_EXPECTED_OUTPUT_SHARE = 0.25;
 

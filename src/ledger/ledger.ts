@@ -274,6 +274,7 @@ export class Ledger implements LedgerStore {
       claimant: db.prepare<[string], { batch_id: number }>('SELECT batch_id FROM claims WHERE remote_id = ?'),
       setState: db.prepare('UPDATE batches SET state = ?, updated_at = ?, error = COALESCE(?, error) WHERE id = ?'),
       batch: db.prepare<[number], BatchRow>('SELECT * FROM batches WHERE id = ?'),
+      batchSpec: db.prepare<[number], Spec>('SELECT s.id, s.head, s.tail FROM requests q JOIN specs s ON s.id = q.spec WHERE q.batch_id = ? LIMIT 1'),
       markDone: db.prepare("UPDATE requests SET state = 'done', result_id = ?, updated_at = ? WHERE id = ? AND batch_id = ? AND state = 'submitted'"),
       retry: db.prepare(
         "UPDATE requests SET state = 'pending', batch_id = NULL, result_id = ?, max_tokens = COALESCE(?, max_tokens), updated_at = ? WHERE id = ? AND batch_id = ? AND state = 'submitted'",
@@ -571,6 +572,10 @@ export class Ledger implements LedgerStore {
 
   batch(batchId: number): BatchRow | undefined {
     return this.#stmt.batch.get(batchId);
+  }
+
+  batchSpec(batchId: number): Spec | undefined {
+    return this.#stmt.batchSpec.get(batchId);
   }
 
   /**

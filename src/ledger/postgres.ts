@@ -431,6 +431,10 @@ export class PgLedger implements LedgerStore {
     return first<BatchRow>(this.#pool, 'SELECT * FROM batches WHERE id = $1', [batchId]);
   }
 
+  batchSpec(batchId: number): Promise<Spec | undefined> {
+    return first<Spec>(this.#pool, 'SELECT s.id, s.head, s.tail FROM requests q JOIN specs s ON s.id = q.spec WHERE q.batch_id = $1 LIMIT 1', [batchId]);
+  }
+
   async submittedOf(batchId: number): Promise<Map<string, Waiting>> {
     const found = await rows<Waiting & { key: string }>(
       this.#pool,

@@ -584,9 +584,18 @@ describe('the built binary', () => {
     expect(expiry).toBeGreaterThanOrEqual(before + 24 * HOUR - 1000);
     expect(expiry).toBeLessThanOrEqual(Date.now() + 24 * HOUR);
 
+    // What the job is expected to cost: the batches' estimates, summed, near what the run then costs.
+    const expected = job['expected_cost_usd'] as number;
+    const perBatch = (job.batches as unknown as { expected_cost_usd: number }[]).map((batch) => batch.expected_cost_usd);
+    expect(expected).toBeGreaterThan(0);
+    expect(expected).toBeCloseTo(perBatch.reduce((a, b) => a + b, 0), 6);
+
     t += HOUR + MINUTE; // the batches end; the rerun collects every answer
     const collected = await runCli(enrich, { env });
     expect(collected.code, collected.stderr).toBe(0);
+    const billed = Number(/cost \$([\d.]+) at batch prices/.exec(collected.stderr)?.[1]);
+    expect(expected / billed).toBeGreaterThan(1 / 3);
+    expect(expected / billed).toBeLessThan(3);
     const done = await runCli(['status', '--json'], { env });
     expect(JSON.parse(done.stdout)).toMatchObject({
       job: 'tickets',

@@ -192,6 +192,14 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await ledger.batch(empty.id)).toMatchObject({ state: 'creating' });
       });
 
+      it('batchSpec gives the spec its requests were built from; none for a batch that holds none', async () => {
+        const { ledger, run } = await seeded(['a', 'b']);
+        const { id } = await ledger.openBatch(identity, run, 'job', 'n1', ['a', 'b'], T);
+        expect(await ledger.batchSpec(id)).toEqual(SPEC);
+        const empty = await ledger.openBatch(identity, run, 'job', 'n2', ['a'], T);
+        expect(await ledger.batchSpec(empty.id)).toBeUndefined();
+      });
+
       it("batchPage pages a batch's requests in submission order; sizeBatch records the body built", async () => {
         const keys = keysFrom(5);
         const { ledger, run } = await seeded(keys);

@@ -4,6 +4,9 @@
  */
 import type { MessageBatch, MessageBatchRequestCounts } from '@anthropic-ai/sdk/resources/messages/batches';
 import { describeApiError } from '../../client/errors.ts';
+import { expectedBatchUsd } from '../../core/expected-cost.ts';
+import { DEFAULT_PRICES } from '../../core/prices.ts';
+import { REALTIME_PREFIX } from '../../sink/options.ts';
 import { shown } from '../../errors.ts';
 import type { BatchRow, BatchState } from '../../ledger/ledger.ts';
 import { EXIT, type CliIo } from '../io.ts';
@@ -48,10 +51,11 @@ JSON (one line per job; see the README, "status --json"): job, requests_pending 
 batches not yet downloaded), requests_done (in downloaded batches: their results are in the
 ledger), requests_failed (in failed batches: a rerun submits them again), batches_by_state,
 oldest_expires_at (the oldest batch still processing: created + 24 h; null when none),
-live_request_counts (summed over the refreshed batches; null when none was), and batches: one
-object per batch with job, batch_id, remote_id, state, processing_status, request_counts,
-requests, bytes, created_at, updated_at, expires_at, base_url, key_fingerprint,
-identity_matches, refresh_error, error (null where unknown).
+live_request_counts (summed over the refreshed batches; null when none was), expected_cost_usd
+(the typical-answer estimate of the job's batches at the built-in prices; null when a model has
+no price), and batches: one object per batch with job, batch_id, remote_id, state,
+processing_status, request_counts, requests, bytes, created_at, updated_at, expires_at, base_url,
+key_fingerprint, identity_matches, refresh_error, error, expected_cost_usd (null where unknown).
 
 Examples:
   $ batch-enrich status
@@ -71,6 +75,8 @@ interface BatchView {
   matches: boolean | null;
   live?: MessageBatch;
   refreshError?: string;
+  /** What it is expected to cost (USD, at the built-in prices); undefined when that cannot be told. */
+  expectedUsd?: number | undefined;
 }
 
 /**
@@ -83,7 +89,20 @@ export function statusCommand(argv: string[], io: CliIo): Promise<number> {
     const { values } = parseFlags(STATUS_FLAGS, argv);
     if (values.help) return help(io, STATUS_HELP);
     const path = ledgerPath(values.ledger, io.env);
-    const all = (await withLedger(path, async (ledger) => ledger.batches())) ?? [];
+    const expected = new Map<number, number | undefined>();
+    const all =
+      (await withLedger(path, async (ledger) => {
+        const batches = await ledger.batches();
+        // The expected cost of each batch a job still has or had (for --json): from its spec and size.
+        if (values.json) {
+          for (const row of batches) {
+            if (values.job !== undefined && row.job !== values.job) continue;
+            const spec = row.state === 'failed' ? undefined : await ledger.batchSpec(row.id);
+            expected.set(row.id, spec && expectedBatchUsd(spec, row.request_count, row.bytes, row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch', DEFAULT_PRICES));
+          }
+        }
+        return batches;
+      })) ?? [];
     const rows = values.job === undefined ? all : all.filter((row) => row.job === values.job);
     if (all.length === 0) {
       say(io, `no batches in the ledger ${shownLedger(path)}`);
@@ -96,7 +115,7 @@ export function statusCommand(argv: string[], io: CliIo): Promise<number> {
       return EXIT.FATAL;
     }
     const api = apiFromEnv(io.env);
-    const views: BatchView[] = rows.map((row) => ({ row, matches: api ? identityMatches(row, api) : null }));
+    const views: BatchView[] = rows.map((row) => ({ row, matches: api ? identityMatches(row, api) : null, expectedUsd: expected.get(row.id) }));
     if (!values['no-refresh']) await refresh(io, api, views);
     const now = Date.now();
     if (values.json) {
@@ -162,6 +181,7 @@ function jobJson(job: string, views: BatchView[]): Record<string, unknown> {
     batches_by_state: byState,
     oldest_expires_at: expiries.length > 0 ? new Date(Math.min(...expiries)).toISOString() : null,
     live_request_counts: liveCounts(views),
+    expected_cost_usd: expectedCost(views),
     batches: views.map(batchJson),
   };
 }
@@ -185,7 +205,23 @@ function batchJson(view: BatchView): Record<string, unknown> {
     identity_matches: view.matches,
     refresh_error: view.refreshError ?? null,
     error: row.error,
+    expected_cost_usd: row.state === 'failed' ? 0 : (view.expectedUsd ?? null),
   };
+}
+
+/**
+ * What the job's batches are expected to cost, summed (a failed batch costs nothing: its requests are
+ * counted in the batch that sends them again); null when one of them cannot be told (no price for its
+ * model, or its requests were moved on).
+ */
+function expectedCost(views: readonly BatchView[]): number | null {
+  let usd = 0;
+  for (const view of views) {
+    if (view.row.state === 'failed') continue;
+    if (view.expectedUsd === undefined) return null;
+    usd += view.expectedUsd;
+  }
+  return Number(usd.toFixed(6));
 }
 
 /** The API's request counts summed over the refreshed batches; undefined when none was refreshed. */
