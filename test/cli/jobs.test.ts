@@ -164,11 +164,11 @@ describe('status', () => {
     const jobs = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { batches: Record<string, unknown>[] } & Record<string, unknown>);
     expect(jobs.map((job) => job['job'])).toEqual(['tickets', 'invoices']);
     for (const job of jobs) {
-      expect(Object.keys(job)).toEqual(['job', 'requests_pending', 'requests_done', 'requests_failed', 'batches_by_state', 'oldest_expires_at', 'live_request_counts', 'batches']);
+      expect(Object.keys(job)).toEqual(['job', 'requests_pending', 'requests_done', 'requests_failed', 'batches_by_state', 'oldest_expires_at', 'live_request_counts', 'expected_cost_usd', 'batches']);
       for (const batch of job.batches) {
         expect(Object.keys(batch)).toEqual([
           'job', 'batch_id', 'remote_id', 'state', 'processing_status', 'request_counts', 'requests', 'bytes', 'created_at',
-          'updated_at', 'expires_at', 'base_url', 'key_fingerprint', 'identity_matches', 'refresh_error', 'error',
+          'updated_at', 'expires_at', 'base_url', 'key_fingerprint', 'identity_matches', 'refresh_error', 'error', 'expected_cost_usd',
         ]);
       }
     }

