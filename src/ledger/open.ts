@@ -5,11 +5,9 @@
  */
 import { Ledger } from './ledger.ts';
 import type { LedgerStore } from './store.ts';
+import { isPostgresUrl } from './url.ts';
 
-/** Whether a ledger spec names a PostgreSQL database rather than a SQLite file. */
-export function isPostgresUrl(spec: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(spec.trim());
-}
+export { isPostgresUrl };
 
 /**
  * The ledger at `spec`: PostgreSQL for a `postgres://` / `postgresql://` URL, else a SQLite file

@@ -24,6 +24,7 @@
  */
 import pg from 'pg';
 import { BatchEnrichError } from '../errors.ts';
+import { redactUrl } from './url.ts';
 import {
   HOST,
   KNOWN_FAILURE,
@@ -133,23 +134,6 @@ const GC_REQUESTS = "updated_at < $1 AND state <> 'submitted' AND NOT EXISTS (SE
 
 const REQUEST_COLUMNS = 'key, label, spec, state, batch_id, attempts, max_tokens, updated_at';
 const PAYLOAD_SELECT = 'SELECT q.id, q.key, q.label, s.head, p.messages, s.tail, q.max_tokens FROM requests q JOIN payloads p ON p.id = q.id JOIN specs s ON s.id = q.spec';
-
-/**
- * The URL as it may be shown and stored: without its password (in the authority or as a query
- * parameter). A URL that cannot be parsed is not echoed at all: it may hold a password where we
- * cannot find it.
- */
-export function redactUrl(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return `${url.slice(0, url.indexOf(':') + 1) || 'postgres:'}//(an unreadable URL)`;
-  }
-  if (parsed.password) parsed.password = '';
-  for (const name of [...parsed.searchParams.keys()]) if (/password/i.test(name)) parsed.searchParams.delete(name);
-  return parsed.toString();
-}
 
 type Queryable = pg.Pool | pg.PoolClient;
 

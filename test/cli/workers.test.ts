@@ -9,23 +9,15 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startEmulator, type EmulatorHandle, type EmulatorOptions } from '../../src/emulator/index.ts';
+import { describe, expect, it } from 'vitest';
+import type { EmulatorHandle, EmulatorOptions } from '../../src/emulator/index.ts';
 import { BIN, runCli } from '../helpers/cli.ts';
+import { emulator as startEmulatorFor } from '../helpers/pipeline.ts';
 import { freshSchema, postgres } from '../helpers/postgres.ts';
 
 const ROWS = 3_000;
-let emulators: EmulatorHandle[] = [];
-afterEach(async () => {
-  await Promise.all(emulators.map((e) => e.close()));
-  emulators = [];
-});
-
-async function emulator(options: EmulatorOptions): Promise<EmulatorHandle> {
-  const emu = await startEmulator({ apiKey: 'sk-workers-test', ...options });
-  emulators.push(emu);
-  return emu;
-}
+/** An emulator for this test's key, closed after each test (the pipeline helper's). */
+const emulator = (options: EmulatorOptions) => startEmulatorFor({ apiKey: 'sk-workers-test', ...options });
 
 /** A worker's own directory, with its copy of the input (the same file name: the same job). */
 function workerDir(): { dir: string; input: string } {

@@ -18,11 +18,13 @@ import type Anthropic from '@anthropic-ai/sdk';
 import { createClient, DEFAULT_BASE_URL, identityOf, keyFingerprint, publicBaseUrl } from '../../client/client.ts';
 import { defaultLedgerPath, type BatchRow } from '../../ledger/ledger.ts';
 import { isPostgresUrl, openLedger } from '../../ledger/open.ts';
-import { redactUrl } from '../../ledger/postgres.ts';
 import type { LedgerStore } from '../../ledger/store.ts';
+import { shownLedger } from '../../ledger/url.ts';
 import type { CliIo } from '../io.ts';
 import { say } from '../command.ts';
 import type { Flag } from '../flags.ts';
+
+export { shownLedger };
 
 /** How long a batch may process before the API expires it (`expires_at` = `created_at` + 24 h). */
 export const EXPIRY_MS = 24 * 60 * 60 * 1000;
@@ -75,11 +77,6 @@ export function identityMatches(row: BatchRow, api: Api): boolean {
 
 export function otherIdentity(row: BatchRow): string {
   return `other identity: ${row.base_url}, key …${row.key_fingerprint}`;
-}
-
-/** A ledger spec as it may be shown: a PostgreSQL URL without its password. */
-export function shownLedger(path: string): string {
-  return isPostgresUrl(path) ? redactUrl(path) : path;
 }
 
 /** The ledger path the flags and environment name. */
