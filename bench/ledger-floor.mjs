@@ -1,12 +1,16 @@
-// The ledger's share alone: what the durable path costs per record in SQLite, with nothing else
-// (no CSV, no HTTP, no JSON parsing of answers). For N records of the benchmark's sizes it does
-// what a run does to the ledger, through the real `Ledger` class and in the run's transaction
-// sizes: record + request + payload written; batches of 100,000 opened and their bodies read back
-// in pages; one result stored per request, in another order than sent; records read back joined
-// with their results; the run's records dropped. Prints CPU ms and µs per record (and per phase)
-// as JSON on stderr (as floor.mjs and chain-floor.mjs do).
+// The ledger's share alone: what the durable path costs per record, with nothing else (no CSV, no
+// HTTP, no JSON parsing of answers). For N records it makes the calls a run makes, through the
+// `LedgerStore` interface and in the sink's step sizes (src/sink/options.ts): what the ledger knows
+// of each page of 500 records (`known`); records and new requests written 4,000 at a time
+// (`intake`); batches of 100,000 opened (`openBatch`), their bodies read back in pages of 500
+// (`batchPage`) and their remote ids recorded; what each batch waits on read (`submittedOf`), and its
+// results stored 16,000 at a time in another order than sent (`settle`); the records read back
+// joined with their results, 4,000 at a time (`records`); the run ended (`endRun`). Request keys are
+// hashes, as the real ones are (random order in every index keyed by them). Prints CPU ms and µs per
+// record (and per phase) as JSON on stderr (as floor.mjs and chain-floor.mjs do).
 //
 //   node bench/ledger-floor.mjs [N]
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,8 +32,15 @@ const result = JSON.stringify({
     usage: { input_tokens: 220, output_tokens: 40, cache_creation_input_tokens: 0, cache_read_input_tokens: 180, cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 }, service_tier: 'batch' },
   },
 });
-const CHUNK = 4000;
-const keyOf = (i) => `k${String(i).padStart(21, '0')}`;
+const LOOKUP_PAGE = 500;
+const WRITE_CHUNK = 4000;
+const BODY_PAGE = 500;
+const RESULT_CHUNK = 16_000;
+const BATCH = 100_000;
+const spec = { id: 'spec', head: '{"model":"claude-haiku-4-5","max_tokens":1024,"messages":', tail: '}' };
+// As `requestKey`: 22 characters of a hash.
+const keyOf = (i) => createHash('sha256').update(String(i)).digest('base64url').slice(0, 22);
+const keys = Array.from({ length: N }, (_, i) => keyOf(i));
 
 const phases = {};
 let mark = process.cpuUsage();
@@ -40,56 +51,64 @@ const phase = (name) => {
 };
 const start = process.cpuUsage();
 const t0 = performance.now();
-const run = ledger.startRun('bench', Date.now());
-ledger.ensureSpec('spec', '{"model":"claude-haiku-4-5","max_tokens":1024,"messages":', '}');
-for (let from = 0; from < N; from += CHUNK) {
-  ledger.transaction(() => {
-    for (let i = from; i < Math.min(N, from + CHUNK); i++) {
-      ledger.insertRequest(identity.scope, keyOf(i), null, 'spec', messages, Date.now());
-      ledger.insertRecord(run, i, i + 2, record, keyOf(i), null);
+const run = await ledger.startRun('bench', Date.now());
+let requests = [];
+let records = [];
+let specs = [spec];
+for (let from = 0; from < N; from += LOOKUP_PAGE) {
+  const page = keys.slice(from, from + LOOKUP_PAGE);
+  const known = await ledger.known(identity.scope, page);
+  for (const [i, key] of page.entries()) {
+    if (!known.has(key)) requests.push({ key, label: null, spec: spec.id, messages });
+    records.push({ seq: from + i, line: from + i + 2, data: record, key, error: null });
+    if (records.length >= WRITE_CHUNK) {
+      await ledger.intake(identity.scope, run, specs, requests, records, Date.now());
+      specs = [];
+      requests = [];
+      records = [];
     }
-  });
+  }
 }
-phase('write records and requests');
-// Batches of 100,000 requests, as the CLI makes them; each one's results arrive in another order.
-const BATCH = 100_000;
+if (records.length > 0) await ledger.intake(identity.scope, run, specs, requests, records, Date.now());
+phase('known and intake');
 let bodyBytes = 0;
 const opened = [];
 for (let from = 0; from < N; from += BATCH) {
-  const keys = Array.from({ length: Math.min(BATCH, N - from) }, (_, i) => keyOf(from + i));
-  const { id } = ledger.openBatch(identity, run, 'bench', `nonce${from}`, keys, Date.now());
+  const { id, keys: taken } = await ledger.openBatch(identity, run, 'bench', `nonce${from}`, keys.slice(from, from + BATCH), Date.now());
   for (let after = 0; ; ) {
-    const page = ledger.batchPage(id, after, 500);
+    const page = await ledger.batchPage(id, after, BODY_PAGE);
     for (const row of page) bodyBytes += row.head.length + row.messages.length + row.tail.length;
-    if (page.length < 500) break;
+    if (page.length < BODY_PAGE) break;
     after = page[page.length - 1].id;
   }
-  ledger.setRemote(id, `msgbatch_bench${from}`, Date.now());
-  opened.push({ id, keys });
+  await ledger.setRemote(id, `msgbatch_bench${from}`, Date.now());
+  opened.push({ id, keys: taken });
 }
 phase('open the batches and read their bodies');
-for (const { id, keys } of opened) {
-  const waiting = ledger.submittedOf(id);
-  const order = keys.map((_, i) => keys[(i * 7919) % keys.length]);
-  for (let from = 0; from < order.length; from += 16_000) {
-    ledger.transaction(() => {
-      for (const key of order.slice(from, from + 16_000)) ledger.saveResult(id, waiting.get(key), result, Date.now());
-    });
+for (const { id, keys: batchKeys } of opened) {
+  const waiting = await ledger.submittedOf(id);
+  const order = batchKeys.map((_, i) => batchKeys[(i * 7919) % batchKeys.length]);
+  for (let from = 0; from < order.length; from += RESULT_CHUNK) {
+    const settlements = order.slice(from, from + RESULT_CHUNK).map((key) => ({ waiting: waiting.get(key), result, retry: false }));
+    await ledger.settle(id, settlements, Date.now());
   }
+  await ledger.setBatchState(id, 'downloaded', Date.now());
 }
 phase('store results');
 let read = 0;
 for (let seq = 0; ; ) {
-  const rows = ledger.records(identity.scope, run, seq, CHUNK);
+  const rows = await ledger.records(identity.scope, run, seq, WRITE_CHUNK);
   read += rows.length;
-  if (rows.length < CHUNK) break;
+  if (rows.length < WRITE_CHUNK) break;
   seq = rows[rows.length - 1].seq + 1;
 }
 phase('read records with results');
-ledger.endRun(run);
-phase('drop the records');
+await ledger.endRun(run);
+phase('end the run');
 const cpu = process.cpuUsage(start);
 const cpuMs = (cpu.user + cpu.system) / 1000;
 ledger.close();
 rmSync(dir, { recursive: true, force: true });
+if (read !== N) throw new Error(`read ${read} records back, not ${N}`);
+if (bodyBytes === 0) throw new Error('no batch body was read');
 process.stderr.write(`${JSON.stringify({ records: N, read, bodyBytes, cpuMs: Math.round(cpuMs), wallMs: Math.round(performance.now() - t0), usPerRecord: Number(((cpuMs * 1000) / N).toFixed(1)), phasesMs: phases })}\n`);
