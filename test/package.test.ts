@@ -32,3 +32,12 @@ describe('the npm package', () => {
     expect(paths.filter((path) => path.startsWith('test/') || path.startsWith('src/'))).toEqual([]);
   });
 });
+
+describe('the source', () => {
+  // Issue 16: a part a newcomer can read whole. bench/function-lengths.mjs measures every function,
+  // method and arrow function of src/ (parsed as TypeScript) and fails past 200 lines.
+  it('has no function longer than 200 lines', () => {
+    const out = execFileSync(process.execPath, [join(ROOT, 'bench', 'function-lengths.mjs'), '200'], { cwd: ROOT, encoding: 'utf8' });
+    expect(out).toMatch(/; 0 longer than 200 lines\n$/);
+  });
+});

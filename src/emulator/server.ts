@@ -193,65 +193,83 @@ function parseLimit(raw: string | null): number {
   return n;
 }
 
-export async function startServer(opts: ResolvedOptions): Promise<RunningServer> {
-  const ids = new IdGenerator(opts.seed);
-  const reqIds = new IdGenerator(opts.seed + 1);
-  const forwarder: Forwarder | undefined = opts.upstream ? makeForwarder({ url: opts.upstream, key: opts.upstreamKey }) : undefined;
-  const stats: EmulatorStats = {
+/**
+ * The emulator's state and its HTTP handling: one instance per server. Each route's work is a method
+ * of its own, so that `handle` reads as the checks every call goes through, then the route.
+ */
+class Emulator {
+  readonly opts: ResolvedOptions;
+  readonly ids: IdGenerator;
+  readonly reqIds: IdGenerator;
+  readonly forwarder: Forwarder | undefined;
+  readonly stats: EmulatorStats = {
     calls: emptyCalls(),
     faults: { '429': 0, '500': 0, '529': 0, transient404: 0, cutResults: 0, lostCreate: 0 },
     requestsSubmitted: 0,
     upstreamCalls: 0,
   };
-  const countingForwarder: Forwarder | undefined = forwarder
-    ? (params, auth) => {
-        stats.upstreamCalls++;
-        return forwarder(params, auth);
-      }
-    : undefined;
-  const files = new FileStore({ seed: opts.seed, now: opts.now, quotaBytes: opts.filesQuotaBytes, latencyMs: opts.uploadLatencyMs, faultRate: opts.uploadFaultRate });
-  const store = new BatchStore({
-    files,
-    seed: opts.seed,
-    now: opts.now,
-    processingMs: opts.processingMs,
-    cancelingMs: opts.cancelingMs,
-    erroredRate: opts.erroredRate,
-    erroredType: opts.erroredType,
-    expiredRate: opts.expiredRate,
-    responder: opts.responder,
-    forward: countingForwarder,
-    upstreamConcurrency: opts.upstreamConcurrency,
-  });
-  const submitted = new Map<string, number>();
-  const seenPrefixes = new Set<number>();
-  let controlCalls = 0;
-  let downloads = 0;
-  let lostCreates = 0;
-  let messagesActive = 0;
-  const rateWindow = new RateWindow();
-  let baseUrl = '';
+  /** The forwarder, counting what it forwards. */
+  readonly countingForwarder: Forwarder | undefined;
+  readonly files: FileStore;
+  readonly store: BatchStore;
+  readonly submitted = new Map<string, number>();
+  readonly seenPrefixes = new Set<number>();
+  controlCalls = 0;
+  downloads = 0;
+  lostCreates = 0;
+  messagesActive = 0;
+  readonly rateWindow = new RateWindow();
+  baseUrl = '';
 
-  const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  constructor(opts: ResolvedOptions) {
+    this.opts = opts;
+    this.ids = new IdGenerator(opts.seed);
+    this.reqIds = new IdGenerator(opts.seed + 1);
+    const forwarder = opts.upstream ? makeForwarder({ url: opts.upstream, key: opts.upstreamKey }) : undefined;
+    this.forwarder = forwarder;
+    this.countingForwarder = forwarder
+      ? (params, auth) => {
+          this.stats.upstreamCalls++;
+          return forwarder(params, auth);
+        }
+      : undefined;
+    this.files = new FileStore({ seed: opts.seed, now: opts.now, quotaBytes: opts.filesQuotaBytes, latencyMs: opts.uploadLatencyMs, faultRate: opts.uploadFaultRate });
+    this.store = new BatchStore({
+      files: this.files,
+      seed: opts.seed,
+      now: opts.now,
+      processingMs: opts.processingMs,
+      cancelingMs: opts.cancelingMs,
+      erroredRate: opts.erroredRate,
+      erroredType: opts.erroredType,
+      expiredRate: opts.expiredRate,
+      responder: opts.responder,
+      forward: this.countingForwarder,
+      upstreamConcurrency: opts.upstreamConcurrency,
+    });
+  }
+
+  sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
     const text = JSON.stringify(body);
     res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) });
     res.end(text);
-  };
+  }
 
-  const sendError = (res: ServerResponse, requestId: string, error: ApiError) => {
+  sendError(res: ServerResponse, requestId: string, error: ApiError): void {
     if (res.headersSent) {
       res.destroy();
       return;
     }
     const headers: Record<string, string> = { ...error.headers };
     if (error.status === 413) headers['connection'] = 'close';
-    sendJson(res, error.status, errorEnvelope(error.type, error.message, requestId), headers);
-  };
+    this.sendJson(res, error.status, errorEnvelope(error.type, error.message, requestId), headers);
+  }
 
-  const injectFault = (requestId: string): ApiError | undefined => {
+  injectFault(): ApiError | undefined {
+    const { opts, stats } = this;
     const total = opts.faultRate429 + opts.faultRate500 + opts.faultRate529;
     if (total <= 0) return undefined;
-    const u = unitHash(opts.seed, 'fault', controlCalls++);
+    const u = unitHash(opts.seed, 'fault', this.controlCalls++);
     if (u < opts.faultRate429) {
       stats.faults['429']++;
       return new ApiError(429, 'rate_limit_error', 'Number of request tokens has exceeded your per-minute rate limit (injected fault)', {
@@ -266,12 +284,12 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
       stats.faults['529']++;
       return new ApiError(529, 'overloaded_error', 'Overloaded (injected fault)', { 'retry-after': String(opts.retryAfterSeconds) });
     }
-    void requestId;
     return undefined;
-  };
+  }
 
-  const streamResults = async (res: ServerResponse, rec: ReturnType<BatchStore['get']>) => {
-    const cut = opts.cutResultsRate > 0 && unitHash(opts.seed, 'cut', downloads++) < opts.cutResultsRate;
+  async streamResults(res: ServerResponse, rec: ReturnType<BatchStore['get']>): Promise<void> {
+    const { opts, stats, store } = this;
+    const cut = opts.cutResultsRate > 0 && unitHash(opts.seed, 'cut', this.downloads++) < opts.cutResultsRate;
     const order = store.resultOrder(rec);
     const cutAt = cut ? Math.floor(order.length / 2) : -1;
     if (cut) stats.faults.cutResults++;
@@ -320,9 +338,10 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
     }
     res.uncork();
     res.end();
-  };
+  }
 
-  const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { opts, stats, store, files } = this;
     const url = new URL(req.url ?? '/', 'http://emulator.invalid');
     const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
     const filesRoute = FileStore.match(req.method ?? 'GET', path);
@@ -344,13 +363,13 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
     if (route.name === 'not_found') throw new ApiError(404, 'not_found_error', `Not found: ${req.method ?? ''} ${path}`);
 
     if (CONTROL_ROUTES.has(route.name)) {
-      const fault = injectFault(requestId);
+      const fault = this.injectFault();
       if (fault) throw fault;
     }
     const auth: ForwardAuth = { apiKey, version, betas: betasOf(req) };
 
     if (filesRoute) {
-      sendJson(res, 200, await files.handle(filesRoute, url, req.headers['content-type'], () => readBody(req, opts.maxBodyBytes)));
+      this.sendJson(res, 200, await files.handle(filesRoute, url, req.headers['content-type'], () => readBody(req, opts.maxBodyBytes)));
       return;
     }
     switch (route.name) {
@@ -360,13 +379,13 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
         const rec = store.create(v.value, version, auth, owner);
         stats.requestsSubmitted += v.value.length;
-        for (const r of v.value) submitted.set(r.custom_id, (submitted.get(r.custom_id) ?? 0) + 1);
-        if (opts.lostCreateRate > 0 && unitHash(opts.seed, 'lost-create', lostCreates++) < opts.lostCreateRate) {
+        for (const r of v.value) this.submitted.set(r.custom_id, (this.submitted.get(r.custom_id) ?? 0) + 1);
+        if (opts.lostCreateRate > 0 && unitHash(opts.seed, 'lost-create', this.lostCreates++) < opts.lostCreateRate) {
           stats.faults.lostCreate++;
           throw new ApiError(500, 'api_error', 'Internal server error (injected fault: the batch was created, the answer lost)');
         }
         if (opts.createLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, opts.createLatencyMs));
-        sendJson(res, 200, store.view(rec, baseUrl, 'in_progress'));
+        this.sendJson(res, 200, store.view(rec, this.baseUrl, 'in_progress'));
         return;
       }
       case 'batches.list': {
@@ -379,9 +398,9 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         const data = [];
         for (const rec of page.data) {
           await store.settle(rec);
-          data.push(store.view(rec, baseUrl));
+          data.push(store.view(rec, this.baseUrl));
         }
-        sendJson(res, 200, { data, has_more: page.has_more, first_id: page.first_id, last_id: page.last_id });
+        this.sendJson(res, 200, { data, has_more: page.has_more, first_id: page.first_id, last_id: page.last_id });
         return;
       }
       case 'batches.retrieve': {
@@ -391,97 +410,110 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
           throw new ApiError(404, 'not_found_error', `Message Batch ${rec.id} not found (transient, injected)`);
         }
         await store.settle(rec);
-        sendJson(res, 200, store.view(rec, baseUrl));
+        this.sendJson(res, 200, store.view(rec, this.baseUrl));
         return;
       }
       case 'batches.cancel': {
         const rec = store.get(route.batchId as string, owner);
         const status = store.cancel(rec);
         await store.settle(rec);
-        sendJson(res, 200, store.view(rec, baseUrl, status));
+        this.sendJson(res, 200, store.view(rec, this.baseUrl, status));
         return;
       }
       case 'batches.delete': {
         const rec = store.get(route.batchId as string, owner);
         store.delete(rec);
-        sendJson(res, 200, { id: rec.id, type: 'message_batch_deleted' });
+        this.sendJson(res, 200, { id: rec.id, type: 'message_batch_deleted' });
         return;
       }
       case 'batches.results': {
         const rec = store.get(route.batchId as string, owner);
         store.assertResultsAvailable(rec);
         await store.settle(rec);
-        await streamResults(res, rec);
+        await this.streamResults(res, rec);
         return;
       }
-      case 'messages.create': {
-        // A rate limit by concurrency, as a tier's limits feel to a client: past it, 429 with retry-after.
-        if (opts.messagesConcurrency > 0 && messagesActive >= opts.messagesConcurrency) {
-          stats.faults['429']++;
-          throw new ApiError(429, 'rate_limit_error', `Too many concurrent requests (limit ${opts.messagesConcurrency})`, { 'retry-after': String(opts.retryAfterSeconds) });
-        }
-        messagesActive++;
-        res.once('close', () => messagesActive--);
-        if (opts.messagesLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, opts.messagesLatencyMs));
-        const body = await readJson(req, opts.maxBodyBytes);
-        const v = validateMessageParams(body);
-        if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
-        const params = v.value;
-        const problem = checkParams(params, { context: 'messages', version, betas: auth.betas ?? [], now: opts.now(), upstreamModels: forwarder !== undefined });
-        if (problem !== undefined) throw new ApiError(statusForType(problem.type), problem.type, problem.message);
-        const documents = checkDocuments(params, files);
-        if (documents.problem !== undefined) throw new ApiError(400, 'invalid_request_error', documents.problem);
-        if (countingForwarder) {
-          const out = await countingForwarder(params, auth);
-          if (!out.ok) throw new ApiError(statusForType(out.error.type), out.error.type, out.error.message);
-          sendJson(res, 200, out.message);
-          return;
-        }
-        const r = opts.responder ? await opts.responder({ custom_id: null, params, documents: documents.documents }) : undefined;
-        const { prefixKey } = promptTokens(params);
-        let cacheUse: 'creation' | 'read' = 'read';
-        if (prefixKey !== undefined) {
-          const h = hash53(prefixKey);
-          if (!seenPrefixes.has(h)) {
-            seenPrefixes.add(h);
-            cacheUse = 'creation';
-          }
-        }
-        const id = ids.next('msg');
-        const built = buildMessage({ params, seed: opts.seed, key: id, id, serviceTier: 'standard', cacheUse, responderResult: r });
-        if (!built.ok) throw new ApiError(statusForType(built.error.type), built.error.type, built.error.message);
-        // The rate-limit headers the API sends; with a concurrency limit, the requests ones describe it.
-        const limits = rateWindow.record(opts.now(), built.message.usage.input_tokens, built.message.usage.output_tokens);
-        if (opts.messagesConcurrency > 0) {
-          limits['anthropic-ratelimit-requests-limit'] = String(opts.messagesConcurrency);
-          limits['anthropic-ratelimit-requests-remaining'] = String(Math.max(0, opts.messagesConcurrency - messagesActive));
-          limits['anthropic-ratelimit-requests-reset'] = new Date(opts.now() + 1000).toISOString();
-        }
-        sendJson(res, 200, built.message, limits);
+      case 'messages.create':
+        await this.createMessage(req, res, version, auth);
         return;
-      }
       case 'models.list':
-        sendJson(res, 200, listModels(opts.now()));
+        this.sendJson(res, 200, listModels(opts.now()));
         return;
       case 'models.retrieve':
-        sendJson(res, 200, retrieveModel(route.modelId as string, opts.now(), forwarder !== undefined));
+        this.sendJson(res, 200, retrieveModel(route.modelId as string, opts.now(), this.forwarder !== undefined));
         return;
-      case 'messages.count_tokens': {
-        const body = await readJson(req, opts.maxBodyBytes);
-        const v = validateCountTokensParams(body);
-        if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
-        const problem = checkParams(v.value, { context: 'count_tokens', version, betas: auth.betas ?? [], now: opts.now(), upstreamModels: forwarder !== undefined });
-        if (problem !== undefined) throw new ApiError(statusForType(problem.type), problem.type, problem.message);
-        const documents = checkDocuments(v.value, files);
-        if (documents.problem !== undefined) throw new ApiError(400, 'invalid_request_error', documents.problem);
-        sendJson(res, 200, { input_tokens: countInputTokens(v.value) + documents.tokens });
+      case 'messages.count_tokens':
+        await this.countTokens(req, res, version, auth);
         return;
+    }
+  }
+
+  /** `POST /v1/messages`: one message, answered now (rate-limited by concurrency when asked). */
+  async createMessage(req: IncomingMessage, res: ServerResponse, version: string, auth: ForwardAuth): Promise<void> {
+    const { opts, stats, files } = this;
+    // A rate limit by concurrency, as a tier's limits feel to a client: past it, 429 with retry-after.
+    if (opts.messagesConcurrency > 0 && this.messagesActive >= opts.messagesConcurrency) {
+      stats.faults['429']++;
+      throw new ApiError(429, 'rate_limit_error', `Too many concurrent requests (limit ${opts.messagesConcurrency})`, { 'retry-after': String(opts.retryAfterSeconds) });
+    }
+    this.messagesActive++;
+    res.once('close', () => this.messagesActive--);
+    if (opts.messagesLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, opts.messagesLatencyMs));
+    const body = await readJson(req, opts.maxBodyBytes);
+    const v = validateMessageParams(body);
+    if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
+    const params = v.value;
+    const problem = checkParams(params, { context: 'messages', version, betas: auth.betas ?? [], now: opts.now(), upstreamModels: this.forwarder !== undefined });
+    if (problem !== undefined) throw new ApiError(statusForType(problem.type), problem.type, problem.message);
+    const documents = checkDocuments(params, files);
+    if (documents.problem !== undefined) throw new ApiError(400, 'invalid_request_error', documents.problem);
+    if (this.countingForwarder) {
+      const out = await this.countingForwarder(params, auth);
+      if (!out.ok) throw new ApiError(statusForType(out.error.type), out.error.type, out.error.message);
+      this.sendJson(res, 200, out.message);
+      return;
+    }
+    const r = opts.responder ? await opts.responder({ custom_id: null, params, documents: documents.documents }) : undefined;
+    const { prefixKey } = promptTokens(params);
+    let cacheUse: 'creation' | 'read' = 'read';
+    if (prefixKey !== undefined) {
+      const h = hash53(prefixKey);
+      if (!this.seenPrefixes.has(h)) {
+        this.seenPrefixes.add(h);
+        cacheUse = 'creation';
       }
     }
-  };
+    const id = this.ids.next('msg');
+    const built = buildMessage({ params, seed: opts.seed, key: id, id, serviceTier: 'standard', cacheUse, responderResult: r });
+    if (!built.ok) throw new ApiError(statusForType(built.error.type), built.error.type, built.error.message);
+    // The rate-limit headers the API sends; with a concurrency limit, the requests ones describe it.
+    const limits = this.rateWindow.record(opts.now(), built.message.usage.input_tokens, built.message.usage.output_tokens);
+    if (opts.messagesConcurrency > 0) {
+      limits['anthropic-ratelimit-requests-limit'] = String(opts.messagesConcurrency);
+      limits['anthropic-ratelimit-requests-remaining'] = String(Math.max(0, opts.messagesConcurrency - this.messagesActive));
+      limits['anthropic-ratelimit-requests-reset'] = new Date(opts.now() + 1000).toISOString();
+    }
+    this.sendJson(res, 200, built.message, limits);
+  }
 
+  /** `POST /v1/messages/count_tokens`. */
+  async countTokens(req: IncomingMessage, res: ServerResponse, version: string, auth: ForwardAuth): Promise<void> {
+    const { opts, files } = this;
+    const body = await readJson(req, opts.maxBodyBytes);
+    const v = validateCountTokensParams(body);
+    if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
+    const problem = checkParams(v.value, { context: 'count_tokens', version, betas: auth.betas ?? [], now: opts.now(), upstreamModels: this.forwarder !== undefined });
+    if (problem !== undefined) throw new ApiError(statusForType(problem.type), problem.type, problem.message);
+    const documents = checkDocuments(v.value, files);
+    if (documents.problem !== undefined) throw new ApiError(400, 'invalid_request_error', documents.problem);
+    this.sendJson(res, 200, { input_tokens: countInputTokens(v.value) + documents.tokens });
+  }
+}
+
+export async function startServer(opts: ResolvedOptions): Promise<RunningServer> {
+  const emulator = new Emulator(opts);
   const server = createServer((req, res) => {
-    const requestId = reqIds.next('req');
+    const requestId = emulator.reqIds.next('req');
     const started = Date.now();
     res.setHeader('request-id', requestId);
     if (opts.log) {
@@ -491,14 +523,14 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
         log(`${req.method ?? '?'} ${path} ${res.statusCode}${res.writableFinished ? '' : ' (cut)'} ${Date.now() - started}ms ${requestId}`);
       });
     }
-    handle(req, res, requestId).then(
+    emulator.handle(req, res).then(
       () => undefined,
       (error: unknown) => {
         const apiError =
           error instanceof ApiError
             ? error
             : new ApiError(500, 'api_error', `Internal emulator error: ${error instanceof Error ? error.message : String(error)}`);
-        sendError(res, requestId, apiError);
+        emulator.sendError(res, requestId, apiError);
       },
     );
   });
@@ -514,17 +546,18 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
   });
   const addr = server.address() as AddressInfo;
   const hostPart = addr.family === 'IPv6' || addr.address.includes(':') ? `[${addr.address}]` : addr.address;
-  baseUrl = `http://${hostPart}:${addr.port}`;
+  const url = `http://${hostPart}:${addr.port}`;
+  emulator.baseUrl = url;
 
   return {
     server,
-    url: baseUrl,
+    url,
     port: addr.port,
     host: addr.address,
-    stats,
-    submitted,
-    store,
-    files,
+    stats: emulator.stats,
+    submitted: emulator.submitted,
+    store: emulator.store,
+    files: emulator.files,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
