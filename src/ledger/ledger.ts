@@ -38,7 +38,7 @@ import { BatchEnrichError } from '../errors.ts';
 import type { KnownRequest, LedgerStore, NewRecord, NewRequest, Settlement, Spec } from './store.ts';
 import { UploadRegistry } from './uploads.ts';
 
-const SCHEMA_VERSION = 5;
+const SCHEMA_VERSION = 6;
 
 /** How often a run refreshes its heartbeat. */
 export const HEARTBEAT_MS = 5_000;
@@ -257,7 +257,8 @@ export class Ledger implements LedgerStore {
       ),
       sent: db.prepare<[string, string], { n: number }>("SELECT 1 AS n FROM requests WHERE scope = ? AND key = ? AND state != 'pending'"),
       insertRequest: db.prepare("INSERT OR IGNORE INTO requests (scope, key, label, spec, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)"),
-      insertRecord: db.prepare('INSERT INTO records (run, seq, line, data, key, error) VALUES (?, ?, ?, ?, ?, ?)'),
+      insertRecord: db.prepare('INSERT INTO records (run, seq, line, data, key, error, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      requestId: db.prepare<[string, string], number>('SELECT id FROM requests WHERE scope = ? AND key = ?').pluck(),
       insertBatch: db.prepare(
         `INSERT INTO batches (scope, run, job, nonce, state, request_count, bytes, created_at, updated_at, base_url, api_version, key_fingerprint)
          VALUES (?, ?, ?, ?, 'creating', 0, 0, ?, ?, ?, ?, ?)`,
@@ -286,9 +287,10 @@ export class Ledger implements LedgerStore {
       reopen: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = 0, updated_at = ? WHERE scope = ? AND key = ? AND state = 'done' AND updated_at = ?"),
       unanswered: db.prepare<[number], { key: string }>("SELECT key FROM requests WHERE batch_id = ? AND state = 'submitted'"),
       release: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = MAX(attempts - 1, 0) WHERE batch_id = ? AND state = 'submitted'"),
-      records: db.prepare<[string, number, number, number], RecordRow>(
+      records: db.prepare<[string, string, number, number, number], RecordRow>(
         `SELECT r.seq, r.line, r.data, r.key, q.label, r.error, a.result, q.state, q.attempts, q.batch_id, b.remote_id, b.nonce
-           FROM records r LEFT JOIN requests q ON q.scope = ? AND q.key = r.key LEFT JOIN results a ON a.id = q.result_id
+           FROM records r LEFT JOIN requests q ON q.id = COALESCE(r.request_id, (SELECT id FROM requests WHERE scope = ? AND key = r.key)) AND q.scope = ?
+                LEFT JOIN results a ON a.id = q.result_id
                 LEFT JOIN batches b ON b.id = q.batch_id
           WHERE r.run = ? AND r.seq >= ? ORDER BY r.seq LIMIT ?`,
       ),
@@ -332,6 +334,11 @@ export class Ledger implements LedgerStore {
 
   /** Steps from schema N (the index) to N + 1. */
   readonly #migrations: Record<number, () => void> = {
+    // 5 → 6: a record points at its request's row (read back by id, not looked up by key); records
+    // written before keep a null one and are joined by key.
+    5: () => {
+      this.#db.exec('ALTER TABLE records ADD COLUMN request_id INTEGER');
+    },
     // 4 → 5: runs keep a heartbeat and their host; remote batch ids are claimed uniquely; the
     // request key no longer carries the `--id-field` label (kept apart, for the custom_id); a base
     // URL stored with a user name or password loses them.
@@ -486,8 +493,15 @@ export class Ledger implements LedgerStore {
 
   /** Records a new request (pending) and the messages it sends; ignored if the request is known. */
   insertRequest(scope: string, key: string, label: string | null, spec: string, messages: string, now: number): void {
+    this.#insertRequest(scope, key, label, spec, messages, now);
+  }
+
+  /** `insertRequest`, returning the new request's row id (undefined when the request was known). */
+  #insertRequest(scope: string, key: string, label: string | null, spec: string, messages: string, now: number): number | undefined {
     const inserted = this.#stmt.insertRequest.run(scope, key, label, spec, now);
-    if (inserted.changes > 0) this.#stmt.insertPayload.run(inserted.lastInsertRowid, messages);
+    if (inserted.changes === 0) return undefined;
+    this.#stmt.insertPayload.run(inserted.lastInsertRowid, messages);
+    return Number(inserted.lastInsertRowid);
   }
 
   /**
@@ -505,14 +519,22 @@ export class Ledger implements LedgerStore {
   }
 
   insertRecord(run: number, seq: number, line: number, data: string, key: string | null, error: string | null): void {
-    this.#stmt.insertRecord.run(run, seq, line, data, key, error);
+    this.#stmt.insertRecord.run(run, seq, line, data, key, error, null);
   }
 
   intake(scope: string, run: number, specs: readonly Spec[], requests: readonly NewRequest[], records: readonly NewRecord[], now: number): void {
     this.transaction(() => {
       for (const spec of specs) this.ensureSpec(spec.id, spec.head, spec.tail);
-      for (const { key, label, spec, messages } of requests) this.insertRequest(scope, key, label, spec, messages, now);
-      for (const { seq, line, data, key, error } of records) this.#stmt.insertRecord.run(run, seq, line, data, key, error);
+      // The rows of the requests written now; a record whose request was written before looks it up.
+      const ids = new Map<string, number>();
+      for (const { key, label, spec, messages } of requests) {
+        const id = this.#insertRequest(scope, key, label, spec, messages, now);
+        if (id !== undefined) ids.set(key, id);
+      }
+      for (const { seq, line, data, key, error } of records) {
+        const requestId = key === null ? null : (ids.get(key) ?? this.#stmt.requestId.get(scope, key) ?? null);
+        this.#stmt.insertRecord.run(run, seq, line, data, key, error, requestId);
+      }
     });
   }
 
@@ -609,11 +631,18 @@ export class Ledger implements LedgerStore {
   }
 
   settle(batchId: number, settlements: readonly Settlement[], now: number): boolean[] {
-    return this.transaction(() =>
-      settlements.map(({ waiting, result, retry, maxTokens }) =>
-        retry ? this.retryRequest(batchId, waiting, result, maxTokens ?? null, now) : this.saveResult(batchId, waiting, result, now),
-      ),
-    );
+    // In request order, not in the order results came (the API's is arbitrary): the request rows are
+    // then updated page after page, and the results appended in the order the records will be read
+    // back in (`records`), instead of at random across the batch.
+    const order = settlements.map((_, i) => i).sort((a, b) => (settlements[a] as Settlement).waiting.id - (settlements[b] as Settlement).waiting.id);
+    const taken = new Array<boolean>(settlements.length);
+    this.transaction(() => {
+      for (const i of order) {
+        const { waiting, result, retry, maxTokens } = settlements[i] as Settlement;
+        taken[i] = retry ? this.retryRequest(batchId, waiting, result, maxTokens ?? null, now) : this.saveResult(batchId, waiting, result, now);
+      }
+    });
+    return taken;
   }
 
   /** The stored result of a request (JSON), if any. */
@@ -650,7 +679,7 @@ export class Ledger implements LedgerStore {
   }
 
   records(scope: string, run: number, fromSeq: number, limit: number): RecordRow[] {
-    return this.#stmt.records.all(scope, run, fromSeq, limit);
+    return this.#stmt.records.all(scope, scope, run, fromSeq, limit);
   }
 
   /** The identities the ledger's batches were made under (newest work first). */

@@ -90,6 +90,7 @@ describe('migration from schema 4', () => {
       INSERT INTO payloads VALUES (1, '[]'), (2, '[]');
       INSERT INTO batches VALUES (1, 'scope-a', 1, 'j', 'nonce1', 'msgbatch_1', 'downloaded', 2, 100, 1, 1, 'http://user:pw@gateway.local:8080', '2026-10-21', 'abcd1234', NULL);
       INSERT INTO runs VALUES (1, 'j', ${process.pid}, 1);
+      INSERT INTO records VALUES (1, 0, 2, '{"id":42}', 'T-42-${hash}', NULL);
     `);
     old.close();
 
@@ -101,9 +102,11 @@ describe('migration from schema 4', () => {
     expect(ledger.claimant('msgbatch_1')).toBe(1);
     // A run from before heartbeats is not alive, whatever its pid.
     expect(ledger.runAlive(1, Date.now())).toBe(false);
+    // A record written before records pointed at their request's row is still read back with its answer.
+    expect(ledger.records('scope-a', 1, 0, 10)).toEqual([expect.objectContaining({ seq: 0, key: hash, label: 'T-42', state: 'done', result: '{"type":"succeeded"}', remote_id: 'msgbatch_1' })]);
     ledger.close();
     const db = new Database(path, { readonly: true });
-    expect(db.pragma('user_version', { simple: true })).toBe(5);
+    expect(db.pragma('user_version', { simple: true })).toBe(6);
     db.close();
   });
 });
