@@ -28,6 +28,7 @@ import { createGunzip } from 'node:zlib';
 import { CsvError } from 'csv-parse';
 import { parse as parseSync } from 'csv-parse/sync';
 import { BatchEnrichError, shown } from '../errors.ts';
+import { parseSimpleCsv } from '../core/csv.ts';
 import { splitLinesCapped } from '../core/lines.ts';
 import { bomOf, createDecoding, detectEncoding, DETECT_SAMPLE_BYTES, firstNonAscii, incompleteUtf8Tail, utf16WithoutBom, type EncodingChoice } from '../core/encoding.ts';
 import { MAX_DEPTH, mayNeedScan, parseLossless, scanJson } from '../core/rawjson.ts';
@@ -367,7 +368,27 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     scanned = pending.length;
   };
 
+  /** A row's values under the column names, as csv-parse makes them (a column `__proto__` is an own field). */
+  const named = (values: readonly string[]) => {
+    const data: Record<string, string> = {};
+    const names = columns ?? [];
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i] as string;
+      if (name === '__proto__') Object.defineProperty(data, name, { value: values[i] ?? '', enumerable: true, writable: true, configurable: true });
+      else data[name] = values[i] ?? '';
+    }
+    return data;
+  };
+
   const parseBlock = (text: string): SourceRecord[] => {
+    // Once the columns are known, most blocks take the fast path (core/csv.ts); anything it leaves,
+    // errors included, is csv-parse's below.
+    const simple = columns && delimiter !== undefined ? parseSimpleCsv(text, { delimiter, quoting, width: columns.length }) : undefined;
+    if (simple && columns) {
+      const records = simple.rows.map((values, i): SourceRecord => ({ seq: seq++, line: base + (simple.lines[i] ?? 0) + 1, data: named(values) }));
+      base += simple.breaks;
+      return records;
+    }
     const records: SourceRecord[] = [];
     // csv-parse reports the line where a record ends and counts a CRLF inside a quoted field as two
     // lines: `extraLines` is the CRLF overcount so far in this block, `lastEnd`/`lastEmpty` the raw
@@ -379,11 +400,6 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
       at.lastEnd = lines;
       at.lastEmpty = emptyLines;
       return base + lines - at.extraLines - breaks;
-    };
-    const named = (values: string[]) => {
-      const data: Record<string, string> = {};
-      (columns ?? []).forEach((name, i) => (data[name] = values[i] ?? ''));
-      return data;
     };
     try {
       parseSync(text, {
