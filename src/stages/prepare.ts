@@ -15,6 +15,7 @@ import type { PreparedRecord } from './batch.ts';
 import type { AttachedRecord, PendingUploads } from './attach.ts';
 import type { SourceRecord } from './read.ts';
 import { recordProblem } from '../core/preflight.ts';
+import { merged } from '../core/result.ts';
 
 export interface PrepareOptions extends RequestSpec {
   /** Shown in per-record error messages (`file:line: …`). */
@@ -51,15 +52,12 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         const keyed = documents ? documentMessages(text, documents.keyBlocks) : serialized;
         const key = keyOf(keyed);
         const label = options.idField === undefined ? undefined : idLabel(labelValue(record.data[options.idField]));
-        yield {
-          ...plain,
-          key,
-          label,
-          spec: parts,
-          messages: serialized,
-          ...(documents ? { estimateBytes: Buffer.byteLength(keyed) + documents.tokens * CHARS_PER_TOKEN } : {}),
-          ...(documents?.uploads.length ? { uploads: documents.uploads } : {}),
-        };
+        const prepared: PendingUploads = merged(plain, { key, label, spec: parts, messages: serialized });
+        if (documents) {
+          prepared.estimateBytes = Buffer.byteLength(keyed) + documents.tokens * CHARS_PER_TOKEN;
+          if (documents.uploads.length) prepared.uploads = documents.uploads;
+        }
+        yield prepared;
       } catch (error) {
         if (!isBatchEnrichError(error) || error.code !== 'BE_TEMPLATE') throw error;
         yield { ...plain, error: { type: 'template', message: `${file}:${record.line}: ${error.message}` } };
