@@ -52,6 +52,10 @@ export function parseSimpleCsv(text: string, options: SimpleCsvOptions): SimpleC
   const lines: number[] = [];
   let line = 0;
   let i = 0;
+  // The next LF and CR at or after where they were last looked for (`n` when there is none): the line
+  // breaks inside quoted fields are counted from these, so that each is searched for once.
+  let nextLf = -1;
+  let nextCr = -1;
   while (i < n) {
     let c = text.charCodeAt(i);
     // An empty line: skipped, but counted.
@@ -66,20 +70,17 @@ export function parseSimpleCsv(text: string, options: SimpleCsvOptions): SimpleC
       if (quoting && c === QUOTE) {
         // A quoted field: up to the quote that is not doubled, counting the line breaks inside.
         const from = i + 1;
-        let j = from;
+        let j = text.indexOf('"', from);
         let doubled = false;
-        for (;;) {
-          if (j >= n) return undefined; // never closed
-          const d = text.charCodeAt(j);
-          if (d === QUOTE) {
-            if (text.charCodeAt(j + 1) !== QUOTE) break;
-            doubled = true;
-            j += 2;
-            continue;
-          }
-          if (d === LF || (d === CR && text.charCodeAt(j + 1) !== LF)) line++;
-          j++;
+        while (j !== -1 && text.charCodeAt(j + 1) === QUOTE) {
+          doubled = true;
+          j = text.indexOf('"', j + 2);
         }
+        if (j === -1) return undefined; // never closed
+        if (nextLf < from) nextLf = indexOr(text, '\n', from);
+        for (; nextLf < j; nextLf = indexOr(text, '\n', nextLf + 1)) line++;
+        if (nextCr < from) nextCr = indexOr(text, '\r', from);
+        for (; nextCr < j; nextCr = indexOr(text, '\r', nextCr + 1)) if (text.charCodeAt(nextCr + 1) !== LF) line++;
         const value = text.slice(from, j);
         values.push(doubled ? value.replaceAll('""', '"') : value);
         i = j + 1;
@@ -116,4 +117,10 @@ export function parseSimpleCsv(text: string, options: SimpleCsvOptions): SimpleC
 /** `String.prototype.isWellFormed` (Node 20; not in the ES2023 lib types): no lone surrogate. */
 function isWellFormed(text: string): boolean {
   return (text as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+/** `text.indexOf(search, from)`, or `text.length` when it is not there. */
+export function indexOr(text: string, search: string, from: number): number {
+  const at = text.indexOf(search, from);
+  return at === -1 ? text.length : at;
 }

@@ -28,7 +28,7 @@ import { createGunzip } from 'node:zlib';
 import { CsvError } from 'csv-parse';
 import { parse as parseSync } from 'csv-parse/sync';
 import { BatchEnrichError, shown } from '../errors.ts';
-import { parseSimpleCsv } from '../core/csv.ts';
+import { indexOr, parseSimpleCsv } from '../core/csv.ts';
 import { splitLinesCapped } from '../core/lines.ts';
 import { bomOf, createDecoding, detectEncoding, DETECT_SAMPLE_BYTES, firstNonAscii, incompleteUtf8Tail, utf16WithoutBom, type EncodingChoice } from '../core/encoding.ts';
 import { MAX_DEPTH, mayNeedScan, parseLossless, scanJson } from '../core/rawjson.ts';
@@ -349,23 +349,38 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
   let quoted = false; // inside quotes at `scanned`
   let boundary = 0; // end of the last complete record in `pending`
   const decoder = new StringDecoder('utf8');
-  const boundaries = quoting ? /["\r\n]/g : /[\r\n]/g;
-
-  /** Moves `boundary` past every record that has ended in `pending`. */
+  /**
+   * Moves `boundary` past every record that has ended in `pending`. By `indexOf` (which V8 runs far
+   * faster than a regex match per quote and line break), each of `"`, LF and CR looked for once per
+   * stretch of text: the next of each is kept until the scan passes it.
+   */
   const scan = () => {
-    boundaries.lastIndex = scanned;
-    for (let m = boundaries.exec(pending); m; m = boundaries.exec(pending)) {
-      const i = m.index;
-      if (pending[i] === '"') quoted = !quoted;
-      else if (!quoted) {
-        if (pending[i] === '\r' && i + 1 === pending.length) {
-          scanned = i; // a CR at the end: wait to see whether an LF follows
-          return;
-        }
-        if (!(pending[i] === '\r' && pending[i + 1] === '\n')) boundary = i + 1;
+    const n = pending.length;
+    let nextQuote = -1;
+    let nextLf = -1;
+    let nextCr = -1;
+    let i = scanned;
+    while (i < n) {
+      if (quoted) {
+        const close = pending.indexOf('"', i);
+        if (close === -1) break;
+        quoted = false;
+        i = close + 1;
+        continue;
       }
+      if (nextQuote < i) nextQuote = quoting ? indexOr(pending, '"', i) : n;
+      if (nextLf < i) nextLf = indexOr(pending, '\n', i);
+      if (nextCr < i) nextCr = indexOr(pending, '\r', i);
+      const at = Math.min(nextQuote, nextLf, nextCr);
+      if (at === n) break;
+      i = at + 1;
+      if (at === nextQuote) quoted = true;
+      else if (at === nextCr && at + 1 === n) {
+        scanned = at; // a CR at the end: wait to see whether an LF follows
+        return;
+      } else if (!(at === nextCr && nextLf === at + 1)) boundary = at + 1; // a CRLF ends at its LF
     }
-    scanned = pending.length;
+    scanned = n;
   };
 
   /** A row's values under the column names, as csv-parse makes them (a column `__proto__` is an own field). */
@@ -536,3 +551,4 @@ function csvDetail(error: CsvError, record: unknown): string {
   // csv-parse's own line number is left out: it is where the record ends, and counts quoted CRLFs twice.
   return error.message.replace(/ (?:on|at) line \d+/g, '').replace(/\.$/, '');
 }
+
