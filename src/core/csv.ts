@@ -33,7 +33,7 @@ export interface SimpleCsvRows {
 }
 
 /** Whether `parseSimpleCsv` can read with this delimiter. */
-export function simpleDelimiter(delimiter: string | undefined): boolean {
+function simpleDelimiter(delimiter: string | undefined): boolean {
   if (delimiter === undefined || delimiter.length !== 1) return false;
   const code = delimiter.charCodeAt(0);
   return code < 0x80 && code !== QUOTE && code !== CR && code !== LF;

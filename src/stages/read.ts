@@ -13,7 +13,9 @@
  * CSV and TSV go through csv-parse (header row or `header: false`, CRLF, quoted newlines for CSV; TSV
  * has no quoting). Complete records are cut out of the text as it comes and parsed at once, so a row
  * from a live stdin comes out as soon as its line ends (csv-parse alone holds the last row back until
- * more input or the end). NDJSON is split into lines by `splitLines`, one JSON object a line; a bad,
+ * more input or the end). Once the header is read, blocks go through a fast path that reads the same
+ * records straight from the string (`core/csv.ts`), and csv-parse gets whatever that leaves, errors
+ * included. NDJSON is split into lines by `splitLines`, one JSON object a line; a bad,
  * too deep or too large line becomes a record with `error` (type `invalid_input`) and the rest go on,
  * while a CSV that cannot be parsed is fatal (an unclosed quote or a wrong field count leaves no
  * trustworthy record boundary to continue from).
@@ -349,6 +351,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
   let quoted = false; // inside quotes at `scanned`
   let boundary = 0; // end of the last complete record in `pending`
   const decoder = new StringDecoder('utf8');
+
   /**
    * Moves `boundary` past every record that has ended in `pending`. By `indexOf` (which V8 runs far
    * faster than a regex match per quote and line break), each of `"`, LF and CR looked for once per
@@ -551,4 +554,3 @@ function csvDetail(error: CsvError, record: unknown): string {
   // csv-parse's own line number is left out: it is where the record ends, and counts quoted CRLFs twice.
   return error.message.replace(/ (?:on|at) line \d+/g, '').replace(/\.$/, '');
 }
-
