@@ -99,9 +99,12 @@ export function compileSpec(spec: RequestSpec): { parts: SpecParts; messages: (r
   };
 }
 
-/** A request's `messages` for a rendered prompt, serialized: one user message. */
+/**
+ * A request's `messages` for a rendered prompt, serialized: one user message. The same text as
+ * `JSON.stringify([{ role: 'user', content: text }])`, without building the array and object per record.
+ */
 export function userMessages(text: string): string {
-  return JSON.stringify([{ role: 'user', content: text }]);
+  return `[{"role":"user","content":${JSON.stringify(text)}}]`;
 }
 
 /**
@@ -114,6 +117,16 @@ export function requestKey(params: string | readonly string[]): string {
   const hasher = createHash('sha256');
   for (const part of typeof params === 'string' ? [params] : params) hasher.update(part);
   return hasher.digest('base64url').slice(0, HASH_CHARS);
+}
+
+/**
+ * `requestKey([head, messages, tail])` for the requests of one job, which share `head` and `tail`:
+ * the hash state after `head` is computed once and copied per request (the system prompt and model
+ * are not hashed again for every record). The same keys as `requestKey`.
+ */
+export function requestKeyOf(head: string, tail: string): (messages: string) => string {
+  const afterHead = createHash('sha256').update(head);
+  return (messages) => afterHead.copy().update(messages).update(tail).digest('base64url').slice(0, HASH_CHARS);
 }
 
 /**

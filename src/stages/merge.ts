@@ -3,7 +3,7 @@
  * with `_error`. Counts what it emits so the CLI can choose its exit code.
  */
 import { costOf, type PriceTable } from '../core/pricing.ts';
-import { interpretResult, mergeAnswer, withError, type AnswerValidator } from '../core/result.ts';
+import { interpretResult, mergeAnswer, withError, withField, type AnswerValidator } from '../core/result.ts';
 import type { JoinedRecord } from './batch.ts';
 
 export interface MergeOptions {
@@ -40,14 +40,14 @@ export function toEnriched(options: MergeOptions, counts: MergeCounts = newCount
       if (outcome.ok) {
         counts.ok++;
         const record = mergeAnswer(joined.data, outcome.answer, options.into);
-        yield options.meta ? { ...record, _meta: metaOf(joined, options.meta.table) } : record;
+        yield options.meta ? withField(record, '_meta', metaOf(joined, options.meta.table)) : record;
       } else {
         counts.failed++;
         counts.byType[outcome.error.type] = (counts.byType[outcome.error.type] ?? 0) + 1;
         // The last attempt's error, and how many attempts there were when there was more than one.
         const error = joined.attempts > 1 ? { ...outcome.error, message: `${outcome.error.message} (after ${joined.attempts} attempts)`, attempts: joined.attempts } : outcome.error;
         const record = withError(joined.data, error);
-        const out = options.meta ? { ...record, _meta: metaOf(joined, options.meta.table) } : record;
+        const out = options.meta ? withField(record, '_meta', metaOf(joined, options.meta.table)) : record;
         failedRecords.add(out);
         yield out;
       }

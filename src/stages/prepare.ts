@@ -6,7 +6,7 @@
  * would refuse (empty, or over the model's context window: `recordProblem`), which are never sent.
  */
 import { isBatchEnrichError } from '../errors.ts';
-import { compileSpec, idLabel, requestKey, userMessages, type RequestSpec } from '../core/request.ts';
+import { compileSpec, idLabel, requestKeyOf, userMessages, type RequestSpec } from '../core/request.ts';
 import { rawNumberText } from '../core/rawjson.ts';
 import type { Template } from '../core/template.ts';
 import { documentMessages } from '../core/documents.ts';
@@ -15,6 +15,7 @@ import type { PreparedRecord } from './batch.ts';
 import type { AttachedRecord, PendingUploads } from './attach.ts';
 import type { SourceRecord } from './read.ts';
 import { recordProblem } from '../core/preflight.ts';
+import { merged } from '../core/result.ts';
 
 export interface PrepareOptions extends RequestSpec {
   /** Shown in per-record error messages (`file:line: …`). */
@@ -25,6 +26,7 @@ export interface PrepareOptions extends RequestSpec {
 
 export function toRequests(options: PrepareOptions): (source: AsyncIterable<SourceRecord | AttachedRecord>) => AsyncGenerator<PendingUploads> {
   const { parts } = compileSpec(options);
+  const keyOf = requestKeyOf(parts.head, parts.tail);
   const file = !options.file || options.file === '-' ? '<stdin>' : options.file;
   return async function* prepare(source) {
     for await (const record of source) {
@@ -33,7 +35,9 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         continue;
       }
       // With documents (attach.ts), the key hashes each by its sha256, whatever way it is sent.
-      const { documents, ...plain } = record as AttachedRecord;
+      const documents = (record as AttachedRecord).documents;
+      // Without documents (nearly every record) there is nothing to take off: no copy.
+      const plain: SourceRecord = 'documents' in record ? withoutDocuments(record) : record;
       try {
         // What the API would refuse for this record alone (empty, too long) is never sent. (With
         // documents the content is the documents: their own checks are in core/documents.ts.)
@@ -46,17 +50,14 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         }
         const serialized = documents ? documentMessages(text, documents.blocks) : userMessages(text);
         const keyed = documents ? documentMessages(text, documents.keyBlocks) : serialized;
-        const key = requestKey([parts.head, keyed, parts.tail]);
+        const key = keyOf(keyed);
         const label = options.idField === undefined ? undefined : idLabel(labelValue(record.data[options.idField]));
-        yield {
-          ...plain,
-          key,
-          label,
-          spec: parts,
-          messages: serialized,
-          ...(documents ? { estimateBytes: Buffer.byteLength(keyed) + documents.tokens * CHARS_PER_TOKEN } : {}),
-          ...(documents?.uploads.length ? { uploads: documents.uploads } : {}),
-        };
+        const prepared: PendingUploads = merged(plain, { key, label, spec: parts, messages: serialized });
+        if (documents) {
+          prepared.estimateBytes = Buffer.byteLength(keyed) + documents.tokens * CHARS_PER_TOKEN;
+          if (documents.uploads.length) prepared.uploads = documents.uploads;
+        }
+        yield prepared;
       } catch (error) {
         if (!isBatchEnrichError(error) || error.code !== 'BE_TEMPLATE') throw error;
         yield { ...plain, error: { type: 'template', message: `${file}:${record.line}: ${error.message}` } };
@@ -68,4 +69,10 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
 /** An id value as the user wrote it: a number JSON cannot hold is kept as its text (not `_9007…`). */
 function labelValue(value: unknown): unknown {
   return rawNumberText(value) ?? value;
+}
+
+/** The record without its `documents` (they are sent as the request's content, not kept with the record). */
+function withoutDocuments(record: AttachedRecord): SourceRecord {
+  const { documents: _documents, ...plain } = record;
+  return plain;
 }

@@ -1,6 +1,6 @@
 /** Request building and `custom_id`s: what is sent, and ids that are valid, stable and content-addressed. */
 import { describe, expect, it } from 'vitest';
-import { CUSTOM_ID_PATTERN, customIdOf, idLabel, keyOf, requestKey, prepareSpec, type RequestSpec } from '../../src/core/request.ts';
+import { compileSpec, CUSTOM_ID_PATTERN, customIdOf, idLabel, keyOf, requestKey, prepareSpec, userMessages, type RequestSpec } from '../../src/core/request.ts';
 import { compileTemplate } from '../../src/core/template.ts';
 import { expectErrorSync } from '../helpers/expect-error.ts';
 
@@ -62,6 +62,21 @@ describe('requestKey', () => {
     const id = idOf(base, { text: 'x' });
     expect(id).toMatch(CUSTOM_ID_PATTERN);
     expect(id).toHaveLength(22);
+  });
+
+  it('is the same key as every earlier release gave this request (a changed key would make every rerun pay again)', () => {
+    const spec: RequestSpec = { ...base, system: 'You triage tickets.' };
+    const text = 'café "crash" 中文\n\u2028 \ud83d\ude00';
+    expect(idOf(spec, { text })).toBe('jnmZ9DxA58_i7f-gsvqIYc');
+    const { parts } = compileSpec(spec);
+    expect(requestKey([parts.head, userMessages(`Classify: ${text}`), parts.tail])).toBe('jnmZ9DxA58_i7f-gsvqIYc');
+    expect(requestKey('{"body":1}')).toBe('WPEEd7_tFuTwk6eOHaH7S3');
+  });
+
+  it('userMessages is the JSON of one user message, escapes and all', () => {
+    for (const text of ['', 'plain', 'q"b\\s\n\t\u0000\u001f\u2028\u2029', 'é中文😀', '\ud800 lone \udfff surrogates']) {
+      expect(userMessages(text)).toBe(JSON.stringify([{ role: 'user', content: text }]));
+    }
   });
 
   it('is stable: the same request gets the same id, across separately prepared specs', () => {

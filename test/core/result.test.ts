@@ -221,6 +221,26 @@ describe('mergeAnswer', () => {
     expect((merged as { polluted?: unknown }).polluted).toBeUndefined();
   });
 
+  it('a "__proto__" field of the record or the answer, and `into: "__proto__"`, are own fields, in their place', () => {
+    const record = JSON.parse('{"id":"1","__proto__":"col"}') as Record<string, unknown>;
+    const cases = [
+      { merged: mergeAnswer(record, { label: 'bug' }, undefined), keys: ['id', '__proto__', 'label'] },
+      { merged: mergeAnswer(record, JSON.parse('{"__proto__":"answer","label":"bug"}'), undefined), keys: ['id', '__proto__', 'label'] },
+      { merged: mergeAnswer({ id: '1' }, 'text', '__proto__'), keys: ['id', '__proto__'] },
+      { merged: withError(record, { type: 'refusal', message: 'no' }), keys: ['id', '__proto__', '_error'] },
+    ];
+    for (const { merged, keys } of cases) {
+      expect(Object.getPrototypeOf(merged)).toBe(Object.prototype);
+      expect(Object.keys(merged)).toEqual(keys);
+    }
+    expect(cases[1]?.merged['__proto__']).toBe('answer');
+  });
+
+  it('fields keep their order: the record’s, then the answer’s new ones; a replaced column stays in its place', () => {
+    expect(Object.keys(mergeAnswer({ id: '1', text: 'hi', n: 2 }, { label: 'bug', text: 'HI' }, undefined))).toEqual(['id', 'text', 'n', 'label']);
+    expect(Object.keys(mergeAnswer({ id: '1', answer: 'old', n: 2 }, 'new', undefined))).toEqual(['id', 'answer', 'n']);
+  });
+
   it('withError adds `_error` without mutating the record', () => {
     const error = { type: 'refusal', message: 'no' };
     expect(withError(record, error)).toEqual({ id: '1', text: 'hi', _error: error });
