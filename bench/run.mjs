@@ -36,14 +36,16 @@ function run(args, { env = {}, stdoutFile = '/dev/null' } = {}) {
 }
 
 /** Runs one of the bench's scripts and returns the figures it prints as JSON on stderr's last line. */
-async function figures(script, arg, env = {}) {
-  const { code, stderr } = await run([join(here, script), arg], { env });
+async function figures(script, arg, env = {}, nodeArgs = []) {
+  const { code, stderr } = await run([...nodeArgs, join(here, script), arg], { env });
   if (code !== 0) throw new Error(`${script} failed: ${stderr}`);
   return JSON.parse(stderr.trim().split('\n').pop());
 }
 
+// The emulator keeps every batch it was sent in memory: a million requests need more than Node's
+// default heap. A fresh one for each contestant, so that each finds it empty.
 async function startEmulator() {
-  const child = spawn(process.execPath, [join(root, 'dist/src/cli/main.js'), 'emulator', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--max-old-space-size=8192', join(root, 'dist/src/cli/main.js'), 'emulator', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise((resolve, reject) => {
     child.stdout.setEncoding('utf8').once('data', (line) => resolve(line.trim().split('\n')[0]));
     child.once('exit', (code) => reject(new Error(`the emulator exited with ${code}`)));
@@ -51,7 +53,11 @@ async function startEmulator() {
   return { url, stop: () => child.kill('SIGTERM') };
 }
 
-const emulator = await startEmulator();
+let emulator = await startEmulator();
+const freshEmulator = async () => {
+  emulator.stop();
+  emulator = await startEmulator();
+};
 const results = [];
 try {
   for (const rows of sizes) {
@@ -63,7 +69,10 @@ try {
     const floorFigures = await figures('floor.mjs', input);
     const chainFigures = await figures('chain-floor.mjs', input);
     const ledgerFigures = await figures('ledger-floor.mjs', String(rows));
-    const peerFigures = await figures('peer.mjs', input, { ANTHROPIC_API_KEY: 'bench', ANTHROPIC_BASE_URL: emulator.url });
+    await freshEmulator();
+    // The peer holds every row and every answer: at a million rows, more than Node's default heap.
+    const peerFigures = await figures('peer.mjs', input, { ANTHROPIC_API_KEY: 'bench', ANTHROPIC_BASE_URL: emulator.url }, ['--max-old-space-size=12288']);
+    await freshEmulator();
 
     const ledgerDir = mkdtempSync(join(tmpdir(), 'be-bench-'));
     const ours = await run(
