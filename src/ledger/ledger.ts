@@ -224,11 +224,16 @@ export class Ledger implements LedgerStore {
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = NORMAL');
       this.#db.pragma('busy_timeout = 10000');
-      // A 16 MB page cache (64 MB measured no faster: rows are appended, not inserted at random)
-      // and fewer, larger checkpoints: a million-row run writes hundreds of MB.
+      // A 16 MB page cache (64 MB saves another 10% of the ledger's CPU at a million rows, for 48 MB
+      // more resident memory). Checkpoints every 65,536 pages (256 MB of WAL) rather than 4,096: the
+      // pages of the request-key index are rewritten by every intake transaction (the keys are hashes,
+      // so each transaction lands all over it), and a checkpoint copies each such page to the database
+      // once per checkpoint, not once per transaction (ledger-floor at 1,000,000 rows: 74 → 68 µs per
+      // record; 200,000: 57-59 → 52-56). The WAL file is cut back to 64 MB after a checkpoint.
       this.#db.pragma('cache_size = -16384');
       this.#db.pragma('temp_store = MEMORY');
-      this.#db.pragma('wal_autocheckpoint = 4096');
+      this.#db.pragma('wal_autocheckpoint = 65536');
+      this.#db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
       this.#migrate();
     } catch (error) {
       if (error instanceof BatchEnrichError) throw error;
