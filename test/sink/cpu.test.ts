@@ -1,0 +1,50 @@
+/**
+ * The sink's own work per record: what it reads from the ledger and does for each record, measured
+ * in calls and rows (CPU time itself is too noisy for a test; bench/measure.mjs measures it).
+ */
+import { describe, expect, it } from 'vitest';
+import { Ledger } from '../../src/ledger/ledger.ts';
+import type { LedgerStore } from '../../src/ledger/store.ts';
+import { emulator, enrich, perRecord, tempLedger } from '../helpers/pipeline.ts';
+
+const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i), text: `text ${i}` }));
+
+/** The ledger, counting the record rows `records` hands out. */
+function countingRecords(ledger: Ledger): { store: LedgerStore; rowsRead: () => number } {
+  let read = 0;
+  const store = new Proxy(ledger, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (prop === 'records') {
+        return (...args: Parameters<Ledger['records']>) => {
+          const page = target.records(...args);
+          read += page.length;
+          return page;
+        };
+      }
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { store, rowsRead: () => read };
+}
+
+describe('the emitter reads each record about once', () => {
+  // A row carries the record and its answer: reading it costs the ledger and the garbage collector.
+  // Each record is read once to come out; besides, each time the head comes to wait (here: at the
+  // start and when the input ends, maybe once more on a loaded machine), `unblock` reads the
+  // window after it (here all n). The page that found the head waiting was read whole as well
+  // (5n rows in all); now it is a small one.
+  it('a page that stops at its waiting head is not read whole: each record once, besides the window unblock reads at each wait', async () => {
+    const n = 3000;
+    const emu = await emulator({ responder: perRecord, processingMs: 200 });
+    const ledger = new Ledger(tempLedger());
+    const { store, rowsRead } = countingRecords(ledger);
+    try {
+      const out = await enrich(emu, rows(n), { ledger: store, batchSize: n, flushAfterMs: 10_000, pollMinMs: 5, pollMaxMs: 20 });
+      expect(out.map((r) => r['id'])).toEqual(rows(n).map((r) => r.id));
+      expect(rowsRead()).toBeLessThanOrEqual(4 * n + 8 * 64);
+    } finally {
+      ledger.close();
+    }
+  });
+});
