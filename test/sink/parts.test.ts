@@ -5,7 +5,7 @@
 import { APIConnectionError, APIError } from '@anthropic-ai/sdk';
 import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
 import { describe, expect, it } from 'vitest';
-import { customIdOf } from '../../src/core/request.ts';
+import { customIdOf, requestLine } from '../../src/core/request.ts';
 import { BatchAssembler } from '../../src/sink/assembler.ts';
 import { batchBody, ENVELOPE_BYTES, requestBytes } from '../../src/sink/body.ts';
 import { BudgetGuard } from '../../src/sink/budget.ts';
@@ -272,6 +272,24 @@ describe('batch bodies', () => {
     expect(body.length).toBe(counted);
     const parsed = JSON.parse(body.toString('utf8')) as { requests: { custom_id: string }[] };
     expect(parsed.requests.map((r) => r.custom_id)).toEqual(requests.map((r) => customIdOf('nonce1', r.key, r.label)));
+  });
+});
+
+describe('batch bodies, encoded a request at a time', () => {
+  it('are the UTF-8 of the whole body as one string, for 1-, 2-, 3- and 4-byte characters, long and short requests, across pages', async () => {
+    const ctx = testContext();
+    const { ledger } = ctx;
+    const head = '{"model":"m","max_tokens":5,"messages":';
+    ledger.ensureSpec('s', head, '}');
+    const texts = ['plain', 'é ü', '乱码 中文', '🦊 emoji 𝄞', `${'long 乱码 '.repeat(20_000)}🦊`];
+    const requests = Array.from({ length: 1_001 }, (_, i) => ({ key: `k${String(i).padStart(21, '0')}`, label: i % 3 ? null : `r${i}`, messages: JSON.stringify([{ role: 'user', content: `${texts[i % texts.length]} ${i}` }]) }));
+    for (const r of requests) ledger.insertRequest(identity.scope, r.key, r.label, 's', r.messages, 0);
+    const { id } = ledger.openBatch(identity, ctx.run, 'test', 'n2', requests.map((r) => r.key), 0);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of batchBody(ledger, id, 'n2')) chunks.push(chunk);
+    const whole = `{"requests":[${requests.map((r) => requestLine(customIdOf('n2', r.key, r.label), `${head}${r.messages}}`)).join(',')}]}`;
+    expect(chunks.length).toBe(3);
+    expect(Buffer.concat(chunks).equals(Buffer.from(whole, 'utf8'))).toBe(true);
   });
 });
 
