@@ -44,10 +44,17 @@ const RECHECK = Symbol('recheck');
  * The first page the emitter reads after its head waited, in records. The head's neighbours are
  * likely waiting too (a batch's results arrive in random order), and a page that stops at its first
  * record was read whole for nothing (a row carries the record and its answer: at 100,000 records a
- * third of the rows read were such): so the page starts small and doubles, up to `WRITE_CHUNK`, with
+ * third of the rows read were such): so the page starts small and doubles, up to `EMIT_PAGE`, with
  * each page that comes out whole.
  */
 const FIRST_PAGE = 64;
+/**
+ * The largest page the emitter reads, in records. A page stays alive until its last record has gone
+ * downstream, and everything downstream allocates meanwhile: rows of a 4,000-record page (each with
+ * its record and answer) outlived two scavenges and were promoted, 280 MB of a 100,000-record run's
+ * output phase; at 1,000, 105 MB. More pages cost one ledger call each.
+ */
+const EMIT_PAGE = 1_000;
 
 /** `waiting`, or `RECHECK` after `RECHECK_MS` of the wall clock (cleared as soon as either comes). */
 function orRecheck(waiting: Promise<unknown>): Promise<unknown> {
@@ -113,7 +120,7 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
     headWaits = blocked !== undefined;
     if (headWaits) pageSize = FIRST_PAGE;
     else if (rows.length === pageSize) {
-      pageSize = Math.min(WRITE_CHUNK, pageSize * 2);
+      pageSize = Math.min(EMIT_PAGE, pageSize * 2);
       continue;
     }
     if (intake.inputDone && cursor >= intake.recordsRead) {

@@ -10,8 +10,9 @@ import { emulator, enrich, perRecord, tempLedger } from '../helpers/pipeline.ts'
 const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i), text: `text ${i}` }));
 
 /** The ledger, counting the record rows `records` hands out. */
-function countingRecords(ledger: Ledger): { store: LedgerStore; rowsRead: () => number } {
+function countingRecords(ledger: Ledger): { store: LedgerStore; rowsRead: () => number; largestPage: () => number } {
   let read = 0;
+  let largest = 0;
   const store = new Proxy(ledger, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown;
@@ -19,13 +20,14 @@ function countingRecords(ledger: Ledger): { store: LedgerStore; rowsRead: () => 
         return (...args: Parameters<Ledger['records']>) => {
           const page = target.records(...args);
           read += page.length;
+          largest = Math.max(largest, page.length);
           return page;
         };
       }
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
   });
-  return { store, rowsRead: () => read };
+  return { store, rowsRead: () => read, largestPage: () => largest };
 }
 
 describe('the emitter reads each record about once', () => {
@@ -43,6 +45,25 @@ describe('the emitter reads each record about once', () => {
       const out = await enrich(emu, rows(n), { ledger: store, batchSize: n, flushAfterMs: 10_000, pollMinMs: 5, pollMaxMs: 20 });
       expect(out.map((r) => r['id'])).toEqual(rows(n).map((r) => r.id));
       expect(rowsRead()).toBeLessThanOrEqual(4 * n + 8 * 64);
+    } finally {
+      ledger.close();
+    }
+  });
+
+  // A page stays alive until its last record has gone downstream, where everything allocates: a
+  // large one outlives scavenges and is promoted (garbage the old generation then collects).
+  it('reads at most 1,000 records at a time, also when every answer is in (a rerun)', async () => {
+    const n = 2500;
+    const emu = await emulator({ responder: perRecord });
+    const path = tempLedger();
+    await enrich(emu, rows(n), { ledger: path, batchSize: n, flushAfterMs: 10_000 });
+    const ledger = new Ledger(path);
+    const { store, rowsRead, largestPage } = countingRecords(ledger);
+    try {
+      const out = await enrich(emu, rows(n), { ledger: store });
+      expect(out.map((r) => r['id'])).toEqual(rows(n).map((r) => r.id));
+      expect(largestPage()).toBeLessThanOrEqual(1000);
+      expect(rowsRead()).toBe(n);
     } finally {
       ledger.close();
     }
