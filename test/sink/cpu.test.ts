@@ -2,10 +2,13 @@
  * The sink's own work per record: what it reads from the ledger and does for each record, measured
  * in calls and rows (CPU time itself is too noisy for a test; bench/measure.mjs measures it).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Ledger } from '../../src/ledger/ledger.ts';
 import type { LedgerStore } from '../../src/ledger/store.ts';
 import { emulator, enrich, perRecord, tempLedger } from '../helpers/pipeline.ts';
+
+// Results stored in chunks of 100 (not 16,000): a batch's answers come in, in random order, a chunk at a time.
+vi.mock('../../src/sink/options.ts', async (importOriginal) => ({ ...(await importOriginal<typeof import('../../src/sink/options.ts')>()), RESULT_CHUNK: 100 }));
 
 const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i), text: `text ${i}` }));
 
@@ -64,6 +67,24 @@ describe('the emitter reads each record about once', () => {
       expect(out.map((r) => r['id'])).toEqual(rows(n).map((r) => r.id));
       expect(largestPage()).toBeLessThanOrEqual(1000);
       expect(rowsRead()).toBe(n);
+    } finally {
+      ledger.close();
+    }
+  });
+
+  // Each stored chunk lets the head step on a little and wait again: `unblock` looked at the
+  // window after the head each time (up to 4,000 rows, read whole again at each step): 4n rows
+  // here. Now: each record once, the window read whole at the start and when the input ends, and
+  // at each step of the head only the head and what lies beyond the window read last (3n).
+  it('while answers come in a chunk at a time, the window after the head is read once, besides the head itself', async () => {
+    const n = 3000;
+    const emu = await emulator({ responder: perRecord, processingMs: 200 });
+    const ledger = new Ledger(tempLedger());
+    const { store, rowsRead } = countingRecords(ledger);
+    try {
+      const out = await enrich(emu, rows(n), { ledger: store, batchSize: n, flushAfterMs: 10_000 });
+      expect(out.map((r) => r['id'])).toEqual(rows(n).map((r) => r.id));
+      expect(rowsRead()).toBeLessThanOrEqual(3.5 * n);
     } finally {
       ledger.close();
     }
