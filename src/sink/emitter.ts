@@ -44,7 +44,7 @@ const RECHECK = Symbol('recheck');
  * The first page the emitter reads after its head waited, in records. The head's neighbours are
  * likely waiting too (a batch's results arrive in random order), and a page that stops at its first
  * record was read whole for nothing (a row carries the record and its answer: at 100,000 records a
- * third of the rows read were such): so the page starts small and doubles, up to `EMIT_PAGE`, with
+ * quarter of the rows read were such): so the page starts small and doubles, up to `EMIT_PAGE`, with
  * each page that comes out whole.
  */
 const FIRST_PAGE = 64;
@@ -142,14 +142,14 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
       unblockedAt = cursor;
       // Read again: the page may have been read before a wait on the consumer. The window after the
       // head was looked at up to `unblockedTo`; unless requests moved since, only the head (fresh)
-      // and what lies beyond are read (a window read whole at each step of the head was a quarter
-      // of the rows a 100,000-record run read).
+      // and what lies beyond are read (a window read whole at each step of the head was a tenth of
+      // the rows a 100,000-record run read).
       const whole = requestsMoved || unblockedTo <= cursor + 1;
-      const rows = await ledger.records(scope, run, cursor, whole ? WRITE_CHUNK : 1);
+      const window = await ledger.records(scope, run, cursor, whole ? WRITE_CHUNK : 1);
       const end = cursor + WRITE_CHUNK;
-      if (!whole && unblockedTo < end) rows.push(...(await ledger.records(scope, run, unblockedTo, end - unblockedTo)));
-      unblockedTo = Math.max(unblockedTo, (rows.at(-1)?.seq ?? cursor) + 1);
-      await unblock(ctx, deps, rows);
+      if (!whole && unblockedTo < end) window.push(...(await ledger.records(scope, run, unblockedTo, end - unblockedTo)));
+      unblockedTo = Math.max(unblockedTo, (window.at(-1)?.seq ?? cursor) + 1);
+      await unblock(ctx, deps, window);
     }
     // Nothing more can come in: what still waits is pending on batches that run on.
     if (dry && headWaits && intake.inputDone && deps.idle()) throw await pendingError(ctx, cursor);
