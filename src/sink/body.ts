@@ -46,27 +46,43 @@ export function paramsOf(payload: PayloadRow): string {
  * The batch body as a stream, read from the ledger a page at a time while it is sent: a batch of
  * up to 256 MB is never held in memory, not even once. (A prebuilt buffer would also be copied by
  * fetch.) Each create attempt gets a fresh stream.
+ *
+ * Each request line is encoded on its own into one buffer kept for the stream, and a page leaves as
+ * a copy of what it filled. Why: a page joined into one string (500 requests, a megabyte of UTF-16
+ * when a prompt has a character outside Latin-1) had to be flattened and then encoded, and was
+ * garbage at once: at 100,000 requests encoding cost about as much as reading the pages from the
+ * ledger; now about half that.
  */
 export function batchBody(ledger: LedgerStore, batchId: number, nonce: string): ReadableStream<Uint8Array> {
-  const encoder = new TextEncoder();
   let after = 0;
   let started = false;
+  let scratch = Buffer.allocUnsafe(0);
+  let filled = 0;
+  /** Appends `text` as UTF-8 (at most 3 bytes a UTF-16 unit), growing the buffer when it might not fit. */
+  const append = (text: string) => {
+    const room = filled + text.length * 3;
+    if (room > scratch.length) {
+      const grown = Buffer.allocUnsafe(Math.max(room, scratch.length * 2));
+      scratch.copy(grown, 0, 0, filled);
+      scratch = grown;
+    }
+    filled += scratch.write(text, filled);
+  };
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         const page = await ledger.batchPage(batchId, after, BODY_PAGE);
-        let text = started ? '' : '{"requests":[';
+        filled = 0;
+        if (!started) append('{"requests":[');
         for (const request of page) {
-          text += `${started ? ',' : ''}${requestLine(customIdOf(nonce, request.key, request.label), paramsOf(request))}`;
+          append(`${started ? ',' : ''}${requestLine(customIdOf(nonce, request.key, request.label), paramsOf(request))}`);
           started = true;
           after = request.id;
         }
-        if (page.length < BODY_PAGE) {
-          controller.enqueue(encoder.encode(`${text}]}`));
-          controller.close();
-        } else {
-          controller.enqueue(encoder.encode(text));
-        }
+        if (page.length < BODY_PAGE) append(']}');
+        // A copy: the chunk may wait in the socket's queue while the buffer is filled again.
+        controller.enqueue(Buffer.from(scratch.subarray(0, filled)));
+        if (page.length < BODY_PAGE) controller.close();
       },
     },
     { highWaterMark: 1 },

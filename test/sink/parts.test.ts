@@ -5,7 +5,7 @@
 import { APIConnectionError, APIError } from '@anthropic-ai/sdk';
 import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
 import { describe, expect, it } from 'vitest';
-import { customIdOf } from '../../src/core/request.ts';
+import { customIdOf, requestLine } from '../../src/core/request.ts';
 import { BatchAssembler } from '../../src/sink/assembler.ts';
 import { batchBody, ENVELOPE_BYTES, requestBytes } from '../../src/sink/body.ts';
 import { BudgetGuard } from '../../src/sink/budget.ts';
@@ -257,21 +257,37 @@ describe('Limiter (additive increase, multiplicative decrease)', () => {
 });
 
 describe('batch bodies', () => {
-  it('the body streamed from the ledger is exactly the bytes the assembler counted', async () => {
+  const head = '{"model":"m","max_tokens":5,"messages":';
+  type Stored = { key: string; label: string | null; messages: string };
+  /** `n` requests (each message text from `content`) in one batch of a fresh ledger; its body, chunk by chunk. */
+  async function bodyOf(n: number, label: (i: number) => string | null, content: (i: number) => string, nonce: string): Promise<{ requests: Stored[]; chunks: Uint8Array[] }> {
     const ctx = testContext();
     const { ledger } = ctx;
-    const head = '{"model":"m","max_tokens":5,"messages":';
     ledger.ensureSpec('s', head, '}');
-    const requests = Array.from({ length: 1_203 }, (_, i) => ({ key: `k${String(i).padStart(21, '0')}`, label: i % 2 ? `row${i}` : null, messages: JSON.stringify([{ role: 'user', content: `é ${i}` }]) }));
+    const requests = Array.from({ length: n }, (_, i) => ({ key: `k${String(i).padStart(21, '0')}`, label: label(i), messages: JSON.stringify([{ role: 'user', content: content(i) }]) }));
     for (const r of requests) ledger.insertRequest(identity.scope, r.key, r.label, 's', r.messages, 0);
-    const { id } = ledger.openBatch(identity, ctx.run, 'test', 'nonce1', requests.map((r) => r.key), 0);
-    const counted = requests.reduce((sum, r) => sum + requestBytes(r.key, r.label, Buffer.byteLength(head) + 1, r.messages), 0) + ENVELOPE_BYTES - 1;
+    const { id } = ledger.openBatch(identity, ctx.run, 'test', nonce, requests.map((r) => r.key), 0);
     const chunks: Uint8Array[] = [];
-    for await (const chunk of batchBody(ledger, id, 'nonce1')) chunks.push(chunk);
+    for await (const chunk of batchBody(ledger, id, nonce)) chunks.push(chunk);
+    return { requests, chunks };
+  }
+
+  it('the body streamed from the ledger is exactly the bytes the assembler counted', async () => {
+    const { requests, chunks } = await bodyOf(1_203, (i) => (i % 2 ? `row${i}` : null), (i) => `é ${i}`, 'nonce1');
+    const counted = requests.reduce((sum, r) => sum + requestBytes(r.key, r.label, Buffer.byteLength(head) + 1, r.messages), 0) + ENVELOPE_BYTES - 1;
     const body = Buffer.concat(chunks);
     expect(body.length).toBe(counted);
     const parsed = JSON.parse(body.toString('utf8')) as { requests: { custom_id: string }[] };
     expect(parsed.requests.map((r) => r.custom_id)).toEqual(requests.map((r) => customIdOf('nonce1', r.key, r.label)));
+  });
+
+  // Each request line is encoded on its own into a buffer kept for the stream (grown for a long one).
+  it('is the UTF-8 of the whole body as one string, for 1-, 2-, 3- and 4-byte characters, long and short requests, across pages', async () => {
+    const texts = ['plain', 'é ü', '乱码 中文', '🦊 emoji 𝄞', `${'long 乱码 '.repeat(20_000)}🦊`];
+    const { requests, chunks } = await bodyOf(1_001, (i) => (i % 3 ? null : `r${i}`), (i) => `${texts[i % texts.length]} ${i}`, 'n2');
+    const whole = `{"requests":[${requests.map((r) => requestLine(customIdOf('n2', r.key, r.label), `${head}${r.messages}}`)).join(',')}]}`;
+    expect(chunks.length).toBe(3);
+    expect(Buffer.concat(chunks).equals(Buffer.from(whole, 'utf8'))).toBe(true);
   });
 });
 
