@@ -466,12 +466,16 @@ export class Ledger implements LedgerStore {
   }
 
   known(scope: string, keys: readonly string[]): Map<string, KnownRequest> {
-    const found = new Map<string, KnownRequest>();
-    for (const key of keys) {
-      const row = this.#stmt.known.get(scope, key);
-      if (row) found.set(key, row);
-    }
-    return found;
+    // In one read transaction: a statement run outside one takes and drops the WAL read lock itself
+    // (system calls every time), about 4 µs a key against under 1 µs inside one.
+    return this.transaction(() => {
+      const found = new Map<string, KnownRequest>();
+      for (const key of keys) {
+        const row = this.#stmt.known.get(scope, key);
+        if (row) found.set(key, row);
+      }
+      return found;
+    });
   }
 
   /** The requests a batch still waits on, with what deciding a retry needs. */
