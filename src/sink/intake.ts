@@ -49,13 +49,15 @@ export class Intake {
       if (signal.aborted) break;
       // What the ledger knows of the page's requests, in one step (a round trip per record, on a
       // server, was most of a rerun's time).
-      const known = await ctx.ledger.known(ctx.scope, page.flatMap((record) => (isReady(record) && !this.#deps.assembler.has(record.key) ? [record.key] : [])));
+      const keys = page.flatMap((record) => (isReady(record) && !this.#deps.assembler.has(record.key) ? [record.key] : []));
+      const known = await ctx.ledger.known(ctx.scope, keys);
+      const elsewhere = await this.#sentElsewhere(keys.filter((key) => !known.has(key)));
       for (const record of page) {
         if (signal.aborted) break;
         this.recordsRead++;
         let placed = record;
         if (isReady(record)) {
-          const error = await this.#place(record, known.get(record.key));
+          const error = await this.#place(record, known.get(record.key), elsewhere);
           if (error) placed = { ...record, error }; // the caller's record is left as it is
         }
         this.#pendingRecords.push({ seq: seq++, record: placed });
@@ -115,9 +117,10 @@ export class Intake {
 
   /**
    * What a new record's request needs: nothing (answered), its batch followed, or a place in a batch,
-   * given what the ledger knew of it (`known`: read for its page). Returns the record's error, if any.
+   * given what the ledger knew of it (`known`: read for its page) and the page's requests submitted
+   * under another identity (`elsewhere`). Returns the record's error, if any.
    */
-  async #place(record: Ready, known: KnownRequest | undefined): Promise<RecordError | undefined> {
+  async #place(record: Ready, known: KnownRequest | undefined, elsewhere: ReadonlySet<string>): Promise<RecordError | undefined> {
     const ctx = this.#ctx;
     const { ledger, scope, opts } = ctx;
     const { assembler } = this.#deps;
@@ -128,7 +131,7 @@ export class Intake {
       return { type: 'request_too_large', message: `line ${record.line}: the request is ${size} bytes, over the batch limit of ${opts.maxBatchBytes}` };
     }
     if (!known) {
-      if (await this.#sentElsewhere(key)) {
+      if (elsewhere.has(key)) {
         throw new BatchEnrichError(
           'BE_IDENTITY',
           `${opts.file}:${record.line}: this request was already submitted under another API identity (another ANTHROPIC_BASE_URL or ANTHROPIC_API_KEY); its batches and answers can only be seen with that identity. Run again with it (see 'batch-enrich status'), or pass --new-identity (the library's allowOtherIdentity) to submit under this one and pay again`,
@@ -154,10 +157,17 @@ export class Intake {
     return undefined;
   }
 
-  /** Whether the request was submitted under another identity of the ledger. */
-  async #sentElsewhere(key: string): Promise<boolean> {
-    for (const other of this.#otherScopes) if (await this.#ctx.ledger.requestSent(other, key)) return true;
-    return false;
+  /**
+   * Those of `keys` submitted or answered under another identity of the ledger: one lookup a page for
+   * each other identity (as `known`), not one a record.
+   */
+  async #sentElsewhere(keys: readonly string[]): Promise<Set<string>> {
+    const sent = new Set<string>();
+    if (keys.length === 0) return sent;
+    for (const other of this.#otherScopes) {
+      for (const [key, request] of await this.#ctx.ledger.known(other, keys)) if (request.state !== 'pending') sent.add(key);
+    }
+    return sent;
   }
 }
 
