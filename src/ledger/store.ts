@@ -23,17 +23,19 @@ export type Awaitable<T> = T | Promise<T>;
  */
 export function ledgerBusy(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && BUSY_CODES.has(code);
+  if (typeof code === 'string') return BUSY_CODES.has(code) || BUSY_CODE.test(code);
+  // pg and pg-pool report a dropped or unreachable connection without a code.
+  return error instanceof Error && BUSY_MESSAGE.test(error.message);
 }
 
 const BUSY_CODES = new Set([
-  'SQLITE_BUSY',
-  'SQLITE_LOCKED',
-  // PostgreSQL: serialization failure, deadlock, lock not available, the server shutting down or starting.
+  // PostgreSQL: serialization failure, deadlock, lock not available, the server shutting down,
+  // crashing or starting.
   '40001',
   '40P01',
   '55P03',
   '57P01',
+  '57P02',
   '57P03',
   // The connection to it.
   'ECONNRESET',
@@ -41,6 +43,10 @@ const BUSY_CODES = new Set([
   'ETIMEDOUT',
   'EPIPE',
 ]);
+/** SQLite busy or locked, extended codes included (`SQLITE_BUSY_SNAPSHOT`); PostgreSQL class 08, connection exceptions. */
+const BUSY_CODE = /^(SQLITE_(BUSY|LOCKED)(_[A-Z]+)?|08[0-9A-Z]{3})$/;
+/** pg's `Connection terminated unexpectedly` and pg-pool's `timeout exceeded when trying to connect`. */
+const BUSY_MESSAGE = /^(Connection terminated|timeout exceeded when trying to connect)/;
 
 /** A request the ledger knows (`known`). */
 export interface KnownRequest extends RequestRow {
