@@ -5,7 +5,7 @@
  */
 import type { CostTotals, PriceTable } from '../core/pricing.ts';
 import { count, plural } from './text.ts';
-import { CHARS_PER_TOKEN, estimateCost, NEW_TOKENIZER_FACTOR, usesNewTokenizer } from '../core/pricing.ts';
+import { charsPerToken, estimateCost } from '../core/pricing.ts';
 import type { MergeCounts } from '../stages/merge.ts';
 import { typicalAnswerTokens } from '../core/answer-size.ts';
 import type { JSONSchema } from '../core/request.ts';
@@ -105,14 +105,14 @@ export class InputTally {
    * using all of `max_tokens` and nothing cached.
    */
   estimate(model: string, maxTokens: number, table: PriceTable, cached: boolean, mode: 'batch' | 'realtime' = 'batch', answerSchema?: JSONSchema) {
-    const charsPerToken = CHARS_PER_TOKEN / (usesNewTokenizer(model) ? NEW_TOKENIZER_FACTOR : 1);
-    const tokens = (bytes: number) => Math.ceil(bytes / charsPerToken);
+    const perToken = charsPerToken(model);
+    const tokens = (bytes: number) => Math.ceil(bytes / perToken);
     const avgInputTokens = this.requests === 0 ? 0 : tokens(this.#bytes / this.requests);
     // Below the model's minimum cacheable prompt (the registry's) the API skips caching: the prefix is plain input.
     const prefixTokens = Math.min(tokens(this.#prefixBytes), avgInputTokens);
     const avgCachedPrefixTokens = cached && prefixTokens >= (findModel(model)?.minCacheableTokens ?? MIN_CACHEABLE_TOKENS) ? prefixTokens : 0;
     const messageTokens = Math.max(0, avgInputTokens - tokens(this.#prefixBytes));
-    const expectedOutputTokens = typicalAnswerTokens({ schema: answerSchema, messageTokens, maxTokens, charsPerToken });
+    const expectedOutputTokens = typicalAnswerTokens({ schema: answerSchema, messageTokens, maxTokens, charsPerToken: perToken });
     const range = estimateCost({ requests: this.requests, avgInputTokens, avgCachedPrefixTokens, maxTokens, expectedOutputTokens }, model, {
       mode,
       table,
