@@ -170,11 +170,11 @@ export function enrichStage(
             // A request the ledger has and that waits to be sent (pending), or that this run tries again
             // (a transient failure), needs its files again: one uploaded on an earlier run may have
             // expired since (the intake then refreshes the stored request).
+            // One ledger read (`known` carries a stored failure's text), as the intake's.
             known: async (key) => {
-              const state = (await ledger.request(scope, key))?.state;
-              if (state !== 'done') return state === 'submitted';
-              const stored = await ledger.storedResult(scope, key);
-              return stored === undefined || !isTransientFailure(stored);
+              const request = (await ledger.known(scope, [key])).get(key);
+              if (request?.state !== 'done') return request?.state === 'submitted';
+              return !(request.failure && isTransientFailure(request.failure));
             },
             file: o.file,
           })(prepared)
@@ -223,7 +223,6 @@ export function enrichStage(
 function bytesToTokens(bytes: number, model: string): number {
   return Math.ceil(bytes / charsPerToken(model));
 }
-
 
 /** The words the CLI replaces with its own options (`--dry-run`, `--emulator`). */
 export const NO_API_KEY_LIBRARY = 'or pass `apiKey` or `client`';

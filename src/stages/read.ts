@@ -402,7 +402,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     // Once the columns are known, most blocks take the fast path (core/csv.ts); anything it leaves,
     // errors included, is csv-parse's below.
     const simple = columns && delimiter !== undefined ? parseSimpleCsv(text, { delimiter, quoting, width: columns.length }) : undefined;
-    if (simple && columns) {
+    if (simple) {
       const records = simple.rows.map((values, i): SourceRecord => ({ seq: seq++, line: base + (simple.lines[i] ?? 0) + 1, data: named(values) }));
       base += simple.breaks;
       return records;
