@@ -151,8 +151,15 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
       unblockedTo = Math.max(unblockedTo, (window.at(-1)?.seq ?? cursor) + 1);
       await unblock(ctx, deps, window);
     }
-    // Nothing more can come in: what still waits is pending on batches that run on.
-    if (dry && headWaits && intake.inputDone && deps.idle()) throw await pendingError(ctx, cursor);
+    // Nothing more can come in: what still waits is pending on batches that run on. The rows were
+    // read before `unblock`, and a follower may have stored their answers since and gone idle: they
+    // are counted again, and when none waits any more they are read again instead.
+    if (dry && headWaits && intake.inputDone && deps.idle()) {
+      const pending = await pendingError(ctx, cursor);
+      if (pending) throw pending;
+      seenMoved = -1;
+      continue;
+    }
     if ((await orRecheck(waiting)) === RECHECK) seenMoved = -1;
   }
 }
@@ -181,8 +188,8 @@ async function unblock(ctx: SinkContext, deps: EmitterDeps, rows: readonly Recor
   if (pending && deps.intake.inputDone) await deps.assembler.flush();
 }
 
-/** `noWait`: how many records wait, on how many batches, and when the first of those expires. */
-async function pendingError(ctx: SinkContext, from: number): Promise<BatchEnrichError> {
+/** `noWait`: how many records wait, on how many batches, and when the first of those expires; undefined when none waits. */
+async function pendingError(ctx: SinkContext, from: number): Promise<BatchEnrichError | undefined> {
   let waiting = 0;
   for (let seq = from; ; ) {
     const rows = await ctx.ledger.records(ctx.scope, ctx.run, seq, WRITE_CHUNK);
@@ -190,6 +197,7 @@ async function pendingError(ctx: SinkContext, from: number): Promise<BatchEnrich
     if (rows.length < WRITE_CHUNK) break;
     seq = (rows.at(-1)?.seq ?? seq) + 1;
   }
+  if (waiting === 0) return undefined;
   const expiries = [...ctx.deferred.values()].sort();
   const batches = ctx.deferred.size;
   return new BatchEnrichError(

@@ -136,3 +136,27 @@ it('a record whose request is in the group being sent when the budget runs out i
   const record = await first;
   expect(record.value).toMatchObject({ seq: 0, error: undefined, result: { type: 'succeeded' } });
 });
+
+it('--no-wait: a batch answered between the read and the idle check is collected, not reported as "0 answers pending"', async () => {
+  // The emitter read the head still submitted; while it made sure the batch was followed, the
+  // follower stored the answer and went idle. Nothing waits any more: the run writes its record.
+  const ctx = testContext({ noWait: true });
+  const { ledger } = ctx;
+  ledger.intake(ctx.scope, ctx.run, [{ id: 's', head: '{"model":"m","max_tokens":5,"messages":', tail: '}' }], [{ key: 'k', label: null, spec: 's', messages: '[]' }], [{ seq: 0, line: 2, data: '{"id":"0"}', key: 'k', error: null }], 0);
+  const { id } = ledger.openBatch(ctx.identity, ctx.run, 'test', 'n1', ['k'], 1);
+  ledger.setRemote(id, 'msgbatch_1', 1);
+  const deps: EmitterDeps = {
+    intake: { inputDone: true, recordsRead: 1 } as Intake,
+    assembler: { has: () => false, sending: () => false, flush: async () => {} } as unknown as BatchAssembler,
+    budget: { exhausted: false, maxUsd: 1 } as BudgetGuard,
+    track: () => {
+      ledger.settle(id, [{ waiting: ledger.submittedOf(id).get('k')!, result: '{"type":"succeeded"}', retry: false }], 2);
+      ledger.setBatchState(id, 'downloaded', 2);
+    },
+    failure: () => undefined,
+    idle: () => true,
+  };
+  const out: JoinedRecord[] = [];
+  for await (const record of emitInOrder(ctx, deps)) out.push(record);
+  expect(out).toMatchObject([{ seq: 0, error: undefined, result: { type: 'succeeded' }, batchId: 'msgbatch_1' }]);
+});
