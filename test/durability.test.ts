@@ -5,6 +5,8 @@
  * The invariant behind "never pay twice": every submission sends `<nonce>_<key>` custom_ids with a
  * fresh nonce, so a batch created twice would show some custom_id submitted twice.
  */
+import { readdirSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Anthropic from '@anthropic-ai/sdk';
@@ -203,11 +205,14 @@ describe('what a crashed run leaves behind', () => {
     const emu = await emulator({ responder: perRecord });
     const ledger = tempLedger();
     await enrich(emu, rows(2), { ledger });
-    tamper(ledger, "INSERT INTO runs (job, pid, started_at) VALUES ('dead', 999999, 0)");
-    tamper(ledger, "INSERT INTO records (run, seq, line, data) SELECT id, 0, 1, '{}' FROM runs WHERE pid = 999999");
+    // A killed run leaves its row and its scratch file of records (see src/ledger/scratch.ts).
+    const scratch = `${basename(ledger)}.run-00000000dead`;
+    writeFileSync(join(dirname(ledger), scratch), 'records of a killed run');
+    tamper(ledger, "INSERT INTO runs (job, pid, started_at, scratch) VALUES ('dead', 999999, 0, ?)", scratch);
     await enrich(emu, rows(2), { ledger });
+    expect(readdirSync(dirname(ledger)).filter((name) => name.includes('.run-'))).toEqual([]);
     const db = new Database(ledger);
-    expect(db.prepare('SELECT COUNT(*) AS n FROM records').get()).toEqual({ n: 0 });
+    expect(db.prepare('SELECT COUNT(*) AS n FROM runs').get()).toEqual({ n: 0 });
     db.close();
   });
 });

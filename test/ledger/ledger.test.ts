@@ -2,12 +2,12 @@
  * The ledger's own rules: runs alive only while they beat, one claim per remote batch, and ledgers
  * written by the previous release (schema 4) migrated in place.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HOST, Ledger, RUN_STALE_MS, runIsAlive, type Identity, type RunRow } from '../../src/ledger/ledger.ts';
+import { HOST, keyHash, Ledger, RUN_STALE_MS, runIsAlive, type Identity, type RunRow } from '../../src/ledger/ledger.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -102,11 +102,131 @@ describe('migration from schema 4', () => {
     expect(ledger.claimant('msgbatch_1')).toBe(1);
     // A run from before heartbeats is not alive, whatever its pid.
     expect(ledger.runAlive(1, Date.now())).toBe(false);
-    // A record written before records pointed at their request's row is still read back with its answer.
-    expect(ledger.records('scope-a', 1, 0, 10)).toEqual([expect.objectContaining({ seq: 0, key: hash, label: 'T-42', state: 'done', result: '{"type":"succeeded"}', remote_id: 'msgbatch_1' })]);
+    // Records of runs of an older batch-enrich (a spill buffer of a run that cannot read them back now) are gone.
+    expect(ledger.records('scope-a', 1, 0, 10)).toEqual([]);
     ledger.close();
     const db = new Database(path, { readonly: true });
-    expect(db.pragma('user_version', { simple: true })).toBe(6);
+    expect(db.pragma('user_version', { simple: true })).toBe(7);
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'records'").all()).toEqual([]);
     db.close();
   });
 });
+
+describe("a run's records live in a scratch file of its own, not in the ledger", () => {
+  const SPEC = { id: 's', head: '{"model":"m","max_tokens":5,"messages":', tail: '}' };
+  const record = (seq: number, key: string) => ({ seq, line: seq + 2, data: `{"n":${seq}}`, key, error: null });
+  const scratchFiles = (path: string) => readdirSync(dirname(path)).filter((name) => name.includes('.run-'));
+
+  it('is written beside the ledger (owner only), read back in order with its answers, and deleted when the run ends', () => {
+    const path = tempPath();
+    const ledger = new Ledger(path);
+    const run = ledger.startRun('j', Date.now());
+    ledger.intake('scope-a', run, [SPEC], [{ key: 'k1', label: null, spec: 's', messages: '[]' }], [record(0, 'k1'), record(1, 'k1')], 1);
+    const [file] = scratchFiles(path);
+    expect(file).toMatch(/^ledger\.db\.run-[0-9a-f]{12}$/);
+    expect(statSync(join(dirname(path), file!)).mode & 0o777).toBe(0o600);
+    expect(ledger.run(run)?.scratch).toBe(file);
+    expect(ledger.records('scope-a', run, 0, 10).map((r) => [r.seq, r.key, r.state])).toEqual([
+      [0, 'k1', 'pending'],
+      [1, 'k1', 'pending'],
+    ]);
+    // Nothing of the records in the ledger file itself.
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'records'").all()).toEqual([]);
+    db.close();
+    ledger.endRun(run);
+    expect(scratchFiles(path)).toEqual([]);
+    expect(ledger.request('scope-a', 'k1')).toMatchObject({ state: 'pending' });
+    ledger.close();
+  });
+
+  it('two runs of one connection share the file: ending one keeps the other\'s records', () => {
+    const path = tempPath();
+    const ledger = new Ledger(path);
+    const a = ledger.startRun('j', Date.now());
+    const b = ledger.startRun('j', Date.now());
+    ledger.intake('scope-a', a, [SPEC], [], [record(0, 'ka')], 1);
+    ledger.intake('scope-a', b, [SPEC], [], [record(0, 'kb'), record(1, 'kb')], 1);
+    ledger.endRun(a);
+    expect(ledger.records('scope-a', a, 0, 10)).toEqual([]);
+    expect(ledger.records('scope-a', b, 0, 10).map((r) => r.key)).toEqual(['kb', 'kb']);
+    expect(scratchFiles(path)).toHaveLength(1);
+    ledger.endRun(b);
+    expect(scratchFiles(path)).toEqual([]);
+    ledger.close();
+  });
+
+  it("a run that died without ending leaves its file, deleted by the next run's start; a live run's file stays", () => {
+    const path = tempPath();
+    new Ledger(path).close();
+    const now = Date.now();
+    const folder = dirname(path);
+    writeFileSync(join(folder, 'ledger.db.run-00000000dead'), 'records of a killed run');
+    writeFileSync(join(folder, 'ledger.db.run-00000000a11e'), 'records of a run elsewhere');
+    const raw = new Database(path);
+    const insert = raw.prepare('INSERT INTO runs (job, pid, started_at, host, heartbeat_at, scratch) VALUES (?, ?, ?, ?, ?, ?)');
+    insert.run('j', 999_999_999, now - 60_000, HOST, now - 60_000, 'ledger.db.run-00000000dead'); // its pid is gone from this host
+    insert.run('j', 4_194_000, now, 'worker-7', now, 'ledger.db.run-00000000a11e'); // beating on another machine
+    insert.run('j', 999_999_998, now - 60_000, HOST, now - 60_000, '../../etc/passwd'); // never a path out of the folder
+    raw.close();
+    const ledger = new Ledger(path);
+    const run = ledger.startRun('j', now);
+    expect(scratchFiles(path).sort()).toEqual(['ledger.db.run-00000000a11e', ledger.run(run)?.scratch].sort());
+    ledger.close();
+    // Closing the connection ends what it held: its file goes too.
+    expect(scratchFiles(path)).toEqual(['ledger.db.run-00000000a11e']);
+  });
+
+  it('gc deletes no request while a run of another connection may still read its records; its own runs hold theirs', () => {
+    const path = tempPath();
+    const a = new Ledger(path);
+    const b = new Ledger(path);
+    const runA = a.startRun('j', Date.now());
+    a.intake('scope-a', runA, [SPEC], [{ key: 'k1', label: null, spec: 's', messages: '[]' }], [record(0, 'k1')], 1);
+    const runB = b.startRun('j', Date.now());
+    b.intake('scope-a', runB, [SPEC], [{ key: 'k2', label: null, spec: 's', messages: '[]' }], [], 1);
+    expect(b.gcPreview(Date.now())).toEqual({ batches: 0, requests: 0 });
+    expect(b.gc(Date.now())).toEqual({ batches: 0, requests: 0 });
+    // The connection whose run holds k1 sees its record, and deletes only k2 once b's run has ended.
+    expect(a.gc(Date.now()).requests).toBe(0);
+    b.endRun(runB);
+    b.close();
+    expect(a.gc(Date.now())).toEqual({ batches: 0, requests: 1 });
+    expect(a.request('scope-a', 'k1')).toBeDefined();
+    expect(a.request('scope-a', 'k2')).toBeUndefined();
+    a.close();
+  });
+});
+
+describe('requests are found by a hash of scope and key', () => {
+  it('two keys that share a hash are two requests, each found by its own key', () => {
+    const path = tempPath();
+    const ledger = new Ledger(path);
+    ledger.ensureSpec('s', '{"model":"m","max_tokens":5,"messages":', '}');
+    ledger.insertRequest('scope-a', 'zz', null, 's', '["zz"]', 1);
+    ledger.close();
+    // Make `zz` collide with `b`: what a 53-bit hash does, rarely, among millions of keys.
+    tamper(path, 'UPDATE requests SET h = ? WHERE key = ?', keyHash('scope-a', 'b'), 'zz');
+    const again = new Ledger(path);
+    again.insertRequest('scope-a', 'b', null, 's', '["b"]', 2);
+    expect(again.payload('scope-a', 'b')?.messages).toBe('["b"]');
+    expect(again.known('scope-a', ['b']).get('b')).toMatchObject({ key: 'b', updated_at: 2 });
+    const run = again.startRun('j', Date.now());
+    expect(again.openBatch(identity, run, 'j', 'n', ['b'], 3).keys).toEqual(['b']);
+    expect(again.request('scope-a', 'zz')).toBeUndefined(); // its hash no longer matches its key: it is not found by it
+    again.close();
+  });
+
+  it('keyHash is stable and a safe integer', () => {
+    expect(keyHash('scope-a', 'k')).toBe(keyHash('scope-a', 'k'));
+    expect(keyHash('scope-a', 'k')).not.toBe(keyHash('scope-b', 'k'));
+    expect(keyHash('scope', 'ak')).not.toBe(keyHash('scopea', 'k'));
+    expect(Number.isSafeInteger(keyHash('s', 'x'.repeat(1000)))).toBe(true);
+  });
+});
+
+function tamper(path: string, sql: string, ...params: unknown[]): void {
+  const db = new Database(path);
+  db.prepare(sql).run(...params);
+  db.close();
+}

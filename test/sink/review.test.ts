@@ -5,10 +5,10 @@
  * real time at the deadline, and a schema-4 ledger whose labeled key has a bare twin.
  */
 import { createServer, request } from 'node:http';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect, it } from 'vitest';
 import { Ledger } from '../../src/ledger/ledger.ts';
@@ -91,14 +91,17 @@ it('a run with a fresh heartbeat on the same host name but another pid namespace
   const now = Date.now();
   // Run A: another container sharing the host name (--network host), pid 4242 in its own namespace.
   const raw = new Database(path);
-  const runA = Number(raw.prepare('INSERT INTO runs (job, pid, started_at, host, heartbeat_at) VALUES (?, ?, ?, ?, ?)').run('j', 4_194_000, now, hostname(), now).lastInsertRowid);
-  raw.prepare('INSERT INTO records (run, seq, line, data, key, error) VALUES (?, 0, 2, ?, NULL, NULL)').run(runA, '{}');
+  const scratch = 'ledger.db.run-0123456789ab';
+  writeFileSync(join(dirname(path), scratch), 'its records');
+  const runA = Number(
+    raw.prepare('INSERT INTO runs (job, pid, started_at, host, heartbeat_at, scratch) VALUES (?, ?, ?, ?, ?, ?)').run('j', 4_194_000, now, hostname(), now, scratch).lastInsertRowid,
+  );
+  raw.close();
   const b = new Ledger(path);
   expect(b.runAlive(runA, now + 1)).toBe(true); // its heartbeat is 1 ms old; its pid means nothing here
   b.startRun('j', now + 1);
-  const left = raw.prepare('SELECT COUNT(*) AS n FROM records WHERE run = ?').get(runA) as { n: number };
-  expect(left.n).toBe(1);
-  raw.close();
+  expect(b.run(runA)).toBeDefined();
+  expect(existsSync(join(dirname(path), scratch))).toBe(true);
   b.close();
 });
 
