@@ -33,6 +33,11 @@ export class RunRecords {
   /** The runs whose records are here. */
   readonly #runs = new Set<number>();
   #stmt: Statements | undefined;
+  /**
+   * The remote id and nonce of batches whose remote id is known (neither changes once set): a
+   * record's row gets them from here rather than from a join per row.
+   */
+  readonly #batches = new Map<number, { remote_id: string | null; nonce: string | null }>();
   /** Creates the file (readable by its owner only, as the ledger). */
   readonly #createFile: (path: string) => void;
 
@@ -66,7 +71,19 @@ export class RunRecords {
   /** A page of a run's records from `fromSeq` (none when the run is not ours), joined with their requests' state and results under `scope`. */
   page(scope: string, run: number, fromSeq: number, limit: number): RecordRow[] {
     if (!this.#runs.has(run)) return [];
-    return this.#statements(run).page.all(scope, run, Math.max(0, fromSeq), run, limit);
+    const stmt = this.#statements(run);
+    const rows = stmt.page.all(scope, run, Math.max(0, fromSeq), run, limit);
+    for (const row of rows) {
+      if (row.batch_id === null) continue;
+      let batch = this.#batches.get(row.batch_id);
+      if (batch === undefined) {
+        batch = stmt.batch.get(row.batch_id) ?? { remote_id: null, nonce: null };
+        if (batch.remote_id !== null) this.#batches.set(row.batch_id, batch);
+      }
+      row.remote_id = batch.remote_id;
+      row.nonce = batch.nonce;
+    }
+    return rows;
   }
 
   /** Keys held by our runs' records (SQL for `NOT IN`), or null when there are none. */
@@ -134,12 +151,12 @@ function prepare(db: Database.Database) {
   return {
     insert: db.prepare(`INSERT INTO scratch.records (id, seq, line, data, key, error, request_id) VALUES (? * ${SEQ_BITS} + ?, ?, ?, ?, ?, ?, ?)`),
     page: db.prepare<[string, number, number, number, number], RecordRow>(
-      `SELECT r.seq, r.line, r.data, r.key, q.label, r.error, a.result, q.state, q.attempts, q.batch_id, b.remote_id, b.nonce
+      `SELECT r.seq, r.line, r.data, r.key, q.label, r.error, a.result, q.state, q.attempts, q.batch_id, NULL AS remote_id, NULL AS nonce
          FROM scratch.records r LEFT JOIN requests q ON q.id = r.request_id AND q.scope = ?
               LEFT JOIN results a ON a.id = q.result_id
-              LEFT JOIN batches b ON b.id = q.batch_id
         WHERE r.id >= ? * ${SEQ_BITS} + ? AND r.id < (? + 1) * ${SEQ_BITS} ORDER BY r.id LIMIT ?`,
     ),
+    batch: db.prepare<[number], { remote_id: string | null; nonce: string | null }>('SELECT remote_id, nonce FROM batches WHERE id = ?'),
     drop: db.prepare(`DELETE FROM scratch.records WHERE id >= ? * ${SEQ_BITS} AND id < (? + 1) * ${SEQ_BITS}`),
   };
 }
