@@ -15,6 +15,12 @@
  *   first transaction and then finds the id taken.
  * - Runs are told apart by heartbeat, and by pid only on the same host and pid namespace (`HOST`),
  *   exactly as in SQLite: workers on other machines are judged by their beats alone.
+ * - Those beats are judged on the server's clock, not the workers' (which may disagree by minutes):
+ *   each ledger measures how far the server's clock is from this process's (`clockOffset`) and moves
+ *   the `now` it is given by that much before it writes or compares a run's time (`started_at`,
+ *   `heartbeat_at`); `run` moves them back, so callers read them on their own clock. Other times
+ *   (requests, batches, uploads) stay as the worker gave them: they are compared in days, or with the
+ *   API's clock, or only handed back.
  * - Timestamps and ids are BIGINT; the pool parses int8 as a JS number (ms since the epoch and row
  *   ids stay far below 2^53), through its own type parser, not the process-wide one.
  * - The schema is versioned in `batch_enrich_schema` and migrated under a transaction-scoped advisory
@@ -46,6 +52,12 @@ import type { UploadRow } from './uploads.ts';
 
 /** A small pool: a worker runs one step at a time, plus its heartbeat and a page read while a body streams. */
 const POOL_SIZE = 4;
+
+/**
+ * A clock offset smaller than this is taken as none: against a 30 s heartbeat timeout it never
+ * matters, and a worker on a clock in sync writes exactly the times it is given.
+ */
+const CLOCK_TOLERANCE_MS = 1_000;
 
 /** How long connecting to the server may take before the step fails. */
 const CONNECT_TIMEOUT_MS = 15_000;
@@ -171,15 +183,31 @@ async function transaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Prom
   }
 }
 
+/**
+ * How far the server's clock is ahead of this process's (ms; negative: behind), 0 when under
+ * `CLOCK_TOLERANCE_MS`. The server's time is taken as read halfway through the query's round trip, so
+ * the error is at most half of it. `clock_timestamp()`, not `now()`: inside a transaction `now()` is
+ * when the transaction began.
+ */
+async function clockOffset(client: pg.PoolClient): Promise<number> {
+  const sent = Date.now();
+  const row = await first<{ now: number }>(client, 'SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now');
+  const offset = row!.now - (sent + Date.now()) / 2;
+  return Math.abs(offset) < CLOCK_TOLERANCE_MS ? 0 : Math.round(offset);
+}
+
 export class PgLedger implements LedgerStore {
   /** The URL without its password. */
   readonly path: string;
   readonly uploads: PgUploadStore;
   readonly #pool: pg.Pool;
+  /** How far the server's clock is ahead of this process's (`clockOffset`), as last measured. */
+  #offset: number;
 
-  private constructor(path: string, pool: pg.Pool) {
+  private constructor(path: string, pool: pg.Pool, offset: number) {
     this.path = path;
     this.#pool = pool;
+    this.#offset = offset;
     this.uploads = new PgUploadStore(pool);
   }
 
@@ -196,35 +224,76 @@ export class PgLedger implements LedgerStore {
     // An idle client whose connection drops emits 'error' on the pool; unhandled it would end the
     // process. The next query gets its own error, which the caller sees.
     pool.on('error', () => {});
+    let offset: number;
     try {
-      await transaction(pool, (client) => migrate(client, path));
+      offset = await transaction(pool, async (client) => {
+        await migrate(client, path);
+        return clockOffset(client);
+      });
     } catch (error) {
       await pool.end().catch(() => {});
       if (error instanceof BatchEnrichError) throw error;
       throw new BatchEnrichError('BE_LEDGER', `Cannot open the ledger ${path}: ${connectionFailure(error, url)}`, { cause: error });
     }
-    return new PgLedger(path, pool);
+    return new PgLedger(path, pool, offset);
+  }
+
+  /**
+   * Measures the clock offset again, on a client taken first: timed around a pooled query, a wait for
+   * a free client would be taken for network delay and move the midpoint. A clock stepped since the
+   * last measure (NTP, a resumed VM) is followed within one beat.
+   */
+  async #measureClock(): Promise<void> {
+    const client = await this.#pool.connect();
+    let failed: Error | undefined;
+    try {
+      this.#offset = await clockOffset(client);
+    } catch (error) {
+      failed = error as Error;
+      throw error;
+    } finally {
+      client.release(failed);
+    }
+  }
+
+  /** `now` (this process's clock) on the server's clock, where runs' times are kept. */
+  #serverTime(now: number): number {
+    return now + this.#offset;
   }
 
   async startRun(job: string, now: number): Promise<number> {
+    // Measured afresh: the cleanup below deletes records, and must not take a live run for long dead.
+    await this.#measureClock();
+    const at = this.#serverTime(now);
     for (const run of await rows<RunRow>(this.#pool, 'SELECT * FROM runs')) {
       const gone = run.host === HOST ? !processAlive(run.pid) : false;
-      if (gone || run.heartbeat_at === null || now - run.heartbeat_at >= RUN_RECORDS_STALE_MS) await this.endRun(run.id);
+      if (gone || run.heartbeat_at === null || at - run.heartbeat_at >= RUN_RECORDS_STALE_MS) await this.endRun(run.id);
     }
     const row = await first<{ id: number }>(
       this.#pool,
       'INSERT INTO runs (job, pid, started_at, host, heartbeat_at) VALUES ($1, $2, $3, $4, $5) RETURNING id',
-      [job, process.pid, now, HOST, now],
+      [job, process.pid, at, HOST, at],
     );
     return row!.id;
   }
 
   async heartbeat(run: number, now: number): Promise<boolean> {
+    await this.#measureClock();
+    const at = this.#serverTime(now);
     // Only while the run is not yet dead to the others: a beat that comes too late does not revive it.
-    return (await changes(this.#pool, 'UPDATE runs SET heartbeat_at = $1 WHERE id = $2 AND heartbeat_at > $3', [now, run, now - RUN_STALE_MS])) > 0;
+    return (await changes(this.#pool, 'UPDATE runs SET heartbeat_at = $1 WHERE id = $2 AND heartbeat_at > $3', [at, run, at - RUN_STALE_MS])) > 0;
   }
 
-  run(run: number): Promise<RunRow | undefined> {
+  /** The run with its times on this process's clock, as callers compare them with their `now` ("last seen 3 s ago"). */
+  async run(run: number): Promise<RunRow | undefined> {
+    const row = await this.#storedRun(run);
+    if (row === undefined || this.#offset === 0) return row;
+    const { started_at, heartbeat_at } = row;
+    return { ...row, started_at: started_at - this.#offset, heartbeat_at: heartbeat_at === null ? null : heartbeat_at - this.#offset };
+  }
+
+  /** The run as stored: its times on the server's clock. */
+  #storedRun(run: number): Promise<RunRow | undefined> {
     return first<RunRow>(this.#pool, 'SELECT * FROM runs WHERE id = $1', [run]);
   }
 
@@ -236,8 +305,8 @@ export class PgLedger implements LedgerStore {
   }
 
   async runAlive(run: number, now: number): Promise<boolean> {
-    const row = await this.run(run);
-    return row !== undefined && runIsAlive(row, now);
+    const row = await this.#storedRun(run);
+    return row !== undefined && runIsAlive(row, this.#serverTime(now));
   }
 
   request(scope: string, key: string): Promise<RequestRow | undefined> {

@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Ledger } from '../../src/ledger/ledger.ts';
+import { Ledger, RUN_RECORDS_STALE_MS, RUN_STALE_MS } from '../../src/ledger/ledger.ts';
 import { isPostgresUrl, openLedger } from '../../src/ledger/open.ts';
 import { PG_SCHEMA_VERSION, PgLedger } from '../../src/ledger/postgres.ts';
 import { redactUrl } from '../../src/ledger/url.ts';
@@ -15,6 +15,20 @@ import { freshDatabase, freshSchema, postgres } from '../helpers/postgres.ts';
 import { ledgerContract } from './contract.ts';
 
 if (!postgres.url) console.warn(`Skipping the PostgreSQL ledger tests: ${postgres.reason}`);
+
+/**
+ * Runs `step` as on a machine whose clock is `skew` ms off (positive: ahead): `Date.now`, the clock a
+ * worker's steps and its ledger read, reads that clock meanwhile.
+ */
+async function onClock<T>(skew: number, step: () => Promise<T>): Promise<T> {
+  const real = Date.now;
+  const clock = vi.spyOn(Date, 'now').mockImplementation(() => real() + skew);
+  try {
+    return await step();
+  } finally {
+    clock.mockRestore();
+  }
+}
 
 describe('PostgreSQL URLs', () => {
   it.each([
@@ -68,6 +82,72 @@ describe.skipIf(!postgres.url)('PostgreSQL', () => {
       vi.restoreAllMocks();
       await ledger.close();
     }
+  });
+
+  describe('workers whose clocks disagree', () => {
+    const SKEW = 10 * 60_000;
+    const RECORD = { seq: 0, line: 2, data: '{}', key: null, error: '{"code":"BE_INVALID_RECORD"}' };
+    const opened: LedgerStore[] = [];
+    afterEach(async () => {
+      for (const ledger of opened.splice(0)) await ledger.close();
+    });
+
+    /** Two workers on one new store: one whose clock is `skew` ms off, and one whose clock is right. */
+    async function skewedAndRight(skew: number): Promise<[PgLedger, PgLedger]> {
+      const url = await freshSchema();
+      const skewed = await onClock(skew, () => PgLedger.open(url));
+      const right = await PgLedger.open(url);
+      opened.push(skewed, right);
+      return [skewed, right];
+    }
+
+    it('a run beating on a machine 10 minutes behind is alive to the others, and its records outlive their startRun', async () => {
+      const [behind, right] = await skewedAndRight(-SKEW);
+      const run = await onClock(-SKEW, async () => {
+        const id = await behind.startRun('job', Date.now());
+        await behind.intake('scope', id, [], [], [RECORD], Date.now());
+        expect(await behind.heartbeat(id, Date.now())).toBe(true);
+        return id;
+      });
+      await right.startRun('job', Date.now());
+      expect(await right.records('scope', run, 0, 10)).toHaveLength(1);
+      expect(await right.runAlive(run, Date.now())).toBe(true);
+      expect(await onClock(-SKEW, () => behind.heartbeat(run, Date.now()))).toBe(true);
+      // Each worker reads the run's times on its own clock: "last seen 0 s ago" on both.
+      const seen = (await right.run(run))!;
+      expect(Math.abs(Date.now() - seen.heartbeat_at!)).toBeLessThan(5_000);
+      expect(Math.abs(Date.now() - seen.started_at)).toBeLessThan(5_000);
+      const ownSeen = (await behind.run(run))!;
+      expect(Math.abs(Date.now() - SKEW - ownSeen.heartbeat_at!)).toBeLessThan(5_000);
+    });
+
+    it('a run that stopped beating on a machine 10 minutes ahead is dead to the others after RUN_STALE_MS, and its records go after RUN_RECORDS_STALE_MS', async () => {
+      const [ahead, right] = await skewedAndRight(SKEW);
+      // Its start is its last beat: it stops beating at `stopped` on the right clock.
+      const stopped = Date.now();
+      const run = await onClock(SKEW, async () => {
+        const id = await ahead.startRun('job', Date.now());
+        await ahead.intake('scope', id, [], [], [RECORD], Date.now());
+        return id;
+      });
+      expect(await right.runAlive(run, stopped + RUN_STALE_MS - 1_000)).toBe(true);
+      expect(await right.runAlive(run, stopped + RUN_STALE_MS + 1_000)).toBe(false);
+      expect(await onClock(SKEW, () => ahead.heartbeat(run, Date.now() + RUN_STALE_MS + 1_000))).toBe(false);
+      await right.startRun('job', stopped + RUN_RECORDS_STALE_MS + 1_000);
+      expect(await right.run(run)).toBeUndefined();
+      expect(await right.records('scope', run, 0, 10)).toEqual([]);
+    });
+
+    it('a clock less than a second off counts as right: times are stored as the worker gave them', async () => {
+      const [close] = await skewedAndRight(500);
+      const T = 1_000_000_000_000;
+      const run = await onClock(500, async () => {
+        const id = await close.startRun('job', T);
+        expect(await close.heartbeat(id, T + 1)).toBe(true);
+        return id;
+      });
+      expect(await close.run(run)).toMatchObject({ started_at: T, heartbeat_at: T + 1 });
+    });
   });
 
   describe('opening', () => {
