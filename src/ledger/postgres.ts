@@ -69,7 +69,10 @@ const types: pg.CustomTypesConfig = {
 
 /**
  * The schema, one step per entry: entry N brings the database from version N to N + 1. Never edit a
- * released entry; append one. The tables mirror SQLite schema 5 (see `./ledger.ts`). Keys, scopes and
+ * released entry; append one. The tables mirror SQLite's (see `./ledger.ts`) as of its schema 5.
+ * Schema 7 changed two things there that stay as they were here, where neither was measured: a run's
+ * records are in a table, not a scratch file, and requests keep their unique index on (scope, key)
+ * rather than a hash of both. Keys, scopes and
  * ids compare byte by byte (`COLLATE "C"`), as in SQLite, whatever the database's locale: the same
  * order everywhere (`otherScopes`, the lock order of `intake`), and cheaper comparisons.
  */
