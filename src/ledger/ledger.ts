@@ -371,6 +371,9 @@ export class Ledger implements LedgerStore {
     // Requests are found by a 53-bit hash of scope and key (`keyHash`, in a plain index) instead of a
     // unique index on both texts: an entry a third the size, so each intake dirties fewer index pages
     // (the keys are hashes: every insert lands at random). The identities with requests get a table.
+    // The index by batch leaves out requests in none (pending, most of an intake's): each was an
+    // entry written at intake and moved when the request was batched (assign: 17.7 → 12.5 µs a key in
+    // a 200,000-row test); every lookup by batch names one, so the partial index serves it.
     6: () => {
       this.#db.function('be_key_hash', { deterministic: true }, (scope, key) => keyHash(String(scope), String(key)));
       this.#db.exec(`
@@ -397,7 +400,7 @@ export class Ledger implements LedgerStore {
         DROP TABLE requests;
         ALTER TABLE requests7 RENAME TO requests;
         CREATE INDEX requests_h ON requests (h);
-        CREATE INDEX requests_batch ON requests (batch_id);
+        CREATE INDEX requests_batch ON requests (batch_id) WHERE batch_id IS NOT NULL;
       `);
     },
     // 5 → 6: a record points at its request's row (read back by id, not looked up by key); records
