@@ -1,10 +1,11 @@
 /**
  * The ledger: an embedded SQLite database (better-sqlite3, WAL) that holds every request we built,
- * every batch we submitted and every answer we got, plus the records of the runs in progress. It is
- * what keeps memory flat (pending records wait here, not in a Map) and what makes work survive a
- * crash or Ctrl-C without paying twice:
+ * every batch we submitted and every answer we got; the records of the runs in progress wait beside
+ * it, in a scratch file per connection (`./scratch.ts`). It is what keeps memory flat (pending
+ * records wait on disk, not in a Map) and what makes work survive a crash or Ctrl-C without paying
+ * twice:
  *
- * - `requests` are found by `(scope, key)`. The key hashes the whole request (see `requestKey`) and
+ * - `requests` are found by `(scope, key)`, through an index on a hash of both (`keyHash`). The key hashes the whole request (see `requestKey`) and
  *   the scope hashes the API identity (base URL and a hash of the key, never the key), so a rerun
  *   finds what was already submitted or answered. A request is `pending` (to submit), `submitted` (in
  *   a batch) or `done` (its result stored). Its state row is small (it changes several times); what
