@@ -5,11 +5,11 @@
  * records wait on disk, not in a Map) and what makes work survive a crash or Ctrl-C without paying
  * twice:
  *
- * - `requests` are found by `(scope, key)`, through an index on a hash of both (`keyHash`). The key hashes the whole request (see `requestKey`) and
- *   the scope hashes the API identity (base URL and a hash of the key, never the key), so a rerun
- *   finds what was already submitted or answered. A request is `pending` (to submit), `submitted` (in
- *   a batch) or `done` (its result stored). Its state row is small (it changes several times); what
- *   it sends lives apart: the params shared by a job once in `specs`, each request's messages in
+ * - `requests` are found by `(scope, key)`, through an index on a hash of both (`keyHash`). The
+ *   key hashes the whole request (see `requestKey`) and the scope hashes the API identity (base URL
+ *   and a hash of the key, never the key), so a rerun finds what was already submitted or answered.
+ *   A request is `pending` (to submit), `submitted` (in a batch) or `done` (its result stored). Its
+ *   state row is small (it changes several times); what it sends lives apart: the params shared by a job once in `specs`, each request's messages in
  *   `payloads` (under the request's id), and its answer in `results` (the request points to it).
  *   Payloads and results are appended in id order, never inserted by a hash key: a random-key
  *   B-tree insert dirties a page per row, and at a million rows that write volume was most of the
@@ -332,6 +332,7 @@ export class Ledger implements LedgerStore {
       heartbeat: db.prepare('UPDATE runs SET heartbeat_at = ? WHERE id = ? AND heartbeat_at > ?'),
       runs: db.prepare<[], RunRow>('SELECT * FROM runs'),
       run: db.prepare<[number], RunRow>('SELECT * FROM runs WHERE id = ?'),
+      setScratch: db.prepare('UPDATE runs SET scratch = ? WHERE id = ?'),
       othersScratch: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM runs WHERE scratch = ?'),
       dropRun: db.prepare('DELETE FROM runs WHERE id = ?'),
       batches: db.prepare<[], BatchRow>('SELECT * FROM batches ORDER BY id'),
@@ -498,7 +499,7 @@ export class Ledger implements LedgerStore {
     }
     const id = Number(this.#stmt.newRun.run(job, process.pid, now, HOST, now, null).lastInsertRowid);
     const scratch = this.#records.adopt(id);
-    if (scratch !== null) this.#db.prepare('UPDATE runs SET scratch = ? WHERE id = ?').run(scratch, id);
+    if (scratch !== null) this.#stmt.setScratch.run(scratch, id);
     return id;
   }
 

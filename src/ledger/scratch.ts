@@ -7,8 +7,8 @@
  * again; what was paid for is in the ledger proper). So they need no durability: the scratch file
  * has no write-ahead log and is not synced (`journal_mode = MEMORY` keeps a transaction's rollback
  * working, `synchronous = OFF`), each record is written once instead of twice (WAL, then checkpoint),
- * and a run's end deletes the file instead of its rows (at 200,000 rows that delete was 1.4 s of
- * the ledger's 12 s of CPU; see bench/ledger-floor.mjs).
+ * and the end of the connection's last run deletes the file instead of its rows (at 200,000 rows that
+ * delete was 1.4 s of the ledger's 12 s of CPU; see bench/ledger-floor.mjs).
  *
  * The file's name is kept on each run's row (`runs.scratch`), so a run started elsewhere can delete
  * the file of a run that died without ending.
