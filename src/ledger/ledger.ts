@@ -9,8 +9,9 @@
  *   key hashes the whole request (see `requestKey`) and the scope hashes the API identity (base URL
  *   and a hash of the key, never the key), so a rerun finds what was already submitted or answered.
  *   A request is `pending` (to submit), `submitted` (in a batch) or `done` (its result stored). Its
- *   state row is small (it changes several times); what it sends lives apart: the params shared by a job once in `specs`, each request's messages in
- *   `payloads` (under the request's id), and its answer in `results` (the request points to it).
+ *   state row is small (it changes several times); what it sends lives apart: the params shared by
+ *   a job once in `specs`, each request's messages in `payloads` (under the request's id), and its
+ *   answer in `results` (the request points to it).
  *   Payloads and results are appended in id order, never inserted by a hash key: a random-key
  *   B-tree insert dirties a page per row, and at a million rows that write volume was most of the
  *   ledger's cost.
