@@ -5,7 +5,7 @@
  * of a transient error).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
@@ -158,6 +158,8 @@ describe.each(stores)('killed with SIGKILL, then run again (ledger in $store)', 
       expect(rerun.stdout).toBe(expected);
       if (c.rerunSays) expect(rerun.stderr).toMatch(c.rerunSays);
       expect(perKey(emu)).toEqual(Array(c.rows).fill(1));
+      // The killed run's scratch file of records (SQLite) was deleted by the rerun, and the rerun's own at its end.
+      expect(readdirSync(dir).filter((name) => name.includes('.run-'))).toEqual([]);
     });
   }
 
