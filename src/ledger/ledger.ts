@@ -607,6 +607,18 @@ export class Ledger implements LedgerStore {
     return this.#stmt.payload.get(keyHash(scope, key), scope, key);
   }
 
+  /** What each of these requests sends, in one read transaction (see `known`). */
+  payloads(scope: string, keys: readonly string[]): Map<string, PayloadRow> {
+    return this.transaction(() => {
+      const found = new Map<string, PayloadRow>();
+      for (const key of keys) {
+        const row = this.#stmt.payload.get(keyHash(scope, key), scope, key);
+        if (row) found.set(key, row);
+      }
+      return found;
+    });
+  }
+
   intake(scope: string, run: number, specs: readonly Spec[], requests: readonly NewRequest[], records: readonly NewRecord[], now: number): void {
     this.transaction(() => {
       for (const spec of specs) this.ensureSpec(spec.id, spec.head, spec.tail);

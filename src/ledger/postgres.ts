@@ -396,6 +396,12 @@ export class PgLedger implements LedgerStore {
     return first<PayloadRow>(this.#pool, `${PAYLOAD_SELECT} WHERE q.scope = $1 AND q.key = $2`, [scope, key]);
   }
 
+  async payloads(scope: string, keys: readonly string[]): Promise<Map<string, PayloadRow>> {
+    if (keys.length === 0) return new Map();
+    const found = await rows<PayloadRow>(this.#pool, `${PAYLOAD_SELECT} WHERE q.scope = $1 AND q.key = ANY($2::text[])`, [scope, keys]);
+    return new Map(found.map((row) => [row.key, row]));
+  }
+
   async storedResult(scope: string, key: string): Promise<string | undefined> {
     const row = await first<{ result: string }>(this.#pool, 'SELECT a.result FROM requests q JOIN results a ON a.id = q.result_id WHERE q.scope = $1 AND q.key = $2', [
       scope,

@@ -130,6 +130,8 @@ export interface LedgerStore {
   refreshPayload(scope: string, key: string, messages: string): Awaitable<boolean>;
   /** What a request sends. */
   payload(scope: string, key: string): Awaitable<PayloadRow | undefined>;
+  /** What each of these requests sends, those the ledger knows (one step for many: a result chunk's retries). */
+  payloads(scope: string, keys: readonly string[]): Awaitable<Map<string, PayloadRow>>;
   /** The stored result of a request (JSON), if any. */
   storedResult(scope: string, key: string): Awaitable<string | undefined>;
   /**

@@ -70,11 +70,15 @@ export class ResultRecorder {
     const { ledger, scope, signal } = this.#ctx;
     const settlements = decided.map(({ request, text, verdict }) => ({ waiting: request, result: text, retry: verdict.retry, maxTokens: verdict.retry ? (verdict.maxTokens ?? null) : null }));
     const taken = await ledger.settle(row.id, settlements, t);
-    for (const [i, { key, verdict }] of decided.entries()) {
-      if (!verdict.retry || !taken[i] || signal.aborted) continue;
+    const again = new Map<string, string>();
+    for (const [i, { key, verdict }] of decided.entries()) if (verdict.retry && taken[i]) again.set(key, verdict.reason);
+    if (again.size === 0 || signal.aborted) return;
+    // Their sizes in one step: a deadline that cancels a batch sends all of it back.
+    const payloads = await ledger.payloads(scope, [...again.keys()]);
+    for (const [key, reason] of again) {
       // A doubled max_tokens may add a digit to the params.
-      requeued.set(key, payloadBytes(await ledger.payload(scope, key)) + 8);
-      this.#reasons.set(key, verdict.reason);
+      requeued.set(key, payloadBytes(payloads.get(key)) + 8);
+      this.#reasons.set(key, reason);
     }
   }
 

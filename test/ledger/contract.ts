@@ -114,6 +114,13 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         const payload = await ledger.payload(SCOPE, 'a');
         expect(payload).toMatchObject({ key: 'a', label: null, max_tokens: null });
         expect(JSON.parse(`${payload!.head}${payload!.messages}${payload!.tail}`)).toEqual({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'item a' }] });
+        // Many at once: those known, under this scope only.
+        const many = await ledger.payloads(SCOPE, ['b', 'unknown', 'a']);
+        expect([...many.keys()].sort()).toEqual(['a', 'b']);
+        expect(many.get('a')).toEqual(payload);
+        expect(many.get('b')).toMatchObject({ key: 'b', label: 'T-42', messages: messagesOf('b') });
+        expect((await ledger.payloads('other-scope', ['a'])).size).toBe(0);
+        expect((await ledger.payloads(SCOPE, [])).size).toBe(0);
         const rows = await ledger.records(SCOPE, run, 0, 10);
         expect(rows).toEqual([
           { seq: 0, line: 2, data: '{"n":0}', key: 'a', label: null, error: null, result: null, state: 'pending', attempts: 0, batch_id: null, remote_id: null, nonce: null },

@@ -7,7 +7,7 @@ import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/ba
 import { describe, expect, it } from 'vitest';
 import { customIdOf, requestLine } from '../../src/core/request.ts';
 import { BatchAssembler } from '../../src/sink/assembler.ts';
-import { batchBody, ENVELOPE_BYTES, requestBytes } from '../../src/sink/body.ts';
+import { batchBody, ENVELOPE_BYTES, payloadBytes, requestBytes } from '../../src/sink/body.ts';
 import { BudgetGuard } from '../../src/sink/budget.ts';
 import { Limiter } from '../../src/sink/limiter.ts';
 import { resolveOptions } from '../../src/enrich.ts';
@@ -229,6 +229,38 @@ describe('ResultRecorder', () => {
     expect([...requeued.keys()]).toEqual(['k']);
     expect(state).toBe('pending');
     expect(reasons).toEqual({ deadline: 1 });
+  });
+
+  it('requests a deadline sent back are sized in one ledger step, not one per request (a round trip each on PostgreSQL)', async () => {
+    const ctx = testContext({ deadline: 1 });
+    const { ledger } = ctx;
+    const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);
+    ledger.ensureSpec('s', '{"model":"m","max_tokens":5,"messages":', '}');
+    for (const key of keys) ledger.insertRequest(identity.scope, key, null, 's', `["${key}"]`, 0);
+    const { id } = ledger.openBatch(identity, ctx.run, 'test', 'nonce1', keys, 0);
+    ledger.setRemote(id, 'msgbatch_1', 0);
+    ctx.mode.passDeadline();
+    const recorder = new ResultRecorder(ctx);
+    const row = ledger.batch(id)!;
+    const waiting = ledger.submittedOf(id);
+    const decided = [];
+    for (const key of keys) decided.push((await recorder.decide(row, key, canceled, waiting))!);
+    const calls: string[] = [];
+    const counting = new Proxy(ledger, {
+      get: (target, name, receiver) => {
+        const value = Reflect.get(target, name, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          calls.push(String(name));
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const requeued: Requeued = new Map();
+    await new ResultRecorder({ ...ctx, ledger: counting }).store(row, decided, 1, requeued);
+    expect(requeued.size).toBe(50);
+    expect(requeued.get('k7')).toBe(payloadBytes(ledger.payload(identity.scope, 'k7')) + 8);
+    expect(calls.length).toBeLessThanOrEqual(2);
   });
 
   it('a request an earlier run canceled is sent again: rerunning means finishing', async () => {
