@@ -75,6 +75,7 @@ export class ResultRecorder {
     if (again.size === 0 || signal.aborted) return;
     // Their sizes in one step: a deadline that cancels a batch sends all of it back.
     const payloads = await ledger.payloads(scope, [...again.keys()]);
+    if (signal.aborted) return;
     for (const [key, reason] of again) {
       // A doubled max_tokens may add a digit to the params.
       requeued.set(key, payloadBytes(payloads.get(key)) + 8);
