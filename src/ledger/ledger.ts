@@ -333,7 +333,6 @@ export class Ledger implements LedgerStore {
       heartbeat: db.prepare('UPDATE runs SET heartbeat_at = ? WHERE id = ? AND heartbeat_at > ?'),
       runs: db.prepare<[], RunRow>('SELECT * FROM runs'),
       run: db.prepare<[number], RunRow>('SELECT * FROM runs WHERE id = ?'),
-      setScratch: db.prepare('UPDATE runs SET scratch = ? WHERE id = ?'),
       othersScratch: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM runs WHERE scratch = ?'),
       dropRun: db.prepare('DELETE FROM runs WHERE id = ?'),
       batches: db.prepare<[], BatchRow>('SELECT * FROM batches ORDER BY id'),
@@ -498,9 +497,8 @@ export class Ledger implements LedgerStore {
       const gone = run.host === HOST ? !processAlive(run.pid) : false;
       if (gone || run.heartbeat_at === null || now - run.heartbeat_at >= RUN_RECORDS_STALE_MS) this.endRun(run.id);
     }
-    const id = Number(this.#stmt.newRun.run(job, process.pid, now, HOST, now, null).lastInsertRowid);
-    const scratch = this.#records.adopt(id);
-    if (scratch !== null) this.#stmt.setScratch.run(scratch, id);
+    const id = Number(this.#stmt.newRun.run(job, process.pid, now, HOST, now, this.#records.open()).lastInsertRowid);
+    this.#records.adopt(id);
     return id;
   }
 

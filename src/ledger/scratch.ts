@@ -47,11 +47,16 @@ export class RunRecords {
     this.#createFile = createFile;
   }
 
-  /** The name to store on a run's row: the scratch file that will hold its records (attached now if need be). */
-  adopt(run: number): string | null {
+  /** The scratch file's name, to store on the row of a run about to start here (attached now if need be; null in memory). */
+  open(): string | null {
+    this.#attach();
+    return this.#name;
+  }
+
+  /** Takes a run started by this connection: its records are kept here. */
+  adopt(run: number): void {
     this.#attach();
     this.#runs.add(run);
-    return this.#name;
   }
 
   /** Whether this connection holds the run's records. */

@@ -7,6 +7,7 @@ import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { tamper } from '../helpers/pipeline.ts';
 import { HOST, keyHash, Ledger, RUN_STALE_MS, runIsAlive, type Identity, type RunRow } from '../../src/ledger/ledger.ts';
 
 const dirs: string[] = [];
@@ -224,9 +225,3 @@ describe('requests are found by a hash of scope and key', () => {
     expect(Number.isSafeInteger(keyHash('s', 'x'.repeat(1000)))).toBe(true);
   });
 });
-
-function tamper(path: string, sql: string, ...params: unknown[]): void {
-  const db = new Database(path);
-  db.prepare(sql).run(...params);
-  db.close();
-}
