@@ -9,7 +9,7 @@ import type { RecordError } from '../core/result.ts';
 import type { PreparedRecord, Ready } from '../types.ts';
 import type { BatchAssembler } from './assembler.ts';
 import { ENVELOPE_BYTES, requestBytes } from './body.ts';
-import type { KnownRequest, Spec } from '../ledger/store.ts';
+import type { KnownRequest, NewRecord, NewRequest, Spec } from '../ledger/store.ts';
 import type { SinkContext } from './context.ts';
 import { LOOKUP_PAGE, WRITE_CHUNK, WRITE_DELAY_MS } from './options.ts';
 
@@ -24,8 +24,16 @@ export class Intake {
   /** Records read so far, and whether the source has ended. */
   recordsRead = 0;
   inputDone = false;
-  readonly #pendingRecords: { seq: number; record: PreparedRecord }[] = [];
-  readonly #pendingRequests: Ready[] = [];
+  /**
+   * What the next ledger step writes, held as it will be written (JSON text), not as the prepared
+   * records: a record's parsed fields and request die young then, instead of surviving each
+   * collection of the young generation until the step (at 4,000 records, those copies were most of
+   * the intake's garbage-collection time).
+   */
+  readonly #pendingRecords: NewRecord[] = [];
+  readonly #pendingRequests: NewRequest[] = [];
+  /** The specs of the requests in `#pendingRequests` not yet in the ledger. */
+  readonly #pendingSpecs: Spec[] = [];
   #writeTimer: NodeJS.Timeout | undefined;
   /** Specs already in the ledger. */
   readonly #specsWritten = new Set<string>();
@@ -60,7 +68,7 @@ export class Intake {
           const error = await this.#place(record, known.get(record.key), elsewhere);
           if (error) placed = { ...record, error }; // the caller's record is left as it is
         }
-        this.#pendingRecords.push({ seq: seq++, record: placed });
+        this.#pendingRecords.push(recordRow(seq++, placed));
         if (this.#pendingRecords.length >= WRITE_CHUNK) await this.writeBuffered();
         else this.#writeTimer ??= setTimeout(() => void this.writeBuffered().catch((error: unknown) => ctx.fail(error)), WRITE_DELAY_MS);
       }
@@ -82,25 +90,10 @@ export class Intake {
     if (this.#pendingRecords.length === 0 && this.#pendingRequests.length === 0) return this.#writing;
     const records = this.#pendingRecords.splice(0);
     const requests = this.#pendingRequests.splice(0);
-    const specs: Spec[] = [];
-    for (const { spec } of requests) {
-      if (this.#specsWritten.has(spec.id)) continue;
-      this.#specsWritten.add(spec.id);
-      specs.push({ id: spec.id, head: spec.head, tail: spec.tail });
-    }
+    const specs = this.#pendingSpecs.splice(0);
     this.#writing = this.#writing.then(async () => {
       if (ctx.finished) return;
-      await ctx.ledger.intake(
-        ctx.scope,
-        ctx.run,
-        specs,
-        requests.map(({ key, label, spec, messages }) => ({ key, label: label ?? null, spec: spec.id, messages })),
-        records.map(({ seq, record }) => {
-          const error = record.error ? JSON.stringify(record.error) : null;
-          return { seq, line: record.line, data: JSON.stringify(record.data), key: error ? null : (record.key ?? null), error };
-        }),
-        ctx.opts.now(),
-      );
+      await ctx.ledger.intake(ctx.scope, ctx.run, specs, requests, records, ctx.opts.now());
       ctx.pulse.notify();
     });
     return this.#writing;
@@ -137,7 +130,12 @@ export class Intake {
           `${opts.file}:${record.line}: this request was already submitted under another API identity (another ANTHROPIC_BASE_URL or ANTHROPIC_API_KEY); its batches and answers can only be seen with that identity. Run again with it (see 'batch-enrich status'), or pass --new-identity (the library's allowOtherIdentity) to submit under this one and pay again`,
         );
       }
-      this.#pendingRequests.push(record);
+      const { spec } = record;
+      if (!this.#specsWritten.has(spec.id)) {
+        this.#specsWritten.add(spec.id);
+        this.#pendingSpecs.push({ id: spec.id, head: spec.head, tail: spec.tail });
+      }
+      this.#pendingRequests.push({ key, label: record.label ?? null, spec: spec.id, messages: record.messages });
       await assembler.add(key, size);
     } else if (known.state === 'pending') {
       // Sent as this run built it: the same request, with its documents' current file ids (a request
@@ -169,6 +167,12 @@ export class Intake {
     }
     return sent;
   }
+}
+
+/** A record as the ledger's intake writes it. */
+function recordRow(seq: number, record: PreparedRecord): NewRecord {
+  const error = record.error ? JSON.stringify(record.error) : null;
+  return { seq, line: record.line, data: JSON.stringify(record.data), key: error ? null : (record.key ?? null), error };
 }
 
 const isReady = (record: PreparedRecord): record is Ready => !record.error && record.key !== undefined && record.spec !== undefined && record.messages !== undefined;
