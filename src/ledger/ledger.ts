@@ -5,9 +5,10 @@
  * records wait on disk, not in a Map) and what makes work survive a crash or Ctrl-C without paying
  * twice:
  *
- * - `requests` are found by `(scope, key)`, through an index on a hash of both (`keyHash`). The
- *   key hashes the whole request (see `requestKey`) and the scope hashes the API identity (base URL
- *   and a hash of the key, never the key), so a rerun finds what was already submitted or answered.
+ * - `requests` are found by `(scope, key)`, through two tables of a hash of both (`keyHash`; see
+ *   `KEYS_MERGE_AT`). The key hashes the whole request (see `requestKey`) and the scope hashes the
+ *   API identity (base URL and a hash of the key, never the key), so a rerun finds what was already
+ *   submitted or answered.
  *   A request is `pending` (to submit), `submitted` (in a batch) or `done` (its result stored). Its
  *   state row is small (it changes several times); what it sends lives apart: the params shared by
  *   a job once in `specs`, each request's messages in `payloads` (under the request's id), and its
@@ -43,7 +44,16 @@ import type { KnownRequest, LedgerStore, NewRecord, NewRequest, Settlement, Spec
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 
-const SCHEMA_VERSION = 7;
+const SCHEMA_VERSION = 8;
+
+/**
+ * Requests are found by `(scope, key)` through a view over two tables of `(keyHash, id)` (schema 8):
+ * `keys_new` takes each new request, and is merged into `keys` once it holds this many. An intake
+ * transaction then dirties the pages of a small table, not pages all over an index of every request
+ * (the keys are hashes: each insert lands at random), and a merge writes `keys` in key order, each of
+ * its pages once. Lookups search both (a view: `request_keys`).
+ */
+export const KEYS_MERGE_AT = 65_536;
 
 /** How often a run refreshes its heartbeat. */
 export const HEARTBEAT_MS = 5_000;
@@ -74,6 +84,9 @@ const KEY_HASH_CHARS = 22;
 /** What `gc` deletes (and `gcPreview` counts): finished batches, and requests not waiting on a batch, untouched since `?`. */
 const GC_BATCHES = "updated_at < ? AND state IN ('downloaded', 'failed')";
 const GC_REQUESTS = "updated_at < ? AND state != 'submitted'";
+
+/** A request found by `(scope, key)` through its key hash (bound as `h, scope, key`); the request is `q`. */
+const BY_KEY = 'FROM request_keys k JOIN requests q ON q.id = k.id WHERE k.h = ? AND q.scope = ? AND q.key = ?';
 
 /** `known`'s `failure` column (SQL that SQLite and PostgreSQL both take): a stored result that mentions a failure type. */
 export const KNOWN_FAILURE = `CASE WHEN a.result LIKE '%"errored"%' OR a.result LIKE '%"expired"%' OR a.result LIKE '%"canceled"%' THEN a.result END`;
@@ -205,8 +218,8 @@ function createPrivate(path: string): void {
 }
 
 /**
- * A 53-bit hash of a request's scope and key: what the ledger indexes requests by (see schema 7). Two
- * requests may share one (each lookup compares scope and key too). cyrb53, by bryc (public domain).
+ * A 53-bit hash of a request's scope and key: what the ledger finds requests by (`keys`, schema 8).
+ * Two requests may share one (each lookup compares scope and key too). cyrb53, by bryc (public domain).
  */
 export function keyHash(scope: string, key: string): number {
   let h1 = 0xdeadbeef;
@@ -235,16 +248,23 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+export interface LedgerOptions {
+  /** When `keys_new` is merged into `keys` (tests set it low). */
+  keysMergeAt?: number;
+}
+
 export class Ledger implements LedgerStore {
   readonly path: string;
+  readonly #keysMergeAt: number;
   readonly #db: Database.Database;
   readonly #stmt;
   #uploads: UploadRegistry | undefined;
   /** The records of the runs this connection started. */
   readonly #records: RunRecords;
 
-  constructor(path: string) {
+  constructor(path: string, options: LedgerOptions = {}) {
     this.path = path;
+    this.#keysMergeAt = options.keysMergeAt ?? KEYS_MERGE_AT;
     // better-sqlite3 takes '' for a throw-away database: every rerun would pay again.
     if (path.trim() === '') throw new BatchEnrichError('BE_USAGE', 'The ledger path is empty: give a file (or :memory: for a throw-away ledger)');
     try {
@@ -276,35 +296,36 @@ export class Ledger implements LedgerStore {
     }
     const db = this.#db;
     this.#stmt = {
-      request: db.prepare<[number, string, string], RequestRow>('SELECT key, label, spec, state, batch_id, attempts, max_tokens, updated_at FROM requests WHERE h = ? AND scope = ? AND key = ?'),
+      request: db.prepare<[number, string, string], RequestRow>(`SELECT q.key, q.label, q.spec, q.state, q.batch_id, q.attempts, q.max_tokens, q.updated_at ${BY_KEY}`),
       known: db.prepare<[number, string, string], KnownRequest>(
         `SELECT q.key, q.label, q.spec, q.state, q.batch_id, q.attempts, q.max_tokens, q.updated_at, ${KNOWN_FAILURE} AS failure
-           FROM requests q LEFT JOIN results a ON a.id = q.result_id WHERE q.h = ? AND q.scope = ? AND q.key = ?`,
+           FROM request_keys k JOIN requests q ON q.id = k.id LEFT JOIN results a ON a.id = q.result_id WHERE k.h = ? AND q.scope = ? AND q.key = ?`,
       ),
       payload: db.prepare<[number, string, string], PayloadRow>(
-        'SELECT q.id, q.key, q.label, s.head, p.messages, s.tail, q.max_tokens FROM requests q JOIN payloads p ON p.id = q.id JOIN specs s ON s.id = q.spec WHERE q.h = ? AND q.scope = ? AND q.key = ?',
+        `SELECT q.id, q.key, q.label, s.head, p.messages, s.tail, q.max_tokens
+           FROM request_keys k JOIN requests q ON q.id = k.id JOIN payloads p ON p.id = q.id JOIN specs s ON s.id = q.spec WHERE k.h = ? AND q.scope = ? AND q.key = ?`,
       ),
       insertSpec: db.prepare('INSERT OR IGNORE INTO specs (id, head, tail) VALUES (?, ?, ?)'),
       insertPayload: db.prepare('INSERT INTO payloads (id, messages) VALUES (?, ?)'),
       refreshPayload: db.prepare(
-        "UPDATE payloads SET messages = ? WHERE id = (SELECT id FROM requests WHERE h = ? AND scope = ? AND key = ? AND state = 'pending') AND messages != ?",
+        `UPDATE payloads SET messages = ? WHERE id = (SELECT q.id ${BY_KEY} AND q.state = 'pending') AND messages != ?`,
       ),
       scopes: db.prepare<[], string>('SELECT scope FROM scopes ORDER BY scope').pluck(),
       insertScope: db.prepare('INSERT OR IGNORE INTO scopes (scope) VALUES (?)'),
       submittedOf: db.prepare<[number], Waiting & { key: string }>(
         "SELECT id, key, spec, attempts, max_tokens, result_id FROM requests WHERE batch_id = ? AND state = 'submitted'",
       ),
-      sent: db.prepare<[number, string, string], { n: number }>("SELECT 1 AS n FROM requests WHERE h = ? AND scope = ? AND key = ? AND state != 'pending'"),
+      sent: db.prepare<[number, string, string], { n: number }>(`SELECT 1 AS n ${BY_KEY} AND q.state != 'pending'`),
       // Unless known: the key's index is on its hash (see `keyHash`), which two keys may share.
-      insertRequest: db.prepare(
-        "INSERT INTO requests (scope, key, h, label, spec, state, updated_at) SELECT ?, ?, ?, ?, ?, 'pending', ? WHERE NOT EXISTS (SELECT 1 FROM requests WHERE h = ? AND scope = ? AND key = ?)",
-      ),
-      requestId: db.prepare<[number, string, string], number>('SELECT id FROM requests WHERE h = ? AND scope = ? AND key = ?').pluck(),
+      insertRequest: db.prepare(`INSERT INTO requests (scope, key, label, spec, state, updated_at) SELECT ?, ?, ?, ?, 'pending', ? WHERE NOT EXISTS (SELECT 1 ${BY_KEY})`),
+      insertKey: db.prepare('INSERT INTO keys_new (h, id) VALUES (?, ?)'),
+      newKeys: db.prepare<[], number>('SELECT COUNT(*) FROM keys_new').pluck(),
+      requestId: db.prepare<[number, string, string], number>(`SELECT q.id ${BY_KEY}`).pluck(),
       insertBatch: db.prepare(
         `INSERT INTO batches (scope, run, job, nonce, state, request_count, bytes, created_at, updated_at, base_url, api_version, key_fingerprint)
          VALUES (?, ?, ?, ?, 'creating', 0, 0, ?, ?, ?, ?, ?)`,
       ),
-      assign: db.prepare("UPDATE requests SET state = 'submitted', batch_id = ?, attempts = attempts + 1, updated_at = ? WHERE h = ? AND scope = ? AND key = ? AND state = 'pending'"),
+      assign: db.prepare(`UPDATE requests SET state = 'submitted', batch_id = ?, attempts = attempts + 1, updated_at = ? WHERE id = (SELECT q.id ${BY_KEY}) AND state = 'pending'`),
       sizeBatch: db.prepare('UPDATE batches SET request_count = ?, bytes = ? WHERE id = ?'),
       batchPage: db.prepare<[number, number, number], PayloadRow>(
         `SELECT q.id, q.key, q.label, s.head, p.messages, s.tail, q.max_tokens
@@ -324,8 +345,10 @@ export class Ledger implements LedgerStore {
       appendResult: db.prepare('INSERT INTO results (result) VALUES (?)'),
       replaceResult: db.prepare('UPDATE results SET result = ? WHERE id = ?'),
       dropResult: db.prepare('DELETE FROM results WHERE id = ?'),
-      storedResult: db.prepare<[number, string, string], { result: string }>('SELECT a.result FROM requests q JOIN results a ON a.id = q.result_id WHERE q.h = ? AND q.scope = ? AND q.key = ?'),
-      reopen: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = 0, updated_at = ? WHERE h = ? AND scope = ? AND key = ? AND state = 'done' AND updated_at = ?"),
+      storedResult: db.prepare<[number, string, string], { result: string }>(
+        'SELECT a.result FROM request_keys k JOIN requests q ON q.id = k.id JOIN results a ON a.id = q.result_id WHERE k.h = ? AND q.scope = ? AND q.key = ?',
+      ),
+      reopen: db.prepare(`UPDATE requests SET state = 'pending', batch_id = NULL, attempts = 0, updated_at = ? WHERE id = (SELECT q.id ${BY_KEY}) AND state = 'done' AND updated_at = ?`),
       unanswered: db.prepare<[number], { key: string }>("SELECT key FROM requests WHERE batch_id = ? AND state = 'submitted'"),
       release: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = MAX(attempts - 1, 0) WHERE batch_id = ? AND state = 'submitted'"),
       newRun: db.prepare('INSERT INTO runs (job, pid, started_at, host, heartbeat_at, scratch) VALUES (?, ?, ?, ?, ?, ?)'),
@@ -340,6 +363,8 @@ export class Ledger implements LedgerStore {
       gcBatches: db.prepare(`DELETE FROM batches WHERE ${GC_BATCHES}`),
       gcBatchesCount: db.prepare<[number], { n: number }>(`SELECT COUNT(*) AS n FROM batches WHERE ${GC_BATCHES}`),
       gcPayloads: db.prepare('DELETE FROM payloads WHERE id NOT IN (SELECT id FROM requests)'),
+      gcKeys: db.prepare('DELETE FROM keys WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.id = keys.id)'),
+      gcNewKeys: db.prepare('DELETE FROM keys_new WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.id = keys_new.id)'),
       gcResults: db.prepare('DELETE FROM results WHERE id NOT IN (SELECT result_id FROM requests WHERE result_id IS NOT NULL)'),
       gcSpecs: db.prepare('DELETE FROM specs WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.spec = specs.id)'),
       gcClaims: db.prepare('DELETE FROM claims WHERE batch_id NOT IN (SELECT id FROM batches)'),
@@ -368,6 +393,18 @@ export class Ledger implements LedgerStore {
 
   /** Steps from schema N (the index) to N + 1. */
   readonly #migrations: Record<number, () => void> = {
+    // 7 → 8: the index on request key hashes becomes two tables, `keys` and the small `keys_new`
+    // merged into it now and then (see `KEYS_MERGE_AT`), read together through a view.
+    7: () => {
+      this.#db.exec(`
+        CREATE TABLE keys (h INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (h, id)) WITHOUT ROWID;
+        CREATE TABLE keys_new (h INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (h, id)) WITHOUT ROWID;
+        CREATE VIEW request_keys AS SELECT h, id FROM keys UNION ALL SELECT h, id FROM keys_new;
+        INSERT INTO keys (h, id) SELECT h, id FROM requests ORDER BY h, id;
+        DROP INDEX requests_h;
+        ALTER TABLE requests DROP COLUMN h;
+      `);
+    },
     // 6 → 7: the records of runs move to scratch files (see `./scratch.ts`); a run's row names its file.
     // Records written before belonged to runs of an older batch-enrich, which cannot read them back now.
     // Requests are found by a 53-bit hash of scope and key (`keyHash`, in a plain index) instead of a
@@ -585,15 +622,24 @@ export class Ledger implements LedgerStore {
 
   /** Records a new request (pending) and the messages it sends; ignored if the request is known. */
   insertRequest(scope: string, key: string, label: string | null, spec: string, messages: string, now: number): void {
-    this.#stmt.insertScope.run(scope);
-    this.#insertRequest(scope, key, label, spec, messages, now);
+    this.transaction(() => {
+      this.#stmt.insertScope.run(scope);
+      if (this.#insertRequest(scope, key, label, spec, messages, now) !== undefined) this.#mergeKeys();
+    });
+  }
+
+  /** Merges `keys_new` into `keys` once it holds `keysMergeAt` requests (see `KEYS_MERGE_AT`); in the caller's transaction. */
+  #mergeKeys(): void {
+    if (this.#stmt.newKeys.get()! < this.#keysMergeAt) return;
+    this.#db.exec('INSERT INTO keys (h, id) SELECT h, id FROM keys_new; DELETE FROM keys_new');
   }
 
   /** `insertRequest`, returning the new request's row id (undefined when the request was known). */
   #insertRequest(scope: string, key: string, label: string | null, spec: string, messages: string, now: number): number | undefined {
     const h = keyHash(scope, key);
-    const inserted = this.#stmt.insertRequest.run(scope, key, h, label, spec, now, h, scope, key);
+    const inserted = this.#stmt.insertRequest.run(scope, key, label, spec, now, h, scope, key);
     if (inserted.changes === 0) return undefined;
+    this.#stmt.insertKey.run(h, inserted.lastInsertRowid);
     this.#stmt.insertPayload.run(inserted.lastInsertRowid, messages);
     return Number(inserted.lastInsertRowid);
   }
@@ -627,6 +673,7 @@ export class Ledger implements LedgerStore {
         const id = this.#insertRequest(scope, key, label, spec, messages, now);
         if (id !== undefined) ids.set(key, id);
       }
+      if (ids.size > 0) this.#mergeKeys();
       this.#records.insert(run, records, (key) => ids.get(key) ?? this.#stmt.requestId.get(keyHash(scope, key), scope, key) ?? null);
     });
   }
@@ -791,6 +838,8 @@ export class Ledger implements LedgerStore {
       const requests = this.#gcRequests('DELETE FROM requests');
       const counts = { batches: this.#stmt.gcBatches.run(before).changes, requests: requests === undefined ? 0 : requests.run(before).changes };
       this.#stmt.gcPayloads.run();
+      this.#stmt.gcKeys.run();
+      this.#stmt.gcNewKeys.run();
       this.#stmt.gcResults.run();
       this.#stmt.gcSpecs.run();
       this.#stmt.gcScopes.run();

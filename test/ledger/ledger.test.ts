@@ -107,7 +107,10 @@ describe('migration from schema 4', () => {
     expect(ledger.records('scope-a', 1, 0, 10)).toEqual([]);
     ledger.close();
     const db = new Database(path, { readonly: true });
-    expect(db.pragma('user_version', { simple: true })).toBe(7);
+    expect(db.pragma('user_version', { simple: true })).toBe(8);
+    // The requests' key hashes moved from an index into the key tables (schema 8).
+    expect(db.prepare('SELECT COUNT(*) FROM keys').pluck().get()).toBe(2);
+    expect(db.prepare("SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = 'h'").pluck().get()).toBe(0);
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'records'").all()).toEqual([]);
     db.close();
   });
@@ -207,7 +210,7 @@ describe('requests are found by a hash of scope and key', () => {
     ledger.insertRequest('scope-a', 'zz', null, 's', '["zz"]', 1);
     ledger.close();
     // Make `zz` collide with `b`: what a 53-bit hash does, rarely, among millions of keys.
-    tamper(path, 'UPDATE requests SET h = ? WHERE key = ?', keyHash('scope-a', 'b'), 'zz');
+    tamper(path, 'UPDATE keys_new SET h = ? WHERE id = (SELECT id FROM requests WHERE key = ?)', keyHash('scope-a', 'b'), 'zz');
     const again = new Ledger(path);
     again.insertRequest('scope-a', 'b', null, 's', '["b"]', 2);
     expect(again.payload('scope-a', 'b')?.messages).toBe('["b"]');
@@ -216,6 +219,42 @@ describe('requests are found by a hash of scope and key', () => {
     expect(again.openBatch(identity, run, 'j', 'n', ['b'], 3).keys).toEqual(['b']);
     expect(again.request('scope-a', 'zz')).toBeUndefined(); // its hash no longer matches its key: it is not found by it
     again.close();
+  });
+
+  it('requests written before and after a merge of the new keys are found alike, and gc forgets the keys of the requests it deletes', () => {
+    const path = tempPath();
+    const ledger = new Ledger(path, { keysMergeAt: 4 });
+    const spec = { id: 's', head: '{"model":"m","max_tokens":5,"messages":', tail: '}' };
+    const run = ledger.startRun('j', Date.now());
+    const key = (i: number) => `key-${i}`;
+    const keys = Array.from({ length: 9 }, (_, i) => key(i));
+    const counts = () => {
+      const db = new Database(path, { readonly: true });
+      const n = (table: string) => db.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get();
+      const found = [n('keys'), n('keys_new')];
+      db.close();
+      return found;
+    };
+    // In chunks of 3: the new keys are merged once they are 4 or more, at the end of a chunk (after the second).
+    for (let from = 0; from < keys.length; from += 3) {
+      const chunk = keys.slice(from, from + 3);
+      ledger.intake('scope-a', run, from === 0 ? [spec] : [], chunk.map((key) => ({ key, label: null, spec: 's', messages: `["${key}"]` })), chunk.map((key, i) => ({ seq: from + i, line: from + i + 2, data: '{}', key, error: null })), 1);
+    }
+    expect(counts()).toEqual([6, 3]);
+    // A request known already is not written twice, wherever its key is.
+    ledger.intake('scope-a', run, [], [key(0), key(8)].map((key) => ({ key, label: null, spec: 's', messages: '[]' })), [], 2);
+    expect(counts()).toEqual([6, 3]);
+    expect([...ledger.known('scope-a', [...keys, 'unknown']).keys()]).toEqual(keys);
+    expect(ledger.payloads('scope-a', keys).get('key-8')?.messages).toBe('["key-8"]');
+    expect(ledger.known('scope-b', keys).size).toBe(0);
+    const { id, keys: taken } = ledger.openBatch(identity, run, 'j', 'n', [key(1), key(7), key(8)], 3);
+    expect(taken).toEqual([key(1), key(7), key(8)]);
+    expect(ledger.request('scope-a', key(8))).toMatchObject({ state: 'submitted', batch_id: id });
+    ledger.endRun(run);
+    expect(ledger.gc(Date.now())).toEqual({ batches: 0, requests: 6 });
+    expect(counts()).toEqual([1, 2]);
+    expect([...ledger.known('scope-a', keys).keys()]).toEqual([key(1), key(7), key(8)]);
+    ledger.close();
   });
 
   it('keyHash is stable and a safe integer', () => {
