@@ -315,7 +315,6 @@ export class Ledger implements LedgerStore {
       submittedOf: db.prepare<[number], Waiting & { key: string }>(
         "SELECT id, key, spec, attempts, max_tokens, result_id FROM requests WHERE batch_id = ? AND state = 'submitted'",
       ),
-      sent: db.prepare<[number, string, string], { n: number }>(`SELECT 1 AS n ${BY_KEY} AND q.state != 'pending'`),
       // Unless known: the key's index is on its hash (see `keyHash`), which two keys may share.
       insertRequest: db.prepare(`INSERT INTO requests (scope, key, label, spec, state, updated_at) SELECT ?, ?, ?, ?, 'pending', ? WHERE NOT EXISTS (SELECT 1 ${BY_KEY})`),
       insertKey: db.prepare('INSERT INTO keys_new (h, id) VALUES (?, ?)'),
@@ -608,11 +607,6 @@ export class Ledger implements LedgerStore {
     const scopes: string[] = [];
     for (const other of this.#stmt.scopes.all()) if (other !== scope) scopes.push(other);
     return scopes;
-  }
-
-  /** Whether this request was submitted or answered under `scope`. */
-  requestSent(scope: string, key: string): boolean {
-    return this.#stmt.sent.get(keyHash(scope, key), scope, key) !== undefined;
   }
 
   /** Records the params a job's requests share (once per job; `id` hashes them). */

@@ -341,10 +341,6 @@ export class PgLedger implements LedgerStore {
     return found.map((row) => row.scope);
   }
 
-  async requestSent(scope: string, key: string): Promise<boolean> {
-    return (await first(this.#pool, "SELECT 1 FROM requests WHERE scope = $1 AND key = $2 AND state <> 'pending'", [scope, key])) !== undefined;
-  }
-
   async intake(scope: string, run: number, specs: readonly Spec[], requests: readonly NewRequest[], records: readonly NewRecord[], now: number): Promise<void> {
     // A key given twice is inserted once, with its first messages (as SQLite ignores the second insert).
     const keys = new Set<string>();

@@ -122,8 +122,6 @@ export interface LedgerStore {
   known(scope: string, keys: readonly string[]): Awaitable<Map<string, KnownRequest>>;
   /** The identities (scopes) other than `scope` that have requests in the ledger. */
   otherScopes(scope: string): Awaitable<string[]>;
-  /** Whether this request was submitted or answered under `scope`. */
-  requestSent(scope: string, key: string): Awaitable<boolean>;
   /** Writes, in one transaction: specs (ignored if known), new requests (pending; ignored if known) and a run's records. */
   intake(scope: string, run: number, specs: readonly Spec[], requests: readonly NewRequest[], records: readonly NewRecord[], now: number): Awaitable<void>;
   /** Replaces what a pending request will send when it differs (a document uploaded again); true when it changed. */
