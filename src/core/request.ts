@@ -150,7 +150,12 @@ export function newNonce(): string {
 
 /** One request of a batch body (and one line of `--dry-run`), from its already serialized params. */
 export function requestLine(customId: string, params: string): string {
-  return `{"custom_id":${JSON.stringify(customId)},"params":${params}}`;
+  return `${requestLineStart(customId)}${params}}`;
+}
+
+/** What comes before a request's params in its batch-body line (see `requestLine`); `}` follows them. */
+export function requestLineStart(customId: string): string {
+  return `{"custom_id":${JSON.stringify(customId)},"params":`;
 }
 
 /** A request key with its readable label in front, if it has one: `[<label>-]<key>`. */

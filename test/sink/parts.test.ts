@@ -321,6 +321,27 @@ describe('batch bodies', () => {
     expect(chunks.length).toBe(3);
     expect(Buffer.concat(chunks).equals(Buffer.from(whole, 'utf8'))).toBe(true);
   });
+
+  it("puts each request's own spec in its line, and its own max_tokens when a retry raised it", async () => {
+    const ctx = testContext();
+    const { ledger } = ctx;
+    const specs = { a: { head, tail: '}' }, b: { head: '{"model":"m2","max_tokens":7,"system":"s","messages":', tail: ',"temperature":0}' } };
+    const requests = ['k1', 'k2', 'k3', 'k4'].map((key, i) => ({ key, spec: i % 2 ? 'b' : 'a', messages: `[{"role":"user","content":"${key} é"}]` }));
+    ledger.intake(identity.scope, ctx.run, Object.entries(specs).map(([id, parts]) => ({ id, ...parts })), requests.map((r) => ({ ...r, label: null })), [], 0);
+    // k2 came back truncated: retried with a larger max_tokens.
+    const first = ledger.openBatch(identity, ctx.run, 'test', 'n1', ['k2'], 0);
+    const waiting = ledger.submittedOf(first.id).get('k2')!;
+    expect(ledger.settle(first.id, [{ waiting, result: '{"type":"succeeded"}', retry: true, maxTokens: 70 }], 0)).toEqual([true]);
+    const { id } = ledger.openBatch(identity, ctx.run, 'test', 'n2', requests.map((r) => r.key), 0);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of batchBody(ledger, id, 'n2')) chunks.push(chunk);
+    const params = (r: (typeof requests)[number]) => {
+      const { head: h, tail } = specs[r.spec as 'a' | 'b'];
+      return `${r.key === 'k2' ? h.replace('"max_tokens":7', '"max_tokens":70') : h}${r.messages}${tail}`;
+    };
+    const whole = `{"requests":[${requests.map((r) => requestLine(customIdOf('n2', r.key), params(r))).join(',')}]}`;
+    expect(Buffer.concat(chunks).toString('utf8')).toBe(whole);
+  });
 });
 
 describe('the sink options, declared once', () => {
