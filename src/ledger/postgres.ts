@@ -204,6 +204,8 @@ export class PgLedger implements LedgerStore {
   readonly path: string;
   readonly uploads: PgUploadStore;
   readonly #pool: pg.Pool;
+  /** The specs read so far (see `#spec`). */
+  readonly #specs = new Map<string, Spec>();
   /** How far the server's clock is ahead of this process's (`clockOffset`), as last measured. */
   #offset: number;
 
@@ -459,12 +461,34 @@ export class PgLedger implements LedgerStore {
     await this.#pool.query('UPDATE batches SET request_count = $1, bytes = $2 WHERE id = $3', [requests, bytes, batchId]);
   }
 
-  batchPage(batchId: number, afterId: number, limit: number): Promise<PayloadRow[]> {
-    return rows<PayloadRow>(this.#pool, `${PAYLOAD_SELECT} WHERE q.batch_id = $1 AND q.state = 'submitted' AND q.id > $2 ORDER BY q.id LIMIT $3`, [
-      batchId,
-      afterId,
-      limit,
-    ]);
+  /**
+   * As SQLite's: each row gets its spec's head and tail from a cache of this connection's specs (a
+   * spec never changes: its id hashes it), not from the server again for every request (1.6 KB a
+   * request for the ticket-triage recipe: 160 MB over the network for a batch of 100,000).
+   */
+  async batchPage(batchId: number, afterId: number, limit: number): Promise<PayloadRow[]> {
+    const found = await rows<Omit<PayloadRow, 'head' | 'tail'> & { spec: string }>(
+      this.#pool,
+      `SELECT q.id, q.key, q.label, q.spec, p.messages, q.max_tokens FROM requests q JOIN payloads p ON p.id = q.id
+        WHERE q.batch_id = $1 AND q.state = 'submitted' AND q.id > $2 ORDER BY q.id LIMIT $3`,
+      [batchId, afterId, limit],
+    );
+    const page: PayloadRow[] = [];
+    for (const { id, key, label, spec: specId, messages, max_tokens } of found) {
+      const spec = await this.#spec(specId);
+      if (spec) page.push({ id, key, label, head: spec.head, messages, tail: spec.tail, max_tokens });
+    }
+    return page;
+  }
+
+  /** A spec, read once per connection (see `batchPage`). */
+  async #spec(id: string): Promise<Spec | undefined> {
+    let spec = this.#specs.get(id);
+    if (spec === undefined) {
+      spec = await first<Spec>(this.#pool, 'SELECT id, head, tail FROM specs WHERE id = $1', [id]);
+      if (spec !== undefined) this.#specs.set(id, spec);
+    }
+    return spec;
   }
 
   setRemote(batchId: number, remoteId: string, now: number): Promise<boolean> {

@@ -214,6 +214,20 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await ledger.batch(id)).toMatchObject({ request_count: 5, bytes: 12_345 });
       });
 
+      it('batchPage gives each request the head and tail of its own spec, whichever spec a page read first', async () => {
+        const { ledger, run } = await seeded(['a1', 'a2']);
+        const other: Spec = { id: 'spec-2', head: '{"model":"m2","max_tokens":7,"system":"s","messages":', tail: ',"temperature":0}' };
+        await ledger.intake(SCOPE, run, [other], ['b1', 'b2'].map((key) => ({ key, label: null, spec: other.id, messages: messagesOf(key) })), [], T);
+        const { id } = await ledger.openBatch(identity, run, 'job', 'n1', ['b1', 'a1', 'b2', 'a2'], T);
+        const page = await ledger.batchPage(id, 0, 10);
+        expect(page.map((p) => [p.key, p.head, p.tail])).toEqual([
+          ['a1', SPEC.head, SPEC.tail],
+          ['a2', SPEC.head, SPEC.tail],
+          ['b1', other.head, other.tail],
+          ['b2', other.head, other.tail],
+        ]);
+      });
+
       it('one remote batch is claimed by one row only, and recorded as the remote batch of a creating row only', async () => {
         const [ledger] = (await workers(1)) as [LedgerStore];
         const run = await ledger.startRun('j', T);
