@@ -94,15 +94,15 @@ export async function findOurBatch(ctx: AdoptionContext, row: BatchRow): Promise
   let emptyLooks = 0;
   let failedLooks = 0;
   for (let attempt = 0; ; attempt++) {
-      try {
-        const found = await look(ctx, row, candidates, rejected);
-        if (found === 0) emptyLooks++;
-      } catch (error) {
-        if (signal.aborted) return undefined;
-        if (!isTransient(error) || ++failedLooks >= ORPHAN_LIST_FAILURES) {
-          throw apiFailure(error, 'Listing batches (to find one whose create outcome was lost) failed', undefined);
-        }
+    try {
+      const found = await look(ctx, row, candidates, rejected);
+      if (found === 0) emptyLooks++;
+    } catch (error) {
+      if (signal.aborted) return undefined;
+      if (!isTransient(error) || ++failedLooks >= ORPHAN_LIST_FAILURES) {
+        throw apiFailure(error, 'Listing batches (to find one whose create outcome was lost) failed', undefined);
       }
+    }
     for (const [id, candidate] of candidates) {
       const verdict = await check(ctx, row, candidate);
       if (signal.aborted) return undefined;

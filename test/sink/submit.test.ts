@@ -1,0 +1,251 @@
+/**
+ * The submitter and adoption by proof, on their own: an in-memory ledger, a virtual clock and a fake
+ * API that makes (or does not make) the batch a create asks for. The never-pay-twice suite runs the
+ * same faults end to end against the emulator, and the kill tests at every step of a create.
+ */
+import type Anthropic from '@anthropic-ai/sdk';
+import { APIError } from '@anthropic-ai/sdk';
+import { describe, expect, it } from 'vitest';
+import { customIdOf } from '../../src/core/request.ts';
+import { findOurBatch, ORPHAN_LOOKS } from '../../src/sink/adoption.ts';
+import { adoptionContext } from '../../src/sink/follower.ts';
+import { Submitter } from '../../src/sink/submitter.ts';
+import { identity, testContext, type TestContext } from '../helpers/sink.ts';
+
+const keyN = (i: number) => `key${i}`.padEnd(22, 'x');
+
+const apiError = (status: number, headers: Record<string, string> = {}) =>
+  APIError.generate(status, { type: 'error', error: { type: 'x', message: `status ${status}` } }, `status ${status}`, new Headers(headers));
+
+interface RemoteBatch {
+  id: string;
+  created_at: string;
+  processing_status: 'in_progress' | 'ended';
+  request_counts: Record<string, number>;
+  results_url: string | null;
+  /** The custom ids it holds (its results file, in this order). */
+  customIds: string[];
+}
+
+/**
+ * A fake API with a list of batches, newest first. Each create answers with the next of `creates`:
+ * 'made' makes the batch and answers it; 'lost' makes it and fails with a 500 (the outcome unknown
+ * to the caller); an error fails without making anything.
+ */
+function fakeApi(ctx: () => TestContext, creates: ('made' | 'lost' | Error)[]) {
+  const batches: RemoteBatch[] = [];
+  const calls: string[] = [];
+  let n = 0;
+  const client = {
+    baseURL: 'https://api.example',
+    post: async (_path: string, { body }: { body: ReadableStream<Uint8Array> }) => {
+      const text = await new Response(body).text();
+      const requests = (JSON.parse(text) as { requests: { custom_id: string }[] }).requests;
+      const outcome = creates[Math.min(n, creates.length - 1)]!;
+      calls.push(`create ${requests.length}`);
+      n++;
+      if (outcome instanceof Error) throw outcome;
+      const batch: RemoteBatch = {
+        id: `msgbatch_${batches.length + 1}`,
+        created_at: new Date(ctx().clock.t).toISOString(),
+        processing_status: 'ended',
+        request_counts: { processing: 0, succeeded: requests.length, errored: 0, canceled: 0, expired: 0 },
+        results_url: null,
+        customIds: requests.map((r) => r.custom_id),
+      };
+      batch.results_url = `https://api.example/results/${batch.id}`;
+      batches.unshift(batch);
+      if (outcome === 'lost') throw apiError(500);
+      return batch;
+    },
+    get: (url: string) => {
+      calls.push(`results ${url.split('/').at(-1)}`);
+      const batch = batches.find((b) => b.results_url === url);
+      const lines = (batch?.customIds ?? []).map((customId) => `${JSON.stringify({ custom_id: customId, result: { type: 'canceled' } })}\n`).join('');
+      return { asResponse: async () => new Response(lines) };
+    },
+    messages: {
+      batches: {
+        list: () => {
+          calls.push('list');
+          return (async function* () {
+            yield* batches;
+          })();
+        },
+        retrieve: async (id: string) => {
+          calls.push(`retrieve ${id}`);
+          const batch = batches.find((b) => b.id === id);
+          if (!batch) throw apiError(404);
+          return batch;
+        },
+        cancel: async (id: string) => {
+          calls.push(`cancel ${id}`);
+          return batches.find((b) => b.id === id);
+        },
+      },
+    },
+  } as unknown as Partial<Anthropic>;
+  return { client, batches, calls };
+}
+
+function setUp(creates: ('made' | 'lost' | Error)[], keys = [keyN(1), keyN(2)]) {
+  let context: TestContext | undefined;
+  const api = fakeApi(() => context!, creates);
+  const ctx = testContext({}, api.client);
+  context = ctx;
+  ctx.ledger.ensureSpec('s', '{"model":"m","max_tokens":5,"messages":', '}');
+  for (const key of keys) ctx.ledger.insertRequest(identity.scope, key, null, 's', '[{"role":"user","content":"hi"}]', 0);
+  const tracked: number[] = [];
+  const submitter = new Submitter(ctx, { track: (id) => void tracked.push(id), charge: () => {} });
+  return { ctx, api, submitter, tracked, keys };
+}
+
+const creates = (calls: string[]) => calls.filter((c) => c.startsWith('create'));
+
+describe('the submitter', () => {
+  it('records the batch before the create, sends every request with the batch nonce, and follows what was made', async () => {
+    const { ctx, api, submitter, tracked, keys } = setUp(['made']);
+    await submitter.submit({ keys, bytes: 0 });
+    const row = ctx.ledger.batches().at(-1)!;
+    expect(row).toMatchObject({ remote_id: 'msgbatch_1', state: 'in_progress', request_count: 2 });
+    expect(api.batches[0]?.customIds.sort()).toEqual(keys.map((key) => customIdOf(row.nonce, key)).sort());
+    expect(tracked).toEqual([row.id]);
+    expect(ctx.events).toContainEqual(expect.objectContaining({ type: 'submitted', batchId: 'msgbatch_1', requests: 2 }));
+  });
+
+  it('a create refused with 429 made nothing: it is sent again after the wait the API asks', async () => {
+    const { ctx, api, submitter, keys } = setUp([apiError(429, { 'retry-after': '3' }), 'made']);
+    await submitter.submit({ keys, bytes: 0 });
+    expect(creates(api.calls)).toHaveLength(2);
+    expect(api.batches).toHaveLength(1);
+    expect(ctx.sleeps).toEqual([3000]);
+    expect(ctx.ledger.batches()).toHaveLength(1);
+  });
+
+  it('a create refused for what it is (400) fails the run, and its requests are pending again', async () => {
+    const { ctx, api, submitter, keys } = setUp([apiError(400)]);
+    await expect(submitter.submit({ keys, bytes: 0 })).rejects.toThrow(/Creating a batch of 2 requests failed/);
+    expect(creates(api.calls)).toHaveLength(1);
+    expect(ctx.ledger.batches().at(-1)?.state).toBe('failed');
+    expect(keys.map((key) => ctx.ledger.request(identity.scope, key)?.state)).toEqual(['pending', 'pending']);
+  });
+
+  it('a create that made its batch but answered 500 is adopted by proof, not sent again', async () => {
+    const { ctx, api, submitter, tracked, keys } = setUp(['lost']);
+    await submitter.submit({ keys, bytes: 0 });
+    expect(creates(api.calls)).toHaveLength(1);
+    const row = ctx.ledger.batches().at(-1)!;
+    expect(row.remote_id).toBe('msgbatch_1');
+    expect(tracked).toEqual([row.id]);
+    expect(ctx.events).toContainEqual({ type: 'adopted', batchId: 'msgbatch_1', requests: 2 });
+    expect(ctx.events.some((e) => e.type === 'submitted')).toBe(false);
+    expect(api.calls.some((c) => c.startsWith('cancel'))).toBe(false);
+  });
+
+  it("a 500 that made nothing is sent again only after the list showed no batch of ours; another's batch of the same size is left untouched", async () => {
+    const { ctx, api, submitter, keys } = setUp([apiError(500), 'made']);
+    // Someone else's batch of the same size, made just now on the same key.
+    api.batches.push({
+      id: 'msgbatch_theirs', created_at: new Date(ctx.clock.t).toISOString(), processing_status: 'ended',
+      request_counts: { succeeded: 2 }, results_url: 'https://api.example/results/msgbatch_theirs', customIds: ['other_1', 'other_2'],
+    });
+    await submitter.submit({ keys, bytes: 0 });
+    expect(creates(api.calls)).toHaveLength(2);
+    expect(api.calls.filter((c) => c === 'list').length).toBeGreaterThanOrEqual(ORPHAN_LOOKS);
+    expect(ctx.events).toContainEqual({ type: 'not-ours', batchId: 'msgbatch_theirs' });
+    expect(api.calls.some((c) => c.startsWith('cancel'))).toBe(false);
+    expect(ctx.ledger.batches().at(-1)?.remote_id).toBe('msgbatch_2');
+    expect(ctx.ledger.claimant('msgbatch_theirs')).toBeUndefined();
+  });
+
+  it('a batch created after the deadline passed (its create on its way) is canceled: the deadline did not see it', async () => {
+    const { ctx, api, submitter, keys } = setUp(['made']);
+    ctx.mode.passDeadline();
+    await submitter.submit({ keys, bytes: 0 });
+    await Promise.all(submitter.cancels());
+    expect(api.calls).toContain('cancel msgbatch_1');
+    expect(ctx.events).toContainEqual({ type: 'canceled', batchId: 'msgbatch_1' });
+  });
+
+  it("a batch created after another run took its row over (this run taken for dead) is canceled, and the run stops", async () => {
+    const { ctx, api, submitter, keys } = setUp(['made']);
+    const post = (api.client as { post: (...args: unknown[]) => Promise<unknown> }).post;
+    (api.client as { post: unknown }).post = async (...args: unknown[]) => {
+      const row = ctx.ledger.batches().at(-1)!;
+      ctx.ledger.failBatch(row.id, ctx.clock.t, 'its create never reached the API', 'creating');
+      return post(...args);
+    };
+    await expect(submitter.submit({ keys, bytes: 0 })).rejects.toThrow(/was created after another run had taken over its requests/);
+    expect(api.calls).toContain('cancel msgbatch_1');
+  });
+
+  it('cancels only batches this run created or proved its own', async () => {
+    const { ctx, api, submitter, keys } = setUp(['made']);
+    await submitter.submit({ keys, bytes: 0 });
+    const mine = ctx.ledger.batches().at(-1)!.id;
+    expect(submitter.cancelById(mine + 1)).toBe(false);
+    expect(submitter.cancelById(mine)).toBe(true);
+    await new Promise((resolve) => setImmediate(resolve));
+    await Promise.all(submitter.cancels());
+    expect(api.calls.filter((c) => c.startsWith('cancel'))).toEqual(['cancel msgbatch_1']);
+  });
+});
+
+describe('adoption by proof (findOurBatch)', () => {
+  /** A `creating` row of 2 requests whose create was sent (sized), as a dead run leaves it. */
+  function lostRow(ctx: TestContext, keys: string[]) {
+    const { id } = ctx.ledger.openBatch(identity, ctx.run, 'test', 'nonceA', keys, ctx.clock.t);
+    ctx.ledger.sizeBatch(id, keys.length, 100);
+    return ctx.ledger.batch(id)!;
+  }
+
+  it('a candidate still running is followed until it ends, then proven by the nonce in its results', async () => {
+    const { ctx, api, keys } = setUp([]);
+    const row = lostRow(ctx, keys);
+    const ours: RemoteBatch = {
+      id: 'msgbatch_ours', created_at: new Date(ctx.clock.t).toISOString(), processing_status: 'in_progress',
+      request_counts: { processing: 2 }, results_url: null, customIds: keys.map((key) => customIdOf('nonceA', key)),
+    };
+    api.batches.push(ours);
+    const retrieve = api.client.messages!.batches.retrieve;
+    let polls = 0;
+    (api.client.messages!.batches as { retrieve: unknown }).retrieve = async (id: string) => {
+      if (++polls === 3) Object.assign(ours, { processing_status: 'ended', request_counts: { succeeded: 2 }, results_url: 'https://api.example/results/msgbatch_ours' });
+      return retrieve.call(api.client.messages!.batches, id);
+    };
+    const proven = await findOurBatch(adoptionContext(ctx), row);
+    expect(proven?.batch.id).toBe('msgbatch_ours');
+    expect(proven?.resultsUrl).toBe('https://api.example/results/msgbatch_ours');
+    expect(polls).toBe(3);
+  });
+
+  it('a batch of another size, or from before the row (less the clock skew), is no candidate', async () => {
+    const { ctx, api, keys } = setUp([]);
+    const row = lostRow(ctx, keys);
+    api.batches.push(
+      { id: 'msgbatch_size', created_at: new Date(ctx.clock.t).toISOString(), processing_status: 'ended', request_counts: { succeeded: 3 }, results_url: 'u1', customIds: [] },
+      { id: 'msgbatch_old', created_at: new Date(ctx.clock.t - 60 * 60_000).toISOString(), processing_status: 'ended', request_counts: { succeeded: 2 }, results_url: 'u2', customIds: [] },
+    );
+    expect(await findOurBatch(adoptionContext(ctx), row)).toBeUndefined();
+    expect(api.calls.filter((c) => c.startsWith('retrieve') || c.startsWith('results'))).toEqual([]);
+    expect(api.calls.filter((c) => c === 'list')).toHaveLength(ORPHAN_LOOKS);
+  });
+
+  it('a batch another row of this ledger claims is not taken', async () => {
+    const { ctx, api, keys } = setUp([]);
+    const row = lostRow(ctx, keys);
+    api.batches.push({ id: 'msgbatch_claimed', created_at: new Date(ctx.clock.t).toISOString(), processing_status: 'ended', request_counts: { succeeded: 2 }, results_url: 'u', customIds: [] });
+    ctx.ledger.insertRequest(identity.scope, keyN(9), null, 's', '[]', 0);
+    const other = ctx.ledger.openBatch(identity, ctx.run, 'test', 'nonceB', [keyN(9)], ctx.clock.t);
+    ctx.ledger.setRemote(other.id, 'msgbatch_claimed', ctx.clock.t);
+    expect(await findOurBatch(adoptionContext(ctx), row)).toBeUndefined();
+    expect(api.calls.filter((c) => c.startsWith('retrieve'))).toEqual([]);
+  });
+
+  it('a row whose create was never sent (no size recorded) made nothing: no call at all', async () => {
+    const { ctx, api, keys } = setUp([]);
+    const { id } = ctx.ledger.openBatch(identity, ctx.run, 'test', 'nonceA', keys, ctx.clock.t);
+    expect(await findOurBatch(adoptionContext(ctx), ctx.ledger.batch(id)!)).toBeUndefined();
+    expect(api.calls).toEqual([]);
+  });
+});
