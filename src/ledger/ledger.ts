@@ -702,8 +702,10 @@ export class Ledger implements LedgerStore {
   batchPage(batchId: number, afterId: number, limit: number): PayloadRow[] {
     const page: PayloadRow[] = [];
     for (const { id, key, label, spec: specId, messages, max_tokens } of this.#stmt.batchPage.all(batchId, afterId, limit)) {
+      // Never missing (gc deletes a spec only when no request has it): a page short of a row would end the body early.
       const spec = this.#spec(specId);
-      if (spec) page.push({ id, key, label, head: spec.head, messages, tail: spec.tail, max_tokens });
+      if (!spec) throw new BatchEnrichError('BE_LEDGER', `The ledger ${this.path} lacks the spec ${specId} of request ${key} (batch ${batchId})`);
+      page.push({ id, key, label, head: spec.head, messages, tail: spec.tail, max_tokens });
     }
     return page;
   }

@@ -475,8 +475,10 @@ export class PgLedger implements LedgerStore {
     );
     const page: PayloadRow[] = [];
     for (const { id, key, label, spec: specId, messages, max_tokens } of found) {
+      // Never missing (gc deletes a spec only when no request has it): a page short of a row would end the body early.
       const spec = await this.#spec(specId);
-      if (spec) page.push({ id, key, label, head: spec.head, messages, tail: spec.tail, max_tokens });
+      if (!spec) throw new BatchEnrichError('BE_LEDGER', `The ledger lacks the spec ${specId} of request ${key} (batch ${batchId})`);
+      page.push({ id, key, label, head: spec.head, messages, tail: spec.tail, max_tokens });
     }
     return page;
   }

@@ -202,6 +202,21 @@ describe("a run's records live in a scratch file of its own, not in the ledger",
   });
 });
 
+describe('batch pages', () => {
+  it('a request whose spec is missing stops the body with the reason, instead of leaving the request out (which would end the body early)', () => {
+    const path = tempPath();
+    const ledger = new Ledger(path);
+    ledger.ensureSpec('s', '{"model":"m","max_tokens":5,"messages":', '}');
+    for (const key of ['a', 'b']) ledger.insertRequest('scope-a', key, null, 's', `["${key}"]`, 1);
+    const { id } = ledger.openBatch(identity, ledger.startRun('j', Date.now()), 'j', 'n', ['a', 'b'], 2);
+    ledger.close();
+    tamper(path, 'DELETE FROM specs');
+    const again = new Ledger(path);
+    expect(() => again.batchPage(id, 0, 10)).toThrow(/lacks the spec s of request a/);
+    again.close();
+  });
+});
+
 describe('requests are found by a hash of scope and key', () => {
   it('two keys that share a hash are two requests, each found by its own key', () => {
     const path = tempPath();
