@@ -191,6 +191,25 @@ describe.skipIf(!postgres.url)('PostgreSQL', () => {
       expect(versions.rows.map((row) => row.version)).toEqual(Array.from({ length: PG_SCHEMA_VERSION }, (_, i) => i + 1));
     });
 
+    it('a batch page whose request lacks its spec fails with the reason, instead of coming back short (which would end the body early)', async () => {
+      const url = await freshSchema();
+      const ledger = await PgLedger.open(url);
+      opened.push(ledger);
+      const run = await ledger.startRun('job', 1);
+      const spec = { id: 's', head: '{"messages":', tail: '}' };
+      await ledger.intake('scope', run, [spec], ['a', 'b'].map((key) => ({ key, label: null, spec: 's', messages: '[]' })), [], 1);
+      const identity = { scope: 'scope', baseUrl: 'http://x', apiVersion: 'v', keyFingerprint: 'f' };
+      const { id } = await ledger.openBatch(identity, run, 'job', 'n', ['a', 'b'], 2);
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      await client.query('DELETE FROM specs');
+      await client.end();
+      // A fresh connection: its spec cache is empty.
+      const again = await PgLedger.open(url);
+      opened.push(again);
+      await expectError(again.batchPage(id, 0, 10), { code: 'BE_LEDGER', message: 'lacks the spec s of request a' });
+    });
+
     it('a database written by a newer batch-enrich is refused', async () => {
       const url = await freshSchema();
       opened.push(await PgLedger.open(url));
