@@ -754,8 +754,13 @@ export class Ledger implements LedgerStore {
     return this.#stmt.batch.get(batchId);
   }
 
-  batchSpec(batchId: number): Spec | undefined {
-    return this.#stmt.batchSpec.get(batchId);
+  batchSpecs(batchIds: readonly number[]): Map<number, Spec> {
+    const specs = new Map<number, Spec>();
+    for (const id of batchIds) {
+      const spec = this.#stmt.batchSpec.get(id);
+      if (spec) specs.set(id, spec);
+    }
+    return specs;
   }
 
   /**

@@ -515,8 +515,18 @@ export class PgLedger implements LedgerStore {
     return first<BatchRow>(this.#pool, 'SELECT * FROM batches WHERE id = $1', [batchId]);
   }
 
-  batchSpec(batchId: number): Promise<Spec | undefined> {
-    return first<Spec>(this.#pool, 'SELECT s.id, s.head, s.tail FROM requests q JOIN specs s ON s.id = q.spec WHERE q.batch_id = $1 LIMIT 1', [batchId]);
+  /** One query for all: each batch's first request found through the index by batch (one probe a batch, not a scan of its requests). */
+  async batchSpecs(batchIds: readonly number[]): Promise<Map<number, Spec>> {
+    if (batchIds.length === 0) return new Map();
+    const found = await rows<Spec & { batch_id: string | number }>(
+      this.#pool,
+      `SELECT b.id AS batch_id, s.id, s.head, s.tail
+         FROM unnest($1::bigint[]) AS b(id)
+         CROSS JOIN LATERAL (SELECT q.spec FROM requests q WHERE q.batch_id = b.id ORDER BY q.id LIMIT 1) q
+         JOIN specs s ON s.id = q.spec`,
+      [batchIds],
+    );
+    return new Map(found.map(({ batch_id, id, head, tail }) => [Number(batch_id), { id, head, tail }]));
   }
 
   async submittedOf(batchId: number): Promise<Map<string, Waiting>> {

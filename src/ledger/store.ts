@@ -168,8 +168,11 @@ export interface LedgerStore {
   settle(batchId: number, settlements: readonly Settlement[], now: number): Awaitable<boolean[]>;
   /** A batch that will never answer: its unanswered requests go back to pending and it is marked failed; undefined when it is no longer in state `from`. */
   failBatch(batchId: number, now: number, reason: string, from: BatchState): Awaitable<number | undefined>;
-  /** The spec a batch's requests were built from (the first request's), if the batch still holds any. */
-  batchSpec(batchId: number): Awaitable<Spec | undefined>;
+  /**
+   * The spec each batch's requests were built from (its first request's), by batch id; a batch that
+   * holds no request has none. One step for all (on a server, one round trip, not one per batch).
+   */
+  batchSpecs(batchIds: readonly number[]): Awaitable<Map<number, Spec>>;
   /** The identities the ledger's batches were made under (newest work first). */
   identities(): Awaitable<Identity[]>;
   /** Every batch, or a job's, in creation order. */

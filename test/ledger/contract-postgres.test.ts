@@ -76,6 +76,9 @@ describe.skipIf(!postgres.url)('PostgreSQL', () => {
       const settlements: Settlement[] = keys.map((key) => ({ waiting: waiting.get(key)!, result: '{}', retry: false }));
       // BEGIN, the locks, the requests, the results, COMMIT.
       expect(await count(() => ledger.settle(batch, settlements, 3))).toBe(5);
+      // `status --json` prices every batch from its spec: one query for them all.
+      const other = (await ledger.openBatch(identity, run, 'job', 'n2', [], 4)).id;
+      expect(await count(async () => expect((await ledger.batchSpecs([batch, other])).get(batch)).toEqual(spec))).toBe(1);
       queries.mockRestore();
       expect((await ledger.records('scope', run, 1_999, 1))[0]).toMatchObject({ key: 'key-1999', state: 'done', result: '{}' });
     } finally {

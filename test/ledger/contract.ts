@@ -194,12 +194,19 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await ledger.batch(empty.id)).toMatchObject({ state: 'creating' });
       });
 
-      it('batchSpec gives the spec its requests were built from; none for a batch that holds none', async () => {
+      it('batchSpecs gives each batch the spec its requests were built from; none for a batch that holds none', async () => {
         const { ledger, run } = await seeded(['a', 'b']);
+        const other: Spec = { id: 'spec-2', head: '{"model":"m2","messages":', tail: '}' };
+        await ledger.intake(SCOPE, run, [other], [{ key: 'c', label: null, spec: other.id, messages: messagesOf('c') }], [], T);
         const { id } = await ledger.openBatch(identity, run, 'job', 'n1', ['a', 'b'], T);
-        expect(await ledger.batchSpec(id)).toEqual(SPEC);
-        const empty = await ledger.openBatch(identity, run, 'job', 'n2', ['a'], T);
-        expect(await ledger.batchSpec(empty.id)).toBeUndefined();
+        const second = await ledger.openBatch(identity, run, 'job', 'n2', ['c'], T);
+        const empty = await ledger.openBatch(identity, run, 'job', 'n3', ['a'], T);
+        const specs = await ledger.batchSpecs([id, empty.id, second.id]);
+        expect([...specs].sort(([x], [y]) => x - y)).toEqual([
+          [id, SPEC],
+          [second.id, other],
+        ]);
+        expect(await ledger.batchSpecs([])).toEqual(new Map());
       });
 
       it("batchPage pages a batch's requests in submission order; sizeBatch records the body built", async () => {

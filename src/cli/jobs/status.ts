@@ -95,9 +95,10 @@ export function statusCommand(argv: string[], io: CliIo): Promise<number> {
         const batches = await ledger.batches();
         // The expected cost of each batch a job still has or had (for --json): from its spec and size.
         if (values.json) {
-          for (const row of batches) {
-            if (values.job !== undefined && row.job !== values.job) continue;
-            const spec = row.state === 'failed' ? undefined : await ledger.batchSpec(row.id);
+          const priced = batches.filter((row) => (values.job === undefined || row.job === values.job) && row.state !== 'failed');
+          const specs = await ledger.batchSpecs(priced.map((row) => row.id));
+          for (const row of priced) {
+            const spec = specs.get(row.id);
             expected.set(row.id, spec && expectedBatchUsd(spec, row.request_count, row.bytes, row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch', DEFAULT_PRICES));
           }
         }
