@@ -15,6 +15,7 @@ import { describe, expect, it } from 'vitest';
 import type { EmulatorHandle, ResponderResult } from '../src/emulator/index.ts';
 import { newCostTotals } from '../src/core/pricing.ts';
 import { enrichStage } from '../src/enrich.ts';
+import { Ledger } from '../src/ledger/ledger.ts';
 import type { BatchEvent } from '../src/stages/batch.ts';
 import type { SourceRecord } from '../src/stages/read.ts';
 import { emulator, enrich, idOf, perRecord, schema, sources, tamper, tempLedger } from './helpers/pipeline.ts';
@@ -214,6 +215,45 @@ describe('what a crashed run leaves behind', () => {
     const db = new Database(ledger);
     expect(db.prepare('SELECT COUNT(*) AS n FROM runs').get()).toEqual({ n: 0 });
     db.close();
+  });
+});
+
+describe('a request that leaves the ledger while a run reads it', () => {
+  // What a `batch-enrich gc` on a shared ledger can do between a run's lookup of an answered request
+  // and the write of its record: the record then points at no request. It used to wait forever.
+  it('its record comes out in its place with `request_lost`, and the next run sends it again', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const path = tempLedger();
+    expect(ok(await enrich(emu, rows(3), { ledger: path }))).toBe(true);
+    const ledger = new Ledger(path);
+    const gcBetween = new Proxy(ledger, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (prop === 'known') {
+          return (scope: string, keys: readonly string[]) => {
+            const known = target.known(scope, keys);
+            // Answered long ago, and deleted now: after the lookup, before the intake.
+            tamper(path, "DELETE FROM requests WHERE key = ? AND state = 'done'", keys[1]);
+            return known;
+          };
+        }
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    try {
+      const out = await Promise.race([
+        enrich(emu, rows(3), { ledger: gcBetween }),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the run never ended')), 10_000)),
+      ]);
+      expect(out.map((r) => r['id'])).toEqual(['0', '1', '2']);
+      expect(out[1]?.['_error']).toMatchObject({ type: 'request_lost' });
+      expect(ok([out[0]!, out[2]!])).toBe(true);
+    } finally {
+      ledger.close();
+    }
+    const before = emu.submittedCustomIds().size;
+    expect(ok(await enrich(emu, rows(3), { ledger: path }))).toBe(true);
+    expect(emu.submittedCustomIds().size).toBe(before + 1);
   });
 });
 

@@ -28,8 +28,21 @@ export interface EmitterDeps {
   idle(): boolean;
 }
 
+/**
+ * A record whose request is no longer in the ledger: written, it pointed at one (the intake writes a
+ * new request with its record, or found it there), so it was deleted since. What `batch-enrich gc`
+ * on a shared PostgreSQL ledger can do between a run's lookup of an answered request and the write of
+ * its record. Nothing would ever answer it: it comes out with `request_lost`.
+ */
+const requestLost = (row: RecordRow) => row.error === null && row.key !== null && row.state === null;
+
+const REQUEST_LOST: RecordError = {
+  type: 'request_lost',
+  message: 'its request was deleted from the ledger while this run read the input (a batch-enrich gc at the same time?); run the same command again to send it again',
+};
+
 /** Whether a record can come out now: it has its final answer or its error. */
-const answerable = (row: RecordRow | undefined) => row !== undefined && (row.error !== null || row.state === 'done');
+const answerable = (row: RecordRow | undefined) => row !== undefined && (row.error !== null || row.state === 'done' || requestLost(row));
 
 /**
  * How long the emitter waits on this run's own news before it reads the ledger again. Other runs on
@@ -117,7 +130,7 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
         break;
       }
       cursor = row.seq + 1;
-      if (!dry) yield joinedOf(row, row.error ? (JSON.parse(row.error) as RecordError) : undefined);
+      if (!dry) yield joinedOf(row, row.error ? (JSON.parse(row.error) as RecordError) : requestLost(row) ? REQUEST_LOST : undefined);
     }
     headWaits = blocked !== undefined;
     if (headWaits) pageSize = FIRST_PAGE;

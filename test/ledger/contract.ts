@@ -131,6 +131,16 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await ledger.records('other-scope', run, 0, 1)).toMatchObject([{ key: 'a', state: null }]);
       });
 
+      it("a record whose request is not in the ledger (deleted by a gc after the run's lookup) reads with no state, which the sink reports as request_lost", async () => {
+        const { ledger } = await seeded(['a']);
+        const run = await ledger.startRun('job', T);
+        await ledger.intake(SCOPE, run, [], [], newRecords(['a', 'gone']), T);
+        expect((await ledger.records(SCOPE, run, 0, 10)).map((r) => [r.key, r.state])).toEqual([
+          ['a', 'pending'],
+          ['gone', null],
+        ]);
+      });
+
       it('intake ignores a known request and spec (what it sends stays), and a key given twice keeps its first messages', async () => {
         const { ledger, run } = await seeded(['a']);
         await ledger.openBatch(identity, run, 'job', 'n1', ['a'], T);
