@@ -18,6 +18,7 @@ import { enrichStage } from '../src/enrich.ts';
 import { Ledger } from '../src/ledger/ledger.ts';
 import type { BatchEvent } from '../src/stages/batch.ts';
 import type { SourceRecord } from '../src/stages/read.ts';
+import { intercept } from './helpers/intercept.ts';
 import { emulator, enrich, idOf, perRecord, schema, sources, tamper, tempLedger } from './helpers/pipeline.ts';
 
 const rows = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ id: String(from + i), text: `text ${from + i}` }));
@@ -226,29 +227,23 @@ describe('a request that leaves the ledger while a run reads it', () => {
     const path = tempLedger();
     expect(ok(await enrich(emu, rows(3), { ledger: path }))).toBe(true);
     const ledger = new Ledger(path);
-    const gcBetween = new Proxy(ledger, {
-      get(target, prop, receiver) {
-        const value = Reflect.get(target, prop, receiver) as unknown;
-        if (prop === 'known') {
-          return (scope: string, keys: readonly string[]) => {
-            const known = target.known(scope, keys);
-            // Answered long ago, and deleted now: after the lookup, before the intake.
-            tamper(path, "DELETE FROM requests WHERE key = ? AND state = 'done'", keys[1]);
-            return known;
-          };
-        }
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
+    const gcBetween = intercept(ledger, (name, args, call) => {
+      const result = call();
+      // Answered long ago, and deleted now: after the lookup, before the intake.
+      if (name === 'known') tamper(path, "DELETE FROM requests WHERE key = ? AND state = 'done'", (args[1] as string[])[1]);
+      return result;
     });
+    let timer: NodeJS.Timeout | undefined;
     try {
       const out = await Promise.race([
         enrich(emu, rows(3), { ledger: gcBetween }),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the run never ended')), 10_000)),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the run never ended')), 10_000))),
       ]);
       expect(out.map((r) => r['id'])).toEqual(['0', '1', '2']);
       expect(out[1]?.['_error']).toMatchObject({ type: 'request_lost' });
       expect(ok([out[0]!, out[2]!])).toBe(true);
     } finally {
+      clearTimeout(timer);
       ledger.close();
     }
     const before = emu.submittedCustomIds().size;

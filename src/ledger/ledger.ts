@@ -156,6 +156,20 @@ export interface PayloadRow {
   max_tokens: number | null;
 }
 
+/** A batch page's row as both stores read it: the request, with its spec's id in place of its head and tail. */
+export type BatchPageRow = Omit<PayloadRow, 'head' | 'tail'> & { spec: string };
+
+/**
+ * A batch page's row with its spec's head and tail. The spec is never missing (gc deletes a spec
+ * only when no request has it), and must not be skipped: a page short of a row would end the body
+ * early, with fewer requests than the batch row was sized for.
+ */
+export function withSpec(row: BatchPageRow, spec: Spec | undefined, batchId: number, where: string): PayloadRow {
+  const { id, key, label, messages, max_tokens } = row;
+  if (!spec) throw new BatchEnrichError('BE_LEDGER', `The ledger${where} lacks the spec ${row.spec} of request ${key} (batch ${batchId})`);
+  return { id, key, label, head: spec.head, messages, tail: spec.tail, max_tokens };
+}
+
 export interface RecordRow {
   seq: number;
   line: number;
@@ -328,7 +342,7 @@ export class Ledger implements LedgerStore {
       ),
       assign: db.prepare(`UPDATE requests SET state = 'submitted', batch_id = ?, attempts = attempts + 1, updated_at = ? WHERE id = (SELECT q.id ${BY_KEY}) AND state = 'pending'`),
       sizeBatch: db.prepare('UPDATE batches SET request_count = ?, bytes = ? WHERE id = ?'),
-      batchPage: db.prepare<[number, number, number], Omit<PayloadRow, 'head' | 'tail'> & { spec: string }>(
+      batchPage: db.prepare<[number, number, number], BatchPageRow>(
         `SELECT q.id, q.key, q.label, q.spec, p.messages, q.max_tokens
            FROM requests q JOIN payloads p ON p.id = q.id
           WHERE q.batch_id = ? AND q.state = 'submitted' AND q.id > ? ORDER BY q.id LIMIT ?`,
@@ -700,14 +714,7 @@ export class Ledger implements LedgerStore {
    * an open iterator would keep the connection busy while the body is being sent.
    */
   batchPage(batchId: number, afterId: number, limit: number): PayloadRow[] {
-    const page: PayloadRow[] = [];
-    for (const { id, key, label, spec: specId, messages, max_tokens } of this.#stmt.batchPage.all(batchId, afterId, limit)) {
-      // Never missing (gc deletes a spec only when no request has it): a page short of a row would end the body early.
-      const spec = this.#spec(specId);
-      if (!spec) throw new BatchEnrichError('BE_LEDGER', `The ledger ${this.path} lacks the spec ${specId} of request ${key} (batch ${batchId})`);
-      page.push({ id, key, label, head: spec.head, messages, tail: spec.tail, max_tokens });
-    }
-    return page;
+    return this.#stmt.batchPage.all(batchId, afterId, limit).map((row) => withSpec(row, this.#spec(row.spec), batchId, ` ${this.path}`));
   }
 
   /**

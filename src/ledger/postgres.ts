@@ -38,6 +38,8 @@ import {
   RUN_RECORDS_STALE_MS,
   RUN_STALE_MS,
   runIsAlive,
+  withSpec,
+  type BatchPageRow,
   type BatchRow,
   type BatchState,
   type Identity,
@@ -467,19 +469,14 @@ export class PgLedger implements LedgerStore {
    * request for the ticket-triage recipe: 160 MB over the network for a batch of 100,000).
    */
   async batchPage(batchId: number, afterId: number, limit: number): Promise<PayloadRow[]> {
-    const found = await rows<Omit<PayloadRow, 'head' | 'tail'> & { spec: string }>(
+    const found = await rows<BatchPageRow>(
       this.#pool,
       `SELECT q.id, q.key, q.label, q.spec, p.messages, q.max_tokens FROM requests q JOIN payloads p ON p.id = q.id
         WHERE q.batch_id = $1 AND q.state = 'submitted' AND q.id > $2 ORDER BY q.id LIMIT $3`,
       [batchId, afterId, limit],
     );
     const page: PayloadRow[] = [];
-    for (const { id, key, label, spec: specId, messages, max_tokens } of found) {
-      // Never missing (gc deletes a spec only when no request has it): a page short of a row would end the body early.
-      const spec = await this.#spec(specId);
-      if (!spec) throw new BatchEnrichError('BE_LEDGER', `The ledger lacks the spec ${specId} of request ${key} (batch ${batchId})`);
-      page.push({ id, key, label, head: spec.head, messages, tail: spec.tail, max_tokens });
-    }
+    for (const row of found) page.push(withSpec(row, await this.#spec(row.spec), batchId, ''));
     return page;
   }
 

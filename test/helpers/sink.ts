@@ -3,11 +3,19 @@
  * that must not be called unless a test gives one, and every event collected.
  */
 import type Anthropic from '@anthropic-ai/sdk';
+import { APIError } from '@anthropic-ai/sdk';
 import { Ledger, type Identity } from '../../src/ledger/ledger.ts';
 import { Pulse } from '../../src/sink/async.ts';
 import { ModeSwitch, Reachability, type SinkContext } from '../../src/sink/context.ts';
 import { resolveSinkOptions, type BatchSinkOptions } from '../../src/sink/options.ts';
 import type { BatchEvent } from '../../src/types.ts';
+
+/** An error as the SDK throws it for an HTTP status (with these headers, and this API error type). */
+export const apiError = (status: number, headers: Record<string, string> = {}, type = 'x') =>
+  APIError.generate(status, { type: 'error', error: { type, message: `status ${status}` } }, `status ${status}`, new Headers(headers));
+
+/** A request key of 22 characters (`HASH_CHARS`), as `keyOf` reads one from a custom id. */
+export const keyN = (i: number) => `key${i}`.padEnd(22, 'x');
 
 export const identity: Identity = { scope: 'scope-test', baseUrl: 'https://api.example', apiVersion: '2026-10-21', keyFingerprint: 'abcd1234' };
 

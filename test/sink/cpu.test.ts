@@ -5,6 +5,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { Ledger } from '../../src/ledger/ledger.ts';
 import type { LedgerStore } from '../../src/ledger/store.ts';
+import { intercept } from '../helpers/intercept.ts';
 import { emulator, enrich, perRecord, tempLedger } from '../helpers/pipeline.ts';
 
 // Results stored in chunks of 100 (not 16,000): a batch's answers come in, in random order, a chunk at a time.
@@ -16,19 +17,14 @@ const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i)
 function countingRecords(ledger: Ledger): { store: LedgerStore; rowsRead: () => number; largestPage: () => number } {
   let read = 0;
   let largest = 0;
-  const store = new Proxy(ledger, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      if (prop === 'records') {
-        return (...args: Parameters<Ledger['records']>) => {
-          const page = target.records(...args);
-          read += page.length;
-          largest = Math.max(largest, page.length);
-          return page;
-        };
-      }
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
+  const store = intercept<LedgerStore>(ledger, (name, _args, call) => {
+    const result = call();
+    if (name === 'records') {
+      const page = result as ReturnType<Ledger['records']>;
+      read += page.length;
+      largest = Math.max(largest, page.length);
+    }
+    return result;
   });
   return { store, rowsRead: () => read, largestPage: () => largest };
 }

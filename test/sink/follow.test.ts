@@ -5,7 +5,7 @@
  * the whole sink runs against the emulator in the pipeline, durability, kill and real-time suites.
  */
 import type Anthropic from '@anthropic-ai/sdk';
-import { APIConnectionError, APIError } from '@anthropic-ai/sdk';
+import { APIConnectionError } from '@anthropic-ai/sdk';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { customIdOf } from '../../src/core/request.ts';
 import { startDeadline } from '../../src/sink/deadline.ts';
@@ -15,22 +15,16 @@ import { GONE_404S, GONE_AFTER_MS, REALTIME_PREFIX } from '../../src/sink/option
 import { RealtimeSender } from '../../src/sink/realtime.ts';
 import { ResultRecorder, type Requeued } from '../../src/sink/recorder.ts';
 import { Tracker } from '../../src/sink/tracker.ts';
-import { identity, testContext, type TestContext } from '../helpers/sink.ts';
+import { message, succeeded, text } from '../helpers/messages.ts';
+import { apiError, identity, keyN, testContext, type TestContext } from '../helpers/sink.ts';
 
 const NONCE = 'nonce1';
-/** Request keys are 22 characters (`HASH_CHARS`), as `keyOf` reads them from a custom id. */
-const keyN = (i: number) => `key${i}`.padEnd(22, 'x');
 
-const apiError = (status: number, headers: Record<string, string> = {}, type = 'x') =>
-  APIError.generate(status, { type: 'error', error: { type, message: `status ${status}` } }, `status ${status}`, new Headers(headers));
-
-const answer = (text = '{"ok":true}') => ({
-  type: 'succeeded',
-  message: {
-    id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [{ type: 'text', text }],
-    stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 1, output_tokens: 1 },
-  },
-});
+const answer = (answerText = '{"ok":true}') => succeeded([text(answerText)]);
+/** What `messages.create` gives back for the same answer. */
+const reply = (answerText = '{"ok":true}') => message([text(answerText)], 'end_turn');
+/** A stored result's answer text (the first content block's). */
+const answerOf = (stored: string | undefined) => (JSON.parse(stored ?? 'null') as { message: { content: { text: string }[] } }).message.content[0]!.text;
 const errored = (type: string) => ({ type: 'errored', error: { type: 'error', error: { type, message: type } } });
 const line = (key: string, result: unknown) => `${JSON.stringify({ custom_id: customIdOf(NONCE, key), result })}\n`;
 
@@ -46,13 +40,13 @@ function batchOf(ctx: TestContext, keys: string[], { run = ctx.run, remote = 'ms
 
 const stateOf = (ctx: TestContext, key: string) => ctx.ledger.request(identity.scope, key)?.state;
 
-/** A results file served in `parts` (each a chunk of bytes); `cut` makes the body fail after them. */
-function resultsResponse(parts: string[], cut?: Error): Response {
+/** A results file served in `parts` (each one chunk: text, or bytes as they are); `cut` makes the body fail after them. */
+function resultsResponse(parts: (string | Uint8Array)[], cut?: Error): Response {
   const encoder = new TextEncoder();
   return new Response(
     new ReadableStream<Uint8Array>({
       start(controller) {
-        for (const part of parts) controller.enqueue(encoder.encode(part));
+        for (const part of parts) controller.enqueue(typeof part === 'string' ? encoder.encode(part) : part);
         if (cut) controller.error(cut);
         else controller.close();
       },
@@ -239,28 +233,13 @@ describe('the download', () => {
     for (const cut of [1, 7, 64, bytes.length]) {
       const chunks: Uint8Array[] = [];
       for (let at = 0; at < bytes.length; at += cut) chunks.push(bytes.subarray(at, at + cut));
-      const api: FakeApi = {
-        retrieves: [],
-        downloads: [
-          () =>
-            new Response(
-              new ReadableStream<Uint8Array>({
-                start(controller) {
-                  for (const chunk of chunks) controller.enqueue(chunk);
-                  controller.close();
-                },
-              }),
-            ),
-        ],
-        calls: [],
-      };
+      const api: FakeApi = { retrieves: [], downloads: [() => resultsResponse(chunks)], calls: [] };
       const ctx = testContext({}, fakeClient(api));
       const id = batchOf(ctx, keys);
       const requeued = await download(ctx, new ResultRecorder(ctx), row(ctx, id), 'msgbatch_1', 'https://api.example/results/1');
       expect(requeued?.size).toBe(0);
       for (const [i, key] of keys.entries()) {
-        const stored = JSON.parse(ctx.ledger.storedResult(identity.scope, key) ?? 'null') as ReturnType<typeof answer>;
-        expect(JSON.parse(stored.message.content[0]!.text)).toEqual({ n: i, text: 'é ☃ 𝄞' });
+        expect(JSON.parse(answerOf(ctx.ledger.storedResult(identity.scope, key)))).toEqual({ n: i, text: 'é ☃ 𝄞' });
       }
     }
   });
@@ -438,7 +417,7 @@ describe('the real-time sender', () => {
   }
 
   it('sends each request as its own messages.create, and stores each answer as a batch result would be', async () => {
-    const { client, calls } = realtimeClient([(call) => answer(JSON.stringify({ asked: (call.params.messages as { content: string }[])[0]!.content })).message]);
+    const { client, calls } = realtimeClient([(call) => reply(JSON.stringify({ asked: (call.params.messages as { content: string }[])[0]!.content }))]);
     const ctx = testContext({ mode: 'realtime' }, client);
     const keys = [keyN(1), keyN(2), keyN(3)];
     const { charged } = await sendAll(ctx, keys);
@@ -447,8 +426,7 @@ describe('the real-time sender', () => {
     expect(charged).toEqual([3]);
     for (const key of keys) {
       expect(stateOf(ctx, key)).toBe('done');
-      const stored = JSON.parse(ctx.ledger.storedResult(identity.scope, key)!) as ReturnType<typeof answer>;
-      expect(JSON.parse(stored.message.content[0]!.text)).toEqual({ asked: key });
+      expect(JSON.parse(answerOf(ctx.ledger.storedResult(identity.scope, key)))).toEqual({ asked: key });
     }
     const batch = ctx.ledger.batches().at(-1);
     expect(batch?.remote_id?.startsWith(REALTIME_PREFIX)).toBe(true);
@@ -456,7 +434,7 @@ describe('the real-time sender', () => {
   });
 
   it("a 429 halves the concurrency and waits what the API asks before the same request is sent again", async () => {
-    const { client, calls } = realtimeClient([apiError(429, { 'retry-after-ms': '1500' }), () => answer().message]);
+    const { client, calls } = realtimeClient([apiError(429, { 'retry-after-ms': '1500' }), () => reply()]);
     const ctx = testContext({ mode: 'realtime', concurrency: 8 }, client);
     const { sender } = await sendAll(ctx, [keyN(1)]);
     expect(calls).toHaveLength(2);
@@ -467,7 +445,7 @@ describe('the real-time sender', () => {
   });
 
   it('rate-limit headers running low slow it down before a 429', async () => {
-    const { client } = realtimeClient([() => answer().message], { 'anthropic-ratelimit-requests-remaining': '2' });
+    const { client } = realtimeClient([() => reply()], { 'anthropic-ratelimit-requests-remaining': '2' });
     const ctx = testContext({ mode: 'realtime', concurrency: 8 }, client);
     const { sender } = await sendAll(ctx, [keyN(1)]);
     expect(sender.limiter.limit).toBeLessThan(8);

@@ -16,10 +16,8 @@ import { ResultRecorder, type Requeued } from '../../src/sink/recorder.ts';
 import { retrying } from '../../src/sink/retrying.ts';
 import type { Group } from '../../src/sink/submitter.ts';
 import type { SendMode } from '../../src/types.ts';
-import { identity, testContext } from '../helpers/sink.ts';
-
-const apiError = (status: number, headers: Record<string, string> = {}) =>
-  APIError.generate(status, { type: 'error', error: { type: 'x', message: `status ${status}` } }, `status ${status}`, new Headers(headers));
+import { intercept } from '../helpers/intercept.ts';
+import { apiError, identity, testContext } from '../helpers/sink.ts';
 
 describe('retrying: one loop for every call that is tried again', () => {
   it('waits what the API asks (retry-after), else the capped backoff, and says so once a try', async () => {
@@ -246,15 +244,9 @@ describe('ResultRecorder', () => {
     const decided = [];
     for (const key of keys) decided.push((await recorder.decide(row, key, canceled, waiting))!);
     const calls: string[] = [];
-    const counting = new Proxy(ledger, {
-      get: (target, name, receiver) => {
-        const value = Reflect.get(target, name, receiver) as unknown;
-        if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => {
-          calls.push(String(name));
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
+    const counting = intercept(ledger, (name, _args, call) => {
+      calls.push(name);
+      return call();
     });
     const requeued: Requeued = new Map();
     await new ResultRecorder({ ...ctx, ledger: counting }).store(row, decided, 1, requeued);

@@ -4,18 +4,13 @@
  * same faults end to end against the emulator, and the kill tests at every step of a create.
  */
 import type Anthropic from '@anthropic-ai/sdk';
-import { APIError } from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
 import { customIdOf } from '../../src/core/request.ts';
 import { findOurBatch, ORPHAN_LOOKS } from '../../src/sink/adoption.ts';
 import { adoptionContext } from '../../src/sink/follower.ts';
 import { Submitter } from '../../src/sink/submitter.ts';
-import { identity, testContext, type TestContext } from '../helpers/sink.ts';
+import { apiError, identity, keyN, testContext, type TestContext } from '../helpers/sink.ts';
 
-const keyN = (i: number) => `key${i}`.padEnd(22, 'x');
-
-const apiError = (status: number, headers: Record<string, string> = {}) =>
-  APIError.generate(status, { type: 'error', error: { type: 'x', message: `status ${status}` } }, `status ${status}`, new Headers(headers));
 
 interface RemoteBatch {
   id: string;
