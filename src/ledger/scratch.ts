@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { RecordRow } from './ledger.ts';
 import type { NewRecord } from './store.ts';
+import { BulkInsert } from './bulk.ts';
 
 /** A record's row id: its run in the high 32 bits, its sequence number in the low ones (one B-tree, read in order). */
 const SEQ_BITS = 2 ** 32;
@@ -66,11 +67,12 @@ export class RunRecords {
 
   /** Writes records of one of our runs (inside the caller's transaction). */
   insert(run: number, records: readonly NewRecord[], requestId: (key: string) => number | null): void {
-    const stmt = this.#statements(run);
+    const rows = this.#statements(run).insert.writer();
     for (const { seq, line, data, key, error } of records) {
       if (!Number.isInteger(seq) || seq < 0 || seq >= SEQ_BITS) throw new RangeError(`record sequence number ${seq} is out of range`);
-      stmt.insert.run(run, seq, seq, line, data, key, error, key === null ? null : requestId(key));
+      rows.add(run, seq, seq, line, data, key, error, key === null ? null : requestId(key));
     }
+    rows.end();
   }
 
   /** A page of a run's records from `fromSeq` (none when the run is not ours), joined with their requests' state and results under `scope`. */
@@ -154,7 +156,7 @@ export class RunRecords {
 
 function prepare(db: Database.Database) {
   return {
-    insert: db.prepare(`INSERT INTO scratch.records (id, seq, line, data, key, error, request_id) VALUES (? * ${SEQ_BITS} + ?, ?, ?, ?, ?, ?, ?)`),
+    insert: new BulkInsert(db, 'INSERT INTO scratch.records (id, seq, line, data, key, error, request_id) VALUES', `(? * ${SEQ_BITS} + ?, ?, ?, ?, ?, ?, ?)`, 8),
     page: db.prepare<[string, number, number, number, number], RecordRow>(
       `SELECT r.seq, r.line, r.data, r.key, q.label, r.error, a.result, q.state, q.attempts, q.batch_id, NULL AS remote_id, NULL AS nonce
          FROM scratch.records r LEFT JOIN requests q ON q.id = r.request_id AND q.scope = ?

@@ -313,6 +313,43 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await ledger.settle(id, [], T + 5)).toEqual([]);
       });
 
+      it('many requests and results at once (more than one multi-row statement holds, and a rest): each written once, to its own row', async () => {
+        const [ledger, other] = (await workers(2)) as [LedgerStore, LedgerStore];
+        const run = await ledger.startRun('job', T);
+        const keys = keysFrom(150);
+        // Another worker wrote three of them after this one looked: theirs stay, once each.
+        const theirs = [keys[3]!, keys[64]!, keys[149]!];
+        await other.intake(SCOPE, await other.startRun('job', T), [SPEC], theirs.map((key) => ({ key, label: null, spec: SPEC.id, messages: '["theirs"]' })), [], T);
+        const requests = newRequests(keys);
+        requests.splice(70, 0, { key: keys[10]!, label: null, spec: SPEC.id, messages: '["twice"]' }); // a key given twice keeps its first
+        await ledger.intake(SCOPE, run, [SPEC], requests, newRecords(keys), T);
+        const sent = await ledger.payloads(SCOPE, keys);
+        expect(sent.size).toBe(150);
+        for (const key of keys) expect(sent.get(key)?.messages, key).toBe(theirs.includes(key) ? '["theirs"]' : messagesOf(key));
+        expect(new Set([...sent.values()].map((p) => p.id)).size).toBe(150);
+        const rows = await ledger.records(SCOPE, run, 0, 200);
+        expect(rows.map((r) => [r.key, r.state])).toEqual(keys.map((key) => [key, 'pending']));
+
+        const { id, keys: taken } = await ledger.openBatch(identity, run, 'job', 'n1', keys, T);
+        expect(taken).toEqual(keys);
+        const waiting = await ledger.submittedOf(id);
+        // Two answered already (by another download), one result line given twice, one retry; in no order.
+        expect(await ledger.settle(id, [done(waiting.get(keys[5]!)!, '{"early":5}'), done(waiting.get(keys[100]!)!, '{"early":100}')], T + 1)).toEqual([true, true]);
+        const settlements: Settlement[] = keys.map((key, i) => (i === 7 ? { waiting: waiting.get(key)!, result: '{"retry":7}', retry: true } : done(waiting.get(key)!, `{"r":${i}}`)));
+        settlements.push(done(waiting.get(keys[20]!)!, '{"r":"twice"}'));
+        const order = settlements.map((_, i) => (i * 37) % settlements.length);
+        const took = await ledger.settle(id, order.map((i) => settlements[i]!), T + 2);
+        expect(took).toEqual(order.map((i) => i !== 5 && i !== 100 && i !== 150));
+        for (const [i, key] of keys.entries()) {
+          const expected = i === 5 || i === 100 ? `{"early":${i}}` : i === 7 ? '{"retry":7}' : `{"r":${i}}`;
+          expect(await ledger.storedResult(SCOPE, key), key).toBe(expected);
+        }
+        expect((await ledger.request(SCOPE, keys[7]!))?.state).toBe('pending');
+        expect(await ledger.unanswered(id)).toEqual([]);
+        const read = await ledger.records(SCOPE, run, 0, 200);
+        expect(read.map((r) => r.result)).toEqual(keys.map((_, i) => (i === 5 || i === 100 ? `{"early":${i}}` : i === 7 ? '{"retry":7}' : `{"r":${i}}`)));
+      });
+
       it('failBatch releases the unanswered requests (one attempt given back) and marks the batch failed, only from the state the caller saw', async () => {
         const { ledger, run } = await seeded(['a', 'b']);
         const { id } = await ledger.openBatch(identity, run, 'job', 'n1', ['a', 'b'], T);

@@ -217,6 +217,35 @@ describe('batch pages', () => {
   });
 });
 
+describe('many rows to a statement', () => {
+  it('a result that finds its request no longer waiting is not kept (a re-download adds no row), and new rows never take an id in use', () => {
+    const path = tempPath();
+    const ledger = new Ledger(path);
+    const run = ledger.startRun('j', Date.now());
+    const keys = Array.from({ length: 150 }, (_, i) => `k${i}`);
+    ledger.intake('scope-a', run, [{ id: 's', head: '{"messages":', tail: '}' }], keys.map((key) => ({ key, label: null, spec: 's', messages: `["${key}"]` })), [], 1);
+    const { id } = ledger.openBatch(identity, run, 'j', 'n', keys, 2);
+    const waiting = ledger.submittedOf(id);
+    const settlements = keys.map((key) => ({ waiting: waiting.get(key)!, result: `{"r":"${key}"}`, retry: false }));
+    expect(ledger.settle(id, settlements, 3).every(Boolean)).toBe(true);
+    expect(ledger.settle(id, settlements, 4).some(Boolean)).toBe(false);
+    const db = new Database(path, { readonly: true });
+    expect((db.prepare('SELECT COUNT(*) AS n FROM results').get() as { n: number }).n).toBe(150);
+    db.close();
+    // gc frees the ids of the requests it deletes; the next requests written take them afresh, each with its own payload, key and no result.
+    ledger.setBatchState(id, 'downloaded', 5);
+    expect(ledger.gc(10)).toEqual({ batches: 1, requests: 150 });
+    ledger.intake('scope-a', run, [{ id: 's', head: '{"messages":', tail: '}' }], ['x', 'y', 'k3'].map((key) => ({ key, label: null, spec: 's', messages: `["new ${key}"]` })), [], 11);
+    for (const key of ['x', 'y', 'k3']) {
+      expect(ledger.payload('scope-a', key)?.messages).toBe(`["new ${key}"]`);
+      expect(ledger.known('scope-a', [key]).get(key)).toMatchObject({ state: 'pending', failure: null });
+      expect(ledger.storedResult('scope-a', key)).toBeUndefined();
+    }
+    expect(ledger.request('scope-a', 'k4')).toBeUndefined();
+    ledger.close();
+  });
+});
+
 describe('requests are found by a hash of scope and key', () => {
   it('two keys that share a hash are two requests, each found by its own key', () => {
     const path = tempPath();
