@@ -217,8 +217,8 @@ describe('batch pages', () => {
   });
 });
 
-describe('many rows to a statement', () => {
-  it('a result that finds its request no longer waiting is not kept (a re-download adds no row), and new rows never take an id in use', () => {
+describe('row ids', () => {
+  it('a result that finds its request no longer waiting is not kept (a re-download adds no row); requests written after a gc take the freed ids afresh', () => {
     const path = tempPath();
     const ledger = new Ledger(path);
     const run = ledger.startRun('j', Date.now());
