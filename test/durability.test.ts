@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import Anthropic from '@anthropic-ai/sdk';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import type { EmulatorHandle, ResponderResult } from '../src/emulator/index.ts';
+import type { EmulatorHandle } from '../src/emulator/index.ts';
 import { newCostTotals } from '../src/core/pricing.ts';
 import { enrichStage } from '../src/enrich.ts';
 import { Ledger } from '../src/ledger/ledger.ts';
@@ -492,13 +492,10 @@ describe('soak: every fault at once', () => {
     expect(out.filter((r) => r['_error'] !== undefined)).toEqual([]);
     expect(ok(out)).toBe(true);
     expectNoDuplicateSubmission(emu);
-    expect(emu.stats.faults).toMatchObject({ cutResults: expect.any(Number), lostCreate: expect.any(Number) });
     expect(emu.stats.faults.lostCreate).toBeGreaterThan(0);
     expect(emu.stats.faults.cutResults).toBeGreaterThan(0);
   });
 });
-
-void ({} as ResponderResult);
 
 describe('retries that come back while the last group is being created', () => {
   it('are sent as soon as the input has ended, not after --flush-after', async () => {
