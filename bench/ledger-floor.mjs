@@ -11,46 +11,20 @@
 // floor.mjs and chain-floor.mjs do).
 //
 //   node bench/ledger-floor.mjs [N]
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ledger } from '../dist/src/ledger/ledger.js';
+import { arrivalOrder, BATCH, BODY_PAGE, keysOf, LOOKUP_PAGE, messages, phaseClock, record, result, RESULT_CHUNK, SCOPE, WRITE_CHUNK } from './ledger-data.mjs';
 
 const N = Number(process.argv[2] ?? 100_000);
 const dir = mkdtempSync(join(tmpdir(), 'be-ledger-floor-'));
 const ledger = new Ledger(join(dir, 'ledger.db'));
-const identity = { scope: 'scope-0123456789abcdef', baseUrl: 'http://localhost', apiVersion: '2026-10-21', keyFingerprint: '01234567' };
-const text = 'x'.repeat(450);
-const record = JSON.stringify({ ticket_id: 'T-000000', customer: 'Customer 000', subject: 'Subject line here', body: text });
-const messages = JSON.stringify([{ role: 'user', content: `Ticket: ${text}` }]);
-const result = JSON.stringify({
-  type: 'succeeded',
-  message: {
-    id: 'msg_01234567890123456789', type: 'message', role: 'assistant', model: 'claude-haiku-4-5',
-    content: [{ type: 'text', text: '{"category":"billing","priority":"high","summary":"Customer was charged twice this month and wants a refund"}' }],
-    stop_reason: 'end_turn', stop_sequence: null,
-    usage: { input_tokens: 220, output_tokens: 40, cache_creation_input_tokens: 0, cache_read_input_tokens: 180, cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 }, service_tier: 'batch' },
-  },
-});
-const LOOKUP_PAGE = 500;
-const WRITE_CHUNK = 4000;
-const BODY_PAGE = 500;
-const RESULT_CHUNK = 16_000;
-const BATCH = 100_000;
+const identity = { scope: SCOPE, baseUrl: 'http://localhost', apiVersion: '2026-10-21', keyFingerprint: '01234567' };
 const spec = { id: 'spec', head: '{"model":"claude-haiku-4-5","max_tokens":1024,"messages":', tail: '}' };
-// As `requestKey`: 22 characters of a hash.
-const keyOf = (i) => createHash('sha256').update(String(i)).digest('base64url').slice(0, 22);
-const keys = Array.from({ length: N }, (_, i) => keyOf(i));
+const keys = keysOf(N);
 
-const phases = {};
-let mark = process.cpuUsage();
-const phase = (name) => {
-  const now = process.cpuUsage();
-  phases[name] = Math.round((now.user - mark.user + now.system - mark.system) / 1000);
-  mark = now;
-};
-const start = process.cpuUsage();
+const { phasesMs: phases, phase, cpuMs: cpuMsSoFar } = phaseClock();
 const t0 = performance.now();
 const run = await ledger.startRun('bench', Date.now());
 let requests = [];
@@ -88,7 +62,7 @@ for (let from = 0; from < N; from += BATCH) {
 phase('open the batches and read their bodies');
 for (const { id, keys: batchKeys } of opened) {
   const waiting = await ledger.submittedOf(id);
-  const order = batchKeys.map((_, i) => batchKeys[(i * 7919) % batchKeys.length]);
+  const order = arrivalOrder(batchKeys.length).map((i) => batchKeys[i]);
   for (let from = 0; from < order.length; from += RESULT_CHUNK) {
     const settlements = order.slice(from, from + RESULT_CHUNK).map((key) => ({ waiting: waiting.get(key), result, retry: false }));
     await ledger.settle(id, settlements, Date.now());
@@ -110,8 +84,7 @@ phase('end the run');
 // into the database file. The CLI's run pays it too, so it is counted (it was not before 2026-12-03).
 ledger.close();
 phase('close (the last checkpoint)');
-const cpu = process.cpuUsage(start);
-const cpuMs = (cpu.user + cpu.system) / 1000;
+const cpuMs = cpuMsSoFar();
 rmSync(dir, { recursive: true, force: true });
 if (read !== N) throw new Error(`read ${read} records back, not ${N}`);
 if (bodyBytes === 0) throw new Error('no batch body was read');
