@@ -252,6 +252,25 @@ export function keyHash(scope: string, key: string): number {
   return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
+/**
+ * Puts the ledger in WAL mode (a no-op once it is). On a new file, another process may be switching
+ * it at the same moment (workers started together): SQLite then answers SQLITE_BUSY at once, without
+ * the busy timeout (a connection that holds a shared lock does not wait for an exclusive one), so the
+ * switch is tried again, for as long as the busy timeout would have waited.
+ */
+function walMode(db: Database.Database): void {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      if (!String((error as { code?: unknown }).code).startsWith('SQLITE_BUSY') || Date.now() > until) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
+}
+
 /** Whether a process with this pid is alive on this machine. */
 export function processAlive(pid: number): boolean {
   if (pid === process.pid) return true;
@@ -289,14 +308,16 @@ export class Ledger implements LedgerStore {
     try {
       if (path !== ':memory:') createPrivate(path);
       this.#db = new Database(path, { fileMustExist: path !== ':memory:' });
+      // First: every step below may meet another process that opens or migrates the same new file
+      // at the same moment (workers started together), and must wait for it, not fail with SQLITE_BUSY.
+      this.#db.pragma('busy_timeout = 10000');
       // 8 KB pages for a new ledger (an existing one keeps its own): most of what a run writes is
       // appended (what requests send, their results), and a page is written whole at each commit
       // that touches it (ledger-floor at 200,000 rows: about 10% less CPU than 4 KB pages; 16 KB
       // gave the same, with more written per page of the request index).
       if (path === ':memory:' || this.#db.pragma('page_count', { simple: true }) === 0) this.#db.pragma('page_size = 8192');
-      this.#db.pragma('journal_mode = WAL');
+      walMode(this.#db);
       this.#db.pragma('synchronous = NORMAL');
-      this.#db.pragma('busy_timeout = 10000');
       // A 16 MB page cache (64 MB saves another 10% of the ledger's CPU at a million rows, for 48 MB
       // more resident memory). Checkpoints every 65,536 pages (256 MB of WAL) rather than 4,096: the
       // pages of the request-key index are rewritten by every intake transaction (the keys are hashes,
@@ -401,19 +422,31 @@ export class Ledger implements LedgerStore {
     this.#records = new RunRecords(db, path, createPrivate);
   }
 
-  /** Brings the schema to `SCHEMA_VERSION`, one step at a time, each in a transaction of its own. */
+  /**
+   * Brings the schema to `SCHEMA_VERSION`, one step at a time, each in a transaction of its own that
+   * holds the write lock from its start (`immediate`) and reads the version again under it: another
+   * process may be migrating the same file (workers started together on a new ledger), and a step it
+   * has made must not be made twice (schema 4's step drops and makes the tables, with what the other
+   * process wrote since).
+   */
   #migrate(): void {
-    const version = this.#db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION) {
-      throw new BatchEnrichError('BE_LEDGER', `The ledger ${this.path} was written by a newer batch-enrich (schema ${version} > ${SCHEMA_VERSION})`);
+    const version = () => this.#db.pragma('user_version', { simple: true }) as number;
+    const refuseNewer = (found: number) => {
+      if (found > SCHEMA_VERSION) throw new BatchEnrichError('BE_LEDGER', `The ledger ${this.path} was written by a newer batch-enrich (schema ${found} > ${SCHEMA_VERSION})`);
+    };
+    refuseNewer(version());
+    while (version() < SCHEMA_VERSION) {
+      this.#db
+        .transaction(() => {
+          const from = version();
+          refuseNewer(from);
+          if (from === SCHEMA_VERSION) return;
+          if (from < 4) this.#schema4();
+          else this.#migrations[from]?.();
+          this.#db.pragma(`user_version = ${Math.max(from + 1, 4)}`);
+        })
+        .immediate();
     }
-    const step = (to: number, change: () => void) =>
-      this.transaction(() => {
-        change();
-        this.#db.pragma(`user_version = ${to}`);
-      });
-    if (version < 4) step(4, this.#schema4);
-    for (let from = Math.max(version, 4); from < SCHEMA_VERSION; from++) step(from + 1, this.#migrations[from] ?? (() => {}));
   }
 
   /** Steps from schema N (the index) to N + 1. */

@@ -2,11 +2,13 @@
  * The ledger's own rules: runs alive only while they beat, one claim per remote batch, and ledgers
  * written by the previous release (schema 4) migrated in place.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/cli.ts';
 import { tamper } from '../helpers/pipeline.ts';
 import { HOST, keyHash, Ledger, RUN_STALE_MS, runIsAlive, type Identity, type RunRow } from '../../src/ledger/ledger.ts';
 
@@ -76,6 +78,58 @@ const SCHEMA_4 = `
     PRIMARY KEY (run, seq)) WITHOUT ROWID;
   PRAGMA user_version = 4;
 `;
+
+describe('workers that open one new ledger file at the same moment', () => {
+  /**
+   * Runs `node` on a script that waits until `at` (ms since the epoch), opens the ledger at `path`
+   * (the built one, as the CLI does) and writes a request of its own; resolves with what it printed.
+   */
+  function opener(path: string, at: number, key: string): Promise<string> {
+    const script = `
+      const { Ledger } = await import(${JSON.stringify(join(ROOT, 'dist', 'src', 'ledger', 'ledger.js'))});
+      while (Date.now() < ${at});
+      try {
+        const ledger = new Ledger(${JSON.stringify(path)});
+        ledger.intake('scope-a', ledger.startRun('j', Date.now()), [{ id: 's', head: '{"messages":', tail: '}' }], [{ key: ${JSON.stringify(key)}, label: null, spec: 's', messages: '[]' }], [], 1);
+        ledger.close();
+        console.log('ok');
+      } catch (error) {
+        console.log(error.message);
+      }`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    return new Promise((resolve) => child.on('close', () => resolve(out.trim())));
+  }
+
+  // Before 2026-12-03, most such starts had a worker fail (16 rounds of 20, two processes): SQLITE_BUSY from the switch to
+  // WAL (which does not wait), or a migration from schema 0 run a second time over the first one's tables.
+  it('none fails, and none loses what another wrote: the schema is made once', async () => {
+    for (let round = 0; round < 3; round++) {
+      const path = tempPath();
+      const at = Date.now() + 1_000; // past every process's start
+      const keys = ['a', 'b', 'c'].map((k) => `${k}${round}`);
+      expect(await Promise.all(keys.map((key) => opener(path, at, key)))).toEqual(['ok', 'ok', 'ok']);
+      const ledger = new Ledger(path);
+      for (const key of keys) expect(ledger.request('scope-a', key), `round ${round}: request ${key}`).toMatchObject({ state: 'pending' });
+      ledger.close();
+    }
+  }, 60_000);
+});
+
+describe('a ledger written by a newer batch-enrich', () => {
+  it('is refused, and left as it is', () => {
+    const path = tempPath();
+    new Ledger(path).close();
+    const db = new Database(path);
+    db.pragma('user_version = 99');
+    db.close();
+    expect(() => new Ledger(path)).toThrow(expect.objectContaining({ code: 'BE_LEDGER', message: expect.stringContaining('written by a newer batch-enrich (schema 99 > 8)') }));
+    const after = new Database(path, { readonly: true });
+    expect(after.pragma('user_version', { simple: true })).toBe(99);
+    after.close();
+  });
+});
 
 describe('migration from schema 4', () => {
   it('keeps answers, splits --id-field labels out of keys, claims known batches and forgets credentials in base URLs', () => {
