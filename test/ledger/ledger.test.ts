@@ -117,6 +117,45 @@ describe('workers that open one new ledger file at the same moment', () => {
   }, 60_000);
 });
 
+describe('another worker writing the ledger all the time', () => {
+  // Before 2026-12-03 about one failBatch in 10,000 failed (SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT): its
+  // transaction read the batch, and the write after that read does not wait for the other writer.
+  it('failBatch (a read, then writes) waits for its turn instead of failing', async () => {
+    const path = tempPath();
+    const ledger = new Ledger(path);
+    const run = ledger.startRun('j', Date.now());
+    const script = `
+      const { Ledger } = await import(${JSON.stringify(join(ROOT, 'dist', 'src', 'ledger', 'ledger.js'))});
+      const ledger = new Ledger(${JSON.stringify(path)});
+      const run = ledger.startRun('other', Date.now());
+      console.log('writing');
+      for (const until = Date.now() + 3_000; Date.now() < until; ) ledger.heartbeat(run, Date.now());
+      ledger.close();`;
+    const other = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((resolve) => other.stdout.once('data', resolve));
+    const done = new Promise((resolve) => other.on('close', resolve));
+    let running = true;
+    void done.then(() => (running = false));
+    const failures: string[] = [];
+    let calls = 0;
+    while (running) {
+      // Turns of the event loop between rounds, so that the other process's end is seen.
+      await new Promise((resolve) => setImmediate(resolve));
+      for (let i = 0; i < 200; i++, calls++) {
+        const { id } = ledger.openBatch(identity, run, 'j', `n${calls}`, [], Date.now());
+        try {
+          ledger.failBatch(id, Date.now(), 'gone', 'creating');
+        } catch (error) {
+          failures.push((error as { code?: string }).code ?? String(error));
+        }
+      }
+    }
+    ledger.close();
+    expect(calls).toBeGreaterThan(5_000);
+    expect(failures).toEqual([]);
+  }, 30_000);
+});
+
 describe('a ledger written by a newer batch-enrich', () => {
   it('is refused, and left as it is', () => {
     const path = tempPath();
