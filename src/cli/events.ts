@@ -12,7 +12,7 @@ export function describe(event: BatchEvent): string {
     case 'submitted':
       return `batch ${event.batchId} submitted: ${plural(event.requests, 'request')}, ${formatBytes(event.bytes)}`;
     case 'adopted':
-      return `batch ${event.batchId}: found and adopted (its create had failed or was interrupted; its results carry our nonce): ${event.requests} requests, not submitted again`;
+      return `batch ${event.batchId}: found and adopted (its create had failed or was interrupted; its results carry our nonce): ${plural(event.requests, 'request')}, not submitted again`;
     case 'canceled':
       return event.error === undefined ? `batch ${event.batchId}: cancel accepted` : `batch ${event.batchId}: cannot cancel: ${event.error}`;
     case 'not-ours':
@@ -29,7 +29,7 @@ export function describe(event: BatchEvent): string {
     }
     case 'released':
       return event.requests > 0
-        ? `batch ${event.batchId ?? '(never created)'}: ${event.requests} requests will be submitted again: ${event.reason}`
+        ? `batch ${event.batchId ?? '(never created)'}: ${plural(event.requests, 'request')} will be submitted again: ${event.reason}`
         : `batch ${event.batchId ?? '(never created)'}: ${event.reason}`;
     case 'ended': {
       const c = event.counts;
@@ -46,6 +46,6 @@ export function describe(event: BatchEvent): string {
     case 'budget':
       return event.canceling !== undefined
         ? `budget: the costs so far project $${event.projectedUsd.toFixed(4)}, over --max-cost $${event.maxUsd}; canceling ${plural(event.canceling, 'batch', 'batches')} in flight, and nothing more is submitted`
-        : `budget: submitting ${event.requests} more requests could bring the cost to $${event.projectedUsd.toFixed(4)}, over --max-cost $${event.maxUsd}; nothing more is submitted`;
+        : `budget: submitting ${plural(event.requests, 'more request', 'more requests')} could bring the cost to $${event.projectedUsd.toFixed(4)}, over --max-cost $${event.maxUsd}; nothing more is submitted`;
   }
 }

@@ -13,7 +13,7 @@ import type { SourceRecord } from '../../stages/read.ts';
 import { coalesce } from '../../stages/write.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { estimateLine, InputTally, type summarize, usd } from '../summary.ts';
-import { isBrokenPipe } from '../text.ts';
+import { isBrokenPipe, plural } from '../text.ts';
 
 /** `--dry-run`: the requests, one JSON line each, then the cost estimate; records that cannot become requests go to stderr. */
 export async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIterable<SourceRecord>, spec: PrepareOptions, prices: PriceTable, mode: 'batch' | 'realtime', answerSchema: JSONSchema | undefined): Promise<number> {
@@ -38,7 +38,7 @@ export async function dryRun(io: CliIo, say: (line: string) => void, records: As
   } catch (error) {
     if (!isBrokenPipe(error)) throw error;
     // `| head`: the output was closed; the estimate covers what was read by then, and says so.
-    say(`${estimate()} (only the first ${tally.requests} requests: the output was closed)`);
+    say(`${estimate()} (only the first ${plural(tally.requests, 'request')}: the output was closed)`);
     return EXIT.OK;
   }
   say(estimate());

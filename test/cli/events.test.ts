@@ -1,0 +1,44 @@
+/** The stderr lines of a run's events: counts in words a person reads (one request, 100,000 requests). */
+import { describe as group, expect, it } from 'vitest';
+import { describe } from '../../src/cli/events.ts';
+import type { BatchEvent } from '../../src/types.ts';
+
+group('event lines', () => {
+  const cases: { event: BatchEvent; line: string }[] = [
+    {
+      event: { type: 'adopted', batchId: 'msgbatch_1', requests: 1 },
+      line: 'batch msgbatch_1: found and adopted (its create had failed or was interrupted; its results carry our nonce): 1 request, not submitted again',
+    },
+    {
+      event: { type: 'adopted', batchId: 'msgbatch_1', requests: 100_000 },
+      line: 'batch msgbatch_1: found and adopted (its create had failed or was interrupted; its results carry our nonce): 100,000 requests, not submitted again',
+    },
+    {
+      event: { type: 'released', batchId: 'msgbatch_2', requests: 1, reason: 'its create never reached the API' },
+      line: 'batch msgbatch_2: 1 request will be submitted again: its create never reached the API',
+    },
+    {
+      event: { type: 'released', batchId: null, requests: 2_500, reason: 'its create never reached the API' },
+      line: 'batch (never created): 2,500 requests will be submitted again: its create never reached the API',
+    },
+    {
+      event: { type: 'released', batchId: 'msgbatch_3', requests: 0, reason: 'it is gone' },
+      line: 'batch msgbatch_3: it is gone',
+    },
+    {
+      event: { type: 'budget', maxUsd: 5, projectedUsd: 5.5, requests: 1 },
+      line: 'budget: submitting 1 more request could bring the cost to $5.5000, over --max-cost $5; nothing more is submitted',
+    },
+    {
+      event: { type: 'budget', maxUsd: 5, projectedUsd: 7.25, requests: 12_000 },
+      line: 'budget: submitting 12,000 more requests could bring the cost to $7.2500, over --max-cost $5; nothing more is submitted',
+    },
+    {
+      event: { type: 'submitted', batchId: 'msgbatch_4', requests: 1, bytes: 2048 },
+      line: 'batch msgbatch_4 submitted: 1 request, 2.0 KiB',
+    },
+  ];
+  for (const { event, line } of cases) {
+    it(`${event.type}, ${'requests' in event ? event.requests : ''}`, () => expect(describe(event)).toBe(line));
+  }
+});
