@@ -87,6 +87,8 @@ describe('workers that open one new ledger file at the same moment', () => {
   function opener(path: string, at: number, key: string): Promise<string> {
     const script = `
       const { Ledger } = await import(${JSON.stringify(join(ROOT, 'dist', 'src', 'ledger', 'ledger.js'))});
+      // Asleep until just before the instant, then on it (a spin of a few ms, not of the whole wait).
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.max(0, ${at} - Date.now() - 20));
       while (Date.now() < ${at});
       try {
         const ledger = new Ledger(${JSON.stringify(path)});
