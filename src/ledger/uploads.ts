@@ -52,8 +52,9 @@ export class UploadRegistry {
     this.#own = db === undefined;
     this.#db = db ?? new Database(path);
     if (this.#own && path !== ':memory:') {
-      this.#db.pragma('journal_mode = WAL');
+      // The busy timeout first, as the ledger's (see `Ledger`): the switch below may meet another process.
       this.#db.pragma('busy_timeout = 10000');
+      this.#db.pragma('journal_mode = WAL');
     }
     this.#db.exec(`CREATE TABLE IF NOT EXISTS uploads (
       scope TEXT NOT NULL,
