@@ -35,7 +35,7 @@
  * Several processes may share one ledger (WAL, busy timeout): ownership is by run, and a request is
  * assigned to a batch only while it is `pending`, so two runs never submit the same request.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readlinkSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readlinkSync, statSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -305,6 +305,9 @@ export class Ledger implements LedgerStore {
     this.#keysMergeAt = options.keysMergeAt ?? KEYS_MERGE_AT;
     // better-sqlite3 takes '' for a throw-away database: every rerun would pay again.
     if (path.trim() === '') throw new BatchEnrichError('BE_USAGE', 'The ledger path is empty: give a file (or :memory: for a throw-away ledger)');
+    if (path !== ':memory:' && existsSync(path) && statSync(path).isDirectory()) {
+      throw new BatchEnrichError('BE_LEDGER', `The ledger ${path} is a folder: give a file in it, such as ${join(path, 'ledger.db')}`);
+    }
     try {
       if (path !== ':memory:') createPrivate(path);
       this.#db = new Database(path, { fileMustExist: path !== ':memory:' });
@@ -332,7 +335,9 @@ export class Ledger implements LedgerStore {
     } catch (error) {
       if (error instanceof BatchEnrichError) throw error;
       const { code, message } = error as NodeJS.ErrnoException;
-      throw new BatchEnrichError('BE_LEDGER', `Cannot open the ledger ${path}: ${code ? `${code}: ` : ''}${message}`, { cause: error });
+      // Node's own errors start with their code already ("ENOENT: no such file…"); SQLite's do not.
+      const reason = code && !message.startsWith(`${code}:`) ? `${code}: ${message}` : message;
+      throw new BatchEnrichError('BE_LEDGER', `Cannot open the ledger ${path}: ${reason}`, { cause: error });
     }
     const db = this.#db;
     this.#stmt = {

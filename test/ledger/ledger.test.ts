@@ -158,6 +158,19 @@ describe('another worker writing the ledger all the time', () => {
   }, 30_000);
 });
 
+describe('a ledger path that cannot be one', () => {
+  it('a folder is named as one, with a file to give instead', () => {
+    const dir = dirname(tempPath());
+    expect(() => new Ledger(dir)).toThrow(expect.objectContaining({ code: 'BE_LEDGER', message: `The ledger ${dir} is a folder: give a file in it, such as ${join(dir, 'ledger.db')}` }));
+  });
+
+  it('a folder that cannot be made: the system error once, not its code twice', () => {
+    expect(() => new Ledger('/proc/no-such-folder/ledger.db')).toThrow(
+      expect.objectContaining({ code: 'BE_LEDGER', message: "Cannot open the ledger /proc/no-such-folder/ledger.db: ENOENT: no such file or directory, mkdir '/proc/no-such-folder'" }),
+    );
+  });
+});
+
 describe('a ledger written by a newer batch-enrich', () => {
   it('is refused, and left as it is', () => {
     const path = tempPath();
