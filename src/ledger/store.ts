@@ -51,8 +51,8 @@ const BUSY_MESSAGE = /^(Connection terminated|timeout exceeded when trying to co
 /** A request the ledger knows (`known`). */
 export interface KnownRequest extends RequestRow {
   /**
-   * Its stored result when the text mentions `errored`, `expired` or `canceled` (a cheap look: the
-   * caller parses it to tell a transient failure), else null. Successes, most results, are not read.
+   * Its stored result when that is not a success and its text mentions `errored`, `expired` or
+   * `canceled` (a cheap look: the caller parses it to tell a transient failure), else null.
    */
   failure: string | null;
 }

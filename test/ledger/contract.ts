@@ -169,6 +169,18 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await ledger.refreshPayload(SCOPE, 'missing', '["new"]')).toBe(false);
       });
 
+      it('known gives a stored result as a possible failure only when it is not a success', async () => {
+        const { ledger, run } = await seeded(['ok', 'err', 'exp', 'wait']);
+        const { id } = await ledger.openBatch(identity, run, 'job', 'n1', ['ok', 'err', 'exp'], T);
+        const waiting = await ledger.submittedOf(id);
+        // A success whose answer holds the failure types as JSON values (a tool's input) is still a success.
+        const success = '{"type":"succeeded","message":{"content":[{"type":"tool_use","name":"triage","input":{"status":"errored","next":"expired"}}]}}';
+        const errored = '{"type":"errored","error":{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}}';
+        await ledger.settle(id, [done(waiting.get('ok')!, success), done(waiting.get('err')!, errored), done(waiting.get('exp')!, '{"type":"expired"}')], T);
+        const known = await ledger.known(SCOPE, ['ok', 'err', 'exp', 'wait']);
+        expect(Object.fromEntries([...known].map(([key, row]) => [key, row.failure]))).toEqual({ ok: null, err: errored, exp: '{"type":"expired"}', wait: null });
+      });
+
       it('reopenRequest makes an answered request pending again with a fresh attempt count, and nothing else', async () => {
         const { ledger, run } = await seeded(['a', 'b']);
         const { id } = await ledger.openBatch(identity, run, 'job', 'n1', ['a', 'b'], T);
