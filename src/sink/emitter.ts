@@ -211,13 +211,20 @@ async function pendingError(ctx: SinkContext, from: number): Promise<BatchEnrich
     seq = (rows.at(-1)?.seq ?? seq) + 1;
   }
   if (waiting === 0) return undefined;
-  const expiries = [...ctx.deferred.values()].sort();
-  const batches = ctx.deferred.size;
-  return new BatchEnrichError(
-    'BE_PENDING',
-    `${waiting} answer${waiting === 1 ? '' : 's'} pending in ${batches} batch${batches === 1 ? '' : 'es'}` +
-      (expiries[0] ? `; the oldest expires at ${expiries[0]}` : '') +
-      '; run the same command again to collect them (nothing is submitted again)',
+  return new BatchEnrichError('BE_PENDING', pendingMessage(waiting, ctx.deferred.size, [...ctx.deferred.values()].sort()[0]));
+}
+
+/**
+ * `--no-wait`'s line: how many answers wait, in how many batches, and when the first of those
+ * expires (an ISO time, if known).
+ * @example
+ * pendingMessage(5000, 1, '2026-12-04T10:53:32.230Z'); // '5,000 answers pending in 1 batch; the oldest expires at 2026-12-04T10:53:32.230Z; run the same command again …'
+ */
+function pendingMessage(waiting: number, batches: number, oldestExpiry: string | undefined): string {
+  return (
+    `${waiting.toLocaleString('en')} answer${waiting === 1 ? '' : 's'} pending in ${batches.toLocaleString('en')} batch${batches === 1 ? '' : 'es'}` +
+    (oldestExpiry ? `; the oldest expires at ${oldestExpiry}` : '') +
+    '; run the same command again to collect them (nothing is submitted again)'
   );
 }
 

@@ -160,3 +160,37 @@ it('--no-wait: a batch answered between the read and the idle check is collected
   for await (const record of emitInOrder(ctx, deps)) out.push(record);
   expect(out).toMatchObject([{ seq: 0, error: undefined, result: { type: 'succeeded' }, batchId: 'msgbatch_1' }]);
 });
+
+it('--no-wait: the pending line counts as people read it (1,200 answers, not 1200)', async () => {
+  const ctx = testContext({ noWait: true });
+  const { ledger } = ctx;
+  const keys = Array.from({ length: 1_200 }, (_, i) => `k${i}`);
+  ledger.intake(
+    ctx.scope,
+    ctx.run,
+    [{ id: 's', head: '{"model":"m","max_tokens":5,"messages":', tail: '}' }],
+    keys.map((key) => ({ key, label: null, spec: 's', messages: '[]' })),
+    keys.map((key, seq) => ({ seq, line: seq + 2, data: `{"id":"${seq}"}`, key, error: null })),
+    0,
+  );
+  const { id } = ledger.openBatch(ctx.identity, ctx.run, 'test', 'n1', keys, 1);
+  ledger.setRemote(id, 'msgbatch_1', 1);
+  const deps: EmitterDeps = {
+    intake: { inputDone: true, recordsRead: keys.length } as Intake,
+    assembler: { has: () => false, sending: () => false, flush: async () => {} } as unknown as BatchAssembler,
+    budget: { exhausted: false, maxUsd: 1 } as BudgetGuard,
+    track: (batchId) => void ctx.deferred.set(batchId, '2026-12-04T10:53:32.230Z'),
+    failure: () => undefined,
+    idle: () => true,
+  };
+  const out: JoinedRecord[] = [];
+  await expect(
+    (async () => {
+      for await (const record of emitInOrder(ctx, deps)) out.push(record);
+    })(),
+  ).rejects.toMatchObject({
+    code: 'BE_PENDING',
+    message: '1,200 answers pending in 1 batch; the oldest expires at 2026-12-04T10:53:32.230Z; run the same command again to collect them (nothing is submitted again)',
+  });
+  expect(out).toEqual([]);
+});
