@@ -1,6 +1,7 @@
-/** The stderr lines of a run's events: counts in words a person reads (one request, 100,000 requests). */
+/** The lines people read about a run's events and batches: counts in words (one request, 100,000 requests). */
 import { describe as group, expect, it } from 'vitest';
 import { describe } from '../../src/cli/events.ts';
+import { countsText } from '../../src/cli/jobs/status.ts';
 import type { BatchEvent } from '../../src/types.ts';
 
 group('event lines', () => {
@@ -41,4 +42,11 @@ group('event lines', () => {
   for (const { event, line } of cases) {
     it(`${event.type}, ${'requests' in event ? event.requests : ''}`, () => expect(describe(event)).toBe(line));
   }
+});
+
+group('live request counts (status)', () => {
+  it('counts as people read them, those that are not zero, in the API order', () => {
+    expect(countsText({ processing: 5_000, succeeded: 1_234_567, errored: 0, canceled: 12, expired: 0 })).toBe('processing 5,000, succeeded 1,234,567, canceled 12');
+    expect(countsText({ processing: 0, succeeded: 0, errored: 0, canceled: 0, expired: 0 })).toBe('no requests');
+  });
 });

@@ -12,7 +12,7 @@ import type { BatchRow, BatchState } from '../../ledger/ledger.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { guarded, help, say } from '../command.ts';
 import { parseFlags, renderFlags } from '../flags.ts';
-import { formatBytes, formatDuration, plural } from '../text.ts';
+import { count, formatBytes, formatDuration, plural } from '../text.ts';
 import { apiFromEnv, ENVIRONMENT, EXPIRY_MS, groupBy, HELP_FLAG, identityMatches, LEDGER_FLAG, ledgerPath, shownLedger, otherIdentity, withLedger, type Api } from './shared.ts';
 
 /** Retrieves in flight at once while refreshing. */
@@ -287,6 +287,6 @@ function jobSummary(job: string, views: BatchView[]): string {
 /** The non-zero request counts (`processing 100` or `succeeded 98, errored 2`), or `no requests`. */
 export function countsText(counts: MessageBatchRequestCounts): string {
   const order: (keyof MessageBatchRequestCounts)[] = ['processing', 'succeeded', 'errored', 'canceled', 'expired'];
-  const parts = order.filter((key) => counts[key] > 0).map((key) => `${key} ${counts[key]}`);
+  const parts = order.filter((key) => counts[key] > 0).map((key) => `${key} ${count(counts[key])}`);
   return parts.length > 0 ? parts.join(', ') : 'no requests';
 }
