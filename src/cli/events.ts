@@ -1,6 +1,6 @@
 /** The run's events as the lines it prints on stderr (the progress view prints some of them too). */
 import type { BatchEvent } from '../stages/batch.ts';
-import { formatBytes, plural } from './text.ts';
+import { count, formatBytes, plural } from './text.ts';
 
 /**
  * One stderr line for a batch event, in the words of the run's log.
@@ -19,7 +19,7 @@ export function describe(event: BatchEvent): string {
       return `batch ${event.batchId}: has our request count but not our requests (another job on this key); left untouched`;
     case 'waiting': {
       const seen = event.lastSeenMs === null ? '' : `, last seen ${Math.round(event.lastSeenMs / 1000)} s ago`;
-      return `waiting for run ${event.run} (pid ${event.pid} on ${event.host ?? 'an unknown host'}, running for ${Math.round(event.ageMs / 1000)} s${seen}): it is creating a batch of ${event.requests} of these requests; it is taken for dead if its heartbeat stops`;
+      return `waiting for run ${event.run} (pid ${event.pid} on ${event.host ?? 'an unknown host'}, running for ${Math.round(event.ageMs / 1000)} s${seen}): it is creating a batch of ${count(event.requests)} of these requests; it is taken for dead if its heartbeat stops`;
     }
     case 'following':
       return `batch ${event.batchId}: submitted by an earlier run, following it`;
@@ -33,7 +33,7 @@ export function describe(event: BatchEvent): string {
         : `batch ${event.batchId ?? '(never created)'}: ${event.reason}`;
     case 'ended': {
       const c = event.counts;
-      return `batch ${event.batchId} ended: ${c.succeeded} succeeded, ${c.errored} errored, ${c.expired} expired, ${c.canceled} canceled`;
+      return `batch ${event.batchId} ended: ${count(c.succeeded)} succeeded, ${count(c.errored)} errored, ${count(c.expired)} expired, ${count(c.canceled)} canceled`;
     }
     case 'retry':
       return `${event.what}: ${event.message}; trying again in ${(event.delayMs / 1000).toFixed(1)} s`;

@@ -35,12 +35,20 @@ group('event lines', () => {
       line: 'budget: submitting 12,000 more requests could bring the cost to $7.2500, over --max-cost $5; nothing more is submitted',
     },
     {
+      event: { type: 'ended', batchId: 'msgbatch_5', counts: { processing: 0, succeeded: 99_000, errored: 1_000, canceled: 0, expired: 0 } },
+      line: 'batch msgbatch_5 ended: 99,000 succeeded, 1,000 errored, 0 expired, 0 canceled',
+    },
+    {
+      event: { type: 'waiting', run: 7, pid: 42, host: 'vm', ageMs: 3_000, lastSeenMs: 1_000, requests: 100_000 },
+      line: 'waiting for run 7 (pid 42 on vm, running for 3 s, last seen 1 s ago): it is creating a batch of 100,000 of these requests; it is taken for dead if its heartbeat stops',
+    },
+    {
       event: { type: 'submitted', batchId: 'msgbatch_4', requests: 1, bytes: 2048 },
       line: 'batch msgbatch_4 submitted: 1 request, 2.0 KiB',
     },
   ];
   for (const { event, line } of cases) {
-    it(`${event.type}, ${'requests' in event ? event.requests : ''}`, () => expect(describe(event)).toBe(line));
+    it(`${event.type}: ${line}`, () => expect(describe(event)).toBe(line));
   }
 });
 
