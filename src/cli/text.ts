@@ -7,19 +7,8 @@ export function formatBytes(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-/** A whole number with thousands separators: `1,000,000`. */
-export function count(value: number): string {
-  return Math.round(value).toLocaleString('en');
-}
-
-/**
- * `1 request`, `2 requests`, `1 batch`, `3 batches` (the number with thousands separators).
- * @example
- * plural(3, 'batch', 'batches'); // '3 batches'
- */
-export function plural(n: number, one: string, many = `${one}s`): string {
-  return `${count(n)} ${n === 1 ? one : many}`;
-}
+// Counts and plurals are the library's too (the sink's messages): kept in `core/text.ts`.
+export { count, plural } from '../core/text.ts';
 
 /**
  * A duration for people, in its two largest units, truncated and never negative: `45s`, `3m5s`,

@@ -40,7 +40,7 @@ import { homedir, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
-import type { KnownRequest, LedgerStore, NewRecord, NewRequest, Settlement, Spec } from './store.ts';
+import { ledgerBusy, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
@@ -271,7 +271,7 @@ function walMode(db: Database.Database): void {
       db.pragma('journal_mode = WAL');
       return;
     } catch (error) {
-      if (!String((error as { code?: unknown }).code).startsWith('SQLITE_BUSY') || Date.now() > until) throw error;
+      if (!ledgerBusy(error) || Date.now() > until) throw error;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
     }
   }

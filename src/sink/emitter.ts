@@ -7,6 +7,7 @@
 import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
 import { customIdOf } from '../core/request.ts';
 import type { RecordError } from '../core/result.ts';
+import { plural } from '../core/text.ts';
 import { BatchEnrichError } from '../errors.ts';
 import type { RecordRow } from '../ledger/ledger.ts';
 import type { JoinedRecord } from '../types.ts';
@@ -222,7 +223,7 @@ async function pendingError(ctx: SinkContext, from: number): Promise<BatchEnrich
  */
 function pendingMessage(waiting: number, batches: number, oldestExpiry: string | undefined): string {
   return (
-    `${waiting.toLocaleString('en')} answer${waiting === 1 ? '' : 's'} pending in ${batches.toLocaleString('en')} batch${batches === 1 ? '' : 'es'}` +
+    `${plural(waiting, 'answer')} pending in ${plural(batches, 'batch', 'batches')}` +
     (oldestExpiry ? `; the oldest expires at ${oldestExpiry}` : '') +
     '; run the same command again to collect them (nothing is submitted again)'
   );

@@ -2,9 +2,10 @@
  * The ledger's own rules: runs alive only while they beat, one claim per remote batch, and ledgers
  * written by the previous release (schema 4) migrated in place.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
+import type { Readable } from 'node:stream';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -79,14 +80,19 @@ const SCHEMA_4 = `
   PRAGMA user_version = 4;
 `;
 
+/** Another process on the ledger: `node` on `body`, a module in which `Ledger` is the built one (as the CLI runs it). */
+function ledgerProcess(body: string): ChildProcessByStdio<null, Readable, null> {
+  const script = `const { Ledger } = await import(${JSON.stringify(join(ROOT, 'dist', 'src', 'ledger', 'ledger.js'))});\n${body}`;
+  return spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
 describe('workers that open one new ledger file at the same moment', () => {
   /**
-   * Runs `node` on a script that waits until `at` (ms since the epoch), opens the ledger at `path`
-   * (the built one, as the CLI does) and writes a request of its own; resolves with what it printed.
+   * A process that waits until `at` (ms since the epoch), opens the ledger at `path` and writes a
+   * request of its own; resolves with what it printed.
    */
   function opener(path: string, at: number, key: string): Promise<string> {
-    const script = `
-      const { Ledger } = await import(${JSON.stringify(join(ROOT, 'dist', 'src', 'ledger', 'ledger.js'))});
+    const child = ledgerProcess(`
       // Asleep until just before the instant, then on it (a spin of a few ms, not of the whole wait).
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.max(0, ${at} - Date.now() - 20));
       while (Date.now() < ${at});
@@ -97,8 +103,7 @@ describe('workers that open one new ledger file at the same moment', () => {
         console.log('ok');
       } catch (error) {
         console.log(error.message);
-      }`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      }`);
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
     return new Promise((resolve) => child.on('close', () => resolve(out.trim())));
@@ -126,14 +131,12 @@ describe('another worker writing the ledger all the time', () => {
     const path = tempPath();
     const ledger = new Ledger(path);
     const run = ledger.startRun('j', Date.now());
-    const script = `
-      const { Ledger } = await import(${JSON.stringify(join(ROOT, 'dist', 'src', 'ledger', 'ledger.js'))});
+    const other = ledgerProcess(`
       const ledger = new Ledger(${JSON.stringify(path)});
       const run = ledger.startRun('other', Date.now());
       console.log('writing');
       for (const until = Date.now() + 3_000; Date.now() < until; ) ledger.heartbeat(run, Date.now());
-      ledger.close();`;
-    const other = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      ledger.close();`);
     await new Promise((resolve) => other.stdout.once('data', resolve));
     const done = new Promise((resolve) => other.on('close', resolve));
     let running = true;
