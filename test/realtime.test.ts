@@ -75,6 +75,17 @@ describe('real-time mode', () => {
     expect(events).toContainEqual(expect.objectContaining({ type: 'concurrency', reason: expect.stringMatching(/rate-limit headers leave \d+ requests/) }));
   });
 
+  it('says what the rate-limit headers leave as a person reads it: 1 request, not 1 requests', async () => {
+    // Three calls at most at once, two ours: the headers say one request is left.
+    const emu = await emulator({ responder: perRecord, messagesConcurrency: 3, messagesLatencyMs: 10 });
+    const events: BatchEvent[] = [];
+    const out = await enrich(emu, rows(6), { mode: 'realtime', concurrency: 2, onEvent: (e) => events.push(e) });
+    expect(ok(out)).toBe(true);
+    const reasons = events.flatMap((e) => (e.type === 'concurrency' ? [e.reason] : []));
+    expect(reasons).toContain('the rate-limit headers leave 1 request');
+    expect(reasons.filter((r) => /\b1 requests\b/.test(r ?? ''))).toEqual([]);
+  });
+
   it('stores a real-time answer like a batch answer: a rerun in either mode pays nothing again', async () => {
     const emu = await emulator({ responder: perRecord });
     const ledger = tempLedger();

@@ -9,6 +9,7 @@ import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/ba
 import type { MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages/messages';
 import { errorText, withSignal } from '../client/errors.ts';
 import { newNonce } from '../core/request.ts';
+import { plural } from '../core/text.ts';
 import type { PayloadRow } from '../ledger/ledger.ts';
 import { ENVELOPE_BYTES, paramsOf } from './body.ts';
 import type { SinkContext } from './context.ts';
@@ -100,7 +101,7 @@ export class RealtimeSender {
           const { data: message, response } = await withSignal(ctx.signal, (s) => ctx.client.messages.create(params, { signal: s, maxRetries: 0 }).withResponse());
           // The rate-limit headers say how many requests are left in the window: slow down before a 429.
           const remaining = Number(response.headers.get('anthropic-ratelimit-requests-remaining') ?? Number.NaN);
-          if (Number.isFinite(remaining) && remaining < limiter.limit) limiter.backOff(`the rate-limit headers leave ${remaining} requests`);
+          if (Number.isFinite(remaining) && remaining < limiter.limit) limiter.backOff(`the rate-limit headers leave ${plural(remaining, 'request')}`);
           else limiter.succeeded();
           // A failure to store is the run's, not this call's (it must not become an errored answer).
           await keep({ type: 'succeeded', message } as MessageBatchResult).catch((error: unknown) => (keepFailure = { error }));
