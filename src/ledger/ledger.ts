@@ -40,6 +40,7 @@ import { homedir, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
+import { plural } from '../core/text.ts';
 import { ledgerBusy, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
@@ -55,6 +56,21 @@ const SCHEMA_VERSION = 8;
  * its pages once. Lookups search both (a view: `request_keys`).
  */
 export const KEYS_MERGE_AT = 65_536;
+
+/**
+ * How many requests one step of `gc` deletes at most. Each step is a transaction of its own, so a
+ * run beside a gc waits for one step (about 0.1 s), not for the whole gc: in one transaction, a gc of
+ * 1,000,000 requests held the write lock 5.6 s, and past about 1,700,000 it outlasted the 10 s busy
+ * timeout, failing the runs' writes.
+ */
+export const GC_STEP = 20_000;
+/**
+ * How long `gc` pauses between its steps: the longest SQLite's busy handler sleeps between two tries
+ * at the lock, so a run waiting on it gets the lock at the next pause. Without a pause the waiting
+ * run kept missing the instant between one step's commit and the next one's start (measured: a write
+ * beside a gc of 1,000,000 requests waited 1.8-2.4 s through 15 steps).
+ */
+export const GC_PAUSE_MS = 100;
 
 /** How often a run refreshes its heartbeat. */
 export const HEARTBEAT_MS = 5_000;
@@ -291,11 +307,17 @@ export function processAlive(pid: number): boolean {
 export interface LedgerOptions {
   /** When `keys_new` is merged into `keys` (tests set it low). */
   keysMergeAt?: number;
+  /** How many requests a step of `gc` deletes at most (see `GC_STEP`; tests set it low). */
+  gcStep?: number;
+  /** How long `gc` pauses between steps (see `GC_PAUSE_MS`). */
+  gcPauseMs?: number;
 }
 
 export class Ledger implements LedgerStore {
   readonly path: string;
   readonly #keysMergeAt: number;
+  readonly #gcStep: number;
+  readonly #gcPauseMs: number;
   readonly #db: Database.Database;
   readonly #stmt;
   #uploads: UploadRegistry | undefined;
@@ -309,6 +331,8 @@ export class Ledger implements LedgerStore {
   constructor(path: string, options: LedgerOptions = {}) {
     this.path = path;
     this.#keysMergeAt = options.keysMergeAt ?? KEYS_MERGE_AT;
+    this.#gcStep = options.gcStep ?? GC_STEP;
+    this.#gcPauseMs = options.gcPauseMs ?? GC_PAUSE_MS;
     // better-sqlite3 takes '' for a throw-away database: every rerun would pay again.
     if (path.trim() === '') throw new BatchEnrichError('BE_USAGE', 'The ledger path is empty: give a file (or :memory: for a throw-away ledger)');
     if (path !== ':memory:' && existsSync(path) && statSync(path).isDirectory()) {
@@ -335,6 +359,8 @@ export class Ledger implements LedgerStore {
       // record; 200,000: 57-59 → 52-56). The WAL file is cut back to 64 MB after a checkpoint.
       this.#db.pragma('cache_size = -16384');
       this.#db.pragma('temp_store = MEMORY');
+      // What `keys` holds for a request, for SQL that finds its key rows (gc, migration 6).
+      this.#db.function('be_key_hash', { deterministic: true }, (scope, key) => keyHash(String(scope), String(key)));
       this.#db.pragma('wal_autocheckpoint = 65536');
       this.#db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
       this.#migrate();
@@ -414,10 +440,6 @@ export class Ledger implements LedgerStore {
       jobBatches: db.prepare<[string], BatchRow>('SELECT * FROM batches WHERE job = ? ORDER BY id'),
       gcBatches: db.prepare(`DELETE FROM batches WHERE ${GC_BATCHES}`),
       gcBatchesCount: db.prepare<[number], { n: number }>(`SELECT COUNT(*) AS n FROM batches WHERE ${GC_BATCHES}`),
-      gcPayloads: db.prepare('DELETE FROM payloads WHERE id NOT IN (SELECT id FROM requests)'),
-      gcKeys: db.prepare('DELETE FROM keys WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.id = keys.id)'),
-      gcNewKeys: db.prepare('DELETE FROM keys_new WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.id = keys_new.id)'),
-      gcResults: db.prepare('DELETE FROM results WHERE id NOT IN (SELECT result_id FROM requests WHERE result_id IS NOT NULL)'),
       gcSpecs: db.prepare('DELETE FROM specs WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.spec = specs.id)'),
       gcClaims: db.prepare('DELETE FROM claims WHERE batch_id NOT IN (SELECT id FROM batches)'),
       gcScopes: db.prepare('DELETE FROM scopes WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.scope = scopes.scope)'),
@@ -427,7 +449,10 @@ export class Ledger implements LedgerStore {
     };
     this.#bulk = {
       requests: new BulkInsert(db, 'INSERT INTO requests (id, scope, key, label, spec, state, updated_at) VALUES', "(?, ?, ?, ?, ?, 'pending', ?)", 6),
-      keys: new BulkInsert(db, 'INSERT INTO keys_new (h, id) VALUES', '(?, ?)', 2),
+      // `OR IGNORE`, here and in the merge: a gc stopped before it swept the keys of the requests it
+      // deleted leaves their rows, and a request written again with its old id (the ledger emptied:
+      // ids start again at 1) has the very row it would write.
+      keys: new BulkInsert(db, 'INSERT OR IGNORE INTO keys_new (h, id) VALUES', '(?, ?)', 2),
       payloads: new BulkInsert(db, 'INSERT INTO payloads (id, messages) VALUES', '(?, ?)', 2),
     };
     this.#records = new RunRecords(db, path, createPrivate);
@@ -483,7 +508,6 @@ export class Ledger implements LedgerStore {
     // entry written at intake and moved when the request was batched (assign: 17.7 → 12.5 µs a key in
     // a 200,000-row test); every lookup by batch names one, so the partial index serves it.
     6: () => {
-      this.#db.function('be_key_hash', { deterministic: true }, (scope, key) => keyHash(String(scope), String(key)));
       this.#db.exec(`
         DROP TABLE records;
         ALTER TABLE runs ADD COLUMN scratch TEXT;
@@ -709,7 +733,7 @@ export class Ledger implements LedgerStore {
   /** Merges `keys_new` into `keys` once it holds `keysMergeAt` requests (see `KEYS_MERGE_AT`); in the caller's transaction. */
   #mergeKeys(): void {
     if (this.#stmt.newKeys.get()! < this.#keysMergeAt) return;
-    this.#db.exec('INSERT INTO keys (h, id) SELECT h, id FROM keys_new; DELETE FROM keys_new');
+    this.#db.exec('INSERT OR IGNORE INTO keys (h, id) SELECT h, id FROM keys_new; DELETE FROM keys_new');
   }
 
   /**
@@ -951,27 +975,95 @@ export class Ledger implements LedgerStore {
     return job === undefined ? this.#stmt.batches.all() : this.#stmt.jobBatches.all(job);
   }
 
-  /** Deletes finished batches, and requests not waiting on a batch (answered, or abandoned), not touched since `before` (ms). */
-  gc(before: number): { batches: number; requests: number } {
-    return this.#readThenWrite(() => {
-      const requests = this.#gcRequests('DELETE FROM requests');
-      const counts = { batches: this.#stmt.gcBatches.run(before).changes, requests: requests === undefined ? 0 : requests.run(before).changes };
-      this.#stmt.gcPayloads.run();
-      this.#stmt.gcKeys.run();
-      this.#stmt.gcNewKeys.run();
-      this.#stmt.gcResults.run();
+  /**
+   * Deletes finished batches, and requests not waiting on a batch (answered, or abandoned), not
+   * touched since `before` (ms). The requests go in steps of `GC_STEP`, each a transaction that holds
+   * the write lock from its start, with a pause between two (`GC_PAUSE_MS`), so that the runs beside
+   * it wait for a step, not for the whole gc (in one transaction, a gc of 1,000,000 requests held the
+   * lock 5.6 s; past about 1,700,000 it outlasted the 10 s busy timeout and failed the runs' writes).
+   * Each step looks again at who else works on the ledger: once a run of another connection is
+   * alive (one that started during a pause), no more requests are deleted.
+   */
+  async gc(before: number): Promise<{ batches: number; requests: number }> {
+    const batches = this.#readThenWrite(() => {
+      const deleted = this.#stmt.gcBatches.run(before).changes;
+      this.#stmt.gcClaims.run();
+      return deleted;
+    });
+    let requests = 0;
+    for (let after = 0; ; ) {
+      const step = this.#readThenWrite(() => this.#gcRequestStep(before, after));
+      requests += step?.deleted ?? 0;
+      if (step?.last === undefined) break;
+      after = step.last;
+      await this.#gcPause();
+    }
+    if (requests > 0) for (const table of ['keys', 'keys_new'] as const) await this.#gcKeys(table);
+    this.#readThenWrite(() => {
       this.#stmt.gcSpecs.run();
       this.#stmt.gcScopes.run();
-      this.#stmt.gcClaims.run();
-      return counts;
     });
+    return { batches, requests };
+  }
+
+  #gcPause(): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, this.#gcPauseMs));
+  }
+
+  /**
+   * One step of `gc`: deletes up to `GC_STEP` of the requests it may delete after the id `after`,
+   * with their payloads and results. Returns how many it deleted and the last id it deleted when
+   * there may be more; undefined when it must keep every request (see `#gcRequests`). Their keys go
+   * after (`#gcKeys`): their rows lie in hash order, all over the key tables, and a step that
+   * deleted some of them would write most of those tables' pages again (a gc of 1,000,000 requests:
+   * 2.3 s of deletes and 2.5 s of commits more).
+   */
+  #gcRequestStep(before: number, after: number): { deleted: number; last?: number } | undefined {
+    this.#db.exec('CREATE TEMP TABLE IF NOT EXISTS gc_requests (id INTEGER PRIMARY KEY, result_id INTEGER); DELETE FROM temp.gc_requests');
+    const chosen = this.#gcRequests('INSERT INTO temp.gc_requests (id, result_id) SELECT id, result_id FROM requests', ` AND id > ? ORDER BY id LIMIT ${this.#gcStep}`);
+    if (chosen === undefined) return undefined;
+    const deleted = chosen.run(before, after).changes;
+    if (deleted === 0) return { deleted };
+    // Each by its id: a lookup per request, not a scan of the table (a scan a step would make gc quadratic).
+    this.#db.exec(`
+      DELETE FROM requests WHERE id IN (SELECT id FROM temp.gc_requests);
+      DELETE FROM payloads WHERE id IN (SELECT id FROM temp.gc_requests);
+      DELETE FROM results WHERE id IN (SELECT result_id FROM temp.gc_requests WHERE result_id IS NOT NULL);
+    `);
+    return deleted < this.#gcStep ? { deleted } : { deleted, last: this.#db.prepare<[], number>('SELECT MAX(id) FROM temp.gc_requests').pluck().get()! };
+  }
+
+  /**
+   * Deletes the key rows of requests gone (by gc), in hash order: each page of the table is written
+   * once. A step takes ten times `GC_STEP` rows: a key row is small, and a step of 20,000 held the
+   * lock 7 ms. A key row is kept only while its id holds a request of that hash: an id freed by gc
+   * may have been taken by a new request since.
+   */
+  async #gcKeys(table: 'keys' | 'keys_new'): Promise<void> {
+    const end = this.#db.prepare<[number, number], number>(`SELECT h FROM ${table} WHERE h > ? ORDER BY h LIMIT 1 OFFSET ?`).pluck();
+    const sweep = this.#db.prepare(
+      `DELETE FROM ${table} WHERE h > ? AND h <= ? AND NOT EXISTS (SELECT 1 FROM requests q WHERE q.id = ${table}.id AND be_key_hash(q.scope, q.key) = ${table}.h)`,
+    );
+    for (let from = -1; ; ) {
+      const to = end.get(from, 10 * this.#gcStep - 1) ?? Number.MAX_SAFE_INTEGER;
+      this.#readThenWrite(() => sweep.run(from, to));
+      if (to === Number.MAX_SAFE_INTEGER) return;
+      from = to;
+      await this.#gcPause();
+    }
   }
 
   /**
    * Gives the space of deleted rows back to the file system (after `gc`): checkpoints the WAL, then
-   * rewrites the file (`VACUUM`). Throws `SQLITE_BUSY` while another run uses the ledger.
+   * rewrites the file (`VACUUM`). Refuses while a run is alive in the ledger, this connection's
+   * included, and throws `SQLITE_BUSY` when another connection holds it (a run that just started).
    */
   compact(): void {
+    // A VACUUM holds the write lock while it copies the whole file (a 1.3 GB ledger: 6.5 s, a run's
+    // write waiting 7.7 s): beside a run, past the busy timeout, it would fail the run's writes.
+    const now = Date.now();
+    const alive = this.#stmt.runs.all().filter((run) => runIsAlive(run, now)).length;
+    if (alive > 0) throw new BatchEnrichError('BE_LEDGER', `${plural(alive, 'run')} ${alive === 1 ? 'is' : 'are'} using it`);
     this.#db.pragma('wal_checkpoint(TRUNCATE)');
     this.#db.exec('VACUUM');
     this.#db.pragma('wal_checkpoint(TRUNCATE)');
@@ -1006,11 +1098,11 @@ export class Ledger implements LedgerStore {
    * another connection that may still be working holds records in a scratch file this connection
    * cannot read, and deleting a request one of them points at would lose its answer.
    */
-  #gcRequests(verb: string) {
+  #gcRequests(verb: string, rest = '') {
     const now = Date.now();
     const elsewhere = this.#stmt.runs.all().some((run) => !this.#records.holds(run.id) && run.heartbeat_at !== null && now - run.heartbeat_at < RUN_RECORDS_STALE_MS);
     if (elsewhere) return undefined;
     const held = this.#records.heldKeysSql();
-    return this.#db.prepare(`${verb} WHERE ${GC_REQUESTS}${held === null ? '' : ` AND key NOT IN (${held})`}`);
+    return this.#db.prepare(`${verb} WHERE ${GC_REQUESTS}${held === null ? '' : ` AND key NOT IN (${held})`}${rest}`);
   }
 }

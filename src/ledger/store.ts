@@ -4,7 +4,7 @@
  * CLI's job commands and the library see only this interface.
  *
  * Each method is one named step with the same guarantees in both: an operation that must be atomic
- * (`openBatch`, `setRemote`, `failBatch`, `intake`, `settle`, `endRun`, `gc`) is one transaction
+ * (`openBatch`, `setRemote`, `failBatch`, `intake`, `settle`, `endRun`) is one transaction
  * inside the implementation, never a transaction opened by a caller, so a ledger across a network
  * costs one round trip per step, not one per row.
  *
@@ -179,9 +179,15 @@ export interface LedgerStore {
   batches(job?: string): Awaitable<BatchRow[]>;
 
   // Upkeep
+  /**
+   * Deletes finished batches, and requests no batch or record waits on, untouched since `before`.
+   * Each request goes with its payload, result and key at once; SQLite deletes them in short steps
+   * (the runs beside it wait for one, not for the whole gc), PostgreSQL in one transaction (its row
+   * locks hold up no other writer).
+   */
   gc(before: number): Awaitable<{ batches: number; requests: number }>;
   gcPreview(before: number): Awaitable<{ batches: number; requests: number }>;
-  /** Gives the space of deleted rows back (SQLite `VACUUM`, PostgreSQL `VACUUM`). */
+  /** Gives the space of deleted rows back (SQLite `VACUUM`, refused while a run is alive: it would hold the write lock throughout; PostgreSQL `VACUUM`). */
   compact(): Awaitable<void>;
   close(): Awaitable<void>;
 

@@ -436,6 +436,20 @@ describe('gc', () => {
     expect(again.stderr).toBe(`batch-enrich: deleted 0 batches and 0 requests not touched for 30 days from the ledger ${s.ledgerPath}; 0 batches on the API\n`);
   });
 
+  it('beside a running job: deletes the old batches, keeps the requests, and leaves the file uncompacted (a VACUUM would hold the job up)', async () => {
+    const s = await oldAndNew();
+    const running = s.ledger.startRun('another job', Date.now());
+    const r = await run(gcCommand, ['--keep-remote'], s.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe(
+      `batch-enrich: deleted 3 batches and 0 requests not touched for 30 days from the ledger ${s.ledgerPath}\n` +
+        'batch-enrich: the ledger was not compacted (1 run is using it); the space is reused by later runs\n',
+    );
+    s.ledger.endRun(running);
+    const after = await run(gcCommand, ['--keep-remote'], s.env);
+    expect(after.stderr).toMatch(/deleted 0 batches and 4 requests .*\n.*compacted the ledger: /);
+  });
+
   it('--dry-run lists what would go and deletes nothing', async () => {
     const s = await oldAndNew();
     const before = s.ledger.batches();

@@ -292,7 +292,7 @@ describe("a run's records live in a scratch file of its own, not in the ledger",
     expect(scratchFiles(path)).toEqual(['ledger.db.run-00000000a11e']);
   });
 
-  it('gc deletes no request while a run of another connection may still read its records; its own runs hold theirs', () => {
+  it('gc deletes no request while a run of another connection may still read its records; its own runs hold theirs', async () => {
     const path = tempPath();
     const a = new Ledger(path);
     const b = new Ledger(path);
@@ -301,15 +301,88 @@ describe("a run's records live in a scratch file of its own, not in the ledger",
     const runB = b.startRun('j', Date.now());
     b.intake('scope-a', runB, [SPEC], [{ key: 'k2', label: null, spec: 's', messages: '[]' }], [], 1);
     expect(b.gcPreview(Date.now())).toEqual({ batches: 0, requests: 0 });
-    expect(b.gc(Date.now())).toEqual({ batches: 0, requests: 0 });
+    expect(await b.gc(Date.now())).toEqual({ batches: 0, requests: 0 });
     // The connection whose run holds k1 sees its record, and deletes only k2 once b's run has ended.
-    expect(a.gc(Date.now()).requests).toBe(0);
+    expect((await a.gc(Date.now())).requests).toBe(0);
     b.endRun(runB);
     b.close();
-    expect(a.gc(Date.now())).toEqual({ batches: 0, requests: 1 });
+    expect(await a.gc(Date.now())).toEqual({ batches: 0, requests: 1 });
     expect(a.request('scope-a', 'k1')).toBeDefined();
     expect(a.request('scope-a', 'k2')).toBeUndefined();
     a.close();
+  });
+});
+
+describe('gc beside other runs', () => {
+  const SPEC = { id: 's', head: '{"model":"m","max_tokens":5,"messages":', tail: '}' };
+  /** A ledger of 25 answered requests in a downloaded batch, their keys in both key tables (20 merged, 5 new), untouched since 4. */
+  function answered(options: ConstructorParameters<typeof Ledger>[1]) {
+    const path = tempPath();
+    const ledger = new Ledger(path, { keysMergeAt: 20, ...options });
+    const run = ledger.startRun('j', Date.now());
+    const keys = Array.from({ length: 25 }, (_, i) => `k${i}`);
+    for (const chunk of [keys.slice(0, 20), keys.slice(20)]) ledger.intake('scope-a', run, [SPEC], chunk.map((key) => ({ key, label: null, spec: 's', messages: `["${key}"]` })), [], 1);
+    const { id } = ledger.openBatch(identity, run, 'j', 'n', keys, 2);
+    const waiting = ledger.submittedOf(id);
+    ledger.settle(id, keys.map((key) => ({ waiting: waiting.get(key)!, result: `{"r":"${key}"}`, retry: false })), 3);
+    ledger.setBatchState(id, 'downloaded', 4);
+    ledger.endRun(run);
+    return { path, ledger, keys };
+  }
+  const rowCounts = (path: string) => {
+    const db = new Database(path, { readonly: true });
+    const n = (table: string) => db.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get() as number;
+    const counts = { requests: n('requests'), payloads: n('payloads'), results: n('results'), keys: n('keys') + n('keys_new') };
+    db.close();
+    return counts;
+  };
+
+  it('deletes in steps, each request with its payload, result and key; a run of another connection that starts between two steps stops it', async () => {
+    const { path, ledger, keys } = answered({ gcStep: 1, gcPauseMs: 0 });
+    expect(rowCounts(path)).toEqual({ requests: 25, payloads: 25, results: 25, keys: 25 });
+    const other = new Ledger(path);
+    const gc = ledger.gc(10); // its first step is made before its first pause
+    const running = other.startRun('j', Date.now());
+    expect(await gc).toEqual({ batches: 1, requests: 1 });
+    expect(rowCounts(path)).toEqual({ requests: 24, payloads: 24, results: 24, keys: 24 });
+    for (const key of keys.slice(1)) expect(ledger.storedResult('scope-a', key)).toBe(`{"r":"${key}"}`);
+    // Once that run has ended, the rest goes, a request a step; the keys ten a step (two steps for the 19 merged ones).
+    other.endRun(running);
+    expect(await ledger.gc(10)).toEqual({ batches: 0, requests: 24 });
+    expect(rowCounts(path)).toEqual({ requests: 0, payloads: 0, results: 0, keys: 0 });
+    expect(ledger.known('scope-a', keys).size).toBe(0);
+    other.close();
+    ledger.close();
+  });
+
+  it('a gc stopped before its keys were swept (its process killed) leaves key rows behind; the same requests written again, with the same ids, are written and found', async () => {
+    const { path, ledger, keys } = answered({ gcStep: 1, gcPauseMs: 0 });
+    const gc = ledger.gc(10);
+    while (rowCounts(path).requests > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+    ledger.close(); // as a kill would, in a pause of the gc once every request is gone
+    await expect(gc).rejects.toThrow();
+    expect(rowCounts(path)).toEqual({ requests: 0, payloads: 0, results: 0, keys: 25 });
+    // A rerun writes the same requests again: with the ledger empty, each takes its old id, so the
+    // rows left for their keys are the very rows it writes (in both key tables, and in the merge).
+    const again = new Ledger(path, { keysMergeAt: 20 });
+    const run = again.startRun('j', Date.now());
+    again.intake('scope-a', run, [SPEC], keys.map((key) => ({ key, label: null, spec: 's', messages: `["${key} again"]` })), [], 20);
+    expect(again.payload('scope-a', 'k24')).toMatchObject({ id: 25, messages: '["k24 again"]' });
+    expect([...again.known('scope-a', keys).keys()]).toEqual(keys);
+    expect(rowCounts(path)).toEqual({ requests: 25, payloads: 25, results: 0, keys: 25 });
+    again.close();
+  });
+
+  it('compact refuses while a run is alive in the ledger, and compacts once none is', () => {
+    const path = tempPath();
+    const ledger = new Ledger(path);
+    const other = new Ledger(path);
+    const running = other.startRun('j', Date.now());
+    expect(() => ledger.compact()).toThrow('1 run is using it');
+    other.endRun(running);
+    expect(() => ledger.compact()).not.toThrow();
+    other.close();
+    ledger.close();
   });
 });
 
@@ -329,7 +402,7 @@ describe('batch pages', () => {
 });
 
 describe('row ids', () => {
-  it('a result that finds its request no longer waiting is not kept (a re-download adds no row); requests written after a gc take the freed ids afresh', () => {
+  it('a result that finds its request no longer waiting is not kept (a re-download adds no row); requests written after a gc take the freed ids afresh', async () => {
     const path = tempPath();
     const ledger = new Ledger(path);
     const run = ledger.startRun('j', Date.now());
@@ -345,7 +418,7 @@ describe('row ids', () => {
     db.close();
     // gc frees the ids of the requests it deletes; the next requests written take them afresh, each with its own payload, key and no result.
     ledger.setBatchState(id, 'downloaded', 5);
-    expect(ledger.gc(10)).toEqual({ batches: 1, requests: 150 });
+    expect(await ledger.gc(10)).toEqual({ batches: 1, requests: 150 });
     ledger.intake('scope-a', run, [{ id: 's', head: '{"messages":', tail: '}' }], ['x', 'y', 'k3'].map((key) => ({ key, label: null, spec: 's', messages: `["new ${key}"]` })), [], 11);
     for (const key of ['x', 'y', 'k3']) {
       expect(ledger.payload('scope-a', key)?.messages).toBe(`["new ${key}"]`);
@@ -376,7 +449,7 @@ describe('requests are found by a hash of scope and key', () => {
     again.close();
   });
 
-  it('requests written before and after a merge of the new keys are found alike, and gc forgets the keys of the requests it deletes', () => {
+  it('requests written before and after a merge of the new keys are found alike, and gc forgets the keys of the requests it deletes', async () => {
     const path = tempPath();
     const ledger = new Ledger(path, { keysMergeAt: 4 });
     const spec = { id: 's', head: '{"model":"m","max_tokens":5,"messages":', tail: '}' };
@@ -406,7 +479,7 @@ describe('requests are found by a hash of scope and key', () => {
     expect(taken).toEqual([key(1), key(7), key(8)]);
     expect(ledger.request('scope-a', key(8))).toMatchObject({ state: 'submitted', batch_id: id });
     ledger.endRun(run);
-    expect(ledger.gc(Date.now())).toEqual({ batches: 0, requests: 6 });
+    expect(await ledger.gc(Date.now())).toEqual({ batches: 0, requests: 6 });
     expect(counts()).toEqual([1, 2]);
     expect([...ledger.known('scope-a', keys).keys()]).toEqual([key(1), key(7), key(8)]);
     ledger.close();
