@@ -623,11 +623,21 @@ export class PgLedger implements LedgerStore {
       : rows<BatchRow>(this.#pool, 'SELECT * FROM batches WHERE job = $1 ORDER BY id', [job]);
   }
 
-  gc(before: number): Promise<{ batches: number; requests: number }> {
+  /**
+   * Deletes finished batches, and requests no record holds, untouched since `before`; no request
+   * while a run may still be working (as SQLite's gc): a run writes a record only after looking its
+   * request up, and a request deleted in between would leave the record with no answer to come
+   * (`request_lost`). The runs table is locked first (SHARE: other gcs may read it), so a run that
+   * starts meanwhile writes its row once this gc has committed, and looks up what is left.
+   */
+  async gc(before: number): Promise<{ batches: number; requests: number }> {
+    await this.#measureClock();
     return transaction(this.#pool, async (client) => {
+      await client.query('LOCK TABLE runs IN SHARE MODE');
+      const working = await this.#runsWorking(client);
       const counts = {
         batches: await changes(client, `DELETE FROM batches WHERE ${GC_BATCHES}`, [before]),
-        requests: await changes(client, `DELETE FROM requests WHERE ${GC_REQUESTS}`, [before]),
+        requests: working ? 0 : await changes(client, `DELETE FROM requests WHERE ${GC_REQUESTS}`, [before]),
       };
       await client.query('DELETE FROM payloads p WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.id = p.id)');
       await client.query('DELETE FROM results a WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.result_id = a.id)');
@@ -638,12 +648,19 @@ export class PgLedger implements LedgerStore {
   }
 
   async gcPreview(before: number): Promise<{ batches: number; requests: number }> {
+    await this.#measureClock();
     const row = await first<{ batches: number; requests: number }>(
       this.#pool,
       `SELECT (SELECT COUNT(*) FROM batches WHERE ${GC_BATCHES}) AS batches, (SELECT COUNT(*) FROM requests WHERE ${GC_REQUESTS}) AS requests`,
       [before],
     );
-    return { batches: row?.batches ?? 0, requests: row?.requests ?? 0 };
+    return { batches: row?.batches ?? 0, requests: (await this.#runsWorking(this.#pool)) ? 0 : (row?.requests ?? 0) };
+  }
+
+  /** Whether a run may still be working: one that beat within `RUN_RECORDS_STALE_MS` (on the server's clock), as SQLite's gc asks. */
+  async #runsWorking(db: Queryable): Promise<boolean> {
+    const since = this.#serverTime(Date.now()) - RUN_RECORDS_STALE_MS;
+    return (await first<{ n: number }>(db, 'SELECT COUNT(*)::int AS n FROM runs WHERE heartbeat_at > $1', [since]))!.n > 0;
   }
 
   /** Gives the space of deleted rows back (`VACUUM`: it runs beside other workers, outside a transaction). */

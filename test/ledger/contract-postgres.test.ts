@@ -52,6 +52,27 @@ describe.skipIf(!postgres.url)('PostgreSQL', () => {
     return () => PgLedger.open(url);
   });
 
+  it("gc keeps every request while a run is alive: one it has looked up and not yet written a record for would come out as request_lost", async () => {
+    const url = await freshSchema();
+    const [worker, collector] = [await PgLedger.open(url), await PgLedger.open(url)];
+    try {
+      const spec = { id: 's', head: '{"messages":', tail: '}' };
+      const run = await worker.startRun('job', Date.now());
+      await worker.intake('scope', run, [spec], [{ key: 'a', label: null, spec: 's', messages: '[]' }], [], 1);
+      // The run has looked `a` up (its page's `known`), and writes the record a moment later.
+      expect((await worker.known('scope', ['a'])).has('a')).toBe(true);
+      expect(await collector.gcPreview(Date.now())).toEqual({ batches: 0, requests: 0 });
+      expect(await collector.gc(Date.now())).toEqual({ batches: 0, requests: 0 });
+      await worker.intake('scope', run, [], [], [{ seq: 0, line: 2, data: '{}', key: 'a', error: null }], 2);
+      expect((await worker.records('scope', run, 0, 10)).map((row) => row.state)).toEqual(['pending']);
+      // Once no run is alive, what no record holds goes.
+      await worker.endRun(run);
+      expect(await collector.gc(Date.now())).toEqual({ batches: 0, requests: 1 });
+    } finally {
+      await Promise.all([worker.close(), collector.close()]);
+    }
+  });
+
   it('a step costs a few round trips whatever its size: intake, openBatch and settle of 2,000 requests', async () => {
     const ledger = await PgLedger.open(await freshSchema());
     try {
