@@ -18,6 +18,9 @@ import type { CliIo } from '../../src/cli/io.ts';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.ts';
 import { Ledger, type BatchState, type Identity } from '../../src/ledger/ledger.ts';
 import { UploadRegistry } from '../../src/ledger/uploads.ts';
+import { PgLedger } from '../../src/ledger/postgres.ts';
+import { redactUrl } from '../../src/ledger/url.ts';
+import { freshSchema, postgres } from '../helpers/postgres.ts';
 import { BIN, headOne, ROOT, runCli } from '../helpers/cli.ts';
 
 const KEY = 'sk-test-jobs-key';
@@ -448,6 +451,19 @@ describe('gc', () => {
     s.ledger.endRun(running);
     const after = await run(gcCommand, ['--keep-remote'], s.env);
     expect(after.stderr).toMatch(/deleted 0 batches and 4 requests .*\n.*compacted the ledger: /);
+  });
+
+  it.skipIf(!postgres.url)('on a PostgreSQL ledger, names it without its password', async () => {
+    const url = await freshSchema();
+    await (await PgLedger.open(url)).close(); // the ledger's tables
+    const password = decodeURIComponent(new URL(url).password);
+    expect(password).not.toBe('');
+    for (const args of [['--dry-run'], []]) {
+      const r = await run(gcCommand, ['--ledger', url, '--keep-remote', ...args], {});
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`from the ledger ${redactUrl(url)}`);
+      expect(r.stderr).not.toContain(password);
+    }
   });
 
   it('--dry-run lists what would go and deletes nothing', async () => {

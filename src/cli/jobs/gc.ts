@@ -49,7 +49,10 @@ Exit codes: 0 ok, 1 the ledger cannot be opened or a remote delete failed, 2 usa
 interface Gc {
   io: CliIo;
   ledger: LedgerStore;
+  /** Where the ledger is: a file, or a PostgreSQL URL with its password (never printed: see `shown`). */
   path: string;
+  /** The ledger as messages name it (a URL without its password). */
+  shown: string;
   api: Api | undefined;
   /** The cut-off: what was last touched before it goes. */
   before: number;
@@ -76,7 +79,7 @@ export function gcCommand(argv: string[], io: CliIo): Promise<number> {
       return EXIT.OK;
     }
     try {
-      const gc: Gc = { io, ledger, path, api: apiFromEnv(io.env), before: Date.now() - days * DAY_MS, age: `${days} ${days === 1 ? 'day' : 'days'}`, keepRemote: values['keep-remote'] };
+      const gc: Gc = { io, ledger, path, shown: shownLedger(path), api: apiFromEnv(io.env), before: Date.now() - days * DAY_MS, age: `${days} ${days === 1 ? 'day' : 'days'}`, keepRemote: values['keep-remote'] };
       // Collected before `ledger.gc`, which deletes these very rows.
       const remote = gc.keepRemote ? [] : (await ledger.batches()).filter((row) => row.state === 'downloaded' && row.remote_id !== null && row.updated_at < gc.before);
       const ours = gc.api ? remote.filter((row) => identityMatches(row, gc.api as Api)) : [];
@@ -103,7 +106,7 @@ async function preview(gc: Gc, ours: BatchRow[]): Promise<number> {
   const counts = await ledger.gcPreview(before);
   const now = Date.now();
   for (const row of ours) say(io, `would delete batch ${row.remote_id} on the API (job ${shown(row.job)}, downloaded ${formatDuration(now - row.updated_at)} ago)`);
-  say(io, `would delete ${plural(counts.batches, 'batch', 'batches')} and ${plural(counts.requests, 'request')} not touched for ${age} from the ledger ${gc.path}`);
+  say(io, `would delete ${plural(counts.batches, 'batch', 'batches')} and ${plural(counts.requests, 'request')} not touched for ${age} from the ledger ${gc.shown}`);
   if (api) {
     const uploads = await gcUploads({ client: api.client, registry: ledger.uploads, scope: api.scope, before, keepRemote: gc.keepRemote, dryRun: true });
     if (uploads.files > 0) say(io, `would forget ${plural(uploads.files, 'uploaded file')} older than ${age}${gc.keepRemote ? ' (kept on the API)' : ', and delete them on the API'}`);
@@ -138,7 +141,7 @@ async function collect(gc: Gc, ours: BatchRow[]): Promise<number> {
   const counts = await ledger.gc(before);
   say(
     io,
-    `deleted ${plural(counts.batches, 'batch', 'batches')} and ${plural(counts.requests, 'request')} not touched for ${age} from the ledger ${gc.path}` +
+    `deleted ${plural(counts.batches, 'batch', 'batches')} and ${plural(counts.requests, 'request')} not touched for ${age} from the ledger ${gc.shown}` +
       (gc.keepRemote ? '' : `; ${plural(deleted, 'batch', 'batches')} on the API`),
   );
   // Documents this identity uploaded (the Files API keeps them until they expire): deleted, and forgotten.
