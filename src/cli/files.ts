@@ -4,11 +4,12 @@
  * to a temporary file next to FILE and renamed into place only when the run is complete, so a killed
  * or failed run leaves the old FILE (or none), never half of one.
  */
-import { createReadStream, createWriteStream, fstatSync, openSync, renameSync, rmSync, statSync, type Stats, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, fchmodSync, fstatSync, openSync, realpathSync, renameSync, rmSync, statSync, type Stats, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BatchEnrichError, usageError } from '../errors.ts';
+import { isPostgresUrl } from '../ledger/open.ts';
 
 /** Opens FILE for reading, naming what is wrong: no such file, a directory, no permission. */
 export async function openInput(file: string): Promise<NodeJS.ReadableStream> {
@@ -59,18 +60,45 @@ export function refuseClobber(input: { dev: number; ino: number } | undefined, f
   }
 }
 
-/** Refuses `-o X --errors X` (the same path, or the same existing file): one would silently replace the other. */
-export function refuseSameOutputs(output: string | undefined, errors: string | undefined): void {
-  if (output === undefined || errors === undefined) return;
-  let same = resolve(output) === resolve(errors);
+/** Whether two paths name one file: the same path, or the same existing regular file (through links). */
+function sameFile(a: string, b: string): boolean {
+  if (resolve(a) === resolve(b)) return true;
   try {
-    const a = statSync(output);
-    const b = statSync(errors);
-    same ||= a.dev === b.dev && a.ino === b.ino && a.isFile();
+    const x = statSync(a);
+    const y = statSync(b);
+    return x.dev === y.dev && x.ino === y.ino && x.isFile();
   } catch {
-    // one does not exist yet: only the paths can tell
+    return false; // one does not exist yet: only the paths can tell
   }
-  if (same) throw usageError(`--output ${output} and --errors ${errors} are the same file: give --errors another name (or leave it out to keep failed records in the output)`);
+}
+
+/**
+ * Refuses two outputs in one file (`-o X --errors X`, `--summary X`): one would silently replace the
+ * other. `outputs` are [flag, path] pairs; a path not given is undefined.
+ */
+export function refuseSameOutputs(outputs: readonly (readonly [flag: string, path: string | undefined])[]): void {
+  const given = outputs.filter((output): output is readonly [string, string] => output[1] !== undefined);
+  for (const [i, [flag, path]] of given.entries()) {
+    for (const [otherFlag, other] of given.slice(i + 1)) {
+      if (!sameFile(path, other)) continue;
+      const hint = otherFlag === '--errors' ? ' (or leave it out to keep failed records in the output)' : '';
+      throw usageError(`${flag} ${path} and ${otherFlag} ${other} are the same file: give ${otherFlag} another name${hint}`);
+    }
+  }
+}
+
+/**
+ * Refuses an output that is the SQLite ledger, or one of its own files beside it (its WAL, its
+ * scratch files): it holds every answer already paid for, and writing over it would lose them all
+ * (the next run pays again). A PostgreSQL ledger or one in memory has no file here.
+ */
+export function refuseLedger(ledger: string, flag: string, path: string | undefined): void {
+  if (path === undefined || ledger === ':memory:' || isPostgresUrl(ledger)) return;
+  if (sameFile(path, ledger)) throw usageError(`${flag} ${path} is the ledger ${ledger}: writing it would destroy the answers already paid for; write to another file`);
+  const [own, base] = [resolve(path), resolve(ledger)];
+  if (own.startsWith(`${base}-`) || own.startsWith(`${base}.run-`)) {
+    throw usageError(`${flag} ${path} is the ledger's own file (beside ${ledger}): writing it would damage the ledger; write to another file`);
+  }
 }
 
 /**
@@ -85,23 +113,27 @@ export class AtomicOutput {
   readonly #temp: string | undefined;
   readonly #path: string;
 
-  constructor(flag: string, path: string) {
-    this.#path = path;
+  constructor(flag: string, given: string) {
     let existing: Stats | undefined;
     try {
-      existing = statSync(path);
+      existing = statSync(given);
     } catch {
       existing = undefined;
     }
-    if (existing?.isDirectory()) throw usageError(`${flag} ${path}: is a directory; give a file name`);
+    if (existing?.isDirectory()) throw usageError(`${flag} ${given}: is a directory; give a file name`);
+    // Through a symlink, the file it points at is replaced, not the link.
+    const path = existing ? realpathSync(given) : given;
+    this.#path = path;
     const special = existing !== undefined && !existing.isFile();
     this.#temp = special ? undefined : join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(3).toString('hex')}.tmp`);
     let fd: number;
     try {
-      fd = openSync(this.#temp ?? path, this.#temp ? 'wx' : 'w');
+      // A file replaced keeps its permissions (a private 0600 output stays private).
+      fd = openSync(this.#temp ?? path, this.#temp ? 'wx' : 'w', existing?.isFile() ? existing.mode & 0o7777 : 0o666);
+      if (this.#temp && existing?.isFile()) fchmodSync(fd, existing.mode & 0o7777);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      throw usageError(`${flag} ${path}: cannot write there: ${code}${code === 'ENOENT' ? ' (no such folder)' : ''}`);
+      throw usageError(`${flag} ${given}: cannot write there: ${code}${code === 'ENOENT' ? ' (no such folder)' : ''}`);
     }
     this.stream = createWriteStream(this.#temp ?? path, { fd });
     // However the run ends before `commit()` (an error, a usage error found later), the temporary file goes.

@@ -3,7 +3,7 @@
  * stdin row by row (problem 9): what golden files cannot express, with the built binary.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, linkSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, lstatSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -47,6 +47,51 @@ describe('never destroy input', () => {
     expect(code, stderr).toBe(2);
     expect(stderr).toMatch(/--output .* is the input \(stdin\)/);
     expect(readFileSync(input, 'utf8')).toBe(text);
+  });
+
+  it('refuses --summary that is the input, and any output that is the ledger (or its WAL): every paid answer is in it', async () => {
+    const { dir, input, text } = setup();
+    const ledger = join(dir, 'work.db');
+    const first = await runCli(['--emulator', ...fast, '--quiet', '--ledger', ledger, '--prompt', 'T: {{headline}}', input]);
+    expect(first.code, first.stderr).toBe(0);
+    const ledgerBytes = readFileSync(ledger);
+    const cases: [string[], RegExp][] = [
+      [['--summary', input], /--summary .*news\.ndjson is the input .*news\.ndjson: writing it would destroy the input/],
+      [['-o', ledger], /--output .*work\.db is the ledger .*work\.db: writing it would destroy the answers already paid for; write to another file/],
+      [['--errors', `${dir}/./work.db`], /--errors .*work\.db is the ledger/],
+      [['--summary', ledger], /--summary .*work\.db is the ledger/],
+      [['-o', `${ledger}-wal`], /--output .*work\.db-wal is the ledger's own file/],
+      [['-o', join(dir, 'out.ndjson'), '--summary', join(dir, 'out.ndjson')], /--output .*out\.ndjson and --summary .*out\.ndjson are the same file/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await runCli(['--emulator', ...fast, '--ledger', ledger, '--prompt', 'T: {{headline}}', ...args, input]);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(readFileSync(input, 'utf8')).toBe(text);
+      expect(readFileSync(ledger).equals(ledgerBytes)).toBe(true);
+    }
+  });
+
+  it('--summary into a folder that does not exist is a usage error before any batch, naming the flag', async () => {
+    const { dir, input } = setup();
+    const result = await runCli(['--emulator', ...fast, '--ledger', join(dir, 'l.db'), '--prompt', 'T: {{headline}}', '--summary', join(dir, 'none', 's.json'), input]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--summary .*none\/s\.json: cannot write there: ENOENT \(no such folder\)/);
+    expect(result.stdout).toBe('');
+  });
+
+  it('-o over a symlink writes the file it points at, and an existing file keeps its mode', async () => {
+    const { dir, input } = setup();
+    const target = join(dir, 'target.ndjson');
+    writeFileSync(target, 'OLD\n');
+    chmodSync(target, 0o600);
+    symlinkSync(target, join(dir, 'link.ndjson'));
+    const result = await runCli(['--emulator', ...fast, '--quiet', '--prompt', 'T: {{headline}}', '-o', join(dir, 'link.ndjson'), '--summary', join(dir, 'link.ndjson.json'), input]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(lstatSync(join(dir, 'link.ndjson')).isSymbolicLink()).toBe(true);
+    expect(readFileSync(target, 'utf8').trim().split('\n')).toHaveLength(50);
+    expect(statSync(target).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(join(dir, 'link.ndjson.json'), 'utf8'))).toMatchObject({ records_ok: 50 });
   });
 
   it('refuses -o and --errors naming the same file (one would silently replace the other)', async () => {

@@ -5,7 +5,7 @@
  * the flags (`flags.ts`), the config (`config.ts`), the input (`input.ts`), the estimates
  * (`estimate.ts`), the outputs (`output.ts`) and the signals (`signals.ts`).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
@@ -113,7 +113,7 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
   if (values.deadline !== undefined && values.mode === 'realtime') throw usageError('--deadline is for batch mode: in real time every answer comes at once anyway');
   if (values.sample !== undefined && file === '-') throw usageError('--sample needs a FILE: rows are picked evenly across the whole input, so it is read twice');
   // Never destroy the input: an output that is the input (through links too) is refused before anything is read.
-  refuseBadOutputs(file, values, io);
+  refuseBadOutputs(file, values, io, ledgerPathOf(values, io.env));
   const stream = await input.open();
   const prices = values.prices ? loadPriceFile(values.prices) : DEFAULT_PRICES;
   if (values['max-cost'] !== undefined && !priceFor(config.model, prices)) {
@@ -153,7 +153,11 @@ async function precheckCost(plan: Plan, maxCost: number, say: (line: string) => 
  * in-process emulator dies with this process) `$BATCH_ENRICH_LEDGER` or the default path.
  */
 function ledgerOf(values: EnrichValues, env: NodeJS.ProcessEnv): Promise<LedgerStore> {
-  return openLedger(values.ledger ?? (values.emulator ? ':memory:' : defaultLedgerPath(env)));
+  return openLedger(ledgerPathOf(values, env));
+}
+
+function ledgerPathOf(values: EnrichValues, env: NodeJS.ProcessEnv): string {
+  return values.ledger ?? (values.emulator ? ':memory:' : defaultLedgerPath(env));
 }
 
 /** The API the run talks to: the in-process emulator, the key's API, or none (the library says what is missing). */
@@ -238,7 +242,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   };
   if (!values.quiet) for (const line of [...summaryLines(summary), uploadLine(uploadCounts) ?? []].flat()) say(line);
   else if (counts.failed > 0) say(summaryLines(summary)[0] ?? '');
-  if (values.summary) writeFileSync(values.summary, `${JSON.stringify(summary, null, 2)}\n`);
+  await outputs.writeSummary(`${JSON.stringify(summary, null, 2)}\n`);
   if (picked) say(sampleReport(summary, plan.totalRows));
   return counts.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
 }

@@ -8,7 +8,7 @@ import { usageError, shown } from '../../errors.ts';
 import { isFailed } from '../../stages/merge.ts';
 import { formatFromName } from '../../stages/read.ts';
 import { createFormatter, type OutputFormat } from '../../stages/write.ts';
-import { AtomicOutput, inputIdentity, refuseClobber, refuseSameOutputs } from '../files.ts';
+import { AtomicOutput, inputIdentity, refuseClobber, refuseLedger, refuseSameOutputs } from '../files.ts';
 import type { CliIo } from '../io.ts';
 import type { EnrichValues } from './config.ts';
 
@@ -21,14 +21,26 @@ export interface Outputs {
   commit(): Promise<void>;
   /** Incomplete: the files are left as they were. */
   discard(): void;
+  /** Writes `--summary FILE` (opened with the others, so a path that cannot be written fails before any batch). */
+  writeSummary(text: string): Promise<void>;
 }
 
-/** Refuses, before anything is read, an output that is the input (through links too) or both outputs in one file. */
-export function refuseBadOutputs(file: string, values: EnrichValues, io: CliIo): void {
+/**
+ * Refuses, before anything is read, an output that is the input (through links too) or the ledger
+ * (`ledger`: its path), or two outputs in one file.
+ */
+export function refuseBadOutputs(file: string, values: EnrichValues, io: CliIo, ledger: string): void {
   const source = inputIdentity(file, io.stdin);
-  refuseClobber(source, '--output', values.output, file);
-  refuseClobber(source, '--errors', values.errors, file);
-  refuseSameOutputs(values.output, values.errors);
+  const outputs = [
+    ['--output', values.output],
+    ['--errors', values.errors],
+    ['--summary', values.summary],
+  ] as const;
+  for (const [flag, path] of outputs) {
+    refuseClobber(source, flag, path, file);
+    refuseLedger(ledger, flag, path);
+  }
+  refuseSameOutputs(outputs);
 }
 
 /** The output format: `--output-format`, else from `-o FILE`'s extension, else NDJSON. */
@@ -48,6 +60,7 @@ export function openOutputs(values: EnrichValues, io: CliIo, context: { inputCol
   }
   const outFile = values.output ? new AtomicOutput('--output', values.output) : undefined;
   const errorsFile = values.errors ? new AtomicOutput('--errors', values.errors) : undefined;
+  const summaryFile = values.summary ? new AtomicOutput('--summary', values.summary) : undefined;
   const errorsOut = errorsFile?.stream;
   const extraWarned = (name: string) => context.say(`warning: field ${shown(name)} is not in the CSV header and is left out of the CSV output`);
   const formatting = { format, inputColumns: context.inputColumns, answerColumns: context.answerColumns, onExtraField: extraWarned, bom: values.excel, safe: values['safe-csv'] };
@@ -74,6 +87,11 @@ export function openOutputs(values: EnrichValues, io: CliIo, context: { inputCol
     discard() {
       errorsFile?.discard();
       outFile?.discard();
+      summaryFile?.discard();
+    },
+    async writeSummary(text) {
+      summaryFile?.stream.write(text);
+      await summaryFile?.commit();
     },
   };
 }
