@@ -15,7 +15,7 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import { z } from 'zod';
 import { BatchEnrichError } from './errors.ts';
-import { createClient, identityOf, publicBaseUrl, sameEndpoint } from './client/client.ts';
+import { checkBaseUrl, createClient, identityOf, publicBaseUrl, sameEndpoint } from './client/client.ts';
 import { DEFAULT_MAX_ATTEMPTS, isTransientFailure, modelOutputLimit } from './core/retry.ts';
 import { lookupModel } from './client/models.ts';
 import { findModel } from './core/models.ts';
@@ -235,7 +235,10 @@ const NO_API_KEY = `no API key: set ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL fo
  */
 async function apiOf(o: ReturnType<typeof resolveOptions>, ledger: LedgerStore): Promise<{ client: Anthropic; identity: Identity; offline: string | undefined }> {
   const key = o.apiKey ?? (o.client ? undefined : process.env['ANTHROPIC_API_KEY']);
-  if (o.client) return { client: o.client, identity: identityOf(o.client, key ?? o.client.apiKey ?? ''), offline: undefined };
+  if (o.client) {
+    checkBaseUrl(o.client.baseURL); // the caller's own client: its URL becomes the identity the ledger keeps
+    return { client: o.client, identity: identityOf(o.client, key ?? o.client.apiKey ?? ''), offline: undefined };
+  }
   if (key) {
     const client = createClient({ apiKey: key, baseURL: o.baseURL });
     return { client, identity: identityOf(client, key), offline: undefined };

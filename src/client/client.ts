@@ -34,9 +34,10 @@ export function createClient(options: ClientOptions): Anthropic {
 }
 
 /**
- * Refuses a base URL that carries a user name or password (`http://user:pass@host`), before any
- * call: fetch refuses such URLs (so every poll would fail after the create was paid), and the ledger
- * and `status` would keep and show the credential. The message shows the URL without it.
+ * Refuses, before any call, a base URL that is not http(s), or that carries a user name or password
+ * (`http://user:pass@host`) or a query string: fetch refuses URLs with credentials (so every poll
+ * would fail after the create was paid), and the ledger and `status` would keep and show what it
+ * carries. The message shows the URL without it.
  */
 export function checkBaseUrl(baseURL: string): void {
   let url: URL;
@@ -45,12 +46,32 @@ export function checkBaseUrl(baseURL: string): void {
   } catch {
     throw new BatchEnrichError('BE_USAGE', `The API base URL is not a URL: ${JSON.stringify(publicBaseUrl(baseURL))} (ANTHROPIC_BASE_URL or baseURL)`);
   }
+  // Anything but http(s) (`localhost:8080`, or `user:pw@host` read as the scheme `user:`) left batch
+  // runs waiting forever on the SDK, and the ledger storing, and `status` printing, what was typed.
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    const shown = withoutCredentials(baseURL);
+    const hint = baseURL.includes('://') || baseURL.includes('@') ? '' : `; did you mean http://${shown}?`;
+    throw new BatchEnrichError('BE_USAGE', `The API base URL must start with http:// or https:// (ANTHROPIC_BASE_URL or baseURL): ${shown}${hint}`);
+  }
   if (url.username || url.password) {
     throw new BatchEnrichError(
       'BE_USAGE',
       `The API base URL ${publicBaseUrl(baseURL)} carries a user name or password (ANTHROPIC_BASE_URL or baseURL): remove it; the API key goes in ANTHROPIC_API_KEY (apiKey)`,
     );
   }
+  // A token in a query string would be stored with the identity and shown by `status`; the SDK
+  // would also append each path after it.
+  if (url.search || url.hash) {
+    throw new BatchEnrichError(
+      'BE_USAGE',
+      `The API base URL ${url.origin}${url.pathname.replace(/\/+$/, '')} carries a query string or fragment (ANTHROPIC_BASE_URL or baseURL): remove it; the API key goes in ANTHROPIC_API_KEY (apiKey)`,
+    );
+  }
+}
+
+/** What was typed as a base URL, less anything before an `@` (a user name and password, whatever the scheme). */
+function withoutCredentials(text: string): string {
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/@]*@/i, '$1').replace(/\/+$/, '');
 }
 
 /** A base URL as it may be stored and shown: without user name or password, without a trailing slash. */

@@ -39,6 +39,26 @@ describe('credentials', () => {
     const status = await runCli(['status', '--json'], { env });
     expect(status.stderr + status.stdout).not.toContain('s3cr3t-pw');
   });
+
+  it('a base URL without http:// (user:password@host read as a scheme) is refused at once, in every mode, and the fixed URL then runs', async () => {
+    const emu = await startEmulator({});
+    emulators.push(emu);
+    const { dir, file } = input();
+    const url = new URL(emu.url);
+    const env = { ANTHROPIC_API_KEY: 'sk-test', BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    for (const mode of ['batch', 'realtime']) {
+      const run = await runCli(['--prompt', 'T: {{text}}', '--mode', mode, file], { env: { ...env, ANTHROPIC_BASE_URL: `user:s3cretpw@${url.host}` }, timeoutMs: 15_000 });
+      expect(run.signal).toBeNull();
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/must start with http:\/\/ or https:\/\//);
+      expect(run.stderr + run.stdout).not.toContain('s3cretpw');
+    }
+    const status = await runCli(['status', '--json'], { env: { ...env, ANTHROPIC_BASE_URL: `user:s3cretpw@${url.host}` } });
+    expect(status.stderr + status.stdout).not.toContain('s3cretpw');
+    const right = await runCli(['--prompt', 'T: {{text}}', file], { env: { ...env, ANTHROPIC_BASE_URL: emu.url } });
+    expect(right.code, right.stderr).toBe(0);
+    expect(right.stdout.trim().split('\n')).toHaveLength(2);
+  });
 });
 
 describe('the ledger path', () => {
