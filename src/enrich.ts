@@ -34,6 +34,7 @@ import type { JSONSchema } from './core/request.ts';
 import { typicalAnswerTokens } from './core/answer-size.ts';
 import { resolveAnswerSchema } from './core/schema.ts';
 import { compileTemplate } from './core/template.ts';
+import { RESERVED_FIELDS, RESERVED_FIELDS_RULE } from './core/result.ts';
 import { defaultLedgerPath, type Identity } from './ledger/ledger.ts';
 import { isLedgerStore, openLedger } from './ledger/open.ts';
 import type { LedgerStore } from './ledger/store.ts';
@@ -59,7 +60,7 @@ const optionsSchema = sinkKnobs
     maxTokens: positiveInt().default(DEFAULT_MAX_TOKENS),
     schema: z.custom<z.ZodType | JSONSchema>((v) => typeof v === 'object' && v !== null).optional(),
     idField: z.string().min(1).optional(),
-    into: z.string().min(1).optional(),
+    into: z.string().min(1).refine((field) => !RESERVED_FIELDS.includes(field), `expected ${RESERVED_FIELDS_RULE}`).optional(),
     client: z.custom<Anthropic>((v) => typeof v === 'object' && v !== null).optional(),
     apiKey: z.string().min(1).optional(),
     baseURL: z.string().url().optional(),

@@ -98,6 +98,11 @@ export function mergeAnswer(record: Record<string, unknown>, answer: unknown, in
   return withField(record, into ?? 'answer', answer);
 }
 
+/** The fields batch-enrich adds to records itself: an answer put there (`into`) would be lost, or read as a failure. */
+export const RESERVED_FIELDS: readonly string[] = ['_error', '_meta'];
+/** What `into` may be, in a usage error's words (`expected …`). */
+export const RESERVED_FIELDS_RULE = 'a field other than _error and _meta (batch-enrich puts its own fields there)';
+
 export function withError(record: Record<string, unknown>, error: RecordError): Record<string, unknown> {
   return withField(record, '_error', error);
 }

@@ -21,6 +21,7 @@ async function thrown(fn: () => Promise<unknown>): Promise<unknown> {
 describe('library and emulator options: the usage error, naming the option and the value', () => {
   const cases: { description: string; run: () => Promise<unknown>; message: RegExp }[] = [
     { description: 'enrichAll with a batch size of 0', run: () => enrichAll([{ a: 1 }], { prompt: 'x', batchSize: 0 }), message: /^`batchSize`: / },
+    { description: 'enrichAll with the answer put into _meta (it would be replaced by the metadata)', run: () => enrichAll([{ a: 1 }], { prompt: 'x', into: '_meta' }), message: /^`into`: expected a field other than _error and _meta \(batch-enrich puts its own fields there\)/ },
     { description: 'startEmulator with a fault rate above 1', run: () => startEmulator({ faultRate429: 2 }), message: /^`faultRate429`: .*, got 2$/ },
     { description: 'startEmulator with fault rates adding up over 1', run: () => startEmulator({ faultRate429: 0.6, faultRate500: 0.6 }), message: /expected at most 1, got 1\.2$/ },
     { description: 'startEmulator beyond loopback without a key', run: () => startEmulator({ host: '0.0.0.0' }), message: /^`host`: .*beyond loopback/ },
@@ -38,6 +39,7 @@ describe('every command: exit 2, one line `batch-enrich: WHAT: problem, got VALU
     { description: 'enrich: a duration it cannot read', argv: ['--deadline', 'soon', '--prompt', 'x'], line: '--deadline: expected a duration such as 90s, 45m, 2h or 1h30m, got "soon"', hint: 'batch-enrich --help' },
     { description: 'enrich: a choice not offered', argv: ['--upload', 'sometimes', '--prompt', 'x'], line: '--upload: expected one of files, inline, auto, got "sometimes"', hint: 'batch-enrich --help' },
     { description: 'enrich: a mistyped flag', argv: ['--promt', 'x'], line: 'unknown option --promt; did you mean --prompt?', hint: 'batch-enrich --help' },
+    { description: 'enrich: the answer into _error (successful records would look failed)', argv: ['--into', '_error', '--prompt', 'x'], line: '--into: expected a field other than _error and _meta (batch-enrich puts its own fields there), got "_error"', hint: 'batch-enrich --help' },
     { description: 'status: a mistyped flag', argv: ['status', '--no-refrsh'], line: 'unknown option --no-refrsh; did you mean --no-refresh?', hint: 'batch-enrich status --help' },
     { description: 'gc: a negative age', argv: ['gc', '--older-than=-1'], line: '--older-than: expected a number of days, 0 or more, got "-1"', hint: 'batch-enrich gc --help' },
     { description: 'cancel: nothing to cancel', argv: ['cancel'], line: 'give the BATCH_IDs to cancel, or --job NAME', hint: 'batch-enrich cancel --help' },

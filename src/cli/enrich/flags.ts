@@ -6,6 +6,7 @@ import { DEFAULT_MAX_TOKENS, DEFAULT_MODEL } from '../../enrich.ts';
 import { POLL_MAX_MS, POLL_MIN_MS } from '../../core/backoff.ts';
 import { DEFAULT_MAX_ATTEMPTS } from '../../core/retry.ts';
 import { encodingExists } from '../../core/encoding.ts';
+import { RESERVED_FIELDS, RESERVED_FIELDS_RULE } from '../../core/result.ts';
 import { parseDelimiter } from '../../core/sniff.ts';
 import { parseShard, type Shard } from '../../core/shard.ts';
 import { shown, usageError } from '../../errors.ts';
@@ -19,6 +20,12 @@ const delimiter: Coerce<string> = (raw, flag) => {
   const char = parseDelimiter(raw);
   if (char === undefined) throw usageError(`${flag}: expected one character (or \\t, tab, comma, semicolon, pipe), got ${shown(raw)}`);
   return char;
+};
+
+/** `--into`: a field of its own (`_error` and `_meta` are ours: the answer would be lost, or read as a failure). */
+const answerField: Coerce<string> = (raw, flag) => {
+  if (RESERVED_FIELDS.includes(raw)) throw usageError(`${flag}: expected ${RESERVED_FIELDS_RULE}, got ${shown(raw)}`);
+  return raw;
 };
 
 const encoding: Coerce<string> = (raw, flag) => {
@@ -53,7 +60,7 @@ export const ENRICH_FLAGS = {
   transform: { value: 'NAME|FILE', group: REQUEST, help: 'a recipe: ticket-triage, invoice-extraction, contract-clauses, or a .js module (batch-enrich recipes lists them; --transform NAME --help shows one)' },
   model: { value: 'NAME', group: REQUEST, help: 'model', defaultText: `the recipe's, else ${DEFAULT_MODEL}` },
   'max-tokens': { value: 'N', parse: integer(1, 1_000_000), group: REQUEST, help: 'answer token limit', defaultText: `the recipe's, else ${DEFAULT_MAX_TOKENS}` },
-  into: { value: 'FIELD', group: REQUEST, help: 'put the answer under FIELD', defaultText: "merge an object answer at the top level; a free-text answer goes to 'answer'" },
+  into: { value: 'FIELD', parse: answerField, group: REQUEST, help: 'put the answer under FIELD', defaultText: "merge an object answer at the top level; a free-text answer goes to 'answer'" },
   'id-field': { value: 'NAME', group: REQUEST, help: "show this field's value in each custom_id (a label: never changes what is paid)", defaultText: "the recipe's" },
   'allow-missing': { group: REQUEST, help: 'let records lack template fields or --id-field', defaultText: 'a field missing from the CSV header or the first NDJSON record is a usage error; later ones _error' },
 
