@@ -86,6 +86,15 @@ describe('real-time mode', () => {
     expect(reasons.filter((r) => /\b1 requests\b/.test(r ?? ''))).toEqual([]);
   });
 
+  it('a key the API refuses (401) stops the run, as in batch mode; no refusal is kept as an answer, and the right key then runs', async () => {
+    const emu = await emulator({ responder: perRecord, apiKeys: ['good-key'] });
+    const ledger = tempLedger();
+    await expect(enrich(emu, rows(6), { mode: 'realtime', concurrency: 3, apiKey: 'bad-key', ledger })).rejects.toThrow(/401|authentication/i);
+    const out = await enrich(emu, rows(6), { mode: 'realtime', apiKey: 'good-key', ledger });
+    expect(ok(out)).toBe(true);
+    expect(out.map((r) => r['id'])).toEqual(rows(6).map((r) => r.id));
+  });
+
   it('stores a real-time answer like a batch answer: a rerun in either mode pays nothing again', async () => {
     const emu = await emulator({ responder: perRecord });
     const ledger = tempLedger();

@@ -13,6 +13,7 @@ import { plural } from '../core/text.ts';
 import type { PayloadRow } from '../ledger/ledger.ts';
 import { ENVELOPE_BYTES, paramsOf } from './body.ts';
 import type { SinkContext } from './context.ts';
+import { release } from './follower.ts';
 import { Limiter } from './limiter.ts';
 import { REALTIME_GROUP, REALTIME_PREFIX, REALTIME_RATE_LIMIT_WAITS } from './options.ts';
 import type { Requeued, ResultRecorder } from './recorder.ts';
@@ -58,7 +59,7 @@ export class RealtimeSender {
       // A page at a time: a group filled in batch mode before a deadline can hold far more than a real-time group.
       for (let after = 0; !ctx.signal.aborted; ) {
         const payloads = await ledger.batchPage(row.id, after, REALTIME_GROUP);
-        await Promise.all(
+        const calls = await Promise.allSettled(
           payloads.map(async (payload) => {
             // An answer that came is kept, even when the run is stopping: it was paid for.
             const keep = async (result: MessageBatchResult) => {
@@ -71,6 +72,14 @@ export class RealtimeSender {
             if (failed !== undefined) await keep(failed);
           }),
         );
+        const failure = calls.find((call): call is PromiseRejectedResult => call.status === 'rejected');
+        if (failure) {
+          // A failure of the run (a refused key): every call of the page has ended and its answer is
+          // kept, so the group's other requests go back to pending now, for the next run to send
+          // (with another key, perhaps), instead of waiting on a group nobody sends.
+          await release(ctx, row, `real-time calls failed: ${errorText(failure.reason)}`).catch(() => {});
+          throw failure.reason;
+        }
         if (payloads.length < REALTIME_GROUP) break;
         after = payloads.at(-1)?.id ?? after;
       }
@@ -117,6 +126,10 @@ export class RealtimeSender {
           limiter.backOff(status === 429 ? 'rate limited (429)' : 'overloaded (529)');
           return 'retry';
         }
+        // A key the API refuses (401) or may not use (403) is the run's failure, as a batch create's
+        // would be: kept as every request's answer, it would tie the requests to the wrong key's
+        // identity (a rerun with the right key would be told they were sent under another one).
+        if (status === 401 || status === 403) return 'fail';
         // Any other failure is this request's answer: an errored result, decided like a batch's.
         const type = error instanceof APIError ? (error.type ?? 'api_error') : 'api_error';
         const result = {
