@@ -67,7 +67,8 @@ export function createFormatter(options: WriteOptions): Formatter {
         options.onExtraField?.(key);
       }
     }
-    return stringify([cols.map((column) => cell(record[column]))]);
+    // Own fields only: `record['__proto__']` of a record without that column is Object.prototype.
+    return stringify([cols.map((column) => cell(Object.hasOwn(record, column) ? record[column] : undefined))]);
   };
   const release = (fields: readonly string[]) => {
     let text = header(fields);

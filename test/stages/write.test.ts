@@ -45,6 +45,13 @@ describe('CSV output', () => {
     expect(format({ id: '2', label: 'b' })).toBe('2,b,\n');
   });
 
+  it('a column named __proto__ (an NDJSON key) is a field like any other: a record without it gets an empty cell, not {}', () => {
+    const format = createFormatter({ format: 'csv', answerColumns: ['label'] });
+    const first = JSON.parse('{"id":"1","__proto__":"x","label":"a"}') as Record<string, unknown>;
+    expect(format(first)).toBe('id,__proto__,label,_error\n1,x,a,\n');
+    expect(format({ id: '2', label: 'b' })).toBe('2,,b,\n');
+  });
+
   it('a failed record leaves its answer cells empty and puts its error, as JSON, under _error', () => {
     const format = createFormatter({ format: 'csv', answerColumns: ['label'] });
     format({ id: '1', label: 'a' });
