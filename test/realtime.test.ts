@@ -95,6 +95,22 @@ describe('real-time mode', () => {
     expect(out.map((r) => r['id'])).toEqual(rows(6).map((r) => r.id));
   });
 
+  it('a stop (Ctrl-C) keeps the answers of the calls already in flight: the rerun asks none of them again', async () => {
+    // Each call takes 300 ms; the stop comes 100 ms after the first group went out, with 4 calls in
+    // flight. Aborted, their answers were lost and paid again by the rerun (the API bills a call whose
+    // caller hung up); now the stop waits for them (up to STOP_WAIT_MS) and keeps them.
+    const emu = await emulator({ responder: perRecord, messagesLatencyMs: 300 });
+    const ledger = tempLedger();
+    const controller = new AbortController();
+    const stopped = enrich(emu, rows(12), { ledger, mode: 'realtime', concurrency: 4, signal: controller.signal, onEvent: (e) => e.type === 'realtime' && setTimeout(() => controller.abort(), 100) });
+    await expect(stopped).rejects.toMatchObject({ code: 'BE_ABORTED' });
+    const asked = emu.stats.calls['messages.create'] ?? 0;
+    expect(asked).toBeGreaterThan(0);
+    const out = await enrich(emu, rows(12), { ledger, mode: 'realtime', concurrency: 4 });
+    expect(ok(out)).toBe(true);
+    expect(emu.stats.calls['messages.create']).toBe(12);
+  });
+
   it('stores a real-time answer like a batch answer: a rerun in either mode pays nothing again', async () => {
     const emu = await emulator({ responder: perRecord });
     const ledger = tempLedger();

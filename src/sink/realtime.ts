@@ -107,7 +107,7 @@ export class RealtimeSender {
         await limiter.acquire();
         try {
           if (ctx.signal.aborted) throw ctx.signal.reason;
-          const { data: message, response } = await withSignal(ctx.signal, (s) => ctx.client.messages.create(params, { signal: s, maxRetries: 0 }).withResponse());
+          const { data: message, response } = await withSignal(ctx.callSignal, (s) => ctx.client.messages.create(params, { signal: s, maxRetries: 0 }).withResponse());
           // The rate-limit headers say how many requests are left in the window: slow down before a 429.
           const remaining = Number(response.headers.get('anthropic-ratelimit-requests-remaining') ?? Number.NaN);
           if (Number.isFinite(remaining) && remaining < limiter.limit) limiter.backOff(`the rate-limit headers leave ${plural(remaining, 'request')}`);

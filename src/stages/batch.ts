@@ -72,6 +72,8 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
 
   // Our own controller: aborted by the caller's signal, by a failure, and when the consumer stops early.
   const controller = new AbortController();
+  // The paid calls' (see `SinkContext.callSignal`): aborted once the stop has waited for them.
+  const calls = new AbortController();
   const pulse = new Pulse();
   const onAbort = () => {
     controller.abort(options.signal?.reason);
@@ -92,6 +94,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     runStartedAt,
     opts,
     signal: controller.signal,
+    callSignal: calls.signal,
     pulse,
     mode: new ModeSwitch(opts.mode, opts.deadline !== undefined),
     reach: new Reachability(new URL(client.baseURL).host, opts.now),
@@ -176,6 +179,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     if (intake.inputDone) await filled;
     // Every call in flight got the abort; still, a stop must not wait on one that ignores it.
     await settleWithin([...tracker.tasks(), assembler.flushing, intake.writes, ...submitter.cancels()], STOP_WAIT_MS);
+    calls.abort(controller.signal.reason);
     if (stopped && opts.cancelOnAbort) await submitter.cancelMine(STOP_WAIT_MS);
     finished = true;
     await ledger.endRun(ctx.run);

@@ -58,6 +58,7 @@ export function testContext(options: Partial<BatchSinkOptions> = {}, client?: Pa
     runStartedAt: clock.t,
     opts,
     signal: controller.signal,
+    callSignal: controller.signal,
     pulse: new Pulse(),
     mode: new ModeSwitch(opts.mode, opts.deadline !== undefined),
     reach: new Reachability('api.example', opts.now),
