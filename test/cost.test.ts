@@ -119,6 +119,18 @@ describe('--sample', () => {
     expect(report, ok.stderr).not.toBeNull();
     expect(Number(report?.[2])).toBeCloseTo(Number(report?.[1]) * 12, 4);
 
+    // A larger sample takes some rows already answered: they cost nothing now, and are left out of the price per row.
+    const before = emu.stats.requestsSubmitted;
+    const more = await runCli(['--transform', 'ticket-triage', ...fast, '--sample', '6', TICKETS], { env });
+    expect(more.code, more.stderr).toBe(0);
+    const paid = emu.stats.requestsSubmitted - before;
+    expect(paid).toBeGreaterThan(0);
+    expect(paid).toBeLessThan(6);
+    const cost = Number(/cost \$([\d.]+) at batch prices/.exec(more.stderr)?.[1]);
+    const perRow = Number(/\$([\d.]+) per row/.exec(more.stderr)?.[1]);
+    expect(perRow, more.stderr).toBeCloseTo(cost / paid, 5);
+    expect(more.stderr).toContain(`priced from the ${paid} sent now (${6 - paid} were answered before)`);
+
     // A max_tokens too small for the answers: the trial shows it before anything else is paid for.
     const cut = await runCli(['--transform', 'ticket-triage', ...fast, '--sample', '4', '--max-tokens', '3', '--max-attempts', '1', TICKETS], { env });
     expect(cut.code).toBe(3);

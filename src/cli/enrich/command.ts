@@ -243,7 +243,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   if (!values.quiet) for (const line of [...summaryLines(summary), uploadLine(uploadCounts) ?? []].flat()) say(line);
   else if (counts.failed > 0) say(summaryLines(summary)[0] ?? '');
   await outputs.writeSummary(`${JSON.stringify(summary, null, 2)}\n`);
-  if (picked) say(sampleReport(summary, plan.totalRows));
+  if (picked) say(sampleReport(summary, plan.totalRows, costs.usages));
   return counts.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
 }
 

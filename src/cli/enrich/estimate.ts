@@ -81,15 +81,17 @@ export function pickSample(sampleSize: number, totalRows: number): Set<number> {
 }
 
 /** What a `--sample` run says about the whole job. */
-export function sampleReport(s: ReturnType<typeof summarize>, totalRows: number): string {
+export function sampleReport(s: ReturnType<typeof summarize>, totalRows: number, paid: number): string {
   const rows = s.records_ok + s.records_failed;
   const share = (n: number) => `${rows === 0 ? 0 : Math.round((n / rows) * 100)}%`;
   const truncated = s.failed_by_type['truncated'] ?? 0;
   const invalid = (s.failed_by_type['schema_mismatch'] ?? 0) + (s.failed_by_type['invalid_json'] ?? 0);
-  const perRow = rows === 0 ? 0 : s.cost_usd / rows;
-  return (
+  const shares =
     `sample of ${rows} of ${totalRows.toLocaleString('en')} rows: ${share(s.records_ok)} valid, ${share(truncated)} truncated, ` +
-    `${share(invalid)} not matching the schema, ${share(s.records_failed - truncated - invalid)} failed otherwise; ` +
-    `${usd(perRow)} per row, so about ${usd(perRow * totalRows)} for the whole input at ${s.mode === 'batch' ? 'batch' : 'real-time'} prices (before retries)`
-  );
+    `${share(invalid)} not matching the schema, ${share(s.records_failed - truncated - invalid)} failed otherwise; `;
+  // Rows answered before come from the ledger at no cost now: priced from the answers paid in this run.
+  if (paid === 0 && rows > 0) return `${shares}every sampled row was answered before (from the ledger), so there is no cost to project: sample more rows`;
+  const perRow = paid === 0 ? 0 : s.cost_usd / paid;
+  const from = paid < rows ? `, priced from the ${paid} sent now (${rows - paid} were answered before)` : '';
+  return `${shares}${usd(perRow)} per row${from}, so about ${usd(perRow * totalRows)} for the whole input at ${s.mode === 'batch' ? 'batch' : 'real-time'} prices (before retries)`;
 }
