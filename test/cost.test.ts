@@ -105,6 +105,26 @@ describe('the budget guard', () => {
   });
 });
 
+describe('--max-cost on a rerun', () => {
+  it('counts only what is left to pay: a rerun of a finished job is not refused, and a half-finished one is estimated on its rest', async () => {
+    const emu = await emulator({});
+    const dir = mkdtempSync(join(tmpdir(), 'be-rerun-cap-'));
+    const env = { ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const first = await runCli(['--transform', 'ticket-triage', ...fast, '--limit', '6', TICKETS], { env });
+    expect(first.code, first.stderr).toBe(0);
+    // The six answered rows cost nothing now: a cap far below the whole job's estimate lets the rerun run.
+    const again = await runCli(['--transform', 'ticket-triage', ...fast, '--limit', '6', '--max-cost', '0.000001', TICKETS], { env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain('estimate: nothing to pay for: all 6 requests are in the ledger already');
+    expect(again.stdout).toBe(first.stdout);
+    // The whole file: the six are left out of the estimate.
+    const rest = await runCli(['--transform', 'ticket-triage', ...fast, '--max-cost', '0.000001', TICKETS], { env });
+    expect(rest.code).toBe(2);
+    expect(rest.stderr).toMatch(/estimate: 6 requests of about .*; 6 requests in the ledger already are not counted: over --max-cost/);
+    expect(emu.stats.requestsSubmitted).toBe(6);
+  });
+});
+
 describe('--sample', () => {
   it('runs N rows picked evenly as one batch, reports the shares and projects the cost of the whole input', async () => {
     const emu = await emulator({});

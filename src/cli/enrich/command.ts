@@ -16,7 +16,7 @@ import { findModel } from '../../core/models.ts';
 import { cacheNotice, jobProblem } from '../../core/preflight.ts';
 import { DEFAULT_PRICES } from '../../core/prices.ts';
 import { loadPriceFile, newCostTotals, priceFor, type PriceTable } from '../../core/pricing.ts';
-import { createClient } from '../../client/client.ts';
+import { createClient, identityOf } from '../../client/client.ts';
 import { newUploadCounts } from '../../client/uploads.ts';
 import { defaultLedgerPath } from '../../ledger/ledger.ts';
 import { openLedger } from '../../ledger/open.ts';
@@ -77,7 +77,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     if (values.sample !== undefined) throw usageError('--sample runs a trial and --dry-run sends nothing: use one or the other');
     return dryRun(io, say, plan.input.offline(plan.input.read(plan.stream)), { ...plan.spec, documentPrompt: plan.config.documentPrompt }, plan.prices, plan.mode, plan.config.answer?.jsonSchema);
   }
-  if (values['max-cost'] !== undefined) await precheckCost(plan, values['max-cost'], say, values.quiet);
+  if (values['max-cost'] !== undefined) await precheckCost(plan, values, io.env, say);
   return execute(plan, values, io, say, view);
 }
 
@@ -130,22 +130,36 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
   return { file, config, input, stream, spec, prices, mode, cachedPrefix: Boolean(config.system) && cacheNote === undefined, picked, totalRows };
 }
 
-/** `--max-cost` on a FILE: refuse before any create when even the estimate is over (stdin: the cap applies as batches go). */
-async function precheckCost(plan: Plan, maxCost: number, say: (line: string) => void, quiet: boolean): Promise<void> {
+/**
+ * `--max-cost` on a FILE: refuse before any create when even the estimate of what is left to pay is
+ * over (stdin: the cap applies as batches go). What the ledger already holds as sent or answered
+ * under this API key is left out: a rerun pays only for the rest.
+ */
+async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.ProcessEnv, say: (line: string) => void): Promise<void> {
+  const maxCost = values['max-cost'] ?? Number.POSITIVE_INFINITY;
   if (plan.file === '-') {
     say(`--max-cost: stdin cannot be estimated before it is read; the cap applies as batches are submitted`);
     return;
   }
   const { input } = plan;
-  const line = await checkCost(input.offline(input.read(await input.open())), {
-    spec: { ...plan.spec, documentPrompt: plan.config.documentPrompt },
-    prices: plan.prices,
-    mode: plan.mode,
-    cachedPrefix: plan.cachedPrefix,
-    maxCost,
-    picked: plan.picked,
-  });
-  if (!quiet) say(line);
+  const key = env['ANTHROPIC_API_KEY'];
+  const ledger = key && !values.emulator ? await ledgerOf(values, env) : undefined;
+  try {
+    const scope = key ? identityOf(createClient({ apiKey: key, baseURL: env['ANTHROPIC_BASE_URL'] || undefined }), key).scope : '';
+    const inLedger = ledger ? async (keys: string[]) => new Set([...(await ledger.known(scope, keys))].flatMap(([k, request]) => (request.state === 'pending' ? [] : [k]))) : undefined;
+    const line = await checkCost(input.offline(input.read(await input.open())), {
+      spec: { ...plan.spec, documentPrompt: plan.config.documentPrompt },
+      prices: plan.prices,
+      mode: plan.mode,
+      cachedPrefix: plan.cachedPrefix,
+      maxCost,
+      picked: plan.picked,
+      inLedger,
+    });
+    if (!values.quiet) say(line);
+  } finally {
+    await ledger?.close();
+  }
 }
 
 /**

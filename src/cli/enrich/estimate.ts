@@ -10,6 +10,8 @@ import { elideBase64 } from '../../core/documents.ts';
 import type { PriceTable } from '../../core/pricing.ts';
 import { toRequests, type PrepareOptions } from '../../stages/prepare.ts';
 import type { SourceRecord } from '../../stages/read.ts';
+import { LOOKUP_PAGE } from '../../sink/options.ts';
+import type { PreparedRecord } from '../../types.ts';
 import { coalesce } from '../../stages/write.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { estimateLine, InputTally, type summarize, usd } from '../summary.ts';
@@ -54,6 +56,11 @@ export interface CostCheck {
   maxCost: number;
   /** With `--sample`, only the picked rows count. */
   picked: Set<number> | undefined;
+  /**
+   * Those of `keys` the ledger already holds as sent or answered (paid, or being paid, once): left
+   * out of the estimate. Absent without a ledger or an API key to find them under.
+   */
+  inLedger?: ((keys: string[]) => Promise<Set<string>>) | undefined;
 }
 
 /**
@@ -61,12 +68,26 @@ export interface CostCheck {
  * even typical answers would cost more than the cap; returns the estimate's line otherwise.
  */
 export async function checkCost(records: AsyncIterable<SourceRecord>, check: CostCheck): Promise<string> {
-  const { spec, prices, mode, cachedPrefix, maxCost, picked } = check;
+  const { spec, prices, mode, cachedPrefix, maxCost, picked, inLedger } = check;
   const tally = new InputTally();
+  let paid = 0;
+  let page: PreparedRecord[] = [];
+  const count = async () => {
+    const known = inLedger ? await inLedger(page.flatMap((record) => (record.key === undefined || record.error ? [] : [record.key]))) : new Set<string>();
+    for (const record of page) {
+      if (record.key !== undefined && known.has(record.key)) paid++;
+      else tally.add(record);
+    }
+    page = [];
+  };
   for await (const record of toRequests(spec)(records)) {
-    if (!picked || picked.has(record.seq)) tally.add(record);
+    if (picked && !picked.has(record.seq)) continue;
+    page.push(record);
+    if (page.length >= LOOKUP_PAGE) await count();
   }
-  const line = estimateLine(tally, spec.model, spec.maxTokens, prices, cachedPrefix, mode, spec.answerSchema);
+  await count();
+  if (tally.requests === 0 && tally.failed === 0 && paid > 0) return `estimate: nothing to pay for: all ${plural(paid, 'request')} are in the ledger already`;
+  const line = estimateLine(tally, spec.model, spec.maxTokens, prices, cachedPrefix, mode, spec.answerSchema) + (paid > 0 ? `; ${plural(paid, 'request')} in the ledger already are not counted` : '');
   // Against typical answers, not every answer using all of max_tokens (that refused jobs 10x under the cap).
   if ((tally.estimate(spec.model, spec.maxTokens, prices, cachedPrefix, mode, spec.answerSchema).lowUsd ?? 0) > maxCost) {
     throw usageError(`${line}: over --max-cost ${usd(maxCost)}. Raise --max-cost, or try --sample N first to measure the real cost per row`);
