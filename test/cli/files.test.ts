@@ -94,6 +94,17 @@ describe('never destroy input', () => {
     expect(JSON.parse(readFileSync(join(dir, 'link.ndjson.json'), 'utf8'))).toMatchObject({ records_ok: 50 });
   });
 
+  it('--dry-run -o FILE writes the requests to FILE, not to stdout', async () => {
+    const { dir, input } = setup();
+    const output = join(dir, 'requests.ndjson');
+    const result = await runCli(['--dry-run', '--prompt', 'T: {{headline}}', '-o', output, input]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe('');
+    const lines = readFileSync(output, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(50);
+    expect(JSON.parse(lines[0] ?? '')).toMatchObject({ params: { messages: [{ role: 'user' }] } });
+  });
+
   it('refuses -o and --errors naming the same file (one would silently replace the other)', async () => {
     const { dir, input } = setup();
     const result = await runCli(['--emulator', ...fast, '--prompt', 'T: {{headline}}', '-o', join(dir, 'out.ndjson'), '--errors', `${dir}/./out.ndjson`, input]);

@@ -36,6 +36,7 @@ import { checkCost, dryRun, pickSample, sampleReport } from './estimate.ts';
 import { AUTO_REALTIME_MAX_ROWS, ENRICH_FLAGS, USAGE } from './flags.ts';
 import { countRows, openRunInput, type Input } from './input.ts';
 import { openOutputs, refuseBadOutputs } from './output.ts';
+import { AtomicOutput } from '../files.ts';
 import { onInterrupt } from './signals.ts';
 
 /** Runs the command; resolves with the exit code. Never calls `process.exit()`. */
@@ -75,7 +76,16 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   const plan = await planRun(file, values, io, say);
   if (values['dry-run']) {
     if (values.sample !== undefined) throw usageError('--sample runs a trial and --dry-run sends nothing: use one or the other');
-    return dryRun(io, say, plan.input.offline(plan.input.read(plan.stream)), { ...plan.spec, documentPrompt: plan.config.documentPrompt }, plan.prices, plan.mode, plan.config.answer?.jsonSchema);
+    // The requests go where the records would: stdout, or `-o FILE` (written whole, as a run's output).
+    const file = values.output ? new AtomicOutput('--output', values.output) : undefined;
+    try {
+      const code = await dryRun(file?.stream ?? io.stdout, say, plan.input.offline(plan.input.read(plan.stream)), { ...plan.spec, documentPrompt: plan.config.documentPrompt }, plan.prices, plan.mode, plan.config.answer?.jsonSchema);
+      await file?.commit();
+      return code;
+    } catch (error) {
+      file?.discard();
+      throw error;
+    }
   }
   if (values['max-cost'] !== undefined) await precheckCost(plan, values, io.env, say);
   return execute(plan, values, io, say, view);

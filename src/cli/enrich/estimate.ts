@@ -13,12 +13,12 @@ import type { SourceRecord } from '../../stages/read.ts';
 import { LOOKUP_PAGE } from '../../sink/options.ts';
 import type { PreparedRecord } from '../../types.ts';
 import { coalesce } from '../../stages/write.ts';
-import { EXIT, type CliIo } from '../io.ts';
+import { EXIT } from '../io.ts';
 import { estimateLine, InputTally, type summarize, usd } from '../summary.ts';
 import { isBrokenPipe, plural } from '../text.ts';
 
 /** `--dry-run`: the requests, one JSON line each, then the cost estimate; records that cannot become requests go to stderr. */
-export async function dryRun(io: CliIo, say: (line: string) => void, records: AsyncIterable<SourceRecord>, spec: PrepareOptions, prices: PriceTable, mode: 'batch' | 'realtime', answerSchema: JSONSchema | undefined): Promise<number> {
+export async function dryRun(out: NodeJS.WritableStream, say: (line: string) => void, records: AsyncIterable<SourceRecord>, spec: PrepareOptions, prices: PriceTable, mode: 'batch' | 'realtime', answerSchema: JSONSchema | undefined): Promise<number> {
   const tally = new InputTally();
   const estimate = () => estimateLine(tally, spec.model, spec.maxTokens, prices, Boolean(spec.system) && !cacheNotice(spec.system, spec.model), mode, answerSchema);
   try {
@@ -35,7 +35,7 @@ export async function dryRun(io: CliIo, say: (line: string) => void, records: As
         }
       },
       coalesce(),
-      io.stdout,
+      out,
     );
   } catch (error) {
     if (!isBrokenPipe(error)) throw error;
