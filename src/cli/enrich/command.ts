@@ -121,6 +121,7 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
   if (cacheNote && !values.quiet) say(cacheNote);
   const input = openRunInput(file, values, config, io, say);
   if (values.deadline !== undefined && values.mode === 'realtime') throw usageError('--deadline is for batch mode: in real time every answer comes at once anyway');
+  if (values['poll-min'] > values['poll-max']) throw usageError(`--poll-min ${values['poll-min']} is above --poll-max ${values['poll-max']}: polls start at --poll-min and grow up to --poll-max`);
   if (values.sample !== undefined && file === '-') throw usageError('--sample needs a FILE: rows are picked evenly across the whole input, so it is read twice');
   // Never destroy the input: an output that is the input (through links too) is refused before anything is read.
   refuseBadOutputs(file, values, io, ledgerPathOf(values, io.env));
