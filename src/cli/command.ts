@@ -6,11 +6,12 @@
  */
 import { isUsageError } from '../errors.ts';
 import { EXIT, type CliIo } from './io.ts';
-import { isBrokenPipe } from './text.ts';
+import { isBrokenPipe, printableLines } from './text.ts';
 
 /** One line on stderr, prefixed with the program's name. */
 export function say(io: CliIo, message: string): void {
-  io.stderr.write(`batch-enrich: ${message}\n`);
+  // Messages name files and fields from the input: a file name can carry terminal codes.
+  io.stderr.write(`batch-enrich: ${printableLines(message)}\n`);
 }
 
 /** Writes a help text on stdout: exit 0. */

@@ -11,7 +11,7 @@ import { createLogUpdate } from 'log-update';
 import type { CostTotals } from '../core/pricing.ts';
 import type { BatchEvent } from '../stages/batch.ts';
 import type { MergeCounts } from '../stages/merge.ts';
-import { count, formatDuration, plural } from './text.ts';
+import { count, formatDuration, plural, printableLines } from './text.ts';
 import { usd } from './summary.ts';
 import type { UploadCounts } from '../client/uploads.ts';
 import { uploadLine } from './documents.ts';
@@ -47,7 +47,8 @@ interface Flight {
 
 export function createProgress(options: ProgressOptions): Progress {
   const now = options.now ?? Date.now;
-  const write = (line: string) => options.stream.write(`batch-enrich: ${line}\n`);
+  // As `say` (../command.ts): messages name files and fields from the input, which can carry terminal codes.
+  const write = (line: string) => options.stream.write(`batch-enrich: ${printableLines(line)}\n`);
   if (options.style !== 'tty') {
     return {
       event: (event) => {

@@ -8,7 +8,7 @@ export function formatBytes(bytes: number): string {
 }
 
 // Counts and plurals are the library's too (the sink's messages): kept in `core/text.ts`.
-export { count, plural } from '../core/text.ts';
+export { count, plural, printable, printableLines } from '../core/text.ts';
 
 /**
  * A duration for people, in its two largest units, truncated and never negative: `45s`, `3m5s`,

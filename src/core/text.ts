@@ -13,3 +13,19 @@ export function count(value: number): string {
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${count(n)} ${n === 1 ? one : many}`;
 }
+
+/**
+ * Text from outside (a file name, a job name made from one) as it may be printed on a terminal: its
+ * control characters but tabs escaped (`\u001b`, `\u000a`), so none of them moves the cursor, clears
+ * the screen, retitles the window or starts a line that looks like another message.
+ * @example
+ * printable('a\u001b[2Jb'); // 'a\\u001b[2Jb'
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** `printable` line by line: a message of several lines stays several lines. */
+export function printableLines(text: string): string {
+  return text.split('\n').map(printable).join('\n');
+}

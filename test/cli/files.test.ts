@@ -105,6 +105,14 @@ describe('never destroy input', () => {
     expect(JSON.parse(lines[0] ?? '')).toMatchObject({ params: { messages: [{ role: 'user' }] } });
   });
 
+  it('a file name with terminal codes is named with them escaped, on stderr as in status', async () => {
+    const { dir } = setup();
+    const result = await runCli(['--emulator', '--prompt', 'T: {{headline}}', join(dir, 'gone\u001b[2J\u001b]0;x\u0007.ndjson')]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
+    expect(result.stderr).toContain('gone\\u001b[2J\\u001b]0;x\\u0007.ndjson: cannot open: ENOENT');
+  });
+
   it('refuses -o and --errors naming the same file (one would silently replace the other)', async () => {
     const { dir, input } = setup();
     const result = await runCli(['--emulator', ...fast, '--prompt', 'T: {{headline}}', '-o', join(dir, 'out.ndjson'), '--errors', `${dir}/./out.ndjson`, input]);

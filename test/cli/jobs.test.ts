@@ -121,6 +121,15 @@ function withoutKey(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 describe('status', () => {
+  it('shows a job name with control characters (from a file name) escaped, never as terminal codes', async () => {
+    const s = await setup();
+    addBatch(s.ledger, { identity: s.identity, job: 'evil\u001b[2J\u001b]0;pwned\u0007.csv-1234abcd', remoteId: 'msgbatch_x', state: 'downloaded', at: Date.now() - DAY });
+    const r = await run(statusCommand, ['--no-refresh'], s.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
+    expect(r.stdout).toContain('job evil\\u001b[2J\\u001b]0;pwned\\u0007.csv-1234abcd: 1 batch');
+  });
+
   it('shows live counts for batches of the current identity and flags other identities without calling the API for them', async () => {
     const s = await setup();
     const now = Date.now();

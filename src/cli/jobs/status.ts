@@ -12,7 +12,7 @@ import type { BatchRow, BatchState } from '../../ledger/ledger.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { guarded, help, say } from '../command.ts';
 import { parseFlags, renderFlags } from '../flags.ts';
-import { count, formatBytes, formatDuration, plural } from '../text.ts';
+import { count, formatBytes, formatDuration, plural, printable } from '../text.ts';
 import { apiFromEnv, ENVIRONMENT, EXPIRY_MS, groupBy, HELP_FLAG, identityMatches, LEDGER_FLAG, ledgerPath, shownLedger, otherIdentity, withLedger, type Api } from './shared.ts';
 
 /** Retrieves in flight at once while refreshing. */
@@ -281,7 +281,7 @@ function jobSummary(job: string, views: BatchView[]): string {
   }
   const stateText = [...states].map(([state, n]) => `${n} ${state}`).join(', ');
   const live = liveCounts(views);
-  return `job ${job}: ${plural(views.length, 'batch', 'batches')} (${stateText}), ${plural(requests, 'request')}, ${formatBytes(bytes)}` + (live ? `; live: ${countsText(live)}` : '');
+  return `job ${printable(job)}: ${plural(views.length, 'batch', 'batches')} (${stateText}), ${plural(requests, 'request')}, ${formatBytes(bytes)}` + (live ? `; live: ${countsText(live)}` : '');
 }
 
 /** The non-zero request counts (`processing 100` or `succeeded 98, errored 2`), or `no requests`. */
