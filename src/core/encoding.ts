@@ -28,6 +28,8 @@ export interface EncodingChoice {
   how: 'bom' | 'utf-8' | 'utf-16' | 'detected' | 'given';
   /** chardet's own name for its guess, when it differs from `encoding` (ISO-8859-1 → windows-1252). */
   detected?: string;
+  /** UTF-8 with some bytes that are not (more valid UTF-8 sequences than stray bytes): read as UTF-8, each stray byte reported. */
+  mixed?: boolean;
 }
 
 /** True when iconv-lite can decode `name` (`--encoding` is checked with this). */
@@ -84,6 +86,10 @@ export function incompleteUtf8Tail(bytes: Uint8Array): number {
 export function detectEncoding(sample: Uint8Array, final: boolean): EncodingChoice {
   const body = final ? sample : sample.subarray(0, sample.length - incompleteUtf8Tail(sample));
   if (isUtf8(body)) return { encoding: 'utf-8', how: 'utf-8' };
+  // Mostly UTF-8 (a line from another file pasted in): read as windows-1252, every UTF-8 line would
+  // turn into mojibake, silently; as UTF-8, only the stray bytes are lost, each reported by line.
+  const { valid, invalid } = utf8Census(body);
+  if (valid > invalid) return { encoding: 'utf-8', how: 'utf-8', mixed: true };
   const guess = chardet.detect(sample);
   if (!guess || /^(utf-8|ascii)$/i.test(guess) || !iconv.encodingExists(guess)) {
     return { encoding: 'windows-1252', how: 'detected', ...(guess ? { detected: guess } : {}) };
@@ -169,4 +175,28 @@ export function firstInvalidUtf8(bytes: Uint8Array): number {
     i += need + 1;
   }
   return bytes.length;
+}
+
+/** How many multi-byte UTF-8 sequences `bytes` holds, and how many bytes ≥ 0x80 that start none. */
+export function utf8Census(bytes: Uint8Array): { valid: number; invalid: number } {
+  let valid = 0;
+  let invalid = 0;
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i] as number;
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    const need = b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : 0;
+    let ok = need > 0 && i + need < bytes.length;
+    for (let k = 1; ok && k <= need; k++) ok = ((bytes[i + k] as number) & 0xc0) === 0x80;
+    if (ok) {
+      valid++;
+      i += need + 1;
+    } else {
+      invalid++;
+      i++;
+    }
+  }
+  return { valid, invalid };
 }

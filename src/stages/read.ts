@@ -256,6 +256,8 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions):
       choice = detectEncoding(head, final);
       if (choice.how === 'detected') {
         warn(`${file}: not valid UTF-8; reading it as ${choice.encoding}${choice.detected ? ` (detected as ${choice.detected})` : ''}; if that is wrong, give --encoding NAME`);
+      } else if (choice.mixed) {
+        warn(`${file}: mostly UTF-8, with some bytes that are not; reading it as UTF-8 (each of those bytes is reported by line); if that is wrong, give --encoding NAME`);
       }
       input.unshift(head.subarray(sampled));
     }

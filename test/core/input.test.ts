@@ -48,6 +48,12 @@ describe('encodings', () => {
     expect(detectEncoding(Buffer.from('a b c caf\xe9 na\xefve d\xe9j\xe0 vu', 'latin1'), true).encoding).toBe('windows-1252');
     // A UTF-8 sequence cut at the end of what has arrived is not a reason to leave UTF-8.
     expect(detectEncoding(Buffer.from('caf\u00e9').subarray(0, 4), false).encoding).toBe('utf-8');
+    // Mostly UTF-8, with a line from a windows-1252 file pasted in: read as UTF-8 (the stray byte is
+    // reported by line), not as windows-1252, which would turn every UTF-8 line into mojibake.
+    const mixed = Buffer.concat([Buffer.from('na\u00efve \u2014 d\u00e9j\u00e0 vu, caf\u00e9\n'), Buffer.from('caf\xe9\n', 'latin1')]);
+    expect(detectEncoding(mixed, true)).toEqual({ encoding: 'utf-8', how: 'utf-8', mixed: true });
+    // One byte pair that happens to be valid UTF-8 among many windows-1252 letters stays windows-1252.
+    expect(detectEncoding(Buffer.from('caf\xe9 d\xe9j\xe0 na\xefve \xc3\xa9t\xe9 \xe0 la cr\xe8me', 'latin1'), true).encoding).toBe('windows-1252');
   });
 
   it('UTF-8 helpers', () => {
