@@ -121,8 +121,9 @@ export class AtomicOutput {
       existing = undefined;
     }
     if (existing?.isDirectory()) throw usageError(`${flag} ${given}: is a directory; give a file name`);
-    // Through a symlink, the file it points at is replaced, not the link.
-    const path = existing ? realpathSync(given) : given;
+    // Through a symlink, the file it points at is replaced, not the link (a special file, such as
+    // /dev/stdout on a pipe, is written as it is: its real path may be no path at all).
+    const path = existing?.isFile() ? realpathSync(given) : given;
     this.#path = path;
     const special = existing !== undefined && !existing.isFile();
     this.#temp = special ? undefined : join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(3).toString('hex')}.tmp`);

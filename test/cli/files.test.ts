@@ -2,7 +2,7 @@
  * The CLI never destroys input and never leaves half an output (issue 14, problem 1), and reads a live
  * stdin row by row (problem 9): what golden files cannot express, with the built binary.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, linkSync, lstatSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,6 +92,9 @@ describe('never destroy input', () => {
     expect(readFileSync(target, 'utf8').trim().split('\n')).toHaveLength(50);
     expect(statSync(target).mode & 0o777).toBe(0o600);
     expect(JSON.parse(readFileSync(join(dir, 'link.ndjson.json'), 'utf8'))).toMatchObject({ records_ok: 50 });
+    // A special file is written as it is: `-o /dev/stdout` into a shell pipe.
+    const piped = execFileSync('sh', ['-c', `"${process.execPath}" "${BIN}" --emulator --quiet --prompt 'T: {{headline}}' -o /dev/stdout "${input}" | wc -l`], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '', HOME: dir } });
+    expect(piped.trim()).toBe('50');
   });
 
   it('--dry-run -o FILE writes the requests to FILE, not to stdout', async () => {
