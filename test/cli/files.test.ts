@@ -97,15 +97,17 @@ describe('never destroy input', () => {
     expect(piped.trim()).toBe('50');
   });
 
-  it('--dry-run -o FILE writes the requests to FILE, not to stdout', async () => {
+  it('--dry-run with -o, --errors or --summary is refused, and the file is left as it was (the output of the real run, its paid answers)', async () => {
     const { dir, input } = setup();
-    const output = join(dir, 'requests.ndjson');
-    const result = await runCli(['--dry-run', '--prompt', 'T: {{headline}}', '-o', output, input]);
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toBe('');
-    const lines = readFileSync(output, 'utf8').trim().split('\n');
-    expect(lines).toHaveLength(50);
-    expect(JSON.parse(lines[0] ?? '')).toMatchObject({ params: { messages: [{ role: 'user' }] } });
+    const output = join(dir, 'out.ndjson');
+    writeFileSync(output, 'ANSWERS PAID FOR\n');
+    for (const flag of ['-o', '--errors', '--summary']) {
+      const result = await runCli(['--dry-run', '--prompt', 'T: {{headline}}', flag, output, input]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/--dry-run prints the requests on stdout and writes no file: leave --(output|errors|summary) .*out\.ndjson out/);
+      expect(result.stdout).toBe('');
+      expect(readFileSync(output, 'utf8')).toBe('ANSWERS PAID FOR\n');
+    }
   });
 
   it('a file name with terminal codes is named with them escaped, on stderr as in status', async () => {

@@ -36,7 +36,6 @@ import { checkCost, dryRun, pickSample, sampleReport } from './estimate.ts';
 import { AUTO_REALTIME_MAX_ROWS, ENRICH_FLAGS, USAGE } from './flags.ts';
 import { countRows, openRunInput, type Input } from './input.ts';
 import { openOutputs, refuseBadOutputs } from './output.ts';
-import { AtomicOutput } from '../files.ts';
 import { onInterrupt } from './signals.ts';
 
 /** Runs the command; resolves with the exit code. Never calls `process.exit()`. */
@@ -76,16 +75,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   const plan = await planRun(file, values, io, say);
   if (values['dry-run']) {
     if (values.sample !== undefined) throw usageError('--sample runs a trial and --dry-run sends nothing: use one or the other');
-    // The requests go where the records would: stdout, or `-o FILE` (written whole, as a run's output).
-    const file = values.output ? new AtomicOutput('--output', values.output) : undefined;
-    try {
-      const code = await dryRun(file?.stream ?? io.stdout, say, plan.input.offline(plan.input.read(plan.stream)), { ...plan.spec, documentPrompt: plan.config.documentPrompt }, plan.prices, plan.mode, plan.config.answer?.jsonSchema);
-      await file?.commit();
-      return code;
-    } catch (error) {
-      file?.discard();
-      throw error;
-    }
+    return dryRun(io.stdout, say, plan.input.offline(plan.input.read(plan.stream)), { ...plan.spec, documentPrompt: plan.config.documentPrompt }, plan.prices, plan.mode, plan.config.answer?.jsonSchema);
   }
   if (values['max-cost'] !== undefined) await precheckCost(plan, values, io.env, say);
   return execute(plan, values, io, say, view);
@@ -123,6 +113,10 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
   if (values.deadline !== undefined && values.mode === 'realtime') throw usageError('--deadline is for batch mode: in real time every answer comes at once anyway');
   if (values['poll-min'] > values['poll-max']) throw usageError(`--poll-min ${values['poll-min']} is above --poll-max ${values['poll-max']}: polls start at --poll-min and grow up to --poll-max`);
   if (values.sample !== undefined && file === '-') throw usageError('--sample needs a FILE: rows are picked evenly across the whole input, so it is read twice');
+  // `--dry-run` added to a real command must not replace that command's output (its paid answers) with requests.
+  for (const [flag, path] of [['--output', values.output], ['--errors', values.errors], ['--summary', values.summary]] as const) {
+    if (values['dry-run'] && path !== undefined) throw usageError(`--dry-run prints the requests on stdout and writes no file: leave ${flag} ${path} out (or redirect stdout)`);
+  }
   // Never destroy the input: an output that is the input (through links too) is refused before anything is read.
   refuseBadOutputs(file, values, io, ledgerPathOf(values, io.env));
   const stream = await input.open();
