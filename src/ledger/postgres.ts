@@ -145,6 +145,12 @@ const MIGRATIONS: readonly string[] = [
    );`,
 ];
 
+/**
+ * The advisory lock `gc` holds and `startRun` shares: two 32-bit keys, a lock space apart from the
+ * single keys others use (the schema's migration lock among them).
+ */
+export const GC_LOCK = [0x62655f65, 0x6763] as const; // "be_e", "gc"
+
 /** What `gc` deletes (and `gcPreview` counts), as in SQLite: finished batches, and requests not waiting on a batch, untouched since `$1`. */
 const GC_BATCHES = "updated_at < $1 AND state IN ('downloaded', 'failed')";
 const GC_REQUESTS = "updated_at < $1 AND state <> 'submitted' AND NOT EXISTS (SELECT 1 FROM records r WHERE r.key = requests.key)";
@@ -276,11 +282,11 @@ export class PgLedger implements LedgerStore {
       const gone = run.host === HOST ? !processAlive(run.pid) : false;
       if (gone || run.heartbeat_at === null || at - run.heartbeat_at >= RUN_RECORDS_STALE_MS) await this.endRun(run.id);
     }
-    const row = await first<{ id: number }>(
-      this.#pool,
-      'INSERT INTO runs (job, pid, started_at, host, heartbeat_at) VALUES ($1, $2, $3, $4, $5) RETURNING id',
-      [job, process.pid, at, HOST, at],
-    );
+    // The gc lock, shared: never while a gc decides what to delete (see `gc`); runs do not wait for each other.
+    const row = await transaction(this.#pool, async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock_shared($1, $2)', [...GC_LOCK]);
+      return first<{ id: number }>(client, 'INSERT INTO runs (job, pid, started_at, host, heartbeat_at) VALUES ($1, $2, $3, $4, $5) RETURNING id', [job, process.pid, at, HOST, at]);
+    });
     return row!.id;
   }
 
@@ -627,13 +633,15 @@ export class PgLedger implements LedgerStore {
    * Deletes finished batches, and requests no record holds, untouched since `before`; no request
    * while a run may still be working (as SQLite's gc): a run writes a record only after looking its
    * request up, and a request deleted in between would leave the record with no answer to come
-   * (`request_lost`). The runs table is locked first (SHARE: other gcs may read it), so a run that
-   * starts meanwhile writes its row once this gc has committed, and looks up what is left.
+   * (`request_lost`). It holds the gc lock (`GC_LOCK`) that a run takes, shared, to write its row: a
+   * run that starts meanwhile writes its row once this gc has committed, and looks up what is left.
+   * Nothing else waits for it: not the runs' heartbeats (a heartbeat held up for the length of a gc
+   * would have the run taken for dead by the others).
    */
   async gc(before: number): Promise<{ batches: number; requests: number }> {
     await this.#measureClock();
     return transaction(this.#pool, async (client) => {
-      await client.query('LOCK TABLE runs IN SHARE MODE');
+      await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...GC_LOCK]);
       const working = await this.#runsWorking(client);
       const counts = {
         batches: await changes(client, `DELETE FROM batches WHERE ${GC_BATCHES}`, [before]),

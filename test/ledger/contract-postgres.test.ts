@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Ledger, RUN_RECORDS_STALE_MS, RUN_STALE_MS } from '../../src/ledger/ledger.ts';
 import { isPostgresUrl, openLedger } from '../../src/ledger/open.ts';
-import { PG_SCHEMA_VERSION, PgLedger } from '../../src/ledger/postgres.ts';
+import { GC_LOCK, PG_SCHEMA_VERSION, PgLedger } from '../../src/ledger/postgres.ts';
 import { redactUrl } from '../../src/ledger/url.ts';
 import type { LedgerStore, Settlement } from '../../src/ledger/store.ts';
 import { expectError } from '../helpers/expect-error.ts';
@@ -50,6 +50,30 @@ describe.skipIf(!postgres.url)('PostgreSQL', () => {
   ledgerContract('PostgreSQL', async () => {
     const url = await freshSchema();
     return () => PgLedger.open(url);
+  });
+
+  it('a gc holds up no heartbeat (a run held up 30 s is taken for dead), only the start of a run', async () => {
+    const url = await freshSchema();
+    const ledger = await PgLedger.open(url);
+    const gcSide = new pg.Client({ connectionString: url });
+    await gcSide.connect();
+    try {
+      const run = await ledger.startRun('job', Date.now());
+      // What a gc holds while it decides what to delete.
+      await gcSide.query('BEGIN');
+      await gcSide.query('SELECT pg_advisory_xact_lock($1, $2)', [...GC_LOCK]);
+      expect(await ledger.heartbeat(run, Date.now())).toBe(true);
+      let started = false;
+      const starting = ledger.startRun('another job', Date.now()).then(() => (started = true));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(started).toBe(false);
+      await gcSide.query('COMMIT');
+      await starting;
+      expect(started).toBe(true);
+    } finally {
+      await gcSide.end();
+      await ledger.close();
+    }
   });
 
   it("gc keeps every request while a run is alive: one it has looked up and not yet written a record for would come out as request_lost", async () => {
