@@ -87,12 +87,13 @@ describe('real-time mode', () => {
   });
 
   it('a key the API refuses (401) stops the run, as in batch mode; no refusal is kept as an answer, and the right key then runs', async () => {
+    // 100 rows: several groups at once, each of which has its calls refused.
     const emu = await emulator({ responder: perRecord, apiKeys: ['good-key'] });
     const ledger = tempLedger();
-    await expect(enrich(emu, rows(6), { mode: 'realtime', concurrency: 3, apiKey: 'bad-key', ledger })).rejects.toThrow(/401|authentication/i);
-    const out = await enrich(emu, rows(6), { mode: 'realtime', apiKey: 'good-key', ledger });
+    await expect(enrich(emu, rows(100), { mode: 'realtime', concurrency: 3, apiKey: 'bad-key', ledger })).rejects.toThrow(/401|authentication/i);
+    const out = await enrich(emu, rows(100), { mode: 'realtime', apiKey: 'good-key', ledger });
     expect(ok(out)).toBe(true);
-    expect(out.map((r) => r['id'])).toEqual(rows(6).map((r) => r.id));
+    expect(out.map((r) => r['id'])).toEqual(rows(100).map((r) => r.id));
   });
 
   it('a stop (Ctrl-C) keeps the answers of the calls already in flight: the rerun asks none of them again', async () => {

@@ -72,18 +72,21 @@ export class RealtimeSender {
             if (failed !== undefined) await keep(failed);
           }),
         );
+        // Every call of the page has ended here, and its answer is kept. On a failure of the run (a
+        // refused key, in this group or another) or a stop, the group's other requests go back to
+        // pending now, for the next run to send (with another key, perhaps), instead of waiting on a
+        // group nobody sends (and under a refused key's identity, which the next run would not touch).
         const failure = calls.find((call): call is PromiseRejectedResult => call.status === 'rejected');
-        if (failure) {
-          // A failure of the run (a refused key): every call of the page has ended and its answer is
-          // kept, so the group's other requests go back to pending now, for the next run to send
-          // (with another key, perhaps), instead of waiting on a group nobody sends.
-          await release(ctx, row, `real-time calls failed: ${errorText(failure.reason)}`).catch(() => {});
-          throw failure.reason;
+        if (failure || ctx.signal.aborted) {
+          const why = failure ? `real-time calls failed: ${errorText(failure.reason)}` : 'the run stopped';
+          await release(ctx, row, why).catch(() => {});
+          if (failure) throw failure.reason;
+          return undefined;
         }
         if (payloads.length < REALTIME_GROUP) break;
         after = payloads.at(-1)?.id ?? after;
       }
-      if (ctx.signal.aborted) return undefined;
+      if (ctx.signal.aborted) return undefined; // stopped before a page: the next run releases the group
       await ledger.setBatchState(row.id, 'downloaded', opts.now());
       return requeued;
     });
