@@ -69,9 +69,12 @@ export function checkBaseUrl(baseURL: string): void {
   }
 }
 
-/** What was typed as a base URL, less anything before an `@` (a user name and password, whatever the scheme). */
+/**
+ * What was typed as a base URL, less anything before its last `@` (a user name and password, whatever
+ * the scheme; a password may hold a `/` or an `@`).
+ */
 function withoutCredentials(text: string): string {
-  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/@]*@/i, '$1').replace(/\/+$/, '');
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/i, '$1').replace(/\/+$/, '');
 }
 
 /** A base URL as it may be stored and shown: without user name or password, without a trailing slash. */
@@ -82,7 +85,7 @@ export function publicBaseUrl(baseURL: string): string {
     url.password = '';
     return url.toString().replace(/\/+$/, '');
   } catch {
-    return baseURL.replace(/\/\/[^/@]*@/, '//').replace(/\/+$/, '');
+    return withoutCredentials(baseURL);
   }
 }
 

@@ -16,6 +16,9 @@ describe('checkBaseUrl', () => {
     { url: 'http://127.0.0.1:18977/?token=s3cretQS', message: /carries a query string or fragment .*remove it/, secret: 's3cretQS' },
     { url: 'https://proxy.example/#key=s3cretFR', message: /carries a query string or fragment/, secret: 's3cretFR' },
     { url: 'not a url', message: /is not a URL/ },
+    { url: 'user:pa/ss@host:8080', message: /must start with http:\/\/ or https:\/\/ .*: host:8080$/, secret: 'pa/ss' },
+    { url: 'user:p@ss@host:8080', message: /must start with http:\/\/ or https:\/\/ .*: host:8080$/, secret: 'p@ss' },
+    { url: 'ftp://bob:a/b@10.0.0.1', message: /is not a URL: "ftp:\/\/10\.0\.0\.1"/, secret: 'a/b' },
   ];
   for (const { url, message, secret } of refused) {
     it(`refuses ${url}`, () => {
