@@ -123,6 +123,17 @@ describe('--max-cost on a rerun', () => {
     expect(rest.stderr).toMatch(/estimate: 6 requests of about .*; 6 requests in the ledger already are not counted: over --max-cost/);
     expect(emu.stats.requestsSubmitted).toBe(6);
   });
+
+  it('counts a request whose stored answer is a transient failure (expired): the rerun sends it again, and pays', async () => {
+    const emu = await emulator({ expiredRate: 1 });
+    const dir = mkdtempSync(join(tmpdir(), 'be-rerun-expired-'));
+    const env = { ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const first = await runCli(['--transform', 'ticket-triage', ...fast, '--limit', '3', '--max-attempts', '1', TICKETS], { env });
+    expect(first.code).toBe(3); // every answer expired
+    const again = await runCli(['--transform', 'ticket-triage', ...fast, '--limit', '3', '--max-cost', '0.000001', TICKETS], { env });
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/estimate: 3 requests of about .*: over --max-cost/);
+  });
 });
 
 describe('--sample', () => {

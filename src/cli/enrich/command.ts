@@ -20,6 +20,8 @@ import { createClient, identityOf } from '../../client/client.ts';
 import { newUploadCounts } from '../../client/uploads.ts';
 import { defaultLedgerPath } from '../../ledger/ledger.ts';
 import { openLedger } from '../../ledger/open.ts';
+import type { KnownRequest } from '../../ledger/store.ts';
+import { isTransientFailure } from '../../core/retry.ts';
 import type { LedgerStore } from '../../ledger/store.ts';
 import { newCounts } from '../../stages/merge.ts';
 import { coalesce } from '../../stages/write.ts';
@@ -151,7 +153,9 @@ async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.Proces
   const ledger = key && !values.emulator ? await ledgerOf(values, env) : undefined;
   try {
     const scope = key ? identityOf(createClient({ apiKey: key, baseURL: env['ANTHROPIC_BASE_URL'] || undefined }), key).scope : '';
-    const inLedger = ledger ? async (keys: string[]) => new Set([...(await ledger.known(scope, keys))].flatMap(([k, request]) => (request.state === 'pending' ? [] : [k]))) : undefined;
+    // Pending requests are to pay, and so are answers the run will try again (a transient failure, as the intake decides).
+    const toPay = (request: KnownRequest) => request.state === 'pending' || (request.state === 'done' && request.failure !== null && isTransientFailure(request.failure));
+    const inLedger = ledger ? async (keys: string[]) => new Set([...(await ledger.known(scope, keys))].flatMap(([k, request]) => (toPay(request) ? [] : [k]))) : undefined;
     const line = await checkCost(input.offline(input.read(await input.open())), {
       spec: { ...plan.spec, documentPrompt: plan.config.documentPrompt },
       prices: plan.prices,
