@@ -78,8 +78,9 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     if (values.sample !== undefined) throw usageError('--sample runs a trial and --dry-run sends nothing: use one or the other');
     return dryRun(io.stdout, say, plan.input.offline(plan.input.read(plan.stream)), { ...plan.spec, documentPrompt: plan.config.documentPrompt }, plan.prices, plan.mode, plan.config.answer?.jsonSchema);
   }
-  if (values['max-cost'] !== undefined) await precheckCost(plan, values, io.env, say);
-  return execute(plan, values, io, say, view);
+  // Before paying: the cap against what is left to pay, and how many sampled rows the ledger answered before.
+  const answeredBefore = values['max-cost'] !== undefined || plan.picked ? await precheckCost(plan, values, io.env, say) : 0;
+  return execute(plan, values, io, say, view, answeredBefore);
 }
 
 /** What a run is about to do, decided before anything is sent. */
@@ -139,13 +140,14 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
 /**
  * `--max-cost` on a FILE: refuse before any create when even the estimate of what is left to pay is
  * over (stdin: the cap applies as batches go). What the ledger already holds as sent or answered
- * under this API key is left out: a rerun pays only for the rest.
+ * under this API key is left out: a rerun pays only for the rest. Returns how many of the rows (the
+ * sampled ones, with `--sample`) it left out so.
  */
-async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.ProcessEnv, say: (line: string) => void): Promise<void> {
+async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.ProcessEnv, say: (line: string) => void): Promise<number> {
   const maxCost = values['max-cost'] ?? Number.POSITIVE_INFINITY;
   if (plan.file === '-') {
     say(`--max-cost: stdin cannot be estimated before it is read; the cap applies as batches are submitted`);
-    return;
+    return 0;
   }
   const { input } = plan;
   const key = env['ANTHROPIC_API_KEY'];
@@ -155,7 +157,7 @@ async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.Proces
     // Pending requests are to pay, and so are answers the run will try again (a transient failure, as the intake decides).
     const toPay = (request: KnownRequest) => request.state === 'pending' || (request.state === 'done' && request.failure !== null && isTransientFailure(request.failure));
     const inLedger = ledger ? async (keys: string[]) => new Set([...(await ledger.known(scope, keys))].flatMap(([k, request]) => (toPay(request) ? [] : [k]))) : undefined;
-    const line = await checkCost(input.offline(input.read(await input.open())), {
+    const { line, inLedger: answeredBefore } = await checkCost(input.offline(input.read(await input.open())), {
       spec: { ...plan.spec, documentPrompt: plan.config.documentPrompt },
       prices: plan.prices,
       mode: plan.mode,
@@ -164,7 +166,8 @@ async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.Proces
       picked: plan.picked,
       inLedger,
     });
-    if (!values.quiet) say(line);
+    if (!values.quiet && values['max-cost'] !== undefined) say(line);
+    return answeredBefore;
   } finally {
     await ledger?.close();
   }
@@ -197,8 +200,11 @@ async function connect(values: EnrichValues, io: CliIo, say: (line: string) => v
   return { close: async () => {} };
 }
 
-/** The run itself: outputs, ledger, API, signals, the pipeline, then the summary. */
-async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: string) => void, view: { progress?: Progress }): Promise<number> {
+/**
+ * The run itself: outputs, ledger, API, signals, the pipeline, then the summary (`answeredBefore`: the
+ * sampled rows the ledger had answered, for `--sample`'s price per row).
+ */
+async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: string) => void, view: { progress?: Progress }, answeredBefore: number): Promise<number> {
   const { input, picked } = plan;
   const outputs = openOutputs(values, io, { inputColumns: input.columns, answerColumns: answerFields(plan.config), say });
   // Opened before anything that keeps the process alive (the in-process emulator): a ledger that
@@ -265,7 +271,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   if (!values.quiet) for (const line of [...summaryLines(summary), uploadLine(uploadCounts) ?? []].flat()) say(line);
   else if (counts.failed > 0) say(summaryLines(summary)[0] ?? '');
   await outputs.writeSummary(`${JSON.stringify(summary, null, 2)}\n`);
-  if (picked) say(sampleReport(summary, plan.totalRows, costs.usages));
+  if (picked) say(sampleReport(summary, plan.totalRows, answeredBefore));
   return counts.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
 }
 

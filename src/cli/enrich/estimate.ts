@@ -64,10 +64,11 @@ export interface CostCheck {
 }
 
 /**
- * `--max-cost` before any create: estimates the whole input offline and refuses (usage error) when
- * even typical answers would cost more than the cap; returns the estimate's line otherwise.
+ * `--max-cost` before any create: estimates the input offline, less what the ledger holds
+ * (`inLedger`), and refuses (usage error) when even typical answers would cost more than the cap;
+ * returns the estimate's line otherwise, and how many requests the ledger held.
  */
-export async function checkCost(records: AsyncIterable<SourceRecord>, check: CostCheck): Promise<string> {
+export async function checkCost(records: AsyncIterable<SourceRecord>, check: CostCheck): Promise<{ line: string; inLedger: number }> {
   const { spec, prices, mode, cachedPrefix, maxCost, picked, inLedger } = check;
   const tally = new InputTally();
   let paid = 0;
@@ -86,13 +87,13 @@ export async function checkCost(records: AsyncIterable<SourceRecord>, check: Cos
     if (page.length >= LOOKUP_PAGE) await count();
   }
   await count();
-  if (tally.requests === 0 && tally.failed === 0 && paid > 0) return `estimate: nothing to pay for: all ${plural(paid, 'request')} are in the ledger already`;
+  if (tally.requests === 0 && tally.failed === 0 && paid > 0) return { line: `estimate: nothing to pay for: all ${plural(paid, 'request')} are in the ledger already`, inLedger: paid };
   const line = estimateLine(tally, spec.model, spec.maxTokens, prices, cachedPrefix, mode, spec.answerSchema) + (paid > 0 ? `; ${plural(paid, 'request')} in the ledger already are not counted` : '');
   // Against typical answers, not every answer using all of max_tokens (that refused jobs 10x under the cap).
   if ((tally.estimate(spec.model, spec.maxTokens, prices, cachedPrefix, mode, spec.answerSchema).lowUsd ?? 0) > maxCost) {
     throw usageError(`${line}: over --max-cost ${usd(maxCost)}. Raise --max-cost, or try --sample N first to measure the real cost per row`);
   }
-  return line;
+  return { line, inLedger: paid };
 }
 
 /** `--sample N`: N row numbers spread evenly over `totalRows`. */
@@ -102,7 +103,7 @@ export function pickSample(sampleSize: number, totalRows: number): Set<number> {
 }
 
 /** What a `--sample` run says about the whole job. */
-export function sampleReport(s: ReturnType<typeof summarize>, totalRows: number, paid: number): string {
+export function sampleReport(s: ReturnType<typeof summarize>, totalRows: number, answeredBefore: number): string {
   const rows = s.records_ok + s.records_failed;
   const share = (n: number) => `${rows === 0 ? 0 : Math.round((n / rows) * 100)}%`;
   const truncated = s.failed_by_type['truncated'] ?? 0;
@@ -110,9 +111,10 @@ export function sampleReport(s: ReturnType<typeof summarize>, totalRows: number,
   const shares =
     `sample of ${rows} of ${totalRows.toLocaleString('en')} rows: ${share(s.records_ok)} valid, ${share(truncated)} truncated, ` +
     `${share(invalid)} not matching the schema, ${share(s.records_failed - truncated - invalid)} failed otherwise; `;
-  // Rows answered before come from the ledger at no cost now: priced from the answers paid in this run.
-  if (paid === 0 && rows > 0) return `${shares}every sampled row was answered before (from the ledger), so there is no cost to project: sample more rows`;
-  const perRow = paid === 0 ? 0 : s.cost_usd / paid;
-  const from = paid < rows ? `, priced from the ${paid} sent now (${rows - paid} were answered before)` : '';
+  // Rows answered before come from the ledger at no cost now: priced from the rows paid for in this run.
+  const paid = rows - answeredBefore;
+  if (paid <= 0 && rows > 0) return `${shares}every sampled row was answered before (from the ledger), so there is no cost to project: sample more rows`;
+  const perRow = paid <= 0 ? 0 : s.cost_usd / paid;
+  const from = answeredBefore > 0 ? `, priced from the ${paid} sent now (${answeredBefore} were answered before)` : '';
   return `${shares}${usd(perRow)} per row${from}, so about ${usd(perRow * totalRows)} for the whole input at ${s.mode === 'batch' ? 'batch' : 'real-time'} prices (before retries)`;
 }
