@@ -28,7 +28,7 @@ export interface EncodingChoice {
   how: 'bom' | 'utf-8' | 'utf-16' | 'detected' | 'given';
   /** chardet's own name for its guess, when it differs from `encoding` (ISO-8859-1 → windows-1252). */
   detected?: string;
-  /** UTF-8 with some bytes that are not (more valid UTF-8 sequences than stray bytes): read as UTF-8, each stray byte reported. */
+  /** UTF-8 with some bytes that are not (more valid UTF-8 sequences than stray bytes): read as UTF-8, the first stray byte reported with its line. */
   mixed?: boolean;
 }
 
@@ -87,7 +87,7 @@ export function detectEncoding(sample: Uint8Array, final: boolean): EncodingChoi
   const body = final ? sample : sample.subarray(0, sample.length - incompleteUtf8Tail(sample));
   if (isUtf8(body)) return { encoding: 'utf-8', how: 'utf-8' };
   // Mostly UTF-8 (a line from another file pasted in): read as windows-1252, every UTF-8 line would
-  // turn into mojibake, silently; as UTF-8, only the stray bytes are lost, each reported by line.
+  // turn into mojibake, silently; as UTF-8, only the stray bytes are lost (as U+FFFD), the first reported with its line.
   const { valid, invalid } = utf8Census(body);
   if (valid > invalid) return { encoding: 'utf-8', how: 'utf-8', mixed: true };
   const guess = chardet.detect(sample);

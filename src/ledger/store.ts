@@ -180,10 +180,11 @@ export interface LedgerStore {
 
   // Upkeep
   /**
-   * Deletes finished batches, and requests no batch or record waits on, untouched since `before`.
-   * Each request goes with its payload, result and key at once; SQLite deletes them in short steps
-   * (the runs beside it wait for one, not for the whole gc), PostgreSQL in one transaction (its row
-   * locks hold up no other writer).
+   * Deletes finished batches, and requests no batch or record waits on, untouched since `before`,
+   * none while a run of another connection may be working. SQLite deletes them in short steps (the
+   * runs beside it wait for one, not for the whole gc), each request with its payload and result,
+   * and their keys after (a gc stopped before that leaves key rows no lookup matches); PostgreSQL in
+   * one transaction.
    */
   gc(before: number): Awaitable<{ batches: number; requests: number }>;
   gcPreview(before: number): Awaitable<{ batches: number; requests: number }>;

@@ -257,7 +257,7 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions):
       if (choice.how === 'detected') {
         warn(`${file}: not valid UTF-8; reading it as ${choice.encoding}${choice.detected ? ` (detected as ${choice.detected})` : ''}; if that is wrong, give --encoding NAME`);
       } else if (choice.mixed) {
-        warn(`${file}: mostly UTF-8, with some bytes that are not; reading it as UTF-8 (each of those bytes is reported by line); if that is wrong, give --encoding NAME`);
+        warn(`${file}: mostly UTF-8, with some bytes that are not; reading it as UTF-8 (those bytes become U+FFFD; the first is reported with its line); if that is wrong, give --encoding NAME`);
       }
       input.unshift(head.subarray(sampled));
     }

@@ -30,9 +30,9 @@ Forget old work: delete from the ledger the finished batches (downloaded, failed
 requests not touched for DAYS days, and delete on the API the ledger's downloaded batches as old,
 under the current identity (the API keeps results 29 days otherwise), and the documents it uploaded
 to the Files API as long ago. Batches of another identity, or all of them without
-ANTHROPIC_API_KEY, are left on the API and named on stderr. Then the ledger file is compacted,
-unless a run is using it. Beside a running job, gc keeps every request (the job may be about to read
-it), and deletes in short steps, so the job never waits on it for long.
+ANTHROPIC_API_KEY, are left on the API and named on stderr. Then the ledger is compacted (a SQLite
+file only while no job uses it). Beside a running job, gc keeps every request (the job may be about
+to read it); on SQLite it deletes in short steps, so the job never waits on it for long.
 
 ${renderFlags(GC_FLAGS, [])}
 A remote delete that fails keeps its batch in the ledger, for the next gc.
