@@ -13,6 +13,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import { isBatchEnrichError, shown, usageError } from '../../errors.ts';
 import { enrichStage, NO_API_KEY_LIBRARY, type EnrichOptions } from '../../enrich.ts';
 import { findModel } from '../../core/models.ts';
+import { POLL_MAX_MS, POLL_MIN_MS } from '../../core/backoff.ts';
 import { cacheNotice, jobProblem } from '../../core/preflight.ts';
 import { DEFAULT_PRICES } from '../../core/prices.ts';
 import { loadPriceFile, newCostTotals, priceFor, type PriceTable } from '../../core/pricing.ts';
@@ -113,7 +114,12 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
   if (cacheNote && !values.quiet) say(cacheNote);
   const input = openRunInput(file, values, config, io, say);
   if (values.deadline !== undefined && values.mode === 'realtime') throw usageError('--deadline is for batch mode: in real time every answer comes at once anyway');
-  if (values['poll-min'] > values['poll-max']) throw usageError(`--poll-min ${values['poll-min']} is above --poll-max ${values['poll-max']}: polls start at --poll-min and grow up to --poll-max`);
+  if (values['poll-min'] > values['poll-max']) {
+    const defaults = (value: number, ms: number) => (value * 1000 === ms ? ' (the default)' : '');
+    throw usageError(
+      `--poll-min ${values['poll-min']}${defaults(values['poll-min'], POLL_MIN_MS)} is above --poll-max ${values['poll-max']}${defaults(values['poll-max'], POLL_MAX_MS)}: polls start at --poll-min and grow up to --poll-max`,
+    );
+  }
   if (values.sample !== undefined && file === '-') throw usageError('--sample needs a FILE: rows are picked evenly across the whole input, so it is read twice');
   // `--dry-run` added to a real command must not replace that command's output (its paid answers) with requests.
   for (const [flag, path] of [['--output', values.output], ['--errors', values.errors], ['--summary', values.summary]] as const) {
