@@ -95,9 +95,23 @@ export function refuseSameOutputs(outputs: readonly (readonly [flag: string, pat
 export function refuseLedger(ledger: string, flag: string, path: string | undefined): void {
   if (path === undefined || ledger === ':memory:' || isPostgresUrl(ledger)) return;
   if (sameFile(path, ledger)) throw usageError(`${flag} ${path} is the ledger ${ledger}: writing it would destroy the answers already paid for; write to another file`);
-  const [own, base] = [resolve(path), resolve(ledger)];
-  if (own.startsWith(`${base}-`) || own.startsWith(`${base}.run-`)) {
+  // Through links too: the real paths, where the files exist.
+  const [own, base] = [realPath(path), realPath(ledger)];
+  if (['-wal', '-shm', '-journal'].some((suffix) => own === `${base}${suffix}`) || own.startsWith(`${base}.run-`)) {
     throw usageError(`${flag} ${path} is the ledger's own file (beside ${ledger}): writing it would damage the ledger; write to another file`);
+  }
+}
+
+/** The path with its links resolved, as far as it exists (a file not made yet: its folder's real path). */
+function realPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    try {
+      return join(realpathSync(dirname(path)), basename(path));
+    } catch {
+      return resolve(path);
+    }
   }
 }
 

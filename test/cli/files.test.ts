@@ -55,12 +55,15 @@ describe('never destroy input', () => {
     const first = await runCli(['--emulator', ...fast, '--quiet', '--ledger', ledger, '--prompt', 'T: {{headline}}', input]);
     expect(first.code, first.stderr).toBe(0);
     const ledgerBytes = readFileSync(ledger);
+    writeFileSync(`${ledger}-wal`, '');
+    symlinkSync(`${ledger}-wal`, join(dir, 'wal-link'));
     const cases: [string[], RegExp][] = [
       [['--summary', input], /--summary .*news\.ndjson is the input .*news\.ndjson: writing it would destroy the input/],
       [['-o', ledger], /--output .*work\.db is the ledger .*work\.db: writing it would destroy the answers already paid for; write to another file/],
       [['--errors', `${dir}/./work.db`], /--errors .*work\.db is the ledger/],
       [['--summary', ledger], /--summary .*work\.db is the ledger/],
       [['-o', `${ledger}-wal`], /--output .*work\.db-wal is the ledger's own file/],
+      [['-o', join(dir, 'wal-link')], /--output .*wal-link is the ledger's own file/],
       [['-o', join(dir, 'out.ndjson'), '--summary', join(dir, 'out.ndjson')], /--output .*out\.ndjson and --summary .*out\.ndjson are the same file/],
     ];
     for (const [args, message] of cases) {
@@ -70,6 +73,9 @@ describe('never destroy input', () => {
       expect(readFileSync(input, 'utf8')).toBe(text);
       expect(readFileSync(ledger).equals(ledgerBytes)).toBe(true);
     }
+    // A name that only starts like the ledger's is another file.
+    const beside = await runCli(['--emulator', ...fast, '--quiet', '--ledger', ledger, '--prompt', 'T: {{headline}}', '-o', `${ledger}-export.ndjson`, input]);
+    expect(beside.code, beside.stderr).toBe(0);
   });
 
   it('--summary into a folder that does not exist is a usage error before any batch, naming the flag', async () => {
