@@ -114,6 +114,29 @@ describe('batch-enrich CLI', () => {
     expect(stderr).toMatch(/SIGINT: stopping; submitted batches keep running .* run the same command again to resume/);
   });
 
+  it('on SIGINT before any batch was submitted, says so instead of "submitted batches keep running"', async () => {
+    const dir = tempDir();
+    // stdin kept open: the run reads, and has submitted nothing yet (its group waits for more rows).
+    const child = spawn(process.execPath, [BIN, '--emulator', '--prompt', 'x {{text}}', ...fast, '--input-format', 'csv', '--ledger', join(dir, 'l.db')], {
+      env: { PATH: process.env['PATH'] ?? '', HOME: dir },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    child.stdin.write('text\na\n');
+    let stderr = '';
+    await new Promise<void>((resolve) => {
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+        if (stderr.includes('--emulator:')) resolve();
+      });
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the run's signal handlers are set just after that line
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/SIGINT: stopping; nothing was submitted yet; what was read stays in the ledger .*l\.db; run the same command again to resume/);
+    expect(stderr).not.toMatch(/submitted batches keep running/);
+  });
+
   it('--help lists every option, the exit codes and examples; the emulator has its own help', async () => {
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);

@@ -223,7 +223,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   let batches = 0;
   let sentRealtime = false;
   const started = Date.now();
-  const interrupts = onInterrupt(say, ledger.path, values['cancel-on-exit']);
+  const interrupts = onInterrupt(say, ledger.path, values['cancel-on-exit'], () => ({ batches, realtime: sentRealtime }));
   const progress = createProgress({ stream: io.stderr, style: values.quiet ? 'off' : values.progress || (io.stderr as { isTTY?: boolean }).isTTY ? 'tty' : 'lines', counts, costs, describe, uploads: uploadCounts });
   view.progress = progress;
   const options = libraryOptions(plan, values, io, {

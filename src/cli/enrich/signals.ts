@@ -16,16 +16,23 @@ export interface Interrupts {
 /**
  * Listens for SIGINT and SIGTERM until `dispose()`.
  * @param ledgerPath named in the message: where the work stays
+ * @param sent how many batches (or real-time groups) the run has sent so far
  */
-export function onInterrupt(say: (line: string) => void, ledgerPath: string, cancelOnExit: boolean): Interrupts {
+export function onInterrupt(say: (line: string) => void, ledgerPath: string, cancelOnExit: boolean, sent: () => { batches: number; realtime: boolean }): Interrupts {
   const controller = new AbortController();
   let interrupted: NodeJS.Signals | undefined;
   const stop = (signal: NodeJS.Signals) => {
     interrupted = signal;
+    const { batches, realtime } = sent();
+    const resume = 'run the same command again to resume';
     say(
-      cancelOnExit
-        ? `${signal}: stopping and canceling this run's batches; what was answered stays in the ledger ${ledgerPath}; run the same command again to resume`
-        : `${signal}: stopping; submitted batches keep running and stay in the ledger ${ledgerPath}; run the same command again to resume`,
+      batches === 0 && !realtime
+        ? `${signal}: stopping; nothing was submitted yet; what was read stays in the ledger ${ledgerPath}; ${resume}`
+        : cancelOnExit && batches > 0
+          ? `${signal}: stopping and canceling this run's batches; what was answered stays in the ledger ${ledgerPath}; ${resume}`
+          : batches === 0
+            ? `${signal}: stopping; the answers received stay in the ledger ${ledgerPath}; ${resume}`
+            : `${signal}: stopping; submitted batches keep running and stay in the ledger ${ledgerPath}; ${resume}`,
     );
     controller.abort(new BatchEnrichError('BE_ABORTED', `interrupted by ${signal}`));
   };
