@@ -36,6 +36,9 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
   const documents = documentInput(file, { inputFormat: values['input-format'], attach: values.attach, upload: values.upload, oversizedImage: values['oversized-image'] }, config.attach);
   if (config.documentAnswer && (documents.files || values.attach)) config.answer = config.documentAnswer;
   const format = values['input-format'];
+  // Flags that say two things: one would be ignored silently.
+  if (values.tsv && format !== undefined && format !== 'tsv') throw usageError(`--tsv and --input-format ${format} say two formats: give one`);
+  if (values.tsv && values.delimiter !== undefined && values.delimiter !== '\t') throw usageError(`--tsv reads tab-separated input: --delimiter ${JSON.stringify(values.delimiter)} says another; give one`);
   const inputFormat: InputFormat | undefined = documents.files ? undefined : values.tsv ? 'tsv' : format === 'paths' ? undefined : (format ?? formatFromName(file));
   let inputColumns: string[] | undefined;
   const warned = new Set<string>();
