@@ -34,7 +34,7 @@ describe('library and emulator options: the usage error, naming the option and t
 });
 
 describe('every command: exit 2, one line `batch-enrich: WHAT: problem, got VALUE`, then the hint', () => {
-  const cases: { description: string; argv: string[]; line: string; hint: string }[] = [
+  const cases: { description: string; argv: string[]; env?: Record<string, string>; line: string; hint: string }[] = [
     { description: 'enrich: a number out of range', argv: ['--batch-size', '0', '--prompt', 'x'], line: '--batch-size: expected a whole number from 1 to 100000, got "0"', hint: 'batch-enrich --help' },
     { description: 'enrich: a duration it cannot read', argv: ['--deadline', 'soon', '--prompt', 'x'], line: '--deadline: expected a duration such as 90s, 45m, 2h or 1h30m, got "soon"', hint: 'batch-enrich --help' },
     { description: 'enrich: a choice not offered', argv: ['--upload', 'sometimes', '--prompt', 'x'], line: '--upload: expected one of files, inline, auto, got "sometimes"', hint: 'batch-enrich --help' },
@@ -48,12 +48,13 @@ describe('every command: exit 2, one line `batch-enrich: WHAT: problem, got VALU
     { description: 'gc: a negative age', argv: ['gc', '--older-than=-1'], line: '--older-than: expected a number of days, 0 or more, got "-1"', hint: 'batch-enrich gc --help' },
     { description: 'cancel: nothing to cancel', argv: ['cancel'], line: 'give the BATCH_IDs to cancel, or --job NAME', hint: 'batch-enrich cancel --help' },
     { description: 'results: an empty --output', argv: ['results', 'msgbatch_x', '--output='], line: '--output: expected a file name, got ""', hint: 'batch-enrich results --help' },
+    { description: 'results: --output the ledger', argv: ['results', 'msgbatch_x', '--output', '/tmp/be-usage-ledger.db'], env: { BATCH_ENRICH_LEDGER: '/tmp/be-usage-ledger.db' }, line: '--output /tmp/be-usage-ledger.db is the ledger /tmp/be-usage-ledger.db: writing it would destroy the answers already paid for; write to another file', hint: 'batch-enrich results --help' },
     { description: 'recipes: an argument it does not take', argv: ['recipes', 'ticket-triage'], line: 'unexpected argument "ticket-triage"', hint: 'batch-enrich recipes --help' },
     { description: 'emulator: a port that is not a number', argv: ['emulator', '--port', 'abc'], line: '--port: expected a whole number from 0 to 65535, got "abc"', hint: 'batch-enrich emulator --help' },
     { description: 'emulator: fault rates adding up over 1', argv: ['emulator', '--fault-429', '0.6', '--fault-529', '0.6'], line: '--fault-429 + --fault-500 + --fault-529: expected at most 1 together, got 1.2', hint: 'batch-enrich emulator --help' },
   ];
-  it.each(cases)('$description', async ({ argv, line, hint }) => {
-    const r = await runCli(argv, { env: { ANTHROPIC_API_KEY: 'k' } });
+  it.each(cases)('$description', async ({ argv, env, line, hint }) => {
+    const r = await runCli(argv, { env: { ANTHROPIC_API_KEY: 'k', ...env } });
     expect(r).toMatchObject({ code: 2, stdout: '' });
     expect(r.stderr).toBe(`batch-enrich: ${line}\nTry '${hint}'.\n`);
   });

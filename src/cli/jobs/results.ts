@@ -9,7 +9,8 @@ import { EXIT, type CliIo } from '../io.ts';
 import { guarded, help, say } from '../command.ts';
 import { nonEmpty, parseFlags, renderFlags } from '../flags.ts';
 import { isBrokenPipe, plural } from '../text.ts';
-import { API_ENVIRONMENT, HELP_FLAG, requireApi } from './shared.ts';
+import { refuseLedger } from '../files.ts';
+import { API_ENVIRONMENT, HELP_FLAG, ledgerPath, requireApi } from './shared.ts';
 import { countsText } from './status.ts';
 
 /** The flags of `batch-enrich results`. */
@@ -47,6 +48,8 @@ export function resultsCommand(argv: string[], io: CliIo): Promise<number> {
     const [id, ...extra] = positionals;
     if (id === undefined) throw usageError('give the BATCH_ID whose results to download');
     if (extra.length > 0) throw usageError(`give one BATCH_ID, got ${positionals.length}: ${positionals.join(' ')}`);
+    // Never over the ledger (`$BATCH_ENRICH_LEDGER` or the default one): it holds every answer already paid for.
+    refuseLedger(ledgerPath(undefined, io.env), '--output', values.output);
     const api = requireApi(io, 'download results');
     if (!api) return EXIT.USAGE;
 
