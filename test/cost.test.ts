@@ -105,11 +105,15 @@ describe('the budget guard', () => {
   });
 });
 
+/** The CLI's environment against `emu`, with a ledger of its own. */
+function cliEnv(emu: Awaited<ReturnType<typeof emulator>>): Record<string, string> {
+  return { ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(mkdtempSync(join(tmpdir(), 'be-cost-cli-')), 'l.db') };
+}
+
 describe('--max-cost on a rerun', () => {
   it('counts only what is left to pay: a rerun of a finished job is not refused, and a half-finished one is estimated on its rest', async () => {
     const emu = await emulator({});
-    const dir = mkdtempSync(join(tmpdir(), 'be-rerun-cap-'));
-    const env = { ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const env = cliEnv(emu);
     const first = await runCli(['--transform', 'ticket-triage', ...fast, '--limit', '6', TICKETS], { env });
     expect(first.code, first.stderr).toBe(0);
     // The six answered rows cost nothing now: a cap far below the whole job's estimate lets the rerun run.
@@ -126,8 +130,7 @@ describe('--max-cost on a rerun', () => {
 
   it('counts a request whose stored answer is a transient failure (expired): the rerun sends it again, and pays', async () => {
     const emu = await emulator({ expiredRate: 1 });
-    const dir = mkdtempSync(join(tmpdir(), 'be-rerun-expired-'));
-    const env = { ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const env = cliEnv(emu);
     const first = await runCli(['--transform', 'ticket-triage', ...fast, '--limit', '3', '--max-attempts', '1', TICKETS], { env });
     expect(first.code).toBe(3); // every answer expired
     const again = await runCli(['--transform', 'ticket-triage', ...fast, '--limit', '3', '--max-cost', '0.000001', TICKETS], { env });
@@ -139,8 +142,7 @@ describe('--max-cost on a rerun', () => {
 describe('--sample', () => {
   it('runs N rows picked evenly as one batch, reports the shares and projects the cost of the whole input', async () => {
     const emu = await emulator({});
-    const dir = mkdtempSync(join(tmpdir(), 'be-sample-'));
-    const env = { ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const env = cliEnv(emu);
     const ok = await runCli(['--transform', 'ticket-triage', ...fast, '--sample', '4', TICKETS], { env });
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout.trim().split('\n').map((line) => JSON.parse(line).ticket_id)).toEqual(['T-1001', 'T-1004', 'T-1007', 'T-1010']);

@@ -94,47 +94,22 @@ describe('batch-enrich CLI', () => {
     const emu = await startEmulator({ processingMs: 600_000 });
     emulators.push(emu);
     const dir = tempDir();
-    const child = spawn(process.execPath, [BIN, '--prompt', 'x {{text}}', ...fast, '--input-format', 'csv'], {
-      env: { PATH: process.env['PATH'] ?? '', HOME: dir, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    child.stdin.end('text\na\nb\n');
-    let stderr = '';
-    await new Promise<void>((resolve) => {
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-        stderr += chunk;
-        if (stderr.includes('submitted')) resolve();
-      });
-    });
+    const run = await interruptible([BIN, '--prompt', 'x {{text}}', ...fast, '--input-format', 'csv'], { HOME: dir, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') }, 'submitted', { endInput: true });
     const started = Date.now();
-    child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const code = await run.interrupt();
     expect(code).toBe(130);
     expect(Date.now() - started).toBeLessThan(5_000);
-    expect(stderr).toMatch(/SIGINT: stopping; submitted batches keep running .* run the same command again to resume/);
+    expect(run.stderr()).toMatch(/SIGINT: stopping; submitted batches keep running .* run the same command again to resume/);
   });
 
   it('on SIGINT before any batch was submitted, says so instead of "submitted batches keep running"', async () => {
     const dir = tempDir();
     // stdin kept open: the run reads, and has submitted nothing yet (its group waits for more rows).
-    const child = spawn(process.execPath, [BIN, '--emulator', '--prompt', 'x {{text}}', ...fast, '--input-format', 'csv', '--ledger', join(dir, 'l.db')], {
-      env: { PATH: process.env['PATH'] ?? '', HOME: dir },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    child.stdin.write('text\na\n');
-    let stderr = '';
-    await new Promise<void>((resolve) => {
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-        stderr += chunk;
-        if (stderr.includes('--emulator:')) resolve();
-      });
-    });
+    const run = await interruptible([BIN, '--emulator', '--prompt', 'x {{text}}', ...fast, '--input-format', 'csv', '--ledger', join(dir, 'l.db')], { HOME: dir }, '--emulator:', { endInput: false });
     await new Promise((resolve) => setTimeout(resolve, 500)); // the run's signal handlers are set just after that line
-    child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    expect(code).toBe(130);
-    expect(stderr).toMatch(/SIGINT: stopping; nothing was submitted yet; what was read stays in the ledger .*l\.db; run the same command again to resume/);
-    expect(stderr).not.toMatch(/submitted batches keep running/);
+    expect(await run.interrupt()).toBe(130);
+    expect(run.stderr()).toMatch(/SIGINT: stopping; nothing was submitted yet; what was read stays in the ledger .*l\.db; run the same command again to resume/);
+    expect(run.stderr()).not.toMatch(/submitted batches keep running/);
   });
 
   it('--help lists every option, the exit codes and examples; the emulator has its own help', async () => {
@@ -150,3 +125,27 @@ describe('batch-enrich CLI', () => {
     expect(emulatorHelp.stdout).toContain('--port');
   });
 });
+
+/**
+ * The built CLI on a CSV on stdin (`text`, `a`, `b`; stdin ended, or left open to keep the run
+ * reading), once its stderr holds `until`; `interrupt()` sends SIGINT and resolves with the exit code.
+ */
+async function interruptible(args: string[], env: Record<string, string>, until: string, { endInput }: { endInput: boolean }) {
+  const child = spawn(process.execPath, args, { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  if (endInput) child.stdin.end('text\na\nb\n');
+  else child.stdin.write('text\na\nb\n');
+  let stderr = '';
+  await new Promise<void>((resolve) => {
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      if (stderr.includes(until)) resolve();
+    });
+  });
+  return {
+    stderr: () => stderr,
+    interrupt() {
+      child.kill('SIGINT');
+      return new Promise<number | null>((resolve) => child.on('close', resolve));
+    },
+  };
+}

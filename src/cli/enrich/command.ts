@@ -17,7 +17,8 @@ import { POLL_MAX_MS, POLL_MIN_MS } from '../../core/backoff.ts';
 import { cacheNotice, jobProblem } from '../../core/preflight.ts';
 import { DEFAULT_PRICES } from '../../core/prices.ts';
 import { loadPriceFile, newCostTotals, priceFor, type PriceTable } from '../../core/pricing.ts';
-import { createClient, identityOf } from '../../client/client.ts';
+import { createClient } from '../../client/client.ts';
+import { apiFromEnv } from '../jobs/shared.ts';
 import { newUploadCounts } from '../../client/uploads.ts';
 import { defaultLedgerPath } from '../../ledger/ledger.ts';
 import { openLedger } from '../../ledger/open.ts';
@@ -37,7 +38,7 @@ import { answerFields, defaultJobName, resolveConfig, type Config, type EnrichVa
 import { checkCost, dryRun, pickSample, sampleReport } from './estimate.ts';
 import { AUTO_REALTIME_MAX_ROWS, ENRICH_FLAGS, USAGE } from './flags.ts';
 import { countRows, openRunInput, type Input } from './input.ts';
-import { openOutputs, refuseBadOutputs } from './output.ts';
+import { openOutputs, outputFiles, refuseBadOutputs } from './output.ts';
 import { onInterrupt } from './signals.ts';
 
 /** Runs the command; resolves with the exit code. Never calls `process.exit()`. */
@@ -122,9 +123,8 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
   }
   if (values.sample !== undefined && file === '-') throw usageError('--sample needs a FILE: rows are picked evenly across the whole input, so it is read twice');
   // `--dry-run` added to a real command must not replace that command's output (its paid answers) with requests.
-  for (const [flag, path] of [['--output', values.output], ['--errors', values.errors], ['--summary', values.summary]] as const) {
-    if (values['dry-run'] && path !== undefined) throw usageError(`--dry-run prints the requests on stdout and writes no file: leave ${flag} ${path} out (or redirect stdout)`);
-  }
+  const written = outputFiles(values).find(([, path]) => path !== undefined);
+  if (values['dry-run'] && written) throw usageError(`--dry-run prints the requests on stdout and writes no file: leave ${written[0]} ${written[1]} out (or redirect stdout)`);
   // Never destroy the input: an output that is the input (through links too) is refused before anything is read.
   refuseBadOutputs(file, values, io, ledgerPathOf(values, io.env));
   const stream = await input.open();
@@ -156,10 +156,13 @@ async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.Proces
     return 0;
   }
   const { input } = plan;
-  const key = env['ANTHROPIC_API_KEY'];
-  const ledger = key && !values.emulator ? await ledgerOf(values, env) : undefined;
+  // What the ledger holds is found under the key's identity (none without a key, or offline).
+  const api = values.emulator ? undefined : apiFromEnv(env);
+  // Without a cap, the pass only counts sampled rows answered before: nothing to count without the ledger.
+  if (values['max-cost'] === undefined && !api) return 0;
+  const ledger = api ? await ledgerOf(values, env) : undefined;
   try {
-    const scope = key ? identityOf(createClient({ apiKey: key, baseURL: env['ANTHROPIC_BASE_URL'] || undefined }), key).scope : '';
+    const scope = api?.scope ?? '';
     // Pending requests are to pay, and so are answers the run will try again (a transient failure, as the intake decides).
     const toPay = (request: KnownRequest) => request.state === 'pending' || (request.state === 'done' && request.failure !== null && isTransientFailure(request.failure));
     const inLedger = ledger ? async (keys: string[]) => new Set([...(await ledger.known(scope, keys))].flatMap(([k, request]) => (toPay(request) ? [] : [k]))) : undefined;

@@ -60,7 +60,7 @@ export const ENRICH_FLAGS = {
   transform: { value: 'NAME|FILE', group: REQUEST, help: 'a recipe: ticket-triage, invoice-extraction, contract-clauses, or a .js module (batch-enrich recipes lists them; --transform NAME --help shows one)' },
   model: { value: 'NAME', group: REQUEST, help: 'model', defaultText: `the recipe's, else ${DEFAULT_MODEL}` },
   'max-tokens': { value: 'N', parse: integer(1, 1_000_000), group: REQUEST, help: 'answer token limit', defaultText: `the recipe's, else ${DEFAULT_MAX_TOKENS}` },
-  into: { value: 'FIELD', parse: answerField, group: REQUEST, help: 'put the answer under FIELD', defaultText: "merge an object answer at the top level; a free-text answer goes to 'answer'" },
+  into: { value: 'FIELD', parse: answerField, group: REQUEST, help: 'put the answer under FIELD (not _error or _meta)', defaultText: "merge an object answer at the top level; a free-text answer goes to 'answer'" },
   'id-field': { value: 'NAME', group: REQUEST, help: "show this field's value in each custom_id (a label: never changes what is paid)", defaultText: "the recipe's" },
   'allow-missing': { group: REQUEST, help: 'let records lack template fields or --id-field', defaultText: 'a field missing from the CSV header or the first NDJSON record is a usage error; later ones _error' },
 
@@ -71,7 +71,7 @@ export const ENRICH_FLAGS = {
   encoding: { value: 'NAME', parse: encoding, group: IO, help: "the input's encoding, e.g. windows-1252, latin1, utf-16le", defaultText: 'a BOM, else UTF-8 when valid, else detected and said on stderr' },
   limit: { value: 'N', parse: integer(1, Number.MAX_SAFE_INTEGER), group: IO, help: 'read only the first N records (a cheap trial, with --sample or alone)' },
   'output-format': { value: 'ndjson|csv', parse: choice(['ndjson', 'csv']), group: IO, help: 'the output format', defaultText: "from --output's extension, else ndjson" },
-  output: { value: 'FILE', short: 'o', group: IO, help: 'write records to FILE instead of stdout (written whole at the end: a killed run leaves the old FILE; FILE may not be the input)', defaultText: 'stdout' },
+  output: { value: 'FILE', short: 'o', group: IO, help: 'write records to FILE instead of stdout (written whole at the end: a killed run leaves the old FILE; FILE may not be the input or the ledger)', defaultText: 'stdout' },
   errors: { value: 'FILE', group: IO, help: 'write records that carry _error to FILE instead of the output' },
   excel: { group: IO, help: 'CSV output starts with a UTF-8 BOM, so Excel reads accents right' },
   'safe-csv': { group: IO, help: "CSV output: cells starting with = + - @ (not plain numbers) get a leading ' so a spreadsheet shows them instead of running them as formulas" },
@@ -106,7 +106,7 @@ export const ENRICH_FLAGS = {
   concurrency: { value: 'N', parse: integer(1, 1000), default: DEFAULT_CONCURRENCY, group: REALTIME, help: 'real-time calls at once; halved on 429/529, grown back after successes' },
   deadline: { value: 'DURATION', parse: duration, group: REALTIME, help: 'batch mode: when batches are not done by then (e.g. 90m, 2h, 45s), cancel them, keep the answers they produced and finish the rest in real time' },
 
-  'dry-run': { group: MODES, help: 'print the batch requests as JSONL on stdout, and the cost estimate on stderr; no key, no network' },
+  'dry-run': { group: MODES, help: 'print the batch requests as JSONL on stdout, and the cost estimate on stderr; no key, no network, no output file' },
   emulator: { group: MODES, help: 'run against an in-process emulator of the API (offline demo, no key; its answers are made up; its ledger is in memory unless --ledger is given: BATCH_ENRICH_LEDGER is ignored)' },
   help: { short: 'h', group: MODES, help: 'this help' },
   version: { group: MODES, help: 'the version' },

@@ -31,16 +31,21 @@ export interface Outputs {
  */
 export function refuseBadOutputs(file: string, values: EnrichValues, io: CliIo, ledger: string): void {
   const source = inputIdentity(file, io.stdin);
-  const outputs = [
-    ['--output', values.output],
-    ['--errors', values.errors],
-    ['--summary', values.summary],
-  ] as const;
+  const outputs = outputFiles(values);
   for (const [flag, path] of outputs) {
     refuseClobber(source, flag, path, file);
     refuseLedger(ledger, flag, path);
   }
   refuseSameOutputs(outputs);
+}
+
+/** The files a run writes, by flag (a path not given is undefined). */
+export function outputFiles(values: EnrichValues): readonly (readonly [flag: string, path: string | undefined])[] {
+  return [
+    ['--output', values.output],
+    ['--errors', values.errors],
+    ['--summary', values.summary],
+  ];
 }
 
 /** The output format: `--output-format`, else from `-o FILE`'s extension, else NDJSON. */
