@@ -5,8 +5,8 @@
  * records wait on disk, not in a Map) and what makes work survive a crash or Ctrl-C without paying
  * twice:
  *
- * - `requests` are found by `(scope, key)`, through two tables of a hash of both (`keyHash`; see
- *   `KEYS_MERGE_AT`). The key hashes the whole request (see `requestKey`) and the scope hashes the
+ * - `requests` are found by `(scope, key)`, through a hash of both (`keyHash`) kept on each row
+ *   and held in memory by id (`./key-index.ts`), not in an index on disk. The key hashes the whole request (see `requestKey`) and the scope hashes the
  *   API identity (base URL and a hash of the key, never the key), so a rerun finds what was already
  *   submitted or answered.
  *   A request is `pending` (to submit), `submitted` (in a batch) or `done` (its result stored). Its
@@ -45,15 +45,13 @@ import { ledgerBusy, type KnownRequest, type LedgerStore, type NewRecord, type N
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
+import { KeyIndex } from './key-index.ts';
 
-const SCHEMA_VERSION = 8;
+const SCHEMA_VERSION = 9;
 
 /**
- * Requests are found by `(scope, key)` through a view over two tables of `(keyHash, id)` (schema 8):
- * `keys_new` takes each new request, and is merged into `keys` once it holds this many. An intake
- * transaction then dirties the pages of a small table, not pages all over an index of every request
- * (the keys are hashes: each insert lands at random), and a merge writes `keys` in key order, each of
- * its pages once. Lookups search both (a view: `request_keys`).
+ * Requests are found by `(scope, key)` through their key hash, in memory (`./key-index.ts`, schema
+ * 9): how many new ones it takes before they are merged into its sorted arrays.
  */
 export const KEYS_MERGE_AT = 65_536;
 
@@ -102,8 +100,11 @@ const KEY_HASH_CHARS = 22;
 const GC_BATCHES = "updated_at < ? AND state IN ('downloaded', 'failed')";
 const GC_REQUESTS = "updated_at < ? AND state != 'submitted'";
 
-/** A request found by `(scope, key)` through its key hash (bound as `h, scope, key`); the request is `q`. */
-const BY_KEY = 'FROM request_keys k JOIN requests q ON q.id = k.id WHERE k.h = ? AND q.scope = ? AND q.key = ?';
+/**
+ * A request found by `(scope, key)`, given an id the key index holds for its hash (bound as `id, scope,
+ * key`): the row proves the id, which may be another key's (see `./key-index.ts`); the request is `q`.
+ */
+const BY_KEY = 'FROM requests q WHERE q.id = ? AND q.scope = ? AND q.key = ?';
 
 /**
  * `known`'s `failure` column (SQL that SQLite and PostgreSQL both take): a stored result that
@@ -255,7 +256,7 @@ function createPrivate(path: string): void {
 }
 
 /**
- * A 53-bit hash of a request's scope and key: what the ledger finds requests by (`keys`, schema 8).
+ * A 53-bit hash of a request's scope and key: what the ledger finds requests by (`requests.h`, schema 9).
  * Two requests may share one (each lookup compares scope and key too). cyrb53, by bryc (public domain).
  */
 export function keyHash(scope: string, key: string): number {
@@ -305,7 +306,7 @@ export function processAlive(pid: number): boolean {
 }
 
 export interface LedgerOptions {
-  /** When `keys_new` is merged into `keys` (tests set it low). */
+  /** How many new keys the key index takes before it merges them (see `KEYS_MERGE_AT`; tests set it low). */
   keysMergeAt?: number;
   /** How many requests a step of `gc` deletes at most (see `GC_STEP`; tests set it low). */
   gcStep?: number;
@@ -315,7 +316,6 @@ export interface LedgerOptions {
 
 export class Ledger implements LedgerStore {
   readonly path: string;
-  readonly #keysMergeAt: number;
   readonly #gcStep: number;
   readonly #gcPauseMs: number;
   readonly #db: Database.Database;
@@ -327,10 +327,13 @@ export class Ledger implements LedgerStore {
   readonly #specs = new Map<string, Spec>();
   /** What `intake` writes for its new requests, many rows to a statement. */
   readonly #bulk;
+  /** Request ids by key hash (`./key-index.ts`): every request up to the id `#keysSeen`, and ours since. */
+  readonly #keys: KeyIndex;
+  #keysSeen = 0;
 
   constructor(path: string, options: LedgerOptions = {}) {
     this.path = path;
-    this.#keysMergeAt = options.keysMergeAt ?? KEYS_MERGE_AT;
+    this.#keys = new KeyIndex(options.keysMergeAt ?? KEYS_MERGE_AT);
     this.#gcStep = options.gcStep ?? GC_STEP;
     this.#gcPauseMs = options.gcPauseMs ?? GC_PAUSE_MS;
     // better-sqlite3 takes '' for a throw-away database: every rerun would pay again.
@@ -351,15 +354,14 @@ export class Ledger implements LedgerStore {
       if (path === ':memory:' || this.#db.pragma('page_count', { simple: true }) === 0) this.#db.pragma('page_size = 8192');
       walMode(this.#db);
       this.#db.pragma('synchronous = NORMAL');
-      // A 16 MB page cache (64 MB saves another 10% of the ledger's CPU at a million rows, for 48 MB
-      // more resident memory). Checkpoints every 65,536 pages (256 MB of WAL) rather than 4,096: the
-      // pages of the request-key index are rewritten by every intake transaction (the keys are hashes,
-      // so each transaction lands all over it), and a checkpoint copies each such page to the database
-      // once per checkpoint, not once per transaction (ledger-floor at 1,000,000 rows: 74 → 68 µs per
-      // record; 200,000: 57-59 → 52-56). The WAL file is cut back to 64 MB after a checkpoint.
+      // A 16 MB page cache (32 and 64 MB gave no gain at a million rows). Checkpoints every 65,536
+      // pages (256 MB of WAL) rather than 4,096: a page rewritten by many transactions (a request
+      // row updated when it is batched and when it is answered) is copied to the database once per
+      // checkpoint, not once per transaction (ledger-floor at 1,000,000 rows, with the key index on
+      // disk then: 74 → 68 µs per record). The WAL file is cut back to 64 MB after a checkpoint.
       this.#db.pragma('cache_size = -16384');
       this.#db.pragma('temp_store = MEMORY');
-      // What `keys` holds for a request, for SQL that finds its key rows (gc, migration 6).
+      // A request's `h`, for the migrations that compute it (6, 8).
       this.#db.function('be_key_hash', { deterministic: true }, (scope, key) => keyHash(String(scope), String(key)));
       this.#db.pragma('wal_autocheckpoint = 65536');
       this.#db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
@@ -376,11 +378,11 @@ export class Ledger implements LedgerStore {
       request: db.prepare<[number, string, string], RequestRow>(`SELECT q.key, q.label, q.spec, q.state, q.batch_id, q.attempts, q.max_tokens, q.updated_at ${BY_KEY}`),
       known: db.prepare<[number, string, string], KnownRequest>(
         `SELECT q.key, q.label, q.spec, q.state, q.batch_id, q.attempts, q.max_tokens, q.updated_at, ${KNOWN_FAILURE} AS failure
-           FROM request_keys k JOIN requests q ON q.id = k.id LEFT JOIN results a ON a.id = q.result_id WHERE k.h = ? AND q.scope = ? AND q.key = ?`,
+           FROM requests q LEFT JOIN results a ON a.id = q.result_id WHERE q.id = ? AND q.scope = ? AND q.key = ?`,
       ),
       payload: db.prepare<[number, string, string], PayloadRow>(
         `SELECT q.id, q.key, q.label, s.head, p.messages, s.tail, q.max_tokens
-           FROM request_keys k JOIN requests q ON q.id = k.id JOIN payloads p ON p.id = q.id JOIN specs s ON s.id = q.spec WHERE k.h = ? AND q.scope = ? AND q.key = ?`,
+           FROM requests q JOIN payloads p ON p.id = q.id JOIN specs s ON s.id = q.spec WHERE q.id = ? AND q.scope = ? AND q.key = ?`,
       ),
       insertSpec: db.prepare('INSERT OR IGNORE INTO specs (id, head, tail) VALUES (?, ?, ?)'),
       refreshPayload: db.prepare(
@@ -393,14 +395,16 @@ export class Ledger implements LedgerStore {
           "SELECT key, id, spec, attempts, max_tokens, result_id FROM requests WHERE batch_id = ? AND state = 'submitted'",
         )
         .raw(),
-      lastRequestId: db.prepare<[], number>('SELECT COALESCE(MAX(id), 0) FROM requests').pluck(),
-      newKeys: db.prepare<[], number>('SELECT COUNT(*) FROM keys_new').pluck(),
+      // The largest id a request has had: gc may have deleted it (see `#gcRequestStep`).
+      lastRequestId: db.prepare<[], number>("SELECT MAX(COALESCE((SELECT MAX(id) FROM requests), 0), (SELECT v FROM meta WHERE k = 'last_request_id'))").pluck(),
+      keepLastRequestId: db.prepare("UPDATE meta SET v = MAX(v, (SELECT COALESCE(MAX(id), 0) FROM requests)) WHERE k = 'last_request_id'"),
+      requestsSince: db.prepare<[number], [id: number, h: number]>('SELECT id, h FROM requests WHERE id > ? ORDER BY id').raw(),
       requestId: db.prepare<[number, string, string], number>(`SELECT q.id ${BY_KEY}`).pluck(),
       insertBatch: db.prepare(
         `INSERT INTO batches (scope, run, job, nonce, state, request_count, bytes, created_at, updated_at, base_url, api_version, key_fingerprint)
          VALUES (?, ?, ?, ?, 'creating', 0, 0, ?, ?, ?, ?, ?)`,
       ),
-      assign: db.prepare(`UPDATE requests SET state = 'submitted', batch_id = ?, attempts = attempts + 1, updated_at = ? WHERE id = (SELECT q.id ${BY_KEY}) AND state = 'pending'`),
+      assign: db.prepare("UPDATE requests SET state = 'submitted', batch_id = ?, attempts = attempts + 1, updated_at = ? WHERE id = ? AND scope = ? AND key = ? AND state = 'pending'"),
       sizeBatch: db.prepare('UPDATE batches SET request_count = ?, bytes = ? WHERE id = ?'),
       batchPage: db
         .prepare<[number, number, number], [id: number, key: string, label: string | null, spec: string, messages: string, max_tokens: number | null]>(
@@ -424,9 +428,9 @@ export class Ledger implements LedgerStore {
       replaceResult: db.prepare('UPDATE results SET result = ? WHERE id = ?'),
       dropResult: db.prepare('DELETE FROM results WHERE id = ?'),
       storedResult: db.prepare<[number, string, string], { result: string }>(
-        'SELECT a.result FROM request_keys k JOIN requests q ON q.id = k.id JOIN results a ON a.id = q.result_id WHERE k.h = ? AND q.scope = ? AND q.key = ?',
+        'SELECT a.result FROM requests q JOIN results a ON a.id = q.result_id WHERE q.id = ? AND q.scope = ? AND q.key = ?',
       ),
-      reopen: db.prepare(`UPDATE requests SET state = 'pending', batch_id = NULL, attempts = 0, updated_at = ? WHERE id = (SELECT q.id ${BY_KEY}) AND state = 'done' AND updated_at = ?`),
+      reopen: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = 0, updated_at = ? WHERE id = ? AND scope = ? AND key = ? AND state = 'done' AND updated_at = ?"),
       unanswered: db.prepare<[number], { key: string }>("SELECT key FROM requests WHERE batch_id = ? AND state = 'submitted'"),
       release: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = MAX(attempts - 1, 0) WHERE batch_id = ? AND state = 'submitted'"),
       newRun: db.prepare('INSERT INTO runs (job, pid, started_at, host, heartbeat_at, scratch) VALUES (?, ?, ?, ?, ?, ?)'),
@@ -448,11 +452,7 @@ export class Ledger implements LedgerStore {
       ),
     };
     this.#bulk = {
-      requests: new BulkInsert(db, 'INSERT INTO requests (id, scope, key, label, spec, state, updated_at) VALUES', "(?, ?, ?, ?, ?, 'pending', ?)", 6),
-      // `OR IGNORE`, here and in the merge: a gc stopped before it swept the keys of the requests it
-      // deleted leaves their rows, and a request written again with its old id (the ledger emptied:
-      // ids start again at 1) has the very row it would write.
-      keys: new BulkInsert(db, 'INSERT OR IGNORE INTO keys_new (h, id) VALUES', '(?, ?)', 2),
+      requests: new BulkInsert(db, 'INSERT INTO requests (id, scope, key, h, label, spec, state, updated_at) VALUES', "(?, ?, ?, ?, ?, ?, 'pending', ?)", 7),
       payloads: new BulkInsert(db, 'INSERT INTO payloads (id, messages) VALUES', '(?, ?)', 2),
     };
     this.#records = new RunRecords(db, path, createPrivate);
@@ -487,6 +487,21 @@ export class Ledger implements LedgerStore {
 
   /** Steps from schema N (the index) to N + 1. */
   readonly #migrations: Record<number, () => void> = {
+    // 8 → 9: the key tables go; a request's row keeps the hash of its scope and key, under no index,
+    // and each connection holds the ids by hash in memory (`./key-index.ts`). `meta` keeps the
+    // largest request id ever given, so that an id freed by gc is never given again: a connection
+    // catches up on the requests written by others by reading the ids above the last it saw.
+    8: () => {
+      this.#db.exec(`
+        ALTER TABLE requests ADD COLUMN h INTEGER;
+        UPDATE requests SET h = be_key_hash(scope, key);
+        CREATE TABLE meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
+        INSERT INTO meta (k, v) SELECT 'last_request_id', COALESCE(MAX(id), 0) FROM requests;
+        DROP VIEW request_keys;
+        DROP TABLE keys;
+        DROP TABLE keys_new;
+      `);
+    },
     // 7 → 8: the index on request key hashes becomes two tables, `keys` and the small `keys_new`
     // merged into it now and then (see `KEYS_MERGE_AT`), read together through a view.
     7: () => {
@@ -615,7 +630,12 @@ export class Ledger implements LedgerStore {
   };
 
   transaction<T>(fn: () => T): T {
-    return this.#db.transaction(fn)();
+    try {
+      return this.#db.transaction(fn)();
+    } catch (error) {
+      this.#forgetKeys();
+      throw error;
+    }
   }
 
   /**
@@ -625,7 +645,40 @@ export class Ledger implements LedgerStore {
    * has committed): with another worker on the ledger, about one `failBatch` in 10,000 failed so.
    */
   #readThenWrite<T>(fn: () => T): T {
-    return this.#db.transaction(fn).immediate();
+    try {
+      return this.#db.transaction(fn).immediate();
+    } catch (error) {
+      this.#forgetKeys();
+      throw error;
+    }
+  }
+
+  /**
+   * Brings the key index up to the requests written since it last looked (by other connections: ours
+   * are added as they are written). Ids only grow (see `lastRequestId`), and are given under the
+   * write lock, so the ids above the last one seen are exactly the requests not yet in it. The first
+   * call reads every request's (id, hash): about 0.5 s for a million.
+   */
+  #syncKeys(): void {
+    for (const [id, h] of this.#stmt.requestsSince.iterate(this.#keysSeen)) {
+      this.#keys.add(h, id);
+      this.#keysSeen = id;
+    }
+  }
+
+  /**
+   * Forgets the key index, read again whole at the next lookup: after a transaction that rolled back
+   * (the requests it wrote, added to the index, are not in the ledger, and their ids will be given
+   * again), and after gc (whose deleted requests it would keep).
+   */
+  #forgetKeys(): void {
+    this.#keys.clear();
+    this.#keysSeen = 0;
+  }
+
+  /** What `get` finds for the request `(scope, key)`, given each id its hash has in the key index; undefined if none is that request. */
+  #byKey<T>(scope: string, key: string, get: (id: number) => T | undefined): T | undefined {
+    return this.#keys.find(keyHash(scope, key), get);
   }
 
   /**
@@ -678,7 +731,7 @@ export class Ledger implements LedgerStore {
   }
 
   request(scope: string, key: string): RequestRow | undefined {
-    return this.#stmt.request.get(keyHash(scope, key), scope, key);
+    return this.#lookUpOne(scope, key, this.#stmt.request);
   }
 
   known(scope: string, keys: readonly string[]): Map<string, KnownRequest> {
@@ -686,19 +739,25 @@ export class Ledger implements LedgerStore {
   }
 
   /**
-   * The rows a statement finds by `(h, scope, key)` for each of `keys`, those it finds, in one read
-   * transaction: a statement run outside one takes and drops the WAL read lock itself (system calls
-   * every time), about 4 µs a key against under 1 µs inside one.
+   * The rows a statement finds by `(id, scope, key)` for each of `keys` (see `BY_KEY`), those it
+   * finds, in one read transaction: a statement run outside one takes and drops the WAL read lock
+   * itself (system calls every time), about 4 µs a key against under 1 µs inside one.
    */
   #lookUp<T>(scope: string, keys: readonly string[], statement: Database.Statement<[number, string, string], T>): Map<string, T> {
     return this.transaction(() => {
+      this.#syncKeys();
       const found = new Map<string, T>();
       for (const key of keys) {
-        const row = statement.get(keyHash(scope, key), scope, key);
-        if (row) found.set(key, row);
+        const row = this.#byKey(scope, key, (id) => statement.get(id, scope, key));
+        if (row !== undefined) found.set(key, row);
       }
       return found;
     });
+  }
+
+  /** The row a statement finds by `(id, scope, key)` for one key. */
+  #lookUpOne<T>(scope: string, key: string, statement: Database.Statement<[number, string, string], T>): T | undefined {
+    return this.#lookUp(scope, [key], statement).get(key);
   }
 
   /** The requests a batch still waits on, with what deciding a retry needs. */
@@ -725,15 +784,7 @@ export class Ledger implements LedgerStore {
 
   /** Records a new request (pending) and the messages it sends; ignored if the request is known. */
   insertRequest(scope: string, key: string, label: string | null, spec: string, messages: string, now: number): void {
-    this.transaction(() => {
-      if (this.#insertRequests(scope, [{ key, label, spec, messages }], now).size > 0) this.#mergeKeys();
-    });
-  }
-
-  /** Merges `keys_new` into `keys` once it holds `keysMergeAt` requests (see `KEYS_MERGE_AT`); in the caller's transaction. */
-  #mergeKeys(): void {
-    if (this.#stmt.newKeys.get()! < this.#keysMergeAt) return;
-    this.#db.exec('INSERT OR IGNORE INTO keys (h, id) SELECT h, id FROM keys_new; DELETE FROM keys_new');
+    this.transaction(() => this.#insertRequests(scope, [{ key, label, spec, messages }], now));
   }
 
   /**
@@ -742,12 +793,15 @@ export class Ledger implements LedgerStore {
    * again because the earlier upload expired. True when it changed.
    */
   refreshPayload(scope: string, key: string, messages: string): boolean {
-    return this.#stmt.refreshPayload.run(messages, keyHash(scope, key), scope, key, messages).changes > 0;
+    return this.#readThenWrite(() => {
+      this.#syncKeys();
+      return this.#byKey(scope, key, (id) => (this.#stmt.refreshPayload.run(messages, id, scope, key, messages).changes > 0 ? true : undefined)) ?? false;
+    });
   }
 
   /** What a request sends. */
   payload(scope: string, key: string): PayloadRow | undefined {
-    return this.#stmt.payload.get(keyHash(scope, key), scope, key);
+    return this.#lookUpOne(scope, key, this.#stmt.payload);
   }
 
   /** What each of these requests sends, those the ledger knows. */
@@ -760,38 +814,40 @@ export class Ledger implements LedgerStore {
       for (const spec of specs) this.ensureSpec(spec.id, spec.head, spec.tail);
       // The rows of the requests written now; a record whose request was written before looks it up.
       const ids = this.#insertRequests(scope, requests, now);
-      if (ids.size > 0) this.#mergeKeys();
-      this.#records.insert(run, records, (key) => ids.get(key) ?? this.#stmt.requestId.get(keyHash(scope, key), scope, key) ?? null);
+      if (ids.size === 0) this.#syncKeys();
+      this.#records.insert(run, records, (key) => ids.get(key) ?? this.#byKey(scope, key, (id) => this.#stmt.requestId.get(id, scope, key)) ?? null);
     });
   }
 
   /**
    * Writes those of `requests` the ledger does not know (another run may have written some since the
    * caller looked), many rows to a statement (`./bulk.ts`), in the caller's transaction; returns the
-   * row id of each request written. Ids are given here as SQLite would give them (one past the
-   * largest), so that a request's key and payload rows can be written with it.
+   * row id of each request written. Ids are given here (one past the largest ever given), so that a
+   * request's payload row can be written with it; each goes into the key index as it is written (a
+   * rollback forgets the index, see `transaction`).
    */
   #insertRequests(scope: string, requests: readonly NewRequest[], now: number): Map<string, number> {
     const ids = new Map<string, number>();
     if (requests.length === 0) return ids;
-    // A write first: the write lock is then held, and nobody else adds a request until the commit.
+    // A write first: the write lock is then held, and nobody else adds a request until the commit;
+    // the key index, brought up to date under it, then knows every request there is.
     this.#stmt.insertScope.run(scope);
+    this.#syncKeys();
     const rows = this.#bulk.requests.writer();
-    const keys = this.#bulk.keys.writer();
     const payloads = this.#bulk.payloads.writer();
     let next = this.#stmt.lastRequestId.get()! + 1;
     for (const { key, label, spec, messages } of requests) {
       if (ids.has(key)) continue; // twice in one write
       const h = keyHash(scope, key);
-      if (this.#stmt.requestId.get(h, scope, key) !== undefined) continue;
+      if (this.#keys.find(h, (id) => this.#stmt.requestId.get(id, scope, key)) !== undefined) continue;
       const id = next++;
-      rows.add(id, scope, key, label, spec, now);
-      keys.add(h, id);
+      rows.add(id, scope, key, h, label, spec, now);
       payloads.add(id, messages);
+      this.#keys.add(h, id);
+      this.#keysSeen = id;
       ids.set(key, id);
     }
     rows.end();
-    keys.end();
     payloads.end();
     return ids;
   }
@@ -806,7 +862,9 @@ export class Ledger implements LedgerStore {
       const id = Number(
         this.#stmt.insertBatch.run(scope, run, job, nonce, now, now, identity.baseUrl, identity.apiVersion, identity.keyFingerprint).lastInsertRowid,
       );
-      const taken = keys.filter((key) => this.#stmt.assign.run(id, now, keyHash(scope, key), scope, key).changes > 0);
+      // The insert took the write lock: the key index, brought up to date under it, knows every request.
+      this.#syncKeys();
+      const taken = keys.filter((key) => this.#byKey(scope, key, (request) => (this.#stmt.assign.run(id, now, request, scope, key).changes > 0 ? true : undefined)));
       return { id, keys: taken };
     });
   }
@@ -930,7 +988,7 @@ export class Ledger implements LedgerStore {
 
   /** The stored result of a request (JSON), if any. */
   storedResult(scope: string, key: string): string | undefined {
-    return this.#stmt.storedResult.get(keyHash(scope, key), scope, key)?.result ?? undefined;
+    return this.#lookUpOne(scope, key, this.#stmt.storedResult)?.result ?? undefined;
   }
 
   /**
@@ -938,7 +996,10 @@ export class Ledger implements LedgerStore {
    * failure), only when it is still as the caller saw it (`seenAt`: its `updated_at` then).
    */
   reopenRequest(scope: string, key: string, now: number, seenAt: number): boolean {
-    return this.#stmt.reopen.run(now, keyHash(scope, key), scope, key, seenAt).changes > 0;
+    return this.#readThenWrite(() => {
+      this.#syncKeys();
+      return this.#byKey(scope, key, (id) => (this.#stmt.reopen.run(now, id, scope, key, seenAt).changes > 0 ? true : undefined)) ?? false;
+    });
   }
 
   /** Requests of a batch that got no result line. */
@@ -998,7 +1059,9 @@ export class Ledger implements LedgerStore {
       after = step.last;
       await this.#gcPause();
     }
-    if (requests > 0) for (const table of ['keys', 'keys_new'] as const) await this.#gcKeys(table);
+    // The requests deleted would stay in the key index (harmless: each id is checked against its
+    // row), taking its memory; it is read again at the next lookup.
+    if (requests > 0) this.#forgetKeys();
     this.#readThenWrite(() => {
       this.#stmt.gcSpecs.run();
       this.#stmt.gcScopes.run();
@@ -1013,10 +1076,10 @@ export class Ledger implements LedgerStore {
   /**
    * One step of `gc`: deletes up to `GC_STEP` of the requests it may delete after the id `after`,
    * with their payloads and results. Returns how many it deleted and the last id it deleted when
-   * there may be more; undefined when it must keep every request (see `#gcRequests`). Their keys go
-   * after (`#gcKeys`): their rows lie in hash order, all over the key tables, and a step that
-   * deleted some of them would write most of those tables' pages again (a gc of 1,000,000 requests:
-   * 2.3 s of deletes and 2.5 s of commits more).
+   * there may be more; undefined when it must keep every request (see `#gcRequests`). The largest
+   * request id is kept in `meta` first: were it deleted, the next request written would take it again,
+   * and a connection whose key index had seen it would never read the new request (see `#syncKeys`),
+   * and would write it a second time.
    */
   #gcRequestStep(before: number, after: number): { deleted: number; last?: number } | undefined {
     this.#db.exec('CREATE TEMP TABLE IF NOT EXISTS gc_requests (id INTEGER PRIMARY KEY, result_id INTEGER); DELETE FROM temp.gc_requests');
@@ -1024,6 +1087,7 @@ export class Ledger implements LedgerStore {
     if (chosen === undefined) return undefined;
     const deleted = chosen.run(before, after).changes;
     if (deleted === 0) return { deleted };
+    this.#stmt.keepLastRequestId.run();
     // Each by its id: a lookup per request, not a scan of the table (a scan a step would make gc quadratic).
     this.#db.exec(`
       DELETE FROM requests WHERE id IN (SELECT id FROM temp.gc_requests);
@@ -1031,26 +1095,6 @@ export class Ledger implements LedgerStore {
       DELETE FROM results WHERE id IN (SELECT result_id FROM temp.gc_requests WHERE result_id IS NOT NULL);
     `);
     return deleted < this.#gcStep ? { deleted } : { deleted, last: this.#db.prepare<[], number>('SELECT MAX(id) FROM temp.gc_requests').pluck().get()! };
-  }
-
-  /**
-   * Deletes the key rows of requests gone (by gc), in hash order: each page of the table is written
-   * once. A step takes ten times `GC_STEP` rows: a key row is small, and a step of 20,000 held the
-   * lock 7 ms. A key row is kept only while its id holds a request of that hash: an id freed by gc
-   * may have been taken by a new request since.
-   */
-  async #gcKeys(table: 'keys' | 'keys_new'): Promise<void> {
-    const end = this.#db.prepare<[number, number], number>(`SELECT h FROM ${table} WHERE h > ? ORDER BY h LIMIT 1 OFFSET ?`).pluck();
-    const sweep = this.#db.prepare(
-      `DELETE FROM ${table} WHERE h > ? AND h <= ? AND NOT EXISTS (SELECT 1 FROM requests q WHERE q.id = ${table}.id AND be_key_hash(q.scope, q.key) = ${table}.h)`,
-    );
-    for (let from = -1; ; ) {
-      const to = end.get(from, 10 * this.#gcStep - 1) ?? Number.MAX_SAFE_INTEGER;
-      this.#readThenWrite(() => sweep.run(from, to));
-      if (to === Number.MAX_SAFE_INTEGER) return;
-      from = to;
-      await this.#gcPause();
-    }
   }
 
   /**

@@ -8,7 +8,7 @@ import { hostname, tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ROOT } from '../helpers/cli.ts';
 import { tamper } from '../helpers/pipeline.ts';
 import { HOST, keyHash, Ledger, RUN_STALE_MS, runIsAlive, type Identity, type RunRow } from '../../src/ledger/ledger.ts';
@@ -181,7 +181,7 @@ describe('a ledger written by a newer batch-enrich', () => {
     const db = new Database(path);
     db.pragma('user_version = 99');
     db.close();
-    expect(() => new Ledger(path)).toThrow(expect.objectContaining({ code: 'BE_LEDGER', message: expect.stringContaining('written by a newer batch-enrich (schema 99 > 8)') }));
+    expect(() => new Ledger(path)).toThrow(expect.objectContaining({ code: 'BE_LEDGER', message: expect.stringContaining('written by a newer batch-enrich (schema 99 > 9)') }));
     const after = new Database(path, { readonly: true });
     expect(after.pragma('user_version', { simple: true })).toBe(99);
     after.close();
@@ -218,10 +218,11 @@ describe('migration from schema 4', () => {
     expect(ledger.records('scope-a', 1, 0, 10)).toEqual([]);
     ledger.close();
     const db = new Database(path, { readonly: true });
-    expect(db.pragma('user_version', { simple: true })).toBe(8);
-    // The requests' key hashes moved from an index into the key tables (schema 8).
-    expect(db.prepare('SELECT COUNT(*) FROM keys').pluck().get()).toBe(2);
-    expect(db.prepare("SELECT COUNT(*) FROM pragma_table_info('requests') WHERE name = 'h'").pluck().get()).toBe(0);
+    expect(db.pragma('user_version', { simple: true })).toBe(9);
+    // The requests' key hashes are a column of their rows, under no index (schema 9: the key tables of schema 8 are gone).
+    expect(db.prepare('SELECT key, h FROM requests ORDER BY id').all()).toEqual([hash, 'b'.repeat(22)].map((key) => ({ key, h: keyHash('scope-a', key) })));
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name IN ('keys', 'keys_new', 'request_keys') OR (type = 'index' AND tbl_name = 'requests' AND sql LIKE '%(h)%')").all()).toEqual([]);
+    expect(db.prepare("SELECT v FROM meta WHERE k = 'last_request_id'").pluck().get()).toBe(2);
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'records'").all()).toEqual([]);
     db.close();
   });
@@ -315,7 +316,7 @@ describe("a run's records live in a scratch file of its own, not in the ledger",
 
 describe('gc beside other runs', () => {
   const SPEC = { id: 's', head: '{"model":"m","max_tokens":5,"messages":', tail: '}' };
-  /** A ledger of 25 answered requests in a downloaded batch, their keys in both key tables (20 merged, 5 new), untouched since 4. */
+  /** A ledger of 25 answered requests in a downloaded batch (20 of their keys merged in the key index, 5 new), untouched since 4. */
   function answered(options: ConstructorParameters<typeof Ledger>[1]) {
     const path = tempPath();
     const ledger = new Ledger(path, { keysMergeAt: 20, ...options });
@@ -332,44 +333,55 @@ describe('gc beside other runs', () => {
   const rowCounts = (path: string) => {
     const db = new Database(path, { readonly: true });
     const n = (table: string) => db.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get() as number;
-    const counts = { requests: n('requests'), payloads: n('payloads'), results: n('results'), keys: n('keys') + n('keys_new') };
+    const counts = { requests: n('requests'), payloads: n('payloads'), results: n('results') };
     db.close();
     return counts;
   };
 
-  it('deletes in steps, each request with its payload, result and key; a run of another connection that starts between two steps stops it', async () => {
+  it('deletes in steps, each request with its payload and result; a run of another connection that starts between two steps stops it', async () => {
     const { path, ledger, keys } = answered({ gcStep: 1, gcPauseMs: 0 });
-    expect(rowCounts(path)).toEqual({ requests: 25, payloads: 25, results: 25, keys: 25 });
+    expect(rowCounts(path)).toEqual({ requests: 25, payloads: 25, results: 25 });
     const other = new Ledger(path);
     const gc = ledger.gc(10); // its first step is made before its first pause
     const running = other.startRun('j', Date.now());
     expect(await gc).toEqual({ batches: 1, requests: 1 });
-    expect(rowCounts(path)).toEqual({ requests: 24, payloads: 24, results: 24, keys: 24 });
+    expect(rowCounts(path)).toEqual({ requests: 24, payloads: 24, results: 24 });
     for (const key of keys.slice(1)) expect(ledger.storedResult('scope-a', key)).toBe(`{"r":"${key}"}`);
-    // Once that run has ended, the rest goes, a request a step; the keys ten a step (two steps for the 19 merged ones).
+    // Once that run has ended, the rest goes, a request a step.
     other.endRun(running);
     expect(await ledger.gc(10)).toEqual({ batches: 0, requests: 24 });
-    expect(rowCounts(path)).toEqual({ requests: 0, payloads: 0, results: 0, keys: 0 });
+    expect(rowCounts(path)).toEqual({ requests: 0, payloads: 0, results: 0 });
     expect(ledger.known('scope-a', keys).size).toBe(0);
     other.close();
     ledger.close();
   });
 
-  it('a gc stopped before its keys were swept (its process killed) leaves key rows behind; the same requests written again, with the same ids, are written and found', async () => {
-    const { path, ledger, keys } = answered({ gcStep: 1, gcPauseMs: 0 });
-    const gc = ledger.gc(10);
-    while (rowCounts(path).requests > 0) await new Promise((resolve) => setTimeout(resolve, 0));
-    ledger.close(); // as a kill would, in a pause of the gc once every request is gone
-    await expect(gc).rejects.toThrow();
-    expect(rowCounts(path)).toEqual({ requests: 0, payloads: 0, results: 0, keys: 25 });
-    // A rerun writes the same requests again: with the ledger empty, each takes its old id, so the
-    // rows left for their keys are the very rows it writes (in both key tables, and in the merge).
+  it('a gc stopped between two steps (its process killed) leaves a ledger that works: the same requests written again take new ids and are found, by it and by a connection that had seen the old ones', async () => {
+    const { path, ledger, keys } = answered({ gcStep: 5, gcPauseMs: 60_000 });
+    const seen = new Ledger(path);
+    expect(seen.known('scope-a', keys).size).toBe(25); // its key index holds the old ids
+    vi.useFakeTimers({ toFake: ['setTimeout'] });
+    try {
+      const gc = ledger.gc(10); // its first step is made before its first pause
+      expect(rowCounts(path)).toEqual({ requests: 20, payloads: 20, results: 20 });
+      ledger.close(); // as a kill would
+      const stopped = expect(gc).rejects.toThrow();
+      await vi.advanceTimersByTimeAsync(60_000);
+      await stopped;
+    } finally {
+      vi.useRealTimers();
+    }
     const again = new Ledger(path, { keysMergeAt: 20 });
+    expect(await again.gc(10)).toEqual({ batches: 0, requests: 20 });
     const run = again.startRun('j', Date.now());
     again.intake('scope-a', run, [SPEC], keys.map((key) => ({ key, label: null, spec: 's', messages: `["${key} again"]` })), [], 20);
-    expect(again.payload('scope-a', 'k24')).toMatchObject({ id: 25, messages: '["k24 again"]' });
+    expect(again.payload('scope-a', 'k24')).toMatchObject({ id: 50, messages: '["k24 again"]' });
     expect([...again.known('scope-a', keys).keys()]).toEqual(keys);
-    expect(rowCounts(path)).toEqual({ requests: 25, payloads: 25, results: 0, keys: 25 });
+    // The connection that had seen ids 1 to 25 finds the new requests, and writes none of them twice.
+    expect([...seen.known('scope-a', keys).values()].map((row) => row.state)).toEqual(keys.map(() => 'pending'));
+    seen.intake('scope-a', seen.startRun('j', Date.now()), [], keys.map((key) => ({ key, label: null, spec: 's', messages: '[]' })), [], 21);
+    expect(rowCounts(path)).toEqual({ requests: 25, payloads: 25, results: 0 });
+    seen.close();
     again.close();
   });
 
@@ -402,7 +414,7 @@ describe('batch pages', () => {
 });
 
 describe('row ids', () => {
-  it('a result that finds its request no longer waiting is not kept (a re-download adds no row); requests written after a gc take the freed ids afresh', async () => {
+  it('a result that finds its request no longer waiting is not kept (a re-download adds no row); requests written after a gc never take the ids it freed', async () => {
     const path = tempPath();
     const ledger = new Ledger(path);
     const run = ledger.startRun('j', Date.now());
@@ -416,10 +428,12 @@ describe('row ids', () => {
     const db = new Database(path, { readonly: true });
     expect((db.prepare('SELECT COUNT(*) AS n FROM results').get() as { n: number }).n).toBe(150);
     db.close();
-    // gc frees the ids of the requests it deletes; the next requests written take them afresh, each with its own payload, key and no result.
+    // gc deletes the requests; the next requests written take ids past theirs (a connection that
+    // saw the old ids reads only the ids above them), each with its own payload and no result.
     ledger.setBatchState(id, 'downloaded', 5);
     expect(await ledger.gc(10)).toEqual({ batches: 1, requests: 150 });
     ledger.intake('scope-a', run, [{ id: 's', head: '{"messages":', tail: '}' }], ['x', 'y', 'k3'].map((key) => ({ key, label: null, spec: 's', messages: `["new ${key}"]` })), [], 11);
+    expect(['x', 'y', 'k3'].map((key) => ledger.payload('scope-a', key)?.id)).toEqual([151, 152, 153]);
     for (const key of ['x', 'y', 'k3']) {
       expect(ledger.payload('scope-a', key)?.messages).toBe(`["new ${key}"]`);
       expect(ledger.known('scope-a', [key]).get(key)).toMatchObject({ state: 'pending', failure: null });
@@ -438,7 +452,7 @@ describe('requests are found by a hash of scope and key', () => {
     ledger.insertRequest('scope-a', 'zz', null, 's', '["zz"]', 1);
     ledger.close();
     // Make `zz` collide with `b`: what a 53-bit hash does, rarely, among millions of keys.
-    tamper(path, 'UPDATE keys_new SET h = ? WHERE id = (SELECT id FROM requests WHERE key = ?)', keyHash('scope-a', 'b'), 'zz');
+    tamper(path, 'UPDATE requests SET h = ? WHERE key = ?', keyHash('scope-a', 'b'), 'zz');
     const again = new Ledger(path);
     again.insertRequest('scope-a', 'b', null, 's', '["b"]', 2);
     expect(again.payload('scope-a', 'b')?.messages).toBe('["b"]');
@@ -449,7 +463,7 @@ describe('requests are found by a hash of scope and key', () => {
     again.close();
   });
 
-  it('requests written before and after a merge of the new keys are found alike, and gc forgets the keys of the requests it deletes', async () => {
+  it('requests written before and after a merge of the key index are found alike, and gc forgets the requests it deletes', async () => {
     const path = tempPath();
     const ledger = new Ledger(path, { keysMergeAt: 4 });
     const spec = { id: 's', head: '{"model":"m","max_tokens":5,"messages":', tail: '}' };
@@ -458,20 +472,24 @@ describe('requests are found by a hash of scope and key', () => {
     const keys = Array.from({ length: 9 }, (_, i) => key(i));
     const counts = () => {
       const db = new Database(path, { readonly: true });
-      const n = (table: string) => db.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get();
-      const found = [n('keys'), n('keys_new')];
+      const n = db.prepare('SELECT COUNT(*) FROM requests').pluck().get();
       db.close();
-      return found;
+      return n;
     };
-    // In chunks of 3: the new keys are merged once they are 4 or more, at the end of a chunk (after the second).
+    // In chunks of 3: the key index merges its new keys once they are 4 (in the second chunk, and again in the third).
     for (let from = 0; from < keys.length; from += 3) {
       const chunk = keys.slice(from, from + 3);
       ledger.intake('scope-a', run, from === 0 ? [spec] : [], chunk.map((key) => ({ key, label: null, spec: 's', messages: `["${key}"]` })), chunk.map((key, i) => ({ seq: from + i, line: from + i + 2, data: '{}', key, error: null })), 1);
     }
-    expect(counts()).toEqual([6, 3]);
-    // A request known already is not written twice, wherever its key is.
+    expect(counts()).toBe(9);
+    // A request known already is not written twice, wherever its key is (merged or not), nor by another connection.
     ledger.intake('scope-a', run, [], [key(0), key(8)].map((key) => ({ key, label: null, spec: 's', messages: '[]' })), [], 2);
-    expect(counts()).toEqual([6, 3]);
+    const other = new Ledger(path, { keysMergeAt: 4 });
+    const otherRun = other.startRun('j', Date.now());
+    other.intake('scope-a', otherRun, [], keys.map((key) => ({ key, label: null, spec: 's', messages: '[]' })), [], 2);
+    other.endRun(otherRun);
+    other.close();
+    expect(counts()).toBe(9);
     expect([...ledger.known('scope-a', [...keys, 'unknown']).keys()]).toEqual(keys);
     expect(ledger.payloads('scope-a', keys).get('key-8')?.messages).toBe('["key-8"]');
     expect(ledger.known('scope-b', keys).size).toBe(0);
@@ -480,9 +498,29 @@ describe('requests are found by a hash of scope and key', () => {
     expect(ledger.request('scope-a', key(8))).toMatchObject({ state: 'submitted', batch_id: id });
     ledger.endRun(run);
     expect(await ledger.gc(Date.now())).toEqual({ batches: 0, requests: 6 });
-    expect(counts()).toEqual([1, 2]);
+    expect(counts()).toBe(3);
     expect([...ledger.known('scope-a', keys).keys()]).toEqual([key(1), key(7), key(8)]);
     ledger.close();
+  });
+
+  it('an intake that fails is forgotten whole: the ids it gave are given again by another connection, and its requests are written later', () => {
+    const path = tempPath();
+    const spec = { id: 's', head: '{"model":"m","max_tokens":5,"messages":', tail: '}' };
+    const a = new Ledger(path);
+    const runA = a.startRun('j', Date.now());
+    const k1 = { key: 'k1', label: null, spec: 's', messages: '["k1"]' };
+    // Its request is written (and taken into the key index) before its bad record fails the transaction.
+    expect(() => a.intake('scope-a', runA, [spec], [k1], [{ seq: -1, line: 2, data: '{}', key: 'k1', error: null }], 1)).toThrow(RangeError);
+    expect(a.known('scope-a', ['k1']).size).toBe(0);
+    const b = new Ledger(path);
+    b.intake('scope-a', b.startRun('j', Date.now()), [spec], [{ key: 'k2', label: null, spec: 's', messages: '["k2"]' }], [], 2);
+    expect(b.payload('scope-a', 'k2')?.id).toBe(1);
+    expect(a.payload('scope-a', 'k2')).toMatchObject({ id: 1, messages: '["k2"]' });
+    a.intake('scope-a', runA, [], [k1], [{ seq: 0, line: 2, data: '{}', key: 'k1', error: null }], 3);
+    expect(a.payload('scope-a', 'k1')).toMatchObject({ id: 2, messages: '["k1"]' });
+    expect(b.known('scope-a', ['k1', 'k2']).size).toBe(2);
+    a.close();
+    b.close();
   });
 
   it('keyHash is stable and a safe integer', () => {

@@ -1,0 +1,70 @@
+/**
+ * The SQLite ledger's index of request ids by key hash (`src/ledger/key-index.ts`): what it finds
+ * must not depend on whether a pair is still among the recent ones or merged into the sorted arrays.
+ */
+import { describe, expect, it } from 'vitest';
+import { KeyIndex } from '../../src/ledger/key-index.ts';
+
+/** Every id `find` offers for a hash, in the order it offers them. */
+function offered(index: KeyIndex, hash: number): number[] {
+  const ids: number[] = [];
+  index.find(hash, (id) => {
+    ids.push(id);
+    return undefined;
+  });
+  return ids;
+}
+
+describe('KeyIndex', () => {
+  it.each([
+    ['nothing added', [], 5, []],
+    ['one id', [[5, 1]], 5, [1]],
+    ['another hash only', [[6, 1]], 5, []],
+    ['two ids of one hash (a key written again after gc, or two keys that share a hash): newest first', [[5, 1], [7, 2], [5, 3]], 5, [3, 1]],
+    ['the smallest and the largest hashes', [[0, 1], [2 ** 53 - 1, 2]], 2 ** 53 - 1, [2]],
+  ] as [string, [number, number][], number, number[]][])('%s', (_, pairs, hash, expected) => {
+    // Merged after every pair, never merged, and merged in between: the same answer.
+    for (const mergeAt of [1, 2, 1000]) {
+      const index = new KeyIndex(mergeAt);
+      for (const [h, id] of pairs) index.add(h, id);
+      expect(offered(index, hash)).toEqual(expected);
+      expect(index.size).toBe(pairs.length);
+    }
+  });
+
+  it('find stops at the first id its callback takes, and gives what the callback gave', () => {
+    const index = new KeyIndex(2);
+    for (const id of [1, 2, 3, 4]) index.add(9, id);
+    index.add(8, 5);
+    const asked: number[] = [];
+    expect(
+      index.find(9, (id) => {
+        asked.push(id);
+        return id === 2 ? 'two' : undefined;
+      }),
+    ).toBe('two');
+    expect(asked).toEqual([4, 3, 2]);
+  });
+
+  it('agrees with a Map over many random hashes, merged in several rounds; clear forgets all', () => {
+    let seed = 42;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed;
+    };
+    const index = new KeyIndex(97);
+    const expected = new Map<number, number[]>();
+    for (let id = 1; id <= 5000; id++) {
+      // Few distinct hashes among the first ids, so that some have several ids across merges.
+      const hash = id % 7 === 0 ? random() % 50 : random() * 2 ** 22 + (random() % 2 ** 22);
+      index.add(hash, id);
+      expected.set(hash, [id, ...(expected.get(hash) ?? [])]);
+    }
+    expect(index.size).toBe(5000);
+    for (const [hash, ids] of expected) expect(offered(index, hash)).toEqual(ids);
+    expect(offered(index, -1)).toEqual([]);
+    index.clear();
+    expect(index.size).toBe(0);
+    expect(offered(index, [...expected.keys()][0]!)).toEqual([]);
+  });
+});
