@@ -79,16 +79,19 @@ export class RunRecords {
   page(scope: string, run: number, fromSeq: number, limit: number): RecordRow[] {
     if (!this.#runs.has(run)) return [];
     const stmt = this.#statements(run);
-    const rows = stmt.page.all(scope, run, Math.max(0, fromSeq), run, limit);
-    for (const row of rows) {
-      if (row.batch_id === null) continue;
-      let batch = this.#batches.get(row.batch_id);
-      if (batch === undefined) {
-        batch = stmt.batch.get(row.batch_id) ?? { remote_id: null, nonce: null };
-        if (batch.remote_id !== null) this.#batches.set(row.batch_id, batch);
+    // As arrays (`raw`), made into objects here, as the ledger's batch pages are: better-sqlite3 makes
+    // a row object by looking each column's name up, row after row.
+    const rows: RecordRow[] = [];
+    for (const [seq, line, data, key, label, error, result, state, attempts, batch_id] of stmt.page.all(scope, run, Math.max(0, fromSeq), run, limit)) {
+      let batch: { remote_id: string | null; nonce: string | null } | undefined = NO_BATCH;
+      if (batch_id !== null) {
+        batch = this.#batches.get(batch_id);
+        if (batch === undefined) {
+          batch = stmt.batch.get(batch_id) ?? NO_BATCH;
+          if (batch.remote_id !== null) this.#batches.set(batch_id, batch);
+        }
       }
-      row.remote_id = batch.remote_id;
-      row.nonce = batch.nonce;
+      rows.push({ seq, line, data, key, label, error, result, state, attempts, batch_id, remote_id: batch.remote_id, nonce: batch.nonce });
     }
     return rows;
   }
@@ -157,17 +160,33 @@ export class RunRecords {
 function prepare(db: Database.Database) {
   return {
     insert: new BulkInsert(db, 'INSERT INTO scratch.records (id, seq, line, data, key, error, request_id) VALUES', `(? * ${SEQ_BITS} + ?, ?, ?, ?, ?, ?, ?)`, 8),
-    page: db.prepare<[string, number, number, number, number], RecordRow>(
-      `SELECT r.seq, r.line, r.data, r.key, q.label, r.error, a.result, q.state, q.attempts, q.batch_id, NULL AS remote_id, NULL AS nonce
-         FROM scratch.records r LEFT JOIN requests q ON q.id = r.request_id AND q.scope = ?
-              LEFT JOIN results a ON a.id = q.result_id
-        WHERE r.id >= ? * ${SEQ_BITS} + ? AND r.id < (? + 1) * ${SEQ_BITS} ORDER BY r.id LIMIT ?`,
-    ),
+    page: db
+      .prepare<[string, number, number, number, number], RecordColumns>(
+        `SELECT r.seq, r.line, r.data, r.key, q.label, r.error, a.result, q.state, q.attempts, q.batch_id
+           FROM scratch.records r LEFT JOIN requests q ON q.id = r.request_id AND q.scope = ?
+                LEFT JOIN results a ON a.id = q.result_id
+          WHERE r.id >= ? * ${SEQ_BITS} + ? AND r.id < (? + 1) * ${SEQ_BITS} ORDER BY r.id LIMIT ?`,
+      )
+      .raw(),
     batch: db.prepare<[number], { remote_id: string | null; nonce: string | null }>('SELECT remote_id, nonce FROM batches WHERE id = ?'),
     drop: db.prepare(`DELETE FROM scratch.records WHERE id >= ? * ${SEQ_BITS} AND id < (? + 1) * ${SEQ_BITS}`),
   };
 }
 type Statements = ReturnType<typeof prepare>;
+/** A record's row as `page` reads it. */
+type RecordColumns = [
+  seq: number,
+  line: number,
+  data: string,
+  key: string | null,
+  label: string | null,
+  error: string | null,
+  result: string | null,
+  state: RecordRow['state'],
+  attempts: number | null,
+  batch_id: number | null,
+];
+const NO_BATCH = { remote_id: null, nonce: null };
 
 /** Deletes a scratch file by the name a run's row holds (a run that died left it); a file already gone is fine. */
 export function removeScratch(ledgerPath: string, name: string): void {
