@@ -81,18 +81,31 @@ export class KeyIndex {
   }
 
   /**
-   * Moves the recent pairs into the sorted arrays: sorted among themselves, then merged from the end,
-   * in place (the arrays grow by a quarter when they must, not by a copy per merge).
+   * Moves the recent pairs into the sorted arrays: sorted among themselves (by radix, on typed arrays:
+   * a comparison sort of a million pairs took about 0.4 s), then merged from the end, in place (the
+   * arrays grow by a quarter when they must, not by a copy per merge).
    */
   #merge(): void {
-    const pairs: [number, number][] = [];
+    let count = 0;
+    for (const ids of this.#recent.values()) count += typeof ids === 'number' ? 1 : ids.length;
+    const newHashes = new Float64Array(count);
+    const newIds = new Float64Array(count);
+    let at = 0;
+    // The Map gives each hash's ids in the order they were added (ascending), and the sort is stable.
     for (const [hash, ids] of this.#recent) {
-      if (typeof ids === 'number') pairs.push([hash, ids]);
-      else for (const id of ids) pairs.push([hash, id]);
+      if (typeof ids === 'number') {
+        newHashes[at] = hash;
+        newIds[at++] = ids;
+      } else {
+        for (const id of ids) {
+          newHashes[at] = hash;
+          newIds[at++] = id;
+        }
+      }
     }
     this.#recent.clear();
-    pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    const total = this.#length + pairs.length;
+    sortByHash(newHashes, newIds);
+    const total = this.#length + count;
     if (total > this.#hashes.length) {
       const capacity = Math.max(total, Math.ceil(this.#hashes.length * 1.25));
       const hashes = new Float64Array(capacity);
@@ -105,20 +118,76 @@ export class KeyIndex {
     const hashes = this.#hashes;
     const ids = this.#ids;
     let old = this.#length - 1;
-    let next = pairs.length - 1;
-    for (let at = total - 1; next >= 0; at--) {
-      const [hash, id] = pairs[next] as [number, number];
+    let next = count - 1;
+    for (let to = total - 1; next >= 0; to--) {
+      const hash = newHashes[next] as number;
+      const id = newIds[next] as number;
       // An old pair goes after a new one of the same hash only if its id is larger (ids grow: never).
       if (old >= 0 && ((hashes[old] as number) > hash || ((hashes[old] as number) === hash && (ids[old] as number) > id))) {
-        hashes[at] = hashes[old] as number;
-        ids[at] = ids[old] as number;
+        hashes[to] = hashes[old] as number;
+        ids[to] = ids[old] as number;
         old--;
       } else {
-        hashes[at] = hash;
-        ids[at] = id;
+        hashes[to] = hash;
+        ids[to] = id;
         next--;
       }
     }
     this.#length = total;
+  }
+}
+
+const TWO_32 = 2 ** 32;
+
+/**
+ * Sorts pairs by hash (integers in [0, 2^53)), in place and stably: a least-significant-digit radix
+ * sort, 16 bits a pass (four passes, the last over the top 5 bits; a pass where every pair has the
+ * same digit is skipped).
+ */
+export function sortByHash(hashes: Float64Array, ids: Float64Array): void {
+  const n = hashes.length;
+  let fromHashes: Float64Array = hashes;
+  let fromIds: Float64Array = ids;
+  let toHashes: Float64Array = new Float64Array(n);
+  let toIds: Float64Array = new Float64Array(n);
+  const counts = new Uint32Array(65_536);
+  for (let pass = 0; pass < 4; pass++) {
+    counts.fill(0);
+    for (let i = 0; i < n; i++) counts[digit(fromHashes[i] as number, pass)]! += 1;
+    if (n === 0 || counts[digit(fromHashes[0] as number, pass)] === n) continue;
+    let position = 0;
+    for (let d = 0; d < 65_536; d++) {
+      const c = counts[d] as number;
+      counts[d] = position;
+      position += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const hash = fromHashes[i] as number;
+      const d = digit(hash, pass);
+      const to = counts[d] as number;
+      counts[d] = to + 1;
+      toHashes[to] = hash;
+      toIds[to] = fromIds[i] as number;
+    }
+    [fromHashes, toHashes] = [toHashes, fromHashes];
+    [fromIds, toIds] = [toIds, fromIds];
+  }
+  if (fromHashes !== hashes) {
+    hashes.set(fromHashes);
+    ids.set(fromIds);
+  }
+}
+
+/** The `pass`th 16-bit digit of a hash, from the lowest. */
+function digit(hash: number, pass: number): number {
+  switch (pass) {
+    case 0:
+      return (hash >>> 0) & 0xffff;
+    case 1:
+      return (hash >>> 0) >>> 16;
+    case 2:
+      return Math.floor(hash / TWO_32) & 0xffff;
+    default:
+      return Math.floor(hash / TWO_32) >>> 16;
   }
 }

@@ -3,7 +3,7 @@
  * must not depend on whether a pair is still among the recent ones or merged into the sorted arrays.
  */
 import { describe, expect, it } from 'vitest';
-import { KeyIndex } from '../../src/ledger/key-index.ts';
+import { KeyIndex, sortByHash } from '../../src/ledger/key-index.ts';
 
 /** Every id `find` offers for a hash, in the order it offers them. */
 function offered(index: KeyIndex, hash: number): number[] {
@@ -66,5 +66,20 @@ describe('KeyIndex', () => {
     index.clear();
     expect(index.size).toBe(0);
     expect(offered(index, [...expected.keys()][0]!)).toEqual([]);
+  });
+
+  it.each([
+    ['nothing', []],
+    ['one', [7]],
+    ['equal in their low 32 bits, not in the high ones', [2 ** 40 + 5, 2 ** 33 + 5, 5, 2 ** 52 + 5]],
+    ['equal in their high bits, not in the low ones', [2 ** 52 + 9, 2 ** 52 + 1, 2 ** 52 + 65_536, 2 ** 52]],
+    ['the extremes, and one hash three times (kept in the order given)', [2 ** 53 - 1, 0, 123_456_789_012, 0, 2 ** 53 - 1, 0]],
+  ] as [string, number[]][])('sortByHash sorts %s by hash, stably', (_, hashes) => {
+    const ids = hashes.map((_, i) => i + 1);
+    const sortedHashes = Float64Array.from(hashes);
+    const sortedIds = Float64Array.from(ids);
+    sortByHash(sortedHashes, sortedIds);
+    const expected = hashes.map((hash, i) => [hash, ids[i]!]).sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
+    expect([...sortedHashes].map((hash, i) => [hash, sortedIds[i]])).toEqual(expected);
   });
 });
