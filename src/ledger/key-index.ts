@@ -40,6 +40,21 @@ export class KeyIndex {
     if (this.#recent.size >= this.#mergeAt) this.#merge();
   }
 
+  /**
+   * Adds many pairs at once (a catch-up: a connection's first lookup reads every request), in id
+   * order: sorted once and merged once when they are as many as a merge takes, instead of a merge
+   * every `mergeAt` (which moves the whole sorted arrays each time: 8,000,000 pairs took 3.8 s).
+   */
+  addAll(hashes: Float64Array, ids: Float64Array): void {
+    if (hashes.length < this.#mergeAt) {
+      for (let i = 0; i < hashes.length; i++) this.add(hashes[i] as number, ids[i] as number);
+      return;
+    }
+    this.#merge();
+    sortByHash(hashes, ids);
+    this.#mergeSorted(hashes, ids);
+  }
+
   /** The first result `found` gives for an id under `hash` (newest ids first), or undefined. */
   find<T>(hash: number, found: (id: number) => T | undefined): T | undefined {
     const recent = this.#recent.get(hash);
@@ -105,6 +120,13 @@ export class KeyIndex {
     }
     this.#recent.clear();
     sortByHash(newHashes, newIds);
+    this.#mergeSorted(newHashes, newIds);
+  }
+
+  /** Merges pairs sorted by hash (equal ones by id) into the sorted arrays. */
+  #mergeSorted(newHashes: Float64Array, newIds: Float64Array): void {
+    const count = newHashes.length;
+    if (count === 0) return;
     const total = this.#length + count;
     if (total > this.#hashes.length) {
       const capacity = Math.max(total, Math.ceil(this.#hashes.length * 1.25));

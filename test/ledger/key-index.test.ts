@@ -32,6 +32,20 @@ describe('KeyIndex', () => {
     }
   });
 
+  it('addAll, many pairs at once (sorted once, merged once) or a few (one by one), finds what add would', () => {
+    for (const count of [3, 500]) {
+      const hashes = Float64Array.from({ length: count }, (_, i) => (i * 7919) % 101);
+      const ids = Float64Array.from({ length: count }, (_, i) => 1000 + i);
+      const bulk = new KeyIndex(50);
+      const single = new KeyIndex(50);
+      for (const index of [bulk, single]) index.add(5, 1); // an older id, not yet merged
+      bulk.addAll(Float64Array.from(hashes), Float64Array.from(ids));
+      hashes.forEach((hash, i) => single.add(hash, ids[i]!));
+      expect(bulk.size).toBe(count + 1);
+      for (let hash = 0; hash < 101; hash++) expect(offered(bulk, hash).sort()).toEqual(offered(single, hash).sort());
+    }
+  });
+
   it('find stops at the first id its callback takes, and gives what the callback gave', () => {
     const index = new KeyIndex(2);
     for (const id of [1, 2, 3, 4]) index.add(9, id);

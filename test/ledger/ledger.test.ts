@@ -523,6 +523,37 @@ describe('requests are found by a hash of scope and key', () => {
     b.close();
   });
 
+  it('an id is never given twice, even when its row is deleted by other code than gc (a gc of an older batch-enrich still running as the ledger was migrated)', () => {
+    const path = tempPath();
+    const spec = { id: 's', head: '{"model":"m","max_tokens":5,"messages":', tail: '}' };
+    const write = (ledger: Ledger, key: string) => ledger.intake('scope-a', ledger.startRun('j', Date.now()), [spec], [{ key, label: null, spec: 's', messages: `["${key}"]` }], [], 1);
+    const x = new Ledger(path);
+    write(x, 'k1');
+    write(x, 'k2');
+    expect(x.known('scope-a', ['k1', 'k2']).size).toBe(2); // x has seen ids 1 and 2
+    tamper(path, "DELETE FROM requests WHERE key = 'k2'");
+    const y = new Ledger(path);
+    write(y, 'k3');
+    expect(y.payload('scope-a', 'k3')?.id).toBe(3);
+    expect(x.payload('scope-a', 'k3')).toMatchObject({ id: 3, messages: '["k3"]' });
+    x.close();
+    y.close();
+  });
+
+  it('a request row without its hash is still found by its key (and not written again)', () => {
+    const path = tempPath();
+    const ledger = new Ledger(path);
+    ledger.ensureSpec('s', '{"model":"m","max_tokens":5,"messages":', '}');
+    ledger.insertRequest('scope-a', 'k', null, 's', '["k"]', 1);
+    ledger.close();
+    tamper(path, "UPDATE requests SET h = NULL WHERE key = 'k'");
+    const again = new Ledger(path);
+    expect(again.known('scope-a', ['k']).get('k')).toMatchObject({ key: 'k', state: 'pending' });
+    again.insertRequest('scope-a', 'k', null, 's', '["k again"]', 2);
+    expect(again.payload('scope-a', 'k')).toMatchObject({ id: 1, messages: '["k"]' });
+    again.close();
+  });
+
   it('keyHash is stable and a safe integer', () => {
     expect(keyHash('scope-a', 'k')).toBe(keyHash('scope-a', 'k'));
     expect(keyHash('scope-a', 'k')).not.toBe(keyHash('scope-b', 'k'));
