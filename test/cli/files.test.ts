@@ -124,6 +124,21 @@ describe('never destroy input', () => {
     expect(result.stderr).toContain('gone\\u001b[2J\\u001b]0;x\\u0007.ndjson: cannot open: ENOENT');
   });
 
+  it('refuses -o or --errors named for a format it does not write (a spreadsheet, TSV, a compressed file) rather than fill it with NDJSON; --output-format overrides the name', async () => {
+    const { dir, input } = setup();
+    for (const [flag, name, format] of [['-o', 'out.xlsx', 'xlsx'], ['-o', 'out.tsv', 'tsv'], ['-o', 'out.csv.gz', 'gz'], ['--errors', 'failed.parquet', 'parquet']] as const) {
+      const result = await runCli(['--emulator', ...fast, '--ledger', join(dir, 'l.db'), '--prompt', 'T: {{headline}}', flag, join(dir, name), input]);
+      expect(result.code, `${flag} ${name}`).toBe(2);
+      expect(result.stderr).toContain(`${flag === '-o' ? '--output' : flag} "${dir}`);
+      expect(result.stderr).toContain(`: batch-enrich writes NDJSON or CSV, not ${format}: name the file .ndjson, .jsonl or .csv, or give --output-format`);
+      expect(result.stdout).toBe('');
+      expect(existsSync(join(dir, name))).toBe(false);
+    }
+    const chosen = await runCli(['--emulator', ...fast, '--quiet', '--ledger', join(dir, 'l.db'), '--prompt', 'T: {{headline}}', '--output-format', 'ndjson', '-o', join(dir, 'out.txt.gz'), input]);
+    expect(chosen.code, chosen.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'out.txt.gz'), 'utf8').trim().split('\n')).toHaveLength(50);
+  });
+
   it('refuses -o and --errors naming the same file (one would silently replace the other)', async () => {
     const { dir, input } = setup();
     const result = await runCli(['--emulator', ...fast, '--prompt', 'T: {{headline}}', '-o', join(dir, 'out.ndjson'), '--errors', `${dir}/./out.ndjson`, input]);

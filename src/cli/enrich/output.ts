@@ -6,7 +6,6 @@
 import { once } from 'node:events';
 import { usageError, shown } from '../../errors.ts';
 import { isFailed } from '../../stages/merge.ts';
-import { formatFromName } from '../../stages/read.ts';
 import { createFormatter, type OutputFormat } from '../../stages/write.ts';
 import { AtomicOutput, inputIdentity, refuseClobber, refuseLedger, refuseSameOutputs } from '../files.ts';
 import type { CliIo } from '../io.ts';
@@ -30,6 +29,8 @@ export interface Outputs {
  * (`ledger`: its path), or two outputs in one file.
  */
 export function refuseBadOutputs(file: string, values: EnrichValues, io: CliIo, ledger: string): void {
+  // A file named for a format this does not write is refused here too, before anything is read.
+  errorsFormat(values, outputFormat(values));
   const source = inputIdentity(file, io.stdin);
   const outputs = outputFiles(values);
   for (const [flag, path] of outputs) {
@@ -48,9 +49,44 @@ export function outputFiles(values: EnrichValues): readonly (readonly [flag: str
   ];
 }
 
-/** The output format: `--output-format`, else from `-o FILE`'s extension, else NDJSON. */
+/**
+ * The output format: `--output-format`, else from `-o FILE`'s extension, else NDJSON. A file named for
+ * a format this does not write (`out.xlsx`, `out.tsv`, `out.csv.gz`) is a usage error, not a file of
+ * NDJSON under that name.
+ */
 export function outputFormat(values: EnrichValues): OutputFormat {
-  return values['output-format'] ?? (values.output?.toLowerCase().endsWith('.csv') ? 'csv' : 'ndjson');
+  const chosen = values['output-format'];
+  if (chosen !== undefined) return chosen;
+  if (values.output === undefined) return 'ndjson';
+  return formatByName('--output', values.output) ?? 'ndjson';
+}
+
+/** `--errors FILE`'s format: from its extension, else the output's (`format`). */
+function errorsFormat(values: EnrichValues, format: OutputFormat): OutputFormat {
+  if (values.errors === undefined) return format;
+  return (values['output-format'] === undefined ? formatByName('--errors', values.errors) : namedFormat(values.errors)) ?? format;
+}
+
+/** The formats a name says, as for the input (`formatFromName`): `.csv`, and NDJSON as `.ndjson`, `.jsonl` or `.json`. */
+const NAMED_FORMAT = /\.(csv|ndjson|jsonl|json)$/i;
+/** Extensions of what batch-enrich does not write: spreadsheets, TSV, columnar files, archives and compressed files. */
+const FOREIGN_FORMAT = /\.(tsv|tab|xlsx|xlsm|xls|ods|numbers|parquet|avro|orc|arrow|feather|gz|bz2|xz|zst|zip|tar|7z)$/i;
+
+/** The format a file's name says, if any. */
+function namedFormat(path: string): OutputFormat | undefined {
+  const named = NAMED_FORMAT.exec(path)?.[1]?.toLowerCase();
+  return named === undefined ? undefined : named === 'csv' ? 'csv' : 'ndjson';
+}
+
+/** The format a file's name says (undefined: none); a name of a format this does not write is a usage error. */
+function formatByName(flag: string, path: string): OutputFormat | undefined {
+  const named = namedFormat(path);
+  if (named !== undefined) return named;
+  const foreign = FOREIGN_FORMAT.exec(path)?.[1]?.toLowerCase();
+  if (foreign !== undefined) {
+    throw usageError(`${flag} ${shown(path)}: batch-enrich writes NDJSON or CSV, not ${foreign}: name the file .ndjson, .jsonl or .csv, or give --output-format`);
+  }
+  return undefined;
 }
 
 /**
@@ -59,8 +95,8 @@ export function outputFormat(values: EnrichValues): OutputFormat {
  */
 export function openOutputs(values: EnrichValues, io: CliIo, context: { inputColumns: () => string[] | undefined; answerColumns: string[]; say: (line: string) => void }): Outputs {
   const format = outputFormat(values);
-  const errorsFormat: OutputFormat = values.errors ? (formatFromName(values.errors) === 'csv' ? 'csv' : values.errors.toLowerCase().match(/\.(nd)?jsonl?$/) ? 'ndjson' : format) : format;
-  if ((values.excel || values['safe-csv']) && format !== 'csv' && errorsFormat !== 'csv') {
+  const errorsIn = errorsFormat(values, format);
+  if ((values.excel || values['safe-csv']) && format !== 'csv' && errorsIn !== 'csv') {
     throw usageError(`${values.excel ? '--excel' : '--safe-csv'} is for CSV output: add --output-format csv (or -o FILE.csv)`);
   }
   const outFile = values.output ? new AtomicOutput('--output', values.output) : undefined;
@@ -70,7 +106,7 @@ export function openOutputs(values: EnrichValues, io: CliIo, context: { inputCol
   const extraWarned = (name: string) => context.say(`warning: field ${shown(name)} is not in the CSV header and is left out of the CSV output`);
   const formatting = { format, inputColumns: context.inputColumns, answerColumns: context.answerColumns, onExtraField: extraWarned, bom: values.excel, safe: values['safe-csv'] };
   const formatOut = createFormatter(formatting);
-  const formatErrors = createFormatter({ ...formatting, format: errorsFormat });
+  const formatErrors = createFormatter({ ...formatting, format: errorsIn });
   return {
     stream: outFile?.stream ?? io.stdout,
     async *format(records) {
