@@ -160,6 +160,12 @@ export const dollars: Coerce<number> = (raw, flag) => {
   return n;
 };
 
+/** A job's name: not empty, not only blanks (the ledger names jobs by it, and `status` shows it). */
+export const jobName: Coerce<string> = (raw, flag) => {
+  if (raw.trim() === '') throw bad(flag, 'a job name', raw);
+  return raw;
+};
+
 /** Any value but the empty string (a file name). */
 export const nonEmpty: Coerce<string> = (raw, flag) => {
   if (raw === '') throw bad(flag, 'a file name', raw);

@@ -3,12 +3,12 @@ import { describeApiError } from '../../client/errors.ts';
 import { shown, usageError } from '../../errors.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { guarded, help, say } from '../command.ts';
-import { parseFlags, renderFlags } from '../flags.ts';
+import { jobName, parseFlags, renderFlags } from '../flags.ts';
 import { ENVIRONMENT, HELP_FLAG, identityMatches, LEDGER_FLAG, ledgerPath, shownLedger, otherIdentity, requireApi, withLedger, type Api } from './shared.ts';
 
 /** The flags of `batch-enrich cancel`. */
 export const CANCEL_FLAGS = {
-  job: { value: 'NAME', help: "cancel this job's batches in progress", defaultText: 'none; give BATCH_IDs' },
+  job: { value: 'NAME', parse: jobName, help: "cancel this job's batches in progress", defaultText: 'none; give BATCH_IDs' },
   ledger: LEDGER_FLAG,
   help: HELP_FLAG,
 } as const;

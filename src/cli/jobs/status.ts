@@ -11,7 +11,7 @@ import { shown } from '../../errors.ts';
 import type { BatchRow, BatchState } from '../../ledger/ledger.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { guarded, help, say } from '../command.ts';
-import { parseFlags, renderFlags } from '../flags.ts';
+import { jobName, parseFlags, renderFlags } from '../flags.ts';
 import { count, formatBytes, formatDuration, plural, printable } from '../text.ts';
 import { apiFromEnv, ENVIRONMENT, EXPIRY_MS, groupBy, HELP_FLAG, identityMatches, LEDGER_FLAG, ledgerPath, shownLedger, otherIdentity, withLedger, type Api } from './shared.ts';
 
@@ -27,7 +27,7 @@ const STATES: readonly BatchState[] = ['creating', 'in_progress', 'ended', 'down
 
 /** The flags of `batch-enrich status`. */
 export const STATUS_FLAGS = {
-  job: { value: 'NAME', help: "only this job's batches", defaultText: 'every job' },
+  job: { value: 'NAME', parse: jobName, help: "only this job's batches", defaultText: 'every job' },
   ledger: LEDGER_FLAG,
   json: { help: 'one JSON object per job on stdout (NDJSON), for scripts', defaultText: 'a table' },
   'no-refresh': { help: 'show the ledger only, call no API', defaultText: 'refresh' },
