@@ -59,5 +59,7 @@ export type BatchEvent =
   /** The cap would be crossed: `requests` more were not sent, or (as costs came in) `canceling` batches in flight are canceled. */
   | { type: 'budget'; maxUsd: number; projectedUsd: number; requests: number; canceling?: number }
   | { type: 'realtime'; requests: number; concurrency: number }
+  /** The run stops once the real-time calls in flight have answered (each is paid once sent; aborted, it would be paid again by the next run). */
+  | { type: 'finishing'; calls: number }
   | { type: 'concurrency'; limit: number; reason: string }
   | { type: 'deadline'; canceling: number };

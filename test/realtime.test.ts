@@ -12,6 +12,7 @@ import type { BatchEvent } from '../src/stages/batch.ts';
 import { newCostTotals } from '../src/core/pricing.ts';
 import { ROOT, runCli } from './helpers/cli.ts';
 import { emulator, enrich, perRecord, tempLedger } from './helpers/pipeline.ts';
+import { STOP_WAIT_MS } from '../src/sink/options.ts';
 
 const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i), text: `text ${i}` }));
 const ok = (out: Record<string, unknown>[]) => out.every((r) => r['_error'] === undefined && r['label'] === `label-${r['id']}`);
@@ -110,6 +111,26 @@ describe('real-time mode', () => {
     const out = await enrich(emu, rows(12), { ledger, mode: 'realtime', concurrency: 4 });
     expect(ok(out)).toBe(true);
     expect(emu.stats.calls['messages.create']).toBe(12);
+  });
+
+  it('a stop waits for the real-time calls in flight however long they take (each is paid once sent), and says so: the rerun asks none of them again', async () => {
+    // Each call takes longer than the stop waits for the rest of the run (STOP_WAIT_MS): aborted then,
+    // its answer was lost and the rerun paid for it again.
+    const emu = await emulator({ responder: perRecord, messagesLatencyMs: STOP_WAIT_MS + 400 });
+    const ledger = tempLedger();
+    const controller = new AbortController();
+    const events: BatchEvent[] = [];
+    const onEvent = (event: BatchEvent) => {
+      events.push(event);
+      if (event.type === 'realtime') setTimeout(() => controller.abort(), 100);
+    };
+    const stopped = enrich(emu, rows(2), { ledger, mode: 'realtime', concurrency: 2, signal: controller.signal, onEvent });
+    await expect(stopped).rejects.toMatchObject({ code: 'BE_ABORTED' });
+    expect(emu.stats.calls['messages.create']).toBe(2);
+    expect(events).toContainEqual({ type: 'finishing', calls: 2 });
+    const out = await enrich(emu, rows(2), { ledger, mode: 'realtime' });
+    expect(ok(out)).toBe(true);
+    expect(emu.stats.calls['messages.create']).toBe(2);
   });
 
   it('stores a real-time answer like a batch answer: a rerun in either mode pays nothing again', async () => {

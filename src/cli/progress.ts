@@ -141,6 +141,7 @@ export function createProgress(options: ProgressOptions): Progress {
           retries++;
           break;
         case 'budget':
+        case 'finishing':
         case 'released':
         case 'requeued':
           this.say(options.describe(event));

@@ -75,9 +75,9 @@ export interface SinkContext {
   /** The sink's own signal: aborted by the caller's signal, by a failure, and when the consumer stops. */
   readonly signal: AbortSignal;
   /**
-   * The signal of calls paid for once sent (real-time `messages.create`): aborted only when the stop
-   * has waited for them as long as it waits (`STOP_WAIT_MS`), so an answer that comes meanwhile is
-   * kept instead of being paid again by the next run (the API bills a call whose caller hung up).
+   * The signal of calls paid for once sent (real-time `messages.create`): aborted only once the stop
+   * has waited for every one of them to end (`RealtimeSender.finishing`), so each answer is kept
+   * instead of being paid again by the next run (the API bills a call whose caller hung up).
    */
   readonly callSignal: AbortSignal;
   readonly pulse: Pulse;

@@ -31,12 +31,25 @@ export class RealtimeSender {
   readonly #recorder: ResultRecorder;
   readonly #deps: RealtimeDeps;
   readonly limiter: Limiter;
+  /** The calls sent and not yet answered and kept (see `finishing`). */
+  readonly #sending = new Set<Promise<unknown>>();
 
   constructor(ctx: SinkContext, recorder: ResultRecorder, deps: RealtimeDeps) {
     this.#ctx = ctx;
     this.#recorder = recorder;
     this.#deps = deps;
     this.limiter = new Limiter(ctx.opts.concurrency, (limit, reason) => ctx.opts.emit({ type: 'concurrency', limit, reason }));
+  }
+
+  /**
+   * Resolves once every call sent has been answered and its answer kept (or has failed): a stop waits
+   * for them, however long they take, since each is paid once sent and an aborted one would be asked,
+   * and paid, again by the next run. Announced with a `finishing` event when some are still out.
+   */
+  async finishing(): Promise<void> {
+    if (this.#sending.size === 0) return;
+    this.#ctx.opts.emit({ type: 'finishing', calls: this.#sending.size });
+    while (this.#sending.size > 0) await Promise.allSettled([...this.#sending]);
   }
 
   /** Sends a group: one `messages.create` per request, within the limiter's concurrency. */
@@ -110,13 +123,22 @@ export class RealtimeSender {
         await limiter.acquire();
         try {
           if (ctx.signal.aborted) throw ctx.signal.reason;
-          const { data: message, response } = await withSignal(ctx.callSignal, (s) => ctx.client.messages.create(params, { signal: s, maxRetries: 0 }).withResponse());
-          // The rate-limit headers say how many requests are left in the window: slow down before a 429.
-          const remaining = Number(response.headers.get('anthropic-ratelimit-requests-remaining') ?? Number.NaN);
-          if (Number.isFinite(remaining) && remaining < limiter.limit) limiter.backOff(`the rate-limit headers leave ${plural(remaining, 'request')}`);
-          else limiter.succeeded();
-          // A failure to store is the run's, not this call's (it must not become an errored answer).
-          await keep({ type: 'succeeded', message } as MessageBatchResult).catch((error: unknown) => (keepFailure = { error }));
+          // The call and the keeping of its answer, which a stop waits for (`finishing`).
+          const sent = (async () => {
+            const { data: message, response } = await withSignal(ctx.callSignal, (s) => ctx.client.messages.create(params, { signal: s, maxRetries: 0 }).withResponse());
+            // The rate-limit headers say how many requests are left in the window: slow down before a 429.
+            const remaining = Number(response.headers.get('anthropic-ratelimit-requests-remaining') ?? Number.NaN);
+            if (Number.isFinite(remaining) && remaining < limiter.limit) limiter.backOff(`the rate-limit headers leave ${plural(remaining, 'request')}`);
+            else limiter.succeeded();
+            // A failure to store is the run's, not this call's (it must not become an errored answer).
+            await keep({ type: 'succeeded', message } as MessageBatchResult).catch((error: unknown) => (keepFailure = { error }));
+          })();
+          this.#sending.add(sent);
+          try {
+            await sent;
+          } finally {
+            this.#sending.delete(sent);
+          }
           return 'kept';
         } finally {
           limiter.release();

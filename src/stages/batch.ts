@@ -177,9 +177,11 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     // When the consumer stops early the reader may be parked on a source that never ends (stdin);
     // it is not awaited then (its failure is already handled), and it writes nothing more.
     if (intake.inputDone) await filled;
-    // Every call in flight got the abort, but the paid real-time calls, whose answers are kept if they
-    // come within this wait; still, a stop must not wait on a call that ignores it.
+    // Every call in flight got the abort, but the paid real-time calls; a stop must not wait on a poll,
+    // a download or a cancel that ignores it.
     await settleWithin([...tracker.tasks(), assembler.flushing, intake.writes, ...submitter.cancels()], STOP_WAIT_MS);
+    // The real-time calls still out are waited for however long they take: each is paid once sent.
+    await realtime.finishing();
     calls.abort(controller.signal.reason);
     if (stopped && opts.cancelOnAbort) await submitter.cancelMine(STOP_WAIT_MS);
     finished = true;

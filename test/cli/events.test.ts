@@ -27,6 +27,14 @@ group('event lines', () => {
       line: 'batch msgbatch_3: it is gone',
     },
     {
+      event: { type: 'finishing', calls: 1 },
+      line: 'real time: stopping once the 1 call in flight answers (each is paid once sent); interrupt again to leave now, and the next run asks it again',
+    },
+    {
+      event: { type: 'finishing', calls: 8 },
+      line: 'real time: stopping once the 8 calls in flight answer (each is paid once sent); interrupt again to leave now, and the next run asks them again',
+    },
+    {
       event: { type: 'budget', maxUsd: 5, projectedUsd: 5.5, requests: 1 },
       line: 'budget: submitting 1 more request could bring the cost to $5.5000, over --max-cost $5; nothing more is submitted',
     },
