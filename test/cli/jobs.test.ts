@@ -3,7 +3,7 @@
  * an emulator's URL, a key and a temporary ledger), plus the built binary for what only a process
  * shows (exit code on a closed pipe).
  */
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -384,6 +384,15 @@ describe('results', () => {
 
     const gone = await run(resultsCommand, ['msgbatch_nope'], s.env);
     expect(gone).toEqual({ code: 1, stdout: '', stderr: 'batch-enrich: batch msgbatch_nope: not found (404)\n' });
+  });
+
+  it('--output into a folder that does not exist is a usage error before any download, naming the flag and the path as given', async () => {
+    const s = await setup(0);
+    const id = await createRemote(s.client, 2);
+    const file = join(s.dir, 'none', 'out.ndjson');
+    const r = await run(resultsCommand, [id, '--output', file], s.env);
+    expect(r).toEqual({ code: 2, stdout: '', stderr: `batch-enrich: --output ${file}: cannot write there: ENOENT (no such folder)\nTry 'batch-enrich results --help'.\n` });
+    expect(readdirSync(s.dir).filter((name) => name.includes('partial') || name.endsWith('.tmp'))).toEqual([]);
   });
 
   it('a closed stdout (EPIPE) ends quietly with exit 0', async () => {

@@ -1,15 +1,15 @@
 /** `batch-enrich results BATCH_ID`: any ended batch's results, as the API returns them, as NDJSON. */
-import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
+import type Anthropic from '@anthropic-ai/sdk';
 import { describeApiError } from '../../client/errors.ts';
 import { usageError } from '../../errors.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { guarded, help, say } from '../command.ts';
 import { nonEmpty, parseFlags, renderFlags } from '../flags.ts';
 import { isBrokenPipe, plural } from '../text.ts';
-import { refuseLedger } from '../files.ts';
+import { AtomicOutput, refuseLedger } from '../files.ts';
 import { API_ENVIRONMENT, HELP_FLAG, ledgerPath, requireApi } from './shared.ts';
 import { countsText } from './status.ts';
 
@@ -52,46 +52,54 @@ export function resultsCommand(argv: string[], io: CliIo): Promise<number> {
     refuseLedger(ledgerPath(undefined, io.env), '--output', values.output);
     const api = requireApi(io, 'download results');
     if (!api) return EXIT.USAGE;
-
-    let batch: MessageBatch;
+    // Opened now, so a path that cannot be written is a usage error before any download; written
+    // whole or not at all (through a symlink, a file keeps its mode), as the run's outputs are.
+    const output = values.output === undefined ? undefined : { file: new AtomicOutput('--output', values.output), given: values.output };
     try {
-      batch = await api.client.messages.batches.retrieve(id);
-    } catch (error) {
-      say(io, `batch ${id}: ${describeApiError(error)}`);
-      return EXIT.FATAL;
+      return await download(id, api.client, output, io);
+    } finally {
+      output?.file.discard(); // after a commit: nothing left to remove
     }
-    if (batch.processing_status !== 'ended') {
-      say(io, `batch ${id} has not ended: processing_status ${batch.processing_status} (${countsText(batch.request_counts)}); results come once it has ended`);
-      return EXIT.FATAL;
-    }
-
-    let lines = 0;
-    const output = values.output;
-    const temp = output === undefined ? undefined : `${output}.${process.pid}.partial`;
-    try {
-      // The SDK retrieves the batch once more to find its `results_url`; the retrieve above is only
-      // there to name the processing_status in the error (the SDK's own message is less clear).
-      const decoder = await api.client.messages.batches.results(id);
-      const source = Readable.from(
-        (async function* () {
-          for await (const line of decoder) {
-            lines++;
-            yield `${JSON.stringify(line)}\n`;
-          }
-        })(),
-      );
-      await pipeline(source, temp === undefined ? io.stdout : createWriteStream(temp));
-      if (temp !== undefined && output !== undefined) renameSync(temp, output);
-    } catch (error) {
-      if (temp !== undefined) rmSync(temp, { force: true });
-      if (temp === undefined && isBrokenPipe(error)) {
-        io.stdout.on('error', () => {}); // later writes by others would raise EPIPE again; the reader is gone
-        return EXIT.OK;
-      }
-      say(io, `batch ${id}: results download failed after ${plural(lines, 'line')}: ${describeApiError(error)}`);
-      return EXIT.FATAL;
-    }
-    if (output !== undefined) say(io, `wrote ${plural(lines, 'result')} of batch ${id} to ${output}`);
-    return EXIT.OK;
   });
+}
+
+/** Writes the results of the batch `id` to `output` (`given`: its path as given), else to stdout; returns the exit code. */
+async function download(id: string, client: Anthropic, output: { file: AtomicOutput; given: string } | undefined, io: CliIo): Promise<number> {
+  let batch: MessageBatch;
+  try {
+    batch = await client.messages.batches.retrieve(id);
+  } catch (error) {
+    say(io, `batch ${id}: ${describeApiError(error)}`);
+    return EXIT.FATAL;
+  }
+  if (batch.processing_status !== 'ended') {
+    say(io, `batch ${id} has not ended: processing_status ${batch.processing_status} (${countsText(batch.request_counts)}); results come once it has ended`);
+    return EXIT.FATAL;
+  }
+
+  let lines = 0;
+  try {
+    // The SDK retrieves the batch once more to find its `results_url`; the retrieve above is only
+    // there to name the processing_status in the error (the SDK's own message is less clear).
+    const decoder = await client.messages.batches.results(id);
+    const source = Readable.from(
+      (async function* () {
+        for await (const line of decoder) {
+          lines++;
+          yield `${JSON.stringify(line)}\n`;
+        }
+      })(),
+    );
+    await pipeline(source, output?.file.stream ?? io.stdout);
+    await output?.file.commit();
+  } catch (error) {
+    if (output === undefined && isBrokenPipe(error)) {
+      io.stdout.on('error', () => {}); // later writes by others would raise EPIPE again; the reader is gone
+      return EXIT.OK;
+    }
+    say(io, `batch ${id}: results download failed after ${plural(lines, 'line')}: ${describeApiError(error)}`);
+    return EXIT.FATAL;
+  }
+  if (output !== undefined) say(io, `wrote ${plural(lines, 'result')} of batch ${id} to ${output.given}`);
+  return EXIT.OK;
 }
