@@ -53,7 +53,7 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
     const withDocuments = config.documentPrompt !== undefined && documents.attach.some((field) => columns.includes(field));
     const missing = missingColumns(withDocuments ? (config.documentPrompt ?? config.prompt) : config.prompt, columns);
     if (missing.length > 0 && !values['allow-missing']) {
-      throw usageError(`${file === '-' ? '<stdin>' : file}:1: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the header has no such column (columns: ${columns.join(', ')})`);
+      throw usageError(`${file === '-' ? '<stdin>' : file}:1: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the header has no such column (columns: ${columnList(columns)})`);
     }
   };
   const readOptions: ReadOptions = {
@@ -84,4 +84,14 @@ export async function countRows(input: Input, stopAfter: number): Promise<number
   let rows = 0;
   for await (const _ of input.read(await input.open())) if (++rows > stopAfter) break;
   return rows;
+}
+
+/**
+ * A header's column names for a message: as they are, unless one has spaces around it, or a comma or
+ * a quote in it (`name , email` read as `name ` and ` email`), then each quoted, and the spaces named.
+ */
+export function columnList(columns: readonly string[]): string {
+  if (columns.every((name) => name === name.trim() && !/[,"]/.test(name))) return columns.join(', ');
+  const spaced = columns.some((name) => name !== name.trim());
+  return `${columns.map((name) => JSON.stringify(name)).join(', ')}${spaced ? ': spaces around a name are part of it' : ''}`;
 }
