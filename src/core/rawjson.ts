@@ -67,7 +67,7 @@ const MAYBE_LOSSY = /[\d.]{16}|\d[eE][+-]?\d|\.\d*0(?!\d)|-0(?![.\d])/;
 
 /** Whether `JSON.stringify(JSON.parse(token)) === token`, without parsing in the common short-integer case. */
 function roundTrips(token: string): boolean {
-  if (/^-?(0|[1-9]\d{0,14})$/.test(token)) return true; // below 2^53
+  if (/^(-?[1-9]\d{0,14}|0)$/.test(token)) return true; // below 2^53 (-0 is written back as 0)
   const n = Number(token);
   return Number.isFinite(n) && JSON.stringify(n) === token;
 }

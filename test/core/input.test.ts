@@ -87,9 +87,10 @@ describe('encodings', () => {
 
 describe('lossless JSON numbers', () => {
   it('finds the numbers a JavaScript number would not write back, outside strings', () => {
-    const text = '{"a":9007199254740993,"b":"9007199254740993","c":1.10,"d":12,"e":-0.5,"f":1e400,"g":[1,2e2]}';
+    const text = '{"a":9007199254740993,"b":"9007199254740993","c":1.10,"d":12,"e":-0.5,"f":1e400,"g":[1,2e2],"h":-0,"i":0}';
     const scan = scanJson(text);
-    expect(scan.lossy.map(([s, e]) => text.slice(s, e))).toEqual(['9007199254740993', '1.10', '1e400', '2e2']);
+    // -0 is a JavaScript number, but one written back as 0.
+    expect(scan.lossy.map(([s, e]) => text.slice(s, e))).toEqual(['9007199254740993', '1.10', '1e400', '2e2', '-0']);
     expect(scan.depth).toBe(2);
     const value = parseLossless(text, scan) as Record<string, unknown>;
     expect(rawNumberText(value['a'])).toBe('9007199254740993');
