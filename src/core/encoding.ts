@@ -107,21 +107,22 @@ export interface TextDecoding {
 }
 
 /**
- * A decoder for `encoding` (taking a BOM off when it reads `fromStart`) that calls `onReplacement(textBefore)` the first time that it
- * had to insert U+FFFD for bytes that are not valid in that encoding (`textBefore` is the decoded
- * text of this call before the replacement, so the caller can count lines to it). For UTF-8, a
- * U+FFFD the file itself contains (EF BF BD) is not reported.
+ * A decoder for `encoding` (taking a BOM off when it reads `fromStart`) that calls
+ * `onReplacement(linesBefore)` each time it had to write U+FFFD for bytes that are not valid in that
+ * encoding (`linesBefore`: the line breaks in this call's text before the replacement, so the caller
+ * can name its line). For UTF-8, a U+FFFD the file itself contains (EF BF BD) is not reported.
  */
-export function createDecoding(encoding: string, fromStart: boolean, onReplacement: (textBefore: string) => void): TextDecoding {
+export function createDecoding(encoding: string, fromStart: boolean, onReplacement: (linesBefore: number) => void): TextDecoding {
   if (/^utf-?8$/i.test(encoding)) return utf8Decoding(fromStart, onReplacement);
   const decoder = iconv.getDecoder(encoding, { stripBOM: fromStart });
-  let reported = false;
   const check = (text: string) => {
     // A single- or double-byte encoding writes U+FFFD only for bytes it cannot map (iconv-lite's default character).
-    const at = reported ? -1 : text.indexOf('\ufffd');
-    if (at !== -1) {
-      reported = true;
-      onReplacement(text.slice(0, at));
+    let lines = 0;
+    let counted = 0;
+    for (let at = text.indexOf('\ufffd'); at !== -1; at = text.indexOf('\ufffd', at + 1)) {
+      lines += countLineBreaks(text, counted, at);
+      counted = at;
+      onReplacement(lines);
     }
     return text;
   };
@@ -132,10 +133,9 @@ export function createDecoding(encoding: string, fromStart: boolean, onReplaceme
 }
 
 /** UTF-8 (a BOM at the start taken off); invalid bytes become U+FFFD and are reported. Fast path: `isUtf8` on each chunk. */
-function utf8Decoding(fromStart: boolean, onReplacement: (textBefore: string) => void): TextDecoding {
+function utf8Decoding(fromStart: boolean, onReplacement: (linesBefore: number) => void): TextDecoding {
   let pending: Buffer = Buffer.alloc(0);
   let started = !fromStart;
-  let reported = false;
   const decode = (bytes: Buffer, final: boolean): string => {
     let all = pending.length > 0 ? Buffer.concat([pending, bytes]) : bytes;
     if (!started && (all.length >= 3 || final)) {
@@ -149,9 +149,15 @@ function utf8Decoding(fromStart: boolean, onReplacement: (textBefore: string) =>
     const body = all.subarray(0, all.length - keep);
     pending = Buffer.from(all.subarray(all.length - keep));
     const text = body.toString('utf8');
-    if (!reported && !isUtf8(body)) {
-      reported = true;
-      onReplacement(body.subarray(0, firstInvalidUtf8(body)).toString('utf8'));
+    if (!isUtf8(body)) {
+      // A line break is one byte in UTF-8, whatever surrounds it: counted in the bytes.
+      let lines = 0;
+      let counted = 0;
+      for (let at = firstInvalidUtf8(body); at < body.length; at = firstInvalidUtf8(body, at + 1)) {
+        lines += countLineBreaks(body, counted, at);
+        counted = at;
+        onReplacement(lines);
+      }
     }
     return text;
   };
@@ -161,9 +167,23 @@ function utf8Decoding(fromStart: boolean, onReplacement: (textBefore: string) =>
   };
 }
 
-/** Offset of the first byte that does not start or continue a valid UTF-8 sequence (`bytes.length` if none). */
-export function firstInvalidUtf8(bytes: Uint8Array): number {
-  let i = 0;
+/** Line breaks (`\n`) in `text` from `from` to `to`: a string's, or bytes' (UTF-8 or any ASCII-compatible encoding). */
+function countLineBreaks(text: string | Uint8Array, from: number, to: number): number {
+  let n = 0;
+  if (typeof text === 'string') {
+    for (let nl = text.indexOf('\n', from); nl !== -1 && nl < to; nl = text.indexOf('\n', nl + 1)) n++;
+  } else {
+    for (let nl = text.indexOf(0x0a, from); nl !== -1 && nl < to; nl = text.indexOf(0x0a, nl + 1)) n++;
+  }
+  return n;
+}
+
+/**
+ * Offset of the first byte from `from` that does not start or continue a valid UTF-8 sequence
+ * (`bytes.length` if none). `from` must be where a sequence starts, or a byte just after an invalid one.
+ */
+export function firstInvalidUtf8(bytes: Uint8Array, from = 0): number {
+  let i = from;
   while (i < bytes.length) {
     const b = bytes[i] as number;
     const need = b < 0x80 ? 0 : b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1;

@@ -36,6 +36,7 @@ import { bomOf, createDecoding, detectEncoding, DETECT_SAMPLE_BYTES, firstNonAsc
 import { MAX_DEPTH, mayNeedScan, parseLossless, scanJson } from '../core/rawjson.ts';
 import { binaryFormat, formatFromName, isGzip, MAGIC_BYTES, sniffDelimiter, type InputFormat } from '../core/sniff.ts';
 import type { RecordError } from '../core/result.ts';
+import { plural } from '../core/text.ts';
 
 export { formatFromName, type InputFormat };
 
@@ -191,14 +192,19 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions):
     for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', nl + 1)) lines++;
     return text;
   };
+  // Each line with bytes not valid in the encoding is named, once, up to `BAD_LINES_NAMED`; the rest are counted at the end.
+  let badLines = 0;
+  let lastBadLine = 0;
+  let badEncoding = '';
   const decoderFor = (choice: EncodingChoice, fromStart: boolean) =>
-    createDecoding(choice.encoding, fromStart, (before) => {
-      let line = lines + 1;
-      for (let nl = before.indexOf('\n'); nl !== -1; nl = before.indexOf('\n', nl + 1)) line++;
-      warn(
-        `${file}:${line}: bytes that are not valid ${choice.encoding} were read as U+FFFD (\ufffd)` +
-          (choice.how === 'given' ? '' : '; if the file is in another encoding, give it with --encoding NAME (e.g. --encoding windows-1252)'),
-      );
+    createDecoding(choice.encoding, fromStart, (linesBefore) => {
+      const line = lines + 1 + linesBefore;
+      if (line === lastBadLine) return;
+      lastBadLine = line;
+      badEncoding = choice.encoding;
+      if (++badLines > BAD_LINES_NAMED) return;
+      const hint = badLines > 1 || choice.how === 'given' ? '' : '; if the file is in another encoding, give it with --encoding NAME (e.g. --encoding windows-1252)';
+      warn(`${file}:${line}: bytes that are not valid ${choice.encoding} were read as U+FFFD (\ufffd)${hint}`);
     });
   const input = new Lookahead(source);
   try {
@@ -257,7 +263,7 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions):
       if (choice.how === 'detected') {
         warn(`${file}: not valid UTF-8; reading it as ${choice.encoding}${choice.detected ? ` (detected as ${choice.detected})` : ''}; if that is wrong, give --encoding NAME`);
       } else if (choice.mixed) {
-        warn(`${file}: mostly UTF-8, with some bytes that are not; reading it as UTF-8 (those bytes become U+FFFD; the first is reported with its line); if that is wrong, give --encoding NAME`);
+        warn(`${file}: mostly UTF-8, with some bytes that are not; reading it as UTF-8 (those bytes become U+FFFD; each line with some is named); if that is wrong, give --encoding NAME`);
       }
       input.unshift(head.subarray(sampled));
     }
@@ -268,10 +274,14 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions):
     }
     const rest = decoder.end();
     if (rest) yield out(rest);
+    if (badLines > BAD_LINES_NAMED) warn(`${file}: ${plural(badLines - BAD_LINES_NAMED, 'more line')} had bytes that are not valid ${badEncoding}, read as U+FFFD (\ufffd)`);
   } finally {
     await input.close();
   }
 }
+
+/** How many lines with bytes not valid in the input's encoding are named one by one (the rest are counted). */
+const BAD_LINES_NAMED = 10;
 
 /** Looks at the first non-blank character: `{` (or `[`) is NDJSON, anything else CSV. */
 async function sniff(source: AsyncIterable<string>): Promise<{ format: InputFormat; chunks: AsyncIterable<string> }> {

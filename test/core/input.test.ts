@@ -65,23 +65,25 @@ describe('encodings', () => {
     expect(firstInvalidUtf8(Buffer.from('ok'))).toBe(2);
   });
 
-  it('a decoder gives the same text under every chunking, and reports the first replacement once', () => {
-    const bytes = Buffer.concat([Buffer.from('\ufeffline 1 caf\u00e9\nline 2 \u{1F600}\n'), Buffer.from([0xff]), Buffer.from('\n')]);
+  it('a decoder gives the same text under every chunking, and reports each replacement with the line breaks before it in its call', () => {
+    const bytes = Buffer.concat([Buffer.from('\ufeffline 1 caf\u00e9\nline 2 \u{1F600}\n'), Buffer.from([0xff]), Buffer.from('\nx'), Buffer.from([0xfe]), Buffer.from('\n')]);
     for (const chunks of [[bytes], ...everySplit(bytes), byteByByte(bytes)]) {
-      const reports: string[] = [];
-      const decoder = createDecoding('utf-8', true, (before) => reports.push(before));
-      const text = chunks.map((c) => decoder.write(c)).join('') + decoder.end();
-      expect(text).toBe('line 1 caf\u00e9\nline 2 \u{1F600}\n\ufffd\n');
-      expect(reports).toHaveLength(1);
-      expect(text.slice(0, text.indexOf('\ufffd')).endsWith(reports[0] ?? 'x')).toBe(true);
+      // The line of each replacement, counted as a caller does: the line breaks given out before the call, plus those in it.
+      const lines: number[] = [];
+      let given = 0;
+      const decoder = createDecoding('utf-8', true, (before) => lines.push(given + before + 1));
+      const count = (text: string) => ((given += text.split('\n').length - 1), text);
+      const text = chunks.map((c) => count(decoder.write(c))).join('') + count(decoder.end());
+      expect(text).toBe('line 1 caf\u00e9\nline 2 \u{1F600}\n\ufffd\nx\ufffd\n');
+      expect(lines).toEqual([3, 4]);
     }
   });
 
   it('a single-byte decoder reports bytes it cannot map (0x81 is undefined in windows-1252)', () => {
-    const reports: string[] = [];
+    const reports: number[] = [];
     const decoder = createDecoding('windows-1252', true, (before) => reports.push(before));
-    expect(decoder.write(Buffer.from([0x80, 0x0a, 0x81]))).toBe('€\n\ufffd');
-    expect(reports).toEqual(['€\n']);
+    expect(decoder.write(Buffer.from([0x80, 0x0a, 0x81, 0x0a, 0x0a, 0x8d]))).toBe('€\n\ufffd\n\n\ufffd');
+    expect(reports).toEqual([1, 3]);
   });
 });
 

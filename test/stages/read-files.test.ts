@@ -97,6 +97,19 @@ describe('encodings', () => {
     // A U+FFFD the file itself contains is not reported.
     expect((await read([Buffer.from('name\nx\ufffdy\n')], { file: 'in.csv' })).warnings).toEqual([]);
   });
+
+  it('every line with such bytes is named (once, however many it has), up to ten; the rest are counted at the end', async () => {
+    const warning = (line: number) => `in.csv:${line}: bytes that are not valid utf-8 were read as U+FFFD (\ufffd)`;
+    // Forced to UTF-8: stray cp1252 bytes on lines 3 and 5 (two on line 5), under every chunking.
+    await expectEvery(latin1('name\nok\ncaf\xe9\nok\nd\xe9j\xe0 vu\n'), { file: 'in.csv', encoding: 'utf-8' }, {
+      records: [[2, { name: 'ok' }], [3, { name: 'caf\ufffd' }], [4, { name: 'ok' }], [5, { name: 'd\ufffdj\ufffd vu' }]],
+      warnings: [warning(3), warning(5)],
+    });
+    // Thirteen such lines: ten named, three counted.
+    const out = await read([Buffer.concat([Buffer.from('name\n'), ...Array.from({ length: 13 }, () => latin1('caf\xe9\n'))])], { file: 'in.csv', encoding: 'utf-8' });
+    expect(out.warnings).toEqual([...Array.from({ length: 10 }, (_, i) => warning(i + 2)), 'in.csv: 3 more lines had bytes that are not valid utf-8, read as U+FFFD (\ufffd)']);
+    expect(out.records).toHaveLength(13);
+  });
 });
 
 describe('containers and binary files', () => {
