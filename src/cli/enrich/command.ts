@@ -80,9 +80,17 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     if (values.sample !== undefined) throw usageError('--sample runs a trial and --dry-run sends nothing: use one or the other');
     return dryRun(io.stdout, say, plan.input.offline(plan.input.read(plan.stream)), { ...plan.spec, documentPrompt: plan.config.documentPrompt }, plan.prices, plan.mode, plan.config.answer?.jsonSchema);
   }
-  // Before paying: the cap against what is left to pay, and how many sampled rows the ledger answered before.
-  const answeredBefore = values['max-cost'] !== undefined || plan.picked ? await precheckCost(plan, values, io.env, say) : 0;
-  return execute(plan, values, io, say, view, answeredBefore);
+  // One ledger for the pre-check and the run (on PostgreSQL: one pool, one clock measurement), opened
+  // before anything that keeps the process alive (the in-process emulator): a ledger that cannot be
+  // opened ends the run at once.
+  const ledger = await ledgerOf(values, io.env);
+  try {
+    // Before paying: the cap against what is left to pay, and how many sampled rows the ledger answered before.
+    const answeredBefore = values['max-cost'] !== undefined || plan.picked ? await precheckCost(plan, values, io.env, say, ledger) : 0;
+    return await execute(plan, values, io, say, view, answeredBefore, ledger);
+  } finally {
+    await ledger.close();
+  }
 }
 
 /** What a run is about to do, decided before anything is sent. */
@@ -149,7 +157,7 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
  * under this API key is left out: a rerun pays only for the rest. Returns how many of the rows (the
  * sampled ones, with `--sample`) it left out so.
  */
-async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.ProcessEnv, say: (line: string) => void): Promise<number> {
+async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.ProcessEnv, say: (line: string) => void, ledger: LedgerStore): Promise<number> {
   const maxCost = values['max-cost'] ?? Number.POSITIVE_INFINITY;
   if (plan.file === '-') {
     say(`--max-cost: stdin cannot be estimated before it is read; the cap applies as batches are submitted`);
@@ -160,26 +168,20 @@ async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.Proces
   const api = values.emulator ? undefined : apiFromEnv(env);
   // Without a cap, the pass only counts sampled rows answered before: nothing to count without the ledger.
   if (values['max-cost'] === undefined && !api) return 0;
-  const ledger = api ? await ledgerOf(values, env) : undefined;
-  try {
-    const scope = api?.scope ?? '';
-    // Pending requests are to pay, and so are answers the run will try again (a transient failure, as the intake decides).
-    const toPay = (request: KnownRequest) => request.state === 'pending' || (request.state === 'done' && request.failure !== null && isTransientFailure(request.failure));
-    const inLedger = ledger ? async (keys: string[]) => new Set([...(await ledger.known(scope, keys))].flatMap(([k, request]) => (toPay(request) ? [] : [k]))) : undefined;
-    const { line, inLedger: answeredBefore } = await checkCost(input.offline(input.read(await input.open())), {
-      spec: { ...plan.spec, documentPrompt: plan.config.documentPrompt },
-      prices: plan.prices,
-      mode: plan.mode,
-      cachedPrefix: plan.cachedPrefix,
-      maxCost,
-      picked: plan.picked,
-      inLedger,
-    });
-    if (!values.quiet && values['max-cost'] !== undefined) say(line);
-    return answeredBefore;
-  } finally {
-    await ledger?.close();
-  }
+  // Pending requests are to pay, and so are answers the run will try again (a transient failure, as the intake decides).
+  const toPay = (request: KnownRequest) => request.state === 'pending' || (request.state === 'done' && request.failure !== null && isTransientFailure(request.failure));
+  const inLedger = api ? async (keys: string[]) => new Set([...(await ledger.known(api.scope, keys))].flatMap(([k, request]) => (toPay(request) ? [] : [k]))) : undefined;
+  const { line, inLedger: answeredBefore } = await checkCost(input.offline(input.read(await input.open())), {
+    spec: { ...plan.spec, documentPrompt: plan.config.documentPrompt },
+    prices: plan.prices,
+    mode: plan.mode,
+    cachedPrefix: plan.cachedPrefix,
+    maxCost,
+    picked: plan.picked,
+    inLedger,
+  });
+  if (!values.quiet && values['max-cost'] !== undefined) say(line);
+  return answeredBefore;
 }
 
 /**
@@ -210,15 +212,12 @@ async function connect(values: EnrichValues, io: CliIo, say: (line: string) => v
 }
 
 /**
- * The run itself: outputs, ledger, API, signals, the pipeline, then the summary (`answeredBefore`: the
+ * The run itself, in `ledger` (the caller closes it): outputs, API, signals, the pipeline, then the summary (`answeredBefore`: the
  * sampled rows the ledger had answered, for `--sample`'s price per row).
  */
-async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: string) => void, view: { progress?: Progress }, answeredBefore: number): Promise<number> {
+async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: string) => void, view: { progress?: Progress }, answeredBefore: number, ledger: LedgerStore): Promise<number> {
   const { input, picked } = plan;
   const outputs = openOutputs(values, io, { inputColumns: input.columns, answerColumns: answerFields(plan.config), say });
-  // Opened before anything that keeps the process alive (the in-process emulator): a ledger that
-  // cannot be opened ends the run at once.
-  const ledger = await ledgerOf(values, io.env);
   const api = await connect(values, io, say);
   const counts = newCounts();
   const costs = newCostTotals();
@@ -269,7 +268,6 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
     progress.stop();
     delete view.progress;
     interrupts.dispose();
-    await ledger.close();
     await api.close();
   }
 
