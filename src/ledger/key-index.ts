@@ -213,3 +213,37 @@ function digit(hash: number, pass: number): number {
       return Math.floor(hash / TWO_32) >>> 16;
   }
 }
+
+/** Pairs of numbers appended one at a time, read back as two typed arrays (a key-index catch-up). */
+export class PairBuffer {
+  #hashes = new Float64Array(1024);
+  #ids = new Float64Array(1024);
+  #length = 0;
+
+  push(hash: number, id: number): void {
+    if (this.#length === this.#hashes.length) {
+      const hashes = new Float64Array(this.#length * 2);
+      const ids = new Float64Array(this.#length * 2);
+      hashes.set(this.#hashes);
+      ids.set(this.#ids);
+      this.#hashes = hashes;
+      this.#ids = ids;
+    }
+    this.#hashes[this.#length] = hash;
+    this.#ids[this.#length++] = id;
+  }
+
+  /** What was pushed, as arrays the caller may reorder (valid until `clear`). */
+  view(): { hashes: Float64Array; ids: Float64Array } {
+    return { hashes: this.#hashes.subarray(0, this.#length), ids: this.#ids.subarray(0, this.#length) };
+  }
+
+  /** Empties it, and lets a large one go (a first catch-up of a million requests took 16 MB). */
+  clear(): void {
+    this.#length = 0;
+    if (this.#hashes.length > 1024) {
+      this.#hashes = new Float64Array(1024);
+      this.#ids = new Float64Array(1024);
+    }
+  }
+}

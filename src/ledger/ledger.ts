@@ -6,9 +6,9 @@
  * twice:
  *
  * - `requests` are found by `(scope, key)`, through a hash of both (`keyHash`) kept on each row
- *   and held in memory by id (`./key-index.ts`), not in an index on disk. The key hashes the whole request (see `requestKey`) and the scope hashes the
- *   API identity (base URL and a hash of the key, never the key), so a rerun finds what was already
- *   submitted or answered.
+ *   and held in memory by id (`./key-index.ts`), not in an index on disk. The key hashes the whole
+ *   request (see `requestKey`) and the scope hashes the API identity (base URL and a hash of the
+ *   key, never the key), so a rerun finds what was already submitted or answered.
  *   A request is `pending` (to submit), `submitted` (in a batch) or `done` (its result stored). Its
  *   state row is small (it changes several times); what it sends lives apart: the params shared by
  *   a job once in `specs`, each request's messages in `payloads` (under the request's id), and its
@@ -45,7 +45,7 @@ import { ledgerBusy, type KnownRequest, type LedgerStore, type NewRecord, type N
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
-import { KeyIndex } from './key-index.ts';
+import { KeyIndex, PairBuffer } from './key-index.ts';
 
 const SCHEMA_VERSION = 9;
 
@@ -402,11 +402,11 @@ export class Ledger implements LedgerStore {
           "SELECT key, id, spec, attempts, max_tokens, result_id FROM requests WHERE batch_id = ? AND state = 'submitted'",
         )
         .raw(),
-      // The largest id a request has had: gc may have deleted it (see `#gcRequestStep`).
+      // The largest id a request has had, whatever deleted its row since (see `#insertRequests`).
       lastRequestId: db.prepare<[], number>("SELECT MAX(COALESCE((SELECT MAX(id) FROM requests), 0), (SELECT v FROM meta WHERE k = 'last_request_id'))").pluck(),
       // Through a function called per row rather than rows returned: no array made per row (a million
-      // requests read in about 0.16 s, against 0.6 s as rows).
-      // `h` is never null as written; a row that lacked it would be missed by every lookup, and written again.
+      // requests read in about 0.16 s, against 0.6 s as rows). `h` is never null as written; a row
+      // that lacked it would be missed by every lookup, and written again.
       takeKeys: db.prepare<[number], number | null>('SELECT MAX(be_take_key(id, COALESCE(h, be_key_hash(scope, key)))) FROM requests WHERE id > ?').pluck(),
       keepLastRequestId: db.prepare("UPDATE meta SET v = MAX(v, ?) WHERE k = 'last_request_id'"),
       requestId: db.prepare<[number, string, string], number>(`SELECT q.id ${BY_KEY}`).pluck(),
@@ -667,7 +667,8 @@ export class Ledger implements LedgerStore {
    * Brings the key index up to the requests written since it last looked (by other connections: ours
    * are added as they are written). Ids only grow (see `lastRequestId`), and are given under the
    * write lock, so the ids above the last one seen are exactly the requests not yet in it. The first
-   * call reads every request's (id, hash): about 0.3 s of CPU for a million (read through a SQL function, sorted once).
+   * call reads every request's (id, hash): about 0.3 s of CPU for a million (read through a SQL
+   * function, sorted once).
    */
   #syncKeys(): void {
     try {
@@ -1164,39 +1165,5 @@ export class Ledger implements LedgerStore {
     if (elsewhere) return undefined;
     const held = this.#records.heldKeysSql();
     return this.#db.prepare(`${verb} WHERE ${GC_REQUESTS}${held === null ? '' : ` AND key NOT IN (${held})`}${rest}`);
-  }
-}
-
-/** Pairs of numbers appended one at a time, read back as two typed arrays (a key-index catch-up). */
-class PairBuffer {
-  #hashes = new Float64Array(1024);
-  #ids = new Float64Array(1024);
-  #length = 0;
-
-  push(hash: number, id: number): void {
-    if (this.#length === this.#hashes.length) {
-      const hashes = new Float64Array(this.#length * 2);
-      const ids = new Float64Array(this.#length * 2);
-      hashes.set(this.#hashes);
-      ids.set(this.#ids);
-      this.#hashes = hashes;
-      this.#ids = ids;
-    }
-    this.#hashes[this.#length] = hash;
-    this.#ids[this.#length++] = id;
-  }
-
-  /** What was pushed, as arrays the caller may reorder (valid until `clear`). */
-  view(): { hashes: Float64Array; ids: Float64Array } {
-    return { hashes: this.#hashes.subarray(0, this.#length), ids: this.#ids.subarray(0, this.#length) };
-  }
-
-  /** Empties it, and lets a large one go (a first catch-up of a million requests took 16 MB). */
-  clear(): void {
-    this.#length = 0;
-    if (this.#hashes.length > 1024) {
-      this.#hashes = new Float64Array(1024);
-      this.#ids = new Float64Array(1024);
-    }
   }
 }
