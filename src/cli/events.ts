@@ -40,7 +40,7 @@ export function describe(event: BatchEvent): string {
     case 'realtime':
       return `real time: ${plural(event.requests, 'request')} sent (at most ${event.concurrency} at once)`;
     case 'finishing':
-      return `real time: stopping once the ${plural(event.calls, 'call')} in flight ${event.calls === 1 ? 'answers' : 'answer'} (each is paid once sent); interrupt again to leave now, and the next run asks ${event.calls === 1 ? 'it' : 'them'} again`;
+      return `real time: waiting for the ${plural(event.calls, 'call')} in flight to answer (each is paid once sent); an interrupt leaves now, and the next run asks ${event.calls === 1 ? 'it' : 'them'} again`;
     case 'concurrency':
       return `real time: now at most ${event.limit} calls at once (${event.reason})`;
     case 'deadline':

@@ -42,13 +42,19 @@ export class RealtimeSender {
   }
 
   /**
+   * Says, with a `finishing` event, that the run will wait for the calls still out (at the start of a
+   * stop, so that the line comes at once).
+   */
+  announceFinishing(): void {
+    if (this.#sending.size > 0) this.#ctx.opts.emit({ type: 'finishing', calls: this.#sending.size });
+  }
+
+  /**
    * Resolves once every call sent has been answered and its answer kept (or has failed): a stop waits
    * for them, however long they take, since each is paid once sent and an aborted one would be asked,
-   * and paid, again by the next run. Announced with a `finishing` event when some are still out.
+   * and paid, again by the next run.
    */
   async finishing(): Promise<void> {
-    if (this.#sending.size === 0) return;
-    this.#ctx.opts.emit({ type: 'finishing', calls: this.#sending.size });
     while (this.#sending.size > 0) await Promise.allSettled([...this.#sending]);
   }
 

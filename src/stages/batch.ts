@@ -174,6 +174,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     options.signal?.removeEventListener('abort', onAbort);
     const stopped = options.signal?.aborted === true;
     if (!controller.signal.aborted) controller.abort();
+    realtime.announceFinishing();
     // When the consumer stops early the reader may be parked on a source that never ends (stdin);
     // it is not awaited then (its failure is already handled), and it writes nothing more.
     if (intake.inputDone) await filled;

@@ -112,6 +112,22 @@ describe('batch-enrich CLI', () => {
     expect(run.stderr()).not.toMatch(/submitted batches keep running/);
   });
 
+  it('in real time, a stop says at once that it waits for the calls in flight (paid once sent); a second interrupt leaves at once, and says what the next run pays again', async () => {
+    const emu = await startEmulator({ messagesLatencyMs: 10_000 });
+    emulators.push(emu);
+    const dir = tempDir();
+    const run = await interruptible([BIN, '--mode', 'realtime', '--prompt', 'x {{text}}', '--input-format', 'csv'], { HOME: dir, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') }, 'real time: 2 requests sent', { endInput: true });
+    const started = Date.now();
+    run.signal('SIGINT');
+    await run.waitFor('real time: waiting for the 2 calls in flight to answer (each is paid once sent); an interrupt leaves now');
+    // Said at once, not after the 3 s the stop gives the rest of the run.
+    expect(Date.now() - started).toBeLessThan(2_000);
+    run.signal('SIGINT');
+    expect(await run.closed).toEqual({ code: null, signal: 'SIGINT' }); // a shell sees 130
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(run.stderr()).toContain('SIGINT: leaving now; the real-time calls still in flight (2 at the stop) are asked, and paid, again by the next run');
+  });
+
   it('--help lists every option, the exit codes and examples; the emulator has its own help', async () => {
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);
@@ -135,14 +151,28 @@ async function interruptible(args: string[], env: Record<string, string>, until:
   if (endInput) child.stdin.end('text\na\nb\n');
   else child.stdin.write('text\na\nb\n');
   let stderr = '';
-  await new Promise<void>((resolve) => {
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-      if (stderr.includes(until)) resolve();
-    });
+  const waiting = new Set<() => void>();
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+    for (const check of waiting) check();
   });
+  const waitFor = (text: string) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (!stderr.includes(text)) return;
+        waiting.delete(check);
+        resolve();
+      };
+      waiting.add(check);
+      check();
+    });
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  await waitFor(until);
   return {
     stderr: () => stderr,
+    waitFor,
+    closed,
+    signal: (signal: NodeJS.Signals) => child.kill(signal),
     interrupt() {
       child.kill('SIGINT');
       return new Promise<number | null>((resolve) => child.on('close', resolve));

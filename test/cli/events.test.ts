@@ -28,11 +28,11 @@ group('event lines', () => {
     },
     {
       event: { type: 'finishing', calls: 1 },
-      line: 'real time: stopping once the 1 call in flight answers (each is paid once sent); interrupt again to leave now, and the next run asks it again',
+      line: 'real time: waiting for the 1 call in flight to answer (each is paid once sent); an interrupt leaves now, and the next run asks it again',
     },
     {
       event: { type: 'finishing', calls: 8 },
-      line: 'real time: stopping once the 8 calls in flight answer (each is paid once sent); interrupt again to leave now, and the next run asks them again',
+      line: 'real time: waiting for the 8 calls in flight to answer (each is paid once sent); an interrupt leaves now, and the next run asks them again',
     },
     {
       event: { type: 'budget', maxUsd: 5, projectedUsd: 5.5, requests: 1 },

@@ -239,6 +239,11 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
     onEvent: (event) => {
       if (event.type === 'submitted' || event.type === 'adopted' || event.type === 'following') batches++;
       if (event.type === 'realtime') sentRealtime = true;
+      // Waiting for paid real-time calls, the run is stopping already: an interrupt now leaves at once, as the line says.
+      if (event.type === 'finishing') {
+        const calls = event.calls;
+        interrupts.leaveOnNext((signal) => `${signal}: leaving now; the real-time calls still in flight (${calls} at the stop) are asked, and paid, again by the next run`);
+      }
       progress.event(event);
     },
   });

@@ -9,6 +9,11 @@ export interface Interrupts {
   signal: AbortSignal;
   /** The exit code for the signal that stopped the run (130, 143), or undefined when none did. */
   exitCode(): number | undefined;
+  /**
+   * From now on, SIGINT or SIGTERM leaves at once: `line` is said, and the signal is raised again
+   * with its default action (the process ends with 130 or 143).
+   */
+  leaveOnNext(line: (signal: NodeJS.Signals) => string): void;
   /** Removes the listeners. */
   dispose(): void;
 }
@@ -36,16 +41,29 @@ export function onInterrupt(say: (line: string) => void, ledgerPath: string, can
     );
     controller.abort(new BatchEnrichError('BE_ABORTED', `interrupted by ${signal}`));
   };
-  const sigint = () => stop('SIGINT');
-  const sigterm = () => stop('SIGTERM');
+  let sigint = () => stop('SIGINT');
+  let sigterm = () => stop('SIGTERM');
   process.once('SIGINT', sigint);
   process.once('SIGTERM', sigterm);
+  const dispose = () => {
+    process.off('SIGINT', sigint);
+    process.off('SIGTERM', sigterm);
+  };
   return {
     signal: controller.signal,
     exitCode: () => (interrupted === undefined ? undefined : interrupted === 'SIGINT' ? 130 : 143),
-    dispose() {
-      process.off('SIGINT', sigint);
-      process.off('SIGTERM', sigterm);
+    leaveOnNext(line) {
+      dispose();
+      const leave = (signal: NodeJS.Signals) => {
+        dispose();
+        say(line(signal));
+        process.kill(process.pid, signal);
+      };
+      sigint = () => leave('SIGINT');
+      sigterm = () => leave('SIGTERM');
+      process.once('SIGINT', sigint);
+      process.once('SIGTERM', sigterm);
     },
+    dispose,
   };
 }
