@@ -41,7 +41,7 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 import { plural } from '../core/text.ts';
-import { ledgerBusy, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
+import { ledgerBusy, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
@@ -223,6 +223,24 @@ export interface RunRow {
   heartbeat_at: number | null;
   /** The scratch file that holds its records, in the ledger's folder (null: none, or in memory; SQLite only). */
   scratch?: string | null;
+}
+
+/**
+ * The runs that keep gc from deleting requests, in words (`GcCounts.kept`): each with its pid, host
+ * and when it was last heard from.
+ */
+export function workingRunsText(runs: readonly RunRow[], now: number): string {
+  const one = (run: RunRow) => `run ${run.id} (pid ${run.pid} on ${run.host?.split('/')[0] ?? 'an unknown host'}, last heard from ${Math.max(0, Math.round((now - (run.heartbeat_at ?? now)) / 1000))} s ago)`;
+  return `${runs.map(one).join(', ')} may still be working, and ${runs.length === 1 ? 'its' : 'their'} records point at requests; they go once ${runs.length === 1 ? 'it has' : 'those have'} ended, or been silent for ${RUN_RECORDS_STALE_MS / 60_000} minutes`;
+}
+
+/**
+ * Whether a run may still read its records (gc keeps every request while one may): heard from within
+ * `RUN_RECORDS_STALE_MS`, and not gone from this host (a run killed here is known dead at once).
+ */
+export function runMayBeWorking(run: RunRow, now: number): boolean {
+  if (run.heartbeat_at === null || now - run.heartbeat_at >= RUN_RECORDS_STALE_MS) return false;
+  return run.host !== HOST || processAlive(run.pid);
 }
 
 /** Whether a run is alive at `now`: its heartbeat is fresh and, on this host, its pid is alive. */
@@ -1065,17 +1083,19 @@ export class Ledger implements LedgerStore {
    * Each step looks again at who else works on the ledger: once a run of another connection is
    * alive (one that started during a pause), no more requests are deleted.
    */
-  async gc(before: number): Promise<{ batches: number; requests: number }> {
+  async gc(before: number): Promise<GcCounts> {
     const batches = this.#readThenWrite(() => {
       const deleted = this.#stmt.gcBatches.run(before).changes;
       this.#stmt.gcClaims.run();
       return deleted;
     });
     let requests = 0;
+    let kept: string | undefined;
     for (let after = 0; ; ) {
       const step = this.#readThenWrite(() => this.#gcRequestStep(before, after));
-      requests += step?.deleted ?? 0;
-      if (step?.last === undefined) break;
+      if (typeof step === 'string') kept = step;
+      else requests += step.deleted;
+      if (typeof step === 'string' || step.last === undefined) break;
       after = step.last;
       await this.#gcPause();
     }
@@ -1086,7 +1106,7 @@ export class Ledger implements LedgerStore {
       this.#stmt.gcSpecs.run();
       this.#stmt.gcScopes.run();
     });
-    return { batches, requests };
+    return kept === undefined ? { batches, requests } : { batches, requests, kept };
   }
 
   #gcPause(): Promise<void> {
@@ -1096,13 +1116,13 @@ export class Ledger implements LedgerStore {
   /**
    * One step of `gc`: deletes up to `GC_STEP` of the requests it may delete after the id `after`,
    * with their payloads and results. Returns how many it deleted and the last id it deleted when
-   * there may be more; undefined when it must keep every request (see `#gcRequests`). The largest
+   * there may be more; why, when it must keep every request (see `#gcRequests`). The largest
    * id ever given stays in `meta` (see `#insertRequests`), so no id freed here is given again.
    */
-  #gcRequestStep(before: number, after: number): { deleted: number; last?: number } | undefined {
+  #gcRequestStep(before: number, after: number): { deleted: number; last?: number } | string {
     this.#db.exec('CREATE TEMP TABLE IF NOT EXISTS gc_requests (id INTEGER PRIMARY KEY, result_id INTEGER); DELETE FROM temp.gc_requests');
     const chosen = this.#gcRequests('INSERT INTO temp.gc_requests (id, result_id) SELECT id, result_id FROM requests', ` AND id > ? ORDER BY id LIMIT ${this.#gcStep}`);
-    if (chosen === undefined) return undefined;
+    if (typeof chosen === 'string') return chosen;
     const deleted = chosen.run(before, after).changes;
     if (deleted === 0) return { deleted };
     // Each by its id: a lookup per request, not a scan of the table (a scan a step would make gc quadratic).
@@ -1147,22 +1167,21 @@ export class Ledger implements LedgerStore {
    * What `gc(before)` would delete, counted without deleting (for `batch-enrich gc --dry-run`). A
    * plain read, so a dry run never waits on a running job's write lock.
    */
-  gcPreview(before: number): { batches: number; requests: number } {
-    return {
-      batches: this.#stmt.gcBatchesCount.get(before)?.n ?? 0,
-      requests: (this.#gcRequests('SELECT COUNT(*) AS n FROM requests')?.get(before) as { n: number } | undefined)?.n ?? 0,
-    };
+  gcPreview(before: number): GcCounts {
+    const batches = this.#stmt.gcBatchesCount.get(before)?.n ?? 0;
+    const requests = this.#gcRequests('SELECT COUNT(*) AS n FROM requests');
+    return typeof requests === 'string' ? { batches, requests: 0, kept: requests } : { batches, requests: (requests.get(before) as { n: number } | undefined)?.n ?? 0 };
   }
 
   /**
-   * `gc`'s statement over the requests it deletes, or undefined when it must keep them all: a run of
-   * another connection that may still be working holds records in a scratch file this connection
-   * cannot read, and deleting a request one of them points at would lose its answer.
+   * `gc`'s statement over the requests it deletes, or why it must keep them all: a run of another
+   * connection that may still be working (`runMayBeWorking`) holds records in a scratch file this
+   * connection cannot read, and deleting a request one of them points at would lose its answer.
    */
-  #gcRequests(verb: string, rest = '') {
+  #gcRequests(verb: string, rest = ''): Database.Statement | string {
     const now = Date.now();
-    const elsewhere = this.#stmt.runs.all().some((run) => !this.#records.holds(run.id) && run.heartbeat_at !== null && now - run.heartbeat_at < RUN_RECORDS_STALE_MS);
-    if (elsewhere) return undefined;
+    const elsewhere = this.#stmt.runs.all().filter((run) => !this.#records.holds(run.id) && runMayBeWorking(run, now));
+    if (elsewhere.length > 0) return workingRunsText(elsewhere, now);
     const held = this.#records.heldKeysSql();
     return this.#db.prepare(`${verb} WHERE ${GC_REQUESTS}${held === null ? '' : ` AND key NOT IN (${held})`}${rest}`);
   }

@@ -38,7 +38,9 @@ import {
   RUN_RECORDS_STALE_MS,
   RUN_STALE_MS,
   runIsAlive,
+  runMayBeWorking,
   withSpec,
+  workingRunsText,
   type BatchPageRow,
   type BatchRow,
   type BatchState,
@@ -49,7 +51,7 @@ import {
   type RunRow,
   type Waiting,
 } from './ledger.ts';
-import type { KnownRequest, LedgerStore, NewRecord, NewRequest, Settlement, Spec, UploadStore } from './store.ts';
+import type { GcCounts, KnownRequest, LedgerStore, NewRecord, NewRequest, Settlement, Spec, UploadStore } from './store.ts';
 import type { UploadRow } from './uploads.ts';
 
 /** A small pool: a worker runs one step at a time, plus its heartbeat and a page read while a body streams. */
@@ -638,14 +640,15 @@ export class PgLedger implements LedgerStore {
    * Nothing else waits for it: not the runs' heartbeats (a heartbeat held up for the length of a gc
    * would have the run taken for dead by the others).
    */
-  async gc(before: number): Promise<{ batches: number; requests: number }> {
+  async gc(before: number): Promise<GcCounts> {
     await this.#measureClock();
     return transaction(this.#pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...GC_LOCK]);
-      const working = await this.#runsWorking(client);
-      const counts = {
+      const kept = await this.#runsWorking(client);
+      const counts: GcCounts = {
         batches: await changes(client, `DELETE FROM batches WHERE ${GC_BATCHES}`, [before]),
-        requests: working ? 0 : await changes(client, `DELETE FROM requests WHERE ${GC_REQUESTS}`, [before]),
+        requests: kept !== undefined ? 0 : await changes(client, `DELETE FROM requests WHERE ${GC_REQUESTS}`, [before]),
+        ...(kept === undefined ? {} : { kept }),
       };
       await client.query('DELETE FROM payloads p WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.id = p.id)');
       await client.query('DELETE FROM results a WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.result_id = a.id)');
@@ -655,20 +658,22 @@ export class PgLedger implements LedgerStore {
     });
   }
 
-  async gcPreview(before: number): Promise<{ batches: number; requests: number }> {
+  async gcPreview(before: number): Promise<GcCounts> {
     await this.#measureClock();
     const row = await first<{ batches: number; requests: number }>(
       this.#pool,
       `SELECT (SELECT COUNT(*) FROM batches WHERE ${GC_BATCHES}) AS batches, (SELECT COUNT(*) FROM requests WHERE ${GC_REQUESTS}) AS requests`,
       [before],
     );
-    return { batches: row?.batches ?? 0, requests: (await this.#runsWorking(this.#pool)) ? 0 : (row?.requests ?? 0) };
+    const kept = await this.#runsWorking(this.#pool);
+    return kept === undefined ? { batches: row?.batches ?? 0, requests: row?.requests ?? 0 } : { batches: row?.batches ?? 0, requests: 0, kept };
   }
 
-  /** Whether a run may still be working: one that beat within `RUN_RECORDS_STALE_MS` (on the server's clock), as SQLite's gc asks. */
-  async #runsWorking(db: Queryable): Promise<boolean> {
-    const since = this.#serverTime(Date.now()) - RUN_RECORDS_STALE_MS;
-    return (await first<{ n: number }>(db, 'SELECT COUNT(*)::int AS n FROM runs WHERE heartbeat_at > $1', [since]))!.n > 0;
+  /** Why gc keeps every request, if a run may still be working (`runMayBeWorking`, on the server's clock), as SQLite's gc asks. */
+  async #runsWorking(db: Queryable): Promise<string | undefined> {
+    const now = this.#serverTime(Date.now());
+    const working = (await rows<RunRow>(db, 'SELECT * FROM runs WHERE heartbeat_at > $1 ORDER BY id', [now - RUN_RECORDS_STALE_MS])).filter((run) => runMayBeWorking(run, now));
+    return working.length === 0 ? undefined : workingRunsText(working, now);
   }
 
   /** Gives the space of deleted rows back (`VACUUM`: it runs beside other workers, outside a transaction). */

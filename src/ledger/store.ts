@@ -98,6 +98,14 @@ export interface Settlement {
   maxTokens?: number | null;
 }
 
+/** What `gc` deleted (or `gcPreview` would), and why it kept every request, if it did. */
+export interface GcCounts {
+  batches: number;
+  requests: number;
+  /** The runs that may still be working, whose records point at requests (see `workingRunsText`): no request was deleted. */
+  kept?: string;
+}
+
 export interface LedgerStore {
   /** Where the ledger lives, for messages: a file path, or a PostgreSQL URL without its password. */
   readonly path: string;
@@ -186,8 +194,8 @@ export interface LedgerStore {
    * and their keys after (a gc stopped before that leaves key rows no lookup matches); PostgreSQL in
    * one transaction.
    */
-  gc(before: number): Awaitable<{ batches: number; requests: number }>;
-  gcPreview(before: number): Awaitable<{ batches: number; requests: number }>;
+  gc(before: number): Awaitable<GcCounts>;
+  gcPreview(before: number): Awaitable<GcCounts>;
   /** Gives the space of deleted rows back (SQLite `VACUUM`, refused while a run is alive: it would hold the write lock throughout; PostgreSQL `VACUUM`). */
   compact(): Awaitable<void>;
   close(): Awaitable<void>;

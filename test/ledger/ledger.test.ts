@@ -301,8 +301,10 @@ describe("a run's records live in a scratch file of its own, not in the ledger",
     a.intake('scope-a', runA, [SPEC], [{ key: 'k1', label: null, spec: 's', messages: '[]' }], [record(0, 'k1')], 1);
     const runB = b.startRun('j', Date.now());
     b.intake('scope-a', runB, [SPEC], [{ key: 'k2', label: null, spec: 's', messages: '[]' }], [], 1);
-    expect(b.gcPreview(Date.now())).toEqual({ batches: 0, requests: 0 });
-    expect(await b.gc(Date.now())).toEqual({ batches: 0, requests: 0 });
+    // Kept, and why: the run named, with its pid and host.
+    const kept = expect.stringMatching(new RegExp(`^run ${runA} \\(pid ${process.pid} on .*, last heard from 0 s ago\\) may still be working, and its records point at requests`));
+    expect(b.gcPreview(Date.now())).toEqual({ batches: 0, requests: 0, kept });
+    expect(await b.gc(Date.now())).toEqual({ batches: 0, requests: 0, kept });
     // The connection whose run holds k1 sees its record, and deletes only k2 once b's run has ended.
     expect((await a.gc(Date.now())).requests).toBe(0);
     b.endRun(runB);
@@ -338,13 +340,24 @@ describe('gc beside other runs', () => {
     return counts;
   };
 
+  it('a run of another connection killed on this host (its pid gone) keeps no request from gc, however fresh its last heartbeat', async () => {
+    const { path, ledger } = answered({});
+    const other = new Ledger(path);
+    const killed = other.startRun('j', Date.now());
+    other.close(); // its scratch file goes; its row stays, as after a SIGKILL
+    // A pid that is not alive here (pid_max on Linux is at most 2^22).
+    tamper(path, 'UPDATE runs SET pid = ? WHERE id = ?', 2 ** 22 + 1, killed);
+    expect(await ledger.gc(10)).toEqual({ batches: 1, requests: 25 });
+    ledger.close();
+  });
+
   it('deletes in steps, each request with its payload and result; a run of another connection that starts between two steps stops it', async () => {
     const { path, ledger, keys } = answered({ gcStep: 1, gcPauseMs: 0 });
     expect(rowCounts(path)).toEqual({ requests: 25, payloads: 25, results: 25 });
     const other = new Ledger(path);
     const gc = ledger.gc(10); // its first step is made before its first pause
     const running = other.startRun('j', Date.now());
-    expect(await gc).toEqual({ batches: 1, requests: 1 });
+    expect(await gc).toEqual({ batches: 1, requests: 1, kept: expect.stringContaining(`run ${running} `) });
     expect(rowCounts(path)).toEqual({ requests: 24, payloads: 24, results: 24 });
     for (const key of keys.slice(1)) expect(ledger.storedResult('scope-a', key)).toBe(`{"r":"${key}"}`);
     // Once that run has ended, the rest goes, a request a step.

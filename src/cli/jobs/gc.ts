@@ -107,6 +107,7 @@ async function preview(gc: Gc, ours: BatchRow[]): Promise<number> {
   const now = Date.now();
   for (const row of ours) say(io, `would delete batch ${row.remote_id} on the API (job ${shown(row.job)}, downloaded ${formatDuration(now - row.updated_at)} ago)`);
   say(io, `would delete ${plural(counts.batches, 'batch', 'batches')} and ${plural(counts.requests, 'request')} not touched for ${age} from the ledger ${gc.shown}`);
+  if (counts.kept) say(io, `would keep every request: ${counts.kept}`);
   if (api) {
     const uploads = await gcUploads({ client: api.client, registry: ledger.uploads, scope: api.scope, before, keepRemote: gc.keepRemote, dryRun: true });
     if (uploads.files > 0) say(io, `would forget ${plural(uploads.files, 'uploaded file')} older than ${age}${gc.keepRemote ? ' (kept on the API)' : ', and delete them on the API'}`);
@@ -144,6 +145,7 @@ async function collect(gc: Gc, ours: BatchRow[]): Promise<number> {
     `deleted ${plural(counts.batches, 'batch', 'batches')} and ${plural(counts.requests, 'request')} not touched for ${age} from the ledger ${gc.shown}` +
       (gc.keepRemote ? '' : `; ${plural(deleted, 'batch', 'batches')} on the API`),
   );
+  if (counts.kept) say(io, `kept every request: ${counts.kept}`);
   // Documents this identity uploaded (the Files API keeps them until they expire): deleted, and forgotten.
   if (api) {
     const uploads = await gcUploads({ client: api.client, registry: ledger.uploads, scope: api.scope, before, keepRemote: gc.keepRemote, dryRun: false });
