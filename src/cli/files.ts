@@ -4,7 +4,7 @@
  * to a temporary file next to FILE and renamed into place only when the run is complete, so a killed
  * or failed run leaves the old FILE (or none), never half of one.
  */
-import { createReadStream, createWriteStream, fchmodSync, fstatSync, openSync, realpathSync, renameSync, rmSync, statSync, type Stats, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, fchmodSync, fstatSync, lstatSync, openSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, type Stats, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -136,8 +136,9 @@ export class AtomicOutput {
     }
     if (existing?.isDirectory()) throw usageError(`${flag} ${given}: is a directory; give a file name`);
     // Through a symlink, the file it points at is replaced, not the link (a special file, such as
-    // /dev/stdout on a pipe, is written as it is: its real path may be no path at all).
-    const path = existing?.isFile() ? realpathSync(given) : given;
+    // /dev/stdout on a pipe, is written as it is: its real path may be no path at all); a link to a
+    // file not made yet makes that file, as a shell's > would.
+    const path = existing?.isFile() ? realpathSync(given) : existing === undefined ? danglingTarget(given) ?? given : given;
     this.#path = path;
     const special = existing !== undefined && !existing.isFile();
     this.#temp = special ? undefined : join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(3).toString('hex')}.tmp`);
@@ -173,5 +174,15 @@ export class AtomicOutput {
   discard(): void {
     this.stream.destroy();
     this.#removeTemp();
+  }
+}
+
+/** Where a symlink whose target does not exist (yet) points, or undefined when `path` is no such link. */
+function danglingTarget(path: string): string | undefined {
+  try {
+    if (!lstatSync(path).isSymbolicLink()) return undefined;
+    return resolve(dirname(path), readlinkSync(path));
+  } catch {
+    return undefined;
   }
 }

@@ -103,6 +103,20 @@ describe('never destroy input', () => {
     expect(piped.trim()).toBe('50');
   });
 
+  it('-o over a symlink whose file does not exist yet writes that file, and keeps the link (as a shell > would); -o - is stdout', async () => {
+    const { dir, input } = setup();
+    symlinkSync(join('sub', 'x.ndjson'), join(dir, 'dangling.ndjson'));
+    execFileSync('mkdir', [join(dir, 'sub')]);
+    const result = await runCli(['--emulator', ...fast, '--quiet', '--prompt', 'T: {{headline}}', '-o', join(dir, 'dangling.ndjson'), input]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(lstatSync(join(dir, 'dangling.ndjson')).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(dir, 'sub', 'x.ndjson'), 'utf8').trim().split('\n')).toHaveLength(50);
+    const dash = await runCli(['--emulator', ...fast, '--quiet', '--prompt', 'T: {{headline}}', '-o', '-', input], { cwd: dir });
+    expect(dash.code, dash.stderr).toBe(0);
+    expect(dash.stdout.trim().split('\n')).toHaveLength(50);
+    expect(existsSync(join(dir, '-'))).toBe(false);
+  });
+
   it('--dry-run with -o, --errors or --summary is refused, and the file is left as it was (the output of the real run, its paid answers)', async () => {
     const { dir, input } = setup();
     const output = join(dir, 'out.ndjson');

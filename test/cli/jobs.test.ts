@@ -3,6 +3,7 @@
  * an emulator's URL, a key and a temporary ledger), plus the built binary for what only a process
  * shows (exit code on a closed pipe).
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -673,5 +674,14 @@ describe('the built binary', () => {
     expect(JSON.parse(first)).toHaveProperty('custom_id');
     expect(code).toBe(0);
     expect(stderr).toBe('');
+    // The same through --output /dev/stdout into a shell pipe (a child's stdio is a socket, which /dev/stdout cannot open).
+    // Not spawnSync: the emulator answers from this process.
+    const shell = spawn('sh', ['-c', `{ "${process.execPath}" "${BIN}" results ${id} --output /dev/stdout; echo "exit $?" >&2; } | head -1`], { env: { PATH: process.env['PATH'] ?? '', ...s.env } });
+    const named = { stdout: '', stderr: '' };
+    shell.stdout.setEncoding('utf8').on('data', (chunk: string) => (named.stdout += chunk));
+    shell.stderr.setEncoding('utf8').on('data', (chunk: string) => (named.stderr += chunk));
+    await new Promise((resolve) => shell.on('close', resolve));
+    expect(JSON.parse(named.stdout.trim())).toHaveProperty('custom_id');
+    expect(named.stderr).toBe('exit 0\n');
   });
 });

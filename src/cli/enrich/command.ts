@@ -61,7 +61,10 @@ export function enrichCommand(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function run(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseFlags(ENRICH_FLAGS, argv, { positionals: true });
+  const parsed = parseFlags(ENRICH_FLAGS, argv, { positionals: true });
+  const { positionals } = parsed;
+  // `-o -` is stdout, as for most tools (not a file named "-").
+  const values: EnrichValues = parsed.values.output === '-' ? { ...parsed.values, output: undefined } : parsed.values;
   if (values.help) {
     io.stdout.write(values.transform ? describeRecipe(await loadRecipe(values.transform)) : USAGE);
     return EXIT.OK;

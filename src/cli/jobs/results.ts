@@ -54,7 +54,8 @@ export function resultsCommand(argv: string[], io: CliIo): Promise<number> {
     if (!api) return EXIT.USAGE;
     // Opened now, so a path that cannot be written is a usage error before any download; written
     // whole or not at all (through a symlink, a file keeps its mode), as the run's outputs are.
-    const output = values.output === undefined ? undefined : { file: new AtomicOutput('--output', values.output), given: values.output };
+    // `--output -` is stdout, as for most tools.
+    const output = values.output === undefined || values.output === '-' ? undefined : { file: new AtomicOutput('--output', values.output), given: values.output };
     try {
       return await download(id, api.client, output, io);
     } finally {
@@ -93,8 +94,10 @@ async function download(id: string, client: Anthropic, output: { file: AtomicOut
     await pipeline(source, output?.file.stream ?? io.stdout);
     await output?.file.commit();
   } catch (error) {
-    if (output === undefined && isBrokenPipe(error)) {
-      io.stdout.on('error', () => {}); // later writes by others would raise EPIPE again; the reader is gone
+    // A reader that went away (`| head`), on stdout or on a pipe named as the output (`--output /dev/stdout`).
+    if (isBrokenPipe(error)) {
+      const stream: NodeJS.WritableStream = output?.file.stream ?? io.stdout;
+      stream.on('error', () => {}); // later writes would raise EPIPE again; the reader is gone
       return EXIT.OK;
     }
     say(io, `batch ${id}: results download failed after ${plural(lines, 'line')}: ${describeApiError(error)}`);
