@@ -248,6 +248,18 @@ describe('status', () => {
     expect((JSON.parse(json.stdout) as { batches: unknown[] }).batches[0]).toMatchObject({ remote_id: 'msgbatch_gone', refresh_error: 'not found (404)', processing_status: null });
   });
 
+  it('a real-time group (a stand-in row, realtime_…) is not asked of the API, and has no 24 h expiry', async () => {
+    const s = await setup();
+    addBatch(s.ledger, { identity: s.identity, job: 'a', remoteId: 'realtime_0123456789abcdef', at: Date.now() });
+    const retrieves = s.emu.stats.calls['batches.retrieve'] ?? 0;
+    const r = await run(statusCommand, [], s.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/realtime_0123456789abcdef +in_progress +real time +2 requests/);
+    expect(r.stdout).not.toMatch(/not found|expires in/);
+    expect(r.stderr).toBe('');
+    expect(s.emu.stats.calls['batches.retrieve'] ?? 0).toBe(retrieves);
+  });
+
   it('a mistyped flag gets the closest one of the command', async () => {
     const r = await run(statusCommand, ['--no-refrsh'], {});
     expect(r.code).toBe(2);

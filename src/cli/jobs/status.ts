@@ -130,7 +130,8 @@ export function statusCommand(argv: string[], io: CliIo): Promise<number> {
 
 /** Fetches the live state of the batches still moving, under the current identity only. */
 async function refresh(io: CliIo, api: Api | undefined, views: BatchView[]): Promise<void> {
-  const refreshable = views.filter((v) => v.row.remote_id !== null && !FINAL_STATES.includes(v.row.state));
+  // A real-time group's remote id is the ledger's stand-in (`realtime_…`): the API has no such batch.
+  const refreshable = views.filter((v) => v.row.remote_id !== null && !v.row.remote_id.startsWith(REALTIME_PREFIX) && !FINAL_STATES.includes(v.row.state));
   if (!api) {
     if (refreshable.length > 0) say(io, 'not refreshed: no ANTHROPIC_API_KEY');
     return;
@@ -160,8 +161,9 @@ async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) =>
 // ---------------------------------------------------------------------------------------------
 // JSON
 
-/** Whether a batch is still processing on the API (its 24 h expiry still matters). */
+/** Whether a batch is still processing on the API (its 24 h expiry still matters); a real-time group never expires. */
 function processing(view: BatchView): boolean {
+  if (view.row.remote_id?.startsWith(REALTIME_PREFIX)) return false;
   return (view.row.state === 'creating' || view.row.state === 'in_progress') && view.live?.processing_status !== 'ended';
 }
 
@@ -249,7 +251,7 @@ function statusTable(views: BatchView[], now: number): string {
         cells: [
           row.remote_id ?? '(not created)',
           row.state,
-          live ? `${live.processing_status} (${countsText(live.request_counts)})` : (view.refreshError ?? '-'),
+          live ? `${live.processing_status} (${countsText(live.request_counts)})` : (view.refreshError ?? (row.remote_id?.startsWith(REALTIME_PREFIX) ? 'real time' : '-')),
           plural(row.request_count, 'request'),
           formatBytes(row.bytes),
           `age ${formatDuration(now - row.created_at)}`,
