@@ -277,7 +277,9 @@ describe('prompt caching applies only at or above the model minimum', () => {
 
 describe('rate-limit headers on /v1/messages', () => {
   it('sends anthropic-ratelimit-* by default, counting down', async () => {
-    const local = await startEmulator();
+    // On a clock that stands still: the windows are whole minutes of the clock, and two calls on the
+    // wall clock could fall on both sides of one's end (the count starts again).
+    const local = await startEmulator({ now: () => Date.parse('2026-12-03T12:00:30Z') });
     try {
       const body = req('x', 'hello').params;
       const first = await raw(local.url, 'POST', '/v1/messages', body);
