@@ -116,7 +116,7 @@ function cellText(value: unknown): string {
 
 /** A cell a spreadsheet would take for a formula, with `'` in front; any other cell (a plain number such as `-5` too) as it is. */
 export function neutralised(text: string): string {
-  return /^[=+\-@\t\r]/.test(text) && !/^[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/.test(text) ? `'${text}` : text;
+  return /^[=+\-@\t\r]/.test(text) && !/^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/.test(text) ? `'${text}` : text;
 }
 
 /** Text gathered for one write at most (a burst larger than this goes out in several). */

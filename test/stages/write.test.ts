@@ -223,6 +223,9 @@ describe('CSV for spreadsheets (--excel, --safe-csv)', () => {
     const rows = parse(out) as string[][];
     expect(rows[1]).toEqual(['\'=HYPERLINK("http://evil","x")', "'@SUM(A1)", '-5', "'+1-2", "'=cmd|' /C calc'!A0", '']);
     expect(rows[2]).toEqual(['plain', '-1.5e3', "'\tTAB", 'ok=fine', 'fine', '']);
+    // Numbers a spreadsheet reads as numbers, written without a leading or a trailing digit, are plain too; a lone sign is not.
+    const forms = await writeAll({ format: 'csv', safe: true, answerColumns: [] }, [{ a: '-.5', b: '-1.', c: '+.5e2', d: '-', e: '-.', f: '-e5' }]);
+    expect((parse(forms) as string[][])[1]).toEqual(['-.5', '-1.', '+.5e2', "'-", "'-.", "'-e5", '']);
   });
 
   it('without safe, cells are written as they are', async () => {
