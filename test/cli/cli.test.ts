@@ -128,6 +128,20 @@ describe('batch-enrich CLI', () => {
     expect(run.stderr()).toContain('SIGINT: leaving now; the real-time calls still in flight (2 at the stop) are asked, and paid, again by the next run');
   });
 
+  it('in real time, a stop says in one line how many requests the next run sends, not one line a group', async () => {
+    const emu = await startEmulator({ messagesLatencyMs: 1_500 });
+    emulators.push(emu);
+    const dir = tempDir();
+    // 40 rows: two groups (32 and 8); 4 calls at once, the rest of both groups never sent.
+    const input = `text\n${Array.from({ length: 40 }, (_, i) => `row ${i}`).join('\n')}\n`;
+    const env = { HOME: dir, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const run = await interruptible([BIN, '--mode', 'realtime', '--concurrency', '4', '--prompt', 'x {{text}}', '--input-format', 'csv'], env, 'real time: 8 requests sent', { endInput: true, input });
+    expect(await run.interrupt()).toBe(130);
+    expect(run.stderr()).not.toContain('batch realtime_');
+    expect(run.stderr()).toContain('real time: 36 requests of 2 groups will be sent by the next run: the run stopped');
+    expect(emu.stats.calls['messages.create']).toBe(4);
+  });
+
   it('--help lists every option, the exit codes and examples; the emulator has its own help', async () => {
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);
@@ -146,10 +160,10 @@ describe('batch-enrich CLI', () => {
  * The built CLI on a CSV on stdin (`text`, `a`, `b`; stdin ended, or left open to keep the run
  * reading), once its stderr holds `until`; `interrupt()` sends SIGINT and resolves with the exit code.
  */
-async function interruptible(args: string[], env: Record<string, string>, until: string, { endInput }: { endInput: boolean }) {
+async function interruptible(args: string[], env: Record<string, string>, until: string, { endInput, input = 'text\na\nb\n' }: { endInput: boolean; input?: string }) {
   const child = spawn(process.execPath, args, { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-  if (endInput) child.stdin.end('text\na\nb\n');
-  else child.stdin.write('text\na\nb\n');
+  if (endInput) child.stdin.end(input);
+  else child.stdin.write(input);
   let stderr = '';
   const waiting = new Set<() => void>();
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {

@@ -26,8 +26,10 @@ import { isTransientFailure } from '../../core/retry.ts';
 import type { KnownRequest, LedgerStore } from '../../ledger/store.ts';
 import { newCounts } from '../../stages/merge.ts';
 import { coalesce } from '../../stages/write.ts';
+import { REALTIME_PREFIX } from '../../sink/options.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { guarded, say as sayLine } from '../command.ts';
+import { plural } from '../text.ts';
 import { uploadLine } from '../documents.ts';
 import { describe } from '../events.ts';
 import { parseFlags } from '../flags.ts';
@@ -227,6 +229,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   const uploadCounts = newUploadCounts();
   let batches = 0;
   let sentRealtime = false;
+  const realtimeReleased = { groups: 0, requests: 0, reason: '' };
   const started = Date.now();
   const interrupts = onInterrupt(say, ledger.path, values['cancel-on-exit'], () => ({ batches, realtime: sentRealtime }));
   const progress = createProgress({ stream: io.stderr, style: values.quiet ? 'off' : values.progress || (io.stderr as { isTTY?: boolean }).isTTY ? 'tty' : 'lines', counts, costs, describe, uploads: uploadCounts });
@@ -240,6 +243,13 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
     signal: interrupts.signal,
     started,
     onEvent: (event) => {
+      // Real-time groups sent back to pending (a stop, a refused key): one line for them all, at the end.
+      if (event.type === 'released' && event.batchId?.startsWith(REALTIME_PREFIX)) {
+        realtimeReleased.groups++;
+        realtimeReleased.requests += event.requests;
+        realtimeReleased.reason ||= event.reason;
+        return;
+      }
       if (event.type === 'submitted' || event.type === 'adopted' || event.type === 'following') batches++;
       if (event.type === 'realtime') sentRealtime = true;
       // Waiting for paid real-time calls, the run is stopping already: an interrupt now leaves at once, as the line says.
@@ -273,6 +283,8 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
     if (code !== undefined) return code;
     throw error;
   } finally {
+    const { groups, requests, reason } = realtimeReleased;
+    if (requests > 0 && !values.quiet) progress.say(`real time: ${plural(requests, 'request')} of ${plural(groups, 'group')} will be sent by the next run: ${reason}`);
     progress.stop();
     delete view.progress;
     interrupts.dispose();
