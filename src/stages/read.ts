@@ -85,7 +85,8 @@ type Chunks = AsyncIterable<Buffer | string>;
 /** Reads records of the given or detected format, from bytes in any encoding (or gzip), or from text. */
 export function readRecords(options: ReadOptions = {}): (source: Chunks) => AsyncGenerator<SourceRecord> {
   return async function* read(source) {
-    const text = decodeText(await unpack(failingAsInput(source, where(options.file)), options.file), options);
+    const badLines = new BadLines(where(options.file), options.onWarning ?? (() => {}));
+    const text = decodeText(await unpack(failingAsInput(source, where(options.file)), options.file), options, badLines);
     let format = options.format ?? formatFromName(options.file);
     let chunks: AsyncIterable<string> = text;
     if (!format) {
@@ -93,8 +94,52 @@ export function readRecords(options: ReadOptions = {}): (source: Chunks) => Asyn
       format = sniffed.format;
       chunks = sniffed.chunks;
     }
-    yield* format === 'ndjson' ? readNdjson(chunks, options) : readCsv(chunks, { ...options, format });
+    for await (const record of format === 'ndjson' ? readNdjson(chunks, options) : readCsv(chunks, { ...options, format })) {
+      badLines.sayUpTo(record.line);
+      yield record;
+    }
+    badLines.end();
   };
+}
+
+/**
+ * The lines with bytes not valid in the input's encoding, each named once the reader has come to it
+ * (the decoder reads ahead: a reader stopped early, as by `--limit`, names no line it did not read),
+ * the first `BAD_LINES_NAMED` of them; the rest are counted at the end.
+ */
+class BadLines {
+  readonly #file: string;
+  readonly #warn: (message: string) => void;
+  /** Found by the decoder, not yet said: line, encoding, and the hint the first one gets. */
+  readonly #found: { line: number; encoding: string; hint: string }[] = [];
+  #said = 0;
+  #more = 0;
+  #encoding = '';
+
+  constructor(file: string, warn: (message: string) => void) {
+    this.#file = file;
+    this.#warn = warn;
+  }
+
+  add(line: number, encoding: string, hint: string): void {
+    this.#found.push({ line, encoding, hint });
+  }
+
+  /** Says the lines found up to `line`. */
+  sayUpTo(line: number): void {
+    while (this.#found.length > 0 && (this.#found[0] as { line: number }).line <= line) {
+      const { line: at, encoding, hint } = this.#found.shift() as { line: number; encoding: string; hint: string };
+      this.#encoding = encoding;
+      if (++this.#said > BAD_LINES_NAMED) this.#more++;
+      else this.#warn(`${this.#file}:${at}: bytes that are not valid ${encoding} were read as U+FFFD (\ufffd)${this.#said === 1 ? hint : ''}`);
+    }
+  }
+
+  /** The whole input was read: says the rest, and how many were not named. */
+  end(): void {
+    this.sayUpTo(Number.POSITIVE_INFINITY);
+    if (this.#more > 0) this.#warn(`${this.#file}: ${plural(this.#more, 'more line')} had bytes that are not valid ${this.#encoding}, read as U+FFFD (\ufffd)`);
+  }
 }
 
 function where(file: string | undefined): string {
@@ -184,7 +229,7 @@ function mayBeMagic(head: Buffer): boolean {
  * Bytes → text (see `core/encoding.ts`). ASCII is the same in every encoding we detect, so it passes
  * at once; the decision is made at the first non-ASCII byte, on the bytes seen so far.
  */
-async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions): AsyncGenerator<string> {
+async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions, badLines: BadLines): AsyncGenerator<string> {
   const file = where(options.file);
   const warn = options.onWarning ?? (() => {});
   let lines = 0; // line breaks in the text given out so far, to name the line of a bad byte
@@ -192,19 +237,14 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions):
     for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', nl + 1)) lines++;
     return text;
   };
-  // Each line with bytes not valid in the encoding is named, once, up to `BAD_LINES_NAMED`; the rest are counted at the end.
-  let badLines = 0;
+  // Each line with bytes not valid in the encoding, once (see `BadLines`).
   let lastBadLine = 0;
-  let badEncoding = '';
   const decoderFor = (choice: EncodingChoice, fromStart: boolean) =>
     createDecoding(choice.encoding, fromStart, (linesBefore) => {
       const line = lines + 1 + linesBefore;
       if (line === lastBadLine) return;
       lastBadLine = line;
-      badEncoding = choice.encoding;
-      if (++badLines > BAD_LINES_NAMED) return;
-      const hint = badLines > 1 || choice.how === 'given' ? '' : '; if the file is in another encoding, give it with --encoding NAME (e.g. --encoding windows-1252)';
-      warn(`${file}:${line}: bytes that are not valid ${choice.encoding} were read as U+FFFD (\ufffd)${hint}`);
+      badLines.add(line, choice.encoding, choice.how === 'given' ? '' : '; if the file is in another encoding, give it with --encoding NAME (e.g. --encoding windows-1252)');
     });
   const input = new Lookahead(source);
   try {
@@ -274,7 +314,6 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions):
     }
     const rest = decoder.end();
     if (rest) yield out(rest);
-    if (badLines > BAD_LINES_NAMED) warn(`${file}: ${plural(badLines - BAD_LINES_NAMED, 'more line')} had bytes that are not valid ${badEncoding}, read as U+FFFD (\ufffd)`);
   } finally {
     await input.close();
   }

@@ -110,6 +110,18 @@ describe('encodings', () => {
     expect(out.warnings).toEqual([...Array.from({ length: 10 }, (_, i) => warning(i + 2)), 'in.csv: 3 more lines had bytes that are not valid utf-8, read as U+FFFD (\ufffd)']);
     expect(out.records).toHaveLength(13);
   });
+
+  it('a reader stopped early (--limit) names no line it did not read, though the decoder read ahead', async () => {
+    const bytes = Buffer.concat([Buffer.from('name\n'), latin1('caf\xe9\n'), Buffer.from('ok\nok\n'), latin1('d\xe9j\xe0\n')]);
+    const warnings: string[] = [];
+    const lines: number[] = [];
+    for await (const record of readRecords({ file: 'in.csv', encoding: 'utf-8', onWarning: (w) => warnings.push(w) })(source([bytes]))) {
+      lines.push(record.line);
+      if (lines.length === 2) break;
+    }
+    expect(lines).toEqual([2, 3]);
+    expect(warnings).toEqual(['in.csv:2: bytes that are not valid utf-8 were read as U+FFFD (\ufffd)']);
+  });
 });
 
 describe('containers and binary files', () => {
