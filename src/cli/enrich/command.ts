@@ -217,8 +217,8 @@ async function connect(values: EnrichValues, io: CliIo, say: (line: string) => v
 }
 
 /**
- * The run itself, in `ledger` (the caller closes it): outputs, API, signals, the pipeline, then the summary (`answeredBefore`: the
- * sampled rows the ledger had answered, for `--sample`'s price per row).
+ * The run itself, in `ledger` (the caller closes it): outputs, API, signals, the pipeline, then the
+ * summary (`answeredBefore`: the sampled rows the ledger had answered, for `--sample`'s price per row).
  */
 async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: string) => void, view: { progress?: Progress }, answeredBefore: number, ledger: LedgerStore): Promise<number> {
   const { input, picked } = plan;
