@@ -63,6 +63,8 @@ export function refuseClobber(input: { dev: number; ino: number } | undefined, f
 /** Whether two paths name one file: the same path, or the same existing regular file (through links). */
 function sameFile(a: string, b: string): boolean {
   if (resolve(a) === resolve(b)) return true;
+  // A file not made yet, named through links (a dangling one too): where it will be.
+  if (realPath(danglingTarget(a) ?? a) === realPath(danglingTarget(b) ?? b)) return true;
   try {
     const x = statSync(a);
     const y = statSync(b);
@@ -179,10 +181,18 @@ export class AtomicOutput {
 
 /** Where a symlink whose target does not exist (yet) points, or undefined when `path` is no such link. */
 function danglingTarget(path: string): string | undefined {
-  try {
-    if (!lstatSync(path).isSymbolicLink()) return undefined;
-    return resolve(dirname(path), readlinkSync(path));
-  } catch {
-    return undefined;
+  let at = path;
+  // Link after link (at most 40, as the kernel's own limit), each resolved against the real folder
+  // it lies in (the folder may be reached through links itself).
+  for (let hops = 0; hops < 40; hops++) {
+    let next: string;
+    try {
+      if (!lstatSync(at).isSymbolicLink()) return at === path ? undefined : at;
+      next = resolve(realpathSync(dirname(at)), readlinkSync(at));
+    } catch {
+      return at === path ? undefined : at;
+    }
+    at = next;
   }
+  return undefined;
 }

@@ -170,7 +170,6 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     assembler.dispose();
     intake.dispose();
     clearTimeout(deadlineTimer);
-    clearInterval(heartbeat);
     options.signal?.removeEventListener('abort', onAbort);
     const stopped = options.signal?.aborted === true;
     if (!controller.signal.aborted) controller.abort();
@@ -182,7 +181,9 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     // a download or a cancel that ignores it.
     await settleWithin([...tracker.tasks(), assembler.flushing, intake.writes, ...submitter.cancels()], STOP_WAIT_MS);
     // The real-time calls still out are waited for however long they take: each is paid once sent.
+    // The run beats on meanwhile: taken for dead by another run, its groups would be sent again.
     await realtime.finishing();
+    clearInterval(heartbeat);
     calls.abort(controller.signal.reason);
     if (stopped && opts.cancelOnAbort) await submitter.cancelMine(STOP_WAIT_MS);
     finished = true;

@@ -94,9 +94,16 @@ export function readRecords(options: ReadOptions = {}): (source: Chunks) => Asyn
       format = sniffed.format;
       chunks = sniffed.chunks;
     }
-    for await (const record of format === 'ndjson' ? readNdjson(chunks, options) : readCsv(chunks, { ...options, format })) {
-      badLines.sayUpTo(record.line);
-      yield record;
+    try {
+      for await (const record of format === 'ndjson' ? readNdjson(chunks, options) : readCsv(chunks, { ...options, format })) {
+        badLines.sayUpTo(record.line);
+        yield record;
+      }
+    } catch (error) {
+      // The input is refused (a CSV it cannot parse, a header without the prompt's columns): the bytes
+      // read as U+FFFD may be why, and are said first.
+      badLines.end();
+      throw error;
     }
     badLines.end();
   };

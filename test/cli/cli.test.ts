@@ -142,6 +142,25 @@ describe('batch-enrich CLI', () => {
     expect(emu.stats.calls['messages.create']).toBe(4);
   });
 
+  it('in real time, an output closed early (| head -1) still keeps the answers of the calls in flight: the rerun asks none of them again', async () => {
+    const emu = await startEmulator({ messagesLatencyMs: 300 });
+    emulators.push(emu);
+    const dir = tempDir();
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, `text\n${Array.from({ length: 12 }, (_, i) => `row ${i}`).join('\n')}\n`);
+    const env = { PATH: process.env['PATH'] ?? '', HOME: dir, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const args = `"${process.execPath}" "${BIN}" --mode realtime --concurrency 2 --quiet --prompt 'x {{text}}' "${input}"`;
+    // Not execFileSync: the emulator answers from this process.
+    const shell = spawn('sh', ['-c', `${args} | head -1`], { env, stdio: 'ignore' });
+    await new Promise((resolve) => shell.on('close', resolve));
+    const asked = emu.stats.calls['messages.create'] ?? 0;
+    expect(asked).toBeGreaterThan(0);
+    const again = await runCli(['--mode', 'realtime', '--concurrency', '2', '--quiet', '--prompt', 'x {{text}}', input], { env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout.trim().split('\n')).toHaveLength(12);
+    expect(emu.stats.calls['messages.create']).toBe(12);
+  });
+
   it('--help lists every option, the exit codes and examples; the emulator has its own help', async () => {
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);

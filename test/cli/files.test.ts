@@ -111,6 +111,21 @@ describe('never destroy input', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(lstatSync(join(dir, 'dangling.ndjson')).isSymbolicLink()).toBe(true);
     expect(readFileSync(join(dir, 'sub', 'x.ndjson'), 'utf8').trim().split('\n')).toHaveLength(50);
+    // A link in a folder reached through a link, to a link: each resolved where it really lies.
+    execFileSync('mkdir', ['-p', join(dir, 'a', 'b')]);
+    symlinkSync(join('a', 'b'), join(dir, 'dl'));
+    symlinkSync(join('..', 'chain.ndjson'), join(dir, 'a', 'b', 'out.ndjson'));
+    symlinkSync('final.ndjson', join(dir, 'a', 'chain.ndjson'));
+    const through = await runCli(['--emulator', ...fast, '--quiet', '--prompt', 'T: {{headline}}', '-o', join(dir, 'dl', 'out.ndjson'), input]);
+    expect(through.code, through.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'a', 'final.ndjson'), 'utf8').trim().split('\n')).toHaveLength(50);
+    expect(existsSync(join(dir, 'chain.ndjson')) || existsSync(join(dir, 'final.ndjson'))).toBe(false);
+    expect(lstatSync(join(dir, 'a', 'chain.ndjson')).isSymbolicLink()).toBe(true);
+    // Two outputs that are one file through a dangling link are refused.
+    symlinkSync('both.ndjson', join(dir, 'same.ndjson'));
+    const same = await runCli(['--emulator', ...fast, '--prompt', 'T: {{headline}}', '-o', join(dir, 'same.ndjson'), '--errors', join(dir, 'both.ndjson'), input]);
+    expect(same.code).toBe(2);
+    expect(same.stderr).toContain('are the same file');
     const dash = await runCli(['--emulator', ...fast, '--quiet', '--prompt', 'T: {{headline}}', '-o', '-', input], { cwd: dir });
     expect(dash.code, dash.stderr).toBe(0);
     expect(dash.stdout.trim().split('\n')).toHaveLength(50);

@@ -122,6 +122,12 @@ describe('encodings', () => {
     expect(lines).toEqual([2, 3]);
     expect(warnings).toEqual(['in.csv:2: bytes that are not valid utf-8 were read as U+FFFD (\ufffd)']);
   });
+
+  it('an input refused while bad bytes wait to be named names them first (a header that does not parse, or lacks a column)', async () => {
+    const out = await read([Buffer.concat([latin1('na\xefve,"x\n'), Buffer.from('a,b\n')])], { file: 'in.csv', encoding: 'utf-8' });
+    expect(out.error).toBeDefined();
+    expect(out.warnings).toEqual(['in.csv:1: bytes that are not valid utf-8 were read as U+FFFD (\ufffd)']);
+  });
 });
 
 describe('containers and binary files', () => {

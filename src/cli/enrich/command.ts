@@ -255,12 +255,33 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
       // Waiting for paid real-time calls, the run is stopping already: an interrupt now leaves at once, as the line says.
       if (event.type === 'finishing') {
         const calls = event.calls;
-        interrupts.leaveOnNext((signal) => `${signal}: leaving now; the real-time calls still in flight (${calls} at the stop) are asked, and paid, again by the next run`);
+        interrupts.leaveOnNext((signal) => {
+          outputs.discard(); // its temporary files: leaving by the signal's default action skips 'exit'
+          return `${signal}: leaving now; the real-time calls still in flight (${calls} when the run began to stop) are asked, and paid, again by the next run`;
+        });
       }
       progress.event(event);
     },
   });
   const { documents } = input;
+  // When the output fails (a closed pipe, a full disk), `pipeline` rejects before the sink's teardown
+  // has ended, and that may be waiting for paid real-time calls to store their answers: the ledger
+  // is closed (by the caller) only once it has.
+  const stage = enrichStage(options);
+  let sinkDone: Promise<void> = Promise.resolve();
+  const enrich = (source: Parameters<typeof stage>[0], opts?: Parameters<typeof stage>[1]) => {
+    const records = stage(source, opts);
+    let done = () => {};
+    sinkDone = new Promise<void>((resolve) => (done = resolve));
+    return (async function* () {
+      try {
+        yield* records;
+      } finally {
+        done();
+      }
+    })();
+  };
+  let completed = false;
   try {
     await pipeline(
       plan.stream,
@@ -271,20 +292,23 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
           yield record;
         }
       },
-      enrichStage(options),
+      enrich,
       (records: AsyncIterable<Record<string, unknown>>) => outputs.format(records),
       coalesce(),
       outputs.stream,
     );
     await outputs.commit();
+    completed = true;
   } catch (error) {
     outputs.discard();
     const code = interrupts.exitCode();
     if (code !== undefined) return code;
     throw error;
   } finally {
+    await sinkDone;
+    // A run that completed sent the released requests again itself (a dead run's group it took over).
     const { groups, requests, reason } = realtimeReleased;
-    if (requests > 0 && !values.quiet) progress.say(`real time: ${plural(requests, 'request')} of ${plural(groups, 'group')} will be sent by the next run: ${reason}`);
+    if (requests > 0 && !completed && !values.quiet) progress.say(`real time: ${plural(requests, 'request')} of ${plural(groups, 'group')} will be sent by the next run: ${reason}`);
     progress.stop();
     delete view.progress;
     interrupts.dispose();
