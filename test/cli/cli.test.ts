@@ -125,7 +125,7 @@ describe('batch-enrich CLI', () => {
     run.signal('SIGINT');
     expect(await run.closed).toEqual({ code: null, signal: 'SIGINT' }); // a shell sees 130
     expect(Date.now() - started).toBeLessThan(5_000);
-    expect(run.stderr()).toContain('SIGINT: leaving now; the real-time calls still in flight (2 at the stop) are asked, and paid, again by the next run');
+    expect(run.stderr()).toContain('SIGINT: leaving now; the real-time calls still in flight (2 when the run began to stop) are asked, and paid, again by the next run');
   });
 
   it('in real time, a stop says in one line how many requests the next run sends, not one line a group', async () => {
