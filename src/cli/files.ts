@@ -64,7 +64,7 @@ export function refuseClobber(input: { dev: number; ino: number } | undefined, f
 function sameFile(a: string, b: string): boolean {
   if (resolve(a) === resolve(b)) return true;
   // A file not made yet, named through links (a dangling one too): where it will be.
-  if (realPath(danglingTarget(a) ?? a) === realPath(danglingTarget(b) ?? b)) return true;
+  if (realPath(linkTarget(a) ?? a) === realPath(linkTarget(b) ?? b)) return true;
   try {
     const x = statSync(a);
     const y = statSync(b);
@@ -140,7 +140,7 @@ export class AtomicOutput {
     // Through a symlink, the file it points at is replaced, not the link (a special file, such as
     // /dev/stdout on a pipe, is written as it is: its real path may be no path at all); a link to a
     // file not made yet makes that file, as a shell's > would.
-    const path = existing?.isFile() ? realpathSync(given) : existing === undefined ? danglingTarget(given) ?? given : given;
+    const path = existing?.isFile() ? realpathSync(given) : existing === undefined ? linkTarget(given) ?? given : given;
     this.#path = path;
     const special = existing !== undefined && !existing.isFile();
     this.#temp = special ? undefined : join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(3).toString('hex')}.tmp`);
@@ -179,8 +179,11 @@ export class AtomicOutput {
   }
 }
 
-/** Where a symlink whose target does not exist (yet) points, or undefined when `path` is no such link. */
-function danglingTarget(path: string): string | undefined {
+/**
+ * Where a symlink ends, link after link, whether that file exists or not (an output through a link
+ * to a file not made yet makes that file); undefined when `path` is no link.
+ */
+function linkTarget(path: string): string | undefined {
   let at = path;
   // Link after link (at most 40, as the kernel's own limit), each resolved against the real folder
   // it lies in (the folder may be reached through links itself).

@@ -721,8 +721,7 @@ export class Ledger implements LedgerStore {
    */
   startRun(job: string, now: number): number {
     for (const run of this.#stmt.runs.all()) {
-      const gone = run.host === HOST ? !processAlive(run.pid) : false;
-      if (gone || run.heartbeat_at === null || now - run.heartbeat_at >= RUN_RECORDS_STALE_MS) this.endRun(run.id);
+      if (!runMayBeWorking(run, now)) this.endRun(run.id);
     }
     const id = Number(this.#stmt.newRun.run(job, process.pid, now, HOST, now, this.#records.open()).lastInsertRowid);
     this.#records.adopt(id);

@@ -34,7 +34,6 @@ import { redactUrl } from './url.ts';
 import {
   HOST,
   KNOWN_FAILURE,
-  processAlive,
   RUN_RECORDS_STALE_MS,
   RUN_STALE_MS,
   runIsAlive,
@@ -281,8 +280,7 @@ export class PgLedger implements LedgerStore {
     await this.#measureClock();
     const at = this.#serverTime(now);
     for (const run of await rows<RunRow>(this.#pool, 'SELECT * FROM runs')) {
-      const gone = run.host === HOST ? !processAlive(run.pid) : false;
-      if (gone || run.heartbeat_at === null || at - run.heartbeat_at >= RUN_RECORDS_STALE_MS) await this.endRun(run.id);
+      if (!runMayBeWorking(run, at)) await this.endRun(run.id);
     }
     // The gc lock, shared: never while a gc decides what to delete (see `gc`); runs do not wait for each other.
     const row = await transaction(this.#pool, async (client) => {
