@@ -38,7 +38,11 @@ export function truncate(text: string, max = 200): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
-/** Whether writing failed because the reader went away (`| head`): a quiet end, not an error. */
+/**
+ * Whether writing failed because the reader went away (`| head`): a quiet end, not an error. Only
+ * the error itself, as an output stream raises it: an error that merely has an EPIPE as its cause
+ * (an API call whose socket broke, wrapped by the sink) is a failure to report, not a closed reader.
+ */
 export function isBrokenPipe(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException)?.code === 'EPIPE' || (error as { cause?: NodeJS.ErrnoException })?.cause?.code === 'EPIPE';
+  return (error as NodeJS.ErrnoException)?.code === 'EPIPE';
 }

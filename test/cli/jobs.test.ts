@@ -8,8 +8,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { toFile, type default as Anthropic } from '@anthropic-ai/sdk';
+import { Batches } from '@anthropic-ai/sdk/resources/messages/batches';
 import { createClient, identityOf } from '../../src/client/client.ts';
 import { cancelCommand } from '../../src/cli/jobs/cancel.ts';
 import { gcCommand } from '../../src/cli/jobs/gc.ts';
@@ -418,6 +419,27 @@ describe('results', () => {
     const r = await run(resultsCommand, [id], s.env, closed);
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(writes).toBe(1);
+  });
+
+  it('an EPIPE from the download side (not the output) is a failed download (exit 1, named), never a quiet end', async () => {
+    const s = await setup(0);
+    const id = await createRemote(s.client, 3);
+    // The SDK's results decoder gives one line, then fails as a socket written to after it closed would.
+    const spy = vi.spyOn(Batches.prototype, 'results').mockImplementation(async () => {
+      async function* lines() {
+        yield { custom_id: 'r0', result: { type: 'canceled' } };
+        throw Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+      }
+      return lines() as never;
+    });
+    cleanup.push(() => spy.mockRestore());
+    const r = await run(resultsCommand, [id], s.env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^batch-enrich: batch ${id}: results download failed after 1 line: .*EPIPE`));
+    const file = join(s.dir, 'out.ndjson');
+    const f = await run(resultsCommand, [id, '--output', file], s.env);
+    expect(f.code).toBe(1);
+    expect(existsSync(file)).toBe(false);
   });
 
   it.each([

@@ -1,6 +1,9 @@
 /** The CLI's one set of text helpers: table tests, each case with why. */
 import { describe, expect, it } from 'vitest';
 import { formatDuration, plural } from '../../src/cli/text.ts';
+import { guarded } from '../../src/cli/command.ts';
+import type { CliIo } from '../../src/cli/io.ts';
+import { BatchEnrichError } from '../../src/errors.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -31,5 +34,25 @@ describe('plural', () => {
     { n: 12_345, one: 'request', many: undefined, want: '12,345 requests' },
   ])('plural($n, $one) = $want', ({ n, one, many, want }) => {
     expect(plural(n, one, many)).toBe(want);
+  });
+});
+
+describe('a closed reader (EPIPE) ends a command quietly; an EPIPE inside another failure does not', () => {
+  const io = () => {
+    let stderr = '';
+    return { io: { stderr: { write: (text: string) => ((stderr += text), true) } } as unknown as CliIo, stderr: () => stderr };
+  };
+  it.each([
+    { why: 'stdout closed by | head: the write itself raised EPIPE', error: Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }), code: 0, said: '' },
+    {
+      why: 'an API call whose socket broke (EPIPE), wrapped by the sink: a failure, said',
+      error: new BatchEnrichError('BE_API', 'Creating batch 3 failed: write EPIPE', { cause: Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }) }),
+      code: 1,
+      said: 'batch-enrich: Creating batch 3 failed: write EPIPE\n',
+    },
+  ])('$why', async ({ error, code, said }) => {
+    const f = io();
+    expect(await guarded('status', f.io, () => Promise.reject(error))).toBe(code);
+    expect(f.stderr()).toBe(said);
   });
 });

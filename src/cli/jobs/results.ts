@@ -79,25 +79,36 @@ async function download(id: string, client: Anthropic, output: { file: AtomicOut
   }
 
   let lines = 0;
+  const sink: NodeJS.WritableStream = output?.file.stream ?? io.stdout;
+  // Only the output's EPIPE means a reader that went away. The same code from the download's side
+  // is a failed download, not a quiet end with part of the results.
+  let downloadFailed = false;
   try {
     // The SDK retrieves the batch once more to find its `results_url`; the retrieve above is only
     // there to name the processing_status in the error (the SDK's own message is less clear).
-    const decoder = await client.messages.batches.results(id);
+    const decoder = await client.messages.batches.results(id).catch((error: unknown) => {
+      downloadFailed = true;
+      throw error;
+    });
     const source = Readable.from(
       (async function* () {
-        for await (const line of decoder) {
-          lines++;
-          yield `${JSON.stringify(line)}\n`;
+        try {
+          for await (const line of decoder) {
+            lines++;
+            yield `${JSON.stringify(line)}\n`;
+          }
+        } catch (error) {
+          downloadFailed = true;
+          throw error;
         }
       })(),
     );
-    await pipeline(source, output?.file.stream ?? io.stdout);
+    await pipeline(source, sink);
     await output?.file.commit();
   } catch (error) {
     // A reader that went away (`| head`), on stdout or on a pipe named as the output (`--output /dev/stdout`).
-    if (isBrokenPipe(error)) {
-      const stream: NodeJS.WritableStream = output?.file.stream ?? io.stdout;
-      stream.on('error', () => {}); // later writes would raise EPIPE again; the reader is gone
+    if (!downloadFailed && isBrokenPipe(error)) {
+      sink.on('error', () => {}); // later writes would raise EPIPE again; the reader is gone
       return EXIT.OK;
     }
     say(io, `batch ${id}: results download failed after ${plural(lines, 'line')}: ${describeApiError(error)}`);
