@@ -279,7 +279,7 @@ describe('status', () => {
     expect(r.stderr).toBe(`batch-enrich: no batches of job "ticket" in the ledger ${s.ledgerPath}; its jobs: "invoices", "tickets"\n`);
   });
 
-  it('an empty or missing ledger says so on stderr and exits 0, without creating a ledger file', async () => {
+  it('an empty or missing ledger says so on stderr and exits 0, without creating a ledger file; --job there names no job (exit 1, as the help says)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'be-jobs-'));
     const missing = join(dir, 'none', 'ledger.db');
     const r = await run(statusCommand, [], { BATCH_ENRICH_LEDGER: missing });
@@ -287,8 +287,13 @@ describe('status', () => {
     expect(existsSync(missing)).toBe(false);
 
     const s = await setup();
-    const empty = await run(statusCommand, ['--job', 'nope', '--json'], s.env);
+    const empty = await run(statusCommand, ['--json'], s.env);
     expect(empty).toEqual({ code: 0, stdout: '', stderr: `batch-enrich: no batches in the ledger ${s.ledgerPath}\n` });
+    const noJob = await run(statusCommand, ['--job', 'nope', '--json'], s.env);
+    expect(noJob).toEqual({ code: 1, stdout: '', stderr: `batch-enrich: no batches of job "nope" in the ledger ${s.ledgerPath}; it has none\n` });
+    const noJobNoLedger = await run(statusCommand, ['--job', 'nope', '--no-refresh'], { BATCH_ENRICH_LEDGER: missing });
+    expect(noJobNoLedger).toEqual({ code: 1, stdout: '', stderr: `batch-enrich: no batches of job "nope" in the ledger ${missing}; it has none\n` });
+    expect(existsSync(missing)).toBe(false);
     const flag = await run(statusCommand, ['--ledger', missing], s.env);
     expect(flag.stderr).toContain(missing);
   });

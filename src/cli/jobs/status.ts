@@ -105,15 +105,16 @@ export function statusCommand(argv: string[], io: CliIo): Promise<number> {
         return batches;
       })) ?? [];
     const rows = values.job === undefined ? all : all.filter((row) => row.job === values.job);
+    if (values.job !== undefined && rows.length === 0) {
+      // A job name that matches nothing is a mistake (as for `cancel --job`), in an empty or missing
+      // ledger too (a scheduler asking after a job that was never submitted): say which jobs there are.
+      const jobs = [...new Set(all.map((row) => row.job))].sort();
+      say(io, `no batches of job ${shown(values.job)} in the ledger ${shownLedger(path)}; ${jobs.length > 0 ? `its jobs: ${jobs.map((job) => shown(job)).join(', ')}` : 'it has none'}`);
+      return EXIT.FATAL;
+    }
     if (all.length === 0) {
       say(io, `no batches in the ledger ${shownLedger(path)}`);
       return EXIT.OK;
-    }
-    if (rows.length === 0) {
-      // A job name that matches nothing is a mistake (as for `cancel --job`): say which jobs there are.
-      const jobs = [...new Set(all.map((row) => row.job))].sort();
-      say(io, `no batches of job ${shown(values.job ?? '')} in the ledger ${shownLedger(path)}; its jobs: ${jobs.map((job) => shown(job)).join(', ')}`);
-      return EXIT.FATAL;
     }
     const api = apiFromEnv(io.env);
     const views: BatchView[] = rows.map((row) => ({ row, matches: api ? identityMatches(row, api) : null, expectedUsd: expected.get(row.id) }));
