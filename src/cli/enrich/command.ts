@@ -231,7 +231,8 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   let sentRealtime = false;
   const realtimeReleased = { groups: 0, requests: 0, reason: '' };
   const started = Date.now();
-  const interrupts = onInterrupt(say, ledger.path, values['cancel-on-exit'], () => ({ batches, realtime: sentRealtime }));
+  // Leaving on a second interrupt skips 'exit': the outputs' temporary files are removed first.
+  const interrupts = onInterrupt(say, ledger.path, values['cancel-on-exit'], () => ({ batches, realtime: sentRealtime }), () => outputs.discard());
   const progress = createProgress({ stream: io.stderr, style: values.quiet ? 'off' : values.progress || (io.stderr as { isTTY?: boolean }).isTTY ? 'tty' : 'lines', counts, costs, describe, uploads: uploadCounts });
   view.progress = progress;
   const options = libraryOptions(plan, values, io, {
@@ -255,10 +256,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
       // Waiting for paid real-time calls, the run is stopping already: an interrupt now leaves at once, as the line says.
       if (event.type === 'finishing') {
         const calls = event.calls;
-        interrupts.leaveOnNext((signal) => {
-          outputs.discard(); // its temporary files: leaving by the signal's default action skips 'exit'
-          return `${signal}: leaving now; the real-time calls still in flight (${calls} when the run began to stop) are asked, and paid, again by the next run`;
-        });
+        interrupts.leaveOnNext((signal) => `${signal}: leaving now; the real-time calls still in flight (${calls} when the run began to stop) are asked, and paid, again by the next run`);
       }
       progress.event(event);
     },

@@ -10,8 +10,9 @@ export interface Interrupts {
   /** The exit code for the signal that stopped the run (130, 143), or undefined when none did. */
   exitCode(): number | undefined;
   /**
-   * From now on, SIGINT or SIGTERM leaves at once: `line` is said, and the signal is raised again
-   * with its default action (the process ends with 130 or 143).
+   * From now on, SIGINT or SIGTERM leaves at once with `line` (in place of the one said by default
+   * after the first): the clean-up is done, `line` is said, and the signal is raised again with its
+   * default action (the process ends with 130 or 143).
    */
   leaveOnNext(line: (signal: NodeJS.Signals) => string): void;
   /** Removes the listeners. */
@@ -19,17 +20,27 @@ export interface Interrupts {
 }
 
 /**
- * Listens for SIGINT and SIGTERM until `dispose()`.
+ * Listens for SIGINT and SIGTERM until `dispose()`. The first stops the run; from then on, another
+ * leaves at once (after `leaving`), saying what that leaves behind: a user who presses Ctrl-C again
+ * wants out, and nothing already paid for is lost by it that the line does not name.
  * @param ledgerPath named in the message: where the work stays
  * @param sent how many batches (or real-time groups) the run has sent so far
+ * @param leaving what must happen before the process leaves on a signal's default action, which
+ *   skips 'exit' handlers (the outputs' temporary files)
  */
-export function onInterrupt(say: (line: string) => void, ledgerPath: string, cancelOnExit: boolean, sent: () => { batches: number; realtime: boolean }): Interrupts {
+export function onInterrupt(
+  say: (line: string) => void,
+  ledgerPath: string,
+  cancelOnExit: boolean,
+  sent: () => { batches: number; realtime: boolean },
+  leaving: () => void = () => {},
+): Interrupts {
   const controller = new AbortController();
   let interrupted: NodeJS.Signals | undefined;
+  const resume = 'run the same command again to resume';
   const stop = (signal: NodeJS.Signals) => {
     interrupted = signal;
     const { batches, realtime } = sent();
-    const resume = 'run the same command again to resume';
     say(
       batches === 0 && !realtime
         ? `${signal}: stopping; nothing was submitted yet; what was read stays in the ledger ${ledgerPath}; ${resume}`
@@ -40,6 +51,15 @@ export function onInterrupt(say: (line: string) => void, ledgerPath: string, can
             : `${signal}: stopping; submitted batches keep running and stay in the ledger ${ledgerPath}; ${resume}`,
     );
     controller.abort(new BatchEnrichError('BE_ABORTED', `interrupted by ${signal}`));
+    leaveOnNext(leaveLine);
+  };
+  /** What leaving before the run has stopped leaves behind (until the run says more, `leaveOnNext`). */
+  const leaveLine = (signal: NodeJS.Signals) => {
+    const { batches, realtime } = sent();
+    if (realtime) return `${signal}: leaving now; real-time calls in flight, if any, are asked, and paid, again by the next run; the answers received stay in the ledger ${ledgerPath}`;
+    if (batches === 0) return `${signal}: leaving now; what was read stays in the ledger ${ledgerPath}; ${resume}`;
+    if (cancelOnExit) return `${signal}: leaving now, before this run's batches are all canceled: they may keep running; they stay in the ledger ${ledgerPath}; ${resume}, or batch-enrich cancel`;
+    return `${signal}: leaving now; submitted batches keep running and stay in the ledger ${ledgerPath}; ${resume}`;
   };
   let sigint = () => stop('SIGINT');
   let sigterm = () => stop('SIGTERM');
@@ -49,21 +69,23 @@ export function onInterrupt(say: (line: string) => void, ledgerPath: string, can
     process.off('SIGINT', sigint);
     process.off('SIGTERM', sigterm);
   };
+  const leaveOnNext = (line: (signal: NodeJS.Signals) => string) => {
+    dispose();
+    const leave = (signal: NodeJS.Signals) => {
+      dispose();
+      leaving();
+      say(line(signal));
+      process.kill(process.pid, signal);
+    };
+    sigint = () => leave('SIGINT');
+    sigterm = () => leave('SIGTERM');
+    process.once('SIGINT', sigint);
+    process.once('SIGTERM', sigterm);
+  };
   return {
     signal: controller.signal,
     exitCode: () => (interrupted === undefined ? undefined : interrupted === 'SIGINT' ? 130 : 143),
-    leaveOnNext(line) {
-      dispose();
-      const leave = (signal: NodeJS.Signals) => {
-        dispose();
-        say(line(signal));
-        process.kill(process.pid, signal);
-      };
-      sigint = () => leave('SIGINT');
-      sigterm = () => leave('SIGTERM');
-      process.once('SIGINT', sigint);
-      process.once('SIGTERM', sigterm);
-    },
+    leaveOnNext,
     dispose,
   };
 }

@@ -1,0 +1,58 @@
+/**
+ * SIGINT and SIGTERM during a run (`src/cli/enrich/signals.ts`), emitted on this process with
+ * `process.kill` stubbed: the first stops the run; any later one leaves at once, saying what that
+ * leaves behind, after the leaving clean-up (the outputs' temporary files).
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { onInterrupt, type Interrupts } from '../../src/cli/enrich/signals.ts';
+
+let interrupts: Interrupts | undefined;
+afterEach(() => {
+  interrupts?.dispose();
+  interrupts = undefined;
+  vi.restoreAllMocks();
+});
+
+function setup(sent: { batches: number; realtime: boolean }, cancelOnExit = false) {
+  const said: string[] = [];
+  const steps: string[] = [];
+  const kill = vi.spyOn(process, 'kill').mockImplementation(((pid: number, signal: NodeJS.Signals) => (steps.push(`kill ${pid} ${signal}`), true)) as typeof process.kill);
+  interrupts = onInterrupt((line) => said.push(line), '/tmp/l.db', cancelOnExit, () => sent, () => steps.push('clean up'));
+  return { said, steps, kill };
+}
+
+describe('a second interrupt', () => {
+  it.each([
+    { sent: { batches: 2, realtime: false }, cancel: false, line: 'SIGINT: leaving now; submitted batches keep running and stay in the ledger /tmp/l.db; run the same command again to resume' },
+    { sent: { batches: 0, realtime: false }, cancel: false, line: 'SIGINT: leaving now; what was read stays in the ledger /tmp/l.db; run the same command again to resume' },
+    { sent: { batches: 2, realtime: false }, cancel: true, line: "SIGINT: leaving now, before this run's batches are all canceled: they may keep running; they stay in the ledger /tmp/l.db; run the same command again to resume, or batch-enrich cancel" },
+    { sent: { batches: 0, realtime: true }, cancel: false, line: 'SIGINT: leaving now; real-time calls in flight, if any, are asked, and paid, again by the next run; the answers received stay in the ledger /tmp/l.db' },
+  ])('before the run has begun to stop ($sent, cancel $cancel): leaves at once, after the clean-up, and says what it leaves', ({ sent, cancel, line }) => {
+    const { said, steps } = setup(sent, cancel);
+    process.emit('SIGINT');
+    expect(interrupts!.signal.aborted).toBe(true);
+    expect(said).toHaveLength(1);
+    expect(steps).toEqual([]);
+    process.emit('SIGINT');
+    expect(said[1]).toBe(line);
+    expect(steps).toEqual(['clean up', `kill ${process.pid} SIGINT`]);
+    expect(interrupts!.exitCode()).toBe(130);
+  });
+
+  it('once the run waits for paid calls, says what it was given (leaveOnNext), SIGTERM too', () => {
+    const { said, steps } = setup({ batches: 0, realtime: true });
+    process.emit('SIGTERM');
+    interrupts!.leaveOnNext((signal) => `${signal}: leaving now; 3 calls are paid again`);
+    process.emit('SIGTERM');
+    expect(said[1]).toBe('SIGTERM: leaving now; 3 calls are paid again');
+    expect(steps).toEqual(['clean up', `kill ${process.pid} SIGTERM`]);
+  });
+
+  it('after dispose, no listener of ours is left', () => {
+    const before = [process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')];
+    setup({ batches: 0, realtime: false });
+    process.emit('SIGINT');
+    interrupts!.dispose();
+    expect([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')]).toEqual(before);
+  });
+});
