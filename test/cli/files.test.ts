@@ -7,7 +7,7 @@ import { chmodSync, existsSync, linkSync, lstatSync, mkdtempSync, openSync, read
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, runCli } from '../helpers/cli.ts';
+import { BIN, ROOT, runCli } from '../helpers/cli.ts';
 
 const fast = ['--poll-min', '0.01'];
 
@@ -166,6 +166,18 @@ describe('never destroy input', () => {
     const chosen = await runCli(['--emulator', ...fast, '--quiet', '--ledger', join(dir, 'l.db'), '--prompt', 'T: {{headline}}', '--output-format', 'ndjson', '-o', join(dir, 'out.txt.gz'), input]);
     expect(chosen.code, chosen.stderr).toBe(0);
     expect(readFileSync(join(dir, 'out.txt.gz'), 'utf8').trim().split('\n')).toHaveLength(50);
+  });
+
+  it('a refused output is the only thing said: no note about the prompt cache before the usage error', async () => {
+    const { dir } = setup();
+    const result = await runCli(['--emulator', '--ledger', join(dir, 'l.db'), '--transform', 'ticket-triage', '-o', join(dir, 'out.xlsx'), join(ROOT, 'fixtures', 'csv', 'tickets.csv')]);
+    expect(result.code).toBe(2);
+    expect(result.stderr.split('\n')[0]).toMatch(/^batch-enrich: --output ".*out\.xlsx": batch-enrich writes NDJSON or CSV, not xlsx/);
+    expect(result.stderr).not.toContain('cach');
+    // The note itself still comes on a run that goes ahead.
+    const ok = await runCli(['--emulator', ...fast, '--ledger', join(dir, 'l.db'), '--transform', 'ticket-triage', '-o', join(dir, 'out.ndjson'), join(ROOT, 'fixtures', 'csv', 'tickets.csv')]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toContain('caching will not apply');
   });
 
   it('refuses -o and --errors naming the same file (one would silently replace the other)', async () => {

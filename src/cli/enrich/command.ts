@@ -125,7 +125,6 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
   const problem = jobProblem({ model: config.model, maxTokens: config.maxTokens, answerSchema: config.answer?.jsonSchema });
   if (problem && (findModel(config.model) || values['dry-run'] || values.emulator)) throw usageError(problem);
   const cacheNote = cacheNotice(config.system, config.model);
-  if (cacheNote && !values.quiet) say(cacheNote);
   const input = openRunInput(file, values, config, io, say);
   if (values.deadline !== undefined && values.mode === 'realtime') throw usageError('--deadline is for batch mode: in real time every answer comes at once anyway');
   if (values['poll-min'] > values['poll-max']) {
@@ -145,6 +144,8 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
   if (values['max-cost'] !== undefined && !priceFor(config.model, prices)) {
     throw usageError(`--max-cost: no price is known for the model ${config.model}, so its cost cannot be capped; give one with --prices FILE`);
   }
+  // Said once every check of the flags has passed: a refused command says only why.
+  if (cacheNote && !values.quiet) say(cacheNote);
   // One counting pass over a FILE serves both --mode auto and --sample (stdin cannot be read twice);
   // --mode auto alone needs to know only whether the file is small.
   const counted = file !== '-' && (values.mode === 'auto' || values.sample !== undefined);
