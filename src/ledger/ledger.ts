@@ -1031,7 +1031,7 @@ export class Ledger implements LedgerStore {
         }
         // The request points at its result's id first; the result is written with that id only if
         // the request took it (a request no longer waiting adds no row), many rows to a statement
-        // (settle at 200,000 rows: one insert per result cost about 3 µs of the ledger's 24).
+        // (ledger-floor at 200,000 rows: storing results about 0.7 µs a record less than an insert each).
         const update = retry ? this.#stmt.retry.run(next, maxTokens ?? null, now, waiting.id, batchId) : this.#stmt.markDone.run(next, now, waiting.id, batchId);
         taken[i] = update.changes > 0;
         if (taken[i]) appended.add(next++, result);
