@@ -20,6 +20,12 @@ export interface PreparedRecord extends SourceRecord {
   spec?: SpecParts | undefined;
   /** This request's `messages`, serialized once. */
   messages?: string | undefined;
+  /**
+   * For cost estimates: the bytes of request text that stand for this request's input tokens, with
+   * each PDF or image counted by its pages and pixels instead of its base64 or its `file_id` (absent:
+   * `messages` themselves).
+   */
+  estimateBytes?: number | undefined;
 }
 
 /** A prepared record that has a request. */

@@ -11,7 +11,6 @@ import { typicalAnswerTokens } from '../core/answer-size.ts';
 import type { JSONSchema } from '../core/request.ts';
 import { findModel } from '../core/models.ts';
 import type { PreparedRecord } from '../stages/batch.ts';
-import type { PendingUploads } from '../stages/attach.ts';
 
 export interface RunSummary {
   /** How the requests were sent: `batch`, `realtime`, or `batch+realtime` (a deadline moved the rest). */
@@ -95,7 +94,7 @@ export class InputTally {
     }
     this.requests++;
     // Documents count by pages and pixels (`estimateBytes`), not by their base64.
-    this.#bytes += record.spec.bytes + ((record as PendingUploads).estimateBytes ?? Buffer.byteLength(record.messages));
+    this.#bytes += record.spec.bytes + (record.estimateBytes ?? Buffer.byteLength(record.messages));
     this.#prefixBytes = record.spec.bytes;
   }
 
@@ -128,7 +127,7 @@ export function estimateLine(tally: InputTally, model: string, maxTokens: number
     e.highUsd === undefined
       ? `no price is known for ${model} (give --prices FILE)`
       : `about ${usd(e.lowUsd ?? 0)} at ${mode === 'batch' ? 'batch' : 'real-time'} prices (${model}; typical answers of about ${count(e.expectedOutputTokens)} tokens${e.avgCachedPrefixTokens > 0 ? ', the prefix cached' : ''}), at most ${usd(e.highUsd)} (every answer using all ${count(maxTokens)} max_tokens, nothing cached)`;
-  return `estimate: ${count(tally.requests)} requests of about ${count(e.avgInputTokens)} input tokens${e.avgCachedPrefixTokens > 0 ? ` (${count(e.avgCachedPrefixTokens)} of them a cacheable prefix)` : ''}: ${cost}`;
+  return `estimate: ${plural(tally.requests, 'request')} of about ${count(e.avgInputTokens)} input tokens${e.avgCachedPrefixTokens > 0 ? ` (${count(e.avgCachedPrefixTokens)} of them a cacheable prefix)` : ''}: ${cost}`;
 }
 
 /** Dollars with the precision the amount needs: cents above $1, more for the fractions a row costs. */

@@ -13,10 +13,12 @@ import type { Group } from './submitter.ts';
 
 interface Filling extends Group {
   keySet: Set<string>;
+  /** What the group's input tokens are priced by (see `add`). */
+  costBytes: number;
   timer: NodeJS.Timeout | undefined;
 }
 
-const emptyFilling = (): Filling => ({ keys: [], keySet: new Set(), bytes: 0, timer: undefined });
+const emptyFilling = (): Filling => ({ keys: [], keySet: new Set(), bytes: 0, costBytes: 0, timer: undefined });
 
 export interface AssemblerDeps {
   budget: BudgetGuard;
@@ -67,8 +69,11 @@ export class BatchAssembler {
     return this.#flushing;
   }
 
-  /** Adds a request (once), flushing first when it would not fit. */
-  async add(key: string, size: number): Promise<void> {
+  /**
+   * Adds a request (once), flushing first when it would not fit: `size` is its bytes in the body,
+   * `costBytes` the bytes of text its input tokens are priced by (its documents by pages and pixels).
+   */
+  async add(key: string, size: number, costBytes = size): Promise<void> {
     const ctx = this.#ctx;
     const realtime = ctx.mode.current === 'realtime';
     const groupSize = realtime ? Math.min(ctx.opts.batchSize, REALTIME_GROUP) : ctx.opts.batchSize;
@@ -88,6 +93,7 @@ export class BatchAssembler {
     filling.keys.push(key);
     filling.keySet.add(key);
     filling.bytes += size;
+    filling.costBytes += costBytes;
   }
 
   /** Sends the group being filled (after waiting for a free slot). Serialized. */
@@ -108,7 +114,7 @@ export class BatchAssembler {
       this.#filling = emptyFilling();
       if (group.keys.length === 0 || !ctx.needApi()) return;
       const mode = ctx.mode.current;
-      const estimate = deps.budget.admit({ requests: group.keys.length, bytes: group.bytes }, mode);
+      const estimate = deps.budget.admit({ requests: group.keys.length, bytes: group.costBytes }, mode);
       if (estimate === false) return;
       const out: Group = { keys: group.keys, bytes: group.bytes, estimateUsd: estimate };
       this.#sending = group.keySet;

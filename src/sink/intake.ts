@@ -120,6 +120,9 @@ export class Intake {
     const { key } = record;
     if (assembler.has(key)) return undefined;
     const size = requestBytes(key, record.label, record.spec.bytes, record.messages);
+    // What `--max-cost` prices it by: its documents by their pages and pixels, not their bytes sent
+    // (a 100-page PDF of 40 KB, or a `file_id` of a few bytes, is hundreds of thousands of tokens).
+    const costBytes = record.estimateBytes === undefined ? size : size - Buffer.byteLength(record.messages) + record.estimateBytes;
     if (size + ENVELOPE_BYTES > opts.maxBatchBytes) {
       return { type: 'request_too_large', message: `line ${record.line}: the request is ${size} bytes, over the batch limit of ${opts.maxBatchBytes}` };
     }
@@ -136,12 +139,12 @@ export class Intake {
         this.#pendingSpecs.push({ id: spec.id, head: spec.head, tail: spec.tail });
       }
       this.#pendingRequests.push({ key, label: record.label ?? null, spec: spec.id, messages: record.messages });
-      await assembler.add(key, size);
+      await assembler.add(key, size, costBytes);
     } else if (known.state === 'pending') {
       // Sent as this run built it: the same request, with its documents' current file ids (a request
       // without uploaded documents is the same to the byte, and costs no write).
       if (record.messages.includes('"file_id"')) await ledger.refreshPayload(scope, key, record.messages);
-      await assembler.add(key, size);
+      await assembler.add(key, size, costBytes);
     } else if (known.state === 'submitted' && known.batch_id !== null) {
       this.#deps.track(known.batch_id);
     } else if (known.state === 'done' && known.updated_at < ctx.runStartedAt) {
@@ -149,7 +152,7 @@ export class Intake {
       if (known.failure && isTransientFailure(known.failure) && (await ledger.reopenRequest(scope, key, opts.now(), known.updated_at))) {
         // With its documents' current file ids (an earlier upload may have expired since it was sent).
         if (record.messages.includes('"file_id"')) await ledger.refreshPayload(scope, key, record.messages);
-        await assembler.add(key, size);
+        await assembler.add(key, size, costBytes);
       }
     }
     return undefined;

@@ -190,11 +190,6 @@ export async function* orderedMap<T, U>(source: AsyncIterable<T>, concurrency: n
 /** A prepared request whose messages still name parts to upload by their placeholder ids. */
 export interface PendingUploads extends PreparedRecord {
   uploads?: UploadPart[] | undefined;
-  /**
-   * For cost estimates: the bytes of request text that stand for this request's input tokens, with
-   * each PDF or image counted by its pages and pixels instead of its base64.
-   */
-  estimateBytes?: number | undefined;
 }
 
 export interface ResolveUploadsOptions {

@@ -187,6 +187,36 @@ describe('documents from the command line', () => {
     expect(result.stderr).toMatch(/estimate: 4 requests of about 3,\d{3} input tokens/);
   });
 
+  it('a PDF over 32 MB, which the run uploads (--upload auto), is shown as an upload by --dry-run and counted by its pages in the estimate and by --max-cost', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-bigpages-'));
+    const doc = await PDFDocument.load(await textPdf(Array.from({ length: 90 }, (_, p) => [`page ${p + 1}`])));
+    await doc.attach(randomBytes(33 * 1024 * 1024), 'scan-data.bin', { mimeType: 'application/octet-stream' });
+    writeFileSync(join(dir, 'scan90.pdf'), await doc.save({ useObjectStreams: false }));
+    const dry = await runCli(['--dry-run', '--prompt', 'Summarise', dir]);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/"type":"document","source":\{"type":"file","file_id":"sha256:[0-9a-f]{64}"\}/);
+    expect(dry.stderr).not.toContain('request_too_large');
+    // 90 pages at about 3,850 tokens each.
+    expect(dry.stderr).toMatch(/estimate: 1 request of about 3\d\d,\d{3} input tokens/);
+
+    const emu = await emulator({ apiKey: 'sk-docs' });
+    const capped = await runCli(['--prompt', 'Summarise', '--max-cost', '0.01', dir], { env: env(emu, join(dir, 'l.db')) });
+    expect(capped.code, capped.stderr).toBe(2);
+    expect(capped.stderr).toContain('over --max-cost $0.01');
+    expect(emu.stats.calls['batches.create'] ?? 0).toBe(0);
+  });
+
+  it('--max-cost during the run (stdin: no pass before it) prices a PDF by its pages, not by its bytes: a 100-page PDF of a few KB is not sent under a cap it would cross', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-pages-'));
+    writeFileSync(join(dir, 'p100.pdf'), await textPdf(Array.from({ length: 100 }, (_, p) => [`page ${p + 1}`])));
+    const emu = await emulator({ apiKey: 'sk-docs' });
+    const result = await runCli(['--prompt', 'Summarise', '--input-format', 'paths', '--max-cost', '0.05', '--poll-min', '0.01'], { env: env(emu, join(dir, 'l.db')), stdin: `${join(dir, 'p100.pdf')}\n` });
+    expect(emu.stats.calls['batches.create'] ?? 0).toBe(0);
+    const [record] = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { _error?: { type: string } });
+    expect(record?._error?.type).toBe('budget_exceeded');
+    expect(result.code).toBe(3);
+  });
+
   it('--oversized-image downsize sends images with transformations.oversized_image', async () => {
     const result = await runCli(['--dry-run', '--prompt', 'x', '--attach', 'f', '--oversized-image', 'downsize'], { stdin: '{"f":"fixtures/documents/invoices/INV-00003-scan.png"}\n' });
     expect(result.code, result.stderr).toBe(0);

@@ -73,8 +73,13 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
     documents,
     open: async () => documents.input ?? (file === '-' ? io.stdin : await openInput(file)),
     read: (chunks) => firstRows(checkFirstRecord(documents.read ? documents.read(chunks) : readRecords(readOptions)(chunks), firstChecks), values.limit),
+    // As the run will attach them (the run has the Files API: `--upload` as given), so that what
+    // --dry-run shows and what the estimates count is what the run sends: a file the run uploads is
+    // a `file_id` (its sha256 here), never refused as too big to go inline.
     offline: (records) =>
-      documents.attach.length ? attachDocuments({ fields: documents.attach, baseDir: documents.baseDir, model: config.model, canUpload: false, oversizedImage: documents.oversizedImage, file })(records) : records,
+      documents.attach.length
+        ? attachDocuments({ fields: documents.attach, baseDir: documents.baseDir, model: config.model, upload: documents.upload, canUpload: true, oversizedImage: documents.oversizedImage, file })(records)
+        : records,
     columns: () => inputColumns,
   };
 }
