@@ -177,16 +177,25 @@ export function uploadName(part: Pick<UploadPart, 'sha256' | 'name'>): string {
 
 /**
  * `gc` for uploads: forgets the registry's files of `scope` uploaded before `before` (ms since the
- * epoch) and, unless `keepRemote`, deletes them on the API (a file already gone counts as deleted).
- * A batch lives at most 24 h, so a file uploaded before the gc cutoff (30 days by default) is no
- * longer read by any batch. To be called by `batch-enrich gc` (src/cli/jobs.ts: one line, left to
- * its owner).
+ * epoch) and, unless `keepRemote`, deletes them on the API (a file already gone counts as deleted),
+ * except the files in `keep`: those the ledger's requests still send (`LedgerStore.filesInUse`). A
+ * file uploaded long ago may be named by a request made yesterday (uploads are reused by sha256),
+ * and a request submitted with `--no-wait` is read by its batch, or sent again by a retry, whatever
+ * the age of its file.
  */
-export async function gcUploads(options: { client: Anthropic; registry: UploadStore; scope: string; before: number; keepRemote?: boolean; dryRun?: boolean }): Promise<{ files: number; deleted: number }> {
+export async function gcUploads(options: {
+  client: Anthropic;
+  registry: UploadStore;
+  scope: string;
+  before: number;
+  keep?: ReadonlySet<string>;
+  keepRemote?: boolean;
+  dryRun?: boolean;
+}): Promise<{ files: number; deleted: number }> {
   let files = 0;
   let deleted = 0;
   for (const row of await options.registry.all(options.scope)) {
-    if (row.startedAt >= options.before) continue;
+    if (row.startedAt >= options.before || (row.fileId !== null && options.keep?.has(row.fileId))) continue;
     files++;
     if (options.dryRun) continue;
     if (row.fileId && !options.keepRemote) {

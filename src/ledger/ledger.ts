@@ -41,7 +41,7 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 import { plural } from '../core/text.ts';
-import { ledgerBusy, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
+import { fileIdsIn, ledgerBusy, NAMES_A_FILE, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
@@ -414,6 +414,7 @@ export class Ledger implements LedgerStore {
         `UPDATE payloads SET messages = ? WHERE id = (SELECT q.id ${BY_KEY} AND q.state = 'pending') AND messages != ?`,
       ),
       scopes: db.prepare<[], string>('SELECT scope FROM scopes ORDER BY scope').pluck(),
+      namedFiles: db.prepare<[string], string>(`SELECT p.messages FROM requests q JOIN payloads p ON p.id = q.id WHERE q.scope = ? AND ${NAMES_A_FILE}`).pluck(),
       insertScope: db.prepare('INSERT OR IGNORE INTO scopes (scope) VALUES (?)'),
       submittedOf: db
         .prepare<[number], [key: string, id: number, spec: string, attempts: number, max_tokens: number | null, result_id: number | null]>(
@@ -1184,6 +1185,12 @@ export class Ledger implements LedgerStore {
    * What `gc(before)` would delete, counted without deleting (for `batch-enrich gc --dry-run`). A
    * plain read, so a dry run never waits on a running job's write lock.
    */
+  filesInUse(scope: string): Set<string> {
+    const files = new Set<string>();
+    for (const messages of this.#stmt.namedFiles.iterate(scope)) fileIdsIn(messages, files);
+    return files;
+  }
+
   gcPreview(before: number): GcCounts {
     const batches = this.#stmt.gcBatchesCount.get(before)?.n ?? 0;
     const requests = this.#gcRequests('SELECT COUNT(*) AS n FROM requests');

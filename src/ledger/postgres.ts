@@ -50,7 +50,7 @@ import {
   type RunRow,
   type Waiting,
 } from './ledger.ts';
-import type { GcCounts, KnownRequest, LedgerStore, NewRecord, NewRequest, Settlement, Spec, UploadStore } from './store.ts';
+import { fileIdsIn, NAMES_A_FILE, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
 import type { UploadRow } from './uploads.ts';
 
 /** A small pool: a worker runs one step at a time, plus its heartbeat and a page read while a body streams. */
@@ -654,6 +654,13 @@ export class PgLedger implements LedgerStore {
       await client.query('DELETE FROM claims c WHERE NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = c.batch_id)');
       return counts;
     });
+  }
+
+  async filesInUse(scope: string): Promise<Set<string>> {
+    const files = new Set<string>();
+    const found = await rows<{ messages: string }>(this.#pool, `SELECT p.messages FROM requests q JOIN payloads p ON p.id = q.id WHERE q.scope = $1 AND ${NAMES_A_FILE}`, [scope]);
+    for (const { messages } of found) fileIdsIn(messages, files);
+    return files;
   }
 
   async gcPreview(before: number): Promise<GcCounts> {

@@ -98,6 +98,14 @@ export interface Settlement {
   maxTokens?: number | null;
 }
 
+/** The `file_id`s a request's messages name (`{"type":"file","file_id":"file_…"}` sources). */
+export function fileIdsIn(messages: string, into: Set<string>): void {
+  for (const match of messages.matchAll(/"file_id":"([^"\\]+)"/g)) into.add(match[1] as string);
+}
+
+/** Which payloads may name an uploaded file (SQL for both stores): those without `"file_id"` cannot. */
+export const NAMES_A_FILE = `p.messages LIKE '%"file_id"%'`;
+
 /** What `gc` deleted (or `gcPreview` would), and why it kept every request, if it did. */
 export interface GcCounts {
   batches: number;
@@ -196,6 +204,12 @@ export interface LedgerStore {
    */
   gc(before: number): Awaitable<GcCounts>;
   gcPreview(before: number): Awaitable<GcCounts>;
+  /**
+   * The Files API ids that the requests of `scope` in the ledger send, whatever their state: an
+   * uploaded file one of them names must not be deleted (a batch may still read it, or a retry send
+   * it again). Read whole, for `gc`.
+   */
+  filesInUse(scope: string): Awaitable<Set<string>>;
   /** Gives the space of deleted rows back (SQLite `VACUUM`, refused while a run is alive: it would hold the write lock throughout; PostgreSQL `VACUUM`). */
   compact(): Awaitable<void>;
   close(): Awaitable<void>;

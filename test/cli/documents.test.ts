@@ -217,6 +217,31 @@ describe('documents from the command line', () => {
     expect(result.code).toBe(3);
   });
 
+  it('gc keeps the uploaded files that requests still send: a job submitted with --no-wait, then gc --older-than 0, then collected, has every answer', async () => {
+    let t = Date.now();
+    const emu = await emulator({ apiKey: 'sk-docs', processingMs: 60_000, now: () => t });
+    const dir = mkdtempSync(join(tmpdir(), 'be-gc-uploads-'));
+    const e = env(emu, join(dir, 'l.db'));
+    const args = ['--prompt', 'Summarise', '--upload', 'files', '--poll-min', '0.01', 'fixtures/documents/invoices/'];
+    const submitted = await runCli([...args, '--no-wait'], { env: e });
+    expect(submitted.code, submitted.stderr).toBe(75);
+    const uploads = emu.uploads();
+    expect(uploads).toBeGreaterThan(0);
+    const gc = await runCli(['gc', '--older-than', '0'], { env: e });
+    expect(gc.code, gc.stderr).toBe(0);
+    expect(gc.stderr).not.toMatch(/deleted [1-9]\d* uploaded file/);
+    t += 120_000; // the batch has ended
+    const collected = await runCli(args, { env: e });
+    expect(collected.code, collected.stderr).toBe(0);
+    const records = collected.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(records).toHaveLength(4);
+    expect(records.filter((r) => r['_error'])).toEqual([]);
+    expect(emu.uploads()).toBe(uploads);
+    // Once nothing sends them any more (answered, and gone from the ledger), gc deletes them.
+    const later = await runCli(['gc', '--older-than', '0'], { env: e });
+    expect(later.stderr).toMatch(new RegExp(`deleted ${uploads} uploaded files? on the API`));
+  });
+
   it('--oversized-image downsize sends images with transformations.oversized_image', async () => {
     const result = await runCli(['--dry-run', '--prompt', 'x', '--attach', 'f', '--oversized-image', 'downsize'], { stdin: '{"f":"fixtures/documents/invoices/INV-00003-scan.png"}\n' });
     expect(result.code, result.stderr).toBe(0);

@@ -421,6 +421,30 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
     });
 
     describe('uploads', () => {
+      it('filesInUse: the file ids that the requests of a scope send, in any state (for gc to keep)', async () => {
+        const [ledger] = await workers(1);
+        const run = await ledger!.startRun('job', T);
+        const doc = (id: string) => JSON.stringify([{ role: 'user', content: [{ type: 'document', source: { type: 'file', file_id: id } }, { type: 'text', text: 'x' }] }]);
+        await ledger!.intake(
+          SCOPE,
+          run,
+          [SPEC],
+          [
+            { key: 'a', label: null, spec: SPEC.id, messages: doc('file_a') },
+            { key: 'b', label: null, spec: SPEC.id, messages: JSON.stringify([{ role: 'user', content: [{ type: 'document', source: { type: 'file', file_id: 'file_b' } }, { type: 'image', source: { type: 'file', file_id: 'file_c' } }] }]) },
+            { key: 'plain', label: null, spec: SPEC.id, messages: '[{"role":"user","content":"file_id is only text here"}]' },
+          ],
+          [],
+          T,
+        );
+        await ledger!.intake('another-scope', run, [], [{ key: 'o', label: null, spec: SPEC.id, messages: doc('file_other') }], [], T);
+        const { id } = await ledger!.openBatch(identity, run, 'job', 'n1', ['a'], T);
+        await ledger!.settle(id, [done((await ledger!.submittedOf(id)).get('a')!, '{"ok":1}')], T);
+        expect([...(await ledger!.filesInUse(SCOPE))].sort()).toEqual(['file_a', 'file_b', 'file_c']);
+        expect([...(await ledger!.filesInUse('another-scope'))]).toEqual(['file_other']);
+        expect(await ledger!.filesInUse('nobody')).toEqual(new Set());
+      });
+
       it('records an upload before and after it, per identity, and forgets it', async () => {
         const [ledger, other] = (await workers(2)) as [LedgerStore, LedgerStore];
         await ledger.uploads.begin('scope-a', 'abc', 10, 1000);

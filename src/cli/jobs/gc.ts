@@ -108,8 +108,10 @@ async function preview(gc: Gc, ours: BatchRow[]): Promise<number> {
   for (const row of ours) say(io, `would delete batch ${row.remote_id} on the API (job ${shown(row.job)}, downloaded ${formatDuration(now - row.updated_at)} ago)`);
   say(io, `would delete ${plural(counts.batches, 'batch', 'batches')} and ${plural(counts.requests, 'request')} not touched for ${age} from the ledger ${gc.shown}`);
   if (counts.kept) say(io, `would keep every request: ${counts.kept}`);
-  if (api) {
-    const uploads = await gcUploads({ client: api.client, registry: ledger.uploads, scope: api.scope, before, keepRemote: gc.keepRemote, dryRun: true });
+  // Counted against the requests as they are now (some of which the gc would delete): a lower bound.
+  if (api && !counts.kept) {
+    const keep = await ledger.filesInUse(api.scope);
+    const uploads = await gcUploads({ client: api.client, registry: ledger.uploads, scope: api.scope, before, keep, keepRemote: gc.keepRemote, dryRun: true });
     if (uploads.files > 0) say(io, `would forget ${plural(uploads.files, 'uploaded file')} older than ${age}${gc.keepRemote ? ' (kept on the API)' : ', and delete them on the API'}`);
   }
   return EXIT.OK;
@@ -146,9 +148,12 @@ async function collect(gc: Gc, ours: BatchRow[]): Promise<number> {
       (gc.keepRemote ? '' : `; ${plural(deleted, 'batch', 'batches')} on the API`),
   );
   if (counts.kept) say(io, `kept every request: ${counts.kept}`);
-  // Documents this identity uploaded (the Files API keeps them until they expire): deleted, and forgotten.
-  if (api) {
-    const uploads = await gcUploads({ client: api.client, registry: ledger.uploads, scope: api.scope, before, keepRemote: gc.keepRemote, dryRun: false });
+  // Documents this identity uploaded (the Files API keeps them until they expire): deleted, and
+  // forgotten, unless a request left in the ledger sends them. None while a job may be running: it may
+  // be about to send a file that no request names yet.
+  if (api && !counts.kept) {
+    const keep = await ledger.filesInUse(api.scope);
+    const uploads = await gcUploads({ client: api.client, registry: ledger.uploads, scope: api.scope, before, keep, keepRemote: gc.keepRemote, dryRun: false });
     if (uploads.files > 0) say(io, `forgot ${plural(uploads.files, 'uploaded file')} older than ${age}; deleted ${plural(uploads.deleted, 'uploaded file')} on the API`);
   }
   if (counts.batches + counts.requests > 0) await compact(io, ledger, gc.path);
