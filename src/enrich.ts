@@ -168,13 +168,15 @@ export function enrichStage(
       const ready = registry
         ? resolveUploads({
             uploader: new Uploader({ client, registry, scope, now: o.clock?.now, sleep: o.clock?.sleep, concurrency: o.uploadConcurrency, counts: o.uploadCounts }),
-            // A request the ledger has and that waits to be sent (pending), or that this run tries again
-            // (a transient failure), needs its files again: one uploaded on an earlier run may have
-            // expired since (the intake then refreshes the stored request).
+            // A request the ledger has and that is not answered (pending, or submitted: should its
+            // batch not answer it, a retry sends it again), or that this run tries again (a transient
+            // failure), needs its files again: one uploaded on an earlier run may have expired, or been
+            // deleted, since (the intake then refreshes the stored request). The Files API's list is
+            // read once a run for that, not a file at a time.
             // One ledger read (`known` carries a stored failure's text), as the intake's.
             known: async (key) => {
               const request = (await ledger.known(scope, [key])).get(key);
-              if (request?.state !== 'done') return request?.state === 'submitted';
+              if (request?.state !== 'done') return false;
               return !(request.failure && isTransientFailure(request.failure));
             },
             file: o.file,

@@ -411,7 +411,7 @@ export class Ledger implements LedgerStore {
       ),
       insertSpec: db.prepare('INSERT OR IGNORE INTO specs (id, head, tail) VALUES (?, ?, ?)'),
       refreshPayload: db.prepare(
-        `UPDATE payloads SET messages = ? WHERE id = (SELECT q.id ${BY_KEY} AND q.state = 'pending') AND messages != ?`,
+        `UPDATE payloads SET messages = ? WHERE id = (SELECT q.id ${BY_KEY} AND q.state IN ('pending', 'submitted')) AND messages != ?`,
       ),
       scopes: db.prepare<[], string>('SELECT scope FROM scopes ORDER BY scope').pluck(),
       namedFiles: db.prepare<[string], string>(`SELECT p.messages FROM requests q JOIN payloads p ON p.id = q.id WHERE q.scope = ? AND ${NAMES_A_FILE}`).pluck(),
@@ -824,9 +824,10 @@ export class Ledger implements LedgerStore {
   }
 
   /**
-   * Replaces what a request that waits to be sent (pending) will send, when it differs: the same
-   * request (same key) with other transport details, such as the `file_id` of a document uploaded
-   * again because the earlier upload expired. True when it changed.
+   * Replaces what a request not yet answered (pending, or submitted: a retry sends it again) will
+   * send, when it differs: the same request (same key) with other transport details, such as the
+   * `file_id` of a document uploaded again because the earlier upload expired or was deleted. A batch
+   * already created keeps what it was sent. True when it changed.
    */
   refreshPayload(scope: string, key: string, messages: string): boolean {
     return this.#readThenWrite(() => {

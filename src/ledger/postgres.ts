@@ -392,7 +392,7 @@ export class PgLedger implements LedgerStore {
     return (
       (await changes(
         this.#pool,
-        "UPDATE payloads SET messages = $1 WHERE id = (SELECT id FROM requests WHERE scope = $2 AND key = $3 AND state = 'pending') AND messages <> $1",
+        "UPDATE payloads SET messages = $1 WHERE id = (SELECT id FROM requests WHERE scope = $2 AND key = $3 AND state IN ('pending', 'submitted')) AND messages <> $1",
         [messages, scope, key],
       )) > 0
     );

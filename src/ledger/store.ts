@@ -140,7 +140,10 @@ export interface LedgerStore {
   otherScopes(scope: string): Awaitable<string[]>;
   /** Writes, in one transaction: specs (ignored if known), new requests (pending; ignored if known) and a run's records. */
   intake(scope: string, run: number, specs: readonly Spec[], requests: readonly NewRequest[], records: readonly NewRecord[], now: number): Awaitable<void>;
-  /** Replaces what a pending request will send when it differs (a document uploaded again); true when it changed. */
+  /**
+   * Replaces what a request not yet answered (pending or submitted) will send next, when it differs (a
+   * document uploaded again: its new `file_id`); true when it changed. An answered one keeps its own.
+   */
   refreshPayload(scope: string, key: string, messages: string): Awaitable<boolean>;
   /** What a request sends. */
   payload(scope: string, key: string): Awaitable<PayloadRow | undefined>;

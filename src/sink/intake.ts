@@ -146,6 +146,9 @@ export class Intake {
       if (record.messages.includes('"file_id"')) await ledger.refreshPayload(scope, key, record.messages);
       await assembler.add(key, size, costBytes);
     } else if (known.state === 'submitted' && known.batch_id !== null) {
+      // Should its batch not answer it (canceled, expired), a retry sends it again: with its
+      // documents' current file ids (one deleted or expired since was uploaded again).
+      if (record.messages.includes('"file_id"')) await ledger.refreshPayload(scope, key, record.messages);
       this.#deps.track(known.batch_id);
     } else if (known.state === 'done' && known.updated_at < ctx.runStartedAt) {
       // A transient failure that was final for an earlier run: this run tries again, with a fresh budget.

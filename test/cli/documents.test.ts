@@ -242,6 +242,28 @@ describe('documents from the command line', () => {
     expect(later.stderr).toMatch(new RegExp(`deleted ${uploads} uploaded files? on the API`));
   });
 
+  it('a request sent again by a later run (its batch canceled) names its files as they are now: one deleted on the API since is uploaded again, not sent as a dead file_id', async () => {
+    let t = Date.now();
+    const emu = await emulator({ apiKey: 'sk-docs', processingMs: 60_000, cancelingMs: 1_000, now: () => t });
+    const dir = mkdtempSync(join(tmpdir(), 'be-reupload-'));
+    const e = env(emu, join(dir, 'l.db'));
+    const args = ['--prompt', 'Describe', '--upload', 'files', '--job', 'j4', '--poll-min', '0.01', 'fixtures/documents/invoices/'];
+    expect((await runCli([...args, '--no-wait'], { env: e })).code).toBe(75);
+    const uploads = emu.uploads();
+    expect((await runCli(['cancel', '--job', 'j4'], { env: e })).code).toBe(0);
+    // The files go (deleted, or expired: the same to a batch that names them).
+    const client = new Anthropic({ apiKey: 'sk-docs', baseURL: emu.url });
+    for await (const file of client.files.list()) await client.files.delete(file.id);
+    // From now on the emulator's minute passes every 100 ms: the batch of the requests sent again ends too.
+    const ticking = setInterval(() => (t += 60_000), 100);
+    const rerun = await runCli(args, { env: e }).finally(() => clearInterval(ticking));
+    expect(rerun.code, rerun.stderr).toBe(0);
+    const records = rerun.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(records).toHaveLength(4);
+    expect(records.filter((r) => r['_error'])).toEqual([]);
+    expect(emu.uploads()).toBe(2 * uploads);
+  });
+
   it('--oversized-image downsize sends images with transformations.oversized_image', async () => {
     const result = await runCli(['--dry-run', '--prompt', 'x', '--attach', 'f', '--oversized-image', 'downsize'], { stdin: '{"f":"fixtures/documents/invoices/INV-00003-scan.png"}\n' });
     expect(result.code, result.stderr).toBe(0);

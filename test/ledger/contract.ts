@@ -158,14 +158,18 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect((await ledger.otherScopes('scope-b')).sort()).toEqual([SCOPE, 'scope-c']);
       });
 
-      it('refreshPayload replaces what a pending request sends, only when it differs, never once submitted', async () => {
-        const { ledger, run } = await seeded(['a', 'b']);
+      it('refreshPayload replaces what a pending or submitted request sends next, only when it differs, never once answered', async () => {
+        const { ledger, run } = await seeded(['a', 'b', 'c']);
         expect(await ledger.refreshPayload(SCOPE, 'a', '["new"]')).toBe(true);
         expect(await ledger.refreshPayload(SCOPE, 'a', '["new"]')).toBe(false);
         expect((await ledger.payload(SCOPE, 'a'))?.messages).toBe('["new"]');
-        await ledger.openBatch(identity, run, 'job', 'n1', ['b'], T);
-        expect(await ledger.refreshPayload(SCOPE, 'b', '["new"]')).toBe(false);
-        expect((await ledger.payload(SCOPE, 'b'))?.messages).toBe(messagesOf('b'));
+        const { id } = await ledger.openBatch(identity, run, 'job', 'n1', ['b', 'c'], T);
+        // Submitted: what a retry would send (its batch keeps what it was sent).
+        expect(await ledger.refreshPayload(SCOPE, 'b', '["new b"]')).toBe(true);
+        expect((await ledger.payload(SCOPE, 'b'))?.messages).toBe('["new b"]');
+        await ledger.settle(id, [done((await ledger.submittedOf(id)).get('c')!, '{"ok":1}')], T);
+        expect(await ledger.refreshPayload(SCOPE, 'c', '["new c"]')).toBe(false);
+        expect((await ledger.payload(SCOPE, 'c'))?.messages).toBe(messagesOf('c'));
         expect(await ledger.refreshPayload(SCOPE, 'missing', '["new"]')).toBe(false);
       });
 
