@@ -1,6 +1,6 @@
 /**
- * Checks on the first records, before anything is submitted: a template field or `--id-field` that
- * the first NDJSON record lacks is a usage error (a typo would otherwise give every record an
+ * Checks on the first records, before anything is submitted: a template field, `--id-field` or an
+ * `--attach` field that the first NDJSON record lacks is a usage error (a typo would otherwise give every record an
  * `_error`, and for CSV the header is checked the same way), and answer fields that would replace
  * input columns are warned about. Stream adapters over `SourceRecord`s; `--limit` is here too.
  */
@@ -14,6 +14,8 @@ export interface FirstRecordChecks {
   answerFields: readonly string[];
   /** `--id-field` as given on the command line (a recipe's own id field may be absent: it is only shown in custom_ids). */
   idField: string | undefined;
+  /** `--attach` as given on the command line (a recipe's own field may be absent: rows of text only). */
+  attach: readonly string[];
   allowMissing: boolean;
   file: string;
   warn: (line: string) => void;
@@ -44,6 +46,11 @@ function check(record: SourceRecord, c: FirstRecordChecks): void {
   if (c.idField !== undefined && !Object.hasOwn(record.data, c.idField) && !c.allowMissing) {
     const near = fields.find((f) => f.toLowerCase() === c.idField?.toLowerCase());
     throw usageError(`${where}: --id-field ${shown(c.idField)}: the first record has no such field (fields: ${fields.join(', ')})${near ? `; did you mean ${shown(near)}?` : ''}`);
+  }
+  // A document field that is not there would send every record without its document, and bill it.
+  const noDocument = c.attach.find((field) => !Object.hasOwn(record.data, field));
+  if (noDocument !== undefined && !c.allowMissing) {
+    throw usageError(`${where}: --attach ${shown(noDocument)}: the first record has no such field (fields: ${fields.join(', ')}); fix the name, or give --allow-missing if only some records have documents`);
   }
   const replaced = c.answerFields.filter((f) => fields.includes(f));
   if (replaced.length > 0) {

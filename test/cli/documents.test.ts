@@ -264,6 +264,23 @@ describe('documents from the command line', () => {
     expect(emu.uploads()).toBe(2 * uploads);
   });
 
+  it('--attach naming a field the input does not have is a usage error (a typo would send every record without its document), unless --allow-missing', async () => {
+    const folder = await runCli(['--dry-run', '--prompt', 'Summarise', '--attach', 'file', 'fixtures/documents/invoices/']);
+    expect(folder.code).toBe(2);
+    expect(folder.stdout).toBe('');
+    expect(folder.stderr).toContain('batch-enrich: fixtures/documents/invoices/:1: --attach "file": the first record has no such field (fields: path, name, bytes, sha256)');
+    const dir = mkdtempSync(join(tmpdir(), 'be-attach-'));
+    writeFileSync(join(dir, 't.csv'), 'id,doc\n1,x.pdf\n');
+    const csv = await runCli(['--dry-run', '--prompt', 'S {{id}}', '--attach', 'file', join(dir, 't.csv')]);
+    expect(csv.code).toBe(2);
+    expect(csv.stderr).toContain(`${join(dir, 't.csv')}:1: --attach "file": the header has no such column (columns: id, doc)`);
+    const ndjson = await runCli(['--dry-run', '--prompt', 'S {{id}}', '--attach', 'file', '--input-format', 'ndjson'], { stdin: '{"id":1,"doc":"x.pdf"}\n' });
+    expect(ndjson.code).toBe(2);
+    expect(ndjson.stderr).toContain('<stdin>:1: --attach "file": the first record has no such field (fields: id, doc)');
+    const allowed = await runCli(['--dry-run', '--prompt', 'S {{id}}', '--attach', 'file', '--allow-missing', join(dir, 't.csv')]);
+    expect(allowed.code, allowed.stderr).toBe(0);
+  });
+
   it('--oversized-image downsize sends images with transformations.oversized_image', async () => {
     const result = await runCli(['--dry-run', '--prompt', 'x', '--attach', 'f', '--oversized-image', 'downsize'], { stdin: '{"f":"fixtures/documents/invoices/INV-00003-scan.png"}\n' });
     expect(result.code, result.stderr).toBe(0);

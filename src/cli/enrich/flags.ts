@@ -62,7 +62,7 @@ export const ENRICH_FLAGS = {
   'max-tokens': { value: 'N', parse: integer(1, 1_000_000), group: REQUEST, help: 'answer token limit', defaultText: `the recipe's, else ${DEFAULT_MAX_TOKENS}` },
   into: { value: 'FIELD', parse: answerField, group: REQUEST, help: 'put the answer under FIELD (not _error or _meta)', defaultText: "merge an object answer at the top level; a free-text answer goes to 'answer'" },
   'id-field': { value: 'NAME', group: REQUEST, help: "show this field's value in each custom_id (a label: never changes what is paid)", defaultText: "the recipe's" },
-  'allow-missing': { group: REQUEST, help: 'let records lack template fields or --id-field', defaultText: 'a field missing from the CSV header or the first NDJSON record is a usage error; later ones _error' },
+  'allow-missing': { group: REQUEST, help: 'let records lack template fields, --id-field or an --attach field', defaultText: 'a field missing from the CSV header or the first NDJSON record is a usage error; later ones _error' },
 
   'input-format': { value: 'csv|tsv|ndjson|paths', parse: choice(['csv', 'tsv', 'ndjson', 'paths']), group: IO, help: 'the input format; paths: one file path a line, one record per file (path, name, bytes, sha256)', defaultText: "from FILE's extension (also under .gz), else sniffed from the first byte" },
   delimiter: { value: 'CHAR', short: 'd', parse: delimiter, group: IO, help: "CSV field delimiter (',' ';' '|' or \\t)", defaultText: 'sniffed from the header line' },

@@ -4,7 +4,7 @@
  * estimates read. A FILE can be read more than once (the counting pass of `--mode auto` and
  * `--sample`, the `--max-cost` estimate, the run); stdin only once.
  */
-import { usageError } from '../../errors.ts';
+import { shown, usageError } from '../../errors.ts';
 import { missingColumns } from '../../core/template.ts';
 import { attachDocuments } from '../../stages/attach.ts';
 import { formatFromName, readRecords, type InputFormat, type ReadOptions, type SourceRecord } from '../../stages/read.ts';
@@ -55,6 +55,10 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
     if (missing.length > 0 && !values['allow-missing']) {
       throw usageError(`${file === '-' ? '<stdin>' : file}:1: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the header has no such column (columns: ${columnList(columns)})`);
     }
+    const noDocument = values.attach?.find((field) => !columns.includes(field));
+    if (noDocument !== undefined && !values['allow-missing']) {
+      throw usageError(`${file === '-' ? '<stdin>' : file}:1: --attach ${shown(noDocument)}: the header has no such column (columns: ${columnList(columns)}); fix the name, or give --allow-missing if only some rows have documents`);
+    }
   };
   const readOptions: ReadOptions = {
     format: inputFormat,
@@ -67,7 +71,7 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
   };
   // Records of documents are checked against the document prompt (a recipe's), when there is one.
   const template = (documents.files || documents.attach.length > 0 ? config.documentPrompt : undefined) ?? config.prompt;
-  const firstChecks = { template, answerFields: answerFields(config), idField: values['id-field'], allowMissing: values['allow-missing'], file, warn: warnOnce };
+  const firstChecks = { template, answerFields: answerFields(config), idField: values['id-field'], attach: values.attach ?? [], allowMissing: values['allow-missing'], file, warn: warnOnce };
   return {
     file,
     documents,
