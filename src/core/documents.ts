@@ -86,6 +86,9 @@ export function sha256(bytes: Uint8Array): string {
  * read.
  */
 export async function inspectDocument(bytes: Uint8Array, name: string): Promise<Inspected> {
+  // Before file-type, which takes a UTF-16 byte order mark for the start of an MPEG audio frame.
+  const wide = utf16(bytes);
+  if (wide !== undefined) return { kind: 'text', mediaType: 'text/plain', text: wide };
   const [{ fileTypeFromBuffer }, { imageSize }] = await parsers();
   const type = await fileTypeFromBuffer(bytes);
   if (type?.mime === 'application/pdf') return { kind: 'pdf', mediaType: 'application/pdf', bytes, pages: await pdfPages(bytes, name) };
@@ -107,6 +110,15 @@ export async function inspectDocument(bytes: Uint8Array, name: string): Promise<
   if (text === undefined) {
     if (bytes.length >= 4 && String.fromCharCode(...bytes.subarray(0, 4)) === '%PDF') {
       throw new DocumentProblem('document_unreadable', `${name}: a damaged PDF (its structure cannot be read)`);
+    }
+    if (!bytes.includes(0)) {
+      // An e-mail's header block is ASCII; its body may be in any charset it declares (8-bit
+      // ISO-8859-1 is common), which mailparser decodes.
+      const latin1 = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
+      if (looksLikeEmail(latin1)) return inspectEmail(bytes, name);
+      if (looksLikeText(latin1)) {
+        throw new DocumentProblem('document_unsupported', `${name}: text that is not UTF-8 (in another encoding, such as windows-1252): convert it to UTF-8 first, e.g. iconv -f windows-1252 -t utf-8`);
+      }
     }
     throw new DocumentProblem('document_unsupported', `${name}: not a PDF, an image or text (binary data of an unknown type)`);
   }
@@ -152,6 +164,39 @@ function utf8(bytes: Uint8Array): string | undefined {
   }
 }
 
+/**
+ * An e-mail whose header block has raw 8-bit bytes that are not UTF-8 (a subject in ISO-8859-1,
+ * not encoded as RFC 2047 says; old clients send it) with that block in UTF-8 (RFC 6532), read in
+ * the charset the message declares, else windows-1252; the body is left to mailparser, which
+ * decodes it by its own Content-Type. Any other message as it is.
+ */
+async function utf8Headers(mail: Buffer): Promise<Buffer> {
+  const blank = /\r?\n\r?\n/.exec(mail.toString('latin1'));
+  if (!blank) return mail;
+  const head = mail.subarray(0, blank.index);
+  if (utf8(head) !== undefined) return mail;
+  const iconv = (await import('iconv-lite')).default;
+  const declared = /charset="?([\w.:-]+)/i.exec(head.toString('latin1'))?.[1];
+  const charset = declared && iconv.encodingExists(declared) ? declared : 'windows-1252';
+  return Buffer.concat([Buffer.from(iconv.decode(head, charset), 'utf8'), mail.subarray(blank.index)]);
+}
+
+/** Text with a UTF-16 byte order mark (LE or BE), else undefined (the mark is dropped). */
+function utf16(bytes: Uint8Array): string | undefined {
+  const le = bytes[0] === 0xff && bytes[1] === 0xfe;
+  if (!le && !(bytes[0] === 0xfe && bytes[1] === 0xff)) return undefined;
+  try {
+    return new TextDecoder(le ? 'utf-16le' : 'utf-16be', { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bytes read as Latin-1 that look like text: no control characters but tabs, line breaks and form feeds. */
+function looksLikeText(text: string): boolean {
+  return !/[\x00-\x08\x0b\x0e-\x1f\x7f]/.test(text);
+}
+
 /** An RFC 5322 message: a header block (with a From and one of Date/Subject/To) before the first blank line. */
 function looksLikeEmail(text: string): boolean {
   const end = text.search(/\r?\n\r?\n/);
@@ -163,7 +208,7 @@ function looksLikeEmail(text: string): boolean {
 
 async function inspectEmail(bytes: Uint8Array, name: string): Promise<Inspected> {
   const { simpleParser } = await import('mailparser');
-  const mail = await simpleParser(Buffer.from(bytes));
+  const mail = await simpleParser(await utf8Headers(Buffer.from(bytes)));
   const header = (label: string, value: unknown) => (value ? `${label}: ${String(value)}\n` : '');
   const addresses = (value: unknown) => {
     const list = Array.isArray(value) ? value : value ? [value] : [];

@@ -62,6 +62,36 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     ]);
   });
 
+  it('an e-mail in an 8-bit charset (ISO-8859-1, as mail clients still send): read with its charset, not refused as binary', async () => {
+    const mail = Buffer.concat([
+      Buffer.from('From: a@x.de\r\nTo: b@x.de\r\nSubject: Rechnung f', 'latin1'),
+      Buffer.from([0xfc]),
+      Buffer.from('r M', 'latin1'),
+      Buffer.from([0xe4]),
+      Buffer.from('rz\r\nDate: Tue, 14 Mar 2026 10:00:00 +0100\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=ISO-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\nSumme 120,00 EUR, f', 'latin1'),
+      Buffer.from([0xe4]),
+      Buffer.from('llig\r\n', 'latin1'),
+    ]);
+    const doc = await inspectDocument(mail, 'l.eml');
+    expect(doc.kind).toBe('email');
+    expect((doc as { text: string }).text).toContain('Subject: Rechnung für März');
+    expect((doc as { text: string }).text).toContain('Summe 120,00 EUR, fällig');
+  });
+
+  it('text with a UTF-16 byte order mark is text (not taken for audio by its first bytes)', async () => {
+    const le = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('Invoice total: 12 €\n', 'utf16le')]);
+    expect(await inspectDocument(le, 'notes.txt')).toMatchObject({ kind: 'text', text: 'Invoice total: 12 €\n' });
+    const be = Buffer.from([0xfe, 0xff, ...Buffer.from('Hi\n', 'utf16le').swap16()]);
+    expect(await inspectDocument(be, 'notes.txt')).toMatchObject({ kind: 'text', text: 'Hi\n' });
+  });
+
+  it('text that is not UTF-8 is named as such, with what to do', async () => {
+    const latin = Buffer.from('Stra\xdfe 5, M\xfcnchen\n', 'latin1');
+    const problem = await problemOf(latin, 'address.txt');
+    expect(problem.type).toBe('document_unsupported');
+    expect(problem.message).toBe('address.txt: text that is not UTF-8 (in another encoding, such as windows-1252): convert it to UTF-8 first, e.g. iconv -f windows-1252 -t utf-8');
+  });
+
   it('DOCX/XLSX (ZIP), binary junk, an encrypted PDF and a damaged PDF are named problems', async () => {
     expect((await problemOf(zipFile(), 'report.docx')).type).toBe('document_unsupported');
     expect((await problemOf(zipFile(), 'report.docx')).message).toMatch(/^report\.docx: application\/zip/);
