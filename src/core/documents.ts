@@ -85,7 +85,15 @@ export function sha256(bytes: Uint8Array): string {
  * unsupported type (DOCX, XLSX, ZIP, …), an encrypted or corrupt PDF, an image whose size cannot be
  * read.
  */
-export async function inspectDocument(bytes: Uint8Array, name: string): Promise<Inspected> {
+export function inspectDocument(bytes: Uint8Array, name: string): Promise<Inspected> {
+  return inspect(bytes, name, 0);
+}
+
+/** Messages forwarded inside messages are read this deep, no deeper. */
+const MAX_EMAIL_DEPTH = 5;
+
+/** `inspectDocument`, within `depth` levels of forwarded messages. */
+async function inspect(bytes: Uint8Array, name: string, depth: number): Promise<Inspected> {
   // Before file-type, which takes a UTF-16 byte order mark for the start of an MPEG audio frame.
   const wide = utf16(bytes);
   if (wide !== undefined) return { kind: 'text', mediaType: 'text/plain', text: wide };
@@ -115,7 +123,7 @@ export async function inspectDocument(bytes: Uint8Array, name: string): Promise<
       // An e-mail's header block is ASCII; its body may be in any charset it declares (8-bit
       // ISO-8859-1 is common), which mailparser decodes.
       const latin1 = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
-      if (looksLikeEmail(latin1)) return inspectEmail(bytes, name);
+      if (looksLikeEmail(latin1)) return inspectEmail(bytes, name, depth);
       if (looksLikeText(latin1)) {
         throw new DocumentProblem('document_unsupported', `${name}: text that is not UTF-8 (in another encoding, such as windows-1252): convert it to UTF-8 first, e.g. iconv -f windows-1252 -t utf-8`);
       }
@@ -123,7 +131,7 @@ export async function inspectDocument(bytes: Uint8Array, name: string): Promise<
     throw new DocumentProblem('document_unsupported', `${name}: not a PDF, an image or text (binary data of an unknown type)`);
   }
   if (text.startsWith('%PDF-')) throw new DocumentProblem('document_unreadable', `${name}: a damaged PDF (its structure cannot be read)`);
-  if (looksLikeEmail(text)) return inspectEmail(bytes, name);
+  if (looksLikeEmail(text)) return inspectEmail(bytes, name, depth);
   return { kind: 'text', mediaType: 'text/plain', text };
 }
 
@@ -206,7 +214,12 @@ function looksLikeEmail(text: string): boolean {
   return /^from:/im.test(head) && /^(date|subject|to|message-id):/im.test(head);
 }
 
-async function inspectEmail(bytes: Uint8Array, name: string): Promise<Inspected> {
+/**
+ * An e-mail: its headers and body as text; its PDF and image attachments as documents; a text
+ * attachment's text, and a forwarded message (message/rfc822: its text, and its own attachments),
+ * in the text after the body. What cannot be sent is named in the text.
+ */
+async function inspectEmail(bytes: Uint8Array, name: string, depth: number): Promise<Inspected> {
   const { simpleParser } = await import('mailparser');
   const mail = await simpleParser(await utf8Headers(Buffer.from(bytes)));
   const header = (label: string, value: unknown) => (value ? `${label}: ${String(value)}\n` : '');
@@ -216,15 +229,24 @@ async function inspectEmail(bytes: Uint8Array, name: string): Promise<Inspected>
   };
   const attachments: Inspected[] = [];
   const skipped: string[] = [];
+  const attachedText: string[] = [];
   for (const [i, part] of mail.attachments.entries()) {
-    const partName = `${name} attachment ${part.filename ?? i + 1}`;
+    const label = part.filename ?? `#${i + 1}`;
+    const forwarded = part.contentType === 'message/rfc822';
+    if (forwarded && depth >= MAX_EMAIL_DEPTH) {
+      skipped.push(`${label} (a message forwarded more than ${MAX_EMAIL_DEPTH} levels deep)`);
+      continue;
+    }
     try {
-      const inspected = await inspectDocument(part.content, partName);
+      const inspected = await inspect(part.content, `${name} attachment ${part.filename ?? i + 1}`, forwarded ? depth + 1 : depth);
       if (inspected.kind === 'pdf' || inspected.kind === 'image') attachments.push(inspected);
-      else skipped.push(`${part.filename ?? `#${i + 1}`} (${part.contentType}: its text is not sent)`);
+      else if (inspected.kind === 'email') {
+        attachedText.push(`--- Forwarded message (${label}) ---\n${inspected.text.trim()}\n`);
+        attachments.push(...inspected.attachments);
+      } else attachedText.push(`--- Attached text (${label}) ---\n${inspected.text.trim()}\n`);
     } catch (error) {
       if (!(error instanceof DocumentProblem)) throw error;
-      skipped.push(`${part.filename ?? `#${i + 1}`} (${error.type})`);
+      skipped.push(`${label} (${error.type})`);
     }
   }
   const body = mail.text ?? (typeof mail.html === 'string' ? mail.html.replace(/<[^>]+>/g, ' ') : '');
@@ -236,7 +258,8 @@ async function inspectEmail(bytes: Uint8Array, name: string): Promise<Inspected>
     header('Subject', mail.subject) +
     (attachments.length ? `Attachments sent as documents: ${attachments.length}\n` : '') +
     (skipped.length ? `Attachments not sent: ${skipped.join(', ')}\n` : '') +
-    `\n${body.trim()}\n`;
+    `\n${body.trim()}\n` +
+    attachedText.map((part) => `\n${part}`).join('');
   return { kind: 'email', text, attachments };
 }
 

@@ -62,6 +62,47 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     ]);
   });
 
+  it('a forwarded e-mail (message/rfc822) attached to one: its text is sent, and its PDF as a document; a text attachment is sent as text', async () => {
+    const inner = email(await invoicePdf(7));
+    const forward = Buffer.from(
+      [
+        'From: Clerk <clerk@northwind.example>',
+        'To: ap@northwind.example',
+        'Subject: Fwd: Invoice INV-00007',
+        'Date: Sun, 15 Mar 2026 09:00:00 +0000',
+        'MIME-Version: 1.0',
+        'Content-Type: multipart/mixed; boundary="f1"',
+        '',
+        '--f1',
+        'Content-Type: text/plain; charset=utf-8',
+        '',
+        'Please pay the one below.',
+        '--f1',
+        'Content-Type: message/rfc822',
+        'Content-Disposition: attachment; filename="original.eml"',
+        '',
+        inner.toString('latin1'),
+        '--f1',
+        'Content-Type: text/plain; charset=utf-8; name="po.txt"',
+        'Content-Disposition: attachment; filename="po.txt"',
+        '',
+        'PO-991 approved by Finance',
+        '--f1--',
+        '',
+      ].join('\r\n'),
+      'latin1',
+    );
+    const doc = (await inspectDocument(forward, 'fwd.eml')) as Extract<Inspected, { kind: 'email' }>;
+    expect(doc.kind).toBe('email');
+    expect(doc.text).toContain('Please pay the one below.');
+    expect(doc.text).toContain('Subject: Invoice INV-00042');
+    expect(doc.text).toContain('please find invoice INV-00042 attached');
+    expect(doc.text).toContain('PO-991 approved by Finance');
+    expect(doc.text).not.toContain('not sent');
+    expect(doc.attachments).toHaveLength(1);
+    expect(doc.attachments[0]).toMatchObject({ kind: 'pdf', pages: 1 });
+  });
+
   it('an e-mail in an 8-bit charset (ISO-8859-1, as mail clients still send): read with its charset, not refused as binary', async () => {
     const mail = Buffer.concat([
       Buffer.from('From: a@x.de\r\nTo: b@x.de\r\nSubject: Rechnung f', 'latin1'),
