@@ -131,6 +131,8 @@ async function inspect(bytes: Uint8Array, name: string, depth: number): Promise<
     throw new DocumentProblem('document_unsupported', `${name}: not a PDF, an image or text (binary data of an unknown type)`);
   }
   if (text.startsWith('%PDF-')) throw new DocumentProblem('document_unreadable', `${name}: a damaged PDF (its structure cannot be read)`);
+  // Sent, it would be paid for with nothing to read (the API takes an empty text document).
+  if (text.trim() === '') throw new DocumentProblem('document_unreadable', `${name}: an empty document (nothing in it but white space)`);
   if (looksLikeEmail(text)) return inspectEmail(bytes, name, depth);
   return { kind: 'text', mediaType: 'text/plain', text };
 }

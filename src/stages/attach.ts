@@ -15,7 +15,7 @@
  * A record whose document cannot be sent gets `error` (`document_*`, `image_too_large`,
  * `request_too_large`, `upload_failed`) naming the file, and the rest of the job goes on.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import {
   binaryParts,
@@ -97,7 +97,8 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
   async function attachOne(record: SourceRecord): Promise<AttachedRecord> {
     const docs: { name: string; doc: Inspected }[] = [];
     const urls: ContentBlock[] = [];
-    for (const field of options.fields) {
+    // A field given twice (`--attach f --attach f`) is one field: its documents are sent once.
+    for (const field of new Set(options.fields)) {
       const value = record.data[field];
       for (const item of Array.isArray(value) ? value : [value]) {
         if (item === undefined || item === null || item === '') continue;
@@ -155,8 +156,13 @@ async function load(field: string, value: unknown, baseDir: string): Promise<{ b
   if (typeof value === 'string') {
     const path = resolve(baseDir, value);
     try {
+      // Read only if it is a file: a device, a pipe or a socket (a link to /dev/zero) could never end.
+      const info = await stat(path);
+      if (info.isDirectory()) throw new DocumentProblem('document_unreadable', `${value}: a folder, not a file (field ${field})`);
+      if (!info.isFile()) throw new DocumentProblem('document_unreadable', `${value}: not a regular file (a device, a pipe or a socket) (field ${field})`);
       return { bytes: await readFile(path), name: value };
     } catch (error) {
+      if (error instanceof DocumentProblem) throw error;
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') throw new DocumentProblem('document_missing', `${value}: no such file (field ${field}, looked in ${baseDir})`);
       throw new DocumentProblem('document_unreadable', `${value}: cannot read: ${code ?? (error as Error).message} (field ${field})`);

@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { splitLines } from '../core/lines.ts';
 import type { SourceRecord } from './read.ts';
@@ -42,19 +42,29 @@ export function readPaths(): (source: AsyncIterable<Buffer | string>) => AsyncGe
   };
 }
 
-async function* walk(dir: string): AsyncGenerator<string> {
+/**
+ * The files under `dir`, in sorted order. A link to a folder is walked like a folder, once: a folder
+ * already walked (by its real path: the same folder through another link, or a link back up, a loop)
+ * is not walked again. Any other link is a file of the folder; one that leads to a device, a pipe or a
+ * socket gets its record, and the attach stage names it (reading it could never end: /dev/zero).
+ */
+async function* walk(dir: string, seen = new Set<string>()): AsyncGenerator<string> {
+  const real = await realpath(dir);
+  if (seen.has(real)) return;
+  seen.add(real);
   const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const entry of entries) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) yield* walk(path);
+    if (entry.isDirectory() || (entry.isSymbolicLink() && (await stat(path).then((info) => info.isDirectory(), () => false)))) yield* walk(path, seen);
     else if (entry.isFile() || entry.isSymbolicLink()) yield path;
   }
 }
 
-/** `{ path, name, bytes, sha256 }` of a file, hashed as a stream; null figures when it cannot be read. */
+/** `{ path, name, bytes, sha256 }` of a file, hashed as a stream; null figures when it cannot be read (or is no regular file). */
 async function fileRecord(path: string): Promise<Record<string, unknown>> {
   try {
     const info = await stat(path);
+    if (!info.isFile()) throw new Error('not a regular file');
     const hash = createHash('sha256');
     for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
     return { [PATH_FIELD]: path, name: basename(path), bytes: info.size, sha256: hash.digest('hex') };

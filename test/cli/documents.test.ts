@@ -5,7 +5,7 @@
  * with inline base64 and one batch with uploads; a kill during uploads.
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -279,6 +279,31 @@ describe('documents from the command line', () => {
     expect(ndjson.stderr).toContain('<stdin>:1: --attach "file": the first record has no such field (fields: id, doc)');
     const allowed = await runCli(['--dry-run', '--prompt', 'S {{id}}', '--attach', 'file', '--allow-missing', join(dir, 't.csv')]);
     expect(allowed.code, allowed.stderr).toBe(0);
+  });
+
+  it('a folder with a link to a device, a linked sub-folder, a link loop and empty text files: each file once, the bad ones named, never a hang', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-odd-folder-'));
+    mkdirSync(join(dir, 'real'));
+    copyFileSync('fixtures/documents/invoices/INV-00001.pdf', join(dir, 'a.pdf'));
+    copyFileSync('fixtures/documents/invoices/INV-00002.pdf', join(dir, 'real', 'b.pdf'));
+    writeFileSync(join(dir, 'empty.txt'), '');
+    writeFileSync(join(dir, 'blank.txt'), '  \n\n');
+    symlinkSync('/dev/zero', join(dir, 'zero'));
+    symlinkSync('real', join(dir, 'sub-link')); // the same folder again: walked once
+    symlinkSync('..', join(dir, 'real', 'loop')); // a loop: not followed
+    const result = await runCli(['--dry-run', '--prompt', 'Summarise', dir], { timeoutMs: 20_000 });
+    expect(result.code, result.stderr).toBe(3); // some records failed
+    const sent = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { custom_id: string });
+    expect(sent).toHaveLength(2); // a.pdf and real/b.pdf
+    expect(result.stderr).toContain(`${dir}:2: ${join(dir, 'blank.txt')}: an empty document (nothing in it but white space)`);
+    expect(result.stderr).toContain(`${dir}:3: ${join(dir, 'empty.txt')}: an empty document (nothing in it but white space)`);
+    expect(result.stderr).toContain(`${dir}:5: ${join(dir, 'zero')}: not a regular file (a device, a pipe or a socket)`);
+  });
+
+  it('--attach given twice sends each document once', async () => {
+    const twice = await runCli(['--dry-run', '--prompt', 'x', '--attach', 'f', '--attach', 'f'], { stdin: '{"f":"fixtures/documents/invoices/INV-00001.pdf"}\n' });
+    expect(twice.code, twice.stderr).toBe(0);
+    expect(twice.stdout.match(/"type":"document"/g)).toHaveLength(1);
   });
 
   it('--oversized-image downsize sends images with transformations.oversized_image', async () => {
