@@ -187,7 +187,8 @@ describe('documents through enrichStage', () => {
     const emu = await emulator({ responder: byDocument, filesQuotaBytes: 2500 });
     const out = await enrich(emu, [{ id: 1, file: 'a.pdf' }, { id: 2, file: 'b.pdf' }, { id: 3, file: 'notes.md' }], { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, upload: 'files', uploadConcurrency: 1 });
     expect(out.map((r) => (r['_error'] as { type?: string } | undefined)?.type)).toEqual([undefined, 'upload_failed', undefined]);
-    expect((out[1]?.['_error'] as { message: string }).message).toMatch(/^<stdin>:3: uploading to the Files API failed: 400 .*quota/i);
+    // The file named, and the API's own words (not its JSON body).
+    expect((out[1]?.['_error'] as { message: string }).message).toMatch(/^<stdin>:3: b\.pdf: uploading to the Files API failed: [^{]*quota[^{]* \(400 invalid_request_error\)$/i);
   });
 });
 

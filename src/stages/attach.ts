@@ -32,6 +32,7 @@ import {
   type Inspected,
   type Transport,
 } from '../core/documents.ts';
+import { describeApiError } from '../client/errors.ts';
 import type { Uploader, UploadPart } from '../client/uploads.ts';
 import type { PreparedRecord } from './batch.ts';
 import type { SourceRecord } from './read.ts';
@@ -217,17 +218,17 @@ export function resolveUploads(options: ResolveUploadsOptions): (source: AsyncIt
   const one = async (record: PendingUploads): Promise<PreparedRecord> => {
     const { uploads, ...prepared } = record;
     if (!uploads?.length || prepared.error || prepared.key === undefined || prepared.messages === undefined || (await options.known(prepared.key))) return prepared;
-    try {
-      let messages = prepared.messages;
-      for (const part of uploads) {
+    let messages = prepared.messages;
+    for (const part of uploads) {
+      try {
         const fileId = await options.uploader.fileIdFor(part);
         messages = messages.replaceAll(JSON.stringify(`${PLACEHOLDER}${part.sha256}`), JSON.stringify(fileId));
+      } catch (error) {
+        if (!(error instanceof Error && 'status' in error)) throw error;
+        return { ...prepared, error: { type: 'upload_failed', message: `${where}:${prepared.line}: ${part.name}: uploading to the Files API failed: ${describeApiError(error)}` } };
       }
-      return { ...prepared, messages };
-    } catch (error) {
-      if (!(error instanceof Error && 'status' in error)) throw error;
-      return { ...prepared, error: { type: 'upload_failed', message: `${where}:${prepared.line}: uploading to the Files API failed: ${error.message}` } };
     }
+    return { ...prepared, messages };
   };
   return async function* upload(source) {
     yield* orderedMap(source, options.concurrency ?? 8, one);
