@@ -300,6 +300,14 @@ describe('documents from the command line', () => {
     expect(result.stderr).toContain(`${dir}:5: ${join(dir, 'zero')}: not a regular file (a device, a pipe or a socket)`);
   });
 
+  it('the flags of a CSV input are a usage error on a folder (they would be ignored)', async () => {
+    for (const [flags, named] of [[['--tsv'], '--tsv'], [['-d', ';'], '--delimiter'], [['--no-header'], '--no-header'], [['--encoding', 'latin1'], '--encoding']] as const) {
+      const result = await runCli(['--dry-run', '--prompt', 'x', ...flags, 'fixtures/documents/invoices/']);
+      expect(result.code, flags.join(' ')).toBe(2);
+      expect(result.stderr).toContain(`fixtures/documents/invoices/ is a folder: its files are the input (one record each), so ${named} does not apply`);
+    }
+  });
+
   it('--attach given twice sends each document once', async () => {
     const twice = await runCli(['--dry-run', '--prompt', 'x', '--attach', 'f', '--attach', 'f'], { stdin: '{"f":"fixtures/documents/invoices/INV-00001.pdf"}\n' });
     expect(twice.code, twice.stderr).toBe(0);

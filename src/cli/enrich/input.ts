@@ -36,6 +36,9 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
   const documents = documentInput(file, { inputFormat: values['input-format'], attach: values.attach, upload: values.upload, oversizedImage: values['oversized-image'] }, config.attach);
   if (config.documentAnswer && (documents.files || values.attach)) config.answer = config.documentAnswer;
   const format = values['input-format'];
+  // A CSV's flags on files as the input (a folder, a path list): they would be ignored.
+  const csvFlag = documents.files && ([['--tsv', values.tsv], ['--delimiter', values.delimiter !== undefined], ['--no-header', values['no-header']], ['--encoding', values.encoding !== undefined]] as const).find(([, given]) => given)?.[0];
+  if (csvFlag) throw usageError(`${file === '-' ? 'the path list' : file} is ${file === '-' ? 'not a table' : 'a folder'}: its files are the input (one record each), so ${csvFlag} does not apply`);
   // Flags that say two things: one would be ignored silently.
   if (values.tsv && format !== undefined && format !== 'tsv') throw usageError(`--tsv and --input-format ${format} say two formats: give one`);
   if (values.tsv && values.delimiter !== undefined && values.delimiter !== '\t') throw usageError(`--tsv reads tab-separated input: --delimiter ${JSON.stringify(values.delimiter)} says another; give one`);
