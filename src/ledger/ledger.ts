@@ -41,7 +41,7 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 import { plural } from '../core/text.ts';
-import { fileIdsIn, ledgerBusy, NAMES_A_FILE, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
+import { fileIdsIn, ledgerBusy, NAMES_A_FILE, UNFINISHED_JOBS, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
@@ -96,9 +96,15 @@ function hostPidSpace(): string {
 /** The request key's hash part (see `requestKey`): a key stored before schema 5 is `<label>-<hash>`. */
 const KEY_HASH_CHARS = 22;
 
-/** What `gc` deletes (and `gcPreview` counts): finished batches, and requests not waiting on a batch, untouched since `?`. */
-const GC_BATCHES = "updated_at < ? AND state IN ('downloaded', 'failed')";
-const GC_REQUESTS = "updated_at < ? AND state != 'submitted'";
+/**
+ * What `gc` deletes (and `gcPreview` counts): finished batches, and requests not waiting on a batch,
+ * untouched since `?`; none of a job that still has batches to finish. A scheduler's job comes back
+ * (`--no-wait`) with no run alive in between, and its next try reads the whole input again: an
+ * answered request deleted meanwhile would be paid for again (its expired requests, sent again a day
+ * later, keep a job unfinished for days).
+ */
+const GC_BATCHES = `updated_at < ? AND state IN ('downloaded', 'failed') AND job NOT IN (${UNFINISHED_JOBS})`;
+const GC_REQUESTS = `updated_at < ? AND state != 'submitted' AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${UNFINISHED_JOBS})))`;
 
 /**
  * A request found by `(scope, key)`, given an id the key index holds for its hash (bound as `id, scope,

@@ -98,6 +98,9 @@ export interface Settlement {
   maxTokens?: number | null;
 }
 
+/** The jobs with batches still to finish (SQL for both stores): `gc` keeps their finished work. */
+export const UNFINISHED_JOBS = "SELECT job FROM batches WHERE state IN ('creating', 'in_progress', 'ended')";
+
 /** The `file_id`s a request's messages name (`{"type":"file","file_id":"file_…"}` sources). */
 export function fileIdsIn(messages: string, into: Set<string>): void {
   for (const match of messages.matchAll(/"file_id":"([^"\\]+)"/g)) into.add(match[1] as string);

@@ -470,7 +470,8 @@ describe('gc', () => {
       oldDownloaded: addBatch(s.ledger, { identity: s.identity, job: 'j', remoteId: oldRemote, state: 'downloaded', at: old, answered: true }),
       oldOtherIdentity: addBatch(s.ledger, { identity: s.otherKey, job: 'j', remoteId: otherRemote, state: 'downloaded', at: old, answered: true }),
       oldFailed: addBatch(s.ledger, { identity: s.identity, job: 'j', state: 'failed', at: old }),
-      oldRunning: addBatch(s.ledger, { identity: s.identity, job: 'j', remoteId: 'msgbatch_running', at: old }),
+      // Of another job: a job with a batch still running keeps its finished work (see the ledger contract).
+      oldRunning: addBatch(s.ledger, { identity: s.identity, job: 'k', remoteId: 'msgbatch_running', at: old }),
       recentDownloaded: addBatch(s.ledger, { identity: s.identity, job: 'j', remoteId: 'msgbatch_recent', state: 'downloaded', at: Date.now() - DAY, answered: true }),
     };
     return { ...s, oldRemote, otherRemote, rows };

@@ -403,8 +403,8 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         await ledger.setRemote(finished.id, 'msgbatch_1', T);
         await ledger.settle(finished.id, [done((await ledger.submittedOf(finished.id)).get('a')!, '{"ok":1}')], T);
         await ledger.setBatchState(finished.id, 'downloaded', T);
-        const open = await ledger.openBatch(identity, run, 'job', 'n2', ['b'], T);
-        // a: done, in a downloaded batch; b: submitted; c: pending; d: pending, held by a record.
+        const open = await ledger.openBatch(identity, run, 'another-job', 'n2', ['b'], T);
+        // a: done, in a downloaded batch; b: submitted (in another job's batch: see below for one of the same job); c: pending; d: pending, held by a record.
         const before = T + 1;
         expect(await ledger.gcPreview(T)).toEqual({ batches: 0, requests: 0 });
         expect(await ledger.gcPreview(before)).toEqual({ batches: 1, requests: 2 });
@@ -421,6 +421,39 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await ledger.gcPreview(before)).toEqual({ batches: 0, requests: 0 });
         await ledger.compact();
         expect(await ledger.payload(SCOPE, 'd')).toMatchObject({ messages: messagesOf('d') });
+      });
+    });
+
+    describe('upkeep of a job still running', () => {
+      it('gc keeps the finished batches and answered requests of a job that has batches still to finish (its next try would pay for them again), and deletes them once it has none', async () => {
+        const { ledger, run } = await seeded(['a', 'b', 'c']);
+        await ledger.endRun(run); // a --no-wait try that has exited: no run of the job is alive
+        const first = await ledger.openBatch(identity, run, 'nightly', 'n1', ['a', 'b'], T);
+        await ledger.setRemote(first.id, 'msgbatch_1', T);
+        const waiting = await ledger.submittedOf(first.id);
+        // a answered; b expired, and sent again in a second batch still running.
+        await ledger.settle(first.id, [done(waiting.get('a')!, '{"type":"succeeded"}'), { waiting: waiting.get('b')!, result: '{"type":"expired"}', retry: true }], T);
+        await ledger.setBatchState(first.id, 'downloaded', T);
+        const second = await ledger.openBatch(identity, run, 'nightly', 'n2', ['b'], T);
+        await ledger.setRemote(second.id, 'msgbatch_2', T);
+        // Another job's finished work goes as before.
+        const other = await ledger.openBatch(identity, run, 'other', 'n3', ['c'], T);
+        await ledger.setRemote(other.id, 'msgbatch_3', T);
+        await ledger.settle(other.id, [done((await ledger.submittedOf(other.id)).get('c')!, '{"type":"succeeded"}')], T);
+        await ledger.setBatchState(other.id, 'downloaded', T);
+
+        expect(await ledger.gcPreview(T + 1)).toEqual({ batches: 1, requests: 1 });
+        expect(await ledger.gc(T + 1)).toEqual({ batches: 1, requests: 1 });
+        expect(await ledger.request(SCOPE, 'a')).toMatchObject({ state: 'done' });
+        expect(await ledger.storedResult(SCOPE, 'a')).toBe('{"type":"succeeded"}');
+        expect(await ledger.batch(first.id)).toMatchObject({ state: 'downloaded' });
+        expect(await ledger.request(SCOPE, 'c')).toBeUndefined();
+
+        // The job's last batch is in: nothing of it is needed any more.
+        await ledger.settle(second.id, [done((await ledger.submittedOf(second.id)).get('b')!, '{"type":"succeeded"}')], T + 2);
+        await ledger.setBatchState(second.id, 'downloaded', T + 2);
+        expect(await ledger.gc(T + 3)).toEqual({ batches: 2, requests: 2 });
+        expect(await ledger.request(SCOPE, 'a')).toBeUndefined();
       });
     });
 

@@ -32,7 +32,9 @@ under the current identity (the API keeps results 29 days otherwise), and the do
 to the Files API as long ago. Batches of another identity, or all of them without
 ANTHROPIC_API_KEY, are left on the API and named on stderr. Then the ledger is compacted (a SQLite
 file only while no job uses it). Beside a running job, gc keeps every request (the job may be about
-to read it); on SQLite it deletes in short steps, so the job never waits on it for long.
+to read it); on SQLite it deletes in short steps, so the job never waits on it for long. A job with
+batches still to finish (a --no-wait job between its tries) keeps its finished batches and answers,
+and the uploaded documents its requests send.
 
 ${renderFlags(GC_FLAGS, [])}
 A remote delete that fails keeps its batch in the ledger, for the next gc.
@@ -80,8 +82,11 @@ export function gcCommand(argv: string[], io: CliIo): Promise<number> {
     }
     try {
       const gc: Gc = { io, ledger, path, shown: shownLedger(path), api: apiFromEnv(io.env), before: Date.now() - days * DAY_MS, age: `${days} ${days === 1 ? 'day' : 'days'}`, keepRemote: values['keep-remote'] };
-      // Collected before `ledger.gc`, which deletes these very rows.
-      const remote = gc.keepRemote ? [] : (await ledger.batches()).filter((row) => row.state === 'downloaded' && row.remote_id !== null && row.updated_at < gc.before);
+      // Collected before `ledger.gc`, which deletes these very rows (not those of a job with batches
+      // still to finish: the ledger keeps them, see `UNFINISHED_JOBS`).
+      const all = await ledger.batches();
+      const unfinished = new Set(all.filter((row) => row.state === 'creating' || row.state === 'in_progress' || row.state === 'ended').map((row) => row.job));
+      const remote = gc.keepRemote ? [] : all.filter((row) => row.state === 'downloaded' && row.remote_id !== null && row.updated_at < gc.before && !unfinished.has(row.job));
       const ours = gc.api ? remote.filter((row) => identityMatches(row, gc.api as Api)) : [];
       nameLeftOnApi(gc, remote.filter((row) => !ours.includes(row)));
       return values['dry-run'] ? await preview(gc, ours) : await collect(gc, ours);
