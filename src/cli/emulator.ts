@@ -3,6 +3,7 @@
  * stdout carries exactly one line, the base URL (so `ANTHROPIC_BASE_URL=$(…)` style use works);
  * everything else (usage errors, the optional --verbose request log) goes to stderr.
  */
+import { randomUUID } from 'node:crypto';
 import type { EmulatorOptions } from '../emulator/index.ts';
 import { isUsageError, shown, usageError } from '../errors.ts';
 import { startEmulator } from '../emulator/index.ts';
@@ -27,7 +28,7 @@ export const EMULATOR_FLAGS = {
   port: { value: 'N', parse: integer(0, 65535), defaultText: '0', help: 'TCP port, 0 = a free one' },
   host: { value: 'HOST', defaultText: '127.0.0.1', help: 'interface to listen on; beyond loopback needs a key' },
   'api-key': { value: 'KEY', multiple: true, defaultText: 'any key', help: `accept only this key (repeatable); better in ${API_KEYS_ENV} (comma-separated), which keeps keys out of ps` },
-  seed: { value: 'N', parse: integer(-(2 ** 31), 2 ** 31), defaultText: '42', help: 'seed for ids, answers, faults, result order' },
+  seed: { value: 'N', parse: integer(-(2 ** 31), 2 ** 31 - 1), defaultText: '42, with ids new at each start', help: 'seed for ids, answers, faults, result order; the same seed gives the same ids: an emulator started again in front of a ledger that outlived it needs another seed, or none' },
   'processing-ms': { value: 'N', parse: integer(0, Number.MAX_SAFE_INTEGER), defaultText: '0', help: 'how long each batch stays in_progress, ms' },
   upstream: { value: 'URL', parse: httpUrl, defaultText: 'none', help: `forward each request to URL/v1/messages; its API key comes from ${UPSTREAM_KEY_ENV} (never a flag: argv shows in ps), else the caller's key` },
   'upstream-key': { value: 'KEY', help: `refused: pass the upstream's key in ${UPSTREAM_KEY_ENV}` },
@@ -164,6 +165,9 @@ export async function emulatorCommand(argv: string[], io: CliIo, stop: Promise<u
       return EXIT.OK;
     }
     const options: EmulatorOptions = { ...parsed.options };
+    // Without --seed, ids new at each start: a ledger (of the user's pipeline tests, say) outlives an
+    // emulator, and would take an id given again for a batch it already holds.
+    if (options.seed === undefined) options.idSalt = randomUUID();
     if (parsed.verbose) options.log = (line) => io.stderr.write(`${line}\n`);
     let emu: Awaited<ReturnType<typeof startEmulator>>;
     try {

@@ -112,6 +112,8 @@ export interface BatchRecord {
 
 export interface StoreConfig {
   seed: number;
+  /** See `EmulatorOptions.idSalt`. */
+  idSalt?: string | undefined;
   now: () => number;
   processingMs: number;
   cancelingMs: number;
@@ -170,7 +172,7 @@ export class BatchStore {
 
   constructor(cfg: StoreConfig) {
     this.#cfg = cfg;
-    this.#ids = new IdGenerator(cfg.seed);
+    this.#ids = new IdGenerator(cfg.seed, cfg.idSalt);
   }
 
   /** Every batch id ever created (including deleted ones), oldest first. */

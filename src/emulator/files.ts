@@ -44,11 +44,11 @@ export class FileStore {
   /** Uploads accepted, for tests. */
   uploads = 0;
 
-  constructor(options: { seed: number; now: () => number; quotaBytes?: number | undefined; latencyMs?: number | undefined; faultRate?: number | undefined }) {
+  constructor(options: { seed: number; idSalt?: string | undefined; now: () => number; quotaBytes?: number | undefined; latencyMs?: number | undefined; faultRate?: number | undefined }) {
     this.#latencyMs = options.latencyMs ?? 0;
     this.#faultRate = options.faultRate ?? 0;
     this.#seed = options.seed;
-    this.#ids = new IdGenerator(options.seed + 7);
+    this.#ids = new IdGenerator(options.seed + 7, options.idSalt);
     this.#now = options.now;
     this.#quotaBytes = options.quotaBytes ?? Number.POSITIVE_INFINITY;
   }

@@ -16,6 +16,13 @@ export interface EmulatorOptions {
   host?: string;
   /** Seed for every deterministic choice (ids, answers, faults, result order). _Default:_ 42. */
   seed?: number;
+  /**
+   * Mixed into every id it gives (batches, messages, files) and so into what is decided per batch:
+   * an emulator started again in front of a ledger that outlived it must not give an id it gave
+   * before (the real API never does; a ledger holds one row per remote batch). _Default:_ none: ids
+   * follow from the seed alone.
+   */
+  idSalt?: string;
   /** The clock, in ms since the epoch; inject it to drive processing, expiry and archiving. _Default:_ Date.now. */
   now?: () => number;
   /** How long a batch stays `in_progress` (ms, by the clock). _Default:_ 0 (ended at the first look after create). */
@@ -88,6 +95,7 @@ export interface ResolvedOptions {
   port: number;
   host: string;
   seed: number;
+  idSalt: string;
   now: () => number;
   processingMs: number;
   cancelingMs: number;
@@ -126,6 +134,7 @@ const optionsSchema = z.object({
   port: z.int().min(0).max(65535).optional(),
   host: z.string().min(1).optional(),
   seed: z.int().optional(),
+  idSalt: z.string().optional(),
   processingMs: z.number().min(0).optional(),
   cancelingMs: z.number().min(0).optional(),
   maxBodyBytes: nonNegInt,
@@ -185,6 +194,7 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
     port: o.port ?? 0,
     host,
     seed: o.seed ?? 42,
+    idSalt: o.idSalt ?? '',
     now: now ?? Date.now,
     processingMs: o.processingMs ?? 0,
     cancelingMs: o.cancelingMs ?? 0,

@@ -78,15 +78,18 @@ const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 export class IdGenerator {
   readonly #rngs = new Map<string, Rng>();
   readonly #seed: number;
+  readonly #salt: string;
 
-  constructor(seed: number) {
+  /** `salt` (see `EmulatorOptions.idSalt`): '' for ids from the seed alone. */
+  constructor(seed: number, salt = '') {
     this.#seed = seed;
+    this.#salt = salt;
   }
 
   next(prefix: 'msgbatch' | 'msg' | 'req' | 'toolu' | 'file'): string {
     let rng = this.#rngs.get(prefix);
     if (!rng) {
-      rng = rngFor(this.#seed, 'id', prefix);
+      rng = this.#salt === '' ? rngFor(this.#seed, 'id', prefix) : rngFor(this.#seed, 'id', prefix, this.#salt);
       this.#rngs.set(prefix, rng);
     }
     let body = '01';

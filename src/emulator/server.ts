@@ -223,8 +223,8 @@ class Emulator {
 
   constructor(opts: ResolvedOptions) {
     this.opts = opts;
-    this.ids = new IdGenerator(opts.seed);
-    this.reqIds = new IdGenerator(opts.seed + 1);
+    this.ids = new IdGenerator(opts.seed, opts.idSalt);
+    this.reqIds = new IdGenerator(opts.seed + 1, opts.idSalt);
     const forwarder = opts.upstream ? makeForwarder({ url: opts.upstream, key: opts.upstreamKey }) : undefined;
     this.forwarder = forwarder;
     this.countingForwarder = forwarder
@@ -233,10 +233,11 @@ class Emulator {
           return forwarder(params, auth);
         }
       : undefined;
-    this.files = new FileStore({ seed: opts.seed, now: opts.now, quotaBytes: opts.filesQuotaBytes, latencyMs: opts.uploadLatencyMs, faultRate: opts.uploadFaultRate });
+    this.files = new FileStore({ seed: opts.seed, idSalt: opts.idSalt, now: opts.now, quotaBytes: opts.filesQuotaBytes, latencyMs: opts.uploadLatencyMs, faultRate: opts.uploadFaultRate });
     this.store = new BatchStore({
       files: this.files,
       seed: opts.seed,
+      idSalt: opts.idSalt,
       now: opts.now,
       processingMs: opts.processingMs,
       cancelingMs: opts.cancelingMs,

@@ -119,6 +119,17 @@ export class Submitter {
         // released): this batch, ours, stands for no row. Canceled at once, to pay as little of it as
         // can be; the run stops.
         await this.cancel(created.id);
+        // Or another row of the ledger holds that very id: the API gave an id it had given before,
+        // which the real API never does (an emulator started again, with the same seed, in front of a
+        // ledger that outlived it).
+        const claimant = await ledger.claimant(created.id);
+        if (claimant !== undefined && claimant !== id) {
+          throw new BatchEnrichError(
+            'BE_LEDGER',
+            `Batch ${created.id} has the id of an earlier batch of the ledger (row ${claimant}): the API gave an id twice, which the real API never does; an emulator started again with the same --seed in front of this ledger? It was canceled. Give each emulator its own seed, or none`,
+            { batchId: created.id },
+          );
+        }
         throw new BatchEnrichError(
           'BE_LEDGER',
           `Batch ${created.id} was created after another run had taken over its requests (this run was taken for dead: its heartbeat stalled); it was canceled so as not to pay for them twice. Run the command again`,

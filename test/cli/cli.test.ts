@@ -90,6 +90,18 @@ describe('batch-enrich CLI', () => {
     expect(emu.stats.calls['batches.create']).toBe(3);
   });
 
+  it('--emulator --ledger FILE runs job after job on one ledger: the emulator of each run gives ids the ledger has not seen', async () => {
+    const dir = tempDir();
+    const ledger = join(dir, 'l.db');
+    const first = await runCli(['--emulator', '--transform', 'ticket-triage', ...fast, '--ledger', ledger, TICKETS]);
+    expect(first.code, first.stderr).toBe(0);
+    const other = join(dir, 'other.csv');
+    writeFileSync(other, 'ticket_id,customer,subject,body\nT-1,Ann,Refund,Charged twice\n');
+    const second = await runCli(['--emulator', '--transform', 'ticket-triage', ...fast, '--ledger', ledger, other]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout.trim().split('\n')).toHaveLength(1);
+  });
+
   it('stops on SIGINT within seconds, says how to resume, and exits 130', async () => {
     const emu = await startEmulator({ processingMs: 600_000 });
     emulators.push(emu);

@@ -37,6 +37,24 @@ describe('emulator CLI', () => {
     });
   }
 
+  it('without --seed, each start gives new ids (a ledger outlives the emulator); with --seed N, the same ids', async () => {
+    const firstBatchId = async (argv: string[]) => {
+      const h = io();
+      let stop: () => void = () => undefined;
+      const done = emulatorCommand(['--port', '0', ...argv], h.io, new Promise<void>((r) => (stop = r)));
+      for (let i = 0; i < 100 && !h.out().includes('\n'); i++) await new Promise((r) => setTimeout(r, 10));
+      const body = { requests: [{ custom_id: 'a', params: { model: 'claude-haiku-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] } }] };
+      const created = await raw(h.out().trim(), 'POST', '/v1/messages/batches', body, { 'x-api-key': 'k' });
+      stop();
+      await done;
+      return (created.json as { id: string }).id;
+    };
+    const [a, b] = [await firstBatchId([]), await firstBatchId([])];
+    expect(a).toMatch(/^msgbatch_01/);
+    expect(a).not.toBe(b);
+    expect(await firstBatchId(['--seed', '9'])).toBe(await firstBatchId(['--seed', '9']));
+  });
+
   it('--help documents every flag with its default and an example', async () => {
     const h = io();
     expect(await emulatorCommand(['--help'], h.io, Promise.resolve())).toBe(0);

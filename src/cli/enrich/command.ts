@@ -5,6 +5,7 @@
  * the flags (`flags.ts`), the config (`config.ts`), the input (`input.ts`), the estimates
  * (`estimate.ts`), the outputs (`output.ts`) and the signals (`signals.ts`).
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -206,7 +207,8 @@ function ledgerPathOf(values: EnrichValues, env: NodeJS.ProcessEnv): string {
 async function connect(values: EnrichValues, io: CliIo, say: (line: string) => void): Promise<{ client?: Anthropic; key?: string; close(): Promise<void> }> {
   if (values.emulator) {
     const { startEmulator } = await import('../../emulator/index.ts');
-    const emulator = await startEmulator({});
+    // With a ledger file (it outlives this emulator), ids new at each run: see `EmulatorOptions.idSalt`.
+    const emulator = await startEmulator(values.ledger === undefined ? {} : { idSalt: randomUUID() });
     if (!values.quiet) say('--emulator: the answers are made up by the offline emulator (deterministic filler text), not written by a model');
     return { client: createClient({ apiKey: 'emulator', baseURL: emulator.url }), key: 'emulator', close: () => emulator.close() };
   }
