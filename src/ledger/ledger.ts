@@ -35,7 +35,7 @@
  * Several processes may share one ledger (WAL, busy timeout): ownership is by run, and a request is
  * assigned to a batch only while it is `pending`, so two runs never submit the same request.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readlinkSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -80,15 +80,18 @@ export const RUN_STALE_MS = 6 * HEARTBEAT_MS;
 /** The records a dead run left are dropped only once it has been silent this long (a run taken for dead too soon loses nothing). */
 export const RUN_RECORDS_STALE_MS = 10 * 60_000;
 /**
- * Where this process's pids mean something: the machine's name and its pid namespace (two containers
- * that share a host name, with `--network host`, have different pid namespaces). A pid is looked at
- * only for a run recorded with the same value.
+ * Where this process's pids mean something: the machine's name, its pid namespace (two containers
+ * that share a host name, with `--network host`, have different pid namespaces) and its boot (the
+ * root pid namespace has the same inode on every Linux, so two machines of one name, cloned VMs,
+ * differ only there; and pids start again at each boot). A pid is looked at only for a run recorded
+ * with the same value; a run recorded by a batch-enrich before the boot id was part of it is judged
+ * by its heartbeat alone.
  */
 export const HOST = hostPidSpace();
 
 function hostPidSpace(): string {
   try {
-    return `${hostname()}/${readlinkSync('/proc/self/ns/pid')}`;
+    return `${hostname()}/${readlinkSync('/proc/self/ns/pid')}/${readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()}`;
   } catch {
     return hostname();
   }

@@ -3,7 +3,7 @@
  * written by the previous release (schema 4) migrated in place.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
 import { dirname, join } from 'node:path';
@@ -35,6 +35,12 @@ describe('runs are alive only while they beat', () => {
     { description: 'a fresh heartbeat but a pid gone from this host', row: run({ pid: 999_999_999 }), alive: false },
     { description: 'a fresh heartbeat on another host (its pid means nothing here)', row: run({ host: 'worker-7', pid: 999_999_999 }), alive: true },
     { description: 'a fresh heartbeat in another pid namespace of this host name (a container with --network host)', row: run({ host: `${hostname()}/pid:[1]`, pid: 999_999_999 }), alive: true },
+    {
+      // The root pid namespace has the same inode on every Linux: only the boot id tells two such machines apart.
+      description: 'a fresh heartbeat on another machine of the same name, in its root pid namespace (another boot id, or none: an older batch-enrich)',
+      row: run({ host: `${hostname()}/${readlinkSync('/proc/self/ns/pid')}`, pid: 999_999_999 }),
+      alive: true,
+    },
     { description: 'a stale heartbeat on another host', row: run({ host: 'worker-7', heartbeat_at: t - RUN_STALE_MS - 1 }), alive: false },
   ];
   for (const c of cases) {
