@@ -279,6 +279,21 @@ describe('status', () => {
     expect(r.stderr).toBe(`batch-enrich: no batches of job "ticket" in the ledger ${s.ledgerPath}; its jobs: "invoices", "tickets"\n`);
   });
 
+  it('--json requests_failed counts a failed batch only until the job sends its requests again: the sensor of the README reads 0 once a rerun has answered them', async () => {
+    const s = await setup();
+    const t = Date.now() - HOUR;
+    // A try whose create never reached the API (the run was killed), then a rerun that sent and answered them.
+    addBatch(s.ledger, { identity: s.identity, job: 'nightly', state: 'failed', at: t, requests: 12 });
+    addBatch(s.ledger, { identity: s.identity, job: 'nightly', remoteId: 'msgbatch_rerun', state: 'downloaded', at: t + MINUTE, requests: 12, answered: true });
+    // Another job whose last word is a failed batch: its requests wait for a rerun.
+    addBatch(s.ledger, { identity: s.identity, job: 'weekly', remoteId: 'msgbatch_w1', state: 'downloaded', at: t, requests: 3, answered: true });
+    addBatch(s.ledger, { identity: s.identity, job: 'weekly', state: 'failed', at: t + MINUTE, requests: 5 });
+    const r = await run(statusCommand, ['--json', '--no-refresh'], s.env);
+    const jobs = Object.fromEntries(r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).map((job) => [job['job'], job]));
+    expect(jobs['nightly']).toMatchObject({ requests_pending: 0, requests_done: 12, requests_failed: 0 });
+    expect(jobs['weekly']).toMatchObject({ requests_pending: 0, requests_done: 3, requests_failed: 5 });
+  });
+
   it('an empty or missing ledger says so on stderr and exits 0, without creating a ledger file; --job there names no job (exit 1, as the help says)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'be-jobs-'));
     const missing = join(dir, 'none', 'ledger.db');

@@ -49,7 +49,8 @@ and counts (or why there are none), requests, size, age, time until the 24 h pro
 
 JSON (one line per job; see the README, "status --json"): job, requests_pending (requests in
 batches not yet downloaded), requests_done (in downloaded batches: their results are in the
-ledger), requests_failed (in failed batches: a rerun submits them again), batches_by_state,
+ledger), requests_failed (in failed batches the job has not sent again since: a rerun submits
+them), batches_by_state,
 oldest_expires_at (the oldest batch still processing: created + 24 h; null when none),
 live_request_counts (summed over the refreshed batches; null when none was), expected_cost_usd
 (the typical-answer estimate of the job's batches at the built-in prices; null when a model has
@@ -177,11 +178,15 @@ function jobJson(job: string, views: BatchView[]): Record<string, unknown> {
   const sum = (states: readonly BatchState[]) => views.reduce((n, v) => n + (states.includes(v.row.state) ? v.row.request_count : 0), 0);
   const byState = Object.fromEntries(STATES.map((state) => [state, views.filter((v) => v.row.state === state).length]));
   const expiries = views.filter(processing).map(expiresAt);
+  // A failed batch's requests go back to pending, and the job's next batch sends them again: a batch
+  // failed before the job's newest other batch was made is behind it (its requests are counted there).
+  const newest = Math.max(-Infinity, ...views.filter((v) => v.row.state !== 'failed').map((v) => v.row.created_at));
+  const failed = views.reduce((n, v) => n + (v.row.state === 'failed' && v.row.updated_at > newest ? v.row.request_count : 0), 0);
   return {
     job,
     requests_pending: sum(PENDING_STATES),
     requests_done: sum(['downloaded']),
-    requests_failed: sum(['failed']),
+    requests_failed: failed,
     batches_by_state: byState,
     oldest_expires_at: expiries.length > 0 ? new Date(Math.min(...expiries)).toISOString() : null,
     live_request_counts: liveCounts(views),
