@@ -37,6 +37,12 @@ describe('every command: exit 2, one line `batch-enrich: WHAT: problem, got VALU
   const cases: { description: string; argv: string[]; env?: Record<string, string>; line: string; hint: string }[] = [
     { description: 'enrich: a number out of range', argv: ['--batch-size', '0', '--prompt', 'x'], line: '--batch-size: expected a whole number from 1 to 100000, got "0"', hint: 'batch-enrich --help' },
     { description: 'enrich: a duration it cannot read', argv: ['--deadline', 'soon', '--prompt', 'x'], line: '--deadline: expected a duration such as 90s, 45m, 2h or 1h30m, got "soon"', hint: 'batch-enrich --help' },
+    {
+      description: 'enrich: --deadline with --no-wait (a deadline counts from the start of each try, and a try ends at once)',
+      argv: ['--deadline', '2h', '--no-wait', '--prompt', 'x', '-'],
+      line: '--deadline counts from the start of a run, and a --no-wait run ends once it has submitted: the deadline would never come. Leave one out (a scheduler can run the last try without --no-wait, with --deadline)',
+      hint: 'batch-enrich --help',
+    },
     { description: 'enrich: a choice not offered', argv: ['--upload', 'sometimes', '--prompt', 'x'], line: '--upload: expected one of files, inline, auto, got "sometimes"', hint: 'batch-enrich --help' },
     { description: 'enrich: a mistyped flag', argv: ['--promt', 'x'], line: 'unknown option --promt; did you mean --prompt?', hint: 'batch-enrich --help' },
     { description: 'enrich: --tsv with another --input-format', argv: ['--tsv', '--input-format', 'ndjson', '--prompt', 'x', '-'], line: '--tsv and --input-format ndjson say two formats: give one', hint: 'batch-enrich --help' },

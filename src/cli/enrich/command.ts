@@ -128,6 +128,9 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
   const cacheNote = cacheNotice(config.system, config.model);
   const input = openRunInput(file, values, config, io, say);
   if (values.deadline !== undefined && values.mode === 'realtime') throw usageError('--deadline is for batch mode: in real time every answer comes at once anyway');
+  if (values.deadline !== undefined && values['no-wait']) {
+    throw usageError('--deadline counts from the start of a run, and a --no-wait run ends once it has submitted: the deadline would never come. Leave one out (a scheduler can run the last try without --no-wait, with --deadline)');
+  }
   if (values['poll-min'] > values['poll-max']) {
     const defaults = (value: number, ms: number) => (value * 1000 === ms ? ' (the default)' : '');
     throw usageError(
