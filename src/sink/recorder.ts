@@ -15,6 +15,8 @@ export interface Decided {
   request: Waiting;
   /** The result as JSON, as stored. */
   text: string;
+  /** The result, for `onResult` once stored. */
+  result: MessageBatchResult;
   verdict: Verdict;
 }
 
@@ -46,7 +48,6 @@ export class ResultRecorder {
     const request = waiting.get(key);
     if (!request) return undefined;
     waiting.delete(key);
-    ctx.opts.onResult?.(result, row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch');
     const maxTokens = request.max_tokens ?? (await this.#maxTokensOfSpec(key, request.spec));
     // Canceled requests go on: after our deadline (in real time), or when an earlier run's batch was
     // canceled (a stop with --cancel-on-exit, `batch-enrich cancel`): rerunning means finishing the job.
@@ -58,18 +59,23 @@ export class ResultRecorder {
         : result.type === 'canceled' && (deadline || row.run !== ctx.run)
           ? { retry: true, reason: deadline ? 'deadline' : 'canceled earlier' }
           : retryVerdict(result, request.attempts, maxTokens, ctx.opts.policy);
-    return { key, request, text, verdict };
+    return { key, request, text, result, verdict };
   }
 
   /**
    * Stores decided results of a batch in one ledger step: each final, or its request sent back for
-   * another attempt (pending again; batched again by this run unless it is stopping, then by the next one).
+   * another attempt (pending again; batched again by this run unless it is stopping, then by the next
+   * one). Each result stored goes to `onResult`.
    */
   async store(row: BatchRow, decided: readonly Decided[], t: number, requeued: Requeued): Promise<void> {
     if (decided.length === 0) return;
     const { ledger, scope, signal } = this.#ctx;
     const settlements = decided.map(({ request, text, verdict }) => ({ waiting: request, result: text, retry: verdict.retry, maxTokens: verdict.retry ? (verdict.maxTokens ?? null) : null }));
     const taken = await ledger.settle(row.id, settlements, t);
+    // Counted (the run's cost) by the run whose store took it, once: another worker following the same
+    // batch, or a download fetched again, stores nothing and counts nothing.
+    const mode = row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch';
+    for (const [i, { result }] of decided.entries()) if (taken[i]) this.#ctx.opts.onResult?.(result, mode);
     const again = new Map<string, string>();
     for (const [i, { key, verdict }] of decided.entries()) if (verdict.retry && taken[i]) again.set(key, verdict.reason);
     if (again.size === 0 || signal.aborted) return;

@@ -255,6 +255,31 @@ describe('ResultRecorder', () => {
     expect(calls.length).toBeLessThanOrEqual(2);
   });
 
+  it('an answer is counted (onResult: its cost in the summary) by the run whose store took it, once: two workers that both download a batch count it once between them', async () => {
+    const counted: string[] = [];
+    const ctx = testContext({ onResult: (result) => counted.push((result as { n?: string }).n ?? '?') });
+    const { ledger } = ctx;
+    const keys = ['a', 'b', 'c'];
+    ledger.ensureSpec('s', '{"model":"m","max_tokens":5,"messages":', '}');
+    for (const key of keys) ledger.insertRequest(identity.scope, key, null, 's', '[]', 0);
+    const { id } = ledger.openBatch(identity, ctx.run, 'test', 'nonce1', keys, 0);
+    ledger.setRemote(id, 'msgbatch_1', 0);
+    const row = ledger.batch(id)!;
+    const result = (n: string) => ({ type: 'succeeded', n, message: { content: [{ type: 'text', text: 'ok' }], stop_reason: 'end_turn' } }) as unknown as MessageBatchResult;
+    // Both read what waits before either stores (as two workers following one batch do).
+    const [mine, theirs] = [ledger.submittedOf(id), ledger.submittedOf(id)];
+    const first = new ResultRecorder(ctx);
+    const second = new ResultRecorder(ctx);
+    const decidedFirst = [];
+    const decidedSecond = [];
+    for (const key of keys) decidedFirst.push((await first.decide(row, key, result(key), mine))!);
+    for (const key of keys) decidedSecond.push((await second.decide(row, key, result(key), theirs))!);
+    await second.store(row, decidedSecond.slice(0, 2), 1, new Map());
+    await first.store(row, decidedFirst, 1, new Map());
+    await second.store(row, decidedSecond.slice(2), 1, new Map());
+    expect(counted.sort()).toEqual(['a', 'b', 'c']);
+  });
+
   it('a request an earlier run canceled is sent again: rerunning means finishing', async () => {
     expect((await recorded(false, false)).decided?.verdict).toEqual({ retry: true, reason: 'canceled earlier' });
   });
