@@ -1,7 +1,7 @@
 /** The one classification of failed calls: table tests, each case with why. */
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
-import { describeApiError, errorText, isCutDownload, isTransient, neverSent, osErrorCode, retryAfterMs } from '../../src/client/errors.ts';
+import { describeApiError, errorText, isCutDownload, isTransient, neverSent, osErrorCode, retryAfterMs, withSignal } from '../../src/client/errors.ts';
 
 const apiError = (status: number, headers: Record<string, string> = {}) =>
   APIError.generate(status, { type: 'error', error: { type: 'x', message: 'm' } }, 'm', new Headers(headers));
@@ -86,4 +86,31 @@ describe('describeApiError: one line for a failed call, as the job commands prin
     { description: 'a long message is cut at 200 characters', error: new Error('x'.repeat(500)), want: `${'x'.repeat(199)}…` },
   ];
   for (const c of cases) it(c.description, () => expect(describeApiError(c.error)).toBe(c.want));
+});
+
+describe('withSignal: one SDK call under a child of a shared signal', () => {
+  it('many calls at once (real time, --concurrency 16) add one listener to the shared signal, not one each (Node warns past 10), and its abort reaches every call', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const parent = new AbortController();
+      const seen: AbortSignal[] = [];
+      const calls = Array.from({ length: 16 }, () =>
+        withSignal(parent.signal, (signal) => {
+          seen.push(signal);
+          return new Promise<string>((resolve) => signal.addEventListener('abort', () => resolve(String(signal.reason))));
+        }),
+      );
+      parent.abort('stop');
+      expect(await Promise.all(calls)).toEqual(Array.from({ length: 16 }, () => 'stop'));
+      expect(seen.every((signal) => signal.aborted)).toBe(true);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+      // A call made once it was aborted starts aborted.
+      expect(await withSignal(parent.signal, async (signal) => signal.aborted)).toBe(true);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });
