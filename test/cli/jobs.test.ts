@@ -333,7 +333,7 @@ describe('cancel', () => {
     expect(s.ledger.batch(rowA)?.state).toBe('in_progress');
   });
 
-  it('--job cancels only that job’s batches in progress under the current identity, and names the others', async () => {
+  it('--job cancels only that job’s batches in progress under the current identity, and names the others (exit 1: they keep running)', async () => {
     const s = await setup();
     const mine = await createRemote(s.client);
     const notMine = await createRemote(s.client);
@@ -345,7 +345,7 @@ describe('cancel', () => {
     addBatch(s.ledger, { identity: s.identity, job: 'other', remoteId: otherJob, at: Date.now() });
 
     const r = await run(cancelCommand, ['--job', 'tickets'], s.env);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(1);
     expect(r.stderr).toBe(
       `batch-enrich: batch ${notMine} not canceled: other identity: ${s.emu.url}, key …${s.otherKey.keyFingerprint}\n` +
         `batch-enrich: batch ${mine} canceling\n`,

@@ -30,7 +30,8 @@ Examples:
 
 ${ENVIRONMENT}
 
-Exit codes: 0 every cancel accepted, 1 some failed, 2 usage error (also: no ANTHROPIC_API_KEY).
+Exit codes: 0 every cancel accepted, 1 some failed (or, with --job, some batches are another
+identity's and keep running), 2 usage error (also: no ANTHROPIC_API_KEY).
 `;
 
 /**
@@ -47,9 +48,11 @@ export function cancelCommand(argv: string[], io: CliIo): Promise<number> {
     if (values.job === undefined && positionals.length === 0) throw usageError('give the BATCH_IDs to cancel, or --job NAME');
     const api = requireApi(io, 'cancel batches');
     if (!api) return EXIT.USAGE;
-    const ids = values.job === undefined ? positionals : await jobBatches(io, api, values.job, ledgerPath(values.ledger, io.env));
-    if (ids === undefined) return EXIT.FATAL;
-    let failed = 0;
+    const found = values.job === undefined ? { ids: positionals, elsewhere: 0 } : await jobBatches(io, api, values.job, ledgerPath(values.ledger, io.env));
+    if (found === undefined) return EXIT.FATAL;
+    const { ids } = found;
+    // A batch of the job under another identity keeps running: not a cancel accepted.
+    let failed = found.elsewhere;
     for (const id of ids) {
       try {
         const batch = await api.client.messages.batches.cancel(id);
@@ -63,8 +66,11 @@ export function cancelCommand(argv: string[], io: CliIo): Promise<number> {
   });
 }
 
-/** The remote ids of the job's batches in progress under this identity (naming the others); undefined when the ledger has no such job. */
-async function jobBatches(io: CliIo, api: Api, job: string, path: string): Promise<string[] | undefined> {
+/**
+ * The remote ids of the job's batches in progress under this identity, and how many others it has
+ * (named: they cannot be canceled from here); undefined when the ledger has no such job.
+ */
+async function jobBatches(io: CliIo, api: Api, job: string, path: string): Promise<{ ids: string[]; elsewhere: number } | undefined> {
   const found = await withLedger(path, async (ledger) => ({ rows: await ledger.batches(job), jobs: [...new Set((await ledger.batches()).map((row) => row.job))] }));
   if (!found || found.rows.length === 0) {
     const jobs = found?.jobs ?? [];
@@ -72,8 +78,9 @@ async function jobBatches(io: CliIo, api: Api, job: string, path: string): Promi
     return undefined;
   }
   const running = found.rows.filter((row) => row.state === 'in_progress' && row.remote_id !== null);
-  for (const row of running.filter((r) => !identityMatches(r, api))) say(io, `batch ${row.remote_id} not canceled: ${otherIdentity(row)}`);
+  const elsewhere = running.filter((r) => !identityMatches(r, api));
+  for (const row of elsewhere) say(io, `batch ${row.remote_id} not canceled: ${otherIdentity(row)}`);
   const ids = running.filter((r) => identityMatches(r, api)).map((row) => row.remote_id as string);
   if (ids.length === 0) say(io, `job ${shown(job)} has no batch in progress under this identity`);
-  return ids;
+  return { ids, elsewhere: elsewhere.length };
 }
