@@ -444,6 +444,7 @@ export class Ledger implements LedgerStore {
       ),
       assign: db.prepare("UPDATE requests SET state = 'submitted', batch_id = ?, attempts = attempts + 1, updated_at = ? WHERE id = ? AND scope = ? AND key = ? AND state = 'pending'"),
       sizeBatch: db.prepare('UPDATE batches SET request_count = ?, bytes = ? WHERE id = ?'),
+      dropBatch: db.prepare('DELETE FROM batches WHERE id = ?'),
       batchPage: db
         .prepare<[number, number, number], [id: number, key: string, label: string | null, spec: string, messages: string, max_tokens: number | null]>(
           `SELECT q.id, q.key, q.label, q.spec, p.messages, q.max_tokens
@@ -904,7 +905,8 @@ export class Ledger implements LedgerStore {
 
   /**
    * Records a batch about to be created and assigns it those of `keys` still pending, in one
-   * transaction. Returns the batch id and the keys it got (another run may have taken some).
+   * transaction. Returns the batch id and the keys it got (another run may have taken some); when it
+   * got none of the keys given, the row is not kept.
    */
   openBatch(identity: Identity, run: number, job: string, nonce: string, keys: readonly string[], now: number): { id: number; keys: string[] } {
     return this.transaction(() => {
@@ -915,6 +917,8 @@ export class Ledger implements LedgerStore {
       // The insert took the write lock: the key index, brought up to date under it, knows every request.
       this.#syncKeys();
       const taken = keys.filter((key) => this.#byKey(scope, key, (request) => (this.#stmt.assign.run(id, now, request, scope, key).changes > 0 ? true : undefined)));
+      // Keys given, none taken (another run took them): no batch, and no row left to say otherwise.
+      if (keys.length > 0 && taken.length === 0) this.#stmt.dropBatch.run(id);
       return { id, keys: taken };
     });
   }

@@ -460,6 +460,11 @@ export class PgLedger implements LedgerStore {
            FROM taken WHERE q.id = taken.id RETURNING q.key`,
         [scope, keys, id, now],
       );
+      // Keys given, none taken (another run took them): no batch, and no row left to say otherwise.
+      if (assigned.length === 0) {
+        await client.query('DELETE FROM batches WHERE id = $1', [id]);
+        return { id, keys: [] };
+      }
       // In the order of `keys` (callers build the batch body in that order), each key once.
       const got = new Set(assigned.map((row) => row.key));
       return { id, keys: keys.filter((key) => got.delete(key)) };

@@ -166,7 +166,8 @@ export interface LedgerStore {
   // Batches
   /**
    * Records a batch about to be created (`creating`) and assigns it those of `keys` still pending, in
-   * one transaction; a key another run holds is skipped, never waited for. Returns the batch id and the keys it got.
+   * one transaction; a key another run holds is skipped, never waited for. Returns the batch id and the keys it got;
+   * when it got none of the keys given, the row is not kept.
    */
   openBatch(identity: Identity, run: number, job: string, nonce: string, keys: readonly string[], now: number): Awaitable<{ id: number; keys: string[] }>;
   /** Stores the size of the body actually built for a batch. */

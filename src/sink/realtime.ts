@@ -65,7 +65,7 @@ export class RealtimeSender {
     const nonce = newNonce();
     const opened = await ledger.openBatch(identity, run, opts.job, nonce, group.keys, opts.now());
     if (opened.keys.length < group.keys.length) ctx.pulse.move();
-    if (opened.keys.length === 0) return ledger.setBatchState(opened.id, 'failed', opts.now(), 'no pending requests (another run took them)');
+    if (opened.keys.length === 0) return; // another run took them all: no group (the ledger kept no row)
     await ledger.sizeBatch(opened.id, opened.keys.length, group.bytes + ENVELOPE_BYTES - 1);
     await ledger.setRemote(opened.id, `${REALTIME_PREFIX}${nonce}`, opts.now());
     this.#deps.charge(opened.id, group.estimateUsd, opened.keys.length);

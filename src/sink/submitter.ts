@@ -70,7 +70,7 @@ export class Submitter {
     const opened = await ledger.openBatch(identity, run, opts.job, nonce, group.keys, opts.now());
     const id = opened.id;
     if (opened.keys.length < group.keys.length) ctx.pulse.move(); // another run took some: their records wait on its batch
-    if (opened.keys.length === 0) return ledger.setBatchState(id, 'failed', opts.now(), 'no pending requests (another run took them)');
+    if (opened.keys.length === 0) return; // another run took them all: no batch (the ledger kept no row)
     this.#creating.add(id);
     try {
       // The request count identifies the batch in the API's list if the create's answer is lost.
