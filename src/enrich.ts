@@ -191,7 +191,7 @@ export function enrichStage(
         retry: { maxAttempts: o.maxAttempts, validator: answer?.validator, maxTokensCap: modelOutputLimit(o.model) },
         onResult: (result, mode) => {
           // Only answers are billed: errored, expired and canceled requests cost nothing.
-          if (result.type === 'succeeded') addUsage(costs, result.message.usage, result.message.model, mode, table);
+          if (result.type === 'succeeded' && result.message) addUsage(costs, result.message.usage, result.message.model, mode, table);
         },
         deadline: o.deadline instanceof Date ? o.deadline.getTime() : o.deadline,
         now: o.clock?.now,

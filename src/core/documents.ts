@@ -96,7 +96,7 @@ const MAX_EMAIL_DEPTH = 5;
 async function inspect(bytes: Uint8Array, name: string, depth: number): Promise<Inspected> {
   // Before file-type, which takes a UTF-16 byte order mark for the start of an MPEG audio frame.
   const wide = utf16(bytes);
-  if (wide !== undefined) return { kind: 'text', mediaType: 'text/plain', text: wide };
+  if (wide !== undefined) return { kind: 'text', mediaType: 'text/plain', text: nonEmpty(wide, name) };
   const [{ fileTypeFromBuffer }, { imageSize }] = await parsers();
   const type = await fileTypeFromBuffer(bytes);
   if (type?.mime === 'application/pdf') return { kind: 'pdf', mediaType: 'application/pdf', bytes, pages: await pdfPages(bytes, name) };
@@ -131,10 +131,8 @@ async function inspect(bytes: Uint8Array, name: string, depth: number): Promise<
     throw new DocumentProblem('document_unsupported', `${name}: not a PDF, an image or text (binary data of an unknown type)`);
   }
   if (text.startsWith('%PDF-')) throw new DocumentProblem('document_unreadable', `${name}: a damaged PDF (its structure cannot be read)`);
-  // Sent, it would be paid for with nothing to read (the API takes an empty text document).
-  if (text.trim() === '') throw new DocumentProblem('document_unreadable', `${name}: an empty document (nothing in it but white space)`);
   if (looksLikeEmail(text)) return inspectEmail(bytes, name, depth);
-  return { kind: 'text', mediaType: 'text/plain', text };
+  return { kind: 'text', mediaType: 'text/plain', text: nonEmpty(text, name) };
 }
 
 async function pdfPages(bytes: Uint8Array, name: string): Promise<number> {
@@ -189,6 +187,12 @@ async function utf8Headers(mail: Buffer): Promise<Buffer> {
   const declared = /charset="?([\w.:-]+)/i.exec(head.toString('latin1'))?.[1];
   const charset = declared && iconv.encodingExists(declared) ? declared : 'windows-1252';
   return Buffer.concat([Buffer.from(iconv.decode(head, charset), 'utf8'), mail.subarray(blank.index)]);
+}
+
+/** `text`, unless there is nothing in it to read: sent, it would be paid for (the API takes an empty text document). */
+function nonEmpty(text: string, name: string): string {
+  if (text.trim() === '') throw new DocumentProblem('document_unreadable', `${name}: an empty document (nothing in it but white space)`);
+  return text;
 }
 
 /** Text with a UTF-16 byte order mark (LE or BE), else undefined (the mark is dropped). */

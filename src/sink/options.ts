@@ -4,12 +4,21 @@
  */
 import type Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
+import type { Message } from '@anthropic-ai/sdk/resources/messages/messages';
 import { POLL_MAX_MS, POLL_MIN_MS, pollDelayMs, sleep as realSleep } from '../core/backoff.ts';
 import { DEFAULT_MAX_ATTEMPTS, type RetryPolicy } from '../core/retry.ts';
 import type { Identity } from '../ledger/ledger.ts';
 import type { LedgerStore } from '../ledger/store.ts';
 import { z } from 'zod';
 import type { BatchEvent, SendMode } from '../types.ts';
+
+/** What a result bills: its type, and for an answer (`succeeded`) its model and usage. */
+export type BilledResult = { type: MessageBatchResult['type']; message?: Pick<Message, 'model' | 'usage'> };
+
+/** A result as `BilledResult`: kept small, for a chunk of results waits to be stored before it is counted. */
+export function billed(result: MessageBatchResult): BilledResult {
+  return result.type === 'succeeded' ? { type: result.type, message: { model: result.message.model, usage: result.message.usage } } : { type: result.type };
+}
 
 /** The API's limits for one batch. */
 export const MAX_BATCH_REQUESTS = 100_000;
@@ -135,8 +144,12 @@ export interface BatchSinkOptions extends SinkKnobs {
    * answers they already produced, and finish the rest in real time.
    */
   deadline?: number | undefined;
-  /** Called with every result this run downloads (retried ones too: what is billed), e.g. to add up cost. */
-  onResult?: ((result: MessageBatchResult, mode: SendMode) => void) | undefined;
+  /**
+   * Called once for every result this run stores (retried ones too: what is billed), e.g. to add up
+   * cost: its type, and for an answer its model and usage. A result another worker stored first is
+   * that worker's.
+   */
+  onResult?: ((result: BilledResult, mode: SendMode) => void) | undefined;
   /**
    * A spending cap: before each batch is submitted, what was spent, plus the estimate of batches in
    * flight (not billed yet), plus this batch's estimate (at the price of the mode it is sent in) must
@@ -178,7 +191,7 @@ export interface ResolvedSinkOptions {
   now: () => number;
   sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   emit: (event: BatchEvent) => void;
-  onResult: ((result: MessageBatchResult, mode: SendMode) => void) | undefined;
+  onResult: ((result: BilledResult, mode: SendMode) => void) | undefined;
   /** The wait before poll number `attempt`. */
   pollDelay(attempt: number): number;
   /** The wait before try number `attempt` of a failed call: grows like polls, but stops at `RETRY_MAX_MS`. */

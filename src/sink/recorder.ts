@@ -7,7 +7,7 @@ import { retryVerdict, type Verdict } from '../core/retry.ts';
 import type { BatchRow, Waiting } from '../ledger/ledger.ts';
 import { maxTokensOf, payloadBytes } from './body.ts';
 import type { SinkContext } from './context.ts';
-import { REALTIME_PREFIX } from './options.ts';
+import { billed, REALTIME_PREFIX, type BilledResult } from './options.ts';
 
 /** A result, decided and waiting to be stored. */
 export interface Decided {
@@ -15,8 +15,8 @@ export interface Decided {
   request: Waiting;
   /** The result as JSON, as stored. */
   text: string;
-  /** The result, for `onResult` once stored. */
-  result: MessageBatchResult;
+  /** What the result bills, for `onResult` once stored (not the whole result: a chunk waits to be stored). */
+  billed: BilledResult;
   verdict: Verdict;
 }
 
@@ -59,7 +59,7 @@ export class ResultRecorder {
         : result.type === 'canceled' && (deadline || row.run !== ctx.run)
           ? { retry: true, reason: deadline ? 'deadline' : 'canceled earlier' }
           : retryVerdict(result, request.attempts, maxTokens, ctx.opts.policy);
-    return { key, request, text, result, verdict };
+    return { key, request, text, billed: billed(result), verdict };
   }
 
   /**
@@ -75,7 +75,7 @@ export class ResultRecorder {
     // Counted (the run's cost) by the run whose store took it, once: another worker following the same
     // batch, or a download fetched again, stores nothing and counts nothing.
     const mode = row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch';
-    for (const [i, { result }] of decided.entries()) if (taken[i]) this.#ctx.opts.onResult?.(result, mode);
+    for (const [i, { billed: bill }] of decided.entries()) if (taken[i]) this.#ctx.opts.onResult?.(bill, mode);
     const again = new Map<string, string>();
     for (const [i, { key, verdict }] of decided.entries()) if (verdict.retry && taken[i]) again.set(key, verdict.reason);
     if (again.size === 0 || signal.aborted) return;

@@ -124,6 +124,7 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     expect(await inspectDocument(le, 'notes.txt')).toMatchObject({ kind: 'text', text: 'Invoice total: 12 €\n' });
     const be = Buffer.from([0xfe, 0xff, ...Buffer.from('Hi\n', 'utf16le').swap16()]);
     expect(await inspectDocument(be, 'notes.txt')).toMatchObject({ kind: 'text', text: 'Hi\n' });
+    expect((await problemOf(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(' \n', 'utf16le')]), 'blank.txt')).message).toBe('blank.txt: an empty document (nothing in it but white space)');
   });
 
   it('text that is not UTF-8 is named as such, with what to do', async () => {

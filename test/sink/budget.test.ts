@@ -3,7 +3,6 @@
  * the costs seen so far project past it, batches still in flight are canceled (never someone else's).
  */
 import { Readable } from 'node:stream';
-import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
 import { describe, expect, it } from 'vitest';
 import { createClient, identityOf } from '../../src/client/client.ts';
 import { compileTemplate } from '../../src/core/template.ts';
@@ -41,7 +40,7 @@ describe('--max-cost during the run', () => {
       pollMinMs: 20,
       pollMaxMs: 40,
       // Each answer costs a cent; the estimate before any answer says a tenth of that.
-      onResult: (result: MessageBatchResult) => void (spent += result.type === 'succeeded' ? 0.01 : 0),
+      onResult: (result) => void (spent += result.type === 'succeeded' ? 0.01 : 0),
       budget: { maxUsd: 0.12, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.001 },
       onEvent: (e) => events.push(e),
     });

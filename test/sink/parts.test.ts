@@ -257,7 +257,7 @@ describe('ResultRecorder', () => {
 
   it('an answer is counted (onResult: its cost in the summary) by the run whose store took it, once: two workers that both download a batch count it once between them', async () => {
     const counted: string[] = [];
-    const ctx = testContext({ onResult: (result) => counted.push((result as { n?: string }).n ?? '?') });
+    const ctx = testContext({ onResult: (result) => counted.push(result.message?.model ?? '?') });
     const { ledger } = ctx;
     const keys = ['a', 'b', 'c'];
     ledger.ensureSpec('s', '{"model":"m","max_tokens":5,"messages":', '}');
@@ -265,7 +265,8 @@ describe('ResultRecorder', () => {
     const { id } = ledger.openBatch(identity, ctx.run, 'test', 'nonce1', keys, 0);
     ledger.setRemote(id, 'msgbatch_1', 0);
     const row = ledger.batch(id)!;
-    const result = (n: string) => ({ type: 'succeeded', n, message: { content: [{ type: 'text', text: 'ok' }], stop_reason: 'end_turn' } }) as unknown as MessageBatchResult;
+    // The model names the answer here: what onResult is given is what it bills (type, model, usage).
+    const result = (n: string) => ({ type: 'succeeded', message: { model: n, usage: {}, content: [{ type: 'text', text: 'ok' }], stop_reason: 'end_turn' } }) as unknown as MessageBatchResult;
     // Both read what waits before either stores (as two workers following one batch do).
     const [mine, theirs] = [ledger.submittedOf(id), ledger.submittedOf(id)];
     const first = new ResultRecorder(ctx);
