@@ -298,7 +298,7 @@ describe('status', () => {
     const dir = mkdtempSync(join(tmpdir(), 'be-jobs-'));
     const missing = join(dir, 'none', 'ledger.db');
     const r = await run(statusCommand, [], { BATCH_ENRICH_LEDGER: missing });
-    expect(r).toEqual({ code: 0, stdout: '', stderr: `batch-enrich: no batches in the ledger ${missing}\n` });
+    expect(r).toEqual({ code: 0, stdout: '', stderr: `batch-enrich: no ledger at ${missing}: nothing has run with it\n` });
     expect(existsSync(missing)).toBe(false);
 
     const s = await setup();
@@ -307,7 +307,7 @@ describe('status', () => {
     const noJob = await run(statusCommand, ['--job', 'nope', '--json'], s.env);
     expect(noJob).toEqual({ code: 1, stdout: '', stderr: `batch-enrich: no batches of job "nope" in the ledger ${s.ledgerPath}; it has none\n` });
     const noJobNoLedger = await run(statusCommand, ['--job', 'nope', '--no-refresh'], { BATCH_ENRICH_LEDGER: missing });
-    expect(noJobNoLedger).toEqual({ code: 1, stdout: '', stderr: `batch-enrich: no batches of job "nope" in the ledger ${missing}; it has none\n` });
+    expect(noJobNoLedger).toEqual({ code: 1, stdout: '', stderr: `batch-enrich: no batches of job "nope": there is no ledger at ${missing}\n` });
     expect(existsSync(missing)).toBe(false);
     const flag = await run(statusCommand, ['--ledger', missing], s.env);
     expect(flag.stderr).toContain(missing);

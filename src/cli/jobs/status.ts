@@ -91,30 +91,32 @@ export function statusCommand(argv: string[], io: CliIo): Promise<number> {
     if (values.help) return help(io, STATUS_HELP);
     const path = ledgerPath(values.ledger, io.env);
     const expected = new Map<number, number | undefined>();
-    const all =
-      (await withLedger(path, async (ledger) => {
-        const batches = await ledger.batches();
-        // The expected cost of each batch a job still has or had (for --json): from its spec and size.
-        if (values.json) {
-          const priced = batches.filter((row) => (values.job === undefined || row.job === values.job) && row.state !== 'failed');
-          const specs = await ledger.batchSpecs(priced.map((row) => row.id));
-          for (const row of priced) {
-            const spec = specs.get(row.id);
-            expected.set(row.id, spec && expectedBatchUsd(spec, row.request_count, row.bytes, row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch', DEFAULT_PRICES));
-          }
+    const read = await withLedger(path, async (ledger) => {
+      const batches = await ledger.batches();
+      // The expected cost of each batch a job still has or had (for --json): from its spec and size.
+      if (values.json) {
+        const priced = batches.filter((row) => (values.job === undefined || row.job === values.job) && row.state !== 'failed');
+        const specs = await ledger.batchSpecs(priced.map((row) => row.id));
+        for (const row of priced) {
+          const spec = specs.get(row.id);
+          expected.set(row.id, spec && expectedBatchUsd(spec, row.request_count, row.bytes, row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch', DEFAULT_PRICES));
         }
-        return batches;
-      })) ?? [];
+      }
+      return batches;
+    });
+    const all = read ?? [];
     const rows = values.job === undefined ? all : all.filter((row) => row.job === values.job);
     if (values.job !== undefined && rows.length === 0) {
       // A job name that matches nothing is a mistake (as for `cancel --job`), in an empty or missing
       // ledger too (a scheduler asking after a job that was never submitted): say which jobs there are.
       const jobs = [...new Set(all.map((row) => row.job))].sort();
-      say(io, `no batches of job ${shown(values.job)} in the ledger ${shownLedger(path)}; ${jobs.length > 0 ? `its jobs: ${jobs.map((job) => shown(job)).join(', ')}` : 'it has none'}`);
+      if (read === undefined) say(io, `no batches of job ${shown(values.job)}: there is no ledger at ${shownLedger(path)}`);
+      else say(io, `no batches of job ${shown(values.job)} in the ledger ${shownLedger(path)}; ${jobs.length > 0 ? `its jobs: ${jobs.map((job) => shown(job)).join(', ')}` : 'it has none'}`);
       return EXIT.FATAL;
     }
     if (all.length === 0) {
-      say(io, `no batches in the ledger ${shownLedger(path)}`);
+      // No ledger at all (a path mistyped, or nothing has run with it yet) is said as such.
+      say(io, read === undefined ? `no ledger at ${shownLedger(path)}: nothing has run with it` : `no batches in the ledger ${shownLedger(path)}`);
       return EXIT.OK;
     }
     const api = apiFromEnv(io.env);
