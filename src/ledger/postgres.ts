@@ -752,6 +752,10 @@ async function migrate(client: pg.PoolClient, path: string): Promise<void> {
 /** A connection error's message, with the password taken out should the driver have echoed it. */
 function connectionFailure(error: unknown, url: string): string {
   const { code, message } = error as { code?: string; message?: string };
+  // pg's words when the server wants a password (SCRAM) and none came: the URL had none, nor PGPASSWORD.
+  if (/SASL: .*password must be a string/.test(message ?? '')) {
+    return 'the server asks for a password, and none was given: put it in the URL (postgres://USER:PASSWORD@HOST/DB), or in PGPASSWORD or ~/.pgpass';
+  }
   let text = `${code ? `${code}: ` : ''}${message || String(error)}`;
   let password = '';
   try {

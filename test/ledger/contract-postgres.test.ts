@@ -227,6 +227,20 @@ describe.skipIf(!postgres.url)('PostgreSQL', () => {
       expect(refused.message).not.toContain('not-the-password');
     });
 
+    it('a server that asks for a password when none was given says so, and where to give one (not the driver\'s SASL message)', async () => {
+      const url = new URL(postgres.url!);
+      url.password = '';
+      const saved = process.env['PGPASSWORD'];
+      delete process.env['PGPASSWORD'];
+      try {
+        const none = await expectError(PgLedger.open(url.toString()), { code: 'BE_LEDGER', message: `Cannot open the ledger ${redactUrl(url.toString())}:` });
+        expect(none.message).toContain('the server asks for a password, and none was given: put it in the URL (postgres://USER:PASSWORD@HOST/DB), or in PGPASSWORD or ~/.pgpass');
+        expect(none.message).not.toContain('SASL');
+      } finally {
+        if (saved !== undefined) process.env['PGPASSWORD'] = saved;
+      }
+    });
+
     it('workers starting together on an empty database make the schema once', async () => {
       const url = await freshSchema();
       const ledgers = await Promise.all(Array.from({ length: 4 }, () => PgLedger.open(url)));
