@@ -11,6 +11,7 @@
  * Returns are `Awaitable`: SQLite answers synchronously (its calls cost microseconds, and a promise
  * per row would double the ledger's CPU), PostgreSQL asynchronously; callers always `await`.
  */
+import { BatchEnrichError } from '../errors.ts';
 import type { BatchRow, BatchState, Identity, PayloadRow, RecordRow, RequestRow, RunRow, Waiting } from './ledger.ts';
 import type { UploadRow } from './uploads.ts';
 
@@ -26,6 +27,17 @@ export function ledgerBusy(error: unknown): boolean {
   if (typeof code === 'string') return BUSY_CODES.has(code) || BUSY_CODE.test(code);
   // pg and pg-pool report a dropped or unreachable connection without a code.
   return error instanceof Error && BUSY_MESSAGE.test(error.message);
+}
+
+/**
+ * A run's end on a ledger that stopped answering (`ledgerBusy`: a PostgreSQL server shutting down, a
+ * SQLite file locked past the busy timeout), as the error to say: where, what, and that nothing is
+ * lost. Undefined for any other error (and one already said as a `BatchEnrichError`).
+ */
+export function ledgerUnavailable(error: unknown, path: string): BatchEnrichError | undefined {
+  if (error instanceof BatchEnrichError || !ledgerBusy(error)) return undefined;
+  const what = error instanceof Error ? error.message : String(error);
+  return new BatchEnrichError('BE_LEDGER', `The ledger ${path} stopped answering (${what}); what was done is kept there: run the same command again once it answers, and it resumes`, { cause: error });
 }
 
 const BUSY_CODES = new Set([

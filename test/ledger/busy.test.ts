@@ -3,7 +3,8 @@
  * failed run. A network blip between a worker and its PostgreSQL server must not kill the run.
  */
 import { describe, expect, it } from 'vitest';
-import { ledgerBusy } from '../../src/ledger/store.ts';
+import { BatchEnrichError } from '../../src/errors.ts';
+import { ledgerBusy, ledgerUnavailable } from '../../src/ledger/store.ts';
 
 const coded = (code: string) => Object.assign(new Error(code), { code });
 
@@ -32,5 +33,19 @@ describe('ledgerBusy', () => {
     ['not an error', undefined, false],
   ])('%s → %s', (_, error, busy) => {
     expect(ledgerBusy(error)).toBe(busy);
+  });
+});
+
+describe('ledgerUnavailable: a run that ends on a ledger that stopped answering says so', () => {
+  it('names the ledger and the error, and that a rerun resumes; any other error is left as it is', () => {
+    const down = Object.assign(new Error('the database system is shutting down'), { code: '57P01' });
+    const said = ledgerUnavailable(down, 'postgres://be@db.example/ledger');
+    expect(said).toBeInstanceOf(BatchEnrichError);
+    expect(said?.code).toBe('BE_LEDGER');
+    expect(said?.message).toBe(
+      'The ledger postgres://be@db.example/ledger stopped answering (the database system is shutting down); what was done is kept there: run the same command again once it answers, and it resumes',
+    );
+    expect(ledgerUnavailable(new Error('a bug'), 'l.db')).toBeUndefined();
+    expect(ledgerUnavailable(new BatchEnrichError('BE_LEDGER', 'already said', { cause: down }), 'l.db')).toBeUndefined();
   });
 });

@@ -24,7 +24,7 @@ import { newUploadCounts } from '../../client/uploads.ts';
 import { defaultLedgerPath } from '../../ledger/ledger.ts';
 import { openLedger } from '../../ledger/open.ts';
 import { isTransientFailure } from '../../core/retry.ts';
-import type { KnownRequest, LedgerStore } from '../../ledger/store.ts';
+import { ledgerUnavailable, type KnownRequest, type LedgerStore } from '../../ledger/store.ts';
 import { newCounts } from '../../stages/merge.ts';
 import { coalesce } from '../../stages/write.ts';
 import { REALTIME_PREFIX } from '../../sink/options.ts';
@@ -94,6 +94,8 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     // Before paying: the cap against what is left to pay, and how many sampled rows the ledger answered before.
     const answeredBefore = values['max-cost'] !== undefined || plan.picked ? await precheckCost(plan, values, io.env, say, ledger) : 0;
     return await execute(plan, values, io, say, view, answeredBefore, ledger);
+  } catch (error) {
+    throw ledgerUnavailable(error, ledger.path) ?? error;
   } finally {
     await ledger.close();
   }
