@@ -30,7 +30,7 @@ import { coalesce } from '../../stages/write.ts';
 import { REALTIME_PREFIX } from '../../sink/options.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { guarded, say as sayLine } from '../command.ts';
-import { plural } from '../text.ts';
+import { isBrokenPipe, plural } from '../text.ts';
 import { uploadLine } from '../documents.ts';
 import { describe } from '../events.ts';
 import { parseFlags } from '../flags.ts';
@@ -95,7 +95,8 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     const answeredBefore = values['max-cost'] !== undefined || plan.picked ? await precheckCost(plan, values, io.env, say, ledger) : 0;
     return await execute(plan, values, io, say, view, answeredBefore, ledger);
   } catch (error) {
-    throw ledgerUnavailable(error, ledger.path) ?? error;
+    // An EPIPE is the output's (a closed reader: a quiet end), not the ledger's.
+    throw (isBrokenPipe(error) ? undefined : ledgerUnavailable(error, ledger.path)) ?? error;
   } finally {
     await ledger.close();
   }
