@@ -19,7 +19,7 @@ export function describe(event: BatchEvent): string {
       return `batch ${event.batchId}: has our request count but not our requests (another job on this key); left untouched`;
     case 'waiting': {
       const seen = event.lastSeenMs === null ? '' : `, last seen ${Math.round(event.lastSeenMs / 1000)} s ago`;
-      return `waiting for run ${event.run} (pid ${event.pid} on ${event.host ?? 'an unknown host'}, running for ${Math.round(event.ageMs / 1000)} s${seen}): it is creating a batch of ${count(event.requests)} of these requests; it is taken for dead if its heartbeat stops`;
+      return `waiting for run ${event.run} (pid ${event.pid} on ${event.host?.split('/')[0] ?? 'an unknown host'}, running for ${Math.round(event.ageMs / 1000)} s${seen}): it is creating a batch of ${count(event.requests)} of these requests; it is taken for dead if its heartbeat stops`;
     }
     case 'following':
       return `batch ${event.batchId}: submitted by an earlier run, following it`;

@@ -90,11 +90,17 @@ export const RUN_RECORDS_STALE_MS = 10 * 60_000;
 export const HOST = hostPidSpace();
 
 function hostPidSpace(): string {
-  try {
-    return `${hostname()}/${readlinkSync('/proc/self/ns/pid')}/${readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()}`;
-  } catch {
-    return hostname();
-  }
+  // Each part on its own: a sandbox that hides the boot id must not lose the pid namespace.
+  const read = (what: () => string) => {
+    try {
+      return what();
+    } catch {
+      return '-';
+    }
+  };
+  const space = read(() => readlinkSync('/proc/self/ns/pid'));
+  const boot = read(() => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
+  return space === '-' && boot === '-' ? hostname() : `${hostname()}/${space}/${boot}`;
 }
 /** The request key's hash part (see `requestKey`): a key stored before schema 5 is `<label>-<hash>`. */
 const KEY_HASH_CHARS = 22;
