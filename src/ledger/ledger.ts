@@ -41,7 +41,7 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 import { plural } from '../core/text.ts';
-import { fileIdsIn, ledgerBusy, NAMES_A_FILE, UNFINISHED_JOBS, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
+import { fileIdsIn, ledgerBusy, NAMES_A_FILE, RETRY_WAITING, UNFINISHED_JOBS, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
@@ -113,7 +113,7 @@ const KEY_HASH_CHARS = 22;
  * later, keep a job unfinished for days).
  */
 const GC_BATCHES = `updated_at < ? AND state IN ('downloaded', 'failed') AND job NOT IN (${UNFINISHED_JOBS})`;
-const GC_REQUESTS = `updated_at < ? AND state != 'submitted' AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${UNFINISHED_JOBS})))`;
+const GC_REQUESTS = `updated_at < ? AND state != 'submitted' AND NOT (${RETRY_WAITING}) AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${UNFINISHED_JOBS})))`;
 
 /**
  * A request found by `(scope, key)`, given an id the key index holds for its hash (bound as `id, scope,

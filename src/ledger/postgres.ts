@@ -50,7 +50,7 @@ import {
   type RunRow,
   type Waiting,
 } from './ledger.ts';
-import { fileIdsIn, NAMES_A_FILE, UNFINISHED_JOBS, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
+import { fileIdsIn, NAMES_A_FILE, RETRY_WAITING, UNFINISHED_JOBS, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
 import type { UploadRow } from './uploads.ts';
 
 /** A small pool: a worker runs one step at a time, plus its heartbeat and a page read while a body streams. */
@@ -154,7 +154,7 @@ export const GC_LOCK = [0x62655f65, 0x6763] as const; // "be_e", "gc"
 
 /** What `gc` deletes (and `gcPreview` counts), as in SQLite: finished batches, and requests not waiting on a batch, untouched since `$1`. */
 const GC_BATCHES = `updated_at < $1 AND state IN ('downloaded', 'failed') AND job NOT IN (${UNFINISHED_JOBS})`;
-const GC_REQUESTS = `updated_at < $1 AND state <> 'submitted' AND NOT EXISTS (SELECT 1 FROM records r WHERE r.key = requests.key)
+const GC_REQUESTS = `updated_at < $1 AND state <> 'submitted' AND NOT (${RETRY_WAITING}) AND NOT EXISTS (SELECT 1 FROM records r WHERE r.key = requests.key)
   AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${UNFINISHED_JOBS})))`;
 
 const REQUEST_COLUMNS = 'key, label, spec, state, batch_id, attempts, max_tokens, updated_at';

@@ -110,8 +110,20 @@ export interface Settlement {
   maxTokens?: number | null;
 }
 
-/** The jobs with batches still to finish (SQL for both stores): `gc` keeps their finished work. */
-export const UNFINISHED_JOBS = "SELECT job FROM batches WHERE state IN ('creating', 'in_progress', 'ended')";
+/**
+ * The jobs with batches still to finish, or whose newest batch failed (its requests were released,
+ * to be sent by the job's next try), in SQL for both stores: `gc` keeps their finished work.
+ */
+export const UNFINISHED_JOBS = `SELECT job FROM batches WHERE state IN ('creating', 'in_progress', 'ended')
+  UNION SELECT f.job FROM batches f WHERE f.state = 'failed' AND f.id = (SELECT MAX(n.id) FROM batches n WHERE n.job = f.job)`;
+
+/**
+ * A request sent back for another attempt, not sent yet (SQL for both stores): `gc` keeps it, with
+ * its attempts, its raised `max_tokens` and its last result. Deleted, the job's next try would build
+ * it anew: a truncated answer would be asked again with the first `max_tokens`, truncated, and paid
+ * for again.
+ */
+export const RETRY_WAITING = "state = 'pending' AND result_id IS NOT NULL";
 
 /** The `file_id`s a request's messages name (`{"type":"file","file_id":"file_…"}` sources). */
 export function fileIdsIn(messages: string, into: Set<string>): void {

@@ -460,6 +460,31 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
       });
     });
 
+    describe('upkeep of a job whose last batch failed', () => {
+      it('gc keeps the finished work of a job whose newest batch failed (its requests wait for the next try), and deletes it once a later batch of the job is in', async () => {
+        const { ledger, run } = await seeded(['a', 'b']);
+        await ledger.endRun(run);
+        const first = await ledger.openBatch(identity, run, 'nightly', 'n1', ['a', 'b'], T);
+        await ledger.setRemote(first.id, 'msgbatch_1', T);
+        const waiting = await ledger.submittedOf(first.id);
+        await ledger.settle(first.id, [done(waiting.get('a')!, '{"type":"succeeded"}'), { waiting: waiting.get('b')!, result: '{"type":"expired"}', retry: true }], T);
+        await ledger.setBatchState(first.id, 'downloaded', T);
+        // The try that sends b again fails to create its batch (released: b pending again).
+        const failed = await ledger.openBatch(identity, run, 'nightly', 'n2', ['b'], T);
+        expect(await ledger.failBatch(failed.id, T, 'create refused', 'creating')).toBe(1);
+        expect(await ledger.gc(T + 1)).toEqual({ batches: 0, requests: 0 });
+        expect(await ledger.storedResult(SCOPE, 'a')).toBe('{"type":"succeeded"}');
+        expect(await ledger.request(SCOPE, 'b')).toMatchObject({ state: 'pending', attempts: 1 });
+        // b waits with its last result and attempt count: kept (see RETRY_WAITING).
+        // The next try sends b, and it is answered: the job is finished.
+        const again = await ledger.openBatch(identity, run, 'nightly', 'n3', ['b'], T + 2);
+        await ledger.setRemote(again.id, 'msgbatch_3', T + 2);
+        await ledger.settle(again.id, [done((await ledger.submittedOf(again.id)).get('b')!, '{"type":"succeeded"}')], T + 2);
+        await ledger.setBatchState(again.id, 'downloaded', T + 2);
+        expect(await ledger.gc(T + 3)).toEqual({ batches: 3, requests: 2 });
+      });
+    });
+
     describe('uploads', () => {
       it('filesInUse: the file ids that the requests of a scope send, in any state (for gc to keep)', async () => {
         const [ledger] = await workers(1);
