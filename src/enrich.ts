@@ -176,6 +176,7 @@ export function enrichStage(
             // One ledger read (`known` carries a stored failure's text), as the intake's.
             known: async (key) => {
               const request = (await ledger.known(scope, [key])).get(key);
+              if (request?.state === 'submitted') return 'submitted';
               if (request?.state !== 'done') return false;
               return !(request.failure && isTransientFailure(request.failure));
             },

@@ -11,7 +11,9 @@ import Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
 import { corruptPdf, email, encryptedPdf, invoicePdf, png, zipFile } from '../fixtures/documents/make.mjs';
 import type { EmulatedDocument, ResponderRequest } from '../src/emulator/index.ts';
-import { newUploadCounts } from '../src/client/uploads.ts';
+import { newUploadCounts, type Uploader } from '../src/client/uploads.ts';
+import { hasPendingUploads } from '../src/core/documents.ts';
+import { resolveUploads } from '../src/stages/attach.ts';
 import { enrich, emulator, schema, tamper, tempLedger } from './helpers/pipeline.ts';
 
 async function folder(): Promise<string> {
@@ -239,5 +241,33 @@ describe('upload retries', () => {
     expect(out.map((r) => r['_error'])).toEqual([undefined, undefined, undefined, undefined]);
     expect(emu.uploads()).toBe(3);
     expect(waits.filter((ms) => ms >= 900 && ms <= 60_000).length).toBeGreaterThan(0);
+  });
+});
+
+describe('resolveUploads and a request already submitted', () => {
+  const part = { sha256: 'ab'.repeat(32), bytes: new Uint8Array([1]), mediaType: 'application/pdf', name: 'a.pdf' };
+  const record = () => ({
+    seq: 0,
+    line: 2,
+    data: {},
+    key: 'k',
+    messages: `[{"role":"user","content":[{"type":"document","source":{"type":"file","file_id":"sha256:${part.sha256}"}}]}]`,
+    uploads: [part],
+  });
+  const refusing = { fileIdFor: () => Promise.reject(Object.assign(new Error('Overloaded'), { status: 529 })) } as unknown as Uploader;
+  const run = async (known: boolean | 'submitted') => {
+    const out = [];
+    for await (const r of resolveUploads({ uploader: refusing, known: () => known })((async function* () { yield record(); })())) out.push(r);
+    return out[0]!;
+  };
+
+  it('a file that cannot be checked again leaves a submitted request as it was sent (its answer comes from its batch), not upload_failed', async () => {
+    const kept = await run('submitted');
+    expect(kept.error).toBeUndefined();
+    expect(hasPendingUploads(kept.messages!)).toBe(true); // the intake then keeps the stored body
+  });
+
+  it('a request not yet sent whose upload fails is the record\'s upload_failed', async () => {
+    expect((await run(false)).error).toMatchObject({ type: 'upload_failed' });
   });
 });

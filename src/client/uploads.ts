@@ -152,7 +152,11 @@ export class Uploader {
       const files = new Map<string, FileMetadata>();
       for await (const file of this.#o.client.files.list({ limit: 1000 })) files.set(file.id, file);
       return files;
-    })();
+    })().catch((error: unknown) => {
+      // Not kept: the next file asks again (one failed list must not fail every record of the run).
+      this.#remote = undefined;
+      throw error;
+    });
     return this.#remote;
   }
 

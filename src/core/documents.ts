@@ -269,6 +269,14 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number): Pro
   return { kind: 'email', text, attachments };
 }
 
+/** The file id a part to upload has in a request until it is uploaded, and in its key always. */
+export const PLACEHOLDER = 'sha256:';
+
+/** Whether a request's messages still name a document by its placeholder (not uploaded yet): such messages are never stored. */
+export function hasPendingUploads(messages: string): boolean {
+  return messages.includes(`"file_id":"${PLACEHOLDER}`);
+}
+
 /** How a document travels: inline in the request, or as a Files API id. */
 export type Transport = { type: 'inline' } | { type: 'file'; fileId: string };
 

@@ -4,6 +4,7 @@
  * the group being filled. Memory stays flat: records wait in the ledger, not here.
  */
 import { isTransientFailure } from '../core/retry.ts';
+import { hasPendingUploads } from '../core/documents.ts';
 import { BatchEnrichError } from '../errors.ts';
 import type { RecordError } from '../core/result.ts';
 import type { PreparedRecord, Ready } from '../types.ts';
@@ -147,8 +148,9 @@ export class Intake {
       await assembler.add(key, size, costBytes);
     } else if (known.state === 'submitted' && known.batch_id !== null) {
       // Should its batch not answer it (canceled, expired), a retry sends it again: with its
-      // documents' current file ids (one deleted or expired since was uploaded again).
-      if (record.messages.includes('"file_id"')) await ledger.refreshPayload(scope, key, record.messages);
+      // documents' current file ids (one deleted or expired since was uploaded again), unless they
+      // could not be checked (then what it was sent stays).
+      if (record.messages.includes('"file_id"') && !hasPendingUploads(record.messages)) await ledger.refreshPayload(scope, key, record.messages);
       this.#deps.track(known.batch_id);
     } else if (known.state === 'done' && known.updated_at < ctx.runStartedAt) {
       // A transient failure that was final for an earlier run: this run tries again, with a fresh budget.

@@ -25,6 +25,7 @@ import {
   inspectDocument,
   MAX_FILE_BYTES,
   PDF_PAGE_TOKENS,
+  PLACEHOLDER,
   preflight,
   sha256,
   urlBlock,
@@ -37,8 +38,6 @@ import type { Uploader, UploadPart } from '../client/uploads.ts';
 import type { PreparedRecord } from './batch.ts';
 import type { SourceRecord } from './read.ts';
 
-/** The file id a part to upload has in a request until it is uploaded, and in its key always. */
-const PLACEHOLDER = 'sha256:';
 
 export type UploadMode = 'files' | 'inline' | 'auto';
 
@@ -201,8 +200,12 @@ export interface PendingUploads extends PreparedRecord {
 
 export interface ResolveUploadsOptions {
   uploader: Uploader;
-  /** Whether the ledger already knows the request (answered, or sent): then its stored body is used and nothing is uploaded. */
-  known: (key: string) => boolean | Promise<boolean>;
+  /**
+   * Whether the ledger already has the request answered (true: its stored answer is used and nothing
+   * is uploaded), or submitted ('submitted': its files are checked again, for a retry to send them,
+   * but if that fails the request stays as it was sent, its answer to come from its batch).
+   */
+  known: (key: string) => boolean | 'submitted' | Promise<boolean | 'submitted'>;
   file?: string | undefined;
   concurrency?: number | undefined;
 }
@@ -217,7 +220,9 @@ export function resolveUploads(options: ResolveUploadsOptions): (source: AsyncIt
   const where = !options.file || options.file === '-' ? '<stdin>' : options.file;
   const one = async (record: PendingUploads): Promise<PreparedRecord> => {
     const { uploads, ...prepared } = record;
-    if (!uploads?.length || prepared.error || prepared.key === undefined || prepared.messages === undefined || (await options.known(prepared.key))) return prepared;
+    if (!uploads?.length || prepared.error || prepared.key === undefined || prepared.messages === undefined) return prepared;
+    const known = await options.known(prepared.key);
+    if (known === true) return prepared;
     let messages = prepared.messages;
     for (const part of uploads) {
       try {
@@ -225,6 +230,8 @@ export function resolveUploads(options: ResolveUploadsOptions): (source: AsyncIt
         messages = messages.replaceAll(JSON.stringify(`${PLACEHOLDER}${part.sha256}`), JSON.stringify(fileId));
       } catch (error) {
         if (!(error instanceof Error && 'status' in error)) throw error;
+        // Submitted already: paid for, and answered by its batch; only a retry would need the file.
+        if (known === 'submitted') return prepared;
         return { ...prepared, error: { type: 'upload_failed', message: `${where}:${prepared.line}: ${part.name}: uploading to the Files API failed: ${describeApiError(error)}` } };
       }
     }
