@@ -32,6 +32,8 @@ export interface AssemblerDeps {
 }
 
 export class BatchAssembler {
+  /** What the documents of this run's requests add to their price over their body bytes (`add`), by key: document requests only. */
+  readonly #documentCost = new Map<string, number>();
   readonly #ctx: SinkContext;
   readonly #deps: AssemblerDeps;
   #filling = emptyFilling();
@@ -72,8 +74,12 @@ export class BatchAssembler {
   /**
    * Adds a request (once), flushing first when it would not fit: `size` is its bytes in the body,
    * `costBytes` the bytes of text its input tokens are priced by (its documents by pages and pixels).
+   * A request added again without it (sent back for another attempt) is priced as it was the first
+   * time: by its documents, not by the `file_id`s of its body.
    */
-  async add(key: string, size: number, costBytes = size): Promise<void> {
+  async add(key: string, size: number, costBytes?: number): Promise<void> {
+    if (costBytes !== undefined && costBytes !== size) this.#documentCost.set(key, costBytes - size);
+    const cost = costBytes ?? size + (this.#documentCost.get(key) ?? 0);
     const ctx = this.#ctx;
     const realtime = ctx.mode.current === 'realtime';
     const groupSize = realtime ? Math.min(ctx.opts.batchSize, REALTIME_GROUP) : ctx.opts.batchSize;
@@ -93,7 +99,7 @@ export class BatchAssembler {
     filling.keys.push(key);
     filling.keySet.add(key);
     filling.bytes += size;
-    filling.costBytes += costBytes;
+    filling.costBytes += cost;
   }
 
   /** Sends the group being filled (after waiting for a free slot). Serialized. */

@@ -167,6 +167,20 @@ describe('BatchAssembler', () => {
     parts.dispose();
   });
 
+  it('the budget prices a group by what its documents cost (costBytes), also for a request added again without it (sent back for another attempt)', async () => {
+    const priced: number[] = [];
+    const ctx = testContext({ flushAfterMs: 60_000 });
+    const budget = new BudgetGuard(ctx, { maxUsd: 1e9, spentUsd: () => 0, estimateUsd: ({ bytes }) => (priced.push(bytes), 0) });
+    const parts = new BatchAssembler(ctx, { budget, beforeOpen: async () => {}, inFlight: () => 0, slotFreed: () => Promise.resolve(), submit: async () => {}, sendRealtime: async () => {} });
+    await parts.add('doc', 300, 400_000); // a 100-page PDF sent as a file_id: 300 bytes, priced as its pages
+    await parts.add('text', 500);
+    await parts.flush();
+    await parts.add('doc', 310); // sent back for another attempt: its body size only
+    await parts.flush();
+    expect(priced).toEqual([400_500, 400_010]);
+    parts.dispose();
+  });
+
   it('a request already in the group is not added twice', async () => {
     const { parts, sent } = assembler({ flushAfterMs: 60_000 });
     await parts.add('a', 10);
