@@ -195,12 +195,16 @@ function nonEmpty(text: string, name: string): string {
   return text;
 }
 
-/** Text with a UTF-16 byte order mark (LE or BE), else undefined (the mark is dropped). */
+/**
+ * Text with a UTF-16 byte order mark (LE or BE), else undefined (the mark is dropped). What decodes
+ * must look like text: an MPEG audio frame may start with the same two bytes.
+ */
 function utf16(bytes: Uint8Array): string | undefined {
   const le = bytes[0] === 0xff && bytes[1] === 0xfe;
   if (!le && !(bytes[0] === 0xfe && bytes[1] === 0xff)) return undefined;
   try {
-    return new TextDecoder(le ? 'utf-16le' : 'utf-16be', { fatal: true, ignoreBOM: false }).decode(bytes);
+    const text = new TextDecoder(le ? 'utf-16le' : 'utf-16be', { fatal: true, ignoreBOM: false }).decode(bytes);
+    return looksLikeText(text) ? text : undefined;
   } catch {
     return undefined;
   }

@@ -48,6 +48,19 @@ describe('a second interrupt', () => {
     expect(steps).toEqual(['clean up', `kill ${process.pid} SIGTERM`]);
   });
 
+  it('a clean-up that fails still leaves, saying so', () => {
+    const said: string[] = [];
+    const steps: string[] = [];
+    vi.spyOn(process, 'kill').mockImplementation(((pid: number, signal: NodeJS.Signals) => (steps.push(`kill ${pid} ${signal}`), true)) as typeof process.kill);
+    interrupts = onInterrupt((line) => said.push(line), '/tmp/l.db', false, () => ({ batches: 1, realtime: false }), () => {
+      throw new Error('EACCES');
+    });
+    process.emit('SIGINT');
+    expect(() => process.emit('SIGINT')).toThrow('EACCES');
+    expect(said[1]).toMatch(/^SIGINT: leaving now/);
+    expect(steps).toEqual([`kill ${process.pid} SIGINT`]);
+  });
+
   it('after dispose, no listener of ours is left', () => {
     const before = [process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')];
     setup({ batches: 0, realtime: false });

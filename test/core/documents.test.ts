@@ -125,6 +125,8 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     const be = Buffer.from([0xfe, 0xff, ...Buffer.from('Hi\n', 'utf16le').swap16()]);
     expect(await inspectDocument(be, 'notes.txt')).toMatchObject({ kind: 'text', text: 'Hi\n' });
     expect((await problemOf(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(' \n', 'utf16le')]), 'blank.txt')).message).toBe('blank.txt: an empty document (nothing in it but white space)');
+    // The same two bytes at the start of binary data that decodes to control characters: not text.
+    expect((await problemOf(Buffer.from([0xff, 0xfe, 0x01, 0x00, 0x02, 0x00, 0x03, 0x00]), 'x.bin')).type).toBe('document_unsupported');
   });
 
   it('text that is not UTF-8 is named as such, with what to do', async () => {

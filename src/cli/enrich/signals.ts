@@ -73,9 +73,13 @@ export function onInterrupt(
     dispose();
     const leave = (signal: NodeJS.Signals) => {
       dispose();
-      leaving();
-      say(line(signal));
-      process.kill(process.pid, signal);
+      try {
+        leaving();
+      } finally {
+        // Whatever the clean-up met: the user asked to leave.
+        say(line(signal));
+        process.kill(process.pid, signal);
+      }
     };
     sigint = () => leave('SIGINT');
     sigterm = () => leave('SIGTERM');
