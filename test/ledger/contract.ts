@@ -427,16 +427,25 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
       });
     });
 
-    describe('upkeep of a job still running', () => {
-      it('gc keeps the finished batches and answered requests of a job that has batches still to finish (its next try would pay for them again), and deletes them once it has none', async () => {
-        const { ledger, run } = await seeded(['a', 'b', 'c']);
-        await ledger.endRun(run); // a --no-wait try that has exited: no run of the job is alive
+    describe('upkeep of a job between its tries', () => {
+      /**
+       * A `--no-wait` job's first try, exited (no run of the job is alive): its batch downloaded, `a`
+       * answered, `b` expired and sent back for another attempt.
+       */
+      async function firstTry(keys: readonly string[]) {
+        const { ledger, run } = await seeded(keys);
+        await ledger.endRun(run);
         const first = await ledger.openBatch(identity, run, 'nightly', 'n1', ['a', 'b'], T);
         await ledger.setRemote(first.id, 'msgbatch_1', T);
         const waiting = await ledger.submittedOf(first.id);
-        // a answered; b expired, and sent again in a second batch still running.
         await ledger.settle(first.id, [done(waiting.get('a')!, '{"type":"succeeded"}'), { waiting: waiting.get('b')!, result: '{"type":"expired"}', retry: true }], T);
         await ledger.setBatchState(first.id, 'downloaded', T);
+        return { ledger, run, first };
+      }
+
+      it('gc keeps the finished batches and answered requests of a job that has batches still to finish (its next try would pay for them again), and deletes them once it has none', async () => {
+        const { ledger, run, first } = await firstTry(['a', 'b', 'c']);
+        // b sent again in a second batch, still running.
         const second = await ledger.openBatch(identity, run, 'nightly', 'n2', ['b'], T);
         await ledger.setRemote(second.id, 'msgbatch_2', T);
         // Another job's finished work goes as before.
@@ -458,17 +467,9 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await ledger.gc(T + 3)).toEqual({ batches: 2, requests: 2 });
         expect(await ledger.request(SCOPE, 'a')).toBeUndefined();
       });
-    });
 
-    describe('upkeep of a job whose last batch failed', () => {
       it('gc keeps the finished work of a job whose newest batch failed (its requests wait for the next try), and deletes it once a later batch of the job is in', async () => {
-        const { ledger, run } = await seeded(['a', 'b']);
-        await ledger.endRun(run);
-        const first = await ledger.openBatch(identity, run, 'nightly', 'n1', ['a', 'b'], T);
-        await ledger.setRemote(first.id, 'msgbatch_1', T);
-        const waiting = await ledger.submittedOf(first.id);
-        await ledger.settle(first.id, [done(waiting.get('a')!, '{"type":"succeeded"}'), { waiting: waiting.get('b')!, result: '{"type":"expired"}', retry: true }], T);
-        await ledger.setBatchState(first.id, 'downloaded', T);
+        const { ledger, run } = await firstTry(['a', 'b']);
         // The try that sends b again fails to create its batch (released: b pending again).
         const failed = await ledger.openBatch(identity, run, 'nightly', 'n2', ['b'], T);
         expect(await ledger.failBatch(failed.id, T, 'create refused', 'creating')).toBe(1);
