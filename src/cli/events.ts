@@ -16,7 +16,7 @@ export function describe(event: BatchEvent): string {
     case 'canceled':
       return event.error === undefined ? `batch ${event.batchId}: cancel accepted` : `batch ${event.batchId}: cannot cancel: ${event.error}`;
     case 'not-ours':
-      return `batch ${event.batchId}: has our request count but not our requests (another job on this key); left untouched`;
+      return `batch ${event.batchId}: has our request count but not our requests (another batch of the same size: of this job or another one on this key); left untouched`;
     case 'waiting': {
       const seen = event.lastSeenMs === null ? '' : `, last seen ${Math.round(event.lastSeenMs / 1000)} s ago`;
       return `waiting for run ${event.run} (pid ${event.pid} on ${event.host?.split('/')[0] ?? 'an unknown host'}, running for ${Math.round(event.ageMs / 1000)} s${seen}): it is creating a batch of ${count(event.requests)} of these requests; it is taken for dead if its heartbeat stops`;

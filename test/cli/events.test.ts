@@ -51,6 +51,11 @@ group('event lines', () => {
       line: 'waiting for run 7 (pid 42 on vm, running for 3 s, last seen 1 s ago): it is creating a batch of 100,000 of these requests; it is taken for dead if its heartbeat stops',
     },
     {
+      // Not necessarily another job's: a sibling batch of this job, of the same size, is not this row's either.
+      event: { type: 'not-ours', batchId: 'msgbatch_6' },
+      line: 'batch msgbatch_6: has our request count but not our requests (another batch of the same size: of this job or another one on this key); left untouched',
+    },
+    {
       event: { type: 'submitted', batchId: 'msgbatch_4', requests: 1, bytes: 2048 },
       line: 'batch msgbatch_4 submitted: 1 request, 2.0 KiB',
     },
