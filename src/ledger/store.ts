@@ -117,6 +117,18 @@ export interface Settlement {
 export const UNFINISHED_JOBS = `SELECT job FROM batches WHERE state IN ('creating', 'in_progress', 'ended')
   UNION SELECT f.job FROM batches f WHERE f.state = 'failed' AND f.id = (SELECT MAX(n.id) FROM batches n WHERE n.job = f.job)`;
 
+/** `UNFINISHED_JOBS` over batch rows already read (`gc` leaves their batches on the API as it keeps them in the ledger). */
+export function unfinishedJobs(batches: readonly Pick<BatchRow, 'id' | 'job' | 'state'>[]): Set<string> {
+  const newest = new Map<string, Pick<BatchRow, 'id' | 'state'>>();
+  const jobs = new Set<string>();
+  for (const row of batches) {
+    if (row.state === 'creating' || row.state === 'in_progress' || row.state === 'ended') jobs.add(row.job);
+    if ((newest.get(row.job)?.id ?? -Infinity) < row.id) newest.set(row.job, row);
+  }
+  for (const [job, row] of newest) if (row.state === 'failed') jobs.add(job);
+  return jobs;
+}
+
 /**
  * A request sent back for another attempt, not sent yet (SQL for both stores): `gc` keeps it, with
  * its attempts, its raised `max_tokens` and its last result. Deleted, the job's next try would build

@@ -554,6 +554,20 @@ describe('gc', () => {
     expect(s.emu.stats.calls['batches.delete']).toBe(0);
   });
 
+  it('a job whose newest batch failed (its requests wait for its next try) keeps its downloaded batch in the ledger and on the API, as a job with a batch running does', async () => {
+    const s = await setup(MINUTE);
+    const remote = await createRemote(s.client);
+    s.clock.advance(HOUR);
+    const old = Date.now() - 40 * DAY;
+    const downloaded = addBatch(s.ledger, { identity: s.identity, job: 'nightly', remoteId: remote, state: 'downloaded', at: old, answered: true });
+    addBatch(s.ledger, { identity: s.identity, job: 'nightly', state: 'failed', at: old + MINUTE });
+    const r = await run(gcCommand, [], s.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain(`deleted batch ${remote} on the API`);
+    expect(s.ledger.batches().map((b) => b.id)).toContain(downloaded);
+    expect((await s.client.messages.batches.retrieve(remote)).id).toBe(remote);
+  });
+
   it('--older-than 0 takes every finished batch; --keep-remote and a missing key leave the API alone', async () => {
     const s = await oldAndNew();
     const noKey = await run(gcCommand, ['--older-than', '0'], withoutKey(s.env));

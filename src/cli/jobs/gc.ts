@@ -5,7 +5,7 @@ import { describeApiError } from '../../client/errors.ts';
 import { gcUploads } from '../../client/uploads.ts';
 import { shown } from '../../errors.ts';
 import type { BatchRow } from '../../ledger/ledger.ts';
-import type { LedgerStore } from '../../ledger/store.ts';
+import { unfinishedJobs, type LedgerStore } from '../../ledger/store.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { guarded, help, say } from '../command.ts';
 import { number, parseFlags, renderFlags } from '../flags.ts';
@@ -85,7 +85,7 @@ export function gcCommand(argv: string[], io: CliIo): Promise<number> {
       // Collected before `ledger.gc`, which deletes these very rows (not those of a job with batches
       // still to finish: the ledger keeps them, see `UNFINISHED_JOBS`).
       const all = await ledger.batches();
-      const unfinished = new Set(all.filter((row) => row.state === 'creating' || row.state === 'in_progress' || row.state === 'ended').map((row) => row.job));
+      const unfinished = unfinishedJobs(all);
       const remote = gc.keepRemote ? [] : all.filter((row) => row.state === 'downloaded' && row.remote_id !== null && row.updated_at < gc.before && !unfinished.has(row.job));
       const ours = gc.api ? remote.filter((row) => identityMatches(row, gc.api as Api)) : [];
       nameLeftOnApi(gc, remote.filter((row) => !ours.includes(row)));
