@@ -846,6 +846,9 @@ export class Ledger implements LedgerStore {
    * already created keeps what it was sent. True when it changed.
    */
   refreshPayload(scope: string, key: string, messages: string): boolean {
+    // Read first, without the write lock: a run reading its records again (a collect run of
+    // documents) calls this once a record, and nearly always finds the same messages.
+    if (this.payload(scope, key)?.messages === messages) return false;
     return this.#readThenWrite(() => {
       this.#syncKeys();
       return this.#byKey(scope, key, (id) => (this.#stmt.refreshPayload.run(messages, id, scope, key, messages).changes > 0 ? true : undefined)) ?? false;
