@@ -41,13 +41,13 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 import { plural } from '../core/text.ts';
-import { fileIdsIn, ledgerBusy, NAMES_A_FILE, RETRY_WAITING, UNFINISHED_JOBS, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
+import { BORROWED_KEPT, BORROWED_DONE, fileIdsIn, ledgerBusy, NAMES_A_FILE, RETRY_WAITING, UNFINISHED_JOBS, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
 import { KeyIndex, PairBuffer } from './key-index.ts';
 
-const SCHEMA_VERSION = 9;
+const SCHEMA_VERSION = 10;
 
 /**
  * Requests are found by `(scope, key)` through their key hash, in memory (`./key-index.ts`, schema
@@ -113,7 +113,8 @@ const KEY_HASH_CHARS = 22;
  * later, keep a job unfinished for days).
  */
 const GC_BATCHES = `updated_at < ? AND state IN ('downloaded', 'failed') AND job NOT IN (${UNFINISHED_JOBS})`;
-const GC_REQUESTS = `updated_at < ? AND state != 'submitted' AND NOT (${RETRY_WAITING}) AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${UNFINISHED_JOBS})))`;
+const GC_REQUESTS = `updated_at < ? AND state != 'submitted' AND NOT (${RETRY_WAITING}) AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${UNFINISHED_JOBS})))
+  AND id NOT IN (${BORROWED_KEPT})`;
 
 /**
  * A request found by `(scope, key)`, given an id the key index holds for its hash (bound as `id, scope,
@@ -490,6 +491,10 @@ export class Ledger implements LedgerStore {
       jobBatches: db.prepare<[string], BatchRow>('SELECT * FROM batches WHERE job = ? ORDER BY id'),
       gcBatches: db.prepare(`DELETE FROM batches WHERE ${GC_BATCHES}`),
       gcBatchesCount: db.prepare<[number], { n: number }>(`SELECT COUNT(*) AS n FROM batches WHERE ${GC_BATCHES}`),
+      borrow: db.prepare(
+        'INSERT OR IGNORE INTO borrowed (job, request_id) SELECT ?, q.id FROM requests q LEFT JOIN batches b ON b.id = q.batch_id WHERE q.id = ? AND q.batch_id IS NOT NULL AND (b.job IS NULL OR b.job != ?)',
+      ),
+      gcBorrowed: db.prepare(`DELETE FROM borrowed WHERE ${BORROWED_DONE}`),
       gcSpecs: db.prepare('DELETE FROM specs WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.spec = specs.id)'),
       gcClaims: db.prepare('DELETE FROM claims WHERE batch_id NOT IN (SELECT id FROM batches)'),
       gcScopes: db.prepare('DELETE FROM scopes WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.scope = scopes.scope)'),
@@ -534,6 +539,11 @@ export class Ledger implements LedgerStore {
 
   /** Steps from schema N (the index) to N + 1. */
   readonly #migrations: Record<number, () => void> = {
+    // 9 → 10: the requests a job read that another job had sent (`BORROWED`), kept by gc while the
+    // job reading them has batches still to finish.
+    9: () => {
+      this.#db.exec('CREATE TABLE borrowed (job TEXT NOT NULL, request_id INTEGER NOT NULL, PRIMARY KEY (job, request_id)) WITHOUT ROWID');
+    },
     // 8 → 9: the key tables go; a request's row keeps the hash of its scope and key, under no index,
     // and each connection holds the ids by hash in memory (`./key-index.ts`). `meta` keeps the
     // largest request id ever given, so that an id freed by gc is never given again: a connection
@@ -871,7 +881,15 @@ export class Ledger implements LedgerStore {
       // The rows of the requests written now; a record whose request was written before looks it up.
       const ids = this.#insertRequests(scope, requests, now);
       if (ids.size === 0) this.#syncKeys();
-      this.#records.insert(run, records, (key) => ids.get(key) ?? this.#byKey(scope, key, (id) => this.#stmt.requestId.get(id, scope, key)) ?? null);
+      const job = this.#stmt.run.get(run)?.job;
+      this.#records.insert(run, records, (key) => {
+        const written = ids.get(key);
+        if (written !== undefined) return written;
+        const found = this.#byKey(scope, key, (id) => this.#stmt.requestId.get(id, scope, key));
+        // Sent by another job: kept by gc for this one (see `BORROWED_KEPT`).
+        if (found !== undefined && job !== undefined) this.#stmt.borrow.run(job, found, job);
+        return found ?? null;
+      });
     });
   }
 
@@ -1144,6 +1162,7 @@ export class Ledger implements LedgerStore {
     // row), taking its memory; it is read again at the next lookup.
     if (requests > 0) this.#forgetKeys();
     this.#readThenWrite(() => {
+      if (kept === undefined) this.#stmt.gcBorrowed.run();
       this.#stmt.gcSpecs.run();
       this.#stmt.gcScopes.run();
     });

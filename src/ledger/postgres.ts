@@ -50,7 +50,7 @@ import {
   type RunRow,
   type Waiting,
 } from './ledger.ts';
-import { fileIdsIn, NAMES_A_FILE, RETRY_WAITING, UNFINISHED_JOBS, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
+import { BORROWED_DONE, BORROWED_KEPT, fileIdsIn, NAMES_A_FILE, RETRY_WAITING, UNFINISHED_JOBS, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
 import type { UploadRow } from './uploads.ts';
 
 /** A small pool: a worker runs one step at a time, plus its heartbeat and a page read while a body streams. */
@@ -144,6 +144,8 @@ const MIGRATIONS: readonly string[] = [
      started_at BIGINT NOT NULL,
      PRIMARY KEY (scope, sha256)
    );`,
+  // The requests a job read that another job had sent, kept by gc while it has batches to finish (`BORROWED_KEPT`).
+  `CREATE TABLE borrowed (job TEXT NOT NULL, request_id BIGINT NOT NULL, PRIMARY KEY (job, request_id));`,
 ];
 
 /**
@@ -155,7 +157,7 @@ export const GC_LOCK = [0x62655f65, 0x6763] as const; // "be_e", "gc"
 /** What `gc` deletes (and `gcPreview` counts), as in SQLite: finished batches, and requests not waiting on a batch, untouched since `$1`. */
 const GC_BATCHES = `updated_at < $1 AND state IN ('downloaded', 'failed') AND job NOT IN (${UNFINISHED_JOBS})`;
 const GC_REQUESTS = `updated_at < $1 AND state <> 'submitted' AND NOT (${RETRY_WAITING}) AND NOT EXISTS (SELECT 1 FROM records r WHERE r.key = requests.key)
-  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${UNFINISHED_JOBS})))`;
+  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${UNFINISHED_JOBS}))) AND id NOT IN (${BORROWED_KEPT})`;
 
 const REQUEST_COLUMNS = 'key, label, spec, state, batch_id, attempts, max_tokens, updated_at';
 const PAYLOAD_SELECT = 'SELECT q.id, q.key, q.label, s.head, p.messages, s.tail, q.max_tokens FROM requests q JOIN payloads p ON p.id = q.id JOIN specs s ON s.id = q.spec';
@@ -381,9 +383,15 @@ export class PgLedger implements LedgerStore {
         );
       }
       if (records.length > 0) {
+        // With them, in the same statement, what another job sent, noted for this run's job (see
+        // `BORROWED_KEPT`); a request written just now is in no batch.
         await client.query(
-          'INSERT INTO records (run, seq, line, data, key, error) SELECT $1, * FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::text[])',
-          [run, records.map((r) => r.seq), records.map((r) => r.line), records.map((r) => r.data), records.map((r) => r.key), records.map((r) => r.error)],
+          `WITH written AS (INSERT INTO records (run, seq, line, data, key, error) SELECT $1, * FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::text[]))
+           INSERT INTO borrowed (job, request_id)
+           SELECT DISTINCT r.job, q.id FROM runs r JOIN requests q ON q.scope = $7 AND q.key = ANY($5::text[]) LEFT JOIN batches b ON b.id = q.batch_id
+            WHERE r.id = $1 AND q.batch_id IS NOT NULL AND (b.job IS NULL OR b.job <> r.job)
+           ON CONFLICT DO NOTHING`,
+          [run, records.map((r) => r.seq), records.map((r) => r.line), records.map((r) => r.data), records.map((r) => r.key), records.map((r) => r.error), scope],
         );
       }
     });
@@ -654,6 +662,7 @@ export class PgLedger implements LedgerStore {
         requests: kept !== undefined ? 0 : await changes(client, `DELETE FROM requests WHERE ${GC_REQUESTS}`, [before]),
         ...(kept === undefined ? {} : { kept }),
       };
+      if (kept === undefined) await client.query(`DELETE FROM borrowed WHERE ${BORROWED_DONE}`);
       await client.query('DELETE FROM payloads p WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.id = p.id)');
       await client.query('DELETE FROM results a WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.result_id = a.id)');
       await client.query('DELETE FROM specs s WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.spec = s.id)');

@@ -117,6 +117,19 @@ export interface Settlement {
 export const UNFINISHED_JOBS = `SELECT job FROM batches WHERE state IN ('creating', 'in_progress', 'ended')
   UNION SELECT f.job FROM batches f WHERE f.state = 'failed' AND f.id = (SELECT MAX(n.id) FROM batches n WHERE n.job = f.job)`;
 
+/**
+ * The requests a job with batches still to finish read that another job had sent (SQL for both
+ * stores): its next try reads them again, and would pay for each one gc had deleted. A run's intake
+ * notes them (`borrowed`: job, request id) for the job it works for.
+ */
+export const BORROWED_KEPT = `SELECT request_id FROM borrowed WHERE job IN (${UNFINISHED_JOBS})`;
+
+/**
+ * The notes of `BORROWED_KEPT` no job needs (SQL for both stores): their job has no batch to finish
+ * and no run (a run's first try may have noted what it read before its first batch is made).
+ */
+export const BORROWED_DONE = `job NOT IN (${UNFINISHED_JOBS}) AND job NOT IN (SELECT job FROM runs)`;
+
 /** `UNFINISHED_JOBS` over batch rows already read (`gc` leaves their batches on the API as it keeps them in the ledger). */
 export function unfinishedJobs(batches: readonly Pick<BatchRow, 'id' | 'job' | 'state'>[]): Set<string> {
   const newest = new Map<string, Pick<BatchRow, 'id' | 'state'>>();

@@ -484,6 +484,59 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         await ledger.setBatchState(again.id, 'downloaded', T + 2);
         expect(await ledger.gc(T + 3)).toEqual({ batches: 3, requests: 2 });
       });
+
+      it('gc keeps the requests another job sent that a job with batches still to finish read (its next try reads them again, and would pay for them), and deletes them once it has none', async () => {
+        const [ledger] = (await workers(1)) as [LedgerStore];
+        // Job "other" sends a and c; a is answered, c is still running when "nightly" reads it.
+        const otherRun = await ledger.startRun('other', T);
+        await ledger.intake(SCOPE, otherRun, [SPEC], newRequests(['a', 'c']), newRecords(['a', 'c']), T);
+        const first = await ledger.openBatch(identity, otherRun, 'other', 'o1', ['a'], T);
+        await ledger.setRemote(first.id, 'msgbatch_o1', T);
+        await ledger.settle(first.id, [done((await ledger.submittedOf(first.id)).get('a')!, '{"type":"succeeded","a":1}')], T);
+        await ledger.setBatchState(first.id, 'downloaded', T);
+        const second = await ledger.openBatch(identity, otherRun, 'other', 'o2', ['c'], T);
+        await ledger.setRemote(second.id, 'msgbatch_o2', T);
+        // Job "nightly" reads a and c, and sends b; its try exits with b's batch running.
+        const run = await ledger.startRun('nightly', T + 1);
+        await ledger.intake(SCOPE, run, [], newRequests(['b']), newRecords(['a', 'b', 'c']), T + 1);
+        const mine = await ledger.openBatch(identity, run, 'nightly', 'n1', ['b'], T + 1);
+        await ledger.setRemote(mine.id, 'msgbatch_n1', T + 1);
+        await ledger.endRun(run);
+        // "other" finishes: c is answered.
+        await ledger.settle(second.id, [done((await ledger.submittedOf(second.id)).get('c')!, '{"type":"succeeded","c":1}')], T + 2);
+        await ledger.setBatchState(second.id, 'downloaded', T + 2);
+        await ledger.endRun(otherRun);
+
+        // "other"'s batches go; what "nightly" read stays.
+        expect(await ledger.gcPreview(T + 3)).toEqual({ batches: 2, requests: 0 });
+        expect(await ledger.gc(T + 3)).toEqual({ batches: 2, requests: 0 });
+        expect(await ledger.storedResult(SCOPE, 'a')).toBe('{"type":"succeeded","a":1}');
+        expect(await ledger.storedResult(SCOPE, 'c')).toBe('{"type":"succeeded","c":1}');
+        // nightly's batch is in: it is finished, and nothing is kept for it.
+        await ledger.settle(mine.id, [done((await ledger.submittedOf(mine.id)).get('b')!, '{"type":"succeeded"}')], T + 4);
+        await ledger.setBatchState(mine.id, 'downloaded', T + 4);
+        expect(await ledger.gc(T + 5)).toEqual({ batches: 1, requests: 3 });
+        expect(await ledger.request(SCOPE, 'a')).toBeUndefined();
+      });
+
+      it('a job reading its own requests again, or requests no batch holds, keeps nothing more for gc', async () => {
+        const [ledger] = (await workers(1)) as [LedgerStore];
+        const run = await ledger.startRun('nightly', T);
+        await ledger.intake(SCOPE, run, [SPEC], newRequests(['a', 'p']), newRecords(['a', 'p']), T);
+        const mine = await ledger.openBatch(identity, run, 'nightly', 'n1', ['a'], T);
+        await ledger.setRemote(mine.id, 'msgbatch_n1', T);
+        await ledger.settle(mine.id, [done((await ledger.submittedOf(mine.id)).get('a')!, '{"type":"succeeded"}')], T);
+        await ledger.setBatchState(mine.id, 'downloaded', T);
+        await ledger.endRun(run);
+        // Another job reads p (pending, in no batch) while nightly reads a again.
+        const again = await ledger.startRun('nightly', T + 1);
+        await ledger.intake(SCOPE, again, [], [], newRecords(['a']), T + 1);
+        await ledger.endRun(again);
+        const reader = await ledger.startRun('reader', T + 1);
+        await ledger.intake(SCOPE, reader, [], [], newRecords(['p']), T + 1);
+        await ledger.endRun(reader);
+        expect(await ledger.gc(T + 2)).toEqual({ batches: 1, requests: 2 });
+      });
     });
 
     describe('uploads', () => {

@@ -187,7 +187,7 @@ describe('a ledger written by a newer batch-enrich', () => {
     const db = new Database(path);
     db.pragma('user_version = 99');
     db.close();
-    expect(() => new Ledger(path)).toThrow(expect.objectContaining({ code: 'BE_LEDGER', message: expect.stringContaining('written by a newer batch-enrich (schema 99 > 9)') }));
+    expect(() => new Ledger(path)).toThrow(expect.objectContaining({ code: 'BE_LEDGER', message: expect.stringContaining('written by a newer batch-enrich (schema 99 > 10)') }));
     const after = new Database(path, { readonly: true });
     expect(after.pragma('user_version', { simple: true })).toBe(99);
     after.close();
@@ -224,7 +224,7 @@ describe('migration from schema 4', () => {
     expect(ledger.records('scope-a', 1, 0, 10)).toEqual([]);
     ledger.close();
     const db = new Database(path, { readonly: true });
-    expect(db.pragma('user_version', { simple: true })).toBe(9);
+    expect(db.pragma('user_version', { simple: true })).toBe(10);
     // The requests' key hashes are a column of their rows, under no index (schema 9: the key tables of schema 8 are gone).
     expect(db.prepare('SELECT key, h FROM requests ORDER BY id').all()).toEqual([hash, 'b'.repeat(22)].map((key) => ({ key, h: keyHash('scope-a', key) })));
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name IN ('keys', 'keys_new', 'request_keys') OR (type = 'index' AND tbl_name = 'requests' AND sql LIKE '%(h)%')").all()).toEqual([]);

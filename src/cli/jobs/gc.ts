@@ -34,7 +34,7 @@ ANTHROPIC_API_KEY, are left on the API and named on stderr. Then the ledger is c
 file only while no job uses it). Beside a running job, gc keeps every request (the job may be about
 to read it); on SQLite it deletes in short steps, so the job never waits on it for long. A job with
 batches still to finish (a --no-wait job between its tries) keeps its finished batches and answers,
-and the uploaded documents its requests send.
+the answers it read that another job had paid for, and the uploaded documents its requests send.
 
 ${renderFlags(GC_FLAGS, [])}
 A remote delete that fails keeps its batch in the ledger, for the next gc.
