@@ -4,7 +4,7 @@
  * to a temporary file next to FILE and renamed into place only when the run is complete, so a killed
  * or failed run leaves the old FILE (or none), never half of one.
  */
-import { createReadStream, createWriteStream, fchmodSync, fstatSync, lstatSync, openSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, type Stats, type WriteStream } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, fchmodSync, fstatSync, lstatSync, openSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, type Stats, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -159,16 +159,36 @@ export class AtomicOutput {
   }
 
   readonly #removeTemp = () => {
-    if (this.#temp) rmSync(this.#temp, { force: true });
+    if (this.#temp) for (const file of [this.#temp, `${this.#temp}.w`]) rmSync(file, { force: true });
   };
 
-  /** Ends the stream and renames the temporary file over `path`. */
-  async commit(): Promise<void> {
+  /** Whether what was written can be rewritten before it replaces `path` (`commit`'s `rewrite`): a regular file, written under a temporary name. */
+  get rewritable(): boolean {
+    return this.#temp !== undefined;
+  }
+
+  /**
+   * Ends the stream and renames the temporary file over `path`; `rewrite` (when `rewritable`), given
+   * the temporary file and a new one to write, replaces what was written first.
+   */
+  async commit(rewrite?: (from: string, to: string) => Promise<void>): Promise<void> {
     if (!this.stream.writableFinished) {
       if (!this.stream.writableEnded) this.stream.end();
       await once(this.stream, 'finish');
     }
-    if (this.#temp) renameSync(this.#temp, this.#path);
+    if (this.#temp) {
+      if (rewrite) {
+        const next = `${this.#temp}.w`;
+        try {
+          closeSync(openSync(next, 'wx', statSync(this.#temp).mode & 0o7777));
+          await rewrite(this.#temp, next);
+          renameSync(next, this.#temp);
+        } finally {
+          rmSync(next, { force: true });
+        }
+      }
+      renameSync(this.#temp, this.#path);
+    }
     process.off('exit', this.#removeTemp);
   }
 

@@ -5,10 +5,12 @@
  * (`answerColumns`: the schema's properties, or the `--into`/`answer` field), then `_error`.
  *
  * A record that is only an `_error` (an unreadable NDJSON line; its raw text is in `_error.input`)
- * cannot tell the columns, so such records wait, up to `MAX_WAITING`, for one that can. A CSV row
- * cannot grow a column after the header, so a field that first shows up in a later record
- * (heterogeneous NDJSON written as CSV) is reported through `onExtraField` once per name; NDJSON
- * output keeps every field. Objects and arrays are written as JSON.
+ * cannot tell the columns, so such records wait, up to `MAX_WAITING`, for one that can. A field that
+ * first shows up in a later record (heterogeneous NDJSON written as CSV) is past the header: with
+ * `growColumns` (a file that can be rewritten at the end) it becomes a column added at the end of
+ * the rows from there on, and `widened()` tells the header to rewrite the file under
+ * (`widenedColumns`); without, it is reported through `onExtraField` once per name and left out.
+ * NDJSON output keeps every field. Objects and arrays are written as JSON.
  */
 import { Transform } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
@@ -22,8 +24,10 @@ export interface WriteOptions {
   inputColumns?: (() => readonly string[] | undefined) | undefined;
   /** CSV: the answer's columns, placed after the input's. */
   answerColumns?: readonly string[] | undefined;
-  /** CSV: called once per field name that is missing from the header and so cannot be written. */
+  /** CSV: called once per field name that is missing from the header and so cannot be written (without `growColumns`). */
   onExtraField?: ((name: string) => void) | undefined;
+  /** CSV: a field missing from the header becomes a column added at the end of the rows (the file is rewritten under `widened()` at the end). */
+  growColumns?: boolean | undefined;
   /** CSV: start with a UTF-8 byte-order mark, so that Excel reads the file as UTF-8 (it assumes the ANSI code page otherwise). */
   bom?: boolean | undefined;
   /**
@@ -34,15 +38,19 @@ export interface WriteOptions {
   safe?: boolean | undefined;
 }
 
-/** A stateful record → text function (the CSV header comes with the first row); `end()` gives what is left. */
-export type Formatter = ((record: Record<string, unknown>) => string) & { end(): string };
+/**
+ * A stateful record → text function (the CSV header comes with the first row); `end()` gives what is
+ * left; `widened()`, once done, the columns as written (the header's, then those added, in the order
+ * they came) when `growColumns` added any, else undefined.
+ */
+export type Formatter = ((record: Record<string, unknown>) => string) & { end(): string; widened(): readonly string[] | undefined };
 
 /** Error-only records held back while the CSV columns are still unknown, at most. */
 const MAX_WAITING = 1000;
 
 export function createFormatter(options: WriteOptions): Formatter {
   // Raw numbers (see core/rawjson.ts) are written back as the input had them.
-  if (options.format === 'ndjson') return Object.assign((record: Record<string, unknown>) => `${stringifyLossless(record)}\n`, { end: () => '' });
+  if (options.format === 'ndjson') return Object.assign((record: Record<string, unknown>) => `${stringifyLossless(record)}\n`, { end: () => '', widened: () => undefined });
   const cell = options.safe ? (value: unknown) => neutralised(cellText(value)) : cellText;
   let bom = options.bom ? '\ufeff' : '';
   const first = (text: string) => {
@@ -64,7 +72,8 @@ export function createFormatter(options: WriteOptions): Formatter {
     for (const key of Object.keys(record)) {
       if (!cols.includes(key) && !extra.has(key)) {
         extra.add(key);
-        options.onExtraField?.(key);
+        if (options.growColumns) cols.push(key);
+        else options.onExtraField?.(key);
       }
     }
     // Own fields only: `record['__proto__']` of a record without that column is Object.prototype.
@@ -92,7 +101,18 @@ export function createFormatter(options: WriteOptions): Formatter {
     const known = options.inputColumns?.();
     return known || waiting.length > 0 ? release(known ?? []) : '';
   };
-  return Object.assign(format, { end });
+  const widened = () => (options.growColumns && extra.size > 0 ? columns : undefined);
+  return Object.assign(format, { end, widened });
+}
+
+/**
+ * The header a CSV written with columns added late (`Formatter.widened`: the header's columns, then
+ * those added) is rewritten under: the input's columns, those added, the answer's, then `_error`.
+ * @example
+ * widenedColumns(['id', 'label', '_error', 'note'], ['label']); // ['id', 'note', 'label', '_error']
+ */
+export function widenedColumns(written: readonly string[], answerColumns: readonly string[]): string[] {
+  return [...written.filter((column) => column !== '_error' && !answerColumns.includes(column)), ...answerColumns.filter((column) => written.includes(column)), '_error'];
 }
 
 /** The output stage for `pipeline`: records → text. */

@@ -49,6 +49,46 @@ describe('batch-enrich CLI', () => {
     expect(result.stderr).toMatch(/4 records: 2 enriched, 2 with _error \(template: 1, invalid_input: 1\)/);
   });
 
+  it('CSV files keep the fields that first show up in later records (NDJSON of varying fields): a column each, empty where a record lacks it', async () => {
+    const dir = tempDir();
+    const input = join(dir, 'in.ndjson');
+    writeFileSync(
+      input,
+      [
+        '{"id":1,"text":"hello"}',
+        '{"id":2}',
+        '{"id":3,"text":"x","extra":"keep, me\\nplease"}',
+        '{"id":4,"other":"me too","text2":"="}',
+        '{"id":5,"text":"y","late":7}',
+        '',
+      ].join('\n'),
+    );
+    const result = await runCli(['--emulator', ...fast, '--prompt', 'Say {{text}}', '--allow-missing', '--safe-csv', '--excel', '--output', join(dir, 'out.csv'), '--errors', join(dir, 'failed.csv'), input]);
+    expect(result.code).toBe(3);
+    expect(result.stderr).not.toContain('left out');
+    const { parse } = await import('csv-parse/sync');
+    // The byte order mark of --excel once, at the start.
+    const text = readFileSync(join(dir, 'out.csv'), 'utf8');
+    expect(text.startsWith('\ufeffid,text,extra,late,answer,_error\n')).toBe(true);
+    const out = parse(text, { columns: true, bom: true }) as Record<string, string>[];
+    expect(Object.keys(out[0] ?? {})).toEqual(['id', 'text', 'extra', 'late', 'answer', '_error']);
+    expect(out.map(({ id, text, extra, late, _error }) => ({ id, text, extra, late, _error }))).toEqual([
+      { id: '1', text: 'hello', extra: '', late: '', _error: '' },
+      { id: '3', text: 'x', extra: 'keep, me\nplease', late: '', _error: '' },
+      { id: '5', text: 'y', extra: '', late: '7', _error: '' },
+    ]);
+    const failed = parse(readFileSync(join(dir, 'failed.csv'), 'utf8'), { columns: true, bom: true }) as Record<string, string>[];
+    expect(Object.keys(failed[0] ?? {})).toEqual(['id', 'other', 'text2', 'answer', '_error']);
+    expect(failed.map(({ id, other, text2 }) => ({ id, other, text2 }))).toEqual([
+      { id: '2', other: '', text2: '' },
+      // --safe-csv holds for the columns added late too.
+      { id: '4', other: 'me too', text2: "'=" },
+    ]);
+    // On stdout the header cannot be written again: the field is named as left out, with the way to keep it.
+    const piped = await runCli(['--emulator', ...fast, '--prompt', 'Say {{text}}', '--allow-missing', '--output-format', 'csv', input]);
+    expect(piped.stderr).toContain('warning: field "extra" is not in the CSV header and is left out of the CSV output on stdout (-o FILE.csv keeps it, as NDJSON does)');
+  });
+
   it('--dry-run prints one request per record that validates against the API spec, for every recipe', async () => {
     const cases: [string, string][] = [
       ['ticket-triage', TICKETS],

@@ -2,7 +2,7 @@
 import { Readable } from 'node:stream';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import { coalesce, createFormatter, writeRecords, type WriteOptions } from '../../src/stages/write.ts';
+import { coalesce, createFormatter, widenedColumns, writeRecords, type WriteOptions } from '../../src/stages/write.ts';
 
 async function writeAll(options: WriteOptions, records: Record<string, unknown>[]): Promise<string> {
   let out = '';
@@ -123,6 +123,26 @@ describe('CSV output', () => {
     ].join('');
     expect(extra).toEqual(['note', 'other']);
     expect(out).toBe('id,label,_error\n1,a,\n2,b,\n3,,\n4,c,\n');
+  });
+
+  it('growColumns: a field missing from the header is a column added at the end of the rows from there on, and widened() gives the columns as written', () => {
+    const extra: string[] = [];
+    const format = createFormatter({ format: 'csv', answerColumns: ['label'], onExtraField: (name) => extra.push(name), growColumns: true });
+    const out = [
+      format({ id: '1', label: 'a' }),
+      format({ id: '2', label: 'b', note: 'x', other: 1 }),
+      format({ id: '3', note: 'y' }),
+      format({ id: '4', label: 'c', other: 2 }),
+    ].join('');
+    expect(extra).toEqual([]);
+    expect(out).toBe('id,label,_error\n1,a,\n2,b,,x,1\n3,,,y,\n4,c,,,2\n');
+    expect(format.widened()).toEqual(['id', 'label', '_error', 'note', 'other']);
+    expect(widenedColumns(format.widened() ?? [], ['label'])).toEqual(['id', 'note', 'other', 'label', '_error']);
+    // None added: nothing to rewrite.
+    const plain = createFormatter({ format: 'csv', growColumns: true });
+    plain({ a: 1 });
+    plain({ a: 2 });
+    expect(plain.widened()).toBeUndefined();
   });
 
   it('no extra-field report for fields the header has, even when a row lacks them', () => {

@@ -4,9 +4,12 @@
  * after a complete run, `discard` otherwise, so a failed run leaves the old files in place.
  */
 import { once } from 'node:events';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { parse } from 'csv-parse';
+import { stringify } from 'csv-stringify/sync';
 import { usageError, shown } from '../../errors.ts';
 import { isFailed } from '../../stages/merge.ts';
-import { createFormatter, type OutputFormat } from '../../stages/write.ts';
+import { createFormatter, neutralised, widenedColumns, type Formatter, type OutputFormat } from '../../stages/write.ts';
 import { AtomicOutput, inputIdentity, refuseClobber, refuseLedger, refuseSameOutputs } from '../files.ts';
 import type { CliIo } from '../io.ts';
 import type { EnrichValues } from './config.ts';
@@ -103,10 +106,16 @@ export function openOutputs(values: EnrichValues, io: CliIo, context: { inputCol
   const errorsFile = values.errors ? new AtomicOutput('--errors', values.errors) : undefined;
   const summaryFile = values.summary ? new AtomicOutput('--summary', values.summary) : undefined;
   const errorsOut = errorsFile?.stream;
-  const extraWarned = (name: string) => context.say(`warning: field ${shown(name)} is not in the CSV header and is left out of the CSV output`);
+  const extraWarned = (name: string) =>
+    context.say(`warning: field ${shown(name)} is not in the CSV header and is left out of the CSV output on stdout (-o FILE.csv keeps it, as NDJSON does)`);
   const formatting = { format, inputColumns: context.inputColumns, answerColumns: context.answerColumns, onExtraField: extraWarned, bom: values.excel, safe: values['safe-csv'] };
-  const formatOut = createFormatter(formatting);
-  const formatErrors = createFormatter({ ...formatting, format: errorsIn });
+  // A file gets a column for a field first seen in a later record, and is rewritten under the whole header at the end.
+  const formatOut = createFormatter({ ...formatting, growColumns: outFile?.rewritable });
+  const formatErrors = createFormatter({ ...formatting, format: errorsIn, growColumns: errorsFile?.rewritable });
+  const widen = (formatter: Formatter) => {
+    const written = formatter.widened();
+    return written && ((from: string, to: string) => rewriteCsv(from, to, written, widenedColumns(written, context.answerColumns), formatting));
+  };
   return {
     stream: outFile?.stream ?? io.stdout,
     async *format(records) {
@@ -122,8 +131,8 @@ export function openOutputs(values: EnrichValues, io: CliIo, context: { inputCol
       yield formatOut.end();
     },
     async commit() {
-      await errorsFile?.commit();
-      await outFile?.commit();
+      await errorsFile?.commit(widen(formatErrors));
+      await outFile?.commit(widen(formatOut));
     },
     discard() {
       errorsFile?.discard();
@@ -135,4 +144,35 @@ export function openOutputs(values: EnrichValues, io: CliIo, context: { inputCol
       await summaryFile?.commit();
     },
   };
+}
+
+/**
+ * Rewrites a CSV file whose rows were written under `written` (the header's columns, then those
+ * added as they came: an earlier row has fewer cells) under the header `header`, each cell moved
+ * to its column's place and a missing one empty. The cells are text already (`--safe-csv` applied
+ * as they were written); the header is new, and gets it again, and the BOM of `--excel`.
+ */
+async function rewriteCsv(from: string, to: string, written: readonly string[], header: readonly string[], options: { bom?: boolean | undefined; safe?: boolean | undefined }): Promise<void> {
+  const place = written.map((column) => header.indexOf(column));
+  const out = createWriteStream(to);
+  const put = async (text: string) => {
+    if (!out.write(text)) await once(out, 'drain');
+  };
+  try {
+    await put((options.bom ? '\ufeff' : '') + stringify([header.map((column) => (options.safe ? neutralised(column) : column))]));
+    let first = true;
+    for await (const cells of createReadStream(from).pipe(parse({ bom: true, relax_column_count: true })) as AsyncIterable<string[]>) {
+      if (first) {
+        first = false; // the header as first written
+        continue;
+      }
+      const row = new Array<string>(header.length).fill('');
+      cells.forEach((cell, i) => (row[place[i] as number] = cell));
+      await put(stringify([row]));
+    }
+    out.end();
+    await once(out, 'finish');
+  } finally {
+    out.destroy();
+  }
 }
