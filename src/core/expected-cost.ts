@@ -16,7 +16,8 @@ export interface StoredSpec {
 
 /**
  * The expected cost of a batch in USD, or undefined when its spec cannot be read or its model has no
- * price in `table`. `bytes` is its body's size, `mode` how it was sent (real time costs twice).
+ * price in `table`. `bytes` is what its requests are priced by (`BatchRow.cost_bytes`: the body's size
+ * with documents counted by pages and pixels), `mode` how it was sent (real time costs twice).
  */
 export function expectedBatchUsd(spec: StoredSpec, requests: number, bytes: number, mode: 'batch' | 'realtime', table: PriceTable): number | undefined {
   if (requests <= 0) return 0;

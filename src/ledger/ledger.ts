@@ -164,6 +164,8 @@ export interface BatchRow {
   state: BatchState;
   request_count: number;
   bytes: number;
+  /** What its requests are priced by (`Group.costBytes`); null in batches of an older batch-enrich (then `bytes`). */
+  cost_bytes: number | null;
   created_at: number;
   updated_at: number;
   base_url: string;
@@ -450,7 +452,7 @@ export class Ledger implements LedgerStore {
          VALUES (?, ?, ?, ?, 'creating', 0, 0, ?, ?, ?, ?, ?)`,
       ),
       assign: db.prepare("UPDATE requests SET state = 'submitted', batch_id = ?, attempts = attempts + 1, updated_at = ? WHERE id = ? AND scope = ? AND key = ? AND state = 'pending'"),
-      sizeBatch: db.prepare('UPDATE batches SET request_count = ?, bytes = ? WHERE id = ?'),
+      sizeBatch: db.prepare('UPDATE batches SET request_count = ?, bytes = ?, cost_bytes = ? WHERE id = ?'),
       dropBatch: db.prepare('DELETE FROM batches WHERE id = ?'),
       batchPage: db
         .prepare<[number, number, number], [id: number, key: string, label: string | null, spec: string, messages: string, max_tokens: number | null]>(
@@ -539,10 +541,13 @@ export class Ledger implements LedgerStore {
 
   /** Steps from schema N (the index) to N + 1. */
   readonly #migrations: Record<number, () => void> = {
-    // 9 → 10: the requests a job read that another job had sent (`BORROWED`), kept by gc while the
-    // job reading them has batches still to finish.
+    // 9 → 10: the requests a job read that another job had sent (`BORROWED_KEPT`), kept by gc while
+    // the job reading them has batches still to finish; what a batch's requests are priced by.
     9: () => {
-      this.#db.exec('CREATE TABLE borrowed (job TEXT NOT NULL, request_id INTEGER NOT NULL, PRIMARY KEY (job, request_id)) WITHOUT ROWID');
+      this.#db.exec(`
+        CREATE TABLE borrowed (job TEXT NOT NULL, request_id INTEGER NOT NULL, PRIMARY KEY (job, request_id)) WITHOUT ROWID;
+        ALTER TABLE batches ADD COLUMN cost_bytes INTEGER;
+      `);
     },
     // 8 → 9: the key tables go; a request's row keeps the hash of its scope and key, under no index,
     // and each connection holds the ids by hash in memory (`./key-index.ts`). `meta` keeps the
@@ -951,8 +956,8 @@ export class Ledger implements LedgerStore {
   }
 
   /** Stores the size of the body actually built for a batch. */
-  sizeBatch(batchId: number, requests: number, bytes: number): void {
-    this.#stmt.sizeBatch.run(requests, bytes, batchId);
+  sizeBatch(batchId: number, requests: number, bytes: number, costBytes: number): void {
+    this.#stmt.sizeBatch.run(requests, bytes, costBytes, batchId);
   }
 
   /**

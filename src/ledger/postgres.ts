@@ -144,8 +144,10 @@ const MIGRATIONS: readonly string[] = [
      started_at BIGINT NOT NULL,
      PRIMARY KEY (scope, sha256)
    );`,
-  // The requests a job read that another job had sent, kept by gc while it has batches to finish (`BORROWED_KEPT`).
-  `CREATE TABLE borrowed (job TEXT NOT NULL, request_id BIGINT NOT NULL, PRIMARY KEY (job, request_id));`,
+  // The requests a job read that another job had sent, kept by gc while it has batches to finish
+  // (`BORROWED_KEPT`); what a batch's requests are priced by (`BatchRow.cost_bytes`).
+  `CREATE TABLE borrowed (job TEXT NOT NULL, request_id BIGINT NOT NULL, PRIMARY KEY (job, request_id));
+   ALTER TABLE batches ADD COLUMN cost_bytes BIGINT;`,
 ];
 
 /**
@@ -479,8 +481,8 @@ export class PgLedger implements LedgerStore {
     });
   }
 
-  async sizeBatch(batchId: number, requests: number, bytes: number): Promise<void> {
-    await this.#pool.query('UPDATE batches SET request_count = $1, bytes = $2 WHERE id = $3', [requests, bytes, batchId]);
+  async sizeBatch(batchId: number, requests: number, bytes: number, costBytes: number): Promise<void> {
+    await this.#pool.query('UPDATE batches SET request_count = $1, bytes = $2, cost_bytes = $3 WHERE id = $4', [requests, bytes, costBytes, batchId]);
   }
 
   /**

@@ -220,7 +220,8 @@ export interface LedgerStore {
    */
   openBatch(identity: Identity, run: number, job: string, nonce: string, keys: readonly string[], now: number): Awaitable<{ id: number; keys: string[] }>;
   /** Stores the size of the body actually built for a batch. */
-  sizeBatch(batchId: number, requests: number, bytes: number): Awaitable<void>;
+  /** Stores the size of the body built for a batch, and what its requests are priced by (`BatchRow.cost_bytes`). */
+  sizeBatch(batchId: number, requests: number, bytes: number, costBytes: number): Awaitable<void>;
   /** A page of a batch's requests in submission order, after the request id `afterId`. */
   batchPage(batchId: number, afterId: number, limit: number): Awaitable<PayloadRow[]>;
   /** Records the remote id of a `creating` batch and claims it for that row; false when the row moved on or another row claims it. */

@@ -122,7 +122,7 @@ export class BatchAssembler {
       const mode = ctx.mode.current;
       const estimate = deps.budget.admit({ requests: group.keys.length, bytes: group.costBytes }, mode);
       if (estimate === false) return;
-      const out: Group = { keys: group.keys, bytes: group.bytes, estimateUsd: estimate };
+      const out: Group = { keys: group.keys, bytes: group.bytes, costBytes: group.costBytes, estimateUsd: estimate };
       this.#sending = group.keySet;
       try {
         if (mode === 'realtime') await deps.sendRealtime(out);

@@ -18,7 +18,7 @@ import { Limiter } from './limiter.ts';
 import { REALTIME_GROUP, REALTIME_PREFIX, REALTIME_RATE_LIMIT_WAITS } from './options.ts';
 import type { Requeued, ResultRecorder } from './recorder.ts';
 import { retrying } from './retrying.ts';
-import type { Group } from './submitter.ts';
+import { costBytesOf, type Group } from './submitter.ts';
 
 export interface RealtimeDeps {
   /** Runs the group's work as the batch's follow task (one slot, settled like a batch). */
@@ -66,7 +66,7 @@ export class RealtimeSender {
     const opened = await ledger.openBatch(identity, run, opts.job, nonce, group.keys, opts.now());
     if (opened.keys.length < group.keys.length) ctx.pulse.move();
     if (opened.keys.length === 0) return; // another run took them all: no group (the ledger kept no row)
-    await ledger.sizeBatch(opened.id, opened.keys.length, group.bytes + ENVELOPE_BYTES - 1);
+    await ledger.sizeBatch(opened.id, opened.keys.length, group.bytes + ENVELOPE_BYTES - 1, costBytesOf(group, opened.keys.length));
     await ledger.setRemote(opened.id, `${REALTIME_PREFIX}${nonce}`, opts.now());
     this.#deps.charge(opened.id, group.estimateUsd, opened.keys.length);
     opts.emit({ type: 'realtime', requests: opened.keys.length, concurrency: this.limiter.limit });

@@ -23,6 +23,8 @@ import { retrying } from './retrying.ts';
 export interface Group {
   keys: string[];
   bytes: number;
+  /** What its input tokens are priced by: `bytes`, with its documents counted by pages and pixels (`PreparedRecord.estimateBytes`). */
+  costBytes: number;
   /** Its cost estimate, when a budget applies. */
   estimateUsd?: number | undefined;
 }
@@ -76,7 +78,7 @@ export class Submitter {
       // The request count identifies the batch in the API's list if the create's answer is lost.
       // Exactly the body's size: the requests (each counted with a comma), the envelope, less one comma.
       const bodyBytes = group.bytes + ENVELOPE_BYTES - 1;
-      await ledger.sizeBatch(id, opened.keys.length, bodyBytes);
+      await ledger.sizeBatch(id, opened.keys.length, bodyBytes, costBytesOf(group, opened.keys.length));
       let adopted = false;
       const requests = `${opened.keys.length} request${opened.keys.length === 1 ? '' : 's'}`;
       const created = await retrying<MessageBatch>(ctx, {
@@ -196,4 +198,12 @@ export class Submitter {
     await settleWithin(cancels, ms);
     controller.abort();
   }
+}
+
+/**
+ * What the requests a batch got of its group are priced by (for `status`'s expected cost): the
+ * group's, in proportion when another run took some of its keys.
+ */
+export function costBytesOf(group: Group, taken: number): number {
+  return taken === group.keys.length ? group.costBytes : Math.round((group.costBytes * taken) / group.keys.length);
 }

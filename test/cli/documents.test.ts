@@ -217,6 +217,29 @@ describe('documents from the command line', () => {
     expect(result.code).toBe(3);
   });
 
+  it('status --json expects a document batch to cost what its pages cost, not its body bytes: a 100-page PDF as a file_id, and one sent inline', async () => {
+    let t = Date.now();
+    const emu = await emulator({ apiKey: 'sk-docs', processingMs: 60_000, now: () => t });
+    const dir = mkdtempSync(join(tmpdir(), 'be-status-pages-'));
+    writeFileSync(join(dir, 'p100.pdf'), await textPdf(Array.from({ length: 100 }, (_, p) => [`page ${p + 1}`])));
+    for (const upload of ['files', 'inline']) {
+      // A ledger each: the request is the same either way (its key names the document, not how it travels).
+      const e = env(emu, join(dir, `${upload}.db`));
+      const args = ['--prompt', 'Summarise', '--upload', upload, '--job', upload, '--poll-min', '0.01', '--input-format', 'paths', '-'];
+      const submitted = await runCli([...args, '--no-wait'], { env: e, stdin: `${join(dir, 'p100.pdf')}\n` });
+      expect(submitted.code, submitted.stderr).toBe(75);
+      const status = await runCli(['status', '--json', '--job', upload, '--no-refresh'], { env: e });
+      expect(status.code, status.stderr).toBe(0);
+      const expected = (JSON.parse(status.stdout) as { expected_cost_usd: number }).expected_cost_usd;
+      t += 120_000; // the batch has ended
+      const collected = await runCli(args, { env: e, stdin: `${join(dir, 'p100.pdf')}\n` });
+      expect(collected.code, collected.stderr).toBe(0);
+      const billed = Number(/cost \$([\d.]+) at batch prices/.exec(collected.stderr)?.[1]);
+      expect(expected / billed, `${upload}: expected $${expected}, billed $${billed}`).toBeGreaterThan(1 / 3);
+      expect(expected / billed, `${upload}: expected $${expected}, billed $${billed}`).toBeLessThan(3);
+    }
+  });
+
   it('gc keeps the uploaded files that requests still send: a job submitted with --no-wait, then gc --older-than 0, then collected, has every answer', async () => {
     let t = Date.now();
     const emu = await emulator({ apiKey: 'sk-docs', processingMs: 60_000, now: () => t });

@@ -88,7 +88,7 @@ function addBatch(ledger: Ledger, spec: RowSpec): number {
   ledger.ensureSpec('spec', '{"model":"m","max_tokens":1,"messages":', '}');
   for (const key of keys) ledger.insertRequest(spec.identity.scope, key, null, 'spec', '[]', spec.at);
   const { id } = ledger.openBatch(spec.identity, run, spec.job, `nonce${rowSeq}`, keys, spec.at);
-  ledger.sizeBatch(id, keys.length, 1000 * keys.length);
+  ledger.sizeBatch(id, keys.length, 1000 * keys.length, 1000 * keys.length);
   if (spec.remoteId !== undefined) ledger.setRemote(id, spec.remoteId, spec.at);
   if (spec.answered) {
     const waiting = ledger.submittedOf(id);

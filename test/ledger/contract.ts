@@ -207,7 +207,7 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         const first = await ledger.openBatch(identity, run, 'job', 'n1', ['c', 'a'], T + 1);
         expect(first.keys).toEqual(['c', 'a']);
         expect(await ledger.batch(first.id)).toEqual({
-          id: first.id, scope: SCOPE, run, job: 'job', nonce: 'n1', remote_id: null, state: 'creating', request_count: 0, bytes: 0,
+          id: first.id, scope: SCOPE, run, job: 'job', nonce: 'n1', remote_id: null, state: 'creating', request_count: 0, bytes: 0, cost_bytes: null,
           created_at: T + 1, updated_at: T + 1, base_url: identity.baseUrl, api_version: identity.apiVersion, key_fingerprint: identity.keyFingerprint, error: null,
         });
         expect(await ledger.request(SCOPE, 'c')).toMatchObject({ state: 'submitted', batch_id: first.id, attempts: 1, updated_at: T + 1 });
@@ -246,8 +246,8 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         const page2 = await ledger.batchPage(id, page1.at(-1)!.id, 3);
         expect([...page1, ...page2].map((p) => p.key)).toEqual(keys);
         expect(page1[0]).toMatchObject({ key: keys[0], head: SPEC.head, tail: SPEC.tail, messages: messagesOf(keys[0]!), max_tokens: null });
-        await ledger.sizeBatch(id, 5, 12_345);
-        expect(await ledger.batch(id)).toMatchObject({ request_count: 5, bytes: 12_345 });
+        await ledger.sizeBatch(id, 5, 12_345, 400_000);
+        expect(await ledger.batch(id)).toMatchObject({ request_count: 5, bytes: 12_345, cost_bytes: 400_000 });
       });
 
       it('batchPage gives each request the head and tail of its own spec, whichever spec a page read first', async () => {

@@ -411,7 +411,7 @@ describe('the real-time sender', () => {
     const tracked: Promise<Requeued | undefined>[] = [];
     const charged: number[] = [];
     const sender = new RealtimeSender(ctx, new ResultRecorder(ctx), { track: (_, work) => void tracked.push(work()), charge: (_, __, n) => void charged.push(n) });
-    await sender.send({ keys, bytes: 100 });
+    await sender.send({ keys, bytes: 100, costBytes: 100 });
     const requeued = await Promise.all(tracked);
     return { sender, requeued, charged };
   }

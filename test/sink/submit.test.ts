@@ -100,9 +100,10 @@ const creates = (calls: string[]) => calls.filter((c) => c.startsWith('create'))
 describe('the submitter', () => {
   it('records the batch before the create, sends every request with the batch nonce, and follows what was made', async () => {
     const { ctx, api, submitter, tracked, keys } = setUp(['made']);
-    await submitter.submit({ keys, bytes: 0 });
+    // Two requests whose documents are priced as 400,000 bytes of text (`status`'s expected cost).
+    await submitter.submit({ keys, bytes: 0, costBytes: 400_000 });
     const row = ctx.ledger.batches().at(-1)!;
-    expect(row).toMatchObject({ remote_id: 'msgbatch_1', state: 'in_progress', request_count: 2 });
+    expect(row).toMatchObject({ remote_id: 'msgbatch_1', state: 'in_progress', request_count: 2, cost_bytes: 400_000 });
     expect(api.batches[0]?.customIds.sort()).toEqual(keys.map((key) => customIdOf(row.nonce, key)).sort());
     expect(tracked).toEqual([row.id]);
     expect(ctx.events).toContainEqual(expect.objectContaining({ type: 'submitted', batchId: 'msgbatch_1', requests: 2 }));
@@ -110,7 +111,7 @@ describe('the submitter', () => {
 
   it('a create refused with 429 made nothing: it is sent again after the wait the API asks', async () => {
     const { ctx, api, submitter, keys } = setUp([apiError(429, { 'retry-after': '3' }), 'made']);
-    await submitter.submit({ keys, bytes: 0 });
+    await submitter.submit({ keys, bytes: 0, costBytes: 0 });
     expect(creates(api.calls)).toHaveLength(2);
     expect(api.batches).toHaveLength(1);
     expect(ctx.sleeps).toEqual([3000]);
@@ -119,7 +120,7 @@ describe('the submitter', () => {
 
   it('a create refused for what it is (400) fails the run, and its requests are pending again', async () => {
     const { ctx, api, submitter, keys } = setUp([apiError(400)]);
-    await expect(submitter.submit({ keys, bytes: 0 })).rejects.toThrow(/Creating a batch of 2 requests failed/);
+    await expect(submitter.submit({ keys, bytes: 0, costBytes: 0 })).rejects.toThrow(/Creating a batch of 2 requests failed/);
     expect(creates(api.calls)).toHaveLength(1);
     expect(ctx.ledger.batches().at(-1)?.state).toBe('failed');
     expect(keys.map((key) => ctx.ledger.request(identity.scope, key)?.state)).toEqual(['pending', 'pending']);
@@ -127,7 +128,7 @@ describe('the submitter', () => {
 
   it('a create that made its batch but answered 500 is adopted by proof, not sent again', async () => {
     const { ctx, api, submitter, tracked, keys } = setUp(['lost']);
-    await submitter.submit({ keys, bytes: 0 });
+    await submitter.submit({ keys, bytes: 0, costBytes: 0 });
     expect(creates(api.calls)).toHaveLength(1);
     const row = ctx.ledger.batches().at(-1)!;
     expect(row.remote_id).toBe('msgbatch_1');
@@ -144,7 +145,7 @@ describe('the submitter', () => {
       id: 'msgbatch_theirs', created_at: new Date(ctx.clock.t).toISOString(), processing_status: 'ended',
       request_counts: { succeeded: 2 }, results_url: 'https://api.example/results/msgbatch_theirs', customIds: ['other_1', 'other_2'],
     });
-    await submitter.submit({ keys, bytes: 0 });
+    await submitter.submit({ keys, bytes: 0, costBytes: 0 });
     expect(creates(api.calls)).toHaveLength(2);
     expect(api.calls.filter((c) => c === 'list').length).toBeGreaterThanOrEqual(ORPHAN_LOOKS);
     expect(ctx.events).toContainEqual({ type: 'not-ours', batchId: 'msgbatch_theirs' });
@@ -156,7 +157,7 @@ describe('the submitter', () => {
   it('a batch created after the deadline passed (its create on its way) is canceled: the deadline did not see it', async () => {
     const { ctx, api, submitter, keys } = setUp(['made']);
     ctx.mode.passDeadline();
-    await submitter.submit({ keys, bytes: 0 });
+    await submitter.submit({ keys, bytes: 0, costBytes: 0 });
     await Promise.all(submitter.cancels());
     expect(api.calls).toContain('cancel msgbatch_1');
     expect(ctx.events).toContainEqual({ type: 'canceled', batchId: 'msgbatch_1' });
@@ -170,13 +171,13 @@ describe('the submitter', () => {
       ctx.ledger.failBatch(row.id, ctx.clock.t, 'its create never reached the API', 'creating');
       return post(...args);
     };
-    await expect(submitter.submit({ keys, bytes: 0 })).rejects.toThrow(/was created after another run had taken over its requests/);
+    await expect(submitter.submit({ keys, bytes: 0, costBytes: 0 })).rejects.toThrow(/was created after another run had taken over its requests/);
     expect(api.calls).toContain('cancel msgbatch_1');
   });
 
   it('cancels only batches this run created or proved its own', async () => {
     const { ctx, api, submitter, keys } = setUp(['made']);
-    await submitter.submit({ keys, bytes: 0 });
+    await submitter.submit({ keys, bytes: 0, costBytes: 0 });
     const mine = ctx.ledger.batches().at(-1)!.id;
     expect(submitter.cancelById(mine + 1)).toBe(false);
     expect(submitter.cancelById(mine)).toBe(true);
@@ -190,7 +191,7 @@ describe('adoption by proof (findOurBatch)', () => {
   /** A `creating` row of 2 requests whose create was sent (sized), as a dead run leaves it. */
   function lostRow(ctx: TestContext, keys: string[]) {
     const { id } = ctx.ledger.openBatch(identity, ctx.run, 'test', 'nonceA', keys, ctx.clock.t);
-    ctx.ledger.sizeBatch(id, keys.length, 100);
+    ctx.ledger.sizeBatch(id, keys.length, 100, 100);
     return ctx.ledger.batch(id)!;
   }
 

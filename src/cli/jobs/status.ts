@@ -93,13 +93,14 @@ export function statusCommand(argv: string[], io: CliIo): Promise<number> {
     const expected = new Map<number, number | undefined>();
     const read = await withLedger(path, async (ledger) => {
       const batches = await ledger.batches();
-      // The expected cost of each batch a job still has or had (for --json): from its spec and size.
+      // The expected cost of each batch a job still has or had (for --json): from its spec and what its
+      // requests are priced by (documents by pages and pixels; the body's bytes in an older ledger's rows).
       if (values.json) {
         const priced = batches.filter((row) => (values.job === undefined || row.job === values.job) && row.state !== 'failed');
         const specs = await ledger.batchSpecs(priced.map((row) => row.id));
         for (const row of priced) {
           const spec = specs.get(row.id);
-          expected.set(row.id, spec && expectedBatchUsd(spec, row.request_count, row.bytes, row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch', DEFAULT_PRICES));
+          expected.set(row.id, spec && expectedBatchUsd(spec, row.request_count, row.cost_bytes ?? row.bytes, row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch', DEFAULT_PRICES));
         }
       }
       return batches;
