@@ -41,7 +41,7 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 import { plural } from '../core/text.ts';
-import { BORROWED_KEPT, BORROWED_DONE, fileIdsIn, ledgerBusy, NAMES_A_FILE, RETRY_WAITING, UNFINISHED_JOBS, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
+import { fileIdsIn, gcRules, ledgerBusy, NAMES_A_FILE, RETRY_WAITING, type GcRules, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
@@ -106,15 +106,29 @@ function hostPidSpace(): string {
 const KEY_HASH_CHARS = 22;
 
 /**
- * What `gc` deletes (and `gcPreview` counts): finished batches, and requests not waiting on a batch,
- * untouched since `?`; none of a job that still has batches to finish. A scheduler's job comes back
- * (`--no-wait`) with no run alive in between, and its next try reads the whole input again: an
- * answered request deleted meanwhile would be paid for again (its expired requests, sent again a day
- * later, keep a job unfinished for days).
+ * What `gc` deletes (and `gcPreview` counts), as of a time (`gcRules`): finished batches, and
+ * requests not waiting on a batch that may answer, untouched since `?`; none of a job that still has
+ * batches to finish. A scheduler's job comes back (`--no-wait`) with no run alive in between, and its
+ * next try reads the whole input again: an answered request deleted meanwhile would be paid for
+ * again (its expired requests, sent again a day later, keep a job unfinished for days).
  */
-const GC_BATCHES = `updated_at < ? AND state IN ('downloaded', 'failed') AND job NOT IN (${UNFINISHED_JOBS})`;
-const GC_REQUESTS = `updated_at < ? AND state != 'submitted' AND NOT (${RETRY_WAITING}) AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${UNFINISHED_JOBS})))
-  AND id NOT IN (${BORROWED_KEPT})`;
+function gcBatchesWhere(rules: GcRules): string {
+  return `updated_at < ? AND state IN ('downloaded', 'failed') AND job NOT IN (${rules.unfinishedJobs})`;
+}
+function gcRequestsWhere(rules: GcRules): string {
+  return `updated_at < ? AND (state != 'submitted' OR batch_id NOT IN (SELECT id FROM batches WHERE NOT ${rules.archived})) AND NOT (${RETRY_WAITING})
+  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${rules.unfinishedJobs}))) AND id NOT IN (${rules.borrowedKept})`;
+}
+/**
+ * The batches that can answer nothing more (`GcRules.archived`) that `gc` forgets once the requests
+ * it deletes are gone: of a finished job, untouched since `?`, and with no request still waiting on
+ * them (a request that waits on a batch always has its row). `requestGone` is the requests' own
+ * condition, with its one `?` (`before`) bound second.
+ */
+function gcArchivedWhere(rules: GcRules, requestGone: string): string {
+  return `updated_at < ? AND ${rules.archived} AND job NOT IN (${rules.unfinishedJobs})
+  AND id NOT IN (SELECT batch_id FROM requests WHERE state = 'submitted' AND batch_id IS NOT NULL AND NOT (${requestGone}))`;
+}
 
 /**
  * A request found by `(scope, key)`, given an id the key index holds for its hash (bound as `id, scope,
@@ -491,12 +505,9 @@ export class Ledger implements LedgerStore {
       dropRun: db.prepare('DELETE FROM runs WHERE id = ?'),
       batches: db.prepare<[], BatchRow>('SELECT * FROM batches ORDER BY id'),
       jobBatches: db.prepare<[string], BatchRow>('SELECT * FROM batches WHERE job = ? ORDER BY id'),
-      gcBatches: db.prepare(`DELETE FROM batches WHERE ${GC_BATCHES}`),
-      gcBatchesCount: db.prepare<[number], { n: number }>(`SELECT COUNT(*) AS n FROM batches WHERE ${GC_BATCHES}`),
       borrow: db.prepare(
         'INSERT OR IGNORE INTO borrowed (job, request_id) SELECT ?, q.id FROM requests q LEFT JOIN batches b ON b.id = q.batch_id WHERE q.id = ? AND q.batch_id IS NOT NULL AND (b.job IS NULL OR b.job != ?)',
       ),
-      gcBorrowed: db.prepare(`DELETE FROM borrowed WHERE ${BORROWED_DONE}`),
       gcSpecs: db.prepare('DELETE FROM specs WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.spec = specs.id)'),
       gcClaims: db.prepare('DELETE FROM claims WHERE batch_id NOT IN (SELECT id FROM batches)'),
       gcScopes: db.prepare('DELETE FROM scopes WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.scope = scopes.scope)'),
@@ -1147,16 +1158,13 @@ export class Ledger implements LedgerStore {
    * Each step looks again at who else works on the ledger: once a run of another connection is
    * alive (one that started during a pause), no more requests are deleted.
    */
-  async gc(before: number): Promise<GcCounts> {
-    const batches = this.#readThenWrite(() => {
-      const deleted = this.#stmt.gcBatches.run(before).changes;
-      this.#stmt.gcClaims.run();
-      return deleted;
-    });
+  async gc(before: number, now: number): Promise<GcCounts> {
+    const rules = gcRules(now);
+    let batches = this.#readThenWrite(() => this.#db.prepare(`DELETE FROM batches WHERE ${gcBatchesWhere(rules)}`).run(before).changes);
     let requests = 0;
     let kept: string | undefined;
     for (let after = 0; ; ) {
-      const step = this.#readThenWrite(() => this.#gcRequestStep(before, after));
+      const step = this.#readThenWrite(() => this.#gcRequestStep(rules, before, after));
       if (typeof step === 'string') kept = step;
       else requests += step.deleted;
       if (typeof step === 'string' || step.last === undefined) break;
@@ -1167,7 +1175,13 @@ export class Ledger implements LedgerStore {
     // row), taking its memory; it is read again at the next lookup.
     if (requests > 0) this.#forgetKeys();
     this.#readThenWrite(() => {
-      if (kept === undefined) this.#stmt.gcBorrowed.run();
+      const gone = this.#gcRequestsWhere(rules);
+      if (kept === undefined && typeof gone === 'string') {
+        // With every request it may delete gone (none while a run may be working elsewhere).
+        batches += this.#db.prepare(`DELETE FROM batches WHERE ${gcArchivedWhere(rules, gone)}`).run(before, before).changes;
+        this.#db.prepare(`DELETE FROM borrowed WHERE ${rules.borrowedDone}`).run();
+      }
+      this.#stmt.gcClaims.run();
       this.#stmt.gcSpecs.run();
       this.#stmt.gcScopes.run();
     });
@@ -1184,10 +1198,11 @@ export class Ledger implements LedgerStore {
    * there may be more; why, when it must keep every request (see `#gcRequests`). The largest
    * id ever given stays in `meta` (see `#insertRequests`), so no id freed here is given again.
    */
-  #gcRequestStep(before: number, after: number): { deleted: number; last?: number } | string {
+  #gcRequestStep(rules: GcRules, before: number, after: number): { deleted: number; last?: number } | string {
     this.#db.exec('CREATE TEMP TABLE IF NOT EXISTS gc_requests (id INTEGER PRIMARY KEY, result_id INTEGER); DELETE FROM temp.gc_requests');
-    const chosen = this.#gcRequests('INSERT INTO temp.gc_requests (id, result_id) SELECT id, result_id FROM requests', ` AND id > ? ORDER BY id LIMIT ${this.#gcStep}`);
-    if (typeof chosen === 'string') return chosen;
+    const where = this.#gcRequestsWhere(rules);
+    if (typeof where !== 'string') return where.kept;
+    const chosen = this.#db.prepare(`INSERT INTO temp.gc_requests (id, result_id) SELECT id, result_id FROM requests WHERE ${where} AND id > ? ORDER BY id LIMIT ${this.#gcStep}`);
     const deleted = chosen.run(before, after).changes;
     if (deleted === 0) return { deleted };
     // Each by its id: a lookup per request, not a scan of the table (a scan a step would make gc quadratic).
@@ -1228,32 +1243,36 @@ export class Ledger implements LedgerStore {
     if (this.#db.open) this.#db.close();
   }
 
-  /**
-   * What `gc(before)` would delete, counted without deleting (for `batch-enrich gc --dry-run`). A
-   * plain read, so a dry run never waits on a running job's write lock.
-   */
   filesInUse(scope: string): Set<string> {
     const files = new Set<string>();
     for (const messages of this.#stmt.namedFiles.iterate(scope)) fileIdsIn(messages, files);
     return files;
   }
 
-  gcPreview(before: number): GcCounts {
-    const batches = this.#stmt.gcBatchesCount.get(before)?.n ?? 0;
-    const requests = this.#gcRequests('SELECT COUNT(*) AS n FROM requests');
-    return typeof requests === 'string' ? { batches, requests: 0, kept: requests } : { batches, requests: (requests.get(before) as { n: number } | undefined)?.n ?? 0 };
+  /**
+   * What `gc(before, now)` would delete, counted without deleting (for `batch-enrich gc --dry-run`). A
+   * plain read, so a dry run never waits on a running job's write lock.
+   */
+  gcPreview(before: number, now: number): GcCounts {
+    const rules = gcRules(now);
+    const count = (sql: string, ...params: number[]) => (this.#db.prepare<number[], { n: number }>(`SELECT COUNT(*) AS n FROM ${sql}`).get(...params)?.n ?? 0);
+    const finished = count(`batches WHERE ${gcBatchesWhere(rules)}`, before);
+    const where = this.#gcRequestsWhere(rules);
+    if (typeof where !== 'string') return { batches: finished, requests: 0, kept: where.kept };
+    return { batches: finished + count(`batches WHERE ${gcArchivedWhere(rules, where)}`, before, before), requests: count(`requests WHERE ${where}`, before) };
   }
 
   /**
-   * `gc`'s statement over the requests it deletes, or why it must keep them all: a run of another
-   * connection that may still be working (`runMayBeWorking`) holds records in a scratch file this
-   * connection cannot read, and deleting a request one of them points at would lose its answer.
+   * The condition on the requests `gc` deletes (its one `?` is `before`), or why it must keep them
+   * all: a run of another connection that may still be working (`runMayBeWorking`) holds records in
+   * a scratch file this connection cannot read, and deleting a request one of them points at would
+   * lose its answer. This connection's own runs' records keep theirs.
    */
-  #gcRequests(verb: string, rest = ''): Database.Statement | string {
+  #gcRequestsWhere(rules: GcRules): string | { kept: string } {
     const now = Date.now();
     const elsewhere = this.#stmt.runs.all().filter((run) => !this.#records.holds(run.id) && runMayBeWorking(run, now));
-    if (elsewhere.length > 0) return workingRunsText(elsewhere, now);
+    if (elsewhere.length > 0) return { kept: workingRunsText(elsewhere, now) };
     const held = this.#records.heldKeysSql();
-    return this.#db.prepare(`${verb} WHERE ${GC_REQUESTS}${held === null ? '' : ` AND key NOT IN (${held})`}${rest}`);
+    return `${gcRequestsWhere(rules)}${held === null ? '' : ` AND key NOT IN (${held})`}`;
   }
 }

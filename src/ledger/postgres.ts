@@ -50,7 +50,7 @@ import {
   type RunRow,
   type Waiting,
 } from './ledger.ts';
-import { BORROWED_DONE, BORROWED_KEPT, fileIdsIn, NAMES_A_FILE, RETRY_WAITING, UNFINISHED_JOBS, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
+import { fileIdsIn, gcRules, NAMES_A_FILE, RETRY_WAITING, type GcRules, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
 import type { UploadRow } from './uploads.ts';
 
 /** A small pool: a worker runs one step at a time, plus its heartbeat and a page read while a body streams. */
@@ -156,10 +156,22 @@ const MIGRATIONS: readonly string[] = [
  */
 export const GC_LOCK = [0x62655f65, 0x6763] as const; // "be_e", "gc"
 
-/** What `gc` deletes (and `gcPreview` counts), as in SQLite: finished batches, and requests not waiting on a batch, untouched since `$1`. */
-const GC_BATCHES = `updated_at < $1 AND state IN ('downloaded', 'failed') AND job NOT IN (${UNFINISHED_JOBS})`;
-const GC_REQUESTS = `updated_at < $1 AND state <> 'submitted' AND NOT (${RETRY_WAITING}) AND NOT EXISTS (SELECT 1 FROM records r WHERE r.key = requests.key)
-  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${UNFINISHED_JOBS}))) AND id NOT IN (${BORROWED_KEPT})`;
+/**
+ * What `gc` deletes (and `gcPreview` counts), as in SQLite (`./ledger.ts`): finished batches,
+ * requests not waiting on a batch that may answer, and the batches that can answer nothing more once
+ * no request waits on them, untouched since `$1`, as of a time (`gcRules`).
+ */
+function gcSql(rules: GcRules): { batches: string; requests: string; archived: string } {
+  const requests = `updated_at < $1 AND (state <> 'submitted' OR batch_id NOT IN (SELECT id FROM batches WHERE NOT ${rules.archived})) AND NOT (${RETRY_WAITING})
+  AND NOT EXISTS (SELECT 1 FROM records r WHERE r.key = requests.key)
+  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${rules.unfinishedJobs}))) AND id NOT IN (${rules.borrowedKept})`;
+  return {
+    batches: `updated_at < $1 AND state IN ('downloaded', 'failed') AND job NOT IN (${rules.unfinishedJobs})`,
+    requests,
+    archived: `updated_at < $1 AND ${rules.archived} AND job NOT IN (${rules.unfinishedJobs})
+  AND id NOT IN (SELECT batch_id FROM requests WHERE state = 'submitted' AND batch_id IS NOT NULL AND NOT (${requests}))`,
+  };
+}
 
 const REQUEST_COLUMNS = 'key, label, spec, state, batch_id, attempts, max_tokens, updated_at';
 const PAYLOAD_SELECT = 'SELECT q.id, q.key, q.label, s.head, p.messages, s.tail, q.max_tokens FROM requests q JOIN payloads p ON p.id = q.id JOIN specs s ON s.id = q.spec';
@@ -654,17 +666,23 @@ export class PgLedger implements LedgerStore {
    * Nothing else waits for it: not the runs' heartbeats (a heartbeat held up for the length of a gc
    * would have the run taken for dead by the others).
    */
-  async gc(before: number): Promise<GcCounts> {
+  async gc(before: number, now: number): Promise<GcCounts> {
     await this.#measureClock();
+    const rules = gcRules(now);
+    const sql = gcSql(rules);
     return transaction(this.#pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...GC_LOCK]);
       const kept = await this.#runsWorking(client);
       const counts: GcCounts = {
-        batches: await changes(client, `DELETE FROM batches WHERE ${GC_BATCHES}`, [before]),
-        requests: kept !== undefined ? 0 : await changes(client, `DELETE FROM requests WHERE ${GC_REQUESTS}`, [before]),
+        batches: await changes(client, `DELETE FROM batches WHERE ${sql.batches}`, [before]),
+        requests: kept !== undefined ? 0 : await changes(client, `DELETE FROM requests WHERE ${sql.requests}`, [before]),
         ...(kept === undefined ? {} : { kept }),
       };
-      if (kept === undefined) await client.query(`DELETE FROM borrowed WHERE ${BORROWED_DONE}`);
+      if (kept === undefined) {
+        // With every request it may delete gone (none while a run may be working).
+        counts.batches += await changes(client, `DELETE FROM batches WHERE ${sql.archived}`, [before]);
+        await client.query(`DELETE FROM borrowed WHERE ${rules.borrowedDone}`);
+      }
       await client.query('DELETE FROM payloads p WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.id = p.id)');
       await client.query('DELETE FROM results a WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.result_id = a.id)');
       await client.query('DELETE FROM specs s WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.spec = s.id)');
@@ -680,15 +698,17 @@ export class PgLedger implements LedgerStore {
     return files;
   }
 
-  async gcPreview(before: number): Promise<GcCounts> {
+  async gcPreview(before: number, now: number): Promise<GcCounts> {
     await this.#measureClock();
-    const row = await first<{ batches: number; requests: number }>(
+    const sql = gcSql(gcRules(now));
+    const row = await first<{ batches: number; archived: number; requests: number }>(
       this.#pool,
-      `SELECT (SELECT COUNT(*) FROM batches WHERE ${GC_BATCHES}) AS batches, (SELECT COUNT(*) FROM requests WHERE ${GC_REQUESTS}) AS requests`,
+      `SELECT (SELECT COUNT(*) FROM batches WHERE ${sql.batches}) AS batches, (SELECT COUNT(*) FROM batches WHERE ${sql.archived}) AS archived,
+              (SELECT COUNT(*) FROM requests WHERE ${sql.requests}) AS requests`,
       [before],
     );
     const kept = await this.#runsWorking(this.#pool);
-    return kept === undefined ? { batches: row?.batches ?? 0, requests: row?.requests ?? 0 } : { batches: row?.batches ?? 0, requests: 0, kept };
+    return kept === undefined ? { batches: (row?.batches ?? 0) + (row?.archived ?? 0), requests: row?.requests ?? 0 } : { batches: row?.batches ?? 0, requests: 0, kept };
   }
 
   /** Why gc keeps every request, if a run may still be working (`runMayBeWorking`, on the server's clock), as SQLite's gc asks. */

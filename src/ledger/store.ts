@@ -111,35 +111,64 @@ export interface Settlement {
 }
 
 /**
- * The jobs with batches still to finish, or whose newest batch failed (its requests were released,
- * to be sent by the job's next try), in SQL for both stores: `gc` keeps their finished work.
+ * How long the API keeps a batch's results: "Batch results are available for 29 days after
+ * creation" (the docs' guide, Troubleshooting; see shared/docs/anthropic-batches-api.md, Retention).
+ * A batch older than that can answer nothing, whatever the ledger last saw of it.
  */
-export const UNFINISHED_JOBS = `SELECT job FROM batches WHERE state IN ('creating', 'in_progress', 'ended')
-  UNION SELECT f.job FROM batches f WHERE f.state = 'failed' AND f.id = (SELECT MAX(n.id) FROM batches n WHERE n.job = f.job)`;
+export const RESULTS_KEPT_MS = 29 * 24 * 60 * 60_000;
 
-/**
- * The requests a job with batches still to finish read that another job had sent (SQL for both
- * stores): its next try reads them again, and would pay for each one gc had deleted. A run's intake
- * notes them (`borrowed`: job, request id) for the job it works for.
- */
-export const BORROWED_KEPT = `SELECT request_id FROM borrowed WHERE job IN (${UNFINISHED_JOBS})`;
+/** What `gc` keeps and forgets, in SQL for both stores, as of `now` (ms; written into the SQL as a number). */
+export interface GcRules {
+  /**
+   * The jobs with work to finish: a batch not yet downloaded that may still answer (created within
+   * `RESULTS_KEPT_MS`), or a newest batch that failed (its requests were released, to be sent by the
+   * job's next try) within as long. `gc` keeps their finished work; a job left longer is over.
+   */
+  unfinishedJobs: string;
+  /** A batch that can answer nothing more (over `batches`): not downloaded nor failed, and created longer than `RESULTS_KEPT_MS` ago. */
+  archived: string;
+  /**
+   * The requests an unfinished job read that another job had sent: its next try reads them again,
+   * and would pay for each one gc had deleted. A run's intake notes them (`borrowed`: job, request
+   * id) for the job it works for.
+   */
+  borrowedKept: string;
+  /**
+   * The notes of `borrowedKept` no job needs: their job has nothing to finish and no run (a run's
+   * first try may have noted what it read before its first batch is made).
+   */
+  borrowedDone: string;
+}
 
-/**
- * The notes of `BORROWED_KEPT` no job needs (SQL for both stores): their job has no batch to finish
- * and no run (a run's first try may have noted what it read before its first batch is made).
- */
-export const BORROWED_DONE = `job NOT IN (${UNFINISHED_JOBS}) AND job NOT IN (SELECT job FROM runs)`;
+export function gcRules(now: number): GcRules {
+  if (!Number.isFinite(now)) throw new RangeError(`gc's clock is not a time: ${now}`);
+  const since = Math.floor(now - RESULTS_KEPT_MS);
+  const unfinishedJobs = `SELECT job FROM batches WHERE state IN ('creating', 'in_progress', 'ended') AND created_at >= ${since}
+  UNION SELECT f.job FROM batches f WHERE f.state = 'failed' AND f.created_at >= ${since} AND f.id = (SELECT MAX(n.id) FROM batches n WHERE n.job = f.job)`;
+  return {
+    unfinishedJobs,
+    archived: `(state IN ('creating', 'in_progress', 'ended') AND created_at < ${since})`,
+    borrowedKept: `SELECT request_id FROM borrowed WHERE job IN (${unfinishedJobs})`,
+    borrowedDone: `job NOT IN (${unfinishedJobs}) AND job NOT IN (SELECT job FROM runs)`,
+  };
+}
 
-/** `UNFINISHED_JOBS` over batch rows already read (`gc` leaves their batches on the API as it keeps them in the ledger). */
-export function unfinishedJobs(batches: readonly Pick<BatchRow, 'id' | 'job' | 'state'>[]): Set<string> {
-  const newest = new Map<string, Pick<BatchRow, 'id' | 'state'>>();
+/** `GcRules.unfinishedJobs` over batch rows already read (`gc` leaves their batches on the API as it keeps them in the ledger). */
+export function unfinishedJobs(batches: readonly Pick<BatchRow, 'id' | 'job' | 'state' | 'created_at'>[], now: number): Set<string> {
+  const since = now - RESULTS_KEPT_MS;
+  const newest = new Map<string, Pick<BatchRow, 'id' | 'state' | 'created_at'>>();
   const jobs = new Set<string>();
   for (const row of batches) {
-    if (row.state === 'creating' || row.state === 'in_progress' || row.state === 'ended') jobs.add(row.job);
+    if ((row.state === 'creating' || row.state === 'in_progress' || row.state === 'ended') && row.created_at >= since) jobs.add(row.job);
     if ((newest.get(row.job)?.id ?? -Infinity) < row.id) newest.set(row.job, row);
   }
-  for (const [job, row] of newest) if (row.state === 'failed') jobs.add(job);
+  for (const [job, row] of newest) if (row.state === 'failed' && row.created_at >= since) jobs.add(job);
   return jobs;
+}
+
+/** `GcRules.archived` over a batch row already read. */
+export function archived(row: Pick<BatchRow, 'state' | 'created_at'>, now: number): boolean {
+  return (row.state === 'creating' || row.state === 'in_progress' || row.state === 'ended') && row.created_at < now - RESULTS_KEPT_MS;
 }
 
 /**
@@ -254,13 +283,15 @@ export interface LedgerStore {
   // Upkeep
   /**
    * Deletes finished batches, and requests no batch or record waits on, untouched since `before`,
-   * none while a run of another connection may be working. SQLite deletes them in short steps (the
+   * none while a run of another connection may be working; as of `now`, a job left longer than the
+   * API keeps results is finished, and its batches that can answer nothing more are forgotten with
+   * their requests (`gcRules`). SQLite deletes them in short steps (the
    * runs beside it wait for one, not for the whole gc), each request with its payload and result,
    * and their keys after (a gc stopped before that leaves key rows no lookup matches); PostgreSQL in
    * one transaction.
    */
-  gc(before: number): Awaitable<GcCounts>;
-  gcPreview(before: number): Awaitable<GcCounts>;
+  gc(before: number, now: number): Awaitable<GcCounts>;
+  gcPreview(before: number, now: number): Awaitable<GcCounts>;
   /**
    * The Files API ids that the requests of `scope` in the ledger send, whatever their state: an
    * uploaded file one of them names must not be deleted (a batch may still read it, or a retry send

@@ -94,7 +94,9 @@ function addBatch(ledger: Ledger, spec: RowSpec): number {
     const waiting = ledger.submittedOf(id);
     for (const key of keys) ledger.saveResult(id, waiting.get(key)!, '{"type":"succeeded"}', spec.at);
   }
-  if (spec.state !== undefined && spec.state !== 'in_progress' && spec.state !== 'creating') ledger.setBatchState(id, spec.state, spec.at);
+  // A failed batch sends its requests back, as a run fails one.
+  if (spec.state === 'failed') ledger.failBatch(id, spec.at, 'gone', spec.remoteId === undefined ? 'creating' : 'in_progress');
+  else if (spec.state !== undefined && spec.state !== 'in_progress' && spec.state !== 'creating') ledger.setBatchState(id, spec.state, spec.at);
   ledger.endRun(run);
   return id;
 }
@@ -484,9 +486,11 @@ describe('gc', () => {
     const rows = {
       oldDownloaded: addBatch(s.ledger, { identity: s.identity, job: 'j', remoteId: oldRemote, state: 'downloaded', at: old, answered: true }),
       oldOtherIdentity: addBatch(s.ledger, { identity: s.otherKey, job: 'j', remoteId: otherRemote, state: 'downloaded', at: old, answered: true }),
+      // Its two requests, never answered, go with it.
       oldFailed: addBatch(s.ledger, { identity: s.identity, job: 'j', state: 'failed', at: old }),
-      // Of another job: a job with a batch still running keeps its finished work (see the ledger contract).
-      oldRunning: addBatch(s.ledger, { identity: s.identity, job: 'k', remoteId: 'msgbatch_running', at: old }),
+      // Of another job, not collected yet (its results are on the API for 29 days): a job with a batch
+      // still to finish keeps its finished work (see the ledger contract).
+      oldRunning: addBatch(s.ledger, { identity: s.identity, job: 'k', remoteId: 'msgbatch_running', at: Date.now() - 20 * DAY }),
       recentDownloaded: addBatch(s.ledger, { identity: s.identity, job: 'j', remoteId: 'msgbatch_recent', state: 'downloaded', at: Date.now() - DAY, answered: true }),
     };
     return { ...s, oldRemote, otherRemote, rows };
@@ -501,7 +505,7 @@ describe('gc', () => {
     expect(withoutCompaction(r.stderr)).toBe(
       `batch-enrich: not deleting on the API (other identity: ${s.emu.url}, key …${s.otherKey.keyFingerprint}): ${s.otherRemote}\n` +
         `batch-enrich: deleted batch ${s.oldRemote} on the API\n` +
-        `batch-enrich: deleted 3 batches and 4 requests not touched for 30 days from the ledger ${s.ledgerPath}; 1 batch on the API\n`,
+        `batch-enrich: deleted 3 batches and 6 requests not touched for 30 days from the ledger ${s.ledgerPath}; 1 batch on the API\n`,
     );
     expect(s.ledger.batches().map((b) => b.id)).toEqual([s.rows.oldRunning, s.rows.recentDownloaded]);
     expect(s.emu.stats.calls['batches.delete']).toBe(1);
@@ -527,7 +531,7 @@ describe('gc', () => {
     expect(lines.slice(2).join('\n')).toBe('batch-enrich: the ledger was not compacted (1 run is using it); the space is reused by later runs\n');
     s.ledger.endRun(running);
     const after = await run(gcCommand, ['--keep-remote'], s.env);
-    expect(after.stderr).toMatch(/deleted 0 batches and 4 requests .*\n.*compacted the ledger: /);
+    expect(after.stderr).toMatch(/deleted 0 batches and 6 requests .*\n.*compacted the ledger: /);
   });
 
   it.skipIf(!postgres.url)('on a PostgreSQL ledger, names it without its password', async () => {
@@ -549,7 +553,7 @@ describe('gc', () => {
     const r = await run(gcCommand, ['--dry-run'], s.env);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain(`batch-enrich: would delete batch ${s.oldRemote} on the API (job "j", downloaded 40d ago)\n`);
-    expect(r.stderr).toContain(`batch-enrich: would delete 3 batches and 4 requests not touched for 30 days from the ledger ${s.ledgerPath}\n`);
+    expect(r.stderr).toContain(`batch-enrich: would delete 3 batches and 6 requests not touched for 30 days from the ledger ${s.ledgerPath}\n`);
     expect(s.ledger.batches()).toEqual(before);
     expect(s.emu.stats.calls['batches.delete']).toBe(0);
   });
@@ -560,12 +564,30 @@ describe('gc', () => {
     s.clock.advance(HOUR);
     const old = Date.now() - 40 * DAY;
     const downloaded = addBatch(s.ledger, { identity: s.identity, job: 'nightly', remoteId: remote, state: 'downloaded', at: old, answered: true });
-    addBatch(s.ledger, { identity: s.identity, job: 'nightly', state: 'failed', at: old + MINUTE });
+    addBatch(s.ledger, { identity: s.identity, job: 'nightly', state: 'failed', at: Date.now() - DAY });
     const r = await run(gcCommand, [], s.env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toContain(`deleted batch ${remote} on the API`);
     expect(s.ledger.batches().map((b) => b.id)).toContain(downloaded);
     expect((await s.client.messages.batches.retrieve(remote)).id).toBe(remote);
+  });
+
+  it('a job left for good (its batch created 40 days ago: the API has archived its results) is over: its batches and requests go, in the ledger and on the API', async () => {
+    const s = await setup(MINUTE);
+    const remote = await createRemote(s.client);
+    s.clock.advance(HOUR); // ended on the emulator
+    const old = Date.now() - 40 * DAY;
+    const downloaded = addBatch(s.ledger, { identity: s.identity, job: 'left', state: 'downloaded', at: old, answered: true });
+    const running = addBatch(s.ledger, { identity: s.identity, job: 'left', remoteId: remote, at: old });
+    const preview = await run(gcCommand, ['--dry-run'], s.env);
+    expect(preview.stderr).toContain(`would delete batch ${remote} on the API (job "left", made 40d ago: its results are archived)`);
+    expect(preview.stderr).toContain('would delete 2 batches and 4 requests not touched for 30 days');
+    const r = await run(gcCommand, [], s.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`deleted batch ${remote} on the API`);
+    expect(r.stderr).toContain('deleted 2 batches and 4 requests not touched for 30 days');
+    expect(s.ledger.batch(downloaded)).toBeUndefined();
+    expect(s.ledger.batch(running)).toBeUndefined();
   });
 
   it('--older-than 0 takes every finished batch; --keep-remote and a missing key leave the API alone', async () => {
@@ -574,13 +596,13 @@ describe('gc', () => {
     expect(noKey.code).toBe(0);
     expect(withoutCompaction(noKey.stderr)).toBe(
       `batch-enrich: not deleting on the API (no ANTHROPIC_API_KEY): ${s.oldRemote}, ${s.otherRemote}, msgbatch_recent\n` +
-        `batch-enrich: deleted 4 batches and 6 requests not touched for 0 days from the ledger ${s.ledgerPath}; 0 batches on the API\n`,
+        `batch-enrich: deleted 4 batches and 8 requests not touched for 0 days from the ledger ${s.ledgerPath}; 0 batches on the API\n`,
     );
     expect(s.ledger.batches().map((b) => b.id)).toEqual([s.rows.oldRunning]);
 
     const t = await oldAndNew();
     const keep = await run(gcCommand, ['--keep-remote', '--older-than', '7'], t.env);
-    expect(withoutCompaction(keep.stderr)).toBe(`batch-enrich: deleted 3 batches and 4 requests not touched for 7 days from the ledger ${t.ledgerPath}\n`);
+    expect(withoutCompaction(keep.stderr)).toBe(`batch-enrich: deleted 3 batches and 6 requests not touched for 7 days from the ledger ${t.ledgerPath}\n`);
     expect(t.emu.stats.calls['batches.delete']).toBe(0);
   });
 

@@ -86,13 +86,13 @@ describe.skipIf(!postgres.url)('PostgreSQL', () => {
       // The run has looked `a` up (its page's `known`), and writes the record a moment later.
       expect((await worker.known('scope', ['a'])).has('a')).toBe(true);
       const kept = expect.stringMatching(new RegExp(`^run ${run} \\(pid ${process.pid} on .*\\) may still be working`));
-      expect(await collector.gcPreview(Date.now())).toEqual({ batches: 0, requests: 0, kept });
-      expect(await collector.gc(Date.now())).toEqual({ batches: 0, requests: 0, kept });
+      expect(await collector.gcPreview(Date.now(), Date.now())).toEqual({ batches: 0, requests: 0, kept });
+      expect(await collector.gc(Date.now(), Date.now())).toEqual({ batches: 0, requests: 0, kept });
       await worker.intake('scope', run, [], [], [{ seq: 0, line: 2, data: '{}', key: 'a', error: null }], 2);
       expect((await worker.records('scope', run, 0, 10)).map((row) => row.state)).toEqual(['pending']);
       // Once no run is alive, what no record holds goes.
       await worker.endRun(run);
-      expect(await collector.gc(Date.now())).toEqual({ batches: 0, requests: 1 });
+      expect(await collector.gc(Date.now(), Date.now())).toEqual({ batches: 0, requests: 1 });
     } finally {
       await Promise.all([worker.close(), collector.close()]);
     }

@@ -409,9 +409,9 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         const open = await ledger.openBatch(identity, run, 'another-job', 'n2', ['b'], T);
         // a: done, in a downloaded batch; b: submitted (in another job's batch: see below for one of the same job); c: pending; d: pending, held by a record.
         const before = T + 1;
-        expect(await ledger.gcPreview(T)).toEqual({ batches: 0, requests: 0 });
-        expect(await ledger.gcPreview(before)).toEqual({ batches: 1, requests: 2 });
-        expect(await ledger.gc(before)).toEqual({ batches: 1, requests: 2 });
+        expect(await ledger.gcPreview(T, T)).toEqual({ batches: 0, requests: 0 });
+        expect(await ledger.gcPreview(before, before)).toEqual({ batches: 1, requests: 2 });
+        expect(await ledger.gc(before, before)).toEqual({ batches: 1, requests: 2 });
         expect(await ledger.batch(finished.id)).toBeUndefined();
         expect(await ledger.claimant('msgbatch_1')).toBeUndefined();
         expect(await ledger.request(SCOPE, 'a')).toBeUndefined();
@@ -421,7 +421,7 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await ledger.batch(open.id)).toMatchObject({ state: 'creating' });
         expect(await ledger.payload(SCOPE, 'b')).toMatchObject({ head: SPEC.head });
         expect(await ledger.request(SCOPE, 'd')).toMatchObject({ state: 'pending' });
-        expect(await ledger.gcPreview(before)).toEqual({ batches: 0, requests: 0 });
+        expect(await ledger.gcPreview(before, before)).toEqual({ batches: 0, requests: 0 });
         await ledger.compact();
         expect(await ledger.payload(SCOPE, 'd')).toMatchObject({ messages: messagesOf('d') });
       });
@@ -454,8 +454,8 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         await ledger.settle(other.id, [done((await ledger.submittedOf(other.id)).get('c')!, '{"type":"succeeded"}')], T);
         await ledger.setBatchState(other.id, 'downloaded', T);
 
-        expect(await ledger.gcPreview(T + 1)).toEqual({ batches: 1, requests: 1 });
-        expect(await ledger.gc(T + 1)).toEqual({ batches: 1, requests: 1 });
+        expect(await ledger.gcPreview(T + 1, T + 1)).toEqual({ batches: 1, requests: 1 });
+        expect(await ledger.gc(T + 1, T + 1)).toEqual({ batches: 1, requests: 1 });
         expect(await ledger.request(SCOPE, 'a')).toMatchObject({ state: 'done' });
         expect(await ledger.storedResult(SCOPE, 'a')).toBe('{"type":"succeeded"}');
         expect(await ledger.batch(first.id)).toMatchObject({ state: 'downloaded' });
@@ -464,7 +464,7 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         // The job's last batch is in: nothing of it is needed any more.
         await ledger.settle(second.id, [done((await ledger.submittedOf(second.id)).get('b')!, '{"type":"succeeded"}')], T + 2);
         await ledger.setBatchState(second.id, 'downloaded', T + 2);
-        expect(await ledger.gc(T + 3)).toEqual({ batches: 2, requests: 2 });
+        expect(await ledger.gc(T + 3, T + 3)).toEqual({ batches: 2, requests: 2 });
         expect(await ledger.request(SCOPE, 'a')).toBeUndefined();
       });
 
@@ -473,7 +473,7 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         // The try that sends b again fails to create its batch (released: b pending again).
         const failed = await ledger.openBatch(identity, run, 'nightly', 'n2', ['b'], T);
         expect(await ledger.failBatch(failed.id, T, 'create refused', 'creating')).toBe(1);
-        expect(await ledger.gc(T + 1)).toEqual({ batches: 0, requests: 0 });
+        expect(await ledger.gc(T + 1, T + 1)).toEqual({ batches: 0, requests: 0 });
         expect(await ledger.storedResult(SCOPE, 'a')).toBe('{"type":"succeeded"}');
         expect(await ledger.request(SCOPE, 'b')).toMatchObject({ state: 'pending', attempts: 1 });
         // b waits with its last result and attempt count: kept (see RETRY_WAITING).
@@ -482,7 +482,7 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         await ledger.setRemote(again.id, 'msgbatch_3', T + 2);
         await ledger.settle(again.id, [done((await ledger.submittedOf(again.id)).get('b')!, '{"type":"succeeded"}')], T + 2);
         await ledger.setBatchState(again.id, 'downloaded', T + 2);
-        expect(await ledger.gc(T + 3)).toEqual({ batches: 3, requests: 2 });
+        expect(await ledger.gc(T + 3, T + 3)).toEqual({ batches: 3, requests: 2 });
       });
 
       it('gc keeps the requests another job sent that a job with batches still to finish read (its next try reads them again, and would pay for them), and deletes them once it has none', async () => {
@@ -508,15 +508,67 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         await ledger.endRun(otherRun);
 
         // "other"'s batches go; what "nightly" read stays.
-        expect(await ledger.gcPreview(T + 3)).toEqual({ batches: 2, requests: 0 });
-        expect(await ledger.gc(T + 3)).toEqual({ batches: 2, requests: 0 });
+        expect(await ledger.gcPreview(T + 3, T + 3)).toEqual({ batches: 2, requests: 0 });
+        expect(await ledger.gc(T + 3, T + 3)).toEqual({ batches: 2, requests: 0 });
         expect(await ledger.storedResult(SCOPE, 'a')).toBe('{"type":"succeeded","a":1}');
         expect(await ledger.storedResult(SCOPE, 'c')).toBe('{"type":"succeeded","c":1}');
         // nightly's batch is in: it is finished, and nothing is kept for it.
         await ledger.settle(mine.id, [done((await ledger.submittedOf(mine.id)).get('b')!, '{"type":"succeeded"}')], T + 4);
         await ledger.setBatchState(mine.id, 'downloaded', T + 4);
-        expect(await ledger.gc(T + 5)).toEqual({ batches: 1, requests: 3 });
+        expect(await ledger.gc(T + 5, T + 5)).toEqual({ batches: 1, requests: 3 });
         expect(await ledger.request(SCOPE, 'a')).toBeUndefined();
+      });
+
+      it('gc forgets a job left for good: a batch created over 29 days ago can answer nothing (the API has archived its results), so it goes with its requests, and the job keeps nothing more; not a day before', async () => {
+        const [ledger] = (await workers(1)) as [LedgerStore];
+        const DAY = 24 * 60 * 60_000;
+        // "other" answered c; "nightly" read it, had a answered, and was left with b's batch running
+        // and d's create of unknown outcome (no remote id).
+        const otherRun = await ledger.startRun('other', T);
+        await ledger.intake(SCOPE, otherRun, [SPEC], newRequests(['c']), newRecords(['c']), T);
+        const theirs = await ledger.openBatch(identity, otherRun, 'other', 'o1', ['c'], T);
+        await ledger.setRemote(theirs.id, 'msgbatch_o1', T);
+        await ledger.settle(theirs.id, [done((await ledger.submittedOf(theirs.id)).get('c')!, '{"type":"succeeded"}')], T);
+        await ledger.setBatchState(theirs.id, 'downloaded', T);
+        await ledger.endRun(otherRun);
+        const run = await ledger.startRun('nightly', T);
+        await ledger.intake(SCOPE, run, [], newRequests(['a', 'b', 'd']), newRecords(['a', 'b', 'c', 'd']), T);
+        const first = await ledger.openBatch(identity, run, 'nightly', 'n1', ['a'], T);
+        await ledger.setRemote(first.id, 'msgbatch_n1', T);
+        await ledger.settle(first.id, [done((await ledger.submittedOf(first.id)).get('a')!, '{"type":"succeeded"}')], T);
+        await ledger.setBatchState(first.id, 'downloaded', T);
+        const second = await ledger.openBatch(identity, run, 'nightly', 'n2', ['b'], T);
+        await ledger.setRemote(second.id, 'msgbatch_n2', T);
+        await ledger.openBatch(identity, run, 'nightly', 'n3', ['d'], T);
+        await ledger.endRun(run);
+
+        // 28 days on, b's batch may still be collected: only "other"'s batch goes.
+        expect(await ledger.gcPreview(T + 1, T + 28 * DAY)).toEqual({ batches: 1, requests: 0 });
+        expect(await ledger.gc(T + 1, T + 28 * DAY)).toEqual({ batches: 1, requests: 0 });
+        // 30 days on, nothing of the job can answer: its three batches go, and a, b, c and d.
+        expect(await ledger.gcPreview(T + 1, T + 30 * DAY)).toEqual({ batches: 3, requests: 4 });
+        expect(await ledger.gc(T + 1, T + 30 * DAY)).toEqual({ batches: 3, requests: 4 });
+        expect(await ledger.batches()).toEqual([]);
+        expect(await ledger.request(SCOPE, 'b')).toBeUndefined();
+      });
+
+      it('a batch that can answer nothing more is not forgotten while its requests are kept (a run at work): a request waiting on a batch always has one', async () => {
+        const [ledger, elsewhere] = (await workers(2)) as [LedgerStore, LedgerStore];
+        const DAY = 24 * 60 * 60_000;
+        const run = await ledger.startRun('nightly', T);
+        await ledger.intake(SCOPE, run, [SPEC], newRequests(['b']), newRecords(['b']), T);
+        const { id } = await ledger.openBatch(identity, run, 'nightly', 'n1', ['b'], T);
+        await ledger.setRemote(id, 'msgbatch_n1', T);
+        await ledger.endRun(run);
+        // A run of another job at work elsewhere (alive, its records out of reach): every request is
+        // kept, and so is the batch they wait on.
+        const other = await elsewhere.startRun('other', Date.now());
+        const counts = await ledger.gc(T + 1, T + 30 * DAY);
+        expect(counts).toMatchObject({ batches: 0, requests: 0 });
+        expect(await ledger.request(SCOPE, 'b')).toMatchObject({ state: 'submitted', batch_id: id });
+        expect(await ledger.batch(id)).toMatchObject({ state: 'in_progress' });
+        await elsewhere.endRun(other);
+        expect(await ledger.gc(T + 1, T + 30 * DAY)).toEqual({ batches: 1, requests: 1 });
       });
 
       it('a job reading its own requests again, or requests no batch holds, keeps nothing more for gc', async () => {
@@ -535,7 +587,7 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         const reader = await ledger.startRun('reader', T + 1);
         await ledger.intake(SCOPE, reader, [], [], newRecords(['p']), T + 1);
         await ledger.endRun(reader);
-        expect(await ledger.gc(T + 2)).toEqual({ batches: 1, requests: 2 });
+        expect(await ledger.gc(T + 2, T + 2)).toEqual({ batches: 1, requests: 2 });
       });
     });
 

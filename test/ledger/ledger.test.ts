@@ -309,13 +309,13 @@ describe("a run's records live in a scratch file of its own, not in the ledger",
     b.intake('scope-a', runB, [SPEC], [{ key: 'k2', label: null, spec: 's', messages: '[]' }], [], 1);
     // Kept, and why: the run named, with its pid and host.
     const kept = expect.stringMatching(new RegExp(`^run ${runA} \\(pid ${process.pid} on .*, last heard from 0 s ago\\) may still be working, and its records point at requests`));
-    expect(b.gcPreview(Date.now())).toEqual({ batches: 0, requests: 0, kept });
-    expect(await b.gc(Date.now())).toEqual({ batches: 0, requests: 0, kept });
+    expect(b.gcPreview(Date.now(), Date.now())).toEqual({ batches: 0, requests: 0, kept });
+    expect(await b.gc(Date.now(), Date.now())).toEqual({ batches: 0, requests: 0, kept });
     // The connection whose run holds k1 sees its record, and deletes only k2 once b's run has ended.
-    expect((await a.gc(Date.now())).requests).toBe(0);
+    expect((await a.gc(Date.now(), Date.now())).requests).toBe(0);
     b.endRun(runB);
     b.close();
-    expect(await a.gc(Date.now())).toEqual({ batches: 0, requests: 1 });
+    expect(await a.gc(Date.now(), Date.now())).toEqual({ batches: 0, requests: 1 });
     expect(a.request('scope-a', 'k1')).toBeDefined();
     expect(a.request('scope-a', 'k2')).toBeUndefined();
     a.close();
@@ -353,7 +353,7 @@ describe('gc beside other runs', () => {
     other.close(); // its scratch file goes; its row stays, as after a SIGKILL
     // A pid that is not alive here (pid_max on Linux is at most 2^22).
     tamper(path, 'UPDATE runs SET pid = ? WHERE id = ?', 2 ** 22 + 1, killed);
-    expect(await ledger.gc(10)).toEqual({ batches: 1, requests: 25 });
+    expect(await ledger.gc(10, 10)).toEqual({ batches: 1, requests: 25 });
     ledger.close();
   });
 
@@ -361,14 +361,14 @@ describe('gc beside other runs', () => {
     const { path, ledger, keys } = answered({ gcStep: 1, gcPauseMs: 0 });
     expect(rowCounts(path)).toEqual({ requests: 25, payloads: 25, results: 25 });
     const other = new Ledger(path);
-    const gc = ledger.gc(10); // its first step is made before its first pause
+    const gc = ledger.gc(10, 10); // its first step is made before its first pause
     const running = other.startRun('j', Date.now());
     expect(await gc).toEqual({ batches: 1, requests: 1, kept: expect.stringContaining(`run ${running} `) });
     expect(rowCounts(path)).toEqual({ requests: 24, payloads: 24, results: 24 });
     for (const key of keys.slice(1)) expect(ledger.storedResult('scope-a', key)).toBe(`{"r":"${key}"}`);
     // Once that run has ended, the rest goes, a request a step.
     other.endRun(running);
-    expect(await ledger.gc(10)).toEqual({ batches: 0, requests: 24 });
+    expect(await ledger.gc(10, 10)).toEqual({ batches: 0, requests: 24 });
     expect(rowCounts(path)).toEqual({ requests: 0, payloads: 0, results: 0 });
     expect(ledger.known('scope-a', keys).size).toBe(0);
     other.close();
@@ -381,7 +381,7 @@ describe('gc beside other runs', () => {
     expect(seen.known('scope-a', keys).size).toBe(25); // its key index holds the old ids
     vi.useFakeTimers({ toFake: ['setTimeout'] });
     try {
-      const gc = ledger.gc(10); // its first step is made before its first pause
+      const gc = ledger.gc(10, 10); // its first step is made before its first pause
       expect(rowCounts(path)).toEqual({ requests: 20, payloads: 20, results: 20 });
       ledger.close(); // as a kill would
       const stopped = expect(gc).rejects.toThrow();
@@ -391,7 +391,7 @@ describe('gc beside other runs', () => {
       vi.useRealTimers();
     }
     const again = new Ledger(path, { keysMergeAt: 20 });
-    expect(await again.gc(10)).toEqual({ batches: 0, requests: 20 });
+    expect(await again.gc(10, 10)).toEqual({ batches: 0, requests: 20 });
     const run = again.startRun('j', Date.now());
     again.intake('scope-a', run, [SPEC], keys.map((key) => ({ key, label: null, spec: 's', messages: `["${key} again"]` })), [], 20);
     expect(again.payload('scope-a', 'k24')).toMatchObject({ id: 50, messages: '["k24 again"]' });
@@ -450,7 +450,7 @@ describe('row ids', () => {
     // gc deletes the requests; the next requests written take ids past theirs (a connection that
     // saw the old ids reads only the ids above them), each with its own payload and no result.
     ledger.setBatchState(id, 'downloaded', 5);
-    expect(await ledger.gc(10)).toEqual({ batches: 1, requests: 150 });
+    expect(await ledger.gc(10, 10)).toEqual({ batches: 1, requests: 150 });
     ledger.intake('scope-a', run, [{ id: 's', head: '{"messages":', tail: '}' }], ['x', 'y', 'k3'].map((key) => ({ key, label: null, spec: 's', messages: `["new ${key}"]` })), [], 11);
     expect(['x', 'y', 'k3'].map((key) => ledger.payload('scope-a', key)?.id)).toEqual([151, 152, 153]);
     for (const key of ['x', 'y', 'k3']) {
@@ -516,7 +516,7 @@ describe('requests are found by a hash of scope and key', () => {
     expect(taken).toEqual([key(1), key(7), key(8)]);
     expect(ledger.request('scope-a', key(8))).toMatchObject({ state: 'submitted', batch_id: id });
     ledger.endRun(run);
-    expect(await ledger.gc(Date.now())).toEqual({ batches: 0, requests: 6 });
+    expect(await ledger.gc(10, 10)).toEqual({ batches: 0, requests: 6 });
     expect(counts()).toBe(3);
     expect([...ledger.known('scope-a', keys).keys()]).toEqual([key(1), key(7), key(8)]);
     ledger.close();

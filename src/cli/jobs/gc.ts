@@ -5,7 +5,7 @@ import { describeApiError } from '../../client/errors.ts';
 import { gcUploads } from '../../client/uploads.ts';
 import { shown } from '../../errors.ts';
 import type { BatchRow } from '../../ledger/ledger.ts';
-import { unfinishedJobs, type LedgerStore } from '../../ledger/store.ts';
+import { archived, unfinishedJobs, type LedgerStore } from '../../ledger/store.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { guarded, help, say } from '../command.ts';
 import { number, parseFlags, renderFlags } from '../flags.ts';
@@ -34,7 +34,9 @@ ANTHROPIC_API_KEY, are left on the API and named on stderr. Then the ledger is c
 file only while no job uses it). Beside a running job, gc keeps every request (the job may be about
 to read it); on SQLite it deletes in short steps, so the job never waits on it for long. A job with
 batches still to finish (a --no-wait job between its tries) keeps its finished batches and answers,
-the answers it read that another job had paid for, and the uploaded documents its requests send.
+the answers it read that another job had paid for, and the uploaded documents its requests send; a
+job left longer than the API keeps results (29 days after a batch's creation) is over, and its
+batches that can answer nothing more go with their requests.
 
 ${renderFlags(GC_FLAGS, [])}
 A remote delete that fails keeps its batch in the ledger, for the next gc.
@@ -56,6 +58,8 @@ interface Gc {
   /** The ledger as messages name it (a URL without its password). */
   shown: string;
   api: Api | undefined;
+  /** The gc's time (a job left longer than the API keeps results, as of it, is finished: `gcRules`). */
+  now: number;
   /** The cut-off: what was last touched before it goes. */
   before: number;
   /** `7 days`, for messages. */
@@ -81,12 +85,16 @@ export function gcCommand(argv: string[], io: CliIo): Promise<number> {
       return EXIT.OK;
     }
     try {
-      const gc: Gc = { io, ledger, path, shown: shownLedger(path), api: apiFromEnv(io.env), before: Date.now() - days * DAY_MS, age: `${days} ${days === 1 ? 'day' : 'days'}`, keepRemote: values['keep-remote'] };
+      const now = Date.now();
+      const gc: Gc = { io, ledger, path, shown: shownLedger(path), api: apiFromEnv(io.env), now, before: now - days * DAY_MS, age: `${days} ${days === 1 ? 'day' : 'days'}`, keepRemote: values['keep-remote'] };
       // Collected before `ledger.gc`, which deletes these very rows (not those of a job with batches
-      // still to finish: the ledger keeps them, see `UNFINISHED_JOBS`).
+      // still to finish: the ledger keeps them, see `gcRules`). A batch whose results the API has
+      // archived is deleted there too (it keeps the batch, empty, in the list otherwise).
       const all = await ledger.batches();
-      const unfinished = unfinishedJobs(all);
-      const remote = gc.keepRemote ? [] : all.filter((row) => row.state === 'downloaded' && row.remote_id !== null && row.updated_at < gc.before && !unfinished.has(row.job));
+      const unfinished = unfinishedJobs(all, now);
+      const remote = gc.keepRemote
+        ? []
+        : all.filter((row) => (row.state === 'downloaded' || archived(row, now)) && row.remote_id !== null && row.updated_at < gc.before && !unfinished.has(row.job));
       const ours = gc.api ? remote.filter((row) => identityMatches(row, gc.api as Api)) : [];
       nameLeftOnApi(gc, remote.filter((row) => !ours.includes(row)));
       return values['dry-run'] ? await preview(gc, ours) : await collect(gc, ours);
@@ -108,9 +116,12 @@ function nameLeftOnApi(gc: Gc, left: BatchRow[]): void {
 /** `--dry-run`: what would go, nothing deleted. */
 async function preview(gc: Gc, ours: BatchRow[]): Promise<number> {
   const { io, ledger, api, before, age } = gc;
-  const counts = await ledger.gcPreview(before);
+  const counts = await ledger.gcPreview(before, gc.now);
   const now = Date.now();
-  for (const row of ours) say(io, `would delete batch ${row.remote_id} on the API (job ${shown(row.job)}, downloaded ${formatDuration(now - row.updated_at)} ago)`);
+  for (const row of ours) {
+    const when = row.state === 'downloaded' ? `downloaded ${formatDuration(now - row.updated_at)} ago` : `made ${formatDuration(now - row.created_at)} ago: its results are archived`;
+    say(io, `would delete batch ${row.remote_id} on the API (job ${shown(row.job)}, ${when})`);
+  }
   say(io, `would delete ${plural(counts.batches, 'batch', 'batches')} and ${plural(counts.requests, 'request')} not touched for ${age} from the ledger ${gc.shown}`);
   if (counts.kept) say(io, `would keep every request: ${counts.kept}`);
   // Counted against the requests as they are now (some of which the gc would delete): a lower bound.
@@ -146,7 +157,7 @@ async function collect(gc: Gc, ours: BatchRow[]): Promise<number> {
       await ledger.setBatchState(row.id, row.state, before, `remote delete failed: ${why}`);
     }
   }
-  const counts = await ledger.gc(before);
+  const counts = await ledger.gc(before, gc.now);
   say(
     io,
     `deleted ${plural(counts.batches, 'batch', 'batches')} and ${plural(counts.requests, 'request')} not touched for ${age} from the ledger ${gc.shown}` +
