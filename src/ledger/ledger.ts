@@ -41,7 +41,7 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 import { plural } from '../core/text.ts';
-import { fileIdsIn, gcRules, ledgerBusy, NAMES_A_FILE, RETRY_WAITING, type GcRules, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
+import { fileIdsIn, gcRules, ledgerBusy, NAMES_A_FILE, RETRY_WAITING, type GcRules, type RunOutcome, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
@@ -117,7 +117,7 @@ function gcBatchesWhere(rules: GcRules): string {
 }
 function gcRequestsWhere(rules: GcRules): string {
   return `updated_at < ? AND (state != 'submitted' OR batch_id NOT IN (SELECT id FROM batches WHERE NOT ${rules.archived})) AND NOT (${RETRY_WAITING})
-  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${rules.unfinishedJobs}))) AND id NOT IN (${rules.borrowedKept})`;
+  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${rules.unfinishedJobs}))) AND NOT ${rules.borrowedKept}`;
 }
 /**
  * The batches that can answer nothing more (`GcRules.archived`) that `gc` forgets once the requests
@@ -505,9 +505,7 @@ export class Ledger implements LedgerStore {
       dropRun: db.prepare('DELETE FROM runs WHERE id = ?'),
       batches: db.prepare<[], BatchRow>('SELECT * FROM batches ORDER BY id'),
       jobBatches: db.prepare<[string], BatchRow>('SELECT * FROM batches WHERE job = ? ORDER BY id'),
-      borrow: db.prepare(
-        'INSERT OR IGNORE INTO borrowed (job, request_id) SELECT ?, q.id FROM requests q LEFT JOIN batches b ON b.id = q.batch_id WHERE q.id = ? AND q.batch_id IS NOT NULL AND (b.job IS NULL OR b.job != ?)',
-      ),
+      unnote: db.prepare('DELETE FROM borrowed WHERE job = ?'),
       gcSpecs: db.prepare('DELETE FROM specs WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.spec = specs.id)'),
       gcClaims: db.prepare('DELETE FROM claims WHERE batch_id NOT IN (SELECT id FROM batches)'),
       gcScopes: db.prepare('DELETE FROM scopes WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.scope = scopes.scope)'),
@@ -556,7 +554,8 @@ export class Ledger implements LedgerStore {
     // the job reading them has batches still to finish; what a batch's requests are priced by.
     9: () => {
       this.#db.exec(`
-        CREATE TABLE borrowed (job TEXT NOT NULL, request_id INTEGER NOT NULL, PRIMARY KEY (job, request_id)) WITHOUT ROWID;
+        CREATE TABLE borrowed (job TEXT NOT NULL, request_id INTEGER NOT NULL, noted_at INTEGER NOT NULL, PRIMARY KEY (job, request_id)) WITHOUT ROWID;
+        CREATE INDEX borrowed_request ON borrowed (request_id, noted_at);
         ALTER TABLE batches ADD COLUMN cost_bytes INTEGER;
       `);
     },
@@ -791,9 +790,14 @@ export class Ledger implements LedgerStore {
    * dropped from our scratch file (the file deleted with the last of them); another connection's run
    * (dead: see `startRun`) loses its scratch file once no other run's row names it.
    */
-  endRun(run: number): void {
+  endRun(run: number, outcome?: RunOutcome): void {
     if (this.#records.holds(run)) {
-      this.#stmt.dropRun.run(run);
+      this.transaction(() => {
+        const job = this.#stmt.run.get(run)?.job;
+        if (job !== undefined && outcome?.complete === true) this.#stmt.unnote.run(job);
+        if (job !== undefined && outcome?.complete === false) this.#records.note(run, job, outcome.now);
+        this.#stmt.dropRun.run(run);
+      });
       this.#records.drop(run);
       return;
     }
@@ -897,15 +901,7 @@ export class Ledger implements LedgerStore {
       // The rows of the requests written now; a record whose request was written before looks it up.
       const ids = this.#insertRequests(scope, requests, now);
       if (ids.size === 0) this.#syncKeys();
-      const job = this.#stmt.run.get(run)?.job;
-      this.#records.insert(run, records, (key) => {
-        const written = ids.get(key);
-        if (written !== undefined) return written;
-        const found = this.#byKey(scope, key, (id) => this.#stmt.requestId.get(id, scope, key));
-        // Sent by another job: kept by gc for this one (see `BORROWED_KEPT`).
-        if (found !== undefined && job !== undefined) this.#stmt.borrow.run(job, found, job);
-        return found ?? null;
-      });
+      this.#records.insert(run, records, (key) => ids.get(key) ?? this.#byKey(scope, key, (id) => this.#stmt.requestId.get(id, scope, key)) ?? null);
     });
   }
 

@@ -50,7 +50,7 @@ import {
   type RunRow,
   type Waiting,
 } from './ledger.ts';
-import { fileIdsIn, gcRules, NAMES_A_FILE, RETRY_WAITING, type GcRules, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
+import { fileIdsIn, gcRules, NAMES_A_FILE, RETRY_WAITING, type GcRules, type RunOutcome, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
 import type { UploadRow } from './uploads.ts';
 
 /** A small pool: a worker runs one step at a time, plus its heartbeat and a page read while a body streams. */
@@ -146,7 +146,8 @@ const MIGRATIONS: readonly string[] = [
    );`,
   // The requests a job read that another job had sent, kept by gc while it has batches to finish
   // (`BORROWED_KEPT`); what a batch's requests are priced by (`BatchRow.cost_bytes`).
-  `CREATE TABLE borrowed (job TEXT NOT NULL, request_id BIGINT NOT NULL, PRIMARY KEY (job, request_id));
+  `CREATE TABLE borrowed (job TEXT NOT NULL, request_id BIGINT NOT NULL, noted_at BIGINT NOT NULL, PRIMARY KEY (job, request_id));
+   CREATE INDEX borrowed_request ON borrowed (request_id, noted_at);
    ALTER TABLE batches ADD COLUMN cost_bytes BIGINT;`,
 ];
 
@@ -164,7 +165,7 @@ export const GC_LOCK = [0x62655f65, 0x6763] as const; // "be_e", "gc"
 function gcSql(rules: GcRules): { batches: string; requests: string; archived: string } {
   const requests = `updated_at < $1 AND (state <> 'submitted' OR batch_id NOT IN (SELECT id FROM batches WHERE NOT ${rules.archived})) AND NOT (${RETRY_WAITING})
   AND NOT EXISTS (SELECT 1 FROM records r WHERE r.key = requests.key)
-  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${rules.unfinishedJobs}))) AND id NOT IN (${rules.borrowedKept})`;
+  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${rules.unfinishedJobs}))) AND NOT ${rules.borrowedKept}`;
   return {
     batches: `updated_at < $1 AND state IN ('downloaded', 'failed') AND job NOT IN (${rules.unfinishedJobs})`,
     requests,
@@ -327,8 +328,19 @@ export class PgLedger implements LedgerStore {
     return first<RunRow>(this.#pool, 'SELECT * FROM runs WHERE id = $1', [run]);
   }
 
-  async endRun(run: number): Promise<void> {
+  async endRun(run: number, outcome?: RunOutcome): Promise<void> {
     await transaction(this.#pool, async (client) => {
+      if (outcome?.complete === true) await client.query('DELETE FROM borrowed WHERE job = (SELECT job FROM runs WHERE id = $1)', [run]);
+      if (outcome?.complete === false) {
+        // Every request its records point at, for the job's next try (see `GcRules.borrowedKept`); by
+        // key alone (records keep no scope): one of another identity with the same key is kept too.
+        await client.query(
+          `INSERT INTO borrowed (job, request_id, noted_at)
+           SELECT DISTINCT r.job, q.id, $2::bigint FROM runs r JOIN records c ON c.run = r.id JOIN requests q ON q.key = c.key WHERE r.id = $1
+           ON CONFLICT (job, request_id) DO UPDATE SET noted_at = EXCLUDED.noted_at`,
+          [run, outcome.now],
+        );
+      }
       await client.query('DELETE FROM records WHERE run = $1', [run]);
       await client.query('DELETE FROM runs WHERE id = $1', [run]);
     });
@@ -397,15 +409,9 @@ export class PgLedger implements LedgerStore {
         );
       }
       if (records.length > 0) {
-        // With them, in the same statement, what another job sent, noted for this run's job (see
-        // `BORROWED_KEPT`); a request written just now is in no batch.
         await client.query(
-          `WITH written AS (INSERT INTO records (run, seq, line, data, key, error) SELECT $1, * FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::text[]))
-           INSERT INTO borrowed (job, request_id)
-           SELECT DISTINCT r.job, q.id FROM runs r JOIN requests q ON q.scope = $7 AND q.key = ANY($5::text[]) LEFT JOIN batches b ON b.id = q.batch_id
-            WHERE r.id = $1 AND q.batch_id IS NOT NULL AND (b.job IS NULL OR b.job <> r.job)
-           ON CONFLICT DO NOTHING`,
-          [run, records.map((r) => r.seq), records.map((r) => r.line), records.map((r) => r.data), records.map((r) => r.key), records.map((r) => r.error), scope],
+          'INSERT INTO records (run, seq, line, data, key, error) SELECT $1, * FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::text[])',
+          [run, records.map((r) => r.seq), records.map((r) => r.line), records.map((r) => r.data), records.map((r) => r.key), records.map((r) => r.error)],
         );
       }
     });

@@ -96,6 +96,12 @@ export class RunRecords {
     return rows;
   }
 
+  /** Notes for `job` every request a run's records point at (`GcRules.borrowedKept`), in the caller's transaction. */
+  note(run: number, job: string, now: number): void {
+    if (!this.#runs.has(run)) return;
+    this.#statements(run).note.run(job, now, run, run);
+  }
+
   /** Keys held by our runs' records (SQL for `NOT IN`), or null when there are none. */
   heldKeysSql(): string | null {
     return this.#attached ? 'SELECT key FROM scratch.records WHERE key IS NOT NULL' : null;
@@ -170,6 +176,11 @@ function prepare(db: Database.Database) {
       .raw(),
     batch: db.prepare<[number], { remote_id: string | null; nonce: string | null }>('SELECT remote_id, nonce FROM batches WHERE id = ?'),
     drop: db.prepare(`DELETE FROM scratch.records WHERE id >= ? * ${SEQ_BITS} AND id < (? + 1) * ${SEQ_BITS}`),
+    note: db.prepare(
+      `INSERT INTO main.borrowed (job, request_id, noted_at)
+       SELECT ?, request_id, ? FROM scratch.records WHERE id >= ? * ${SEQ_BITS} AND id < (? + 1) * ${SEQ_BITS} AND request_id IS NOT NULL
+       ON CONFLICT (job, request_id) DO UPDATE SET noted_at = excluded.noted_at`,
+    ),
   };
 }
 type Statements = ReturnType<typeof prepare>;

@@ -157,6 +157,8 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     pulse.move();
   }, ctx.fail);
 
+  // Every record out: the job's next try needs nothing of this one (see `RunOutcome`).
+  let complete = false;
   try {
     yield* emitInOrder(ctx, {
       intake,
@@ -166,6 +168,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       failure: () => failure,
       idle: () => tracker.size === 0 && submitter.creatingCount === 0 && assembler.idle,
     });
+    complete = true;
   } finally {
     assembler.dispose();
     intake.dispose();
@@ -187,6 +190,6 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     calls.abort(controller.signal.reason);
     if (stopped && opts.cancelOnAbort) await submitter.cancelMine(STOP_WAIT_MS);
     finished = true;
-    await ledger.endRun(ctx.run);
+    await ledger.endRun(ctx.run, { complete, now: opts.now() });
   }
 }

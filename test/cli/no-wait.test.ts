@@ -52,4 +52,33 @@ describe.each(stores)('--no-wait (ledger in $store)', ({ ledger, skip }) => {
     expect(ids).toEqual(Array.from({ length: 30 }, (_, i) => String(i)));
     expect(emu.stats.calls['batches.create']).toBe(3);
   });
+
+  it.skipIf(skip)('a gc between the tries keeps the answers of another job the job read: its next try pays for nothing more', async () => {
+    let t = Date.now();
+    const emu = await startEmulator({ processingMs: 60_000, now: () => t });
+    emulators.push(emu);
+    const dir = mkdtempSync(join(tmpdir(), 'be-nowait-gc-'));
+    const rows = (from: number, to: number) => `id,text\n${Array.from({ length: to - from }, (_, i) => `${from + i},row ${from + i}`).join('\n')}\n`;
+    writeFileSync(join(dir, 'a.csv'), rows(0, 10));
+    writeFileSync(join(dir, 'b.csv'), rows(0, 15));
+    const env = { ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: await ledger(dir) };
+    const common = ['--prompt', 'T: {{text}}', '--poll-min', '0.05'];
+    const a = await runCli([...common, '--job', 'a', '--no-wait', join(dir, 'a.csv')], { env });
+    t += 61_000;
+    const collected = await runCli([...common, '--job', 'a', join(dir, 'a.csv')], { env });
+    expect(collected.code, `${a.stderr}${collected.stderr}`).toBe(0);
+    const sent = () => emu.stats.requestsSubmitted;
+    expect(sent()).toBe(10);
+    // Job b reads a's 10 answers and sends 5; its try exits with that batch running.
+    const b = ['--job', 'b', '--no-wait', join(dir, 'b.csv')];
+    expect((await runCli([...common, ...b], { env })).code).toBe(75);
+    expect(sent()).toBe(15);
+    const gc = await runCli(['gc', '--older-than', '0'], { env });
+    expect(gc.code, gc.stderr).toBe(0);
+    t += 61_000;
+    const done = await runCli([...common, ...b], { env });
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout.trim().split('\n')).toHaveLength(15);
+    expect(sent()).toBe(15);
+  });
 });

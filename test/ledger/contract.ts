@@ -501,20 +501,23 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         await ledger.intake(SCOPE, run, [], newRequests(['b']), newRecords(['a', 'b', 'c']), T + 1);
         const mine = await ledger.openBatch(identity, run, 'nightly', 'n1', ['b'], T + 1);
         await ledger.setRemote(mine.id, 'msgbatch_n1', T + 1);
-        await ledger.endRun(run);
+        await ledger.endRun(run, { complete: false, now: T + 1 }); // --no-wait
         // "other" finishes: c is answered.
         await ledger.settle(second.id, [done((await ledger.submittedOf(second.id)).get('c')!, '{"type":"succeeded","c":1}')], T + 2);
         await ledger.setBatchState(second.id, 'downloaded', T + 2);
-        await ledger.endRun(otherRun);
+        await ledger.endRun(otherRun, { complete: true, now: T + 2 });
 
         // "other"'s batches go; what "nightly" read stays.
         expect(await ledger.gcPreview(T + 3, T + 3)).toEqual({ batches: 2, requests: 0 });
         expect(await ledger.gc(T + 3, T + 3)).toEqual({ batches: 2, requests: 0 });
         expect(await ledger.storedResult(SCOPE, 'a')).toBe('{"type":"succeeded","a":1}');
         expect(await ledger.storedResult(SCOPE, 'c')).toBe('{"type":"succeeded","c":1}');
-        // nightly's batch is in: it is finished, and nothing is kept for it.
+        // nightly's next try collects b and writes every record: it is finished, and nothing is kept for it.
+        const last = await ledger.startRun('nightly', T + 4);
+        await ledger.intake(SCOPE, last, [], [], newRecords(['a', 'b', 'c']), T + 4);
         await ledger.settle(mine.id, [done((await ledger.submittedOf(mine.id)).get('b')!, '{"type":"succeeded"}')], T + 4);
         await ledger.setBatchState(mine.id, 'downloaded', T + 4);
+        await ledger.endRun(last, { complete: true, now: T + 4 });
         expect(await ledger.gc(T + 5, T + 5)).toEqual({ batches: 1, requests: 3 });
         expect(await ledger.request(SCOPE, 'a')).toBeUndefined();
       });
@@ -540,7 +543,7 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         const second = await ledger.openBatch(identity, run, 'nightly', 'n2', ['b'], T);
         await ledger.setRemote(second.id, 'msgbatch_n2', T);
         await ledger.openBatch(identity, run, 'nightly', 'n3', ['d'], T);
-        await ledger.endRun(run);
+        await ledger.endRun(run, { complete: false, now: T });
 
         // 28 days on, b's batch may still be collected: only "other"'s batch goes.
         expect(await ledger.gcPreview(T + 1, T + 28 * DAY)).toEqual({ batches: 1, requests: 0 });
@@ -571,23 +574,100 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await ledger.gc(T + 1, T + 30 * DAY)).toEqual({ batches: 1, requests: 1 });
       });
 
-      it('a job reading its own requests again, or requests no batch holds, keeps nothing more for gc', async () => {
+      it('gc keeps what a try left waiting on a batch of another job (another run took the request first), once that job is finished', async () => {
+        const [ledger] = (await workers(1)) as [LedgerStore];
+        const nightly = await ledger.startRun('nightly', T);
+        await ledger.intake(SCOPE, nightly, [SPEC], newRequests(['k', 'b']), newRecords(['k', 'b']), T);
+        const other = await ledger.startRun('other', T);
+        await ledger.intake(SCOPE, other, [], [], newRecords(['k']), T);
+        const theirs = await ledger.openBatch(identity, other, 'other', 'o1', ['k'], T);
+        await ledger.setRemote(theirs.id, 'msgbatch_o1', T);
+        const mine = await ledger.openBatch(identity, nightly, 'nightly', 'n1', ['k', 'b'], T);
+        expect(mine.keys).toEqual(['b']); // k's record waits on other's batch
+        await ledger.setRemote(mine.id, 'msgbatch_n1', T);
+        await ledger.endRun(nightly, { complete: false, now: T }); // --no-wait
+        await ledger.settle(theirs.id, [done((await ledger.submittedOf(theirs.id)).get('k')!, '{"type":"succeeded"}')], T + 1);
+        await ledger.setBatchState(theirs.id, 'downloaded', T + 1);
+        await ledger.endRun(other, { complete: true, now: T + 1 });
+        expect(await ledger.gc(T + 2, T + 2)).toMatchObject({ requests: 0 });
+        expect(await ledger.request(SCOPE, 'k')).toBeDefined(); // nightly's next try would pay k again
+      });
+
+      it('gc keeps a request a job sent back for a retry that another job then sent and had answered', async () => {
+        const [ledger] = (await workers(1)) as [LedgerStore];
+        const nightly = await ledger.startRun('nightly', T);
+        await ledger.intake(SCOPE, nightly, [SPEC], newRequests(['k', 'b']), newRecords(['k', 'b']), T);
+        const n1 = await ledger.openBatch(identity, nightly, 'nightly', 'n1', ['k'], T);
+        await ledger.setRemote(n1.id, 'msgbatch_n1', T);
+        await ledger.settle(n1.id, [{ waiting: (await ledger.submittedOf(n1.id)).get('k')!, result: '{"type":"expired"}', retry: true }], T);
+        await ledger.setBatchState(n1.id, 'downloaded', T);
+        const n2 = await ledger.openBatch(identity, nightly, 'nightly', 'n2', ['b'], T);
+        await ledger.setRemote(n2.id, 'msgbatch_n2', T);
+        await ledger.endRun(nightly, { complete: false, now: T }); // --no-wait
+        const other = await ledger.startRun('other', T + 1);
+        await ledger.intake(SCOPE, other, [], [], newRecords(['k']), T + 1);
+        const theirs = await ledger.openBatch(identity, other, 'other', 'o1', ['k'], T + 1);
+        await ledger.setRemote(theirs.id, 'msgbatch_o1', T + 1);
+        await ledger.settle(theirs.id, [done((await ledger.submittedOf(theirs.id)).get('k')!, '{"type":"succeeded"}')], T + 1);
+        await ledger.setBatchState(theirs.id, 'downloaded', T + 1);
+        await ledger.endRun(other, { complete: true, now: T + 1 });
+        expect(await ledger.gc(T + 2, T + 2)).toMatchObject({ requests: 0 });
+        expect(await ledger.request(SCOPE, 'k')).toBeDefined();
+      });
+
+      it('gc keeps a request released by a failed create of a job that another job then sent and had answered', async () => {
+        const [ledger] = (await workers(1)) as [LedgerStore];
+        const nightly = await ledger.startRun('nightly', T);
+        await ledger.intake(SCOPE, nightly, [SPEC], newRequests(['k']), newRecords(['k']), T);
+        const n1 = await ledger.openBatch(identity, nightly, 'nightly', 'n1', ['k'], T);
+        expect(await ledger.failBatch(n1.id, T, 'create refused', 'creating')).toBe(1);
+        await ledger.endRun(nightly, { complete: false, now: T }); // --no-wait
+        const other = await ledger.startRun('other', T + 1);
+        await ledger.intake(SCOPE, other, [], [], newRecords(['k']), T + 1);
+        const theirs = await ledger.openBatch(identity, other, 'other', 'o1', ['k'], T + 1);
+        await ledger.setRemote(theirs.id, 'msgbatch_o1', T + 1);
+        await ledger.settle(theirs.id, [done((await ledger.submittedOf(theirs.id)).get('k')!, '{"type":"succeeded"}')], T + 1);
+        await ledger.setBatchState(theirs.id, 'downloaded', T + 1);
+        await ledger.endRun(other, { complete: true, now: T + 1 });
+        expect(await ledger.gc(T + 2, T + 2)).toMatchObject({ requests: 0 });
+        expect(await ledger.request(SCOPE, 'k')).toBeDefined();
+      });
+
+      it("gc keeps the requests of a job whose records all wait on another job's batch (it has no batch of its own)", async () => {
+        const [ledger] = (await workers(1)) as [LedgerStore];
+        const other = await ledger.startRun('other', T);
+        await ledger.intake(SCOPE, other, [SPEC], newRequests(['k']), newRecords(['k']), T);
+        const theirs = await ledger.openBatch(identity, other, 'other', 'o1', ['k'], T);
+        await ledger.setRemote(theirs.id, 'msgbatch_o1', T);
+        const nightly = await ledger.startRun('nightly', T);
+        await ledger.intake(SCOPE, nightly, [], [], newRecords(['k']), T); // k submitted in other's batch
+        await ledger.endRun(nightly, { complete: false, now: T }); // --no-wait: nothing of its own to send
+        await ledger.settle(theirs.id, [done((await ledger.submittedOf(theirs.id)).get('k')!, '{"type":"succeeded"}')], T + 1);
+        await ledger.setBatchState(theirs.id, 'downloaded', T + 1);
+        await ledger.endRun(other, { complete: true, now: T + 1 });
+        expect(await ledger.gc(T + 2, T + 2)).toMatchObject({ requests: 0 });
+        expect(await ledger.request(SCOPE, 'k')).toBeDefined();
+      });
+      it('a complete try clears the notes of its job, and an incomplete one of another job keeps only what its records point at', async () => {
         const [ledger] = (await workers(1)) as [LedgerStore];
         const run = await ledger.startRun('nightly', T);
-        await ledger.intake(SCOPE, run, [SPEC], newRequests(['a', 'p']), newRecords(['a', 'p']), T);
+        await ledger.intake(SCOPE, run, [SPEC], newRequests(['a', 'p', 'q']), newRecords(['a', 'p']), T);
         const mine = await ledger.openBatch(identity, run, 'nightly', 'n1', ['a'], T);
         await ledger.setRemote(mine.id, 'msgbatch_n1', T);
         await ledger.settle(mine.id, [done((await ledger.submittedOf(mine.id)).get('a')!, '{"type":"succeeded"}')], T);
         await ledger.setBatchState(mine.id, 'downloaded', T);
-        await ledger.endRun(run);
-        // Another job reads p (pending, in no batch) while nightly reads a again.
+        await ledger.endRun(run, { complete: false, now: T }); // stopped before p went out
+        // "reader" points at q only, and stops too.
+        const reader = await ledger.startRun('reader', T);
+        await ledger.intake(SCOPE, reader, [], [], newRecords(['q']), T);
+        await ledger.endRun(reader, { complete: false, now: T });
+        expect(await ledger.gc(T + 1, T + 1)).toEqual({ batches: 0, requests: 0 });
+        // nightly's next try writes every record: its notes go, and its work with them; q stays for reader.
         const again = await ledger.startRun('nightly', T + 1);
-        await ledger.intake(SCOPE, again, [], [], newRecords(['a']), T + 1);
-        await ledger.endRun(again);
-        const reader = await ledger.startRun('reader', T + 1);
-        await ledger.intake(SCOPE, reader, [], [], newRecords(['p']), T + 1);
-        await ledger.endRun(reader);
+        await ledger.intake(SCOPE, again, [], [], newRecords(['a', 'p']), T + 1);
+        await ledger.endRun(again, { complete: true, now: T + 1 });
         expect(await ledger.gc(T + 2, T + 2)).toEqual({ batches: 1, requests: 2 });
+        expect(await ledger.request(SCOPE, 'q')).toMatchObject({ state: 'pending' });
       });
     });
 

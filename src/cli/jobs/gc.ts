@@ -33,9 +33,9 @@ to the Files API as long ago. Batches of another identity, or all of them withou
 ANTHROPIC_API_KEY, are left on the API and named on stderr. Then the ledger is compacted (a SQLite
 file only while no job uses it). Beside a running job, gc keeps every request (the job may be about
 to read it); on SQLite it deletes in short steps, so the job never waits on it for long. A job with
-batches still to finish (a --no-wait job between its tries) keeps its finished batches and answers,
-the answers it read that another job had paid for, and the uploaded documents its requests send; a
-job left longer than the API keeps results (29 days after a batch's creation) is over, and its
+batches still to finish (a --no-wait job between its tries), or whose last try stopped before every
+record was out, keeps its finished batches and answers, every request its records point at (those
+another job sent too), and the uploaded documents its requests send; a job left longer than the API keeps results (29 days after a batch's creation) is over, and its
 batches that can answer nothing more go with their requests.
 
 ${renderFlags(GC_FLAGS, [])}
