@@ -28,6 +28,11 @@ export async function* readFolder(dir: string): AsyncGenerator<SourceRecord> {
   }
 }
 
+/** One record for one file (a document given as FILE). */
+export async function* readOne(path: string): AsyncGenerator<SourceRecord> {
+  yield { seq: 0, line: 1, data: await fileRecord(path) };
+}
+
 /** One record per non-blank line of a path list (`--input-format paths`). */
 export function readPaths(): (source: AsyncIterable<Buffer | string>) => AsyncGenerator<SourceRecord> {
   return async function* paths(source) {

@@ -5,7 +5,7 @@
  * with inline base64 and one batch with uploads; a kill during uploads.
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -329,6 +329,27 @@ describe('documents from the command line', () => {
       expect(result.code, flags.join(' ')).toBe(2);
       expect(result.stderr).toContain(`fixtures/documents/invoices/ is a folder: its files are the input (one record each), so ${named} does not apply`);
     }
+  });
+
+  it('one document given as FILE (a PDF, an image, an e-mail) is the input: one record, the document attached, as for a folder of one', async () => {
+    const emu = await emulator({ apiKey: 'sk-docs' });
+    const dir = mkdtempSync(join(tmpdir(), 'be-one-doc-'));
+    for (const [recipe, file] of [
+      ['contract-clauses', 'fixtures/documents/contract.pdf'],
+      ['invoice-extraction', 'fixtures/documents/invoices/INV-00003-scan.png'],
+      ['invoice-extraction', 'fixtures/documents/invoices/INV-00042.eml'],
+    ] as const) {
+      const result = await runCli(['--transform', recipe, '--poll-min', '0.01', file], { env: env(emu, join(dir, 'l.db')) });
+      expect(result.code, result.stderr).toBe(0);
+      const records = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(records).toHaveLength(1);
+      expect(records[0]).toMatchObject({ path: file, name: file.split('/').at(-1), bytes: statSync(file).size });
+      expect(records[0]?.['_error']).toBeUndefined();
+    }
+    // Its bytes on stdin cannot be attached (no file to name): said, with the way that works.
+    const piped = await runCli(['--dry-run', '--prompt', 'x'], { stdin: readFileSync('fixtures/documents/contract.pdf') });
+    expect(piped.code).toBe(1);
+    expect(piped.stderr).toContain('<stdin>: this is a PDF file, not CSV, TSV or NDJSON text; give the file itself as FILE (or its folder) to send it as a document');
   });
 
   it('--attach given twice sends each document once', async () => {
