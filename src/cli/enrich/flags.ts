@@ -117,7 +117,7 @@ const SECTIONS: HelpSection[] = [
   { title: IO, after: 'gzip input is decompressed; Parquet, XLSX and other binary files are refused.' },
   {
     title: DOCUMENTS,
-    before: 'FILE may be a folder: one record per file in it (recursive), each file attached.',
+    before: 'FILE may be a folder: one record per file in it (recursive), each file attached; or one document (a folder of one).',
     after: 'A file that cannot be sent (unsupported, encrypted, damaged, too many pages, image too large, request over 32 MB) gets _error document_* / image_too_large / request_too_large, before anything is paid.',
   },
   { title: BATCHING },
