@@ -116,7 +116,7 @@ function gcBatchesWhere(rules: GcRules): string {
   return `updated_at < ? AND state IN ('downloaded', 'failed') AND job NOT IN (${rules.unfinishedJobs})`;
 }
 function gcRequestsWhere(rules: GcRules): string {
-  return `updated_at < ? AND (state != 'submitted' OR batch_id NOT IN (SELECT id FROM batches WHERE NOT ${rules.archived})) AND NOT (${RETRY_WAITING})
+  return `updated_at < ? AND (state != 'submitted' OR (result_id IS NULL AND batch_id NOT IN (SELECT id FROM batches WHERE NOT ${rules.archived}))) AND NOT (${RETRY_WAITING})
   AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${rules.unfinishedJobs}))) AND NOT ${rules.borrowedKept}`;
 }
 /**
@@ -127,7 +127,16 @@ function gcRequestsWhere(rules: GcRules): string {
  */
 function gcArchivedWhere(rules: GcRules, requestGone: string): string {
   return `updated_at < ? AND ${rules.archived} AND job NOT IN (${rules.unfinishedJobs})
-  AND id NOT IN (SELECT batch_id FROM requests WHERE state = 'submitted' AND batch_id IS NOT NULL AND NOT (${requestGone}))`;
+  AND id NOT IN (SELECT batch_id FROM requests WHERE state = 'submitted' AND batch_id IS NOT NULL AND result_id IS NULL AND NOT (${requestGone}))`;
+}
+/**
+ * The requests sent again after a first answer (a retry: they keep their attempts, raised
+ * `max_tokens` and last result) that wait on a batch `gc` forgets: sent back to pending, kept as
+ * `RETRY_WAITING` keeps them, rather than deleted (the next try would ask with the first `max_tokens`).
+ */
+function gcReleaseRetries(rules: GcRules): string {
+  return `UPDATE requests SET state = 'pending', batch_id = NULL WHERE state = 'submitted' AND result_id IS NOT NULL
+  AND batch_id IN (SELECT id FROM batches WHERE ${rules.archived} AND job NOT IN (${rules.unfinishedJobs}))`;
 }
 
 /**
@@ -1155,8 +1164,12 @@ export class Ledger implements LedgerStore {
    * alive (one that started during a pause), no more requests are deleted.
    */
   async gc(before: number, now: number): Promise<GcCounts> {
-    const rules = gcRules(now);
-    let batches = this.#readThenWrite(() => this.#db.prepare(`DELETE FROM batches WHERE ${gcBatchesWhere(rules)}`).run(before).changes);
+    const rules = gcRules(now, before);
+    let batches = this.#readThenWrite(() => {
+      // Retries waiting on a batch it forgets go back to pending first (none while a run may be working elsewhere).
+      if (typeof this.#gcRequestsWhere(rules) === 'string') this.#db.prepare(gcReleaseRetries(rules)).run();
+      return this.#db.prepare(`DELETE FROM batches WHERE ${gcBatchesWhere(rules)}`).run(before).changes;
+    });
     let requests = 0;
     let kept: string | undefined;
     for (let after = 0; ; ) {
@@ -1250,7 +1263,7 @@ export class Ledger implements LedgerStore {
    * plain read, so a dry run never waits on a running job's write lock.
    */
   gcPreview(before: number, now: number): GcCounts {
-    const rules = gcRules(now);
+    const rules = gcRules(now, before);
     const count = (sql: string, ...params: number[]) => (this.#db.prepare<number[], { n: number }>(`SELECT COUNT(*) AS n FROM ${sql}`).get(...params)?.n ?? 0);
     const finished = count(`batches WHERE ${gcBatchesWhere(rules)}`, before);
     const where = this.#gcRequestsWhere(rules);

@@ -162,15 +162,18 @@ export const GC_LOCK = [0x62655f65, 0x6763] as const; // "be_e", "gc"
  * requests not waiting on a batch that may answer, and the batches that can answer nothing more once
  * no request waits on them, untouched since `$1`, as of a time (`gcRules`).
  */
-function gcSql(rules: GcRules): { batches: string; requests: string; archived: string } {
-  const requests = `updated_at < $1 AND (state <> 'submitted' OR batch_id NOT IN (SELECT id FROM batches WHERE NOT ${rules.archived})) AND NOT (${RETRY_WAITING})
+function gcSql(rules: GcRules): { batches: string; requests: string; archived: string; releaseRetries: string } {
+  const requests = `updated_at < $1 AND (state <> 'submitted' OR (result_id IS NULL AND batch_id NOT IN (SELECT id FROM batches WHERE NOT ${rules.archived}))) AND NOT (${RETRY_WAITING})
   AND NOT EXISTS (SELECT 1 FROM records r WHERE r.key = requests.key)
   AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${rules.unfinishedJobs}))) AND NOT ${rules.borrowedKept}`;
   return {
     batches: `updated_at < $1 AND state IN ('downloaded', 'failed') AND job NOT IN (${rules.unfinishedJobs})`,
     requests,
     archived: `updated_at < $1 AND ${rules.archived} AND job NOT IN (${rules.unfinishedJobs})
-  AND id NOT IN (SELECT batch_id FROM requests WHERE state = 'submitted' AND batch_id IS NOT NULL AND NOT (${requests}))`,
+  AND id NOT IN (SELECT batch_id FROM requests WHERE state = 'submitted' AND batch_id IS NOT NULL AND result_id IS NULL AND NOT (${requests}))`,
+    // Retries waiting on a batch gc forgets: back to pending, kept as RETRY_WAITING keeps them.
+    releaseRetries: `UPDATE requests SET state = 'pending', batch_id = NULL WHERE state = 'submitted' AND result_id IS NOT NULL
+  AND batch_id IN (SELECT id FROM batches WHERE ${rules.archived} AND job NOT IN (${rules.unfinishedJobs}))`,
   };
 }
 
@@ -674,11 +677,12 @@ export class PgLedger implements LedgerStore {
    */
   async gc(before: number, now: number): Promise<GcCounts> {
     await this.#measureClock();
-    const rules = gcRules(now);
+    const rules = gcRules(now, before);
     const sql = gcSql(rules);
     return transaction(this.#pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...GC_LOCK]);
       const kept = await this.#runsWorking(client);
+      if (kept === undefined) await client.query(sql.releaseRetries);
       const counts: GcCounts = {
         batches: await changes(client, `DELETE FROM batches WHERE ${sql.batches}`, [before]),
         requests: kept !== undefined ? 0 : await changes(client, `DELETE FROM requests WHERE ${sql.requests}`, [before]),
@@ -706,7 +710,7 @@ export class PgLedger implements LedgerStore {
 
   async gcPreview(before: number, now: number): Promise<GcCounts> {
     await this.#measureClock();
-    const sql = gcSql(gcRules(now));
+    const sql = gcSql(gcRules(now, before));
     const row = await first<{ batches: number; archived: number; requests: number }>(
       this.#pool,
       `SELECT (SELECT COUNT(*) FROM batches WHERE ${sql.batches}) AS batches, (SELECT COUNT(*) FROM batches WHERE ${sql.archived}) AS archived,

@@ -125,6 +125,12 @@ export interface Settlement {
  * A batch older than that can answer nothing, whatever the ledger last saw of it.
  */
 export const RESULTS_KEPT_MS = 29 * 24 * 60 * 60_000;
+/**
+ * What `gc` adds to `RESULTS_KEPT_MS` before it takes a batch for archived: a row's `created_at` is
+ * the ledger's (taken before the upload and the create's tries, on a worker's clock), minutes or
+ * more before the API's own.
+ */
+export const ARCHIVE_MARGIN_MS = 24 * 60 * 60_000;
 
 /** What `gc` keeps and forgets, in SQL for both stores, as of `now` (ms; written into the SQL as a number). */
 export interface GcRules {
@@ -135,7 +141,11 @@ export interface GcRules {
    * notes) within as long. `gc` keeps their finished work; a job left longer is over.
    */
   unfinishedJobs: string;
-  /** A batch that can answer nothing more (over `batches`): not downloaded nor failed, and created longer than `RESULTS_KEPT_MS` ago. */
+  /**
+   * A batch that can answer nothing more (over `batches`): not downloaded nor failed, created longer
+   * than `RESULTS_KEPT_MS` (and `ARCHIVE_MARGIN_MS`) ago, and untouched since `before` (a batch
+   * `gc` found still holding results on the API is touched to `before`, and kept with its requests).
+   */
   archived: string;
   /**
    * Whether a request (the table `requests`, unaliased) is one a job's next try reads (a condition):
@@ -149,15 +159,15 @@ export interface GcRules {
   borrowedDone: string;
 }
 
-export function gcRules(now: number): GcRules {
-  if (!Number.isFinite(now)) throw new RangeError(`gc's clock is not a time: ${now}`);
-  const since = Math.floor(now - RESULTS_KEPT_MS);
+export function gcRules(now: number, before: number): GcRules {
+  if (!Number.isFinite(now) || !Number.isFinite(before)) throw new RangeError(`gc's clock is not a time: ${now}, ${before}`);
+  const since = Math.floor(now - RESULTS_KEPT_MS - ARCHIVE_MARGIN_MS);
   const unfinishedJobs = `SELECT job FROM batches WHERE state IN ('creating', 'in_progress', 'ended') AND created_at >= ${since}
   UNION SELECT f.job FROM batches f WHERE f.state = 'failed' AND f.created_at >= ${since} AND f.id = (SELECT MAX(n.id) FROM batches n WHERE n.job = f.job)
   UNION SELECT job FROM borrowed WHERE noted_at >= ${since}`;
   return {
     unfinishedJobs,
-    archived: `(state IN ('creating', 'in_progress', 'ended') AND created_at < ${since})`,
+    archived: `(state IN ('creating', 'in_progress', 'ended') AND created_at < ${since} AND updated_at < ${Math.floor(before)})`,
     // Correlated, by the index on request ids: PostgreSQL plans \`id NOT IN (a large subquery)\` as a
     // plain subplan, quadratic (a helper measured hours at a million notes, gc's lock held all along).
     borrowedKept: `EXISTS (SELECT 1 FROM borrowed o WHERE o.request_id = requests.id AND o.noted_at >= ${since})`,
@@ -167,7 +177,7 @@ export function gcRules(now: number): GcRules {
 
 /** `GcRules.unfinishedJobs` over batch rows already read (`gc` leaves their batches on the API as it keeps them in the ledger). */
 export function unfinishedJobs(batches: readonly Pick<BatchRow, 'id' | 'job' | 'state' | 'created_at'>[], now: number): Set<string> {
-  const since = now - RESULTS_KEPT_MS;
+  const since = now - RESULTS_KEPT_MS - ARCHIVE_MARGIN_MS;
   const newest = new Map<string, Pick<BatchRow, 'id' | 'state' | 'created_at'>>();
   const jobs = new Set<string>();
   for (const row of batches) {
@@ -179,8 +189,8 @@ export function unfinishedJobs(batches: readonly Pick<BatchRow, 'id' | 'job' | '
 }
 
 /** `GcRules.archived` over a batch row already read. */
-export function archived(row: Pick<BatchRow, 'state' | 'created_at'>, now: number): boolean {
-  return (row.state === 'creating' || row.state === 'in_progress' || row.state === 'ended') && row.created_at < now - RESULTS_KEPT_MS;
+export function archived(row: Pick<BatchRow, 'state' | 'created_at' | 'updated_at'>, now: number, before: number): boolean {
+  return (row.state === 'creating' || row.state === 'in_progress' || row.state === 'ended') && row.created_at < now - RESULTS_KEPT_MS - ARCHIVE_MARGIN_MS && row.updated_at < before;
 }
 
 /**

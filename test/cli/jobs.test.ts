@@ -575,7 +575,7 @@ describe('gc', () => {
   it('a job left for good (its batch created 40 days ago: the API has archived its results) is over: its batches and requests go, in the ledger and on the API', async () => {
     const s = await setup(MINUTE);
     const remote = await createRemote(s.client);
-    s.clock.advance(HOUR); // ended on the emulator
+    s.clock.advance(40 * DAY); // archived on the emulator
     const old = Date.now() - 40 * DAY;
     const downloaded = addBatch(s.ledger, { identity: s.identity, job: 'left', state: 'downloaded', at: old, answered: true });
     const running = addBatch(s.ledger, { identity: s.identity, job: 'left', remoteId: remote, at: old });
@@ -774,5 +774,35 @@ describe('the built binary', () => {
     await new Promise((resolve) => shell.on('close', resolve));
     expect(JSON.parse(named.stdout.trim())).toHaveProperty('custom_id');
     expect(named.stderr).toBe('exit 0\n');
+  });
+});
+
+describe('gc and batches past the API\'s 29 days', () => {
+  it('never deletes on the API a batch whose results the API still holds (the ledger made its row earlier than the API made the batch: a slow create, a clock behind), and keeps it and its requests', async () => {
+    const s = await setup(MINUTE);
+    const remote = await createRemote(s.client);
+    s.clock.advance(HOUR);
+    // The row was made 31 days ago by the ledger's clock; the API made the batch an hour ago.
+    const id = addBatch(s.ledger, { identity: s.identity, job: 'left', remoteId: remote, at: Date.now() - 31 * DAY });
+    expect((await s.client.messages.batches.retrieve(remote)).archived_at).toBeNull();
+    const r = await run(gcCommand, ['--older-than', '7'], s.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`keeping batch ${remote} (job "left"): the API still holds its results`);
+    expect(r.stderr).not.toContain(`deleted batch ${remote} on the API`);
+    expect(s.ledger.batch(id)).toMatchObject({ state: 'in_progress' });
+    expect(s.ledger.submittedOf(id).size).toBe(2);
+  });
+
+  it('deletes no archived batch on the API while a run may be working elsewhere (the ledger keeps it)', async () => {
+    const s = await setup(MINUTE);
+    const remote = await createRemote(s.client);
+    s.clock.advance(40 * DAY);
+    const id = addBatch(s.ledger, { identity: s.identity, job: 'left', remoteId: remote, at: Date.now() - 40 * DAY });
+    const working = s.ledger.startRun('other', Date.now());
+    const r = await run(gcCommand, [], s.env);
+    expect(r.stderr).toContain('kept every request');
+    expect(r.stderr).not.toContain(`deleted batch ${remote} on the API`);
+    expect(s.ledger.batch(id)).toBeDefined();
+    s.ledger.endRun(working);
   });
 });

@@ -548,9 +548,10 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         // 28 days on, b's batch may still be collected: only "other"'s batch goes.
         expect(await ledger.gcPreview(T + 1, T + 28 * DAY)).toEqual({ batches: 1, requests: 0 });
         expect(await ledger.gc(T + 1, T + 28 * DAY)).toEqual({ batches: 1, requests: 0 });
-        // 30 days on, nothing of the job can answer: its three batches go, and a, b, c and d.
-        expect(await ledger.gcPreview(T + 1, T + 30 * DAY)).toEqual({ batches: 3, requests: 4 });
-        expect(await ledger.gc(T + 1, T + 30 * DAY)).toEqual({ batches: 3, requests: 4 });
+        // 31 days on (29, and a day's margin for clocks), nothing of the job can answer: its three
+        // batches go, and a, b, c and d.
+        expect(await ledger.gcPreview(T + 1, T + 31 * DAY)).toEqual({ batches: 3, requests: 4 });
+        expect(await ledger.gc(T + 1, T + 31 * DAY)).toEqual({ batches: 3, requests: 4 });
         expect(await ledger.batches()).toEqual([]);
         expect(await ledger.request(SCOPE, 'b')).toBeUndefined();
       });
@@ -566,12 +567,12 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         // A run of another job at work elsewhere (alive, its records out of reach): every request is
         // kept, and so is the batch they wait on.
         const other = await elsewhere.startRun('other', Date.now());
-        const counts = await ledger.gc(T + 1, T + 30 * DAY);
+        const counts = await ledger.gc(T + 1, T + 31 * DAY);
         expect(counts).toMatchObject({ batches: 0, requests: 0 });
         expect(await ledger.request(SCOPE, 'b')).toMatchObject({ state: 'submitted', batch_id: id });
         expect(await ledger.batch(id)).toMatchObject({ state: 'in_progress' });
         await elsewhere.endRun(other);
-        expect(await ledger.gc(T + 1, T + 30 * DAY)).toEqual({ batches: 1, requests: 1 });
+        expect(await ledger.gc(T + 1, T + 31 * DAY)).toEqual({ batches: 1, requests: 1 });
       });
 
       it('gc keeps what a try left waiting on a batch of another job (another run took the request first), once that job is finished', async () => {
@@ -648,6 +649,26 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await ledger.gc(T + 2, T + 2)).toMatchObject({ requests: 0 });
         expect(await ledger.request(SCOPE, 'k')).toBeDefined();
       });
+      it('a retry sent in a batch left past 29 days goes back to pending with its attempts, max_tokens and last result (as RETRY_WAITING keeps them), not deleted', async () => {
+        const [ledger] = (await workers(1)) as [LedgerStore];
+        const DAY = 24 * 60 * 60_000;
+        const run = await ledger.startRun('nightly', T);
+        await ledger.intake(SCOPE, run, [SPEC], newRequests(['b']), newRecords(['b']), T);
+        const first = await ledger.openBatch(identity, run, 'nightly', 'n1', ['b'], T);
+        await ledger.setRemote(first.id, 'msgbatch_1', T);
+        await ledger.settle(first.id, [{ waiting: (await ledger.submittedOf(first.id)).get('b')!, result: '{"type":"truncated"}', retry: true, maxTokens: 64 }], T);
+        await ledger.setBatchState(first.id, 'downloaded', T);
+        const again = await ledger.openBatch(identity, run, 'nightly', 'n2', ['b'], T);
+        await ledger.setRemote(again.id, 'msgbatch_2', T);
+        await ledger.endRun(run);
+        expect(await ledger.request(SCOPE, 'b')).toMatchObject({ state: 'submitted', attempts: 2, max_tokens: 64 });
+        expect(await ledger.gcPreview(T + 1, T + 31 * DAY)).toEqual({ batches: 2, requests: 0 });
+        expect(await ledger.gc(T + 1, T + 31 * DAY)).toEqual({ batches: 2, requests: 0 });
+        // The next try sends b with max_tokens 64, not 5.
+        expect(await ledger.request(SCOPE, 'b')).toMatchObject({ state: 'pending', batch_id: null, attempts: 2, max_tokens: 64 });
+        expect(await ledger.storedResult(SCOPE, 'b')).toBe('{"type":"truncated"}');
+      });
+
       it('a complete try clears the notes of its job, and an incomplete one of another job keeps only what its records point at', async () => {
         const [ledger] = (await workers(1)) as [LedgerStore];
         const run = await ledger.startRun('nightly', T);

@@ -5,7 +5,7 @@ import { describeApiError } from '../../client/errors.ts';
 import { gcUploads } from '../../client/uploads.ts';
 import { shown } from '../../errors.ts';
 import type { BatchRow } from '../../ledger/ledger.ts';
-import { archived, unfinishedJobs, type LedgerStore } from '../../ledger/store.ts';
+import { archived, RESULTS_KEPT_MS, unfinishedJobs, type LedgerStore } from '../../ledger/store.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { guarded, help, say } from '../command.ts';
 import { number, parseFlags, renderFlags } from '../flags.ts';
@@ -92,16 +92,43 @@ export function gcCommand(argv: string[], io: CliIo): Promise<number> {
       // archived is deleted there too (it keeps the batch, empty, in the list otherwise).
       const all = await ledger.batches();
       const unfinished = unfinishedJobs(all, now);
-      const remote = gc.keepRemote
-        ? []
-        : all.filter((row) => (row.state === 'downloaded' || archived(row, now)) && row.remote_id !== null && row.updated_at < gc.before && !unfinished.has(row.job));
-      const ours = gc.api ? remote.filter((row) => identityMatches(row, gc.api as Api)) : [];
+      // While a run may be working elsewhere the ledger keeps the batches it would take for archived
+      // (and their requests): so does the API.
+      const working = (await ledger.gcPreview(gc.before, now)).kept !== undefined;
+      const gone = (row: BatchRow) => row.state === 'downloaded' || (!working && archived(row, now, gc.before));
+      const remote = gc.keepRemote ? [] : all.filter((row) => gone(row) && row.remote_id !== null && row.updated_at < gc.before && !unfinished.has(row.job));
+      let ours = gc.api ? remote.filter((row) => identityMatches(row, gc.api as Api)) : [];
+      ours = await withoutLiveResults(gc, ours, values['dry-run']);
       nameLeftOnApi(gc, remote.filter((row) => !ours.includes(row)));
       return values['dry-run'] ? await preview(gc, ours) : await collect(gc, ours);
     } finally {
       await ledger.close();
     }
   });
+}
+
+/**
+ * The batches of `rows` gc may delete, less those it takes for archived (by the ledger's clock) whose
+ * results the API still holds (`archived_at` not set: a slow create, a worker's clock behind): each
+ * is said, and (unless a dry run) touched to the cut-off, so that the ledger keeps it and its requests.
+ */
+async function withoutLiveResults(gc: Gc, rows: BatchRow[], dryRun: boolean): Promise<BatchRow[]> {
+  const kept: BatchRow[] = [];
+  for (const row of rows) {
+    if (row.state === 'downloaded') continue;
+    let live: string | undefined;
+    try {
+      const batch = await (gc.api as Api).client.messages.batches.retrieve(row.remote_id as string);
+      if (batch.archived_at === null) live = `the API still holds its results (until ${new Date(Date.parse(batch.created_at) + RESULTS_KEPT_MS).toISOString()})`;
+    } catch (error) {
+      if (!(error instanceof APIError && error.status === 404)) live = `the API could not say whether it still holds its results (${describeApiError(error)})`;
+    }
+    if (live === undefined) continue;
+    kept.push(row);
+    say(gc.io, `${dryRun ? 'would keep' : 'keeping'} batch ${row.remote_id} (job ${shown(row.job)}): ${live}`);
+    if (!dryRun) await gc.ledger.setBatchState(row.id, row.state, gc.before, live);
+  }
+  return rows.filter((row) => !kept.includes(row));
 }
 
 /** Names the batches that stay on the API: another identity's, or all without a key. */
