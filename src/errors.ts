@@ -11,6 +11,7 @@ export type BatchEnrichErrorCode =
   | 'BE_TEMPLATE' // a prompt template names a field the input lacks
   | 'BE_CSV_PARSE' // the CSV cannot be parsed: fatal
   | 'BE_INPUT' // the input cannot be read
+  | 'BE_OUTPUT' // an output file cannot be written whole (a full disk)
   | 'BE_INVALID_RECORD' // one record is unusable (per-record, becomes `_error`)
   | 'BE_API' // the API failed after the SDK's own retries
   | 'BE_BATCH_FAILED' // a batch could not be completed

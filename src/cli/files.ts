@@ -128,6 +128,9 @@ export class AtomicOutput {
   /** The temporary file; undefined when `path` is not a regular file (`/dev/null`, a FIFO, `/dev/stdout`), which is written directly. */
   readonly #temp: string | undefined;
   readonly #path: string;
+  /** The flag and the path as given, for messages. */
+  readonly #flag: string;
+  readonly #given: string;
 
   constructor(flag: string, given: string) {
     let existing: Stats | undefined;
@@ -142,6 +145,8 @@ export class AtomicOutput {
     // file not made yet makes that file, as a shell's > would.
     const path = existing?.isFile() ? realpathSync(given) : existing === undefined ? linkTarget(given) ?? given : given;
     this.#path = path;
+    this.#flag = flag;
+    this.#given = given;
     const special = existing !== undefined && !existing.isFile();
     this.#temp = special ? undefined : join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(3).toString('hex')}.tmp`);
     let fd: number;
@@ -167,28 +172,39 @@ export class AtomicOutput {
     return this.#temp !== undefined;
   }
 
-  /**
-   * Ends the stream and renames the temporary file over `path`; `rewrite` (when `rewritable`), given
-   * the temporary file and a new one to write, replaces what was written first.
-   */
+  /** Ends the stream and renames the temporary file over `path` (`finish`, then `publish`). */
   async commit(rewrite?: (from: string, to: string) => Promise<void>): Promise<void> {
+    await this.finish(rewrite);
+    this.publish();
+  }
+
+  /**
+   * Ends the stream; `rewrite` (when `rewritable`), given the temporary file and a new one to write,
+   * replaces what was written first. A failure names the file (a full disk, say), and leaves `path`
+   * as it was.
+   */
+  async finish(rewrite?: (from: string, to: string) => Promise<void>): Promise<void> {
     if (!this.stream.writableFinished) {
       if (!this.stream.writableEnded) this.stream.end();
       await once(this.stream, 'finish');
     }
-    if (this.#temp) {
-      if (rewrite) {
-        const next = `${this.#temp}.w`;
-        try {
-          closeSync(openSync(next, 'wx', statSync(this.#temp).mode & 0o7777));
-          await rewrite(this.#temp, next);
-          renameSync(next, this.#temp);
-        } finally {
-          rmSync(next, { force: true });
-        }
-      }
-      renameSync(this.#temp, this.#path);
+    if (!this.#temp || !rewrite) return;
+    const next = `${this.#temp}.w`;
+    try {
+      closeSync(openSync(next, 'wx', statSync(this.#temp).mode & 0o7777));
+      await rewrite(this.#temp, next);
+      renameSync(next, this.#temp);
+    } catch (error) {
+      const { code, message } = error as NodeJS.ErrnoException;
+      throw new BatchEnrichError('BE_OUTPUT', `${this.#flag} ${this.#given}: cannot write it whole: ${code ?? message}; the file is left as it was`, { cause: error });
+    } finally {
+      rmSync(next, { force: true });
     }
+  }
+
+  /** Renames the finished temporary file over `path`. */
+  publish(): void {
+    if (this.#temp) renameSync(this.#temp, this.#path);
     process.off('exit', this.#removeTemp);
   }
 

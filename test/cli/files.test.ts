@@ -247,3 +247,19 @@ describe('a live stdin', () => {
     expect(stdout.trim().split('\n')).toHaveLength(2);
   });
 });
+
+describe('an output file written whole', () => {
+  it('a rewrite that fails (a full disk) names the file and leaves it as it was, with no temporary file left', async () => {
+    const { AtomicOutput } = await import('../../src/cli/files.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'be-atomic-'));
+    const path = join(dir, 'out.csv');
+    writeFileSync(path, 'old\n');
+    const out = new AtomicOutput('--output', path);
+    out.stream.write('new\n');
+    const full = Object.assign(new Error('no space left on device, write'), { code: 'ENOSPC' });
+    await expect(out.finish(() => Promise.reject(full))).rejects.toMatchObject({ code: 'BE_OUTPUT', message: `--output ${path}: cannot write it whole: ENOSPC; the file is left as it was` });
+    out.discard();
+    expect(readFileSync(path, 'utf8')).toBe('old\n');
+    expect(readdirSync(dir)).toEqual(['out.csv']);
+  });
+});

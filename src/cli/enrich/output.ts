@@ -131,8 +131,11 @@ export function openOutputs(values: EnrichValues, io: CliIo, context: { inputCol
       yield formatOut.end();
     },
     async commit() {
-      await errorsFile?.commit(widen(formatErrors));
-      await outFile?.commit(widen(formatOut));
+      // Both written whole before either replaces its file: a failure (a full disk) leaves both as they were.
+      await errorsFile?.finish(widen(formatErrors));
+      await outFile?.finish(widen(formatOut));
+      errorsFile?.publish();
+      outFile?.publish();
     },
     discard() {
       errorsFile?.discard();
