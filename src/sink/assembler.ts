@@ -102,6 +102,17 @@ export class BatchAssembler {
     filling.costBytes += cost;
   }
 
+  /** What the documents of these requests add to their price, by key (undefined when none has documents). */
+  #documentCostOf(keys: readonly string[]): Map<string, number> | undefined {
+    if (this.#documentCost.size === 0) return undefined;
+    const costs = new Map<string, number>();
+    for (const key of keys) {
+      const cost = this.#documentCost.get(key);
+      if (cost !== undefined) costs.set(key, cost);
+    }
+    return costs;
+  }
+
   /** Sends the group being filled (after waiting for a free slot). Serialized. */
   flush(): Promise<void> {
     const ctx = this.#ctx;
@@ -122,7 +133,7 @@ export class BatchAssembler {
       const mode = ctx.mode.current;
       const estimate = deps.budget.admit({ requests: group.keys.length, bytes: group.costBytes }, mode);
       if (estimate === false) return;
-      const out: Group = { keys: group.keys, bytes: group.bytes, costBytes: group.costBytes, estimateUsd: estimate };
+      const out: Group = { keys: group.keys, bytes: group.bytes, costBytes: group.costBytes, documentCost: this.#documentCostOf(group.keys), estimateUsd: estimate };
       this.#sending = group.keySet;
       try {
         if (mode === 'realtime') await deps.sendRealtime(out);

@@ -66,7 +66,7 @@ export class RealtimeSender {
     const opened = await ledger.openBatch(identity, run, opts.job, nonce, group.keys, opts.now());
     if (opened.keys.length < group.keys.length) ctx.pulse.move();
     if (opened.keys.length === 0) return; // another run took them all: no group (the ledger kept no row)
-    await ledger.sizeBatch(opened.id, opened.keys.length, group.bytes + ENVELOPE_BYTES - 1, costBytesOf(group, opened.keys.length));
+    await ledger.sizeBatch(opened.id, opened.keys.length, group.bytes + ENVELOPE_BYTES - 1, costBytesOf(group, opened.keys));
     await ledger.setRemote(opened.id, `${REALTIME_PREFIX}${nonce}`, opts.now());
     this.#deps.charge(opened.id, group.estimateUsd, opened.keys.length);
     opts.emit({ type: 'realtime', requests: opened.keys.length, concurrency: this.limiter.limit });

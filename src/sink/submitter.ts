@@ -25,6 +25,8 @@ export interface Group {
   bytes: number;
   /** What its input tokens are priced by: `bytes`, with its documents counted by pages and pixels (`PreparedRecord.estimateBytes`). */
   costBytes: number;
+  /** What each of its requests with documents adds to `costBytes` over its body bytes, by key (none: no documents). */
+  documentCost?: ReadonlyMap<string, number> | undefined;
   /** Its cost estimate, when a budget applies. */
   estimateUsd?: number | undefined;
 }
@@ -78,7 +80,7 @@ export class Submitter {
       // The request count identifies the batch in the API's list if the create's answer is lost.
       // Exactly the body's size: the requests (each counted with a comma), the envelope, less one comma.
       const bodyBytes = group.bytes + ENVELOPE_BYTES - 1;
-      await ledger.sizeBatch(id, opened.keys.length, bodyBytes, costBytesOf(group, opened.keys.length));
+      await ledger.sizeBatch(id, opened.keys.length, bodyBytes, costBytesOf(group, opened.keys));
       let adopted = false;
       const requests = `${opened.keys.length} request${opened.keys.length === 1 ? '' : 's'}`;
       const created = await retrying<MessageBatch>(ctx, {
@@ -202,8 +204,14 @@ export class Submitter {
 
 /**
  * What the requests a batch got of its group are priced by (for `status`'s expected cost): the
- * group's, in proportion when another run took some of its keys.
+ * group's; when another run took some of its keys, their bodies in proportion and the documents of
+ * those it got (a 100-page PDF taken by the other run is not priced here).
+ * @example
+ * costBytesOf({ keys: ['a', 'b'], bytes: 200, costBytes: 400_200, documentCost: new Map([['b', 400_000]]) }, ['a']); // 100
  */
-export function costBytesOf(group: Group, taken: number): number {
-  return taken === group.keys.length ? group.costBytes : Math.round((group.costBytes * taken) / group.keys.length);
+export function costBytesOf(group: Group, taken: readonly string[]): number {
+  if (taken.length === group.keys.length) return group.costBytes;
+  let documents = 0;
+  for (const key of taken) documents += group.documentCost?.get(key) ?? 0;
+  return Math.round((group.bytes * taken.length) / group.keys.length) + documents;
 }

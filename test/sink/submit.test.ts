@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { customIdOf } from '../../src/core/request.ts';
 import { findOurBatch, ORPHAN_LOOKS } from '../../src/sink/adoption.ts';
 import { adoptionContext } from '../../src/sink/follower.ts';
-import { Submitter } from '../../src/sink/submitter.ts';
+import { costBytesOf, Submitter } from '../../src/sink/submitter.ts';
 import { apiError, identity, keyN, testContext, type TestContext } from '../helpers/sink.ts';
 
 
@@ -96,6 +96,21 @@ function setUp(creates: ('made' | 'lost' | Error)[], keys = [keyN(1), keyN(2)]) 
 }
 
 const creates = (calls: string[]) => calls.filter((c) => c.startsWith('create'));
+
+describe('costBytesOf: what the requests a batch got of its group are priced by', () => {
+  const group = { keys: ['a', 'b', 'c', 'd'], bytes: 400, costBytes: 400_400, documentCost: new Map([['d', 400_000]]) };
+  it.each([
+    ['all taken: the group\'s', ['a', 'b', 'c', 'd'], 400_400],
+    ['the PDF taken by another run: bodies in proportion only', ['a', 'b', 'c'], 300],
+    ['only the PDF: its pages, and its body', ['d'], 400_100],
+    ['no documents at all', ['a'], 100],
+  ])('%s', (_, taken, expected) => {
+    expect(costBytesOf(group, taken)).toBe(expected);
+  });
+  it('a group without documents', () => {
+    expect(costBytesOf({ keys: ['a', 'b'], bytes: 300, costBytes: 300 }, ['b'])).toBe(150);
+  });
+});
 
 describe('the submitter', () => {
   it('records the batch before the create, sends every request with the batch nonce, and follows what was made', async () => {
