@@ -515,6 +515,9 @@ export class Ledger implements LedgerStore {
       batches: db.prepare<[], BatchRow>('SELECT * FROM batches ORDER BY id'),
       jobBatches: db.prepare<[string], BatchRow>('SELECT * FROM batches WHERE job = ? ORDER BY id'),
       unnote: db.prepare('DELETE FROM borrowed WHERE job = ?'),
+      releaseLost: db.prepare(
+        "UPDATE requests SET state = 'pending', batch_id = NULL, attempts = MAX(attempts - 1, 0) WHERE batch_id = ? AND state = 'submitted' AND NOT EXISTS (SELECT 1 FROM batches WHERE id = ?)",
+      ),
       gcSpecs: db.prepare('DELETE FROM specs WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.spec = specs.id)'),
       gcClaims: db.prepare('DELETE FROM claims WHERE batch_id NOT IN (SELECT id FROM batches)'),
       gcScopes: db.prepare('DELETE FROM scopes WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.scope = scopes.scope)'),
@@ -1138,6 +1141,10 @@ export class Ledger implements LedgerStore {
       this.#stmt.setState.run('failed', now, reason, batchId);
       return released;
     });
+  }
+
+  releaseLost(batchId: number): number {
+    return this.#stmt.releaseLost.run(batchId, batchId).changes;
   }
 
   records(scope: string, run: number, fromSeq: number, limit: number): RecordRow[] {

@@ -649,6 +649,14 @@ export class PgLedger implements LedgerStore {
     });
   }
 
+  releaseLost(batchId: number): Promise<number> {
+    return changes(
+      this.#pool,
+      "UPDATE requests SET state = 'pending', batch_id = NULL, attempts = GREATEST(attempts - 1, 0) WHERE batch_id = $1 AND state = 'submitted' AND NOT EXISTS (SELECT 1 FROM batches WHERE id = $1)",
+      [batchId],
+    );
+  }
+
   async identities(): Promise<Identity[]> {
     // Each scope as its newest batch recorded it, newest work first (SQLite's `GROUP BY scope` with `MAX(id)`).
     const found = await rows<{ scope: string; base_url: string; api_version: string; key_fingerprint: string }>(

@@ -293,6 +293,12 @@ export interface LedgerStore {
   /** A batch that will never answer: its unanswered requests go back to pending and it is marked failed; undefined when it is no longer in state `from`. */
   failBatch(batchId: number, now: number, reason: string, from: BatchState): Awaitable<number | undefined>;
   /**
+   * Requests waiting on a batch the ledger no longer has (a gc of an older release, a hand): that
+   * batch can answer nothing for them, so they go back to pending. Returns how many did (none while
+   * the row is there).
+   */
+  releaseLost(batchId: number): Awaitable<number>;
+  /**
    * The spec each batch's requests were built from (its first request's), by batch id; a batch that
    * holds no request has none. One step for all (on a server, one round trip, not one per batch).
    */

@@ -64,7 +64,12 @@ export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId
     if (signal.aborted) return undefined;
     row = await ledger.batch(batchId);
   }
-  if (!row) return undefined;
+  if (!row) {
+    // Gone from the ledger (a gc of an older release, a hand): it can answer nothing for the requests
+    // still pointing at it. Sent back, they are batched again; left, the run would wait on them for ever.
+    if ((await ledger.releaseLost(batchId)) > 0) ctx.pulse.move();
+    return undefined;
+  }
   // This run's own batch still being created is its submitter's: resolved by it (created, or
   // released), never here, where it would look like a lost create.
   if (row.state === 'creating' && row.run === ctx.run) return undefined;

@@ -6,6 +6,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -80,5 +81,26 @@ describe.each(stores)('--no-wait (ledger in $store)', ({ ledger, skip }) => {
     expect(done.code, done.stderr).toBe(0);
     expect(done.stdout.trim().split('\n')).toHaveLength(15);
     expect(sent()).toBe(15);
+  });
+});
+
+describe('a request waiting on a batch the ledger no longer has', () => {
+  it('is sent again (that batch can answer nothing for it), not waited on for ever', async () => {
+    const emu = await startEmulator({ processingMs: 0 });
+    emulators.push(emu);
+    const dir = mkdtempSync(join(tmpdir(), 'be-orphan-'));
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, 'id,text\n1,one\n2,two\n');
+    const env = { ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const args = ['--prompt', 'T: {{text}}', '--poll-min', '0.05', input];
+    expect((await runCli(args, { env })).code).toBe(0);
+    // As a gc of an older release (or a hand) could leave it: the requests submitted, their batch row gone.
+    const db = new Database(join(dir, 'l.db'));
+    db.exec("UPDATE requests SET state = 'submitted', result_id = NULL; DELETE FROM batches; DELETE FROM results");
+    db.close();
+    const again = await runCli(args, { env, timeoutMs: 20_000 });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout.trim().split('\n')).toHaveLength(2);
+    expect(emu.stats.requestsSubmitted).toBe(4);
   });
 });

@@ -76,6 +76,26 @@ describe.skipIf(!postgres.url)('PostgreSQL', () => {
     }
   });
 
+  it('releaseLost: the requests waiting on a batch row that is gone go back to pending; none while the row is there', async () => {
+    const url = await freshSchema();
+    const ledger = await PgLedger.open(url);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const run = await ledger.startRun('job', 1);
+      await ledger.intake('scope', run, [{ id: 's', head: '{"messages":', tail: '}' }], ['a', 'b'].map((key) => ({ key, label: null, spec: 's', messages: '[]' })), [], 1);
+      const identity = { scope: 'scope', baseUrl: 'http://x', apiVersion: 'v', keyFingerprint: 'f' };
+      const { id } = await ledger.openBatch(identity, run, 'job', 'n', ['a', 'b'], 2);
+      expect(await ledger.releaseLost(id)).toBe(0);
+      await client.query('DELETE FROM batches WHERE id = $1', [id]);
+      expect(await ledger.releaseLost(id)).toBe(2);
+      expect(await ledger.request('scope', 'a')).toMatchObject({ state: 'pending', batch_id: null, attempts: 0 });
+    } finally {
+      await client.end();
+      await ledger.close();
+    }
+  });
+
   it("gc keeps every request while a run is alive: one it has looked up and not yet written a record for would come out as request_lost", async () => {
     const url = await freshSchema();
     const [worker, collector] = [await PgLedger.open(url), await PgLedger.open(url)];

@@ -49,6 +49,23 @@ describe('runs are alive only while they beat', () => {
   // How a ledger keeps, refuses and drops beats: the contract (`contract.ts`), on SQLite and PostgreSQL.
 });
 
+describe('releaseLost', () => {
+  it('the requests waiting on a batch row that is gone go back to pending; none while the row is there', () => {
+    const path = tempPath();
+    const ledger = new Ledger(path);
+    const run = ledger.startRun('job', 1);
+    ledger.intake('scope-a', run, [{ id: 's', head: '{"messages":', tail: '}' }], ['a', 'b'].map((key) => ({ key, label: null, spec: 's', messages: '[]' })), [], 1);
+    const { id } = ledger.openBatch(identity, run, 'job', 'n', ['a', 'b'], 2);
+    expect(ledger.releaseLost(id)).toBe(0);
+    const db = new Database(path);
+    db.prepare('DELETE FROM batches WHERE id = ?').run(id);
+    db.close();
+    expect(ledger.releaseLost(id)).toBe(2);
+    expect(ledger.request('scope-a', 'a')).toMatchObject({ state: 'pending', batch_id: null, attempts: 0 });
+    ledger.close();
+  });
+});
+
 describe('claims on remote batches', () => {
   it('one remote batch can be claimed by one row only, and recorded as the remote batch of that row only', () => {
     const ledger = new Ledger(':memory:');
