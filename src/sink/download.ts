@@ -4,6 +4,7 @@
  * is not stored twice. Requests the results file does not mention are tried again or answered with
  * `missing_result`.
  */
+import { APIError } from '@anthropic-ai/sdk';
 import type { MessageBatchIndividualResponse, MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
 import { resultLines } from '../client/client.ts';
 import { apiFailure, isCutDownload, isTransient, withSignal } from '../client/errors.ts';
@@ -15,6 +16,10 @@ import type { SinkContext } from './context.ts';
 import { DOWNLOAD_ATTEMPTS, RESULT_CHUNK, RESULT_CHUNK_CHARS } from './options.ts';
 import type { Decided, Requeued, ResultRecorder } from './recorder.ts';
 import { retrying } from './retrying.ts';
+import { release } from './follower.ts';
+
+/** Thrown by a download whose results the API has archived (29 days after the batch's creation). */
+const ARCHIVED = Symbol('archived');
 
 /**
  * Downloads a batch's results from `resultsUrl` (retrieved first when not known: a batch that ended
@@ -23,10 +28,11 @@ import { retrying } from './retrying.ts';
 export async function download(ctx: SinkContext, recorder: ResultRecorder, row: BatchRow, remoteId: string, resultsUrl: string | null): Promise<Requeued | undefined> {
   const { client, ledger, signal, opts } = ctx;
   let url = resultsUrl;
+
   const requeued: Requeued = new Map();
   // What deciding each result needs, read once for the batch (at most 100,000 small rows).
   const waiting = await ledger.submittedOf(row.id);
-  const done = await retrying(ctx, {
+  const done = await retrying<true | typeof ARCHIVED>(ctx, {
     what: `results ${remoteId} (${ctx.reach.host})`,
     attempts: DOWNLOAD_ATTEMPTS,
     call: () =>
@@ -59,21 +65,32 @@ export async function download(ctx: SinkContext, recorder: ResultRecorder, row: 
             }
             if (chunk.length >= RESULT_CHUNK || chunkChars >= RESULT_CHUNK_CHARS) await save();
           }
+        } catch (error) {
+          // A 404 for a batch whose results the API has archived: gone for good (a 404 just after a
+          // batch ended is only the API catching up, and is tried again).
+          if (error instanceof APIError && error.status === 404 && (await client.messages.batches.retrieve(remoteId, {}, { signal: s })).archived_at !== null) throw ARCHIVED;
+          throw error;
         } finally {
           // Also when the download breaks off: what was decided left `waiting`, so it is stored
           // now (a download again skips it), and counted once.
           await save();
         }
         ctx.reach.reached();
-        return true;
+        return true as const;
       }),
     classify: (error) => {
+      if (error === ARCHIVED) return { value: ARCHIVED };
       ctx.reach.reached(error);
       return isTransient(error) || isCutDownload(error) ? 'retry' : 'fail';
     },
     failure: (error) => apiFailure(error, `Downloading the results of batch ${remoteId} failed`, remoteId),
   });
   if (!done) return undefined;
+  if (done === ARCHIVED) {
+    // 29 days after its creation the API keeps the batch, not its results: nothing more can come of it.
+    const fresh = (await ledger.batch(row.id)) ?? row;
+    return release(ctx, fresh, 'its results were archived by the API (29 days after its creation)');
+  }
   // Requests the results file did not mention: tried again, or answered with `missing_result`.
   const missing = await ledger.unanswered(row.id);
   if (missing.length > 0) {

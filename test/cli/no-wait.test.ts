@@ -104,3 +104,26 @@ describe('a request waiting on a batch the ledger no longer has', () => {
     expect(emu.stats.requestsSubmitted).toBe(4);
   });
 });
+
+describe('a job come back after 29 days', () => {
+  it('its batch\'s results archived by the API: its requests are sent again and the job ends, not fails at every try', async () => {
+    let t = Date.now();
+    const emu = await startEmulator({ processingMs: 60_000, now: () => t });
+    emulators.push(emu);
+    const dir = mkdtempSync(join(tmpdir(), 'be-archived-'));
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, 'id,text\n1,one\n2,two\n');
+    const env = { ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const args = ['--prompt', 'T: {{text}}', '--poll-min', '0.05', '--no-wait', input];
+    expect((await runCli(args, { env })).code).toBe(75);
+    t += 30 * 24 * 60 * 60_000;
+    const late = await runCli(args, { env });
+    expect(late.code, late.stderr).toBe(75); // sent again: a new batch
+    expect(late.stderr).toContain('its results were archived by the API (29 days after its creation)');
+    expect(emu.stats.requestsSubmitted).toBe(4);
+    t += 61_000;
+    const done = await runCli(args, { env });
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout.trim().split('\n')).toHaveLength(2);
+  });
+});
