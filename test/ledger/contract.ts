@@ -428,6 +428,26 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
     });
 
     describe('upkeep of a job between its tries', () => {
+      /** Job "other"'s batch `batchId` answers `key`, and other's run `run` ends complete. */
+      async function answerAndFinish(ledger: LedgerStore, run: number, batchId: number, key: string, at: number) {
+        await ledger.settle(batchId, [done((await ledger.submittedOf(batchId)).get(key)!, '{"type":"succeeded"}')], at);
+        await ledger.setBatchState(batchId, 'downloaded', at);
+        await ledger.endRun(run, { complete: true, now: at });
+      }
+      /** Job "other" reads `key`, sends it, has it answered, and finishes. */
+      async function otherSendsAndFinishes(ledger: LedgerStore, key: string, at: number) {
+        const other = await ledger.startRun('other', at);
+        await ledger.intake(SCOPE, other, [], [], newRecords([key]), at);
+        const theirs = await ledger.openBatch(identity, other, 'other', 'o1', [key], at);
+        await ledger.setRemote(theirs.id, 'msgbatch_o1', at);
+        await answerAndFinish(ledger, other, theirs.id, key, at);
+      }
+      /** A gc at `at` deletes no request, and `key` is still there. */
+      async function expectKeptByGc(ledger: LedgerStore, key: string, at: number) {
+        expect(await ledger.gc(at, at)).toMatchObject({ requests: 0 });
+        expect(await ledger.request(SCOPE, key)).toBeDefined();
+      }
+
       /**
        * A `--no-wait` job's first try, exited (no run of the job is alive): its batch downloaded, `a`
        * answered, `b` expired and sent back for another attempt.
@@ -587,11 +607,8 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(mine.keys).toEqual(['b']); // k's record waits on other's batch
         await ledger.setRemote(mine.id, 'msgbatch_n1', T);
         await ledger.endRun(nightly, { complete: false, now: T }); // --no-wait
-        await ledger.settle(theirs.id, [done((await ledger.submittedOf(theirs.id)).get('k')!, '{"type":"succeeded"}')], T + 1);
-        await ledger.setBatchState(theirs.id, 'downloaded', T + 1);
-        await ledger.endRun(other, { complete: true, now: T + 1 });
-        expect(await ledger.gc(T + 2, T + 2)).toMatchObject({ requests: 0 });
-        expect(await ledger.request(SCOPE, 'k')).toBeDefined(); // nightly's next try would pay k again
+        await answerAndFinish(ledger, other, theirs.id, 'k', T + 1);
+        await expectKeptByGc(ledger, 'k', T + 2); // nightly's next try would pay k again
       });
 
       it('gc keeps a request a job sent back for a retry that another job then sent and had answered', async () => {
@@ -605,15 +622,8 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         const n2 = await ledger.openBatch(identity, nightly, 'nightly', 'n2', ['b'], T);
         await ledger.setRemote(n2.id, 'msgbatch_n2', T);
         await ledger.endRun(nightly, { complete: false, now: T }); // --no-wait
-        const other = await ledger.startRun('other', T + 1);
-        await ledger.intake(SCOPE, other, [], [], newRecords(['k']), T + 1);
-        const theirs = await ledger.openBatch(identity, other, 'other', 'o1', ['k'], T + 1);
-        await ledger.setRemote(theirs.id, 'msgbatch_o1', T + 1);
-        await ledger.settle(theirs.id, [done((await ledger.submittedOf(theirs.id)).get('k')!, '{"type":"succeeded"}')], T + 1);
-        await ledger.setBatchState(theirs.id, 'downloaded', T + 1);
-        await ledger.endRun(other, { complete: true, now: T + 1 });
-        expect(await ledger.gc(T + 2, T + 2)).toMatchObject({ requests: 0 });
-        expect(await ledger.request(SCOPE, 'k')).toBeDefined();
+        await otherSendsAndFinishes(ledger, 'k', T + 1);
+        await expectKeptByGc(ledger, 'k', T + 2);
       });
 
       it('gc keeps a request released by a failed create of a job that another job then sent and had answered', async () => {
@@ -623,15 +633,8 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         const n1 = await ledger.openBatch(identity, nightly, 'nightly', 'n1', ['k'], T);
         expect(await ledger.failBatch(n1.id, T, 'create refused', 'creating')).toBe(1);
         await ledger.endRun(nightly, { complete: false, now: T }); // --no-wait
-        const other = await ledger.startRun('other', T + 1);
-        await ledger.intake(SCOPE, other, [], [], newRecords(['k']), T + 1);
-        const theirs = await ledger.openBatch(identity, other, 'other', 'o1', ['k'], T + 1);
-        await ledger.setRemote(theirs.id, 'msgbatch_o1', T + 1);
-        await ledger.settle(theirs.id, [done((await ledger.submittedOf(theirs.id)).get('k')!, '{"type":"succeeded"}')], T + 1);
-        await ledger.setBatchState(theirs.id, 'downloaded', T + 1);
-        await ledger.endRun(other, { complete: true, now: T + 1 });
-        expect(await ledger.gc(T + 2, T + 2)).toMatchObject({ requests: 0 });
-        expect(await ledger.request(SCOPE, 'k')).toBeDefined();
+        await otherSendsAndFinishes(ledger, 'k', T + 1);
+        await expectKeptByGc(ledger, 'k', T + 2);
       });
 
       it("gc keeps the requests of a job whose records all wait on another job's batch (it has no batch of its own)", async () => {
@@ -643,11 +646,8 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         const nightly = await ledger.startRun('nightly', T);
         await ledger.intake(SCOPE, nightly, [], [], newRecords(['k']), T); // k submitted in other's batch
         await ledger.endRun(nightly, { complete: false, now: T }); // --no-wait: nothing of its own to send
-        await ledger.settle(theirs.id, [done((await ledger.submittedOf(theirs.id)).get('k')!, '{"type":"succeeded"}')], T + 1);
-        await ledger.setBatchState(theirs.id, 'downloaded', T + 1);
-        await ledger.endRun(other, { complete: true, now: T + 1 });
-        expect(await ledger.gc(T + 2, T + 2)).toMatchObject({ requests: 0 });
-        expect(await ledger.request(SCOPE, 'k')).toBeDefined();
+        await answerAndFinish(ledger, other, theirs.id, 'k', T + 1);
+        await expectKeptByGc(ledger, 'k', T + 2);
       });
       it('a retry sent in a batch left past 29 days goes back to pending with its attempts, max_tokens and last result (as RETRY_WAITING keeps them), not deleted', async () => {
         const [ledger] = (await workers(1)) as [LedgerStore];

@@ -112,15 +112,13 @@ describe('CSV output', () => {
     expect(JSON.parse(back[2]?.['_error'] ?? '')).toEqual(records[2]?._error);
   });
 
+  /** Records whose fields vary: `note` and `other` first show up in the second. */
+  const VARYING = [{ id: '1', label: 'a' }, { id: '2', label: 'b', note: 'x', other: 1 }, { id: '3', note: 'y' }, { id: '4', label: 'c', other: 2 }];
+
   it('a field missing from the header is reported once per name, and every row keeps the header width', () => {
     const extra: string[] = [];
     const format = createFormatter({ format: 'csv', answerColumns: ['label'], onExtraField: (name) => extra.push(name) });
-    const out = [
-      format({ id: '1', label: 'a' }),
-      format({ id: '2', label: 'b', note: 'x', other: 1 }),
-      format({ id: '3', note: 'y' }),
-      format({ id: '4', label: 'c', other: 2 }),
-    ].join('');
+    const out = VARYING.map((record) => format(record)).join('');
     expect(extra).toEqual(['note', 'other']);
     expect(out).toBe('id,label,_error\n1,a,\n2,b,\n3,,\n4,c,\n');
   });
@@ -128,12 +126,7 @@ describe('CSV output', () => {
   it('growColumns: a field missing from the header is a column added at the end of the rows from there on, and widened() gives the columns as written', () => {
     const extra: string[] = [];
     const format = createFormatter({ format: 'csv', answerColumns: ['label'], onExtraField: (name) => extra.push(name), growColumns: true });
-    const out = [
-      format({ id: '1', label: 'a' }),
-      format({ id: '2', label: 'b', note: 'x', other: 1 }),
-      format({ id: '3', note: 'y' }),
-      format({ id: '4', label: 'c', other: 2 }),
-    ].join('');
+    const out = VARYING.map((record) => format(record)).join('');
     expect(extra).toEqual([]);
     expect(out).toBe('id,label,_error\n1,a,\n2,b,,x,1\n3,,,y,\n4,c,,,2\n');
     expect(format.widened()).toEqual(['id', 'label', '_error', 'note', 'other']);
