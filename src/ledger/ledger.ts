@@ -514,7 +514,7 @@ export class Ledger implements LedgerStore {
       dropRun: db.prepare('DELETE FROM runs WHERE id = ?'),
       batches: db.prepare<[], BatchRow>('SELECT * FROM batches ORDER BY id'),
       jobBatches: db.prepare<[string], BatchRow>('SELECT * FROM batches WHERE job = ? ORDER BY id'),
-      unnote: db.prepare('DELETE FROM borrowed WHERE job = ?'),
+      anyNote: db.prepare<[string], number>('SELECT 1 FROM borrowed WHERE job = ? LIMIT 1').pluck(),
       releaseLost: db.prepare(
         "UPDATE requests SET state = 'pending', batch_id = NULL, attempts = MAX(attempts - 1, 0) WHERE batch_id = ? AND state = 'submitted' AND NOT EXISTS (SELECT 1 FROM batches WHERE id = ?)",
       ),
@@ -529,6 +529,7 @@ export class Ledger implements LedgerStore {
       requests: new BulkInsert(db, 'INSERT INTO requests (id, scope, key, h, label, spec, state, updated_at) VALUES', "(?, ?, ?, ?, ?, ?, 'pending', ?)", 7),
       payloads: new BulkInsert(db, 'INSERT INTO payloads (id, messages) VALUES', '(?, ?)', 2),
       results: new BulkInsert(db, 'INSERT INTO results (id, result) VALUES', '(?, ?)', 2),
+      notes: new BulkInsert(db, 'INSERT OR REPLACE INTO borrowed (job, request_id, noted_at) VALUES', '(?, ?, ?)', 3),
     };
     this.#records = new RunRecords(db, path, createPrivate);
   }
@@ -806,8 +807,10 @@ export class Ledger implements LedgerStore {
     if (this.#records.holds(run)) {
       this.transaction(() => {
         const job = this.#stmt.run.get(run)?.job;
-        if (job !== undefined && outcome?.complete === true) this.#stmt.unnote.run(job);
-        if (job !== undefined && outcome?.complete === false) this.#records.note(run, job, outcome.now);
+        // Complete: its notes go (none to clear for most jobs: not looked for then).
+        if (job !== undefined && outcome !== undefined && !(outcome.complete && this.#stmt.anyNote.get(job) === undefined)) {
+          this.#records.note(run, job, outcome.complete ? undefined : outcome.now);
+        }
         this.#stmt.dropRun.run(run);
       });
       this.#records.drop(run);
@@ -913,7 +916,23 @@ export class Ledger implements LedgerStore {
       // The rows of the requests written now; a record whose request was written before looks it up.
       const ids = this.#insertRequests(scope, requests, now);
       if (ids.size === 0) this.#syncKeys();
-      this.#records.insert(run, records, (key) => ids.get(key) ?? this.#byKey(scope, key, (id) => this.#stmt.requestId.get(id, scope, key)) ?? null);
+      // A request the ledger had before this intake is noted for the run's job as it is read (see
+      // `GcRules.borrowedKept`), so that a try killed before its end (no `endRun`) leaves its notes
+      // too; its own new requests are noted at its end. A fresh run finds none: nothing to write.
+      const found: number[] = [];
+      this.#records.insert(run, records, (key) => {
+        const written = ids.get(key);
+        if (written !== undefined) return written;
+        const id = this.#byKey(scope, key, (candidate) => this.#stmt.requestId.get(candidate, scope, key)) ?? null;
+        if (id !== null) found.push(id);
+        return id;
+      });
+      const job = found.length > 0 ? this.#stmt.run.get(run)?.job : undefined;
+      if (job !== undefined) {
+        const notes = this.#bulk.notes.writer();
+        for (const id of found) notes.add(job, id, now);
+        notes.end();
+      }
     });
   }
 

@@ -333,15 +333,21 @@ export class PgLedger implements LedgerStore {
 
   async endRun(run: number, outcome?: RunOutcome): Promise<void> {
     await transaction(this.#pool, async (client) => {
-      if (outcome?.complete === true) await client.query('DELETE FROM borrowed WHERE job = (SELECT job FROM runs WHERE id = $1)', [run]);
+      if (outcome?.complete === true) {
+        // The notes of its job on the requests its records point at (another try of the job, a shard, keeps its own).
+        await client.query(
+          `DELETE FROM borrowed b USING runs r, records c, requests q
+            WHERE r.id = $1 AND c.run = r.id AND q.scope = $2 AND q.key = c.key AND b.job = r.job AND b.request_id = q.id`,
+          [run, outcome.scope],
+        );
+      }
       if (outcome?.complete === false) {
-        // Every request its records point at, for the job's next try (see `GcRules.borrowedKept`); by
-        // key alone (records keep no scope): one of another identity with the same key is kept too.
+        // Every request its records point at, for the job's next try (see `GcRules.borrowedKept`).
         await client.query(
           `INSERT INTO borrowed (job, request_id, noted_at)
-           SELECT DISTINCT r.job, q.id, $2::bigint FROM runs r JOIN records c ON c.run = r.id JOIN requests q ON q.key = c.key WHERE r.id = $1
+           SELECT DISTINCT r.job, q.id, $2::bigint FROM runs r JOIN records c ON c.run = r.id JOIN requests q ON q.scope = $3 AND q.key = c.key WHERE r.id = $1
            ON CONFLICT (job, request_id) DO UPDATE SET noted_at = EXCLUDED.noted_at`,
-          [run, outcome.now],
+          [run, outcome.now, outcome.scope],
         );
       }
       await client.query('DELETE FROM records WHERE run = $1', [run]);
@@ -412,9 +418,25 @@ export class PgLedger implements LedgerStore {
         );
       }
       if (records.length > 0) {
+        // With them, in the same statement, the requests the ledger had before (those not in
+        // `requests`) noted for the run's job as they are read (see `GcRules.borrowedKept`): a try
+        // killed before its end leaves its notes too.
         await client.query(
-          'INSERT INTO records (run, seq, line, data, key, error) SELECT $1, * FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::text[])',
-          [run, records.map((r) => r.seq), records.map((r) => r.line), records.map((r) => r.data), records.map((r) => r.key), records.map((r) => r.error)],
+          `WITH written AS (INSERT INTO records (run, seq, line, data, key, error) SELECT $1, * FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::text[]))
+           INSERT INTO borrowed (job, request_id, noted_at)
+           SELECT DISTINCT r.job, q.id, $9::bigint FROM runs r JOIN requests q ON q.scope = $7 AND q.key = ANY($8::text[]) WHERE r.id = $1
+           ON CONFLICT (job, request_id) DO UPDATE SET noted_at = EXCLUDED.noted_at`,
+          [
+            run,
+            records.map((r) => r.seq),
+            records.map((r) => r.line),
+            records.map((r) => r.data),
+            records.map((r) => r.key),
+            records.map((r) => r.error),
+            scope,
+            records.flatMap((r) => (r.key === null || keys.has(r.key) ? [] : [r.key])),
+            now,
+          ],
         );
       }
     });

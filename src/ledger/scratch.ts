@@ -96,10 +96,14 @@ export class RunRecords {
     return rows;
   }
 
-  /** Notes for `job` every request a run's records point at (`GcRules.borrowedKept`), in the caller's transaction. */
-  note(run: number, job: string, now: number): void {
+  /**
+   * Notes for `job`, at `now`, every request a run's records point at (`GcRules.borrowedKept`); with
+   * no time, clears those notes instead (the run wrote every record). In the caller's transaction.
+   */
+  note(run: number, job: string, now: number | undefined): void {
     if (!this.#runs.has(run)) return;
-    this.#statements(run).note.run(job, now, run, run);
+    if (now === undefined) this.#statements(run).unnote.run(job, run, run);
+    else this.#statements(run).note.run(job, now, run, run);
   }
 
   /** Keys held by our runs' records (SQL for `NOT IN`), or null when there are none. */
@@ -180,6 +184,10 @@ function prepare(db: Database.Database) {
       `INSERT INTO main.borrowed (job, request_id, noted_at)
        SELECT ?, request_id, ? FROM scratch.records WHERE id >= ? * ${SEQ_BITS} AND id < (? + 1) * ${SEQ_BITS} AND request_id IS NOT NULL
        ON CONFLICT (job, request_id) DO UPDATE SET noted_at = excluded.noted_at`,
+    ),
+    unnote: db.prepare(
+      `DELETE FROM main.borrowed WHERE job = ? AND request_id IN
+         (SELECT request_id FROM scratch.records WHERE id >= ? * ${SEQ_BITS} AND id < (? + 1) * ${SEQ_BITS} AND request_id IS NOT NULL)`,
     ),
   };
 }

@@ -61,12 +61,15 @@ const BUSY_CODE = /^(SQLITE_(BUSY|LOCKED)(_[A-Z]+)?|08[0-9A-Z]{3})$/;
 const BUSY_MESSAGE = /^(Connection terminated|timeout exceeded when trying to connect)/;
 
 /**
- * How a run of ours ended (`endRun`): with every record out (`complete`: its job's notes are
- * cleared), or before (its records' requests are noted for its job, see `GcRules.borrowedKept`).
+ * How a run of ours ended (`endRun`): with every record out (`complete`: the notes of its job on
+ * the requests its records point at are cleared; another try of the job, a shard, keeps its own),
+ * or before (its records' requests are noted for its job, see `GcRules.borrowedKept`). `scope`: the
+ * identity its records' requests are under.
  */
 export interface RunOutcome {
   complete: boolean;
   now: number;
+  scope: string;
 }
 
 /** A request the ledger knows (`known`). */

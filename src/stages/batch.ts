@@ -190,6 +190,6 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     calls.abort(controller.signal.reason);
     if (stopped && opts.cancelOnAbort) await submitter.cancelMine(STOP_WAIT_MS);
     finished = true;
-    await ledger.endRun(ctx.run, { complete, now: opts.now() });
+    await ledger.endRun(ctx.run, { complete, now: opts.now(), scope: ctx.scope });
   }
 }

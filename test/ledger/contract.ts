@@ -400,7 +400,8 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
       it('gc deletes finished batches and requests no batch or record waits on, untouched since the cutoff; gcPreview counts the same', async () => {
         const { ledger, run } = await seeded(['a', 'b', 'c', 'd']);
         await ledger.endRun(run); // its records no longer hold its requests
-        const holder = await ledger.startRun('job', T);
+        // A run of another job reads d (it is noted for that job, and held by the record).
+        const holder = await ledger.startRun('reader', T);
         await ledger.intake(SCOPE, holder, [], [], newRecords(['d']), T);
         const finished = await ledger.openBatch(identity, run, 'job', 'n1', ['a'], T);
         await ledger.setRemote(finished.id, 'msgbatch_1', T);
@@ -432,7 +433,7 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
       async function answerAndFinish(ledger: LedgerStore, run: number, batchId: number, key: string, at: number) {
         await ledger.settle(batchId, [done((await ledger.submittedOf(batchId)).get(key)!, '{"type":"succeeded"}')], at);
         await ledger.setBatchState(batchId, 'downloaded', at);
-        await ledger.endRun(run, { complete: true, now: at });
+        await ledger.endRun(run, { complete: true, now: at, scope: SCOPE });
       }
       /** Job "other" reads `key`, sends it, has it answered, and finishes. */
       async function otherSendsAndFinishes(ledger: LedgerStore, key: string, at: number) {
@@ -521,11 +522,11 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         await ledger.intake(SCOPE, run, [], newRequests(['b']), newRecords(['a', 'b', 'c']), T + 1);
         const mine = await ledger.openBatch(identity, run, 'nightly', 'n1', ['b'], T + 1);
         await ledger.setRemote(mine.id, 'msgbatch_n1', T + 1);
-        await ledger.endRun(run, { complete: false, now: T + 1 }); // --no-wait
+        await ledger.endRun(run, { complete: false, now: T + 1, scope: SCOPE }); // --no-wait
         // "other" finishes: c is answered.
         await ledger.settle(second.id, [done((await ledger.submittedOf(second.id)).get('c')!, '{"type":"succeeded","c":1}')], T + 2);
         await ledger.setBatchState(second.id, 'downloaded', T + 2);
-        await ledger.endRun(otherRun, { complete: true, now: T + 2 });
+        await ledger.endRun(otherRun, { complete: true, now: T + 2, scope: SCOPE });
 
         // "other"'s batches go; what "nightly" read stays.
         expect(await ledger.gcPreview(T + 3, T + 3)).toEqual({ batches: 2, requests: 0 });
@@ -537,7 +538,7 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         await ledger.intake(SCOPE, last, [], [], newRecords(['a', 'b', 'c']), T + 4);
         await ledger.settle(mine.id, [done((await ledger.submittedOf(mine.id)).get('b')!, '{"type":"succeeded"}')], T + 4);
         await ledger.setBatchState(mine.id, 'downloaded', T + 4);
-        await ledger.endRun(last, { complete: true, now: T + 4 });
+        await ledger.endRun(last, { complete: true, now: T + 4, scope: SCOPE });
         expect(await ledger.gc(T + 5, T + 5)).toEqual({ batches: 1, requests: 3 });
         expect(await ledger.request(SCOPE, 'a')).toBeUndefined();
       });
@@ -563,7 +564,7 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         const second = await ledger.openBatch(identity, run, 'nightly', 'n2', ['b'], T);
         await ledger.setRemote(second.id, 'msgbatch_n2', T);
         await ledger.openBatch(identity, run, 'nightly', 'n3', ['d'], T);
-        await ledger.endRun(run, { complete: false, now: T });
+        await ledger.endRun(run, { complete: false, now: T, scope: SCOPE });
 
         // 28 days on, b's batch may still be collected: only "other"'s batch goes.
         expect(await ledger.gcPreview(T + 1, T + 28 * DAY)).toEqual({ batches: 1, requests: 0 });
@@ -606,7 +607,7 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         const mine = await ledger.openBatch(identity, nightly, 'nightly', 'n1', ['k', 'b'], T);
         expect(mine.keys).toEqual(['b']); // k's record waits on other's batch
         await ledger.setRemote(mine.id, 'msgbatch_n1', T);
-        await ledger.endRun(nightly, { complete: false, now: T }); // --no-wait
+        await ledger.endRun(nightly, { complete: false, now: T, scope: SCOPE }); // --no-wait
         await answerAndFinish(ledger, other, theirs.id, 'k', T + 1);
         await expectKeptByGc(ledger, 'k', T + 2); // nightly's next try would pay k again
       });
@@ -621,7 +622,7 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         await ledger.setBatchState(n1.id, 'downloaded', T);
         const n2 = await ledger.openBatch(identity, nightly, 'nightly', 'n2', ['b'], T);
         await ledger.setRemote(n2.id, 'msgbatch_n2', T);
-        await ledger.endRun(nightly, { complete: false, now: T }); // --no-wait
+        await ledger.endRun(nightly, { complete: false, now: T, scope: SCOPE }); // --no-wait
         await otherSendsAndFinishes(ledger, 'k', T + 1);
         await expectKeptByGc(ledger, 'k', T + 2);
       });
@@ -632,7 +633,7 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         await ledger.intake(SCOPE, nightly, [SPEC], newRequests(['k']), newRecords(['k']), T);
         const n1 = await ledger.openBatch(identity, nightly, 'nightly', 'n1', ['k'], T);
         expect(await ledger.failBatch(n1.id, T, 'create refused', 'creating')).toBe(1);
-        await ledger.endRun(nightly, { complete: false, now: T }); // --no-wait
+        await ledger.endRun(nightly, { complete: false, now: T, scope: SCOPE }); // --no-wait
         await otherSendsAndFinishes(ledger, 'k', T + 1);
         await expectKeptByGc(ledger, 'k', T + 2);
       });
@@ -645,10 +646,45 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         await ledger.setRemote(theirs.id, 'msgbatch_o1', T);
         const nightly = await ledger.startRun('nightly', T);
         await ledger.intake(SCOPE, nightly, [], [], newRecords(['k']), T); // k submitted in other's batch
-        await ledger.endRun(nightly, { complete: false, now: T }); // --no-wait: nothing of its own to send
+        await ledger.endRun(nightly, { complete: false, now: T, scope: SCOPE }); // --no-wait: nothing of its own to send
         await answerAndFinish(ledger, other, theirs.id, 'k', T + 1);
         await expectKeptByGc(ledger, 'k', T + 2);
       });
+      it('a try killed before its end (no endRun) still has its job keep what it read: noted as it was read', async () => {
+        const [ledger, elsewhere] = (await workers(2)) as [LedgerStore, LedgerStore];
+        const other = await elsewhere.startRun('other', T);
+        await elsewhere.intake(SCOPE, other, [SPEC], newRequests(['k']), newRecords(['k']), T);
+        const theirs = await elsewhere.openBatch(identity, other, 'other', 'o1', ['k'], T);
+        await elsewhere.setRemote(theirs.id, 'msgbatch_o1', T);
+        // nightly reads k, and is killed (SIGKILL, the OOM killer): no endRun.
+        const nightly = await ledger.startRun('nightly', T);
+        await ledger.intake(SCOPE, nightly, [], [], newRecords(['k']), T);
+        // A later run elsewhere forgets nightly's records (it has been silent too long).
+        const later = T + RUN_RECORDS_STALE_MS + 1;
+        await elsewhere.endRun(await elsewhere.startRun('x', later), { complete: true, now: later, scope: SCOPE });
+        await answerAndFinish(elsewhere, other, theirs.id, 'k', later);
+        expect(await elsewhere.gc(later + 1, later + 1)).toMatchObject({ requests: 0 });
+        expect(await elsewhere.request(SCOPE, 'k')).toBeDefined();
+      });
+
+      it('a try of a job that writes every record clears only its own notes: another try of the job (a shard) keeps what it read', async () => {
+        const [ledger] = (await workers(1)) as [LedgerStore];
+        const other = await ledger.startRun('other', T);
+        await ledger.intake(SCOPE, other, [SPEC], newRequests(['k']), newRecords(['k']), T);
+        const theirs = await ledger.openBatch(identity, other, 'other', 'o1', ['k'], T);
+        await ledger.setRemote(theirs.id, 'msgbatch_o1', T);
+        const shard1 = await ledger.startRun('nightly', T);
+        await ledger.intake(SCOPE, shard1, [], [], newRecords(['k']), T);
+        await ledger.endRun(shard1, { complete: false, now: T, scope: SCOPE }); // --no-wait: exit 75
+        const shard2 = await ledger.startRun('nightly', T + 1);
+        await ledger.intake(SCOPE, shard2, [], newRequests(['z']), newRecords(['z']), T + 1);
+        await ledger.endRun(shard2, { complete: true, now: T + 1, scope: SCOPE });
+        await answerAndFinish(ledger, other, theirs.id, 'k', T + 2);
+        await ledger.gc(T + 3, T + 3); // z goes: pending, in no batch, and shard 2 is done with it
+        expect(await ledger.request(SCOPE, 'k')).toBeDefined();
+        expect(await ledger.request(SCOPE, 'z')).toBeUndefined();
+      });
+
       it('a retry sent in a batch left past 29 days goes back to pending with its attempts, max_tokens and last result (as RETRY_WAITING keeps them), not deleted', async () => {
         const [ledger] = (await workers(1)) as [LedgerStore];
         const DAY = 24 * 60 * 60_000;
@@ -677,16 +713,16 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         await ledger.setRemote(mine.id, 'msgbatch_n1', T);
         await ledger.settle(mine.id, [done((await ledger.submittedOf(mine.id)).get('a')!, '{"type":"succeeded"}')], T);
         await ledger.setBatchState(mine.id, 'downloaded', T);
-        await ledger.endRun(run, { complete: false, now: T }); // stopped before p went out
+        await ledger.endRun(run, { complete: false, now: T, scope: SCOPE }); // stopped before p went out
         // "reader" points at q only, and stops too.
         const reader = await ledger.startRun('reader', T);
         await ledger.intake(SCOPE, reader, [], [], newRecords(['q']), T);
-        await ledger.endRun(reader, { complete: false, now: T });
+        await ledger.endRun(reader, { complete: false, now: T, scope: SCOPE });
         expect(await ledger.gc(T + 1, T + 1)).toEqual({ batches: 0, requests: 0 });
         // nightly's next try writes every record: its notes go, and its work with them; q stays for reader.
         const again = await ledger.startRun('nightly', T + 1);
         await ledger.intake(SCOPE, again, [], [], newRecords(['a', 'p']), T + 1);
-        await ledger.endRun(again, { complete: true, now: T + 1 });
+        await ledger.endRun(again, { complete: true, now: T + 1, scope: SCOPE });
         expect(await ledger.gc(T + 2, T + 2)).toEqual({ batches: 1, requests: 2 });
         expect(await ledger.request(SCOPE, 'q')).toMatchObject({ state: 'pending' });
       });
