@@ -18,8 +18,10 @@ import type { Decided, Requeued, ResultRecorder } from './recorder.ts';
 import { retrying } from './retrying.ts';
 import { release } from './follower.ts';
 
-/** Thrown by a download whose results the API has archived (29 days after the batch's creation). */
-const ARCHIVED = Symbol('archived');
+/** Thrown by a download whose results are gone for good: archived by the API (29 days after the batch's creation), or the batch deleted there. */
+class Gone {
+  constructor(readonly reason: string) {}
+}
 
 /**
  * Downloads a batch's results from `resultsUrl` (retrieved first when not known: a batch that ended
@@ -32,7 +34,7 @@ export async function download(ctx: SinkContext, recorder: ResultRecorder, row: 
   const requeued: Requeued = new Map();
   // What deciding each result needs, read once for the batch (at most 100,000 small rows).
   const waiting = await ledger.submittedOf(row.id);
-  const done = await retrying<true | typeof ARCHIVED>(ctx, {
+  const done = await retrying<true | Gone>(ctx, {
     what: `results ${remoteId} (${ctx.reach.host})`,
     attempts: DOWNLOAD_ATTEMPTS,
     call: () =>
@@ -68,7 +70,10 @@ export async function download(ctx: SinkContext, recorder: ResultRecorder, row: 
         } catch (error) {
           // A 404 for a batch whose results the API has archived: gone for good (a 404 just after a
           // batch ended is only the API catching up, and is tried again).
-          if (error instanceof APIError && error.status === 404 && (await client.messages.batches.retrieve(remoteId, {}, { signal: s })).archived_at !== null) throw ARCHIVED;
+          if (error instanceof APIError && error.status === 404) {
+            const gone = await goneFor(() => client.messages.batches.retrieve(remoteId, {}, { signal: s }));
+            if (gone) throw gone;
+          }
           throw error;
         } finally {
           // Also when the download breaks off: what was decided left `waiting`, so it is stored
@@ -79,17 +84,17 @@ export async function download(ctx: SinkContext, recorder: ResultRecorder, row: 
         return true as const;
       }),
     classify: (error) => {
-      if (error === ARCHIVED) return { value: ARCHIVED };
+      if (error instanceof Gone) return { value: error };
       ctx.reach.reached(error);
       return isTransient(error) || isCutDownload(error) ? 'retry' : 'fail';
     },
     failure: (error) => apiFailure(error, `Downloading the results of batch ${remoteId} failed`, remoteId),
   });
   if (!done) return undefined;
-  if (done === ARCHIVED) {
-    // 29 days after its creation the API keeps the batch, not its results: nothing more can come of it.
+  if (done instanceof Gone) {
+    // Nothing more can come of it: its requests are sent again.
     const fresh = (await ledger.batch(row.id)) ?? row;
-    return release(ctx, fresh, 'its results were archived by the API (29 days after its creation)');
+    return release(ctx, fresh, done.reason);
   }
   // Requests the results file did not mention: tried again, or answered with `missing_result`.
   const missing = await ledger.unanswered(row.id);
@@ -108,4 +113,14 @@ export async function download(ctx: SinkContext, recorder: ResultRecorder, row: 
   await ledger.setBatchState(row.id, 'downloaded', opts.now());
   if (requeued.size > 0) opts.emit({ type: 'requeued', batchId: remoteId, requests: requeued.size, reasons: recorder.reasons(requeued) });
   return requeued;
+}
+
+/**
+ * Why a batch whose results answered 404 will never answer, or undefined when it may: its results
+ * archived (`archived_at` set, 29 days after its creation). A 404 just after a batch ended is only the
+ * API catching up, and a 404 for the batch itself is a question, not an answer (see the follower's
+ * `GONE_404S`): both are thrown as they are, and tried again.
+ */
+async function goneFor(retrieve: () => Promise<{ archived_at: string | null }>): Promise<Gone | undefined> {
+  return (await retrieve()).archived_at === null ? undefined : new Gone('its results were archived by the API (29 days after its creation)');
 }

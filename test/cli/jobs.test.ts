@@ -793,6 +793,22 @@ describe('gc and batches past the API\'s 29 days', () => {
     expect(s.ledger.submittedOf(id).size).toBe(2);
   });
 
+  it('deletes no archived batch on the API that the ledger keeps (its job has a try that stopped before every record was out)', async () => {
+    const s = await setup(MINUTE);
+    const remote = await createRemote(s.client);
+    s.clock.advance(40 * DAY);
+    const id = addBatch(s.ledger, { identity: s.identity, job: 'left', remoteId: remote, at: Date.now() - 40 * DAY });
+    // A try of the job, yesterday, that exited before writing every record.
+    const left = s.ledger.startRun('left', Date.now() - DAY);
+    s.ledger.intake(s.identity.scope, left, [], [{ key: 'kx', label: null, spec: 'spec', messages: '[]' }], [{ seq: 0, line: 2, data: '{}', key: 'kx', error: null }], Date.now() - DAY);
+    s.ledger.endRun(left, { complete: false, now: Date.now() - DAY, scope: s.identity.scope });
+    const r = await run(gcCommand, [], s.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain(`deleted batch ${remote} on the API`);
+    expect(s.ledger.batch(id)).toBeDefined();
+    expect((await s.client.messages.batches.retrieve(remote)).id).toBe(remote);
+  });
+
   it('deletes no archived batch on the API while a run may be working elsewhere (the ledger keeps it)', async () => {
     const s = await setup(MINUTE);
     const remote = await createRemote(s.client);

@@ -165,7 +165,8 @@ async function collect(gc: Gc, ours: BatchRow[]): Promise<number> {
   const { io, ledger, api, before, age } = gc;
   let deleted = 0;
   let failed = 0;
-  for (const row of ours) {
+  /** Deletes a batch on the API; why it could not, if it could not (a 404 is a batch already gone). */
+  const deleteOnApi = async (row: BatchRow): Promise<string | undefined> => {
     const id = row.remote_id as string;
     try {
       await (api as Api).client.messages.batches.delete(id);
@@ -174,17 +175,30 @@ async function collect(gc: Gc, ours: BatchRow[]): Promise<number> {
     } catch (error) {
       if (error instanceof APIError && error.status === 404) {
         say(io, `batch ${id} is already gone from the API`);
-        continue;
+        return undefined;
       }
       failed++;
-      const why = describeApiError(error);
-      say(io, `cannot delete batch ${id} on the API: ${why}; kept in the ledger for the next gc`);
-      // Touched to exactly `before`: not older than the cut-off, so `ledger.gc` below keeps the row,
-      // and the next gc (with a later cut-off) tries again.
-      await ledger.setBatchState(row.id, row.state, before, `remote delete failed: ${why}`);
+      return describeApiError(error);
     }
+    return undefined;
+  };
+  // Downloaded batches first: one the API refuses to delete is kept in the ledger for the next gc.
+  for (const row of ours.filter((row) => row.state === 'downloaded')) {
+    const why = await deleteOnApi(row);
+    if (why === undefined) continue;
+    say(io, `cannot delete batch ${row.remote_id} on the API: ${why}; kept in the ledger for the next gc`);
+    // Touched to exactly `before`: not older than the cut-off, so `ledger.gc` below keeps the row,
+    // and the next gc (with a later cut-off) tries again.
+    await ledger.setBatchState(row.id, row.state, before, `remote delete failed: ${why}`);
   }
   const counts = await ledger.gc(before, gc.now);
+  // Batches whose results the API archived: deleted there once the ledger let them go (it keeps those
+  // a job, or a run at work, may still follow, and a batch followed must still be on the API).
+  for (const row of ours.filter((row) => row.state !== 'downloaded')) {
+    if ((await ledger.batch(row.id)) !== undefined) continue;
+    const why = await deleteOnApi(row);
+    if (why !== undefined) say(io, `cannot delete batch ${row.remote_id} on the API: ${why}; it holds no results any more (archived)`);
+  }
   say(
     io,
     `deleted ${plural(counts.batches, 'batch', 'batches')} and ${plural(counts.requests, 'request')} not touched for ${age} from the ledger ${gc.shown}` +
