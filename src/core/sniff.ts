@@ -16,7 +16,7 @@ const BINARY: readonly { magic: readonly number[]; name: string; hint: string }[
   { magic: [0x50, 0x41, 0x52, 0x31], name: 'a Parquet file', hint: 'convert it to CSV or NDJSON first (e.g. duckdb -c "COPY (FROM \'FILE\') TO \'out.csv\'")' },
   { magic: [0x50, 0x4b, 0x03, 0x04], name: 'a ZIP archive (an XLSX workbook, or a zipped file)', hint: 'save the sheet as CSV (UTF-8), or unzip it first' },
   { magic: [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1], name: 'an old Excel (XLS) or other OLE2 file', hint: 'save the sheet as CSV (UTF-8)' },
-  { magic: [0x25, 0x50, 0x44, 0x46], name: 'a PDF file', hint: 'give the file itself as FILE (or its folder) to send it as a document' },
+  { magic: [0x25, 0x50, 0x44, 0x46, 0x2d], name: 'a PDF file', hint: 'to send it as a document, give it as FILE (or its folder), without --input-format' },
   { magic: [0x42, 0x5a, 0x68], name: 'a bzip2 file', hint: 'decompress it first (bzcat FILE | batch-enrich …)' },
   { magic: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], name: 'an xz file', hint: 'decompress it first (xzcat FILE | batch-enrich …)' },
   { magic: [0x28, 0xb5, 0x2f, 0xfd], name: 'a zstd file', hint: 'decompress it first (zstdcat FILE | batch-enrich …)' },
@@ -30,11 +30,13 @@ const BINARY: readonly { magic: readonly number[]; name: string; hint: string }[
 export function documentFile(head: Uint8Array, file: string): boolean {
   const starts = (...bytes: number[]) => bytes.every((byte, i) => head[i] === byte);
   const ascii = (at: number, text: string) => [...text].every((c, i) => head[at + i] === c.charCodeAt(0));
+  // Whole signatures: a CSV whose header happens to start 'GIF8' or '%PDF' stays a CSV.
   return (
-    ascii(0, '%PDF') ||
-    starts(0x89, 0x50, 0x4e, 0x47) ||
+    ascii(0, '%PDF-') ||
+    starts(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a) ||
     starts(0xff, 0xd8, 0xff) ||
-    ascii(0, 'GIF8') ||
+    ascii(0, 'GIF87a') ||
+    ascii(0, 'GIF89a') ||
     (ascii(0, 'RIFF') && ascii(8, 'WEBP')) ||
     file.toLowerCase().endsWith('.eml')
   );

@@ -12,13 +12,14 @@ import type { Requeued } from './recorder.ts';
 import type { Group } from './submitter.ts';
 
 interface Filling extends Group {
+  sizes: number[];
   keySet: Set<string>;
   /** What the group's input tokens are priced by (see `add`). */
   costBytes: number;
   timer: NodeJS.Timeout | undefined;
 }
 
-const emptyFilling = (): Filling => ({ keys: [], keySet: new Set(), bytes: 0, costBytes: 0, timer: undefined });
+const emptyFilling = (): Filling => ({ keys: [], sizes: [], keySet: new Set(), bytes: 0, costBytes: 0, timer: undefined });
 
 export interface AssemblerDeps {
   budget: BudgetGuard;
@@ -97,6 +98,7 @@ export class BatchAssembler {
       filling.timer = setTimeout(() => void this.flush().catch((error: unknown) => ctx.fail(error)), delay);
     }
     filling.keys.push(key);
+    filling.sizes.push(size);
     filling.keySet.add(key);
     filling.bytes += size;
     filling.costBytes += cost;
@@ -133,7 +135,7 @@ export class BatchAssembler {
       const mode = ctx.mode.current;
       const estimate = deps.budget.admit({ requests: group.keys.length, bytes: group.costBytes }, mode);
       if (estimate === false) return;
-      const out: Group = { keys: group.keys, bytes: group.bytes, costBytes: group.costBytes, documentCost: this.#documentCostOf(group.keys), estimateUsd: estimate };
+      const out: Group = { keys: group.keys, sizes: group.sizes, bytes: group.bytes, costBytes: group.costBytes, documentCost: this.#documentCostOf(group.keys), estimateUsd: estimate };
       this.#sending = group.keySet;
       try {
         if (mode === 'realtime') await deps.sendRealtime(out);

@@ -25,6 +25,8 @@ export interface Group {
   bytes: number;
   /** What its input tokens are priced by: `bytes`, with its documents counted by pages and pixels (`PreparedRecord.estimateBytes`). */
   costBytes: number;
+  /** Each request's body bytes, in the order of `keys` (for `costBytesOf`). */
+  sizes?: readonly number[] | undefined;
   /** What each of its requests with documents adds to `costBytes` over its body bytes, by key (none: no documents). */
   documentCost?: ReadonlyMap<string, number> | undefined;
   /** Its cost estimate, when a budget applies. */
@@ -204,14 +206,18 @@ export class Submitter {
 
 /**
  * What the requests a batch got of its group are priced by (for `status`'s expected cost): the
- * group's; when another run took some of its keys, their bodies in proportion and the documents of
- * those it got (a 100-page PDF taken by the other run is not priced here).
+ * group's; when another run took some of its keys, the bodies and documents of those it got (a
+ * 100-page PDF taken by the other run is not priced here). Without `sizes`, bodies in proportion.
  * @example
- * costBytesOf({ keys: ['a', 'b'], bytes: 200, costBytes: 400_200, documentCost: new Map([['b', 400_000]]) }, ['a']); // 100
+ * costBytesOf({ keys: ['a', 'b'], sizes: [100, 100], bytes: 200, costBytes: 400_200, documentCost: new Map([['b', 400_000]]) }, ['a']); // 100
  */
 export function costBytesOf(group: Group, taken: readonly string[]): number {
   if (taken.length === group.keys.length) return group.costBytes;
-  let documents = 0;
-  for (const key of taken) documents += group.documentCost?.get(key) ?? 0;
-  return Math.round((group.bytes * taken.length) / group.keys.length) + documents;
+  const got = new Set(taken);
+  let cost = group.sizes === undefined ? Math.round((group.bytes * taken.length) / group.keys.length) : 0;
+  group.keys.forEach((key, i) => {
+    if (!got.has(key)) return;
+    cost += (group.sizes?.[i] ?? 0) + (group.documentCost?.get(key) ?? 0);
+  });
+  return cost;
 }

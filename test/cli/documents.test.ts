@@ -349,7 +349,7 @@ describe('documents from the command line', () => {
     // Its bytes on stdin cannot be attached (no file to name): said, with the way that works.
     const piped = await runCli(['--dry-run', '--prompt', 'x'], { stdin: readFileSync('fixtures/documents/contract.pdf') });
     expect(piped.code).toBe(1);
-    expect(piped.stderr).toContain('<stdin>: this is a PDF file, not CSV, TSV or NDJSON text; give the file itself as FILE (or its folder) to send it as a document');
+    expect(piped.stderr).toContain('<stdin>: this is a PDF file, not CSV, TSV or NDJSON text; to send it as a document, give it as FILE (or its folder), without --input-format');
   });
 
   it('--attach given twice sends each document once', async () => {

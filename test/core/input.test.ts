@@ -1,6 +1,6 @@
 /** The pure parts of reading real files: sniffing formats and delimiters, encodings, lossless JSON numbers, "did you mean", typical answer sizes. */
 import { describe, expect, it } from 'vitest';
-import { binaryFormat, formatFromName, isGzip, parseDelimiter, sniffDelimiter } from '../../src/core/sniff.ts';
+import { binaryFormat, documentFile, formatFromName, isGzip, parseDelimiter, sniffDelimiter } from '../../src/core/sniff.ts';
 import { bomOf, createDecoding, detectEncoding, firstInvalidUtf8, incompleteUtf8Tail, utf16WithoutBom } from '../../src/core/encoding.ts';
 import { MAX_DEPTH, parseLossless, rawNumberText, scanJson, stringifyLossless } from '../../src/core/rawjson.ts';
 import { closest } from '../../src/core/suggest.ts';
@@ -128,5 +128,22 @@ describe('typical answer sizes', () => {
     expect(typicalAnswerTokens({ messageTokens: 10, maxTokens: 1024, charsPerToken: 4 })).toBe(MIN_FREE_TEXT_TOKENS);
     expect(typicalAnswerTokens({ messageTokens: 300, maxTokens: 1024, charsPerToken: 4 })).toBe(300);
     expect(typicalAnswerTokens({ messageTokens: 3000, maxTokens: 1024, charsPerToken: 4 })).toBe(1024);
+  });
+});
+
+describe('documentFile: a file given as FILE that is a document (sent as one), by its whole signature or its name', () => {
+  const bytes = (text: string, ...head: number[]) => new Uint8Array([...head, ...Buffer.from(text)]);
+  it.each([
+    ['a PDF', bytes('%PDF-1.7\n'), 'x.bin', true],
+    ['a PNG', bytes('', 0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0), 'scan', true],
+    ['a JPEG', bytes('', 0xff, 0xd8, 0xff, 0xe0), 'photo', true],
+    ['a GIF', bytes('GIF89a'), 'a', true],
+    ['a WebP', bytes('RIFF\u0000\u0000\u0000\u0000WEBPVP8 '), 'b', true],
+    ['an e-mail, by its name', bytes('From: a@b.c\n'), 'INV-1.eml', true],
+    ['a CSV whose header starts GIF8', bytes('GIF8_code,name\n1,x\n'), 'codes.csv', false],
+    ['a CSV whose header starts %PDF', bytes('%PDFs,count\n'), 'stats.csv', false],
+    ['NDJSON', bytes('{"a":1}\n'), 'x.ndjson', false],
+  ])('%s', (_, head, name, expected) => {
+    expect(documentFile(head, name)).toBe(expected);
   });
 });

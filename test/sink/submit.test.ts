@@ -98,16 +98,17 @@ function setUp(creates: ('made' | 'lost' | Error)[], keys = [keyN(1), keyN(2)]) 
 const creates = (calls: string[]) => calls.filter((c) => c.startsWith('create'));
 
 describe('costBytesOf: what the requests a batch got of its group are priced by', () => {
-  const group = { keys: ['a', 'b', 'c', 'd'], bytes: 400, costBytes: 400_400, documentCost: new Map([['d', 400_000]]) };
+  // Three text requests, a PDF sent by file_id (priced by its pages), and a PDF of 540 KB sent inline.
+  const group = { keys: ['a', 'b', 'c', 'd', 'e'], sizes: [100, 100, 100, 100, 540_000], bytes: 540_400, costBytes: 940_400, documentCost: new Map([['d', 400_000]]) };
   it.each([
-    ['all taken: the group\'s', ['a', 'b', 'c', 'd'], 400_400],
-    ['the PDF taken by another run: bodies in proportion only', ['a', 'b', 'c'], 300],
-    ['only the PDF: its pages, and its body', ['d'], 400_100],
-    ['no documents at all', ['a'], 100],
+    ['all taken: the group\'s', ['a', 'b', 'c', 'd', 'e'], 940_400],
+    ['the PDFs taken by another run: the text bodies only', ['a', 'b', 'c'], 300],
+    ['only the file_id PDF: its pages, and its body', ['d'], 400_100],
+    ['only the inline PDF: its body', ['e'], 540_000],
   ])('%s', (_, taken, expected) => {
     expect(costBytesOf(group, taken)).toBe(expected);
   });
-  it('a group without documents', () => {
+  it('a group without sizes (built by hand): bodies in proportion', () => {
     expect(costBytesOf({ keys: ['a', 'b'], bytes: 300, costBytes: 300 }, ['b'])).toBe(150);
   });
 });
