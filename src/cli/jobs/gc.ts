@@ -96,9 +96,11 @@ export function gcCommand(argv: string[], io: CliIo): Promise<number> {
       // (and their requests): so does the API.
       const working = (await ledger.gcPreview(gc.before, now)).kept !== undefined;
       const gone = (row: BatchRow) => row.state === 'downloaded' || (!working && archived(row, now, gc.before));
-      const remote = gc.keepRemote ? [] : all.filter((row) => gone(row) && row.remote_id !== null && row.updated_at < gc.before && !unfinished.has(row.job));
-      let ours = gc.api ? remote.filter((row) => identityMatches(row, gc.api as Api)) : [];
-      ours = await withoutLiveResults(gc, ours, values['dry-run']);
+      const candidates = all.filter((row) => gone(row) && row.remote_id !== null && row.updated_at < gc.before && !unfinished.has(row.job));
+      // Asked of the API even with --keep-remote (a read): a batch whose results it still holds is kept.
+      const checked = await withoutLiveResults(gc, gc.api ? candidates.filter((row) => identityMatches(row, gc.api as Api)) : [], values['dry-run']);
+      const remote = gc.keepRemote ? [] : candidates.filter((row) => !(gc.api && identityMatches(row, gc.api)) || checked.includes(row));
+      const ours = gc.api ? remote.filter((row) => identityMatches(row, gc.api as Api)) : [];
       nameLeftOnApi(gc, remote.filter((row) => !ours.includes(row)));
       return values['dry-run'] ? await preview(gc, ours) : await collect(gc, ours);
     } finally {
