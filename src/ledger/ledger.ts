@@ -563,8 +563,8 @@ export class Ledger implements LedgerStore {
 
   /** Steps from schema N (the index) to N + 1. */
   readonly #migrations: Record<number, () => void> = {
-    // 9 → 10: the requests a job read that another job had sent (`BORROWED_KEPT`), kept by gc while
-    // the job reading them has batches still to finish; what a batch's requests are priced by.
+    // 9 → 10: gc's notes of the requests a job's next try reads (`GcRules.borrowedKept`); what a
+    // batch's requests are priced by (`BatchRow.cost_bytes`).
     9: () => {
       this.#db.exec(`
         CREATE TABLE borrowed (job TEXT NOT NULL, request_id INTEGER NOT NULL, noted_at INTEGER NOT NULL, PRIMARY KEY (job, request_id)) WITHOUT ROWID;

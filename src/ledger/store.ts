@@ -151,11 +151,12 @@ export interface GcRules {
    */
   archived: string;
   /**
-   * Whether a request (the table `requests`, unaliased) is one a job's next try reads (a condition):
-   * a try that ends before every record is out notes every request its records point at
-   * (`borrowed`: job, request id, when; see `LedgerStore.endRun`), whoever sent or sends it (another
-   * job, another worker, this job's own retry). The next try reads them again, and would pay for
-   * each one gc had deleted. A complete try clears its job's notes.
+   * Whether a request (the table `requests`, unaliased) is one a job's next try reads (a condition).
+   * A run notes for its job (`borrowed`: job, request id, when) each request the ledger already had
+   * as its intake reads it, and, when it ends before every record is out, every request its records
+   * point at (`LedgerStore.endRun`), whoever sent or sends it (another job, another worker, this
+   * job's own retry): the next try reads them again, and would pay for each one gc had deleted. A
+   * complete run clears the notes on its own records' requests.
    */
   borrowedKept: string;
   /** The notes of `borrowedKept` no job will read: older than `RESULTS_KEPT_MS` (the job was left). */
