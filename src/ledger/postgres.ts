@@ -144,8 +144,8 @@ const MIGRATIONS: readonly string[] = [
      started_at BIGINT NOT NULL,
      PRIMARY KEY (scope, sha256)
    );`,
-  // The requests a job read that another job had sent, kept by gc while it has batches to finish
-  // (`BORROWED_KEPT`); what a batch's requests are priced by (`BatchRow.cost_bytes`).
+  // gc's notes of the requests a job's next try reads (`GcRules.borrowedKept`); what a batch's
+  // requests are priced by (`BatchRow.cost_bytes`).
   `CREATE TABLE borrowed (job TEXT NOT NULL, request_id BIGINT NOT NULL, noted_at BIGINT NOT NULL, PRIMARY KEY (job, request_id));
    CREATE INDEX borrowed_request ON borrowed (request_id, noted_at);
    ALTER TABLE batches ADD COLUMN cost_bytes BIGINT;`,

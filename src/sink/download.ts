@@ -18,7 +18,7 @@ import type { Decided, Requeued, ResultRecorder } from './recorder.ts';
 import { retrying } from './retrying.ts';
 import { release } from './follower.ts';
 
-/** Thrown by a download whose results are gone for good: archived by the API (29 days after the batch's creation), or the batch deleted there. */
+/** Thrown by a download whose results are gone for good (see `goneFor`), with the reason. */
 class Gone {
   constructor(readonly reason: string) {}
 }
@@ -30,7 +30,6 @@ class Gone {
 export async function download(ctx: SinkContext, recorder: ResultRecorder, row: BatchRow, remoteId: string, resultsUrl: string | null): Promise<Requeued | undefined> {
   const { client, ledger, signal, opts } = ctx;
   let url = resultsUrl;
-
   const requeued: Requeued = new Map();
   // What deciding each result needs, read once for the batch (at most 100,000 small rows).
   const waiting = await ledger.submittedOf(row.id);

@@ -35,8 +35,9 @@ file only while no job uses it). Beside a running job, gc keeps every request (t
 to read it); on SQLite it deletes in short steps, so the job never waits on it for long. A job with
 batches still to finish (a --no-wait job between its tries), or whose last try stopped before every
 record was out, keeps its finished batches and answers, every request its records point at (those
-another job sent too), and the uploaded documents its requests send; a job left longer than the API keeps results (29 days after a batch's creation) is over, and its
-batches that can answer nothing more go with their requests.
+another job sent too), and the uploaded documents its requests send. A job left longer than the API
+keeps results (29 days after a batch's creation) is over: its batches that can answer nothing more
+go with their requests, once the API says their results are archived.
 
 ${renderFlags(GC_FLAGS, [])}
 A remote delete that fails keeps its batch in the ledger, for the next gc.
