@@ -132,6 +132,15 @@ export function enrichStage(
     const source = o.shard ? takeShard(input, o.shard) : input;
     const own = !isLedgerStore(o.ledger);
     const ledger = isLedgerStore(o.ledger) ? o.ledger : await openLedger(o.ledger ?? defaultLedgerPath(process.env));
+    // A ledger opened here, and a run whose end the consumer took (`onComplete`): closed once it has ended it.
+    let closeLater = false;
+    const onComplete =
+      own && o.onComplete
+        ? (end: (kept: boolean) => Promise<void>) => {
+            closeLater = true;
+            o.onComplete!((kept) => end(kept).finally(() => ledger.close()));
+          }
+        : o.onComplete;
     try {
       const { client, identity, offline } = await apiOf(o, ledger);
       // Documents: attached fields become content blocks; uploads are registered in the ledger.
@@ -185,6 +194,7 @@ export function enrichStage(
         : prepared;
       const joined = batchSink({
         ...sinkKnobsOf(o),
+        onComplete,
         client,
         ledger,
         identity,
@@ -218,7 +228,7 @@ export function enrichStage(
       })(ready, stage);
       yield* toEnriched({ validator: answer?.validator, into: o.into, meta: o.meta ? { table } : undefined }, o.counts ?? newCounts())(joined);
     } finally {
-      if (own) await ledger.close();
+      if (own && !closeLater) await ledger.close();
     }
   };
 }

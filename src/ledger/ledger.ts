@@ -41,7 +41,7 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 import { plural } from '../core/text.ts';
-import { fileIdsIn, gcRules, ledgerBusy, NAMES_A_FILE, RETRY_WAITING, type GcRules, type RunOutcome, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
+import { fileIdsIn, gcRules, ledgerBusy, NAMES_A_FILE, RETRY_WAITING, tryMark, type GcRules, type RunOutcome, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
@@ -515,6 +515,8 @@ export class Ledger implements LedgerStore {
       batches: db.prepare<[], BatchRow>('SELECT * FROM batches ORDER BY id'),
       jobBatches: db.prepare<[string], BatchRow>('SELECT * FROM batches WHERE job = ? ORDER BY id'),
       anyNote: db.prepare<[string], number>('SELECT 1 FROM borrowed WHERE job = ? LIMIT 1').pluck(),
+      markTry: db.prepare<[string, number, number]>('INSERT OR REPLACE INTO borrowed (job, request_id, noted_at) VALUES (?, ?, ?)'),
+      unmarkTry: db.prepare<[string, number]>('DELETE FROM borrowed WHERE job = ? AND request_id = ?'),
       releaseLost: db.prepare(
         "UPDATE requests SET state = 'pending', batch_id = NULL, attempts = MAX(attempts - 1, 0) WHERE batch_id = ? AND state = 'submitted' AND NOT EXISTS (SELECT 1 FROM batches WHERE id = ?)",
       ),
@@ -778,9 +780,14 @@ export class Ledger implements LedgerStore {
    */
   startRun(job: string, now: number): number {
     for (const run of this.#stmt.runs.all()) {
-      if (!runMayBeWorking(run, now)) this.endRun(run.id);
+      if (!runMayBeWorking(run, now)) this.#forgetRun(run.id, { ended: false });
     }
-    const id = Number(this.#stmt.newRun.run(job, process.pid, now, HOST, now, this.#records.open()).lastInsertRowid);
+    const scratch = this.#records.open();
+    const id = this.transaction(() => {
+      const id = Number(this.#stmt.newRun.run(job, process.pid, now, HOST, now, scratch).lastInsertRowid);
+      this.#stmt.markTry.run(job, tryMark(id), now);
+      return id;
+    });
     this.#records.adopt(id);
     return id;
   }
@@ -799,14 +806,24 @@ export class Ledger implements LedgerStore {
   }
 
   /**
-   * Forgets a run and its records (its requests, batches and answers stay, for reruns): ours are
-   * dropped from our scratch file (the file deleted with the last of them); another connection's run
-   * (dead: see `startRun`) loses its scratch file once no other run's row names it.
+   * Ends a run: forgets it and its records (its requests, batches and answers stay, for reruns), and
+   * its job's mark (`tryMark`); with an outcome, notes or clears what its records point at first.
+   * Ours are dropped from our scratch file (the file deleted with the last of them); another
+   * connection's run loses its scratch file once no other run's row names it.
    */
   endRun(run: number, outcome?: RunOutcome): void {
+    this.#forgetRun(run, { ended: true, outcome });
+  }
+
+  /**
+   * `endRun`, or (not `ended`) the forgetting of a run taken for dead (`startRun`): its job keeps the
+   * mark of a try that never ended.
+   */
+  #forgetRun(run: number, { ended, outcome }: { ended: boolean; outcome?: RunOutcome | undefined }): void {
+    const job = this.#stmt.run.get(run)?.job;
     if (this.#records.holds(run)) {
       this.transaction(() => {
-        const job = this.#stmt.run.get(run)?.job;
+        if (job !== undefined && ended) this.#stmt.unmarkTry.run(job, tryMark(run));
         // Complete: its notes go (none to clear for most jobs: not looked for then).
         if (job !== undefined && outcome !== undefined && !(outcome.complete && this.#stmt.anyNote.get(job) === undefined)) {
           this.#records.note(run, job, outcome.complete ? undefined : outcome.now);
@@ -817,7 +834,10 @@ export class Ledger implements LedgerStore {
       return;
     }
     const scratch = this.#stmt.run.get(run)?.scratch ?? null;
-    this.#stmt.dropRun.run(run);
+    this.transaction(() => {
+      if (job !== undefined && ended) this.#stmt.unmarkTry.run(job, tryMark(run));
+      this.#stmt.dropRun.run(run);
+    });
     if (scratch !== null && scratch !== this.#records.name && (this.#stmt.othersScratch.get(scratch)?.n ?? 0) === 0) removeScratch(this.path, scratch);
   }
 

@@ -50,7 +50,7 @@ import {
   type RunRow,
   type Waiting,
 } from './ledger.ts';
-import { fileIdsIn, gcRules, NAMES_A_FILE, RETRY_WAITING, type GcRules, type RunOutcome, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
+import { fileIdsIn, gcRules, NAMES_A_FILE, RETRY_WAITING, tryMark, type GcRules, type RunOutcome, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
 import type { UploadRow } from './uploads.ts';
 
 /** A small pool: a worker runs one step at a time, plus its heartbeat and a page read while a body streams. */
@@ -301,12 +301,15 @@ export class PgLedger implements LedgerStore {
     await this.#measureClock();
     const at = this.#serverTime(now);
     for (const run of await rows<RunRow>(this.#pool, 'SELECT * FROM runs')) {
-      if (!runMayBeWorking(run, at)) await this.endRun(run.id);
+      if (!runMayBeWorking(run, at)) await this.#forgetRun(run.id, { ended: false });
     }
     // The gc lock, shared: never while a gc decides what to delete (see `gc`); runs do not wait for each other.
     const row = await transaction(this.#pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock_shared($1, $2)', [...GC_LOCK]);
-      return first<{ id: number }>(client, 'INSERT INTO runs (job, pid, started_at, host, heartbeat_at) VALUES ($1, $2, $3, $4, $5) RETURNING id', [job, process.pid, at, HOST, at]);
+      const run = await first<{ id: number }>(client, 'INSERT INTO runs (job, pid, started_at, host, heartbeat_at) VALUES ($1, $2, $3, $4, $5) RETURNING id', [job, process.pid, at, HOST, at]);
+      // Its job's mark until it ends (see `tryMark`); notes are kept on the caller's clock (`RunOutcome.now`).
+      await client.query('INSERT INTO borrowed (job, request_id, noted_at) VALUES ($1, $2, $3) ON CONFLICT (job, request_id) DO UPDATE SET noted_at = EXCLUDED.noted_at', [job, tryMark(run!.id), now]);
+      return run;
     });
     return row!.id;
   }
@@ -332,7 +335,16 @@ export class PgLedger implements LedgerStore {
   }
 
   async endRun(run: number, outcome?: RunOutcome): Promise<void> {
+    await this.#forgetRun(run, { ended: true, outcome });
+  }
+
+  /**
+   * `endRun`, or (not `ended`) the forgetting of a run taken for dead (`startRun`): its job keeps the
+   * mark of a try that never ended (`tryMark`).
+   */
+  async #forgetRun(run: number, { ended, outcome }: { ended: boolean; outcome?: RunOutcome | undefined }): Promise<void> {
     await transaction(this.#pool, async (client) => {
+      if (ended) await client.query('DELETE FROM borrowed b USING runs r WHERE r.id = $1 AND b.job = r.job AND b.request_id = $2', [run, tryMark(run)]);
       if (outcome?.complete === true) {
         // The notes of its job on the requests its records point at (another try of the job, a shard, keeps its own).
         await client.query(

@@ -141,7 +141,8 @@ export interface GcRules {
    * The jobs with work to finish: a batch not yet downloaded that may still answer (created within
    * `RESULTS_KEPT_MS`), a newest batch that failed (its requests were released, to be sent by the
    * job's next try) within as long, or a try that ended before every record was out (`borrowed`
-   * notes) within as long. `gc` keeps their finished work; a job left longer is over.
+   * notes, `tryMark`s among them) within as long. `gc` keeps their finished work; a job left longer
+   * is over.
    */
   unfinishedJobs: string;
   /**
@@ -177,6 +178,19 @@ export function gcRules(now: number, before: number): GcRules {
     borrowedKept: `EXISTS (SELECT 1 FROM borrowed o WHERE o.request_id = requests.id AND o.noted_at >= ${since})`,
     borrowedDone: `noted_at < ${since}`,
   };
+}
+
+/**
+ * The note a run's start writes for its job (`borrowed`, under this id in place of a request's: no
+ * request has it), and only its end (`LedgerStore.endRun`) deletes: a try that never
+ * ends (SIGKILL, the OOM killer, a lost machine, a caller that never confirmed its output) leaves
+ * its job unfinished (`GcRules.unfinishedJobs`), so gc keeps the job's batches and the requests they
+ * answered for its next try, as long as other notes (`RESULTS_KEPT_MS`). Its own new requests are
+ * not noted one by one as it reads them (a write a record, on every job); they were sent, if at all,
+ * in the job's batches, which this keeps.
+ */
+export function tryMark(run: number): number {
+  return -run;
 }
 
 /** `GcRules.unfinishedJobs` over batch rows already read (`gc` leaves their batches on the API as it keeps them in the ledger). */
@@ -226,12 +240,15 @@ export interface LedgerStore {
   readonly path: string;
 
   // Runs
-  /** Registers a run of this process, its first heartbeat at `now`, after forgetting the records of runs long dead. */
+  /**
+   * Registers a run of this process, its first heartbeat at `now`, and its job's mark (`tryMark`),
+   * after forgetting the records of runs long dead (their marks stay).
+   */
   startRun(job: string, now: number): Awaitable<number>;
   /** Refreshes a run's heartbeat; false when the run is dead to the others (its row gone, or its last beat stale). */
   heartbeat(run: number, now: number): Awaitable<boolean>;
   run(run: number): Awaitable<RunRow | undefined>;
-  /** Forgets a run and its records (its requests, batches and answers stay). */
+  /** Forgets a run, its records (its requests, batches and answers stay) and its job's mark (`tryMark`); see `RunOutcome`. */
   endRun(run: number, outcome?: RunOutcome): Awaitable<void>;
   /** Whether the run is still working at `now`. */
   runAlive(run: number, now: number): Awaitable<boolean>;

@@ -121,6 +121,13 @@ export const sinkKnobs = z.object({
   noWait: z.boolean().optional(),
   onEvent: z.custom<(event: BatchEvent) => void>(isFunction).optional(),
   signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal).optional(),
+  /**
+   * For a consumer that must still make what it wrote last (a file renamed into place, a commit):
+   * once every record is out, the sink does not end its run as complete but hands the end to this,
+   * and the consumer calls it with whether it kept every record. Until then (for good, if it dies
+   * first), gc keeps everything the run's records point at: a rerun pays for nothing again.
+   */
+  onComplete: z.custom<(end: (kept: boolean) => Promise<void>) => void>(isFunction).optional(),
 });
 
 export type SinkKnobs = z.input<typeof sinkKnobs>;

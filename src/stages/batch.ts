@@ -190,6 +190,9 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     calls.abort(controller.signal.reason);
     if (stopped && opts.cancelOnAbort) await submitter.cancelMine(STOP_WAIT_MS);
     finished = true;
-    await ledger.endRun(ctx.run, { complete, now: opts.now(), scope: ctx.scope });
+    let ended: Promise<void> | undefined;
+    const end = (kept: boolean) => (ended ??= Promise.resolve(ledger.endRun(ctx.run, { complete: kept, now: opts.now(), scope: ctx.scope })));
+    if (complete && options.onComplete) options.onComplete(end);
+    else await end(complete);
   }
 }

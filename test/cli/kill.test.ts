@@ -104,7 +104,9 @@ async function reference(args: string[], rows: number, seed?: number) {
 }
 
 describe.each(stores)('killed with SIGKILL, then run again (ledger in $store)', (store) => {
-  const cases: { point: string; rows: number; options: EmulatorOptions; extra: string[]; when: (w: Watch) => boolean; pauseStdout?: boolean; rerunSays?: RegExp }[] = [
+  // gcFirst: `batch-enrich gc --older-than 0` runs between the kill and the rerun (the killed try's
+  // answers must be kept: its rerun would pay for each one gc deleted).
+  const cases: { point: string; rows: number; options: EmulatorOptions; extra: string[]; when: (w: Watch) => boolean; pauseStdout?: boolean; rerunSays?: RegExp; gcFirst?: boolean }[] = [
     {
       point: 'before the first create returns (the batch exists; the answer never arrived)',
       rows: 10,
@@ -143,6 +145,15 @@ describe.each(stores)('killed with SIGKILL, then run again (ledger in $store)', 
       when: (w) => w.stdout.length > 0,
       pauseStdout: true,
     },
+    {
+      point: 'while writing output, with every batch in, then gc --older-than 0 before the rerun',
+      rows: 3000,
+      options: {},
+      extra: [],
+      when: (w) => w.stdout.length > 0,
+      pauseStdout: true,
+      gcFirst: true,
+    },
   ];
 
   for (const c of cases) {
@@ -152,6 +163,10 @@ describe.each(stores)('killed with SIGKILL, then run again (ledger in $store)', 
       const expected = await reference(args, c.rows);
       const emu = await emulator(c.options);
       await killWhen(args, env(emu, ledger), emu, c.when, c.pauseStdout);
+      if (c.gcFirst) {
+        const gc = await runCli(['gc', '--older-than', '0'], { env: env(emu, ledger) });
+        expect(gc.code, gc.stderr).toBe(0);
+      }
 
       const rerun = await runCli(args, { env: env(emu, ledger), timeoutMs: 30_000 });
       expect(rerun.code, rerun.stderr).toBe(0);
@@ -260,5 +275,26 @@ describe.each(stores)('killed with SIGKILL in real time and across a deadline, t
     for (const id of emu.batches()) succeeded += (await client.messages.batches.retrieve(id)).request_counts.succeeded;
     expect(succeeded + emu.stats.calls['messages.create']).toBeGreaterThanOrEqual(rows);
     expect(succeeded + emu.stats.calls['messages.create']).toBeLessThanOrEqual(rows + 2);
+  });
+});
+
+describe.each(stores)('a run whose output could not be written, then gc, then run again (ledger in $store)', (store) => {
+  it.skipIf(store.skip)('the rerun pays for nothing: a run is complete only once its output is written, so gc keeps what it paid for', async () => {
+    const rows = 3;
+    const { dir, input, ledger } = await setup(rows, store);
+    const args = ['--prompt', 'Triage: {{text}}', ...schemaArgs(dir), '--poll-min', '0.02', '--poll-max', '0.2', input];
+    const expected = await reference(args, rows);
+    const emu = await emulator({});
+    // Every record comes out of the sink; the device then refuses the bytes (ENOSPC).
+    const full = await runCli([...args, '-o', '/dev/full'], { env: env(emu, ledger), timeoutMs: 30_000 });
+    expect(full.code, full.stderr).not.toBe(0);
+    expect(full.stderr).toMatch(/ENOSPC/);
+    expect(perKey(emu)).toEqual(Array(rows).fill(1));
+    const gc = await runCli(['gc', '--older-than', '0'], { env: env(emu, ledger) });
+    expect(gc.code, gc.stderr).toBe(0);
+    const rerun = await runCli(args, { env: env(emu, ledger), timeoutMs: 30_000 });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.stdout).toBe(expected);
+    expect(perKey(emu)).toEqual(Array(rows).fill(1));
   });
 });

@@ -667,6 +667,29 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await elsewhere.request(SCOPE, 'k')).toBeDefined();
       });
 
+      it("a try killed after its batch was answered, before its records were out (no endRun), has its job keep the batch and the requests it answered, until the job is left for good", async () => {
+        const [ledger, elsewhere] = (await workers(2)) as [LedgerStore, LedgerStore];
+        const DAY = 24 * 60 * 60_000;
+        const nightly = await ledger.startRun('nightly', T);
+        await ledger.intake(SCOPE, nightly, [SPEC], newRequests(['a', 'b']), newRecords(['a', 'b']), T);
+        const mine = await ledger.openBatch(identity, nightly, 'nightly', 'n1', ['a', 'b'], T);
+        await ledger.setRemote(mine.id, 'msgbatch_n1', T);
+        const waiting = await ledger.submittedOf(mine.id);
+        await ledger.settle(mine.id, [done(waiting.get('a')!, '{"type":"succeeded","a":1}'), done(waiting.get('b')!, '{"type":"succeeded","b":1}')], T);
+        await ledger.setBatchState(mine.id, 'downloaded', T);
+        // Killed while writing its records (SIGKILL): no endRun. A later run elsewhere forgets its
+        // records (it has been silent too long), and ends.
+        const later = T + RUN_RECORDS_STALE_MS + 1;
+        await elsewhere.endRun(await elsewhere.startRun('x', later), { complete: true, now: later, scope: SCOPE });
+        expect(await elsewhere.run(nightly)).toBeUndefined();
+        // gc --older-than 0: nightly's next try reads a and b again, and would pay for both.
+        expect(await elsewhere.gcPreview(later + 1, later + 1)).toEqual({ batches: 0, requests: 0 });
+        expect(await elsewhere.gc(later + 1, later + 1)).toEqual({ batches: 0, requests: 0 });
+        expect(await elsewhere.storedResult(SCOPE, 'b')).toBe('{"type":"succeeded","b":1}');
+        // 31 days on, the job was left: its batch can answer nothing more, and it goes with a and b.
+        expect(await elsewhere.gc(later + 1, T + 31 * DAY)).toEqual({ batches: 1, requests: 2 });
+      });
+
       it('a try of a job that writes every record clears only its own notes: another try of the job (a shard) keeps what it read', async () => {
         const [ledger] = (await workers(1)) as [LedgerStore];
         const other = await ledger.startRun('other', T);

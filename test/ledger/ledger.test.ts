@@ -366,7 +366,8 @@ describe('gc beside other runs', () => {
   it('a run of another connection killed on this host (its pid gone) keeps no request from gc, however fresh its last heartbeat', async () => {
     const { path, ledger } = answered({});
     const other = new Ledger(path);
-    const killed = other.startRun('j', Date.now());
+    // Of another job: a killed try keeps its own job's work (see tryMark), not the others'.
+    const killed = other.startRun('another-job', Date.now());
     other.close(); // its scratch file goes; its row stays, as after a SIGKILL
     // A pid that is not alive here (pid_max on Linux is at most 2^22).
     tamper(path, 'UPDATE runs SET pid = ? WHERE id = ?', 2 ** 22 + 1, killed);
@@ -467,8 +468,9 @@ describe('row ids', () => {
     // gc deletes the requests; the next requests written take ids past theirs (a connection that
     // saw the old ids reads only the ids above them), each with its own payload and no result.
     ledger.setBatchState(id, 'downloaded', 5);
+    ledger.endRun(run, { complete: true, now: 5, scope: 'scope-a' });
     expect(await ledger.gc(10, 10)).toEqual({ batches: 1, requests: 150 });
-    ledger.intake('scope-a', run, [{ id: 's', head: '{"messages":', tail: '}' }], ['x', 'y', 'k3'].map((key) => ({ key, label: null, spec: 's', messages: `["new ${key}"]` })), [], 11);
+    ledger.intake('scope-a', ledger.startRun('j', Date.now()), [{ id: 's', head: '{"messages":', tail: '}' }], ['x', 'y', 'k3'].map((key) => ({ key, label: null, spec: 's', messages: `["new ${key}"]` })), [], 11);
     expect(['x', 'y', 'k3'].map((key) => ledger.payload('scope-a', key)?.id)).toEqual([151, 152, 153]);
     for (const key of ['x', 'y', 'k3']) {
       expect(ledger.payload('scope-a', key)?.messages).toBe(`["new ${key}"]`);

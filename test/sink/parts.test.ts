@@ -379,7 +379,7 @@ describe('batch bodies', () => {
 describe('the sink options, declared once', () => {
   it('the library takes every sink knob, with its limits, and hands the knobs on as they are', () => {
     const knobs = { job: 'j', batchSize: 5, maxBatchBytes: 1_000, flushAfterMs: 1, maxInFlight: 2, pollMinMs: 1, pollMaxMs: 2, file: 'f.csv', allowOtherIdentity: true, mode: 'realtime', concurrency: 3, cancelOnAbort: true, noWait: true } as const;
-    expect(Object.keys(knobs).sort()).toEqual(Object.keys(sinkKnobs.shape).filter((k) => k !== 'onEvent' && k !== 'signal').sort());
+    expect(Object.keys(knobs).sort()).toEqual(Object.keys(sinkKnobs.shape).filter((k) => k !== 'onEvent' && k !== 'signal' && k !== 'onComplete').sort());
     const o = resolveOptions({ prompt: 'p', model: 'claude-haiku-4-5', ...knobs });
     expect(sinkKnobsOf(o)).toEqual(knobs);
     expect(() => resolveOptions({ prompt: 'p', batchSize: 100_001 })).toThrow(/`batchSize`/);

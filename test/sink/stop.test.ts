@@ -1,6 +1,10 @@
 /** Stopping the sink: bounded waits, honest events, and the caller's records left as they were. */
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import Anthropic from '@anthropic-ai/sdk';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { createClient, identityOf } from '../../src/client/client.ts';
 import { compileTemplate } from '../../src/core/template.ts';
@@ -86,5 +90,46 @@ describe("the caller's records", () => {
     for await (const joined of sink(Readable.from(prepared))) out.push(joined);
     expect(out[1]?.error).toMatchObject({ type: 'request_too_large' });
     expect(prepared).toEqual(before);
+  });
+});
+
+describe('a consumer that has yet to keep what it wrote (onComplete: a file renamed into place)', () => {
+  /** 3 rows through a stage that opens its own ledger at a new path; the run's end, as handed over. */
+  async function handedOver() {
+    const emu = await emulator({ responder: perRecord });
+    const dir = mkdtempSync(join(tmpdir(), 'be-complete-'));
+    const path = join(dir, 'ledger.db');
+    let end: ((kept: boolean) => Promise<void>) | undefined;
+    const out = await enrich(emu, rows(3), { ledger: path, onComplete: (e) => (end = e) });
+    expect(out).toHaveLength(3);
+    const runs = () => {
+      const db = new Database(path, { readonly: true });
+      const n = db.prepare('SELECT COUNT(*) FROM runs').pluck().get();
+      db.close();
+      return n;
+    };
+    // Every record is out, and the run is not ended: a consumer that dies now leaves it to gc as a try cut short.
+    expect(runs()).toBe(1);
+    return { dir, path, runs, end: end! };
+  }
+
+  it('kept: the run ends complete, the ledger the stage opened is closed after it, and gc may then forget the job', async () => {
+    const { dir, path, runs, end } = await handedOver();
+    await end(true);
+    expect(runs()).toBe(0);
+    expect(readdirSync(dir).filter((name) => name.includes('.run-'))).toEqual([]);
+    const ledger = new Ledger(path);
+    expect(await ledger.gc(Date.now() + 1, Date.now() + 1)).toEqual({ batches: 1, requests: 3 });
+    ledger.close();
+  });
+
+  it('not kept (the rename failed): the run ends incomplete, and gc keeps every answer for the rerun', async () => {
+    const { path, runs, end } = await handedOver();
+    await end(false);
+    expect(runs()).toBe(0);
+    const ledger = new Ledger(path);
+    expect(await ledger.gc(Date.now() + 1, Date.now() + 1)).toEqual({ batches: 0, requests: 0 });
+    expect(ledger.batches()).toHaveLength(1);
+    ledger.close();
   });
 });

@@ -239,6 +239,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   let batches = 0;
   let sentRealtime = false;
   const realtimeReleased = { groups: 0, requests: 0, reason: '' };
+  let endRun: ((kept: boolean) => Promise<void>) | undefined;
   const started = Date.now();
   // Leaving on a second interrupt skips 'exit': the outputs' temporary files are removed first.
   const interrupts = onInterrupt(say, ledger.path, values['cancel-on-exit'], () => ({ batches, realtime: sentRealtime }), () => outputs.discard());
@@ -252,6 +253,8 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
     uploadCounts,
     signal: interrupts.signal,
     started,
+    // The run is complete once its output files are in place (`commit`), not once its records are out.
+    onComplete: (end) => (endRun = end),
     onEvent: (event) => {
       // Real-time groups sent back to pending (a stop, a refused key): one line for them all, at the end.
       if (event.type === 'released' && event.batchId?.startsWith(REALTIME_PREFIX)) {
@@ -313,6 +316,8 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
     throw error;
   } finally {
     await sinkDone;
+    // Not ended when the process dies first: gc then keeps the run's work for its rerun (see `tryMark`).
+    await endRun?.(completed);
     // A run that completed sent the released requests again itself (a dead run's group it took over).
     const { groups, requests, reason } = realtimeReleased;
     if (requests > 0 && !completed && !values.quiet) progress.say(`real time: ${plural(requests, 'request')} of ${plural(groups, 'group')} will be sent by the next run: ${reason}`);
@@ -343,6 +348,7 @@ interface RunParts {
   signal: AbortSignal;
   started: number;
   onEvent: NonNullable<EnrichOptions['onEvent']>;
+  onComplete: NonNullable<EnrichOptions['onComplete']>;
 }
 
 /** Flags, config and the run's parts → the library's options (it applies its own defaults to what is absent). */
@@ -384,6 +390,7 @@ function libraryOptions(plan: Plan, values: EnrichValues, io: CliIo, run: RunPar
     concurrency: values.concurrency,
     ...(values.deadline === undefined ? {} : { deadline: run.started + values.deadline }),
     onEvent: run.onEvent,
+    onComplete: run.onComplete,
   };
 }
 
