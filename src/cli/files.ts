@@ -6,6 +6,7 @@
  */
 import { closeSync, createReadStream, createWriteStream, fchmodSync, fstatSync, lstatSync, openSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, type Stats, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BatchEnrichError, usageError } from '../errors.ts';
@@ -131,6 +132,8 @@ export class AtomicOutput {
   /** The flag and the path as given, for messages. */
   readonly #flag: string;
   readonly #given: string;
+  /** The error writing failed with (a full disk), if it did. */
+  #failure: Error | undefined;
 
   constructor(flag: string, given: string) {
     let existing: Stats | undefined;
@@ -159,6 +162,8 @@ export class AtomicOutput {
       throw usageError(`${flag} ${given}: cannot write there: ${code}${code === 'ENOENT' ? ' (no such folder)' : ''}`);
     }
     this.stream = createWriteStream(this.#temp ?? path, { fd });
+    // Kept to be named (`named`); the run learns of it from the write that waits, or at `finish`.
+    this.stream.once('error', (error) => (this.#failure ??= error));
     // However the run ends before `commit()` (an error, a usage error found later), the temporary file goes.
     if (this.#temp) process.once('exit', this.#removeTemp);
   }
@@ -186,7 +191,10 @@ export class AtomicOutput {
   async finish(rewrite?: (from: string, to: string) => Promise<void>): Promise<void> {
     if (!this.stream.writableFinished) {
       if (!this.stream.writableEnded) this.stream.end();
-      await once(this.stream, 'finish');
+      // Not `once(…, 'finish')`: a stream that failed already never finishes.
+      await finished(this.stream).catch((error: unknown) => {
+        throw this.named(error);
+      });
     }
     if (!this.#temp || !rewrite) return;
     const next = `${this.#temp}.w`;
@@ -200,6 +208,13 @@ export class AtomicOutput {
     } finally {
       rmSync(next, { force: true });
     }
+  }
+
+  /** `error` named for this file when it is the one its writing failed with (`--output out.csv: cannot write: ENOSPC`); else `error`. */
+  named(error: unknown): unknown {
+    if (error === undefined || error !== this.#failure) return error;
+    const { code, message } = error as NodeJS.ErrnoException;
+    return new BatchEnrichError('BE_OUTPUT', `${this.#flag} ${this.#given}: cannot write: ${code ?? message}${this.#temp ? '; the file is left as it was' : ''}`, { cause: error });
   }
 
   /** Renames the finished temporary file over `path`. */

@@ -187,6 +187,18 @@ describe('never destroy input', () => {
     expect(result.stderr).toMatch(/--output .*out\.ndjson and --errors .*out\.ndjson are the same file/);
   });
 
+  it.skipIf(!existsSync('/dev/full'))('a device that refuses the bytes (a full disk) is named: the flag, the path and why', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-full-'));
+    const input = join(dir, 'in.ndjson');
+    // The second record has no headline: it comes out with _error, to --errors.
+    writeFileSync(input, '{"headline":"a"}\n{"other":1}\n{"headline":"b"}\n');
+    for (const [flag, name] of [['-o', '--output'], ['--errors', '--errors']] as const) {
+      const result = await runCli(['--emulator', ...fast, '--prompt', 'T: {{headline}}', flag, '/dev/full', input]);
+      expect(result.code, result.stderr).toBe(1);
+      expect(result.stderr).toContain(`batch-enrich: ${name} /dev/full: cannot write: ENOSPC\n`);
+    }
+  });
+
   it('-o FILE is written whole at the end: a run killed while writing leaves the old FILE, or none', async () => {
     for (const old of ['OLD GOOD OUTPUT\n', undefined]) {
       const dir = mkdtempSync(join(tmpdir(), 'be-atomic-'));

@@ -313,7 +313,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
     outputs.discard();
     const code = interrupts.exitCode();
     if (code !== undefined) return code;
-    throw error;
+    throw outputs.named(error);
   } finally {
     await sinkDone;
     // Not ended when the process dies first: gc then keeps the run's work for its rerun (see `tryMark`).

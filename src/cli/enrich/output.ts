@@ -23,6 +23,8 @@ export interface Outputs {
   commit(): Promise<void>;
   /** Incomplete: the files are left as they were. */
   discard(): void;
+  /** The error a run failed with, named for the file when writing one of them failed (a full disk). */
+  named(error: unknown): unknown;
   /** Writes `--summary FILE` (opened with the others, so a path that cannot be written fails before any batch). */
   writeSummary(text: string): Promise<void>;
 }
@@ -120,6 +122,8 @@ export function openOutputs(values: EnrichValues, io: CliIo, context: { inputCol
     stream: outFile?.stream ?? io.stdout,
     async *format(records) {
       const toErrors = async (text: string) => {
+        // A file that failed (a full disk) fails the run now, not at its end.
+        if (errorsOut?.errored) throw errorsOut.errored;
         if (errorsOut && text && !errorsOut.write(text)) await once(errorsOut, 'drain');
       };
       for await (const record of records) {
@@ -136,6 +140,10 @@ export function openOutputs(values: EnrichValues, io: CliIo, context: { inputCol
       await outFile?.finish(widen(formatOut));
       errorsFile?.publish();
       outFile?.publish();
+    },
+    named(error) {
+      for (const file of [outFile, errorsFile, summaryFile]) if (file && file.named(error) !== error) return file.named(error);
+      return error;
     },
     discard() {
       errorsFile?.discard();
