@@ -1308,6 +1308,14 @@ export class Ledger implements LedgerStore {
    * What `gc(before, now)` would delete, counted without deleting (for `batch-enrich gc --dry-run`). A
    * plain read, so a dry run never waits on a running job's write lock.
    */
+  gcBatchIds(before: number, now: number): number[] {
+    const rules = gcRules(now, before);
+    const ids = this.#db.prepare<[number], number>(`SELECT id FROM batches WHERE ${gcBatchesWhere(rules)}`).pluck().all(before);
+    const where = this.#gcRequestsWhere(rules);
+    if (typeof where === 'string') ids.push(...this.#db.prepare<[number, number], number>(`SELECT id FROM batches WHERE ${gcArchivedWhere(rules, where)}`).pluck().all(before, before));
+    return ids;
+  }
+
   gcPreview(before: number, now: number): GcCounts {
     const rules = gcRules(now, before);
     const count = (sql: string, ...params: number[]) => (this.#db.prepare<number[], { n: number }>(`SELECT COUNT(*) AS n FROM ${sql}`).get(...params)?.n ?? 0);

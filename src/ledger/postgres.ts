@@ -763,6 +763,15 @@ export class PgLedger implements LedgerStore {
     return kept === undefined ? { batches: (row?.batches ?? 0) + (row?.archived ?? 0), requests: row?.requests ?? 0 } : { batches: row?.batches ?? 0, requests: 0, kept };
   }
 
+  async gcBatchIds(before: number, now: number): Promise<number[]> {
+    await this.#measureClock();
+    const sql = gcSql(gcRules(now, before));
+    const finished = await rows<{ id: number }>(this.#pool, `SELECT id FROM batches WHERE ${sql.batches}`, [before]);
+    // The archived ones only when gc may delete requests (no run may be working), as `gc` does.
+    const archived = (await this.#runsWorking(this.#pool)) === undefined ? await rows<{ id: number }>(this.#pool, `SELECT id FROM batches WHERE ${sql.archived}`, [before]) : [];
+    return [...finished, ...archived].map((row) => Number(row.id));
+  }
+
   /** Why gc keeps every request, if a run may still be working (`runMayBeWorking`, on the server's clock), as SQLite's gc asks. */
   async #runsWorking(db: Queryable): Promise<string | undefined> {
     const now = this.#serverTime(Date.now());

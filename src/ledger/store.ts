@@ -193,24 +193,6 @@ export function tryMark(run: number): number {
   return -run;
 }
 
-/** `GcRules.unfinishedJobs` over batch rows already read (`gc` leaves their batches on the API as it keeps them in the ledger). */
-export function unfinishedJobs(batches: readonly Pick<BatchRow, 'id' | 'job' | 'state' | 'created_at'>[], now: number): Set<string> {
-  const since = now - RESULTS_KEPT_MS - ARCHIVE_MARGIN_MS;
-  const newest = new Map<string, Pick<BatchRow, 'id' | 'state' | 'created_at'>>();
-  const jobs = new Set<string>();
-  for (const row of batches) {
-    if ((row.state === 'creating' || row.state === 'in_progress' || row.state === 'ended') && row.created_at >= since) jobs.add(row.job);
-    if ((newest.get(row.job)?.id ?? -Infinity) < row.id) newest.set(row.job, row);
-  }
-  for (const [job, row] of newest) if (row.state === 'failed' && row.created_at >= since) jobs.add(job);
-  return jobs;
-}
-
-/** `GcRules.archived` over a batch row already read. */
-export function archived(row: Pick<BatchRow, 'state' | 'created_at' | 'updated_at'>, now: number, before: number): boolean {
-  return (row.state === 'creating' || row.state === 'in_progress' || row.state === 'ended') && row.created_at < now - RESULTS_KEPT_MS - ARCHIVE_MARGIN_MS && row.updated_at < before;
-}
-
 /**
  * A request sent back for another attempt, not sent yet (SQL for both stores): `gc` keeps it, with
  * its attempts, its raised `max_tokens` and its last result. Deleted, the job's next try would build
@@ -341,6 +323,11 @@ export interface LedgerStore {
    */
   gc(before: number, now: number): Awaitable<GcCounts>;
   gcPreview(before: number, now: number): Awaitable<GcCounts>;
+  /**
+   * The batches `gc(before, now)` would delete, as things are now (the ids of those `gcPreview`
+   * counts): what `batch-enrich gc` may delete on the API, for it keeps there what the ledger keeps.
+   */
+  gcBatchIds(before: number, now: number): Awaitable<number[]>;
   /**
    * The Files API ids that the requests of `scope` in the ledger send, whatever their state: an
    * uploaded file one of them names must not be deleted (a batch may still read it, or a retry send

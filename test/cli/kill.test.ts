@@ -292,6 +292,8 @@ describe.each(stores)('a run whose output could not be written, then gc, then ru
     expect(perKey(emu)).toEqual(Array(rows).fill(1));
     const gc = await runCli(['gc', '--older-than', '0'], { env: env(emu, ledger) });
     expect(gc.code, gc.stderr).toBe(0);
+    // What the ledger keeps, gc keeps on the API too.
+    expect(gc.stderr).toMatch(/deleted 0 batches and 0 requests .*; 0 batches on the API/);
     const rerun = await runCli(args, { env: env(emu, ledger), timeoutMs: 30_000 });
     expect(rerun.code, rerun.stderr).toBe(0);
     expect(rerun.stdout).toBe(expected);

@@ -412,6 +412,7 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         const before = T + 1;
         expect(await ledger.gcPreview(T, T)).toEqual({ batches: 0, requests: 0 });
         expect(await ledger.gcPreview(before, before)).toEqual({ batches: 1, requests: 2 });
+        expect(await ledger.gcBatchIds(before, before)).toEqual([finished.id]);
         expect(await ledger.gc(before, before)).toEqual({ batches: 1, requests: 2 });
         expect(await ledger.batch(finished.id)).toBeUndefined();
         expect(await ledger.claimant('msgbatch_1')).toBeUndefined();
@@ -563,15 +564,17 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         await ledger.setBatchState(first.id, 'downloaded', T);
         const second = await ledger.openBatch(identity, run, 'nightly', 'n2', ['b'], T);
         await ledger.setRemote(second.id, 'msgbatch_n2', T);
-        await ledger.openBatch(identity, run, 'nightly', 'n3', ['d'], T);
+        const third = await ledger.openBatch(identity, run, 'nightly', 'n3', ['d'], T);
         await ledger.endRun(run, { complete: false, now: T, scope: SCOPE });
 
         // 28 days on, b's batch may still be collected: only "other"'s batch goes.
         expect(await ledger.gcPreview(T + 1, T + 28 * DAY)).toEqual({ batches: 1, requests: 0 });
+        expect(await ledger.gcBatchIds(T + 1, T + 28 * DAY)).toEqual([theirs.id]);
         expect(await ledger.gc(T + 1, T + 28 * DAY)).toEqual({ batches: 1, requests: 0 });
         // 31 days on (29, and a day's margin for clocks), nothing of the job can answer: its three
         // batches go, and a, b, c and d.
         expect(await ledger.gcPreview(T + 1, T + 31 * DAY)).toEqual({ batches: 3, requests: 4 });
+        expect((await ledger.gcBatchIds(T + 1, T + 31 * DAY)).sort((a, b) => a - b)).toEqual([first.id, second.id, third.id]);
         expect(await ledger.gc(T + 1, T + 31 * DAY)).toEqual({ batches: 3, requests: 4 });
         expect(await ledger.batches()).toEqual([]);
         expect(await ledger.request(SCOPE, 'b')).toBeUndefined();
@@ -588,6 +591,7 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         // A run of another job at work elsewhere (alive, its records out of reach): every request is
         // kept, and so is the batch they wait on.
         const other = await elsewhere.startRun('other', Date.now());
+        expect(await ledger.gcBatchIds(T + 1, T + 31 * DAY)).toEqual([]);
         const counts = await ledger.gc(T + 1, T + 31 * DAY);
         expect(counts).toMatchObject({ batches: 0, requests: 0 });
         expect(await ledger.request(SCOPE, 'b')).toMatchObject({ state: 'submitted', batch_id: id });

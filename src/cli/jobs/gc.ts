@@ -5,7 +5,7 @@ import { describeApiError } from '../../client/errors.ts';
 import { gcUploads } from '../../client/uploads.ts';
 import { shown } from '../../errors.ts';
 import type { BatchRow } from '../../ledger/ledger.ts';
-import { archived, RESULTS_KEPT_MS, unfinishedJobs, type LedgerStore } from '../../ledger/store.ts';
+import { RESULTS_KEPT_MS, type LedgerStore } from '../../ledger/store.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { guarded, help, say } from '../command.ts';
 import { number, parseFlags, renderFlags } from '../flags.ts';
@@ -88,16 +88,13 @@ export function gcCommand(argv: string[], io: CliIo): Promise<number> {
     try {
       const now = Date.now();
       const gc: Gc = { io, ledger, path, shown: shownLedger(path), api: apiFromEnv(io.env), now, before: now - days * DAY_MS, age: `${days} ${days === 1 ? 'day' : 'days'}`, keepRemote: values['keep-remote'] };
-      // Collected before `ledger.gc`, which deletes these very rows (not those of a job with batches
-      // still to finish: the ledger keeps them, see `gcRules`). A batch whose results the API has
-      // archived is deleted there too (it keeps the batch, empty, in the list otherwise).
-      const all = await ledger.batches();
-      const unfinished = unfinishedJobs(all, now);
-      // While a run may be working elsewhere the ledger keeps the batches it would take for archived
-      // (and their requests): so does the API.
-      const working = (await ledger.gcPreview(gc.before, now)).kept !== undefined;
-      const gone = (row: BatchRow) => row.state === 'downloaded' || (!working && archived(row, now, gc.before));
-      const candidates = all.filter((row) => gone(row) && row.remote_id !== null && row.updated_at < gc.before && !unfinished.has(row.job));
+      // Collected before `ledger.gc`, which deletes these very rows: on the API, gc deletes what the
+      // ledger lets go, by the ledger's own rules (`gcBatchIds`; it keeps the work of a job with
+      // batches still to finish, or whose last try stopped before every record was out, and while
+      // a run may be working, the batches it would take for archived). A downloaded batch goes; so
+      // does one whose results the API has archived (it keeps the batch, empty, in the list otherwise).
+      const goes = new Set(await ledger.gcBatchIds(gc.before, now));
+      const candidates = (await ledger.batches()).filter((row) => goes.has(row.id) && row.remote_id !== null && row.state !== 'failed');
       // Asked of the API even with --keep-remote (a read): a batch whose results it still holds is kept.
       const checked = await withoutLiveResults(gc, gc.api ? candidates.filter((row) => identityMatches(row, gc.api as Api)) : [], values['dry-run']);
       const remote = gc.keepRemote ? [] : candidates.filter((row) => !(gc.api && identityMatches(row, gc.api)) || checked.includes(row));
