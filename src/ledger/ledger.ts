@@ -1316,8 +1316,8 @@ export class Ledger implements LedgerStore {
     return ids;
   }
 
-  gcPreview(before: number, now: number): GcCounts {
-    const rules = gcRules(now, before);
+  gcPreview(before: number, now: number, keep: readonly number[] = []): GcCounts {
+    const rules = gcRules(now, before, keep);
     const count = (sql: string, ...params: number[]) => (this.#db.prepare<number[], { n: number }>(`SELECT COUNT(*) AS n FROM ${sql}`).get(...params)?.n ?? 0);
     const finished = count(`batches WHERE ${gcBatchesWhere(rules)}`, before);
     const where = this.#gcRequestsWhere(rules);

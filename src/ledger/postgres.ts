@@ -750,9 +750,9 @@ export class PgLedger implements LedgerStore {
     return files;
   }
 
-  async gcPreview(before: number, now: number): Promise<GcCounts> {
+  async gcPreview(before: number, now: number, keep: readonly number[] = []): Promise<GcCounts> {
     await this.#measureClock();
-    const sql = gcSql(gcRules(now, before));
+    const sql = gcSql(gcRules(now, before, keep));
     const row = await first<{ batches: number; archived: number; requests: number }>(
       this.#pool,
       `SELECT (SELECT COUNT(*) FROM batches WHERE ${sql.batches}) AS batches, (SELECT COUNT(*) FROM batches WHERE ${sql.archived}) AS archived,

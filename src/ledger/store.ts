@@ -164,15 +164,17 @@ export interface GcRules {
   borrowedDone: string;
 }
 
-export function gcRules(now: number, before: number): GcRules {
+/** `keep`: batches to take as touched since `before` (a dry run's count of what the gc would keep: see `LedgerStore.gcPreview`). */
+export function gcRules(now: number, before: number, keep: readonly number[] = []): GcRules {
   if (!Number.isFinite(now) || !Number.isFinite(before)) throw new RangeError(`gc's clock is not a time: ${now}, ${before}`);
+  if (!keep.every(Number.isSafeInteger)) throw new RangeError(`gc's batches to keep are not row ids: ${keep.join(', ')}`);
   const since = Math.floor(now - RESULTS_KEPT_MS - ARCHIVE_MARGIN_MS);
   const unfinishedJobs = `SELECT job FROM batches WHERE state IN ('creating', 'in_progress', 'ended') AND created_at >= ${since}
   UNION SELECT f.job FROM batches f WHERE f.state = 'failed' AND f.created_at >= ${since} AND f.id = (SELECT MAX(n.id) FROM batches n WHERE n.job = f.job)
   UNION SELECT job FROM borrowed WHERE noted_at >= ${since}`;
   return {
     unfinishedJobs,
-    archived: `(state IN ('creating', 'in_progress', 'ended') AND created_at < ${since} AND updated_at < ${Math.floor(before)})`,
+    archived: `(state IN ('creating', 'in_progress', 'ended') AND created_at < ${since} AND updated_at < ${Math.floor(before)}${keep.length > 0 ? ` AND id NOT IN (${keep.join(', ')})` : ''})`,
     // Correlated, by the index on request ids: PostgreSQL plans \`id NOT IN (a large subquery)\` as a
     // plain subplan, quadratic (a helper measured hours at a million notes, gc's lock held all along).
     borrowedKept: `EXISTS (SELECT 1 FROM borrowed o WHERE o.request_id = requests.id AND o.noted_at >= ${since})`,
@@ -322,7 +324,11 @@ export interface LedgerStore {
    * one transaction.
    */
   gc(before: number, now: number): Awaitable<GcCounts>;
-  gcPreview(before: number, now: number): Awaitable<GcCounts>;
+  /**
+   * What `gc(before, now)` would delete, counted. `keep`: batches the gc would first touch to `before`
+   * (`batch-enrich gc` keeps an archived batch whose results the API still holds), counted as kept.
+   */
+  gcPreview(before: number, now: number, keep?: readonly number[]): Awaitable<GcCounts>;
   /**
    * The batches `gc(before, now)` would delete, as things are now (the ids of those `gcPreview`
    * counts): what `batch-enrich gc` may delete on the API, for it keeps there what the ledger keeps.

@@ -793,6 +793,19 @@ describe('gc and batches past the API\'s 29 days', () => {
     expect(s.ledger.submittedOf(id).size).toBe(2);
   });
 
+  it('--dry-run counts as the gc does: a batch kept because the API still holds its results is not among what it would delete, nor are its requests', async () => {
+    const s = await setup(MINUTE);
+    const remote = await createRemote(s.client);
+    s.clock.advance(HOUR);
+    addBatch(s.ledger, { identity: s.identity, job: 'left', remoteId: remote, at: Date.now() - 31 * DAY });
+    const preview = await run(gcCommand, ['--older-than', '7', '--dry-run'], s.env);
+    expect(preview.code, preview.stderr).toBe(0);
+    expect(preview.stderr).toContain(`would keep batch ${remote} (job "left"): the API still holds its results`);
+    expect(preview.stderr).toContain('would delete 0 batches and 0 requests not touched for 7 days');
+    const r = await run(gcCommand, ['--older-than', '7'], s.env);
+    expect(r.stderr).toContain('deleted 0 batches and 0 requests not touched for 7 days');
+  });
+
   it('deletes no archived batch on the API that the ledger keeps (its job has a try that stopped before every record was out)', async () => {
     const s = await setup(MINUTE);
     const remote = await createRemote(s.client);

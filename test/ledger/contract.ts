@@ -573,6 +573,8 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await ledger.gc(T + 1, T + 28 * DAY)).toEqual({ batches: 1, requests: 0 });
         // 31 days on (29, and a day's margin for clocks), nothing of the job can answer: its three
         // batches go, and a, b, c and d.
+        // A dry run of a gc that keeps b's batch (the API still holds its results) counts it, and b, as kept.
+        expect(await ledger.gcPreview(T + 1, T + 31 * DAY, [second.id])).toEqual({ batches: 2, requests: 3 });
         expect(await ledger.gcPreview(T + 1, T + 31 * DAY)).toEqual({ batches: 3, requests: 4 });
         expect((await ledger.gcBatchIds(T + 1, T + 31 * DAY)).sort((a, b) => a - b)).toEqual([first.id, second.id, third.id]);
         expect(await ledger.gc(T + 1, T + 31 * DAY)).toEqual({ batches: 3, requests: 4 });

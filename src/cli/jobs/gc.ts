@@ -96,11 +96,14 @@ export function gcCommand(argv: string[], io: CliIo): Promise<number> {
       const goes = new Set(await ledger.gcBatchIds(gc.before, now));
       const candidates = (await ledger.batches()).filter((row) => goes.has(row.id) && row.remote_id !== null && row.state !== 'failed');
       // Asked of the API even with --keep-remote (a read): a batch whose results it still holds is kept.
-      const checked = await withoutLiveResults(gc, gc.api ? candidates.filter((row) => identityMatches(row, gc.api as Api)) : [], values['dry-run']);
+      const asked = gc.api ? candidates.filter((row) => identityMatches(row, gc.api as Api)) : [];
+      const checked = await withoutLiveResults(gc, asked, values['dry-run']);
       const remote = gc.keepRemote ? [] : candidates.filter((row) => !(gc.api && identityMatches(row, gc.api)) || checked.includes(row));
       const ours = gc.api ? remote.filter((row) => identityMatches(row, gc.api as Api)) : [];
       nameLeftOnApi(gc, remote.filter((row) => !ours.includes(row)));
-      return values['dry-run'] ? await preview(gc, ours) : await collect(gc, ours);
+      // A dry run touches nothing: what the gc would keep is counted as kept.
+      const kept = asked.filter((row) => !checked.includes(row)).map((row) => row.id);
+      return values['dry-run'] ? await preview(gc, ours, kept) : await collect(gc, ours);
     } finally {
       await ledger.close();
     }
@@ -141,9 +144,9 @@ function nameLeftOnApi(gc: Gc, left: BatchRow[]): void {
 }
 
 /** `--dry-run`: what would go, nothing deleted. */
-async function preview(gc: Gc, ours: BatchRow[]): Promise<number> {
+async function preview(gc: Gc, ours: BatchRow[], kept: readonly number[]): Promise<number> {
   const { io, ledger, api, before, age } = gc;
-  const counts = await ledger.gcPreview(before, gc.now);
+  const counts = await ledger.gcPreview(before, gc.now, kept);
   const now = Date.now();
   for (const row of ours) {
     const when = row.state === 'downloaded' ? `downloaded ${formatDuration(now - row.updated_at)} ago` : `made ${formatDuration(now - row.created_at)} ago: its results are archived`;
