@@ -132,13 +132,15 @@ export function enrichStage(
     const source = o.shard ? takeShard(input, o.shard) : input;
     const own = !isLedgerStore(o.ledger);
     const ledger = isLedgerStore(o.ledger) ? o.ledger : await openLedger(o.ledger ?? defaultLedgerPath(process.env));
-    // A ledger opened here, and a run whose end the consumer took (`onComplete`): closed once it has ended it.
+    // A ledger opened here, and a run whose end the consumer took (`onComplete`): closed once it has
+    // ended it (once, however many times it is called).
     let closeLater = false;
     const onComplete =
       own && o.onComplete
         ? (end: (kept: boolean) => Promise<void>) => {
             closeLater = true;
-            o.onComplete!((kept) => end(kept).finally(() => ledger.close()));
+            let ended: Promise<void> | undefined;
+            o.onComplete!((kept) => (ended ??= end(kept).finally(() => ledger.close())));
           }
         : o.onComplete;
     try {

@@ -113,11 +113,11 @@ const KEY_HASH_CHARS = 22;
  * again (its expired requests, sent again a day later, keep a job unfinished for days).
  */
 function gcBatchesWhere(rules: GcRules): string {
-  return `updated_at < ? AND state IN ('downloaded', 'failed') AND job NOT IN (${rules.unfinishedJobs})`;
+  return `updated_at < ? AND state IN ('downloaded', 'failed') AND job NOT IN (${rules.unfinishedJobs}) AND run NOT IN (${rules.markedRuns})`;
 }
 function gcRequestsWhere(rules: GcRules): string {
   return `updated_at < ? AND (state != 'submitted' OR (result_id IS NULL AND batch_id NOT IN (SELECT id FROM batches WHERE NOT ${rules.archived}))) AND NOT (${RETRY_WAITING})
-  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${rules.unfinishedJobs}))) AND NOT ${rules.borrowedKept}`;
+  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${rules.unfinishedJobs}) OR run IN (${rules.markedRuns}))) AND NOT ${rules.borrowedKept}`;
 }
 /**
  * The batches that can answer nothing more (`GcRules.archived`) that `gc` forgets once the requests
@@ -775,8 +775,9 @@ export class Ledger implements LedgerStore {
   }
 
   /**
-   * Registers a run of this process (its first heartbeat at `now`), after forgetting the records of
-   * runs long dead: gone from this host, or silent for `RUN_RECORDS_STALE_MS`.
+   * Registers a run of this process (its first heartbeat at `now`) and its mark (`tryMark`), after
+   * forgetting the records of runs long dead (gone from this host, or silent for
+   * `RUN_RECORDS_STALE_MS`); their marks stay.
    */
   startRun(job: string, now: number): number {
     for (const run of this.#stmt.runs.all()) {
@@ -1304,10 +1305,6 @@ export class Ledger implements LedgerStore {
     return files;
   }
 
-  /**
-   * What `gc(before, now)` would delete, counted without deleting (for `batch-enrich gc --dry-run`). A
-   * plain read, so a dry run never waits on a running job's write lock.
-   */
   gcBatchIds(before: number, now: number): number[] {
     const rules = gcRules(now, before);
     const ids = this.#db.prepare<[number], number>(`SELECT id FROM batches WHERE ${gcBatchesWhere(rules)}`).pluck().all(before);
@@ -1316,6 +1313,10 @@ export class Ledger implements LedgerStore {
     return ids;
   }
 
+  /**
+   * What `gc(before, now)` would delete, counted without deleting (for `batch-enrich gc --dry-run`). A
+   * plain read, so a dry run never waits on a running job's write lock.
+   */
   gcPreview(before: number, now: number, keep: readonly number[] = []): GcCounts {
     const rules = gcRules(now, before, keep);
     const count = (sql: string, ...params: number[]) => (this.#db.prepare<number[], { n: number }>(`SELECT COUNT(*) AS n FROM ${sql}`).get(...params)?.n ?? 0);

@@ -165,9 +165,9 @@ export const GC_LOCK = [0x62655f65, 0x6763] as const; // "be_e", "gc"
 function gcSql(rules: GcRules): { batches: string; requests: string; archived: string; releaseRetries: string } {
   const requests = `updated_at < $1 AND (state <> 'submitted' OR (result_id IS NULL AND batch_id NOT IN (SELECT id FROM batches WHERE NOT ${rules.archived}))) AND NOT (${RETRY_WAITING})
   AND NOT EXISTS (SELECT 1 FROM records r WHERE r.key = requests.key)
-  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${rules.unfinishedJobs}))) AND NOT ${rules.borrowedKept}`;
+  AND (batch_id IS NULL OR batch_id NOT IN (SELECT id FROM batches WHERE job IN (${rules.unfinishedJobs}) OR run IN (${rules.markedRuns}))) AND NOT ${rules.borrowedKept}`;
   return {
-    batches: `updated_at < $1 AND state IN ('downloaded', 'failed') AND job NOT IN (${rules.unfinishedJobs})`,
+    batches: `updated_at < $1 AND state IN ('downloaded', 'failed') AND job NOT IN (${rules.unfinishedJobs}) AND run NOT IN (${rules.markedRuns})`,
     requests,
     archived: `updated_at < $1 AND ${rules.archived} AND job NOT IN (${rules.unfinishedJobs})
   AND id NOT IN (SELECT batch_id FROM requests WHERE state = 'submitted' AND batch_id IS NOT NULL AND result_id IS NULL AND NOT (${requests}))`,

@@ -61,10 +61,11 @@ const BUSY_CODE = /^(SQLITE_(BUSY|LOCKED)(_[A-Z]+)?|08[0-9A-Z]{3})$/;
 const BUSY_MESSAGE = /^(Connection terminated|timeout exceeded when trying to connect)/;
 
 /**
- * How a run of ours ended (`endRun`): with every record out (`complete`: the notes of its job on
- * the requests its records point at are cleared; another try of the job, a shard, keeps its own),
- * or before (its records' requests are noted for its job, see `GcRules.borrowedKept`). `scope`: the
- * identity its records' requests are under.
+ * How a run of ours ended (`endRun`): with every record out, and kept by its consumer (`complete`:
+ * see the sink's `onComplete`; the notes of its job on the requests its records point at are
+ * cleared; another try of the job, a shard, keeps its own), or before (its records' requests are
+ * noted for its job, see `GcRules.borrowedKept`). `scope`: the identity its records' requests are
+ * under.
  */
 export interface RunOutcome {
   complete: boolean;
@@ -141,10 +142,14 @@ export interface GcRules {
    * The jobs with work to finish: a batch not yet downloaded that may still answer (created within
    * `RESULTS_KEPT_MS`), a newest batch that failed (its requests were released, to be sent by the
    * job's next try) within as long, or a try that ended before every record was out (`borrowed`
-   * notes, `tryMark`s among them) within as long. `gc` keeps their finished work; a job left longer
-   * is over.
+   * notes) within as long. `gc` keeps their finished work; a job left longer is over.
    */
   unfinishedJobs: string;
+  /**
+   * The runs whose try never ended (`tryMark`), within `RESULTS_KEPT_MS`: `gc` keeps the batches
+   * each opened, and the requests they answered.
+   */
+  markedRuns: string;
   /**
    * A batch that can answer nothing more (over `batches`): not downloaded nor failed, created longer
    * than `RESULTS_KEPT_MS` (and `ARCHIVE_MARGIN_MS`) ago, and untouched since `before` (a batch
@@ -171,9 +176,10 @@ export function gcRules(now: number, before: number, keep: readonly number[] = [
   const since = Math.floor(now - RESULTS_KEPT_MS - ARCHIVE_MARGIN_MS);
   const unfinishedJobs = `SELECT job FROM batches WHERE state IN ('creating', 'in_progress', 'ended') AND created_at >= ${since}
   UNION SELECT f.job FROM batches f WHERE f.state = 'failed' AND f.created_at >= ${since} AND f.id = (SELECT MAX(n.id) FROM batches n WHERE n.job = f.job)
-  UNION SELECT job FROM borrowed WHERE noted_at >= ${since}`;
+  UNION SELECT job FROM borrowed WHERE request_id >= 0 AND noted_at >= ${since}`;
   return {
     unfinishedJobs,
+    markedRuns: `SELECT -request_id FROM borrowed WHERE request_id < 0 AND noted_at >= ${since}`,
     archived: `(state IN ('creating', 'in_progress', 'ended') AND created_at < ${since} AND updated_at < ${Math.floor(before)}${keep.length > 0 ? ` AND id NOT IN (${keep.join(', ')})` : ''})`,
     // Correlated, by the index on request ids: PostgreSQL plans \`id NOT IN (a large subquery)\` as a
     // plain subplan, quadratic (a helper measured hours at a million notes, gc's lock held all along).
@@ -184,12 +190,13 @@ export function gcRules(now: number, before: number, keep: readonly number[] = [
 
 /**
  * The note a run's start writes for its job (`borrowed`, under this id in place of a request's: no
- * request has it), and only its end (`LedgerStore.endRun`) deletes: a try that never
- * ends (SIGKILL, the OOM killer, a lost machine, a caller that never confirmed its output) leaves
- * its job unfinished (`GcRules.unfinishedJobs`), so gc keeps the job's batches and the requests they
- * answered for its next try, as long as other notes (`RESULTS_KEPT_MS`). Its own new requests are
- * not noted one by one as it reads them (a write a record, on every job); they were sent, if at all,
- * in the job's batches, which this keeps.
+ * request has it), and only its end (`LedgerStore.endRun`) deletes: of a try that never ends
+ * (SIGKILL, the OOM killer, a lost machine, a caller that never confirmed its output), gc keeps the
+ * batches it opened and the requests they answered (`GcRules.markedRuns`), as long as other notes
+ * (`RESULTS_KEPT_MS`), for the job's next try. What the try read that the ledger had before is
+ * noted as it reads it; its own new requests are not noted one by one (a write a record, on every
+ * job): they were sent, if at all, in its own batches. The job's other work is not kept for it (a
+ * nightly job killed once is not kept whole for a month).
  */
 export function tryMark(run: number): number {
   return -run;

@@ -157,7 +157,8 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     pulse.move();
   }, ctx.fail);
 
-  // Every record out: the job's next try needs nothing of this one (see `RunOutcome`).
+  // Every record out: the job's next try needs nothing of this one (see `RunOutcome`), once the
+  // consumer has kept them (`onComplete`).
   let complete = false;
   try {
     yield* emitInOrder(ctx, {
@@ -186,12 +187,17 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     // The real-time calls still out are waited for however long they take: each is paid once sent.
     // The run beats on meanwhile: taken for dead by another run, its groups would be sent again.
     await realtime.finishing();
-    clearInterval(heartbeat);
     calls.abort(controller.signal.reason);
     if (stopped && opts.cancelOnAbort) await submitter.cancelMine(STOP_WAIT_MS);
     finished = true;
+    // Once (a second call gets the first's promise); the run beats on until it ends, so that, handed
+    // to the consumer (`onComplete`), it is not taken for dead while the consumer keeps its output.
     let ended: Promise<void> | undefined;
-    const end = (kept: boolean) => (ended ??= Promise.resolve(ledger.endRun(ctx.run, { complete: kept, now: opts.now(), scope: ctx.scope })));
+    const end = (kept: boolean) =>
+      (ended ??= (async () => {
+        clearInterval(heartbeat);
+        await ledger.endRun(ctx.run, { complete: kept, now: opts.now(), scope: ctx.scope });
+      })());
     if (complete && options.onComplete) options.onComplete(end);
     else await end(complete);
   }

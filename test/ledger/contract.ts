@@ -673,9 +673,17 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await elsewhere.request(SCOPE, 'k')).toBeDefined();
       });
 
-      it("a try killed after its batch was answered, before its records were out (no endRun), has its job keep the batch and the requests it answered, until the job is left for good", async () => {
+      it("a try killed after its batch was answered, before its records were out (no endRun), keeps that batch and the requests it answered, until the job is left for good; not the job's earlier work", async () => {
         const [ledger, elsewhere] = (await workers(2)) as [LedgerStore, LedgerStore];
         const DAY = 24 * 60 * 60_000;
+        // Last night's try of the job wrote every record: its work is not kept for tonight's.
+        const last = await ledger.startRun('nightly', T - DAY);
+        await ledger.intake(SCOPE, last, [SPEC], newRequests(['z']), newRecords(['z']), T - DAY);
+        const before = await ledger.openBatch(identity, last, 'nightly', 'n0', ['z'], T - DAY);
+        await ledger.setRemote(before.id, 'msgbatch_n0', T - DAY);
+        await ledger.settle(before.id, [done((await ledger.submittedOf(before.id)).get('z')!, '{"type":"succeeded"}')], T - DAY);
+        await ledger.setBatchState(before.id, 'downloaded', T - DAY);
+        await ledger.endRun(last, { complete: true, now: T - DAY, scope: SCOPE });
         const nightly = await ledger.startRun('nightly', T);
         await ledger.intake(SCOPE, nightly, [SPEC], newRequests(['a', 'b']), newRecords(['a', 'b']), T);
         const mine = await ledger.openBatch(identity, nightly, 'nightly', 'n1', ['a', 'b'], T);
@@ -688,10 +696,13 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         const later = T + RUN_RECORDS_STALE_MS + 1;
         await elsewhere.endRun(await elsewhere.startRun('x', later), { complete: true, now: later, scope: SCOPE });
         expect(await elsewhere.run(nightly)).toBeUndefined();
-        // gc --older-than 0: nightly's next try reads a and b again, and would pay for both.
-        expect(await elsewhere.gcPreview(later + 1, later + 1)).toEqual({ batches: 0, requests: 0 });
-        expect(await elsewhere.gc(later + 1, later + 1)).toEqual({ batches: 0, requests: 0 });
+        // gc --older-than 0: nightly's next try reads a and b again, and would pay for both; only
+        // last night's batch and z go (the mark keeps what the killed try sent, not all of its job).
+        expect(await elsewhere.gcPreview(later + 1, later + 1)).toEqual({ batches: 1, requests: 1 });
+        expect(await elsewhere.gcBatchIds(later + 1, later + 1)).toEqual([before.id]);
+        expect(await elsewhere.gc(later + 1, later + 1)).toEqual({ batches: 1, requests: 1 });
         expect(await elsewhere.storedResult(SCOPE, 'b')).toBe('{"type":"succeeded","b":1}');
+        expect(await elsewhere.request(SCOPE, 'z')).toBeUndefined();
         // 31 days on, the job was left: its batch can answer nothing more, and it goes with a and b.
         expect(await elsewhere.gc(later + 1, T + 31 * DAY)).toEqual({ batches: 1, requests: 2 });
       });

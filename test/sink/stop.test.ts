@@ -133,3 +133,31 @@ describe('a consumer that has yet to keep what it wrote (onComplete: a file rena
     ledger.close();
   });
 });
+
+describe('the end handed to the consumer (onComplete)', () => {
+  it('a ledger that cannot record the end (a full disk) rejects the promise end returns, once, and does not throw where end is called', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const inner = new Ledger(':memory:');
+    let calls = 0;
+    const ledger = new Proxy(inner, {
+      get(target, name, receiver) {
+        if (name === 'endRun') {
+          return () => {
+            calls++;
+            throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+          };
+        }
+        const value = Reflect.get(target, name, receiver) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    let end: ((kept: boolean) => Promise<void>) | undefined;
+    await enrich(emu, rows(2), { ledger, onComplete: (e) => (end = e) });
+    let ended: Promise<void> | undefined;
+    expect(() => (ended = end!(true))).not.toThrow();
+    await expect(ended).rejects.toMatchObject({ code: 'SQLITE_FULL' });
+    await expect(end!(false)).rejects.toMatchObject({ code: 'SQLITE_FULL' });
+    expect(calls).toBe(1);
+    inner.close();
+  });
+});

@@ -317,7 +317,13 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   } finally {
     await sinkDone;
     // Not ended when the process dies first: gc then keeps the run's work for its rerun (see `tryMark`).
-    await endRun?.(completed);
+    // Nor when the ledger cannot record the end (its disk full too): the same, said, and not in place
+    // of the run's own error.
+    const unended = await endRun?.(completed).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    if (unended !== undefined) progress.say(`warning: the ledger could not record the end of this run (${(unended as Error).message ?? String(unended)}); gc keeps its work as that of a try cut short`);
     // A run that completed sent the released requests again itself (a dead run's group it took over).
     const { groups, requests, reason } = realtimeReleased;
     if (requests > 0 && !completed && !values.quiet) progress.say(`real time: ${plural(requests, 'request')} of ${plural(groups, 'group')} will be sent by the next run: ${reason}`);
