@@ -50,7 +50,7 @@ import {
   type RunRow,
   type Waiting,
 } from './ledger.ts';
-import { fileIdsIn, gcRules, NAMES_A_FILE, RETRY_WAITING, tryMark, type GcRules, type RunOutcome, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
+import { cutShortSql, fileIdsIn, gcRules, NAMES_A_FILE, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
 import type { UploadRow } from './uploads.ts';
 
 /** A small pool: a worker runs one step at a time, plus its heartbeat and a page read while a body streams. */
@@ -761,6 +761,12 @@ export class PgLedger implements LedgerStore {
     );
     const kept = await this.#runsWorking(this.#pool);
     return kept === undefined ? { batches: (row?.batches ?? 0) + (row?.archived ?? 0), requests: row?.requests ?? 0 } : { batches: row?.batches ?? 0, requests: 0, kept };
+  }
+
+  async cutShort(before: number, now: number): Promise<CutShort[]> {
+    await this.#measureClock();
+    const found = await rows<CutShort>(this.#pool, cutShortSql(gcRules(now, before), '$1'), [before]);
+    return found.map((row) => ({ job: row.job, run: Number(row.run), startedAt: Number(row.startedAt), batches: Number(row.batches) }));
   }
 
   async gcBatchIds(before: number, now: number): Promise<number[]> {

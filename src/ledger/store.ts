@@ -218,6 +218,28 @@ export function fileIdsIn(messages: string, into: Set<string>): void {
 /** Which payloads may name an uploaded file (SQL for both stores): those without `"file_id"` cannot. */
 export const NAMES_A_FILE = `p.messages LIKE '%"file_id"%'`;
 
+/** A try that never ended whose batches gc keeps (`tryMark`), for `batch-enrich gc` to say why. */
+export interface CutShort {
+  job: string;
+  run: number;
+  /** When it started (ms since the epoch): gc keeps its batches until `RESULTS_KEPT_MS` after. */
+  startedAt: number;
+  /** Its batches untouched since the cut-off, which gc would have deleted. */
+  batches: number;
+}
+
+/**
+ * `LedgerStore.cutShort` (SQL for both stores; `param` writes the placeholder of `before`). A run
+ * whose row is still there may be working: the caller tells (`runMayBeWorking`).
+ */
+export function cutShortSql(rules: GcRules, param: string): string {
+  return `SELECT m.job AS job, -m.request_id AS run, m.noted_at AS "startedAt", COUNT(b.id) AS batches
+    FROM borrowed m JOIN batches b ON b.run = -m.request_id
+   WHERE m.request_id < 0 AND -m.request_id IN (${rules.markedRuns})
+     AND b.updated_at < ${param} AND b.state IN ('downloaded', 'failed')
+   GROUP BY m.job, m.request_id, m.noted_at ORDER BY m.noted_at`;
+}
+
 /** What `gc` deleted (or `gcPreview` would), and why it kept every request, if it did. */
 export interface GcCounts {
   batches: number;
@@ -341,6 +363,8 @@ export interface LedgerStore {
    * counts): what `batch-enrich gc` may delete on the API, for it keeps there what the ledger keeps.
    */
   gcBatchIds(before: number, now: number): Awaitable<number[]>;
+  /** The tries not ended whose batches `gc(before, now)` keeps for their job's next try (some may be working still: see `run`). */
+  cutShort(before: number, now: number): Awaitable<CutShort[]>;
   /**
    * The Files API ids that the requests of `scope` in the ledger send, whatever their state: an
    * uploaded file one of them names must not be deleted (a batch may still read it, or a retry send

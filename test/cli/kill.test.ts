@@ -166,6 +166,7 @@ describe.each(stores)('killed with SIGKILL, then run again (ledger in $store)', 
       if (c.gcFirst) {
         const gc = await runCli(['gc', '--older-than', '0'], { env: env(emu, ledger) });
         expect(gc.code, gc.stderr).toBe(0);
+        expect(gc.stderr).toMatch(/keeping 1 batch of job "tickets\.csv-[0-9a-f]{8}" for its next try: its try started .* ago \(run \d+\) never ended/);
       }
 
       const rerun = await runCli(args, { env: env(emu, ledger), timeoutMs: 30_000 });

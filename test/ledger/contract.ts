@@ -700,6 +700,8 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         // last night's batch and z go (the mark keeps what the killed try sent, not all of its job).
         expect(await elsewhere.gcPreview(later + 1, later + 1)).toEqual({ batches: 1, requests: 1 });
         expect(await elsewhere.gcBatchIds(later + 1, later + 1)).toEqual([before.id]);
+        // What gc says it keeps, and for whom (the runs that ended have no mark).
+        expect(await elsewhere.cutShort(later + 1, later + 1)).toEqual([{ job: 'nightly', run: nightly, startedAt: T, batches: 1 }]);
         expect(await elsewhere.gc(later + 1, later + 1)).toEqual({ batches: 1, requests: 1 });
         expect(await elsewhere.storedResult(SCOPE, 'b')).toBe('{"type":"succeeded","b":1}');
         expect(await elsewhere.request(SCOPE, 'z')).toBeUndefined();

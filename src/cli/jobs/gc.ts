@@ -4,7 +4,7 @@ import { APIError } from '@anthropic-ai/sdk';
 import { describeApiError } from '../../client/errors.ts';
 import { gcUploads } from '../../client/uploads.ts';
 import { shown } from '../../errors.ts';
-import type { BatchRow } from '../../ledger/ledger.ts';
+import { runMayBeWorking, type BatchRow } from '../../ledger/ledger.ts';
 import { RESULTS_KEPT_MS, type LedgerStore } from '../../ledger/store.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { guarded, help, say } from '../command.ts';
@@ -134,6 +134,20 @@ async function withoutLiveResults(gc: Gc, rows: BatchRow[], dryRun: boolean): Pr
   return rows.filter((row) => !kept.includes(row));
 }
 
+/** Says, for each try that never ended whose batches gc keeps (`tryMark`), why and until when. */
+async function sayCutShort(gc: Gc, dryRun: boolean): Promise<void> {
+  for (const { job, run, startedAt, batches } of await gc.ledger.cutShort(gc.before, gc.now)) {
+    const row = await gc.ledger.run(run);
+    if (row && runMayBeWorking(row, gc.now)) continue; // at work: gc keeps every request, and names it
+    const until = new Date(startedAt + RESULTS_KEPT_MS).toISOString().slice(0, 10);
+    say(
+      gc.io,
+      `${dryRun ? 'would keep' : 'keeping'} ${plural(batches, 'batch', 'batches')} of job ${shown(job)} for its next try: its try started ${formatDuration(gc.now - startedAt)} ago (run ${run}) ` +
+        `never ended (killed, or its machine lost), and the next reads their answers (kept until ${until} at most)`,
+    );
+  }
+}
+
 /** Names the batches that stay on the API: another identity's, or all without a key. */
 function nameLeftOnApi(gc: Gc, left: BatchRow[]): void {
   if (!gc.api && left.length > 0) {
@@ -152,6 +166,7 @@ async function preview(gc: Gc, ours: BatchRow[], kept: readonly number[]): Promi
     const when = row.state === 'downloaded' ? `downloaded ${formatDuration(now - row.updated_at)} ago` : `made ${formatDuration(now - row.created_at)} ago: its results are archived`;
     say(io, `would delete batch ${row.remote_id} on the API (job ${shown(row.job)}, ${when})`);
   }
+  await sayCutShort(gc, true);
   say(io, `would delete ${plural(counts.batches, 'batch', 'batches')} and ${plural(counts.requests, 'request')} not touched for ${age} from the ledger ${gc.shown}`);
   if (counts.kept) say(io, `would keep every request: ${counts.kept}`);
   // Counted against the requests as they are now (some of which the gc would delete): a lower bound.
@@ -194,6 +209,7 @@ async function collect(gc: Gc, ours: BatchRow[]): Promise<number> {
     // and the next gc (with a later cut-off) tries again.
     await ledger.setBatchState(row.id, row.state, before, `remote delete failed: ${why}`);
   }
+  await sayCutShort(gc, false);
   const counts = await ledger.gc(before, gc.now);
   // Batches whose results the API archived: deleted there once the ledger let them go (it keeps those
   // a job, or a run at work, may still follow, and a batch followed must still be on the API).
