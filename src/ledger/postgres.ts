@@ -346,6 +346,16 @@ export class PgLedger implements LedgerStore {
     await transaction(this.#pool, async (client) => {
       if (ended) await client.query('DELETE FROM borrowed b USING runs r WHERE r.id = $1 AND b.job = r.job AND b.request_id = $2', [run, tryMark(run)]);
       if (outcome?.complete === true) {
+        // The marks (`tryMark`) of the job's tries forgotten as dead whose batches' requests all are
+        // among its records: it read again, and wrote out, all they paid for.
+        await client.query(
+          `DELETE FROM borrowed m USING runs r
+            WHERE r.id = $1 AND m.job = r.job AND m.request_id < 0 AND m.request_id <> -$1::bigint AND -m.request_id NOT IN (SELECT id FROM runs)
+              AND NOT EXISTS (SELECT 1 FROM batches b JOIN requests q ON q.batch_id = b.id
+                               WHERE b.run = -m.request_id
+                                 AND NOT (q.scope = $2 AND q.key IN (SELECT c.key FROM records c WHERE c.run = $1 AND c.key IS NOT NULL)))`,
+          [run, outcome.scope],
+        );
         // The notes of its job on the requests its records point at (another try of the job, a shard, keeps its own).
         await client.query(
           `DELETE FROM borrowed b USING runs r, records c, requests q

@@ -106,6 +106,15 @@ export class RunRecords {
     else this.#statements(run).note.run(job, now, run, run);
   }
 
+  /**
+   * Deletes the marks of the job's tries that never ended and that this run, complete, covered (see
+   * `uncover`). In the caller's transaction.
+   */
+  uncover(run: number, job: string, scope: string): void {
+    if (!this.#runs.has(run)) return;
+    this.#statements(run).uncover.run(job, run, scope, run, run);
+  }
+
   /** Keys held by our runs' records (SQL for `NOT IN`), or null when there are none. */
   heldKeysSql(): string | null {
     return this.#attached ? 'SELECT key FROM scratch.records WHERE key IS NOT NULL' : null;
@@ -184,6 +193,14 @@ function prepare(db: Database.Database) {
       `INSERT INTO main.borrowed (job, request_id, noted_at)
        SELECT ?, request_id, ? FROM scratch.records WHERE id >= ? * ${SEQ_BITS} AND id < (? + 1) * ${SEQ_BITS} AND request_id IS NOT NULL
        ON CONFLICT (job, request_id) DO UPDATE SET noted_at = excluded.noted_at`,
+    ),
+    // The marks (`tryMark`) of the job's tries forgotten as dead whose batches' requests all are among
+    // this run's records (under its scope): this run read again, and wrote out, all they paid for.
+    uncover: db.prepare(
+      `DELETE FROM main.borrowed WHERE job = ? AND request_id < 0 AND request_id <> -? AND -request_id NOT IN (SELECT id FROM main.runs)
+         AND NOT EXISTS (SELECT 1 FROM main.batches b JOIN main.requests q ON q.batch_id = b.id
+                          WHERE b.run = -borrowed.request_id
+                            AND NOT (q.scope = ? AND q.key IN (SELECT key FROM scratch.records WHERE id >= ? * ${SEQ_BITS} AND id < (? + 1) * ${SEQ_BITS} AND key IS NOT NULL)))`,
     ),
     unnote: db.prepare(
       `DELETE FROM main.borrowed WHERE job = ? AND request_id IN

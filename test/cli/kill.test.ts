@@ -174,6 +174,12 @@ describe.each(stores)('killed with SIGKILL, then run again (ledger in $store)', 
       expect(rerun.stdout).toBe(expected);
       if (c.rerunSays) expect(rerun.stderr).toMatch(c.rerunSays);
       expect(perKey(emu)).toEqual(Array(c.rows).fill(1));
+      if (c.gcFirst) {
+        // The rerun read, and wrote out, all the killed try paid for: gc now lets its batch go.
+        const gc = await runCli(['gc', '--older-than', '0'], { env: env(emu, ledger) });
+        expect(gc.stderr).not.toMatch(/for its next try/);
+        expect(gc.stderr).toMatch(/deleted 1 batch and 3,000 requests not touched for 0 days from the ledger .*; 1 batch on the API/);
+      }
       // The killed run's scratch file of records (SQLite) was deleted by the rerun, and the rerun's own at its end.
       expect(readdirSync(dir).filter((name) => name.includes('.run-'))).toEqual([]);
     });

@@ -709,6 +709,30 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await elsewhere.gc(later + 1, T + 31 * DAY)).toEqual({ batches: 1, requests: 2 });
       });
 
+      it("a try killed after its batch was answered is covered by a later complete try of the job that read every request of that batch: its mark goes; not by one that read some (a shard)", async () => {
+        const [ledger, elsewhere] = (await workers(2)) as [LedgerStore, LedgerStore];
+        const killed = await ledger.startRun('nightly', T);
+        await ledger.intake(SCOPE, killed, [SPEC], newRequests(['a', 'b']), newRecords(['a', 'b']), T);
+        const mine = await ledger.openBatch(identity, killed, 'nightly', 'n1', ['a', 'b'], T);
+        await ledger.setRemote(mine.id, 'msgbatch_n1', T);
+        const waiting = await ledger.submittedOf(mine.id);
+        await ledger.settle(mine.id, [done(waiting.get('a')!, '{"type":"succeeded"}'), done(waiting.get('b')!, '{"type":"succeeded"}')], T);
+        await ledger.setBatchState(mine.id, 'downloaded', T);
+        // Killed (no endRun). Its rerun, elsewhere once it is taken for dead, reads only a (a shard) and writes every record.
+        const later = T + RUN_RECORDS_STALE_MS + 1;
+        const shard = await elsewhere.startRun('nightly', later);
+        await elsewhere.intake(SCOPE, shard, [], [], newRecords(['a']), later);
+        await elsewhere.endRun(shard, { complete: true, now: later, scope: SCOPE });
+        expect(await elsewhere.cutShort(later + 1, later + 1)).toEqual([{ job: 'nightly', run: killed, startedAt: T, batches: 1 }]);
+        expect(await elsewhere.gc(later + 1, later + 1)).toEqual({ batches: 0, requests: 0 });
+        // The whole input again: every request of the killed try's batch read, and written out.
+        const rerun = await elsewhere.startRun('nightly', later + 2);
+        await elsewhere.intake(SCOPE, rerun, [], [], newRecords(['a', 'b']), later + 2);
+        await elsewhere.endRun(rerun, { complete: true, now: later + 2, scope: SCOPE });
+        expect(await elsewhere.cutShort(later + 3, later + 3)).toEqual([]);
+        expect(await elsewhere.gc(later + 3, later + 3)).toEqual({ batches: 1, requests: 2 });
+      });
+
       it('a try of a job that writes every record clears only its own notes: another try of the job (a shard) keeps what it read', async () => {
         const [ledger] = (await workers(1)) as [LedgerStore];
         const other = await ledger.startRun('other', T);
