@@ -673,6 +673,18 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await elsewhere.request(SCOPE, 'k')).toBeDefined();
       });
 
+      /** A try of job "nightly" at T whose one batch answered `keys` (`{"type":"succeeded","<key>":1}`), and which is then killed (no endRun); its run. */
+      async function answeredThenKilled(ledger: LedgerStore, keys: string[]): Promise<number> {
+        const run = await ledger.startRun('nightly', T);
+        await ledger.intake(SCOPE, run, [SPEC], newRequests(keys), newRecords(keys), T);
+        const batch = await ledger.openBatch(identity, run, 'nightly', 'n1', keys, T);
+        await ledger.setRemote(batch.id, 'msgbatch_n1', T);
+        const waiting = await ledger.submittedOf(batch.id);
+        await ledger.settle(batch.id, keys.map((key) => done(waiting.get(key)!, `{"type":"succeeded","${key}":1}`)), T);
+        await ledger.setBatchState(batch.id, 'downloaded', T);
+        return run;
+      }
+
       it("a try killed after its batch was answered, before its records were out (no endRun), keeps that batch and the requests it answered, until the job is left for good; not the job's earlier work", async () => {
         const [ledger, elsewhere] = (await workers(2)) as [LedgerStore, LedgerStore];
         const DAY = 24 * 60 * 60_000;
@@ -684,13 +696,7 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         await ledger.settle(before.id, [done((await ledger.submittedOf(before.id)).get('z')!, '{"type":"succeeded"}')], T - DAY);
         await ledger.setBatchState(before.id, 'downloaded', T - DAY);
         await ledger.endRun(last, { complete: true, now: T - DAY, scope: SCOPE });
-        const nightly = await ledger.startRun('nightly', T);
-        await ledger.intake(SCOPE, nightly, [SPEC], newRequests(['a', 'b']), newRecords(['a', 'b']), T);
-        const mine = await ledger.openBatch(identity, nightly, 'nightly', 'n1', ['a', 'b'], T);
-        await ledger.setRemote(mine.id, 'msgbatch_n1', T);
-        const waiting = await ledger.submittedOf(mine.id);
-        await ledger.settle(mine.id, [done(waiting.get('a')!, '{"type":"succeeded","a":1}'), done(waiting.get('b')!, '{"type":"succeeded","b":1}')], T);
-        await ledger.setBatchState(mine.id, 'downloaded', T);
+        const nightly = await answeredThenKilled(ledger, ['a', 'b']);
         // Killed while writing its records (SIGKILL): no endRun. A later run elsewhere forgets its
         // records (it has been silent too long), and ends.
         const later = T + RUN_RECORDS_STALE_MS + 1;
@@ -711,13 +717,7 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
 
       it("a try killed after its batch was answered is covered by a later complete try of the job that read every request of that batch: its mark goes; not by one that read some (a shard)", async () => {
         const [ledger, elsewhere] = (await workers(2)) as [LedgerStore, LedgerStore];
-        const killed = await ledger.startRun('nightly', T);
-        await ledger.intake(SCOPE, killed, [SPEC], newRequests(['a', 'b']), newRecords(['a', 'b']), T);
-        const mine = await ledger.openBatch(identity, killed, 'nightly', 'n1', ['a', 'b'], T);
-        await ledger.setRemote(mine.id, 'msgbatch_n1', T);
-        const waiting = await ledger.submittedOf(mine.id);
-        await ledger.settle(mine.id, [done(waiting.get('a')!, '{"type":"succeeded"}'), done(waiting.get('b')!, '{"type":"succeeded"}')], T);
-        await ledger.setBatchState(mine.id, 'downloaded', T);
+        const killed = await answeredThenKilled(ledger, ['a', 'b']);
         // Killed (no endRun). Its rerun, elsewhere once it is taken for dead, reads only a (a shard) and writes every record.
         const later = T + RUN_RECORDS_STALE_MS + 1;
         const shard = await elsewhere.startRun('nightly', later);
