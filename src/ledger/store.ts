@@ -194,10 +194,10 @@ export function gcRules(now: number, before: number, keep: readonly number[] = [
  * (SIGKILL, the OOM killer, a lost machine, a caller that never confirmed its output), gc keeps the
  * batches it opened and the requests they answered (`GcRules.markedRuns`), as long as other notes
  * (`RESULTS_KEPT_MS`), for the job's next try, or until a complete try of the job reads every
- * request of those batches again (the rerun: it clears the mark). What the try read that the ledger had before is
- * noted as it reads it; its own new requests are not noted one by one (a write a record, on every
- * job): they were sent, if at all, in its own batches. The job's other work is not kept for it (a
- * nightly job killed once is not kept whole for a month).
+ * request of those batches again (the rerun: it clears the mark). What the try read that the ledger
+ * had before is noted as it reads it; its own new requests are not noted one by one (a write a
+ * record, on every job): they were sent, if at all, in its own batches. The job's other work is not
+ * kept for it (a nightly job killed once is not kept whole for a month).
  */
 export function tryMark(run: number): number {
   return -run;
