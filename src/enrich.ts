@@ -34,17 +34,19 @@ import type { JSONSchema } from './core/request.ts';
 import { typicalAnswerTokens } from './core/answer-size.ts';
 import { resolveAnswerSchema } from './core/schema.ts';
 import { compileTemplate } from './core/template.ts';
-import { RESERVED_FIELDS, RESERVED_FIELDS_RULE } from './core/result.ts';
+import { RESERVED_FIELDS, RESERVED_FIELDS_RULE, type RecordError } from './core/result.ts';
 import { defaultLedgerPath, type Identity } from './ledger/ledger.ts';
 import { isLedgerStore, openLedger } from './ledger/open.ts';
 import type { LedgerStore } from './ledger/store.ts';
 import { batchSink } from './stages/batch.ts';
+import { budgetExceeded } from './sink/budget.ts';
 import { sinkKnobs, sinkKnobsOf } from './sink/options.ts';
 import { newCounts, toEnriched, type MergeCounts } from './stages/merge.ts';
 import { toRequests } from './stages/prepare.ts';
 import { attachDocuments, resolveUploads } from './stages/attach.ts';
 import { Uploader, type UploadCounts } from './client/uploads.ts';
 import type { SourceRecord } from './stages/read.ts';
+import type { BatchEvent } from './types.ts';
 import { shardProblem, takeShard } from './core/shard.ts';
 
 export const DEFAULT_MODEL = 'claude-haiku-4-5';
@@ -176,6 +178,12 @@ export function enrichStage(
         documentPrompt: o.documentPrompt === undefined ? undefined : compileTemplate(o.documentPrompt),
       })(withDocuments);
       const { scope } = identity;
+      // Once the budget ran out (the sink's `budget` event), nothing more is sent: no file is uploaded for it.
+      let refused: RecordError | undefined;
+      const onEvent = (event: BatchEvent) => {
+        if (event.type === 'budget') refused ??= budgetExceeded(event.maxUsd);
+        o.onEvent?.(event);
+      };
       const ready = registry
         ? resolveUploads({
             uploader: new Uploader({ client, registry, scope, now: o.clock?.now, sleep: o.clock?.sleep, concurrency: o.uploadConcurrency, counts: o.uploadCounts }),
@@ -191,11 +199,13 @@ export function enrichStage(
               if (request?.state !== 'done') return false;
               return !(request.failure && isTransientFailure(request.failure));
             },
+            refused: () => refused,
             file: o.file,
           })(prepared)
         : prepared;
       const joined = batchSink({
         ...sinkKnobsOf(o),
+        onEvent,
         onComplete,
         client,
         ledger,

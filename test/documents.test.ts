@@ -119,6 +119,25 @@ describe('documents through enrichStage', () => {
     expect(emu.batches().length).toBe(batches);
   });
 
+  it('once the budget has run out, no file is uploaded for a record that will not be sent: it comes out budget_exceeded', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-docs-budget-'));
+    const n = 60;
+    for (let i = 0; i < n; i++) writeFileSync(join(dir, `inv-${i}.pdf`), await invoicePdf(i));
+    const emu = await emulator({ responder: byDocument });
+    const events: string[] = [];
+    const out = await enrich(
+      emu,
+      Array.from({ length: n }, (_, i) => ({ id: i, file: `inv-${i}.pdf` })),
+      // A cap below one request's estimate: the first group is refused.
+      { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, upload: 'files', ledger: tempLedger(), batchSize: 1, maxCostUsd: 1e-9, onEvent: (e) => events.push(e.type) },
+    );
+    expect(events).toContain('budget');
+    expect(out.map((r) => (r['_error'] as { type?: string } | undefined)?.type)).toEqual(Array(n).fill('budget_exceeded'));
+    expect(emu.batches()).toEqual([]);
+    // Those read ahead before the refusal, at most (the stages' buffers), not every file.
+    expect(emu.uploads()).toBeLessThan(n / 2);
+  });
+
   it('a changed file is a new request; the same file sent inline or uploaded is the same request', async () => {
     const dir = await folder();
     const emu = await emulator({ responder: byDocument });

@@ -7,9 +7,15 @@
  * does not, and what they had not answered comes out `budget_exceeded` (a rerun with a larger cap
  * sends it). So a run overshoots the cap by at most what canceled batches had already answered.
  */
+import type { RecordError } from '../core/result.ts';
 import type { SendMode } from '../types.ts';
 import type { SinkContext } from './context.ts';
 import type { Budget } from './options.ts';
+
+/** The error of a record whose request was never sent because the budget ran out. */
+export function budgetExceeded(maxUsd: number): RecordError {
+  return { type: 'budget_exceeded', message: `not submitted: the --max-cost budget of $${maxUsd} would be crossed` };
+}
 
 export class BudgetGuard {
   readonly #ctx: SinkContext;
@@ -38,6 +44,11 @@ export class BudgetGuard {
   /** Whether the budget ran out: nothing more is sent, and records waiting on unsent requests come out. */
   get exhausted(): boolean {
     return this.#exhausted;
+  }
+
+  /** Once the budget ran out, the error of a record whose request will not be sent. */
+  get refusal(): RecordError | undefined {
+    return this.#exhausted && this.#budget ? budgetExceeded(this.#budget.maxUsd) : undefined;
   }
 
   get maxUsd(): number | undefined {

@@ -121,10 +121,11 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
         // A request in the group being filled is refused by its flush once the input has ended; one in
         // the group being sent was admitted before the budget ran out, and goes out (paid for).
         const key = row.key ?? '';
-        if (budget.exhausted && row.state === 'pending' && !assembler.sending(key) && (intake.inputDone || !assembler.has(key))) {
+        const refusal = budget.refusal;
+        if (refusal && row.state === 'pending' && !assembler.sending(key) && (intake.inputDone || !assembler.has(key))) {
           // Never submitted: the budget ran out. It comes out now, in its place, with that error.
           cursor = row.seq + 1;
-          if (!dry) yield joinedOf(row, { type: 'budget_exceeded', message: `not submitted: the --max-cost budget of $${budget.maxUsd} would be crossed` });
+          if (!dry) yield joinedOf(row, refusal);
           continue;
         }
         blocked = index;

@@ -34,6 +34,7 @@ import {
   type Transport,
 } from '../core/documents.ts';
 import { describeApiError } from '../client/errors.ts';
+import type { RecordError } from '../core/result.ts';
 import type { Uploader, UploadPart } from '../client/uploads.ts';
 import type { PreparedRecord } from './batch.ts';
 import type { SourceRecord } from './read.ts';
@@ -206,6 +207,11 @@ export interface ResolveUploadsOptions {
    * but if that fails the request stays as it was sent, its answer to come from its batch).
    */
   known: (key: string) => boolean | 'submitted' | Promise<boolean | 'submitted'>;
+  /**
+   * Why nothing more will be sent (the budget ran out), once it is so: a record still to send then
+   * comes out with that error, its files not uploaded for nothing.
+   */
+  refused?: (() => RecordError | undefined) | undefined;
   file?: string | undefined;
   concurrency?: number | undefined;
 }
@@ -223,6 +229,9 @@ export function resolveUploads(options: ResolveUploadsOptions): (source: AsyncIt
     if (!uploads?.length || prepared.error || prepared.key === undefined || prepared.messages === undefined) return prepared;
     const known = await options.known(prepared.key);
     if (known === true) return prepared;
+    // Submitted already, its answer comes from its batch; no retry is sent past the budget.
+    const refused = options.refused?.();
+    if (refused) return known === 'submitted' ? prepared : { ...prepared, error: refused };
     let messages = prepared.messages;
     for (const part of uploads) {
       try {
