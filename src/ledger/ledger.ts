@@ -517,6 +517,7 @@ export class Ledger implements LedgerStore {
       anyNote: db.prepare<[string], number>('SELECT 1 FROM borrowed WHERE job = ? LIMIT 1').pluck(),
       markTry: db.prepare<[string, number, number]>('INSERT OR REPLACE INTO borrowed (job, request_id, noted_at) VALUES (?, ?, ?)'),
       unmarkTry: db.prepare<[string, number]>('DELETE FROM borrowed WHERE job = ? AND request_id = ?'),
+      otherMark: db.prepare<[string, number], number>('SELECT 1 FROM borrowed WHERE job = ? AND request_id < 0 AND request_id <> ? LIMIT 1').pluck(),
       deadMark: db.prepare<[string, number], number>('SELECT 1 FROM borrowed WHERE job = ? AND request_id < 0 AND request_id <> ? AND -request_id NOT IN (SELECT id FROM runs) LIMIT 1').pluck(),
       releaseLost: db.prepare(
         "UPDATE requests SET state = 'pending', batch_id = NULL, attempts = MAX(attempts - 1, 0) WHERE batch_id = ? AND state = 'submitted' AND NOT EXISTS (SELECT 1 FROM batches WHERE id = ?)",
@@ -828,8 +829,10 @@ export class Ledger implements LedgerStore {
         if (job !== undefined && ended) this.#stmt.unmarkTry.run(job, tryMark(run));
         // Complete: the marks of the job's dead tries it covered go (none for most jobs: looked for first).
         if (job !== undefined && outcome?.complete === true && this.#stmt.deadMark.get(job, tryMark(run)) !== undefined) this.#records.uncover(run, job, outcome.scope);
-        // Complete: its notes go (none to clear for most jobs: not looked for then).
-        if (job !== undefined && outcome !== undefined && !(outcome.complete && this.#stmt.anyNote.get(job) === undefined)) {
+        // Complete: its notes go (none to clear for most jobs: not looked for then), unless another try of
+        // the job has not ended (at work, or killed): that one reads them again.
+        const others = outcome?.complete === true && job !== undefined && this.#stmt.otherMark.get(job, tryMark(run)) !== undefined;
+        if (job !== undefined && outcome !== undefined && !others && !(outcome.complete && this.#stmt.anyNote.get(job) === undefined)) {
           this.#records.note(run, job, outcome.complete ? undefined : outcome.now);
         }
         this.#stmt.dropRun.run(run);

@@ -345,17 +345,13 @@ export class PgLedger implements LedgerStore {
   async #forgetRun(run: number, { ended, outcome }: { ended: boolean; outcome?: RunOutcome | undefined }): Promise<void> {
     await transaction(this.#pool, async (client) => {
       if (ended) await client.query('DELETE FROM borrowed b USING runs r WHERE r.id = $1 AND b.job = r.job AND b.request_id = $2', [run, tryMark(run)]);
+      // Another try of the job not ended (at work, or killed) reads the job's notes again: they stay.
+      let others = false;
       if (outcome?.complete === true) {
-        // The marks (`tryMark`) of the job's tries forgotten as dead whose batches' requests all are
-        // among its records: it read again, and wrote out, all they paid for.
-        await client.query(
-          `DELETE FROM borrowed m USING runs r
-            WHERE r.id = $1 AND m.job = r.job AND m.request_id < 0 AND m.request_id <> -$1::bigint AND -m.request_id NOT IN (SELECT id FROM runs)
-              AND NOT EXISTS (SELECT 1 FROM batches b JOIN requests q ON q.batch_id = b.id
-                               WHERE b.run = -m.request_id
-                                 AND NOT (q.scope = $2 AND q.key IN (SELECT c.key FROM records c WHERE c.run = $1 AND c.key IS NOT NULL)))`,
-          [run, outcome.scope],
-        );
+        await this.#uncover(client, run, outcome.scope);
+        others = (await rows(client, 'SELECT 1 FROM borrowed m JOIN runs r ON r.id = $1 AND m.job = r.job WHERE m.request_id < 0 AND m.request_id <> -$1::bigint LIMIT 1', [run])).length > 0;
+      }
+      if (outcome?.complete === true && !others) {
         // The notes of its job on the requests its records point at (another try of the job, a shard, keeps its own).
         await client.query(
           `DELETE FROM borrowed b USING runs r, records c, requests q
@@ -375,6 +371,30 @@ export class PgLedger implements LedgerStore {
       await client.query('DELETE FROM records WHERE run = $1', [run]);
       await client.query('DELETE FROM runs WHERE id = $1', [run]);
     });
+  }
+
+  /**
+   * Deletes the marks (`tryMark`) of the job's tries forgotten as dead whose batches' requests all are
+   * among the records of `run` (complete, under `scope`): it read again, and wrote out, all they paid
+   * for. In steps: the dead marks first (none for most jobs), then each one's batches, by the job's
+   * index and a hash join with the run's records (one statement would be a subplan a request).
+   */
+  async #uncover(client: pg.PoolClient, run: number, scope: string): Promise<void> {
+    const dead = await rows<{ job: string; run: string }>(
+      client,
+      `SELECT m.job, -m.request_id AS run FROM borrowed m JOIN runs r ON r.id = $1 AND m.job = r.job
+        WHERE m.request_id < 0 AND m.request_id <> -$1::bigint AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.id = -m.request_id)`,
+      [run],
+    );
+    for (const mark of dead) {
+      const uncovered = await rows(
+        client,
+        `SELECT 1 FROM batches b JOIN requests q ON q.batch_id = b.id LEFT JOIN (SELECT DISTINCT key FROM records WHERE run = $1 AND key IS NOT NULL) c ON c.key = q.key
+          WHERE b.job = $2 AND b.run = $3 AND (q.scope <> $4 OR c.key IS NULL) LIMIT 1`,
+        [run, mark.job, mark.run, scope],
+      );
+      if (uncovered.length === 0) await client.query('DELETE FROM borrowed WHERE job = $1 AND request_id = $2', [mark.job, -Number(mark.run)]);
+    }
   }
 
   async runAlive(run: number, now: number): Promise<boolean> {

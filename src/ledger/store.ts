@@ -196,8 +196,9 @@ export function gcRules(now: number, before: number, keep: readonly number[] = [
  * (`RESULTS_KEPT_MS`), for the job's next try, or until a complete try of the job reads every
  * request of those batches again (the rerun: it clears the mark). What the try read that the ledger
  * had before is noted as it reads it; its own new requests are not noted one by one (a write a
- * record, on every job): they were sent, if at all, in its own batches. The job's other work is not
- * kept for it (a nightly job killed once is not kept whole for a month).
+ * record, on every job): they were sent, if at all, in its own batches. The mark keeps nothing else
+ * of the job (those notes, if any, keep the job unfinished, as for any try cut short). While a try of
+ * the job has a mark, a complete one leaves the job's notes in place: the other reads them again.
  */
 export function tryMark(run: number): number {
   return -run;

@@ -733,6 +733,25 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await elsewhere.gc(later + 3, later + 3)).toEqual({ batches: 1, requests: 2 });
       });
 
+      it('a try of a job that writes every record beside another try of the job keeps its notes: that try, killed, reads them again', async () => {
+        const [ledger, elsewhere] = (await workers(2)) as [LedgerStore, LedgerStore];
+        // D makes k; E, a try of the same job at the same time, reads k and sends it in its batch.
+        const d = await ledger.startRun('nightly', T);
+        await ledger.intake(SCOPE, d, [SPEC], newRequests(['k']), newRecords(['k']), T);
+        const e = await elsewhere.startRun('nightly', T);
+        await elsewhere.intake(SCOPE, e, [], [], newRecords(['k']), T);
+        const theirs = await elsewhere.openBatch(identity, e, 'nightly', 'e1', ['k'], T);
+        await elsewhere.setRemote(theirs.id, 'msgbatch_e1', T);
+        await elsewhere.settle(theirs.id, [done((await elsewhere.submittedOf(theirs.id)).get('k')!, '{"type":"succeeded"}')], T);
+        await elsewhere.setBatchState(theirs.id, 'downloaded', T);
+        await elsewhere.endRun(e, { complete: true, now: T, scope: SCOPE });
+        // D is killed (no endRun), and forgotten by a later run; gc must keep k for D's rerun.
+        const later = T + RUN_RECORDS_STALE_MS + 1;
+        await elsewhere.endRun(await elsewhere.startRun('x', later), { complete: true, now: later, scope: SCOPE });
+        await elsewhere.gc(later + 1, later + 1);
+        expect(await elsewhere.storedResult(SCOPE, 'k')).toBe('{"type":"succeeded"}');
+      });
+
       it('a try of a job that writes every record clears only its own notes: another try of the job (a shard) keeps what it read', async () => {
         const [ledger] = (await workers(1)) as [LedgerStore];
         const other = await ledger.startRun('other', T);

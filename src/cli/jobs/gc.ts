@@ -5,7 +5,7 @@ import { describeApiError } from '../../client/errors.ts';
 import { gcUploads } from '../../client/uploads.ts';
 import { shown } from '../../errors.ts';
 import { runMayBeWorking, type BatchRow } from '../../ledger/ledger.ts';
-import { RESULTS_KEPT_MS, type LedgerStore } from '../../ledger/store.ts';
+import { ARCHIVE_MARGIN_MS, RESULTS_KEPT_MS, type LedgerStore } from '../../ledger/store.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { guarded, help, say } from '../command.ts';
 import { number, parseFlags, renderFlags } from '../flags.ts';
@@ -139,7 +139,7 @@ async function sayCutShort(gc: Gc, dryRun: boolean): Promise<void> {
   for (const { job, run, startedAt, batches } of await gc.ledger.cutShort(gc.before, gc.now)) {
     const row = await gc.ledger.run(run);
     if (row && runMayBeWorking(row, gc.now)) continue; // at work: gc keeps every request, and names it
-    const until = new Date(startedAt + RESULTS_KEPT_MS).toISOString().slice(0, 10);
+    const until = new Date(startedAt + RESULTS_KEPT_MS + ARCHIVE_MARGIN_MS).toISOString().slice(0, 10);
     say(
       gc.io,
       `${dryRun ? 'would keep' : 'keeping'} ${plural(batches, 'batch', 'batches')} of job ${shown(job)} for its next try: its try started ${formatDuration(gc.now - startedAt)} ago (run ${run}) ` +
