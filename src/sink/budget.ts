@@ -51,10 +51,6 @@ export class BudgetGuard {
     return this.#exhausted && this.#budget ? budgetExceeded(this.#budget.maxUsd) : undefined;
   }
 
-  get maxUsd(): number | undefined {
-    return this.#budget?.maxUsd;
-  }
-
   /**
    * Whether a group may be sent in `mode`: its estimate (to `charge` once sent), or false. The first
    * refusal says so (`budget` event) and lets the records waiting on unsent requests come out.

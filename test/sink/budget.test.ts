@@ -10,7 +10,7 @@ import { Ledger } from '../../src/ledger/ledger.ts';
 import { batchSink, type BatchEvent, type JoinedRecord, type PreparedRecord } from '../../src/stages/batch.ts';
 import { toRequests } from '../../src/stages/prepare.ts';
 import { BatchAssembler } from '../../src/sink/assembler.ts';
-import { BudgetGuard } from '../../src/sink/budget.ts';
+import { BudgetGuard, budgetExceeded } from '../../src/sink/budget.ts';
 import { emitInOrder, type EmitterDeps } from '../../src/sink/emitter.ts';
 import type { Intake } from '../../src/sink/intake.ts';
 import { testContext } from '../helpers/sink.ts';
@@ -117,7 +117,7 @@ it('a record whose request is in the group being sent when the budget runs out i
   const deps: EmitterDeps = {
     intake: { inputDone: true, recordsRead: 1 } as Intake,
     assembler,
-    budget: { exhausted: true, maxUsd: 1 } as BudgetGuard,
+    budget: { exhausted: true, refusal: budgetExceeded(1) } as BudgetGuard,
     track: () => {},
     failure: () => undefined,
     idle: () => false,
@@ -147,7 +147,7 @@ it('--no-wait: a batch answered between the read and the idle check is collected
   const deps: EmitterDeps = {
     intake: { inputDone: true, recordsRead: 1 } as Intake,
     assembler: { has: () => false, sending: () => false, flush: async () => {} } as unknown as BatchAssembler,
-    budget: { exhausted: false, maxUsd: 1 } as BudgetGuard,
+    budget: { exhausted: false, refusal: undefined } as BudgetGuard,
     track: () => {
       ledger.settle(id, [{ waiting: ledger.submittedOf(id).get('k')!, result: '{"type":"succeeded"}', retry: false }], 2);
       ledger.setBatchState(id, 'downloaded', 2);
@@ -177,7 +177,7 @@ it('--no-wait: the pending line counts as people read it (1,200 answers, not 120
   const deps: EmitterDeps = {
     intake: { inputDone: true, recordsRead: keys.length } as Intake,
     assembler: { has: () => false, sending: () => false, flush: async () => {} } as unknown as BatchAssembler,
-    budget: { exhausted: false, maxUsd: 1 } as BudgetGuard,
+    budget: { exhausted: false, refusal: undefined } as BudgetGuard,
     track: (batchId) => void ctx.deferred.set(batchId, '2026-12-04T10:53:32.230Z'),
     failure: () => undefined,
     idle: () => true,

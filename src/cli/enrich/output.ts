@@ -142,7 +142,10 @@ export function openOutputs(values: EnrichValues, io: CliIo, context: { inputCol
       outFile?.publish();
     },
     named(error) {
-      for (const file of [outFile, errorsFile, summaryFile]) if (file && file.named(error) !== error) return file.named(error);
+      for (const file of [outFile, errorsFile, summaryFile]) {
+        const named = file?.named(error);
+        if (named !== undefined && named !== error) return named;
+      }
       return error;
     },
     discard() {

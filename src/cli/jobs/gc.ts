@@ -29,15 +29,17 @@ export const GC_HELP = `Usage: batch-enrich gc [options]
 Forget old work: delete from the ledger the finished batches (downloaded, failed) and the answered
 requests not touched for DAYS days, and delete on the API the ledger's downloaded batches as old,
 under the current identity (the API keeps results 29 days otherwise), and the documents it uploaded
-to the Files API as long ago. Batches of another identity, or all of them without
-ANTHROPIC_API_KEY, are left on the API and named on stderr. Then the ledger is compacted (a SQLite
-file only while no job uses it). Beside a running job, gc keeps every request (the job may be about
-to read it); on SQLite it deletes in short steps, so the job never waits on it for long. A job with
-batches still to finish (a --no-wait job between its tries), or whose last try stopped before every
-record was out, keeps its finished batches and answers, every request its records point at (those
-another job sent too), and the uploaded documents its requests send. A job left longer than the API
-keeps results (29 days after a batch's creation) is over: its batches that can answer nothing more
-go with their requests, once the API says their results are archived.
+to the Files API as long ago. Batches of another identity, or all of them without ANTHROPIC_API_KEY,
+are left on the API and named on stderr. Then the ledger is compacted (a SQLite file only while no
+job uses it). Beside a running job, gc keeps every request (the job may be about to read it); on
+SQLite it deletes in short steps, so the job never waits on it for long. A job with batches still to
+finish (a --no-wait job between its tries), or whose last try stopped before every record was out,
+keeps its finished batches and answers, every request its records point at (those another job sent
+too), and the uploaded documents its requests send. Of a try killed before its end, the batches it
+opened and their answers are kept 29 days, or until a complete rerun has read them again (gc names
+such tries). A job left longer than the API keeps results (29 days after a batch's creation) is
+over: its batches that can answer nothing more go with their requests, once the API says their
+results are archived.
 
 ${renderFlags(GC_FLAGS, [])}
 A remote delete that fails keeps its batch in the ledger, for the next gc.
