@@ -68,4 +68,6 @@ export type BatchEvent =
   /** The run stops once the real-time calls in flight have answered (each is paid once sent; aborted, it would be paid again by the next run). */
   | { type: 'finishing'; calls: number }
   | { type: 'concurrency'; limit: number; reason: string }
+  /** The ledger could not record the run's end (`message`: why): gc keeps its work as that of a try cut short. */
+  | { type: 'unended'; message: string }
   | { type: 'deadline'; canceling: number };

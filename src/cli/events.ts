@@ -41,6 +41,8 @@ export function describe(event: BatchEvent): string {
       return `real time: ${plural(event.requests, 'request')} sent (at most ${event.concurrency} at once)`;
     case 'finishing':
       return `real time: waiting for the ${plural(event.calls, 'call')} in flight to answer (each is paid once sent); an interrupt leaves now, and the next run asks ${event.calls === 1 ? 'it' : 'them'} again`;
+    case 'unended':
+      return `warning: the ledger could not record the end of this run (${event.message}); gc keeps its work as that of a try cut short`;
     case 'concurrency':
       return `real time: now at most ${event.limit} calls at once (${event.reason})`;
     case 'deadline':

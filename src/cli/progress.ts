@@ -141,6 +141,7 @@ export function createProgress(options: ProgressOptions): Progress {
           retries++;
           break;
         case 'budget':
+        case 'unended':
         case 'finishing':
         case 'released':
         case 'requeued':

@@ -198,7 +198,10 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
         clearInterval(heartbeat);
         await ledger.endRun(ctx.run, { complete: kept, now: opts.now(), scope: ctx.scope });
       })());
+    // Ended here, a failed end (the ledger's disk full too) is said, not thrown: it would replace the
+    // run's own error, or fail a consumer that only stopped early; the run is then one that never
+    // ended, whose work gc keeps (`tryMark`), which costs nothing twice.
     if (complete && options.onComplete) options.onComplete(end);
-    else await end(complete);
+    else await end(complete).catch((error: unknown) => opts.emit({ type: 'unended', message: error instanceof Error ? error.message : String(error) }));
   }
 }

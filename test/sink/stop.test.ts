@@ -13,7 +13,8 @@ import { batchSink, type BatchEvent, type JoinedRecord, type PreparedRecord } fr
 import { toRequests } from '../../src/stages/prepare.ts';
 import type { SourceRecord } from '../../src/stages/read.ts';
 import type { EnrichOptions } from '../../src/enrich.ts';
-import { emulator, enrich, perRecord } from '../helpers/pipeline.ts';
+import { emulator, enrich, perRecord, schema, sources } from '../helpers/pipeline.ts';
+import { enrichStage } from '../../src/enrich.ts';
 import { faultProxy } from '../helpers/proxy.ts';
 
 const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i), text: `text ${i}` }));
@@ -134,30 +135,73 @@ describe('a consumer that has yet to keep what it wrote (onComplete: a file rena
   });
 });
 
+/** An in-memory ledger whose `endRun` always fails as a full disk does; `calls()` counts the tries. */
+function ledgerThatCannotEnd() {
+  const inner = new Ledger(':memory:');
+  let calls = 0;
+  const ledger = new Proxy(inner, {
+    get(target, name, receiver) {
+      if (name === 'endRun') {
+        return () => {
+          calls++;
+          throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+        };
+      }
+      const value = Reflect.get(target, name, receiver) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { ledger, inner, calls: () => calls };
+}
+
+describe('a run cut short whose end the ledger cannot record (its disk full too)', () => {
+  it("fails with its own error, not the ledger's, and says the end was not recorded (an 'unended' event)", async () => {
+    const emu = await emulator({ responder: perRecord, processingMs: 60_000 });
+    const { ledger, inner, calls } = ledgerThatCannotEnd();
+    const controller = new AbortController();
+    const events: BatchEvent[] = [];
+    const run = enrich(emu, rows(3), {
+      ledger,
+      signal: controller.signal,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === 'submitted') setTimeout(() => controller.abort(), 20);
+      },
+    });
+    await expect(run).rejects.toMatchObject({ code: 'BE_ABORTED' });
+    expect(calls()).toBe(1);
+    expect(events).toContainEqual({ type: 'unended', message: 'database or disk is full' });
+    inner.close();
+  });
+
+  it('a consumer that stops early (a closed pipe) is not failed by it: the end that failed is said, not thrown', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const { ledger, inner, calls } = ledgerThatCannotEnd();
+    const events: BatchEvent[] = [];
+    const stage = enrichStage({ prompt: 'item {{id}}: {{text}}', schema, apiKey: 'k', baseURL: emu.url, ledger, pollMinMs: 5, pollMaxMs: 20, onEvent: (e) => events.push(e) });
+    const got: unknown[] = [];
+    for await (const record of stage(Readable.from(sources(rows(3))))) {
+      got.push(record);
+      break;
+    }
+    expect(got).toHaveLength(1);
+    expect(calls()).toBe(1);
+    expect(events.filter((e) => e.type === 'unended')).toHaveLength(1);
+    inner.close();
+  });
+});
+
 describe('the end handed to the consumer (onComplete)', () => {
   it('a ledger that cannot record the end (a full disk) rejects the promise end returns, once, and does not throw where end is called', async () => {
     const emu = await emulator({ responder: perRecord });
-    const inner = new Ledger(':memory:');
-    let calls = 0;
-    const ledger = new Proxy(inner, {
-      get(target, name, receiver) {
-        if (name === 'endRun') {
-          return () => {
-            calls++;
-            throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
-          };
-        }
-        const value = Reflect.get(target, name, receiver) as unknown;
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
+    const { ledger, inner, calls: endCalls } = ledgerThatCannotEnd();
     let end: ((kept: boolean) => Promise<void>) | undefined;
     await enrich(emu, rows(2), { ledger, onComplete: (e) => (end = e) });
     let ended: Promise<void> | undefined;
     expect(() => (ended = end!(true))).not.toThrow();
     await expect(ended).rejects.toMatchObject({ code: 'SQLITE_FULL' });
     await expect(end!(false)).rejects.toMatchObject({ code: 'SQLITE_FULL' });
-    expect(calls).toBe(1);
+    expect(endCalls()).toBe(1);
     inner.close();
   });
 });

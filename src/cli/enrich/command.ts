@@ -323,7 +323,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
       () => undefined,
       (error: unknown) => error,
     );
-    if (unended !== undefined) progress.say(`warning: the ledger could not record the end of this run (${(unended as Error).message ?? String(unended)}); gc keeps its work as that of a try cut short`);
+    if (unended !== undefined) progress.event({ type: 'unended', message: unended instanceof Error ? unended.message : String(unended) });
     // A run that completed sent the released requests again itself (a dead run's group it took over).
     const { groups, requests, reason } = realtimeReleased;
     if (requests > 0 && !completed && !values.quiet) progress.say(`real time: ${plural(requests, 'request')} of ${plural(groups, 'group')} will be sent by the next run: ${reason}`);
