@@ -27,6 +27,10 @@ group('event lines', () => {
       line: 'batch msgbatch_3: it is gone',
     },
     {
+      event: { type: 'unended', message: 'database or disk is full' },
+      line: 'warning: the ledger could not record the end of this run (database or disk is full); gc keeps its work as that of a try cut short',
+    },
+    {
       event: { type: 'finishing', calls: 1 },
       line: 'real time: waiting for the 1 call in flight to answer (each is paid once sent); an interrupt leaves now, and the next run asks it again',
     },
