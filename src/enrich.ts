@@ -184,6 +184,8 @@ export function enrichStage(
         if (event.type === 'budget') refused ??= budgetExceeded(event.maxUsd);
         o.onEvent?.(event);
       };
+      // The identities that sent work this run would stop on (the sink's intake: `BE_IDENTITY`).
+      const others = registry && !o.allowOtherIdentity ? await ledger.otherScopes(scope) : [];
       const ready = registry
         ? resolveUploads({
             uploader: new Uploader({ client, registry, scope, now: o.clock?.now, sleep: o.clock?.sleep, concurrency: o.uploadConcurrency, counts: o.uploadCounts }),
@@ -193,9 +195,15 @@ export function enrichStage(
             // deleted, since (the intake then refreshes the stored request). The Files API's list is
             // read once a run for that, not a file at a time.
             // One ledger read (`known` carries a stored failure's text), as the intake's.
+            // A request sent under another identity is passed on as it is, budget or not: the sink
+            // stops the run on it, and its files are not uploaded again for nothing.
             known: async (key) => {
               const request = (await ledger.known(scope, [key])).get(key);
-              if (request?.state === 'submitted') return 'submitted';
+              if (request === undefined) {
+                for (const other of others) if (((await ledger.known(other, [key])).get(key)?.state ?? 'pending') !== 'pending') return true;
+                return false;
+              }
+              if (request.state === 'submitted') return 'submitted';
               if (request?.state !== 'done') return false;
               return !(request.failure && isTransientFailure(request.failure));
             },

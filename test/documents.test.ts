@@ -138,6 +138,30 @@ describe('documents through enrichStage', () => {
     expect(emu.uploads()).toBeLessThan(n / 2);
   });
 
+  it('a record already submitted under another API key stops the run (BE_IDENTITY), its files not uploaded again, even once the budget has run out', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-docs-identity-'));
+    const n = 60;
+    const a = 50;
+    for (let i = 0; i < n; i++) writeFileSync(join(dir, `inv-${i}.pdf`), await invoicePdf(i));
+    const emu = await emulator({ responder: byDocument });
+    const ledger = tempLedger();
+    const records = Array.from({ length: n }, (_, i) => ({ id: i, file: `inv-${i}.pdf` }));
+    const base = { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, upload: 'files' as const, ledger };
+    // The last ten, sent with key A.
+    await enrich(emu, records.slice(a), { ...base, apiKey: 'key-a' });
+    expect(emu.uploads()).toBe(n - a);
+    // Key B, with a cap below one request: the first records are refused, and the last ten were A's.
+    const events: string[] = [];
+    const run = enrich(emu, records, { ...base, apiKey: 'key-b', batchSize: 1, maxCostUsd: 1e-9, onEvent: (e) => events.push(e.type) });
+    await expect(run).rejects.toMatchObject({ code: 'BE_IDENTITY', message: expect.stringMatching(/another API identity/) });
+    expect(events).toContain('budget');
+    // Without a cap, A's records are not uploaded again for a run that stops on them.
+    const before = emu.uploads();
+    await expect(enrich(emu, records.slice(a), { ...base, apiKey: 'key-b' })).rejects.toMatchObject({ code: 'BE_IDENTITY' });
+    expect(emu.uploads()).toBe(before);
+    expect(emu.batches()).toHaveLength(1);
+  });
+
   it('a changed file is a new request; the same file sent inline or uploaded is the same request', async () => {
     const dir = await folder();
     const emu = await emulator({ responder: byDocument });
