@@ -204,7 +204,7 @@ export function enrichStage(
                 return false;
               }
               if (request.state === 'submitted') return 'submitted';
-              if (request?.state !== 'done') return false;
+              if (request.state !== 'done') return false;
               return !(request.failure && isTransientFailure(request.failure));
             },
             refused: () => refused,

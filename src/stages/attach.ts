@@ -203,8 +203,9 @@ export interface ResolveUploadsOptions {
   uploader: Uploader;
   /**
    * Whether the ledger already has the request answered (true: its stored answer is used and nothing
-   * is uploaded; true too for one sent under another API identity, on which the sink stops), or submitted ('submitted': its files are checked again, for a retry to send them,
-   * but if that fails the request stays as it was sent, its answer to come from its batch).
+   * is uploaded; true too for one sent under another API identity, on which the sink stops), or
+   * submitted ('submitted': its files are checked again, for a retry to send them, but if that fails
+   * the request stays as it was sent, its answer to come from its batch).
    */
   known: (key: string) => boolean | 'submitted' | Promise<boolean | 'submitted'>;
   /**
