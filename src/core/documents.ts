@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import type { PDFDocument } from 'pdf-lib';
 import { findModel, type ModelEntry } from './models.ts';
+import { shellWord } from './text.ts';
 
 // The parsers load on first use: a run without documents (and the CLI's start) does not pay for them.
 const parsers = () => (loaded ??= Promise.all([import('file-type'), import('image-size'), import('pdf-lib')]));
@@ -92,6 +93,33 @@ export function inspectDocument(bytes: Uint8Array, name: string): Promise<Inspec
 /** Messages forwarded inside messages are read this deep, no deeper. */
 const MAX_EMAIL_DEPTH = 5;
 
+/**
+ * Office formats by extension (file-type's, else the file name's: it takes an OOXML file whose parts
+ * lie past the bytes it reads for a plain ZIP, and old Office files for CFB containers). The API reads
+ * none of them; a PDF made from one it reads.
+ */
+const OFFICE: Readonly<Record<string, string>> = {
+  docx: 'a Word document',
+  doc: 'a Word document',
+  odt: 'an OpenDocument text',
+  rtf: 'a rich-text document',
+  xlsx: 'an Excel workbook',
+  xls: 'an Excel workbook',
+  ods: 'an OpenDocument spreadsheet',
+  pptx: 'a PowerPoint presentation',
+  ppt: 'a PowerPoint presentation',
+  odp: 'an OpenDocument presentation',
+};
+
+/** The problem of a binary type the API does not read, with how to make an office document one it does. */
+function unsupportedType(name: string, type: { mime: string; ext: string }): DocumentProblem {
+  const named = /\.([a-z]+)$/i.exec(name)?.[1]?.toLowerCase();
+  const ext = type.ext in OFFICE ? type.ext : (type.ext === 'zip' || type.ext === 'cfb') && named !== undefined && named in OFFICE ? named : undefined;
+  const supported = 'is not supported: send PDF, JPEG, PNG, GIF, WebP, plain text or e-mail (.eml)';
+  if (ext === undefined) return new DocumentProblem('document_unsupported', `${name}: ${type.mime} (.${type.ext}) ${supported}`);
+  return new DocumentProblem('document_unsupported', `${name}: ${OFFICE[ext]} (.${ext}) ${supported}; convert it to PDF first, e.g. libreoffice --headless --convert-to pdf ${shellWord(name)}`);
+}
+
 /** `inspectDocument`, within `depth` levels of forwarded messages. */
 async function inspect(bytes: Uint8Array, name: string, depth: number): Promise<Inspected> {
   // Before file-type, which takes a UTF-16 byte order mark for the start of an MPEG audio frame.
@@ -111,9 +139,7 @@ async function inspect(bytes: Uint8Array, name: string, depth: number): Promise<
     return { kind: 'image', mediaType: type.mime as ImageMediaType, bytes, width: size.width, height: size.height };
   }
   // file-type knows binary formats only; XML (and so SVG) it reports is text too.
-  if (type && type.mime !== 'application/xml') {
-    throw new DocumentProblem('document_unsupported', `${name}: ${type.mime} (.${type.ext}) is not supported: send PDF, JPEG, PNG, GIF, WebP, plain text or e-mail (.eml)`);
-  }
+  if (type && type.mime !== 'application/xml') throw unsupportedType(name, type);
   const text = utf8(bytes);
   if (text === undefined) {
     if (bytes.length >= 4 && String.fromCharCode(...bytes.subarray(0, 4)) === '%PDF') {

@@ -29,3 +29,13 @@ export function printable(text: string): string {
 export function printableLines(text: string): string {
   return text.split('\n').map(printable).join('\n');
 }
+
+/**
+ * A word as a POSIX shell reads it back (for a command a message suggests): as it is when it holds
+ * nothing the shell treats specially, else in single quotes.
+ * @example
+ * shellWord('contracts/My MSA.docx'); // "'contracts/My MSA.docx'"
+ */
+export function shellWord(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
+}

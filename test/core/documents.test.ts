@@ -9,7 +9,7 @@ import {
   preflight,
   type Inspected,
 } from '../../src/core/documents.ts';
-import { contractPdf, corruptPdf, email, encryptedPdf, invoicePdf, png, textPdf, zipFile } from '../../fixtures/documents/make.mjs';
+import { contractPdf, corruptPdf, email, encryptedPdf, invoicePdf, officeFile, png, textPdf, zipFile } from '../../fixtures/documents/make.mjs';
 
 async function problemOf(bytes: Uint8Array, name = 'f'): Promise<DocumentProblem> {
   try {
@@ -136,9 +136,22 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     expect(problem.message).toBe('address.txt: text that is not UTF-8 (in another encoding, such as windows-1252): convert it to UTF-8 first, e.g. iconv -f windows-1252 -t utf-8');
   });
 
+  it('an office document (Word, Excel) is named as one, with how to make it a PDF', async () => {
+    const word = await problemOf(officeFile('docx'), 'contracts/msa.docx');
+    expect(word.type).toBe('document_unsupported');
+    expect(word.message).toBe(
+      'contracts/msa.docx: a Word document (.docx) is not supported: send PDF, JPEG, PNG, GIF, WebP, plain text or e-mail (.eml); convert it to PDF first, e.g. libreoffice --headless --convert-to pdf contracts/msa.docx',
+    );
+    expect((await problemOf(officeFile('xlsx'), 'q3.xlsx')).message).toMatch(/^q3\.xlsx: an Excel workbook \(\.xlsx\) is not supported: .*; convert it to PDF first, e\.g\. libreoffice --headless --convert-to pdf q3\.xlsx$/);
+    // The command suggested is one a shell runs as it is printed.
+    expect((await problemOf(officeFile('docx'), "contracts/O'Brien MSA.docx")).message).toMatch(/libreoffice --headless --convert-to pdf 'contracts\/O'\\''Brien MSA\.docx'$/);
+    // A ZIP the sniffer cannot tell apart (its parts further in) is still named by its file name.
+    expect((await problemOf(zipFile(), 'report.docx')).message).toMatch(/^report\.docx: a Word document \(\.docx\) is not supported: .*libreoffice/);
+    expect((await problemOf(zipFile(), 'photos.zip')).message).toMatch(/^photos\.zip: application\/zip \(\.zip\) is not supported: send PDF[^;]*$/);
+  });
+
   it('DOCX/XLSX (ZIP), binary junk, an encrypted PDF and a damaged PDF are named problems', async () => {
     expect((await problemOf(zipFile(), 'report.docx')).type).toBe('document_unsupported');
-    expect((await problemOf(zipFile(), 'report.docx')).message).toMatch(/^report\.docx: application\/zip/);
     expect((await problemOf(Buffer.from([0, 1, 2, 3, 250, 251]))).type).toBe('document_unsupported');
     const encrypted = await problemOf(await encryptedPdf(), 'locked.pdf');
     expect(encrypted.type).toBe('document_encrypted');
