@@ -70,7 +70,7 @@ export interface ReadOptions {
   onColumns?: ((columns: string[]) => void) | undefined;
   /** The input's text encoding (an iconv-lite name such as `windows-1252`); absent: detected. */
   encoding?: string | undefined;
-  /** CSV: the field delimiter; absent: `\t` for TSV, else sniffed from the header line (`,` `;` tab `|`). */
+  /** CSV: the field delimiter; absent: `\t` for TSV, else an Excel `sep=X` first line's, else sniffed from the header line (`,` `;` tab `|`). */
   delimiter?: string | undefined;
   /** CSV/TSV: false when the first row is data; the columns are then named `1`, `2`, … */
   header?: boolean | undefined;
@@ -522,8 +522,23 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     return records;
   };
 
+  // Excel's `sep=;` first line (it writes one, and reads one, to know the delimiter): looked for
+  // until the start of the input tells; it is not the header, and a given delimiter wins over it.
+  let sepLine = !tsv;
+  const takeSepLine = (ended: boolean) => {
+    const found = excelSepLine(pending, ended);
+    if (found === undefined) return;
+    sepLine = false;
+    if (found === null) return;
+    pending = pending.slice(found.length);
+    base += 1;
+    delimiter ??= found.delimiter;
+  };
+
   for await (const chunk of failingAsInput(source, file)) {
     pending += typeof chunk === 'string' ? chunk : decoder.write(chunk);
+    if (sepLine) takeSepLine(false);
+    if (sepLine) continue;
     scan();
     if (delimiter === undefined) {
       const nl = pending.search(/[\r\n]/);
@@ -539,9 +554,25 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     }
   }
   pending += decoder.end();
+  if (sepLine) takeSepLine(true);
   delimiter ??= sniffDelimiter(pending.split(/[\r\n]/, 1)[0] ?? '');
   if (pending !== '') yield* parseBlock(pending);
   if (!columns) options.onColumns?.([]);
+}
+
+/**
+ * Excel's delimiter line at the start of `text` (`sep=;` and its line break): its length and the
+ * delimiter; null when the text does not start with one; undefined while it cannot tell yet (more
+ * text may come, unless `ended`).
+ * @example
+ * excelSepLine('sep=;\r\nid;name\r\n', false); // { length: 7, delimiter: ';' }
+ */
+export function excelSepLine(text: string, ended: boolean): { length: number; delimiter: string } | null | undefined {
+  const match = /^sep=([^"\r\n])(\r\n|\n|\r|$)/i.exec(text);
+  if (!match) return !ended && /^(s(e(p(=)?)?)?)?$/i.test(text) ? undefined : null;
+  // A line break still to come, or a CR whose LF may be in the next chunk.
+  if (!ended && (match[2] === '' || (match[2] === '\r' && text.length === match[0].length))) return undefined;
+  return { length: match[0].length, delimiter: match[1] as string };
 }
 
 /** The chunks of `source`; an error of the source itself (a disk, a pipe) becomes an input error naming the file. */

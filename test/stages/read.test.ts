@@ -171,12 +171,33 @@ describe('readCsv: records and their lines', () => {
       input: 'id,text\n007, padded \n',
       want: [[2, { id: '007', text: ' padded ' }]],
     },
+    {
+      description: "Excel's sep= line gives the delimiter and is not the header; the records keep their lines",
+      input: 'sep=;\r\nid;name;amount\r\n1;"Smith; John";1,50\r\n2;Müller;2,00\r\n',
+      want: [
+        [3, { id: '1', name: 'Smith; John', amount: '1,50' }],
+        [4, { id: '2', name: 'Müller', amount: '2,00' }],
+      ],
+    },
+    {
+      description: 'a sep= line names any one character, a pipe too',
+      input: 'sep=|\nid|text\n1|a,b\n',
+      want: [[3, { id: '1', text: 'a,b' }]],
+    },
   ];
   for (const t of cases) {
     it(t.description, async () => {
       await expectRecords(t.input, csv(), t.want);
     });
   }
+
+  it('a delimiter given (-d) wins over a sep= line, which is still not the header', async () => {
+    await expectRecords('sep=;\nid,name\n1,Ann\n', csv({ delimiter: ',' }), [[3, { id: '1', name: 'Ann' }]]);
+  });
+
+  it('a first column named like a sep= line but longer is a header like any other', async () => {
+    await expectRecords('sep=ab,c\n1,2\n', csv(), [[2, { 'sep=ab': '1', c: '2' }]]);
+  });
 
   it('header-only input gives no records and reports the columns once', async () => {
     for (const { label, chunks } of chunkings('id,name\r\n')) {
@@ -271,6 +292,12 @@ describe('readCsv: unusable CSV is fatal, with the file and the line', () => {
       input: 'id,text\r\n1,"a\r\nb"\r\n\r\n\r\n2,"open\r\nstill open\r\n',
       want: { code: 'BE_CSV_PARSE', line: 6, message: /^in\.csv:6: invalid CSV: a quoted field that starts in this record is never closed/ },
       before: [[2, { id: '1', text: 'a\r\nb' }]],
+    },
+    {
+      description: 'after a sep= line, a wrong field count names its line in the file',
+      input: 'sep=;\nid;text\n1;a\n2;b;extra\n',
+      want: { code: 'BE_CSV_PARSE', line: 4, message: /^in\.csv:4: invalid CSV: expected 2 fields, as in the header, got 3$/ },
+      before: [[3, { id: '1', text: 'a' }]],
     },
     {
       description: 'an unclosed quote in the header is line 1',
