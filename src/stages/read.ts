@@ -561,15 +561,15 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
 }
 
 /**
- * Excel's delimiter line at the start of `text` (`sep=;` and its line break): its length and the
- * delimiter; null when the text does not start with one; undefined while it cannot tell yet (more
- * text may come, unless `ended`).
+ * Excel's delimiter line at the start of `text` (`sep=;` and its line break, after a BOM if any):
+ * its length and the delimiter; null when the text does not start with one; undefined while it
+ * cannot tell yet (more text may come, unless `ended`).
  * @example
  * excelSepLine('sep=;\r\nid;name\r\n', false); // { length: 7, delimiter: ';' }
  */
 export function excelSepLine(text: string, ended: boolean): { length: number; delimiter: string } | null | undefined {
-  const match = /^sep=([^"\r\n])(\r\n|\n|\r|$)/i.exec(text);
-  if (!match) return !ended && /^(s(e(p(=)?)?)?)?$/i.test(text) ? undefined : null;
+  const match = /^\uFEFF?sep=([^"\r\n])(\r\n|\n|\r|$)/i.exec(text);
+  if (!match) return !ended && /^\uFEFF?(s(e(p(=)?)?)?)?$/i.test(text) ? undefined : null;
   // A line break still to come, or a CR whose LF may be in the next chunk.
   if (!ended && (match[2] === '' || (match[2] === '\r' && text.length === match[0].length))) return undefined;
   return { length: match[0].length, delimiter: match[1] as string };

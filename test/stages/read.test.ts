@@ -180,6 +180,11 @@ describe('readCsv: records and their lines', () => {
       ],
     },
     {
+      description: 'a sep= line after a UTF-8 BOM',
+      input: '\uFEFFsep=;\nid;name\n1;Ann\n',
+      want: [[3, { id: '1', name: 'Ann' }]],
+    },
+    {
       description: 'a sep= line names any one character, a pipe too',
       input: 'sep=|\nid|text\n1|a,b\n',
       want: [[3, { id: '1', text: 'a,b' }]],
