@@ -493,6 +493,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
                 at.lastEnd = leading + 1 + breaks + crlf;
                 at.lastEmpty = leading;
                 const line = base + leading + 1;
+                header = namedByPosition(header, (message) => options.onWarning?.(`${file}:${line}: ${message}`));
                 const duplicate = header.find((name, i) => header.indexOf(name) !== i);
                 if (duplicate !== undefined) {
                   throw new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: duplicate column ${shown(duplicate)} in the ${tsv ? 'TSV' : 'CSV'} header`, { file, line });
@@ -558,6 +559,19 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
   delimiter ??= sniffDelimiter(pending.split(/[\r\n]/, 1)[0] ?? '');
   if (pending !== '') yield* parseBlock(pending);
   if (!columns) options.onColumns?.([]);
+}
+
+/**
+ * A header whose columns without a name (a spreadsheet's trailing empty columns, `id,name,,`) are
+ * named by their 1-based position, as `header: false` names every column; `say` is told which.
+ */
+function namedByPosition(header: string[], say: (message: string) => void): string[] {
+  const unnamed = header.flatMap((name, i) => (name === '' ? [String(i + 1)] : []));
+  if (unnamed.length === 0) return header;
+  const list = (items: readonly string[]) => (items.length === 1 ? (items[0] as string) : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`);
+  const one = unnamed.length === 1;
+  say(`${one ? 'column' : 'columns'} ${list(unnamed)} ${one ? 'has' : 'have'} no name in the header: ${one ? 'it is' : 'they are'} named ${list(unnamed.map((name) => `"${name}"`))}`);
+  return header.map((name, i) => (name === '' ? String(i + 1) : name));
 }
 
 /**

@@ -196,6 +196,22 @@ describe('readCsv: records and their lines', () => {
     });
   }
 
+  it("header columns without a name (a spreadsheet's trailing empty columns) are named by their position, said once", async () => {
+    for (const { label, chunks } of chunkings('id,name,,\r\n1,Ann,,\r\n2,Bob,,x\r\n')) {
+      const warnings: string[] = [];
+      const outcome = await run(csv({ onWarning: (w) => warnings.push(w) }), chunks);
+      expect(outcome.error, label).toBeUndefined();
+      expect(seen(outcome.records), label).toEqual([
+        [2, { id: '1', name: 'Ann', '3': '', '4': '' }],
+        [3, { id: '2', name: 'Bob', '3': '', '4': 'x' }],
+      ]);
+      expect(warnings, label).toEqual(['in.csv:1: columns 3 and 4 have no name in the header: they are named "3" and "4"']);
+    }
+    const warnings: string[] = [];
+    await run(csv({ onWarning: (w) => warnings.push(w) }), [Buffer.from('id,,name\n1,2,3\n')]);
+    expect(warnings).toEqual(['in.csv:1: column 2 has no name in the header: it is named "2"']);
+  });
+
   it('a delimiter given (-d) wins over a sep= line, which is still not the header', async () => {
     await expectRecords('sep=;\nid,name\n1,Ann\n', csv({ delimiter: ',' }), [[3, { id: '1', name: 'Ann' }]]);
   });
