@@ -31,6 +31,7 @@ import { CsvError } from 'csv-parse';
 import { parse as parseSync } from 'csv-parse/sync';
 import { BatchEnrichError, shown } from '../errors.ts';
 import { indexOr, parseSimpleCsv } from '../core/csv.ts';
+import { JsonArrayError, splitJsonArray } from '../core/json-array.ts';
 import { splitLinesCapped } from '../core/lines.ts';
 import { bomOf, createDecoding, detectEncoding, DETECT_SAMPLE_BYTES, firstNonAscii, incompleteUtf8Tail, utf16WithoutBom, type EncodingChoice } from '../core/encoding.ts';
 import { MAX_DEPTH, mayNeedScan, parseLossless, scanJson } from '../core/rawjson.ts';
@@ -338,7 +339,7 @@ async function sniff(source: AsyncIterable<string>): Promise<{ format: InputForm
     const chunk = await input.next();
     if (chunk === undefined) break;
     seen.push(chunk);
-    // `[` too: a JSON array is refused by the NDJSON reader with the command that converts it.
+    // `[` too: the NDJSON reader reads a JSON array's elements as its records.
     const first = seen.join('').replace(/^\ufeff/, '').trimStart()[0];
     if (first !== undefined) format = first === '{' || first === '[' ? 'ndjson' : 'csv';
   }
@@ -354,13 +355,6 @@ export async function* readNdjson(source: Chunks, options: ReadOptions = {}): As
   function toRecord(raw: string): SourceRecord | undefined {
     const text = line === 1 && raw.startsWith('\ufeff') ? raw.slice(1) : raw;
     if (text.trim() === '') return undefined;
-    if (seq === 0 && text.trimStart().startsWith('[')) {
-      throw new BatchEnrichError(
-        'BE_INPUT',
-        `${file}:${line}: this is a JSON array, but the input must be NDJSON (one JSON object per line); convert it first, e.g. with: jq -c '.[]' ${file === '<stdin>' ? 'FILE' : file}`,
-        { file, line },
-      );
-    }
     if (text.length > maxChars) return tooLarge(text.length);
     const scan = mayNeedScan(text) ? scanJson(text) : NOTHING_TO_KEEP;
     if (scan.depth > MAX_DEPTH) {
@@ -383,11 +377,48 @@ export async function* readNdjson(source: Chunks, options: ReadOptions = {}): As
   function bad(message: string, text: string): SourceRecord {
     return { seq: seq++, line, data: {}, error: { type: 'invalid_input', message, input: text } };
   }
-  for await (const raw of splitLinesCapped(source, maxChars)) {
+  const { array, chunks } = await startsWithArray(source);
+  if (array) {
+    // A JSON array (`[{…}, {…}]`, a `.json` dump): its elements are the records, each at the line it starts on.
+    try {
+      for await (const element of splitJsonArray(chunks, maxChars)) {
+        line = element.line;
+        const record = element.text === undefined ? tooLarge(element.length) : toRecord(element.text);
+        if (record) yield record;
+      }
+    } catch (error) {
+      if (!(error instanceof JsonArrayError)) throw error;
+      throw new BatchEnrichError('BE_INPUT', `${file}:${error.line}: invalid JSON array: ${error.message}`, { file, line: error.line });
+    }
+    return;
+  }
+  for await (const raw of splitLinesCapped(chunks, maxChars)) {
     line += 1;
     const record = typeof raw === 'string' ? toRecord(raw) : tooLarge(raw.length);
     if (record) yield record;
   }
+}
+
+/** Whether the text's first character that is not white space (nor a BOM) is `[`; the text, whole, as strings. */
+async function startsWithArray(source: Chunks): Promise<{ array: boolean; chunks: AsyncIterable<string> }> {
+  const decoder = new StringDecoder('utf8');
+  const input = new Lookahead(
+    (async function* () {
+      for await (const chunk of source) yield typeof chunk === 'string' ? chunk : decoder.write(chunk);
+      const rest = decoder.end();
+      if (rest) yield rest;
+    })(),
+  );
+  const seen: string[] = [];
+  let first: string | undefined;
+  while (first === undefined) {
+    const chunk = await input.next();
+    if (chunk === undefined) break;
+    seen.push(chunk);
+    first = /[^\s\ufeff]/.exec(chunk)?.[0];
+  }
+  input.unshift(...seen);
+  return { array: first === '[', chunks: input.rest() };
 }
 
 /**

@@ -601,17 +601,57 @@ async function collect(records: AsyncIterable<SourceRecord>): Promise<SourceReco
   return out;
 }
 
-describe('readNdjson: a JSON array instead of NDJSON', () => {
-  it('stops at once with an error that names the file and line and says how to convert it', async () => {
-    for (const input of ['[{"a":1},{"a":2}]\n', '\n  [\n  {"a": 1},\n  {"a": 2}\n]\n']) {
-      await expectError(collect(readNdjson(Readable.from([input]), { file: 'data.json' })), {
-        code: 'BE_INPUT',
-        message: /^data\.json:\d: this is a JSON array, .* jq -c '\.\[\]' data\.json$/,
-      });
+describe('readNdjson: a JSON array (a .json dump) is read element by element', () => {
+  const json = (options: ReadOptions = {}): Reader => (s) => readNdjson(s, { file: 'data.json', ...options });
+
+  it('one line or pretty-printed, each object is a record at the line it starts on', async () => {
+    await expectRecords('[{"a":1},{"a":"x, ]}"}]', json(), [
+      [1, { a: 1 }],
+      [1, { a: 'x, ]}' }],
+    ]);
+    await expectRecords('\uFEFF\n  [\n  {"a": 1,\n   "b": [1, {"c": "\\"]"}]},\n  {"a": 2}\n]\n', json(), [
+      [3, { a: 1, b: [1, { c: '"]' }] }],
+      [5, { a: 2 }],
+    ]);
+    await expectRecords('[]\n', json(), []);
+    await expectRecords('[\r\n{"a":"é中😀"}\r\n]', json(), [[2, { a: 'é中😀' }]]);
+  });
+
+  it('an element that is not an object, or not JSON, is that record, with its error; the rest are read', async () => {
+    for (const { label, chunks } of chunkings('[{"a":1},\n 5,\n {"a": tru},\n [1],\n {"a":3}]')) {
+      const { records, error } = await run(json(), chunks);
+      expect(error, label).toBeUndefined();
+      expect(records.map((r) => [r.line, r.error?.type ?? 'ok']), label).toEqual([
+        [1, 'ok'],
+        [2, 'invalid_input'],
+        [3, 'invalid_input'],
+        [4, 'invalid_input'],
+        [5, 'ok'],
+      ]);
+      expect(records[1]?.error?.message, label).toBe('data.json:2: expected a JSON object, got 5');
     }
   });
 
-  it('an array later in the file is just one bad record', async () => {
+  it('an element over the size cap is that record, too large, and is not held', async () => {
+    const { records } = await run(json({ maxRecordChars: 20 }), [Buffer.from(`[{"a":1},{"a":"${'x'.repeat(50)}"},{"a":3}]`)]);
+    expect(records.map((r) => r.error?.type ?? 'ok')).toEqual(['ok', 'invalid_input', 'ok']);
+    expect(records[1]?.error?.message).toMatch(/^data\.json:1: the record is 58 characters long, more than the 20/);
+  });
+
+  const broken: { description: string; input: string; line: number; message: RegExp }[] = [
+    { description: 'never closed', input: '[\n{"a":1},\n{"a":2}\n', line: 1, message: /^data\.json:1: invalid JSON array: the JSON array that starts on line 1 ends before its closing \]$/ },
+    { description: 'an element never closed', input: '[\n{"a":1},\n{"a":"open\n', line: 3, message: /^data\.json:3: invalid JSON array: the value that starts on line 3 is never closed \(the input ends inside it\)$/ },
+    { description: 'a trailing comma', input: '[{"a":1},\n]', line: 1, message: /^data\.json:1: invalid JSON array: a comma with no value after it/ },
+    { description: 'two commas', input: '[{"a":1},,{"a":2}]', line: 1, message: /two commas with no value between them$/ },
+    { description: 'text after it', input: '[{"a":1}]\n{"a":2}\n', line: 2, message: /^data\.json:2: invalid JSON array: text after the end of the JSON array that starts on line 1$/ },
+  ];
+  for (const t of broken) {
+    it(`a broken array stops with the line and the problem: ${t.description}`, async () => {
+      await expectFailure(t.input, json(), { code: 'BE_INPUT', line: t.line, message: t.message }, [[t.input.startsWith('[\n') ? 2 : 1, { a: 1 }]]);
+    });
+  }
+
+  it('NDJSON whose line is an array later in the file: that line is one bad record', async () => {
     const records = await collect(readNdjson(Readable.from(['{"a":1}\n[1,2]\n{"a":3}\n']), { file: 'x.ndjson' }));
     expect(records.map((r) => r.error?.type ?? 'ok')).toEqual(['ok', 'invalid_input', 'ok']);
   });

@@ -1,0 +1,111 @@
+/**
+ * A JSON array read element by element as its text arrives (`[{…}, {…}]`, pretty-printed over many
+ * lines or all on one): each top-level element's text and the line it starts on, without holding the
+ * whole array (a dump of an API is often one line of hundreds of megabytes). Only strings and
+ * brackets are followed here; each element is parsed by the caller, so a bad one is that record's
+ * error and the rest are read.
+ */
+
+/** A top-level element: its text, or none when it is longer than the cap (`length` says how long). */
+export interface ArrayElement {
+  line: number;
+  text: string | undefined;
+  length: number;
+}
+
+/** The array's own shape is broken (never closed, a stray comma, text after it): where, and what. */
+export class JsonArrayError extends Error {
+  readonly line: number;
+  constructor(message: string, line: number) {
+    super(message);
+    this.line = line;
+  }
+}
+
+const SPACE = new Set([0x20, 0x09, 0x0a, 0x0d, 0xfeff]);
+
+/**
+ * The elements of the JSON array `chunks` hold (its first character that is not white space must be
+ * `[`); an element longer than `maxChars` comes without its text.
+ * @example
+ * for await (const e of splitJsonArray(chunksOf('[{"a":1},\n {"a":2}]'), 1e6)) e; // { line: 1, text: '{"a":1}' }, { line: 2, text: ' {"a":2}' }
+ */
+export async function* splitJsonArray(chunks: AsyncIterable<string>, maxChars: number): AsyncGenerator<ArrayElement> {
+  let line = 1;
+  let state: 'before' | 'open' | 'after' = 'before';
+  let arrayLine = 1;
+  // The element being read: whether one is, where it started, its text so far (unless over the cap).
+  let started = false;
+  let startLine = 0;
+  let parts: string[] = [];
+  let length = 0;
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  // Whether a comma waits for its element (`[a,` so far), and on which line it was.
+  let comma = 0;
+  let elements = 0;
+
+  const keep = (piece: string) => {
+    length += piece.length;
+    if (length > maxChars) parts = [];
+    else parts.push(piece);
+  };
+  const take = (): ArrayElement => {
+    const element = { line: startLine, text: length > maxChars ? undefined : parts.join(''), length };
+    started = false;
+    parts = [];
+    length = 0;
+    elements++;
+    return element;
+  };
+
+  for await (const chunk of chunks) {
+    let from = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk.charCodeAt(i);
+      if (c === 0x0a) line++;
+      if (started) {
+        if (inString) {
+          if (escaped) escaped = false;
+          else if (c === 0x5c) escaped = true;
+          else if (c === 0x22) inString = false;
+        } else if (c === 0x22) inString = true;
+        else if (c === 0x7b || c === 0x5b) depth++;
+        else if ((c === 0x7d || c === 0x5d) && depth > 0) depth--;
+        else if (depth === 0 && (c === 0x2c || c === 0x5d)) {
+          keep(chunk.slice(from, i));
+          yield take();
+          if (c === 0x2c) comma = line;
+          else state = 'after';
+        }
+        continue;
+      }
+      if (SPACE.has(c)) continue;
+      if (state === 'before') {
+        if (c !== 0x5b) throw new JsonArrayError('not a JSON array', line);
+        state = 'open';
+        arrayLine = line;
+      } else if (state === 'after') {
+        throw new JsonArrayError(`text after the end of the JSON array that starts on line ${arrayLine}`, line);
+      } else if (c === 0x5d) {
+        if (comma > 0) throw new JsonArrayError('a comma with no value after it, before the end of the array', comma);
+        state = 'after';
+      } else if (c === 0x2c) {
+        throw new JsonArrayError(elements === 0 && comma === 0 ? 'a comma before the first value of the array' : 'two commas with no value between them', line);
+      } else {
+        started = true;
+        startLine = line;
+        from = i;
+        depth = c === 0x7b || c === 0x5b ? 1 : 0;
+        inString = c === 0x22;
+        escaped = false;
+        comma = 0;
+      }
+    }
+    if (started) keep(chunk.slice(from));
+  }
+  if (state !== 'open') return;
+  if (started && (depth > 0 || inString)) throw new JsonArrayError(`the value that starts on line ${startLine} is never closed (the input ends inside it)`, startLine);
+  throw new JsonArrayError(`the JSON array that starts on line ${arrayLine} ends before its closing ]`, arrayLine);
+}
