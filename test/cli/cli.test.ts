@@ -2,7 +2,7 @@
  * The built CLI as a user runs it, for what golden files cannot express: pipes closed early,
  * files written, an emulator started elsewhere, signals, and the help text.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +23,38 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'be-cli-'));
 }
 
+/** util-linux `script`: runs a command on a terminal of its own (stdin a TTY), whose input it takes from ours. */
+const hasScript = (() => {
+  try {
+    return spawnSync('script', ['--version']).status === 0;
+  } catch {
+    return false;
+  }
+})();
+
 describe('batch-enrich CLI', () => {
+  it.skipIf(!hasScript)('no FILE and stdin a terminal: says it reads the terminal, and how to end (Ctrl-D), rather than wait in silence', async () => {
+    const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} --emulator --dry-run --prompt 'x {{a}}'`;
+    const child = spawn('script', ['-qec', command, '/dev/null'], { env: { PATH: process.env['PATH'] ?? '', HOME: tempDir() }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    // Once it has said so (or 5 s have passed), a record and Ctrl-D (end of input on a terminal).
+    const since = Date.now();
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (out.includes('Ctrl-D') || Date.now() - since > 5_000) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 20);
+    });
+    child.stdin.write('{"a":1}\n\u0004');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(0);
+    expect(out).toContain('batch-enrich: reading records from this terminal (no FILE given): type them, then Ctrl-D to end; or give a FILE, or pipe the input in');
+    expect(out).toMatch(/"content":"x 1"/);
+  });
+
   it('ends quietly with exit 0 when stdout is closed early (| head -1)', async () => {
     const rows = ['id,text', ...Array.from({ length: 3000 }, (_, i) => `${i},"text number ${i}, with a comma"`)].join('\n');
     const { firstLine, code, stderr } = await headOne(['--emulator', ...fast, '--prompt', 'Summarise {{text}}', '--input-format', 'csv', '--quiet'], {}, rows);

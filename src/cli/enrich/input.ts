@@ -78,7 +78,7 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
   return {
     file,
     documents,
-    open: async () => documents.input ?? (file === '-' ? io.stdin : await openInput(file)),
+    open: async () => documents.input ?? (file === '-' ? fromStdin(io, say) : await openInput(file)),
     read: (chunks) => firstRows(checkFirstRecord(documents.read ? documents.read(chunks) : readRecords(readOptions)(chunks), firstChecks), values.limit),
     // As the run will attach them (the run has the Files API: `--upload` as given), so that what
     // --dry-run shows and what the estimates count is what the run sends: a file the run uploads is
@@ -89,6 +89,15 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
         : records,
     columns: () => inputColumns,
   };
+}
+
+/**
+ * stdin as the input; when it is a terminal (no FILE given, nothing piped in), said first: a filter
+ * that waits on a terminal in silence looks hung.
+ */
+function fromStdin(io: CliIo, say: (line: string) => void): NodeJS.ReadableStream {
+  if ((io.stdin as { isTTY?: boolean }).isTTY) say('reading records from this terminal (no FILE given): type them, then Ctrl-D to end; or give a FILE, or pipe the input in');
+  return io.stdin;
 }
 
 /** Counts a FILE's records, stopping after `stopAfter` (enough to decide `--mode auto`). */
