@@ -117,7 +117,7 @@ function unsupportedType(name: string, type: { mime: string; ext: string }): Doc
   const ext = type.ext in OFFICE ? type.ext : (type.ext === 'zip' || type.ext === 'cfb') && named !== undefined && named in OFFICE ? named : undefined;
   const supported = 'is not supported: send PDF, JPEG, PNG, GIF, WebP, plain text or e-mail (.eml)';
   if (ext === undefined) return new DocumentProblem('document_unsupported', `${name}: ${type.mime} (.${type.ext}) ${supported}`);
-  return new DocumentProblem('document_unsupported', `${name}: ${OFFICE[ext]} (.${ext}) ${supported}; convert it to PDF first, e.g. libreoffice --headless --convert-to pdf ${shellWord(name)}`);
+  return new DocumentProblem('document_unsupported', `${name}: ${OFFICE[ext]} (.${ext}) ${supported}; convert it to PDF first, e.g. libreoffice --headless --convert-to pdf ${shellWord(name.startsWith('-') ? `./${name}` : name)}`);
 }
 
 /** `inspectDocument`, within `depth` levels of forwarded messages. */

@@ -3,7 +3,8 @@
  * lines or all on one): each top-level element's text and the line it starts on, without holding the
  * whole array (a dump of an API is often one line of hundreds of megabytes). Only strings and
  * brackets are followed here; each element is parsed by the caller, so a bad one is that record's
- * error and the rest are read.
+ * error and the rest are read. Brackets that do not match stop the reading: past them, where an
+ * element ends cannot be told.
  */
 
 /** A top-level element: its text, or none when it is longer than the cap (`length` says how long). */
@@ -13,7 +14,7 @@ export interface ArrayElement {
   length: number;
 }
 
-/** The array's own shape is broken (never closed, a stray comma, text after it): where, and what. */
+/** The array's own shape is broken (never closed, brackets that do not match, a stray comma, text after it): where, and what. */
 export class JsonArrayError extends Error {
   readonly line: number;
   constructor(message: string, line: number) {
@@ -22,31 +23,38 @@ export class JsonArrayError extends Error {
   }
 }
 
+/** JSON's white space (RFC 8259 §2), and a BOM at the start. */
 const SPACE = new Set([0x20, 0x09, 0x0a, 0x0d, 0xfeff]);
+const OPEN = { 0x7b: '{', 0x5b: '[' } as const;
+const CLOSE: Record<number, 0x7b | 0x5b> = { 0x7d: 0x7b, 0x5d: 0x5b };
 
 /**
  * The elements of the JSON array `chunks` hold (its first character that is not white space must be
- * `[`); an element longer than `maxChars` comes without its text.
+ * `[`). An element's text leaves out the white space outside its strings (JSON ignores it), so its
+ * length is that of its content; one longer than `maxChars` comes without its text.
  * @example
- * for await (const e of splitJsonArray(chunksOf('[{"a":1},\n {"a":2}]'), 1e6)) e; // { line: 1, text: '{"a":1}' }, { line: 2, text: ' {"a":2}' }
+ * for await (const e of splitJsonArray(chunksOf('[{"a": 1},\n {"a":2}]'), 1e6)) e; // { line: 1, text: '{"a":1}' }, { line: 2, text: '{"a":2}' }
  */
 export async function* splitJsonArray(chunks: AsyncIterable<string>, maxChars: number): AsyncGenerator<ArrayElement> {
   let line = 1;
   let state: 'before' | 'open' | 'after' = 'before';
   let arrayLine = 1;
-  // The element being read: whether one is, where it started, its text so far (unless over the cap).
+  // The element being read: whether one is, where it started, its text so far (unless over the cap),
+  // the brackets open in it (and the line each opened on), whether in a string and after a backslash.
   let started = false;
   let startLine = 0;
   let parts: string[] = [];
   let length = 0;
-  let depth = 0;
+  const open: number[] = [];
+  const openLines: number[] = [];
   let inString = false;
   let escaped = false;
-  // Whether a comma waits for its element (`[a,` so far), and on which line it was.
+  // Whether a comma waits for its element (`[a,` so far): the line it was on.
   let comma = 0;
   let elements = 0;
 
   const keep = (piece: string) => {
+    if (piece === '') return;
     length += piece.length;
     if (length > maxChars) parts = [];
     else parts.push(piece);
@@ -71,13 +79,25 @@ export async function* splitJsonArray(chunks: AsyncIterable<string>, maxChars: n
           else if (c === 0x5c) escaped = true;
           else if (c === 0x22) inString = false;
         } else if (c === 0x22) inString = true;
-        else if (c === 0x7b || c === 0x5b) depth++;
-        else if ((c === 0x7d || c === 0x5d) && depth > 0) depth--;
-        else if (depth === 0 && (c === 0x2c || c === 0x5d)) {
+        else if (c in OPEN) {
+          open.push(c);
+          openLines.push(line);
+        } else if (c in CLOSE && open.length > 0) {
+          const opened = open.pop() as number;
+          const openedOn = openLines.pop() as number;
+          if (opened !== CLOSE[c]) {
+            const [closer, opener] = [String.fromCharCode(c), String.fromCharCode(opened)];
+            throw new JsonArrayError(`the value that starts on line ${startLine} has a ${closer} where its ${opener} opened on line ${openedOn} is not closed`, startLine);
+          }
+        } else if (open.length === 0 && (c === 0x2c || c === 0x5d)) {
           keep(chunk.slice(from, i));
           yield take();
           if (c === 0x2c) comma = line;
           else state = 'after';
+        } else if (SPACE.has(c)) {
+          // Outside strings white space is not part of the value: left out of its text.
+          keep(chunk.slice(from, i));
+          from = i + 1;
         }
         continue;
       }
@@ -97,7 +117,12 @@ export async function* splitJsonArray(chunks: AsyncIterable<string>, maxChars: n
         started = true;
         startLine = line;
         from = i;
-        depth = c === 0x7b || c === 0x5b ? 1 : 0;
+        open.length = 0;
+        openLines.length = 0;
+        if (c in OPEN) {
+          open.push(c);
+          openLines.push(line);
+        }
         inString = c === 0x22;
         escaped = false;
         comma = 0;
@@ -106,6 +131,6 @@ export async function* splitJsonArray(chunks: AsyncIterable<string>, maxChars: n
     if (started) keep(chunk.slice(from));
   }
   if (state !== 'open') return;
-  if (started && (depth > 0 || inString)) throw new JsonArrayError(`the value that starts on line ${startLine} is never closed (the input ends inside it)`, startLine);
+  if (started && (open.length > 0 || inString)) throw new JsonArrayError(`the value that starts on line ${startLine} is never closed (the input ends inside it)`, startLine);
   throw new JsonArrayError(`the JSON array that starts on line ${arrayLine} ends before its closing ]`, arrayLine);
 }

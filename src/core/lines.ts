@@ -36,14 +36,16 @@ export async function* splitLinesCapped(chunks: AsyncIterable<Uint8Array | strin
       start = nl + 1;
     }
     pending = pending.slice(start);
-    if (pending.length > maxLength) {
-      skipped = (skipped ?? 0) + pending.length;
-      pending = '';
+    // A CR at the end may be the first half of the line's CRLF: it is not counted, and stays.
+    const cr = pending.endsWith('\r') ? 1 : 0;
+    if (pending.length - cr > maxLength) {
+      skipped = (skipped ?? 0) + pending.length - cr;
+      pending = pending.slice(pending.length - cr);
     }
   };
   for await (const chunk of chunks) yield* take(typeof chunk === 'string' ? chunk : decoder.write(chunk));
   yield* take(decoder.end());
-  if (skipped !== undefined) yield { tooLong: true, length: skipped + pending.length };
+  if (skipped !== undefined) yield { tooLong: true, length: skipped + withoutCr(pending).length };
   else if (pending !== '') yield withoutCr(pending);
 }
 

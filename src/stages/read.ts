@@ -399,7 +399,7 @@ export async function* readNdjson(source: Chunks, options: ReadOptions = {}): As
   }
 }
 
-/** Whether the text's first character that is not white space (nor a BOM) is `[`; the text, whole, as strings. */
+/** Whether the text's first character that is not JSON white space (nor a BOM) is `[`; the text, whole, as strings. */
 async function startsWithArray(source: Chunks): Promise<{ array: boolean; chunks: AsyncIterable<string> }> {
   const decoder = new StringDecoder('utf8');
   const input = new Lookahead(
@@ -415,7 +415,7 @@ async function startsWithArray(source: Chunks): Promise<{ array: boolean; chunks
     const chunk = await input.next();
     if (chunk === undefined) break;
     seen.push(chunk);
-    first = /[^\s\ufeff]/.exec(chunk)?.[0];
+    first = /[^ \t\r\n\ufeff]/.exec(chunk)?.[0];
   }
   input.unshift(...seen);
   return { array: first === '[', chunks: input.rest() };
@@ -556,12 +556,13 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
 
   // Excel's `sep=;` first line (it writes one, and reads one, to know the delimiter): looked for
   // until the start of the input tells; it is not the header, and a given delimiter wins over it.
-  let sepLine = !tsv;
+  let sepLine = true;
   const takeSepLine = (ended: boolean) => {
     const found = excelSepLine(pending, ended);
     if (found === undefined) return;
     sepLine = false;
-    if (found === null) return;
+    // TSV has its delimiter: a line naming another is data.
+    if (found === null || (tsv && found.delimiter !== '\t')) return;
     pending = pending.slice(found.length);
     base += 1;
     delimiter ??= found.delimiter;
@@ -593,16 +594,25 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
 }
 
 /**
- * A header whose columns without a name (a spreadsheet's trailing empty columns, `id,name,,`) are
- * named by their 1-based position, as `header: false` names every column; `say` is told which.
+ * A header with several columns without a name (a spreadsheet's trailing empty columns, `id,name,,`),
+ * which would be one duplicate name: each is named by its 1-based position, as `header: false` names
+ * every column (with `_` in front while another column has that name); `say` is told which. One
+ * column without a name (pandas writes its index so: `,0,1,2`) keeps its empty name, as it always did.
  */
 function namedByPosition(header: string[], say: (message: string) => void): string[] {
-  const unnamed = header.flatMap((name, i) => (name === '' ? [String(i + 1)] : []));
-  if (unnamed.length === 0) return header;
-  const list = (items: readonly string[]) => (items.length === 1 ? (items[0] as string) : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`);
-  const one = unnamed.length === 1;
-  say(`${one ? 'column' : 'columns'} ${list(unnamed)} ${one ? 'has' : 'have'} no name in the header: ${one ? 'it is' : 'they are'} named ${list(unnamed.map((name) => `"${name}"`))}`);
-  return header.map((name, i) => (name === '' ? String(i + 1) : name));
+  const positions = header.flatMap((name, i) => (name === '' ? [i] : []));
+  if (positions.length < 2) return header;
+  const taken = new Set(header);
+  const named = [...header];
+  for (const i of positions) {
+    let name = String(i + 1);
+    while (taken.has(name)) name = `_${name}`;
+    taken.add(name);
+    named[i] = name;
+  }
+  const list = (items: readonly string[]) => `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
+  say(`columns ${list(positions.map((i) => String(i + 1)))} have no name in the header: they are named ${list(positions.map((i) => `"${named[i]}"`))}`);
+  return named;
 }
 
 /**

@@ -145,6 +145,8 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     expect((await problemOf(officeFile('xlsx'), 'q3.xlsx')).message).toMatch(/^q3\.xlsx: an Excel workbook \(\.xlsx\) is not supported: .*; convert it to PDF first, e\.g\. libreoffice --headless --convert-to pdf q3\.xlsx$/);
     // The command suggested is one a shell runs as it is printed.
     expect((await problemOf(officeFile('docx'), "contracts/O'Brien MSA.docx")).message).toMatch(/libreoffice --headless --convert-to pdf 'contracts\/O'\\''Brien MSA\.docx'$/);
+    // A name that starts with - would be taken for an option.
+    expect((await problemOf(officeFile('docx'), '-draft.docx')).message).toMatch(/libreoffice --headless --convert-to pdf \.\/-draft\.docx$/);
     // A ZIP the sniffer cannot tell apart (its parts further in) is still named by its file name.
     expect((await problemOf(zipFile(), 'report.docx')).message).toMatch(/^report\.docx: a Word document \(\.docx\) is not supported: .*libreoffice/);
     expect((await problemOf(zipFile(), 'photos.zip')).message).toMatch(/^photos\.zip: application\/zip \(\.zip\) is not supported: send PDF[^;]*$/);

@@ -207,9 +207,29 @@ describe('readCsv: records and their lines', () => {
       ]);
       expect(warnings, label).toEqual(['in.csv:1: columns 3 and 4 have no name in the header: they are named "3" and "4"']);
     }
-    const warnings: string[] = [];
-    await run(csv({ onWarning: (w) => warnings.push(w) }), [Buffer.from('id,,name\n1,2,3\n')]);
-    expect(warnings).toEqual(['in.csv:1: column 2 has no name in the header: it is named "2"']);
+    // A position another column has as its name is not taken: the unnamed column gets _ in front.
+    const clashing: string[] = [];
+    const { records } = await run(csv({ onWarning: (w) => clashing.push(w) }), [Buffer.from(',,2\na,b,c\n')]);
+    expect(seen(records)).toEqual([[2, { '1': 'a', _2: 'b', '2': 'c' }]]);
+    expect(clashing).toEqual(['in.csv:1: columns 1 and 2 have no name in the header: they are named "1" and "_2"']);
+  });
+
+  it('one column without a name (pandas writes its index so: ,0,1,2) keeps its empty name, as before', async () => {
+    for (const { label, chunks } of chunkings(',0,1,2\n0,a,b,c\n1,d,e,f\n')) {
+      const warnings: string[] = [];
+      const outcome = await run(csv({ onWarning: (w) => warnings.push(w) }), chunks);
+      expect(outcome.error, label).toBeUndefined();
+      expect(seen(outcome.records), label).toEqual([
+        [2, { '': '0', '0': 'a', '1': 'b', '2': 'c' }],
+        [3, { '': '1', '0': 'd', '1': 'e', '2': 'f' }],
+      ]);
+      expect(warnings, label).toEqual([]);
+    }
+  });
+
+  it('TSV: a sep= line naming a tab is not the header either; one naming another character is data', async () => {
+    await expectRecords('sep=\t\nid\tname\n1\tAnn\n', (s) => readCsv(s, { file: 'in.tsv', format: 'tsv' }), [[3, { id: '1', name: 'Ann' }]]);
+    await expectRecords('sep=;\n1\n', (s) => readCsv(s, { file: 'in.tsv', format: 'tsv' }), [[2, { 'sep=;': '1' }]]);
   });
 
   it('a delimiter given (-d) wins over a sep= line, which is still not the header', async () => {
@@ -418,6 +438,19 @@ describe('stopping early (a consumer that breaks out of the loop)', () => {
 });
 
 describe('readNdjson', () => {
+  it('a CRLF line exactly at the size cap is read, wherever a chunk ends (between its CR and LF too)', async () => {
+    const object = '{"a":"' + 'x'.repeat(20) + '"}'; // 28 characters
+    await expectRecords(`${object}\r\n${object}\r\n`, (src) => readNdjson(src, { file: 'in.ndjson', maxRecordChars: 28 }), [
+      [1, { a: 'x'.repeat(20) }],
+      [2, { a: 'x'.repeat(20) }],
+    ]);
+    // One over: too large, and its length the same wherever the chunks end.
+    for (const { label, chunks } of chunkings(`${object}x\r\n{"b":1}\r\n`)) {
+      const { records } = await run((src) => readNdjson(src, { file: 'in.ndjson', maxRecordChars: 28 }), chunks);
+      expect(records.map((r) => r.error?.message ?? 'ok'), label).toEqual(['in.ndjson:1: the record is 29 characters long, more than the 28 batch-enrich reads', 'ok']);
+    }
+  });
+
   const cases: { description: string; input: string; want: [number, Record<string, unknown>][] }[] = [
     {
       description: 'one JSON object a line, numbered from 1',
@@ -632,6 +665,20 @@ describe('readNdjson: a JSON array (a .json dump) is read element by element', (
     }
   });
 
+  it('white space around an element is not counted against the size cap (an object that fits as an NDJSON line fits here)', async () => {
+    const object = '{"a":"' + 'x'.repeat(20) + '"}'; // 28 characters
+    await expectRecords(`[\r\n  ${object}  ,\r\n  ${object}\r\n]\r\n`, json({ maxRecordChars: 28 }), [
+      [2, { a: 'x'.repeat(20) }],
+      [3, { a: 'x'.repeat(20) }],
+    ]);
+  });
+
+  it('text that only looks like white space before a [ (a no-break space) is not taken for an array', async () => {
+    const { records, error } = await run(json(), [Buffer.from('\u00a0[{"a":1}]\n')]);
+    expect(error).toBeUndefined();
+    expect(records.map((r) => r.error?.type)).toEqual(['invalid_input']);
+  });
+
   it('an element over the size cap is that record, too large, and is not held', async () => {
     const { records } = await run(json({ maxRecordChars: 20 }), [Buffer.from(`[{"a":1},{"a":"${'x'.repeat(50)}"},{"a":3}]`)]);
     expect(records.map((r) => r.error?.type ?? 'ok')).toEqual(['ok', 'invalid_input', 'ok']);
@@ -641,6 +688,8 @@ describe('readNdjson: a JSON array (a .json dump) is read element by element', (
   const broken: { description: string; input: string; line: number; message: RegExp }[] = [
     { description: 'never closed', input: '[\n{"a":1},\n{"a":2}\n', line: 1, message: /^data\.json:1: invalid JSON array: the JSON array that starts on line 1 ends before its closing \]$/ },
     { description: 'an element never closed', input: '[\n{"a":1},\n{"a":"open\n', line: 3, message: /^data\.json:3: invalid JSON array: the value that starts on line 3 is never closed \(the input ends inside it\)$/ },
+    { description: 'a missing }', input: '[\n{"a":1},\n{"a":2,\n{"a":3}\n]\n', line: 3, message: /^data\.json:3: invalid JSON array: the value that starts on line 3 has a \] where its \{ opened on line 3 is not closed$/ },
+    { description: 'a [ closed by }', input: '[\n{"a":1},\n{"a":[1},\n{"b":2}\n]', line: 3, message: /^data\.json:3: invalid JSON array: the value that starts on line 3 has a \} where its \[ opened on line 3 is not closed$/ },
     { description: 'a trailing comma', input: '[{"a":1},\n]', line: 1, message: /^data\.json:1: invalid JSON array: a comma with no value after it/ },
     { description: 'two commas', input: '[{"a":1},,{"a":2}]', line: 1, message: /two commas with no value between them$/ },
     { description: 'text after it', input: '[{"a":1}]\n{"a":2}\n', line: 2, message: /^data\.json:2: invalid JSON array: text after the end of the JSON array that starts on line 1$/ },
