@@ -77,7 +77,7 @@ export interface ReadOptions {
   header?: boolean | undefined;
   /** Said once each: the encoding assumed for input that is not UTF-8, bytes not valid in it. */
   onWarning?: ((message: string) => void) | undefined;
-  /** NDJSON: longer lines are `invalid_input` (default `MAX_RECORD_CHARS`). */
+  /** NDJSON: longer lines are `invalid_input`; CSV: a longer record stops the read (default `MAX_RECORD_CHARS`). */
   maxRecordChars?: number | undefined;
 }
 
@@ -436,10 +436,29 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
   let base = 0; // line breaks before the text being parsed
   let seq = 0;
   let pending = '';
-  let scanned = 0; // how much of `pending` the boundary scan has seen
-  let quoted = false; // inside quotes at `scanned`
+  // The end of `pending` the boundary scan has yet to see (a chunk, and a CR kept from the one before):
+  // scanned on its own, as a flat string. `pending` grows by `+=` (a rope): an `indexOf` on it would
+  // flatten it at every chunk, quadratic in a long record (16 MB of an unclosed quote: 8 s).
+  let fresh = '';
+  let quoted = false; // inside quotes at the start of `fresh`
   let boundary = 0; // end of the last complete record in `pending`
+  let recordStart = 0; // where the record after `boundary` starts in `pending` (the scan's last record end)
+  const maxChars = options.maxRecordChars ?? MAX_RECORD_CHARS;
   const decoder = new StringDecoder('utf8');
+  /**
+   * A record longer than `maxChars` (without its line break), at `start` in `pending`: it stops the
+   * read, at its own line. Mostly a quote never closed, which would otherwise hold the rest of the
+   * file in memory, re-read at every chunk.
+   */
+  const tooLong = (start: number, open: boolean) => {
+    const line = base + (pending.slice(0, start).match(/\r\n|\r|\n/g)?.length ?? 0) + 1;
+    const why = open ? ': a quoted field that starts in it is probably never closed (a missing ")' : ', more than batch-enrich reads';
+    return new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: invalid CSV: this record is longer than ${maxChars.toLocaleString('en')} characters${why}`, { file, line });
+  };
+  /** The record still open at the end of `pending` (its CR, which may be the start of a CRLF, not counted) is not over the cap. */
+  const checkOpen = () => {
+    if (pending.length - recordStart - (fresh.endsWith('\r') ? 1 : 0) > maxChars) throw tooLong(recordStart, quoted);
+  };
 
   /**
    * Moves `boundary` past every record that has ended in `pending`. By `indexOf` (which V8 runs far
@@ -447,32 +466,40 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
    * stretch of text: the next of each is kept until the scan passes it.
    */
   const scan = () => {
-    const n = pending.length;
+    const text = fresh;
+    const n = text.length;
+    const offset = pending.length - n;
     let nextQuote = -1;
     let nextLf = -1;
     let nextCr = -1;
-    let i = scanned;
+    let i = 0;
     while (i < n) {
       if (quoted) {
-        const close = pending.indexOf('"', i);
+        const close = text.indexOf('"', i);
         if (close === -1) break;
         quoted = false;
         i = close + 1;
         continue;
       }
-      if (nextQuote < i) nextQuote = quoting ? indexOr(pending, '"', i) : n;
-      if (nextLf < i) nextLf = indexOr(pending, '\n', i);
-      if (nextCr < i) nextCr = indexOr(pending, '\r', i);
+      if (nextQuote < i) nextQuote = quoting ? indexOr(text, '"', i) : n;
+      if (nextLf < i) nextLf = indexOr(text, '\n', i);
+      if (nextCr < i) nextCr = indexOr(text, '\r', i);
       const at = Math.min(nextQuote, nextLf, nextCr);
       if (at === n) break;
       i = at + 1;
       if (at === nextQuote) quoted = true;
       else if (at === nextCr && at + 1 === n) {
-        scanned = at; // a CR at the end: wait to see whether an LF follows
+        fresh = '\r'; // a CR at the end: wait to see whether an LF follows
         return;
-      } else if (!(at === nextCr && nextLf === at + 1)) boundary = at + 1; // a CRLF ends at its LF
+      } else if (!(at === nextCr && nextLf === at + 1)) {
+        // A CRLF ends at its LF (a CR kept from the chunk before is in `text` with it). The record's
+        // length leaves its line break out.
+        boundary = offset + at + 1;
+        if (offset + at - recordStart - (at === nextLf && at > 0 && text.charCodeAt(at - 1) === 0x0d ? 1 : 0) > maxChars) throw tooLong(recordStart, false);
+        recordStart = boundary;
+      }
     }
-    scanned = n;
+    fresh = '';
   };
 
   /** A row's values under the column names, as csv-parse makes them (a column `__proto__` is an own field). */
@@ -568,26 +595,36 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     delimiter ??= found.delimiter;
   };
 
-  for await (const chunk of failingAsInput(source, file)) {
-    pending += typeof chunk === 'string' ? chunk : decoder.write(chunk);
-    if (sepLine) takeSepLine(false);
-    if (sepLine) continue;
-    scan();
-    if (delimiter === undefined) {
-      const nl = pending.search(/[\r\n]/);
-      if (nl === -1) continue;
-      delimiter = sniffDelimiter(pending.slice(0, nl));
+  /** Takes in decoded text: the sep= line looked for first, then the scan for record ends. */
+  const add = (text: string, ended: boolean) => {
+    pending += text;
+    fresh += text;
+    if (sepLine) {
+      takeSepLine(ended);
+      if (sepLine) return;
+      fresh = pending; // nothing was scanned yet
     }
+    // The header's first line gives the delimiter (looked for in the new text only).
+    if (delimiter === undefined) {
+      const nl = fresh.search(/[\r\n]/);
+      if (nl !== -1) delimiter = sniffDelimiter(pending.slice(0, pending.length - fresh.length + nl));
+    }
+    scan();
+    checkOpen();
+  };
+
+  for await (const chunk of failingAsInput(source, file)) {
+    add(typeof chunk === 'string' ? chunk : decoder.write(chunk), false);
+    if (sepLine || delimiter === undefined) continue;
     if (boundary > 0) {
       const block = pending.slice(0, boundary);
       pending = pending.slice(boundary);
-      scanned -= boundary;
+      recordStart -= boundary;
       boundary = 0;
       yield* parseBlock(block);
     }
   }
-  pending += decoder.end();
-  if (sepLine) takeSepLine(true);
+  add(decoder.end(), true);
   delimiter ??= sniffDelimiter(pending.split(/[\r\n]/, 1)[0] ?? '');
   if (pending !== '') yield* parseBlock(pending);
   if (!columns) options.onColumns?.([]);

@@ -232,6 +232,26 @@ describe('readCsv: records and their lines', () => {
     await expectRecords('sep=;\n1\n', (s) => readCsv(s, { file: 'in.tsv', format: 'tsv' }), [[2, { 'sep=;': '1' }]]);
   });
 
+  it('a quote never closed in a large file stops the read at the size cap, naming the line it opened on (not hours later, out of memory)', async () => {
+    const input = `id,text\n1,ok\n2,"never closed\n${'3,more text\n'.repeat(20)}`;
+    await expectFailure(
+      input,
+      csv({ maxRecordChars: 100 }),
+      { code: 'BE_CSV_PARSE', line: 3, message: /^in\.csv:3: invalid CSV: this record is longer than 100 characters: a quoted field that starts in it is probably never closed \(a missing "\)$/ },
+      [[2, { id: '1', text: 'ok' }]],
+    );
+    await expectFailure(`id,text\n1,${'x'.repeat(120)}\n`, csv({ maxRecordChars: 100 }), { code: 'BE_CSV_PARSE', line: 2, message: /^in\.csv:2: invalid CSV: this record is longer than 100 characters, more than batch-enrich reads$/ });
+  });
+
+  it('a CRLF record exactly at the size cap is read, wherever a chunk ends (between its CR and LF too)', async () => {
+    const row = `1,${'x'.repeat(18)}`; // 20 characters
+    await expectRecords(`id,text\r\n${row}\r\n${row}\r\n`, csv({ maxRecordChars: 20 }), [
+      [2, { id: '1', text: 'x'.repeat(18) }],
+      [3, { id: '1', text: 'x'.repeat(18) }],
+    ]);
+    await expectFailure(`id,text\r\n${row}x\r\n`, csv({ maxRecordChars: 20 }), { code: 'BE_CSV_PARSE', line: 2, message: /longer than 20 characters, more than batch-enrich reads$/ });
+  });
+
   it('a delimiter given (-d) wins over a sep= line, which is still not the header', async () => {
     await expectRecords('sep=;\nid,name\n1,Ann\n', csv({ delimiter: ',' }), [[3, { id: '1', name: 'Ann' }]]);
   });
