@@ -445,16 +445,8 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
   let recordStart = 0; // where the record after `boundary` starts in `pending` (the scan's last record end)
   const maxChars = options.maxRecordChars ?? MAX_RECORD_CHARS;
   const decoder = new StringDecoder('utf8');
-  /**
-   * A record longer than `maxChars` (without its line break), at `start` in `pending`: it stops the
-   * read, at its own line. Mostly a quote never closed, which would otherwise hold the rest of the
-   * file in memory, re-read at every chunk.
-   */
-  const tooLong = (start: number, open: boolean) => {
-    const line = base + (pending.slice(0, start).match(/\r\n|\r|\n/g)?.length ?? 0) + 1;
-    const why = open ? ': a quoted field that starts in it is probably never closed (a missing ")' : ', more than batch-enrich reads';
-    return new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: invalid CSV: this record is longer than ${maxChars.toLocaleString('en')} characters${why}`, { file, line });
-  };
+  /** The record at `start` in `pending` is over the cap (`recordTooLong`), at its own line. */
+  const tooLong = (start: number, open: boolean) => recordTooLong(file, base + (pending.slice(0, start).match(/\r\n|\r|\n/g)?.length ?? 0) + 1, maxChars, open);
   /** The record still open at the end of `pending` (its CR, which may be the start of a CRLF, not counted) is not over the cap. */
   const checkOpen = () => {
     if (pending.length - recordStart - (fresh.endsWith('\r') ? 1 : 0) > maxChars) throw tooLong(recordStart, quoted);
@@ -628,6 +620,15 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
   delimiter ??= sniffDelimiter(pending.split(/[\r\n]/, 1)[0] ?? '');
   if (pending !== '') yield* parseBlock(pending);
   if (!columns) options.onColumns?.([]);
+}
+
+/**
+ * A CSV record longer than `maxChars` (its line break left out): it stops the read, at its own line.
+ * Mostly a quote never closed (`open`), which would otherwise hold the rest of the file for one field.
+ */
+function recordTooLong(file: string, line: number, maxChars: number, open: boolean): BatchEnrichError {
+  const why = open ? ': a quoted field that starts in it is probably never closed (a missing ")' : ', more than batch-enrich reads';
+  return new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: invalid CSV: this record is longer than ${maxChars.toLocaleString('en')} characters${why}`, { file, line });
 }
 
 /**
