@@ -114,7 +114,7 @@ const OFFICE: Readonly<Record<string, string>> = {
 /** The problem of a binary type the API does not read, with how to make an office document one it does. */
 function unsupportedType(name: string, type: { mime: string; ext: string }): DocumentProblem {
   const named = /\.([a-z]+)$/i.exec(name)?.[1]?.toLowerCase();
-  const ext = type.ext in OFFICE ? type.ext : (type.ext === 'zip' || type.ext === 'cfb') && named !== undefined && named in OFFICE ? named : undefined;
+  const ext = Object.hasOwn(OFFICE, type.ext) ? type.ext : (type.ext === 'zip' || type.ext === 'cfb') && named !== undefined && Object.hasOwn(OFFICE, named) ? named : undefined;
   const supported = 'is not supported: send PDF, JPEG, PNG, GIF, WebP, plain text or e-mail (.eml)';
   if (ext === undefined) return new DocumentProblem('document_unsupported', `${name}: ${type.mime} (.${type.ext}) ${supported}`);
   return new DocumentProblem('document_unsupported', `${name}: ${OFFICE[ext]} (.${ext}) ${supported}; convert it to PDF first, e.g. libreoffice --headless --convert-to pdf ${shellWord(name.startsWith('-') ? `./${name}` : name)}`);

@@ -149,6 +149,7 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     expect((await problemOf(officeFile('docx'), '-draft.docx')).message).toMatch(/libreoffice --headless --convert-to pdf \.\/-draft\.docx$/);
     // A ZIP the sniffer cannot tell apart (its parts further in) is still named by its file name.
     expect((await problemOf(zipFile(), 'report.docx')).message).toMatch(/^report\.docx: a Word document \(\.docx\) is not supported: .*libreoffice/);
+    expect((await problemOf(zipFile(), 'odd.constructor')).message).toMatch(/^odd\.constructor: application\/zip \(\.zip\) is not supported: send PDF[^;]*$/);
     expect((await problemOf(zipFile(), 'photos.zip')).message).toMatch(/^photos\.zip: application\/zip \(\.zip\) is not supported: send PDF[^;]*$/);
   });
 
