@@ -138,10 +138,10 @@ export const USAGE = `Usage: batch-enrich [options] [FILE]
        batch-enrich help [COMMAND]                 this help, or a command's
        (each command has its own --help; --transform NAME --help shows a recipe)
 
-Enrich CSV, TSV or NDJSON records, or a folder of documents, with Claude through the Message Batches
-API (half the price of real-time calls). Reads FILE, or stdin when FILE is absent or '-'; writes NDJSON (or CSV) to
-stdout; progress and errors go to stderr. Work is kept in a ledger, so re-running the same
-command after a crash resumes without paying twice.
+Enrich CSV, TSV, NDJSON or JSON-array records, or a folder of documents, with Claude through the
+Message Batches API (half the price of real-time calls). Reads FILE, or stdin when FILE is absent or
+'-'; writes NDJSON (or CSV) to stdout; progress and errors go to stderr. Work is kept in a ledger, so
+re-running the same command after a crash resumes without paying twice.
 
 ${renderFlags(ENRICH_FLAGS, SECTIONS)}Environment:
   ANTHROPIC_API_KEY       the API key (required unless --dry-run or --emulator); never printed or stored
