@@ -79,7 +79,9 @@ export function jobProblem(job: JobShape, lookup: (id: string) => ModelEntry | u
 
 /** Why one record cannot be sent: its `_error` type and message, or undefined. */
 export function recordProblem(prompt: string, system: string | undefined, model: string): { type: 'empty_prompt' | 'prompt_too_long'; message: string } | undefined {
-  if (prompt.trim() === '') return { type: 'empty_prompt', message: 'the rendered prompt is empty (the API refuses messages with empty content)' };
+  // Not `prompt.trim() === ''`: that copies nearly every prompt (a rendered template ends with a
+  // newline), 1 KB a record. `\s` is the set `trim` strips.
+  if (!/\S/.test(prompt)) return { type: 'empty_prompt', message: 'the rendered prompt is empty (the API refuses messages with empty content)' };
   const entry = findModel(model);
   if (!entry) return undefined;
   const tokens = promptTokenEstimate(prompt) + (system ? promptTokenEstimate(system) : 0);
