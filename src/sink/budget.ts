@@ -7,14 +7,22 @@
  * does not, and what they had not answered comes out `budget_exceeded` (a rerun with a larger cap
  * sends it). So a run overshoots the cap by at most what canceled batches had already answered.
  */
-import type { RecordError } from '../core/result.ts';
+import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
+import { interpretResult, type RecordError } from '../core/result.ts';
 import type { SendMode } from '../types.ts';
 import type { SinkContext } from './context.ts';
 import type { Budget } from './options.ts';
 
-/** The error of a record whose request was never sent because the budget ran out. */
-export function budgetExceeded(maxUsd: number): RecordError {
-  return { type: 'budget_exceeded', message: `not submitted: the --max-cost budget of $${maxUsd} would be crossed` };
+/**
+ * The error of a record whose request is not sent because the budget ran out: never sent, or (given
+ * `lastAttempt`, the error its last attempt ended in) sent before and not sent again. The second must
+ * not say "not submitted": the request was sent (a cut-off answer was even billed), and its last
+ * attempt's error is the only word the API gave on it.
+ */
+export function budgetExceeded(maxUsd: number, lastAttempt?: RecordError): RecordError {
+  const crossed = `the --max-cost budget of $${maxUsd} would be crossed`;
+  if (!lastAttempt) return { type: 'budget_exceeded', message: `not submitted: ${crossed}` };
+  return { type: 'budget_exceeded', message: `not submitted again: ${crossed}; its last attempt ended in ${lastAttempt.type}: ${lastAttempt.message}` };
 }
 
 export class BudgetGuard {
@@ -49,6 +57,19 @@ export class BudgetGuard {
   /** Once the budget ran out, the error of a record whose request will not be sent. */
   get refusal(): RecordError | undefined {
     return this.#exhausted && this.#budget ? budgetExceeded(this.#budget.maxUsd) : undefined;
+  }
+
+  /**
+   * `refusal`, for a record whose request has `stored` as its result (`RecordRow.result`): a request
+   * sent back for another attempt (a transient error, an expiry, a cut-off or invalid answer, a batch
+   * canceled for the budget) keeps its last attempt's result, and its error says what that ended in.
+   */
+  refusalOf(stored: string | null): RecordError | undefined {
+    const budget = this.#budget;
+    if (!this.#exhausted || !budget || stored === null) return this.refusal;
+    const last = interpretResult(JSON.parse(stored) as MessageBatchResult, { validator: this.#ctx.opts.policy.validator });
+    // A result that reads as an answer is final (`retryVerdict`), never sent back: not seen here.
+    return budgetExceeded(budget.maxUsd, last.ok ? undefined : last.error);
   }
 
   /**

@@ -123,9 +123,11 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
         const key = row.key ?? '';
         const refusal = budget.refusal;
         if (refusal && row.state === 'pending' && !assembler.sending(key) && (intake.inputDone || !assembler.has(key))) {
-          // Never submitted: the budget ran out. It comes out now, in its place, with that error.
+          // Not submitted (or not again, after an attempt sent it back): the budget ran out. It comes
+          // out now, in its place, with that error; every copy of a request reads the same row, so
+          // duplicates come out alike.
           cursor = row.seq + 1;
-          if (!dry) yield joinedOf(row, refusal);
+          if (!dry) yield joinedOf(row, row.result === null ? refusal : budget.refusalOf(row.result));
           continue;
         }
         blocked = index;
