@@ -40,6 +40,8 @@ export class BatchAssembler {
   #filling = emptyFilling();
   /** The keys of the group being sent (until the ledger has them in their batch). */
   #sending = new Set<string>();
+  /** Groups whose sending ended (sent or not): what a row read as pending before may no longer be. */
+  #sendsEnded = 0;
   #flushing: Promise<void> = Promise.resolve();
   /** Flushes asked for and not yet done. */
   #flushes = 0;
@@ -60,6 +62,11 @@ export class BatchAssembler {
   /** Whether a request is in the group being sent (admitted by the budget: it goes out, and is paid for). */
   sending(key: string): boolean {
     return this.#sending.has(key);
+  }
+
+  /** How many groups ended being sent: a change since a row was read says its pending state may be stale. */
+  get sendsEnded(): number {
+    return this.#sendsEnded;
   }
 
   /** Whether nothing is being filled or sent. */
@@ -142,6 +149,7 @@ export class BatchAssembler {
         else await deps.submit(out);
       } finally {
         this.#sending = new Set();
+        this.#sendsEnded++;
       }
     });
     const done = () => void this.#flushes--;

@@ -114,8 +114,10 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
     const requestsMoved = pulse.moved !== seenMoved;
     seenAnswered = pulse.answered;
     seenMoved = pulse.moved;
+    const sendsEnded = assembler.sendsEnded;
     const rows = await ledger.records(scope, run, cursor, pageSize);
     let blocked: number | undefined;
+    let stale = false;
     for (const [index, row] of rows.entries()) {
       if (!answerable(row)) {
         // A request in the group being filled is refused by its flush once the input has ended; one in
@@ -123,6 +125,13 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
         const key = row.key ?? '';
         const refusal = budget.refusal;
         if (refusal && row.state === 'pending' && !assembler.sending(key) && (intake.inputDone || !assembler.has(key))) {
+          // The row may be stale: its group may have gone out since it was read (while the page was
+          // read, or while the consumer held an earlier record), submitted and no longer being sent.
+          // Then it is read again before it is refused.
+          if (assembler.sendsEnded !== sendsEnded) {
+            stale = true;
+            break;
+          }
           // Not submitted (or not again, after an attempt sent it back): the budget ran out. It comes
           // out now, in its place, with that error; every copy of a request reads the same row, so
           // duplicates come out alike.
@@ -135,6 +144,10 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
       }
       cursor = row.seq + 1;
       if (!dry) yield joinedOf(row, row.error ? (JSON.parse(row.error) as RecordError) : requestLost(row) ? REQUEST_LOST : undefined);
+    }
+    if (stale) {
+      headWaits = false;
+      continue;
     }
     headWaits = blocked !== undefined;
     if (headWaits) pageSize = FIRST_PAGE;

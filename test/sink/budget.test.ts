@@ -10,6 +10,7 @@ import { Ledger } from '../../src/ledger/ledger.ts';
 import { batchSink, type BatchEvent, type JoinedRecord, type PreparedRecord } from '../../src/stages/batch.ts';
 import { toRequests } from '../../src/stages/prepare.ts';
 import { BatchAssembler } from '../../src/sink/assembler.ts';
+import type { RecordError } from '../../src/core/result.ts';
 import { BudgetGuard, budgetExceeded } from '../../src/sink/budget.ts';
 import { emitInOrder, type EmitterDeps } from '../../src/sink/emitter.ts';
 import type { Intake } from '../../src/sink/intake.ts';
@@ -134,6 +135,63 @@ it('a record whose request is in the group being sent when the budget runs out i
   ctx.pulse.answer();
   const record = await first;
   expect(record.value).toMatchObject({ seq: 0, error: undefined, result: { type: 'succeeded' } });
+});
+
+it('a record read still pending before the consumer paused is not refused once its group went out meanwhile: it waits for its paid answer', async () => {
+  // The emitter read a page (record 0 answered, record 1 pending in the group being sent) and gave
+  // record 0 to a slow consumer. While it waited there, the group went out (its request submitted,
+  // no longer being sent) and the budget ran out. The page's row said pending: record 1 came out
+  // budget_exceeded, although its request was sent, paid for, and answered.
+  const ctx = testContext();
+  const { ledger } = ctx;
+  const spec = { id: 's', head: '{"model":"m","max_tokens":5,"messages":', tail: '}' };
+  const requests = ['k0', 'k1'].map((key) => ({ key, label: null, spec: 's', messages: '[]' }));
+  const records = ['k0', 'k1'].map((key, seq) => ({ seq, line: seq + 2, data: `{"id":"${seq}"}`, key, error: null }));
+  ledger.intake(ctx.scope, ctx.run, [spec], requests, records, 0);
+  const answer = (nonce: string, key: string) => {
+    const { id } = ledger.openBatch(ctx.identity, ctx.run, 'test', nonce, [key], 1);
+    return () => ledger.settle(id, [{ waiting: ledger.submittedOf(id).get(key)!, result: '{"type":"succeeded"}', retry: false }], 2);
+  };
+  answer('n0', 'k0')();
+  let sent!: () => void;
+  let submitting!: () => void;
+  const submitted = new Promise<void>((resolve) => (submitting = resolve));
+  const assembler = new BatchAssembler(ctx, {
+    budget: new BudgetGuard(ctx, undefined),
+    beforeOpen: async () => {},
+    inFlight: () => 0,
+    slotFreed: () => new Promise(() => {}),
+    submit: () => {
+      submitting();
+      return new Promise<void>((resolve) => (sent = resolve));
+    },
+    sendRealtime: async () => {},
+  });
+  await assembler.add('k1', 10);
+  const flushed = assembler.flush();
+  await submitted;
+  const budget = { exhausted: false, refusal: undefined as RecordError | undefined, refusalOf: () => budget.refusal };
+  const deps: EmitterDeps = {
+    intake: { inputDone: true, recordsRead: 2 } as Intake,
+    assembler,
+    budget: budget as unknown as BudgetGuard,
+    track: () => {},
+    failure: () => undefined,
+    idle: () => false,
+  };
+  const out = emitInOrder(ctx, deps);
+  expect((await out.next()).value).toMatchObject({ seq: 0, result: { type: 'succeeded' } });
+  // The consumer holds record 0: the group goes out, and the budget runs out.
+  const settle1 = answer('n1', 'k1');
+  sent();
+  await flushed;
+  expect(assembler.sending('k1')).toBe(false);
+  Object.assign(budget, { exhausted: true, refusal: budgetExceeded(1) });
+  const second = out.next();
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  settle1();
+  ctx.pulse.answer();
+  expect((await second).value).toMatchObject({ seq: 1, error: undefined, result: { type: 'succeeded' } });
 });
 
 it('--no-wait: a batch answered between the read and the idle check is collected, not reported as "0 answers pending"', async () => {
