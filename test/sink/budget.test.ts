@@ -91,13 +91,8 @@ describe('BudgetGuard review (unit)', () => {
   });
 });
 
-it('a record whose request is in the group being sent when the budget runs out is not said to be unsent: it waits for its paid answer', async () => {
-  // The last group (the input has ended) was admitted and is being sent; while `openBatch` is on its
-  // way, a batch settles and the guard finds the budget spent. The emitter saw the request still
-  // pending and wrote its record out as budget_exceeded; the group then went out, and was paid for.
-  const ctx = testContext();
-  const { ledger } = ctx;
-  ledger.intake(ctx.scope, ctx.run, [{ id: 's', head: '{"model":"m","max_tokens":5,"messages":', tail: '}' }], [{ key: 'k', label: null, spec: 's', messages: '[]' }], [{ seq: 0, line: 2, data: '{"id":"0"}', key: 'k', error: null }], 0);
+/** An assembler whose group (the request `key` alone) is being sent: `sent()` ends its submit, then `flushed` resolves. */
+async function groupBeingSent(ctx: ReturnType<typeof testContext>, key: string): Promise<{ assembler: BatchAssembler; flushed: Promise<void>; sent: () => void }> {
   let sent!: () => void;
   let submitting!: () => void;
   const submitted = new Promise<void>((resolve) => (submitting = resolve));
@@ -112,9 +107,20 @@ it('a record whose request is in the group being sent when the budget runs out i
     },
     sendRealtime: async () => {},
   });
-  await assembler.add('k', 10);
+  await assembler.add(key, 10);
   const flushed = assembler.flush();
   await submitted;
+  return { assembler, flushed, sent };
+}
+
+it('a record whose request is in the group being sent when the budget runs out is not said to be unsent: it waits for its paid answer', async () => {
+  // The last group (the input has ended) was admitted and is being sent; while `openBatch` is on its
+  // way, a batch settles and the guard finds the budget spent. The emitter saw the request still
+  // pending and wrote its record out as budget_exceeded; the group then went out, and was paid for.
+  const ctx = testContext();
+  const { ledger } = ctx;
+  ledger.intake(ctx.scope, ctx.run, [{ id: 's', head: '{"model":"m","max_tokens":5,"messages":', tail: '}' }], [{ key: 'k', label: null, spec: 's', messages: '[]' }], [{ seq: 0, line: 2, data: '{"id":"0"}', key: 'k', error: null }], 0);
+  const { assembler, flushed, sent } = await groupBeingSent(ctx, 'k');
   const deps: EmitterDeps = {
     intake: { inputDone: true, recordsRead: 1 } as Intake,
     assembler,
@@ -153,23 +159,7 @@ it('a record read still pending before the consumer paused is not refused once i
     return () => ledger.settle(id, [{ waiting: ledger.submittedOf(id).get(key)!, result: '{"type":"succeeded"}', retry: false }], 2);
   };
   answer('n0', 'k0')();
-  let sent!: () => void;
-  let submitting!: () => void;
-  const submitted = new Promise<void>((resolve) => (submitting = resolve));
-  const assembler = new BatchAssembler(ctx, {
-    budget: new BudgetGuard(ctx, undefined),
-    beforeOpen: async () => {},
-    inFlight: () => 0,
-    slotFreed: () => new Promise(() => {}),
-    submit: () => {
-      submitting();
-      return new Promise<void>((resolve) => (sent = resolve));
-    },
-    sendRealtime: async () => {},
-  });
-  await assembler.add('k1', 10);
-  const flushed = assembler.flush();
-  await submitted;
+  const { assembler, flushed, sent } = await groupBeingSent(ctx, 'k1');
   const budget = { exhausted: false, refusal: undefined as RecordError | undefined, refusalOf: () => budget.refusal };
   const deps: EmitterDeps = {
     intake: { inputDone: true, recordsRead: 2 } as Intake,
