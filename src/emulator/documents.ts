@@ -10,7 +10,8 @@
  * model's page limit (100; 600 on 1M-context models), an image over 8000 px a side (2000 px with
  * more than 20 images) when `oversized_image` is `error` (else it is scaled down, as the SDK
  * documents), a request over 32 MB. Page counting and the encryption check read the PDF's own
- * structure (`/Type /Page` objects, a trailer `/Encrypt`), independently of the client's pdf-lib.
+ * structure (`/Type /Page` objects, also in compressed object streams; an `/Encrypt` in the trailer or
+ * the cross-reference stream's dictionary), independently of the client's pdf-lib.
  *
  * Tokens: a PDF page ≈ 2,250 text tokens + a page image ≈ 1,600; an image (w/28)·(h/28) after
  * scaling to 1,568 px on its long side; text chars/4 (see `core/documents.ts`).
@@ -206,26 +207,42 @@ function imageFacts(path: string, bytes: Buffer, mediaType: string): { width: nu
   return { width: size.width ?? 0, height: size.height ?? 0 };
 }
 
-/** Pages and text of a PDF, read from its own objects; an encrypted or non-PDF one is refused. */
+/**
+ * Pages and text of a PDF, read from its own objects; an encrypted or non-PDF one is refused. Since
+ * PDF 1.5 (ISO 32000-1 §7.5.7, §7.5.8) the page objects may sit in compressed object streams and the
+ * trailer may be a cross-reference stream's dictionary (never compressed): most PDFs saved today
+ * are so (pdf-lib's default, office suites), and the API reads them.
+ */
 function pdfFacts(path: string, bytes: Buffer): { pages: number; text: string } {
   const raw = bytes.toString('latin1');
   if (!raw.startsWith('%PDF-')) throw new Error(`${path}.source: The PDF specified was not valid`);
-  if (/\/Encrypt\s/.test(raw.slice(raw.lastIndexOf('trailer')))) throw new Error(`${path}.source: The PDF specified is password-protected`);
-  const pages = raw.match(/\/Type\s*\/Page(?![s\w])/g)?.length ?? 0;
+  const trailer = raw.lastIndexOf('trailer');
+  if (/\/Encrypt\s*(?:\d+\s+\d+\s+R|<<)/.test(trailer >= 0 ? raw.slice(trailer) : raw)) throw new Error(`${path}.source: The PDF specified is password-protected`);
+  const streams = streamsOf(raw);
+  // In the file's own text, or in a compressed stream (an object stream): never both.
+  const pages = [raw, ...streams.filter((stream) => stream.inflated).map((stream) => stream.content)].reduce((n, text) => n + (text.match(/\/Type\s*\/Page(?![s\w])/g)?.length ?? 0), 0);
   if (pages === 0) throw new Error(`${path}.source: The PDF specified was not valid (no pages)`);
-  return { pages, text: pdfText(raw) };
+  return { pages, text: pdfText(streams) };
+}
+
+/** The PDF's streams, each inflated when it is Flate-compressed. */
+function streamsOf(raw: string): { content: string; inflated: boolean }[] {
+  const streams: { content: string; inflated: boolean }[] = [];
+  for (const m of raw.matchAll(/stream\r?\n([\s\S]*?)\r?\nendstream/g)) {
+    const content = m[1] as string;
+    try {
+      streams.push({ content: inflateSync(Buffer.from(content, 'latin1')).toString('latin1'), inflated: true });
+    } catch {
+      streams.push({ content, inflated: false });
+    }
+  }
+  return streams;
 }
 
 /** The strings drawn with `Tj` in the PDF's (Flate-compressed or plain) content streams. */
-function pdfText(raw: string): string {
+function pdfText(streams: readonly { content: string }[]): string {
   const lines: string[] = [];
-  for (const m of raw.matchAll(/stream\r?\n([\s\S]*?)\r?\nendstream/g)) {
-    let content = m[1] as string;
-    try {
-      content = inflateSync(Buffer.from(content, 'latin1')).toString('latin1');
-    } catch {
-      // not compressed
-    }
+  for (const { content } of streams) {
     for (const t of content.matchAll(/(?:<([0-9A-Fa-f]*)>|\(((?:\\.|[^\\)])*)\))\s*Tj/g)) {
       lines.push(t[1] !== undefined ? Buffer.from(t[1], 'hex').toString('latin1') : (t[2] as string).replace(/\\(.)/g, '$1'));
     }

@@ -73,6 +73,22 @@ describe('emulator document and image blocks', () => {
     expect(last[1]?.text).toBe('plain words');
   });
 
+  it('reads a PDF saved with object streams (PDF 1.5+, most PDFs today): its pages and text; refuses it encrypted', async () => {
+    const seen: EmulatedDocument[][] = [];
+    const emu = await emulator({ responder: ({ documents }) => (seen.push(documents ?? []), undefined) });
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url, maxRetries: 0 });
+    const modern = await textPdf([['first page'], ['second page'], ['third page']], { objectStreams: true });
+    expect(Buffer.from(modern).toString('latin1')).toContain('/ObjStm');
+    const classic = await client.messages.create(ask([pdfBlock(await textPdf([['first page'], ['second page'], ['third page']]))]));
+    const read = await client.messages.create(ask([pdfBlock(modern)]));
+    expect(read.usage.input_tokens).toBe(classic.usage.input_tokens);
+    expect(seen[1]?.[0]).toMatchObject({ pages: 3 });
+    expect(seen[1]?.[0]?.text).toContain('third page');
+    const locked = await encryptedPdf({ objectStreams: true });
+    expect(Buffer.from(locked).toString('latin1')).not.toContain('trailer');
+    await expect(client.messages.create(ask([pdfBlock(locked)]))).rejects.toMatchObject({ status: 400, message: expect.stringContaining('password-protected') });
+  });
+
   it('refuses what the API refuses: 400 invalid_request_error on /v1/messages', async () => {
     let now = Date.parse('2026-05-01T00:00:00Z');
     const emu = await emulator({ now: () => now });
