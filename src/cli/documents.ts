@@ -34,11 +34,13 @@ export interface DocumentFlags {
   attach?: string[] | undefined;
   upload: UploadMode;
   oversizedImage?: 'downsize' | 'error' | undefined;
+  /** A folder's files to leave out: those the run writes (`writtenByRun`). */
+  skip?: ((path: string) => boolean) | undefined;
 }
 
 /** Works out where documents come from and how they go, from FILE, the flags and the recipe's `attach`. */
 export function documentInput(file: string, flags: DocumentFlags, recipeAttach: readonly string[] | undefined): DocumentInput {
-  const { inputFormat, attach, upload, oversizedImage } = flags;
+  const { inputFormat, attach, upload, oversizedImage, skip } = flags;
   let folder = false;
   let single = false;
   if (file !== '-') {
@@ -56,7 +58,7 @@ export function documentInput(file: string, flags: DocumentFlags, recipeAttach: 
   const files = folder || single || paths;
   return {
     files,
-    ...(folder ? { input: Readable.from([]), read: () => readFolder(file) } : single ? { input: Readable.from([]), read: () => readOne(file) } : paths ? { read: readPaths() } : {}),
+    ...(folder ? { input: Readable.from([]), read: () => readFolder(file, { skip }) } : single ? { input: Readable.from([]), read: () => readOne(file) } : paths ? { read: readPaths() } : {}),
     attach: attach ?? (files ? [PATH_FIELD] : [...(recipeAttach ?? [])]),
     // Paths in a FILE are relative to its folder; in stdin, a folder's records or a path list, to the working directory.
     baseDir: files || file === '-' ? process.cwd() : dirname(resolve(file)),

@@ -61,6 +61,21 @@ export function refuseClobber(input: { dev: number; ino: number } | undefined, f
   }
 }
 
+/**
+ * What a file is, when it is one the run writes (undefined when not): an output (`-o`, `--errors`,
+ * `--summary`), or the ledger and what SQLite and the run keep beside it (`-wal`, `-shm`, `.run-…`). A folder given as the input leaves
+ * them out: else each rerun would read the last run's output as one more document, and pay for it.
+ */
+export function writtenByRun(outputs: readonly (string | undefined)[], ledger: string): (path: string) => string | undefined {
+  const exact = new Set(outputs.filter((path): path is string => path !== undefined).map(realPath));
+  const store = ledger === ':memory:' || isPostgresUrl(ledger) ? undefined : realPath(ledger);
+  return (path) => {
+    const real = realPath(path);
+    if (exact.has(real)) return path;
+    return store !== undefined && (real === store || real.startsWith(`${store}-`) || real.startsWith(`${store}.`)) ? `the ledger ${ledger} and its files` : undefined;
+  };
+}
+
 /** Whether two paths name one file: the same path, or the same existing regular file (through links). */
 function sameFile(a: string, b: string): boolean {
   if (resolve(a) === resolve(b)) return true;

@@ -19,10 +19,19 @@ import type { SourceRecord } from './read.ts';
 /** The field of a file record that holds its path (the attached field). */
 export const PATH_FIELD = 'path';
 
-/** One record per file under `dir` (recursive, sorted, hidden entries skipped). */
-export async function* readFolder(dir: string): AsyncGenerator<SourceRecord> {
+export interface FolderOptions {
+  /**
+   * Whether a file found is one the run itself writes (its output, the ledger beside it): left out,
+   * else each rerun would read the last one's output as a new document and pay for it.
+   */
+  skip?: ((path: string) => boolean) | undefined;
+}
+
+/** One record per file under `dir` (recursive, sorted, hidden entries and `skip`'s skipped). */
+export async function* readFolder(dir: string, options: FolderOptions = {}): AsyncGenerator<SourceRecord> {
   let seq = 0;
   for await (const path of walk(dir)) {
+    if (options.skip?.(path)) continue;
     yield { seq, line: seq + 1, data: await fileRecord(path) };
     seq++;
   }
@@ -50,8 +59,8 @@ export function readPaths(): (source: AsyncIterable<Buffer | string>) => AsyncGe
 /**
  * The files under `dir`, in sorted order. A link to a folder is walked like a folder, once: a folder
  * already walked (by its real path: the same folder through another link, or a link back up, a loop)
- * is not walked again. Any other link is a file of the folder; one that leads to a device, a pipe or a
- * socket gets its record, and the attach stage names it (reading it could never end: /dev/zero).
+ * is not walked again. Anything else is a file of the folder: a device, a pipe or a socket (or a link
+ * to one) gets its record, and the attach stage names it (reading it could never end: /dev/zero).
  */
 async function* walk(dir: string, seen = new Set<string>()): AsyncGenerator<string> {
   const real = await realpath(dir);
@@ -61,7 +70,7 @@ async function* walk(dir: string, seen = new Set<string>()): AsyncGenerator<stri
   for (const entry of entries) {
     const path = join(dir, entry.name);
     if (entry.isDirectory() || (entry.isSymbolicLink() && (await stat(path).then((info) => info.isDirectory(), () => false)))) yield* walk(path, seen);
-    else if (entry.isFile() || entry.isSymbolicLink()) yield path;
+    else yield path; // a file, a link, or a device, pipe or socket (its record says it cannot be read)
   }
 }
 

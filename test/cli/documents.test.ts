@@ -4,7 +4,7 @@
  * `batch-enrich --transform invoice-extraction FOLDER` against the emulator; batches cut by bytes
  * with inline base64 and one batch with uploads; a kill during uploads.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -321,6 +321,34 @@ describe('documents from the command line', () => {
     expect(result.stderr).toContain(`${dir}:2: ${join(dir, 'blank.txt')}: an empty document (nothing in it but white space)`);
     expect(result.stderr).toContain(`${dir}:3: ${join(dir, 'empty.txt')}: an empty document (nothing in it but white space)`);
     expect(result.stderr).toContain(`${dir}:5: ${join(dir, 'zero')}: not a regular file (a device, a pipe or a socket)`);
+  });
+
+  it('a pipe in the folder itself gets its record (document_unreadable), not dropped', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-fifo-folder-'));
+    copyFileSync('fixtures/documents/invoices/INV-00001.pdf', join(dir, 'a.pdf'));
+    execFileSync('mkfifo', [join(dir, 'b-pipe')]);
+    const result = await runCli(['--dry-run', '--prompt', 'Summarise', dir], { timeoutMs: 20_000 });
+    expect(result.code, result.stderr).toBe(3);
+    expect(result.stdout.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain(`${dir}:2: ${join(dir, 'b-pipe')}: not a regular file (a device, a pipe or a socket)`);
+  });
+
+  it("the run's own output and ledger inside the input folder are not read as documents: a rerun reads the same files and pays nothing", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-out-in-folder-'));
+    copyFileSync('fixtures/documents/invoices/INV-00001.pdf', join(dir, 'a.pdf'));
+    copyFileSync('fixtures/documents/invoices/INV-00002.pdf', join(dir, 'b.pdf'));
+    const args = ['--emulator', '--ledger', join(dir, 'ledger.db'), '--transform', 'invoice-extraction', '-o', join(dir, 'out.ndjson'), '--summary', join(dir, 'summary.json'), dir];
+    for (const run of [1, 2]) {
+      const result = await runCli(args, { timeoutMs: 30_000 });
+      expect(result.code, result.stderr).toBe(0);
+      const out = readFileSync(join(dir, 'out.ndjson'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { name: string });
+      expect(out.map((record) => record.name), `run ${run}`).toEqual(['a.pdf', 'b.pdf']);
+      if (run === 2) {
+        expect(result.stderr).toContain(`leaving ${join(dir, 'out.ndjson')} out of the input: this run writes it`);
+        expect(result.stderr).toContain(`leaving the ledger ${join(dir, 'ledger.db')} and its files out of the input: this run writes them`);
+        expect(result.stderr).not.toContain('submitted');
+      }
+    }
   });
 
   it('the flags of a CSV input are a usage error on a folder (they would be ignored)', async () => {

@@ -129,7 +129,7 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
   const problem = jobProblem({ model: config.model, maxTokens: config.maxTokens, answerSchema: config.answer?.jsonSchema });
   if (problem && (findModel(config.model) || values['dry-run'] || values.emulator)) throw usageError(problem);
   const cacheNote = cacheNotice(config.system, config.model);
-  const input = openRunInput(file, values, config, io, say);
+  const input = openRunInput(file, values, config, io, say, ledgerPathOf(values, io.env));
   if (values.deadline !== undefined && values.mode === 'realtime') throw usageError('--deadline is for batch mode: in real time every answer comes at once anyway');
   if (values.deadline !== undefined && values['no-wait']) {
     throw usageError('--deadline counts from the start of a run, and a --no-wait run ends once it has submitted: the deadline would never come. Leave one out (a scheduler can run the last try without --no-wait, with --deadline)');

@@ -11,7 +11,7 @@ import { formatFromName, readRecords, type InputFormat, type ReadOptions, type S
 import type { CliIo } from '../io.ts';
 import { checkFirstRecord, firstRows } from '../checks.ts';
 import { documentInput, type DocumentInput } from '../documents.ts';
-import { openInput } from '../files.ts';
+import { openInput, writtenByRun } from '../files.ts';
 import { answerFields, type Config, type EnrichValues } from './config.ts';
 
 export interface Input {
@@ -32,8 +32,18 @@ export interface Input {
  * Sets up the input of a run: documents, format, and the checks that make a missing template field
  * a usage error at line 1 rather than an `_error` on every record. Warnings are said once.
  */
-export function openRunInput(file: string, values: EnrichValues, config: Config, io: CliIo, say: (line: string) => void): Input {
-  const documents = documentInput(file, { inputFormat: values['input-format'], attach: values.attach, upload: values.upload, oversizedImage: values['oversized-image'] }, config.attach);
+export function openRunInput(file: string, values: EnrichValues, config: Config, io: CliIo, say: (line: string) => void, ledger: string): Input {
+  const written = writtenByRun([values.output, values.errors, values.summary], ledger);
+  // Said once: a FILE may be read more than once (the estimates' passes, the run).
+  const left = new Set<string>();
+  const skip = (path: string) => {
+    const what = written(path);
+    if (what === undefined) return false;
+    if (!left.has(what)) say(`leaving ${what} out of the input: this run writes ${what === path ? 'it' : 'them'}`);
+    left.add(what);
+    return true;
+  };
+  const documents = documentInput(file, { inputFormat: values['input-format'], attach: values.attach, upload: values.upload, oversizedImage: values['oversized-image'], skip }, config.attach);
   if (config.documentAnswer && (documents.files || values.attach)) config.answer = config.documentAnswer;
   const format = values['input-format'];
   // A CSV's flags on files as the input (a folder, a path list): they would be ignored.
