@@ -25,7 +25,9 @@ const BINARY: readonly { magic: readonly number[]; name: string; hint: string }[
 
 /**
  * Whether a file is a document batch-enrich sends as such (see core/documents.ts): a PDF, a PNG,
- * JPEG, GIF or WebP image by its first bytes, or an e-mail by its name (`.eml`, text).
+ * JPEG, GIF or WebP image by its first bytes, or any of these and an e-mail (`.eml`, text) by its name.
+ * A file named as a document that is not one (empty, cut short, mislabelled) is still one record, and
+ * the attach stage says what is wrong with it: read as a table, it was no record at all (exit 0).
  */
 export function documentFile(head: Uint8Array, file: string): boolean {
   const starts = (...bytes: number[]) => bytes.every((byte, i) => head[i] === byte);
@@ -38,7 +40,7 @@ export function documentFile(head: Uint8Array, file: string): boolean {
     ascii(0, 'GIF87a') ||
     ascii(0, 'GIF89a') ||
     (ascii(0, 'RIFF') && ascii(8, 'WEBP')) ||
-    file.toLowerCase().endsWith('.eml')
+    /\.(eml|pdf|png|jpe?g|gif|webp)$/i.test(file)
   );
 }
 

@@ -380,6 +380,19 @@ describe('documents from the command line', () => {
     expect(piped.stderr).toContain('<stdin>: this is a PDF file, not CSV, TSV or NDJSON text; to send it as a document, give it as FILE (or its folder), without --input-format');
   });
 
+  it('an empty or cut-short PDF given as FILE is one record with its error (exit 3), not an empty table (no record, exit 0)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-empty-pdf-'));
+    writeFileSync(join(dir, 'empty.pdf'), '');
+    writeFileSync(join(dir, 'cut.pdf'), readFileSync('fixtures/documents/contract.pdf').subarray(0, 300));
+    for (const name of ['empty.pdf', 'cut.pdf']) {
+      const result = await runCli(['--emulator', '--transform', 'invoice-extraction', join(dir, name)]);
+      expect(result.code, result.stderr).toBe(3);
+      expect(result.stdout.trim().split('\n').map((line) => JSON.parse(line) as unknown)).toEqual([
+        expect.objectContaining({ name, _error: expect.objectContaining({ type: 'document_unreadable', message: expect.stringContaining(`${join(dir, name)}:1: `) }) }),
+      ]);
+    }
+  });
+
   it('--attach given twice sends each document once', async () => {
     const twice = await runCli(['--dry-run', '--prompt', 'x', '--attach', 'f', '--attach', 'f'], { stdin: '{"f":"fixtures/documents/invoices/INV-00001.pdf"}\n' });
     expect(twice.code, twice.stderr).toBe(0);

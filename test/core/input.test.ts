@@ -143,6 +143,10 @@ describe('documentFile: a file given as FILE that is a document (sent as one), b
     ['a CSV whose header starts GIF8', bytes('GIF8_code,name\n1,x\n'), 'codes.csv', false],
     ['a CSV whose header starts %PDF', bytes('%PDFs,count\n'), 'stats.csv', false],
     ['NDJSON', bytes('{"a":1}\n'), 'x.ndjson', false],
+    // Named as a document, whatever its bytes: an empty or broken one gets its record and its error, not read as a table.
+    ['an empty .pdf, by its name', bytes(''), 'invoice.PDF', true],
+    ['a .jpg that is not one, by its name', bytes('   \n'), 'photo.jpg', true],
+    ['an empty .png, .jpeg, .gif or .webp', bytes(''), 'a.webp', true],
   ])('%s', (_, head, name, expected) => {
     expect(documentFile(head, name)).toBe(expected);
   });
