@@ -373,7 +373,7 @@ export function binaryParts(doc: Inspected): (Inspected & { kind: 'pdf' | 'image
  */
 export function preflight(
   docs: readonly { name: string; doc: Inspected }[],
-  options: { model: string; inlineBytes: number; oversized?: 'downsize' | 'error' | undefined; lookup?: (id: string) => ModelEntry | undefined },
+  options: { model: string; inlineBytes: number; textBytes?: number; oversized?: 'downsize' | 'error' | undefined; lookup?: (id: string) => ModelEntry | undefined },
 ): void {
   const pageLimit = pdfPageLimit(options.model);
   const parts = docs.flatMap(({ name, doc }) => binaryParts(doc).map((part) => ({ name, part })));
@@ -396,7 +396,9 @@ export function preflight(
     }
   }
   if (options.inlineBytes > MAX_REQUEST_BYTES) {
-    throw new DocumentProblem('request_too_large', `${docs.map((d) => d.name).join(', ')}: the request would be ${options.inlineBytes.toLocaleString('en')} bytes, over the API's 32 MB; use --upload files`);
+    // Uploading helps only when the PDFs and images inline are what crosses the limit: text is always inline.
+    const advice = (options.textBytes ?? 0) > MAX_REQUEST_BYTES ? 'text is always sent inline (--upload takes PDFs and images): split it into smaller documents' : 'use --upload files';
+    throw new DocumentProblem('request_too_large', `${docs.map((d) => d.name).join(', ')}: the request would be ${options.inlineBytes.toLocaleString('en')} bytes, over the API's 32 MB; ${advice}`);
   }
 }
 

@@ -78,15 +78,25 @@ export function jobProblem(job: JobShape, lookup: (id: string) => ModelEntry | u
 }
 
 /** Why one record cannot be sent: its `_error` type and message, or undefined. */
-export function recordProblem(prompt: string, system: string | undefined, model: string): { type: 'empty_prompt' | 'prompt_too_long'; message: string } | undefined {
+export function recordProblem(
+  prompt: string,
+  system: string | undefined,
+  model: string,
+  documents?: { textTokens: number },
+): { type: 'empty_prompt' | 'prompt_too_long'; message: string } | undefined {
   // Not `prompt.trim() === ''`: that copies nearly every prompt (a rendered template ends with a
-  // newline), 1 KB a record. `\s` is the set `trim` strips.
-  if (!/\S/.test(prompt)) return { type: 'empty_prompt', message: 'the rendered prompt is empty (the API refuses messages with empty content)' };
+  // newline), 1 KB a record. `\s` is the set `trim` strips. With documents, they are the content.
+  if (!documents && !/\S/.test(prompt)) return { type: 'empty_prompt', message: 'the rendered prompt is empty (the API refuses messages with empty content)' };
   const entry = findModel(model);
   if (!entry) return undefined;
-  const tokens = promptTokenEstimate(prompt) + (system ? promptTokenEstimate(system) : 0);
-  if (tokens > entry.contextWindow)
-    return { type: 'prompt_too_long', message: `the prompt is about ${n(tokens)} tokens, over ${model}'s context window of ${n(entry.contextWindow)}` };
+  // Text documents (and e-mails' text) count as the prompt does; PDFs and images are left to the API:
+  // their tokens per page vary too much with the page for an estimate to refuse them.
+  const textTokens = documents?.textTokens ?? 0;
+  const tokens = promptTokenEstimate(prompt) + (system ? promptTokenEstimate(system) : 0) + textTokens;
+  if (tokens > entry.contextWindow) {
+    const what = textTokens > 0 ? 'the prompt with its text documents' : 'the prompt';
+    return { type: 'prompt_too_long', message: `${what} is about ${n(tokens)} tokens, over ${model}'s context window of ${n(entry.contextWindow)}` };
+  }
   return undefined;
 }
 

@@ -35,6 +35,7 @@ import {
 } from '../core/documents.ts';
 import { describeApiError } from '../client/errors.ts';
 import type { RecordError } from '../core/result.ts';
+import { promptTokenEstimate } from '../core/preflight.ts';
 import type { Uploader, UploadPart } from '../client/uploads.ts';
 import type { PreparedRecord } from './batch.ts';
 import type { SourceRecord } from './read.ts';
@@ -54,7 +55,7 @@ const AUTO_INLINE_MAX_BYTES = 24 * 1024 * 1024;
  * the key is known, so a request already in the ledger uploads nothing.
  */
 export interface AttachedRecord extends SourceRecord {
-  documents?: { blocks: ContentBlock[]; keyBlocks: ContentBlock[]; uploads: UploadPart[]; tokens: number } | undefined;
+  documents?: { blocks: ContentBlock[]; keyBlocks: ContentBlock[]; uploads: UploadPart[]; tokens: number; textTokens: number } | undefined;
 }
 
 export interface AttachOptions {
@@ -120,10 +121,17 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
     const uploads = (part: Part) =>
       options.canUpload &&
       (mode === 'files' || (mode === 'auto' && (part.bytes.length >= AUTO_UPLOAD_BYTES || inlineTotal > AUTO_INLINE_MAX_BYTES)));
-    let inlineBytes = 0;
-    for (const { doc } of docs) inlineBytes += doc.kind === 'text' || doc.kind === 'email' ? Buffer.byteLength(doc.text) : 0;
+    // Text (a text document, an e-mail's body) is always sent inline: only PDFs and images can be uploaded.
+    let textBytes = 0;
+    let textTokens = 0;
+    for (const { doc } of docs) {
+      if (doc.kind !== 'text' && doc.kind !== 'email') continue;
+      textBytes += Buffer.byteLength(doc.text);
+      textTokens += promptTokenEstimate(doc.text);
+    }
+    let inlineBytes = textBytes;
     for (const part of parts) if (!uploads(part)) inlineBytes += base64Length(part.bytes.length);
-    preflight(docs, { model: options.model, inlineBytes, oversized: options.oversizedImage });
+    preflight(docs, { model: options.model, inlineBytes, textBytes, oversized: options.oversizedImage });
     const tooBig = parts.find((part) => uploads(part) && part.bytes.length > MAX_FILE_BYTES);
     if (tooBig) throw new DocumentProblem('request_too_large', `${docs.find(({ doc }) => binaryParts(doc).includes(tooBig))?.name ?? 'a file'}: ${tooBig.bytes.length.toLocaleString('en')} bytes, over the Files API's 500 MB`);
 
@@ -139,7 +147,7 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
     const blocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, basename(name), sent, options.oversizedImage))];
     const keyBlocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, basename(name), keyed, options.oversizedImage))];
     const tokens = parts.reduce((n, part) => n + documentTokens(part), 0) + urls.length * PDF_PAGE_TOKENS;
-    return { ...record, documents: { blocks, keyBlocks, uploads: [...toUpload.values()], tokens } };
+    return { ...record, documents: { blocks, keyBlocks, uploads: [...toUpload.values()], tokens, textTokens } };
   }
 
   return async function* attach(source) {

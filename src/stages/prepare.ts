@@ -40,10 +40,11 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
       const plain: SourceRecord = 'documents' in record ? withoutDocuments(record) : record;
       try {
         // What the API would refuse for this record alone (empty, too long) is never sent. (With
-        // documents the content is the documents: their own checks are in core/documents.ts.)
+        // documents the content is the documents: their own checks are in core/documents.ts; their
+        // text counts against the context window here, with the prompt's.)
         // The prompt is rendered once: checked, then serialized.
         const text = (documents ? (options.documentPrompt ?? options.prompt) : options.prompt).render(record.data);
-        const problem = documents ? undefined : recordProblem(text, options.system, options.model);
+        const problem = recordProblem(text, options.system, options.model, documents);
         if (problem) {
           yield { ...plain, error: { type: problem.type, message: `${file}:${record.line}: ${problem.message}` } };
           continue;

@@ -393,6 +393,18 @@ describe('documents from the command line', () => {
     }
   });
 
+  it('a text document over the context window is prompt_too_long and never sent, as the same text in a field is', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-long-text-'));
+    copyFileSync('fixtures/documents/invoices/INV-00001.pdf', join(dir, 'a.pdf'));
+    writeFileSync(join(dir, 'long.txt'), 'word '.repeat(170_000)); // 850,000 chars: about 212,500 tokens, over haiku's 200,000
+    const result = await runCli(['--emulator', '--prompt', 'Summarise', '--model', 'claude-haiku-4-5', dir], { timeoutMs: 30_000 });
+    expect(result.code, result.stderr).toBe(3);
+    const out = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { name: string; _error?: { type: string; message: string } });
+    expect(out.map((record) => [record.name, record._error?.type])).toEqual([['a.pdf', undefined], ['long.txt', 'prompt_too_long']]);
+    expect(out[1]?._error?.message).toMatch(/the prompt with its text documents is about 212,50\d tokens, over claude-haiku-4-5's context window of 200,000/);
+    expect(result.stderr).toContain('submitted: 1 request');
+  });
+
   it('--attach given twice sends each document once', async () => {
     const twice = await runCli(['--dry-run', '--prompt', 'x', '--attach', 'f', '--attach', 'f'], { stdin: '{"f":"fixtures/documents/invoices/INV-00001.pdf"}\n' });
     expect(twice.code, twice.stderr).toBe(0);

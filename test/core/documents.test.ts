@@ -203,7 +203,17 @@ describe('preflight: what the API would refuse, before paying', () => {
 
   it('a request over 32 MB', async () => {
     const doc = await inspectDocument(await invoicePdf(1), 'a.pdf');
-    expect(() => preflight([{ name: 'a.pdf', doc }], { model: 'm', inlineBytes: 32 * 1024 * 1024 + 1 })).toThrow(expect.objectContaining({ type: 'request_too_large' }));
+    expect(() => preflight([{ name: 'a.pdf', doc }], { model: 'm', inlineBytes: 32 * 1024 * 1024 + 1 })).toThrow(
+      expect.objectContaining({ type: 'request_too_large', message: expect.stringMatching(/use --upload files$/) }),
+    );
+  });
+
+  it('a request over 32 MB of text is not told to upload: text is always inline', async () => {
+    const doc = await inspectDocument(Buffer.from('words '.repeat(10)), 'big.txt');
+    const over = 32 * 1024 * 1024 + 1;
+    expect(() => preflight([{ name: 'big.txt', doc }], { model: 'm', inlineBytes: over, textBytes: over })).toThrow(
+      expect.objectContaining({ type: 'request_too_large', message: 'big.txt: the request would be 33,554,433 bytes, over the API\'s 32 MB; text is always sent inline (--upload takes PDFs and images): split it into smaller documents' }),
+    );
   });
 });
 

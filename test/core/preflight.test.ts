@@ -56,6 +56,15 @@ describe('recordProblem', () => {
     expect(recordProblem('x'.repeat(799_000), 'S'.repeat(2000), 'claude-haiku-4-5')?.type).toBe('prompt_too_long');
     expect(recordProblem('x'.repeat(900_000), undefined, 'claude-sonnet-4-6')).toBeUndefined(); // 1M window
   });
+
+  it('with documents: their text counts against the context window; the prompt may be empty (the documents are the content)', () => {
+    expect(recordProblem('', undefined, 'claude-haiku-4-5', { textTokens: 10 })).toBeUndefined();
+    expect(recordProblem('Summarise', undefined, 'claude-haiku-4-5', { textTokens: 199_997 })).toBeUndefined();
+    expect(recordProblem('Summarise', undefined, 'claude-haiku-4-5', { textTokens: 199_998 })).toEqual({
+      type: 'prompt_too_long',
+      message: "the prompt with its text documents is about 200,001 tokens, over claude-haiku-4-5's context window of 200,000",
+    });
+  });
 });
 
 describe('cacheNotice', () => {
