@@ -46,10 +46,10 @@ export class DocumentProblem extends Error {
 export type ImageMediaType = 'image/jpeg' | 'image/png' | 'image/gif' | 'image/webp';
 const IMAGE_TYPES: ReadonlySet<string> = new Set<ImageMediaType>(['image/jpeg', 'image/png', 'image/gif', 'image/webp']);
 
-/** What a file turned out to be. */
+/** What a file turned out to be (`attachment`: an e-mail attachment's file name, for messages). */
 export type Inspected =
-  | { kind: 'pdf'; mediaType: 'application/pdf'; bytes: Uint8Array; pages: number }
-  | { kind: 'image'; mediaType: ImageMediaType; bytes: Uint8Array; width: number; height: number }
+  | { kind: 'pdf'; mediaType: 'application/pdf'; bytes: Uint8Array; pages: number; attachment?: string }
+  | { kind: 'image'; mediaType: ImageMediaType; bytes: Uint8Array; width: number; height: number; attachment?: string }
   | { kind: 'text'; mediaType: 'text/plain'; text: string }
   | { kind: 'email'; text: string; attachments: Inspected[] };
 
@@ -275,7 +275,7 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number): Pro
     }
     try {
       const inspected = await inspect(part.content, `${name} attachment ${part.filename ?? i + 1}`, forwarded ? depth + 1 : depth);
-      if (inspected.kind === 'pdf' || inspected.kind === 'image') attachments.push(inspected);
+      if (inspected.kind === 'pdf' || inspected.kind === 'image') attachments.push({ ...inspected, attachment: label });
       else if (inspected.kind === 'email') {
         attachedText.push(`--- Forwarded message (${label}) ---\n${inspected.text.trim()}\n`);
         attachments.push(...inspected.attachments);
@@ -381,18 +381,20 @@ export function preflight(
   const capabilities = (options.lookup ?? findModel)(options.model)?.capabilities;
   for (const { name, part } of parts) {
     if (capabilities && !(part.kind === 'pdf' ? capabilities.pdfInput : capabilities.imageInput)) {
-      throw new DocumentProblem('document_unsupported', `${name}: ${options.model} does not take ${part.kind === 'pdf' ? 'PDF' : 'image'} input`);
+      throw new DocumentProblem('document_unsupported', `${part.attachment === undefined ? name : `${name}, attachment ${part.attachment}`}: ${options.model} does not take ${part.kind === 'pdf' ? 'PDF' : 'image'} input`);
     }
   }
   const images = parts.filter(({ part }) => part.kind === 'image').length;
   const sideLimit = images > MANY_IMAGES ? MAX_IMAGE_SIDE_MANY : MAX_IMAGE_SIDE;
   for (const { name, part } of parts) {
+    // An e-mail's attachment is named: the e-mail alone does not say which of its files is at fault.
+    const where = part.attachment === undefined ? name : `${name}, attachment ${part.attachment}`;
     if (part.kind === 'pdf' && part.pages > pageLimit) {
-      throw new DocumentProblem('document_too_many_pages', `${name}: ${part.pages} pages, over the ${pageLimit}-page limit of ${options.model}; split the PDF`);
+      throw new DocumentProblem('document_too_many_pages', `${where}: ${part.pages} pages, over the ${pageLimit}-page limit of ${options.model}; split the PDF`);
     }
     if (part.kind === 'image' && options.oversized !== 'downsize' && Math.max(part.width, part.height) > sideLimit) {
       const why = images > MANY_IMAGES ? ` (the limit when a request has more than ${MANY_IMAGES} images)` : '';
-      throw new DocumentProblem('image_too_large', `${name}: ${part.width}×${part.height} px, over ${sideLimit} px a side${why}; scale it down`);
+      throw new DocumentProblem('image_too_large', `${where}: ${part.width}×${part.height} px, over ${sideLimit} px a side${why}; scale it down`);
     }
   }
   if (options.inlineBytes > MAX_REQUEST_BYTES) {

@@ -201,6 +201,13 @@ describe('preflight: what the API would refuse, before paying', () => {
     expect(() => preflight(many, { model: 'm', inlineBytes: 0 })).toThrow(expect.objectContaining({ type: 'image_too_large', message: expect.stringMatching(/more than 20 images/) }));
   });
 
+  it("an e-mail's attachment over a limit is named, not only the e-mail", async () => {
+    const doc = await inspectDocument(email(await textPdf(Array.from({ length: 101 }, () => ['p']))), 'mail.eml');
+    expect(() => preflight([{ name: 'mail.eml', doc }], { model: 'claude-haiku-4-5', inlineBytes: 0 })).toThrow(
+      expect.objectContaining({ type: 'document_too_many_pages', message: 'mail.eml, attachment INV-00042.pdf: 101 pages, over the 100-page limit of claude-haiku-4-5; split the PDF' }),
+    );
+  });
+
   it('a request over 32 MB', async () => {
     const doc = await inspectDocument(await invoicePdf(1), 'a.pdf');
     expect(() => preflight([{ name: 'a.pdf', doc }], { model: 'm', inlineBytes: 32 * 1024 * 1024 + 1 })).toThrow(
