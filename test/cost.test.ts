@@ -3,6 +3,7 @@
  * each record's _meta says; the budget guard refuses before any create when the estimate is over,
  * and stops submitting mid-run counting batches in flight (not billed yet) against the cap.
  */
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -174,6 +175,38 @@ describe('--sample', () => {
     const result = await runCli(['--emulator', '--transform', 'ticket-triage', '--sample', '3', '-'], { stdin: 'subject,body\na,b\n' });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/--sample needs a FILE/);
+  });
+});
+
+describe('a FILE that can be read once (a named pipe, <(…), /dev/stdin)', () => {
+  // A pass before the run (the --max-cost estimate, --sample's count, --mode auto's) read the pipe
+  // dry: the run found nothing, wrote no record and exited 0 (or, on a named pipe, waited forever).
+  const tickets = readFileSync(TICKETS, 'utf8');
+  /** A named pipe that gives `text` once, to its first reader. */
+  function pipeOf(text: string): string {
+    const path = join(mkdtempSync(join(tmpdir(), 'be-fifo-')), 'tickets.csv');
+    execFileSync('mkfifo', [path]);
+    const writer = spawn('sh', ['-c', 'cat > "$0"', path], { stdio: ['pipe', 'ignore', 'ignore'] });
+    writer.stdin.end(text);
+    return path;
+  }
+
+  it('--max-cost and --mode auto: every record comes out; the cap applies as batches go, as for stdin', async () => {
+    for (const flags of [['--max-cost', '5'], ['--mode', 'auto']]) {
+      const input = pipeOf(tickets);
+      const result = await runCli(['--emulator', ...fast, '--transform', 'ticket-triage', ...flags, input], { timeoutMs: 20_000 });
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout.trim().split('\n'), flags.join(' ')).toHaveLength(12);
+      if (flags[0] === '--max-cost') expect(result.stderr).toContain(`--max-cost: ${input} (not a regular file) cannot be estimated before it is read; the cap applies as batches are submitted`);
+    }
+  });
+
+  it('--sample is a usage error, before anything is sent', async () => {
+    const input = pipeOf(tickets);
+    const result = await runCli(['--emulator', '--transform', 'ticket-triage', '--sample', '3', input], { timeoutMs: 20_000 });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`--sample needs a FILE it can read twice (rows are picked evenly across the whole input): ${input} is not a regular file (a pipe?); write the input to a file first`);
+    expect(result.stdout).toBe('');
   });
 });
 

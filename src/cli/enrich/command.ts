@@ -140,13 +140,15 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
       `--poll-min ${values['poll-min']}${defaults(values['poll-min'], POLL_MIN_MS)} is above --poll-max ${values['poll-max']}${defaults(values['poll-max'], POLL_MAX_MS)}: polls start at --poll-min and grow up to --poll-max`,
     );
   }
-  if (values.sample !== undefined && file === '-') throw usageError('--sample needs a FILE: rows are picked evenly across the whole input, so it is read twice');
   // `--dry-run` added to a real command must not replace that command's output (its paid answers) with requests.
   const written = outputFiles(values).find(([, path]) => path !== undefined);
   if (values['dry-run'] && written) throw usageError(`--dry-run prints the requests on stdout and writes no file: leave ${written[0]} ${written[1]} out (or redirect stdout)`);
   // Never destroy the input: an output that is the input (through links too) is refused before anything is read.
   refuseBadOutputs(file, values, io, ledgerPathOf(values, io.env));
   const stream = await input.open();
+  if (values.sample !== undefined && !input.rereadable) {
+    throw usageError(`--sample needs a FILE it can read twice (rows are picked evenly across the whole input)${file === '-' ? '' : `: ${file} is not a regular file (a pipe?)`}; write the input to a file first`);
+  }
   const prices = values.prices ? loadPriceFile(values.prices) : DEFAULT_PRICES;
   if (values['max-cost'] !== undefined && !priceFor(config.model, prices)) {
     throw usageError(`--max-cost: no price is known for the model ${config.model}, so its cost cannot be capped; give one with --prices FILE`);
@@ -155,10 +157,10 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
   if (cacheNote && !values.quiet) say(cacheNote);
   // One counting pass over a FILE serves both --mode auto and --sample (stdin cannot be read twice);
   // --mode auto alone needs to know only whether the file is small.
-  const counted = file !== '-' && (values.mode === 'auto' || values.sample !== undefined);
+  const counted = input.rereadable && (values.mode === 'auto' || values.sample !== undefined);
   const totalRows = counted ? await countRows(input, values.sample === undefined ? AUTO_REALTIME_MAX_ROWS : Number.POSITIVE_INFINITY) : 0;
   // --mode auto: a small file goes through real time; anything else (and stdin) through batches.
-  const mode = values.mode === 'realtime' || (values.mode === 'auto' && file !== '-' && totalRows <= AUTO_REALTIME_MAX_ROWS) ? 'realtime' : 'batch';
+  const mode = values.mode === 'realtime' || (values.mode === 'auto' && counted && totalRows <= AUTO_REALTIME_MAX_ROWS) ? 'realtime' : 'batch';
   const spec = { model: config.model, maxTokens: config.maxTokens, prompt: config.prompt, system: config.system, answerSchema: config.answer?.jsonSchema, idField: config.idField, file };
   const picked = values.sample === undefined ? undefined : pickSample(values.sample, totalRows);
   return { file, config, input, stream, spec, prices, mode, cachedPrefix: Boolean(config.system) && cacheNote === undefined, picked, totalRows };
@@ -172,8 +174,8 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
  */
 async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.ProcessEnv, say: (line: string) => void, ledger: LedgerStore): Promise<number> {
   const maxCost = values['max-cost'] ?? Number.POSITIVE_INFINITY;
-  if (plan.file === '-') {
-    say(`--max-cost: stdin cannot be estimated before it is read; the cap applies as batches are submitted`);
+  if (!plan.input.rereadable) {
+    say(`--max-cost: ${plan.file === '-' ? 'stdin' : `${plan.file} (not a regular file)`} cannot be estimated before it is read; the cap applies as batches are submitted`);
     return 0;
   }
   const { input } = plan;

@@ -4,6 +4,7 @@
  * estimates read. A FILE can be read more than once (the counting pass of `--mode auto` and
  * `--sample`, the `--max-cost` estimate, the run); stdin only once.
  */
+import { statSync } from 'node:fs';
 import { shown, usageError } from '../../errors.ts';
 import { missingColumns } from '../../core/template.ts';
 import { attachDocuments } from '../../stages/attach.ts';
@@ -17,6 +18,12 @@ import { answerFields, type Config, type EnrichValues } from './config.ts';
 export interface Input {
   /** FILE, or `-` for stdin. */
   file: string;
+  /**
+   * Whether the input can be read more than once (the estimates' passes, then the run): a regular
+   * FILE or a folder. stdin, a named pipe, `<(…)` and `/dev/stdin` give their bytes once: a pass
+   * before the run would leave it nothing to read.
+   */
+  rereadable: boolean;
   documents: DocumentInput;
   /** A fresh byte stream of the input (stdin: the one stream). */
   open(): Promise<NodeJS.ReadableStream>;
@@ -87,6 +94,7 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
   const firstChecks = { template, answerFields: answerFields(config), idField: values['id-field'], attach: values.attach ?? [], allowMissing: values['allow-missing'], file, warn: warnOnce };
   return {
     file,
+    rereadable: documents.input !== undefined || (file !== '-' && regularFile(file)),
     documents,
     open: async () => documents.input ?? (file === '-' ? fromStdin(io, say) : await openInput(file)),
     read: (chunks) => firstRows(checkFirstRecord(documents.read ? documents.read(chunks) : readRecords(readOptions)(chunks), firstChecks), values.limit),
@@ -99,6 +107,15 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
         : records,
     columns: () => inputColumns,
   };
+}
+
+/** Whether `file` is a regular file (through links); false when it is missing (opening it says why). */
+function regularFile(file: string): boolean {
+  try {
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /**
