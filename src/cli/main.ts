@@ -7,6 +7,16 @@ import { setHeapPolicy } from './heap.ts';
 import { runCli } from './run.ts';
 
 setHeapPolicy();
+// A reader that went away (`batch-enrich status --json | head -1`): what is left of the output has
+// nowhere to go, and the command ends quietly with its own exit code. Without a listener the EPIPE
+// was an uncaught error with a stack trace. Any other error is its command's to report (the default
+// command's pipeline does, through the stream it writes to); with no other listener it is said here,
+// and the exit code says the output is incomplete.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE' || process.stdout.listenerCount('error') > 1) return;
+  process.stderr.write(`batch-enrich: cannot write the output: ${error.message}\n`);
+  process.exitCode = 1;
+});
 
 process.exitCode = await runCli(process.argv.slice(2), {
   stdin: process.stdin,

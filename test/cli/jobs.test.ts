@@ -4,7 +4,7 @@
  * shows (exit code on a closed pipe).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -132,6 +132,34 @@ describe('status', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
     expect(r.stdout).toContain('job evil\\u001b[2J\\u001b]0;pwned\\u0007.csv-1234abcd: 1 batch');
+  });
+
+  it.skipIf(!BUILT)('two inputs of one name in two folders are two jobs (cancel --job on one never touches the other); one file by another path is one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-job-names-'));
+    const ledgerPath = join(dir, 'ledger.db');
+    for (const [folder, rows] of [['d1', 'id,text\n1,a\n'], ['d2', 'id,text\n2,b\n3,c\n']] as const) {
+      mkdirSync(join(dir, folder));
+      writeFileSync(join(dir, folder, 'data.csv'), rows);
+    }
+    const enrich = (file: string, cwd?: string) => runCli(['--emulator', '--ledger', ledgerPath, '--prompt', 'T {{text}}', file], cwd === undefined ? {} : { cwd });
+    for (const result of [await enrich(join(dir, 'd1', 'data.csv')), await enrich(join(dir, 'd2', 'data.csv')), await enrich('data.csv', join(dir, 'd1'))]) expect(result.code, result.stderr).toBe(0);
+    const status = await runCli(['status', '--no-refresh', '--json', '--ledger', ledgerPath]);
+    const jobs = status.stdout.trim().split('\n').map((line) => JSON.parse(line) as { job: string; requests_done: number });
+    expect(jobs.map((job) => job.requests_done).sort()).toEqual([1, 2]);
+    expect(jobs.every((job) => /^data\.csv-[0-9a-f]{8}$/.test(job.job))).toBe(true);
+  });
+
+  it.skipIf(!BUILT)('is quiet when its reader goes away (| head -1): exit 0, no stack trace', async () => {
+    const s = await setup();
+    // More than a pipe holds (64 KB): the output is still being written when the reader closes.
+    for (let i = 0; i < 600; i++) addBatch(s.ledger, { identity: s.identity, job: `job-${i}`, remoteId: `msgbatch_${i}`, state: 'downloaded', at: Date.now() - DAY });
+    s.ledger.close();
+    for (const args of [['status', '--no-refresh'], ['status', '--no-refresh', '--json']]) {
+      const { firstLine, code, stderr } = await headOne(args, s.env);
+      expect(firstLine.length, args.join(' ')).toBeGreaterThan(0);
+      expect(stderr, args.join(' ')).toBe('');
+      expect(code, args.join(' ')).toBe(0);
+    }
   });
 
   it('shows live counts for batches of the current identity and flags other identities without calling the API for them', async () => {

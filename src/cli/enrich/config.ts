@@ -2,9 +2,9 @@
  * Flags and recipe → what the requests are made of (`Config`); flags win over the recipe. Also the
  * job's default name, which depends on exactly these settings.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { DEFAULT_MAX_TOKENS, DEFAULT_MODEL } from '../../enrich.ts';
 import { isBatchEnrichError, usageError } from '../../errors.ts';
 import type { JSONSchema } from '../../core/request.ts';
@@ -91,8 +91,22 @@ export function answerFields(config: Config): string[] {
   return config.into ? [config.into] : config.answer?.fields.length ? config.answer.fields : ['answer'];
 }
 
-/** The job a run belongs to when `--job` is not given: the input's name and the request settings. */
+/**
+ * The job a run belongs to when `--job` is not given: the input's name, and a hash of the request
+ * settings and of where the input is (its real path: `d1/data.csv` and `d2/data.csv` are two jobs, so
+ * `cancel --job` on one never cancels the other's batches; the same file by another path is one job).
+ */
 export function defaultJobName(file: string, config: Config): string {
   const settings = JSON.stringify([config.prompt.source, config.system, config.answer?.jsonSchema, config.model, config.maxTokens]);
-  return `${file === '-' ? 'stdin' : basename(file)}-${createHash('sha256').update(settings).digest('hex').slice(0, 8)}`;
+  const hash = createHash('sha256').update(settings);
+  if (file !== '-') hash.update(`\0${realPathOf(file)}`);
+  return `${file === '-' ? 'stdin' : basename(file)}-${hash.digest('hex').slice(0, 8)}`;
+}
+
+function realPathOf(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return resolve(file);
+  }
 }

@@ -90,7 +90,7 @@ export const ENRICH_FLAGS = {
   ledger: { value: 'PATH|URL', group: BATCHING, help: 'the ledger: a SQLite file, or a postgres:// URL (for jobs that move between machines, and workers sharing one job; the password is never stored or shown)', defaultText: '$BATCH_ENRICH_LEDGER, else ~/.cache/batch-enrich/ledger.db' },
   shard: { value: 'K/N', parse: shard, group: BATCHING, help: 'this worker takes every N-th record, from the K-th (N workers on one ledger, each writing its share in input order)', defaultText: 'every record' },
 
-  job: { value: 'NAME', parse: jobName, group: RESUME, help: 'name the job in the ledger', defaultText: "the input's file name and a hash of the request settings" },
+  job: { value: 'NAME', parse: jobName, group: RESUME, help: 'name the job in the ledger', defaultText: "the input's file name and a hash of the request settings and of its path" },
   'max-attempts': { value: 'N', parse: integer(1, 100), default: DEFAULT_MAX_ATTEMPTS, group: RESUME, help: 'tries per request for transient errors, expiry, truncation (doubled max_tokens) and, once, a schema-invalid answer' },
   'cancel-on-exit': { group: RESUME, help: "on Ctrl-C/SIGTERM, cancel this run's running batches instead of leaving them to finish" },
   'no-wait': { group: RESUME, help: 'submit now, collect later: submit (or follow) everything, and if answers are still pending exit 75 writing nothing; rerun the same command until it exits 0 (schedulers)' },
