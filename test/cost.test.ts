@@ -178,6 +178,22 @@ describe('--sample', () => {
   });
 });
 
+describe('--shard K/N before the run', () => {
+  it("--dry-run shows and --max-cost checks only this worker's records, as the run takes them", async () => {
+    const dry = await runCli(['--dry-run', '--transform', 'ticket-triage', '--shard', '1/4', TICKETS]);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout.trim().split('\n')).toHaveLength(3);
+    expect(dry.stderr).toContain('estimate: 3 requests');
+    // The whole file is over the cap (about $0.004); this worker's one row (about $0.0003) is not.
+    const whole = await runCli(['--emulator', ...fast, '--transform', 'ticket-triage', '--max-cost', '0.001', TICKETS]);
+    expect(whole.code).toBe(2);
+    const mine = await runCli(['--emulator', ...fast, '--transform', 'ticket-triage', '--max-cost', '0.001', '--shard', '1/12', TICKETS]);
+    expect(mine.code, mine.stderr).toBe(0);
+    expect(mine.stderr).toContain('estimate: 1 request');
+    expect(mine.stdout.trim().split('\n')).toHaveLength(1);
+  });
+});
+
 describe('a FILE that can be read once (a named pipe, <(…), /dev/stdin)', () => {
   // A pass before the run (the --max-cost estimate, --sample's count, --mode auto's) read the pipe
   // dry: the run found nothing, wrote no record and exited 0 (or, on a named pipe, waited forever).

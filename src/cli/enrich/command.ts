@@ -39,6 +39,7 @@ import { describeRecipe, loadRecipe } from '../recipes.ts';
 import { summarize, summaryLines } from '../summary.ts';
 import { answerFields, defaultJobName, resolveConfig, type Config, type EnrichValues } from './config.ts';
 import { checkCost, dryRun, pickSample, sampleReport } from './estimate.ts';
+import { takeShard } from '../../core/shard.ts';
 import { AUTO_REALTIME_MAX_ROWS, ENRICH_FLAGS, USAGE } from './flags.ts';
 import { countRows, openRunInput, type Input } from './input.ts';
 import { openOutputs, outputFiles, refuseBadOutputs } from './output.ts';
@@ -84,7 +85,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   const plan = await planRun(file, values, io, say);
   if (values['dry-run']) {
     if (values.sample !== undefined) throw usageError('--sample runs a trial and --dry-run sends nothing: use one or the other');
-    return dryRun(io.stdout, say, plan.input.offline(plan.input.read(plan.stream)), { ...plan.spec, documentPrompt: plan.config.documentPrompt }, plan.prices, plan.mode, plan.config.answer?.jsonSchema);
+    return dryRun(io.stdout, say, plan.input.offline(ownShard(plan.input.read(plan.stream), values)), { ...plan.spec, documentPrompt: plan.config.documentPrompt }, plan.prices, plan.mode, plan.config.answer?.jsonSchema);
   }
   // One ledger for the pre-check and the run (on PostgreSQL: one pool, one clock measurement), opened
   // before anything that keeps the process alive (the in-process emulator): a ledger that cannot be
@@ -120,6 +121,11 @@ interface Plan {
 }
 
 type EnrichSpec = { model: string; maxTokens: number; prompt: Config['prompt']; system: string | undefined; answerSchema: NonNullable<Config['answer']>['jsonSchema'] | undefined; idField: string | undefined; file: string };
+
+/** The records of this worker's `--shard` (all without it): what `--dry-run` shows and `--max-cost` checks, as the run takes them. */
+function ownShard<T>(records: AsyncIterable<T>, values: EnrichValues): AsyncIterable<T> {
+  return values.shard === undefined ? records : takeShard(records, values.shard);
+}
 
 /** Flags → config, checks that need no network, the input, the mode and the sample. */
 async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line: string) => void): Promise<Plan> {
@@ -186,7 +192,7 @@ async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.Proces
   // Pending requests are to pay, and so are answers the run will try again (a transient failure, as the intake decides).
   const toPay = (request: KnownRequest) => request.state === 'pending' || (request.state === 'done' && request.failure !== null && isTransientFailure(request.failure));
   const inLedger = api ? async (keys: string[]) => new Set([...(await ledger.known(api.scope, keys))].flatMap(([k, request]) => (toPay(request) ? [] : [k]))) : undefined;
-  const { line, inLedger: answeredBefore } = await checkCost(input.offline(input.read(await input.open())), {
+  const { line, inLedger: answeredBefore } = await checkCost(input.offline(ownShard(input.read(await input.open()), values)), {
     spec: { ...plan.spec, documentPrompt: plan.config.documentPrompt },
     prices: plan.prices,
     mode: plan.mode,
