@@ -73,6 +73,16 @@ describe('the budget guard', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/estimate: 12 requests .* over --max-cost \$0\.0010/);
     expect(emu.stats.calls['batches.create']).toBe(0);
+    // The advice works: a cap above the estimate it names, with some room, runs the job (a --sample does
+    // not change the check, so it is not offered as the fix).
+    const named = Number(/Raise --max-cost above \$([\d.]+), with some room/.exec(result.stderr)?.[1]);
+    expect(named, result.stderr).toBeGreaterThan(0.001);
+    expect(result.stderr).toContain('--sample N shows what rows really cost, but does not change these checks');
+    const raised = await runCli(['--transform', 'ticket-triage', '--max-cost', String(named * 1.1), '--poll-min', '0.01', TICKETS], {
+      env: { ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') },
+    });
+    expect(raised.code, raised.stderr).toBe(0);
+    expect(raised.stderr).toContain('12 records: 12 enriched, 0 with _error');
   });
 
   it('does not refuse (FILE) or stop (stdin) a job that fits, though every answer using all of max_tokens would not', async () => {

@@ -90,8 +90,11 @@ export async function checkCost(records: AsyncIterable<SourceRecord>, check: Cos
   if (tally.requests === 0 && tally.failed === 0 && paid > 0) return { line: `estimate: nothing to pay for: all ${plural(paid, 'request')} are in the ledger already`, inLedger: paid };
   const line = estimateLine(tally, spec.model, spec.maxTokens, prices, cachedPrefix, mode, spec.answerSchema) + (paid > 0 ? `; ${plural(paid, 'request')} in the ledger already are not counted` : '');
   // Against typical answers, not every answer using all of max_tokens (that refused jobs 10x under the cap).
-  if ((tally.estimate(spec.model, spec.maxTokens, prices, cachedPrefix, mode, spec.answerSchema).lowUsd ?? 0) > maxCost) {
-    throw usageError(`${line}: over --max-cost ${usd(maxCost)}. Raise --max-cost, or try --sample N first to measure the real cost per row`);
+  const lowUsd = tally.estimate(spec.model, spec.maxTokens, prices, cachedPrefix, mode, spec.answerSchema).lowUsd ?? 0;
+  if (lowUsd > maxCost) {
+    throw usageError(
+      `${line}: over --max-cost ${usd(maxCost)}. Raise --max-cost above ${usd(lowUsd)}, with some room: the cap is checked against estimates, this one before anything is sent and each batch's (from its request bytes, a little higher) as it goes; --sample N shows what rows really cost, but does not change these checks`,
+    );
   }
   return { line, inLedger: paid };
 }
