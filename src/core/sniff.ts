@@ -47,6 +47,9 @@ export function documentFile(head: Uint8Array, file: string): boolean {
 /** Extensions of binary formats, for an input too short to show its magic bytes. */
 const BINARY_EXTENSIONS: Readonly<Record<string, string>> = { '.parquet': 'Parquet', '.xlsx': 'ZIP archive (an XLSX workbook, or a zipped file)', '.xls': 'old Excel (XLS) or other OLE2 file', '.zip': 'ZIP archive (an XLSX workbook, or a zipped file)' };
 
+/** A NUL byte in this many first bytes says binary data; one further on is a damaged line of text. */
+export const BINARY_SNIFF_BYTES = 4096;
+
 /** Bytes needed to recognise every binary format above. */
 export const MAGIC_BYTES = 8;
 
@@ -63,7 +66,7 @@ export function binaryFormat(head: Uint8Array, file?: string): { name: string; h
   for (const [ext, name] of Object.entries(BINARY_EXTENSIONS)) {
     if (lower.endsWith(ext)) return { name: `a ${name}`, hint: 'convert it to CSV or NDJSON first' };
   }
-  if (head.subarray(0, 4096).includes(0)) return { name: 'binary data (it has NUL bytes)', hint: 'give a CSV, TSV or NDJSON text file' };
+  if (head.subarray(0, BINARY_SNIFF_BYTES).includes(0)) return { name: 'binary data (it has NUL bytes)', hint: 'give a CSV, TSV or NDJSON text file' };
   return undefined;
 }
 

@@ -29,13 +29,13 @@ import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import { CsvError } from 'csv-parse';
 import { parse as parseSync } from 'csv-parse/sync';
-import { BatchEnrichError, shown } from '../errors.ts';
+import { BatchEnrichError, isBatchEnrichError, shown } from '../errors.ts';
 import { indexOr, parseSimpleCsv } from '../core/csv.ts';
 import { JsonArrayError, splitJsonArray } from '../core/json-array.ts';
 import { splitLinesCapped } from '../core/lines.ts';
 import { bomOf, createDecoding, detectEncoding, DETECT_SAMPLE_BYTES, firstNonAscii, incompleteUtf8Tail, utf16WithoutBom, type EncodingChoice } from '../core/encoding.ts';
 import { MAX_DEPTH, mayNeedScan, parseLossless, scanJson } from '../core/rawjson.ts';
-import { binaryFormat, formatFromName, isGzip, MAGIC_BYTES, sniffDelimiter, type InputFormat } from '../core/sniff.ts';
+import { binaryFormat, BINARY_SNIFF_BYTES, formatFromName, isGzip, MAGIC_BYTES, sniffDelimiter, type InputFormat } from '../core/sniff.ts';
 import type { RecordError } from '../core/result.ts';
 import { plural } from '../core/text.ts';
 
@@ -261,9 +261,12 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions, 
     let sample: Buffer[] = [];
     let sampleBytes = 0; // bytes in `sample`
     let sampled = 0; // of them, given out already (ASCII)
+    /** Bytes taken from the input so far (the current chunk's included). */
+    let received = 0;
     while (!choice) {
       const chunk = await input.next();
       const final = chunk === undefined;
+      received += chunk?.length ?? 0;
       if (chunk && !fromStart && sampled === sampleBytes && isAscii(chunk) && !chunk.includes(0)) {
         // The common case, an ASCII chunk after ASCII: out as it is; the sample keeps the last 64 KB (no copy).
         yield out(chunk.toString('latin1'));
@@ -289,7 +292,12 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions, 
           break;
         }
       }
-      if (head.includes(0, fromStart ? 0 : sampled)) throw binaryInput(options.file, { name: 'binary data (it has NUL bytes)', hint: 'give a CSV, TSV or NDJSON text file' });
+      // A NUL byte in the first 4 KB says binary data (as `binaryFormat` sniffs), refused before
+      // anything is read. One further on is text's (a damaged row): the CSV reader names its line, and
+      // an NDJSON line holding one is that record's `invalid_input`; refused here, it ended a run that
+      // had paid for batches, naming no line.
+      const nul = head.indexOf(0, fromStart ? 0 : sampled);
+      if (nul !== -1 && received - head.length + nul < BINARY_SNIFF_BYTES) throw binaryInput(options.file, { name: 'binary data (it has NUL bytes)', hint: 'give a CSV, TSV or NDJSON text file' });
       const nonAscii = firstNonAscii(head, fromStart ? 0 : sampled);
       if (nonAscii === -1 || (!final && nonAscii >= head.length - incompleteUtf8Tail(head))) {
         if (final) {
@@ -506,7 +514,24 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     return data;
   };
 
+  /**
+   * A block's records. A NUL byte (binary data in the text: a damaged file) stops the read at its
+   * line, unless the block has a CSV error before it: the first error in the file is the one said,
+   * wherever the blocks were cut.
+   */
   const parseBlock = (text: string): SourceRecord[] => {
+    const nul = text.indexOf('\0');
+    if (nul === -1) return parseRecords(text);
+    const line = base + (text.slice(0, nul).match(/\r\n|\r|\n/g)?.length ?? 0) + 1;
+    try {
+      parseRecords(text);
+    } catch (error) {
+      if (isBatchEnrichError(error) && error.line !== undefined && error.line < line) throw error;
+    }
+    throw new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: invalid CSV: a NUL byte (binary data) on this line; the file is damaged here`, { file, line });
+  };
+
+  const parseRecords = (text: string): SourceRecord[] => {
     // Once the columns are known, most blocks take the fast path (core/csv.ts); anything it leaves,
     // errors included, is csv-parse's below.
     const simple = columns && delimiter !== undefined ? parseSimpleCsv(text, { delimiter, quoting, width: columns.length }) : undefined;

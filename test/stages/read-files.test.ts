@@ -40,6 +40,35 @@ async function expectEvery(input: Buffer, options: ReadOptions, expected: Outcom
 
 const latin1 = (text: string) => Buffer.from(text, 'latin1');
 
+describe('a NUL byte past the first 4 KB (a damaged row, not a binary file)', () => {
+  // Refused as binary data wherever it was, it ended a run that had paid for batches, naming no line.
+  const rows = Array.from({ length: 40 }, (_, i) => `${i + 1},row ${i + 1} ${'x'.repeat(200)}`);
+  const damaged = (text: string, at: string) => {
+    const bytes = Buffer.from(text);
+    bytes[text.indexOf(at) + at.length] = 0;
+    return bytes;
+  };
+  it('CSV: the read stops at the record that holds it, naming its line', async () => {
+    const input = damaged(`id,text\n${rows.join('\n')}\n`, '30,row 30 ');
+    for (const { label, chunks } of chunkings(input)) {
+      const out = await read(chunks, { file: 'in.csv' });
+      expect(out.error, label).toBe('in.csv:31: invalid CSV: a NUL byte (binary data) on this line; the file is damaged here');
+      expect(out.records.length, label).toBeLessThan(30);
+    }
+  });
+  it("NDJSON: that line is its record's invalid_input; the others are read", async () => {
+    const lines = rows.map((row, i) => JSON.stringify({ id: i + 1, text: row }));
+    const input = damaged(`${lines.join('\n')}\n`, '"id":30,"text":"30,row');
+    for (const { label, chunks } of chunkings(input)) {
+      const out = await read(chunks, { file: 'in.ndjson' });
+      expect(out.error, label).toBeUndefined();
+      expect(out.records, label).toHaveLength(40);
+      expect(out.records[29]?.[0], label).toBe(30);
+      expect(String(out.records[29]?.[1]['_error']), label).toMatch(/^in\.ndjson:30: not valid JSON/);
+    }
+  });
+});
+
 describe('encodings', () => {
   it('cp1252/latin1 input is detected, decoded, and said once on stderr', async () => {
     await expectEvery(latin1('name,note\nJ\xfcrgen,caf\xe9\n'), { file: 'in.csv' }, {
