@@ -514,22 +514,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     return data;
   };
 
-  /**
-   * A block's records. A NUL byte (binary data in the text: a damaged file) stops the read at its
-   * line, unless the block has a CSV error before it: the first error in the file is the one said,
-   * wherever the blocks were cut.
-   */
-  const parseBlock = (text: string): SourceRecord[] => {
-    const nul = text.indexOf('\0');
-    if (nul === -1) return parseRecords(text);
-    const line = base + (text.slice(0, nul).match(/\r\n|\r|\n/g)?.length ?? 0) + 1;
-    try {
-      parseRecords(text);
-    } catch (error) {
-      if (isBatchEnrichError(error) && error.line !== undefined && error.line < line) throw error;
-    }
-    throw new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: invalid CSV: a NUL byte (binary data) on this line; the file is damaged here`, { file, line });
-  };
+  const parseBlock = (text: string): SourceRecord[] => checkedForNul(text, base, file, parseRecords);
 
   const parseRecords = (text: string): SourceRecord[] => {
     // Once the columns are known, most blocks take the fast path (core/csv.ts); anything it leaves,
@@ -713,6 +698,23 @@ function lineBreaks(values: readonly unknown[]): { breaks: number; crlf: number 
     crlf += (value.match(/\r\n/g) ?? []).length;
   }
   return { breaks, crlf };
+}
+
+/**
+ * The records of a block of CSV (`parse`d) that starts after `base` lines. A NUL byte in it (binary
+ * data in the text: a damaged file) stops the read at its line, unless the block has a CSV error
+ * before it: the first error in the file is the one said, wherever the blocks were cut.
+ */
+function checkedForNul(text: string, base: number, file: string, parse: (text: string) => SourceRecord[]): SourceRecord[] {
+  const nul = text.indexOf('\0');
+  if (nul === -1) return parse(text);
+  const line = base + (text.slice(0, nul).match(/\r\n|\r|\n/g)?.length ?? 0) + 1;
+  try {
+    parse(text);
+  } catch (error) {
+    if (isBatchEnrichError(error) && error.line !== undefined && error.line < line) throw error;
+  }
+  throw new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: invalid CSV: a NUL byte (binary data) on this line; the file is damaged here`, { file, line });
 }
 
 function csvError(error: unknown, file: string, at: { base: number; extraLines: number; lastEnd: number; lastEmpty: number }): unknown {
