@@ -201,6 +201,11 @@ describe('--shard K/N before the run', () => {
     expect(mine.code, mine.stderr).toBe(0);
     expect(mine.stderr).toContain('estimate: 1 request');
     expect(mine.stdout.trim().split('\n')).toHaveLength(1);
+    // With --sample, the rows are sampled first and then sharded, as the run does: this worker's one
+    // sampled row is priced, and a cap under it is refused before the run.
+    const sampled = await runCli(['--emulator', ...fast, '--transform', 'ticket-triage', '--sample', '4', '--shard', '2/3', '--max-cost', '0.00001', TICKETS]);
+    expect(sampled.code, sampled.stderr).toBe(2);
+    expect(sampled.stderr).toContain('estimate: 1 request');
   });
 });
 

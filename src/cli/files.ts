@@ -72,7 +72,7 @@ export function writtenByRun(outputs: readonly (string | undefined)[], ledger: s
   return (path) => {
     const real = realPath(path);
     if (exact.has(real)) return path;
-    return store !== undefined && (real === store || real.startsWith(`${store}-`) || real.startsWith(`${store}.`)) ? `the ledger ${ledger} and its files` : undefined;
+    return store !== undefined && (real === store || ledgerSideFile(real, store)) ? `the ledger ${ledger} and its files` : undefined;
   };
 }
 
@@ -115,9 +115,14 @@ export function refuseLedger(ledger: string, flag: string, path: string | undefi
   if (sameFile(path, ledger)) throw usageError(`${flag} ${path} is the ledger ${ledger}: writing it would destroy the answers already paid for; write to another file`);
   // Through links too: the real paths, where the files exist.
   const [own, base] = [realPath(path), realPath(ledger)];
-  if (['-wal', '-shm', '-journal'].some((suffix) => own === `${base}${suffix}`) || own.startsWith(`${base}.run-`)) {
+  if (ledgerSideFile(own, base)) {
     throw usageError(`${flag} ${path} is the ledger's own file (beside ${ledger}): writing it would damage the ledger; write to another file`);
   }
+}
+
+/** Whether `real` is a file SQLite or the run keeps beside the ledger at `base` (both real paths). */
+function ledgerSideFile(real: string, base: string): boolean {
+  return ['-wal', '-shm', '-journal'].some((suffix) => real === `${base}${suffix}`) || (real.startsWith(base) && /^\.run-[0-9a-f]{12}$/.test(real.slice(base.length)));
 }
 
 /** The path with its links resolved, as far as it exists (a file not made yet: its folder's real path). */

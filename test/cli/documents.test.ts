@@ -337,12 +337,14 @@ describe('documents from the command line', () => {
     const dir = mkdtempSync(join(tmpdir(), 'be-out-in-folder-'));
     copyFileSync('fixtures/documents/invoices/INV-00001.pdf', join(dir, 'a.pdf'));
     copyFileSync('fixtures/documents/invoices/INV-00002.pdf', join(dir, 'b.pdf'));
+    // Named like the ledger, but the user's: read.
+    copyFileSync('fixtures/documents/invoices/INV-00001.pdf', join(dir, 'ledger.db.pdf'));
     const args = ['--emulator', '--ledger', join(dir, 'ledger.db'), '--transform', 'invoice-extraction', '-o', join(dir, 'out.ndjson'), '--summary', join(dir, 'summary.json'), dir];
     for (const run of [1, 2]) {
       const result = await runCli(args, { timeoutMs: 30_000 });
       expect(result.code, result.stderr).toBe(0);
       const out = readFileSync(join(dir, 'out.ndjson'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { name: string });
-      expect(out.map((record) => record.name), `run ${run}`).toEqual(['a.pdf', 'b.pdf']);
+      expect(out.map((record) => record.name), `run ${run}`).toEqual(['a.pdf', 'b.pdf', 'ledger.db.pdf']);
       if (run === 2) {
         expect(result.stderr).toContain(`leaving ${join(dir, 'out.ndjson')} out of the input: this run writes it`);
         expect(result.stderr).toContain(`leaving the ledger ${join(dir, 'ledger.db')} and its files out of the input: this run writes them`);

@@ -127,6 +127,11 @@ function ownShard<T>(records: AsyncIterable<T>, values: EnrichValues): AsyncIter
   return values.shard === undefined ? records : takeShard(records, values.shard);
 }
 
+/** `--sample`'s rows (all without it), picked before `--shard` splits them, as the run takes them. */
+async function* sampledRows<T extends { seq: number }>(records: AsyncIterable<T>, picked: Set<number> | undefined): AsyncGenerator<T> {
+  for await (const record of records) if (!picked || picked.has(record.seq)) yield record;
+}
+
 /** Flags → config, checks that need no network, the input, the mode and the sample. */
 async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line: string) => void): Promise<Plan> {
   const config = await resolveConfig(values);
@@ -192,7 +197,7 @@ async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.Proces
   // Pending requests are to pay, and so are answers the run will try again (a transient failure, as the intake decides).
   const toPay = (request: KnownRequest) => request.state === 'pending' || (request.state === 'done' && request.failure !== null && isTransientFailure(request.failure));
   const inLedger = api ? async (keys: string[]) => new Set([...(await ledger.known(api.scope, keys))].flatMap(([k, request]) => (toPay(request) ? [] : [k]))) : undefined;
-  const { line, inLedger: answeredBefore } = await checkCost(input.offline(ownShard(input.read(await input.open()), values)), {
+  const { line, inLedger: answeredBefore } = await checkCost(input.offline(ownShard(sampledRows(input.read(await input.open()), plan.picked), values)), {
     spec: { ...plan.spec, documentPrompt: plan.config.documentPrompt },
     prices: plan.prices,
     mode: plan.mode,
@@ -304,8 +309,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
     await pipeline(
       plan.stream,
       async function* countRead(chunks: AsyncIterable<Buffer | string>) {
-        for await (const record of input.read(chunks)) {
-          if (picked && !picked.has(record.seq)) continue;
+        for await (const record of sampledRows(input.read(chunks), picked)) {
           progress.read();
           yield record;
         }
