@@ -9,6 +9,8 @@ import { Pulse } from '../../src/sink/async.ts';
 import { ModeSwitch, Reachability, type SinkContext } from '../../src/sink/context.ts';
 import { resolveSinkOptions, type BatchSinkOptions } from '../../src/sink/options.ts';
 import type { BatchEvent } from '../../src/types.ts';
+import { createClient, identityOf } from '../../src/client/client.ts';
+import { batchSink } from '../../src/stages/batch.ts';
 
 /** An error as the SDK throws it for an HTTP status (with these headers, and this API error type). */
 export const apiError = (status: number, headers: Record<string, string> = {}, type = 'x') =>
@@ -76,4 +78,29 @@ export function testContext(options: Partial<BatchSinkOptions> = {}, client?: Pa
     controller,
     failures,
   };
+}
+
+/**
+ * A batch sink against the emulator at `url` with a `--max-cost` budget: each succeeded answer costs
+ * `answerUsd`, each request is estimated at `estimateUsd` before it is sent. `spent()` and `events`
+ * tell what it did.
+ */
+export function budgetedSink(
+  url: string,
+  budget: { maxUsd: number; answerUsd: number; estimateUsd: number },
+  options: Pick<BatchSinkOptions, 'batchSize' | 'flushAfterMs' | 'pollMinMs' | 'pollMaxMs'> & { maxInFlight?: number },
+): { sink: ReturnType<typeof batchSink>; spent: () => number; events: BatchEvent[] } {
+  const client = createClient({ apiKey: 'k', baseURL: url });
+  let spent = 0;
+  const events: BatchEvent[] = [];
+  const sink = batchSink({
+    client,
+    ledger: new Ledger(':memory:'),
+    identity: identityOf(client, 'k'),
+    ...options,
+    onResult: (result) => void (spent += result.type === 'succeeded' ? budget.answerUsd : 0),
+    budget: { maxUsd: budget.maxUsd, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * budget.estimateUsd },
+    onEvent: (e) => events.push(e),
+  });
+  return { sink, spent: () => spent, events };
 }

@@ -5,14 +5,12 @@
  */
 import { Readable } from 'node:stream';
 import { expect, it } from 'vitest';
-import { createClient, identityOf } from '../../src/client/client.ts';
 import { compileTemplate } from '../../src/core/template.ts';
-import { Ledger } from '../../src/ledger/ledger.ts';
-import { batchSink, type BatchEvent, type JoinedRecord, type PreparedRecord } from '../../src/stages/batch.ts';
+import type { JoinedRecord, PreparedRecord } from '../../src/stages/batch.ts';
 import { toRequests } from '../../src/stages/prepare.ts';
 import { BudgetGuard, budgetExceeded } from '../../src/sink/budget.ts';
 import { emulator, idOf, paidTwice } from '../helpers/pipeline.ts';
-import { testContext } from '../helpers/sink.ts';
+import { budgetedSink, testContext } from '../helpers/sink.ts';
 
 it('a retry the budget refuses: both copies of a duplicate come out alike, sent once, with the last attempt\'s error; a request never sent says so', async () => {
   // Record 0 is overloaded on its first (and only) attempt; its copies are at seq 0, 3 and 5 (the last
@@ -26,26 +24,12 @@ it('a retry the budget refuses: both copies of a duplicate come out alike, sent 
       return id === '0' ? { error: { type: 'overloaded_error', message: 'Overloaded' } } : { json: { label: `label-${id}` } };
     },
   });
-  const client = createClient({ apiKey: 'k', baseURL: emu.url });
   const rows = ['0', '1', '2', '0', '3', '0', '6'].map((id, seq) => ({ seq, line: seq + 2, data: { id, text: 'same' } }));
   const prepared: PreparedRecord[] = [];
   for await (const r of toRequests({ model: 'claude-haiku-4-5', maxTokens: 100, prompt: compileTemplate('item {{id}}: {{text}}') })(Readable.from(rows))) prepared.push(r);
-  let spent = 0;
-  const events: BatchEvent[] = [];
-  const sink = batchSink({
-    client,
-    ledger: new Ledger(':memory:'),
-    identity: identityOf(client, 'k'),
-    batchSize: 10,
-    flushAfterMs: 50,
-    pollMinMs: 10,
-    pollMaxMs: 20,
-    // The first batch (4 requests) is estimated at $0.04; its three answers cost $0.12, over the cap:
-    // the guard runs out as it settles, and the retry of record 0 is refused.
-    onResult: (result) => void (spent += result.type === 'succeeded' ? 0.04 : 0),
-    budget: { maxUsd: 0.1, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.01 },
-    onEvent: (e) => events.push(e),
-  });
+  // The first batch (4 requests) is estimated at $0.04; its three answers cost $0.12, over the cap:
+  // the guard runs out as it settles, and the retry of record 0 is refused.
+  const { sink, events } = budgetedSink(emu.url, { maxUsd: 0.1, answerUsd: 0.04, estimateUsd: 0.01 }, { batchSize: 10, flushAfterMs: 50, pollMinMs: 10, pollMaxMs: 20 });
   async function* source(): AsyncGenerator<PreparedRecord> {
     yield* prepared.slice(0, 5);
     while (!events.some((e) => e.type === 'budget')) await new Promise((resolve) => setTimeout(resolve, 10));
