@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BulkInsert } from '../dist/src/ledger/bulk.js';
 import { keyHash } from '../dist/src/ledger/ledger.js';
-import { arrivalOrder, BATCH, BODY_PAGE, keysOf, messages, phaseClock, record, result, RESULT_CHUNK, SCOPE, WRITE_CHUNK } from './ledger-data.mjs';
+import { arrivalOrder, BATCH, BODY_PAGE, keysOf, EMIT_PAGE, messages, phaseClock, record, result, RESULT_CHUNK, SCOPE, WRITE_CHUNK } from './ledger-data.mjs';
 
 const N = Number(process.argv[2] ?? 200_000);
 const dir = mkdtempSync(join(tmpdir(), 'be-lean-floor-'));
@@ -103,13 +103,13 @@ const answerOf = db.prepare('SELECT result FROM answers WHERE batch = ? AND memb
 let read = 0;
 for (let seq = 0; ; ) {
   const rows = db.transaction(() =>
-    recordPage.all(seq, WRITE_CHUNK).map((row) => {
+    recordPage.all(seq, EMIT_PAGE).map((row) => {
       const request = row[5] - 1;
       return { row, result: answerOf.get(batches[Math.floor(request / BATCH)].id, request % BATCH) };
     }),
   )();
   read += rows.filter((r) => r.result !== undefined).length;
-  if (rows.length < WRITE_CHUNK) break;
+  if (rows.length < EMIT_PAGE) break;
   seq = rows[rows.length - 1].row[0] + 1;
 }
 phase('read records with results');

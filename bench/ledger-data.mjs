@@ -18,6 +18,11 @@ export const result = JSON.stringify({
 });
 export const LOOKUP_PAGE = 500;
 export const WRITE_CHUNK = 4000;
+// What the emitter reads at once as records go out (`EMIT_PAGE` in src/sink/emitter.ts). Until
+// 2026-12-05 the floors read 4,000 at a time, which the product never does: those pages' rows were
+// promoted by the scavenger before they were dropped (ledger-floor at 200,000 rows, minutes apart:
+// reading records back 1,312-1,970 ms in pages of 4,000, 632-703 in pages of 1,000).
+export const EMIT_PAGE = 1000;
 export const BODY_PAGE = 500;
 export const RESULT_CHUNK = 16_000;
 export const BATCH = 100_000;

@@ -5,7 +5,7 @@
 // (`intake`); batches of 100,000 opened (`openBatch`), their bodies read back in pages of 500
 // (`batchPage`) and their remote ids recorded; what each batch waits on read (`submittedOf`), and its
 // results stored 16,000 at a time in another order than sent (`settle`); the records read back
-// joined with their results, 4,000 at a time (`records`); the run ended (`endRun`) and the ledger
+// joined with their results, 1,000 at a time as the emitter reads them (`records`); the run ended (`endRun`) and the ledger
 // closed (its last WAL checkpoint). Request keys are hashes, as the real ones are (random order in
 // every index keyed by them). Prints CPU ms and µs per record (and per phase) as JSON on stderr (as
 // floor.mjs and chain-floor.mjs do).
@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ledger } from '../dist/src/ledger/ledger.js';
-import { arrivalOrder, BATCH, BODY_PAGE, keysOf, LOOKUP_PAGE, messages, phaseClock, record, result, RESULT_CHUNK, SCOPE, WRITE_CHUNK } from './ledger-data.mjs';
+import { arrivalOrder, BATCH, BODY_PAGE, keysOf, LOOKUP_PAGE, EMIT_PAGE, messages, phaseClock, record, result, RESULT_CHUNK, SCOPE, WRITE_CHUNK } from './ledger-data.mjs';
 
 const N = Number(process.argv[2] ?? 100_000);
 const dir = mkdtempSync(join(tmpdir(), 'be-ledger-floor-'));
@@ -72,9 +72,9 @@ for (const { id, keys: batchKeys } of opened) {
 phase('store results');
 let read = 0;
 for (let seq = 0; ; ) {
-  const rows = await ledger.records(identity.scope, run, seq, WRITE_CHUNK);
+  const rows = await ledger.records(identity.scope, run, seq, EMIT_PAGE);
   read += rows.length;
-  if (rows.length < WRITE_CHUNK) break;
+  if (rows.length < EMIT_PAGE) break;
   seq = rows[rows.length - 1].seq + 1;
 }
 phase('read records with results');
