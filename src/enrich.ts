@@ -23,15 +23,14 @@ import { jobProblem } from './core/preflight.ts';
 import { DEFAULT_PRICES } from './core/prices.ts';
 import {
   addUsage,
-  charsPerToken,
-  estimateCost,
   newCostTotals,
   priceFor,
   type CostTotals,
   type PriceTable,
 } from './core/pricing.ts';
 import type { JSONSchema } from './core/request.ts';
-import { typicalAnswerTokens } from './core/answer-size.ts';
+import { typicalEstimate } from './core/expected-cost.ts';
+import { compileSpec } from './core/request.ts';
 import { resolveAnswerSchema } from './core/schema.ts';
 import { compileTemplate } from './core/template.ts';
 import { RESERVED_FIELDS, RESERVED_FIELDS_RULE, type RecordError } from './core/result.ts';
@@ -167,7 +166,7 @@ export function enrichStage(
             file: o.file,
           })(source)
         : source;
-      const prepared = toRequests({
+      const requestSpec = {
         model: o.model,
         maxTokens: o.maxTokens,
         prompt,
@@ -176,7 +175,8 @@ export function enrichStage(
         idField: o.idField,
         file: o.file,
         documentPrompt: o.documentPrompt === undefined ? undefined : compileTemplate(o.documentPrompt),
-      })(withDocuments);
+      };
+      const prepared = toRequests(requestSpec)(withDocuments);
       const { scope } = identity;
       // Once the budget ran out (the sink's `budget` event), nothing more is sent: no file is uploaded for it.
       let refused: RecordError | undefined;
@@ -233,16 +233,7 @@ export function enrichStage(
               budget: {
                 maxUsd: o.maxCostUsd,
                 spentUsd: () => costs.usd,
-                // Typical answers, not all of max_tokens (which overstates a job 10x and more, and
-                // refused jobs that fit); the input is counted in full, nothing cached.
-                estimateUsd: ({ requests, bytes, mode }: { requests: number; bytes: number; mode: 'batch' | 'realtime' }) => {
-                  const avgInputTokens = bytesToTokens(bytes / requests, o.model);
-                  const expectedOutputTokens = typicalAnswerTokens({ schema: answer?.jsonSchema, messageTokens: avgInputTokens, maxTokens: o.maxTokens, charsPerToken: charsPerToken(o.model) });
-                  return (
-                    estimateCost({ requests, avgInputTokens, avgCachedPrefixTokens: 0, maxTokens: o.maxTokens, expectedOutputTokens }, o.model, { mode, table }).lowUsd ??
-                    Number.POSITIVE_INFINITY
-                  );
-                },
+                estimateUsd: groupEstimate(o, compileSpec(requestSpec).parts.bytes, answer?.jsonSchema, table),
               },
             }),
       })(ready, stage);
@@ -253,9 +244,14 @@ export function enrichStage(
   };
 }
 
-/** Tokens in `bytes` of request JSON, by the character heuristic (an over-estimate: JSON escapes count too). */
-function bytesToTokens(bytes: number, model: string): number {
-  return Math.ceil(bytes / charsPerToken(model));
+/**
+ * The budget guard's estimate of a group of requests about to be sent: what the check before the run
+ * holds the cap to (`typicalEstimate`'s `capUsd`), so that the groups' estimates add up to it.
+ */
+function groupEstimate(o: ReturnType<typeof resolveOptions>, prefixBytes: number, answerSchema: JSONSchema | undefined, table: PriceTable) {
+  const job = { model: o.model, maxTokens: o.maxTokens, table, cached: false, answerSchema };
+  return ({ requests, bytes, mode }: { requests: number; bytes: number; mode: 'batch' | 'realtime' }): number =>
+    typicalEstimate({ requests, bytes, prefixBytes }, { ...job, mode }).capUsd ?? Number.POSITIVE_INFINITY;
 }
 
 /** The words the CLI replaces with its own options (`--dry-run`, `--emulator`). */

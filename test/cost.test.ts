@@ -85,6 +85,31 @@ describe('the budget guard', () => {
     expect(raised.stderr).toContain('12 records: 12 enriched, 0 with _error');
   });
 
+  it('prices the batches as the check before the run priced them: a cap it accepts with little room runs the whole job, within the cap', async () => {
+    // Each batch was priced by its request lines (custom_id and wrapper included) with nothing cached,
+    // the check before the run by the params with the cacheable prefix read from the cache: about 2%
+    // higher without a cache, six times higher with a long cached system prompt, so batches of a job
+    // the check had just accepted were refused (budget_exceeded). Both now count typical answers and no
+    // cache hit (in batches they are best-effort, and each batch writes the prefix again).
+    const emu = await emulator({});
+    const longSystem = `You triage support tickets for a software company. ${'Follow the house rules for every ticket. '.repeat(500)}`;
+    for (const job of [['--transform', 'ticket-triage'], ['--prompt', 'Classify: {{subject}}', '--system', longSystem]]) {
+      const env = cliEnv(emu);
+      const refused = await runCli([...job, '--max-cost', '0.000001', TICKETS], { env });
+      expect(refused.code, refused.stderr).toBe(2);
+      const named = Number(/Raise --max-cost above \$([\d.]+)/.exec(refused.stderr)?.[1]);
+      if (job.includes('--system')) expect(refused.stderr).toMatch(/the prefix cached\), \$[\d.]+ if the cache is never hit \(what --max-cost counts\), at most/);
+      // Three batches of four, each checked against the cap as it goes.
+      const cap = named * 1.005;
+      const summary = join(mkdtempSync(join(tmpdir(), 'be-cap-')), 'summary.json');
+      const run = await runCli([...job, ...fast, '--batch-size', '4', '--max-cost', String(cap), '--summary', summary, TICKETS], { env });
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).not.toContain('budget_exceeded');
+      expect(run.stderr).toContain('12 records: 12 enriched, 0 with _error');
+      expect((JSON.parse(readFileSync(summary, 'utf8')) as { cost_usd: number }).cost_usd).toBeLessThanOrEqual(cap);
+    }
+  });
+
   it('does not refuse (FILE) or stop (stdin) a job that fits, though every answer using all of max_tokens would not', async () => {
     // 40 short rows, max_tokens 1,024: all of max_tokens would be about $0.10, the real cost is under $0.01.
     const dir = mkdtempSync(join(tmpdir(), 'be-budget-'));

@@ -5,11 +5,10 @@
  */
 import type { CostTotals, PriceTable } from '../core/pricing.ts';
 import { count, plural } from './text.ts';
-import { charsPerToken, estimateCost } from '../core/pricing.ts';
 import type { MergeCounts } from '../stages/merge.ts';
-import { typicalAnswerTokens } from '../core/answer-size.ts';
+import { typicalEstimate } from '../core/expected-cost.ts';
 import type { JSONSchema } from '../core/request.ts';
-import { findModel } from '../core/models.ts';
+import { requestCostBytes } from '../sink/body.ts';
 import type { PreparedRecord } from '../stages/batch.ts';
 
 export interface RunSummary {
@@ -77,9 +76,6 @@ export function summaryLines(s: RunSummary): string[] {
   return lines;
 }
 
-/** The minimum prompt length for caching when the registry does not know the model (the smallest of them). */
-const MIN_CACHEABLE_TOKENS = 1024;
-
 /** Adds up the size of the requests of an input, for an estimate before anything is sent. */
 export class InputTally {
   requests = 0;
@@ -88,36 +84,22 @@ export class InputTally {
   #prefixBytes = 0;
 
   add(record: PreparedRecord): void {
-    if (record.error || !record.spec || record.messages === undefined) {
+    if (record.error || !record.spec || record.messages === undefined || record.key === undefined) {
       this.failed++;
       return;
     }
     this.requests++;
-    // Documents count by pages and pixels (`estimateBytes`), not by their base64.
-    this.#bytes += record.spec.bytes + (record.estimateBytes ?? Buffer.byteLength(record.messages));
+    // As the budget guard prices each batch (documents by pages and pixels, not their base64).
+    this.#bytes += requestCostBytes(record.key, record.label, record.spec.bytes, record.messages, record.estimateBytes).costBytes;
     this.#prefixBytes = record.spec.bytes;
   }
 
   /**
-   * The estimate for `model` in `mode`; undefined figures when the model has no price. The low end
-   * assumes typical answers (see `core/answer-size.ts`) and the cache used; the high end every answer
-   * using all of `max_tokens` and nothing cached.
+   * The estimate for `model` in `mode` (`typicalEstimate`); undefined figures when the model has no
+   * price.
    */
   estimate(model: string, maxTokens: number, table: PriceTable, cached: boolean, mode: 'batch' | 'realtime' = 'batch', answerSchema?: JSONSchema) {
-    const perToken = charsPerToken(model);
-    const tokens = (bytes: number) => Math.ceil(bytes / perToken);
-    const avgInputTokens = this.requests === 0 ? 0 : tokens(this.#bytes / this.requests);
-    // Below the model's minimum cacheable prompt (the registry's) the API skips caching: the prefix is plain input.
-    const prefixTokens = Math.min(tokens(this.#prefixBytes), avgInputTokens);
-    const avgCachedPrefixTokens = cached && prefixTokens >= (findModel(model)?.minCacheableTokens ?? MIN_CACHEABLE_TOKENS) ? prefixTokens : 0;
-    const messageTokens = Math.max(0, avgInputTokens - tokens(this.#prefixBytes));
-    const expectedOutputTokens = typicalAnswerTokens({ schema: answerSchema, messageTokens, maxTokens, charsPerToken: perToken });
-    const range = estimateCost({ requests: this.requests, avgInputTokens, avgCachedPrefixTokens, maxTokens, expectedOutputTokens }, model, {
-      mode,
-      table,
-      cacheHitRate: avgCachedPrefixTokens > 0 ? 1 : 0,
-    });
-    return { ...range, avgInputTokens, avgCachedPrefixTokens, expectedOutputTokens };
+    return typicalEstimate({ requests: this.requests, bytes: this.#bytes, prefixBytes: this.#prefixBytes }, { model, maxTokens, table, cached, mode, answerSchema });
   }
 }
 
@@ -126,8 +108,10 @@ export function estimateLine(tally: InputTally, model: string, maxTokens: number
   const cost =
     e.highUsd === undefined
       ? `no price is known for ${model} (give --prices FILE)`
-      : `about ${usd(e.lowUsd ?? 0)} at ${mode === 'batch' ? 'batch' : 'real-time'} prices (${model}; typical answers of about ${count(e.expectedOutputTokens)} tokens${e.avgCachedPrefixTokens > 0 ? ', the prefix cached' : ''}), at most ${usd(e.highUsd)} (every answer using all ${count(maxTokens)} max_tokens, nothing cached)`;
-  return `estimate: ${plural(tally.requests, 'request')} of about ${count(e.avgInputTokens)} input tokens${e.avgCachedPrefixTokens > 0 ? ` (${count(e.avgCachedPrefixTokens)} of them a cacheable prefix)` : ''}: ${cost}`;
+      : `about ${usd(e.lowUsd ?? 0)} at ${mode === 'batch' ? 'batch' : 'real-time'} prices (${model}; typical answers of about ${count(Math.ceil(e.expectedOutputTokens))} tokens${e.avgCachedPrefixTokens > 0 ? ', the prefix cached' : ''})` +
+        // What --max-cost counts (`capUsd`): cache hits in batches are best-effort.
+        `${e.avgCachedPrefixTokens > 0 ? `, ${usd(e.capUsd ?? 0)} if the cache is never hit (what --max-cost counts)` : ''}, at most ${usd(e.highUsd)} (every answer using all ${count(maxTokens)} max_tokens, nothing cached)`;
+  return `estimate: ${plural(tally.requests, 'request')} of about ${count(Math.ceil(e.avgInputTokens))} input tokens${e.avgCachedPrefixTokens > 0 ? ` (${count(Math.ceil(e.avgCachedPrefixTokens))} of them a cacheable prefix)` : ''}: ${cost}`;
 }
 
 /** Dollars with the precision the amount needs: cents above $1, more for the fractions a row costs. */

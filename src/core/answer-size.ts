@@ -21,7 +21,7 @@ export const MIN_FREE_TEXT_TOKENS = 50;
 export function typicalAnswerTokens(options: { schema?: JSONSchema | undefined; messageTokens: number; maxTokens: number; charsPerToken: number }): number {
   const tokens = options.schema
     ? Math.ceil(JSON.stringify(skeleton(options.schema, options.schema, 0)).length / options.charsPerToken)
-    : Math.max(MIN_FREE_TEXT_TOKENS, Math.ceil(options.messageTokens));
+    : Math.max(MIN_FREE_TEXT_TOKENS, options.messageTokens); // not rounded: the estimates of a job's parts add up (core/expected-cost.ts)
   return Math.max(1, Math.min(tokens, options.maxTokens));
 }
 

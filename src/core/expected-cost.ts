@@ -1,12 +1,66 @@
 /**
- * What a batch in the ledger is expected to cost, from what the ledger keeps of it (its spec, its
- * request count and its body's size): the same typical-answer estimate the budget guard makes before
- * submitting (input counted in full, nothing cached, answers of a typical length for the schema).
- * For `batch-enrich status --json`, where a scheduler decides on a job it did not watch run.
+ * What requests are expected to cost before they are sent (`typicalEstimate`: the check before a
+ * run, and the budget guard as each batch goes), and what a batch in the ledger is expected to cost
+ * from what the ledger keeps of it (`expectedBatchUsd`, for `batch-enrich status --json`, where a
+ * scheduler decides on a job it did not watch run).
  */
 import { typicalAnswerTokens } from './answer-size.ts';
+import { findModel } from './models.ts';
 import { charsPerToken, estimateCost, type PriceTable } from './pricing.ts';
-import type { JSONSchema } from './request.ts';
+import { LINE_WRAPPER_BYTES, type JSONSchema } from './request.ts';
+
+/** The minimum prompt length for caching when the registry does not know the model (the smallest of them). */
+const MIN_CACHEABLE_TOKENS = 1024;
+
+/** What a typical-answer estimate needs of a job. */
+export interface EstimatedJob {
+  model: string;
+  maxTokens: number;
+  table: PriceTable;
+  mode: 'batch' | 'realtime';
+  /** Whether its shared prefix (the spec: system prompt, schema) is sent for caching. */
+  cached: boolean;
+  answerSchema?: JSONSchema | undefined;
+}
+
+/**
+ * Some of a job's requests: how many, the bytes they are priced by (`requestCostBytes`: a request's
+ * line in the body, its documents by pages and pixels), and the bytes of the spec each shares.
+ */
+export interface EstimatedRequests {
+  requests: number;
+  bytes: number;
+  prefixBytes: number;
+}
+
+/**
+ * The one estimate of what requests cost before they are sent, for the check before a run
+ * (`--max-cost`, `--dry-run`) and for the budget guard as each batch goes:
+ * - `lowUsd`: typical answers (see `answer-size.ts`), a cacheable prefix written once and read from
+ *   the cache after;
+ * - `capUsd`: typical answers, nothing cached. What `--max-cost` is checked against, before the run and
+ *   batch by batch: cache hits in batches are best-effort ("30% to 98%", the batch docs), and each
+ *   batch writes the prefix again, so a cap must not count on them;
+ * - `highUsd`: every answer using all of `max_tokens`, nothing cached.
+ * Tokens are not rounded per request: the `capUsd` of a job's parts add up to the whole job's, so a
+ * cap the check before the run accepts is not refused batch by batch.
+ */
+export function typicalEstimate(w: EstimatedRequests, job: EstimatedJob) {
+  const perToken = charsPerToken(job.model);
+  const tokens = (bytes: number) => bytes / perToken;
+  // The lines' wrappers (`custom_id` and all) are not tokens; the params are (their JSON over-counts them a little).
+  const avgInputTokens = w.requests === 0 ? 0 : tokens(Math.max(0, w.bytes / w.requests - LINE_WRAPPER_BYTES));
+  // Below the model's minimum cacheable prompt (the registry's) the API skips caching: the prefix is plain input.
+  const prefixTokens = Math.min(tokens(w.prefixBytes), avgInputTokens);
+  const avgCachedPrefixTokens = job.cached && prefixTokens >= (findModel(job.model)?.minCacheableTokens ?? MIN_CACHEABLE_TOKENS) ? prefixTokens : 0;
+  const messageTokens = Math.max(0, avgInputTokens - tokens(w.prefixBytes));
+  const expectedOutputTokens = typicalAnswerTokens({ schema: job.answerSchema, messageTokens, maxTokens: job.maxTokens, charsPerToken: perToken });
+  const workload = { requests: w.requests, avgInputTokens, maxTokens: job.maxTokens, expectedOutputTokens };
+  const options = { mode: job.mode, table: job.table };
+  const range = estimateCost({ ...workload, avgCachedPrefixTokens }, job.model, { ...options, cacheHitRate: avgCachedPrefixTokens > 0 ? 1 : 0 });
+  const capUsd = avgCachedPrefixTokens > 0 ? estimateCost({ ...workload, avgCachedPrefixTokens: 0 }, job.model, options).lowUsd : range.lowUsd;
+  return { ...range, capUsd, avgInputTokens, avgCachedPrefixTokens, expectedOutputTokens };
+}
 
 /** A spec as the ledger keeps it: `head + messages + tail` is a request's params JSON. */
 export interface StoredSpec {
@@ -29,10 +83,8 @@ export function expectedBatchUsd(spec: StoredSpec, requests: number, bytes: numb
   }
   const { model, max_tokens: maxTokens } = params;
   if (typeof model !== 'string' || typeof maxTokens !== 'number') return undefined;
-  const perChar = charsPerToken(model);
-  const avgInputTokens = Math.ceil(bytes / requests / perChar);
-  const expectedOutputTokens = typicalAnswerTokens({ schema: answerSchemaOf(params), messageTokens: avgInputTokens, maxTokens, charsPerToken: perChar });
-  return estimateCost({ requests, avgInputTokens, avgCachedPrefixTokens: 0, maxTokens, expectedOutputTokens }, model, { mode, table }).lowUsd;
+  const prefixBytes = Buffer.byteLength(spec.head) + Buffer.byteLength(spec.tail);
+  return typicalEstimate({ requests, bytes, prefixBytes }, { model, maxTokens, table, mode, cached: false, answerSchema: answerSchemaOf(params) }).capUsd;
 }
 
 /** The JSON Schema a request's params ask the answer to follow (`output_config.format.schema`), if any. */

@@ -47,6 +47,11 @@ export const NONCE_CHARS = 6;
 export const MAX_KEY_CHARS = 64 - NONCE_CHARS - 1;
 /** Length of a request key, a hash: 22 base64url characters = 132 bits. */
 export const HASH_CHARS = 22;
+/**
+ * What a request's line in a batch body adds around its params, for a key with no `--id-field`
+ * label: `{"custom_id":"<nonce>_<key>","params":` and `},`. Not input tokens: the estimates leave it out.
+ */
+export const LINE_WRAPPER_BYTES = Buffer.byteLength('{"custom_id":"_","params":},') + NONCE_CHARS + HASH_CHARS;
 /** Room left for the `--id-field` label in front of the key (57 - 22 - 1 separator). */
 const ID_PREFIX_CHARS = MAX_KEY_CHARS - HASH_CHARS - 1;
 

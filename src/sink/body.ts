@@ -3,12 +3,12 @@
  * and a result line's `result` as the ledger stores it. Pure but for reading ledger pages.
  */
 import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
-import { customIdOf, requestLineStart } from '../core/request.ts';
+import { customIdOf, HASH_CHARS, LINE_WRAPPER_BYTES, requestLineStart } from '../core/request.ts';
 import type { PayloadRow } from '../ledger/ledger.ts';
 import type { LedgerStore } from '../ledger/store.ts';
 
 /** `{"custom_id":"","params":}` and the comma between requests, around the nonce, key and params. */
-export const REQUEST_OVERHEAD_BYTES = Buffer.byteLength('{"custom_id":"_","params":},') + 6;
+export const REQUEST_OVERHEAD_BYTES = LINE_WRAPPER_BYTES - HASH_CHARS;
 /** `{"requests":[` + `]}`. */
 export const ENVELOPE_BYTES = Buffer.byteLength('{"requests":[]}');
 /** Requests read from the ledger at a time while a batch body is sent. */
@@ -17,6 +17,18 @@ const BODY_PAGE = 500;
 /** Bytes a request adds to a batch body (its `custom_id`, params, wrapper and comma). */
 export function requestBytes(key: string, label: string | null | undefined, specBytes: number, messages: string): number {
   return REQUEST_OVERHEAD_BYTES + Buffer.byteLength(key) + (label ? label.length + 1 : 0) + specBytes + Buffer.byteLength(messages);
+}
+
+/**
+ * A new request's bytes in the body (`size`), and what its input tokens are priced by (`costBytes`):
+ * the same, with its documents counted by their pages and pixels (`estimateBytes`, the bytes of its
+ * messages so counted) rather than by what is sent for them (a 100-page PDF of 40 KB, or a `file_id`
+ * of a few bytes, is hundreds of thousands of tokens). The budget guard and the check before a run
+ * both price by it.
+ */
+export function requestCostBytes(key: string, label: string | null | undefined, specBytes: number, messages: string, estimateBytes?: number): { size: number; costBytes: number } {
+  const size = requestBytes(key, label, specBytes, messages);
+  return { size, costBytes: estimateBytes === undefined ? size : size - Buffer.byteLength(messages) + estimateBytes };
 }
 
 /** Bytes a stored request adds to a batch body. */

@@ -9,7 +9,7 @@ import { BatchEnrichError } from '../errors.ts';
 import type { RecordError } from '../core/result.ts';
 import type { PreparedRecord, Ready } from '../types.ts';
 import type { BatchAssembler } from './assembler.ts';
-import { ENVELOPE_BYTES, requestBytes } from './body.ts';
+import { ENVELOPE_BYTES, requestCostBytes } from './body.ts';
 import type { KnownRequest, NewRecord, NewRequest, Spec } from '../ledger/store.ts';
 import type { SinkContext } from './context.ts';
 import { LOOKUP_PAGE, WRITE_CHUNK, WRITE_DELAY_MS } from './options.ts';
@@ -120,10 +120,7 @@ export class Intake {
     const { assembler } = this.#deps;
     const { key } = record;
     if (assembler.has(key)) return undefined;
-    const size = requestBytes(key, record.label, record.spec.bytes, record.messages);
-    // What `--max-cost` prices it by: its documents by their pages and pixels, not their bytes sent
-    // (a 100-page PDF of 40 KB, or a `file_id` of a few bytes, is hundreds of thousands of tokens).
-    const costBytes = record.estimateBytes === undefined ? size : size - Buffer.byteLength(record.messages) + record.estimateBytes;
+    const { size, costBytes } = requestCostBytes(key, record.label, record.spec.bytes, record.messages, record.estimateBytes);
     if (size + ENVELOPE_BYTES > opts.maxBatchBytes) {
       return { type: 'request_too_large', message: `line ${record.line}: the request is ${size} bytes, over the batch limit of ${opts.maxBatchBytes}` };
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { expectedBatchUsd } from '../../src/core/expected-cost.ts';
+import { expectedBatchUsd, typicalEstimate } from '../../src/core/expected-cost.ts';
+import { LINE_WRAPPER_BYTES } from '../../src/core/request.ts';
 import { DEFAULT_PRICES } from '../../src/core/prices.ts';
 import { estimateCost } from '../../src/core/pricing.ts';
 
@@ -27,5 +28,35 @@ describe('the expected cost of a batch in the ledger (status --json)', () => {
   it('is unknown for a model without a price, or a spec that cannot be read', () => {
     expect(expectedBatchUsd({ head: head('some-local-model'), tail: '}' }, 10, 10_000, 'batch', DEFAULT_PRICES)).toBeUndefined();
     expect(expectedBatchUsd({ head: '{"model":', tail: '}' }, 10, 10_000, 'batch', DEFAULT_PRICES)).toBeUndefined();
+  });
+});
+
+describe('the estimate before sending (typicalEstimate)', () => {
+  const schema = { type: 'object', properties: { label: { type: 'string', enum: ['a', 'b'] } }, required: ['label'] };
+  // A job's requests of uneven sizes, cut into groups as the budget guard sees them.
+  const sizes = Array.from({ length: 23 }, (_, i) => 30_000 + ((i * 7_919) % 5_003));
+  const prefixBytes = 24_000; // a cacheable system prompt (over haiku's minimum)
+  it.each([
+    ['a schema, a cacheable prefix', { cached: true, answerSchema: schema }],
+    ['free text, nothing cached', { cached: false, answerSchema: undefined }],
+  ])('what --max-cost counts adds up over the groups of a job to the whole job (%s)', (_, how) => {
+    const job = { model: 'claude-haiku-4-5', maxTokens: 1_024, table: DEFAULT_PRICES, mode: 'batch' as const, ...how };
+    const whole = typicalEstimate({ requests: sizes.length, bytes: sizes.reduce((a, b) => a + b, 0), prefixBytes }, job);
+    for (const groupSize of [1, 4, 10]) {
+      let sum = 0;
+      for (let from = 0; from < sizes.length; from += groupSize) {
+        const group = sizes.slice(from, from + groupSize);
+        sum += typicalEstimate({ requests: group.length, bytes: group.reduce((a, b) => a + b, 0), prefixBytes }, job).capUsd as number;
+      }
+      expect(sum).toBeCloseTo(whole.capUsd as number, 12);
+    }
+    // The cap does not count on the cache (hits in batches are best-effort); the typical figure does.
+    if (how.cached) expect(whole.lowUsd as number).toBeLessThan((whole.capUsd as number) * 0.5);
+    else expect(whole.lowUsd).toBe(whole.capUsd);
+  });
+
+  it("leaves the request line's wrapper (custom_id and all) out of the input tokens", () => {
+    const job = { model: 'claude-haiku-4-5', maxTokens: 1_024, table: DEFAULT_PRICES, mode: 'batch' as const, cached: false };
+    expect(typicalEstimate({ requests: 2, bytes: 2 * (LINE_WRAPPER_BYTES + 400), prefixBytes: 100 }, job).avgInputTokens).toBe(100);
   });
 });

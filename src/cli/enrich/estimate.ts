@@ -88,12 +88,14 @@ export async function checkCost(records: AsyncIterable<SourceRecord>, check: Cos
   }
   await count();
   if (tally.requests === 0 && tally.failed === 0 && paid > 0) return { line: `estimate: nothing to pay for: all ${plural(paid, 'request')} are in the ledger already`, inLedger: paid };
+  // Against typical answers, not every answer using all of max_tokens (that refused jobs 10x under the
+  // cap), and without the cache (`capUsd`), as the budget guard checks each batch.
+  const estimate = tally.estimate(spec.model, spec.maxTokens, prices, cachedPrefix, mode, spec.answerSchema);
+  const capUsd = estimate.capUsd ?? 0;
   const line = estimateLine(tally, spec.model, spec.maxTokens, prices, cachedPrefix, mode, spec.answerSchema) + (paid > 0 ? `; ${plural(paid, 'request')} in the ledger already are not counted` : '');
-  // Against typical answers, not every answer using all of max_tokens (that refused jobs 10x under the cap).
-  const lowUsd = tally.estimate(spec.model, spec.maxTokens, prices, cachedPrefix, mode, spec.answerSchema).lowUsd ?? 0;
-  if (lowUsd > maxCost) {
+  if (capUsd > maxCost) {
     throw usageError(
-      `${line}: over --max-cost ${usd(maxCost)}. Raise --max-cost above ${usd(lowUsd)}, with some room: the cap is checked against estimates, this one before anything is sent and each batch's (from its request bytes, a little higher) as it goes; --sample N shows what rows really cost, but does not change these checks`,
+      `${line}: over --max-cost ${usd(maxCost)}. Raise --max-cost above ${usd(capUsd)}, with some room: the cap is checked against this estimate before anything is sent, and batch by batch as they go, against what the answers so far really cost where that is more; --sample N shows what rows really cost, but does not change these checks`,
     );
   }
   return { line, inLedger: paid };
