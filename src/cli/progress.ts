@@ -18,6 +18,8 @@ import { uploadLine } from './documents.ts';
 
 /** How often the terminal view is redrawn. */
 const REDRAW_MS = 250;
+/** Off a terminal, how often real time says what it has sent. */
+const REALTIME_LINE_MS = 10_000;
 
 export interface ProgressOptions {
   stream: NodeJS.WritableStream;
@@ -50,8 +52,19 @@ export function createProgress(options: ProgressOptions): Progress {
   // As `say` (../command.ts): messages name files and fields from the input, which can carry terminal codes.
   const write = (line: string) => options.stream.write(`batch-enrich: ${printableLines(line)}\n`);
   if (options.style !== 'tty') {
+    // Real time sends groups of 32: a line each was hundreds of lines. The first is said, then how many
+    // were sent in all, at most every `REALTIME_LINE_MS`.
+    let sentInRealtime = 0;
+    let realtimeSaidAt: number | undefined;
     return {
       event: (event) => {
+        if (event.type === 'realtime' && options.style === 'lines') {
+          sentInRealtime += event.requests;
+          if (realtimeSaidAt !== undefined && now() - realtimeSaidAt < REALTIME_LINE_MS) return;
+          realtimeSaidAt = now();
+          write(options.describe({ ...event, requests: sentInRealtime }));
+          return;
+        }
         if (options.style === 'lines' || event.type === 'budget') write(options.describe(event));
       },
       read: () => {},

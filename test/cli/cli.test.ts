@@ -6,7 +6,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.ts';
 import { validateAgainstSpec } from '../helpers/spec.ts';
 import { BIN, headOne, ROOT, runCli } from '../helpers/cli.ts';
@@ -218,7 +219,19 @@ describe('batch-enrich CLI', () => {
     // 40 rows: two groups (32 and 8); 4 calls at once, the rest of both groups never sent.
     const input = `text\n${Array.from({ length: 40 }, (_, i) => `row ${i}`).join('\n')}\n`;
     const env = { HOME: dir, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
-    const run = await interruptible([BIN, '--mode', 'realtime', '--concurrency', '4', '--prompt', 'x {{text}}', '--input-format', 'csv'], env, 'real time: 8 requests sent', { endInput: true, input });
+    const run = await interruptible([BIN, '--mode', 'realtime', '--concurrency', '4', '--prompt', 'x {{text}}', '--input-format', 'csv'], env, 'real time: 32 requests sent', { endInput: true, input });
+    // Both groups on their way (said once on stderr: real time says what it sent every 10 s, not each group).
+    await vi.waitFor(
+      () => {
+        const ledger = new Database(join(dir, 'l.db'), { readonly: true, fileMustExist: true });
+        try {
+          expect(ledger.prepare("SELECT COUNT(*) AS n FROM batches WHERE remote_id LIKE 'realtime_%'").get()).toEqual({ n: 2 });
+        } finally {
+          ledger.close();
+        }
+      },
+      { timeout: 5_000, interval: 20 },
+    );
     expect(await run.interrupt()).toBe(130);
     expect(run.stderr()).not.toContain('batch realtime_');
     expect(run.stderr()).toContain('real time: 36 requests of 2 groups will be sent by the next run: the run stopped');
