@@ -449,6 +449,8 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
   // flatten it at every chunk, quadratic in a long record (16 MB of an unclosed quote: 8 s).
   let fresh = '';
   let quoted = false; // inside quotes at the start of `fresh`
+  let before = LF; // the character before `fresh`: a quote right after a line break opens a quoted field
+  let badClose = -1; // in `pending`, a quoted field's closing quote with text after it (`"a"b`): the read stops there
   let boundary = 0; // end of the last complete record in `pending`
   let recordStart = 0; // where the record after `boundary` starts in `pending` (the scan's last record end)
   const maxChars = options.maxRecordChars ?? MAX_RECORD_CHARS;
@@ -477,9 +479,16 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
       if (quoted) {
         const close = text.indexOf('"', i);
         if (close === -1) break;
-        quoted = false;
-        i = close + 1;
-        continue;
+        if (close + 1 === n) {
+          fresh = '"'; // a quote at the end: whether it is doubled (text) or ends the field, the next character says
+          return;
+        }
+        const after = text.charCodeAt(close + 1);
+        i = close + (after === QUOTE ? 2 : 1);
+        quoted = after === QUOTE; // a doubled quote is text in the field
+        if (quoted || endsField(after, delimiter)) continue;
+        badClose = offset + close;
+        return;
       }
       if (nextQuote < i) nextQuote = quoting ? indexOr(text, '"', i) : n;
       if (nextLf < i) nextLf = indexOr(text, '\n', i);
@@ -487,9 +496,11 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
       const at = Math.min(nextQuote, nextLf, nextCr);
       if (at === n) break;
       i = at + 1;
-      if (at === nextQuote) quoted = true;
+      // A quote opens a quoted field only where a field starts; inside a field it is text (`27" screen`).
+      if (at === nextQuote) quoted ||= startsField(at === 0 ? before : text.charCodeAt(at - 1), delimiter);
       else if (at === nextCr && at + 1 === n) {
         fresh = '\r'; // a CR at the end: wait to see whether an LF follows
+        if (n > 1) before = text.charCodeAt(n - 2);
         return;
       } else if (!(at === nextCr && nextLf === at + 1)) {
         // A CRLF ends at its LF (a CR kept from the chunk before is in `text` with it). The record's
@@ -499,19 +510,8 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
         recordStart = boundary;
       }
     }
+    if (n > 0) before = text.charCodeAt(n - 1);
     fresh = '';
-  };
-
-  /** A row's values under the column names, as csv-parse makes them (a column `__proto__` is an own field). */
-  const named = (values: readonly string[]) => {
-    const data: Record<string, string> = {};
-    const names = columns ?? [];
-    for (let i = 0; i < names.length; i++) {
-      const name = names[i] as string;
-      if (name === '__proto__') Object.defineProperty(data, name, { value: values[i] ?? '', enumerable: true, writable: true, configurable: true });
-      else data[name] = values[i] ?? '';
-    }
-    return data;
   };
 
   const parseBlock = (text: string): SourceRecord[] => checkedForNul(text, base, file, parseRecords);
@@ -521,7 +521,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     // errors included, is csv-parse's below.
     const simple = columns && delimiter !== undefined ? parseSimpleCsv(text, { delimiter, quoting, width: columns.length }) : undefined;
     if (simple) {
-      const records = simple.rows.map((values, i): SourceRecord => ({ seq: seq++, line: base + (simple.lines[i] ?? 0) + 1, data: named(values) }));
+      const records = simple.rows.map((values, i): SourceRecord => ({ seq: seq++, line: base + (simple.lines[i] ?? 0) + 1, data: named(columns ?? [], values) }));
       base += simple.breaks;
       return records;
     }
@@ -541,7 +541,9 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
       parseSync(text, {
         bom: base === 0,
         ...(delimiter === undefined ? {} : { delimiter }),
-        ...(quoting ? {} : { quote: false }),
+        // A quote inside an unquoted field is text (the scan above refuses text after a closing quote,
+        // which csv-parse would take in with a quote dropped).
+        ...(quoting ? { relax_quotes: true } : { quote: false }),
         columns:
           columns ??
           (options.header === false
@@ -552,15 +554,9 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
                 at.extraLines += crlf;
                 at.lastEnd = leading + 1 + breaks + crlf;
                 at.lastEmpty = leading;
-                const line = base + leading + 1;
-                header = namedByPosition(header, (message) => options.onWarning?.(`${file}:${line}: ${message}`));
-                const duplicate = header.find((name, i) => header.indexOf(name) !== i);
-                if (duplicate !== undefined) {
-                  throw new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: duplicate column ${shown(duplicate)} in the ${tsv ? 'TSV' : 'CSV'} header`, { file, line });
-                }
-                columns = header;
-                options.onColumns?.(header);
-                return header;
+                columns = headerNames(header, file, base + leading + 1, tsv ? 'TSV' : 'CSV', options.onWarning);
+                options.onColumns?.(columns);
+                return columns;
               }),
         on_record: (record: Record<string, string> | string[], info: { lines: number; empty_lines: number }) => {
           if (Array.isArray(record) && !columns) {
@@ -569,7 +565,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
             options.onColumns?.(columns);
           }
           const values = Array.isArray(record) ? record : Object.values(record);
-          records.push({ seq: seq++, line: startLine(values, info.lines, info.empty_lines), data: Array.isArray(record) ? named(record) : record });
+          records.push({ seq: seq++, line: startLine(values, info.lines, info.empty_lines), data: Array.isArray(record) ? named(columns ?? [], record) : record });
           return null;
         },
         skip_empty_lines: true,
@@ -617,6 +613,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
 
   for await (const chunk of failingAsInput(source, file)) {
     add(typeof chunk === 'string' ? chunk : decoder.write(chunk), false);
+    if (badClose >= 0) break;
     if (sepLine || delimiter === undefined) continue;
     if (boundary > 0) {
       const block = pending.slice(0, boundary);
@@ -626,10 +623,55 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
       yield* parseBlock(block);
     }
   }
-  add(decoder.end(), true);
+  if (badClose < 0) add(decoder.end(), true);
   delimiter ??= sniffDelimiter(pending.split(/[\r\n]/, 1)[0] ?? '');
+  if (badClose >= 0) {
+    // The records before the bad one first: an error in them comes first in the file.
+    yield* parseBlock(pending.slice(0, boundary));
+    throw badClosingQuote(file, base + (pending.slice(boundary, badClose).match(/\r\n|\r|\n/g)?.length ?? 0) + 1);
+  }
   if (pending !== '') yield* parseBlock(pending);
   if (!columns) options.onColumns?.([]);
+}
+
+const QUOTE = 0x22;
+const LF = 0x0a;
+const CR = 0x0d;
+
+/** Whether a field starts after the character `code` (a quote there opens a quoted field): a line start, the delimiter, a BOM. */
+function startsField(code: number, delimiter: string | undefined): boolean {
+  return code === LF || code === CR || code === 0xfeff || (delimiter === undefined ? DELIMITERS.has(code) : code === delimiter.charCodeAt(delimiter.length - 1));
+}
+
+/** Whether the character `code` after a closing quote ends the field: the delimiter, a line break, a NUL (left to the NUL check). */
+function endsField(code: number, delimiter: string | undefined): boolean {
+  return code === LF || code === CR || code === 0 || (delimiter === undefined ? DELIMITERS.has(code) : code === delimiter.charCodeAt(0));
+}
+
+/** The delimiters `sniffDelimiter` chooses from, for the header's first line before it has ended. */
+const DELIMITERS = new Set([',', ';', '\t', '|'].map((c) => c.charCodeAt(0)));
+
+function badClosingQuote(file: string, line: number): BatchEnrichError {
+  return new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: invalid CSV: Invalid Closing Quote: text after the quote that ends a quoted field (a quote inside one is written twice: "")`, { file, line });
+}
+
+/** The header's names as the columns (a name left empty is named by its position, said once); two alike are an error at its line. */
+function headerNames(header: string[], file: string, line: number, kind: 'CSV' | 'TSV', onWarning: ((message: string) => void) | undefined): string[] {
+  const names = namedByPosition(header, (message) => onWarning?.(`${file}:${line}: ${message}`));
+  const duplicate = names.find((name, i) => names.indexOf(name) !== i);
+  if (duplicate !== undefined) throw new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: duplicate column ${shown(duplicate)} in the ${kind} header`, { file, line });
+  return names;
+}
+
+/** A row's values under the column names, as csv-parse makes them (a column `__proto__` is an own field). */
+function named(names: readonly string[], values: readonly string[]): Record<string, string> {
+  const data: Record<string, string> = {};
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string;
+    if (name === '__proto__') Object.defineProperty(data, name, { value: values[i] ?? '', enumerable: true, writable: true, configurable: true });
+    else data[name] = values[i] ?? '';
+  }
+  return data;
 }
 
 /**
