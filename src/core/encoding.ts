@@ -13,7 +13,7 @@
  * Rejected alternative: detecting on a fixed 64 KB prefix. A file whose first accent is past it would
  * be decided on ASCII alone, and a live stdin would wait for 64 KB before its first record.
  */
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import chardet from 'chardet';
 import iconv from 'iconv-lite';
 
@@ -28,7 +28,7 @@ export interface EncodingChoice {
   how: 'bom' | 'utf-8' | 'utf-16' | 'detected' | 'given';
   /** chardet's own name for its guess, when it differs from `encoding` (ISO-8859-1 → windows-1252). */
   detected?: string;
-  /** UTF-8 with some bytes that are not (more valid UTF-8 sequences than stray bytes): read as UTF-8, the first stray byte reported with its line. */
+  /** UTF-8 with some bytes that are not (more valid UTF-8 sequences than stray bytes): the lines that are not UTF-8 are read as windows-1252, each reported with its line. */
   mixed?: boolean;
 }
 
@@ -86,8 +86,8 @@ export function incompleteUtf8Tail(bytes: Uint8Array): number {
 export function detectEncoding(sample: Uint8Array, final: boolean): EncodingChoice {
   const body = final ? sample : sample.subarray(0, sample.length - incompleteUtf8Tail(sample));
   if (isUtf8(body)) return { encoding: 'utf-8', how: 'utf-8' };
-  // Mostly UTF-8 (a line from another file pasted in): read as windows-1252, every UTF-8 line would
-  // turn into mojibake, silently; as UTF-8, only the stray bytes are lost (as U+FFFD), the first reported with its line.
+  // Mostly UTF-8 (a line from another file pasted in): read line by line (`lineByLineDecoding`), the
+  // lines that are not UTF-8 as windows-1252, each named.
   const { valid, invalid } = utf8Census(body);
   if (valid > invalid) return { encoding: 'utf-8', how: 'utf-8', mixed: true };
   const guess = chardet.detect(sample);
@@ -130,6 +130,59 @@ export function createDecoding(encoding: string, fromStart: boolean, onReplaceme
     write: (bytes) => check(decoder.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))),
     end: () => check(decoder.end() ?? ''),
   };
+}
+
+/** Bytes of a line held back by `lineByLineDecoding` before it is decoded without its end (a line without LF: a CR-only file, or a runaway). */
+const MAX_HELD_LINE_BYTES = 1024 * 1024;
+
+/**
+ * A decoder for a file of two encodings, pasted together (a UTF-8 export appended to a windows-1252
+ * one): each line is read as UTF-8 when it is valid UTF-8, else as `other` (a single-byte encoding,
+ * where every byte is some character). `onLine(linesBefore, utf8)` is called for each line with
+ * non-ASCII bytes, saying which it was read as (`linesBefore` as for `createDecoding`'s replacements).
+ * Read whole as one of them, the lines of the other were mojibake (`cafÃ©`) or U+FFFD.
+ */
+export function lineByLineDecoding(other: string, onLine: (linesBefore: number, utf8: boolean) => void): TextDecoding {
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  const decodeLine = (line: Buffer, linesBefore: number): string => {
+    if (isAscii(line)) return line.toString('latin1');
+    const utf8 = isUtf8(line);
+    onLine(linesBefore, utf8);
+    return utf8 ? line.toString('utf8') : iconv.decode(line, other);
+  };
+  const decode = (bytes: Buffer, final: boolean): string => {
+    const lastLf = bytes.lastIndexOf(0x0a);
+    if (!final && lastLf === -1 && heldBytes + bytes.length <= MAX_HELD_LINE_BYTES) {
+      held.push(bytes);
+      heldBytes += bytes.length;
+      return '';
+    }
+    const all = held.length > 0 ? Buffer.concat([...held, bytes]) : bytes;
+    // Up to the last LF (or, for a line held too long, up to a whole UTF-8 sequence): the rest waits for its end.
+    let end = final ? all.length : all.lastIndexOf(0x0a) + 1;
+    if (end === 0) end = all.length - incompleteUtf8Tail(all);
+    held = end < all.length ? [Buffer.from(all.subarray(end))] : [];
+    heldBytes = all.length - end;
+    let text = '';
+    let lines = 0;
+    for (let at = 0; at < end; lines++) {
+      const nl = all.indexOf(0x0a, at);
+      const stop = nl === -1 || nl >= end ? end : nl + 1;
+      text += decodeLine(all.subarray(at, stop), lines);
+      at = stop;
+    }
+    return text;
+  };
+  return {
+    write: (bytes) => decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), false),
+    end: () => decode(Buffer.alloc(0), true),
+  };
+}
+
+/** Whether `encoding` maps each byte to one character, ASCII as ASCII (what `lineByLineDecoding` can read a line in). */
+export function isSingleByte(encoding: string): boolean {
+  return /^(windows-125\d|iso-8859-\d+|koi8-[ru])$/i.test(encoding);
 }
 
 /** UTF-8 (a BOM at the start taken off); invalid bytes become U+FFFD and are reported. Fast path: `isUtf8` on each chunk. */

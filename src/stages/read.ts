@@ -33,7 +33,7 @@ import { BatchEnrichError, isBatchEnrichError, shown } from '../errors.ts';
 import { indexOr, parseSimpleCsv } from '../core/csv.ts';
 import { JsonArrayError, splitJsonArray } from '../core/json-array.ts';
 import { splitLinesCapped } from '../core/lines.ts';
-import { bomOf, createDecoding, detectEncoding, DETECT_SAMPLE_BYTES, firstNonAscii, incompleteUtf8Tail, utf16WithoutBom, type EncodingChoice } from '../core/encoding.ts';
+import { bomOf, createDecoding, detectEncoding, DETECT_SAMPLE_BYTES, firstNonAscii, incompleteUtf8Tail, isSingleByte, lineByLineDecoding, utf16WithoutBom, type EncodingChoice } from '../core/encoding.ts';
 import { MAX_DEPTH, mayNeedScan, parseLossless, scanJson } from '../core/rawjson.ts';
 import { binaryFormat, BINARY_SNIFF_BYTES, formatFromName, isGzip, MAGIC_BYTES, sniffDelimiter, type InputFormat } from '../core/sniff.ts';
 import type { RecordError } from '../core/result.ts';
@@ -118,35 +118,35 @@ export function readRecords(options: ReadOptions = {}): (source: Chunks) => Asyn
 class BadLines {
   readonly #file: string;
   readonly #warn: (message: string) => void;
-  /** Found by the decoder, not yet said: line, encoding, and the hint the first one gets. */
-  readonly #found: { line: number; encoding: string; hint: string }[] = [];
+  /** Found by the decoder, not yet said: line, what to say of it, of the lines past the named ones, and the hint the first one gets. */
+  readonly #found: { line: number; what: string; more: string; hint: string }[] = [];
   #said = 0;
   #more = 0;
-  #encoding = '';
+  #moreWhat = '';
 
   constructor(file: string, warn: (message: string) => void) {
     this.#file = file;
     this.#warn = warn;
   }
 
-  add(line: number, encoding: string, hint: string): void {
-    this.#found.push({ line, encoding, hint });
+  add(line: number, what: string, more: string, hint: string): void {
+    this.#found.push({ line, what, more, hint });
   }
 
   /** Says the lines found up to `line`. */
   sayUpTo(line: number): void {
     while (this.#found.length > 0 && (this.#found[0] as { line: number }).line <= line) {
-      const { line: at, encoding, hint } = this.#found.shift() as { line: number; encoding: string; hint: string };
-      this.#encoding = encoding;
+      const { line: at, what, more, hint } = this.#found.shift() as { line: number; what: string; more: string; hint: string };
+      this.#moreWhat = more;
       if (++this.#said > BAD_LINES_NAMED) this.#more++;
-      else this.#warn(`${this.#file}:${at}: bytes that are not valid ${encoding} were read as U+FFFD (\ufffd)${this.#said === 1 ? hint : ''}`);
+      else this.#warn(`${this.#file}:${at}: ${what}${this.#said === 1 ? hint : ''}`);
     }
   }
 
   /** The whole input was read: says the rest, and how many were not named. */
   end(): void {
     this.sayUpTo(Number.POSITIVE_INFINITY);
-    if (this.#more > 0) this.#warn(`${this.#file}: ${plural(this.#more, 'more line')} had bytes that are not valid ${this.#encoding}, read as U+FFFD (\ufffd)`);
+    if (this.#more > 0) this.#warn(`${this.#file}: ${plural(this.#more, 'more line')} ${this.#moreWhat}`);
   }
 }
 
@@ -247,13 +247,28 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions, 
   };
   // Each line with bytes not valid in the encoding, once (see `BadLines`).
   let lastBadLine = 0;
-  const decoderFor = (choice: EncodingChoice, fromStart: boolean) =>
-    createDecoding(choice.encoding, fromStart, (linesBefore) => {
+  let utf8LineSaid = false;
+  const decoderFor = (choice: EncodingChoice, fromStart: boolean) => {
+    // Detected, not given: a file of two encodings is read line by line, each line in its own (see
+    // `lineByLineDecoding`): UTF-8 lines in a windows-1252 file, windows-1252 lines in a UTF-8 one.
+    if (choice.mixed || (choice.how === 'detected' && isSingleByte(choice.encoding))) {
+      const other = choice.mixed ? 'windows-1252' : choice.encoding;
+      return lineByLineDecoding(other, (linesBefore, utf8) => {
+        const line = lines + 1 + linesBefore;
+        if (choice.mixed && !utf8) badLines.add(line, `this line is not valid UTF-8: read as ${other}`, `were not valid UTF-8, read as ${other}`, '');
+        if (!choice.mixed && utf8 && !utf8LineSaid) {
+          utf8LineSaid = true;
+          badLines.add(line, `this line is valid UTF-8 in a file read as ${other} (pasted together from two files?): each line that is valid UTF-8 is read as UTF-8`, '', '');
+        }
+      });
+    }
+    return createDecoding(choice.encoding, fromStart, (linesBefore) => {
       const line = lines + 1 + linesBefore;
       if (line === lastBadLine) return;
       lastBadLine = line;
-      badLines.add(line, choice.encoding, choice.how === 'given' ? '' : '; if the file is in another encoding, give it with --encoding NAME (e.g. --encoding windows-1252)');
+      badLines.add(line, `bytes that are not valid ${choice.encoding} were read as U+FFFD (\ufffd)`, `had bytes that are not valid ${choice.encoding}, read as U+FFFD (\ufffd)`, choice.how === 'given' ? '' : '; if the file is in another encoding, give it with --encoding NAME (e.g. --encoding windows-1252)');
     });
+  };
   const input = new Lookahead(source);
   try {
     let choice: EncodingChoice | undefined = options.encoding ? { encoding: options.encoding, how: 'given' } : undefined;
@@ -319,7 +334,7 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions, 
       if (choice.how === 'detected') {
         warn(`${file}: not valid UTF-8; reading it as ${choice.encoding}${choice.detected ? ` (detected as ${choice.detected})` : ''}; if that is wrong, give --encoding NAME`);
       } else if (choice.mixed) {
-        warn(`${file}: mostly UTF-8, with some bytes that are not; reading it as UTF-8 (those bytes become U+FFFD; each line with some is named); if that is wrong, give --encoding NAME`);
+        warn(`${file}: mostly UTF-8, with some lines that are not: those are read as windows-1252, each named; if that is wrong, give --encoding NAME`);
       }
       input.unshift(head.subarray(sampled));
     }

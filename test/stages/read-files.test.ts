@@ -97,6 +97,33 @@ describe('encodings', () => {
     expect(out.records.at(-1)).toEqual([20_002, { a: 'Jürgen', b: 'café crème brûlée' }]);
   });
 
+  it('a file read as windows-1252 whose later lines are UTF-8 (pasted together) reads those lines as UTF-8, and says where the first is', async () => {
+    // Read whole as windows-1252, the UTF-8 lines were mojibake ("cafÃ©"), silently.
+    const bytes = Buffer.concat([latin1('name,note\nJ\xfcrgen,caf\xe9\n'), Buffer.from('Zoë,crème brûlée ☕\n"multi\nliné",ok\n'), latin1('Andr\xe9,\x93hi\x94\n')]);
+    const records = [
+      [2, { name: 'Jürgen', note: 'café' }],
+      [3, { name: 'Zoë', note: 'crème brûlée ☕' }],
+      [4, { name: 'multi\nliné', note: 'ok' }],
+      [6, { name: 'André', note: '“hi”' }],
+    ];
+    for (const { label, chunks } of chunkings(bytes)) expect((await read(chunks, { file: 'in.csv' })).records, label).toEqual(records);
+    // Decided at the first accent, on what has come: windows-1252 (a pipe gives the lines as they come)…
+    const split = await read([bytes.subarray(0, 30), bytes.subarray(30)], { file: 'in.csv' });
+    expect(split.warnings).toEqual([
+      'in.csv: not valid UTF-8; reading it as windows-1252 (detected as ISO-8859-1); if that is wrong, give --encoding NAME',
+      'in.csv:3: this line is valid UTF-8 in a file read as windows-1252 (pasted together from two files?): each line that is valid UTF-8 is read as UTF-8',
+    ]);
+    // …or, seen whole, mostly UTF-8: the lines that are not are named.
+    expect((await read([bytes], { file: 'in.csv' })).warnings).toEqual([
+      'in.csv: mostly UTF-8, with some lines that are not: those are read as windows-1252, each named; if that is wrong, give --encoding NAME',
+      'in.csv:2: this line is not valid UTF-8: read as windows-1252',
+      'in.csv:6: this line is not valid UTF-8: read as windows-1252',
+    ]);
+    // Given with --encoding, the encoding is what the user said: every line.
+    const forced = await read([bytes], { file: 'in.csv', encoding: 'windows-1252' });
+    expect(forced.records[1]).toEqual([3, { name: 'ZoÃ«', note: 'crÃ¨me brÃ»lÃ©e â˜•' }]);
+  });
+
   it('UTF-8 and UTF-16 (LE and BE) with a BOM', async () => {
     const expected = { records: [[2, { name: 'Jürgen', note: 'café ☕' }]] as [number, Record<string, unknown>][], warnings: [] };
     const text = '\ufeffname,note\nJürgen,café ☕\n';
