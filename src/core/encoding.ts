@@ -139,10 +139,11 @@ const MAX_HELD_LINE_BYTES = 1024 * 1024;
  * A decoder for a file of two encodings, pasted together (a UTF-8 export appended to a windows-1252
  * one): each line is read as UTF-8 when it is valid UTF-8, else as `other` (a single-byte encoding,
  * where every byte is some character). `onLine(linesBefore, utf8)` is called for each line with
- * non-ASCII bytes, saying which it was read as (`linesBefore` as for `createDecoding`'s replacements).
+ * non-ASCII bytes, saying which it was read as (`linesBefore` as for `createDecoding`'s replacements);
+ * with `utf8LinesSaid` false, only for the lines read as `other` (a block of valid UTF-8 is read at once).
  * Read whole as one of them, the lines of the other were mojibake (`cafÃ©`) or U+FFFD.
  */
-export function lineByLineDecoding(other: string, onLine: (linesBefore: number, utf8: boolean) => void): TextDecoding {
+export function lineByLineDecoding(other: string, onLine: (linesBefore: number, utf8: boolean) => void, utf8LinesSaid = true): TextDecoding {
   let held: Buffer[] = [];
   let heldBytes = 0;
   const decodeLine = (line: Buffer, linesBefore: number): string => {
@@ -164,6 +165,8 @@ export function lineByLineDecoding(other: string, onLine: (linesBefore: number, 
     if (end === 0) end = all.length - incompleteUtf8Tail(all);
     held = end < all.length ? [Buffer.from(all.subarray(end))] : [];
     heldBytes = all.length - end;
+    // Mostly the whole block is UTF-8 (a UTF-8 file with a line from elsewhere now and then): at once.
+    if (!utf8LinesSaid && isUtf8(all.subarray(0, end))) return all.toString('utf8', 0, end);
     let text = '';
     let lines = 0;
     for (let at = 0; at < end; lines++) {

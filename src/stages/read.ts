@@ -250,17 +250,24 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions, 
   let utf8LineSaid = false;
   const decoderFor = (choice: EncodingChoice, fromStart: boolean) => {
     // Detected, not given: a file of two encodings is read line by line, each line in its own (see
-    // `lineByLineDecoding`): UTF-8 lines in a windows-1252 file, windows-1252 lines in a UTF-8 one.
-    if (choice.mixed || (choice.how === 'detected' && isSingleByte(choice.encoding))) {
-      const other = choice.mixed ? 'windows-1252' : choice.encoding;
-      return lineByLineDecoding(other, (linesBefore, utf8) => {
-        const line = lines + 1 + linesBefore;
-        if (choice.mixed && !utf8) badLines.add(line, `this line is not valid UTF-8: read as ${other}`, `were not valid UTF-8, read as ${other}`, '');
-        if (!choice.mixed && utf8 && !utf8LineSaid) {
-          utf8LineSaid = true;
-          badLines.add(line, `this line is valid UTF-8 in a file read as ${other} (pasted together from two files?): each line that is valid UTF-8 is read as UTF-8`, '', '');
-        }
-      });
+    // `lineByLineDecoding`): UTF-8 lines in a windows-1252 file, windows-1252 lines in a UTF-8 one
+    // (also one decided as UTF-8 on its first accents, whose stray bytes came later).
+    const utf8 = choice.how === 'utf-8';
+    if (utf8 || (choice.how === 'detected' && isSingleByte(choice.encoding))) {
+      const other = utf8 ? 'windows-1252' : choice.encoding;
+      const hint = choice.mixed ? '' : '; if the file is in another encoding, give it with --encoding NAME';
+      return lineByLineDecoding(
+        other,
+        (linesBefore, lineIsUtf8) => {
+          const line = lines + 1 + linesBefore;
+          if (utf8 && !lineIsUtf8) badLines.add(line, `this line is not valid UTF-8: read as ${other}`, `were not valid UTF-8, read as ${other}`, hint);
+          if (!utf8 && lineIsUtf8 && !utf8LineSaid) {
+            utf8LineSaid = true;
+            badLines.add(line, `this line is valid UTF-8 in a file read as ${other} (pasted together from two files?): each line that is valid UTF-8 is read as UTF-8`, '', '');
+          }
+        },
+        !utf8,
+      );
     }
     return createDecoding(choice.encoding, fromStart, (linesBefore) => {
       const line = lines + 1 + linesBefore;
