@@ -31,7 +31,7 @@ import {
 import type { JSONSchema } from './core/request.ts';
 import { typicalEstimate } from './core/expected-cost.ts';
 import { compileSpec } from './core/request.ts';
-import { resolveAnswerSchema } from './core/schema.ts';
+import { eitherAnswer, resolveAnswerSchema } from './core/schema.ts';
 import { compileTemplate } from './core/template.ts';
 import { RESERVED_FIELDS, RESERVED_FIELDS_RULE, type RecordError } from './core/result.ts';
 import { defaultLedgerPath, type Identity } from './ledger/ledger.ts';
@@ -60,6 +60,8 @@ const optionsSchema = sinkKnobs
     model: z.string().min(1).default(DEFAULT_MODEL),
     maxTokens: positiveInt().default(DEFAULT_MAX_TOKENS),
     schema: z.custom<z.ZodType | JSONSchema>((v) => typeof v === 'object' && v !== null).optional(),
+    /** The answer asked of records that carry documents (`attach`), when it is not `schema` (a recipe's `documentSchema`). */
+    documentSchema: z.custom<z.ZodType | JSONSchema>((v) => typeof v === 'object' && v !== null).optional(),
     idField: z.string().min(1).optional(),
     into: z.string().min(1).refine((field) => !RESERVED_FIELDS.includes(field), `expected ${RESERVED_FIELDS_RULE}`).optional(),
     client: z.custom<Anthropic>((v) => typeof v === 'object' && v !== null).optional(),
@@ -117,11 +119,15 @@ export function enrichStage(
   options: EnrichOptions,
 ): (source: AsyncIterable<SourceRecord>, stage?: { signal?: AbortSignal }) => AsyncGenerator<Record<string, unknown>> {
   const o = resolveOptions(options);
-  const answer = o.schema ? resolveAnswerSchema(o.schema) : undefined;
+  const rowAnswer = o.schema ? resolveAnswerSchema(o.schema) : undefined;
+  const documentAnswer = o.documentSchema ? resolveAnswerSchema(o.documentSchema, 'documentSchema') : undefined;
+  // Validates each answer (with a document schema, under the one its record was asked).
+  const answer = rowAnswer && documentAnswer ? eitherAnswer(rowAnswer, documentAnswer) : (rowAnswer ?? documentAnswer);
   // Before anything is created: what the API would refuse for every row. The registry answers without a
   // network call; a model it does not know is asked about online (GET /v1/models/{id}) when the stage starts.
-  const job = { model: o.model, maxTokens: o.maxTokens, answerSchema: answer?.jsonSchema };
-  const offlineProblem = findModel(o.model) ? jobProblem(job) : undefined;
+  const job = { model: o.model, maxTokens: o.maxTokens, answerSchema: rowAnswer?.jsonSchema };
+  const documentJob = documentAnswer ? { ...job, answerSchema: documentAnswer.jsonSchema } : undefined;
+  const offlineProblem = findModel(o.model) ? (jobProblem(job) ?? (documentJob && jobProblem(documentJob))) : undefined;
   if (offlineProblem) throw new BatchEnrichError('BE_INVALID_OPTION', offlineProblem);
   const prompt = compileTemplate(o.prompt);
   const table = o.prices ?? DEFAULT_PRICES;
@@ -152,7 +158,7 @@ export function enrichStage(
       // what it can do (not without a key: a cached rerun does not call the API).
       if (!findModel(o.model) && offline === undefined) {
         const entry = await lookupModel(client, o.model, o.signal);
-        const problem = jobProblem(job, () => entry);
+        const problem = jobProblem(job, () => entry) ?? (documentJob && jobProblem(documentJob, () => entry));
         if (problem) throw new BatchEnrichError('BE_INVALID_OPTION', problem);
       }
       const withDocuments = o.attach?.length
@@ -171,7 +177,8 @@ export function enrichStage(
         maxTokens: o.maxTokens,
         prompt,
         system: o.system,
-        answerSchema: answer?.jsonSchema,
+        answerSchema: rowAnswer?.jsonSchema,
+        documentAnswerSchema: o.attach?.length ? documentAnswer?.jsonSchema : undefined,
         idField: o.idField,
         file: o.file,
         documentPrompt: o.documentPrompt === undefined ? undefined : compileTemplate(o.documentPrompt),

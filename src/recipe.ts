@@ -56,5 +56,7 @@ export function recipeOptions(recipe: Recipe, options: { documents?: boolean } =
     ...(recipe.idField === undefined ? {} : { idField: recipe.idField }),
     ...(recipe.attach === undefined ? {} : { attach: [...recipe.attach] }),
     ...(recipe.documentPrompt === undefined ? {} : { documentPrompt: recipe.documentPrompt }),
+    // With `attach`, records with documents are asked the document answer, the others their own.
+    ...(recipe.documentSchema === undefined || whole ? {} : { documentSchema: recipe.documentSchema }),
   };
 }

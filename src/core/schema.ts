@@ -36,6 +36,25 @@ export function resolveAnswerSchema(schema: z.ZodType | JSONSchema, source = 'th
   return { jsonSchema, validator: validator as AnswerValidator, fields };
 }
 
+/**
+ * The answers of a job whose records with documents are asked their own (`documentSchema`): an
+ * answer is valid when it is valid under either (the API held each request to its own schema); a
+ * failure is told in the terms of the schema whose fields the answer has, else the first's.
+ */
+export function eitherAnswer(rows: AnswerSchema, documents: AnswerSchema): AnswerSchema {
+  const validator: AnswerValidator = {
+    safeParse(value) {
+      const row = rows.validator.safeParse(value);
+      if (row.success) return row;
+      const document = documents.validator.safeParse(value);
+      if (document.success) return document;
+      const keys = typeof value === 'object' && value !== null ? Object.keys(value) : [];
+      return keys.some((key) => documents.fields.includes(key) && !rows.fields.includes(key)) ? document : row;
+    },
+  };
+  return { jsonSchema: rows.jsonSchema, validator, fields: [...new Set([...rows.fields, ...documents.fields])] };
+}
+
 const SUBSCHEMA_MAPS = ['properties', 'patternProperties', '$defs', 'definitions'];
 const SUBSCHEMA_LISTS = ['anyOf', 'oneOf', 'allOf', 'prefixItems'];
 const SUBSCHEMAS = ['items', 'not', 'if', 'then', 'else', 'additionalProperties'];

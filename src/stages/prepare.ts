@@ -6,7 +6,7 @@
  * would refuse (empty, or over the model's context window: `recordProblem`), which are never sent.
  */
 import { isBatchEnrichError } from '../errors.ts';
-import { compileSpec, idLabel, requestKeyOf, userMessages, type RequestSpec } from '../core/request.ts';
+import { compileSpec, idLabel, requestKeyOf, userMessages, type JSONSchema, type RequestSpec } from '../core/request.ts';
 import { rawNumberText } from '../core/rawjson.ts';
 import type { Template } from '../core/template.ts';
 import { documentMessages } from '../core/documents.ts';
@@ -22,11 +22,16 @@ export interface PrepareOptions extends RequestSpec {
   file?: string | undefined;
   /** The prompt for records that carry documents (a recipe's `documentPrompt`); absent: `prompt`. */
   documentPrompt?: Template | undefined;
+  /** The answer schema for records that carry documents (a recipe's `documentSchema`); absent: `answerSchema`. */
+  documentAnswerSchema?: JSONSchema | undefined;
 }
 
 export function toRequests(options: PrepareOptions): (source: AsyncIterable<SourceRecord | AttachedRecord>) => AsyncGenerator<PendingUploads> {
   const { parts } = compileSpec(options);
   const keyOf = requestKeyOf(parts.head, parts.tail);
+  // Records with documents are asked their own answer (a list of clauses with pages, say), in params of their own.
+  const documentParts = options.documentAnswerSchema ? compileSpec({ ...options, answerSchema: options.documentAnswerSchema }).parts : parts;
+  const documentKeyOf = documentParts === parts ? keyOf : requestKeyOf(documentParts.head, documentParts.tail);
   const file = !options.file || options.file === '-' ? '<stdin>' : options.file;
   return async function* prepare(source) {
     for await (const record of source) {
@@ -51,9 +56,9 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         }
         const serialized = documents ? documentMessages(text, documents.blocks) : userMessages(text);
         const keyed = documents ? documentMessages(text, documents.keyBlocks) : serialized;
-        const key = keyOf(keyed);
+        const key = (documents ? documentKeyOf : keyOf)(keyed);
         const label = options.idField === undefined ? undefined : idLabel(labelValue(record.data[options.idField]));
-        const prepared: PendingUploads = merged(plain, { key, label, spec: parts, messages: serialized });
+        const prepared: PendingUploads = merged(plain, { key, label, spec: documents ? documentParts : parts, messages: serialized });
         if (documents) {
           prepared.estimateBytes = Buffer.byteLength(keyed) + documents.tokens * CHARS_PER_TOKEN;
           if (documents.uploads.length) prepared.uploads = documents.uploads;

@@ -15,7 +15,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { corruptPdf, encryptedPdf, invoicePdf, png, textPdf } from '../../fixtures/documents/make.mjs';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.ts';
 import type { BatchEvent } from '../../src/stages/batch.ts';
-import { BIN, runCli } from '../helpers/cli.ts';
+import { BIN, ROOT, runCli } from '../helpers/cli.ts';
 import { enrich, schema } from '../helpers/pipeline.ts';
 
 let emulators: EmulatorHandle[] = [];
@@ -175,6 +175,26 @@ describe('documents from the command line', () => {
     const records = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(records.map((r) => r['invoice_id'])).toEqual(['INV-00001', 'INV-00003', 'INV-00009']);
     expect(records.every((r) => typeof r['total'] === 'number')).toBe(true);
+  });
+
+  it("--attach with a recipe: a row with a document gets the recipe's document prompt and answer, a row with text only its own", async () => {
+    // Every row was asked for the whole-document answer (a list of clauses with pages), text rows too.
+    const dir = mkdtempSync(join(tmpdir(), 'be-attach-mixed-'));
+    copyFileSync(join(ROOT, 'fixtures', 'documents', 'contract.pdf'), join(dir, 'contract.pdf'));
+    const clause = 'The Supplier shall not be liable for indirect losses; its liability is capped at 12 months of fees.';
+    writeFileSync(join(dir, 'review.csv'), `contract,clause,file\nMSA 2024,,contract.pdf\nMSA 2023,"${clause}",\n`);
+    const dry = await runCli(['--dry-run', '--transform', 'contract-clauses', '--attach', 'file', join(dir, 'review.csv')]);
+    expect(dry.code, dry.stderr).toBe(0);
+    const [doc, text] = dry.stdout.trim().split('\n').map((line) => JSON.parse(line) as { params: { output_config: { format: { schema: { properties: object } } }; messages: { content: unknown }[] } });
+    expect(Object.keys(doc?.params.output_config.format.schema.properties ?? {})).toEqual(['clauses']);
+    expect(Object.keys(text?.params.output_config.format.schema.properties ?? {})).toContain('is_liability_clause');
+    expect(JSON.stringify(text?.params.messages)).toContain('Clause:');
+    const run = await runCli(['--emulator', '--poll-min', '0.01', '--transform', 'contract-clauses', '--attach', 'file', join(dir, 'review.csv')]);
+    expect(run.code, run.stderr).toBe(0);
+    const [first, second] = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(Array.isArray(first?.['clauses'])).toBe(true);
+    expect(typeof second?.['is_liability_clause']).toBe('boolean');
+    expect(second?.['clauses']).toBeUndefined();
   });
 
   it('--dry-run shows documents with their base64 elided, and estimates them by pages and pixels', async () => {

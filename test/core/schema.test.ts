@@ -1,7 +1,7 @@
 /** The answer schema from zod (recipes) or from JSON Schema (a file): what is sent, what validates, the columns. */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { resolveAnswerSchema } from '../../src/core/schema.ts';
+import { eitherAnswer, resolveAnswerSchema } from '../../src/core/schema.ts';
 import { expectErrorSync } from '../helpers/expect-error.ts';
 
 describe('resolveAnswerSchema from zod', () => {
@@ -105,5 +105,25 @@ describe('the request and the check agree', () => {
     const properties = jsonSchema['properties'] as Record<string, Record<string, unknown>>;
     expect(properties['n']).toEqual({ type: 'integer' });
     expect(properties['hours']).toEqual({ type: 'integer', minimum: 1, maximum: 168 });
+  });
+});
+
+describe('eitherAnswer: rows asked one answer, records with documents another', () => {
+  const rows = resolveAnswerSchema(z.object({ risk: z.enum(['low', 'high']) }));
+  const documents = resolveAnswerSchema(z.object({ clauses: z.array(z.object({ page: z.number().int() })) }));
+  const either = eitherAnswer(rows, documents);
+
+  it('takes an answer valid under either, asks the rows schema in requests, and has the fields of both', () => {
+    expect(either.validator.safeParse({ risk: 'low' }).success).toBe(true);
+    expect(either.validator.safeParse({ clauses: [{ page: 2 }] }).success).toBe(true);
+    expect(either.jsonSchema).toBe(rows.jsonSchema);
+    expect(either.fields).toEqual(['risk', 'clauses']);
+  });
+
+  it("says what is wrong in the terms of the schema whose fields the answer has", () => {
+    const document = either.validator.safeParse({ clauses: [{ page: 'two' }] });
+    expect(document.success === false && document.error.issues[0]?.path).toEqual(['clauses', 0, 'page']);
+    const row = either.validator.safeParse({ risk: 'medium' });
+    expect(row.success === false && row.error.issues[0]?.path).toEqual(['risk']);
   });
 });

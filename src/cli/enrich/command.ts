@@ -120,7 +120,8 @@ interface Plan {
   totalRows: number;
 }
 
-type EnrichSpec = { model: string; maxTokens: number; prompt: Config['prompt']; system: string | undefined; answerSchema: NonNullable<Config['answer']>['jsonSchema'] | undefined; idField: string | undefined; file: string };
+type JsonSchema = NonNullable<Config['answer']>['jsonSchema'];
+type EnrichSpec = { model: string; maxTokens: number; prompt: Config['prompt']; system: string | undefined; answerSchema: JsonSchema | undefined; documentAnswerSchema: JsonSchema | undefined; idField: string | undefined; file: string };
 
 /** The records of this worker's `--shard` (all without it): what `--dry-run` shows and `--max-cost` checks, as the run takes them. */
 function ownShard<T>(records: AsyncIterable<T>, values: EnrichValues): AsyncIterable<T> {
@@ -172,7 +173,8 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
   const totalRows = counted ? await countRows(input, values.sample === undefined ? AUTO_REALTIME_MAX_ROWS : Number.POSITIVE_INFINITY) : 0;
   // --mode auto: a small file goes through real time; anything else (and stdin) through batches.
   const mode = values.mode === 'realtime' || (values.mode === 'auto' && counted && totalRows <= AUTO_REALTIME_MAX_ROWS) ? 'realtime' : 'batch';
-  const spec = { model: config.model, maxTokens: config.maxTokens, prompt: config.prompt, system: config.system, answerSchema: config.answer?.jsonSchema, idField: config.idField, file };
+  const documentAnswerSchema = input.documents.attach.length ? config.documentAnswer?.jsonSchema : undefined;
+  const spec = { model: config.model, maxTokens: config.maxTokens, prompt: config.prompt, system: config.system, answerSchema: config.answer?.jsonSchema, documentAnswerSchema, idField: config.idField, file };
   const picked = values.sample === undefined ? undefined : pickSample(values.sample, totalRows);
   return { file, config, input, stream, spec, prices, mode, cachedPrefix: Boolean(config.system) && cacheNote === undefined, picked, totalRows };
 }
@@ -377,6 +379,7 @@ function libraryOptions(plan: Plan, values: EnrichValues, io: CliIo, run: RunPar
     prompt: config.prompt.source,
     ...(config.system === undefined ? {} : { system: config.system }),
     ...(config.answer ? { schema: config.answer.jsonSchema } : {}),
+    ...(config.documentAnswer && documents.attach.length ? { documentSchema: config.documentAnswer.jsonSchema } : {}),
     model: config.model,
     maxTokens: config.maxTokens,
     ...(config.into === undefined ? {} : { into: config.into }),

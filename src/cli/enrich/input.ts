@@ -7,6 +7,7 @@
 import { statSync } from 'node:fs';
 import { shown, usageError } from '../../errors.ts';
 import { missingColumns } from '../../core/template.ts';
+import { eitherAnswer } from '../../core/schema.ts';
 import { attachDocuments } from '../../stages/attach.ts';
 import { formatFromName, readRecords, type InputFormat, type ReadOptions, type SourceRecord } from '../../stages/read.ts';
 import type { CliIo } from '../io.ts';
@@ -51,7 +52,11 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
     return true;
   };
   const documents = documentInput(file, { inputFormat: values['input-format'], attach: values.attach, upload: values.upload, oversizedImage: values['oversized-image'], skip }, config.attach);
-  if (config.documentAnswer && (documents.files || values.attach)) config.answer = config.documentAnswer;
+  // Files as the input: every record is a document. A table with --attach: a row with a document is
+  // asked the recipe's document answer, a row without one its own (each answer checked under its own).
+  if (config.documentAnswer && documents.files) config.answer = config.documentAnswer;
+  else if (config.documentAnswer && config.answer && documents.attach.length > 0) config.answer = eitherAnswer(config.answer, config.documentAnswer);
+  else config.documentAnswer = undefined;
   const format = values['input-format'];
   // A CSV's flags on files as the input (a folder, a path list): they would be ignored.
   const csvFlag = documents.files && ([['--tsv', values.tsv], ['--delimiter', values.delimiter !== undefined], ['--no-header', values['no-header']], ['--encoding', values.encoding !== undefined]] as const).find(([, given]) => given)?.[0];
