@@ -19,7 +19,7 @@ import { checkBaseUrl, createClient, identityOf, publicBaseUrl, sameEndpoint } f
 import { DEFAULT_MAX_ATTEMPTS, isTransientFailure, modelOutputLimit } from './core/retry.ts';
 import { lookupModel } from './client/models.ts';
 import { findModel } from './core/models.ts';
-import { jobProblem } from './core/preflight.ts';
+import { cacheNotice, jobProblem } from './core/preflight.ts';
 import { DEFAULT_PRICES } from './core/prices.ts';
 import {
   addUsage,
@@ -256,7 +256,7 @@ export function enrichStage(
  * holds the cap to (`typicalEstimate`'s `capUsd`), so that the groups' estimates add up to it.
  */
 function groupEstimate(o: ReturnType<typeof resolveOptions>, prefixBytes: number, answerSchema: JSONSchema | undefined, table: PriceTable) {
-  const job = { model: o.model, maxTokens: o.maxTokens, table, cached: false, answerSchema };
+  const job = { model: o.model, maxTokens: o.maxTokens, table, cached: Boolean(o.system) && cacheNotice(o.system, o.model) === undefined, answerSchema };
   return ({ requests, bytes, mode }: { requests: number; bytes: number; mode: 'batch' | 'realtime' }): number =>
     typicalEstimate({ requests, bytes, prefixBytes }, { ...job, mode }).capUsd ?? Number.POSITIVE_INFINITY;
 }

@@ -91,18 +91,27 @@ describe('the budget guard', () => {
     // higher without a cache, six times higher with a long cached system prompt, so batches of a job
     // the check had just accepted were refused (budget_exceeded). Both now count typical answers and no
     // cache hit (in batches they are best-effort, and each batch writes the prefix again).
+    // With --batch-size 1 and a long cacheable system prompt, every request writes the cache (twice the
+    // input price): the cap's figure counts that, or the run spent up to 66% over the cap.
     const emu = await emulator({});
     const longSystem = `You triage support tickets for a software company. ${'Follow the house rules for every ticket. '.repeat(500)}`;
-    for (const job of [['--transform', 'ticket-triage'], ['--prompt', 'Classify: {{subject}}', '--system', longSystem]]) {
+    const jobs = [
+      [['--transform', 'ticket-triage'], '4'],
+      [['--prompt', 'Classify: {{subject}}', '--system', longSystem], '4'],
+      [['--prompt', 'Classify: {{subject}}', '--system', longSystem], '1'],
+    ] as const;
+    for (const [job, batchSize] of jobs) {
       const env = cliEnv(emu);
       const refused = await runCli([...job, '--max-cost', '0.000001', TICKETS], { env });
       expect(refused.code, refused.stderr).toBe(2);
       const named = Number(/Raise --max-cost above \$([\d.]+)/.exec(refused.stderr)?.[1]);
-      if (job.includes('--system')) expect(refused.stderr).toMatch(/the prefix cached\), \$[\d.]+ if the cache is never hit \(what --max-cost counts\), at most/);
-      // Three batches of four, each checked against the cap as it goes.
+      if ((job as readonly string[]).includes('--system')) expect(refused.stderr).toMatch(/the prefix cached\), \$[\d.]+ if the cache is never hit \(what --max-cost counts\), at most/);
+      // --dry-run says so too.
+      expect((await runCli(['--dry-run', ...job, '--max-cost', '0.000001', TICKETS], { env })).stderr).toContain('over --max-cost $0.000001: the run would be refused before anything is sent');
+      // Batches of four (or one), each checked against the cap as it goes.
       const cap = named * 1.005;
       const summary = join(mkdtempSync(join(tmpdir(), 'be-cap-')), 'summary.json');
-      const run = await runCli([...job, ...fast, '--batch-size', '4', '--max-cost', String(cap), '--summary', summary, TICKETS], { env });
+      const run = await runCli([...job, ...fast, '--batch-size', batchSize, '--max-cost', String(cap), '--summary', summary, TICKETS], { env });
       expect(run.code, run.stderr).toBe(0);
       expect(run.stdout).not.toContain('budget_exceeded');
       expect(run.stderr).toContain('12 records: 12 enriched, 0 with _error');

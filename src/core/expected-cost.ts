@@ -38,7 +38,8 @@ export interface EstimatedRequests {
  * (`--max-cost`, `--dry-run`) and for the budget guard as each batch goes:
  * - `lowUsd`: typical answers (see `answer-size.ts`), a cacheable prefix written once and read from
  *   the cache after;
- * - `capUsd`: typical answers, nothing cached. What `--max-cost` is checked against, before the run and
+ * - `capUsd`: typical answers, no cache hit: a cacheable prefix written by every request (a miss
+ *   writes it, at the 1-hour write price). What `--max-cost` is checked against, before the run and
  *   batch by batch: cache hits in batches are best-effort ("30% to 98%", the batch docs), and each
  *   batch writes the prefix again, so a cap must not count on them;
  * - `highUsd`: every answer using all of `max_tokens`, nothing cached.
@@ -58,7 +59,8 @@ export function typicalEstimate(w: EstimatedRequests, job: EstimatedJob) {
   const workload = { requests: w.requests, avgInputTokens, maxTokens: job.maxTokens, expectedOutputTokens };
   const options = { mode: job.mode, table: job.table };
   const range = estimateCost({ ...workload, avgCachedPrefixTokens }, job.model, { ...options, cacheHitRate: avgCachedPrefixTokens > 0 ? 1 : 0 });
-  const capUsd = avgCachedPrefixTokens > 0 ? estimateCost({ ...workload, avgCachedPrefixTokens: 0 }, job.model, options).lowUsd : range.lowUsd;
+  // No hit: every request writes the prefix (a 1-hour cache write, twice the input price), as each batch does at least once.
+  const capUsd = avgCachedPrefixTokens > 0 ? estimateCost({ ...workload, avgCachedPrefixTokens }, job.model, { ...options, cacheHitRate: 0 }).lowUsd : range.lowUsd;
   return { ...range, capUsd, avgInputTokens, avgCachedPrefixTokens, expectedOutputTokens };
 }
 
@@ -84,7 +86,9 @@ export function expectedBatchUsd(spec: StoredSpec, requests: number, bytes: numb
   const { model, max_tokens: maxTokens } = params;
   if (typeof model !== 'string' || typeof maxTokens !== 'number') return undefined;
   const prefixBytes = Buffer.byteLength(spec.head) + Buffer.byteLength(spec.tail);
-  return typicalEstimate({ requests, bytes, prefixBytes }, { model, maxTokens, table, mode, cached: false, answerSchema: answerSchemaOf(params) }).capUsd;
+  // A prefix sent for caching (its system block marked) is priced as --max-cost prices it: written, never read.
+  const cached = spec.head.includes('"cache_control"');
+  return typicalEstimate({ requests, bytes, prefixBytes }, { model, maxTokens, table, mode, cached, answerSchema: answerSchemaOf(params) }).capUsd;
 }
 
 /** The JSON Schema a request's params ask the answer to follow (`output_config.format.schema`), if any. */

@@ -1,8 +1,8 @@
 /**
  * The budget guard: before a group of requests is sent, what was spent, plus the estimates of the
  * groups in flight (not billed yet), plus this group's estimate, at the price of the mode it goes out
- * in, must stay within the cap. Past it nothing more is sent. And as batches settle, the cost seen
- * per request calibrates the estimate of the batches still in flight: when spent plus that projection
+ * in, must stay within the cap. Past it nothing more is sent. And as batches settle, what they cost
+ * against their estimates calibrates the estimates of the batches still in flight: when spent plus that projection
  * would cross the cap, the newest of them are canceled (this run's own, proven batches only) until it
  * does not, and what they had not answered comes out `budget_exceeded` (a rerun with a larger cap
  * sends it). So a run overshoots the cap by at most what canceled batches had already answered.
@@ -31,8 +31,8 @@ export class BudgetGuard {
   /** The groups sent and not yet settled, by ledger batch id: their estimate and size. */
   readonly #inFlight = new Map<number, { usd: number; requests: number }>();
   #exhausted = false;
-  /** Requests of the groups settled so far (what `spentUsd` was spent on), for the cost seen per request. */
-  #settledRequests = 0;
+  /** The estimates of the groups settled so far (what `spentUsd` was spent on), for how far off the estimates are. */
+  #settledUsd = 0;
   /** Cancels one of this run's batches in flight (the submitter's); false when it cannot be (a real-time group). */
   readonly #cancel: (batchId: number) => boolean;
   /** Batches this guard canceled: their unanswered requests are budget_exceeded, not retried. */
@@ -100,33 +100,43 @@ export class BudgetGuard {
     const group = this.#inFlight.get(batchId);
     if (!group) return;
     this.#inFlight.delete(batchId);
-    if (!this.#canceled.has(batchId)) this.#settledRequests += group.requests;
+    if (!this.#canceled.has(batchId)) this.#settledUsd += group.usd;
     this.#review();
   }
 
-  /** The in-flight groups' cost: their estimates, or the cost seen per request once groups have settled (whichever is higher). */
-  #projectedInFlight(): number {
+  /**
+   * How much more the groups settled so far cost than they were estimated at (1 when they cost no
+   * more): the estimates of the groups in flight are scaled by it. Not the cost per request: requests
+   * differ (a 40-page contract and an e-mail), and a group of small ones priced at the average of big
+   * ones was refused though the check before the run had taken it.
+   */
+  #overrun(): number {
     const budget = this.#budget;
-    const perRequest = budget && this.#settledRequests > 0 ? budget.spentUsd() / this.#settledRequests : 0;
+    return budget && this.#settledUsd > 0 ? Math.max(1, budget.spentUsd() / this.#settledUsd) : 1;
+  }
+
+  /** The in-flight groups' cost: their estimates, scaled by how far over them the groups settled so far came (`#overrun`). */
+  #projectedInFlight(): number {
+    const overrun = this.#overrun();
     let usd = 0;
-    for (const group of this.#inFlight.values()) usd += Math.max(group.usd, group.requests * perRequest);
+    for (const group of this.#inFlight.values()) usd += group.usd * overrun;
     return usd;
   }
 
   /** Cancels the newest batches in flight while spent plus the projection of those in flight crosses the cap. */
   #review(): void {
     const budget = this.#budget;
-    if (!budget || this.#settledRequests === 0) return;
+    if (!budget || this.#settledUsd === 0) return;
     const before = budget.spentUsd() + this.#projectedInFlight();
     if (before <= budget.maxUsd) return;
-    const perRequest = budget.spentUsd() / this.#settledRequests;
+    const overrun = this.#overrun();
     let projected = before;
     let canceling = 0;
     for (const batchId of [...this.#inFlight.keys()].reverse()) {
       if (projected <= budget.maxUsd) break;
       const group = this.#inFlight.get(batchId);
       if (!group || !this.#cancel(batchId)) continue;
-      projected -= Math.max(group.usd, group.requests * perRequest);
+      projected -= group.usd * overrun;
       this.#inFlight.delete(batchId);
       this.#canceled.add(batchId);
       canceling++;

@@ -43,7 +43,7 @@ describe('--max-cost during the run', () => {
 });
 
 describe('BudgetGuard review (unit)', () => {
-  it('projects the batches in flight at the cost seen per request, and cancels the newest until the projection fits', () => {
+  it('projects the batches in flight at their estimates scaled by how far over theirs the settled ones came, and cancels the newest until the projection fits', () => {
     const ctx = testContext();
     let spent = 0;
     const canceled: number[] = [];
@@ -63,6 +63,24 @@ describe('BudgetGuard review (unit)', () => {
     expect(guard.exhausted).toBe(true);
     expect(ctx.events).toEqual([expect.objectContaining({ type: 'budget', canceling: 2, projectedUsd: expect.closeTo(1.5, 6) })]);
     expect(guard.admit({ requests: 1, bytes: 1 }, 'batch')).toBe(false);
+  });
+
+  it('a group of small requests is not priced at the cost per request of a big one that settled first: it is admitted as the check before the run took it', () => {
+    // A 40-page contract (estimated $0.10, cost $0.10) settles first; the nine e-mails estimated at
+    // $0.001 each were projected at $0.10 each (the cost per request seen), $0.90 in flight: canceled,
+    // and a tenth refused, though the whole job fit the cap.
+    const canceled: number[] = [];
+    let spent = 0;
+    const guard = new BudgetGuard(testContext(), { maxUsd: 0.12, spentUsd: () => spent, estimateUsd: ({ requests }) => (requests === 1 ? 0.1 : requests * 0.001) }, (id) => (canceled.push(id), true));
+    expect(guard.admit({ requests: 1, bytes: 1 }, 'batch')).toBeCloseTo(0.1);
+    guard.charge(1, 0.1, 1);
+    expect(guard.admit({ requests: 9, bytes: 1 }, 'batch')).toBeCloseTo(0.009);
+    guard.charge(2, 0.009, 9);
+    spent = 0.1;
+    guard.settled(1);
+    expect(canceled).toEqual([]);
+    expect(guard.admit({ requests: 10, bytes: 1 }, 'batch')).toBeCloseTo(0.01);
+    expect(guard.exhausted).toBe(false);
   });
 
   it('projects nothing from costs until a group has settled: the estimates alone decide', () => {

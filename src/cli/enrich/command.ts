@@ -85,7 +85,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   const plan = await planRun(file, values, io, say);
   if (values['dry-run']) {
     if (values.sample !== undefined) throw usageError('--sample runs a trial and --dry-run sends nothing: use one or the other');
-    return dryRun(io.stdout, say, plan.input.offline(ownShard(plan.input.read(plan.stream), values)), { ...plan.spec, documentPrompt: plan.config.documentPrompt }, plan.prices, plan.mode, plan.config.answer?.jsonSchema);
+    return dryRun(io.stdout, say, plan.input.offline(ownShard(plan.input.read(plan.stream), values)), { ...plan.spec, documentPrompt: plan.config.documentPrompt }, plan.prices, plan.mode, plan.config.answer?.jsonSchema, values['max-cost']);
   }
   // One ledger for the pre-check and the run (on PostgreSQL: one pool, one clock measurement), opened
   // before anything that keeps the process alive (the in-process emulator): a ledger that cannot be

@@ -18,9 +18,15 @@ import { estimateLine, InputTally, type summarize, usd } from '../summary.ts';
 import { isBrokenPipe, plural } from '../text.ts';
 
 /** `--dry-run`: the requests, one JSON line each, then the cost estimate; records that cannot become requests go to stderr. */
-export async function dryRun(out: NodeJS.WritableStream, say: (line: string) => void, records: AsyncIterable<SourceRecord>, spec: PrepareOptions, prices: PriceTable, mode: 'batch' | 'realtime', answerSchema: JSONSchema | undefined): Promise<number> {
+export async function dryRun(out: NodeJS.WritableStream, say: (line: string) => void, records: AsyncIterable<SourceRecord>, spec: PrepareOptions, prices: PriceTable, mode: 'batch' | 'realtime', answerSchema: JSONSchema | undefined, maxCost?: number): Promise<number> {
   const tally = new InputTally();
-  const estimate = () => estimateLine(tally, spec.model, spec.maxTokens, prices, Boolean(spec.system) && !cacheNotice(spec.system, spec.model), mode, answerSchema);
+  const cached = Boolean(spec.system) && !cacheNotice(spec.system, spec.model);
+  const estimate = () => {
+    const line = estimateLine(tally, spec.model, spec.maxTokens, prices, cached, mode, answerSchema);
+    // With --max-cost: whether the run would be refused before anything is sent (as `checkCost`).
+    const capUsd = tally.estimate(spec.model, spec.maxTokens, prices, cached, mode, answerSchema).capUsd;
+    return maxCost !== undefined && capUsd !== undefined && capUsd > maxCost ? `${line}; over --max-cost ${usd(maxCost)}: the run would be refused before anything is sent` : line;
+  };
   try {
     await pipeline(
       toRequests(spec)(records),

@@ -53,8 +53,8 @@ ledger), requests_failed (in failed batches the job has not sent again since: a 
 them), batches_by_state,
 oldest_expires_at (the oldest batch still processing: created + 24 h; null when none),
 live_request_counts (summed over the refreshed batches; null when none was), expected_cost_usd
-(the typical-answer estimate of the job's batches at the built-in prices; null when a model has
-no price), and batches: one object per batch with job, batch_id, remote_id, state,
+(what --max-cost counts for the job's batches: typical answers, no cache hit, at the built-in
+prices; null when a model has no price), and batches: one object per batch with job, batch_id, remote_id, state,
 processing_status, request_counts, requests, bytes, created_at, updated_at, expires_at, base_url,
 key_fingerprint, identity_matches, refresh_error, error, expected_cost_usd (null where unknown).
 
