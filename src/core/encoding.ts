@@ -140,10 +140,10 @@ const MAX_HELD_LINE_BYTES = 1024 * 1024;
  * one): each line is read as UTF-8 when it is valid UTF-8, else as `other` (a single-byte encoding,
  * where every byte is some character). `onLine(linesBefore, utf8)` is called for each line with
  * non-ASCII bytes, saying which it was read as (`linesBefore` as for `createDecoding`'s replacements);
- * with `utf8LinesSaid` false, only for the lines read as `other` (a block of valid UTF-8 is read at once).
+ * with `reportUtf8Lines` false, only for the lines read as `other` (a block of valid UTF-8 is read at once).
  * Read whole as one of them, the lines of the other were mojibake (`cafÃ©`) or U+FFFD.
  */
-export function lineByLineDecoding(other: string, onLine: (linesBefore: number, utf8: boolean) => void, utf8LinesSaid = true): TextDecoding {
+export function lineByLineDecoding(other: string, onLine: (linesBefore: number, utf8: boolean) => void, reportUtf8Lines = true): TextDecoding {
   let held: Buffer[] = [];
   let heldBytes = 0;
   const decodeLine = (line: Buffer, linesBefore: number): string => {
@@ -166,7 +166,7 @@ export function lineByLineDecoding(other: string, onLine: (linesBefore: number, 
     held = end < all.length ? [Buffer.from(all.subarray(end))] : [];
     heldBytes = all.length - end;
     // Mostly the whole block is UTF-8 (a UTF-8 file with a line from elsewhere now and then): at once.
-    if (!utf8LinesSaid && isUtf8(all.subarray(0, end))) return all.toString('utf8', 0, end);
+    if (!reportUtf8Lines && isUtf8(all.subarray(0, end))) return all.toString('utf8', 0, end);
     let text = '';
     let lines = 0;
     for (let at = 0; at < end; lines++) {

@@ -5,7 +5,7 @@
  * scheduler decides on a job it did not watch run).
  */
 import { typicalAnswerTokens } from './answer-size.ts';
-import { findModel } from './models.ts';
+import { minCacheableTokens } from './preflight.ts';
 import { charsPerToken, estimateCost, type PriceTable } from './pricing.ts';
 import { LINE_WRAPPER_BYTES, type JSONSchema } from './request.ts';
 
@@ -53,7 +53,7 @@ export function typicalEstimate(w: EstimatedRequests, job: EstimatedJob) {
   const avgInputTokens = w.requests === 0 ? 0 : tokens(Math.max(0, w.bytes / w.requests - LINE_WRAPPER_BYTES));
   // Below the model's minimum cacheable prompt (the registry's) the API skips caching: the prefix is plain input.
   const prefixTokens = Math.min(tokens(w.prefixBytes), avgInputTokens);
-  const avgCachedPrefixTokens = job.cached && prefixTokens >= (findModel(job.model)?.minCacheableTokens ?? MIN_CACHEABLE_TOKENS) ? prefixTokens : 0;
+  const avgCachedPrefixTokens = job.cached && prefixTokens >= (minCacheableTokens(job.model) ?? MIN_CACHEABLE_TOKENS) ? prefixTokens : 0;
   const messageTokens = Math.max(0, avgInputTokens - tokens(w.prefixBytes));
   const expectedOutputTokens = typicalAnswerTokens({ schema: job.answerSchema, messageTokens, maxTokens: job.maxTokens, charsPerToken: perToken });
   const workload = { requests: w.requests, avgInputTokens, maxTokens: job.maxTokens, expectedOutputTokens };

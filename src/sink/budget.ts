@@ -28,8 +28,8 @@ export function budgetExceeded(maxUsd: number, lastAttempt?: RecordError): Recor
 export class BudgetGuard {
   readonly #ctx: SinkContext;
   readonly #budget: Budget | undefined;
-  /** The groups sent and not yet settled, by ledger batch id: their estimate and size. */
-  readonly #inFlight = new Map<number, { usd: number; requests: number }>();
+  /** The groups sent and not yet settled, by ledger batch id: their estimates. */
+  readonly #inFlight = new Map<number, { usd: number }>();
   #exhausted = false;
   /** The estimates of the groups settled so far (what `spentUsd` was spent on), for how far off the estimates are. */
   #settledUsd = 0;
@@ -90,9 +90,9 @@ export class BudgetGuard {
     return false;
   }
 
-  /** A group of `requests` went out with this estimate. */
-  charge(batchId: number, usd: number | undefined, requests: number): void {
-    if (usd !== undefined) this.#inFlight.set(batchId, { usd, requests });
+  /** A group went out with this estimate. */
+  charge(batchId: number, usd: number | undefined): void {
+    if (usd !== undefined) this.#inFlight.set(batchId, { usd });
   }
 
   /** A group settled: what it cost is in `spentUsd` now; the groups still in flight are projected again. */

@@ -50,7 +50,7 @@ describe('BudgetGuard review (unit)', () => {
     const guard = new BudgetGuard(ctx, { maxUsd: 1, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.01 }, (batchId) => (canceled.push(batchId), batchId !== 4));
     for (const batchId of [1, 2, 3, 4, 5]) {
       expect(guard.admit({ requests: 10, bytes: 1 }, 'batch')).toBeCloseTo(0.1);
-      guard.charge(batchId, 0.1, 10);
+      guard.charge(batchId, 0.1);
     }
     // Batch 1 settles: its 10 answers cost $0.30, three times the estimate. Four batches still in flight
     // project 4 × $0.30: $1.50 with what was spent, over $1. Newest first: 5 canceled, 4 cannot be (real
@@ -73,9 +73,9 @@ describe('BudgetGuard review (unit)', () => {
     let spent = 0;
     const guard = new BudgetGuard(testContext(), { maxUsd: 0.12, spentUsd: () => spent, estimateUsd: ({ requests }) => (requests === 1 ? 0.1 : requests * 0.001) }, (id) => (canceled.push(id), true));
     expect(guard.admit({ requests: 1, bytes: 1 }, 'batch')).toBeCloseTo(0.1);
-    guard.charge(1, 0.1, 1);
+    guard.charge(1, 0.1);
     expect(guard.admit({ requests: 9, bytes: 1 }, 'batch')).toBeCloseTo(0.009);
-    guard.charge(2, 0.009, 9);
+    guard.charge(2, 0.009);
     spent = 0.1;
     guard.settled(1);
     expect(canceled).toEqual([]);
@@ -87,7 +87,7 @@ describe('BudgetGuard review (unit)', () => {
     const canceled: number[] = [];
     const guard = new BudgetGuard(testContext(), { maxUsd: 1, spentUsd: () => 0.9, estimateUsd: () => 0.05 }, (id) => (canceled.push(id), true));
     expect(guard.admit({ requests: 1, bytes: 1 }, 'batch')).toBeCloseTo(0.05);
-    guard.charge(1, 0.05, 1);
+    guard.charge(1, 0.05);
     expect(canceled).toEqual([]);
   });
 });

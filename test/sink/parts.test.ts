@@ -113,9 +113,9 @@ describe('BudgetGuard', () => {
       },
     });
     expect(guard.admit({ requests: 4, bytes: 100 }, 'batch')).toBeCloseTo(0.4);
-    guard.charge(1, 0.4, 4);
+    guard.charge(1, 0.4);
     expect(guard.admit({ requests: 2, bytes: 50 }, 'realtime')).toBeCloseTo(0.4);
-    guard.charge(2, 0.4, 2);
+    guard.charge(2, 0.4);
     // 0.4 + 0.4 in flight, 0.4 more in real time would cross $1.
     expect(guard.admit({ requests: 2, bytes: 50 }, 'realtime')).toBe(false);
     expect(guard.exhausted).toBe(true);
