@@ -422,7 +422,9 @@ export function documentTokens(doc: Inspected): number {
   }
 }
 
-export const PDF_PAGE_TOKENS = 2250 + 1600;
+/** What a PDF page's image counts (a 1,000×1,300-px page; see `documentTokens`): the least a page can count. */
+export const PDF_PAGE_IMAGE_TOKENS = 1600;
+export const PDF_PAGE_TOKENS = 2250 + PDF_PAGE_IMAGE_TOKENS;
 
 /** Tokens of a `width`×`height` image: (w/28)·(h/28) after downscaling to 1,568 px on the long side. */
 export function imageTokens(width: number, height: number): number {

@@ -365,7 +365,7 @@ export class BatchStore {
       return { t: 'err', error: { type: cfg.erroredType, message: faultMessage(cfg.erroredType) } };
     // Validated when the request is processed (as the API does), at the batch's creation time, so that a
     // model retired while the batch ran still answers the way it would have at submission.
-    const problem = checkParams(req.params, { context: 'batch', version: rec.version, betas: rec.betas, now: rec.createdAt, upstreamModels: cfg.forward !== undefined });
+    const problem = checkParams(req.params, { context: 'batch', version: rec.version, betas: rec.betas, now: rec.createdAt, upstreamModels: cfg.forward !== undefined, files: cfg.files });
     if (problem !== undefined) return { t: 'err', error: problem };
     // Document and image blocks: their sources (files of this key, base64 that decodes, media types) and limits.
     const documentProblem = checkDocuments(req.params, cfg.files).problem;

@@ -21,7 +21,7 @@
  */
 import { inflateSync } from 'node:zlib';
 import { imageSize } from 'image-size';
-import { imageTokens, ownBuffer, MANY_IMAGES, MAX_IMAGE_SIDE, MAX_IMAGE_SIDE_MANY, MAX_REQUEST_BYTES, PDF_PAGE_TOKENS, pdfPageLimit } from '../core/documents.ts';
+import { imageTokens, ownBuffer, MANY_IMAGES, MAX_IMAGE_SIDE, MAX_IMAGE_SIDE_MANY, MAX_REQUEST_BYTES, PDF_PAGE_IMAGE_TOKENS, PDF_PAGE_TOKENS, pdfPageLimit } from '../core/documents.ts';
 import type { FileStore } from './files.ts';
 
 /** A document or image of a request, as a responder sees it. */
@@ -47,8 +47,15 @@ export interface DocumentCheck {
   /** Why the request is refused, if it is. */
   problem?: string;
   documents: EmulatedDocument[];
-  /** Input tokens the documents add. */
+  /** Input tokens the documents add (usage: a PDF page at a typical page's tokens). */
   tokens: number;
+  /**
+   * The least the documents can count, for the context window: a PDF page at its image's tokens and
+   * the text read from it, not a typical page's. The docs' 1,500-3,000 text tokens a page are a
+   * typical page's, and a 200K model takes 100 pages: the emulator refuses only what the API surely
+   * would, not a sparse 100-page PDF that its usage estimate puts over the window.
+   */
+  windowTokens: number;
 }
 
 const IMAGE_MEDIA = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/webp']);
@@ -71,7 +78,7 @@ export function documentTokensOf(params: Record<string, unknown>): number {
 
 function inspect(params: Record<string, unknown>, files: FileStore | undefined): DocumentCheck {
   const documents: EmulatedDocument[] = [];
-  const out: DocumentCheck = { documents, tokens: 0 };
+  const out: DocumentCheck = { documents, tokens: 0, windowTokens: 0 };
   const messages = params['messages'];
   if (!Array.isArray(messages)) return out;
   const model = String(params['model']);
@@ -91,7 +98,9 @@ function inspect(params: Record<string, unknown>, files: FileStore | undefined):
           if (doc.pages !== undefined && doc.pages > pdfPageLimit(model)) {
             throw new Error(`${path}.source: A maximum of ${pdfPageLimit(model)} PDF pages may be provided (got ${doc.pages}).`);
           }
-          out.tokens += doc.pages !== undefined ? doc.pages * PDF_PAGE_TOKENS : Math.ceil((doc.text?.length ?? 0) / 4);
+          const textTokens = Math.ceil((doc.text?.length ?? 0) / 4);
+          out.tokens += doc.pages !== undefined ? doc.pages * PDF_PAGE_TOKENS : textTokens;
+          out.windowTokens += doc.pages !== undefined ? doc.pages * PDF_PAGE_IMAGE_TOKENS + textTokens : textTokens;
         } else if (b['type'] === 'image') {
           const doc = imageOf(path, b, files);
           documents.push(doc);
@@ -107,7 +116,9 @@ function inspect(params: Record<string, unknown>, files: FileStore | undefined):
       if (Math.max(width, height) > limit && mode === 'error') {
         throw new Error(`${doc.path}: image dimensions ${width}x${height} exceed the maximum allowed ${limit} pixels per side`);
       }
-      out.tokens += imageTokens(Math.min(width, limit), Math.min(height, limit));
+      const tokens = imageTokens(Math.min(width, limit), Math.min(height, limit));
+      out.tokens += tokens;
+      out.windowTokens += tokens;
     }
     const bytes = Buffer.byteLength(JSON.stringify(params));
     if (bytes > MAX_REQUEST_BYTES) throw new Error(`request_too_large: the request is ${bytes} bytes, over the ${MAX_REQUEST_BYTES}-byte limit`);

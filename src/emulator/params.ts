@@ -16,6 +16,8 @@
 import { findModel, isRetired, outputLimit, type ModelCapability, type ModelEntry, CAPABILITY_NAMES } from '../core/models.ts';
 import { MAX_STRICT_TOOLS, newSchemaTally, structuredOutputProblem } from '../core/schema-limits.ts';
 import { promptTokens } from './answer.ts';
+import { checkDocuments } from './documents.ts';
+import type { FileStore } from './files.ts';
 import { forcedTool, validateMessageParams, VERSION_2026 } from './validate.ts';
 
 /** Where the params came from: a batch request, `POST /v1/messages`, or count_tokens (no max_tokens). */
@@ -34,6 +36,8 @@ export interface CheckContext {
    * to judge: its limits are not checked here. _Default:_ false (unknown models are `not_found_error`).
    */
   upstreamModels?: boolean;
+  /** The files `file` sources name (their pages count against the context window). */
+  files?: FileStore | undefined;
 }
 
 /** The error a request gets: its type and message. */
@@ -103,7 +107,7 @@ function check(params: Obj, ctx: CheckContext): void {
   checkMessages(params['messages'], ctx, model);
   checkCacheControl(params);
   checkOutputConfig(params, model);
-  checkContextWindow(params, model);
+  checkContextWindow(params, model, ctx);
 }
 
 // --- model ------------------------------------------------------------------------------------------
@@ -521,10 +525,13 @@ function citationsEnabled(messages: unknown): boolean {
 // --- context window -----------------------------------------------------------------------------------------------------
 
 /**
- * The prompt, estimated as count_tokens estimates it (answer.ts `promptTokens`), must fit the model's
- * context window [REG; wording as the API's "prompt is too long: N tokens > M maximum"].
+ * The prompt, estimated as count_tokens estimates it (answer.ts `promptTokens`, with its documents
+ * and images at the least they can count: documents.ts `windowTokens`), must fit the model's context
+ * window [REG; wording as the API's "prompt is too long: N tokens > M maximum"]. A PDF under the page
+ * limit can still be over it: 90 pages of 3,000 characters each, on a 200,000-token model (the page
+ * limit and what a page counts, with their sources: core/documents.ts).
  */
-function checkContextWindow(params: Obj, model: ModelEntry): void {
-  const tokens = promptTokens(params).total;
+function checkContextWindow(params: Obj, model: ModelEntry, ctx: CheckContext): void {
+  const tokens = promptTokens(params).total + checkDocuments(params, ctx.files).windowTokens;
   if (tokens > model.contextWindow) fail('', `prompt is too long: ${tokens} tokens > ${model.contextWindow} maximum`);
 }

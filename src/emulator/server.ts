@@ -464,7 +464,7 @@ class Emulator {
     const v = validateMessageParams(body);
     if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
     const params = v.value;
-    const problem = checkParams(params, { context: 'messages', version, betas: auth.betas ?? [], now: opts.now(), upstreamModels: this.forwarder !== undefined });
+    const problem = checkParams(params, { context: 'messages', version, betas: auth.betas ?? [], now: opts.now(), upstreamModels: this.forwarder !== undefined, files });
     if (problem !== undefined) throw new ApiError(statusForType(problem.type), problem.type, problem.message);
     const documents = checkDocuments(params, files);
     if (documents.problem !== undefined) throw new ApiError(400, 'invalid_request_error', documents.problem);
@@ -503,7 +503,7 @@ class Emulator {
     const body = await readJson(req, opts.maxBodyBytes);
     const v = validateCountTokensParams(body);
     if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
-    const problem = checkParams(v.value, { context: 'count_tokens', version, betas: auth.betas ?? [], now: opts.now(), upstreamModels: this.forwarder !== undefined });
+    const problem = checkParams(v.value, { context: 'count_tokens', version, betas: auth.betas ?? [], now: opts.now(), upstreamModels: this.forwarder !== undefined, files });
     if (problem !== undefined) throw new ApiError(statusForType(problem.type), problem.type, problem.message);
     const documents = checkDocuments(v.value, files);
     if (documents.problem !== undefined) throw new ApiError(400, 'invalid_request_error', documents.problem);

@@ -131,6 +131,31 @@ describe('emulator document and image blocks', () => {
   });
 });
 
+describe('emulator context window with documents', () => {
+  // A PDF page counts at least its image (1,600 tokens) and its text: 90 pages of 3,000 characters
+  // are at least 90 × (1,600 + 750) = 211,500 tokens, over claude-haiku-4-5's 200,000-token window
+  // though under its 100-page limit. The API refuses such a prompt as it refuses a long text ("prompt
+  // is too long"); the emulator answered it, reporting more input tokens than the model takes. A
+  // sparse 100-page PDF still fits (the test above).
+  it('refuses documents whose tokens, with the prompt, exceed the model context window: 400, errored in a batch, 400 from count_tokens', async () => {
+    const emu = await emulator();
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url, maxRetries: 0 });
+    const page = Array.from({ length: 60 }, (_, i) => `Clause ${i}: the supplier shall deliver the goods.`.padEnd(50, ' '));
+    const dense = pdfBlock(await textPdf(Array.from({ length: 90 }, () => page)));
+    const tooLong = /^prompt is too long: \d+ tokens > 200000 maximum$/;
+    await expect(client.messages.create(ask([dense]))).rejects.toMatchObject({ status: 400, type: 'invalid_request_error', error: { error: { message: expect.stringMatching(tooLong) } } });
+    const { max_tokens: _, ...countParams } = ask([dense]);
+    await expect(client.messages.countTokens(countParams)).rejects.toMatchObject({ status: 400 });
+    const batch = await client.messages.batches.create({ requests: [{ custom_id: 'long', params: ask([dense]) }, { custom_id: 'short', params: ask([pdfBlock(await invoicePdf(1))]) }] });
+    const results: Record<string, unknown> = {};
+    for await (const line of await client.messages.batches.results(batch.id)) results[line.custom_id] = line.result;
+    expect(results['long']).toMatchObject({ type: 'errored', error: { error: { type: 'invalid_request_error', message: expect.stringMatching(tooLong) } } });
+    expect(results['short']).toMatchObject({ type: 'succeeded' });
+    // The same pages fit a 1M-context model.
+    await client.messages.create(ask([dense], 'claude-sonnet-4-6'));
+  });
+});
+
 describe('emulator count_tokens with documents', () => {
   it('counts pages and pixels, and refuses what messages would refuse', async () => {
     const emu = await emulator();
