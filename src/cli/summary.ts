@@ -103,8 +103,8 @@ export class InputTally {
   }
 }
 
-export function estimateLine(tally: InputTally, model: string, maxTokens: number, table: PriceTable, cached: boolean, mode: 'batch' | 'realtime' = 'batch', answerSchema?: JSONSchema): string {
-  const e = tally.estimate(model, maxTokens, table, cached, mode, answerSchema);
+/** The estimate line of a tally, given the tally's estimate (`InputTally.estimate`: its callers also check its `capUsd`). */
+export function estimateLine(tally: InputTally, e: ReturnType<InputTally['estimate']>, model: string, maxTokens: number, mode: 'batch' | 'realtime' = 'batch'): string {
   const cost =
     e.highUsd === undefined
       ? `no price is known for ${model} (give --prices FILE)`

@@ -22,9 +22,10 @@ export async function dryRun(out: NodeJS.WritableStream, say: (line: string) => 
   const tally = new InputTally();
   const cached = Boolean(spec.system) && !cacheNotice(spec.system, spec.model);
   const estimate = () => {
-    const line = estimateLine(tally, spec.model, spec.maxTokens, prices, cached, mode, answerSchema);
+    const e = tally.estimate(spec.model, spec.maxTokens, prices, cached, mode, answerSchema);
+    const line = estimateLine(tally, e, spec.model, spec.maxTokens, mode);
     // With --max-cost: whether the run would be refused before anything is sent (as `checkCost`).
-    const capUsd = tally.estimate(spec.model, spec.maxTokens, prices, cached, mode, answerSchema).capUsd;
+    const capUsd = e.capUsd;
     return maxCost !== undefined && capUsd !== undefined && capUsd > maxCost ? `${line}; over --max-cost ${usd(maxCost)}: the run would be refused before anything is sent` : line;
   };
   try {
@@ -98,7 +99,7 @@ export async function checkCost(records: AsyncIterable<SourceRecord>, check: Cos
   // cap), and without the cache (`capUsd`), as the budget guard checks each batch.
   const estimate = tally.estimate(spec.model, spec.maxTokens, prices, cachedPrefix, mode, spec.answerSchema);
   const capUsd = estimate.capUsd ?? 0;
-  const line = estimateLine(tally, spec.model, spec.maxTokens, prices, cachedPrefix, mode, spec.answerSchema) + (paid > 0 ? `; ${plural(paid, 'request')} in the ledger already are not counted` : '');
+  const line = estimateLine(tally, estimate, spec.model, spec.maxTokens, mode) + (paid > 0 ? `; ${plural(paid, 'request')} in the ledger already are not counted` : '');
   if (capUsd > maxCost) {
     throw usageError(
       `${line}: over --max-cost ${usd(maxCost)}. Raise --max-cost above ${usd(capUsd)}, with some room: the cap is checked against this estimate before anything is sent, and batch by batch as they go, against what the answers so far really cost where that is more; --sample N shows what rows really cost, but does not change these checks`,
