@@ -16,7 +16,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import { z } from 'zod';
 import { BatchEnrichError } from './errors.ts';
 import { checkBaseUrl, createClient, identityOf, publicBaseUrl, sameEndpoint } from './client/client.ts';
-import { DEFAULT_MAX_ATTEMPTS, isTransientFailure, modelOutputLimit } from './core/retry.ts';
+import { DEFAULT_MAX_ATTEMPTS, isTransientFailure, mayHaveFailedForFiles, modelOutputLimit } from './core/retry.ts';
 import { lookupModel } from './client/models.ts';
 import { findModel } from './core/models.ts';
 import { cacheNotice, jobProblem } from './core/preflight.ts';
@@ -212,7 +212,9 @@ export function enrichStage(
               }
               if (request.state === 'submitted') return 'submitted';
               if (request.state !== 'done') return false;
-              return !(request.failure && isTransientFailure(request.failure));
+              // A failure that a file gone since may have caused: its files are checked again (and
+              // uploaded again if gone: the intake then sends it again, see `mayHaveFailedForFiles`).
+              return !(request.failure && (isTransientFailure(request.failure) || mayHaveFailedForFiles(request.failure)));
             },
             refused: () => refused,
             file: o.file,

@@ -58,6 +58,33 @@ export function isTransientFailure(result: string): boolean {
 }
 
 /**
+ * Whether a stored final result may have failed for a file the request named rather than for the
+ * request itself: an `invalid_request_error` (or `not_found_error`). The API checks a `file_id` when
+ * it processes the request, so a file deleted or expired while the batch waited fails it so. A new
+ * run checks such a request's files again (and uploads those gone again): see `failedForGoneFile`.
+ */
+export function mayHaveFailedForFiles(result: string): boolean {
+  if (!result.includes('"errored"')) return false;
+  const type = (JSON.parse(result) as MessageBatchResult & { error?: { error?: { type?: string } } }).error?.error?.type;
+  return type === 'invalid_request_error' || type === 'not_found_error';
+}
+
+/**
+ * Whether a stored failure (`mayHaveFailedForFiles`) names a file that the request, as built now
+ * (`messages`, with its files checked and uploaded again where gone), no longer sends: sent again,
+ * it sends something else than what failed. Its same files would fail it the same way, and a
+ * failure that names no file is the request's own: neither is sent again.
+ * @example
+ * failedForGoneFile('{"type":"errored","error":{"type":"error","error":{"type":"invalid_request_error","message":"File not found: file_old"}}}', '[{"file_id":"file_new"}]'); // true
+ */
+export function failedForGoneFile(result: string, messages: string): boolean {
+  if (!messages.includes('"file_id"') || !mayHaveFailedForFiles(result)) return false;
+  const message = (JSON.parse(result) as { error?: { error?: { message?: string } } }).error?.error?.message ?? '';
+  // File ids (`file_011CN…`), not the field's name (`…source.file_id: File not found: …`).
+  return [...message.matchAll(/\bfile_(?!id\b)[A-Za-z0-9]+/g)].some(([id]) => !messages.includes(`"file_id":${JSON.stringify(id)}`));
+}
+
+/**
  * The most output tokens a model accepts in a batch (the API answers `max_tokens: N > LIMIT` past it),
  * from the model registry, with the `anthropic-beta` values the requests are sent with.
  * Unknown models get the common 128K limit; the API remains the judge.

@@ -3,7 +3,7 @@
  * transactions, and places each request: nothing to do (answered), its batch followed, or a place in
  * the group being filled. Memory stays flat: records wait in the ledger, not here.
  */
-import { isTransientFailure } from '../core/retry.ts';
+import { failedForGoneFile, isTransientFailure } from '../core/retry.ts';
 import { hasPendingUploads } from '../core/documents.ts';
 import { BatchEnrichError } from '../errors.ts';
 import type { RecordError } from '../core/result.ts';
@@ -149,9 +149,11 @@ export class Intake {
       // could not be checked (then what it was sent stays).
       if (record.messages.includes('"file_id"') && !hasPendingUploads(record.messages)) await ledger.refreshPayload(scope, key, record.messages);
       this.#deps.track(known.batch_id);
-    } else if (known.state === 'done' && known.updated_at < ctx.runStartedAt) {
-      // A transient failure that was final for an earlier run: this run tries again, with a fresh budget.
-      if (known.failure && isTransientFailure(known.failure) && (await ledger.reopenRequest(scope, key, opts.now(), known.updated_at))) {
+    } else if (known.state === 'done' && known.updated_at < ctx.runStartedAt && known.failure) {
+      // A transient failure that was final for an earlier run, or a failure that a file gone since
+      // may have caused, now uploaded again: this run tries again, with a fresh budget.
+      const again = isTransientFailure(known.failure) || (!hasPendingUploads(record.messages) && failedForGoneFile(known.failure, record.messages));
+      if (again && (await ledger.reopenRequest(scope, key, opts.now(), known.updated_at))) {
         // With its documents' current file ids (an earlier upload may have expired since it was sent).
         if (record.messages.includes('"file_id"')) await ledger.refreshPayload(scope, key, record.messages);
         await assembler.add(key, size, costBytes);

@@ -307,6 +307,38 @@ describe('documents from the command line', () => {
     expect(emu.uploads()).toBe(2 * uploads);
   });
 
+  it('files deleted on the API while their batch ran: the requests come back invalid_request_error, and the next run uploads the files again and sends them again (not the stored failure for good)', async () => {
+    let t = Date.now();
+    const emu = await emulator({ apiKey: 'sk-docs', processingMs: 60_000, now: () => t });
+    const dir = mkdtempSync(join(tmpdir(), 'be-deleted-files-'));
+    const e = env(emu, join(dir, 'l.db'));
+    const args = ['--prompt', 'Describe', '--upload', 'files', '--job', 'j5', '--poll-min', '0.01', 'fixtures/documents/invoices/'];
+    expect((await runCli([...args, '--no-wait'], { env: e })).code).toBe(75);
+    const uploads = emu.uploads();
+    const client = new Anthropic({ apiKey: 'sk-docs', baseURL: emu.url });
+    for await (const file of client.files.list()) await client.files.delete(file.id);
+    t += 120_000; // the batch has ended, its requests validated against files now gone
+    const collected = await runCli(args, { env: e });
+    const failed = collected.stdout.trim().split('\n').map((line) => JSON.parse(line) as { _error?: { type: string; message: string } });
+    expect(failed).toHaveLength(4);
+    expect(failed.map((r) => r._error?.type)).toEqual(Array(4).fill('invalid_request_error'));
+    expect(failed[0]?._error?.message).toMatch(/file_id/);
+    const created = emu.stats.calls['batches.create'] ?? 0;
+    const ticking = setInterval(() => (t += 60_000), 100);
+    const rerun = await runCli(args, { env: e }).finally(() => clearInterval(ticking));
+    expect(rerun.code, rerun.stderr).toBe(0);
+    const records = rerun.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(records).toHaveLength(4);
+    expect(records.filter((r) => r['_error'])).toEqual([]);
+    expect(emu.uploads()).toBe(2 * uploads);
+    expect(emu.stats.calls['batches.create']).toBe(created + 1);
+    // Answered now: a third run pays nothing and uploads nothing.
+    const third = await runCli(args, { env: e });
+    expect(third.code, third.stderr).toBe(0);
+    expect(emu.stats.calls['batches.create']).toBe(created + 1);
+    expect(emu.uploads()).toBe(2 * uploads);
+  });
+
   it('--attach naming a field the input does not have is a usage error (a typo would send every record without its document), unless --allow-missing', async () => {
     const folder = await runCli(['--dry-run', '--prompt', 'Summarise', '--attach', 'file', 'fixtures/documents/invoices/']);
     expect(folder.code).toBe(2);
