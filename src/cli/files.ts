@@ -63,17 +63,61 @@ export function refuseClobber(input: { dev: number; ino: number } | undefined, f
 
 /**
  * What a file is, when it is one the run writes (undefined when not): an output (`-o`, `--errors`,
- * `--summary`), or the ledger and what SQLite and the run keep beside it (`-wal`, `-shm`, `.run-…`). A folder given as the input leaves
- * them out: else each rerun would read the last run's output as one more document, and pay for it.
+ * `--summary`), the ledger and what SQLite and the run keep beside it (`-wal`, `-shm`, `.run-…`), or
+ * the file its standard output or error is redirected to (`streams`). A folder given as the input
+ * leaves them out: else each rerun would read the last run's output as one more document, and pay for it.
  */
-export function writtenByRun(outputs: readonly (string | undefined)[], ledger: string): (path: string) => string | undefined {
+export function writtenByRun(outputs: readonly (string | undefined)[], ledger: string, streams: readonly RedirectedStream[] = []): (path: string) => WrittenByRun | undefined {
   const exact = new Set(outputs.filter((path): path is string => path !== undefined).map(realPath));
   const store = ledger === ':memory:' || isPostgresUrl(ledger) ? undefined : realPath(ledger);
   return (path) => {
     const real = realPath(path);
-    if (exact.has(real)) return path;
-    return store !== undefined && (real === store || ledgerSideFile(real, store)) ? `the ledger ${ledger} and its files` : undefined;
+    if (exact.has(real)) return { what: path, writes: 'it' };
+    if (store !== undefined && (real === store || ledgerSideFile(real, store))) return { what: `the ledger ${ledger} and its files`, writes: 'them' };
+    if (streams.length === 0) return undefined;
+    const file = statOrUndefined(path);
+    const stream = file && streams.find((s) => s.dev === file.dev && s.ino === file.ino);
+    return stream ? { what: path, writes: `it (its ${stream.name})` } : undefined;
   };
+}
+
+/** A file the run writes, as said when a folder's listing leaves it out: "leaving WHAT out of the input: this run writes WRITES". */
+export interface WrittenByRun {
+  what: string;
+  writes: string;
+}
+
+/** A standard stream redirected to a regular file (`> out.ndjson`, `2>> err.txt`): the file's identity. */
+export interface RedirectedStream {
+  name: string;
+  dev: number;
+  ino: number;
+}
+
+/**
+ * The standard output and error of the run that are regular files (a shell redirection): a folder
+ * given as the input holds them when the user writes `batch-enrich . > out.ndjson` in it, and each
+ * would be read as one more document (empty, or half written) and paid for.
+ */
+export function redirectedStreams(streams: readonly (readonly [name: string, stream: unknown])[]): RedirectedStream[] {
+  return streams.flatMap(([name, stream]) => {
+    const fd = (stream as { fd?: unknown } | undefined)?.fd;
+    if (typeof fd !== 'number') return [];
+    try {
+      const info = fstatSync(fd);
+      return info.isFile() ? [{ name, dev: info.dev, ino: info.ino }] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether two paths name one file: the same path, or the same existing regular file (through links). */

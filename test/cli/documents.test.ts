@@ -339,6 +339,21 @@ describe('documents from the command line', () => {
     expect(emu.uploads()).toBe(2 * uploads);
   });
 
+  it('a folder that holds the files its output and errors are redirected to (> out.ndjson 2> err.txt): they are left out of the input, not read as documents and paid for', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-redirect-'));
+    copyFileSync('fixtures/documents/invoices/INV-00001.pdf', join(dir, 'a.pdf'));
+    writeFileSync(join(dir, 'err.txt'), 'an older run said this\n'); // appended to, as `2>>` does
+    const home = mkdtempSync(join(tmpdir(), 'be-home-'));
+    execFileSync('sh', ['-c', `"${process.execPath}" "${BIN}" --emulator --prompt Describe . > out.ndjson 2>> err.txt; echo $? > "${join(home, 'rc')}"`], { cwd: dir, env: { PATH: process.env['PATH'] ?? '', HOME: home } });
+    expect(readFileSync(join(home, 'rc'), 'utf8').trim()).toBe('0');
+    const records = readFileSync(join(dir, 'out.ndjson'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { path: string; _error?: unknown });
+    expect(records.map((r) => r.path)).toEqual(['a.pdf']);
+    expect(records[0]?._error).toBeUndefined();
+    const stderr = readFileSync(join(dir, 'err.txt'), 'utf8');
+    expect(stderr).toContain('leaving out.ndjson out of the input: this run writes it (its standard output)');
+    expect(stderr).toContain('leaving err.txt out of the input: this run writes it (its standard error)');
+  });
+
   it('--attach naming a field the input does not have is a usage error (a typo would send every record without its document), unless --allow-missing', async () => {
     const folder = await runCli(['--dry-run', '--prompt', 'Summarise', '--attach', 'file', 'fixtures/documents/invoices/']);
     expect(folder.code).toBe(2);

@@ -13,7 +13,7 @@ import { formatFromName, readRecords, type InputFormat, type ReadOptions, type S
 import type { CliIo } from '../io.ts';
 import { checkFirstRecord, firstRows } from '../checks.ts';
 import { documentInput, type DocumentInput } from '../documents.ts';
-import { openInput, writtenByRun } from '../files.ts';
+import { openInput, redirectedStreams, writtenByRun } from '../files.ts';
 import { answerFields, type Config, type EnrichValues } from './config.ts';
 
 export interface Input {
@@ -41,14 +41,14 @@ export interface Input {
  * a usage error at line 1 rather than an `_error` on every record. Warnings are said once.
  */
 export function openRunInput(file: string, values: EnrichValues, config: Config, io: CliIo, say: (line: string) => void, ledger: string): Input {
-  const written = writtenByRun([values.output, values.errors, values.summary], ledger);
+  const written = writtenByRun([values.output, values.errors, values.summary], ledger, redirectedStreams([['standard output', io.stdout], ['standard error', io.stderr]]));
   // Said once: a FILE may be read more than once (the estimates' passes, the run).
   const left = new Set<string>();
   const skip = (path: string) => {
-    const what = written(path);
-    if (what === undefined) return false;
-    if (!left.has(what)) say(`leaving ${what} out of the input: this run writes ${what === path ? 'it' : 'them'}`);
-    left.add(what);
+    const file = written(path);
+    if (file === undefined) return false;
+    if (!left.has(file.what)) say(`leaving ${file.what} out of the input: this run writes ${file.writes}`);
+    left.add(file.what);
     return true;
   };
   const documents = documentInput(file, { inputFormat: values['input-format'], attach: values.attach, upload: values.upload, oversizedImage: values['oversized-image'], skip }, config.attach);
