@@ -109,21 +109,23 @@ export interface TextDecoding {
 /**
  * A decoder for `encoding` (taking a BOM off when it reads `fromStart`) that calls
  * `onReplacement(linesBefore)` each time it had to write U+FFFD for bytes that are not valid in that
- * encoding (`linesBefore`: the line breaks in this call's text before the replacement, so the caller
- * can name its line). For UTF-8, a U+FFFD the file itself contains (EF BF BD) is not reported.
+ * encoding (`linesBefore`: the line ends in this call's text before the replacement, counted as
+ * `countLineEnds` counts them, so the caller can name its line). For UTF-8, a U+FFFD the file itself contains (EF BF BD) is not reported.
  */
 export function createDecoding(encoding: string, fromStart: boolean, onReplacement: (linesBefore: number) => void): TextDecoding {
   if (/^utf-?8$/i.test(encoding)) return utf8Decoding(fromStart, onReplacement);
   const decoder = iconv.getDecoder(encoding, { stripBOM: fromStart });
+  let last = -1; // the last character of the text given before (a CR there makes an LF at the start no line end)
   const check = (text: string) => {
     // A single- or double-byte encoding writes U+FFFD only for bytes it cannot map (iconv-lite's default character).
     let lines = 0;
     let counted = 0;
     for (let at = text.indexOf('\ufffd'); at !== -1; at = text.indexOf('\ufffd', at + 1)) {
-      lines += countLineBreaks(text, counted, at);
+      lines += countLineEnds(text, counted, at, last);
       counted = at;
       onReplacement(lines);
     }
+    if (text.length > 0) last = text.charCodeAt(text.length - 1);
     return text;
   };
   return {
@@ -132,47 +134,58 @@ export function createDecoding(encoding: string, fromStart: boolean, onReplaceme
   };
 }
 
-/** Bytes of a line held back by `lineByLineDecoding` before it is decoded without its end (a line without LF: a CR-only file, or a runaway). */
+/** Bytes of a line held back by `lineByLineDecoding` before it is decoded without its end (a runaway line without CR or LF). */
 const MAX_HELD_LINE_BYTES = 1024 * 1024;
 
 /**
  * A decoder for a file of two encodings, pasted together (a UTF-8 export appended to a windows-1252
- * one): each line is read as UTF-8 when it is valid UTF-8, else as `other` (a single-byte encoding,
- * where every byte is some character). `onLine(linesBefore, utf8)` is called for each line with
- * non-ASCII bytes, saying which it was read as (`linesBefore` as for `createDecoding`'s replacements);
- * with `reportUtf8Lines` false, only for the lines read as `other` (a block of valid UTF-8 is read at once).
+ * one): each line (ended by CR, LF or CRLF) is read as UTF-8 when it is valid UTF-8, else as `other`
+ * (a single-byte encoding, where every byte is some character). `onLine(linesBefore, utf8)` is called
+ * for each line with non-ASCII bytes, saying which it was read as (`linesBefore` as for
+ * `createDecoding`'s replacements); with `reportUtf8Lines` false, only for the lines read as `other`
+ * (a block of valid UTF-8 is read at once).
  * Read whole as one of them, the lines of the other were mojibake (`cafÃ©`) or U+FFFD.
  */
 export function lineByLineDecoding(other: string, onLine: (linesBefore: number, utf8: boolean) => void, reportUtf8Lines = true): TextDecoding {
   let held: Buffer[] = [];
   let heldBytes = 0;
+  let last = -1; // the last byte decoded before (a CR there makes an LF at the start no line end)
   const decodeLine = (line: Buffer, linesBefore: number): string => {
     if (isAscii(line)) return line.toString('latin1');
     const utf8 = isUtf8(line);
     onLine(linesBefore, utf8);
     return utf8 ? line.toString('utf8') : iconv.decode(line, other);
   };
+  const lastLineEnd = (bytes: Buffer) => Math.max(bytes.lastIndexOf(LF), bytes.lastIndexOf(CR));
   const decode = (bytes: Buffer, final: boolean): string => {
-    const lastLf = bytes.lastIndexOf(0x0a);
-    if (!final && lastLf === -1 && heldBytes + bytes.length <= MAX_HELD_LINE_BYTES) {
+    if (!final && lastLineEnd(bytes) === -1 && heldBytes + bytes.length <= MAX_HELD_LINE_BYTES) {
       held.push(bytes);
       heldBytes += bytes.length;
       return '';
     }
     const all = held.length > 0 ? Buffer.concat([...held, bytes]) : bytes;
-    // Up to the last LF (or, for a line held too long, up to a whole UTF-8 sequence): the rest waits for its end.
-    let end = final ? all.length : all.lastIndexOf(0x0a) + 1;
+    // Up to the last line end (or, for a line held too long, up to a whole UTF-8 sequence): the rest
+    // waits for its end. A CR at the end is a line end whether or not an LF follows.
+    let end = final ? all.length : lastLineEnd(all) + 1;
     if (end === 0) end = all.length - incompleteUtf8Tail(all);
     held = end < all.length ? [Buffer.from(all.subarray(end))] : [];
     heldBytes = all.length - end;
+    const before = last;
+    if (end > 0) last = all[end - 1] as number;
     // Mostly the whole block is UTF-8 (a UTF-8 file with a line from elsewhere now and then): at once.
     if (!reportUtf8Lines && isUtf8(all.subarray(0, end))) return all.toString('utf8', 0, end);
     let text = '';
     let lines = 0;
-    for (let at = 0; at < end; lines++) {
-      const nl = all.indexOf(0x0a, at);
-      const stop = nl === -1 || nl >= end ? end : nl + 1;
+    // The next LF and CR, each looked for again only once passed (a file of one kind has none of the other).
+    let nextLf = -1;
+    let nextCr = -1;
+    for (let at = 0; at < end; ) {
+      if (nextLf < at) nextLf = indexOrEnd(all, LF, at, end);
+      if (nextCr < at) nextCr = indexOrEnd(all, CR, at, end);
+      const stop = Math.min(nextLf, nextCr, end - 1) + 1;
       text += decodeLine(all.subarray(at, stop), lines);
+      const ending = all[stop - 1];
+      if (ending === CR || (ending === LF && (stop >= 2 ? all[stop - 2] : before) !== CR)) lines++;
       at = stop;
     }
     return text;
@@ -181,6 +194,15 @@ export function lineByLineDecoding(other: string, onLine: (linesBefore: number, 
     write: (bytes) => decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), false),
     end: () => decode(Buffer.alloc(0), true),
   };
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+/** The first `byte` in `bytes` from `from`, or `end` when there is none before it. */
+function indexOrEnd(bytes: Buffer, byte: number, from: number, end: number): number {
+  const at = bytes.indexOf(byte, from);
+  return at === -1 || at >= end ? end : at;
 }
 
 /** Whether `encoding` maps each byte to one character, ASCII as ASCII (what `lineByLineDecoding` can read a line in). */
@@ -192,6 +214,7 @@ export function isSingleByte(encoding: string): boolean {
 function utf8Decoding(fromStart: boolean, onReplacement: (linesBefore: number) => void): TextDecoding {
   let pending: Buffer = Buffer.alloc(0);
   let started = !fromStart;
+  let last = -1; // the last byte decoded before (a CR there makes an LF at the start no line end)
   const decode = (bytes: Buffer, final: boolean): string => {
     let all = pending.length > 0 ? Buffer.concat([pending, bytes]) : bytes;
     if (!started && (all.length >= 3 || final)) {
@@ -206,15 +229,16 @@ function utf8Decoding(fromStart: boolean, onReplacement: (linesBefore: number) =
     pending = Buffer.from(all.subarray(all.length - keep));
     const text = body.toString('utf8');
     if (!isUtf8(body)) {
-      // A line break is one byte in UTF-8, whatever surrounds it: counted in the bytes.
+      // A line end is one byte in UTF-8, whatever surrounds it: counted in the bytes.
       let lines = 0;
       let counted = 0;
       for (let at = firstInvalidUtf8(body); at < body.length; at = firstInvalidUtf8(body, at + 1)) {
-        lines += countLineBreaks(body, counted, at);
+        lines += countLineEnds(body, counted, at, last);
         counted = at;
         onReplacement(lines);
       }
     }
+    if (body.length > 0) last = body[body.length - 1] as number;
     return text;
   };
   return {
@@ -223,14 +247,17 @@ function utf8Decoding(fromStart: boolean, onReplacement: (linesBefore: number) =
   };
 }
 
-/** Line breaks (`\n`) in `text` from `from` to `to`: a string's, or bytes' (UTF-8 or any ASCII-compatible encoding). */
-function countLineBreaks(text: string | Uint8Array, from: number, to: number): number {
+/**
+ * Line ends in `text` (a string, or bytes in UTF-8 or any ASCII-compatible encoding) from `from` to
+ * `to`: each CR, and each LF not right after a CR (a CRLF is one line end, counted at its CR, so one
+ * split between two texts is counted once). `before` is the character (or byte) before `text`.
+ */
+export function countLineEnds(text: string | Uint8Array, from: number, to: number, before = -1): number {
+  const at = (i: number) => (i < 0 ? before : typeof text === 'string' ? text.charCodeAt(i) : (text[i] as number));
+  const find = (code: number, i: number) => (typeof text === 'string' ? text.indexOf(code === LF ? '\n' : '\r', i) : text.indexOf(code, i));
   let n = 0;
-  if (typeof text === 'string') {
-    for (let nl = text.indexOf('\n', from); nl !== -1 && nl < to; nl = text.indexOf('\n', nl + 1)) n++;
-  } else {
-    for (let nl = text.indexOf(0x0a, from); nl !== -1 && nl < to; nl = text.indexOf(0x0a, nl + 1)) n++;
-  }
+  for (let cr = find(CR, from); cr !== -1 && cr < to; cr = find(CR, cr + 1)) n++;
+  for (let lf = find(LF, from); lf !== -1 && lf < to; lf = find(LF, lf + 1)) if (at(lf - 1) !== CR) n++;
   return n;
 }
 

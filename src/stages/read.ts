@@ -33,7 +33,7 @@ import { BatchEnrichError, isBatchEnrichError, shown } from '../errors.ts';
 import { indexOr, parseSimpleCsv } from '../core/csv.ts';
 import { JsonArrayError, splitJsonArray } from '../core/json-array.ts';
 import { splitLinesCapped } from '../core/lines.ts';
-import { bomOf, createDecoding, detectEncoding, DETECT_SAMPLE_BYTES, firstNonAscii, incompleteUtf8Tail, isSingleByte, lineByLineDecoding, utf16WithoutBom, type EncodingChoice } from '../core/encoding.ts';
+import { bomOf, countLineEnds, createDecoding, detectEncoding, DETECT_SAMPLE_BYTES, firstNonAscii, incompleteUtf8Tail, isSingleByte, lineByLineDecoding, utf16WithoutBom, type EncodingChoice } from '../core/encoding.ts';
 import { MAX_DEPTH, mayNeedScan, parseLossless, scanJson } from '../core/rawjson.ts';
 import { binaryFormat, BINARY_SNIFF_BYTES, formatFromName, isGzip, MAGIC_BYTES, sniffDelimiter, type InputFormat } from '../core/sniff.ts';
 import type { RecordError } from '../core/result.ts';
@@ -240,9 +240,11 @@ function mayBeMagic(head: Buffer): boolean {
 async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions, badLines: BadLines): AsyncGenerator<string> {
   const file = where(options.file);
   const warn = options.onWarning ?? (() => {});
-  let lines = 0; // line breaks in the text given out so far, to name the line of a bad byte
+  let lines = 0; // line ends (CR, LF, CRLF) in the text given out so far, to name the line of a bad byte
+  let last = -1; // the last character given out
   const out = (text: string) => {
-    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', nl + 1)) lines++;
+    lines += countLineEnds(text, 0, text.length, last);
+    if (text.length > 0) last = text.charCodeAt(text.length - 1);
     return text;
   };
   // Each line with bytes not valid in the encoding, once (see `BadLines`).

@@ -1,7 +1,7 @@
 /** The pure parts of reading real files: sniffing formats and delimiters, encodings, lossless JSON numbers, "did you mean", typical answer sizes. */
 import { describe, expect, it } from 'vitest';
 import { binaryFormat, documentFile, formatFromName, isGzip, parseDelimiter, sniffDelimiter } from '../../src/core/sniff.ts';
-import { bomOf, createDecoding, detectEncoding, firstInvalidUtf8, incompleteUtf8Tail, utf16WithoutBom } from '../../src/core/encoding.ts';
+import { bomOf, createDecoding, detectEncoding, firstInvalidUtf8, incompleteUtf8Tail, lineByLineDecoding, utf16WithoutBom } from '../../src/core/encoding.ts';
 import { MAX_DEPTH, parseLossless, rawNumberText, scanJson, stringifyLossless } from '../../src/core/rawjson.ts';
 import { closest } from '../../src/core/suggest.ts';
 import { MIN_FREE_TEXT_TOKENS, typicalAnswerTokens } from '../../src/core/answer-size.ts';
@@ -76,6 +76,31 @@ describe('encodings', () => {
       const text = chunks.map((c) => count(decoder.write(c))).join('') + count(decoder.end());
       expect(text).toBe('line 1 caf\u00e9\nline 2 \u{1F600}\n\ufffd\nx\ufffd\n');
       expect(lines).toEqual([3, 4]);
+    }
+  });
+
+  it('CR, LF and CRLF all end lines, for the line-by-line decoder and in the lines it names (a CRLF split between chunks is one)', () => {
+    // An old Mac export (CR only) with a UTF-8 line, a windows-1252 line, then CRLF and LF lines.
+    const bytes = Buffer.concat([Buffer.from('id,text\r1,na\u00efve\r'), Buffer.from('2,cr\xe8me\r\n', 'latin1'), Buffer.from('3,ok\n4,\u00fc\r'), Buffer.from('5,caf\xe9\r', 'latin1')]);
+    const lineEnds = (text: string) => text.match(/\r\n|\r|\n/g)?.length ?? 0;
+    for (const chunks of [[bytes], ...everySplit(bytes), byteByByte(bytes)]) {
+      // Each reported line as a caller names it: the line ends given out before the call, plus those in it.
+      const reported: [number, boolean][] = [];
+      let given = '';
+      const decoder = lineByLineDecoding('windows-1252', (before, utf8) => reported.push([lineEnds(given) + before + 1, utf8]));
+      for (const c of chunks) given += decoder.write(c);
+      given += decoder.end();
+      expect(given).toBe('id,text\r1,na\u00efve\r2,cr\u00e8me\r\n3,ok\n4,\u00fc\r5,caf\u00e9\r');
+      expect(reported).toEqual([[2, true], [3, false], [5, true], [6, false]]);
+    }
+    // The decoders of a given encoding count CR-only line ends too.
+    for (const chunks of [[Buffer.from('a\rb\r\nc\r\xff\r', 'latin1')], ...everySplit(Buffer.from('a\rb\r\nc\r\xff\r', 'latin1'))]) {
+      const lines: number[] = [];
+      let given = '';
+      const decoder = createDecoding('utf-8', true, (before) => lines.push(lineEnds(given) + before + 1));
+      for (const c of chunks) given += decoder.write(c);
+      given += decoder.end();
+      expect(lines).toEqual([4]);
     }
   });
 
