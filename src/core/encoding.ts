@@ -7,7 +7,8 @@
  * byte NUL); then, at the first non-ASCII byte, valid UTF-8 or else what chardet (a port of ICU's
  * detector) makes of the bytes seen so far. ISO-8859-1 is read as windows-1252, its superset (the
  * WHATWG encoding standard does the same: Excel's "latin1" exports are cp1252, with € and curly quotes
- * in 0x80–0x9F). Pure ASCII needs no decision, so nothing waits for more input than it has: a live
+ * in 0x80–0x9F); so is another guess that reads as Western text in windows-1252 (chardet takes short
+ * Danish or Icelandic text for windows-1257: `readsAsWindows1252`). Pure ASCII needs no decision, so nothing waits for more input than it has: a live
  * stdin is decoded as it comes.
  *
  * Rejected alternative: detecting on a fixed 64 KB prefix. A file whose first accent is past it would
@@ -95,7 +96,48 @@ export function detectEncoding(sample: Uint8Array, final: boolean): EncodingChoi
     return { encoding: 'windows-1252', how: 'detected', ...(guess ? { detected: guess } : {}) };
   }
   if (/^iso-8859-1$/i.test(guess)) return { encoding: 'windows-1252', how: 'detected', detected: guess };
+  // On a short sample chardet often names a lookalike of windows-1252 (Ærø read as windows-1257 is
+  // Ęrų): windows-1252 when its reading is plausible Western text.
+  if (WINDOWS_1252_LOOKALIKES.test(guess) && readsAsWindows1252(sample)) return { encoding: 'windows-1252', how: 'detected', detected: guess };
   return { encoding: guess.toLowerCase(), how: 'detected' };
+}
+
+/**
+ * chardet's guesses that Western text in windows-1252 is taken for on a short sample: the other
+ * single-byte Latin encodings (Central European, Turkish, Baltic, Vietnamese) and, on a few bytes, a
+ * CJK one (Guðrún as Shift_JIS).
+ */
+const WINDOWS_1252_LOOKALIKES = /^(windows-125[0478]|iso-8859-(2|3|4|9|10|13|14|15|16)|shift_jis|big5|gb18030|euc-jp|euc-kr)$/i;
+
+/**
+ * The non-ASCII letters (lower case) of the languages written in windows-1252: French, German,
+ * Spanish, Portuguese, Italian, Catalan, Dutch, Danish and Norwegian, Swedish, Finnish, Icelandic.
+ */
+const WESTERN_ALPHABETS = ['àâæçéèêëîïôœùûüÿ', 'äöüß', 'áéíñóúü', 'áâãàçéêíóôõú', 'àèéìíîòóù', 'àçéèíïòóúü', 'áéèëïóöüú', 'æøåéèêóòô', 'åäöé', 'åäöšž', 'áðéíóúýþæö'].map((letters) => new Set(letters));
+
+/**
+ * Whether the lines of `sample` that are not UTF-8, read as windows-1252, are Western text: no byte
+ * windows-1252 leaves undefined, and at most one word in 50 either with a symbol between its letters
+ * (Polish read so: `zosta³o`, `Za¿ó³æ`) or with accented letters that no one Western language has
+ * together (Czech: `špatnì`; Turkish: `açýklama`; Lithuanian: `iðsiøstas`; Hungarian: `mûködik`).
+ */
+function readsAsWindows1252(sample: Uint8Array): boolean {
+  let words = 0;
+  let odd = 0;
+  for (const line of Buffer.from(sample.buffer, sample.byteOffset, sample.byteLength).toString('latin1').split(/[\r\n]+/)) {
+    const bytes = Buffer.from(line, 'latin1');
+    if (isAscii(bytes) || isUtf8(bytes)) continue;
+    const text = iconv.decode(bytes, 'windows-1252');
+    if (text.includes('\ufffd')) return false;
+    odd += text.match(/\p{L}[^\p{L}\s\x00-\x7f’‘–—·]+(?=\p{L})/gu)?.length ?? 0;
+    for (const word of text.toLowerCase().match(/\p{L}+/gu) ?? []) {
+      const accented = [...word].filter((c) => c > '\x7f' && !'ªºµ'.includes(c));
+      if (accented.length === 0) continue;
+      words++;
+      if (!WESTERN_ALPHABETS.some((alphabet) => accented.every((c) => alphabet.has(c)))) odd++;
+    }
+  }
+  return odd * 50 <= words;
 }
 
 /** A stateful decoder: bytes in any chunking → text, reporting each place it had to write U+FFFD. */

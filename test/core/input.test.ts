@@ -1,4 +1,5 @@
 /** The pure parts of reading real files: sniffing formats and delimiters, encodings, lossless JSON numbers, "did you mean", typical answer sizes. */
+import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
 import { binaryFormat, documentFile, formatFromName, isGzip, parseDelimiter, sniffDelimiter } from '../../src/core/sniff.ts';
 import { bomOf, createDecoding, detectEncoding, firstInvalidUtf8, incompleteUtf8Tail, lineByLineDecoding, utf16WithoutBom } from '../../src/core/encoding.ts';
@@ -54,6 +55,37 @@ describe('encodings', () => {
     expect(detectEncoding(mixed, true)).toEqual({ encoding: 'utf-8', how: 'utf-8', mixed: true });
     // One byte pair that happens to be valid UTF-8 among many windows-1252 letters stays windows-1252.
     expect(detectEncoding(Buffer.from('caf\xe9 d\xe9j\xe0 na\xefve \xc3\xa9t\xe9 \xe0 la cr\xe8me', 'latin1'), true).encoding).toBe('windows-1252');
+  });
+
+  describe('chardet naming another single-byte encoding for mostly-windows-1252 Western text', () => {
+    const bytes = (text: string, encoding: string) => iconv.encode(text, encoding);
+    // chardet's guess for each was windows-1257 or windows-1250: Ærø read as Ęrų, Þórður as Žóršur.
+    it.each([
+      ['Danish (chardet: windows-1257)', 'id,name,city\n1,Ærø\n'],
+      ['Icelandic (chardet: windows-1257)', 'id,name,city\n1,Guðrún Þórðardóttir\n'],
+      ['Icelandic (chardet: ISO-8859-9)', 'a,b\nx,Þór\n'],
+      ['Icelandic (chardet: Shift_JIS)', 'id,name\n1,Guðrún Þórðardóttir\n'],
+      ['a CR-only mix of UTF-8 and windows-1252 (chardet: windows-1257)', Buffer.concat([Buffer.from('id,text\r1,naïve\r'), bytes('2,crème\r', 'windows-1252')])],
+      ['French with a curly apostrophe between letters', 'id,texte\n1,l’été à Nîmes, très chaud\n'],
+    ])('%s: windows-1252', (_, text) => {
+      const sample = typeof text === 'string' ? bytes(text, 'windows-1252') : text;
+      expect(detectEncoding(sample, true).encoding).toBe('windows-1252');
+    });
+    // Genuine Central-European, Turkish, Baltic and CJK text, each as chardet names it, stays so.
+    it.each([
+      ['Polish', 'windows-1250', 'id,opis\n1,Zamówienie zostało wysłane kurierem w środę; przesyłka dotrze jutro.\n2,Proszę o zwrot pieniędzy, towar był uszkodzony i źle zapakowany.\n3,Dziękuję za szybką odpowiedź, wszystko działa świetnie.\n'],
+      ['Polish', 'iso-8859-2', 'id,opis\n1,Zamówienie zostało wysłane kurierem w środę; przesyłka dotrze jutro.\n2,Proszę o zwrot pieniędzy, towar był uszkodzony i źle zapakowany.\n3,Dziękuję za szybką odpowiedź, wszystko działa świetnie.\n'],
+      ['Czech', 'windows-1250', 'id,popis\n1,Objednávka byla odeslána ve středu, zásilka dorazí zítra.\n2,Prosím o vrácení peněz, zboží bylo poškozené a špatně zabalené.\n3,Děkuji za rychlou odpověď, všechno funguje skvěle.\n'],
+      ['Hungarian', 'iso-8859-2', 'id,leírás\n1,A rendelést szerdán feladtuk, a csomag holnap érkezik.\n2,Kérem a pénz visszatérítését, az áru sérült és rosszul volt csomagolva.\n3,Köszönöm a gyors választ, minden tökéletesen működik.\n'],
+      ['Turkish', 'iso-8859-9', 'id,açıklama\n1,Sipariş çarşamba günü kargoya verildi, paket yarın ulaşacak.\n2,Lütfen paramı iade edin, ürün hasarlı ve kötü paketlenmişti.\n3,Hızlı yanıtınız için teşekkürler, her şey mükemmel çalışıyor.\n'],
+      ['Japanese', 'shift_jis', 'id,text\n1,ご注文ありがとうございます。商品は明日届きます。\n'],
+      ['Chinese', 'gb18030', 'id,text\n1,感谢您的订购，商品明天送达。\n'],
+      ['Chinese', 'big5', 'id,text\n1,感謝您的訂購，商品明天送達。\n'],
+      ['Korean', 'euc-kr', 'id,text\n1,주문해 주셔서 감사합니다. 상품은 내일 도착합니다.\n'],
+      ['Lithuanian', 'windows-1257', 'id,aprašymas\n1,Užsakymas išsiųstas trečiadienį, siunta atkeliaus rytoj.\n2,Prašau grąžinti pinigus, prekė buvo sugadinta ir blogai supakuota.\n3,Ačiū už greitą atsakymą, viskas veikia puikiai.\n'],
+    ])('%s in %s stays so', (_, encoding, text) => {
+      expect(detectEncoding(bytes(text, encoding), true).encoding).toBe(encoding);
+    });
   });
 
   it('UTF-8 helpers', () => {

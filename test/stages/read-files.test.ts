@@ -143,6 +143,16 @@ describe('encodings', () => {
     });
   });
 
+  it('short Western text that chardet takes for windows-1257 or the like is read as windows-1252 (Ærø, not Ęrų)', async () => {
+    await expectEvery(latin1('id,city\n1,\xc6r\xf8\n'), { file: 'in.csv' }, {
+      records: [[2, { id: '1', city: 'Ærø' }]],
+      warnings: ['in.csv: not valid UTF-8; reading it as windows-1252 (detected as windows-1257); if that is wrong, give --encoding NAME'],
+    });
+    // The old Mac export of the CR-only repro: UTF-8 and windows-1252 lines, both read right under every chunking.
+    const mixed = Buffer.concat([Buffer.from('id,text\r1,naïve\r'), latin1('2,cr\xe8me\r')]);
+    for (const { label, chunks } of chunkings(mixed)) expect((await read(chunks, { file: 'in.csv' })).records, label).toEqual([[2, { id: '1', text: 'naïve' }], [3, { id: '2', text: 'crème' }]]);
+  });
+
   it('UTF-8 and UTF-16 (LE and BE) with a BOM', async () => {
     const expected = { records: [[2, { name: 'Jürgen', note: 'café ☕' }]] as [number, Record<string, unknown>][], warnings: [] };
     const text = '\ufeffname,note\nJürgen,café ☕\n';
