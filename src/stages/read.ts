@@ -621,17 +621,16 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
   const add = (text: string, ended: boolean) => {
     pending += text;
     fresh += text;
+    let unseen = text; // the end of `pending` not yet looked at for the header's line end
     if (sepLine) {
       takeSepLine(ended);
       if (sepLine) return;
-      fresh = pending; // nothing was scanned yet
+      fresh = unseen = pending; // nothing was scanned yet
     }
-    // The header's first line gives the delimiter (looked for in the new text only).
-    if (delimiter === undefined) {
-      const nl = fresh.search(/[\r\n]/);
-      if (nl !== -1) delimiter = sniffDelimiter(pending.slice(0, pending.length - fresh.length + nl));
-    }
-    scan();
+    // The header's first line gives the delimiter. Nothing is scanned before: where a quote opens a
+    // quoted field depends on the delimiter (a quote after a `;` in a `,` header is text).
+    if (delimiter === undefined && (ended || /[\r\n]/.test(unseen))) delimiter = sniffDelimiter(firstLine(pending));
+    if (delimiter !== undefined) scan();
     checkOpen();
   };
 
@@ -648,7 +647,6 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     }
   }
   if (badClose < 0) add(decoder.end(), true);
-  delimiter ??= sniffDelimiter(pending.split(/[\r\n]/, 1)[0] ?? '');
   if (badClose >= 0) {
     // The records before the bad one first: an error in them comes first in the file.
     yield* parseBlock(pending.slice(0, boundary));
@@ -662,6 +660,12 @@ const QUOTE = 0x22;
 const LF = 0x0a;
 const CR = 0x0d;
 
+/** The text up to its first line end. */
+function firstLine(text: string): string {
+  const end = text.search(/[\r\n]/);
+  return end === -1 ? text : text.slice(0, end);
+}
+
 /** Whether a field starts after the character `code` (a quote there opens a quoted field): a line start, the delimiter, a BOM. */
 function startsField(code: number, delimiter: string | undefined): boolean {
   return code === LF || code === CR || code === 0xfeff || (delimiter === undefined ? DELIMITERS.has(code) : code === delimiter.charCodeAt(delimiter.length - 1));
@@ -672,7 +676,7 @@ function endsField(code: number, delimiter: string | undefined): boolean {
   return code === LF || code === CR || code === 0 || (delimiter === undefined ? DELIMITERS.has(code) : code === delimiter.charCodeAt(0));
 }
 
-/** The delimiters `sniffDelimiter` chooses from, for the header's first line before it has ended. */
+/** The delimiters `sniffDelimiter` chooses from (the scan waits for the delimiter: this is for a caller that has none). */
 const DELIMITERS = new Set([',', ';', '\t', '|'].map((c) => c.charCodeAt(0)));
 
 function badClosingQuote(file: string, line: number): BatchEnrichError {

@@ -256,6 +256,14 @@ describe('readCsv: records and their lines', () => {
     }
   });
 
+  it('a quote after a | ; or tab in a header whose delimiter is another is text, however slowly the header arrives (no Invalid Closing Quote)', async () => {
+    // Before the header line had ended (a slow stdin), the quote opened a quoted field, and the text after its close was an error.
+    for (const other of ['|', ';', '\t']) {
+      await expectRecords(`sku,Size${other}"in" wide,price\nA1,27,199\n`, csv(), [[2, { sku: 'A1', [`Size${other}"in" wide`]: '27', price: '199' }]]);
+    }
+    await expectRecords('sku;Size,"in" wide;price\nA1;27;199\n', csv(), [[2, { sku: 'A1', 'Size,"in" wide': '27', price: '199' }]]);
+  });
+
   it('TSV: a sep= line naming a tab is not the header either; one naming another character is data', async () => {
     await expectRecords('sep=\t\nid\tname\n1\tAnn\n', (s) => readCsv(s, { file: 'in.tsv', format: 'tsv' }), [[3, { id: '1', name: 'Ann' }]]);
     await expectRecords('sep=;\n1\n', (s) => readCsv(s, { file: 'in.tsv', format: 'tsv' }), [[2, { 'sep=;': '1' }]]);
