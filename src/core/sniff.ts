@@ -80,20 +80,83 @@ export function formatFromName(file: string | undefined): InputFormat | undefine
   return undefined;
 }
 
+/** The delimiters `sniffDelimiter` chooses from, in the order a tie is decided (`,` first). */
+export const DELIMITER_CANDIDATES: readonly string[] = [',', ';', '\t', '|'];
+
+/** The header record is sniffed in at most this many characters (a quote left open past them is not waited for). */
+export const SNIFF_CHARS = 64 * 1024;
+
 /**
- * The delimiter of a CSV, from its first line: the most frequent of `,`, `;`, tab and `|` outside
- * quotes (`,` on a tie or when none appears). Excel writes `;` where the decimal separator is a comma.
+ * The delimiter of a CSV, from its header record (`text` is the start of the file, a BOM allowed):
+ * the most frequent of `,`, `;`, tab and `|` outside quotes (`,` on a tie or when none appears).
+ * Excel writes `;` where the decimal separator is a comma. Each is counted as the CSV reader would
+ * read the header with it: a quote opens a quoted field only where a field starts (the line's start
+ * or right after that delimiter; inside a field, `27"`, it is text), and a quoted field may hold line
+ * breaks (Excel's wrapped header cells), so the record can span lines. A delimiter whose record is
+ * still in quotes where the first line ends is a candidate only when it has at least as many there as
+ * the best of those whose record ended with the line (a stray quote in a `,` header is not waited
+ * for). Undefined when more text may change the answer (`ended` false and the record not complete).
  */
-export function sniffDelimiter(firstLine: string): string {
-  const counts = new Map<string, number>([[',', 0], [';', 0], ['\t', 0], ['|', 0]]);
+export function sniffDelimiter(text: string): string;
+export function sniffDelimiter(text: string, ended: boolean): string | undefined;
+export function sniffDelimiter(text: string, ended = true): string | undefined {
+  const from = text.startsWith('\ufeff') ? 1 : 0;
+  const head = text.slice(from, from + SNIFF_CHARS);
+  const final = ended || text.length - from > SNIFF_CHARS;
+  const lineEnd = head.search(/[\r\n]/);
+  if (lineEnd === -1 && !final) return undefined;
+  const reads = DELIMITER_CANDIDATES.map((delimiter) => ({ delimiter, ...headerRecord(head, delimiter, lineEnd === -1 ? head.length : lineEnd, final) }));
+  const bestOnOneLine = Math.max(0, ...reads.filter((read) => read.oneLine).map((read) => read.count));
+  const candidates = reads.filter((read) => read.oneLine || read.firstLineCount >= bestOnOneLine);
+  if (!final && candidates.some((read) => !read.complete)) return undefined;
+  // The most delimiters; on a tie, the fewest quotes read as text (`id|"a, b"|x` is `|`); then the first.
+  let best = candidates[0] as (typeof reads)[number];
+  for (const read of candidates) if (read.count > best.count || (read.count === best.count && read.strays < best.strays)) best = read;
+  return best.delimiter;
+}
+
+interface HeaderRead {
+  /** Delimiters outside quotes in the record, and on its first line. */
+  count: number;
+  firstLineCount: number;
+  /** Quotes read as text: inside an unquoted field, or a closing quote with text after it. */
+  strays: number;
+  /** Whether the record ended with its first line, and whether it ended in the text at all. */
+  oneLine: boolean;
+  complete: boolean;
+}
+
+/** How the header record at the start of `text` reads with `delimiter` (its first line ends at `lineEnd`; `final`: no text follows). */
+function headerRecord(text: string, delimiter: string, lineEnd: number, final: boolean): HeaderRead {
+  let count = 0;
+  let firstLineCount = -1;
+  let strays = 0;
   let quoted = false;
-  for (const char of firstLine) {
-    if (char === '"') quoted = !quoted;
-    else if (!quoted && counts.has(char)) counts.set(char, (counts.get(char) ?? 0) + 1);
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i] as string;
+    if (i === lineEnd) firstLineCount = count;
+    if (quoted) {
+      if (char !== '"') continue;
+      // A quote at the end of what has come: doubled, or the field's end? The next character says.
+      if (i + 1 === text.length && !final) return { count, firstLineCount: firstLineCount === -1 ? count : firstLineCount, strays, oneLine: lineEnd >= text.length, complete: false };
+      const next = text[i + 1] ?? '\n';
+      if (next === '"') {
+        i++;
+        continue;
+      }
+      quoted = false;
+      if (next !== delimiter && next !== '\n' && next !== '\r') strays++;
+    } else if (char === '"') {
+      quoted = i === 0 || text[i - 1] === '\n' || text[i - 1] === '\r' || text[i - 1] === delimiter;
+      if (!quoted) strays++;
+    } else if (char === delimiter) {
+      count++;
+    } else if (char === '\n' || char === '\r') {
+      return { count, firstLineCount, strays, oneLine: i === lineEnd, complete: true };
+    }
   }
-  let best = ',';
-  for (const [char, n] of counts) if (n > (counts.get(best) ?? 0)) best = char;
-  return best;
+  // The text ends inside the record (its first line, or a quoted field still open).
+  return { count, firstLineCount: firstLineCount === -1 ? count : firstLineCount, strays, oneLine: lineEnd >= text.length, complete: false };
 }
 
 /** `--delimiter` values: one character, or the names `\t`, `tab`, `comma`, `semicolon`, `pipe`. */

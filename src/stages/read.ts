@@ -627,9 +627,9 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
       if (sepLine) return;
       fresh = unseen = pending; // nothing was scanned yet
     }
-    // The header's first line gives the delimiter. Nothing is scanned before: where a quote opens a
-    // quoted field depends on the delimiter (a quote after a `;` in a `,` header is text).
-    if (delimiter === undefined && (ended || /[\r\n]/.test(unseen))) delimiter = sniffDelimiter(firstLine(pending));
+    // The header record gives the delimiter (asked again at each line end while it is open). Nothing is
+    // scanned before: where a quote opens a quoted field depends on the delimiter (`,Size;"in" wide,`).
+    if (delimiter === undefined && (ended || /[\r\n]/.test(unseen))) delimiter = sniffDelimiter(pending, ended);
     if (delimiter !== undefined) scan();
     checkOpen();
   };
@@ -659,12 +659,6 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
 const QUOTE = 0x22;
 const LF = 0x0a;
 const CR = 0x0d;
-
-/** The text up to its first line end. */
-function firstLine(text: string): string {
-  const end = text.search(/[\r\n]/);
-  return end === -1 ? text : text.slice(0, end);
-}
 
 /** Whether a field starts after the character `code` (a quote there opens a quoted field): a line start, the delimiter, a BOM. */
 function startsField(code: number, delimiter: string | undefined): boolean {

@@ -17,6 +17,23 @@ describe('sniff', () => {
     expect(sniffDelimiter('single')).toBe(',');
   });
 
+  it('a quote opens a quoted field only where a field starts; a quoted header field spanning lines is sniffed whole', () => {
+    // A quote inside a field (27") is text: toggling on it hid the ; after it.
+    expect(sniffDelimiter('Notes, remarks;Size 27";Price')).toBe(';');
+    expect(sniffDelimiter('id|"a, b, c"|x')).toBe('|');
+    expect(sniffDelimiter('"Name";"City, State";"Zip"')).toBe(';');
+    expect(sniffDelimiter('sku,Size;"in" wide,price')).toBe(',');
+    // Excel's wrapped header cells: the first physical line, "Customer, had no delimiter at all.
+    expect(sniffDelimiter('"Customer\nname";"Customer\ncity";"Total"\n1;2;3\n')).toBe(';');
+    expect(sniffDelimiter('"Customer\r\nname";"City"\r\n')).toBe(';');
+    // Before the first record has ended, no answer (more text may change it), unless the text has ended.
+    expect(sniffDelimiter('"Customer\nname";"Cust', false)).toBeUndefined();
+    expect(sniffDelimiter('id;name', false)).toBeUndefined();
+    expect(sniffDelimiter('id;name\n', false)).toBe(';');
+    // A candidate whose quote stays open past the first line while another is ahead there is not waited for.
+    expect(sniffDelimiter('a,b,c;"d\n1,2,3\n', false)).toBe(',');
+  });
+
   it('--delimiter names', () => {
     expect(parseDelimiter('\\t')).toBe('\t');
     expect(parseDelimiter('tab')).toBe('\t');

@@ -264,6 +264,12 @@ describe('readCsv: records and their lines', () => {
     await expectRecords('sku;Size,"in" wide;price\nA1;27;199\n', csv(), [[2, { sku: 'A1', 'Size,"in" wide': '27', price: '199' }]]);
   });
 
+  it('the delimiter is sniffed from the whole header record: a quoted header cell with a line break (Excel wraps them)', async () => {
+    // Sniffed from "Customer alone, the delimiter was , and the file one column.
+    await expectRecords('"Customer\nname";"Customer\ncity";Total\n1;Oslo;3\n', csv(), [[4, { 'Customer\nname': '1', 'Customer\ncity': 'Oslo', Total: '3' }]]);
+    await expectRecords('Notes, remarks;Size 27";Price\nok, fine;big;3\n', csv(), [[2, { 'Notes, remarks': 'ok, fine', 'Size 27"': 'big', Price: '3' }]]);
+  });
+
   it('TSV: a sep= line naming a tab is not the header either; one naming another character is data', async () => {
     await expectRecords('sep=\t\nid\tname\n1\tAnn\n', (s) => readCsv(s, { file: 'in.tsv', format: 'tsv' }), [[3, { id: '1', name: 'Ann' }]]);
     await expectRecords('sep=;\n1\n', (s) => readCsv(s, { file: 'in.tsv', format: 'tsv' }), [[2, { 'sep=;': '1' }]]);
