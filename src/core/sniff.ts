@@ -87,7 +87,8 @@ export const DELIMITER_CANDIDATES: readonly string[] = [',', ';', '\t', '|'];
 export const SNIFF_CHARS = 64 * 1024;
 
 /**
- * The delimiter of a CSV, from its header record (`text` is the start of the file, a BOM allowed):
+ * The delimiter of a CSV, from its header record (`text` is the start of the file, a BOM and empty
+ * lines allowed before the header):
  * the most frequent of `,`, `;`, tab and `|` outside quotes (`,` on a tie or when none appears).
  * Excel writes `;` where the decimal separator is a comma. Each is counted as the CSV reader would
  * read the header with it: a quote opens a quoted field only where a field starts (the line's start
@@ -100,7 +101,8 @@ export const SNIFF_CHARS = 64 * 1024;
 export function sniffDelimiter(text: string): string;
 export function sniffDelimiter(text: string, ended: boolean): string | undefined;
 export function sniffDelimiter(text: string, ended = true): string | undefined {
-  const from = text.startsWith('\ufeff') ? 1 : 0;
+  // Past a BOM and the empty lines before the header (the CSV reader skips them).
+  const from = /^\ufeff?[\r\n]*/.exec(text)?.[0].length ?? 0;
   const head = text.slice(from, from + SNIFF_CHARS);
   const final = ended || text.length - from > SNIFF_CHARS;
   const lineEnd = head.search(/[\r\n]/);

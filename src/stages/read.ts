@@ -67,8 +67,8 @@ export interface ReadOptions {
   format?: InputFormat | undefined;
   /** Shown in error messages; `-` or absent means stdin. */
   file?: string | undefined;
-  /** Called once with the CSV header (before the first record), e.g. to check template fields. */
-  onColumns?: ((columns: string[]) => void) | undefined;
+  /** Called once with the CSV header (before the first record), e.g. to check template fields, and the header's 1-based line (past a sep= line and blank lines). */
+  onColumns?: ((columns: string[], line?: number) => void) | undefined;
   /** The input's text encoding (an iconv-lite name such as `windows-1252`); absent: detected. */
   encoding?: string | undefined;
   /** CSV: the field delimiter; absent: `\t` for TSV, else an Excel `sep=X` first line's, else sniffed from the header line (`,` `;` tab `|`). */
@@ -573,13 +573,13 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
           (options.header === false
             ? false
             : (header: string[]) => {
-                const leading = /^(?:[ \t]*\r?\n)*/.exec(text)?.[0].match(/\n/g)?.length ?? 0;
+                const leading = /^\ufeff?[\r\n]*/.exec(text)?.[0].match(/\r\n|\r|\n/g)?.length ?? 0;
                 const { breaks, crlf } = lineBreaks(header);
                 at.extraLines += crlf;
                 at.lastEnd = leading + 1 + breaks + crlf;
                 at.lastEmpty = leading;
                 columns = headerNames(header, file, base + leading + 1, tsv ? 'TSV' : 'CSV', options.onWarning);
-                options.onColumns?.(columns);
+                options.onColumns?.(columns, base + leading + 1);
                 return columns;
               }),
         on_record: (record: Record<string, string> | string[], info: { lines: number; empty_lines: number }) => {

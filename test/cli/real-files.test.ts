@@ -3,6 +3,8 @@
  * README for where they come from) through the built CLI with `--dry-run`: the text in every prompt
  * must be exactly the text of the file, decoded right.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, runCli } from '../helpers/cli.ts';
@@ -67,4 +69,28 @@ describe('real-world files (fixtures/real)', () => {
       for (const pattern of c.stderr) expect(result.stderr).toMatch(pattern);
     });
   }
+});
+
+describe('files from the field, written for the test', () => {
+  const file = (name: string, bytes: Buffer) => {
+    const path = join(mkdtempSync(join(tmpdir(), 'be-real-')), name);
+    writeFileSync(path, bytes);
+    return path;
+  };
+  const prompts = (stdout: string) =>
+    stdout
+      .trim()
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => (JSON.parse(line) as { params: { messages: { content: string }[] } }).params.messages[0]?.content);
+
+  it('a ; CSV with blank lines before its header: read as ; and a missing column named at the header’s line', async () => {
+    const path = file('blank-first.csv', Buffer.from('\r\n\r\nid;name;note\r\n1;Ann;x\r\n'));
+    const ok = await runCli(['--dry-run', '--prompt', '{{name}}: {{note}}', path]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(prompts(ok.stdout)).toEqual(['Ann: x']);
+    const missing = await runCli(['--dry-run', '--prompt', '{{city}}', path]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain(`${path}:3: the prompt uses {{city}}, but the header has no such column (columns: id, name, note)`);
+  });
 });

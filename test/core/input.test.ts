@@ -34,6 +34,13 @@ describe('sniff', () => {
     expect(sniffDelimiter('a,b,c;"d\n1,2,3\n', false)).toBe(',');
   });
 
+  it('blank lines before the header are skipped: the header is sniffed, not the empty line (which said ,)', () => {
+    expect(sniffDelimiter('\n\r\n\rid;name;note\n1;2;3\n')).toBe(';');
+    expect(sniffDelimiter('\ufeff\n\nid|name\n')).toBe('|');
+    expect(sniffDelimiter('\n\n', false)).toBeUndefined();
+    expect(sniffDelimiter('\n\nid\tname', false)).toBeUndefined();
+  });
+
   it('--delimiter names', () => {
     expect(parseDelimiter('\\t')).toBe('\t');
     expect(parseDelimiter('tab')).toBe('\t');

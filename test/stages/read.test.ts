@@ -270,6 +270,21 @@ describe('readCsv: records and their lines', () => {
     await expectRecords('Notes, remarks;Size 27";Price\nok, fine;big;3\n', csv(), [[2, { 'Notes, remarks': 'ok, fine', 'Size 27"': 'big', Price: '3' }]]);
   });
 
+  it('blank lines before the header: the delimiter is sniffed from the header, and lines count the blank ones', async () => {
+    // The empty first line was sniffed: , and a ; file read as one column.
+    await expectRecords('\n\nid;name;note\n1;Ann;x\n', csv(), [[4, { id: '1', name: 'Ann', note: 'x' }]]);
+    await expectRecords('\ufeff\r\n\r\nid;name\r\n1;Ann\r\n', csv(), [[4, { id: '1', name: 'Ann' }]]);
+    // onColumns is told the header's line (the CLI names it when the header lacks a template field).
+    for (const [input, line] of [['\r\rid;name\r1;Ann\r', 3], ['sep=;\r\r\rid;name\r1;Ann\r', 4]] as const) {
+      for (const { label, chunks } of chunkings(input)) {
+        const calls: [string[], number | undefined][] = [];
+        const outcome = await run(csv({ onColumns: (columns, at) => calls.push([columns, at]) }), chunks);
+        expect(seen(outcome.records), label).toEqual([[line + 1, { id: '1', name: 'Ann' }]]);
+        expect(calls, label).toEqual([[['id', 'name'], line]]);
+      }
+    }
+  });
+
   it('TSV: a sep= line naming a tab is not the header either; one naming another character is data', async () => {
     await expectRecords('sep=\t\nid\tname\n1\tAnn\n', (s) => readCsv(s, { file: 'in.tsv', format: 'tsv' }), [[3, { id: '1', name: 'Ann' }]]);
     await expectRecords('sep=;\n1\n', (s) => readCsv(s, { file: 'in.tsv', format: 'tsv' }), [[2, { 'sep=;': '1' }]]);

@@ -71,18 +71,18 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
     if (!warned.has(line)) say(line);
     warned.add(line);
   };
-  const checkColumns = (columns: string[]) => {
+  const checkColumns = (columns: string[], line = 1) => {
     inputColumns = columns;
     if (columns.length === 0) return; // empty input: nothing to check, nothing will be sent
     // A CSV of documents (an attached column) is checked against the document prompt.
     const withDocuments = config.documentPrompt !== undefined && documents.attach.some((field) => columns.includes(field));
     const missing = missingColumns(withDocuments ? (config.documentPrompt ?? config.prompt) : config.prompt, columns);
     if (missing.length > 0 && !values['allow-missing']) {
-      throw usageError(`${file === '-' ? '<stdin>' : file}:1: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the header has no such column (columns: ${columnList(columns)})`);
+      throw usageError(`${file === '-' ? '<stdin>' : file}:${line}: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the header has no such column (columns: ${columnList(columns)})`);
     }
     const noDocument = values.attach?.find((field) => !columns.includes(field));
     if (noDocument !== undefined && !values['allow-missing']) {
-      throw usageError(`${file === '-' ? '<stdin>' : file}:1: --attach ${shown(noDocument)}: the header has no such column (columns: ${columnList(columns)}); fix the name, or give --allow-missing if only some rows have documents`);
+      throw usageError(`${file === '-' ? '<stdin>' : file}:${line}: --attach ${shown(noDocument)}: the header has no such column (columns: ${columnList(columns)}); fix the name, or give --allow-missing if only some rows have documents`);
     }
   };
   const readOptions: ReadOptions = {
