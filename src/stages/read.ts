@@ -254,7 +254,8 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions, 
     // Detected, not given: a file of two encodings is read line by line, each line in its own (see
     // `lineByLineDecoding`): UTF-8 lines in a windows-1252 file, windows-1252 lines in a UTF-8 one
     // (also one decided as UTF-8 on its first accents, whose stray bytes came later).
-    const utf8 = choice.how === 'utf-8';
+    // A UTF-8 BOM says UTF-8, as valid UTF-8 does: an export with windows-1252 lines appended is read so too.
+    const utf8 = choice.how === 'utf-8' || (choice.how === 'bom' && choice.encoding === 'utf-8');
     if (utf8 || (choice.how === 'detected' && isSingleByte(choice.encoding))) {
       const other = utf8 ? 'windows-1252' : choice.encoding;
       const hint = choice.mixed ? '' : '; if the file is in another encoding, give it with --encoding NAME';
@@ -312,7 +313,8 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions, 
         if (bom) choice = { encoding: bom.encoding, how: 'bom' };
         else if (utf16) choice = { encoding: utf16, how: 'utf-16' };
         if (choice) {
-          input.unshift(head);
+          // A UTF-8 BOM is taken off here: the file is read line by line as one without (below).
+          input.unshift(bom?.encoding === 'utf-8' ? head.subarray(bom.length) : head);
           break;
         }
       }

@@ -163,6 +163,24 @@ describe('encodings', () => {
     await expectEvery(be, { file: 'in.csv' }, expected);
   });
 
+  it('a UTF-8 file with a BOM and windows-1252 lines appended is still read line by line, the other lines named', async () => {
+    // The BOM turned line-by-line reading off: the windows-1252 lines were U+FFFD.
+    const bytes = Buffer.concat([Buffer.from('\ufeffname,note\nJürgen,café ☕\n'), latin1('Andr\xe9,\x93hi\x94\n'), Buffer.from('Zoë,ok\n')]);
+    await expectEvery(bytes, { file: 'in.csv' }, {
+      records: [
+        [2, { name: 'Jürgen', note: 'café ☕' }],
+        [3, { name: 'André', note: '“hi”' }],
+        [4, { name: 'Zoë', note: 'ok' }],
+      ],
+      warnings: ['in.csv:3: this line is not valid UTF-8: read as windows-1252; if the file is in another encoding, give it with --encoding NAME'],
+    });
+    // NDJSON too (the BOM is not part of the first record).
+    await expectEvery(Buffer.concat([Buffer.from('\ufeff{"a":"é"}\n'), latin1('{"a":"\xe8"}\n')]), { file: 'in.ndjson' }, {
+      records: [[1, { a: 'é' }], [2, { a: 'è' }]],
+      warnings: ['in.ndjson:2: this line is not valid UTF-8: read as windows-1252; if the file is in another encoding, give it with --encoding NAME'],
+    });
+  });
+
   it('--encoding forces one', async () => {
     await expectEvery(latin1('name\nJ\xfcrgen\n'), { file: 'in.csv', encoding: 'latin1' }, { records: [[2, { name: 'Jürgen' }]], warnings: [] });
   });
