@@ -249,7 +249,6 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions, 
   };
   // Each line with bytes not valid in the encoding, once (see `BadLines`).
   let lastBadLine = 0;
-  let utf8LineSaid = false;
   const decoderFor = (choice: EncodingChoice, fromStart: boolean) => {
     // Detected, not given: a file of two encodings is read line by line, each line in its own (see
     // `lineByLineDecoding`): UTF-8 lines in a windows-1252 file, windows-1252 lines in a UTF-8 one
@@ -264,10 +263,7 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions, 
         (linesBefore, lineIsUtf8) => {
           const line = lines + 1 + linesBefore;
           if (utf8 && !lineIsUtf8) badLines.add(line, `this line is not valid UTF-8: read as ${other}`, `were not valid UTF-8, read as ${other}`, hint);
-          if (!utf8 && lineIsUtf8 && !utf8LineSaid) {
-            utf8LineSaid = true;
-            badLines.add(line, `this line is valid UTF-8 in a file read as ${other} (pasted together from two files?): each line that is valid UTF-8 is read as UTF-8`, '', '');
-          }
+          if (!utf8 && lineIsUtf8) badLines.add(line, `this line is valid UTF-8 in a file read as ${other}`, `were valid UTF-8 in a file read as ${other}, read as UTF-8`, ' (pasted together from two files?): each line that is valid UTF-8 is read as UTF-8');
         },
         !utf8,
       );

@@ -97,7 +97,7 @@ describe('encodings', () => {
     expect(out.records.at(-1)).toEqual([20_002, { a: 'Jürgen', b: 'café crème brûlée' }]);
   });
 
-  it('a file read as windows-1252 whose later lines are UTF-8 (pasted together) reads those lines as UTF-8, and says where the first is', async () => {
+  it('a file read as windows-1252 whose later lines are UTF-8 (pasted together) reads those lines as UTF-8, and names them', async () => {
     // Read whole as windows-1252, the UTF-8 lines were mojibake ("cafÃ©"), silently.
     const bytes = Buffer.concat([latin1('name,note\nJ\xfcrgen,caf\xe9\n'), Buffer.from('Zoë,crème brûlée ☕\n"multi\nliné",ok\n'), latin1('Andr\xe9,\x93hi\x94\n')]);
     const records = [
@@ -112,6 +112,7 @@ describe('encodings', () => {
     expect(split.warnings).toEqual([
       'in.csv: not valid UTF-8; reading it as windows-1252 (detected as ISO-8859-1); if that is wrong, give --encoding NAME',
       'in.csv:3: this line is valid UTF-8 in a file read as windows-1252 (pasted together from two files?): each line that is valid UTF-8 is read as UTF-8',
+      'in.csv:5: this line is valid UTF-8 in a file read as windows-1252',
     ]);
     // …or, seen whole, mostly UTF-8: the lines that are not are named.
     expect((await read([bytes], { file: 'in.csv' })).warnings).toEqual([
@@ -151,6 +152,19 @@ describe('encodings', () => {
     // The old Mac export of the CR-only repro: UTF-8 and windows-1252 lines, both read right under every chunking.
     const mixed = Buffer.concat([Buffer.from('id,text\r1,naïve\r'), latin1('2,cr\xe8me\r')]);
     for (const { label, chunks } of chunkings(mixed)) expect((await read(chunks, { file: 'in.csv' })).records, label).toEqual([[2, { id: '1', text: 'naïve' }], [3, { id: '2', text: 'crème' }]]);
+  });
+
+  it('in a file read as windows-1252, every line read as UTF-8 is named (the first ten; the rest are counted), not only the first', async () => {
+    const bytes = Buffer.concat([latin1('name,note\nJ\xfcrgen,caf\xe9\n'), Buffer.from('Zoë,1\n'.repeat(12)), latin1('Andr\xe9,x\n'), Buffer.from('Zoë,2\n')]);
+    const out = await read([bytes.subarray(0, 24), bytes.subarray(24)], { file: 'in.csv' });
+    expect(out.records).toHaveLength(15);
+    const line = (n: number) => `in.csv:${n}: this line is valid UTF-8 in a file read as windows-1252`;
+    expect(out.warnings).toEqual([
+      'in.csv: not valid UTF-8; reading it as windows-1252 (detected as ISO-8859-1); if that is wrong, give --encoding NAME',
+      `${line(3)} (pasted together from two files?): each line that is valid UTF-8 is read as UTF-8`,
+      ...[4, 5, 6, 7, 8, 9, 10, 11, 12].map(line),
+      'in.csv: 3 more lines were valid UTF-8 in a file read as windows-1252, read as UTF-8',
+    ]);
   });
 
   it('UTF-8 and UTF-16 (LE and BE) with a BOM', async () => {
