@@ -84,6 +84,16 @@ describe('files from the field, written for the test', () => {
       .filter((line) => line !== '')
       .map((line) => (JSON.parse(line) as { params: { messages: { content: string }[] } }).params.messages[0]?.content);
 
+  it('an old Mac export (CR line ends) of UTF-8 and windows-1252 lines: each decoded right, lines named right', async () => {
+    const path = file('old-mac.csv', Buffer.concat([Buffer.from('id,text\r1,naïve\r'), Buffer.from('2,cr\xe8me\r', 'latin1')]));
+    const result = await runCli(['--dry-run', '--prompt', '{{text}}', path]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(prompts(result.stdout)).toEqual(['naïve', 'crème']);
+    expect(result.stderr).toContain(`${path}:2: this line is valid UTF-8 in a file read as windows-1252`);
+    const forced = await runCli(['--dry-run', '--encoding', 'utf-8', '--prompt', '{{text}}', path]);
+    expect(forced.stderr).toContain(`${path}:3: bytes that are not valid utf-8 were read as U+FFFD`);
+  });
+
   it('a ; CSV with blank lines before its header: read as ; and a missing column named at the header’s line', async () => {
     const path = file('blank-first.csv', Buffer.from('\r\n\r\nid;name;note\r\n1;Ann;x\r\n'));
     const ok = await runCli(['--dry-run', '--prompt', '{{name}}: {{note}}', path]);
