@@ -17,28 +17,25 @@ describe('sniff', () => {
     expect(sniffDelimiter('single')).toBe(',');
   });
 
-  it('a quote opens a quoted field only where a field starts; a quoted header field spanning lines is sniffed whole', () => {
+  /** A row of the table below for each text: what the sniff says of it, given whether it has ended. */
+  const rows = (want: string | undefined, ended: boolean, ...texts: string[]): [string, boolean, string | undefined][] => texts.map((text) => [text, ended, want]);
+  it.each([
     // A quote inside a field (27") is text: toggling on it hid the ; after it.
-    expect(sniffDelimiter('Notes, remarks;Size 27";Price')).toBe(';');
-    expect(sniffDelimiter('id|"a, b, c"|x')).toBe('|');
-    expect(sniffDelimiter('"Name";"City, State";"Zip"')).toBe(';');
-    expect(sniffDelimiter('sku,Size;"in" wide,price')).toBe(',');
-    // Excel's wrapped header cells: the first physical line, "Customer, had no delimiter at all.
-    expect(sniffDelimiter('"Customer\nname";"Customer\ncity";"Total"\n1;2;3\n')).toBe(';');
-    expect(sniffDelimiter('"Customer\r\nname";"City"\r\n')).toBe(';');
-    // Before the first record has ended, no answer (more text may change it), unless the text has ended.
-    expect(sniffDelimiter('"Customer\nname";"Cust', false)).toBeUndefined();
-    expect(sniffDelimiter('id;name', false)).toBeUndefined();
-    expect(sniffDelimiter('id;name\n', false)).toBe(';');
-    // A candidate whose quote stays open past the first line while another is ahead there is not waited for.
-    expect(sniffDelimiter('a,b,c;"d\n1,2,3\n', false)).toBe(',');
-  });
-
-  it('blank lines before the header are skipped: the header is sniffed, not the empty line (which said ,)', () => {
-    expect(sniffDelimiter('\n\r\n\rid;name;note\n1;2;3\n')).toBe(';');
-    expect(sniffDelimiter('\ufeff\n\nid|name\n')).toBe('|');
-    expect(sniffDelimiter('\n\n', false)).toBeUndefined();
-    expect(sniffDelimiter('\n\nid\tname', false)).toBeUndefined();
+    ...rows(';', true, 'Notes, remarks;Size 27";Price', 'id;"a, b, c";x', '"Name";"City, State";"Zip"'),
+    ...rows('|', true, 'id|"a, b, c"|x'),
+    ...rows(',', true, 'sku,Size;"in" wide,price'),
+    // Excel's wrapped header cells: the whole record (the first physical line, "Customer, has no delimiter).
+    ...rows(';', true, '"Customer\nname";"Customer\ncity";"Total"\n1;2;3\n', '"Customer\r\nname";"City"\r\n'),
+    // Before the header record has ended, no answer (more text may change it); a candidate still in
+    // quotes past the first line while another is ahead there is not waited for.
+    ...rows(undefined, false, '"Customer\nname";"Cust', 'id;name', '\n\n', '\n\nid\tname'),
+    ...rows(';', false, 'id;name\n'),
+    ...rows(',', false, 'a,b,c;"d\n1,2,3\n'),
+    // Blank lines before the header are skipped (the empty line said ,).
+    ...rows(';', true, '\n\r\n\rid;name;note\n1;2;3\n'),
+    ...rows('|', true, '\ufeff\n\nid|name\n'),
+  ])('the delimiter of the header record, quotes read as the CSV reader does: %j (ended: %s) → %j', (text, ended, want) => {
+    expect(sniffDelimiter(text, ended)).toBe(want);
   });
 
   it('--delimiter names', () => {

@@ -97,13 +97,17 @@ describe('encodings', () => {
     expect(out.records.at(-1)).toEqual([20_002, { a: 'Jürgen', b: 'café crème brûlée' }]);
   });
 
-  it('a file read as windows-1252 whose later lines are UTF-8 (pasted together) reads those lines as UTF-8, and names them', async () => {
+  // CR-only too (an old Mac export): split at LF only, such a file was one line, read in one encoding.
+  it.each([
+    ['LF', '\n'],
+    ['CR-only', '\r'],
+  ])('a file read as windows-1252 whose later lines are UTF-8 (pasted together) reads those lines as UTF-8, and names them (%s line ends)', async (_, eol) => {
     // Read whole as windows-1252, the UTF-8 lines were mojibake ("cafÃ©"), silently.
-    const bytes = Buffer.concat([latin1('name,note\nJ\xfcrgen,caf\xe9\n'), Buffer.from('Zoë,crème brûlée ☕\n"multi\nliné",ok\n'), latin1('Andr\xe9,\x93hi\x94\n')]);
+    const bytes = Buffer.concat([latin1(`name,note${eol}J\xfcrgen,caf\xe9${eol}`), Buffer.from(`Zoë,crème brûlée ☕${eol}"multi${eol}liné",ok${eol}`), latin1(`Andr\xe9,\x93hi\x94${eol}`)]);
     const records = [
       [2, { name: 'Jürgen', note: 'café' }],
       [3, { name: 'Zoë', note: 'crème brûlée ☕' }],
-      [4, { name: 'multi\nliné', note: 'ok' }],
+      [4, { name: `multi${eol}liné`, note: 'ok' }],
       [6, { name: 'André', note: '“hi”' }],
     ];
     for (const { label, chunks } of chunkings(bytes)) expect((await read(chunks, { file: 'in.csv' })).records, label).toEqual(records);
@@ -125,19 +129,7 @@ describe('encodings', () => {
     expect(forced.records[1]).toEqual([3, { name: 'ZoÃ«', note: 'crÃ¨me brÃ»lÃ©e â˜•' }]);
   });
 
-  it('CR-only line ends (an old Mac export): a file of two encodings is still read line by line, and lines are named right', async () => {
-    // Split at LF only, the whole file was one line: read in one encoding, and every line named line 1.
-    const bytes = Buffer.concat([latin1('name,note\rJ\xfcrgen,caf\xe9\r'), Buffer.from('Zoë,crème brûlée ☕\r"multi\rliné",ok\r'), latin1('Andr\xe9,\x93hi\x94\r')]);
-    const records = [
-      [2, { name: 'Jürgen', note: 'café' }],
-      [3, { name: 'Zoë', note: 'crème brûlée ☕' }],
-      [4, { name: 'multi\rliné', note: 'ok' }],
-      [6, { name: 'André', note: '“hi”' }],
-    ];
-    for (const { label, chunks } of chunkings(bytes)) expect((await read(chunks, { file: 'in.csv' })).records, label).toEqual(records);
-    expect((await read([bytes.subarray(0, 30), bytes.subarray(30)], { file: 'in.csv' })).warnings[1]).toMatch(/^in\.csv:3: this line is valid UTF-8 in a file read as windows-1252/);
-    expect((await read([bytes], { file: 'in.csv' })).warnings.slice(1)).toEqual(['in.csv:2: this line is not valid UTF-8: read as windows-1252', 'in.csv:6: this line is not valid UTF-8: read as windows-1252']);
-    // Given as UTF-8, a bad byte on line 3 of a CR-only file is named line 3 (it was line 1), under every chunking.
+  it('given as UTF-8, a bad byte in a CR-only file is named at its own line (it was line 1)', async () => {
     await expectEvery(latin1('name\rok\rcaf\xe9\rok\r\nd\xe9j\xe0\r'), { file: 'in.csv', encoding: 'utf-8' }, {
       records: [[2, { name: 'ok' }], [3, { name: 'caf\ufffd' }], [4, { name: 'ok' }], [5, { name: 'd\ufffdj\ufffd' }]],
       warnings: ['in.csv:3: bytes that are not valid utf-8 were read as U+FFFD (\ufffd)', 'in.csv:5: bytes that are not valid utf-8 were read as U+FFFD (\ufffd)'],
