@@ -397,6 +397,14 @@ export function preflight(
       throw new DocumentProblem('image_too_large', `${where}: ${part.width}×${part.height} px, over ${sideLimit} px a side${why}; scale it down`);
     }
   }
+  // The page limit is per request (the header comment's limits: "the most PDF pages one request may carry"),
+  // so PDFs that each fit can be over it together (two attached, an e-mail with two).
+  const pdfs = parts.filter((p): p is { name: string; part: Extract<Inspected, { kind: 'pdf' }> } => p.part.kind === 'pdf');
+  const pages = pdfs.reduce((n, { part }) => n + part.pages, 0);
+  if (pages > pageLimit) {
+    const names = [...new Set(pdfs.map(({ name }) => name))].join(', ');
+    throw new DocumentProblem('document_too_many_pages', `${names}: ${pages} PDF pages in one request (${pdfs.map(({ part }) => part.pages).join(' + ')}), over the ${pageLimit}-page limit of ${options.model}; attach fewer documents to a record, or split them`);
+  }
   if (options.inlineBytes > MAX_REQUEST_BYTES) {
     // Uploading helps only when the PDFs and images inline are what crosses the limit: text is always inline.
     const advice = (options.textBytes ?? 0) > MAX_REQUEST_BYTES ? 'text is always sent inline (--upload takes PDFs and images): split it into smaller documents' : 'use --upload files';

@@ -6,8 +6,8 @@
  *
  * Refused, as an `invalid_request_error` (a per-request `errored` result in a batch, a 400 on
  * `/v1/messages`): an unknown source type or media type, base64 that does not decode, bytes that are
- * not what the media type says, an encrypted PDF, an unknown or expired `file_id`, a PDF over the
- * model's page limit (100; 600 on 1M-context models), an image over 8000 px a side (2000 px with
+ * not what the media type says, an encrypted PDF, an unknown or expired `file_id`, PDFs over the
+ * model's page limit together (100 pages a request; 600 on 1M-context models), an image over 8000 px a side (2000 px with
  * more than 20 images) when `oversized_image` is `error` (else it is scaled down, as the SDK
  * documents), a request over 32 MB. Page counting and the encryption check read the PDF's own
  * structure (`/Type /Page` objects, also in compressed object streams; an `/Encrypt` in the trailer or
@@ -83,6 +83,7 @@ function inspect(params: Record<string, unknown>, files: FileStore | undefined):
   if (!Array.isArray(messages)) return out;
   const model = String(params['model']);
   let images = 0;
+  let pages = 0;
   const imageBlocks: { doc: EmulatedDocument; mode: unknown }[] = [];
   try {
     messages.forEach((message: unknown, i) => {
@@ -95,8 +96,10 @@ function inspect(params: Record<string, unknown>, files: FileStore | undefined):
         if (b['type'] === 'document') {
           const doc = documentOf(path, b, files);
           documents.push(doc);
-          if (doc.pages !== undefined && doc.pages > pdfPageLimit(model)) {
-            throw new Error(`${path}.source: A maximum of ${pdfPageLimit(model)} PDF pages may be provided (got ${doc.pages}).`);
+          // The limit is per request: this document's pages with those of the documents before it.
+          pages += doc.pages ?? 0;
+          if (pages > pdfPageLimit(model)) {
+            throw new Error(`${path}.source: A maximum of ${pdfPageLimit(model)} PDF pages may be provided (got ${pages}).`);
           }
           const textTokens = Math.ceil((doc.text?.length ?? 0) / 4);
           out.tokens += doc.pages !== undefined ? doc.pages * PDF_PAGE_TOKENS : textTokens;

@@ -178,6 +178,17 @@ describe('preflight: what the API would refuse, before paying', () => {
     expect(() => preflight([{ name: 'long.pdf', doc }], { model: 'claude-sonnet-4-6', inlineBytes: 0 })).not.toThrow();
   });
 
+  it('pages over the limit across the PDFs of one request (the limit is per request): two PDFs of 60 pages are refused together', async () => {
+    const sixty = await textPdf(Array.from({ length: 60 }, (_, i) => [`page ${i + 1}`]));
+    const a = await inspectDocument(sixty, 'a.pdf');
+    const b = await inspectDocument(sixty, 'b.pdf');
+    expect(() => preflight([{ name: 'a.pdf', doc: a }], { model: 'claude-haiku-4-5', inlineBytes: 0 })).not.toThrow();
+    expect(() => preflight([{ name: 'a.pdf', doc: a }, { name: 'b.pdf', doc: b }], { model: 'claude-haiku-4-5', inlineBytes: 0 })).toThrow(
+      expect.objectContaining({ type: 'document_too_many_pages', message: 'a.pdf, b.pdf: 120 PDF pages in one request (60 + 60), over the 100-page limit of claude-haiku-4-5; attach fewer documents to a record, or split them' }),
+    );
+    expect(() => preflight([{ name: 'a.pdf', doc: a }, { name: 'b.pdf', doc: b }], { model: 'claude-sonnet-4-6', inlineBytes: 0 })).not.toThrow();
+  });
+
   it('a model that does not take PDF (or image) input: the document is document_unsupported, naming the file and the model', async () => {
     const pdf = await inspectDocument(await textPdf([['page 1']]), 'a.pdf');
     const image = await inspectDocument(png(20, 20), 'b.png');

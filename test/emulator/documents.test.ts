@@ -107,6 +107,10 @@ describe('emulator document and image blocks', () => {
     for (const [label, block] of bad) {
       await expect(client.messages.create(ask([block])), label).rejects.toMatchObject({ status: 400, type: 'invalid_request_error' });
     }
+    // The page limit is per request: two PDFs of 60 pages are over it together.
+    const sixty = pdfBlock(await textPdf(Array.from({ length: 60 }, () => ['p'])));
+    await expect(client.messages.create(ask([sixty, sixty]))).rejects.toMatchObject({ status: 400, type: 'invalid_request_error', error: { error: { message: expect.stringMatching(/A maximum of 100 PDF pages may be provided \(got 120\)/) } } });
+    await client.messages.create(ask([sixty, sixty], 'claude-sonnet-4-6'));
     // The same oversized image without `error` is scaled down, and 101 pages fit a 1M-context model.
     await client.messages.create(ask([{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: b64(png(8001, 1)) } }]));
     await client.messages.create(ask([pdfBlock(await textPdf(Array.from({ length: 101 }, () => ['p'])))], 'claude-sonnet-4-6'));
