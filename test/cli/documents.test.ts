@@ -57,6 +57,16 @@ async function invoiceFolder(): Promise<{ dir: string; big: number }> {
   return { dir, big };
 }
 
+/** Runs the command again while the emulator's minute passes every 100 ms (`advance`): its 4 invoices all answered. */
+async function rerunAnswersAll(args: string[], e: Record<string, string>, advance: () => void): Promise<void> {
+  const ticking = setInterval(advance, 100);
+  const rerun = await runCli(args, { env: e }).finally(() => clearInterval(ticking));
+  expect(rerun.code, rerun.stderr).toBe(0);
+  const records = rerun.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  expect(records).toHaveLength(4);
+  expect(records.filter((r) => r['_error'])).toEqual([]);
+}
+
 function env(emu: EmulatorHandle, ledger: string) {
   return { ANTHROPIC_API_KEY: 'sk-docs', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: ledger };
 }
@@ -298,12 +308,7 @@ describe('documents from the command line', () => {
     const client = new Anthropic({ apiKey: 'sk-docs', baseURL: emu.url });
     for await (const file of client.files.list()) await client.files.delete(file.id);
     // From now on the emulator's minute passes every 100 ms: the batch of the requests sent again ends too.
-    const ticking = setInterval(() => (t += 60_000), 100);
-    const rerun = await runCli(args, { env: e }).finally(() => clearInterval(ticking));
-    expect(rerun.code, rerun.stderr).toBe(0);
-    const records = rerun.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(records).toHaveLength(4);
-    expect(records.filter((r) => r['_error'])).toEqual([]);
+    await rerunAnswersAll(args, e, () => (t += 60_000));
     expect(emu.uploads()).toBe(2 * uploads);
   });
 
@@ -324,12 +329,7 @@ describe('documents from the command line', () => {
     expect(failed.map((r) => r._error?.type)).toEqual(Array(4).fill('invalid_request_error'));
     expect(failed[0]?._error?.message).toMatch(/file_id/);
     const created = emu.stats.calls['batches.create'] ?? 0;
-    const ticking = setInterval(() => (t += 60_000), 100);
-    const rerun = await runCli(args, { env: e }).finally(() => clearInterval(ticking));
-    expect(rerun.code, rerun.stderr).toBe(0);
-    const records = rerun.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(records).toHaveLength(4);
-    expect(records.filter((r) => r['_error'])).toEqual([]);
+    await rerunAnswersAll(args, e, () => (t += 60_000));
     expect(emu.uploads()).toBe(2 * uploads);
     expect(emu.stats.calls['batches.create']).toBe(created + 1);
     // Answered now: a third run pays nothing and uploads nothing.
