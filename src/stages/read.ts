@@ -71,7 +71,7 @@ export interface ReadOptions {
   onColumns?: ((columns: string[], line?: number) => void) | undefined;
   /** The input's text encoding (an iconv-lite name such as `windows-1252`); absent: detected. */
   encoding?: string | undefined;
-  /** CSV: the field delimiter; absent: `\t` for TSV, else an Excel `sep=X` first line's, else sniffed from the header line (`,` `;` tab `|`). */
+  /** CSV: the field delimiter; absent: `\t` for TSV, else an Excel `sep=X` first line's, else sniffed from the header (`,` `;` tab `|`). */
   delimiter?: string | undefined;
   /** CSV/TSV: false when the first row is data; the columns are then named `1`, `2`, … */
   header?: boolean | undefined;
