@@ -5,24 +5,31 @@
  * its pages, dirtied by every intake and missing the page cache on every lookup, were most of the
  * ledger's cost (ledger-floor at 1,000,000 rows: 31.9 µs a record with the index, see the README).
  *
- * Two parts, as a log-structured index: the hashes and ids sorted by hash in two typed arrays (16
- * bytes a request: 16 MB for a million), searched by bisection, and a Map of the recent ones, merged
- * into the arrays once it holds `mergeAt`. A hash may stand for several ids: two keys that share a
- * hash (rare), or one key written again after gc deleted it (its old id stays here, and is dropped by
- * the caller's check). The caller checks each id's row for its scope and key; an id here proves
- * nothing on its own.
+ * Two parts, as a log-structured index: the hashes and ids sorted by hash in two typed arrays,
+ * searched by bisection, and a Map of the recent ones, merged into the arrays once it holds
+ * `mergeAt`. Only a hash's low 32 bits are held, and ids as 32-bit integers: 8 bytes a request (8 MB
+ * for a million, against 16 with the whole hash and the id as doubles: at a million rows the index
+ * was most of the CLI's peak RSS growth from 100,000 rows). A hash may stand for several ids: two keys
+ * that share its low 32 bits (at a million requests, about one lookup in 4,000 meets one), or one key
+ * written again after gc deleted it (its old id stays here, and is dropped by the caller's check).
+ * The caller checks each id's row for its scope and key; an id here proves nothing on its own.
  */
 export class KeyIndex {
   readonly #mergeAt: number;
-  /** Hashes sorted ascending (equal ones by id), and the id of each: the first `#length` slots are used. */
-  #hashes = new Float64Array(0);
-  #ids = new Float64Array(0);
+  /** Hashes (low 32 bits) sorted ascending (equal ones by id), and the id of each: the first `#length` slots are used. */
+  #hashes = new Uint32Array(0);
+  #ids = new Uint32Array(0);
   #length = 0;
   /** Added since the last merge: hash → id, or ids when it has several. */
   #recent = new Map<number, number | number[]>();
 
   constructor(mergeAt = 65_536) {
     this.#mergeAt = mergeAt;
+  }
+
+  /** The bytes its sorted arrays take (the recent pairs, at most `mergeAt`, are in the Map apart). */
+  get bytes(): number {
+    return this.#hashes.byteLength + this.#ids.byteLength;
   }
 
   /** How many (hash, id) pairs it holds. */
@@ -32,7 +39,9 @@ export class KeyIndex {
     return this.#length + recent;
   }
 
-  add(hash: number, id: number): void {
+  add(fullHash: number, id: number): void {
+    const hash = fullHash >>> 0;
+    checkId(id);
     const known = this.#recent.get(hash);
     if (known === undefined) this.#recent.set(hash, id);
     else if (typeof known === 'number') this.#recent.set(hash, [known, id]);
@@ -45,7 +54,7 @@ export class KeyIndex {
    * order: sorted once and merged once when they are as many as a merge takes, instead of a merge
    * every `mergeAt` (which moves the whole sorted arrays each time: 8,000,000 pairs took 3.8 s).
    */
-  addAll(hashes: Float64Array, ids: Float64Array): void {
+  addAll(hashes: Uint32Array, ids: Uint32Array): void {
     if (hashes.length < this.#mergeAt) {
       for (let i = 0; i < hashes.length; i++) this.add(hashes[i] as number, ids[i] as number);
       return;
@@ -56,7 +65,8 @@ export class KeyIndex {
   }
 
   /** The first result `found` gives for an id under `hash` (newest ids first), or undefined. */
-  find<T>(hash: number, found: (id: number) => T | undefined): T | undefined {
+  find<T>(fullHash: number, found: (id: number) => T | undefined): T | undefined {
+    const hash = fullHash >>> 0;
     const recent = this.#recent.get(hash);
     if (typeof recent === 'number') {
       const result = found(recent);
@@ -77,8 +87,8 @@ export class KeyIndex {
   }
 
   clear(): void {
-    this.#hashes = new Float64Array(0);
-    this.#ids = new Float64Array(0);
+    this.#hashes = new Uint32Array(0);
+    this.#ids = new Uint32Array(0);
     this.#length = 0;
     this.#recent.clear();
   }
@@ -103,8 +113,8 @@ export class KeyIndex {
   #merge(): void {
     let count = 0;
     for (const ids of this.#recent.values()) count += typeof ids === 'number' ? 1 : ids.length;
-    const newHashes = new Float64Array(count);
-    const newIds = new Float64Array(count);
+    const newHashes = new Uint32Array(count);
+    const newIds = new Uint32Array(count);
     let at = 0;
     // The Map gives each hash's ids in the order they were added (ascending), and the sort is stable.
     for (const [hash, ids] of this.#recent) {
@@ -124,14 +134,14 @@ export class KeyIndex {
   }
 
   /** Merges pairs sorted by hash (equal ones by id) into the sorted arrays. */
-  #mergeSorted(newHashes: Float64Array, newIds: Float64Array): void {
+  #mergeSorted(newHashes: Uint32Array, newIds: Uint32Array): void {
     const count = newHashes.length;
     if (count === 0) return;
     const total = this.#length + count;
     if (total > this.#hashes.length) {
       const capacity = Math.max(total, Math.ceil(this.#hashes.length * 1.25));
-      const hashes = new Float64Array(capacity);
-      const ids = new Float64Array(capacity);
+      const hashes = new Uint32Array(capacity);
+      const ids = new Uint32Array(capacity);
       hashes.set(this.#hashes.subarray(0, this.#length));
       ids.set(this.#ids.subarray(0, this.#length));
       this.#hashes = hashes;
@@ -159,24 +169,21 @@ export class KeyIndex {
   }
 }
 
-const TWO_32 = 2 ** 32;
-
 /**
- * Sorts pairs by hash (integers in [0, 2^53)), in place and stably: a least-significant-digit radix
- * sort, 16 bits a pass (four passes, the last over the top 5 bits; a pass where every pair has the
- * same digit is skipped).
+ * Sorts pairs by hash (32-bit integers), in place and stably: a least-significant-digit radix sort,
+ * 16 bits a pass (a pass where every pair has the same digit is skipped).
  */
-export function sortByHash(hashes: Float64Array, ids: Float64Array): void {
+export function sortByHash(hashes: Uint32Array, ids: Uint32Array): void {
   const n = hashes.length;
-  let fromHashes: Float64Array = hashes;
-  let fromIds: Float64Array = ids;
-  let toHashes: Float64Array = new Float64Array(n);
-  let toIds: Float64Array = new Float64Array(n);
+  let fromHashes: Uint32Array = hashes;
+  let fromIds: Uint32Array = ids;
+  let toHashes: Uint32Array = new Uint32Array(n);
+  let toIds: Uint32Array = new Uint32Array(n);
   const counts = new Uint32Array(65_536);
-  for (let pass = 0; pass < 4; pass++) {
+  for (const shift of [0, 16]) {
     counts.fill(0);
-    for (let i = 0; i < n; i++) counts[digit(fromHashes[i] as number, pass)]! += 1;
-    if (n === 0 || counts[digit(fromHashes[0] as number, pass)] === n) continue;
+    for (let i = 0; i < n; i++) counts[((fromHashes[i] as number) >>> shift) & 0xffff]! += 1;
+    if (n === 0 || counts[((fromHashes[0] as number) >>> shift) & 0xffff] === n) continue;
     let position = 0;
     for (let d = 0; d < 65_536; d++) {
       const c = counts[d] as number;
@@ -185,7 +192,7 @@ export function sortByHash(hashes: Float64Array, ids: Float64Array): void {
     }
     for (let i = 0; i < n; i++) {
       const hash = fromHashes[i] as number;
-      const d = digit(hash, pass);
+      const d = (hash >>> shift) & 0xffff;
       const to = counts[d] as number;
       counts[d] = to + 1;
       toHashes[to] = hash;
@@ -200,50 +207,43 @@ export function sortByHash(hashes: Float64Array, ids: Float64Array): void {
   }
 }
 
-/** The `pass`th 16-bit digit of a hash, from the lowest. */
-function digit(hash: number, pass: number): number {
-  switch (pass) {
-    case 0:
-      return (hash >>> 0) & 0xffff;
-    case 1:
-      return (hash >>> 0) >>> 16;
-    case 2:
-      return Math.floor(hash / TWO_32) & 0xffff;
-    default:
-      return Math.floor(hash / TWO_32) >>> 16;
-  }
+/** Request ids are row ids given one past the largest (see `lastRequestId`): 2^32 of them would take years of runs. */
+function checkId(id: number): void {
+  if (!Number.isInteger(id) || id < 0 || id > 0xffff_ffff) throw new RangeError(`the key index holds ids up to 2^32 - 1, not ${id}`);
 }
 
 /** Pairs of numbers appended one at a time, read back as two typed arrays (a key-index catch-up). */
 export class PairBuffer {
-  #hashes = new Float64Array(1024);
-  #ids = new Float64Array(1024);
+  #hashes = new Uint32Array(1024);
+  #ids = new Uint32Array(1024);
   #length = 0;
 
+  /** A pair: the hash's low 32 bits are kept, as `KeyIndex` keeps them. */
   push(hash: number, id: number): void {
+    checkId(id);
     if (this.#length === this.#hashes.length) {
-      const hashes = new Float64Array(this.#length * 2);
-      const ids = new Float64Array(this.#length * 2);
+      const hashes = new Uint32Array(this.#length * 2);
+      const ids = new Uint32Array(this.#length * 2);
       hashes.set(this.#hashes);
       ids.set(this.#ids);
       this.#hashes = hashes;
       this.#ids = ids;
     }
-    this.#hashes[this.#length] = hash;
+    this.#hashes[this.#length] = hash >>> 0;
     this.#ids[this.#length++] = id;
   }
 
   /** What was pushed, as arrays the caller may reorder (valid until `clear`). */
-  view(): { hashes: Float64Array; ids: Float64Array } {
+  view(): { hashes: Uint32Array; ids: Uint32Array } {
     return { hashes: this.#hashes.subarray(0, this.#length), ids: this.#ids.subarray(0, this.#length) };
   }
 
-  /** Empties it, and lets a large one go (a first catch-up of a million requests took 16 MB). */
+  /** Empties it, and lets a large one go (a first catch-up of a million requests takes 8 MB). */
   clear(): void {
     this.#length = 0;
     if (this.#hashes.length > 1024) {
-      this.#hashes = new Float64Array(1024);
-      this.#ids = new Float64Array(1024);
+      this.#hashes = new Uint32Array(1024);
+      this.#ids = new Uint32Array(1024);
     }
   }
 }

@@ -22,6 +22,7 @@ describe('KeyIndex', () => {
     ['another hash only', [[6, 1]], 5, []],
     ['two ids of one hash (a key written again after gc, or two keys that share a hash): newest first', [[5, 1], [7, 2], [5, 3]], 5, [3, 1]],
     ['the smallest and the largest hashes', [[0, 1], [2 ** 53 - 1, 2]], 2 ** 53 - 1, [2]],
+    ['hashes equal in their low 32 bits: both ids offered, newest first (the caller checks each row)', [[2 ** 40 + 5, 1], [5, 2], [2 ** 33 + 6, 3]], 5, [2, 1]],
   ] as [string, [number, number][], number, number[]][])('%s', (_, pairs, hash, expected) => {
     // Merged after every pair, never merged, and merged in between: the same answer.
     for (const mergeAt of [1, 2, 1000]) {
@@ -34,12 +35,12 @@ describe('KeyIndex', () => {
 
   it('addAll, many pairs at once (sorted once, merged once) or a few (one by one), finds what add would', () => {
     for (const count of [3, 500]) {
-      const hashes = Float64Array.from({ length: count }, (_, i) => (i * 7919) % 101);
-      const ids = Float64Array.from({ length: count }, (_, i) => 1000 + i);
+      const hashes = Uint32Array.from({ length: count }, (_, i) => (i * 7919) % 101);
+      const ids = Uint32Array.from({ length: count }, (_, i) => 1000 + i);
       const bulk = new KeyIndex(50);
       const single = new KeyIndex(50);
       for (const index of [bulk, single]) index.add(5, 1); // an older id, not yet merged
-      bulk.addAll(Float64Array.from(hashes), Float64Array.from(ids));
+      bulk.addAll(Uint32Array.from(hashes), Uint32Array.from(ids));
       hashes.forEach((hash, i) => single.add(hash, ids[i]!));
       expect(bulk.size).toBe(count + 1);
       for (let hash = 0; hash < 101; hash++) expect(offered(bulk, hash).sort()).toEqual(offered(single, hash).sort());
@@ -60,7 +61,7 @@ describe('KeyIndex', () => {
     expect(asked).toEqual([4, 3, 2]);
   });
 
-  it('agrees with a Map over many random hashes, merged in several rounds; clear forgets all', () => {
+  it('agrees with a Map by low 32 bits over many random 53-bit hashes, merged in several rounds; clear forgets all', () => {
     let seed = 42;
     const random = () => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -72,7 +73,8 @@ describe('KeyIndex', () => {
       // Few distinct hashes among the first ids, so that some have several ids across merges.
       const hash = id % 7 === 0 ? random() % 50 : random() * 2 ** 22 + (random() % 2 ** 22);
       index.add(hash, id);
-      expected.set(hash, [id, ...(expected.get(hash) ?? [])]);
+      // Offered for a hash: every id whose hash agrees with it in its low 32 bits (the index keeps no more).
+      expected.set(hash >>> 0, [id, ...(expected.get(hash >>> 0) ?? [])]);
     }
     expect(index.size).toBe(5000);
     for (const [hash, ids] of expected) expect(offered(index, hash)).toEqual(ids);
@@ -85,15 +87,25 @@ describe('KeyIndex', () => {
   it.each([
     ['nothing', []],
     ['one', [7]],
-    ['equal in their low 32 bits, not in the high ones', [2 ** 40 + 5, 2 ** 33 + 5, 5, 2 ** 52 + 5]],
-    ['equal in their high bits, not in the low ones', [2 ** 52 + 9, 2 ** 52 + 1, 2 ** 52 + 65_536, 2 ** 52]],
-    ['the extremes, and one hash three times (kept in the order given)', [2 ** 53 - 1, 0, 123_456_789_012, 0, 2 ** 53 - 1, 0]],
+    ['equal in their low 16 bits, not in the high ones', [2 ** 20 + 5, 2 ** 17 + 5, 5, 2 ** 31 + 5]],
+    ['equal in their high 16 bits, not in the low ones', [2 ** 31 + 9, 2 ** 31 + 1, 2 ** 31 + 65_535, 2 ** 31]],
+    ['the extremes, and one hash three times (kept in the order given)', [2 ** 32 - 1, 0, 123_456_789, 0, 2 ** 32 - 1, 0]],
   ] as [string, number[]][])('sortByHash sorts %s by hash, stably', (_, hashes) => {
     const ids = hashes.map((_, i) => i + 1);
-    const sortedHashes = Float64Array.from(hashes);
-    const sortedIds = Float64Array.from(ids);
+    const sortedHashes = Uint32Array.from(hashes);
+    const sortedIds = Uint32Array.from(ids);
     sortByHash(sortedHashes, sortedIds);
     const expected = hashes.map((hash, i) => [hash, ids[i]!]).sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
     expect([...sortedHashes].map((hash, i) => [hash, sortedIds[i]])).toEqual(expected);
+  });
+
+  it('holds 8 bytes a request (a million requests: 8 MB, growing by a quarter at most), and refuses an id past 2^32 - 1', () => {
+    const index = new KeyIndex(4096);
+    for (let id = 1; id <= 100_000; id++) index.add(id * 2_654_435_761 + 2 ** 40, id);
+    expect(index.size).toBe(100_000);
+    expect(index.bytes).toBeGreaterThanOrEqual(8 * (100_000 - 4096));
+    expect(index.bytes).toBeLessThanOrEqual(8 * 100_000 * 1.25);
+    expect(offered(index, 77 * 2_654_435_761 + 2 ** 40)).toEqual([77]);
+    expect(() => index.add(1, 2 ** 32)).toThrow(RangeError);
   });
 });
