@@ -14,6 +14,7 @@
  * 2000 px when a request carries more than 20 images.
  */
 import { createHash } from 'node:crypto';
+import { inflateSync } from 'node:zlib';
 import type { PDFDocument } from 'pdf-lib';
 import { findModel, type ModelEntry } from './models.ts';
 import { shellWord } from './text.ts';
@@ -48,7 +49,7 @@ const IMAGE_TYPES: ReadonlySet<string> = new Set<ImageMediaType>(['image/jpeg', 
 
 /** What a file turned out to be (`attachment`: an e-mail attachment's file name, for messages). */
 export type Inspected =
-  | { kind: 'pdf'; mediaType: 'application/pdf'; bytes: Uint8Array; pages: number; attachment?: string }
+  | { kind: 'pdf'; mediaType: 'application/pdf'; bytes: Uint8Array; pages: number; tokens: number; attachment?: string }
   | { kind: 'image'; mediaType: ImageMediaType; bytes: Uint8Array; width: number; height: number; attachment?: string }
   | { kind: 'text'; mediaType: 'text/plain'; text: string }
   | { kind: 'email'; text: string; attachments: Inspected[] };
@@ -127,7 +128,10 @@ async function inspect(bytes: Uint8Array, name: string, depth: number): Promise<
   if (wide !== undefined) return { kind: 'text', mediaType: 'text/plain', text: nonEmpty(wide, name) };
   const [{ fileTypeFromBuffer }, { imageSize }] = await parsers();
   const type = await fileTypeFromBuffer(bytes);
-  if (type?.mime === 'application/pdf') return { kind: 'pdf', mediaType: 'application/pdf', bytes, pages: await pdfPages(bytes, name) };
+  if (type?.mime === 'application/pdf') {
+    const pages = await pdfPages(bytes, name);
+    return { kind: 'pdf', mediaType: 'application/pdf', bytes, pages, tokens: pdfTokens(pages, pdfText(pdfStreams(bytes))) };
+  }
   if (type && IMAGE_TYPES.has(type.mime)) {
     let size: { width?: number; height?: number };
     try {
@@ -413,14 +417,13 @@ export function preflight(
 }
 
 /**
- * Rough input tokens of a document, for cost estimates (from the vision and PDF docs): a PDF page
- * costs about 1,500-3,000 text tokens plus the page as an image (we take 2,250 + a 1,000×1,300-px
- * page image ≈ 1,600); an image (w/28)·(h/28) after scaling to at most 1,568 px on its long side.
+ * Rough input tokens of a document, for cost estimates: a PDF by `pdfTokens`; an image (w/28)·(h/28)
+ * after scaling to at most 1,568 px on its long side; text at 4 characters a token.
  */
 export function documentTokens(doc: Inspected): number {
   switch (doc.kind) {
     case 'pdf':
-      return doc.pages * PDF_PAGE_TOKENS;
+      return doc.tokens;
     case 'image':
       return imageTokens(doc.width, doc.height);
     case 'text':
@@ -430,9 +433,49 @@ export function documentTokens(doc: Inspected): number {
   }
 }
 
-/** What a PDF page's image counts (a 1,000×1,300-px page; see `documentTokens`): the least a page can count. */
+/** What a PDF page's image counts (a 1,000×1,300-px page, (w/28)·(h/28) as `imageTokens`): the least a page can count. */
 export const PDF_PAGE_IMAGE_TOKENS = 1600;
-export const PDF_PAGE_TOKENS = 2250 + PDF_PAGE_IMAGE_TOKENS;
+
+/**
+ * Input tokens of a PDF of `pages` pages whose pages carry `text`: the one page rule, used by the
+ * estimates here and by the emulator's usage and context-window check alike. The PDF-support docs
+ * (as summarised in the header comment; docs/anthropic-batches-api.md gives no per-page figure) say each page is
+ * sent as an image and as the text extracted from it, each costing what an image and text cost: so a
+ * page is its image's tokens plus its own text's (characters/4), not a typical page's 1,500-3,000
+ * text tokens, which put a sparse 100-page PDF over a 200K model's window.
+ */
+export function pdfTokens(pages: number, text: string): number {
+  return pages * PDF_PAGE_IMAGE_TOKENS + Math.ceil(text.length / 4);
+}
+
+/**
+ * A PDF's streams, each inflated when it is Flate-compressed (read from its bytes, not through
+ * pdf-lib: the emulator counts pages in them too).
+ */
+export function pdfStreams(bytes: Uint8Array | string): { content: string; inflated: boolean }[] {
+  const raw = typeof bytes === 'string' ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
+  const streams: { content: string; inflated: boolean }[] = [];
+  for (const m of raw.matchAll(/stream\r?\n([\s\S]*?)\r?\nendstream/g)) {
+    const content = m[1] as string;
+    try {
+      streams.push({ content: inflateSync(Buffer.from(content, 'latin1')).toString('latin1'), inflated: true });
+    } catch {
+      streams.push({ content, inflated: false });
+    }
+  }
+  return streams;
+}
+
+/** The strings drawn with `Tj` in a PDF's (Flate-compressed or plain) content streams: the text `pdfTokens` counts. */
+export function pdfText(streams: readonly { content: string }[]): string {
+  const lines: string[] = [];
+  for (const { content } of streams) {
+    for (const t of content.matchAll(/(?:<([0-9A-Fa-f]*)>|\(((?:\\.|[^\\)])*)\))\s*Tj/g)) {
+      lines.push(t[1] !== undefined ? Buffer.from(t[1], 'hex').toString('latin1') : (t[2] as string).replace(/\\(.)/g, '$1'));
+    }
+  }
+  return lines.join('\n');
+}
 
 /** Tokens of a `width`×`height` image: (w/28)·(h/28) after downscaling to 1,568 px on the long side. */
 export function imageTokens(width: number, height: number): number {

@@ -13,15 +13,15 @@
  * structure (`/Type /Page` objects, also in compressed object streams; an `/Encrypt` in the trailer or
  * the cross-reference stream's dictionary), independently of the client's pdf-lib.
  *
- * Tokens: a PDF page ≈ 2,250 text tokens + a page image ≈ 1,600; an image (w/28)·(h/28) after
- * scaling to 1,568 px on its long side; text chars/4 (see `core/documents.ts`).
+ * Tokens: a PDF by the one page rule of `core/documents.ts` `pdfTokens` (a page is its image, 1,600
+ * tokens, and the text read from it), in usage and in the context-window check alike, as the client
+ * estimates it; an image (w/28)·(h/28) after scaling to 1,568 px on its long side; text chars/4.
  *
  * UNCONFIRMED: URL sources are not fetched (the emulator has no network): they are accepted when
  * https, and cost one page (PDF) or a 1,000×1,000 image.
  */
-import { inflateSync } from 'node:zlib';
 import { imageSize } from 'image-size';
-import { imageTokens, ownBuffer, MANY_IMAGES, MAX_IMAGE_SIDE, MAX_IMAGE_SIDE_MANY, MAX_REQUEST_BYTES, PDF_PAGE_IMAGE_TOKENS, PDF_PAGE_TOKENS, pdfPageLimit } from '../core/documents.ts';
+import { imageTokens, ownBuffer, MANY_IMAGES, MAX_IMAGE_SIDE, MAX_IMAGE_SIDE_MANY, MAX_REQUEST_BYTES, pdfPageLimit, pdfStreams, pdfText, pdfTokens } from '../core/documents.ts';
 import type { FileStore } from './files.ts';
 
 /** A document or image of a request, as a responder sees it. */
@@ -47,15 +47,11 @@ export interface DocumentCheck {
   /** Why the request is refused, if it is. */
   problem?: string;
   documents: EmulatedDocument[];
-  /** Input tokens the documents add (usage: a PDF page at a typical page's tokens). */
-  tokens: number;
   /**
-   * The least the documents can count, for the context window: a PDF page at its image's tokens and
-   * the text read from it, not a typical page's. The docs' 1,500-3,000 text tokens a page are a
-   * typical page's, and a 200K model takes 100 pages: the emulator refuses only what the API surely
-   * would, not a sparse 100-page PDF that its usage estimate puts over the window.
+   * Input tokens the documents add, in usage and against the context window (one rule: a PDF page
+   * at its image's tokens and the text read from it, `pdfTokens`; usage can never be over the window).
    */
-  windowTokens: number;
+  tokens: number;
 }
 
 const IMAGE_MEDIA = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/webp']);
@@ -78,7 +74,7 @@ export function documentTokensOf(params: Record<string, unknown>): number {
 
 function inspect(params: Record<string, unknown>, files: FileStore | undefined): DocumentCheck {
   const documents: EmulatedDocument[] = [];
-  const out: DocumentCheck = { documents, tokens: 0, windowTokens: 0 };
+  const out: DocumentCheck = { documents, tokens: 0 };
   const messages = params['messages'];
   if (!Array.isArray(messages)) return out;
   const model = String(params['model']);
@@ -101,9 +97,7 @@ function inspect(params: Record<string, unknown>, files: FileStore | undefined):
           if (pages > pdfPageLimit(model)) {
             throw new Error(`${path}.source: A maximum of ${pdfPageLimit(model)} PDF pages may be provided (got ${pages}).`);
           }
-          const textTokens = Math.ceil((doc.text?.length ?? 0) / 4);
-          out.tokens += doc.pages !== undefined ? doc.pages * PDF_PAGE_TOKENS : textTokens;
-          out.windowTokens += doc.pages !== undefined ? doc.pages * PDF_PAGE_IMAGE_TOKENS + textTokens : textTokens;
+          out.tokens += doc.pages !== undefined ? pdfTokens(doc.pages, doc.text ?? '') : Math.ceil((doc.text?.length ?? 0) / 4);
         } else if (b['type'] === 'image') {
           const doc = imageOf(path, b, files);
           documents.push(doc);
@@ -119,9 +113,7 @@ function inspect(params: Record<string, unknown>, files: FileStore | undefined):
       if (Math.max(width, height) > limit && mode === 'error') {
         throw new Error(`${doc.path}: image dimensions ${width}x${height} exceed the maximum allowed ${limit} pixels per side`);
       }
-      const tokens = imageTokens(Math.min(width, limit), Math.min(height, limit));
-      out.tokens += tokens;
-      out.windowTokens += tokens;
+      out.tokens += imageTokens(Math.min(width, limit), Math.min(height, limit));
     }
     const bytes = Buffer.byteLength(JSON.stringify(params));
     if (bytes > MAX_REQUEST_BYTES) throw new Error(`request_too_large: the request is ${bytes} bytes, over the ${MAX_REQUEST_BYTES}-byte limit`);
@@ -232,34 +224,9 @@ function pdfFacts(path: string, bytes: Buffer): { pages: number; text: string } 
   if (!raw.startsWith('%PDF-')) throw new Error(`${path}.source: The PDF specified was not valid`);
   const trailer = raw.lastIndexOf('trailer');
   if (/\/Encrypt\s*(?:\d+\s+\d+\s+R|<<)/.test(trailer >= 0 ? raw.slice(trailer) : raw)) throw new Error(`${path}.source: The PDF specified is password-protected`);
-  const streams = streamsOf(raw);
+  const streams = pdfStreams(raw);
   // In the file's own text, or in a compressed stream (an object stream): never both.
   const pages = [raw, ...streams.filter((stream) => stream.inflated).map((stream) => stream.content)].reduce((n, text) => n + (text.match(/\/Type\s*\/Page(?![s\w])/g)?.length ?? 0), 0);
   if (pages === 0) throw new Error(`${path}.source: The PDF specified was not valid (no pages)`);
   return { pages, text: pdfText(streams) };
-}
-
-/** The PDF's streams, each inflated when it is Flate-compressed. */
-function streamsOf(raw: string): { content: string; inflated: boolean }[] {
-  const streams: { content: string; inflated: boolean }[] = [];
-  for (const m of raw.matchAll(/stream\r?\n([\s\S]*?)\r?\nendstream/g)) {
-    const content = m[1] as string;
-    try {
-      streams.push({ content: inflateSync(Buffer.from(content, 'latin1')).toString('latin1'), inflated: true });
-    } catch {
-      streams.push({ content, inflated: false });
-    }
-  }
-  return streams;
-}
-
-/** The strings drawn with `Tj` in the PDF's (Flate-compressed or plain) content streams. */
-function pdfText(streams: readonly { content: string }[]): string {
-  const lines: string[] = [];
-  for (const { content } of streams) {
-    for (const t of content.matchAll(/(?:<([0-9A-Fa-f]*)>|\(((?:\\.|[^\\)])*)\))\s*Tj/g)) {
-      lines.push(t[1] !== undefined ? Buffer.from(t[1], 'hex').toString('latin1') : (t[2] as string).replace(/\\(.)/g, '$1'));
-    }
-  }
-  return lines.join('\n');
 }

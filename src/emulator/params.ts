@@ -526,12 +526,12 @@ function citationsEnabled(messages: unknown): boolean {
 
 /**
  * The prompt, estimated as count_tokens estimates it (answer.ts `promptTokens`, with its documents
- * and images at the least they can count: documents.ts `windowTokens`), must fit the model's context
- * window [REG; wording as the API's "prompt is too long: N tokens > M maximum"]. A PDF under the page
+ * and images as usage counts them: documents.ts `tokens`, core/documents.ts `pdfTokens`), must fit
+ * the model's context window [REG; wording as the API's "prompt is too long: N tokens > M maximum"]. A PDF under the page
  * limit can still be over it: 90 pages of 3,000 characters each, on a 200,000-token model (the page
  * limit and what a page counts, with their sources: core/documents.ts).
  */
 function checkContextWindow(params: Obj, model: ModelEntry, ctx: CheckContext): void {
-  const tokens = promptTokens(params).total + checkDocuments(params, ctx.files).windowTokens;
+  const tokens = promptTokens(params).total + checkDocuments(params, ctx.files).tokens;
   if (tokens > model.contextWindow) fail('', `prompt is too long: ${tokens} tokens > ${model.contextWindow} maximum`);
 }

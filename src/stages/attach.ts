@@ -24,7 +24,7 @@ import {
   documentTokens,
   inspectDocument,
   MAX_FILE_BYTES,
-  PDF_PAGE_TOKENS,
+  pdfTokens,
   PLACEHOLDER,
   preflight,
   sha256,
@@ -146,7 +146,8 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
     }
     const blocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, basename(name), sent, options.oversizedImage))];
     const keyBlocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, basename(name), keyed, options.oversizedImage))];
-    const tokens = parts.reduce((n, part) => n + documentTokens(part), 0) + urls.length * PDF_PAGE_TOKENS;
+    // A URL's PDF is fetched by the API: counted as one page without text, as the emulator counts it.
+    const tokens = parts.reduce((n, part) => n + documentTokens(part), 0) + urls.length * pdfTokens(1, '');
     return { ...record, documents: { blocks, keyBlocks, uploads: [...toUpload.values()], tokens, textTokens } };
   }
 

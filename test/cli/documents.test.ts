@@ -213,8 +213,8 @@ describe('documents from the command line', () => {
     expect(result.stdout).toContain('"source":{"type":"base64","media_type":"application/pdf","data":"<1,830 bytes of application/pdf>"}');
     expect(result.stdout).toContain('"data":"<1,381 bytes of image/png>"');
     expect(result.stdout).not.toMatch(/[A-Za-z0-9+/]{200}/);
-    // 4 requests: 3 PDFs at ~3,850 tokens a page plus a 400x560 scan at ~286, plus the prompt and the e-mail's text.
-    expect(result.stderr).toMatch(/estimate: 4 requests of about 3,\d{3} input tokens/);
+    // 4 requests: 3 one-page PDFs at 1,600 tokens a page image plus their text, a 400x560 scan at ~286, plus the prompt and the e-mail's text.
+    expect(result.stderr).toMatch(/estimate: 4 requests of about 1,\d{3} input tokens/);
   });
 
   it('a PDF over 32 MB, which the run uploads (--upload auto), is shown as an upload by --dry-run and counted by its pages in the estimate and by --max-cost', async () => {
@@ -226,14 +226,30 @@ describe('documents from the command line', () => {
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/"type":"document","source":\{"type":"file","file_id":"sha256:[0-9a-f]{64}"\}/);
     expect(dry.stderr).not.toContain('request_too_large');
-    // 90 pages at about 3,850 tokens each.
-    expect(dry.stderr).toMatch(/estimate: 1 request of about 3\d\d,\d{3} input tokens/);
+    // 90 pages at 1,600 tokens a page image, and their few words of text.
+    expect(dry.stderr).toMatch(/estimate: 1 request of about 14\d,\d{3} input tokens/);
 
     const emu = await emulator({ apiKey: 'sk-docs' });
     const capped = await runCli(['--prompt', 'Summarise', '--max-cost', '0.01', dir], { env: env(emu, join(dir, 'l.db')) });
     expect(capped.code, capped.stderr).toBe(2);
     expect(capped.stderr).toContain('over --max-cost $0.01');
     expect(emu.stats.calls['batches.create'] ?? 0).toBe(0);
+  });
+
+  it('the estimate of a PDF is what the emulator bills for it, within the prompt: a sparse 100-page PDF (a page is its image and its text)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-estimate-'));
+    const work = mkdtempSync(join(tmpdir(), 'be-estimate-run-'));
+    writeFileSync(join(dir, 'p100.pdf'), await textPdf(Array.from({ length: 100 }, (_, p) => [`page ${p + 1}`])));
+    const dry = await runCli(['--dry-run', '--prompt', 'Summarise', dir]);
+    expect(dry.code, dry.stderr).toBe(0);
+    const estimated = Number(/estimate: 1 request of about ([\d,]+) input tokens/.exec(dry.stderr)?.[1]?.replaceAll(',', ''));
+    const emu = await emulator({ apiKey: 'sk-docs' });
+    const run = await runCli(['--prompt', 'Summarise', '--poll-min', '0.01', '--summary', join(work, 's.json'), dir], { env: env(emu, join(work, 'l.db')) });
+    expect(run.code, run.stderr).toBe(0);
+    const billed = (JSON.parse(readFileSync(join(work, 's.json'), 'utf8')) as { input_tokens: number }).input_tokens;
+    expect(billed).toBeLessThanOrEqual(200_000);
+    // The request's JSON (prompt, title, block shapes) is estimated by its characters; the PDF is the same on both sides.
+    expect(Math.abs(estimated - billed)).toBeLessThan(100);
   });
 
   it('--max-cost during the run (stdin: no pass before it) prices a PDF by its pages, not by its bytes: a 100-page PDF of a few KB is not sent under a cap it would cross', async () => {

@@ -8,6 +8,8 @@ import { contractPdf, encryptedPdf, invoicePdf, png, textPdf } from '../../fixtu
 import { emulator } from '../helpers/pipeline.ts';
 import { validateAgainstSpec } from '../helpers/spec.ts';
 import type { EmulatedDocument } from '../../src/emulator/index.ts';
+import { documentTokens, inspectDocument } from '../../src/core/documents.ts';
+import { findModel } from '../../src/core/models.ts';
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
 const pdfBlock = (bytes: Uint8Array) => ({ type: 'document' as const, source: { type: 'base64' as const, media_type: 'application/pdf' as const, data: b64(bytes) } });
@@ -52,8 +54,11 @@ describe('emulator document and image blocks', () => {
     const file = await client.files.upload({ file: await toFile(await contractPdf(), 'contract.pdf', { type: 'application/pdf' }) });
     const image = await client.files.upload({ file: await toFile(png(560, 280), 'scan.png', { type: 'image/png' }) });
     const one = await client.messages.create(ask([pdfBlock(await invoicePdf(7))]));
+    const single = await client.messages.create(ask([pdfBlock(await textPdf([['a']]))]));
     const three = await client.messages.create(ask([pdfBlock(await textPdf([['a'], ['b'], ['c']]))]));
-    expect(three.usage.input_tokens - one.usage.input_tokens).toBe(2 * (2250 + 1600));
+    // A page is its image (1,600 tokens) and its text: "a" is 1 token, "a\nb\nc" 2.
+    expect(three.usage.input_tokens - single.usage.input_tokens).toBe(2 * 1600 + (2 - 1));
+    expect(one.usage.input_tokens).toBeGreaterThan(single.usage.input_tokens);
     const small = await client.messages.create(ask([{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: b64(png(28, 28)) } }]));
     const big = await client.messages.create(ask([{ type: 'image', source: { type: 'file', file_id: image.id } }]));
     expect(big.usage.input_tokens - small.usage.input_tokens).toBe(200 - 1);
@@ -160,6 +165,25 @@ describe('emulator context window with documents', () => {
   });
 });
 
+describe('one page rule: a PDF page is its image and its text, in usage, the window check and the estimate', () => {
+  // Usage billed a page at 3,850 tokens while the window check took a page's image and its text: a
+  // sparse 100-page PDF was accepted on a 200K model and then billed 385K input tokens, more than the
+  // model takes, which the API never reports; the client's estimate counted 3,850 a page too.
+  it('a sparse 100-page PDF is billed within the context window, and as the client estimates it', async () => {
+    const emu = await emulator();
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url, maxRetries: 0 });
+    const sparse = await textPdf(Array.from({ length: 100 }, (_, i) => [`page ${i + 1}`]));
+    const plain = await client.messages.create(ask([]));
+    const answer = await client.messages.create(ask([pdfBlock(sparse)]));
+    expect(answer.usage.input_tokens).toBeLessThanOrEqual(findModel('claude-haiku-4-5')?.contextWindow ?? 0);
+    expect(answer.usage.input_tokens - plain.usage.input_tokens).toBe(documentTokens(await inspectDocument(sparse, 'sparse.pdf')));
+    for (const bytes of [await invoicePdf(3), await contractPdf()]) {
+      const billed = await client.messages.create(ask([pdfBlock(bytes)]));
+      expect(billed.usage.input_tokens - plain.usage.input_tokens).toBe(documentTokens(await inspectDocument(bytes, 'a.pdf')));
+    }
+  });
+});
+
 describe('emulator count_tokens with documents', () => {
   it('counts pages and pixels, and refuses what messages would refuse', async () => {
     const emu = await emulator();
@@ -167,7 +191,8 @@ describe('emulator count_tokens with documents', () => {
     const count = ({ max_tokens: _, ...params }: ReturnType<typeof ask>) => client.messages.countTokens(params);
     const plain = await count(ask([]));
     const withPdf = await count(ask([pdfBlock(await contractPdf())]));
-    expect(withPdf.input_tokens - plain.input_tokens).toBe(2 * (2250 + 1600));
+    // Two page images and the contract's 474 characters of text (119 tokens).
+    expect(withPdf.input_tokens - plain.input_tokens).toBe(2 * 1600 + 119);
     await expect(count(ask([pdfBlock(await encryptedPdf())]))).rejects.toMatchObject({ status: 400 });
   });
 });
