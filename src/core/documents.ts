@@ -14,7 +14,7 @@
  * 2000 px when a request carries more than 20 images.
  */
 import { createHash } from 'node:crypto';
-import { inflateSync } from 'node:zlib';
+import { crc32, inflateSync } from 'node:zlib';
 import type { PDFDocument } from 'pdf-lib';
 import { findModel, type ModelEntry } from './models.ts';
 import { shellWord } from './text.ts';
@@ -128,6 +128,10 @@ async function inspect(bytes: Uint8Array, name: string, depth: number): Promise<
   if (wide !== undefined) return { kind: 'text', mediaType: 'text/plain', text: nonEmpty(wide, name) };
   const [{ fileTypeFromBuffer }, { imageSize }] = await parsers();
   const type = await fileTypeFromBuffer(bytes);
+  // A PNG or JPEG by its signature: file-type gives up on one damaged past it (it reads the chunks after).
+  const signed = PNG_SIGNATURE.every((b, i) => bytes[i] === b) ? 'image/png' : bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff ? 'image/jpeg' : undefined;
+  const damage = signed && (type === undefined || type.mime === signed) ? imageDamage(bytes, signed) : undefined;
+  if (damage) throw new DocumentProblem('document_unreadable', `${name}: a damaged ${signed === 'image/png' ? 'PNG' : 'JPEG'} image (${damage})`);
   if (type?.mime === 'application/pdf') {
     const pages = await pdfPages(bytes, name);
     return { kind: 'pdf', mediaType: 'application/pdf', bytes, pages, tokens: pdfTokens(pages, pdfText(pdfStreams(bytes))) };
@@ -190,6 +194,65 @@ async function pdfPages(bytes: Uint8Array, name: string): Promise<number> {
  */
 export function ownBuffer(bytes: Uint8Array): Uint8Array {
   return bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length ? bytes : new Uint8Array(bytes);
+}
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/**
+ * Why a PNG or JPEG cannot be decoded whole, or undefined: the API answers such an image "Could not
+ * process image" (400 invalid_request_error; anthropics/claude-code#1747), after the request is paid
+ * for in a batch. image-size reads only the header (a PNG's IHDR, a JPEG's SOF), so a file cut short
+ * passes it. A PNG (PNG spec §5.3, §11.2.5) is chunks whose lengths fit the file, each with its CRC
+ * (checked for critical chunks, which decoders refuse on a mismatch; ancillary ones they skip), from
+ * IHDR to IEND. A JPEG (ITU T.81 B.1) is segments whose lengths fit the file, to its end-of-image
+ * marker FFD9; data after that marker (a camera's trailer, a motion photo's video) is not damage,
+ * so the file need not end with FFD9.
+ */
+export function imageDamage(bytes: Uint8Array, mediaType: 'image/png' | 'image/jpeg'): string | undefined {
+  return mediaType === 'image/png' ? pngDamage(bytes) : jpegDamage(bytes);
+}
+
+function pngDamage(bytes: Uint8Array): string | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  for (let at = PNG_SIGNATURE.length; ; ) {
+    if (at + 8 > bytes.length) return `cut short: no IEND chunk (the file ends at byte ${bytes.length})`;
+    const length = view.getUint32(at);
+    const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
+    if (!/^[A-Za-z]{4}$/.test(type)) return `no valid chunk at byte ${at}`;
+    if (at === PNG_SIGNATURE.length && type !== 'IHDR') return 'no IHDR chunk at its start';
+    const end = at + 12 + length;
+    if (end > bytes.length) return `cut short: its ${type} chunk at byte ${at} runs past the end of the file, at byte ${bytes.length}`;
+    // Critical chunks are named with a capital first letter (PNG spec §5.4).
+    if (type[0] === type[0]?.toUpperCase() && crc32(bytes.subarray(at + 4, end - 4)) !== view.getUint32(end - 4)) return `its ${type} chunk at byte ${at} fails its CRC`;
+    if (type === 'IEND') return undefined;
+    at = end;
+  }
+}
+
+function jpegDamage(bytes: Uint8Array): string | undefined {
+  const cut = `cut short: no end-of-image marker (FFD9) before the end of the file, at byte ${bytes.length}`;
+  for (let at = 2; ; ) {
+    if (at + 2 > bytes.length) return cut;
+    if (bytes[at] !== 0xff) return `no marker at byte ${at}`;
+    const marker = bytes[at + 1] as number;
+    if (marker === 0xff) {
+      at++; // fill byte
+      continue;
+    }
+    if (marker === 0xd9) return undefined;
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      at += 2; // no length
+      continue;
+    }
+    if (at + 4 > bytes.length) return cut;
+    const end = at + 2 + ((bytes[at + 2] as number) << 8) + (bytes[at + 3] as number);
+    if (end > bytes.length) return `cut short: its segment FF${marker.toString(16).toUpperCase()} at byte ${at} runs past the end of the file, at byte ${bytes.length}`;
+    at = end;
+    if (marker !== 0xda) continue;
+    // After a start of scan, entropy-coded data up to the next marker (FF00 is a data byte, FFD0-FFD7 restart markers).
+    while (at + 1 < bytes.length && !(bytes[at] === 0xff && bytes[at + 1] !== 0 && bytes[at + 1] !== 0xff && ((bytes[at + 1] as number) < 0xd0 || (bytes[at + 1] as number) > 0xd7))) at++;
+    if (at + 1 >= bytes.length) return cut;
+  }
 }
 
 /** UTF-8 text without NUL bytes, else undefined (a BOM is dropped). */

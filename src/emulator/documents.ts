@@ -6,8 +6,9 @@
  *
  * Refused, as an `invalid_request_error` (a per-request `errored` result in a batch, a 400 on
  * `/v1/messages`): an unknown source type or media type, base64 that does not decode, bytes that are
- * not what the media type says, an encrypted PDF, an unknown or expired `file_id`, PDFs over the
- * model's page limit together (100 pages a request; 600 on 1M-context models), an image over 8000 px a side (2000 px with
+ * not what the media type says, a PNG or JPEG cut short or damaged ("Could not process image"), an
+ * encrypted PDF, an unknown or expired `file_id`, PDFs over the model's page limit together (100
+ * pages a request; 600 on 1M-context models), an image over 8000 px a side (2000 px with
  * more than 20 images) when `oversized_image` is `error` (else it is scaled down, as the SDK
  * documents), a request over 32 MB. Page counting and the encryption check read the PDF's own
  * structure (`/Type /Page` objects, also in compressed object streams; an `/Encrypt` in the trailer or
@@ -21,7 +22,7 @@
  * https, and cost one page (PDF) or a 1,000×1,000 image.
  */
 import { imageSize } from 'image-size';
-import { imageTokens, ownBuffer, MANY_IMAGES, MAX_IMAGE_SIDE, MAX_IMAGE_SIDE_MANY, MAX_REQUEST_BYTES, pdfPageLimit, pdfStreams, pdfText, pdfTokens } from '../core/documents.ts';
+import { imageDamage, imageTokens, ownBuffer, MANY_IMAGES, MAX_IMAGE_SIDE, MAX_IMAGE_SIDE_MANY, MAX_REQUEST_BYTES, pdfPageLimit, pdfStreams, pdfText, pdfTokens } from '../core/documents.ts';
 import type { FileStore } from './files.ts';
 
 /** A document or image of a request, as a responder sees it. */
@@ -210,6 +211,9 @@ function imageFacts(path: string, bytes: Buffer, mediaType: string): { width: nu
   }
   const actual = size.type === 'jpg' ? 'image/jpeg' : `image/${size.type ?? ''}`;
   if (actual !== mediaType) throw new Error(`${path}.source: Image does not match the provided media type ${mediaType}`);
+  // A PNG or JPEG cut short or damaged past its header: the API's "Could not process image" (400
+  // invalid_request_error, anthropics/claude-code#1747 and #8646), as core/documents.ts `imageDamage` says.
+  if ((mediaType === 'image/png' || mediaType === 'image/jpeg') && imageDamage(bytes, mediaType)) throw new Error(`${path}.source: Could not process image`);
   return { width: size.width ?? 0, height: size.height ?? 0 };
 }
 

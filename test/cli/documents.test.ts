@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { PDFDocument } from 'pdf-lib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { corruptPdf, encryptedPdf, invoicePdf, png, textPdf } from '../../fixtures/documents/make.mjs';
+import { corruptPdf, encryptedPdf, invoicePdf, jpeg, png, textPdf } from '../../fixtures/documents/make.mjs';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.ts';
 import type { BatchEvent } from '../../src/stages/batch.ts';
 import { BIN, ROOT, runCli } from '../helpers/cli.ts';
@@ -476,6 +476,27 @@ describe('documents from the command line', () => {
         expect.objectContaining({ name, _error: expect.objectContaining({ type: 'document_unreadable', message: expect.stringContaining(`${join(dir, name)}:1: `) }) }),
       ]);
     }
+  });
+
+  it('a PNG cut in its IDAT data, a PNG damaged past its signature and a JPEG cut short are document_unreadable naming the file, never sent', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-cut-images-'));
+    const whole = png(400, 560);
+    writeFileSync(join(dir, 'a-ok.png'), whole);
+    writeFileSync(join(dir, 'b-cut.png'), whole.subarray(0, Math.floor(whole.length * 0.6)));
+    writeFileSync(join(dir, 'c-damaged.png'), Buffer.concat([whole.subarray(0, 8), Buffer.alloc(200, 7)]));
+    writeFileSync(join(dir, 'd-cut.jpg'), jpeg(64, 48).subarray(0, -2));
+    const result = await runCli(['--emulator', '--prompt', 'Describe', dir]);
+    expect(result.code, result.stderr).toBe(3);
+    const out = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { name: string; _error?: { type: string; message: string } });
+    expect(out.map((record) => [record.name, record._error?.type])).toEqual([
+      ['a-ok.png', undefined],
+      ['b-cut.png', 'document_unreadable'],
+      ['c-damaged.png', 'document_unreadable'],
+      ['d-cut.jpg', 'document_unreadable'],
+    ]);
+    expect(out[1]?._error?.message).toMatch(/b-cut\.png: a damaged PNG image \(cut short: its IDAT chunk/);
+    expect(out[3]?._error?.message).toMatch(/d-cut\.jpg: a damaged JPEG image \(cut short: no end-of-image marker \(FFD9\)/);
+    expect(result.stderr).toContain('submitted: 1 request');
   });
 
   it('a text document over the context window is prompt_too_long and never sent, as the same text in a field is', async () => {

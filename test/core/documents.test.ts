@@ -9,7 +9,7 @@ import {
   preflight,
   type Inspected,
 } from '../../src/core/documents.ts';
-import { contractPdf, corruptPdf, email, encryptedPdf, invoicePdf, officeFile, png, textPdf, zipFile } from '../../fixtures/documents/make.mjs';
+import { contractPdf, corruptPdf, email, encryptedPdf, invoicePdf, jpeg, officeFile, png, textPdf, zipFile } from '../../fixtures/documents/make.mjs';
 
 async function problemOf(bytes: Uint8Array, name = 'f'): Promise<DocumentProblem> {
   try {
@@ -164,6 +164,32 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     expect(corrupt.message).toMatch(/^broken\.pdf: a damaged PDF/);
     // A view into a larger buffer: the bytes after its end (here the rest of the PNG) must not be read.
     expect((await problemOf(new Uint8Array(png(10, 10)).subarray(0, 16), 'cut.png')).type).toBe('document_unreadable');
+  });
+});
+
+describe('inspectDocument: a damaged or cut-short image is document_unreadable, before paying', () => {
+  // A PNG cut in its IDAT data passed (its size is in the IHDR at the start) and was sent; a PNG
+  // damaged after its signature was document_unsupported, though the README says damaged files are
+  // document_unreadable.
+  it('a PNG or JPEG cut short, or damaged, names the file and the problem', async () => {
+    const whole = png(400, 560);
+    expect(await inspectDocument(whole, 'scan.png')).toMatchObject({ kind: 'image', width: 400, height: 560 });
+    const cut = await problemOf(whole.subarray(0, Math.floor(whole.length * 0.6)), 'scan.png');
+    expect(cut).toMatchObject({ type: 'document_unreadable', message: expect.stringMatching(/^scan\.png: a damaged PNG image \(cut short: its IDAT chunk at byte 33 runs past the end of the file, at byte 828\)/) });
+    const noEnd = await problemOf(whole.subarray(0, whole.length - 12), 'noend.png');
+    expect(noEnd).toMatchObject({ type: 'document_unreadable', message: expect.stringMatching(/^noend\.png: a damaged PNG image \(cut short: no IEND chunk/) });
+    const garbage = await problemOf(Buffer.concat([whole.subarray(0, 8), Buffer.alloc(200, 7)]), 'garbage.png');
+    expect(garbage).toMatchObject({ type: 'document_unreadable', message: expect.stringMatching(/^garbage\.png: a damaged PNG image/) });
+    const scribbled = Buffer.from(whole);
+    scribbled.fill(0xff, 60, 90);
+    expect(await problemOf(scribbled, 'crc.png')).toMatchObject({ type: 'document_unreadable', message: expect.stringMatching(/^crc\.png: a damaged PNG image \(its IDAT chunk at byte 33 fails its CRC/) });
+
+    const photo = jpeg(64, 48);
+    expect(await inspectDocument(photo, 'photo.jpg')).toMatchObject({ kind: 'image', mediaType: 'image/jpeg', width: 64, height: 48 });
+    // Data after the end-of-image marker (a camera's trailer) is not damage.
+    expect(await inspectDocument(Buffer.concat([photo, Buffer.from('trailer')]), 'trailer.jpg')).toMatchObject({ kind: 'image' });
+    expect(await problemOf(photo.subarray(0, photo.length - 2), 'cut.jpg')).toMatchObject({ type: 'document_unreadable', message: expect.stringMatching(/^cut\.jpg: a damaged JPEG image \(cut short: no end-of-image marker \(FFD9\)/) });
+    expect(await problemOf(photo.subarray(0, 30), 'head.jpg')).toMatchObject({ type: 'document_unreadable', message: expect.stringMatching(/^head\.jpg: a damaged JPEG image \(cut short/) });
   });
 });
 

@@ -4,7 +4,7 @@
  */
 import Anthropic, { toFile } from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
-import { contractPdf, encryptedPdf, invoicePdf, png, textPdf } from '../../fixtures/documents/make.mjs';
+import { contractPdf, encryptedPdf, invoicePdf, jpeg, png, textPdf } from '../../fixtures/documents/make.mjs';
 import { emulator } from '../helpers/pipeline.ts';
 import { validateAgainstSpec } from '../helpers/spec.ts';
 import type { EmulatedDocument } from '../../src/emulator/index.ts';
@@ -107,11 +107,15 @@ describe('emulator document and image blocks', () => {
       ['unknown file', { type: 'document', source: { type: 'file', file_id: 'file_nope' } }],
       ['http url', { type: 'document', source: { type: 'url', url: 'http://example.com/a.pdf' } }],
       ['101 pages', pdfBlock(await textPdf(Array.from({ length: 101 }, () => ['p'])))],
+      ['PNG cut in its IDAT data', { type: 'image', source: { type: 'base64', media_type: 'image/png', data: b64(png(400, 560).subarray(0, 828)) } }],
+      ['JPEG without its end-of-image marker', { type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: b64(jpeg(64, 48).subarray(0, -2)) } }],
       ['oversized, error chosen', { type: 'image', source: { type: 'base64', media_type: 'image/png', data: b64(png(8001, 1)) }, transformations: { oversized_image: 'error' } }],
     ];
     for (const [label, block] of bad) {
       await expect(client.messages.create(ask([block])), label).rejects.toMatchObject({ status: 400, type: 'invalid_request_error' });
     }
+    await expect(client.messages.create(ask([bad[8]?.[1]]))).rejects.toMatchObject({ error: { error: { message: expect.stringMatching(/Could not process image/) } } });
+    await client.messages.create(ask([{ type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: b64(jpeg(64, 48)) } }]));
     // The page limit is per request: two PDFs of 60 pages are over it together.
     const sixty = pdfBlock(await textPdf(Array.from({ length: 60 }, () => ['p'])));
     await expect(client.messages.create(ask([sixty, sixty]))).rejects.toMatchObject({ status: 400, type: 'invalid_request_error', error: { error: { message: expect.stringMatching(/A maximum of 100 PDF pages may be provided \(got 120\)/) } } });
