@@ -114,6 +114,24 @@ export function resolveOptions(options: EnrichOptions) {
   return parsed.data;
 }
 
+/** The first item of `source` (undefined when it is empty), and all of `source` again, that item first. */
+async function peekFirst<T>(source: AsyncIterable<T>): Promise<{ first: T | undefined; records: AsyncIterable<T> }> {
+  const iterator = source[Symbol.asyncIterator]();
+  const head = await iterator.next();
+  const rest: AsyncIterable<T> = { [Symbol.asyncIterator]: () => iterator };
+  async function* records(): AsyncGenerator<T> {
+    if (head.done) return;
+    try {
+      yield head.value;
+      yield* rest;
+    } finally {
+      // Stopped at the first item (before `yield*` took the source over): the source is closed too.
+      await iterator.return?.();
+    }
+  }
+  return { first: head.done ? undefined : head.value, records: records() };
+}
+
 /** The enrichment stage for `pipeline`: `SourceRecord`s in, enriched records (or records with `_error`) out. */
 export function enrichStage(
   options: EnrichOptions,
@@ -152,8 +170,12 @@ export function enrichStage(
         : o.onComplete;
     try {
       const { client, identity, offline } = await apiOf(o, ledger);
-      // Documents: attached fields become content blocks; uploads are registered in the ledger.
-      const registry = o.attach?.length && o.upload !== 'inline' ? ledger.uploads : undefined;
+      // Documents: attached fields become content blocks; uploads are registered in the ledger. Records
+      // that name their own documents (a folder's, `SourceRecord.attach`) have them attached too, as the
+      // CLI does: the first record says whether the input is such.
+      const { first, records } = await peekFirst(source);
+      const documents = Boolean(o.attach?.length || first?.attach?.length);
+      const registry = documents && o.upload !== 'inline' ? ledger.uploads : undefined;
       // A model the registry does not know: the API's GET /v1/models/{id} says whether it exists and
       // what it can do (not without a key: a cached rerun does not call the API).
       if (!findModel(o.model) && offline === undefined) {
@@ -161,24 +183,24 @@ export function enrichStage(
         const problem = jobProblem(job, () => entry) ?? (documentJob && jobProblem(documentJob, () => entry));
         if (problem) throw new BatchEnrichError('BE_INVALID_OPTION', problem);
       }
-      const withDocuments = o.attach?.length
+      const withDocuments = documents
         ? attachDocuments({
-            fields: o.attach,
+            fields: o.attach ?? [],
             baseDir: o.baseDir ?? process.cwd(),
             model: o.model,
             upload: o.upload,
             canUpload: registry !== undefined,
             oversizedImage: o.oversizedImage,
             file: o.file,
-          })(source)
-        : source;
+          })(records)
+        : records;
       const requestSpec = {
         model: o.model,
         maxTokens: o.maxTokens,
         prompt,
         system: o.system,
         answerSchema: rowAnswer?.jsonSchema,
-        documentAnswerSchema: o.attach?.length ? documentAnswer?.jsonSchema : undefined,
+        documentAnswerSchema: documents ? documentAnswer?.jsonSchema : undefined,
         idField: o.idField,
         file: o.file,
         documentPrompt: o.documentPrompt === undefined ? undefined : compileTemplate(o.documentPrompt),

@@ -314,3 +314,35 @@ describe('resolveUploads and a request already submitted', () => {
     expect((await run(false)).error).toMatchObject({ type: 'upload_failed' });
   });
 });
+
+describe('a folder through the library, as the CLI runs one', () => {
+  // readFolder(dir) piped into recipeStage(invoiceExtraction) gave every record a template error
+  // (`<stdin>:1: … {{text}}`): the folder's records were not attached by their `path` as the CLI
+  // attaches them, and the error named <stdin>, not the folder.
+  it('readFolder(dir) into recipeStage(invoiceExtraction): each file attached by its path and answered; a bad file named by the folder', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-lib-folder-'));
+    writeFileSync(join(dir, 'a.pdf'), await invoicePdf(1));
+    writeFileSync(join(dir, 'b.pdf'), await invoicePdf(2));
+    writeFileSync(join(dir, 'c-broken.pdf'), corruptPdf());
+    const seen: EmulatedDocument[][] = [];
+    const emu = await emulator({ responder: ({ documents }) => (seen.push(documents ?? []), undefined) });
+    const { readFolder, recipeStage } = await import('../src/index.ts');
+    const { default: invoiceExtraction } = await import('../transforms/invoice-extraction.ts');
+    const out: Record<string, unknown>[] = [];
+    for await (const record of recipeStage(invoiceExtraction, { apiKey: 'k', baseURL: emu.url, ledger: ':memory:', pollMinMs: 5 })(readFolder(dir))) out.push(record);
+    expect(out.map((r) => [r['name'], (r['_error'] as { type: string } | undefined)?.type])).toEqual([
+      ['a.pdf', undefined],
+      ['b.pdf', undefined],
+      ['c-broken.pdf', 'document_unreadable'],
+    ]);
+    expect(typeof out[0]?.['vendor']).toBe('string');
+    expect(seen.map((documents) => documents.map((d) => d.text?.match(/INV-\d+/)?.[0]))).toEqual([['INV-00001'], ['INV-00002']]);
+    const broken = `${dir}:3: ${join(dir, 'c-broken.pdf')}: a damaged PDF`;
+    expect((out[2]?.['_error'] as { message: string }).message.slice(0, broken.length)).toBe(broken);
+    // A prompt whose field a file record lacks: the error names the folder and the record, not <stdin>.
+    const { enrichStage } = await import('../src/index.ts');
+    const missing: Record<string, unknown>[] = [];
+    for await (const record of enrichStage({ prompt: 'Summarise {{subject}}', apiKey: 'k', baseURL: emu.url, ledger: ':memory:', pollMinMs: 5 })(readFolder(dir))) missing.push(record);
+    expect((missing[0]?.['_error'] as { type: string; message: string })).toMatchObject({ type: 'template', message: expect.stringContaining(`${dir}:1: `) });
+  });
+});

@@ -38,7 +38,7 @@ import type { RecordError } from '../core/result.ts';
 import { promptTokenEstimate } from '../core/preflight.ts';
 import type { Uploader, UploadPart } from '../client/uploads.ts';
 import type { PreparedRecord } from './batch.ts';
-import type { SourceRecord } from './read.ts';
+import { sourceOf, type SourceRecord } from './read.ts';
 
 
 export type UploadMode = 'files' | 'inline' | 'auto';
@@ -82,7 +82,6 @@ type Part = Inspected & { kind: 'pdf' | 'image' };
 
 /** The stage: records → records with their documents as blocks (see the module comment), in order. */
 export function attachDocuments(options: AttachOptions): (source: AsyncIterable<SourceRecord>) => AsyncGenerator<AttachedRecord> {
-  const where = !options.file || options.file === '-' ? '<stdin>' : options.file;
   const mode = options.upload ?? 'auto';
   if (mode === 'files' && !options.canUpload) throw new Error('attachDocuments: `upload: "files"` needs the Files API');
   const one = async (record: SourceRecord): Promise<AttachedRecord> => {
@@ -90,7 +89,7 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
     try {
       return await attachOne(record);
     } catch (error) {
-      const at = `${where}:${record.line}`;
+      const at = `${sourceOf(options.file, record)}:${record.line}`;
       if (error instanceof DocumentProblem) return { ...record, error: { type: error.type, message: `${at}: ${error.message}` } };
       throw error;
     }
@@ -99,8 +98,8 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
   async function attachOne(record: SourceRecord): Promise<AttachedRecord> {
     const docs: { name: string; doc: Inspected }[] = [];
     const urls: ContentBlock[] = [];
-    // A field given twice (`--attach f --attach f`) is one field: its documents are sent once.
-    for (const field of new Set(options.fields)) {
+    // A field given twice (`--attach f --attach f`, or by the record too: a folder's `path`) is one field: its documents are sent once.
+    for (const field of new Set([...options.fields, ...(record.attach ?? [])])) {
       const value = record.data[field];
       for (const item of Array.isArray(value) ? value : [value]) {
         if (item === undefined || item === null || item === '') continue;
@@ -233,7 +232,6 @@ export interface ResolveUploadsOptions {
  * record's `error` (`upload_failed`).
  */
 export function resolveUploads(options: ResolveUploadsOptions): (source: AsyncIterable<PendingUploads>) => AsyncGenerator<PreparedRecord> {
-  const where = !options.file || options.file === '-' ? '<stdin>' : options.file;
   const one = async (record: PendingUploads): Promise<PreparedRecord> => {
     const { uploads, ...prepared } = record;
     if (!uploads?.length || prepared.error || prepared.key === undefined || prepared.messages === undefined) return prepared;
@@ -251,7 +249,7 @@ export function resolveUploads(options: ResolveUploadsOptions): (source: AsyncIt
         if (!(error instanceof Error && 'status' in error)) throw error;
         // Submitted already: paid for, and answered by its batch; only a retry would need the file.
         if (known === 'submitted') return prepared;
-        return { ...prepared, error: { type: 'upload_failed', message: `${where}:${prepared.line}: ${part.name}: uploading to the Files API failed: ${describeApiError(error)}` } };
+        return { ...prepared, error: { type: 'upload_failed', message: `${sourceOf(options.file, prepared)}:${prepared.line}: ${part.name}: uploading to the Files API failed: ${describeApiError(error)}` } };
       }
     }
     return { ...prepared, messages };

@@ -1,8 +1,9 @@
 /**
  * Files as the input itself: a folder (`batch-enrich … invoices/`) or a list of paths, one a line
  * (`find . -name '*.pdf' | batch-enrich --input-format paths …`), give one record per file:
- * `{ path, name, bytes, sha256 }`, with `path` as the document to attach. So no CSV has to be
- * written by hand to run a recipe over a folder of documents.
+ * `{ path, name, bytes, sha256 }`, with `path` as the document to attach (the record says so,
+ * `SourceRecord.attach`: `enrichStage` and `recipeStage` attach it as the CLI does, whatever their
+ * `attach`). So no CSV has to be written by hand to run a recipe over a folder of documents.
  *
  * A folder is walked recursively in sorted order (the output order is stable across runs); hidden
  * entries (`.name`) are skipped. A listed path that cannot be read still gives its record (`bytes`
@@ -32,14 +33,14 @@ export async function* readFolder(dir: string, options: FolderOptions = {}): Asy
   let seq = 0;
   for await (const path of walk(dir)) {
     if (options.skip?.(path)) continue;
-    yield { seq, line: seq + 1, data: await fileRecord(path) };
+    yield { seq, line: seq + 1, data: await fileRecord(path), attach: [PATH_FIELD], source: dir };
     seq++;
   }
 }
 
 /** One record for one file (a document given as FILE). */
 export async function* readOne(path: string): AsyncGenerator<SourceRecord> {
-  yield { seq: 0, line: 1, data: await fileRecord(path) };
+  yield { seq: 0, line: 1, data: await fileRecord(path), attach: [PATH_FIELD], source: path };
 }
 
 /** One record per non-blank line of a path list (`--input-format paths`). */
@@ -51,7 +52,7 @@ export function readPaths(): (source: AsyncIterable<Buffer | string>) => AsyncGe
       line++;
       const path = text.replace(/\r$/, '');
       if (path.trim() === '') continue;
-      yield { seq: seq++, line, data: await fileRecord(path) };
+      yield { seq: seq++, line, data: await fileRecord(path), attach: [PATH_FIELD] };
     }
   };
 }

@@ -13,7 +13,7 @@ import { documentMessages } from '../core/documents.ts';
 import { CHARS_PER_TOKEN } from '../core/pricing.ts';
 import type { PreparedRecord } from './batch.ts';
 import type { AttachedRecord, PendingUploads } from './attach.ts';
-import type { SourceRecord } from './read.ts';
+import { sourceOf, type SourceRecord } from './read.ts';
 import { recordProblem } from '../core/preflight.ts';
 import { merged } from '../core/result.ts';
 
@@ -32,7 +32,6 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
   // Records with documents are asked their own answer (a list of clauses with pages, say), in params of their own.
   const documentParts = options.documentAnswerSchema ? compileSpec({ ...options, answerSchema: options.documentAnswerSchema }).parts : parts;
   const documentKeyOf = documentParts === parts ? keyOf : requestKeyOf(documentParts.head, documentParts.tail);
-  const file = !options.file || options.file === '-' ? '<stdin>' : options.file;
   return async function* prepare(source) {
     for await (const record of source) {
       if (record.error) {
@@ -51,7 +50,7 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         const text = (documents ? (options.documentPrompt ?? options.prompt) : options.prompt).render(record.data);
         const problem = recordProblem(text, options.system, options.model, documents);
         if (problem) {
-          yield { ...plain, error: { type: problem.type, message: `${file}:${record.line}: ${problem.message}` } };
+          yield { ...plain, error: { type: problem.type, message: `${sourceOf(options.file, record)}:${record.line}: ${problem.message}` } };
           continue;
         }
         const serialized = documents ? documentMessages(text, documents.blocks) : userMessages(text);
@@ -66,7 +65,7 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         yield prepared;
       } catch (error) {
         if (!isBatchEnrichError(error) || error.code !== 'BE_TEMPLATE') throw error;
-        yield { ...plain, error: { type: 'template', message: `${file}:${record.line}: ${error.message}` } };
+        yield { ...plain, error: { type: 'template', message: `${sourceOf(options.file, record)}:${record.line}: ${error.message}` } };
       }
     }
   };

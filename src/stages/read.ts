@@ -54,6 +54,18 @@ export interface SourceRecord {
   data: Record<string, unknown>;
   /** Set when the record cannot be used (a bad NDJSON line: `data` is empty, the raw text is in `error.input`). */
   error?: RecordError;
+  /**
+   * Fields of this record that hold documents, attached whatever the stage's `attach` says: a file
+   * record of `readFolder`, `readPaths` (`path`), so that the library attaches it as the CLI does.
+   */
+  attach?: readonly string[] | undefined;
+  /** Where the record comes from, named in its messages when the stage is not told (`file`): a folder record's folder. */
+  source?: string | undefined;
+}
+
+/** Where a record comes from, for its messages: the stage's `file`, else the record's own `source`, else `<stdin>`. */
+export function sourceOf(file: string | undefined, record: SourceRecord): string {
+  return file && file !== '-' ? file : (record.source ?? '<stdin>');
 }
 
 /** The scan of a line that cannot hold a lossy number or deep nesting. */
