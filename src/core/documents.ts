@@ -121,6 +121,23 @@ function unsupportedType(name: string, type: { mime: string; ext: string }): Doc
   return new DocumentProblem('document_unsupported', `${name}: ${OFFICE[ext]} (.${ext}) ${supported}; convert it to PDF first, e.g. libreoffice --headless --convert-to pdf ${shellWord(name.startsWith('-') ? `./${name}` : name)}`);
 }
 
+/**
+ * The problem of text that is not UTF-8, with the `iconv` command that converts it: from the encoding
+ * the CSV reader would detect (`core/encoding.ts`), this file, into a UTF-8 copy beside it.
+ */
+async function notUtf8(bytes: Uint8Array, name: string): Promise<DocumentProblem> {
+  const { detectEncoding, DETECT_SAMPLE_BYTES } = await import('./encoding.ts');
+  const encoding = detectEncoding(bytes.subarray(0, DETECT_SAMPLE_BYTES), bytes.length <= DETECT_SAMPLE_BYTES).encoding;
+  const file = name.startsWith('-') ? `./${name}` : name;
+  const copy = file.replace(/(\.[^./]*)?$/, (ext) => `.utf-8${ext}`);
+  return new DocumentProblem('document_unsupported', `${name}: text that is not UTF-8 (${encoding}, as far as can be told): convert it to UTF-8 first, e.g. iconv -f ${encoding} -t utf-8 ${shellWord(file)} > ${shellWord(copy)}`);
+}
+
+/** The file name of an e-mail's attachment (a PDF or an image), when it had one. */
+function attachmentName(part: Inspected): string | undefined {
+  return part.kind === 'pdf' || part.kind === 'image' ? part.attachment : undefined;
+}
+
 /** `inspectDocument`, within `depth` levels of forwarded messages. */
 async function inspect(bytes: Uint8Array, name: string, depth: number): Promise<Inspected> {
   // Before file-type, which takes a UTF-16 byte order mark for the start of an MPEG audio frame.
@@ -158,9 +175,7 @@ async function inspect(bytes: Uint8Array, name: string, depth: number): Promise<
       // ISO-8859-1 is common), which mailparser decodes.
       const latin1 = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
       if (looksLikeEmail(latin1)) return inspectEmail(bytes, name, depth);
-      if (looksLikeText(latin1)) {
-        throw new DocumentProblem('document_unsupported', `${name}: text that is not UTF-8 (in another encoding, such as windows-1252): convert it to UTF-8 first, e.g. iconv -f windows-1252 -t utf-8`);
-      }
+      if (looksLikeText(latin1)) throw await notUtf8(bytes, name);
     }
     throw new DocumentProblem('document_unsupported', `${name}: not a PDF, an image or text (binary data of an unknown type)`);
   }
@@ -345,7 +360,8 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number): Pro
       if (inspected.kind === 'pdf' || inspected.kind === 'image') attachments.push({ ...inspected, attachment: label });
       else if (inspected.kind === 'email') {
         attachedText.push(`--- Forwarded message (${label}) ---\n${inspected.text.trim()}\n`);
-        attachments.push(...inspected.attachments);
+        // A forwarded message's attachments are named by the path to them: `original.eml › invoice.pdf`.
+        attachments.push(...inspected.attachments.map((inner) => (inner.kind === 'pdf' || inner.kind === 'image' ? { ...inner, attachment: `${label} › ${inner.attachment ?? '?'}` } : inner)));
       } else attachedText.push(`--- Attached text (${label}) ---\n${inspected.text.trim()}\n`);
     } catch (error) {
       if (!(error instanceof DocumentProblem)) throw error;
@@ -404,7 +420,8 @@ export function blocksOf(
     case 'email':
       return [
         { type: 'document', source: { type: 'text', media_type: 'text/plain', data: doc.text }, title },
-        ...doc.attachments.flatMap((part, i) => blocksOf(part, `${title} attachment ${i + 1}`, transport, oversized)),
+        // Each attachment's title carries its own file name (`mail.eml › invoice.pdf`): the model, and a citation, can tell them apart.
+        ...doc.attachments.flatMap((part, i) => blocksOf(part, `${title} › ${attachmentName(part) ?? `attachment ${i + 1}`}`, transport, oversized)),
       ];
     case 'pdf':
     case 'image': {

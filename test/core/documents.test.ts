@@ -62,6 +62,12 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     ]);
   });
 
+  it("an e-mail attachment's document title carries its own file name (mail.eml › INV-00042.pdf), a forwarded one's the path to it", async () => {
+    const mail = await inspectDocument(email(await invoicePdf(42)), 'mail.eml');
+    const titles = blocksOf(mail, 'mail.eml', () => ({ type: 'inline' })).map((b) => ('title' in b ? b.title : undefined));
+    expect(titles).toEqual(['mail.eml', 'mail.eml › INV-00042.pdf']);
+  });
+
   it('a forwarded e-mail (message/rfc822) attached to one: its text is sent, and its PDF as a document; a text attachment is sent as text', async () => {
     const inner = email(await invoicePdf(7));
     const forward = Buffer.from(
@@ -101,6 +107,7 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     expect(doc.text).not.toContain('not sent');
     expect(doc.attachments).toHaveLength(1);
     expect(doc.attachments[0]).toMatchObject({ kind: 'pdf', pages: 1 });
+    expect(blocksOf(doc, 'fwd.eml', () => ({ type: 'inline' })).map((b) => ('title' in b ? b.title : undefined))).toEqual(['fwd.eml', 'fwd.eml › original.eml › INV-00042.pdf']);
   });
 
   it('an e-mail in an 8-bit charset (ISO-8859-1, as mail clients still send): read with its charset, not refused as binary', async () => {
@@ -133,7 +140,10 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     const latin = Buffer.from('Stra\xdfe 5, M\xfcnchen\n', 'latin1');
     const problem = await problemOf(latin, 'address.txt');
     expect(problem.type).toBe('document_unsupported');
-    expect(problem.message).toBe('address.txt: text that is not UTF-8 (in another encoding, such as windows-1252): convert it to UTF-8 first, e.g. iconv -f windows-1252 -t utf-8');
+    // The command names the file (it converted nothing without it) and where the UTF-8 copy goes.
+    expect(problem.message).toBe("address.txt: text that is not UTF-8 (windows-1252, as far as can be told): convert it to UTF-8 first, e.g. iconv -f windows-1252 -t utf-8 address.txt > address.utf-8.txt");
+    const csv = await problemOf(latin, "exports/O'Brien list.csv");
+    expect(csv.message).toMatch(/e\.g\. iconv -f windows-1252 -t utf-8 'exports\/O'\\''Brien list\.csv' > 'exports\/O'\\''Brien list\.utf-8\.csv'$/);
   });
 
   it('an office document (Word, Excel) is named as one, with how to make it a PDF', async () => {
