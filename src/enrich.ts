@@ -23,6 +23,7 @@ import { cacheNotice, jobProblem } from './core/preflight.ts';
 import { DEFAULT_PRICES } from './core/prices.ts';
 import {
   addUsage,
+  costOf,
   newCostTotals,
   priceFor,
   type CostTotals,
@@ -242,6 +243,9 @@ export function enrichStage(
             file: o.file,
           })(prepared)
         : prepared;
+      // `meta`: what this run paid for each request (its attempts), until the first record carrying it
+      // takes it (`toEnriched`): its duplicates say 0, and the records' costs add up to the run's.
+      const paid = o.meta ? new Map<string, number | null>() : undefined;
       const joined = batchSink({
         ...sinkKnobsOf(o),
         onEvent,
@@ -251,9 +255,15 @@ export function enrichStage(
         identity,
         offline,
         retry: { maxAttempts: o.maxAttempts, validator: answer?.validator, maxTokensCap: modelOutputLimit(o.model) },
-        onResult: (result, mode) => {
+        onResult: (result, mode, key) => {
           // Only answers are billed: errored, expired and canceled requests cost nothing.
-          if (result.type === 'succeeded' && result.message) addUsage(costs, result.message.usage, result.message.model, mode, table);
+          if (result.type !== 'succeeded' || !result.message) return;
+          addUsage(costs, result.message.usage, result.message.model, mode, table);
+          if (paid) {
+            const usd = costOf(result.message.usage, result.message.model, { mode, table }).usd;
+            const before = paid.get(key);
+            paid.set(key, usd === undefined || before === null ? null : (before ?? 0) + usd);
+          }
         },
         deadline: o.deadline instanceof Date ? o.deadline.getTime() : o.deadline,
         now: o.clock?.now,
@@ -268,7 +278,7 @@ export function enrichStage(
               },
             }),
       })(ready, stage);
-      yield* toEnriched({ validator: answer?.validator, into: o.into, meta: o.meta ? { table } : undefined }, o.counts ?? newCounts())(joined);
+      yield* toEnriched({ validator: answer?.validator, into: o.into, meta: paid ? { table, paid } : undefined }, o.counts ?? newCounts())(joined);
     } finally {
       if (own && !closeLater) await ledger.close();
     }

@@ -49,6 +49,26 @@ describe('the summary and _meta', () => {
     expect(result.stderr).toMatch(/cost \$[\d.]+ at batch prices \(\$[\d.]+ in real time, \$[\d.]+ saved\)/);
   });
 
+  it('duplicate rows (one request, paid once) carry its cost once: _meta.cost_usd adds up to the --summary cost_usd', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-cost-'));
+    const input = join(dir, 'in.csv');
+    // Five rows of one request (deduplicated: sent and paid once) and two of their own.
+    writeFileSync(input, `text\n${['same', 'same', 'other', 'same', 'same', 'same', 'third'].join('\n')}\n`);
+    const summaryFile = join(dir, 'summary.json');
+    const result = await runCli(['--emulator', ...fast, '--prompt', 'Say {{text}}', '--meta', '--summary', summaryFile, input]);
+    expect(result.code, result.stderr).toBe(0);
+    const records = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { text: string; _meta: { cost_usd: number; custom_id: string } });
+    const summary = JSON.parse(readFileSync(summaryFile, 'utf8')) as { cost_usd: number };
+    expect(summary.cost_usd).toBeGreaterThan(0);
+    // The summary rounds to the micro-dollar.
+    expect(records.reduce((total, r) => total + r._meta.cost_usd, 0)).toBeCloseTo(summary.cost_usd, 5);
+    // The first row of the request carries its cost; its duplicates (the same custom_id) say 0.
+    const same = records.filter((r) => r.text === 'same');
+    expect(new Set(same.map((r) => r._meta.custom_id)).size).toBe(1);
+    expect(same.map((r) => r._meta.cost_usd > 0)).toEqual([true, false, false, false, false]);
+    expect(records.filter((r) => r.text !== 'same').every((r) => r._meta.cost_usd > 0)).toBe(true);
+  });
+
   it('a record served from the ledger on a rerun is not counted as spent again', async () => {
     const emu = await emulator({ responder: perRecord });
     const ledger = tempLedger();

@@ -153,10 +153,10 @@ export interface BatchSinkOptions extends SinkKnobs {
   deadline?: number | undefined;
   /**
    * Called once for every result this run stores (retried ones too: what is billed), e.g. to add up
-   * cost: its type, and for an answer its model and usage. A result another worker stored first is
-   * that worker's.
+   * cost: its type, and for an answer its model and usage, and its request's key. A result another
+   * worker stored first is that worker's.
    */
-  onResult?: ((result: BilledResult, mode: SendMode) => void) | undefined;
+  onResult?: ((result: BilledResult, mode: SendMode, key: string) => void) | undefined;
   /**
    * A spending cap: before each batch is submitted, what was spent, plus the estimate of batches in
    * flight (not billed yet), plus this batch's estimate (at the price of the mode it is sent in) must
@@ -198,7 +198,7 @@ export interface ResolvedSinkOptions {
   now: () => number;
   sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   emit: (event: BatchEvent) => void;
-  onResult: ((result: BilledResult, mode: SendMode) => void) | undefined;
+  onResult: ((result: BilledResult, mode: SendMode, key: string) => void) | undefined;
   /** The wait before poll number `attempt`. */
   pollDelay(attempt: number): number;
   /** The wait before try number `attempt` of a failed call: grows like polls, but stops at `RETRY_MAX_MS`. */

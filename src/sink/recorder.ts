@@ -75,7 +75,7 @@ export class ResultRecorder {
     // Counted (the run's cost) by the run whose store took it, once: another worker following the same
     // batch, or a download fetched again, stores nothing and counts nothing.
     const mode = row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch';
-    for (const [i, { billed: bill }] of decided.entries()) if (taken[i]) this.#ctx.opts.onResult?.(bill, mode);
+    for (const [i, { key, billed: bill }] of decided.entries()) if (taken[i]) this.#ctx.opts.onResult?.(bill, mode, key);
     const again = new Map<string, string>();
     for (const [i, { key, verdict }] of decided.entries()) if (verdict.retry && taken[i]) again.set(key, verdict.reason);
     if (again.size === 0 || signal.aborted) return;

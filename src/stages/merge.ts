@@ -10,8 +10,14 @@ export interface MergeOptions {
   validator?: AnswerValidator | undefined;
   /** Put the answer under this field instead of merging it at the top level. */
   into?: string | undefined;
-  /** Add `_meta` (custom_id, batch id, model, attempt, tokens, cost) to every record, priced with `table`. */
-  meta?: { table: PriceTable } | undefined;
+  /**
+   * Add `_meta` (custom_id, batch id, model, attempt, tokens, cost) to every record, priced with
+   * `table`. With `paid` (what the run paid for each request key, null when unpriced), a request's
+   * cost goes to the first record that carries it, and leaves the map: its duplicates (one request,
+   * paid once) and answers paid by an earlier run say 0, so the records' costs add up to the run's.
+   * Without it, each record says what its own answer cost.
+   */
+  meta?: { table: PriceTable; paid?: Map<string, number | null> | undefined } | undefined;
 }
 
 export interface MergeCounts {
@@ -40,14 +46,14 @@ export function toEnriched(options: MergeOptions, counts: MergeCounts = newCount
       if (outcome.ok) {
         counts.ok++;
         const record = mergeAnswer(joined.data, outcome.answer, options.into);
-        yield options.meta ? withField(record, '_meta', metaOf(joined, options.meta.table)) : record;
+        yield options.meta ? withField(record, '_meta', metaOf(joined, options.meta)) : record;
       } else {
         counts.failed++;
         counts.byType[outcome.error.type] = (counts.byType[outcome.error.type] ?? 0) + 1;
         // The last attempt's error, and how many attempts there were when there was more than one.
         const error = joined.attempts > 1 ? { ...outcome.error, message: `${outcome.error.message} (after ${joined.attempts} attempts)`, attempts: joined.attempts } : outcome.error;
         const record = withError(joined.data, error);
-        const out = options.meta ? withField(record, '_meta', metaOf(joined, options.meta.table)) : record;
+        const out = options.meta ? withField(record, '_meta', metaOf(joined, options.meta)) : record;
         failedRecords.add(out);
         yield out;
       }
@@ -60,7 +66,7 @@ export function newCounts(): MergeCounts {
 }
 
 /** Where an answer came from and what it cost, for auditing enriched data. */
-function metaOf(joined: JoinedRecord, table: PriceTable): Record<string, unknown> {
+function metaOf(joined: JoinedRecord, { table, paid }: NonNullable<MergeOptions['meta']>): Record<string, unknown> {
   const message = joined.result?.type === 'succeeded' ? joined.result.message : undefined;
   const usage = message?.usage;
   return {
@@ -72,8 +78,16 @@ function metaOf(joined: JoinedRecord, table: PriceTable): Record<string, unknown
     output_tokens: usage?.output_tokens ?? 0,
     cache_creation_input_tokens: usage?.cache_creation_input_tokens ?? 0,
     cache_read_input_tokens: usage?.cache_read_input_tokens ?? 0,
-    cost_usd: usage && message ? roundUsd(costOf(usage, message.model, { mode: joined.mode ?? 'batch', table }).usd) : 0,
+    cost_usd: paid ? chargeOnce(paid, joined.key) : usage && message ? roundUsd(costOf(usage, message.model, { mode: joined.mode ?? 'batch', table }).usd) : 0,
   };
+}
+
+/** What the run paid for `key`, given once: to the first record that asks (0 for the others). */
+function chargeOnce(paid: Map<string, number | null>, key: string | undefined): number | null {
+  if (key === undefined || !paid.has(key)) return 0;
+  const usd = paid.get(key) ?? null;
+  paid.delete(key);
+  return usd === null ? null : roundUsd(usd);
 }
 
 /** To the nano-dollar: enough for a per-record cost, without float noise in the output. */
