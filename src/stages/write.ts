@@ -2,7 +2,8 @@
  * Output stage: enriched records → NDJSON (`JSON.stringify(record) + '\n'`, never `os.EOL`) or CSV
  * (csv-stringify). A CSV header must be known before the first row: it is the input's columns (the
  * CSV input's own header when given, else the first record's fields), then the answer's
- * (`answerColumns`: the schema's properties, or the `--into`/`answer` field), then `_error`.
+ * (`answerColumns`: the schema's properties, or the `--into`/`answer` field), then `_error`, then
+ * `_meta` when the records carry it (`metaColumn`).
  *
  * A record that is only an `_error` (an unreadable NDJSON line; its raw text is in `_error.input`)
  * cannot tell the columns, so such records wait, up to `MAX_WAITING`, for one that can. A field that
@@ -24,6 +25,8 @@ export interface WriteOptions {
   inputColumns?: (() => readonly string[] | undefined) | undefined;
   /** CSV: the answer's columns, placed after the input's. */
   answerColumns?: readonly string[] | undefined;
+  /** CSV: the records carry `_meta` (`meta` of the merge stage): a column of JSON after `_error`. */
+  metaColumn?: boolean | undefined;
   /** CSV: called once per field name that is missing from the header and so cannot be written (without `growColumns`). */
   onExtraField?: ((name: string) => void) | undefined;
   /** CSV: a field missing from the header becomes a column added at the end of the rows (the file is rewritten under `widened()` at the end). */
@@ -59,13 +62,14 @@ export function createFormatter(options: WriteOptions): Formatter {
     return out;
   };
   const answer = options.answerColumns ?? [];
+  const trailing = trailingColumns(options.metaColumn);
   let columns: string[] | undefined;
   const waiting: Record<string, unknown>[] = [];
   const extra = new Set<string>();
 
   const header = (fields: readonly string[]) => {
-    const input = fields.filter((key) => key !== '_error' && !answer.includes(key));
-    columns = [...new Set([...input, ...answer]), '_error'];
+    const input = fields.filter((key) => !trailing.includes(key) && !answer.includes(key));
+    columns = [...new Set([...input, ...answer]), ...trailing];
     return first(stringify([columns.map((column) => (options.safe ? neutralised(column) : column))]));
   };
   const row = (record: Record<string, unknown>, cols: string[]) => {
@@ -88,7 +92,7 @@ export function createFormatter(options: WriteOptions): Formatter {
   const format = (record: Record<string, unknown>) => {
     if (columns) return row(record, columns);
     const known = options.inputColumns?.();
-    const errorOnly = Object.keys(record).every((key) => key === '_error');
+    const errorOnly = Object.keys(record).every((key) => trailing.includes(key));
     if (!known && errorOnly && waiting.length < MAX_WAITING) {
       waiting.push(record);
       return '';
@@ -105,14 +109,21 @@ export function createFormatter(options: WriteOptions): Formatter {
   return Object.assign(format, { end, widened });
 }
 
+/** The columns every CSV row ends with: `_error`, then `_meta` when the records carry it. */
+function trailingColumns(meta: boolean | undefined): readonly string[] {
+  return meta ? ['_error', '_meta'] : ['_error'];
+}
+
 /**
  * The header a CSV written with columns added late (`Formatter.widened`: the header's columns, then
- * those added) is rewritten under: the input's columns, those added, the answer's, then `_error`.
+ * those added) is rewritten under: the input's columns, those added, the answer's, then `_error`
+ * (and `_meta`, with `metaColumn`).
  * @example
  * widenedColumns(['id', 'label', '_error', 'note'], ['label']); // ['id', 'note', 'label', '_error']
  */
-export function widenedColumns(written: readonly string[], answerColumns: readonly string[]): string[] {
-  return [...written.filter((column) => column !== '_error' && !answerColumns.includes(column)), ...answerColumns.filter((column) => written.includes(column)), '_error'];
+export function widenedColumns(written: readonly string[], answerColumns: readonly string[], metaColumn?: boolean): string[] {
+  const trailing = trailingColumns(metaColumn);
+  return [...written.filter((column) => !trailing.includes(column) && !answerColumns.includes(column)), ...answerColumns.filter((column) => written.includes(column)), ...trailing];
 }
 
 /** The output stage for `pipeline`: records → text. */

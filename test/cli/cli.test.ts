@@ -121,6 +121,27 @@ describe('batch-enrich CLI', () => {
     expect(piped.stderr).toContain('warning: field "extra" is not in the CSV header and is left out of the CSV output on stdout (-o FILE.csv keeps it, as NDJSON does)');
   });
 
+  it('--meta in CSV: _meta is a JSON cell after the answer columns and _error, the same on stdout as with -o FILE.csv', async () => {
+    const dir = tempDir();
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, 'id,text\n1,hello\n2,world\n');
+    const args = ['--emulator', ...fast, '--prompt', 'Say {{text}}', '--meta', '--ledger', join(dir, 'l.db'), input];
+    const piped = await runCli([...args, '--output-format', 'csv']);
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(piped.stderr).not.toContain('left out');
+    const written = await runCli([...args, '-o', join(dir, 'out.csv')]);
+    expect(written.code, written.stderr).toBe(0);
+    const { parse } = await import('csv-parse/sync');
+    for (const text of [piped.stdout, readFileSync(join(dir, 'out.csv'), 'utf8')]) {
+      expect(text.split('\n')[0]).toBe('id,text,answer,_error,_meta');
+      const rows = parse(text, { columns: true }) as Record<string, string>[];
+      expect(rows.map((row) => JSON.parse(row['_meta'] ?? 'null') as { custom_id: string; attempt: number })).toEqual([
+        expect.objectContaining({ custom_id: expect.stringMatching(/^[A-Za-z0-9]{6}_/), attempt: 1 }),
+        expect.objectContaining({ custom_id: expect.stringMatching(/^[A-Za-z0-9]{6}_/), attempt: 1 }),
+      ]);
+    }
+  });
+
   it('--dry-run prints one request per record that validates against the API spec, for every recipe', async () => {
     const cases: [string, string][] = [
       ['ticket-triage', TICKETS],

@@ -39,6 +39,12 @@ describe('CSV output', () => {
     expect(text).toBe('id,text,sentiment,score,_error\n1,hi,positive,2,\n');
   });
 
+  it('with metaColumn, _meta is a column of JSON after _error, whatever the key order (and a file widened late keeps it there)', () => {
+    const format = createFormatter({ format: 'csv', answerColumns: ['label'], metaColumn: true });
+    expect(format({ _meta: { attempt: 1 }, id: '1', label: 'a' })).toBe('id,label,_error,_meta\n1,a,,"{""attempt"":1}"\n');
+    expect(widenedColumns(['id', 'label', '_error', '_meta', 'note'], ['label'], true)).toEqual(['id', 'note', 'label', '_error', '_meta']);
+  });
+
   it('the header is written once, with the first record', () => {
     const format = createFormatter({ format: 'csv', answerColumns: ['label'] });
     expect(format({ id: '1', label: 'a' })).toBe('id,label,_error\n1,a,\n');

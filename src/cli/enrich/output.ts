@@ -110,13 +110,13 @@ export function openOutputs(values: EnrichValues, io: CliIo, context: { inputCol
   const errorsOut = errorsFile?.stream;
   const extraWarned = (name: string) =>
     context.say(`warning: field ${shown(name)} is not in the CSV header and is left out of the CSV output on stdout (-o FILE.csv keeps it, as NDJSON does)`);
-  const formatting = { format, inputColumns: context.inputColumns, answerColumns: context.answerColumns, onExtraField: extraWarned, bom: values.excel, safe: values['safe-csv'] };
+  const formatting = { format, inputColumns: context.inputColumns, answerColumns: context.answerColumns, metaColumn: values.meta, onExtraField: extraWarned, bom: values.excel, safe: values['safe-csv'] };
   // A file gets a column for a field first seen in a later record, and is rewritten under the whole header at the end.
   const formatOut = createFormatter({ ...formatting, growColumns: outFile?.rewritable });
   const formatErrors = createFormatter({ ...formatting, format: errorsIn, growColumns: errorsFile?.rewritable });
   const widen = (formatter: Formatter) => {
     const written = formatter.widened();
-    return written && ((from: string, to: string) => rewriteCsv(from, to, written, widenedColumns(written, context.answerColumns), formatting));
+    return written && ((from: string, to: string) => rewriteCsv(from, to, written, widenedColumns(written, context.answerColumns, values.meta), formatting));
   };
   return {
     stream: outFile?.stream ?? io.stdout,
