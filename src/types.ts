@@ -49,6 +49,8 @@ export interface JoinedRecord {
 }
 
 export type BatchEvent =
+  /** A batch is recorded (`creating`) and its create is about to be sent: from now on it may exist, whatever becomes of the call. */
+  | { type: 'creating'; requests: number }
   | { type: 'submitted'; batchId: string; requests: number; bytes: number }
   | { type: 'adopted'; batchId: string; requests: number }
   /** A batch of our size, made while our create's outcome was unknown, proved to be someone else's: left untouched. */

@@ -9,6 +9,8 @@ import { count, formatBytes, plural } from './text.ts';
  */
 export function describe(event: BatchEvent): string {
   switch (event.type) {
+    case 'creating':
+      return `creating a batch of ${plural(event.requests, 'request')}`;
     case 'submitted':
       return `batch ${event.batchId} submitted: ${plural(event.requests, 'request')}, ${formatBytes(event.bytes)}`;
     case 'adopted':

@@ -58,6 +58,8 @@ export function createProgress(options: ProgressOptions): Progress {
     let realtimeSaidAt: number | undefined;
     return {
       event: (event) => {
+        // A create is said once answered (submitted, adopted, or why not).
+        if (event.type === 'creating') return;
         if (event.type === 'realtime' && options.style === 'lines') {
           sentInRealtime += event.requests;
           if (realtimeSaidAt !== undefined && now() - realtimeSaidAt < REALTIME_LINE_MS) return;

@@ -85,6 +85,7 @@ export class Submitter {
       await ledger.sizeBatch(id, opened.keys.length, bodyBytes, costBytesOf(group, opened.keys));
       let adopted = false;
       const requests = `${opened.keys.length} request${opened.keys.length === 1 ? '' : 's'}`;
+      opts.emit({ type: 'creating', requests: opened.keys.length });
       const created = await retrying<MessageBatch>(ctx, {
         what: `create (${ctx.reach.host})`,
         attempts: CREATE_ATTEMPTS,

@@ -217,6 +217,24 @@ describe('batch-enrich CLI', () => {
     expect(run.stderr()).not.toMatch(/submitted batches keep running/);
   });
 
+  it('on SIGINT while a create is in flight, says the batch may have been made and the rerun adopts it, not "nothing was submitted"; the rerun pays nothing again', async () => {
+    // The batch is made at once, its create's answer comes 10 s later.
+    const emu = await startEmulator({ createLatencyMs: 10_000 });
+    emulators.push(emu);
+    const dir = tempDir();
+    const env = { HOME: dir, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const args = ['--prompt', 'x {{text}}', ...fast, '--input-format', 'csv'];
+    const run = await interruptible([BIN, ...args], env, '', { endInput: true });
+    await vi.waitFor(() => expect(emu.stats.calls['batches.create']).toBe(1), { timeout: 10_000, interval: 20 });
+    expect(await run.interrupt()).toBe(130);
+    expect(run.stderr()).not.toMatch(/nothing was submitted/);
+    expect(run.stderr()).toMatch(/SIGINT: stopping; a batch was being created \(its create sent, not answered\): it may have been made; the next run finds it and adopts it rather than pay again; what was read stays in the ledger .*l\.db; run the same command again to resume/);
+    const again = await runCli(args, { env, stdin: 'text\na\nb\n' });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout.trim().split('\n')).toHaveLength(2);
+    expect(emu.stats.calls['batches.create']).toBe(1);
+  });
+
   it('in real time, a stop says at once that it waits for the calls in flight (paid once sent); a second interrupt leaves at once, and says what the next run pays again', async () => {
     const emu = await startEmulator({ messagesLatencyMs: 10_000 });
     emulators.push(emu);

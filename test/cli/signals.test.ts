@@ -13,7 +13,7 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-function setup(sent: { batches: number; realtime: boolean }, cancelOnExit = false) {
+function setup(sent: { batches: number; realtime: boolean; creating?: boolean }, cancelOnExit = false) {
   const said: string[] = [];
   const steps: string[] = [];
   const kill = vi.spyOn(process, 'kill').mockImplementation(((pid: number, signal: NodeJS.Signals) => (steps.push(`kill ${pid} ${signal}`), true)) as typeof process.kill);
@@ -25,6 +25,11 @@ describe('a second interrupt', () => {
   it.each([
     { sent: { batches: 2, realtime: false }, cancel: false, line: 'SIGINT: leaving now; submitted batches keep running and stay in the ledger /tmp/l.db; run the same command again to resume' },
     { sent: { batches: 0, realtime: false }, cancel: false, line: 'SIGINT: leaving now; what was read stays in the ledger /tmp/l.db; run the same command again to resume' },
+    {
+      sent: { batches: 0, realtime: false, creating: true },
+      cancel: false,
+      line: 'SIGINT: leaving now; a batch was being created (its create sent, not answered): it may have been made; the next run finds it and adopts it rather than pay again; what was read stays in the ledger /tmp/l.db; run the same command again to resume',
+    },
     { sent: { batches: 2, realtime: false }, cancel: true, line: "SIGINT: leaving now, before this run's batches are all canceled: they may keep running; they stay in the ledger /tmp/l.db; run the same command again to resume, or batch-enrich cancel" },
     { sent: { batches: 0, realtime: true }, cancel: false, line: 'SIGINT: leaving now; real-time calls in flight, if any, are asked, and paid, again by the next run; the answers received stay in the ledger /tmp/l.db' },
   ])('before the run has begun to stop ($sent, cancel $cancel): leaves at once, after the clean-up, and says what it leaves', ({ sent, cancel, line }) => {

@@ -252,12 +252,14 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   const costs = newCostTotals();
   const uploadCounts = newUploadCounts();
   let batches = 0;
+  /** Creates sent (a batch recorded `creating` first): each may have made a batch, answered or not. */
+  let creates = 0;
   let sentRealtime = false;
   const realtimeReleased = { groups: 0, requests: 0, reason: '' };
   let endRun: ((kept: boolean) => Promise<void>) | undefined;
   const started = Date.now();
   // Leaving on a second interrupt skips 'exit': the outputs' temporary files are removed first.
-  const interrupts = onInterrupt(say, ledger.path, values['cancel-on-exit'], () => ({ batches, realtime: sentRealtime }), () => outputs.discard());
+  const interrupts = onInterrupt(say, ledger.path, values['cancel-on-exit'], () => ({ batches, realtime: sentRealtime, creating: creates > 0 }), () => outputs.discard());
   const progress = createProgress({ stream: io.stderr, style: values.quiet ? 'off' : values.progress || (io.stderr as { isTTY?: boolean }).isTTY ? 'tty' : 'lines', counts, costs, describe, uploads: uploadCounts });
   view.progress = progress;
   const options = libraryOptions(plan, values, io, {
@@ -278,6 +280,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
         realtimeReleased.reason ||= event.reason;
         return;
       }
+      if (event.type === 'creating') creates++;
       if (event.type === 'submitted' || event.type === 'adopted' || event.type === 'following') batches++;
       if (event.type === 'realtime') sentRealtime = true;
       // Waiting for paid real-time calls, the run is stopping already: an interrupt now leaves at once, as the line says.

@@ -24,7 +24,8 @@ export interface Interrupts {
  * leaves at once (after `leaving`), saying what that leaves behind: a user who presses Ctrl-C again
  * wants out, and nothing already paid for is lost by it that the line does not name.
  * @param ledgerPath named in the message: where the work stays
- * @param sent how many batches (or real-time groups) the run has sent so far
+ * @param sent how many batches (or real-time groups) the run has sent so far, and whether it has sent
+ *   a create (`creating`: the batch may exist, answered or not; the next run finds and adopts it)
  * @param leaving what must happen before the process leaves on a signal's default action, which
  *   skips 'exit' handlers (the outputs' temporary files)
  */
@@ -32,18 +33,19 @@ export function onInterrupt(
   say: (line: string) => void,
   ledgerPath: string,
   cancelOnExit: boolean,
-  sent: () => { batches: number; realtime: boolean },
+  sent: () => { batches: number; realtime: boolean; creating?: boolean },
   leaving: () => void = () => {},
 ): Interrupts {
   const controller = new AbortController();
   let interrupted: NodeJS.Signals | undefined;
   const resume = 'run the same command again to resume';
+  const mayExist = 'a batch was being created (its create sent, not answered): it may have been made; the next run finds it and adopts it rather than pay again';
   const stop = (signal: NodeJS.Signals) => {
     interrupted = signal;
-    const { batches, realtime } = sent();
+    const { batches, realtime, creating } = sent();
     say(
       batches === 0 && !realtime
-        ? `${signal}: stopping; nothing was submitted yet; what was read stays in the ledger ${ledgerPath}; ${resume}`
+        ? `${signal}: stopping; ${creating ? mayExist : 'nothing was submitted yet'}; what was read stays in the ledger ${ledgerPath}; ${resume}`
         : cancelOnExit && batches > 0
           ? `${signal}: stopping and canceling this run's batches; what was answered stays in the ledger ${ledgerPath}; ${resume}`
           : batches === 0
@@ -55,9 +57,9 @@ export function onInterrupt(
   };
   /** What leaving before the run has stopped leaves behind (until the run says more, `leaveOnNext`). */
   const leaveLine = (signal: NodeJS.Signals) => {
-    const { batches, realtime } = sent();
+    const { batches, realtime, creating } = sent();
     if (realtime) return `${signal}: leaving now; real-time calls in flight, if any, are asked, and paid, again by the next run; the answers received stay in the ledger ${ledgerPath}`;
-    if (batches === 0) return `${signal}: leaving now; what was read stays in the ledger ${ledgerPath}; ${resume}`;
+    if (batches === 0) return `${signal}: leaving now; ${creating ? `${mayExist}; ` : ''}what was read stays in the ledger ${ledgerPath}; ${resume}`;
     if (cancelOnExit) return `${signal}: leaving now, before this run's batches are all canceled: they may keep running; they stay in the ledger ${ledgerPath}; ${resume}, or batch-enrich cancel`;
     return `${signal}: leaving now; submitted batches keep running and stay in the ledger ${ledgerPath}; ${resume}`;
   };
