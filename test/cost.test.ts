@@ -255,11 +255,30 @@ describe('--shard K/N before the run', () => {
     expect(mine.code, mine.stderr).toBe(0);
     expect(mine.stderr).toContain('estimate: 1 request');
     expect(mine.stdout.trim().split('\n')).toHaveLength(1);
-    // With --sample, the rows are sampled first and then sharded, as the run does: this worker's one
-    // sampled row is priced, and a cap under it is refused before the run.
+    // With --sample, the rows are sampled within this worker's shard, as the run does: its 4 rows (of
+    // 12) are priced, and a cap under them is refused before the run.
     const sampled = await runCli(['--emulator', ...fast, '--transform', 'ticket-triage', '--sample', '4', '--shard', '2/3', '--max-cost', '0.00001', TICKETS]);
     expect(sampled.code, sampled.stderr).toBe(2);
-    expect(sampled.stderr).toContain('estimate: 1 request');
+    expect(sampled.stderr).toContain('estimate: 4 requests');
+  });
+
+  it('--sample N picks its rows evenly among the rows of this worker\'s shard, not across the whole file, and projects the shard\'s cost', async () => {
+    // Shard 2/3 of the 12 tickets: T-1002, T-1005, T-1008, T-1011; two picked evenly: the 1st and the 3rd.
+    const result = await runCli(['--emulator', ...fast, '--transform', 'ticket-triage', '--sample', '2', '--shard', '2/3', TICKETS]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.trim().split('\n').map((line) => JSON.parse(line).ticket_id)).toEqual(['T-1002', 'T-1008']);
+    expect(result.stderr).toMatch(/sample of 2 of 4 rows \(shard 2\/3\): .* for the whole shard at batch prices/);
+  });
+
+  it('--mode auto counts the rows of this worker\'s shard: a shard of at most 100 rows goes through real time', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-shard-'));
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, `text\n${Array.from({ length: 150 }, (_, i) => `row ${i}`).join('\n')}\n`);
+    const summary = join(dir, 'summary.json');
+    const result = await runCli(['--emulator', ...fast, '--quiet', '--prompt', 'Say {{text}}', '--mode', 'auto', '--shard', '1/2', '--summary', summary, input]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.trim().split('\n')).toHaveLength(75);
+    expect(JSON.parse(readFileSync(summary, 'utf8'))).toMatchObject({ mode: 'realtime', records_ok: 75 });
   });
 });
 

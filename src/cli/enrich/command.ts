@@ -128,9 +128,18 @@ function ownShard<T>(records: AsyncIterable<T>, values: EnrichValues): AsyncIter
   return values.shard === undefined ? records : takeShard(records, values.shard);
 }
 
-/** `--sample`'s rows (all without it), picked before `--shard` splits them, as the run takes them. */
+/**
+ * `--sample`'s rows (all without it), as the run takes them. They are picked among this worker's
+ * `--shard` (`pickSample` over the shard's rows, as input positions), so the run does not shard them
+ * again (`libraryOptions`).
+ */
 async function* sampledRows<T extends { seq: number }>(records: AsyncIterable<T>, picked: Set<number> | undefined): AsyncGenerator<T> {
   for await (const record of records) if (!picked || picked.has(record.seq)) yield record;
+}
+
+/** The rows the run sends: `--sample`'s (picked within the shard already), else this worker's `--shard`. */
+function runRows<T extends { seq: number }>(records: AsyncIterable<T>, values: EnrichValues, picked: Set<number> | undefined): AsyncIterable<T> {
+  return picked ? sampledRows(records, picked) : ownShard(records, values);
 }
 
 /** Flags → config, checks that need no network, the input, the mode and the sample. */
@@ -167,15 +176,15 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
   }
   // Said once every check of the flags has passed: a refused command says only why.
   if (cacheNote && !values.quiet) say(cacheNote);
-  // One counting pass over a FILE serves both --mode auto and --sample (stdin cannot be read twice);
-  // --mode auto alone needs to know only whether the file is small.
+  // One counting pass over a FILE serves both --mode auto and --sample (stdin cannot be read twice),
+  // of this worker's --shard (the rows it runs); --mode auto alone needs to know only whether they are few.
   const counted = input.rereadable && (values.mode === 'auto' || values.sample !== undefined);
-  const totalRows = counted ? await countRows(input, values.sample === undefined ? AUTO_REALTIME_MAX_ROWS : Number.POSITIVE_INFINITY) : 0;
+  const totalRows = counted ? await countRows(input, values.sample === undefined ? AUTO_REALTIME_MAX_ROWS : Number.POSITIVE_INFINITY, values.shard) : 0;
   // --mode auto: a small file goes through real time; anything else (and stdin) through batches.
   const mode = values.mode === 'realtime' || (values.mode === 'auto' && counted && totalRows <= AUTO_REALTIME_MAX_ROWS) ? 'realtime' : 'batch';
   const documentAnswerSchema = input.documents.attach.length ? config.documentAnswer?.jsonSchema : undefined;
   const spec = { model: config.model, maxTokens: config.maxTokens, prompt: config.prompt, system: config.system, answerSchema: config.answer?.jsonSchema, documentAnswerSchema, idField: config.idField, file };
-  const picked = values.sample === undefined ? undefined : pickSample(values.sample, totalRows);
+  const picked = values.sample === undefined ? undefined : pickSample(values.sample, totalRows, values.shard);
   return { file, config, input, stream, spec, prices, mode, cachedPrefix: Boolean(config.system) && cacheNote === undefined, picked, totalRows };
 }
 
@@ -199,7 +208,7 @@ async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.Proces
   // Pending requests are to pay, and so are answers the run will try again (a transient failure, as the intake decides).
   const toPay = (request: KnownRequest) => request.state === 'pending' || (request.state === 'done' && request.failure !== null && isTransientFailure(request.failure));
   const inLedger = api ? async (keys: string[]) => new Set([...(await ledger.known(api.scope, keys))].flatMap(([k, request]) => (toPay(request) ? [] : [k]))) : undefined;
-  const { line, inLedger: answeredBefore } = await checkCost(input.offline(ownShard(sampledRows(input.read(await input.open()), plan.picked), values)), {
+  const { line, inLedger: answeredBefore } = await checkCost(input.offline(runRows(input.read(await input.open()), values, plan.picked)), {
     spec: { ...plan.spec, documentPrompt: plan.config.documentPrompt },
     prices: plan.prices,
     mode: plan.mode,
@@ -314,6 +323,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
     await pipeline(
       plan.stream,
       async function* countRead(chunks: AsyncIterable<Buffer | string>) {
+        // `--shard` is the library's (`shard`), but for a sample, picked within the shard already.
         for await (const record of sampledRows(input.read(chunks), picked)) {
           progress.read();
           yield record;
@@ -357,7 +367,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   if (!values.quiet) for (const line of [...summaryLines(summary), uploadLine(uploadCounts) ?? []].flat()) say(line);
   else if (counts.failed > 0) say(summaryLines(summary)[0] ?? '');
   await outputs.writeSummary(`${JSON.stringify(summary, null, 2)}\n`);
-  if (picked) say(sampleReport(summary, plan.totalRows, answeredBefore));
+  if (picked) say(sampleReport(summary, plan.totalRows, answeredBefore, values.shard));
   return counts.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
 }
 
@@ -403,7 +413,7 @@ function libraryOptions(plan: Plan, values: EnrichValues, io: CliIo, run: RunPar
     maxAttempts: values['max-attempts'],
     ...(values['cancel-on-exit'] ? { cancelOnAbort: true } : {}),
     ...(values['no-wait'] ? { noWait: true } : {}),
-    ...(values.shard === undefined ? {} : { shard: values.shard }),
+    ...(values.shard === undefined || picked ? {} : { shard: values.shard }),
     ...(values['new-identity'] ? { allowOtherIdentity: true } : {}),
     signal: run.signal,
     prices: plan.prices,

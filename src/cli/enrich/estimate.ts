@@ -8,6 +8,7 @@ import { labeledKey, requestLine, type JSONSchema } from '../../core/request.ts'
 import { cacheNotice } from '../../core/preflight.ts';
 import { elideBase64 } from '../../core/documents.ts';
 import type { PriceTable } from '../../core/pricing.ts';
+import type { Shard } from '../../core/shard.ts';
 import { toRequests, type PrepareOptions } from '../../stages/prepare.ts';
 import type { SourceRecord } from '../../stages/read.ts';
 import { LOOKUP_PAGE } from '../../sink/options.ts';
@@ -108,25 +109,30 @@ export async function checkCost(records: AsyncIterable<SourceRecord>, check: Cos
   return { line, inLedger: paid };
 }
 
-/** `--sample N`: N row numbers spread evenly over `totalRows`. */
-export function pickSample(sampleSize: number, totalRows: number): Set<number> {
+/**
+ * `--sample N`: N row numbers (0-based input positions) spread evenly over `totalRows`, the rows of
+ * `shard` when given (its rows are every `of`-th from the `part`-th).
+ * @example pickSample(2, 4, { part: 2, of: 3 }); // Set {1, 7}: the 1st and 3rd of rows 1, 4, 7, 10
+ */
+export function pickSample(sampleSize: number, totalRows: number, shard?: Shard): Set<number> {
   const n = Math.min(sampleSize, totalRows);
-  return new Set(Array.from({ length: n }, (_, i) => Math.floor((i * totalRows) / n)));
+  const position = (i: number) => (shard ? shard.part - 1 + i * shard.of : i);
+  return new Set(Array.from({ length: n }, (_, i) => position(Math.floor((i * totalRows) / n))));
 }
 
-/** What a `--sample` run says about the whole job. */
-export function sampleReport(s: ReturnType<typeof summarize>, totalRows: number, answeredBefore: number): string {
+/** What a `--sample` run says about the whole job (with `shard`, this worker's share of it: `totalRows` are the shard's). */
+export function sampleReport(s: ReturnType<typeof summarize>, totalRows: number, answeredBefore: number, shard?: Shard): string {
   const rows = s.records_ok + s.records_failed;
   const share = (n: number) => `${rows === 0 ? 0 : Math.round((n / rows) * 100)}%`;
   const truncated = s.failed_by_type['truncated'] ?? 0;
   const invalid = (s.failed_by_type['schema_mismatch'] ?? 0) + (s.failed_by_type['invalid_json'] ?? 0);
   const shares =
-    `sample of ${rows} of ${totalRows.toLocaleString('en')} rows: ${share(s.records_ok)} valid, ${share(truncated)} truncated, ` +
+    `sample of ${rows} of ${totalRows.toLocaleString('en')} rows${shard ? ` (shard ${shard.part}/${shard.of})` : ''}: ${share(s.records_ok)} valid, ${share(truncated)} truncated, ` +
     `${share(invalid)} not matching the schema, ${share(s.records_failed - truncated - invalid)} failed otherwise; `;
   // Rows answered before come from the ledger at no cost now: priced from the rows paid for in this run.
   const paid = rows - answeredBefore;
   if (paid <= 0 && rows > 0) return `${shares}every sampled row was answered before (from the ledger), so there is no cost to project: sample more rows`;
   const perRow = paid <= 0 ? 0 : s.cost_usd / paid;
   const from = answeredBefore > 0 ? `, priced from the ${paid} sent now (${answeredBefore} were answered before)` : '';
-  return `${shares}${usd(perRow)} per row${from}, so about ${usd(perRow * totalRows)} for the whole input at ${s.mode === 'batch' ? 'batch' : 'real-time'} prices (before retries)`;
+  return `${shares}${usd(perRow)} per row${from}, so about ${usd(perRow * totalRows)} for the whole ${shard ? 'shard' : 'input'} at ${s.mode === 'batch' ? 'batch' : 'real-time'} prices (before retries)`;
 }

@@ -6,6 +6,7 @@
  */
 import { statSync } from 'node:fs';
 import { shown, usageError } from '../../errors.ts';
+import { takeShard, type Shard } from '../../core/shard.ts';
 import { missingColumns } from '../../core/template.ts';
 import { eitherAnswer } from '../../core/schema.ts';
 import { attachDocuments } from '../../stages/attach.ts';
@@ -132,10 +133,11 @@ function fromStdin(io: CliIo, say: (line: string) => void): NodeJS.ReadableStrea
   return io.stdin;
 }
 
-/** Counts a FILE's records, stopping after `stopAfter` (enough to decide `--mode auto`). */
-export async function countRows(input: Input, stopAfter: number): Promise<number> {
+/** Counts a FILE's records (of `shard`, when given), stopping after `stopAfter` (enough to decide `--mode auto`). */
+export async function countRows(input: Input, stopAfter: number, shard?: Shard): Promise<number> {
   let rows = 0;
-  for await (const _ of input.read(await input.open())) if (++rows > stopAfter) break;
+  const records = input.read(await input.open());
+  for await (const _ of shard ? takeShard(records, shard) : records) if (++rows > stopAfter) break;
   return rows;
 }
 
