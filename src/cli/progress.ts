@@ -39,7 +39,12 @@ export interface Progress {
   read(): void;
   /** A message that must be seen (a warning, the summary): printed above the view. */
   say(line: string): void;
-  stop(): void;
+  /**
+   * The end: the view's last frame, or (off a terminal) how many requests real time sent in all, when
+   * that is more than its last line said (`unsent`: requests handed to real time and given back
+   * unsent, for the next run to send, are left out).
+   */
+  stop(unsent?: number): void;
 }
 
 interface Flight {
@@ -53,25 +58,34 @@ export function createProgress(options: ProgressOptions): Progress {
   const write = (line: string) => options.stream.write(`batch-enrich: ${printableLines(line)}\n`);
   if (options.style !== 'tty') {
     // Real time sends groups of 32: a line each was hundreds of lines. The first is said, then how many
-    // were sent in all, at most every `REALTIME_LINE_MS`.
+    // were sent in all, at most every `REALTIME_LINE_MS`, and at the end.
     let sentInRealtime = 0;
-    let realtimeSaidAt: number | undefined;
+    let realtimeSaid: { at: number; requests: number; concurrency: number } | undefined;
+    const sayRealtime = (requests: number, concurrency: number) => {
+      realtimeSaid = { at: now(), requests, concurrency };
+      write(options.describe({ type: 'realtime', requests, concurrency }));
+    };
     return {
       event: (event) => {
         // A create is said once answered (submitted, adopted, or why not).
         if (event.type === 'creating') return;
         if (event.type === 'realtime' && options.style === 'lines') {
           sentInRealtime += event.requests;
-          if (realtimeSaidAt !== undefined && now() - realtimeSaidAt < REALTIME_LINE_MS) return;
-          realtimeSaidAt = now();
-          write(options.describe({ ...event, requests: sentInRealtime }));
+          if (realtimeSaid !== undefined && now() - realtimeSaid.at < REALTIME_LINE_MS) {
+            realtimeSaid.concurrency = event.concurrency;
+            return;
+          }
+          sayRealtime(sentInRealtime, event.concurrency);
           return;
         }
         if (options.style === 'lines' || event.type === 'budget') write(options.describe(event));
       },
       read: () => {},
       say: write,
-      stop: () => {},
+      stop: (unsent = 0) => {
+        const sent = Math.max(0, sentInRealtime - unsent);
+        if (realtimeSaid !== undefined && sent !== realtimeSaid.requests) sayRealtime(sent, realtimeSaid.concurrency);
+      },
     };
   }
 
@@ -174,7 +188,8 @@ export function createProgress(options: ProgressOptions): Progress {
       last = '';
       render();
     },
-    stop() {
+    stop(unsent = 0) {
+      submitted = Math.max(0, submitted - unsent);
       clearInterval(timer);
       render();
       view.done();

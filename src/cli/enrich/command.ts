@@ -354,7 +354,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
     // A run that completed sent the released requests again itself (a dead run's group it took over).
     const { groups, requests, reason } = realtimeReleased;
     if (requests > 0 && !completed && !values.quiet) progress.say(`real time: ${plural(requests, 'request')} of ${plural(groups, 'group')} will be sent by the next run: ${reason}`);
-    progress.stop();
+    progress.stop(completed ? 0 : requests);
     delete view.progress;
     interrupts.dispose();
     await api.close();
