@@ -109,7 +109,8 @@ describe('documents through enrichStage', () => {
     expect(first.filter((r) => r['_error']).length).toBe(4);
     // a.pdf and its copy, b.pdf, scan.png, the e-mail's attachment: four files (text goes inline).
     expect(emu.uploads()).toBe(4);
-    expect(counts).toMatchObject({ uploaded: 4, reused: 1 });
+    // The copy is the same file: uploaded once, and not counted again (reused means an earlier run's upload).
+    expect(counts).toMatchObject({ uploaded: 4, reused: 0 });
     const batches = emu.batches().length;
     const again = newUploadCounts();
     const second = await enrich(emu, rows, { ...options, uploadCounts: again });

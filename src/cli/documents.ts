@@ -84,5 +84,5 @@ function isDocumentFile(file: string): boolean {
 /** The summary line about uploads, when there were documents to upload. */
 export function uploadLine(counts: UploadCounts): string | undefined {
   if (counts.uploaded === 0 && counts.reused === 0) return undefined;
-  return `files: ${count(counts.uploaded)} uploaded (${formatBytes(counts.bytes)}), ${count(counts.reused)} reused (uploaded before)`;
+  return `files: ${count(counts.uploaded)} uploaded (${formatBytes(counts.bytes)}), ${count(counts.reused)} reused (uploaded by an earlier run)`;
 }

@@ -32,13 +32,13 @@ export const UPLOAD_ATTEMPTS = 5;
 /** Clock skew allowed when adopting an upload whose answer a killed run never saw. */
 const ADOPT_SKEW_MS = 5 * 60 * 1000;
 
-/** Counts for progress and the summary. */
+/** Counts for progress and the summary: each file (by sha256) once, however many records of the run attach it. */
 export interface UploadCounts {
   /** Files uploaded in this run. */
   uploaded: number;
   /** Their bytes. */
   bytes: number;
-  /** Files whose earlier upload was used again (no upload). */
+  /** Files an earlier run had uploaded, used again (no upload). */
   reused: number;
 }
 
@@ -91,9 +91,8 @@ export class Uploader {
       this.#inFlight.set(part.sha256, pending);
       // A failure is not remembered: the next record with this file tries again.
       pending.catch(() => this.#inFlight.delete(part.sha256));
-    } else {
-      void pending.then(() => this.counts.reused++, () => undefined);
     }
+    // Another record of this run with the same file: counted once, as uploaded or reused by its first.
     return pending;
   }
 

@@ -4,7 +4,8 @@
  * with --progress, nothing but failures with --quiet.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -13,6 +14,7 @@ import { createProgress } from '../../src/cli/progress.ts';
 import { describe as describeEvent } from '../../src/cli/events.ts';
 import { newCounts } from '../../src/stages/merge.ts';
 import { newCostTotals } from '../../src/core/pricing.ts';
+import { startEmulator } from '../../src/emulator/index.ts';
 
 const TICKETS = join(ROOT, 'fixtures', 'csv', 'tickets.csv');
 const ERASE_LINE = '\u001b[2K';
@@ -101,7 +103,28 @@ describe('progress with documents', () => {
   it('the view shows the files uploaded and reused; the summary counts them', async () => {
     const result = await runCli(['--progress', '--emulator', '--poll-min', '0.2', '--transform', 'invoice-extraction', '--upload', 'files', join(ROOT, 'fixtures', 'documents', 'invoices')]);
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stderr).toMatch(/ {2}files: 4 uploaded \([\d.]+ KiB\), 0 reused \(uploaded before\)/);
-    expect(result.stderr).toMatch(/^batch-enrich: files: 4 uploaded \([\d.]+ KiB\), 0 reused \(uploaded before\)$/m);
+    expect(result.stderr).toMatch(/ {2}files: 4 uploaded \([\d.]+ KiB\), 0 reused \(uploaded by an earlier run\)/);
+    expect(result.stderr).toMatch(/^batch-enrich: files: 4 uploaded \([\d.]+ KiB\), 0 reused \(uploaded by an earlier run\)$/m);
+  });
+
+  it('a file in two rows of one run is uploaded once and counted once; reused counts only the files an earlier run uploaded', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'be-reused-'));
+    const dir = join(work, 'docs');
+    mkdirSync(dir);
+    // The same bytes under two names: two requests (the title differs), one upload.
+    copyFileSync(join(ROOT, 'fixtures', 'documents', 'invoices', 'INV-00001.pdf'), join(dir, 'a.pdf'));
+    copyFileSync(join(ROOT, 'fixtures', 'documents', 'invoices', 'INV-00001.pdf'), join(dir, 'b.pdf'));
+    // One emulator for both runs: the files the first uploaded are still there for the second.
+    const emu = await startEmulator({});
+    const env = { ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(work, 'l.db') };
+    const run = (prompt: string) => runCli(['--poll-min', '0.01', '--prompt', prompt, '--attach', 'path', '--upload', 'files', dir], { env });
+    const first = await run('Summarise this document.');
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toMatch(/^batch-enrich: files: 1 uploaded \([\d.]+ KiB\), 0 reused \(uploaded by an earlier run\)$/m);
+    // Another prompt: new requests, the file found uploaded by the first run.
+    const second = await run('Name the vendor of this document.');
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(/^batch-enrich: files: 0 uploaded \(0 B\), 1 reused \(uploaded by an earlier run\)$/m);
+    await emu.close();
   });
 });
