@@ -232,14 +232,15 @@ async function pendingError(ctx: SinkContext, from: number): Promise<BatchEnrich
 }
 
 /**
- * `--no-wait`'s line: how many answers wait, in how many batches, and when the first of those
- * expires (an ISO time, if known).
+ * `--no-wait`'s line: how many records wait for their requests' answers (records, not requests:
+ * duplicates share one), from how many batches, and when the first of those expires (an ISO time,
+ * if known).
  * @example
- * pendingMessage(5000, 1, '2026-12-04T10:53:32.230Z'); // '5,000 answers pending in 1 batch; the oldest expires at 2026-12-04T10:53:32.230Z; run the same command again …'
+ * pendingMessage(5000, 1, '2026-12-04T10:53:32.230Z'); // '5,000 records wait for their answers from 1 batch; the oldest expires at 2026-12-04T10:53:32.230Z; run the same command again …'
  */
 function pendingMessage(waiting: number, batches: number, oldestExpiry: string | undefined): string {
   return (
-    `${plural(waiting, 'answer')} pending in ${plural(batches, 'batch', 'batches')}` +
+    `${plural(waiting, 'record')} ${waiting === 1 ? 'waits for its answer' : 'wait for their answers'} from ${plural(batches, 'batch', 'batches')}` +
     (oldestExpiry ? `; the oldest expires at ${oldestExpiry}` : '') +
     '; run the same command again to collect them (nothing is submitted again)'
   );

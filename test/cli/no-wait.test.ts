@@ -38,7 +38,8 @@ describe.each(stores)('--no-wait (ledger in $store)', ({ ledger, skip }) => {
     const first = await runCli(args, { env });
     expect(first.code, first.stderr).toBe(75);
     expect(first.stdout).toBe('');
-    expect(first.stderr).toMatch(/30 answers pending in 3 batches; the oldest expires at \d{4}-\d\d-\d\dT/);
+    // Records (rows) are counted, not answers: the requests are in batches, each row waits for its request's answer.
+    expect(first.stderr).toMatch(/30 records wait for their answers from 3 batches; the oldest expires at \d{4}-\d\d-\d\dT/);
     expect(emu.stats.calls['batches.create']).toBe(3);
 
     const again = await runCli(args, { env });

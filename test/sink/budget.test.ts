@@ -209,7 +209,7 @@ it('--no-wait: a batch answered between the read and the idle check is collected
   expect(out).toMatchObject([{ seq: 0, error: undefined, result: { type: 'succeeded' }, batchId: 'msgbatch_1' }]);
 });
 
-it('--no-wait: the pending line counts as people read it (1,200 answers, not 1200)', async () => {
+it('--no-wait: the pending line counts as people read it (1,200 records, not 1200)', async () => {
   const ctx = testContext({ noWait: true });
   const { ledger } = ctx;
   const keys = Array.from({ length: 1_200 }, (_, i) => `k${i}`);
@@ -238,7 +238,7 @@ it('--no-wait: the pending line counts as people read it (1,200 answers, not 120
     })(),
   ).rejects.toMatchObject({
     code: 'BE_PENDING',
-    message: '1,200 answers pending in 1 batch; the oldest expires at 2026-12-04T10:53:32.230Z; run the same command again to collect them (nothing is submitted again)',
+    message: '1,200 records wait for their answers from 1 batch; the oldest expires at 2026-12-04T10:53:32.230Z; run the same command again to collect them (nothing is submitted again)',
   });
   expect(out).toEqual([]);
 });
