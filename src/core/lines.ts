@@ -1,10 +1,12 @@
 /**
- * Bytes (or text) in chunks → their lines, with `\n` or `\r\n` taken off. UTF-8 is decoded across
+ * Bytes (or text) in chunks → their lines, with `\n`, `\r\n` or a lone `\r` taken off (a CR alone
+ * ends a line, as in classic Mac OS files and as the CSV reader takes it). UTF-8 is decoded across
  * chunk boundaries, and a last line without a newline is a line too. Blank lines are kept, so a
  * caller can number lines as the file does; what a line means is the caller's business (NDJSON
  * input records, results-file lines).
  */
 import { StringDecoder } from 'node:string_decoder';
+import { indexOr } from './csv.ts';
 
 /** A line longer than the cap given to `splitLinesCapped`: its text is dropped as it comes, never held whole. */
 export interface LineTooLong {
@@ -27,41 +29,48 @@ export async function* splitLinesCapped(chunks: AsyncIterable<Uint8Array | strin
   let pending = '';
   // While skipping a line that is too long: how long it is so far (its text is not kept).
   let skipped: number | undefined;
-  // Whether the line so far (kept or skipped) ends in a CR, which may be the first half of its CRLF.
-  let endsCr = false;
+  // Whether the last line ended with a CR at the end of a chunk: an LF first in the next is its CRLF's.
+  let afterCr = false;
   const take = function* (text: string): Generator<string | LineTooLong> {
-    let start = 0;
-    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-      const piece = text.slice(start, nl);
-      const cr = piece.length > 0 ? piece.endsWith('\r') : endsCr;
-      const length = (skipped ?? pending.length) + piece.length - (cr ? 1 : 0);
+    if (text.length === 0) return;
+    let start = afterCr && text.charCodeAt(0) === LF ? 1 : 0;
+    afterCr = false;
+    // Where the next LF and CR are, each looked for again only once passed (a chunk without a CR is scanned for one once).
+    let lf = -1;
+    let cr = -1;
+    for (;;) {
+      if (lf < start) lf = indexOr(text, '\n', start);
+      if (cr < start) cr = indexOr(text, '\r', start);
+      const end = Math.min(lf, cr);
+      if (end === text.length) break;
+      const length = (skipped ?? pending.length) + end - start;
       if (skipped !== undefined || length > maxLength) yield { tooLong: true, length };
-      else yield withoutCr(pending + piece);
+      else yield pending + text.slice(start, end);
       skipped = undefined;
       pending = '';
-      endsCr = false;
-      start = nl + 1;
+      start = end + 1;
+      if (end === cr) {
+        if (start === text.length) afterCr = true;
+        else if (text.charCodeAt(start) === LF) start++;
+      }
     }
+    if (start === text.length) return;
     const rest = start === 0 ? text : text.slice(start);
-    if (rest.length === 0) return;
-    endsCr = rest.endsWith('\r');
     if (skipped !== undefined) {
       skipped += rest.length;
       return;
     }
     pending += rest;
-    // A CR at the end is not counted: the line may end with the LF to come.
-    if (pending.length - (endsCr ? 1 : 0) > maxLength) {
+    if (pending.length > maxLength) {
       skipped = pending.length;
       pending = '';
     }
   };
   for await (const chunk of chunks) yield* take(typeof chunk === 'string' ? chunk : decoder.write(chunk));
   yield* take(decoder.end());
-  if (skipped !== undefined) yield { tooLong: true, length: skipped - (endsCr ? 1 : 0) };
-  else if (pending !== '') yield withoutCr(pending);
+  if (skipped !== undefined) yield { tooLong: true, length: skipped };
+  else if (pending !== '') yield pending;
 }
 
-function withoutCr(line: string): string {
-  return line.endsWith('\r') ? line.slice(0, -1) : line;
-}
+const LF = 0x0a;
+

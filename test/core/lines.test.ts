@@ -20,7 +20,9 @@ describe('splitLinesCapped', () => {
       want: [{ tooLong: true, length: 6 }, 'xy', { tooLong: true, length: 8 }],
     },
     { description: 'a last line over the cap, ending in a CR', input: 'ok\nabcdefg\r', cap: 5, want: ['ok', { tooLong: true, length: 7 }] },
-    { description: 'a CR inside a line is part of it', input: 'a\rb\nc\n', cap: 100, want: ['a\rb', 'c'] },
+    // As the CSV reader (csv-parse's record_delimiter \r\n, \n, \r): classic Mac OS files end lines with a CR alone.
+    { description: 'a lone CR ends a line (CR-only files), a CRLF cut between chunks is one line end', input: 'a\rb\nc\r\r\nd\re', cap: 100, want: ['a', 'b', 'c', '', 'd', 'e'] },
+    { description: 'a CR-only last line over the cap, and a line at the cap after it', input: 'abcdefg\rabcde\r', cap: 5, want: [{ tooLong: true, length: 7 }, 'abcde'] },
   ];
   for (const t of cases) {
     it(t.description, async () => {

@@ -534,6 +534,15 @@ describe('readNdjson', () => {
     }
   });
 
+  it('a file whose lines end with a CR alone (classic Mac OS) is one record a line, numbered as the file is', async () => {
+    // Before: the whole file was one line, one invalid_input record for all of them.
+    await expectRecords('{"id":1}\r{"id":2}\r\r{"id":3}\r', ndjson(), [
+      [1, { id: 1 }],
+      [2, { id: 2 }],
+      [4, { id: 3 }],
+    ]);
+  });
+
   const cases: { description: string; input: string; want: [number, Record<string, unknown>][] }[] = [
     {
       description: 'one JSON object a line, numbered from 1',
