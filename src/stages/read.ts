@@ -644,8 +644,22 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     checkOpen();
   };
 
+  // Lines of only spaces or tabs before the header are blank lines (csv-parse would take "  " as the
+  // header): counted and dropped, with the BOM, before anything else reads the text.
+  let leading = options.header === false ? undefined : '';
+  const afterBlank = (text: string, ended: boolean): string => {
+    if (leading === undefined) return text;
+    leading += text;
+    const blank = leadingBlankLines(leading, ended);
+    if (blank === undefined) return '';
+    const rest = blank.lines === 0 ? leading : leading.slice(blank.length);
+    base += blank.lines;
+    leading = undefined;
+    return rest;
+  };
+
   for await (const chunk of failingAsInput(source, file)) {
-    add(typeof chunk === 'string' ? chunk : decoder.write(chunk), false);
+    add(afterBlank(typeof chunk === 'string' ? chunk : decoder.write(chunk), false), false);
     if (badClose >= 0) break;
     if (sepLine || delimiter === undefined) continue;
     if (boundary > 0) {
@@ -656,7 +670,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
       yield* parseBlock(block);
     }
   }
-  if (badClose < 0) add(decoder.end(), true);
+  if (badClose < 0) add(afterBlank(decoder.end(), true), true);
   if (badClose >= 0) {
     // The records before the bad one first: an error in them comes first in the file.
     yield* parseBlock(pending.slice(0, boundary));
@@ -750,6 +764,21 @@ export function excelSepLine(text: string, ended: boolean): { length: number; de
   // A line break still to come, or a CR whose LF may be in the next chunk.
   if (!ended && (match[2] === '' || (match[2] === '\r' && text.length === match[0].length))) return undefined;
   return { length: match[0].length, delimiter: match[1] as string };
+}
+
+/**
+ * The lines of only spaces or tabs (empty ones too) at the start of `text`, after a BOM: how many
+ * and their length with the BOM, when some line after them has text (or the text has `ended`);
+ * undefined while more text may change that (all blank so far, or a CR whose LF may come next).
+ * @example
+ * leadingBlankLines('\ufeff  \r\n\nid,name\n', false); // { lines: 2, length: 6 }
+ */
+export function leadingBlankLines(text: string, ended: boolean): { lines: number; length: number } | undefined {
+  const match = /^\ufeff?(?:[ \t]*(?:\r\n|\r|\n))*/.exec(text) as RegExpExecArray;
+  const length = match[0].length;
+  if (!ended && (length === text.length || !/[^ \t\r\n]/.test(text.slice(length)) || (text[length - 1] === '\r' && length === text.length))) return undefined;
+  const lines = match[0].match(/\r\n|\r|\n/g)?.length ?? 0;
+  return { lines, length: lines === 0 ? 0 : length };
 }
 
 /** The chunks of `source`; an error of the source itself (a disk, a pipe) becomes an input error naming the file. */

@@ -285,6 +285,16 @@ describe('readCsv: records and their lines', () => {
     }
   });
 
+  it('lines of only spaces or tabs before the header are blank lines too, not a header named "  "', async () => {
+    await expectRecords(' \t\n  \r\n\nid;name\n1;Ann\n', csv(), [[5, { id: '1', name: 'Ann' }]]);
+    await expectRecords('\ufeff  \rid,name\r1,Ann\r', csv(), [[3, { id: '1', name: 'Ann' }]]);
+    await expectRecords('\t\t\nid\tname\n1\tAnn\n', (s) => readCsv(s, { file: 'in.tsv', format: 'tsv' }), [[3, { id: '1', name: 'Ann' }]]);
+    // Spaces before the header's own text stay part of its first name, as before.
+    await expectRecords('  \n id,name\n1,Ann\n', csv(), [[3, { ' id': '1', name: 'Ann' }]]);
+    // Without a header, such a line is a row.
+    await expectRecords('  \nAnn\n', csv({ header: false }), [[1, { 1: '  ' }], [2, { 1: 'Ann' }]]);
+  });
+
   it('TSV: a sep= line naming a tab is not the header either; one naming another character is data', async () => {
     await expectRecords('sep=\t\nid\tname\n1\tAnn\n', (s) => readCsv(s, { file: 'in.tsv', format: 'tsv' }), [[3, { id: '1', name: 'Ann' }]]);
     await expectRecords('sep=;\n1\n', (s) => readCsv(s, { file: 'in.tsv', format: 'tsv' }), [[2, { 'sep=;': '1' }]]);
