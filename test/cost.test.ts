@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PRICES } from '../src/core/prices.ts';
 import { costOf, newCostTotals } from '../src/core/pricing.ts';
+import { openLedger } from '../src/ledger/open.ts';
+import type { LedgerStore } from '../src/ledger/store.ts';
 import { ROOT, runCli } from './helpers/cli.ts';
 import { emulator, enrich, perRecord, tempLedger } from './helpers/pipeline.ts';
 
@@ -67,6 +69,34 @@ describe('the summary and _meta', () => {
     expect(new Set(same.map((r) => r._meta.custom_id)).size).toBe(1);
     expect(same.map((r) => r._meta.cost_usd > 0)).toEqual([true, false, false, false, false]);
     expect(records.filter((r) => r.text !== 'same').every((r) => r._meta.cost_usd > 0)).toBe(true);
+  });
+
+  it('_meta.cost_usd adds up to what the run paid when the ledger acknowledges its stores late (PostgreSQL: a round trip after the commit)', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const inner = await openLedger(tempLedger());
+    // Each store is committed at once, and its caller told 30 ms later: meanwhile the emitter can read
+    // its answers (another batch's store woke it).
+    const late = new Proxy(inner, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        if (name !== 'settle') return value.bind(target);
+        return async (...args: unknown[]) => {
+          const taken = await (value as (...a: unknown[]) => unknown).apply(target, args);
+          await new Promise((resolve) => setTimeout(resolve, 30));
+          return taken;
+        };
+      },
+    }) as LedgerStore;
+    const rows = Array.from({ length: 12 }, (_, i) => ({ id: String(i % 9), text: 't' }));
+    const costs = newCostTotals();
+    const out = (await enrich(emu, rows, { ledger: late, meta: true, costs, batchSize: 2 })) as { _meta: { cost_usd: number } }[];
+    await inner.close();
+    expect(out).toHaveLength(12);
+    expect(costs.usd).toBeGreaterThan(0);
+    expect(out.reduce((total, r) => total + r._meta.cost_usd, 0)).toBeCloseTo(costs.usd, 9);
+    // One record of each of the 9 requests carries its cost; the 3 duplicates say 0.
+    expect(out.filter((r) => r._meta.cost_usd > 0)).toHaveLength(9);
   });
 
   it('a record served from the ledger on a rerun is not counted as spent again', async () => {

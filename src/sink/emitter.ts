@@ -27,6 +27,8 @@ export interface EmitterDeps {
   failure(): unknown;
   /** Whether nothing is being read, filled, created or followed (with `noWait`: nothing more can come in). */
   idle(): boolean;
+  /** Once the stores under way have counted their results (`ResultRecorder.counted`), or undefined when none is. */
+  counted(): Promise<unknown> | undefined;
 }
 
 /**
@@ -116,6 +118,10 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
     seenMoved = pulse.moved;
     const sendsEnded = assembler.sendsEnded;
     const rows = await ledger.records(scope, run, cursor, pageSize);
+    // A store whose answers these rows show may not have counted them yet (its caller hears back
+    // after the commit): none goes out before it has, so a record's cost is known when it does.
+    const counting = deps.counted();
+    if (counting) await counting;
     let blocked: number | undefined;
     let stale = false;
     for (const [index, row] of rows.entries()) {

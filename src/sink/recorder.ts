@@ -29,6 +29,8 @@ export class ResultRecorder {
   readonly #reasons = new Map<string, string>();
   /** Each spec's `max_tokens` (for doubling a truncated answer's). */
   readonly #specMaxTokens = new Map<string, number>();
+  /** Stores under way, until each has counted what it took (`counted`). */
+  readonly #counting = new Set<Promise<boolean[]>>();
 
   /** Whether the budget guard canceled the batch (its canceled requests wait for a larger budget). */
   readonly #canceledForBudget: (batchId: number) => boolean;
@@ -70,12 +72,14 @@ export class ResultRecorder {
   async store(row: BatchRow, decided: readonly Decided[], t: number, requeued: Requeued): Promise<void> {
     if (decided.length === 0) return;
     const { ledger, scope, signal } = this.#ctx;
-    const settlements = decided.map(({ request, text, verdict }) => ({ waiting: request, result: text, retry: verdict.retry, maxTokens: verdict.retry ? (verdict.maxTokens ?? null) : null }));
-    const taken = await ledger.settle(row.id, settlements, t);
-    // Counted (the run's cost) by the run whose store took it, once: another worker following the same
-    // batch, or a download fetched again, stores nothing and counts nothing.
-    const mode = row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch';
-    for (const [i, { key, billed: bill }] of decided.entries()) if (taken[i]) this.#ctx.opts.onResult?.(bill, mode, key);
+    const counting = this.#settle(row, decided, t);
+    this.#counting.add(counting);
+    let taken: boolean[];
+    try {
+      taken = await counting;
+    } finally {
+      this.#counting.delete(counting);
+    }
     const again = new Map<string, string>();
     for (const [i, { key, verdict }] of decided.entries()) if (verdict.retry && taken[i]) again.set(key, verdict.reason);
     if (again.size === 0 || signal.aborted) return;
@@ -87,6 +91,27 @@ export class ResultRecorder {
       requeued.set(key, payloadBytes(payloads.get(key)) + 8);
       this.#reasons.set(key, reason);
     }
+  }
+
+  /**
+   * Resolves once every store begun so far has counted what it took (`onResult`); undefined when none
+   * is under way. A store's answers can be read from the ledger before its caller hears back (on
+   * PostgreSQL, a round trip after the commit): the emitter waits for this before it lets a record out,
+   * so a record's cost (`_meta`) is counted by then.
+   */
+  counted(): Promise<unknown> | undefined {
+    return this.#counting.size === 0 ? undefined : Promise.allSettled(this.#counting);
+  }
+
+  /** Stores the results, and gives each one taken (not stored first by another worker) to `onResult`. */
+  async #settle(row: BatchRow, decided: readonly Decided[], t: number): Promise<boolean[]> {
+    const settlements = decided.map(({ request, text, verdict }) => ({ waiting: request, result: text, retry: verdict.retry, maxTokens: verdict.retry ? (verdict.maxTokens ?? null) : null }));
+    const taken = await this.#ctx.ledger.settle(row.id, settlements, t);
+    // Counted (the run's cost) by the run whose store took it, once: another worker following the same
+    // batch, or a download fetched again, stores nothing and counts nothing.
+    const mode = row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch';
+    for (const [i, { key, billed: bill }] of decided.entries()) if (taken[i]) this.#ctx.opts.onResult?.(bill, mode, key);
+    return taken;
   }
 
   /** How many of the requeued requests are tried again for each reason. */

@@ -168,6 +168,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       track: (batchId) => tracker.track(batchId),
       failure: () => failure,
       idle: () => tracker.size === 0 && submitter.creatingCount === 0 && assembler.idle,
+      counted: () => recorder.counted(),
     });
     complete = true;
   } finally {

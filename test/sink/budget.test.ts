@@ -129,6 +129,7 @@ it('a record whose request is in the group being sent when the budget runs out i
     track: () => {},
     failure: () => undefined,
     idle: () => false,
+    counted: () => undefined,
   };
   const out = emitInOrder(ctx, deps);
   const first = out.next();
@@ -169,6 +170,7 @@ it('a record read still pending before the consumer paused is not refused once i
     track: () => {},
     failure: () => undefined,
     idle: () => false,
+    counted: () => undefined,
   };
   const out = emitInOrder(ctx, deps);
   expect((await out.next()).value).toMatchObject({ seq: 0, result: { type: 'succeeded' } });
@@ -203,6 +205,7 @@ it('--no-wait: a batch answered between the read and the idle check is collected
     },
     failure: () => undefined,
     idle: () => true,
+    counted: () => undefined,
   };
   const out: JoinedRecord[] = [];
   for await (const record of emitInOrder(ctx, deps)) out.push(record);
@@ -230,6 +233,7 @@ it('--no-wait: the pending line counts as people read it (1,200 records, not 120
     track: (batchId) => void ctx.deferred.set(batchId, '2026-12-04T10:53:32.230Z'),
     failure: () => undefined,
     idle: () => true,
+    counted: () => undefined,
   };
   const out: JoinedRecord[] = [];
   await expect(
