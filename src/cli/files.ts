@@ -4,7 +4,8 @@
  * to a temporary file next to FILE and renamed into place only when the run is complete, so a killed
  * or failed run leaves the old FILE (or none), never half of one.
  */
-import { closeSync, createReadStream, createWriteStream, fchmodSync, fstatSync, lstatSync, openSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, type Stats, type WriteStream } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, fchmodSync, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, type Stats, type WriteStream } from 'node:fs';
+import { hostname } from 'node:os';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -182,6 +183,53 @@ function realPath(path: string): string {
   }
 }
 
+/** This machine's name as it goes into a temporary file's name: letters, digits, dots and dashes. */
+const HOST = hostname().replace(/[^A-Za-z0-9.-]/g, '_') || 'host';
+
+/** How the names of `path`'s temporary files start: hidden, beside it, with the machine (`.out.ndjson.HOST.`), then the pid. */
+function tempPrefix(path: string): string {
+  return `.${basename(path)}.${HOST}.`;
+}
+
+/**
+ * Removes the temporary files that runs of this machine, now dead, left beside `path` (a SIGKILL, a
+ * power cut: nothing removed them, and each is as large as the output was when it died). A file of a
+ * live process, or of another machine (a shared folder: its pid means nothing here), is left alone.
+ */
+function removeStaleTemps(path: string): { name: string; bytes: number }[] {
+  const prefix = tempPrefix(path);
+  let names: string[];
+  try {
+    names = readdirSync(dirname(path));
+  } catch {
+    return [];
+  }
+  const removed: { name: string; bytes: number }[] = [];
+  for (const name of names) {
+    const pid = name.startsWith(prefix) ? /^(\d+)-[0-9a-f]{6}\.tmp(?:\.w)?$/.exec(name.slice(prefix.length))?.[1] : undefined;
+    if (pid === undefined || processAlive(Number(pid))) continue;
+    const file = join(dirname(path), name);
+    try {
+      const bytes = statSync(file).size;
+      rmSync(file);
+      removed.push({ name, bytes });
+    } catch {
+      // Gone already (another run removed it), or not ours to remove: left as it is.
+    }
+  }
+  return removed;
+}
+
+/** Whether a process of this pid runs on this machine (one of another user's too: EPERM). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * A file written under a temporary name in the same folder and renamed over `path` by `commit()`
  * (atomic on POSIX); `discard()`, or the process exiting before `commit()`, removes the temporary file
@@ -190,6 +238,8 @@ function realPath(path: string): string {
  */
 export class AtomicOutput {
   readonly stream: WriteStream;
+  /** Temporary files that dead runs of this machine left for the same file (`removeStaleTemps`), removed: their names and sizes. */
+  readonly removed: readonly { name: string; bytes: number }[] = [];
   /** The temporary file; undefined when `path` is not a regular file (`/dev/null`, a FIFO, `/dev/stdout`), which is written directly. */
   readonly #temp: string | undefined;
   readonly #path: string;
@@ -215,7 +265,8 @@ export class AtomicOutput {
     this.#flag = flag;
     this.#given = given;
     const special = existing !== undefined && !existing.isFile();
-    this.#temp = special ? undefined : join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(3).toString('hex')}.tmp`);
+    if (!special) this.removed = removeStaleTemps(path);
+    this.#temp = special ? undefined : join(dirname(path), `${tempPrefix(path)}${process.pid}-${randomBytes(3).toString('hex')}.tmp`);
     let fd: number;
     try {
       // A file replaced keeps its permissions (a private 0600 output stays private).

@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, linkSync, lstatSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, ROOT, runCli } from '../helpers/cli.ts';
@@ -227,8 +227,29 @@ describe('never destroy input', () => {
       expect(await closed).toBe('SIGKILL');
       if (old === undefined) expect(existsSync(output)).toBe(false);
       else expect(readFileSync(output, 'utf8')).toBe(old);
+      // The next run removes the hidden file the killed one left (before: it stayed, as large as the output so far).
+      const left = readdirSync(dir).filter((name) => name.endsWith('.tmp'));
+      expect(left).toHaveLength(1);
+      const rerun = await runCli(['--emulator', ...fast, '--batch-size', '100', '--prompt', 'Summarise {{text}}', '-o', output, input], { env: { PATH: process.env['PATH'] ?? '', HOME: dir } });
+      expect(rerun.code, rerun.stderr).toBe(0);
+      expect(rerun.stderr).toMatch(new RegExp(`removed ${left[0]?.replace(/\./g, '\\.')} \\([\\d.]+ (?:B|KiB|MiB)\\): the unfinished --output of a run that was killed`));
+      expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+      expect(readFileSync(output, 'utf8').trim().split('\n')).toHaveLength(3000);
     }
-  }, 60_000);
+  }, 90_000);
+
+  it("a temporary output file of a live process, or of another machine's (a shared folder), is left alone", async () => {
+    const { dir, input } = setup();
+    const output = join(dir, 'out.ndjson');
+    const host = hostname().replace(/[^A-Za-z0-9.-]/g, '_');
+    const mine = `.out.ndjson.${host}.${process.pid}-abcdef.tmp`;
+    const elsewhere = '.out.ndjson.other-machine.1-abcdef.tmp';
+    for (const name of [mine, elsewhere]) writeFileSync(join(dir, name), 'partial\n');
+    const result = await runCli(['--emulator', ...fast, '--prompt', 'T: {{headline}}', '-o', output, input]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).not.toMatch(/removed/);
+    expect(readdirSync(dir).filter((name) => name.endsWith('.tmp')).sort()).toEqual([mine, elsewhere].sort());
+  });
 
   it('a complete run replaces -o FILE and leaves no temporary file behind', async () => {
     const { dir, input } = setup();

@@ -12,6 +12,7 @@ import { isFailed } from '../../stages/merge.ts';
 import { createFormatter, neutralised, widenedColumns, type Formatter, type OutputFormat } from '../../stages/write.ts';
 import { AtomicOutput, inputIdentity, refuseClobber, refuseLedger, refuseSameOutputs } from '../files.ts';
 import type { CliIo } from '../io.ts';
+import { formatBytes } from '../text.ts';
 import type { EnrichValues } from './config.ts';
 
 export interface Outputs {
@@ -107,6 +108,9 @@ export function openOutputs(values: EnrichValues, io: CliIo, context: { inputCol
   const outFile = values.output ? new AtomicOutput('--output', values.output) : undefined;
   const errorsFile = values.errors ? new AtomicOutput('--errors', values.errors) : undefined;
   const summaryFile = values.summary ? new AtomicOutput('--summary', values.summary) : undefined;
+  for (const [flag, file] of [['--output', outFile], ['--errors', errorsFile], ['--summary', summaryFile]] as const) {
+    for (const { name, bytes } of file?.removed ?? []) if (!values.quiet) context.say(`removed ${name} (${formatBytes(bytes)}): the unfinished ${flag} of a run that was killed`);
+  }
   const errorsOut = errorsFile?.stream;
   const extraWarned = (name: string) =>
     context.say(`warning: field ${shown(name)} is not in the CSV header and is left out of the CSV output on stdout (-o FILE.csv keeps it, as NDJSON does)`);
