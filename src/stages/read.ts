@@ -644,20 +644,8 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     checkOpen();
   };
 
-  // Lines of only spaces or tabs before the header are blank lines (csv-parse would take "  " as the
-  // header): counted and dropped, with the BOM, before anything else reads the text.
-  let leading = options.header === false ? undefined : '';
-  const afterBlank = (text: string, ended: boolean): string => {
-    if (leading === undefined) return text;
-    leading += text;
-    const blank = leadingBlankLines(leading, ended);
-    if (blank === undefined) return '';
-    const rest = blank.lines === 0 ? leading : leading.slice(blank.length);
-    base += blank.lines;
-    leading = undefined;
-    return rest;
-  };
-
+  // Lines of spaces before the header are blank lines (csv-parse took "  " for the header): dropped first, counted.
+  const afterBlank = options.header === false ? (text: string) => text : skippingBlankLead((lines) => (base += lines));
   for await (const chunk of failingAsInput(source, file)) {
     add(afterBlank(typeof chunk === 'string' ? chunk : decoder.write(chunk), false), false);
     if (badClose >= 0) break;
@@ -764,6 +752,24 @@ export function excelSepLine(text: string, ended: boolean): { length: number; de
   // A line break still to come, or a CR whose LF may be in the next chunk.
   if (!ended && (match[2] === '' || (match[2] === '\r' && text.length === match[0].length))) return undefined;
   return { length: match[0].length, delimiter: match[1] as string };
+}
+
+/**
+ * Text as it arrives → the same text without its leading blank lines (`leadingBlankLines`): '' while
+ * it cannot tell yet, then what follows them; `onSkipped` is told how many lines it dropped.
+ */
+function skippingBlankLead(onSkipped: (lines: number) => void): (text: string, ended: boolean) => string {
+  let held: string | undefined = '';
+  return (text, ended) => {
+    if (held === undefined) return text;
+    held += text;
+    const blank = leadingBlankLines(held, ended);
+    if (blank === undefined) return '';
+    const rest = held.slice(blank.length);
+    held = undefined;
+    onSkipped(blank.lines);
+    return rest;
+  };
 }
 
 /**
