@@ -782,7 +782,8 @@ function skippingBlankLead(onSkipped: (lines: number) => void): (text: string, e
 export function leadingBlankLines(text: string, ended: boolean): { lines: number; length: number } | undefined {
   const match = /^\ufeff?(?:[ \t]*(?:\r\n|\r|\n))*/.exec(text) as RegExpExecArray;
   const length = match[0].length;
-  if (!ended && (length === text.length || !/[^ \t\r\n]/.test(text.slice(length)) || (text[length - 1] === '\r' && length === text.length))) return undefined;
+  // All blank so far (a CR at the end among them, whose LF may come next), or spaces that may end a blank line still.
+  if (!ended && !/[^ \t\r\n]/.test(text.slice(length))) return undefined;
   const lines = match[0].match(/\r\n|\r|\n/g)?.length ?? 0;
   return { lines, length: lines === 0 ? 0 : length };
 }
