@@ -183,18 +183,34 @@ function realPath(path: string): string {
   }
 }
 
-/** This machine's name as it goes into a temporary file's name: letters, digits, dots and dashes. */
-const HOST = hostname().replace(/[^A-Za-z0-9.-]/g, '_') || 'host';
+/**
+ * Where a pid means a process, as it goes into a temporary file's name (letters, digits, dots and
+ * dashes): the machine's name and, on Linux, its pid namespace (a container on the host's network has
+ * the host's name, not its processes).
+ */
+const PIDS = pidSpace();
 
-/** How the names of `path`'s temporary files start: hidden, beside it, with the machine (`.out.ndjson.HOST.`), then the pid. */
+function pidSpace(): string {
+  const host = hostname().replace(/[^A-Za-z0-9.-]/g, '_') || 'host';
+  let namespace: string | undefined;
+  try {
+    namespace = /\d+/.exec(readlinkSync('/proc/self/ns/pid'))?.[0];
+  } catch {
+    namespace = undefined; // not Linux
+  }
+  return namespace ? `${host}-${namespace}` : host;
+}
+
+/** How the names of `path`'s temporary files start: hidden, beside it, with where its pid means a process (`.out.ndjson.HOST-NS.`), then the pid. */
 function tempPrefix(path: string): string {
-  return `.${basename(path)}.${HOST}.`;
+  return `.${basename(path)}.${PIDS}.`;
 }
 
 /**
  * Removes the temporary files that runs of this machine, now dead, left beside `path` (a SIGKILL, a
  * power cut: nothing removed them, and each is as large as the output was when it died). A file of a
- * live process, or of another machine (a shared folder: its pid means nothing here), is left alone.
+ * live process, or of another machine or container (a shared folder: its pid means nothing here), is
+ * left alone.
  */
 function removeStaleTemps(path: string): { name: string; bytes: number }[] {
   const prefix = tempPrefix(path);

@@ -50,9 +50,8 @@ export function readPaths(): (source: AsyncIterable<Buffer | string>) => AsyncGe
     let line = 0;
     for await (const text of splitLines(source)) {
       line++;
-      const path = text.replace(/\r$/, '');
-      if (path.trim() === '') continue;
-      yield { seq: seq++, line, data: await fileRecord(path), attach: [PATH_FIELD] };
+      if (text.trim() === '') continue;
+      yield { seq: seq++, line, data: await fileRecord(text), attach: [PATH_FIELD] };
     }
   };
 }

@@ -645,7 +645,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
   };
 
   // Lines of spaces before the header are blank lines (csv-parse took "  " for the header): dropped first, counted.
-  const afterBlank = options.header === false ? (text: string) => text : skippingBlankLead((lines) => (base += lines));
+  const afterBlank = options.header === false ? (text: string) => text : skippingBlankLead((lines) => (base += lines), maxChars);
   for await (const chunk of failingAsInput(source, file)) {
     add(afterBlank(typeof chunk === 'string' ? chunk : decoder.write(chunk), false), false);
     if (badClose >= 0) break;
@@ -671,6 +671,8 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
 const QUOTE = 0x22;
 const LF = 0x0a;
 const CR = 0x0d;
+const SPACE = 0x20;
+const TAB = 0x09;
 
 /** Whether a field starts after the character `code` (a quote there opens a quoted field): a line start, the delimiter, a BOM. */
 function startsField(code: number, delimiter: string | undefined): boolean {
@@ -755,37 +757,47 @@ export function excelSepLine(text: string, ended: boolean): { length: number; de
 }
 
 /**
- * Text as it arrives → the same text without its leading blank lines (`leadingBlankLines`): '' while
- * it cannot tell yet, then what follows them; `onSkipped` is told how many lines it dropped.
+ * Text as it arrives → the same text without its leading blank lines (`blankLead`), dropped as they
+ * come: '' while all of it is blank so far, then what follows them; `onSkipped` is told how many
+ * lines it dropped. Only an unfinished line of spaces is held, up to `maxChars` (then it is given on,
+ * for the reader to refuse as too long).
  */
-function skippingBlankLead(onSkipped: (lines: number) => void): (text: string, ended: boolean) => string {
+function skippingBlankLead(onSkipped: (lines: number) => void, maxChars: number): (text: string, ended: boolean) => string {
   let held: string | undefined = '';
   return (text, ended) => {
     if (held === undefined) return text;
     held += text;
-    const blank = leadingBlankLines(held, ended);
-    if (blank === undefined) return '';
-    const rest = held.slice(blank.length);
+    const blank = blankLead(held, ended);
+    if (blank.lines > 0) onSkipped(blank.lines);
+    held = held.slice(blank.length);
+    if (!blank.done && held.length <= maxChars) return '';
+    const rest = held;
     held = undefined;
-    onSkipped(blank.lines);
     return rest;
   };
 }
 
 /**
- * The lines of only spaces or tabs (empty ones too) at the start of `text`, after a BOM: how many
- * and their length with the BOM, when some line after them has text (or the text has `ended`);
- * undefined while more text may change that (all blank so far, or a CR whose LF may come next).
+ * The blank lines (empty, or only spaces and tabs) at the start of `text`, after a BOM: how many, and
+ * their length with the BOM; `done` once a line with other text starts, or the text has `ended` (a
+ * last line of only spaces is blank too). Not done, an unfinished line of spaces, or a CR whose LF
+ * may come next, is left out of `length`.
  * @example
- * leadingBlankLines('\ufeff  \r\n\nid,name\n', false); // { lines: 2, length: 6 }
+ * blankLead('\ufeff  \r\n\nid,name\n', false); // { lines: 2, length: 6, done: true }
  */
-export function leadingBlankLines(text: string, ended: boolean): { lines: number; length: number } | undefined {
-  const match = /^\ufeff?(?:[ \t]*(?:\r\n|\r|\n))*/.exec(text) as RegExpExecArray;
-  const length = match[0].length;
-  // All blank so far (a CR at the end among them, whose LF may come next), or spaces that may end a blank line still.
-  if (!ended && !/[^ \t\r\n]/.test(text.slice(length))) return undefined;
-  const lines = match[0].match(/\r\n|\r|\n/g)?.length ?? 0;
-  return { lines, length: lines === 0 ? 0 : length };
+export function blankLead(text: string, ended: boolean): { lines: number; length: number; done: boolean } {
+  let lines = 0;
+  let length = 0;
+  for (let i = text.charCodeAt(0) === 0xfeff ? 1 : 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === SPACE || c === TAB) continue;
+    if (c !== LF && c !== CR) return { lines, length, done: true };
+    if (c === CR && i + 1 === text.length && !ended) break;
+    if (c === CR && text.charCodeAt(i + 1) === LF) i++;
+    lines++;
+    length = i + 1;
+  }
+  return ended ? { lines, length: text.length, done: true } : { lines, length, done: false };
 }
 
 /** The chunks of `source`; an error of the source itself (a disk, a pipe) becomes an input error naming the file. */

@@ -3,7 +3,7 @@
  * stdin row by row (problem 9): what golden files cannot express, with the built binary.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, linkSync, lstatSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, lstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -242,13 +242,17 @@ describe('never destroy input', () => {
     const { dir, input } = setup();
     const output = join(dir, 'out.ndjson');
     const host = hostname().replace(/[^A-Za-z0-9.-]/g, '_');
-    const mine = `.out.ndjson.${host}.${process.pid}-abcdef.tmp`;
-    const elsewhere = '.out.ndjson.other-machine.1-abcdef.tmp';
-    for (const name of [mine, elsewhere]) writeFileSync(join(dir, name), 'partial\n');
+    const namespace = /\d+/.exec(readlinkSync('/proc/self/ns/pid'))?.[0] ?? '';
+    const mine = `.out.ndjson.${host}-${namespace}.${process.pid}-abcdef.tmp`;
+    // Another machine's, and a container's on this one (the host's name, pids of its own): no process
+    // 999999 runs here, but that says nothing of theirs.
+    const elsewhere = '.out.ndjson.other-machine.999999-abcdef.tmp';
+    const container = `.out.ndjson.${host}-1.999999-abcdef.tmp`;
+    for (const name of [mine, elsewhere, container]) writeFileSync(join(dir, name), 'partial\n');
     const result = await runCli(['--emulator', ...fast, '--prompt', 'T: {{headline}}', '-o', output, input]);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).not.toMatch(/removed/);
-    expect(readdirSync(dir).filter((name) => name.endsWith('.tmp')).sort()).toEqual([mine, elsewhere].sort());
+    expect(readdirSync(dir).filter((name) => name.endsWith('.tmp')).sort()).toEqual([mine, elsewhere, container].sort());
   });
 
   it('a complete run replaces -o FILE and leaves no temporary file behind', async () => {

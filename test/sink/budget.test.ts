@@ -187,7 +187,7 @@ it('a record read still pending before the consumer paused is not refused once i
   expect((await second).value).toMatchObject({ seq: 1, error: undefined, result: { type: 'succeeded' } });
 });
 
-it('--no-wait: a batch answered between the read and the idle check is collected, not reported as "0 answers pending"', async () => {
+it('--no-wait: a batch answered between the read and the idle check is collected, not reported as "0 records wait for their answers"', async () => {
   // The emitter read the head still submitted; while it made sure the batch was followed, the
   // follower stored the answer and went idle. Nothing waits any more: the run writes its record.
   const ctx = testContext({ noWait: true });

@@ -295,6 +295,22 @@ describe('readCsv: records and their lines', () => {
     await expectRecords('  \nAnn\n', csv({ header: false }), [[1, { 1: '  ' }], [2, { 1: 'Ann' }]]);
   });
 
+  it('blank lines before the header: millions of them are read in passing, a last line of spaces is blank, a line of spaces over the cap is too long', async () => {
+    // A regex over all of them overflowed V8's stack at about 8 MB.
+    const many = Buffer.from(`${'\n'.repeat(4_000_000)}${'  \r\n'.repeat(1_000_000)}id,name\n1,Ann\n`);
+    for (const size of [many.length, 65_536]) {
+      const chunks = Array.from({ length: Math.ceil(many.length / size) }, (_, i) => many.subarray(i * size, (i + 1) * size));
+      const outcome = await run(csv(), chunks);
+      expect(outcome.error).toBeUndefined();
+      expect(seen(outcome.records)).toEqual([[5_000_002, { id: '1', name: 'Ann' }]]);
+    }
+    await expectRecords('\n\n  ', csv(), []);
+    for (const { label, chunks } of chunkings(`\n${' '.repeat(40)}`)) {
+      const outcome = await run(csv({ maxRecordChars: 30 }), chunks);
+      expect(outcome.error?.message, label).toMatch(/^in\.csv:2: /);
+    }
+  });
+
   it('TSV: a sep= line naming a tab is not the header either; one naming another character is data', async () => {
     await expectRecords('sep=\t\nid\tname\n1\tAnn\n', (s) => readCsv(s, { file: 'in.tsv', format: 'tsv' }), [[3, { id: '1', name: 'Ann' }]]);
     await expectRecords('sep=;\n1\n', (s) => readCsv(s, { file: 'in.tsv', format: 'tsv' }), [[2, { 'sep=;': '1' }]]);
