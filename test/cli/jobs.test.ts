@@ -208,7 +208,7 @@ describe('status', () => {
     const jobs = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { batches: Record<string, unknown>[] } & Record<string, unknown>);
     expect(jobs.map((job) => job['job'])).toEqual(['tickets', 'invoices']);
     for (const job of jobs) {
-      expect(Object.keys(job)).toEqual(['job', 'requests_pending', 'requests_done', 'requests_failed', 'batches_by_state', 'oldest_expires_at', 'live_request_counts', 'expected_cost_usd', 'batches']);
+      expect(Object.keys(job)).toEqual(['job', 'requests_pending', 'requests_done', 'requests_failed', 'ready', 'batches_by_state', 'oldest_expires_at', 'live_request_counts', 'expected_cost_usd', 'batches']);
       for (const batch of job.batches) {
         expect(Object.keys(batch)).toEqual([
           'job', 'batch_id', 'remote_id', 'state', 'processing_status', 'request_counts', 'requests', 'bytes', 'created_at',
@@ -761,7 +761,12 @@ describe('the built binary', () => {
     expect(expected).toBeGreaterThan(0);
     expect(expected).toBeCloseTo(perBatch.reduce((a, b) => a + b, 0), 6);
 
-    t += HOUR + MINUTE; // the batches end; the rerun collects every answer
+    expect(job['ready']).toBe(false);
+
+    t += HOUR + MINUTE; // the batches end: the sensor says so before any rerun (requests_pending counts them until one downloads them)
+    const ended = await runCli(['status', '--job', 'tickets', '--json'], { env });
+    expect(JSON.parse(ended.stdout)).toMatchObject({ ready: true, requests_pending: 12, live_request_counts: { processing: 0, succeeded: 12 } });
+    // The rerun collects every answer.
     const collected = await runCli(enrich, { env });
     expect(collected.code, collected.stderr).toBe(0);
     const billed = Number(/cost \$([\d.]+) at batch prices/.exec(collected.stderr)?.[1]);

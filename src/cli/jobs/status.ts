@@ -62,7 +62,7 @@ Examples:
   $ batch-enrich status
   $ batch-enrich status --job tickets --no-refresh
   $ batch-enrich status --json | jq -r '.batches[] | select(.processing_status == "ended") | .remote_id'
-  $ batch-enrich status --job tickets --json | jq -e '.requests_pending == 0'   # a sensor: done yet?
+  $ batch-enrich status --job tickets --json | jq -e .ready   # a sensor: every answer in? (then collect)
 
 ${ENVIRONMENT}
 
@@ -172,6 +172,17 @@ function processing(view: BatchView): boolean {
   return (view.row.state === 'creating' || view.row.state === 'in_progress') && view.live?.processing_status !== 'ended';
 }
 
+/**
+ * Whether a batch's answers are all in, in the ledger or on the API: downloaded, ended, or in progress
+ * in the ledger while the API says it has ended (no run has looked since); a failed one counts in
+ * `requests_failed`. A batch being created, or a real-time group being sent, is not.
+ */
+function answered(view: BatchView): boolean {
+  const { state, remote_id } = view.row;
+  if (state === 'in_progress') return !remote_id?.startsWith(REALTIME_PREFIX) && view.live?.processing_status === 'ended';
+  return state !== 'creating';
+}
+
 function expiresAt(view: BatchView): number {
   return view.live ? Date.parse(view.live.expires_at) : view.row.created_at + EXPIRY_MS;
 }
@@ -190,6 +201,8 @@ function jobJson(job: string, views: BatchView[]): Record<string, unknown> {
     requests_pending: sum(PENDING_STATES),
     requests_done: sum(['downloaded']),
     requests_failed: failed,
+    // A scheduler's sensor: the same command run now finds every answer in (no download has to wait).
+    ready: failed === 0 && views.every(answered),
     batches_by_state: byState,
     oldest_expires_at: expiries.length > 0 ? new Date(Math.min(...expiries)).toISOString() : null,
     live_request_counts: liveCounts(views),
