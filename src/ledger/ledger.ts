@@ -41,7 +41,7 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 import { plural } from '../core/text.ts';
-import { cutShortSql, fileIdsIn, gcRules, ledgerBusy, NAMES_A_FILE, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
+import { cutShortSql, fileIdsIn, gcRules, ledgerBusy, stoppedEarlySql, type StoppedEarly, NAMES_A_FILE, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
@@ -1313,6 +1313,10 @@ export class Ledger implements LedgerStore {
 
   cutShort(before: number, now: number): CutShort[] {
     return this.#db.prepare<[number], CutShort>(cutShortSql(gcRules(now, before), '?')).all(before);
+  }
+
+  stoppedEarly(before: number, now: number): StoppedEarly[] {
+    return this.#db.prepare<[number], StoppedEarly>(stoppedEarlySql(gcRules(now, before), '?')).all(before);
   }
 
   gcBatchIds(before: number, now: number): number[] {

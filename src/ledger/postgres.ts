@@ -50,7 +50,7 @@ import {
   type RunRow,
   type Waiting,
 } from './ledger.ts';
-import { cutShortSql, fileIdsIn, gcRules, NAMES_A_FILE, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
+import { cutShortSql, fileIdsIn, gcRules, NAMES_A_FILE, stoppedEarlySql, type StoppedEarly, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
 import type { UploadRow } from './uploads.ts';
 
 /** A small pool: a worker runs one step at a time, plus its heartbeat and a page read while a body streams. */
@@ -797,6 +797,12 @@ export class PgLedger implements LedgerStore {
     await this.#measureClock();
     const found = await rows<CutShort>(this.#pool, cutShortSql(gcRules(now, before), '$1'), [before]);
     return found.map((row) => ({ job: row.job, run: Number(row.run), startedAt: Number(row.startedAt), batches: Number(row.batches) }));
+  }
+
+  async stoppedEarly(before: number, now: number): Promise<StoppedEarly[]> {
+    await this.#measureClock();
+    const found = await rows<StoppedEarly>(this.#pool, stoppedEarlySql(gcRules(now, before), '$1'), [before]);
+    return found.map((row) => ({ job: row.job, notedAt: Number(row.notedAt), requests: Number(row.requests), batches: Number(row.batches) }));
   }
 
   async gcBatchIds(before: number, now: number): Promise<number[]> {

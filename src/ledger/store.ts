@@ -167,6 +167,8 @@ export interface GcRules {
   borrowedKept: string;
   /** The notes of `borrowedKept` no job will read: older than `RESULTS_KEPT_MS` (the job was left). */
   borrowedDone: string;
+  /** The notes (over `borrowed`) that keep their job unfinished: of requests (not a try's mark), within `RESULTS_KEPT_MS`. */
+  notesKept: string;
 }
 
 /** `keep`: batches to take as touched since `before` (a dry run's count of what the gc would keep: see `LedgerStore.gcPreview`). */
@@ -174,9 +176,10 @@ export function gcRules(now: number, before: number, keep: readonly number[] = [
   if (!Number.isFinite(now) || !Number.isFinite(before)) throw new RangeError(`gc's clock is not a time: ${now}, ${before}`);
   if (!keep.every(Number.isSafeInteger)) throw new RangeError(`gc's batches to keep are not row ids: ${keep.join(', ')}`);
   const since = Math.floor(now - RESULTS_KEPT_MS - ARCHIVE_MARGIN_MS);
+  const notesKept = `request_id >= 0 AND noted_at >= ${since}`;
   const unfinishedJobs = `SELECT job FROM batches WHERE state IN ('creating', 'in_progress', 'ended') AND created_at >= ${since}
   UNION SELECT f.job FROM batches f WHERE f.state = 'failed' AND f.created_at >= ${since} AND f.id = (SELECT MAX(n.id) FROM batches n WHERE n.job = f.job)
-  UNION SELECT job FROM borrowed WHERE request_id >= 0 AND noted_at >= ${since}`;
+  UNION SELECT job FROM borrowed WHERE ${notesKept}`;
   return {
     unfinishedJobs,
     markedRuns: `SELECT -request_id FROM borrowed WHERE request_id < 0 AND noted_at >= ${since}`,
@@ -185,6 +188,7 @@ export function gcRules(now: number, before: number, keep: readonly number[] = [
     // plain subplan, quadratic (a helper measured hours at a million notes, gc's lock held all along).
     borrowedKept: `EXISTS (SELECT 1 FROM borrowed o WHERE o.request_id = requests.id AND o.noted_at >= ${since})`,
     borrowedDone: `noted_at < ${since}`,
+    notesKept,
   };
 }
 
@@ -240,6 +244,28 @@ export function cutShortSql(rules: GcRules, param: string): string {
    WHERE m.request_id < 0 AND -m.request_id IN (${rules.markedRuns})
      AND b.updated_at < ${param} AND b.state IN ('downloaded', 'failed')
    GROUP BY m.job, m.request_id, m.noted_at ORDER BY m.noted_at`;
+}
+
+/**
+ * A job whose tries ended before every record was out, and noted requests its next try reads
+ * (`GcRules.borrowedKept`): `gc` keeps its finished work as long as the notes (`LedgerStore.stoppedEarly`).
+ */
+export interface StoppedEarly {
+  job: string;
+  /** When the last of its notes was written (ms since the epoch): kept until `RESULTS_KEPT_MS` (and `ARCHIVE_MARGIN_MS`) after. */
+  notedAt: number;
+  /** The requests noted. */
+  requests: number;
+  /** Its finished batches untouched since the cut-off, which gc would have deleted. */
+  batches: number;
+}
+
+/** `LedgerStore.stoppedEarly` (SQL for both stores; `param` writes the placeholder of `before`). */
+export function stoppedEarlySql(rules: GcRules, param: string): string {
+  return `SELECT n.job AS job, MAX(n.noted_at) AS "notedAt", COUNT(*) AS requests,
+         (SELECT COUNT(*) FROM batches b WHERE b.job = n.job AND b.state IN ('downloaded', 'failed') AND b.updated_at < ${param}) AS batches
+    FROM borrowed n WHERE ${rules.notesKept}
+   GROUP BY n.job ORDER BY MAX(n.noted_at)`;
 }
 
 /** What `gc` deleted (or `gcPreview` would), and why it kept every request, if it did. */
@@ -367,6 +393,8 @@ export interface LedgerStore {
   gcBatchIds(before: number, now: number): Awaitable<number[]>;
   /** The tries not ended whose batches `gc(before, now)` keeps for their job's next try (some may be working still: see `run`). */
   cutShort(before: number, now: number): Awaitable<CutShort[]>;
+  /** The jobs whose finished work `gc(before, now)` keeps for their notes (`StoppedEarly`). */
+  stoppedEarly(before: number, now: number): Awaitable<StoppedEarly[]>;
   /**
    * The Files API ids that the requests of `scope` in the ledger send, whatever their state: an
    * uploaded file one of them names must not be deleted (a batch may still read it, or a retry send

@@ -726,6 +726,27 @@ describe('usage, shared by the four commands', () => {
 
 describe('the built binary', () => {
   // Needs `npm run build` first (`npm test` does it); skipped when dist/ predates this command.
+  it.skipIf(!BUILT)('gc names a job it keeps because a try stopped early and noted requests the job no longer reads (its input changed)', async () => {
+    let t = Date.now();
+    const emu = await startEmulator({ apiKey: KEY, processingMs: HOUR, now: () => t });
+    cleanup.push(() => emu.close());
+    const dir = mkdtempSync(join(tmpdir(), 'be-jobs-'));
+    const input = join(dir, 'x.csv');
+    writeFileSync(input, 'id,text\n1,one\n2,two\n3,thing 3\n');
+    const env = { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'ledger.db') };
+    const enrich = ['--quiet', '--no-wait', '--prompt', 'D: {{text}}', '--job', 'x', '--poll-min', '0.01', '-o', join(dir, 'out.ndjson'), input];
+    expect((await runCli(enrich, { env })).code).toBe(75);
+    writeFileSync(input, 'id,text\n1,one\n2,two\n3,thing three\n');
+    expect((await runCli(enrich, { env })).code).toBe(75);
+    t += HOUR + MINUTE;
+    const done = await runCli(enrich, { env });
+    expect(done.code, done.stderr).toBe(0);
+    // Before: "deleted 0 batches and 0 requests …", and no word of why.
+    const gc = await runCli(['gc', '--older-than', '0', '--keep-remote'], { env });
+    expect(gc.code, gc.stderr).toBe(0);
+    expect(gc.stderr).toMatch(/keeping 2 batches of job "x": a try of it ended .* ago before every record was out, and noted 1 request its next try would read again \(kept until \d{4}-\d\d-\d\d at most; a complete run of the job that reads it clears the note, and one whose input no longer has it never will\)/);
+  });
+
   it.skipIf(!BUILT)('status --json on a ledger made by a --no-wait run: pending and the expiry while batches run, then done', async () => {
     let t = Date.now();
     const emu = await startEmulator({ apiKey: KEY, processingMs: HOUR, now: () => t });

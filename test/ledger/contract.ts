@@ -733,6 +733,25 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await elsewhere.gc(later + 3, later + 3)).toEqual({ batches: 1, requests: 2 });
       });
 
+      it('a try that ended before every record was out: stoppedEarly names its job, its notes and the batches gc keeps for them; a complete try clears the notes of what it read, not of what its input no longer has', async () => {
+        const [ledger] = (await workers(1)) as [LedgerStore];
+        const run = await ledger.startRun('weekly', T);
+        await ledger.intake(SCOPE, run, [SPEC], newRequests(['a', 'b']), newRecords(['a', 'b']), T);
+        const batch = await ledger.openBatch(identity, run, 'weekly', 'w0', ['a', 'b'], T);
+        await ledger.setRemote(batch.id, 'msgbatch_w0', T);
+        const waiting = await ledger.submittedOf(batch.id);
+        await ledger.settle(batch.id, [done(waiting.get('a')!, '{"type":"succeeded"}'), done(waiting.get('b')!, '{"type":"succeeded"}')], T);
+        await ledger.setBatchState(batch.id, 'downloaded', T);
+        await ledger.endRun(run, { complete: false, now: T, scope: SCOPE });
+        expect(await ledger.stoppedEarly(T + 1, T + 1)).toEqual([{ job: 'weekly', notedAt: T, requests: 2, batches: 1 }]);
+        // Its input changed: a complete try reads a only; b's note stays, and keeps the job.
+        const rerun = await ledger.startRun('weekly', T + 2);
+        await ledger.intake(SCOPE, rerun, [], [], newRecords(['a']), T + 2);
+        await ledger.endRun(rerun, { complete: true, now: T + 2, scope: SCOPE });
+        expect(await ledger.stoppedEarly(T + 3, T + 3)).toEqual([{ job: 'weekly', notedAt: T, requests: 1, batches: 1 }]);
+        expect(await ledger.gc(T + 3, T + 3)).toEqual({ batches: 0, requests: 0 });
+      });
+
       it('a try of a job that writes every record beside another try of the job keeps its notes: that try, killed, reads them again', async () => {
         const [ledger, elsewhere] = (await workers(2)) as [LedgerStore, LedgerStore];
         // D makes k; E, a try of the same job at the same time, reads k and sends it in its batch.

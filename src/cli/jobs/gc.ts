@@ -150,6 +150,25 @@ async function sayCutShort(gc: Gc, dryRun: boolean): Promise<void> {
   }
 }
 
+/**
+ * Says, for each job kept whole because a try of it ended before every record was out (its notes:
+ * `GcRules.borrowedKept`), why and until when. Only a complete run that reads a noted request clears
+ * its note: one the input no longer has (it changed since) keeps the job until the note lapses.
+ */
+async function sayStoppedEarly(gc: Gc, dryRun: boolean): Promise<void> {
+  for (const { job, notedAt, requests, batches } of await gc.ledger.stoppedEarly(gc.before, gc.now)) {
+    if (batches === 0) continue;
+    const until = new Date(notedAt + RESULTS_KEPT_MS + ARCHIVE_MARGIN_MS).toISOString().slice(0, 10);
+    const them = requests === 1 ? 'it' : 'them';
+    say(
+      gc.io,
+      `${dryRun ? 'would keep' : 'keeping'} ${plural(batches, 'batch', 'batches')} of job ${shown(job)}: a try of it ended ${formatDuration(gc.now - notedAt)} ago before every record was out, ` +
+        `and noted ${plural(requests, 'request')} its next try would read again (kept until ${until} at most; a complete run of the job that reads ${them} clears the note${requests === 1 ? '' : 's'}, ` +
+        `and one whose input no longer has ${them} never will)`,
+    );
+  }
+}
+
 /** Names the batches that stay on the API: another identity's, or all without a key. */
 function nameLeftOnApi(gc: Gc, left: BatchRow[]): void {
   if (!gc.api && left.length > 0) {
@@ -169,6 +188,7 @@ async function preview(gc: Gc, ours: BatchRow[], kept: readonly number[]): Promi
     say(io, `would delete batch ${row.remote_id} on the API (job ${shown(row.job)}, ${when})`);
   }
   await sayCutShort(gc, true);
+  await sayStoppedEarly(gc, true);
   say(io, `would delete ${plural(counts.batches, 'batch', 'batches')} and ${plural(counts.requests, 'request')} not touched for ${age} from the ledger ${gc.shown}`);
   if (counts.kept) say(io, `would keep every request: ${counts.kept}`);
   // Counted against the requests as they are now (some of which the gc would delete): a lower bound.
@@ -212,6 +232,7 @@ async function collect(gc: Gc, ours: BatchRow[]): Promise<number> {
     await ledger.setBatchState(row.id, row.state, before, `remote delete failed: ${why}`);
   }
   await sayCutShort(gc, false);
+  await sayStoppedEarly(gc, false);
   const counts = await ledger.gc(before, gc.now);
   // Batches whose results the API archived: deleted there once the ledger let them go (it keeps those
   // a job, or a run at work, may still follow, and a batch followed must still be on the API).
