@@ -613,43 +613,26 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     return records;
   };
 
-  // Excel's `sep=;` first line (it writes one, and reads one, to know the delimiter): looked for
-  // until the start of the input tells; it is not the header, and a given delimiter wins over it.
-  let sepLine = true;
-  const takeSepLine = (ended: boolean) => {
-    const found = excelSepLine(pending, ended);
-    if (found === undefined) return;
-    sepLine = false;
-    // TSV has its delimiter: a line naming another is data.
-    if (found === null || (tsv && found.delimiter !== '\t')) return;
-    pending = pending.slice(found.length);
-    base += 1;
-    delimiter ??= found.delimiter;
-  };
-
-  /** Takes in decoded text: the sep= line looked for first, then the scan for record ends. */
+  /** Takes in decoded text, past its leading blank lines and sep= line: the scan for record ends. */
   const add = (text: string, ended: boolean) => {
     pending += text;
     fresh += text;
-    let unseen = text; // the end of `pending` not yet looked at for the header's line end
-    if (sepLine) {
-      takeSepLine(ended);
-      if (sepLine) return;
-      fresh = unseen = pending; // nothing was scanned yet
-    }
     // The header record gives the delimiter (asked again at each line end while it is open). Nothing is
     // scanned before: where a quote opens a quoted field depends on the delimiter (`,Size;"in" wide,`).
-    if (delimiter === undefined && (ended || /[\r\n]/.test(unseen))) delimiter = sniffDelimiter(pending, ended);
+    if (delimiter === undefined && (ended || /[\r\n]/.test(text))) delimiter = sniffDelimiter(pending, ended);
     if (delimiter !== undefined) scan();
     checkOpen();
   };
 
-  // Lines of spaces before the header are blank lines (csv-parse took "  " for the header): dropped first, counted.
-  const afterBlank = options.header === false ? (text: string) => text : skippingBlankLead((lines) => (base += lines), maxChars);
+  const lead = leadSteps(options.header !== false, tsv, maxChars, {
+    skipped: (lines) => (base += lines),
+    // A given delimiter wins over the sep= line's.
+    sepLine: (found) => (delimiter ??= found),
+  });
   for await (const chunk of failingAsInput(source, file)) {
-    add(afterBlank(typeof chunk === 'string' ? chunk : decoder.write(chunk), false), false);
+    add(lead(typeof chunk === 'string' ? chunk : decoder.write(chunk), false), false);
     if (badClose >= 0) break;
-    if (sepLine || delimiter === undefined) continue;
+    if (delimiter === undefined) continue;
     if (boundary > 0) {
       const block = pending.slice(0, boundary);
       pending = pending.slice(boundary);
@@ -658,7 +641,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
       yield* parseBlock(block);
     }
   }
-  if (badClose < 0) add(afterBlank(decoder.end(), true), true);
+  if (badClose < 0) add(lead(decoder.end(), true), true);
   if (badClose >= 0) {
     // The records before the bad one first: an error in them comes first in the file.
     yield* parseBlock(pending.slice(0, boundary));
@@ -754,6 +737,44 @@ export function excelSepLine(text: string, ended: boolean): { length: number; de
   // A line break still to come, or a CR whose LF may be in the next chunk.
   if (!ended && (match[2] === '' || (match[2] === '\r' && text.length === match[0].length))) return undefined;
   return { length: match[0].length, delimiter: match[1] as string };
+}
+
+/**
+ * What comes before a CSV's header, taken off the text as it arrives, in order: blank lines (empty,
+ * or only spaces and tabs: csv-parse took "  " for the header), Excel's `sep=;` line (it writes one,
+ * and reads one, to know the delimiter; it is not the header), and blank lines after it. `skipped`
+ * is told each line taken off, `sepLine` the delimiter a sep= line names. Without a header, only the
+ * sep= line is looked for: a line of spaces is a row.
+ */
+function leadSteps(header: boolean, tsv: boolean, maxChars: number, on: { skipped: (lines: number) => void; sepLine: (delimiter: string) => void }): (text: string, ended: boolean) => string {
+  const blank = () => (header ? skippingBlankLead(on.skipped, maxChars) : (text: string) => text);
+  const first = blank();
+  const sep = takingSepLine((delimiter) => {
+    // TSV has its delimiter: a line naming another is data.
+    if (tsv && delimiter !== '\t') return false;
+    on.skipped(1);
+    on.sepLine(delimiter);
+    return true;
+  });
+  const after = blank();
+  return (text, ended) => after(sep(first(text, ended), ended), ended);
+}
+
+/**
+ * Text as it arrives → the same text without an Excel sep= line at its start (`excelSepLine`), when
+ * `take` (told its delimiter) says so: '' while it cannot tell yet, then the rest.
+ */
+function takingSepLine(take: (delimiter: string) => boolean): (text: string, ended: boolean) => string {
+  let held: string | undefined = '';
+  return (text, ended) => {
+    if (held === undefined) return text;
+    held += text;
+    const found = excelSepLine(held, ended);
+    if (found === undefined) return '';
+    const rest = found !== null && take(found.delimiter) ? held.slice(found.length) : held;
+    held = undefined;
+    return rest;
+  };
 }
 
 /**

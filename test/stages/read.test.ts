@@ -295,6 +295,20 @@ describe('readCsv: records and their lines', () => {
     await expectRecords('  \nAnn\n', csv({ header: false }), [[1, { 1: '  ' }], [2, { 1: 'Ann' }]]);
   });
 
+  it('blank lines and lines of spaces after a sep= line are skipped too, the header found past them at its own line', async () => {
+    // The line of spaces after the sep= line was the header ("  "), every row one column named so.
+    await expectRecords('sep=;\r\n  \r\n\r\nid;name\r\n1;Ann\r\n', csv(), [[5, { id: '1', name: 'Ann' }]]);
+    await expectRecords('\n\t\nsep=|\n \t \nid|name\n1|Ann\n', csv(), [[6, { id: '1', name: 'Ann' }]]);
+    for (const { label, chunks } of chunkings('sep=;\n \n\nid;name\n1;Ann\n')) {
+      const calls: [string[], number | undefined][] = [];
+      const outcome = await run(csv({ onColumns: (columns, at) => calls.push([columns, at]) }), chunks);
+      expect(seen(outcome.records), label).toEqual([[5, { id: '1', name: 'Ann' }]]);
+      expect(calls, label).toEqual([[['id', 'name'], 4]]);
+    }
+    // Without a header, such a line is a row, after a sep= line too.
+    await expectRecords('sep=;\n  \nAnn\n', csv({ header: false }), [[2, { 1: '  ' }], [3, { 1: 'Ann' }]]);
+  });
+
   it('blank lines before the header: millions of them are read in passing, a last line of spaces is blank, a line of spaces over the cap is too long', async () => {
     // A regex over all of them overflowed V8's stack at about 8 MB.
     const many = Buffer.from(`${'\n'.repeat(4_000_000)}${'  \r\n'.repeat(1_000_000)}id,name\n1,Ann\n`);
