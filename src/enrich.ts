@@ -115,10 +115,30 @@ export function resolveOptions(options: EnrichOptions) {
   return parsed.data;
 }
 
-/** The first item of `source` (undefined when it is empty), and all of `source` again, that item first. */
-async function peekFirst<T>(source: AsyncIterable<T>): Promise<{ first: T | undefined; records: AsyncIterable<T> }> {
+/**
+ * Closes an input nothing has read yet: a stream is destroyed (its iterator's `return` before a first
+ * `next` would not run the code that destroys it), any other iterable told to return.
+ */
+async function closeUnread(input: AsyncIterable<unknown>): Promise<unknown> {
+  const stream = input as { destroy?: unknown };
+  if (typeof stream.destroy === 'function') return (stream.destroy as () => unknown).call(input);
+  return input[Symbol.asyncIterator]().return?.();
+}
+
+/**
+ * The first item of `source` (undefined when it is empty), and all of `source` again, that item
+ * first; `close` closes the source while `records` is not being read (a run stopped before it is).
+ */
+async function peekFirst<T>(source: AsyncIterable<T>): Promise<{ first: T | undefined; records: AsyncIterable<T>; close: () => Promise<unknown> }> {
   const iterator = source[Symbol.asyncIterator]();
-  const head = await iterator.next();
+  const close = async () => iterator.return?.();
+  let head: IteratorResult<T>;
+  try {
+    head = await iterator.next();
+  } catch (error) {
+    await close().catch(() => undefined);
+    throw error;
+  }
   const rest: AsyncIterable<T> = { [Symbol.asyncIterator]: () => iterator };
   async function* records(): AsyncGenerator<T> {
     if (head.done) return;
@@ -130,7 +150,7 @@ async function peekFirst<T>(source: AsyncIterable<T>): Promise<{ first: T | unde
       await iterator.return?.();
     }
   }
-  return { first: head.done ? undefined : head.value, records: records() };
+  return { first: head.done ? undefined : head.value, records: records(), close };
 }
 
 /** The enrichment stage for `pipeline`: `SourceRecord`s in, enriched records (or records with `_error`) out. */
@@ -169,12 +189,17 @@ export function enrichStage(
             o.onComplete!((kept) => (ended ??= end(kept).finally(() => ledger.close())));
           }
         : o.onComplete;
+    // Until the chain below reads it, the input is closed here if the run stops (a caller iterating
+    // by hand, not through `pipeline`, would otherwise keep its file open).
+    let closeInput: (() => Promise<unknown>) | undefined = async () => closeUnread(input);
     try {
       const { client, identity, offline } = await apiOf(o, ledger);
       // Documents: attached fields become content blocks; uploads are registered in the ledger. Records
       // that name their own documents (a folder's, `SourceRecord.attach`) have them attached too, as the
       // CLI does: the first record says whether the input is such.
-      const { first, records } = await peekFirst(source);
+      closeInput = undefined; // peekFirst closes it if its first read fails
+      const { first, records, close } = await peekFirst(source);
+      closeInput = close;
       const documents = Boolean(o.attach?.length || first?.attach?.length);
       const registry = documents && o.upload !== 'inline' ? ledger.uploads : undefined;
       // A model the registry does not know: the API's GET /v1/models/{id} says whether it exists and
@@ -278,7 +303,11 @@ export function enrichStage(
               },
             }),
       })(ready, stage);
+      closeInput = undefined; // the chain reads it now, and closes it
       yield* toEnriched({ validator: answer?.validator, into: o.into, meta: paid ? { table, paid } : undefined }, o.counts ?? newCounts())(joined);
+    } catch (error) {
+      await closeInput?.().catch(() => undefined);
+      throw error;
     } finally {
       if (own && !closeLater) await ledger.close();
     }

@@ -196,6 +196,31 @@ describe('enrichStage against the emulator', () => {
     });
   });
 
+  it('a run that stops before it reads the input (no key; a model the API does not know) closes its input, iterated by hand too', async () => {
+    const emu = await emulator();
+    const stopped = async (options: Partial<EnrichOptions>, code: string) => {
+      // A file's stream as a caller would hand it over: still open until something reads it to the end or destroys it.
+      const input = Readable.from(sources([{ id: '1', text: 'a' }, { id: '2', text: 'b' }]));
+      const out: unknown[] = [];
+      await expect(
+        (async () => {
+          for await (const record of enrichStage({ ledger: ':memory:', ...options, prompt: 'item {{id}}: {{text}}' })(input)) out.push(record);
+        })(),
+      ).rejects.toMatchObject({ code });
+      expect(out).toEqual([]);
+      expect(input.destroyed, code).toBe(true);
+    };
+    const key = process.env['ANTHROPIC_API_KEY'];
+    delete process.env['ANTHROPIC_API_KEY'];
+    try {
+      await stopped({ baseURL: emu.url }, 'BE_NO_API_KEY');
+    } finally {
+      if (key !== undefined) process.env['ANTHROPIC_API_KEY'] = key;
+    }
+    // Asked about once the first record is read (GET /v1/models/{id}: 404).
+    await stopped({ apiKey: 'k', baseURL: emu.url, model: 'claude-nonesuch-9' }, 'BE_INVALID_OPTION');
+  });
+
   it('rejects bad options by name before doing anything', () => {
     expect(() => enrichStage({ prompt: 'x', batchSize: 0 })).toThrow(/`batchSize`/);
     expect(() => enrichStage({ prompt: 'x', batchSize: 100_001 })).toThrow(/`batchSize`/);
