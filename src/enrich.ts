@@ -177,7 +177,13 @@ export function enrichStage(
   return async function* enrich(input, stage) {
     const source = o.shard ? takeShard(input, o.shard) : input;
     const own = !isLedgerStore(o.ledger);
-    const ledger = isLedgerStore(o.ledger) ? o.ledger : await openLedger(o.ledger ?? defaultLedgerPath(process.env));
+    // Until the chain below reads it, the input is closed here if the run stops (a caller iterating
+    // by hand, not through `pipeline`, would otherwise keep its file open).
+    let closeInput: (() => Promise<unknown>) | undefined = async () => closeUnread(input);
+    const ledger = isLedgerStore(o.ledger) ? o.ledger : await openLedger(o.ledger ?? defaultLedgerPath(process.env)).catch(async (error: unknown) => {
+      await closeInput?.().catch(() => undefined);
+      throw error;
+    });
     // A ledger opened here, and a run whose end the consumer took (`onComplete`): closed once it has
     // ended it (once, however many times it is called).
     let closeLater = false;
@@ -189,9 +195,6 @@ export function enrichStage(
             o.onComplete!((kept) => (ended ??= end(kept).finally(() => ledger.close())));
           }
         : o.onComplete;
-    // Until the chain below reads it, the input is closed here if the run stops (a caller iterating
-    // by hand, not through `pipeline`, would otherwise keep its file open).
-    let closeInput: (() => Promise<unknown>) | undefined = async () => closeUnread(input);
     try {
       const { client, identity, offline } = await apiOf(o, ledger);
       // Documents: attached fields become content blocks; uploads are registered in the ledger. Records

@@ -3,6 +3,7 @@
  * batches (create, poll, results) and a real ledger.
  */
 import { once } from 'node:events';
+import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Anthropic from '@anthropic-ai/sdk';
@@ -217,6 +218,7 @@ describe('enrichStage against the emulator', () => {
     } finally {
       if (key !== undefined) process.env['ANTHROPIC_API_KEY'] = key;
     }
+    await stopped({ apiKey: 'k', baseURL: emu.url, ledger: tmpdir() }, 'BE_LEDGER'); // a folder
     // Asked about once the first record is read (GET /v1/models/{id}: 404).
     await stopped({ apiKey: 'k', baseURL: emu.url, model: 'claude-nonesuch-9' }, 'BE_INVALID_OPTION');
   });
