@@ -6,6 +6,7 @@
  */
 import { shown, usageError } from '../errors.ts';
 import { missingFields, type Template } from '../core/template.ts';
+import { inputName } from '../core/text.ts';
 import type { SourceRecord } from '../stages/read.ts';
 
 export interface FirstRecordChecks {
@@ -34,7 +35,7 @@ export async function* checkFirstRecord(records: AsyncIterable<SourceRecord>, ch
 }
 
 function check(record: SourceRecord, c: FirstRecordChecks): void {
-  const where = `${c.file === '-' ? '<stdin>' : c.file}:${record.line}`;
+  const where = `${inputName(c.file)}:${record.line}`;
   const fields = Object.keys(record.data);
   const missing = missingFields(c.template, record.data);
   // A CSV header was checked already (naming the header line); this catches NDJSON.

@@ -39,3 +39,8 @@ export function printableLines(text: string): string {
 export function shellWord(text: string): string {
   return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
 }
+
+/** How messages name an input: its file, or `<stdin>` for none or `-`. */
+export function inputName(file: string | undefined): string {
+  return !file || file === '-' ? '<stdin>' : file;
+}

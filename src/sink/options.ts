@@ -7,6 +7,7 @@ import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/ba
 import type { Message } from '@anthropic-ai/sdk/resources/messages/messages';
 import { POLL_MAX_MS, POLL_MIN_MS, pollDelayMs, sleep as realSleep } from '../core/backoff.ts';
 import { DEFAULT_MAX_ATTEMPTS, type RetryPolicy } from '../core/retry.ts';
+import { inputName } from '../core/text.ts';
 import type { Identity } from '../ledger/ledger.ts';
 import type { LedgerStore } from '../ledger/store.ts';
 import { z } from 'zod';
@@ -217,7 +218,7 @@ export function resolveSinkOptions(options: BatchSinkOptions): ResolvedSinkOptio
     pollMinMs,
     pollMaxMs,
     policy: { maxAttempts: DEFAULT_MAX_ATTEMPTS, maxTokensCap: 128_000, ...options.retry },
-    file: !options.file || options.file === '-' ? '<stdin>' : options.file,
+    file: inputName(options.file),
     allowOtherIdentity: options.allowOtherIdentity ?? false,
     mode: options.mode ?? 'batch',
     concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,

@@ -37,7 +37,7 @@ import { bomOf, countLineEnds, createDecoding, detectEncoding, DETECT_SAMPLE_BYT
 import { MAX_DEPTH, mayNeedScan, parseLossless, scanJson } from '../core/rawjson.ts';
 import { binaryFormat, BINARY_SNIFF_BYTES, formatFromName, isGzip, MAGIC_BYTES, sniffDelimiter, type InputFormat } from '../core/sniff.ts';
 import type { RecordError } from '../core/result.ts';
-import { plural } from '../core/text.ts';
+import { inputName, plural } from '../core/text.ts';
 
 export { formatFromName, type InputFormat };
 
@@ -65,7 +65,7 @@ export interface SourceRecord {
 
 /** Where a record comes from, for its messages: the stage's `file`, else the record's own `source`, else `<stdin>`. */
 export function sourceOf(file: string | undefined, record: SourceRecord): string {
-  return file && file !== '-' ? file : (record.source ?? '<stdin>');
+  return file && file !== '-' ? file : (record.source ?? inputName(file));
 }
 
 /** The scan of a line that cannot hold a lossy number or deep nesting. */
@@ -98,8 +98,8 @@ type Chunks = AsyncIterable<Buffer | string>;
 /** Reads records of the given or detected format, from bytes in any encoding (or gzip), or from text. */
 export function readRecords(options: ReadOptions = {}): (source: Chunks) => AsyncGenerator<SourceRecord> {
   return async function* read(source) {
-    const badLines = new BadLines(where(options.file), options.onWarning ?? (() => {}));
-    const text = decodeText(await unpack(failingAsInput(source, where(options.file)), options.file), options, badLines);
+    const badLines = new BadLines(inputName(options.file), options.onWarning ?? (() => {}));
+    const text = decodeText(await unpack(failingAsInput(source, inputName(options.file)), options.file), options, badLines);
     let format = options.format ?? formatFromName(options.file);
     let chunks: AsyncIterable<string> = text;
     if (!format) {
@@ -162,10 +162,6 @@ class BadLines {
   }
 }
 
-function where(file: string | undefined): string {
-  return !file || file === '-' ? '<stdin>' : file;
-}
-
 /** An async iterator whose first chunks can be looked at and put back. */
 class Lookahead<T> {
   readonly #iterator: AsyncIterator<T>;
@@ -222,7 +218,7 @@ async function unpack(source: Chunks, file: string | undefined): Promise<AsyncIt
         try {
           for await (const chunk of gunzip) yield chunk as Buffer;
         } catch (error) {
-          throw new BatchEnrichError('BE_INPUT', `${where(file)}: not a valid gzip file: ${(error as Error).message}`, { file: where(file), cause: error });
+          throw new BatchEnrichError('BE_INPUT', `${inputName(file)}: not a valid gzip file: ${(error as Error).message}`, { file: inputName(file), cause: error });
         }
       })(),
       file?.replace(/\.gz$/i, ''),
@@ -237,7 +233,7 @@ async function unpack(source: Chunks, file: string | undefined): Promise<AsyncIt
 }
 
 function binaryInput(file: string | undefined, binary: { name: string; hint: string }): BatchEnrichError {
-  return new BatchEnrichError('BE_INPUT', `${where(file)}: this is ${binary.name}, not CSV, TSV or NDJSON text; ${binary.hint}`, { file: where(file) });
+  return new BatchEnrichError('BE_INPUT', `${inputName(file)}: this is ${binary.name}, not CSV, TSV or NDJSON text; ${binary.hint}`, { file: inputName(file) });
 }
 
 /** Whether `head` is a prefix of a magic number we look for (gzip's, a binary format's, a BOM). */
@@ -250,7 +246,7 @@ function mayBeMagic(head: Buffer): boolean {
  * at once; the decision is made at the first non-ASCII byte, on the bytes seen so far.
  */
 async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions, badLines: BadLines): AsyncGenerator<string> {
-  const file = where(options.file);
+  const file = inputName(options.file);
   const warn = options.onWarning ?? (() => {});
   let lines = 0; // line ends (CR, LF, CRLF) in the text given out so far, to name the line of a bad byte
   let last = -1; // the last character given out
@@ -392,7 +388,7 @@ async function sniff(source: AsyncIterable<string>): Promise<{ format: InputForm
 export async function* readNdjson(source: Chunks, options: ReadOptions = {}): AsyncGenerator<SourceRecord> {
   let line = 0;
   let seq = 0;
-  const file = where(options.file);
+  const file = inputName(options.file);
   const maxChars = options.maxRecordChars ?? MAX_RECORD_CHARS;
   function toRecord(raw: string): SourceRecord | undefined {
     const text = line === 1 && raw.startsWith('\ufeff') ? raw.slice(1) : raw;
@@ -469,7 +465,7 @@ async function startsWithArray(source: Chunks): Promise<{ array: boolean; chunks
  * after it; only a record still open at the end of what has arrived waits.
  */
 export async function* readCsv(source: Chunks, options: ReadOptions = {}): AsyncGenerator<SourceRecord> {
-  const file = where(options.file);
+  const file = inputName(options.file);
   const tsv = options.format === 'tsv';
   // TSV (IANA text/tab-separated-values) has no quoting: a `"` is text.
   const quoting = !tsv;

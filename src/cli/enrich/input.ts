@@ -8,6 +8,7 @@ import { statSync } from 'node:fs';
 import { shown, usageError } from '../../errors.ts';
 import { takeShard, type Shard } from '../../core/shard.ts';
 import { missingColumns } from '../../core/template.ts';
+import { inputName } from '../../core/text.ts';
 import { eitherAnswer } from '../../core/schema.ts';
 import { attachDocuments } from '../../stages/attach.ts';
 import { formatFromName, readRecords, type InputFormat, type ReadOptions, type SourceRecord } from '../../stages/read.ts';
@@ -79,11 +80,11 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
     const withDocuments = config.documentPrompt !== undefined && documents.attach.some((field) => columns.includes(field));
     const missing = missingColumns(withDocuments ? (config.documentPrompt ?? config.prompt) : config.prompt, columns);
     if (missing.length > 0 && !values['allow-missing']) {
-      throw usageError(`${file === '-' ? '<stdin>' : file}:${line}: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the header has no such column (columns: ${columnList(columns)})`);
+      throw usageError(`${inputName(file)}:${line}: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the header has no such column (columns: ${columnList(columns)})`);
     }
     const noDocument = values.attach?.find((field) => !columns.includes(field));
     if (noDocument !== undefined && !values['allow-missing']) {
-      throw usageError(`${file === '-' ? '<stdin>' : file}:${line}: --attach ${shown(noDocument)}: the header has no such column (columns: ${columnList(columns)}); fix the name, or give --allow-missing if only some rows have documents`);
+      throw usageError(`${inputName(file)}:${line}: --attach ${shown(noDocument)}: the header has no such column (columns: ${columnList(columns)}); fix the name, or give --allow-missing if only some rows have documents`);
     }
   };
   const readOptions: ReadOptions = {
