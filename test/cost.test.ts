@@ -205,6 +205,31 @@ function cliEnv(emu: Awaited<ReturnType<typeof emulator>>): Record<string, strin
   return { ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(mkdtempSync(join(tmpdir(), 'be-cost-cli-')), 'l.db') };
 }
 
+describe('identical records share one request, in the estimate too', () => {
+  it('--max-cost and --dry-run count a request once, however many records share it (a job of 1 request was refused as 1,000)', async () => {
+    const emu = await emulator({});
+    const env = cliEnv(emu);
+    const dir = mkdtempSync(join(tmpdir(), 'be-cost-dupes-'));
+    const input = join(dir, 'dupes.csv');
+    writeFileSync(input, `id,subject,body\n${'x,Same subject,Same body\n'.repeat(1000)}y,Other,Another body\n`);
+    // One record's typical cost is about $0.0003: 2 requests fit under $0.01, 1,001 would not.
+    const dry = await runCli(['--dry-run', '--transform', 'ticket-triage', '--max-cost', '0.01', input], { env });
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout.trim().split('\n')).toHaveLength(2);
+    expect(dry.stderr).toMatch(/estimate: 2 requests \(for 1,001 records: 999 repeat one\) of about/);
+    expect(dry.stderr).not.toContain('would be refused');
+    const run = await runCli(['--transform', 'ticket-triage', ...fast, '--max-cost', '0.01', input], { env });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/estimate: 2 requests \(for 1,001 records: 999 repeat one\)/);
+    expect(run.stdout.trim().split('\n')).toHaveLength(1001);
+    expect(emu.stats.requestsSubmitted).toBe(2);
+    // Rerun: both are in the ledger, counted once each.
+    const again = await runCli(['--transform', 'ticket-triage', ...fast, '--max-cost', '0.000001', input], { env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain('estimate: nothing to pay for: all 2 requests are in the ledger already');
+  });
+});
+
 describe('--max-cost on a rerun', () => {
   it('counts only what is left to pay: a rerun of a finished job is not refused, and a half-finished one is estimated on its rest', async () => {
     const emu = await emulator({});

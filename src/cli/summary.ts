@@ -80,8 +80,24 @@ export function summaryLines(s: RunSummary): string[] {
 export class InputTally {
   requests = 0;
   failed = 0;
+  /** Records whose request an earlier record has (identical records share one request: it is sent and paid once). */
+  repeats = 0;
   #bytes = 0;
   #prefixBytes = 0;
+  /** The requests seen, by the first 48 bits of their key (a hash: a collision would leave one request out of an estimate, about once in 10^5 jobs of a million). */
+  readonly #seen = new Set<number>();
+
+  /** Whether an earlier record had this record's request (counted in `repeats`); else it is taken as seen. */
+  isRepeat(record: PreparedRecord): boolean {
+    if (record.error || record.key === undefined) return false;
+    const bits = keyBits(record.key);
+    if (!this.#seen.has(bits)) {
+      this.#seen.add(bits);
+      return false;
+    }
+    this.repeats++;
+    return true;
+  }
 
   add(record: PreparedRecord): void {
     if (record.error || !record.spec || record.messages === undefined || record.key === undefined) {
@@ -103,6 +119,14 @@ export class InputTally {
   }
 }
 
+/** The first 48 bits of a request key (base64url, as `requestKey` writes it). */
+function keyBits(key: string): number {
+  let bits = 0;
+  for (let i = 0; i < 8; i++) bits = bits * 64 + BASE64URL.indexOf(key.charAt(i));
+  return bits;
+}
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
 /** The estimate line of a tally, given the tally's estimate (`InputTally.estimate`: its callers also check its `capUsd`). */
 export function estimateLine(tally: InputTally, e: ReturnType<InputTally['estimate']>, model: string, maxTokens: number, mode: 'batch' | 'realtime' = 'batch'): string {
   const cost =
@@ -111,7 +135,8 @@ export function estimateLine(tally: InputTally, e: ReturnType<InputTally['estima
       : `about ${usd(e.lowUsd ?? 0)} at ${mode === 'batch' ? 'batch' : 'real-time'} prices (${model}; typical answers of about ${count(Math.ceil(e.expectedOutputTokens))} tokens${e.avgCachedPrefixTokens > 0 ? ', the prefix cached' : ''})` +
         // What --max-cost counts (`capUsd`): cache hits in batches are best-effort.
         `${e.avgCachedPrefixTokens > 0 ? `, ${usd(e.capUsd ?? 0)} if the cache is never hit (what --max-cost counts)` : ''}, at most ${usd(e.highUsd)} (every answer using all ${count(maxTokens)} max_tokens, nothing cached)`;
-  return `estimate: ${plural(tally.requests, 'request')} of about ${count(Math.ceil(e.avgInputTokens))} input tokens${e.avgCachedPrefixTokens > 0 ? ` (${count(Math.ceil(e.avgCachedPrefixTokens))} of them a cacheable prefix)` : ''}: ${cost}`;
+  const repeats = tally.repeats > 0 ? ` (for ${count(tally.requests + tally.repeats)} records: ${count(tally.repeats)} repeat one)` : '';
+  return `estimate: ${plural(tally.requests, 'request')}${repeats} of about ${count(Math.ceil(e.avgInputTokens))} input tokens${e.avgCachedPrefixTokens > 0 ? ` (${count(Math.ceil(e.avgCachedPrefixTokens))} of them a cacheable prefix)` : ''}: ${cost}`;
 }
 
 /** Dollars with the precision the amount needs: cents above $1, more for the fractions a row costs. */

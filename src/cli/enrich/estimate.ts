@@ -34,6 +34,8 @@ export async function dryRun(out: NodeJS.WritableStream, say: (line: string) => 
       toRequests(spec)(records),
       async function* lines(prepared) {
         for await (const record of prepared) {
+          // Identical records share one request: shown and counted once.
+          if (tally.isRepeat(record)) continue;
           tally.add(record);
           if (record.error) {
             say(record.error.message);
@@ -91,6 +93,8 @@ export async function checkCost(records: AsyncIterable<SourceRecord>, check: Cos
   };
   for await (const record of toRequests(spec)(records)) {
     if (picked && !picked.has(record.seq)) continue;
+    // Identical records share one request: counted once, in the ledger or not.
+    if (tally.isRepeat(record)) continue;
     page.push(record);
     if (page.length >= LOOKUP_PAGE) await count();
   }
