@@ -156,7 +156,7 @@ export interface TextDecoding {
  */
 export function createDecoding(encoding: string, fromStart: boolean, onReplacement: (linesBefore: number) => void): TextDecoding {
   if (/^utf-?8$/i.test(encoding)) return utf8Decoding(fromStart, onReplacement);
-  const decoder = iconv.getDecoder(encoding, { stripBOM: fromStart });
+  const decoder = /^(utf-?16(le|be)?|ucs-?2)$/i.test(encoding) ? utf16Checked(iconv.getDecoder(encoding, { stripBOM: fromStart })) : iconv.getDecoder(encoding, { stripBOM: fromStart });
   let last = -1; // the last character of the text given before (a CR there makes an LF at the start no line end)
   const check = (text: string) => {
     // A single- or double-byte encoding writes U+FFFD only for bytes it cannot map (iconv-lite's default character).
@@ -176,6 +176,35 @@ export function createDecoding(encoding: string, fromStart: boolean, onReplaceme
   };
 }
 
+/**
+ * A UTF-16 decoder whose bytes that are not valid UTF-16 come out as U+FFFD, as other decoders write
+ * them: a lone surrogate (iconv-lite gives it on as it is) and an odd byte at the end (a file cut
+ * short; dropped without a word). A high surrogate at the end of a chunk waits for the next.
+ */
+function utf16Checked(decoder: { write(bytes: Buffer): string; end(): string | undefined }): { write(bytes: Buffer): string; end(): string } {
+  let held = '';
+  let bytes = 0;
+  const fix = (decoded: string, final: boolean): string => {
+    let text = held + decoded;
+    held = '';
+    const last = text.charCodeAt(text.length - 1);
+    if (!final && last >= 0xd800 && last <= 0xdbff) {
+      held = text.slice(-1);
+      text = text.slice(0, -1);
+    }
+    return text.replace(LONE_SURROGATE, '\ufffd');
+  };
+  return {
+    write(chunk) {
+      bytes += chunk.length;
+      return fix(decoder.write(chunk), false);
+    },
+    end: () => fix(decoder.end() ?? '', true) + (bytes % 2 === 1 ? '\ufffd' : ''),
+  };
+}
+/** A high surrogate with no low one after it, or a low one with no high one before it (UTF-16 code units, no `u` flag). */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
 /** Bytes of a line held back by `lineByLineDecoding` before it is decoded without its end (a runaway line without CR or LF). */
 const MAX_HELD_LINE_BYTES = 1024 * 1024;
 
@@ -185,18 +214,23 @@ const MAX_HELD_LINE_BYTES = 1024 * 1024;
  * (a single-byte encoding, where every byte is some character). `onLine(linesBefore, utf8)` is called
  * for each line with non-ASCII bytes, saying which it was read as (`linesBefore` as for
  * `createDecoding`'s replacements); with `reportUtf8Lines` false, only for the lines read as `other`
- * (a block of valid UTF-8 is read at once).
+ * (a block of valid UTF-8 is read at once). `replaced`: a line read as `other` had bytes it leaves
+ * undefined (windows-1252's 81 8D 8F 90 9D), read as U+FFFD (no single-byte encoding has U+FFFD).
  * Read whole as one of them, the lines of the other were mojibake (`cafÃ©`) or U+FFFD.
  */
-export function lineByLineDecoding(other: string, onLine: (linesBefore: number, utf8: boolean) => void, reportUtf8Lines = true): TextDecoding {
+export function lineByLineDecoding(other: string, onLine: (linesBefore: number, utf8: boolean, replaced: boolean) => void, reportUtf8Lines = true): TextDecoding {
   let held: Buffer[] = [];
   let heldBytes = 0;
   let last = -1; // the last byte decoded before (a CR there makes an LF at the start no line end)
   const decodeLine = (line: Buffer, linesBefore: number): string => {
     if (isAscii(line)) return line.toString('latin1');
-    const utf8 = isUtf8(line);
-    onLine(linesBefore, utf8);
-    return utf8 ? line.toString('utf8') : iconv.decode(line, other);
+    if (isUtf8(line)) {
+      onLine(linesBefore, true, false);
+      return line.toString('utf8');
+    }
+    const text = iconv.decode(line, other);
+    onLine(linesBefore, false, text.includes('\ufffd'));
+    return text;
   };
   const lastLineEnd = (bytes: Buffer) => Math.max(bytes.lastIndexOf(LF), bytes.lastIndexOf(CR));
   const decode = (bytes: Buffer, final: boolean): string => {

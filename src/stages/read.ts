@@ -268,9 +268,11 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions, 
       const hint = choice.mixed ? '' : '; if the file is in another encoding, give it with --encoding NAME';
       return lineByLineDecoding(
         other,
-        (linesBefore, lineIsUtf8) => {
+        (linesBefore, lineIsUtf8, replaced) => {
           const line = lines + 1 + linesBefore;
-          if (utf8 && !lineIsUtf8) badLines.add(line, `this line is not valid UTF-8: read as ${other}`, `were not valid UTF-8, read as ${other}`, hint);
+          const fffd = `bytes that are not valid ${other}`;
+          if (utf8 && !lineIsUtf8) badLines.add(line, `this line is not valid UTF-8: read as ${other}${replaced ? `, and ${fffd} as U+FFFD (\ufffd)` : ''}`, `were not valid UTF-8, read as ${other}`, hint);
+          else if (replaced) badLines.add(line, `${fffd} were read as U+FFFD (\ufffd)`, `had ${fffd}, read as U+FFFD (\ufffd)`, '; if the file is in another encoding, give it with --encoding NAME');
           if (!utf8 && lineIsUtf8) badLines.add(line, `this line is valid UTF-8 in a file read as ${other}`, `were valid UTF-8 in a file read as ${other}, read as UTF-8`, ' (pasted together from two files?): each line that is valid UTF-8 is read as UTF-8');
         },
         !utf8,
@@ -280,7 +282,7 @@ async function* decodeText(source: AsyncIterable<Buffer>, options: ReadOptions, 
       const line = lines + 1 + linesBefore;
       if (line === lastBadLine) return;
       lastBadLine = line;
-      badLines.add(line, `bytes that are not valid ${choice.encoding} were read as U+FFFD (\ufffd)`, `had bytes that are not valid ${choice.encoding}, read as U+FFFD (\ufffd)`, choice.how === 'given' ? '' : '; if the file is in another encoding, give it with --encoding NAME (e.g. --encoding windows-1252)');
+      badLines.add(line, `bytes that are not valid ${choice.encoding} were read as U+FFFD (\ufffd)`, `had bytes that are not valid ${choice.encoding}, read as U+FFFD (\ufffd)`, choice.how === 'given' || choice.how === 'bom' ? '' : '; if the file is in another encoding, give it with --encoding NAME (e.g. --encoding windows-1252)');
     });
   };
   const input = new Lookahead(source);

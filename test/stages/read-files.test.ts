@@ -221,6 +221,45 @@ describe('encodings', () => {
     expect(out.records).toHaveLength(13);
   });
 
+  it('an encoding detected, not given: a byte it leaves undefined is named too (windows-1252 has five: 81 8D 8F 90 9D)', async () => {
+    // helper-40: the file was detected as windows-1252, and 0x81 became U+FFFD with no word. (A BOM
+    // says the encoding: no hint to give another then.)
+    const file = Buffer.concat([Buffer.from('id,name\n'), Buffer.from('1,Café Müller\n', 'latin1'), latin1('2,x\x81y\n'), Buffer.from('3,z\n')]);
+    for (const { label, chunks } of chunkings(file)) {
+      const out = await read(chunks, { file: 'in.csv' });
+      expect(out.records, label).toEqual([[2, { id: '1', name: 'Café Müller' }], [3, { id: '2', name: 'x\ufffdy' }], [4, { id: '3', name: 'z' }]]);
+      expect(out.warnings.filter((w) => w.includes('U+FFFD')), label).toEqual(['in.csv:3: bytes that are not valid windows-1252 were read as U+FFFD (\ufffd); if the file is in another encoding, give it with --encoding NAME']);
+    }
+    // Such a line in a file read as UTF-8, decided from its first chunk (each line not valid UTF-8 is
+    // read as windows-1252): one warning says both.
+    const head = Buffer.from('id,name\n1,Jürgen\n');
+    const out = await read([head, latin1('2,caf\xe9 x\x81y\n')], { file: 'in.csv' });
+    expect(out.records).toEqual([[2, { id: '1', name: 'Jürgen' }], [3, { id: '2', name: 'café x\ufffdy' }]]);
+    expect(out.warnings).toEqual(['in.csv:3: this line is not valid UTF-8: read as windows-1252, and bytes that are not valid windows-1252 as U+FFFD (\ufffd); if the file is in another encoding, give it with --encoding NAME']);
+  });
+
+  it('UTF-16: a lone surrogate, and an odd byte at the end (a file cut short), are U+FFFD, named with their line', async () => {
+    const utf16 = (text: string) => Buffer.from(text, 'utf16le');
+    const bom = Buffer.from([0xff, 0xfe]);
+    const lone = Buffer.concat([bom, utf16('id,name\r\n1,a'), Buffer.from([0x00, 0xd8]), utf16('\r\n2,b \ud83d\ude00\r\n')]);
+    for (const { label, chunks } of chunkings(lone)) {
+      const out = await read(chunks, { file: 'in.csv' });
+      expect(out.records, label).toEqual([[2, { id: '1', name: 'a\ufffd' }], [3, { id: '2', name: 'b \ud83d\ude00' }]]);
+      expect(out.warnings, label).toEqual(['in.csv:2: bytes that are not valid utf-16le were read as U+FFFD (\ufffd)']);
+    }
+    const cut = Buffer.concat([bom, utf16('id,name\r\n1,a\r\n2,b'), Buffer.from([0x63])]);
+    for (const { label, chunks } of chunkings(cut)) {
+      const out = await read(chunks, { file: 'in.csv', encoding: 'utf-16le' });
+      expect(out.records, label).toEqual([[2, { id: '1', name: 'a' }], [3, { id: '2', name: 'b\ufffd' }]]);
+      expect(out.warnings, label).toEqual(['in.csv:3: bytes that are not valid utf-16le were read as U+FFFD (\ufffd)']);
+    }
+    // Big-endian, a high surrogate last.
+    const be = Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(utf16('id\n1\n').swap16()), Buffer.from([0xd8, 0x3d])]);
+    const out = await read([be], { file: 'in.csv' });
+    expect(out.records).toEqual([[2, { id: '1' }], [3, { id: '\ufffd' }]]);
+    expect(out.warnings).toEqual(['in.csv:3: bytes that are not valid utf-16be were read as U+FFFD (\ufffd)']);
+  });
+
   it('a reader stopped early (--limit) names no line it did not read, though the decoder read ahead', async () => {
     const bytes = Buffer.concat([Buffer.from('name\n'), latin1('caf\xe9\n'), Buffer.from('ok\nok\n'), latin1('d\xe9j\xe0\n')]);
     const warnings: string[] = [];
