@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import iconv from 'iconv-lite';
 import { splitLines } from '../core/lines.ts';
 import type { SourceRecord } from './read.ts';
 
@@ -43,17 +44,47 @@ export async function* readOne(path: string): AsyncGenerator<SourceRecord> {
   yield { seq: 0, line: 1, data: await fileRecord(path), attach: [PATH_FIELD], source: path };
 }
 
-/** One record per non-blank line of a path list (`--input-format paths`). */
+/**
+ * One record per non-blank line of a path list (`--input-format paths`): UTF-8, or UTF-16 after its
+ * byte order mark (what Windows PowerShell 5.1 writes with `>`); a mark is never part of a path.
+ */
 export function readPaths(): (source: AsyncIterable<Buffer | string>) => AsyncGenerator<SourceRecord> {
   return async function* paths(source) {
     let seq = 0;
     let line = 0;
-    for await (const text of splitLines(source)) {
+    for await (const text of splitLines(byBom(source))) {
       line++;
       if (text.trim() === '') continue;
       yield { seq: seq++, line, data: await fileRecord(text), attach: [PATH_FIELD] };
     }
   };
+}
+
+/** Text as its byte order mark says (UTF-8, UTF-16 LE or BE; UTF-8 without one), the mark taken off. */
+async function* byBom(source: AsyncIterable<Buffer | string>): AsyncGenerator<string> {
+  let head: Buffer | undefined = Buffer.alloc(0);
+  let decoder: { write(bytes: Buffer): string; end(): string | undefined } | undefined;
+  for await (const chunk of source) {
+    if (typeof chunk === 'string') {
+      yield head === undefined ? chunk : chunk.replace(/^\ufeff/, '');
+      head = undefined;
+      continue;
+    }
+    if (decoder === undefined) {
+      head = Buffer.concat([head ?? Buffer.alloc(0), chunk]);
+      // Two bytes tell UTF-16's marks; a UTF-8 one (EF BB BF) is taken off by the UTF-8 decoder.
+      if (head.length < 2) continue;
+      decoder = iconv.getDecoder(head[0] === 0xff && head[1] === 0xfe ? 'utf-16le' : head[0] === 0xfe && head[1] === 0xff ? 'utf-16be' : 'utf-8', { stripBOM: true });
+      const text = decoder.write(head);
+      head = undefined;
+      yield text;
+      continue;
+    }
+    yield decoder.write(chunk);
+  }
+  if (head !== undefined && head.length > 0) yield head.toString('utf8');
+  const rest = decoder?.end();
+  if (rest) yield rest;
 }
 
 /**
