@@ -7,9 +7,10 @@
  * byte NUL); then, at the first non-ASCII byte, valid UTF-8 or else what chardet (a port of ICU's
  * detector) makes of the bytes seen so far. ISO-8859-1 is read as windows-1252, its superset (the
  * WHATWG encoding standard does the same: Excel's "latin1" exports are cp1252, with € and curly quotes
- * in 0x80–0x9F); so is another guess that reads as Western text in windows-1252 (chardet takes short
- * Danish or Icelandic text for windows-1257: `readsAsWindows1252`). Pure ASCII needs no decision, so nothing waits for more input than it has: a live
- * stdin is decoded as it comes.
+ * in 0x80–0x9F). A Latin guess is weighed against the other Latin encodings, and the reading whose
+ * words are words wins (`likeliestLatin`): chardet takes short Danish or Icelandic text for
+ * windows-1257, short Polish for windows-1252 or windows-1257. Pure ASCII needs no decision, so
+ * nothing waits for more input than it has: a live stdin is decoded as it comes.
  *
  * Rejected alternative: detecting on a fixed 64 KB prefix. A file whose first accent is past it would
  * be decided on ASCII alone, and a live stdin would wait for 64 KB before its first record.
@@ -95,10 +96,16 @@ export function detectEncoding(sample: Uint8Array, final: boolean): EncodingChoi
   if (!guess || /^(utf-8|ascii)$/i.test(guess) || !iconv.encodingExists(guess)) {
     return { encoding: 'windows-1252', how: 'detected', ...(guess ? { detected: guess } : {}) };
   }
-  if (/^iso-8859-1$/i.test(guess)) return { encoding: 'windows-1252', how: 'detected', detected: guess };
   // On a short sample chardet often names a lookalike of windows-1252 (Ærø read as windows-1257 is
-  // Ęrų): windows-1252 when its reading is plausible Western text.
-  if (WINDOWS_1252_LOOKALIKES.test(guess) && readsAsWindows1252(sample)) return { encoding: 'windows-1252', how: 'detected', detected: guess };
+  // Ęrų), or the wrong one of the Latin encodings (Zażółć in windows-1250 named windows-1257, Dvořák
+  // named ISO-8859-1): the reading whose words are words.
+  const western = /^(iso-8859-1|windows-1252)$/i.test(guess);
+  if (western || WINDOWS_1252_LOOKALIKES.test(guess)) {
+    const best = likeliestLatin(sample, guess);
+    if (best !== undefined && best !== guess.toLowerCase()) return { encoding: best, how: 'detected', detected: guess };
+  }
+  // ISO-8859-1 is read as windows-1252 (the same but for 80-9F, which it leaves to control characters).
+  if (western) return { encoding: 'windows-1252', how: 'detected', ...(/^iso/i.test(guess) ? { detected: guess } : {}) };
   return { encoding: guess.toLowerCase(), how: 'detected' };
 }
 
@@ -109,35 +116,77 @@ export function detectEncoding(sample: Uint8Array, final: boolean): EncodingChoi
  */
 const WINDOWS_1252_LOOKALIKES = /^(windows-125[0478]|iso-8859-(2|3|4|9|10|13|14|15|16)|shift_jis|big5|gb18030|euc-jp|euc-kr)$/i;
 
+/** Lower-case non-ASCII letters of languages, each a set (a word's accented letters must all be in one). */
+const alphabets = (...letters: string[]) => letters.map((l) => new Set(l));
 /**
- * The non-ASCII letters (lower case) of the languages written in windows-1252: French, German,
- * Spanish, Portuguese, Italian, Catalan, Dutch, Danish and Norwegian, Swedish, Finnish, Icelandic.
+ * The languages written in each single-byte Latin encoding, by their non-ASCII letters: windows-1252's
+ * (French, German, Spanish, Portuguese, Italian, Catalan, Dutch, Danish and Norwegian, Swedish,
+ * Finnish, Icelandic), windows-1250's (Polish, Czech, Slovak, Hungarian, Slovene, Croatian, Romanian,
+ * German), windows-1257's (Lithuanian, Latvian, Estonian, with the Nordic letters it has) and
+ * windows-1254's (Turkish).
  */
-const WESTERN_ALPHABETS = ['àâæçéèêëîïôœùûüÿ', 'äöüß', 'áéíñóúü', 'áâãàçéêíóôõú', 'àèéìíîòóù', 'àçéèíïòóúü', 'áéèëïóöüú', 'æøåéèêóòô', 'åäöé', 'åäöšž', 'áðéíóúýþæö'].map((letters) => new Set(letters));
+const LATIN = {
+  'windows-1252': alphabets('àâæçéèêëîïôœùûüÿ', 'äöüß', 'áéíñóúü', 'áâãàçéêíóôõú', 'àèéìíîòóù', 'àçéèíïòóúü', 'áéèëïóöüú', 'æøåéèêóòô', 'åäöé', 'åäöšž', 'áðéíóúýþæö'),
+  'windows-1250': alphabets('ąćęłńóśźż', 'áčďéěíňóřšťúůýž', 'áäčďéíĺľňóôŕšťúýž', 'áéíóöőúüű', 'čšž', 'čćđšž', 'ăâîşţ', 'äöüß'),
+  'windows-1257': alphabets('ąčęėįšųūž', 'āčēģīķļņšūž', 'äõöüšž', 'åäöüæø'),
+  'windows-1254': alphabets('çğıöşüâîû'),
+} as const;
+type Latin = keyof typeof LATIN;
+
+/** The Latin encoding a guess stands for (ISO-8859-2 for windows-1250, …), whose letters `LATIN` knows; undefined for any other. */
+function latinOf(guess: string): Latin | undefined {
+  const name = guess.toLowerCase();
+  if (/^(windows-1250|iso-8859-(2|16))$/.test(name)) return 'windows-1250';
+  if (/^(windows-1257|iso-8859-(4|10|13))$/.test(name)) return 'windows-1257';
+  if (/^(windows-1254|iso-8859-9)$/.test(name)) return 'windows-1254';
+  if (/^(windows-1252|iso-8859-(1|15))$/.test(name)) return 'windows-1252';
+  return undefined;
+}
 
 /**
- * Whether the lines of `sample` that are not UTF-8, read as windows-1252, are Western text: no byte
- * windows-1252 leaves undefined, and at most one word in 50 either with a symbol between its letters
- * (Polish read so: `zosta³o`, `Za¿ó³æ`) or with accented letters that no one Western language has
- * together (Czech: `špatnì`; Turkish: `açýklama`; Lithuanian: `iðsiøstas`; Hungarian: `mûködik`).
+ * The Latin encoding whose reading of `sample` has the fewest odd words (`oddWords`): windows-1252 on
+ * a tie, then chardet's own guess (as it names it); none that leaves a byte undefined, and none with
+ * more than one odd word in 50. Undefined when none qualifies: chardet's guess stands.
  */
-function readsAsWindows1252(sample: Uint8Array): boolean {
+function likeliestLatin(sample: Uint8Array, guess: string): string | undefined {
+  const own = latinOf(guess);
+  // A CJK guess is weighed against windows-1252 alone (the other Latin readings of CJK bytes are no language).
+  const candidates: Latin[] = own === undefined ? ['windows-1252'] : [...new Set<Latin>(['windows-1252', own, 'windows-1250', 'windows-1257', 'windows-1254'])];
+  let best: { encoding: string; share: number } | undefined;
+  for (const encoding of candidates) {
+    const reading = oddWords(sample, encoding);
+    if (reading === undefined || reading.odd * 50 > reading.words) continue;
+    const share = reading.words === 0 ? 0 : reading.odd / reading.words;
+    if (best === undefined || share < best.share) best = { encoding: encoding === own ? guess.toLowerCase() : encoding, share };
+  }
+  return best?.encoding;
+}
+
+/**
+ * The words of the lines of `sample` that are not UTF-8, read in `encoding`, and how many of them are
+ * odd: with a symbol between their letters (Polish read as windows-1252: `zosta³o`, `Za¿ó³æ`), with
+ * accented letters that no one language of the encoding has together (Czech as windows-1252:
+ * `špatnì`; Turkish: `açýklama`; Lithuanian: `iðsiøstas`; Hungarian: `mûködik`), or with an `œ` that
+ * no French word has (Polish ś as windows-1252: `Œwiêtego`; in French it comes before u, i, or in
+ * learned words d, n, s, t, c). Undefined when a byte has no character in `encoding`.
+ */
+function oddWords(sample: Uint8Array, encoding: Latin): { words: number; odd: number } | undefined {
   let words = 0;
   let odd = 0;
   for (const line of Buffer.from(sample.buffer, sample.byteOffset, sample.byteLength).toString('latin1').split(/[\r\n]+/)) {
     const bytes = Buffer.from(line, 'latin1');
     if (isAscii(bytes) || isUtf8(bytes)) continue;
-    const text = iconv.decode(bytes, 'windows-1252');
-    if (text.includes('\ufffd')) return false;
+    const text = iconv.decode(bytes, encoding);
+    if (text.includes('\ufffd')) return undefined;
     odd += text.match(/\p{L}[^\p{L}\s\x00-\x7f’‘–—·]+(?=\p{L})/gu)?.length ?? 0;
     for (const word of text.toLowerCase().match(/\p{L}+/gu) ?? []) {
       const accented = [...word].filter((c) => c > '\x7f' && !'ªºµ'.includes(c));
       if (accented.length === 0) continue;
       words++;
-      if (!WESTERN_ALPHABETS.some((alphabet) => accented.every((c) => alphabet.has(c)))) odd++;
+      if (!LATIN[encoding].some((alphabet) => accented.every((c) => alphabet.has(c))) || /œ(?![uidnstc])/.test(word)) odd++;
     }
   }
-  return odd * 50 <= words;
+  return { words, odd };
 }
 
 /** A stateful decoder: bytes in any chunking → text, reporting each place it had to write U+FFFD. */
