@@ -53,7 +53,7 @@ const MAX_WAITING = 1000;
 
 export function createFormatter(options: WriteOptions): Formatter {
   // Raw numbers (see core/rawjson.ts) are written back as the input had them.
-  if (options.format === 'ndjson') return Object.assign((record: Record<string, unknown>) => `${stringifyLossless(record)}\n`, { end: () => '', widened: () => undefined });
+  if (options.format === 'ndjson') return Object.assign(ndjsonLine(options.inputColumns), { end: () => '', widened: () => undefined });
   const cell = options.safe ? (value: unknown) => neutralised(cellText(value)) : cellText;
   let bom = options.bom ? '\ufeff' : '';
   const first = (text: string) => {
@@ -108,6 +108,36 @@ export function createFormatter(options: WriteOptions): Formatter {
   const widened = () => (options.growColumns && extra.size > 0 ? columns : undefined);
   return Object.assign(format, { end, widened });
 }
+
+/**
+ * A record → its NDJSON line, its input columns first in their order (`inputColumns`, once known)
+ * when some are named like array indexes (`2024`, or `3` for a blank header cell): a JavaScript object
+ * puts those keys before all others, whatever order they were set in. Else `JSON.stringify`'s order,
+ * which is already the input's.
+ */
+function ndjsonLine(inputColumns: WriteOptions['inputColumns']): (record: Record<string, unknown>) => string {
+  /** Undefined until the columns are known; then the order to write, or null when the object's own will do. */
+  let order: readonly string[] | null | undefined;
+  return (record) => {
+    if (order === undefined) {
+      const known = inputColumns?.();
+      if (known !== undefined) order = known.some((column) => INDEX_KEY.test(column)) ? known : null;
+    }
+    if (!order) return `${stringifyLossless(record)}\n`;
+    const fields: string[] = [];
+    const field = (key: string) => {
+      const value = Object.hasOwn(record, key) ? record[key] : undefined;
+      // What JSON.stringify leaves out: undefined, functions, symbols.
+      if (value !== undefined && typeof value !== 'function' && typeof value !== 'symbol') fields.push(`${JSON.stringify(key)}:${stringifyLossless(value)}`);
+    };
+    const written = new Set(order);
+    for (const key of order) field(key);
+    for (const key of Object.keys(record)) if (!written.has(key)) field(key);
+    return `{${fields.join(',')}}\n`;
+  };
+}
+/** A key JavaScript orders first, as an array index: 0, or digits without a leading 0, below 2^32 - 1. */
+const INDEX_KEY = /^(0|[1-9]\d{0,9})$/;
 
 /** The columns every CSV row ends with: `_error`, then `_meta` when the records carry it. */
 function trailingColumns(meta: boolean | undefined): readonly string[] {

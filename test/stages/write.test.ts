@@ -30,6 +30,18 @@ describe('NDJSON output', () => {
   it('writes nothing for no records', async () => {
     expect(await writeAll({ format: 'ndjson' }, [])).toBe('');
   });
+
+  it('keeps the input columns in their order when some are named like numbers (years, positions), as CSV output does', async () => {
+    // helper-40: a JavaScript object puts integer-like keys first, so `id,name,2024,2025` came out as
+    // {"2024":…,"2025":…,"id":…}; so did the positions that name a header's blank cells.
+    const columns = ['id', 'name', '2024', '2025', '5'];
+    const record = { id: '1', name: 'a', 2024: '10', 2025: '20', 5: '', summary: 'ok', _error: undefined, _meta: { cost_usd: 0 } };
+    const out = await writeAll({ format: 'ndjson', inputColumns: () => columns }, [record, { id: '2', 2025: 'x', extra: 1 }]);
+    expect(out).toBe('{"id":"1","name":"a","2024":"10","2025":"20","5":"","summary":"ok","_meta":{"cost_usd":0}}\n{"id":"2","2025":"x","extra":1}\n');
+    expect(out.split('\n').slice(0, -1).map((line) => JSON.parse(line))).toEqual([JSON.parse(JSON.stringify(record)), { id: '2', 2025: 'x', extra: 1 }]);
+    // Without such a column, JSON.stringify as it is (the order is already the input's).
+    expect(await writeAll({ format: 'ndjson', inputColumns: () => ['b', 'a'] }, [{ b: 1, a: 2 }])).toBe('{"b":1,"a":2}\n');
+  });
 });
 
 describe('CSV output', () => {
