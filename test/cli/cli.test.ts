@@ -3,7 +3,7 @@
  * files written, an emulator started elsewhere, signals, and the help text.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -62,6 +62,23 @@ describe('batch-enrich CLI', () => {
     expect(JSON.parse(firstLine)).toMatchObject({ id: '0' });
     expect(code).toBe(0);
     expect(stderr).toBe('');
+  });
+
+  it('stdout closed early (| head -1) with --errors and --summary: says once that those files were not written, exit 0', async () => {
+    // helper-40: 300 records with empty_prompt, and no err.ndjson, without a word.
+    const dir = tempDir();
+    const rows = ['id,text', ...Array.from({ length: 3000 }, (_, i) => `${i},${i % 10 === 5 ? '' : `text ${i}`}`)].join('\n');
+    const errors = join(dir, 'err.ndjson');
+    const summary = join(dir, 'summary.json');
+    const { code, stderr } = await headOne(['--emulator', ...fast, '--prompt', 'Summarise {{text}}', '--input-format', 'csv', '--errors', errors, '--summary', summary, '--ledger', join(dir, 'l.db')], {}, rows);
+    expect(code).toBe(0);
+    expect(existsSync(errors)).toBe(false);
+    expect(stderr).toContain(`batch-enrich: the output was closed before the run ended, so --errors ${errors} and --summary ${summary} were not written (each is written whole, at the end); run the same command again to write them: what was answered is in the ledger`);
+    expect(stderr).not.toMatch(/EPIPE|at .*\.js/);
+    // With --quiet, nothing is said: the exit code is the same.
+    const quiet = await headOne(['--emulator', ...fast, '--prompt', 'Summarise {{text}}', '--input-format', 'csv', '--errors', errors, '--ledger', join(dir, 'l.db'), '--quiet'], {}, rows);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toBe('');
   });
 
   it('writes records to --output and failed ones to --errors, each in the output format', async () => {
