@@ -308,6 +308,11 @@ export function enrichStage(
       })(ready, stage);
       closeInput = undefined; // the chain reads it now, and closes it
       yield* toEnriched({ validator: answer?.validator, into: o.into, meta: paid ? { table, paid } : undefined }, o.counts ?? newCounts())(joined);
+      // What was paid and taken by no record (`toEnriched` takes each key's cost once, to its first record).
+      if (paid && paid.size > 0) {
+        const costs = [...paid.values()];
+        o.onEvent?.({ type: 'unclaimed', answers: paid.size, usd: costs.includes(null) ? null : costs.reduce<number>((sum, usd) => sum + (usd ?? 0), 0) });
+      }
     } catch (error) {
       await closeInput?.().catch(() => undefined);
       throw error;

@@ -72,4 +72,10 @@ export type BatchEvent =
   | { type: 'concurrency'; limit: number; reason: string }
   /** The ledger could not record the run's end (`message`: why): gc keeps its work as that of a try cut short. */
   | { type: 'unended'; message: string }
-  | { type: 'deadline'; canceling: number };
+  | { type: 'deadline'; canceling: number }
+  /**
+   * With `meta`, at the end: answers this run paid for (downloaded) that no record of it took, such as
+   * those of rows gone from the input since their batch was sent; `usd` their cost, which the
+   * records' `_meta.cost_usd` leave out (null when a model had no price).
+   */
+  | { type: 'unclaimed'; answers: number; usd: number | null };

@@ -71,6 +71,32 @@ describe('the summary and _meta', () => {
     expect(records.filter((r) => r.text !== 'same').every((r) => r._meta.cost_usd > 0)).toBe(true);
   });
 
+  it('answers a run pays for that no record of it takes (its input changed since the batch was sent) are said, and _meta plus them is the summary', async () => {
+    // helper-40: the summary said $0.003545 (the whole batch), the records' _meta $0.002195, and nothing told why.
+    let t = Date.now();
+    const emu = await emulator({ processingMs: 60_000, now: () => t });
+    const env = cliEnv(emu);
+    const dir = mkdtempSync(join(tmpdir(), 'be-cost-'));
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, `id,text\n${Array.from({ length: 6 }, (_, i) => `${i},row ${i}`).join('\n')}\n`);
+    const first = await runCli(['--prompt', 'Say {{text}}', ...fast, '--no-wait', input], { env });
+    expect(first.code, first.stderr).toBe(75);
+    // Two rows are gone from the input when the batch has ended and the job is collected.
+    writeFileSync(input, `id,text\n${Array.from({ length: 4 }, (_, i) => `${i},row ${i}`).join('\n')}\n`);
+    t += 61_000;
+    const summaryFile = join(dir, 'summary.json');
+    const done = await runCli(['--prompt', 'Say {{text}}', ...fast, '--meta', '--summary', summaryFile, input], { env });
+    expect(done.code, done.stderr).toBe(0);
+    const records = done.stdout.trim().split('\n').map((line) => JSON.parse(line) as { _meta: { cost_usd: number } });
+    expect(records).toHaveLength(4);
+    const summary = JSON.parse(readFileSync(summaryFile, 'utf8')) as { cost_usd: number; unclaimed_cost_usd: number; unclaimed_answers: number };
+    const metaSum = records.reduce((total, r) => total + r._meta.cost_usd, 0);
+    expect(summary.unclaimed_answers).toBe(2);
+    expect(summary.unclaimed_cost_usd).toBeGreaterThan(0);
+    expect(metaSum + summary.unclaimed_cost_usd).toBeCloseTo(summary.cost_usd, 5);
+    expect(done.stderr).toMatch(/paid \$[\d.]+ for 2 answers no record of this run asks for \(the input changed since they were sent\); the records' _meta\.cost_usd add up to the rest/);
+  });
+
   it('_meta.cost_usd adds up to what the run paid when the ledger acknowledges its stores late (PostgreSQL: a round trip after the commit)', async () => {
     const emu = await emulator({ responder: perRecord });
     const inner = await openLedger(tempLedger());

@@ -1,5 +1,6 @@
 /** The run's events as the lines it prints on stderr (the progress view prints some of them too). */
 import type { BatchEvent } from '../stages/batch.ts';
+import { usd } from './summary.ts';
 import { count, formatBytes, plural } from './text.ts';
 
 /**
@@ -47,6 +48,8 @@ export function describe(event: BatchEvent): string {
       return `warning: the ledger could not record the end of this run (${event.message}); gc keeps its work as that of a try cut short`;
     case 'concurrency':
       return `real time: now at most ${event.limit} calls at once (${event.reason})`;
+    case 'unclaimed':
+      return `paid ${event.usd === null ? 'an unknown amount' : usd(event.usd)} for ${plural(event.answers, 'answer')} no record of this run asks for (the input changed since they were sent); the records' _meta.cost_usd add up to the rest`;
     case 'deadline':
       return `deadline: canceling ${plural(event.canceling, 'running batch', 'running batches')}; their answers are kept and the rest is finished in real time`;
     case 'budget':

@@ -170,6 +170,7 @@ export function createProgress(options: ProgressOptions): Progress {
           retries++;
           break;
         case 'budget':
+        case 'unclaimed':
         case 'unended':
         case 'finishing':
         case 'released':

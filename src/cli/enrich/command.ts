@@ -265,6 +265,8 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   let creates = 0;
   let sentRealtime = false;
   const realtimeReleased = { groups: 0, requests: 0, reason: '' };
+  /** With --meta: answers paid for that no record took (see the 'unclaimed' event). */
+  let unclaimed: { answers: number; usd: number | null } | undefined;
   let endRun: ((kept: boolean) => Promise<void>) | undefined;
   const started = Date.now();
   // Leaving on a second interrupt skips 'exit': the outputs' temporary files are removed first.
@@ -292,6 +294,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
       if (event.type === 'creating') creates++;
       if (event.type === 'submitted' || event.type === 'adopted' || event.type === 'following') batches++;
       if (event.type === 'realtime') sentRealtime = true;
+      if (event.type === 'unclaimed') unclaimed = event;
       // Waiting for paid real-time calls, the run is stopping already: an interrupt now leaves at once, as the line says.
       if (event.type === 'finishing') {
         const calls = event.calls;
@@ -369,6 +372,8 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   const summary = {
     ...summarize(counts, costs, batches, Date.now() - started, sentRealtime ? (batches > 0 ? 'batch+realtime' : 'realtime') : 'batch'),
     ...(documents.attach.length ? { files_uploaded: uploadCounts.uploaded, upload_bytes: uploadCounts.bytes, files_reused: uploadCounts.reused } : {}),
+    // To the micro-dollar, as cost_usd.
+    ...(unclaimed ? { unclaimed_answers: unclaimed.answers, unclaimed_cost_usd: unclaimed.usd === null ? null : Math.round(unclaimed.usd * 1e6) / 1e6 } : {}),
   };
   if (!values.quiet) for (const line of [...summaryLines(summary), uploadLine(uploadCounts) ?? []].flat()) say(line);
   else if (counts.failed > 0) say(summaryLines(summary)[0] ?? '');
