@@ -393,7 +393,8 @@ export async function* readNdjson(source: Chunks, options: ReadOptions = {}): As
   const file = inputName(options.file);
   const maxChars = options.maxRecordChars ?? MAX_RECORD_CHARS;
   function toRecord(raw: string): SourceRecord | undefined {
-    const text = line === 1 && raw.startsWith('\ufeff') ? raw.slice(1) : raw;
+    // A BOM starts no JSON text: on any line it is a file's, joined on (`cat a.ndjson b.ndjson`).
+    const text = raw.startsWith('\ufeff') ? raw.slice(1) : raw;
     if (text.trim() === '') return undefined;
     if (text.length > maxChars) return tooLarge(text.length);
     const scan = mayNeedScan(text) ? scanJson(text) : NOTHING_TO_KEEP;
