@@ -14,6 +14,7 @@ import { CHARS_PER_TOKEN } from '../core/pricing.ts';
 import type { PreparedRecord } from './batch.ts';
 import type { AttachedRecord, PendingUploads } from './attach.ts';
 import { sourceOf, type SourceRecord } from './read.ts';
+import { PATH_FIELD } from './paths.ts';
 import { recordProblem } from '../core/preflight.ts';
 import { merged } from '../core/result.ts';
 
@@ -50,7 +51,10 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         const text = (documents ? (options.documentPrompt ?? options.prompt) : options.prompt).render(record.data);
         const problem = recordProblem(text, options.system, options.model, documents);
         if (problem) {
-          yield { ...plain, error: { type: problem.type, message: `${sourceOf(options.file, record)}:${record.line}: ${problem.message}` } };
+          // A file's own record (a folder's, a path list's) is named by its file too, as its document errors are.
+          const path = record.attach?.includes(PATH_FIELD) ? record.data[PATH_FIELD] : undefined;
+          const named = typeof path === 'string' ? `${path}: ` : '';
+          yield { ...plain, error: { type: problem.type, message: `${sourceOf(options.file, record)}:${record.line}: ${named}${problem.message}` } };
           continue;
         }
         const serialized = documents ? documentMessages(text, documents.blocks) : userMessages(text);

@@ -508,6 +508,8 @@ describe('documents from the command line', () => {
     const out = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { name: string; _error?: { type: string; message: string } });
     expect(out.map((record) => [record.name, record._error?.type])).toEqual([['a.pdf', undefined], ['long.txt', 'prompt_too_long']]);
     expect(out[1]?._error?.message).toMatch(/the prompt with its text documents is about 212,50\d tokens, over claude-haiku-4-5's context window of 200,000/);
+    // Named by its file, as the other document errors are (helper-40: only `dir/:2:`).
+    expect(out[1]?._error?.message).toMatch(new RegExp(`^${dir}:2: ${join(dir, 'long.txt')}: the prompt`));
     expect(result.stderr).toContain('submitted: 1 request');
   });
 
