@@ -30,10 +30,12 @@ const CLOSE: Record<number, 0x7b | 0x5b> = { 0x7d: 0x7b, 0x5d: 0x5b };
 
 /**
  * The elements of the JSON array `chunks` hold (its first character that is not white space must be
- * `[`). An element's text leaves out the white space outside its strings (JSON ignores it), so its
- * length is that of its content; one longer than `maxChars` comes without its text.
+ * `[`). In an element's text, each run of white space outside its strings is one space (JSON ignores
+ * it, and the indentation of a pretty-printed dump is most of its size; a space is kept so that a bad
+ * element, shown to the user, shows its mistake: `{"a": 1 "b": 2}`); its length is that of this text;
+ * one longer than `maxChars` comes without its text.
  * @example
- * for await (const e of splitJsonArray(chunksOf('[{"a": 1},\n {"a":2}]'), 1e6)) e; // { line: 1, text: '{"a":1}' }, { line: 2, text: '{"a":2}' }
+ * for await (const e of splitJsonArray(chunksOf('[{"a":  1},\n {"a":2}]'), 1e6)) e; // { line: 1, text: '{"a": 1}' }, { line: 2, text: '{"a":2}' }
  */
 export async function* splitJsonArray(chunks: AsyncIterable<string>, maxChars: number): AsyncGenerator<ArrayElement> {
   let line = 1;
@@ -49,6 +51,8 @@ export async function* splitJsonArray(chunks: AsyncIterable<string>, maxChars: n
   const openLines: number[] = [];
   let inString = false;
   let escaped = false;
+  // White space outside strings was skipped since the last character kept: a space goes before the next.
+  let spaced = false;
   // Whether a comma waits for its element (`[a,` so far): the line it was on.
   let comma = 0;
   let elements = 0;
@@ -64,6 +68,7 @@ export async function* splitJsonArray(chunks: AsyncIterable<string>, maxChars: n
     started = false;
     parts = [];
     length = 0;
+    spaced = false;
     elements++;
     return element;
   };
@@ -74,6 +79,10 @@ export async function* splitJsonArray(chunks: AsyncIterable<string>, maxChars: n
       const c = chunk.charCodeAt(i);
       if (c === 0x0a) line++;
       if (started) {
+        if (spaced && !SPACE.has(c) && !(open.length === 0 && (c === 0x2c || c === 0x5d))) {
+          keep(' ');
+          spaced = false;
+        }
         if (inString) {
           if (escaped) escaped = false;
           else if (c === 0x5c) escaped = true;
@@ -95,9 +104,10 @@ export async function* splitJsonArray(chunks: AsyncIterable<string>, maxChars: n
           if (c === 0x2c) comma = line;
           else state = 'after';
         } else if (SPACE.has(c)) {
-          // Outside strings white space is not part of the value: left out of its text.
+          // Outside strings white space is not part of the value: one space in its text (see above).
           keep(chunk.slice(from, i));
           from = i + 1;
+          spaced = true;
         }
         continue;
       }

@@ -798,6 +798,14 @@ describe('readNdjson: a JSON array (a .json dump) is read element by element', (
     }
   });
 
+  it("a bad element's _error.input keeps a space where it had white space: a missing comma stays visible", async () => {
+    // helper-39: `{"id":4 "text":"d"}` was shown as `{"id":4"text":"d"}`, the mistake hidden.
+    for (const { label, chunks } of chunkings('[\n  {"id": 3},\n  {"id": 4\n   "text": "d  e"}\n]')) {
+      const { records } = await run(json(), chunks);
+      expect(records.map((r) => r.error?.input ?? r.data), label).toEqual([{ id: 3 }, '{"id": 4 "text": "d  e"}']);
+    }
+  });
+
   it('white space around an element is not counted against the size cap (an object that fits as an NDJSON line fits here)', async () => {
     const object = '{"a":"' + 'x'.repeat(20) + '"}'; // 28 characters
     await expectRecords(`[\r\n  ${object}  ,\r\n  ${object}\r\n]\r\n`, json({ maxRecordChars: 28 }), [
