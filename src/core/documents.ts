@@ -410,10 +410,11 @@ export type ContentBlock =
  */
 export function blocksOf(
   doc: Inspected,
-  title: string,
+  fullTitle: string,
   transport: (part: Inspected & { kind: 'pdf' | 'image' }) => Transport,
   oversized?: 'downsize' | 'error',
 ): ContentBlock[] {
+  const title = documentTitle(fullTitle);
   switch (doc.kind) {
     case 'text':
       return [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: doc.text }, title }];
@@ -421,7 +422,7 @@ export function blocksOf(
       return [
         { type: 'document', source: { type: 'text', media_type: 'text/plain', data: doc.text }, title },
         // Each attachment's title carries its own file name (`mail.eml › invoice.pdf`): the model, and a citation, can tell them apart.
-        ...doc.attachments.flatMap((part, i) => blocksOf(part, `${title} › ${attachmentName(part) ?? `attachment ${i + 1}`}`, transport, oversized)),
+        ...doc.attachments.flatMap((part, i) => blocksOf(part, `${fullTitle} › ${attachmentName(part) ?? `attachment ${i + 1}`}`, transport, oversized)),
       ];
     case 'pdf':
     case 'image': {
@@ -434,6 +435,21 @@ export function blocksOf(
       return [{ type: 'image', source, ...(oversized ? { transformations: { oversized_image: oversized } } : {}) }];
     }
   }
+}
+
+/** The most characters a document's `title` may have [SPEC RequestDocumentBlock.title: maxLength 500]. */
+export const MAX_TITLE_CHARS = 500;
+
+/**
+ * A document title the API takes: at most `MAX_TITLE_CHARS` characters (code points, never a
+ * surrogate pair split), cut in the middle with `…` so that its start (the file) and its end (an
+ * e-mail attachment's own name) both stay. A title that fits is as it is (and so are request keys).
+ */
+export function documentTitle(title: string): string {
+  const chars = [...title];
+  if (chars.length <= MAX_TITLE_CHARS) return title;
+  const head = Math.floor((MAX_TITLE_CHARS - 1) / 2);
+  return `${chars.slice(0, head).join('')}…${chars.slice(chars.length - (MAX_TITLE_CHARS - 1 - head)).join('')}`;
 }
 
 /** A block for an https URL: an image when the path ends in an image extension, else a PDF document. */

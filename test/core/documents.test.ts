@@ -68,6 +68,22 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     expect(titles).toEqual(['mail.eml', 'mail.eml › INV-00042.pdf']);
   });
 
+  it('a document title is at most 500 characters (the API refuses longer), cut in the middle so that both ends stay', async () => {
+    // helper-41: an attachment with a 524-character name (RFC 2231) made a 537-character title, which the API refuses.
+    const name = `${'Rechnung-'.repeat(60)}😀-final.pdf`;
+    const text = { kind: 'text' as const, mediaType: 'text/plain' as const, text: 'x' };
+    const [block] = blocksOf(text, `mail.eml › ${name}`, () => ({ type: 'inline' }));
+    const title = block && 'title' in block ? (block.title ?? '') : '';
+    expect([...title].length).toBe(500);
+    expect(title.startsWith('mail.eml › Rechnung-')).toBe(true);
+    expect(title.endsWith('😀-final.pdf')).toBe(true);
+    expect(title).toContain('…');
+    expect(title).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/);
+    // A title that fits is as it was.
+    const [short] = blocksOf(text, 'a.txt', () => ({ type: 'inline' }));
+    expect(short && 'title' in short ? short.title : undefined).toBe('a.txt');
+  });
+
   it('a forwarded e-mail (message/rfc822) attached to one: its text is sent, and its PDF as a document; a text attachment is sent as text', async () => {
     const inner = email(await invoicePdf(7));
     const forward = Buffer.from(
