@@ -336,7 +336,9 @@ export function buildMessage(input: BuildMessageInput): BuildResult {
       }
     }
     outputTokens = Math.max(1, estimateTokens(text));
-    content = [{ type: 'text', text, citations: null }];
+    // `max_tokens: 0` (POST /v1/messages only) writes the prompt cache and generates nothing [SPEC
+    // CreateMessageParams.max_tokens]: no block at all (our choice: an empty text block is refused as input).
+    content = maxTokens === 0 ? [] : [{ type: 'text', text, citations: null }];
   }
 
   // With thinking on, the answer starts with a thinking block; its tokens are output tokens too

@@ -76,6 +76,77 @@ function tagError(path: string, tag: unknown, tags: readonly string[]): never {
 }
 
 /**
+ * The keys each object of a request may have [SPEC: every request schema is `additionalProperties:
+ * false`; the lists are those schemas' `properties`, named after each]; any other is refused as the
+ * API's validation refuses it: `path.key: Extra inputs are not permitted`.
+ */
+const KEYS = {
+  InputMessage: ['content', 'role'],
+  RequestTextBlock: ['cache_control', 'citations', 'text', 'type'],
+  RequestImageBlock: ['cache_control', 'source', 'transformations', 'type'],
+  RequestDocumentBlock: ['cache_control', 'citations', 'context', 'source', 'title', 'type'],
+  RequestToolUseBlock: ['cache_control', 'caller', 'id', 'input', 'name', 'toolset_name', 'type'],
+  RequestToolResultBlock: ['cache_control', 'content', 'is_error', 'tool_use_id', 'toolset_name', 'type'],
+  // Base64ImageSource, Base64PDFSource, PlainTextSource; URLImageSource, URLPDFSource; FileImageSource, FileDocumentSource; ContentBlockSource.
+  base64: ['data', 'media_type', 'type'],
+  text: ['data', 'media_type', 'type'],
+  url: ['type', 'url'],
+  file: ['file_id', 'type'],
+  content: ['content', 'type'],
+  Tool: ['type', 'description', 'name', 'input_schema', 'cache_control', 'strict', 'eager_input_streaming', 'allowed_callers', 'defer_loading', 'input_examples'],
+  // ToolChoiceAuto, ToolChoiceAny, ToolChoiceTool, ToolChoiceNone.
+  auto: ['disable_parallel_tool_use', 'type'],
+  any: ['disable_parallel_tool_use', 'type'],
+  tool: ['disable_parallel_tool_use', 'name', 'type'],
+  none: ['type'],
+  // ThinkingConfigEnabled, ThinkingConfigDisabled, ThinkingConfigAdaptive.
+  enabled: ['budget_tokens', 'display', 'type'],
+  disabled: ['type'],
+  adaptive: ['display', 'type'],
+  OutputConfig: ['effort', 'format'],
+  JsonOutputFormat: ['schema', 'type'],
+  CacheControlEphemeral: ['ttl', 'type'],
+  Metadata: ['user_id'],
+  RequestCitationsConfig: ['enabled'],
+  RequestImageTransformations: ['oversized_image'],
+} as const satisfies Record<string, readonly string[]>;
+
+function onlyKeys(obj: Obj, path: string, allowed: readonly string[]): void {
+  for (const key of Object.keys(obj)) if (!allowed.includes(key)) fail(`${path}.${key}`, 'Extra inputs are not permitted');
+}
+
+/** An optional field of `obj` that must be an object (or null) with only `allowed` keys; the object, if any. */
+function optionalObject(obj: Obj, key: string, path: string, allowed: readonly string[]): Obj | undefined {
+  const value = obj[key];
+  if (value === undefined || value === null) return undefined;
+  if (!isObj(value)) fail(path, 'Input should be a valid dictionary');
+  onlyKeys(value, path, allowed);
+  return value;
+}
+
+/** An optional string field (or null) of at least `min` and at most `max` characters (code points, as Pydantic counts them). */
+function optionalString(obj: Obj, key: string, path: string, min = 0, max = Infinity): void {
+  const value = obj[key];
+  if (value === undefined || value === null) return;
+  if (typeof value !== 'string') fail(path, 'Input should be a valid string');
+  const length = value.length > max || value.length < min ? [...value].length : value.length;
+  if (length < min) fail(path, `String should have at least ${min} character${min === 1 ? '' : 's'}`);
+  if (length > max) fail(path, `String should have at most ${max} characters`);
+}
+
+/** An optional field that must be one of `values`. */
+function optionalEnum(obj: Obj, key: string, path: string, values: readonly string[]): void {
+  const value = obj[key];
+  if (value !== undefined && value !== null && !values.includes(value as string)) fail(path, `Input should be ${oneOfWords(values)}`);
+}
+
+/** An optional boolean field. */
+function optionalBoolean(obj: Obj, key: string, path: string): void {
+  const value = obj[key];
+  if (value !== undefined && value !== null && typeof value !== 'boolean') fail(path, 'Input should be a valid boolean');
+}
+
+/**
  * The first problem of a request's params, or undefined when the real API would accept them.
  * In a batch it runs the structural check of validate.ts first; `/v1/messages` and count_tokens run
  * theirs (with their own key sets) before calling this.
@@ -99,7 +170,8 @@ function check(params: Obj, ctx: CheckContext): void {
   const model = resolveModel(params['model'], ctx);
   if (ctx.context !== 'count_tokens') checkMaxTokens(params, model, ctx);
   checkBatchOnly(params, ctx);
-  checkSampling(params, ctx);
+  checkSampling(params, model, ctx);
+  checkTopLevel(params);
   const thinking = checkThinking(params, ctx);
   const tools = checkTools(params);
   checkToolChoice(params, tools, thinking);
@@ -133,15 +205,17 @@ function requireCapability(model: ModelEntry, capability: ModelCapability, path:
 // --- max_tokens, batch-only rules, sampling --------------------------------------------------------------
 
 /**
- * `max_tokens` ≥ 1 [SPEC CreateMessageParams.max_tokens minimum 1; DOC §3.1 "max_tokens: 0" is a
- * validation error in batches]; at most the model's limit, raised by `output-300k-2026-03-24` for batch
+ * `max_tokens` ≥ 0 on `POST /v1/messages` [SPEC CreateMessageParams.max_tokens minimum 0: "Set to `0`
+ * to populate the prompt cache without generating a response"], ≥ 1 in batches [DOC §3.1 "max_tokens:
+ * 0" is a validation error in batches]; at most the model's limit, raised by `output-300k-2026-03-24` for batch
  * requests only [DOC §3.4 "Extended output is available on the Message Batches API only"; REG]. The
  * message is the one observed on a real errored result [DOC §2.4].
  */
 function checkMaxTokens(params: Obj, model: ModelEntry, ctx: CheckContext): void {
   const maxTokens = params['max_tokens'];
   if (typeof maxTokens !== 'number') return;
-  if (maxTokens < 1) fail('max_tokens', 'Input should be greater than or equal to 1');
+  const least = ctx.context === 'batch' ? 1 : 0;
+  if (maxTokens < least) fail('max_tokens', `Input should be greater than or equal to ${least}`);
   const limit = outputLimit(model, ctx.context === 'batch' ? ctx.betas : []);
   if (maxTokens > limit) fail('max_tokens', `${maxTokens} > ${limit}, which is the maximum allowed number of output tokens for ${String(params['model'])}`);
 }
@@ -158,11 +232,49 @@ function checkBatchOnly(params: Obj, ctx: CheckContext): void {
   if (ctx.context === 'batch' && params['speed'] !== undefined && params['speed'] !== null) fail('speed', 'Fast mode is not supported in Message Batches');
 }
 
-/** `temperature`/`top_p`/`top_k` are removed under 2026-10-21 "even at their default values" [DOC §3.5]. */
-function checkSampling(params: Obj, ctx: CheckContext): void {
-  if (ctx.version !== VERSION_2026) return;
-  for (const key of ['temperature', 'top_p', 'top_k'])
-    if (params[key] !== undefined) fail(key, `Extra inputs are not permitted (removed in anthropic-version ${VERSION_2026})`);
+/**
+ * `temperature`/`top_p`/`top_k` are removed under 2026-10-21 "even at their default values" [DOC §3.5].
+ * Under 2023-06-01: [SPEC CreateMessageParams.temperature: number 0..1; top_p: number 0..1; top_k:
+ * integer ≥ 0], and on the models released after Claude Opus 4.6 (`FIXED_SAMPLING`) [SPEC their
+ * x-stainless-deprecation-message: temperature "A value of 1.0 … will be accepted …, all other values
+ * will be rejected with a 400 error"; top_p "A value >= 0.99 will be accepted"; top_k "any value will
+ * be rejected"; DOC §3.5 "With 2023-06-01, newer models (Opus 4.7+, Opus 5/5.5, Sonnet 5, Fable)
+ * already reject non-default sampling params"]. The wording is ours.
+ */
+function checkSampling(params: Obj, model: ModelEntry, ctx: CheckContext): void {
+  if (ctx.version === VERSION_2026) {
+    for (const key of ['temperature', 'top_p', 'top_k'])
+      if (params[key] !== undefined) fail(key, `Extra inputs are not permitted (removed in anthropic-version ${VERSION_2026})`);
+    return;
+  }
+  for (const key of ['temperature', 'top_p', 'top_k'] as const) {
+    const value = params[key];
+    if (value === undefined || value === null) continue;
+    if (typeof value !== 'number' || (key === 'top_k' && !Number.isInteger(value))) fail(key, `Input should be a valid ${key === 'top_k' ? 'integer' : 'number'}`);
+    if (value < 0) fail(key, 'Input should be greater than or equal to 0');
+    if (key !== 'top_k' && value > 1) fail(key, 'Input should be less than or equal to 1');
+    if (!FIXED_SAMPLING.test(model.id)) continue;
+    if (key === 'temperature' && value !== 1) fail(key, `${model.id} does not support setting temperature (only 1.0 is accepted)`);
+    if (key === 'top_p' && value < 0.99) fail(key, `${model.id} does not support setting top_p (only values of 0.99 or more are accepted)`);
+    if (key === 'top_k') fail(key, `${model.id} does not accept top_k`);
+  }
+}
+/**
+ * The models released after Claude Opus 4.6 (see `checkSampling`): Opus 4.7 and 4.8, and every 5.x
+ * model. Sonnet 4.6 is left out, as DOC §3.5's list leaves it out (UNCONFIRMED: the spec gives no list).
+ */
+const FIXED_SAMPLING = /^claude-(opus-4-[78]|[a-z]+-5(-\d+)?)$/;
+
+/**
+ * Top-level fields the structural check takes as any value [SPEC CreateMessageParams]: `metadata`
+ * (Metadata: `user_id` a string of at most 512 characters, or null), `service_tier` ('auto' |
+ * 'standard_only'), `inference_geo` (a string, or null).
+ */
+function checkTopLevel(params: Obj): void {
+  const metadata = optionalObject(params, 'metadata', 'metadata', KEYS.Metadata);
+  if (metadata) optionalString(metadata, 'user_id', 'metadata.user_id', 0, 512);
+  optionalEnum(params, 'service_tier', 'service_tier', ['auto', 'standard_only']);
+  optionalString(params, 'inference_geo', 'inference_geo');
 }
 
 // --- thinking -------------------------------------------------------------------------------------------
@@ -176,9 +288,12 @@ function checkThinking(params: Obj, ctx: CheckContext): boolean {
   if (thinking === undefined || thinking === null) return false;
   if (!isObj(thinking)) fail('thinking', 'Input should be a valid dictionary');
   const type = thinking['type'];
+  if (type !== 'enabled' && type !== 'disabled' && type !== 'adaptive') tagError('thinking', type, ['enabled', 'disabled', 'adaptive']);
+  onlyKeys(thinking, `thinking.${type}`, KEYS[type]);
+  // [SPEC ThinkingDisplayMode]
+  optionalEnum(thinking, 'display', `thinking.${type}.display`, ['summarized', 'omitted']);
   if (type === 'disabled') return false;
   if (type === 'adaptive') return true;
-  if (type !== 'enabled') tagError('thinking', type, ['enabled', 'disabled', 'adaptive']);
   const budget = thinking['budget_tokens'];
   if (budget === undefined) fail('thinking.enabled.budget_tokens', 'Field required');
   if (typeof budget !== 'number' || !Number.isInteger(budget)) fail('thinking.enabled.budget_tokens', 'Input should be a valid integer');
@@ -213,6 +328,9 @@ function checkTools(params: Obj): Set<string> {
     if (typeof type === 'string' && SERVER_TOOL_TYPE.test(type)) return;
     if (type !== undefined && type !== null && type !== 'custom') tagError(base, type, ['custom', '<server tool type>_YYYYMMDD']);
     const path = `${base}.custom`;
+    onlyKeys(tool, path, KEYS.Tool);
+    optionalBoolean(tool, 'strict', `${path}.strict`);
+    optionalString(tool, 'description', `${path}.description`);
     const name = tool['name'];
     if (name === undefined) fail(`${path}.name`, 'Field required');
     if (typeof name !== 'string') fail(`${path}.name`, 'Input should be a valid string');
@@ -243,6 +361,8 @@ function checkToolChoice(params: Obj, names: Set<string>, thinking: boolean): vo
   if (!isObj(tc)) fail('tool_choice', 'Input should be a valid dictionary');
   const type = tc['type'];
   if (type !== 'auto' && type !== 'any' && type !== 'tool' && type !== 'none') tagError('tool_choice', type, ['auto', 'any', 'tool', 'none']);
+  onlyKeys(tc, `tool_choice.${type}`, KEYS[type]);
+  optionalBoolean(tc, 'disable_parallel_tool_use', `tool_choice.${type}.disable_parallel_tool_use`);
   if (type === 'tool') {
     if (typeof tc['name'] !== 'string') fail('tool_choice.tool.name', 'Field required');
     if (!forcedTool(params)) fail('tool_choice.name', `Tool '${tc['name']}' not found in tools`);
@@ -260,6 +380,7 @@ function checkSystem(system: unknown): void {
   system.forEach((block, i) => {
     if (!isObj(block)) fail(`system.${i}`, 'Input should be a valid dictionary');
     if (block['type'] !== 'text') tagError(`system.${i}`, block['type'], ['text']);
+    onlyKeys(block, `system.${i}`, KEYS.RequestTextBlock);
     checkText(block, `system.${i}`);
   });
 }
@@ -305,6 +426,7 @@ function checkMessages(messages: unknown, ctx: CheckContext, model: ModelEntry):
   messages.forEach((message, i) => {
     const path = `messages.${i}`;
     if (!isObj(message)) fail(path, 'Input should be a valid dictionary');
+    onlyKeys(message, path, KEYS.InputMessage);
     const role = message['role'];
     if (!(roles as readonly unknown[]).includes(role)) fail(`${path}.role`, `Input should be ${oneOfWords(roles)}`);
     const content = message['content'];
@@ -325,6 +447,8 @@ function checkMessages(messages: unknown, ctx: CheckContext, model: ModelEntry):
       if (!(BLOCK_TYPES as readonly unknown[]).includes(type)) tagError(bpath, type, BLOCK_TYPES);
       switch (type) {
         case 'text':
+          onlyKeys(block, `${bpath}.text`, KEYS.RequestTextBlock);
+          optionalObject(block, 'citations', `${bpath}.text.citations`, KEYS.RequestCitationsConfig);
           checkText(block, bpath);
           break;
         case 'image':
@@ -337,6 +461,7 @@ function checkMessages(messages: unknown, ctx: CheckContext, model: ModelEntry):
           break;
         case 'tool_use': {
           if (role !== 'assistant') fail(bpath, '`tool_use` blocks can only be in `assistant` messages');
+          onlyKeys(block, `${bpath}.tool_use`, KEYS.RequestToolUseBlock);
           const id = block['id'];
           if (typeof id !== 'string' || !/^[a-zA-Z0-9_-]+$/.test(id)) fail(`${bpath}.tool_use.id`, "String should match pattern '^[a-zA-Z0-9_-]+$'");
           if (typeof block['name'] !== 'string') fail(`${bpath}.tool_use.name`, 'Field required');
@@ -346,6 +471,7 @@ function checkMessages(messages: unknown, ctx: CheckContext, model: ModelEntry):
         }
         case 'tool_result': {
           if (role !== 'user') fail(bpath, '`tool_result` blocks can only be in `user` messages');
+          onlyKeys(block, `${bpath}.tool_result`, KEYS.RequestToolResultBlock);
           const id = block['tool_use_id'];
           if (typeof id !== 'string') fail(`${bpath}.tool_result.tool_use_id`, 'Field required');
           toolResults.push(id);
@@ -379,6 +505,7 @@ function checkSource<T extends string>(block: Obj, path: string, tags: readonly 
   if (!isObj(source)) fail(`${path}.source`, 'Input should be a valid dictionary');
   const type = source['type'];
   if (!(tags as readonly unknown[]).includes(type)) tagError(`${path}.source`, type, tags);
+  onlyKeys(source, `${path}.source.${type as T}`, KEYS[type as 'base64' | 'text' | 'url' | 'file' | 'content']);
   return { source, type: type as T };
 }
 
@@ -396,6 +523,10 @@ function checkUrl(source: Obj, path: string): void {
 }
 
 function checkImage(block: Obj, path: string): void {
+  onlyKeys(block, path, KEYS.RequestImageBlock);
+  const transformations = optionalObject(block, 'transformations', `${path}.transformations`, KEYS.RequestImageTransformations);
+  // [SPEC RequestImageTransformations.oversized_image]
+  if (transformations) optionalEnum(transformations, 'oversized_image', `${path}.transformations.oversized_image`, ['downsize', 'error']);
   const { source, type } = checkSource(block, path, ['base64', 'url', 'file'] as const);
   const spath = `${path}.source.${type}`;
   if (type === 'url') return checkUrl(source, spath);
@@ -413,6 +544,12 @@ function checkImage(block: Obj, path: string): void {
 }
 
 function checkDocument(block: Obj, path: string, model: ModelEntry): void {
+  onlyKeys(block, path, KEYS.RequestDocumentBlock);
+  // [SPEC RequestDocumentBlock: title a string of 1 to 500 characters or null; context at least 1 character or null]
+  optionalString(block, 'title', `${path}.title`, 1, 500);
+  optionalString(block, 'context', `${path}.context`, 1);
+  const citationsConfig = optionalObject(block, 'citations', `${path}.citations`, KEYS.RequestCitationsConfig);
+  if (citationsConfig) optionalBoolean(citationsConfig, 'enabled', `${path}.citations.enabled`);
   const { source, type } = checkSource(block, path, ['base64', 'text', 'content', 'url', 'file'] as const);
   const spath = `${path}.source.${type}`;
   switch (type) {
@@ -457,6 +594,7 @@ function checkCacheControl(params: Obj): void {
     const ccPath = `${path}.cache_control`;
     if (!isObj(cc)) fail(ccPath, 'Input should be a valid dictionary');
     if (cc['type'] !== 'ephemeral') tagError(ccPath, cc['type'], ['ephemeral']);
+    onlyKeys(cc, `${ccPath}.ephemeral`, KEYS.CacheControlEphemeral);
     const ttl = cc['ttl'] ?? '5m';
     if (ttl !== '5m' && ttl !== '1h') fail(`${ccPath}.ephemeral.ttl`, "Input should be '5m' or '1h'");
     marks.push({ path, ttl });
@@ -492,6 +630,7 @@ function checkOutputConfig(params: Obj, model: ModelEntry): void {
   const oc = params['output_config'];
   if (oc === undefined || oc === null) return;
   if (!isObj(oc)) fail('output_config', 'Input should be a valid dictionary');
+  onlyKeys(oc, 'output_config', KEYS.OutputConfig);
   const effort = oc['effort'];
   const efforts = ['low', 'medium', 'high', 'xhigh', 'max'] as const;
   if (effort !== undefined && effort !== null && !(efforts as readonly unknown[]).includes(effort)) fail('output_config.effort', `Input should be ${oneOfWords(efforts)}`);
@@ -499,6 +638,7 @@ function checkOutputConfig(params: Obj, model: ModelEntry): void {
   if (format === undefined || format === null) return;
   if (!isObj(format)) fail('output_config.format', 'Input should be a valid dictionary');
   if (format['type'] !== 'json_schema') fail('output_config.format.type', "Input should be 'json_schema'");
+  onlyKeys(format, 'output_config.format', KEYS.JsonOutputFormat);
   const schema = format['schema'];
   if (!isObj(schema)) fail('output_config.format.schema', schema === undefined ? 'Field required' : 'Input should be a valid dictionary');
   requireCapability(model, 'structuredOutputs', 'output_config.format');

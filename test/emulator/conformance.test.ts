@@ -87,6 +87,16 @@ describe('batch lifecycle through the SDK', () => {
     const old = await raw(emu.url, 'POST', '/v1/messages', { model: MODEL, max_tokens: 10, temperature: 0.5, messages: [{ role: 'user', content: 'x' }] });
     expect(old.status).toBe(200);
   });
+
+  it('messages.create takes max_tokens 0 (it warms the prompt cache: no output), which a batch request may not', async () => {
+    // [SPEC CreateMessageParams.max_tokens: minimum 0] helper-41: refused with "greater than or equal to 1".
+    const m = await c.messages.create({ model: MODEL, max_tokens: 0, messages: [{ role: 'user', content: 'Say hello' }] });
+    expectSpec('Message', m);
+    expect(m.content).toEqual([]);
+    expect(m.stop_reason).toBe('max_tokens');
+    expect(m.usage.output_tokens).toBe(0);
+    expectApiError(await raw(emu.url, 'POST', '/v1/messages', { model: MODEL, max_tokens: -1, messages: [{ role: 'user', content: 'x' }] }), 400, 'invalid_request_error', /^max_tokens: Input should be greater than or equal to 0$/);
+  });
 });
 
 describe('list pagination', () => {

@@ -33,10 +33,21 @@ describe('validation', () => {
     expect(ok.ok).toBe(true);
     const many = validateCreateBody({ requests: [1, 2, 3] }, 2);
     expect(many).toEqual({ ok: false, message: 'requests: List should have at most 2 items after validation, not 3' });
-    const params = { model: 'claude-opus-5', max_tokens: 10, top_p: 0.5, messages: [{ role: 'user', content: 'hi' }] };
-    const at = (version: string) => checkParams(params, { context: 'batch', version, betas: [], now: 0 });
-    expect(at('2026-10-21')?.message).toMatch(/^top_p/);
-    expect(at('2023-06-01')).toBeUndefined();
+    const params = (model: string, sampling: Record<string, unknown>) => ({ model, max_tokens: 10, ...sampling, messages: [{ role: 'user', content: 'hi' }] });
+    const at = (version: string, model: string, sampling: Record<string, unknown>) => checkParams(params(model, sampling), { context: 'batch', version, betas: [], now: 0 })?.message;
+    expect(at('2026-10-21', 'claude-haiku-4-5', { top_p: 0.5 })).toMatch(/^top_p/);
+    expect(at('2023-06-01', 'claude-haiku-4-5', { top_p: 0.5, temperature: 0, top_k: 5 })).toBeUndefined();
+    // [SPEC] ranges, under 2023-06-01.
+    expect(at('2023-06-01', 'claude-haiku-4-5', { temperature: 5 })).toBe('temperature: Input should be less than or equal to 1');
+    expect(at('2023-06-01', 'claude-haiku-4-5', { temperature: '0.5' })).toBe('temperature: Input should be a valid number');
+    expect(at('2023-06-01', 'claude-haiku-4-5', { top_k: 1.5 })).toBe('top_k: Input should be a valid integer');
+    expect(at('2023-06-01', 'claude-haiku-4-5', { top_p: -1 })).toBe('top_p: Input should be greater than or equal to 0');
+    // [SPEC deprecation messages; DOC §3.5] Models released after Opus 4.6 take only the defaults, under 2023-06-01 too
+    // (helper-41: Opus 4.7 answered temperature 0, top_p 0.5 and top_k 5).
+    expect(at('2023-06-01', 'claude-opus-4-7', { temperature: 0 })).toMatch(/^temperature: claude-opus-4-7 does not support setting temperature/);
+    expect(at('2023-06-01', 'claude-opus-5', { top_p: 0.5 })).toMatch(/^top_p: claude-opus-5 does not support setting top_p/);
+    expect(at('2023-06-01', 'claude-sonnet-5', { top_k: 5 })).toBe('top_k: claude-sonnet-5 does not accept top_k');
+    expect(at('2023-06-01', 'claude-opus-4-7', { temperature: 1, top_p: 0.99 })).toBeUndefined();
   });
 
   it('ids are deterministic from the seed and shaped like the API', () => {
