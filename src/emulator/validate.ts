@@ -138,7 +138,8 @@ export function formatIssue(issue: z.core.$ZodIssue, input: unknown): string {
       if (issue.origin === 'array') return `${where(path)}List should have at least ${String(issue.minimum)} item after validation`;
       return `${where(path)}Input should be greater than or equal to ${String(issue.minimum)}`;
     case 'invalid_format':
-      if (issue.format === 'regex' && 'pattern' in issue) return `${where(path)}String should match pattern '${String(issue.pattern)}'`;
+      // Pydantic writes the pattern bare: '^[a-zA-Z0-9_-]{1,64}$', not '/^…$/'.
+      if (issue.format === 'regex' && 'pattern' in issue) return `${where(path)}String should match pattern '${String(issue.pattern).replace(/^\/(.*)\/[a-z]*$/, '$1')}'`;
       return `${where(path)}${issue.message}`;
     case 'invalid_union':
       return `${where(path)}Input does not match any allowed shape`;

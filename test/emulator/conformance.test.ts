@@ -150,7 +150,7 @@ describe('list pagination', () => {
 describe('create-time validation (400 naming the path)', () => {
   const cases: Array<{ description: string; body: unknown; message: RegExp }> = [
     { description: 'custom_id over 64 characters', body: { requests: [req('a'), req('b'), req('c'), req('x'.repeat(65))] }, message: /^requests\.3\.custom_id: String should have at most 64 characters$/ },
-    { description: 'custom_id with a bad character', body: { requests: [req('a b')] }, message: /^requests\.0\.custom_id: String should match pattern/ },
+    { description: 'custom_id with a bad character', body: { requests: [req('a b')] }, message: /^requests\.0\.custom_id: String should match pattern '\^\[a-zA-Z0-9_-\]\{1,64\}\$'$/ },
     { description: 'empty custom_id', body: { requests: [req('')] }, message: /^requests\.0\.custom_id: / },
     { description: 'duplicate custom_id', body: { requests: [req('same'), req('same')] }, message: /^requests\.1\.custom_id: Duplicate custom_id 'same'/ },
     { description: 'no requests', body: { requests: [] }, message: /^requests: List should have at least 1 item/ },
