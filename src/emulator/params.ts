@@ -446,11 +446,17 @@ function checkMessages(messages: unknown, ctx: CheckContext, model: ModelEntry):
       const type = block['type'];
       if (!(BLOCK_TYPES as readonly unknown[]).includes(type)) tagError(bpath, type, BLOCK_TYPES);
       switch (type) {
-        case 'text':
+        case 'text': {
           onlyKeys(block, `${bpath}.text`, KEYS.RequestTextBlock);
-          optionalObject(block, 'citations', `${bpath}.text.citations`, KEYS.RequestCitationsConfig);
+          // [SPEC RequestTextBlock.citations: a list of citation locations, or null] Under 2026-10-21,
+          // non-empty citations on a user message's text block are refused [DOC §3.5] (wording ours).
+          const citations = block['citations'];
+          if (citations !== undefined && citations !== null && !Array.isArray(citations)) fail(`${bpath}.text.citations`, 'Input should be a valid list');
+          if (Array.isArray(citations) && citations.length > 0 && role === 'user' && ctx.version === VERSION_2026)
+            fail(`${bpath}.text.citations`, 'citations are not allowed on text blocks in user messages');
           checkText(block, bpath);
           break;
+        }
         case 'image':
           requireCapability(model, 'imageInput', bpath);
           checkImage(block, `${bpath}.image`);

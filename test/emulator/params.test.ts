@@ -164,6 +164,8 @@ const CASES: Case[] = [
   { description: 'a document citations flag that is not a boolean', params: { messages: [user([{ type: 'document', citations: { enabled: 'yes' }, source: { type: 'text', media_type: 'text/plain', data: 'x' } }])] }, message: /^messages\.0\.content\.0\.document\.citations\.enabled: Input should be a valid boolean$/ },
   { description: 'an extra key in a message', params: { messages: [{ role: 'user', content: 'hi', foo: 1 }] }, message: /^messages\.0\.foo: Extra inputs are not permitted$/ },
   { description: 'an extra key in a text block', params: { messages: [user([{ type: 'text', text: 'hi', foo: 1 }])] }, message: /^messages\.0\.content\.0\.text\.foo: Extra inputs are not permitted$/ },
+  { description: 'citations on a user text block (2026-10-21)', params: { messages: [user([{ type: 'text', text: 'hi', citations: [{ type: 'char_location', cited_text: 'h', document_index: 0, document_title: null, start_char_index: 0, end_char_index: 1 }] }])] }, message: /^messages\.0\.content\.0\.text\.citations: citations are not allowed on text blocks in user messages$/ },
+  { description: 'text block citations that are not a list', params: { messages: [user([{ type: 'text', text: 'hi', citations: { enabled: true } }])] }, message: /^messages\.0\.content\.0\.text\.citations: Input should be a valid list$/ },
   { description: 'an extra key in a system block', params: { system: [{ type: 'text', text: 's', foo: 1 }] }, message: /^system\.0\.foo: Extra inputs are not permitted$/ },
   { description: 'an extra key in a document block', params: { messages: [user([{ type: 'document', foo: 1, source: { type: 'text', media_type: 'text/plain', data: 'x' } }])] }, message: /^messages\.0\.content\.0\.document\.foo: Extra inputs are not permitted$/ },
   { description: 'an extra key in an image source', params: { messages: [user([{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG, foo: 1 } }])] }, message: /^messages\.0\.content\.0\.image\.source\.base64\.foo: Extra inputs are not permitted$/ },
@@ -224,6 +226,14 @@ describe('valid requests the emulator used to refuse or mishandle', () => {
       req('prefill', 'q', { messages: [user('hi'), { role: 'assistant', content: '' }] }),
       req('cache4', 'q', { system: [1, 2, 3, 4].map((i) => ({ type: 'text', text: `s${i}`, cache_control: { type: 'ephemeral', ttl: i === 1 ? '1h' : '5m' } })) }),
       req('thinking', 'q', { max_tokens: 4000, thinking: { type: 'enabled', budget_tokens: 1024 } }),
+      // [SPEC RequestTextBlock.citations: a list] an assistant turn's text with its citations, and an empty list on a user's.
+      req('cited', 'q', {
+        messages: [
+          user('hi'),
+          { role: 'assistant', content: [{ type: 'text', text: 'h', citations: [{ type: 'char_location', cited_text: 'h', document_index: 0, document_title: null, start_char_index: 0, end_char_index: 1 }] }] },
+          user([{ type: 'text', text: 'and?', citations: [] }]),
+        ],
+      }),
     ]);
     for (const [id, r] of results) expect(r.type, `${id}: ${JSON.stringify(r.error ?? '')}`).toBe('succeeded');
     // With thinking on, the answer starts with a thinking block, counted in output_tokens.
