@@ -97,11 +97,11 @@ export function detectEncoding(sample: Uint8Array, final: boolean): EncodingChoi
     return { encoding: 'windows-1252', how: 'detected', ...(guess ? { detected: guess } : {}) };
   }
   // On a short sample chardet often names a lookalike of windows-1252 (Ærø read as windows-1257 is
-  // Ęrų), or the wrong one of the Latin encodings (Zażółć in windows-1250 named windows-1257, Dvořák
-  // named ISO-8859-1): the reading whose words are words.
+  // Ęrų), or the wrong one of the Latin encodings (Zażółć in windows-1250 named windows-1257, Łódź
+  // named windows-1252): the reading whose words are words (`likeliestLatin`).
   const western = /^(iso-8859-1|windows-1252)$/i.test(guess);
   if (western || WINDOWS_1252_LOOKALIKES.test(guess)) {
-    const best = likeliestLatin(sample, guess);
+    const best = likeliestLatin(sample, guess, western);
     if (best !== undefined && best !== guess.toLowerCase()) return { encoding: best, how: 'detected', detected: guess };
   }
   // ISO-8859-1 is read as windows-1252 (the same but for 80-9F, which it leaves to control characters).
@@ -144,22 +144,44 @@ function latinOf(guess: string): Latin | undefined {
 }
 
 /**
- * The Latin encoding whose reading of `sample` has the fewest odd words (`oddWords`): windows-1252 on
- * a tie, then chardet's own guess (as it names it); none that leaves a byte undefined, and none with
- * more than one odd word in 50. Undefined when none qualifies: chardet's guess stands.
+ * The Latin encoding to read `sample` in, weighing chardet's `guess` (undefined: the guess stands):
+ * - windows-1252 when its reading is plausible Western text (no byte it leaves undefined, at most one
+ *   odd word in 50: `oddWords`);
+ * - chardet's own windows-1252 (or ISO-8859-1) `western` guess stands unless its reading has a symbol
+ *   between letters (Polish as windows-1252: `zosta³o`, `ŸdŸb³o`): accents alone do not overturn it, for
+ *   French read as windows-1250 is as plausible word by word (très → trčs, à → ŕ: Czech and Slovak letters);
+ * - else the plausible reading among chardet's guess and windows-1250, -1257 and -1254 with the
+ *   fewest odd words (the guess on a tie), and none that leaves a byte undefined; when the guess was
+ *   western, only one with fewer odd words than windows-1252's.
+ * A CJK guess is weighed against windows-1252 alone (the Latin readings of CJK bytes are no language).
  */
-function likeliestLatin(sample: Uint8Array, guess: string): string | undefined {
+function likeliestLatin(sample: Uint8Array, guess: string, western: boolean): string | undefined {
+  const plausible = (r: Reading) => r.undefinedBytes === 0 && r.odd * 50 <= r.words;
+  const share = (r: Reading) => (r.words === 0 ? 0 : r.odd / r.words);
+  const w1252 = oddWords(sample, 'windows-1252');
+  if (plausible(w1252)) return 'windows-1252';
+  if (western && w1252.symbols === 0) return undefined;
   const own = latinOf(guess);
-  // A CJK guess is weighed against windows-1252 alone (the other Latin readings of CJK bytes are no language).
-  const candidates: Latin[] = own === undefined ? ['windows-1252'] : [...new Set<Latin>(['windows-1252', own, 'windows-1250', 'windows-1257', 'windows-1254'])];
+  if (own === undefined) return undefined;
   let best: { encoding: string; share: number } | undefined;
-  for (const encoding of candidates) {
+  for (const encoding of new Set<Latin>([own, 'windows-1250', 'windows-1257', 'windows-1254'])) {
+    if (encoding === 'windows-1252') continue;
     const reading = oddWords(sample, encoding);
-    if (reading === undefined || reading.odd * 50 > reading.words) continue;
-    const share = reading.words === 0 ? 0 : reading.odd / reading.words;
-    if (best === undefined || share < best.share) best = { encoding: encoding === own ? guess.toLowerCase() : encoding, share };
+    if (!plausible(reading) || (western && share(reading) >= share(w1252))) continue;
+    if (best === undefined || share(reading) < best.share) best = { encoding: encoding === own ? guess.toLowerCase() : encoding, share: share(reading) };
   }
   return best?.encoding;
+}
+
+interface Reading {
+  /** Words with a non-ASCII letter. */
+  words: number;
+  /** Of them, odd ones (`symbols`, and each undefined byte, counted too). */
+  odd: number;
+  /** Symbols between letters. */
+  symbols: number;
+  /** Bytes the encoding leaves undefined (read as U+FFFD). */
+  undefinedBytes: number;
 }
 
 /**
@@ -167,26 +189,28 @@ function likeliestLatin(sample: Uint8Array, guess: string): string | undefined {
  * odd: with a symbol between their letters (Polish read as windows-1252: `zosta³o`, `Za¿ó³æ`), with
  * accented letters that no one language of the encoding has together (Czech as windows-1252:
  * `špatnì`; Turkish: `açýklama`; Lithuanian: `iðsiøstas`; Hungarian: `mûködik`), or with an `œ` that
- * no French word has (Polish ś as windows-1252: `Œwiêtego`; in French it comes before u, i, or in
- * learned words d, n, s, t, c). Undefined when a byte has no character in `encoding`.
+ * no French word has (Polish ś as windows-1252: `Œwiêtego`, `œmiech`; French has it before u, i, e and,
+ * in learned words and names, d, n, s, t, c, l, h, b, r: cœur, œil, cœliaque, fœhn, Œrsted).
  */
-function oddWords(sample: Uint8Array, encoding: Latin): { words: number; odd: number } | undefined {
-  let words = 0;
-  let odd = 0;
+function oddWords(sample: Uint8Array, encoding: Latin): Reading {
+  const reading = { words: 0, odd: 0, symbols: 0, undefinedBytes: 0 };
   for (const line of Buffer.from(sample.buffer, sample.byteOffset, sample.byteLength).toString('latin1').split(/[\r\n]+/)) {
     const bytes = Buffer.from(line, 'latin1');
     if (isAscii(bytes) || isUtf8(bytes)) continue;
     const text = iconv.decode(bytes, encoding);
-    if (text.includes('\ufffd')) return undefined;
-    odd += text.match(/\p{L}[^\p{L}\s\x00-\x7f’‘–—·]+(?=\p{L})/gu)?.length ?? 0;
+    const undefinedBytes = text.match(/\ufffd/g)?.length ?? 0;
+    const symbols = text.match(/\p{L}[^\p{L}\s\x00-\x7f’‘–—·\ufffd]+(?=\p{L})/gu)?.length ?? 0;
+    reading.undefinedBytes += undefinedBytes;
+    reading.symbols += symbols;
+    reading.odd += undefinedBytes + symbols;
     for (const word of text.toLowerCase().match(/\p{L}+/gu) ?? []) {
       const accented = [...word].filter((c) => c > '\x7f' && !'ªºµ'.includes(c));
       if (accented.length === 0) continue;
-      words++;
-      if (!LATIN[encoding].some((alphabet) => accented.every((c) => alphabet.has(c))) || /œ(?![uidnstc])/.test(word)) odd++;
+      reading.words++;
+      if (!LATIN[encoding].some((alphabet) => accented.every((c) => alphabet.has(c))) || /œ(?![uiednstclhbr])/.test(word)) reading.odd++;
     }
   }
-  return { words, odd };
+  return reading;
 }
 
 /** A stateful decoder: bytes in any chunking → text, reporting each place it had to write U+FFFD. */
@@ -228,11 +252,14 @@ export function createDecoding(encoding: string, fromStart: boolean, onReplaceme
 /**
  * A UTF-16 decoder whose bytes that are not valid UTF-16 come out as U+FFFD, as other decoders write
  * them: a lone surrogate (iconv-lite gives it on as it is) and an odd byte at the end (a file cut
- * short; dropped without a word). A high surrogate at the end of a chunk waits for the next.
+ * short; dropped without a word). An odd last byte that is a line break, a space or a NUL is dropped
+ * as before: `echo >> file.csv` on a UTF-16 file appends one LF, and a last line of U+FFFD would be a
+ * row. A high surrogate at the end of a chunk waits for the next.
  */
 function utf16Checked(decoder: { write(bytes: Buffer): string; end(): string | undefined }): { write(bytes: Buffer): string; end(): string } {
   let held = '';
   let bytes = 0;
+  let lastByte = -1;
   const fix = (decoded: string, final: boolean): string => {
     let text = held + decoded;
     held = '';
@@ -246,9 +273,10 @@ function utf16Checked(decoder: { write(bytes: Buffer): string; end(): string | u
   return {
     write(chunk) {
       bytes += chunk.length;
+      if (chunk.length > 0) lastByte = chunk[chunk.length - 1] as number;
       return fix(decoder.write(chunk), false);
     },
-    end: () => fix(decoder.end() ?? '', true) + (bytes % 2 === 1 ? '\ufffd' : ''),
+    end: () => fix(decoder.end() ?? '', true) + (bytes % 2 === 1 && ![0x0a, 0x0d, 0x20, 0x00].includes(lastByte) ? '\ufffd' : ''),
   };
 }
 /** A high surrogate with no low one after it, or a low one with no high one before it (UTF-16 code units, no `u` flag). */

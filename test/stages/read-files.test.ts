@@ -253,6 +253,13 @@ describe('encodings', () => {
       expect(out.records, label).toEqual([[2, { id: '1', name: 'a' }], [3, { id: '2', name: 'b\ufffd' }]]);
       expect(out.warnings, label).toEqual(['in.csv:3: bytes that are not valid utf-16le were read as U+FFFD (\ufffd)']);
     }
+    // An odd last byte that is a line break (`echo >> file.csv` on a UTF-16 file) is dropped, as it was
+    // (helper-42: a last line of U+FFFD made the CSV fail, 'expected 2 fields').
+    const echoed = Buffer.concat([bom, utf16('id,name\r\n1,a\r\n2,b\r\n'), Buffer.from([0x0a])]);
+    for (const { label, chunks } of chunkings(echoed)) {
+      const out = await read(chunks, { file: 'in.csv' });
+      expect(out, label).toEqual({ records: [[2, { id: '1', name: 'a' }], [3, { id: '2', name: 'b' }]], warnings: [] });
+    }
     // Big-endian, a high surrogate last.
     const be = Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(utf16('id\n1\n').swap16()), Buffer.from([0xd8, 0x3d])]);
     const out = await read([be], { file: 'in.csv' });
