@@ -84,19 +84,28 @@ export class InputTally {
   repeats = 0;
   #bytes = 0;
   #prefixBytes = 0;
-  /** The requests seen, by the first 48 bits of their key (a hash: a collision would leave one request out of an estimate, about once in 10^5 jobs of a million). */
-  readonly #seen = new Set<number>();
+  /**
+   * The requests seen: the first 48 bits of each key (a sha256, base64url), to the next 30. A record
+   * is a repeat only when all 78 match (a false repeat, which would leave a request out of the
+   * estimate, has odds of about 10^-12 in a job of a million); one whose first 48 match another's but
+   * not the rest is counted as a request of its own, and not kept (a repeat of it is then counted
+   * again: an over-count, on the safe side of a cap). Past `MAX_SEEN` requests nothing more is kept
+   * (a Map holds at most 2^24 entries): every further record is counted, as before duplicates were.
+   */
+  readonly #seen = new Map<number, number>();
 
   /** Whether an earlier record had this record's request (counted in `repeats`); else it is taken as seen. */
   isRepeat(record: PreparedRecord): boolean {
     if (record.error || record.key === undefined) return false;
-    const bits = keyBits(record.key);
-    if (!this.#seen.has(bits)) {
-      this.#seen.add(bits);
-      return false;
+    const head = keyBits(record.key, 0, 8);
+    const tail = keyBits(record.key, 8, 5);
+    const seen = this.#seen.get(head);
+    if (seen === tail) {
+      this.repeats++;
+      return true;
     }
-    this.repeats++;
-    return true;
+    if (seen === undefined && this.#seen.size < MAX_SEEN) this.#seen.set(head, tail);
+    return false;
   }
 
   add(record: PreparedRecord): void {
@@ -119,12 +128,14 @@ export class InputTally {
   }
 }
 
-/** The first 48 bits of a request key (base64url, as `requestKey` writes it). */
-function keyBits(key: string): number {
+/** The 6 × `chars` bits of a request key (base64url, as `requestKey` writes it) from character `from`. */
+function keyBits(key: string, from: number, chars: number): number {
   let bits = 0;
-  for (let i = 0; i < 8; i++) bits = bits * 64 + BASE64URL.indexOf(key.charAt(i));
+  for (let i = from; i < from + chars; i++) bits = bits * 64 + BASE64URL.indexOf(key.charAt(i));
   return bits;
 }
+/** The most requests `InputTally` keeps to tell repeats by (a Map's limit is 2^24 entries). */
+const MAX_SEEN = 16_000_000;
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 /** The estimate line of a tally, given the tally's estimate (`InputTally.estimate`: its callers also check its `capUsd`). */
