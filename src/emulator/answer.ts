@@ -336,14 +336,21 @@ export function buildMessage(input: BuildMessageInput): BuildResult {
       }
     }
     outputTokens = Math.max(1, estimateTokens(text));
-    // `max_tokens: 0` (POST /v1/messages only) writes the prompt cache and generates nothing [SPEC
-    // CreateMessageParams.max_tokens]: no block at all (our choice: an empty text block is refused as input).
-    content = maxTokens === 0 ? [] : [{ type: 'text', text, citations: null }];
+    content = [{ type: 'text', text, citations: null }];
+  }
+  // `max_tokens: 0` (POST /v1/messages only) writes the prompt cache and generates nothing [SPEC
+  // CreateMessageParams.max_tokens]: no block at all, text, tool use or thinking (our choice: an empty
+  // text block is refused as input).
+  const nothing = maxTokens === 0;
+  if (nothing) {
+    content = [];
+    stopReason = 'max_tokens';
+    outputTokens = 0;
   }
 
   // With thinking on, the answer starts with a thinking block; its tokens are output tokens too
   // ("output_tokens … includes thinking") [DOC §2.6; SPEC ResponseThinkingBlock, OutputTokensDetails].
-  const thinking = thinkingBlock(params, seed, key);
+  const thinking = nothing ? undefined : thinkingBlock(params, seed, key);
   const thinkingTokens = thinking ? Math.min(estimateTokens(thinking.thinking), maxTokens) : 0;
   outputTokens = Math.min(outputTokens + thinkingTokens, maxTokens);
 

@@ -103,7 +103,8 @@ const KEYS = {
   enabled: ['budget_tokens', 'display', 'type'],
   disabled: ['type'],
   adaptive: ['display', 'type'],
-  OutputConfig: ['effort', 'format'],
+  // With BetaOutputConfig's `task_budget`: the emulator serves `/v1/messages?beta=true` as `/v1/messages`.
+  OutputConfig: ['effort', 'format', 'task_budget'],
   JsonOutputFormat: ['schema', 'type'],
   CacheControlEphemeral: ['ttl', 'type'],
   Metadata: ['user_id'],
@@ -260,10 +261,12 @@ function checkSampling(params: Obj, model: ModelEntry, ctx: CheckContext): void 
   }
 }
 /**
- * The models released after Claude Opus 4.6 (see `checkSampling`): Opus 4.7 and 4.8, and every 5.x
- * model. Sonnet 4.6 is left out, as DOC §3.5's list leaves it out (UNCONFIRMED: the spec gives no list).
+ * The models DOC §3.5 names as taking only the default sampling under 2023-06-01: Opus 4.7 and later
+ * (4.8, 5, 5.5), Sonnet 5, Fable. Whether Sonnet 5.5, Haiku 5.5 and Mythos do too ("released after
+ * Claude Opus 4.6", the spec says, naming none) is UNCONFIRMED: they are left out, so the emulator
+ * does not refuse what the API may take.
  */
-const FIXED_SAMPLING = /^claude-(opus-4-[78]|[a-z]+-5(-\d+)?)$/;
+const FIXED_SAMPLING = /^claude-(opus-4-[78]|opus-5(-5)?|sonnet-5|fable-5(-\d+)?)$/;
 
 /**
  * Top-level fields the structural check takes as any value [SPEC CreateMessageParams]: `metadata`
@@ -307,8 +310,11 @@ function checkThinking(params: Obj, ctx: CheckContext): boolean {
 // --- tools and tool_choice ---------------------------------------------------------------------------------
 
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,128}$/;
-/** Server tools are versioned types (`web_search_20250305`); their own fields are not checked here. */
-const SERVER_TOOL_TYPE = /^[a-z_]+_\d{8}$/;
+/**
+ * Server tools are versioned types (`web_search_20250305`, `tool_search_tool_bm25_20251119`), and two
+ * undated ones [SPEC: the tool-search tools' `type` enums]; their own fields are not checked here.
+ */
+const SERVER_TOOL_TYPE = /^([a-z0-9_]+_\d{8}|tool_search_tool_bm25|tool_search_tool_regex)$/;
 
 /**
  * Custom tools [SPEC Tool: name 1..128 of `^[a-zA-Z0-9_-]{1,128}$`, `input_schema` required with

@@ -95,6 +95,9 @@ describe('batch lifecycle through the SDK', () => {
     expect(m.content).toEqual([]);
     expect(m.stop_reason).toBe('max_tokens');
     expect(m.usage.output_tokens).toBe(0);
+    // Nor a forced tool's block, nor thinking (helper-42).
+    const tool = await c.messages.create({ model: MODEL, max_tokens: 0, tools: [{ name: 'f', input_schema: { type: 'object' } }], tool_choice: { type: 'tool', name: 'f' }, messages: [{ role: 'user', content: 'go' }] });
+    expect([tool.content, tool.stop_reason, tool.usage.output_tokens]).toEqual([[], 'max_tokens', 0]);
     expectApiError(await raw(emu.url, 'POST', '/v1/messages', { model: MODEL, max_tokens: -1, messages: [{ role: 'user', content: 'x' }] }), 400, 'invalid_request_error', /^max_tokens: Input should be greater than or equal to 0$/);
   });
 });

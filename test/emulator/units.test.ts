@@ -48,6 +48,13 @@ describe('validation', () => {
     expect(at('2023-06-01', 'claude-opus-5', { top_p: 0.5 })).toMatch(/^top_p: claude-opus-5 does not support setting top_p/);
     expect(at('2023-06-01', 'claude-sonnet-5', { top_k: 5 })).toBe('top_k: claude-sonnet-5 does not accept top_k');
     expect(at('2023-06-01', 'claude-opus-4-7', { temperature: 1, top_p: 0.99 })).toBeUndefined();
+    // Not in DOC §3.5's list: taken (UNCONFIRMED either way; helper-42).
+    expect(at('2023-06-01', 'claude-haiku-5-5', { temperature: 0 })).toBeUndefined();
+    // The tool-search server tools, dated with digits in their name or undated [SPEC] (helper-42: refused).
+    for (const type of ['tool_search_tool_bm25_20251119', 'tool_search_tool_bm25', 'tool_search_tool_regex'])
+      expect(checkParams({ model: 'claude-haiku-4-5', max_tokens: 10, tools: [{ type, name: 'tool_search' }], messages: [{ role: 'user', content: 'hi' }] }, { context: 'batch', version: '2026-10-21', betas: [], now: 0 }), type).toBeUndefined();
+    // BetaOutputConfig.task_budget (helper-42: refused as an extra input after the nested-keys rule).
+    expect(checkParams({ model: 'claude-haiku-4-5', max_tokens: 10, output_config: { task_budget: { type: 'tokens', total: 1000 } }, messages: [{ role: 'user', content: 'hi' }] }, { context: 'batch', version: '2026-10-21', betas: [], now: 0 })).toBeUndefined();
   });
 
   it('ids are deterministic from the seed and shaped like the API', () => {
