@@ -116,12 +116,12 @@ export function createFormatter(options: WriteOptions): Formatter {
  * which is already the input's.
  */
 function ndjsonLine(inputColumns: WriteOptions['inputColumns']): (record: Record<string, unknown>) => string {
-  /** Undefined until the columns are known; then the order to write, or null when the object's own will do. */
-  let order: readonly string[] | null | undefined;
+  /** Undefined until the columns are known; then the order to write (and its set), or null when the object's own will do. */
+  let order: { keys: readonly string[]; set: ReadonlySet<string> } | null | undefined;
   return (record) => {
     if (order === undefined) {
       const known = inputColumns?.();
-      if (known !== undefined) order = known.some((column) => INDEX_KEY.test(column)) ? known : null;
+      if (known !== undefined) order = ownOrderDiffers(known) ? { keys: known, set: new Set(known) } : null;
     }
     if (!order) return `${stringifyLossless(record)}\n`;
     const fields: string[] = [];
@@ -130,11 +130,20 @@ function ndjsonLine(inputColumns: WriteOptions['inputColumns']): (record: Record
       // What JSON.stringify leaves out: undefined, functions, symbols.
       if (value !== undefined && typeof value !== 'function' && typeof value !== 'symbol') fields.push(`${JSON.stringify(key)}:${stringifyLossless(value)}`);
     };
-    const written = new Set(order);
-    for (const key of order) field(key);
-    for (const key of Object.keys(record)) if (!written.has(key)) field(key);
+    for (const key of order.keys) field(key);
+    for (const key of Object.keys(record)) if (!order.set.has(key)) field(key);
     return `{${fields.join(',')}}\n`;
   };
+}
+
+/**
+ * Whether a JavaScript object built with `columns` in that order lists them otherwise: it puts the
+ * array-index keys first, ascending. Not when they lead already, ascending (`--no-header`'s 1..n).
+ */
+function ownOrderDiffers(columns: readonly string[]): boolean {
+  let leading = 0;
+  while (leading < columns.length && INDEX_KEY.test(columns[leading] as string) && (leading === 0 || Number(columns[leading]) > Number(columns[leading - 1]))) leading++;
+  return columns.slice(leading).some((column) => INDEX_KEY.test(column));
 }
 /** A key JavaScript orders first, as an array index: 0, or digits without a leading 0, below 2^32 - 1. */
 const INDEX_KEY = /^(0|[1-9]\d{0,9})$/;

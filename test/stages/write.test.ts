@@ -39,8 +39,11 @@ describe('NDJSON output', () => {
     const out = await writeAll({ format: 'ndjson', inputColumns: () => columns }, [record, { id: '2', 2025: 'x', extra: 1 }]);
     expect(out).toBe('{"id":"1","name":"a","2024":"10","2025":"20","5":"","summary":"ok","_meta":{"cost_usd":0}}\n{"id":"2","2025":"x","extra":1}\n');
     expect(out.split('\n').slice(0, -1).map((line) => JSON.parse(line))).toEqual([JSON.parse(JSON.stringify(record)), { id: '2', 2025: 'x', extra: 1 }]);
-    // Without such a column, JSON.stringify as it is (the order is already the input's).
+    // Without such a column, JSON.stringify as it is (the order is already the input's); so with
+    // --no-header's columns 1..n, which lead in ascending order anyway.
     expect(await writeAll({ format: 'ndjson', inputColumns: () => ['b', 'a'] }, [{ b: 1, a: 2 }])).toBe('{"b":1,"a":2}\n');
+    expect(await writeAll({ format: 'ndjson', inputColumns: () => ['1', '2', '10'] }, [{ 1: 'a', 2: 'b', 10: 'c', answer: 'x' }])).toBe('{"1":"a","2":"b","10":"c","answer":"x"}\n');
+    expect(await writeAll({ format: 'ndjson', inputColumns: () => ['2', '1'] }, [{ 2: 'b', 1: 'a' }])).toBe('{"2":"b","1":"a"}\n');
   });
 });
 
