@@ -32,8 +32,8 @@ const CLOSE: Record<number, 0x7b | 0x5b> = { 0x7d: 0x7b, 0x5d: 0x5b };
  * The elements of the JSON array `chunks` hold (its first character that is not white space must be
  * `[`). In an element's text, each run of white space outside its strings is one space (JSON ignores
  * it, and the indentation of a pretty-printed dump is most of its size; a space is kept so that a bad
- * element, shown to the user, shows its mistake: `{"a": 1 "b": 2}`); its length is that of this text;
- * one longer than `maxChars` comes without its text.
+ * element, shown to the user, shows its mistake: `{"a": 1 "b": 2}`); its length is that of its
+ * content, spaces left out; one longer than `maxChars` comes without its text.
  * @example
  * for await (const e of splitJsonArray(chunksOf('[{"a":  1},\n {"a":2}]'), 1e6)) e; // { line: 1, text: '{"a": 1}' }, { line: 2, text: '{"a":2}' }
  */
@@ -80,7 +80,8 @@ export async function* splitJsonArray(chunks: AsyncIterable<string>, maxChars: n
       if (c === 0x0a) line++;
       if (started) {
         if (spaced && !SPACE.has(c) && !(open.length === 0 && (c === 0x2c || c === 0x5d))) {
-          keep(' ');
+          // Not counted against the cap: an element's size is its content's, as before.
+          if (length <= maxChars) parts.push(' ');
           spaced = false;
         }
         if (inString) {

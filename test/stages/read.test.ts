@@ -812,6 +812,8 @@ describe('readNdjson: a JSON array (a .json dump) is read element by element', (
       [2, { a: 'x'.repeat(20) }],
       [3, { a: 'x'.repeat(20) }],
     ]);
+    // Nor the space kept inside it where it had white space (helper-42: a pretty-printed element that fit before did not).
+    await expectRecords(`[\r\n  {\r\n    "a": "${'x'.repeat(20)}"\r\n  }\r\n]\r\n`, json({ maxRecordChars: 28 }), [[2, { a: 'x'.repeat(20) }]]);
   });
 
   it('text that only looks like white space before a [ (a no-break space) is not taken for an array', async () => {
