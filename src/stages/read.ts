@@ -392,11 +392,13 @@ export async function* readNdjson(source: Chunks, options: ReadOptions = {}): As
   let seq = 0;
   const file = inputName(options.file);
   const maxChars = options.maxRecordChars ?? MAX_RECORD_CHARS;
-  function toRecord(raw: string): SourceRecord | undefined {
+  /** `contentLength`: the record's size against the cap, when not its text's (a JSON array's element: its content's, without the spaces its text keeps). */
+  function toRecord(raw: string, contentLength?: number): SourceRecord | undefined {
     // A BOM starts no JSON text: on any line it is a file's, joined on (`cat a.ndjson b.ndjson`).
     const text = raw.startsWith('\ufeff') ? raw.slice(1) : raw;
     if (text.trim() === '') return undefined;
-    if (text.length > maxChars) return tooLarge(text.length);
+    const length = contentLength ?? text.length;
+    if (length > maxChars) return tooLarge(length);
     const scan = mayNeedScan(text) ? scanJson(text) : NOTHING_TO_KEEP;
     if (scan.depth > MAX_DEPTH) {
       return bad(`${file}:${line}: the record is nested ${scan.depth} levels deep, more than the ${MAX_DEPTH} batch-enrich reads`, text.slice(0, 200));
@@ -424,7 +426,7 @@ export async function* readNdjson(source: Chunks, options: ReadOptions = {}): As
     try {
       for await (const element of splitJsonArray(chunks, maxChars)) {
         line = element.line;
-        const record = element.text === undefined ? tooLarge(element.length) : toRecord(element.text);
+        const record = element.text === undefined ? tooLarge(element.length) : toRecord(element.text, element.length);
         if (record) yield record;
       }
     } catch (error) {
