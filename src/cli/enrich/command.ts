@@ -347,7 +347,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
     const unwritten = isBrokenPipe(error) && !values.quiet ? [['--errors', values.errors], ['--summary', values.summary]].filter(([, file]) => file !== undefined) : [];
     if (unwritten.length > 0) {
       const files = unwritten.map(([flag, file]) => `${flag} ${file}`).join(' and ');
-      say(`the output was closed before the run ended, so ${files} ${unwritten.length > 1 ? 'were' : 'was'} not written (each is written whole, at the end); run the same command again to write them: what was answered is in the ledger`);
+      say(`the output was closed before the run ended, so ${files} ${unwritten.length > 1 ? 'were' : 'was'} not written (each is written whole, at the end); run the same command again to write ${unwritten.length > 1 ? 'them' : 'it'}: what was answered is in the ledger`);
     }
     throw outputs.named(error);
   } finally {
