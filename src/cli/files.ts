@@ -186,7 +186,9 @@ function realPath(path: string): string {
 /**
  * Where a pid means a process, as it goes into a temporary file's name (letters, digits, dots and
  * dashes): the machine's name and, on Linux, its pid namespace (a container on the host's network has
- * the host's name, not its processes).
+ * the host's name, not its processes). Not the ledger's `HOST`, which adds the boot id: a file a power
+ * cut left must still match after the reboot, to be removed (a pid reused since then is alive, and its
+ * file is left, the safe way).
  */
 const PIDS = pidSpace();
 

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import iconv from 'iconv-lite';
+import { bomOf, createDecoding, type TextDecoding } from '../core/encoding.ts';
 import { splitLines } from '../core/lines.ts';
 import type { SourceRecord } from './read.ts';
 
@@ -60,30 +60,34 @@ export function readPaths(): (source: AsyncIterable<Buffer | string>) => AsyncGe
   };
 }
 
-/** Text as its byte order mark says (UTF-8, UTF-16 LE or BE; UTF-8 without one), the mark taken off. */
+/**
+ * Text as its byte order mark says (`bomOf`: UTF-8, UTF-16 LE or BE; UTF-8 without one), the mark
+ * taken off (`createDecoding`). Nothing to report of bad bytes here: a path that does not exist is
+ * its record's `document_missing`.
+ */
 async function* byBom(source: AsyncIterable<Buffer | string>): AsyncGenerator<string> {
   let head: Buffer | undefined = Buffer.alloc(0);
-  let decoder: { write(bytes: Buffer): string; end(): string | undefined } | undefined;
+  let decoder: TextDecoding | undefined;
+  /** Decodes what was held to tell the mark, by it, and everything after. */
+  const start = (held: Buffer): string => {
+    decoder = createDecoding(bomOf(held)?.encoding ?? 'utf-8', true, () => {});
+    head = undefined;
+    return decoder.write(held);
+  };
   for await (const chunk of source) {
     if (typeof chunk === 'string') {
       yield head === undefined ? chunk : chunk.replace(/^\ufeff/, '');
       head = undefined;
-      continue;
-    }
-    if (decoder === undefined) {
+    } else if (decoder !== undefined) {
+      yield decoder.write(chunk);
+    } else {
       head = Buffer.concat([head ?? Buffer.alloc(0), chunk]);
-      // Two bytes tell UTF-16's marks; a UTF-8 one (EF BB BF) is taken off by the UTF-8 decoder.
-      if (head.length < 2) continue;
-      decoder = iconv.getDecoder(head[0] === 0xff && head[1] === 0xfe ? 'utf-16le' : head[0] === 0xfe && head[1] === 0xff ? 'utf-16be' : 'utf-8', { stripBOM: true });
-      const text = decoder.write(head);
-      head = undefined;
-      yield text;
-      continue;
+      // Three bytes tell every mark (fewer: the input ends first, below).
+      if (head.length >= 3) yield start(head);
     }
-    yield decoder.write(chunk);
   }
-  if (head !== undefined && head.length > 0) yield head.toString('utf8');
-  const rest = decoder?.end();
+  if (head !== undefined && head.length > 0) yield start(head);
+  const rest = (decoder as TextDecoding | undefined)?.end();
   if (rest) yield rest;
 }
 
