@@ -40,6 +40,8 @@ export class BatchAssembler {
   #filling = emptyFilling();
   /** The keys of the group being sent (until the ledger has them in their batch). */
   #sending = new Set<string>();
+  /** The keys of a group waiting for the budget (`BudgetGuard.admit`'s `'wait'`). */
+  #held = new Set<string>();
   /** Groups whose sending ended (sent or not): what a row read as pending before may no longer be. */
   #sendsEnded = 0;
   #flushing: Promise<void> = Promise.resolve();
@@ -52,11 +54,12 @@ export class BatchAssembler {
   }
 
   /**
-   * Whether a request is in the group being filled, or in one being sent that the ledger may not
-   * show as submitted yet (a request seen pending then must not be added again).
+   * Whether a request is in the group being filled, in one waiting for the budget, or in one being
+   * sent that the ledger may not show as submitted yet (a request seen pending then must not be added
+   * again).
    */
   has(key: string): boolean {
-    return this.#filling.keySet.has(key) || this.#sending.has(key);
+    return this.#filling.keySet.has(key) || this.#held.has(key) || this.#sending.has(key);
   }
 
   /** Whether a request is in the group being sent (admitted by the budget: it goes out, and is paid for). */
@@ -139,8 +142,21 @@ export class BatchAssembler {
       clearTimeout(group.timer);
       this.#filling = emptyFilling();
       if (group.keys.length === 0 || !ctx.needApi()) return;
-      const mode = ctx.mode.current;
-      const estimate = deps.budget.admit({ requests: group.keys.length, bytes: group.costBytes }, mode);
+      // Held while the budget waits for groups in flight to settle: its requests are neither in the
+      // group being filled nor sent, and must not be added again.
+      this.#held = group.keySet;
+      let mode = ctx.mode.current;
+      let estimate: number | undefined | false | 'wait';
+      try {
+        while ((estimate = deps.budget.admit({ requests: group.keys.length, bytes: group.costBytes }, mode)) === 'wait') {
+          await deps.slotFreed();
+          if (ctx.signal.aborted) return;
+          // The deadline may have switched the mode meanwhile: the group goes out, and is priced, in the new one.
+          mode = ctx.mode.current;
+        }
+      } finally {
+        this.#held = new Set();
+      }
       if (estimate === false) return;
       const out: Group = { keys: group.keys, sizes: group.sizes, bytes: group.bytes, costBytes: group.costBytes, documentCost: this.#documentCostOf(group.keys), estimateUsd: estimate };
       this.#sending = group.keySet;

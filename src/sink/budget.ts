@@ -73,16 +73,22 @@ export class BudgetGuard {
   }
 
   /**
-   * Whether a group may be sent in `mode`: its estimate (to `charge` once sent), or false. The first
-   * refusal says so (`budget` event) and lets the records waiting on unsent requests come out.
+   * Whether a group may be sent in `mode`: its estimate (to `charge` once sent), `'wait'`, or false.
+   * A group that would cross the cap while groups of this run are in flight waits for them to settle
+   * (`'wait'`: ask again once one has): they are projected at their estimates, and what they cost
+   * may leave room (a run on stdin, with no check before paying, refused everything after its first
+   * projected overrun, with most of its budget unspent). Not with `noWait`: what it leaves running
+   * settles in a later run. The first refusal says so (`budget` event) and lets the records waiting
+   * on unsent requests come out.
    */
-  admit(group: { requests: number; bytes: number }, mode: SendMode): number | undefined | false {
+  admit(group: { requests: number; bytes: number }, mode: SendMode): number | undefined | false | 'wait' {
     const budget = this.#budget;
     if (!budget) return undefined;
     if (!this.#exhausted) {
       const estimate = budget.estimateUsd({ ...group, mode });
       const projected = budget.spentUsd() + this.#projectedInFlight() + estimate;
       if (projected <= budget.maxUsd) return estimate;
+      if (this.#inFlight.size > this.#deferred() && !this.#ctx.opts.noWait) return 'wait';
       this.#exhausted = true;
       this.#ctx.opts.emit({ type: 'budget', maxUsd: budget.maxUsd, projectedUsd: projected, requests: group.requests });
     }
@@ -90,15 +96,26 @@ export class BudgetGuard {
     return false;
   }
 
+  /** How many of the groups in flight were left running (`noWait`): none of them settles in this run. */
+  #deferred(): number {
+    let left = 0;
+    for (const batchId of this.#inFlight.keys()) if (this.#ctx.deferred.has(batchId)) left++;
+    return left;
+  }
+
   /** A group went out with this estimate. */
   charge(batchId: number, usd: number | undefined): void {
     if (usd !== undefined) this.#inFlight.set(batchId, { usd });
   }
 
-  /** A group settled: what it cost is in `spentUsd` now; the groups still in flight are projected again. */
+  /**
+   * A group settled: what it cost is in `spentUsd` now; the groups still in flight are projected
+   * again. A batch left running (`noWait`: `ctx.deferred`) has not: it stays projected at its
+   * estimate (taken for settled at no cost, it let every later group go out past the cap).
+   */
   settled(batchId: number): void {
     const group = this.#inFlight.get(batchId);
-    if (!group) return;
+    if (!group || this.#ctx.deferred.has(batchId)) return;
     this.#inFlight.delete(batchId);
     if (!this.#canceled.has(batchId)) this.#settledUsd += group.usd;
     this.#review();

@@ -191,7 +191,7 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
     // read before `unblock`, and a follower may have stored their answers since and gone idle: they
     // are counted again, and when none waits any more they are read again instead.
     if (dry && headWaits && intake.inputDone && deps.idle()) {
-      const pending = await pendingError(ctx, cursor);
+      const pending = await pendingError(ctx, cursor, budget.refusal);
       if (pending) throw pending;
       seenMoved = -1;
       continue;
@@ -224,17 +224,28 @@ async function unblock(ctx: SinkContext, deps: EmitterDeps, rows: readonly Recor
   if (pending && deps.intake.inputDone) await deps.assembler.flush();
 }
 
-/** `noWait`: how many records wait, on how many batches, and when the first of those expires; undefined when none waits. */
-async function pendingError(ctx: SinkContext, from: number): Promise<BatchEnrichError | undefined> {
+/**
+ * `noWait`: how many records wait, on how many batches, and when the first of those expires;
+ * undefined when none waits. Given the budget's `refusal`, a record whose request is pending was not
+ * submitted (the budget ran out): it waits on no batch, and is said apart.
+ */
+async function pendingError(ctx: SinkContext, from: number, refusal: RecordError | undefined): Promise<BatchEnrichError | undefined> {
   let waiting = 0;
+  let unsent = 0;
   for (let seq = from; ; ) {
     const rows = await ctx.ledger.records(ctx.scope, ctx.run, seq, WRITE_CHUNK);
-    waiting += rows.filter((row) => !answerable(row)).length;
+    for (const row of rows) {
+      if (answerable(row)) continue;
+      if (refusal && row.state === 'pending') unsent++;
+      else waiting++;
+    }
     if (rows.length < WRITE_CHUNK) break;
     seq = (rows.at(-1)?.seq ?? seq) + 1;
   }
   if (waiting === 0) return undefined;
-  return new BatchEnrichError('BE_PENDING', pendingMessage(waiting, ctx.deferred.size, [...ctx.deferred.values()].sort()[0]));
+  const message = pendingMessage(waiting, ctx.deferred.size, [...ctx.deferred.values()].sort()[0]);
+  if (unsent === 0 || !refusal) return new BatchEnrichError('BE_PENDING', message);
+  return new BatchEnrichError('BE_PENDING', `${message}; ${plural(unsent, 'record')} ${unsent === 1 ? 'was' : 'were'} ${refusal.message} (that run submits ${unsent === 1 ? 'it' : 'them'}, within its own budget)`);
 }
 
 /**

@@ -88,7 +88,7 @@ export function testContext(options: Partial<BatchSinkOptions> = {}, client?: Pa
 export function budgetedSink(
   url: string,
   budget: { maxUsd: number; answerUsd: number; estimateUsd: number },
-  options: Pick<BatchSinkOptions, 'batchSize' | 'flushAfterMs' | 'pollMinMs' | 'pollMaxMs'> & { maxInFlight?: number },
+  options: Pick<BatchSinkOptions, 'batchSize' | 'flushAfterMs' | 'pollMinMs' | 'pollMaxMs' | 'noWait'> & { maxInFlight?: number },
 ): { sink: ReturnType<typeof batchSink>; spent: () => number; events: BatchEvent[] } {
   const client = createClient({ apiKey: 'k', baseURL: url });
   let spent = 0;

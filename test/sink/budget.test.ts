@@ -40,6 +40,51 @@ describe('--max-cost during the run', () => {
     expect(events).toContainEqual(expect.objectContaining({ type: 'budget', canceling: expect.any(Number) }));
     expect(events.filter((e) => e.type === 'canceled').length).toBeGreaterThan(0);
   });
+
+  it('a group whose estimate would cross the cap with batches in flight waits for them to settle, and goes out when what they cost leaves room (stdin: no check before the run)', async () => {
+    // Each answer is estimated at a cent and costs 0.4 of one: 40 answers cost $0.16, under the $0.25 cap.
+    // Two batches in flight ($0.20 estimated) leave no room for a third's $0.10; once the first has
+    // settled ($0.04 spent), $0.04 + $0.10 + $0.10 fits. The run used to refuse the third for good,
+    // and 20 records came out budget_exceeded with most of the budget unspent.
+    const emu = await emulator({ responder: perRecord, processingMs: 200 });
+    const { sink, spent, events } = budgetedSink(emu.url, { maxUsd: 0.25, answerUsd: 0.004, estimateUsd: 0.01 }, { batchSize: 10, maxInFlight: 8, flushAfterMs: 5, pollMinMs: 20, pollMaxMs: 40 });
+    const out: JoinedRecord[] = [];
+    for await (const joined of sink(Readable.from(await prepared(40)))) out.push(joined);
+    expect(out.map((r) => r.seq)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(out.filter((r) => r.error !== undefined)).toEqual([]);
+    expect(spent()).toBeCloseTo(0.16);
+    expect(events.filter((e) => e.type === 'budget')).toEqual([]);
+  });
+
+  it('a group that cannot fit even once every batch in flight has settled is refused, and its records come out budget_exceeded', async () => {
+    // Answers cost their estimate ($0.01): the cap of $0.25 takes two groups of 10, not a third.
+    const emu = await emulator({ responder: perRecord, processingMs: 100 });
+    const { sink, spent, events } = budgetedSink(emu.url, { maxUsd: 0.25, answerUsd: 0.01, estimateUsd: 0.01 }, { batchSize: 10, maxInFlight: 8, flushAfterMs: 5, pollMinMs: 20, pollMaxMs: 40 });
+    const out: JoinedRecord[] = [];
+    for await (const joined of sink(Readable.from(await prepared(40)))) out.push(joined);
+    expect(out.filter((r) => r.result?.type === 'succeeded')).toHaveLength(20);
+    expect(out.filter((r) => r.error?.type === 'budget_exceeded')).toHaveLength(20);
+    expect(spent()).toBeCloseTo(0.2);
+    expect(events.filter((e) => e.type === 'budget')).toHaveLength(1);
+  });
+
+  it('--no-wait: a batch left running keeps its estimate counted; the next group is refused, not sent past the cap', async () => {
+    // Polled once and left to run, the first batch was taken for settled at no cost: every later group
+    // was admitted, and the job's batches together went over the cap.
+    const emu = await emulator({ responder: perRecord, processingMs: 60_000 });
+    const { sink, events } = budgetedSink(emu.url, { maxUsd: 0.15, answerUsd: 0.01, estimateUsd: 0.01 }, { batchSize: 10, maxInFlight: 8, flushAfterMs: 5, pollMinMs: 20, pollMaxMs: 40, noWait: true });
+    const out: JoinedRecord[] = [];
+    await expect(
+      (async () => {
+        for await (const joined of sink(Readable.from(await prepared(30)))) out.push(joined);
+      })(),
+    ).rejects.toThrow(
+      /^10 records wait for their answers from 1 batch; .*; 20 records were not submitted: the --max-cost budget of \$0.15 would be crossed \(that run submits them, within its own budget\)$/,
+    );
+    expect(events.filter((e) => e.type === 'submitted')).toHaveLength(1);
+    // --no-wait writes nothing while records wait (all or nothing): the next run writes them all.
+    expect(out).toEqual([]);
+  });
 });
 
 describe('BudgetGuard review (unit)', () => {
@@ -81,6 +126,34 @@ describe('BudgetGuard review (unit)', () => {
     expect(canceled).toEqual([]);
     expect(guard.admit({ requests: 10, bytes: 1 }, 'batch')).toBeCloseTo(0.01);
     expect(guard.exhausted).toBe(false);
+  });
+
+  it('a group over the cap waits while groups are in flight, and is refused once none is (or with --no-wait, none settles in this run)', () => {
+    let spent = 0;
+    const estimateUsd = () => 0.1;
+    const guard = new BudgetGuard(testContext(), { maxUsd: 0.25, spentUsd: () => spent, estimateUsd });
+    guard.charge(1, guard.admit({ requests: 10, bytes: 1 }, 'batch') as number);
+    guard.charge(2, guard.admit({ requests: 10, bytes: 1 }, 'batch') as number);
+    expect(guard.admit({ requests: 10, bytes: 1 }, 'batch')).toBe('wait');
+    expect(guard.exhausted).toBe(false);
+    // The first cost a tenth of its estimate: room for another.
+    spent = 0.01;
+    guard.settled(1);
+    expect(guard.admit({ requests: 10, bytes: 1 }, 'batch')).toBeCloseTo(0.1);
+    guard.charge(3, 0.1);
+    spent = 0.2;
+    guard.settled(2);
+    guard.settled(3);
+    expect(guard.admit({ requests: 10, bytes: 1 }, 'batch')).toBe(false);
+    expect(guard.exhausted).toBe(true);
+
+    const ctx = testContext({ noWait: true });
+    const left = new BudgetGuard(ctx, { maxUsd: 0.15, spentUsd: () => 0, estimateUsd });
+    left.charge(1, left.admit({ requests: 10, bytes: 1 }, 'batch') as number);
+    // Polled once and left running: it stays projected at its estimate.
+    ctx.deferred.set(1, '2026-12-07T00:00:00Z');
+    left.settled(1);
+    expect(left.admit({ requests: 10, bytes: 1 }, 'batch')).toBe(false);
   });
 
   it('projects nothing from costs until a group has settled: the estimates alone decide', () => {

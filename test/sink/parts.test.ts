@@ -116,13 +116,20 @@ describe('BudgetGuard', () => {
     guard.charge(1, 0.4);
     expect(guard.admit({ requests: 2, bytes: 50 }, 'realtime')).toBeCloseTo(0.4);
     guard.charge(2, 0.4);
-    // 0.4 + 0.4 in flight, 0.4 more in real time would cross $1.
+    // 0.4 + 0.4 in flight, 0.4 more in real time would cross $1: it waits for them to settle.
+    expect(guard.admit({ requests: 2, bytes: 50 }, 'realtime')).toBe('wait');
+    expect(guard.exhausted).toBe(false);
+    expect(ctx.events).toEqual([]);
+    // They cost $0.90 in all: 0.4 more would cross $1 with nothing left in flight.
+    spent = 0.45;
+    guard.settled(1);
+    spent = 0.9;
+    guard.settled(2);
     expect(guard.admit({ requests: 2, bytes: 50 }, 'realtime')).toBe(false);
     expect(guard.exhausted).toBe(true);
-    expect(seen).toEqual(['batch', 'realtime', 'realtime']);
-    expect(ctx.events).toEqual([{ type: 'budget', maxUsd: 1, projectedUsd: expect.closeTo(1.2, 6), requests: 2 }]);
+    expect(seen).toEqual(['batch', 'realtime', 'realtime', 'realtime']);
+    expect(ctx.events).toEqual([{ type: 'budget', maxUsd: 1, projectedUsd: expect.closeTo(1.3, 6), requests: 2 }]);
     // Once out, nothing more goes, and it says so once.
-    guard.settled(1);
     spent = 0;
     expect(guard.admit({ requests: 1, bytes: 10 }, 'batch')).toBe(false);
     expect(ctx.events).toHaveLength(1);

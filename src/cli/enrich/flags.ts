@@ -96,7 +96,7 @@ export const ENRICH_FLAGS = {
   'no-wait': { group: RESUME, help: 'submit now, collect later: submit (or follow) everything, and if answers are still pending exit 75 writing nothing; rerun the same command until it exits 0 (schedulers)' },
   'new-identity': { group: RESUME, help: 'submit again what another API identity (base URL or key) already submitted, paying again' },
 
-  'max-cost': { value: 'USD', parse: dollars, group: COST, help: 'refuse to start when the estimate (typical answers, no cache hit; see --dry-run) is over USD, and stop submitting batches when the cost so far plus the estimate of batches in flight would cross it; records not submitted (or not retried) get _error budget_exceeded' },
+  'max-cost': { value: 'USD', parse: dollars, group: COST, help: 'refuse to start when the estimate (typical answers, no cache hit; see --dry-run) is over USD, and submit a batch only when it fits with the cost so far and the estimates of batches in flight (waiting for those to end, when they do in this run); records not submitted (or not retried) get _error budget_exceeded' },
   prices: { value: 'FILE', group: COST, help: 'a JSON price table over the built-in one (USD per million tokens): {"models": {"claude-x": {"input": 1, "output": 5, "cacheRead": 0.1}}}' },
   summary: { value: 'FILE', group: COST, help: "write the run's summary as JSON (records_ok, records_failed, batches, input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, cost_usd, realtime_cost_usd, ...)" },
   meta: { group: COST, help: 'add _meta to every record: custom_id, batch id, model, attempt, tokens, cost' },
