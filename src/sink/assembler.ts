@@ -146,9 +146,16 @@ export class BatchAssembler {
       // group being filled nor sent, and must not be added again.
       this.#held = group.keySet;
       let mode = ctx.mode.current;
-      let estimate: number | undefined | false | 'wait';
+      let estimate: number | undefined | false;
       try {
-        while ((estimate = deps.budget.admit({ requests: group.keys.length, bytes: group.costBytes }, mode)) === 'wait') {
+        for (;;) {
+          const admitted = deps.budget.admit({ requests: group.keys.length, bytes: group.costBytes }, mode);
+          // Admitted after a wait, the slots are looked at again: batches followed meanwhile (an
+          // earlier run's, found by the reader) may have taken them.
+          if (admitted === false || (admitted !== 'wait' && deps.inFlight() < slots())) {
+            estimate = admitted;
+            break;
+          }
           await deps.slotFreed();
           if (ctx.signal.aborted) return;
           // The deadline may have switched the mode meanwhile: the group goes out, and is priced, in the new one.

@@ -77,9 +77,9 @@ export class BudgetGuard {
    * A group that would cross the cap while groups of this run are in flight waits for them to settle
    * (`'wait'`: ask again once one has): they are projected at their estimates, and what they cost
    * may leave room (a run on stdin, with no check before paying, refused everything after its first
-   * projected overrun, with most of its budget unspent). Not with `noWait`: what it leaves running
-   * settles in a later run. The first refusal says so (`budget` event) and lets the records waiting
-   * on unsent requests come out.
+   * projected overrun, with most of its budget unspent). Not for the batches `noWait` leaves running
+   * (they settle in a later run), nor when spent and its own estimate cross the cap already. The
+   * first refusal says so (`budget` event) and lets the records waiting on unsent requests come out.
    */
   admit(group: { requests: number; bytes: number }, mode: SendMode): number | undefined | false | 'wait' {
     const budget = this.#budget;
@@ -88,7 +88,8 @@ export class BudgetGuard {
       const estimate = budget.estimateUsd({ ...group, mode });
       const projected = budget.spentUsd() + this.#projectedInFlight() + estimate;
       if (projected <= budget.maxUsd) return estimate;
-      if (this.#inFlight.size > this.#deferred() && !this.#ctx.opts.noWait) return 'wait';
+      // What is spent only grows: a group over the cap with it alone never fits, whatever settles.
+      if (this.#inFlight.size > this.#deferred() && budget.spentUsd() + estimate <= budget.maxUsd) return 'wait';
       this.#exhausted = true;
       this.#ctx.opts.emit({ type: 'budget', maxUsd: budget.maxUsd, projectedUsd: projected, requests: group.requests });
     }

@@ -191,7 +191,9 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
     // read before `unblock`, and a follower may have stored their answers since and gone idle: they
     // are counted again, and when none waits any more they are read again instead.
     if (dry && headWaits && intake.inputDone && deps.idle()) {
-      const pending = await pendingError(ctx, cursor, budget.refusal);
+      // Records the budget refused may lie before the head (the dry pass stepped over them): counted from the first.
+      const refusal = budget.refusal;
+      const pending = await pendingError(ctx, refusal ? 0 : cursor, refusal);
       if (pending) throw pending;
       seenMoved = -1;
       continue;
@@ -259,7 +261,7 @@ function pendingMessage(waiting: number, batches: number, oldestExpiry: string |
   return (
     `${plural(waiting, 'record')} ${waiting === 1 ? 'waits for its answer' : 'wait for their answers'} from ${plural(batches, 'batch', 'batches')}` +
     (oldestExpiry ? `; the oldest expires at ${oldestExpiry}` : '') +
-    '; run the same command again to collect them (nothing is submitted again)'
+    '; run the same command again to collect them (what was submitted is not submitted again)'
   );
 }
 

@@ -156,6 +156,28 @@ describe('BudgetGuard review (unit)', () => {
     expect(left.admit({ requests: 10, bytes: 1 }, 'batch')).toBe(false);
   });
 
+  it('a group that cannot fit even alone (spent + its estimate over the cap) is refused at once, not held while batches run', () => {
+    const guard = new BudgetGuard(testContext(), { maxUsd: 0.25, spentUsd: () => 0.2, estimateUsd: () => 0.1 });
+    guard.charge(1, 0.01);
+    // Batches in flight can only add to what was spent: waiting for them cannot make room.
+    expect(guard.admit({ requests: 10, bytes: 1 }, 'batch')).toBe(false);
+  });
+
+  it('--no-wait: a group waits for batches that end in this run (their first poll), not for those left running', () => {
+    const ctx = testContext({ noWait: true });
+    const guard = new BudgetGuard(ctx, { maxUsd: 0.25, spentUsd: () => 0, estimateUsd: () => 0.1 });
+    guard.charge(1, 0.1);
+    guard.charge(2, 0.1);
+    // Not polled yet: they may end at their first poll, and make room.
+    expect(guard.admit({ requests: 10, bytes: 1 }, 'batch')).toBe('wait');
+    // Both left running: nothing more ends in this run.
+    ctx.deferred.set(1, '2026-12-07T00:00:00Z');
+    ctx.deferred.set(2, '2026-12-07T00:00:00Z');
+    guard.settled(1);
+    guard.settled(2);
+    expect(guard.admit({ requests: 10, bytes: 1 }, 'batch')).toBe(false);
+  });
+
   it('projects nothing from costs until a group has settled: the estimates alone decide', () => {
     const canceled: number[] = [];
     const guard = new BudgetGuard(testContext(), { maxUsd: 1, spentUsd: () => 0.9, estimateUsd: () => 0.05 }, (id) => (canceled.push(id), true));
@@ -315,7 +337,40 @@ it('--no-wait: the pending line counts as people read it (1,200 records, not 120
     })(),
   ).rejects.toMatchObject({
     code: 'BE_PENDING',
-    message: '1,200 records wait for their answers from 1 batch; the oldest expires at 2026-12-04T10:53:32.230Z; run the same command again to collect them (nothing is submitted again)',
+    message: '1,200 records wait for their answers from 1 batch; the oldest expires at 2026-12-04T10:53:32.230Z; run the same command again to collect them (what was submitted is not submitted again)',
   });
   expect(out).toEqual([]);
+});
+
+it('a group admitted after a wait for the budget still keeps to maxInFlight: batches followed meanwhile may have taken the slots', async () => {
+  const ctx = testContext({ maxInFlight: 2 });
+  let inFlight = 1;
+  const answers: (number | 'wait')[] = ['wait', 0.1, 0.1];
+  const budget = { admit: () => answers.shift() } as unknown as BudgetGuard;
+  const frees: (() => void)[] = [];
+  let inFlightAtSubmit = -1;
+  const assembler = new BatchAssembler(ctx, {
+    budget,
+    beforeOpen: async () => {},
+    inFlight: () => inFlight,
+    slotFreed: () => new Promise<void>((resolve) => frees.push(resolve)),
+    submit: async () => void (inFlightAtSubmit = inFlight),
+    sendRealtime: async () => {},
+  });
+  await assembler.add('k', 10);
+  const flushed = assembler.flush();
+  const turns = async () => {
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+  await turns();
+  // Held for the budget; meanwhile the intake follows a batch of an earlier run: both slots taken.
+  inFlight = 2;
+  frees.shift()?.();
+  await turns();
+  expect(inFlightAtSubmit).toBe(-1);
+  // One ends: the group goes out.
+  inFlight = 1;
+  frees.shift()?.();
+  await flushed;
+  expect(inFlightAtSubmit).toBe(1);
 });
