@@ -40,6 +40,8 @@ export class Intake {
   readonly #specsWritten = new Set<string>();
   /** With a single identity in the ledger no request can be another's: the per-request check is skipped. */
   #otherScopes: string[] = [];
+  /** A new request's place in the group being filled, taken once its record is buffered (see `fill`). */
+  #joinAfterRecord: (() => Promise<void>) | undefined;
   /** The ledger write in progress (writes are serialized: a batch is opened only after its requests are written). */
   #writing: Promise<void> = Promise.resolve();
 
@@ -70,6 +72,13 @@ export class Intake {
           if (error) placed = { ...record, error }; // the caller's record is left as it is
         }
         this.#pendingRecords.push(recordRow(seq++, placed));
+        // A new request joins its group only once its record is buffered: the flush a full group
+        // starts writes what is buffered, the record with its request. Written in a later step, the
+        // record found its request in the ledger, and noted it as another's (`GcRules.borrowedKept`):
+        // a complete try of a job another try works on (a --shard worker) left those notes behind.
+        const join = this.#joinAfterRecord;
+        this.#joinAfterRecord = undefined;
+        if (join) await join();
         if (this.#pendingRecords.length >= WRITE_CHUNK) await this.writeBuffered();
         else this.#writeTimer ??= setTimeout(() => void this.writeBuffered().catch((error: unknown) => ctx.fail(error)), WRITE_DELAY_MS);
       }
@@ -137,7 +146,7 @@ export class Intake {
         this.#pendingSpecs.push({ id: spec.id, head: spec.head, tail: spec.tail });
       }
       this.#pendingRequests.push({ key, label: record.label ?? null, spec: spec.id, messages: record.messages });
-      await assembler.add(key, size, costBytes);
+      this.#joinAfterRecord = () => assembler.add(key, size, costBytes);
     } else if (known.state === 'pending') {
       // Sent as this run built it: the same request, with its documents' current file ids (a request
       // without uploaded documents is the same to the byte, and costs no write).

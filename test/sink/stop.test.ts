@@ -94,6 +94,22 @@ describe("the caller's records", () => {
   });
 });
 
+it('a run notes none of its own new requests as read from the ledger, whatever batch cuts its input: a complete run of a job another try is working on leaves no notes behind', async () => {
+  // The record whose request filled a group was written after that request (the group's flush wrote
+  // the buffered requests first): found in the ledger, it was noted as another's (\`GcRules.borrowedKept\`).
+  // Two --shard workers of one job each left such notes, and gc kept the job's work for 30 days.
+  const emu = await emulator({ responder: perRecord });
+  const path = join(mkdtempSync(join(tmpdir(), 'be-notes-')), 'ledger.db');
+  let end: ((kept: boolean) => Promise<void>) | undefined;
+  const out = await enrich(emu, rows(30), { ledger: path, batchSize: 5, onComplete: (e) => (end = e) });
+  expect(out).toHaveLength(30);
+  const db = new Database(path, { readonly: true });
+  const notes = db.prepare('SELECT COUNT(*) FROM borrowed WHERE request_id >= 0').pluck().get();
+  db.close();
+  expect(notes).toBe(0);
+  await end?.(true);
+});
+
 describe('a consumer that has yet to keep what it wrote (onComplete: a file renamed into place)', () => {
   /** 3 rows through a stage that opens its own ledger at a new path; the run's end, as handed over. */
   async function handedOver() {
