@@ -27,6 +27,8 @@ export interface BatchEnrichErrorContext {
   batchId?: string;
   status?: number;
   requestID?: string;
+  /** `BE_PENDING`: how many records wait for their answers. */
+  records?: number;
   cause?: unknown;
 }
 
@@ -38,6 +40,8 @@ export class BatchEnrichError extends Error {
   readonly batchId: string | undefined;
   readonly status: number | undefined;
   readonly requestID: string | undefined;
+  /** `BE_PENDING`: how many records wait for their answers (none was written). */
+  readonly records: number | undefined;
 
   constructor(code: BatchEnrichErrorCode, message: string, context: BatchEnrichErrorContext = {}) {
     super(message, context.cause === undefined ? undefined : { cause: context.cause });
@@ -48,6 +52,7 @@ export class BatchEnrichError extends Error {
     this.batchId = context.batchId;
     this.status = context.status;
     this.requestID = context.requestID;
+    this.records = context.records;
   }
 }
 Object.defineProperty(BatchEnrichError.prototype, 'name', { value: 'BatchEnrichError' });

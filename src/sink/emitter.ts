@@ -246,8 +246,9 @@ async function pendingError(ctx: SinkContext, from: number, refusal: RecordError
   }
   if (waiting === 0) return undefined;
   const message = pendingMessage(waiting, ctx.deferred.size, [...ctx.deferred.values()].sort()[0]);
-  if (unsent === 0 || !refusal) return new BatchEnrichError('BE_PENDING', message);
-  return new BatchEnrichError('BE_PENDING', `${message}; ${plural(unsent, 'record')} ${unsent === 1 ? 'was' : 'were'} ${refusal.message} (that run submits ${unsent === 1 ? 'it' : 'them'}, within its own budget)`);
+  const records = waiting + unsent;
+  if (unsent === 0 || !refusal) return new BatchEnrichError('BE_PENDING', message, { records });
+  return new BatchEnrichError('BE_PENDING', `${message}; ${plural(unsent, 'record')} ${unsent === 1 ? 'was' : 'were'} ${refusal.message} (that run submits ${unsent === 1 ? 'it' : 'them'}, within its own budget)`, { records });
 }
 
 /**

@@ -3,7 +3,7 @@
  * succeeds. While answers are pending it exits 75 (EX_TEMPFAIL) and writes nothing to stdout; no
  * batch is created again for work already submitted; once every answer is in, it writes the output.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -53,6 +53,53 @@ describe.each(stores)('--no-wait (ledger in $store)', ({ ledger, skip }) => {
     const ids = done.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { id: string }).id);
     expect(ids).toEqual(Array.from({ length: 30 }, (_, i) => String(i)));
     expect(emu.stats.calls['batches.create']).toBe(3);
+  });
+
+  it.skipIf(skip)('a try that downloads answers and still waits (it sent some again) writes --summary with what it paid and how many records wait; the tries add up', async () => {
+    // A job's bill was only in the summary of the try that wrote the output: the answers an earlier
+    // try downloaded, paid for, were in no summary and no _meta (a try that exits 75 wrote none).
+    let t = Date.now();
+    const emu = await startEmulator({ processingMs: 60_000, expiredRate: 0.3, now: () => t });
+    emulators.push(emu);
+    const dir = mkdtempSync(join(tmpdir(), 'be-nowait-'));
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, `id,text\n${Array.from({ length: 30 }, (_, i) => `${i},row ${i}`).join('\n')}\n`);
+    const env = { ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: await ledger(dir) };
+    const summary = join(dir, 'summary.json');
+    const args = ['--prompt', 'T: {{text}}', '--no-wait', '--batch-size', '10', '--poll-min', '0.05', '--summary', summary, '--meta', '-o', join(dir, 'out.ndjson'), input];
+    const read = () => JSON.parse(readFileSync(summary, 'utf8')) as { cost_usd: number; records_ok: number; records_pending?: number };
+
+    const first = await runCli(args, { env });
+    expect(first.code, first.stderr).toBe(75);
+    // Nothing downloaded, nothing paid: a summary that says so.
+    expect(read()).toMatchObject({ cost_usd: 0, records_ok: 0, records_pending: 30 });
+
+    t += 61_000;
+    const second = await runCli(args, { env });
+    expect(second.code, second.stderr).toBe(75);
+    expect(existsSync(join(dir, 'out.ndjson'))).toBe(false);
+    const waiting = Number(/(\d+) records? waits? for (?:their|its) answers?/.exec(second.stderr)?.[1]);
+    expect(waiting).toBeGreaterThan(0);
+    const paid = read();
+    expect(paid.cost_usd).toBeGreaterThan(0);
+    expect(paid).toMatchObject({ records_ok: 0, records_pending: waiting });
+    expect(second.stderr).toMatch(/cost \$[\d.]+ at batch prices/);
+
+    // Each retry may expire again (30% a time): the tries go on until one writes the output.
+    let last = second;
+    for (let tries = 0; last.code === 75 && tries < 10; tries++) {
+      t += 61_000;
+      last = await runCli(args, { env });
+    }
+    // Written whole: every record enriched, or (expired at its every attempt) carrying its error.
+    expect([0, 3], last.stderr).toContain(last.code);
+    const final = read();
+    expect(final.records_pending).toBe(0);
+    // The output's _meta costs are what the try that wrote it paid (its summary's, to the micro-dollar).
+    const out = readFileSync(join(dir, 'out.ndjson'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { _meta: { cost_usd: number } });
+    expect(out).toHaveLength(30);
+    const metaUsd = out.reduce((sum, r) => sum + r._meta.cost_usd, 0);
+    expect(metaUsd).toBeCloseTo(final.cost_usd, 5);
   });
 
   it.skipIf(skip)('a gc between the tries keeps the answers of another job the job read: its next try pays for nothing more', async () => {

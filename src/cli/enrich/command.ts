@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import type Anthropic from '@anthropic-ai/sdk';
-import { isBatchEnrichError, shown, usageError } from '../../errors.ts';
+import { isBatchEnrichError, shown, usageError, type BatchEnrichError } from '../../errors.ts';
 import { enrichStage, NO_API_KEY_LIBRARY, type EnrichOptions } from '../../enrich.ts';
 import { findModel } from '../../core/models.ts';
 import { POLL_MAX_MS, POLL_MIN_MS } from '../../core/backoff.ts';
@@ -322,6 +322,8 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
     })();
   };
   let completed = false;
+  /** `--no-wait`: answers still wait (exit 75), said after what this try paid. */
+  let pending: BatchEnrichError | undefined;
   try {
     await pipeline(
       plan.stream,
@@ -340,16 +342,23 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
     await outputs.commit();
     completed = true;
   } catch (error) {
-    outputs.discard();
-    const code = interrupts.exitCode();
-    if (code !== undefined) return code;
-    // `| head`: a quiet end (exit 0), but the files asked for are not there, and that is said.
-    const unwritten = isBrokenPipe(error) && !values.quiet ? [['--errors', values.errors], ['--summary', values.summary]].filter(([, file]) => file !== undefined) : [];
-    if (unwritten.length > 0) {
-      const files = unwritten.map(([flag, file]) => `${flag} ${file}`).join(' and ');
-      say(`the output was closed before the run ended, so ${files} ${unwritten.length > 1 ? 'were' : 'was'} not written (each is written whole, at the end); run the same command again to write ${unwritten.length > 1 ? 'them' : 'it'}: what was answered is in the ledger`);
+    if (!isBatchEnrichError(error) || error.code !== 'BE_PENDING') {
+      outputs.discard();
+      const code = interrupts.exitCode();
+      if (code !== undefined) return code;
+      // `| head`: a quiet end (exit 0), but the files asked for are not there, and that is said.
+      const unwritten = isBrokenPipe(error) && !values.quiet ? [['--errors', values.errors], ['--summary', values.summary]].filter(([, file]) => file !== undefined) : [];
+      if (unwritten.length > 0) {
+        const files = unwritten.map(([flag, file]) => `${flag} ${file}`).join(' and ');
+        say(`the output was closed before the run ended, so ${files} ${unwritten.length > 1 ? 'were' : 'was'} not written (each is written whole, at the end); run the same command again to write ${unwritten.length > 1 ? 'them' : 'it'}: what was answered is in the ledger`);
+      }
+      throw outputs.named(error);
     }
-    throw outputs.named(error);
+    // `--no-wait`, answers still waiting: nothing is written but the summary. The answers this try
+    // downloaded were paid for, and are in no other try's summary (the try that writes the output
+    // says what it paid).
+    outputs.discard(true);
+    pending = error;
   } finally {
     await sinkDone;
     // Not ended when the process dies first: gc then keeps the run's work for its rerun (see `tryMark`).
@@ -371,13 +380,17 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
 
   const summary = {
     ...summarize(counts, costs, batches, Date.now() - started, sentRealtime ? (batches > 0 ? 'batch+realtime' : 'realtime') : 'batch'),
+    records_pending: pending?.records ?? 0,
     ...(documents.attach.length ? { files_uploaded: uploadCounts.uploaded, upload_bytes: uploadCounts.bytes, files_reused: uploadCounts.reused } : {}),
     // To the micro-dollar, as cost_usd.
     ...(unclaimed ? { unclaimed_answers: unclaimed.answers, unclaimed_cost_usd: unclaimed.usd === null ? null : Math.round(unclaimed.usd * 1e6) / 1e6 } : {}),
   };
-  if (!values.quiet) for (const line of [...summaryLines(summary), uploadLine(uploadCounts) ?? []].flat()) say(line);
+  // A try whose answers wait wrote no record: its lines say what it paid, not "0 records".
+  const lines = pending ? summaryLines(summary).slice(1) : summaryLines(summary);
+  if (!values.quiet) for (const line of [...lines, uploadLine(uploadCounts) ?? []].flat()) say(line);
   else if (counts.failed > 0) say(summaryLines(summary)[0] ?? '');
   await outputs.writeSummary(`${JSON.stringify(summary, null, 2)}\n`);
+  if (pending) throw pending;
   if (picked) say(sampleReport(summary, plan.totalRows, answeredBefore, values.shard));
   return counts.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
 }

@@ -22,8 +22,11 @@ export interface Outputs {
   stream: NodeJS.WritableStream;
   /** Complete: the files replace what was there. */
   commit(): Promise<void>;
-  /** Incomplete: the files are left as they were. */
-  discard(): void;
+  /**
+   * Incomplete: the files are left as they were; but for `--summary` when `keepSummary` (a `--no-wait`
+   * try whose answers wait: what it paid is said, by `writeSummary`).
+   */
+  discard(keepSummary?: boolean): void;
   /** The error a run failed with, named for the file when writing one of them failed (a full disk). */
   named(error: unknown): unknown;
   /** Writes `--summary FILE` (opened with the others, so a path that cannot be written fails before any batch). */
@@ -152,10 +155,10 @@ export function openOutputs(values: EnrichValues, io: CliIo, context: { inputCol
       }
       return error;
     },
-    discard() {
+    discard(keepSummary = false) {
       errorsFile?.discard();
       outFile?.discard();
-      summaryFile?.discard();
+      if (!keepSummary) summaryFile?.discard();
     },
     async writeSummary(text) {
       summaryFile?.stream.write(text);
