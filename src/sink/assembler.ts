@@ -42,6 +42,8 @@ export class BatchAssembler {
   #sending = new Set<string>();
   /** The keys of a group waiting for the budget (`BudgetGuard.admit`'s `'wait'`). */
   #held = new Set<string>();
+  /** New requests the intake placed, whose `add` has not put them in a group yet (`reserve`). */
+  readonly #joining = new Set<string>();
   /** Groups whose sending ended (sent or not): what a row read as pending before may no longer be. */
   #sendsEnded = 0;
   #flushing: Promise<void> = Promise.resolve();
@@ -59,7 +61,21 @@ export class BatchAssembler {
    * again).
    */
   has(key: string): boolean {
+    return this.#joining.has(key) || this.#placed(key);
+  }
+
+  /** Whether a request is in a group: being filled, held for the budget, or being sent. */
+  #placed(key: string): boolean {
     return this.#filling.keySet.has(key) || this.#held.has(key) || this.#sending.has(key);
+  }
+
+  /**
+   * Marks a new request as on its way to a group before its `add` (`has` is true from now): the
+   * intake buffers its record in between, and a flush that `add` starts writes the record; seen
+   * pending and in no group, it would be added again by the emitter, to another group.
+   */
+  reserve(key: string): void {
+    this.#joining.add(key);
   }
 
   /** Whether a request is in the group being sent (admitted by the budget: it goes out, and is paid for). */
@@ -97,11 +113,21 @@ export class BatchAssembler {
     // Re-checked after each flush: another adder may have refilled the group while this one waited. An
     // empty group takes any request (the intake refused those over the limit; a retry's size is an
     // estimate), so this never spins on flushes of nothing.
-    while (!this.has(key) && this.#filling.keys.length > 0 && (this.#filling.keys.length >= groupSize || this.#filling.bytes + size + ENVELOPE_BYTES > ctx.opts.maxBatchBytes)) {
-      await this.flush();
-      if (ctx.stopping()) return;
+    try {
+      while (!this.#placed(key) && this.#filling.keys.length > 0 && (this.#filling.keys.length >= groupSize || this.#filling.bytes + size + ENVELOPE_BYTES > ctx.opts.maxBatchBytes)) {
+        await this.flush();
+        if (ctx.stopping()) return;
+      }
+      if (this.#placed(key)) return;
+      this.#fill(key, size, cost);
+    } finally {
+      this.#joining.delete(key);
     }
-    if (this.has(key)) return;
+  }
+
+  /** Puts a request in the group being filled (starting its timer when it is the first). */
+  #fill(key: string, size: number, cost: number): void {
+    const ctx = this.#ctx;
     const filling = this.#filling;
     if (filling.keys.length === 0) {
       const delay = ctx.mode.current === 'realtime' ? REALTIME_FLUSH_MS : ctx.opts.flushAfterMs;

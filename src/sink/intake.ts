@@ -146,6 +146,7 @@ export class Intake {
         this.#pendingSpecs.push({ id: spec.id, head: spec.head, tail: spec.tail });
       }
       this.#pendingRequests.push({ key, label: record.label ?? null, spec: spec.id, messages: record.messages });
+      assembler.reserve(key);
       this.#joinAfterRecord = () => assembler.add(key, size, costBytes);
     } else if (known.state === 'pending') {
       // Sent as this run built it: the same request, with its documents' current file ids (a request

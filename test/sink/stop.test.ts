@@ -16,6 +16,10 @@ import type { EnrichOptions } from '../../src/enrich.ts';
 import { emulator, enrich, perRecord, schema, sources } from '../helpers/pipeline.ts';
 import { enrichStage } from '../../src/enrich.ts';
 import { faultProxy } from '../helpers/proxy.ts';
+import { BatchAssembler } from '../../src/sink/assembler.ts';
+import { BudgetGuard } from '../../src/sink/budget.ts';
+import { Intake } from '../../src/sink/intake.ts';
+import { testContext } from '../helpers/sink.ts';
 
 const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i), text: `text ${i}` }));
 
@@ -108,6 +112,35 @@ it('a run notes none of its own new requests as read from the ledger, whatever b
   db.close();
   expect(notes).toBe(0);
   await end?.(true);
+});
+
+it('a new request whose record is written by the flush its own add started is known to the assembler all along: the emitter does not add it to a second group', async () => {
+  // Groups of one, one slot, taken: the second record's add flushes the first group, which writes
+  // both records and waits for the slot. The emitter, seeing record 1 pending, asked the assembler.
+  const ctx = testContext({ batchSize: 1, maxInFlight: 1 });
+  let freeSlot!: () => void;
+  const slotFreed = new Promise<void>((resolve) => (freeSlot = resolve));
+  let inFlight = 1;
+  const assembler = new BatchAssembler(ctx, {
+    budget: new BudgetGuard(ctx, undefined),
+    beforeOpen: () => intake.writeBuffered(),
+    inFlight: () => inFlight,
+    slotFreed: () => slotFreed,
+    submit: async () => {},
+    sendRealtime: async () => {},
+  });
+  const intake: Intake = new Intake(ctx, { assembler, track: () => {} });
+  const source: PreparedRecord[] = [];
+  for await (const r of toRequests({ model: 'claude-haiku-4-5', maxTokens: 100, prompt: compileTemplate('item {{id}}: {{text}}') })(Readable.from(sources(rows(2))))) source.push(r);
+  const filled = intake.fill(Readable.from(source));
+  for (let i = 0; i < 20 && ctx.ledger.records(ctx.scope, ctx.run, 0, 10).length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  const written = ctx.ledger.records(ctx.scope, ctx.run, 0, 10);
+  expect(written.map((row) => row.state)).toEqual(['pending', 'pending']);
+  expect(assembler.has(source[1]!.key!)).toBe(true);
+  inFlight = 0;
+  freeSlot();
+  await filled;
+  assembler.dispose();
 });
 
 describe('a consumer that has yet to keep what it wrote (onComplete: a file renamed into place)', () => {
