@@ -41,7 +41,7 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 import { plural } from '../core/text.ts';
-import { cutShortSql, fileIdsIn, gcRules, ledgerBusy, stoppedEarlySql, type StoppedEarly, NAMES_A_FILE, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
+import { cutShortSql, fileIdsIn, forwardState, gcRules, ledgerBusy, stoppedEarlySql, type StoppedEarly, NAMES_A_FILE, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
@@ -488,7 +488,7 @@ export class Ledger implements LedgerStore {
       setRemote: db.prepare("UPDATE batches SET remote_id = ?, state = 'in_progress', updated_at = ? WHERE id = ? AND state = 'creating'"),
       claim: db.prepare('INSERT OR IGNORE INTO claims (remote_id, batch_id) VALUES (?, ?)'),
       claimant: db.prepare<[string], { batch_id: number }>('SELECT batch_id FROM claims WHERE remote_id = ?'),
-      setState: db.prepare('UPDATE batches SET state = ?, updated_at = ?, error = COALESCE(?, error) WHERE id = ?'),
+      setState: db.prepare(`UPDATE batches SET state = @state, updated_at = @now, error = COALESCE(@error, error) WHERE id = @id AND ${forwardState('@state')}`),
       batch: db.prepare<[number], BatchRow>('SELECT * FROM batches WHERE id = ?'),
       batchSpec: db.prepare<[number], Spec>('SELECT s.id, s.head, s.tail FROM requests q JOIN specs s ON s.id = q.spec WHERE q.batch_id = ? LIMIT 1'),
       markDone: db.prepare("UPDATE requests SET state = 'done', result_id = ?, updated_at = ? WHERE id = ? AND batch_id = ? AND state = 'submitted'"),
@@ -1076,7 +1076,7 @@ export class Ledger implements LedgerStore {
   }
 
   setBatchState(batchId: number, state: BatchState, now: number, error: string | null = null): void {
-    this.#stmt.setState.run(state, now, error, batchId);
+    this.#stmt.setState.run({ state, now, error, id: batchId });
   }
 
   batch(batchId: number): BatchRow | undefined {
@@ -1184,7 +1184,7 @@ export class Ledger implements LedgerStore {
       // Only from the state the caller saw: another run may have moved the batch on meanwhile (adopted it).
       if (this.#stmt.batch.get(batchId)?.state !== from) return undefined;
       const released = this.#stmt.release.run(batchId).changes;
-      this.#stmt.setState.run('failed', now, reason, batchId);
+      this.#stmt.setState.run({ state: 'failed', now, error: reason, id: batchId });
       return released;
     });
   }

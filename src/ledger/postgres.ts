@@ -50,7 +50,7 @@ import {
   type RunRow,
   type Waiting,
 } from './ledger.ts';
-import { cutShortSql, fileIdsIn, gcRules, NAMES_A_FILE, stoppedEarlySql, type StoppedEarly, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
+import { cutShortSql, fileIdsIn, forwardState, gcRules, NAMES_A_FILE, stoppedEarlySql, type StoppedEarly, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
 import type { UploadRow } from './uploads.ts';
 
 /** A small pool: a worker runs one step at a time, plus its heartbeat and a page read while a body streams. */
@@ -612,7 +612,7 @@ export class PgLedger implements LedgerStore {
   }
 
   async setBatchState(batchId: number, state: BatchState, now: number, error: string | null = null): Promise<void> {
-    await this.#pool.query('UPDATE batches SET state = $1, updated_at = $2, error = COALESCE($3, error) WHERE id = $4', [state, now, error, batchId]);
+    await this.#pool.query(`UPDATE batches SET state = $1, updated_at = $2, error = COALESCE($3, error) WHERE id = $4 AND ${forwardState('$1::text')}`, [state, now, error, batchId]);
   }
 
   batch(batchId: number): Promise<BatchRow | undefined> {

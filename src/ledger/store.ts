@@ -216,6 +216,17 @@ export function tryMark(run: number): number {
  */
 export const RETRY_WAITING = "state = 'pending' AND result_id IS NOT NULL";
 
+/**
+ * The condition (SQL for both stores, over `batches`; `param` writes the placeholder of the new
+ * state) under which `setBatchState` moves a batch: a state only moves forward (creating →
+ * in_progress → ended → downloaded; failed ends it too), or stays (touched: gc keeps a batch the API
+ * still holds). Two workers follow one batch: the slower one's poll wrote `ended` after the other had
+ * downloaded it, and status counted its requests pending for good, and gc never forgot its job.
+ */
+export function forwardState(param: string): string {
+  return `(state = ${param} OR (state NOT IN ('downloaded', 'failed') AND NOT (state = 'ended' AND ${param} IN ('creating', 'in_progress')) AND NOT (state = 'in_progress' AND ${param} = 'creating')))`;
+}
+
 /** The `file_id`s a request's messages name (`{"type":"file","file_id":"file_…"}` sources). */
 export function fileIdsIn(messages: string, into: Set<string>): void {
   for (const match of messages.matchAll(/"file_id":"([^"\\]+)"/g)) into.add(match[1] as string);

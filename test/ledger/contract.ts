@@ -290,6 +290,25 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await ledger.batch(id + 1000)).toBeUndefined();
       });
 
+      it("setBatchState never moves a batch back: another worker's late poll ('ended') leaves a downloaded batch downloaded, and a failed one failed", async () => {
+        // Two workers followed one batch; the slower one's poll wrote 'ended' after the other had
+        // downloaded it, and status counted its requests as pending, and gc never forgot the job.
+        const [a, b] = (await workers(2)) as [LedgerStore, LedgerStore];
+        const { id } = await a.openBatch(identity, 1, 'j', 'n', [], T);
+        await a.setBatchState(id, 'ended', T + 1);
+        await a.setBatchState(id, 'downloaded', T + 2);
+        await b.setBatchState(id, 'ended', T + 3);
+        expect(await a.batch(id)).toMatchObject({ state: 'downloaded', updated_at: T + 2 });
+        // Touched in its own state (gc keeps a batch the API still holds): allowed.
+        await b.setBatchState(id, 'downloaded', T + 4, 'the API still holds its results');
+        expect(await a.batch(id)).toMatchObject({ state: 'downloaded', updated_at: T + 4, error: 'the API still holds its results' });
+        const failed = (await a.openBatch(identity, 1, 'j', 'n2', [], T)).id;
+        await a.setBatchState(failed, 'failed', T + 1, 'lost');
+        await b.setBatchState(failed, 'downloaded', T + 2);
+        await b.setBatchState(failed, 'ended', T + 2);
+        expect(await a.batch(failed)).toMatchObject({ state: 'failed', error: 'lost' });
+      });
+
       it('settle stores final results, retries with the last result kept in place, and ignores requests no longer waiting', async () => {
         const { ledger, run } = await seeded(['a', 'b', 'c']);
         const { id } = await ledger.openBatch(identity, run, 'job', 'n1', ['a', 'b', 'c'], T);
