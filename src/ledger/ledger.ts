@@ -41,7 +41,7 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 import { plural } from '../core/text.ts';
-import { cutShortSql, fileIdsIn, forwardState, gcRules, ledgerBusy, stoppedEarlySql, type StoppedEarly, NAMES_A_FILE, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
+import { cutShortSql, fileIdsIn, forwardState, gcRules, ledgerBusy, stoppedEarlySql, type StoppedEarly, NAMES_A_FILE, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
@@ -1305,9 +1305,15 @@ export class Ledger implements LedgerStore {
     if (this.#db.open) this.#db.close();
   }
 
-  filesInUse(scope: string): Set<string> {
+  filesInUse(scope: string, afterGc?: GcAt): Set<string> {
     const files = new Set<string>();
-    for (const messages of this.#stmt.namedFiles.iterate(scope)) fileIdsIn(messages, files);
+    const where = afterGc && this.#gcRequestsWhere(gcRules(afterGc.now, afterGc.before, afterGc.keep));
+    // Every request stays when a run may be working (`kept`).
+    const named =
+      typeof where === 'string'
+        ? this.#db.prepare<[string, number], string>(`SELECT p.messages FROM requests q JOIN payloads p ON p.id = q.id WHERE q.scope = ? AND ${NAMES_A_FILE} AND q.id NOT IN (SELECT id FROM requests WHERE ${where})`).pluck().iterate(scope, (afterGc as GcAt).before)
+        : this.#stmt.namedFiles.iterate(scope);
+    for (const messages of named) fileIdsIn(messages, files);
     return files;
   }
 

@@ -50,7 +50,7 @@ import {
   type RunRow,
   type Waiting,
 } from './ledger.ts';
-import { cutShortSql, fileIdsIn, forwardState, gcRules, NAMES_A_FILE, stoppedEarlySql, type StoppedEarly, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
+import { cutShortSql, fileIdsIn, forwardState, gcRules, NAMES_A_FILE, stoppedEarlySql, type StoppedEarly, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
 import type { UploadRow } from './uploads.ts';
 
 /** A small pool: a worker runs one step at a time, plus its heartbeat and a page read while a body streams. */
@@ -773,9 +773,18 @@ export class PgLedger implements LedgerStore {
     });
   }
 
-  async filesInUse(scope: string): Promise<Set<string>> {
+  async filesInUse(scope: string, afterGc?: GcAt): Promise<Set<string>> {
     const files = new Set<string>();
-    const found = await rows<{ messages: string }>(this.#pool, `SELECT p.messages FROM requests q JOIN payloads p ON p.id = q.id WHERE q.scope = $1 AND ${NAMES_A_FILE}`, [scope]);
+    // Every request stays when a run may be working (as `gcPreview` counts).
+    const past = afterGc !== undefined && (await this.#runsWorking(this.#pool)) === undefined ? afterGc : undefined;
+    if (past) await this.#measureClock();
+    const found = past
+      ? await rows<{ messages: string }>(
+          this.#pool,
+          `SELECT p.messages FROM requests q JOIN payloads p ON p.id = q.id WHERE q.scope = $2 AND ${NAMES_A_FILE} AND q.id NOT IN (SELECT id FROM requests WHERE ${gcSql(gcRules(past.now, past.before, past.keep)).requests})`,
+          [past.before, scope],
+        )
+      : await rows<{ messages: string }>(this.#pool, `SELECT p.messages FROM requests q JOIN payloads p ON p.id = q.id WHERE q.scope = $1 AND ${NAMES_A_FILE}`, [scope]);
     for (const { messages } of found) fileIdsIn(messages, files);
     return files;
   }

@@ -279,6 +279,17 @@ export function stoppedEarlySql(rules: GcRules, param: string): string {
    GROUP BY n.job ORDER BY MAX(n.noted_at)`;
 }
 
+/**
+ * A gc to look past (`LedgerStore.filesInUse`): the files named only by the requests `gc(before,
+ * now)` would delete are not counted in use (`batch-enrich gc --dry-run` says what the gc would then
+ * forget). `keep`: as `gcPreview`'s.
+ */
+export interface GcAt {
+  before: number;
+  now: number;
+  keep?: readonly number[];
+}
+
 /** What `gc` deleted (or `gcPreview` would), and why it kept every request, if it did. */
 export interface GcCounts {
   batches: number;
@@ -411,7 +422,7 @@ export interface LedgerStore {
    * uploaded file one of them names must not be deleted (a batch may still read it, or a retry send
    * it again). Read whole, for `gc`.
    */
-  filesInUse(scope: string): Awaitable<Set<string>>;
+  filesInUse(scope: string, afterGc?: GcAt): Awaitable<Set<string>>;
   /** Gives the space of deleted rows back (SQLite `VACUUM`, refused while a run is alive: it would hold the write lock throughout; PostgreSQL `VACUUM`). */
   compact(): Awaitable<void>;
   close(): Awaitable<void>;

@@ -75,6 +75,8 @@ interface RowSpec {
   requests?: number;
   /** Store a result for each request (answered requests are what `gc` may delete). */
   answered?: boolean;
+  /** What each request sends (default `[]`). */
+  messages?: string;
 }
 
 /** A gc's stderr without its compaction line (sizes vary). */
@@ -86,7 +88,7 @@ function addBatch(ledger: Ledger, spec: RowSpec): number {
   const run = ledger.startRun(spec.job, spec.at);
   const keys = Array.from({ length: spec.requests ?? 2 }, (_, i) => `k${++rowSeq}-${i}`);
   ledger.ensureSpec('spec', '{"model":"m","max_tokens":1,"messages":', '}');
-  for (const key of keys) ledger.insertRequest(spec.identity.scope, key, null, 'spec', '[]', spec.at);
+  for (const key of keys) ledger.insertRequest(spec.identity.scope, key, null, 'spec', spec.messages ?? '[]', spec.at);
   const { id } = ledger.openBatch(spec.identity, run, spec.job, `nonce${rowSeq}`, keys, spec.at);
   ledger.sizeBatch(id, keys.length, 1000 * keys.length, 1000 * keys.length);
   if (spec.remoteId !== undefined) ledger.setRemote(id, spec.remoteId, spec.at);
@@ -652,6 +654,24 @@ describe('gc', () => {
     expect((await s.client.files.retrieveMetadata(newFile)).id).toBe(newFile);
     expect(registry.all(s.identity.scope).map((row) => row.fileId)).toEqual([newFile]);
     registry.close();
+  });
+
+  it('--dry-run counts the uploaded files that only the requests it would delete still name, as the gc then forgets them', async () => {
+    // The preview looked at the requests as they are: a finished job's files were "in use", and it
+    // said nothing of the files the gc then forgot and deleted on the API.
+    const s = await setup();
+    const fileId = (await s.client.files.upload({ file: await toFile(Buffer.from('%PDF-1.4 old'), 'old.pdf', { type: 'application/pdf' }) })).id;
+    const registry = new UploadRegistry(s.ledgerPath);
+    registry.begin(s.identity.scope, 'c'.repeat(64), 10, Date.now() - 40 * DAY);
+    registry.finish(s.identity.scope, 'c'.repeat(64), fileId, null);
+    registry.close();
+    const messages = JSON.stringify([{ role: 'user', content: [{ type: 'document', source: { type: 'file', file_id: fileId } }] }]);
+    addBatch(s.ledger, { identity: s.identity, job: 'docs', state: 'downloaded', at: Date.now() - 40 * DAY, answered: true, messages });
+    const preview = await run(gcCommand, ['--dry-run'], s.env);
+    expect(preview.stderr).toContain('would delete 1 batch and 2 requests');
+    expect(preview.stderr).toContain('would forget 1 uploaded file older than 30 days, and delete it on the API');
+    const r = await run(gcCommand, [], s.env);
+    expect(r.stderr).toContain('forgot 1 uploaded file older than 30 days; deleted 1 uploaded file on the API');
   });
 
   it('gives the space of what it deleted back: the ledger file shrinks', async () => {

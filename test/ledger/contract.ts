@@ -874,6 +874,13 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect([...(await ledger!.filesInUse(SCOPE))].sort()).toEqual(['file_a', 'file_b', 'file_c']);
         expect([...(await ledger!.filesInUse('another-scope'))]).toEqual(['file_other']);
         expect(await ledger!.filesInUse('nobody')).toEqual(new Set());
+        // Past a gc (batch-enrich gc --dry-run): 'a', answered in a downloaded batch, and the pending
+        // 'plain' go; 'b' waits on another job's batch, and keeps its files in use.
+        await ledger!.openBatch(identity, run, 'job2', 'n2', ['b'], T);
+        await ledger!.setBatchState(id, 'downloaded', T);
+        await ledger!.endRun(run);
+        expect([...(await ledger!.filesInUse(SCOPE, { before: T + 1, now: T + 1 }))].sort()).toEqual(['file_b', 'file_c']);
+        expect([...(await ledger!.filesInUse(SCOPE))].sort()).toEqual(['file_a', 'file_b', 'file_c']);
       });
 
       it('records an upload before and after it, per identity, and forgets it', async () => {

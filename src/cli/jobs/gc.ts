@@ -191,11 +191,11 @@ async function preview(gc: Gc, ours: BatchRow[], kept: readonly number[]): Promi
   await sayStoppedEarly(gc, true);
   say(io, `would delete ${plural(counts.batches, 'batch', 'batches')} and ${plural(counts.requests, 'request')} not touched for ${age} from the ledger ${gc.shown}`);
   if (counts.kept) say(io, `would keep every request: ${counts.kept}`);
-  // Counted against the requests as they are now (some of which the gc would delete): a lower bound.
+  // In use: the files the requests the gc keeps name (those it deletes free theirs, as the gc below finds).
   if (api && !counts.kept) {
-    const keep = await ledger.filesInUse(api.scope);
+    const keep = await ledger.filesInUse(api.scope, { before, now: gc.now, keep: kept });
     const uploads = await gcUploads({ client: api.client, registry: ledger.uploads, scope: api.scope, before, keep, keepRemote: gc.keepRemote, dryRun: true });
-    if (uploads.files > 0) say(io, `would forget ${plural(uploads.files, 'uploaded file')} older than ${age}${gc.keepRemote ? ' (kept on the API)' : ', and delete them on the API'}`);
+    if (uploads.files > 0) say(io, `would forget ${plural(uploads.files, 'uploaded file')} older than ${age}${gc.keepRemote ? ' (kept on the API)' : `, and delete ${uploads.files === 1 ? 'it' : 'them'} on the API`}`);
   }
   return EXIT.OK;
 }
