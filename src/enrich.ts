@@ -13,6 +13,7 @@
  * );
  */
 import type Anthropic from '@anthropic-ai/sdk';
+import { basename } from 'node:path';
 import { z } from 'zod';
 import { BatchEnrichError } from './errors.ts';
 import { checkBaseUrl, createClient, identityOf, publicBaseUrl, sameEndpoint } from './client/client.ts';
@@ -48,6 +49,7 @@ import { Uploader, type UploadCounts } from './client/uploads.ts';
 import type { SourceRecord } from './stages/read.ts';
 import type { BatchEvent } from './types.ts';
 import { shardProblem, takeShard } from './core/shard.ts';
+import { settingsJobName } from './core/job.ts';
 
 export const DEFAULT_MODEL = 'claude-haiku-4-5';
 export const DEFAULT_MAX_TOKENS = 1024;
@@ -276,6 +278,9 @@ export function enrichStage(
       const paid = o.meta ? new Map<string, number | null>() : undefined;
       const joined = batchSink({
         ...sinkKnobsOf(o),
+        // Not one 'default' job for every notebook cell on the per-user ledger: `status` and `cancel
+        // --job` told them apart by nothing, and gc kept every cell's finished work while one ran.
+        job: o.job ?? settingsJobName(basename(o.file ?? 'row'), [o.prompt, o.system, rowAnswer?.jsonSchema, documentAnswer?.jsonSchema, o.model, o.maxTokens]),
         onEvent,
         onComplete,
         client,

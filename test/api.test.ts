@@ -2,7 +2,11 @@
  * The notebook/script API against the emulator: `enrich()` as an async iterable over arrays and async
  * generators, `enrichAll()` as a promise, invalid rows in place, early stop, option errors.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Ledger } from '../src/ledger/ledger.ts';
 import { enrich, enrichAll } from '../src/index.ts';
 import type { EnrichOptions } from '../src/enrich.ts';
 import { expectError, expectErrorSync } from './helpers/expect-error.ts';
@@ -142,4 +146,25 @@ describe('enrichAll(): a promise of every record', () => {
     const emu = await emulator({ apiKey: 'the-right-key' });
     await expectError(enrichAll(rows(2), optionsFor(emu.url, { apiKey: 'wrong-key' })), { code: 'BE_API', message: /401/ });
   });
+});
+
+it('each cell of a notebook on one ledger is its own job, named by its settings (not one "default" job for all)', async () => {
+  // `status` listed every cell under "default", and `cancel --job default` reached every cell's batches.
+  const emu = await emulator({ responder: perRecord });
+  const ledger = join(mkdtempSync(join(tmpdir(), 'be-jobs-')), 'ledger.db');
+  const rows = [{ id: '1', text: 'a' }];
+  await enrichAll(rows, optionsFor(emu.url, { ledger }));
+  await enrichAll(rows, optionsFor(emu.url, { ledger, prompt: 'item {{id}}: again {{text}}' }));
+  await enrichAll([{ id: '2', text: 'b' }], optionsFor(emu.url, { ledger }));
+  await enrichAll([{ id: '3', text: 'c' }], optionsFor(emu.url, { ledger, job: 'mine' }));
+  const store = new Ledger(ledger);
+  const jobs = store.batches().map((row) => row.job);
+  store.close();
+  expect(jobs).toHaveLength(4);
+  expect(jobs[0]).toMatch(/^row-[0-9a-f]{8}$/);
+  expect(jobs[1]).toMatch(/^row-[0-9a-f]{8}$/);
+  expect(jobs[1]).not.toBe(jobs[0]);
+  // The same settings: the same job.
+  expect(jobs[2]).toBe(jobs[0]);
+  expect(jobs[3]).toBe('mine');
 });

@@ -3,7 +3,7 @@
  * job's default name, which depends on exactly these settings.
  */
 import { readFileSync, realpathSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { settingsJobName } from '../../core/job.ts';
 import { basename, resolve } from 'node:path';
 import { DEFAULT_MAX_TOKENS, DEFAULT_MODEL } from '../../enrich.ts';
 import { isBatchEnrichError, usageError } from '../../errors.ts';
@@ -97,10 +97,8 @@ export function answerFields(config: Config): string[] {
  * `cancel --job` on one never cancels the other's batches; the same file by another path is one job).
  */
 export function defaultJobName(file: string, config: Config): string {
-  const settings = JSON.stringify([config.prompt.source, config.system, config.answer?.jsonSchema, config.model, config.maxTokens]);
-  const hash = createHash('sha256').update(settings);
-  if (file !== '-') hash.update(`\0${realPathOf(file)}`);
-  return `${file === '-' ? 'stdin' : basename(file)}-${hash.digest('hex').slice(0, 8)}`;
+  const settings = [config.prompt.source, config.system, config.answer?.jsonSchema, config.model, config.maxTokens];
+  return file === '-' ? settingsJobName('stdin', settings) : settingsJobName(basename(file), settings, realPathOf(file));
 }
 
 function realPathOf(file: string): string {
