@@ -52,7 +52,7 @@ export function enrichCommand(argv: string[], io: CliIo): Promise<number> {
       return await run(argv, io);
     } catch (error) {
       if (!isBatchEnrichError(error) || error.code !== 'BE_PENDING') throw error;
-      // --no-wait: how many records wait for answers and when the oldest batch expires; nothing written.
+      // --no-wait: how many records wait for answers and when the oldest batch expires; nothing written but --summary.
       sayLine(io, error.message);
       return EXIT.PENDING;
     }
