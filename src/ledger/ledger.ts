@@ -1182,7 +1182,8 @@ export class Ledger implements LedgerStore {
   failBatch(batchId: number, now: number, reason: string, from: BatchState): number | undefined {
     return this.#readThenWrite(() => {
       // Only from the state the caller saw: another run may have moved the batch on meanwhile (adopted it).
-      if (this.#stmt.batch.get(batchId)?.state !== from) return undefined;
+      // A downloaded batch stays so (`forwardState`): another worker finished it meanwhile.
+      if (this.#stmt.batch.get(batchId)?.state !== from || from === 'downloaded') return undefined;
       const released = this.#stmt.release.run(batchId).changes;
       this.#stmt.setState.run({ state: 'failed', now, error: reason, id: batchId });
       return released;

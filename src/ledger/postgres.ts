@@ -702,7 +702,8 @@ export class PgLedger implements LedgerStore {
       // Only from the state the caller saw: another worker may have moved the batch on meanwhile (adopted
       // it). The row lock holds it there until this transaction ends.
       const row = await first<{ state: BatchState }>(client, 'SELECT state FROM batches WHERE id = $1 FOR UPDATE', [batchId]);
-      if (row?.state !== from) return undefined;
+      // A downloaded batch stays so (`forwardState`): another worker finished it meanwhile.
+      if (row?.state !== from || from === 'downloaded') return undefined;
       const released = await changes(
         client,
         "UPDATE requests SET state = 'pending', batch_id = NULL, attempts = GREATEST(attempts - 1, 0) WHERE batch_id = $1 AND state = 'submitted'",

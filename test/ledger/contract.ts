@@ -307,6 +307,9 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         await b.setBatchState(failed, 'downloaded', T + 2);
         await b.setBatchState(failed, 'ended', T + 2);
         expect(await a.batch(failed)).toMatchObject({ state: 'failed', error: 'lost' });
+        // failBatch from 'downloaded' (results archived, the row read again after another worker finished it) leaves it downloaded.
+        expect(await b.failBatch(id, T + 5, 'its results were archived by the API', 'downloaded')).toBeUndefined();
+        expect(await a.batch(id)).toMatchObject({ state: 'downloaded', updated_at: T + 4 });
       });
 
       it('settle stores final results, retries with the last result kept in place, and ignores requests no longer waiting', async () => {
