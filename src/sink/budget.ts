@@ -89,7 +89,7 @@ export class BudgetGuard {
       const projected = budget.spentUsd() + this.#projectedInFlight() + estimate;
       if (projected <= budget.maxUsd) return estimate;
       // What is spent only grows: a group over the cap with it alone never fits, whatever settles.
-      if (this.#inFlight.size > this.#deferred() && budget.spentUsd() + estimate <= budget.maxUsd) return 'wait';
+      if (this.#settlesHere() && budget.spentUsd() + estimate <= budget.maxUsd) return 'wait';
       this.#exhausted = true;
       this.#ctx.opts.emit({ type: 'budget', maxUsd: budget.maxUsd, projectedUsd: projected, requests: group.requests });
     }
@@ -97,11 +97,10 @@ export class BudgetGuard {
     return false;
   }
 
-  /** How many of the groups in flight were left running (`noWait`): none of them settles in this run. */
-  #deferred(): number {
-    let left = 0;
-    for (const batchId of this.#inFlight.keys()) if (this.#ctx.deferred.has(batchId)) left++;
-    return left;
+  /** Whether a group in flight will settle in this run (not one `noWait` left running). */
+  #settlesHere(): boolean {
+    for (const batchId of this.#inFlight.keys()) if (!this.#ctx.deferred.has(batchId)) return true;
+    return false;
   }
 
   /** A group went out with this estimate. */
