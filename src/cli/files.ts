@@ -12,6 +12,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BatchEnrichError, usageError } from '../errors.ts';
 import { isPostgresUrl } from '../ledger/open.ts';
+import type { WrittenFile } from '../ledger/store.ts';
 
 /** Opens FILE for reading, naming what is wrong: no such file, a directory, no permission. */
 export async function openInput(file: string): Promise<NodeJS.ReadableStream> {
@@ -68,24 +69,65 @@ export function refuseClobber(input: { dev: number; ino: number } | undefined, f
  * the file its standard output or error is redirected to (`streams`). A folder given as the input
  * leaves them out: else each rerun would read the last run's output as one more document, and pay for it.
  */
-export function writtenByRun(outputs: readonly (string | undefined)[], ledger: string, streams: readonly RedirectedStream[] = []): (path: string) => WrittenByRun | undefined {
+export function writtenByRun(
+  outputs: readonly (string | undefined)[],
+  ledger: string,
+  streams: readonly RedirectedStream[] = [],
+  earlier: ReadonlyMap<string, WrittenFile> = new Map(),
+): (path: string) => WrittenByRun | undefined {
   const exact = new Set(outputs.filter((path): path is string => path !== undefined).map(realPath));
   const store = ledger === ':memory:' || isPostgresUrl(ledger) ? undefined : realPath(ledger);
   return (path) => {
     const real = realPath(path);
-    if (exact.has(real)) return { what: path, writes: 'it' };
-    if (store !== undefined && (real === store || ledgerSideFile(real, store))) return { what: `the ledger ${ledger} and its files`, writes: 'them' };
-    if (streams.length === 0) return undefined;
+    if (exact.has(real)) return { what: path, why: 'this run writes it' };
+    if (store !== undefined && (real === store || ledgerSideFile(real, store))) return { what: `the ledger ${ledger} and its files`, why: 'this run writes them' };
+    if (streams.length === 0 && earlier.size === 0) return undefined;
     const file = statOrUndefined(path);
     const stream = file && streams.find((s) => s.dev === file.dev && s.ino === file.ino);
-    return stream ? { what: path, writes: `it (its ${stream.name})` } : undefined;
+    if (stream) return { what: path, why: `this run writes it (its ${stream.name})` };
+    const id = fileIdentity(path);
+    const noted = id === undefined ? undefined : earlier.get(id);
+    return noted ? { what: path, why: `an earlier run wrote it (${noted.as})` } : undefined;
   };
 }
 
-/** A file the run writes, as said when a folder's listing leaves it out: "leaving WHAT out of the input: this run writes WRITES". */
+/** A file the run writes, or an earlier run wrote, as said when a folder's listing leaves it out: "leaving WHAT out of the input: WHY". */
 export interface WrittenByRun {
   what: string;
-  writes: string;
+  why: string;
+}
+
+/**
+ * What a regular file is on its file system (`WrittenFile.id`): its device, inode and birth time, so
+ * that a file made again under the same name, or on a reused inode, is not taken for the one a run
+ * wrote. Where the file system keeps no birth time, Node gives the change time, which every write
+ * moves: the file is then known only until it is written again. Undefined when not a regular file.
+ */
+export function fileIdentity(file: string | number): string | undefined {
+  try {
+    const stats = typeof file === 'number' ? fstatSync(file, { bigint: true }) : statSync(file, { bigint: true });
+    return stats.isFile() ? `${stats.dev}:${stats.ino}:${stats.birthtimeNs}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The files a run wrote, to note in the ledger (`LedgerStore.noteWritten`): each output given that
+ * is a regular file now, and the standard output and error when redirected to one.
+ */
+export function filesWritten(outputs: readonly (readonly [as: string, path: string | undefined])[], streams: readonly (readonly [as: string, stream: unknown])[]): WrittenFile[] {
+  const written: WrittenFile[] = [];
+  for (const [as, path] of outputs) {
+    const id = path === undefined ? undefined : fileIdentity(path);
+    if (id !== undefined) written.push({ id, path: resolve(path as string), as });
+  }
+  for (const [as, stream] of streams) {
+    const fd = (stream as { fd?: unknown } | undefined)?.fd;
+    const id = typeof fd === 'number' ? fileIdentity(fd) : undefined;
+    if (id !== undefined) written.push({ id, path: `fd ${fd}`, as });
+  }
+  return written;
 }
 
 /** A standard stream redirected to a regular file (`> out.ndjson`, `2>> err.txt`): the file's identity. */

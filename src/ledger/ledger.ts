@@ -41,13 +41,13 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 import { plural } from '../core/text.ts';
-import { cutShortSql, fileIdsIn, forwardState, gcRules, ledgerBusy, stoppedEarlySql, type StoppedEarly, NAMES_A_FILE, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
+import { cutShortSql, fileIdsIn, forwardState, gcRules, ledgerBusy, stoppedEarlySql, type StoppedEarly, NAMES_A_FILE, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type WrittenFile, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
 import { KeyIndex, PairBuffer } from './key-index.ts';
 
-const SCHEMA_VERSION = 10;
+const SCHEMA_VERSION = 11;
 
 /**
  * Requests are found by `(scope, key)` through their key hash, in memory (`./key-index.ts`, schema
@@ -567,6 +567,10 @@ export class Ledger implements LedgerStore {
 
   /** Steps from schema N (the index) to N + 1. */
   readonly #migrations: Record<number, () => void> = {
+    // 10 → 11: the files runs wrote (`LedgerStore.noteWritten`), which a folder as the input leaves out.
+    10: () => {
+      this.#db.exec('CREATE TABLE written (id TEXT PRIMARY KEY, path TEXT NOT NULL, as_what TEXT NOT NULL, noted_at INTEGER NOT NULL) WITHOUT ROWID');
+    },
     // 9 → 10: gc's notes of the requests a job's next try reads (`GcRules.borrowedKept`); what a
     // batch's requests are priced by (`BatchRow.cost_bytes`).
     9: () => {
@@ -1245,6 +1249,7 @@ export class Ledger implements LedgerStore {
         this.#db.prepare(`DELETE FROM borrowed WHERE ${rules.borrowedDone}`).run();
       }
       this.#stmt.gcClaims.run();
+      this.#db.prepare('DELETE FROM written WHERE noted_at < ?').run(before);
       this.#stmt.gcSpecs.run();
       this.#stmt.gcScopes.run();
     });
@@ -1316,6 +1321,17 @@ export class Ledger implements LedgerStore {
         : this.#stmt.namedFiles.iterate(scope);
     for (const messages of named) fileIdsIn(messages, files);
     return files;
+  }
+
+  noteWritten(files: readonly WrittenFile[], now: number): void {
+    const note = this.#db.prepare('INSERT OR REPLACE INTO written (id, path, as_what, noted_at) VALUES (?, ?, ?, ?)');
+    this.transaction(() => {
+      for (const file of files) note.run(file.id, file.path, file.as, now);
+    });
+  }
+
+  writtenFiles(): WrittenFile[] {
+    return this.#db.prepare<[], WrittenFile>('SELECT id, path, as_what AS "as" FROM written').all();
   }
 
   cutShort(before: number, now: number): CutShort[] {

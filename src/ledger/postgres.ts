@@ -50,7 +50,7 @@ import {
   type RunRow,
   type Waiting,
 } from './ledger.ts';
-import { cutShortSql, fileIdsIn, forwardState, gcRules, NAMES_A_FILE, stoppedEarlySql, type StoppedEarly, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore } from './store.ts';
+import { cutShortSql, fileIdsIn, forwardState, gcRules, NAMES_A_FILE, stoppedEarlySql, type StoppedEarly, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore, type WrittenFile } from './store.ts';
 import type { UploadRow } from './uploads.ts';
 
 /** A small pool: a worker runs one step at a time, plus its heartbeat and a page read while a body streams. */
@@ -149,6 +149,8 @@ const MIGRATIONS: readonly string[] = [
   `CREATE TABLE borrowed (job TEXT NOT NULL, request_id BIGINT NOT NULL, noted_at BIGINT NOT NULL, PRIMARY KEY (job, request_id));
    CREATE INDEX borrowed_request ON borrowed (request_id, noted_at);
    ALTER TABLE batches ADD COLUMN cost_bytes BIGINT;`,
+  // The files runs wrote (`LedgerStore.noteWritten`), which a folder as the input leaves out.
+  `CREATE TABLE written (id TEXT COLLATE "C" PRIMARY KEY, path TEXT NOT NULL, as_what TEXT NOT NULL, noted_at BIGINT NOT NULL);`,
 ];
 
 /**
@@ -770,8 +772,24 @@ export class PgLedger implements LedgerStore {
       await client.query('DELETE FROM results a WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.result_id = a.id)');
       await client.query('DELETE FROM specs s WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.spec = s.id)');
       await client.query('DELETE FROM claims c WHERE NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = c.batch_id)');
+      await client.query('DELETE FROM written WHERE noted_at < $1', [before]);
       return counts;
     });
+  }
+
+  async noteWritten(files: readonly WrittenFile[], now: number): Promise<void> {
+    // One row an id: ON CONFLICT DO UPDATE refuses to touch a row twice in one statement.
+    files = [...new Map(files.map((file) => [file.id, file])).values()];
+    if (files.length === 0) return;
+    await this.#pool.query(
+      `INSERT INTO written (id, path, as_what, noted_at) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[])
+       ON CONFLICT (id) DO UPDATE SET path = EXCLUDED.path, as_what = EXCLUDED.as_what, noted_at = EXCLUDED.noted_at`,
+      [files.map((f) => f.id), files.map((f) => f.path), files.map((f) => f.as), files.map(() => now)],
+    );
+  }
+
+  async writtenFiles(): Promise<WrittenFile[]> {
+    return rows<WrittenFile>(this.#pool, 'SELECT id, path, as_what AS "as" FROM written');
   }
 
   async filesInUse(scope: string, afterGc?: GcAt): Promise<Set<string>> {

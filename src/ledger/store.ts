@@ -290,6 +290,18 @@ export interface GcAt {
   keep?: readonly number[];
 }
 
+/**
+ * A file a run wrote. `id` is what it is on its file system: its device, inode and birth time
+ * (`fileIdentity` in cli/files.ts), so that the same name made again later (another inode, or the
+ * same inode born again) is another file; `path` and `as` ("its output") are for the message that
+ * leaves it out.
+ */
+export interface WrittenFile {
+  id: string;
+  path: string;
+  as: string;
+}
+
 /** What `gc` deleted (or `gcPreview` would), and why it kept every request, if it did. */
 export interface GcCounts {
   batches: number;
@@ -423,6 +435,14 @@ export interface LedgerStore {
    * it again). Read whole, for `gc`.
    */
   filesInUse(scope: string, afterGc?: GcAt): Awaitable<Set<string>>;
+  /**
+   * Notes files a run wrote (its outputs), by what they are on their file system (`WrittenFile.id`),
+   * so that a folder given as a later run's input leaves them out whatever they are named; a note
+   * already there is refreshed. `gc(before)` forgets the notes older than `before`.
+   */
+  noteWritten(files: readonly WrittenFile[], now: number): Awaitable<void>;
+  /** The files runs noted as written (`noteWritten`), not yet forgotten. */
+  writtenFiles(): Awaitable<WrittenFile[]>;
   /** Gives the space of deleted rows back (SQLite `VACUUM`, refused while a run is alive: it would hold the write lock throughout; PostgreSQL `VACUUM`). */
   compact(): Awaitable<void>;
   close(): Awaitable<void>;

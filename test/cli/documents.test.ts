@@ -5,7 +5,7 @@
  * with inline base64 and one batch with uploads; a kill during uploads.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -434,6 +434,34 @@ describe('documents from the command line', () => {
         expect(result.stderr).not.toContain('submitted');
       }
     }
+  });
+
+  it("an earlier run's outputs in the input folder under other names (-o, --summary, > redirect) are left out too, by the ledger's notes; a file the user makes there later is read", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-earlier-out-'));
+    copyFileSync('fixtures/documents/invoices/INV-00001.pdf', join(dir, 'a.pdf'));
+    const ledger = join(mkdtempSync(join(tmpdir(), 'be-earlier-ledger-')), 'ledger.db');
+    const base = ['--emulator', '--ledger', ledger, '--prompt', 'Describe'];
+    const names = (text: string) => text.trim().split('\n').map((line) => (JSON.parse(line) as { name: string }).name);
+    const first = await runCli([...base, '-o', join(dir, 'out.ndjson'), '--summary', join(dir, 's1.json'), dir], { timeoutMs: 30_000 });
+    expect(first.code, first.stderr).toBe(0);
+    expect(names(readFileSync(join(dir, 'out.ndjson'), 'utf8'))).toEqual(['a.pdf']);
+    // The second run's standard output is redirected into the folder, under another name.
+    const home = mkdtempSync(join(tmpdir(), 'be-home-'));
+    execFileSync('sh', ['-c', `"${process.execPath}" "${BIN}" ${base.join(' ')} --summary s2.json . > second.ndjson 2> "${join(home, 'err')}"; echo $? > "${join(home, 'rc')}"`], { cwd: dir, env: { PATH: process.env['PATH'] ?? '', HOME: home } });
+    expect(readFileSync(join(home, 'rc'), 'utf8').trim(), readFileSync(join(home, 'err'), 'utf8')).toBe('0');
+    expect(names(readFileSync(join(dir, 'second.ndjson'), 'utf8'))).toEqual(['a.pdf']);
+    const second = readFileSync(join(home, 'err'), 'utf8');
+    expect(second).toContain('leaving out.ndjson out of the input: an earlier run wrote it (its output)');
+    expect(second).toContain('leaving s1.json out of the input: an earlier run wrote it (its --summary)');
+    // Replaced by the user: another file under the same name, read as the document it is.
+    rmSync(join(dir, 'out.ndjson'));
+    writeFileSync(join(dir, 'out.ndjson'), '{"note":"a record the user keeps here"}\n');
+    const third = await runCli([...base, '-o', join(dir, 'third.ndjson'), dir], { timeoutMs: 30_000 });
+    expect(third.code, third.stderr).toBe(0);
+    expect(names(readFileSync(join(dir, 'third.ndjson'), 'utf8'))).toEqual(['a.pdf', 'out.ndjson']);
+    expect(third.stderr).toContain(`leaving ${join(dir, 'second.ndjson')} out of the input: an earlier run wrote it (its standard output)`);
+    expect(third.stderr).toContain(`leaving ${join(dir, 's2.json')} out of the input: an earlier run wrote it (its --summary)`);
+    expect(third.stderr).toContain(`leaving ${join(dir, 's1.json')} out of the input: an earlier run wrote it (its --summary)`);
   });
 
   it('the flags of a CSV input are a usage error on a folder (they would be ignored)', async () => {

@@ -854,6 +854,24 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
       });
     });
 
+    describe('files written', () => {
+      it('noteWritten: every worker reads the notes; a note made again is refreshed; gc forgets the ones older than its cut', async () => {
+        const [a, b] = await workers(2);
+        expect(await a!.writtenFiles()).toEqual([]);
+        await a!.noteWritten([{ id: '1:10:100', path: '/d/out.ndjson', as: 'its output' }, { id: '1:11:100', path: '/d/s.json', as: 'its --summary' }], T);
+        await b!.noteWritten([{ id: '1:10:100', path: '/d/out.ndjson', as: 'its standard output' }, { id: '1:10:100', path: '/d/out.ndjson', as: 'its standard output' }], T + 10);
+        const byId = async (ledger: LedgerStore) => [...(await ledger.writtenFiles())].sort((x, y) => x.id.localeCompare(y.id));
+        expect(await byId(a!)).toEqual([
+          { id: '1:10:100', path: '/d/out.ndjson', as: 'its standard output' },
+          { id: '1:11:100', path: '/d/s.json', as: 'its --summary' },
+        ]);
+        await b!.noteWritten([], T + 20);
+        // The note of T goes, the one made again at T + 10 stays.
+        await a!.gc(T + 5, T + 5);
+        expect(await byId(b!)).toEqual([{ id: '1:10:100', path: '/d/out.ndjson', as: 'its standard output' }]);
+      });
+    });
+
     describe('uploads', () => {
       it('filesInUse: the file ids that the requests of a scope send, in any state (for gc to keep)', async () => {
         const [ledger] = await workers(1);

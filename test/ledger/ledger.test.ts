@@ -241,7 +241,9 @@ describe('migration from schema 4', () => {
     expect(ledger.records('scope-a', 1, 0, 10)).toEqual([]);
     ledger.close();
     const db = new Database(path, { readonly: true });
-    expect(db.pragma('user_version', { simple: true })).toBe(10);
+    expect(db.pragma('user_version', { simple: true })).toBe(11);
+    // Schema 11: the files runs wrote.
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'written'").pluck().get()).toBe('written');
     // The requests' key hashes are a column of their rows, under no index (schema 9: the key tables of schema 8 are gone).
     expect(db.prepare('SELECT key, h FROM requests ORDER BY id').all()).toEqual([hash, 'b'.repeat(22)].map((key) => ({ key, h: keyHash('scope-a', key) })));
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name IN ('keys', 'keys_new', 'request_keys') OR (type = 'index' AND tbl_name = 'requests' AND sql LIKE '%(h)%')").all()).toEqual([]);

@@ -29,6 +29,7 @@ import { newCounts } from '../../stages/merge.ts';
 import { coalesce } from '../../stages/write.ts';
 import { REALTIME_PREFIX } from '../../sink/options.ts';
 import { EXIT, type CliIo } from '../io.ts';
+import { filesWritten } from '../files.ts';
 import { guarded, say as sayLine } from '../command.ts';
 import { isBrokenPipe, plural } from '../text.ts';
 import { uploadLine } from '../documents.ts';
@@ -92,6 +93,8 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   // opened ends the run at once.
   const ledger = await ledgerOf(values, io.env);
   try {
+    // A folder as the input leaves out what earlier runs wrote into it, whatever its name now.
+    if (plan.input.documents.files) plan.input.leaveOut(await ledger.writtenFiles());
     // Before paying: the cap against what is left to pay, and how many sampled rows the ledger answered before.
     const answeredBefore = values['max-cost'] !== undefined || plan.picked ? await precheckCost(plan, values, io.env, say, ledger) : 0;
     return await execute(plan, values, io, say, view, answeredBefore, ledger);
@@ -271,6 +274,8 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   const started = Date.now();
   // Leaving on a second interrupt skips 'exit': the outputs' temporary files are removed first.
   const interrupts = onInterrupt(say, ledger.path, values['cancel-on-exit'], () => ({ batches, realtime: sentRealtime, creating: creates > 0 }), () => outputs.discard());
+  // First the redirected streams: a run killed later has written them too.
+  await noteWritten(ledger, values, io, false);
   const progress = createProgress({ stream: io.stderr, style: values.quiet ? 'off' : values.progress || (io.stderr as { isTTY?: boolean }).isTTY ? 'tty' : 'lines', counts, costs, describe, uploads: uploadCounts });
   view.progress = progress;
   const options = libraryOptions(plan, values, io, {
@@ -390,9 +395,28 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   if (!values.quiet) for (const line of [...lines, uploadLine(uploadCounts) ?? []].flat()) say(line);
   else if (counts.failed > 0) say(summaryLines(summary)[0] ?? '');
   await outputs.writeSummary(`${JSON.stringify(summary, null, 2)}\n`);
+  await noteWritten(ledger, values, io, true);
   if (pending) throw pending;
   if (picked) say(sampleReport(summary, plan.totalRows, answeredBefore, values.shard));
   return counts.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
+}
+
+/**
+ * Notes in the ledger the files this run writes (`filesWritten`: its standard output and error when
+ * redirected to files; with `outputs`, its output files too, once written), so that a later run given
+ * the folder that holds them leaves them out (`Input.leaveOut`). A ledger that cannot take the note
+ * costs the run nothing: such a file would be read as a document, and said so.
+ */
+async function noteWritten(ledger: LedgerStore, values: EnrichValues, io: CliIo, outputs: boolean): Promise<void> {
+  const files = filesWritten(
+    outputs ? [['its output', values.output], ['its --errors', values.errors], ['its --summary', values.summary]] : [],
+    [['its standard output', io.stdout], ['its standard error', io.stderr]],
+  );
+  try {
+    await ledger.noteWritten(files, Date.now());
+  } catch {
+    // See above: nothing the run relies on.
+  }
 }
 
 /** What the run gives the library, beside the flags: its ledger, API, counters, signal and event sink. */

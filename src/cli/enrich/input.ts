@@ -17,6 +17,7 @@ import { checkFirstRecord, firstRows } from '../checks.ts';
 import { documentInput, type DocumentInput } from '../documents.ts';
 import { openInput, redirectedStreams, writtenByRun } from '../files.ts';
 import { answerFields, type Config, type EnrichValues } from './config.ts';
+import type { WrittenFile } from '../../ledger/store.ts';
 
 export interface Input {
   /** FILE, or `-` for stdin. */
@@ -36,6 +37,8 @@ export interface Input {
   offline(records: AsyncIterable<SourceRecord>): AsyncIterable<SourceRecord>;
   /** The CSV header's columns, once read. */
   columns(): string[] | undefined;
+  /** Files earlier runs wrote (the ledger's notes): a folder as the input leaves them out too, whatever their names now. */
+  leaveOut(files: readonly WrittenFile[]): void;
 }
 
 /**
@@ -43,13 +46,15 @@ export interface Input {
  * a usage error at line 1 rather than an `_error` on every record. Warnings are said once.
  */
 export function openRunInput(file: string, values: EnrichValues, config: Config, io: CliIo, say: (line: string) => void, ledger: string): Input {
-  const written = writtenByRun([values.output, values.errors, values.summary], ledger, redirectedStreams([['standard output', io.stdout], ['standard error', io.stderr]]));
+  // The files earlier runs noted in the ledger as written (`leaveOut`, once the ledger is open).
+  const earlier = new Map<string, WrittenFile>();
+  const written = writtenByRun([values.output, values.errors, values.summary], ledger, redirectedStreams([['standard output', io.stdout], ['standard error', io.stderr]]), earlier);
   // Said once: a FILE may be read more than once (the estimates' passes, the run).
   const left = new Set<string>();
   const skip = (path: string) => {
     const file = written(path);
     if (file === undefined) return false;
-    if (!left.has(file.what)) say(`leaving ${file.what} out of the input: this run writes ${file.writes}`);
+    if (!left.has(file.what)) say(`leaving ${file.what} out of the input: ${file.why}`);
     left.add(file.what);
     return true;
   };
@@ -113,6 +118,9 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
         ? attachDocuments({ fields: documents.attach, baseDir: documents.baseDir, model: config.model, upload: documents.upload, canUpload: true, oversizedImage: documents.oversizedImage, file })(records)
         : records,
     columns: () => inputColumns,
+    leaveOut: (files) => {
+      for (const file of files) earlier.set(file.id, file);
+    },
   };
 }
 
