@@ -204,7 +204,7 @@ describe('a ledger written by a newer batch-enrich', () => {
     const db = new Database(path);
     db.pragma('user_version = 99');
     db.close();
-    expect(() => new Ledger(path)).toThrow(expect.objectContaining({ code: 'BE_LEDGER', message: expect.stringContaining('written by a newer batch-enrich (schema 99 > 10)') }));
+    expect(() => new Ledger(path)).toThrow(expect.objectContaining({ code: 'BE_LEDGER', message: expect.stringContaining('written by a newer batch-enrich (schema 99 > 11)') }));
     const after = new Database(path, { readonly: true });
     expect(after.pragma('user_version', { simple: true })).toBe(99);
     after.close();
