@@ -84,7 +84,7 @@ export const ENRICH_FLAGS = {
 
   'batch-size': { value: 'N', parse: integer(1, MAX_BATCH_REQUESTS), default: MAX_BATCH_REQUESTS, group: BATCHING, help: `requests per batch, 1-${MAX_BATCH_REQUESTS}; 256 MB also caps a batch` },
   'flush-after': { value: 'SECONDS', parse: positive('seconds'), default: DEFAULT_FLUSH_AFTER_MS / 1000, group: BATCHING, help: 'submit a partial batch this long after its first request' },
-  'max-in-flight': { value: 'N', parse: integer(1, 100), default: DEFAULT_MAX_IN_FLIGHT, group: BATCHING, help: 'batches running at once; reading waits for a free slot' },
+  'max-in-flight': { value: 'N', parse: integer(1, 100), default: DEFAULT_MAX_IN_FLIGHT, group: BATCHING, help: 'batches running at once; reading waits for a free slot (--no-wait: a batch polled once and left running frees its slot, so every batch is submitted)' },
   'poll-min': { value: 'SECONDS', parse: positive('seconds'), default: POLL_MIN_MS / 1000, group: BATCHING, help: 'first poll interval; it doubles, with jitter, up to --poll-max' },
   'poll-max': { value: 'SECONDS', parse: positive('seconds'), default: POLL_MAX_MS / 1000, group: BATCHING, help: 'longest poll interval (at the default, an hour-long batch is polled 13 or 14 times)' },
   ledger: { value: 'PATH|URL', group: BATCHING, help: 'the ledger: a SQLite file, or a postgres:// URL (for jobs that move between machines, and workers sharing one job; the password is never stored or shown)', defaultText: '$BATCH_ENRICH_LEDGER, else ~/.cache/batch-enrich/ledger.db' },
