@@ -17,13 +17,42 @@ const COMMANDS: Record<string, () => Promise<{ run: (argv: string[], io: CliIo) 
   help: async () => ({ run: helpCommand }),
 };
 
+/**
+ * Words a user may try for a command, not near its name: the command meant, or (after ':') what to do
+ * instead. Only a bare word that names no file gets here, so no input is ever taken for one.
+ */
+const GUESSED: Record<string, string> = {
+  jobs: 'status',
+  list: 'status',
+  ls: 'status',
+  ps: 'status',
+  batches: 'status',
+  show: 'status',
+  stop: 'cancel',
+  kill: 'cancel',
+  abort: 'cancel',
+  clean: 'gc',
+  prune: 'gc',
+  purge: 'gc',
+  serve: 'emulator',
+  server: 'emulator',
+  mock: 'emulator',
+  collect: ": a job is collected by running the command that submitted it again (see --no-wait); 'batch-enrich results BATCH_ID' prints one batch's results",
+  resume: ': a job resumes by running the command that started it again',
+};
+
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const [first, ...rest] = argv;
   const command = first === undefined ? undefined : COMMANDS[first];
   if (command) return (await command()).run(rest, io);
   // A word that is not a file but is close to a command is a typo of the command, not a missing input.
   if (first !== undefined && /^[a-z]+$/.test(first) && !existsSync(first)) {
-    const near = closest(first, Object.keys(COMMANDS));
+    const guess = GUESSED[first];
+    if (guess?.startsWith(':')) {
+      io.stderr.write(`batch-enrich: unknown command '${first}' (no file of that name either)${guess}\nTry 'batch-enrich --help'.\n`);
+      return EXIT.USAGE;
+    }
+    const near = guess ?? closest(first, Object.keys(COMMANDS));
     if (near) {
       io.stderr.write(`batch-enrich: unknown command '${first}'; did you mean '${near}'? (no file of that name either)\nTry 'batch-enrich --help'.\n`);
       return EXIT.USAGE;

@@ -44,6 +44,13 @@ describe('every command: exit 2, one line `batch-enrich: WHAT: problem, got VALU
       hint: 'batch-enrich --help',
     },
     { description: 'enrich: a choice not offered', argv: ['--upload', 'sometimes', '--prompt', 'x'], line: '--upload: expected one of files, inline, auto, got "sometimes"', hint: 'batch-enrich --help' },
+    { description: 'a command guessed by another name (no file of that name either)', argv: ['jobs'], line: "unknown command 'jobs'; did you mean 'status'? (no file of that name either)", hint: 'batch-enrich --help' },
+    {
+      description: 'collecting a job, as a command (a job is collected by running its command again)',
+      argv: ['collect', '--job', 'nightly'],
+      line: "unknown command 'collect' (no file of that name either): a job is collected by running the command that submitted it again (see --no-wait); 'batch-enrich results BATCH_ID' prints one batch's results",
+      hint: 'batch-enrich --help',
+    },
     { description: 'enrich: a mistyped flag', argv: ['--promt', 'x'], line: 'unknown option --promt; did you mean --prompt?', hint: 'batch-enrich --help' },
     { description: 'enrich: --tsv with another --input-format', argv: ['--tsv', '--input-format', 'ndjson', '--prompt', 'x', '-'], line: '--tsv and --input-format ndjson say two formats: give one', hint: 'batch-enrich --help' },
     { description: 'enrich: --tsv with another delimiter', argv: ['--tsv', '-d', ';', '--prompt', 'x', '-'], line: '--tsv reads tab-separated input: --delimiter ";" says another; give one', hint: 'batch-enrich --help' },
