@@ -125,9 +125,18 @@ export function filesWritten(outputs: readonly (readonly [as: string, path: stri
   for (const [as, stream] of streams) {
     const fd = (stream as { fd?: unknown } | undefined)?.fd;
     const id = typeof fd === 'number' ? fileIdentity(fd) : undefined;
-    if (id !== undefined) written.push({ id, path: `fd ${fd}`, as });
+    if (id !== undefined) written.push({ id, path: streamPath(fd as number), as });
   }
   return written;
+}
+
+/** Where a descriptor's file is (Linux: its /proc link), else the descriptor, for the ledger's note. */
+function streamPath(fd: number): string {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return `file descriptor ${fd}`;
+  }
 }
 
 /** A standard stream redirected to a regular file (`> out.ndjson`, `2>> err.txt`): the file's identity. */
