@@ -373,6 +373,26 @@ export interface LedgerOptions {
   gcPauseMs?: number;
 }
 
+/**
+ * The files runs noted as written (`LedgerStore.noteWritten`) in the SQLite ledger at `path`, read
+ * without opening it as a ledger (no migration, no run, nothing written): for `--dry-run`, which
+ * sends nothing and leaves the ledger as it is. None when there is no such file, or it is too old
+ * to hold notes, or it cannot be read.
+ */
+export function writtenNotes(path: string): WrittenFile[] {
+  if (path === ':memory:' || !existsSync(path)) return [];
+  try {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      return db.prepare<[], WrittenFile>('SELECT id, path, as_what AS "as" FROM written').all();
+    } finally {
+      db.close();
+    }
+  } catch {
+    return [];
+  }
+}
+
 export class Ledger implements LedgerStore {
   readonly path: string;
   readonly #gcStep: number;

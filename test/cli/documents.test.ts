@@ -445,6 +445,11 @@ describe('documents from the command line', () => {
     const first = await runCli([...base, '-o', join(dir, 'out.ndjson'), '--summary', join(dir, 's1.json'), dir], { timeoutMs: 30_000 });
     expect(first.code, first.stderr).toBe(0);
     expect(names(readFileSync(join(dir, 'out.ndjson'), 'utf8'))).toEqual(['a.pdf']);
+    // --dry-run reads the notes too (it opens no ledger, but reads a SQLite one that is there): its estimate is the run's.
+    const dry = await runCli([...base, '--dry-run', dir], { timeoutMs: 30_000 });
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout.trim().split('\n')).toHaveLength(1);
+    expect(dry.stderr).toContain(`leaving ${join(dir, 'out.ndjson')} out of the input: an earlier run wrote it (its output)`);
     // The second run's standard output is redirected into the folder, under another name.
     const home = mkdtempSync(join(tmpdir(), 'be-home-'));
     execFileSync('sh', ['-c', `"${process.execPath}" "${BIN}" ${base.join(' ')} --summary s2.json . > second.ndjson 2> "${join(home, 'err')}"; echo $? > "${join(home, 'rc')}"`], { cwd: dir, env: { PATH: process.env['PATH'] ?? '', HOME: home } });
