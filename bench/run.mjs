@@ -7,6 +7,7 @@
 // ledger or HTTP (`chain-floor.mjs`: every answer at hand at once) and the ledger alone
 // (`ledger-floor.mjs`: a run's SQLite work, nothing else). And the peer (`peer.mjs`): the one-script
 // way a user would do the job with the SDK alone, no durability, against the same emulator.
+// And what the bin costs to start (`startup.mjs`), bundled as shipped and unbundled.
 // The issue's targets: ours uses no more CPU than the peer, and at least 0.2 of the floor's records/s.
 //
 //   npm run bench                      100,000, 200,000 and 1,000,000 rows (about 25 minutes)
@@ -17,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generate } from './generate.mjs';
+import { startupFigures } from './startup.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -45,7 +47,7 @@ async function figures(script, arg, env = {}, nodeArgs = []) {
 // The emulator keeps every batch it was sent in memory: a million requests need more than Node's
 // default heap. A fresh one for each contestant, so that each finds it empty.
 async function startEmulator() {
-  const child = spawn(process.execPath, ['--max-old-space-size=8192', join(root, 'dist/src/cli/main.js'), 'emulator', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--max-old-space-size=8192', join(root, 'dist/cli/main.js'), 'emulator', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise((resolve, reject) => {
     child.stdout.setEncoding('utf8').once('data', (line) => resolve(line.trim().split('\n')[0]));
     child.once('exit', (code) => reject(new Error(`the emulator exited with ${code}`)));
@@ -53,6 +55,8 @@ async function startEmulator() {
   return { url, stop: () => child.kill('SIGTERM') };
 }
 
+const startup = startupFigures();
+for (const [name, f] of Object.entries(startup)) process.stdout.write(`startup, ${name}: ${f.bundleCpuMs} ms of CPU (unbundled: ${f.unbundledCpuMs} ms)\n`);
 let emulator = await startEmulator();
 const freshEmulator = async () => {
   emulator.stop();
@@ -135,6 +139,6 @@ let commit = 'unknown';
 try {
   commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
 } catch {}
-const report = { date: new Date().toISOString(), commit, node: process.version, cpus: (await import('node:os')).cpus().length, results };
+const report = { date: new Date().toISOString(), commit, node: process.version, cpus: (await import('node:os')).cpus().length, startup, results };
 writeFileSync(join(here, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
 process.stdout.write(`figures written to bench/results.json\n`);

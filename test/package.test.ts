@@ -3,11 +3,12 @@
  * what a user needs (the built code, the recipes, the demo fixtures), not test data or source maps
  * of sources it does not ship.
  */
-import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from './helpers/cli.ts';
+import { BIN, ROOT } from './helpers/cli.ts';
 
 function sources(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true })
@@ -25,11 +26,46 @@ describe('the npm package', () => {
   it('ships the built code, the recipes and the demo fixtures only', () => {
     const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const paths = (JSON.parse(out) as { files: { path: string }[] }[])[0]?.files.map((file) => file.path) ?? [];
-    expect(paths).toContain('dist/src/cli/main.js');
+    expect(paths).toContain('dist/cli/main.js');
+    expect(paths).toContain('dist/src/index.js');
     expect(paths).toContain('fixtures/csv/tickets.csv');
     expect(paths.filter((path) => path.startsWith('fixtures/spec/') || path.startsWith('fixtures/cli/'))).toEqual([]);
     expect(paths.filter((path) => path.endsWith('.map'))).toEqual([]);
     expect(paths.filter((path) => path.startsWith('test/') || path.startsWith('src/'))).toEqual([]);
+  });
+});
+
+/** The files of node_modules and of the package that `node BIN ...args` loads, by an ESM loader hook. */
+function filesLoaded(args: string[]): string[] {
+  const dir = mkdtempSync(join(tmpdir(), 'be-loads-'));
+  // Hooks run on a thread of their own: written at once (writeSync), or lines are lost at the exit.
+  writeFileSync(join(dir, 'hooks.mjs'), "import { writeSync } from 'node:fs';\nexport async function load(url, context, next) { writeSync(2, 'LOADED ' + url + '\\n'); return next(url, context); }\n");
+  writeFileSync(join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify(new URL(`file://${join(dir, 'hooks.mjs')}`).href)});\n`);
+  const out = spawnSync(process.execPath, ['--import', join(dir, 'register.mjs'), BIN, ...args], { cwd: ROOT, encoding: 'utf8' });
+  expect(out.status, out.stderr).toBe(0);
+  return out.stderr
+    .split('\n')
+    .filter((line) => line.startsWith('LOADED file:'))
+    .map((line) => line.slice('LOADED file://'.length));
+}
+
+describe('the bin', () => {
+  // Every pipeline run, and every test that spawns the CLI, pays for reading its modules: 1.0 s of CPU
+  // when the bin read ~450 files (273 of them the SDK's, for --version too). The bin is a bundle
+  // (rolldown.config.mjs); the SDK is inside it, zod (95 files) and the other dependencies outside.
+  it('is a bundle: it reads the SDK and our modules from it, not from node_modules or dist/src', () => {
+    const files = filesLoaded(['--version']);
+    expect(files.filter((path) => path.includes('/node_modules/@anthropic-ai/sdk/') || path.includes('/node_modules/@opentelemetry/'))).toEqual([]);
+    expect(files.filter((path) => path.startsWith(join(ROOT, 'dist/src')))).toEqual([]);
+    expect(files.length).toBeLessThan(200);
+  });
+
+  it('loads a bundled recipe from the bundle, also when named by its source path', () => {
+    for (const spec of ['ticket-triage', 'transforms/ticket-triage.ts']) {
+      const files = filesLoaded(['--transform', spec, '--help']);
+      expect(files.filter((path) => path.startsWith(join(ROOT, 'dist/src')) || path.startsWith(join(ROOT, 'dist/transforms')))).toEqual([]);
+      expect(files.some((path) => /\/dist\/cli\/chunks\/ticket-triage-[^/]+\.js$/.test(path))).toBe(true);
+    }
   });
 });
 

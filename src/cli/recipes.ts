@@ -3,8 +3,8 @@
  * bundled ones with their input fields) and `--transform NAME --help` (one in full).
  */
 import { existsSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { usageError } from '../errors.ts';
 import type { Recipe } from '../recipe.ts';
 import { resolveAnswerSchema } from '../core/schema.ts';
@@ -13,34 +13,44 @@ import { DEFAULT_MAX_TOKENS, DEFAULT_MODEL } from '../enrich.ts';
 import { EXIT, type CliIo } from './io.ts';
 import { guarded, help } from './command.ts';
 import { parseFlags, renderFlags } from './flags.ts';
+import { packageRoot } from './package.ts';
+
+/**
+ * The recipes in `transforms/`, each imported by a literal path: compiled, that is
+ * `dist/transforms/NAME.js`; from source (vitest, tsx), `transforms/NAME.ts`; in the bin's bundle,
+ * a chunk of it that shares the bundle's modules (so loading one loads nothing twice).
+ */
+const RECIPE_MODULES = {
+  'ticket-triage': () => import('../../transforms/ticket-triage.ts'),
+  'invoice-extraction': () => import('../../transforms/invoice-extraction.ts'),
+  'contract-clauses': () => import('../../transforms/contract-clauses.ts'),
+} as const;
 
 /** The recipes in `transforms/`. */
-export const BUNDLED = ['ticket-triage', 'invoice-extraction', 'contract-clauses'] as const;
+export const BUNDLED = Object.keys(RECIPE_MODULES) as (keyof typeof RECIPE_MODULES)[];
+
+function bundledName(spec: string): keyof typeof RECIPE_MODULES | undefined {
+  return Object.hasOwn(RECIPE_MODULES, spec) ? (spec as keyof typeof RECIPE_MODULES) : undefined;
+}
 
 /** Loads a recipe by name (a bundled one) or from a module path (its default export or `recipe`). */
 export async function loadRecipe(spec: string): Promise<Recipe> {
-  const here = dirname(fileURLToPath(import.meta.url));
-  // Built: dist/src/cli → dist/transforms/NAME.js. From source (tsx, vitest): src/cli → transforms/NAME.ts.
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const bundled = join(here, '..', '..', 'transforms', `${spec}${ext}`);
-  let path: string;
-  if (/^[a-z0-9][a-z0-9-]*$/.test(spec) && existsSync(bundled)) {
-    path = bundled;
+  let load: () => Promise<{ default?: unknown; recipe?: unknown }>;
+  const named = /^[a-z0-9][a-z0-9-]*$/.test(spec) ? bundledName(spec) : undefined;
+  if (named) {
+    load = RECIPE_MODULES[named];
   } else {
-    path = resolve(spec);
+    const path = resolve(spec);
     if (!existsSync(path)) throw usageError(`--transform ${spec}: no such recipe or file (bundled recipes: ${BUNDLED.join(', ')}; see 'batch-enrich recipes')`);
-    if (path.endsWith('.ts') && ext === '.js') {
-      // A bundled recipe given by its source path: use its compiled twin.
-      const root = join(here, '..', '..', '..');
-      const rel = relative(root, path);
-      const twin = join(here, '..', '..', rel.replace(/\.ts$/, '.js'));
-      if (!rel.startsWith('..') && !isAbsolute(rel) && existsSync(twin)) path = twin;
-      else throw usageError(`--transform ${spec}: Node cannot load TypeScript directly; compile the recipe to .js (or run batch-enrich under tsx)`);
-    }
+    const twin = sourceTwin(path);
+    if (twin) load = RECIPE_MODULES[twin];
+    else if (path.endsWith('.ts') && !import.meta.url.endsWith('.ts')) {
+      throw usageError(`--transform ${spec}: Node cannot load TypeScript directly; compile the recipe to .js (or run batch-enrich under tsx)`);
+    } else load = () => import(pathToFileURL(path).href) as Promise<{ default?: unknown; recipe?: unknown }>;
   }
   let module: { default?: unknown; recipe?: unknown };
   try {
-    module = (await import(pathToFileURL(path).href)) as typeof module;
+    module = await load();
   } catch (error) {
     throw usageError(`--transform ${spec}: cannot load the module: ${(error as Error).message}`);
   }
@@ -51,6 +61,16 @@ export async function loadRecipe(spec: string): Promise<Recipe> {
   return { name: spec, description: '', ...recipe } as Recipe;
 }
 
+/**
+ * A bundled recipe given by its source path (`transforms/NAME.ts` of this package), which Node cannot
+ * load as TypeScript: its name, to load the compiled recipe instead.
+ */
+function sourceTwin(path: string): keyof typeof RECIPE_MODULES | undefined {
+  const root = packageRoot();
+  if (root === undefined || !path.endsWith('.ts') || import.meta.url.endsWith('.ts')) return undefined;
+  const rel = relative(join(root, 'transforms'), path);
+  return rel.startsWith('..') || isAbsolute(rel) || rel.includes(sep) ? undefined : bundledName(rel.slice(0, -'.ts'.length));
+}
 
 /** `batch-enrich recipes`: each bundled recipe, what it does and the fields it reads. */
 export function recipesCommand(argv: string[], io: CliIo): Promise<number> {

@@ -74,8 +74,8 @@ describe('emulator CLI flags', () => {
     expect(h.err()).toMatch(/--api-key|BATCH_ENRICH_EMULATOR_API_KEYS/);
   });
 
-  it.skipIf(!existsSync('dist/src/cli/main.js'))('spawned with keys from the environment: only those keys get in', async () => {
-    const child = spawn(process.execPath, ['dist/src/cli/main.js', 'emulator', '--port', '0'], {
+  it.skipIf(!existsSync('dist/cli/main.js'))('spawned with keys from the environment: only those keys get in', async () => {
+    const child = spawn(process.execPath, ['dist/cli/main.js', 'emulator', '--port', '0'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, BATCH_ENRICH_EMULATOR_API_KEYS: 'env-key' },
     });

@@ -1,11 +1,11 @@
-/** Spawns the built CLI (`dist/src/cli/main.js`, built by `npm test` before vitest runs). */
+/** Spawns the built CLI (the bin's bundle, `dist/cli/main.js`, built by `npm test` before vitest runs). */
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
-export const BIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+export const BIN = join(ROOT, 'dist', 'cli', 'main.js');
 export const CASES_DIR = join(ROOT, 'fixtures', 'cli');
 
 export interface CliResult {

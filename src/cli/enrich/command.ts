@@ -6,9 +6,6 @@
  * (`estimate.ts`), the outputs (`output.ts`) and the signals (`signals.ts`).
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import type Anthropic from '@anthropic-ai/sdk';
 import { isBatchEnrichError, shown, usageError, type BatchEnrichError } from '../../errors.ts';
@@ -30,6 +27,7 @@ import { coalesce } from '../../stages/write.ts';
 import { REALTIME_PREFIX } from '../../sink/options.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { filesWritten } from '../files.ts';
+import { packageVersion } from '../package.ts';
 import { guarded, say as sayLine } from '../command.ts';
 import { isBrokenPipe, plural } from '../text.ts';
 import { uploadLine } from '../documents.ts';
@@ -477,13 +475,4 @@ function libraryOptions(plan: Plan, values: EnrichValues, io: CliIo, run: RunPar
     onEvent: run.onEvent,
     onComplete: run.onComplete,
   };
-}
-
-function packageVersion(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const up of ['../../../..', '../../..']) {
-    const path = join(here, up, 'package.json');
-    if (existsSync(path)) return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
-  }
-  return 'unknown';
 }
