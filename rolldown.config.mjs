@@ -8,20 +8,33 @@
 // outside, read from node_modules as installed: the other dependencies, among them zod (a recipe's
 // schema is checked with `instanceof z.ZodType`: one zod for the recipe and the bin) and the native
 // better-sqlite3.
-import { readFileSync } from 'node:fs';
+//
+// `npm run build` runs this file (node rolldown.config.mjs): it empties dist/cli and builds, printing
+// nothing but warnings and errors on stderr, so that `npm run demo > out.ndjson` holds the output
+// only (rolldown's own command prints its chunk table on stdout). `rolldown -c` reads it too.
+import { readFileSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { build } from 'rolldown';
 
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
 const outside = Object.keys(pkg.dependencies).filter((name) => name !== '@anthropic-ai/sdk');
 
-export default {
-  input: { main: 'dist/src/cli/main.js' },
+const config = {
+  input: { main: fileURLToPath(new URL('./dist/src/cli/main.js', import.meta.url)) },
   platform: 'node',
   external: (id) => outside.some((name) => id === name || id.startsWith(`${name}/`)),
   output: {
-    dir: 'dist/cli',
+    dir: fileURLToPath(new URL('./dist/cli', import.meta.url)),
     format: 'esm',
     minify: { compress: true, mangle: false },
     entryFileNames: '[name].js',
     chunkFileNames: 'chunks/[name]-[hash].js',
   },
 };
+
+export default config;
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  rmSync(new URL('./dist/cli', import.meta.url), { recursive: true, force: true });
+  await build({ ...config, logLevel: 'warn' });
+}
