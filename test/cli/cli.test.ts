@@ -3,7 +3,7 @@
  * files written, an emulator started elsewhere, signals, and the help text.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -180,6 +180,28 @@ describe('batch-enrich CLI', () => {
       // The shared prefix is byte-identical in every request, so it can be cached.
       expect(new Set(lines.map((l) => JSON.stringify(l.params['system']))).size).toBe(1);
     }
+  });
+
+  it('--transform takes a recipe module of your own, which imports zod and batch-enrich (the bin is a bundle: the schema is still a zod schema to it)', async () => {
+    // Under the package, as an installed user's module would be under theirs: it resolves 'zod' and,
+    // by the package's own name, 'batch-enrich' (the library, dist/src) from node_modules and package.json.
+    const dir = join(ROOT, 'dist', 'test-recipes');
+    mkdirSync(dir, { recursive: true });
+    const recipe = join(dir, `mood-${process.pid}.mjs`);
+    writeFileSync(
+      recipe,
+      [
+        "import { z } from 'zod';",
+        "import { defineRecipe } from 'batch-enrich';",
+        "export default defineRecipe({ prompt: 'Mood of: {{text}}', schema: z.object({ mood: z.enum(['calm', 'upset']) }), maxTokens: 64 });",
+        '',
+      ].join('\n'),
+    );
+    const result = await runCli(['--dry-run', '--transform', recipe, '-'], { stdin: 'text\nI am fine\n' }).finally(() => rmSync(recipe, { force: true }));
+    expect(result.code, result.stderr).toBe(0);
+    const [line] = result.stdout.trim().split('\n').map((l) => JSON.parse(l) as { params: { max_tokens: number; output_config?: { format?: { schema?: { properties?: Record<string, unknown> } } } } });
+    expect(line?.params.max_tokens).toBe(64);
+    expect(Object.keys(line?.params.output_config?.format?.schema?.properties ?? {})).toEqual(['mood']);
   });
 
   it('runs against an emulator given by ANTHROPIC_BASE_URL, and a rerun is served from the ledger', async () => {
