@@ -13,11 +13,18 @@ function packageOf(): { dir: string; version: string } | null {
   if (root !== undefined) return root;
   for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
     const path = join(dir, 'package.json');
-    if (existsSync(path)) {
-      const pkg = JSON.parse(readFileSync(path, 'utf8')) as { name?: unknown; version?: unknown };
-      if (pkg.name === 'batch-enrich') return (root = { dir, version: typeof pkg.version === 'string' ? pkg.version : 'unknown' });
-    }
+    const pkg = existsSync(path) ? readPackage(path) : undefined;
+    if (pkg?.name === 'batch-enrich') return (root = { dir, version: typeof pkg.version === 'string' ? pkg.version : 'unknown' });
     if (dirname(dir) === dir) return (root = null);
+  }
+}
+
+/** A package.json's name and version; undefined when it cannot be read (another project's, broken: not ours). */
+function readPackage(path: string): { name?: unknown; version?: unknown } | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as { name?: unknown; version?: unknown };
+  } catch {
+    return undefined;
   }
 }
 

@@ -26,29 +26,21 @@ const RECIPE_MODULES = {
   'contract-clauses': () => import('../../transforms/contract-clauses.ts'),
 } as const;
 
-/** The recipes in `transforms/`. */
-export const BUNDLED = Object.keys(RECIPE_MODULES) as (keyof typeof RECIPE_MODULES)[];
+type RecipeName = keyof typeof RECIPE_MODULES;
+/** What a recipe module exports: the recipe as its default export, or as `recipe`. */
+type RecipeModule = { default?: unknown; recipe?: unknown };
 
-function bundledName(spec: string): keyof typeof RECIPE_MODULES | undefined {
-  return Object.hasOwn(RECIPE_MODULES, spec) ? (spec as keyof typeof RECIPE_MODULES) : undefined;
+/** The recipes in `transforms/`. */
+export const BUNDLED = Object.keys(RECIPE_MODULES) as RecipeName[];
+
+function bundledName(spec: string): RecipeName | undefined {
+  return Object.hasOwn(RECIPE_MODULES, spec) ? (spec as RecipeName) : undefined;
 }
 
 /** Loads a recipe by name (a bundled one) or from a module path (its default export or `recipe`). */
 export async function loadRecipe(spec: string): Promise<Recipe> {
-  let load: () => Promise<{ default?: unknown; recipe?: unknown }>;
-  const named = /^[a-z0-9][a-z0-9-]*$/.test(spec) ? bundledName(spec) : undefined;
-  if (named) {
-    load = RECIPE_MODULES[named];
-  } else {
-    const path = resolve(spec);
-    if (!existsSync(path)) throw usageError(`--transform ${spec}: no such recipe or file (bundled recipes: ${BUNDLED.join(', ')}; see 'batch-enrich recipes')`);
-    const twin = sourceTwin(path);
-    if (twin) load = RECIPE_MODULES[twin];
-    else if (path.endsWith('.ts') && !import.meta.url.endsWith('.ts')) {
-      throw usageError(`--transform ${spec}: Node cannot load TypeScript directly; compile the recipe to .js (or run batch-enrich under tsx)`);
-    } else load = () => import(pathToFileURL(path).href) as Promise<{ default?: unknown; recipe?: unknown }>;
-  }
-  let module: { default?: unknown; recipe?: unknown };
+  const load = recipeLoader(spec);
+  let module: RecipeModule;
   try {
     module = await load();
   } catch (error) {
@@ -61,13 +53,23 @@ export async function loadRecipe(spec: string): Promise<Recipe> {
   return { name: spec, description: '', ...recipe } as Recipe;
 }
 
-/**
- * A bundled recipe given by its source path (`transforms/NAME.ts` of this package), which Node cannot
- * load as TypeScript: its name, to load the compiled recipe instead.
- */
-function sourceTwin(path: string): keyof typeof RECIPE_MODULES | undefined {
+/** How to import what `--transform SPEC` names: a bundled recipe, by name or by its source path, or a module file. */
+function recipeLoader(spec: string): () => Promise<RecipeModule> {
+  const named = bundledName(spec);
+  if (named) return RECIPE_MODULES[named];
+  const path = resolve(spec);
+  if (!existsSync(path)) throw usageError(`--transform ${spec}: no such recipe or file (bundled recipes: ${BUNDLED.join(', ')}; see 'batch-enrich recipes')`);
+  if (!path.endsWith('.ts') || import.meta.url.endsWith('.ts')) return () => import(pathToFileURL(path).href) as Promise<RecipeModule>;
+  // Node cannot load TypeScript: a bundled recipe's source (transforms/NAME.ts of this package) loads compiled.
+  const twin = sourceTwin(path);
+  if (twin) return RECIPE_MODULES[twin];
+  throw usageError(`--transform ${spec}: Node cannot load TypeScript directly; compile the recipe to .js (or run batch-enrich under tsx)`);
+}
+
+/** The bundled recipe whose source is `path` (`transforms/NAME.ts` of this package), if it is one. */
+function sourceTwin(path: string): RecipeName | undefined {
   const root = packageRoot();
-  if (root === undefined || !path.endsWith('.ts') || import.meta.url.endsWith('.ts')) return undefined;
+  if (root === undefined) return undefined;
   const rel = relative(join(root, 'transforms'), path);
   return rel.startsWith('..') || isAbsolute(rel) || rel.includes(sep) ? undefined : bundledName(rel.slice(0, -'.ts'.length));
 }
