@@ -45,6 +45,7 @@ import { cutShortSql, fileIdsIn, forwardState, gcRules, ledgerBusy, stoppedEarly
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
+import { migrate } from './migrate.ts';
 import { KeyIndex, PairBuffer } from './key-index.ts';
 
 const SCHEMA_VERSION = 11;
@@ -558,31 +559,22 @@ export class Ledger implements LedgerStore {
     this.#records = new RunRecords(db, path, createPrivate);
   }
 
-  /**
-   * Brings the schema to `SCHEMA_VERSION`, one step at a time, each in a transaction of its own that
-   * holds the write lock from its start (`immediate`) and reads the version again under it: another
-   * process may be migrating the same file (workers started together on a new ledger), and a step it
-   * has made must not be made twice (schema 4's step drops and makes the tables, with what the other
-   * process wrote since).
-   */
+  /** Brings the schema to `SCHEMA_VERSION` (`./migrate.ts`: other processes may be migrating the same file). */
   #migrate(): void {
-    const version = () => this.#db.pragma('user_version', { simple: true }) as number;
-    const refuseNewer = (found: number) => {
-      if (found > SCHEMA_VERSION) throw new BatchEnrichError('BE_LEDGER', `The ledger ${this.path} was written by a newer batch-enrich (schema ${found} > ${SCHEMA_VERSION})`);
-    };
-    refuseNewer(version());
-    while (version() < SCHEMA_VERSION) {
-      this.#db
-        .transaction(() => {
-          const from = version();
-          refuseNewer(from);
-          if (from === SCHEMA_VERSION) return;
-          if (from < 4) this.#schema4();
-          else this.#migrations[from]?.();
-          this.#db.pragma(`user_version = ${Math.max(from + 1, 4)}`);
-        })
-        .immediate();
-    }
+    migrate(this.#db, {
+      target: SCHEMA_VERSION,
+      check: (found) => {
+        if (found > SCHEMA_VERSION) throw new BatchEnrichError('BE_LEDGER', `The ledger ${this.path} was written by a newer batch-enrich (schema ${found} > ${SCHEMA_VERSION})`);
+      },
+      step: (from) => {
+        if (from < 4) {
+          this.#schema4();
+          return 4;
+        }
+        this.#migrations[from]?.();
+        return from + 1;
+      },
+    });
   }
 
   /** Steps from schema N (the index) to N + 1. */
