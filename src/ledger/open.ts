@@ -3,8 +3,8 @@
  * `postgresql://` URL is a PostgreSQL database (`./postgres.ts`), anything else a SQLite file
  * (`./ledger.ts`, the default).
  */
-import { Ledger } from './ledger.ts';
-import type { LedgerStore } from './store.ts';
+import { Ledger, writtenNotes } from './ledger.ts';
+import type { LedgerStore, WrittenFile } from './store.ts';
 import { isPostgresUrl } from './url.ts';
 
 export { isPostgresUrl };
@@ -17,6 +17,17 @@ export async function openLedger(spec: string): Promise<LedgerStore> {
   if (!isPostgresUrl(spec)) return new Ledger(spec);
   const { PgLedger } = await import('./postgres.ts');
   return PgLedger.open(spec.trim());
+}
+
+/**
+ * The files runs noted as written in the ledger at `spec`, read as it is: nothing is migrated or
+ * written (`--dry-run`). A SQLite file that cannot be read has none; a PostgreSQL server that cannot
+ * be reached is a `BE_LEDGER` error.
+ */
+export async function writtenNotesOf(spec: string): Promise<WrittenFile[]> {
+  if (!isPostgresUrl(spec)) return writtenNotes(spec);
+  const { pgWrittenNotes } = await import('./postgres.ts');
+  return pgWrittenNotes(spec.trim());
 }
 
 /** Whether a value is an open ledger (the library's `ledger` option takes one, or a spec). */

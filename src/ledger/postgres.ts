@@ -911,6 +911,27 @@ async function migrate(client: pg.PoolClient, path: string): Promise<void> {
   }
 }
 
+/**
+ * The files runs noted as written (`LedgerStore.noteWritten`) in the PostgreSQL ledger at `url`, read
+ * without opening it as a ledger (no migration, no run, nothing written): for `--dry-run`, which
+ * leaves the ledger as it is. None when no run has made its tables yet. A server that cannot be
+ * reached is a `BE_LEDGER` error naming the URL without its password.
+ */
+export async function pgWrittenNotes(url: string): Promise<WrittenFile[]> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return (await client.query<WrittenFile>('SELECT id, path, as_what AS "as" FROM written')).rows;
+  } catch (error) {
+    // undefined_table: a database no run has made its tables in (or one older than the notes).
+    if ((error as { code?: string }).code === '42P01') return [];
+    throw new BatchEnrichError('BE_LEDGER', `Cannot read the ledger ${redactUrl(url)}: ${connectionFailure(error, url)}`, { cause: error });
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 /** A connection error's message, with the password taken out should the driver have echoed it. */
 function connectionFailure(error: unknown, url: string): string {
   const { code, message } = error as { code?: string; message?: string };

@@ -17,6 +17,7 @@ import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.ts'
 import type { BatchEvent } from '../../src/stages/batch.ts';
 import { BIN, ROOT, runCli } from '../helpers/cli.ts';
 import { enrich, schema } from '../helpers/pipeline.ts';
+import { freshSchema, postgres } from '../helpers/postgres.ts';
 
 let emulators: EmulatorHandle[] = [];
 afterEach(async () => {
@@ -467,6 +468,27 @@ describe('documents from the command line', () => {
     expect(third.stderr).toContain(`leaving ${join(dir, 'second.ndjson')} out of the input: an earlier run wrote it (its standard output)`);
     expect(third.stderr).toContain(`leaving ${join(dir, 's2.json')} out of the input: an earlier run wrote it (its --summary)`);
     expect(third.stderr).toContain(`leaving ${join(dir, 's1.json')} out of the input: an earlier run wrote it (its --summary)`);
+  });
+
+  it.skipIf(!postgres.url)('--dry-run on a PostgreSQL ledger reads its notes too (its estimate is the run\'s); one it cannot reach is said, and the listing is given', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-earlier-out-pg-'));
+    copyFileSync('fixtures/documents/invoices/INV-00001.pdf', join(dir, 'a.pdf'));
+    const url = await freshSchema();
+    const base = ['--emulator', '--prompt', 'Describe'];
+    const first = await runCli([...base, '--ledger', url, '-o', join(dir, 'out.ndjson'), dir], { timeoutMs: 30_000 });
+    expect(first.code, first.stderr).toBe(0);
+    const dry = await runCli([...base, '--ledger', url, '--dry-run', dir], { timeoutMs: 30_000 });
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout.trim().split('\n')).toHaveLength(1);
+    expect(dry.stderr).toContain(`leaving ${join(dir, 'out.ndjson')} out of the input: an earlier run wrote it (its output)`);
+    // A server that refuses (nothing listens on port 1): the dry run still lists, and says what it could not leave out.
+    const password = decodeURIComponent(new URL(url).password);
+    const refused = await runCli([...base, '--ledger', `postgres://app:${password}@127.0.0.1:1/jobs`, '--dry-run', dir], { timeoutMs: 30_000 });
+    expect(refused.code, refused.stderr).toBe(0);
+    expect(refused.stdout.trim().split('\n')).toHaveLength(2);
+    expect(refused.stderr).toContain('batch-enrich: Cannot read the ledger postgres://app@127.0.0.1:1/jobs: ECONNREFUSED: ');
+    expect(refused.stderr).toContain('; so files that earlier runs wrote into the folder are listed too (a run leaves them out)\n');
+    expect(refused.stderr).not.toContain(password);
   });
 
   it('the flags of a CSV input are a usage error on a folder (they would be ignored)', async () => {

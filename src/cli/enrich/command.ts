@@ -18,8 +18,8 @@ import { loadPriceFile, newCostTotals, priceFor, type PriceTable } from '../../c
 import { createClient } from '../../client/client.ts';
 import { apiFromEnv } from '../jobs/shared.ts';
 import { newUploadCounts } from '../../client/uploads.ts';
-import { defaultLedgerPath, writtenNotes } from '../../ledger/ledger.ts';
-import { isPostgresUrl, openLedger } from '../../ledger/open.ts';
+import { defaultLedgerPath } from '../../ledger/ledger.ts';
+import { openLedger, writtenNotesOf } from '../../ledger/open.ts';
 import { isTransientFailure } from '../../core/retry.ts';
 import { ledgerUnavailable, type KnownRequest, type LedgerStore } from '../../ledger/store.ts';
 import { newCounts } from '../../stages/merge.ts';
@@ -84,9 +84,16 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   const plan = await planRun(file, values, io, say);
   if (values['dry-run']) {
     if (values.sample !== undefined) throw usageError('--sample runs a trial and --dry-run sends nothing: use one or the other');
-    // What a run would leave out of a folder, from a SQLite ledger read as it is (a PostgreSQL one is not reached offline).
-    const ledgerPath = ledgerPathOf(values, io.env);
-    if (plan.input.documents.files && !isPostgresUrl(ledgerPath)) plan.input.leaveOut(writtenNotes(ledgerPath));
+    // What a run would leave out of a folder, from the ledger read as it is (a PostgreSQL one is read
+    // too: the dry run sends nothing to the API; a server it cannot reach is said, and the listing given).
+    if (plan.input.documents.files) {
+      try {
+        plan.input.leaveOut(await writtenNotesOf(ledgerPathOf(values, io.env)));
+      } catch (error) {
+        if (!isBatchEnrichError(error)) throw error;
+        say(`${error.message}; so files that earlier runs wrote into the folder are listed too (a run leaves them out)`);
+      }
+    }
     return dryRun(io.stdout, say, plan.input.offline(ownShard(plan.input.read(plan.stream), values)), { ...plan.spec, documentPrompt: plan.config.documentPrompt }, plan.prices, plan.mode, plan.config.answer?.jsonSchema, values['max-cost']);
   }
   // One ledger for the pre-check and the run (on PostgreSQL: one pool, one clock measurement), opened
