@@ -17,6 +17,10 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   process.stderr.write(`batch-enrich: cannot write the output: ${error.message}\n`);
   process.exitCode = 1;
 });
+// A reader of stderr that went away (`… 2>&1 >/dev/null | head -1`, a log shipper restarting): the
+// progress and messages still to come are lost, not the run. Its answers are paid for and its output
+// is still wanted; before, the EPIPE was uncaught, the run ended with exit 1 and wrote no -o file.
+process.stderr.on('error', () => {});
 
 process.exitCode = await runCli(process.argv.slice(2), {
   stdin: process.stdin,

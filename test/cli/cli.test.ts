@@ -81,6 +81,26 @@ describe('batch-enrich CLI', () => {
     expect(quiet.stderr).toBe('');
   });
 
+  // helper-51: `… 2>&1 >/dev/null | head -1` ended the run with exit 1 (an uncaught EPIPE from the
+  // progress lines) and no -o file; a run left against a real API kept its batches running.
+  it('goes on to the end when stderr is closed early (progress piped to head -1): the output is written whole, exit 0', async () => {
+    const dir = tempDir();
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, ['id,text', ...Array.from({ length: 3000 }, (_, i) => `${i},text ${i}`)].join('\n'));
+    const output = join(dir, 'out.ndjson');
+    const child = spawn(process.execPath, [BIN, '--emulator', '--poll-min', '0.3', '--prompt', 'Say {{text}}', '--ledger', join(dir, 'l.db'), '-o', output, input], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let first = '';
+    // The first line read, the reader goes away (as `head -1` does): every later progress line meets a closed pipe.
+    child.stderr.setEncoding('utf8').once('data', (chunk: string) => {
+      first = chunk;
+      child.stderr.destroy();
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(first).toMatch(/^batch-enrich: /);
+    expect(code).toBe(0);
+    expect(readFileSync(output, 'utf8').trim().split('\n').map((line) => (JSON.parse(line) as { id: string }).id)).toEqual(Array.from({ length: 3000 }, (_, i) => String(i)));
+  });
+
   it('writes records to --output and failed ones to --errors, each in the output format', async () => {
     const dir = tempDir();
     const input = join(dir, 'in.ndjson');
