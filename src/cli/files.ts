@@ -8,7 +8,7 @@ import { closeSync, createReadStream, createWriteStream, fchmodSync, fstatSync, 
 import { hostname } from 'node:os';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, normalize, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BatchEnrichError, usageError } from '../errors.ts';
 import { isPostgresUrl } from '../ledger/open.ts';
@@ -319,6 +319,18 @@ export class AtomicOutput {
   #failure: Error | undefined;
 
   constructor(flag: string, given: string) {
+    this.#flag = flag;
+    this.#given = given;
+    // A descriptor this process holds (`--summary /dev/stdout >> runs.log`): written through it, as the
+    // shell opened it (appended to with >>), not replaced by a new file under the name behind it.
+    const held = heldDescriptor(given);
+    if (held !== undefined) {
+      this.#path = given;
+      this.#temp = undefined;
+      this.stream = createWriteStream(given, { fd: held, autoClose: false });
+      this.stream.once('error', (error) => (this.#failure ??= error));
+      return;
+    }
     let existing: Stats | undefined;
     try {
       existing = statSync(given);
@@ -331,8 +343,6 @@ export class AtomicOutput {
     // file not made yet makes that file, as a shell's > would.
     const path = existing?.isFile() ? realpathSync(given) : existing === undefined ? linkTarget(given) ?? given : given;
     this.#path = path;
-    this.#flag = flag;
-    this.#given = given;
     const special = existing !== undefined && !existing.isFile();
     if (!special) this.removed = removeStaleTemps(path);
     this.#temp = special ? undefined : join(dirname(path), `${tempPrefix(path)}${process.pid}-${randomBytes(3).toString('hex')}.tmp`);
@@ -411,6 +421,26 @@ export class AtomicOutput {
   discard(): void {
     this.stream.destroy();
     this.#removeTemp();
+  }
+}
+
+/**
+ * The descriptor an output name stands for when it is one this process holds open: `/dev/stdout`
+ * (1), `/dev/stderr` (2), `/dev/fd/N` and `/proc/self/fd/N`. Undefined for any other name, and for
+ * a descriptor that is not open (`>&-`: the name is then opened as a file, and fails as one).
+ * @example
+ * heldDescriptor('/dev/stdout'); // 1
+ * heldDescriptor('out.ndjson'); // undefined
+ */
+export function heldDescriptor(path: string): number | undefined {
+  const match = /^\/(?:dev\/(stdout|stderr)|dev\/fd\/(\d+)|proc\/self\/fd\/(\d+))$/.exec(normalize(path));
+  if (!match) return undefined;
+  const fd = match[1] === 'stdout' ? 1 : match[1] === 'stderr' ? 2 : Number(match[2] ?? match[3]);
+  try {
+    fstatSync(fd);
+    return fd;
+  } catch {
+    return undefined;
   }
 }
 

@@ -7,6 +7,7 @@ import { chmodSync, existsSync, linkSync, lstatSync, mkdtempSync, openSync, read
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { heldDescriptor } from '../../src/cli/files.ts';
 import { BIN, ROOT, runCli } from '../helpers/cli.ts';
 
 const fast = ['--poll-min', '0.01'];
@@ -263,6 +264,61 @@ describe('never destroy input', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(readFileSync(output, 'utf8').trim().split('\n')).toHaveLength(50);
     expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+describe('outputs named by a descriptor this process holds (/dev/stdout, /dev/stderr, /dev/fd/N)', () => {
+  it.each([
+    ['/dev/stdout', 1],
+    ['/dev//stdout', 1],
+    ['/dev/stderr', 2],
+    ['/dev/fd/1', 1],
+    ['/proc/self/fd/2', 2],
+    ['/dev/fd/987', undefined], // not open here
+    ['/dev/stdin', undefined], // not an output
+    ['stdout', undefined],
+    ['/tmp/dev/stdout', undefined],
+  ])('%s stands for descriptor %s', (name, fd) => {
+    expect(heldDescriptor(name)).toBe(fd);
+  });
+
+  /** Runs the bin under sh with `redirect` (such as `>> log`), in `dir`; resolves with its exit code and stderr. */
+  function underShell(dir: string, args: string[], redirect: string): { code: string; stderr: string } {
+    const quoted = [process.execPath, BIN, ...args].map((arg) => `'${arg}'`).join(' ');
+    execFileSync('sh', ['-c', `${quoted} ${redirect} 2> err; echo $? > rc`], { cwd: dir, env: { PATH: process.env['PATH'] ?? '', HOME: dir } });
+    return { code: readFileSync(join(dir, 'rc'), 'utf8').trim(), stderr: readFileSync(join(dir, 'err'), 'utf8') };
+  }
+
+  // Before 2026-12-06 such a name was resolved to the file behind it, written under a temporary name and
+  // renamed over it: a log appended to (>>) lost what it held, and the shell's file was another inode.
+  it('--summary /dev/stdout appended to a log (>>) adds to it, in the same file, as the tries of a scheduler do', async () => {
+    const { dir, input } = setup();
+    const log = join(dir, 'runs.log');
+    writeFileSync(log, 'EARLIER LINE\n');
+    const inode = statSync(log).ino;
+    for (const round of [1, 2]) {
+      const result = underShell(dir, ['--emulator', ...fast, '--quiet', '--prompt', 'T: {{headline}}', '-o', '/dev/null', '--summary', '/dev/stdout', input], '>> runs.log');
+      expect(result.code, `round ${round}: ${result.stderr}`).toBe('0');
+    }
+    expect(statSync(log).ino).toBe(inode);
+    const text = readFileSync(log, 'utf8');
+    expect(text.startsWith('EARLIER LINE\n{')).toBe(true);
+    // Two summaries (JSON objects, each over lines of its own), one after the other.
+    const summaries = text.slice('EARLIER LINE\n'.length).split(/\n(?=\{)/).map((part) => JSON.parse(part) as { records_ok: number });
+    expect(summaries.map((summary) => summary.records_ok)).toEqual([50, 50]);
+  });
+
+  it('-o /dev/stdout and -o /dev/fd/1 write to the standard output as it was given (appended to, with >>); the records are all there', async () => {
+    const { dir, input } = setup();
+    for (const name of ['/dev/stdout', '/dev/fd/1']) {
+      const log = join(dir, 'app.txt');
+      writeFileSync(log, 'KEPT\n');
+      const result = underShell(dir, ['--emulator', ...fast, '--quiet', '--prompt', 'T: {{headline}}', '-o', name, input], '>> app.txt');
+      expect(result.code, `${name}: ${result.stderr}`).toBe('0');
+      const lines = readFileSync(log, 'utf8').trim().split('\n');
+      expect(lines[0], name).toBe('KEPT');
+      expect(lines.slice(1).map((line) => (JSON.parse(line) as { headline: string }).headline)).toEqual(Array.from({ length: 50 }, (_, i) => `Headline ${i}`));
+    }
   });
 });
 
