@@ -900,7 +900,7 @@ function csvDetail(error: CsvError, record: unknown): string {
     case 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH': {
       const got = Array.isArray(record) ? record.length : undefined;
       const expected = /columns length is (\d+)/.exec(error.message)?.[1];
-      if (got !== undefined && expected !== undefined) return `expected ${expected} fields, as in the header, got ${got}`;
+      if (got !== undefined && expected !== undefined) return `expected ${plural(Number(expected), 'field')}, as in the header, got ${got}`;
       break;
     }
   }

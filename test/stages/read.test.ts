@@ -426,6 +426,12 @@ describe('readCsv: unusable CSV is fatal, with the file and the line', () => {
       before: [[2, { id: '1', text: 'a' }]],
     },
     {
+      description: 'a wrong field count under a header of one column says "1 field" (helper-51: "expected 1 fields")',
+      input: 'id\n1\n2,extra\n',
+      want: { code: 'BE_CSV_PARSE', line: 3, message: /^in\.csv:3: invalid CSV: expected 1 field, as in the header, got 2$/ },
+      before: [[2, { id: '1' }]],
+    },
+    {
       description: 'a wrong field count after a quoted CRLF is not off by one',
       input: 'id,text\r\n1,"a\r\nb"\r\n2,c\r\n3,d,extra\r\n',
       want: { code: 'BE_CSV_PARSE', line: 5, message: /^in\.csv:5: invalid CSV: expected \d+ fields, as in the header, got \d+/ },
