@@ -22,7 +22,7 @@ export interface Migration {
  * compiled. SQLite checks that picture when a statement runs, not when it is compiled, and reading
  * `user_version` does not check it: a step whose first statement adds a column failed at compile time
  * with "duplicate column name" when this connection still saw that column from before another
- * process dropped it (one worker in about 500 rounds of 6 starting together, before 2026-12-06).
+ * process dropped it (one round of 1,050 in which 6 workers started together, before 2026-12-06).
  */
 export function migrate(db: Database.Database, migration: Migration): void {
   const version = () => db.pragma('user_version', { simple: true }) as number;

@@ -918,9 +918,10 @@ async function migrate(client: pg.PoolClient, path: string): Promise<void> {
  * reached is a `BE_LEDGER` error naming the URL without its password.
  */
 export async function pgWrittenNotes(url: string): Promise<WrittenFile[]> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
-  client.on('error', () => {});
+  let client: pg.Client | undefined;
   try {
+    client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+    client.on('error', () => {});
     await client.connect();
     return (await client.query<WrittenFile>('SELECT id, path, as_what AS "as" FROM written')).rows;
   } catch (error) {
@@ -928,7 +929,7 @@ export async function pgWrittenNotes(url: string): Promise<WrittenFile[]> {
     if ((error as { code?: string }).code === '42P01') return [];
     throw new BatchEnrichError('BE_LEDGER', `Cannot read the ledger ${redactUrl(url)}: ${connectionFailure(error, url)}`, { cause: error });
   } finally {
-    await client.end().catch(() => {});
+    await client?.end().catch(() => {});
   }
 }
 
