@@ -11,7 +11,7 @@
  * `document_unreadable`, so every line of the list comes out once.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Dirent } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { bomOf, createDecoding, type TextDecoding } from '../core/encoding.ts';
@@ -29,12 +29,24 @@ export interface FolderOptions {
   skip?: ((path: string) => boolean) | undefined;
 }
 
-/** One record per file under `dir` (recursive, sorted, hidden entries and `skip`'s skipped). */
+/**
+ * One record per file under `dir` (recursive, sorted, hidden entries and `skip`'s skipped). A
+ * subfolder that cannot be listed (no permission) is a record of its own, with `document_unreadable`:
+ * the rest of the folder goes on, and the output says what was not read.
+ */
 export async function* readFolder(dir: string, options: FolderOptions = {}): AsyncGenerator<SourceRecord> {
   let seq = 0;
-  for await (const path of walk(dir)) {
+  for await (const { path, unlisted } of walk(dir)) {
     if (options.skip?.(path)) continue;
-    yield { seq, line: seq + 1, data: await fileRecord(path), attach: [PATH_FIELD], source: dir };
+    yield unlisted === undefined
+      ? { seq, line: seq + 1, data: await fileRecord(path), attach: [PATH_FIELD], source: dir }
+      : {
+          seq,
+          line: seq + 1,
+          data: { [PATH_FIELD]: path, name: basename(path), bytes: null, sha256: null },
+          error: { type: 'document_unreadable', message: `${path}: a folder that cannot be listed (${unlisted}): its files are not in the input` },
+          source: dir,
+        };
     seq++;
   }
 }
@@ -96,16 +108,25 @@ async function* byBom(source: AsyncIterable<Buffer | string>): AsyncGenerator<st
  * already walked (by its real path: the same folder through another link, or a link back up, a loop)
  * is not walked again. Anything else is a file of the folder: a device, a pipe or a socket (or a link
  * to one) gets its record, and the attach stage names it (reading it could never end: /dev/zero).
+ * A subfolder that cannot be listed is given with the reason (`unlisted`); `dir` itself (`top`) throws.
  */
-async function* walk(dir: string, seen = new Set<string>()): AsyncGenerator<string> {
-  const real = await realpath(dir);
-  if (seen.has(real)) return;
-  seen.add(real);
-  const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+async function* walk(dir: string, seen = new Set<string>(), top = true): AsyncGenerator<{ path: string; unlisted?: string }> {
+  let entries: Dirent[];
+  try {
+    const real = await realpath(dir);
+    if (seen.has(real)) return;
+    seen.add(real);
+    entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  } catch (error) {
+    // The input itself fails the run (named by the caller); a subfolder is a record that says why.
+    if (top) throw error;
+    yield { path: dir, unlisted: (error as NodeJS.ErrnoException).code ?? (error as Error).message };
+    return;
+  }
   for (const entry of entries) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory() || (entry.isSymbolicLink() && (await stat(path).then((info) => info.isDirectory(), () => false)))) yield* walk(path, seen);
-    else yield path; // a file, a link, or a device, pipe or socket (its record says it cannot be read)
+    if (entry.isDirectory() || (entry.isSymbolicLink() && (await stat(path).then((info) => info.isDirectory(), () => false)))) yield* walk(path, seen, false);
+    else yield { path }; // a file, a link, or a device, pipe or socket (its record says it cannot be read)
   }
 }
 

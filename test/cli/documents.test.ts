@@ -4,11 +4,11 @@
  * `batch-enrich --transform invoice-extraction FOLDER` against the emulator; batches cut by bytes
  * with inline base64 and one batch with uploads; a kill during uploads.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { PDFDocument } from 'pdf-lib';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -489,6 +489,34 @@ describe('documents from the command line', () => {
     expect(refused.stderr).toContain('batch-enrich: Cannot read the ledger postgres://app@127.0.0.1:1/jobs: ECONNREFUSED: ');
     expect(refused.stderr).toContain('; so files that earlier runs wrote into the folder are listed too (a run leaves them out)\n');
     expect(refused.stderr).not.toContain(password);
+  });
+
+  // helper-51: a subfolder that cannot be listed ended the whole run with exit 1 (EACCES from scandir)
+  // and no record at all. Root reads any folder: run as nobody through setpriv then (skipped without it).
+  const asUser = process.getuid?.() !== 0 ? [] : spawnSync('setpriv', ['--version']).status === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : undefined;
+  it.skipIf(asUser === undefined)('a subfolder that cannot be listed is a record with _error (document_unreadable), and the rest of the folder is enriched', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-unlisted-'));
+    // The tests' private temporary folder (0700) is crossed, not listed, by the other user.
+    if (asUser!.length > 0) chmodSync(dirname(dir), 0o711);
+    chmodSync(dir, 0o755);
+    const docs = join(dir, 'docs');
+    mkdirSync(join(docs, 'closed'), { recursive: true });
+    copyFileSync('fixtures/documents/invoices/INV-00001.pdf', join(docs, 'a.pdf'));
+    copyFileSync('fixtures/documents/invoices/INV-00002.pdf', join(docs, 'closed', 'b.pdf'));
+    copyFileSync('fixtures/documents/invoices/INV-00003-scan.png', join(docs, 'z.png'));
+    chmodSync(docs, 0o755);
+    for (const file of ['a.pdf', 'z.png']) chmodSync(join(docs, file), 0o644);
+    chmodSync(join(docs, 'closed'), 0o000);
+    const home = join(dir, 'home');
+    mkdirSync(home, { mode: 0o777 });
+    chmodSync(home, 0o777);
+    const [command, ...args] = [...(asUser ?? []), process.execPath, BIN, '--emulator', '--prompt', 'Describe', '--ledger', join(home, 'l.db'), docs];
+    const result = spawnSync(command!, args, { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '', HOME: home }, timeout: 30_000 });
+    chmodSync(join(docs, 'closed'), 0o755);
+    expect(result.status, result.stderr).toBe(3);
+    const records = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { name: string; _error?: { type: string; message: string } });
+    expect(records.map((r) => [r.name, r._error?.type ?? 'ok'])).toEqual([['a.pdf', 'ok'], ['closed', 'document_unreadable'], ['z.png', 'ok']]);
+    expect(records[1]!._error!.message).toContain(`${join(docs, 'closed')}: a folder that cannot be listed (EACCES): its files are not in the input`);
   });
 
   it('the flags of a CSV input are a usage error on a folder (they would be ignored)', async () => {
