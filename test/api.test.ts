@@ -6,6 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { RAW_NUMBER } from '../src/core/rawjson.ts';
 import { Ledger } from '../src/ledger/ledger.ts';
 import { enrich, enrichAll } from '../src/index.ts';
 import type { EnrichOptions } from '../src/enrich.ts';
@@ -39,6 +40,27 @@ describe('enrich(): for await over rows', () => {
     const out: Record<string, unknown>[] = [];
     for await (const row of enrich(generate(), optionsFor(emu.url, { batchSize: 5, flushAfterMs: 20 }))) out.push(row);
     expect(out).toEqual(rows(12).map(answered));
+  });
+
+  // helper-52: one BigInt field (DuckDB, mysql2, better-sqlite3 with safeIntegers hand them out) or
+  // one circular object ended the run with a TypeError from the ledger write, after 2,000 requests of
+  // the rows before it were paid, and no row came out; every rerun failed at the same row.
+  it('a BigInt field is kept as its digits (a raw number) and the row enriched; a row JSON cannot hold is its own invalid_input, and is not sent', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const circular: Record<string, unknown> = { id: '3', text: 'd' };
+    circular['self'] = circular;
+    const throwing = { id: '4', text: 'e', when: { toJSON: () => { throw new Error('no JSON here'); } } };
+    const input: object[] = [{ id: '0', text: 'a' }, { id: '1', text: 'b', views: 12345678901234567890n }, { id: '2', text: 'c' }, circular, throwing, { id: '5', text: 'f' }];
+    const out = await enrichAll(input, optionsFor(emu.url));
+    expect(out).toHaveLength(6);
+    expect(out[0]).toEqual(answered({ id: '0', text: 'a' }));
+    expect(out[1]).toEqual({ ...answered({ id: '1', text: 'b' }), views: `${RAW_NUMBER}12345678901234567890` });
+    expect(out[2]).toEqual(answered({ id: '2', text: 'c' }));
+    expect(out[3]).toEqual({ _error: { type: 'invalid_input', message: expect.stringMatching(/^row 4: the record cannot be written as JSON: Converting circular structure to JSON/) } });
+    expect(out[4]).toEqual({ _error: { type: 'invalid_input', message: 'row 5: the record cannot be written as JSON: no JSON here' } });
+    expect(out[5]).toEqual(answered({ id: '5', text: 'f' }));
+    // The rows JSON cannot hold were not sent: four requests, one for each row that came out enriched.
+    expect(emu.submittedCustomIds().size).toBe(4);
   });
 
   it('puts a row that is not an object in its place with an invalid_input error, and numbers rows from 1', async () => {

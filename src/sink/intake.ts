@@ -5,6 +5,7 @@
  */
 import { failedForGoneFile, isTransientFailure } from '../core/retry.ts';
 import { hasPendingUploads } from '../core/documents.ts';
+import { RAW_NUMBER } from '../core/rawjson.ts';
 import { BatchEnrichError } from '../errors.ts';
 import type { RecordError } from '../core/result.ts';
 import type { PreparedRecord, Ready } from '../types.ts';
@@ -66,12 +67,15 @@ export class Intake {
       for (const record of page) {
         if (signal.aborted) break;
         this.recordsRead++;
+        const data = recordJson(record);
         let placed = record;
-        if (isReady(record)) {
+        if (typeof data !== 'string') {
+          placed = { ...record, data: {}, error: data }; // never sent: its record could not be kept
+        } else if (isReady(record)) {
           const error = await this.#place(record, known.get(record.key), elsewhere);
           if (error) placed = { ...record, error }; // the caller's record is left as it is
         }
-        this.#pendingRecords.push(recordRow(seq++, placed));
+        this.#pendingRecords.push(recordRow(seq++, placed, typeof data === 'string' ? data : '{}'));
         // A new request joins its group only once its record is buffered: the flush a full group
         // starts writes what is buffered, the record with its request. Written in a later step, the
         // record found its request in the ledger, and noted it as another's (`GcRules.borrowedKept`):
@@ -186,10 +190,30 @@ export class Intake {
   }
 }
 
-/** A record as the ledger's intake writes it. */
-function recordRow(seq: number, record: PreparedRecord): NewRecord {
+/** A record as the ledger's intake writes it, with its fields as JSON (`recordJson`). */
+function recordRow(seq: number, record: PreparedRecord, data: string): NewRecord {
   const error = record.error ? JSON.stringify(record.error) : null;
-  return { seq, line: record.line, data: JSON.stringify(record.data), key: error ? null : (record.key ?? null), error };
+  return { seq, line: record.line, data, key: error ? null : (record.key ?? null), error };
+}
+
+/**
+ * A record's fields as the ledger keeps them (JSON), or why they cannot be. A BigInt (DuckDB, mysql2
+ * and better-sqlite3's safe integers give them) is kept as a raw number (`core/rawjson.ts`): its
+ * digits, which prompts show and the writers put back as they were. What JSON cannot hold at all (a
+ * circular object, a `toJSON` that throws) is the record's `invalid_input`, and it is not sent: else
+ * the ledger write failed, and ended the run after the batches before it were paid.
+ */
+function recordJson(record: PreparedRecord): string | RecordError {
+  try {
+    return JSON.stringify(record.data);
+  } catch {
+    try {
+      return JSON.stringify(record.data, (_key, value: unknown) => (typeof value === 'bigint' ? `${RAW_NUMBER}${value}` : value));
+    } catch (error) {
+      const why = ((error as Error).message ?? String(error)).split('\n')[0];
+      return { type: 'invalid_input', message: `${record.source ? `${record.source}:` : 'row '}${record.line}: the record cannot be written as JSON: ${why}` };
+    }
+  }
 }
 
 const isReady = (record: PreparedRecord): record is Ready => !record.error && record.key !== undefined && record.spec !== undefined && record.messages !== undefined;
