@@ -63,6 +63,19 @@ describe('enrich(): for await over rows', () => {
     expect(emu.submittedCustomIds().size).toBe(4);
   });
 
+  // helper-52: `.pipe()` asked for a number and checked for a string: every answer failed, and each
+  // request was paid twice (its schema_mismatch retry).
+  it('a zod schema with a pipe and a default: the answer is asked and checked in the same terms, merged as the schema gives it, paid once', async () => {
+    const { z } = await import('zod');
+    // A model follows the schema it is asked: a number where it is asked one, else the price as written.
+    const asked = (params: Record<string, unknown>) => (params['output_config'] as { format: { schema: { properties: { price: { type: string } } } } }).format.schema.properties.price.type;
+    const emu = await emulator({ responder: ({ params }) => ({ json: { price: asked(params) === 'number' ? 12.5 : '12.50' } }) });
+    const schema = z.object({ price: z.string().pipe(z.coerce.number()), currency: z.string().default('EUR') });
+    const out = await enrichAll([{ id: '0', text: 'ten euros fifty' }], optionsFor(emu.url, { schema }));
+    expect(out).toEqual([{ id: '0', text: 'ten euros fifty', price: 12.5, currency: 'EUR' }]);
+    expect(emu.stats.requestsSubmitted).toBe(1);
+  });
+
   it('puts a row that is not an object in its place with an invalid_input error, and numbers rows from 1', async () => {
     const emu = await emulator({ responder: perRecord });
     const input: unknown[] = [{ id: '0', text: 'a' }, 42, { id: '2', text: 'c' }, ['x'], null, new Map(), { id: '6' }];

@@ -21,7 +21,7 @@ export function resolveAnswerSchema(schema: z.ZodType | JSONSchema, source = 'th
   try {
     if (schema instanceof z.ZodType) {
       validator = schema;
-      jsonSchema = withoutSafeIntegerBounds(z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'output' }) as JSONSchema);
+      jsonSchema = withoutSafeIntegerBounds(answerSide(schema));
     } else {
       jsonSchema = { ...schema }; // a copy: `$schema` is deleted below, and the caller's object is theirs
       // The request closes every object (`additionalProperties: false`); the check must agree with it.
@@ -34,6 +34,32 @@ export function resolveAnswerSchema(schema: z.ZodType | JSONSchema, source = 'th
   const properties = jsonSchema['type'] === 'object' ? jsonSchema['properties'] : undefined;
   const fields = typeof properties === 'object' && properties !== null ? Object.keys(properties) : [];
   return { jsonSchema, validator: validator as AnswerValidator, fields };
+}
+
+/**
+ * The JSON Schema a zod schema's answers are asked in. An answer is checked by the schema's
+ * `safeParse`, which takes its input side. The output side is sent, as it always was, where the two
+ * differ only in what an answer of the output side always meets on the input side (a field with a
+ * default is required; objects are closed): its requests stay the same, and a rerun finds them
+ * answered. Where they differ more (a `pipe` from a string to a number, a `transform`), the input
+ * side is sent: asked in the output side's types, every answer failed its check, and its retry was
+ * paid for again; a `transform`, whose output side cannot be written as JSON Schema, was refused.
+ */
+function answerSide(schema: z.ZodType): JSONSchema {
+  const side = (io: 'input' | 'output') => z.toJSONSchema(schema, { target: 'draft-2020-12', io }) as JSONSchema;
+  let output: JSONSchema;
+  try {
+    output = side('output');
+  } catch (error) {
+    try {
+      return side('input');
+    } catch {
+      throw error;
+    }
+  }
+  const input = side('input');
+  const shape = (sent: JSONSchema) => JSON.stringify(mapSchema(sent, ({ required: _, additionalProperties: __, ...rest }) => rest));
+  return shape(input) === shape(output) ? output : input;
 }
 
 /**

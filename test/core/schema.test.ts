@@ -108,6 +108,28 @@ describe('the request and the check agree', () => {
   });
 });
 
+describe('a zod schema whose input and output differ (a pipe, a transform): the answer is asked in what its check takes', () => {
+  // helper-52: the output side was sent (price: number) and answers were checked by safeParse, which
+  // takes the input side (price: string): every answer failed, and its retry paid a second time.
+  it.each([
+    ['a pipe', z.object({ price: z.string().pipe(z.coerce.number()) }), { price: 'string' }, { price: '12.50' }, { price: 12.5 }],
+    ['a transform (refused before: not representable)', z.object({ name: z.string().transform((v) => v.toUpperCase()) }), { name: 'string' }, { name: 'ada' }, { name: 'ADA' }],
+  ])('%s', (_name, schema, types, answer, parsed) => {
+    const { jsonSchema, validator } = resolveAnswerSchema(schema);
+    const properties = jsonSchema['properties'] as Record<string, { type: string }>;
+    expect(Object.fromEntries(Object.entries(properties).map(([key, value]) => [key, value.type]))).toEqual(types);
+    expect(validator.safeParse(answer)).toEqual({ success: true, data: parsed });
+  });
+
+  it('a schema whose sides differ only in what an answer of the output side always meets (a default, closed objects) sends the output side, as before: its requests stay the same', () => {
+    const schema = z.object({ currency: z.string().default('EUR'), items: z.array(z.object({ sku: z.string() })) });
+    const { jsonSchema } = resolveAnswerSchema(schema);
+    const { $schema: _, ...output } = z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'output' }) as Record<string, unknown>;
+    expect(jsonSchema).toEqual(output);
+    expect(jsonSchema['required']).toEqual(['currency', 'items']);
+  });
+});
+
 describe('eitherAnswer: rows asked one answer, records with documents another', () => {
   const rows = resolveAnswerSchema(z.object({ risk: z.enum(['low', 'high']) }));
   const documents = resolveAnswerSchema(z.object({ clauses: z.array(z.object({ page: z.number().int() })) }));
