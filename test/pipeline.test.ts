@@ -16,6 +16,24 @@ import { readRecords, type SourceRecord } from '../src/stages/read.ts';
 import { emulator, enrich, idOf, perRecord, schema, sources, tempLedger } from './helpers/pipeline.ts';
 
 describe('enrichStage against the emulator', () => {
+  // helper-52: Readable.from([{ id: 1, text: 'a' }]) into enrichStage (as the asTransform example
+  // invites) failed with SQLITE_CONSTRAINT_NOTNULL: NOT NULL constraint failed: records.line.
+  it('plain objects instead of records are a usage error that says what the stage takes, before anything is sent', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const run = pipeline(
+      Readable.from([{ id: '1', text: 'a' }]),
+      enrichStage({ prompt: 'item {{id}}: {{text}}', schema, apiKey: 'test-key', baseURL: emu.url, ledger: ':memory:', pollMinMs: 5 }),
+      async (records: AsyncIterable<unknown>) => {
+        for await (const _ of records);
+      },
+    );
+    await expect(run).rejects.toMatchObject({
+      code: 'BE_INVALID_OPTION',
+      message: 'enrichStage takes records as readRecords gives them ({ seq, line, data }), not plain objects: got {"id":"1","text":"a"} (item 1 of the input); enrich() takes plain objects',
+    });
+    expect(emu.stats.requestsSubmitted).toBe(0);
+  });
+
   it('joins each answer to its own record although results come back shuffled', async () => {
     const emu = await emulator({ responder: perRecord });
     const rows = Array.from({ length: 60 }, (_, i) => ({ id: String(i), text: `text ${i}` }));

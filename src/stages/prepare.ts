@@ -5,7 +5,7 @@
  * `error`, so they still come out in their place: among them, records whose rendered prompt the API
  * would refuse (empty, or over the model's context window: `recordProblem`), which are never sent.
  */
-import { isBatchEnrichError } from '../errors.ts';
+import { BatchEnrichError, isBatchEnrichError } from '../errors.ts';
 import { compileSpec, idLabel, requestKeyOf, userMessages, type JSONSchema, type RequestSpec } from '../core/request.ts';
 import { rawNumberText } from '../core/rawjson.ts';
 import type { Template } from '../core/template.ts';
@@ -34,7 +34,10 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
   const documentParts = options.documentAnswerSchema ? compileSpec({ ...options, answerSchema: options.documentAnswerSchema }).parts : parts;
   const documentKeyOf = documentParts === parts ? keyOf : requestKeyOf(documentParts.head, documentParts.tail);
   return async function* prepare(source) {
+    let items = 0;
     for await (const record of source) {
+      items++;
+      if (typeof record.line !== 'number' || typeof record.data !== 'object' || record.data === null) throw notRecords(record, items);
       if (record.error) {
         yield record;
         continue;
@@ -73,6 +76,23 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
       }
     }
   };
+}
+
+/**
+ * What a stage given plain objects (`Readable.from(rows)`) says, at the first, before anything is
+ * sent: before, the ledger refused the record row (`NOT NULL constraint failed: records.line`).
+ */
+function notRecords(item: unknown, position: number): BatchEnrichError {
+  let shown: string;
+  try {
+    shown = JSON.stringify(item)?.slice(0, 200) ?? String(item);
+  } catch {
+    shown = String(item);
+  }
+  return new BatchEnrichError(
+    'BE_INVALID_OPTION',
+    `enrichStage takes records as readRecords gives them ({ seq, line, data }), not plain objects: got ${shown} (item ${position} of the input); enrich() takes plain objects`,
+  );
 }
 
 /** An id value as the user wrote it: a number JSON cannot hold is kept as its text (not `_9007…`). */
