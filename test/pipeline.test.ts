@@ -16,6 +16,38 @@ import { readRecords, type SourceRecord } from '../src/stages/read.ts';
 import { emulator, enrich, idOf, perRecord, schema, sources, tempLedger } from './helpers/pipeline.ts';
 
 describe('enrichStage against the emulator', () => {
+  // helper-52: memory was bounded by a count of records, not by their size: pages of up to 1,000
+  // records (the emitter) and 4,000 (the intake, and the window the emitter looks ahead in) held a
+  // gigabyte of 250 KB records with a slow consumer. Each is cut at PAGE_CHARS of record text too.
+  it('large records: no ledger write or read holds much more than PAGE_CHARS of them at once, and every record comes out', async () => {
+    const { Ledger } = await import('../src/ledger/ledger.ts');
+    const { PAGE_CHARS } = await import('../src/sink/options.ts');
+    const emu = await emulator({ responder: perRecord });
+    const text = 'x'.repeat(150_000);
+    const rows = Array.from({ length: 250 }, (_, i) => ({ id: String(i), text }));
+    const recordChars = JSON.stringify(rows[0]).length;
+    const written: number[] = [];
+    const read: number[] = [];
+    const ledger = new Ledger(':memory:');
+    const watched = new Proxy(ledger, {
+      get(target, name) {
+        const value = Reflect.get(target, name) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          const out = (value as (...a: unknown[]) => unknown).apply(target, args);
+          if (name === 'intake') written.push((args[4] as { data: string }[]).reduce((sum, r) => sum + r.data.length, 0));
+          if (name === 'records') read.push((out as { data: string }[]).reduce((sum, r) => sum + r.data.length, 0));
+          return out;
+        };
+      },
+    });
+    const out = await enrich(emu, rows, { ledger: watched, batchSize: 100 });
+    expect(out.map((record) => record['id'])).toEqual(rows.map((row) => row.id));
+    expect(Math.max(...written)).toBeLessThanOrEqual(PAGE_CHARS + recordChars);
+    expect(Math.max(...read)).toBeLessThanOrEqual(PAGE_CHARS + recordChars);
+    ledger.close();
+  }, 60_000);
+
   // helper-52: Readable.from([{ id: 1, text: 'a' }]) into enrichStage (as the asTransform example
   // invites) failed with SQLITE_CONSTRAINT_NOTNULL: NOT NULL constraint failed: records.line.
   it('plain objects instead of records are a usage error that says what the stage takes, before anything is sent', async () => {

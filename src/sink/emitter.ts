@@ -16,7 +16,7 @@ import { payloadBytes } from './body.ts';
 import type { BudgetGuard } from './budget.ts';
 import type { SinkContext } from './context.ts';
 import type { Intake } from './intake.ts';
-import { REALTIME_PREFIX, WRITE_CHUNK } from './options.ts';
+import { PAGE_CHARS, REALTIME_PREFIX, WRITE_CHUNK } from './options.ts';
 
 export interface EmitterDeps {
   intake: Intake;
@@ -72,6 +72,16 @@ const FIRST_PAGE = 64;
  */
 const EMIT_PAGE = 1_000;
 
+/**
+ * How many records like `rows` a page may hold: `PAGE_CHARS` of their text and answers (at least
+ * one, at most `WRITE_CHUNK`). Ordinary records (a few hundred characters) are never cut by it.
+ */
+function recordsInPage(rows: readonly RecordRow[]): number {
+  let chars = 0;
+  for (const row of rows) chars += row.data.length + (row.result?.length ?? 0);
+  return Math.max(1, Math.min(WRITE_CHUNK, Math.floor((PAGE_CHARS * rows.length) / Math.max(1, chars))));
+}
+
 /** `waiting`, or `RECHECK` after `RECHECK_MS` of the wall clock (cleared as soon as either comes). */
 function orRecheck(waiting: Promise<unknown>): Promise<unknown> {
   let timer: NodeJS.Timeout | undefined;
@@ -95,6 +105,8 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
   let unblockedTo = 0;
   /** Records read at once: `FIRST_PAGE` after the head waited, doubled with each page that came out whole. */
   let pageSize = FIRST_PAGE;
+  /** The most records a page (or the window) may hold by their size (`PAGE_CHARS`), as the last page read measured them. */
+  let sizeCap = WRITE_CHUNK;
   /**
    * With `noWait`, a first pass yields nothing: it only checks that every record is answerable (and
    * makes sure each will be, as the real pass does). If the sink goes idle with records still
@@ -118,6 +130,7 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
     seenMoved = pulse.moved;
     const sendsEnded = assembler.sendsEnded;
     const rows = await ledger.records(scope, run, cursor, pageSize);
+    if (rows.length > 0) sizeCap = recordsInPage(rows);
     // A store whose answers these rows show may not have counted them yet (its caller hears back
     // after the commit): none goes out before it has, so a record's cost is known when it does.
     const counting = deps.counted();
@@ -156,9 +169,9 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
       continue;
     }
     headWaits = blocked !== undefined;
-    if (headWaits) pageSize = FIRST_PAGE;
+    if (headWaits) pageSize = Math.min(FIRST_PAGE, sizeCap);
     else if (rows.length === pageSize) {
-      pageSize = Math.min(EMIT_PAGE, pageSize * 2);
+      pageSize = Math.min(EMIT_PAGE, sizeCap, pageSize * 2);
       continue;
     }
     if (intake.inputDone && cursor >= intake.recordsRead) {
@@ -181,8 +194,8 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
       // and what lies beyond are read (a window read whole at each step of the head was a tenth of
       // the rows a 100,000-record run read).
       const whole = requestsMoved || unblockedTo <= cursor + 1;
-      const window = await ledger.records(scope, run, cursor, whole ? WRITE_CHUNK : 1);
-      const end = cursor + WRITE_CHUNK;
+      const window = await ledger.records(scope, run, cursor, whole ? sizeCap : 1);
+      const end = cursor + sizeCap;
       if (!whole && unblockedTo < end) window.push(...(await ledger.records(scope, run, unblockedTo, end - unblockedTo)));
       unblockedTo = Math.max(unblockedTo, (window.at(-1)?.seq ?? cursor) + 1);
       await unblock(ctx, deps, window);
@@ -234,15 +247,17 @@ async function unblock(ctx: SinkContext, deps: EmitterDeps, rows: readonly Recor
 async function pendingError(ctx: SinkContext, from: number, refusal: RecordError | undefined): Promise<BatchEnrichError | undefined> {
   let waiting = 0;
   let unsent = 0;
-  for (let seq = from; ; ) {
-    const rows = await ctx.ledger.records(ctx.scope, ctx.run, seq, WRITE_CHUNK);
+  // Pages as large as the records allow (`recordsInPage`), from a first one of the emitter's size.
+  for (let seq = from, size = FIRST_PAGE; ; ) {
+    const rows = await ctx.ledger.records(ctx.scope, ctx.run, seq, size);
     for (const row of rows) {
       if (answerable(row)) continue;
       if (refusal && row.state === 'pending') unsent++;
       else waiting++;
     }
-    if (rows.length < WRITE_CHUNK) break;
+    if (rows.length < size) break;
     seq = (rows.at(-1)?.seq ?? seq) + 1;
+    size = recordsInPage(rows);
   }
   if (waiting === 0) return undefined;
   const message = pendingMessage(waiting, ctx.deferred.size, [...ctx.deferred.values()].sort()[0]);

@@ -13,7 +13,7 @@ import type { BatchAssembler } from './assembler.ts';
 import { ENVELOPE_BYTES, requestCostBytes } from './body.ts';
 import type { KnownRequest, NewRecord, NewRequest, Spec } from '../ledger/store.ts';
 import type { SinkContext } from './context.ts';
-import { LOOKUP_PAGE, WRITE_CHUNK, WRITE_DELAY_MS } from './options.ts';
+import { LOOKUP_PAGE, PAGE_CHARS, WRITE_CHUNK, WRITE_DELAY_MS } from './options.ts';
 
 export interface IntakeDeps {
   assembler: BatchAssembler;
@@ -33,6 +33,8 @@ export class Intake {
    * the intake's garbage-collection time).
    */
   readonly #pendingRecords: NewRecord[] = [];
+  /** The record text in `#pendingRecords` (written at `PAGE_CHARS`, or at `WRITE_CHUNK` records). */
+  #pendingChars = 0;
   readonly #pendingRequests: NewRequest[] = [];
   /** The specs of the requests in `#pendingRequests` not yet in the ledger. */
   readonly #pendingSpecs: Spec[] = [];
@@ -75,7 +77,9 @@ export class Intake {
           const error = await this.#place(record, known.get(record.key), elsewhere);
           if (error) placed = { ...record, error }; // the caller's record is left as it is
         }
-        this.#pendingRecords.push(recordRow(seq++, placed, typeof data === 'string' ? data : '{}'));
+        const row = recordRow(seq++, placed, typeof data === 'string' ? data : '{}');
+        this.#pendingRecords.push(row);
+        this.#pendingChars += row.data.length;
         // A new request joins its group only once its record is buffered: the flush a full group
         // starts writes what is buffered, the record with its request. Written in a later step, the
         // record found its request in the ledger, and noted it as another's (`GcRules.borrowedKept`):
@@ -83,7 +87,7 @@ export class Intake {
         const join = this.#joinAfterRecord;
         this.#joinAfterRecord = undefined;
         if (join) await join();
-        if (this.#pendingRecords.length >= WRITE_CHUNK) await this.writeBuffered();
+        if (this.#pendingRecords.length >= WRITE_CHUNK || this.#pendingChars >= PAGE_CHARS) await this.writeBuffered();
         else this.#writeTimer ??= setTimeout(() => void this.writeBuffered().catch((error: unknown) => ctx.fail(error)), WRITE_DELAY_MS);
       }
       if (signal.aborted) break; // before the next page is read
@@ -103,6 +107,7 @@ export class Intake {
     this.#writeTimer = undefined;
     if (this.#pendingRecords.length === 0 && this.#pendingRequests.length === 0) return this.#writing;
     const records = this.#pendingRecords.splice(0);
+    this.#pendingChars = 0;
     const requests = this.#pendingRequests.splice(0);
     const specs = this.#pendingSpecs.splice(0);
     this.#writing = this.#writing.then(async () => {

@@ -47,6 +47,12 @@ export const CREATE_ATTEMPTS = 6;
 export const DOWNLOAD_ATTEMPTS = 12;
 /** Records are written to the ledger, and read back, in transactions (pages) of this many rows. */
 export const WRITE_CHUNK = 4000;
+/**
+ * …and of at most about this much record text (a page is cut after the record that passes it), as
+ * the emitter's pages and the window it looks ahead in are: with large records (a 250 KB text each),
+ * pages counted in records alone held a gigabyte with a slow consumer (helper-52).
+ */
+export const PAGE_CHARS = 16 * 1024 * 1024;
 /** Records are looked up in the ledger in pages of at most this many (one step for a page). */
 export const LOOKUP_PAGE = 500;
 /** Records waiting in memory are written at the latest this long after the first of them arrived. */
