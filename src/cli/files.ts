@@ -324,38 +324,11 @@ export class AtomicOutput {
     // A descriptor this process holds (`--summary /dev/stdout >> runs.log`): written through it, as the
     // shell opened it (appended to with >>), not replaced by a new file under the name behind it.
     const held = heldDescriptor(given);
-    if (held !== undefined) {
-      this.#path = given;
-      this.#temp = undefined;
-      this.stream = createWriteStream(given, { fd: held, autoClose: false });
-      this.stream.once('error', (error) => (this.#failure ??= error));
-      return;
-    }
-    let existing: Stats | undefined;
-    try {
-      existing = statSync(given);
-    } catch {
-      existing = undefined;
-    }
-    if (existing?.isDirectory()) throw usageError(`${flag} ${given}: is a directory; give a file name`);
-    // Through a symlink, the file it points at is replaced, not the link (a special file, such as
-    // /dev/stdout on a pipe, is written as it is: its real path may be no path at all); a link to a
-    // file not made yet makes that file, as a shell's > would.
-    const path = existing?.isFile() ? realpathSync(given) : existing === undefined ? linkTarget(given) ?? given : given;
-    this.#path = path;
-    const special = existing !== undefined && !existing.isFile();
-    if (!special) this.removed = removeStaleTemps(path);
-    this.#temp = special ? undefined : join(dirname(path), `${tempPrefix(path)}${process.pid}-${randomBytes(3).toString('hex')}.tmp`);
-    let fd: number;
-    try {
-      // A file replaced keeps its permissions (a private 0600 output stays private).
-      fd = openSync(this.#temp ?? path, this.#temp ? 'wx' : 'w', existing?.isFile() ? existing.mode & 0o7777 : 0o666);
-      if (this.#temp && existing?.isFile()) fchmodSync(fd, existing.mode & 0o7777);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      throw usageError(`${flag} ${given}: cannot write there: ${code}${code === 'ENOENT' ? ' (no such folder)' : ''}`);
-    }
-    this.stream = createWriteStream(this.#temp ?? path, { fd });
+    const opened = held === undefined ? openNamed(flag, given) : { path: given, temp: undefined, fd: held, removed: [] };
+    this.#path = opened.path;
+    this.#temp = opened.temp;
+    this.removed = opened.removed;
+    this.stream = createWriteStream(opened.temp ?? opened.path, { fd: opened.fd, autoClose: held === undefined });
     // Kept to be named (`named`); the run learns of it from the write that waits, or at `finish`.
     this.stream.once('error', (error) => (this.#failure ??= error));
     // However the run ends before `commit()` (an error, a usage error found later), the temporary file goes.
@@ -421,6 +394,36 @@ export class AtomicOutput {
   discard(): void {
     this.stream.destroy();
     this.#removeTemp();
+  }
+}
+
+/**
+ * Opens the output named `given` (`AtomicOutput`): a regular file (or a name not made yet) under a
+ * temporary name beside it (`temp`), a special file (`/dev/null`, a FIFO) as it is.
+ */
+function openNamed(flag: string, given: string): { path: string; temp: string | undefined; fd: number; removed: readonly { name: string; bytes: number }[] } {
+  let existing: Stats | undefined;
+  try {
+    existing = statSync(given);
+  } catch {
+    existing = undefined;
+  }
+  if (existing?.isDirectory()) throw usageError(`${flag} ${given}: is a directory; give a file name`);
+  // Through a symlink, the file it points at is replaced, not the link (a special file, such as
+  // /dev/stdout on a pipe, is written as it is: its real path may be no path at all); a link to a
+  // file not made yet makes that file, as a shell's > would.
+  const path = existing?.isFile() ? realpathSync(given) : existing === undefined ? linkTarget(given) ?? given : given;
+  const special = existing !== undefined && !existing.isFile();
+  const removed = special ? [] : removeStaleTemps(path);
+  const temp = special ? undefined : join(dirname(path), `${tempPrefix(path)}${process.pid}-${randomBytes(3).toString('hex')}.tmp`);
+  try {
+    // A file replaced keeps its permissions (a private 0600 output stays private).
+    const fd = openSync(temp ?? path, temp ? 'wx' : 'w', existing?.isFile() ? existing.mode & 0o7777 : 0o666);
+    if (temp && existing?.isFile()) fchmodSync(fd, existing.mode & 0o7777);
+    return { path, temp, fd, removed };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw usageError(`${flag} ${given}: cannot write there: ${code}${code === 'ENOENT' ? ' (no such folder)' : ''}`);
   }
 }
 

@@ -41,7 +41,7 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 import { plural } from '../core/text.ts';
-import { cutShortSql, fileIdsIn, forwardState, gcRules, ledgerBusy, stoppedEarlySql, type StoppedEarly, NAMES_A_FILE, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type WrittenFile, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
+import { cutShortSql, fileIdsIn, SELECT_WRITTEN, forwardState, gcRules, ledgerBusy, stoppedEarlySql, type StoppedEarly, NAMES_A_FILE, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type WrittenFile, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec } from './store.ts';
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
@@ -385,7 +385,7 @@ export function writtenNotes(path: string): WrittenFile[] {
   try {
     const db = new Database(path, { readonly: true, fileMustExist: true });
     try {
-      return db.prepare<[], WrittenFile>('SELECT id, path, as_what AS "as" FROM written').all();
+      return db.prepare<[], WrittenFile>(SELECT_WRITTEN).all();
     } finally {
       db.close();
     }
@@ -1343,7 +1343,7 @@ export class Ledger implements LedgerStore {
   }
 
   writtenFiles(): WrittenFile[] {
-    return this.#db.prepare<[], WrittenFile>('SELECT id, path, as_what AS "as" FROM written').all();
+    return this.#db.prepare<[], WrittenFile>(SELECT_WRITTEN).all();
   }
 
   cutShort(before: number, now: number): CutShort[] {

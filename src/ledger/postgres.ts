@@ -50,7 +50,7 @@ import {
   type RunRow,
   type Waiting,
 } from './ledger.ts';
-import { cutShortSql, fileIdsIn, forwardState, gcRules, NAMES_A_FILE, stoppedEarlySql, type StoppedEarly, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore, type WrittenFile } from './store.ts';
+import { cutShortSql, fileIdsIn, SELECT_WRITTEN, forwardState, gcRules, NAMES_A_FILE, stoppedEarlySql, type StoppedEarly, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, type UploadStore, type WrittenFile } from './store.ts';
 import type { UploadRow } from './uploads.ts';
 
 /** A small pool: a worker runs one step at a time, plus its heartbeat and a page read while a body streams. */
@@ -789,7 +789,7 @@ export class PgLedger implements LedgerStore {
   }
 
   async writtenFiles(): Promise<WrittenFile[]> {
-    return rows<WrittenFile>(this.#pool, 'SELECT id, path, as_what AS "as" FROM written');
+    return rows<WrittenFile>(this.#pool, SELECT_WRITTEN);
   }
 
   async filesInUse(scope: string, afterGc?: GcAt): Promise<Set<string>> {
@@ -923,7 +923,7 @@ export async function pgWrittenNotes(url: string): Promise<WrittenFile[]> {
     client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
     client.on('error', () => {});
     await client.connect();
-    return (await client.query<WrittenFile>('SELECT id, path, as_what AS "as" FROM written')).rows;
+    return (await client.query<WrittenFile>(SELECT_WRITTEN)).rows;
   } catch (error) {
     // undefined_table: a database no run has made its tables in (or one older than the notes).
     if ((error as { code?: string }).code === '42P01') return [];

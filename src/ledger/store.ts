@@ -290,6 +290,9 @@ export interface GcAt {
   keep?: readonly number[];
 }
 
+/** What `writtenFiles` reads, on SQLite and PostgreSQL (and `--dry-run`'s read of a ledger as it is). */
+export const SELECT_WRITTEN = 'SELECT id, path, as_what AS "as" FROM written';
+
 /**
  * A file a run wrote. `id` is what it is on its file system: its device, inode and birth time
  * (`fileIdentity` in cli/files.ts), so that the same name made again later (another inode, or the

@@ -43,7 +43,7 @@ export async function* readFolder(dir: string, options: FolderOptions = {}): Asy
       : {
           seq,
           line: seq + 1,
-          data: { [PATH_FIELD]: path, name: basename(path), bytes: null, sha256: null },
+          data: unreadFile(path),
           error: { type: 'document_unreadable', message: `${path}: a folder that cannot be listed (${unlisted}): its files are not in the input` },
           source: dir,
         };
@@ -139,6 +139,11 @@ async function fileRecord(path: string): Promise<Record<string, unknown>> {
     for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
     return { [PATH_FIELD]: path, name: basename(path), bytes: info.size, sha256: hash.digest('hex') };
   } catch {
-    return { [PATH_FIELD]: path, name: basename(path), bytes: null, sha256: null };
+    return unreadFile(path);
   }
+}
+
+/** The record of a file (or folder) that could not be read: its figures null. */
+function unreadFile(path: string): Record<string, unknown> {
+  return { [PATH_FIELD]: path, name: basename(path), bytes: null, sha256: null };
 }

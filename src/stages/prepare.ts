@@ -5,7 +5,7 @@
  * `error`, so they still come out in their place: among them, records whose rendered prompt the API
  * would refuse (empty, or over the model's context window: `recordProblem`), which are never sent.
  */
-import { BatchEnrichError, isBatchEnrichError } from '../errors.ts';
+import { BatchEnrichError, isBatchEnrichError, shown } from '../errors.ts';
 import { compileSpec, idLabel, requestKeyOf, userMessages, type JSONSchema, type RequestSpec } from '../core/request.ts';
 import { rawNumberText } from '../core/rawjson.ts';
 import type { Template } from '../core/template.ts';
@@ -83,15 +83,9 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
  * sent: before, the ledger refused the record row (`NOT NULL constraint failed: records.line`).
  */
 function notRecords(item: unknown, position: number): BatchEnrichError {
-  let shown: string;
-  try {
-    shown = JSON.stringify(item)?.slice(0, 200) ?? String(item);
-  } catch {
-    shown = String(item);
-  }
   return new BatchEnrichError(
     'BE_INVALID_OPTION',
-    `enrichStage takes records as readRecords gives them ({ seq, line, data }), not plain objects: got ${shown} (item ${position} of the input); enrich() takes plain objects`,
+    `enrichStage takes records as readRecords gives them ({ seq, line, data }), not plain objects: got ${shown(item)} (item ${position} of the input); enrich() takes plain objects`,
   );
 }
 
