@@ -19,7 +19,12 @@ export function resolveAnswerSchema(schema: z.ZodType | JSONSchema, source = 'th
   let jsonSchema: JSONSchema;
   let validator: z.ZodType;
   try {
-    if (schema instanceof z.ZodType) {
+    if (isZod3(schema)) {
+      throw new Error(
+        "a zod 3 schema. batch-enrich needs zod 4 (`import { z } from 'zod'` with zod 4 installed, or `from 'zod/v4'` in zod 3.25): zod 3 has no JSON Schema of its own to send",
+      );
+    }
+    if (isZod4(schema)) {
       validator = schema;
       jsonSchema = withoutSafeIntegerBounds(answerSide(schema));
     } else {
@@ -34,6 +39,21 @@ export function resolveAnswerSchema(schema: z.ZodType | JSONSchema, source = 'th
   const properties = jsonSchema['type'] === 'object' ? jsonSchema['properties'] : undefined;
   const fields = typeof properties === 'object' && properties !== null ? Object.keys(properties) : [];
   return { jsonSchema, validator: validator as AnswerValidator, fields };
+}
+
+/**
+ * A zod 4 schema, classic or mini, from any copy of zod 4. A zod/mini schema is no `z.ZodType` (zod 4's
+ * `instanceof` goes by traits, which finds classic schemas of any copy, not mini ones), while
+ * `z.toJSONSchema` reads any schema's `_zod` internals. Taken for JSON Schema, a mini schema was
+ * refused with "JSON schema must have a type defined".
+ */
+function isZod4(schema: object): schema is z.ZodType {
+  return '_zod' in schema && typeof (schema as { safeParse?: unknown }).safeParse === 'function';
+}
+
+/** A zod 3 schema (zod 3, or `zod/v3` of zod 4): `_def` and `safeParse`, without zod 4's `_zod`. */
+function isZod3(schema: object): boolean {
+  return !('_zod' in schema) && '_def' in schema && typeof (schema as { safeParse?: unknown }).safeParse === 'function';
 }
 
 /**

@@ -1,6 +1,8 @@
 /** The answer schema from zod (recipes) or from JSON Schema (a file): what is sent, what validates, the columns. */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import * as zm from 'zod/mini';
+import { z as z3 } from 'zod/v3';
 import { eitherAnswer, resolveAnswerSchema } from '../../src/core/schema.ts';
 import { expectErrorSync } from '../helpers/expect-error.ts';
 
@@ -35,6 +37,26 @@ describe('resolveAnswerSchema from zod', () => {
     const resolved = resolveAnswerSchema(z.array(z.string()));
     expect(resolved.fields).toEqual([]);
     expect(resolved.jsonSchema['type']).toBe('array');
+  });
+});
+
+describe('resolveAnswerSchema from zod/mini or zod 3', () => {
+  // A recipe file or an ETL script imports zod/mini, or zod 3, from its own node_modules. Neither is
+  // an instance of our z.ZodType; taken for JSON Schema, both were refused with "JSON schema must
+  // have a type defined", which says nothing of zod.
+  it('a zod/mini schema is sent as the JSON Schema it describes and checks answers', () => {
+    const resolved = resolveAnswerSchema(zm.object({ vendor: zm.string(), total: zm.number() }) as never);
+    expect(resolved.jsonSchema).toEqual({ type: 'object', properties: { vendor: { type: 'string' }, total: { type: 'number' } }, required: ['vendor', 'total'], additionalProperties: false });
+    expect(resolved.fields).toEqual(['vendor', 'total']);
+    expect(resolved.validator.safeParse({ vendor: 'ACME', total: 3 }).success).toBe(true);
+    expect(resolved.validator.safeParse({ vendor: 'ACME', total: 'three' }).success).toBe(false);
+  });
+
+  it('a zod 3 schema is a usage error saying zod 4 is needed, not a JSON Schema that accepts anything', () => {
+    expectErrorSync(() => resolveAnswerSchema(z3.object({ vendor: z3.string() }) as never, 'recipe invoices'), {
+      code: 'BE_USAGE',
+      message: /^Invalid schema in recipe invoices: a zod 3 schema\. batch-enrich needs zod 4/,
+    });
   });
 });
 
