@@ -19,7 +19,7 @@ describe('enrichStage against the emulator', () => {
   // helper-52: memory was bounded by a count of records, not by their size: pages of up to 1,000
   // records (the emitter) and 4,000 (the intake, and the window the emitter looks ahead in) held a
   // gigabyte of 250 KB records with a slow consumer. Each is cut at PAGE_CHARS of record text too.
-  it('large records: no ledger write or read holds much more than PAGE_CHARS of them at once, and every record comes out', async () => {
+  it('large records: no ledger write or read, and no intake lookup page, holds much more than PAGE_CHARS of them at once, and every record comes out', async () => {
     const { Ledger } = await import('../src/ledger/ledger.ts');
     const { PAGE_CHARS } = await import('../src/sink/options.ts');
     const emu = await emulator({ responder: perRecord });
@@ -28,6 +28,8 @@ describe('enrichStage against the emulator', () => {
     const recordChars = JSON.stringify(rows[0]).length;
     const written: number[] = [];
     const read: number[] = [];
+    /** Records in each page the intake looks up at once (and holds, with their requests). */
+    const looked: number[] = [];
     const ledger = new Ledger(':memory:');
     const watched = new Proxy(ledger, {
       get(target, name) {
@@ -37,6 +39,7 @@ describe('enrichStage against the emulator', () => {
           const out = (value as (...a: unknown[]) => unknown).apply(target, args);
           if (name === 'intake') written.push((args[4] as { data: string }[]).reduce((sum, r) => sum + r.data.length, 0));
           if (name === 'records') read.push((out as { data: string }[]).reduce((sum, r) => sum + r.data.length, 0));
+          if (name === 'known') looked.push((args[1] as string[]).length);
           return out;
         };
       },
@@ -45,6 +48,9 @@ describe('enrichStage against the emulator', () => {
     expect(out.map((record) => record['id'])).toEqual(rows.map((row) => row.id));
     expect(Math.max(...written)).toBeLessThanOrEqual(PAGE_CHARS + recordChars);
     expect(Math.max(...read)).toBeLessThanOrEqual(PAGE_CHARS + recordChars);
+    // The intake's lookup pages too: each request carries the 150 KB text (it held 250 at once).
+    expect(looked.reduce((sum, n) => sum + n, 0)).toBe(rows.length);
+    expect(Math.max(...looked)).toBeLessThanOrEqual(Math.ceil(PAGE_CHARS / text.length) + 1);
     ledger.close();
   }, 60_000);
 

@@ -59,7 +59,7 @@ export class Intake {
     const { signal } = ctx;
     if (!ctx.opts.allowOtherIdentity) this.#otherScopes = await ctx.ledger.otherScopes(ctx.scope);
     let seq = 0;
-    for await (const page of pages(source, LOOKUP_PAGE)) {
+    for await (const page of pages(source, LOOKUP_PAGE, recordChars, PAGE_CHARS)) {
       if (signal.aborted) break;
       // What the ledger knows of the page's requests, in one step (a round trip per record, on a
       // server, was most of a rerun's time).
@@ -221,14 +221,18 @@ function recordJson(record: PreparedRecord): string | RecordError {
   }
 }
 
+/** About what a record holds in memory: its request's messages (its fields are mostly in them too). */
+const recordChars = (record: PreparedRecord): number => record.messages?.length ?? 0;
+
 const isReady = (record: PreparedRecord): record is Ready => !record.error && record.key !== undefined && record.spec !== undefined && record.messages !== undefined;
 
 /**
- * The source in pages of up to `size` records: a page holds what the source gives at once (a parsed
- * chunk of input), and is cut when the source has to wait, so a slow source (a pipe that trickles)
- * is not held back to fill a page.
+ * The source in pages of up to `size` records, and of up to about `maxWeight` as `weigh` weighs them
+ * (a page is cut once it reaches it): a page holds what the source gives at once (a parsed chunk of
+ * input), and is cut when the source has to wait, so a slow source (a pipe that trickles) is not
+ * held back to fill a page.
  */
-export async function* pages<T>(source: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
+export async function* pages<T>(source: AsyncIterable<T>, size: number, weigh: (item: T) => number = () => 0, maxWeight = Infinity): AsyncGenerator<T[]> {
   const iterator = source[Symbol.asyncIterator]();
   let next = iterator.next();
   let ended = false;
@@ -237,10 +241,11 @@ export async function* pages<T>(source: AsyncIterable<T>, size: number): AsyncGe
       const first = await next;
       if (first.done) return;
       const page = [first.value];
+      let weight = weigh(first.value);
       next = iterator.next();
       // Whatever is ready before the event loop turns belongs to this page.
       const turned = new Promise<'turned'>((resolve) => setImmediate(resolve, 'turned'));
-      while (page.length < size) {
+      while (page.length < size && weight < maxWeight) {
         const more = await Promise.race([next, turned]);
         if (more === 'turned') break;
         if (more.done) {
@@ -248,6 +253,7 @@ export async function* pages<T>(source: AsyncIterable<T>, size: number): AsyncGe
           break;
         }
         page.push(more.value);
+        weight += weigh(more.value);
         next = iterator.next();
       }
       yield page;
