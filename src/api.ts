@@ -23,7 +23,7 @@ export type Rows = Iterable<object> | AsyncIterable<object>;
  * Every row comes out exactly once, in input order: the row with the answer's fields merged in (or
  * under `options.into`), or the row with `_error` (`{ type, message }`) when it could not be
  * enriched. A row that is not a plain object (a number, a string, an array, a `Map`, a `Promise`, …)
- * comes out in its place as `{ _error: { type: 'invalid_input', message: 'row N: expected an object, got …' } }`.
+ * comes out in its place as `{ _error: { type: 'invalid_input', message: 'row:N: expected an object, got …' } }`.
  * Rows are numbered from 1: that number is the record's `line`, and per-record messages name it
  * (`row:3: Missing field: …` when the prompt uses a field the row lacks; `options.file` renames `row`).
  * Records come out as their batch's results arrive, so the first ones can show up long before the
@@ -55,8 +55,9 @@ export type Rows = Iterable<object> | AsyncIterable<object>;
  * }
  */
 export function enrich(rows: Rows, options: EnrichOptions): AsyncGenerator<Record<string, unknown>> {
-  const stage = enrichStage({ ...options, file: options.file ?? 'row' });
-  return stage(toSourceRecords(checkRows(rows)));
+  const file = options.file ?? 'row';
+  const stage = enrichStage({ ...options, file });
+  return stage(toSourceRecords(checkRows(rows), file));
 }
 
 /**
@@ -98,14 +99,14 @@ function checkRows(rows: unknown): Rows {
  * Rows → `SourceRecord`s: `seq` is the 0-based index, `line` the 1-based row number. A sync iterable
  * is read with `for…of`, so a `Promise` among the rows is reported, not silently awaited.
  */
-async function* toSourceRecords(rows: Rows): AsyncGenerator<SourceRecord> {
+async function* toSourceRecords(rows: Rows, file: string): AsyncGenerator<SourceRecord> {
   let seq = 0;
   const next = (row: unknown): SourceRecord => {
     const at = { seq, line: seq + 1 };
     seq++;
     return isRecord(row)
       ? { ...at, data: row }
-      : { ...at, data: {}, error: { type: 'invalid_input', message: `row ${at.line}: expected an object, got ${describe(row)}` } };
+      : { ...at, data: {}, error: { type: 'invalid_input', message: `${file}:${at.line}: expected an object, got ${describe(row)}` } };
   };
   if (Symbol.asyncIterator in rows) {
     for await (const row of rows) yield next(row);

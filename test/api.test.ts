@@ -56,8 +56,8 @@ describe('enrich(): for await over rows', () => {
     expect(out[0]).toEqual(answered({ id: '0', text: 'a' }));
     expect(out[1]).toEqual({ ...answered({ id: '1', text: 'b' }), views: `${RAW_NUMBER}12345678901234567890` });
     expect(out[2]).toEqual(answered({ id: '2', text: 'c' }));
-    expect(out[3]).toEqual({ _error: { type: 'invalid_input', message: expect.stringMatching(/^row 4: the record cannot be written as JSON: Converting circular structure to JSON/) } });
-    expect(out[4]).toEqual({ _error: { type: 'invalid_input', message: 'row 5: the record cannot be written as JSON: no JSON here' } });
+    expect(out[3]).toEqual({ _error: { type: 'invalid_input', message: expect.stringMatching(/^row:4: the record cannot be written as JSON: Converting circular structure to JSON/) } });
+    expect(out[4]).toEqual({ _error: { type: 'invalid_input', message: 'row:5: the record cannot be written as JSON: no JSON here' } });
     expect(out[5]).toEqual(answered({ id: '5', text: 'f' }));
     // The rows JSON cannot hold were not sent: four requests, one for each row that came out enriched.
     expect(emu.submittedCustomIds().size).toBe(4);
@@ -84,11 +84,11 @@ describe('enrich(): for await over rows', () => {
     expect(out).toHaveLength(7);
     expect(out[0]).toEqual(answered({ id: '0', text: 'a' }));
     expect(out[2]).toEqual(answered({ id: '2', text: 'c' }));
-    expect(out[1]).toEqual({ _error: { type: 'invalid_input', message: 'row 2: expected an object, got 42' } });
-    expect(out[3]).toMatchObject({ _error: { type: 'invalid_input', message: 'row 4: expected an object, got an array ["x"]' } });
-    expect(out[4]).toMatchObject({ _error: { type: 'invalid_input', message: 'row 5: expected an object, got null' } });
-    expect(out[5]).toMatchObject({ _error: { type: 'invalid_input', message: 'row 6: expected an object, got a Map' } });
-    // A row without a field the prompt uses: a per-record template error naming its row number.
+    expect(out[1]).toEqual({ _error: { type: 'invalid_input', message: 'row:2: expected an object, got 42' } });
+    expect(out[3]).toMatchObject({ _error: { type: 'invalid_input', message: 'row:4: expected an object, got an array ["x"]' } });
+    expect(out[4]).toMatchObject({ _error: { type: 'invalid_input', message: 'row:5: expected an object, got null' } });
+    expect(out[5]).toMatchObject({ _error: { type: 'invalid_input', message: 'row:6: expected an object, got a Map' } });
+    // A row without a field the prompt uses: a per-record template error naming its row number, in the same form (`row:N:`, as `file:line:` for a file's records).
     expect(out[6]).toMatchObject({ id: '6', _error: { type: 'template', message: expect.stringMatching(/^row:7: Missing field: .*\{\{text\}\}/) } });
     expect(emu.submittedCustomIds().size).toBe(2);
   });
@@ -96,7 +96,7 @@ describe('enrich(): for await over rows', () => {
   it('reports a Promise among the rows instead of awaiting it', async () => {
     const emu = await emulator({ responder: perRecord });
     const out = await enrichAll([Promise.resolve({ id: '0', text: 'a' })], optionsFor(emu.url));
-    expect(out).toEqual([{ _error: { type: 'invalid_input', message: 'row 1: expected an object, got a Promise (await the rows before passing them)' } }]);
+    expect(out).toEqual([{ _error: { type: 'invalid_input', message: 'row:1: expected an object, got a Promise (await the rows before passing them)' } }]);
   });
 
   it('stops the run on break: no further batch is created, the rows stop being read, and the loop ends promptly', async () => {

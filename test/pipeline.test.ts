@@ -206,9 +206,10 @@ describe('enrichStage against the emulator', () => {
     const emu = await emulator({ responder: perRecord, maxBodyBytes: limit });
     const rows = Array.from({ length: 9 }, (_, i) => ({ id: String(i), text: 'x'.repeat(300) }));
     rows.push({ id: 'huge', text: 'y'.repeat(5_000) });
-    const out = await enrich(emu, rows, { maxBatchBytes: limit });
+    const out = await enrich(emu, rows, { maxBatchBytes: limit, file: 'in.ndjson' });
     expect(out.slice(0, 9).every((r) => r['label'] !== undefined)).toBe(true);
-    expect(out[9]?.['_error']).toMatchObject({ type: 'request_too_large' });
+    // Named as every per-record message names its record (`file:line:`; the helper's rows start at line 2), not `line 11:`.
+    expect(out[9]?.['_error']).toMatchObject({ type: 'request_too_large', message: expect.stringMatching(/^in\.ndjson:11: the request is \d+ bytes, over the batch limit of 2000$/) });
     expect(emu.batches().length).toBeGreaterThan(1);
   });
 

@@ -44,3 +44,12 @@ export function shellWord(text: string): string {
 export function inputName(file: string | undefined): string {
   return !file || file === '-' ? '<stdin>' : file;
 }
+
+/**
+ * Where a record comes from, for its messages (`source:line: …`): the input's name (`file`), else
+ * the record's own file (`source`: a folder's, a path list's), else `<stdin>`. The sink's `file`
+ * is already an input name, `<stdin>` for none.
+ */
+export function sourceOf(file: string | undefined, record: { source?: string | undefined }): string {
+  return file && file !== '-' && file !== '<stdin>' ? file : (record.source ?? inputName(file));
+}

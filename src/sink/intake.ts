@@ -6,6 +6,7 @@
 import { failedForGoneFile, isTransientFailure } from '../core/retry.ts';
 import { hasPendingUploads } from '../core/documents.ts';
 import { RAW_NUMBER } from '../core/rawjson.ts';
+import { sourceOf } from '../core/text.ts';
 import { BatchEnrichError } from '../errors.ts';
 import type { RecordError } from '../core/result.ts';
 import type { PreparedRecord, Ready } from '../types.ts';
@@ -69,7 +70,7 @@ export class Intake {
       for (const record of page) {
         if (signal.aborted) break;
         this.recordsRead++;
-        const data = recordJson(record);
+        const data = recordJson(record, ctx.opts.file);
         let placed = record;
         if (typeof data !== 'string') {
           placed = { ...record, data: {}, error: data }; // never sent: its record could not be kept
@@ -140,13 +141,13 @@ export class Intake {
     if (assembler.has(key)) return undefined;
     const { size, costBytes } = requestCostBytes(key, record.label, record.spec.bytes, record.messages, record.estimateBytes);
     if (size + ENVELOPE_BYTES > opts.maxBatchBytes) {
-      return { type: 'request_too_large', message: `line ${record.line}: the request is ${size} bytes, over the batch limit of ${opts.maxBatchBytes}` };
+      return { type: 'request_too_large', message: `${sourceOf(opts.file, record)}:${record.line}: the request is ${size} bytes, over the batch limit of ${opts.maxBatchBytes}` };
     }
     if (!known) {
       if (elsewhere.has(key)) {
         throw new BatchEnrichError(
           'BE_IDENTITY',
-          `${opts.file}:${record.line}: this request was already submitted under another API identity (another ANTHROPIC_BASE_URL or ANTHROPIC_API_KEY); its batches and answers can only be seen with that identity. Run again with it (see 'batch-enrich status'), or pass --new-identity (the library's allowOtherIdentity) to submit under this one and pay again`,
+          `${sourceOf(opts.file, record)}:${record.line}: this request was already submitted under another API identity (another ANTHROPIC_BASE_URL or ANTHROPIC_API_KEY); its batches and answers can only be seen with that identity. Run again with it (see 'batch-enrich status'), or pass --new-identity (the library's allowOtherIdentity) to submit under this one and pay again`,
         );
       }
       const { spec } = record;
@@ -208,7 +209,7 @@ function recordRow(seq: number, record: PreparedRecord, data: string): NewRecord
  * circular object, a `toJSON` that throws) is the record's `invalid_input`, and it is not sent: else
  * the ledger write failed, and ended the run after the batches before it were paid.
  */
-function recordJson(record: PreparedRecord): string | RecordError {
+function recordJson(record: PreparedRecord, file: string): string | RecordError {
   try {
     return JSON.stringify(record.data);
   } catch {
@@ -216,7 +217,7 @@ function recordJson(record: PreparedRecord): string | RecordError {
       return JSON.stringify(record.data, (_key, value: unknown) => (typeof value === 'bigint' ? `${RAW_NUMBER}${value}` : value));
     } catch (error) {
       const why = ((error as Error).message ?? String(error)).split('\n')[0];
-      return { type: 'invalid_input', message: `${record.source ? `${record.source}:` : 'row '}${record.line}: the record cannot be written as JSON: ${why}` };
+      return { type: 'invalid_input', message: `${sourceOf(file, record)}:${record.line}: the record cannot be written as JSON: ${why}` };
     }
   }
 }

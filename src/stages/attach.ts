@@ -38,7 +38,8 @@ import type { RecordError } from '../core/result.ts';
 import { promptTokenEstimate } from '../core/preflight.ts';
 import type { Uploader, UploadPart } from '../client/uploads.ts';
 import type { PreparedRecord } from './batch.ts';
-import { sourceOf, type SourceRecord } from './read.ts';
+import { sourceOf } from '../core/text.ts';
+import type { SourceRecord } from './read.ts';
 
 
 export type UploadMode = 'files' | 'inline' | 'auto';

@@ -67,9 +67,29 @@ export function readPaths(): (source: AsyncIterable<Buffer | string>) => AsyncGe
     for await (const text of splitLines(byBom(source))) {
       line++;
       if (text.trim() === '') continue;
-      yield { seq: seq++, line, data: await fileRecord(text), attach: [PATH_FIELD] };
+      yield { seq: seq++, line, data: await fileRecord(await listedPath(text)), attach: [PATH_FIELD] };
     }
   };
+}
+
+/**
+ * The path a list's line names: the line as written when that exists, else without the blanks
+ * around it when that exists (a hand-edited list, a spreadsheet column pasted: `  a.pdf `), else as
+ * written, which its record's error then names.
+ */
+async function listedPath(text: string): Promise<string> {
+  const trimmed = text.trim();
+  if (trimmed === text || (await exists(text)) || !(await exists(trimmed))) return text;
+  return trimmed;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

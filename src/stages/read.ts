@@ -63,11 +63,6 @@ export interface SourceRecord {
   source?: string | undefined;
 }
 
-/** Where a record comes from, for its messages: the stage's `file`, else the record's own `source`, else `<stdin>`. */
-export function sourceOf(file: string | undefined, record: SourceRecord): string {
-  return file && file !== '-' ? file : (record.source ?? inputName(file));
-}
-
 /** The scan of a line that cannot hold a lossy number or deep nesting. */
 const NOTHING_TO_KEEP = { depth: 0, lossy: [] };
 
@@ -472,6 +467,7 @@ async function startsWithArray(source: Chunks): Promise<{ array: boolean; chunks
 export async function* readCsv(source: Chunks, options: ReadOptions = {}): AsyncGenerator<SourceRecord> {
   const file = inputName(options.file);
   const tsv = options.format === 'tsv';
+  const kind = tsv ? 'TSV' : 'CSV';
   // TSV (IANA text/tab-separated-values) has no quoting: a `"` is text.
   const quoting = !tsv;
   let delimiter = options.delimiter ?? (tsv ? '\t' : undefined);
@@ -491,7 +487,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
   const maxChars = options.maxRecordChars ?? MAX_RECORD_CHARS;
   const decoder = new StringDecoder('utf8');
   /** The record at `start` in `pending` is over the cap (`recordTooLong`), at its own line. */
-  const tooLong = (start: number, open: boolean) => recordTooLong(file, base + (pending.slice(0, start).match(/\r\n|\r|\n/g)?.length ?? 0) + 1, maxChars, open);
+  const tooLong = (start: number, open: boolean) => recordTooLong(file, base + (pending.slice(0, start).match(/\r\n|\r|\n/g)?.length ?? 0) + 1, maxChars, open, kind);
   /** The record still open at the end of `pending` (its CR, which may be the start of a CRLF, not counted) is not over the cap. */
   const checkOpen = () => {
     if (pending.length - recordStart - (fresh.endsWith('\r') ? 1 : 0) > maxChars) throw tooLong(recordStart, quoted);
@@ -549,7 +545,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     fresh = '';
   };
 
-  const parseBlock = (text: string): SourceRecord[] => checkedForNul(text, base, file, parseRecords);
+  const parseBlock = (text: string): SourceRecord[] => checkedForNul(text, base, file, kind, parseRecords);
 
   const parseRecords = (text: string): SourceRecord[] => {
     // Once the columns are known, most blocks take the fast path (core/csv.ts); anything it leaves,
@@ -589,7 +585,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
                 at.extraLines += crlf;
                 at.lastEnd = leading + 1 + breaks + crlf;
                 at.lastEmpty = leading;
-                columns = headerNames(header, file, base + leading + 1, tsv ? 'TSV' : 'CSV', options.onWarning);
+                columns = headerNames(header, file, base + leading + 1, kind, options.onWarning);
                 options.onColumns?.(columns, base + leading + 1);
                 return columns;
               }),
@@ -608,7 +604,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
         record_delimiter: ['\r\n', '\n', '\r'],
       });
     } catch (error) {
-      throw csvError(error, file, at);
+      throw csvError(error, file, kind, at);
     }
     base += text.match(/\r\n|\r|\n/g)?.length ?? 0;
     return records;
@@ -698,9 +694,9 @@ function named(names: readonly string[], values: readonly string[]): Record<stri
  * A CSV record longer than `maxChars` (its line break left out): it stops the read, at its own line.
  * Mostly a quote never closed (`open`), which would otherwise hold the rest of the file for one field.
  */
-function recordTooLong(file: string, line: number, maxChars: number, open: boolean): BatchEnrichError {
+function recordTooLong(file: string, line: number, maxChars: number, open: boolean, kind: 'CSV' | 'TSV'): BatchEnrichError {
   const why = open ? ': a quoted field that starts in it is probably never closed (a missing ")' : ', more than batch-enrich reads';
-  return new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: invalid CSV: this record is longer than ${maxChars.toLocaleString('en')} characters${why}`, { file, line });
+  return new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: invalid ${kind}: this record is longer than ${maxChars.toLocaleString('en')} characters${why}`, { file, line });
 }
 
 /**
@@ -849,7 +845,7 @@ function lineBreaks(values: readonly unknown[]): { breaks: number; crlf: number 
  * data in the text: a damaged file) stops the read at its line, unless the block has a CSV error
  * before it: the first error in the file is the one said, wherever the blocks were cut.
  */
-function checkedForNul(text: string, base: number, file: string, parse: (text: string) => SourceRecord[]): SourceRecord[] {
+function checkedForNul(text: string, base: number, file: string, kind: 'CSV' | 'TSV', parse: (text: string) => SourceRecord[]): SourceRecord[] {
   const nul = text.indexOf('\0');
   if (nul === -1) return parse(text);
   const line = base + (text.slice(0, nul).match(/\r\n|\r|\n/g)?.length ?? 0) + 1;
@@ -858,10 +854,10 @@ function checkedForNul(text: string, base: number, file: string, parse: (text: s
   } catch (error) {
     if (isBatchEnrichError(error) && error.line !== undefined && error.line < line) throw error;
   }
-  throw new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: invalid CSV: a NUL byte (binary data) on this line; the file is damaged here`, { file, line });
+  throw new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: invalid ${kind}: a NUL byte (binary data) on this line; the file is damaged here`, { file, line });
 }
 
-function csvError(error: unknown, file: string, at: { base: number; extraLines: number; lastEnd: number; lastEmpty: number }): unknown {
+function csvError(error: unknown, file: string, kind: 'CSV' | 'TSV', at: { base: number; extraLines: number; lastEnd: number; lastEmpty: number }): unknown {
   if (error instanceof BatchEnrichError) return error;
   if (!(error instanceof CsvError)) {
     return new BatchEnrichError('BE_INPUT', `${file}: cannot read input: ${(error as Error)?.message ?? String(error)}`, { file, cause: error });
@@ -884,7 +880,7 @@ function csvError(error: unknown, file: string, at: { base: number; extraLines: 
     line += at.base;
   }
   const detail = csvDetail(error, record);
-  return new BatchEnrichError('BE_CSV_PARSE', `${file}${line === undefined ? '' : `:${line}`}: invalid CSV: ${detail}`, {
+  return new BatchEnrichError('BE_CSV_PARSE', `${file}${line === undefined ? '' : `:${line}`}: invalid ${kind}: ${detail}`, {
     file,
     ...(line === undefined ? {} : { line }),
     cause: error,

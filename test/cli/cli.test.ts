@@ -276,6 +276,19 @@ describe('batch-enrich CLI', () => {
     expect(run.stderr()).not.toMatch(/submitted batches keep running/);
   });
 
+  it('on SIGINT in a rerun whose records all took answers the ledger had, says so instead of "nothing was submitted yet"', async () => {
+    const dir = tempDir();
+    const args = [BIN, '--emulator', '--prompt', 'x {{text}}', ...fast, '--input-format', 'csv', '--ledger', join(dir, 'l.db')];
+    const first = await runCli(args.slice(1), { env: { HOME: dir }, stdin: 'text\na\nb\n' });
+    expect(first.code, first.stderr).toBe(0);
+    // The same rows again, stdin kept open: both come out with the ledger's answers, and nothing is sent.
+    const run = await interruptible(args, { HOME: dir }, '--emulator:', { endInput: false });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(await run.interrupt()).toBe(130);
+    expect(run.stderr()).toMatch(/SIGINT: stopping; this run submitted nothing: the 2 records out so far took answers the ledger had; what was read stays in the ledger .*l\.db; run the same command again to resume/);
+    expect(run.stderr()).not.toMatch(/nothing was submitted yet/);
+  });
+
   it('on SIGINT while a create is in flight, says the batch may have been made and the rerun adopts it, not "nothing was submitted"; the rerun pays nothing again', async () => {
     // The batch is made at once, its create's answer comes 10 s later.
     const emu = await startEmulator({ createLatencyMs: 10_000 });

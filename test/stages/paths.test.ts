@@ -2,6 +2,9 @@
  * `--input-format paths`: a list of paths, one a line, as `find`, `ls` or a Windows tool writes it,
  * gives one record per path, under every chunking.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readPaths } from '../../src/stages/paths.ts';
 import { chunkings, source } from '../helpers/chunks.ts';
@@ -20,6 +23,20 @@ describe('readPaths', () => {
     for (const { label, chunks } of chunkings(`${A}\r\n\r\n${B}\r${A}\n`)) {
       expect(await paths(chunks), label).toEqual([[1, A, 'read'], [3, B, 'read'], [4, A, 'read']]);
     }
+  });
+
+  it('a line with blanks around a path that exists only without them names that file; a name with such blanks that exists is kept as it is', async () => {
+    // helper-51: "  a.pdf " from a hand-edited list was its record's document_missing.
+    for (const { label, chunks } of chunkings(`  ${A}\t\n${B} \n`)) {
+      expect(await paths(chunks), label).toEqual([[1, A, 'read'], [2, B, 'read']]);
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'be-paths-'));
+    const spaced = join(dir, ' padded.pdf ');
+    writeFileSync(spaced, '%PDF-1.4\n');
+    writeFileSync(join(dir, 'padded.pdf'), '%PDF-1.4\n% another\n');
+    expect(await paths([Buffer.from(`${spaced}\n`)])).toEqual([[1, spaced, 'read']]);
+    // Blanks around a path found neither way: the line as written is what its error names.
+    expect(await paths([Buffer.from(' missing.pdf \n')])).toEqual([[1, ' missing.pdf ', 'unreadable']]);
   });
 
   it('a list with a byte order mark (Notepad, PowerShell): UTF-8 or UTF-16, the mark is not part of the first path', async () => {

@@ -341,6 +341,13 @@ describe('readCsv: records and their lines', () => {
     await expectFailure(`id,text\n1,${'x'.repeat(120)}\n`, csv({ maxRecordChars: 100 }), { code: 'BE_CSV_PARSE', line: 2, message: /^in\.csv:2: invalid CSV: this record is longer than 100 characters, more than batch-enrich reads$/ });
   });
 
+  it('a TSV file’s errors say TSV, not CSV, and never blame a quote (TSV has no quoting)', async () => {
+    const tsv = (more: ReadOptions = {}): Reader => csv({ file: 'in.tsv', format: 'tsv', ...more });
+    await expectFailure('id\tname\n1\tAnn\n2\tBob\textra\n', tsv(), { code: 'BE_CSV_PARSE', line: 3, message: /^in\.tsv:3: invalid TSV: expected 2 fields, as in the header, got 3$/ }, [[2, { id: '1', name: 'Ann' }]]);
+    await expectFailure(`id\ttext\n1\t${'x'.repeat(120)}\n`, tsv({ maxRecordChars: 100 }), { code: 'BE_CSV_PARSE', line: 2, message: /^in\.tsv:2: invalid TSV: this record is longer than 100 characters, more than batch-enrich reads$/ });
+    await expectFailure('id\tname\n1\tA\0nn\n', tsv(), { code: 'BE_CSV_PARSE', line: 2, message: /^in\.tsv:2: invalid TSV: a NUL byte/ });
+  });
+
   it('a CRLF record exactly at the size cap is read, wherever a chunk ends (between its CR and LF too)', async () => {
     const row = `1,${'x'.repeat(18)}`; // 20 characters
     await expectRecords(`id,text\r\n${row}\r\n${row}\r\n`, csv({ maxRecordChars: 20 }), [

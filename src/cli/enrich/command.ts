@@ -281,7 +281,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   let endRun: ((kept: boolean) => Promise<void>) | undefined;
   const started = Date.now();
   // Leaving on a second interrupt skips 'exit': the outputs' temporary files are removed first.
-  const interrupts = onInterrupt(say, ledger.path, values['cancel-on-exit'], () => ({ batches, realtime: sentRealtime, creating: creates > 0 }), () => outputs.discard());
+  const interrupts = onInterrupt(say, ledger.path, values['cancel-on-exit'], () => ({ batches, realtime: sentRealtime, creating: creates > 0, out: counts.ok + counts.failed, failed: counts.failed }), () => outputs.discard());
   // First the redirected streams: a run killed later has written them too.
   await noteWritten(ledger, values, io, false);
   const progress = createProgress({ stream: io.stderr, style: values.quiet ? 'off' : values.progress || (io.stderr as { isTTY?: boolean }).isTTY ? 'tty' : 'lines', counts, costs, describe, uploads: uploadCounts });

@@ -2,6 +2,7 @@
  * SIGINT and SIGTERM during a run: say how to resume, abort the run's signal (the library stops,
  * and with `--cancel-on-exit` cancels this run's batches), and exit 130 or 143 once it has stopped.
  */
+import { plural } from '../../core/text.ts';
 import { BatchEnrichError } from '../../errors.ts';
 
 export interface Interrupts {
@@ -25,7 +26,8 @@ export interface Interrupts {
  * wants out, and nothing already paid for is lost by it that the line does not name.
  * @param ledgerPath named in the message: where the work stays
  * @param sent how many batches (or real-time groups) the run has sent so far, and whether it has sent
- *   a create (`creating`: the batch may exist, answered or not; the next run finds and adopts it)
+ *   a create (`creating`: the batch may exist, answered or not; the next run finds and adopts it);
+ *   how many records it has written out (`out`), and how many of those with an `_error` (`failed`)
  * @param leaving what must happen before the process leaves on a signal's default action, which
  *   skips 'exit' handlers (the outputs' temporary files)
  */
@@ -33,7 +35,7 @@ export function onInterrupt(
   say: (line: string) => void,
   ledgerPath: string,
   cancelOnExit: boolean,
-  sent: () => { batches: number; realtime: boolean; creating?: boolean },
+  sent: () => { batches: number; realtime: boolean; creating?: boolean; out?: number; failed?: number },
   leaving: () => void = () => {},
 ): Interrupts {
   const controller = new AbortController();
@@ -42,10 +44,16 @@ export function onInterrupt(
   const mayExist = 'a batch was being created (its create sent, not answered): it may have been made; the next run finds it and adopts it rather than pay again';
   const stop = (signal: NodeJS.Signals) => {
     interrupted = signal;
-    const { batches, realtime, creating } = sent();
+    const { batches, realtime, creating, out = 0, failed = 0 } = sent();
+    // A rerun whose records all had answers in the ledger sends nothing: "nothing was submitted yet"
+    // would say that work waits which does not.
+    const nothingSent =
+      out === 0
+        ? 'nothing was submitted yet'
+        : `this run submitted nothing: the ${plural(out, 'record')} out so far took answers the ledger had${failed > 0 ? ' or carry their _error' : ''}`;
     say(
       batches === 0 && !realtime
-        ? `${signal}: stopping; ${creating ? mayExist : 'nothing was submitted yet'}; what was read stays in the ledger ${ledgerPath}; ${resume}`
+        ? `${signal}: stopping; ${creating ? mayExist : nothingSent}; what was read stays in the ledger ${ledgerPath}; ${resume}`
         : cancelOnExit && batches > 0
           ? `${signal}: stopping and canceling this run's batches; what was answered stays in the ledger ${ledgerPath}; ${resume}`
           : batches === 0
