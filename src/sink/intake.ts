@@ -235,7 +235,16 @@ const isReady = (record: PreparedRecord): record is Ready => !record.error && re
  */
 export async function* pages<T>(source: AsyncIterable<T>, size: number, weigh: (item: T) => number = () => 0, maxWeight = Infinity): AsyncGenerator<T[]> {
   const iterator = source[Symbol.asyncIterator]();
-  let next = iterator.next();
+  // Each read is marked handled as it is made: a read made before a full page is handed on stays
+  // pending while the consumer works on the page, and one that fails meanwhile (a CSV error) was an
+  // unhandled rejection, which ends the process. Its failure still reaches the consumer: the next
+  // page awaits it, and throws it.
+  const read = () => {
+    const pending = iterator.next();
+    pending.catch(() => {});
+    return pending;
+  };
+  let next = read();
   let ended = false;
   try {
     while (!ended) {
@@ -243,7 +252,7 @@ export async function* pages<T>(source: AsyncIterable<T>, size: number, weigh: (
       if (first.done) return;
       const page = [first.value];
       let weight = weigh(first.value);
-      next = iterator.next();
+      next = read();
       // Whatever is ready before the event loop turns belongs to this page.
       const turned = new Promise<'turned'>((resolve) => setImmediate(resolve, 'turned'));
       while (page.length < size && weight < maxWeight) {
@@ -255,14 +264,13 @@ export async function* pages<T>(source: AsyncIterable<T>, size: number, weigh: (
         }
         page.push(more.value);
         weight += weigh(more.value);
-        next = iterator.next();
+        next = read();
       }
       yield page;
     }
   } finally {
-    // Stopped early: the source is closed, and the read still pending on it may fail (a destroyed
-    // stream rejects it); nobody waits for it any more, so its failure must not go unhandled.
-    next.catch(() => {});
+    // Stopped early: the source is closed (the read still pending on it may fail, a destroyed stream
+    // rejects it: handled, see `read`).
     if (!ended) void iterator.return?.()?.catch?.(() => {});
   }
 }

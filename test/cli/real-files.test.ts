@@ -94,6 +94,20 @@ describe('files from the field, written for the test', () => {
     expect(forced.stderr).toContain(`${path}:3: bytes that are not valid utf-8 were read as U+FFFD`);
   });
 
+  // helper-53: a file cut off in a quoted field after exactly 500 good rows (a multiple of the intake's
+  // page) crashed with an unhandled rejection, the bundle's minified source and a stack trace, and left
+  // the ledger's scratch files behind.
+  it('a bad record after a full intake page of good rows is the usual one-line error, exit 1', async () => {
+    const rows = Array.from({ length: 500 }, (_, i) => `${i},N${i}\n`).join('');
+    const path = file('cut-off.csv', Buffer.from(`id,name\n${rows}500,"never closed\n`));
+    const dir = mkdtempSync(join(tmpdir(), 'be-cut-'));
+    const result = await runCli(['--emulator', '--prompt', 'X {{name}}', '--batch-size', '100', '--ledger', join(dir, 'l.db'), path]);
+    expect(result.code).toBe(1);
+    const said = result.stderr.split('\n').filter((line) => line !== '' && !line.includes('--emulator:') && !/batch \S+ (submitted|ended)/.test(line));
+    expect(said).toEqual([`batch-enrich: ${path}:502: invalid CSV: a quoted field that starts in this record is never closed (a missing closing ")`]);
+    expect(result.stderr).not.toMatch(/Node\.js v|at async/);
+  });
+
   it('a ; CSV with blank lines before its header: read as ; and a missing column named at the header’s line', async () => {
     const path = file('blank-first.csv', Buffer.from('\r\n\r\nid;name;note\r\n1;Ann;x\r\n'));
     const ok = await runCli(['--dry-run', '--prompt', '{{name}}: {{note}}', path]);

@@ -451,6 +451,37 @@ describe('intake pages (one ledger lookup per page of input)', () => {
     expect(got).toEqual([[0], [1], [2]]);
   });
 
+  // helper-53: a full page leaves the next read pending while the consumer works on the page (ledger
+  // writes: the event loop turns); a read that failed meanwhile (a CSV error) was an unhandled
+  // rejection, which ends the process, instead of the error the consumer gets at its next page.
+  it('a read that fails while the consumer works on a full page reaches the consumer, and is no unhandled rejection', async () => {
+    const { pages } = await import('../../src/sink/intake.ts');
+    let reads = 0;
+    const source: AsyncIterable<number> = {
+      [Symbol.asyncIterator]: () => ({
+        next: () => (++reads <= 2 ? Promise.resolve({ done: false, value: reads }) : Promise.reject(new Error('invalid CSV'))),
+      }),
+    };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const got: number[][] = [];
+    try {
+      await expect(
+        (async () => {
+          for await (const page of pages(source, 2)) {
+            got.push(page);
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+        })(),
+      ).rejects.toThrow('invalid CSV');
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(got).toEqual([[1, 2]]);
+    expect(unhandled).toEqual([]);
+  });
+
   it('a read left pending when the consumer stops, that then fails (a destroyed stream), is no unhandled rejection', async () => {
     const { pages } = await import('../../src/sink/intake.ts');
     let fail: (error: Error) => void = () => {};
