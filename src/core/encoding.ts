@@ -145,7 +145,9 @@ function latinOf(guess: string): Latin | undefined {
 
 /**
  * The Latin encoding to read `sample` in, weighing chardet's `guess` (undefined: the guess stands):
- * - windows-1252 when its reading is plausible Western text (no byte it leaves undefined, at most one
+ * - chardet's own Central-European, Turkish or Baltic guess when its reading is plausible and nearly
+ *   all of one language, more so than windows-1252's (`ONE_LANGUAGE`);
+ * - else windows-1252 when its reading is plausible Western text (no byte it leaves undefined, at most one
  *   odd word in 50: `oddWords`);
  * - chardet's own windows-1252 (or ISO-8859-1) `western` guess stands unless its reading has a symbol
  *   between letters (Polish as windows-1252: `zosta³o`, `ŸdŸb³o`): accents alone do not overturn it, for
@@ -159,9 +161,13 @@ function likeliestLatin(sample: Uint8Array, guess: string, western: boolean): st
   const plausible = (r: Reading) => r.undefinedBytes === 0 && r.odd * 50 <= r.words;
   const share = (r: Reading) => (r.words === 0 ? 0 : r.odd / r.words);
   const w1252 = oddWords(sample, 'windows-1252');
+  const own = latinOf(guess);
+  if (!western && own !== undefined && own !== 'windows-1252') {
+    const mine = oddWords(sample, own);
+    if (plausible(mine) && oneLanguage(mine) >= ONE_LANGUAGE && oneLanguage(mine) > oneLanguage(w1252)) return guess.toLowerCase();
+  }
   if (plausible(w1252)) return 'windows-1252';
   if (western && w1252.symbols === 0) return undefined;
-  const own = latinOf(guess);
   if (own === undefined) return undefined;
   let best: { encoding: string; share: number } | undefined;
   for (const encoding of new Set<Latin>([own, 'windows-1250', 'windows-1257', 'windows-1254'])) {
@@ -173,9 +179,27 @@ function likeliestLatin(sample: Uint8Array, guess: string, western: boolean): st
   return best?.encoding;
 }
 
+/**
+ * The share of a reading's words that one language of its encoding writes (`oneLanguage`) at which
+ * chardet's Central-European, Turkish or Baltic guess wins over a plausible windows-1252 reading whose
+ * words are fewer of one language: names and places (Erdős Pál, Szőlő utca; Muğla, Diyarbakır) read
+ * as windows-1252 are Western words one by one (Erdõs, Szõlõ: Portuguese õ; Muðla, Diyarbakýr:
+ * Icelandic ð and ý), but not of one language (Gyöngyvér, Mûegyetem are not Portuguese; Çanakkale,
+ * Düzce are not Icelandic). Danish Ærø, named windows-1257 (Ęrų: as Lithuanian as Ærø is Danish),
+ * stays windows-1252: one language either way.
+ */
+const ONE_LANGUAGE = 0.9;
+
+/** The largest share of a reading's words that one language (one alphabet of `LATIN`) writes; 0 without words. */
+function oneLanguage(reading: Reading): number {
+  return reading.words === 0 ? 0 : Math.max(...reading.byLanguage) / reading.words;
+}
+
 interface Reading {
   /** Words with a non-ASCII letter. */
   words: number;
+  /** Of them, how many each language of the encoding writes (its alphabet has all their accented letters), in `LATIN`'s order. */
+  byLanguage: number[];
   /** Of them, odd ones (`symbols`, and each undefined byte, counted too). */
   odd: number;
   /** Symbols between letters. */
@@ -193,7 +217,7 @@ interface Reading {
  * in learned words and names, d, n, s, t, c, l, h, b, r: cœur, œil, cœliaque, fœhn, Œrsted).
  */
 function oddWords(sample: Uint8Array, encoding: Latin): Reading {
-  const reading = { words: 0, odd: 0, symbols: 0, undefinedBytes: 0 };
+  const reading = { words: 0, byLanguage: LATIN[encoding].map(() => 0), odd: 0, symbols: 0, undefinedBytes: 0 };
   for (const line of Buffer.from(sample.buffer, sample.byteOffset, sample.byteLength).toString('latin1').split(/[\r\n]+/)) {
     const bytes = Buffer.from(line, 'latin1');
     if (isAscii(bytes) || isUtf8(bytes)) continue;
@@ -207,7 +231,13 @@ function oddWords(sample: Uint8Array, encoding: Latin): Reading {
       const accented = [...word].filter((c) => c > '\x7f' && !'ªºµ'.includes(c));
       if (accented.length === 0) continue;
       reading.words++;
-      if (!LATIN[encoding].some((alphabet) => accented.every((c) => alphabet.has(c))) || /œ(?![uiednstclhbr])/.test(word)) reading.odd++;
+      let anyLanguage = false;
+      LATIN[encoding].forEach((alphabet, i) => {
+        if (!accented.every((c) => alphabet.has(c))) return;
+        anyLanguage = true;
+        reading.byLanguage[i]!++;
+      });
+      if (!anyLanguage || /œ(?![uiednstclhbr])/.test(word)) reading.odd++;
     }
   }
   return reading;
