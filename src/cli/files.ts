@@ -33,7 +33,7 @@ export async function openInput(file: string): Promise<NodeJS.ReadableStream> {
 }
 
 /** The device and inode of the input (FILE, or stdin when it is a redirected file); undefined for a pipe or a terminal. */
-export function inputIdentity(file: string, stdin: NodeJS.ReadableStream): { dev: number; ino: number } | undefined {
+export function inputIdentity(file: string, stdin: NodeJS.ReadableStream): { dev: number; ino: number; size: number } | undefined {
   try {
     if (file !== '-') return statSync(file);
     const fd = (stdin as { fd?: unknown }).fd;
@@ -162,6 +162,23 @@ export function redirectedStreams(streams: readonly (readonly [name: string, str
       return [];
     }
   });
+}
+
+/**
+ * Refuses (a usage error, exit 2) a standard output or error redirected to the input file (`>> in.csv`,
+ * `< f > f`): the run would read back what it writes (with `>>`, its NDJSON as more CSV rows) and pay
+ * for it. With `>` the shell has emptied the input before the run started: said, instead of a run of
+ * 0 records that exits 0.
+ */
+export function refuseRedirectedOntoInput(input: { dev: number; ino: number; size: number } | undefined, streams: readonly RedirectedStream[], file: string): void {
+  const onto = input && streams.find((stream) => stream.dev === input.dev && stream.ino === input.ino);
+  if (!input || !onto) return;
+  const named = `its ${onto.name} is the input ${file === '-' ? '(stdin)' : file}`;
+  throw usageError(
+    input.size === 0
+      ? `${named} (a shell's \`>\`): it is empty now, emptied by the shell before the run started; write to another file`
+      : `${named}: the run would read what it writes (and \`>\` empties the input before the run starts); write to another file`,
+  );
 }
 
 function statOrUndefined(path: string): Stats | undefined {

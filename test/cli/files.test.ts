@@ -50,6 +50,38 @@ describe('never destroy input', () => {
     expect(readFileSync(input, 'utf8')).toBe(text);
   });
 
+  // helper-53: `batch-enrich app.csv >> app.csv` read its own NDJSON output back as CSV rows (19,000
+  // lines appended to a 20,000-row input, then an error); with `>` the shell had emptied the input, and
+  // the run said "0 records" and exited 0.
+  it('refuses a standard output or error that is the input file (`>> in.csv`, `2> in.csv`, `< f > f`), before reading: the run would read its own output', async () => {
+    const { dir, input, text } = setup();
+    const spawned = async (args: string[], stdio: [unknown, unknown, unknown]) => {
+      const child = spawn(process.execPath, [BIN, '--emulator', ...fast, '--ledger', join(dir, 'l.db'), '--prompt', 'T: {{headline}}', ...args], {
+        stdio: stdio as never,
+        env: { PATH: process.env['PATH'] ?? '', HOME: dir },
+      });
+      let stderr = '';
+      child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const code = await new Promise((resolve) => child.on('close', resolve));
+      return { code, stderr: stderr || readFileSync(input, 'utf8').slice(text.length) };
+    };
+    const appended = await spawned([input], ['ignore', openSync(input, 'a'), 'pipe']);
+    expect(appended.code, appended.stderr).toBe(2);
+    expect(appended.stderr).toMatch(/its standard output is the input .*news\.ndjson: the run would read what it writes \(and `>` empties the input before the run starts\); write to another file/);
+    expect(readFileSync(input, 'utf8')).toBe(text);
+    const fromStdin = await spawned([], [openSync(input, 'r'), openSync(input, 'a'), 'pipe']);
+    expect(fromStdin.code, fromStdin.stderr).toBe(2);
+    expect(fromStdin.stderr).toMatch(/its standard output is the input \(stdin\)/);
+    // Standard error onto the input: the message goes there, after what the input held.
+    const onStderr = await spawned([input], ['ignore', 'ignore', openSync(input, 'a')]);
+    expect(onStderr.code).toBe(2);
+    expect(onStderr.stderr).toMatch(/its standard error is the input/);
+    // `> news.ndjson`: the shell has emptied it already; the run says so instead of "0 records", exit 0.
+    const emptied = await spawned([input], ['ignore', openSync(input, 'w'), 'pipe']);
+    expect(emptied.code, emptied.stderr).toBe(2);
+    expect(emptied.stderr).toMatch(/its standard output is the input .*news\.ndjson.*: it is empty now/);
+  });
+
   it('refuses --summary that is the input, and any output that is the ledger (or its WAL): every paid answer is in it', async () => {
     const { dir, input, text } = setup();
     const ledger = join(dir, 'work.db');

@@ -10,7 +10,7 @@ import { stringify } from 'csv-stringify/sync';
 import { usageError, shown } from '../../errors.ts';
 import { isFailed } from '../../stages/merge.ts';
 import { createFormatter, neutralised, widenedColumns, type Formatter, type OutputFormat } from '../../stages/write.ts';
-import { AtomicOutput, inputIdentity, refuseClobber, refuseLedger, refuseSameOutputs } from '../files.ts';
+import { AtomicOutput, inputIdentity, redirectedStreams, refuseClobber, refuseLedger, refuseRedirectedOntoInput, refuseSameOutputs } from '../files.ts';
 import type { CliIo } from '../io.ts';
 import { formatBytes } from '../text.ts';
 import type { EnrichValues } from './config.ts';
@@ -41,6 +41,7 @@ export function refuseBadOutputs(file: string, values: EnrichValues, io: CliIo, 
   // A file named for a format this does not write is refused here too, before anything is read.
   errorsFormat(values, outputFormat(values));
   const source = inputIdentity(file, io.stdin);
+  refuseRedirectedOntoInput(source, redirectedStreams([['standard output', io.stdout], ['standard error', io.stderr]]), file);
   const outputs = outputFiles(values);
   for (const [flag, path] of outputs) {
     refuseClobber(source, flag, path, file);
