@@ -243,6 +243,24 @@ describe('readCsv: records and their lines', () => {
     expect(clashing).toEqual(['in.csv:1: columns 1 and 2 have no name in the header: they are named "1" and "_2"']);
   });
 
+  // helper-53: `cat a.csv b.csv` (each with a header, Excel's with a byte order mark) made the second
+  // header a record, sent and paid for, with U+FEFF in its first field and so in its prompt.
+  it('files joined with cat: a line that repeats the header is no record (said once a line), and a byte order mark starting a record is taken off', async () => {
+    const input = '\ufeffid,name\r\n1,Ann\r\n\ufeffid,name\r\n2,Bob\r\nid,name\r\n\ufeff3,"Cy"\r\n';
+    for (const { label, chunks } of chunkings(Buffer.from(input))) {
+      const warnings: string[] = [];
+      const outcome = await run(csv({ onWarning: (w) => warnings.push(w) }), chunks);
+      expect(outcome.error, label).toBeUndefined();
+      expect(seen(outcome.records), label).toEqual([
+        [2, { id: '1', name: 'Ann' }],
+        [4, { id: '2', name: 'Bob' }],
+        [6, { id: '3', name: 'Cy' }],
+      ]);
+      expect(outcome.records.map((r) => r.seq), label).toEqual([0, 1, 2]);
+      expect(warnings, label).toEqual(['in.csv:3: this line repeats the header (files joined with cat?): it is not a record', 'in.csv:5: this line repeats the header (files joined with cat?): it is not a record']);
+    }
+  });
+
   it('one column without a name (pandas writes its index so: ,0,1,2) keeps its empty name, as before', async () => {
     for (const { label, chunks } of chunkings(',0,1,2\n0,a,b,c\n1,d,e,f\n')) {
       const warnings: string[] = [];
