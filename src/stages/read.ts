@@ -724,7 +724,7 @@ function named(names: readonly string[], values: readonly string[]): Record<stri
  * Mostly a quote never closed (`open`), which would otherwise hold the rest of the file for one field.
  */
 function recordTooLong(file: string, line: number, maxChars: number, open: boolean, kind: 'CSV' | 'TSV'): BatchEnrichError {
-  const why = open ? ': a quoted field that starts in it is probably never closed (a missing ")' : ', more than batch-enrich reads';
+  const why = open ? ': a quoted field that starts in it is still open there: probably never closed (a missing "), else longer than batch-enrich reads' : ', more than batch-enrich reads';
   return new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: invalid ${kind}: this record is longer than ${maxChars.toLocaleString('en')} characters${why}`, { file, line });
 }
 

@@ -353,7 +353,7 @@ describe('readCsv: records and their lines', () => {
     await expectFailure(
       input,
       csv({ maxRecordChars: 100 }),
-      { code: 'BE_CSV_PARSE', line: 3, message: /^in\.csv:3: invalid CSV: this record is longer than 100 characters: a quoted field that starts in it is probably never closed \(a missing "\)$/ },
+      { code: 'BE_CSV_PARSE', line: 3, message: /^in\.csv:3: invalid CSV: this record is longer than 100 characters: a quoted field that starts in it is still open there: probably never closed \(a missing "\), else longer than batch-enrich reads$/ },
       [[2, { id: '1', text: 'ok' }]],
     );
     await expectFailure(`id,text\n1,${'x'.repeat(120)}\n`, csv({ maxRecordChars: 100 }), { code: 'BE_CSV_PARSE', line: 2, message: /^in\.csv:2: invalid CSV: this record is longer than 100 characters, more than batch-enrich reads$/ });
