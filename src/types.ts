@@ -78,4 +78,9 @@ export type BatchEvent =
    * those of rows gone from the input since their batch was sent; `usd` their cost, which the
    * records' `_meta.cost_usd` leave out (null when a model had no price).
    */
-  | { type: 'unclaimed'; answers: number; usd: number | null };
+  | { type: 'unclaimed'; answers: number; usd: number | null }
+  /**
+   * Records that took an answer (or a final failure) an earlier run had left in the ledger: not sent,
+   * not paid again. Said once for each page of input that has some (a resume, a rerun).
+   */
+  | { type: 'reused'; records: number };

@@ -48,6 +48,8 @@ export function describe(event: BatchEvent): string {
       return `warning: the ledger could not record the end of this run (${event.message}); gc keeps its work as that of a try cut short`;
     case 'concurrency':
       return `real time: now at most ${event.limit} calls at once (${event.reason})`;
+    case 'reused':
+      return `${plural(event.records, 'record')} with answers from the ledger (earlier runs): not sent, not paid again`;
     case 'unclaimed':
       return `paid ${event.usd === null ? 'an unknown amount' : usd(event.usd)} for ${plural(event.answers, 'answer')} no record of this run asks for (the input changed since they were sent); the records' _meta.cost_usd add up to the rest`;
     case 'deadline':

@@ -67,8 +67,9 @@ export function createProgress(options: ProgressOptions): Progress {
     };
     return {
       event: (event) => {
-        // A create is said once answered (submitted, adopted, or why not).
-        if (event.type === 'creating') return;
+        // A create is said once answered (submitted, adopted, or why not); records reused from the
+        // ledger, once in all by the summary (a line a page was thousands of lines on a large rerun).
+        if (event.type === 'creating' || event.type === 'reused') return;
         if (event.type === 'realtime' && options.style === 'lines') {
           sentInRealtime += event.requests;
           if (realtimeSaid !== undefined && now() - realtimeSaid.at < REALTIME_LINE_MS) {

@@ -17,6 +17,8 @@ export interface RunSummary {
   records_ok: number;
   records_failed: number;
   failed_by_type: Record<string, number>;
+  /** Records that took an answer an earlier run had left in the ledger (not sent, not paid again). */
+  records_from_ledger: number;
   batches: number;
   input_tokens: number;
   output_tokens: number;
@@ -31,13 +33,14 @@ export interface RunSummary {
   wall_seconds: number;
 }
 
-export function summarize(counts: MergeCounts, costs: CostTotals, batches: number, wallMs: number, mode: RunSummary['mode'] = 'batch'): RunSummary {
+export function summarize(counts: MergeCounts, costs: CostTotals, batches: number, wallMs: number, mode: RunSummary['mode'] = 'batch', fromLedger = 0): RunSummary {
   const prompt = costs.inputTokens + costs.cacheCreationInputTokens + costs.cacheReadInputTokens;
   return {
     mode,
     records_ok: counts.ok,
     records_failed: counts.failed,
     failed_by_type: counts.byType,
+    records_from_ledger: fromLedger,
     batches,
     input_tokens: costs.inputTokens,
     output_tokens: costs.outputTokens,
@@ -57,7 +60,8 @@ export function summaryLines(s: RunSummary): string[] {
   const failures = Object.entries(s.failed_by_type)
     .map(([type, n]) => `${type}: ${n}`)
     .join(', ');
-  const lines = [`${plural(total, 'record')}: ${count(s.records_ok)} enriched, ${count(s.records_failed)} with _error${failures ? ` (${failures})` : ''}`];
+  const reused = s.records_from_ledger > 0 ? `; ${count(s.records_from_ledger)} with answers from the ledger (earlier runs: not sent, not paid again)` : '';
+  const lines = [`${plural(total, 'record')}: ${count(s.records_ok)} enriched, ${count(s.records_failed)} with _error${failures ? ` (${failures})` : ''}${reused}`];
   if (s.batches > 0 || s.input_tokens > 0) {
     lines.push(
       `${s.mode === 'realtime' ? 'real time' : plural(s.batches, 'batch', 'batches')}; tokens: ${count(s.input_tokens)} input, ${count(s.output_tokens)} output, ` +

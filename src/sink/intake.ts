@@ -44,6 +44,8 @@ export class Intake {
   readonly #specsWritten = new Set<string>();
   /** With a single identity in the ledger no request can be another's: the per-request check is skipped. */
   #otherScopes: string[] = [];
+  /** Records of the page being read that took an answer an earlier run left in the ledger (the 'reused' event). */
+  #reused = 0;
   /** A new request's place in the group being filled, taken once its record is buffered (see `fill`). */
   #joinAfterRecord: (() => Promise<void>) | undefined;
   /** The ledger write in progress (writes are serialized: a batch is opened only after its requests are written). */
@@ -91,6 +93,8 @@ export class Intake {
         if (this.#pendingRecords.length >= WRITE_CHUNK || this.#pendingChars >= PAGE_CHARS) await this.writeBuffered();
         else this.#writeTimer ??= setTimeout(() => void this.writeBuffered().catch((error: unknown) => ctx.fail(error)), WRITE_DELAY_MS);
       }
+      if (this.#reused > 0) ctx.opts.emit({ type: 'reused', records: this.#reused });
+      this.#reused = 0;
       if (signal.aborted) break; // before the next page is read
     }
     if (signal.aborted) return;
@@ -169,14 +173,16 @@ export class Intake {
       // could not be checked (then what it was sent stays).
       if (record.messages.includes('"file_id"') && !hasPendingUploads(record.messages)) await ledger.refreshPayload(scope, key, record.messages);
       this.#deps.track(known.batch_id);
-    } else if (known.state === 'done' && known.updated_at < ctx.runStartedAt && known.failure) {
+    } else if (known.state === 'done' && known.updated_at < ctx.runStartedAt) {
       // A transient failure that was final for an earlier run, or a failure that a file gone since
       // may have caused, now uploaded again: this run tries again, with a fresh budget.
-      const again = isTransientFailure(known.failure) || (!hasPendingUploads(record.messages) && failedForGoneFile(known.failure, record.messages));
+      const again = known.failure !== null && (isTransientFailure(known.failure) || (!hasPendingUploads(record.messages) && failedForGoneFile(known.failure, record.messages)));
       if (again && (await ledger.reopenRequest(scope, key, opts.now(), known.updated_at))) {
         // With its documents' current file ids (an earlier upload may have expired since it was sent).
         if (record.messages.includes('"file_id"')) await ledger.refreshPayload(scope, key, record.messages);
         await assembler.add(key, size, costBytes);
+      } else {
+        this.#reused++;
       }
     }
     return undefined;

@@ -275,6 +275,8 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   /** Creates sent (a batch recorded `creating` first): each may have made a batch, answered or not. */
   let creates = 0;
   let sentRealtime = false;
+  /** Records that took an answer an earlier run left in the ledger. */
+  let fromLedger = 0;
   const realtimeReleased = { groups: 0, requests: 0, reason: '' };
   /** With --meta: answers paid for that no record took (see the 'unclaimed' event). */
   let unclaimed: { answers: number; usd: number | null } | undefined;
@@ -307,6 +309,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
       if (event.type === 'creating') creates++;
       if (event.type === 'submitted' || event.type === 'adopted' || event.type === 'following') batches++;
       if (event.type === 'realtime') sentRealtime = true;
+      if (event.type === 'reused') fromLedger += event.records;
       if (event.type === 'unclaimed') unclaimed = event;
       // Waiting for paid real-time calls, the run is stopping already: an interrupt now leaves at once, as the line says.
       if (event.type === 'finishing') {
@@ -392,7 +395,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   }
 
   const summary = {
-    ...summarize(counts, costs, batches, Date.now() - started, sentRealtime ? (batches > 0 ? 'batch+realtime' : 'realtime') : 'batch'),
+    ...summarize(counts, costs, batches, Date.now() - started, sentRealtime ? (batches > 0 ? 'batch+realtime' : 'realtime') : 'batch', fromLedger),
     records_pending: pending?.records ?? 0,
     ...(documents.attach.length ? { files_uploaded: uploadCounts.uploaded, upload_bytes: uploadCounts.bytes, files_reused: uploadCounts.reused } : {}),
     // To the micro-dollar, as cost_usd.
