@@ -145,8 +145,8 @@ function latinOf(guess: string): Latin | undefined {
 
 /**
  * The Latin encoding to read `sample` in, weighing chardet's `guess` (undefined: the guess stands):
- * - chardet's own Central-European, Turkish or Baltic guess when its reading is plausible and nearly
- *   all of one language, more so than windows-1252's (`ONE_LANGUAGE`);
+ * - chardet's own Hungarian or Turkish guess when its reading is plausible and nearly all Hungarian or
+ *   Turkish, more so than windows-1252's reading is of one language (`ONE_LANGUAGE`, `OVERRIDING`);
  * - else windows-1252 when its reading is plausible Western text (no byte it leaves undefined, at most one
  *   odd word in 50: `oddWords`);
  * - chardet's own windows-1252 (or ISO-8859-1) `western` guess stands unless its reading has a symbol
@@ -162,9 +162,10 @@ function likeliestLatin(sample: Uint8Array, guess: string, western: boolean): st
   const share = (r: Reading) => (r.words === 0 ? 0 : r.odd / r.words);
   const w1252 = oddWords(sample, 'windows-1252');
   const own = latinOf(guess);
-  if (!western && own !== undefined && own !== 'windows-1252') {
+  if (!western && own !== undefined && OVERRIDING[own] !== undefined) {
     const mine = oddWords(sample, own);
-    if (plausible(mine) && oneLanguage(mine) >= ONE_LANGUAGE && oneLanguage(mine) > oneLanguage(w1252)) return guess.toLowerCase();
+    const guessed = oneLanguage(mine, OVERRIDING[own]);
+    if (plausible(mine) && guessed >= ONE_LANGUAGE && guessed > oneLanguage(w1252)) return guess.toLowerCase();
   }
   if (plausible(w1252)) return 'windows-1252';
   if (western && w1252.symbols === 0) return undefined;
@@ -180,19 +181,30 @@ function likeliestLatin(sample: Uint8Array, guess: string, western: boolean): st
 }
 
 /**
- * The share of a reading's words that one language of its encoding writes (`oneLanguage`) at which
- * chardet's Central-European, Turkish or Baltic guess wins over a plausible windows-1252 reading whose
- * words are fewer of one language: names and places (Erdős Pál, Szőlő utca; Muğla, Diyarbakır) read
- * as windows-1252 are Western words one by one (Erdõs, Szõlõ: Portuguese õ; Muðla, Diyarbakýr:
- * Icelandic ð and ý), but not of one language (Gyöngyvér, Mûegyetem are not Portuguese; Çanakkale,
- * Düzce are not Icelandic). Danish Ærø, named windows-1257 (Ęrų: as Lithuanian as Ærø is Danish),
- * stays windows-1252: one language either way.
+ * The share of a reading's words that one language writes (`oneLanguage`) at which chardet's
+ * Hungarian or Turkish guess wins over a plausible windows-1252 reading whose words are fewer of one
+ * language: names and places (Erdős Pál, Szőlő utca; Muğla, Diyarbakır) read as windows-1252 are
+ * Western words one by one (Erdõs, Szõlõ: Portuguese õ; Muðla, Diyarbakýr: Icelandic ð and ý), but
+ * not of one language (Gyöngyvér, Mûegyetem are not Portuguese; Çanakkale, Düzce are not Icelandic).
+ * Danish Ærø, named windows-1257 (Ęrų, as Lithuanian as Ærø is Danish), stays windows-1252: one
+ * language either way.
  */
 const ONE_LANGUAGE = 0.9;
 
-/** The largest share of a reading's words that one language (one alphabet of `LATIN`) writes; 0 without words. */
-function oneLanguage(reading: Reading): number {
-  return reading.words === 0 ? 0 : Math.max(...reading.byLanguage) / reading.words;
+/**
+ * The languages of an encoding whose reading may so win (indexes into `LATIN`): Hungarian alone of
+ * windows-1250's, whose own letters (ő, ű) are the only ones Western text never reads as. Czech,
+ * Slovak and Polish letters are what Western letters read as in windows-1250 (è → č, ø → ř, å → ĺ,
+ * ñ → ń): names of two Western languages (Rodríguez, Ålborg) are no one language in windows-1252 and
+ * Slovak in windows-1250. Those languages are read as before (`likeliestLatin`'s other rules).
+ */
+const OVERRIDING: Partial<Record<Latin, readonly number[]>> = { 'windows-1250': [3], 'windows-1254': [0] };
+
+/** The largest share of a reading's words that one language writes (of `languages`, indexes into `LATIN`; all when absent); 0 without words. */
+function oneLanguage(reading: Reading, languages?: readonly number[]): number {
+  if (reading.words === 0) return 0;
+  const counts = languages === undefined ? reading.byLanguage : languages.map((i) => reading.byLanguage[i] ?? 0);
+  return counts.length === 0 ? 0 : Math.max(...counts) / reading.words;
 }
 
 interface Reading {

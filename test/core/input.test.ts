@@ -127,6 +127,16 @@ describe('encodings', () => {
     ])('Western text in windows-1252 stays so: %s', (_, sample) => {
       expect(detectEncoding(sample, true).encoding).toBe('windows-1252');
     });
+    // helper-55: Western names of two languages are no one language in windows-1252 (Rodríguez and
+    // Ålborg, Sørensen and Jesús), while Czech or Slovak letters cover their windows-1250 reading (Ĺlborg,
+    // Sřrensen): they were read so when chardet named ISO-8859-2.
+    it.each([
+      ['Spanish and Danish', 'id,name,city\n1,Rodríguez,Ålborg\n'],
+      ['Danish, Spanish and French', 'id,name\n1,Jensen Sørensen\n2,Jesús\n3,Mathéo\n'],
+      ['French, Spanish and German', 'id,name\n1,Agnès\n2,Hélène\n3,Loïc\n4,Begoña\n5,Müller\n6,Mirò\n7,Västerås\n'],
+    ])('Western names of several languages in windows-1252 stay so: %s', (_, text) => {
+      expect(detectEncoding(bytes(text, 'windows-1252'), true).encoding).toBe('windows-1252');
+    });
     // helper-53: names and places, no sentences. Read as windows-1252 each word was still a Western word
     // (Erdős → Erdõs, Portuguese õ; Muğla → Muðla, Diyarbakır → Diyarbakýr: Icelandic ð and ý), so
     // chardet's right guess was overruled, and the garbled names were sent, paid for and written.
