@@ -548,7 +548,10 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
   const parseBlock = (text: string): SourceRecord[] => checkedForNul(text, base, file, kind, parseRecords);
 
   const headerAgain = headerCheck(file, options);
-  const parseRecords = (text: string): SourceRecord[] => {
+  const parseRecords = (block: string): SourceRecord[] => {
+    // A byte order mark starting a record (Excel's, at the start of each file joined with `cat`) is
+    // taken off, before a quote after it is read: else csv-parse keeps that quote as text.
+    const text = block.includes('\ufeff') ? block.replace(RECORD_BOM, '$1') : block;
     // Once the columns are known, most blocks take the fast path (core/csv.ts); anything it leaves,
     // errors included, is csv-parse's below.
     const simple = columns && delimiter !== undefined ? parseSimpleCsv(text, { delimiter, quoting, width: columns.length }) : undefined;
@@ -556,7 +559,6 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
       const records: SourceRecord[] = [];
       simple.rows.forEach((values, i) => {
         const line = base + (simple.lines[i] ?? 0) + 1;
-        withoutBom(values, undefined);
         if (values[0] !== columns?.[0] || !headerAgain(columns, (_, at) => values[at], values.length, line)) records.push({ seq: seq++, line, data: named(columns ?? [], values) });
       });
       base += simple.breaks;
@@ -603,7 +605,6 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
           }
           const values = Array.isArray(record) ? record : Object.values(record);
           const line = startLine(values, info.lines, info.empty_lines);
-          withoutBom(record, columns?.[0]);
           if (!headerAgain(columns, (column, at) => (Array.isArray(record) ? record[at] : record[column]), values.length, line)) records.push({ seq: seq++, line, data: Array.isArray(record) ? named(columns ?? [], record) : record });
           return null;
         },
@@ -657,7 +658,8 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
 }
 
 const QUOTE = 0x22;
-const BOM = 0xfeff;
+/** A byte order mark at the start of a line. */
+const RECORD_BOM = /(^|\r\n|\n|\r)\ufeff/g;
 const LF = 0x0a;
 const CR = 0x0d;
 const SPACE = 0x20;
@@ -666,7 +668,7 @@ const TAB = 0x09;
 /**
  * A check of records against the header: whether one is the header again (files joined with `cat`,
  * each with its header), said with its line: it is no record. A byte order mark starting a record
- * (Excel's, at the start of each file joined) is taken off before (`withoutBom`).
+ * (Excel's, at the start of each file joined) is taken off before (`RECORD_BOM`).
  */
 function headerCheck(file: string, options: ReadOptions) {
   return (columns: readonly string[] | undefined, value: (column: string, at: number) => string | undefined, width: number, line: number): boolean => {
@@ -674,13 +676,6 @@ function headerCheck(file: string, options: ReadOptions) {
     options.onWarning?.(`${file}:${line}: this line repeats the header (files joined with cat?): it is not a record`);
     return true;
   };
-}
-
-/** Takes a byte order mark off the start of a record's first field (`column`: its name, in a record by name). */
-function withoutBom(record: string[] | Record<string, string>, column: string | undefined): void {
-  const key = Array.isArray(record) ? 0 : column;
-  const value = key === undefined ? undefined : (record as Record<string | number, string | undefined>)[key];
-  if (key !== undefined && value?.charCodeAt(0) === BOM) (record as Record<string | number, string>)[key] = value.slice(1);
 }
 
 /** Whether a field starts after the character `code` (a quote there opens a quoted field): a line start, the delimiter, a BOM. */

@@ -259,6 +259,20 @@ describe('readCsv: records and their lines', () => {
       expect(outcome.records.map((r) => r.seq), label).toEqual([0, 1, 2]);
       expect(warnings, label).toEqual(['in.csv:3: this line repeats the header (files joined with cat?): it is not a record', 'in.csv:5: this line repeats the header (files joined with cat?): it is not a record']);
     }
+    // helper-55: fully quoted files (R's write.csv, pandas' QUOTE_ALL): the mark stood before a quote,
+    // which csv-parse then kept as text ("\"id\""), so the header again was a record.
+    const quoted = '\ufeff"id","note"\n"1","a"\n\ufeff"id","note"\n"2","l1\nl2"\n\ufeff"1,5",b\n';
+    for (const { label, chunks } of chunkings(Buffer.from(quoted))) {
+      const warnings: string[] = [];
+      const outcome = await run(csv({ onWarning: (w) => warnings.push(w) }), chunks);
+      expect(outcome.error, label).toBeUndefined();
+      expect(seen(outcome.records), label).toEqual([
+        [2, { id: '1', note: 'a' }],
+        [4, { id: '2', note: 'l1\nl2' }],
+        [6, { id: '1,5', note: 'b' }],
+      ]);
+      expect(warnings, label).toEqual(['in.csv:3: this line repeats the header (files joined with cat?): it is not a record']);
+    }
   });
 
   it('one column without a name (pandas writes its index so: ,0,1,2) keeps its empty name, as before', async () => {
