@@ -15,12 +15,13 @@ export const ENVELOPE_BYTES = Buffer.byteLength('{"requests":[]}');
 /** Requests read from the ledger at a time while a batch body is sent, at most. */
 const BODY_PAGE = 500;
 /**
- * …and the first page's, before their size is known: the next pages hold about `PAGE_CHARS` of
- * messages (`requestsInPage`). A page of 500 large requests (250 KB documents sent inline) was
- * 125 MB read at once, encoded into a buffer grown to three times its text, and copied: 1.7 GB of
- * RSS for 6,000 such records.
+ * …and the first page's, before their size is known: one request (a request with documents inline
+ * may be 32 MB). The next pages hold about `PAGE_CHARS` of messages by the largest request of the page
+ * before (`requestsInPage`). A page of 500 large requests (250 KB documents sent inline) was 125 MB
+ * read at once, encoded into a buffer grown to three times its text, and copied: 1.7 GB of RSS for
+ * 6,000 such records. Still not bounded: a page of requests much larger than those of the page before.
  */
-const FIRST_BODY_PAGE = 16;
+const FIRST_BODY_PAGE = 1;
 
 /** Bytes a request adds to a batch body (its `custom_id`, params, wrapper and comma). */
 export function requestBytes(key: string, label: string | null | undefined, specBytes: number, messages: string): number {
@@ -126,11 +127,11 @@ export function batchBody(ledger: LedgerStore, batchId: number, nonce: string): 
   );
 }
 
-/** How many requests like `page` a body page may hold: `PAGE_CHARS` of their messages, at least one, at most `BODY_PAGE`. */
+/** How many requests like `page`'s largest a body page may hold: `PAGE_CHARS` of messages, at least one, at most `BODY_PAGE`. */
 function requestsInPage(page: readonly PayloadRow[]): number {
-  let chars = 0;
-  for (const request of page) chars += request.messages.length;
-  return Math.max(1, Math.min(BODY_PAGE, Math.floor((PAGE_CHARS * page.length) / Math.max(1, chars))));
+  let largest = 0;
+  for (const request of page) largest = Math.max(largest, request.messages.length);
+  return Math.max(1, Math.min(BODY_PAGE, Math.floor(PAGE_CHARS / Math.max(1, largest))));
 }
 
 /**
