@@ -49,7 +49,7 @@ export function describe(event: BatchEvent): string {
     case 'concurrency':
       return `real time: now at most ${event.limit} calls at once (${event.reason})`;
     case 'reused':
-      return `${plural(event.records, 'record')} with answers from the ledger (earlier runs): not sent, not paid again`;
+      return `${plural(event.records, 'record')} taken from the ledger (answered by earlier runs): not sent, not paid again`;
     case 'unclaimed':
       return `paid ${event.usd === null ? 'an unknown amount' : usd(event.usd)} for ${plural(event.answers, 'answer')} no record of this run asks for (the input changed since they were sent); the records' _meta.cost_usd add up to the rest`;
     case 'deadline':

@@ -17,7 +17,7 @@ export interface RunSummary {
   records_ok: number;
   records_failed: number;
   failed_by_type: Record<string, number>;
-  /** Records that took an answer an earlier run had left in the ledger (not sent, not paid again). */
+  /** Records that took what an earlier run had left in the ledger, an answer or a final error (not sent, not paid again). */
   records_from_ledger: number;
   batches: number;
   input_tokens: number;
@@ -60,7 +60,7 @@ export function summaryLines(s: RunSummary): string[] {
   const failures = Object.entries(s.failed_by_type)
     .map(([type, n]) => `${type}: ${n}`)
     .join(', ');
-  const reused = s.records_from_ledger > 0 ? `; ${count(s.records_from_ledger)} with answers from the ledger (earlier runs: not sent, not paid again)` : '';
+  const reused = s.records_from_ledger > 0 ? `; ${count(s.records_from_ledger)} taken from the ledger (answered by earlier runs: not sent, not paid again)` : '';
   const lines = [`${plural(total, 'record')}: ${count(s.records_ok)} enriched, ${count(s.records_failed)} with _error${failures ? ` (${failures})` : ''}${reused}`];
   if (s.batches > 0 || s.input_tokens > 0) {
     lines.push(

@@ -243,14 +243,14 @@ describe('batch-enrich CLI', () => {
     // helper-53: the rerun's summary said "12 records: 12 enriched" and nothing of where the answers came
     // from, so a user could not tell the resume had worked. The first run's said nothing of the ledger.
     expect(first.stderr).not.toMatch(/from the ledger/);
-    expect(again.stderr).toContain('12 records: 12 enriched, 0 with _error; 12 with answers from the ledger (earlier runs: not sent, not paid again)');
+    expect(again.stderr).toContain('12 records: 12 enriched, 0 with _error; 12 taken from the ledger (answered by earlier runs: not sent, not paid again)');
     // One row more: only it is sent; the summary, on stderr and in --summary, counts the 12 others.
     const more = join(dir, 'more.csv');
     writeFileSync(more, `${readFileSync(TICKETS, 'utf8').trimEnd()}\nT-NEW,Ann,Refund,Charged twice\n`);
     const summary = join(dir, 'summary.json');
     const grown = await runCli(['--transform', 'ticket-triage', ...fast, '--batch-size', '5', '--summary', summary, more], { env });
     expect(grown.code, grown.stderr).toBe(0);
-    expect(grown.stderr).toContain('13 records: 13 enriched, 0 with _error; 12 with answers from the ledger (earlier runs: not sent, not paid again)');
+    expect(grown.stderr).toContain('13 records: 13 enriched, 0 with _error; 12 taken from the ledger (answered by earlier runs: not sent, not paid again)');
     expect(JSON.parse(readFileSync(summary, 'utf8'))).toMatchObject({ records_ok: 13, records_from_ledger: 12, batches: 1 });
     expect(emu.stats.calls['batches.create']).toBe(4);
   });
