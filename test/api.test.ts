@@ -5,6 +5,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { RAW_NUMBER } from '../src/core/rawjson.ts';
 import { Ledger } from '../src/ledger/ledger.ts';
@@ -61,6 +62,34 @@ describe('enrich(): for await over rows', () => {
     expect(out[5]).toEqual(answered({ id: '5', text: 'f' }));
     // The rows JSON cannot hold were not sent: four requests, one for each row that came out enriched.
     expect(emu.submittedCustomIds().size).toBe(4);
+  });
+
+  // helper-52: a nested Map, a Set or a class instance without toJSON came back as {} (JSON writes it
+  // so), silently: its contents were neither in the prompt nor in the output.
+  it('a field JSON would write as {} though it holds something (a Map, a Set) is its row’s invalid_input, named, and not sent; an empty object, a Date and a Buffer are kept', async () => {
+    const emu = await emulator({ responder: perRecord });
+    class Money {
+      readonly #cents: number;
+      constructor(cents: number) {
+        this.#cents = cents;
+      }
+      get cents() {
+        return this.#cents;
+      }
+    }
+    const input: object[] = [
+      { id: '0', text: 'a', tags: new Set(['x']) },
+      { id: '1', text: 'b', meta: { attrs: new Map([['k', 'v']]) } },
+      { id: '2', text: 'c', list: [{}, new Money(5)] },
+      { id: '3', text: 'd', empty: {}, when: new Date(0), raw: Buffer.from('hi'), none: [], other: runInNewContext('({})') as object, boxed: new Number(5), bytes: new Uint8Array(0) },
+    ];
+    const out = await enrichAll(input, optionsFor(emu.url));
+    expect(out[0]).toEqual({ _error: { type: 'invalid_input', message: 'row:1: field tags is a Set, which JSON writes as {}: convert it first (a Set: [...set]; a Map: Object.fromEntries(map))' } });
+    expect(out[1]).toEqual({ _error: { type: 'invalid_input', message: 'row:2: field meta.attrs is a Map, which JSON writes as {}: convert it first (a Set: [...set]; a Map: Object.fromEntries(map))' } });
+    expect(out[2]).toEqual({ _error: { type: 'invalid_input', message: 'row:3: field list.1 is a Money, which JSON writes as {}: convert it first (a Set: [...set]; a Map: Object.fromEntries(map))' } });
+    // Another realm's plain object, a boxed number and bytes are no such field (helper-55).
+    expect(out[3]).toEqual({ ...answered({ id: '3', text: 'd' }), empty: {}, when: '1970-01-01T00:00:00.000Z', raw: { type: 'Buffer', data: [104, 105] }, none: [], other: {}, boxed: 5, bytes: {} });
+    expect(emu.submittedCustomIds().size).toBe(1);
   });
 
   // helper-52: `.pipe()` asked for a number and checked for a string: every answer failed, and each

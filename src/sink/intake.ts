@@ -5,7 +5,7 @@
  */
 import { failedForGoneFile, isTransientFailure } from '../core/retry.ts';
 import { hasPendingUploads } from '../core/documents.ts';
-import { RAW_NUMBER } from '../core/rawjson.ts';
+import { MAX_DEPTH, RAW_NUMBER } from '../core/rawjson.ts';
 import { sourceOf } from '../core/text.ts';
 import { BatchEnrichError } from '../errors.ts';
 import type { RecordError } from '../core/result.ts';
@@ -213,19 +213,59 @@ function recordRow(seq: number, record: PreparedRecord, data: string): NewRecord
  * and better-sqlite3's safe integers give them) is kept as a raw number (`core/rawjson.ts`): its
  * digits, which prompts show and the writers put back as they were. What JSON cannot hold at all (a
  * circular object, a `toJSON` that throws) is the record's `invalid_input`, and it is not sent: else
- * the ledger write failed, and ended the run after the batches before it were paid.
+ * the ledger write failed, and ended the run after the batches before it were paid. So is a field
+ * JSON writes as `{}` though it holds something (a Map, a Set, a class instance whose state is
+ * private: `emptiedByJson`): else its contents were silently in neither the prompt nor the output.
  */
 function recordJson(record: PreparedRecord, file: string): string | RecordError {
+  let json: string;
   try {
-    return JSON.stringify(record.data);
-  } catch {
-    try {
-      return JSON.stringify(record.data, (_key, value: unknown) => (typeof value === 'bigint' ? `${RAW_NUMBER}${value}` : value));
-    } catch (error) {
-      const why = ((error as Error).message ?? String(error)).split('\n')[0];
-      return { type: 'invalid_input', message: `${sourceOf(file, record)}:${record.line}: the record cannot be written as JSON: ${why}` };
-    }
+    json = withBigInts(record.data);
+  } catch (error) {
+    const why = ((error as Error).message ?? String(error)).split('\n')[0];
+    return { type: 'invalid_input', message: `${sourceOf(file, record)}:${record.line}: the record cannot be written as JSON: ${why}` };
   }
+  // Only such a record's JSON has a `{}`, and nearly no other record's: the walk is for those.
+  const lost = json.includes('{}') ? emptiedByJson(record.data, '') : undefined;
+  if (lost === undefined) return json;
+  return { type: 'invalid_input', message: `${sourceOf(file, record)}:${record.line}: field ${lost}, which JSON writes as {}: convert it first (a Set: [...set]; a Map: Object.fromEntries(map))` };
+}
+
+/** `JSON.stringify`, trying again with BigInts as raw numbers when it threw (nearly never: the common path is one call). */
+function withBigInts(data: unknown): string {
+  try {
+    return JSON.stringify(data);
+  } catch {
+    return JSON.stringify(data, (_key, value: unknown) => (typeof value === 'bigint' ? `${RAW_NUMBER}${value}` : value));
+  }
+}
+
+/**
+ * The first value under `value` that JSON writes as `{}` though it may hold something: an object of a
+ * class (not a plain object of any realm), without own enumerable properties, that JSON writes as `{}`
+ * (a Map, a Set, a class instance with private fields), as `<path> is a <class>`; undefined when there
+ * is none. Bytes and Blobs are documents (the attach stage's), not fields JSON keeps. `MAX_DEPTH` deep
+ * at most (the record was written as JSON already: no cycle).
+ */
+function emptiedByJson(value: unknown, path: string, depth = 0): string | undefined {
+  if (typeof value !== 'object' || value === null || depth > MAX_DEPTH) return undefined;
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function' || isBinary(value)) return undefined;
+  const proto = Object.getPrototypeOf(value) as object | null;
+  // Plain: no prototype, or Object.prototype of this realm or another (its own prototype is null).
+  const plain = proto === null || Object.getPrototypeOf(proto) === null;
+  if (!plain && !Array.isArray(value) && Object.keys(value).length === 0 && JSON.stringify(value) === '{}') {
+    return `${path} is a ${(proto?.constructor as { name?: string } | undefined)?.name || 'object of a class'}`;
+  }
+  for (const [key, item] of Object.entries(value)) {
+    const found = emptiedByJson(item, path === '' ? key : `${path}.${key}`, depth + 1);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** Bytes, or a Blob (a File): a document, which the attach stage reads. */
+function isBinary(value: object): boolean {
+  return ArrayBuffer.isView(value) || value instanceof ArrayBuffer || (typeof Blob !== 'undefined' && value instanceof Blob);
 }
 
 /** About what a record holds in memory: its request's messages (its fields are mostly in them too). */
