@@ -954,7 +954,11 @@ export class Ledger implements LedgerStore {
   }
 
   intake(scope: string, run: number, specs: readonly Spec[], requests: readonly NewRequest[], records: readonly NewRecord[], now: number): void {
-    this.transaction(() => {
+    // Under the write lock from the start: records whose requests another run wrote are looked up (a
+    // read), then noted for the run's job (a write), which in a deferred transaction failed at once
+    // when another run had written meanwhile (helper-54: one of two runs of a job started together
+    // died with "database is locked").
+    this.#readThenWrite(() => {
       for (const spec of specs) this.ensureSpec(spec.id, spec.head, spec.tail);
       // The rows of the requests written now; a record whose request was written before looks it up.
       const ids = this.#insertRequests(scope, requests, now);

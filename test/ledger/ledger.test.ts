@@ -190,6 +190,48 @@ describe('another worker writing the ledger all the time', () => {
     // The other process wrote all along: thousands of its own transactions.
     expect(Number(out.trim().split('\n').pop())).toBeGreaterThan(1_000);
   }, 60_000);
+
+  // helper-54: of three runs of one job started together on one ledger, one in two died with "database
+  // is locked" (exit 1): the intake of records whose requests another run had written read the
+  // ledger, then noted them for its job (a write), and that write does not wait for the other writer.
+  it('the intake of records whose requests another run wrote (a read, then a note) waits for its turn instead of failing', async () => {
+    const path = tempPath();
+    const stop = `${path}.stop`;
+    const ledger = new Ledger(path);
+    const first = ledger.startRun('j', Date.now());
+    const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);
+    ledger.intake('scope-a', first, [{ id: 's', head: '{"messages":', tail: '}' }], keys.map((key) => ({ key, label: null, spec: 's', messages: '[]' })), [], 1);
+    const run = ledger.startRun('j', Date.now());
+    const other = ledgerProcess(`
+      const { existsSync } = await import('node:fs');
+      const ledger = new Ledger(${JSON.stringify(path)});
+      const run = ledger.startRun('other', Date.now());
+      console.log('writing');
+      let beats = 0;
+      while (!existsSync(${JSON.stringify(stop)})) for (let i = 0; i < 100; i++, beats++) ledger.heartbeat(run, Date.now());
+      ledger.close();
+      console.log(beats);`);
+    let out = '';
+    other.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    await vi.waitFor(() => expect(out).toContain('writing'), { timeout: 10_000 });
+    const done = new Promise((resolve) => other.on('close', resolve));
+    const failures: string[] = [];
+    for (let seq = 0; seq < 4_000; ) {
+      for (let i = 0; i < 200; i++, seq++) {
+        try {
+          ledger.intake('scope-a', run, [], [], [{ seq, line: seq + 2, data: '{}', key: keys[seq % keys.length] as string, error: null }], Date.now());
+        } catch (error) {
+          failures.push((error as { code?: string }).code ?? String(error));
+        }
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    writeFileSync(stop, '');
+    await done;
+    ledger.close();
+    expect(failures).toEqual([]);
+    expect(Number(out.trim().split('\n').pop())).toBeGreaterThan(1_000);
+  }, 60_000);
 });
 
 describe('a ledger path that cannot be one', () => {
