@@ -223,6 +223,24 @@ describe('--deadline', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
+  // helper-54: the README's pattern for schedulers, --no-wait tries and a last try with --deadline:
+  // the last try only followed the batch of an earlier try, which the deadline did not cancel
+  // ("canceling 0 running batches"): it waited for the batch to end, 996 s for a 10 s deadline.
+  it("cancels at the deadline the running batches of the job that an earlier try made and this run follows, and finishes them in real time", async () => {
+    const emu = await emulator({ responder: perRecord, processingMs: 20_000 });
+    const ledger = tempLedger();
+    await expect(enrich(emu, rows(5), { ledger, job: 'nightly', noWait: true })).rejects.toMatchObject({ code: 'BE_PENDING' });
+    expect(emu.batches()).toHaveLength(1);
+    const events: BatchEvent[] = [];
+    const started = Date.now();
+    const out = await enrich(emu, rows(5), { ledger, job: 'nightly', deadline: Date.now() + 300, onEvent: (e) => events.push(e), pollMinMs: 50, pollMaxMs: 100 });
+    expect(ok(out)).toBe(true);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'deadline', canceling: 1 }));
+    expect(events).toContainEqual(expect.objectContaining({ type: 'canceled', batchId: emu.batches()[0] }));
+    expect(emu.stats.calls['messages.create']).toBe(5);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
   it('cuts a long poll wait short at the deadline, so the canceled batch is seen to end at once', async () => {
     // Waits under a second pass at once; longer ones (the interval has grown) last until cut short.
     const clock = {

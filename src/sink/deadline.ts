@@ -1,13 +1,14 @@
 /**
- * The deadline switch (batch mode): at the deadline, the mode becomes real time, this run's batches
- * still running are canceled (the answers they already produced are kept), and the group being filled
- * goes out at once; what the canceled batches did not answer is sent again in real time.
+ * The deadline switch (batch mode): at the deadline, the mode becomes real time, the job's batches
+ * still running that this run made or follows are canceled (the answers they already produced are
+ * kept), and the group being filled goes out at once; what the canceled batches did not answer is
+ * sent again in real time.
  */
 import type { SinkContext } from './context.ts';
-import { MAX_TIMER_MS } from './options.ts';
+import { MAX_TIMER_MS, REALTIME_PREFIX } from './options.ts';
 
 export interface DeadlineDeps {
-  /** This run's batches still running: (ledger id, remote id). */
+  /** This run's batches still running, and the others it follows: (ledger id, remote id). */
   running(): Promise<[number, string][]>;
   cancel(remoteId: string): Promise<void>;
   flush(): Promise<void>;
@@ -30,4 +31,21 @@ export function startDeadline(ctx: SinkContext, deps: DeadlineDeps): NodeJS.Time
     },
     Math.max(0, Math.min(deadline - ctx.opts.now(), MAX_TIMER_MS)),
   );
+}
+
+/**
+ * The batches a deadline cancels: this run's still running (`mine`), and those of its job that it
+ * follows (`followed`: made by an earlier try, a --no-wait one before a last try with --deadline, as
+ * the README suggests to schedulers), running and ours by the ledger (its rows, their remote ids
+ * claimed by our creates). A batch of another job that holds some of the same requests runs on.
+ */
+export async function deadlineBatches(ctx: SinkContext, mine: [number, string][], followed: readonly number[]): Promise<[number, string][]> {
+  const batches = [...mine];
+  const seen = new Set(mine.map(([id]) => id));
+  for (const id of followed) {
+    if (seen.has(id)) continue;
+    const row = await ctx.ledger.batch(id);
+    if (row?.state === 'in_progress' && row.job === ctx.opts.job && row.remote_id !== null && !row.remote_id.startsWith(REALTIME_PREFIX)) batches.push([id, row.remote_id]);
+  }
+  return batches;
 }

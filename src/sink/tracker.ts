@@ -47,6 +47,11 @@ export class Tracker {
     this.#tasks.set(batchId, task);
   }
 
+  /** The ledger ids of the batches being followed (polled, downloaded, or sent in real time). */
+  followed(): number[] {
+    return [...this.#tasks.keys()];
+  }
+
   /** Batches being followed (polled, downloaded, or sent in real time). */
   get size(): number {
     return this.#tasks.size;

@@ -29,7 +29,7 @@ import { BatchAssembler } from '../sink/assembler.ts';
 import { Pulse, settleWithin } from '../sink/async.ts';
 import { BudgetGuard } from '../sink/budget.ts';
 import { ModeSwitch, Reachability, type SinkContext } from '../sink/context.ts';
-import { startDeadline } from '../sink/deadline.ts';
+import { deadlineBatches, startDeadline } from '../sink/deadline.ts';
 import { emitInOrder } from '../sink/emitter.ts';
 import { follow } from '../sink/follower.ts';
 import { Intake } from '../sink/intake.ts';
@@ -135,7 +135,11 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     sendRealtime: (group) => realtime.send(group),
   });
   const intake: Intake = new Intake(ctx, { assembler, track: (batchId) => tracker.track(batchId) });
-  const deadlineTimer = startDeadline(ctx, { running: () => submitter.running(), cancel: (remoteId) => submitter.cancel(remoteId), flush: () => assembler.flush() });
+  const deadlineTimer = startDeadline(ctx, {
+    running: async () => deadlineBatches(ctx, await submitter.running(), tracker.followed()),
+    cancel: (remoteId) => submitter.cancel(remoteId),
+    flush: () => assembler.flush(),
+  });
 
   // The heartbeat that tells other runs this one is alive, on the wall clock (liveness is judged
   // across processes). It does not keep the process alive. A beat that fails means this run is dead
