@@ -182,6 +182,7 @@ export class Intake {
         if (record.messages.includes('"file_id"')) await ledger.refreshPayload(scope, key, record.messages);
         await assembler.add(key, size, costBytes);
       } else {
+        // What an earlier run left (an answer, or a final failure) is the record's: not sent again.
         this.#reused++;
       }
     }

@@ -148,15 +148,14 @@ describe('workers that open one new ledger file at the same moment', () => {
 });
 
 describe('another worker writing the ledger all the time', () => {
-  // Before 2026-12-03 about one failBatch in 10,000 failed (SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT): its
-  // transaction read the batch, and the write after that read does not wait for the other writer.
-  it('failBatch (a read, then writes) waits for its turn instead of failing', async () => {
-    const path = tempPath();
+  /**
+   * Makes `calls` calls of `call` (this process's ledger) while another process writes the ledger (a
+   * heartbeat after another) until told to stop (a file appears), not for a time: on a loaded machine
+   * a fixed time held too few of this process's calls (2,800 of the 5,000 asked for, under 12 other
+   * busy processes). Returns the codes of the calls that failed, and how many the other process made.
+   */
+  async function underAnotherWriter(path: string, calls: number, call: (i: number) => void): Promise<{ failures: string[]; theirs: number }> {
     const stop = `${path}.stop`;
-    const ledger = new Ledger(path);
-    const run = ledger.startRun('j', Date.now());
-    // Writes until told to stop (a file appears), not for a time: on a loaded machine a fixed time held
-    // too few of this process's calls (2,800 of the 5,000 asked for, under 12 other busy processes).
     const other = ledgerProcess(`
       const { existsSync } = await import('node:fs');
       const ledger = new Ledger(${JSON.stringify(path)});
@@ -171,11 +170,10 @@ describe('another worker writing the ledger all the time', () => {
     await vi.waitFor(() => expect(out).toContain('writing'), { timeout: 10_000 });
     const done = new Promise((resolve) => other.on('close', resolve));
     const failures: string[] = [];
-    for (let calls = 0; calls < 6_000; ) {
-      for (let i = 0; i < 200; i++, calls++) {
-        const { id } = ledger.openBatch(identity, run, 'j', `n${calls}`, [], Date.now());
+    for (let i = 0; i < calls; ) {
+      for (let round = 0; round < 200 && i < calls; round++, i++) {
         try {
-          ledger.failBatch(id, Date.now(), 'gone', 'creating');
+          call(i);
         } catch (error) {
           failures.push((error as { code?: string }).code ?? String(error));
         }
@@ -185,10 +183,23 @@ describe('another worker writing the ledger all the time', () => {
     }
     writeFileSync(stop, '');
     await done;
+    return { failures, theirs: Number(out.trim().split('\n').pop()) };
+  }
+
+  // Before 2026-12-03 about one failBatch in 10,000 failed (SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT): its
+  // transaction read the batch, and the write after that read does not wait for the other writer.
+  it('failBatch (a read, then writes) waits for its turn instead of failing', async () => {
+    const path = tempPath();
+    const ledger = new Ledger(path);
+    const run = ledger.startRun('j', Date.now());
+    const { failures, theirs } = await underAnotherWriter(path, 6_000, (i) => {
+      const { id } = ledger.openBatch(identity, run, 'j', `n${i}`, [], Date.now());
+      ledger.failBatch(id, Date.now(), 'gone', 'creating');
+    });
     ledger.close();
     expect(failures).toEqual([]);
     // The other process wrote all along: thousands of its own transactions.
-    expect(Number(out.trim().split('\n').pop())).toBeGreaterThan(1_000);
+    expect(theirs).toBeGreaterThan(1_000);
   }, 60_000);
 
   // helper-54: of three runs of one job started together on one ledger, one in two died with "database
@@ -196,41 +207,17 @@ describe('another worker writing the ledger all the time', () => {
   // ledger, then noted them for its job (a write), and that write does not wait for the other writer.
   it('the intake of records whose requests another run wrote (a read, then a note) waits for its turn instead of failing', async () => {
     const path = tempPath();
-    const stop = `${path}.stop`;
     const ledger = new Ledger(path);
     const first = ledger.startRun('j', Date.now());
     const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);
     ledger.intake('scope-a', first, [{ id: 's', head: '{"messages":', tail: '}' }], keys.map((key) => ({ key, label: null, spec: 's', messages: '[]' })), [], 1);
     const run = ledger.startRun('j', Date.now());
-    const other = ledgerProcess(`
-      const { existsSync } = await import('node:fs');
-      const ledger = new Ledger(${JSON.stringify(path)});
-      const run = ledger.startRun('other', Date.now());
-      console.log('writing');
-      let beats = 0;
-      while (!existsSync(${JSON.stringify(stop)})) for (let i = 0; i < 100; i++, beats++) ledger.heartbeat(run, Date.now());
-      ledger.close();
-      console.log(beats);`);
-    let out = '';
-    other.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    await vi.waitFor(() => expect(out).toContain('writing'), { timeout: 10_000 });
-    const done = new Promise((resolve) => other.on('close', resolve));
-    const failures: string[] = [];
-    for (let seq = 0; seq < 4_000; ) {
-      for (let i = 0; i < 200; i++, seq++) {
-        try {
-          ledger.intake('scope-a', run, [], [], [{ seq, line: seq + 2, data: '{}', key: keys[seq % keys.length] as string, error: null }], Date.now());
-        } catch (error) {
-          failures.push((error as { code?: string }).code ?? String(error));
-        }
-      }
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    writeFileSync(stop, '');
-    await done;
+    const { failures, theirs } = await underAnotherWriter(path, 4_000, (seq) =>
+      ledger.intake('scope-a', run, [], [], [{ seq, line: seq + 2, data: '{}', key: keys[seq % keys.length] as string, error: null }], Date.now()),
+    );
     ledger.close();
     expect(failures).toEqual([]);
-    expect(Number(out.trim().split('\n').pop())).toBeGreaterThan(1_000);
+    expect(theirs).toBeGreaterThan(1_000);
   }, 60_000);
 });
 
