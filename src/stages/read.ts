@@ -472,6 +472,8 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
   const quoting = !tsv;
   let delimiter = options.delimiter ?? (tsv ? '\t' : undefined);
   let columns: string[] | undefined;
+  /** The header as written (`columns` names its columns without a name by their position). */
+  let header: readonly string[] | undefined;
   let base = 0; // line breaks before the text being parsed
   let seq = 0;
   let pending = '';
@@ -559,7 +561,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
       const records: SourceRecord[] = [];
       simple.rows.forEach((values, i) => {
         const line = base + (simple.lines[i] ?? 0) + 1;
-        if (values[0] !== columns?.[0] || !headerAgain(columns, (_, at) => values[at], values.length, line)) records.push({ seq: seq++, line, data: named(columns ?? [], values) });
+        if (values[0] !== header?.[0] || !headerAgain(header, (at) => values[at], values.length, line)) records.push({ seq: seq++, line, data: named(columns ?? [], values) });
       });
       base += simple.breaks;
       return records;
@@ -587,13 +589,14 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
           columns ??
           (options.header === false
             ? false
-            : (header: string[]) => {
+            : (names: string[]) => {
                 const leading = /^\ufeff?[\r\n]*/.exec(text)?.[0].match(/\r\n|\r|\n/g)?.length ?? 0;
-                const { breaks, crlf } = lineBreaks(header);
+                const { breaks, crlf } = lineBreaks(names);
                 at.extraLines += crlf;
                 at.lastEnd = leading + 1 + breaks + crlf;
                 at.lastEmpty = leading;
-                columns = headerNames(header, file, base + leading + 1, kind, options.onWarning);
+                columns = headerNames(names, file, base + leading + 1, kind, options.onWarning);
+                header = names;
                 options.onColumns?.(columns, base + leading + 1);
                 return columns;
               }),
@@ -605,7 +608,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
           }
           const values = Array.isArray(record) ? record : Object.values(record);
           const line = startLine(values, info.lines, info.empty_lines);
-          if (!headerAgain(columns, (column, at) => (Array.isArray(record) ? record[at] : record[column]), values.length, line)) records.push({ seq: seq++, line, data: Array.isArray(record) ? named(columns ?? [], record) : record });
+          if (!headerAgain(header, (at) => (Array.isArray(record) ? record[at] : record[columns?.[at] ?? '']), values.length, line)) records.push({ seq: seq++, line, data: Array.isArray(record) ? named(columns ?? [], record) : record });
           return null;
         },
         skip_empty_lines: true,
@@ -671,8 +674,8 @@ const TAB = 0x09;
  * (Excel's, at the start of each file joined) is taken off before (`RECORD_BOM`).
  */
 function headerCheck(file: string, options: ReadOptions) {
-  return (columns: readonly string[] | undefined, value: (column: string, at: number) => string | undefined, width: number, line: number): boolean => {
-    if (options.header === false || !columns || width !== columns.length || !columns.every((column, at) => value(column, at) === column)) return false;
+  return (header: readonly string[] | undefined, value: (at: number) => string | undefined, width: number, line: number): boolean => {
+    if (options.header === false || !header || width !== header.length || !header.every((name, at) => value(at) === name)) return false;
     options.onWarning?.(`${file}:${line}: this line repeats the header (files joined with cat?): it is not a record`);
     return true;
   };

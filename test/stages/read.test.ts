@@ -273,6 +273,17 @@ describe('readCsv: records and their lines', () => {
       ]);
       expect(warnings, label).toEqual(['in.csv:3: this line repeats the header (files joined with cat?): it is not a record']);
     }
+    // helper-55: a header with columns without a name (named "3" and "4") repeated was a record: it was
+    // compared with the names given, not with the header as written.
+    for (const { label, chunks } of chunkings(Buffer.from('id,name,,\r\n1,Ann,,\r\nid,name,,\r\n2,Bob,,x\r\n'))) {
+      const warnings: string[] = [];
+      const outcome = await run(csv({ onWarning: (w) => warnings.push(w) }), chunks);
+      expect(seen(outcome.records), label).toEqual([
+        [2, { id: '1', name: 'Ann', '3': '', '4': '' }],
+        [4, { id: '2', name: 'Bob', '3': '', '4': 'x' }],
+      ]);
+      expect(warnings, label).toContain('in.csv:3: this line repeats the header (files joined with cat?): it is not a record');
+    }
   });
 
   it('one column without a name (pandas writes its index so: ,0,1,2) keeps its empty name, as before', async () => {
