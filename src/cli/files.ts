@@ -58,7 +58,7 @@ export function refuseClobber(input: { dev: number; ino: number } | undefined, f
   } catch {
     return; // does not exist yet: it cannot be the input
   }
-  if (stats.dev === input.dev && stats.ino === input.ino) {
+  if (sameInode(stats, input)) {
     throw usageError(`${flag} ${path} is the input ${file === '-' ? '(stdin)' : file}: writing it would destroy the input; write to another file`);
   }
 }
@@ -83,7 +83,7 @@ export function writtenByRun(
     if (store !== undefined && (real === store || ledgerSideFile(real, store))) return { what: `the ledger ${ledger} and its files`, why: 'this run writes them' };
     if (streams.length === 0 && earlier.size === 0) return undefined;
     const file = statOrUndefined(path);
-    const stream = file && streams.find((s) => s.dev === file.dev && s.ino === file.ino);
+    const stream = file && streams.find((s) => sameInode(s, file));
     if (stream) return { what: path, why: `this run writes it (its ${stream.name})` };
     const id = fileIdentity(path);
     const noted = id === undefined ? undefined : earlier.get(id);
@@ -171,7 +171,7 @@ export function redirectedStreams(streams: readonly (readonly [name: string, str
  * 0 records that exits 0.
  */
 export function refuseRedirectedOntoInput(input: { dev: number; ino: number; size: number } | undefined, streams: readonly RedirectedStream[], file: string): void {
-  const onto = input && streams.find((stream) => stream.dev === input.dev && stream.ino === input.ino);
+  const onto = input && streams.find((stream) => sameInode(stream, input));
   if (!input || !onto) return;
   const named = `its ${onto.name} is the input ${file === '-' ? '(stdin)' : file}`;
   throw usageError(
@@ -179,6 +179,11 @@ export function refuseRedirectedOntoInput(input: { dev: number; ino: number; siz
       ? `${named} (a shell's \`>\`): it is empty now, emptied by the shell before the run started; write to another file`
       : `${named}: the run would read what it writes (and \`>\` empties the input before the run starts); write to another file`,
   );
+}
+
+/** Whether two stats (or what is kept of them) are of one file: the same device and inode. */
+function sameInode(a: { dev: number; ino: number }, b: { dev: number; ino: number }): boolean {
+  return a.dev === b.dev && a.ino === b.ino;
 }
 
 function statOrUndefined(path: string): Stats | undefined {
@@ -197,7 +202,7 @@ function sameFile(a: string, b: string): boolean {
   try {
     const x = statSync(a);
     const y = statSync(b);
-    return x.dev === y.dev && x.ino === y.ino && x.isFile();
+    return sameInode(x, y) && x.isFile();
   } catch {
     return false; // one does not exist yet: only the paths can tell
   }
@@ -419,12 +424,7 @@ export class AtomicOutput {
  * temporary name beside it (`temp`), a special file (`/dev/null`, a FIFO) as it is.
  */
 function openNamed(flag: string, given: string): { path: string; temp: string | undefined; fd: number; removed: readonly { name: string; bytes: number }[] } {
-  let existing: Stats | undefined;
-  try {
-    existing = statSync(given);
-  } catch {
-    existing = undefined;
-  }
+  const existing = statOrUndefined(given);
   if (existing?.isDirectory()) throw usageError(`${flag} ${given}: is a directory; give a file name`);
   // Through a symlink, the file it points at is replaced, not the link (a special file, such as
   // /dev/stdout on a pipe, is written as it is: its real path may be no path at all); a link to a

@@ -160,10 +160,17 @@ function latinOf(guess: string): Latin | undefined {
 function likeliestLatin(sample: Uint8Array, guess: string, western: boolean): string | undefined {
   const plausible = (r: Reading) => r.undefinedBytes === 0 && r.odd * 50 <= r.words;
   const share = (r: Reading) => (r.words === 0 ? 0 : r.odd / r.words);
-  const w1252 = oddWords(sample, 'windows-1252');
+  // Each reading once: the guess's is weighed twice (as Hungarian or Turkish, then among the others).
+  const readings = new Map<Latin, Reading>();
+  const readingIn = (encoding: Latin): Reading => {
+    let reading = readings.get(encoding);
+    if (reading === undefined) readings.set(encoding, (reading = oddWords(sample, encoding)));
+    return reading;
+  };
+  const w1252 = readingIn('windows-1252');
   const own = latinOf(guess);
   if (!western && own !== undefined && OVERRIDING[own] !== undefined) {
-    const mine = oddWords(sample, own);
+    const mine = readingIn(own);
     const guessed = oneLanguage(mine, OVERRIDING[own]);
     if (plausible(mine) && guessed >= ONE_LANGUAGE && guessed > oneLanguage(w1252)) return guess.toLowerCase();
   }
@@ -173,7 +180,7 @@ function likeliestLatin(sample: Uint8Array, guess: string, western: boolean): st
   let best: { encoding: string; share: number } | undefined;
   for (const encoding of new Set<Latin>([own, 'windows-1250', 'windows-1257', 'windows-1254'])) {
     if (encoding === 'windows-1252') continue;
-    const reading = oddWords(sample, encoding);
+    const reading = readingIn(encoding);
     if (!plausible(reading) || (western && share(reading) >= share(w1252))) continue;
     if (best === undefined || share(reading) < best.share) best = { encoding: encoding === own ? guess.toLowerCase() : encoding, share: share(reading) };
   }
