@@ -24,22 +24,35 @@ class Gone {
 }
 
 /**
- * Downloads a batch's results from `resultsUrl` (retrieved first when not known: a batch that ended
- * before this run). Resolves with the requests to batch again, or undefined when stopped.
+ * What `download` resolves with when the batch itself answered 404: a question, not an answer (a
+ * batch deleted after it ended, one made by an emulator that is gone, or the API catching up). The
+ * follower polls it again, where 404s go through the same minutes and list as a running batch's.
  */
-export async function download(ctx: SinkContext, recorder: ResultRecorder, row: BatchRow, remoteId: string, resultsUrl: string | null): Promise<Requeued | undefined> {
+export const NOT_FOUND = Symbol('batch not found');
+class NotFound {}
+
+/**
+ * Downloads a batch's results from `resultsUrl` (retrieved first when not known: a batch that ended
+ * before this run). Resolves with the requests to batch again, undefined when stopped, or `NOT_FOUND`.
+ */
+export async function download(ctx: SinkContext, recorder: ResultRecorder, row: BatchRow, remoteId: string, resultsUrl: string | null): Promise<Requeued | undefined | typeof NOT_FOUND> {
   const { client, ledger, signal, opts } = ctx;
   let url = resultsUrl;
   const requeued: Requeued = new Map();
   // What deciding each result needs, read once for the batch (at most 100,000 small rows).
   const waiting = await ledger.submittedOf(row.id);
-  const done = await retrying<true | Gone>(ctx, {
+  // A 404 for the batch itself ends the download (see `NOT_FOUND`).
+  const retrieve = (s: AbortSignal) =>
+    client.messages.batches.retrieve(remoteId, {}, { signal: s }).catch((error: unknown) => {
+      throw error instanceof APIError && error.status === 404 ? new NotFound() : error;
+    });
+  const done = await retrying<true | Gone | NotFound>(ctx, {
     what: `results ${remoteId} (${ctx.reach.host})`,
     attempts: DOWNLOAD_ATTEMPTS,
     call: () =>
       withSignal(signal, async (s) => {
         if (url === null) {
-          const seen = await client.messages.batches.retrieve(remoteId, {}, { signal: s });
+          const seen = await retrieve(s);
           if (!seen.results_url) throw new BatchEnrichError('BE_API', `Batch ${remoteId} has no results_url (processing_status ${seen.processing_status})`, { batchId: remoteId });
           url = seen.results_url;
         }
@@ -70,7 +83,7 @@ export async function download(ctx: SinkContext, recorder: ResultRecorder, row: 
           // A 404 for a batch whose results the API has archived: gone for good (a 404 just after a
           // batch ended is only the API catching up, and is tried again).
           if (error instanceof APIError && error.status === 404) {
-            const gone = await goneFor(() => client.messages.batches.retrieve(remoteId, {}, { signal: s }));
+            const gone = await goneFor(() => retrieve(s));
             if (gone) throw gone;
           }
           throw error;
@@ -83,13 +96,14 @@ export async function download(ctx: SinkContext, recorder: ResultRecorder, row: 
         return true as const;
       }),
     classify: (error) => {
-      if (error instanceof Gone) return { value: error };
+      if (error instanceof Gone || error instanceof NotFound) return { value: error };
       ctx.reach.reached(error);
       return isTransient(error) || isCutDownload(error) ? 'retry' : 'fail';
     },
     failure: (error) => apiFailure(error, `Downloading the results of batch ${remoteId} failed`, remoteId),
   });
   if (!done) return undefined;
+  if (done instanceof NotFound) return NOT_FOUND;
   if (done instanceof Gone) {
     // Nothing more can come of it: its requests are sent again.
     const fresh = (await ledger.batch(row.id)) ?? row;

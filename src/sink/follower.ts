@@ -9,7 +9,7 @@ import { apiFailure, errorText, isTransient, withSignal } from '../client/errors
 import type { BatchRow } from '../ledger/ledger.ts';
 import { findOurBatch, ORPHAN_SKEW_MS, type AdoptionContext } from './adoption.ts';
 import type { SinkContext } from './context.ts';
-import { download } from './download.ts';
+import { download, NOT_FOUND } from './download.ts';
 import { GONE_404S, GONE_AFTER_MS, REALTIME_PREFIX } from './options.ts';
 import type { Requeued, ResultRecorder } from './recorder.ts';
 import { retryWait } from './retrying.ts';
@@ -93,12 +93,18 @@ export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId
     return release(ctx, row, 'real-time requests in flight when the run stopped');
   }
   if (row.run !== ctx.run && resultsUrl === null) opts.emit({ type: 'following', batchId: row.remote_id, requests: row.request_count });
-  if (row.state === 'in_progress') {
-    const ended = await poll(ctx, row, row.remote_id);
-    if (ended === undefined) return undefined;
-    resultsUrl = ended;
+  // Polled while running, and again when the download finds the batch answering 404 (`NOT_FOUND`).
+  const remoteId = row.remote_id;
+  for (let running = row.state === 'in_progress'; ; running = true) {
+    if (running) {
+      const ended = await poll(ctx, row, remoteId);
+      if (ended === undefined) return undefined;
+      resultsUrl = ended;
+    }
+    const done = await download(ctx, recorder, row, remoteId, resultsUrl);
+    if (done !== NOT_FOUND) return done;
+    row = (await ledger.batch(batchId)) ?? row;
   }
-  return download(ctx, recorder, row, row.remote_id, resultsUrl);
 }
 
 /** A batch only its creator's run can take further: being created, or a real-time group being sent. */

@@ -81,6 +81,29 @@ describe('batch-enrich CLI', () => {
     expect(quiet.stderr).toBe('');
   });
 
+  // Found in stop 42's final check: a rerun after a run killed (or cut short by `| head -1`) waited
+  // six minutes of 404s, or failed with "Downloading the results … failed: 404", because the batches
+  // in the ledger were made by the earlier run's emulator, which died with it.
+  it('--emulator --ledger FILE: a rerun after a killed run sends again, at once, what the earlier run\'s emulator (gone with it) held', async () => {
+    const dir = tempDir();
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, ['id,text', ...Array.from({ length: 300 }, (_, i) => `${i},text ${i}`)].join('\n'));
+    const args = (pollMin: string) => ['--emulator', '--poll-min', pollMin, '--prompt', 'Say {{text}}', '--ledger', join(dir, 'l.db'), input];
+    const child = spawn(process.execPath, [BIN, ...args('60')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let said = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      said += chunk;
+      if (said.includes(' submitted: ')) child.kill('SIGKILL'); // before its first poll
+    });
+    await new Promise((resolve) => child.on('close', resolve));
+    expect(said).toContain(' submitted: 300 requests');
+    const rerun = await runCli(args('0.01'), { timeoutMs: 30_000 });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.stdout.trim().split('\n')).toHaveLength(300);
+    expect(rerun.stderr).toMatch(/300 requests will be submitted again: it was made by an earlier run's --emulator, which ended with that run/);
+    expect(rerun.stderr).not.toContain('404');
+  }, 40_000);
+
   // helper-51: `… 2>&1 >/dev/null | head -1` ended the run with exit 1 (an uncaught EPIPE from the
   // progress lines) and no -o file; a run left against a real API kept its batches running.
   it('goes on to the end when stderr is closed early (progress piped to head -1): the output is written whole, exit 0', async () => {

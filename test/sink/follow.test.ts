@@ -176,6 +176,43 @@ describe('the follower polls a running batch to its end, then downloads it', () 
     expect(ctx.events.some((e) => e.type === 'released')).toBe(false);
   });
 
+  it('a batch that ended before this run and now answers 404 (deleted, or its emulator gone) is a question too: released after minutes, not a failed run', async () => {
+    // Before: the download's retrieve threw its 404, and the run failed on every rerun for ever.
+    const api: FakeApi = { retrieves: [apiError(404, { 'retry-after': '200' })], downloads: [], listed: [], calls: [] };
+    const ctx = testContext({ pollMinMs: 1_000, pollMaxMs: 60_000 }, fakeClient(api));
+    const id = batchOf(ctx, [keyN(1), keyN(2)]);
+    ctx.ledger.setBatchState(id, 'ended', ctx.clock.t);
+    expect(await follow(ctx, new ResultRecorder(ctx), id)).toBeUndefined();
+    expect(api.calls.filter((c) => c.startsWith('retrieve')).length).toBeGreaterThanOrEqual(GONE_404S);
+    expect(ctx.sleeps.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(GONE_AFTER_MS);
+    expect(ctx.ledger.batch(id)?.state).toBe('failed');
+    expect([keyN(1), keyN(2)].map((key) => stateOf(ctx, key))).toEqual(['pending', 'pending']);
+    expect(ctx.events).toContainEqual(expect.objectContaining({ type: 'released', batchId: 'msgbatch_1', requests: 2 }));
+  });
+
+  it('an ended batch whose results file and retrieve answer 404 for a while (the API catching up) is downloaded once they answer', async () => {
+    const notFound = apiError(404);
+    const api: FakeApi = {
+      // The retrieve before the download, then the one asking why the file answered 404, then a poll.
+      retrieves: [ended, notFound, ended],
+      downloads: [() => resultsResponse([line(keyN(1), answer())])],
+      listed: ['msgbatch_1'],
+      calls: [],
+    };
+    const client = fakeClient(api);
+    const get = client.get!;
+    let gets = 0;
+    // The first results download answers 404 too.
+    client.get = ((url: string) => (gets++ === 0 ? { asResponse: () => Promise.reject(notFound) } : (get as (u: string) => unknown)(url))) as unknown as Anthropic['get'];
+    const ctx = testContext({ pollMinMs: 1_000, pollMaxMs: 60_000 }, client);
+    const id = batchOf(ctx, [keyN(1)]);
+    ctx.ledger.setBatchState(id, 'ended', ctx.clock.t);
+    await follow(ctx, new ResultRecorder(ctx), id);
+    expect(ctx.ledger.batch(id)?.state).toBe('downloaded');
+    expect(stateOf(ctx, keyN(1))).toBe('done');
+    expect(ctx.events.some((e) => e.type === 'released')).toBe(false);
+  });
+
   it('with noWait, a running batch is polled once and left for a later run, with its expiry', async () => {
     const api: FakeApi = { retrieves: [running], downloads: [], calls: [] };
     const ctx = testContext({ noWait: true }, fakeClient(api));
@@ -236,7 +273,7 @@ describe('the download', () => {
       const api: FakeApi = { retrieves: [], downloads: [() => resultsResponse(chunks)], calls: [] };
       const ctx = testContext({}, fakeClient(api));
       const id = batchOf(ctx, keys);
-      const requeued = await download(ctx, new ResultRecorder(ctx), row(ctx, id), 'msgbatch_1', 'https://api.example/results/1');
+      const requeued = (await download(ctx, new ResultRecorder(ctx), row(ctx, id), 'msgbatch_1', 'https://api.example/results/1')) as Requeued | undefined;
       expect(requeued?.size).toBe(0);
       for (const [i, key] of keys.entries()) {
         expect(JSON.parse(answerOf(ctx.ledger.storedResult(identity.scope, key)))).toEqual({ n: i, text: 'é ☃ 𝄞' });
@@ -269,7 +306,7 @@ describe('the download', () => {
     const api: FakeApi = { retrieves: [ended], downloads: [() => resultsResponse([line(keys[0]!, answer())])], calls: [] };
     const ctx = testContext({}, fakeClient(api));
     const id = batchOf(ctx, keys);
-    const requeued = await download(ctx, new ResultRecorder(ctx), row(ctx, id), 'msgbatch_1', null);
+    const requeued = (await download(ctx, new ResultRecorder(ctx), row(ctx, id), 'msgbatch_1', null)) as Requeued | undefined;
     expect(api.calls).toEqual(['retrieve msgbatch_1', 'get https://api.example/results/1']);
     expect([...(requeued?.keys() ?? [])]).toEqual([keys[1]]);
     expect(keys.map((key) => stateOf(ctx, key))).toEqual(['done', 'pending']);

@@ -15,7 +15,7 @@ import { POLL_MAX_MS, POLL_MIN_MS } from '../../core/backoff.ts';
 import { cacheNotice, jobProblem } from '../../core/preflight.ts';
 import { DEFAULT_PRICES } from '../../core/prices.ts';
 import { loadPriceFile, newCostTotals, priceFor, type PriceTable } from '../../core/pricing.ts';
-import { createClient } from '../../client/client.ts';
+import { createClient, identityOf } from '../../client/client.ts';
 import { apiFromEnv } from '../jobs/shared.ts';
 import { newUploadCounts } from '../../client/uploads.ts';
 import { defaultLedgerPath } from '../../ledger/ledger.ts';
@@ -245,13 +245,15 @@ function ledgerPathOf(values: EnrichValues, env: NodeJS.ProcessEnv): string {
 }
 
 /** The API the run talks to: the in-process emulator, the key's API, or none (the library says what is missing). */
-async function connect(values: EnrichValues, io: CliIo, say: (line: string) => void): Promise<{ client?: Anthropic; key?: string; close(): Promise<void> }> {
+async function connect(values: EnrichValues, io: CliIo, say: (line: string) => void, ledger: LedgerStore): Promise<{ client?: Anthropic; key?: string; close(): Promise<void> }> {
   if (values.emulator) {
     const { startEmulator } = await import('../../emulator/index.ts');
     // With a ledger file (it outlives this emulator), ids new at each run: see `EmulatorOptions.idSalt`.
     const emulator = await startEmulator(values.ledger === undefined ? {} : { idSalt: randomUUID() });
     if (!values.quiet) say('--emulator: the answers are made up by the offline emulator (deterministic filler text), not written by a model');
-    return { client: createClient({ apiKey: 'emulator', baseURL: emulator.url }), key: 'emulator', close: () => emulator.close() };
+    const client = createClient({ apiKey: 'emulator', baseURL: emulator.url });
+    if (values.ledger !== undefined) await releaseEarlierEmulators(ledger, identityOf(client, 'emulator').scope, say);
+    return { client, key: 'emulator', close: () => emulator.close() };
   }
   // Without a key, what the ledger answered still comes out (the library stops at the first request
   // that needs the API, with exit 2).
@@ -261,13 +263,30 @@ async function connect(values: EnrichValues, io: CliIo, say: (line: string) => v
 }
 
 /**
+ * The batches of an earlier `--emulator` run still to be answered: they lived in that run's emulator,
+ * which ended with it (this one knows none of them), so their requests are sent again now, rather
+ * than polled through minutes of 404s (`GONE_AFTER_MS`). It costs nothing: an emulator's batches are
+ * not billed, and no remote batch is touched. A batch of a run still alive (another `--emulator` run
+ * on this ledger, with its own emulator) is left to that run.
+ */
+async function releaseEarlierEmulators(ledger: LedgerStore, scope: string, say: (line: string) => void): Promise<void> {
+  const reason = "it was made by an earlier run's --emulator, which ended with that run";
+  for (const row of await ledger.batches()) {
+    if (row.scope !== scope || !['creating', 'in_progress', 'ended'].includes(row.state) || row.remote_id?.startsWith(REALTIME_PREFIX)) continue;
+    if (await ledger.runAlive(row.run, Date.now())) continue;
+    const requests = await ledger.failBatch(row.id, Date.now(), reason, row.state);
+    if (requests) say(describe({ type: 'released', batchId: row.remote_id, requests, reason }));
+  }
+}
+
+/**
  * The run itself, in `ledger` (the caller closes it): outputs, API, signals, the pipeline, then the
  * summary (`answeredBefore`: the sampled rows the ledger had answered, for `--sample`'s price per row).
  */
 async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: string) => void, view: { progress?: Progress }, answeredBefore: number, ledger: LedgerStore): Promise<number> {
   const { input, picked } = plan;
   const outputs = openOutputs(values, io, { inputColumns: input.columns, answerColumns: answerFields(plan.config), say });
-  const api = await connect(values, io, say);
+  const api = await connect(values, io, say, ledger);
   const counts = newCounts();
   const costs = newCostTotals();
   const uploadCounts = newUploadCounts();
