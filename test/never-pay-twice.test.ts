@@ -241,4 +241,37 @@ describe('an API that cannot be reached', () => {
     expect(retries.length).toBeGreaterThan(2);
     for (const retry of retries) expect(retry).toMatchObject({ what: expect.stringContaining(new URL(proxy.url).host), message: 'Connection error: other side closed' });
   });
+
+  // helper-54: a scheduler's `--no-wait` try against an API it could not reach retried for 3
+  // minutes, then exited 1 (a failure to alert on) instead of 75 (try again later).
+  it('with noWait, polls that reach nothing end the try within a minute or two as pending (try again later), not as a failure', async () => {
+    let t = Date.now();
+    const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
+    const emu = await emulator({ responder: perRecord, now: clock.now, processingMs: 3_600_000 });
+    const proxy = await faultProxy(emu.url, (call) => (isRetrieve(call) ? 'drop' : 'pass'));
+    const client = createClient({ apiKey: 'test-key', baseURL: proxy.url, maxRetries: 0 });
+    const started = t;
+    await expect(enrich(emu, rows(2), { client, clock, noWait: true, pollMinMs: undefined, pollMaxMs: undefined })).rejects.toMatchObject({
+      code: 'BE_PENDING',
+      records: 2,
+      message: expect.stringMatching(new RegExp(`^Cannot reach the API at ${new URL(proxy.url).host} .*; nothing was written: run the same command again later`)),
+    });
+    expect(t - started).toBeGreaterThanOrEqual(60_000);
+    expect(t - started).toBeLessThan(3 * 60_000);
+  });
+
+  it('with noWait, creates the API keeps refusing (500s) end the try as pending too; a later try sends them', async () => {
+    let t = Date.now();
+    const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
+    const emu = await emulator({ responder: perRecord, now: clock.now });
+    let refusing = true;
+    const proxy = await faultProxy(emu.url, (call) => (isCreate(call) && refusing ? 'refuse' : 'pass'));
+    const ledger = tempLedger();
+    const client = createClient({ apiKey: 'test-key', baseURL: proxy.url, maxRetries: 0 });
+    await expect(enrich(emu, rows(2), { client, clock, ledger, noWait: true })).rejects.toMatchObject({ code: 'BE_PENDING', message: expect.stringMatching(/failed: 500 .*; nothing was written: run the same command again later/) });
+    expect(emu.stats.calls['batches.create'] ?? 0).toBe(0);
+    refusing = false;
+    expect(ok(await enrich(emu, rows(2), { client, clock, ledger }))).toBe(true);
+    expect(emu.stats.requestsSubmitted).toBe(2);
+  });
 });

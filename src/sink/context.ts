@@ -7,6 +7,7 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import { APIConnectionError } from '@anthropic-ai/sdk';
 import { apiFailure } from '../client/errors.ts';
+import { plural } from '../core/text.ts';
 import type { Identity } from '../ledger/ledger.ts';
 import type { LedgerStore } from '../ledger/store.ts';
 import type { SendMode } from '../types.ts';
@@ -43,13 +44,14 @@ export class ModeSwitch {
 
 /**
  * Whether the API answers at all. Every call notes its outcome; when nothing has been reached (only
- * connection errors and timeouts) for `UNREACHABLE_MS`, the call that notes it throws.
+ * connection errors and timeouts) for `limitMs` (`UNREACHABLE_MS`), the call that notes it throws.
  */
 export class Reachability {
   #since: number | undefined;
   constructor(
     readonly host: string,
     readonly now: () => number,
+    readonly limitMs = UNREACHABLE_MS,
   ) {}
   /** Notes a call's outcome: no error (or an answer from the API, even an error status) resets the count. */
   reached(error?: unknown): void {
@@ -59,7 +61,7 @@ export class Reachability {
     }
     this.#since ??= this.now();
     const ms = this.now() - this.#since;
-    if (ms >= UNREACHABLE_MS) throw apiFailure(error, `Cannot reach the API at ${this.host} (no answer for ${Math.round(ms / 60_000)} minutes)`, undefined);
+    if (ms >= this.limitMs) throw apiFailure(error, `Cannot reach the API at ${this.host} (no answer for ${plural(Math.round(ms / 60_000), 'minute')})`, undefined);
   }
 }
 

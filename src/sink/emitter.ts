@@ -5,6 +5,7 @@
  * batches its request), so no record can wait forever.
  */
 import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
+import { isTransient } from '../client/errors.ts';
 import { customIdOf } from '../core/request.ts';
 import type { RecordError } from '../core/result.ts';
 import { plural } from '../core/text.ts';
@@ -115,7 +116,7 @@ export async function* emitInOrder(ctx: SinkContext, deps: EmitterDeps): AsyncGe
   let dry = ctx.opts.noWait;
   for (;;) {
     const failure = deps.failure();
-    if (failure) throw failure;
+    if (failure) throw (ctx.opts.noWait && (await tryLater(ctx, failure))) || failure;
     if (signal.aborted) throw new BatchEnrichError('BE_ABORTED', 'Stopped before every record was answered', { cause: signal.reason });
     const waiting = pulse.wait();
     // Results stored, but not the head's: nothing can come out yet (one row read, not a page).
@@ -245,6 +246,27 @@ async function unblock(ctx: SinkContext, deps: EmitterDeps, rows: readonly Recor
  * submitted (the budget ran out): it waits on no batch, and is said apart.
  */
 async function pendingError(ctx: SinkContext, from: number, refusal: RecordError | undefined): Promise<BatchEnrichError | undefined> {
+  const { waiting, unsent } = await unanswered(ctx, from, refusal);
+  if (waiting === 0) return undefined;
+  const message = pendingMessage(waiting, ctx.deferred.size, [...ctx.deferred.values()].sort()[0]);
+  const records = waiting + unsent;
+  if (unsent === 0 || !refusal) return new BatchEnrichError('BE_PENDING', message, { records });
+  return new BatchEnrichError('BE_PENDING', `${message}; ${plural(unsent, 'record')} ${unsent === 1 ? 'was' : 'were'} ${refusal.message} (that run submits ${unsent === 1 ? 'it' : 'them'}, within its own budget)`, { records });
+}
+
+/**
+ * `noWait`: a try the API failed for a while (unreachable, or refusing with 429/5xx after every
+ * retry) stops as pending, not failed: nothing was written, what was answered is in the ledger, and
+ * its scheduler's next try goes on from there. Undefined for any other failure.
+ */
+async function tryLater(ctx: SinkContext, failure: unknown): Promise<BatchEnrichError | undefined> {
+  if (!(failure instanceof BatchEnrichError) || failure.code !== 'BE_API' || !isTransient(failure.cause)) return undefined;
+  const { waiting, unsent } = await unanswered(ctx, 0, undefined).catch(() => ({ waiting: 0, unsent: 0 }));
+  return new BatchEnrichError('BE_PENDING', `${failure.message}; nothing was written: run the same command again later`, { records: waiting + unsent, cause: failure });
+}
+
+/** The records from `from` on still without an answer: waiting on a batch, or (given the budget's `refusal`) never sent. */
+async function unanswered(ctx: SinkContext, from: number, refusal: RecordError | undefined): Promise<{ waiting: number; unsent: number }> {
   let waiting = 0;
   let unsent = 0;
   // Pages as large as the records allow (`recordsInPage`), from a first one of the emitter's size.
@@ -259,11 +281,7 @@ async function pendingError(ctx: SinkContext, from: number, refusal: RecordError
     seq = (rows.at(-1)?.seq ?? seq) + 1;
     size = recordsInPage(rows);
   }
-  if (waiting === 0) return undefined;
-  const message = pendingMessage(waiting, ctx.deferred.size, [...ctx.deferred.values()].sort()[0]);
-  const records = waiting + unsent;
-  if (unsent === 0 || !refusal) return new BatchEnrichError('BE_PENDING', message, { records });
-  return new BatchEnrichError('BE_PENDING', `${message}; ${plural(unsent, 'record')} ${unsent === 1 ? 'was' : 'were'} ${refusal.message} (that run submits ${unsent === 1 ? 'it' : 'them'}, within its own budget)`, { records });
+  return { waiting, unsent };
 }
 
 /**

@@ -41,6 +41,8 @@ export const GONE_AFTER_MS = 5 * 60_000;
 export const GONE_404S = 5;
 /** How long nothing may answer (every call failing to connect, or timing out) before the run stops. */
 export const UNREACHABLE_MS = 3 * 60_000;
+/** …and before a `noWait` try stops (as pending: its scheduler tries again later). */
+export const NO_WAIT_UNREACHABLE_MS = 60_000;
 /** Creates refused (429/529), never sent, or of unknown outcome are tried this many times before the run fails. */
 export const CREATE_ATTEMPTS = 6;
 /** An interrupted results download is started again this many times (with backoff) before the run fails. */

@@ -33,7 +33,7 @@ import { deadlineBatches, startDeadline } from '../sink/deadline.ts';
 import { emitInOrder } from '../sink/emitter.ts';
 import { follow } from '../sink/follower.ts';
 import { Intake } from '../sink/intake.ts';
-import { resolveSinkOptions, STOP_WAIT_MS, type BatchSinkOptions } from '../sink/options.ts';
+import { NO_WAIT_UNREACHABLE_MS, resolveSinkOptions, STOP_WAIT_MS, UNREACHABLE_MS, type BatchSinkOptions } from '../sink/options.ts';
 import { RealtimeSender } from '../sink/realtime.ts';
 import { ResultRecorder } from '../sink/recorder.ts';
 import { Submitter } from '../sink/submitter.ts';
@@ -97,7 +97,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     callSignal: calls.signal,
     pulse,
     mode: new ModeSwitch(opts.mode, opts.deadline !== undefined),
-    reach: new Reachability(new URL(client.baseURL).host, opts.now),
+    reach: new Reachability(new URL(client.baseURL).host, opts.now, opts.noWait ? NO_WAIT_UNREACHABLE_MS : UNREACHABLE_MS),
     fail(error) {
       failure ??= error;
       controller.abort(error);
