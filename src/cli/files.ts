@@ -182,7 +182,7 @@ export function refuseRedirectedOntoInput(input: { dev: number; ino: number; siz
 }
 
 /** Whether two stats (or what is kept of them) are of one file: the same device and inode. */
-function sameInode(a: { dev: number; ino: number }, b: { dev: number; ino: number }): boolean {
+export function sameInode(a: { dev: number; ino: number }, b: { dev: number; ino: number }): boolean {
   return a.dev === b.dev && a.ino === b.ino;
 }
 

@@ -4,13 +4,14 @@
  * after a complete run, `discard` otherwise, so a failed run leaves the old files in place.
  */
 import { once } from 'node:events';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, openSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { parse } from 'csv-parse';
 import { stringify } from 'csv-stringify/sync';
 import { usageError, shown } from '../../errors.ts';
 import { isFailed } from '../../stages/merge.ts';
 import { createFormatter, neutralised, widenedColumns, type Formatter, type OutputFormat } from '../../stages/write.ts';
-import { AtomicOutput, inputIdentity, redirectedStreams, refuseClobber, refuseLedger, refuseRedirectedOntoInput, refuseSameOutputs } from '../files.ts';
+import { AtomicOutput, inputIdentity, redirectedStreams, refuseClobber, refuseLedger, refuseRedirectedOntoInput, refuseSameOutputs, sameInode } from '../files.ts';
 import type { CliIo } from '../io.ts';
 import { formatBytes } from '../text.ts';
 import type { EnrichValues } from './config.ts';
@@ -41,7 +42,11 @@ export function refuseBadOutputs(file: string, values: EnrichValues, io: CliIo, 
   // A file named for a format this does not write is refused here too, before anything is read.
   errorsFormat(values, outputFormat(values));
   const source = inputIdentity(file, io.stdin);
-  refuseRedirectedOntoInput(source, redirectedStreams([['standard output', io.stdout], ['standard error', io.stderr]]), file);
+  const streams = redirectedStreams([['standard output', io.stdout], ['standard error', io.stderr]]);
+  // A standard error that is the input (`2>> in.csv`) must not be written: the refusal would be a
+  // bad row of the input for the next run. It goes to the terminal, if there is one.
+  if (source && streams.some((stream) => stream.name === 'standard error' && sameInode(stream, source))) io.stderr = terminalOrNowhere();
+  refuseRedirectedOntoInput(source, streams, file);
   const outputs = outputFiles(values);
   for (const [flag, path] of outputs) {
     refuseClobber(source, flag, path, file);
@@ -196,5 +201,14 @@ async function rewriteCsv(from: string, to: string, written: readonly string[], 
     await once(out, 'finish');
   } finally {
     out.destroy();
+  }
+}
+
+/** The controlling terminal (`/dev/tty`) to write to, or a stream that writes nowhere when there is none. */
+function terminalOrNowhere(): NodeJS.WritableStream {
+  try {
+    return createWriteStream('', { fd: openSync('/dev/tty', 'w') });
+  } catch {
+    return new Writable({ write: (_chunk, _encoding, done) => done() });
   }
 }
