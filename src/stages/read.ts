@@ -474,6 +474,8 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
   let columns: string[] | undefined;
   /** The header as written (`columns` names its columns without a name by their position). */
   let header: readonly string[] | undefined;
+  /** Takes off Excel's `sep=X` line again, when the input started with one (see `sepLineAgain`). */
+  let sepAgain: ((text: string, base: number) => string) | undefined;
   let base = 0; // line breaks before the text being parsed
   let seq = 0;
   let pending = '';
@@ -553,7 +555,8 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
   const parseRecords = (block: string): SourceRecord[] => {
     // A byte order mark starting a record (Excel's, at the start of each file joined with `cat`) is
     // taken off, before a quote after it is read: else csv-parse keeps that quote as text.
-    const text = block.includes('\ufeff') ? block.replace(RECORD_BOM, '$1') : block;
+    const unmarked = block.includes('\ufeff') ? block.replace(RECORD_BOM, '$1') : block;
+    const text = sepAgain ? sepAgain(unmarked, base) : unmarked;
     // Once the columns are known, most blocks take the fast path (core/csv.ts); anything it leaves,
     // errors included, is csv-parse's below.
     const simple = columns && delimiter !== undefined ? parseSimpleCsv(text, { delimiter, quoting, width: columns.length }) : undefined;
@@ -635,8 +638,10 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
 
   const lead = leadSteps(options.header !== false, tsv, maxChars, {
     skipped: (lines) => (base += lines),
-    // A given delimiter wins over the sep= line's.
-    sepLine: (found) => (delimiter ??= found),
+    sepLine: (found) => {
+      delimiter ??= found; // a given delimiter wins over the sep= line's
+      sepAgain = sepLineAgain(found, file, options.onWarning);
+    },
   });
   for await (const chunk of failingAsInput(source, file)) {
     add(lead(typeof chunk === 'string' ? chunk : decoder.write(chunk), false), false);
@@ -667,6 +672,23 @@ const LF = 0x0a;
 const CR = 0x0d;
 const SPACE = 0x20;
 const TAB = 0x09;
+
+/**
+ * For an input that started with Excel's `sep=X` line: takes that line off wherever it comes again
+ * (files joined with `cat`, each with one), said with its line; it is no record. It is left as an
+ * empty line (skipped, but counted), so the lines after it keep their numbers.
+ */
+function sepLineAgain(found: string, file: string, onWarning: ((message: string) => void) | undefined): (text: string, base: number) => string {
+  const again = new RegExp(`(^|\\r\\n|\\n|\\r)sep=${found.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&')}(?=\\r\\n|\\n|\\r|$)`, 'gi');
+  return (text, base) =>
+    /sep=/i.test(text)
+      ? text.replace(again, (_match, lineStart: string, offset: number) => {
+          const line = base + (text.slice(0, offset).match(/\r\n|\r|\n/g)?.length ?? 0) + (lineStart ? 2 : 1);
+          onWarning?.(`${file}:${line}: this line repeats the sep= line (files joined with cat?): it is not a record`);
+          return lineStart;
+        })
+      : text;
+}
 
 /**
  * A check of records against the header: whether one is the header again (files joined with `cat`,

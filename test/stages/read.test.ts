@@ -286,6 +286,29 @@ describe('readCsv: records and their lines', () => {
     }
   });
 
+  // helper-55: Excel files each starting with `sep=;`, joined with cat: the second sep= line was a
+  // record ({ id: 'sep=', name: '' }), or, with another number of columns, a parse error.
+  it("files joined with cat, each with Excel's sep= line: a sep= line again is no record, said with its line", async () => {
+    const cases = [
+      { input: 'sep=;\r\nid;name\r\n1;Ann\r\nsep=;\r\nid;name\r\n2;Bob\r\n', want: [[3, { id: '1', name: 'Ann' }], [6, { id: '2', name: 'Bob' }]], lines: [4, 5] },
+      { input: '\ufeffsep=;\nid;name;city\n1;Ann;Oslo\n\ufeffsep=;\n\ufeffid;name;city\n2;"Bob";Rome\n', want: [[3, { id: '1', name: 'Ann', city: 'Oslo' }], [6, { id: '2', name: 'Bob', city: 'Rome' }]], lines: [4, 5] },
+    ] as const;
+    for (const { input, want, lines } of cases) {
+      for (const { label, chunks } of chunkings(Buffer.from(input))) {
+        const warnings: string[] = [];
+        const outcome = await run(csv({ onWarning: (w) => warnings.push(w) }), chunks);
+        expect(outcome.error, label).toBeUndefined();
+        expect(seen(outcome.records), label).toEqual(want);
+        expect(warnings, label).toEqual([
+          `in.csv:${lines[0]}: this line repeats the sep= line (files joined with cat?): it is not a record`,
+          `in.csv:${lines[1]}: this line repeats the header (files joined with cat?): it is not a record`,
+        ]);
+      }
+    }
+    // Without a sep= line at the start, a row that reads "sep=;" is data.
+    await expectRecords('id;name\nsep=;\n', csv(), [[2, { id: 'sep=', name: '' }]]);
+  });
+
   it('one column without a name (pandas writes its index so: ,0,1,2) keeps its empty name, as before', async () => {
     for (const { label, chunks } of chunkings(',0,1,2\n0,a,b,c\n1,d,e,f\n')) {
       const warnings: string[] = [];
