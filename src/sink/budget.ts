@@ -11,7 +11,7 @@ import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/ba
 import { interpretResult, type RecordError } from '../core/result.ts';
 import type { SendMode } from '../types.ts';
 import type { SinkContext } from './context.ts';
-import type { Budget } from './options.ts';
+import { REALTIME_PREFIX, type Budget } from './options.ts';
 
 /**
  * The error of a record whose request is not sent because the budget ran out: never sent, or (given
@@ -37,6 +37,8 @@ export class BudgetGuard {
   readonly #cancel: (batchId: number) => boolean;
   /** Batches this guard canceled: their unanswered requests are budget_exceeded, not retried. */
   readonly #canceled = new Set<number>();
+  /** Followed batches being counted (`follows`): a group waits for them. */
+  #counting = 0;
 
   constructor(ctx: SinkContext, budget: Budget | undefined, cancel: (batchId: number) => boolean = () => false) {
     this.#ctx = ctx;
@@ -84,6 +86,7 @@ export class BudgetGuard {
   admit(group: { requests: number; bytes: number }, mode: SendMode): number | undefined | false | 'wait' {
     const budget = this.#budget;
     if (!budget) return undefined;
+    if (this.#counting > 0 && !this.#exhausted) return 'wait';
     if (!this.#exhausted) {
       const estimate = budget.estimateUsd({ ...group, mode });
       const projected = budget.spentUsd() + this.#projectedInFlight() + estimate;
@@ -106,6 +109,27 @@ export class BudgetGuard {
   /** A group went out with this estimate. */
   charge(batchId: number, usd: number | undefined): void {
     if (usd !== undefined) this.#inFlight.set(batchId, { usd });
+  }
+
+  /**
+   * A batch this run follows that an earlier run sent (an earlier `--no-wait` try's, a stopped run's)
+   * is counted in flight at its estimate, as this run's own are, until it settles here (what it cost
+   * is then in `spentUsd`, as this run stores its answers). Uncounted, each try of a `--no-wait` loop
+   * spent up to the cap again (helper-54: $1.27 against $1.00). Groups wait while it is read.
+   */
+  async follows(batchId: number): Promise<void> {
+    const budget = this.#budget;
+    if (!budget || this.#inFlight.has(batchId)) return;
+    this.#counting++;
+    try {
+      const row = await this.#ctx.ledger.batch(batchId);
+      if (!row || row.run === this.#ctx.run || row.state === 'failed' || row.state === 'downloaded') return;
+      const mode = row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch';
+      this.#inFlight.set(batchId, { usd: budget.estimateUsd({ requests: row.request_count, bytes: row.cost_bytes ?? row.bytes, mode }) });
+    } finally {
+      this.#counting--;
+      this.#ctx.pulse.move();
+    }
   }
 
   /**

@@ -251,7 +251,7 @@ async function pendingError(ctx: SinkContext, from: number, refusal: RecordError
   const message = pendingMessage(waiting, ctx.deferred.size, [...ctx.deferred.values()].sort()[0]);
   const records = waiting + unsent;
   if (unsent === 0 || !refusal) return new BatchEnrichError('BE_PENDING', message, { records });
-  return new BatchEnrichError('BE_PENDING', `${message}; ${plural(unsent, 'record')} ${unsent === 1 ? 'was' : 'were'} ${refusal.message} (that run submits ${unsent === 1 ? 'it' : 'them'}, within its own budget)`, { records });
+  return new BatchEnrichError('BE_PENDING', `${message}; ${plural(unsent, 'record')} ${unsent === 1 ? 'was' : 'were'} ${refusal.message} (the batches in flight count at their estimates: the try that finds them ended sends ${unsent === 1 ? 'it' : 'them'} if what they cost leaves room)`, { records });
 }
 
 /**

@@ -120,7 +120,10 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   const recorder = new ResultRecorder(ctx, (batchId) => budget.canceled(batchId));
   const tracker: Tracker = new Tracker(ctx, {
     isCreating: (batchId) => submitter.isCreating(batchId),
-    follow: (batchId) => follow(ctx, recorder, batchId),
+    follow: async (batchId) => {
+      await budget.follows(batchId);
+      return follow(ctx, recorder, batchId);
+    },
     settled: (batchId) => budget.settled(batchId),
     requeue: (requeued) => assembler.requeue(requeued, () => intake.inputDone),
   });

@@ -88,16 +88,16 @@ export function testContext(options: Partial<BatchSinkOptions> = {}, client?: Pa
 export function budgetedSink(
   url: string,
   budget: { maxUsd: number; answerUsd: number; estimateUsd: number },
-  options: Pick<BatchSinkOptions, 'batchSize' | 'flushAfterMs' | 'pollMinMs' | 'pollMaxMs' | 'noWait'> & { maxInFlight?: number },
+  options: Pick<BatchSinkOptions, 'batchSize' | 'flushAfterMs' | 'pollMinMs' | 'pollMaxMs' | 'noWait'> & { maxInFlight?: number; ledger?: Ledger },
 ): { sink: ReturnType<typeof batchSink>; spent: () => number; events: BatchEvent[] } {
   const client = createClient({ apiKey: 'k', baseURL: url });
   let spent = 0;
   const events: BatchEvent[] = [];
   const sink = batchSink({
     client,
-    ledger: new Ledger(':memory:'),
     identity: identityOf(client, 'k'),
     ...options,
+    ledger: options.ledger ?? new Ledger(':memory:'),
     onResult: (result) => void (spent += result.type === 'succeeded' ? budget.answerUsd : 0),
     budget: { maxUsd: budget.maxUsd, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * budget.estimateUsd },
     onEvent: (e) => events.push(e),

@@ -12,6 +12,7 @@ import type { RecordError } from '../../src/core/result.ts';
 import { BudgetGuard, budgetExceeded } from '../../src/sink/budget.ts';
 import { emitInOrder, type EmitterDeps } from '../../src/sink/emitter.ts';
 import type { Intake } from '../../src/sink/intake.ts';
+import { Ledger } from '../../src/ledger/ledger.ts';
 import { budgetedSink, testContext } from '../helpers/sink.ts';
 import { emulator, perRecord } from '../helpers/pipeline.ts';
 
@@ -79,11 +80,30 @@ describe('--max-cost during the run', () => {
         for await (const joined of sink(Readable.from(await prepared(30)))) out.push(joined);
       })(),
     ).rejects.toThrow(
-      /^10 records wait for their answers from 1 batch; .*; 20 records were not submitted: the --max-cost budget of \$0.15 would be crossed \(that run submits them, within its own budget\)$/,
+      /^10 records wait for their answers from 1 batch; .*; 20 records were not submitted: the --max-cost budget of \$0.15 would be crossed \(the batches in flight count at their estimates: the try that finds them ended sends them if what they cost leaves room\)$/,
     );
     expect(events.filter((e) => e.type === 'submitted')).toHaveLength(1);
     // --no-wait writes nothing while records wait (all or nothing): the next run writes them all.
     expect(out).toEqual([]);
+  });
+
+  // helper-54: in a `--no-wait` loop each try spent up to the cap again: the batches of the tries
+  // before, still running, were not counted ($1.27 spent against a $1.00 cap).
+  it('--no-wait tries in a loop: the batches an earlier try left running count at their estimates, so the next try sends nothing past the cap', async () => {
+    const emu = await emulator({ responder: perRecord, processingMs: 60_000 });
+    const ledger = new Ledger(':memory:');
+    const options = { batchSize: 10, maxInFlight: 8, flushAfterMs: 5, pollMinMs: 20, pollMaxMs: 40, noWait: true, ledger };
+    const records = await prepared(30);
+    for (const attempt of [1, 2, 3]) {
+      const { sink, events } = budgetedSink(emu.url, { maxUsd: 0.15, answerUsd: 0.01, estimateUsd: 0.01 }, options);
+      await expect(
+        (async () => {
+          for await (const joined of sink(Readable.from(records))) void joined;
+        })(),
+      ).rejects.toThrow(/^10 records wait for their answers from 1 batch; .*; 20 records were not submitted: the --max-cost budget of \$0.15 would be crossed/);
+      expect(events.filter((e) => e.type === 'submitted'), `try ${attempt}`).toHaveLength(attempt === 1 ? 1 : 0);
+    }
+    expect(emu.stats.requestsSubmitted).toBe(10);
   });
 });
 
