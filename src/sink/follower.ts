@@ -10,7 +10,7 @@ import type { BatchRow } from '../ledger/ledger.ts';
 import { findOurBatch, ORPHAN_SKEW_MS, type AdoptionContext } from './adoption.ts';
 import type { SinkContext } from './context.ts';
 import { download, NOT_FOUND } from './download.ts';
-import { GONE_404S, GONE_AFTER_MS, REALTIME_PREFIX } from './options.ts';
+import { GONE_404S, GONE_AFTER_MS, NO_WAIT_UNREACHABLE_MS, REALTIME_PREFIX } from './options.ts';
 import type { Requeued, ResultRecorder } from './recorder.ts';
 import { retryWait } from './retrying.ts';
 
@@ -128,6 +128,8 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string): Promise<
   /** This run's first 404 for the batch in the current series, and how many since. */
   let first404: number | undefined;
   let count404 = 0;
+  /** When the polls began to fail (`noWait` gives up on a batch after `NO_WAIT_UNREACHABLE_MS` of failures). */
+  let failingSince: number | undefined;
   for (;;) {
     if (deadlineNews()) polls = 0; // it passed during the last retrieve
     const wait = failures > 0 ? failedWait : opts.noWait && polls === 0 ? 0 : opts.pollDelay(polls);
@@ -139,6 +141,7 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string): Promise<
       ctx.reach.reached();
       polls++;
       failures = 0;
+      failingSince = undefined;
       first404 = undefined;
       count404 = 0;
       if (seen.processing_status === 'ended') {
@@ -168,7 +171,8 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string): Promise<
           first404 = undefined;
           count404 = 0;
         }
-      } else if (!isTransient(error)) {
+      } else if (!isTransient(error) || (opts.noWait && opts.now() - (failingSince ??= opts.now()) >= NO_WAIT_UNREACHABLE_MS)) {
+        // Refused for what it is, or (a scheduler's try) refused for a minute: its next try polls again.
         throw apiFailure(error, `Polling batch ${remoteId} failed`, remoteId);
       }
       opts.emit({ type: 'retry', what: `poll ${remoteId} (${ctx.reach.host})`, message: errorText(error), delayMs: failedWait });

@@ -11,7 +11,7 @@ import { customIdOf } from '../../src/core/request.ts';
 import { startDeadline } from '../../src/sink/deadline.ts';
 import { download } from '../../src/sink/download.ts';
 import { follow } from '../../src/sink/follower.ts';
-import { GONE_404S, GONE_AFTER_MS, REALTIME_PREFIX } from '../../src/sink/options.ts';
+import { GONE_404S, GONE_AFTER_MS, NO_WAIT_UNREACHABLE_MS, REALTIME_PREFIX } from '../../src/sink/options.ts';
 import { RealtimeSender } from '../../src/sink/realtime.ts';
 import { ResultRecorder, type Requeued } from '../../src/sink/recorder.ts';
 import { Tracker } from '../../src/sink/tracker.ts';
@@ -211,6 +211,17 @@ describe('the follower polls a running batch to its end, then downloads it', () 
     expect(ctx.ledger.batch(id)?.state).toBe('downloaded');
     expect(stateOf(ctx, keyN(1))).toBe('done');
     expect(ctx.events.some((e) => e.type === 'released')).toBe(false);
+  });
+
+  it('with noWait, polls the API keeps refusing (500) give up after a minute, naming the batch: the try ends (as pending), not polls for ever', async () => {
+    const api: FakeApi = { retrieves: [apiError(500)], downloads: [], calls: [] };
+    const ctx = testContext({ noWait: true }, fakeClient(api));
+    const id = batchOf(ctx, [keyN(1)]);
+    const started = ctx.clock.t;
+    await expect(follow(ctx, new ResultRecorder(ctx), id)).rejects.toMatchObject({ code: 'BE_API', message: expect.stringMatching(/^Polling batch msgbatch_1 failed: 500/) });
+    expect(ctx.clock.t - started).toBeGreaterThanOrEqual(NO_WAIT_UNREACHABLE_MS);
+    expect(ctx.clock.t - started).toBeLessThan(3 * NO_WAIT_UNREACHABLE_MS);
+    expect(stateOf(ctx, keyN(1))).toBe('submitted');
   });
 
   it('with noWait, a running batch is polled once and left for a later run, with its expiry', async () => {
