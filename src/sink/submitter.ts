@@ -196,10 +196,13 @@ export class Submitter {
     return [...this.#cancels];
   }
 
-  /** Cancels this run's running batches, all at once, waiting `ms` at most (a hung API must not hold a stop). */
-  async cancelMine(ms: number): Promise<void> {
+  /**
+   * Cancels running batches (this run's, and those of its job it follows: see `deadlineBatches`), all
+   * at once, waiting `ms` at most (a hung API must not hold a stop).
+   */
+  async cancelAll(batches: readonly [number, string][], ms: number): Promise<void> {
     const controller = new AbortController();
-    const cancels = (await this.running()).map(([, remoteId]) => this.cancel(remoteId, controller.signal));
+    const cancels = batches.map(([, remoteId]) => this.cancel(remoteId, controller.signal));
     await settleWithin(cancels, ms);
     controller.abort();
   }

@@ -20,6 +20,8 @@ export class Tracker {
   readonly #ctx: SinkContext;
   readonly #deps: TrackerDeps;
   readonly #tasks = new Map<number, Promise<void>>();
+  /** Every batch this run has followed, its follow ended or not. */
+  readonly #followed = new Set<number>();
 
   constructor(ctx: SinkContext, deps: TrackerDeps) {
     this.#ctx = ctx;
@@ -32,6 +34,7 @@ export class Tracker {
     // Already followed, being created, or (`noWait`) polled once and left to run: nothing to start.
     if (this.#tasks.has(batchId) || this.#deps.isCreating(batchId) || ctx.deferred.has(batchId)) return;
     if (!ctx.needApi()) return;
+    this.#followed.add(batchId);
     const task = work().then(
       (requeued) => {
         this.#tasks.delete(batchId);
@@ -47,9 +50,12 @@ export class Tracker {
     this.#tasks.set(batchId, task);
   }
 
-  /** The ledger ids of the batches being followed (polled, downloaded, or sent in real time). */
+  /**
+   * The ledger ids of the batches this run has followed (polled, downloaded, or sent in real time),
+   * those whose follow ended too: a stop ends the follows before `cancelOnAbort` cancels.
+   */
   followed(): number[] {
-    return [...this.#tasks.keys()];
+    return [...this.#followed];
   }
 
   /** Batches being followed (polled, downloaded, or sent in real time). */

@@ -43,6 +43,37 @@ describe('a stop with cancelOnAbort', () => {
     expect((await new Anthropic({ apiKey: 'k', baseURL: emu.url }).messages.batches.retrieve(batchId)).cancel_initiated_at).not.toBeNull();
   });
 
+  // helper-56: a scheduler's retry stopped with --cancel-on-exit said "canceling this run's batches"
+  // and left the batch it followed (its job's, from the try before) running.
+  it("also cancels the job's batches it follows, made by an earlier run (a stopped try's); another job's batch runs on", async () => {
+    const emu = await emulator({ responder: perRecord, processingMs: 60_000 });
+    const ledger = join(mkdtempSync(join(tmpdir(), 'be-stop-')), 'l.db');
+    const stopAfterSubmit = async (options: Partial<EnrichOptions>, on: BatchEvent['type']) => {
+      const controller = new AbortController();
+      const events: BatchEvent[] = [];
+      const run = enrich(emu, rows(3), {
+        ledger,
+        signal: controller.signal,
+        ...options,
+        onEvent: (e) => {
+          events.push(e);
+          if (e.type === on) setTimeout(() => controller.abort(), 50);
+        },
+      });
+      await expect(run).rejects.toMatchObject({ code: 'BE_ABORTED' });
+      return events;
+    };
+    await stopAfterSubmit({ job: 'other', prompt: 'theirs {{id}}: {{text}}' }, 'submitted');
+    await stopAfterSubmit({ job: 'mine' }, 'submitted');
+    const [theirs, earlier] = emu.batches();
+    const events = await stopAfterSubmit({ job: 'mine', cancelOnAbort: true }, 'following');
+    expect(events).toContainEqual({ type: 'canceled', batchId: earlier });
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url });
+    expect((await client.messages.batches.retrieve(earlier ?? '')).cancel_initiated_at).not.toBeNull();
+    expect((await client.messages.batches.retrieve(theirs ?? '')).cancel_initiated_at).toBeNull();
+    expect(emu.batches()).toHaveLength(2);
+  });
+
   it('does not wait on a hung API: the stop ends within seconds, and the cancel that never answered is reported', async () => {
     const { stopMs, events } = await stopWithHungCancels({ cancelOnAbort: true }, 'submitted', 20);
     expect(stopMs).toBeLessThan(8_000);

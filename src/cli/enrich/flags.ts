@@ -92,7 +92,7 @@ export const ENRICH_FLAGS = {
 
   job: { value: 'NAME', parse: jobName, group: RESUME, help: 'name the job in the ledger', defaultText: "the input's file name and a hash of the request settings and of its path" },
   'max-attempts': { value: 'N', parse: integer(1, 100), default: DEFAULT_MAX_ATTEMPTS, group: RESUME, help: 'tries per request for transient errors, expiry, truncation (doubled max_tokens) and, once, a schema-invalid answer' },
-  'cancel-on-exit': { group: RESUME, help: "on Ctrl-C/SIGTERM, cancel this run's running batches instead of leaving them to finish" },
+  'cancel-on-exit': { group: RESUME, help: "on Ctrl-C/SIGTERM, cancel the job's running batches (this run's, and earlier runs' it follows) instead of leaving them to finish" },
   'no-wait': { group: RESUME, help: 'submit now, collect later: submit (or follow) everything, and if answers are still pending exit 75 writing nothing; rerun the same command until it exits 0 (schedulers)' },
   'new-identity': { group: RESUME, help: 'submit again what another API identity (base URL or key) already submitted, paying again' },
 
