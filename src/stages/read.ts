@@ -27,7 +27,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
-import { CsvError } from 'csv-parse';
+import { CsvError, type Options as CsvParseOptions } from 'csv-parse';
 import { parse as parseSync } from 'csv-parse/sync';
 import { BatchEnrichError, isBatchEnrichError, shown } from '../errors.ts';
 import { indexOr, parseSimpleCsv } from '../core/csv.ts';
@@ -583,11 +583,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     };
     try {
       parseSync(text, {
-        bom: base === 0,
-        ...(delimiter === undefined ? {} : { delimiter }),
-        // A quote inside an unquoted field is text (the scan above refuses text after a closing quote,
-        // which csv-parse would take in with a quote dropped).
-        ...(quoting ? { relax_quotes: true } : { quote: false }),
+        ...parseSettings(base === 0, delimiter, quoting, (blank, lines) => options.onWarning?.(`${file}:${base + lines - at.extraLines}: ${blank}: it is not a record`)),
         columns:
           columns ??
           (options.header === false
@@ -614,9 +610,6 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
           if (!headerAgain(header, (at) => (Array.isArray(record) ? record[at] : record[columns?.[at] ?? '']), values.length, line)) records.push({ seq: seq++, line, data: Array.isArray(record) ? named(columns ?? [], record) : record });
           return null;
         },
-        skip_empty_lines: true,
-        // Files stitched together from several sources mix CRLF and LF; csv-parse would otherwise take the first one it sees.
-        record_delimiter: ['\r\n', '\n', '\r'],
       });
     } catch (error) {
       throw csvError(error, file, kind, at);
@@ -672,6 +665,42 @@ const LF = 0x0a;
 const CR = 0x0d;
 const SPACE = 0x20;
 const TAB = 0x09;
+
+/**
+ * csv-parse's settings but for the columns and the records: a byte order mark taken off the `first`
+ * block only; the `delimiter` when known; `skipped` told of each blank record skipped (`blankRecord`)
+ * and the line csv-parse counted for it.
+ */
+function parseSettings(first: boolean, delimiter: string | undefined, quoting: boolean, skipped: (blank: string, lines: number) => void): CsvParseOptions {
+  return {
+    bom: first,
+    ...(delimiter === undefined ? {} : { delimiter }),
+    // A quote inside an unquoted field is text (the scan refuses text after a closing quote, which
+    // csv-parse would take in with a quote dropped).
+    ...(quoting ? { relax_quotes: true } : { quote: false }),
+    skip_empty_lines: true,
+    // A record of another width than the header's fails the input, but a blank one.
+    skip_records_with_error: true,
+    on_skip: (error) => {
+      const blank = error && blankRecord(error['record']);
+      if (!blank) throw error ?? new Error('csv-parse skipped a record');
+      skipped(blank, Number(error['lines']));
+    },
+    // Files stitched together from several sources mix CRLF and LF; csv-parse would otherwise take the first one it sees.
+    record_delimiter: ['\r\n', '\n', '\r'],
+  };
+}
+
+/**
+ * What a record of another width than the header's is when it holds nothing (it is skipped, said):
+ * a line of spaces or tabs (csv-parse's `skip_empty_lines` takes only empty ones), or of only
+ * delimiters; or a DOS end-of-file mark (^Z) after the last line. Undefined for any other.
+ */
+function blankRecord(record: unknown): string | undefined {
+  if (!Array.isArray(record)) return undefined;
+  if (record.length === 1 && record[0] === '\x1a') return 'a DOS end-of-file mark (^Z)';
+  return record.every((field) => typeof field === 'string' && /^[ \t]*$/.test(field)) ? 'a blank line (only spaces, tabs or delimiters)' : undefined;
+}
 
 /**
  * For an input that started with Excel's `sep=X` line: takes that line off wherever it comes again

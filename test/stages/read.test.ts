@@ -309,6 +309,26 @@ describe('readCsv: records and their lines', () => {
     await expectRecords('id;name\nsep=;\n', csv(), [[2, { id: 'sep=', name: '' }]]);
   });
 
+  // helper-56: a line of spaces or tabs, a line of only delimiters of another width, or a DOS
+  // end-of-file mark (^Z) after the last row stopped the whole run ("expected 2 fields, got 1").
+  it('a blank line of another width (spaces, tabs, only delimiters) or a trailing ^Z is no record, said with its line; data of another width still fails', async () => {
+    const input = 'id,note\r\n1,a\r\n   \r\n2,"x\r\n   \r\ny"\r\n\t\r\n,,,\r\n3,c\r\n\x1a';
+    for (const { label, chunks } of chunkings(Buffer.from(input))) {
+      const warnings: string[] = [];
+      const outcome = await run(csv({ onWarning: (w) => warnings.push(w) }), chunks);
+      expect(outcome.error, label).toBeUndefined();
+      expect(seen(outcome.records), label).toEqual([
+        [2, { id: '1', note: 'a' }],
+        [4, { id: '2', note: 'x\r\n   \r\ny' }],
+        [9, { id: '3', note: 'c' }],
+      ]);
+      expect(warnings, label).toEqual([3, 7, 8, 10].map((line) => `in.csv:${line}: ${line === 10 ? 'a DOS end-of-file mark (^Z)' : 'a blank line (only spaces, tabs or delimiters)'}: it is not a record`));
+    }
+    // One column: a line of spaces is its value, as before.
+    await expectRecords('text\n   \nb\n', csv(), [[2, { text: '   ' }], [3, { text: 'b' }]]);
+    await expectFailure('id,note\n1,a\n 2 \n', csv(), { code: 'BE_CSV_PARSE', line: 3, message: /^in\.csv:3: invalid CSV: expected 2 fields, as in the header, got 1$/ }, [[2, { id: '1', note: 'a' }]]);
+  });
+
   it('one column without a name (pandas writes its index so: ,0,1,2) keeps its empty name, as before', async () => {
     for (const { label, chunks } of chunkings(',0,1,2\n0,a,b,c\n1,d,e,f\n')) {
       const warnings: string[] = [];
