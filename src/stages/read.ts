@@ -564,7 +564,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
       const records: SourceRecord[] = [];
       simple.rows.forEach((values, i) => {
         const line = base + (simple.lines[i] ?? 0) + 1;
-        if (values[0] !== header?.[0] || !headerAgain(header, (at) => values[at], values.length, line)) records.push({ seq: seq++, line, data: named(columns ?? [], values) });
+        if (!headerAgain(header, (at) => values[at], values.length, line)) records.push({ seq: seq++, line, data: named(columns ?? [], values) });
       });
       base += simple.breaks;
       return records;
@@ -612,7 +612,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
         },
       });
     } catch (error) {
-      throw csvError(error, file, kind, at);
+      throw csvError(error, file, kind, at, header);
     }
     base += text.match(/\r\n|\r|\n/g)?.length ?? 0;
     return records;
@@ -725,11 +725,35 @@ function sepLineAgain(found: string, file: string, onWarning: ((message: string)
  * (Excel's, at the start of each file joined) is taken off before (`RECORD_BOM`).
  */
 function headerCheck(file: string, options: ReadOptions) {
-  return (header: readonly string[] | undefined, value: (at: number) => string | undefined, width: number, line: number): boolean => {
-    if (options.header === false || !header || width !== header.length || !header.every((name, at) => value(at) === name)) return false;
+  /** The header's names in lower case (a header again may differ in letter case). */
+  let names: Set<string> | undefined;
+  const again = (header: readonly string[] | undefined, value: (at: number) => string | undefined, width: number, line: number): boolean => {
+    if (options.header === false || !header || width !== header.length) return false;
+    // A cheap look first (every record is looked at): its first value is one of the header's names.
+    names ??= new Set(header.map((name) => name.toLowerCase()));
+    if (!names.has((value(0) ?? '').toLowerCase())) return false;
+    const row = Array.from({ length: width }, (_, at) => value(at) ?? '');
+    if (!header.every((name, at) => row[at]?.toLowerCase() === name.toLowerCase())) {
+      otherOrder(file, header, row, names, line, options.onWarning);
+      return false;
+    }
     options.onWarning?.(`${file}:${line}: this line repeats the header (files joined with cat?): it is not a record`);
     return true;
   };
+  return again;
+}
+
+/**
+ * A record holding the header's names in another order: the header of another file joined with `cat`,
+ * whose rows would be read under the wrong columns. With three columns or more the run stops there;
+ * with two (a swap, which data may hold: "home,away"), it is said and read as a record.
+ */
+function otherOrder(file: string, header: readonly string[], row: readonly string[], names: ReadonlySet<string>, line: number, onWarning: ReadOptions['onWarning']): void {
+  const lower = row.map((v) => v.toLowerCase());
+  if (names.size !== header.length || new Set(lower).size !== row.length || !lower.every((v) => names.has(v))) return;
+  const problem = `this line is the header in another column order (files joined with cat?): ${shown(row, 200)} against ${shown(header, 200)}`;
+  if (row.length >= 3) throw new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: invalid CSV: ${problem}; the rows after it would be read under the wrong columns: join files whose columns are in the same order`, { file, line });
+  onWarning?.(`${file}:${line}: ${problem}: it is read as a record; if it is another file's header, its rows are read under the wrong columns`);
 }
 
 /** Whether a field starts after the character `code` (a quote there opens a quoted field): a line start, the delimiter, a BOM. */
@@ -935,7 +959,7 @@ function checkedForNul(text: string, base: number, file: string, kind: 'CSV' | '
   throw new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: invalid ${kind}: a NUL byte (binary data) on this line; the file is damaged here`, { file, line });
 }
 
-function csvError(error: unknown, file: string, kind: 'CSV' | 'TSV', at: { base: number; extraLines: number; lastEnd: number; lastEmpty: number }): unknown {
+function csvError(error: unknown, file: string, kind: 'CSV' | 'TSV', at: { base: number; extraLines: number; lastEnd: number; lastEmpty: number }, header?: readonly string[]): unknown {
   if (error instanceof BatchEnrichError) return error;
   if (!(error instanceof CsvError)) {
     return new BatchEnrichError('BE_INPUT', `${file}: cannot read input: ${(error as Error)?.message ?? String(error)}`, { file, cause: error });
@@ -957,7 +981,7 @@ function csvError(error: unknown, file: string, kind: 'CSV' | 'TSV', at: { base:
     }
     line += at.base;
   }
-  const detail = csvDetail(error, record);
+  const detail = csvDetail(error, record, header);
   return new BatchEnrichError('BE_CSV_PARSE', `${file}${line === undefined ? '' : `:${line}`}: invalid ${kind}: ${detail}`, {
     file,
     ...(line === undefined ? {} : { line }),
@@ -966,7 +990,7 @@ function csvError(error: unknown, file: string, kind: 'CSV' | 'TSV', at: { base:
 }
 
 /** What went wrong, in words a user can act on; csv-parse's own text for the rarer errors. */
-function csvDetail(error: CsvError, record: unknown): string {
+function csvDetail(error: CsvError, record: unknown, header: readonly string[] | undefined): string {
   switch (error.code) {
     case 'CSV_QUOTE_NOT_CLOSED':
       return 'a quoted field that starts in this record is never closed (a missing closing ")';
@@ -974,7 +998,12 @@ function csvDetail(error: CsvError, record: unknown): string {
     case 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH': {
       const got = Array.isArray(record) ? record.length : undefined;
       const expected = /columns length is (\d+)/.exec(error.message)?.[1];
-      if (got !== undefined && expected !== undefined) return `expected ${plural(Number(expected), 'field')}, as in the header, got ${got}`;
+      if (got === undefined || expected === undefined) break;
+      // Every name of the header among its values, or every value a name: another file's header, with a column more or less.
+      const values = new Set((record as unknown[]).map((v) => String(v).toLowerCase()));
+      const names = new Set(header?.map((name) => name.toLowerCase()));
+      const another = names.size > 1 && values.size > 1 && ([...names].every((name) => values.has(name)) || [...values].every((v) => names.has(v)));
+      return `expected ${plural(Number(expected), 'field')}, as in the header, got ${got}${another ? ' (this line looks like another header: files joined with cat?)' : ''}`;
       break;
     }
   }

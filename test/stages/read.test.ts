@@ -309,6 +309,26 @@ describe('readCsv: records and their lines', () => {
     await expectRecords('id;name\nsep=;\n', csv(), [[2, { id: 'sep=', name: '' }]]);
   });
 
+  // helper-56: `cat A.csv B.csv` whose headers differ in column order sent B's header as a record and
+  // B's rows under A's columns (name and note swapped), silently; in letter case only, the header too.
+  it('files joined with cat whose headers differ: in letter case only, the header again is skipped; in column order, the run stops at that line', async () => {
+    for (const { label, chunks } of chunkings(Buffer.from('id,name,note\n1,a,x\nID,Name,Note\n2,b,y\n'))) {
+      const warnings: string[] = [];
+      const outcome = await run(csv({ onWarning: (w) => warnings.push(w) }), chunks);
+      expect(outcome.error, label).toBeUndefined();
+      expect(seen(outcome.records), label).toEqual([[2, { id: '1', name: 'a', note: 'x' }], [4, { id: '2', name: 'b', note: 'y' }]]);
+      expect(warnings, label).toEqual(['in.csv:3: this line repeats the header (files joined with cat?): it is not a record']);
+    }
+    await expectFailure(
+      'id,name,note\n1,a,x\nid,note,name\n2,y,b\n',
+      csv(),
+      { code: 'BE_CSV_PARSE', line: 3, message: /^in\.csv:3: invalid CSV: this line is the header in another column order \(files joined with cat\?\): \["id","note","name"\] against \["id","name","note"\]; the rows after it would be read under the wrong columns: join files whose columns are in the same order$/ },
+      [[2, { id: '1', name: 'a', note: 'x' }]],
+    );
+    // A file's header with one more column: the width error says it may be one.
+    await expectFailure('id,note\n1,x\nid,note,extra\n2,y,z\n', csv(), { code: 'BE_CSV_PARSE', line: 3, message: /^in\.csv:3: invalid CSV: expected 2 fields, as in the header, got 3 \(this line looks like another header: files joined with cat\?\)$/ }, [[2, { id: '1', note: 'x' }]]);
+  });
+
   // helper-56: a line of spaces or tabs, a line of only delimiters of another width, or a DOS
   // end-of-file mark (^Z) after the last row stopped the whole run ("expected 2 fields, got 1").
   it('a blank line of another width (spaces, tabs, only delimiters) or a trailing ^Z is no record, said with its line; data of another width still fails', async () => {
