@@ -147,6 +147,9 @@ describe('readCsv with the fast path reads what csv-parse reads', () => {
           } catch {
             strict = undefined;
           }
+          // …less the blank rows of another width (only spaces, tabs or empty fields), which are no records.
+          const width = strict?.[0]?.length;
+          strict = strict?.filter((row) => row.length === width || !row.every((field) => /^[ \t]*$/.test(field)));
           if (strict && !whole.error) expect(parts.records.map((r) => Object.values(r.data)), label).toEqual(variant.options.header === false ? strict : strict.slice(1));
           if (strict) strictlyRead++;
         }
