@@ -198,8 +198,9 @@ describe('another worker writing the ledger all the time', () => {
     });
     ledger.close();
     expect(failures).toEqual([]);
-    // The other process wrote all along: thousands of its own transactions.
-    expect(theirs).toBeGreaterThan(1_000);
+    // The other process wrote all along: hundreds of its own transactions at least (thousands on an
+    // idle machine; 800 in a full `npm test` on 2 cores).
+    expect(theirs).toBeGreaterThan(200);
   }, 60_000);
 
   // helper-54: of three runs of one job started together on one ledger, one in two died with "database
@@ -217,7 +218,7 @@ describe('another worker writing the ledger all the time', () => {
     );
     ledger.close();
     expect(failures).toEqual([]);
-    expect(theirs).toBeGreaterThan(1_000);
+    expect(theirs).toBeGreaterThan(200);
   }, 60_000);
 });
 
