@@ -104,6 +104,27 @@ describe('batch-enrich CLI', () => {
     expect(rerun.stderr).not.toContain('404');
   }, 40_000);
 
+  // helper-56: a bad row after batches went out stopped the run with the row's error alone: nothing said
+  // that those batches run on (and are paid), nor that a rerun takes them up.
+  it('a fatal error after batches were submitted says they run on in the ledger, and that a rerun takes them up', async () => {
+    const emu = await startEmulator({ processingMs: 60_000 });
+    emulators.push(emu);
+    const dir = tempDir();
+    const ledger = join(dir, 'l.db');
+    const child = spawn(process.execPath, [BIN, '--prompt', 'Say {{text}}', '--batch-size', '10', '--flush-after', '0.05', '--ledger', ledger, '-'], {
+      env: { PATH: process.env['PATH'] ?? '', HOME: dir, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url },
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdin.write(['id,text', ...Array.from({ length: 20 }, (_, i) => `${i},text ${i}`)].join('\n') + '\n');
+    await vi.waitFor(() => expect(stderr.match(/ submitted: /g)).toHaveLength(2), { timeout: 10_000 });
+    child.stdin.end('20,text 20,one too many\n');
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(code).toBe(1);
+    expect(stderr).toContain(`<stdin>:22: invalid CSV: expected 2 fields, as in the header, got 3; this run's 2 batches stay in the ledger ${ledger} (those still running run on, and are billed): run the same command again once this is fixed, and it takes them up (not paid twice)`);
+  });
+
   // helper-51: `… 2>&1 >/dev/null | head -1` ended the run with exit 1 (an uncaught EPIPE from the
   // progress lines) and no -o file; a run left against a real API kept its batches running.
   it('goes on to the end when stderr is closed early (progress piped to head -1): the output is written whole, exit 0', async () => {

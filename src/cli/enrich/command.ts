@@ -385,7 +385,12 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
       const unwritten = isBrokenPipe(error) && !values.quiet ? [['--errors', values.errors], ['--summary', values.summary]].filter(([, file]) => file !== undefined) : [];
       if (unwritten.length > 0) {
         const files = unwritten.map(([flag, file]) => `${flag} ${file}`).join(' and ');
-        say(`the output was closed before the run ended, so ${files} ${unwritten.length > 1 ? 'were' : 'was'} not written (each is written whole, at the end); run the same command again to write ${unwritten.length > 1 ? 'them' : 'it'}: what was answered is in the ledger`);
+        const kept = ledger.path === ':memory:' ? '' : ': what was answered is in the ledger';
+        say(`the output was closed before the run ended, so ${files} ${unwritten.length > 1 ? 'were' : 'was'} not written (each is written whole, at the end); run the same command again to write ${unwritten.length > 1 ? 'them' : 'it'}${kept}`);
+      }
+      // A failure after batches went out (a bad row further on): they run on, and a rerun takes them up.
+      if (batches > 0 && ledger.path !== ':memory:' && isBatchEnrichError(error)) {
+        error.message += `; this run's ${plural(batches, 'batch', 'batches')} stay in the ledger ${ledger.path} (those still running run on, and are billed): run the same command again once this is fixed, and it takes them up (not paid twice)`;
       }
       throw outputs.named(error);
     }
