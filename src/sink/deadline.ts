@@ -34,10 +34,12 @@ export function startDeadline(ctx: SinkContext, deps: DeadlineDeps): NodeJS.Time
 }
 
 /**
- * The batches a deadline cancels: this run's still running (`mine`), and those of its job that it
- * follows (`followed`: made by an earlier try, a --no-wait one before a last try with --deadline, as
- * the README suggests to schedulers), running and ours by the ledger (its rows, their remote ids
- * claimed by our creates). A batch of another job that holds some of the same requests runs on.
+ * The batches a deadline (or a stop with `cancelOnAbort`) cancels: this run's still running (`mine`),
+ * and those of its job that it follows (`followed`: made by an earlier try, a --no-wait one before a
+ * last try with --deadline, as the README suggests to schedulers), running and ours by the ledger
+ * (its rows, their remote ids claimed by our creates), whose run has ended. A batch of another job
+ * that holds some of the same requests runs on, and so does one of a run still alive (another
+ * worker's: canceled, its records came out canceled).
  */
 export async function deadlineBatches(ctx: SinkContext, mine: [number, string][], followed: readonly number[]): Promise<[number, string][]> {
   const batches = [...mine];
@@ -45,7 +47,8 @@ export async function deadlineBatches(ctx: SinkContext, mine: [number, string][]
   for (const id of followed) {
     if (seen.has(id)) continue;
     const row = await ctx.ledger.batch(id);
-    if (row?.state === 'in_progress' && row.job === ctx.opts.job && row.remote_id !== null && !row.remote_id.startsWith(REALTIME_PREFIX)) batches.push([id, row.remote_id]);
+    if (row?.state !== 'in_progress' || row.job !== ctx.opts.job || row.remote_id === null || row.remote_id.startsWith(REALTIME_PREFIX)) continue;
+    if (row.run === ctx.run || !(await ctx.ledger.runAlive(row.run, ctx.opts.now()))) batches.push([id, row.remote_id]);
   }
   return batches;
 }

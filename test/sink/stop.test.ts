@@ -74,6 +74,36 @@ describe('a stop with cancelOnAbort', () => {
     expect(emu.batches()).toHaveLength(2);
   });
 
+  // helper-57: a worker stopped with cancelOnAbort canceled the batch of another worker of the job,
+  // still running, that it followed: that worker's records came out canceled.
+  it("leaves alone a followed batch whose run is still alive (another worker's)", async () => {
+    const emu = await emulator({ responder: perRecord, processingMs: 60_000 });
+    const ledger = join(mkdtempSync(join(tmpdir(), 'be-stop-')), 'l.db');
+    const first = new AbortController();
+    let submitted!: () => void;
+    const firstSubmitted = new Promise<void>((resolve) => (submitted = resolve));
+    const alive = enrich(emu, rows(3), { ledger, job: 'mine', signal: first.signal, onEvent: (e) => e.type === 'submitted' && submitted() });
+    await firstSubmitted;
+    const second = new AbortController();
+    const events: BatchEvent[] = [];
+    const stopped = enrich(emu, rows(3), {
+      ledger,
+      job: 'mine',
+      cancelOnAbort: true,
+      signal: second.signal,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === 'following') setTimeout(() => second.abort(), 50);
+      },
+    });
+    await expect(stopped).rejects.toMatchObject({ code: 'BE_ABORTED' });
+    expect(events.filter((e) => e.type === 'canceled')).toEqual([]);
+    const [theirs] = emu.batches();
+    expect((await new Anthropic({ apiKey: 'k', baseURL: emu.url }).messages.batches.retrieve(theirs ?? '')).cancel_initiated_at).toBeNull();
+    first.abort();
+    await expect(alive).rejects.toMatchObject({ code: 'BE_ABORTED' });
+  });
+
   it('does not wait on a hung API: the stop ends within seconds, and the cancel that never answered is reported', async () => {
     const { stopMs, events } = await stopWithHungCancels({ cancelOnAbort: true }, 'submitted', 20);
     expect(stopMs).toBeLessThan(8_000);
