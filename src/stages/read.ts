@@ -474,8 +474,8 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
   let columns: string[] | undefined;
   /** The header as written (`columns` names its columns without a name by their position). */
   let header: readonly string[] | undefined;
-  /** Takes off Excel's `sep=X` line again, when the input started with one (see `sepLineAgain`). */
-  let sepAgain: ((text: string, base: number) => string) | undefined;
+  /** Excel's `sep=X` line, in lower case, when the input started with one: the same line again is no record. */
+  let sepLine: string | undefined;
   let base = 0; // line breaks before the text being parsed
   let seq = 0;
   let pending = '';
@@ -551,12 +551,11 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
 
   const parseBlock = (text: string): SourceRecord[] => checkedForNul(text, base, file, kind, parseRecords);
 
-  const headerAgain = headerCheck(file, options);
+  const headerAgain = headerCheck(file, options, () => (sepLine === undefined ? undefined : { sepLine, delimiter: delimiter ?? ',' }));
   const parseRecords = (block: string): SourceRecord[] => {
     // A byte order mark starting a record (Excel's, at the start of each file joined with `cat`) is
     // taken off, before a quote after it is read: else csv-parse keeps that quote as text.
-    const unmarked = block.includes('\ufeff') ? block.replace(RECORD_BOM, '$1') : block;
-    const text = sepAgain ? sepAgain(unmarked, base) : unmarked;
+    const text = block.includes('\ufeff') ? block.replace(RECORD_BOM, '$1') : block;
     // Once the columns are known, most blocks take the fast path (core/csv.ts); anything it leaves,
     // errors included, is csv-parse's below.
     const simple = columns && delimiter !== undefined ? parseSimpleCsv(text, { delimiter, quoting, width: columns.length }) : undefined;
@@ -564,7 +563,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
       const records: SourceRecord[] = [];
       simple.rows.forEach((values, i) => {
         const line = base + (simple.lines[i] ?? 0) + 1;
-        if (!headerAgain(header, (at) => values[at], values.length, line)) records.push({ seq: seq++, line, data: named(columns ?? [], values) });
+        if (!headerAgain.maybe(header, values[0]) || !headerAgain.again(header, (at) => values[at], values.length, line)) records.push({ seq: seq++, line, data: named(columns ?? [], values) });
       });
       base += simple.breaks;
       return records;
@@ -583,7 +582,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     };
     try {
       parseSync(text, {
-        ...parseSettings(base === 0, delimiter, quoting, (blank, lines) => options.onWarning?.(`${file}:${base + lines - at.extraLines}: ${blank}: it is not a record`)),
+        ...parseSettings(base === 0, delimiter, quoting, sepLine, (blank, lines) => options.onWarning?.(`${file}:${base + lines - at.extraLines}: ${blank}: it is not a record`)),
         columns:
           columns ??
           (options.header === false
@@ -607,7 +606,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
           }
           const values = Array.isArray(record) ? record : Object.values(record);
           const line = startLine(values, info.lines, info.empty_lines);
-          if (!headerAgain(header, (at) => (Array.isArray(record) ? record[at] : record[columns?.[at] ?? '']), values.length, line)) records.push({ seq: seq++, line, data: Array.isArray(record) ? named(columns ?? [], record) : record });
+          if (!headerAgain.maybe(header, Array.isArray(record) ? record[0] : record[columns?.[0] ?? '']) || !headerAgain.again(header, (at) => (Array.isArray(record) ? record[at] : record[columns?.[at] ?? '']), values.length, line)) records.push({ seq: seq++, line, data: Array.isArray(record) ? named(columns ?? [], record) : record });
           return null;
         },
       });
@@ -633,7 +632,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     skipped: (lines) => (base += lines),
     sepLine: (found) => {
       delimiter ??= found; // a given delimiter wins over the sep= line's
-      sepAgain = sepLineAgain(found, file, options.onWarning);
+      sepLine = `sep=${found}`.toLowerCase();
     },
   });
   for await (const chunk of failingAsInput(source, file)) {
@@ -671,7 +670,7 @@ const TAB = 0x09;
  * block only; the `delimiter` when known; `skipped` told of each blank record skipped (`blankRecord`)
  * and the line csv-parse counted for it.
  */
-function parseSettings(first: boolean, delimiter: string | undefined, quoting: boolean, skipped: (blank: string, lines: number) => void): CsvParseOptions {
+function parseSettings(first: boolean, delimiter: string | undefined, quoting: boolean, sepLine: string | undefined, skipped: (blank: string, lines: number) => void): CsvParseOptions {
   return {
     bom: first,
     ...(delimiter === undefined ? {} : { delimiter }),
@@ -682,8 +681,10 @@ function parseSettings(first: boolean, delimiter: string | undefined, quoting: b
     // A record of another width than the header's fails the input, but a blank one.
     skip_records_with_error: true,
     on_skip: (error) => {
-      const blank = error && blankRecord(error['record']);
-      if (!blank) throw error ?? new Error('csv-parse skipped a record');
+      if (!error) throw new Error('csv-parse skipped a record without saying why');
+      const record: unknown = error['record'];
+      const blank = Array.isArray(record) && sepLine !== undefined && isSepLine(record, sepLine, delimiter ?? ',') ? SEP_AGAIN : blankRecord(record);
+      if (!blank) throw error;
       skipped(blank, Number(error['lines']));
     },
     // Files stitched together from several sources mix CRLF and LF; csv-parse would otherwise take the first one it sees.
@@ -702,58 +703,77 @@ function blankRecord(record: unknown): string | undefined {
   return record.every((field) => typeof field === 'string' && /^[ \t]*$/.test(field)) ? 'a blank line (only spaces, tabs or delimiters)' : undefined;
 }
 
-/**
- * For an input that started with Excel's `sep=X` line: takes that line off wherever it comes again
- * (files joined with `cat`, each with one), said with its line; it is no record. It is left as an
- * empty line (skipped, but counted), so the lines after it keep their numbers.
- */
-function sepLineAgain(found: string, file: string, onWarning: ((message: string) => void) | undefined): (text: string, base: number) => string {
-  const again = new RegExp(`(^|\\r\\n|\\n|\\r)sep=${found.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&')}(?=\\r\\n|\\n|\\r|$)`, 'gi');
-  return (text, base) =>
-    /sep=/i.test(text)
-      ? text.replace(again, (_match, lineStart: string, offset: number) => {
-          const line = base + (text.slice(0, offset).match(/\r\n|\r|\n/g)?.length ?? 0) + (lineStart ? 2 : 1);
-          onWarning?.(`${file}:${line}: this line repeats the sep= line (files joined with cat?): it is not a record`);
-          return lineStart;
-        })
-      : text;
+const SEP_START = /^sep=/i;
+
+/** What a record that is Excel's `sep=X` line again is (files joined with `cat`, each with one). */
+const SEP_AGAIN = 'this line repeats the sep= line (files joined with cat?)';
+
+/** Whether a record's values, joined by the delimiter, are the `sep=X` line the input started with (`sepLine`, in lower case). */
+function isSepLine(values: readonly unknown[], sepLine: string, delimiter: string): boolean {
+  return mayBeSepLine(values[0]) && values.join(delimiter).toLowerCase() === sepLine;
+}
+
+/** A cheap look (every record gets one): whether a record's first value starts as a `sep=` line does. */
+function mayBeSepLine(first: unknown): boolean {
+  return typeof first === 'string' && SEP_START.test(first);
 }
 
 /**
  * A check of records against the header: whether one is the header again (files joined with `cat`,
- * each with its header), said with its line: it is no record. A byte order mark starting a record
- * (Excel's, at the start of each file joined) is taken off before (`RECORD_BOM`).
+ * each with its header), or the input's `sep=` line again (`sep`), said with its line: it is no
+ * record. With three columns or more, the header again may differ in letter case; in another column
+ * order, the run stops there (see `otherOrder`). With one or two, only the header as written is one:
+ * a word list holds "Word", a row "Home,Away". A byte order mark starting a record (Excel's, at the
+ * start of each file joined) is taken off before (`RECORD_BOM`).
  */
-function headerCheck(file: string, options: ReadOptions) {
-  /** The header's names in lower case (a header again may differ in letter case). */
+function headerCheck(file: string, options: ReadOptions, sep: () => { sepLine: string; delimiter: string } | undefined) {
+  /** The header's names (in lower case, with three columns or more), and their lengths. */
   let names: Set<string> | undefined;
+  let lengths: Set<number> | undefined;
+  /** A cheap look (every record gets one, before `again`): whether a record starting with `first` may be either. */
+  const maybe = (header: readonly string[] | undefined, first: string | undefined): boolean => {
+    if (first === undefined) return false;
+    lengths ??= header && new Set(header.map((name) => name.length));
+    return lengths?.has(first.length) === true || (sep() !== undefined && mayBeSepLine(first));
+  };
   const again = (header: readonly string[] | undefined, value: (at: number) => string | undefined, width: number, line: number): boolean => {
+    const excel = mayBeSepLine(value(0)) ? sep() : undefined;
+    if (excel && isSepLine(Array.from({ length: width }, (_, at) => value(at) ?? ''), excel.sepLine, excel.delimiter)) {
+      options.onWarning?.(`${file}:${line}: ${SEP_AGAIN}: it is not a record`);
+      return true;
+    }
     if (options.header === false || !header || width !== header.length) return false;
+    const fold = width >= 3;
+    const key = (v: string) => (fold ? v.toLowerCase() : v);
     // A cheap look first (every record is looked at): its first value is one of the header's names.
-    names ??= new Set(header.map((name) => name.toLowerCase()));
-    if (!names.has((value(0) ?? '').toLowerCase())) return false;
+    names ??= new Set(header.map(key));
+    if (!names.has(key(value(0) ?? ''))) return false;
     const row = Array.from({ length: width }, (_, at) => value(at) ?? '');
-    if (!header.every((name, at) => row[at]?.toLowerCase() === name.toLowerCase())) {
-      otherOrder(file, header, row, names, line, options.onWarning);
+    if (!header.every((name, at) => key(row[at] ?? '') === key(name))) {
+      if (fold) otherOrder(file, header, row, names, line);
       return false;
     }
     options.onWarning?.(`${file}:${line}: this line repeats the header (files joined with cat?): it is not a record`);
     return true;
   };
-  return again;
+  return { maybe, again };
 }
 
 /**
- * A record holding the header's names in another order: the header of another file joined with `cat`,
- * whose rows would be read under the wrong columns. With three columns or more the run stops there;
- * with two (a swap, which data may hold: "home,away"), it is said and read as a record.
+ * A record holding the header's names (`names`, in lower case) in another order: the header of
+ * another file joined with `cat`, whose rows would be read under the wrong columns. The run stops
+ * there, when the names are such that data hardly holds them all: three or more, none empty, none a
+ * number, none of one character (pandas names columns 0, 1, 2, and its index column not at all).
  */
-function otherOrder(file: string, header: readonly string[], row: readonly string[], names: ReadonlySet<string>, line: number, onWarning: ReadOptions['onWarning']): void {
+function otherOrder(file: string, header: readonly string[], row: readonly string[], names: ReadonlySet<string>, line: number): void {
+  if (names.size !== header.length || header.some((name) => name.length < 2 || /^[\d.,+-]+$/.test(name))) return;
   const lower = row.map((v) => v.toLowerCase());
-  if (names.size !== header.length || new Set(lower).size !== row.length || !lower.every((v) => names.has(v))) return;
-  const problem = `this line is the header in another column order (files joined with cat?): ${shown(row, 200)} against ${shown(header, 200)}`;
-  if (row.length >= 3) throw new BatchEnrichError('BE_CSV_PARSE', `${file}:${line}: invalid CSV: ${problem}; the rows after it would be read under the wrong columns: join files whose columns are in the same order`, { file, line });
-  onWarning?.(`${file}:${line}: ${problem}: it is read as a record; if it is another file's header, its rows are read under the wrong columns`);
+  if (new Set(lower).size !== row.length || !lower.every((v) => names.has(v))) return;
+  throw new BatchEnrichError(
+    'BE_CSV_PARSE',
+    `${file}:${line}: invalid CSV: this line is the header in another column order (files joined with cat?): ${shown(row, 200)} against ${shown(header, 200)}; the rows after it would be read under the wrong columns: join files whose columns are in the same order`,
+    { file, line },
+  );
 }
 
 /** Whether a field starts after the character `code` (a quote there opens a quoted field): a line start, the delimiter, a BOM. */

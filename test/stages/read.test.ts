@@ -307,6 +307,8 @@ describe('readCsv: records and their lines', () => {
     }
     // Without a sep= line at the start, a row that reads "sep=;" is data.
     await expectRecords('id;name\nsep=;\n', csv(), [[2, { id: 'sep=', name: '' }]]);
+    // helper-57: a line "sep=;" inside a quoted value is the value's.
+    await expectRecords('sep=;\nid;note\n1;"a\nsep=;\nb"\n', csv(), [[3, { id: '1', note: 'a\nsep=;\nb' }]]);
   });
 
   // helper-56: `cat A.csv B.csv` whose headers differ in column order sent B's header as a record and
@@ -325,6 +327,17 @@ describe('readCsv: records and their lines', () => {
       { code: 'BE_CSV_PARSE', line: 3, message: /^in\.csv:3: invalid CSV: this line is the header in another column order \(files joined with cat\?\): \["id","note","name"\] against \["id","name","note"\]; the rows after it would be read under the wrong columns: join files whose columns are in the same order$/ },
       [[2, { id: '1', name: 'a', note: 'x' }]],
     );
+    // helper-57: data that holds the names is data: pandas' index column (no name) and numbers as
+    // names, names of one letter; one or two columns in another case (a word list, "Home,Away").
+    for (const [input, want] of [
+      [',0,1\n0,5,7\n1,0,\n', [[2, { '': '0', '0': '5', '1': '7' }], [3, { '': '1', '0': '0', '1': '' }]]],
+      ['0,1,2\n1,0,2\n', [[2, { '0': '1', '1': '0', '2': '2' }]]],
+      ['a,b,c\nc,a,b\n', [[2, { a: 'c', b: 'a', c: 'b' }]]],
+      ['word\napple\nWord\nWORD\npear\n', [[2, { word: 'apple' }], [3, { word: 'Word' }], [4, { word: 'WORD' }], [5, { word: 'pear' }]]],
+      ['home,away\n1,2\nHome,Away\naway,home\n', [[2, { home: '1', away: '2' }], [3, { home: 'Home', away: 'Away' }], [4, { home: 'away', away: 'home' }]]],
+    ] as const) {
+      await expectRecords(input, csv(), want as unknown as [number, Record<string, unknown>][]);
+    }
     // A file's header with one more column: the width error says it may be one.
     await expectFailure('id,note\n1,x\nid,note,extra\n2,y,z\n', csv(), { code: 'BE_CSV_PARSE', line: 3, message: /^in\.csv:3: invalid CSV: expected 2 fields, as in the header, got 3 \(this line looks like another header: files joined with cat\?\)$/ }, [[2, { id: '1', note: 'x' }]]);
   });
