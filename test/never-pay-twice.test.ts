@@ -260,7 +260,9 @@ describe('an API that cannot be reached', () => {
     expect(t - started).toBeLessThan(3 * 60_000);
   });
 
-  it('with noWait, creates the API keeps refusing (500s) end the try as pending too; a later try sends them', async () => {
+  // helper-57: a try that could start nothing (a wrong ANTHROPIC_BASE_URL, say) is a failure to
+  // alert on, not "try again later": the README's loop would retry it for ever.
+  it('with noWait, a try with nothing in flight whose creates the API keeps refusing (500s) fails (exit 1), not pending', async () => {
     let t = Date.now();
     const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
     const emu = await emulator({ responder: perRecord, now: clock.now });
@@ -268,7 +270,7 @@ describe('an API that cannot be reached', () => {
     const proxy = await faultProxy(emu.url, (call) => (isCreate(call) && refusing ? 'refuse' : 'pass'));
     const ledger = tempLedger();
     const client = createClient({ apiKey: 'test-key', baseURL: proxy.url, maxRetries: 0 });
-    await expect(enrich(emu, rows(2), { client, clock, ledger, noWait: true })).rejects.toMatchObject({ code: 'BE_PENDING', message: expect.stringMatching(/failed: 500 .*; nothing was written: run the same command again later/) });
+    await expect(enrich(emu, rows(2), { client, clock, ledger, noWait: true })).rejects.toMatchObject({ code: 'BE_API', message: expect.stringMatching(/^Creating a batch of 2 requests failed: 500 /) });
     expect(emu.stats.calls['batches.create'] ?? 0).toBe(0);
     refusing = false;
     expect(ok(await enrich(emu, rows(2), { client, clock, ledger }))).toBe(true);

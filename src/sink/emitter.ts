@@ -256,19 +256,26 @@ async function pendingError(ctx: SinkContext, from: number, refusal: RecordError
 
 /**
  * `noWait`: a try the API failed for a while (unreachable, or refusing with 429/5xx after every
- * retry) stops as pending, not failed: nothing was written, what was answered is in the ledger, and
- * its scheduler's next try goes on from there. Undefined for any other failure.
+ * retry) while batches are in flight stops as pending, not failed: nothing was written, what was
+ * answered is in the ledger, and its scheduler's next try goes on from there. Undefined for any other
+ * failure, and when no record waits on a batch: a try that could start nothing (a wrong base URL) is
+ * a failure to alert on, not one to try again for ever (helper-57).
  */
 async function tryLater(ctx: SinkContext, failure: unknown): Promise<BatchEnrichError | undefined> {
   if (!(failure instanceof BatchEnrichError) || failure.code !== 'BE_API' || !isTransient(failure.cause)) return undefined;
-  const { waiting, unsent } = await unanswered(ctx, 0, undefined).catch(() => ({ waiting: 0, unsent: 0 }));
-  return new BatchEnrichError('BE_PENDING', `${failure.message}; nothing was written: run the same command again later`, { records: waiting + unsent, cause: failure });
+  const { waiting, inBatches } = await unanswered(ctx, 0, undefined).catch(() => ({ waiting: 0, inBatches: 0 }));
+  if (inBatches === 0) return undefined;
+  return new BatchEnrichError('BE_PENDING', `${failure.message}; nothing was written: run the same command again later`, { records: waiting, cause: failure });
 }
 
-/** The records from `from` on still without an answer: waiting on a batch, or (given the budget's `refusal`) never sent. */
-async function unanswered(ctx: SinkContext, from: number, refusal: RecordError | undefined): Promise<{ waiting: number; unsent: number }> {
+/**
+ * The records from `from` on still without an answer: waiting (`inBatches` of them on a batch), or
+ * (given the budget's `refusal`) never sent.
+ */
+async function unanswered(ctx: SinkContext, from: number, refusal: RecordError | undefined): Promise<{ waiting: number; unsent: number; inBatches: number }> {
   let waiting = 0;
   let unsent = 0;
+  let inBatches = 0;
   // Pages as large as the records allow (`recordsInPage`), from a first one of the emitter's size.
   for (let seq = from, size = FIRST_PAGE; ; ) {
     const rows = await ctx.ledger.records(ctx.scope, ctx.run, seq, size);
@@ -276,12 +283,13 @@ async function unanswered(ctx: SinkContext, from: number, refusal: RecordError |
       if (answerable(row)) continue;
       if (refusal && row.state === 'pending') unsent++;
       else waiting++;
+      if (row.state === 'submitted') inBatches++;
     }
     if (rows.length < size) break;
     seq = (rows.at(-1)?.seq ?? seq) + 1;
     size = recordsInPage(rows);
   }
-  return { waiting, unsent };
+  return { waiting, unsent, inBatches };
 }
 
 /**
