@@ -112,9 +112,9 @@ export class BudgetGuard {
   }
 
   /**
-   * A batch this run follows that an earlier run sent (an earlier `--no-wait` try's, a stopped run's)
-   * is counted in flight at its estimate, as this run's own are, until it settles here (what it cost
-   * is then in `spentUsd`, as this run stores its answers). Uncounted, each try of a `--no-wait` loop
+   * A batch this run follows that another run sent (an earlier `--no-wait` try's, a stopped run's,
+   * another worker's) is counted in flight at its estimate, as this run's own are, until it settles
+   * here (what it cost is then in `spentUsd`, as this run stores its answers). Uncounted, each try of a `--no-wait` loop
    * spent up to the cap again (helper-54: $1.27 against $1.00). Groups wait while it is read.
    */
   async follows(batchId: number): Promise<void> {
@@ -137,11 +137,12 @@ export class BudgetGuard {
    * again. A batch left running (`noWait`: `ctx.deferred`) has not: it stays projected at its
    * estimate (taken for settled at no cost, it let every later group go out past the cap).
    */
-  settled(batchId: number): void {
+  settled(batchId: number, paid = true): void {
     const group = this.#inFlight.get(batchId);
     if (!group || this.#ctx.deferred.has(batchId)) return;
     this.#inFlight.delete(batchId);
-    if (!this.#canceled.has(batchId)) this.#settledUsd += group.usd;
+    // Only a group whose answers this run stored (what `spentUsd` grew by) tells how far off the estimates are.
+    if (!this.#canceled.has(batchId) && paid) this.#settledUsd += group.usd;
     this.#review();
   }
 

@@ -130,6 +130,23 @@ describe('BudgetGuard review (unit)', () => {
     expect(guard.admit({ requests: 1, bytes: 1 }, 'batch')).toBe(false);
   });
 
+  // helper-57: a batch that settled without its answers being stored here (released; downloaded by
+  // another run) added its estimate to what the ratio of cost to estimate divides by: the batches in
+  // flight were projected too low.
+  it('a batch that settles unpaid here (released, or downloaded elsewhere) leaves the ratio of cost to estimate alone', () => {
+    const ctx = testContext();
+    let spent = 0;
+    const guard = new BudgetGuard(ctx, { maxUsd: 1, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.01 });
+    guard.charge(1, 0.1);
+    guard.charge(2, 0.5); // followed: an earlier run's
+    guard.charge(3, 0.2);
+    guard.settled(2, false);
+    spent = 0.3; // batch 1's answers cost three times their estimate
+    guard.settled(1, true);
+    // $0.30 spent + batch 3 projected at 3 × $0.20 + $0.20 asked: $1.10, over the cap; it waits for batch 3.
+    expect(guard.admit({ requests: 20, bytes: 1 }, 'batch')).toBe('wait');
+  });
+
   it('a group of small requests is not priced at the cost per request of a big one that settled first: it is admitted as the check before the run took it', () => {
     // A 40-page contract (estimated $0.10, cost $0.10) settles first; the nine e-mails estimated at
     // $0.001 each were projected at $0.10 each (the cost per request seen), $0.90 in flight: canceled,
