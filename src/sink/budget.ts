@@ -141,7 +141,7 @@ export class BudgetGuard {
     const group = this.#inFlight.get(batchId);
     if (!group || this.#ctx.deferred.has(batchId)) return;
     this.#inFlight.delete(batchId);
-    // Only a group whose answers this run stored (what `spentUsd` grew by) tells how far off the estimates are.
+    // Only a group whose answers this run stored (`paid`: what `spentUsd` grew by) tells how far off the estimates are.
     if (!this.#canceled.has(batchId) && paid) this.#settledUsd += group.usd;
     this.#review();
   }

@@ -29,6 +29,8 @@ export class ResultRecorder {
   readonly #reasons = new Map<string, string>();
   /** Each spec's `max_tokens` (for doubling a truncated answer's). */
   readonly #specMaxTokens = new Map<string, number>();
+  /** Results this run's stores took, by ledger batch id (what it paid for; see `took`). */
+  readonly #taken = new Map<number, number>();
   /** Stores under way, until each has counted what it took (`counted`). */
   readonly #counting = new Set<Promise<boolean[]>>();
 
@@ -111,7 +113,13 @@ export class ResultRecorder {
     // batch, or a download fetched again, stores nothing and counts nothing.
     const mode = row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch';
     for (const [i, { key, billed: bill }] of decided.entries()) if (taken[i]) this.#ctx.opts.onResult?.(bill, mode, key);
+    this.#taken.set(row.id, (this.#taken.get(row.id) ?? 0) + taken.filter(Boolean).length);
     return taken;
+  }
+
+  /** Whether this run's stores took any result of the batch (paid for it here: `onResult` counted them). */
+  took(batchId: number): boolean {
+    return (this.#taken.get(batchId) ?? 0) > 0;
   }
 
   /** How many of the requeued requests are tried again for each reason. */

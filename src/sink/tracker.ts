@@ -10,8 +10,8 @@ export interface TrackerDeps {
   isCreating(batchId: number): boolean;
   /** The default work for a batch: follow it to its results. */
   follow(batchId: number): Promise<Requeued | undefined>;
-  /** A batch settled (downloaded, released, or stopped); `paid`: its answers were stored by this run's follow (it was downloaded here). */
-  settled(batchId: number, paid: boolean): void;
+  /** A batch settled (downloaded, released, or stopped). */
+  settled(batchId: number): void;
   /** Requests to batch again, now that the batch no longer holds an in-flight slot. */
   requeue(requeued: Requeued): Promise<void>;
 }
@@ -38,7 +38,7 @@ export class Tracker {
     const task = work().then(
       (requeued) => {
         this.#tasks.delete(batchId);
-        this.#deps.settled(batchId, requeued !== undefined);
+        this.#deps.settled(batchId);
         if (requeued && requeued.size > 0) void this.#deps.requeue(requeued).catch((error: unknown) => ctx.fail(error));
         ctx.pulse.move();
       },

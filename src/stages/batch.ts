@@ -124,7 +124,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       await budget.follows(batchId);
       return follow(ctx, recorder, batchId);
     },
-    settled: (batchId, paid) => budget.settled(batchId, paid),
+    settled: (batchId) => budget.settled(batchId, recorder.took(batchId)),
     requeue: (requeued) => assembler.requeue(requeued, () => intake.inputDone),
   });
   const submitter: Submitter = new Submitter(ctx, { track: (batchId) => tracker.track(batchId), charge: (batchId, usd) => budget.charge(batchId, usd) });

@@ -300,6 +300,11 @@ describe('ResultRecorder', () => {
     await first.store(row, decidedFirst, 1, new Map());
     await second.store(row, decidedSecond.slice(2), 1, new Map());
     expect(counted.sort()).toEqual(['a', 'b', 'c']);
+    // What each paid for the batch here (the budget's measure of its estimates): a third, storing
+    // after both, took nothing.
+    const third = new ResultRecorder(ctx);
+    await third.store(row, decidedSecond, 1, new Map());
+    expect([first.took(id), second.took(id), third.took(id)]).toEqual([true, true, false]);
   });
 
   it('a request an earlier run canceled is sent again: rerunning means finishing', async () => {
