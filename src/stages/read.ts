@@ -551,6 +551,8 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
 
   const parseBlock = (text: string): SourceRecord[] => checkedForNul(text, base, file, kind, parseRecords);
 
+  /** Blank lines of another width, ^Z, a sep= line again: a few said, the rest counted (Excel leaves thousands of blank rows). */
+  const skips = aFewSaid(file, options.onWarning);
   const headerAgain = headerCheck(file, options, () => (sepLine === undefined ? undefined : { sepLine, delimiter: delimiter ?? ',' }));
   const parseRecords = (block: string): SourceRecord[] => {
     // A byte order mark starting a record (Excel's, at the start of each file joined with `cat`) is
@@ -582,7 +584,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     };
     try {
       parseSync(text, {
-        ...parseSettings(base === 0, delimiter, quoting, sepLine, (blank, lines) => options.onWarning?.(`${file}:${base + lines - at.extraLines}: ${blank}: it is not a record`)),
+        ...parseSettings(base === 0, delimiter, quoting, sepLine, (blank, lines) => skips.say(`${file}:${base + lines - at.extraLines}: ${blank}: it is not a record`)),
         columns:
           columns ??
           (options.header === false
@@ -655,7 +657,18 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
   }
   if (pending !== '') yield* parseBlock(pending);
   if (!columns) options.onColumns?.([]);
+  skips.end();
 }
+
+/** Warnings said one by one for the first few (`FEW_SAID`), then counted: one line at the end says how many more. */
+function aFewSaid(file: string, onWarning: ReadOptions['onWarning']) {
+  let count = 0;
+  return {
+    say: (message: string) => void (++count <= FEW_SAID && onWarning?.(message)),
+    end: () => void (count > FEW_SAID && onWarning?.(`${file}: ${count - FEW_SAID} more ${count - FEW_SAID === 1 ? 'line was no record' : 'lines were no records'} for the same reasons (not said one by one)`)),
+  };
+}
+const FEW_SAID = 3;
 
 const QUOTE = 0x22;
 /** A byte order mark at the start of a line. */

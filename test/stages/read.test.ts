@@ -355,8 +355,21 @@ describe('readCsv: records and their lines', () => {
         [4, { id: '2', note: 'x\r\n   \r\ny' }],
         [9, { id: '3', note: 'c' }],
       ]);
-      expect(warnings, label).toEqual([3, 7, 8, 10].map((line) => `in.csv:${line}: ${line === 10 ? 'a DOS end-of-file mark (^Z)' : 'a blank line (only spaces, tabs or delimiters)'}: it is not a record`));
+      // The first three said one by one, the ^Z after them counted.
+      expect(warnings, label).toEqual([...[3, 7, 8].map((line) => `in.csv:${line}: a blank line (only spaces, tabs or delimiters): it is not a record`), 'in.csv: 1 more line was no record for the same reasons (not said one by one)']);
     }
+    const eof: string[] = [];
+    await run(csv({ onWarning: (w) => eof.push(w) }), [Buffer.from('id,note\r\n1,a\r\n\x1a')]);
+    expect(eof).toEqual(['in.csv:3: a DOS end-of-file mark (^Z): it is not a record']);
+    // helper-57: 3,000 lines of spaces at the end said 3,000 lines; now a few, then how many more.
+    const warnings: string[] = [];
+    await run(csv({ onWarning: (w) => warnings.push(w) }), [Buffer.from(`id,note\n1,a\n${' \n'.repeat(10)}`)]);
+    expect(warnings).toEqual([
+      'in.csv:3: a blank line (only spaces, tabs or delimiters): it is not a record',
+      'in.csv:4: a blank line (only spaces, tabs or delimiters): it is not a record',
+      'in.csv:5: a blank line (only spaces, tabs or delimiters): it is not a record',
+      'in.csv: 7 more lines were no records for the same reasons (not said one by one)',
+    ]);
     // One column: a line of spaces is its value, as before.
     await expectRecords('text\n   \nb\n', csv(), [[2, { text: '   ' }], [3, { text: 'b' }]]);
     await expectFailure('id,note\n1,a\n 2 \n', csv(), { code: 'BE_CSV_PARSE', line: 3, message: /^in\.csv:3: invalid CSV: expected 2 fields, as in the header, got 1$/ }, [[2, { id: '1', note: 'a' }]]);
