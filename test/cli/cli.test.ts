@@ -122,7 +122,7 @@ describe('batch-enrich CLI', () => {
     child.stdin.end('20,text 20,one too many\n');
     const code = await new Promise((resolve) => child.on('close', resolve));
     expect(code).toBe(1);
-    expect(stderr).toContain(`<stdin>:22: invalid CSV: expected 2 fields, as in the header, got 3; this run's 2 batches stay in the ledger ${ledger} (those still running run on, and are billed): run the same command again once this is fixed, and it takes them up (not paid twice)`);
+    expect(stderr).toContain(`<stdin>:22: invalid CSV: expected 2 fields, as in the header, got 3; the 2 batches this run submitted or followed stay in the ledger ${ledger} (those still running run on, and are billed): run the same command again once this is fixed, and it takes them up (not paid twice)`);
   });
 
   // helper-51: `… 2>&1 >/dev/null | head -1` ended the run with exit 1 (an uncaught EPIPE from the

@@ -389,8 +389,9 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
         say(`the output was closed before the run ended, so ${files} ${unwritten.length > 1 ? 'were' : 'was'} not written (each is written whole, at the end); run the same command again to write ${unwritten.length > 1 ? 'them' : 'it'}${kept}`);
       }
       // A failure after batches went out (a bad row further on): they run on, and a rerun takes them up.
-      if (batches > 0 && ledger.path !== ':memory:' && isBatchEnrichError(error)) {
-        error.message += `; this run's ${plural(batches, 'batch', 'batches')} stay in the ledger ${ledger.path} (those still running run on, and are billed): run the same command again once this is fixed, and it takes them up (not paid twice)`;
+      // Not with --emulator: its batches end with this run, and cost nothing.
+      if (batches > 0 && ledger.path !== ':memory:' && !values.emulator && isBatchEnrichError(error)) {
+        error.message += `; the ${plural(batches, 'batch', 'batches')} this run submitted or followed stay in the ledger ${ledger.path} (those still running run on, and are billed): run the same command again once this is fixed, and it takes them up (not paid twice)`;
       }
       throw outputs.named(error);
     }
