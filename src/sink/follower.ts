@@ -97,13 +97,16 @@ export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId
   const remoteId = row.remote_id;
   for (let running = row.state === 'in_progress'; ; running = true) {
     if (running) {
-      const ended = await poll(ctx, row, remoteId);
+      const ended = await poll(ctx, row, remoteId, row.state !== 'in_progress');
       if (ended === undefined) return undefined;
       resultsUrl = ended;
     }
     const done = await download(ctx, recorder, row, remoteId, resultsUrl);
     if (done !== NOT_FOUND) return done;
-    row = (await ledger.batch(batchId)) ?? row;
+    // Downloaded or released by another run meanwhile: nothing more to do here.
+    const fresh = await ledger.batch(batchId);
+    if (!fresh || fresh.state === 'downloaded' || fresh.state === 'failed') return undefined;
+    row = fresh;
   }
 }
 
@@ -113,8 +116,9 @@ const othersToAnswer = (row: BatchRow) => row.state === 'creating' || (row.state
 /**
  * Polls a running batch until it ends; resolves with its `results_url`, or undefined when stopped or
  * released (gone). Polls back off up to `pollMaxMs`; a failed poll is tried again within a minute.
+ * `again`: an ended batch whose download found it answering 404, polled after a wait even with `noWait`.
  */
-async function poll(ctx: SinkContext, row: BatchRow, remoteId: string): Promise<string | null | undefined> {
+async function poll(ctx: SinkContext, row: BatchRow, remoteId: string, again: boolean): Promise<string | null | undefined> {
   const { client, ledger, signal, opts, mode } = ctx;
   // The deadline cuts a wait of up to 15 minutes short (the batches it cancels end soon), and the
   // polls after it start again from the shortest interval.
@@ -132,7 +136,8 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string): Promise<
   let failingSince: number | undefined;
   for (;;) {
     if (deadlineNews()) polls = 0; // it passed during the last retrieve
-    const wait = failures > 0 ? failedWait : opts.noWait && polls === 0 ? 0 : opts.pollDelay(polls);
+    // `noWait` polls at once, but not a batch polled `again` (its download found it answering 404).
+    const wait = failures > 0 ? failedWait : opts.noWait && polls === 0 && !again ? 0 : opts.pollDelay(polls);
     await opts.sleep(wait, deadlineSeen || !deadline ? signal : AbortSignal.any([signal, deadline]));
     if (signal.aborted) return undefined;
     if (deadlineNews()) polls = -1; // the wait was cut short: poll now, then from the shortest interval

@@ -1037,7 +1037,6 @@ function csvDetail(error: CsvError, record: unknown, header: readonly string[] |
       const names = new Set(header?.map((name) => name.toLowerCase()));
       const another = names.size > 1 && values.size > 1 && ([...names].every((name) => values.has(name)) || [...values].every((v) => names.has(v)));
       return `expected ${plural(Number(expected), 'field')}, as in the header, got ${got}${another ? ' (this line looks like another header: files joined with cat?)' : ''}`;
-      break;
     }
   }
   // csv-parse's own line number is left out: it is where the record ends, and counts quoted CRLFs twice.

@@ -213,6 +213,24 @@ describe('the follower polls a running batch to its end, then downloads it', () 
     expect(ctx.events.some((e) => e.type === 'released')).toBe(false);
   });
 
+  it('an ended batch answering 404 that another run downloaded meanwhile is left at that: not polled through minutes of 404s, not released', async () => {
+    const api: FakeApi = { retrieves: [apiError(404)], downloads: [], listed: [], calls: [] };
+    const client = fakeClient(api);
+    const ctx = testContext({ pollMinMs: 1_000, pollMaxMs: 60_000 }, client);
+    const id = batchOf(ctx, [keyN(1)]);
+    ctx.ledger.setBatchState(id, 'ended', ctx.clock.t);
+    const retrieve = client.messages!.batches.retrieve.bind(client.messages!.batches);
+    // The other run finishes it while this one's retrieve is on its way.
+    (client.messages!.batches as { retrieve: unknown }).retrieve = (batchId: string) => {
+      ctx.ledger.setBatchState(id, 'downloaded', ctx.clock.t);
+      return retrieve(batchId);
+    };
+    expect(await follow(ctx, new ResultRecorder(ctx), id)).toBeUndefined();
+    expect(api.calls).toEqual(['retrieve msgbatch_1']);
+    expect(ctx.ledger.batch(id)?.state).toBe('downloaded');
+    expect(ctx.events.some((e) => e.type === 'released')).toBe(false);
+  });
+
   it('with noWait, polls the API keeps refusing (500) give up after a minute, naming the batch: the try ends (as pending), not polls for ever', async () => {
     const api: FakeApi = { retrieves: [apiError(500)], downloads: [], calls: [] };
     const ctx = testContext({ noWait: true }, fakeClient(api));
