@@ -5,7 +5,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { compileTemplate } from '../../src/core/template.ts';
-import type { JoinedRecord, PreparedRecord } from '../../src/stages/batch.ts';
+import type { BatchEvent, JoinedRecord, PreparedRecord } from '../../src/stages/batch.ts';
 import { toRequests } from '../../src/stages/prepare.ts';
 import { BatchAssembler } from '../../src/sink/assembler.ts';
 import type { RecordError } from '../../src/core/result.ts';
@@ -104,6 +104,33 @@ describe('--max-cost during the run', () => {
       expect(events.filter((e) => e.type === 'submitted'), `try ${attempt}`).toHaveLength(attempt === 1 ? 1 : 0);
     }
     expect(emu.stats.requestsSubmitted).toBe(10);
+  });
+
+  it('--no-wait: the try that finds the earlier batch ended sends the records refused before, when what the batch cost leaves room', async () => {
+    const emu = await emulator({ responder: perRecord, processingMs: 300 });
+    const ledger = new Ledger(':memory:');
+    const options = { batchSize: 10, maxInFlight: 8, flushAfterMs: 5, pollMinMs: 20, pollMaxMs: 40, noWait: true, ledger };
+    // Estimated at a cent an answer, each costs 0.4 of one: $0.10 + $0.10 does not fit $0.15, $0.04 + $0.10 does.
+    const budget = { maxUsd: 0.15, answerUsd: 0.004, estimateUsd: 0.01 };
+    const records = await prepared(20);
+    const tries: BatchEvent[][] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const { sink, events } = budgetedSink(emu.url, budget, options);
+      tries.push(events);
+      const out: JoinedRecord[] = [];
+      try {
+        for await (const joined of sink(Readable.from(records))) out.push(joined);
+      } catch (error) {
+        expect((error as { code?: string }).code).toBe('BE_PENDING');
+        await new Promise((resolve) => setTimeout(resolve, 400)); // the batches end meanwhile
+        continue;
+      }
+      expect(out.filter((r) => r.result?.type === 'succeeded')).toHaveLength(20);
+      break;
+    }
+    // The second try sends the rest (and, on a slow machine, may find it ended too and finish).
+    expect(tries.map((events) => events.filter((e) => e.type === 'submitted').length).slice(0, 2)).toEqual([1, 1]);
+    expect(emu.stats.requestsSubmitted).toBe(20);
   });
 });
 
