@@ -114,8 +114,9 @@ export class BudgetGuard {
   /**
    * A batch this run follows that another run sent (an earlier `--no-wait` try's, a stopped run's,
    * another worker's) is counted in flight at its estimate, as this run's own are, until it settles
-   * here (what it cost is then in `spentUsd`, as this run stores its answers). Uncounted, each try of a `--no-wait` loop
-   * spent up to the cap again (helper-54: $1.27 against $1.00). Groups wait while it is read.
+   * here (what it cost is then in `spentUsd`, as this run stores its answers). Uncounted, each try of
+   * a `--no-wait` loop spent up to the cap again (helper-54: $1.27 against $1.00). Groups wait while
+   * it is read.
    */
   async follows(batchId: number): Promise<void> {
     const budget = this.#budget;
