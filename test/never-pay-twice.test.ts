@@ -260,6 +260,24 @@ describe('an API that cannot be reached', () => {
     expect(t - started).toBeLessThan(3 * 60_000);
   });
 
+  // helper-58: a wrong base URL (connection refused) still exited 75 at every try: the create's row,
+  // never sent, stayed `creating` once the minute without an answer had passed, its requests counted
+  // as in flight; the next try searched for it and failed the same way.
+  it('with noWait, an API that refuses every connection from the first try fails the try, and the next, and leaves no batch being created', async () => {
+    let t = Date.now();
+    // Each try of the create takes 15 s too (a slow DNS): the minute without an answer passes before the tries run out.
+    const clock = { now: () => t, sleep: async (ms: number) => void (t += ms + 15_000) };
+    const emu = await emulator({ responder: perRecord, now: clock.now });
+    const ledger = tempLedger();
+    const client = createClient({ apiKey: 'test-key', baseURL: 'http://127.0.0.1:1', maxRetries: 0 });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      await expect(enrich(emu, rows(2), { client, clock, ledger, noWait: true })).rejects.toMatchObject({ code: 'BE_API', message: expect.stringMatching(/^Cannot reach the API at 127\.0\.0\.1:1 \(no answer for 1 minute\)/) });
+    }
+    const db = new Database(ledger, { readonly: true });
+    expect(db.prepare("SELECT state, COUNT(*) AS n FROM batches GROUP BY state").all()).toEqual([{ state: 'failed', n: 2 }]);
+    db.close();
+  });
+
   // helper-57: a try that could start nothing (a wrong ANTHROPIC_BASE_URL, say) is a failure to
   // alert on, not "try again later": the README's loop would retry it for ever.
   it('with noWait, a try with nothing in flight whose creates the API keeps refusing (500s) fails (exit 1), not pending', async () => {

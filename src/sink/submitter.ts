@@ -97,7 +97,17 @@ export class Submitter {
         classify: async (error) => {
           // Known not made: refused (429/529), or never sent (no connection was ever made).
           if (neverSent(error)) {
-            ctx.reach.reached(error);
+            try {
+              ctx.reach.reached(error);
+            } catch (unreachable) {
+              // Nothing answered for minutes: the run stops here. This create never connected, and a
+              // try of unknown outcome before it was searched for and not found, so the batch was not
+              // made: its requests are released now, as `failure` would (else the row stays `creating`,
+              // its requests counted in flight, and the next run searches for it).
+              const row = await ledger.batch(id);
+              if (row) await release(ctx, row, errorText(error));
+              throw unreachable;
+            }
             return 'retry';
           }
           if (error instanceof APIError && (error.status === 429 || error.status === 529)) return 'retry';
