@@ -72,7 +72,7 @@ export type BatchEvent =
   | { type: 'concurrency'; limit: number; reason: string }
   /** The ledger could not record the run's end (`message`: why): gc keeps its work as that of a try cut short. */
   | { type: 'unended'; message: string }
-  | { type: 'deadline'; canceling: number }
+  | { type: 'deadline'; canceling: number; leftRunning?: number }
   /**
    * With `meta`, at the end: answers this run paid for (downloaded) that no record of it took, such as
    * those of rows gone from the input since their batch was sent; `usd` their cost, which the

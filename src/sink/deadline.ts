@@ -7,9 +7,15 @@
 import type { SinkContext } from './context.ts';
 import { MAX_TIMER_MS, REALTIME_PREFIX } from './options.ts';
 
+/** The batches to cancel, (ledger id, remote id), and how many followed batches of live runs are left running. */
+export interface Running {
+  cancel: [number, string][];
+  leftRunning: number;
+}
+
 export interface DeadlineDeps {
-  /** This run's batches still running, and the others it follows: (ledger id, remote id). */
-  running(): Promise<[number, string][]>;
+  /** This run's batches still running, and the others it follows (see `deadlineBatches`). */
+  running(): Promise<Running>;
   cancel(remoteId: string): Promise<void>;
   flush(): Promise<void>;
 }
@@ -22,9 +28,9 @@ export function startDeadline(ctx: SinkContext, deps: DeadlineDeps): NodeJS.Time
     () => {
       ctx.mode.passDeadline();
       void (async () => {
-        const running = await deps.running();
-        ctx.opts.emit({ type: 'deadline', canceling: running.length });
-        for (const [, remoteId] of running) void deps.cancel(remoteId);
+        const { cancel, leftRunning } = await deps.running();
+        ctx.opts.emit({ type: 'deadline', canceling: cancel.length, ...(leftRunning > 0 ? { leftRunning } : {}) });
+        for (const [, remoteId] of cancel) void deps.cancel(remoteId);
         // A batch being filled goes out in real time now instead of waiting for its timer.
         await deps.flush();
       })().catch((error: unknown) => ctx.fail(error));
@@ -39,16 +45,19 @@ export function startDeadline(ctx: SinkContext, deps: DeadlineDeps): NodeJS.Time
  * last try with --deadline, as the README suggests to schedulers), running and ours by the ledger
  * (its rows, their remote ids claimed by our creates), whose run has ended. A batch of another job
  * that holds some of the same requests runs on, and so does one of a run still alive (another
- * worker's: canceled, its records came out canceled).
+ * worker's: canceled, its records came out canceled): counted in `leftRunning`, since the records
+ * waiting on it wait past the deadline.
  */
-export async function deadlineBatches(ctx: SinkContext, mine: [number, string][], followed: readonly number[]): Promise<[number, string][]> {
-  const batches = [...mine];
+export async function deadlineBatches(ctx: SinkContext, mine: [number, string][], followed: readonly number[]): Promise<Running> {
+  const cancel = [...mine];
+  let leftRunning = 0;
   const seen = new Set(mine.map(([id]) => id));
   for (const id of followed) {
     if (seen.has(id)) continue;
     const row = await ctx.ledger.batch(id);
     if (row?.state !== 'in_progress' || row.job !== ctx.opts.job || row.remote_id === null || row.remote_id.startsWith(REALTIME_PREFIX)) continue;
-    if (row.run === ctx.run || !(await ctx.ledger.runAlive(row.run, ctx.opts.now()))) batches.push([id, row.remote_id]);
+    if (row.run === ctx.run || !(await ctx.ledger.runAlive(row.run, ctx.opts.now()))) cancel.push([id, row.remote_id]);
+    else leftRunning++;
   }
-  return batches;
+  return { cancel, leftRunning };
 }

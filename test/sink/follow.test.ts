@@ -8,7 +8,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import { APIConnectionError } from '@anthropic-ai/sdk';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { customIdOf } from '../../src/core/request.ts';
-import { startDeadline } from '../../src/sink/deadline.ts';
+import { deadlineBatches, startDeadline } from '../../src/sink/deadline.ts';
 import { download } from '../../src/sink/download.ts';
 import { follow } from '../../src/sink/follower.ts';
 import { GONE_404S, GONE_AFTER_MS, NO_WAIT_UNREACHABLE_MS, REALTIME_PREFIX } from '../../src/sink/options.ts';
@@ -405,7 +405,7 @@ describe('the deadline switch', () => {
   afterEach(() => void vi.useRealTimers());
 
   it('none without a deadline, nor in real-time mode', () => {
-    const deps = { running: async () => [], cancel: async () => {}, flush: async () => {} };
+    const deps = { running: async () => ({ cancel: [], leftRunning: 0 }), cancel: async () => {}, flush: async () => {} };
     expect(startDeadline(testContext(), deps)).toBeUndefined();
     const ctx = testContext({ mode: 'realtime', deadline: 1 });
     expect(startDeadline(ctx, deps)).toBeUndefined();
@@ -416,10 +416,13 @@ describe('the deadline switch', () => {
     const ctx = testContext({ deadline: 1_000_000 + 60_000 });
     const steps: string[] = [];
     const timer = startDeadline(ctx, {
-      running: async () => [
-        [1, 'msgbatch_a'],
-        [2, 'msgbatch_b'],
-      ],
+      running: async () => ({
+        cancel: [
+          [1, 'msgbatch_a'],
+          [2, 'msgbatch_b'],
+        ],
+        leftRunning: 0,
+      }),
       cancel: async (remote) => void steps.push(`cancel ${remote}`),
       flush: async () => void steps.push('flush'),
     });
@@ -433,6 +436,17 @@ describe('the deadline switch', () => {
     expect(ctx.mode.deadlineSignal?.aborted).toBe(true);
     expect(steps).toEqual(['cancel msgbatch_a', 'cancel msgbatch_b', 'flush']);
     expect(ctx.events).toContainEqual({ type: 'deadline', canceling: 2 });
+  });
+
+  // helper-58: a followed batch of another live run is left running (fba171e), and the deadline said
+  // "canceling 0 running batches … finished in real time" while its records waited for that batch.
+  it("the job's followed batches of ended runs are canceled; a live run's are left running, and counted", async () => {
+    const ctx = testContext({ job: 'test' });
+    const ended = ctx.ledger.startRun('test', 0); // its heartbeat long stale
+    const live = ctx.ledger.startRun('test', ctx.clock.t);
+    const theirs = batchOf(ctx, [keyN(1)], { run: live, remote: 'msgbatch_live' });
+    const earlier = batchOf(ctx, [keyN(2)], { run: ended, remote: 'msgbatch_earlier' });
+    expect(await deadlineBatches(ctx, [[9, 'msgbatch_mine']], [theirs, earlier])).toEqual({ cancel: [[9, 'msgbatch_mine'], [earlier, 'msgbatch_earlier']], leftRunning: 1 });
   });
 
   it('a failure at the deadline fails the run', async () => {

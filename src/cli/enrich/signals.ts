@@ -55,7 +55,7 @@ export function onInterrupt(
       batches === 0 && !realtime
         ? `${signal}: stopping; ${creating ? mayExist : nothingSent}; what was read stays in the ledger ${ledgerPath}; ${resume}`
         : cancelOnExit && batches > 0
-          ? `${signal}: stopping and canceling the job's running batches (this run's, and those it follows); what was answered stays in the ledger ${ledgerPath}; ${resume}`
+          ? `${signal}: stopping and canceling the job's running batches (this run's, and those of ended runs it follows); what was answered stays in the ledger ${ledgerPath}; ${resume}`
           : batches === 0
             ? `${signal}: stopping; the answers received stay in the ledger ${ledgerPath}; ${resume}`
             : `${signal}: stopping; submitted batches keep running and stay in the ledger ${ledgerPath}; ${resume}`,
