@@ -28,8 +28,8 @@ export function budgetExceeded(maxUsd: number, lastAttempt?: RecordError): Recor
 export class BudgetGuard {
   readonly #ctx: SinkContext;
   readonly #budget: Budget | undefined;
-  /** The groups sent and not yet settled, by ledger batch id: their estimates. */
-  readonly #inFlight = new Map<number, { usd: number }>();
+  /** The groups sent (or followed) and not yet settled, by ledger batch id: their estimates, and requests when known. */
+  readonly #inFlight = new Map<number, { usd: number; requests?: number | undefined }>();
   #exhausted = false;
   /** The estimates of the groups settled so far (what `spentUsd` was spent on), for how far off the estimates are. */
   #settledUsd = 0;
@@ -106,9 +106,9 @@ export class BudgetGuard {
     return false;
   }
 
-  /** A group went out with this estimate. */
-  charge(batchId: number, usd: number | undefined): void {
-    if (usd !== undefined) this.#inFlight.set(batchId, { usd });
+  /** A group of `requests` went out with this estimate. */
+  charge(batchId: number, usd: number | undefined, requests?: number): void {
+    if (usd !== undefined) this.#inFlight.set(batchId, { usd, requests });
   }
 
   /**
@@ -126,7 +126,7 @@ export class BudgetGuard {
       const row = await this.#ctx.ledger.batch(batchId);
       if (!row || row.run === this.#ctx.run || row.state === 'failed' || row.state === 'downloaded') return;
       const mode = row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch';
-      this.#inFlight.set(batchId, { usd: budget.estimateUsd({ requests: row.request_count, bytes: row.cost_bytes ?? row.bytes, mode }) });
+      this.#inFlight.set(batchId, { usd: budget.estimateUsd({ requests: row.request_count, bytes: row.cost_bytes ?? row.bytes, mode }), requests: row.request_count });
     } finally {
       this.#counting--;
       this.#ctx.pulse.move();
@@ -138,12 +138,14 @@ export class BudgetGuard {
    * again. A batch left running (`noWait`: `ctx.deferred`) has not: it stays projected at its
    * estimate (taken for settled at no cost, it let every later group go out past the cap).
    */
-  settled(batchId: number, paid = true): void {
+  settled(batchId: number, paid?: number): void {
     const group = this.#inFlight.get(batchId);
     if (!group || this.#ctx.deferred.has(batchId)) return;
     this.#inFlight.delete(batchId);
-    // Only a group whose answers this run stored (`paid`: what `spentUsd` grew by) tells how far off the estimates are.
-    if (!this.#canceled.has(batchId) && paid) this.#settledUsd += group.usd;
+    // The share of its requests whose answers this run paid for (`paid`: what `spentUsd` grew by) tells
+    // how far off its estimate was; a group released, or answered by another worker, tells nothing.
+    const share = paid === undefined ? 1 : group.requests ? Math.min(1, paid / group.requests) : paid > 0 ? 1 : 0;
+    if (!this.#canceled.has(batchId)) this.#settledUsd += group.usd * share;
     this.#review();
   }
 

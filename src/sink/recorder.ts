@@ -29,7 +29,7 @@ export class ResultRecorder {
   readonly #reasons = new Map<string, string>();
   /** Each spec's `max_tokens` (for doubling a truncated answer's). */
   readonly #specMaxTokens = new Map<string, number>();
-  /** Results this run's stores took, by ledger batch id (what it paid for; see `took`). */
+  /** Billed results (answers) this run's stores took, by ledger batch id (what it paid for; see `took`). */
   readonly #taken = new Map<number, number>();
   /** Stores under way, until each has counted what it took (`counted`). */
   readonly #counting = new Set<Promise<boolean[]>>();
@@ -112,14 +112,19 @@ export class ResultRecorder {
     // Counted (the run's cost) by the run whose store took it, once: another worker following the same
     // batch, or a download fetched again, stores nothing and counts nothing.
     const mode = row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch';
-    for (const [i, { key, billed: bill }] of decided.entries()) if (taken[i]) this.#ctx.opts.onResult?.(bill, mode, key);
-    this.#taken.set(row.id, (this.#taken.get(row.id) ?? 0) + taken.filter(Boolean).length);
+    let paid = 0;
+    for (const [i, { key, billed: bill }] of decided.entries()) {
+      if (!taken[i]) continue;
+      this.#ctx.opts.onResult?.(bill, mode, key);
+      if (bill.type === 'succeeded') paid++; // errored, expired and canceled requests are free
+    }
+    this.#taken.set(row.id, (this.#taken.get(row.id) ?? 0) + paid);
     return taken;
   }
 
-  /** Whether this run's stores took any result of the batch (paid for it here: `onResult` counted them). */
-  took(batchId: number): boolean {
-    return (this.#taken.get(batchId) ?? 0) > 0;
+  /** How many billed results (answers) of the batch this run's stores took: what it paid for here (`onResult` counted them). */
+  took(batchId: number): number {
+    return this.#taken.get(batchId) ?? 0;
   }
 
   /** How many of the requeued requests are tried again for each reason. */

@@ -164,14 +164,27 @@ describe('BudgetGuard review (unit)', () => {
     const ctx = testContext();
     let spent = 0;
     const guard = new BudgetGuard(ctx, { maxUsd: 1, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.01 });
-    guard.charge(1, 0.1);
-    guard.charge(2, 0.5); // followed: an earlier run's
-    guard.charge(3, 0.2);
-    guard.settled(2, false);
+    guard.charge(1, 0.1, 10);
+    guard.charge(2, 0.5, 50); // followed: an earlier run's
+    guard.charge(3, 0.2, 20);
+    guard.settled(2, 0);
     spent = 0.3; // batch 1's answers cost three times their estimate
-    guard.settled(1, true);
+    guard.settled(1, 10);
     // $0.30 spent + batch 3 projected at 3 × $0.20 + $0.20 asked: $1.10, over the cap; it waits for batch 3.
     expect(guard.admit({ requests: 20, bytes: 1 }, 'batch')).toBe('wait');
+  });
+
+  // helper-58: a batch half of whose answers another worker took (or whose answers were free:
+  // canceled, expired) counted its whole estimate against half the cost.
+  it('a batch settles for the share of its requests whose billed answers this run took', () => {
+    const ctx = testContext();
+    let spent = 0;
+    const guard = new BudgetGuard(ctx, { maxUsd: 1, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.01 });
+    guard.charge(1, 0.2, 20);
+    guard.charge(3, 0.2, 20);
+    spent = 0.3; // 10 of batch 1's 20 answers, taken here, cost three times their share of the estimate
+    guard.settled(1, 10);
+    expect(guard.admit({ requests: 20, bytes: 1 }, 'batch')).toBe('wait'); // $0.30 + 3 × $0.20 + $0.20
   });
 
   it('a group of small requests is not priced at the cost per request of a big one that settled first: it is admitted as the check before the run took it', () => {

@@ -304,7 +304,7 @@ describe('ResultRecorder', () => {
     // after both, took nothing.
     const third = new ResultRecorder(ctx);
     await third.store(row, decidedSecond, 1, new Map());
-    expect([first.took(id), second.took(id), third.took(id)]).toEqual([true, true, false]);
+    expect([first.took(id), second.took(id), third.took(id)]).toEqual([1, 2, 0]);
   });
 
   it('a request an earlier run canceled is sent again: rerunning means finishing', async () => {
