@@ -103,9 +103,14 @@ export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId
     }
     const done = await download(ctx, recorder, row, remoteId, resultsUrl);
     if (done !== NOT_FOUND) return done;
-    // Downloaded or released by another run meanwhile: nothing more to do here.
+    // Downloaded or released by another run meanwhile: nothing more to do here. Gone from the ledger:
+    // its requests are sent back, as at the top.
     const fresh = await ledger.batch(batchId);
-    if (!fresh || fresh.state === 'downloaded' || fresh.state === 'failed') return undefined;
+    if (!fresh) {
+      if ((await ledger.releaseLost(batchId)) > 0) ctx.pulse.move();
+      return undefined;
+    }
+    if (fresh.state === 'downloaded' || fresh.state === 'failed') return undefined;
     row = fresh;
   }
 }

@@ -553,7 +553,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
 
   /** Blank lines of another width, ^Z, a sep= line again: a few said, the rest counted (Excel leaves thousands of blank rows). */
   const skips = aFewSaid(file, options.onWarning);
-  const headerAgain = headerCheck(file, options, () => (sepLine === undefined ? undefined : { sepLine, delimiter: delimiter ?? ',' }));
+  const headerAgain = headerCheck(file, options, () => (sepLine === undefined ? undefined : { sepLine, delimiter: delimiter ?? ',' }), skips.say);
   const parseRecords = (block: string): SourceRecord[] => {
     // A byte order mark starting a record (Excel's, at the start of each file joined with `cat`) is
     // taken off, before a quote after it is read: else csv-parse keeps that quote as text.
@@ -665,7 +665,7 @@ function aFewSaid(file: string, onWarning: ReadOptions['onWarning']) {
   let count = 0;
   return {
     say: (message: string) => void (++count <= FEW_SAID && onWarning?.(message)),
-    end: () => void (count > FEW_SAID && onWarning?.(`${file}: ${count - FEW_SAID} more ${count - FEW_SAID === 1 ? 'line was no record' : 'lines were no records'} for the same reasons (not said one by one)`)),
+    end: () => void (count > FEW_SAID && onWarning?.(`${file}: ${count - FEW_SAID} more ${count - FEW_SAID === 1 ? 'line was no record' : 'lines were no records'} either (blank, ^Z or sep= lines; not said one by one)`)),
   };
 }
 const FEW_SAID = 3;
@@ -734,14 +734,17 @@ function mayBeSepLine(first: unknown): boolean {
 /**
  * A check of records against the header: whether one is the header again (files joined with `cat`,
  * each with its header), or the input's `sep=` line again (`sep`), said with its line: it is no
- * record. With three columns or more, the header again may differ in letter case; in another column
- * order, the run stops there (see `otherOrder`). With one or two, only the header as written is one:
- * a word list holds "Word", a row "Home,Away". A byte order mark starting a record (Excel's, at the
- * start of each file joined) is taken off before (`RECORD_BOM`).
+ * record. With three `distinctive` columns or more, the header again may differ in letter case; in
+ * another column order, the run stops there (see `otherOrder`). With one or two, only the header as
+ * written is one: a word list holds "Word", a row "Home,Away". Names data holds too (numbers) make the
+ * same line a record, said. A byte order mark starting a record (Excel's, at the start of each file
+ * joined) is taken off before (`RECORD_BOM`).
  */
-function headerCheck(file: string, options: ReadOptions, sep: () => { sepLine: string; delimiter: string } | undefined) {
-  /** The header's names (in lower case, with three columns or more), and their lengths. */
+function headerCheck(file: string, options: ReadOptions, sep: () => { sepLine: string; delimiter: string } | undefined, skipped: (message: string) => void) {
+  /** The header's names (in lower case, with three distinctive columns or more), and their lengths. */
   let names: Set<string> | undefined;
+  /** Whether the header's names are ones data hardly holds (see `distinctive`). */
+  let distinct: boolean | undefined;
   let lengths: Set<number> | undefined;
   /** A cheap look (every record gets one, before `again`): whether a record starting with `first` may be either. */
   const maybe = (header: readonly string[] | undefined, first: string | undefined): boolean => {
@@ -752,11 +755,12 @@ function headerCheck(file: string, options: ReadOptions, sep: () => { sepLine: s
   const again = (header: readonly string[] | undefined, value: (at: number) => string | undefined, width: number, line: number): boolean => {
     const excel = mayBeSepLine(value(0)) ? sep() : undefined;
     if (excel && isSepLine(Array.from({ length: width }, (_, at) => value(at) ?? ''), excel.sepLine, excel.delimiter)) {
-      options.onWarning?.(`${file}:${line}: ${SEP_AGAIN}: it is not a record`);
+      skipped(`${file}:${line}: ${SEP_AGAIN}: it is not a record`);
       return true;
     }
     if (options.header === false || !header || width !== header.length) return false;
-    const fold = width >= 3;
+    distinct ??= distinctive(header);
+    const fold = distinct && width >= 3;
     const key = (v: string) => (fold ? v.toLowerCase() : v);
     // A cheap look first (every record is looked at): its first value is one of the header's names.
     names ??= new Set(header.map(key));
@@ -766,6 +770,10 @@ function headerCheck(file: string, options: ReadOptions, sep: () => { sepLine: s
       if (fold) otherOrder(file, header, row, names, line);
       return false;
     }
+    if (!distinct) {
+      options.onWarning?.(`${file}:${line}: this line is the same as the header (files joined with cat?), but names like these can be data: it is read as a record`);
+      return false;
+    }
     options.onWarning?.(`${file}:${line}: this line repeats the header (files joined with cat?): it is not a record`);
     return true;
   };
@@ -773,13 +781,22 @@ function headerCheck(file: string, options: ReadOptions, sep: () => { sepLine: s
 }
 
 /**
+ * Whether a header's names are ones data hardly holds, so that a line holding them is taken for the
+ * header again: none a number, none of one character (pandas names columns 0, 1, 2; a matrix's rows
+ * hold such values). Names left empty (a spreadsheet's trailing columns, pandas' index) do not count.
+ */
+function distinctive(header: readonly string[]): boolean {
+  const named = header.filter((name) => name !== '');
+  return named.length > 0 && named.every((name) => name.length >= 2 && !/^[\d.,+-]+$/.test(name));
+}
+
+/**
  * A record holding the header's names (`names`, in lower case) in another order: the header of
  * another file joined with `cat`, whose rows would be read under the wrong columns. The run stops
- * there, when the names are such that data hardly holds them all: three or more, none empty, none a
- * number, none of one character (pandas names columns 0, 1, 2, and its index column not at all).
+ * there (asked only for three `distinctive` names or more).
  */
 function otherOrder(file: string, header: readonly string[], row: readonly string[], names: ReadonlySet<string>, line: number): void {
-  if (names.size !== header.length || header.some((name) => name.length < 2 || /^[\d.,+-]+$/.test(name))) return;
+  if (names.size !== header.length) return;
   const lower = row.map((v) => v.toLowerCase());
   if (new Set(lower).size !== row.length || !lower.every((v) => names.has(v))) return;
   throw new BatchEnrichError(

@@ -338,6 +338,17 @@ describe('readCsv: records and their lines', () => {
     ] as const) {
       await expectRecords(input, csv(), want as unknown as [number, Record<string, unknown>][]);
     }
+    // helper-58: names that data holds too (numbers, one letter, none): a line equal to the header is read
+    // as a record, and said; the same names in another case are data.
+    for (const [input, want, line] of [
+      ['0,1,2\n5,6,7\n0,1,2\n3,4,5\n', [[2, { '0': '5', '1': '6', '2': '7' }], [3, { '0': '0', '1': '1', '2': '2' }], [4, { '0': '3', '1': '4', '2': '5' }]], 3],
+      ['a,b,c\nA,B,C\na,b,c\n', [[2, { a: 'A', b: 'B', c: 'C' }], [3, { a: 'a', b: 'b', c: 'c' }]], 3],
+    ] as const) {
+      const said: string[] = [];
+      const outcome = await run(csv({ onWarning: (w) => said.push(w) }), [Buffer.from(input)]);
+      expect(seen(outcome.records)).toEqual(want);
+      expect(said).toEqual([`in.csv:${line}: this line is the same as the header (files joined with cat?), but names like these can be data: it is read as a record`]);
+    }
     // A file's header with one more column: the width error says it may be one.
     await expectFailure('id,note\n1,x\nid,note,extra\n2,y,z\n', csv(), { code: 'BE_CSV_PARSE', line: 3, message: /^in\.csv:3: invalid CSV: expected 2 fields, as in the header, got 3 \(this line looks like another header: files joined with cat\?\)$/ }, [[2, { id: '1', note: 'x' }]]);
   });
@@ -356,7 +367,7 @@ describe('readCsv: records and their lines', () => {
         [9, { id: '3', note: 'c' }],
       ]);
       // The first three said one by one, the ^Z after them counted.
-      expect(warnings, label).toEqual([...[3, 7, 8].map((line) => `in.csv:${line}: a blank line (only spaces, tabs or delimiters): it is not a record`), 'in.csv: 1 more line was no record for the same reasons (not said one by one)']);
+      expect(warnings, label).toEqual([...[3, 7, 8].map((line) => `in.csv:${line}: a blank line (only spaces, tabs or delimiters): it is not a record`), 'in.csv: 1 more line was no record either (blank, ^Z or sep= lines; not said one by one)']);
     }
     const eof: string[] = [];
     await run(csv({ onWarning: (w) => eof.push(w) }), [Buffer.from('id,note\r\n1,a\r\n\x1a')]);
@@ -368,7 +379,7 @@ describe('readCsv: records and their lines', () => {
       'in.csv:3: a blank line (only spaces, tabs or delimiters): it is not a record',
       'in.csv:4: a blank line (only spaces, tabs or delimiters): it is not a record',
       'in.csv:5: a blank line (only spaces, tabs or delimiters): it is not a record',
-      'in.csv: 7 more lines were no records for the same reasons (not said one by one)',
+      'in.csv: 7 more lines were no records either (blank, ^Z or sep= lines; not said one by one)',
     ]);
     // One column: a line of spaces is its value, as before.
     await expectRecords('text\n   \nb\n', csv(), [[2, { text: '   ' }], [3, { text: 'b' }]]);
