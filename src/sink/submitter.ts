@@ -104,8 +104,7 @@ export class Submitter {
               // try of unknown outcome before it was searched for and not found, so the batch was not
               // made: its requests are released now, as `failure` would (else the row stays `creating`,
               // its requests counted in flight, and the next run searches for it).
-              const row = await ledger.batch(id);
-              if (row) await release(ctx, row, errorText(error));
+              await this.#releaseUnmade(id, errorText(error));
               throw unreachable;
             }
             return 'retry';
@@ -124,8 +123,7 @@ export class Submitter {
           return { value: proven.batch };
         },
         failure: async (error) => {
-          const row = await ledger.batch(id);
-          if (row) await release(ctx, row, errorText(error));
+          await this.#releaseUnmade(id, errorText(error));
           return apiFailure(error, `Creating a batch of ${requests} failed`, undefined);
         },
       });
@@ -204,6 +202,17 @@ export class Submitter {
   /** Cancels asked for and not answered yet (a stop waits for them, within `STOP_WAIT_MS`). */
   cancels(): Promise<void>[] {
     return [...this.#cancels];
+  }
+
+  /**
+   * Releases the requests of this run's batch whose create is known not to have made it, only while
+   * the row is still this run's and `creating`: taken for dead meanwhile (a stalled heartbeat), the
+   * row may have been resolved by another run, which adopted the batch of an earlier try (helper-59);
+   * released then, its requests would be sent and paid again.
+   */
+  async #releaseUnmade(id: number, reason: string): Promise<void> {
+    const row = await this.#ctx.ledger.batch(id);
+    if (row?.state === 'creating' && row.run === this.#ctx.run) await release(this.#ctx, row, reason);
   }
 
   /**

@@ -191,6 +191,22 @@ describe('the submitter', () => {
     expect(api.calls).toContain('cancel msgbatch_1');
   });
 
+  // helper-59: a failed create released its row whatever state it was found in. Taken for dead while
+  // it tried (a stalled heartbeat), this run's row may have been adopted by another run meanwhile (the
+  // batch of an earlier try, proven): released, its requests would be sent and paid again.
+  it('a create that fails leaves alone a row another run resolved meanwhile (adopted): its requests stay with that batch', async () => {
+    const { ctx, api, submitter, keys } = setUp([apiError(400)]);
+    const post = (api.client as { post: (...args: unknown[]) => Promise<unknown> }).post;
+    (api.client as { post: unknown }).post = async (...args: unknown[]) => {
+      const row = ctx.ledger.batches().at(-1)!;
+      ctx.ledger.setRemote(row.id, 'msgbatch_adopted', ctx.clock.t); // another run proved it
+      return post(...args);
+    };
+    await expect(submitter.submit({ keys, bytes: 0, costBytes: 0 })).rejects.toThrow(/Creating a batch of 2 requests failed/);
+    expect(ctx.ledger.batches().at(-1)).toMatchObject({ state: 'in_progress', remote_id: 'msgbatch_adopted' });
+    expect(keys.map((key) => ctx.ledger.request(identity.scope, key)?.state)).toEqual(['submitted', 'submitted']);
+  });
+
   it('cancels only batches this run created or proved its own', async () => {
     const { ctx, api, submitter, keys } = setUp(['made']);
     await submitter.submit({ keys, bytes: 0, costBytes: 0 });
