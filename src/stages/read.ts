@@ -734,17 +734,19 @@ function mayBeSepLine(first: unknown): boolean {
 /**
  * A check of records against the header: whether one is the header again (files joined with `cat`,
  * each with its header), or the input's `sep=` line again (`sep`), said with its line: it is no
- * record. With three `distinctive` columns or more, the header again may differ in letter case; in
+ * record. With three columns or more, all `distinctName`s, the header again may differ in letter case; in
  * another column order, the run stops there (see `otherOrder`). With one or two, only the header as
  * written is one: a word list holds "Word", a row "Home,Away". Names data holds too (numbers) make the
  * same line a record, said. A byte order mark starting a record (Excel's, at the start of each file
  * joined) is taken off before (`RECORD_BOM`).
  */
 function headerCheck(file: string, options: ReadOptions, sep: () => { sepLine: string; delimiter: string } | undefined, skipped: (message: string) => void) {
-  /** The header's names (in lower case, with three distinctive columns or more), and their lengths. */
+  /** The header's names (in lower case, with three columns or more, all `distinctName`s), and their lengths. */
   let names: Set<string> | undefined;
-  /** Whether the header's names are ones data hardly holds (see `distinctive`). */
-  let distinct: boolean | undefined;
+  /** Whether all the header's names, or some, are ones data hardly holds (`distinctName`). */
+  let distinct: { all: boolean; some: boolean } | undefined;
+  /** A line equal to a header of names data holds too was said (once: a matrix repeats such lines). */
+  let saidDataLike = false;
   let lengths: Set<number> | undefined;
   /** A cheap look (every record gets one, before `again`): whether a record starting with `first` may be either. */
   const maybe = (header: readonly string[] | undefined, first: string | undefined): boolean => {
@@ -759,8 +761,8 @@ function headerCheck(file: string, options: ReadOptions, sep: () => { sepLine: s
       return true;
     }
     if (options.header === false || !header || width !== header.length) return false;
-    distinct ??= distinctive(header);
-    const fold = distinct && width >= 3;
+    distinct ??= { all: header.every(distinctName), some: header.some(distinctName) };
+    const fold = distinct.all && width >= 3;
     const key = (v: string) => (fold ? v.toLowerCase() : v);
     // A cheap look first (every record is looked at): its first value is one of the header's names.
     names ??= new Set(header.map(key));
@@ -770,8 +772,9 @@ function headerCheck(file: string, options: ReadOptions, sep: () => { sepLine: s
       if (fold) otherOrder(file, header, row, names, line);
       return false;
     }
-    if (!distinct) {
-      options.onWarning?.(`${file}:${line}: this line is the same as the header (files joined with cat?), but names like these can be data: it is read as a record`);
+    if (!distinct.some) {
+      if (!saidDataLike) options.onWarning?.(`${file}:${line}: this line is the same as the header (files joined with cat?), but names like these can be data: it is read as a record, as are any later ones`);
+      saidDataLike = true;
       return false;
     }
     options.onWarning?.(`${file}:${line}: this line repeats the header (files joined with cat?): it is not a record`);
@@ -781,19 +784,19 @@ function headerCheck(file: string, options: ReadOptions, sep: () => { sepLine: s
 }
 
 /**
- * Whether a header's names are ones data hardly holds, so that a line holding them is taken for the
- * header again: none a number, none of one character (pandas names columns 0, 1, 2; a matrix's rows
- * hold such values). Names left empty (a spreadsheet's trailing columns, pandas' index) do not count.
+ * Whether a header name is one data hardly holds: not a number, not of one character (pandas names
+ * columns 0, 1, 2; a matrix's rows hold such values). A line equal to the header is the header again
+ * when some name is (`id,x,y`); folding case and the order check ask all of them to be. A name left
+ * empty (a spreadsheet's trailing columns, pandas' index) counts as one.
  */
-function distinctive(header: readonly string[]): boolean {
-  const named = header.filter((name) => name !== '');
-  return named.length > 0 && named.every((name) => name.length >= 2 && !/^[\d.,+-]+$/.test(name));
+function distinctName(name: string): boolean {
+  return name === '' || (name.length >= 2 && !/^[\d.,+-]+$/.test(name));
 }
 
 /**
  * A record holding the header's names (`names`, in lower case) in another order: the header of
  * another file joined with `cat`, whose rows would be read under the wrong columns. The run stops
- * there (asked only for three `distinctive` names or more).
+ * there (asked only for three names or more, all `distinctName`s).
  */
 function otherOrder(file: string, header: readonly string[], row: readonly string[], names: ReadonlySet<string>, line: number): void {
   if (names.size !== header.length) return;

@@ -340,14 +340,22 @@ describe('readCsv: records and their lines', () => {
     }
     // helper-58: names that data holds too (numbers, one letter, none): a line equal to the header is read
     // as a record, and said; the same names in another case are data.
+    // Said once (a matrix repeats such lines).
     for (const [input, want, line] of [
-      ['0,1,2\n5,6,7\n0,1,2\n3,4,5\n', [[2, { '0': '5', '1': '6', '2': '7' }], [3, { '0': '0', '1': '1', '2': '2' }], [4, { '0': '3', '1': '4', '2': '5' }]], 3],
+      ['0,1,2\n5,6,7\n0,1,2\n3,4,5\n0,1,2\n', [[2, { '0': '5', '1': '6', '2': '7' }], [3, { '0': '0', '1': '1', '2': '2' }], [4, { '0': '3', '1': '4', '2': '5' }], [5, { '0': '0', '1': '1', '2': '2' }]], 3],
       ['a,b,c\nA,B,C\na,b,c\n', [[2, { a: 'A', b: 'B', c: 'C' }], [3, { a: 'a', b: 'b', c: 'c' }]], 3],
     ] as const) {
       const said: string[] = [];
       const outcome = await run(csv({ onWarning: (w) => said.push(w) }), [Buffer.from(input)]);
       expect(seen(outcome.records)).toEqual(want);
-      expect(said).toEqual([`in.csv:${line}: this line is the same as the header (files joined with cat?), but names like these can be data: it is read as a record`]);
+      expect(said).toEqual([`in.csv:${line}: this line is the same as the header (files joined with cat?), but names like these can be data: it is read as a record, as are any later ones`]);
+    }
+    // helper-59: one distinctive name is enough for the header again to be one (`id,x,y`, pandas' `,a,b`).
+    for (const input of ['id,x,y\n1,2,3\nid,x,y\n4,5,6\n', ',a,b\n1,2,3\n,a,b\n4,5,6\n']) {
+      const said: string[] = [];
+      const outcome = await run(csv({ onWarning: (w) => said.push(w) }), [Buffer.from(input)]);
+      expect(outcome.records.map((r) => r.line)).toEqual([2, 4]);
+      expect(said).toEqual(['in.csv:3: this line repeats the header (files joined with cat?): it is not a record']);
     }
     // A file's header with one more column: the width error says it may be one.
     await expectFailure('id,note\n1,x\nid,note,extra\n2,y,z\n', csv(), { code: 'BE_CSV_PARSE', line: 3, message: /^in\.csv:3: invalid CSV: expected 2 fields, as in the header, got 3 \(this line looks like another header: files joined with cat\?\)$/ }, [[2, { id: '1', note: 'x' }]]);
