@@ -30,6 +30,11 @@ export interface SimpleCsvRows {
   lines: number[];
   /** The line breaks in the text (CRLF counts once). */
   breaks: number;
+  /**
+   * The lines (0-based) of blank records of another width than `width`, skipped: only spaces, tabs
+   * or delimiters (`readCsv` says them; csv-parse's path skips them likewise).
+   */
+  blank: number[];
 }
 
 /** Whether `parseSimpleCsv` can read with this delimiter. */
@@ -50,6 +55,7 @@ export function parseSimpleCsv(text: string, options: SimpleCsvOptions): SimpleC
   const n = text.length;
   const rows: string[][] = [];
   const lines: number[] = [];
+  const blank: number[] = [];
   let line = 0;
   let i = 0;
   // The next LF and CR at or after where they were last looked for (`n` when there is none): the line
@@ -102,16 +108,26 @@ export function parseSimpleCsv(text: string, options: SimpleCsvOptions): SimpleC
       i++;
       c = i < n ? text.charCodeAt(i) : -1;
     }
-    if (values.length !== options.width) return undefined;
-    rows.push(values);
-    lines.push(start);
+    if (values.length === options.width) {
+      rows.push(values);
+      lines.push(start);
+    } else if (values.every(isBlank)) {
+      blank.push(start);
+    } else {
+      return undefined;
+    }
     // The record's end: CRLF, LF, CR, or the end of the text.
     if (c !== -1) {
       line++;
       i += c === CR && text.charCodeAt(i + 1) === LF ? 2 : 1;
     }
   }
-  return { rows, lines, breaks: line };
+  return { rows, lines, breaks: line, blank };
+}
+
+/** Whether a field holds only spaces and tabs (or nothing). */
+function isBlank(value: string): boolean {
+  return /^[ \t]*$/.test(value);
 }
 
 /** `String.prototype.isWellFormed` (Node 20; not in the ES2023 lib types): no lone surrogate. */

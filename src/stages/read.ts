@@ -563,6 +563,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     const simple = columns && delimiter !== undefined ? parseSimpleCsv(text, { delimiter, quoting, width: columns.length }) : undefined;
     if (simple) {
       const records: SourceRecord[] = [];
+      for (const at of simple.blank) skips.say(`${file}:${base + at + 1}: ${BLANK_LINE}: it is not a record`);
       simple.rows.forEach((values, i) => {
         const line = base + (simple.lines[i] ?? 0) + 1;
         if (!headerAgain.maybe(header, values[0]) || !headerAgain.again(header, (at) => values[at], values.length, line)) records.push({ seq: seq++, line, data: named(columns ?? [], values) });
@@ -713,8 +714,9 @@ function parseSettings(first: boolean, delimiter: string | undefined, quoting: b
 function blankRecord(record: unknown): string | undefined {
   if (!Array.isArray(record)) return undefined;
   if (record.length === 1 && record[0] === '\x1a') return 'a DOS end-of-file mark (^Z)';
-  return record.every((field) => typeof field === 'string' && /^[ \t]*$/.test(field)) ? 'a blank line (only spaces, tabs or delimiters)' : undefined;
+  return record.every((field) => typeof field === 'string' && /^[ \t]*$/.test(field)) ? BLANK_LINE : undefined;
 }
+const BLANK_LINE = 'a blank line (only spaces, tabs or delimiters)';
 
 const SEP_START = /^sep=/i;
 
