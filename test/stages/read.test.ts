@@ -32,6 +32,12 @@ async function run(read: Reader, chunks: Buffer[]): Promise<Outcome> {
   return { records };
 }
 
+/** Reads `chunks` as CSV, with what it said (`onWarning`). */
+async function warned(chunks: Buffer[]): Promise<Outcome & { warnings: string[] }> {
+  const warnings: string[] = [];
+  return { ...(await run(csv({ onWarning: (w) => warnings.push(w) }), chunks)), warnings };
+}
+
 /** Records as `[line, data]` pairs, the part of a record a user sees. */
 const seen = (records: readonly SourceRecord[]) => records.map((r) => [r.line, r.data]);
 
@@ -45,6 +51,17 @@ async function expectRecords(input: string, read: Reader, expected: [number, Rec
       outcome.records.map((r) => r.seq),
       `${label}: seq is the 0-based position`,
     ).toEqual(expected.map((_, i) => i));
+  }
+}
+
+/** Reads `input` as CSV under every chunking and checks each gives `expected` records and says `said`. */
+async function expectSaid(input: string, expected: readonly (readonly [number, Record<string, unknown>])[], said: readonly string[]) {
+  for (const { label, chunks } of chunkings(Buffer.from(input))) {
+    const { warnings, ...outcome } = await warned(chunks);
+    expect(outcome.error, label).toBeUndefined();
+    expect(seen(outcome.records), label).toEqual(expected);
+    expect(outcome.records.map((r) => r.seq), `${label}: seq is the 0-based position`).toEqual(expected.map((_, i) => i));
+    expect(warnings, label).toEqual(said);
   }
 }
 
@@ -227,8 +244,7 @@ describe('readCsv: records and their lines', () => {
 
   it("header columns without a name (a spreadsheet's trailing empty columns) are named by their position, said once", async () => {
     for (const { label, chunks } of chunkings('id,name,,\r\n1,Ann,,\r\n2,Bob,,x\r\n')) {
-      const warnings: string[] = [];
-      const outcome = await run(csv({ onWarning: (w) => warnings.push(w) }), chunks);
+      const { warnings, ...outcome } = await warned(chunks);
       expect(outcome.error, label).toBeUndefined();
       expect(seen(outcome.records), label).toEqual([
         [2, { id: '1', name: 'Ann', '3': '', '4': '' }],
@@ -246,38 +262,30 @@ describe('readCsv: records and their lines', () => {
   // helper-53: `cat a.csv b.csv` (each with a header, Excel's with a byte order mark) made the second
   // header a record, sent and paid for, with U+FEFF in its first field and so in its prompt.
   it('files joined with cat: a line that repeats the header is no record (said once a line), and a byte order mark starting a record is taken off', async () => {
-    const input = '\ufeffid,name\r\n1,Ann\r\n\ufeffid,name\r\n2,Bob\r\nid,name\r\n\ufeff3,"Cy"\r\n';
-    for (const { label, chunks } of chunkings(Buffer.from(input))) {
-      const warnings: string[] = [];
-      const outcome = await run(csv({ onWarning: (w) => warnings.push(w) }), chunks);
-      expect(outcome.error, label).toBeUndefined();
-      expect(seen(outcome.records), label).toEqual([
+    await expectSaid(
+      '\ufeffid,name\r\n1,Ann\r\n\ufeffid,name\r\n2,Bob\r\nid,name\r\n\ufeff3,"Cy"\r\n',
+      [
         [2, { id: '1', name: 'Ann' }],
         [4, { id: '2', name: 'Bob' }],
         [6, { id: '3', name: 'Cy' }],
-      ]);
-      expect(outcome.records.map((r) => r.seq), label).toEqual([0, 1, 2]);
-      expect(warnings, label).toEqual(['in.csv:3: this line repeats the header (files joined with cat?): it is not a record', 'in.csv:5: this line repeats the header (files joined with cat?): it is not a record']);
-    }
+      ],
+      ['in.csv:3: this line repeats the header (files joined with cat?): it is not a record', 'in.csv:5: this line repeats the header (files joined with cat?): it is not a record'],
+    );
     // helper-55: fully quoted files (R's write.csv, pandas' QUOTE_ALL): the mark stood before a quote,
     // which csv-parse then kept as text ("\"id\""), so the header again was a record.
-    const quoted = '\ufeff"id","note"\n"1","a"\n\ufeff"id","note"\n"2","l1\nl2"\n\ufeff"1,5",b\n';
-    for (const { label, chunks } of chunkings(Buffer.from(quoted))) {
-      const warnings: string[] = [];
-      const outcome = await run(csv({ onWarning: (w) => warnings.push(w) }), chunks);
-      expect(outcome.error, label).toBeUndefined();
-      expect(seen(outcome.records), label).toEqual([
+    await expectSaid(
+      '\ufeff"id","note"\n"1","a"\n\ufeff"id","note"\n"2","l1\nl2"\n\ufeff"1,5",b\n',
+      [
         [2, { id: '1', note: 'a' }],
         [4, { id: '2', note: 'l1\nl2' }],
         [6, { id: '1,5', note: 'b' }],
-      ]);
-      expect(warnings, label).toEqual(['in.csv:3: this line repeats the header (files joined with cat?): it is not a record']);
-    }
+      ],
+      ['in.csv:3: this line repeats the header (files joined with cat?): it is not a record'],
+    );
     // helper-55: a header with columns without a name (named "3" and "4") repeated was a record: it was
     // compared with the names given, not with the header as written.
     for (const { label, chunks } of chunkings(Buffer.from('id,name,,\r\n1,Ann,,\r\nid,name,,\r\n2,Bob,,x\r\n'))) {
-      const warnings: string[] = [];
-      const outcome = await run(csv({ onWarning: (w) => warnings.push(w) }), chunks);
+      const { warnings, ...outcome } = await warned(chunks);
       expect(seen(outcome.records), label).toEqual([
         [2, { id: '1', name: 'Ann', '3': '', '4': '' }],
         [4, { id: '2', name: 'Bob', '3': '', '4': 'x' }],
@@ -294,16 +302,10 @@ describe('readCsv: records and their lines', () => {
       { input: '\ufeffsep=;\nid;name;city\n1;Ann;Oslo\n\ufeffsep=;\n\ufeffid;name;city\n2;"Bob";Rome\n', want: [[3, { id: '1', name: 'Ann', city: 'Oslo' }], [6, { id: '2', name: 'Bob', city: 'Rome' }]], lines: [4, 5] },
     ] as const;
     for (const { input, want, lines } of cases) {
-      for (const { label, chunks } of chunkings(Buffer.from(input))) {
-        const warnings: string[] = [];
-        const outcome = await run(csv({ onWarning: (w) => warnings.push(w) }), chunks);
-        expect(outcome.error, label).toBeUndefined();
-        expect(seen(outcome.records), label).toEqual(want);
-        expect(warnings, label).toEqual([
-          `in.csv:${lines[0]}: this line repeats the sep= line (files joined with cat?): it is not a record`,
-          `in.csv:${lines[1]}: this line repeats the header (files joined with cat?): it is not a record`,
-        ]);
-      }
+      await expectSaid(input, want, [
+        `in.csv:${lines[0]}: this line repeats the sep= line (files joined with cat?): it is not a record`,
+        `in.csv:${lines[1]}: this line repeats the header (files joined with cat?): it is not a record`,
+      ]);
     }
     // Without a sep= line at the start, a row that reads "sep=;" is data.
     await expectRecords('id;name\nsep=;\n', csv(), [[2, { id: 'sep=', name: '' }]]);
@@ -314,13 +316,7 @@ describe('readCsv: records and their lines', () => {
   // helper-56: `cat A.csv B.csv` whose headers differ in column order sent B's header as a record and
   // B's rows under A's columns (name and note swapped), silently; in letter case only, the header too.
   it('files joined with cat whose headers differ: in letter case only, the header again is skipped; in column order, the run stops at that line', async () => {
-    for (const { label, chunks } of chunkings(Buffer.from('id,name,note\n1,a,x\nID,Name,Note\n2,b,y\n'))) {
-      const warnings: string[] = [];
-      const outcome = await run(csv({ onWarning: (w) => warnings.push(w) }), chunks);
-      expect(outcome.error, label).toBeUndefined();
-      expect(seen(outcome.records), label).toEqual([[2, { id: '1', name: 'a', note: 'x' }], [4, { id: '2', name: 'b', note: 'y' }]]);
-      expect(warnings, label).toEqual(['in.csv:3: this line repeats the header (files joined with cat?): it is not a record']);
-    }
+    await expectSaid('id,name,note\n1,a,x\nID,Name,Note\n2,b,y\n', [[2, { id: '1', name: 'a', note: 'x' }], [4, { id: '2', name: 'b', note: 'y' }]], ['in.csv:3: this line repeats the header (files joined with cat?): it is not a record']);
     await expectFailure(
       'id,name,note\n1,a,x\nid,note,name\n2,y,b\n',
       csv(),
@@ -345,15 +341,13 @@ describe('readCsv: records and their lines', () => {
       ['0,1,2\n5,6,7\n0,1,2\n3,4,5\n0,1,2\n', [[2, { '0': '5', '1': '6', '2': '7' }], [3, { '0': '0', '1': '1', '2': '2' }], [4, { '0': '3', '1': '4', '2': '5' }], [5, { '0': '0', '1': '1', '2': '2' }]], 3],
       ['a,b,c\nA,B,C\na,b,c\n', [[2, { a: 'A', b: 'B', c: 'C' }], [3, { a: 'a', b: 'b', c: 'c' }]], 3],
     ] as const) {
-      const said: string[] = [];
-      const outcome = await run(csv({ onWarning: (w) => said.push(w) }), [Buffer.from(input)]);
+      const { warnings: said, ...outcome } = await warned([Buffer.from(input)]);
       expect(seen(outcome.records)).toEqual(want);
       expect(said).toEqual([`in.csv:${line}: this line is the same as the header (files joined with cat?), but names like these can be data: it is read as a record, as are any later ones`]);
     }
     // helper-59: one distinctive name is enough for the header again to be one (`id,x,y`, pandas' `,a,b`).
     for (const input of ['id,x,y\n1,2,3\nid,x,y\n4,5,6\n', ',a,b\n1,2,3\n,a,b\n4,5,6\n']) {
-      const said: string[] = [];
-      const outcome = await run(csv({ onWarning: (w) => said.push(w) }), [Buffer.from(input)]);
+      const { warnings: said, ...outcome } = await warned([Buffer.from(input)]);
       expect(outcome.records.map((r) => r.line)).toEqual([2, 4]);
       expect(said).toEqual(['in.csv:3: this line repeats the header (files joined with cat?): it is not a record']);
     }
@@ -364,25 +358,20 @@ describe('readCsv: records and their lines', () => {
   // helper-56: a line of spaces or tabs, a line of only delimiters of another width, or a DOS
   // end-of-file mark (^Z) after the last row stopped the whole run ("expected 2 fields, got 1").
   it('a blank line of another width (spaces, tabs, only delimiters) or a trailing ^Z is no record, said with its line; data of another width still fails', async () => {
-    const input = 'id,note\r\n1,a\r\n   \r\n2,"x\r\n   \r\ny"\r\n\t\r\n,,,\r\n3,c\r\n\x1a';
-    for (const { label, chunks } of chunkings(Buffer.from(input))) {
-      const warnings: string[] = [];
-      const outcome = await run(csv({ onWarning: (w) => warnings.push(w) }), chunks);
-      expect(outcome.error, label).toBeUndefined();
-      expect(seen(outcome.records), label).toEqual([
+    await expectSaid(
+      'id,note\r\n1,a\r\n   \r\n2,"x\r\n   \r\ny"\r\n\t\r\n,,,\r\n3,c\r\n\x1a',
+      [
         [2, { id: '1', note: 'a' }],
         [4, { id: '2', note: 'x\r\n   \r\ny' }],
         [9, { id: '3', note: 'c' }],
-      ]);
+      ],
       // The first three said one by one, the ^Z after them counted.
-      expect(warnings, label).toEqual([...[3, 7, 8].map((line) => `in.csv:${line}: a blank line (only spaces, tabs or delimiters): it is not a record`), 'in.csv: 1 more line was no record either (blank, ^Z or sep= lines; not said one by one)']);
-    }
-    const eof: string[] = [];
-    await run(csv({ onWarning: (w) => eof.push(w) }), [Buffer.from('id,note\r\n1,a\r\n\x1a')]);
+      [...[3, 7, 8].map((line) => `in.csv:${line}: a blank line (only spaces, tabs or delimiters): it is not a record`), 'in.csv: 1 more line was no record either (blank, ^Z or sep= lines; not said one by one)'],
+    );
+    const { warnings: eof } = await warned([Buffer.from('id,note\r\n1,a\r\n\x1a')]);
     expect(eof).toEqual(['in.csv:3: a DOS end-of-file mark (^Z): it is not a record']);
     // helper-57: 3,000 lines of spaces at the end said 3,000 lines; now a few, then how many more.
-    const warnings: string[] = [];
-    await run(csv({ onWarning: (w) => warnings.push(w) }), [Buffer.from(`id,note\n1,a\n${' \n'.repeat(10)}`)]);
+    const { warnings } = await warned([Buffer.from(`id,note\n1,a\n${' \n'.repeat(10)}`)]);
     expect(warnings).toEqual([
       'in.csv:3: a blank line (only spaces, tabs or delimiters): it is not a record',
       'in.csv:4: a blank line (only spaces, tabs or delimiters): it is not a record',
@@ -396,8 +385,7 @@ describe('readCsv: records and their lines', () => {
 
   it('one column without a name (pandas writes its index so: ,0,1,2) keeps its empty name, as before', async () => {
     for (const { label, chunks } of chunkings(',0,1,2\n0,a,b,c\n1,d,e,f\n')) {
-      const warnings: string[] = [];
-      const outcome = await run(csv({ onWarning: (w) => warnings.push(w) }), chunks);
+      const { warnings, ...outcome } = await warned(chunks);
       expect(outcome.error, label).toBeUndefined();
       expect(seen(outcome.records), label).toEqual([
         [2, { '': '0', '0': 'a', '1': 'b', '2': 'c' }],
