@@ -14,7 +14,7 @@ export interface Running {
 }
 
 export interface DeadlineDeps {
-  /** This run's batches still running, and the others it follows (see `deadlineBatches`). */
+  /** This run's batches still running, and the others it follows (see `batchesToCancel`). */
   running(): Promise<Running>;
   cancel(remoteId: string): Promise<void>;
   flush(): Promise<void>;
@@ -48,7 +48,7 @@ export function startDeadline(ctx: SinkContext, deps: DeadlineDeps): NodeJS.Time
  * worker's: canceled, its records came out canceled): counted in `leftRunning`, since the records
  * waiting on it wait past the deadline.
  */
-export async function deadlineBatches(ctx: SinkContext, mine: [number, string][], followed: readonly number[]): Promise<Running> {
+export async function batchesToCancel(ctx: SinkContext, mine: [number, string][], followed: readonly number[]): Promise<Running> {
   const cancel = [...mine];
   let leftRunning = 0;
   const seen = new Set(mine.map(([id]) => id));

@@ -216,7 +216,7 @@ export class Submitter {
   }
 
   /**
-   * Cancels running batches (this run's, and those of its job it follows: see `deadlineBatches`), all
+   * Cancels running batches (this run's, and those of its job it follows: see `batchesToCancel`), all
    * at once, waiting `ms` at most (a hung API must not hold a stop).
    */
   async cancelAll(batches: readonly [number, string][], ms: number): Promise<void> {

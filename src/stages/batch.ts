@@ -29,7 +29,7 @@ import { BatchAssembler } from '../sink/assembler.ts';
 import { Pulse, settleWithin } from '../sink/async.ts';
 import { BudgetGuard } from '../sink/budget.ts';
 import { ModeSwitch, Reachability, type SinkContext } from '../sink/context.ts';
-import { deadlineBatches, startDeadline } from '../sink/deadline.ts';
+import { batchesToCancel, startDeadline } from '../sink/deadline.ts';
 import { emitInOrder } from '../sink/emitter.ts';
 import { follow } from '../sink/follower.ts';
 import { Intake } from '../sink/intake.ts';
@@ -139,7 +139,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   });
   const intake: Intake = new Intake(ctx, { assembler, track: (batchId) => tracker.track(batchId) });
   const deadlineTimer = startDeadline(ctx, {
-    running: async () => deadlineBatches(ctx, await submitter.running(), tracker.followed()),
+    running: async () => batchesToCancel(ctx, await submitter.running(), tracker.followed()),
     cancel: (remoteId) => submitter.cancel(remoteId),
     flush: () => assembler.flush(),
   });
@@ -196,7 +196,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     // The run beats on meanwhile: taken for dead by another run, its groups would be sent again.
     await realtime.finishing();
     calls.abort(controller.signal.reason);
-    if (stopped && opts.cancelOnAbort) await submitter.cancelAll((await deadlineBatches(ctx, await submitter.running(), tracker.followed())).cancel, STOP_WAIT_MS);
+    if (stopped && opts.cancelOnAbort) await submitter.cancelAll((await batchesToCancel(ctx, await submitter.running(), tracker.followed())).cancel, STOP_WAIT_MS);
     finished = true;
     // Once (a second call gets the first's promise); the run beats on until it ends, so that, handed
     // to the consumer (`onComplete`), it is not taken for dead while the consumer keeps its output.

@@ -754,7 +754,7 @@ function headerCheck(file: string, options: ReadOptions, sep: () => { sepLine: s
   const maybe = (header: readonly string[] | undefined, first: string | undefined): boolean => {
     if (first === undefined) return false;
     lengths ??= header && new Set(header.map((name) => name.length));
-    return lengths?.has(first.length) === true || (sep() !== undefined && mayBeSepLine(first));
+    return lengths?.has(first.length) === true || (mayBeSepLine(first) && sep() !== undefined);
   };
   const again = (header: readonly string[] | undefined, value: (at: number) => string | undefined, width: number, line: number): boolean => {
     const excel = mayBeSepLine(value(0)) ? sep() : undefined;

@@ -8,7 +8,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import { APIConnectionError } from '@anthropic-ai/sdk';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { customIdOf } from '../../src/core/request.ts';
-import { deadlineBatches, startDeadline } from '../../src/sink/deadline.ts';
+import { batchesToCancel, startDeadline } from '../../src/sink/deadline.ts';
 import { download } from '../../src/sink/download.ts';
 import { follow } from '../../src/sink/follower.ts';
 import { GONE_404S, GONE_AFTER_MS, NO_WAIT_UNREACHABLE_MS, REALTIME_PREFIX } from '../../src/sink/options.ts';
@@ -446,7 +446,7 @@ describe('the deadline switch', () => {
     const live = ctx.ledger.startRun('test', ctx.clock.t);
     const theirs = batchOf(ctx, [keyN(1)], { run: live, remote: 'msgbatch_live' });
     const earlier = batchOf(ctx, [keyN(2)], { run: ended, remote: 'msgbatch_earlier' });
-    expect(await deadlineBatches(ctx, [[9, 'msgbatch_mine']], [theirs, earlier])).toEqual({ cancel: [[9, 'msgbatch_mine'], [earlier, 'msgbatch_earlier']], leftRunning: 1 });
+    expect(await batchesToCancel(ctx, [[9, 'msgbatch_mine']], [theirs, earlier])).toEqual({ cancel: [[9, 'msgbatch_mine'], [earlier, 'msgbatch_earlier']], leftRunning: 1 });
   });
 
   it('a failure at the deadline fails the run', async () => {
