@@ -73,6 +73,8 @@ export type BatchEvent =
   /** The ledger could not record the run's end (`message`: why): gc keeps its work as that of a try cut short. */
   | { type: 'unended'; message: string }
   | { type: 'deadline'; canceling: number; leftRunning?: number }
+  /** A stop with `cancelOnAbort` left running `batches` of the job that other runs, still alive, follow (they are theirs to finish). */
+  | { type: 'kept-running'; batches: number }
   /**
    * With `meta`, at the end: answers this run paid for (downloaded) that no record of it took, such as
    * those of rows gone from the input since their batch was sent; `usd` their cost, which the

@@ -53,7 +53,16 @@ export function describe(event: BatchEvent): string {
     case 'unclaimed':
       return `paid ${event.usd === null ? 'an unknown amount' : usd(event.usd)} for ${plural(event.answers, 'answer')} no record of this run asks for (the input changed since they were sent); the records' _meta.cost_usd add up to the rest`;
     case 'deadline':
-      return `deadline: canceling ${plural(event.canceling, 'running batch', 'running batches')}; their answers are kept and the rest is finished in real time${event.leftRunning ? `; ${plural(event.leftRunning, 'batch', 'batches')} of other runs of the job, still alive, ${event.leftRunning === 1 ? 'runs' : 'run'} on: the records waiting on ${event.leftRunning === 1 ? 'it wait' : 'them wait'} past the deadline` : ''}`;
+      return (
+        (event.canceling === 0
+          ? 'deadline: no running batch to cancel; the rest is finished in real time'
+          : `deadline: canceling ${plural(event.canceling, 'running batch', 'running batches')}; their answers are kept and the rest is finished in real time`) +
+        (event.leftRunning
+          ? `; ${event.leftRunning === 1 ? '1 batch of another run' : `${count(event.leftRunning)} batches of other runs`} of the job, still alive, ${event.leftRunning === 1 ? 'runs' : 'run'} on: the records waiting on ${event.leftRunning === 1 ? 'it wait' : 'them wait'} past the deadline`
+          : '')
+      );
+    case 'kept-running':
+      return `stop: ${event.batches === 1 ? '1 batch of another run' : `${count(event.batches)} batches of other runs`} of the job, still alive, ${event.batches === 1 ? 'is' : 'are'} not canceled (--cancel-on-exit cancels only batches no live run follows): ${event.batches === 1 ? 'it runs' : 'they run'} on, and ${event.batches === 1 ? 'is' : 'are'} billed`;
     case 'budget':
       return event.canceling !== undefined
         ? `budget: the costs so far project $${event.projectedUsd.toFixed(4)}, over --max-cost $${event.maxUsd}; canceling ${plural(event.canceling, 'batch', 'batches')} in flight, and nothing more is submitted`

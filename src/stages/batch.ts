@@ -196,7 +196,11 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     // The run beats on meanwhile: taken for dead by another run, its groups would be sent again.
     await realtime.finishing();
     calls.abort(controller.signal.reason);
-    if (stopped && opts.cancelOnAbort) await submitter.cancelAll((await batchesToCancel(ctx, await submitter.running(), tracker.followed())).cancel, STOP_WAIT_MS);
+    if (stopped && opts.cancelOnAbort) {
+      const { cancel, leftRunning } = await batchesToCancel(ctx, await submitter.running(), tracker.followed());
+      if (leftRunning > 0) opts.emit({ type: 'kept-running', batches: leftRunning });
+      await submitter.cancelAll(cancel, STOP_WAIT_MS);
+    }
     finished = true;
     // Once (a second call gets the first's promise); the run beats on until it ends, so that, handed
     // to the consumer (`onComplete`), it is not taken for dead while the consumer keeps its output.

@@ -27,6 +27,23 @@ group('event lines', () => {
       line: 'batch msgbatch_3: it is gone',
     },
     {
+      event: { type: 'deadline', canceling: 2 },
+      line: 'deadline: canceling 2 running batches; their answers are kept and the rest is finished in real time',
+    },
+    // Not "canceling 0 running batches": nothing is canceled.
+    {
+      event: { type: 'deadline', canceling: 0 },
+      line: 'deadline: no running batch to cancel; the rest is finished in real time',
+    },
+    {
+      event: { type: 'deadline', canceling: 0, leftRunning: 1 },
+      line: 'deadline: no running batch to cancel; the rest is finished in real time; 1 batch of another run of the job, still alive, runs on: the records waiting on it wait past the deadline',
+    },
+    {
+      event: { type: 'kept-running', batches: 2 },
+      line: 'stop: 2 batches of other runs of the job, still alive, are not canceled (--cancel-on-exit cancels only batches no live run follows): they run on, and are billed',
+    },
+    {
       event: { type: 'unended', message: 'database or disk is full' },
       line: 'warning: the ledger could not record the end of this run (database or disk is full); gc keeps its work as that of a try cut short',
     },

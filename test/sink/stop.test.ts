@@ -98,6 +98,8 @@ describe('a stop with cancelOnAbort', () => {
     });
     await expect(stopped).rejects.toMatchObject({ code: 'BE_ABORTED' });
     expect(events.filter((e) => e.type === 'canceled')).toEqual([]);
+    // And says so: the user asked for cancels, and that batch runs on, billed (note 43's leftover).
+    expect(events.filter((e) => e.type === 'kept-running')).toEqual([{ type: 'kept-running', batches: 1 }]);
     const [theirs] = emu.batches();
     expect((await new Anthropic({ apiKey: 'k', baseURL: emu.url }).messages.batches.retrieve(theirs ?? '')).cancel_initiated_at).toBeNull();
     first.abort();
