@@ -32,8 +32,8 @@ export interface TestContext extends SinkContext {
   failures: unknown[];
 }
 
-export function testContext(options: Partial<BatchSinkOptions> = {}, client?: Partial<Anthropic>): TestContext {
-  const ledger = new Ledger(':memory:');
+/** A sink context on fakes and a virtual clock; the ledger in memory unless given one (a file another connection can change). */
+export function testContext(options: Partial<BatchSinkOptions> = {}, client?: Partial<Anthropic>, ledger = new Ledger(':memory:')): TestContext {
   const events: BatchEvent[] = [];
   const clock = { t: 1_000_000 };
   const sleeps: number[] = [];

@@ -6,8 +6,13 @@
  */
 import type Anthropic from '@anthropic-ai/sdk';
 import { APIConnectionError } from '@anthropic-ai/sdk';
+import Database from 'better-sqlite3';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { customIdOf } from '../../src/core/request.ts';
+import { Ledger } from '../../src/ledger/ledger.ts';
 import { batchesToCancel, startDeadline } from '../../src/sink/deadline.ts';
 import { download } from '../../src/sink/download.ts';
 import { follow } from '../../src/sink/follower.ts';
@@ -229,6 +234,26 @@ describe('the follower polls a running batch to its end, then downloads it', () 
     expect(api.calls).toEqual(['retrieve msgbatch_1']);
     expect(ctx.ledger.batch(id)?.state).toBe('downloaded');
     expect(ctx.events.some((e) => e.type === 'released')).toBe(false);
+  });
+
+  it("an ended batch answering 404 whose row another run's gc deleted meanwhile: its requests are sent back, not waited on for ever", async () => {
+    const api: FakeApi = { retrieves: [apiError(404)], downloads: [], listed: [], calls: [] };
+    const client = fakeClient(api);
+    const path = join(mkdtempSync(join(tmpdir(), 'be-follow-')), 'l.db');
+    const ctx = testContext({ pollMinMs: 1_000, pollMaxMs: 60_000 }, client, new Ledger(path));
+    const id = batchOf(ctx, [keyN(1), keyN(2)]);
+    ctx.ledger.setBatchState(id, 'ended', ctx.clock.t);
+    const retrieve = client.messages!.batches.retrieve.bind(client.messages!.batches);
+    (client.messages!.batches as { retrieve: unknown }).retrieve = (batchId: string) => {
+      const other = new Database(path);
+      other.prepare('DELETE FROM batches WHERE id = ?').run(id);
+      other.close();
+      return retrieve(batchId);
+    };
+    expect(await follow(ctx, new ResultRecorder(ctx), id)).toBeUndefined();
+    expect(api.calls).toEqual(['retrieve msgbatch_1']);
+    expect([keyN(1), keyN(2)].map((key) => stateOf(ctx, key))).toEqual(['pending', 'pending']);
+    ctx.ledger.close();
   });
 
   it('with noWait, polls the API keeps refusing (500) give up after a minute, naming the batch: the try ends (as pending), not polls for ever', async () => {
