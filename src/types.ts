@@ -57,7 +57,8 @@ export type BatchEvent =
   | { type: 'not-ours'; batchId: string }
   /** Another live run is creating a batch that holds some of our requests: we wait for it. */
   | { type: 'waiting'; requests: number; run: number; host: string | null; pid: number; ageMs: number; lastSeenMs: number | null }
-  | { type: 'following'; batchId: string; requests: number }
+  /** A batch of another run of the job, followed here too; `live` when that run is still alive (another worker), not an earlier try. */
+  | { type: 'following'; batchId: string; requests: number; live?: true }
   | { type: 'ended'; batchId: string; counts: MessageBatch['request_counts'] }
   | { type: 'requeued'; batchId: string; requests: number; reasons: Record<string, number> }
   | { type: 'released'; batchId: string | null; requests: number; reason: string }

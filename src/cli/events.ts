@@ -25,7 +25,7 @@ export function describe(event: BatchEvent): string {
       return `waiting for run ${event.run} (pid ${event.pid} on ${event.host?.split('/')[0] ?? 'an unknown host'}, running for ${Math.round(event.ageMs / 1000)} s${seen}): it is creating a batch of ${count(event.requests)} of these requests; it is taken for dead if its heartbeat stops`;
     }
     case 'following':
-      return `batch ${event.batchId}: submitted by an earlier run, following it`;
+      return event.live ? `batch ${event.batchId}: submitted by another run of the job, still running, following it too` : `batch ${event.batchId}: submitted by an earlier run, following it`;
     case 'requeued': {
       const reasons = Object.entries(event.reasons).map(([reason, n]) => `${reason}: ${n}`).join(', ');
       return `batch ${event.batchId}: ${plural(event.requests, 'request')} will be tried again (${reasons})`;

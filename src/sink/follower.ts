@@ -92,7 +92,10 @@ export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId
     // Real-time requests that were in flight when their run stopped: their answers were never stored.
     return release(ctx, row, 'real-time requests in flight when the run stopped');
   }
-  if (row.run !== ctx.run && resultsUrl === null) opts.emit({ type: 'following', batchId: row.remote_id, requests: row.request_count });
+  if (row.run !== ctx.run && resultsUrl === null) {
+    const live = await ledger.runAlive(row.run, opts.now());
+    opts.emit({ type: 'following', batchId: row.remote_id, requests: row.request_count, ...(live ? { live } : {}) });
+  }
   // Polled while running, and again when the download finds the batch answering 404 (`NOT_FOUND`).
   const remoteId = row.remote_id;
   for (let running = row.state === 'in_progress'; ; running = true) {

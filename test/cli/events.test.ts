@@ -27,6 +27,15 @@ group('event lines', () => {
       line: 'batch msgbatch_3: it is gone',
     },
     {
+      event: { type: 'following', batchId: 'msgbatch_7', requests: 10 },
+      line: 'batch msgbatch_7: submitted by an earlier run, following it',
+    },
+    // Not "an earlier run": another worker of the job, running beside this one.
+    {
+      event: { type: 'following', batchId: 'msgbatch_7', requests: 10, live: true },
+      line: 'batch msgbatch_7: submitted by another run of the job, still running, following it too',
+    },
+    {
       event: { type: 'deadline', canceling: 2 },
       line: 'deadline: canceling 2 running batches; their answers are kept and the rest is finished in real time',
     },

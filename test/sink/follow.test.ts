@@ -236,6 +236,22 @@ describe('the follower polls a running batch to its end, then downloads it', () 
     expect(ctx.events.some((e) => e.type === 'released')).toBe(false);
   });
 
+  it("a batch of another run is followed with a 'following' event that says whether that run is still alive (another worker) or not (an earlier try)", async () => {
+    const api: FakeApi = { retrieves: [ended], downloads: [() => resultsResponse([line(keyN(1), answer())]), () => resultsResponse([line(keyN(2), answer())])], calls: [] };
+    const ctx = testContext({}, fakeClient(api));
+    const worker = ctx.ledger.startRun('test', ctx.clock.t);
+    const earlier = ctx.ledger.startRun('test', ctx.clock.t);
+    ctx.ledger.endRun(earlier);
+    const live = batchOf(ctx, [keyN(1)], { run: worker });
+    const dead = batchOf(ctx, [keyN(2)], { run: earlier, remote: 'msgbatch_2' });
+    await follow(ctx, new ResultRecorder(ctx), live);
+    await follow(ctx, new ResultRecorder(ctx), dead);
+    expect(ctx.events.filter((e) => e.type === 'following')).toEqual([
+      { type: 'following', batchId: 'msgbatch_1', requests: 0, live: true },
+      { type: 'following', batchId: 'msgbatch_2', requests: 0 },
+    ]);
+  });
+
   it("an ended batch answering 404 whose row another run's gc deleted meanwhile: its requests are sent back, not waited on for ever", async () => {
     const api: FakeApi = { retrieves: [apiError(404)], downloads: [], listed: [], calls: [] };
     const client = fakeClient(api);
