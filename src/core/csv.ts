@@ -31,8 +31,8 @@ export interface SimpleCsvRows {
   /** The line breaks in the text (CRLF counts once). */
   breaks: number;
   /**
-   * The lines (0-based) of blank records of another width than `width`, skipped: only spaces, tabs
-   * or delimiters (`readCsv` says them; csv-parse's path skips them likewise).
+   * The lines (0-based) of blank records (`isBlankRecord`), skipped: only spaces, tabs or delimiters
+   * (`readCsv` says them; csv-parse's path skips them likewise).
    */
   blank: number[];
 }
@@ -108,11 +108,11 @@ export function parseSimpleCsv(text: string, options: SimpleCsvOptions): SimpleC
       i++;
       c = i < n ? text.charCodeAt(i) : -1;
     }
-    if (values.length === options.width) {
+    if (isBlankRecord(values, options.width)) {
+      blank.push(start);
+    } else if (values.length === options.width) {
       rows.push(values);
       lines.push(start);
-    } else if (values.every(isBlank)) {
-      blank.push(start);
     } else {
       return undefined;
     }
@@ -123,6 +123,21 @@ export function parseSimpleCsv(text: string, options: SimpleCsvOptions): SimpleC
     }
   }
   return { rows, lines, breaks: line, blank };
+}
+
+/**
+ * Whether a record under a header of `width` columns holds nothing: all its fields only spaces and
+ * tabs, of another width or of the header's (Excel writes a formatted range's empty rows as `,,,`).
+ * Under one column, a field of spaces is that column's value (a record). The first field is looked at
+ * first: nearly every record has something there.
+ * @example
+ * isBlankRecord(['', ' ', '\t'], 3); // true
+ * isBlankRecord(['  '], 1); // false: the value of the only column
+ * isBlankRecord(['', 'a'], 2); // false
+ */
+export function isBlankRecord(values: readonly string[], width: number): boolean {
+  if (values.length === 0 || !isBlank(values[0] as string)) return false;
+  return (values.length !== width || width > 1) && values.every(isBlank);
 }
 
 /** Whether a field holds only spaces and tabs (or nothing). */

@@ -30,7 +30,7 @@ import { createGunzip } from 'node:zlib';
 import { CsvError, type Options as CsvParseOptions } from 'csv-parse';
 import { parse as parseSync } from 'csv-parse/sync';
 import { BatchEnrichError, isBatchEnrichError, shown } from '../errors.ts';
-import { indexOr, parseSimpleCsv } from '../core/csv.ts';
+import { indexOr, isBlankRecord, parseSimpleCsv } from '../core/csv.ts';
 import { JsonArrayError, splitJsonArray } from '../core/json-array.ts';
 import { splitLinesCapped } from '../core/lines.ts';
 import { bomOf, countLineEnds, createDecoding, detectEncoding, DETECT_SAMPLE_BYTES, firstNonAscii, incompleteUtf8Tail, isSingleByte, lineByLineDecoding, utf16WithoutBom, type EncodingChoice } from '../core/encoding.ts';
@@ -609,6 +609,11 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
           }
           const values = Array.isArray(record) ? record : Object.values(record);
           const line = startLine(values, info.lines, info.empty_lines);
+          // Of the header's width (another width is `on_skip`'s): blank all the same.
+          if (columns && isBlankRecord(values, columns.length)) {
+            skips.say(`${file}:${line}: ${BLANK_LINE}: it is not a record`);
+            return null;
+          }
           if (!headerAgain.maybe(header, Array.isArray(record) ? record[0] : record[columns?.[0] ?? '']) || !headerAgain.again(header, (at) => (Array.isArray(record) ? record[at] : record[columns?.[at] ?? '']), values.length, line)) records.push({ seq: seq++, line, data: Array.isArray(record) ? named(columns ?? [], record) : record });
           return null;
         },
