@@ -18,6 +18,7 @@ import { MAX_STRICT_TOOLS, newSchemaTally, structuredOutputProblem } from '../co
 import { promptTokens } from './answer.ts';
 import { checkDocuments } from './documents.ts';
 import type { FileStore } from './files.ts';
+import { BLOCKS, SERVER_TOOLS, TOOL_RESULT_BLOCKS, type Shape } from './shapes.ts';
 import { forcedTool, validateMessageParams, VERSION_2026 } from './validate.ts';
 
 /** Where the params came from: a batch request, `POST /v1/messages`, or count_tokens (no max_tokens). */
@@ -116,6 +117,12 @@ function onlyKeys(obj: Obj, path: string, allowed: readonly string[]): void {
   for (const key of Object.keys(obj)) if (!allowed.includes(key)) fail(`${path}.${key}`, 'Extra inputs are not permitted');
 }
 
+/** An object of a shape the emulator checks by its keys (`./shapes.ts`): no other key, and its required ones there. */
+function checkShape(obj: Obj, path: string, shape: Shape): void {
+  onlyKeys(obj, path, shape.keys);
+  for (const key of shape.required) if (obj[key] === undefined) fail(`${path}.${key}`, 'Field required');
+}
+
 /** An optional field of `obj` that must be an object (or null) with only `allowed` keys; the object, if any. */
 function optionalObject(obj: Obj, key: string, path: string, allowed: readonly string[]): Obj | undefined {
   const value = obj[key];
@@ -171,6 +178,7 @@ function check(params: Obj, ctx: CheckContext): void {
   const model = resolveModel(params['model'], ctx);
   if (ctx.context !== 'count_tokens') checkMaxTokens(params, model, ctx);
   checkBatchOnly(params, ctx);
+  checkNotNull(params, ctx);
   checkSampling(params, model, ctx);
   checkTopLevel(params);
   const thinking = checkThinking(params, ctx);
@@ -181,6 +189,21 @@ function check(params: Obj, ctx: CheckContext): void {
   checkCacheControl(params);
   checkOutputConfig(params, model);
   checkContextWindow(params, model, ctx);
+}
+
+/**
+ * Top-level fields that are not nullable [SPEC CreateMessageParams: `metadata`, `output_config`,
+ * `thinking`, `tool_choice` are objects, `service_tier` an enum, `temperature`/`top_p` numbers and
+ * `top_k` an integer, none with a null branch; the nullable ones (`cache_control`, `container`,
+ * `inference_geo`) have one]: `null` is refused as a value of the wrong type (helper-61: taken for
+ * absent, so `x ?? null` passed here). Under 2026-10-21 the sampling fields are refused whatever their
+ * value (`checkSampling`).
+ */
+function checkNotNull(params: Obj, ctx: CheckContext): void {
+  for (const key of ['metadata', 'output_config', 'thinking', 'tool_choice']) if (params[key] === null) fail(key, 'Input should be a valid dictionary');
+  if (params['service_tier'] === null) fail('service_tier', `Input should be ${oneOfWords(['auto', 'standard_only'])}`);
+  if (ctx.version === VERSION_2026) return;
+  for (const key of ['temperature', 'top_p', 'top_k']) if (params[key] === null) fail(key, `Input should be a valid ${key === 'top_k' ? 'integer' : 'number'}`);
 }
 
 // --- model ------------------------------------------------------------------------------------------
@@ -310,11 +333,8 @@ function checkThinking(params: Obj, ctx: CheckContext): boolean {
 // --- tools and tool_choice ---------------------------------------------------------------------------------
 
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,128}$/;
-/**
- * Server tools are versioned types (`web_search_20250305`, `tool_search_tool_bm25_20251119`), and two
- * undated ones [SPEC: the tool-search tools' `type` enums]; their own fields are not checked here.
- */
-const SERVER_TOOL_TYPE = /^([a-z0-9_]+_\d{8}|tool_search_tool_bm25|tool_search_tool_regex)$/;
+/** The `type` tags a tool may have: `custom` (or none) and the server tools' [SPEC CreateMessageParams.tools.items]. */
+const TOOL_TAGS = ['custom', ...Object.keys(SERVER_TOOLS)];
 
 /**
  * Custom tools [SPEC Tool: name 1..128 of `^[a-zA-Z0-9_-]{1,128}$`, `input_schema` required with
@@ -331,8 +351,14 @@ function checkTools(params: Obj): Set<string> {
     const base = `tools.${i}`;
     if (!isObj(tool)) fail(base, 'Input should be a valid dictionary');
     const type = tool['type'];
-    if (typeof type === 'string' && SERVER_TOOL_TYPE.test(type)) return;
-    if (type !== undefined && type !== null && type !== 'custom') tagError(base, type, ['custom', '<server tool type>_YYYYMMDD']);
+    const server = typeof type === 'string' && Object.hasOwn(SERVER_TOOLS, type) ? SERVER_TOOLS[type] : undefined;
+    if (server) {
+      // Its keys, its required fields and its fixed name; the values of its other fields are not checked.
+      checkShape(tool, `${base}.${String(type)}`, server);
+      if (server.name !== undefined && tool['name'] !== server.name) fail(`${base}.${String(type)}.name`, `Input should be '${server.name}'`);
+      return;
+    }
+    if (type !== undefined && type !== null && type !== 'custom') tagError(base, type, TOOL_TAGS);
     const path = `${base}.custom`;
     onlyKeys(tool, path, KEYS.Tool);
     optionalBoolean(tool, 'strict', `${path}.strict`);
@@ -486,6 +512,8 @@ function checkMessages(messages: unknown, ctx: CheckContext, model: ModelEntry):
           onlyKeys(block, `${bpath}.tool_result`, KEYS.RequestToolResultBlock);
           const id = block['tool_use_id'];
           if (typeof id !== 'string') fail(`${bpath}.tool_result.tool_use_id`, 'Field required');
+          optionalBoolean(block, 'is_error', `${bpath}.tool_result.is_error`);
+          checkToolResultContent(block['content'], `${bpath}.tool_result.content`, model);
           toolResults.push(id);
           if (!pendingToolUses.includes(id))
             fail(
@@ -495,6 +523,8 @@ function checkMessages(messages: unknown, ctx: CheckContext, model: ModelEntry):
           break;
         }
         default:
+          // The other blocks (thinking, search results, server tool blocks…): by their keys [SPEC InputContentBlock].
+          checkShape(block, `${bpath}.${String(type)}`, BLOCKS[type as string] as Shape);
           break;
       }
     });
@@ -508,6 +538,34 @@ function checkMessages(messages: unknown, ctx: CheckContext, model: ModelEntry):
     }
     pendingToolUses = toolUses;
     pendingFrom = i;
+  });
+}
+
+/**
+ * A `tool_result`'s content: a string, or a list of the blocks it may hold [SPEC
+ * RequestToolResultBlock.content: text, image, search_result, document, tool_reference, browser_state],
+ * text, images and documents checked as in a message, the others by their keys.
+ */
+function checkToolResultContent(content: unknown, path: string, model: ModelEntry): void {
+  if (content === undefined || typeof content === 'string') return;
+  if (!Array.isArray(content)) fail(path, 'Input should be a valid list');
+  const tags = Object.keys(TOOL_RESULT_BLOCKS);
+  content.forEach((block, k) => {
+    const at = `${path}.${k}`;
+    if (!isObj(block)) fail(at, 'Input should be a valid dictionary');
+    const type = block['type'];
+    if (typeof type !== 'string' || !tags.includes(type)) tagError(at, type, tags);
+    if (type === 'text') {
+      onlyKeys(block, `${at}.text`, KEYS.RequestTextBlock);
+      checkText(block, `${at}.text`);
+    } else if (type === 'image') {
+      requireCapability(model, 'imageInput', at);
+      checkImage(block, `${at}.image`);
+    } else if (type === 'document') {
+      checkDocument(block, `${at}.document`, model);
+    } else {
+      checkShape(block, `${at}.${type}`, TOOL_RESULT_BLOCKS[type] as Shape);
+    }
   });
 }
 

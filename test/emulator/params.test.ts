@@ -184,6 +184,39 @@ const CASES: Case[] = [
   { description: 'a service_tier that is not auto or standard_only', notCounted: true, params: { service_tier: 'priority' }, message: /^service_tier: Input should be 'auto' or 'standard_only'$/ },
   { description: 'an inference_geo that is not a string', notCounted: true, params: { inference_geo: 5 }, message: /^inference_geo: Input should be a valid string$/ },
   { description: 'a document in an assistant message (2026-10-21)', params: { messages: [user('hi'), { role: 'assistant', content: [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'x' } }] }, user('ok')] }, message: /^messages\.1\.content\.0: document blocks are not allowed in assistant messages$/ },
+  // helper-61: the closed unions and non-nullable fields of the OpenAPI document that the emulator took.
+  // [SPEC CreateMessageParams.tools.items: a closed oneOf of Tool and the named server tools, each additionalProperties: false]
+  { description: 'a server tool type the API does not have', params: { tools: [{ type: 'web_search_20990101', name: 'web_search' }] }, message: /^tools\.0\.type: Input tag 'web_search_20990101' found using 'type' does not match any of the expected tags: 'custom', 'bash_20250124', .*'web_search_20250305'/ },
+  { description: 'a misspelt key in a server tool', params: { tools: [{ type: 'web_search_20250305', name: 'web_search', max_usess: 3 }] }, message: /^tools\.0\.web_search_20250305\.max_usess: Extra inputs are not permitted$/ },
+  { description: 'a server tool under another name than its own', params: { tools: [{ type: 'web_search_20250305', name: 'search' }] }, message: /^tools\.0\.web_search_20250305\.name: Input should be 'web_search'$/ },
+  { description: 'a server tool without its name', params: { tools: [{ type: 'bash_20250124' }] }, message: /^tools\.0\.bash_20250124\.name: Field required$/ },
+  // [SPEC InputContentBlock: each member additionalProperties: false, with its required fields]
+  { description: 'cache_control on a thinking block', params: { messages: [user('hi'), { role: 'assistant', content: [{ type: 'thinking', thinking: 't', signature: 's', cache_control: { type: 'ephemeral' } }] }, user('ok')] }, message: /^messages\.1\.content\.0\.thinking\.cache_control: Extra inputs are not permitted$/ },
+  { description: 'a thinking block without its signature', params: { messages: [user('hi'), { role: 'assistant', content: [{ type: 'thinking', thinking: 't' }] }, user('ok')] }, message: /^messages\.1\.content\.0\.thinking\.signature: Field required$/ },
+  { description: 'a redacted_thinking block without its data', params: { messages: [user('hi'), { role: 'assistant', content: [{ type: 'redacted_thinking' }] }, user('ok')] }, message: /^messages\.1\.content\.0\.redacted_thinking\.data: Field required$/ },
+  { description: 'an empty search_result block', params: { messages: [user([{ type: 'search_result' }])] }, message: /^messages\.0\.content\.0\.search_result\.content: Field required$/ },
+  // [SPEC RequestToolResultBlock: is_error a boolean; content a string or a closed union of blocks]
+  {
+    description: 'a tool_result is_error that is not a boolean',
+    params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', is_error: 'yes', content: 'x' }])] },
+    message: /^messages\.2\.content\.0\.tool_result\.is_error: Input should be a valid boolean$/,
+  },
+  {
+    description: 'a tool_result holding a block it cannot hold',
+    params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'video' }] }])] },
+    message: /^messages\.2\.content\.0\.tool_result\.content\.0\.type: Input tag 'video' found using 'type' does not match any of the expected tags: 'text', 'image', 'search_result', 'document', 'tool_reference', 'browser_state'$/,
+  },
+  {
+    description: 'an extra key in a text block inside a tool_result',
+    params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: 'x', foo: 1 }] }])] },
+    message: /^messages\.2\.content\.0\.tool_result\.content\.0\.text\.foo: Extra inputs are not permitted$/,
+  },
+  // [SPEC CreateMessageParams: metadata, output_config, thinking, tool_choice, service_tier are not nullable (cache_control, container, inference_geo say so with a null branch)]
+  { description: 'metadata: null', notCounted: true, params: { metadata: null }, message: /^metadata: Input should be a valid dictionary$/ },
+  { description: 'output_config: null', params: { output_config: null }, message: /^output_config: Input should be a valid dictionary$/ },
+  { description: 'thinking: null', params: { thinking: null }, message: /^thinking: Input should be a valid dictionary$/ },
+  { description: 'tool_choice: null', params: { tool_choice: null }, message: /^tool_choice: Input should be a valid dictionary$/ },
+  { description: 'service_tier: null', notCounted: true, params: { service_tier: null }, message: /^service_tier: Input should be 'auto' or 'standard_only'$/ },
 ];
 
 describe('one bad request per case inside an otherwise good batch (SDK, every line against the spec)', () => {

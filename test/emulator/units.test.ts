@@ -51,8 +51,12 @@ describe('validation', () => {
     // Not in DOC §3.5's list: taken (UNCONFIRMED either way; helper-42).
     expect(at('2023-06-01', 'claude-haiku-5-5', { temperature: 0 })).toBeUndefined();
     // The tool-search server tools, dated with digits in their name or undated [SPEC] (helper-42: refused).
-    for (const type of ['tool_search_tool_bm25_20251119', 'tool_search_tool_bm25', 'tool_search_tool_regex'])
-      expect(checkParams({ model: 'claude-haiku-4-5', max_tokens: 10, tools: [{ type, name: 'tool_search' }], messages: [{ role: 'user', content: 'hi' }] }, { context: 'batch', version: '2026-10-21', betas: [], now: 0 }), type).toBeUndefined();
+    // Each under the name its schema gives it [SPEC ToolSearchToolBM25_20251119, ToolSearchToolRegex_20251119: name.const].
+    for (const [type, name] of [['tool_search_tool_bm25_20251119', 'tool_search_tool_bm25'], ['tool_search_tool_bm25', 'tool_search_tool_bm25'], ['tool_search_tool_regex', 'tool_search_tool_regex']])
+      expect(checkParams({ model: 'claude-haiku-4-5', max_tokens: 10, tools: [{ type, name }], messages: [{ role: 'user', content: 'hi' }] }, { context: 'batch', version: '2026-10-21', betas: [], now: 0 }), type).toBeUndefined();
+    // Null for a temperature under 2023-06-01: not nullable [SPEC CreateMessageParams.temperature, top_p: number; top_k: integer].
+    expect(at('2023-06-01', 'claude-haiku-4-5', { temperature: null })).toBe('temperature: Input should be a valid number');
+    expect(at('2023-06-01', 'claude-haiku-4-5', { top_k: null })).toBe('top_k: Input should be a valid integer');
     // BetaOutputConfig.task_budget (helper-42: refused as an extra input after the nested-keys rule).
     expect(checkParams({ model: 'claude-haiku-4-5', max_tokens: 10, output_config: { task_budget: { type: 'tokens', total: 1000 } }, messages: [{ role: 'user', content: 'hi' }] }, { context: 'batch', version: '2026-10-21', betas: [], now: 0 })).toBeUndefined();
   });

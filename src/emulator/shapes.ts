@@ -1,0 +1,73 @@
+/**
+ * The request shapes the emulator checks by their keys, as the OpenAPI document declares them
+ * (fixtures/spec/anthropic-openapi.json; each entry names its schema, all `additionalProperties:
+ * false`): the keys allowed, those required besides `type`, and the `name` a server tool must have.
+ * - `SERVER_TOOLS`: [SPEC CreateMessageParams.tools.items], a closed `oneOf` of `Tool` (a custom
+ *   tool, checked field by field in `./params.ts`) and these server tools, by their `type`.
+ * - `BLOCKS`: [SPEC InputContentBlock], the content blocks of a message, by their `type`.
+ * - `TOOL_RESULT_BLOCKS`: [SPEC RequestToolResultBlock.content], the blocks a `tool_result` may hold.
+ * Copied from the document; test/emulator/shapes.test.ts reads them from it again, so a newer
+ * document that differs fails that test instead of the emulator drifting from it.
+ */
+export interface Shape {
+  /** The schema of the OpenAPI document it is copied from. */
+  schema: string;
+  keys: readonly string[];
+  /** Required, besides `type`. */
+  required: readonly string[];
+  /** The tool name a server tool must be given (its schema's `name.const`). */
+  name?: string;
+}
+
+export const SERVER_TOOLS: Readonly<Record<string, Shape>> = {
+  bash_20250124: { schema: 'BashTool_20250124', keys: ['allowed_callers', 'cache_control', 'defer_loading', 'input_examples', 'name', 'strict', 'type'], required: ['name'], name: 'bash' },
+  code_execution_20250522: { schema: 'CodeExecutionTool_20250522', keys: ['allowed_callers', 'cache_control', 'defer_loading', 'name', 'strict', 'type'], required: ['name'], name: 'code_execution' },
+  code_execution_20250825: { schema: 'CodeExecutionTool_20250825', keys: ['allowed_callers', 'cache_control', 'defer_loading', 'name', 'strict', 'type'], required: ['name'], name: 'code_execution' },
+  code_execution_20260120: { schema: 'CodeExecutionTool_20260120', keys: ['allowed_callers', 'cache_control', 'defer_loading', 'name', 'strict', 'type'], required: ['name'], name: 'code_execution' },
+  code_execution_20260521: { schema: 'CodeExecutionTool_20260521', keys: ['allowed_callers', 'cache_control', 'defer_loading', 'name', 'strict', 'type'], required: ['name'], name: 'code_execution' },
+  browser_toolset_20260801: { schema: 'BrowserToolset_20260801', keys: ['allowed_callers', 'cache_control', 'configs', 'type'], required: [] },
+  memory_20250818: { schema: 'MemoryTool_20250818', keys: ['allowed_callers', 'cache_control', 'defer_loading', 'input_examples', 'name', 'strict', 'type'], required: ['name'], name: 'memory' },
+  computer_toolset_20260801: { schema: 'ComputerToolset_20260801', keys: ['allowed_callers', 'cache_control', 'configs', 'type'], required: [] },
+  text_editor_20250124: { schema: 'TextEditor_20250124', keys: ['allowed_callers', 'cache_control', 'defer_loading', 'input_examples', 'name', 'strict', 'type'], required: ['name'], name: 'str_replace_editor' },
+  text_editor_20250429: { schema: 'TextEditor_20250429', keys: ['allowed_callers', 'cache_control', 'defer_loading', 'input_examples', 'name', 'strict', 'type'], required: ['name'], name: 'str_replace_based_edit_tool' },
+  text_editor_20250728: { schema: 'TextEditor_20250728', keys: ['allowed_callers', 'cache_control', 'defer_loading', 'input_examples', 'max_characters', 'name', 'strict', 'type'], required: ['name'], name: 'str_replace_based_edit_tool' },
+  web_search_20250305: { schema: 'WebSearchTool_20250305', keys: ['allowed_callers', 'allowed_domains', 'blocked_domains', 'cache_control', 'defer_loading', 'max_uses', 'name', 'strict', 'type', 'user_location'], required: ['name'], name: 'web_search' },
+  web_fetch_20250910: { schema: 'WebFetchTool_20250910', keys: ['allowed_callers', 'allowed_domains', 'blocked_domains', 'cache_control', 'citations', 'defer_loading', 'max_content_tokens', 'max_uses', 'name', 'strict', 'type'], required: ['name'], name: 'web_fetch' },
+  web_search_20260209: { schema: 'WebSearchTool_20260209', keys: ['allowed_callers', 'allowed_domains', 'blocked_domains', 'cache_control', 'defer_loading', 'max_uses', 'name', 'strict', 'type', 'user_location'], required: ['name'], name: 'web_search' },
+  web_fetch_20260209: { schema: 'WebFetchTool_20260209', keys: ['allowed_callers', 'allowed_domains', 'blocked_domains', 'cache_control', 'citations', 'defer_loading', 'max_content_tokens', 'max_uses', 'name', 'strict', 'type'], required: ['name'], name: 'web_fetch' },
+  web_fetch_20260309: { schema: 'WebFetchTool_20260309', keys: ['allowed_callers', 'allowed_domains', 'blocked_domains', 'cache_control', 'citations', 'defer_loading', 'max_content_tokens', 'max_uses', 'name', 'strict', 'type', 'use_cache'], required: ['name'], name: 'web_fetch' },
+  web_search_20260318: { schema: 'WebSearchTool_20260318', keys: ['allowed_callers', 'allowed_domains', 'blocked_domains', 'cache_control', 'defer_loading', 'max_uses', 'name', 'response_inclusion', 'strict', 'type', 'user_location'], required: ['name'], name: 'web_search' },
+  web_fetch_20260318: { schema: 'WebFetchTool_20260318', keys: ['allowed_callers', 'allowed_domains', 'blocked_domains', 'cache_control', 'citations', 'defer_loading', 'max_content_tokens', 'max_uses', 'name', 'response_inclusion', 'strict', 'type', 'use_cache'], required: ['name'], name: 'web_fetch' },
+  tool_search_tool_bm25_20251119: { schema: 'ToolSearchToolBM25_20251119', keys: ['allowed_callers', 'cache_control', 'defer_loading', 'name', 'strict', 'type'], required: ['name'], name: 'tool_search_tool_bm25' },
+  tool_search_tool_bm25: { schema: 'ToolSearchToolBM25_20251119', keys: ['allowed_callers', 'cache_control', 'defer_loading', 'name', 'strict', 'type'], required: ['name'], name: 'tool_search_tool_bm25' },
+  tool_search_tool_regex_20251119: { schema: 'ToolSearchToolRegex_20251119', keys: ['allowed_callers', 'cache_control', 'defer_loading', 'name', 'strict', 'type'], required: ['name'], name: 'tool_search_tool_regex' },
+  tool_search_tool_regex: { schema: 'ToolSearchToolRegex_20251119', keys: ['allowed_callers', 'cache_control', 'defer_loading', 'name', 'strict', 'type'], required: ['name'], name: 'tool_search_tool_regex' },
+};
+
+export const BLOCKS: Readonly<Record<string, Shape>> = {
+  text: { schema: 'RequestTextBlock', keys: ['cache_control', 'citations', 'text', 'type'], required: ['text'] },
+  image: { schema: 'RequestImageBlock', keys: ['cache_control', 'source', 'transformations', 'type'], required: ['source'] },
+  document: { schema: 'RequestDocumentBlock', keys: ['cache_control', 'citations', 'context', 'source', 'title', 'type'], required: ['source'] },
+  search_result: { schema: 'RequestSearchResultBlock', keys: ['cache_control', 'citations', 'content', 'source', 'title', 'type'], required: ['content', 'source', 'title'] },
+  thinking: { schema: 'RequestThinkingBlock', keys: ['signature', 'thinking', 'type'], required: ['signature', 'thinking'] },
+  redacted_thinking: { schema: 'RequestRedactedThinkingBlock', keys: ['data', 'type'], required: ['data'] },
+  tool_use: { schema: 'RequestToolUseBlock', keys: ['cache_control', 'caller', 'id', 'input', 'name', 'toolset_name', 'type'], required: ['id', 'input', 'name'] },
+  tool_result: { schema: 'RequestToolResultBlock', keys: ['cache_control', 'content', 'is_error', 'tool_use_id', 'toolset_name', 'type'], required: ['tool_use_id'] },
+  server_tool_use: { schema: 'RequestServerToolUseBlock', keys: ['cache_control', 'caller', 'id', 'input', 'name', 'type'], required: ['id', 'input', 'name'] },
+  web_search_tool_result: { schema: 'RequestWebSearchToolResultBlock', keys: ['cache_control', 'caller', 'content', 'tool_use_id', 'type'], required: ['content', 'tool_use_id'] },
+  web_fetch_tool_result: { schema: 'RequestWebFetchToolResultBlock', keys: ['cache_control', 'caller', 'content', 'tool_use_id', 'type'], required: ['content', 'tool_use_id'] },
+  code_execution_tool_result: { schema: 'RequestCodeExecutionToolResultBlock', keys: ['cache_control', 'content', 'tool_use_id', 'type'], required: ['content', 'tool_use_id'] },
+  bash_code_execution_tool_result: { schema: 'RequestBashCodeExecutionToolResultBlock', keys: ['cache_control', 'content', 'tool_use_id', 'type'], required: ['content', 'tool_use_id'] },
+  text_editor_code_execution_tool_result: { schema: 'RequestTextEditorCodeExecutionToolResultBlock', keys: ['cache_control', 'content', 'tool_use_id', 'type'], required: ['content', 'tool_use_id'] },
+  tool_search_tool_result: { schema: 'RequestToolSearchToolResultBlock', keys: ['cache_control', 'content', 'tool_use_id', 'type'], required: ['content', 'tool_use_id'] },
+  container_upload: { schema: 'RequestContainerUploadBlock', keys: ['cache_control', 'file_id', 'type'], required: ['file_id'] },
+};
+
+export const TOOL_RESULT_BLOCKS: Readonly<Record<string, Shape>> = {
+  text: { schema: 'RequestTextBlock', keys: ['cache_control', 'citations', 'text', 'type'], required: ['text'] },
+  image: { schema: 'RequestImageBlock', keys: ['cache_control', 'source', 'transformations', 'type'], required: ['source'] },
+  search_result: { schema: 'RequestSearchResultBlock', keys: ['cache_control', 'citations', 'content', 'source', 'title', 'type'], required: ['content', 'source', 'title'] },
+  document: { schema: 'RequestDocumentBlock', keys: ['cache_control', 'citations', 'context', 'source', 'title', 'type'], required: ['source'] },
+  tool_reference: { schema: 'RequestToolReferenceBlock', keys: ['cache_control', 'tool_name', 'type'], required: ['tool_name'] },
+  browser_state: { schema: 'RequestBrowserStateBlock', keys: ['cache_control', 'state_changes', 'tabs', 'type'], required: ['tabs'] },
+};
