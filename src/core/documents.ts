@@ -184,20 +184,25 @@ async function inspect(bytes: Uint8Array, name: string, depth: number): Promise<
   return { kind: 'text', mediaType: 'text/plain', text: nonEmpty(text, name) };
 }
 
+/**
+ * A PDF's page count. Whatever pdf-lib throws, loading it or walking its page tree, is the file's
+ * damage, named (helper-60: a download cut short, a catalog without pages or a page tree that loops
+ * loaded, then threw a TypeError or a RangeError from `getPageCount` that ended the whole run).
+ */
 async function pdfPages(bytes: Uint8Array, name: string): Promise<number> {
-  let doc: PDFDocument;
+  let pages: number;
   try {
     // pdf-lib refuses encrypted files with EncryptedPDFError unless told to ignore encryption.
     const { PDFDocument: Pdf } = (await parsers())[2];
-    doc = await Pdf.load(bytes, { updateMetadata: false, throwOnInvalidObject: true });
+    const doc: PDFDocument = await Pdf.load(bytes, { updateMetadata: false, throwOnInvalidObject: true });
+    pages = doc.getPageCount();
   } catch (error) {
-    const message = (error as Error).message;
-    if ((error as Error).name === 'EncryptedPDFError' || /encrypted/i.test(message)) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (error instanceof Error && (error.name === 'EncryptedPDFError' || /encrypted/i.test(message))) {
       throw new DocumentProblem('document_encrypted', `${name}: the PDF is encrypted (password-protected); the API cannot read it: decrypt it first`);
     }
-    throw new DocumentProblem('document_unreadable', `${name}: a damaged PDF (${message.split('\n')[0]})`);
+    throw new DocumentProblem('document_unreadable', `${name}: a damaged PDF (${error instanceof RangeError ? 'its page tree loops' : message.split('\n')[0]})`);
   }
-  const pages = doc.getPageCount();
   if (pages === 0) throw new DocumentProblem('document_unreadable', `${name}: a PDF without pages`);
   return pages;
 }
@@ -339,7 +344,13 @@ function looksLikeEmail(text: string): boolean {
  */
 async function inspectEmail(bytes: Uint8Array, name: string, depth: number): Promise<Inspected> {
   const { simpleParser } = await import('mailparser');
-  const mail = await simpleParser(await utf8Headers(Buffer.from(bytes)));
+  let mail: Awaited<ReturnType<typeof simpleParser>>;
+  try {
+    mail = await simpleParser(await utf8Headers(Buffer.from(bytes)));
+  } catch (error) {
+    // Its parser gives up (helper-60: "Max allowed child nodes exceeded" for 3,000 nested multiparts): this file's problem, not the run's.
+    throw new DocumentProblem('document_unreadable', `${name}: an e-mail that cannot be read (${(error instanceof Error ? error.message : String(error)).split('\n')[0]})`);
+  }
   const header = (label: string, value: unknown) => (value ? `${label}: ${String(value)}\n` : '');
   const addresses = (value: unknown) => {
     const list = Array.isArray(value) ? value : value ? [value] : [];

@@ -219,6 +219,71 @@ describe('inspectDocument: a damaged or cut-short image is document_unreadable, 
   });
 });
 
+// helper-60: a PDF whose structure pdf-lib loads but cannot walk (a download cut short, a catalog without
+// pages, a page tree that loops) threw pdf-lib's own error past the attach stage: the whole run failed
+// (exit 1, nothing written, no file named) instead of that record getting document_unreadable.
+describe('inspectDocument: a PDF damaged anywhere is document_unreadable, never an error that ends the run', () => {
+  /** A hand-written PDF of these objects (1 0 obj is the catalog), with a correct xref table. */
+  const handPdf = (objects: string[]) => {
+    let out = '%PDF-1.4\n';
+    const offsets: number[] = [];
+    objects.forEach((o, i) => {
+      offsets.push(out.length);
+      out += `${i + 1} 0 obj\n${o}\nendobj\n`;
+    });
+    const xref = out.length;
+    out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`;
+    out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+    return Buffer.from(out, 'latin1');
+  };
+
+  it('a catalog without pages, a page tree that is no tree, or loops: each named', async () => {
+    const cases: [string, Buffer][] = [
+      ['no-pages.pdf', handPdf(['<< /Type /Catalog >>'])],
+      ['pages-not-dict.pdf', handPdf(['<< /Type /Catalog /Pages 2 0 R >>', '42'])],
+      ['kids-missing.pdf', handPdf(['<< /Type /Catalog /Pages 2 0 R >>', '<< /Type /Pages /Count 3 >>'])],
+      ['kids-loop.pdf', handPdf(['<< /Type /Catalog /Pages 2 0 R >>', '<< /Type /Pages /Kids [2 0 R] /Count 1 >>'])],
+    ];
+    for (const [name, bytes] of cases) {
+      const problem = await problemOf(bytes, name);
+      expect(problem.type, name).toBe('document_unreadable');
+      expect(problem.message, name).toMatch(new RegExp(`^${name.replace('.', '\\.')}: a (damaged PDF|PDF without pages)`));
+    }
+  });
+
+  it('every cut of a PDF (a download that stopped early), with and without object streams, inspects or is a named problem', async () => {
+    for (const pdf of [await invoicePdf(1), await textPdf([['a'], ['b']], { objectStreams: true })]) {
+      const other: string[] = [];
+      for (let n = 1; n < pdf.length; n += 3) {
+        try {
+          await inspectDocument(Buffer.from(pdf).subarray(0, n), 'cut.pdf');
+        } catch (error) {
+          if (!(error instanceof DocumentProblem)) other.push(`${n}: ${(error as Error).message}`);
+        }
+      }
+      expect(other).toEqual([]);
+    }
+  }, 60_000);
+
+  it('an e-mail its parser gives up on (3,000 nested multiparts) is document_unreadable, named', async () => {
+    const head = ['From: a@b.example', 'To: c@d.example', 'Subject: s', 'Date: Sat, 14 Mar 2026 10:00:00 +0000', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b0"', ''];
+    const deep = [...head];
+    for (let i = 0; i < 3000; i++) deep.push(`--b${i}`, `Content-Type: multipart/mixed; boundary="b${i + 1}"`, '');
+    deep.push('--b3000', 'Content-Type: text/plain', '', 'deep body', '');
+    const problem = await problemOf(Buffer.from(deep.join('\r\n'), 'latin1'), 'deep.eml');
+    expect(problem).toMatchObject({ type: 'document_unreadable', message: expect.stringMatching(/^deep\.eml: an e-mail that cannot be read \(/) });
+  });
+
+  it("an e-mail's damaged PDF attachment is named among the attachments not sent; the e-mail is read", async () => {
+    const head = ['From: a@b.example', 'To: c@d.example', 'Subject: s', 'Date: Sat, 14 Mar 2026 10:00:00 +0000', 'MIME-Version: 1.0'];
+    const bad = handPdf(['<< /Type /Catalog /Pages 2 0 R >>', '<< /Type /Pages /Kids [2 0 R] /Count 1 >>']).toString('base64');
+    const mail = [...head, 'Content-Type: multipart/mixed; boundary="b1"', '', '--b1', 'Content-Type: text/plain', '', 'the invoice', '--b1', 'Content-Type: application/pdf; name="x.pdf"', 'Content-Disposition: attachment; filename="x.pdf"', 'Content-Transfer-Encoding: base64', '', bad, '--b1--', ''];
+    const doc = await inspectDocument(Buffer.from(mail.join('\r\n'), 'latin1'), 'm.eml');
+    expect(doc.kind).toBe('email');
+    expect(doc.kind === 'email' ? doc.text : '').toMatch(/Attachments not sent: x\.pdf \(document_unreadable\)/);
+  });
+});
+
 describe('preflight: what the API would refuse, before paying', () => {
   it('pages over the model limit: 100, or 600 on 1M-context models', async () => {
     const doc = await inspectDocument(await textPdf(Array.from({ length: 101 }, (_, i) => [`page ${i + 1}`])), 'long.pdf');
