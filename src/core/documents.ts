@@ -31,6 +31,7 @@ export type DocumentErrorType =
   | 'document_missing'
   | 'document_too_many_pages'
   | 'image_too_large'
+  | 'too_much_media'
   | 'request_too_large'
   | 'model_no_documents';
 
@@ -62,6 +63,17 @@ export const MAX_IMAGE_SIDE = 8000;
 export const MAX_IMAGE_SIDE_MANY = 2000;
 /** More images than this in one request lowers the side limit to `MAX_IMAGE_SIDE_MANY`. */
 export const MANY_IMAGES = 20;
+/**
+ * The most base64 an image sent inline may be: the API refuses more with "messages.N.content.M.image.
+ * source.base64: image exceeds 5 MB maximum: N bytes > 5242880 bytes" (the API's own error, quoted in
+ * anthropics/claude-code#2104, #2146, #11181; counted here on the base64 text, the larger measure).
+ */
+export const MAX_IMAGE_BASE64_BYTES = 5 * 1024 * 1024;
+
+/** How long `bytes` bytes are as base64. */
+export function base64Length(bytes: number): number {
+  return Math.ceil(bytes / 3) * 4;
+}
 /** The Files API takes files up to 500 MB (request-size table, docs/anthropic-batches-api.md §3.1). */
 export const MAX_FILE_BYTES = 500 * 1024 * 1024;
 
@@ -479,12 +491,24 @@ export function binaryParts(doc: Inspected): (Inspected & { kind: 'pdf' | 'image
 /**
  * The checks the API would fail a request on, made before anything is paid: PDF pages over the
  * model's limit, images over the side limit (8000 px, or 2000 px with more than 20 images in the
- * request; unless `oversized: 'downsize'`, which lets the API scale them), and an inline request
- * over 32 MB. Throws a `DocumentProblem` naming the file.
+ * request; unless `oversized: 'downsize'`, which lets the API scale them), an image sent inline
+ * (`inline`) over 5 MB of base64, images and PDF pages together over the per-request media limit
+ * (the vision guide: 100 images a request on models with a 200K context window, 600 on the others,
+ * as for PDF pages; counted together: the API's "Too much media: 0 document pages + 103 images >
+ * 100", quoted in anthropics/claude-code#3397), and an inline request over 32 MB. Throws a
+ * `DocumentProblem` naming the file.
  */
 export function preflight(
   docs: readonly { name: string; doc: Inspected }[],
-  options: { model: string; inlineBytes: number; textBytes?: number; oversized?: 'downsize' | 'error' | undefined; lookup?: (id: string) => ModelEntry | undefined },
+  options: {
+    model: string;
+    inlineBytes: number;
+    textBytes?: number;
+    oversized?: 'downsize' | 'error' | undefined;
+    /** Whether a PDF or image goes inline as base64 (else by `file_id`). _Default:_ none is. */
+    inline?: (part: Inspected) => boolean;
+    lookup?: (id: string) => ModelEntry | undefined;
+  },
 ): void {
   const pageLimit = pdfPageLimit(options.model);
   const parts = docs.flatMap(({ name, doc }) => binaryParts(doc).map((part) => ({ name, part })));
@@ -507,6 +531,10 @@ export function preflight(
       const why = images > MANY_IMAGES ? ` (the limit when a request has more than ${MANY_IMAGES} images)` : '';
       throw new DocumentProblem('image_too_large', `${where}: ${part.width}×${part.height} px, over ${sideLimit} px a side${why}; scale it down`);
     }
+    const base64 = base64Length(part.bytes.length);
+    if (part.kind === 'image' && base64 > MAX_IMAGE_BASE64_BYTES && options.inline?.(part) === true) {
+      throw new DocumentProblem('image_too_large', `${where}: ${base64.toLocaleString('en')} bytes as base64, over the API's 5 MB (${MAX_IMAGE_BASE64_BYTES.toLocaleString('en')} bytes) for an image sent inline; send it with --upload files, or make it smaller`);
+    }
   }
   // The page limit is per request (the header comment's limits: "the most PDF pages one request may carry"),
   // so PDFs that each fit can be over it together (two attached, an e-mail with two).
@@ -515,6 +543,10 @@ export function preflight(
   if (pages > pageLimit) {
     const names = [...new Set(pdfs.map(({ name }) => name))].join(', ');
     throw new DocumentProblem('document_too_many_pages', `${names}: ${pages} PDF pages in one request (${pdfs.map(({ part }) => part.pages).join(' + ')}), over the ${pageLimit}-page limit of ${options.model}; attach fewer documents to a record, or split them`);
+  }
+  if (images + pages > pageLimit) {
+    const names = [...new Set(parts.map(({ name }) => name))].join(', ');
+    throw new DocumentProblem('too_much_media', `${names}: ${images} images and ${pages} PDF pages in one request, over the ${pageLimit} a request of ${options.model}; attach fewer to a record`);
   }
   if (options.inlineBytes > MAX_REQUEST_BYTES) {
     // Uploading helps only when the PDFs and images inline are what crosses the limit: text is always inline.

@@ -8,7 +8,8 @@
  * `/v1/messages`): an unknown source type or media type, base64 that does not decode, bytes that are
  * not what the media type says, a PNG or JPEG cut short or damaged ("Could not process image"), an
  * encrypted PDF, an unknown or expired `file_id`, PDFs over the model's page limit together (100
- * pages a request; 600 on 1M-context models), an image over 8000 px a side (2000 px with
+ * pages a request; 600 on 1M-context models), images and PDF pages together over that same number,
+ * an image over 5 MB of base64, an image over 8000 px a side (2000 px with
  * more than 20 images) when `oversized_image` is `error` (else it is scaled down, as the SDK
  * documents), a request over 32 MB. Page counting and the encryption check read the PDF's own
  * structure (`/Type /Page` objects, also in compressed object streams; an `/Encrypt` in the trailer or
@@ -22,7 +23,7 @@
  * https, and cost one page (PDF) or a 1,000×1,000 image.
  */
 import { imageSize } from 'image-size';
-import { imageDamage, imageTokens, ownBuffer, MANY_IMAGES, MAX_IMAGE_SIDE, MAX_IMAGE_SIDE_MANY, MAX_REQUEST_BYTES, pdfPageLimit, pdfStreams, pdfText, pdfTokens } from '../core/documents.ts';
+import { imageDamage, imageTokens, ownBuffer, MANY_IMAGES, MAX_IMAGE_BASE64_BYTES, MAX_IMAGE_SIDE, MAX_IMAGE_SIDE_MANY, MAX_REQUEST_BYTES, pdfPageLimit, pdfStreams, pdfText, pdfTokens } from '../core/documents.ts';
 import type { FileStore } from './files.ts';
 
 /** A document or image of a request, as a responder sees it. */
@@ -107,6 +108,9 @@ function inspect(params: Record<string, unknown>, files: FileStore | undefined):
         }
       });
     });
+    // Images and PDF pages together [vision guide: 100 images a request on 200K-context models, 600 on
+    // the others; the API's "Too much media: 0 document pages + 103 images > 100", anthropics/claude-code#3397].
+    if (images + pages > pdfPageLimit(model)) throw new Error(`Too much media: ${pages} document pages + ${images} images > ${pdfPageLimit(model)}`);
     const limit = images > MANY_IMAGES ? MAX_IMAGE_SIDE_MANY : MAX_IMAGE_SIDE;
     for (const { doc, mode } of imageBlocks) {
       const width = doc.width ?? 1000;
@@ -182,7 +186,12 @@ function imageOf(path: string, block: Record<string, unknown>, files: FileStore 
       if (typeof mediaType !== 'string' || !IMAGE_MEDIA.has(mediaType)) {
         throw new Error(`${path}.source.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'`);
       }
-      const bytes = decode(path, source['data']);
+      // [the API's own error, quoted in anthropics/claude-code#2104, #11181; `MAX_IMAGE_BASE64_BYTES`]
+      const data = source['data'];
+      if (typeof data === 'string' && data.length > MAX_IMAGE_BASE64_BYTES) {
+        throw new Error(`${path}.image.source.base64: image exceeds 5 MB maximum: ${data.length} bytes > ${MAX_IMAGE_BASE64_BYTES} bytes`);
+      }
+      const bytes = decode(path, data);
       return { path, type: 'image', source: 'base64', media_type: mediaType, bytes, ...imageFacts(path, bytes, mediaType) };
     }
     case 'url':

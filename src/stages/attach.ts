@@ -18,6 +18,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import {
+  base64Length,
   binaryParts,
   blocksOf,
   DocumentProblem,
@@ -131,7 +132,7 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
     }
     let inlineBytes = textBytes;
     for (const part of parts) if (!uploads(part)) inlineBytes += base64Length(part.bytes.length);
-    preflight(docs, { model: options.model, inlineBytes, textBytes, oversized: options.oversizedImage });
+    preflight(docs, { model: options.model, inlineBytes, textBytes, oversized: options.oversizedImage, inline: (part) => (part.kind === 'pdf' || part.kind === 'image') && !uploads(part) });
     const tooBig = parts.find((part) => uploads(part) && part.bytes.length > MAX_FILE_BYTES);
     if (tooBig) throw new DocumentProblem('request_too_large', `${docs.find(({ doc }) => binaryParts(doc).includes(tooBig))?.name ?? 'a file'}: ${tooBig.bytes.length.toLocaleString('en')} bytes, over the Files API's 500 MB`);
 
@@ -154,11 +155,6 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
   return async function* attach(source) {
     yield* orderedMap(source, options.concurrency ?? 8, one);
   };
-}
-
-/** Bytes of `n` bytes in base64. */
-function base64Length(n: number): number {
-  return Math.ceil(n / 3) * 4;
 }
 
 /** The bytes and a display name of one attached value. */

@@ -319,6 +319,31 @@ describe('preflight: what the API would refuse, before paying', () => {
     expect(() => preflight([{ name: 'a.pdf', doc: pdf }], { model: 'claude-haiku-4-5', inlineBytes: 0 })).not.toThrow();
   });
 
+  // helper-60: two limits the API enforces that neither this check nor the emulator did.
+  it('an image sent inline over 5 MB as base64 is image_too_large, naming the file; uploaded, it is not', () => {
+    const photo: Inspected = { kind: 'image', mediaType: 'image/jpeg', bytes: new Uint8Array(4_000_000), width: 3000, height: 4000 };
+    expect(() => preflight([{ name: 'photo.jpg', doc: photo }], { model: 'claude-haiku-4-5', inlineBytes: 5_333_336, inline: () => true })).toThrow(
+      expect.objectContaining({ type: 'image_too_large', message: "photo.jpg: 5,333,336 bytes as base64, over the API's 5 MB (5,242,880 bytes) for an image sent inline; send it with --upload files, or make it smaller" }),
+    );
+    expect(() => preflight([{ name: 'photo.jpg', doc: photo }], { model: 'claude-haiku-4-5', inlineBytes: 0, inline: () => false })).not.toThrow();
+    const small: Inspected = { ...photo, bytes: new Uint8Array(3_900_000) };
+    expect(() => preflight([{ name: 'small.jpg', doc: small }], { model: 'claude-haiku-4-5', inlineBytes: 5_200_000, inline: () => true })).not.toThrow();
+  });
+
+  it('images and PDF pages together over the per-request media limit (100; 600 on 1M-context models) are too_much_media', async () => {
+    const image: Inspected = { kind: 'image', mediaType: 'image/png', bytes: new Uint8Array(10), width: 10, height: 10 };
+    const mail: Inspected = { kind: 'email', text: 'scans', attachments: Array.from({ length: 101 }, (_, i) => ({ ...image, attachment: `p${i}.png` })) };
+    expect(() => preflight([{ name: 'scans.eml', doc: mail }], { model: 'claude-haiku-4-5', inlineBytes: 0 })).toThrow(
+      expect.objectContaining({ type: 'too_much_media', message: 'scans.eml: 101 images and 0 PDF pages in one request, over the 100 a request of claude-haiku-4-5; attach fewer to a record' }),
+    );
+    const pdf = await inspectDocument(await textPdf(Array.from({ length: 60 }, (_, i) => [`page ${i + 1}`])), 'a.pdf');
+    const fifty = { kind: 'email' as const, text: 'x', attachments: mail.attachments.slice(0, 41) };
+    expect(() => preflight([{ name: 'a.pdf', doc: pdf }, { name: 'b.eml', doc: fifty }], { model: 'claude-haiku-4-5', inlineBytes: 0 })).toThrow(
+      expect.objectContaining({ type: 'too_much_media', message: 'a.pdf, b.eml: 41 images and 60 PDF pages in one request, over the 100 a request of claude-haiku-4-5; attach fewer to a record' }),
+    );
+    expect(() => preflight([{ name: 'scans.eml', doc: mail }], { model: 'claude-sonnet-4-6', inlineBytes: 0 })).not.toThrow();
+  });
+
   it('images over 8000 px a side, or 2000 px when a request has more than 20 images', async () => {
     const wide = await inspectDocument(png(8001, 2), 'wide.png');
     expect(() => preflight([{ name: 'wide.png', doc: wide }], { model: 'm', inlineBytes: 0 })).toThrow(expect.objectContaining({ type: 'image_too_large' }));

@@ -120,6 +120,18 @@ describe('emulator document and image blocks', () => {
     const sixty = pdfBlock(await textPdf(Array.from({ length: 60 }, () => ['p'])));
     await expect(client.messages.create(ask([sixty, sixty]))).rejects.toMatchObject({ status: 400, type: 'invalid_request_error', error: { error: { message: expect.stringMatching(/A maximum of 100 PDF pages may be provided \(got 120\)/) } } });
     await client.messages.create(ask([sixty, sixty], 'claude-sonnet-4-6'));
+    // helper-60: an image over 5 MB of base64 (a phone photo; bytes after a JPEG's end mark are no damage),
+    // and images with PDF pages over the media limit of a request, in the API's words.
+    const photo = Buffer.concat([jpeg(64, 48), Buffer.alloc(4_000_000)]);
+    await expect(client.messages.create(ask([{ type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: b64(photo) } }]))).rejects.toMatchObject({
+      status: 400,
+      error: { error: { message: `messages.0.content.0.image.source.base64: image exceeds 5 MB maximum: ${b64(photo).length} bytes > 5242880 bytes` } },
+    });
+    const small = { type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: b64(jpeg(8, 8)) } };
+    const scans = Array.from({ length: 41 }, () => small);
+    await expect(client.messages.create(ask([sixty, ...scans]))).rejects.toMatchObject({ status: 400, error: { error: { message: expect.stringMatching(/Too much media: 60 document pages \+ 41 images > 100$/) } } });
+    await client.messages.create(ask([sixty, ...scans.slice(1)]));
+    await client.messages.create(ask([sixty, ...scans], 'claude-sonnet-4-6'));
     // The same oversized image without `error` is scaled down, and 101 pages fit a 1M-context model.
     await client.messages.create(ask([{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: b64(png(8001, 1)) } }]));
     await client.messages.create(ask([pdfBlock(await textPdf(Array.from({ length: 101 }, () => ['p'])))], 'claude-sonnet-4-6'));
