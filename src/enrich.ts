@@ -223,6 +223,7 @@ export function enrichStage(
             canUpload: registry !== undefined,
             oversizedImage: o.oversizedImage,
             file: o.file,
+            onNotSent: (where, attachments) => o.onEvent?.({ type: 'not-sent', where, attachments }),
           })(records)
         : records;
       const requestSpec = {

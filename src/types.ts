@@ -74,6 +74,8 @@ export type BatchEvent =
   /** The ledger could not record the run's end (`message`: why): gc keeps its work as that of a try cut short. */
   | { type: 'unended'; message: string }
   | { type: 'deadline'; canceling: number; leftRunning?: number }
+  /** An e-mail (at `where`: `file:line: name`) sent without some of its attachments, each with why; its answer comes from the rest. */
+  | { type: 'not-sent'; where: string; attachments: string[] }
   /** A stop with `cancelOnAbort` left running `batches` of the job that other runs, still alive, follow (they are theirs to finish). */
   | { type: 'kept-running'; batches: number }
   /**

@@ -51,6 +51,21 @@ const rows = [
   { id: 11, text: 'no file: the prompt alone' },
 ];
 
+// helper-60: an e-mail whose invoice attachment could not be sent (encrypted, damaged) was answered
+// from its body alone and came out enriched, exit 0, with nothing on stderr: the invoice fields made up.
+describe('an e-mail attachment that cannot be sent', () => {
+  it('is said as an event naming the record, the e-mail and each attachment left out (the e-mail is still answered)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-docs-'));
+    writeFileSync(join(dir, 'locked.eml'), email(await encryptedPdf()));
+    writeFileSync(join(dir, 'fine.eml'), email(await invoicePdf(3)));
+    const emu = await emulator({ responder: byDocument });
+    const events: unknown[] = [];
+    const out = await enrich(emu, [{ id: 1, file: 'locked.eml' }, { id: 2, file: 'fine.eml' }], { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, upload: 'inline', onEvent: (e: { type: string }) => e.type === 'not-sent' && events.push(e) });
+    expect(out.map((r) => r['_error'])).toEqual([undefined, undefined]);
+    expect(events).toEqual([{ type: 'not-sent', where: '<stdin>:2: locked.eml', attachments: ['INV-00042.pdf (document_encrypted)'] }]);
+  });
+});
+
 describe('documents through enrichStage', () => {
   it('each file is sniffed, sent as its block, and answered; bad ones carry a named _error', async () => {
     const dir = await folder();

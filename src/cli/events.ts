@@ -61,6 +61,8 @@ export function describe(event: BatchEvent): string {
           ? `; ${event.leftRunning === 1 ? '1 batch of another run' : `${count(event.leftRunning)} batches of other runs`} of the job, still alive, ${event.leftRunning === 1 ? 'runs' : 'run'} on: the records waiting on ${event.leftRunning === 1 ? 'it wait' : 'them wait'} past the deadline`
           : '')
       );
+    case 'not-sent':
+      return `${event.where}: ${plural(event.attachments.length, 'attachment')} not sent: ${event.attachments.join(', ')}; the answer comes from the rest of the e-mail`;
     case 'kept-running':
       return `stop: ${event.batches === 1 ? '1 batch of another run' : `${count(event.batches)} batches of other runs`} of the job, still alive, ${event.batches === 1 ? 'is' : 'are'} not canceled (--cancel-on-exit cancels only batches no live run follows): ${event.batches === 1 ? 'it runs' : 'they run'} on, and ${event.batches === 1 ? 'is' : 'are'} billed`;
     case 'budget':

@@ -18,6 +18,9 @@ import { uploadLine } from './documents.ts';
 
 /** How often the terminal view is redrawn. */
 const REDRAW_MS = 250;
+/** Events said even with --quiet (`style: 'off'`). */
+const ALWAYS_SAID: ReadonlySet<string> = new Set(['budget', 'not-sent', 'kept-running']);
+
 /** Off a terminal, how often real time says what it has sent. */
 const REALTIME_LINE_MS = 10_000;
 
@@ -79,7 +82,8 @@ export function createProgress(options: ProgressOptions): Progress {
           sayRealtime(sentInRealtime, event.concurrency);
           return;
         }
-        if (options.style === 'lines' || event.type === 'budget') write(options.describe(event));
+        // With --quiet too: what a stop or the budget leaves to pay, and an e-mail answered without some of its files.
+        if (options.style === 'lines' || ALWAYS_SAID.has(event.type)) write(options.describe(event));
       },
       read: () => {},
       say: write,
@@ -171,6 +175,8 @@ export function createProgress(options: ProgressOptions): Progress {
           retries++;
           break;
         case 'budget':
+        case 'not-sent':
+        case 'kept-running':
         case 'unclaimed':
         case 'unended':
         case 'finishing':

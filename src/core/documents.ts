@@ -53,7 +53,7 @@ export type Inspected =
   | { kind: 'pdf'; mediaType: 'application/pdf'; bytes: Uint8Array; pages: number; tokens: number; attachment?: string }
   | { kind: 'image'; mediaType: ImageMediaType; bytes: Uint8Array; width: number; height: number; attachment?: string }
   | { kind: 'text'; mediaType: 'text/plain'; text: string }
-  | { kind: 'email'; text: string; attachments: Inspected[] };
+  | { kind: 'email'; text: string; attachments: Inspected[]; notSent?: string[] };
 
 /** Request limits from the API docs (see the header comment). */
 export const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
@@ -402,7 +402,7 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number): Pro
     (skipped.length ? `Attachments not sent: ${skipped.join(', ')}\n` : '') +
     `\n${body.trim()}\n` +
     attachedText.map((part) => `\n${part}`).join('');
-  return { kind: 'email', text, attachments };
+  return { kind: 'email', text, attachments, ...(skipped.length ? { notSent: skipped } : {}) };
 }
 
 /** The file id a part to upload has in a request until it is uploaded, and in its key always. */

@@ -78,6 +78,11 @@ export interface AttachOptions {
   oversizedImage?: 'downsize' | 'error' | undefined;
   /** Records resolved at once. _Default:_ 8. */
   concurrency?: number | undefined;
+  /**
+   * Told of each e-mail some of whose attachments cannot be sent (`where`: `file:line: name`; each
+   * attachment with why): the e-mail is sent without them, and its answer comes from the rest.
+   */
+  onNotSent?: ((where: string, attachments: string[]) => void) | undefined;
 }
 
 type Part = Inspected & { kind: 'pdf' | 'image' };
@@ -111,7 +116,9 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
           continue;
         }
         const { bytes, name } = await load(field, item, options.baseDir);
-        docs.push({ name, doc: await inspectDocument(bytes, name) });
+        const doc = await inspectDocument(bytes, name);
+        if (doc.kind === 'email' && doc.notSent) options.onNotSent?.(`${sourceOf(options.file, record)}:${record.line}: ${name}`, doc.notSent);
+        docs.push({ name, doc });
       }
     }
     if (docs.length === 0 && urls.length === 0) return record;

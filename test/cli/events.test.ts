@@ -36,6 +36,10 @@ group('event lines', () => {
       line: 'batch msgbatch_7: submitted by another run of the job, still running, following it too',
     },
     {
+      event: { type: 'not-sent', where: 'mail/:3: mail/inv.eml', attachments: ['INV-7.pdf (document_encrypted)', 'scan.png (document_unreadable)'] },
+      line: 'mail/:3: mail/inv.eml: 2 attachments not sent: INV-7.pdf (document_encrypted), scan.png (document_unreadable); the answer comes from the rest of the e-mail',
+    },
+    {
       event: { type: 'deadline', canceling: 2 },
       line: 'deadline: canceling 2 running batches; their answers are kept and the rest is finished in real time',
     },

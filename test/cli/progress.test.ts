@@ -99,6 +99,27 @@ describe('progress on stderr', () => {
   });
 });
 
+// An e-mail answered without its invoice, and a stop that leaves batches running and billed, are said
+// whatever the style: on a terminal's view (which says only some events), and with --quiet.
+describe('events said in every style', () => {
+  const said = (style: 'tty' | 'lines' | 'off') => {
+    const lines: string[] = [];
+    const stream = { write: (text: string) => (lines.push(text), true), isTTY: style === 'tty' } as unknown as NodeJS.WritableStream;
+    const progress = createProgress({ stream, style, counts: newCounts(), costs: newCostTotals(), describe: describeEvent, now: () => 0 });
+    progress.event({ type: 'not-sent', where: 'in.csv:2: inv.eml', attachments: ['INV-7.pdf (document_encrypted)'] });
+    progress.event({ type: 'kept-running', batches: 1 });
+    progress.stop();
+    return lines.join('');
+  };
+  for (const style of ['tty', 'lines', 'off'] as const) {
+    it(`${style}: the attachments an e-mail was sent without, and the batches a stop left running`, () => {
+      const text = said(style);
+      expect(text).toContain('batch-enrich: in.csv:2: inv.eml: 1 attachment not sent: INV-7.pdf (document_encrypted); the answer comes from the rest of the e-mail\n');
+      expect(text).toContain('batch-enrich: stop: 1 batch of another run of the job, still alive, is not canceled');
+    });
+  }
+});
+
 describe('progress with documents', () => {
   it('the view shows the files uploaded and reused; the summary counts them', async () => {
     const result = await runCli(['--progress', '--emulator', '--poll-min', '0.2', '--transform', 'invoice-extraction', '--upload', 'files', join(ROOT, 'fixtures', 'documents', 'invoices')]);
