@@ -186,13 +186,15 @@ async function inspect(bytes: Uint8Array, name: string, depth: number): Promise<
       // An e-mail's header block is ASCII; its body may be in any charset it declares (8-bit
       // ISO-8859-1 is common), which mailparser decodes.
       const latin1 = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
-      if (looksLikeEmail(latin1)) return inspectEmail(bytes, name, depth);
+      const mail = emailIn(bytes, latin1);
+      if (mail) return inspectEmail(mail, name, depth);
       if (looksLikeText(latin1)) throw await notUtf8(bytes, name);
     }
     throw new DocumentProblem('document_unsupported', `${name}: not a PDF, an image or text (binary data of an unknown type)`);
   }
   if (text.startsWith('%PDF-')) throw new DocumentProblem('document_unreadable', `${name}: a damaged PDF (its structure cannot be read)`);
-  if (looksLikeEmail(text)) return inspectEmail(bytes, name, depth);
+  const mail = emailIn(bytes, text);
+  if (mail) return inspectEmail(mail, name, depth);
   return { kind: 'text', mediaType: 'text/plain', text: nonEmpty(text, name) };
 }
 
@@ -314,6 +316,20 @@ async function utf8Headers(mail: Buffer): Promise<Buffer> {
   return Buffer.concat([Buffer.from(iconv.decode(head, charset), 'utf8'), mail.subarray(blank.index)]);
 }
 
+/**
+ * A text attachment's bytes in UTF-8, decoded from the charset its MIME part declares (helper-60: a
+ * `text/plain; charset=windows-1252` file was sniffed as bytes, found not UTF-8, and left out); any
+ * other part, one in UTF-8 or ASCII, or in a charset iconv-lite does not know, as it is.
+ */
+async function inDeclaredCharset(part: { contentType: string; content: Buffer; headers: Map<string, unknown> }): Promise<Buffer> {
+  if (!part.contentType.startsWith('text/')) return part.content;
+  const header = part.headers.get('content-type') as { params?: Record<string, string> } | undefined;
+  const charset = header?.params?.['charset']?.toLowerCase();
+  if (!charset || /^(utf-?8|us-ascii|ascii)$/.test(charset)) return part.content;
+  const iconv = (await import('iconv-lite')).default;
+  return iconv.encodingExists(charset) ? Buffer.from(iconv.decode(part.content, charset), 'utf8') : part.content;
+}
+
 /** `text`, unless there is nothing in it to read: sent, it would be paid for (the API takes an empty text document). */
 function nonEmpty(text: string, name: string): string {
   if (text.trim() === '') throw new DocumentProblem('document_unreadable', `${name}: an empty document (nothing in it but white space)`);
@@ -338,6 +354,25 @@ function utf16(bytes: Uint8Array): string | undefined {
 /** Bytes read as Latin-1 that look like text: no control characters but tabs, line breaks and form feeds. */
 function looksLikeText(text: string): boolean {
   return !/[\x00-\x08\x0b\x0e-\x1f\x7f]/.test(text);
+}
+
+/**
+ * The e-mail in a file (`text`: its bytes as text), or undefined: the message itself, or one as mail
+ * programs save it, whose first line is taken off: an mbox export's `From ` separator (Thunderbird's
+ * "From - Sat Mar 14 …"), or an Apple Mail .emlx's byte count (the message is that many bytes after
+ * it; a property list follows). helper-60: an mbox export was sent as raw MIME text, base64 and all.
+ */
+function emailIn(bytes: Uint8Array, text: string): Uint8Array | undefined {
+  if (looksLikeEmail(text)) return bytes;
+  const firstEnd = text.indexOf('\n');
+  if (firstEnd <= 0 || firstEnd > 200) return undefined;
+  const first = text.slice(0, firstEnd).replace(/\r$/, '');
+  // Only a line of ASCII, whose characters are its bytes.
+  if (!/^[\x20-\x7e]*$/.test(first)) return undefined;
+  const rest = bytes.subarray(firstEnd + 1);
+  const count = /^(\d+)\s*$/.exec(first);
+  const message = /^From \S/.test(first) ? rest : count && Number(count[1]) <= rest.length ? rest.subarray(0, Number(count[1])) : undefined;
+  return message && looksLikeEmail(Buffer.from(message.buffer, message.byteOffset, message.length).toString('latin1')) ? message : undefined;
 }
 
 /** An RFC 5322 message: a header block (with a From and one of Date/Subject/To) before the first blank line. */
@@ -379,7 +414,7 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number): Pro
       continue;
     }
     try {
-      const inspected = await inspect(part.content, `${name} attachment ${part.filename ?? i + 1}`, forwarded ? depth + 1 : depth);
+      const inspected = await inspect(await inDeclaredCharset(part), `${name} attachment ${part.filename ?? i + 1}`, forwarded ? depth + 1 : depth);
       if (inspected.kind === 'pdf' || inspected.kind === 'image') attachments.push({ ...inspected, attachment: label });
       else if (inspected.kind === 'email') {
         attachedText.push(`--- Forwarded message (${label}) ---\n${inspected.text.trim()}\n`);

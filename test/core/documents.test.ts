@@ -274,6 +274,35 @@ describe('inspectDocument: a PDF damaged anywhere is document_unreadable, never 
     expect(problem).toMatchObject({ type: 'document_unreadable', message: expect.stringMatching(/^deep\.eml: an e-mail that cannot be read \(/) });
   });
 
+  // helper-60: a text attachment in the charset its MIME part declares was re-sniffed as bytes, found not UTF-8, and left out.
+  it("a text attachment is read in the charset its part declares (windows-1252), not left out", async () => {
+    const mail = [
+      'From: Billing <billing@acme.example>', 'To: ap@northwind.example', 'Subject: Remittance', 'Date: Sat, 14 Mar 2026 10:00:00 +0000', 'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="b1"', '', '--b1', 'Content-Type: text/plain; charset=utf-8', '', 'Remittance advice attached.', '--b1',
+      'Content-Type: text/plain; charset=windows-1252; name="remit.txt"', 'Content-Disposition: attachment; filename="remit.txt"', 'Content-Transfer-Encoding: base64', '',
+      Buffer.from('Zahlung f\xfcr Rechnung 5: 120,00 \x80', 'latin1').toString('base64'), '--b1--', '',
+    ].join('\r\n');
+    const doc = await inspectDocument(Buffer.from(mail), 'remit.eml');
+    expect(doc.kind === 'email' ? doc.text : '').toContain('--- Attached text (remit.txt) ---\nZahlung für Rechnung 5: 120,00 €\n');
+    expect(doc.kind === 'email' ? doc.notSent : ['?']).toBeUndefined();
+  });
+
+  // helper-60: an mbox export (Thunderbird's "From - …" first line) was sent as raw MIME text, base64 of its PDF and all.
+  it("an e-mail saved by a mail program: an mbox export's From line and an Apple Mail .emlx byte count are taken off", async () => {
+    const message = email(await invoicePdf(5));
+    for (const [label, bytes] of [
+      ['mbox', Buffer.concat([Buffer.from('From - Sat Mar 14 10:00:00 2026\r\n'), message])],
+      ['emlx', Buffer.concat([Buffer.from(`${message.length}\n`), message, Buffer.from('<?xml version="1.0"?>\n<plist version="1.0"><dict/></plist>\n')])],
+    ] as const) {
+      const doc = await inspectDocument(bytes, `inv.${label}`);
+      expect(doc.kind, label).toBe('email');
+      expect(doc.kind === 'email' ? doc.attachments.map((a) => a.kind) : [], label).toEqual(['pdf']);
+      expect(doc.kind === 'email' ? doc.text : '', label).not.toContain('plist');
+    }
+    // A text file that starts with a number is still text.
+    expect(await inspectDocument(Buffer.from('42\nanswers to everything\n'), 'n.txt')).toMatchObject({ kind: 'text' });
+  });
+
   it("an e-mail's damaged PDF attachment is named among the attachments not sent; the e-mail is read", async () => {
     const head = ['From: a@b.example', 'To: c@d.example', 'Subject: s', 'Date: Sat, 14 Mar 2026 10:00:00 +0000', 'MIME-Version: 1.0'];
     const bad = handPdf(['<< /Type /Catalog /Pages 2 0 R >>', '<< /Type /Pages /Kids [2 0 R] /Count 1 >>']).toString('base64');
