@@ -607,6 +607,23 @@ export function documentTokens(doc: Inspected): number {
   }
 }
 
+/**
+ * The tokens of a document's images and PDF page images (`documentTokens` less its text): counted by
+ * pixels, the same for every tokenizer, while its text is not (`NEW_TOKENIZER_FACTOR`, core/pricing.ts).
+ */
+export function mediaTokens(doc: Inspected): number {
+  switch (doc.kind) {
+    case 'pdf':
+      return doc.pages * PDF_PAGE_IMAGE_TOKENS;
+    case 'image':
+      return imageTokens(doc.width, doc.height);
+    case 'text':
+      return 0;
+    case 'email':
+      return doc.attachments.reduce((n, part) => n + mediaTokens(part), 0);
+  }
+}
+
 /** What a PDF page's image counts (a 1,000×1,300-px page, (w/28)·(h/28) as `imageTokens`): the least a page can count. */
 export const PDF_PAGE_IMAGE_TOKENS = 1600;
 
@@ -626,19 +643,36 @@ export function pdfTokens(pages: number, text: string): number {
  * A PDF's streams, each inflated when it is Flate-compressed (read from its bytes, not through
  * pdf-lib: the emulator counts pages in them too).
  */
-export function pdfStreams(bytes: Uint8Array | string): { content: string; inflated: boolean }[] {
+export function pdfStreams(bytes: Uint8Array | string): PdfStream[] {
   const raw = typeof bytes === 'string' ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
-  const streams: { content: string; inflated: boolean }[] = [];
+  const streams: PdfStream[] = [];
   for (const m of raw.matchAll(/stream\r?\n([\s\S]*?)\r?\nendstream/g)) {
     const content = m[1] as string;
+    // Its dictionary: what stands between its object's `obj` and `stream`.
+    const before = raw.slice(Math.max(0, m.index - 2000), m.index);
+    const dict = before.slice(before.lastIndexOf('obj') + 3);
     try {
-      streams.push({ content: inflateSync(Buffer.from(content, 'latin1')).toString('latin1'), inflated: true });
+      streams.push({ content: inflateSync(Buffer.from(content, 'latin1')).toString('latin1'), inflated: true, dict });
     } catch {
-      streams.push({ content, inflated: false });
+      streams.push({ content, inflated: false, dict });
     }
   }
   return streams;
 }
+
+/** A stream of a PDF: its content (inflated when it is Flate-compressed) and its dictionary's text. */
+export interface PdfStream {
+  content: string;
+  inflated: boolean;
+  dict?: string;
+}
+
+/**
+ * The streams that cannot be page content, by their dictionary: images, embedded files, fonts,
+ * metadata, cross-reference and object streams. Their bytes are no text, and read as if they were
+ * (an attached file of random bytes holds many `(…)'`), they counted as thousands of tokens.
+ */
+const NOT_CONTENT = /\/Subtype\s*\/(Image|Type1C|CIDFontType0C|OpenType|XML)\b|\/Type\s*\/(EmbeddedFile|Metadata|XRef|ObjStm)\b|\/Length[123]\b/;
 
 /** A PDF string operand: `<hex>` or `(literal)`. */
 const PDF_STRING = /<([0-9A-Fa-f]*)>|\(((?:\\.|[^\\)])*)\)/g;
@@ -656,9 +690,10 @@ function pdfString(hex: string | undefined, literal: string | undefined): string
 }
 
 /** The strings a PDF's (Flate-compressed or plain) content streams show, a line each: the text `pdfTokens` counts. */
-export function pdfText(streams: readonly { content: string }[]): string {
+export function pdfText(streams: readonly PdfStream[]): string {
   const lines: string[] = [];
-  for (const { content } of streams) {
+  for (const { content, dict } of streams) {
+    if (dict !== undefined && NOT_CONTENT.test(dict)) continue;
     for (const t of content.matchAll(SHOWN_TEXT)) {
       if (t[1] === undefined) {
         lines.push(pdfString(t[2], t[3]));

@@ -25,6 +25,7 @@ import {
   documentTokens,
   inspectDocument,
   MAX_FILE_BYTES,
+  mediaTokens,
   pdfTokens,
   PLACEHOLDER,
   preflight,
@@ -57,7 +58,8 @@ const AUTO_INLINE_MAX_BYTES = 24 * 1024 * 1024;
  * the key is known, so a request already in the ledger uploads nothing.
  */
 export interface AttachedRecord extends SourceRecord {
-  documents?: { blocks: ContentBlock[]; keyBlocks: ContentBlock[]; uploads: UploadPart[]; tokens: number; textTokens: number } | undefined;
+  /** `tokens`: its PDFs' and images' (`mediaTokens` of them: their page images and images, by pixels). */
+  documents?: { blocks: ContentBlock[]; keyBlocks: ContentBlock[]; uploads: UploadPart[]; tokens: number; mediaTokens: number; textTokens: number } | undefined;
 }
 
 export interface AttachOptions {
@@ -156,7 +158,8 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
     const keyBlocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, basename(name), keyed, options.oversizedImage))];
     // A URL's PDF is fetched by the API: counted as one page without text, as the emulator counts it.
     const tokens = parts.reduce((n, part) => n + documentTokens(part), 0) + urls.length * pdfTokens(1, '');
-    return { ...record, documents: { blocks, keyBlocks, uploads: [...toUpload.values()], tokens, textTokens } };
+    const media = parts.reduce((n, part) => n + mediaTokens(part), 0) + urls.length * pdfTokens(1, '');
+    return { ...record, documents: { blocks, keyBlocks, uploads: [...toUpload.values()], tokens, mediaTokens: media, textTokens } };
   }
 
   return async function* attach(source) {

@@ -253,6 +253,24 @@ describe('documents from the command line', () => {
     expect(Math.abs(estimated - billed)).toBeLessThan(100);
   });
 
+  // helper-60: on the models with the newer tokenizer (Claude 4.7 and later) the page images were
+  // counted 1.3 times too (a 150-page contract: 315,912 tokens estimated, 242,650 billed); the factor
+  // is for text.
+  it("the newer tokenizer's factor applies to a PDF's text, not to its page images", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-estimate-'));
+    writeFileSync(join(dir, 'p100.pdf'), await textPdf(Array.from({ length: 100 }, (_, p) => [`page ${p + 1}`])));
+    const tokens = async (model: string) => {
+      const dry = await runCli(['--dry-run', '--prompt', 'Summarise', '--model', model, dir]);
+      expect(dry.code, dry.stderr).toBe(0);
+      return Number(/estimate: 1 request of about ([\d,]+) input tokens/.exec(dry.stderr)?.[1]?.replaceAll(',', ''));
+    };
+    const old = await tokens('claude-sonnet-4-6');
+    const newer = await tokens('claude-opus-4-7');
+    expect(old).toBeGreaterThan(160_000);
+    expect(newer).toBeGreaterThanOrEqual(old);
+    expect(newer).toBeLessThan(old * 1.05);
+  });
+
   it('--max-cost during the run (stdin: no pass before it) prices a PDF by its pages, not by its bytes: a 100-page PDF of a few KB is not sent under a cap it would cross', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'be-pages-'));
     writeFileSync(join(dir, 'p100.pdf'), await textPdf(Array.from({ length: 100 }, (_, p) => [`page ${p + 1}`])));

@@ -319,7 +319,15 @@ describe('inspectDocument: a PDF damaged anywhere is document_unreadable, never 
 describe('pdfText: the text a PDF draws, for its tokens', () => {
   it('reads Tj strings, TJ arrays (a wide gap between strings is a space) and the quote operators, in order', () => {
     const content = "BT /F1 12 Tf (Invoice) Tj [(To) -20 (tal) -250 (due:)] TJ [<3132> 30 (0.00)]TJ (next line) ' 0 0 (and another) \" ET";
-    expect(pdfText([{ content }])).toBe('Invoice\nTotal due:\n120.00\nnext line\nand another');
+    expect(pdfText([{ content, inflated: true }])).toBe('Invoice\nTotal due:\n120.00\nnext line\nand another');
+  });
+
+  it("reads no stream that cannot be a page's content: an embedded file, an image, a font, an object stream", () => {
+    const noise = "(looks like) ' text [(and) (more)] TJ";
+    for (const dict of ['<< /Type /EmbeddedFile /Length 40 >>', '<< /Type /XObject /Subtype /Image /Width 2 >>', '<< /Length1 900 /Length 40 >>', '<< /Type /ObjStm /N 3 >>']) {
+      expect(pdfText([{ content: noise, inflated: false, dict }]), dict).toBe('');
+    }
+    expect(pdfText([{ content: noise, inflated: false, dict: '<< /Length 40 >>' }])).toBe('looks like\nandmore');
   });
 });
 
