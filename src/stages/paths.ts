@@ -36,17 +36,17 @@ export interface FolderOptions {
  */
 export async function* readFolder(dir: string, options: FolderOptions = {}): AsyncGenerator<SourceRecord> {
   let seq = 0;
-  for await (const { path, unlisted } of walk(dir)) {
+  for await (const { path, unlisted, notUtf8 } of walk(dir)) {
     if (options.skip?.(path)) continue;
-    yield unlisted === undefined
+    const problem =
+      unlisted !== undefined
+        ? `${path}: a folder that cannot be listed (${unlisted}): its files are not in the input`
+        : notUtf8 !== undefined
+          ? `${path}: its name is not UTF-8 (${notUtf8}), so it cannot be named to read it: rename it in UTF-8 (convmv -f cp1252 -t utf8 --notest renames a folder's files)`
+          : undefined;
+    yield problem === undefined
       ? { seq, line: seq + 1, data: await fileRecord(path), attach: [PATH_FIELD], source: dir }
-      : {
-          seq,
-          line: seq + 1,
-          data: unreadFile(path),
-          error: { type: 'document_unreadable', message: `${path}: a folder that cannot be listed (${unlisted}): its files are not in the input` },
-          source: dir,
-        };
+      : { seq, line: seq + 1, data: unreadFile(path), error: { type: 'document_unreadable', message: problem }, source: dir };
     seq++;
   }
 }
@@ -130,24 +130,38 @@ async function* byBom(source: AsyncIterable<Buffer | string>): AsyncGenerator<st
  * to one) gets its record, and the attach stage names it (reading it could never end: /dev/zero).
  * A subfolder that cannot be listed is given with the reason (`unlisted`); `dir` itself (`top`) throws.
  */
-async function* walk(dir: string, seen = new Set<string>(), top = true): AsyncGenerator<{ path: string; unlisted?: string }> {
-  let entries: Dirent[];
+async function* walk(dir: string, seen = new Set<string>(), top = true): AsyncGenerator<{ path: string; unlisted?: string; notUtf8?: string }> {
+  let entries: { entry: Dirent<Buffer>; name: string }[];
   try {
     const real = await realpath(dir);
     if (seen.has(real)) return;
     seen.add(real);
-    entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    // Names as bytes: one that is not UTF-8 read as a string would name another file (its bytes replaced by U+FFFD).
+    entries = (await readdir(dir, { withFileTypes: true, encoding: 'buffer' }))
+      .map((entry) => ({ entry, name: entry.name.toString('utf8') }))
+      .filter(({ name }) => !name.startsWith('.'))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   } catch (error) {
     // The input itself fails the run (named by the caller); a subfolder is a record that says why.
     if (top) throw error;
     yield { path: dir, unlisted: (error as NodeJS.ErrnoException).code ?? (error as Error).message };
     return;
   }
-  for (const entry of entries) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory() || (entry.isSymbolicLink() && (await stat(path).then((info) => info.isDirectory(), () => false)))) yield* walk(path, seen, false);
+  for (const { entry, name } of entries) {
+    const path = join(dir, name);
+    if (!Buffer.from(name, 'utf8').equals(entry.name)) yield { path, notUtf8: notUtf8Bytes(entry.name) };
+    else if (entry.isDirectory() || (entry.isSymbolicLink() && (await stat(path).then((info) => info.isDirectory(), () => false)))) yield* walk(path, seen, false);
     else yield { path }; // a file, a link, or a device, pipe or socket (its record says it cannot be read)
   }
+}
+
+/**
+ * The bytes of a name that are not UTF-8, as people can look them up: "the byte 0xfc".
+ * @example notUtf8Bytes(Buffer.from([0x4d, 0xfc, 0x6c])); // 'the byte 0xfc'
+ */
+function notUtf8Bytes(name: Buffer): string {
+  const high = [...new Set(name.filter((byte) => byte >= 0x80))].slice(0, 4).map((byte) => `0x${byte.toString(16)}`);
+  return high.length === 1 ? `the byte ${high[0]}` : `the bytes ${high.join(', ')}`;
 }
 
 /** `{ path, name, bytes, sha256 }` of a file, hashed as a stream; null figures when it cannot be read (or is no regular file). */

@@ -58,3 +58,21 @@ describe('readPaths', () => {
     expect(await paths([named])).toEqual([[1, 'fixtures/documents/Rechnung-Müller.pdf', 'unreadable']]);
   });
 });
+
+// helper-60: a file whose name is not UTF-8 (a Windows ZIP, an old Samba share: `Rechnung_M\xfcller.pdf`
+// in Latin-1) was read back by its lossy name and reported "no such file", though it was there.
+describe('readFolder: a file name that is not UTF-8', () => {
+  it('is a record of its own that says so and how to rename it; the other files are read', async () => {
+    const { readFolder } = await import('../../src/stages/paths.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'be-names-'));
+    writeFileSync(Buffer.concat([Buffer.from(`${dir}/Rechnung_M`), Buffer.from([0xfc]), Buffer.from('ller.pdf')]), '%PDF-1.4\n');
+    writeFileSync(join(dir, 'ok.txt'), 'fine');
+    const records = [];
+    for await (const record of readFolder(dir)) records.push(record);
+    expect(records.map((r) => [r.data['name'], r.error?.type])).toEqual([
+      ['Rechnung_M\ufffdller.pdf', 'document_unreadable'],
+      ['ok.txt', undefined],
+    ]);
+    expect(records[0]?.error?.message).toBe(`${dir}/Rechnung_M\ufffdller.pdf: its name is not UTF-8 (the byte 0xfc), so it cannot be named to read it: rename it in UTF-8 (convmv -f cp1252 -t utf8 --notest renames a folder's files)`);
+  });
+});
