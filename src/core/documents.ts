@@ -129,8 +129,15 @@ function unsupportedType(name: string, type: { mime: string; ext: string }): Doc
   const named = /\.([a-z]+)$/i.exec(name)?.[1]?.toLowerCase();
   const ext = Object.hasOwn(OFFICE, type.ext) ? type.ext : (type.ext === 'zip' || type.ext === 'cfb') && named !== undefined && Object.hasOwn(OFFICE, named) ? named : undefined;
   const supported = 'is not supported: send PDF, JPEG, PNG, GIF, WebP, plain text or e-mail (.eml)';
-  if (ext === undefined) return new DocumentProblem('document_unsupported', `${name}: ${type.mime} (.${type.ext}) ${supported}`);
-  return new DocumentProblem('document_unsupported', `${name}: ${OFFICE[ext]} (.${ext}) ${supported}; convert it to PDF first, e.g. libreoffice --headless --convert-to pdf ${shellWord(name.startsWith('-') ? `./${name}` : name)}`);
+  const file = shellWord(name.startsWith('-') ? `./${name}` : name);
+  if (ext !== undefined) return new DocumentProblem('document_unsupported', `${name}: ${OFFICE[ext]} (.${ext}) ${supported}; convert it to PDF first, e.g. libreoffice --headless --convert-to pdf ${file}`);
+  // Outlook saves a message as a compound file (.msg); an iPhone takes photos as HEIC (helper-60: named by their MIME types only).
+  if (type.ext === 'cfb' && named === 'msg') return new DocumentProblem('document_unsupported', `${name}: an Outlook message (.msg) ${supported}; convert it to .eml first, e.g. msgconvert ${file} (Debian: libemail-outlook-message-perl)`);
+  if (type.ext === 'heic' || type.ext === 'heif' || type.ext === 'avif') {
+    const jpeg = shellWord((name.startsWith('-') ? `./${name}` : name).replace(/(\.[^./]*)?$/, '.jpg'));
+    return new DocumentProblem('document_unsupported', `${name}: a ${type.ext.toUpperCase()} photo (.${type.ext}) ${supported}; convert it to JPEG first, e.g. heif-convert ${file} ${jpeg} (Debian: libheif-examples)`);
+  }
+  return new DocumentProblem('document_unsupported', `${name}: ${type.mime} (.${type.ext}) ${supported}`);
 }
 
 /**

@@ -163,6 +163,18 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     expect(csv.message).toMatch(/e\.g\. iconv -f windows-1252 -t utf-8 'exports\/O'\\''Brien list\.csv' > 'exports\/O'\\''Brien list\.utf-8\.csv'$/);
   });
 
+  // helper-60: "application/x-cfb (.cfb) is not supported" for an Outlook .msg, and no hint for an iPhone's HEIC photo.
+  it('an Outlook .msg and a HEIC photo are named as such, with how to convert them', async () => {
+    const cfb = Buffer.concat([Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]), Buffer.alloc(504)]);
+    expect((await problemOf(cfb, 'mail/INV 7.msg')).message).toBe(
+      "mail/INV 7.msg: an Outlook message (.msg) is not supported: send PDF, JPEG, PNG, GIF, WebP, plain text or e-mail (.eml); convert it to .eml first, e.g. msgconvert 'mail/INV 7.msg' (Debian: libemail-outlook-message-perl)",
+    );
+    const heic = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypheic'), Buffer.alloc(4), Buffer.from('mif1heic'), Buffer.alloc(64)]);
+    expect((await problemOf(heic, 'IMG_0042.HEIC')).message).toBe(
+      'IMG_0042.HEIC: a HEIC photo (.heic) is not supported: send PDF, JPEG, PNG, GIF, WebP, plain text or e-mail (.eml); convert it to JPEG first, e.g. heif-convert IMG_0042.HEIC IMG_0042.jpg (Debian: libheif-examples)',
+    );
+  });
+
   it('an office document (Word, Excel) is named as one, with how to make it a PDF', async () => {
     const word = await problemOf(officeFile('docx'), 'contracts/msa.docx');
     expect(word.type).toBe('document_unsupported');
