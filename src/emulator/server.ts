@@ -138,15 +138,20 @@ async function readJson(req: IncomingMessage, max: number): Promise<unknown> {
   }
 }
 
+/**
+ * The key a call is made with: `x-api-key` (SDK 0.x) or `Authorization: Bearer` (SDK 1.x) [DOC §1.1].
+ * Both at once is a 401: "sending both an API key and an auth token gets a 401" [DOC §1.1, from
+ * anthropics/skills error-codes.md; wording ours] (helper-61: the x-api-key one was taken).
+ */
 function apiKeyOf(req: IncomingMessage): string | undefined {
   const x = req.headers['x-api-key'];
-  if (typeof x === 'string' && x.trim() !== '') return x.trim();
+  const key = typeof x === 'string' && x.trim() !== '' ? x.trim() : undefined;
   const auth = req.headers.authorization;
-  if (typeof auth === 'string') {
-    const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
-    if (m && (m[1] as string).trim() !== '') return (m[1] as string).trim();
+  const bearer = typeof auth === 'string' ? /^Bearer\s+(.+)$/i.exec(auth.trim())?.[1]?.trim() || undefined : undefined;
+  if (key !== undefined && typeof auth === 'string' && auth.trim() !== '') {
+    throw new ApiError(401, 'authentication_error', 'both x-api-key and Authorization were sent: send the API key in one of them');
   }
-  return undefined;
+  return key ?? bearer;
 }
 
 /** The owner of a key's batches: a digest, so that no key is kept in memory longer than a request. */

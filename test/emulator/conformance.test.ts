@@ -288,6 +288,8 @@ describe('headers, auth, routing', () => {
     expect(bearer.status).toBe(200);
     expect(bearer.headers.get('request-id')).toMatch(/^req_/);
     expect((await raw(emu.url, 'GET', '/v1/messages/batches', undefined, { 'x-api-key': 'abc' })).status).toBe(200);
+    // helper-61: both at once were taken (the x-api-key one); the API answers 401 [DOC §1.1].
+    expectApiError(await raw(emu.url, 'GET', '/v1/messages/batches', undefined, { 'x-api-key': 'abc', authorization: 'Bearer def' }), 401, 'authentication_error');
     // The SDK 1.x sends Bearer + anthropic-version 2026-10-21 and X-Stainless-* headers: covered by every SDK call above.
   });
 
