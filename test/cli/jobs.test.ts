@@ -77,6 +77,8 @@ interface RowSpec {
   answered?: boolean;
   /** What each request sends (default `[]`). */
   messages?: string;
+  /** Its run left alive (a run at work), not ended. */
+  live?: boolean;
 }
 
 /** A gc's stderr without its compaction line (sizes vary). */
@@ -99,7 +101,7 @@ function addBatch(ledger: Ledger, spec: RowSpec): number {
   // A failed batch sends its requests back, as a run fails one.
   if (spec.state === 'failed') ledger.failBatch(id, spec.at, 'gone', spec.remoteId === undefined ? 'creating' : 'in_progress');
   else if (spec.state !== undefined && spec.state !== 'in_progress' && spec.state !== 'creating') ledger.setBatchState(id, spec.state, spec.at);
-  ledger.endRun(run);
+  if (!spec.live) ledger.endRun(run);
   return id;
 }
 
@@ -372,14 +374,15 @@ describe('cancel', () => {
     const otherJob = await createRemote(s.client);
     addBatch(s.ledger, { identity: s.identity, job: 'tickets', remoteId: mine, at: Date.now() });
     addBatch(s.ledger, { identity: s.identity, job: 'tickets', remoteId: 'msgbatch_done', state: 'downloaded', at: Date.now() });
-    addBatch(s.ledger, { identity: s.identity, job: 'tickets', at: Date.now() }); // creating
+    addBatch(s.ledger, { identity: s.identity, job: 'tickets', at: Date.now() }); // creating, its run gone: the create's outcome is lost
     addBatch(s.ledger, { identity: s.otherKey, job: 'tickets', remoteId: notMine, at: Date.now() });
     addBatch(s.ledger, { identity: s.identity, job: 'other', remoteId: otherJob, at: Date.now() });
 
     const r = await run(cancelCommand, ['--job', 'tickets'], s.env);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
-      `batch-enrich: batch ${notMine} not canceled: other identity: ${s.emu.url}, key …${s.otherKey.keyFingerprint}\n` +
+      'batch-enrich: a batch of 2 requests whose create was cut off (its run ended before recording its id): not canceled: if the API has it, it cannot be proven this job\'s before it ends; the job\'s next run finds it and keeps its answers\n' +
+        `batch-enrich: batch ${notMine} not canceled: other identity: ${s.emu.url}, key …${s.otherKey.keyFingerprint}\n` +
         `batch-enrich: batch ${mine} canceling\n`,
     );
     expect(s.emu.stats.calls['batches.cancel']).toBe(1);
@@ -389,6 +392,20 @@ describe('cancel', () => {
     const unknown = await run(cancelCommand, ['--job', 'nope'], s.env);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toBe(`batch-enrich: no job "nope" in the ledger ${s.ledgerPath} (jobs: tickets, other)\n`);
+  });
+
+  // helper-62: a batch being created when `cancel --job` ran was skipped ("no batch in progress",
+  // exit 0), then created, and it ran and was billed.
+  it('--job waits for a batch a live run is creating to get its id, then cancels it', async () => {
+    const s = await setup();
+    const id = addBatch(s.ledger, { identity: s.identity, job: 'tickets', at: Date.now(), live: true }); // creating, its run alive
+    const remote = await createRemote(s.client);
+    const created = setTimeout(() => s.ledger.setRemote(id, remote, Date.now()), 600);
+    cleanup.push(() => clearTimeout(created));
+    const r = await run(cancelCommand, ['--job', 'tickets'], s.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`^batch-enrich: a batch of 2 requests is being created by run \\d+ \\(pid ${process.pid} on [^)]+\\): waiting for its id, to cancel it\nbatch-enrich: batch ${remote} canceling\n$`));
+    expect((await s.client.messages.batches.retrieve(remote)).processing_status).toBe('canceling');
   });
 
   it('exits 1 when any cancel fails, naming the batch and the reason, after trying every batch', async () => {

@@ -5,6 +5,10 @@ import { EXIT, type CliIo } from '../io.ts';
 import { guarded, help, say } from '../command.ts';
 import { jobName, parseFlags, renderFlags } from '../flags.ts';
 import { ENVIRONMENT, HELP_FLAG, identityMatches, LEDGER_FLAG, ledgerPath, shownLedger, otherIdentity, requireApi, withLedger, type Api } from './shared.ts';
+import type { BatchRow } from '../../ledger/ledger.ts';
+import type { LedgerStore } from '../../ledger/store.ts';
+import { REALTIME_PREFIX } from '../../sink/options.ts';
+import { plural } from '../text.ts';
 
 /** The flags of `batch-enrich cancel`. */
 export const CANCEL_FLAGS = {
@@ -30,8 +34,13 @@ Examples:
 
 ${ENVIRONMENT}
 
+With --job, a batch a live run of the job is creating is waited for (up to 5 minutes) until it
+has its id, then canceled; one whose create was cut off (its run died) cannot be proven the job's
+before it ends, and is not canceled.
+
 Exit codes: 0 every cancel accepted, 1 some failed (or, with --job, some batches are another
-identity's and keep running), 2 usage error (also: no ANTHROPIC_API_KEY).
+identity's and keep running, or one whose create was cut off may be running), 2 usage error (also:
+no ANTHROPIC_API_KEY).
 `;
 
 /**
@@ -66,21 +75,64 @@ export function cancelCommand(argv: string[], io: CliIo): Promise<number> {
   });
 }
 
+/** How long `cancel --job` waits for a live run's create to give a batch its id (an upload of 256 MB takes minutes). */
+export const CREATE_WAIT_MS = 5 * 60_000;
+const CREATE_POLL_MS = 200;
+
 /**
- * The remote ids of the job's batches in progress under this identity, and how many others it has
- * (named: they cannot be canceled from here); undefined when the ledger has no such job.
+ * The remote ids of the job's batches in progress under this identity, and how many it cannot cancel
+ * (named: another identity's, which keep running; one whose create was cut off); undefined when the
+ * ledger has no such job. A batch a live run is creating is waited for until it has its id
+ * (`CREATE_WAIT_MS`), and canceled then (helper-62: skipped, it was created a moment later, ran and
+ * was billed, while cancel said there was nothing to cancel and exited 0).
  */
 async function jobBatches(io: CliIo, api: Api, job: string, path: string): Promise<{ ids: string[]; elsewhere: number } | undefined> {
-  const found = await withLedger(path, async (ledger) => ({ rows: await ledger.batches(job), jobs: [...new Set((await ledger.batches()).map((row) => row.job))] }));
-  if (!found || found.rows.length === 0) {
+  const found = await withLedger(path, async (ledger) => {
+    const rows = await ledger.batches(job);
+    if (rows.length === 0) return { rows, jobs: [...new Set((await ledger.batches()).map((row) => row.job))], notMade: 0 };
+    let notMade = 0;
+    const created: BatchRow[] = [];
+    for (const row of rows.filter((r) => r.state === 'creating' && identityMatches(r, api))) {
+      const made = await createdBatch(io, ledger, row);
+      if (made === 'unknown') notMade++;
+      else if (made) created.push(made);
+    }
+    return { rows: [...rows.filter((r) => r.state !== 'creating'), ...created], jobs: [], notMade };
+  });
+  if (!found || found.rows.length + found.notMade === 0) {
     const jobs = found?.jobs ?? [];
     say(io, `no job ${shown(job)} in the ledger ${shownLedger(path)}${jobs.length > 0 ? ` (jobs: ${jobs.join(', ')})` : ''}`);
     return undefined;
   }
-  const running = found.rows.filter((row) => row.state === 'in_progress' && row.remote_id !== null);
+  // Real-time groups have no batch on the API to cancel.
+  const running = found.rows.filter((row) => row.state === 'in_progress' && row.remote_id !== null && !row.remote_id.startsWith(REALTIME_PREFIX));
   const elsewhere = running.filter((r) => !identityMatches(r, api));
   for (const row of elsewhere) say(io, `batch ${row.remote_id} not canceled: ${otherIdentity(row)}`);
   const ids = running.filter((r) => identityMatches(r, api)).map((row) => row.remote_id as string);
-  if (ids.length === 0) say(io, `job ${shown(job)} has no batch in progress under this identity`);
-  return { ids, elsewhere: elsewhere.length };
+  if (ids.length === 0 && found.notMade === 0) say(io, `job ${shown(job)} has no batch in progress under this identity`);
+  return { ids, elsewhere: elsewhere.length + found.notMade };
+}
+
+/**
+ * A batch row still `creating`: its row once a live run's create gave it its id (undefined when the
+ * create failed, and its requests went back); `'unknown'` when its run died before recording the
+ * outcome, or is still creating it after `CREATE_WAIT_MS`: a batch the API may have, which cannot be
+ * canceled as ours before it ends (its results carry our nonce only then; see `src/sink/adoption.ts`).
+ */
+async function createdBatch(io: CliIo, ledger: LedgerStore, row: BatchRow): Promise<BatchRow | undefined | 'unknown'> {
+  const requests = plural(row.request_count, 'request');
+  const creator = await ledger.run(row.run);
+  if (!creator || !(await ledger.runAlive(row.run, Date.now()))) {
+    say(io, `a batch of ${requests} whose create was cut off (its run ended before recording its id): not canceled: if the API has it, it cannot be proven this job's before it ends; the job's next run finds it and keeps its answers`);
+    return 'unknown';
+  }
+  say(io, `a batch of ${requests} is being created by run ${creator.id} (pid ${creator.pid} on ${creator.host?.split('/')[0] ?? 'an unknown host'}): waiting for its id, to cancel it`);
+  for (const until = Date.now() + CREATE_WAIT_MS; Date.now() < until; ) {
+    await new Promise((resolve) => setTimeout(resolve, CREATE_POLL_MS));
+    const now = await ledger.batch(row.id);
+    if (now?.state !== 'creating') return now?.remote_id ? now : undefined;
+    if (!(await ledger.runAlive(row.run, Date.now()))) break;
+  }
+  say(io, `the batch of ${requests} run ${creator.id} was creating has no id yet: not canceled; run the same cancel again`);
+  return 'unknown';
 }
