@@ -80,8 +80,7 @@ export class Submitter {
     this.#creating.add(id);
     try {
       // The request count identifies the batch in the API's list if the create's answer is lost.
-      // Exactly the body's size: the requests (each counted with a comma), the envelope, less one comma.
-      const bodyBytes = group.bytes + ENVELOPE_BYTES - 1;
+      const bodyBytes = bodyBytesOf(group, opened.keys);
       await ledger.sizeBatch(id, opened.keys.length, bodyBytes, costBytesOf(group, opened.keys));
       let adopted = false;
       const requests = `${opened.keys.length} request${opened.keys.length === 1 ? '' : 's'}`;
@@ -225,6 +224,20 @@ export class Submitter {
     await settleWithin(cancels, ms);
     controller.abort();
   }
+}
+
+/**
+ * Exactly the size of the body a batch sends of its group, `taken` being the requests it got (another
+ * run may have taken the rest): the requests (each counted with a comma), the envelope, less one
+ * comma. Without `sizes`, bodies in proportion.
+ * @example
+ * bodyBytesOf({ keys: ['a', 'b'], sizes: [101, 201], bytes: 302, costBytes: 302 }, ['b']); // 201 + ENVELOPE_BYTES - 1
+ */
+export function bodyBytesOf(group: Group, taken: readonly string[]): number {
+  if (taken.length === group.keys.length) return group.bytes + ENVELOPE_BYTES - 1;
+  const got = new Set(taken);
+  const requests = group.sizes === undefined ? Math.round((group.bytes * taken.length) / group.keys.length) : group.keys.reduce((n, key, i) => n + (got.has(key) ? (group.sizes?.[i] ?? 0) : 0), 0);
+  return requests + ENVELOPE_BYTES - 1;
 }
 
 /**

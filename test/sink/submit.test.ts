@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { customIdOf } from '../../src/core/request.ts';
 import { findOurBatch, ORPHAN_LOOKS } from '../../src/sink/adoption.ts';
 import { adoptionContext } from '../../src/sink/follower.ts';
-import { costBytesOf, Submitter } from '../../src/sink/submitter.ts';
+import { bodyBytesOf, costBytesOf, Submitter } from '../../src/sink/submitter.ts';
+import { ENVELOPE_BYTES } from '../../src/sink/body.ts';
 import { apiError, identity, keyN, testContext, type TestContext } from '../helpers/sink.ts';
 
 
@@ -96,6 +97,18 @@ function setUp(creates: ('made' | 'lost' | Error)[], keys = [keyN(1), keyN(2)]) 
 }
 
 const creates = (calls: string[]) => calls.filter((c) => c.startsWith('create'));
+
+// helper-62: with four workers, a batch that got 2 of its group's 150 requests was recorded, said and
+// shown by status as the whole group's 253 KiB.
+describe('bodyBytesOf: the size of the body a batch sends, of the requests it got', () => {
+  const group = { keys: ['a', 'b', 'c'], sizes: [101, 201, 301], bytes: 603, costBytes: 603 };
+  it.each([
+    ['all taken: the group\'s body', ['a', 'b', 'c'], 603 + ENVELOPE_BYTES - 1],
+    ['two taken by another run: the body of the one left', ['b'], 201 + ENVELOPE_BYTES - 1],
+  ])('%s', (_, taken, expected) => {
+    expect(bodyBytesOf(group, taken)).toBe(expected);
+  });
+});
 
 describe('costBytesOf: what the requests a batch got of its group are priced by', () => {
   // Three text requests, a PDF sent by file_id (priced by its pages), and a PDF of 540 KB sent inline.
