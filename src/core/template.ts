@@ -100,7 +100,15 @@ function lookup(record: unknown, path: readonly string[]): unknown {
 function stringify(value: unknown): string {
   if (value === null) return '';
   if (typeof value === 'string') return rawNumberText(value) ?? value;
-  if (typeof value === 'object') return stringifyLossless(value);
+  if (typeof value === 'object') {
+    // A value with a text form of its own (a Date, a decimal type): that text, as the output record has
+    // it, not a JSON string in quotes (helper-62: the same date read later as text made another prompt,
+    // another request key, paid again). An invalid Date is null to JSON: nothing.
+    const own = typeof (value as { toJSON?: unknown }).toJSON === 'function' ? (value as { toJSON(): unknown }).toJSON() : value;
+    if (typeof own === 'string') return own;
+    if (own === null) return '';
+    return stringifyLossless(value);
+  }
   return String(value);
 }
 

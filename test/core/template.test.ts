@@ -3,6 +3,21 @@ import { describe, expect, it } from 'vitest';
 import { compileTemplate, missingColumns, missingFields, WHOLE_RECORD } from '../../src/core/template.ts';
 import { expectErrorSync } from '../helpers/expect-error.ts';
 
+// helper-62: a Date went into the prompt as a JSON string in quotes ("2024-…"), so the same data read
+// later as text (CSV, NDJSON, a driver returning strings) made another prompt, another key: paid again.
+describe('compileTemplate: a value with its own text form', () => {
+  it('a Date is its ISO text, as the output record has it, and the same prompt as that text', () => {
+    const t = compileTemplate('when={{when}}');
+    expect(t.render({ when: new Date('2024-01-02T00:00:00Z') })).toBe('when=2024-01-02T00:00:00.000Z');
+    expect(t.render({ when: new Date('2024-01-02T00:00:00Z') })).toBe(t.render({ when: '2024-01-02T00:00:00.000Z' }));
+    expect(t.render({ when: new Date(Number.NaN) })).toBe('when=');
+    // Any object whose toJSON gives text (a decimal type): that text.
+    expect(t.render({ when: { toJSON: () => '12.50' } })).toBe('when=12.50');
+    // Other objects stay JSON.
+    expect(t.render({ when: { a: 1 } })).toBe('when={"a":1}');
+  });
+});
+
 describe('compileTemplate: render', () => {
   const cases: { description: string; source: string; record: Record<string, unknown>; want: string }[] = [
     { description: 'a field is replaced by its value', source: 'Classify: {{text}}', record: { text: 'hello' }, want: 'Classify: hello' },
