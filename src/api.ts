@@ -7,6 +7,7 @@
 import { BatchEnrichError, shown } from './errors.ts';
 import { enrichStage, type EnrichOptions } from './enrich.ts';
 import type { SourceRecord } from './stages/read.ts';
+import type { EnrichedRecord } from './core/result.ts';
 
 /**
  * Rows for `enrich()` / `enrichAll()`: an array (or any iterable) of objects, or an async iterable
@@ -54,7 +55,7 @@ export type Rows = Iterable<object> | AsyncIterable<object>;
  *   else console.log(row['id'], row['category'], row['urgent']);
  * }
  */
-export function enrich(rows: Rows, options: EnrichOptions): AsyncGenerator<Record<string, unknown>> {
+export function enrich(rows: Rows, options: EnrichOptions): AsyncGenerator<EnrichedRecord> {
   const file = options.file ?? 'row';
   const stage = enrichStage({ ...options, file });
   return stage(toSourceRecords(checkRows(rows), file));
@@ -77,8 +78,8 @@ export function enrich(rows: Rows, options: EnrichOptions): AsyncGenerator<Recor
  * });
  * const failed = triaged.filter((row) => row['_error']);
  */
-export async function enrichAll(rows: Rows, options: EnrichOptions): Promise<Record<string, unknown>[]> {
-  const out: Record<string, unknown>[] = [];
+export async function enrichAll(rows: Rows, options: EnrichOptions): Promise<EnrichedRecord[]> {
+  const out: EnrichedRecord[] = [];
   for await (const record of enrich(rows, options)) out.push(record);
   return out;
 }

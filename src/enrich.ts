@@ -35,7 +35,7 @@ import { typicalEstimate } from './core/expected-cost.ts';
 import { compileSpec } from './core/request.ts';
 import { eitherAnswer, resolveAnswerSchema } from './core/schema.ts';
 import { compileTemplate } from './core/template.ts';
-import { RESERVED_FIELDS, RESERVED_FIELDS_RULE, type RecordError } from './core/result.ts';
+import { RESERVED_FIELDS, RESERVED_FIELDS_RULE, type EnrichedRecord, type RecordError } from './core/result.ts';
 import { defaultLedgerPath, type Identity } from './ledger/ledger.ts';
 import { isLedgerStore, openLedger } from './ledger/open.ts';
 import type { LedgerStore } from './ledger/store.ts';
@@ -158,7 +158,7 @@ async function peekFirst<T>(source: AsyncIterable<T>): Promise<{ first: T | unde
 /** The enrichment stage for `pipeline`: `SourceRecord`s in, enriched records (or records with `_error`) out. */
 export function enrichStage(
   options: EnrichOptions,
-): (source: AsyncIterable<SourceRecord>, stage?: { signal?: AbortSignal }) => AsyncGenerator<Record<string, unknown>> {
+): (source: AsyncIterable<SourceRecord>, stage?: { signal?: AbortSignal }) => AsyncGenerator<EnrichedRecord> {
   const o = resolveOptions(options);
   const rowAnswer = o.schema ? resolveAnswerSchema(o.schema) : undefined;
   const documentAnswer = o.documentSchema ? resolveAnswerSchema(o.documentSchema, 'documentSchema') : undefined;

@@ -39,7 +39,7 @@ export { toEnriched, newCounts, type MergeCounts, type MergeOptions } from './st
 export { writeRecords, createFormatter, type Formatter, type OutputFormat, type WriteOptions } from './stages/write.ts';
 export { compileTemplate, WHOLE_RECORD, type Template } from './core/template.ts';
 export { prepareSpec, requestKey, customIdOf, keyOf, CUSTOM_ID_PATTERN, type RequestParams, type RequestSpec, type JSONSchema } from './core/request.ts';
-export { interpretResult, mergeAnswer, type AnswerValidator, type Interpreted, type RecordError } from './core/result.ts';
+export { interpretResult, mergeAnswer, type AnswerValidator, type EnrichedRecord, type Interpreted, type RecordError } from './core/result.ts';
 export { resolveAnswerSchema, type AnswerSchema } from './core/schema.ts';
 export { pollDelayMs, POLL_MIN_MS, POLL_MAX_MS } from './core/backoff.ts';
 export { Ledger, defaultLedgerPath, type Identity } from './ledger/ledger.ts';

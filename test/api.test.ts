@@ -6,11 +6,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { RAW_NUMBER } from '../src/core/rawjson.ts';
 import { Ledger } from '../src/ledger/ledger.ts';
 import { enrich, enrichAll } from '../src/index.ts';
 import type { EnrichOptions } from '../src/enrich.ts';
+import type { RecordError } from '../src/index.ts';
 import { expectError, expectErrorSync } from './helpers/expect-error.ts';
 import { emulator, perRecord, schema } from './helpers/pipeline.ts';
 
@@ -20,6 +21,21 @@ function optionsFor(url: string, extra: Partial<EnrichOptions> = {}): EnrichOpti
 
 const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i), text: `text ${i}` }));
 const answered = (row: { id: string; text?: string }) => ({ ...row, label: `label-${row.id}`, n: Number(row.id) * 2 });
+
+// helper-62: the README's `row._error?.type` and `row._error.message` did not compile against the
+// typings (`_error` was `unknown`). This test is type-checked with the suite (npm test: typecheck).
+describe('the rows enrich() and enrichAll() give, as TypeScript sees them', () => {
+  it('_error is a RecordError when there is one, as the README reads it', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const out = await enrichAll([{ id: '1', text: 'a' }, { id: '2' }], optionsFor(emu.url));
+    expectTypeOf(out[0]!._error).toEqualTypeOf<RecordError | undefined>();
+    const seen: (string | undefined)[] = [];
+    for (const row of out) seen.push(row._error?.type);
+    for await (const row of enrich([{ id: '3' }], optionsFor(emu.url))) if (row._error) seen.push(row._error.message);
+    expect(seen[0]).toBeUndefined();
+    expect(seen.slice(1).every((text) => typeof text === 'string' && text.length > 0)).toBe(true);
+  });
+});
 
 describe('enrich(): for await over rows', () => {
   it('yields every row of an array enriched with its own answer, in input order', async () => {

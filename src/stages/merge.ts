@@ -3,7 +3,7 @@
  * with `_error`. Counts what it emits so the CLI can choose its exit code.
  */
 import { costOf, type PriceTable } from '../core/pricing.ts';
-import { interpretResult, mergeAnswer, withError, withField, type AnswerValidator } from '../core/result.ts';
+import { interpretResult, mergeAnswer, withError, withField, type AnswerValidator, type EnrichedRecord } from '../core/result.ts';
 import type { JoinedRecord } from './batch.ts';
 
 export interface MergeOptions {
@@ -36,7 +36,7 @@ export function isFailed(record: object): boolean {
 }
 
 export function toEnriched(options: MergeOptions, counts: MergeCounts = newCounts()) {
-  return async function* merge(source: AsyncIterable<JoinedRecord>): AsyncGenerator<Record<string, unknown>> {
+  return async function* merge(source: AsyncIterable<JoinedRecord>): AsyncGenerator<EnrichedRecord> {
     for await (const joined of source) {
       const outcome = joined.error
         ? ({ ok: false, error: joined.error } as const)
