@@ -563,7 +563,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     const simple = columns && delimiter !== undefined ? parseSimpleCsv(text, { delimiter, quoting, width: columns.length }) : undefined;
     if (simple) {
       const records: SourceRecord[] = [];
-      for (const at of simple.blank) skips.say(`${file}:${base + at + 1}: ${BLANK_LINE}: it is not a record`);
+      for (const at of simple.blank) saidBlank(skips.say, file, base + at + 1);
       simple.rows.forEach((values, i) => {
         const line = base + (simple.lines[i] ?? 0) + 1;
         if (!headerAgain.maybe(header, values[0]) || !headerAgain.again(header, (at) => values[at], values.length, line)) records.push({ seq: seq++, line, data: named(columns ?? [], values) });
@@ -610,10 +610,7 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
           const values = Array.isArray(record) ? record : Object.values(record);
           const line = startLine(values, info.lines, info.empty_lines);
           // Of the header's width (another width is `on_skip`'s): blank all the same.
-          if (columns && isBlankRecord(values, columns.length)) {
-            skips.say(`${file}:${line}: ${BLANK_LINE}: it is not a record`);
-            return null;
-          }
+          if (columns && isBlankRecord(values, columns.length)) return saidBlank(skips.say, file, line);
           if (!headerAgain.maybe(header, Array.isArray(record) ? record[0] : record[columns?.[0] ?? '']) || !headerAgain.again(header, (at) => (Array.isArray(record) ? record[at] : record[columns?.[at] ?? '']), values.length, line)) records.push({ seq: seq++, line, data: Array.isArray(record) ? named(columns ?? [], record) : record });
           return null;
         },
@@ -722,6 +719,12 @@ function blankRecord(record: unknown): string | undefined {
   return record.every((field) => typeof field === 'string' && /^[ \t]*$/.test(field)) ? BLANK_LINE : undefined;
 }
 const BLANK_LINE = 'a blank line (only spaces, tabs or delimiters)';
+
+/** Says that the blank line at `line` is no record (csv-parse's `on_record` skips a record it returns null for). */
+function saidBlank(say: (message: string) => void, file: string, line: number): null {
+  say(`${file}:${line}: ${BLANK_LINE}: it is not a record`);
+  return null;
+}
 
 const SEP_START = /^sep=/i;
 
