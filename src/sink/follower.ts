@@ -48,17 +48,19 @@ export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId
   // here, its requests were sent again, each paid twice, and two runs released each other's groups
   // without end).
   for (let attempt = 0; row !== undefined && othersToAnswer(row) && row.run !== ctx.run && (await ledger.runAlive(row.run, opts.now())); attempt++) {
-    if (opts.noWait) {
-      // Not ours to wait for: collected on a later run.
-      ctx.deferred.set(batchId, new Date(row.created_at + 24 * 60 * 60_000).toISOString());
-      return undefined;
-    }
+    // Whose it is, said once (with noWait too: helper-62 saw tries say only that records wait "from
+    // 1 batch" for half a minute, for a batch whose run, killed on another host, was not dead yet).
     if (attempt === 0) {
       const other = await ledger.run(row.run);
       const t = opts.now();
       if (other) {
         opts.emit({ type: 'waiting', requests: row.request_count, run: other.id, host: other.host, pid: other.pid, ageMs: t - other.started_at, lastSeenMs: other.heartbeat_at === null ? null : t - other.heartbeat_at });
       }
+    }
+    if (opts.noWait) {
+      // Not ours to wait for: collected on a later run.
+      ctx.deferred.set(batchId, new Date(row.created_at + 24 * 60 * 60_000).toISOString());
+      return undefined;
     }
     await opts.sleep(opts.retryDelay(attempt), signal);
     if (signal.aborted) return undefined;
