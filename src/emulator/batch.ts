@@ -105,6 +105,8 @@ export interface BatchRecord {
   cancelInitiatedAt: number | null;
   deleted: boolean;
   retrieves: number;
+  /** Results downloads asked for after its end (`transient404` fails the first). */
+  resultsFetches: number;
   upstream: UpstreamRun | undefined;
   final: Finalized | undefined;
   finalizing: Promise<Finalized> | undefined;
@@ -194,6 +196,7 @@ export class BatchStore {
       cancelInitiatedAt: null,
       deleted: false,
       retrieves: 0,
+      resultsFetches: 0,
       upstream: undefined,
       final: undefined,
       finalizing: undefined,

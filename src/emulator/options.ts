@@ -65,7 +65,7 @@ export interface EmulatorOptions {
   expiredRate?: number;
   /** Share (0..1) of results downloads cut off half way (socket destroyed). _Default:_ 0. */
   cutResultsRate?: number;
-  /** The first retrieve of each batch answers 404 `not_found_error`, as seen on the real API. _Default:_ false. */
+  /** The first retrieve of each batch, and its first results download once ended, answer 404 `not_found_error`, as seen on the real API. _Default:_ false. */
   transient404?: boolean;
   /**
    * Share (0..1) of creates whose batch *is* created but whose answer is a 500, as when a gateway

@@ -435,6 +435,11 @@ class Emulator {
       case 'batches.results': {
         const rec = store.get(route.batchId as string, owner);
         store.assertResultsAvailable(rec);
+        // Results can 404 just after `ended`; retrying fixes it [DOC §2.2, §7.2] (helper-61: only the retrieve's was injected).
+        if (opts.transient404 && rec.resultsFetches++ === 0) {
+          stats.faults.transient404++;
+          throw new ApiError(404, 'not_found_error', `Message Batch ${rec.id} results not found (transient, injected)`);
+        }
         await store.settle(rec);
         await this.streamResults(res, rec);
         return;

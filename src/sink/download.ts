@@ -30,6 +30,12 @@ class Gone {
  */
 export const NOT_FOUND = Symbol('batch not found');
 class NotFound {}
+/**
+ * A results file that answers 404 while its batch is there, ended and not archived: the API catching
+ * up just after the end ("results can 404 just after `ended`; retrying fixes it", DOC §2.2), tried
+ * again after a wait (helper-61's emulator fault: the run failed on it).
+ */
+class ResultsNotYet extends Error {}
 
 /**
  * Downloads a batch's results from `resultsUrl` (retrieved first when not known: a batch that ended
@@ -84,7 +90,7 @@ export async function download(ctx: SinkContext, recorder: ResultRecorder, row: 
           // batch ended is only the API catching up, and is tried again).
           if (error instanceof APIError && error.status === 404) {
             const gone = await goneFor(() => retrieve(s));
-            if (gone) throw gone;
+            throw gone ?? new ResultsNotYet(error.message, { cause: error });
           }
           throw error;
         } finally {
@@ -97,10 +103,11 @@ export async function download(ctx: SinkContext, recorder: ResultRecorder, row: 
       }),
     classify: (error) => {
       if (error instanceof Gone || error instanceof NotFound) return { value: error };
+      if (error instanceof ResultsNotYet) return 'retry';
       ctx.reach.reached(error);
       return isTransient(error) || isCutDownload(error) ? 'retry' : 'fail';
     },
-    failure: (error) => apiFailure(error, `Downloading the results of batch ${remoteId} failed`, remoteId),
+    failure: (error) => apiFailure(error instanceof ResultsNotYet ? error.cause : error, `Downloading the results of batch ${remoteId} failed`, remoteId),
   });
   if (!done) return undefined;
   if (done instanceof NotFound) return NOT_FOUND;
@@ -135,5 +142,6 @@ export async function download(ctx: SinkContext, recorder: ResultRecorder, row: 
  * `GONE_404S`): both are thrown as they are, and tried again.
  */
 async function goneFor(retrieve: () => Promise<{ archived_at: string | null }>): Promise<Gone | undefined> {
-  return (await retrieve()).archived_at === null ? undefined : new Gone('its results were archived by the API (29 days after its creation)');
+  // Only a time says archived: a batch without the field (a proxy, another emulator) is not taken for gone, and paid again.
+  return (await retrieve()).archived_at ? new Gone('its results were archived by the API (29 days after its creation)') : undefined;
 }

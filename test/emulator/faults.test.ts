@@ -106,14 +106,19 @@ describe('faults on demand', () => {
     }
   });
 
-  it('transient404: the first retrieve after create is a 404, the next one works', async () => {
+  it('transient404: the first retrieve after create is a 404, and the first results download after the end; the next ones work', async () => {
     const emu = await startEmulator({ transient404: true });
     try {
       const c = client(emu.url);
       const b = await c.messages.batches.create({ requests: [req('a')] });
       await expect(c.messages.batches.retrieve(b.id)).rejects.toMatchObject({ status: 404 });
       expect((await c.messages.batches.retrieve(b.id)).processing_status).toBe('ended');
-      expect(emu.stats.faults.transient404).toBe(1);
+      // helper-61: and the first results download just after the end [DOC §2.2: "results can 404 just after `ended`"].
+      await expect(c.messages.batches.results(b.id)).rejects.toMatchObject({ status: 404 });
+      const lines = [];
+      for await (const line of await c.messages.batches.results(b.id)) lines.push(line.custom_id);
+      expect(lines).toEqual(['a']);
+      expect(emu.stats.faults.transient404).toBe(2);
     } finally {
       await emu.close();
     }

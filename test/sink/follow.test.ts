@@ -218,6 +218,25 @@ describe('the follower polls a running batch to its end, then downloads it', () 
     expect(ctx.events.some((e) => e.type === 'released')).toBe(false);
   });
 
+  // helper-61's emulator fault: the batch is there and ended, and only its results file answers 404
+  // just after the end [DOC §2.2: "results can 404 just after ended; retrying fixes it"]. The run failed.
+  it('a results file that answers 404 just after the end, while the batch is there, is downloaded again after a wait', async () => {
+    const notFound = apiError(404);
+    const api: FakeApi = { retrieves: [ended], downloads: [() => resultsResponse([line(keyN(1), answer())])], calls: [] };
+    const client = fakeClient(api);
+    const get = client.get!;
+    let gets = 0;
+    client.get = ((url: string) => (gets++ === 0 ? { asResponse: () => Promise.reject(notFound) } : (get as (u: string) => unknown)(url))) as unknown as Anthropic['get'];
+    const ctx = testContext({}, client);
+    const id = batchOf(ctx, [keyN(1)]);
+    ctx.ledger.setBatchState(id, 'ended', ctx.clock.t);
+    await follow(ctx, new ResultRecorder(ctx), id);
+    expect(ctx.ledger.batch(id)?.state).toBe('downloaded');
+    expect(stateOf(ctx, keyN(1))).toBe('done');
+    expect(gets).toBe(2);
+    expect(ctx.sleeps.some((ms) => ms > 0)).toBe(true);
+  });
+
   it('an ended batch answering 404 that another run downloaded meanwhile is left at that: not polled through minutes of 404s, not released', async () => {
     const api: FakeApi = { retrieves: [apiError(404)], downloads: [], listed: [], calls: [] };
     const client = fakeClient(api);
