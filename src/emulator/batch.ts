@@ -147,6 +147,7 @@ export function paginate<T extends { id: string; seq: number }>(
 ): { data: T[]; has_more: boolean; first_id: string | null; last_id: string | null } {
   let data: T[];
   let hasMore: boolean;
+  // A cursor naming no batch: 400 (UNCONFIRMED; README, emulator section).
   if (query.after_id !== undefined) {
     const cursor = seqOf(query.after_id);
     if (cursor === undefined) throw new ApiError(400, 'invalid_request_error', `after_id: no Message Batch with id '${query.after_id}'`);
@@ -293,7 +294,7 @@ export class BatchStore {
     return this.status(rec, now) === 'ended' && this.#cfg.cancelingMs > 0 ? 'ended' : 'canceling';
   }
 
-  /** Deletes an ended batch; 400 `invalid_request_error` otherwise. */
+  /** Deletes an ended batch [DOC §5: "delete only after `ended`"]; 400 `invalid_request_error` otherwise (UNCONFIRMED: how the API refuses it; README, emulator section). */
   delete(rec: BatchRecord): void {
     const status = this.status(rec);
     if (status !== 'ended')

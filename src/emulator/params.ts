@@ -652,8 +652,9 @@ function checkDocument(block: Obj, path: string, model: ModelEntry): void {
 // --- cache_control -----------------------------------------------------------------------------------------------
 
 /**
- * [SPEC CacheControlEphemeral: type 'ephemeral', ttl '5m' | '1h']; at most 4 breakpoints, the
- * top-level (automatic) one included [DOC §4.3]; a 1h entry may not follow a 5m one (prompt-caching
+ * [SPEC CacheControlEphemeral: type 'ephemeral', ttl '5m' | '1h']; at most 4 breakpoints [DOC §4.3],
+ * the top-level (automatic) one counted among them (UNCONFIRMED: the docs do not say; README,
+ * emulator section); a 1h entry may not follow a 5m one (prompt-caching
  * docs, "mixing TTLs": longer TTLs must come first). Order: tools, system, messages [DOC §4.3].
  */
 function checkCacheControl(params: Obj): void {

@@ -190,6 +190,7 @@ function emptyCalls(): Record<RouteName, number> {
   };
 }
 
+/** A list's `limit` [SPEC GET /v1/messages/batches `limit`: an integer 1 to 1,000, default 20]. */
 function parseLimit(raw: string | null): number {
   if (raw === null) return 20;
   const n = Number(raw);
