@@ -111,14 +111,15 @@ export function createProgress(options: ProgressOptions): Progress {
   const durations: number[] = [];
   let read = 0;
   let submitted = 0;
-  let batches = 0;
+  /** The batches submitted, adopted or followed: each once, however often it is followed. */
+  const batchIds = new Set<string>();
   let retries = 0;
   let last = '';
 
   const render = () => {
     const { ok, failed } = options.counts;
     const lines = [
-      `batch-enrich  ${formatDuration(now() - started)}  read ${count(read)} · submitted ${count(submitted)} in ${plural(batches, 'batch', 'batches')} · done ${count(ok + failed)}${failed ? ` (${count(failed)} with _error)` : ''} · cost ${usd(options.costs.usd)}${retries ? ` · ${count(retries)} retries` : ''}`,
+      `batch-enrich  ${formatDuration(now() - started)}  read ${count(read)} · submitted ${count(submitted)} in ${plural(batchIds.size, 'batch', 'batches')} · done ${count(ok + failed)}${failed ? ` (${count(failed)} with _error)` : ''} · cost ${usd(options.costs.usd)}${retries ? ` · ${count(retries)} retries` : ''}`,
     ];
     const uploaded = options.uploads && uploadLine(options.uploads);
     if (uploaded) lines.push(`  ${uploaded}`);
@@ -149,7 +150,7 @@ export function createProgress(options: ProgressOptions): Progress {
         case 'adopted':
           inFlight.set(event.batchId, { requests: event.requests, submittedAt: now() });
           submitted += event.requests;
-          batches++;
+          batchIds.add(event.batchId);
           break;
         case 'realtime':
           submitted += event.requests;
@@ -163,7 +164,7 @@ export function createProgress(options: ProgressOptions): Progress {
           break;
         case 'following':
           inFlight.set(event.batchId, { requests: event.requests, submittedAt: now() });
-          batches++;
+          batchIds.add(event.batchId);
           break;
         case 'ended': {
           const flight = inFlight.get(event.batchId);

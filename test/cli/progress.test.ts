@@ -120,6 +120,23 @@ describe('events said in every style', () => {
   }
 });
 
+// helper-62: a batch followed twice in one run (its requests sent back, then followed again) was
+// counted twice: "18 batches" where 15 exist.
+describe('the batches counted', () => {
+  it('are distinct batches, however often one is followed', () => {
+    const lines: string[] = [];
+    const stream = { write: (text: string) => (lines.push(text), true), isTTY: true, columns: 200 } as unknown as NodeJS.WritableStream;
+    const progress = createProgress({ stream, style: 'tty', counts: newCounts(), costs: newCostTotals(), describe: describeEvent, now: () => 0 });
+    progress.event({ type: 'following', batchId: 'msgbatch_a', requests: 2 });
+    progress.event({ type: 'submitted', batchId: 'msgbatch_b', requests: 3, bytes: 10 });
+    progress.event({ type: 'following', batchId: 'msgbatch_a', requests: 2 });
+    progress.stop();
+    const text = lines.join('');
+    expect(text).toContain('submitted 3 in 2 batches');
+    expect(text).not.toContain('in 3 batches');
+  });
+});
+
 describe('progress with documents', () => {
   it('the view shows the files uploaded and reused; the summary counts them', async () => {
     const result = await runCli(['--progress', '--emulator', '--poll-min', '0.2', '--transform', 'invoice-extraction', '--upload', 'files', join(ROOT, 'fixtures', 'documents', 'invoices')]);

@@ -290,7 +290,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   const counts = newCounts();
   const costs = newCostTotals();
   const uploadCounts = newUploadCounts();
-  let batches = 0;
+  const batchIds = new Set<string>();
   /** Creates sent (a batch recorded `creating` first): each may have made a batch, answered or not. */
   let creates = 0;
   let sentRealtime = false;
@@ -302,7 +302,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   let endRun: ((kept: boolean) => Promise<void>) | undefined;
   const started = Date.now();
   // Leaving on a second interrupt skips 'exit': the outputs' temporary files are removed first.
-  const interrupts = onInterrupt(say, ledger.path, values['cancel-on-exit'], () => ({ batches, realtime: sentRealtime, creating: creates > 0, out: counts.ok + counts.failed, failed: counts.failed }), () => outputs.discard());
+  const interrupts = onInterrupt(say, ledger.path, values['cancel-on-exit'], () => ({ batches: batchIds.size, realtime: sentRealtime, creating: creates > 0, out: counts.ok + counts.failed, failed: counts.failed }), () => outputs.discard());
   // First the redirected streams: a run killed later has written them too.
   await noteWritten(ledger, values, io, false);
   const progress = createProgress({ stream: io.stderr, style: values.quiet ? 'off' : values.progress || (io.stderr as { isTTY?: boolean }).isTTY ? 'tty' : 'lines', counts, costs, describe, uploads: uploadCounts });
@@ -326,7 +326,8 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
         return;
       }
       if (event.type === 'creating') creates++;
-      if (event.type === 'submitted' || event.type === 'adopted' || event.type === 'following') batches++;
+      // Each batch once, however often it is followed (helper-62: "18 batches" where 15 exist).
+      if (event.type === 'submitted' || event.type === 'adopted' || event.type === 'following') batchIds.add(event.batchId);
       if (event.type === 'realtime') sentRealtime = true;
       if (event.type === 'reused') fromLedger += event.records;
       if (event.type === 'unclaimed') unclaimed = event;
@@ -390,8 +391,8 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
       }
       // A failure after batches went out (a bad row further on): they run on, and a rerun takes them up.
       // Not with --emulator: its batches end with this run, and cost nothing.
-      if (batches > 0 && ledger.path !== ':memory:' && !values.emulator && isBatchEnrichError(error)) {
-        error.message += `; the ${plural(batches, 'batch', 'batches')} this run submitted or followed stay in the ledger ${ledger.path} (those still running run on, and are billed): run the same command again once this is fixed, and it takes them up (not paid twice)`;
+      if (batchIds.size > 0 && ledger.path !== ':memory:' && !values.emulator && isBatchEnrichError(error)) {
+        error.message += `; the ${plural(batchIds.size, 'batch', 'batches')} this run submitted or followed stay in the ledger ${ledger.path} (those still running run on, and are billed): run the same command again once this is fixed, and it takes them up (not paid twice)`;
       }
       throw outputs.named(error);
     }
@@ -420,7 +421,7 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   }
 
   const summary = {
-    ...summarize(counts, costs, batches, Date.now() - started, sentRealtime ? (batches > 0 ? 'batch+realtime' : 'realtime') : 'batch', fromLedger),
+    ...summarize(counts, costs, batchIds.size, Date.now() - started, sentRealtime ? (batchIds.size > 0 ? 'batch+realtime' : 'realtime') : 'batch', fromLedger),
     records_pending: pending?.records ?? 0,
     ...(documents.attach.length ? { files_uploaded: uploadCounts.uploaded, upload_bytes: uploadCounts.bytes, files_reused: uploadCounts.reused } : {}),
     // To the micro-dollar, as cost_usd.
