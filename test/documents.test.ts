@@ -4,9 +4,10 @@
  * is paid; uploads are content-addressed through the registry (once across rows and reruns, again
  * after expiry or deletion); the request key follows the file's bytes.
  */
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
 import { corruptPdf, email, encryptedPdf, invoicePdf, png, zipFile } from '../fixtures/documents/make.mjs';
@@ -63,6 +64,20 @@ describe('an e-mail attachment that cannot be sent', () => {
     const out = await enrich(emu, [{ id: 1, file: 'locked.eml' }, { id: 2, file: 'fine.eml' }], { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, upload: 'inline', onEvent: (e: { type: string }) => e.type === 'not-sent' && events.push(e) });
     expect(out.map((r) => r['_error'])).toEqual([undefined, undefined]);
     expect(events).toEqual([{ type: 'not-sent', where: '<stdin>:2: locked.eml', attachments: ['INV-00042.pdf (document_encrypted)'] }]);
+  });
+});
+
+// helper-60's nits: a file:// URL was refused, a cell with a trailing space said "no such file" with
+// the space invisible, and a dangling link said "no such file" though the link is there.
+describe('a document value that names a file in another way', () => {
+  it('a file:// URL is read as its path; a name with blanks around it and a dangling link say so', async () => {
+    const dir = await folder();
+    symlinkSync(join(dir, 'gone.pdf'), join(dir, 'dangling.pdf'));
+    const emu = await emulator({ responder: byDocument });
+    const out = await enrich(emu, [{ id: 1, file: pathToFileURL(join(dir, 'a.pdf')).href }, { id: 2, file: 'a.pdf ' }, { id: 3, file: 'dangling.pdf' }], { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, upload: 'inline' });
+    expect(out[0]?.['label']).toBe('INV-00001');
+    expect(out[1]?.['_error']).toEqual({ type: 'document_missing', message: `<stdin>:3: "a.pdf ": no such file (field file, looked in ${dir}; note the blank at its end)` });
+    expect(out[2]?.['_error']).toEqual({ type: 'document_missing', message: `<stdin>:4: dangling.pdf: a link to ${join(dir, 'gone.pdf')}, which is not there (field file)` });
   });
 });
 

@@ -15,8 +15,9 @@
  * A record whose document cannot be sent gets `error` (`document_*`, `image_too_large`,
  * `request_too_large`, `upload_failed`) naming the file, and the rest of the job goes on.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { readFile, readlink, stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   base64Length,
   binaryParts,
@@ -112,7 +113,7 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
       const value = record.data[field];
       for (const item of Array.isArray(value) ? value : [value]) {
         if (item === undefined || item === null || item === '') continue;
-        if (typeof item === 'string' && /^[a-z][a-z0-9+.-]*:\/\//i.test(item)) {
+        if (typeof item === 'string' && /^[a-z][a-z0-9+.-]*:\/\//i.test(item) && !/^file:\/\//i.test(item)) {
           if (!item.toLowerCase().startsWith('https://')) throw new DocumentProblem('document_unsupported', `field ${field}: ${item}: only https URLs can be sent (the API fetches them)`);
           urls.push(urlBlock(item));
           continue;
@@ -170,7 +171,8 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
 /** The bytes and a display name of one attached value. */
 async function load(field: string, value: unknown, baseDir: string): Promise<{ bytes: Uint8Array; name: string }> {
   if (typeof value === 'string') {
-    const path = resolve(baseDir, value);
+    // A file:// URL (a file manager's copied link, a notebook's Path.as_uri()) is its path.
+    const path = /^file:\/\//i.test(value) ? fileUrlPath(value, field) : resolve(baseDir, value);
     try {
       // Read only if it is a file: a device, a pipe or a socket (a link to /dev/zero) could never end.
       const info = await stat(path);
@@ -180,7 +182,7 @@ async function load(field: string, value: unknown, baseDir: string): Promise<{ b
     } catch (error) {
       if (error instanceof DocumentProblem) throw error;
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new DocumentProblem('document_missing', `${value}: no such file (field ${field}, looked in ${baseDir})`);
+      if (code === 'ENOENT') throw await missing(value, path, field, baseDir);
       throw new DocumentProblem('document_unreadable', `${value}: cannot read: ${code ?? (error as Error).message} (field ${field})`);
     }
   }
@@ -190,6 +192,26 @@ async function load(field: string, value: unknown, baseDir: string): Promise<{ b
     return { bytes: new Uint8Array(await value.arrayBuffer()), name: typeof name === 'string' && name ? name : field };
   }
   throw new DocumentProblem('document_unsupported', `field ${field}: expected a path, an https URL, a Buffer or a Blob, got ${typeof value}`);
+}
+
+/** The path of a file:// URL, or the problem with it. */
+function fileUrlPath(url: string, field: string): string {
+  try {
+    return fileURLToPath(url);
+  } catch (error) {
+    throw new DocumentProblem('document_unsupported', `field ${field}: ${url}: not a file URL this machine can read (${(error as Error).message})`);
+  }
+}
+
+/**
+ * The problem of a value naming no file (helper-60): a link whose target is not there is named as a
+ * link; a name with blanks around it is shown quoted, the blanks said (a spreadsheet cell keeps them).
+ */
+async function missing(value: string, path: string, field: string, baseDir: string): Promise<DocumentProblem> {
+  const target = await readlink(path).catch(() => undefined);
+  if (target !== undefined) return new DocumentProblem('document_missing', `${value}: a link to ${resolve(dirname(path), target)}, which is not there (field ${field})`);
+  const blanks = value !== value.trim() ? `; note the blank${value.trimStart() !== value && value.trimEnd() !== value ? 's around it' : value.trimEnd() !== value ? ' at its end' : ' at its start'}` : '';
+  return new DocumentProblem('document_missing', `${blanks ? JSON.stringify(value) : value}: no such file (field ${field}, looked in ${baseDir}${blanks})`);
 }
 
 /** `fn` over `source` with up to `concurrency` calls at once; results in source order. */
