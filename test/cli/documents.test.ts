@@ -404,6 +404,12 @@ describe('documents from the command line', () => {
     expect(ndjson.stderr).toContain('<stdin>:1: --attach "file": the first record has no such field (fields: id, doc)');
     const allowed = await runCli(['--dry-run', '--prompt', 'S {{id}}', '--attach', 'file', '--allow-missing', join(dir, 't.csv')]);
     expect(allowed.code, allowed.stderr).toBe(0);
+    // helper-60: with a recipe whose text prompt uses a column the file lacks, the typo was not what was said.
+    writeFileSync(join(dir, 'scans.csv'), 'id,scan\n1,x.pdf\n');
+    const typo = await runCli(['--dry-run', '--transform', 'invoice-extraction', '--attach', 'scann', join(dir, 'scans.csv')]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain(`${join(dir, 'scans.csv')}:1: --attach "scann": the header has no such column (columns: id, scan)`);
+    expect(typo.stderr).not.toContain('{{text}}');
   });
 
   it('a folder with a link to a device, a linked sub-folder, a link loop and empty text files: each file once, the bad ones named, never a hang', async () => {

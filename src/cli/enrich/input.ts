@@ -82,14 +82,15 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
     inputColumns = columns;
     if (columns.length === 0) return; // empty input: nothing to check, nothing will be sent
     // A CSV of documents (an attached column) is checked against the document prompt.
+    // A mistyped --attach first: it decides which prompt the rows are asked (helper-60: the text prompt's missing column was said instead).
+    const noDocument = values.attach?.find((field) => !columns.includes(field));
+    if (noDocument !== undefined && !values['allow-missing']) {
+      throw usageError(`${inputName(file)}:${line}: --attach ${shown(noDocument)}: the header has no such column (columns: ${columnList(columns)}); fix the name, or give --allow-missing if only some rows have documents`);
+    }
     const withDocuments = config.documentPrompt !== undefined && documents.attach.some((field) => columns.includes(field));
     const missing = missingColumns(withDocuments ? (config.documentPrompt ?? config.prompt) : config.prompt, columns);
     if (missing.length > 0 && !values['allow-missing']) {
       throw usageError(`${inputName(file)}:${line}: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the header has no such column (columns: ${columnList(columns)})`);
-    }
-    const noDocument = values.attach?.find((field) => !columns.includes(field));
-    if (noDocument !== undefined && !values['allow-missing']) {
-      throw usageError(`${inputName(file)}:${line}: --attach ${shown(noDocument)}: the header has no such column (columns: ${columnList(columns)}); fix the name, or give --allow-missing if only some rows have documents`);
     }
   };
   const readOptions: ReadOptions = {
