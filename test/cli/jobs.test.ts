@@ -408,6 +408,27 @@ describe('cancel', () => {
     expect((await s.client.messages.batches.retrieve(remote)).processing_status).toBe('canceling');
   });
 
+  // helper-63: a job whose only batch was being created said "no job in the ledger" once that create
+  // failed; one being created under another identity was dropped without a word (exit 0).
+  it('--job on a job whose only batch was being created, its create failed meanwhile: nothing to cancel, exit 0, not "no job"', async () => {
+    const s = await setup();
+    const id = addBatch(s.ledger, { identity: s.identity, job: 'tickets', at: Date.now(), live: true });
+    const failed = setTimeout(() => s.ledger.failBatch(id, Date.now(), 'refused', 'creating'), 400);
+    cleanup.push(() => clearTimeout(failed));
+    const r = await run(cancelCommand, ['--job', 'tickets'], s.env);
+    expect(r.stderr).not.toContain('no job');
+    expect(r.stderr).toMatch(/job "tickets" has no batch in progress under this identity\n$/);
+    expect(r.code).toBe(0);
+  });
+
+  it("--job names a batch another identity is creating, and exits 1: it may run, billed, and cannot be canceled from here", async () => {
+    const s = await setup();
+    addBatch(s.ledger, { identity: s.otherKey, job: 'tickets', at: Date.now(), live: true });
+    const r = await run(cancelCommand, ['--job', 'tickets'], s.env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`batch-enrich: a batch of 2 requests being created not canceled: other identity: ${s.emu.url}, key …${s.otherKey.keyFingerprint}\n`);
+  });
+
   it('exits 1 when any cancel fails, naming the batch and the reason, after trying every batch', async () => {
     const s = await setup();
     const good = await createRemote(s.client);

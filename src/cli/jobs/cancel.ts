@@ -89,17 +89,23 @@ const CREATE_POLL_MS = 200;
 async function jobBatches(io: CliIo, api: Api, job: string, path: string): Promise<{ ids: string[]; elsewhere: number } | undefined> {
   const found = await withLedger(path, async (ledger) => {
     const rows = await ledger.batches(job);
-    if (rows.length === 0) return { rows, jobs: [...new Set((await ledger.batches()).map((row) => row.job))], notMade: 0 };
+    if (rows.length === 0) return { known: false, rows, jobs: [...new Set((await ledger.batches()).map((row) => row.job))], notMade: 0 };
     let notMade = 0;
     const created: BatchRow[] = [];
-    for (const row of rows.filter((r) => r.state === 'creating' && identityMatches(r, api))) {
+    for (const row of rows.filter((r) => r.state === 'creating')) {
+      // Another identity's: it may be made and run, billed to that key, and cannot be canceled from here.
+      if (!identityMatches(row, api)) {
+        say(io, `a batch of ${plural(row.request_count, 'request')} being created not canceled: ${otherIdentity(row)}`);
+        notMade++;
+        continue;
+      }
       const made = await createdBatch(io, ledger, row);
       if (made === 'unknown') notMade++;
       else if (made) created.push(made);
     }
-    return { rows: [...rows.filter((r) => r.state !== 'creating'), ...created], jobs: [], notMade };
+    return { known: true, rows: [...rows.filter((r) => r.state !== 'creating'), ...created], jobs: [], notMade };
   });
-  if (!found || found.rows.length + found.notMade === 0) {
+  if (!found?.known) {
     const jobs = found?.jobs ?? [];
     say(io, `no job ${shown(job)} in the ledger ${shownLedger(path)}${jobs.length > 0 ? ` (jobs: ${jobs.join(', ')})` : ''}`);
     return undefined;
@@ -121,18 +127,20 @@ async function jobBatches(io: CliIo, api: Api, job: string, path: string): Promi
  */
 async function createdBatch(io: CliIo, ledger: LedgerStore, row: BatchRow): Promise<BatchRow | undefined | 'unknown'> {
   const requests = plural(row.request_count, 'request');
-  const creator = await ledger.run(row.run);
-  if (!creator || !(await ledger.runAlive(row.run, Date.now()))) {
+  const cutOff = () => {
     say(io, `a batch of ${requests} whose create was cut off (its run ended before recording its id): not canceled: if the API has it, it cannot be proven this job's before it ends; the job's next run finds it and keeps its answers`);
-    return 'unknown';
-  }
+    return 'unknown' as const;
+  };
+  const creator = await ledger.run(row.run);
+  if (!creator || !(await ledger.runAlive(row.run, Date.now()))) return cutOff();
   say(io, `a batch of ${requests} is being created by run ${creator.id} (pid ${creator.pid} on ${creator.host?.split('/')[0] ?? 'an unknown host'}): waiting for its id, to cancel it`);
   for (const until = Date.now() + CREATE_WAIT_MS; Date.now() < until; ) {
     await new Promise((resolve) => setTimeout(resolve, CREATE_POLL_MS));
     const now = await ledger.batch(row.id);
     if (now?.state !== 'creating') return now?.remote_id ? now : undefined;
-    if (!(await ledger.runAlive(row.run, Date.now()))) break;
+    // Its run died while creating it: the outcome is lost with it.
+    if (!(await ledger.runAlive(row.run, Date.now()))) return cutOff();
   }
-  say(io, `the batch of ${requests} run ${creator.id} was creating has no id yet: not canceled; run the same cancel again`);
+  say(io, `the batch of ${requests} run ${creator.id} is creating has no id after ${CREATE_WAIT_MS / 60_000} minutes: not canceled; run the same cancel again`);
   return 'unknown';
 }
