@@ -333,6 +333,9 @@ async function inDeclaredCharset(part: { contentType: string; content: Buffer; h
   const header = part.headers.get('content-type') as { params?: Record<string, string> } | undefined;
   const charset = header?.params?.['charset']?.toLowerCase();
   if (!charset || /^(utf-?8|us-ascii|ascii)$/.test(charset)) return part.content;
+  // Bytes that are UTF-8 already, or a type of their own (a PDF labelled text/plain), are as they are
+  // (helper-63: decoded anyway, a PDF came out damaged and UTF-8 text as mojibake).
+  if (utf8(part.content) !== undefined || (await (await parsers())[0].fileTypeFromBuffer(part.content)) !== undefined) return part.content;
   const iconv = (await import('iconv-lite')).default;
   return iconv.encodingExists(charset) ? Buffer.from(iconv.decode(part.content, charset), 'utf8') : part.content;
 }

@@ -300,6 +300,23 @@ describe('inspectDocument: a PDF damaged anywhere is document_unreadable, never 
     expect(doc.kind === 'email' ? doc.notSent : ['?']).toBeUndefined();
   });
 
+  // helper-63: decoding every text/* part by its declared charset turned a PDF labelled text/plain into
+  // a damaged file, and UTF-8 labelled iso-8859-1 into mojibake; both were read right before.
+  it('a part whose bytes are a known binary type, or already UTF-8, is not decoded by the charset it declares', async () => {
+    const pdf = await invoicePdf(8);
+    const part = (type: string, name: string, bytes: Uint8Array) => [`Content-Type: ${type}; name="${name}"`, `Content-Disposition: attachment; filename="${name}"`, 'Content-Transfer-Encoding: base64', '', Buffer.from(bytes).toString('base64')];
+    const mail = [
+      'From: a@b.example', 'To: c@d.example', 'Subject: s', 'Date: Sat, 14 Mar 2026 10:00:00 +0000', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b1"', '',
+      '--b1', 'Content-Type: text/plain; charset=utf-8', '', 'body', '--b1',
+      ...part('text/plain; charset=iso-8859-1', 'invoice.pdf', pdf), '--b1',
+      ...part('text/plain; charset=iso-8859-1', 'note.txt', Buffer.from('Café Müller')), '--b1--', '',
+    ].join('\r\n');
+    const doc = await inspectDocument(Buffer.from(mail), 'm.eml');
+    expect(doc.kind === 'email' ? doc.attachments.map((a) => a.kind) : []).toEqual(['pdf']);
+    expect(doc.kind === 'email' ? doc.text : '').toContain('Café Müller');
+    expect(doc.kind === 'email' ? doc.notSent : ['?']).toBeUndefined();
+  });
+
   // helper-60: an mbox export (Thunderbird's "From - …" first line) was sent as raw MIME text, base64 of its PDF and all.
   it("an e-mail saved by a mail program: an mbox export's From line and an Apple Mail .emlx byte count are taken off", async () => {
     const message = email(await invoicePdf(5));
