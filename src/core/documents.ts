@@ -193,14 +193,14 @@ async function inspect(bytes: Uint8Array, name: string, depth: number): Promise<
       // An e-mail's header block is ASCII; its body may be in any charset it declares (8-bit
       // ISO-8859-1 is common), which mailparser decodes.
       const latin1 = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
-      const mail = emailIn(bytes, latin1);
+      const mail = emailIn(bytes, latin1, name);
       if (mail) return inspectEmail(mail, name, depth);
       if (looksLikeText(latin1)) throw await notUtf8(bytes, name);
     }
     throw new DocumentProblem('document_unsupported', `${name}: not a PDF, an image or text (binary data of an unknown type)`);
   }
   if (text.startsWith('%PDF-')) throw new DocumentProblem('document_unreadable', `${name}: a damaged PDF (its structure cannot be read)`);
-  const mail = emailIn(bytes, text);
+  const mail = emailIn(bytes, text, name);
   if (mail) return inspectEmail(mail, name, depth);
   return { kind: 'text', mediaType: 'text/plain', text: nonEmpty(text, name) };
 }
@@ -366,23 +366,39 @@ function looksLikeText(text: string): boolean {
   return !/[\x00-\x08\x0b\x0e-\x1f\x7f]/.test(text);
 }
 
+/** An mbox's separator line (asctime after the sender, as mail programs write it: "From - Sat Mar 14 10:00:00 2026"). */
+const MBOX_FROM = /^From \S+ +\w{3} \w{3} +\d{1,2} \d{1,2}:\d{2}/;
+
 /**
  * The e-mail in a file (`text`: its bytes as text), or undefined: the message itself, or one as mail
- * programs save it, whose first line is taken off: an mbox export's `From ` separator (Thunderbird's
- * "From - Sat Mar 14 …"), or an Apple Mail .emlx's byte count (the message is that many bytes after
- * it; a property list follows). helper-60: an mbox export was sent as raw MIME text, base64 and all.
+ * programs save it, whose first line is taken off: an mbox export's `From ` separator (its body's
+ * `>From ` lines unquoted), or an Apple Mail .emlx's byte count (the message is that many bytes after
+ * it; a property list follows). An mbox of several messages is refused with how to split it.
+ * helper-60: an mbox export was sent as raw MIME text, base64 and all; helper-63: so were the
+ * messages after the first of a folder export.
  */
-function emailIn(bytes: Uint8Array, text: string): Uint8Array | undefined {
+function emailIn(bytes: Uint8Array, text: string, name: string): Uint8Array | undefined {
   if (looksLikeEmail(text)) return bytes;
-  const firstEnd = text.indexOf('\n');
-  if (firstEnd <= 0 || firstEnd > 200) return undefined;
-  const first = text.slice(0, firstEnd).replace(/\r$/, '');
-  // Only a line of ASCII, whose characters are its bytes.
-  if (!/^[\x20-\x7e]*$/.test(first)) return undefined;
+  // By bytes (a BOM, or text before the line, would shift a character index).
+  const from = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  const firstEnd = bytes.indexOf(0x0a, from);
+  if (firstEnd <= from || firstEnd - from > 200) return undefined;
+  const first = Buffer.from(bytes.buffer, bytes.byteOffset + from, firstEnd - from).toString('latin1').replace(/\r$/, '');
   const rest = bytes.subarray(firstEnd + 1);
-  const count = /^(\d+)\s*$/.exec(first);
-  const message = /^From \S/.test(first) ? rest : count && Number(count[1]) <= rest.length ? rest.subarray(0, Number(count[1])) : undefined;
-  return message && looksLikeEmail(Buffer.from(message.buffer, message.byteOffset, message.length).toString('latin1')) ? message : undefined;
+  const latin1 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
+  let message: Uint8Array | undefined;
+  if (MBOX_FROM.test(first)) {
+    const body = latin1(rest);
+    const others = body.split(/\r?\n/).filter((line) => MBOX_FROM.test(line)).length;
+    if (others > 0 && looksLikeEmail(body)) {
+      throw new DocumentProblem('document_unsupported', `${name}: an mbox of ${others + 1} messages: split it into one file a message first, e.g. git mailsplit -o DIR ${shellWord(name.startsWith('-') ? `./${name}` : name)}`);
+    }
+    message = Buffer.from(body.replace(/^>(>*From )/gm, '$1'), 'latin1');
+  } else {
+    const count = /^(\d+)\s*$/.exec(first);
+    if (count && Number(count[1]) <= rest.length) message = rest.subarray(0, Number(count[1]));
+  }
+  return message && looksLikeEmail(latin1(message)) ? message : undefined;
 }
 
 /** An RFC 5322 message: a header block (with a From and one of Date/Subject/To) before the first blank line. */

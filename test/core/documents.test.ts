@@ -333,6 +333,18 @@ describe('inspectDocument: a PDF damaged anywhere is document_unreadable, never 
     expect(await inspectDocument(Buffer.from('42\nanswers to everything\n'), 'n.txt')).toMatchObject({ kind: 'text' });
   });
 
+  // helper-63: a Thunderbird folder export holds many messages: the rest were read as the first one's body.
+  it('an mbox of several messages is refused with how to split it; one message has its >From lines unquoted; a memo starting "From the desk" is text', async () => {
+    const message = email(await invoicePdf(5));
+    const two = Buffer.concat([Buffer.from('From - Sat Mar 14 10:00:00 2026\n'), message, Buffer.from('\nFrom - Sun Mar 15 10:00:00 2026\n'), message]);
+    expect(await problemOf(two, 'Inbox.mbox')).toMatchObject({ type: 'document_unsupported', message: 'Inbox.mbox: an mbox of 2 messages: split it into one file a message first, e.g. git mailsplit -o DIR Inbox.mbox' });
+    const quoted = Buffer.from(['From sender@b.example Sat Mar 14 10:00:00 2026', 'From: a@b.example', 'To: c@d.example', 'Subject: s', 'Date: Sat, 14 Mar 2026 10:00:00 +0000', '', '>From the start, we agreed.', ''].join('\n'));
+    const one = await inspectDocument(quoted, 'one.mbox');
+    expect(one.kind === 'email' ? one.text : '').toContain('\nFrom the start, we agreed.');
+    const memo = Buffer.from(['From the desk of the CFO', 'From: a@b.example', 'To: c@d.example', 'Subject: budget', '', 'Numbers attached.', ''].join('\n'));
+    expect((await inspectDocument(memo, 'memo.txt')).kind).toBe('text');
+  });
+
   it("an e-mail's damaged PDF attachment is named among the attachments not sent; the e-mail is read", async () => {
     const head = ['From: a@b.example', 'To: c@d.example', 'Subject: s', 'Date: Sat, 14 Mar 2026 10:00:00 +0000', 'MIME-Version: 1.0'];
     const bad = handPdf(['<< /Type /Catalog /Pages 2 0 R >>', '<< /Type /Pages /Kids [2 0 R] /Count 1 >>']).toString('base64');
