@@ -16,6 +16,7 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { bomOf, createDecoding, type TextDecoding } from '../core/encoding.ts';
 import { splitLines } from '../core/lines.ts';
+import { shellWord } from '../core/text.ts';
 import type { SourceRecord } from './read.ts';
 
 /** The field of a file record that holds its path (the attached field). */
@@ -36,13 +37,17 @@ export interface FolderOptions {
  */
 export async function* readFolder(dir: string, options: FolderOptions = {}): AsyncGenerator<SourceRecord> {
   let seq = 0;
-  for await (const { path, unlisted, notUtf8 } of walk(dir)) {
+  // Names that are not UTF-8: renamed, each is read (convmv renames the whole tree).
+  const rename = `rename it in UTF-8 (convmv -r -f cp1252 -t utf8 --notest ${shellWord(dir)} renames every name under the folder)`;
+  for await (const { path, unlisted, notUtf8, folder } of walk(dir)) {
     if (options.skip?.(path)) continue;
     const problem =
       unlisted !== undefined
         ? `${path}: a folder that cannot be listed (${unlisted}): its files are not in the input`
         : notUtf8 !== undefined
-          ? `${path}: its name is not UTF-8 (${notUtf8}), so it cannot be named to read it: rename it in UTF-8 (convmv -f cp1252 -t utf8 --notest renames a folder's files)`
+          ? folder
+            ? `${path}: a folder whose name is not UTF-8 (${notUtf8}): its files are not in the input: ${rename}`
+            : `${path}: its name is not UTF-8 (${notUtf8}), so it cannot be named to read it: ${rename}`
           : undefined;
     yield problem === undefined
       ? { seq, line: seq + 1, data: await fileRecord(path), attach: [PATH_FIELD], source: dir }
@@ -130,7 +135,7 @@ async function* byBom(source: AsyncIterable<Buffer | string>): AsyncGenerator<st
  * to one) gets its record, and the attach stage names it (reading it could never end: /dev/zero).
  * A subfolder that cannot be listed is given with the reason (`unlisted`); `dir` itself (`top`) throws.
  */
-async function* walk(dir: string, seen = new Set<string>(), top = true): AsyncGenerator<{ path: string; unlisted?: string; notUtf8?: string }> {
+async function* walk(dir: string, seen = new Set<string>(), top = true): AsyncGenerator<{ path: string; unlisted?: string; notUtf8?: string; folder?: boolean }> {
   let entries: { entry: Dirent<Buffer>; name: string }[];
   try {
     const real = await realpath(dir);
@@ -149,19 +154,31 @@ async function* walk(dir: string, seen = new Set<string>(), top = true): AsyncGe
   }
   for (const { entry, name } of entries) {
     const path = join(dir, name);
-    if (!Buffer.from(name, 'utf8').equals(entry.name)) yield { path, notUtf8: notUtf8Bytes(entry.name) };
+    if (!Buffer.from(name, 'utf8').equals(entry.name)) yield { path, notUtf8: notUtf8Bytes(entry.name), folder: entry.isDirectory() };
     else if (entry.isDirectory() || (entry.isSymbolicLink() && (await stat(path).then((info) => info.isDirectory(), () => false)))) yield* walk(path, seen, false);
     else yield { path }; // a file, a link, or a device, pipe or socket (its record says it cannot be read)
   }
 }
 
 /**
- * The bytes of a name that are not UTF-8, as people can look them up: "the byte 0xfc".
- * @example notUtf8Bytes(Buffer.from([0x4d, 0xfc, 0x6c])); // 'the byte 0xfc'
+ * The bytes of a name that are not UTF-8 (those no valid sequence takes), as people can look them up.
+ * @example notUtf8Bytes(Buffer.from([0x43, 0xc3, 0xa9, 0xfc])); // 'the byte 0xfc' (é is UTF-8)
  */
 function notUtf8Bytes(name: Buffer): string {
-  const high = [...new Set(name.filter((byte) => byte >= 0x80))].slice(0, 4).map((byte) => `0x${byte.toString(16)}`);
-  return high.length === 1 ? `the byte ${high[0]}` : `the bytes ${high.join(', ')}`;
+  const bad = new Set<number>();
+  for (let i = 0; i < name.length; ) {
+    const lead = name[i] as number;
+    // How many continuation bytes its lead byte announces (-1: no lead byte of UTF-8).
+    const more = lead < 0x80 ? 0 : lead >= 0xc2 && lead < 0xe0 ? 1 : lead >= 0xe0 && lead < 0xf0 ? 2 : lead >= 0xf0 && lead < 0xf5 ? 3 : -1;
+    if (more >= 0 && i + more < name.length && !name.subarray(i, i + more + 1).toString('utf8').includes('\ufffd')) {
+      i += more + 1;
+    } else {
+      bad.add(lead);
+      i++;
+    }
+  }
+  const shown = [...bad].slice(0, 4).map((byte) => `0x${byte.toString(16)}`);
+  return shown.length === 1 ? `the byte ${shown[0]}` : `the bytes ${shown.join(', ')}`;
 }
 
 /** `{ path, name, bytes, sha256 }` of a file, hashed as a stream; null figures when it cannot be read (or is no regular file). */

@@ -2,7 +2,7 @@
  * `--input-format paths`: a list of paths, one a line, as `find`, `ls` or a Windows tool writes it,
  * gives one record per path, under every chunking.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -73,6 +73,19 @@ describe('readFolder: a file name that is not UTF-8', () => {
       ['Rechnung_M\ufffdller.pdf', 'document_unreadable'],
       ['ok.txt', undefined],
     ]);
-    expect(records[0]?.error?.message).toBe(`${dir}/Rechnung_M\ufffdller.pdf: its name is not UTF-8 (the byte 0xfc), so it cannot be named to read it: rename it in UTF-8 (convmv -f cp1252 -t utf8 --notest renames a folder's files)`);
+    expect(records[0]?.error?.message).toBe(`${dir}/Rechnung_M\ufffdller.pdf: its name is not UTF-8 (the byte 0xfc), so it cannot be named to read it: rename it in UTF-8 (convmv -r -f cp1252 -t utf8 --notest ${dir} renames every name under the folder)`);
+  });
+
+  // helper-63: a folder of such a name hid its files without saying so, and valid UTF-8 bytes were listed too.
+  it('a folder of such a name says its files are not in the input; only the bytes that are not UTF-8 are listed', async () => {
+    const { readFolder } = await import('../../src/stages/paths.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'be-names-'));
+    const bad = Buffer.concat([Buffer.from(`${dir}/Caf`), Buffer.from([0xc3, 0xa9, 0xfc])]);
+    mkdirSync(bad);
+    writeFileSync(Buffer.concat([bad, Buffer.from('/a.pdf')]), '%PDF-1.4\n');
+    const records = [];
+    for await (const record of readFolder(dir)) records.push(record);
+    expect(records).toHaveLength(1);
+    expect(records[0]?.error?.message).toBe(`${dir}/Café\ufffd: a folder whose name is not UTF-8 (the byte 0xfc): its files are not in the input: rename it in UTF-8 (convmv -r -f cp1252 -t utf8 --notest ${dir} renames every name under the folder)`);
   });
 });
