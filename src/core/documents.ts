@@ -700,43 +700,141 @@ export interface PdfStream {
  */
 const NOT_CONTENT = /\/Subtype\s*\/(Image|Type1C|CIDFontType0C|OpenType|XML)\b|\/Type\s*\/(EmbeddedFile|Metadata|XRef|ObjStm)\b|\/Length[123]\b/;
 
-/** A PDF string operand: `<hex>` or `(literal)`. */
-const PDF_STRING = /<([0-9A-Fa-f]*)>|\(((?:\\.|[^\\)])*)\)/g;
-/**
- * What shows text in a content stream (PDF 32000-1 §9.4.3): a string then `Tj`, `'` or `"`; or an array
- * of strings and kerning numbers then `TJ` (Word, LaTeX and browsers draw most text so: helper-60 found
- * a contract priced about 30% under its text when only `Tj` was read).
- */
-const SHOWN_TEXT = /\[((?:\\.|[^\]\\])*)\]\s*TJ|(?:<([0-9A-Fa-f]*)>|\(((?:\\.|[^\\)])*)\))\s*(?:Tj|'|")/g;
 /** A kerning adjustment this wide (thousandths of a unit of text space, negative moves right) between two strings of a `TJ` array is a word space. */
 const TJ_SPACE = -200;
-
-function pdfString(hex: string | undefined, literal: string | undefined): string {
-  return hex !== undefined ? Buffer.from(hex, 'hex').toString('latin1') : (literal ?? '').replace(/\\(.)/g, '$1');
-}
 
 /** The strings a PDF's (Flate-compressed or plain) content streams show, a line each: the text `pdfTokens` counts. */
 export function pdfText(streams: readonly PdfStream[]): string {
   const lines: string[] = [];
   for (const { content, dict } of streams) {
     if (dict !== undefined && NOT_CONTENT.test(dict)) continue;
-    for (const t of content.matchAll(SHOWN_TEXT)) {
-      if (t[1] === undefined) {
-        lines.push(pdfString(t[2], t[3]));
-        continue;
-      }
-      // An array: its strings joined, with a space where the kerning between two is a word's gap.
-      let line = '';
-      let at = 0;
-      for (const part of t[1].matchAll(PDF_STRING)) {
-        if (line !== '' && t[1].slice(at, part.index).split(/\s+/).some((n) => n !== '' && Number(n) <= TJ_SPACE)) line += ' ';
-        line += pdfString(part[1], part[2]);
-        at = part.index + part[0].length;
-      }
-      lines.push(line);
-    }
+    shownText(content, lines);
   }
   return lines.join('\n');
+}
+
+const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09 || c === 0x0c || c === 0x00;
+/** PDF 32000-1 §7.2.2: ( ) < > [ ] { } / % delimit tokens. */
+const isDelimiter = (c: number) => c === 0x28 || c === 0x29 || c === 0x3c || c === 0x3e || c === 0x5b || c === 0x5d || c === 0x7b || c === 0x7d || c === 0x2f || c === 0x25;
+
+/**
+ * The strings `content` shows inside its text objects (`BT` … `ET`), pushed to `lines`: a string then
+ * `Tj`, `'` or `"`; an array of strings and kerning numbers then `TJ` (PDF 32000-1 §9.4.3; Word, LaTeX
+ * and browsers draw most text so). One pass, no backtracking: strings are read as PDF writes them
+ * (§7.3.4: nested parentheses, escapes, hex), so a `]` or `(` inside one is text (helper-63: a
+ * bracket dropped its array, and a stream of unclosed brackets took minutes to read with a regex).
+ */
+function shownText(content: string, lines: string[]): void {
+  const n = content.length;
+  let inText = false;
+  let operand: string | undefined;
+  let i = 0;
+  while (i < n) {
+    const c = content.charCodeAt(i);
+    if (c === 0x28 /* ( */) {
+      const [text, end] = literalString(content, i);
+      if (inText) operand = text;
+      i = end;
+    } else if (c === 0x3c /* < */ && content.charCodeAt(i + 1) !== 0x3c) {
+      const [text, end] = hexString(content, i);
+      if (inText) operand = text;
+      i = end;
+    } else if (c === 0x5b /* [ */) {
+      const [text, end] = shownArray(content, i);
+      if (inText) operand = text;
+      i = end;
+    } else if (c === 0x25 /* % */) {
+      while (i < n && content.charCodeAt(i) !== 0x0a && content.charCodeAt(i) !== 0x0d) i++;
+    } else if (isSpace(c) || isDelimiter(c)) {
+      // A name (/F1) is read as a token below, by what follows its slash.
+      i++;
+    } else {
+      let end = i + 1;
+      while (end < n && !isSpace(content.charCodeAt(end)) && !isDelimiter(content.charCodeAt(end))) end++;
+      const token = content.slice(i, end);
+      if (token === 'BT') inText = true;
+      else if (token === 'ET') inText = false;
+      else if (inText && operand !== undefined && (token === 'Tj' || token === 'TJ' || token === "'" || token === '"')) lines.push(operand);
+      // An operator takes its operands; a number is one.
+      if (!/^[-+.\d]/.test(token)) operand = undefined;
+      i = end;
+    }
+  }
+}
+
+/** A `(literal)` string at `start`: its text (escapes applied) and where it ends; an unclosed one ends with `content`. */
+function literalString(content: string, start: number): [string, number] {
+  const ESCAPES: Record<string, string> = { n: '\n', r: '\r', t: '\t', b: '\b', f: '\f' };
+  let text = '';
+  let depth = 1;
+  let i = start + 1;
+  while (i < content.length) {
+    const ch = content[i] as string;
+    if (ch === '\\') {
+      const next = content[i + 1] ?? '';
+      if (/[0-7]/.test(next)) {
+        const octal = /^[0-7]{1,3}/.exec(content.slice(i + 1, i + 4))?.[0] ?? next;
+        text += String.fromCharCode(parseInt(octal, 8) & 0xff);
+        i += 1 + octal.length;
+      } else if (next === '\r' || next === '\n') {
+        // A line continuation: the break is no text.
+        i += next === '\r' && content[i + 2] === '\n' ? 3 : 2;
+      } else {
+        text += ESCAPES[next] ?? next;
+        i += 2;
+      }
+      continue;
+    }
+    if (ch === '(') depth++;
+    else if (ch === ')' && --depth === 0) return [text, i + 1];
+    text += ch;
+    i++;
+  }
+  return [text, i];
+}
+
+/**
+ * A `<hex>` string at `start`: its text and where it ends. Two bytes a character when every pair's
+ * first byte is 0 (a two-byte font's glyph ids, as Word and browsers write them: counted once each,
+ * not twice), else one.
+ */
+function hexString(content: string, start: number): [string, number] {
+  const close = content.indexOf('>', start + 1);
+  const end = close === -1 ? content.length : close + 1;
+  let digits = content.slice(start + 1, close === -1 ? content.length : close).replace(/[^0-9A-Fa-f]/g, '');
+  if (digits.length % 2 === 1) digits += '0';
+  const bytes = Buffer.from(digits, 'hex');
+  let twoByte = bytes.length >= 2 && bytes.length % 2 === 0;
+  for (let k = 0; twoByte && k < bytes.length; k += 2) if (bytes[k] !== 0) twoByte = false;
+  if (!twoByte) return [bytes.toString('latin1'), end];
+  let text = '';
+  for (let k = 0; k < bytes.length; k += 2) text += String.fromCharCode(bytes[k + 1] as number);
+  return [text, end];
+}
+
+/** A `[ … ]` array at `start`: its strings joined (a space where the kerning between two is a word's gap), and where it ends. */
+function shownArray(content: string, start: number): [string, number] {
+  let text = '';
+  let gap = false;
+  let i = start + 1;
+  while (i < content.length) {
+    const c = content.charCodeAt(i);
+    if (c === 0x5d /* ] */) return [text, i + 1];
+    if (c === 0x28 || (c === 0x3c && content.charCodeAt(i + 1) !== 0x3c)) {
+      const [part, end] = c === 0x28 ? literalString(content, i) : hexString(content, i);
+      text += (gap && text !== '' ? ' ' : '') + part;
+      gap = false;
+      i = end;
+    } else if (isSpace(c)) {
+      i++;
+    } else {
+      let end = i + 1;
+      while (end < content.length && !isSpace(content.charCodeAt(end)) && !isDelimiter(content.charCodeAt(end))) end++;
+      if (Number(content.slice(i, end)) <= TJ_SPACE) gap = true;
+      i = Math.max(end, i + 1);
+    }
+  }
+  return [text, i];
 }
 
 /** Tokens of a `width`×`height` image: (w/28)·(h/28) after downscaling to 1,568 px on the long side. */

@@ -363,8 +363,20 @@ describe('pdfText: the text a PDF draws, for its tokens', () => {
     expect(pdfText([{ content, inflated: true }])).toBe('Invoice\nTotal due:\n120.00\nnext line\nand another');
   });
 
+  // helper-63: a ] inside a string dropped its whole array, nested parentheses dropped a string, a
+  // two-byte font's hex strings counted twice, and a stream of [ without ] took seconds (quadratic).
+  it('reads strings as PDF writes them: brackets and nested parentheses inside, escapes, two-byte hex; only inside BT … ET', () => {
+    const content = 'q (not shown) Tj BT [(See [1]) -300 (and more)] TJ (a(b)c \\) d) Tj <00480069> Tj (tab\\there\\101) Tj ET (after) Tj';
+    expect(pdfText([{ content, inflated: true }])).toBe('See [1] and more\na(b)c ) d\nHi\ntab\thereA');
+  });
+
+  // Quadratic, this takes minutes (341 s measured before): the test's timeout fails it.
+  it('is linear: a stream of brackets and parentheses that never close is read at once', () => {
+    expect(pdfText([{ content: `BT ${'['.repeat(200_000)}${'('.repeat(200_000)}`, inflated: true }])).toBe('');
+  });
+
   it("reads no stream that cannot be a page's content: an embedded file, an image, a font, an object stream", () => {
-    const noise = "(looks like) ' text [(and) (more)] TJ";
+    const noise = "BT (looks like) ' text [(and) (more)] TJ ET";
     for (const dict of ['<< /Type /EmbeddedFile /Length 40 >>', '<< /Type /XObject /Subtype /Image /Width 2 >>', '<< /Length1 900 /Length 40 >>', '<< /Type /ObjStm /N 3 >>']) {
       expect(pdfText([{ content: noise, inflated: false, dict }]), dict).toBe('');
     }
