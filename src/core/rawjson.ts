@@ -103,3 +103,24 @@ const RAW_IN_JSON = /"\ue000(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)"/g;
 export function stringifyLossless(value: unknown): string {
   return unmarkJson(JSON.stringify(value));
 }
+
+/**
+ * A field's value as text, in a prompt and in a CSV cell alike: nothing for null (and undefined), a
+ * string as it is (a raw number its digits), a value with a text form of its own (a Date, a decimal
+ * type: its `toJSON` gives a string) that text, any other object its JSON. One rule for both, so
+ * that an output read back makes the same prompt (helper-62, helper-63).
+ * @example
+ * valueText(new Date('2024-01-02T00:00:00Z')); // '2024-01-02T00:00:00.000Z'
+ * valueText({ a: 1 }); // '{"a":1}'
+ */
+export function valueText(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'string') return rawNumberText(value) ?? value;
+  if (typeof value === 'object') {
+    const own = typeof (value as { toJSON?: unknown }).toJSON === 'function' ? (value as { toJSON(): unknown }).toJSON() : value;
+    if (typeof own === 'string') return own;
+    if (own === null) return '';
+    return stringifyLossless(value);
+  }
+  return String(value);
+}

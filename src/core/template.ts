@@ -10,7 +10,7 @@
  * only, and a second syntax for loops and conditionals would be one more thing to get wrong at scale.
  */
 import { BatchEnrichError } from '../errors.ts';
-import { rawNumberText, stringifyLossless } from './rawjson.ts';
+import { valueText } from './rawjson.ts';
 
 /** The placeholder that inserts the whole record as JSON. */
 export const WHOLE_RECORD = '$record';
@@ -68,7 +68,7 @@ export function compileTemplate(source: string): Template {
             `Missing field: the prompt template uses {{${part.name}}}, got a record without it`,
           );
         }
-        out += stringify(value);
+        out += valueText(value);
       }
       return out;
     },
@@ -95,21 +95,6 @@ function lookup(record: unknown, path: readonly string[]): unknown {
     else return undefined;
   }
   return value;
-}
-
-function stringify(value: unknown): string {
-  if (value === null) return '';
-  if (typeof value === 'string') return rawNumberText(value) ?? value;
-  if (typeof value === 'object') {
-    // A value with a text form of its own (a Date, a decimal type): that text, as the output record has
-    // it, not a JSON string in quotes (helper-62: the same date read later as text made another prompt,
-    // another request key, paid again). An invalid Date is null to JSON: nothing.
-    const own = typeof (value as { toJSON?: unknown }).toJSON === 'function' ? (value as { toJSON(): unknown }).toJSON() : value;
-    if (typeof own === 'string') return own;
-    if (own === null) return '';
-    return stringifyLossless(value);
-  }
-  return String(value);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -15,7 +15,7 @@
  */
 import { Transform } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
-import { rawNumberText, stringifyLossless } from '../core/rawjson.ts';
+import { stringifyLossless, valueText } from '../core/rawjson.ts';
 
 export type OutputFormat = 'ndjson' | 'csv';
 
@@ -54,7 +54,7 @@ const MAX_WAITING = 1000;
 export function createFormatter(options: WriteOptions): Formatter {
   // Raw numbers (see core/rawjson.ts) are written back as the input had them.
   if (options.format === 'ndjson') return Object.assign(ndjsonLine(options.inputColumns), { end: () => '', widened: () => undefined });
-  const cell = options.safe ? (value: unknown) => neutralised(cellText(value)) : cellText;
+  const cell = options.safe ? (value: unknown) => neutralised(valueText(value)) : valueText;
   let bom = options.bom ? '\ufeff' : '';
   const first = (text: string) => {
     const out = bom + text;
@@ -183,11 +183,7 @@ export function writeRecords(options: WriteOptions): (source: AsyncIterable<Reco
   };
 }
 
-function cellText(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  if (typeof value === 'object') return stringifyLossless(value);
-  return rawNumberText(value) ?? String(value);
-}
+
 
 /** A cell a spreadsheet would take for a formula, with `'` in front; any other cell (a plain number such as `-5` too) as it is. */
 export function neutralised(text: string): string {

@@ -47,6 +47,15 @@ describe('NDJSON output', () => {
   });
 });
 
+// helper-63: a Date went into the prompt as its ISO text, but into a CSV cell as a JSON string in
+// quotes: the output read back made another prompt, another key, paid again.
+describe('a value with a text form of its own (a Date)', () => {
+  it('is that text in a CSV cell, as in the prompt (and in NDJSON, as JSON writes it)', async () => {
+    const out = await writeAll({ format: 'csv' }, [{ id: 1, when: new Date('2024-01-02T00:00:00Z'), price: { toJSON: () => '12.50' }, nested: { a: 1 } }]);
+    expect(parse(out, { columns: true })).toEqual([{ id: '1', when: '2024-01-02T00:00:00.000Z', price: '12.50', nested: '{"a":1}', _error: '' }]);
+  });
+});
+
 describe('CSV output', () => {
   it('header: the input columns, then the answer columns, then _error, whatever the key order', () => {
     const format = createFormatter({ format: 'csv', answerColumns: ['sentiment', 'score'] });
