@@ -222,7 +222,11 @@ async function pdfPages(bytes: Uint8Array, name: string): Promise<number> {
     if (error instanceof Error && (error.name === 'EncryptedPDFError' || /encrypted/i.test(message))) {
       throw new DocumentProblem('document_encrypted', `${name}: the PDF is encrypted (password-protected); the API cannot read it: decrypt it first`);
     }
-    throw new DocumentProblem('document_unreadable', `${name}: a damaged PDF (${error instanceof RangeError ? 'its page tree loops' : message.split('\n')[0]})`);
+    // In the file's terms: pdf-lib's messages and JavaScript's ("Cannot read properties of undefined")
+    // say nothing a user can act on; a file cut short (no %%EOF near its end) is the common case.
+    const tail = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).subarray(-1024).toString('latin1');
+    const why = !tail.includes('%%EOF') ? 'cut short: it does not end with %%EOF, as a download that stopped' : error instanceof RangeError ? 'its page tree loops, or is nested too deep' : 'its structure cannot be read';
+    throw new DocumentProblem('document_unreadable', `${name}: a damaged PDF (${why})`);
   }
   if (pages === 0) throw new DocumentProblem('document_unreadable', `${name}: a PDF without pages`);
   return pages;

@@ -9,13 +9,13 @@
  */
 import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
 
-/** The error a record carries in its `_error` field. */
 /**
  * A record as the enrich stages give it out: its fields, the answer's merged in (or under `into`),
  * and `_error` when it failed (what `RecordError` says), so `row._error?.type` reads as it should.
  */
 export type EnrichedRecord = Record<string, unknown> & { _error?: RecordError };
 
+/** The error a record carries in its `_error` field. */
 export interface RecordError {
   type: string;
   message: string;

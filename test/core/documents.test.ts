@@ -261,7 +261,10 @@ describe('inspectDocument: a PDF damaged anywhere is document_unreadable, never 
       const problem = await problemOf(bytes, name);
       expect(problem.type, name).toBe('document_unreadable');
       expect(problem.message, name).toMatch(new RegExp(`^${name.replace('.', '\\.')}: a (damaged PDF|PDF without pages)`));
+      // In the file's terms, not JavaScript's ("Cannot read properties of undefined (reading 'Pages')").
+      expect(problem.message, name).not.toMatch(/Cannot read|undefined|is not a function|call stack/);
     }
+    expect((await problemOf(cases[3]![1], 'loop.pdf')).message).toBe('loop.pdf: a damaged PDF (its page tree loops, or is nested too deep)');
   });
 
   it('every cut of a PDF (a download that stopped early), with and without object streams, inspects or is a named problem', async () => {
@@ -276,6 +279,8 @@ describe('inspectDocument: a PDF damaged anywhere is document_unreadable, never 
       }
       expect(other).toEqual([]);
     }
+    const cut = await invoicePdf(1);
+    expect((await problemOf(Buffer.from(cut).subarray(0, Math.floor(cut.length / 2)), 'half.pdf')).message).toBe('half.pdf: a damaged PDF (cut short: it does not end with %%EOF, as a download that stopped)');
   }, 60_000);
 
   it('an e-mail its parser gives up on (3,000 nested multiparts) is document_unreadable, named', async () => {
