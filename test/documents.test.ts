@@ -65,6 +65,16 @@ describe('an e-mail attachment that cannot be sent', () => {
     expect(out.map((r) => r['_error'])).toEqual([undefined, undefined]);
     expect(events).toEqual([{ type: 'not-sent', where: '<stdin>:2: locked.eml', attachments: ['INV-00042.pdf (document_encrypted)'] }]);
   });
+
+  it('is not said for an e-mail whose record fails for another reason (it is not sent at all)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-docs-'));
+    writeFileSync(join(dir, 'locked.eml'), email(await encryptedPdf()));
+    const emu = await emulator({ responder: byDocument });
+    const events: unknown[] = [];
+    const out = await enrich(emu, [{ id: 1, file: ['locked.eml', 'missing.pdf'] }], { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, upload: 'inline', onEvent: (e: { type: string }) => e.type === 'not-sent' && events.push(e) });
+    expect((out[0]?.['_error'] as { type: string }).type).toBe('document_missing');
+    expect(events).toEqual([]);
+  });
 });
 
 // helper-60's nits: a file:// URL was refused, a cell with a trailing space said "no such file" with

@@ -572,6 +572,8 @@ export function preflight(
     oversized?: 'downsize' | 'error' | undefined;
     /** Whether a PDF or image goes inline as base64 (else by `file_id`). _Default:_ none is. */
     inline?: (part: Inspected) => boolean;
+    /** URL documents of the request (the API fetches each: a page or an image of the media limit). */
+    urls?: number;
     lookup?: (id: string) => ModelEntry | undefined;
   },
 ): void {
@@ -609,9 +611,11 @@ export function preflight(
     const names = [...new Set(pdfs.map(({ name }) => name))].join(', ');
     throw new DocumentProblem('document_too_many_pages', `${names}: ${pages} PDF pages in one request (${pdfs.map(({ part }) => part.pages).join(' + ')}), over the ${pageLimit}-page limit of ${options.model}; attach fewer documents to a record, or split them`);
   }
-  if (images + pages > pageLimit) {
-    const names = [...new Set(parts.map(({ name }) => name))].join(', ');
-    throw new DocumentProblem('too_much_media', `${names}: ${images} images and ${pages} PDF pages in one request, over the ${pageLimit} a request of ${options.model}; attach fewer to a record`);
+  const urls = options.urls ?? 0;
+  if (images + pages + urls > pageLimit) {
+    const names = [...new Set(docs.map(({ name }) => name))].join(', ');
+    const counted = urls > 0 ? `${images} images, ${pages} PDF pages and ${urls} URL document${urls === 1 ? '' : 's'}` : `${images} images and ${pages} PDF pages`;
+    throw new DocumentProblem('too_much_media', `${names}: ${counted} in one request, over the ${pageLimit} a request of ${options.model}; attach fewer to a record`);
   }
   if (options.inlineBytes > MAX_REQUEST_BYTES) {
     // Uploading helps only when the PDFs and images inline are what crosses the limit: text is always inline.

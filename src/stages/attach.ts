@@ -108,6 +108,8 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
   async function attachOne(record: SourceRecord): Promise<AttachedRecord> {
     const docs: { name: string; doc: Inspected }[] = [];
     const urls: ContentBlock[] = [];
+    // E-mails sent without some attachments: said once the record passed every check (else it is not sent at all).
+    const notSent: [where: string, attachments: string[]][] = [];
     // A field given twice (`--attach f --attach f`, or by the record too: a folder's `path`) is one field: its documents are sent once.
     for (const field of new Set([...options.fields, ...(record.attach ?? [])])) {
       const value = record.data[field];
@@ -120,7 +122,7 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
         }
         const { bytes, name } = await load(field, item, options.baseDir);
         const doc = await inspectDocument(bytes, name);
-        if (doc.kind === 'email' && doc.notSent) options.onNotSent?.(`${sourceOf(options.file, record)}:${record.line}: ${name}`, doc.notSent);
+        if (doc.kind === 'email' && doc.notSent) notSent.push([`${sourceOf(options.file, record)}:${record.line}: ${name}`, doc.notSent]);
         docs.push({ name, doc });
       }
     }
@@ -142,9 +144,10 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
     }
     let inlineBytes = textBytes;
     for (const part of parts) if (!uploads(part)) inlineBytes += base64Length(part.bytes.length);
-    preflight(docs, { model: options.model, inlineBytes, textBytes, oversized: options.oversizedImage, inline: (part) => (part.kind === 'pdf' || part.kind === 'image') && !uploads(part) });
+    preflight(docs, { model: options.model, inlineBytes, textBytes, oversized: options.oversizedImage, inline: (part) => (part.kind === 'pdf' || part.kind === 'image') && !uploads(part), urls: urls.length });
     const tooBig = parts.find((part) => uploads(part) && part.bytes.length > MAX_FILE_BYTES);
     if (tooBig) throw new DocumentProblem('request_too_large', `${docs.find(({ doc }) => binaryParts(doc).includes(tooBig))?.name ?? 'a file'}: ${tooBig.bytes.length.toLocaleString('en')} bytes, over the Files API's 500 MB`);
+    for (const [where, attachments] of notSent) options.onNotSent?.(where, attachments);
 
     const keyed = (part: Part): Transport => ({ type: 'file', fileId: `${PLACEHOLDER}${digests.get(part) as string}` });
     const sent = (part: Part): Transport => (uploads(part) ? keyed(part) : { type: 'inline' });

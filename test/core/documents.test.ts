@@ -447,6 +447,10 @@ describe('preflight: what the API would refuse, before paying', () => {
       expect.objectContaining({ type: 'too_much_media', message: 'a.pdf, b.eml: 41 images and 60 PDF pages in one request, over the 100 a request of claude-haiku-4-5; attach fewer to a record' }),
     );
     expect(() => preflight([{ name: 'scans.eml', doc: mail }], { model: 'claude-sonnet-4-6', inlineBytes: 0 })).not.toThrow();
+    // helper-63: URL documents count too (the API fetches each: a page or an image), as the emulator counts them.
+    const hundred = { kind: 'email' as const, text: 'x', attachments: mail.attachments.slice(0, 100) };
+    expect(() => preflight([{ name: 'c.eml', doc: hundred }], { model: 'claude-haiku-4-5', inlineBytes: 0 })).not.toThrow();
+    expect(() => preflight([{ name: 'c.eml', doc: hundred }], { model: 'claude-haiku-4-5', inlineBytes: 0, urls: 1 })).toThrow(expect.objectContaining({ type: 'too_much_media', message: 'c.eml: 100 images, 0 PDF pages and 1 URL document in one request, over the 100 a request of claude-haiku-4-5; attach fewer to a record' }));
   });
 
   it('images over 8000 px a side, or 2000 px when a request has more than 20 images', async () => {
