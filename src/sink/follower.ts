@@ -54,7 +54,8 @@ export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId
       const other = await ledger.run(row.run);
       const t = opts.now();
       if (other) {
-        opts.emit({ type: 'waiting', requests: row.request_count, run: other.id, host: other.host, pid: other.pid, ageMs: t - other.started_at, lastSeenMs: other.heartbeat_at === null ? null : t - other.heartbeat_at });
+        const waits = { type: 'waiting', requests: row.request_count, run: other.id, host: other.host, pid: other.pid, ageMs: t - other.started_at, lastSeenMs: other.heartbeat_at === null ? null : t - other.heartbeat_at } as const;
+        opts.emit(opts.noWait ? { ...waits, deferred: true } : waits);
       }
     }
     if (opts.noWait) {

@@ -324,7 +324,7 @@ describe('the follower polls a running batch to its end, then downloads it', () 
     expect(ctx.ledger.batch(id)?.state).toBe('creating');
     // helper-62: a --no-wait try said only that records wait "from 1 batch", for a batch that run had not
     // made yet (or never would: killed on another host, it is alive until its heartbeat is stale). Whose it is, said.
-    expect(ctx.events.filter((e) => e.type === 'waiting')).toEqual([expect.objectContaining({ type: 'waiting', run: other, requests: 0 })]);
+    expect(ctx.events.filter((e) => e.type === 'waiting')).toEqual([expect.objectContaining({ type: 'waiting', run: other, requests: 0, deferred: true })]);
   });
 
   it("this run's own batch still being created is left to its submitter", async () => {
