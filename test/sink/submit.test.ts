@@ -108,6 +108,9 @@ describe('bodyBytesOf: the size of the body a batch sends, of the requests it go
   ])('%s', (_, taken, expected) => {
     expect(bodyBytesOf(group, taken)).toBe(expected);
   });
+  it('a group without sizes (built by hand): bodies in proportion', () => {
+    expect(bodyBytesOf({ keys: ['a', 'b'], bytes: 300, costBytes: 300 }, ['b'])).toBe(150 + ENVELOPE_BYTES - 1);
+  });
 });
 
 describe('costBytesOf: what the requests a batch got of its group are priced by', () => {
