@@ -223,7 +223,6 @@ export function enrichStage(
             canUpload: registry !== undefined,
             oversizedImage: o.oversizedImage,
             file: o.file,
-            onNotSent: (where, attachments) => o.onEvent?.({ type: 'not-sent', where, attachments }),
           })(records)
         : records;
       const requestSpec = {
@@ -237,7 +236,7 @@ export function enrichStage(
         file: o.file,
         documentPrompt: o.documentPrompt === undefined ? undefined : compileTemplate(o.documentPrompt),
       };
-      const prepared = toRequests(requestSpec)(withDocuments);
+      const prepared = toRequests({ ...requestSpec, onNotSent: (where, attachments) => o.onEvent?.({ type: 'not-sent', where, attachments }) })(withDocuments);
       const { scope } = identity;
       // Once the budget ran out (the sink's `budget` event), nothing more is sent: no file is uploaded for it.
       let refused: RecordError | undefined;

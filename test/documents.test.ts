@@ -66,6 +66,18 @@ describe('an e-mail attachment that cannot be sent', () => {
     expect(events).toEqual([{ type: 'not-sent', where: '<stdin>:2: locked.eml', attachments: ['INV-00042.pdf (document_encrypted)'] }]);
   });
 
+  // helper-64: a record the prepare stage refuses (over the context window) had its warning said already.
+  it('is not said for an e-mail whose prompt is over the context window (refused before sending)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-docs-'));
+    const big = email(await encryptedPdf()).toString('latin1').replace('Hello, please find', `${'word '.repeat(250_000)}Hello, please find`);
+    writeFileSync(join(dir, 'big.eml'), Buffer.from(big, 'latin1'));
+    const emu = await emulator({ responder: byDocument });
+    const events: unknown[] = [];
+    const out = await enrich(emu, [{ id: 1, file: 'big.eml' }], { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, upload: 'inline', onEvent: (e: { type: string }) => e.type === 'not-sent' && events.push(e) });
+    expect((out[0]?.['_error'] as { type: string }).type).toBe('prompt_too_long');
+    expect(events).toEqual([]);
+  });
+
   it('is not said for an e-mail whose record fails for another reason (it is not sent at all)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'be-docs-'));
     writeFileSync(join(dir, 'locked.eml'), email(await encryptedPdf()));
@@ -88,6 +100,9 @@ describe('a document value that names a file in another way', () => {
     expect(out[0]?.['label']).toBe('INV-00001');
     expect(out[1]?.['_error']).toEqual({ type: 'document_missing', message: `<stdin>:3: "a.pdf ": no such file (field file, looked in ${dir}; note the blank at its end)` });
     expect(out[2]?.['_error']).toEqual({ type: 'document_missing', message: `<stdin>:4: dangling.pdf: a link to ${join(dir, 'gone.pdf')}, which is not there (field file)` });
+    // helper-64: an absolute path is not looked for in the base folder, and is not said to be.
+    const absolute = await enrich(emu, [{ id: 4, file: '/nonexistent/a.pdf' }, { id: 5, file: 'file:///nonexistent/b.pdf' }], { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, upload: 'inline' });
+    expect(absolute.map((r) => (r['_error'] as { message: string }).message)).toEqual(['<stdin>:2: /nonexistent/a.pdf: no such file (field file)', '<stdin>:3: file:///nonexistent/b.pdf: no such file (field file)']);
   });
 });
 

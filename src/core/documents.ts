@@ -339,7 +339,10 @@ async function inDeclaredCharset(part: { contentType: string; content: Buffer; h
   if (!charset || /^(utf-?8|us-ascii|ascii)$/.test(charset)) return part.content;
   // Bytes that are UTF-8 already, or a type of their own (a PDF labelled text/plain), are as they are
   // (helper-63: decoded anyway, a PDF came out damaged and UTF-8 text as mojibake).
-  if (utf8(part.content) !== undefined || (await (await parsers())[0].fileTypeFromBuffer(part.content)) !== undefined) return part.content;
+  if (utf8(part.content) !== undefined) return part.content;
+  // XML is text to file-type as to `inspect` (helper-64: skipped, a windows-1252 .xml was left out).
+  const type = await (await parsers())[0].fileTypeFromBuffer(part.content);
+  if (type !== undefined && type.mime !== 'application/xml') return part.content;
   const iconv = (await import('iconv-lite')).default;
   return iconv.encodingExists(charset) ? Buffer.from(iconv.decode(part.content, charset), 'utf8') : part.content;
 }
@@ -395,7 +398,7 @@ function emailIn(bytes: Uint8Array, text: string, name: string): Uint8Array | un
     const body = latin1(rest);
     const others = body.split(/\r?\n/).filter((line) => MBOX_FROM.test(line)).length;
     if (others > 0 && looksLikeEmail(body)) {
-      throw new DocumentProblem('document_unsupported', `${name}: an mbox of ${others + 1} messages: split it into one file a message first, e.g. git mailsplit -o DIR ${shellWord(name.startsWith('-') ? `./${name}` : name)}`);
+      throw new DocumentProblem('document_unsupported', `${name}: an mbox of ${others + 1} messages: split it into one file a message first, e.g. mkdir mails && git mailsplit --mboxrd -omails ${shellWord(name.startsWith('-') ? `./${name}` : name)}`);
     }
     message = Buffer.from(body.replace(/^>(>*From )/gm, '$1'), 'latin1');
   } else {
@@ -572,8 +575,8 @@ export function preflight(
     oversized?: 'downsize' | 'error' | undefined;
     /** Whether a PDF or image goes inline as base64 (else by `file_id`). _Default:_ none is. */
     inline?: (part: Inspected) => boolean;
-    /** URL documents of the request (the API fetches each: a page or an image of the media limit). */
-    urls?: number;
+    /** The URL documents of the request (the API fetches each: a page or an image of the media limit). */
+    urls?: readonly string[];
     lookup?: (id: string) => ModelEntry | undefined;
   },
 ): void {
@@ -611,9 +614,10 @@ export function preflight(
     const names = [...new Set(pdfs.map(({ name }) => name))].join(', ');
     throw new DocumentProblem('document_too_many_pages', `${names}: ${pages} PDF pages in one request (${pdfs.map(({ part }) => part.pages).join(' + ')}), over the ${pageLimit}-page limit of ${options.model}; attach fewer documents to a record, or split them`);
   }
-  const urls = options.urls ?? 0;
+  const urls = options.urls?.length ?? 0;
   if (images + pages + urls > pageLimit) {
-    const names = [...new Set(docs.map(({ name }) => name))].join(', ');
+    const all = [...new Set([...docs.map(({ name }) => name), ...(options.urls ?? [])])];
+    const names = all.length > 4 ? `${all.slice(0, 3).join(', ')} and ${all.length - 3} more` : all.join(', ');
     const counted = urls > 0 ? `${images} images, ${pages} PDF pages and ${urls} URL document${urls === 1 ? '' : 's'}` : `${images} images and ${pages} PDF pages`;
     throw new DocumentProblem('too_much_media', `${names}: ${counted} in one request, over the ${pageLimit} a request of ${options.model}; attach fewer to a record`);
   }
@@ -760,6 +764,14 @@ function shownText(content: string, lines: string[]): void {
       let end = i + 1;
       while (end < n && !isSpace(content.charCodeAt(end)) && !isDelimiter(content.charCodeAt(end))) end++;
       const token = content.slice(i, end);
+      // An inline image's data (BI … ID data EI, §8.9.7) is bytes, not operands: skipped whole, as a
+      // ( among them would swallow the text after (helper-64).
+      if (token === 'ID') {
+        end = inlineImageEnd(content, end);
+        operand = undefined;
+        i = end;
+        continue;
+      }
       if (token === 'BT') inText = true;
       else if (token === 'ET') inText = false;
       else if (inText && operand !== undefined && (token === 'Tj' || token === 'TJ' || token === "'" || token === '"')) lines.push(operand);
@@ -768,6 +780,15 @@ function shownText(content: string, lines: string[]): void {
       i = end;
     }
   }
+}
+
+/** Where an inline image's data that starts at `from` ends: past the `EI` that stands alone after it (or the end). */
+function inlineImageEnd(content: string, from: number): number {
+  for (let at = content.indexOf('EI', from + 1); at !== -1; at = content.indexOf('EI', at + 1)) {
+    const after = content.charCodeAt(at + 2);
+    if (isSpace(content.charCodeAt(at - 1)) && (Number.isNaN(after) || isSpace(after) || isDelimiter(after))) return at + 2;
+  }
+  return content.length;
 }
 
 /** A `(literal)` string at `start`: its text (escapes applied) and where it ends; an unclosed one ends with `content`. */
@@ -803,8 +824,8 @@ function literalString(content: string, start: number): [string, number] {
 
 /**
  * A `<hex>` string at `start`: its text and where it ends. Two bytes a character when every pair's
- * first byte is 0 (a two-byte font's glyph ids, as Word and browsers write them: counted once each,
- * not twice), else one.
+ * first byte is under 0x20 (a two-byte font's glyph ids up to 0x1fff, as Word and browsers write
+ * them: counted once each, not twice; a one-byte font's text is printable), else one.
  */
 function hexString(content: string, start: number): [string, number] {
   const close = content.indexOf('>', start + 1);
@@ -813,10 +834,10 @@ function hexString(content: string, start: number): [string, number] {
   if (digits.length % 2 === 1) digits += '0';
   const bytes = Buffer.from(digits, 'hex');
   let twoByte = bytes.length >= 2 && bytes.length % 2 === 0;
-  for (let k = 0; twoByte && k < bytes.length; k += 2) if (bytes[k] !== 0) twoByte = false;
+  for (let k = 0; twoByte && k < bytes.length; k += 2) if ((bytes[k] as number) >= 0x20) twoByte = false;
   if (!twoByte) return [bytes.toString('latin1'), end];
   let text = '';
-  for (let k = 0; k < bytes.length; k += 2) text += String.fromCharCode(bytes[k + 1] as number);
+  for (let k = 0; k < bytes.length; k += 2) text += String.fromCharCode(((bytes[k] as number) << 8) | (bytes[k + 1] as number));
   return [text, end];
 }
 

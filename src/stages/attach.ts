@@ -16,7 +16,7 @@
  * `request_too_large`, `upload_failed`) naming the file, and the rest of the job goes on.
  */
 import { readFile, readlink, stat } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   base64Length,
@@ -60,7 +60,18 @@ const AUTO_INLINE_MAX_BYTES = 24 * 1024 * 1024;
  */
 export interface AttachedRecord extends SourceRecord {
   /** `tokens`: its PDFs' and images' (`mediaTokens` of them: their page images and images, by pixels). */
-  documents?: { blocks: ContentBlock[]; keyBlocks: ContentBlock[]; uploads: UploadPart[]; tokens: number; mediaTokens: number; textTokens: number } | undefined;
+  documents?:
+    | {
+        blocks: ContentBlock[];
+        keyBlocks: ContentBlock[];
+        uploads: UploadPart[];
+        tokens: number;
+        mediaTokens: number;
+        textTokens: number;
+        /** E-mails sent without some of their attachments (`where`: `file:line: name`; each attachment with why): said once the request is made (`PrepareOptions.onNotSent`). */
+        notSent?: [where: string, attachments: string[]][];
+      }
+    | undefined;
 }
 
 export interface AttachOptions {
@@ -81,11 +92,6 @@ export interface AttachOptions {
   oversizedImage?: 'downsize' | 'error' | undefined;
   /** Records resolved at once. _Default:_ 8. */
   concurrency?: number | undefined;
-  /**
-   * Told of each e-mail some of whose attachments cannot be sent (`where`: `file:line: name`; each
-   * attachment with why): the e-mail is sent without them, and its answer comes from the rest.
-   */
-  onNotSent?: ((where: string, attachments: string[]) => void) | undefined;
 }
 
 type Part = Inspected & { kind: 'pdf' | 'image' };
@@ -108,7 +114,8 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
   async function attachOne(record: SourceRecord): Promise<AttachedRecord> {
     const docs: { name: string; doc: Inspected }[] = [];
     const urls: ContentBlock[] = [];
-    // E-mails sent without some attachments: said once the record passed every check (else it is not sent at all).
+    const urlNames: string[] = [];
+    // E-mails sent without some attachments: carried to the prepare stage, which says them once the request is made.
     const notSent: [where: string, attachments: string[]][] = [];
     // A field given twice (`--attach f --attach f`, or by the record too: a folder's `path`) is one field: its documents are sent once.
     for (const field of new Set([...options.fields, ...(record.attach ?? [])])) {
@@ -118,6 +125,7 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
         if (typeof item === 'string' && /^[a-z][a-z0-9+.-]*:\/\//i.test(item) && !/^file:\/\//i.test(item)) {
           if (!item.toLowerCase().startsWith('https://')) throw new DocumentProblem('document_unsupported', `field ${field}: ${item}: only https URLs can be sent (the API fetches them)`);
           urls.push(urlBlock(item));
+          urlNames.push(item);
           continue;
         }
         const { bytes, name } = await load(field, item, options.baseDir);
@@ -144,10 +152,9 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
     }
     let inlineBytes = textBytes;
     for (const part of parts) if (!uploads(part)) inlineBytes += base64Length(part.bytes.length);
-    preflight(docs, { model: options.model, inlineBytes, textBytes, oversized: options.oversizedImage, inline: (part) => (part.kind === 'pdf' || part.kind === 'image') && !uploads(part), urls: urls.length });
+    preflight(docs, { model: options.model, inlineBytes, textBytes, oversized: options.oversizedImage, inline: (part) => (part.kind === 'pdf' || part.kind === 'image') && !uploads(part), urls: urlNames });
     const tooBig = parts.find((part) => uploads(part) && part.bytes.length > MAX_FILE_BYTES);
     if (tooBig) throw new DocumentProblem('request_too_large', `${docs.find(({ doc }) => binaryParts(doc).includes(tooBig))?.name ?? 'a file'}: ${tooBig.bytes.length.toLocaleString('en')} bytes, over the Files API's 500 MB`);
-    for (const [where, attachments] of notSent) options.onNotSent?.(where, attachments);
 
     const keyed = (part: Part): Transport => ({ type: 'file', fileId: `${PLACEHOLDER}${digests.get(part) as string}` });
     const sent = (part: Part): Transport => (uploads(part) ? keyed(part) : { type: 'inline' });
@@ -163,7 +170,7 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
     // A URL's PDF is fetched by the API: counted as one page without text, as the emulator counts it.
     const tokens = parts.reduce((n, part) => n + documentTokens(part), 0) + urls.length * pdfTokens(1, '');
     const media = parts.reduce((n, part) => n + mediaTokens(part), 0) + urls.length * pdfTokens(1, '');
-    return { ...record, documents: { blocks, keyBlocks, uploads: [...toUpload.values()], tokens, mediaTokens: media, textTokens } };
+    return { ...record, documents: { blocks, keyBlocks, uploads: [...toUpload.values()], tokens, mediaTokens: media, textTokens, ...(notSent.length ? { notSent } : {}) } };
   }
 
   return async function* attach(source) {
@@ -214,7 +221,9 @@ async function missing(value: string, path: string, field: string, baseDir: stri
   const target = await readlink(path).catch(() => undefined);
   if (target !== undefined) return new DocumentProblem('document_missing', `${value}: a link to ${resolve(dirname(path), target)}, which is not there (field ${field})`);
   const blanks = value !== value.trim() ? `; note the blank${value.trimStart() !== value && value.trimEnd() !== value ? 's around it' : value.trimEnd() !== value ? ' at its end' : ' at its start'}` : '';
-  return new DocumentProblem('document_missing', `${blanks ? JSON.stringify(value) : value}: no such file (field ${field}, looked in ${baseDir}${blanks})`);
+  // A relative name is looked for in the base folder (said); an absolute one or a file URL is where it says.
+  const where = isAbsolute(value) || /^file:\/\//i.test(value) ? '' : `, looked in ${baseDir}`;
+  return new DocumentProblem('document_missing', `${blanks ? JSON.stringify(value) : value}: no such file (field ${field}${where}${blanks})`);
 }
 
 /** `fn` over `source` with up to `concurrency` calls at once; results in source order. */

@@ -26,6 +26,12 @@ export interface PrepareOptions extends RequestSpec {
   documentPrompt?: Template | undefined;
   /** The answer schema for records that carry documents (a recipe's `documentSchema`); absent: `answerSchema`. */
   documentAnswerSchema?: JSONSchema | undefined;
+  /**
+   * Told of each e-mail sent without some of its attachments (`where`: `file:line: name`; each
+   * attachment with why), once its request is made: its answer comes from the rest of the e-mail.
+   * Not for a record refused here or before (helper-64: said, then the record was over the window).
+   */
+  onNotSent?: ((where: string, attachments: string[]) => void) | undefined;
 }
 
 export function toRequests(options: PrepareOptions): (source: AsyncIterable<SourceRecord | AttachedRecord>) => AsyncGenerator<PendingUploads> {
@@ -72,6 +78,7 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
           prepared.estimateBytes = Buffer.byteLength(keyed) + (documents.tokens - documents.mediaTokens) * CHARS_PER_TOKEN + documents.mediaTokens * charsPerToken(options.model);
           if (documents.uploads.length) prepared.uploads = documents.uploads;
         }
+        for (const [where, attachments] of documents?.notSent ?? []) options.onNotSent?.(where, attachments);
         yield prepared;
       } catch (error) {
         if (!isBatchEnrichError(error) || error.code !== 'BE_TEMPLATE') throw error;

@@ -320,6 +320,14 @@ describe('inspectDocument: a PDF damaged anywhere is document_unreadable, never 
     expect(doc.kind === 'email' ? doc.attachments.map((a) => a.kind) : []).toEqual(['pdf']);
     expect(doc.kind === 'email' ? doc.text : '').toContain('Café Müller');
     expect(doc.kind === 'email' ? doc.notSent : ['?']).toBeUndefined();
+    // helper-64: XML, which file-type names but which is text, is decoded by its declared charset again.
+    const xml = [
+      'From: a@b.example', 'To: c@d.example', 'Subject: s', 'Date: Sat, 14 Mar 2026 10:00:00 +0000', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b1"', '',
+      '--b1', 'Content-Type: text/plain; charset=utf-8', '', 'body', '--b1',
+      ...part('text/xml; charset=windows-1252', 'a.xml', Buffer.from('<?xml version="1.0"?><name>M\xfcller Caf\xe9</name>', 'latin1')), '--b1--', '',
+    ].join('\r\n');
+    const withXml = await inspectDocument(Buffer.from(xml), 'x.eml');
+    expect(withXml.kind === 'email' ? withXml.text : '').toContain('<name>Müller Café</name>');
   });
 
   // helper-60: an mbox export (Thunderbird's "From - …" first line) was sent as raw MIME text, base64 of its PDF and all.
@@ -342,7 +350,8 @@ describe('inspectDocument: a PDF damaged anywhere is document_unreadable, never 
   it('an mbox of several messages is refused with how to split it; one message has its >From lines unquoted; a memo starting "From the desk" is text', async () => {
     const message = email(await invoicePdf(5));
     const two = Buffer.concat([Buffer.from('From - Sat Mar 14 10:00:00 2026\n'), message, Buffer.from('\nFrom - Sun Mar 15 10:00:00 2026\n'), message]);
-    expect(await problemOf(two, 'Inbox.mbox')).toMatchObject({ type: 'document_unsupported', message: 'Inbox.mbox: an mbox of 2 messages: split it into one file a message first, e.g. git mailsplit -o DIR Inbox.mbox' });
+    // helper-64: `git mailsplit -o DIR` fails; it takes -oDIR, into a folder that exists.
+    expect(await problemOf(two, 'Inbox.mbox')).toMatchObject({ type: 'document_unsupported', message: 'Inbox.mbox: an mbox of 2 messages: split it into one file a message first, e.g. mkdir mails && git mailsplit --mboxrd -omails Inbox.mbox' });
     const quoted = Buffer.from(['From sender@b.example Sat Mar 14 10:00:00 2026', 'From: a@b.example', 'To: c@d.example', 'Subject: s', 'Date: Sat, 14 Mar 2026 10:00:00 +0000', '', '>From the start, we agreed.', ''].join('\n'));
     const one = await inspectDocument(quoted, 'one.mbox');
     expect(one.kind === 'email' ? one.text : '').toContain('\nFrom the start, we agreed.');
@@ -373,6 +382,15 @@ describe('pdfText: the text a PDF draws, for its tokens', () => {
   it('reads strings as PDF writes them: brackets and nested parentheses inside, escapes, two-byte hex; only inside BT … ET', () => {
     const content = 'q (not shown) Tj BT [(See [1]) -300 (and more)] TJ (a(b)c \\) d) Tj <00480069> Tj (tab\\there\\101) Tj ET (after) Tj';
     expect(pdfText([{ content, inflated: true }])).toBe('See [1] and more\na(b)c ) d\nHi\ntab\thereA');
+  });
+
+  // helper-64: the bytes of an inline image (BI … ID … EI) were read as strings: one ( among them swallowed the text after.
+  it("skips an inline image's data; a two-byte font's glyph ids up to 0x1fff count once", () => {
+    for (const stray of ['(', '[', '<']) {
+      const image = `q 10 0 0 10 0 0 cm BI /W 4 /H 4 /BPC 8 /CS /G ID \x01${stray}\x02\x03\xff\x00abc\nEI Q `;
+      expect(pdfText([{ content: `${image}BT (After image) Tj ET`, inflated: true }]), stray).toBe('After image');
+    }
+    expect(pdfText([{ content: 'BT <01230456> Tj ET', inflated: true }])).toHaveLength(2);
   });
 
   // Quadratic, this takes minutes (341 s measured before): the test's timeout fails it.
@@ -450,7 +468,12 @@ describe('preflight: what the API would refuse, before paying', () => {
     // helper-63: URL documents count too (the API fetches each: a page or an image), as the emulator counts them.
     const hundred = { kind: 'email' as const, text: 'x', attachments: mail.attachments.slice(0, 100) };
     expect(() => preflight([{ name: 'c.eml', doc: hundred }], { model: 'claude-haiku-4-5', inlineBytes: 0 })).not.toThrow();
-    expect(() => preflight([{ name: 'c.eml', doc: hundred }], { model: 'claude-haiku-4-5', inlineBytes: 0, urls: 1 })).toThrow(expect.objectContaining({ type: 'too_much_media', message: 'c.eml: 100 images, 0 PDF pages and 1 URL document in one request, over the 100 a request of claude-haiku-4-5; attach fewer to a record' }));
+    expect(() => preflight([{ name: 'c.eml', doc: hundred }], { model: 'claude-haiku-4-5', inlineBytes: 0, urls: ['https://x.example/a.pdf'] })).toThrow(
+      expect.objectContaining({ type: 'too_much_media', message: 'c.eml, https://x.example/a.pdf: 100 images, 0 PDF pages and 1 URL document in one request, over the 100 a request of claude-haiku-4-5; attach fewer to a record' }),
+    );
+    // helper-64: URLs alone were named by nothing (": 0 images, …").
+    const urls = Array.from({ length: 101 }, (_, i) => `https://x.example/${i}.pdf`);
+    expect(() => preflight([], { model: 'claude-haiku-4-5', inlineBytes: 0, urls })).toThrow(expect.objectContaining({ message: expect.stringMatching(/^https:\/\/x\.example\/0\.pdf, https:\/\/x\.example\/1\.pdf, https:\/\/x\.example\/2\.pdf and 98 more: 0 images, 0 PDF pages and 101 URL documents in one request/) }));
   });
 
   it('images over 8000 px a side, or 2000 px when a request has more than 20 images', async () => {
