@@ -157,6 +157,14 @@ function attachmentName(part: Inspected): string | undefined {
   return part.kind === 'pdf' || part.kind === 'image' ? part.attachment : undefined;
 }
 
+/**
+ * The types file-type names that are text, read as text when they are UTF-8: XML (and so SVG), and
+ * `text/*` (a calendar, a contact card: helper-64 found every meeting invite refused as binary).
+ */
+function textType(mime: string): boolean {
+  return mime === 'application/xml' || mime.startsWith('text/');
+}
+
 /** `inspectDocument`, within `depth` levels of forwarded messages. */
 async function inspect(bytes: Uint8Array, name: string, depth: number): Promise<Inspected> {
   // Before file-type, which takes a UTF-16 byte order mark for the start of an MPEG audio frame.
@@ -182,8 +190,8 @@ async function inspect(bytes: Uint8Array, name: string, depth: number): Promise<
     if (!size.width || !size.height) throw new DocumentProblem('document_unreadable', `${name}: a ${type.mime} image without dimensions`);
     return { kind: 'image', mediaType: type.mime as ImageMediaType, bytes, width: size.width, height: size.height };
   }
-  // file-type knows binary formats only; XML (and so SVG) it reports is text too.
-  if (type && type.mime !== 'application/xml') throw unsupportedType(name, type);
+  // file-type knows binary formats, and a few text ones (`textType`), read as text.
+  if (type && !textType(type.mime)) throw unsupportedType(name, type);
   const text = utf8(bytes);
   if (text === undefined) {
     if (bytes.length >= 4 && String.fromCharCode(...bytes.subarray(0, 4)) === '%PDF') {
@@ -342,7 +350,7 @@ async function inDeclaredCharset(part: { contentType: string; content: Buffer; h
   if (utf8(part.content) !== undefined) return part.content;
   // XML is text to file-type as to `inspect` (helper-64: skipped, a windows-1252 .xml was left out).
   const type = await (await parsers())[0].fileTypeFromBuffer(part.content);
-  if (type !== undefined && type.mime !== 'application/xml') return part.content;
+  if (type !== undefined && !textType(type.mime)) return part.content;
   const iconv = (await import('iconv-lite')).default;
   return iconv.encodingExists(charset) ? Buffer.from(iconv.decode(part.content, charset), 'utf8') : part.content;
 }

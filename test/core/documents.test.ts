@@ -175,6 +175,15 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     );
   });
 
+  // helper-64: file-type names UTF-8 calendars and contact cards (text/calendar, text/vcard): they were
+  // refused as binary, so every meeting invite in an e-mail was an attachment not sent.
+  it('a calendar (.ics) or a contact card (.vcf) in UTF-8 is text', async () => {
+    const ics = Buffer.from('BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nSUMMARY:Invoice review\r\nDTSTART:20260314T100000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n');
+    expect(await inspectDocument(ics, 'invite.ics')).toMatchObject({ kind: 'text', text: expect.stringContaining('SUMMARY:Invoice review') });
+    const vcf = Buffer.from('BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Ana Müller\r\nEND:VCARD\r\n');
+    expect(await inspectDocument(vcf, 'ana.vcf')).toMatchObject({ kind: 'text', text: expect.stringContaining('FN:Ana Müller') });
+  });
+
   it('an office document (Word, Excel) is named as one, with how to make it a PDF', async () => {
     const word = await problemOf(officeFile('docx'), 'contracts/msa.docx');
     expect(word.type).toBe('document_unsupported');
