@@ -56,8 +56,8 @@ export type BatchEvent =
   /** A batch of our size, made while our create's outcome was unknown, proved to be someone else's: left untouched. */
   | { type: 'not-ours'; batchId: string }
   /** Another live run is creating a batch that holds some of our requests: we wait for it. */
-  /** `deferred`: not waited for (`noWait`): a later try collects it. */
-  | { type: 'waiting'; requests: number; run: number; host: string | null; pid: number; ageMs: number; lastSeenMs: number | null; deferred?: true }
+  /** `deferred`: not waited for (`noWait`): a later try collects it. `realtime`: a real-time group that run is sending, not a batch it is creating. */
+  | { type: 'waiting'; requests: number; run: number; host: string | null; pid: number; ageMs: number; lastSeenMs: number | null; deferred?: true; realtime?: true }
   /** A batch of another run of the job, followed here too; `live` when that run is still alive (another worker), not an earlier try. */
   | { type: 'following'; batchId: string; requests: number; live?: true }
   | { type: 'ended'; batchId: string; counts: MessageBatch['request_counts'] }

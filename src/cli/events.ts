@@ -22,10 +22,11 @@ export function describe(event: BatchEvent): string {
       return `batch ${event.batchId}: has our request count but not our requests (another batch of the same size: of this job or another one on this key); left untouched`;
     case 'waiting': {
       const seen = event.lastSeenMs === null ? '' : `, last seen ${Math.round(event.lastSeenMs / 1000)} s ago`;
+      const doing = event.realtime ? `sending ${count(event.requests)} of these requests in real time` : `creating a batch of ${count(event.requests)} of these requests`;
       if (event.deferred) {
-        return `run ${event.run} (pid ${event.pid} on ${event.host?.split('/')[0] ?? 'an unknown host'}, running for ${Math.round(event.ageMs / 1000)} s${seen}) is creating a batch of ${count(event.requests)} of these requests: left to it (--no-wait); a later try collects it`;
+        return `run ${event.run} (pid ${event.pid} on ${event.host?.split('/')[0] ?? 'an unknown host'}, running for ${Math.round(event.ageMs / 1000)} s${seen}) is ${doing}: left to it (--no-wait); a later try collects it`;
       }
-      return `waiting for run ${event.run} (pid ${event.pid} on ${event.host?.split('/')[0] ?? 'an unknown host'}, running for ${Math.round(event.ageMs / 1000)} s${seen}): it is creating a batch of ${count(event.requests)} of these requests; it is taken for dead if its heartbeat stops`;
+      return `waiting for run ${event.run} (pid ${event.pid} on ${event.host?.split('/')[0] ?? 'an unknown host'}, running for ${Math.round(event.ageMs / 1000)} s${seen}): it is ${doing}; it is taken for dead if its heartbeat stops`;
     }
     case 'following':
       return event.live ? `batch ${event.batchId}: submitted by another run of the job, still running, following it too` : `batch ${event.batchId}: submitted by an earlier run, following it`;

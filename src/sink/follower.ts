@@ -55,7 +55,8 @@ export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId
       const t = opts.now();
       if (other) {
         const waits = { type: 'waiting', requests: row.request_count, run: other.id, host: other.host, pid: other.pid, ageMs: t - other.started_at, lastSeenMs: other.heartbeat_at === null ? null : t - other.heartbeat_at } as const;
-        opts.emit(opts.noWait ? { ...waits, deferred: true } : waits);
+        const sending = row.remote_id?.startsWith(REALTIME_PREFIX) ? ({ realtime: true } as const) : {};
+        opts.emit({ ...waits, ...sending, ...(opts.noWait ? { deferred: true as const } : {}) });
       }
     }
     if (opts.noWait) {

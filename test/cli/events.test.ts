@@ -84,6 +84,11 @@ group('event lines', () => {
       event: { type: 'waiting', run: 7, pid: 42, host: 'vm', ageMs: 3_000, lastSeenMs: 1_000, requests: 100_000 },
       line: 'waiting for run 7 (pid 42 on vm, running for 3 s, last seen 1 s ago): it is creating a batch of 100,000 of these requests; it is taken for dead if its heartbeat stops',
     },
+    // A real-time group another run is sending is no batch being created (helper-64).
+    {
+      event: { type: 'waiting', run: 7, pid: 42, host: 'vm', ageMs: 3_000, lastSeenMs: 1_000, requests: 32, realtime: true },
+      line: 'waiting for run 7 (pid 42 on vm, running for 3 s, last seen 1 s ago): it is sending 32 of these requests in real time; it is taken for dead if its heartbeat stops',
+    },
     // With --no-wait it is not waited for (helper-63: the line said "waiting" and the try left).
     {
       event: { type: 'waiting', run: 7, pid: 42, host: 'vm', ageMs: 3_000, lastSeenMs: 1_000, requests: 100_000, deferred: true },

@@ -327,6 +327,14 @@ describe('the follower polls a running batch to its end, then downloads it', () 
     expect(ctx.events.filter((e) => e.type === 'waiting')).toEqual([expect.objectContaining({ type: 'waiting', run: other, requests: 0, deferred: true })]);
   });
 
+  it("a real-time group another live run is sending is said as such, not as a batch being created (helper-64)", async () => {
+    const ctx = testContext({ noWait: true }, fakeClient({ retrieves: [], downloads: [], calls: [] }));
+    const other = ctx.ledger.startRun('other', ctx.clock.t);
+    const id = batchOf(ctx, [keyN(1)], { run: other, remote: `${REALTIME_PREFIX}abc` });
+    expect(await follow(ctx, new ResultRecorder(ctx), id)).toBeUndefined();
+    expect(ctx.events.filter((e) => e.type === 'waiting')).toEqual([expect.objectContaining({ run: other, realtime: true, deferred: true })]);
+  });
+
   it("this run's own batch still being created is left to its submitter", async () => {
     const api: FakeApi = { retrieves: [running], downloads: [], calls: [] };
     const ctx = testContext({}, fakeClient(api));
