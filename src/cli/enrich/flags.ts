@@ -118,7 +118,7 @@ const SECTIONS: HelpSection[] = [
   {
     title: DOCUMENTS,
     before: 'FILE may be a folder: one record per file in it (recursive), each file attached; or one document (a folder of one).',
-    after: 'A file that cannot be sent (unsupported, encrypted, damaged, too many pages, image too large, request over 32 MB) gets _error document_* / image_too_large / request_too_large, before anything is paid.',
+    after: 'A file that cannot be sent (unsupported, encrypted, damaged, too many pages, image too large, more images and pages than a request takes, request over 32 MB) gets _error document_* / image_too_large / too_much_media / request_too_large, before anything is paid.',
   },
   { title: BATCHING },
   { title: RESUME, before: 'Re-running the same command resumes: answered requests come from the ledger, batches still running are followed, nothing already submitted is submitted again.' },
@@ -153,7 +153,7 @@ Output: each input record comes out exactly once, in input order: enriched with 
 fields, or with _error: {type, message} (types: the API's error type such as overloaded_error,
 expired, canceled, truncated, refusal, invalid_json, schema_mismatch, template, invalid_input,
 empty_prompt, prompt_too_long, document_unsupported, document_encrypted, document_unreadable,
-document_missing, document_too_many_pages, image_too_large, request_too_large, upload_failed; empty_prompt,
+document_missing, document_too_many_pages, image_too_large, too_much_media, request_too_large, upload_failed; empty_prompt,
 prompt_too_long and the document ones are never sent).
 
 Exit codes:
