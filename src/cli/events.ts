@@ -62,16 +62,21 @@ export function describe(event: BatchEvent): string {
           ? 'deadline: no running batch to cancel; the rest is finished in real time'
           : `deadline: canceling ${plural(event.canceling, 'running batch', 'running batches')}; their answers are kept and the rest is finished in real time`) +
         (event.leftRunning
-          ? `; ${event.leftRunning === 1 ? '1 batch of another run' : `${count(event.leftRunning)} batches of other runs`} of the job, still alive, ${event.leftRunning === 1 ? 'runs' : 'run'} on: the records waiting on ${event.leftRunning === 1 ? 'it wait' : 'them wait'} past the deadline`
+          ? `; ${othersBatches(event.leftRunning)} of the job, still alive, ${event.leftRunning === 1 ? 'runs' : 'run'} on: the records waiting on ${event.leftRunning === 1 ? 'it wait' : 'them wait'} past the deadline`
           : '')
       );
     case 'not-sent':
       return `${event.where}: ${plural(event.attachments.length, 'attachment')} not sent: ${event.attachments.join(', ')}; the answer comes from the rest of the e-mail`;
     case 'kept-running':
-      return `stop: ${event.batches === 1 ? '1 batch of another run' : `${count(event.batches)} batches of other runs`} of the job, still alive, ${event.batches === 1 ? 'is' : 'are'} not canceled (--cancel-on-exit cancels only batches no live run follows): ${event.batches === 1 ? 'it runs' : 'they run'} on, and ${event.batches === 1 ? 'is' : 'are'} billed`;
+      return `stop: ${othersBatches(event.batches)} of the job, still alive, ${event.batches === 1 ? 'is' : 'are'} not canceled (--cancel-on-exit cancels only batches no live run follows): ${event.batches === 1 ? 'it runs' : 'they run'} on, and ${event.batches === 1 ? 'is' : 'are'} billed`;
     case 'budget':
       return event.canceling !== undefined
         ? `budget: the costs so far project $${event.projectedUsd.toFixed(4)}, over --max-cost $${event.maxUsd}; canceling ${plural(event.canceling, 'batch', 'batches')} in flight, and nothing more is submitted`
         : `budget: submitting ${plural(event.requests, 'more request', 'more requests')} could bring the cost to $${event.projectedUsd.toFixed(4)}, over --max-cost $${event.maxUsd}; nothing more is submitted`;
   }
+}
+
+/** Batches of other runs, counted in words: "1 batch of another run", "3 batches of other runs". */
+function othersBatches(n: number): string {
+  return n === 1 ? '1 batch of another run' : `${count(n)} batches of other runs`;
 }

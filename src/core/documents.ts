@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { crc32, inflateSync } from 'node:zlib';
 import type { PDFDocument } from 'pdf-lib';
 import { findModel, type ModelEntry } from './models.ts';
-import { shellWord } from './text.ts';
+import { argPath, shellWord } from './text.ts';
 
 // The parsers load on first use: a run without documents (and the CLI's start) does not pay for them.
 const parsers = () => (loaded ??= Promise.all([import('file-type'), import('image-size'), import('pdf-lib')]));
@@ -129,12 +129,12 @@ function unsupportedType(name: string, type: { mime: string; ext: string }): Doc
   const named = /\.([a-z]+)$/i.exec(name)?.[1]?.toLowerCase();
   const ext = Object.hasOwn(OFFICE, type.ext) ? type.ext : (type.ext === 'zip' || type.ext === 'cfb') && named !== undefined && Object.hasOwn(OFFICE, named) ? named : undefined;
   const supported = 'is not supported: send PDF, JPEG, PNG, GIF, WebP, plain text or e-mail (.eml)';
-  const file = shellWord(name.startsWith('-') ? `./${name}` : name);
+  const file = shellWord(argPath(name));
   if (ext !== undefined) return new DocumentProblem('document_unsupported', `${name}: ${OFFICE[ext]} (.${ext}) ${supported}; convert it to PDF first, e.g. libreoffice --headless --convert-to pdf ${file}`);
   // Outlook saves a message as a compound file (.msg); an iPhone takes photos as HEIC (helper-60: named by their MIME types only).
   if (type.ext === 'cfb' && named === 'msg') return new DocumentProblem('document_unsupported', `${name}: an Outlook message (.msg) ${supported}; convert it to .eml first, e.g. msgconvert ${file} (Debian: libemail-outlook-message-perl)`);
   if (type.ext === 'heic' || type.ext === 'heif' || type.ext === 'avif') {
-    const jpeg = shellWord((name.startsWith('-') ? `./${name}` : name).replace(/(\.[^./]*)?$/, '.jpg'));
+    const jpeg = shellWord(argPath(name).replace(/(\.[^./]*)?$/, '.jpg'));
     return new DocumentProblem('document_unsupported', `${name}: a ${type.ext.toUpperCase()} photo (.${type.ext}) ${supported}; convert it to JPEG first, e.g. heif-convert ${file} ${jpeg} (Debian: libheif-examples)`);
   }
   return new DocumentProblem('document_unsupported', `${name}: ${type.mime} (.${type.ext}) ${supported}`);
@@ -147,7 +147,7 @@ function unsupportedType(name: string, type: { mime: string; ext: string }): Doc
 async function notUtf8(bytes: Uint8Array, name: string): Promise<DocumentProblem> {
   const { detectEncoding, DETECT_SAMPLE_BYTES } = await import('./encoding.ts');
   const encoding = detectEncoding(bytes.subarray(0, DETECT_SAMPLE_BYTES), bytes.length <= DETECT_SAMPLE_BYTES).encoding;
-  const file = name.startsWith('-') ? `./${name}` : name;
+  const file = argPath(name);
   const copy = file.replace(/(\.[^./]*)?$/, (ext) => `.utf-8${ext}`);
   return new DocumentProblem('document_unsupported', `${name}: text that is not UTF-8 (${encoding}, as far as can be told): convert it to UTF-8 first, e.g. iconv -f ${encoding} -t utf-8 ${shellWord(file)} > ${shellWord(copy)}`);
 }
@@ -383,6 +383,8 @@ function looksLikeText(text: string): boolean {
 
 /** An mbox's separator line (asctime after the sender, as mail programs write it: "From - Sat Mar 14 10:00:00 2026"). */
 const MBOX_FROM = /^From \S+ +\w{3} \w{3} +\d{1,2} \d{1,2}:\d{2}/;
+/** `MBOX_FROM` at the start of any line: the separators of the messages after the first. */
+const MBOX_FROM_LINES = new RegExp(MBOX_FROM.source, 'gm');
 
 /**
  * The e-mail in a file (`text`: its bytes as text), or undefined: the message itself, or one as mail
@@ -404,9 +406,9 @@ function emailIn(bytes: Uint8Array, text: string, name: string): Uint8Array | un
   let message: Uint8Array | undefined;
   if (MBOX_FROM.test(first)) {
     const body = latin1(rest);
-    const others = body.split(/\r?\n/).filter((line) => MBOX_FROM.test(line)).length;
+    const others = body.match(MBOX_FROM_LINES)?.length ?? 0;
     if (others > 0 && looksLikeEmail(body)) {
-      throw new DocumentProblem('document_unsupported', `${name}: an mbox of ${others + 1} messages: split it into one file a message first, e.g. mkdir mails && git mailsplit --mboxrd -omails ${shellWord(name.startsWith('-') ? `./${name}` : name)}`);
+      throw new DocumentProblem('document_unsupported', `${name}: an mbox of ${others + 1} messages: split it into one file a message first, e.g. mkdir mails && git mailsplit --mboxrd -omails ${shellWord(argPath(name))}`);
     }
     message = Buffer.from(body.replace(/^>(>*From )/gm, '$1'), 'latin1');
   } else {

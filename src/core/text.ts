@@ -40,6 +40,16 @@ export function shellWord(text: string): string {
   return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
+/**
+ * A file name as a command's argument: `./` before one that starts with `-`, which a command would
+ * take for an option (quote it with `shellWord` to print it).
+ * @example
+ * argPath('-draft.docx'); // './-draft.docx'
+ */
+export function argPath(name: string): string {
+  return name.startsWith('-') ? `./${name}` : name;
+}
+
 /** How messages name an input: its file, or `<stdin>` for none or `-`. */
 export function inputName(file: string | undefined): string {
   return !file || file === '-' ? '<stdin>' : file;

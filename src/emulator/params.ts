@@ -335,6 +335,8 @@ function checkThinking(params: Obj, ctx: CheckContext): boolean {
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,128}$/;
 /** The `type` tags a tool may have: `custom` (or none) and the server tools' [SPEC CreateMessageParams.tools.items]. */
 const TOOL_TAGS = ['custom', ...Object.keys(SERVER_TOOLS)];
+/** The `type` tags of the blocks a `tool_result` may hold [SPEC RequestToolResultBlock.content]. */
+const TOOL_RESULT_TAGS = Object.keys(TOOL_RESULT_BLOCKS);
 
 /**
  * Custom tools [SPEC Tool: name 1..128 of `^[a-zA-Z0-9_-]{1,128}$`, `input_schema` required with
@@ -549,12 +551,11 @@ function checkMessages(messages: unknown, ctx: CheckContext, model: ModelEntry):
 function checkToolResultContent(content: unknown, path: string, model: ModelEntry): void {
   if (content === undefined || typeof content === 'string') return;
   if (!Array.isArray(content)) fail(path, 'Input should be a valid list');
-  const tags = Object.keys(TOOL_RESULT_BLOCKS);
   content.forEach((block, k) => {
     const at = `${path}.${k}`;
     if (!isObj(block)) fail(at, 'Input should be a valid dictionary');
     const type = block['type'];
-    if (typeof type !== 'string' || !tags.includes(type)) tagError(at, type, tags);
+    if (typeof type !== 'string' || !TOOL_RESULT_TAGS.includes(type)) tagError(at, type, TOOL_RESULT_TAGS);
     if (type === 'text') {
       onlyKeys(block, `${at}.text`, KEYS.RequestTextBlock);
       checkText(block, `${at}.text`);

@@ -220,7 +220,8 @@ function fileUrlPath(url: string, field: string): string {
 async function missing(value: string, path: string, field: string, baseDir: string): Promise<DocumentProblem> {
   const target = await readlink(path).catch(() => undefined);
   if (target !== undefined) return new DocumentProblem('document_missing', `${value}: a link to ${resolve(dirname(path), target)}, which is not there (field ${field})`);
-  const blanks = value !== value.trim() ? `; note the blank${value.trimStart() !== value && value.trimEnd() !== value ? 's around it' : value.trimEnd() !== value ? ' at its end' : ' at its start'}` : '';
+  const [atStart, atEnd] = [value.trimStart() !== value, value.trimEnd() !== value];
+  const blanks = atStart && atEnd ? '; note the blanks around it' : atEnd ? '; note the blank at its end' : atStart ? '; note the blank at its start' : '';
   // A relative name is looked for in the base folder (said); an absolute one or a file URL is where it says.
   const where = isAbsolute(value) || /^file:\/\//i.test(value) ? '' : `, looked in ${baseDir}`;
   return new DocumentProblem('document_missing', `${blanks ? JSON.stringify(value) : value}: no such file (field ${field}${where}${blanks})`);

@@ -9,6 +9,7 @@ import type { BatchRow } from '../../ledger/ledger.ts';
 import type { LedgerStore } from '../../ledger/store.ts';
 import { REALTIME_PREFIX } from '../../sink/options.ts';
 import { plural } from '../text.ts';
+import { sleep } from '../../core/backoff.ts';
 
 /** The flags of `batch-enrich cancel`. */
 export const CANCEL_FLAGS = {
@@ -135,7 +136,7 @@ async function createdBatch(io: CliIo, ledger: LedgerStore, row: BatchRow): Prom
   if (!creator || !(await ledger.runAlive(row.run, Date.now()))) return cutOff();
   say(io, `a batch of ${requests} is being created by run ${creator.id} (pid ${creator.pid} on ${creator.host?.split('/')[0] ?? 'an unknown host'}): waiting for its id, to cancel it`);
   for (const until = Date.now() + CREATE_WAIT_MS; Date.now() < until; ) {
-    await new Promise((resolve) => setTimeout(resolve, CREATE_POLL_MS));
+    await sleep(CREATE_POLL_MS);
     const now = await ledger.batch(row.id);
     if (now?.state !== 'creating') return now?.remote_id ? now : undefined;
     // Its run died while creating it: the outcome is lost with it.
