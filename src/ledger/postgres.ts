@@ -196,26 +196,40 @@ async function changes(db: Queryable, sql: string, values: unknown[] = []): Prom
   return (await db.query(sql, values)).rowCount ?? 0;
 }
 
-/** Runs `fn` in one transaction on one client of the pool: committed if it returns, rolled back if it throws. */
-async function transaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` on a client taken from the pool, and gives the client back (destroyed if its connection
+ * broke). While it is held, a connection that drops (a server restarted, a failover, a proxy that cut
+ * the line) is an error of the query that meets it, not an 'error' event: pg emits one on a client
+ * whatever it is doing, the pool listens only while the client is idle, and an event nobody listens
+ * to ended the process with a stack trace.
+ */
+async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient, broke: (error: Error) => void) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  const dropped = (error: Error) => (broken ??= error);
+  client.on('error', dropped);
   try {
-    await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    try {
-      await client.query('ROLLBACK');
-    } catch (rollback) {
-      // The connection itself failed: it must not go back to the pool.
-      broken = rollback as Error;
-    }
-    throw error;
+    return await fn(client, dropped);
   } finally {
+    client.removeListener('error', dropped);
     client.release(broken);
   }
+}
+
+/** Runs `fn` in one transaction on one client of the pool: committed if it returns, rolled back if it throws. */
+async function transaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return withClient(pool, async (client, broke) => {
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      // A connection that failed is not given back to the pool; its server rolled back already.
+      await client.query('ROLLBACK').catch(broke);
+      throw error;
+    }
+  });
 }
 
 /**
@@ -281,16 +295,7 @@ export class PgLedger implements LedgerStore {
    * last measure (NTP, a resumed VM) is followed within one beat.
    */
   async #measureClock(): Promise<void> {
-    const client = await this.#pool.connect();
-    let failed: Error | undefined;
-    try {
-      this.#offset = await clockOffset(client);
-    } catch (error) {
-      failed = error as Error;
-      throw error;
-    } finally {
-      client.release(failed);
-    }
+    this.#offset = await withClient(this.#pool, clockOffset);
   }
 
   /** `now` (this process's clock) on the server's clock, where runs' times are kept. */

@@ -33,11 +33,16 @@ export function ledgerBusy(error: unknown): boolean {
  * A run's end on a ledger that stopped answering (`ledgerBusy`: a PostgreSQL server shutting down, a
  * SQLite file locked past the busy timeout), as the error to say: where, what, and that nothing is
  * lost. Undefined for any other error (and one already said as a `BatchEnrichError`).
+ *
+ * `later`: a `--no-wait` try with batches in flight, which stops as pending (`BE_PENDING`, exit 75) as
+ * it does when the API cannot be reached: its scheduler tries again, and the next try goes on from the
+ * ledger (one that cannot even open it fails at once, exit 1). `records`: how many wait.
  */
-export function ledgerUnavailable(error: unknown, path: string): BatchEnrichError | undefined {
+export function ledgerUnavailable(error: unknown, path: string, later?: { records: number }): BatchEnrichError | undefined {
   if (error instanceof BatchEnrichError || !ledgerBusy(error)) return undefined;
-  const what = error instanceof Error ? error.message : String(error);
-  return new BatchEnrichError('BE_LEDGER', `The ledger ${path} stopped answering (${what}); what was done is kept there: run the same command again once it answers, and it resumes`, { cause: error });
+  const what = `The ledger ${path} stopped answering (${error instanceof Error ? error.message : String(error)})`;
+  if (later) return new BatchEnrichError('BE_PENDING', `${what}; nothing was written: run the same command again later, and it goes on from what the ledger kept`, { records: later.records, cause: error });
+  return new BatchEnrichError('BE_LEDGER', `${what}; what was done is kept there: run the same command again once it answers, and it resumes`, { cause: error });
 }
 
 const BUSY_CODES = new Set([

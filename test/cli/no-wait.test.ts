@@ -11,6 +11,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { freshSchema, postgres } from '../helpers/postgres.ts';
+import { faultProxy, isRetrieve } from '../helpers/proxy.ts';
+import { relay } from '../helpers/relay.ts';
 
 let emulators: EmulatorHandle[] = [];
 afterEach(async () => {
@@ -173,5 +175,45 @@ describe('a job come back after 29 days', () => {
     const done = await runCli(args, { env });
     expect(done.code, done.stderr).toBe(0);
     expect(done.stdout.trim().split('\n')).toHaveLength(2);
+  });
+});
+
+describe.skipIf(!postgres.url)('a PostgreSQL ledger that stops answering in the middle of a --no-wait try', () => {
+  it('exits 75 (try later) once batches are in flight, saying so without a stack trace; the next tries go on from the ledger and create no batch again', async () => {
+    // A server restarted or a failover ended the try with exit 1 (before that, with pg's stack
+    // trace): a scheduler's loop, which retries on 75 only, gave up on a job whose batches were running.
+    let t = Date.now();
+    const emu = await startEmulator({ processingMs: 60_000, now: () => t });
+    emulators.push(emu);
+    const ledger = await relay(await freshSchema());
+    // The line is cut as the try polls its first batch: a batch is in flight, and the try must still write to the ledger.
+    let cuts = 0;
+    const api = await faultProxy(emu.url, (call) => {
+      if (isRetrieve(call) && cuts++ === 0) ledger.cut();
+      return 'pass';
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'be-nowait-pgcut-'));
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, `id,text\n${Array.from({ length: 30 }, (_, i) => `${i},row ${i}`).join('\n')}\n`);
+    const env = { ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: api.url, BATCH_ENRICH_LEDGER: ledger.url };
+    const args = ['--prompt', 'T: {{text}}', '--no-wait', '--batch-size', '10', '--poll-min', '0.05', input];
+
+    const cut = await runCli(args, { env });
+    expect(cut.code, cut.stderr).toBe(75);
+    expect(cut.stdout).toBe('');
+    expect(cut.stderr).toMatch(/The ledger postgres:\/\/\S+ stopped answering \([^)]+\); nothing was written/);
+    expect(cut.stderr).not.toMatch(/^\s+at /m);
+    expect(cut.stderr).not.toContain(new URL(ledger.url).password);
+
+    ledger.restore();
+    let last = await runCli(args, { env });
+    for (let tries = 0; last.code === 75 && tries < 5; tries++) {
+      t += 61_000; // the batches end
+      last = await runCli(args, { env });
+    }
+    expect(last.code, last.stderr).toBe(0);
+    const ids = last.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { id: string }).id);
+    expect(ids).toEqual(Array.from({ length: 30 }, (_, i) => String(i)));
+    expect(emu.stats.calls['batches.create']).toBe(3);
   });
 });

@@ -9,7 +9,7 @@ import { Ledger, RUN_RECORDS_STALE_MS, RUN_STALE_MS } from '../../src/ledger/led
 import { isPostgresUrl, openLedger } from '../../src/ledger/open.ts';
 import { GC_LOCK, PG_SCHEMA_VERSION, PgLedger } from '../../src/ledger/postgres.ts';
 import { redactUrl } from '../../src/ledger/url.ts';
-import type { LedgerStore, Settlement } from '../../src/ledger/store.ts';
+import { ledgerBusy, type LedgerStore, type Settlement } from '../../src/ledger/store.ts';
 import { expectError } from '../helpers/expect-error.ts';
 import { freshDatabase, freshSchema, postgres } from '../helpers/postgres.ts';
 import { ledgerContract } from './contract.ts';
@@ -72,6 +72,40 @@ describe.skipIf(!postgres.url)('PostgreSQL', () => {
       expect(started).toBe(true);
     } finally {
       await gcSide.end();
+      await ledger.close();
+    }
+  });
+
+  it('a connection that drops in the middle of a step fails that step with an error that says so, and the ledger goes on on a new connection', async () => {
+    // A server restarted, a failover, a proxy that cut the line: a client held for a transaction had
+    // no 'error' listener, and pg's 'error' event ended the whole process with a stack trace.
+    const url = await freshSchema();
+    const ledger = await PgLedger.open(url);
+    const other = new pg.Client({ connectionString: url });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT pg_advisory_xact_lock($1, $2)', [...GC_LOCK]);
+      // startRun waits for the lock, in a transaction of its own: its connection is then cut.
+      const starting = Promise.resolve(ledger.startRun('job', Date.now())).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      let waiting: number[] = [];
+      for (let tries = 0; waiting.length === 0 && tries < 100; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        waiting = (await other.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).rows.map((row) => row.pid);
+      }
+      expect(waiting).toHaveLength(1);
+      await other.query('SELECT pg_terminate_backend($1)', [waiting[0]]);
+      await other.query('COMMIT');
+      const failure = await starting;
+      expect(failure).toBeInstanceOf(Error);
+      expect(ledgerBusy(failure)).toBe(true);
+      // The next step gets a new connection.
+      expect(await ledger.startRun('job', Date.now())).toBeGreaterThan(0);
+    } finally {
+      await other.end();
       await ledger.close();
     }
   });

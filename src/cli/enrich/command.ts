@@ -360,12 +360,14 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   let completed = false;
   /** `--no-wait`: answers still wait (exit 75), said after what this try paid. */
   let pending: BatchEnrichError | undefined;
+  let read = 0;
   try {
     await pipeline(
       plan.stream,
       async function* countRead(chunks: AsyncIterable<Buffer | string>) {
         // `--shard` is the library's (`shard`), but for a sample, picked within the shard already.
         for await (const record of sampledRows(input.read(chunks), picked)) {
+          read++;
           progress.read();
           yield record;
         }
@@ -377,7 +379,9 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
     );
     await outputs.commit();
     completed = true;
-  } catch (error) {
+  } catch (thrown) {
+    // `--no-wait`, batches in flight: a ledger that stopped answering is a "try later", as the API is.
+    const error = (values['no-wait'] && batchIds.size > 0 && !isBrokenPipe(thrown) && ledgerUnavailable(thrown, ledger.path, { records: read })) || thrown;
     if (!isBatchEnrichError(error) || error.code !== 'BE_PENDING') {
       outputs.discard();
       const code = interrupts.exitCode();

@@ -165,7 +165,7 @@ Exit codes:
      retired model, --max-tokens over its limit, a schema structured outputs refuse)
   3  finished, but some records carry _error
   75  --no-wait: answers are still pending, or with batches in flight the API could not be
-      reached (nothing written); run the same command again later
+      reached or the ledger stopped answering (nothing written); run the same command again later
   130, 143  interrupted by SIGINT or SIGTERM (submitted batches stay in the ledger; rerun to resume)
 
 Examples:
