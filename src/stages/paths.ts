@@ -16,7 +16,7 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { bomOf, createDecoding, type TextDecoding } from '../core/encoding.ts';
 import { splitLines } from '../core/lines.ts';
-import { shellWord } from '../core/text.ts';
+import { argPath, shellWord } from '../core/text.ts';
 import type { SourceRecord } from './read.ts';
 
 /** The field of a file record that holds its path (the attached field). */
@@ -38,7 +38,7 @@ export interface FolderOptions {
 export async function* readFolder(dir: string, options: FolderOptions = {}): AsyncGenerator<SourceRecord> {
   let seq = 0;
   // Names that are not UTF-8: renamed, each is read (convmv renames the whole tree).
-  const rename = `rename it in UTF-8 (convmv -r -f cp1252 -t utf8 --notest ${shellWord(dir)} renames every name under the folder)`;
+  const rename = `rename it in UTF-8 (convmv -r -f cp1252 -t utf8 --notest ${shellWord(argPath(dir))} renames every name under the folder)`;
   for await (const { path, unlisted, notUtf8, folder } of walk(dir)) {
     if (options.skip?.(path)) continue;
     const problem =

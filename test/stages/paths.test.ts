@@ -76,6 +76,23 @@ describe('readFolder: a file name that is not UTF-8', () => {
     expect(records[0]?.error?.message).toBe(`${dir}/Rechnung_M\ufffdller.pdf: its name is not UTF-8 (the byte 0xfc), so it cannot be named to read it: rename it in UTF-8 (convmv -r -f cp1252 -t utf8 --notest ${dir} renames every name under the folder)`);
   });
 
+  // note 44: the hint named a folder given as `-scans` as it is, which convmv takes for an option.
+  it('a folder whose name starts with - is named ./-… in the convmv hint', async () => {
+    const { readFolder } = await import('../../src/stages/paths.ts');
+    const parent = mkdtempSync(join(tmpdir(), 'be-names-'));
+    mkdirSync(join(parent, '-scans'));
+    writeFileSync(Buffer.concat([Buffer.from(`${parent}/-scans/M`), Buffer.from([0xfc]), Buffer.from('ller.pdf')]), '%PDF-1.4\n');
+    const cwd = process.cwd();
+    process.chdir(parent);
+    try {
+      const records = [];
+      for await (const record of readFolder('-scans')) records.push(record);
+      expect(records[0]?.error?.message).toMatch(/\(convmv -r -f cp1252 -t utf8 --notest \.\/-scans renames every name under the folder\)$/);
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
   // helper-63: a folder of such a name hid its files without saying so, and valid UTF-8 bytes were listed too.
   it('a folder of such a name says its files are not in the input; only the bytes that are not UTF-8 are listed', async () => {
     const { readFolder } = await import('../../src/stages/paths.ts');
