@@ -64,7 +64,7 @@ describe('batch-enrich CLI', () => {
     expect(stderr).toBe('');
   });
 
-  it('stdout closed early (| head -1) with --errors and --summary: says once that those files were not written, exit 0', async () => {
+  it('stdout closed early (| head -1) with --errors and --summary: says once that --errors was not written, writes --summary (complete: false), exit 0', async () => {
     // helper-40: 300 records with empty_prompt, and no err.ndjson, without a word.
     const dir = tempDir();
     const rows = ['id,text', ...Array.from({ length: 3000 }, (_, i) => `${i},${i % 10 === 5 ? '' : `text ${i}`}`)].join('\n');
@@ -73,12 +73,18 @@ describe('batch-enrich CLI', () => {
     const { code, stderr } = await headOne(['--emulator', ...fast, '--prompt', 'Summarise {{text}}', '--input-format', 'csv', '--errors', errors, '--summary', summary, '--ledger', join(dir, 'l.db')], {}, rows);
     expect(code).toBe(0);
     expect(existsSync(errors)).toBe(false);
-    expect(stderr).toContain(`batch-enrich: the output was closed before the run ended, so --errors ${errors} and --summary ${summary} were not written (each is written whole, at the end); run the same command again to write them: what was answered is in the ledger`);
+    expect(stderr).toContain(`batch-enrich: the output was closed before the run ended, so --errors ${errors} was not written (it is written whole, at the end); run the same command again to write it: what was answered is in the ledger`);
     expect(stderr).not.toMatch(/EPIPE|at .*\.js/);
-    // With --quiet, nothing is said: the exit code is the same.
+    // helper-65: what the try paid is in its summary (a rerun takes those answers from the ledger, unpaid).
+    expect(JSON.parse(readFileSync(summary, 'utf8'))).toMatchObject({ complete: false });
+    // helper-65: with --quiet too, the missing file is said (a scheduler's -q run exited 0 without it, in silence).
     const quiet = await headOne(['--emulator', ...fast, '--prompt', 'Summarise {{text}}', '--input-format', 'csv', '--errors', errors, '--ledger', join(dir, 'l.db'), '--quiet'], {}, rows);
     expect(quiet.code).toBe(0);
-    expect(quiet.stderr).toBe('');
+    expect(quiet.stderr).toBe(`batch-enrich: the output was closed before the run ended, so --errors ${errors} was not written (it is written whole, at the end); run the same command again to write it: what was answered is in the ledger\n`);
+    // Without --errors, --quiet and | head stay silent.
+    const silent = await headOne(['--emulator', ...fast, '--prompt', 'Summarise {{text}}', '--input-format', 'csv', '--ledger', join(dir, 'l.db'), '--quiet'], {}, rows);
+    expect(silent.code).toBe(0);
+    expect(silent.stderr).toBe('');
   });
 
   // Found in stop 42's final check: a rerun after a run killed (or cut short by `| head -1`) waited
@@ -321,6 +327,40 @@ describe('batch-enrich CLI', () => {
     expect(code).toBe(130);
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(run.stderr()).toMatch(/SIGINT: stopping; submitted batches keep running .* run the same command again to resume/);
+  });
+
+  it('a run stopped after it paid for answers says what it paid and writes --summary (complete: false); the tries\' summaries add up to the job\'s bill', async () => {
+    // helper-65: the stopped run printed no cost and wrote no summary, and its rerun took those answers
+    // "from the ledger (not paid again)": answers billed were in no summary at all.
+    const emu = await startEmulator({ processingMs: 1_500 });
+    emulators.push(emu);
+    const dir = tempDir();
+    const summary = join(dir, 'summary.json');
+    const rows = `text\n${Array.from({ length: 15 }, (_, i) => `row ${i}`).join('\n')}\n`;
+    const env = { HOME: dir, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const args = ['--prompt', 'x {{text}}', ...fast, '--input-format', 'csv', '--batch-size', '5', '--max-in-flight', '1', '--summary', summary];
+    // Stopped once the first batch's answers are downloaded: its records are on stdout.
+    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.end(rows);
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdout.once('data', () => child.kill('SIGINT'));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(130);
+    const stopped = JSON.parse(readFileSync(summary, 'utf8')) as { cost_usd: number; complete: boolean; output_tokens: number };
+    expect(stopped.complete).toBe(false);
+    expect(stopped.cost_usd).toBeGreaterThan(0);
+    expect(stderr).toMatch(/cost \$[\d.]+ at batch prices/);
+
+    const rerun = await runCli(['--prompt', 'x {{text}}', ...fast, '--input-format', 'csv', '--batch-size', '5', '--meta', '--summary', summary], { env, stdin: rows });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    const last = JSON.parse(readFileSync(summary, 'utf8')) as { cost_usd: number; complete: boolean; output_tokens: number; records_from_ledger: number };
+    expect(last.complete).toBe(true);
+    expect(last.records_from_ledger).toBeGreaterThanOrEqual(5);
+    // Each answer's tokens (the 15 rows' answers, read from the output) in exactly one try's summary.
+    const answered = rerun.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { _meta: { output_tokens: number } })._meta.output_tokens);
+    expect(answered).toHaveLength(15);
+    expect(stopped.output_tokens + last.output_tokens).toBe(answered.reduce((a, b) => a + b, 0));
   });
 
   it('on SIGINT before any batch was submitted, says so instead of "submitted batches keep running"', async () => {

@@ -41,7 +41,7 @@ import { checkCost, dryRun, pickSample, sampleReport } from './estimate.ts';
 import { takeShard } from '../../core/shard.ts';
 import { AUTO_REALTIME_MAX_ROWS, ENRICH_FLAGS, USAGE } from './flags.ts';
 import { countRows, openRunInput, type Input } from './input.ts';
-import { openOutputs, outputFiles, refuseBadOutputs } from './output.ts';
+import { openOutputs, outputFiles, refuseBadOutputs, type Outputs } from './output.ts';
 import { onInterrupt } from './signals.ts';
 
 /** Runs the command; resolves with the exit code. Never calls `process.exit()`. */
@@ -360,6 +360,8 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   let completed = false;
   /** `--no-wait`: answers still wait (exit 75), said after what this try paid. */
   let pending: BatchEnrichError | undefined;
+  /** A try that ended otherwise: the exit code of an interrupt, or the error to end with, once what it paid is said. */
+  let failure: Unfinished | undefined;
   let read = 0;
   try {
     await pipeline(
@@ -382,29 +384,27 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   } catch (thrown) {
     // `--no-wait`, batches in flight: a ledger that stopped answering is a "try later", as the API is.
     const error = (values['no-wait'] && batchIds.size > 0 && !isBrokenPipe(thrown) && ledgerUnavailable(thrown, ledger.path, { records: read })) || thrown;
-    if (!isBatchEnrichError(error) || error.code !== 'BE_PENDING') {
-      outputs.discard();
-      const code = interrupts.exitCode();
-      if (code !== undefined) return code;
-      // `| head`: a quiet end (exit 0), but the files asked for are not there, and that is said.
-      const unwritten = isBrokenPipe(error) && !values.quiet ? [['--errors', values.errors], ['--summary', values.summary]].filter(([, file]) => file !== undefined) : [];
-      if (unwritten.length > 0) {
-        const files = unwritten.map(([flag, file]) => `${flag} ${file}`).join(' and ');
-        const kept = ledger.path === ':memory:' ? '' : ': what was answered is in the ledger';
-        say(`the output was closed before the run ended, so ${files} ${unwritten.length > 1 ? 'were' : 'was'} not written (each is written whole, at the end); run the same command again to write ${unwritten.length > 1 ? 'them' : 'it'}${kept}`);
-      }
-      // A failure after batches went out (a bad row further on): they run on, and a rerun takes them up.
-      // Not with --emulator: its batches end with this run, and cost nothing.
-      if (batchIds.size > 0 && ledger.path !== ':memory:' && !values.emulator && isBatchEnrichError(error)) {
-        error.message += `; the ${plural(batchIds.size, 'batch', 'batches')} this run submitted or followed stay in the ledger ${ledger.path} (those still running run on, and are billed): run the same command again once this is fixed, and it takes them up (not paid twice)`;
-      }
-      throw outputs.named(error);
-    }
-    // `--no-wait`, answers still waiting: nothing is written but the summary. The answers this try
-    // downloaded were paid for, and are in no other try's summary (the try that writes the output
-    // says what it paid).
+    // The output is not written; the summary is, when the try paid for anything (below): the answers
+    // it downloaded or asked in real time are in no other try's summary (a rerun takes them from the
+    // ledger, "not paid again"), and the tries' summaries add up to the job's bill.
     outputs.discard(true);
-    pending = error;
+    if (!isBatchEnrichError(error) || error.code !== 'BE_PENDING') {
+      const code = interrupts.exitCode();
+      if (code !== undefined) failure = { code };
+      else {
+        // `| head`: a quiet end (exit 0), but a file asked for is not there, and that is said (with --quiet too).
+        if (isBrokenPipe(error) && values.errors !== undefined) {
+          const kept = ledger.path === ':memory:' ? '' : ': what was answered is in the ledger';
+          say(`the output was closed before the run ended, so --errors ${values.errors} was not written (it is written whole, at the end); run the same command again to write it${kept}`);
+        }
+        // A failure after batches went out (a bad row further on): they run on, and a rerun takes them up.
+        // Not with --emulator: its batches end with this run, and cost nothing.
+        if (batchIds.size > 0 && ledger.path !== ':memory:' && !values.emulator && isBatchEnrichError(error)) {
+          error.message += `; the ${plural(batchIds.size, 'batch', 'batches')} this run submitted or followed stay in the ledger ${ledger.path} (those still running run on, and are billed): run the same command again once this is fixed, and it takes them up (not paid twice)`;
+        }
+        failure = { error: outputs.named(error), closed: isBrokenPipe(error) };
+      }
+    } else pending = error;
   } finally {
     await sinkDone;
     // Not ended when the process dies first: gc then keeps the run's work for its rerun (see `tryMark`).
@@ -426,11 +426,14 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
 
   const summary = {
     ...summarize(counts, costs, batchIds.size, Date.now() - started, sentRealtime ? (batchIds.size > 0 ? 'batch+realtime' : 'realtime') : 'batch', fromLedger),
+    // Whether the try wrote its whole output (a --no-wait try whose answers wait, a stopped or failed one: false).
+    complete: completed,
     records_pending: pending?.records ?? 0,
     ...(documents.attach.length ? { files_uploaded: uploadCounts.uploaded, upload_bytes: uploadCounts.bytes, files_reused: uploadCounts.reused } : {}),
     // To the micro-dollar, as cost_usd.
     ...(unclaimed ? { unclaimed_answers: unclaimed.answers, unclaimed_cost_usd: unclaimed.usd === null ? null : Math.round(unclaimed.usd * 1e6) / 1e6 } : {}),
   };
+  if (failure) return endUnfinished(failure, summary, { values, outputs, say, uploads: uploadLine(uploadCounts), noteSummary: () => noteWritten(ledger, values, io, true) });
   // A try whose answers wait wrote no record: its lines say what it paid, not "0 records".
   const lines = pending ? summaryLines(summary).slice(1) : summaryLines(summary);
   if (!values.quiet) for (const line of [...lines, uploadLine(uploadCounts) ?? []].flat()) say(line);
@@ -440,6 +443,35 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   if (pending) throw pending;
   if (picked) say(sampleReport(summary, plan.totalRows, answeredBefore, values.shard));
   return counts.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
+}
+
+/** How a try ended before its output was written: an interrupt's exit code, or its error (`closed`: the output's reader went, `| head`). */
+type Unfinished = { code: number } | { error: unknown; closed: boolean };
+
+/**
+ * The end of a try stopped or failed before its output was written: what it paid is said (its
+ * records are not: none was written) and, when it paid for anything or its output was closed (`| head`,
+ * an end like any other), written to `--summary` (else the file is left as it was, as the outputs
+ * are); then the interrupt's exit code, or the error.
+ */
+async function endUnfinished(
+  failure: Unfinished,
+  summary: ReturnType<typeof summarize> & { complete: boolean },
+  { values, outputs, say, uploads, noteSummary }: { values: EnrichValues; outputs: Outputs; say: (line: string) => void; uploads: string | undefined; noteSummary: () => Promise<void> },
+): Promise<number> {
+  const paid = summary.batches > 0 || summary.input_tokens + summary.output_tokens + summary.cache_creation_input_tokens + summary.cache_read_input_tokens > 0 || summary.unpriced_results > 0;
+  if (!values.quiet) for (const line of [...summaryLines(summary).slice(1), uploads ?? []].flat()) say(line);
+  if (paid || ('closed' in failure && failure.closed)) {
+    try {
+      await outputs.writeSummary(`${JSON.stringify(summary, null, 2)}\n`);
+      await noteSummary();
+    } catch (error) {
+      // Not in place of the try's own end.
+      say(`--summary ${values.summary} could not be written: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  } else outputs.discard();
+  if ('code' in failure) return failure.code;
+  throw failure.error;
 }
 
 /**
