@@ -20,7 +20,34 @@ describe('the npm package', () => {
   it('every dependency is imported by src/ or transforms/', () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     const code = [...sources('src'), ...sources('transforms')].join('\n');
-    for (const name of Object.keys(pkg.dependencies)) expect(code, name).toMatch(new RegExp(`from '${name}(/[^']*)?'|import\\('${name}`));
+    // A package's types (`@types/x`) are there for the declarations we ship, which import `x` (see below).
+    for (const name of Object.keys(pkg.dependencies).map((dep) => dep.replace(/^@types\//, ''))) expect(code, name).toMatch(new RegExp(`from '${name}(/[^']*)?'|import\\('${name}`));
+  });
+
+  it('every package the shipped type declarations import comes with its types: a strict consumer compiles them without skipLibCheck', () => {
+    // helper-65: dist/src/ledger/*.d.ts import better-sqlite3 and pg, whose types were devDependencies:
+    // a consumer's tsc failed with TS7016 in our declarations unless it skipped checking libraries.
+    // Node's own modules (`node:*`) are the consumer's @types/node, as for any library for Node.
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; dependencies: Record<string, string> };
+    const declarations = readdirSync(join(ROOT, 'dist'), { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isFile() && entry.name.endsWith('.d.ts'))
+      .map((entry) => readFileSync(join(entry.parentPath, entry.name), 'utf8'));
+    expect(declarations.length).toBeGreaterThan(10);
+    const imported = new Set<string>();
+    for (const text of declarations) {
+      for (const [, a, b] of text.matchAll(/from '([^.'][^']*)'|import\("([^."][^"]*)"\)/g)) {
+        const specifier = (a ?? b) as string;
+        if (specifier.startsWith('node:')) continue;
+        const name = specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+        if (name !== pkg.name) imported.add(name);
+      }
+    }
+    expect([...imported]).toContain('better-sqlite3');
+    for (const name of imported) {
+      expect(Object.keys(pkg.dependencies), name).toContain(name);
+      const own = JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { types?: string; typings?: string };
+      if (own.types === undefined && own.typings === undefined) expect(Object.keys(pkg.dependencies), `${name}'s types`).toContain(`@types/${name}`);
+    }
   });
 
   it('ships the built code, the recipes and the demo fixtures only', () => {
