@@ -9,6 +9,7 @@ import { usageError } from '../errors.ts';
 import type { Recipe } from '../recipe.ts';
 import { resolveAnswerSchema } from '../core/schema.ts';
 import { compileTemplate } from '../core/template.ts';
+import { argPath, shellWord } from '../core/text.ts';
 import { DEFAULT_MAX_TOKENS, DEFAULT_MODEL } from '../enrich.ts';
 import { EXIT, type CliIo } from './io.ts';
 import { guarded, help } from './command.ts';
@@ -89,7 +90,8 @@ async function recipesList(): Promise<string> {
   for (const name of BUNDLED) {
     const recipe = await loadRecipe(name);
     const { required, optional } = inputFields(recipe);
-    text += `${name.padEnd(20)}${recipe.description}\n${' '.repeat(20)}fields: ${[...required, ...optional.map((f) => `${f} (optional)`)].join(', ')}${recipe.idField ? `; id: ${recipe.idField}` : ''}\n`;
+    const documents = recipe.attach?.length ? `; documents: ${recipe.attach.join(', ')}, or a folder` : recipe.documentPrompt || recipe.documentSchema ? '; or whole documents (a folder)' : '';
+    text += `${name.padEnd(20)}${recipe.description}\n${' '.repeat(20)}fields: ${[...required, ...optional.map((f) => `${f} (optional)`)].join(', ')}${documents}${recipe.idField ? `; id: ${recipe.idField}` : ''}\n`;
   }
   return `${text}\nShow one in full: batch-enrich --transform NAME --help\n`;
 }
@@ -106,24 +108,38 @@ see one in full (prompt, system prompt, answer fields, model) with --transform N
 
 ${renderFlags(RECIPES_FLAGS, [])}`;
 
-/** `--transform NAME --help`: the recipe in full. */
-export function describeRecipe(recipe: Recipe): string {
+/**
+ * `--transform SPEC --help`: the recipe in full, with the command that runs it as it was named
+ * (`spec`: a bundled recipe's name, or the path of a module, whose recipe's `name` is no path).
+ */
+export function describeRecipe(recipe: Recipe, spec: string = recipe.name): string {
   const { required, optional } = inputFields(recipe);
   const answer = recipe.schema ? resolveAnswerSchema(recipe.schema, `recipe ${recipe.name}`).fields : [];
+  const wholeAnswer = recipe.documentSchema ? resolveAnswerSchema(recipe.documentSchema, `recipe ${recipe.name}`).fields : [];
   return [
     `Recipe ${recipe.name}: ${recipe.description}`,
     '',
     `Input fields:   ${[...required, ...optional.map((f) => `${f} (optional)`)].join(', ') || '(none)'}${recipe.idField ? ` (the ${recipe.idField} field, when present, is shown in each custom_id)` : ''}`,
+    ...documentLines(recipe),
     `Answer fields:  ${answer.join(', ') || `free text, in ${recipe.into ?? 'answer'}`}${recipe.into ? ` (under ${recipe.into})` : ''}`,
+    ...(wholeAnswer.length > 0 ? [`                for whole documents: ${wholeAnswer.join(', ')}`] : []),
     `Model:          ${recipe.model ?? DEFAULT_MODEL}, max_tokens ${recipe.maxTokens ?? DEFAULT_MAX_TOKENS}`,
     '',
     'Prompt:',
     indent(recipe.prompt),
+    ...(recipe.documentPrompt ? ['', 'Prompt for records with documents:', indent(recipe.documentPrompt)] : []),
     ...(recipe.system ? ['', 'System prompt:', indent(recipe.system)] : []),
     '',
-    `Run it: batch-enrich --transform ${recipe.name} FILE   (flags such as --model win over the recipe)`,
+    `Run it: batch-enrich --transform ${shellWord(argPath(spec))} FILE   (flags such as --model win over the recipe)`,
     '',
   ].join('\n');
+}
+
+/** Where a recipe that reads documents takes them from (none for one that reads text only). */
+function documentLines(recipe: Recipe): string[] {
+  if (!recipe.attach?.length && !recipe.documentPrompt && !recipe.documentSchema) return [];
+  const fields = recipe.attach?.length ? `the ${recipe.attach.join(', ')} field${recipe.attach.length > 1 ? 's' : ''} (a path or an https URL), or ` : '';
+  return [`Documents:      PDFs, images, e-mails, text files: ${fields}a folder of them as the input, a list of paths (--input-format paths), or --attach FIELD`];
 }
 
 /** The fields a recipe's prompt reads: required, and optional (`{{field?}}`). */

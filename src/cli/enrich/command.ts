@@ -69,7 +69,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   // `-o -` is stdout, as for most tools (not a file named "-").
   const values: EnrichValues = parsed.values.output === '-' ? { ...parsed.values, output: undefined } : parsed.values;
   if (values.help) {
-    io.stdout.write(values.transform ? describeRecipe(await loadRecipe(values.transform)) : USAGE);
+    io.stdout.write(values.transform ? describeRecipe(await loadRecipe(values.transform), values.transform) : USAGE);
     return EXIT.OK;
   }
   if (values.version) {
