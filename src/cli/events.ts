@@ -45,7 +45,7 @@ export function describe(event: BatchEvent): string {
     case 'retry':
       return `${event.what}: ${event.message}; trying again in ${(event.delayMs / 1000).toFixed(1)} s`;
     case 'realtime':
-      return `real time: ${plural(event.requests, 'request')} sent (at most ${event.concurrency} at once)`;
+      return `real time: sending ${plural(event.requests, 'request')} (at most ${event.concurrency} at once)`;
     case 'finishing':
       return `real time: waiting for the ${plural(event.calls, 'call')} in flight to answer (each is paid once sent); an interrupt leaves now, and the next run asks ${event.calls === 1 ? 'it' : 'them'} again`;
     case 'unended':
