@@ -125,7 +125,7 @@ export function apiScope(baseURL: string, apiKey: string): string {
   return createHash('sha256').update(`${baseURL.replace(/\/+$/, '')}\n${keyHash}`).digest('base64url').slice(0, 22);
 }
 
-/** A short, non-reversible fingerprint of the key, to tell identities apart in messages (`key …a1b2c3d4`). */
+/** A short, non-reversible fingerprint of the key, to tell identities apart in messages (`key fingerprint a1b2c3d4`). */
 export function keyFingerprint(apiKey: string): string {
   return createHash('sha256').update(apiKey).digest('hex').slice(0, 8);
 }

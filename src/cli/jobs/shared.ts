@@ -76,7 +76,7 @@ export function identityMatches(row: BatchRow, api: Api): boolean {
 }
 
 export function otherIdentity(row: BatchRow): string {
-  return `other identity: ${row.base_url}, key …${row.key_fingerprint}`;
+  return `other identity: ${row.base_url}, key fingerprint ${row.key_fingerprint}`;
 }
 
 /** The ledger path the flags and environment name. */

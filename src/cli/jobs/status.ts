@@ -230,7 +230,7 @@ function batchJson(view: BatchView): Record<string, unknown> {
     identity_matches: view.matches,
     refresh_error: view.refreshError ?? null,
     error: row.error,
-    expected_cost_usd: row.state === 'failed' ? 0 : (view.expectedUsd ?? null),
+    expected_cost_usd: row.state === 'failed' ? 0 : view.expectedUsd === undefined ? null : Number(view.expectedUsd.toFixed(6)),
   };
 }
 
