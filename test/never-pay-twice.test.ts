@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import type { EmulatorHandle } from '../src/emulator/index.ts';
 import type { BatchEvent } from '../src/stages/batch.ts';
 import { emulator, enrich, paidTwice, perRecord, tamper, tempLedger } from './helpers/pipeline.ts';
-import { faultProxy, isCreate, isRetrieve, type Call } from './helpers/proxy.ts';
+import { faultProxy, isCreate, isResults, isRetrieve, type Call } from './helpers/proxy.ts';
 
 const rows = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ id: String(from + i), text: `text ${from + i}` }));
 const ok = (out: Record<string, unknown>[]) => out.every((r) => r['_error'] === undefined && r['label'] === `label-${r['id']}`);
@@ -189,6 +189,31 @@ describe('a 404 is a question, not an answer', () => {
     expect(events).toContainEqual(expect.objectContaining({ type: 'released', batchId: 'msgbatch_gone', requests: 3 }));
     // Only after several minutes of 404s, from this run's first look.
     expect(t - started).toBeGreaterThanOrEqual(5 * 60_000);
+  });
+});
+
+describe('a results file that ends early', () => {
+  // helper-66: a results download that ended cleanly half way (a proxy, a load balancer) left half the
+  // batch "unanswered": those requests were submitted and paid again, and came out as missing_result.
+  it('is downloaded again, not taken for missing answers: nothing is paid twice and every record is answered', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const proxy = await faultProxy(emu.url, (call) => (isResults(call) && call.n < 2 ? 'truncate' : 'pass'), { results: true });
+    const events: BatchEvent[] = [];
+    const out = await enrich(emu, rows(20), { baseURL: proxy.url, onEvent: (e) => events.push(e) });
+    expect(ok(out)).toBe(true);
+    expect(paidTwice(emu)).toEqual([]);
+    expect(emu.stats.calls['batches.create']).toBe(1);
+    expect(proxy.calls.filter(isResults)).toHaveLength(3);
+    const retries = events.filter((e): e is Extract<BatchEvent, { type: 'retry' }> => e.type === 'retry');
+    expect(retries.map((e) => e.message)).toEqual([expect.stringMatching(/ended after 10 of the batch's 20 results/), expect.stringMatching(/ended after 10 of the batch's 20 results/)]);
+  });
+
+  it('that stays short fails the run, naming the batch, rather than paying again for what the file left out', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const proxy = await faultProxy(emu.url, (call) => (isResults(call) ? 'truncate' : 'pass'), { results: true });
+    await expect(enrich(emu, rows(20), { baseURL: proxy.url, pollMinMs: 1, pollMaxMs: 5 })).rejects.toThrow(/Downloading the results of batch msgbatch_\w+ failed: .*ended after 10 of the batch's 20 results/);
+    expect(paidTwice(emu)).toEqual([]);
+    expect(emu.stats.calls['batches.create']).toBe(1);
   });
 });
 

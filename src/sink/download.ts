@@ -36,6 +36,12 @@ class NotFound {}
  * again after a wait (helper-61's emulator fault: the run failed on it).
  */
 class ResultsNotYet extends Error {}
+/**
+ * A results file that ended, cleanly, before it held a result for each of the batch's requests (the
+ * API gives one for every request, DOC §2.2): cut off on the way (a proxy, a load balancer), tried
+ * again. Taken for missing answers, the rest of the batch was sent, and paid, again (helper-66).
+ */
+class EndedEarly extends Error {}
 
 /**
  * Downloads a batch's results from `resultsUrl` (retrieved first when not known: a batch that ended
@@ -63,6 +69,7 @@ export async function download(ctx: SinkContext, recorder: ResultRecorder, row: 
           url = seen.results_url;
         }
         // Decided as they arrive (only their text is kept), stored a chunk at a time.
+        const seen = new Set<string>();
         let chunk: Decided[] = [];
         let chunkChars = 0;
         const save = async () => {
@@ -78,6 +85,7 @@ export async function download(ctx: SinkContext, recorder: ResultRecorder, row: 
             const line = JSON.parse(text) as MessageBatchIndividualResponse;
             const key = keyOf(row.nonce, line.custom_id);
             if (key === undefined) continue; // not one of ours (cannot happen: a batch is adopted only when its results carry our nonce)
+            seen.add(key);
             const decided = await recorder.decide(row, key, line.result, waiting, resultText(text, line));
             if (decided) {
               chunk.push(decided);
@@ -99,11 +107,13 @@ export async function download(ctx: SinkContext, recorder: ResultRecorder, row: 
           await save();
         }
         ctx.reach.reached();
+        // `request_count` is what the batch was created with (0 for a row from before it was kept).
+        if (row.request_count > 0 && seen.size < row.request_count) throw new EndedEarly(`the results file ended after ${seen.size} of the batch's ${row.request_count} results`);
         return true as const;
       }),
     classify: (error) => {
       if (error instanceof Gone || error instanceof NotFound) return { value: error };
-      if (error instanceof ResultsNotYet) return 'retry';
+      if (error instanceof ResultsNotYet || error instanceof EndedEarly) return 'retry';
       ctx.reach.reached(error);
       return isTransient(error) || isCutDownload(error) ? 'retry' : 'fail';
     },

@@ -24,6 +24,7 @@ import { PgLedger } from '../../src/ledger/postgres.ts';
 import { redactUrl } from '../../src/ledger/url.ts';
 import { freshSchema, postgres } from '../helpers/postgres.ts';
 import { BIN, headOne, ROOT, runCli } from '../helpers/cli.ts';
+import { faultProxy, isResults } from '../helpers/proxy.ts';
 
 const KEY = 'sk-test-jobs-key';
 const OTHER_KEY = 'sk-test-someone-else';
@@ -864,6 +865,23 @@ describe('the built binary', () => {
       oldest_expires_at: null,
       live_request_counts: null,
     });
+  });
+
+  it.skipIf(!BUILT)('results: a results file that ends early is a failure that says so (exit 1, --output left as it was), not a whole download', async () => {
+    // helper-66: 100 of 200 lines written and exit 0, without a word.
+    const s = await setup(0);
+    const id = await createRemote(s.client, 4);
+    s.ledger.close();
+    const proxy = await faultProxy(s.emu.url, (call) => (isResults(call) ? 'truncate' : 'pass'), { results: true });
+    const out = join(s.dir, 'results.jsonl');
+    writeFileSync(out, 'earlier\n');
+    const cut = await runCli(['results', id, '--output', out], { env: { ...s.env, ANTHROPIC_BASE_URL: proxy.url } });
+    expect(cut.code).toBe(1);
+    expect(cut.stderr).toBe(`batch-enrich: batch ${id}: the results file ended after 2 of the batch's 4 results (cut off on the way): run the same command again\n`);
+    expect(readFileSync(out, 'utf8')).toBe('earlier\n');
+    const whole = await runCli(['results', id, '--output', out], { env: s.env });
+    expect(whole.code, whole.stderr).toBe(0);
+    expect(readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(4);
   });
 
   it.skipIf(!BUILT)('status --json and results run as commands of the bin; results | head exits 0', async () => {

@@ -27,7 +27,9 @@ export type Action =
   /** The connection is dropped without an answer (the API cannot be reached). */
   | 'drop'
   /** Never answered (a hung API): the request stays open until the test ends. */
-  | 'hang';
+  | 'hang'
+  /** Forwarded, and only the first half of the answer's lines passed on, then a clean end (no length to check it by). */
+  | 'truncate';
 
 export type Rule = (call: Call) => Action | Promise<Action>;
 
@@ -43,10 +45,11 @@ function error(status: number, type: string, message: string): string {
 }
 
 /** Starts the proxy; its URL goes where the emulator's would (`ANTHROPIC_BASE_URL`, `baseURL`). */
-export async function faultProxy(target: string, rule: Rule): Promise<{ url: string; calls: Call[] }> {
+export async function faultProxy(target: string, rule: Rule, options: { results?: boolean } = {}): Promise<{ url: string; calls: Call[] }> {
   const upstream = new URL(target);
   const counts = new Map<string, number>();
   const calls: Call[] = [];
+  let self = '';
   const server = createServer((req: IncomingMessage, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -68,6 +71,22 @@ export async function faultProxy(target: string, rule: Rule): Promise<{ url: str
             answer.on('end', () => res.writeHead(500, { 'content-type': 'application/json' }).end(error(500, 'api_error', 'Internal server error')));
             return;
           }
+          if (action === 'truncate' || (options.results && String(answer.headers['content-type']).includes('json'))) {
+            const parts: Buffer[] = [];
+            answer.on('data', (c: Buffer) => parts.push(c));
+            answer.on('end', () => {
+              let body = Buffer.concat(parts).toString('utf8');
+              // `results`: the results URLs the API gives point at the proxy, so that downloads go through it too.
+              if (options.results) body = body.replaceAll(upstream.origin, self);
+              if (action === 'truncate') {
+                const lines = body.split('\n').filter((line) => line !== '');
+                body = `${lines.slice(0, Math.floor(lines.length / 2)).join('\n')}\n`;
+              }
+              const { 'content-length': _length, ...headers } = answer.headers;
+              res.writeHead(answer.statusCode ?? 502, headers).end(body);
+            });
+            return;
+          }
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           answer.pipe(res);
         });
@@ -78,10 +97,13 @@ export async function faultProxy(target: string, rule: Rule): Promise<{ url: str
   });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls };
+  self = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { url: self, calls };
 }
 
 /** A create (`POST /v1/messages/batches`). */
 export const isCreate = (call: Call) => call.method === 'POST' && call.path.split('?')[0] === '/v1/messages/batches';
+/** A results download (`GET /v1/messages/batches/{id}/results`), seen with `results: true`. */
+export const isResults = (call: Call) => call.method === 'GET' && /^\/v1\/messages\/batches\/[^/?]+\/results$/.test(call.path.split('?')[0] ?? '');
 /** A retrieve (`GET /v1/messages/batches/{id}`). */
 export const isRetrieve = (call: Call) => call.method === 'GET' && /^\/v1\/messages\/batches\/[^/?]+$/.test(call.path.split('?')[0] ?? '');

@@ -104,6 +104,14 @@ async function download(id: string, client: Anthropic, output: { file: AtomicOut
       })(),
     );
     await pipeline(source, sink);
+    // A file that ended cleanly before the batch's every result (the API gives one a request): cut
+    // off on the way (a proxy, a load balancer); not a whole download.
+    const total = Object.values(batch.request_counts).reduce((sum, n) => sum + n, 0);
+    if (lines < total) {
+      output?.file.discard();
+      say(io, `batch ${id}: the results file ended after ${lines} of the batch's ${total} results (cut off on the way): run the same command again`);
+      return EXIT.FATAL;
+    }
     await output?.file.commit();
   } catch (error) {
     // A reader that went away (`| head`), on stdout or on a pipe named as the output (`--output /dev/stdout`).
