@@ -41,7 +41,7 @@ describe('real-time mode', () => {
     const realtime = await runCli(['--emulator', '--mode', 'realtime', '--transform', 'ticket-triage', tickets]);
     expect(realtime.code, realtime.stderr).toBe(0);
     expect(realtime.stdout).toBe(batch.stdout);
-    expect(realtime.stderr).toMatch(/real time: 12 requests sent/);
+    expect(realtime.stderr).toMatch(/real time: sending 12 requests/);
     expect(realtime.stderr).toMatch(/cost \$[\d.]+ at real-time prices/);
     expect(realtime.stderr).not.toMatch(/msgbatch_/);
   });
@@ -263,7 +263,7 @@ describe('--deadline', () => {
     const tickets = join(ROOT, 'fixtures', 'csv', 'tickets.csv');
     const small = await runCli(['--emulator', '--poll-min', '0.01', '--mode', 'auto', '--transform', 'ticket-triage', tickets]);
     expect(small.code, small.stderr).toBe(0);
-    expect(small.stderr).toMatch(/real time: 12 requests sent/);
+    expect(small.stderr).toMatch(/real time: sending 12 requests/);
     const dir = mkdtempSync(join(tmpdir(), 'be-auto-'));
     const big = join(dir, 'big.csv');
     writeFileSync(big, ['subject,body', ...Array.from({ length: 101 }, (_, i) => `s${i},b${i}`)].join('\n'));

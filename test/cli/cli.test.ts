@@ -408,7 +408,7 @@ describe('batch-enrich CLI', () => {
     const emu = await startEmulator({ messagesLatencyMs: 10_000 });
     emulators.push(emu);
     const dir = tempDir();
-    const run = await interruptible([BIN, '--mode', 'realtime', '--prompt', 'x {{text}}', '--input-format', 'csv'], { HOME: dir, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') }, 'real time: 2 requests sent', { endInput: true });
+    const run = await interruptible([BIN, '--mode', 'realtime', '--prompt', 'x {{text}}', '--input-format', 'csv'], { HOME: dir, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') }, 'real time: sending 2 requests', { endInput: true });
     const started = Date.now();
     run.signal('SIGINT');
     await run.waitFor('real time: waiting for the 2 calls in flight to answer (each is paid once sent); an interrupt leaves now');
@@ -427,7 +427,7 @@ describe('batch-enrich CLI', () => {
     // 40 rows: two groups (32 and 8); 4 calls at once, the rest of both groups never sent.
     const input = `text\n${Array.from({ length: 40 }, (_, i) => `row ${i}`).join('\n')}\n`;
     const env = { HOME: dir, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
-    const run = await interruptible([BIN, '--mode', 'realtime', '--concurrency', '4', '--prompt', 'x {{text}}', '--input-format', 'csv'], env, 'real time: 32 requests sent', { endInput: true, input });
+    const run = await interruptible([BIN, '--mode', 'realtime', '--concurrency', '4', '--prompt', 'x {{text}}', '--input-format', 'csv'], env, 'real time: sending 32 requests', { endInput: true, input });
     // Both groups on their way (said once on stderr: real time says what it sent every 10 s, not each group).
     await vi.waitFor(
       () => {

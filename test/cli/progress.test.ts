@@ -42,7 +42,7 @@ describe('progress on stderr', () => {
   });
 
   it('off a terminal, real time says how many it sent in all every 10 s, not a line per group of 32', () => {
-    // 10,000 rows in real time were 313 lines of "real time: 32 requests sent".
+    // 10,000 rows in real time were 313 lines of "real time: 32 requests sent" (now "sending 32 requests").
     const lines: string[] = [];
     let clock = 0;
     const stream = { write: (text: string) => lines.push(...text.trimEnd().split('\n')) } as unknown as NodeJS.WritableStream;
