@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import type { EmulatorHandle } from '../src/emulator/index.ts';
 import type { BatchEvent } from '../src/stages/batch.ts';
 import { emulator, enrich, paidTwice, perRecord, tamper, tempLedger } from './helpers/pipeline.ts';
-import { faultProxy, isCreate, isResults, isRetrieve, type Call } from './helpers/proxy.ts';
+import { faultProxy, isCreate, isList, isResults, isRetrieve, type Call } from './helpers/proxy.ts';
 
 const rows = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ id: String(from + i), text: `text ${from + i}` }));
 const ok = (out: Record<string, unknown>[]) => out.every((r) => r['_error'] === undefined && r['label'] === `label-${r['id']}`);
@@ -92,6 +92,42 @@ describe('adoption by proof', () => {
     expect(remoteIds(la)).toHaveLength(1);
     expect(remoteIds(lb)).toHaveLength(1);
     expect(remoteIds(la)[0]).not.toBe(remoteIds(lb)[0]);
+  });
+});
+
+describe('adoption by proof, when the list is late or the clocks disagree', () => {
+  // helper-66: three looks at the list, a second or two apart at the default poll interval, and the
+  // create was taken for not made: a batch the list showed 8 s after it was made was paid twice.
+  it('a lost create whose batch the list shows only 8 s later is adopted, not made again', async () => {
+    let t = Date.now();
+    const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
+    const emu = await emulator({ responder: perRecord, now: clock.now });
+    let lostAt: number | undefined;
+    const proxy = await faultProxy(emu.url, (call) => {
+      if (isCreate(call) && call.n === 0) {
+        lostAt = t;
+        return 'lose';
+      }
+      return isList(call) && lostAt !== undefined && t - lostAt < 8_000 ? 'empty-list' : 'pass';
+    });
+    const events: BatchEvent[] = [];
+    const out = await enrich(emu, rows(4), { baseURL: proxy.url, clock, pollMinMs: undefined, pollMaxMs: undefined, onEvent: (e) => events.push(e) });
+    expect(ok(out)).toBe(true);
+    expect(paidTwice(emu)).toEqual([]);
+    expect(emu.batches()).toHaveLength(1);
+    expect(events.filter((e) => e.type === 'adopted')).toHaveLength(1);
+  });
+
+  // helper-66: the window the list is searched in was our clock's; a machine 15 minutes off never
+  // found the batch its lost create made, and paid again.
+  it.each([15, -15])('a lost create on a machine whose clock is %i minutes off the API\'s is adopted, not made again', async (minutes) => {
+    const emu = await emulator({ responder: perRecord });
+    const proxy = await faultProxy(emu.url, (call) => (isCreate(call) && call.n === 0 ? 'lose' : 'pass'));
+    const clock = { now: () => Date.now() + minutes * 60_000, sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)) };
+    const out = await enrich(emu, rows(4), { baseURL: proxy.url, clock });
+    expect(ok(out)).toBe(true);
+    expect(paidTwice(emu)).toEqual([]);
+    expect(emu.batches()).toHaveLength(1);
   });
 });
 

@@ -528,6 +528,8 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
     const requestId = emulator.reqIds.next('req');
     const started = Date.now();
     res.setHeader('request-id', requestId);
+    // The API's clock, as every HTTP server gives it (RFC 9110 §6.6.1): the emulator's, which tests move.
+    res.setHeader('date', new Date(opts.now()).toUTCString());
     if (opts.log) {
       const log = opts.log;
       res.on('close', () => {

@@ -8,7 +8,8 @@
  * and an unknown outcome is resolved by looking for the batch:
  *
  * 1. **Candidates** are the batches in the API's list (the workspace's, newest first) created in the
- *    window of our call (from the row's creation, less clock skew, to now plus clock skew), with our
+ *    window of our call (from the row's creation, less clock skew, to now plus clock skew, on the
+ *    API's clock as its `Date` header tells it), with our
  *    request count, that no row of this ledger claims (a claim is taken, uniquely, when a row records
  *    its remote batch: `Ledger.setRemote`).
  * 2. **Follow, never trust.** A candidate is ours only when its results carry our nonce: once it has
@@ -20,8 +21,8 @@
  * 4. The proven batch is **claimed** for our row in the same transaction that records it as ours
  *    (`setRemote`): one claim per remote id, so two rows can never stand for one batch.
  * 5. The create is known **not** to have happened only when no candidate can be ours: no candidate is
- *    left to check, and `ORPHAN_LOOKS` looks at the list, spaced out over time (a new batch can take a
- *    moment to show), found no new one.
+ *    left to check, and `ORPHAN_LOOKS` looks at the list, spaced out over at least `minSearchMs` after
+ *    the create (a new batch can take a moment to show), found no new one.
  *
  * Candidates are not claimed while they are checked. Two searches of one ledger (two lost creates of
  * the same size, or a dead run's rows resolved at once) see the same candidates, and each proves its
@@ -44,8 +45,18 @@ import { apiFailure, isCutDownload, isTransient, withSignal } from '../client/er
 import type { BatchRow } from '../ledger/ledger.ts';
 import type { LedgerStore } from '../ledger/store.ts';
 
-/** How far our clock may be from the API's: the window reaches this far on both sides. */
+/**
+ * How far our clock may be from the API's: the window reaches this far on both sides of our call, on
+ * the API's clock as its answers' `Date` header tells it (to the second), or on ours when it has none.
+ */
 export const ORPHAN_SKEW_MS = 10 * 60_000;
+/**
+ * How long after the create was sent, at least, the list must still show no new candidate before the
+ * create counts as not made, in poll intervals (`--poll-min`: a minute at the default of 1 s). A new
+ * batch can take a moment to show in the list; three looks a second or two apart took a batch the
+ * list showed 8 s late for one never made, and paid for it again (helper-66).
+ */
+export const ORPHAN_SEARCH_POLLS = 60;
 /** How many looks at the batch list must find no new candidate before a create counts as not made. */
 export const ORPHAN_LOOKS = 3;
 /** How many failed looks at the list (after the SDK's own retries) the search tolerates before it fails. */
@@ -65,6 +76,8 @@ export interface AdoptionContext {
   sleep(ms: number, signal: AbortSignal): Promise<void>;
   /** The wait before look or check number `attempt` (grows, capped). */
   delay(attempt: number): number;
+  /** How long after the create, at least, the search looks before it counts the create as not made (see `ORPHAN_SEARCH_POLLS`). */
+  minSearchMs: number;
   /** Said when a candidate proves to be someone else's. */
   rejected?(remoteId: string): void;
 }
@@ -113,7 +126,8 @@ export async function findOurBatch(ctx: AdoptionContext, row: BatchRow): Promise
       // Someone else's; if another row of this ledger took it meanwhile, it is not news.
       if ((await ledger.claimant(id)) === undefined) ctx.rejected?.(id);
     }
-    if (candidates.size === 0 && emptyLooks >= ORPHAN_LOOKS) return undefined;
+    // The row was written just before the create was sent, on our clock, as `now` is.
+    if (candidates.size === 0 && emptyLooks >= ORPHAN_LOOKS && ctx.now() - row.created_at >= ctx.minSearchMs) return undefined;
     await ctx.sleep(ctx.delay(attempt), signal);
     if (signal.aborted) return undefined;
   }
@@ -121,11 +135,14 @@ export async function findOurBatch(ctx: AdoptionContext, row: BatchRow): Promise
 
 /** One look at the list: adds the new candidates; returns how many it found. */
 async function look(ctx: AdoptionContext, row: BatchRow, candidates: Map<string, Candidate>, rejected: Set<string>): Promise<number> {
-  const from = row.created_at - ORPHAN_SKEW_MS;
-  const to = ctx.now() + ORPHAN_SKEW_MS;
   return withSignal(ctx.signal, async (s) => {
+    // The window on the API's clock (its `created_at`s are; helper-66: a machine 15 minutes off never
+    // found its batch, and paid again).
+    const { batches, ahead } = await listBatches(ctx.client, ctx.now, s);
+    const from = row.created_at + ahead - ORPHAN_SKEW_MS;
+    const to = ctx.now() + ahead + ORPHAN_SKEW_MS;
     let found = 0;
-    for await (const batch of ctx.client.messages.batches.list({ limit: 100 }, { signal: s })) {
+    for await (const batch of batches) {
       const created = Date.parse(batch.created_at);
       if (created < from) break; // newest first: nothing older can be ours
       if (created > to || candidates.has(batch.id) || rejected.has(batch.id)) continue;
@@ -137,6 +154,18 @@ async function look(ctx: AdoptionContext, row: BatchRow, candidates: Map<string,
     }
     return found;
   });
+}
+
+/**
+ * The API's list of batches (newest first, every page), and how far the API's clock is ahead of
+ * `now` (ms, negative when behind), as its answer's `Date` header says (to the second), 0 without one.
+ * The `created_at` of a batch is on the API's clock.
+ */
+export async function listBatches(client: Anthropic, now: () => number, signal: AbortSignal): Promise<{ batches: AsyncIterable<MessageBatch>; ahead: number }> {
+  const asked = now();
+  const { data: batches, response } = await client.messages.batches.list({ limit: 100 }, { signal }).withResponse();
+  const apiNow = Date.parse(response.headers.get('date') ?? '');
+  return { batches, ahead: Number.isFinite(apiNow) ? apiNow - (asked + now()) / 2 : 0 };
 }
 
 /** Whether a candidate is ours (proven), someone else's, or not known yet (still running, or a transient failure). */

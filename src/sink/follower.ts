@@ -7,7 +7,7 @@
 import { APIError } from '@anthropic-ai/sdk';
 import { apiFailure, errorText, isTransient, withSignal } from '../client/errors.ts';
 import type { BatchRow } from '../ledger/ledger.ts';
-import { findOurBatch, ORPHAN_SKEW_MS, type AdoptionContext } from './adoption.ts';
+import { findOurBatch, listBatches, ORPHAN_SEARCH_POLLS, ORPHAN_SKEW_MS, type AdoptionContext } from './adoption.ts';
 import type { SinkContext } from './context.ts';
 import { download, NOT_FOUND } from './download.ts';
 import { GONE_404S, GONE_AFTER_MS, NO_WAIT_UNREACHABLE_MS, REALTIME_PREFIX } from './options.ts';
@@ -35,6 +35,7 @@ export function adoptionContext(ctx: SinkContext): AdoptionContext {
     now: ctx.opts.now,
     sleep: ctx.opts.sleep,
     delay: ctx.opts.retryDelay,
+    minSearchMs: ORPHAN_SEARCH_POLLS * ctx.opts.pollMinMs,
     rejected: (batchId) => ctx.opts.emit({ type: 'not-ours', batchId }),
   };
 }
@@ -201,9 +202,11 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string, again: bo
 async function stillListed(ctx: SinkContext, remoteId: string, createdAt: number): Promise<boolean | undefined> {
   try {
     return await withSignal(ctx.signal, async (s) => {
-      for await (const batch of ctx.client.messages.batches.list({ limit: 100 }, { signal: s })) {
+      // `createdAt` is on our clock, the list's on the API's.
+      const { batches, ahead } = await listBatches(ctx.client, ctx.opts.now, s);
+      for await (const batch of batches) {
         if (batch.id === remoteId) return true;
-        if (Date.parse(batch.created_at) < createdAt - ORPHAN_SKEW_MS) break; // newest first
+        if (Date.parse(batch.created_at) < createdAt + ahead - ORPHAN_SKEW_MS) break; // newest first
       }
       return false;
     });

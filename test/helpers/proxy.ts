@@ -29,7 +29,9 @@ export type Action =
   /** Never answered (a hung API): the request stays open until the test ends. */
   | 'hang'
   /** Forwarded, and only the first half of the answer's lines passed on, then a clean end (no length to check it by). */
-  | 'truncate';
+  | 'truncate'
+  /** Answered, without forwarding, with a list of no batches (a list that does not show a new batch yet). */
+  | 'empty-list';
 
 export type Rule = (call: Call) => Action | Promise<Action>;
 
@@ -64,6 +66,7 @@ export async function faultProxy(target: string, rule: Rule, options: { results?
         if (action === 'drop') return void req.socket.destroy();
         if (action === 'hang') return;
         if (action === 'not-found') return void res.writeHead(404, { 'content-type': 'application/json' }).end(error(404, 'not_found_error', 'Not found'));
+        if (action === 'empty-list') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: [], has_more: false, first_id: null, last_id: null }));
         const headers = { ...req.headers, host: upstream.host };
         const forward = request({ host: upstream.hostname, port: upstream.port, method: req.method, path, headers }, (answer) => {
           if (action === 'lose') {
@@ -105,5 +108,7 @@ export async function faultProxy(target: string, rule: Rule, options: { results?
 export const isCreate = (call: Call) => call.method === 'POST' && call.path.split('?')[0] === '/v1/messages/batches';
 /** A results download (`GET /v1/messages/batches/{id}/results`), seen with `results: true`. */
 export const isResults = (call: Call) => call.method === 'GET' && /^\/v1\/messages\/batches\/[^/?]+\/results$/.test(call.path.split('?')[0] ?? '');
+/** A list of batches (`GET /v1/messages/batches`). */
+export const isList = (call: Call) => call.method === 'GET' && call.path.split('?')[0] === '/v1/messages/batches';
 /** A retrieve (`GET /v1/messages/batches/{id}`). */
 export const isRetrieve = (call: Call) => call.method === 'GET' && /^\/v1\/messages\/batches\/[^/?]+$/.test(call.path.split('?')[0] ?? '');

@@ -83,9 +83,11 @@ function fakeClient(api: FakeApi): Partial<Anthropic> {
         },
         list: () => {
           api.calls.push('list');
-          return (async function* () {
+          const page = (async function* () {
             for (const id of api.listed ?? []) yield { id, created_at: new Date(2_000_000).toISOString() };
           })();
+          // As the SDK's page: iterable, and with the answer (here without a `Date`: our clock is taken for the API's).
+          return Object.assign(page, { withResponse: async () => ({ data: page, response: new Response(null) }) });
         },
       },
     } as unknown as Anthropic['messages'],
