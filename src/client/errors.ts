@@ -47,8 +47,19 @@ export function isCutDownload(error: unknown): boolean {
   return (typeof code === 'string' && /ECONNRESET|UND_ERR|ERR_STREAM_PREMATURE_CLOSE|EPIPE/.test(code)) || /terminated|aborted|socket/i.test(errorText(error));
 }
 
-/** The wait the API asked for, as the SDK reads it: `retry-after-ms`, then `retry-after` (seconds or an HTTP date). */
+/**
+ * The longest wait an answer may ask for: what the poll interval grows to at most by default. A
+ * header of 4,000,000 s overflowed Node's timer (a warning, then no wait at all; helper-66).
+ */
+export const RETRY_AFTER_MAX_MS = 15 * 60_000;
+
+/** The wait the API asked for, as the SDK reads it: `retry-after-ms`, then `retry-after` (seconds or an HTTP date); at most `RETRY_AFTER_MAX_MS`. */
 export function retryAfterMs(error: APIError, now = Date.now()): number | undefined {
+  const asked = askedWait(error, now);
+  return asked === undefined ? undefined : Math.min(asked, RETRY_AFTER_MAX_MS);
+}
+
+function askedWait(error: APIError, now: number): number | undefined {
   const ms = Number(error.headers?.get('retry-after-ms') ?? Number.NaN);
   if (Number.isFinite(ms) && ms >= 0) return ms;
   const value = error.headers?.get('retry-after');

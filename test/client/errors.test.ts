@@ -51,6 +51,9 @@ describe('retryAfterMs: the wait the API asks for, read as the SDK reads it', ()
     { description: 'a date in the past is no wait', headers: { 'retry-after': 'Wed, 02 Dec 2026 09:00:00 GMT' }, want: 0 },
     { description: 'nothing usable: the caller backs off', headers: { 'retry-after': 'soon' }, want: undefined },
     { description: 'no header', headers: {}, want: undefined },
+    // helper-66: 4,000,000 s overflowed the timer (TimeoutOverflowWarning, then a wait of 1 ms).
+    { description: 'a wait past 15 minutes is 15 minutes (retry-after)', headers: { 'retry-after': '4000000' }, want: 15 * 60_000 },
+    { description: 'a wait past 15 minutes is 15 minutes (retry-after-ms)', headers: { 'retry-after-ms': '9999999999999' }, want: 15 * 60_000 },
   ];
   for (const c of cases) it(c.description, () => expect(retryAfterMs(apiError(429, c.headers), now)).toBe(c.want));
 });
