@@ -253,6 +253,28 @@ describe('a results file that ends early', () => {
   });
 });
 
+describe('an answer broken off half way', () => {
+  // helper-66: one poll (or list) answer cut mid-body ended an hours-long run with exit 1 ("Polling
+  // batch … failed: terminated"), though a failing poll is tried again.
+  it('a poll whose answer breaks off is tried again, not the end of the run', async () => {
+    const emu = await emulator({ responder: perRecord, processingMs: 50 });
+    const proxy = await faultProxy(emu.url, (call) => (isRetrieve(call) && call.n === 0 ? 'cut-body' : 'pass'));
+    const events: BatchEvent[] = [];
+    const out = await enrich(emu, rows(3), { baseURL: proxy.url, onEvent: (e) => events.push(e) });
+    expect(ok(out)).toBe(true);
+    expect(events.some((e) => e.type === 'retry' && e.what.startsWith('poll'))).toBe(true);
+  });
+
+  it('a list answer that breaks off while a lost create is searched for is looked at again', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const proxy = await faultProxy(emu.url, (call) => (isCreate(call) && call.n === 0 ? 'lose' : isList(call) && call.n === 0 ? 'cut-body' : 'pass'));
+    const out = await enrich(emu, rows(3), { baseURL: proxy.url });
+    expect(ok(out)).toBe(true);
+    expect(paidTwice(emu)).toEqual([]);
+    expect(emu.batches()).toHaveLength(1);
+  });
+});
+
 describe('waits between failed tries', () => {
   it('a failing poll is tried again within a minute, although the poll interval had grown past it', async () => {
     const HOUR = 3_600_000;

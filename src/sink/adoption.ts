@@ -112,7 +112,8 @@ export async function findOurBatch(ctx: AdoptionContext, row: BatchRow): Promise
       if (found === 0) emptyLooks++;
     } catch (error) {
       if (signal.aborted) return undefined;
-      if (!isTransient(error) || ++failedLooks >= ORPHAN_LIST_FAILURES) {
+      // A list answer broken off half way is looked at again, as a 5xx is (helper-66).
+      if (!(isTransient(error) || isCutDownload(error)) || ++failedLooks >= ORPHAN_LIST_FAILURES) {
         throw apiFailure(error, 'Listing batches (to find one whose create outcome was lost) failed', undefined);
       }
     }

@@ -5,7 +5,7 @@
  * downloaded.
  */
 import { APIError } from '@anthropic-ai/sdk';
-import { apiFailure, errorText, isTransient, withSignal } from '../client/errors.ts';
+import { apiFailure, errorText, isCutDownload, isTransient, withSignal } from '../client/errors.ts';
 import type { BatchRow } from '../ledger/ledger.ts';
 import { findOurBatch, listBatches, ORPHAN_SEARCH_POLLS, ORPHAN_SKEW_MS, type AdoptionContext } from './adoption.ts';
 import type { SinkContext } from './context.ts';
@@ -189,7 +189,8 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string, again: bo
           first404 = undefined;
           count404 = 0;
         }
-      } else if (!isTransient(error) || (opts.noWait && opts.now() - (failingSince ??= opts.now()) >= NO_WAIT_UNREACHABLE_MS)) {
+      } else if (!(isTransient(error) || isCutDownload(error)) || (opts.noWait && opts.now() - (failingSince ??= opts.now()) >= NO_WAIT_UNREACHABLE_MS)) {
+        // An answer broken off half way (helper-66: one ended an hours-long run) is tried again, as a 5xx is.
         // Refused for what it is, or (a scheduler's try) refused for a minute: its next try polls again.
         throw apiFailure(error, `Polling batch ${remoteId} failed`, remoteId);
       }

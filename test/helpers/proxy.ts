@@ -31,7 +31,9 @@ export type Action =
   /** Forwarded, and only the first half of the answer's lines passed on, then a clean end (no length to check it by). */
   | 'truncate'
   /** Answered, without forwarding, with a list of no batches (a list that does not show a new batch yet). */
-  | 'empty-list';
+  | 'empty-list'
+  /** Forwarded, and the answer broken off half way through its body (the connection reset). */
+  | 'cut-body';
 
 export type Rule = (call: Call) => Action | Promise<Action>;
 
@@ -72,6 +74,16 @@ export async function faultProxy(target: string, rule: Rule, options: { results?
           if (action === 'lose') {
             answer.resume();
             answer.on('end', () => res.writeHead(500, { 'content-type': 'application/json' }).end(error(500, 'api_error', 'Internal server error')));
+            return;
+          }
+          if (action === 'cut-body') {
+            const parts: Buffer[] = [];
+            answer.on('data', (c: Buffer) => parts.push(c));
+            answer.on('end', () => {
+              const body = Buffer.concat(parts);
+              res.writeHead(answer.statusCode ?? 502, answer.headers);
+              res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.socket?.destroy());
+            });
             return;
           }
           if (action === 'truncate' || (options.results && String(answer.headers['content-type']).includes('json'))) {
