@@ -12,6 +12,7 @@ import type { BatchEvent } from '../src/stages/batch.ts';
 import { newCostTotals } from '../src/core/pricing.ts';
 import { ROOT, runCli } from './helpers/cli.ts';
 import { emulator, enrich, perRecord, tempLedger } from './helpers/pipeline.ts';
+import { faultProxy, isCancel } from './helpers/proxy.ts';
 import { STOP_WAIT_MS } from '../src/sink/options.ts';
 
 const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i), text: `text ${i}` }));
@@ -221,6 +222,20 @@ describe('--deadline', () => {
     expect(ok(out)).toBe(true);
     expect(events).toContainEqual(expect.objectContaining({ type: 'canceled', batchId: emu.batches()[0] }));
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  // helper-66: the cancel was never tried again: one 529 and the batch ran on, billed, the deadline
+  // 4 s long past (41 s), with no answer in real time.
+  it('a cancel the API refuses once (a 5xx) is asked again: the batch is canceled at the deadline', async () => {
+    const emu = await emulator({ responder: perRecord, processingMs: 20_000 });
+    const proxy = await faultProxy(emu.url, (call) => (isCancel(call) && call.n === 0 ? 'refuse' : 'pass'));
+    const events: BatchEvent[] = [];
+    const started = Date.now();
+    const out = await enrich(emu, rows(5), { baseURL: proxy.url, deadline: Date.now() + 300, flushAfterMs: 5, onEvent: (e) => events.push(e), pollMinMs: 50, pollMaxMs: 100 });
+    expect(ok(out)).toBe(true);
+    expect(events.filter((e) => e.type === 'canceled')).toEqual([{ type: 'canceled', batchId: emu.batches()[0] }]);
+    expect(proxy.calls.filter(isCancel).length).toBeGreaterThanOrEqual(2);
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   // helper-54: the README's pattern for schedulers, --no-wait tries and a last try with --deadline:

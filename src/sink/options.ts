@@ -45,6 +45,8 @@ export const UNREACHABLE_MS = 3 * 60_000;
 export const NO_WAIT_UNREACHABLE_MS = 60_000;
 /** Creates refused (429/529), never sent, or of unknown outcome are tried this many times before the run fails. */
 export const CREATE_ATTEMPTS = 6;
+/** A cancel is tried again this many times by the SDK (its backoff, 0.5 s doubling, or the API's retry-after). */
+export const CANCEL_RETRIES = 4;
 /** An interrupted results download is started again this many times (with backoff) before the run fails. */
 export const DOWNLOAD_ATTEMPTS = 12;
 /** Records are written to the ledger, and read back, in transactions (pages) of this many rows. */

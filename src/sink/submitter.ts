@@ -16,7 +16,7 @@ import { settleWithin } from './async.ts';
 import { batchBody, ENVELOPE_BYTES } from './body.ts';
 import type { SinkContext } from './context.ts';
 import { adoptionContext, release } from './follower.ts';
-import { CREATE_ATTEMPTS } from './options.ts';
+import { CANCEL_RETRIES, CREATE_ATTEMPTS } from './options.ts';
 import { retrying } from './retrying.ts';
 
 /** A group of requests to send: their keys, and the bytes they add to a body. */
@@ -185,11 +185,13 @@ export class Submitter {
 
   /**
    * Asks the API to cancel one of this run's batches; says whether it was accepted (`canceled` event).
-   * Never retried, and ended by `signal` (default: the sink's, so a stop does not wait on it).
+   * Tried again on a 408/409/429/5xx or a dropped connection (`CANCEL_RETRIES`, by the SDK: a cancel
+   * asked twice is harmless; never asked again, one 529 left the batch running, billed, past the
+   * deadline; helper-66), and ended by `signal` (default: the sink's, so a stop does not wait on it).
    */
   cancel(remoteId: string, signal: AbortSignal = this.#ctx.signal): Promise<void> {
     const { client, opts } = this.#ctx;
-    const done = withSignal(signal, (s) => client.messages.batches.cancel(remoteId, {}, { signal: s, maxRetries: 0 })).then(
+    const done = withSignal(signal, (s) => client.messages.batches.cancel(remoteId, {}, { signal: s, maxRetries: CANCEL_RETRIES })).then(
       () => opts.emit({ type: 'canceled', batchId: remoteId }),
       (error: unknown) => opts.emit({ type: 'canceled', batchId: remoteId, error: errorText(error) }),
     );

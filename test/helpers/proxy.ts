@@ -120,6 +120,8 @@ export async function faultProxy(target: string, rule: Rule, options: { results?
 export const isCreate = (call: Call) => call.method === 'POST' && call.path.split('?')[0] === '/v1/messages/batches';
 /** A results download (`GET /v1/messages/batches/{id}/results`), seen with `results: true`. */
 export const isResults = (call: Call) => call.method === 'GET' && /^\/v1\/messages\/batches\/[^/?]+\/results$/.test(call.path.split('?')[0] ?? '');
+/** A cancel (`POST /v1/messages/batches/{id}/cancel`). */
+export const isCancel = (call: Call) => call.method === 'POST' && /^\/v1\/messages\/batches\/[^/?]+\/cancel$/.test(call.path.split('?')[0] ?? '');
 /** A list of batches (`GET /v1/messages/batches`). */
 export const isList = (call: Call) => call.method === 'GET' && call.path.split('?')[0] === '/v1/messages/batches';
 /** A retrieve (`GET /v1/messages/batches/{id}`). */
