@@ -450,18 +450,21 @@ type Unfinished = { code: number } | { error: unknown; closed: boolean };
 
 /**
  * The end of a try stopped or failed before its output was written: what it paid is said (its
- * records are not: none was written) and, when it paid for anything or its output was closed (`| head`,
- * an end like any other), written to `--summary` (else the file is left as it was, as the outputs
- * are); then the interrupt's exit code, or the error.
+ * records are not: none was written) and, when it paid for anything, submitted batches or its output
+ * was closed (`| head`, an end like any other), written to `--summary` (else the file is left as it
+ * was, as the outputs are); then the interrupt's exit code, or the error.
  */
 async function endUnfinished(
   failure: Unfinished,
   summary: ReturnType<typeof summarize> & { complete: boolean },
   { values, outputs, say, uploads, noteSummary }: { values: EnrichValues; outputs: Outputs; say: (line: string) => void; uploads: string | undefined; noteSummary: () => Promise<void> },
 ): Promise<number> {
-  const paid = summary.batches > 0 || summary.input_tokens + summary.output_tokens + summary.cache_creation_input_tokens + summary.cache_read_input_tokens > 0 || summary.unpriced_results > 0;
-  if (!values.quiet) for (const line of [...summaryLines(summary).slice(1), uploads ?? []].flat()) say(line);
-  if (paid || ('closed' in failure && failure.closed)) {
+  // Answers received (downloaded, or asked in real time): said on stderr. Batches submitted that have
+  // answered nothing yet cost this try nothing: the error says they run on, and the try that downloads
+  // them says what they cost; the summary file says that the try submitted them.
+  const received = summary.input_tokens + summary.output_tokens + summary.cache_creation_input_tokens + summary.cache_read_input_tokens > 0 || summary.unpriced_results > 0;
+  if (!values.quiet && received) for (const line of [...summaryLines(summary).slice(1), uploads ?? []].flat()) say(line);
+  if (received || summary.batches > 0 || ('closed' in failure && failure.closed)) {
     try {
       await outputs.writeSummary(`${JSON.stringify(summary, null, 2)}\n`);
       await noteSummary();
