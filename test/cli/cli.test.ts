@@ -87,6 +87,18 @@ describe('batch-enrich CLI', () => {
     expect(silent.stderr).toBe('');
   });
 
+  // helper-66: `| head -1` ended with exit 0 and no word that the batches the run had submitted run on, billed.
+  it('stdout closed early (| head -1) against the API: says that the batches it submitted run on and stay in the ledger, also with --quiet; exit 0', async () => {
+    const emu = await startEmulator({ processingMs: 300 });
+    emulators.push(emu);
+    const dir = tempDir();
+    const rows = ['id,text', ...Array.from({ length: 60 }, (_, i) => `${i},text ${i}`)].join('\n');
+    const env = { ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const { code, stderr } = await headOne(['--prompt', 'Summarise {{text}}', '--input-format', 'csv', ...fast, '--batch-size', '10', '--quiet'], env, rows);
+    expect(code).toBe(0);
+    expect(stderr).toMatch(/^batch-enrich: the output was closed before the run ended; the \d+ batch(es)? this run submitted or followed stay in the ledger .*l\.db \(those still running run on, and are billed\): run the same command again to collect them \(not paid twice\)$/m);
+  });
+
   // Found in stop 42's final check: a rerun after a run killed (or cut short by `| head -1`) waited
   // six minutes of 404s, or failed with "Downloading the results … failed: 404", because the batches
   // in the ledger were made by the earlier run's emulator, which died with it.

@@ -392,7 +392,12 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
       const code = interrupts.exitCode();
       if (code !== undefined) failure = { code };
       else {
-        // `| head`: a quiet end (exit 0), but a file asked for is not there, and that is said (with --quiet too).
+        // `| head`: a quiet end (exit 0), but batches that run on, billed, and a file asked for that is
+        // not there are said (with --quiet too).
+        if (isBrokenPipe(error) && batchIds.size > 0 && !values.emulator) {
+          const where = ledger.path === ':memory:' ? 'were submitted (the ledger was :memory:: no rerun can collect them)' : `stay in the ledger ${ledger.path}`;
+          say(`the output was closed before the run ended; the ${plural(batchIds.size, 'batch', 'batches')} this run submitted or followed ${where} (those still running run on, and are billed)${ledger.path === ':memory:' ? '' : ': run the same command again to collect them (not paid twice)'}`);
+        }
         if (isBrokenPipe(error) && values.errors !== undefined) {
           const kept = ledger.path === ':memory:' ? '' : ': what was answered is in the ledger';
           say(`the output was closed before the run ended, so --errors ${values.errors} was not written (it is written whole, at the end); run the same command again to write it${kept}`);
