@@ -45,6 +45,23 @@ export function ledgerUnavailable(error: unknown, path: string, later?: { record
   return new BatchEnrichError('BE_LEDGER', `${what}; what was done is kept there: run the same command again once it answers, and it resumes`, { cause: error });
 }
 
+/**
+ * A run's end on a ledger that could not be written (a full disk, a file size limit, a file or
+ * folder made read-only, a PostgreSQL server out of disk), as the error to say: where, what, and what
+ * to do; SQLite's own words ("disk I/O error") named neither (helper-66). Undefined for any other
+ * error (and one already said as a `BatchEnrichError`).
+ */
+export function ledgerWriteFailed(error: unknown, path: string): BatchEnrichError | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (error instanceof BatchEnrichError || typeof code !== 'string' || !WRITE_FAILED.test(code)) return undefined;
+  const what = error instanceof Error ? error.message : String(error);
+  const todo = /READONLY|PERM/.test(code) ? 'make the file and its folder writable' : 'free some space (or lift a file size limit: ulimit -f)';
+  return new BatchEnrichError('BE_LEDGER', `The ledger ${path} could not be written (${code}: ${what}): what was done before is kept there; ${todo}, then run the same command again, and it resumes`, { cause: error });
+}
+
+/** SQLite: the disk full, an I/O error (EFBIG, EIO), read-only; PostgreSQL: disk full (53100), I/O error (58030). */
+const WRITE_FAILED = /^(SQLITE_(FULL|IOERR|READONLY|PERM)(_[A-Z_]+)?|53100|58030)$/;
+
 const BUSY_CODES = new Set([
   // PostgreSQL: serialization failure, deadlock, lock not available, the server shutting down,
   // crashing or starting.

@@ -2,12 +2,13 @@
  * The ledger and the API identity as a user meets them from the shell: credentials in the base URL,
  * ledger paths that cannot work, who can read the ledger, and resuming work done on the emulator.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.ts';
-import { runCli } from '../helpers/cli.ts';
+import { BIN, runCli } from '../helpers/cli.ts';
 
 let emulators: EmulatorHandle[] = [];
 afterEach(async () => {
@@ -90,6 +91,22 @@ describe('the ledger path', () => {
     expect(statSync(ledger).mode & 0o777).toBe(0o600);
     expect(statSync(join(dir, 'private', 'jobs')).mode & 0o777).toBe(0o700);
     expect(statSync(join(dir, 'private')).mode & 0o777).toBe(0o700);
+  });
+});
+
+describe('a ledger that cannot be written mid-run', () => {
+  // helper-66: a full disk, or a file size limit, ended the run with SQLite's bare words ("disk I/O
+  // error", "database or disk is full"), naming neither the ledger nor what to do.
+  it('names the ledger, the cause and what to do (exit 1)', async () => {
+    const { dir } = input();
+    const file = join(dir, 'big.csv');
+    writeFileSync(file, `id,text\n${Array.from({ length: 3000 }, (_, i) => `${i},${'some text that is long enough to fill the ledger '.repeat(3)}${i}`).join('\n')}\n`);
+    const ledger = join(dir, 'l.db');
+    // 1 MB at most per file written (sh counts 512-byte blocks): the input is read, the ledger outgrows it.
+    const run = spawnSync('sh', ['-c', `ulimit -f 2000; exec "${process.execPath}" "${BIN}" --emulator --ledger "${ledger}" --prompt 'T: {{text}}' --poll-min 0.01 "${file}"`], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '', HOME: dir } });
+    expect(run.status).toBe(1);
+    const last = run.stderr.trim().split('\n').at(-1);
+    expect(last).toMatch(new RegExp(`^batch-enrich: The ledger ${ledger} could not be written \\(SQLITE_IOERR\\w*: disk I/O error\\): what was done before is kept there; free some space \\(or lift a file size limit: ulimit -f\\), then run the same command again, and it resumes$`));
   });
 });
 

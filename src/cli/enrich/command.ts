@@ -21,7 +21,7 @@ import { newUploadCounts } from '../../client/uploads.ts';
 import { defaultLedgerPath } from '../../ledger/ledger.ts';
 import { openLedger, writtenNotesOf } from '../../ledger/open.ts';
 import { isTransientFailure } from '../../core/retry.ts';
-import { ledgerUnavailable, type KnownRequest, type LedgerStore } from '../../ledger/store.ts';
+import { ledgerUnavailable, ledgerWriteFailed, type KnownRequest, type LedgerStore } from '../../ledger/store.ts';
 import { newCounts } from '../../stages/merge.ts';
 import { coalesce } from '../../stages/write.ts';
 import { REALTIME_PREFIX } from '../../sink/options.ts';
@@ -108,7 +108,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     return await execute(plan, values, io, say, view, answeredBefore, ledger);
   } catch (error) {
     // An EPIPE is the output's (a closed reader: a quiet end), not the ledger's.
-    throw (isBrokenPipe(error) ? undefined : ledgerUnavailable(error, ledger.path)) ?? error;
+    throw (isBrokenPipe(error) ? undefined : (ledgerUnavailable(error, ledger.path) ?? ledgerWriteFailed(error, ledger.path))) ?? error;
   } finally {
     await ledger.close();
   }
