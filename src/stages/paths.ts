@@ -49,9 +49,10 @@ export async function* readFolder(dir: string, options: FolderOptions = {}): Asy
             ? `${path}: a folder whose name is not UTF-8 (${notUtf8}): its files are not in the input: ${rename}`
             : `${path}: its name is not UTF-8 (${notUtf8}), so it cannot be named to read it: ${rename}`
           : undefined;
+    // Where, as every other document error says it (`docs/:7: docs/empty.txt: …`; helper-65).
     yield problem === undefined
       ? { seq, line: seq + 1, data: await fileRecord(path), attach: [PATH_FIELD], source: dir }
-      : { seq, line: seq + 1, data: unreadFile(path), error: { type: 'document_unreadable', message: problem }, source: dir };
+      : { seq, line: seq + 1, data: unreadFile(path), error: { type: 'document_unreadable', message: `${dir}:${seq + 1}: ${problem}` }, source: dir };
     seq++;
   }
 }

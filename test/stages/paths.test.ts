@@ -73,7 +73,7 @@ describe('readFolder: a file name that is not UTF-8', () => {
       ['Rechnung_M\ufffdller.pdf', 'document_unreadable'],
       ['ok.txt', undefined],
     ]);
-    expect(records[0]?.error?.message).toBe(`${dir}/Rechnung_M\ufffdller.pdf: its name is not UTF-8 (the byte 0xfc), so it cannot be named to read it: rename it in UTF-8 (convmv -r -f cp1252 -t utf8 --notest ${dir} renames every name under the folder)`);
+    expect(records[0]?.error?.message).toBe(`${dir}:1: ${dir}/Rechnung_M\ufffdller.pdf: its name is not UTF-8 (the byte 0xfc), so it cannot be named to read it: rename it in UTF-8 (convmv -r -f cp1252 -t utf8 --notest ${dir} renames every name under the folder)`);
   });
 
   // note 44: the hint named a folder given as `-scans` as it is, which convmv takes for an option.
@@ -103,6 +103,6 @@ describe('readFolder: a file name that is not UTF-8', () => {
     const records = [];
     for await (const record of readFolder(dir)) records.push(record);
     expect(records).toHaveLength(1);
-    expect(records[0]?.error?.message).toBe(`${dir}/Café\ufffd: a folder whose name is not UTF-8 (the byte 0xfc): its files are not in the input: rename it in UTF-8 (convmv -r -f cp1252 -t utf8 --notest ${dir} renames every name under the folder)`);
+    expect(records[0]?.error?.message).toBe(`${dir}:1: ${dir}/Café\ufffd: a folder whose name is not UTF-8 (the byte 0xfc): its files are not in the input: rename it in UTF-8 (convmv -r -f cp1252 -t utf8 --notest ${dir} renames every name under the folder)`);
   });
 });
