@@ -131,6 +131,31 @@ describe('adoption by proof, when the list is late or the clocks disagree', () =
   });
 });
 
+describe('adoption by proof, in a --no-wait try', () => {
+  // helper-66: a try whose create answer was lost followed the batch it found until that batch ended
+  // (up to 24 h on the API) before it made any other batch or said anything: a scheduler's --no-wait
+  // try sat silent for the whole time instead of exiting 75.
+  it('a lost create whose candidate still runs ends the try as pending at once; a later try adopts it, and nothing is paid twice', async () => {
+    const HOUR = 3_600_000;
+    let t = Date.now();
+    const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
+    const emu = await emulator({ responder: perRecord, now: clock.now, processingMs: HOUR });
+    const proxy = await faultProxy(emu.url, (call) => (isCreate(call) && call.n === 0 ? 'lose' : 'pass'));
+    const ledger = tempLedger();
+    const started = t;
+    await expect(enrich(emu, rows(4), { baseURL: proxy.url, ledger, clock, noWait: true, pollMinMs: undefined, pollMaxMs: undefined })).rejects.toMatchObject({ code: 'BE_PENDING', records: 4 });
+    expect(t - started).toBeLessThan(10 * 60_000);
+    expect(emu.batches()).toHaveLength(1);
+    t += 2 * HOUR; // the batch ends
+    const events: BatchEvent[] = [];
+    const out = await enrich(emu, rows(4), { baseURL: proxy.url, ledger, clock, noWait: true, pollMinMs: undefined, pollMaxMs: undefined, onEvent: (e) => events.push(e) });
+    expect(ok(out)).toBe(true);
+    expect(events.filter((e) => e.type === 'adopted')).toHaveLength(1);
+    expect(emu.batches()).toHaveLength(1);
+    expect(paidTwice(emu)).toEqual([]);
+  });
+});
+
 describe('adoption by proof, two lost creates of one dead run', () => {
   it('two of its batches of the same size, both still running, are each adopted by their own row: none is paid again', async () => {
     const emu = await emulator({ responder: perRecord, processingMs: 600 });

@@ -80,7 +80,16 @@ export interface AdoptionContext {
   minSearchMs: number;
   /** Said when a candidate proves to be someone else's. */
   rejected?(remoteId: string): void;
+  /**
+   * A `--no-wait` try: once the candidates left are all still running, the search ends with
+   * `STILL_RUNNING` rather than follow them to their end (hours on the API): the row stays `creating`,
+   * and a later try searches again.
+   */
+  noWait?: boolean;
 }
+
+/** What `findOurBatch` resolves with in a `noWait` search whose candidates all still run. */
+export const STILL_RUNNING = Symbol('candidates still running');
 
 /** A batch proven ours: ended, its results carry our nonce; `resultsUrl` is where they are. */
 export interface Proven {
@@ -99,7 +108,7 @@ interface Candidate {
  * Resolves a create of unknown outcome for a `creating` row: the batch it made, proven ours, or
  * undefined when it made none. Undefined too when stopped by the signal (the row stays `creating`).
  */
-export async function findOurBatch(ctx: AdoptionContext, row: BatchRow): Promise<Proven | undefined> {
+export async function findOurBatch(ctx: AdoptionContext, row: BatchRow): Promise<Proven | undefined | typeof STILL_RUNNING> {
   const { ledger, signal } = ctx;
   if (row.request_count === 0) return undefined; // recorded, but the create was never sent
   const candidates = new Map<string, Candidate>();
@@ -129,6 +138,9 @@ export async function findOurBatch(ctx: AdoptionContext, row: BatchRow): Promise
     }
     // The row was written just before the create was sent, on our clock, as `now` is.
     if (candidates.size === 0 && emptyLooks >= ORPHAN_LOOKS && ctx.now() - row.created_at >= ctx.minSearchMs) return undefined;
+    // Each candidate left was checked this round and still runs (helper-66: a scheduler's try sat
+    // silent until its batch ended).
+    if (ctx.noWait && candidates.size > 0) return STILL_RUNNING;
     await ctx.sleep(ctx.delay(attempt), signal);
     if (signal.aborted) return undefined;
   }

@@ -7,7 +7,7 @@
 import { APIError } from '@anthropic-ai/sdk';
 import { apiFailure, errorText, isCutDownload, isTransient, withSignal } from '../client/errors.ts';
 import type { BatchRow } from '../ledger/ledger.ts';
-import { findOurBatch, listBatches, ORPHAN_SEARCH_POLLS, ORPHAN_SKEW_MS, type AdoptionContext } from './adoption.ts';
+import { findOurBatch, listBatches, ORPHAN_SEARCH_POLLS, ORPHAN_SKEW_MS, STILL_RUNNING, type AdoptionContext } from './adoption.ts';
 import type { SinkContext } from './context.ts';
 import { download, NOT_FOUND } from './download.ts';
 import { GONE_404S, GONE_AFTER_MS, NO_WAIT_UNREACHABLE_MS, REALTIME_PREFIX } from './options.ts';
@@ -37,6 +37,7 @@ export function adoptionContext(ctx: SinkContext): AdoptionContext {
     delay: ctx.opts.retryDelay,
     minSearchMs: ORPHAN_SEARCH_POLLS * ctx.opts.pollMinMs,
     rejected: (batchId) => ctx.opts.emit({ type: 'not-ours', batchId }),
+    noWait: ctx.opts.noWait,
   };
 }
 
@@ -83,6 +84,11 @@ export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId
     // Its creator died before learning the outcome: find the batch, proven ours, or submit its requests again.
     const proven = await findOurBatch(adoptionContext(ctx), row);
     if (signal.aborted) return undefined;
+    if (proven === STILL_RUNNING) {
+      // `noWait`: what may be its batch still runs: a later try looks again.
+      ctx.deferred.set(batchId, new Date(row.created_at + 24 * 60 * 60_000).toISOString());
+      return undefined;
+    }
     if (!proven) return release(ctx, row, 'its create never reached the API');
     if (!(await ledger.setRemote(row.id, proven.batch.id, opts.now()))) return undefined; // another run resolved it first, and follows it
     await ledger.setBatchState(row.id, 'ended', opts.now());

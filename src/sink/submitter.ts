@@ -11,7 +11,7 @@ import { createBatch } from '../client/client.ts';
 import { apiFailure, errorText, neverSent, withSignal } from '../client/errors.ts';
 import { newNonce } from '../core/request.ts';
 import { BatchEnrichError } from '../errors.ts';
-import { findOurBatch } from './adoption.ts';
+import { findOurBatch, STILL_RUNNING } from './adoption.ts';
 import { settleWithin } from './async.ts';
 import { batchBody, ENVELOPE_BYTES } from './body.ts';
 import type { SinkContext } from './context.ts';
@@ -85,7 +85,7 @@ export class Submitter {
       let adopted = false;
       const requests = `${opened.keys.length} request${opened.keys.length === 1 ? '' : 's'}`;
       opts.emit({ type: 'creating', requests: opened.keys.length });
-      const created = await retrying<MessageBatch>(ctx, {
+      const created = await retrying<MessageBatch | typeof STILL_RUNNING>(ctx, {
         what: `create (${ctx.reach.host})`,
         attempts: CREATE_ATTEMPTS,
         call: async () => {
@@ -116,6 +116,7 @@ export class Submitter {
           // Adopted only when proven ours; sent again only when it cannot be.
           const row = await ledger.batch(id);
           const proven = row ? await findOurBatch(adoptionContext(ctx), row) : undefined;
+          if (proven === STILL_RUNNING) return { value: STILL_RUNNING };
           if (!proven) return 'retry';
           adopted = true;
           opts.emit({ type: 'adopted', batchId: proven.batch.id, requests: opened.keys.length });
@@ -128,6 +129,13 @@ export class Submitter {
       });
       // Stopped mid-create: the outcome is unknown, so the row stays `creating` for the next run to resolve.
       if (created === undefined) return;
+      if (created === STILL_RUNNING) {
+        // `noWait`: the batch this create may have made still runs: the row stays `creating`, counted
+        // as in flight (it may be billed), and a later try finds it again once it has ended.
+        ctx.deferred.set(id, new Date(opts.now() + 24 * 60 * 60_000).toISOString());
+        this.#deps.charge(id, group.estimateUsd, opened.keys.length);
+        return;
+      }
       if (!(await ledger.setRemote(id, created.id, opts.now()))) {
         // The row was resolved by another run meanwhile (this run was taken for dead, and its requests
         // released): this batch, ours, stands for no row. Canceled at once, to pay as little of it as

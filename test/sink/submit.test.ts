@@ -6,7 +6,7 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
 import { customIdOf } from '../../src/core/request.ts';
-import { findOurBatch, ORPHAN_LOOKS, ORPHAN_SEARCH_POLLS } from '../../src/sink/adoption.ts';
+import { findOurBatch, ORPHAN_LOOKS, ORPHAN_SEARCH_POLLS, STILL_RUNNING } from '../../src/sink/adoption.ts';
 import { adoptionContext } from '../../src/sink/follower.ts';
 import { bodyBytesOf, costBytesOf, Submitter } from '../../src/sink/submitter.ts';
 import { ENVELOPE_BYTES } from '../../src/sink/body.ts';
@@ -259,7 +259,9 @@ describe('adoption by proof (findOurBatch)', () => {
       if (++polls === 3) Object.assign(ours, { processing_status: 'ended', request_counts: { succeeded: 2 }, results_url: 'https://api.example/results/msgbatch_ours' });
       return retrieve.call(api.client.messages!.batches, id);
     };
-    const proven = await findOurBatch(adoptionContext(ctx), row);
+    // Followed to its end: a run that waits (not --no-wait) is given no STILL_RUNNING.
+    const found = await findOurBatch(adoptionContext(ctx), row);
+    const proven = found === STILL_RUNNING ? undefined : found;
     expect(proven?.batch.id).toBe('msgbatch_ours');
     expect(proven?.resultsUrl).toBe('https://api.example/results/msgbatch_ours');
     expect(polls).toBe(3);
