@@ -80,6 +80,11 @@ export type BatchEvent =
   /** A stop with `cancelOnAbort` left running `batches` of the job that other runs, still alive, follow (they are theirs to finish). */
   | { type: 'kept-running'; batches: number }
   /**
+   * A stop with `cancelOnAbort` while creates of this run were on their way (`batches` of them): each
+   * may have made its batch, which cannot be canceled before it is found; the next run adopts it.
+   */
+  | { type: 'left-creating'; batches: number }
+  /**
    * With `meta`, at the end: answers this run paid for (downloaded) that no record of it took, such as
    * those of rows gone from the input since their batch was sent; `usd` their cost, which the
    * records' `_meta.cost_usd` leave out (null when a model had no price).

@@ -200,6 +200,9 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       const { cancel, leftRunning } = await batchesToCancel(ctx, await submitter.running(), tracker.followed());
       if (leftRunning > 0) opts.emit({ type: 'kept-running', batches: leftRunning });
       await submitter.cancelAll(cancel, STOP_WAIT_MS);
+      // Creates cut off by the stop (sent, the answer not read): no id to cancel (helper-66: said nowhere).
+      const creating = (await ledger.batches(opts.job)).filter((row) => row.run === ctx.run && row.state === 'creating' && row.request_count > 0).length;
+      if (creating > 0) opts.emit({ type: 'left-creating', batches: creating });
     }
     finished = true;
     // Once (a second call gets the first's promise); the run beats on until it ends, so that, handed

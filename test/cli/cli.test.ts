@@ -375,6 +375,33 @@ describe('batch-enrich CLI', () => {
     expect(stopped.output_tokens + last.output_tokens).toBe(answered.reduce((a, b) => a + b, 0));
   });
 
+  // helper-66: the stop said it was canceling the job's running batches, and the batch whose create
+  // was on its way ran on, billed, named nowhere.
+  it('--cancel-on-exit, stopped while a create is on its way: says that batch may have been made and cannot be canceled, and that the next run adopts it', async () => {
+    const emu = await startEmulator({ processingMs: 600_000, createLatencyMs: 3_000 });
+    emulators.push(emu);
+    const dir = tempDir();
+    const env = { PATH: process.env['PATH'] ?? '', HOME: dir, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    // Two batches of 2: the first is made (3 s), then the second's create is on its way when the stop comes.
+    const child = spawn(process.execPath, [BIN, '--prompt', 'x {{text}}', ...fast, '--input-format', 'csv', '--batch-size', '2', '--cancel-on-exit'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.end('text\na\nb\nc\nd\n');
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setInterval(() => {
+      if (emu.stats.calls['batches.create'] > 1) {
+        clearInterval(timer);
+        setTimeout(() => child.kill('SIGINT'), 300);
+      }
+    }, 10);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearInterval(timer);
+    expect(code, stderr).toBe(130);
+    expect(stderr).toMatch(/SIGINT: stopping and canceling the job's running batches/);
+    expect(stderr).toContain('batch-enrich: stop: a batch whose create was sent and not answered may have been made: it cannot be canceled before it is found; the next run finds it and adopts it (not paid twice), and it runs on, billed, meanwhile');
+    // It was made: the first batch canceled, the second running.
+    expect(emu.batches()).toHaveLength(2);
+  });
+
   it('on SIGINT before any batch was submitted, says so instead of "submitted batches keep running"', async () => {
     const dir = tempDir();
     // stdin kept open: the run reads, and has submitted nothing yet (its group waits for more rows).
