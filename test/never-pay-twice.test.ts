@@ -118,6 +118,48 @@ describe('adoption by proof, when the list is late or the clocks disagree', () =
     expect(events.filter((e) => e.type === 'adopted')).toHaveLength(1);
   });
 
+  // helper-67: the minute was counted from the row, written before the first attempt: a lost create
+  // after a refused one (or a long retry-after) was searched for with three quick looks, and paid twice.
+  it.each([0, 90_000])('a lost create after a refused attempt (%i ms later) is searched for a full minute from its loss', async (wait) => {
+    let t = Date.now();
+    const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
+    const emu = await emulator({ responder: perRecord, now: clock.now });
+    let lostAt: number | undefined;
+    const proxy = await faultProxy(emu.url, (call) => {
+      if (isCreate(call) && call.n === 0) {
+        t += wait;
+        return 'refuse';
+      }
+      if (isCreate(call) && call.n === 1) {
+        lostAt = t;
+        return 'lose';
+      }
+      return isList(call) && lostAt !== undefined && t - lostAt < 8_000 ? 'empty-list' : 'pass';
+    });
+    const out = await enrich(emu, rows(4), { baseURL: proxy.url, clock, pollMinMs: undefined, pollMaxMs: undefined });
+    expect(ok(out)).toBe(true);
+    expect(paidTwice(emu)).toEqual([]);
+    expect(emu.batches()).toHaveLength(1);
+  });
+
+  // helper-67: the row's time is its writer's clock, the offset the searcher's: a try 15 minutes ahead
+  // lost its create, a try on time then found nothing, and paid again.
+  it('a lost create of a try whose clock was 15 minutes ahead, resolved by a try on time, is adopted', async () => {
+    const HOUR = 3_600_000;
+    let t = Date.now();
+    const emu = await emulator({ responder: perRecord, now: () => t, processingMs: HOUR });
+    const proxy = await faultProxy(emu.url, (call) => (isCreate(call) && call.n === 0 ? 'lose' : 'pass'));
+    const ledger = tempLedger();
+    const ahead = { now: () => t + 15 * 60_000, sleep: async (ms: number) => void (t += ms) };
+    await expect(enrich(emu, rows(4), { baseURL: proxy.url, ledger, clock: ahead, noWait: true, pollMinMs: undefined, pollMaxMs: undefined })).rejects.toMatchObject({ code: 'BE_PENDING' });
+    t += 2 * HOUR;
+    const onTime = { now: () => t, sleep: async (ms: number) => void (t += ms) };
+    const out = await enrich(emu, rows(4), { baseURL: proxy.url, ledger, clock: onTime, noWait: true, pollMinMs: undefined, pollMaxMs: undefined });
+    expect(ok(out)).toBe(true);
+    expect(paidTwice(emu)).toEqual([]);
+    expect(emu.batches()).toHaveLength(1);
+  });
+
   // helper-66: the window the list is searched in was our clock's; a machine 15 minutes off never
   // found the batch its lost create made, and paid again.
   it.each([15, -15])('a lost create on a machine whose clock is %i minutes off the API\'s is adopted, not made again', async (minutes) => {

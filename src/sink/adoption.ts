@@ -43,7 +43,7 @@ import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches'
 import { resultLines } from '../client/client.ts';
 import { apiFailure, isCutDownload, isTransient, withSignal } from '../client/errors.ts';
 import type { BatchRow } from '../ledger/ledger.ts';
-import type { LedgerStore } from '../ledger/store.ts';
+import { ledgerBusy, type LedgerStore } from '../ledger/store.ts';
 
 /**
  * How far our clock may be from the API's: the window reaches this far on both sides of our call, on
@@ -57,6 +57,13 @@ export const ORPHAN_SKEW_MS = 10 * 60_000;
  * list showed 8 s late for one never made, and paid for it again (helper-66).
  */
 export const ORPHAN_SEARCH_POLLS = 60;
+/**
+ * How far back the window reaches for a row another run wrote (a dead run's, maybe on another machine,
+ * or before NTP set this one's clock right): its time is on a clock this run cannot measure.
+ */
+export const ORPHAN_OTHER_CLOCK_MS = 60 * 60_000;
+/** …and at most this long (helper-67: `--poll-min 300` made it 5 hours). */
+export const ORPHAN_SEARCH_MAX_MS = 5 * 60_000;
 /** How many looks at the batch list must find no new candidate before a create counts as not made. */
 export const ORPHAN_LOOKS = 3;
 /** How many failed looks at the list (after the SDK's own retries) the search tolerates before it fails. */
@@ -78,6 +85,8 @@ export interface AdoptionContext {
   delay(attempt: number): number;
   /** How long after the create, at least, the search looks before it counts the create as not made (see `ORPHAN_SEARCH_POLLS`). */
   minSearchMs: number;
+  /** This run's id: a row it wrote is on its clock. */
+  run: number;
   /** Said when a candidate proves to be someone else's. */
   rejected?(remoteId: string): void;
   /**
@@ -107,8 +116,9 @@ interface Candidate {
 /**
  * Resolves a create of unknown outcome for a `creating` row: the batch it made, proven ours, or
  * undefined when it made none. Undefined too when stopped by the signal (the row stays `creating`).
+ * `lostAt`: when the attempt whose outcome is unknown ended (on our clock), at the latest.
  */
-export async function findOurBatch(ctx: AdoptionContext, row: BatchRow): Promise<Proven | undefined | typeof STILL_RUNNING> {
+export async function findOurBatch(ctx: AdoptionContext, row: BatchRow, lostAt: number = row.created_at): Promise<Proven | undefined | typeof STILL_RUNNING> {
   const { ledger, signal } = ctx;
   if (row.request_count === 0) return undefined; // recorded, but the create was never sent
   const candidates = new Map<string, Candidate>();
@@ -122,7 +132,7 @@ export async function findOurBatch(ctx: AdoptionContext, row: BatchRow): Promise
     } catch (error) {
       if (signal.aborted) return undefined;
       // A list answer broken off half way is looked at again, as a 5xx is (helper-66).
-      if (!(isTransient(error) || isCutDownload(error)) || ++failedLooks >= ORPHAN_LIST_FAILURES) {
+      if (!(isTransient(error) || (isCutDownload(error) && !ledgerBusy(error))) || ++failedLooks >= ORPHAN_LIST_FAILURES) {
         throw apiFailure(error, 'Listing batches (to find one whose create outcome was lost) failed', undefined);
       }
     }
@@ -136,8 +146,9 @@ export async function findOurBatch(ctx: AdoptionContext, row: BatchRow): Promise
       // Someone else's; if another row of this ledger took it meanwhile, it is not news.
       if ((await ledger.claimant(id)) === undefined) ctx.rejected?.(id);
     }
-    // The row was written just before the create was sent, on our clock, as `now` is.
-    if (candidates.size === 0 && emptyLooks >= ORPHAN_LOOKS && ctx.now() - row.created_at >= ctx.minSearchMs) return undefined;
+    // From when the attempt whose answer was lost ended (helper-67: from the row, written before a
+    // first attempt refused, or a long retry-after, the minute had passed before the search began).
+    if (candidates.size === 0 && emptyLooks >= ORPHAN_LOOKS && ctx.now() - Math.max(row.created_at, lostAt) >= ctx.minSearchMs) return undefined;
     // Each candidate left was checked this round and still runs (helper-66: a scheduler's try sat
     // silent until its batch ended).
     if (ctx.noWait && candidates.size > 0) return STILL_RUNNING;
@@ -151,9 +162,14 @@ async function look(ctx: AdoptionContext, row: BatchRow, candidates: Map<string,
   return withSignal(ctx.signal, async (s) => {
     // The window on the API's clock (its `created_at`s are; helper-66: a machine 15 minutes off never
     // found its batch, and paid again).
+    // Widened by the offset, not moved: the row's time is on the clock of the run that wrote it, which
+    // may not be this one's (helper-67: a try 15 minutes ahead lost its create, a try on time found
+    // nothing). A wider window costs a few more checks; a batch is still ours only by its nonce.
     const { batches, ahead } = await listBatches(ctx.client, ctx.now, s);
-    const from = row.created_at + ahead - ORPHAN_SKEW_MS;
-    const to = ctx.now() + ahead + ORPHAN_SKEW_MS;
+    // A row another run wrote is on that run's clock, whose offset this run cannot measure: an hour.
+    const skew = row.run === ctx.run ? ORPHAN_SKEW_MS : ORPHAN_OTHER_CLOCK_MS;
+    const from = row.created_at + Math.min(0, ahead) - skew;
+    const to = ctx.now() + Math.max(0, ahead) + ORPHAN_SKEW_MS;
     let found = 0;
     for await (const batch of batches) {
       const created = Date.parse(batch.created_at);

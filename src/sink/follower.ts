@@ -7,7 +7,8 @@
 import { APIError } from '@anthropic-ai/sdk';
 import { apiFailure, errorText, isCutDownload, isTransient, withSignal } from '../client/errors.ts';
 import type { BatchRow } from '../ledger/ledger.ts';
-import { findOurBatch, listBatches, ORPHAN_SEARCH_POLLS, ORPHAN_SKEW_MS, STILL_RUNNING, type AdoptionContext } from './adoption.ts';
+import { ledgerBusy } from '../ledger/store.ts';
+import { findOurBatch, listBatches, ORPHAN_OTHER_CLOCK_MS, ORPHAN_SEARCH_MAX_MS, ORPHAN_SEARCH_POLLS, STILL_RUNNING, type AdoptionContext } from './adoption.ts';
 import type { SinkContext } from './context.ts';
 import { download, NOT_FOUND } from './download.ts';
 import { GONE_404S, GONE_AFTER_MS, NO_WAIT_UNREACHABLE_MS, REALTIME_PREFIX } from './options.ts';
@@ -35,7 +36,8 @@ export function adoptionContext(ctx: SinkContext): AdoptionContext {
     now: ctx.opts.now,
     sleep: ctx.opts.sleep,
     delay: ctx.opts.retryDelay,
-    minSearchMs: ORPHAN_SEARCH_POLLS * ctx.opts.pollMinMs,
+    minSearchMs: Math.min(ORPHAN_SEARCH_POLLS * ctx.opts.pollMinMs, ORPHAN_SEARCH_MAX_MS),
+    run: ctx.run,
     rejected: (batchId) => ctx.opts.emit({ type: 'not-ours', batchId }),
     noWait: ctx.opts.noWait,
   };
@@ -81,8 +83,10 @@ export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId
   if (row.state === 'creating' && row.run === ctx.run) return undefined;
   let resultsUrl: string | null = null;
   if (row.state === 'creating') {
-    // Its creator died before learning the outcome: find the batch, proven ours, or submit its requests again.
-    const proven = await findOurBatch(adoptionContext(ctx), row);
+    // Its creator died before learning the outcome: find the batch, proven ours, or submit its requests
+    // again. Its last attempt ended by its last heartbeat at the latest.
+    const creator = await ledger.run(row.run);
+    const proven = await findOurBatch(adoptionContext(ctx), row, creator?.heartbeat_at ?? row.created_at);
     if (signal.aborted) return undefined;
     if (proven === STILL_RUNNING) {
       // `noWait`: what may be its batch still runs: a later try looks again.
@@ -195,8 +199,9 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string, again: bo
           first404 = undefined;
           count404 = 0;
         }
-      } else if (!(isTransient(error) || isCutDownload(error)) || (opts.noWait && opts.now() - (failingSince ??= opts.now()) >= NO_WAIT_UNREACHABLE_MS)) {
-        // An answer broken off half way (helper-66: one ended an hours-long run) is tried again, as a 5xx is.
+      } else if (!(isTransient(error) || (isCutDownload(error) && !ledgerBusy(error))) || (opts.noWait && opts.now() - (failingSince ??= opts.now()) >= NO_WAIT_UNREACHABLE_MS)) {
+        // An answer broken off half way (helper-66: one ended an hours-long run) is tried again, as a 5xx
+        // is; not the ledger's "Connection terminated" (its own failure, said as the ledger's; helper-67).
         // Refused for what it is, or (a scheduler's try) refused for a minute: its next try polls again.
         throw apiFailure(error, `Polling batch ${remoteId} failed`, remoteId);
       }
@@ -213,7 +218,7 @@ async function stillListed(ctx: SinkContext, remoteId: string, createdAt: number
       const { batches, ahead } = await listBatches(ctx.client, ctx.opts.now, s);
       for await (const batch of batches) {
         if (batch.id === remoteId) return true;
-        if (Date.parse(batch.created_at) < createdAt + ahead - ORPHAN_SKEW_MS) break; // newest first
+        if (Date.parse(batch.created_at) < createdAt + Math.min(0, ahead) - ORPHAN_OTHER_CLOCK_MS) break; // newest first; widened, as in `adoption.ts`
       }
       return false;
     });

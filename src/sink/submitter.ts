@@ -115,7 +115,7 @@ export class Submitter {
           // x-should-retry: false, a 200 whose body broke off, a timeout): the batch may exist.
           // Adopted only when proven ours; sent again only when it cannot be.
           const row = await ledger.batch(id);
-          const proven = row ? await findOurBatch(adoptionContext(ctx), row) : undefined;
+          const proven = row ? await findOurBatch(adoptionContext(ctx), row, opts.now()) : undefined;
           if (proven === STILL_RUNNING) return { value: STILL_RUNNING };
           if (!proven) return 'retry';
           adopted = true;
