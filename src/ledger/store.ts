@@ -79,8 +79,12 @@ const BUSY_CODES = new Set([
 ]);
 /** SQLite busy or locked, extended codes included (`SQLITE_BUSY_SNAPSHOT`); PostgreSQL class 08, connection exceptions. */
 const BUSY_CODE = /^(SQLITE_(BUSY|LOCKED)(_[A-Z]+)?|08[0-9A-Z]{3})$/;
-/** pg's `Connection terminated unexpectedly` and pg-pool's `timeout exceeded when trying to connect`. */
-const BUSY_MESSAGE = /^(Connection terminated|timeout exceeded when trying to connect)/;
+/**
+ * pg's `Connection terminated unexpectedly`, and `Client has encountered a connection error and is not
+ * queryable` (a held client's next query after its connection dropped; helper-67), and pg-pool's
+ * `timeout exceeded when trying to connect`.
+ */
+const BUSY_MESSAGE = /^(Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect)/;
 
 /**
  * How a run of ours ended (`endRun`): with every record out, and kept by its consumer (`complete`:

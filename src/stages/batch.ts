@@ -201,7 +201,11 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       if (leftRunning > 0) opts.emit({ type: 'kept-running', batches: leftRunning });
       await submitter.cancelAll(cancel, STOP_WAIT_MS);
       // Creates cut off by the stop (sent, the answer not read): no id to cancel (helper-66: said nowhere).
-      const creating = (await ledger.batches(opts.job)).filter((row) => row.run === ctx.run && row.state === 'creating' && row.request_count > 0).length;
+      // Read only to say it: a ledger that fails here must not replace the run's own end (helper-67).
+      const creating = await Promise.resolve(ledger.batches(opts.job)).then(
+        (rows) => rows.filter((row) => row.run === ctx.run && row.state === 'creating' && row.request_count > 0).length,
+        () => 0,
+      );
       if (creating > 0) opts.emit({ type: 'left-creating', batches: creating });
     }
     finished = true;

@@ -27,7 +27,7 @@ export async function relay(target: string): Promise<Relay> {
   let down = false;
   const server = createServer((client) => {
     if (down) return void client.destroy();
-    const upstream = connect(Number(to.port), to.hostname);
+    const upstream = connect(Number(to.port || 5432), to.hostname);
     for (const [socket, other] of [
       [client, upstream],
       [upstream, client],

@@ -25,6 +25,8 @@ describe('ledgerBusy', () => {
     ['connection refused', coded('ECONNREFUSED'), true],
     ['pg: connection terminated (no code)', new Error('Connection terminated unexpectedly'), true],
     ['pg-pool: connect timeout (no code)', new Error('timeout exceeded when trying to connect'), true],
+    // helper-67: a held client's next query after its connection dropped.
+    ['pg: a client whose connection dropped (no code)', new Error('Client has encountered a connection error and is not queryable'), true],
     ['SQLite constraint', coded('SQLITE_CONSTRAINT_UNIQUE'), false],
     ['SQLite corrupt', coded('SQLITE_CORRUPT'), false],
     ['PostgreSQL syntax error', coded('42601'), false],

@@ -382,8 +382,11 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
     await outputs.commit();
     completed = true;
   } catch (thrown) {
-    // `--no-wait`, batches in flight: a ledger that stopped answering is a "try later", as the API is.
-    const error = (values['no-wait'] && batchIds.size > 0 && !isBrokenPipe(thrown) && ledgerUnavailable(thrown, ledger.path, { records: read })) || thrown;
+    // `--no-wait`, batches in flight: a ledger that stopped answering is a "try later", as the API is,
+    // while nothing was written (to stdout: a record out makes a retry of the try write it twice;
+    // helper-67; `-o FILE` is written whole or not at all).
+    const nothingOut = values.output !== undefined || counts.ok + counts.failed === 0;
+    const error = (values['no-wait'] && batchIds.size > 0 && nothingOut && !isBrokenPipe(thrown) && ledgerUnavailable(thrown, ledger.path, { records: read })) || thrown;
     // The output is not written; the summary is, when the try paid for anything (below): the answers
     // it downloaded or asked in real time are in no other try's summary (a rerun takes them from the
     // ledger, "not paid again"), and the tries' summaries add up to the job's bill.
