@@ -160,11 +160,10 @@ export async function findOurBatch(ctx: AdoptionContext, row: BatchRow, lostAt: 
 /** One look at the list: adds the new candidates; returns how many it found. */
 async function look(ctx: AdoptionContext, row: BatchRow, candidates: Map<string, Candidate>, rejected: Set<string>): Promise<number> {
   return withSignal(ctx.signal, async (s) => {
-    // The window on the API's clock (its `created_at`s are; helper-66: a machine 15 minutes off never
-    // found its batch, and paid again).
-    // Widened by the offset, not moved: the row's time is on the clock of the run that wrote it, which
-    // may not be this one's (helper-67: a try 15 minutes ahead lost its create, a try on time found
-    // nothing). A wider window costs a few more checks; a batch is still ours only by its nonce.
+    // The window widened by how far the API's clock (its `created_at`s are on it) is from ours (helper-66:
+    // a machine 15 minutes off never found its batch, and paid again); widened, not moved: the row's time
+    // is on the clock of the run that wrote it, which may not be this one's (helper-67). A wider window
+    // costs a few more checks; a batch is still ours only by its nonce.
     const { batches, ahead } = await listBatches(ctx.client, ctx.now, s);
     // A row another run wrote is on that run's clock, whose offset this run cannot measure: an hour.
     const skew = row.run === ctx.run ? ORPHAN_SKEW_MS : ORPHAN_OTHER_CLOCK_MS;
