@@ -18,6 +18,12 @@ import { faultProxy, isCreate, isList, isResults, isRetrieve, type Call } from '
 
 const rows = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ id: String(from + i), text: `text ${from + i}` }));
 const ok = (out: Record<string, unknown>[]) => out.every((r) => r['_error'] === undefined && r['label'] === `label-${r['id']}`);
+/** Every record answered, by one batch, and no request paid twice. */
+function expectPaidOnce(emu: EmulatorHandle, out: Record<string, unknown>[]): void {
+  expect(ok(out)).toBe(true);
+  expect(paidTwice(emu)).toEqual([]);
+  expect(emu.batches()).toHaveLength(1);
+}
 
 
 function remoteIds(ledger: string): string[] {
@@ -112,9 +118,7 @@ describe('adoption by proof, when the list is late or the clocks disagree', () =
     });
     const events: BatchEvent[] = [];
     const out = await enrich(emu, rows(4), { baseURL: proxy.url, clock, pollMinMs: undefined, pollMaxMs: undefined, onEvent: (e) => events.push(e) });
-    expect(ok(out)).toBe(true);
-    expect(paidTwice(emu)).toEqual([]);
-    expect(emu.batches()).toHaveLength(1);
+    expectPaidOnce(emu, out);
     expect(events.filter((e) => e.type === 'adopted')).toHaveLength(1);
   });
 
@@ -137,9 +141,7 @@ describe('adoption by proof, when the list is late or the clocks disagree', () =
       return isList(call) && lostAt !== undefined && t - lostAt < 8_000 ? 'empty-list' : 'pass';
     });
     const out = await enrich(emu, rows(4), { baseURL: proxy.url, clock, pollMinMs: undefined, pollMaxMs: undefined });
-    expect(ok(out)).toBe(true);
-    expect(paidTwice(emu)).toEqual([]);
-    expect(emu.batches()).toHaveLength(1);
+    expectPaidOnce(emu, out);
   });
 
   // helper-67: the row's time is its writer's clock, the offset the searcher's: a try 15 minutes ahead
@@ -155,9 +157,7 @@ describe('adoption by proof, when the list is late or the clocks disagree', () =
     t += 2 * HOUR;
     const onTime = { now: () => t, sleep: async (ms: number) => void (t += ms) };
     const out = await enrich(emu, rows(4), { baseURL: proxy.url, ledger, clock: onTime, noWait: true, pollMinMs: undefined, pollMaxMs: undefined });
-    expect(ok(out)).toBe(true);
-    expect(paidTwice(emu)).toEqual([]);
-    expect(emu.batches()).toHaveLength(1);
+    expectPaidOnce(emu, out);
   });
 
   // helper-66: the window the list is searched in was our clock's; a machine 15 minutes off never
@@ -167,9 +167,7 @@ describe('adoption by proof, when the list is late or the clocks disagree', () =
     const proxy = await faultProxy(emu.url, (call) => (isCreate(call) && call.n === 0 ? 'lose' : 'pass'));
     const clock = { now: () => Date.now() + minutes * 60_000, sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)) };
     const out = await enrich(emu, rows(4), { baseURL: proxy.url, clock });
-    expect(ok(out)).toBe(true);
-    expect(paidTwice(emu)).toEqual([]);
-    expect(emu.batches()).toHaveLength(1);
+    expectPaidOnce(emu, out);
   });
 });
 
@@ -336,9 +334,7 @@ describe('an answer broken off half way', () => {
     const emu = await emulator({ responder: perRecord });
     const proxy = await faultProxy(emu.url, (call) => (isCreate(call) && call.n === 0 ? 'lose' : isList(call) && call.n === 0 ? 'cut-body' : 'pass'));
     const out = await enrich(emu, rows(3), { baseURL: proxy.url });
-    expect(ok(out)).toBe(true);
-    expect(paidTwice(emu)).toEqual([]);
-    expect(emu.batches()).toHaveLength(1);
+    expectPaidOnce(emu, out);
   });
 });
 

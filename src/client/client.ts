@@ -125,6 +125,11 @@ export function apiScope(baseURL: string, apiKey: string): string {
   return createHash('sha256').update(`${baseURL.replace(/\/+$/, '')}\n${keyHash}`).digest('base64url').slice(0, 22);
 }
 
+/** How many requests a batch holds, by the API's counts (every request is in exactly one of them). */
+export function requestCount(counts: MessageBatch['request_counts']): number {
+  return Object.values(counts).reduce((sum, n) => sum + n, 0);
+}
+
 /** A short, non-reversible fingerprint of the key, to tell identities apart in messages (`key fingerprint a1b2c3d4`). */
 export function keyFingerprint(apiKey: string): string {
   return createHash('sha256').update(apiKey).digest('hex').slice(0, 8);

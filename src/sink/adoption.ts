@@ -40,7 +40,7 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import { APIError } from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
-import { resultLines } from '../client/client.ts';
+import { requestCount, resultLines } from '../client/client.ts';
 import { apiFailure, isCutDownload, isTransient, withSignal } from '../client/errors.ts';
 import type { BatchRow } from '../ledger/ledger.ts';
 import { ledgerBusy, type LedgerStore } from '../ledger/store.ts';
@@ -174,7 +174,7 @@ async function look(ctx: AdoptionContext, row: BatchRow, candidates: Map<string,
       const created = Date.parse(batch.created_at);
       if (created < from) break; // newest first: nothing older can be ours
       if (created > to || candidates.has(batch.id) || rejected.has(batch.id)) continue;
-      if (requestCount(batch) !== row.request_count) continue;
+      if (requestCount(batch.request_counts) !== row.request_count) continue;
       const owner = await ctx.ledger.claimant(batch.id);
       if (owner !== undefined && owner !== row.id) continue; // another row of this ledger has it (created or proven)
       candidates.set(batch.id, { batch, notFound: 0 });
@@ -224,6 +224,3 @@ async function check(ctx: AdoptionContext, row: BatchRow, candidate: Candidate):
   }
 }
 
-function requestCount(batch: MessageBatch): number {
-  return Object.values(batch.request_counts).reduce((sum, n) => sum + n, 0);
-}

@@ -11,7 +11,7 @@ import { ledgerBusy } from '../ledger/store.ts';
 import { findOurBatch, listBatches, ORPHAN_OTHER_CLOCK_MS, ORPHAN_SEARCH_MAX_MS, ORPHAN_SEARCH_POLLS, STILL_RUNNING, type AdoptionContext } from './adoption.ts';
 import type { SinkContext } from './context.ts';
 import { download, NOT_FOUND } from './download.ts';
-import { GONE_404S, GONE_AFTER_MS, NO_WAIT_UNREACHABLE_MS, REALTIME_PREFIX } from './options.ts';
+import { BATCH_EXPIRY_MS, GONE_404S, GONE_AFTER_MS, NO_WAIT_UNREACHABLE_MS, REALTIME_PREFIX } from './options.ts';
 import type { Requeued, ResultRecorder } from './recorder.ts';
 import { retryWait } from './retrying.ts';
 
@@ -25,6 +25,11 @@ export async function release(ctx: SinkContext, row: BatchRow, reason: string): 
   if (count !== undefined && count > 0) ctx.opts.emit({ type: 'released', batchId: row.remote_id, requests: count, reason });
   ctx.pulse.move();
   return undefined;
+}
+
+/** `noWait`: a batch (row `batchId`, made at `madeAt`) left for a later try, and when it expires at the latest. */
+export function defer(ctx: SinkContext, batchId: number, madeAt: number): void {
+  ctx.deferred.set(batchId, new Date(madeAt + BATCH_EXPIRY_MS).toISOString());
 }
 
 /** What the search for a batch whose create outcome was lost works with (see `adoption.ts`). */
@@ -65,7 +70,7 @@ export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId
     }
     if (opts.noWait) {
       // Not ours to wait for: collected on a later run.
-      ctx.deferred.set(batchId, new Date(row.created_at + 24 * 60 * 60_000).toISOString());
+      defer(ctx, batchId, row.created_at);
       return undefined;
     }
     await opts.sleep(opts.retryDelay(attempt), signal);
@@ -90,7 +95,7 @@ export async function follow(ctx: SinkContext, recorder: ResultRecorder, batchId
     if (signal.aborted) return undefined;
     if (proven === STILL_RUNNING) {
       // `noWait`: what may be its batch still runs: a later try looks again.
-      ctx.deferred.set(batchId, new Date(row.created_at + 24 * 60 * 60_000).toISOString());
+      defer(ctx, batchId, row.created_at);
       return undefined;
     }
     if (!proven) return release(ctx, row, 'its create never reached the API');

@@ -43,6 +43,8 @@ export const GONE_404S = 5;
 export const UNREACHABLE_MS = 3 * 60_000;
 /** …and before a `noWait` try stops (as pending: its scheduler tries again later). */
 export const NO_WAIT_UNREACHABLE_MS = 60_000;
+/** How long after its creation a batch expires, if it has not ended ("batches expire after 24 hours", DOC §2). */
+export const BATCH_EXPIRY_MS = 24 * 60 * 60_000;
 /** Creates refused (429/529), never sent, or of unknown outcome are tried this many times before the run fails. */
 export const CREATE_ATTEMPTS = 6;
 /** A cancel is tried again this many times by the SDK (its backoff, 0.5 s doubling, or the API's retry-after). */

@@ -15,7 +15,7 @@ import { findOurBatch, STILL_RUNNING } from './adoption.ts';
 import { settleWithin } from './async.ts';
 import { batchBody, ENVELOPE_BYTES } from './body.ts';
 import type { SinkContext } from './context.ts';
-import { adoptionContext, release } from './follower.ts';
+import { adoptionContext, defer, release } from './follower.ts';
 import { CANCEL_RETRIES, CREATE_ATTEMPTS } from './options.ts';
 import { retrying } from './retrying.ts';
 
@@ -132,7 +132,7 @@ export class Submitter {
       if (created === STILL_RUNNING) {
         // `noWait`: the batch this create may have made still runs: the row stays `creating`, counted
         // as in flight (it may be billed), and a later try finds it again once it has ended.
-        ctx.deferred.set(id, new Date(opts.now() + 24 * 60 * 60_000).toISOString());
+        defer(ctx, id, opts.now());
         this.#deps.charge(id, group.estimateUsd, opened.keys.length);
         return;
       }

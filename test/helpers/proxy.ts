@@ -48,6 +48,13 @@ function error(status: number, type: string, message: string): string {
   return JSON.stringify({ type: 'error', error: { type, message }, request_id: 'req_proxy' });
 }
 
+/** Calls `then` with an answer's whole body, once it has all come. */
+function whole(answer: IncomingMessage, then: (body: Buffer) => void): void {
+  const parts: Buffer[] = [];
+  answer.on('data', (c: Buffer) => parts.push(c));
+  answer.on('end', () => then(Buffer.concat(parts)));
+}
+
 /** Starts the proxy; its URL goes where the emulator's would (`ANTHROPIC_BASE_URL`, `baseURL`). */
 export async function faultProxy(target: string, rule: Rule, options: { results?: boolean } = {}): Promise<{ url: string; calls: Call[] }> {
   const upstream = new URL(target);
@@ -77,20 +84,15 @@ export async function faultProxy(target: string, rule: Rule, options: { results?
             return;
           }
           if (action === 'cut-body') {
-            const parts: Buffer[] = [];
-            answer.on('data', (c: Buffer) => parts.push(c));
-            answer.on('end', () => {
-              const body = Buffer.concat(parts);
+            whole(answer, (body) => {
               res.writeHead(answer.statusCode ?? 502, answer.headers);
               res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.socket?.destroy());
             });
             return;
           }
           if (action === 'truncate' || (options.results && String(answer.headers['content-type']).includes('json'))) {
-            const parts: Buffer[] = [];
-            answer.on('data', (c: Buffer) => parts.push(c));
-            answer.on('end', () => {
-              let body = Buffer.concat(parts).toString('utf8');
+            whole(answer, (bytes) => {
+              let body = bytes.toString('utf8');
               // `results`: the results URLs the API gives point at the proxy, so that downloads go through it too.
               if (options.results) body = body.replaceAll(upstream.origin, self);
               if (action === 'truncate') {

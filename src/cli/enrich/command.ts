@@ -382,11 +382,12 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
     await outputs.commit();
     completed = true;
   } catch (thrown) {
+    const closed = isBrokenPipe(thrown);
     // `--no-wait`, batches in flight: a ledger that stopped answering is a "try later", as the API is,
     // while nothing was written (to stdout: a record out makes a retry of the try write it twice;
     // helper-67; `-o FILE` is written whole or not at all).
     const nothingOut = values.output !== undefined || counts.ok + counts.failed === 0;
-    const error = (values['no-wait'] && batchIds.size > 0 && nothingOut && !isBrokenPipe(thrown) && ledgerUnavailable(thrown, ledger.path, { records: read })) || thrown;
+    const error = (values['no-wait'] && batchIds.size > 0 && nothingOut && !closed && ledgerUnavailable(thrown, ledger.path, { records: read })) || thrown;
     // The output is not written; the summary is, when the try paid for anything (below): the answers
     // it downloaded or asked in real time are in no other try's summary (a rerun takes them from the
     // ledger, "not paid again"), and the tries' summaries add up to the job's bill.
@@ -397,20 +398,13 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
       else {
         // `| head`: a quiet end (exit 0), but batches that run on, billed, and a file asked for that is
         // not there are said (with --quiet too).
-        if (isBrokenPipe(error) && batchIds.size > 0 && !values.emulator) {
-          const where = ledger.path === ':memory:' ? 'were submitted (the ledger was :memory:: no rerun can collect them)' : `stay in the ledger ${ledger.path}`;
-          say(`the output was closed before the run ended; the ${plural(batchIds.size, 'batch', 'batches')} this run submitted or followed ${where} (those still running run on, and are billed)${ledger.path === ':memory:' ? '' : ': run the same command again to collect them (not paid twice)'}`);
-        }
-        if (isBrokenPipe(error) && values.errors !== undefined) {
-          const kept = ledger.path === ':memory:' ? '' : ': what was answered is in the ledger';
-          say(`the output was closed before the run ended, so --errors ${values.errors} was not written (it is written whole, at the end); run the same command again to write it${kept}`);
-        }
+        if (closed) for (const line of closedOutputLines(values, ledger.path, batchIds.size)) say(line);
         // A failure after batches went out (a bad row further on): they run on, and a rerun takes them up.
         // Not with --emulator: its batches end with this run, and cost nothing.
         if (batchIds.size > 0 && ledger.path !== ':memory:' && !values.emulator && isBatchEnrichError(error)) {
           error.message += `; the ${plural(batchIds.size, 'batch', 'batches')} this run submitted or followed stay in the ledger ${ledger.path} (those still running run on, and are billed): run the same command again once this is fixed, and it takes them up (not paid twice)`;
         }
-        failure = { error: outputs.named(error), closed: isBrokenPipe(error) };
+        failure = { error: outputs.named(error), closed };
       }
     } else pending = error;
   } finally {
@@ -451,6 +445,24 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   if (pending) throw pending;
   if (picked) say(sampleReport(summary, plan.totalRows, answeredBefore, values.shard));
   return counts.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
+}
+
+/**
+ * What a run whose output was closed early (`| head`) leaves: the batches it submitted or followed
+ * (`batches`), which run on, billed (not with --emulator: they end with it), and an --errors FILE not
+ * written.
+ */
+function closedOutputLines(values: EnrichValues, ledgerPath: string, batches: number): string[] {
+  const kept = ledgerPath !== ':memory:';
+  const lines: string[] = [];
+  if (batches > 0 && !values.emulator) {
+    const where = kept ? `stay in the ledger ${ledgerPath}` : 'were submitted (the ledger was :memory:: no rerun can collect them)';
+    lines.push(`the output was closed before the run ended; the ${plural(batches, 'batch', 'batches')} this run submitted or followed ${where} (those still running run on, and are billed)${kept ? ': run the same command again to collect them (not paid twice)' : ''}`);
+  }
+  if (values.errors !== undefined) {
+    lines.push(`the output was closed before the run ended, so --errors ${values.errors} was not written (it is written whole, at the end); run the same command again to write it${kept ? ': what was answered is in the ledger' : ''}`);
+  }
+  return lines;
 }
 
 /** How a try ended before its output was written: an interrupt's exit code, or its error (`closed`: the output's reader went, `| head`). */

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import type Anthropic from '@anthropic-ai/sdk';
 import { describeApiError } from '../../client/errors.ts';
+import { requestCount } from '../../client/client.ts';
 import { usageError } from '../../errors.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { guarded, help, say } from '../command.ts';
@@ -106,7 +107,7 @@ async function download(id: string, client: Anthropic, output: { file: AtomicOut
     await pipeline(source, sink);
     // A file that ended cleanly before the batch's every result (the API gives one a request): cut
     // off on the way (a proxy, a load balancer); not a whole download.
-    const total = Object.values(batch.request_counts).reduce((sum, n) => sum + n, 0);
+    const total = requestCount(batch.request_counts);
     if (lines < total) {
       output?.file.discard();
       say(io, `batch ${id}: the results file ended after ${lines} of the batch's ${total} results (cut off on the way): run the same command again`);

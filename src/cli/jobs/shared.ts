@@ -20,6 +20,7 @@ import { defaultLedgerPath, type BatchRow } from '../../ledger/ledger.ts';
 import { isPostgresUrl, openLedger } from '../../ledger/open.ts';
 import type { LedgerStore } from '../../ledger/store.ts';
 import { shownLedger } from '../../ledger/url.ts';
+import { BATCH_EXPIRY_MS } from '../../sink/options.ts';
 import type { CliIo } from '../io.ts';
 import { say } from '../command.ts';
 import type { Flag } from '../flags.ts';
@@ -27,7 +28,7 @@ import type { Flag } from '../flags.ts';
 export { shownLedger };
 
 /** How long a batch may process before the API expires it (`expires_at` = `created_at` + 24 h). */
-export const EXPIRY_MS = 24 * 60 * 60 * 1000;
+export const EXPIRY_MS = BATCH_EXPIRY_MS;
 
 /** `--ledger PATH`, as the job commands read it. */
 export const LEDGER_FLAG = {
