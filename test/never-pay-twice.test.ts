@@ -171,6 +171,32 @@ describe('adoption by proof, when the list is late or the clocks disagree', () =
   });
 });
 
+describe('adoption by proof, in a run that waits', () => {
+  // helper-66 (left undone in stop 45): the submitter followed a lost create's candidate to its end
+  // inside the assembler's flush, so no other batch was created meanwhile (hours on the API).
+  it("a lost create whose candidate runs for an hour does not hold back the run's other batches; nothing is paid twice", async () => {
+    const HOUR = 3_600_000;
+    let t = Date.now();
+    const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
+    const emu = await emulator({ responder: perRecord, now: clock.now, processingMs: HOUR });
+    const started = t;
+    let secondCreateAt: number | undefined;
+    const proxy = await faultProxy(emu.url, (call) => {
+      if (isCreate(call) && call.n === 1) secondCreateAt = t;
+      return isCreate(call) && call.n === 0 ? 'lose' : 'pass';
+    });
+    const events: BatchEvent[] = [];
+    const out = await enrich(emu, rows(8), { baseURL: proxy.url, clock, batchSize: 4, pollMinMs: undefined, pollMaxMs: undefined, onEvent: (e) => events.push(e) });
+    expect(ok(out)).toBe(true);
+    expect(out.map((r) => r['id'])).toEqual(rows(8).map((r) => r.id));
+    expect(paidTwice(emu)).toEqual([]);
+    expect(emu.batches()).toHaveLength(2);
+    expect(events.filter((e) => e.type === 'adopted')).toHaveLength(1);
+    // The second batch went out while the first (lost) one still ran, not an hour later.
+    expect(secondCreateAt! - started).toBeLessThan(10 * 60_000);
+  });
+});
+
 describe('adoption by proof, in a --no-wait try', () => {
   // helper-66: a try whose create answer was lost followed the batch it found until that batch ended
   // (up to 24 h on the API) before it made any other batch or said anything: a scheduler's --no-wait

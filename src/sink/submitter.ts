@@ -2,8 +2,9 @@
  * The submitter: turns a group of requests into a batch. The batch row is written (`creating`, with a
  * fresh nonce) before `create` is sent, so a crash at any point leaves something the next run can
  * resolve. A create refused (429/529) or never sent (no connection) is tried again; one of unknown
- * outcome is resolved by proof (`adoption.ts`) before anything is sent again. It also cancels this
- * run's batches (at the deadline, or on a stop with `cancelOnAbort`), with a bound on the wait.
+ * outcome is resolved by proof (`adoption.ts`) before anything is sent again, in the background: the
+ * run's other groups are created meanwhile. It also cancels this run's batches (at the deadline, or
+ * on a stop with `cancelOnAbort`), with a bound on the wait.
  */
 import { APIError } from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
@@ -54,6 +55,8 @@ export class Submitter {
   readonly #mine = new Map<number, string>();
   /** Cancels in flight. */
   readonly #cancels = new Set<Promise<void>>();
+  /** Creates of unknown outcome being resolved, after `submit` returned (see `submit`). */
+  readonly #searches = new Set<Promise<void>>();
 
   constructor(ctx: SinkContext, deps: SubmitterDeps) {
     this.#ctx = ctx;
@@ -68,107 +71,143 @@ export class Submitter {
     return this.#creating.size;
   }
 
-  /** Records a batch, creates it (or proves a lost create's batch ours), and starts following it. */
+  /**
+   * Records a batch, creates it (or proves a lost create's batch ours), and starts following it.
+   * Resolves once the batch is created, or once its create's outcome is lost: the search for its
+   * batch (a minute at least, or until a candidate ends: hours on the API) goes on in the background
+   * (`searches`); awaited here, it held back every other batch of the run (helper-66).
+   */
   async submit(group: Group): Promise<void> {
-    const ctx = this.#ctx;
-    const { ledger, identity, run, opts, signal } = ctx;
+    const { ledger, identity, run, opts } = this.#ctx;
     const nonce = newNonce();
     const opened = await ledger.openBatch(identity, run, opts.job, nonce, group.keys, opts.now());
-    const id = opened.id;
-    if (opened.keys.length < group.keys.length) ctx.pulse.move(); // another run took some: their records wait on its batch
+    if (opened.keys.length < group.keys.length) this.#ctx.pulse.move(); // another run took some: their records wait on its batch
     if (opened.keys.length === 0) return; // another run took them all: no batch (the ledger kept no row)
-    this.#creating.add(id);
-    try {
-      // The request count identifies the batch in the API's list if the create's answer is lost.
-      const bodyBytes = bodyBytesOf(group, opened.keys);
-      await ledger.sizeBatch(id, opened.keys.length, bodyBytes, costBytesOf(group, opened.keys));
-      let adopted = false;
-      const requests = `${opened.keys.length} request${opened.keys.length === 1 ? '' : 's'}`;
-      opts.emit({ type: 'creating', requests: opened.keys.length });
-      const created = await retrying<MessageBatch | typeof STILL_RUNNING>(ctx, {
-        what: `create (${ctx.reach.host})`,
-        attempts: CREATE_ATTEMPTS,
-        call: async () => {
-          const batch = await createBatch(ctx.client, batchBody(ledger, id, nonce), signal);
-          ctx.reach.reached();
-          return batch;
-        },
-        classify: async (error) => {
-          // Known not made: refused (429/529), or never sent (no connection was ever made).
-          if (neverSent(error)) {
-            try {
-              ctx.reach.reached(error);
-            } catch (unreachable) {
-              // Nothing answered for minutes: the run stops here. This create never connected, and a
-              // try of unknown outcome before it was searched for and not found, so the batch was not
-              // made: its requests are released now, as `failure` would (else the row stays `creating`,
-              // its requests counted in flight, and the next run searches for it).
-              await this.#releaseUnmade(id, errorText(error));
-              throw unreachable;
-            }
-            return 'retry';
-          }
-          if (error instanceof APIError && (error.status === 429 || error.status === 529)) return 'retry';
-          // Refused for what it is (400, 401, 403, 404, 413, 422…): not made, and it would be refused again.
-          if (refusedOutright(error)) return 'fail';
-          // Anything else is an unknown outcome, whatever it says about retrying (a 5xx with
-          // x-should-retry: false, a 200 whose body broke off, a timeout): the batch may exist.
-          // Adopted only when proven ours; sent again only when it cannot be.
-          const row = await ledger.batch(id);
-          const proven = row ? await findOurBatch(adoptionContext(ctx), row, opts.now()) : undefined;
-          if (proven === STILL_RUNNING) return { value: STILL_RUNNING };
-          if (!proven) return 'retry';
-          adopted = true;
-          opts.emit({ type: 'adopted', batchId: proven.batch.id, requests: opened.keys.length });
-          return { value: proven.batch };
-        },
-        failure: async (error) => {
-          await this.#releaseUnmade(id, errorText(error));
-          return apiFailure(error, `Creating a batch of ${requests} failed`, undefined);
-        },
+    this.#creating.add(opened.id);
+    let handedOver = false;
+    let handOver = () => {};
+    const lost = new Promise<void>((resolve) => (handOver = resolve));
+    const created = this.#create(group, opened.id, nonce, opened.keys, () => {
+      handedOver = true;
+      handOver();
+    }).finally(() => this.#creating.delete(opened.id));
+    await Promise.race([created, lost]);
+    if (!handedOver) return;
+    const search: Promise<void> = created
+      .catch((error: unknown) => this.#ctx.fail(error))
+      .finally(() => {
+        this.#searches.delete(search);
+        this.#ctx.pulse.notify(); // a slot may be free, the run idle
       });
-      // Stopped mid-create: the outcome is unknown, so the row stays `creating` for the next run to resolve.
-      if (created === undefined) return;
-      if (created === STILL_RUNNING) {
-        // `noWait`: the batch this create may have made still runs: the row stays `creating`, counted
-        // as in flight (it may be billed), and a later try finds it again once it has ended.
-        defer(ctx, id, opts.now());
-        this.#deps.charge(id, group.estimateUsd, opened.keys.length);
-        return;
-      }
-      if (!(await ledger.setRemote(id, created.id, opts.now()))) {
-        // The row was resolved by another run meanwhile (this run was taken for dead, and its requests
-        // released): this batch, ours, stands for no row. Canceled at once, to pay as little of it as
-        // can be; the run stops.
-        await this.cancel(created.id);
-        // Or another row of the ledger holds that very id: the API gave an id it had given before,
-        // which the real API never does (an emulator started again, with the same seed, in front of a
-        // ledger that outlived it).
-        const claimant = await ledger.claimant(created.id);
-        if (claimant !== undefined && claimant !== id) {
-          throw new BatchEnrichError(
-            'BE_LEDGER',
-            `Batch ${created.id} has the id of an earlier batch of the ledger (row ${claimant}): the API gave an id twice, which the real API never does; an emulator started again with the same --seed in front of this ledger? It was canceled. Give each emulator its own seed, or none`,
-            { batchId: created.id },
-          );
+    this.#searches.add(search);
+  }
+
+  /** `submit`'s create, after the row is written: `lost` is called when an attempt's outcome is unknown, before the search. */
+  async #create(group: Group, id: number, nonce: string, keys: readonly string[], lost: () => void): Promise<void> {
+    const ctx = this.#ctx;
+    const { ledger, opts, signal } = ctx;
+    // The request count identifies the batch in the API's list if the create's answer is lost.
+    const bodyBytes = bodyBytesOf(group, keys);
+    await ledger.sizeBatch(id, keys.length, bodyBytes, costBytesOf(group, keys));
+    let adopted = false;
+    const requests = `${keys.length} request${keys.length === 1 ? '' : 's'}`;
+    opts.emit({ type: 'creating', requests: keys.length });
+    const created = await retrying<MessageBatch | typeof STILL_RUNNING>(ctx, {
+      what: `create (${ctx.reach.host})`,
+      attempts: CREATE_ATTEMPTS,
+      call: async () => {
+        const batch = await createBatch(ctx.client, batchBody(ledger, id, nonce), signal);
+        ctx.reach.reached();
+        return batch;
+      },
+      classify: async (error) => {
+        // Known not made: refused (429/529), or never sent (no connection was ever made).
+        if (neverSent(error)) {
+          try {
+            ctx.reach.reached(error);
+          } catch (unreachable) {
+            // Nothing answered for minutes: the run stops here. This create never connected, and a
+            // try of unknown outcome before it was searched for and not found, so the batch was not
+            // made: its requests are released now, as `failure` would (else the row stays `creating`,
+            // its requests counted in flight, and the next run searches for it).
+            await this.#releaseUnmade(id, errorText(error));
+            throw unreachable;
+          }
+          return 'retry';
         }
-        throw new BatchEnrichError(
-          'BE_LEDGER',
-          `Batch ${created.id} was created after another run had taken over its requests (this run was taken for dead: its heartbeat stalled); it was canceled so as not to pay for them twice. Run the command again`,
-          { batchId: created.id },
-        );
-      }
-      this.#mine.set(id, created.id);
-      // Created after the deadline passed (its create was on its way): the deadline's cancels did not
-      // see it, so it is canceled here, and what it does not answer goes out in real time (an adopted
-      // batch has ended already).
-      if (ctx.mode.deadlinePassed && !adopted) void this.cancel(created.id);
-      this.#deps.charge(id, group.estimateUsd, opened.keys.length);
-      if (!adopted) opts.emit({ type: 'submitted', batchId: created.id, requests: opened.keys.length, bytes: bodyBytes });
-    } finally {
-      this.#creating.delete(id);
+        if (error instanceof APIError && (error.status === 429 || error.status === 529)) return 'retry';
+        // Refused for what it is (400, 401, 403, 404, 413, 422…): not made, and it would be refused again.
+        if (refusedOutright(error)) return 'fail';
+        // Anything else is an unknown outcome, whatever it says about retrying (a 5xx with
+        // x-should-retry: false, a 200 whose body broke off, a timeout): the batch may exist.
+        // Adopted only when proven ours; sent again only when it cannot be.
+        lost();
+        const row = await ledger.batch(id);
+        const proven = row ? await findOurBatch(adoptionContext(ctx), row, opts.now()) : undefined;
+        if (proven === STILL_RUNNING) return { value: STILL_RUNNING };
+        if (!proven) return 'retry';
+        adopted = true;
+        opts.emit({ type: 'adopted', batchId: proven.batch.id, requests: keys.length });
+        return { value: proven.batch };
+      },
+      failure: async (error) => {
+        await this.#releaseUnmade(id, errorText(error));
+        return apiFailure(error, `Creating a batch of ${requests} failed`, undefined);
+      },
+    });
+    // Stopped mid-create: the outcome is unknown, so the row stays `creating` for the next run to resolve.
+    if (created === undefined) return;
+    // Counted in flight from now: it is billed, or (`noWait`, what may be its batch still running) may be.
+    this.#deps.charge(id, group.estimateUsd, keys.length);
+    if (created === STILL_RUNNING) {
+      // `noWait`: the row stays `creating`, and a later try finds the batch again once it has ended.
+      defer(ctx, id, opts.now());
+      return;
     }
+    await this.#claim(id, created.id);
+    // Created after the deadline passed (its create was on its way): the deadline's cancels did not
+    // see it, so it is canceled here, and what it does not answer goes out in real time (an adopted
+    // batch has ended already).
+    if (ctx.mode.deadlinePassed && !adopted) void this.cancel(created.id);
+    if (!adopted) opts.emit({ type: 'submitted', batchId: created.id, requests: keys.length, bytes: bodyBytes });
+    this.#creating.delete(id);
     this.#deps.track(id);
+  }
+
+  /**
+   * Records the remote id of a batch this run created (or proved its own), and takes it for this
+   * run's (to cancel). When the row was resolved by another run meanwhile (this run was taken for
+   * dead, and its requests released), this batch, ours, stands for no row: canceled at once, to pay
+   * as little of it as can be, and the run stops.
+   */
+  async #claim(id: number, remoteId: string): Promise<void> {
+    const { ledger, opts } = this.#ctx;
+    if (await ledger.setRemote(id, remoteId, opts.now())) {
+      this.#mine.set(id, remoteId);
+      return;
+    }
+    await this.cancel(remoteId);
+    // Or another row of the ledger holds that very id: the API gave an id it had given before,
+    // which the real API never does (an emulator started again, with the same seed, in front of a
+    // ledger that outlived it).
+    const claimant = await ledger.claimant(remoteId);
+    if (claimant !== undefined && claimant !== id) {
+      throw new BatchEnrichError(
+        'BE_LEDGER',
+        `Batch ${remoteId} has the id of an earlier batch of the ledger (row ${claimant}): the API gave an id twice, which the real API never does; an emulator started again with the same --seed in front of this ledger? It was canceled. Give each emulator its own seed, or none`,
+        { batchId: remoteId },
+      );
+    }
+    throw new BatchEnrichError(
+      'BE_LEDGER',
+      `Batch ${remoteId} was created after another run had taken over its requests (this run was taken for dead: its heartbeat stalled); it was canceled so as not to pay for them twice. Run the command again`,
+      { batchId: remoteId },
+    );
+  }
+
+  /** Creates whose outcome was lost, being resolved by proof (a stop waits for them, within `STOP_WAIT_MS`). */
+  searches(): Promise<void>[] {
+    return [...this.#searches];
   }
 
   /**

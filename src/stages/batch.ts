@@ -191,7 +191,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     if (intake.inputDone) await filled;
     // Every call in flight got the abort, but the paid real-time calls; a stop must not wait on a poll,
     // a download or a cancel that ignores it.
-    await settleWithin([...tracker.tasks(), assembler.flushing, intake.writes, ...submitter.cancels()], STOP_WAIT_MS);
+    await settleWithin([...tracker.tasks(), assembler.flushing, intake.writes, ...submitter.searches(), ...submitter.cancels()], STOP_WAIT_MS);
     // The real-time calls still out are waited for however long they take: each is paid once sent.
     // The run beats on meanwhile: taken for dead by another run, its groups would be sent again.
     await realtime.finishing();

@@ -163,6 +163,10 @@ describe('the submitter', () => {
   it('a create that made its batch but answered 500 is adopted by proof, not sent again', async () => {
     const { ctx, api, submitter, tracked, keys } = setUp(['lost']);
     await submitter.submit({ keys, bytes: 0, costBytes: 0 });
+    // The search goes on after `submit` returned (the run's other groups are created meanwhile).
+    expect(submitter.searches()).toHaveLength(1);
+    await Promise.all(submitter.searches());
+    expect(submitter.creatingCount).toBe(0);
     expect(creates(api.calls)).toHaveLength(1);
     const row = ctx.ledger.batches().at(-1)!;
     expect(row.remote_id).toBe('msgbatch_1');
@@ -180,6 +184,7 @@ describe('the submitter', () => {
       request_counts: { succeeded: 2 }, results_url: 'https://api.example/results/msgbatch_theirs', customIds: ['other_1', 'other_2'],
     });
     await submitter.submit({ keys, bytes: 0, costBytes: 0 });
+    await Promise.all(submitter.searches());
     expect(creates(api.calls)).toHaveLength(2);
     expect(api.calls.filter((c) => c === 'list').length).toBeGreaterThanOrEqual(ORPHAN_LOOKS);
     expect(ctx.events).toContainEqual({ type: 'not-ours', batchId: 'msgbatch_theirs' });
