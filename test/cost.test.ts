@@ -14,6 +14,7 @@ import { openLedger } from '../src/ledger/open.ts';
 import type { LedgerStore } from '../src/ledger/store.ts';
 import { ROOT, runCli } from './helpers/cli.ts';
 import { emulator, enrich, perRecord, tempLedger } from './helpers/pipeline.ts';
+import { faultProxy, isCreate } from './helpers/proxy.ts';
 
 const TICKETS = join(ROOT, 'fixtures', 'csv', 'tickets.csv');
 const fast = ['--poll-min', '0.01'];
@@ -209,6 +210,28 @@ describe('the budget guard', () => {
       const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { cost_usd: number };
       expect(summary.cost_usd).toBeLessThan(0.02);
     }
+  });
+
+  // A lost create's search goes on while the run's next groups go out (e099658): its group must count
+  // against the cap meanwhile, as a batch in flight does (it may have been made, and billed).
+  it('counts a lost create, while its batch is searched for, against the cap', async () => {
+    const HOUR = 3_600_000;
+    let t = Date.now();
+    const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
+    const emu = await emulator({ responder: perRecord, now: clock.now, processingMs: HOUR });
+    const rows = Array.from({ length: 8 }, (_, i) => ({ id: String(i), text: 'x'.repeat(200) }));
+    const perBatch = await oneBatchEstimate(emu, rows.slice(0, 4));
+    const started = t;
+    let secondCreateAt: number | undefined;
+    const proxy = await faultProxy(emu.url, (call) => {
+      if (isCreate(call) && call.n === 1) secondCreateAt = t;
+      return isCreate(call) && call.n === 0 ? 'lose' : 'pass';
+    });
+    const out = await enrich(emu, rows, { baseURL: proxy.url, clock, batchSize: 4, maxCostUsd: perBatch * 1.5, maxTokens: 64, pollMinMs: undefined, pollMaxMs: undefined });
+    expect(out.slice(0, 4).every((r) => r['_error'] === undefined)).toBe(true);
+    // The second group did not go out while the first could still be billed at its estimate: only once
+    // the first had ended (an hour) and cost what it really did.
+    expect(secondCreateAt === undefined || secondCreateAt - started >= HOUR).toBe(true);
   });
 
   it('mid-run, counts batches in flight (not billed yet) against the cap, and gives what was never sent budget_exceeded', async () => {

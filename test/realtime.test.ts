@@ -12,7 +12,8 @@ import type { BatchEvent } from '../src/stages/batch.ts';
 import { newCostTotals } from '../src/core/pricing.ts';
 import { ROOT, runCli } from './helpers/cli.ts';
 import { emulator, enrich, perRecord, tempLedger } from './helpers/pipeline.ts';
-import { faultProxy, isCancel } from './helpers/proxy.ts';
+import { faultProxy, isCancel, isCreate } from './helpers/proxy.ts';
+import { createClient } from '../src/client/client.ts';
 import { STOP_WAIT_MS } from '../src/sink/options.ts';
 
 const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i), text: `text ${i}` }));
@@ -255,6 +256,30 @@ describe('--deadline', () => {
     expect(emu.stats.calls['messages.create']).toBe(5);
     expect(Date.now() - started).toBeLessThan(5_000);
   });
+
+  // Stop 45's leftover: a create waiting out the API's retry-after (up to 15 minutes) slept on the
+  // run's signal only, past the deadline.
+  it('gives up at the deadline a create waiting out a long retry-after: its requests go out in real time at once', async () => {
+    const clock = {
+      now: Date.now,
+      sleep: (ms: number, signal: AbortSignal) =>
+        new Promise<void>((resolve) => {
+          if (ms < 1000 || signal.aborted) return resolve();
+          signal.addEventListener('abort', () => resolve(), { once: true });
+        }),
+    };
+    const emu = await emulator({ responder: perRecord });
+    const proxy = await faultProxy(emu.url, (call) => (isCreate(call) ? 'rate-limit' : 'pass'));
+    const client = createClient({ apiKey: 'test-key', baseURL: proxy.url, maxRetries: 0 });
+    const events: BatchEvent[] = [];
+    const started = Date.now();
+    const out = await enrich(emu, rows(5), { client, deadline: Date.now() + 300, clock, onEvent: (e) => events.push(e) });
+    expect(ok(out)).toBe(true);
+    expect(emu.batches()).toHaveLength(0);
+    expect(emu.stats.calls['messages.create']).toBe(5);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'released', requests: 5 }));
+    expect(Date.now() - started).toBeLessThan(5_000);
+  }, 15_000);
 
   it('cuts a long poll wait short at the deadline, so the canceled batch is seen to end at once', async () => {
     // Waits under a second pass at once; longer ones (the interval has grown) last until cut short.

@@ -24,6 +24,12 @@ export interface RetryLoop<T> {
   failure(error: unknown): unknown;
   /** The wait before try `attempt + 1`, when the API names none (default: the sink's retry backoff). */
   backoff?(attempt: number): number;
+  /**
+   * Ends a wait between tries early (the deadline: a create waiting out a 15-minute `retry-after`
+   * slept past it); the loop then ends with what `cut` makes of the last failure.
+   */
+  until?: AbortSignal | undefined;
+  cut?(error: unknown): Promise<{ value: T }>;
 }
 
 /** The wait before another try: what the API asked for, else `fallback`. */
@@ -44,8 +50,10 @@ export async function retrying<T>(ctx: SinkContext, loop: RetryLoop<T>): Promise
       if (outcome === 'fail' || attempt >= loop.attempts) throw await loop.failure(error);
       const wait = retryWait(ctx, error, (loop.backoff ?? ctx.opts.retryDelay)(attempt));
       ctx.opts.emit({ type: 'retry', what: loop.what, message: errorText(error), delayMs: wait });
-      await ctx.opts.sleep(wait, ctx.signal);
+      const { until, cut } = loop;
+      await ctx.opts.sleep(wait, until && cut ? AbortSignal.any([ctx.signal, until]) : ctx.signal);
       if (ctx.signal.aborted) return undefined;
+      if (until?.aborted && cut) return (await cut(error)).value;
     }
   }
 }

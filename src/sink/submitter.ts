@@ -34,6 +34,9 @@ export interface Group {
   estimateUsd?: number | undefined;
 }
 
+/** What the create loop ends with when the deadline passed as it waited to try again (its requests released). */
+const GIVEN_UP = Symbol('create given up at the deadline');
+
 /** A create the API answered with a 4xx that refuses it (not 408 or 409, which may have made it). */
 function refusedOutright(error: unknown): boolean {
   return error instanceof APIError && error.status !== undefined && error.status >= 400 && error.status < 500 && ![408, 409, 429].includes(error.status);
@@ -42,8 +45,10 @@ function refusedOutright(error: unknown): boolean {
 export interface SubmitterDeps {
   /** Follow a batch once it has its remote id. */
   track(batchId: number): void;
-  /** A batch of `requests` went out with this cost estimate. */
+  /** A batch of `requests` went out (or may have) with this cost estimate. */
   charge(batchId: number, usd: number | undefined, requests: number): void;
+  /** …and its requests were released after all, unsent: it costs nothing. */
+  uncharge(batchId: number): void;
 }
 
 export class Submitter {
@@ -112,7 +117,7 @@ export class Submitter {
     let adopted = false;
     const requests = `${keys.length} request${keys.length === 1 ? '' : 's'}`;
     opts.emit({ type: 'creating', requests: keys.length });
-    const created = await retrying<MessageBatch | typeof STILL_RUNNING>(ctx, {
+    const created = await retrying<MessageBatch | typeof STILL_RUNNING | typeof GIVEN_UP>(ctx, {
       what: `create (${ctx.reach.host})`,
       attempts: CREATE_ATTEMPTS,
       call: async () => {
@@ -141,6 +146,8 @@ export class Submitter {
         // Anything else is an unknown outcome, whatever it says about retrying (a 5xx with
         // x-should-retry: false, a 200 whose body broke off, a timeout): the batch may exist.
         // Adopted only when proven ours; sent again only when it cannot be.
+        // Counted in flight from now (it may have been made, and billed): the next groups go out meanwhile.
+        this.#deps.charge(id, group.estimateUsd, keys.length);
         lost();
         const row = await ledger.batch(id);
         const proven = row ? await findOurBatch(adoptionContext(ctx), row, opts.now()) : undefined;
@@ -154,9 +161,17 @@ export class Submitter {
         await this.#releaseUnmade(id, errorText(error));
         return apiFailure(error, `Creating a batch of ${requests} failed`, undefined);
       },
+      // The deadline passed while the create waited to be tried again (it was not made: refused, never
+      // sent, or searched for and not found): its requests go back, to go out in real time.
+      until: ctx.mode.deadlineSignal,
+      cut: async (error) => {
+        await this.#releaseUnmade(id, `the deadline passed while its create waited to be tried again (${errorText(error)})`);
+        this.#deps.uncharge(id);
+        return { value: GIVEN_UP };
+      },
     });
     // Stopped mid-create: the outcome is unknown, so the row stays `creating` for the next run to resolve.
-    if (created === undefined) return;
+    if (created === undefined || created === GIVEN_UP) return;
     // Counted in flight from now: it is billed, or (`noWait`, what may be its batch still running) may be.
     this.#deps.charge(id, group.estimateUsd, keys.length);
     if (created === STILL_RUNNING) {

@@ -127,7 +127,11 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     settled: (batchId) => budget.settled(batchId, recorder.took(batchId)),
     requeue: (requeued) => assembler.requeue(requeued, () => intake.inputDone),
   });
-  const submitter: Submitter = new Submitter(ctx, { track: (batchId) => tracker.track(batchId), charge: (batchId, usd, requests) => budget.charge(batchId, usd, requests) });
+  const submitter: Submitter = new Submitter(ctx, {
+    track: (batchId) => tracker.track(batchId),
+    charge: (batchId, usd, requests) => budget.charge(batchId, usd, requests),
+    uncharge: (batchId) => budget.settled(batchId, 0),
+  });
   const realtime = new RealtimeSender(ctx, recorder, { track: (batchId, work) => tracker.track(batchId, work), charge: (batchId, usd, requests) => budget.charge(batchId, usd, requests) });
   const assembler: BatchAssembler = new BatchAssembler(ctx, {
     budget,

@@ -22,6 +22,8 @@ export type Action =
   | 'refuse'
   /** Forwarded, and the API's answer replaced by a 500: the API acted, the client cannot know. */
   | 'lose'
+  /** Answered 429 `rate_limit_error` with `retry-after: 600` (ten minutes) without forwarding. */
+  | 'rate-limit'
   /** Answered 404 `not_found_error` without forwarding. */
   | 'not-found'
   /** The connection is dropped without an answer (the API cannot be reached). */
@@ -72,6 +74,7 @@ export async function faultProxy(target: string, rule: Rule, options: { results?
       calls.push(call);
       void Promise.resolve(rule(call)).then((action) => {
         if (action === 'refuse') return void res.writeHead(500, { 'content-type': 'application/json' }).end(error(500, 'api_error', 'Internal server error'));
+        if (action === 'rate-limit') return void res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '600' }).end(error(429, 'rate_limit_error', 'Rate limited'));
         if (action === 'drop') return void req.socket.destroy();
         if (action === 'hang') return;
         if (action === 'not-found') return void res.writeHead(404, { 'content-type': 'application/json' }).end(error(404, 'not_found_error', 'Not found'));

@@ -82,6 +82,27 @@ describe('retrying: one loop for every call that is tried again', () => {
     expect(value).toBeUndefined();
     expect(calls).toBe(1);
   });
+
+  it('`until` (the deadline) ends a wait between tries: the loop ends with what `cut` makes of the last failure, without another call', async () => {
+    const ctx = testContext();
+    const deadline = new AbortController();
+    let calls = 0;
+    const value = await retrying(ctx, {
+      what: 'x',
+      attempts: 5,
+      call: () => {
+        calls++;
+        deadline.abort();
+        return Promise.reject(apiError(429, { 'retry-after': '600' }));
+      },
+      classify: () => 'retry',
+      failure: (e) => e,
+      until: deadline.signal,
+      cut: async (error) => ({ value: `given up after ${(error as { status: number }).status}` }),
+    });
+    expect(value).toBe('given up after 429');
+    expect(calls).toBe(1);
+  });
 });
 
 describe('Reachability', () => {

@@ -94,7 +94,7 @@ function setUp(creates: ('made' | 'lost' | Error)[], keys = [keyN(1), keyN(2)]) 
   ctx.ledger.ensureSpec('s', '{"model":"m","max_tokens":5,"messages":', '}');
   for (const key of keys) ctx.ledger.insertRequest(identity.scope, key, null, 's', '[{"role":"user","content":"hi"}]', 0);
   const tracked: number[] = [];
-  const submitter = new Submitter(ctx, { track: (id) => void tracked.push(id), charge: () => {} });
+  const submitter = new Submitter(ctx, { track: (id) => void tracked.push(id), charge: () => {}, uncharge: () => {} });
   return { ctx, api, submitter, tracked, keys };
 }
 
