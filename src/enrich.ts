@@ -333,8 +333,8 @@ export function enrichStage(
  */
 function groupEstimate(o: ReturnType<typeof resolveOptions>, prefixBytes: number, answerSchema: JSONSchema | undefined, table: PriceTable) {
   const job = { model: o.model, maxTokens: o.maxTokens, table, cached: Boolean(o.system) && cacheNotice(o.system, o.model) === undefined, answerSchema };
-  return ({ requests, bytes, mode }: { requests: number; bytes: number; mode: 'batch' | 'realtime' }): number =>
-    typicalEstimate({ requests, bytes, prefixBytes }, { ...job, mode }).capUsd ?? Number.POSITIVE_INFINITY;
+  return ({ requests, bytes, each, mode }: { requests: number; bytes: number; each?: readonly number[] | undefined; mode: 'batch' | 'realtime' }): number =>
+    typicalEstimate({ requests, bytes, prefixBytes, each }, { ...job, mode }).capUsd ?? Number.POSITIVE_INFINITY;
 }
 
 /** The words the CLI replaces with its own options (`--dry-run`, `--emulator`). */

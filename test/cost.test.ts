@@ -141,6 +141,33 @@ describe('the summary and _meta', () => {
 });
 
 describe('the budget guard', () => {
+  // helper-68: Haiku 5.5 prices a prompt over 100,000 tokens at 5× its rates; the estimate took the
+  // tier of the average prompt. Two of about 120,000 tokens among 18 short ones: estimated at $0.016,
+  // the run spent $0.06 against a cap of $0.02 (a file), $0.068 (stdin, checked batch by batch).
+  describe('prices each prompt at its own tier of a long-prompt price', () => {
+    const words = 'alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu'.split(' ');
+    const text = (n: number) => Array.from({ length: n }, (_, i) => words[(i * 7) % words.length]).join(' ');
+    const csv = `id,text\n${Array.from({ length: 20 }, (_, i) => `${i},"${text(i === 5 || i === 15 ? 85_000 : 300)}"`).join('\n')}\n`;
+    const args = ['--model', 'claude-haiku-5-5', '--max-tokens', '100', '--prompt', 'Summarize: {{text}}', '--max-cost', '0.02'];
+    it('a file: refused before anything is sent', async () => {
+      const emu = await emulator({});
+      const dir = mkdtempSync(join(tmpdir(), 'be-tier-'));
+      writeFileSync(join(dir, 'tier.csv'), csv);
+      const result = await runCli([...args, join(dir, 'tier.csv')], { env: cliEnv(emu) });
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(/over --max-cost \$0\.0200/);
+      expect(emu.stats.calls['batches.create'] ?? 0).toBe(0);
+    });
+    it('stdin: the batch is refused by the guard (budget_exceeded), nothing is paid', async () => {
+      const emu = await emulator({});
+      const dir = mkdtempSync(join(tmpdir(), 'be-tier-'));
+      const result = await runCli([...args, '--summary', join(dir, 's.json')], { env: cliEnv(emu), stdin: csv });
+      expect(result.code, result.stderr).toBe(3);
+      expect(emu.stats.calls['batches.create'] ?? 0).toBe(0);
+      expect(JSON.parse(readFileSync(join(dir, 's.json'), 'utf8'))).toMatchObject({ cost_usd: 0, failed_by_type: { budget_exceeded: 20 } });
+    });
+  });
+
   it('refuses before any create when the estimate is over --max-cost (exit 2), naming the estimate', async () => {
     const emu = await emulator({});
     const dir = mkdtempSync(join(tmpdir(), 'be-budget-'));

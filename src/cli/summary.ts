@@ -6,7 +6,7 @@
 import type { CostTotals, PriceTable } from '../core/pricing.ts';
 import { count, plural } from './text.ts';
 import type { MergeCounts } from '../stages/merge.ts';
-import { typicalEstimate } from '../core/expected-cost.ts';
+import { LONG_PROMPT_CANDIDATE_BYTES, typicalEstimate } from '../core/expected-cost.ts';
 import type { JSONSchema } from '../core/request.ts';
 import { requestCostBytes } from '../sink/body.ts';
 import type { PreparedRecord } from '../stages/batch.ts';
@@ -88,6 +88,8 @@ export class InputTally {
   repeats = 0;
   #bytes = 0;
   #prefixBytes = 0;
+  /** The `costBytes` of the requests of at least `LONG_PROMPT_CANDIDATE_BYTES`. */
+  readonly #large: number[] = [];
   /**
    * The requests seen: the first 48 bits of each key (a sha256, base64url), to the next 30. A record
    * is a repeat only when all 78 match (a false repeat, which would leave a request out of the
@@ -119,7 +121,10 @@ export class InputTally {
     }
     this.requests++;
     // As the budget guard prices each batch (documents by pages and pixels, not their base64).
-    this.#bytes += requestCostBytes(record.key, record.label, record.spec.bytes, record.messages, record.estimateBytes).costBytes;
+    const { costBytes } = requestCostBytes(record.key, record.label, record.spec.bytes, record.messages, record.estimateBytes);
+    this.#bytes += costBytes;
+    // The ones that may be in a model's long-prompt tier, priced at it one by one (`EstimatedRequests.each`).
+    if (costBytes >= LONG_PROMPT_CANDIDATE_BYTES) this.#large.push(costBytes);
     this.#prefixBytes = record.spec.bytes;
   }
 
@@ -128,7 +133,7 @@ export class InputTally {
    * price.
    */
   estimate(model: string, maxTokens: number, table: PriceTable, cached: boolean, mode: 'batch' | 'realtime' = 'batch', answerSchema?: JSONSchema) {
-    return typicalEstimate({ requests: this.requests, bytes: this.#bytes, prefixBytes: this.#prefixBytes }, { model, maxTokens, table, cached, mode, answerSchema });
+    return typicalEstimate({ requests: this.requests, bytes: this.#bytes, prefixBytes: this.#prefixBytes, each: this.#large }, { model, maxTokens, table, cached, mode, answerSchema });
   }
 }
 

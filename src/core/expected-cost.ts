@@ -6,7 +6,7 @@
  */
 import { typicalAnswerTokens } from './answer-size.ts';
 import { minCacheableTokens } from './preflight.ts';
-import { charsPerToken, estimateCost, type PriceTable } from './pricing.ts';
+import { charsPerToken, estimateCost, priceFor, type PriceTable } from './pricing.ts';
 import { LINE_WRAPPER_BYTES, type JSONSchema } from './request.ts';
 
 /** The minimum prompt length for caching when the registry does not know the model (the smallest of them). */
@@ -31,7 +31,22 @@ export interface EstimatedRequests {
   requests: number;
   bytes: number;
   prefixBytes: number;
+  /**
+   * The bytes each request is priced by, of every request that may be long enough for the model's
+   * long-prompt tier (all of them, or those over `LONG_PROMPT_CANDIDATE_BYTES`): those over the
+   * tier's threshold are priced at its rates, the rest at the model's. Without it every request is
+   * priced at the tier of the average one (helper-68: two prompts of 120,000 tokens among 18 short
+   * ones were priced as short, and the run spent 3× its `--max-cost`).
+   */
+  each?: Iterable<number> | undefined;
 }
+
+/**
+ * Requests under this many bytes are never in a long-prompt tier (the published one starts above
+ * 100,000 tokens; a price file's would have to start below 1,000): a tally of a whole job need only
+ * keep the sizes of the larger ones for `EstimatedRequests.each`.
+ */
+export const LONG_PROMPT_CANDIDATE_BYTES = 4096;
 
 /**
  * The one estimate of what requests cost before they are sent, for the check before a run
@@ -47,6 +62,33 @@ export interface EstimatedRequests {
  * cap the check before the run accepts is not refused batch by batch.
  */
 export function typicalEstimate(w: EstimatedRequests, job: EstimatedJob) {
+  const whole = oneTier(w, job);
+  const long = longPromptPart(w, job);
+  if (long === undefined || long.requests === 0 || long.requests === w.requests) return whole;
+  // Each part at its own tier: the short ones' average is under the threshold, the long ones' over it.
+  const short = oneTier({ requests: w.requests - long.requests, bytes: w.bytes - long.bytes, prefixBytes: w.prefixBytes }, job);
+  const big = oneTier({ requests: long.requests, bytes: long.bytes, prefixBytes: w.prefixBytes }, job);
+  const sum = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a + b);
+  return { ...whole, lowUsd: sum(short.lowUsd, big.lowUsd), highUsd: sum(short.highUsd, big.highUsd), capUsd: sum(short.capUsd, big.capUsd) };
+}
+
+/** The requests of `w.each` over the model's long-prompt threshold (undefined: no such tier, or no sizes given). */
+function longPromptPart(w: EstimatedRequests, job: EstimatedJob): { requests: number; bytes: number } | undefined {
+  const above = priceFor(job.model, job.table)?.longPrompt?.aboveInputTokens;
+  if (above === undefined || w.each === undefined) return undefined;
+  // As `oneTier` counts a request's tokens, and `ratesFor` compares them (over, not at, the threshold).
+  const threshold = above * charsPerToken(job.model) + LINE_WRAPPER_BYTES;
+  const long = { requests: 0, bytes: 0 };
+  for (const bytes of w.each) {
+    if (bytes <= threshold) continue;
+    long.requests++;
+    long.bytes += bytes;
+  }
+  return long;
+}
+
+/** `typicalEstimate` with every request at the tier of the average one. */
+function oneTier(w: EstimatedRequests, job: EstimatedJob) {
   const perToken = charsPerToken(job.model);
   const tokens = (bytes: number) => bytes / perToken;
   // The lines' wrappers (`custom_id` and all) are not tokens; the params are (their JSON over-counts them a little).

@@ -13,13 +13,15 @@ import type { Group } from './submitter.ts';
 
 interface Filling extends Group {
   sizes: number[];
+  /** Each request's `costBytes`, in the order of `keys` (its tier of a long-prompt price is its own). */
+  costs: number[];
   keySet: Set<string>;
   /** What the group's input tokens are priced by (see `add`). */
   costBytes: number;
   timer: NodeJS.Timeout | undefined;
 }
 
-const emptyFilling = (): Filling => ({ keys: [], sizes: [], keySet: new Set(), bytes: 0, costBytes: 0, timer: undefined });
+const emptyFilling = (): Filling => ({ keys: [], sizes: [], costs: [], keySet: new Set(), bytes: 0, costBytes: 0, timer: undefined });
 
 export interface AssemblerDeps {
   budget: BudgetGuard;
@@ -135,6 +137,7 @@ export class BatchAssembler {
     }
     filling.keys.push(key);
     filling.sizes.push(size);
+    filling.costs.push(cost);
     filling.keySet.add(key);
     filling.bytes += size;
     filling.costBytes += cost;
@@ -175,7 +178,7 @@ export class BatchAssembler {
       let estimate: number | undefined | false;
       try {
         for (;;) {
-          const admitted = deps.budget.admit({ requests: group.keys.length, bytes: group.costBytes }, mode);
+          const admitted = deps.budget.admit({ requests: group.keys.length, bytes: group.costBytes, each: group.costs }, mode);
           // Admitted after a wait, the slots are looked at again: batches followed meanwhile (an
           // earlier run's, found by the reader) may have taken them.
           if (admitted === false || (admitted !== 'wait' && deps.inFlight() < slots())) {

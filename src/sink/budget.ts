@@ -83,7 +83,7 @@ export class BudgetGuard {
    * (they settle in a later run), nor when spent and its own estimate cross the cap already. The
    * first refusal says so (`budget` event) and lets the records waiting on unsent requests come out.
    */
-  admit(group: { requests: number; bytes: number }, mode: SendMode): number | undefined | false | 'wait' {
+  admit(group: { requests: number; bytes: number; each?: readonly number[] | undefined }, mode: SendMode): number | undefined | false | 'wait' {
     const budget = this.#budget;
     if (!budget) return undefined;
     if (this.#counting > 0 && !this.#exhausted) return 'wait';

@@ -86,8 +86,11 @@ export const STOP_WAIT_MS = 3_000;
 export interface Budget {
   maxUsd: number;
   spentUsd: () => number;
-  /** The estimated cost of a group of requests sent in `mode` (real time costs twice a batch). */
-  estimateUsd: (group: { requests: number; bytes: number; mode: SendMode }) => number;
+  /**
+   * The estimated cost of a group of requests sent in `mode` (real time costs twice a batch); `each`,
+   * when known, the bytes each request is priced by (a model's long-prompt tier is per request).
+   */
+  estimateUsd: (group: { requests: number; bytes: number; each?: readonly number[] | undefined; mode: SendMode }) => number;
 }
 
 const positiveInt = (max: number) => z.number().int().min(1).max(max);

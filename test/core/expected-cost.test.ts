@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { expectedBatchUsd, typicalEstimate } from '../../src/core/expected-cost.ts';
 import { LINE_WRAPPER_BYTES } from '../../src/core/request.ts';
 import { DEFAULT_PRICES } from '../../src/core/prices.ts';
-import { estimateCost } from '../../src/core/pricing.ts';
+import { charsPerToken, costOf, estimateCost } from '../../src/core/pricing.ts';
 
 const head = (model: string, schema?: object) => `{"model":"${model}","max_tokens":400${schema ? `,"output_config":{"format":{"type":"json_schema","schema":${JSON.stringify(schema)}}}` : ''},"messages":`;
 
@@ -53,6 +53,29 @@ describe('the estimate before sending (typicalEstimate)', () => {
     // The cap does not count on the cache (hits in batches are best-effort); the typical figure does.
     if (how.cached) expect(whole.lowUsd as number).toBeLessThan((whole.capUsd as number) * 0.5);
     else expect(whole.lowUsd).toBe(whole.capUsd);
+  });
+
+  // helper-68: the tier was picked by the average prompt: two of 150,000 tokens among nine of 1,000
+  // were priced short (5× less), and a run spent 3× its --max-cost.
+  it("prices each request at its own tier of the model's long-prompt price (Haiku 5.5 over 100,000 tokens)", () => {
+    const job = { model: 'claude-haiku-5-5', maxTokens: 100, table: DEFAULT_PRICES, mode: 'batch' as const, cached: false };
+    const perToken = charsPerToken(job.model);
+    const bytesOf = (tokens: number) => LINE_WRAPPER_BYTES + tokens * perToken;
+    const each = [...Array.from({ length: 9 }, () => bytesOf(1_000)), bytesOf(150_000)];
+    const w = { requests: each.length, bytes: each.reduce((a, b) => a + b, 0), prefixBytes: 0 };
+    const at = (tokens: number, output: number) => costOf({ input_tokens: tokens, output_tokens: output }, job.model, { mode: 'batch', table: DEFAULT_PRICES }).usd as number;
+    // "At most": every answer using all of max_tokens.
+    const most = 9 * at(1_000, 100) + at(150_000, 100);
+    expect(typicalEstimate({ ...w, each }, job).highUsd).toBeCloseTo(most, 12);
+    expect(typicalEstimate(w, job).highUsd as number).toBeLessThan(most / 2); // by the average: the long one priced short
+    // The groups of a job add up to the whole, each group priced request by request.
+    const whole = typicalEstimate({ ...w, each }, job).capUsd as number;
+    const groups = [each.slice(0, 4), each.slice(4, 8), each.slice(8)];
+    const sum = groups.reduce((total, g) => total + (typicalEstimate({ requests: g.length, bytes: g.reduce((a, b) => a + b, 0), prefixBytes: 0, each: g }, job).capUsd as number), 0);
+    expect(sum).toBeCloseTo(whole, 12);
+    // A model without such a tier is priced as before.
+    const haiku45 = { ...job, model: 'claude-haiku-4-5' };
+    expect(typicalEstimate({ ...w, each }, haiku45)).toEqual(typicalEstimate(w, haiku45));
   });
 
   it("leaves the request line's wrapper (custom_id and all) out of the input tokens", () => {
