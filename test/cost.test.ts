@@ -261,6 +261,30 @@ describe('the budget guard', () => {
     expect(secondCreateAt === undefined || secondCreateAt - started >= HOUR).toBe(true);
   });
 
+  // helper-68: the batches an earlier --no-wait try left running were counted only once the reader met
+  // their records; a try whose new rows came first sent them out past the cap ($0.0456 against $0.04).
+  it('counts from the start the batches an earlier try of the job left running, wherever their records are in the input', async () => {
+    const HOUR = 3_600_000;
+    let t = Date.now();
+    const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
+    const emu = await emulator({ responder: perRecord, now: clock.now, processingMs: HOUR });
+    const rows = Array.from({ length: 16 }, (_, i) => ({ id: String(i), text: 'x'.repeat(200) }));
+    const perBatch = await oneBatchEstimate(emu, rows.slice(0, 4));
+    const creates: number[] = [];
+    const proxy = await faultProxy(emu.url, (call) => {
+      if (isCreate(call)) creates.push(t);
+      return 'pass';
+    });
+    const common = { baseURL: proxy.url, ledger: tempLedger(), job: 'J', batchSize: 4, maxTokens: 64, clock, pollMinMs: undefined, pollMaxMs: undefined, maxCostUsd: perBatch * 2.5 };
+    await expect(enrich(emu, rows.slice(8), { ...common, noWait: true })).rejects.toMatchObject({ code: 'BE_PENDING' });
+    expect(creates).toHaveLength(2);
+    const oldEnd = creates[1]! + HOUR;
+    // The new rows first: with the two old batches in flight at their estimates, none of them fits yet.
+    const out = await enrich(emu, rows, common);
+    expect(out.slice(8).every((r) => r['_error'] === undefined)).toBe(true);
+    expect(creates.slice(2).every((at) => at >= oldEnd)).toBe(true);
+  });
+
   it('mid-run, counts batches in flight (not billed yet) against the cap, and gives what was never sent budget_exceeded', async () => {
     // Every batch takes a while, so when later batches are due, the earlier ones are still in flight
     // and unbilled: a guard that looked only at the cost so far would submit all 5 at once. Two fit

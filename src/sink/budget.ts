@@ -112,6 +112,22 @@ export class BudgetGuard {
   }
 
   /**
+   * Counts in flight from the start the batches of the job that earlier tries left unfinished (a
+   * `--no-wait` loop's, a stopped try's), by having them followed now (`track`, which counts each
+   * through `follows`) rather than once the reader meets their records: a try whose new rows came
+   * first in its input sent them out past the cap (helper-68: $0.0456 against $0.04). Not a live run's
+   * (another worker's: its own cap counts them), nor another identity's.
+   */
+  async countEarlierTries(track: (batchId: number) => void): Promise<void> {
+    const ctx = this.#ctx;
+    if (!this.#budget || ctx.opts.offline !== undefined) return;
+    for (const row of await ctx.ledger.batches(ctx.opts.job)) {
+      if (row.run === ctx.run || row.scope !== ctx.scope || row.state === 'failed' || row.state === 'downloaded') continue;
+      if (!(await ctx.ledger.runAlive(row.run, ctx.opts.now()))) track(row.id);
+    }
+  }
+
+  /**
    * A batch this run follows that another run sent (an earlier `--no-wait` try's, a stopped run's,
    * another worker's) is counted in flight at its estimate, as this run's own are, until it settles
    * here (what it cost is then in `spentUsd`, as this run stores its answers). Uncounted, each try of

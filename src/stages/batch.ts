@@ -163,6 +163,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   }, HEARTBEAT_MS);
   heartbeat.unref();
 
+  await budget.countEarlierTries((batchId) => tracker.track(batchId)).catch(ctx.fail);
   const filled = intake.fill(source).then(() => {
     intake.inputDone = true;
     pulse.move();
