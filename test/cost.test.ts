@@ -285,6 +285,18 @@ describe('the budget guard', () => {
     expect(creates.slice(2).every((at) => at >= oldEnd)).toBe(true);
   });
 
+  // helper-68: every answer cut at 4, 8, 16 tokens; each retry was estimated at 4 tokens of output.
+  it("prices a truncated answer's retry at the max_tokens it asks for: retries stay within the cap", async () => {
+    const emu = await emulator({});
+    const dir = mkdtempSync(join(tmpdir(), 'be-retry-cost-'));
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, `id,text\n${Array.from({ length: 200 }, (_, i) => `${i},row ${i}`).join('\n')}\n`);
+    const summary = join(dir, 's.json');
+    const result = await runCli(['--poll-min', '0.01', '--prompt', '{{id}}', '--max-tokens', '4', '--max-attempts', '5', '--max-cost', '0.02', '--summary', summary, input], { env: cliEnv(emu), timeoutMs: 60_000 });
+    expect([0, 3], result.stderr).toContain(result.code);
+    expect((JSON.parse(readFileSync(summary, 'utf8')) as { cost_usd: number }).cost_usd).toBeLessThanOrEqual(0.02);
+  }, 70_000);
+
   it('mid-run, counts batches in flight (not billed yet) against the cap, and gives what was never sent budget_exceeded', async () => {
     // Every batch takes a while, so when later batches are due, the earlier ones are still in flight
     // and unbilled: a guard that looked only at the cost so far would submit all 5 at once. Two fit

@@ -15,13 +15,15 @@ interface Filling extends Group {
   sizes: number[];
   /** Each request's `costBytes`, in the order of `keys` (its tier of a long-prompt price is its own). */
   costs: number[];
+  /** The `max_tokens` of the requests whose answer is priced at it (a truncated answer's retry), in no order. */
+  answers: number[];
   keySet: Set<string>;
   /** What the group's input tokens are priced by (see `add`). */
   costBytes: number;
   timer: NodeJS.Timeout | undefined;
 }
 
-const emptyFilling = (): Filling => ({ keys: [], sizes: [], costs: [], keySet: new Set(), bytes: 0, costBytes: 0, timer: undefined });
+const emptyFilling = (): Filling => ({ keys: [], sizes: [], costs: [], answers: [], keySet: new Set(), bytes: 0, costBytes: 0, timer: undefined });
 
 export interface AssemblerDeps {
   budget: BudgetGuard;
@@ -37,6 +39,8 @@ export interface AssemblerDeps {
 export class BatchAssembler {
   /** What the documents of this run's requests add to their price over their body bytes (`add`), by key: document requests only. */
   readonly #documentCost = new Map<string, number>();
+  /** The `max_tokens` a truncated answer's retry asks for, by key: its answer is priced at it (see `requeue`). */
+  readonly #answerTokens = new Map<string, number>();
   readonly #ctx: SinkContext;
   readonly #deps: AssemblerDeps;
   #filling = emptyFilling();
@@ -138,6 +142,8 @@ export class BatchAssembler {
     filling.keys.push(key);
     filling.sizes.push(size);
     filling.costs.push(cost);
+    const answer = this.#answerTokens.get(key);
+    if (answer !== undefined) filling.answers.push(answer);
     filling.keySet.add(key);
     filling.bytes += size;
     filling.costBytes += cost;
@@ -178,7 +184,7 @@ export class BatchAssembler {
       let estimate: number | undefined | false;
       try {
         for (;;) {
-          const admitted = deps.budget.admit({ requests: group.keys.length, bytes: group.costBytes, each: group.costs }, mode);
+          const admitted = deps.budget.admit({ requests: group.keys.length, bytes: group.costBytes, each: group.costs, answers: group.answers }, mode);
           // Admitted after a wait, the slots are looked at again: batches followed meanwhile (an
           // earlier run's, found by the reader) may have taken them.
           if (admitted === false || (admitted !== 'wait' && deps.inFlight() < slots())) {
@@ -211,7 +217,10 @@ export class BatchAssembler {
 
   /** Batches again the requests a settled batch sent back; at once when the input has ended. */
   async requeue(requeued: Requeued, inputDone: () => boolean): Promise<void> {
-    for (const [key, size] of requeued) await this.add(key, size);
+    for (const [key, { bytes, maxTokens }] of requeued) {
+      if (maxTokens !== undefined) this.#answerTokens.set(key, maxTokens);
+      await this.add(key, bytes);
+    }
     if (inputDone()) await this.flush();
   }
 

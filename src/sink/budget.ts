@@ -83,16 +83,21 @@ export class BudgetGuard {
    * (they settle in a later run), nor when spent and its own estimate cross the cap already. The
    * first refusal says so (`budget` event) and lets the records waiting on unsent requests come out.
    */
-  admit(group: { requests: number; bytes: number; each?: readonly number[] | undefined }, mode: SendMode): number | undefined | false | 'wait' {
+  admit(group: { requests: number; bytes: number; each?: readonly number[] | undefined; answers?: readonly number[] | undefined }, mode: SendMode): number | undefined | false | 'wait' {
     const budget = this.#budget;
     if (!budget) return undefined;
     if (this.#counting > 0 && !this.#exhausted) return 'wait';
     if (!this.#exhausted) {
       const estimate = budget.estimateUsd({ ...group, mode });
-      const projected = budget.spentUsd() + this.#projectedInFlight() + estimate;
+      // Projected as the groups in flight are: scaled up by how far over their estimates the settled
+      // ones came (helper-68: at its bare estimate, each new group of retried, longer answers went out
+      // though the answers so far had cost half as much again as theirs). Charged unscaled: the
+      // projection of the groups in flight scales it.
+      const own = estimate * this.#overrun();
+      const projected = budget.spentUsd() + this.#projectedInFlight() + own;
       if (projected <= budget.maxUsd) return estimate;
       // What is spent only grows: a group over the cap with it alone never fits, whatever settles.
-      if (this.#settlesHere() && budget.spentUsd() + estimate <= budget.maxUsd) return 'wait';
+      if (this.#settlesHere() && budget.spentUsd() + own <= budget.maxUsd) return 'wait';
       this.#exhausted = true;
       this.#ctx.opts.emit({ type: 'budget', maxUsd: budget.maxUsd, projectedUsd: projected, requests: group.requests });
     }

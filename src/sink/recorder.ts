@@ -21,7 +21,11 @@ export interface Decided {
 }
 
 /** Requests to batch again after a batch settled: key → bytes it adds to a body. */
-export type Requeued = Map<string, number>;
+/**
+ * Requests sent back for another attempt, by key: their bytes in a body, and the `max_tokens` a
+ * truncated answer's retry asks for (its answer is priced at it: it was longer than the last).
+ */
+export type Requeued = Map<string, { bytes: number; maxTokens?: number | undefined }>;
 
 export class ResultRecorder {
   readonly #ctx: SinkContext;
@@ -82,16 +86,16 @@ export class ResultRecorder {
     } finally {
       this.#counting.delete(counting);
     }
-    const again = new Map<string, string>();
-    for (const [i, { key, verdict }] of decided.entries()) if (verdict.retry && taken[i]) again.set(key, verdict.reason);
+    const again = new Map<string, Verdict>();
+    for (const [i, { key, verdict }] of decided.entries()) if (verdict.retry && taken[i]) again.set(key, verdict);
     if (again.size === 0 || signal.aborted) return;
     // Their sizes in one step: a deadline that cancels a batch sends all of it back.
     const payloads = await ledger.payloads(scope, [...again.keys()]);
     if (signal.aborted) return;
-    for (const [key, reason] of again) {
+    for (const [key, verdict] of again) {
       // A doubled max_tokens may add a digit to the params.
-      requeued.set(key, payloadBytes(payloads.get(key)) + 8);
-      this.#reasons.set(key, reason);
+      requeued.set(key, { bytes: payloadBytes(payloads.get(key)) + 8, maxTokens: verdict.retry ? verdict.maxTokens : undefined });
+      if (verdict.retry) this.#reasons.set(key, verdict.reason);
     }
   }
 

@@ -187,6 +187,24 @@ describe('BudgetGuard review (unit)', () => {
     expect(guard.admit({ requests: 20, bytes: 1 }, 'batch')).toBe('wait'); // $0.30 + 3 × $0.20 + $0.20
   });
 
+  // helper-68: only the groups in flight were scaled by how far over their estimates the settled ones
+  // came; a new group was projected at its bare estimate, and went out past the cap.
+  it('a new group is projected as the groups in flight are: its estimate scaled up by how far over theirs the settled ones came', () => {
+    let spent = 0;
+    const guard = new BudgetGuard(testContext(), { maxUsd: 0.5, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.01 });
+    expect(guard.admit({ requests: 10, bytes: 1 }, 'batch')).toBeCloseTo(0.1);
+    guard.charge(1, 0.1, 10);
+    spent = 0.3; // three times its estimate
+    guard.settled(1, 10);
+    // $0.30 spent + 3 × $0.10: over $0.50 (at its bare estimate, $0.40, it went out); nothing in flight: refused.
+    expect(guard.admit({ requests: 10, bytes: 1 }, 'batch')).toBe(false);
+    // One that fits at three times its estimate goes out, charged at its estimate (the projection scales it).
+    const small = new BudgetGuard(testContext(), { maxUsd: 0.5, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.01 });
+    small.charge(1, 0.1, 10);
+    small.settled(1, 10);
+    expect(small.admit({ requests: 5, bytes: 1 }, 'batch')).toBeCloseTo(0.05);
+  });
+
   it('a group of small requests is not priced at the cost per request of a big one that settled first: it is admitted as the check before the run took it', () => {
     // A 40-page contract (estimated $0.10, cost $0.10) settles first; the nine e-mails estimated at
     // $0.001 each were projected at $0.10 each (the cost per request seen), $0.90 in flight: canceled,
@@ -262,6 +280,18 @@ describe('BudgetGuard review (unit)', () => {
     guard.charge(1, 0.05);
     expect(canceled).toEqual([]);
   });
+});
+
+// helper-68: a truncated answer's retry (max_tokens doubled) was estimated as a typical answer of the
+// job's max_tokens; a run of retries spent $0.029 against a cap of $0.02.
+it("a truncated answer's retry is priced at the max_tokens it asks for: the group's estimate is given it", async () => {
+  const ctx = testContext();
+  const asked: { requests: number; answers?: readonly number[] | undefined }[] = [];
+  const budget = new BudgetGuard(ctx, { maxUsd: 1, spentUsd: () => 0, estimateUsd: (group) => (asked.push(group), 0.01) });
+  const assembler = new BatchAssembler(ctx, { budget, beforeOpen: async () => {}, inFlight: () => 0, slotFreed: () => new Promise(() => {}), submit: async () => {}, sendRealtime: async () => {} });
+  await assembler.add('fresh', 10);
+  await assembler.requeue(new Map([['cut', { bytes: 12, maxTokens: 8 }], ['expired', { bytes: 12 }]]), () => true);
+  expect(asked).toEqual([expect.objectContaining({ requests: 3, answers: [8] })]);
 });
 
 /** An assembler whose group (the request `key` alone) is being sent: `sent()` ends its submit, then `flushed` resolves. */

@@ -443,7 +443,7 @@ describe('the tracker', () => {
     tracker.track(7);
     expect(followed).toEqual([7]);
     expect(tracker.size).toBe(1);
-    finish(new Map([['k', 10]]));
+    finish(new Map([['k', { bytes: 10 }]]));
     await Promise.all(tracker.tasks());
     await new Promise((resolve) => setImmediate(resolve));
     expect(settled).toEqual([7]);

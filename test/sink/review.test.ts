@@ -122,7 +122,7 @@ it('a requeued request within 8 bytes of maxBatchBytes goes into an empty group 
     sendRealtime: async () => {},
   });
   const size = max - ENVELOPE_BYTES - 3; // accepted by the intake (size + envelope <= max)
-  await assembler.requeue(new Map([['k', size + 8]]), () => false); // the recorder requeues payloadBytes + 8
+  await assembler.requeue(new Map([['k', { bytes: size + 8 }]]), () => false); // the recorder requeues payloadBytes + 8
   expect(flushes).toBeLessThan(10);
   expect(assembler.has('k')).toBe(true);
   assembler.dispose();
