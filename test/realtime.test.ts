@@ -135,6 +135,32 @@ describe('real-time mode', () => {
     expect(emu.stats.calls['messages.create']).toBe(2);
   });
 
+  it.each([
+    ['broken off half way (the API answered, and billed it)', 'cut-body'],
+    ['reset with no answer (the API may have answered)', 'drop'],
+  ] as const)('a real-time answer lost on the way, %s, is not asked again in the run: the record says so, and a rerun sends it', async (_what, action) => {
+    // helper-68: it came back as a free `api_error`, tried again at once: paid twice, and counted once.
+    const emu = await emulator({ responder: perRecord });
+    const dir = mkdtempSync(join(tmpdir(), 'be-rt-lost-'));
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, `id,text\n${rows(4).map((r) => `${r.id},${r.text}`).join('\n')}\n`);
+    const isMessage = (call: { method: string; path: string }) => call.method === 'POST' && call.path.split('?')[0] === '/v1/messages';
+    const proxy = await faultProxy(emu.url, (call) => (isMessage(call) && call.n === 0 ? action : 'pass'));
+    const env = { ANTHROPIC_BASE_URL: proxy.url, ANTHROPIC_API_KEY: 'test', BATCH_ENRICH_LEDGER: join(dir, 'ledger.db') };
+    const args = ['--mode', 'realtime', '--concurrency', '1', '--prompt', 'Label: {{text}}', '--max-cost', '1', '--summary', join(dir, 's.json'), input];
+    const first = await runCli(args, { env });
+    expect(first.code, first.stderr).toBe(3);
+    expect(proxy.calls.filter(isMessage)).toHaveLength(4);
+    const out = first.stdout.trim().split('\n').map((line) => JSON.parse(line) as { id: string; _error?: { type: string; message: string } });
+    expect(out.map((r) => r.id)).toEqual(['0', '1', '2', '3']);
+    const lost = out.filter((r) => r._error);
+    expect(lost.map((r) => [r.id, r._error?.type])).toEqual([['0', 'answer_lost']]);
+    expect(lost[0]?._error?.message).toMatch(/may have .*billed.*not sent again.*run the same command again/s);
+    const second = await runCli(args, { env });
+    expect(second.code, second.stderr).toBe(0);
+    expect(proxy.calls.filter(isMessage)).toHaveLength(5);
+  });
+
   it('stores a real-time answer like a batch answer: a rerun in either mode pays nothing again', async () => {
     const emu = await emulator({ responder: perRecord });
     const ledger = tempLedger();

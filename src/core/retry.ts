@@ -11,6 +11,12 @@ import { interpretResult, type AnswerValidator } from './result.ts';
 
 /** API error types that say "try again later", plus our own for a result the results file left out. */
 export const TRANSIENT_ERROR_TYPES: ReadonlySet<string> = new Set(['overloaded_error', 'api_error', 'rate_limit_error', 'timeout_error', 'missing_result']);
+/**
+ * A real-time call sent and not answered (its answer broken off, its connection reset, a timeout): the
+ * API may have answered it, and billed it. Final in its run, which does not pay for it twice; a new
+ * run sends it again (`isTransientFailure`), as rerunning means finishing.
+ */
+export const ANSWER_LOST: string = 'answer_lost';
 export const DEFAULT_MAX_ATTEMPTS = 3;
 /** A schema-invalid or unparsable answer is tried this many times at most. */
 const MAX_INVALID_ATTEMPTS = 2;
@@ -54,7 +60,8 @@ export function isTransientFailure(result: string): boolean {
   if (!result.includes('"expired"') && !result.includes('"errored"') && !result.includes('"canceled"')) return false;
   const parsed = JSON.parse(result) as MessageBatchResult;
   if (parsed.type === 'expired' || parsed.type === 'canceled') return true;
-  return parsed.type === 'errored' && TRANSIENT_ERROR_TYPES.has(parsed.error?.error?.type ?? '');
+  const type = parsed.type === 'errored' ? (parsed.error?.error?.type ?? '') : '';
+  return TRANSIENT_ERROR_TYPES.has(type) || type === ANSWER_LOST;
 }
 
 /**

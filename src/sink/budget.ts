@@ -39,6 +39,11 @@ export class BudgetGuard {
   readonly #canceled = new Set<number>();
   /** Followed batches being counted (`follows`): a group waits for them. */
   #counting = 0;
+  /**
+   * What the answers lost on the way cost, at their share of their group's estimate: a real-time call
+   * sent and not answered may have been answered, and billed (`answer_lost`), at a cost nobody knows.
+   */
+  #lostUsd = 0;
 
   constructor(ctx: SinkContext, budget: Budget | undefined, cancel: (batchId: number) => boolean = () => false) {
     this.#ctx = ctx;
@@ -94,10 +99,10 @@ export class BudgetGuard {
       // though the answers so far had cost half as much again as theirs). Charged unscaled: the
       // projection of the groups in flight scales it.
       const own = estimate * this.#overrun();
-      const projected = budget.spentUsd() + this.#projectedInFlight() + own;
+      const projected = this.#spent(budget) + this.#projectedInFlight() + own;
       if (projected <= budget.maxUsd) return estimate;
       // What is spent only grows: a group over the cap with it alone never fits, whatever settles.
-      if (this.#settlesHere() && budget.spentUsd() + own <= budget.maxUsd) return 'wait';
+      if (this.#settlesHere() && this.#spent(budget) + own <= budget.maxUsd) return 'wait';
       this.#exhausted = true;
       this.#ctx.opts.emit({ type: 'budget', maxUsd: budget.maxUsd, projectedUsd: projected, requests: group.requests });
     }
@@ -159,15 +164,23 @@ export class BudgetGuard {
    * again. A batch left running (`noWait`: `ctx.deferred`) has not: it stays projected at its
    * estimate (taken for settled at no cost, it let every later group go out past the cap).
    */
-  settled(batchId: number, paid?: number): void {
+  settled(batchId: number, paid?: number, lost = 0): void {
     const group = this.#inFlight.get(batchId);
     if (!group || this.#ctx.deferred.has(batchId)) return;
     this.#inFlight.delete(batchId);
     // The share of its requests whose answers this run paid for (`paid`: what `spentUsd` grew by) tells
     // how far off its estimate was; a group released, or answered by another worker, tells nothing.
-    const share = paid === undefined ? 1 : group.requests ? Math.min(1, paid / group.requests) : paid > 0 ? 1 : 0;
-    if (!this.#canceled.has(batchId)) this.#settledUsd += group.usd * share;
+    const share = (n: number) => (group.requests ? Math.min(1, n / group.requests) : n > 0 ? 1 : 0);
+    // Its answers lost on the way are counted spent at their share of its estimate (so the ratio of
+    // cost to estimate, which they cannot tell, is left alone).
+    if (lost > 0) this.#lostUsd += group.usd * share(lost);
+    if (!this.#canceled.has(batchId)) this.#settledUsd += group.usd * (paid === undefined ? 1 : share(paid + lost));
     this.#review();
+  }
+
+  /** What this run spent: what its answers cost (`spentUsd`), and its answers lost on the way at their estimates. */
+  #spent(budget: Budget): number {
+    return budget.spentUsd() + this.#lostUsd;
   }
 
   /**
@@ -178,7 +191,7 @@ export class BudgetGuard {
    */
   #overrun(): number {
     const budget = this.#budget;
-    return budget && this.#settledUsd > 0 ? Math.max(1, budget.spentUsd() / this.#settledUsd) : 1;
+    return budget && this.#settledUsd > 0 ? Math.max(1, this.#spent(budget) / this.#settledUsd) : 1;
   }
 
   /** The in-flight groups' cost: their estimates, scaled by how far over them the groups settled so far came (`#overrun`). */
@@ -193,7 +206,7 @@ export class BudgetGuard {
   #review(): void {
     const budget = this.#budget;
     if (!budget || this.#settledUsd === 0) return;
-    const before = budget.spentUsd() + this.#projectedInFlight();
+    const before = this.#spent(budget) + this.#projectedInFlight();
     if (before <= budget.maxUsd) return;
     const overrun = this.#overrun();
     let projected = before;

@@ -6,19 +6,23 @@ import type Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
 import type { Message } from '@anthropic-ai/sdk/resources/messages/messages';
 import { POLL_MAX_MS, POLL_MIN_MS, pollDelayMs, sleep as realSleep } from '../core/backoff.ts';
-import { DEFAULT_MAX_ATTEMPTS, type RetryPolicy } from '../core/retry.ts';
+import { ANSWER_LOST, DEFAULT_MAX_ATTEMPTS, type RetryPolicy } from '../core/retry.ts';
 import { inputName } from '../core/text.ts';
 import type { Identity } from '../ledger/ledger.ts';
 import type { LedgerStore } from '../ledger/store.ts';
 import { z } from 'zod';
 import type { BatchEvent, SendMode } from '../types.ts';
 
-/** What a result bills: its type, and for an answer (`succeeded`) its model and usage. */
-export type BilledResult = { type: MessageBatchResult['type']; message?: Pick<Message, 'model' | 'usage'> };
+/**
+ * What a result bills: its type, and for an answer (`succeeded`) its model and usage; `lost`: a
+ * real-time answer lost on the way (`answer_lost`), which may have been billed at a cost unknown.
+ */
+export type BilledResult = { type: MessageBatchResult['type']; message?: Pick<Message, 'model' | 'usage'>; lost?: true };
 
 /** A result as `BilledResult`: kept small, for a chunk of results waits to be stored before it is counted. */
 export function billed(result: MessageBatchResult): BilledResult {
-  return result.type === 'succeeded' ? { type: result.type, message: { model: result.message.model, usage: result.message.usage } } : { type: result.type };
+  if (result.type === 'succeeded') return { type: result.type, message: { model: result.message.model, usage: result.message.usage } };
+  return result.type === 'errored' && result.error?.error?.type === ANSWER_LOST ? { type: result.type, lost: true } : { type: result.type };
 }
 
 /** The API's limits for one batch. */

@@ -7,7 +7,8 @@
 import { APIError } from '@anthropic-ai/sdk';
 import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
 import type { MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages/messages';
-import { errorText, withSignal } from '../client/errors.ts';
+import { errorText, neverSent, withSignal } from '../client/errors.ts';
+import { ANSWER_LOST } from '../core/retry.ts';
 import { newNonce } from '../core/request.ts';
 import { plural } from '../core/text.ts';
 import type { PayloadRow } from '../ledger/ledger.ts';
@@ -19,6 +20,9 @@ import { REALTIME_GROUP, REALTIME_PREFIX, REALTIME_RATE_LIMIT_WAITS } from './op
 import type { Requeued, ResultRecorder } from './recorder.ts';
 import { retrying } from './retrying.ts';
 import { costBytesOf, type Group } from './submitter.ts';
+
+/** The error of a real-time answer lost on the way (`answer_lost`), before what the call failed with. */
+const LOST_MESSAGE = 'the real-time call was sent and its answer lost on the way: the API may have answered it, and billed it, at a cost not known here (not in cost_usd; --max-cost counts it at its estimate). It was not sent again, so as not to pay twice: run the same command again to send it again';
 
 export interface RealtimeDeps {
   /** Runs the group's work as the batch's follow task (one slot, settled like a batch). */
@@ -122,15 +126,19 @@ export class RealtimeSender {
     const limiter = this.limiter;
     const params = JSON.parse(paramsOf(payload)) as MessageCreateParamsNonStreaming;
     let keepFailure: { error: unknown } | undefined;
+    // Whether the try under way was sent (so the API may have answered it).
+    let sent = false;
     const outcome = await retrying<MessageBatchResult | 'kept'>(ctx, {
       what: `real-time call (${ctx.reach.host})`,
       attempts: REALTIME_RATE_LIMIT_WAITS + 1,
       call: async () => {
         await limiter.acquire();
         try {
+          sent = false;
           if (ctx.signal.aborted) throw ctx.signal.reason;
           // The call and the keeping of its answer, which a stop waits for (`finishing`).
-          const sent = (async () => {
+          const call = (async () => {
+            sent = true;
             const { data: message, response } = await withSignal(ctx.callSignal, (s) => ctx.client.messages.create(params, { signal: s, maxRetries: 0 }).withResponse());
             // The rate-limit headers say how many requests are left in the window: slow down before a 429.
             const remaining = Number(response.headers.get('anthropic-ratelimit-requests-remaining') ?? Number.NaN);
@@ -139,11 +147,11 @@ export class RealtimeSender {
             // A failure to store is the run's, not this call's (it must not become an errored answer).
             await keep({ type: 'succeeded', message } as MessageBatchResult).catch((error: unknown) => (keepFailure = { error }));
           })();
-          this.#sending.add(sent);
+          this.#sending.add(call);
           try {
-            await sent;
+            await call;
           } finally {
-            this.#sending.delete(sent);
+            this.#sending.delete(call);
           }
           return 'kept';
         } finally {
@@ -161,11 +169,15 @@ export class RealtimeSender {
         // would be: kept as every request's answer, it would tie the requests to the wrong key's
         // identity (a rerun with the right key would be told they were sent under another one).
         if (status === 401 || status === 403) return 'fail';
-        // Any other failure is this request's answer: an errored result, decided like a batch's.
-        const type = error instanceof APIError ? (error.type ?? 'api_error') : 'api_error';
+        // Any other failure is this request's answer: an errored result, decided like a batch's. An
+        // error the API answered with is not billed; a call sent and not answered (broken off, reset, a
+        // timeout) may have been answered, and billed: not sent again in this run (`answer_lost`).
+        const lost = sent && status === undefined && !neverSent(error);
+        const type = lost ? ANSWER_LOST : error instanceof APIError ? (error.type ?? 'api_error') : 'api_error';
+        const message = lost ? `${LOST_MESSAGE} (${errorText(error)})` : errorText(error);
         const result = {
           type: 'errored',
-          error: { type: 'error', error: { type, message: errorText(error) }, request_id: error instanceof APIError ? (error.requestID ?? null) : null },
+          error: { type: 'error', error: { type, message }, request_id: error instanceof APIError ? (error.requestID ?? null) : null },
         } as unknown as MessageBatchResult;
         return { value: result };
       },

@@ -33,8 +33,8 @@ export class ResultRecorder {
   readonly #reasons = new Map<string, string>();
   /** Each spec's `max_tokens` (for doubling a truncated answer's). */
   readonly #specMaxTokens = new Map<string, number>();
-  /** Billed results (answers) this run's stores took, by ledger batch id (what it paid for; see `took`). */
-  readonly #taken = new Map<number, number>();
+  /** Billed results (answers) this run's stores took, and answers lost on the way, by ledger batch id (see `took`). */
+  readonly #taken = new Map<number, { paid: number; lost: number }>();
   /** Stores under way, until each has counted what it took (`counted`). */
   readonly #counting = new Set<Promise<boolean[]>>();
 
@@ -117,18 +117,24 @@ export class ResultRecorder {
     // batch, or a download fetched again, stores nothing and counts nothing.
     const mode = row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch';
     let paid = 0;
+    let lost = 0;
     for (const [i, { key, billed: bill }] of decided.entries()) {
       if (!taken[i]) continue;
       this.#ctx.opts.onResult?.(bill, mode, key);
       if (bill.type === 'succeeded') paid++; // errored, expired and canceled requests are free
+      if (bill.lost) lost++; // but an answer lost on the way may have been billed
     }
-    this.#taken.set(row.id, (this.#taken.get(row.id) ?? 0) + paid);
+    const sums = this.#taken.get(row.id) ?? { paid: 0, lost: 0 };
+    this.#taken.set(row.id, { paid: sums.paid + paid, lost: sums.lost + lost });
     return taken;
   }
 
-  /** How many billed results (answers) of the batch this run's stores took: what it paid for here (`onResult` counted them). */
-  took(batchId: number): number {
-    return this.#taken.get(batchId) ?? 0;
+  /**
+   * How many billed results (answers) of the batch this run's stores took (`paid`: what it paid for
+   * here, `onResult` counted them), and how many answers lost on the way (`lost`: maybe billed).
+   */
+  took(batchId: number): { paid: number; lost: number } {
+    return this.#taken.get(batchId) ?? { paid: 0, lost: 0 };
   }
 
   /** How many of the requeued requests are tried again for each reason. */

@@ -124,7 +124,10 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
       await budget.follows(batchId);
       return follow(ctx, recorder, batchId);
     },
-    settled: (batchId) => budget.settled(batchId, recorder.took(batchId)),
+    settled: (batchId) => {
+      const { paid, lost } = recorder.took(batchId);
+      budget.settled(batchId, paid, lost);
+    },
     requeue: (requeued) => assembler.requeue(requeued, () => intake.inputDone),
   });
   const submitter: Submitter = new Submitter(ctx, {

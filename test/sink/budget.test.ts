@@ -187,6 +187,22 @@ describe('BudgetGuard review (unit)', () => {
     expect(guard.admit({ requests: 20, bytes: 1 }, 'batch')).toBe('wait'); // $0.30 + 3 × $0.20 + $0.20
   });
 
+  // helper-68: a real-time answer lost on the way (the API may have billed it) counted as free.
+  it('an answer lost on the way counts as spent at its share of its group\u2019s estimate (its cost is unknown)', () => {
+    let spent = 0;
+    const guard = new BudgetGuard(testContext(), { maxUsd: 0.35, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.01 });
+    guard.charge(1, 0.2, 20);
+    spent = 0.19; // 19 answers at their estimate; the 20th lost on the way
+    guard.settled(1, 19, 1);
+    // $0.19 + $0.01 for the lost one + $0.16 asked: over $0.35 (counted free, $0.35 fit).
+    expect(guard.admit({ requests: 16, bytes: 1 }, 'batch')).toBe(false);
+    // And the ratio of cost to estimate stays 1: $0.20 spent on $0.20 of estimates.
+    const other = new BudgetGuard(testContext(), { maxUsd: 0.35, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.01 });
+    other.charge(1, 0.2, 20);
+    other.settled(1, 19, 1);
+    expect(other.admit({ requests: 15, bytes: 1 }, 'batch')).toBeCloseTo(0.15);
+  });
+
   // helper-68: only the groups in flight were scaled by how far over their estimates the settled ones
   // came; a new group was projected at its bare estimate, and went out past the cap.
   it('a new group is projected as the groups in flight are: its estimate scaled up by how far over theirs the settled ones came', () => {

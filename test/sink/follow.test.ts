@@ -620,10 +620,21 @@ describe('the real-time sender', () => {
     expect([...(requeued[0]?.keys() ?? [])]).toEqual([keyN(2)]);
   });
 
-  it('a connection failure is an errored answer like any other (api_error), tried again', async () => {
-    const { client } = realtimeClient([new APIConnectionError({ message: 'Connection error.' })]);
+  it('a call that never connected (refused) is an errored answer (api_error), tried again; one sent and not answered is answer_lost, final in the run', async () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    const { client } = realtimeClient([new APIConnectionError({ message: 'Connection error.', cause: refused })]);
     const ctx = testContext({ mode: 'realtime' }, client);
     const { requeued } = await sendAll(ctx, [keyN(1)]);
     expect([...(requeued[0]?.keys() ?? [])]).toEqual([keyN(1)]);
+
+    // Reset with no answer: the API may have answered, and billed, it (helper-68: it was sent again).
+    const lost = realtimeClient([new APIConnectionError({ message: 'Connection error.' })]);
+    const ctx2 = testContext({ mode: 'realtime' }, lost.client);
+    const second = await sendAll(ctx2, [keyN(2)]);
+    expect([...(second.requeued[0]?.keys() ?? [])]).toEqual([]);
+    expect(stateOf(ctx2, keyN(2))).toBe('done');
+    const stored = JSON.parse(ctx2.ledger.storedResult(identity.scope, keyN(2))!) as { error: { error: { type: string; message: string } } };
+    expect(stored.error.error.type).toBe('answer_lost');
+    expect(stored.error.error.message).toMatch(/may have answered it, and billed it.*\(Connection error\.\)$/);
   });
 });

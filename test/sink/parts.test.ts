@@ -6,6 +6,7 @@ import { APIConnectionError, APIError } from '@anthropic-ai/sdk';
 import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
 import { describe, expect, it } from 'vitest';
 import { customIdOf, requestLine } from '../../src/core/request.ts';
+import { ANSWER_LOST, isTransientFailure } from '../../src/core/retry.ts';
 import { BatchAssembler } from '../../src/sink/assembler.ts';
 import { batchBody, ENVELOPE_BYTES, payloadBytes, requestBytes } from '../../src/sink/body.ts';
 import { BudgetGuard } from '../../src/sink/budget.ts';
@@ -326,7 +327,26 @@ describe('ResultRecorder', () => {
     // after both, took nothing.
     const third = new ResultRecorder(ctx);
     await third.store(row, decidedSecond, 1, new Map());
-    expect([first.took(id), second.took(id), third.took(id)]).toEqual([1, 2, 0]);
+    expect([first.took(id), second.took(id), third.took(id)].map((took) => took.paid)).toEqual([1, 2, 0]);
+  });
+
+  it('a real-time answer lost on the way is final in the run, counted as lost (maybe billed) for the budget, and sent again by a new run', async () => {
+    const ctx = testContext();
+    const { ledger } = ctx;
+    ledger.ensureSpec('s', '{"model":"m","max_tokens":5,"messages":', '}');
+    for (const key of ['a', 'b']) ledger.insertRequest(identity.scope, key, null, 's', '[]', 0);
+    const { id } = ledger.openBatch(identity, ctx.run, 'test', 'nonce1', ['a', 'b'], 0);
+    ledger.setRemote(id, 'realtime_nonce1', 0);
+    const row = ledger.batch(id)!;
+    const waiting = ledger.submittedOf(id);
+    const recorder = new ResultRecorder(ctx);
+    const errored = (type: string) => ({ type: 'errored', error: { type: 'error', error: { type, message: 'x' } } }) as unknown as MessageBatchResult;
+    const decided = [(await recorder.decide(row, 'a', errored(ANSWER_LOST), waiting))!, (await recorder.decide(row, 'b', errored('api_error'), waiting))!];
+    const requeued: Requeued = new Map();
+    await recorder.store(row, decided, 1, requeued);
+    expect([...requeued.keys()]).toEqual(['b']); // the transient error is tried again; the lost answer is not
+    expect(recorder.took(id)).toEqual({ paid: 0, lost: 1 });
+    expect(isTransientFailure(JSON.stringify(errored(ANSWER_LOST)))).toBe(true);
   });
 
   it('a request an earlier run canceled is sent again: rerunning means finishing', async () => {
