@@ -110,8 +110,9 @@ export class BatchAssembler {
    * A request added again without it (sent back for another attempt) is priced as it was the first
    * time: by its documents, not by the `file_id`s of its body.
    */
-  async add(key: string, size: number, costBytes?: number): Promise<void> {
+  async add(key: string, size: number, costBytes?: number, maxTokens?: number): Promise<void> {
     if (costBytes !== undefined && costBytes !== size) this.#documentCost.set(key, costBytes - size);
+    if (maxTokens !== undefined) this.#answerTokens.set(key, maxTokens);
     const cost = costBytes ?? size + (this.#documentCost.get(key) ?? 0);
     const ctx = this.#ctx;
     const realtime = ctx.mode.current === 'realtime';
@@ -217,10 +218,7 @@ export class BatchAssembler {
 
   /** Batches again the requests a settled batch sent back; at once when the input has ended. */
   async requeue(requeued: Requeued, inputDone: () => boolean): Promise<void> {
-    for (const [key, { bytes, maxTokens }] of requeued) {
-      if (maxTokens !== undefined) this.#answerTokens.set(key, maxTokens);
-      await this.add(key, bytes);
-    }
+    for (const [key, { bytes, maxTokens }] of requeued) await this.add(key, bytes, undefined, maxTokens);
     if (inputDone()) await this.flush();
   }
 

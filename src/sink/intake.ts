@@ -166,7 +166,8 @@ export class Intake {
       // Sent as this run built it: the same request, with its documents' current file ids (a request
       // without uploaded documents is the same to the byte, and costs no write).
       if (record.messages.includes('"file_id"')) await ledger.refreshPayload(scope, key, record.messages);
-      await assembler.add(key, size, costBytes);
+      // With the max_tokens an earlier run gave it (a cut-off answer's, doubled), to be priced at.
+      await assembler.add(key, size, costBytes, known.max_tokens ?? undefined);
     } else if (known.state === 'submitted' && known.batch_id !== null) {
       // Should its batch not answer it (canceled, expired), a retry sends it again: with its
       // documents' current file ids (one deleted or expired since was uploaded again), unless they
@@ -180,7 +181,7 @@ export class Intake {
       if (again && (await ledger.reopenRequest(scope, key, opts.now(), known.updated_at))) {
         // With its documents' current file ids (an earlier upload may have expired since it was sent).
         if (record.messages.includes('"file_id"')) await ledger.refreshPayload(scope, key, record.messages);
-        await assembler.add(key, size, costBytes);
+        await assembler.add(key, size, costBytes, known.max_tokens ?? undefined);
       } else {
         // What an earlier run left (an answer, or a final failure) is the record's: not sent again.
         this.#reused++;

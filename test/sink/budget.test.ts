@@ -11,10 +11,10 @@ import { BatchAssembler } from '../../src/sink/assembler.ts';
 import type { RecordError } from '../../src/core/result.ts';
 import { BudgetGuard, budgetExceeded } from '../../src/sink/budget.ts';
 import { emitInOrder, type EmitterDeps } from '../../src/sink/emitter.ts';
-import type { Intake } from '../../src/sink/intake.ts';
+import { Intake } from '../../src/sink/intake.ts';
 import { Ledger } from '../../src/ledger/ledger.ts';
 import { budgetedSink, testContext } from '../helpers/sink.ts';
-import { emulator, perRecord } from '../helpers/pipeline.ts';
+import { emulator, perRecord, sources } from '../helpers/pipeline.ts';
 
 async function prepared(n: number): Promise<PreparedRecord[]> {
   const source = Array.from({ length: n }, (_, i) => ({ seq: i, line: i + 2, data: { id: String(i), text: `text ${i}` } }));
@@ -308,6 +308,33 @@ it("a truncated answer's retry is priced at the max_tokens it asks for: the grou
   await assembler.add('fresh', 10);
   await assembler.requeue(new Map([['cut', { bytes: 12, maxTokens: 8 }], ['expired', { bytes: 12 }]]), () => true);
   expect(asked).toEqual([expect.objectContaining({ requests: 3, answers: [8] })]);
+});
+
+// A request an earlier run sent back with its max_tokens doubled (a cut-off answer), pending when that
+// run stopped, was priced by the next run as a typical answer of the job's max_tokens.
+it("a request an earlier run sent back with a larger max_tokens is priced at it by the run that reads it", async () => {
+  const ctx = testContext();
+  const source: PreparedRecord[] = [];
+  const rows = [{ id: '1', text: 'a' }, { id: '2', text: 'b' }];
+  for await (const r of toRequests({ model: 'claude-haiku-4-5', maxTokens: 100, prompt: compileTemplate('item {{id}}: {{text}}') })(Readable.from(sources(rows)))) source.push(r);
+  const read = async (run: ReturnType<typeof testContext>) => {
+    const asked: { requests: number; answers?: readonly number[] | undefined }[] = [];
+    const budget = new BudgetGuard(run, { maxUsd: 1, spentUsd: () => 0, estimateUsd: (group) => (asked.push(group), 0.01) });
+    let intake!: Intake;
+    const assembler = new BatchAssembler(run, { budget, beforeOpen: () => intake.writeBuffered(), inFlight: () => 0, slotFreed: () => new Promise(() => {}), submit: async () => {}, sendRealtime: async () => {} });
+    intake = new Intake(run, { assembler, track: () => {} });
+    await intake.fill(Readable.from(source));
+    await assembler.flush();
+    return asked;
+  };
+  await read(ctx); // the first run writes both requests
+  const keys = source.map((r) => r.key!);
+  const { id } = ctx.ledger.openBatch(ctx.identity, ctx.run, 'test', 'nonce1', keys, 1);
+  const waiting = ctx.ledger.submittedOf(id);
+  const cut = JSON.stringify({ type: 'succeeded', message: { stop_reason: 'max_tokens', content: [] } });
+  ctx.ledger.settle(id, [...waiting].map(([key, w]) => ({ waiting: w, result: cut, retry: true, maxTokens: key === keys[0] ? 200 : null })), 2);
+  const next = testContext({}, undefined, ctx.ledger);
+  expect(await read(next)).toEqual([expect.objectContaining({ requests: 2, answers: [200] })]);
 });
 
 /** An assembler whose group (the request `key` alone) is being sent: `sent()` ends its submit, then `flushed` resolves. */
