@@ -156,9 +156,32 @@ describe('real-time mode', () => {
     const lost = out.filter((r) => r._error);
     expect(lost.map((r) => [r.id, r._error?.type])).toEqual([['0', 'answer_lost']]);
     expect(lost[0]?._error?.message).toMatch(/may have .*billed.*not sent again.*run the same command again/s);
+    expect(first.stderr).toMatch(/answer_lost: 1\)/);
+    expect(first.stderr).toMatch(/^batch-enrich: cost \$[\d.]+ at real-time prices .*, plus what 1 answer lost on the way may have cost; /m);
     const second = await runCli(args, { env });
     expect(second.code, second.stderr).toBe(0);
     expect(proxy.calls.filter(isMessage)).toHaveLength(5);
+  });
+
+  it('against an emulator that loses a share of the answers (lostMessageRate): each record comes out once, no call is made twice in a run, and reruns finish the job', async () => {
+    const emu = await emulator({ responder: perRecord, lostMessageRate: 0.3, seed: 5 });
+    const ledger = tempLedger();
+    let asked = 0;
+    let lost = 30;
+    for (let run = 0; run < 10 && lost > 0; run++) {
+      const out = await enrich(emu, rows(30), { mode: 'realtime', ledger });
+      expect(out.map((r) => r['id'])).toEqual(rows(30).map((r) => r.id));
+      const lostNow = out.filter((r) => (r['_error'] as { type?: string } | undefined)?.type === 'answer_lost').length;
+      if (run === 0) expect(lostNow).toBeGreaterThan(0);
+      expect(out.filter((r) => r['_error'] !== undefined)).toHaveLength(lostNow);
+      // This run asked each request that had no answer once: all 30 at first, then those lost last time.
+      expect(emu.stats.calls['messages.create'] - asked).toBe(lost);
+      asked = emu.stats.calls['messages.create'];
+      lost = lostNow;
+      if (lost === 0) expect(ok(out)).toBe(true);
+    }
+    expect(lost).toBe(0);
+    expect(asked).toBe(30 + emu.stats.faults.lostMessage);
   });
 
   it('stores a real-time answer like a batch answer: a rerun in either mode pays nothing again', async () => {

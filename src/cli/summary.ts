@@ -7,6 +7,7 @@ import type { CostTotals, PriceTable } from '../core/pricing.ts';
 import { count, plural } from './text.ts';
 import type { MergeCounts } from '../stages/merge.ts';
 import { LONG_PROMPT_CANDIDATE_BYTES, typicalEstimate } from '../core/expected-cost.ts';
+import { ANSWER_LOST } from '../core/retry.ts';
 import type { JSONSchema } from '../core/request.ts';
 import { requestCostBytes } from '../sink/body.ts';
 import type { PreparedRecord } from '../stages/batch.ts';
@@ -72,9 +73,12 @@ export function summaryLines(s: RunSummary): string[] {
       s.mode === 'realtime'
         ? `cost ${usd(s.cost_usd)} at real-time prices (in batches it would have been about half)`
         : `cost ${usd(s.cost_usd)} ${s.mode === 'batch' ? 'at batch prices' : 'in batches and real time'} (${usd(s.realtime_cost_usd)} in real time, ${usd(saved)} saved)`;
+    // Real-time answers lost on the way may have been billed, at a cost nobody here knows.
+    const lost = s.failed_by_type[ANSWER_LOST] ?? 0;
     lines.push(
       how +
-        `${s.unpriced_results > 0 ? `, plus ${s.unpriced_results} results of unpriced models` : ''}; ${s.wall_seconds} s`,
+        `${s.unpriced_results > 0 ? `, plus ${s.unpriced_results} results of unpriced models` : ''}` +
+        `${lost > 0 ? `, plus what ${plural(lost, 'answer')} lost on the way may have cost` : ''}; ${s.wall_seconds} s`,
     );
   }
   return lines;

@@ -72,6 +72,12 @@ export interface EmulatorOptions {
    * times out or a connection drops after the API accepted the batch. _Default:_ 0.
    */
   lostCreateRate?: number;
+  /**
+   * Share (0..1) of `POST /v1/messages` calls whose answer is made (and, on the API, billed) and
+   * broken off half way through its body (the connection reset): the case where sending it again
+   * pays twice. _Default:_ 0.
+   */
+  lostMessageRate?: number;
   /** How long the answer to a create waits after the batch was made (a slow or stalled response). _Default:_ 0. */
   createLatencyMs?: number;
   /** A pause of this long half way through every results download (a slow download). _Default:_ 0. */
@@ -117,6 +123,7 @@ export interface ResolvedOptions {
   cutResultsRate: number;
   transient404: boolean;
   lostCreateRate: number;
+  lostMessageRate: number;
   createLatencyMs: number;
   resultsPauseMs: number;
   messagesConcurrency: number;
@@ -154,6 +161,7 @@ const optionsSchema = z.object({
   cutResultsRate: rate,
   transient404: z.boolean().optional(),
   lostCreateRate: rate,
+  lostMessageRate: rate,
   createLatencyMs: z.number().min(0).optional(),
   resultsPauseMs: z.number().min(0).optional(),
   messagesConcurrency: z.int().min(0).optional(),
@@ -215,6 +223,7 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
     cutResultsRate: o.cutResultsRate ?? 0,
     transient404: o.transient404 ?? false,
     lostCreateRate: o.lostCreateRate ?? 0,
+    lostMessageRate: o.lostMessageRate ?? 0,
     createLatencyMs: o.createLatencyMs ?? 0,
     resultsPauseMs: o.resultsPauseMs ?? 0,
     messagesConcurrency: o.messagesConcurrency ?? 0,

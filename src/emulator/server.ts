@@ -56,7 +56,7 @@ export interface EmulatorStats {
   /** HTTP calls per route (including those answered with an error or an injected fault). */
   calls: Record<RouteName, number>;
   /** Injected faults by kind. */
-  faults: { '429': number; '500': number; '529': number; transient404: number; cutResults: number; lostCreate: number };
+  faults: { '429': number; '500': number; '529': number; transient404: number; cutResults: number; lostCreate: number; lostMessage: number };
   /** Requests in successfully created batches (sum over batches). */
   requestsSubmitted: number;
   /** Requests forwarded to the upstream. */
@@ -210,7 +210,7 @@ class Emulator {
   readonly forwarder: Forwarder | undefined;
   readonly stats: EmulatorStats = {
     calls: emptyCalls(),
-    faults: { '429': 0, '500': 0, '529': 0, transient404: 0, cutResults: 0, lostCreate: 0 },
+    faults: { '429': 0, '500': 0, '529': 0, transient404: 0, cutResults: 0, lostCreate: 0, lostMessage: 0 },
     requestsSubmitted: 0,
     upstreamCalls: 0,
   };
@@ -223,6 +223,7 @@ class Emulator {
   controlCalls = 0;
   downloads = 0;
   lostCreates = 0;
+  lostMessages = 0;
   messagesActive = 0;
   readonly rateWindow = new RateWindow();
   baseUrl = '';
@@ -504,6 +505,14 @@ class Emulator {
       limits['anthropic-ratelimit-requests-limit'] = String(opts.messagesConcurrency);
       limits['anthropic-ratelimit-requests-remaining'] = String(Math.max(0, opts.messagesConcurrency - this.messagesActive));
       limits['anthropic-ratelimit-requests-reset'] = new Date(opts.now() + 1000).toISOString();
+    }
+    if (opts.lostMessageRate > 0 && unitHash(opts.seed, 'lost-message', this.lostMessages++) < opts.lostMessageRate) {
+      // Answered (billed, on the API), and the answer broken off half way: the connection reset.
+      stats.faults.lostMessage++;
+      const text = JSON.stringify(built.message);
+      res.writeHead(200, { ...limits, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) });
+      res.write(text.slice(0, Math.floor(text.length / 2)), () => res.destroy());
+      return;
     }
     this.sendJson(res, 200, built.message, limits);
   }

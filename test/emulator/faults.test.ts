@@ -86,6 +86,23 @@ describe('faults on demand', () => {
     }
   });
 
+  it('lostMessageRate: a /v1/messages answer, made (and billed), broken off half way', async () => {
+    const emu = await startEmulator({ lostMessageRate: 0.5, seed: 3 });
+    try {
+      const c = client(emu.url);
+      const outcomes = await Promise.allSettled(Array.from({ length: 20 }, () => c.messages.create({ model: 'claude-haiku-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] })));
+      const lost = outcomes.filter((o) => o.status === 'rejected');
+      expect(lost.length).toBe(emu.stats.faults.lostMessage);
+      expect(lost.length).toBeGreaterThan(0);
+      expect(lost.length).toBeLessThan(20);
+      // Not an answer the API gave: the connection broke (no status), as in production.
+      for (const o of lost) expect((o as PromiseRejectedResult).reason).not.toHaveProperty('status', expect.any(Number));
+      expect(emu.stats.calls['messages.create']).toBe(20);
+    } finally {
+      await emu.close();
+    }
+  });
+
   it('cutResultsRate: the download stops half way with a broken connection', async () => {
     const emu = await startEmulator({ cutResultsRate: 1 });
     try {
