@@ -195,6 +195,28 @@ describe('adoption by proof, in a run that waits', () => {
     // The second batch went out while the first (lost) one still ran, not an hour later.
     expect(secondCreateAt! - started).toBeLessThan(10 * 60_000);
   });
+
+  // helper-70: the run's next batch, of the same size, showed in the list before its create had
+  // answered (and its row claimed it): the search took it for a candidate and followed it to its end
+  // (an hour here; up to 24 on the API) before it could find that the lost create made nothing.
+  it("a lost create that made nothing is sent again after the search's minute, not once the run's own next batch has ended", async () => {
+    let t = Date.now();
+    // A thousand times faster than real time, not instant: the create answered 200 ms (real) after its
+    // batch is made (the window in which the list shows it unclaimed) is 200 s on this clock.
+    const clock = { now: () => t, sleep: async (ms: number) => void (t += ms, await new Promise((resolve) => setTimeout(resolve, ms / 1000))) };
+    const emu = await emulator({ responder: perRecord, now: clock.now, processingMs: 20 * 60_000, createLatencyMs: 200 });
+    const started = t;
+    const creates: number[] = [];
+    const proxy = await faultProxy(emu.url, (call) => {
+      if (isCreate(call)) creates.push(t - started);
+      return isCreate(call) && call.n === 0 ? 'refuse' : 'pass';
+    });
+    const out = await enrich(emu, rows(8), { baseURL: proxy.url, clock, batchSize: 4, pollMinMs: undefined, pollMaxMs: undefined });
+    expect(ok(out)).toBe(true);
+    expect(paidTwice(emu)).toEqual([]);
+    expect(creates).toHaveLength(3);
+    expect(creates[2]!).toBeLessThan(10 * 60_000);
+  });
 });
 
 describe('adoption by proof, in a --no-wait try', () => {

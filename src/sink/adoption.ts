@@ -137,6 +137,14 @@ export async function findOurBatch(ctx: AdoptionContext, row: BatchRow, lostAt: 
       }
     }
     for (const [id, candidate] of candidates) {
+      // Claimed by another row of this ledger since it was listed (this run's next batch, listed before
+      // its create answered): made by that row's create, or proven by its nonce, so never ours.
+      const owner = await ledger.claimant(id);
+      if (owner !== undefined && owner !== row.id) {
+        candidates.delete(id);
+        rejected.add(id);
+        continue;
+      }
       const verdict = await check(ctx, row, candidate);
       if (signal.aborted) return undefined;
       if (verdict === 'pending') continue;
