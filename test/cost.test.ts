@@ -13,7 +13,8 @@ import { costOf, newCostTotals } from '../src/core/pricing.ts';
 import { openLedger } from '../src/ledger/open.ts';
 import type { LedgerStore } from '../src/ledger/store.ts';
 import { ROOT, runCli } from './helpers/cli.ts';
-import { emulator, enrich, perRecord, tempLedger } from './helpers/pipeline.ts';
+import { emulator, enrich, idOf, perRecord, tempLedger } from './helpers/pipeline.ts';
+import type { BatchEvent } from '../src/stages/batch.ts';
 import { faultProxy, isCreate } from './helpers/proxy.ts';
 
 const TICKETS = join(ROOT, 'fixtures', 'csv', 'tickets.csv');
@@ -366,6 +367,29 @@ describe('--max-cost on a rerun', () => {
     expect(rest.stderr).toMatch(/estimate: 6 requests of about .*; 6 requests in the ledger already are not counted: over --max-cost/);
     expect(emu.stats.requestsSubmitted).toBe(6);
   });
+
+  // helper-70: the raised max_tokens of a cut-off answer's retry was priced only when the retry was
+  // sent back in the same run; a rerun that found it pending priced it at the job's --max-tokens.
+  it("prices a cut-off answer's retry that a stopped run left pending at the max_tokens it asks for: the rerun stays within its cap", async () => {
+    const long = ({ params }: { params: Record<string, unknown> }) => ({ json: { label: `label-${idOf(params)}-${'x'.repeat(120)}`, n: 1 } });
+    const emu = await emulator({ responder: long });
+    const ledger = tempLedger();
+    const input = Array.from({ length: 40 }, (_, i) => ({ id: String(i), text: `text ${i}` }));
+    const common = { ledger, job: 'J', maxTokens: 4, maxAttempts: 6, batchSize: 100, flushAfterMs: 20 };
+    // Run 1: answers (about 37 tokens) cut at 4, 8, 16, 32 tokens; stopped once the retries at 64 are pending.
+    const controller = new AbortController();
+    let requeues = 0;
+    const stop = (e: BatchEvent) => e.type === 'requeued' && ++requeues === 4 && controller.abort();
+    await expect(enrich(emu, input, { ...common, signal: controller.signal, onEvent: stop })).rejects.toMatchObject({ code: 'BE_ABORTED' });
+    // The rerun: 40 retries at max_tokens 64, priced as answers of 4 tokens ($0.0019), went out under
+    // a cap of $0.003, and their answers cost $0.0038.
+    // Priced at 64 tokens an answer, they do not fit: not sent again, and each record says why.
+    const costs = newCostTotals();
+    const out = await enrich(emu, input, { ...common, maxCostUsd: 0.003, costs });
+    expect(costs.usd).toBeLessThanOrEqual(0.003);
+    expect(out.map((r) => r['id'])).toEqual(input.map((r) => r.id));
+    for (const r of out) expect(r['_error']).toMatchObject({ type: 'budget_exceeded', message: expect.stringMatching(/^not submitted again: .*its last attempt ended in truncated/) });
+  }, 60_000);
 
   it('counts a request whose stored answer is a transient failure (expired): the rerun sends it again, and pays', async () => {
     const emu = await emulator({ expiredRate: 1 });

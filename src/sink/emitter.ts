@@ -234,7 +234,9 @@ async function unblock(ctx: SinkContext, deps: EmitterDeps, rows: readonly Recor
       deps.track(row.batch_id);
     } else if (row.state === 'pending' && !deps.budget.exhausted) {
       pending = true;
-      await deps.assembler.add(row.key, payloadBytes(await ledger.payload(scope, row.key)));
+      const payload = await ledger.payload(scope, row.key);
+      // Priced at the max_tokens it was sent back with (a cut-off answer's, doubled), as it will ask.
+      await deps.assembler.add(row.key, payloadBytes(payload), undefined, payload?.max_tokens ?? undefined);
     }
   }
   if (pending && deps.intake.inputDone) await deps.assembler.flush();

@@ -457,6 +457,28 @@ it('--no-wait: a batch answered between the read and the idle check is collected
   expect(out).toMatchObject([{ seq: 0, error: undefined, result: { type: 'succeeded' }, batchId: 'msgbatch_1' }]);
 });
 
+it("the emitter, finding a record's request pending (released), gives the assembler the max_tokens it was sent back with, to be priced at", async () => {
+  const ctx = testContext({ noWait: true });
+  const { ledger } = ctx;
+  ledger.intake(ctx.scope, ctx.run, [{ id: 's', head: '{"model":"m","max_tokens":5,"messages":', tail: '}' }], [{ key: 'k', label: null, spec: 's', messages: '[]' }], [{ seq: 0, line: 2, data: '{"id":"0"}', key: 'k', error: null }], 0);
+  const { id } = ledger.openBatch(ctx.identity, ctx.run, 'test', 'n1', ['k'], 1);
+  ledger.settle(id, [{ waiting: ledger.submittedOf(id).get('k')!, result: '{"type":"succeeded","message":{"stop_reason":"max_tokens"}}', retry: true, maxTokens: 64 }], 2);
+  const added: unknown[][] = [];
+  const deps: EmitterDeps = {
+    intake: { inputDone: true, recordsRead: 1 } as Intake,
+    assembler: { has: () => false, sending: () => false, add: async (...args: unknown[]) => void added.push(args), flush: async () => {} } as unknown as BatchAssembler,
+    budget: { exhausted: false, refusal: undefined } as BudgetGuard,
+    track: () => {},
+    failure: () => undefined,
+    idle: () => true,
+    counted: () => undefined,
+  };
+  await expect((async () => {
+    for await (const _ of emitInOrder(ctx, deps));
+  })()).rejects.toMatchObject({ code: 'BE_PENDING' });
+  expect(added).toEqual([['k', expect.any(Number), undefined, 64]]);
+});
+
 it('--no-wait: the pending line counts as people read it (1,200 records, not 1200)', async () => {
   const ctx = testContext({ noWait: true });
   const { ledger } = ctx;
