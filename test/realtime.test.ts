@@ -16,6 +16,15 @@ import { faultProxy, isCancel, isCreate } from './helpers/proxy.ts';
 import { createClient } from '../src/client/client.ts';
 import { STOP_WAIT_MS } from '../src/sink/options.ts';
 
+/** Real time, but waits under a second pass at once; longer ones (a retry-after, a grown poll interval) last until cut short. */
+const cutClock = {
+  now: Date.now,
+  sleep: (ms: number, signal: AbortSignal) =>
+    new Promise<void>((resolve) => {
+      if (ms < 1000 || signal.aborted) return resolve();
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    }),
+};
 const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ id: String(i), text: `text ${i}` }));
 const ok = (out: Record<string, unknown>[]) => out.every((r) => r['_error'] === undefined && r['label'] === `label-${r['id']}`);
 
@@ -309,20 +318,12 @@ describe('--deadline', () => {
   // Stop 45's leftover: a create waiting out the API's retry-after (up to 15 minutes) slept on the
   // run's signal only, past the deadline.
   it('gives up at the deadline a create waiting out a long retry-after: its requests go out in real time at once', async () => {
-    const clock = {
-      now: Date.now,
-      sleep: (ms: number, signal: AbortSignal) =>
-        new Promise<void>((resolve) => {
-          if (ms < 1000 || signal.aborted) return resolve();
-          signal.addEventListener('abort', () => resolve(), { once: true });
-        }),
-    };
     const emu = await emulator({ responder: perRecord });
     const proxy = await faultProxy(emu.url, (call) => (isCreate(call) ? 'rate-limit' : 'pass'));
     const client = createClient({ apiKey: 'test-key', baseURL: proxy.url, maxRetries: 0 });
     const events: BatchEvent[] = [];
     const started = Date.now();
-    const out = await enrich(emu, rows(5), { client, deadline: Date.now() + 300, clock, onEvent: (e) => events.push(e) });
+    const out = await enrich(emu, rows(5), { client, deadline: Date.now() + 300, clock: cutClock, onEvent: (e) => events.push(e) });
     expect(ok(out)).toBe(true);
     expect(emu.batches()).toHaveLength(0);
     expect(emu.stats.calls['messages.create']).toBe(5);
@@ -331,18 +332,9 @@ describe('--deadline', () => {
   }, 15_000);
 
   it('cuts a long poll wait short at the deadline, so the canceled batch is seen to end at once', async () => {
-    // Waits under a second pass at once; longer ones (the interval has grown) last until cut short.
-    const clock = {
-      now: Date.now,
-      sleep: (ms: number, signal: AbortSignal) =>
-        new Promise<void>((resolve) => {
-          if (ms < 1000 || signal.aborted) return resolve();
-          signal.addEventListener('abort', () => resolve(), { once: true });
-        }),
-    };
     const emu = await emulator({ responder: perRecord, processingMs: 3_600_000 });
     const events: BatchEvent[] = [];
-    const out = await enrich(emu, rows(5), { deadline: Date.now() + 300, clock, pollMinMs: 10, pollMaxMs: undefined, onEvent: (e) => events.push(e) });
+    const out = await enrich(emu, rows(5), { deadline: Date.now() + 300, clock: cutClock, pollMinMs: 10, pollMaxMs: undefined, onEvent: (e) => events.push(e) });
     expect(ok(out)).toBe(true);
     expect(events).toContainEqual(expect.objectContaining({ type: 'deadline', canceling: 1 }));
     expect(emu.stats.calls['messages.create']).toBe(5);
