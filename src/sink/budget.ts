@@ -152,7 +152,10 @@ export class BudgetGuard {
       const row = await this.#ctx.ledger.batch(batchId);
       if (!row || row.run === this.#ctx.run || row.state === 'failed' || row.state === 'downloaded') return;
       const mode = row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch';
-      this.#inFlight.set(batchId, { usd: budget.estimateUsd({ requests: row.request_count, bytes: row.cost_bytes ?? row.bytes, mode }), requests: row.request_count });
+      // Its cut-off answers' retries at the max_tokens they ask for, as this run's own are (`requeue`).
+      const answers: number[] = [];
+      for (const waiting of (await this.#ctx.ledger.submittedOf(batchId)).values()) if (waiting.max_tokens !== null) answers.push(waiting.max_tokens);
+      this.#inFlight.set(batchId, { usd: budget.estimateUsd({ requests: row.request_count, bytes: row.cost_bytes ?? row.bytes, answers, mode }), requests: row.request_count });
     } finally {
       this.#counting--;
       this.#ctx.pulse.move();

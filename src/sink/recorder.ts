@@ -20,7 +20,6 @@ export interface Decided {
   verdict: Verdict;
 }
 
-/** Requests to batch again after a batch settled: key → bytes it adds to a body. */
 /**
  * Requests sent back for another attempt, by key: their bytes in a body, and the `max_tokens` a
  * truncated answer's retry asks for (its answer is priced at it: it was longer than the last).

@@ -337,6 +337,24 @@ it("a request an earlier run sent back with a larger max_tokens is priced at it 
   expect(await read(next)).toEqual([expect.objectContaining({ requests: 2, answers: [200] })]);
 });
 
+// helper-70: a batch an earlier try left running, made of cut-off answers' retries, was counted as
+// typical answers of the job's max_tokens.
+it("a followed batch of an earlier try is priced at the max_tokens its requests ask for", async () => {
+  const ctx = testContext();
+  const { ledger } = ctx;
+  ledger.intake(ctx.scope, ctx.run, [{ id: 's', head: '{"model":"m","max_tokens":5,"messages":', tail: '}' }], ['a', 'b'].map((key) => ({ key, label: null, spec: 's', messages: '[]' })), [], 0);
+  const earlier = ledger.startRun('test', 0);
+  const first = ledger.openBatch(ctx.identity, earlier, 'test', 'n1', ['a', 'b'], 1);
+  const cut = '{"type":"succeeded","message":{"stop_reason":"max_tokens"}}';
+  ledger.settle(first.id, [...ledger.submittedOf(first.id)].map(([key, waiting]) => ({ waiting, result: cut, retry: true, maxTokens: key === 'a' ? 64 : null })), 2);
+  const second = ledger.openBatch(ctx.identity, earlier, 'test', 'n2', ['a', 'b'], 3);
+  ledger.sizeBatch(second.id, 2, 100, 100);
+  const asked: { requests: number; answers?: readonly number[] | undefined }[] = [];
+  const guard = new BudgetGuard(ctx, { maxUsd: 1, spentUsd: () => 0, estimateUsd: (group) => (asked.push(group), 0.01) });
+  await guard.follows(second.id);
+  expect(asked).toEqual([expect.objectContaining({ requests: 2, answers: [64] })]);
+});
+
 /** An assembler whose group (the request `key` alone) is being sent: `sent()` ends its submit, then `flushed` resolves. */
 async function groupBeingSent(ctx: ReturnType<typeof testContext>, key: string): Promise<{ assembler: BatchAssembler; flushed: Promise<void>; sent: () => void }> {
   let sent!: () => void;
