@@ -333,16 +333,8 @@ export function enrichStage(
  */
 function groupEstimate(o: ReturnType<typeof resolveOptions>, prefixBytes: number, answerSchema: JSONSchema | undefined, table: PriceTable) {
   const job = { model: o.model, maxTokens: o.maxTokens, table, cached: Boolean(o.system) && cacheNotice(o.system, o.model) === undefined, answerSchema };
-  return ({ requests, bytes, each, answers, mode }: Parameters<Budget['estimateUsd']>[0]): number => {
-    const estimate = typicalEstimate({ requests, bytes, prefixBytes, each }, { ...job, mode });
-    if (estimate.capUsd === undefined) return Number.POSITIVE_INFINITY;
-    // A truncated answer's retry: its answer was longer than the last max_tokens, and is priced at the
-    // new one, not as a typical answer of the job's (helper-68: retries of 4-token answers cut short
-    // were estimated at 4 tokens, and a run spent $0.029 against a cap of $0.02).
-    let longer = 0;
-    for (const tokens of answers ?? []) longer += Math.max(0, tokens - estimate.expectedOutputTokens);
-    return estimate.capUsd + (longer > 0 ? (costOf({ input_tokens: 0, output_tokens: longer }, o.model, { mode, table }).usd ?? Number.POSITIVE_INFINITY) : 0);
-  };
+  return ({ requests, bytes, each, answers, mode }: Parameters<Budget['estimateUsd']>[0]): number =>
+    typicalEstimate({ requests, bytes, prefixBytes, each, answers }, { ...job, mode }).capUsd ?? Number.POSITIVE_INFINITY;
 }
 
 /** The words the CLI replaces with its own options (`--dry-run`, `--emulator`). */

@@ -94,6 +94,8 @@ export class InputTally {
   #prefixBytes = 0;
   /** The `costBytes` of the requests of at least `LONG_PROMPT_CANDIDATE_BYTES`. */
   readonly #large: number[] = [];
+  /** The `max_tokens` of the requests whose answers are priced at it (cut-off answers' retries). */
+  readonly #answers: number[] = [];
   /**
    * The requests seen: the first 48 bits of each key (a sha256, base64url), to the next 30. A record
    * is a repeat only when all 78 match (a false repeat, which would leave a request out of the
@@ -118,7 +120,7 @@ export class InputTally {
     return false;
   }
 
-  add(record: PreparedRecord): void {
+  add(record: PreparedRecord, maxTokens?: number): void {
     if (record.error || !record.spec || record.messages === undefined || record.key === undefined) {
       this.failed++;
       return;
@@ -129,6 +131,7 @@ export class InputTally {
     this.#bytes += costBytes;
     // The ones that may be in a model's long-prompt tier, priced at it one by one (`EstimatedRequests.each`).
     if (costBytes >= LONG_PROMPT_CANDIDATE_BYTES) this.#large.push(costBytes);
+    if (maxTokens !== undefined) this.#answers.push(maxTokens);
     this.#prefixBytes = record.spec.bytes;
   }
 
@@ -137,7 +140,7 @@ export class InputTally {
    * price.
    */
   estimate(model: string, maxTokens: number, table: PriceTable, cached: boolean, mode: 'batch' | 'realtime' = 'batch', answerSchema?: JSONSchema) {
-    return typicalEstimate({ requests: this.requests, bytes: this.#bytes, prefixBytes: this.#prefixBytes, each: this.#large }, { model, maxTokens, table, cached, mode, answerSchema });
+    return typicalEstimate({ requests: this.requests, bytes: this.#bytes, prefixBytes: this.#prefixBytes, each: this.#large, answers: this.#answers }, { model, maxTokens, table, cached, mode, answerSchema });
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { typicalAnswerTokens } from './answer-size.ts';
 import { minCacheableTokens } from './preflight.ts';
-import { charsPerToken, estimateCost, priceFor, type PriceTable } from './pricing.ts';
+import { charsPerToken, costOf, estimateCost, priceFor, type PriceTable } from './pricing.ts';
 import { LINE_WRAPPER_BYTES, type JSONSchema } from './request.ts';
 
 /** The minimum prompt length for caching when the registry does not know the model (the smallest of them). */
@@ -39,6 +39,13 @@ export interface EstimatedRequests {
    * ones were priced as short, and the run spent 3× its `--max-cost`).
    */
   each?: Iterable<number> | undefined;
+  /**
+   * The `max_tokens` of the requests whose answers are priced at it: a cut-off answer's retry (its
+   * `max_tokens` doubled) will be longer than the last one, so longer than a typical answer of the
+   * job's (helper-68: retries of 4-token answers estimated at 4 tokens, and a run spent $0.029
+   * against a cap of $0.02).
+   */
+  answers?: Iterable<number> | undefined;
 }
 
 /**
@@ -64,13 +71,28 @@ export const LONG_PROMPT_CANDIDATE_BYTES = 4096;
 export function typicalEstimate(w: EstimatedRequests, job: EstimatedJob) {
   const whole = oneTier(w, job);
   const long = longPromptPart(w, job);
-  if (long === undefined || long.requests === 0 || long.requests === w.requests) return whole;
-  // Each part at its own tier: the short ones' average is under the threshold, the long ones' over it.
-  const short = oneTier({ requests: w.requests - long.requests, bytes: w.bytes - long.bytes, prefixBytes: w.prefixBytes }, job);
-  const big = oneTier({ requests: long.requests, bytes: long.bytes, prefixBytes: w.prefixBytes }, job);
-  const sum = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a + b);
-  return { ...whole, lowUsd: sum(short.lowUsd, big.lowUsd), highUsd: sum(short.highUsd, big.highUsd), capUsd: sum(short.capUsd, big.capUsd) };
+  let tiers: Omit<typeof whole, 'lowUsd' | 'highUsd'> & { lowUsd: number | undefined; highUsd: number | undefined } = whole;
+  if (long !== undefined && long.requests > 0 && long.requests < w.requests) {
+    // Each part at its own tier: the short ones' average is under the threshold, the long ones' over it.
+    const short = oneTier({ requests: w.requests - long.requests, bytes: w.bytes - long.bytes, prefixBytes: w.prefixBytes }, job);
+    const big = oneTier({ requests: long.requests, bytes: long.bytes, prefixBytes: w.prefixBytes }, job);
+    tiers = { ...whole, lowUsd: sum(short.lowUsd, big.lowUsd), highUsd: sum(short.highUsd, big.highUsd), capUsd: sum(short.capUsd, big.capUsd) };
+  }
+  // The answers of cut-off answers' retries: up to their own max_tokens, over a typical answer (and,
+  // at most, over the job's max_tokens).
+  let overTypical = 0;
+  let overMax = 0;
+  for (const tokens of w.answers ?? []) {
+    overTypical += Math.max(0, tokens - whole.expectedOutputTokens);
+    overMax += Math.max(0, tokens - job.maxTokens);
+  }
+  if (overTypical === 0) return tiers;
+  const output = (tokens: number) => (tokens === 0 ? 0 : costOf({ input_tokens: 0, output_tokens: tokens }, job.model, { mode: job.mode, table: job.table }).usd);
+  return { ...tiers, lowUsd: sum(tiers.lowUsd, output(overTypical)), capUsd: sum(tiers.capUsd, output(overTypical)), highUsd: sum(tiers.highUsd, output(overMax)) };
 }
+
+/** A sum of costs, unknown when either is. */
+const sum = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a + b);
 
 /** The requests of `w.each` over the model's long-prompt threshold (undefined: no such tier, or no sizes given). */
 function longPromptPart(w: EstimatedRequests, job: EstimatedJob): { requests: number; bytes: number } | undefined {

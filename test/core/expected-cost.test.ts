@@ -78,6 +78,20 @@ describe('the estimate before sending (typicalEstimate)', () => {
     expect(typicalEstimate({ ...w, each }, haiku45)).toEqual(typicalEstimate(w, haiku45));
   });
 
+  it("prices a cut-off answer's retry at the max_tokens it asks for (`answers`): longer than a typical answer, and than the job's max_tokens", () => {
+    const job = { model: 'claude-haiku-4-5', maxTokens: 4, table: DEFAULT_PRICES, mode: 'batch' as const, cached: false };
+    const w = { requests: 10, bytes: 10 * 400, prefixBytes: 0 };
+    const plain = typicalEstimate(w, job);
+    const out = (tokens: number) => costOf({ input_tokens: 0, output_tokens: tokens }, job.model, { mode: 'batch', table: DEFAULT_PRICES }).usd as number;
+    const retried = typicalEstimate({ ...w, answers: [64, 64] }, job);
+    // Two answers of up to 64 tokens, not a typical one of the job's 4 at most.
+    expect(retried.capUsd as number).toBeCloseTo((plain.capUsd as number) + 2 * out(64 - plain.expectedOutputTokens), 12);
+    expect(retried.lowUsd as number).toBeCloseTo((plain.lowUsd as number) + 2 * out(64 - plain.expectedOutputTokens), 12);
+    expect(retried.highUsd as number).toBeCloseTo((plain.highUsd as number) + 2 * out(64 - 4), 12);
+    // A max_tokens no larger than a typical answer adds nothing.
+    expect(typicalEstimate({ ...w, answers: [1] }, job)).toEqual(plain);
+  });
+
   it("leaves the request line's wrapper (custom_id and all) out of the input tokens", () => {
     const job = { model: 'claude-haiku-4-5', maxTokens: 1_024, table: DEFAULT_PRICES, mode: 'batch' as const, cached: false };
     expect(typicalEstimate({ requests: 2, bytes: 2 * (LINE_WRAPPER_BYTES + 400), prefixBytes: 100 }, job).avgInputTokens).toBe(100);

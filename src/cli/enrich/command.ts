@@ -20,8 +20,7 @@ import { apiFromEnv } from '../jobs/shared.ts';
 import { newUploadCounts } from '../../client/uploads.ts';
 import { defaultLedgerPath } from '../../ledger/ledger.ts';
 import { openLedger, writtenNotesOf } from '../../ledger/open.ts';
-import { isTransientFailure } from '../../core/retry.ts';
-import { ledgerUnavailable, ledgerWriteFailed, type KnownRequest, type LedgerStore } from '../../ledger/store.ts';
+import { ledgerUnavailable, ledgerWriteFailed, type LedgerStore } from '../../ledger/store.ts';
 import { newCounts } from '../../stages/merge.ts';
 import { coalesce } from '../../stages/write.ts';
 import { REALTIME_PREFIX } from '../../sink/options.ts';
@@ -216,9 +215,7 @@ async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.Proces
   const api = values.emulator ? undefined : apiFromEnv(env);
   // Without a cap, the pass only counts sampled rows answered before: nothing to count without the ledger.
   if (values['max-cost'] === undefined && !api) return 0;
-  // Pending requests are to pay, and so are answers the run will try again (a transient failure, as the intake decides).
-  const toPay = (request: KnownRequest) => request.state === 'pending' || (request.state === 'done' && request.failure !== null && isTransientFailure(request.failure));
-  const inLedger = api ? async (keys: string[]) => new Set([...(await ledger.known(api.scope, keys))].flatMap(([k, request]) => (toPay(request) ? [] : [k]))) : undefined;
+  const known = api ? async (keys: string[]) => ledger.known(api.scope, keys) : undefined;
   const { line, inLedger: answeredBefore } = await checkCost(input.offline(runRows(input.read(await input.open()), values, plan.picked)), {
     spec: { ...plan.spec, documentPrompt: plan.config.documentPrompt },
     prices: plan.prices,
@@ -226,7 +223,7 @@ async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.Proces
     cachedPrefix: plan.cachedPrefix,
     maxCost,
     picked: plan.picked,
-    inLedger,
+    known,
   });
   if (!values.quiet && values['max-cost'] !== undefined) say(line);
   return answeredBefore;

@@ -9,6 +9,8 @@ import { cacheNotice } from '../../core/preflight.ts';
 import { elideBase64 } from '../../core/documents.ts';
 import type { PriceTable } from '../../core/pricing.ts';
 import type { Shard } from '../../core/shard.ts';
+import { isTransientFailure } from '../../core/retry.ts';
+import type { KnownRequest } from '../../ledger/store.ts';
 import { toRequests, type PrepareOptions } from '../../stages/prepare.ts';
 import type { SourceRecord } from '../../stages/read.ts';
 import { LOOKUP_PAGE } from '../../sink/options.ts';
@@ -67,10 +69,16 @@ export interface CostCheck {
   /** With `--sample`, only the picked rows count. */
   picked: Set<number> | undefined;
   /**
-   * Those of `keys` the ledger already holds as sent or answered (paid, or being paid, once): left
-   * out of the estimate. Absent without a ledger or an API key to find them under.
+   * What the ledger knows of those of `keys` it holds: a request sent or answered (paid, or being
+   * paid, once) is left out of the estimate (`toPay`); one pending is priced at the `max_tokens` it
+   * will ask for. Absent without a ledger or an API key to find them under.
    */
-  inLedger?: ((keys: string[]) => Promise<Set<string>>) | undefined;
+  known?: ((keys: string[]) => Promise<Map<string, KnownRequest>>) | undefined;
+}
+
+/** Whether a request the ledger holds is to pay for: pending, or a failure the run tries again (as the intake decides). */
+function toPay(request: KnownRequest): boolean {
+  return request.state === 'pending' || (request.state === 'done' && request.failure !== null && isTransientFailure(request.failure));
 }
 
 /**
@@ -79,15 +87,17 @@ export interface CostCheck {
  * returns the estimate's line otherwise, and how many requests the ledger held.
  */
 export async function checkCost(records: AsyncIterable<SourceRecord>, check: CostCheck): Promise<{ line: string; inLedger: number }> {
-  const { spec, prices, mode, cachedPrefix, maxCost, picked, inLedger } = check;
+  const { spec, prices, mode, cachedPrefix, maxCost, picked, known } = check;
   const tally = new InputTally();
   let paid = 0;
   let page: PreparedRecord[] = [];
   const count = async () => {
-    const known = inLedger ? await inLedger(page.flatMap((record) => (record.key === undefined || record.error ? [] : [record.key]))) : new Set<string>();
+    const held = known ? await known(page.flatMap((record) => (record.key === undefined || record.error ? [] : [record.key]))) : new Map<string, KnownRequest>();
     for (const record of page) {
-      if (record.key !== undefined && known.has(record.key)) paid++;
-      else tally.add(record);
+      const request = record.key === undefined ? undefined : held.get(record.key);
+      if (request && !toPay(request)) paid++;
+      // A cut-off answer's retry, left pending by an earlier run: priced at the max_tokens it asks for.
+      else tally.add(record, request?.max_tokens ?? undefined);
     }
     page = [];
   };
