@@ -289,6 +289,8 @@ export function enrichStage(
         offline,
         retry: { maxAttempts: o.maxAttempts, validator: answer?.validator, maxTokensCap: modelOutputLimit(o.model) },
         onResult: (result, mode, key) => {
+          // An answer lost on the way may have been billed: counted (once a request), its cost unknown.
+          if (result.lost) costs.lostAnswers = (costs.lostAnswers ?? 0) + 1;
           // Only answers are billed: errored, expired and canceled requests cost nothing.
           if (result.type !== 'succeeded' || !result.message) return;
           addUsage(costs, result.message.usage, result.message.model, mode, table);

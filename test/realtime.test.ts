@@ -3,7 +3,7 @@
  * same ledger (a real-time answer is not paid for again, an interrupted run resumes), concurrency
  * that backs off on 429, and a deadline that moves unfinished batch work to real time.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
@@ -191,6 +191,43 @@ describe('real-time mode', () => {
     }
     expect(lost).toBe(0);
     expect(asked).toBe(30 + emu.stats.faults.lostMessage);
+  });
+
+  // helper-71: the SDK refuses, before sending anything, a non-streaming call whose max_tokens might
+  // take over 10 minutes (over 21,333) unless given a timeout: every such call came back answer_lost.
+  it('sends a real-time call with a max_tokens batches take (32,000): it is answered, not refused by the SDK', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const out = await enrich(emu, rows(2), { mode: 'realtime', maxTokens: 32_000 });
+    expect(ok(out)).toBe(true);
+    expect(emu.stats.calls['messages.create']).toBe(2);
+    const dir = mkdtempSync(join(tmpdir(), 'be-rt-32k-'));
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, 'id,text\n0,text 0\n1,text 1\n');
+    const env = { ANTHROPIC_BASE_URL: emu.url, ANTHROPIC_API_KEY: 'test', BATCH_ENRICH_LEDGER: join(dir, 'ledger.db') };
+    const r = await runCli(['--mode', 'auto', '--max-tokens', '32000', '--prompt', 'item {{id}}: {{text}}', input], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(emu.stats.calls['messages.create']).toBe(4);
+  });
+
+  // helper-71: the cost line was left out when no answer came (every call lost), and counted records,
+  // not calls (two identical records share one request, and one call).
+  it.each([
+    ['every call lost', ['0,text 0'], 1, 1],
+    ['two identical records, one call lost', ['0,text 0', '0,text 0', '1,text 1'], 2, 1],
+  ] as const)('the cost line says how many calls lost their answer (%s)', async (_what, lines, calls, lost) => {
+    const emu = await emulator({ responder: perRecord });
+    const dir = mkdtempSync(join(tmpdir(), 'be-rt-lost-'));
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, `id,text\n${lines.join('\n')}\n`);
+    const isMessage = (call: { method: string; path: string }) => call.method === 'POST' && call.path.split('?')[0] === '/v1/messages';
+    const proxy = await faultProxy(emu.url, (call) => (isMessage(call) && call.n === 0 ? 'cut-body' : 'pass'));
+    const summary = join(dir, 's.json');
+    const env = { ANTHROPIC_BASE_URL: proxy.url, ANTHROPIC_API_KEY: 'test', BATCH_ENRICH_LEDGER: join(dir, 'ledger.db') };
+    const r = await runCli(['--mode', 'realtime', '--concurrency', '1', '--prompt', 'item {{id}}: {{text}}', '--summary', summary, input], { env });
+    expect(r.code, r.stderr).toBe(3);
+    expect(proxy.calls.filter(isMessage)).toHaveLength(calls);
+    expect(r.stderr).toMatch(new RegExp(`^batch-enrich: cost \\$[\\d.]+ at real-time prices .*, plus what ${lost} answer lost on the way may have cost; `, 'm'));
+    expect(JSON.parse(readFileSync(summary, 'utf8'))).toMatchObject({ answers_lost: lost });
   });
 
   it('stores a real-time answer like a batch answer: a rerun in either mode pays nothing again', async () => {

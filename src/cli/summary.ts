@@ -7,7 +7,6 @@ import type { CostTotals, PriceTable } from '../core/pricing.ts';
 import { count, plural } from './text.ts';
 import type { MergeCounts } from '../stages/merge.ts';
 import { LONG_PROMPT_CANDIDATE_BYTES, typicalEstimate } from '../core/expected-cost.ts';
-import { ANSWER_LOST } from '../core/retry.ts';
 import type { JSONSchema } from '../core/request.ts';
 import { requestCostBytes } from '../sink/body.ts';
 import type { PreparedRecord } from '../stages/batch.ts';
@@ -31,6 +30,8 @@ export interface RunSummary {
   realtime_cost_usd: number;
   /** Results whose model had no price (their cost is not in `cost_usd`). */
   unpriced_results: number;
+  /** Real-time calls whose answers were lost on the way (requests, not records): maybe billed, not in `cost_usd`. */
+  answers_lost?: number;
   wall_seconds: number;
 }
 
@@ -51,6 +52,7 @@ export function summarize(counts: MergeCounts, costs: CostTotals, batches: numbe
     cost_usd: round(costs.usd, 6),
     realtime_cost_usd: round(costs.realtimeUsd, 6),
     unpriced_results: costs.unpriced,
+    ...(costs.lostAnswers ? { answers_lost: costs.lostAnswers } : {}),
     wall_seconds: round(wallMs / 1000, 1),
   };
 }
@@ -63,7 +65,9 @@ export function summaryLines(s: RunSummary): string[] {
     .join(', ');
   const reused = s.records_from_ledger > 0 ? `; ${count(s.records_from_ledger)} taken from the ledger (answered by earlier runs: not sent, not paid again)` : '';
   const lines = [`${plural(total, 'record')}: ${count(s.records_ok)} enriched, ${count(s.records_failed)} with _error${failures ? ` (${failures})` : ''}${reused}`];
-  if (s.batches > 0 || s.input_tokens > 0) {
+  // Real-time answers lost on the way may have been billed, at a cost nobody here knows: one a call (duplicates share one).
+  const lost = s.answers_lost ?? 0;
+  if (s.batches > 0 || s.input_tokens > 0 || lost > 0) {
     lines.push(
       `${s.mode === 'realtime' ? 'real time' : plural(s.batches, 'batch', 'batches')}; tokens: ${count(s.input_tokens)} input, ${count(s.output_tokens)} output, ` +
         `${count(s.cache_read_input_tokens)} cache read, ${count(s.cache_creation_input_tokens)} cache write (cache hit rate ${(s.cache_hit_rate * 100).toFixed(0)}%)`,
@@ -73,8 +77,6 @@ export function summaryLines(s: RunSummary): string[] {
       s.mode === 'realtime'
         ? `cost ${usd(s.cost_usd)} at real-time prices (in batches it would have been about half)`
         : `cost ${usd(s.cost_usd)} ${s.mode === 'batch' ? 'at batch prices' : 'in batches and real time'} (${usd(s.realtime_cost_usd)} in real time, ${usd(saved)} saved)`;
-    // Real-time answers lost on the way may have been billed, at a cost nobody here knows.
-    const lost = s.failed_by_type[ANSWER_LOST] ?? 0;
     lines.push(
       how +
         `${s.unpriced_results > 0 ? `, plus ${s.unpriced_results} results of unpriced models` : ''}` +

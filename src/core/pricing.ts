@@ -189,6 +189,8 @@ export interface CostTotals {
   unpriced: number;
   /** The distinct model ids that had no price, in the order first seen. */
   unpricedModels: string[];
+  /** Real-time calls whose answer was lost on the way (`answer_lost`): maybe billed, at a cost unknown. One a request, not a record. */
+  lostAnswers?: number;
 }
 
 export function newCostTotals(): CostTotals {

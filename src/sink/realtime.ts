@@ -4,7 +4,7 @@
  * ledger row like a batch (remote id `realtime_<nonce>`), and its answers go through the same
  * recorder, so retries, order and resume work the same.
  */
-import { APIError } from '@anthropic-ai/sdk';
+import { AnthropicError, APIError } from '@anthropic-ai/sdk';
 import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/batches';
 import type { MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages/messages';
 import { errorText, neverSent, withSignal } from '../client/errors.ts';
@@ -139,7 +139,7 @@ export class RealtimeSender {
           // The call and the keeping of its answer, which a stop waits for (`finishing`).
           const call = (async () => {
             sent = true;
-            const { data: message, response } = await withSignal(ctx.callSignal, (s) => ctx.client.messages.create(params, { signal: s, maxRetries: 0 }).withResponse());
+            const { data: message, response } = await withSignal(ctx.callSignal, (s) => ctx.client.messages.create(params, { signal: s, maxRetries: 0, ...longCallTimeout(params.max_tokens) }).withResponse());
             // The rate-limit headers say how many requests are left in the window: slow down before a 429.
             const remaining = Number(response.headers.get('anthropic-ratelimit-requests-remaining') ?? Number.NaN);
             if (Number.isFinite(remaining) && remaining < limiter.limit) limiter.backOff(`the rate-limit headers leave ${plural(remaining, 'request')}`);
@@ -172,7 +172,10 @@ export class RealtimeSender {
         // Any other failure is this request's answer: an errored result, decided like a batch's. An
         // error the API answered with is not billed; a call sent and not answered (broken off, reset, a
         // timeout) may have been answered, and billed: not sent again in this run (`answer_lost`).
-        const lost = sent && status === undefined && !neverSent(error);
+        // An AnthropicError that is no APIError is the SDK's own refusal, before anything was sent (a
+        // non-streaming call whose max_tokens might take over 10 minutes): never sent, never billed.
+        const refusedBySdk = error instanceof AnthropicError && !(error instanceof APIError);
+        const lost = sent && status === undefined && !neverSent(error) && !refusedBySdk;
         const type = lost ? ANSWER_LOST : error instanceof APIError ? (error.type ?? 'api_error') : 'api_error';
         const message = lost ? `${LOST_MESSAGE} (${errorText(error)})` : errorText(error);
         const result = {
@@ -187,4 +190,15 @@ export class RealtimeSender {
     if (keepFailure) throw keepFailure.error;
     return outcome === 'kept' ? undefined : outcome;
   }
+}
+
+/**
+ * The timeout of a real-time call whose max_tokens might take it over the SDK's default 10 minutes
+ * (over 21,333: a --max-tokens that batches take, or a cut-off answer's retry, doubled): the SDK's
+ * own expectation, an hour for 128,000 tokens. Without one, the SDK refuses such a non-streaming
+ * call before sending anything (helper-71). Shorter calls keep the client's timeout.
+ */
+function longCallTimeout(maxTokens: number): { timeout?: number } {
+  const expected = Math.ceil((3_600_000 * maxTokens) / 128_000);
+  return expected > 600_000 ? { timeout: expected } : {};
 }

@@ -479,7 +479,7 @@ async function endUnfinished(
   // Answers received (downloaded, or asked in real time): said on stderr. Batches submitted that have
   // answered nothing yet cost this try nothing: the error says they run on, and the try that downloads
   // them says what they cost; the summary file says that the try submitted them.
-  const received = summary.input_tokens + summary.output_tokens + summary.cache_creation_input_tokens + summary.cache_read_input_tokens > 0 || summary.unpriced_results > 0;
+  const received = summary.input_tokens + summary.output_tokens + summary.cache_creation_input_tokens + summary.cache_read_input_tokens > 0 || summary.unpriced_results > 0 || (summary.answers_lost ?? 0) > 0;
   if (!values.quiet && received) for (const line of [...summaryLines(summary).slice(1), uploads ?? []].flat()) say(line);
   if (received || summary.batches > 0 || ('closed' in failure && failure.closed)) {
     try {
