@@ -391,6 +391,22 @@ describe('--max-cost on a rerun', () => {
     for (const r of out) expect(r['_error']).toMatchObject({ type: 'budget_exceeded', message: expect.stringMatching(/^not submitted again: .*its last attempt ended in truncated/) });
   }, 60_000);
 
+  // helper-72: with --emulator the check before paying never looked at the ledger: a finished job's
+  // rerun was refused ("12 requests … over --max-cost"), and --sample projected $0.0000 a row.
+  it('with --emulator and --ledger FILE too: a rerun of a finished job is not refused, and --sample says the rows were answered before', async () => {
+    const ledger = join(mkdtempSync(join(tmpdir(), 'be-cost-emu-')), 'l.db');
+    const args = ['--emulator', '--ledger', ledger, '--transform', 'ticket-triage', ...fast];
+    const first = await runCli([...args, TICKETS]);
+    expect(first.code, first.stderr).toBe(0);
+    const again = await runCli([...args, '--max-cost', '0.000001', TICKETS]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain('estimate: nothing to pay for: all 12 requests are in the ledger already');
+    expect(again.stdout).toBe(first.stdout);
+    const sample = await runCli([...args, '--sample', '3', TICKETS]);
+    expect(sample.code, sample.stderr).toBe(0);
+    expect(sample.stderr).toMatch(/every sampled row was answered before/);
+  });
+
   it('counts a request whose stored answer is a transient failure (expired): the rerun sends it again, and pays', async () => {
     const emu = await emulator({ expiredRate: 1 });
     const env = cliEnv(emu);

@@ -211,11 +211,12 @@ async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.Proces
     return 0;
   }
   const { input } = plan;
-  // What the ledger holds is found under the key's identity (none without a key, or offline).
-  const api = values.emulator ? undefined : apiFromEnv(env);
+  // What the ledger holds is found under the run's identity: the key's, or the emulator's (helper-72:
+  // with --emulator the check never looked, and refused the rerun of a finished job); none without a key.
+  const scope = values.emulator ? EMULATOR_SCOPE : apiFromEnv(env)?.scope;
   // Without a cap, the pass only counts sampled rows answered before: nothing to count without the ledger.
-  if (values['max-cost'] === undefined && !api) return 0;
-  const known = api ? async (keys: string[]) => ledger.known(api.scope, keys) : undefined;
+  if (values['max-cost'] === undefined && scope === undefined) return 0;
+  const known = scope === undefined ? undefined : async (keys: string[]) => ledger.known(scope, keys);
   const { line, inLedger: answeredBefore } = await checkCost(input.offline(runRows(input.read(await input.open()), values, plan.picked)), {
     spec: { ...plan.spec, documentPrompt: plan.config.documentPrompt },
     prices: plan.prices,
@@ -241,6 +242,10 @@ function ledgerPathOf(values: EnrichValues, env: NodeJS.ProcessEnv): string {
   return values.ledger ?? (values.emulator ? ':memory:' : defaultLedgerPath(env));
 }
 
+/** The key `--emulator` runs under, and its identity: one whatever the port of its emulator (a server on loopback). */
+const EMULATOR_KEY = 'emulator';
+const EMULATOR_SCOPE = identityOf(createClient({ apiKey: EMULATOR_KEY, baseURL: 'http://127.0.0.1' }), EMULATOR_KEY).scope;
+
 /** The API the run talks to: the in-process emulator, the key's API, or none (the library says what is missing). */
 async function connect(values: EnrichValues, io: CliIo, say: (line: string) => void, ledger: LedgerStore): Promise<{ client?: Anthropic; key?: string; close(): Promise<void> }> {
   if (values.emulator) {
@@ -248,9 +253,9 @@ async function connect(values: EnrichValues, io: CliIo, say: (line: string) => v
     // With a ledger file (it outlives this emulator), ids new at each run: see `EmulatorOptions.idSalt`.
     const emulator = await startEmulator(values.ledger === undefined ? {} : { idSalt: randomUUID() });
     if (!values.quiet) say('--emulator: the answers are made up by the offline emulator (deterministic filler text), not written by a model');
-    const client = createClient({ apiKey: 'emulator', baseURL: emulator.url });
-    if (values.ledger !== undefined) await releaseEarlierEmulators(ledger, identityOf(client, 'emulator').scope, say);
-    return { client, key: 'emulator', close: () => emulator.close() };
+    const client = createClient({ apiKey: EMULATOR_KEY, baseURL: emulator.url });
+    if (values.ledger !== undefined) await releaseEarlierEmulators(ledger, EMULATOR_SCOPE, say);
+    return { client, key: EMULATOR_KEY, close: () => emulator.close() };
   }
   // Without a key, what the ledger answered still comes out (the library stops at the first request
   // that needs the API, with exit 2).
