@@ -64,9 +64,13 @@ export function createProgress(options: ProgressOptions): Progress {
     // were sent in all, at most every `REALTIME_LINE_MS`, and at the end.
     let sentInRealtime = 0;
     let realtimeSaid: { at: number; requests: number; concurrency: number } | undefined;
-    const sayRealtime = (requests: number, concurrency: number) => {
+    // The first group as it goes ("sending 32 requests"), then the count in all (helper-72: "sending 32",
+    // then "sending 300" read as 332).
+    const sayRealtime = (requests: number, concurrency: number, end = false) => {
+      const first = realtimeSaid === undefined;
       realtimeSaid = { at: now(), requests, concurrency };
-      write(options.describe({ type: 'realtime', requests, concurrency }));
+      if (first) write(options.describe({ type: 'realtime', requests, concurrency }));
+      else write(`real time: ${plural(requests, 'request')} sent ${end ? 'in all' : `so far (at most ${concurrency} at once)`}`);
     };
     return {
       event: (event) => {
@@ -89,7 +93,7 @@ export function createProgress(options: ProgressOptions): Progress {
       say: write,
       stop: (unsent = 0) => {
         const sent = Math.max(0, sentInRealtime - unsent);
-        if (realtimeSaid !== undefined && sent !== realtimeSaid.requests) sayRealtime(sent, realtimeSaid.concurrency);
+        if (realtimeSaid !== undefined && sent !== realtimeSaid.requests) sayRealtime(sent, realtimeSaid.concurrency, true);
       },
     };
   }

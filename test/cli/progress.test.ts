@@ -59,7 +59,7 @@ describe('progress on stderr', () => {
     progress.event({ type: 'concurrency', limit: 4, reason: '429 rate limited' });
     expect(lines).toEqual([
       'batch-enrich: real time: sending 32 requests (at most 8 at once)',
-      'batch-enrich: real time: sending 672 requests (at most 8 at once)',
+      'batch-enrich: real time: 672 requests sent so far (at most 8 at once)',
       'batch-enrich: real time: now at most 4 calls at once (429 rate limited)',
     ]);
   });
@@ -73,21 +73,21 @@ describe('progress on stderr', () => {
     clock = 500;
     progress.event({ type: 'realtime', requests: 8, concurrency: 8 });
     progress.stop();
-    expect(lines).toEqual(['batch-enrich: real time: sending 32 requests (at most 8 at once)', 'batch-enrich: real time: sending 40 requests (at most 8 at once)']);
+    expect(lines).toEqual(['batch-enrich: real time: sending 32 requests (at most 8 at once)', 'batch-enrich: real time: 40 requests sent in all']);
     // Requests given back unsent (a stop: the next run sends them) are not counted as sent.
     const stopped: string[] = [];
     const other = createProgress({ stream: { write: (text: string) => stopped.push(text.trimEnd()) } as unknown as NodeJS.WritableStream, style: 'lines', counts: newCounts(), costs: newCostTotals(), describe: describeEvent, now: () => 0 });
     other.event({ type: 'realtime', requests: 32, concurrency: 4 });
     other.event({ type: 'realtime', requests: 8, concurrency: 4 });
     other.stop(36);
-    expect(stopped).toEqual(['batch-enrich: real time: sending 32 requests (at most 4 at once)', 'batch-enrich: real time: sending 4 requests (at most 4 at once)']);
+    expect(stopped).toEqual(['batch-enrich: real time: sending 32 requests (at most 4 at once)', 'batch-enrich: real time: 4 requests sent in all']);
   });
 
   it('off a terminal, a real-time run of 40 rows (two groups) says all 40 were sent', async () => {
     const rows = `text\n${Array.from({ length: 40 }, (_, i) => `row ${i}`).join('\n')}\n`;
     const result = await runCli(['--emulator', '--mode', 'realtime', '--prompt', 'x {{text}}', '--input-format', 'csv'], { stdin: rows });
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stderr).toContain('batch-enrich: real time: sending 40 requests (at most 8 at once)');
+    expect(result.stderr).toContain('batch-enrich: real time: 40 requests sent in all');
   });
 
   it('--progress forces the view off a terminal; --quiet shows only what failed', async () => {
