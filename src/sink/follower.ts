@@ -32,8 +32,13 @@ export function defer(ctx: SinkContext, batchId: number, madeAt: number): void {
   ctx.deferred.set(batchId, new Date(madeAt + BATCH_EXPIRY_MS).toISOString());
 }
 
+/** The foreign batches a search of this run said were not ours (two searches at once met the same one, and it was said twice: helper-72). */
+const saidNotOurs = new WeakMap<SinkContext, Set<string>>();
+
 /** What the search for a batch whose create outcome was lost works with (see `adoption.ts`). */
 export function adoptionContext(ctx: SinkContext): AdoptionContext {
+  const said = saidNotOurs.get(ctx) ?? new Set<string>();
+  saidNotOurs.set(ctx, said);
   return {
     client: ctx.client,
     ledger: ctx.ledger,
@@ -43,7 +48,11 @@ export function adoptionContext(ctx: SinkContext): AdoptionContext {
     delay: ctx.opts.retryDelay,
     minSearchMs: Math.min(ORPHAN_SEARCH_POLLS * ctx.opts.pollMinMs, ORPHAN_SEARCH_MAX_MS),
     run: ctx.run,
-    rejected: (batchId) => ctx.opts.emit({ type: 'not-ours', batchId }),
+    rejected: (batchId) => {
+      if (said.has(batchId)) return;
+      said.add(batchId);
+      ctx.opts.emit({ type: 'not-ours', batchId });
+    },
     noWait: ctx.opts.noWait,
   };
 }

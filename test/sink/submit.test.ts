@@ -286,6 +286,18 @@ describe('adoption by proof (findOurBatch)', () => {
     expect(ctx.clock.t - row.created_at).toBeGreaterThanOrEqual(ORPHAN_SEARCH_POLLS * ctx.opts.pollMinMs);
   });
 
+  it('a foreign batch is said not ours once a run, however many searches meet it', async () => {
+    // helper-72: two searches at once (two lost creates) each said it: the line came twice.
+    const { ctx } = setUp([]);
+    adoptionContext(ctx).rejected?.('msgbatch_foreign');
+    adoptionContext(ctx).rejected?.('msgbatch_foreign');
+    adoptionContext(ctx).rejected?.('msgbatch_other');
+    expect(ctx.events.filter((e) => e.type === 'not-ours')).toEqual([
+      { type: 'not-ours', batchId: 'msgbatch_foreign' },
+      { type: 'not-ours', batchId: 'msgbatch_other' },
+    ]);
+  });
+
   it('a batch another row of this ledger claims is not taken', async () => {
     const { ctx, api, keys } = setUp([]);
     const row = lostRow(ctx, keys);
