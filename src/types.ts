@@ -67,7 +67,7 @@ export type BatchEvent =
   /** A cancel this run asked for (at the deadline, or on a stop with `cancelOnAbort`): accepted, or why not. */
   | { type: 'canceled'; batchId: string; error?: string }
   /** The cap would be crossed: `requests` more were not sent, or (as costs came in) `canceling` batches in flight are canceled. */
-  | { type: 'budget'; maxUsd: number; projectedUsd: number; requests: number; canceling?: number }
+  | { type: 'budget'; maxUsd: number; projectedUsd: number; requests: number; canceling?: number; spentUsd?: number; inFlightUsd?: number }
   | { type: 'realtime'; requests: number; concurrency: number }
   /** The run stops once the real-time calls in flight have answered (each is paid once sent; aborted, it would be paid again by the next run). */
   | { type: 'finishing'; calls: number }

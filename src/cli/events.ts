@@ -74,7 +74,9 @@ export function describe(event: BatchEvent): string {
     case 'budget':
       return event.canceling !== undefined
         ? `budget: the costs so far project $${event.projectedUsd.toFixed(4)}, over --max-cost $${event.maxUsd}; canceling ${plural(event.canceling, 'batch', 'batches')} in flight, and nothing more is submitted`
-        : `budget: submitting ${plural(event.requests, 'more request', 'more requests')} could bring the cost to $${event.projectedUsd.toFixed(4)}, over --max-cost $${event.maxUsd}; nothing more is submitted`;
+        : event.spentUsd !== undefined && event.inFlightUsd !== undefined && event.inFlightUsd > 0
+          ? `budget: $${event.spentUsd.toFixed(4)} spent, $${event.inFlightUsd.toFixed(4)} projected for the batches in flight, $${(event.projectedUsd - event.spentUsd - event.inFlightUsd).toFixed(4)} for ${plural(event.requests, 'more request', 'more requests')}: $${event.projectedUsd.toFixed(4)}, over --max-cost $${event.maxUsd}; nothing more is submitted`
+          : `budget: submitting ${plural(event.requests, 'more request', 'more requests')} could bring the cost to $${event.projectedUsd.toFixed(4)}, over --max-cost $${event.maxUsd}; nothing more is submitted`;
   }
 }
 

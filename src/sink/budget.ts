@@ -99,12 +99,14 @@ export class BudgetGuard {
       // though the answers so far had cost half as much again as theirs). Charged unscaled: the
       // projection of the groups in flight scales it.
       const own = estimate * this.#overrun();
-      const projected = this.#spent(budget) + this.#projectedInFlight() + own;
+      const spent = this.#spent(budget);
+      const inFlight = this.#projectedInFlight();
+      const projected = spent + inFlight + own;
       if (projected <= budget.maxUsd) return estimate;
       // What is spent only grows: a group over the cap with it alone never fits, whatever settles.
-      if (this.#settlesHere() && this.#spent(budget) + own <= budget.maxUsd) return 'wait';
+      if (this.#settlesHere() && spent + own <= budget.maxUsd) return 'wait';
       this.#exhausted = true;
-      this.#ctx.opts.emit({ type: 'budget', maxUsd: budget.maxUsd, projectedUsd: projected, requests: group.requests });
+      this.#ctx.opts.emit({ type: 'budget', maxUsd: budget.maxUsd, projectedUsd: projected, requests: group.requests, spentUsd: spent, inFlightUsd: inFlight });
     }
     this.#ctx.pulse.move();
     return false;

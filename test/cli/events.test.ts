@@ -76,6 +76,11 @@ group('event lines', () => {
       event: { type: 'budget', maxUsd: 5, projectedUsd: 7.25, requests: 12_000 },
       line: 'budget: submitting 12,000 more requests could bring the cost to $7.2500, over --max-cost $5; nothing more is submitted',
     },
+    // helper-72: the figure counted the batches in flight too, and read as the cost of the next requests alone.
+    {
+      event: { type: 'budget', maxUsd: 0.25, projectedUsd: 0.3855, requests: 250, spentUsd: 0.2152, inFlightUsd: 0.0851 },
+      line: 'budget: $0.2152 spent, $0.0851 projected for the batches in flight, $0.0852 for 250 more requests: $0.3855, over --max-cost $0.25; nothing more is submitted',
+    },
     {
       event: { type: 'ended', batchId: 'msgbatch_5', counts: { processing: 0, succeeded: 99_000, errored: 1_000, canceled: 0, expired: 0 } },
       line: 'batch msgbatch_5 ended: 99,000 succeeded, 1,000 errored, 0 expired, 0 canceled',
