@@ -114,7 +114,7 @@ Control calls are create, retrieve, list, cancel, delete and results.
 Examples:
   $ batch-enrich emulator --port 8787 &
   $ ANTHROPIC_BASE_URL=http://127.0.0.1:8787 ANTHROPIC_API_KEY=test batch-enrich --prompt '…' < in.csv
-  $ batch-enrich emulator --processing-ms 2000 --fault-429 0.1 --errored-rate 0.05 | head -1
+  $ batch-enrich emulator --processing-ms 2000 --fault-429 0.1 --errored-rate 0.05 > url.txt &   # the URL on its first line
 
 Environment: ${API_KEYS_ENV} (accepted keys, comma-separated),
 ${UPSTREAM_KEY_ENV} (the upstream's API key; required with keys and --upstream).

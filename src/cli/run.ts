@@ -68,7 +68,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 /** `batch-enrich help [COMMAND]`: the main help, or the command's own `--help`. */
 async function helpCommand(argv: string[], io: CliIo): Promise<number> {
   const [name] = argv;
-  if (name === undefined || name === 'help') return (await import('./enrich/command.ts')).enrichCommand(['--help'], io);
+  // `help --help` (or `-h`) asks for help about help: the main help (helper-72: it was a usage error).
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') return (await import('./enrich/command.ts')).enrichCommand(['--help'], io);
   const command = COMMANDS[name];
   if (!command) {
     const near = closest(name, Object.keys(COMMANDS));

@@ -515,6 +515,8 @@ describe('batch-enrich CLI', () => {
     const emulatorHelp = await runCli(['emulator', '--help']);
     expect(emulatorHelp.code).toBe(0);
     expect(emulatorHelp.stdout).toContain('--port');
+    // helper-72: `help --help` was a usage error ("no command '--help'").
+    expect(await runCli(['help', '--help'])).toMatchObject({ code: 0, stdout: help.stdout });
   });
 });
 

@@ -212,6 +212,10 @@ describe('status', () => {
     expect(r.code).toBe(0);
     const jobs = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { batches: Record<string, unknown>[] } & Record<string, unknown>);
     expect(jobs.map((job) => job['job'])).toEqual(['tickets', 'invoices']);
+    // --help names every key (helper-72: it left out ready, which its own example reads).
+    const help = (await run(statusCommand, ['--help'], s.env)).stdout;
+    const keys = help.slice(help.indexOf('JSON (one line per job'), help.indexOf('Examples:'));
+    for (const key of Object.keys(jobs[0] ?? {})) expect(keys).toMatch(new RegExp(`(^|[\\s(,])${key}[\\s(,:]`));
     for (const job of jobs) {
       expect(Object.keys(job)).toEqual(['job', 'requests_pending', 'requests_done', 'requests_failed', 'ready', 'batches_by_state', 'oldest_expires_at', 'live_request_counts', 'expected_cost_usd', 'batches']);
       for (const batch of job.batches) {
