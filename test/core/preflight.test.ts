@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MODEL_REGISTRY } from '../../src/core/models.ts';
 import { findModel, type ModelEntry } from '../../src/core/models.ts';
 import { entryFromModelInfo } from '../../src/client/models.ts';
 import { cacheNotice, jobProblem, recordProblem } from '../../src/core/preflight.ts';
@@ -88,6 +89,18 @@ describe('a model the registry does not know, as the API describes it', () => {
     expect(jobProblem({ model: 'claude-next-1', maxTokens: 10, now: NOW, answerSchema: { type: 'object', properties: {} } }, () => entry)).toMatch(/does not support structured outputs/);
     const retired = entryFromModelInfo({ type: 'model', id: 'old', display_name: 'Old', created_at: '', max_input_tokens: null, max_tokens: null, lifecycle: 'retired', line: null, deprecated_at: null, retires_at: null, capabilities: null });
     expect(jobProblem({ model: 'old', maxTokens: 10, now: NOW }, () => retired)).toMatch(/model old is retired/);
+  });
+
+  // helper-72: the retired model's error named no current model, and the unknown model's listed as known
+  // one retired by date (its retiresAt passed).
+  it('names the current models: after a retired one, and as the known ones of an unknown one (none retired by date)', () => {
+    const retiredByDate = MODEL_REGISTRY.models.find((m) => m.lifecycle !== 'retired' && m.retiresAt !== null && Date.parse(m.retiresAt) <= NOW);
+    expect(retiredByDate).toBeDefined();
+    const retired = jobProblem({ model: retiredByDate!.id, maxTokens: 10, now: NOW });
+    expect(retired).toMatch(/is retired since .*; pick a current model \(.*claude-haiku-4-5.*\)$/);
+    const unknown = jobProblem({ model: 'claude-nope-9', maxTokens: 10, now: NOW }) ?? '';
+    expect(unknown).toMatch(/known models: .*claude-haiku-4-5/);
+    expect(unknown).not.toContain(retiredByDate!.id);
   });
 });
 
