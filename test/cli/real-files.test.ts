@@ -116,5 +116,9 @@ describe('files from the field, written for the test', () => {
     const missing = await runCli(['--dry-run', '--prompt', '{{city}}', path]);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain(`${path}:3: the prompt uses {{city}}, but the header has no such column (columns: id, name, note)`);
+    // helper-72: a typo in a field got no "did you mean", as typos in flags and commands do.
+    const typo = await runCli(['--dry-run', '--prompt', '{{nme}}: {{note}}', path]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain(`${path}:3: the prompt uses {{nme}}, but the header has no such column (did you mean {{name}}?; columns: id, name, note)`);
   });
 });

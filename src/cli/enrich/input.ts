@@ -18,6 +18,7 @@ import { documentInput, type DocumentInput } from '../documents.ts';
 import { openInput, redirectedStreams, writtenByRun } from '../files.ts';
 import { answerFields, type Config, type EnrichValues } from './config.ts';
 import type { WrittenFile } from '../../ledger/store.ts';
+import { closest } from '../../core/suggest.ts';
 
 export interface Input {
   /** FILE, or `-` for stdin. */
@@ -90,7 +91,10 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
     const withDocuments = config.documentPrompt !== undefined && documents.attach.some((field) => columns.includes(field));
     const missing = missingColumns(withDocuments ? (config.documentPrompt ?? config.prompt) : config.prompt, columns);
     if (missing.length > 0 && !values['allow-missing']) {
-      throw usageError(`${inputName(file)}:${line}: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the header has no such column (columns: ${columnList(columns)})`);
+      // A typo's closest column (not one that differs by its spaces alone: the column list says those).
+      const near = missing.map((m) => closest(m, columns)).filter((c, i): c is string => c !== undefined && c.trim() !== missing[i]);
+      const guess = near.length > 0 ? `did you mean ${near.map((c) => `{{${c}}}`).join(', ')}?; ` : '';
+      throw usageError(`${inputName(file)}:${line}: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the header has no such column (${guess}columns: ${columnList(columns)})`);
     }
   };
   const readOptions: ReadOptions = {
