@@ -49,8 +49,14 @@ export const UNREACHABLE_MS = 3 * 60_000;
 export const NO_WAIT_UNREACHABLE_MS = 60_000;
 /** How long after its creation a batch expires, if it has not ended ("batches expire after 24 hours", DOC §2). */
 export const BATCH_EXPIRY_MS = 24 * 60 * 60_000;
-/** Creates refused (429/529), never sent, or of unknown outcome are tried this many times before the run fails. */
+/** Creates never sent, or of unknown outcome (searched for, not found), are tried this many times before the run fails. */
 export const CREATE_ATTEMPTS = 6;
+/**
+ * Creates the API refuses, asking to wait (429, 529), are tried this many times (each after the wait
+ * it asks, at most `RETRY_AFTER_MAX_MS`): a batch job is patient with a busy API that answers. Counted
+ * apart from `CREATE_ATTEMPTS`: six in a row, mixed with lost answers, failed a long run.
+ */
+export const CREATE_REFUSALS = 20;
 /** A cancel is tried again this many times by the SDK (its backoff, 0.5 s doubling, or the API's retry-after). */
 export const CANCEL_RETRIES = 4;
 /** An interrupted results download is started again this many times (with backoff) before the run fails. */

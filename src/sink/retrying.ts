@@ -9,14 +9,19 @@ import { APIError } from '@anthropic-ai/sdk';
 import { errorText, retryAfterMs } from '../client/errors.ts';
 import type { SinkContext } from './context.ts';
 
-/** What to do after a failed try: try again after the wait, give up, or end the loop with a value. */
-export type Outcome<T> = 'retry' | 'fail' | { value: T };
+/**
+ * What to do after a failed try: try again after the wait (`retry`: a failure, counted against
+ * `attempts`; `wait`: the API asked to wait, counted against `waits`), give up, or end the loop with a value.
+ */
+export type Outcome<T> = 'retry' | 'wait' | 'fail' | { value: T };
 
 export interface RetryLoop<T> {
   /** Named in the `retry` event: which call, and where (`create (api.anthropic.com)`). */
   what: string;
-  /** Tries at most (the first included). */
+  /** Tries at most (the first included), of those that failed other than by the API asking to wait. */
   attempts: number;
+  /** Tries the API refused asking to wait (`wait`), at most (default: `attempts`). */
+  waits?: number | undefined;
   call(attempt: number): Promise<T>;
   /** What a failure means; may do work first (a create of unknown outcome looks for its batch). */
   classify(error: unknown, attempt: number): Outcome<T> | Promise<Outcome<T>>;
@@ -39,6 +44,8 @@ export function retryWait(ctx: SinkContext, error: unknown, fallback: number): n
 
 /** Runs the loop; resolves with the call's value (or a classified value), or undefined when stopped. */
 export async function retrying<T>(ctx: SinkContext, loop: RetryLoop<T>): Promise<T | undefined> {
+  let failures = 0;
+  let waits = 0;
   for (let attempt = 1; ; attempt++) {
     try {
       return await loop.call(attempt);
@@ -47,7 +54,8 @@ export async function retrying<T>(ctx: SinkContext, loop: RetryLoop<T>): Promise
       const outcome = await loop.classify(error, attempt);
       if (ctx.signal.aborted) return undefined;
       if (typeof outcome === 'object') return outcome.value;
-      if (outcome === 'fail' || attempt >= loop.attempts) throw await loop.failure(error);
+      const spent = outcome === 'wait' ? ++waits >= (loop.waits ?? loop.attempts) : ++failures >= loop.attempts;
+      if (outcome === 'fail' || spent) throw await loop.failure(error);
       const wait = retryWait(ctx, error, (loop.backoff ?? ctx.opts.retryDelay)(attempt));
       ctx.opts.emit({ type: 'retry', what: loop.what, message: errorText(error), delayMs: wait });
       const { until, cut } = loop;

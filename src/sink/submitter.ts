@@ -17,7 +17,7 @@ import { settleWithin } from './async.ts';
 import { batchBody, ENVELOPE_BYTES } from './body.ts';
 import type { SinkContext } from './context.ts';
 import { adoptionContext, defer, release } from './follower.ts';
-import { CANCEL_RETRIES, CREATE_ATTEMPTS } from './options.ts';
+import { CANCEL_RETRIES, CREATE_ATTEMPTS, CREATE_REFUSALS } from './options.ts';
 import { retrying } from './retrying.ts';
 
 /** A group of requests to send: their keys, and the bytes they add to a body. */
@@ -120,6 +120,7 @@ export class Submitter {
     const created = await retrying<MessageBatch | typeof STILL_RUNNING | typeof GIVEN_UP>(ctx, {
       what: `create (${ctx.reach.host})`,
       attempts: CREATE_ATTEMPTS,
+      waits: CREATE_REFUSALS,
       call: async () => {
         const batch = await createBatch(ctx.client, batchBody(ledger, id, nonce), signal);
         ctx.reach.reached();
@@ -140,7 +141,8 @@ export class Submitter {
           }
           return 'retry';
         }
-        if (error instanceof APIError && (error.status === 429 || error.status === 529)) return 'retry';
+        // Refused, asking to wait: not made. Tried again after the wait, up to CREATE_REFUSALS.
+        if (error instanceof APIError && (error.status === 429 || error.status === 529)) return 'wait';
         // Refused for what it is (400, 401, 403, 404, 413, 422…): not made, and it would be refused again.
         if (refusedOutright(error)) return 'fail';
         // Anything else is an unknown outcome, whatever it says about retrying (a 5xx with

@@ -151,7 +151,7 @@ describe('BudgetGuard', () => {
     expect(guard.exhausted).toBe(true);
     expect(seen).toEqual(['batch', 'realtime', 'realtime', 'realtime']);
     // Projected at its estimate scaled by how far over theirs the settled groups came ($0.90 for $0.80): 0.9 + 0.4 × 1.125.
-    expect(ctx.events).toEqual([{ type: 'budget', maxUsd: 1, projectedUsd: expect.closeTo(1.35, 6), requests: 2 }]);
+    expect(ctx.events).toEqual([{ type: 'budget', maxUsd: 1, projectedUsd: expect.closeTo(1.35, 6), requests: 2, spentUsd: 0.9, inFlightUsd: 0 }]);
     // Once out, nothing more goes, and it says so once.
     spent = 0;
     expect(guard.admit({ requests: 1, bytes: 10 }, 'batch')).toBe(false);

@@ -10,6 +10,7 @@ import { findOurBatch, ORPHAN_LOOKS, ORPHAN_SEARCH_POLLS, STILL_RUNNING } from '
 import { adoptionContext } from '../../src/sink/follower.ts';
 import { bodyBytesOf, costBytesOf, Submitter } from '../../src/sink/submitter.ts';
 import { ENVELOPE_BYTES } from '../../src/sink/body.ts';
+import { CREATE_ATTEMPTS, CREATE_REFUSALS } from '../../src/sink/options.ts';
 import { apiError, identity, keyN, testContext, type TestContext } from '../helpers/sink.ts';
 
 
@@ -150,6 +151,19 @@ describe('the submitter', () => {
     expect(api.batches).toHaveLength(1);
     expect(ctx.sleeps).toEqual([3000]);
     expect(ctx.ledger.batches()).toHaveLength(1);
+  });
+
+  // The durability soak (seeds 11, 13): a create refused, or of unknown outcome, six times in a row
+  // failed the run, with the API answering all along and asking it to wait.
+  it('a create the API keeps asking to wait (429, 529) is tried again past the attempts a failure gets, up to CREATE_REFUSALS', async () => {
+    const refusals = Array.from({ length: CREATE_ATTEMPTS + 2 }, (_, i) => apiError(i % 2 ? 529 : 429, { 'retry-after': '1' }));
+    const { api, submitter, keys } = setUp([...refusals, 'made']);
+    await submitter.submit({ keys, bytes: 0, costBytes: 0 });
+    expect(creates(api.calls)).toHaveLength(CREATE_ATTEMPTS + 3);
+    expect(api.batches).toHaveLength(1);
+    const endless = setUp(Array.from({ length: CREATE_REFUSALS + 1 }, () => apiError(429, { 'retry-after': '1' })));
+    await expect(endless.submitter.submit({ keys: endless.keys, bytes: 0, costBytes: 0 })).rejects.toThrow(/Creating a batch of 2 requests failed: 429/);
+    expect(creates(endless.api.calls)).toHaveLength(CREATE_REFUSALS);
   });
 
   it('a create refused for what it is (400) fails the run, and its requests are pending again', async () => {
