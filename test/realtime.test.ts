@@ -166,6 +166,12 @@ describe('real-time mode', () => {
     expect(lost.map((r) => [r.id, r._error?.type])).toEqual([['0', 'answer_lost']]);
     expect(lost[0]?._error?.message).toMatch(/may have .*billed.*not sent again.*run the same command again/s);
     expect(first.stderr).toMatch(/answer_lost: 1\)/);
+    // helper-71: status showed every answer in and nothing a rerun would send again (a real-time group
+    // is never refreshed from the API): its counts now come from the ledger.
+    const status = await runCli(['status', '--json'], { env });
+    const job = JSON.parse(status.stdout) as { live_request_counts: unknown; batches: { request_counts: unknown }[] };
+    expect(job.batches.map((b) => b.request_counts)).toEqual([{ processing: 0, succeeded: 3, errored: 1, canceled: 0, expired: 0 }]);
+    expect(job.live_request_counts).toEqual({ processing: 0, succeeded: 3, errored: 1, canceled: 0, expired: 0 });
     expect(first.stderr).toMatch(/^batch-enrich: cost \$[\d.]+ at real-time prices .*, plus what 1 answer lost on the way may have cost; /m);
     const second = await runCli(args, { env });
     expect(second.code, second.stderr).toBe(0);

@@ -138,6 +138,25 @@ export interface Spec {
 }
 
 /** A decided result to store (`settle`): final, or the request goes back to pending for another attempt. */
+/** A batch's requests by result, as the API's `request_counts`. */
+export interface ResultCounts {
+  processing: number;
+  succeeded: number;
+  errored: number;
+  canceled: number;
+  expired: number;
+}
+
+/** Counts stored results (JSON) by type, and `waiting` requests as processing. */
+export function countResults(waiting: number, results: Iterable<string>): ResultCounts {
+  const counts: ResultCounts = { processing: waiting, succeeded: 0, errored: 0, canceled: 0, expired: 0 };
+  for (const result of results) {
+    const type = (JSON.parse(result) as { type?: string }).type;
+    if (type === 'succeeded' || type === 'errored' || type === 'canceled' || type === 'expired') counts[type]++;
+  }
+  return counts;
+}
+
 export interface Settlement {
   /** What `submittedOf` said of the request. */
   waiting: Waiting;
@@ -410,6 +429,12 @@ export interface LedgerStore {
   submittedOf(batchId: number): Awaitable<Map<string, Waiting>>;
   /** Requests of a batch that got no result line. */
   unanswered(batchId: number): Awaitable<string[]>;
+  /**
+   * The results of a batch's requests by type, as the API counts them (`request_counts`): those it
+   * still waits on as `processing`, those answered by their stored result's type. For what the API
+   * cannot say: a real-time group's (`status`).
+   */
+  resultCounts(batchId: number): Awaitable<ResultCounts>;
   /**
    * Stores decided results of a batch in one transaction; each is ignored unless its request still
    * waits on this batch (a re-download is harmless). Returns, in order, whether each took effect.

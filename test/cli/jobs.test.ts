@@ -294,7 +294,7 @@ describe('status', () => {
     const retrieves = s.emu.stats.calls['batches.retrieve'] ?? 0;
     const r = await run(statusCommand, [], s.env);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/realtime_0123456789abcdef +in_progress +real time +2 requests/);
+    expect(r.stdout).toMatch(/realtime_0123456789abcdef +in_progress +real time \(processing 2\) +2 requests/);
     expect(r.stdout).not.toMatch(/not found|expires in/);
     expect(r.stderr).toBe('');
     expect(s.emu.stats.calls['batches.retrieve'] ?? 0).toBe(retrieves);

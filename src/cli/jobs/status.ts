@@ -9,6 +9,7 @@ import { DEFAULT_PRICES } from '../../core/prices.ts';
 import { REALTIME_PREFIX } from '../../sink/options.ts';
 import { shown } from '../../errors.ts';
 import type { BatchRow, BatchState } from '../../ledger/ledger.ts';
+import type { ResultCounts } from '../../ledger/store.ts';
 import { EXIT, type CliIo } from '../io.ts';
 import { guarded, help, say } from '../command.ts';
 import { jobName, parseFlags, renderFlags } from '../flags.ts';
@@ -53,7 +54,8 @@ ledger), requests_failed (in failed batches the job has not sent again since: a 
 them), ready (every answer is in: the same command run now writes the output without waiting,
 unless it sends failures again), batches_by_state,
 oldest_expires_at (the oldest batch still processing: created + 24 h; null when none),
-live_request_counts (summed over the refreshed batches; null when none was), expected_cost_usd
+live_request_counts (summed over the refreshed batches and the real-time groups, whose counts
+come from the ledger; null when there is none), expected_cost_usd
 (what --max-cost counts for the job's batches: typical answers, no cache hit, at the built-in
 prices; null when a model has no price), and batches: one object per batch with job, batch_id, remote_id, state,
 processing_status, request_counts, requests, bytes, created_at, updated_at, expires_at, base_url,
@@ -79,6 +81,8 @@ interface BatchView {
   refreshError?: string;
   /** What it is expected to cost (USD, at the built-in prices); undefined when that cannot be told. */
   expectedUsd?: number | undefined;
+  /** A real-time group's requests by result, from the ledger (the API has no such batch to refresh). */
+  counts?: ResultCounts | undefined;
 }
 
 /**
@@ -92,6 +96,7 @@ export function statusCommand(argv: string[], io: CliIo): Promise<number> {
     if (values.help) return help(io, STATUS_HELP);
     const path = ledgerPath(values.ledger, io.env);
     const expected = new Map<number, number | undefined>();
+    const realtimeCounts = new Map<number, ResultCounts>();
     const read = await withLedger(path, async (ledger) => {
       const batches = await ledger.batches();
       // The expected cost of each batch a job still has or had (for --json): from its spec and what its
@@ -103,6 +108,11 @@ export function statusCommand(argv: string[], io: CliIo): Promise<number> {
           const spec = specs.get(row.id);
           expected.set(row.id, spec && expectedBatchUsd(spec, row.request_count, row.cost_bytes ?? row.bytes, row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch', DEFAULT_PRICES));
         }
+      }
+      // A real-time group's counts, which no API call can give (helper-71: a group with an answer lost
+      // on the way showed nothing a rerun would send again).
+      for (const row of batches) {
+        if ((values.job === undefined || row.job === values.job) && row.remote_id?.startsWith(REALTIME_PREFIX)) realtimeCounts.set(row.id, await ledger.resultCounts(row.id));
       }
       return batches;
     });
@@ -122,7 +132,7 @@ export function statusCommand(argv: string[], io: CliIo): Promise<number> {
       return EXIT.OK;
     }
     const api = apiFromEnv(io.env);
-    const views: BatchView[] = rows.map((row) => ({ row, matches: api ? identityMatches(row, api) : null, expectedUsd: expected.get(row.id) }));
+    const views: BatchView[] = rows.map((row) => ({ row, matches: api ? identityMatches(row, api) : null, expectedUsd: expected.get(row.id), counts: realtimeCounts.get(row.id) }));
     if (!values['no-refresh']) await refresh(io, api, views);
     const now = Date.now();
     if (values.json) {
@@ -220,7 +230,7 @@ function batchJson(view: BatchView): Record<string, unknown> {
     remote_id: row.remote_id,
     state: row.state,
     processing_status: live?.processing_status ?? null,
-    request_counts: live?.request_counts ?? null,
+    request_counts: live?.request_counts ?? view.counts ?? null,
     requests: row.request_count,
     bytes: row.bytes,
     created_at: new Date(row.created_at).toISOString(),
@@ -250,12 +260,12 @@ function expectedCost(views: readonly BatchView[]): number | null {
   return Number(usd.toFixed(6));
 }
 
-/** The API's request counts summed over the refreshed batches; undefined when none was refreshed. */
+/** The request counts summed over the batches refreshed (the API's) and the real-time groups (the ledger's); null when there is none. */
 function liveCounts(views: readonly BatchView[]): MessageBatchRequestCounts | null {
-  const refreshed = views.filter((v) => v.live);
-  if (refreshed.length === 0) return null;
+  const counted = views.flatMap((v) => v.live?.request_counts ?? v.counts ?? []);
+  if (counted.length === 0) return null;
   const live: MessageBatchRequestCounts = { processing: 0, succeeded: 0, errored: 0, canceled: 0, expired: 0 };
-  for (const { live: batch } of refreshed) for (const key of Object.keys(live) as (keyof MessageBatchRequestCounts)[]) live[key] += batch?.request_counts[key] ?? 0;
+  for (const counts of counted) for (const key of Object.keys(live) as (keyof MessageBatchRequestCounts)[]) live[key] += counts[key];
   return live;
 }
 
@@ -274,7 +284,7 @@ function statusTable(views: BatchView[], now: number): string {
         cells: [
           row.remote_id ?? '(not created)',
           row.state,
-          live ? `${live.processing_status} (${countsText(live.request_counts)})` : (view.refreshError ?? (row.remote_id?.startsWith(REALTIME_PREFIX) ? 'real time' : '-')),
+          live ? `${live.processing_status} (${countsText(live.request_counts)})` : (view.refreshError ?? (view.counts ? `real time (${countsText(view.counts)})` : '-')),
           plural(row.request_count, 'request'),
           formatBytes(row.bytes),
           `age ${formatDuration(now - row.created_at)}`,
