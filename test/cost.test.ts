@@ -7,6 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PRICES } from '../src/core/prices.ts';
 import { costOf, newCostTotals } from '../src/core/pricing.ts';
@@ -405,6 +406,14 @@ describe('--max-cost on a rerun', () => {
     const sample = await runCli([...args, '--sample', '3', TICKETS]);
     expect(sample.code, sample.stderr).toBe(0);
     expect(sample.stderr).toMatch(/every sampled row was answered before/);
+    // helper-73: requests in a batch of an earlier run's --emulator (gone with that run: its batch is
+    // released, and they are sent again) were counted as paid by the check, and refused only batch by batch.
+    const db = new Database(ledger);
+    db.exec("UPDATE batches SET state = 'in_progress'; UPDATE requests SET state = 'submitted', result_id = NULL WHERE batch_id IS NOT NULL");
+    db.close();
+    const killed = await runCli([...args, '--max-cost', '0.000001', TICKETS]);
+    expect(killed.code, killed.stderr).toBe(2);
+    expect(killed.stderr).toMatch(/12 requests will be submitted again: it was made by an earlier run's --emulator[\s\S]*estimate: 12 requests of about .*: over --max-cost/);
   });
 
   it('counts a request whose stored answer is a transient failure (expired): the rerun sends it again, and pays', async () => {

@@ -50,7 +50,7 @@ import {
   type RunRow,
   type Waiting,
 } from './ledger.ts';
-import { cutShortSql, fileIdsIn, SELECT_WRITTEN, forwardState, gcRules, NAMES_A_FILE, stoppedEarlySql, type StoppedEarly, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, countResults, type ResultCounts, type UploadStore, type WrittenFile } from './store.ts';
+import { cutShortSql, fileIdsIn, SELECT_WRITTEN, forwardState, gcRules, NAMES_A_FILE, stoppedEarlySql, type StoppedEarly, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, countsOf, resultCountsSql, type ResultCounts, type UploadStore, type WrittenFile } from './store.ts';
 import type { UploadRow } from './uploads.ts';
 
 /** A small pool: a worker runs one step at a time, plus its heartbeat and a page read while a body streams. */
@@ -654,8 +654,7 @@ export class PgLedger implements LedgerStore {
   }
 
   async resultCounts(batchId: number): Promise<ResultCounts> {
-    const results = await rows<{ result: string }>(this.#pool, "SELECT a.result FROM requests q JOIN results a ON a.id = q.result_id WHERE q.batch_id = $1 AND q.state = 'done'", [batchId]);
-    return countResults((await this.unanswered(batchId)).length, results.map((row) => row.result));
+    return countsOf(await rows<{ t: string | null; n: string }>(this.#pool, resultCountsSql((column) => `(${column}::json ->> 'type')`, '$1'), [batchId]));
   }
 
   /**

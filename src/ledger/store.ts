@@ -137,7 +137,6 @@ export interface Spec {
   tail: string;
 }
 
-/** A decided result to store (`settle`): final, or the request goes back to pending for another attempt. */
 /** A batch's requests by result, as the API's `request_counts`. */
 export interface ResultCounts {
   processing: number;
@@ -147,16 +146,24 @@ export interface ResultCounts {
   expired: number;
 }
 
-/** Counts stored results (JSON) by type, and `waiting` requests as processing. */
-export function countResults(waiting: number, results: Iterable<string>): ResultCounts {
-  const counts: ResultCounts = { processing: waiting, succeeded: 0, errored: 0, canceled: 0, expired: 0 };
-  for (const result of results) {
-    const type = (JSON.parse(result) as { type?: string }).type;
-    if (type === 'succeeded' || type === 'errored' || type === 'canceled' || type === 'expired') counts[type]++;
-  }
+/**
+ * The counts of a batch's requests by what they wait on (`processing`) or their stored result's type,
+ * one query for both stores (`resultCounts`): the type is read in SQL (`typeOf`: SQLite's
+ * `json_extract`, PostgreSQL's `->>`), not by parsing every result here.
+ */
+export function resultCountsSql(typeOf: (column: string) => string, param: string): string {
+  return `SELECT CASE WHEN q.state = 'submitted' THEN 'processing' ELSE ${typeOf('a.result')} END AS t, COUNT(*) AS n
+    FROM requests q LEFT JOIN results a ON a.id = q.result_id WHERE q.batch_id = ${param} AND q.state IN ('submitted', 'done') GROUP BY t`;
+}
+
+/** `resultCountsSql`'s rows as counts (a result of another type, which the API does not give, is left out). */
+export function countsOf(rows: Iterable<{ t: string | null; n: number | string }>): ResultCounts {
+  const counts: ResultCounts = { processing: 0, succeeded: 0, errored: 0, canceled: 0, expired: 0 };
+  for (const { t, n } of rows) if (t !== null && Object.hasOwn(counts, t)) counts[t as keyof ResultCounts] += Number(n);
   return counts;
 }
 
+/** A decided result to store (`settle`): final, or the request goes back to pending for another attempt. */
 export interface Settlement {
   /** What `submittedOf` said of the request. */
   waiting: Waiting;

@@ -54,7 +54,8 @@ export const CREATE_ATTEMPTS = 6;
 /**
  * Creates the API refuses, asking to wait (429, 529), are tried this many times (each after the wait
  * it asks, at most `RETRY_AFTER_MAX_MS`): a batch job is patient with a busy API that answers. Counted
- * apart from `CREATE_ATTEMPTS`: six in a row, mixed with lost answers, failed a long run.
+ * apart from `CREATE_ATTEMPTS`: six in a row, mixed with lost answers, failed a long run. A `noWait`
+ * try gets `CREATE_ATTEMPTS` of them.
  */
 export const CREATE_REFUSALS = 20;
 /** A cancel is tried again this many times by the SDK (its backoff, 0.5 s doubling, or the API's retry-after). */

@@ -120,7 +120,8 @@ export class Submitter {
     const created = await retrying<MessageBatch | typeof STILL_RUNNING | typeof GIVEN_UP>(ctx, {
       what: `create (${ctx.reach.host})`,
       attempts: CREATE_ATTEMPTS,
-      waits: CREATE_REFUSALS,
+      // A --no-wait try does not wait out a busy API for long: it ends pending, and its scheduler tries again.
+      waits: ctx.opts.noWait ? CREATE_ATTEMPTS : CREATE_REFUSALS,
       call: async () => {
         const batch = await createBatch(ctx.client, batchBody(ledger, id, nonce), signal);
         ctx.reach.reached();

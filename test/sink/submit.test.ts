@@ -87,10 +87,10 @@ function fakeApi(ctx: () => TestContext, creates: ('made' | 'lost' | Error)[]) {
   return { client, batches, calls };
 }
 
-function setUp(creates: ('made' | 'lost' | Error)[], keys = [keyN(1), keyN(2)]) {
+function setUp(creates: ('made' | 'lost' | Error)[], keys = [keyN(1), keyN(2)], options: { noWait?: boolean } = {}) {
   let context: TestContext | undefined;
   const api = fakeApi(() => context!, creates);
-  const ctx = testContext({}, api.client);
+  const ctx = testContext(options, api.client);
   context = ctx;
   ctx.ledger.ensureSpec('s', '{"model":"m","max_tokens":5,"messages":', '}');
   for (const key of keys) ctx.ledger.insertRequest(identity.scope, key, null, 's', '[{"role":"user","content":"hi"}]', 0);
@@ -164,6 +164,10 @@ describe('the submitter', () => {
     const endless = setUp(Array.from({ length: CREATE_REFUSALS + 1 }, () => apiError(429, { 'retry-after': '1' })));
     await expect(endless.submitter.submit({ keys: endless.keys, bytes: 0, costBytes: 0 })).rejects.toThrow(/Creating a batch of 2 requests failed: 429/);
     expect(creates(endless.api.calls)).toHaveLength(CREATE_REFUSALS);
+    // A --no-wait try does not wait out a busy API for long (helper-73): it fails after CREATE_ATTEMPTS.
+    const tried = setUp(Array.from({ length: CREATE_REFUSALS }, () => apiError(429, { 'retry-after': '1' })), undefined, { noWait: true });
+    await expect(tried.submitter.submit({ keys: tried.keys, bytes: 0, costBytes: 0 })).rejects.toThrow(/failed: 429/);
+    expect(creates(tried.api.calls)).toHaveLength(CREATE_ATTEMPTS);
   });
 
   it('a create refused for what it is (400) fails the run, and its requests are pending again', async () => {

@@ -102,6 +102,9 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   try {
     // A folder as the input leaves out what earlier runs wrote into it, whatever its name now.
     if (plan.input.documents.files) plan.input.leaveOut(await ledger.writtenFiles());
+    // The batches of earlier --emulator runs are gone with their emulators: released first, so that the
+    // check counts their requests as to pay, as the run sends them again (helper-73).
+    if (values.emulator && values.ledger !== undefined) await releaseEarlierEmulators(ledger, EMULATOR_SCOPE, say);
     // Before paying: the cap against what is left to pay, and how many sampled rows the ledger answered before.
     const answeredBefore = values['max-cost'] !== undefined || plan.picked ? await precheckCost(plan, values, io.env, say, ledger) : 0;
     return await execute(plan, values, io, say, view, answeredBefore, ledger);
@@ -247,14 +250,13 @@ const EMULATOR_KEY = 'emulator';
 const EMULATOR_SCOPE = identityOf(createClient({ apiKey: EMULATOR_KEY, baseURL: 'http://127.0.0.1' }), EMULATOR_KEY).scope;
 
 /** The API the run talks to: the in-process emulator, the key's API, or none (the library says what is missing). */
-async function connect(values: EnrichValues, io: CliIo, say: (line: string) => void, ledger: LedgerStore): Promise<{ client?: Anthropic; key?: string; close(): Promise<void> }> {
+async function connect(values: EnrichValues, io: CliIo, say: (line: string) => void): Promise<{ client?: Anthropic; key?: string; close(): Promise<void> }> {
   if (values.emulator) {
     const { startEmulator } = await import('../../emulator/index.ts');
     // With a ledger file (it outlives this emulator), ids new at each run: see `EmulatorOptions.idSalt`.
     const emulator = await startEmulator(values.ledger === undefined ? {} : { idSalt: randomUUID() });
     if (!values.quiet) say('--emulator: the answers are made up by the offline emulator (deterministic filler text), not written by a model');
     const client = createClient({ apiKey: EMULATOR_KEY, baseURL: emulator.url });
-    if (values.ledger !== undefined) await releaseEarlierEmulators(ledger, EMULATOR_SCOPE, say);
     return { client, key: EMULATOR_KEY, close: () => emulator.close() };
   }
   // Without a key, what the ledger answered still comes out (the library stops at the first request
@@ -288,7 +290,7 @@ async function releaseEarlierEmulators(ledger: LedgerStore, scope: string, say: 
 async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: string) => void, view: { progress?: Progress }, answeredBefore: number, ledger: LedgerStore): Promise<number> {
   const { input, picked } = plan;
   const outputs = openOutputs(values, io, { inputColumns: input.columns, answerColumns: answerFields(plan.config), say });
-  const api = await connect(values, io, say, ledger);
+  const api = await connect(values, io, say);
   const counts = newCounts();
   const costs = newCostTotals();
   const uploadCounts = newUploadCounts();
