@@ -413,6 +413,8 @@ describe('--max-cost on a rerun', () => {
     db.close();
     const killed = await runCli([...args, '--max-cost', '0.000001', TICKETS]);
     expect(killed.code, killed.stderr).toBe(2);
+    // Raising --max-cost fixes it, not --help (helper-72: the hint followed every usage error).
+    expect(killed.stderr).not.toContain("Try 'batch-enrich --help'");
     expect(killed.stderr).toMatch(/12 requests will be submitted again: it was made by an earlier run's --emulator[\s\S]*estimate: 12 requests of about .*: over --max-cost/);
   });
 

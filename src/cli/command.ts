@@ -1,8 +1,9 @@
 /**
  * What every command shares around its body: the `batch-enrich: ` prefix on stderr, and the one
  * mapping from what a body throws to an exit code. A usage error (`isUsageError`: ours, a flag's,
- * the library's option checks) is exit 2 with `Try 'batch-enrich COMMAND --help'.`; a closed stdout
- * (`| head`) is a quiet 0; anything else is exit 1 with its message, never a stack trace.
+ * the library's option checks) is exit 2 with `Try 'batch-enrich COMMAND --help'.` (not after one
+ * that no flag fixes: `withoutHint`); a closed stdout (`| head`) is a quiet 0; anything else is exit
+ * 1 with its message, never a stack trace.
  */
 import { isUsageError } from '../errors.ts';
 import { EXIT, type CliIo } from './io.ts';
@@ -18,6 +19,18 @@ export function say(io: CliIo, message: string): void {
 export function help(io: CliIo, text: string): number {
   io.stdout.write(text);
   return EXIT.OK;
+}
+
+/** Usage errors that changing the command's flags does not fix (`withoutHint`): no `Try '… --help'.` after them. */
+const WITHOUT_HINT = new WeakSet<Error>();
+
+/**
+ * Marks a usage error that `--help` cannot help with (the input lacks a column the prompt uses, the
+ * estimate is over --max-cost): it is said without the `Try '… --help'.` hint (helper-72).
+ */
+export function withoutHint<E extends Error>(error: E): E {
+  WITHOUT_HINT.add(error);
+  return error;
 }
 
 /** How a command's failures are reported, beyond the shared mapping. */
@@ -41,7 +54,7 @@ export async function guarded(command: string, io: CliIo, body: () => Promise<nu
     if (isBrokenPipe(error)) return EXIT.OK;
     if (isUsageError(error)) {
       say(io, options.wording?.(error) ?? error.message);
-      if (options.hint?.(error) ?? true) io.stderr.write(`Try 'batch-enrich ${command ? `${command} ` : ''}--help'.\n`);
+      if (!WITHOUT_HINT.has(error) && (options.hint?.(error) ?? true)) io.stderr.write(`Try 'batch-enrich ${command ? `${command} ` : ''}--help'.\n`);
       return EXIT.USAGE;
     }
     say(io, error instanceof Error ? error.message : String(error));

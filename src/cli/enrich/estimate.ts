@@ -17,6 +17,7 @@ import { LOOKUP_PAGE } from '../../sink/options.ts';
 import type { PreparedRecord } from '../../types.ts';
 import { coalesce } from '../../stages/write.ts';
 import { EXIT } from '../io.ts';
+import { withoutHint } from '../command.ts';
 import { estimateLine, InputTally, type summarize, usd } from '../summary.ts';
 import { isBrokenPipe, plural } from '../text.ts';
 
@@ -116,8 +117,10 @@ export async function checkCost(records: AsyncIterable<SourceRecord>, check: Cos
   const capUsd = estimate.capUsd ?? 0;
   const line = estimateLine(tally, estimate, spec.model, spec.maxTokens, mode) + (paid > 0 ? `; ${plural(paid, 'request')} in the ledger already are not counted` : '');
   if (capUsd > maxCost) {
-    throw usageError(
-      `${line}: over --max-cost ${usd(maxCost)}. Raise --max-cost above ${usd(capUsd)}, with some room: the cap is checked against this estimate before anything is sent, and batch by batch as they go, against what the answers so far really cost where that is more; --sample N shows what rows really cost, but does not change these checks`,
+    throw withoutHint(
+      usageError(
+        `${line}: over --max-cost ${usd(maxCost)}. Raise --max-cost above ${usd(capUsd)}, with some room: the cap is checked against this estimate before anything is sent, and batch by batch as they go, against what the answers so far really cost where that is more; --sample N shows what rows really cost, but does not change these checks`,
+      ),
     );
   }
   return { line, inLedger: paid };

@@ -18,6 +18,7 @@ import { documentInput, type DocumentInput } from '../documents.ts';
 import { openInput, redirectedStreams, writtenByRun } from '../files.ts';
 import { answerFields, type Config, type EnrichValues } from './config.ts';
 import type { WrittenFile } from '../../ledger/store.ts';
+import { withoutHint } from '../command.ts';
 import { closest } from '../../core/suggest.ts';
 
 export interface Input {
@@ -94,7 +95,7 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
       // A typo's closest column (not one that differs by its spaces alone: the column list says those).
       const near = missing.map((m) => closest(m, columns)).filter((c, i): c is string => c !== undefined && c.trim() !== missing[i]);
       const guess = near.length > 0 ? `did you mean ${near.map((c) => `{{${c}}}`).join(', ')}?; ` : '';
-      throw usageError(`${inputName(file)}:${line}: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the header has no such column (${guess}columns: ${columnList(columns)})`);
+      throw withoutHint(usageError(`${inputName(file)}:${line}: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the header has no such column (${guess}columns: ${columnList(columns)})`));
     }
   };
   const readOptions: ReadOptions = {
