@@ -41,7 +41,7 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 import { plural } from '../core/text.ts';
-import { cutShortSql, fileIdsIn, SELECT_WRITTEN, forwardState, gcRules, ledgerBusy, stoppedEarlySql, type StoppedEarly, NAMES_A_FILE, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type WrittenFile, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, countsOf, resultCountsSql, type ResultCounts } from './store.ts';
+import { cutShortSql, fileIdsIn, SELECT_WRITTEN, forwardState, gcRules, ledgerBusy, stoppedEarlySql, type StoppedEarly, NAMES_A_FILE, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type WrittenFile, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, countsByBatch, resultCountsSql, type ResultCounts } from './store.ts';
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
@@ -525,7 +525,7 @@ export class Ledger implements LedgerStore {
       ),
       reopen: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = 0, updated_at = ? WHERE id = ? AND scope = ? AND key = ? AND state = 'done' AND updated_at = ?"),
       unanswered: db.prepare<[number], { key: string }>("SELECT key FROM requests WHERE batch_id = ? AND state = 'submitted'"),
-      resultCounts: db.prepare<[number], { t: string | null; n: number }>(resultCountsSql((column) => `json_extract(${column}, '$.type')`, '?')),
+      resultCounts: db.prepare<[number], { b: number; t: string | null; n: number }>(resultCountsSql((column) => `json_extract(${column}, '$.type')`, 'q.batch_id = ?')),
       release: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = MAX(attempts - 1, 0) WHERE batch_id = ? AND state = 'submitted'"),
       newRun: db.prepare('INSERT INTO runs (job, pid, started_at, host, heartbeat_at, scratch) VALUES (?, ?, ?, ?, ?, ?)'),
       // Only while the run is not yet dead to the others: a beat that comes too late does not revive it.
@@ -1195,8 +1195,8 @@ export class Ledger implements LedgerStore {
     return this.#stmt.unanswered.all(batchId).map((row) => row.key);
   }
 
-  resultCounts(batchId: number): ResultCounts {
-    return countsOf(this.#stmt.resultCounts.all(batchId));
+  resultCounts(batchIds: readonly number[]): Map<number, ResultCounts> {
+    return countsByBatch(batchIds, batchIds.flatMap((id) => this.#stmt.resultCounts.all(id)));
   }
 
   /**

@@ -50,7 +50,7 @@ import {
   type RunRow,
   type Waiting,
 } from './ledger.ts';
-import { cutShortSql, fileIdsIn, SELECT_WRITTEN, forwardState, gcRules, NAMES_A_FILE, stoppedEarlySql, type StoppedEarly, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, countsOf, resultCountsSql, type ResultCounts, type UploadStore, type WrittenFile } from './store.ts';
+import { cutShortSql, fileIdsIn, SELECT_WRITTEN, forwardState, gcRules, NAMES_A_FILE, stoppedEarlySql, type StoppedEarly, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, countsByBatch, resultCountsSql, type ResultCounts, type UploadStore, type WrittenFile } from './store.ts';
 import type { UploadRow } from './uploads.ts';
 
 /** A small pool: a worker runs one step at a time, plus its heartbeat and a page read while a body streams. */
@@ -653,8 +653,10 @@ export class PgLedger implements LedgerStore {
     return (await rows<{ key: string }>(this.#pool, "SELECT key FROM requests WHERE batch_id = $1 AND state = 'submitted'", [batchId])).map((row) => row.key);
   }
 
-  async resultCounts(batchId: number): Promise<ResultCounts> {
-    return countsOf(await rows<{ t: string | null; n: string }>(this.#pool, resultCountsSql((column) => `(${column}::json ->> 'type')`, '$1'), [batchId]));
+  /** One query for all. */
+  async resultCounts(batchIds: readonly number[]): Promise<Map<number, ResultCounts>> {
+    if (batchIds.length === 0) return new Map();
+    return countsByBatch(batchIds, await rows<{ b: string; t: string | null; n: string }>(this.#pool, resultCountsSql((column) => `(${column}::json ->> 'type')`, 'q.batch_id = ANY($1::bigint[])'), [batchIds]));
   }
 
   /**

@@ -147,19 +147,25 @@ export interface ResultCounts {
 }
 
 /**
- * The counts of a batch's requests by what they wait on (`processing`) or their stored result's type,
- * one query for both stores (`resultCounts`): the type is read in SQL (`typeOf`: SQLite's
- * `json_extract`, PostgreSQL's `->>`), not by parsing every result here.
+ * The counts of batches' requests by what they wait on (`processing`) or their stored result's type,
+ * one query for both stores (`resultCounts`), for the batches `batchFilter` picks: the type is read in
+ * SQL (`typeOf`: SQLite's `json_extract`, PostgreSQL's `->>`), not by parsing every result here.
  */
-export function resultCountsSql(typeOf: (column: string) => string, param: string): string {
-  return `SELECT CASE WHEN q.state = 'submitted' THEN 'processing' ELSE ${typeOf('a.result')} END AS t, COUNT(*) AS n
-    FROM requests q LEFT JOIN results a ON a.id = q.result_id WHERE q.batch_id = ${param} AND q.state IN ('submitted', 'done') GROUP BY t`;
+export function resultCountsSql(typeOf: (column: string) => string, batchFilter: string): string {
+  return `SELECT q.batch_id AS b, CASE WHEN q.state = 'submitted' THEN 'processing' ELSE ${typeOf('a.result')} END AS t, COUNT(*) AS n
+    FROM requests q LEFT JOIN results a ON a.id = q.result_id WHERE ${batchFilter} AND q.state IN ('submitted', 'done') GROUP BY q.batch_id, t`;
 }
 
-/** `resultCountsSql`'s rows as counts (a result of another type, which the API does not give, is left out). */
-export function countsOf(rows: Iterable<{ t: string | null; n: number | string }>): ResultCounts {
-  const counts: ResultCounts = { processing: 0, succeeded: 0, errored: 0, canceled: 0, expired: 0 };
-  for (const { t, n } of rows) if (t !== null && Object.hasOwn(counts, t)) counts[t as keyof ResultCounts] += Number(n);
+/**
+ * `resultCountsSql`'s rows as counts, one for each of `batchIds` (a result of another type, which the
+ * API does not give, is left out).
+ */
+export function countsByBatch(batchIds: readonly number[], rows: Iterable<{ b: number | string; t: string | null; n: number | string }>): Map<number, ResultCounts> {
+  const counts = new Map(batchIds.map((id) => [id, { processing: 0, succeeded: 0, errored: 0, canceled: 0, expired: 0 } as ResultCounts]));
+  for (const { b, t, n } of rows) {
+    const batch = counts.get(Number(b));
+    if (batch && t !== null && Object.hasOwn(batch, t)) batch[t as keyof ResultCounts] += Number(n);
+  }
   return counts;
 }
 
@@ -437,11 +443,11 @@ export interface LedgerStore {
   /** Requests of a batch that got no result line. */
   unanswered(batchId: number): Awaitable<string[]>;
   /**
-   * The results of a batch's requests by type, as the API counts them (`request_counts`): those it
-   * still waits on as `processing`, those answered by their stored result's type. For what the API
-   * cannot say: a real-time group's (`status`).
+   * The results of each batch's requests by type, as the API counts them (`request_counts`): those
+   * it still waits on as `processing`, those answered by their stored result's type. For what the API
+   * cannot say: real-time groups' (`status`, for all of a job's at once).
    */
-  resultCounts(batchId: number): Awaitable<ResultCounts>;
+  resultCounts(batchIds: readonly number[]): Awaitable<Map<number, ResultCounts>>;
   /**
    * Stores decided results of a batch in one transaction; each is ignored unless its request still
    * waits on this batch (a re-download is harmless). Returns, in order, whether each took effect.

@@ -332,7 +332,7 @@ export function ledgerContract(name: string, freshStore: StoreFactory): void {
         expect(await ledger.storedResult(SCOPE, 'b')).toBe('{"type":"truncated"}');
         expect(await ledger.unanswered(id)).toEqual(['c']);
         // What status shows of a real-time group: its requests by result (the one sent back is in no count).
-        expect(await ledger.resultCounts(id)).toEqual({ processing: 1, succeeded: 1, errored: 0, canceled: 0, expired: 0 });
+        expect((await ledger.resultCounts([id])).get(id)).toEqual({ processing: 1, succeeded: 1, errored: 0, canceled: 0, expired: 0 });
 
         // The retry's next attempt replaces its last result in place (the same result row).
         const again = await ledger.openBatch(identity, run, 'job', 'n2', ['b'], T + 2);

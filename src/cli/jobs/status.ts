@@ -96,7 +96,7 @@ export function statusCommand(argv: string[], io: CliIo): Promise<number> {
     if (values.help) return help(io, STATUS_HELP);
     const path = ledgerPath(values.ledger, io.env);
     const expected = new Map<number, number | undefined>();
-    const realtimeCounts = new Map<number, ResultCounts>();
+    let realtimeCounts = new Map<number, ResultCounts>();
     const read = await withLedger(path, async (ledger) => {
       const batches = await ledger.batches();
       // The expected cost of each batch a job still has or had (for --json): from its spec and what its
@@ -111,9 +111,8 @@ export function statusCommand(argv: string[], io: CliIo): Promise<number> {
       }
       // A real-time group's counts, which no API call can give (helper-71: a group with an answer lost
       // on the way showed nothing a rerun would send again).
-      for (const row of batches) {
-        if ((values.job === undefined || row.job === values.job) && row.remote_id?.startsWith(REALTIME_PREFIX)) realtimeCounts.set(row.id, await ledger.resultCounts(row.id));
-      }
+      const realtime = batches.filter((row) => (values.job === undefined || row.job === values.job) && row.remote_id?.startsWith(REALTIME_PREFIX));
+      realtimeCounts = await ledger.resultCounts(realtime.map((row) => row.id));
       return batches;
     });
     const all = read ?? [];
