@@ -585,7 +585,17 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     };
     try {
       parseSync(text, {
-        ...parseSettings(base === 0, delimiter, quoting, sepLine, (blank, lines) => skips.say(`${file}:${base + lines - at.extraLines}: ${blank}: it is not a record`)),
+        ...parseSettings(base === 0, delimiter, quoting, sepLine, {
+          skipped: (blank, lines) => skips.say(`${file}:${base + lines - at.extraLines}: ${blank}: it is not a record`),
+          otherWidth: (error, values) => {
+            // Another header (files joined with cat) stops the read: the rows after it would be read under the wrong columns.
+            if (mayBeHeader(values, header)) return false;
+            const line = startLine(values, Number(error['lines']), Number(error['empty_lines']));
+            const message = `${file}:${line}: invalid ${kind}: ${csvDetail(error, values, header)}`;
+            records.push({ seq: seq++, line, data: {}, error: { type: 'invalid_input', message, input: asCsvRow(values, delimiter ?? ',', quoting) } });
+            return true;
+          },
+        }),
         columns:
           columns ??
           (options.header === false
@@ -686,7 +696,13 @@ const TAB = 0x09;
  * block only; the `delimiter` when known; `skipped` told of each blank record skipped (`blankRecord`)
  * and the line csv-parse counted for it.
  */
-function parseSettings(first: boolean, delimiter: string | undefined, quoting: boolean, sepLine: string | undefined, skipped: (blank: string, lines: number) => void): CsvParseOptions {
+function parseSettings(
+  first: boolean,
+  delimiter: string | undefined,
+  quoting: boolean,
+  sepLine: string | undefined,
+  on: { skipped: (blank: string, lines: number) => void; otherWidth: (error: CsvError, values: string[]) => boolean },
+): CsvParseOptions {
   return {
     bom: first,
     ...(delimiter === undefined ? {} : { delimiter }),
@@ -694,14 +710,20 @@ function parseSettings(first: boolean, delimiter: string | undefined, quoting: b
     // csv-parse would take in with a quote dropped).
     ...(quoting ? { relax_quotes: true } : { quote: false }),
     skip_empty_lines: true,
-    // A record of another width than the header's fails the input, but a blank one.
+    // A record of another width than the header's is skipped when blank (said), else its record's
+    // `invalid_input` (`otherWidth`); any other error fails the input.
     skip_records_with_error: true,
     on_skip: (error) => {
       if (!error) throw new Error('csv-parse skipped a record without saying why');
       const record: unknown = error['record'];
       const blank = Array.isArray(record) && sepLine !== undefined && isSepLine(record, sepLine, delimiter ?? ',') ? SEP_AGAIN : blankRecord(record);
-      if (!blank) throw error;
-      skipped(blank, Number(error['lines']));
+      if (blank) {
+        on.skipped(blank, Number(error['lines']));
+        return undefined;
+      }
+      const width = error.code === 'CSV_RECORD_INCONSISTENT_COLUMNS' || error.code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH';
+      if (!width || !Array.isArray(record) || !on.otherWidth(error, record.map(String))) throw error;
+      return undefined;
     },
     // Files stitched together from several sources mix CRLF and LF; csv-parse would otherwise take the first one it sees.
     record_delimiter: ['\r\n', '\n', '\r'],
@@ -1052,6 +1074,22 @@ function csvError(error: unknown, file: string, kind: 'CSV' | 'TSV', at: { base:
   });
 }
 
+/** Every name of the header among a row's values, or every value a name: another file's header, with a column more or less. */
+function mayBeHeader(row: readonly string[], header: readonly string[] | undefined): boolean {
+  const values = new Set(row.map((v) => v.toLowerCase()));
+  const names = new Set(header?.map((name) => name.toLowerCase()));
+  return names.size > 1 && values.size > 1 && ([...names].every((name) => values.has(name)) || [...values].every((v) => names.has(v)));
+}
+
+/**
+ * A row's fields written back as one CSV (or TSV) row, the `input` of its record's error: quoted where
+ * a field needs it (a delimiter, a quote or a line break in it), so its fields can be told apart.
+ */
+function asCsvRow(values: readonly string[], delimiter: string, quoting: boolean): string {
+  if (!quoting) return values.join(delimiter);
+  return values.map((v) => (v.includes(delimiter) || /["\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v)).join(delimiter);
+}
+
 /** What went wrong, in words a user can act on; csv-parse's own text for the rarer errors. */
 function csvDetail(error: CsvError, record: unknown, header: readonly string[] | undefined): string {
   switch (error.code) {
@@ -1060,12 +1098,10 @@ function csvDetail(error: CsvError, record: unknown, header: readonly string[] |
     case 'CSV_RECORD_INCONSISTENT_COLUMNS':
     case 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH': {
       const got = Array.isArray(record) ? record.length : undefined;
-      const expected = /columns length is (\d+)/.exec(error.message)?.[1];
+      // Under a header, csv-parse says "columns length is N"; without one, "expect N" (the first row's width).
+      const expected = /(?:columns length is|expect) (\d+)/.exec(error.message)?.[1];
       if (got === undefined || expected === undefined) break;
-      // Every name of the header among its values, or every value a name: another file's header, with a column more or less.
-      const values = new Set((record as unknown[]).map((v) => String(v).toLowerCase()));
-      const names = new Set(header?.map((name) => name.toLowerCase()));
-      const another = names.size > 1 && values.size > 1 && ([...names].every((name) => values.has(name)) || [...values].every((v) => names.has(v)));
+      const another = mayBeHeader((record as unknown[]).map(String), header);
       return `expected ${plural(Number(expected), 'field')}, as in the header, got ${got}${another ? ' (this line looks like another header: files joined with cat?)' : ''}`;
     }
   }

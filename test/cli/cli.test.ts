@@ -137,10 +137,10 @@ describe('batch-enrich CLI', () => {
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.stdin.write(['id,text', ...Array.from({ length: 20 }, (_, i) => `${i},text ${i}`)].join('\n') + '\n');
     await vi.waitFor(() => expect(stderr.match(/ submitted: /g)).toHaveLength(2), { timeout: 10_000 });
-    child.stdin.end('20,text 20,one too many\n');
+    child.stdin.end('20,"a quote never closed\n');
     const code = await new Promise((resolve) => child.on('close', resolve));
     expect(code).toBe(1);
-    expect(stderr).toContain(`<stdin>:22: invalid CSV: expected 2 fields, as in the header, got 3; the 2 batches this run submitted or followed stay in the ledger ${ledger} (those still running run on, and are billed): run the same command again once this is fixed, and it takes them up (not paid twice)`);
+    expect(stderr).toContain(`<stdin>:22: invalid CSV: a quoted field that starts in this record is never closed (a missing closing "); the 2 batches this run submitted or followed stay in the ledger ${ledger} (those still running run on, and are billed): run the same command again once this is fixed, and it takes them up (not paid twice)`);
   });
 
   // helper-51: `… 2>&1 >/dev/null | head -1` ended the run with exit 1 (an uncaught EPIPE from the
@@ -178,6 +178,22 @@ describe('batch-enrich CLI', () => {
     expect(failed).toContain(`${input}:2: Missing field`);
     expect(failed).toContain(`${input}:4: not valid JSON`);
     expect(result.stderr).toMatch(/4 records: 2 enriched, 2 with _error \(template: 1, invalid_input: 1\)/);
+  });
+
+  // helper-72 (note 46): one row of another width stopped a CSV run at that row (exit 1, nothing written
+  // after it), where a bad NDJSON line is its record's error and the run goes on.
+  it('a CSV row of another width than the header comes out in its place with its invalid_input error; the rows around it are enriched (exit 3)', async () => {
+    const dir = tempDir();
+    const input = join(dir, 'people.csv');
+    writeFileSync(input, 'id,name\n1,Ann\n2,Smith, John\n3,Bob\n');
+    const result = await runCli(['--emulator', ...fast, '--prompt', 'Say {{name}}', '--ledger', join(dir, 'l.db'), input]);
+    expect(result.code).toBe(3);
+    const out = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(out.map((r) => r['id'] ?? null)).toEqual(['1', null, '3']);
+    expect(out[1]).toEqual({ _error: { type: 'invalid_input', message: `${input}:3: invalid CSV: expected 2 fields, as in the header, got 3`, input: '2,Smith, John' } });
+    expect(typeof out[0]?.['answer']).toBe('string');
+    expect(typeof out[2]?.['answer']).toBe('string');
+    expect(result.stderr).toMatch(/3 records: 2 enriched, 1 with _error \(invalid_input: 1\)/);
   });
 
   it('CSV files keep the fields that first show up in later records (NDJSON of varying fields): a column each, empty where a record lacks it', async () => {
