@@ -150,6 +150,17 @@ export class BatchAssembler {
     filling.costBytes += cost;
   }
 
+  /** The raised `max_tokens` of these requests, by key (undefined when none has one). */
+  #answerTokensOf(keys: readonly string[]): Map<string, number> | undefined {
+    if (this.#answerTokens.size === 0) return undefined;
+    const tokens = new Map<string, number>();
+    for (const key of keys) {
+      const answer = this.#answerTokens.get(key);
+      if (answer !== undefined) tokens.set(key, answer);
+    }
+    return tokens;
+  }
+
   /** What the documents of these requests add to their price, by key (undefined when none has documents). */
   #documentCostOf(keys: readonly string[]): Map<string, number> | undefined {
     if (this.#documentCost.size === 0) return undefined;
@@ -201,7 +212,16 @@ export class BatchAssembler {
         this.#held = new Set();
       }
       if (estimate === false) return;
-      const out: Group = { keys: group.keys, sizes: group.sizes, bytes: group.bytes, costBytes: group.costBytes, documentCost: this.#documentCostOf(group.keys), estimateUsd: estimate };
+      const out: Group = {
+        keys: group.keys,
+        sizes: group.sizes,
+        bytes: group.bytes,
+        costBytes: group.costBytes,
+        documentCost: this.#documentCostOf(group.keys),
+        estimateUsd: estimate,
+        costs: group.costs,
+        answerTokens: this.#answerTokensOf(group.keys),
+      };
       this.#sending = group.keySet;
       try {
         if (mode === 'realtime') await deps.sendRealtime(out);

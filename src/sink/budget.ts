@@ -44,6 +44,8 @@ export class BudgetGuard {
    * sent and not answered may have been answered, and billed (`answer_lost`), at a cost nobody knows.
    */
   #lostUsd = 0;
+  /** The estimates of the answers lost on the way whose requests are known (`lost`), by ledger batch id, until it settles. */
+  readonly #lostByBatch = new Map<number, number>();
 
   constructor(ctx: SinkContext, budget: Budget | undefined, cancel: (batchId: number) => boolean = () => false) {
     this.#ctx = ctx;
@@ -173,14 +175,29 @@ export class BudgetGuard {
     const group = this.#inFlight.get(batchId);
     if (!group || this.#ctx.deferred.has(batchId)) return;
     this.#inFlight.delete(batchId);
+    const lostUsd = this.#lostByBatch.get(batchId);
+    this.#lostByBatch.delete(batchId);
     // The share of its requests whose answers this run paid for (`paid`: what `spentUsd` grew by) tells
     // how far off its estimate was; a group released, or answered by another worker, tells nothing.
     const share = (n: number) => (group.requests ? Math.min(1, n / group.requests) : n > 0 ? 1 : 0);
-    // Its answers lost on the way are counted spent at their share of its estimate (so the ratio of
-    // cost to estimate, which they cannot tell, is left alone).
-    if (lost > 0) this.#lostUsd += group.usd * share(lost);
+    // Its answers lost on the way are counted spent at their own estimates when known (`lost`), else at
+    // their share of its estimate; either way the ratio of cost to estimate, which they cannot tell, is
+    // left alone.
+    if (lost > 0) this.#lostUsd += lostUsd ?? group.usd * share(lost);
     if (!this.#canceled.has(batchId)) this.#settledUsd += group.usd * (paid === undefined ? 1 : share(paid + lost));
     this.#review();
+  }
+
+  /**
+   * An answer of a group in flight was lost on the way (a real-time call sent and not answered): it is
+   * counted, once the group settles, at its request's own estimate (a 120,000-token prompt among short
+   * ones is not priced at their average).
+   */
+  lost(batchId: number, request: { bytes: number; answer?: number | undefined }): void {
+    const budget = this.#budget;
+    if (!budget || !this.#inFlight.has(batchId)) return;
+    const usd = budget.estimateUsd({ requests: 1, bytes: request.bytes, each: [request.bytes], answers: request.answer === undefined ? undefined : [request.answer], mode: 'realtime' });
+    this.#lostByBatch.set(batchId, (this.#lostByBatch.get(batchId) ?? 0) + usd);
   }
 
   /** What this run spent: what its answers cost (`spentUsd`), and its answers lost on the way at their estimates. */

@@ -28,6 +28,8 @@ export interface RealtimeDeps {
   /** Runs the group's work as the batch's follow task (one slot, settled like a batch). */
   track(batchId: number, work: () => Promise<Requeued | undefined>): void;
   charge(batchId: number, usd: number | undefined, requests: number): void;
+  /** A call of the group was sent and its answer lost on the way (`answer_lost`): what that request is priced by. */
+  lost(batchId: number, request: { bytes: number; answer?: number | undefined }): void;
 }
 
 export class RealtimeSender {
@@ -74,6 +76,7 @@ export class RealtimeSender {
     await ledger.setRemote(opened.id, `${REALTIME_PREFIX}${nonce}`, opts.now());
     this.#deps.charge(opened.id, group.estimateUsd, opened.keys.length);
     opts.emit({ type: 'realtime', requests: opened.keys.length, concurrency: this.limiter.limit });
+    const costs = new Map(group.costs?.map((cost, i) => [group.keys[i], cost]));
     this.#deps.track(opened.id, async () => {
       const row = await ledger.batch(opened.id);
       if (!row) return undefined;
@@ -92,7 +95,10 @@ export class RealtimeSender {
               ctx.pulse.answer();
             };
             const failed = await this.#ask(payload, keep);
-            if (failed !== undefined) await keep(failed);
+            if (failed === undefined) return;
+            const cost = costs.get(payload.key);
+            if (isLost(failed) && cost !== undefined) this.#deps.lost(row.id, { bytes: cost, answer: group.answerTokens?.get(payload.key) });
+            await keep(failed);
           }),
         );
         // Every call of the page has ended here, and its answer is kept. On a failure of the run (a
@@ -190,6 +196,11 @@ export class RealtimeSender {
     if (keepFailure) throw keepFailure.error;
     return outcome === 'kept' ? undefined : outcome;
   }
+}
+
+/** Whether a call's result is an answer lost on the way (`answer_lost`). */
+function isLost(result: MessageBatchResult): boolean {
+  return result.type === 'errored' && (result.error.error as { type: string }).type === ANSWER_LOST;
 }
 
 /**

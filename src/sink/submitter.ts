@@ -32,6 +32,10 @@ export interface Group {
   documentCost?: ReadonlyMap<string, number> | undefined;
   /** Its cost estimate, when a budget applies. */
   estimateUsd?: number | undefined;
+  /** Each request's `costBytes`, in the order of `keys` (what one of them alone is priced by). */
+  costs?: readonly number[] | undefined;
+  /** The `max_tokens` its answer is priced at, by key, for the requests that raised it (a cut-off answer's retry). */
+  answerTokens?: ReadonlyMap<string, number> | undefined;
 }
 
 /** What the create loop ends with when the deadline passed as it waited to try again (its requests released). */

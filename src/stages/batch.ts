@@ -135,7 +135,11 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
     charge: (batchId, usd, requests) => budget.charge(batchId, usd, requests),
     uncharge: (batchId) => budget.settled(batchId, 0),
   });
-  const realtime = new RealtimeSender(ctx, recorder, { track: (batchId, work) => tracker.track(batchId, work), charge: (batchId, usd, requests) => budget.charge(batchId, usd, requests) });
+  const realtime = new RealtimeSender(ctx, recorder, {
+    track: (batchId, work) => tracker.track(batchId, work),
+    charge: (batchId, usd, requests) => budget.charge(batchId, usd, requests),
+    lost: (batchId, request) => budget.lost(batchId, request),
+  });
   const assembler: BatchAssembler = new BatchAssembler(ctx, {
     budget,
     beforeOpen: () => intake.writeBuffered(),

@@ -203,6 +203,26 @@ describe('BudgetGuard review (unit)', () => {
     expect(other.admit({ requests: 15, bytes: 1 }, 'batch')).toBeCloseTo(0.15);
   });
 
+  // helper-71 B1 (note 46): a lost answer counted at its group's average: a lost 120,000-token prompt
+  // among short ones counted as one of them.
+  it('an answer lost on the way, when its request is known, counts at its own estimate, not its group’s average', () => {
+    let spent = 0;
+    // $0.001 a short request, $0.01 a longer one; the long one's bytes price it at $0.181.
+    const estimateUsd = ({ each, bytes }: { bytes: number; each?: readonly number[] | undefined }) => (each ?? [bytes]).reduce((sum, b) => sum + (b > 100_000 ? 0.181 : b > 1000 ? 0.01 : 0.001), 0);
+    const guard = new BudgetGuard(testContext(), { maxUsd: 0.35, spentUsd: () => spent, estimateUsd });
+    guard.charge(1, 0.2, 20);
+    guard.lost(1, { bytes: 480_000 });
+    spent = 0.019; // the 19 short ones; the long one lost on the way
+    guard.settled(1, 19, 1);
+    // $0.019 + $0.181 for the lost one + $0.16 asked: over $0.35 (at the average, $0.01, it fit).
+    expect(guard.admit({ requests: 16, bytes: 16, each: Array.from({ length: 16 }, () => 2000) }, 'batch')).toBe(false);
+    // A lost answer the budget was not told of counts at its share, as before.
+    const other = new BudgetGuard(testContext(), { maxUsd: 0.35, spentUsd: () => spent, estimateUsd });
+    other.charge(1, 0.2, 20);
+    other.settled(1, 19, 1);
+    expect(other.admit({ requests: 16, bytes: 16, each: Array.from({ length: 16 }, () => 2000) }, 'batch')).toBeCloseTo(0.16);
+  });
+
   // helper-68: only the groups in flight were scaled by how far over their estimates the settled ones
   // came; a new group was projected at its bare estimate, and went out past the cap.
   it('a new group is projected as the groups in flight are: its estimate scaled up by how far over theirs the settled ones came', () => {

@@ -563,7 +563,7 @@ describe('the real-time sender', () => {
     for (const key of keys) ctx.ledger.insertRequest(identity.scope, key, null, 's', `[{"role":"user","content":"${key}"}]`, 0);
     const tracked: Promise<Requeued | undefined>[] = [];
     const charged: number[] = [];
-    const sender = new RealtimeSender(ctx, new ResultRecorder(ctx), { track: (_, work) => void tracked.push(work()), charge: (_, __, n) => void charged.push(n) });
+    const sender = new RealtimeSender(ctx, new ResultRecorder(ctx), { track: (_, work) => void tracked.push(work()), charge: (_, __, n) => void charged.push(n), lost: () => {} });
     await sender.send({ keys, bytes: 100, costBytes: 100 });
     const requeued = await Promise.all(tracked);
     return { sender, requeued, charged };
@@ -636,5 +636,27 @@ describe('the real-time sender', () => {
     const stored = JSON.parse(ctx2.ledger.storedResult(identity.scope, keyN(2))!) as { error: { error: { type: string; message: string } } };
     expect(stored.error.error.type).toBe('answer_lost');
     expect(stored.error.error.message).toMatch(/may have answered it, and billed it.*\(Connection error\.\)$/);
+  });
+
+  // helper-71 B1 (note 46): --max-cost counted a lost answer at its group's average estimate: a lost
+  // 120,000-token prompt among short ones counted as a short one. The sender now says which request
+  // was lost, with what it is priced by (its own cost bytes, and a raised max_tokens), for the budget.
+  it('an answer lost on the way is reported with its own request’s cost bytes and raised max_tokens, not the group’s', async () => {
+    const { client } = realtimeClient([() => reply(), new APIConnectionError({ message: 'Connection error.' }), () => reply()]);
+    const ctx = testContext({ mode: 'realtime', concurrency: 1 }, client);
+    const keys = [keyN(1), keyN(2), keyN(3)];
+    ctx.ledger.ensureSpec('s', '{"model":"m","max_tokens":5,"messages":', '}');
+    for (const key of keys) ctx.ledger.insertRequest(identity.scope, key, null, 's', `[{"role":"user","content":"${key}"}]`, 0);
+    const tracked: Promise<Requeued | undefined>[] = [];
+    const lost: [number, { bytes: number; answer?: number | undefined }][] = [];
+    const sender = new RealtimeSender(ctx, new ResultRecorder(ctx), {
+      track: (_, work) => void tracked.push(work()),
+      charge: () => {},
+      lost: (batchId, request) => void lost.push([batchId, request]),
+    });
+    await sender.send({ keys, bytes: 300, costBytes: 480_100, costs: [50, 480_000, 50], answerTokens: new Map([[keyN(2), 8192]]) });
+    await Promise.all(tracked);
+    const batchId = ctx.ledger.batches().at(-1)!.id;
+    expect(lost).toEqual([[batchId, { bytes: 480_000, answer: 8192 }]]);
   });
 });
