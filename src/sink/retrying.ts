@@ -31,7 +31,8 @@ export interface RetryLoop<T> {
   backoff?(attempt: number): number;
   /**
    * Ends a wait between tries early (the deadline: a create waiting out a 15-minute `retry-after`
-   * slept past it); the loop then ends with what `cut` makes of the last failure.
+   * slept past it); the loop then ends with what `cut` makes of the last failure. So does a loop out
+   * of tries once it has passed.
    */
   until?: AbortSignal | undefined;
   cut?(error: unknown): Promise<{ value: T }>;
@@ -55,6 +56,9 @@ export async function retrying<T>(ctx: SinkContext, loop: RetryLoop<T>): Promise
       if (ctx.signal.aborted) return undefined;
       if (typeof outcome === 'object') return outcome.value;
       const spent = outcome === 'wait' ? ++waits >= (loop.waits ?? loop.attempts) : ++failures >= loop.attempts;
+      // Out of tries after the deadline (`until`): what `cut` makes of it (a create not made goes to real
+      // time), not the failure. A final failure is one whatever the time.
+      if (spent && outcome !== 'fail' && loop.until?.aborted && loop.cut) return (await loop.cut(error)).value;
       if (outcome === 'fail' || spent) throw await loop.failure(error);
       const wait = retryWait(ctx, error, (loop.backoff ?? ctx.opts.retryDelay)(attempt));
       ctx.opts.emit({ type: 'retry', what: loop.what, message: errorText(error), delayMs: wait });

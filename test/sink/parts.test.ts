@@ -104,6 +104,29 @@ describe('retrying: one loop for every call that is tried again', () => {
     expect(value).toBe('given up after 429');
     expect(calls).toBe(1);
   });
+
+  // helper-70 (note 46): a create searched for and found not made on its last attempt, after the
+  // deadline, failed the run (BE_API), where the deadline gives such requests to real time.
+  it('once `until` (the deadline) has passed, a loop out of attempts ends with `cut`, not the failure; a final failure still fails', async () => {
+    const ctx = testContext();
+    const loop = (outcome: 'retry' | 'wait' | 'fail') => ({
+      what: 'x',
+      attempts: 2,
+      waits: 2,
+      call: () => Promise.reject(apiError(500)),
+      classify: () => outcome,
+      failure: () => new Error('failed'),
+      cut: async () => ({ value: 'to real time' }),
+    });
+    // The deadline passed as the last try was on its way: no wait between tries is left to see it.
+    const aborted = new AbortController();
+    aborted.abort();
+    expect(await retrying(ctx, { ...loop('retry'), attempts: 1, until: aborted.signal })).toBe('to real time');
+    expect(await retrying(ctx, { ...loop('wait'), waits: 1, until: aborted.signal })).toBe('to real time');
+    await expect(retrying(ctx, { ...loop('fail'), until: aborted.signal })).rejects.toThrow('failed');
+    // Not passed: the last failure fails the loop, as before.
+    await expect(retrying(ctx, { ...loop('retry'), attempts: 1, until: new AbortController().signal })).rejects.toThrow('failed');
+  });
 });
 
 describe('Reachability', () => {
