@@ -154,6 +154,36 @@ describe('documents through enrichStage', () => {
     );
   });
 
+  // helper-74: one https URL that is not a URL ended the whole run with "Invalid URL" (no file, line or
+  // field); a URL with a space, or in capitals, was sent as written and refused by the emulator; a
+  // .docx or .heic URL was sent as a PDF document, to be paid for and fail.
+  it('a URL that is not one, or to a file the API does not fetch, is its record’s error before anything is paid; a URL goes out as the URL standard writes it', async () => {
+    const seen: EmulatedDocument[][] = [];
+    const emu = await emulator({ responder: (r) => (seen.push(r.documents ?? []), byDocument(r)) });
+    const out = await enrich(
+      emu,
+      [
+        { id: 1, file: 'https://exa mple.com/x.pdf' },
+        { id: 2, file: 'https://example.com/My Invoice.pdf' },
+        { id: 3, file: 'HTTPS://EXAMPLE.COM/X.PDF' },
+        { id: 4, file: 'https://example.com/report.docx' },
+        { id: 5, file: 'https://example.com/IMG_0001.HEIC?size=large' },
+        { id: 6, file: 'https://cdn.example.com/image?id=5&format=jpg' },
+        { id: 7, file: 'https://example.com/scan.JPG' },
+      ],
+      { prompt: 'item {{id}}', attach: ['file'], upload: 'inline' },
+    );
+    const errors = out.map((r) => r['_error'] as { type: string; message: string } | undefined);
+    expect(errors.map((e) => e?.type)).toEqual(['document_unsupported', undefined, undefined, 'document_unsupported', 'document_unsupported', undefined, undefined]);
+    expect(errors[0]?.message).toBe('<stdin>:2: field file: https://exa mple.com/x.pdf: not a valid URL');
+    expect(errors[3]?.message).toMatch(/^<stdin>:5: field file: https:\/\/example\.com\/report\.docx: a Word document \(\.docx\) is not supported: .*convert it to PDF/);
+    expect(errors[4]?.message).toMatch(/^<stdin>:6: field file: https:\/\/example\.com\/IMG_0001\.HEIC\?size=large: a HEIC photo \(\.heic\) is not supported: .*convert it to JPEG/);
+    expect(seen.flat().map((d) => `${d.type}:${d.url}`).sort()).toEqual(
+      ['document:https://example.com/My%20Invoice.pdf', 'document:https://example.com/X.PDF', 'document:https://cdn.example.com/image?id=5&format=jpg', 'image:https://example.com/scan.JPG'].sort(),
+    );
+    expect(emu.stats.requestsSubmitted).toBe(4);
+  });
+
   it('--upload files: each file uploaded once across rows and reruns; a rerun uploads and pays nothing', async () => {
     const dir = await folder();
     const emu = await emulator({ responder: byDocument });

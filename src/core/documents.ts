@@ -553,10 +553,56 @@ export function documentTitle(title: string): string {
   return `${chars.slice(0, head).join('')}…${chars.slice(chars.length - (MAX_TITLE_CHARS - 1 - head)).join('')}`;
 }
 
-/** A block for an https URL: an image when the path ends in an image extension, else a PDF document. */
+/**
+ * What a URL's path names that the API does not fetch: it fetches a PDF document or a JPEG, PNG, GIF
+ * or WebP image by URL ([SPEC URLPDFSource, URLImageSource]; the PDF support guide). A path without
+ * one of these extensions (`/download?id=5`, `.php`) may serve a PDF: it is sent as one.
+ */
+const NOT_FETCHED: Readonly<Record<string, string>> = {
+  ...OFFICE,
+  heic: 'a HEIC photo',
+  heif: 'a HEIF photo',
+  avif: 'an AVIF image',
+  tif: 'a TIFF image',
+  tiff: 'a TIFF image',
+  bmp: 'a BMP image',
+  svg: 'an SVG image',
+  txt: 'a text file',
+  md: 'a text file',
+  csv: 'a CSV file',
+  tsv: 'a TSV file',
+  json: 'a JSON file',
+  xml: 'an XML file',
+  html: 'a web page',
+  htm: 'a web page',
+  eml: 'an e-mail',
+  msg: 'an Outlook message',
+  zip: 'a ZIP archive',
+};
+
+/**
+ * A block for an https URL: an image when the path ends in an image extension, else a PDF document.
+ * The URL goes out as the URL standard writes it (`new URL(url).href`: a space in the path encoded,
+ * the scheme and host in lower case). Throws a `DocumentProblem` for a text that is no URL, or one
+ * to a file the API does not fetch (`NOT_FETCHED`), before anything is paid.
+ */
 export function urlBlock(url: string): ContentBlock {
-  const path = new URL(url).pathname.toLowerCase();
-  return /\.(jpe?g|png|gif|webp)$/.test(path) ? { type: 'image', source: { type: 'url', url } } : { type: 'document', source: { type: 'url', url } };
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new DocumentProblem('document_unsupported', `${url}: not a valid URL`);
+  }
+  const ext = /\.([a-z0-9]+)$/.exec(parsed.pathname.toLowerCase())?.[1];
+  if (ext !== undefined && Object.hasOwn(NOT_FETCHED, ext)) {
+    const to = /^(heic|heif|avif|tiff?|bmp|svg)$/.test(ext) ? 'JPEG or PNG' : 'PDF';
+    throw new DocumentProblem(
+      'document_unsupported',
+      `${url}: ${NOT_FETCHED[ext]} (.${ext}) is not supported: the API fetches only PDFs and JPEG, PNG, GIF or WebP images by URL; download it and convert it to ${to} first (or give the file: plain text and e-mails are read from files)`,
+    );
+  }
+  const href = parsed.href;
+  return ext !== undefined && /^(jpe?g|png|gif|webp)$/.test(ext) ? { type: 'image', source: { type: 'url', url: href } } : { type: 'document', source: { type: 'url', url: href } };
 }
 
 /** The parts of a document that are sent as files (PDFs and images, an e-mail's attachments). */

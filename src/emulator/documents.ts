@@ -206,8 +206,9 @@ function imageOf(path: string, block: Record<string, unknown>, files: FileStore 
   }
 }
 
+/** A URL the API would fetch: https only (the API's message for another scheme), with its scheme in any letter case, as the URL standard parses it. */
 function httpsUrl(path: string, url: unknown): string {
-  if (typeof url !== 'string' || !/^https:\/\/[^\s/]+/.test(url)) throw new Error(`${path}.source.url: Only HTTPS URLs are supported`);
+  if (typeof url !== 'string' || !URL.canParse(url) || new URL(url).protocol !== 'https:') throw new Error(`${path}.source.url: Only HTTPS URLs are supported`);
   return url;
 }
 

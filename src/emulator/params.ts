@@ -590,7 +590,10 @@ function checkBase64(source: Obj, path: string): string {
 function checkUrl(source: Obj, path: string): void {
   const url = source['url'];
   if (typeof url !== 'string') fail(`${path}.url`, url === undefined ? 'Field required' : 'Input should be a valid string');
-  if (!/^https?:\/\/\S+$/.test(url)) fail(`${path}.url`, 'Input should be a valid URL');
+  // [SPEC URLPDFSource.url, URLImageSource.url: a string] that the API fetches: an http(s) URL as the
+  // URL standard parses it (the scheme and host in any letter case, a space in the path encoded; a space
+  // in the host is no URL). The message is pydantic's for a URL field.
+  if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) fail(`${path}.url`, 'Input should be a valid URL');
 }
 
 function checkImage(block: Obj, path: string): void {

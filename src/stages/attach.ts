@@ -124,7 +124,12 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
         if (item === undefined || item === null || item === '') continue;
         if (typeof item === 'string' && /^[a-z][a-z0-9+.-]*:\/\//i.test(item) && !/^file:\/\//i.test(item)) {
           if (!item.toLowerCase().startsWith('https://')) throw new DocumentProblem('document_unsupported', `field ${field}: ${item}: only https URLs can be sent (the API fetches them)`);
-          urls.push(urlBlock(item));
+          try {
+            urls.push(urlBlock(item));
+          } catch (error) {
+            if (error instanceof DocumentProblem) throw new DocumentProblem(error.type, `field ${field}: ${error.message}`);
+            throw error;
+          }
           urlNames.push(item);
           continue;
         }

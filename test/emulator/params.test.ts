@@ -169,6 +169,8 @@ const CASES: Case[] = [
   { description: 'an extra key in a system block', params: { system: [{ type: 'text', text: 's', foo: 1 }] }, message: /^system\.0\.foo: Extra inputs are not permitted$/ },
   { description: 'an extra key in a document block', params: { messages: [user([{ type: 'document', foo: 1, source: { type: 'text', media_type: 'text/plain', data: 'x' } }])] }, message: /^messages\.0\.content\.0\.document\.foo: Extra inputs are not permitted$/ },
   { description: 'an extra key in an image source', params: { messages: [user([{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG, foo: 1 } }])] }, message: /^messages\.0\.content\.0\.image\.source\.base64\.foo: Extra inputs are not permitted$/ },
+  { description: 'a URL source that is no URL (a space in the host)', params: { messages: [user([{ type: 'document', source: { type: 'url', url: 'https://exa mple.com/x.pdf' } }])] }, message: /^messages\.0\.content\.0\.document\.source\.url\.url: Input should be a valid URL$/ },
+  { description: 'a URL source that is not http(s)', params: { messages: [user([{ type: 'image', source: { type: 'url', url: 'ftp://example.com/a.png' } }])] }, message: /^messages\.0\.content\.0\.image\.source\.url\.url: Input should be a valid URL$/ },
   { description: 'a media_type on a URL source', params: { messages: [user([{ type: 'image', source: { type: 'url', url: 'https://example.com/a.png', media_type: 'image/png' } }])] }, message: /^messages\.0\.content\.0\.image\.source\.url\.media_type: Extra inputs are not permitted$/ },
   { description: 'an oversized_image that is not downsize or error', params: { messages: [user([{ type: 'image', transformations: { oversized_image: 'shrink' }, source: { type: 'base64', media_type: 'image/png', data: PNG } }])] }, message: /^messages\.0\.content\.0\.image\.transformations\.oversized_image: Input should be 'downsize' or 'error'$/ },
   { description: 'an extra key in a tool', params: { tools: [{ name: 'f', input_schema: { type: 'object' }, foo: 1 }] }, message: /^tools\.0\.custom\.foo: Extra inputs are not permitted$/ },
@@ -259,6 +261,9 @@ describe('valid requests the emulator used to refuse or mishandle', () => {
       req('prefill', 'q', { messages: [user('hi'), { role: 'assistant', content: '' }] }),
       req('cache4', 'q', { system: [1, 2, 3, 4].map((i) => ({ type: 'text', text: `s${i}`, cache_control: { type: 'ephemeral', ttl: i === 1 ? '1h' : '5m' } })) }),
       req('thinking', 'q', { max_tokens: 4000, thinking: { type: 'enabled', budget_tokens: 1024 } }),
+      // helper-74: a URL with its scheme and host in capitals, or a space in its path, is a URL (the URL standard's parser takes both).
+      req('url-caps', 'q', { messages: [user([{ type: 'document', source: { type: 'url', url: 'HTTPS://EXAMPLE.COM/X.PDF' } }, { type: 'text', text: 'summarise' }])] }),
+      req('url-space', 'q', { messages: [user([{ type: 'image', source: { type: 'url', url: 'https://example.com/My Scan.png' } }, { type: 'text', text: 'what is it?' }])] }),
       // [SPEC RequestTextBlock.citations: a list] an assistant turn's text with its citations, and an empty list on a user's.
       req('cited', 'q', {
         messages: [
