@@ -31,7 +31,7 @@ import { CsvError, type Options as CsvParseOptions } from 'csv-parse';
 import { parse as parseSync } from 'csv-parse/sync';
 import { BatchEnrichError, isBatchEnrichError, shown } from '../errors.ts';
 import { indexOr, isBlankRecord, parseSimpleCsv } from '../core/csv.ts';
-import { JsonArrayError, splitJsonArray } from '../core/json-array.ts';
+import { JsonArrayError, splitJsonArray, splitJsonValues } from '../core/json-array.ts';
 import { splitLinesCapped } from '../core/lines.ts';
 import { bomOf, countLineEnds, createDecoding, detectEncoding, DETECT_SAMPLE_BYTES, firstNonAscii, incompleteUtf8Tail, isSingleByte, lineByLineDecoding, utf16WithoutBom, type EncodingChoice } from '../core/encoding.ts';
 import { MAX_DEPTH, mayNeedScan, parseLossless, scanJson } from '../core/rawjson.ts';
@@ -415,18 +415,19 @@ export async function* readNdjson(source: Chunks, options: ReadOptions = {}): As
   function bad(message: string, text: string): SourceRecord {
     return { seq: seq++, line, data: {}, error: { type: 'invalid_input', message, input: text } };
   }
-  const { array, chunks } = await startsWithArray(source);
-  if (array) {
-    // A JSON array (`[{…}, {…}]`, a `.json` dump): its elements are the records, each at the line it starts on.
+  const { shape, chunks } = await jsonShape(source);
+  if (shape !== 'lines') {
+    // A JSON array (`[{…}, {…}]`, a `.json` dump), or pretty-printed objects one after another (`jq`
+    // without `-c`): its values are the records, each at the line it starts on.
     try {
-      for await (const element of splitJsonArray(chunks, maxChars)) {
+      for await (const element of shape === 'array' ? splitJsonArray(chunks, maxChars) : splitJsonValues(chunks, maxChars)) {
         line = element.line;
         const record = element.text === undefined ? tooLarge(element.length) : toRecord(element.text, element.length);
         if (record) yield record;
       }
     } catch (error) {
       if (!(error instanceof JsonArrayError)) throw error;
-      throw new BatchEnrichError('BE_INPUT', `${file}:${error.line}: invalid JSON array: ${error.message}`, { file, line: error.line });
+      throw new BatchEnrichError('BE_INPUT', `${file}:${error.line}: invalid JSON${shape === 'array' ? ' array' : ''}: ${error.message}`, { file, line: error.line });
     }
     return;
   }
@@ -437,8 +438,13 @@ export async function* readNdjson(source: Chunks, options: ReadOptions = {}): As
   }
 }
 
-/** Whether the text's first character that is not JSON white space (nor a BOM) is `[`; the text, whole, as strings. */
-async function startsWithArray(source: Chunks): Promise<{ array: boolean; chunks: AsyncIterable<string> }> {
+/**
+ * What the JSON text is, by how it starts: a JSON array (its first character that is not JSON white
+ * space, nor a BOM, is `[`), pretty-printed values one after another (`values`: its first line that is
+ * not blank is a lone `{`, which no NDJSON line is: `jq` without `-c`, PowerShell's ConvertTo-Json),
+ * else NDJSON lines; and the text, whole, as strings.
+ */
+async function jsonShape(source: Chunks): Promise<{ shape: 'array' | 'values' | 'lines'; chunks: AsyncIterable<string> }> {
   const decoder = new StringDecoder('utf8');
   const input = new Lookahead(
     (async function* () {
@@ -448,15 +454,23 @@ async function startsWithArray(source: Chunks): Promise<{ array: boolean; chunks
     })(),
   );
   const seen: string[] = [];
-  let first: string | undefined;
-  while (first === undefined) {
+  // From the first character that is not white space to the end of its line (or of the input).
+  let start: string | undefined;
+  for (;;) {
     const chunk = await input.next();
     if (chunk === undefined) break;
     seen.push(chunk);
-    first = /[^ \t\r\n\ufeff]/.exec(chunk)?.[0];
+    if (start === undefined) {
+      const at = /[^ \t\r\n\ufeff]/.exec(chunk)?.index;
+      if (at !== undefined) start = chunk.slice(at);
+    } else {
+      start += chunk;
+    }
+    if (start !== undefined && (start[0] !== '{' || /[\r\n]/.test(start) || start.length > 4096)) break;
   }
   input.unshift(...seen);
-  return { array: first === '[', chunks: input.rest() };
+  const shape = start?.[0] === '[' ? 'array' : start !== undefined && /^\{[ \t]*(?:[\r\n]|$)/.test(start) ? 'values' : 'lines';
+  return { shape, chunks: input.rest() };
 }
 
 /**

@@ -1013,6 +1013,61 @@ async function collect(records: AsyncIterable<SourceRecord>): Promise<SourceReco
   return out;
 }
 
+// helper-74: `jq '.[]'` without -c, Python's json.dump(indent=2) of one object, PowerShell's
+// ConvertTo-Json: pretty-printed objects one after the other were read a line at a time, eight bogus
+// invalid_input records for two objects.
+describe('readNdjson: pretty-printed JSON objects one after another (jq without -c) are read object by object', () => {
+  const json = (options: ReadOptions = {}): Reader => (s) => readNdjson(s, { file: 'data.json', ...options });
+  const jqOut = '{\n  "id": 1,\n  "t": "a {"\n}\n{\n  "id": 2,\n  "t": [\n    "}"\n  ]\n}\n';
+
+  it('each object is a record at the line it starts on, however the input is chunked', async () => {
+    await expectRecords(jqOut, json(), [
+      [1, { id: 1, t: 'a {' }],
+      [5, { id: 2, t: ['}'] }],
+    ]);
+    // On stdin, with no name to go by: read as JSON too (`jq '.[]' dump.json | batch-enrich …`).
+    await expectRecords(jqOut, sniffing(), [
+      [1, { id: 1, t: 'a {' }],
+      [5, { id: 2, t: ['}'] }],
+    ]);
+    // One object (PowerShell, json.dump), CRLF, a BOM, blank lines before it.
+    await expectRecords('\uFEFF\r\n{\r\n    "id":  7,\r\n    "name":  "Ann"\r\n}\r\n', json(), [[2, { id: 7, name: 'Ann' }]]);
+    // Objects on one line after the first pretty-printed one: each its own record.
+    await expectRecords('{\n"a": 1\n} {"a": 2}{"a": 3}\n', json(), [
+      [1, { a: 1 }],
+      [3, { a: 2 }],
+      [3, { a: 3 }],
+    ]);
+  });
+
+  it('a bad object, or a value that is not an object, is that record with its error; the rest are read', async () => {
+    for (const { label, chunks } of chunkings('{\n  "a": 1,\n}\n42\n{\n  "a": 3\n}\n')) {
+      const { records, error } = await run(json(), chunks);
+      expect(error, label).toBeUndefined();
+      expect(records.map((r) => [r.line, r.error?.type ?? r.data]), label).toEqual([
+        [1, 'invalid_input'],
+        [4, 'invalid_input'],
+        [5, { a: 3 }],
+      ]);
+      expect(records[1]?.error?.message, label).toBe('data.json:4: expected a JSON object, got 42');
+    }
+  });
+
+  it('brackets that do not match, or an object never closed, stop the read with its line (past them no object can be told)', async () => {
+    await expectFailure('{\n"a": 1\n}\n{\n"a": [1}\n{"b": 2}\n', json(), { code: 'BE_INPUT', line: 4, message: /^data\.json:4: invalid JSON: the value that starts on line 4 has a \} where its \[ opened on line 5 is not closed$/ }, [[1, { a: 1 }]]);
+    await expectFailure('{\n"a": 1\n}\n{\n"a": "open\n', json(), { code: 'BE_INPUT', line: 4, message: /^data\.json:4: invalid JSON: the value that starts on line 4 is never closed \(the input ends inside it\)$/ }, [[1, { a: 1 }]]);
+  });
+
+  it('NDJSON stays NDJSON: a broken first line is that record, not the start of a pretty-printed object', async () => {
+    await expectRecords('{"a":1}\n{"a":2}\n', json(), [
+      [1, { a: 1 }],
+      [2, { a: 2 }],
+    ]);
+    const records = await collect(readNdjson(Readable.from(['{bad\n{"a":2}\n']), { file: 'x.ndjson' }));
+    expect(records.map((r) => r.error?.type ?? 'ok')).toEqual(['invalid_input', 'ok']);
+  });
+});
+
 describe('readNdjson: a JSON array (a .json dump) is read element by element', () => {
   const json = (options: ReadOptions = {}): Reader => (s) => readNdjson(s, { file: 'data.json', ...options });
 
