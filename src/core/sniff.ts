@@ -25,7 +25,8 @@ const BINARY: readonly { magic: readonly number[]; name: string; hint: string }[
 
 /**
  * Whether a file is a document batch-enrich sends as such (see core/documents.ts): a PDF, a PNG,
- * JPEG, GIF or WebP image by its first bytes, or any of these and an e-mail (`.eml`, text) by its name.
+ * JPEG, GIF or WebP image by its first bytes, or any of these and an e-mail (`.eml`, text) by its
+ * name, or one the API does not read that a folder would refuse with how to convert it (`DOCUMENT_NAME`).
  * A file named as a document that is not one (empty, cut short, mislabelled) is still one record, and
  * the attach stage says what is wrong with it: read as a table, it was no record at all (exit 0).
  */
@@ -40,9 +41,17 @@ export function documentFile(head: Uint8Array, file: string): boolean {
     ascii(0, 'GIF87a') ||
     ascii(0, 'GIF89a') ||
     (ascii(0, 'RIFF') && ascii(8, 'WEBP')) ||
-    /\.(eml|pdf|png|jpe?g|gif|webp)$/i.test(file)
+    DOCUMENT_NAME.test(file)
   );
 }
+
+/**
+ * Names of documents: the types sent (an e-mail as `.eml`, an mbox export of one message, an Apple
+ * Mail `.emlx`), and those the attach stage refuses with how to convert them (Word and other office
+ * documents but spreadsheets, which are refused as a table input is: save the sheet as CSV; HEIC
+ * photos; Outlook messages).
+ */
+const DOCUMENT_NAME = /\.(eml|emlx|mbox|pdf|png|jpe?g|gif|webp|docx?|odt|rtf|pptx?|odp|heic|heif|avif|msg)$/i;
 
 /** Extensions of binary formats, for an input too short to show its magic bytes. */
 const BINARY_EXTENSIONS: Readonly<Record<string, string>> = { '.parquet': 'Parquet', '.xlsx': 'ZIP archive (an XLSX workbook, or a zipped file)', '.xls': 'old Excel (XLS) or other OLE2 file', '.zip': 'ZIP archive (an XLSX workbook, or a zipped file)' };

@@ -270,6 +270,15 @@ describe('documentFile: a file given as FILE that is a document (sent as one), b
     ['an empty .pdf, by its name', bytes(''), 'invoice.PDF', true],
     ['a .jpg that is not one, by its name', bytes('   \n'), 'photo.jpg', true],
     ['an empty .png, .jpeg, .gif or .webp', bytes(''), 'a.webp', true],
+    // helper-74: an mbox export or an Apple Mail .emlx given as FILE was read as a CSV, and paid for;
+    // a Word document or an iPhone photo was "an XLSX workbook" or "binary data", without the hint a
+    // folder gives (convert it to PDF, to JPEG).
+    ['an mbox export, by its name', bytes('From a@b.example Sat Mar 14 10:00:00 2026\nFrom: a@b.example\n'), 'one.mbox', true],
+    ['an Apple Mail message, by its name', bytes('812      \nFrom: a@b.example\n'), '12.emlx', true],
+    ['a Word document, by its name', bytes('PK\u0003\u0004'), 'report.docx', true],
+    ['an iPhone photo, by its name', bytes('\u0000\u0000\u0000\u0018ftypheic'), 'IMG_0001.HEIC', true],
+    ['an Outlook message, by its name', bytes('', 0xd0, 0xcf, 0x11, 0xe0), 'mail.msg', true],
+    ['an Excel workbook stays a table input refused as one (save the sheet as CSV)', bytes('PK\u0003\u0004'), 'sheet.xlsx', false],
   ])('%s', (_, head, name, expected) => {
     expect(documentFile(head, name)).toBe(expected);
   });
