@@ -63,19 +63,55 @@ export async function* readOne(path: string): AsyncGenerator<SourceRecord> {
 }
 
 /**
- * One record per non-blank line of a path list (`--input-format paths`): UTF-8, or UTF-16 after its
- * byte order mark (what Windows PowerShell 5.1 writes with `>`); a mark is never part of a path.
+ * One record per non-blank line of a path list (`--input-format paths`), or per entry of a
+ * NUL-separated one (`find -print0`): UTF-8, or UTF-16 after its byte order mark (what Windows
+ * PowerShell 5.1 writes with `>`); a mark is never part of a path.
  */
 export function readPaths(): (source: AsyncIterable<Buffer | string>) => AsyncGenerator<SourceRecord> {
   return async function* paths(source) {
     let seq = 0;
     let line = 0;
-    for await (const text of splitLines(byBom(source))) {
+    for await (const { text, nul } of entries(byBom(source))) {
       line++;
-      if (text.trim() === '') continue;
-      yield { seq: seq++, line, data: await fileRecord(await listedPath(text)), attach: [PATH_FIELD] };
+      if (nul ? text === '' : text.trim() === '') continue;
+      // A NUL-separated name is exact (`find -print0`): blanks around it are its own.
+      yield { seq: seq++, line, data: await fileRecord(nul ? text : await listedPath(text)), attach: [PATH_FIELD] };
     }
   };
+}
+
+/**
+ * The entries of a path list: its lines, or, when a NUL comes before the first line break (`find
+ * -print0`, read as `xargs -0` reads it: the one list that can hold a name with a line break), what
+ * lies between NULs.
+ */
+async function* entries(text: AsyncIterable<string>): AsyncGenerator<{ text: string; nul: boolean }> {
+  const it = text[Symbol.asyncIterator]();
+  const held: string[] = [];
+  let nul: boolean | undefined;
+  while (nul === undefined) {
+    const next = await it.next();
+    if (next.done) break;
+    held.push(next.value);
+    const zero = next.value.indexOf('\0');
+    const lineBreak = next.value.search(/[\r\n]/);
+    if (zero !== -1 || lineBreak !== -1) nul = zero !== -1 && (lineBreak === -1 || zero < lineBreak);
+  }
+  const all = (async function* () {
+    yield* held;
+    for (let next = await it.next(); !next.done; next = await it.next()) yield next.value;
+  })();
+  if (!nul) {
+    for await (const line of splitLines(all)) yield { text: line, nul: false };
+    return;
+  }
+  let pending = '';
+  for await (const chunk of all) {
+    const parts = (pending + chunk).split('\0');
+    pending = parts.pop() ?? '';
+    for (const part of parts) yield { text: part, nul: true };
+  }
+  if (pending !== '') yield { text: pending, nul: true };
 }
 
 /**

@@ -19,6 +19,19 @@ async function paths(chunks: Buffer[]): Promise<[number, unknown, unknown][]> {
 }
 
 describe('readPaths', () => {
+  // helper-74: `find -print0` (the one safe list of names that may hold a line break) gave one or two
+  // records failing with ERR_INVALID_ARG_VALUE for the whole list.
+  it('a NUL-separated list (find -print0, as xargs -0 reads it): one record per entry, each at its number, a name with a line break or blanks kept whole', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-paths0-'));
+    const odd = join(dir, 'two\nlines .pdf');
+    writeFileSync(odd, '%PDF-1.4\n');
+    for (const { label, chunks } of chunkings(`${A}\0${odd}\0${B}\0`)) {
+      expect(await paths(chunks), label).toEqual([[1, A, 'read'], [2, odd, 'read'], [3, B, 'read']]);
+    }
+    // Without the last NUL too, and with empty entries (two NULs in a row) skipped.
+    expect(await paths([Buffer.from(`${A}\0\0${B}`)])).toEqual([[1, A, 'read'], [3, B, 'read']]);
+  });
+
   it('one record per non-blank line, CRLF, LF or CR, each at its line', async () => {
     for (const { label, chunks } of chunkings(`${A}\r\n\r\n${B}\r${A}\n`)) {
       expect(await paths(chunks), label).toEqual([[1, A, 'read'], [3, B, 'read'], [4, A, 'read']]);
@@ -53,7 +66,7 @@ describe('readPaths', () => {
     for (const [name, bytes] of Object.entries(lists)) {
       for (const { label, chunks } of chunkings(bytes)) expect(await paths(chunks), `${name}, ${label}`).toEqual([[1, A, 'read'], [2, B, 'read']]);
     }
-    // A name with non-ASCII letters, in UTF-16.
+    // A name with non-ASCII letters, in UTF-16 (an entry each, named by its number, as a line is).
     const named = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('fixtures/documents/Rechnung-Müller.pdf\n', 'utf16le')]);
     expect(await paths([named])).toEqual([[1, 'fixtures/documents/Rechnung-Müller.pdf', 'unreadable']]);
   });
