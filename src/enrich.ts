@@ -92,6 +92,7 @@ const optionsSchema = sinkKnobs
     documentPrompt: z.string().min(1).optional(),
     upload: z.enum(['files', 'inline', 'auto']).optional(),
     baseDir: z.string().min(1).optional(),
+    filesUnder: z.string().min(1).optional(),
     uploadConcurrency: positiveInt(64).optional(),
     oversizedImage: z.enum(['downsize', 'error']).optional(),
     uploadCounts: z.custom<UploadCounts>((v) => typeof v === 'object' && v !== null).optional(),
@@ -222,6 +223,7 @@ export function enrichStage(
             upload: o.upload,
             canUpload: registry !== undefined,
             oversizedImage: o.oversizedImage,
+            filesUnder: o.filesUnder,
             file: o.file,
           })(records)
         : records;

@@ -4,7 +4,7 @@
  * is paid; uploads are content-addressed through the registry (once across rows and reruns, again
  * after expiry or deletion); the request key follows the file's bytes.
  */
-import { copyFileSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -182,6 +182,36 @@ describe('documents through enrichStage', () => {
       ['document:https://example.com/My%20Invoice.pdf', 'document:https://example.com/X.PDF', 'document:https://cdn.example.com/image?id=5&format=jpg', 'image:https://example.com/scan.JPG'].sort(),
     );
     expect(emu.stats.requestsSubmitted).toBe(4);
+  });
+
+  // helper-74: a CSV from someone else could name ../../etc/passwd or ~/.aws/credentials in its file
+  // column, and the file went to the API as a document. filesUnder (--files-under) keeps every path
+  // inside one folder, links followed.
+  it('filesUnder: a path outside that folder (.., absolute, file://, or a link inside it to a file outside) is its record’s error, and is never read', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'be-docs-under-'));
+    const inside = join(root, 'in');
+    mkdirSync(inside);
+    writeFileSync(join(inside, 'ok.txt'), 'an invoice inside');
+    const secret = join(root, 'secret.txt');
+    writeFileSync(secret, 'AWS_SECRET=do-not-send');
+    symlinkSync(secret, join(inside, 'link.txt'));
+    const seen: EmulatedDocument[][] = [];
+    const emu = await emulator({ responder: (r) => (seen.push(r.documents ?? []), byDocument(r)) });
+    const rows = [
+      { id: 1, file: 'ok.txt' },
+      { id: 2, file: '../secret.txt' },
+      { id: 3, file: secret },
+      { id: 4, file: pathToFileURL(secret).href },
+      { id: 5, file: 'link.txt' },
+    ];
+    const out = await enrich(emu, rows, { prompt: 'item {{id}}', attach: ['file'], baseDir: inside, filesUnder: inside, upload: 'inline' });
+    const errors = out.map((r) => r['_error'] as { type: string; message: string } | undefined);
+    expect(errors.map((e) => e?.type)).toEqual([undefined, 'document_unreadable', 'document_unreadable', 'document_unreadable', 'document_unreadable']);
+    expect(errors[1]?.message).toBe(`<stdin>:3: ../secret.txt: outside ${inside}, the folder documents are read from (--files-under, the library's filesUnder): not read (field file)`);
+    expect(seen.flat().map((d) => d.text)).toEqual(['an invoice inside']);
+    // Without it, paths are read wherever they lead (the default: a CSV of one's own, with absolute paths).
+    const open = await enrich(emu, rows.slice(1, 2), { prompt: 'item {{id}}', attach: ['file'], baseDir: inside, upload: 'inline' });
+    expect(open[0]?.['_error']).toBeUndefined();
   });
 
   it('--upload files: each file uploaded once across rows and reruns; a rerun uploads and pays nothing', async () => {

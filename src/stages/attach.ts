@@ -15,8 +15,8 @@
  * A record whose document cannot be sent gets `error` (`document_*`, `image_too_large`,
  * `request_too_large`, `upload_failed`) naming the file, and the rest of the job goes on.
  */
-import { readFile, readlink, stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { readFile, readlink, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   base64Length,
@@ -92,6 +92,12 @@ export interface AttachOptions {
   oversizedImage?: 'downsize' | 'error' | undefined;
   /** Records resolved at once. _Default:_ 8. */
   concurrency?: number | undefined;
+  /**
+   * The folder every path must lie in, links followed (`--files-under`): one outside it is its
+   * record's `document_unreadable`, never read. For input written by others (a CSV a customer sent),
+   * whose file column could name `../../etc/passwd` or `~/.aws/credentials`. _Default:_ any path.
+   */
+  filesUnder?: string | undefined;
 }
 
 type Part = Inspected & { kind: 'pdf' | 'image' };
@@ -100,6 +106,8 @@ type Part = Inspected & { kind: 'pdf' | 'image' };
 export function attachDocuments(options: AttachOptions): (source: AsyncIterable<SourceRecord>) => AsyncGenerator<AttachedRecord> {
   const mode = options.upload ?? 'auto';
   if (mode === 'files' && !options.canUpload) throw new Error('attachDocuments: `upload: "files"` needs the Files API');
+  // The folder paths must lie in, links followed (once a run).
+  let under: Promise<string> | undefined;
   const one = async (record: SourceRecord): Promise<AttachedRecord> => {
     if (record.error) return record;
     try {
@@ -133,7 +141,7 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
           urlNames.push(item);
           continue;
         }
-        const { bytes, name } = await load(field, item, options.baseDir);
+        const { bytes, name } = await load(field, item, options.baseDir, options.filesUnder === undefined ? undefined : (under ??= realpath(options.filesUnder)));
         const doc = await inspectDocument(bytes, name);
         if (doc.kind === 'email' && doc.notSent) notSent.push([`${sourceOf(options.file, record)}:${record.line}: ${name}`, doc.notSent]);
         docs.push({ name, doc });
@@ -184,11 +192,12 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
 }
 
 /** The bytes and a display name of one attached value. */
-async function load(field: string, value: unknown, baseDir: string): Promise<{ bytes: Uint8Array; name: string }> {
+async function load(field: string, value: unknown, baseDir: string, under: Promise<string> | undefined): Promise<{ bytes: Uint8Array; name: string }> {
   if (typeof value === 'string') {
     // A file:// URL (a file manager's copied link, a notebook's Path.as_uri()) is its path.
     const path = /^file:\/\//i.test(value) ? fileUrlPath(value, field) : resolve(baseDir, value);
     try {
+      if (under !== undefined) await mustLieUnder(await under, path, value, field);
       // Read only if it is a file: a device, a pipe or a socket (a link to /dev/zero) could never end.
       const info = await stat(path);
       if (info.isDirectory()) throw new DocumentProblem('document_unreadable', `${value}: a folder, not a file (field ${field})`);
@@ -207,6 +216,16 @@ async function load(field: string, value: unknown, baseDir: string): Promise<{ b
     return { bytes: new Uint8Array(await value.arrayBuffer()), name: typeof name === 'string' && name ? name : field };
   }
   throw new DocumentProblem('document_unsupported', `field ${field}: expected a path, an https URL, a Buffer or a Blob, got ${typeof value}`);
+}
+
+/** Throws unless `path`, links followed, lies in the folder `under` (a real path). A path that is not there is left to be reported as missing. */
+async function mustLieUnder(under: string, path: string, value: string, field: string): Promise<void> {
+  const real = await realpath(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (real === undefined || real === under || real.startsWith(under.endsWith(sep) ? under : `${under}${sep}`)) return;
+  throw new DocumentProblem('document_unreadable', `${value}: outside ${under}, the folder documents are read from (--files-under, the library's filesUnder): not read (field ${field})`);
 }
 
 /** The path of a file:// URL, or the problem with it. */

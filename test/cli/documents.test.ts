@@ -188,6 +188,29 @@ describe('documents from the command line', () => {
     expect(records.every((r) => typeof r['total'] === 'number')).toBe(true);
   });
 
+  // helper-74: `invoice_id,file\n4,../../etc/passwd` sent /etc/passwd to the API as a text document.
+  it('--files-under DIR: a path outside DIR is its record’s document_unreadable and never sent; --dry-run shows the same; a DIR that is no folder is a usage error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-cli-under-'));
+    const docs = join(dir, 'docs');
+    mkdirSync(docs);
+    writeFileSync(join(docs, 'a.txt'), 'Invoice INV-00001 total 10 EUR');
+    writeFileSync(join(dir, 'secret.env'), 'API_TOKEN=never-send-me');
+    const input = join(docs, 'in.csv');
+    writeFileSync(input, 'invoice_id,file\n1,a.txt\n2,../secret.env\n3,/etc/passwd\n');
+    const args = ['--transform', 'invoice-extraction', '--files-under', docs, '--ledger', join(dir, 'l.db'), '--poll-min', '0.01', input];
+    const dry = await runCli(['--dry-run', ...args]);
+    expect(dry.stdout).not.toContain('never-send-me');
+    expect(dry.stdout).not.toContain('root:');
+    const result = await runCli(['--emulator', ...args]);
+    expect(result.code, result.stderr).toBe(3);
+    const records = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { _error?: { type: string; message: string } });
+    expect(records.map((r) => r._error?.type)).toEqual([undefined, 'document_unreadable', 'document_unreadable']);
+    expect(records[1]?._error?.message).toContain(`${input}:3: ../secret.env: outside ${docs}`);
+    const usage = await runCli(['--emulator', '--transform', 'invoice-extraction', '--files-under', join(dir, 'nope'), input]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain(`--files-under: "${join(dir, 'nope')}": no such folder`);
+  });
+
   it("--attach with a recipe: a row with a document gets the recipe's document prompt and answer, a row with text only its own", async () => {
     // Every row was asked for the whole-document answer (a list of clauses with pages), text rows too.
     const dir = mkdtempSync(join(tmpdir(), 'be-attach-mixed-'));

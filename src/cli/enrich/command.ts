@@ -547,6 +547,7 @@ function libraryOptions(plan: Plan, values: EnrichValues, io: CliIo, run: RunPar
     ...(config.idField === undefined ? {} : { idField: config.idField }),
     ...(documents.attach.length ? { attach: documents.attach, baseDir: documents.baseDir, upload: documents.upload, uploadCounts: run.uploadCounts } : {}),
     ...(documents.oversizedImage === undefined ? {} : { oversizedImage: documents.oversizedImage }),
+    ...(values['files-under'] === undefined ? {} : { filesUnder: values['files-under'] }),
     ...(config.documentPrompt === undefined ? {} : { documentPrompt: config.documentPrompt.source }),
     ...(run.api.client ? { client: run.api.client, apiKey: run.api.key } : { baseURL: io.env['ANTHROPIC_BASE_URL'] || undefined }),
     ledger: run.ledger,

@@ -2,6 +2,8 @@
  * The flags of the default command, `batch-enrich [options] [FILE]`: one table that gives the parser
  * its options, the values their types and defaults, and `--help` its option list (see `../flags.ts`).
  */
+import { statSync, type Stats } from 'node:fs';
+import { resolve } from 'node:path';
 import { DEFAULT_MAX_TOKENS, DEFAULT_MODEL } from '../../enrich.ts';
 import { POLL_MAX_MS, POLL_MIN_MS } from '../../core/backoff.ts';
 import { DEFAULT_MAX_ATTEMPTS } from '../../core/retry.ts';
@@ -31,6 +33,18 @@ const answerField: Coerce<string> = (raw, flag) => {
 const encoding: Coerce<string> = (raw, flag) => {
   if (!encodingExists(raw)) throw usageError(`${flag}: expected an encoding such as utf-8, windows-1252, latin1 or utf-16le, got ${shown(raw)}`);
   return raw;
+};
+
+/** `--files-under`: a folder that exists, as its absolute path. */
+const folder: Coerce<string> = (raw, flag) => {
+  let info: Stats;
+  try {
+    info = statSync(raw);
+  } catch (error) {
+    throw usageError(`${flag}: ${shown(raw)}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such folder' : `cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`}`);
+  }
+  if (!info.isDirectory()) throw usageError(`${flag}: ${shown(raw)} is not a folder`);
+  return resolve(raw);
 };
 
 const shard: Coerce<Shard> = (raw, flag) => {
@@ -80,6 +94,7 @@ export const ENRICH_FLAGS = {
 
   attach: { value: 'FIELD', multiple: true, group: DOCUMENTS, help: "a field holding a document path (relative to FILE's folder, or the working directory for stdin) or an https URL; repeatable", defaultText: "the recipe's, e.g. file" },
   upload: { value: 'files|inline|auto', parse: choice(['files', 'inline', 'auto']), default: 'auto', group: DOCUMENTS, help: 'how PDFs and images travel: inline base64, or uploaded once to the Files API and referred to by file_id (auto: files of 512 KB or more are uploaded)' },
+  'files-under': { value: 'DIR', parse: folder, group: DOCUMENTS, help: "read documents only from DIR (links followed): a path outside it, in a field such as file, is that record's _error, never read; for input written by others, whose paths could name ../../etc/passwd or ~/.aws/credentials", defaultText: 'any path' },
   'oversized-image': { value: 'downsize|error', parse: choice(['downsize', 'error']), group: DOCUMENTS, help: 'an image over 8000 px a side (2000 px with more than 20 in a request): downsize: sent for the API to scale down; error: _error image_too_large', defaultText: 'error' },
 
   'batch-size': { value: 'N', parse: integer(1, MAX_BATCH_REQUESTS), default: MAX_BATCH_REQUESTS, group: BATCHING, help: `requests per batch, 1-${MAX_BATCH_REQUESTS}; 256 MB also caps a batch` },

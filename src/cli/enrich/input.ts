@@ -121,7 +121,7 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
     // a `file_id` (its sha256 here), never refused as too big to go inline.
     offline: (records) =>
       documents.attach.length
-        ? attachDocuments({ fields: documents.attach, baseDir: documents.baseDir, model: config.model, upload: documents.upload, canUpload: true, oversizedImage: documents.oversizedImage, file })(records)
+        ? attachDocuments({ fields: documents.attach, baseDir: documents.baseDir, model: config.model, upload: documents.upload, canUpload: true, oversizedImage: documents.oversizedImage, filesUnder: values['files-under'], file })(records)
         : records,
     columns: () => inputColumns,
     leaveOut: (files) => {
