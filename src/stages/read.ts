@@ -576,12 +576,8 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
     // errors included, is csv-parse's below.
     const simple = columns && delimiter !== undefined ? parseSimpleCsv(text, { delimiter, quoting, width: columns.length }) : undefined;
     if (simple) {
-      const records: SourceRecord[] = [];
-      for (const at of simple.blank) saidBlank(skips.say, file, base + at + 1);
-      simple.rows.forEach((values, i) => {
-        const line = base + (simple.lines[i] ?? 0) + 1;
-        if (!headerAgain.maybe(header, values[0]) || !headerAgain.again(header, (at) => values[at], values.length, line)) records.push({ seq: seq++, line, data: named(columns ?? [], values) });
-      });
+      const records = simpleRecords(simple, { base, seq, file, header, columns: columns ?? [], headerAgain, say: skips.say });
+      seq += records.length;
       base += simple.breaks;
       return records;
     }
@@ -601,14 +597,10 @@ export async function* readCsv(source: Chunks, options: ReadOptions = {}): Async
       parseSync(text, {
         ...parseSettings(base === 0, delimiter, quoting, sepLine, {
           skipped: (blank, lines) => skips.say(`${file}:${base + lines - at.extraLines}: ${blank}: it is not a record`),
-          otherWidth: (error, values) => {
-            // Another header (files joined with cat) stops the read: the rows after it would be read under the wrong columns.
-            if (mayBeHeader(values, header)) return false;
-            const line = startLine(values, Number(error['lines']), Number(error['empty_lines']));
-            const message = `${file}:${line}: invalid ${kind}: ${csvDetail(error, values, header)}`;
-            records.push({ seq: seq++, line, data: {}, error: { type: 'invalid_input', message, input: asCsvRow(values, delimiter ?? ',', quoting) } });
-            return true;
-          },
+          // Another header (files joined with cat) stops the read: the rows after it would be read under the wrong columns.
+          otherWidth: (error, values) =>
+            !mayBeHeader(values, header) &&
+            records.push(otherWidth(error, values, header, { seq: seq++, line: startLine(values, Number(error['lines']), Number(error['empty_lines'])), file, kind, delimiter: delimiter ?? ',', quoting })) > 0,
         }),
         columns:
           columns ??
@@ -1086,6 +1078,26 @@ function csvError(error: unknown, file: string, kind: 'CSV' | 'TSV', at: { base:
     ...(line === undefined ? {} : { line }),
     cause: error,
   });
+}
+
+/** The records of a block the fast path read (`parseSimpleCsv`), numbered from `at.seq`; its blank lines said, the header again skipped. */
+function simpleRecords(
+  simple: NonNullable<ReturnType<typeof parseSimpleCsv>>,
+  at: { base: number; seq: number; file: string; header: readonly string[] | undefined; columns: readonly string[]; headerAgain: ReturnType<typeof headerCheck>; say: (message: string) => void },
+): SourceRecord[] {
+  const records: SourceRecord[] = [];
+  for (const blank of simple.blank) saidBlank(at.say, at.file, at.base + blank + 1);
+  simple.rows.forEach((values, i) => {
+    const line = at.base + (simple.lines[i] ?? 0) + 1;
+    if (!at.headerAgain.maybe(at.header, values[0]) || !at.headerAgain.again(at.header, (k) => values[k], values.length, line)) records.push({ seq: at.seq + records.length, line, data: named(at.columns, values) });
+  });
+  return records;
+}
+
+/** A row of another width than the header's: its record's `invalid_input`, with its fields as a CSV row. */
+function otherWidth(error: CsvError, values: readonly string[], header: readonly string[] | undefined, at: { seq: number; line: number; file: string; kind: 'CSV' | 'TSV'; delimiter: string; quoting: boolean }): SourceRecord {
+  const message = `${at.file}:${at.line}: invalid ${at.kind}: ${csvDetail(error, values, header)}`;
+  return { seq: at.seq, line: at.line, data: {}, error: { type: 'invalid_input', message, input: asCsvRow(values, at.delimiter, at.quoting) } };
 }
 
 /** Every name of the header among a row's values, or every value a name: another file's header, with a column more or less. */
