@@ -214,6 +214,34 @@ describe('documents through enrichStage', () => {
     expect(open[0]?.['_error']).toBeUndefined();
   });
 
+  // helper-74: one image over 8000 px among an e-mail's attachments failed the whole e-mail
+  // (image_too_large), where a .docx or a broken PDF attachment is left out, named, and the rest sent.
+  it('an e-mail attachment over the image size limit is left out and named (how to send it said); the body and other attachments go; with oversizedImage downsize it goes too', async () => {
+    const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64').replace(/.{76}/g, '$&\r\n');
+    const part = (type: string, name: string, bytes: Uint8Array) => [`Content-Type: ${type}; name="${name}"`, `Content-Disposition: attachment; filename="${name}"`, 'Content-Transfer-Encoding: base64', '', b64(bytes)];
+    const mail = Buffer.from(
+      [
+        'From: a@b.example', 'To: c@d.example', 'Subject: scans', 'Date: Sat, 14 Mar 2026 10:00:00 +0000', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b1"', '',
+        '--b1', 'Content-Type: text/plain; charset=utf-8', '', 'Two attachments.', '--b1',
+        ...part('image/png', 'panorama.png', png(9000, 10)), '--b1',
+        ...part('application/pdf', 'INV-5.pdf', await invoicePdf(5)), '--b1--', '',
+      ].join('\r\n'),
+    );
+    const seen: EmulatedDocument[][] = [];
+    const notSent: string[][] = [];
+    const emu = await emulator({ responder: (r) => (seen.push(r.documents ?? []), byDocument(r)) });
+    const out = await enrich(emu, [{ id: 1, file: mail }], { prompt: 'item {{id}}', attach: ['file'], upload: 'inline', onEvent: (e) => void (e.type === 'not-sent' && notSent.push(e.attachments)) });
+    expect(out[0]?.['_error']).toBeUndefined();
+    expect(seen[0]?.map((d) => d.type)).toEqual(['document', 'document']);
+    expect(seen[0]?.[0]?.text).toContain('Attachments not sent: panorama.png (image_too_large: 9000×10 px, over 8000 px a side; --oversized-image downsize sends it for the API to scale down)');
+    expect(notSent).toEqual([['panorama.png (image_too_large: 9000×10 px, over 8000 px a side; --oversized-image downsize sends it for the API to scale down)']]);
+    const downsized: EmulatedDocument[][] = [];
+    const emu2 = await emulator({ responder: (r) => (downsized.push(r.documents ?? []), byDocument(r)) });
+    const sent = await enrich(emu2, [{ id: 1, file: mail }], { prompt: 'item {{id}}', attach: ['file'], upload: 'inline', oversizedImage: 'downsize' });
+    expect(sent[0]?.['_error']).toBeUndefined();
+    expect(downsized[0]?.map((d) => d.type)).toEqual(['document', 'image', 'document']);
+  });
+
   it('--upload files: each file uploaded once across rows and reruns; a rerun uploads and pays nothing', async () => {
     const dir = await folder();
     const emu = await emulator({ responder: byDocument });

@@ -99,8 +99,18 @@ export function sha256(bytes: Uint8Array): string {
  * unsupported type (DOCX, XLSX, ZIP, …), an encrypted or corrupt PDF, an image whose size cannot be
  * read.
  */
-export function inspectDocument(bytes: Uint8Array, name: string): Promise<Inspected> {
-  return inspect(bytes, name, 0);
+export function inspectDocument(bytes: Uint8Array, name: string, options: InspectOptions = {}): Promise<Inspected> {
+  return inspect(bytes, name, 0, options);
+}
+
+export interface InspectOptions {
+  /**
+   * How images over the size limit are sent (`transformations.oversized_image`): unless `downsize`,
+   * an e-mail's image attachment over `MAX_IMAGE_SIDE` is left out of it, named, as any attachment
+   * that cannot be sent is, instead of failing the whole e-mail (the request's own images are
+   * `preflight`'s to refuse).
+   */
+  oversized?: 'downsize' | 'error' | undefined;
 }
 
 /** Messages forwarded inside messages are read this deep, no deeper. */
@@ -166,7 +176,7 @@ function textType(mime: string): boolean {
 }
 
 /** `inspectDocument`, within `depth` levels of forwarded messages. */
-async function inspect(bytes: Uint8Array, name: string, depth: number): Promise<Inspected> {
+async function inspect(bytes: Uint8Array, name: string, depth: number, options: InspectOptions): Promise<Inspected> {
   // Before file-type, which takes a UTF-16 byte order mark for the start of an MPEG audio frame.
   const wide = utf16(bytes);
   if (wide !== undefined) return { kind: 'text', mediaType: 'text/plain', text: nonEmpty(wide, name) };
@@ -202,14 +212,14 @@ async function inspect(bytes: Uint8Array, name: string, depth: number): Promise<
       // ISO-8859-1 is common), which mailparser decodes.
       const latin1 = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
       const mail = emailIn(bytes, latin1, name);
-      if (mail) return inspectEmail(mail, name, depth);
+      if (mail) return inspectEmail(mail, name, depth, options);
       if (looksLikeText(latin1)) throw await notUtf8(bytes, name);
     }
     throw new DocumentProblem('document_unsupported', `${name}: not a PDF, an image or text (binary data of an unknown type)`);
   }
   if (text.startsWith('%PDF-')) throw new DocumentProblem('document_unreadable', `${name}: a damaged PDF (its structure cannot be read)`);
   const mail = emailIn(bytes, text, name);
-  if (mail) return inspectEmail(mail, name, depth);
+  if (mail) return inspectEmail(mail, name, depth, options);
   return { kind: 'text', mediaType: 'text/plain', text: nonEmpty(text, name) };
 }
 
@@ -432,7 +442,7 @@ function looksLikeEmail(text: string): boolean {
  * attachment's text, and a forwarded message (message/rfc822: its text, and its own attachments),
  * in the text after the body. What cannot be sent is named in the text.
  */
-async function inspectEmail(bytes: Uint8Array, name: string, depth: number): Promise<Inspected> {
+async function inspectEmail(bytes: Uint8Array, name: string, depth: number, options: InspectOptions): Promise<Inspected> {
   const { simpleParser } = await import('mailparser');
   let mail: Awaited<ReturnType<typeof simpleParser>>;
   try {
@@ -457,8 +467,10 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number): Pro
       continue;
     }
     try {
-      const inspected = await inspect(await inDeclaredCharset(part), `${name} attachment ${part.filename ?? i + 1}`, forwarded ? depth + 1 : depth);
-      if (inspected.kind === 'pdf' || inspected.kind === 'image') attachments.push({ ...inspected, attachment: label });
+      const inspected = await inspect(await inDeclaredCharset(part), `${name} attachment ${part.filename ?? i + 1}`, forwarded ? depth + 1 : depth, options);
+      if (inspected.kind === 'image' && options.oversized !== 'downsize' && Math.max(inspected.width, inspected.height) > MAX_IMAGE_SIDE) {
+        skipped.push(`${label} (image_too_large: ${inspected.width}×${inspected.height} px, over ${MAX_IMAGE_SIDE} px a side; --oversized-image downsize sends it for the API to scale down)`);
+      } else if (inspected.kind === 'pdf' || inspected.kind === 'image') attachments.push({ ...inspected, attachment: label });
       else if (inspected.kind === 'email') {
         attachedText.push(`--- Forwarded message (${label}) ---\n${inspected.text.trim()}\n`);
         // A forwarded message's attachments are named by the path to them: `original.eml › invoice.pdf`.

@@ -142,7 +142,7 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
           continue;
         }
         const { bytes, name } = await load(field, item, options.baseDir, options.filesUnder === undefined ? undefined : (under ??= realpath(options.filesUnder)));
-        const doc = await inspectDocument(bytes, name);
+        const doc = await inspectDocument(bytes, name, { oversized: options.oversizedImage });
         if (doc.kind === 'email' && doc.notSent) notSent.push([`${sourceOf(options.file, record)}:${record.line}: ${name}`, doc.notSent]);
         docs.push({ name, doc });
       }
