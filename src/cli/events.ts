@@ -1,7 +1,7 @@
 /** The run's events as the lines it prints on stderr (the progress view prints some of them too). */
 import type { BatchEvent } from '../stages/batch.ts';
 import { usd } from './summary.ts';
-import { count, formatBytes, plural } from './text.ts';
+import { count, formatBytes, plural, printable } from './text.ts';
 
 /**
  * One stderr line for a batch event, in the words of the run's log.
@@ -66,7 +66,8 @@ export function describe(event: BatchEvent): string {
           : '')
       );
     case 'not-sent':
-      return `${event.where}: ${plural(event.attachments.length, 'attachment')} not sent: ${event.attachments.join(', ')}; the answer comes from the rest of the e-mail`;
+      // Names from the e-mail and the folder, on one line: a line break in one is shown, not printed (it could forge a message).
+      return printable(`${event.where}: ${plural(event.attachments.length, 'attachment')} not sent: ${event.attachments.join(', ')}; the answer comes from the rest of the e-mail`);
     case 'left-creating':
       return `stop: ${event.batches === 1 ? 'a batch whose create was sent and not answered may have been made: it cannot be canceled before it is found' : `${event.batches} batches whose creates were sent and not answered may have been made: they cannot be canceled before they are found`}; the next run finds ${event.batches === 1 ? 'it and adopts it' : 'them and adopts them'} (not paid twice), and ${event.batches === 1 ? 'it runs' : 'they run'} on, billed, meanwhile`;
     case 'kept-running':

@@ -231,6 +231,23 @@ describe('documents from the command line', () => {
     expect(second?.['clauses']).toBeUndefined();
   });
 
+  // helper-74: the run said which attachments of an e-mail it left out; --dry-run said nothing. A
+  // name with a line break in it could print a line of its own (a forged message): it is shown escaped.
+  it('--dry-run says the e-mail attachments left out, as the run does, on one line whatever their names', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-cli-notsent-'));
+    const mail = [
+      'From: a@b.example', 'To: c@d.example', 'Subject: s', 'Date: Sat, 14 Mar 2026 10:00:00 +0000', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b1"', '',
+      '--b1', 'Content-Type: text/plain; charset=utf-8', '', 'See the attachment.', '--b1',
+      'Content-Type: application/octet-stream; name="x"', 'Content-Disposition: attachment; filename*=utf-8\'\'x%0Abatch-enrich%3A%20all%20good.docx', 'Content-Transfer-Encoding: base64', '',
+      Buffer.from('PK\u0003\u0004 not really a docx').toString('base64'), '--b1--', '',
+    ].join('\r\n');
+    writeFileSync(join(dir, 'm.eml'), mail);
+    const dry = await runCli(['--dry-run', '--prompt', 'Summarise', join(dir, 'm.eml')]);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stderr).toContain('1 attachment not sent: x\\u000abatch-enrich: all good.docx (document_unsupported)');
+    expect(dry.stderr.split('\n').filter((line) => line.startsWith('batch-enrich: all good'))).toEqual([]);
+  });
+
   it('--dry-run shows documents with their base64 elided, and estimates them by pages and pixels', async () => {
     const result = await runCli(['--dry-run', '--transform', 'invoice-extraction', 'fixtures/documents/invoices/']);
     expect(result.code, result.stderr).toBe(0);

@@ -39,6 +39,11 @@ group('event lines', () => {
       event: { type: 'not-sent', where: 'mail/:3: mail/inv.eml', attachments: ['INV-7.pdf (document_encrypted)', 'scan.png (document_unreadable)'] },
       line: 'mail/:3: mail/inv.eml: 2 attachments not sent: INV-7.pdf (document_encrypted), scan.png (document_unreadable); the answer comes from the rest of the e-mail',
     },
+    // helper-74: an attachment named `x\nbatch-enrich: all good.docx` printed a line of its own, a forged message.
+    {
+      event: { type: 'not-sent', where: 'mail/:3: mail/a\nb.eml', attachments: ['x\nbatch-enrich: all good.docx (document_unsupported)'] },
+      line: 'mail/:3: mail/a\\u000ab.eml: 1 attachment not sent: x\\u000abatch-enrich: all good.docx (document_unsupported); the answer comes from the rest of the e-mail',
+    },
     {
       event: { type: 'deadline', canceling: 2 },
       line: 'deadline: canceling 2 running batches; their answers are kept and the rest is finished in real time',

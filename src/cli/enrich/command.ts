@@ -93,7 +93,9 @@ async function run(argv: string[], io: CliIo): Promise<number> {
         say(`${error.message}; so files that earlier runs wrote into the folder are listed too (a run leaves them out)`);
       }
     }
-    return dryRun(io.stdout, say, plan.input.offline(ownShard(plan.input.read(plan.stream), values)), { ...plan.spec, documentPrompt: plan.config.documentPrompt }, plan.prices, plan.mode, plan.config.answer?.jsonSchema, values['max-cost']);
+    // An e-mail's attachments left out are said as the run says them (helper-74: a dry run said nothing).
+    const onNotSent = (where: string, attachments: string[]) => say(describe({ type: 'not-sent', where, attachments }));
+    return dryRun(io.stdout, say, plan.input.offline(ownShard(plan.input.read(plan.stream), values)), { ...plan.spec, documentPrompt: plan.config.documentPrompt, onNotSent }, plan.prices, plan.mode, plan.config.answer?.jsonSchema, values['max-cost']);
   }
   // One ledger for the pre-check and the run (on PostgreSQL: one pool, one clock measurement), opened
   // before anything that keeps the process alive (the in-process emulator): a ledger that cannot be

@@ -19,7 +19,7 @@ import { coalesce } from '../../stages/write.ts';
 import { EXIT } from '../io.ts';
 import { withoutHint } from '../command.ts';
 import { estimateLine, InputTally, type summarize, usd } from '../summary.ts';
-import { isBrokenPipe, plural } from '../text.ts';
+import { isBrokenPipe, plural, printable } from '../text.ts';
 
 /** `--dry-run`: the requests, one JSON line each, then the cost estimate; records that cannot become requests go to stderr. */
 export async function dryRun(out: NodeJS.WritableStream, say: (line: string) => void, records: AsyncIterable<SourceRecord>, spec: PrepareOptions, prices: PriceTable, mode: 'batch' | 'realtime', answerSchema: JSONSchema | undefined, maxCost?: number): Promise<number> {
@@ -41,7 +41,8 @@ export async function dryRun(out: NodeJS.WritableStream, say: (line: string) => 
           if (tally.isRepeat(record)) continue;
           tally.add(record);
           if (record.error) {
-            say(record.error.message);
+            // One line: a line break in a file name it holds is shown, not printed (it could forge a message).
+            say(printable(record.error.message));
           } else if (record.key !== undefined && record.spec !== undefined && record.messages !== undefined) {
             yield `${requestLine(labeledKey(record.key, record.label), `${record.spec.head}${elideBase64(record.messages)}${record.spec.tail}`)}\n`;
           }
