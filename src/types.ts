@@ -63,7 +63,7 @@ export type BatchEvent =
   | { type: 'ended'; batchId: string; counts: MessageBatch['request_counts'] }
   | { type: 'requeued'; batchId: string; requests: number; reasons: Record<string, number> }
   | { type: 'released'; batchId: string | null; requests: number; reason: string }
-  | { type: 'retry'; what: string; message: string; delayMs: number }
+  | { type: 'retry'; what: string; message: string; delayMs: number; /** Tried again by a later `noWait` try, not this one. */ later?: boolean }
   /** A cancel this run asked for (at the deadline, or on a stop with `cancelOnAbort`): accepted, or why not. */
   | { type: 'canceled'; batchId: string; error?: string }
   /** The cap would be crossed: `requests` more were not sent, or (as costs came in) `canceling` batches in flight are canceled. */

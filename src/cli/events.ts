@@ -43,7 +43,7 @@ export function describe(event: BatchEvent): string {
       return `batch ${event.batchId} ended: ${count(c.succeeded)} succeeded, ${count(c.errored)} errored, ${count(c.expired)} expired, ${count(c.canceled)} canceled`;
     }
     case 'retry':
-      return `${event.what}: ${event.message}; trying again in ${(event.delayMs / 1000).toFixed(1)} s`;
+      return `${event.what}: ${event.message}; ${event.later ? 'a later try polls it again' : `trying again in ${(event.delayMs / 1000).toFixed(1)} s`}`;
     case 'realtime':
       return `real time: sending ${plural(event.requests, 'request')} (at most ${event.concurrency} at once)`;
     case 'finishing':

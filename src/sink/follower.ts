@@ -14,6 +14,7 @@ import { download, NOT_FOUND } from './download.ts';
 import { BATCH_EXPIRY_MS, GONE_404S, GONE_AFTER_MS, NO_WAIT_UNREACHABLE_MS, REALTIME_PREFIX } from './options.ts';
 import type { Requeued, ResultRecorder } from './recorder.ts';
 import { retryWait } from './retrying.ts';
+import { plural } from '../core/text.ts';
 
 /**
  * Puts a batch's unanswered requests back to pending and marks it failed; the emitter will batch them
@@ -186,6 +187,8 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string, again: bo
       failingSince = undefined;
       first404 = undefined;
       count404 = 0;
+      // It answers again: the 404s an earlier --no-wait try counted in the ledger are over.
+      if (notFoundNote(row.error) || (opts.noWait && notFoundNote((await ledger.batch(row.id))?.error ?? null))) await ledger.setBatchState(row.id, 'in_progress', opts.now(), '');
       if (seen.processing_status === 'ended') {
         await ledger.setBatchState(row.id, 'ended', opts.now());
         opts.emit({ type: 'ended', batchId: remoteId, counts: seen.request_counts });
@@ -201,6 +204,22 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string, again: bo
       ctx.reach.reached(error);
       failures++;
       failedWait = retryWait(ctx, error, opts.retryDelay(failures));
+      if (error instanceof APIError && error.status === 404 && opts.noWait) {
+        // A scheduler's try polls once (helper-75: six minutes of 404s outlived a task's timeout): the
+        // 404s are counted across tries, in the ledger, and the batch is left to a later try until they
+        // have lasted as long as a waiting run's would.
+        const noted = notFoundNote((await ledger.batch(row.id))?.error ?? null);
+        const since = noted?.since ?? opts.now();
+        const times = (noted?.times ?? 0) + 1;
+        if (!(times >= GONE_404S && opts.now() - since >= GONE_AFTER_MS)) {
+          await ledger.setBatchState(row.id, 'in_progress', opts.now(), notFoundText(since, times));
+          opts.emit({ type: 'retry', what: `poll ${remoteId} (${ctx.reach.host})`, message: `not found (404), ${plural(times, 'time')} since ${new Date(since).toISOString()}: the API may not show it yet, or it is gone (said once 404s have lasted ${GONE_AFTER_MS / 60_000} minutes and the list does not show it)`, delayMs: 0, later: true });
+          ctx.deferred.set(row.id, new Date(row.created_at + BATCH_EXPIRY_MS).toISOString());
+          return undefined;
+        }
+        first404 = since;
+        count404 = times;
+      }
       if (error instanceof APIError && error.status === 404) {
         first404 ??= opts.now();
         count404++;
@@ -209,6 +228,12 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string, again: bo
           if (signal.aborted) return undefined;
           if (listed === false) {
             return release(ctx, row, `batch ${remoteId} is no longer known to the API (404 for ${Math.round((opts.now() - first404) / 60_000)} minutes, and not in the list)`);
+          }
+          if (opts.noWait) {
+            // Listed (or the list unreadable): a later try asks again, its 404s counted afresh.
+            await ledger.setBatchState(row.id, 'in_progress', opts.now(), '');
+            ctx.deferred.set(row.id, new Date(row.created_at + BATCH_EXPIRY_MS).toISOString());
+            return undefined;
           }
           first404 = undefined;
           count404 = 0;
@@ -222,6 +247,17 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string, again: bo
       opts.emit({ type: 'retry', what: `poll ${remoteId} (${ctx.reach.host})`, message: errorText(error), delayMs: failedWait });
     }
   }
+}
+
+/** A batch row's note of the 404s --no-wait tries have counted (its `error`): `not found (404) N times since ISO`. */
+function notFoundText(since: number, times: number): string {
+  return `not found (404) ${plural(times, 'time')} since ${new Date(since).toISOString()}`;
+}
+
+/** The 404s a batch row's note counts (`notFoundText`), or undefined when it has none. */
+function notFoundNote(error: string | null): { since: number; times: number } | undefined {
+  const match = /^not found \(404\) (\d+) times? since (\S+)$/.exec(error ?? '');
+  return match ? { times: Number(match[1]), since: Date.parse(match[2] as string) } : undefined;
 }
 
 /** Whether the API's list shows a batch: true, false, or undefined when the list could not be read. */

@@ -315,6 +315,64 @@ describe('the follower polls a running batch to its end, then downloads it', () 
     expect(stateOf(ctx, keyN(1))).toBe('submitted');
   });
 
+  // helper-75: a --no-wait try whose batch answered 404 (an emulator restarted, the API's propagation
+  // delay) polled it for six minutes before it ended: a scheduler's task timeout killed it first.
+  it('with noWait, a batch answering 404 is polled once and left for a later try; the 404s are counted across tries in the ledger, and it is released once they last minutes and the list does not show it', async () => {
+    const api: FakeApi = { retrieves: [apiError(404)], downloads: [], listed: ['msgbatch_other'], calls: [] };
+    const ctx = testContext({ noWait: true }, fakeClient(api));
+    const id = batchOf(ctx, [keyN(1), keyN(2)]);
+    const tries: number[] = [];
+    for (let attempt = 1; attempt <= GONE_404S; attempt++) {
+      ctx.deferred.clear();
+      const sleeps = ctx.sleeps.length;
+      expect(await follow(ctx, new ResultRecorder(ctx), id)).toBeUndefined();
+      tries.push(ctx.sleeps.length - sleeps);
+      if (attempt < GONE_404S) {
+        expect(ctx.deferred.has(id), `try ${attempt}`).toBe(true);
+        expect(ctx.ledger.batch(id)?.error).toMatch(new RegExp(`^not found \\(404\\) ${attempt} times? since `));
+        expect(ctx.events.at(-1)).toMatchObject({ type: 'retry', what: 'poll msgbatch_1 (api.example)', later: true });
+      }
+      ctx.clock.t += 2 * 60_000; // the scheduler's next try
+    }
+    // One poll a try, none waited for.
+    expect(tries).toEqual(Array(GONE_404S).fill(1));
+    expect(ctx.sleeps.every((ms) => ms === 0)).toBe(true);
+    expect(api.calls.filter((c) => c === 'list')).toHaveLength(1);
+    expect(ctx.ledger.batch(id)?.state).toBe('failed');
+    expect([keyN(1), keyN(2)].map((key) => stateOf(ctx, key))).toEqual(['pending', 'pending']);
+  });
+
+  it('with noWait, a batch whose 404s have lasted but which the list still shows is left to a later try, its count afresh (not polled on in this one)', async () => {
+    const api: FakeApi = { retrieves: [apiError(404)], downloads: [], listed: ['msgbatch_1'], calls: [] };
+    const ctx = testContext({ noWait: true }, fakeClient(api));
+    const id = batchOf(ctx, [keyN(1)]);
+    for (let attempt = 1; attempt <= GONE_404S; attempt++) {
+      ctx.deferred.clear();
+      await follow(ctx, new ResultRecorder(ctx), id);
+      ctx.clock.t += 2 * 60_000;
+    }
+    expect(api.calls.filter((c) => c.startsWith('retrieve'))).toHaveLength(GONE_404S);
+    expect(ctx.deferred.has(id)).toBe(true);
+    expect(ctx.ledger.batch(id)?.state).toBe('in_progress');
+    expect(ctx.ledger.batch(id)?.error ?? '').toBe('');
+  });
+
+  it('with noWait, a batch that answers again after 404s starts its count afresh', async () => {
+    const api: FakeApi = { retrieves: [apiError(404), running, apiError(404)], downloads: [], listed: [], calls: [] };
+    const ctx = testContext({ noWait: true }, fakeClient(api));
+    const id = batchOf(ctx, [keyN(1)]);
+    await follow(ctx, new ResultRecorder(ctx), id);
+    expect(ctx.ledger.batch(id)?.error).toMatch(/^not found \(404\) 1 time since /);
+    ctx.deferred.clear();
+    await follow(ctx, new ResultRecorder(ctx), id);
+    expect(ctx.ledger.batch(id)?.error ?? '').toBe('');
+    ctx.deferred.clear();
+    ctx.clock.t += 10 * 60_000;
+    await follow(ctx, new ResultRecorder(ctx), id);
+    expect(ctx.ledger.batch(id)?.error).toMatch(/^not found \(404\) 1 time since /);
+    expect(ctx.ledger.batch(id)?.state).toBe('in_progress');
+  });
+
   it("a batch another live run is creating is waited for (not resolved as a lost create); with noWait it is left to that run", async () => {
     const api: FakeApi = { retrieves: [running], downloads: [], calls: [] };
     const ctx = testContext({ noWait: true }, fakeClient(api));

@@ -278,7 +278,7 @@ function statusTable(views: BatchView[], now: number): string {
     for (const view of group) {
       const { row, live } = view;
       const expires = expiresAt(view);
-      const notes = [view.matches === false ? otherIdentity(row) : '', row.error ? `error: ${row.error}` : ''].filter(Boolean);
+      const notes = [view.matches === false ? otherIdentity(row) : '', row.error ? (row.error.startsWith('not found (404)') ? row.error : `error: ${row.error}`) : ''].filter(Boolean);
       lines.push({
         cells: [
           row.remote_id ?? '(not created)',
