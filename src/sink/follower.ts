@@ -5,6 +5,7 @@
  * downloaded.
  */
 import { APIError } from '@anthropic-ai/sdk';
+import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import { apiFailure, errorText, isCutDownload, isTransient, withSignal } from '../client/errors.ts';
 import type { BatchRow } from '../ledger/ledger.ts';
 import { ledgerBusy } from '../ledger/store.ts';
@@ -179,26 +180,10 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string, again: bo
     await opts.sleep(wait, deadlineSeen || !deadline ? signal : AbortSignal.any([signal, deadline]));
     if (signal.aborted) return undefined;
     if (deadlineNews()) polls = -1; // the wait was cut short: poll now, then from the shortest interval
+    // The retrieve alone is classified as the API's: a ledger failure after it is the ledger's, said as such.
+    let seen: MessageBatch;
     try {
-      const seen = await withSignal(signal, (s) => client.messages.batches.retrieve(remoteId, {}, { signal: s }));
-      ctx.reach.reached();
-      polls++;
-      failures = 0;
-      failingSince = undefined;
-      first404 = undefined;
-      count404 = 0;
-      // It answers again: the 404s an earlier --no-wait try counted in the ledger are over.
-      if (notFoundNote(row.error) || (opts.noWait && notFoundNote((await ledger.batch(row.id))?.error ?? null))) await ledger.setBatchState(row.id, 'in_progress', opts.now(), '');
-      if (seen.processing_status === 'ended') {
-        await ledger.setBatchState(row.id, 'ended', opts.now());
-        opts.emit({ type: 'ended', batchId: remoteId, counts: seen.request_counts });
-        return seen.results_url;
-      }
-      if (opts.noWait) {
-        // Polled once and still running: collected by a later run (`noWait`).
-        ctx.deferred.set(row.id, seen.expires_at);
-        return undefined;
-      }
+      seen = await withSignal(signal, (s) => client.messages.batches.retrieve(remoteId, {}, { signal: s }));
     } catch (error) {
       if (signal.aborted) return undefined;
       ctx.reach.reached(error);
@@ -245,6 +230,25 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string, again: bo
         throw apiFailure(error, `Polling batch ${remoteId} failed`, remoteId);
       }
       opts.emit({ type: 'retry', what: `poll ${remoteId} (${ctx.reach.host})`, message: errorText(error), delayMs: failedWait });
+      continue;
+    }
+    ctx.reach.reached();
+    polls++;
+    failures = 0;
+    failingSince = undefined;
+    first404 = undefined;
+    count404 = 0;
+    // It answers again: the 404s an earlier --no-wait try counted in the ledger are over.
+    if (notFoundNote(row.error) || (opts.noWait && notFoundNote((await ledger.batch(row.id))?.error ?? null))) await ledger.setBatchState(row.id, 'in_progress', opts.now(), '');
+    if (seen.processing_status === 'ended') {
+      await ledger.setBatchState(row.id, 'ended', opts.now());
+      opts.emit({ type: 'ended', batchId: remoteId, counts: seen.request_counts });
+      return seen.results_url;
+    }
+    if (opts.noWait) {
+      // Polled once and still running: collected by a later run (`noWait`).
+      ctx.deferred.set(row.id, seen.expires_at);
+      return undefined;
     }
   }
 }

@@ -178,6 +178,32 @@ describe('a job come back after 29 days', () => {
   });
 });
 
+describe.skipIf(!postgres.url)('a PostgreSQL ledger that does not answer when a --no-wait try starts', () => {
+  // helper-75: the try failed (exit 1), which the README's loop takes for the end of the job, while a
+  // try cut off by the same restart a moment later exits 75 and the loop goes on.
+  it('exits 75 (try later), saying the ledger cannot be reached; without --no-wait it fails (1); once it answers, the job goes on', async () => {
+    const emu = await startEmulator({ processingMs: 0 });
+    emulators.push(emu);
+    const ledger = await relay(await freshSchema());
+    const dir = mkdtempSync(join(tmpdir(), 'be-nowait-pgdown-'));
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, 'id,text\n1,a\n2,b\n');
+    const env = { ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: ledger.url };
+    const args = ['--prompt', 'T: {{text}}', '--poll-min', '0.05', input];
+    ledger.cut();
+    const down = await runCli(['--no-wait', ...args], { env });
+    expect(down.code, down.stderr).toBe(75);
+    expect(down.stderr).toMatch(/The ledger postgres:\/\/\S+ cannot be reached \([^)]+\); nothing was done: run the same command again later/);
+    expect(down.stderr).not.toContain(new URL(ledger.url).password);
+    expect(emu.batches()).toEqual([]);
+    const waiting = await runCli(args, { env });
+    expect(waiting.code).toBe(1);
+    ledger.restore();
+    const up = await runCli(['--no-wait', ...args], { env });
+    expect(up.code, up.stderr).toBe(0);
+  });
+});
+
 describe.skipIf(!postgres.url)('a PostgreSQL ledger that stops answering in the middle of a --no-wait try', () => {
   it('exits 75 (try later) once batches are in flight, saying so without a stack trace; the next tries go on from the ledger and create no batch again', async () => {
     // A server restarted or a failover ended the try with exit 1 (before that, with pg's stack

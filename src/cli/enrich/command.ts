@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type Anthropic from '@anthropic-ai/sdk';
-import { isBatchEnrichError, shown, usageError, type BatchEnrichError } from '../../errors.ts';
+import { BatchEnrichError, isBatchEnrichError, shown, usageError } from '../../errors.ts';
 import { enrichStage, NO_API_KEY_LIBRARY, type EnrichOptions } from '../../enrich.ts';
 import { findModel } from '../../core/models.ts';
 import { POLL_MAX_MS, POLL_MIN_MS } from '../../core/backoff.ts';
@@ -20,7 +20,8 @@ import { apiFromEnv } from '../jobs/shared.ts';
 import { newUploadCounts } from '../../client/uploads.ts';
 import { defaultLedgerPath } from '../../ledger/ledger.ts';
 import { openLedger, writtenNotesOf } from '../../ledger/open.ts';
-import { ledgerUnavailable, ledgerWriteFailed, type LedgerStore } from '../../ledger/store.ts';
+import { ledgerBusy, ledgerUnavailable, ledgerWriteFailed, type LedgerStore } from '../../ledger/store.ts';
+import { redactUrl } from '../../ledger/url.ts';
 import { newCounts } from '../../stages/merge.ts';
 import { coalesce } from '../../stages/write.ts';
 import { REALTIME_PREFIX } from '../../sink/options.ts';
@@ -239,8 +240,19 @@ async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.Proces
  * Opens the ledger a run keeps its work in: `--ledger`, else (`--emulator`: in memory, as the
  * in-process emulator dies with this process) `$BATCH_ENRICH_LEDGER` or the default path.
  */
-function ledgerOf(values: EnrichValues, env: NodeJS.ProcessEnv): Promise<LedgerStore> {
-  return openLedger(ledgerPathOf(values, env));
+async function ledgerOf(values: EnrichValues, env: NodeJS.ProcessEnv): Promise<LedgerStore> {
+  try {
+    return await openLedger(ledgerPathOf(values, env));
+  } catch (error) {
+    // A --no-wait try on a ledger server that does not answer now (restarting, a failover) is a "try
+    // later", as a try it cuts off a moment later is (helper-75: exit 1 ended the scheduler's loop).
+    const cause = isBatchEnrichError(error) ? error.cause : error;
+    if (values['no-wait'] && isBatchEnrichError(error) && error.code === 'BE_LEDGER' && ledgerBusy(cause)) {
+      const path = redactUrl(ledgerPathOf(values, env));
+      throw new BatchEnrichError('BE_PENDING', `The ledger ${path} cannot be reached (${cause instanceof Error ? cause.message : String(cause)}); nothing was done: run the same command again later`, { cause });
+    }
+    throw error;
+  }
 }
 
 function ledgerPathOf(values: EnrichValues, env: NodeJS.ProcessEnv): string {
