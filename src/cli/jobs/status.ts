@@ -44,7 +44,7 @@ are refreshed from the API: live processing status and request counts. Batches o
 are shown with that identity, and never queried.
 
 ${renderFlags(STATUS_FLAGS, [])}
-Table columns: remote batch id ("(not created)" while being created), ledger state, live status
+Table columns: remote batch id ("(no id yet)" while its create has not answered), ledger state, live status
 and counts (or why there are none), requests, size, age, time until the 24 h processing expiry
 (batches still in progress only), then the identity for batches of another one.
 
@@ -278,10 +278,14 @@ function statusTable(views: BatchView[], now: number): string {
     for (const view of group) {
       const { row, live } = view;
       const expires = expiresAt(view);
-      const notes = [view.matches === false ? otherIdentity(row) : '', row.error ? (row.error.startsWith('not found (404)') ? row.error : `error: ${row.error}`) : ''].filter(Boolean);
+      const notes = [
+        view.matches === false ? otherIdentity(row) : '',
+        row.state === 'creating' && row.remote_id === null ? 'create sent, no id known yet: made or not, a run finds out (adopted only when proven ours, else sent again)' : '',
+        row.error ? (row.error.startsWith('not found (404)') ? row.error : `error: ${row.error}`) : '',
+      ].filter(Boolean);
       lines.push({
         cells: [
-          row.remote_id ?? '(not created)',
+          row.remote_id ?? '(no id yet)',
           row.state,
           live ? `${live.processing_status} (${countsText(live.request_counts)})` : (view.refreshError ?? (view.counts ? `real time (${countsText(view.counts)})` : '-')),
           plural(row.request_count, 'request'),
