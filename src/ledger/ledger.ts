@@ -37,7 +37,7 @@
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 import { plural } from '../core/text.ts';
@@ -394,6 +394,19 @@ export function writtenNotes(path: string): WrittenFile[] {
   }
 }
 
+/**
+ * Why a SQLite ledger cannot be opened, as its error: the system's words (once), and for a folder that
+ * is read-only what to do (helper-75: "SQLITE_READONLY_DIRECTORY: attempt to write a readonly database"
+ * named neither the folder nor the files SQLite writes there).
+ */
+export function cannotOpen(path: string, error: unknown): BatchEnrichError {
+  const { code, message } = error as NodeJS.ErrnoException;
+  // Node's own errors start with their code already ("ENOENT: no such file…"); SQLite's do not.
+  const reason = code && !message.startsWith(`${code}:`) ? `${code}: ${message}` : message;
+  const todo = code === 'SQLITE_READONLY_DIRECTORY' ? `; its folder ${dirname(path)} is read-only, and SQLite writes its journal files (${basename(path)}-wal, ${basename(path)}-shm) beside it: make the folder writable, or give a ledger in a writable one (--ledger)` : '';
+  return new BatchEnrichError('BE_LEDGER', `Cannot open the ledger ${path}: ${reason}${todo}`, { cause: error });
+}
+
 export class Ledger implements LedgerStore {
   readonly path: string;
   readonly #gcStep: number;
@@ -455,10 +468,7 @@ export class Ledger implements LedgerStore {
       this.#migrate();
     } catch (error) {
       if (error instanceof BatchEnrichError) throw error;
-      const { code, message } = error as NodeJS.ErrnoException;
-      // Node's own errors start with their code already ("ENOENT: no such file…"); SQLite's do not.
-      const reason = code && !message.startsWith(`${code}:`) ? `${code}: ${message}` : message;
-      throw new BatchEnrichError('BE_LEDGER', `Cannot open the ledger ${path}: ${reason}`, { cause: error });
+      throw cannotOpen(path, error);
     }
     const db = this.#db;
     this.#stmt = {

@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ROOT } from '../helpers/cli.ts';
 import { tamper } from '../helpers/pipeline.ts';
-import { HOST, keyHash, Ledger, RUN_STALE_MS, runIsAlive, type Identity, type RunRow } from '../../src/ledger/ledger.ts';
+import { cannotOpen, HOST, keyHash, Ledger, RUN_STALE_MS, runIsAlive, type Identity, type RunRow } from '../../src/ledger/ledger.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -232,6 +232,17 @@ describe('a ledger path that cannot be one', () => {
     expect(() => new Ledger('/proc/no-such-folder/ledger.db')).toThrow(
       expect.objectContaining({ code: 'BE_LEDGER', message: "Cannot open the ledger /proc/no-such-folder/ledger.db: ENOENT: no such file or directory, mkdir '/proc/no-such-folder'" }),
     );
+  });
+});
+
+// helper-75: a ledger whose folder is read-only (its file writable) failed with SQLite's own words alone.
+describe('cannotOpen: why a SQLite ledger cannot be opened', () => {
+  it('a read-only folder is named, with the files SQLite writes there and what to do', () => {
+    const error = Object.assign(new Error('attempt to write a readonly database'), { code: 'SQLITE_READONLY_DIRECTORY' });
+    expect(cannotOpen('/data/ro/l.db', error).message).toBe(
+      'Cannot open the ledger /data/ro/l.db: SQLITE_READONLY_DIRECTORY: attempt to write a readonly database; its folder /data/ro is read-only, and SQLite writes its journal files (l.db-wal, l.db-shm) beside it: make the folder writable, or give a ledger in a writable one (--ledger)',
+    );
+    expect(cannotOpen('/x/l.db', Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' })).message).toBe('Cannot open the ledger /x/l.db: ENOENT: no such file');
   });
 });
 
