@@ -7,6 +7,8 @@
 import { shown, usageError } from '../errors.ts';
 import { missingFields, type Template } from '../core/template.ts';
 import { inputName } from '../core/text.ts';
+import { closest } from '../core/suggest.ts';
+import { withoutHint } from './command.ts';
 import type { SourceRecord } from '../stages/read.ts';
 
 export interface FirstRecordChecks {
@@ -40,8 +42,11 @@ function check(record: SourceRecord, c: FirstRecordChecks): void {
   const missing = missingFields(c.template, record.data);
   // A CSV header was checked already (naming the header line); this catches NDJSON.
   if (missing.length > 0 && !c.allowMissing) {
-    throw usageError(
-      `${where}: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the first record has no such field (fields: ${fields.join(', ')}); fix the template, or give --allow-missing to let such records carry _error`,
+    // A typo's closest field, as for a CSV's column; no "Try --help" after it (helper-74: the CSV case had lost it, not this one).
+    const near = missing.map((m) => closest(m, fields)).filter((f): f is string => f !== undefined);
+    const guess = near.length > 0 ? `did you mean ${near.map((f) => `{{${f}}}`).join(', ')}?; ` : '';
+    throw withoutHint(
+      usageError(`${where}: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the first record has no such field (${guess}fields: ${fields.join(', ')}); fix the template, or give --allow-missing to let such records carry _error`),
     );
   }
   if (c.idField !== undefined && !Object.hasOwn(record.data, c.idField) && !c.allowMissing) {
