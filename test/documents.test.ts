@@ -4,7 +4,7 @@
  * is paid; uploads are content-addressed through the registry (once across rows and reruns, again
  * after expiry or deletion); the request key follows the file's bytes.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -240,6 +240,20 @@ describe('documents through enrichStage', () => {
     const sent = await enrich(emu2, [{ id: 1, file: mail }], { prompt: 'item {{id}}', attach: ['file'], upload: 'inline', oversizedImage: 'downsize' });
     expect(sent[0]?.['_error']).toBeUndefined();
     expect(downsized[0]?.map((d) => d.type)).toEqual(['document', 'image', 'document']);
+  });
+
+  // helper-74: a 2.5 GB file was hashed for 15 s, then failed as document_unreadable ERR_FS_FILE_TOO_LARGE.
+  it('a file over the Files API’s 500 MB is request_too_large at once, from its size, never read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-docs-huge-'));
+    const huge = join(dir, 'scan.pdf');
+    writeFileSync(huge, '%PDF-1.7\n');
+    truncateSync(huge, 3 * 1024 * 1024 * 1024); // sparse: no disk used
+    const emu = await emulator({ responder: byDocument });
+    const started = performance.now();
+    const out = await enrich(emu, [{ id: 1, file: 'scan.pdf' }], { prompt: 'item {{id}}', attach: ['file'], baseDir: dir });
+    expect(out[0]?.['_error']).toEqual({ type: 'request_too_large', message: "<stdin>:2: scan.pdf: 3,221,225,472 bytes, over the Files API's 500 MB (524,288,000 bytes): not read (field file)" });
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(emu.stats.requestsSubmitted).toBe(0);
   });
 
   it('--upload files: each file uploaded once across rows and reruns; a rerun uploads and pays nothing', async () => {

@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { crc32, inflateSync } from 'node:zlib';
+import { dirname } from 'node:path';
 import type { PDFDocument } from 'pdf-lib';
 import { findModel, type ModelEntry } from './models.ts';
 import { argPath, shellWord } from './text.ts';
@@ -140,7 +141,7 @@ function unsupportedType(name: string, type: { mime: string; ext: string }): Doc
   const ext = Object.hasOwn(OFFICE, type.ext) ? type.ext : (type.ext === 'zip' || type.ext === 'cfb') && named !== undefined && Object.hasOwn(OFFICE, named) ? named : undefined;
   const supported = 'is not supported: send PDF, JPEG, PNG, GIF, WebP, plain text or e-mail (.eml)';
   const file = shellWord(argPath(name));
-  if (ext !== undefined) return new DocumentProblem('document_unsupported', `${name}: ${OFFICE[ext]} (.${ext}) ${supported}; convert it to PDF first, e.g. libreoffice --headless --convert-to pdf ${file}`);
+  if (ext !== undefined) return new DocumentProblem('document_unsupported', `${name}: ${OFFICE[ext]} (.${ext}) ${supported}; convert it to PDF first, e.g. libreoffice --headless --convert-to pdf --outdir ${shellWord(dirname(argPath(name)))} ${file}`);
   // Outlook saves a message as a compound file (.msg); an iPhone takes photos as HEIC (helper-60: named by their MIME types only).
   if (type.ext === 'cfb' && named === 'msg') return new DocumentProblem('document_unsupported', `${name}: an Outlook message (.msg) ${supported}; convert it to .eml first, e.g. msgconvert ${file} (Debian: libemail-outlook-message-perl)`);
   if (type.ext === 'heic' || type.ext === 'heif' || type.ext === 'avif') {

@@ -188,13 +188,14 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     const word = await problemOf(officeFile('docx'), 'contracts/msa.docx');
     expect(word.type).toBe('document_unsupported');
     expect(word.message).toBe(
-      'contracts/msa.docx: a Word document (.docx) is not supported: send PDF, JPEG, PNG, GIF, WebP, plain text or e-mail (.eml); convert it to PDF first, e.g. libreoffice --headless --convert-to pdf contracts/msa.docx',
+      'contracts/msa.docx: a Word document (.docx) is not supported: send PDF, JPEG, PNG, GIF, WebP, plain text or e-mail (.eml); convert it to PDF first, e.g. libreoffice --headless --convert-to pdf --outdir contracts contracts/msa.docx',
     );
-    expect((await problemOf(officeFile('xlsx'), 'q3.xlsx')).message).toMatch(/^q3\.xlsx: an Excel workbook \(\.xlsx\) is not supported: .*; convert it to PDF first, e\.g\. libreoffice --headless --convert-to pdf q3\.xlsx$/);
+    expect((await problemOf(officeFile('xlsx'), 'q3.xlsx')).message).toMatch(/^q3\.xlsx: an Excel workbook \(\.xlsx\) is not supported: .*; convert it to PDF first, e\.g\. libreoffice --headless --convert-to pdf --outdir \. q3\.xlsx$/);
+    // helper-74: without --outdir, libreoffice wrote the PDF into the working directory, where a rerun over the folder did not find it.
     // The command suggested is one a shell runs as it is printed.
-    expect((await problemOf(officeFile('docx'), "contracts/O'Brien MSA.docx")).message).toMatch(/libreoffice --headless --convert-to pdf 'contracts\/O'\\''Brien MSA\.docx'$/);
+    expect((await problemOf(officeFile('docx'), "contracts/O'Brien MSA.docx")).message).toMatch(/libreoffice --headless --convert-to pdf --outdir contracts 'contracts\/O'\\''Brien MSA\.docx'$/);
     // A name that starts with - would be taken for an option.
-    expect((await problemOf(officeFile('docx'), '-draft.docx')).message).toMatch(/libreoffice --headless --convert-to pdf \.\/-draft\.docx$/);
+    expect((await problemOf(officeFile('docx'), '-draft.docx')).message).toMatch(/libreoffice --headless --convert-to pdf --outdir \. \.\/-draft\.docx$/);
     // A ZIP the sniffer cannot tell apart (its parts further in) is still named by its file name.
     expect((await problemOf(zipFile(), 'report.docx')).message).toMatch(/^report\.docx: a Word document \(\.docx\) is not supported: .*libreoffice/);
     expect((await problemOf(zipFile(), 'odd.constructor')).message).toMatch(/^odd\.constructor: application\/zip \(\.zip\) is not supported: send PDF[^;]*$/);
