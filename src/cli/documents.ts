@@ -58,7 +58,7 @@ export function documentInput(file: string, flags: DocumentFlags, recipeAttach: 
   const files = folder || single || paths;
   return {
     files,
-    ...(folder ? { input: Readable.from([]), read: () => readFolder(file, { skip }) } : single ? { input: Readable.from([]), read: () => readOne(file) } : paths ? { read: readPaths() } : {}),
+    ...(folder ? { input: Readable.from([]), read: () => readFolder(file, { skip }) } : single ? { input: Readable.from([]), read: () => readOne(file) } : paths ? { read: readPaths(file) } : {}),
     attach: attach ?? (files ? [PATH_FIELD] : [...(recipeAttach ?? [])]),
     // Paths in a FILE are relative to its folder; in stdin, a folder's records or a path list, to the working directory.
     baseDir: files || file === '-' ? process.cwd() : dirname(resolve(file)),

@@ -16,7 +16,7 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { bomOf, createDecoding, type TextDecoding } from '../core/encoding.ts';
 import { splitLines } from '../core/lines.ts';
-import { argPath, shellWord } from '../core/text.ts';
+import { argPath, inputName, shellWord } from '../core/text.ts';
 import type { SourceRecord } from './read.ts';
 
 /** The field of a file record that holds its path (the attached field). */
@@ -67,13 +67,20 @@ export async function* readOne(path: string): AsyncGenerator<SourceRecord> {
  * NUL-separated one (`find -print0`): UTF-8, or UTF-16 after its byte order mark (what Windows
  * PowerShell 5.1 writes with `>`); a mark is never part of a path.
  */
-export function readPaths(): (source: AsyncIterable<Buffer | string>) => AsyncGenerator<SourceRecord> {
+export function readPaths(file?: string): (source: AsyncIterable<Buffer | string>) => AsyncGenerator<SourceRecord> {
   return async function* paths(source) {
     let seq = 0;
     let line = 0;
     for await (const { text, nul } of entries(byBom(source))) {
       line++;
       if (nul ? text === '' : text.trim() === '') continue;
+      // Bytes that are not UTF-8 (a Latin-1 name from a Windows ZIP, as `find` lists it) were decoded
+      // as U+FFFD: the name as read names no file, and the one meant cannot be named in this list.
+      if (text.includes('\ufffd') && !(await exists(text))) {
+        const message = `${inputName(file)}:${line}: ${text}: the listed name is not UTF-8 (its bytes are not), so it cannot be named to read it: rename it in UTF-8 (convmv -f cp1252 -t utf8 --notest FILE), or give its folder as the input (batch-enrich FOLDER names each such file)`;
+        yield { seq: seq++, line, data: unreadFile(text), error: { type: 'document_unreadable', message } };
+        continue;
+      }
       // A NUL-separated name is exact (`find -print0`): blanks around it are its own.
       yield { seq: seq++, line, data: await fileRecord(nul ? text : await listedPath(text)), attach: [PATH_FIELD] };
     }

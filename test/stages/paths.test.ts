@@ -72,6 +72,21 @@ describe('readPaths', () => {
   });
 });
 
+// helper-74: a Latin-1 name listed by `find` (its bytes as they are) was read as UTF-8, its é a U+FFFD,
+// and reported "no such file", though a folder names the same file "not UTF-8", with how to rename it.
+describe('readPaths: a listed name that is not UTF-8', () => {
+  it('is its record’s document_unreadable, saying so and how to rename it; the other lines are read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-paths-latin1-'));
+    const latin1 = Buffer.concat([Buffer.from(`${dir}/Rechnung_M`), Buffer.from([0xfc]), Buffer.from('ller.pdf')]);
+    writeFileSync(latin1, '%PDF-1.4\n');
+    const list = Buffer.concat([latin1, Buffer.from(`\n${A}\n`)]);
+    const records = [];
+    for await (const record of readPaths()(source([list]))) records.push(record);
+    expect(records.map((r) => [r.line, r.error?.type ?? 'ok'])).toEqual([[1, 'document_unreadable'], [2, 'ok']]);
+    expect(records[0]?.error?.message).toMatch(/^<stdin>:1: .*Rechnung_M\uFFFDller\.pdf: the listed name is not UTF-8 \(its bytes are not\), so it cannot be named to read it: rename it in UTF-8 \(convmv -f cp1252 -t utf8 --notest FILE\), or give its folder as the input/);
+  });
+});
+
 // helper-60: a file whose name is not UTF-8 (a Windows ZIP, an old Samba share: `Rechnung_M\xfcller.pdf`
 // in Latin-1) was read back by its lossy name and reported "no such file", though it was there.
 describe('readFolder: a file name that is not UTF-8', () => {
