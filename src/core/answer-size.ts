@@ -6,7 +6,8 @@
  * - a schema answer is sized by a skeleton of it: every property present, strings of
  *   `TYPICAL_STRING_CHARS`, arrays of two items, enums at their longest value;
  * - a free-text answer is taken to be about as long as the record's own text (a translation, a
- *   rewrite), and at least `MIN_FREE_TEXT_TOKENS` (a summary of a headline);
+ *   rewrite), and at least `MIN_FREE_TEXT_TOKENS` (a summary of a headline); about documents, a
+ *   paragraph (`DOCUMENT_ANSWER_TOKENS`);
  *
  * both capped at `max_tokens`. A `--sample` run measures the real figure.
  */
@@ -17,11 +18,24 @@ export const TYPICAL_STRING_CHARS = 60;
 /** The shortest typical free-text answer. */
 export const MIN_FREE_TEXT_TOKENS = 50;
 
-/** Typical answer tokens, given the answer's JSON Schema (absent: free text) and the record's own tokens. */
-export function typicalAnswerTokens(options: { schema?: JSONSchema | undefined; messageTokens: number; maxTokens: number; charsPerToken: number }): number {
+/**
+ * A typical free-text answer about documents (a summary, an extraction in prose): a paragraph or two,
+ * whatever the documents weigh; a 10-page PDF is some 15,000 tokens, and an answer as long would be
+ * every answer at max_tokens (helper-74: a cap the job fit three times over was refused).
+ */
+export const DOCUMENT_ANSWER_TOKENS = 300;
+
+/**
+ * Typical answer tokens, given the answer's JSON Schema (absent: free text), the record's own tokens,
+ * and whether the job's requests carry documents (`documents`: a free-text answer is then sized as
+ * one about them, `DOCUMENT_ANSWER_TOKENS`, not as long as they are).
+ */
+export function typicalAnswerTokens(options: { schema?: JSONSchema | undefined; messageTokens: number; maxTokens: number; charsPerToken: number; documents?: boolean | undefined }): number {
   const tokens = options.schema
     ? Math.ceil(JSON.stringify(skeleton(options.schema, options.schema, 0)).length / options.charsPerToken)
-    : Math.max(MIN_FREE_TEXT_TOKENS, options.messageTokens); // not rounded: the estimates of a job's parts add up (core/expected-cost.ts)
+    : options.documents
+      ? DOCUMENT_ANSWER_TOKENS
+      : Math.max(MIN_FREE_TEXT_TOKENS, options.messageTokens); // not rounded: the estimates of a job's parts add up (core/expected-cost.ts)
   return Math.max(1, Math.min(tokens, options.maxTokens));
 }
 

@@ -21,6 +21,8 @@ export interface EstimatedJob {
   /** Whether its shared prefix (the spec: system prompt, schema) is sent for caching. */
   cached: boolean;
   answerSchema?: JSONSchema | undefined;
+  /** Whether its requests carry documents: a free-text answer is then one about them (`typicalAnswerTokens`). */
+  documents?: boolean | undefined;
 }
 
 /**
@@ -91,6 +93,11 @@ export function typicalEstimate(w: EstimatedRequests, job: EstimatedJob) {
   return { ...tiers, lowUsd: sum(tiers.lowUsd, output(overTypical)), capUsd: sum(tiers.capUsd, output(overTypical)), highUsd: sum(tiers.highUsd, output(overMax)) };
 }
 
+/** Whether a request's messages (JSON) carry a document or an image block. */
+export function hasDocuments(messages: string): boolean {
+  return messages.includes('"type":"document"') || messages.includes('"type":"image"');
+}
+
 /** A sum of costs, unknown when either is. */
 const sum = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a + b);
 
@@ -119,7 +126,7 @@ function oneTier(w: EstimatedRequests, job: EstimatedJob) {
   const prefixTokens = Math.min(tokens(w.prefixBytes), avgInputTokens);
   const avgCachedPrefixTokens = job.cached && prefixTokens >= (minCacheableTokens(job.model) ?? MIN_CACHEABLE_TOKENS) ? prefixTokens : 0;
   const messageTokens = Math.max(0, avgInputTokens - tokens(w.prefixBytes));
-  const expectedOutputTokens = typicalAnswerTokens({ schema: job.answerSchema, messageTokens, maxTokens: job.maxTokens, charsPerToken: perToken });
+  const expectedOutputTokens = typicalAnswerTokens({ schema: job.answerSchema, messageTokens, maxTokens: job.maxTokens, charsPerToken: perToken, documents: job.documents });
   const workload = { requests: w.requests, avgInputTokens, maxTokens: job.maxTokens, expectedOutputTokens };
   const options = { mode: job.mode, table: job.table };
   const range = estimateCost({ ...workload, avgCachedPrefixTokens }, job.model, { ...options, cacheHitRate: avgCachedPrefixTokens > 0 ? 1 : 0 });

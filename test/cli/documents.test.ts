@@ -248,6 +248,20 @@ describe('documents from the command line', () => {
     expect(dry.stderr.split('\n').filter((line) => line.startsWith('batch-enrich: all good'))).toEqual([]);
   });
 
+  // helper-74: "Summarise this" over documents was priced at every answer using max_tokens (an answer
+  // as long as the documents): --max-cost refused a job that cost a third of its cap.
+  it('a free-text prompt over documents is priced at a paragraph an answer, not max_tokens: a cap the job fits is not refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-cli-doccap-'));
+    const args = ['--emulator', '--prompt', 'Summarise this.', '--ledger', join(dir, 'l.db'), '--poll-min', '0.01', 'fixtures/documents/invoices/'];
+    const dry = await runCli(['--dry-run', '--prompt', 'Summarise this.', 'fixtures/documents/invoices/']);
+    expect(dry.stderr).toMatch(/typical answers of about 300 tokens/);
+    const run = await runCli([...args, '--max-cost', '0.008']);
+    expect(run.code, run.stderr).toBe(0);
+    const spent = Number(/cost \$([\d.]+) at batch prices/.exec(run.stderr)?.[1]);
+    expect(spent).toBeGreaterThan(0);
+    expect(spent).toBeLessThan(0.008);
+  });
+
   it('--dry-run shows documents with their base64 elided, and estimates them by pages and pixels', async () => {
     const result = await runCli(['--dry-run', '--transform', 'invoice-extraction', 'fixtures/documents/invoices/']);
     expect(result.code, result.stderr).toBe(0);

@@ -5,7 +5,7 @@ import { binaryFormat, documentFile, formatFromName, isGzip, parseDelimiter, sni
 import { bomOf, createDecoding, detectEncoding, firstInvalidUtf8, incompleteUtf8Tail, lineByLineDecoding, utf16WithoutBom } from '../../src/core/encoding.ts';
 import { MAX_DEPTH, parseLossless, rawNumberText, scanJson, stringifyLossless } from '../../src/core/rawjson.ts';
 import { closest } from '../../src/core/suggest.ts';
-import { MIN_FREE_TEXT_TOKENS, typicalAnswerTokens } from '../../src/core/answer-size.ts';
+import { DOCUMENT_ANSWER_TOKENS, MIN_FREE_TEXT_TOKENS, typicalAnswerTokens } from '../../src/core/answer-size.ts';
 import { byteByByte, everySplit } from '../helpers/chunks.ts';
 
 describe('sniff', () => {
@@ -251,6 +251,16 @@ describe('typical answer sizes', () => {
     expect(typicalAnswerTokens({ messageTokens: 10, maxTokens: 1024, charsPerToken: 4 })).toBe(MIN_FREE_TEXT_TOKENS);
     expect(typicalAnswerTokens({ messageTokens: 300, maxTokens: 1024, charsPerToken: 4 })).toBe(300);
     expect(typicalAnswerTokens({ messageTokens: 3000, maxTokens: 1024, charsPerToken: 4 })).toBe(1024);
+  });
+
+  // helper-74: a free-text prompt over documents ("Summarise this") was priced as long as the
+  // documents, so at max_tokens: --max-cost 0.012 refused a job of 4 documents that cost $0.0078.
+  it('free text about documents: a paragraph (DOCUMENT_ANSWER_TOKENS), whatever the documents weigh, never over max_tokens', () => {
+    expect(typicalAnswerTokens({ messageTokens: 7000, maxTokens: 1024, charsPerToken: 4, documents: true })).toBe(DOCUMENT_ANSWER_TOKENS);
+    expect(typicalAnswerTokens({ messageTokens: 7000, maxTokens: 100, charsPerToken: 4, documents: true })).toBe(100);
+    // A schema's answer is its skeleton's size, documents or not.
+    const schema = { type: 'object', properties: { total: { type: 'number' } } };
+    expect(typicalAnswerTokens({ schema, messageTokens: 7000, maxTokens: 1024, charsPerToken: 4, documents: true })).toBe(typicalAnswerTokens({ schema, messageTokens: 7000, maxTokens: 1024, charsPerToken: 4 }));
   });
 });
 
