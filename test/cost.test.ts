@@ -392,6 +392,17 @@ describe('--max-cost on a rerun', () => {
     for (const r of out) expect(r['_error']).toMatchObject({ type: 'budget_exceeded', message: expect.stringMatching(/^not submitted again: .*its last attempt ended in truncated/) });
   }, 60_000);
 
+  // helper-74: a --sample that happened to pick only rows that cannot be sent (a .docx, an encrypted
+  // PDF) projected "$0.0000 per row, so about $0.0000 for the whole input" for a job that pays.
+  it('--sample whose rows all failed before being sent projects nothing, and says why', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-cost-sample-'));
+    const input = join(dir, 'in.ndjson');
+    writeFileSync(input, ['{"id":1,"file":"missing-1.pdf"}', '{"id":2,"text":"a"}', '{"id":3,"file":"missing-2.pdf"}', '{"id":4,"text":"b"}'].join('\n') + '\n');
+    const sample = await runCli(['--emulator', '--ledger', join(dir, 'l.db'), '--prompt', 'Say {{id}}', '--attach', 'file', '--allow-missing', ...fast, '--sample', '2', input]);
+    expect(sample.stderr).toMatch(/sample of 2 of 4 rows: .*; no sampled row was sent \(each failed before sending: its _error says why\), so there is no cost to project: sample more rows/);
+    expect(sample.stderr).not.toMatch(/\$0\.0000 for the whole input/);
+  });
+
   // helper-72: with --emulator the check before paying never looked at the ledger: a finished job's
   // rerun was refused ("12 requests … over --max-cost"), and --sample projected $0.0000 a row.
   it('with --emulator and --ledger FILE too: a rerun of a finished job is not refused, and --sample says the rows were answered before', async () => {

@@ -138,6 +138,9 @@ export function pickSample(sampleSize: number, totalRows: number, shard?: Shard)
   return new Set(Array.from({ length: n }, (_, i) => position(Math.floor((i * totalRows) / n))));
 }
 
+/** The `_error` types of records never sent (nothing paid for them): their input or their documents were refused first. */
+const NOT_SENT = /^(invalid_input|template|prompt_too_long|budget_exceeded|request_too_large|image_too_large|too_much_media|model_no_documents|document_.*)$/;
+
 /** What a `--sample` run says about the whole job (with `shard`, this worker's share of it: `totalRows` are the shard's). */
 export function sampleReport(s: ReturnType<typeof summarize>, totalRows: number, answeredBefore: number, shard?: Shard): string {
   const rows = s.records_ok + s.records_failed;
@@ -150,6 +153,10 @@ export function sampleReport(s: ReturnType<typeof summarize>, totalRows: number,
   // Rows answered before come from the ledger at no cost now: priced from the rows paid for in this run.
   const paid = rows - answeredBefore;
   if (paid <= 0 && rows > 0) return `${shares}every sampled row was answered before (from the ledger), so there is no cost to project: sample more rows`;
+  // Rows that failed before being sent (a missing or unreadable document, a bad input line) cost nothing:
+  // a sample of only those says nothing of what the rows that are sent cost (helper-74: "$0.0000").
+  const unsent = Object.entries(s.failed_by_type).reduce((n, [type, count]) => n + (NOT_SENT.test(type) ? count : 0), 0);
+  if (rows > 0 && unsent >= paid) return `${shares}no sampled row was sent (each failed before sending: its _error says why), so there is no cost to project: sample more rows`;
   const perRow = paid <= 0 ? 0 : s.cost_usd / paid;
   const from = answeredBefore > 0 ? `, priced from the ${paid} sent now (${answeredBefore} were answered before)` : '';
   return `${shares}${usd(perRow)} per row${from}, so about ${usd(perRow * totalRows)} for the whole ${shard ? 'shard' : 'input'} at ${s.mode === 'batch' ? 'batch' : 'real-time'} prices (before retries)`;
