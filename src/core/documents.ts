@@ -178,8 +178,8 @@ function textType(mime: string): boolean {
 
 /** `inspectDocument`, within `depth` levels of forwarded messages. */
 async function inspect(bytes: Uint8Array, name: string, depth: number, options: InspectOptions): Promise<Inspected> {
-  // Before file-type, which takes a UTF-16 byte order mark for the start of an MPEG audio frame.
-  const wide = utf16(bytes);
+  // Before file-type, which takes a UTF-16 or UTF-32 byte order mark for the start of an MPEG audio frame.
+  const wide = utf32(bytes) ?? utf16(bytes);
   if (wide !== undefined) return { kind: 'text', mediaType: 'text/plain', text: nonEmpty(wide, name) };
   const [{ fileTypeFromBuffer }, { imageSize }] = await parsers();
   const type = await fileTypeFromBuffer(bytes);
@@ -385,6 +385,20 @@ function utf16(bytes: Uint8Array): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Text after a UTF-32 byte order mark (LE `FF FE 00 00`, BE `00 00 FE FF`), or undefined: no mark, or not text. */
+function utf32(bytes: Uint8Array): string | undefined {
+  const le = bytes[0] === 0xff && bytes[1] === 0xfe && bytes[2] === 0 && bytes[3] === 0;
+  if ((!le && !(bytes[0] === 0 && bytes[1] === 0 && bytes[2] === 0xfe && bytes[3] === 0xff)) || bytes.length % 4 !== 0) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  let text = '';
+  for (let at = 4; at < bytes.length; at += 4) {
+    const point = view.getUint32(at, le);
+    if (point > 0x10ffff || (point >= 0xd800 && point <= 0xdfff)) return undefined;
+    text += String.fromCodePoint(point);
+  }
+  return looksLikeText(text) ? text : undefined;
 }
 
 /** Bytes read as Latin-1 that look like text: no control characters but tabs, line breaks and form feeds. */

@@ -153,6 +153,18 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     expect((await problemOf(Buffer.from([0xff, 0xfe, 0x01, 0x00, 0x02, 0x00, 0x03, 0x00]), 'x.bin')).type).toBe('document_unsupported');
   });
 
+  // helper-74: a UTF-32 text file with its byte order mark was "audio/mpeg (.mp1)".
+  it('text with a UTF-32 byte order mark is text too', async () => {
+    const utf32 = (text: string, le: boolean) => {
+      const points = [0xfeff, ...[...text].map((c) => c.codePointAt(0) as number)];
+      const out = Buffer.alloc(points.length * 4);
+      points.forEach((p, i) => (le ? out.writeUInt32LE(p, i * 4) : out.writeUInt32BE(p, i * 4)));
+      return out;
+    };
+    expect(await inspectDocument(utf32('Invoice total: 12 € 😀\n', true), 'notes.txt')).toMatchObject({ kind: 'text', text: 'Invoice total: 12 € 😀\n' });
+    expect(await inspectDocument(utf32('Hi\n', false), 'notes.txt')).toMatchObject({ kind: 'text', text: 'Hi\n' });
+  });
+
   it('text that is not UTF-8 is named as such, with what to do', async () => {
     const latin = Buffer.from('Stra\xdfe 5, M\xfcnchen\n', 'latin1');
     const problem = await problemOf(latin, 'address.txt');
