@@ -195,9 +195,10 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
 async function load(field: string, value: unknown, baseDir: string, under: Promise<string> | undefined): Promise<{ bytes: Uint8Array; name: string }> {
   if (typeof value === 'string') {
     // A file:// URL (a file manager's copied link, a notebook's Path.as_uri()) is its path.
-    const path = /^file:\/\//i.test(value) ? fileUrlPath(value, field) : resolve(baseDir, value);
+    const given = /^file:\/\//i.test(value) ? fileUrlPath(value, field) : resolve(baseDir, value);
     try {
-      if (under !== undefined) await mustLieUnder(await under, path, value, field);
+      // Under --files-under, the file read is the one checked: its real path (a link swapped since cannot lead out).
+      const path = under === undefined ? given : ((await mustLieUnder(await under, given, value, field)) ?? given);
       // Read only if it is a file: a device, a pipe or a socket (a link to /dev/zero) could never end.
       const info = await stat(path);
       if (info.isDirectory()) throw new DocumentProblem('document_unreadable', `${value}: a folder, not a file (field ${field})`);
@@ -210,7 +211,7 @@ async function load(field: string, value: unknown, baseDir: string, under: Promi
     } catch (error) {
       if (error instanceof DocumentProblem) throw error;
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw await missing(value, path, field, baseDir);
+      if (code === 'ENOENT') throw await missing(value, given, field, baseDir);
       throw new DocumentProblem('document_unreadable', `${value}: cannot read: ${code ?? (error as Error).message} (field ${field})`);
     }
   }
@@ -222,13 +223,16 @@ async function load(field: string, value: unknown, baseDir: string, under: Promi
   throw new DocumentProblem('document_unsupported', `field ${field}: expected a path, an https URL, a Buffer or a Blob, got ${typeof value}`);
 }
 
-/** Throws unless `path`, links followed, lies in the folder `under` (a real path). A path that is not there is left to be reported as missing. */
-async function mustLieUnder(under: string, path: string, value: string, field: string): Promise<void> {
+/**
+ * `path`'s real path (links followed) when it lies in the folder `under` (a real path); throws when it
+ * does not. Undefined for a path that is not there (left to be reported as missing).
+ */
+async function mustLieUnder(under: string, path: string, value: string, field: string): Promise<string | undefined> {
   const real = await realpath(path).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return undefined;
     throw error;
   });
-  if (real === undefined || real === under || real.startsWith(under.endsWith(sep) ? under : `${under}${sep}`)) return;
+  if (real === undefined || real === under || real.startsWith(under.endsWith(sep) ? under : `${under}${sep}`)) return real;
   throw new DocumentProblem('document_unreadable', `${value}: outside ${under}, the folder documents are read from (--files-under, the library's filesUnder): not read (field ${field})`);
 }
 
