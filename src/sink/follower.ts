@@ -193,11 +193,13 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string, again: bo
         // A scheduler's try polls once (helper-75: six minutes of 404s outlived a task's timeout): the
         // 404s are counted across tries, in the ledger, and the batch is left to a later try until they
         // have lasted as long as a waiting run's would.
-        const noted = notFoundNote((await ledger.batch(row.id))?.error ?? null);
+        const current = await ledger.batch(row.id);
+        const noted = notFoundNote(current?.error ?? null);
         const since = noted?.since ?? opts.now();
         const times = (noted?.times ?? 0) + 1;
         if (!(times >= GONE_404S && opts.now() - since >= GONE_AFTER_MS)) {
-          await ledger.setBatchState(row.id, 'in_progress', opts.now(), notFoundText(since, times));
+          // In its own state (`ended` too: one whose download found it answering 404): only the note changes.
+          await ledger.setBatchState(row.id, current?.state ?? row.state, opts.now(), notFoundText(since, times));
           opts.emit({ type: 'retry', what: `poll ${remoteId} (${ctx.reach.host})`, message: `not found (404), ${plural(times, 'time')} since ${new Date(since).toISOString()}: the API may not show it yet, or it is gone (said once 404s have lasted ${GONE_AFTER_MS / 60_000} minutes and the list does not show it)`, delayMs: 0, later: true });
           ctx.deferred.set(row.id, new Date(row.created_at + BATCH_EXPIRY_MS).toISOString());
           return undefined;
@@ -216,7 +218,7 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string, again: bo
           }
           if (opts.noWait) {
             // Listed (or the list unreadable): a later try asks again, its 404s counted afresh.
-            await ledger.setBatchState(row.id, 'in_progress', opts.now(), '');
+            await ledger.setBatchState(row.id, (await ledger.batch(row.id))?.state ?? row.state, opts.now(), '');
             ctx.deferred.set(row.id, new Date(row.created_at + BATCH_EXPIRY_MS).toISOString());
             return undefined;
           }
@@ -239,7 +241,8 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string, again: bo
     first404 = undefined;
     count404 = 0;
     // It answers again: the 404s an earlier --no-wait try counted in the ledger are over.
-    if (notFoundNote(row.error) || (opts.noWait && notFoundNote((await ledger.batch(row.id))?.error ?? null))) await ledger.setBatchState(row.id, 'in_progress', opts.now(), '');
+    const current = notFoundNote(row.error) || opts.noWait ? await ledger.batch(row.id) : undefined;
+    if (current && notFoundNote(current.error)) await ledger.setBatchState(row.id, current.state, opts.now(), '');
     if (seen.processing_status === 'ended') {
       await ledger.setBatchState(row.id, 'ended', opts.now());
       opts.emit({ type: 'ended', batchId: remoteId, counts: seen.request_counts });

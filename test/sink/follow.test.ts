@@ -357,6 +357,29 @@ describe('the follower polls a running batch to its end, then downloads it', () 
     expect(ctx.ledger.batch(id)?.error ?? '').toBe('');
   });
 
+  // helper-76: the note was written with the state `in_progress`, which a row `ended` may not go back
+  // to: the write was a no-op, every try counted "1 time", and the job never finished.
+  it('with noWait, an ended batch answering 404 counts its 404s across tries too, keeps its state, and is released in time', async () => {
+    const api: FakeApi = { retrieves: [apiError(404)], downloads: [], listed: [], calls: [] };
+    const ctx = testContext({ noWait: true }, fakeClient(api));
+    const id = batchOf(ctx, [keyN(1)]);
+    ctx.ledger.setBatchState(id, 'ended', ctx.clock.t);
+    for (let attempt = 1; attempt < GONE_404S; attempt++) {
+      ctx.deferred.clear();
+      await follow(ctx, new ResultRecorder(ctx), id);
+      expect(ctx.ledger.batch(id)?.state, `try ${attempt}`).toBe('ended');
+      expect(ctx.ledger.batch(id)?.error, `try ${attempt}`).toMatch(new RegExp(`^not found \\(404\\) ${attempt} times? since `));
+      ctx.clock.t += 2 * 60_000;
+    }
+    for (let more = 0; more < 3 && ctx.ledger.batch(id)?.state === 'ended'; more++) {
+      ctx.deferred.clear();
+      await follow(ctx, new ResultRecorder(ctx), id);
+      ctx.clock.t += 2 * 60_000;
+    }
+    expect(ctx.ledger.batch(id)?.state).toBe('failed');
+    expect(stateOf(ctx, keyN(1))).toBe('pending');
+  });
+
   it('with noWait, a batch that answers again after 404s starts its count afresh', async () => {
     const api: FakeApi = { retrieves: [apiError(404), running, apiError(404)], downloads: [], listed: [], calls: [] };
     const ctx = testContext({ noWait: true }, fakeClient(api));
