@@ -609,9 +609,9 @@ const NOT_FETCHED: Readonly<Record<string, string>> = {
 
 /**
  * A block for an https URL: an image when the path ends in an image extension, else a PDF document.
- * The URL goes out as the URL standard writes it (`new URL(url).href`: a space in the path encoded,
- * the scheme and host in lower case). Throws a `DocumentProblem` for a text that is no URL, or one
- * to a file the API does not fetch (`NOT_FETCHED`), before anything is paid.
+ * The URL goes out as written. Throws a `DocumentProblem` for a text that is no URL (the URL
+ * standard's parser refuses it), or one to a file the API does not fetch (`NOT_FETCHED`), before
+ * anything is paid.
  */
 export function urlBlock(url: string): ContentBlock {
   let parsed: URL;
@@ -628,8 +628,9 @@ export function urlBlock(url: string): ContentBlock {
       `${url}: ${NOT_FETCHED[ext]} (.${ext}) is not supported: the API fetches only PDFs and JPEG, PNG, GIF or WebP images by URL; download it and convert it to ${to} first (or give the file: plain text and e-mails are read from files)`,
     );
   }
-  const href = parsed.href;
-  return ext !== undefined && /^(jpe?g|png|gif|webp)$/.test(ext) ? { type: 'image', source: { type: 'url', url: href } } : { type: 'document', source: { type: 'url', url: href } };
+  // Sent as written: it is part of the request, so of its key (helper-76: rewritten, a rerun paid again
+  // for what an earlier version's run had answered); the API parses it as the URL standard does.
+  return ext !== undefined && /^(jpe?g|png|gif|webp)$/.test(ext) ? { type: 'image', source: { type: 'url', url } } : { type: 'document', source: { type: 'url', url } };
 }
 
 /** The parts of a document that are sent as files (PDFs and images, an e-mail's attachments). */
