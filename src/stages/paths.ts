@@ -87,22 +87,24 @@ export function readPaths(file?: string): (source: AsyncIterable<Buffer | string
   };
 }
 
+/** A path list with no NUL in this many first characters is one of lines. */
+const NUL_LOOK_CHARS = 65_536;
+
 /**
- * The entries of a path list: its lines, or, when a NUL comes before the first line break (`find
- * -print0`, read as `xargs -0` reads it: the one list that can hold a name with a line break), what
- * lies between NULs.
+ * The entries of a path list: its lines, or, when it holds a NUL (`find -print0`, read as `xargs -0`
+ * reads it: the one list that can hold a name with a line break; no path holds a NUL), what lies
+ * between NULs. Looked for in its first `NUL_LOOK_CHARS` characters.
  */
 async function* entries(text: AsyncIterable<string>): AsyncGenerator<{ text: string; nul: boolean }> {
   const it = text[Symbol.asyncIterator]();
   const held: string[] = [];
-  let nul: boolean | undefined;
-  while (nul === undefined) {
+  let nul = false;
+  for (let seen = 0; !nul && seen < NUL_LOOK_CHARS; ) {
     const next = await it.next();
     if (next.done) break;
     held.push(next.value);
-    const zero = next.value.indexOf('\0');
-    const lineBreak = next.value.search(/[\r\n]/);
-    if (zero !== -1 || lineBreak !== -1) nul = zero !== -1 && (lineBreak === -1 || zero < lineBreak);
+    seen += next.value.length;
+    nul = next.value.includes('\0');
   }
   const all = (async function* () {
     yield* held;

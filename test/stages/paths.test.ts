@@ -30,6 +30,10 @@ describe('readPaths', () => {
     }
     // Without the last NUL too, and with empty entries (two NULs in a row) skipped.
     expect(await paths([Buffer.from(`${A}\0\0${B}`)])).toEqual([[1, A, 'read'], [3, B, 'read']]);
+    // helper-76: the first name holding a line break made the list one of lines (the case NUL lists are for).
+    for (const { label, chunks } of chunkings(`${odd}\0${A}\0`)) {
+      expect(await paths(chunks), label).toEqual([[1, odd, 'read'], [2, A, 'read']]);
+    }
   });
 
   it('one record per non-blank line, CRLF, LF or CR, each at its line', async () => {
