@@ -1128,7 +1128,9 @@ function csvDetail(error: CsvError, record: unknown, header: readonly string[] |
       const expected = /(?:columns length is|expect) (\d+)/.exec(error.message)?.[1];
       if (got === undefined || expected === undefined) break;
       const another = mayBeHeader((record as unknown[]).map(String), header);
-      return `expected ${plural(Number(expected), 'field')}, as in the header, got ${got}${another ? ' (this line looks like another header: files joined with cat?)' : ''}`;
+      // Without a header (--no-header), the first row gives the width.
+      const as = header === undefined ? 'as in the first row' : 'as in the header';
+      return `expected ${plural(Number(expected), 'field')}, ${as}, got ${got}${another ? ' (this line looks like another header: files joined with cat?)' : ''}`;
     }
   }
   // csv-parse's own line number is left out: it is where the record ends, and counts quoted CRLFs twice.

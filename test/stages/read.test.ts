@@ -578,9 +578,9 @@ describe('readCsv: records and their lines', () => {
 describe('readCsv: a row of another width is its own invalid_input record, and the read goes on', () => {
   /** What a user sees of a record: its line, and its data or its error. */
   const shownAll = (records: readonly SourceRecord[]) => records.map((r) => [r.line, r.error ?? r.data]);
-  const wrong = (line: number, expected: number, got: number, input: string, file = 'in.csv', kind = 'CSV') => ({
+  const wrong = (line: number, expected: number, got: number, input: string, file = 'in.csv', kind = 'CSV', as = 'as in the header') => ({
     type: 'invalid_input',
-    message: `${file}:${line}: invalid ${kind}: expected ${expected} field${expected === 1 ? '' : 's'}, as in the header, got ${got}`,
+    message: `${file}:${line}: invalid ${kind}: expected ${expected} field${expected === 1 ? '' : 's'}, ${as}, got ${got}`,
     input,
   });
   const cases: { description: string; input: string; read?: Reader; want: [number, unknown][] }[] = [
@@ -658,7 +658,8 @@ describe('readCsv: a row of another width is its own invalid_input record, and t
       read: csv({ header: false }),
       want: [
         [1, { 1: 'a', 2: 'b' }],
-        [2, wrong(2, 2, 1, 'c')],
+        // helper-76: "as in the header", where there is none.
+        [2, wrong(2, 2, 1, 'c', 'in.csv', 'CSV', 'as in the first row')],
         [3, { 1: 'd', 2: 'e' }],
       ],
     },
