@@ -4,6 +4,7 @@
  * is paid; uploads are content-addressed through the registry (once across rows and reruns, again
  * after expiry or deletion); the request key follows the file's bytes.
  */
+import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import { corruptPdf, email, encryptedPdf, invoicePdf, png, zipFile } from '../fi
 import type { EmulatedDocument, ResponderRequest } from '../src/emulator/index.ts';
 import { newUploadCounts, type Uploader } from '../src/client/uploads.ts';
 import { hasPendingUploads } from '../src/core/documents.ts';
-import { resolveUploads } from '../src/stages/attach.ts';
+import { attachDocuments, resolveUploads } from '../src/stages/attach.ts';
 import { enrich, emulator, schema, tamper, tempLedger } from './helpers/pipeline.ts';
 
 async function folder(): Promise<string> {
@@ -206,9 +207,14 @@ describe('documents through enrichStage', () => {
       { id: 4, file: pathToFileURL(secret).href },
       { id: 5, file: 'link.txt' },
     ];
-    const out = await enrich(emu, rows, { prompt: 'item {{id}}', attach: ['file'], baseDir: inside, filesUnder: inside, upload: 'inline' });
+    symlinkSync(join(root, 'gone.txt'), join(inside, 'dangling.txt'));
+    // helper-76: whether a file outside exists was told ("no such file" or "outside"), and a dangling link's target named.
+    const more = [{ id: 6, file: '../nope.txt' }, { id: 7, file: 'dangling.txt' }];
+    const out = await enrich(emu, [...rows, ...more], { prompt: 'item {{id}}', attach: ['file'], baseDir: inside, filesUnder: inside, upload: 'inline' });
     const errors = out.map((r) => r['_error'] as { type: string; message: string } | undefined);
-    expect(errors.map((e) => e?.type)).toEqual([undefined, 'document_unreadable', 'document_unreadable', 'document_unreadable', 'document_unreadable']);
+    expect(errors.map((e) => e?.type)).toEqual([undefined, 'document_unreadable', 'document_unreadable', 'document_unreadable', 'document_unreadable', 'document_unreadable', 'document_missing']);
+    expect(errors[5]?.message).toMatch(/^<stdin>:7: \.\.\/nope\.txt: outside /);
+    expect(errors[6]?.message).toBe(`<stdin>:8: dangling.txt: no such file (field file, looked in ${inside})`);
     expect(errors[1]?.message).toBe(`<stdin>:3: ../secret.txt: outside ${inside}, the folder documents are read from (--files-under, the library's filesUnder): not read (field file)`);
     expect(seen.flat().map((d) => d.text)).toEqual(['an invoice inside']);
     // Without it, paths are read wherever they lead (the default: a CSV of one's own, with absolute paths).
@@ -257,6 +263,37 @@ describe('documents through enrichStage', () => {
     expect(performance.now() - started).toBeLessThan(5_000);
     expect(emu.stats.requestsSubmitted).toBe(0);
   });
+
+  // helper-76: the path was checked (realpath), then opened again by name: a link inside the folder
+  // swapped back and forth between a file inside and one outside leaked the outside one into 149 of
+  // 2,000 reads. Now the file is opened first, then checked where it is.
+  it('filesUnder: a link swapped between a file inside and one outside while the records are read never lets the outside one through', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'be-docs-race-'));
+    const dir = join(root, 'docs');
+    mkdirSync(dir);
+    writeFileSync(join(root, 'secret.txt'), 'SECRET outside\n');
+    writeFileSync(join(dir, 'inside.txt'), 'harmless inside\n');
+    symlinkSync('inside.txt', join(dir, 'x.txt'));
+    const swapper = spawn('bash', ['-c', 'while true; do ln -sfn ../secret.txt x.tmp && mv -T x.tmp x.txt; ln -sfn inside.txt y.tmp && mv -T y.tmp x.txt; done'], { cwd: dir, stdio: 'ignore' });
+    const seen = { leaked: 0, refused: 0, read: 0 };
+    try {
+      for (let round = 0; round < 10; round++) {
+        const records = (async function* () {
+          for (let i = 0; i < 50; i++) yield { seq: i, line: i + 2, data: { file: 'x.txt' } };
+        })();
+        for await (const r of attachDocuments({ fields: ['file'], baseDir: dir, model: 'claude-haiku-4-5', canUpload: false, filesUnder: dir })(records)) {
+          const text = JSON.stringify(r);
+          if (text.includes('SECRET')) seen.leaked++;
+          else if (text.includes('outside')) seen.refused++;
+          else if (text.includes('harmless')) seen.read++;
+        }
+      }
+    } finally {
+      swapper.kill();
+    }
+    expect(seen.leaked).toBe(0);
+    expect(seen.read + seen.refused).toBeGreaterThan(0);
+  }, 60_000);
 
   it('--upload files: each file uploaded once across rows and reruns; a rerun uploads and pays nothing', async () => {
     const dir = await folder();
