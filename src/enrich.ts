@@ -336,9 +336,9 @@ export function enrichStage(
  * holds the cap to (`typicalEstimate`'s `capUsd`), so that the groups' estimates add up to it.
  */
 function groupEstimate(o: ReturnType<typeof resolveOptions>, prefixBytes: number, answerSchema: JSONSchema | undefined, table: PriceTable) {
-  const job = { model: o.model, maxTokens: o.maxTokens, table, cached: Boolean(o.system) && cacheNotice(o.system, o.model) === undefined, answerSchema, documents: (o.attach?.length ?? 0) > 0 };
-  return ({ requests, bytes, each, answers, mode }: Parameters<Budget['estimateUsd']>[0]): number =>
-    typicalEstimate({ requests, bytes, prefixBytes, each, answers }, { ...job, mode }).capUsd ?? Number.POSITIVE_INFINITY;
+  const job = { model: o.model, maxTokens: o.maxTokens, table, cached: Boolean(o.system) && cacheNotice(o.system, o.model) === undefined, answerSchema };
+  return ({ requests, bytes, each, answers, documents, mode }: Parameters<Budget['estimateUsd']>[0]): number =>
+    typicalEstimate({ requests, bytes, prefixBytes, each, answers, documents }, { ...job, mode }).capUsd ?? Number.POSITIVE_INFINITY;
 }
 
 /** The words the CLI replaces with its own options (`--dry-run`, `--emulator`). */

@@ -98,8 +98,8 @@ export class InputTally {
   readonly #large: number[] = [];
   /** The `max_tokens` of the requests whose answers are priced at it (cut-off answers' retries). */
   readonly #answers: number[] = [];
-  /** Whether a request carries a document or an image: a free-text answer is then sized as one about them. */
-  #documents = false;
+  /** The requests that carry a document or an image: their free-text answers are sized as ones about them. */
+  #documents = 0;
   /**
    * The requests seen: the first 48 bits of each key (a sha256, base64url), to the next 30. A record
    * is a repeat only when all 78 match (a false repeat, which would leave a request out of the
@@ -137,7 +137,7 @@ export class InputTally {
     if (costBytes >= LONG_PROMPT_CANDIDATE_BYTES) this.#large.push(costBytes);
     if (maxTokens !== undefined) this.#answers.push(maxTokens);
     this.#prefixBytes = record.spec.bytes;
-    this.#documents ||= hasDocuments(record.messages);
+    if (hasDocuments(record.messages)) this.#documents++;
   }
 
   /**
@@ -145,7 +145,7 @@ export class InputTally {
    * price.
    */
   estimate(model: string, maxTokens: number, table: PriceTable, cached: boolean, mode: 'batch' | 'realtime' = 'batch', answerSchema?: JSONSchema) {
-    return typicalEstimate({ requests: this.requests, bytes: this.#bytes, prefixBytes: this.#prefixBytes, each: this.#large, answers: this.#answers }, { model, maxTokens, table, cached, mode, answerSchema, documents: this.#documents });
+    return typicalEstimate({ requests: this.requests, bytes: this.#bytes, prefixBytes: this.#prefixBytes, each: this.#large, answers: this.#answers, documents: this.#documents }, { model, maxTokens, table, cached, mode, answerSchema });
   }
 }
 

@@ -21,8 +21,6 @@ export interface EstimatedJob {
   /** Whether its shared prefix (the spec: system prompt, schema) is sent for caching. */
   cached: boolean;
   answerSchema?: JSONSchema | undefined;
-  /** Whether its requests carry documents: a free-text answer is then one about them (`typicalAnswerTokens`). */
-  documents?: boolean | undefined;
 }
 
 /**
@@ -48,6 +46,12 @@ export interface EstimatedRequests {
    * against a cap of $0.02).
    */
   answers?: Iterable<number> | undefined;
+  /**
+   * How many of them carry a document or an image: their free-text answers are sized as answers about
+   * them (`typicalAnswerTokens`), the others' by their own text (helper-76: one attached note priced a
+   * whole job of translations at 300-token answers).
+   */
+  documents?: number | undefined;
 }
 
 /**
@@ -76,8 +80,10 @@ export function typicalEstimate(w: EstimatedRequests, job: EstimatedJob) {
   let tiers: Omit<typeof whole, 'lowUsd' | 'highUsd'> & { lowUsd: number | undefined; highUsd: number | undefined } = whole;
   if (long !== undefined && long.requests > 0 && long.requests < w.requests) {
     // Each part at its own tier: the short ones' average is under the threshold, the long ones' over it.
-    const short = oneTier({ requests: w.requests - long.requests, bytes: w.bytes - long.bytes, prefixBytes: w.prefixBytes }, job);
-    const big = oneTier({ requests: long.requests, bytes: long.bytes, prefixBytes: w.prefixBytes }, job);
+    // The requests with documents shared between the parts in proportion (which of them are long is not known).
+    const documents = (part: number) => (w.documents === undefined ? undefined : (w.documents * part) / w.requests);
+    const short = oneTier({ requests: w.requests - long.requests, bytes: w.bytes - long.bytes, prefixBytes: w.prefixBytes, documents: documents(w.requests - long.requests) }, job);
+    const big = oneTier({ requests: long.requests, bytes: long.bytes, prefixBytes: w.prefixBytes, documents: documents(long.requests) }, job);
     tiers = { ...whole, lowUsd: sum(short.lowUsd, big.lowUsd), highUsd: sum(short.highUsd, big.highUsd), capUsd: sum(short.capUsd, big.capUsd) };
   }
   // The answers of cut-off answers' retries: up to their own max_tokens, over a typical answer (and,
@@ -126,7 +132,10 @@ function oneTier(w: EstimatedRequests, job: EstimatedJob) {
   const prefixTokens = Math.min(tokens(w.prefixBytes), avgInputTokens);
   const avgCachedPrefixTokens = job.cached && prefixTokens >= (minCacheableTokens(job.model) ?? MIN_CACHEABLE_TOKENS) ? prefixTokens : 0;
   const messageTokens = Math.max(0, avgInputTokens - tokens(w.prefixBytes));
-  const expectedOutputTokens = typicalAnswerTokens({ schema: job.answerSchema, messageTokens, maxTokens: job.maxTokens, charsPerToken: perToken, documents: job.documents });
+  const typical = (documents: boolean) => typicalAnswerTokens({ schema: job.answerSchema, messageTokens, maxTokens: job.maxTokens, charsPerToken: perToken, documents });
+  // Each request's answer at its own kind's size: about documents, or as long as its text.
+  const withDocuments = Math.min(w.documents ?? 0, w.requests);
+  const expectedOutputTokens = withDocuments === 0 ? typical(false) : (withDocuments * typical(true) + (w.requests - withDocuments) * typical(false)) / w.requests;
   const workload = { requests: w.requests, avgInputTokens, maxTokens: job.maxTokens, expectedOutputTokens };
   const options = { mode: job.mode, table: job.table };
   const range = estimateCost({ ...workload, avgCachedPrefixTokens }, job.model, { ...options, cacheHitRate: avgCachedPrefixTokens > 0 ? 1 : 0 });

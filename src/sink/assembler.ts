@@ -110,8 +110,10 @@ export class BatchAssembler {
    * A request added again without it (sent back for another attempt) is priced as it was the first
    * time: by its documents, not by the `file_id`s of its body.
    */
-  async add(key: string, size: number, costBytes?: number, maxTokens?: number): Promise<void> {
-    if (costBytes !== undefined && costBytes !== size) this.#documentCost.set(key, costBytes - size);
+  async add(key: string, size: number, costBytes?: number, maxTokens?: number, documents?: boolean): Promise<void> {
+    // Every request with documents has an entry (0 when they add nothing to its price): a group's
+    // `documentCost` says how many of its requests carry documents (their answers are sized as such).
+    if (documents || (costBytes !== undefined && costBytes !== size)) this.#documentCost.set(key, (costBytes ?? size) - size);
     if (maxTokens !== undefined) this.#answerTokens.set(key, maxTokens);
     const cost = costBytes ?? size + (this.#documentCost.get(key) ?? 0);
     const ctx = this.#ctx;
@@ -196,7 +198,7 @@ export class BatchAssembler {
       let estimate: number | undefined | false;
       try {
         for (;;) {
-          const admitted = deps.budget.admit({ requests: group.keys.length, bytes: group.costBytes, each: group.costs, answers: group.answers }, mode);
+          const admitted = deps.budget.admit({ requests: group.keys.length, bytes: group.costBytes, each: group.costs, answers: group.answers, documents: this.#documentCostOf(group.keys)?.size ?? 0 }, mode);
           // Admitted after a wait, the slots are looked at again: batches followed meanwhile (an
           // earlier run's, found by the reader) may have taken them.
           if (admitted === false || (admitted !== 'wait' && deps.inFlight() < slots())) {

@@ -90,7 +90,7 @@ export class BudgetGuard {
    * (they settle in a later run), nor when spent and its own estimate cross the cap already. The
    * first refusal says so (`budget` event) and lets the records waiting on unsent requests come out.
    */
-  admit(group: { requests: number; bytes: number; each?: readonly number[] | undefined; answers?: readonly number[] | undefined }, mode: SendMode): number | undefined | false | 'wait' {
+  admit(group: { requests: number; bytes: number; each?: readonly number[] | undefined; answers?: readonly number[] | undefined; documents?: number | undefined }, mode: SendMode): number | undefined | false | 'wait' {
     const budget = this.#budget;
     if (!budget) return undefined;
     if (this.#counting > 0 && !this.#exhausted) return 'wait';
@@ -193,10 +193,10 @@ export class BudgetGuard {
    * counted, once the group settles, at its request's own estimate (a 120,000-token prompt among short
    * ones is not priced at their average).
    */
-  lost(batchId: number, request: { bytes: number; answer?: number | undefined }): void {
+  lost(batchId: number, request: { bytes: number; answer?: number | undefined; documents?: boolean | undefined }): void {
     const budget = this.#budget;
     if (!budget || !this.#inFlight.has(batchId)) return;
-    const usd = budget.estimateUsd({ requests: 1, bytes: request.bytes, each: [request.bytes], answers: request.answer === undefined ? undefined : [request.answer], mode: 'realtime' });
+    const usd = budget.estimateUsd({ requests: 1, bytes: request.bytes, each: [request.bytes], answers: request.answer === undefined ? undefined : [request.answer], documents: request.documents ? 1 : 0, mode: 'realtime' });
     this.#lostByBatch.set(batchId, (this.#lostByBatch.get(batchId) ?? 0) + usd);
   }
 

@@ -102,7 +102,7 @@ export interface Budget {
    * when known, the bytes each request is priced by (a model's long-prompt tier is per request);
    * `answers`, the `max_tokens` of those whose answer is priced at it (a truncated answer's retry).
    */
-  estimateUsd: (group: { requests: number; bytes: number; each?: readonly number[] | undefined; answers?: readonly number[] | undefined; mode: SendMode }) => number;
+  estimateUsd: (group: { requests: number; bytes: number; each?: readonly number[] | undefined; answers?: readonly number[] | undefined; documents?: number | undefined; mode: SendMode }) => number;
 }
 
 const positiveInt = (max: number) => z.number().int().min(1).max(max);

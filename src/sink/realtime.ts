@@ -29,7 +29,7 @@ export interface RealtimeDeps {
   track(batchId: number, work: () => Promise<Requeued | undefined>): void;
   charge(batchId: number, usd: number | undefined, requests: number): void;
   /** A call of the group was sent and its answer lost on the way (`answer_lost`): what that request is priced by. */
-  lost(batchId: number, request: { bytes: number; answer?: number | undefined }): void;
+  lost(batchId: number, request: { bytes: number; answer?: number | undefined; documents?: boolean | undefined }): void;
 }
 
 export class RealtimeSender {
@@ -97,7 +97,7 @@ export class RealtimeSender {
             const failed = await this.#ask(payload, keep);
             if (failed === undefined) return;
             const cost = costs.get(payload.key);
-            if (isLost(failed) && cost !== undefined) this.#deps.lost(row.id, { bytes: cost, answer: group.answerTokens?.get(payload.key) });
+            if (isLost(failed) && cost !== undefined) this.#deps.lost(row.id, { bytes: cost, answer: group.answerTokens?.get(payload.key), documents: group.documentCost?.has(payload.key) });
             await keep(failed);
           }),
         );

@@ -55,6 +55,20 @@ describe('the estimate before sending (typicalEstimate)', () => {
     else expect(whole.lowUsd).toBe(whole.capUsd);
   });
 
+  // helper-76: one request with a 9-byte note attached sized every free-text answer of a job of 40
+  // translations as one about documents (300 tokens, not ~4,000): --max-cost let through 1.6× its cap.
+  it('sizes the free-text answers of the requests with documents apart from the others', () => {
+    const job = { model: 'claude-haiku-4-5', maxTokens: 8_000, table: DEFAULT_PRICES, mode: 'batch' as const, cached: false };
+    const translations = { requests: 40, bytes: 40 * 16_000, prefixBytes: 100 };
+    const none = typicalEstimate(translations, job);
+    const one = typicalEstimate({ ...translations, documents: 1 }, job);
+    const all = typicalEstimate({ ...translations, documents: 40 }, job);
+    expect(none.expectedOutputTokens).toBeGreaterThan(3_000);
+    expect(all.expectedOutputTokens).toBe(300);
+    expect(one.expectedOutputTokens).toBeCloseTo((39 * none.expectedOutputTokens + 300) / 40, 6);
+    expect(one.capUsd as number).toBeGreaterThan((none.capUsd as number) * 0.95);
+  });
+
   // helper-68: the tier was picked by the average prompt: two of 150,000 tokens among nine of 1,000
   // were priced short (5× less), and a run spent 3× its --max-cost.
   it("prices each request at its own tier of the model's long-prompt price (Haiku 5.5 over 100,000 tokens)", () => {

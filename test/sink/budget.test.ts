@@ -330,6 +330,21 @@ it("a truncated answer's retry is priced at the max_tokens it asks for: the grou
   expect(asked).toEqual([expect.objectContaining({ requests: 3, answers: [8] })]);
 });
 
+// helper-76: the budget sized every free-text answer of a job with attach fields as one about
+// documents; it is told how many of each group's requests carry them, those sent back again too.
+it('the group estimate is told how many of its requests carry documents (sent back again, they still do)', async () => {
+  const ctx = testContext();
+  const asked: { requests: number; documents?: number | undefined }[] = [];
+  const budget = new BudgetGuard(ctx, { maxUsd: 1, spentUsd: () => 0, estimateUsd: (group) => (asked.push(group), 0.01) });
+  const assembler = new BatchAssembler(ctx, { budget, beforeOpen: async () => {}, inFlight: () => 0, slotFreed: () => new Promise(() => {}), submit: async () => {}, sendRealtime: async () => {} });
+  await assembler.add('text', 10);
+  await assembler.add('note', 10, 10, undefined, true); // a text document: no price over its bytes, a document all the same
+  await assembler.add('scan', 10, 5_000, undefined, true);
+  await assembler.flush();
+  await assembler.requeue(new Map([['scan', { bytes: 12 }], ['text', { bytes: 10 }]]), () => true);
+  expect(asked).toEqual([expect.objectContaining({ requests: 3, documents: 2 }), expect.objectContaining({ requests: 2, documents: 1 })]);
+});
+
 // A request an earlier run sent back with its max_tokens doubled (a cut-off answer), pending when that
 // run stopped, was priced by the next run as a typical answer of the job's max_tokens.
 it("a request an earlier run sent back with a larger max_tokens is priced at it by the run that reads it", async () => {
