@@ -81,7 +81,9 @@ export class Intake {
           const error = await this.#place(record, known.get(record.key), elsewhere);
           if (error) placed = { ...record, error }; // the caller's record is left as it is
         }
-        const row = recordRow(seq++, placed, typeof data === 'string' ? data : '{}');
+        // A record JSON cannot hold whole keeps the fields it can (helper-77: it came out as its _error
+        // alone, without the id its caller keys on).
+        const row = recordRow(seq++, placed, typeof data === 'string' ? data : keptFields(record.data));
         this.#pendingRecords.push(row);
         this.#pendingChars += row.data.length;
         // A new request joins its group only once its record is buffered: the flush a full group
@@ -233,6 +235,20 @@ function recordJson(record: PreparedRecord, file: string): string | RecordError 
   const lost = json.includes('{}') ? emptiedByJson(record.data, '') : undefined;
   if (lost === undefined) return json;
   return { type: 'invalid_input', message: `${sourceOf(file, record)}:${record.line}: field ${lost}, which JSON writes as {}: convert it first (a Set: [...set]; a Map: Object.fromEntries(map))` };
+}
+
+/** The fields of a record JSON cannot hold whole that it can, as JSON: each top-level field that it writes, and writes whole. */
+function keptFields(data: Record<string, unknown>): string {
+  const kept: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(data)) {
+    try {
+      const json = withBigInts(value);
+      if (json !== undefined && !(json.includes('{}') && emptiedByJson(value, name) !== undefined)) kept[name] = JSON.parse(json) as unknown;
+    } catch {
+      // Left out: the record's error names what JSON cannot hold.
+    }
+  }
+  return JSON.stringify(kept);
 }
 
 /** `JSON.stringify`, trying again with BigInts as raw numbers when it threw (nearly never: the common path is one call). */
