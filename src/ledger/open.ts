@@ -5,7 +5,8 @@
  */
 import { Ledger, writtenNotes } from './ledger.ts';
 import type { LedgerStore, WrittenFile } from './store.ts';
-import { isPostgresUrl } from './url.ts';
+import { BatchEnrichError } from '../errors.ts';
+import { isPostgresUrl, notALedger } from './url.ts';
 
 export { isPostgresUrl };
 
@@ -14,6 +15,8 @@ export { isPostgresUrl };
  * (or `:memory:`). The PostgreSQL client is loaded only when one is asked for.
  */
 export async function openLedger(spec: string): Promise<LedgerStore> {
+  const problem = notALedger(spec);
+  if (problem) throw new BatchEnrichError('BE_INVALID_OPTION', `--ledger (the library's ledger): ${problem}`);
   if (!isPostgresUrl(spec)) return new Ledger(spec);
   const { PgLedger } = await import('./postgres.ts');
   return PgLedger.open(spec.trim());

@@ -26,3 +26,23 @@ export function redactUrl(url: string): string {
 export function shownLedger(spec: string): string {
   return isPostgresUrl(spec) ? redactUrl(spec) : spec;
 }
+
+/**
+ * Why a ledger spec that is no PostgreSQL URL is no SQLite file path either, or undefined: a URL of
+ * another scheme (`postgress://`, `mysql://`, `sqlite:///x.db`, `file:/x.db`), or `:memory` for
+ * `:memory:`. Taken for a path, such a spec made a file tree in the working directory (helper-77: the
+ * password of `postgress://app:s3cret@db/etl` in a folder's name), where the user thought the answers
+ * were kept in a shared database.
+ */
+export function notALedger(spec: string): string | undefined {
+  const trimmed = spec.trim();
+  if (isPostgresUrl(trimmed)) return undefined;
+  const scheme = /^([a-z][a-z0-9+.-]*):(\/\/)?/i.exec(trimmed);
+  // A Windows drive (`C:\\ledger.db`, `C:/ledger.db`) is a path: one letter, then no `//`.
+  if (scheme && (scheme[2] !== undefined || /^(sqlite3?|file)$/i.test(scheme[1] as string)) && !(scheme[1]?.length === 1 && scheme[2] === undefined)) {
+    const path = /^(sqlite3?|file)$/i.test(scheme[1] as string) ? trimmed.slice(scheme[0].length).replace(/^\/*(?=\/)/, '') : undefined;
+    return `${redactUrl(trimmed)} is a URL of a kind the ledger is not: a PostgreSQL URL starts postgres:// or postgresql://; a SQLite ledger is a file path${path ? `: ${path}` : ''}`;
+  }
+  if (/^:memory:?$/i.test(trimmed) && trimmed !== ':memory:') return `${JSON.stringify(spec)} is no file to keep: did you mean :memory: (a ledger in memory, kept nowhere)?`;
+  return undefined;
+}

@@ -3,7 +3,7 @@
  * written by the previous release (schema 4) migrated in place.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
 import { dirname, join } from 'node:path';
@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ROOT } from '../helpers/cli.ts';
 import { tamper } from '../helpers/pipeline.ts';
+import { openLedger } from '../../src/ledger/open.ts';
 import { cannotOpen, HOST, keyHash, Ledger, RUN_STALE_MS, runIsAlive, type Identity, type RunRow } from '../../src/ledger/ledger.ts';
 
 const dirs: string[] = [];
@@ -243,6 +244,27 @@ describe('cannotOpen: why a SQLite ledger cannot be opened', () => {
       'Cannot open the ledger /data/ro/l.db: SQLITE_READONLY_DIRECTORY: attempt to write a readonly database; its folder /data/ro is read-only, and SQLite writes its journal files (l.db-wal, l.db-shm) beside it: make the folder writable, or give a ledger in a writable one (--ledger)',
     );
     expect(cannotOpen('/x/l.db', Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' })).message).toBe('Cannot open the ledger /x/l.db: ENOENT: no such file');
+  });
+});
+
+// helper-77: `postgress://app:s3cret@db/etl`, `mysql://…`, `sqlite:///tmp/x.db` or `:memory` became a
+// SQLite file tree in the working directory (the password in a folder's name): the answers the user
+// thought shared were in a stray local file.
+describe('openLedger: a value that is neither a PostgreSQL URL nor a SQLite file path', () => {
+  it.each([
+    ['postgress://app:s3cret@db.internal/etl', /^--ledger \(the library's ledger\): postgress:\/\/app@db\.internal\/etl is a URL of a kind the ledger is not: a PostgreSQL URL starts postgres:\/\/ or postgresql:\/\/; a SQLite ledger is a file path$/],
+    ['mysql://root@db/x', /is a URL of a kind the ledger is not/],
+    ['sqlite:///tmp/x.db', /^--ledger \(the library's ledger\): sqlite:\/\/\/tmp\/x\.db is a URL of a kind the ledger is not: .*; a SQLite ledger is a file path: \/tmp\/x\.db$/],
+    ['file:/tmp/y.db', /a SQLite ledger is a file path: \/tmp\/y\.db$/],
+    [':memory', /^--ledger \(the library's ledger\): ":memory" is no file to keep: did you mean :memory: \(a ledger in memory, kept nowhere\)\?$/],
+  ])('%s is refused, naming it without its password, and nothing is made in the working directory', async (spec, message) => {
+    const made = spec.split('/')[0] as string; // what a SQLite file at `spec` would make first
+    try {
+      await expect(openLedger(spec)).rejects.toMatchObject({ code: 'BE_INVALID_OPTION', message: expect.stringMatching(message) });
+      expect(existsSync(made)).toBe(false);
+    } finally {
+      rmSync(made, { recursive: true, force: true });
+    }
   });
 });
 
