@@ -32,6 +32,7 @@ import { parse as parseSync } from 'csv-parse/sync';
 import { BatchEnrichError, isBatchEnrichError, shown } from '../errors.ts';
 import { indexOr, isBlankRecord, parseSimpleCsv } from '../core/csv.ts';
 import { JsonArrayError, splitJsonArray, splitJsonValues } from '../core/json-array.ts';
+import { aBoolean, aFunction, aPositiveInteger, aString, checkOptions, oneOf, type OptionRule } from './options.ts';
 import { splitLinesCapped } from '../core/lines.ts';
 import { bomOf, countLineEnds, createDecoding, detectEncoding, DETECT_SAMPLE_BYTES, firstNonAscii, incompleteUtf8Tail, isSingleByte, lineByLineDecoding, utf16WithoutBom, type EncodingChoice } from '../core/encoding.ts';
 import { MAX_DEPTH, mayNeedScan, parseLossless, scanJson } from '../core/rawjson.ts';
@@ -90,8 +91,21 @@ export interface ReadOptions {
 
 type Chunks = AsyncIterable<Buffer | string>;
 
+/** What `readRecords` takes (see `checkOptions`). */
+const READ_OPTIONS: Readonly<Record<keyof ReadOptions, OptionRule>> = {
+  format: oneOf(['csv', 'tsv', 'ndjson'], '(a JSON array is read as ndjson)'),
+  file: aString,
+  onColumns: aFunction,
+  encoding: aString,
+  delimiter: aString,
+  header: aBoolean,
+  onWarning: aFunction,
+  maxRecordChars: aPositiveInteger,
+};
+
 /** Reads records of the given or detected format, from bytes in any encoding (or gzip), or from text. */
 export function readRecords(options: ReadOptions = {}): (source: Chunks) => AsyncGenerator<SourceRecord> {
+  checkOptions('readRecords', options, READ_OPTIONS);
   return async function* read(source) {
     const badLines = new BadLines(inputName(options.file), options.onWarning ?? (() => {}));
     const text = decodeText(await unpack(failingAsInput(source, inputName(options.file)), options.file), options, badLines);

@@ -16,6 +16,7 @@
 import { Transform } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
 import { stringifyLossless, valueText } from '../core/rawjson.ts';
+import { aBoolean, aFunction, anything, checkOptions, oneOf, type OptionRule } from './options.ts';
 
 export type OutputFormat = 'ndjson' | 'csv';
 
@@ -47,6 +48,18 @@ export interface WriteOptions {
  * they came) when `growColumns` added any, else undefined.
  */
 export type Formatter = ((record: Record<string, unknown>) => string) & { end(): string; widened(): readonly string[] | undefined };
+
+/** What `writeRecords` takes (see `checkOptions`). */
+const WRITE_OPTIONS: Readonly<Record<keyof WriteOptions, OptionRule>> = {
+  format: oneOf(['ndjson', 'csv']),
+  inputColumns: aFunction,
+  answerColumns: anything,
+  metaColumn: aBoolean,
+  onExtraField: aFunction,
+  growColumns: aBoolean,
+  bom: aBoolean,
+  safe: aBoolean,
+};
 
 /** Error-only records held back while the CSV columns are still unknown, at most. */
 const MAX_WAITING = 1000;
@@ -172,6 +185,7 @@ export function widenedColumns(written: readonly string[], answerColumns: readon
 
 /** The output stage for `pipeline`: records → text. */
 export function writeRecords(options: WriteOptions): (source: AsyncIterable<Record<string, unknown>>) => AsyncGenerator<string> {
+  checkOptions('writeRecords', options, WRITE_OPTIONS);
   return async function* write(source) {
     const format = createFormatter(options);
     for await (const record of source) {

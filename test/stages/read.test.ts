@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { BatchEnrichError, isBatchEnrichError } from '../../src/errors.ts';
 import { formatFromName, readCsv, readNdjson, readRecords, type ReadOptions, type SourceRecord } from '../../src/stages/read.ts';
+import { writeRecords, type WriteOptions } from '../../src/stages/write.ts';
 import { chunkings, source } from '../helpers/chunks.ts';
 import { expectError } from '../helpers/expect-error.ts';
 
@@ -84,6 +85,25 @@ async function expectFailure(
     expect(seen(outcome.records), label).toEqual(before.slice(0, outcome.records.length));
   }
 }
+
+// helper-77: `format: 'json'` read a JSON array as CSV (no record, or garbage ones), 'NDJSON' gave no
+// record, and a misspelled `delimeter` was ignored, all without a word; enrichStage names a bad option.
+describe('readRecords and writeRecords check their options, as enrichStage does', () => {
+  it.each([
+    [{ format: 'json' }, /^readRecords: `format`: expected csv, tsv or ndjson \(a JSON array is read as ndjson\), got "json"$/],
+    [{ format: 'NDJSON' }, /^readRecords: `format`: expected csv, tsv or ndjson/],
+    [{ delimeter: ';' }, /^readRecords: unknown option `delimeter` \(did you mean `delimiter`\?\)$/],
+    [{ header: 'no' }, /^readRecords: `header`: expected true or false, got "no"$/],
+  ])('readRecords(%o) is refused', (options, message) => {
+    expect(() => readRecords(options as ReadOptions)).toThrow(expect.objectContaining({ code: 'BE_INVALID_OPTION', message: expect.stringMatching(message) }));
+  });
+  it.each([
+    [{ format: 'parquet' }, /^writeRecords: `format`: expected ndjson or csv, got "parquet"$/],
+    [{ format: 'csv', boom: true }, /^writeRecords: unknown option `boom` \(did you mean `bom`\?\)$/],
+  ])('writeRecords(%o) is refused', (options, message) => {
+    expect(() => writeRecords(options as WriteOptions)).toThrow(expect.objectContaining({ code: 'BE_INVALID_OPTION', message: expect.stringMatching(message) }));
+  });
+});
 
 describe('readCsv: records and their lines', () => {
   const cases: { description: string; input: string; want: [number, Record<string, string>][] }[] = [
