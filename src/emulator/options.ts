@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { BatchEnrichError, shown } from '../errors.ts';
 import type { Responder } from './answer.ts';
 import { MAX_BODY_BYTES, MAX_REQUESTS } from './validate.ts';
+import { closest } from '../core/suggest.ts';
 
 /** Options of `startEmulator` (all optional). */
 export interface EmulatorOptions {
@@ -169,7 +170,7 @@ const optionsSchema = z.object({
   filesQuotaBytes: nonNegInt,
   uploadLatencyMs: z.number().min(0).optional(),
   uploadFaultRate: rate,
-});
+}).strict();
 
 /** A bad option: the library's usage error (the CLI exits 2 on it). */
 function invalid(message: string): BatchEnrichError {
@@ -182,6 +183,12 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
   const parsed = optionsSchema.safeParse(plain);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
+    // An option it does not know (helper-77: `fault429` injected nothing, silently), with the closest it does.
+    if (issue?.code === 'unrecognized_keys') {
+      const key = issue.keys[0] ?? '?';
+      const near = closest(key, [...Object.keys(optionsSchema.shape), 'now', 'responder', 'log']);
+      throw invalid(`unknown option \`${key}\`${near ? ` (did you mean \`${near}\`?)` : ''}`);
+    }
     const key = issue?.path.join('.') ?? '?';
     throw invalid(`\`${key}\`: ${issue?.message ?? 'invalid'}, got ${shown((plain as Record<string, unknown>)[key])}`);
   }

@@ -125,3 +125,13 @@ describe('lifecycle by injected clock', () => {
     }
   });
 });
+
+// helper-77: `startEmulator({ processingMS: 5000, fault429: 1 })` ran with no processing time and no
+// fault, silently: a test of a pipeline's fault handling passed while injecting nothing.
+describe('startEmulator options', () => {
+  it('an unknown option is refused, naming it and the closest known one; a bad value names its option', async () => {
+    await expect(startEmulator({ processingMS: 5000 } as never)).rejects.toMatchObject({ code: 'BE_INVALID_OPTION', message: 'unknown option `processingMS` (did you mean `processingMs`?)' });
+    await expect(startEmulator({ fault429: 1 } as never)).rejects.toMatchObject({ code: 'BE_INVALID_OPTION', message: expect.stringMatching(/^unknown option `fault429`/) });
+    await expect(startEmulator({ faultRate429: 2 })).rejects.toMatchObject({ code: 'BE_INVALID_OPTION', message: expect.stringMatching(/^`faultRate429`: /) });
+  });
+});
