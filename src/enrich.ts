@@ -173,7 +173,9 @@ export function enrichStage(
   if (offlineProblem) throw new BatchEnrichError('BE_INVALID_OPTION', offlineProblem);
   const prompt = compileTemplate(o.prompt);
   const table = o.prices ?? DEFAULT_PRICES;
-  const costs = o.costs ?? newCostTotals();
+  // A caller's totals object gets the fields it lacks (helper-77: `costs: {}` came back all NaN, and
+  // under maxCostUsd every row was budget_exceeded).
+  const costs = o.costs ? Object.assign(o.costs, { ...newCostTotals(), ...o.costs }) : newCostTotals();
   if (o.maxCostUsd !== undefined && !priceFor(o.model, table)) {
     throw new BatchEnrichError('BE_INVALID_OPTION', `\`maxCostUsd\`: no price is known for the model ${o.model}, so its cost cannot be capped; give a price table (\`prices\`, --prices FILE)`);
   }

@@ -36,6 +36,7 @@ export {
   type PreparedRecord,
 } from './stages/batch.ts';
 export { toEnriched, newCounts, type MergeCounts, type MergeOptions } from './stages/merge.ts';
+export { newCostTotals, type CostTotals } from './core/pricing.ts';
 export { writeRecords, createFormatter, type Formatter, type OutputFormat, type WriteOptions } from './stages/write.ts';
 export { compileTemplate, WHOLE_RECORD, type Template } from './core/template.ts';
 export { prepareSpec, requestKey, customIdOf, keyOf, CUSTOM_ID_PATTERN, type RequestParams, type RequestSpec, type JSONSchema } from './core/request.ts';

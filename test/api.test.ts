@@ -9,7 +9,7 @@ import { runInNewContext } from 'node:vm';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { RAW_NUMBER } from '../src/core/rawjson.ts';
 import { Ledger } from '../src/ledger/ledger.ts';
-import { enrich, enrichAll } from '../src/index.ts';
+import { enrich, enrichAll, newCostTotals, type CostTotals } from '../src/index.ts';
 import type { EnrichOptions } from '../src/enrich.ts';
 import type { RecordError } from '../src/index.ts';
 import { expectError, expectErrorSync } from './helpers/expect-error.ts';
@@ -215,6 +215,18 @@ describe('enrichAll(): a promise of every record', () => {
     const creates = emu.stats.calls['batches.create'];
     expect(await enrichAll([], optionsFor(emu.url))).toEqual([]);
     expect(emu.stats.calls['batches.create']).toBe(creates);
+  });
+
+  // helper-77: `costs: {}` (newCostTotals was not exported) came back all NaN, and with maxCostUsd every
+  // row came out budget_exceeded, nothing submitted.
+  it('costs: an empty object is filled with the run’s totals (also under maxCostUsd); newCostTotals is exported', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const costs = {} as CostTotals;
+    const out = await enrichAll(rows(2), optionsFor(emu.url, { costs, maxCostUsd: 1 }));
+    expect(out.every((r) => r['_error'] === undefined)).toBe(true);
+    expect(costs.usd).toBeGreaterThan(0);
+    expect(costs.outputTokens).toBeGreaterThan(0);
+    expect(newCostTotals().usd).toBe(0);
   });
 
   it('rejects an invalid option with a message naming the option', async () => {
