@@ -97,6 +97,17 @@ function checkRows(rows: unknown): Rows {
 }
 
 /**
+ * A stage: plain objects (a stage's enriched records, a database's rows) → the records `enrichStage`
+ * takes, numbered in order (`row:N` in their messages). Between two enrich stages in one pipeline
+ * (helper-77: the second refused the first's output, and no adapter was exported):
+ * @example
+ * await pipeline(readRecords(), enrichStage(triage), fromObjects(), enrichStage(summary), writeRecords({ format: 'ndjson' }), process.stdout);
+ */
+export function fromObjects(): (rows: AsyncIterable<object>) => AsyncGenerator<SourceRecord> {
+  return (rows) => toSourceRecords(rows, 'row');
+}
+
+/**
  * Rows → `SourceRecord`s: `seq` is the 0-based index, `line` the 1-based row number. A sync iterable
  * is read with `for…of`, so a `Promise` among the rows is reported, not silently awaited.
  */

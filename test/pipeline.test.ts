@@ -10,6 +10,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
 import type { ResponderResult } from '../src/emulator/index.ts';
 import { enrichStage, type EnrichOptions } from '../src/enrich.ts';
+import { fromObjects } from '../src/api.ts';
 import type { BatchEvent } from '../src/stages/batch.ts';
 import { newCounts } from '../src/stages/merge.ts';
 import { readRecords, type SourceRecord } from '../src/stages/read.ts';
@@ -67,9 +68,27 @@ describe('enrichStage against the emulator', () => {
     );
     await expect(run).rejects.toMatchObject({
       code: 'BE_INVALID_OPTION',
-      message: 'enrichStage takes records as readRecords gives them ({ seq, line, data }), not plain objects: got {"id":"1","text":"a"} (item 1 of the input); enrich() takes plain objects',
+      message: 'enrichStage takes records as readRecords gives them ({ seq, line, data }), not plain objects: got {"id":"1","text":"a"} (item 1 of the input); enrich() takes plain objects, and fromObjects() makes records of them in a pipeline (after another enrich stage)',
     });
     expect(emu.stats.requestsSubmitted).toBe(0);
+  });
+
+  // helper-77: two enrich stages in one pipeline: the second refused the first's output, and no
+  // adapter was exported.
+  it('two enrich stages chain through fromObjects(): the second gets the first’s enriched records, in order', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const options = { apiKey: 'test-key', baseURL: emu.url, ledger: ':memory:', pollMinMs: 5 };
+    const out: Record<string, unknown>[] = [];
+    await pipeline(
+      Readable.from(sources([{ id: '1', text: 'a' }, { id: '2', text: 'b' }])),
+      enrichStage({ ...options, prompt: 'item {{id}}: {{text}}', schema }),
+      fromObjects(),
+      enrichStage({ ...options, prompt: 'again {{id}}: {{label}}', into: 'second' }),
+      async (records: AsyncIterable<Record<string, unknown>>) => {
+        for await (const r of records) out.push(r);
+      },
+    );
+    expect(out.map((r) => [r['id'], r['label'], typeof r['second']])).toEqual([['1', 'label-1', 'string'], ['2', 'label-2', 'string']]);
   });
 
   it('joins each answer to its own record although results come back shuffled', async () => {

@@ -95,7 +95,7 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
 function notRecords(item: unknown, position: number): BatchEnrichError {
   return new BatchEnrichError(
     'BE_INVALID_OPTION',
-    `enrichStage takes records as readRecords gives them ({ seq, line, data }), not plain objects: got ${shown(item)} (item ${position} of the input); enrich() takes plain objects`,
+    `enrichStage takes records as readRecords gives them ({ seq, line, data }), not plain objects: got ${shown(item)} (item ${position} of the input); enrich() takes plain objects, and fromObjects() makes records of them in a pipeline (after another enrich stage)`,
   );
 }
 
