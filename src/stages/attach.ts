@@ -192,13 +192,13 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
   };
 }
 
-/** The bytes and a display name of one attached value. */
 /** `filesUnder` as `Under`: absolute, and its real path. */
 async function underOf(dir: string): Promise<Under> {
   const given = resolve(dir);
   return { given, real: await realpath(given) };
 }
 
+/** The bytes and a display name of one attached value. */
 async function load(field: string, value: unknown, baseDir: string, under: Promise<Under> | undefined): Promise<{ bytes: Uint8Array; name: string }> {
   if (typeof value === 'string') {
     // A file:// URL (a file manager's copied link, a notebook's Path.as_uri()) is its path.
