@@ -154,24 +154,12 @@ export class BatchAssembler {
 
   /** The raised `max_tokens` of these requests, by key (undefined when none has one). */
   #answerTokensOf(keys: readonly string[]): Map<string, number> | undefined {
-    if (this.#answerTokens.size === 0) return undefined;
-    const tokens = new Map<string, number>();
-    for (const key of keys) {
-      const answer = this.#answerTokens.get(key);
-      if (answer !== undefined) tokens.set(key, answer);
-    }
-    return tokens;
+    return entriesOf(this.#answerTokens, keys);
   }
 
   /** What the documents of these requests add to their price, by key (undefined when none has documents). */
   #documentCostOf(keys: readonly string[]): Map<string, number> | undefined {
-    if (this.#documentCost.size === 0) return undefined;
-    const costs = new Map<string, number>();
-    for (const key of keys) {
-      const cost = this.#documentCost.get(key);
-      if (cost !== undefined) costs.set(key, cost);
-    }
-    return costs;
+    return entriesOf(this.#documentCost, keys);
   }
 
   /** Sends the group being filled (after waiting for a free slot). Serialized. */
@@ -247,4 +235,15 @@ export class BatchAssembler {
   dispose(): void {
     clearTimeout(this.#filling.timer);
   }
+}
+
+/** The entries of `map` for `keys` (undefined when the map is empty: nothing to look up). */
+function entriesOf(map: ReadonlyMap<string, number>, keys: readonly string[]): Map<string, number> | undefined {
+  if (map.size === 0) return undefined;
+  const found = new Map<string, number>();
+  for (const key of keys) {
+    const value = map.get(key);
+    if (value !== undefined) found.set(key, value);
+  }
+  return found;
 }
