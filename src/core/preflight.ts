@@ -65,7 +65,7 @@ export function jobProblem(job: JobShape, lookup: (id: string) => ModelEntry | u
     if (!model.capabilities[capability]) return `model ${job.model} does not support ${CAPABILITY_NAMES[capability]}, which this job needs`;
   }
   const limit = outputLimit(model, job.betas);
-  if (job.maxTokens > limit) return `--max-tokens ${job.maxTokens} is over ${job.model}'s output limit of ${n(limit)}`;
+  if (job.maxTokens > limit) return `max_tokens ${job.maxTokens} (--max-tokens; the library's maxTokens) is over ${job.model}'s output limit of ${n(limit)}`;
   if (job.answerSchema) {
     let sent: unknown;
     try {

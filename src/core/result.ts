@@ -59,7 +59,7 @@ export function interpretResult(result: MessageBatchResult, options: InterpretOp
   const message = result.message;
   const stop = message.stop_reason;
   if (stop === 'max_tokens' || stop === 'model_context_window_exceeded') {
-    return fail('truncated', `the answer was cut off (stop_reason ${stop}) after ${message.usage.output_tokens} output tokens; raise --max-tokens`);
+    return fail('truncated', `the answer was cut off (stop_reason ${stop}) after ${message.usage.output_tokens} output tokens; raise max_tokens (--max-tokens; the library's maxTokens)`);
   }
   if (stop === 'refusal') return fail('refusal', 'the model declined to answer (stop_reason refusal)');
   if (stop === 'pause_turn') return fail('incomplete', 'the model paused its turn (stop_reason pause_turn)');

@@ -20,7 +20,7 @@ import { REALTIME_PREFIX, type Budget } from './options.ts';
  * attempt's error is the only word the API gave on it.
  */
 export function budgetExceeded(maxUsd: number, lastAttempt?: RecordError): RecordError {
-  const crossed = `the --max-cost budget of $${maxUsd} would be crossed`;
+  const crossed = `the budget of $${maxUsd} (--max-cost; the library's maxCostUsd) would be crossed`;
   if (!lastAttempt) return { type: 'budget_exceeded', message: `not submitted: ${crossed}` };
   return { type: 'budget_exceeded', message: `not submitted again: ${crossed}; its last attempt ended in ${lastAttempt.type}: ${lastAttempt.message}` };
 }

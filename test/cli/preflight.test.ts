@@ -33,7 +33,7 @@ describe('job-level preflight: usage error (exit 2), nothing created', () => {
   const cases: Array<{ description: string; args: (dir: string) => string[]; message: RegExp; lookups?: number }> = [
     { description: 'a typo in the model (looked up online: 404)', args: () => ['--model', 'claude-haiku-45'], message: /unknown model claude-haiku-45/, lookups: 1 },
     { description: 'a retired model', args: () => ['--model', 'claude-opus-4-1'], message: /model claude-opus-4-1 is retired/ },
-    { description: 'max_tokens over the model limit', args: () => ['--model', 'claude-haiku-4-5', '--max-tokens', '100000'], message: /--max-tokens 100000 is over claude-haiku-4-5's output limit of 64,000/ },
+    { description: 'max_tokens over the model limit', args: () => ['--model', 'claude-haiku-4-5', '--max-tokens', '100000'], message: /max_tokens 100000 \(--max-tokens; the library's maxTokens\) is over claude-haiku-4-5's output limit of 64,000/ },
     {
       description: 'a recursive schema',
       args: (dir) => {

@@ -97,7 +97,7 @@ describe('interpretResult: failures', () => {
       result: succeeded([text('{"label":"bug"}')], 'max_tokens', 256),
       schema: true,
       type: 'truncated',
-      message: /stop_reason max_tokens\) after 256 output tokens; raise --max-tokens/,
+      message: /stop_reason max_tokens\) after 256 output tokens; raise max_tokens \(--max-tokens; the library's maxTokens\)/,
     },
     {
       description: 'cut off at max_tokens is truncated for free text too',

@@ -45,12 +45,12 @@ it('a retry the budget refuses: both copies of a duplicate come out alike, sent 
   expect([...sent].sort()).toEqual([['0', 1], ['1', 1], ['2', 1], ['3', 1]]);
   expect(paidTwice(emu)).toEqual([]);
   const copies = [0, 3, 5].map((seq) => out[seq]!);
-  const error = { type: 'budget_exceeded', message: 'not submitted again: the --max-cost budget of $0.1 would be crossed; its last attempt ended in overloaded_error: Overloaded' };
+  const error = { type: 'budget_exceeded', message: 'not submitted again: the budget of $0.1 (--max-cost; the library\'s maxCostUsd) would be crossed; its last attempt ended in overloaded_error: Overloaded' };
   for (const copy of copies) expect(copy).toMatchObject({ key: copies[0]!.key, attempts: 1, error });
   expect([1, 2, 4].map((seq) => out[seq]!.result?.type)).toEqual(['succeeded', 'succeeded', 'succeeded']);
   // Never sent: it says so.
   expect(out[6]).toMatchObject({ attempts: 0, error: budgetExceeded(0.1) });
-  expect(out[6]!.error?.message).toBe('not submitted: the --max-cost budget of $0.1 would be crossed');
+  expect(out[6]!.error?.message).toBe('not submitted: the budget of $0.1 (--max-cost; the library\'s maxCostUsd) would be crossed');
 });
 
 it('BudgetGuard.refusalOf: nothing before the budget runs out; then "not submitted" for a request never sent, and the last attempt for one sent back', () => {
@@ -62,9 +62,9 @@ it('BudgetGuard.refusalOf: nothing before the budget runs out; then "not submitt
   // A cut-off answer was billed: its record says it was sent, and why it was to be sent again.
   expect(guard.refusalOf(cut)).toEqual({
     type: 'budget_exceeded',
-    message: 'not submitted again: the --max-cost budget of $1 would be crossed; its last attempt ended in truncated: the answer was cut off (stop_reason max_tokens) after 5 output tokens; raise --max-tokens',
+    message: 'not submitted again: the budget of $1 (--max-cost; the library\'s maxCostUsd) would be crossed; its last attempt ended in truncated: the answer was cut off (stop_reason max_tokens) after 5 output tokens; raise max_tokens (--max-tokens; the library\'s maxTokens)',
   });
   expect(guard.refusalOf(JSON.stringify({ type: 'expired' }))?.message).toBe(
-    'not submitted again: the --max-cost budget of $1 would be crossed; its last attempt ended in expired: the batch reached its 24-hour expiry before this request was processed',
+    'not submitted again: the budget of $1 (--max-cost; the library\'s maxCostUsd) would be crossed; its last attempt ended in expired: the batch reached its 24-hour expiry before this request was processed',
   );
 });

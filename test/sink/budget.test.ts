@@ -80,7 +80,7 @@ describe('--max-cost during the run', () => {
         for await (const joined of sink(Readable.from(await prepared(30)))) out.push(joined);
       })(),
     ).rejects.toThrow(
-      /^10 records wait for their answers from 1 batch; .*; 20 records were not submitted: the --max-cost budget of \$0.15 would be crossed \(the batches in flight count at their estimates: the try that finds them ended sends them if what they cost leaves room\)$/,
+      /^10 records wait for their answers from 1 batch; .*; 20 records were not submitted: the budget of \$0.15 \(--max-cost; the library's maxCostUsd\) would be crossed \(the batches in flight count at their estimates: the try that finds them ended sends them if what they cost leaves room\)$/,
     );
     expect(events.filter((e) => e.type === 'submitted')).toHaveLength(1);
     // --no-wait writes nothing while records wait (all or nothing): the next run writes them all.
@@ -100,7 +100,7 @@ describe('--max-cost during the run', () => {
         (async () => {
           for await (const joined of sink(Readable.from(records))) void joined;
         })(),
-      ).rejects.toThrow(/^10 records wait for their answers from 1 batch; .*; 20 records were not submitted: the --max-cost budget of \$0.15 would be crossed/);
+      ).rejects.toThrow(/^10 records wait for their answers from 1 batch; .*; 20 records were not submitted: the budget of \$0.15 \(--max-cost; the library's maxCostUsd\) would be crossed/);
       expect(events.filter((e) => e.type === 'submitted'), `try ${attempt}`).toHaveLength(attempt === 1 ? 1 : 0);
     }
     expect(emu.stats.requestsSubmitted).toBe(10);
