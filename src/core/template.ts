@@ -1,7 +1,8 @@
 /**
  * Prompt templates over record fields: `{{field}}`, `{{a.b}}` and `{{items.0}}` (a nested path or an
  * array index, for NDJSON), `{{field?}}` (optional: an empty string when the record lacks it), and
- * `{{$record}}` (the whole record as JSON). Whitespace inside the braces is ignored. A value that is
+ * `{{$record}}` (the whole record as JSON). Whitespace inside the braces is ignored; a field opened and
+ * never closed (`{{text`) is a `BE_TEMPLATE` error, not text. A value that is
  * an object or array is inserted as JSON; `null` is inserted as an empty string; a path that does not
  * exist is an error for that record (the CLI checks the CSV header, or the first NDJSON record, before
  * anything is submitted).
@@ -34,6 +35,8 @@ export function compileTemplate(source: string): Template {
   const fields: string[] = [];
   const required: string[] = [];
   let last = 0;
+  /** Where the text between fields starts and ends in `source`. */
+  const literals: [number, number][] = [];
   for (const match of source.matchAll(PLACEHOLDER)) {
     const written = match[1] ?? '';
     const optional = written.endsWith('?');
@@ -42,12 +45,24 @@ export function compileTemplate(source: string): Template {
       throw new BatchEnrichError('BE_TEMPLATE', `Empty placeholder in prompt template at offset ${match.index}`);
     }
     parts.push(source.slice(last, match.index));
+    literals.push([last, match.index]);
     parts.push({ name, optional, path: name === WHOLE_RECORD ? [] : name.split('.') });
     if (!fields.includes(name)) fields.push(name);
     if (!optional && name !== WHOLE_RECORD && !required.includes(name)) required.push(name);
     last = match.index + match[0].length;
   }
   parts.push(source.slice(last));
+  literals.push([last, source.length]);
+  // A field opened and never closed (`Hi {{text`) was sent as written, to every row (helper-77).
+  for (const [start, end] of literals) {
+    const open = /\{\{\s*[A-Za-z_$]/.exec(source.slice(start, end));
+    if (open) {
+      const at = start + open.index;
+      const shown = source.slice(at, at + 12);
+      const name = /^\{\{\s*([\w$.?]+)$/.exec(shown)?.[1];
+      throw new BatchEnrichError('BE_TEMPLATE', `The prompt template opens a field that is never closed at offset ${at} (${shown}${source.length > at + 12 ? '…' : ''})${name ? `: write it {{${name}}}` : ''}`);
+    }
+  }
 
   return {
     source,

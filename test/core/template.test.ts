@@ -76,6 +76,14 @@ describe('compileTemplate: errors', () => {
     expectErrorSync(() => compileTemplate('abc {{ }}'), { code: 'BE_TEMPLATE', message: /Empty placeholder .* at offset 4$/ });
   });
 
+  // helper-77: 'Hi {{text' was sent as written, to every row, paid for, without a word.
+  it('a field opened and never closed is a template error naming it; braces that open no field are text', () => {
+    expectErrorSync(() => compileTemplate('Hi {{text'), { code: 'BE_TEMPLATE', message: 'The prompt template opens a field that is never closed at offset 3 ({{text): write it {{text}}' });
+    expectErrorSync(() => compileTemplate('A {{a}} and {{ b and {{c}}'), { code: 'BE_TEMPLATE', message: /never closed at offset 12 \(\{\{ b and \{\{c…\)$/ });
+    expect(compileTemplate('JSON like {"a": {"b": 1}} and {{x}}').fields).toEqual(['x']);
+    expect(compileTemplate('a {{ 1 + 1 is text').fields).toEqual([]);
+  });
+
   const missing: { description: string; source: string; record: Record<string, unknown>; name: string }[] = [
     { description: 'a field the record lacks', source: 'x {{text}}', record: { other: 1 }, name: 'text' },
     { description: 'a nested path whose parent is missing', source: '{{a.b}}', record: {}, name: 'a.b' },
