@@ -65,7 +65,7 @@ function check(record: SourceRecord, c: FirstRecordChecks): void {
     );
   }
   if (fields.includes('_error')) {
-    c.warn(`warning: the input has a field "_error"; in records that fail it is replaced by the error; records that succeed keep it, unless it is an earlier run's error (its type and message), which is dropped`);
+    c.warn(`warning: the input has a field "_error"; in records that fail it is replaced by the error (records that succeed keep it)`);
   }
 }
 

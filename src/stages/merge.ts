@@ -45,7 +45,7 @@ export function toEnriched(options: MergeOptions, counts: MergeCounts = newCount
           : ({ ok: false, error: { type: 'missing_result', message: `line ${joined.line}: no result was joined` } } as const);
       if (outcome.ok) {
         counts.ok++;
-        const record = mergeAnswer(withoutStaleError(joined.data), outcome.answer, options.into);
+        const record = mergeAnswer(joined.data, outcome.answer, options.into);
         yield options.meta ? withField(record, '_meta', metaOf(joined, options.meta)) : record;
       } else {
         counts.failed++;
@@ -59,31 +59,6 @@ export function toEnriched(options: MergeOptions, counts: MergeCounts = newCount
       }
     }
   };
-}
-
-/**
- * The record without an `_error` of an earlier run's (ours: `{type, message}`, as an object or as the
- * JSON text a CSV errors file holds): answered now, it is no longer failed (helper-77: the library's
- * retry idiom gave back answered rows that every `if (row._error)` read as failed). Any other `_error`
- * field is the input's data, kept.
- */
-function withoutStaleError(data: Record<string, unknown>): Record<string, unknown> {
-  if (!Object.hasOwn(data, '_error') || !isOurError(data['_error'])) return data;
-  const { _error: _stale, ...rest } = data;
-  return rest;
-}
-
-function isOurError(value: unknown): boolean {
-  let error = value;
-  if (typeof value === 'string' && value.startsWith('{')) {
-    try {
-      error = JSON.parse(value) as unknown;
-    } catch {
-      return false;
-    }
-  }
-  const e = error as { type?: unknown; message?: unknown } | null;
-  return typeof e === 'object' && e !== null && typeof e.type === 'string' && typeof e.message === 'string';
 }
 
 export function newCounts(): MergeCounts {

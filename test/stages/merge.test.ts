@@ -34,28 +34,6 @@ async function merge(records: JoinedRecord[], options: MergeOptions, counts?: Me
 
 const validator = z.object({ label: z.string() });
 
-// helper-77: the library's own idiom (`failed = out.filter((r) => r._error)`, then enrich them again)
-// gave back answered rows still carrying the old `_error`, read as failed by every `if (row._error)`.
-describe('toEnriched: an earlier run’s _error on an input record', () => {
-  const stale = { type: 'overloaded_error', message: 'in.csv:3: Overloaded (after 3 attempts)', attempts: 3 };
-  it('is dropped when the record is answered now (as an object, or as the JSON text a CSV errors file holds); replaced when it fails again', async () => {
-    const out = await merge(
-      [
-        joined(0, { id: 1, _error: stale }, { result: succeeded('{"label":"a"}') }),
-        joined(1, { id: 2, _error: JSON.stringify(stale) }, { result: succeeded('{"label":"b"}') }),
-        joined(2, { id: 3, _error: stale }, { error: { type: 'api_error', message: 'again' } }),
-      ],
-      { validator },
-    );
-    expect(out).toEqual([{ id: 1, label: 'a' }, { id: 2, label: 'b' }, { id: 3, _error: { type: 'api_error', message: 'again' } }]);
-  });
-
-  it('a field _error that is not one of ours (other data) is kept on an answered record', async () => {
-    const out = await merge([joined(0, { id: 1, _error: 'E42: paper jam' }, { result: succeeded('{"label":"a"}') })], { validator });
-    expect(out).toEqual([{ id: 1, _error: 'E42: paper jam', label: 'a' }]);
-  });
-});
-
 describe('toEnriched', () => {
   it('merges answers, turns failures into _error, keeps the order, and counts both', async () => {
     const counts = newCounts();
