@@ -7,7 +7,7 @@
 import { BatchEnrichError, shown } from './errors.ts';
 import { enrichStage, type EnrichOptions } from './enrich.ts';
 import type { SourceRecord } from './stages/read.ts';
-import type { EnrichedRecord } from './core/result.ts';
+import type { EnrichedRecord, RecordError } from './core/result.ts';
 
 /**
  * Rows for `enrich()` / `enrichAll()`: an array (or any iterable) of objects, or an async iterable
@@ -76,7 +76,9 @@ export function enrich(rows: Rows, options: EnrichOptions): AsyncGenerator<Enric
  *   prompt: 'Triage: {{subject}}',
  *   schema: z.object({ category: z.enum(['billing', 'bug', 'other']), urgent: z.boolean() }),
  * });
- * const failed = triaged.filter((row) => row['_error']);
+ * // Sent again without their `_error` (an input row keeps one as data when it is answered):
+ * const failed = triaged.filter((row) => row['_error']).map(({ _error, ...row }) => row);
+ * const retried = await enrichAll(failed, options);
  */
 export async function enrichAll(rows: Rows, options: EnrichOptions): Promise<EnrichedRecord[]> {
   const out: EnrichedRecord[] = [];
@@ -98,13 +100,26 @@ function checkRows(rows: unknown): Rows {
 
 /**
  * A stage: plain objects (a stage's enriched records, a database's rows) → the records `enrichStage`
- * takes, numbered in order (`row:N` in their messages). Between two enrich stages in one pipeline
+ * takes, numbered in order (`row:N` in their messages); a row that carries an `_error` of ours (an
+ * earlier stage failed it) passes through failed. Between two enrich stages in one pipeline
  * (helper-77: the second refused the first's output, and no adapter was exported):
  * @example
  * await pipeline(readRecords(), enrichStage(triage), fromObjects(), enrichStage(summary), writeRecords({ format: 'ndjson' }), process.stdout);
  */
 export function fromObjects(): (rows: AsyncIterable<object>) => AsyncGenerator<SourceRecord> {
-  return (rows) => toSourceRecords(rows, 'row');
+  return async function* records(rows) {
+    for await (const record of toSourceRecords(rows, 'row')) {
+      // A row an earlier stage failed (its `_error`, ours) stays failed: not sent again, nor taken for
+      // enriched once a later stage answers it (helper-78).
+      const error = record.data['_error'] as Partial<RecordError> | undefined;
+      if (record.error || typeof error?.type !== 'string' || typeof error.message !== 'string') {
+        yield record;
+        continue;
+      }
+      const { _error: _failed, ...data } = record.data;
+      yield { ...record, data, error: error as RecordError };
+    }
+  };
 }
 
 /**

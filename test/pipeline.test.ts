@@ -91,6 +91,26 @@ describe('enrichStage against the emulator', () => {
     expect(out.map((r) => [r['id'], r['label'], typeof r['second']])).toEqual([['1', 'label-1', 'string'], ['2', 'label-2', 'string']]);
   });
 
+  // helper-78: a row the first stage failed was sent by the second, paid for, and came out as if enriched.
+  it('through fromObjects(), a row the first stage failed comes out of the second with its error, not sent again', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const options = { apiKey: 'test-key', baseURL: emu.url, ledger: ':memory:', pollMinMs: 5 };
+    const out: Record<string, unknown>[] = [];
+    await pipeline(
+      Readable.from(sources([{ id: '1', text: 'a' }, { id: '2' }])),
+      enrichStage({ ...options, prompt: 'item {{id}}: {{text}}', schema }),
+      fromObjects(),
+      enrichStage({ ...options, prompt: 'again {{id}}', into: 'second' }),
+      async (records: AsyncIterable<Record<string, unknown>>) => {
+        for await (const r of records) out.push(r);
+      },
+    );
+    expect(out[0]?.['second']).toEqual(expect.any(String));
+    expect(out[1]).toEqual({ id: '2', _error: { type: 'template', message: expect.stringMatching(/Missing field: .*\{\{text\}\}/) } });
+    // Two requests of the first stage (one sent), one of the second.
+    expect(emu.stats.requestsSubmitted).toBe(2);
+  });
+
   it('joins each answer to its own record although results come back shuffled', async () => {
     const emu = await emulator({ responder: perRecord });
     const rows = Array.from({ length: 60 }, (_, i) => ({ id: String(i), text: `text ${i}` }));
