@@ -17,7 +17,8 @@ export { isPostgresUrl };
 export async function openLedger(spec: string): Promise<LedgerStore> {
   const problem = notALedger(spec);
   if (problem) throw new BatchEnrichError('BE_INVALID_OPTION', `--ledger (the library's ledger): ${problem}`);
-  if (!isPostgresUrl(spec)) return new Ledger(spec);
+  // ` :memory: ` (a value from a config, with its blanks) is the ledger in memory, not a file of that name.
+  if (!isPostgresUrl(spec)) return new Ledger(spec.trim() === ':memory:' ? ':memory:' : spec);
   const { PgLedger } = await import('./postgres.ts');
   return PgLedger.open(spec.trim());
 }

@@ -37,11 +37,15 @@ export function shownLedger(spec: string): string {
 export function notALedger(spec: string): string | undefined {
   const trimmed = spec.trim();
   if (isPostgresUrl(trimmed)) return undefined;
+  // A PostgreSQL scheme without its two slashes (helper-78: `postgres:/app:s3cret@db/etl` was a path);
+  // shown without what may be a password (between the user's colon and an @).
+  if (/^postgres(ql)?:/i.test(trimmed)) return `${trimmed.replace(/^([^:]+:[^:@]*:)[^@]*@/, '$1…@')} is not a PostgreSQL URL: it starts postgres:// or postgresql:// (two slashes)`;
   const scheme = /^([a-z][a-z0-9+.-]*):(\/\/)?/i.exec(trimmed);
   // A Windows drive (`C:\\ledger.db`, `C:/ledger.db`) is a path: one letter, then no `//`.
   if (scheme && (scheme[2] !== undefined || /^(sqlite3?|file)$/i.test(scheme[1] as string)) && !(scheme[1]?.length === 1 && scheme[2] === undefined)) {
     const path = /^(sqlite3?|file)$/i.test(scheme[1] as string) ? trimmed.slice(scheme[0].length).replace(/^\/*(?=\/)/, '') : undefined;
-    return `${redactUrl(trimmed)} is a URL of a kind the ledger is not: a PostgreSQL URL starts postgres:// or postgresql://; a SQLite ledger is a file path${path ? `: ${path}` : ''}`;
+    // A file or sqlite URL has no password: as written.
+    return `${path === undefined ? redactUrl(trimmed) : trimmed} is a URL of a kind the ledger is not: a PostgreSQL URL starts postgres:// or postgresql://; a SQLite ledger is a file path${path ? `: ${path}` : ''}`;
   }
   if (/^:memory:?$/i.test(trimmed) && trimmed !== ':memory:') return `${JSON.stringify(spec)} is no file to keep: did you mean :memory: (a ledger in memory, kept nowhere)?`;
   return undefined;

@@ -255,8 +255,11 @@ describe('openLedger: a value that is neither a PostgreSQL URL nor a SQLite file
     ['postgress://app:s3cret@db.internal/etl', /^--ledger \(the library's ledger\): postgress:\/\/app@db\.internal\/etl is a URL of a kind the ledger is not: a PostgreSQL URL starts postgres:\/\/ or postgresql:\/\/; a SQLite ledger is a file path$/],
     ['mysql://root@db/x', /is a URL of a kind the ledger is not/],
     ['sqlite:///tmp/x.db', /^--ledger \(the library's ledger\): sqlite:\/\/\/tmp\/x\.db is a URL of a kind the ledger is not: .*; a SQLite ledger is a file path: \/tmp\/x\.db$/],
-    ['file:/tmp/y.db', /a SQLite ledger is a file path: \/tmp\/y\.db$/],
+    ['file:/tmp/y.db', /^--ledger \(the library's ledger\): file:\/tmp\/y\.db is a URL of a kind the ledger is not: .*a SQLite ledger is a file path: \/tmp\/y\.db$/],
     [':memory', /^--ledger \(the library's ledger\): ":memory" is no file to keep: did you mean :memory: \(a ledger in memory, kept nowhere\)\?$/],
+    // helper-78: one slash, or none, after a PostgreSQL scheme was still a path, the password in a folder's name.
+    ['postgres:/app:s3cret@db/etl', /^--ledger \(the library's ledger\): postgres:\/app:…@db\/etl is not a PostgreSQL URL: it starts postgres:\/\/ or postgresql:\/\/ \(two slashes\)$/],
+    ['postgresql:db', /is not a PostgreSQL URL: it starts postgres:\/\/ or postgresql:\/\//],
   ])('%s is refused, naming it without its password, and nothing is made in the working directory', async (spec, message) => {
     const made = spec.split('/')[0] as string; // what a SQLite file at `spec` would make first
     try {
