@@ -81,6 +81,19 @@ describe('enrich(): for await over rows', () => {
     expect(emu.submittedCustomIds().size).toBe(4);
   });
 
+  // helper-78 on d78fbad: reading the fields a row JSON cannot hold keeps ran its getters outside the
+  // guard (one that throws failed the whole job), and wrote the raw fields of a row whose own toJSON
+  // hides them (a password).
+  it('a row whose getter throws is its own invalid_input, the others go on; a row with a toJSON of its own that throws keeps no field', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const getter = { id: '0', text: 'a', get bad(): string { throw new Error('getter boom'); } };
+    const secret = { id: '1', text: 'b', password: 'hunter2', toJSON: () => { throw new Error('not to be written'); } };
+    const out = await enrichAll([getter, secret, { id: '2', text: 'c' }], optionsFor(emu.url));
+    expect(out[0]).toEqual({ id: '0', text: 'a', _error: { type: 'invalid_input', message: 'row:1: the record cannot be written as JSON: getter boom' } });
+    expect(out[1]).toEqual({ _error: { type: 'invalid_input', message: 'row:2: the record cannot be written as JSON: not to be written' } });
+    expect(out[2]).toEqual(answered({ id: '2', text: 'c' }));
+  });
+
   // helper-52: a nested Map, a Set or a class instance without toJSON came back as {} (JSON writes it
   // so), silently: its contents were neither in the prompt nor in the output.
   it('a field JSON would write as {} though it holds something (a Map, a Set) is its row’s invalid_input, named, and not sent; an empty object, a Date and a Buffer are kept', async () => {

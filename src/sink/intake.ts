@@ -237,11 +237,17 @@ function recordJson(record: PreparedRecord, file: string): string | RecordError 
   return { type: 'invalid_input', message: `${sourceOf(file, record)}:${record.line}: field ${lost}, which JSON writes as {}: convert it first (a Set: [...set]; a Map: Object.fromEntries(map))` };
 }
 
-/** The fields of a record JSON cannot hold whole that it can, as JSON: each top-level field that it writes, and writes whole. */
+/**
+ * The fields of a record JSON cannot hold whole that it can, as JSON: each top-level field that it
+ * writes, and writes whole. Each is read inside the guard (a getter may throw); a record with a
+ * `toJSON` of its own keeps none (helper-78: it may be there to hide some, a password).
+ */
 function keptFields(data: Record<string, unknown>): string {
   const kept: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(data)) {
+  if (typeof (data as { toJSON?: unknown }).toJSON === 'function') return '{}';
+  for (const name of Object.keys(data)) {
     try {
+      const value = data[name];
       const json = withBigInts(value);
       if (json !== undefined && !(json.includes('{}') && emptiedByJson(value, name) !== undefined)) kept[name] = JSON.parse(json) as unknown;
     } catch {
