@@ -208,13 +208,18 @@ describe('documents through enrichStage', () => {
       { id: 5, file: 'link.txt' },
     ];
     symlinkSync(join(root, 'gone.txt'), join(inside, 'dangling.txt'));
-    // helper-76: whether a file outside exists was told ("no such file" or "outside"), and a dangling link's target named.
-    const more = [{ id: 6, file: '../nope.txt' }, { id: 7, file: 'dangling.txt' }];
+    symlinkSync('/nonexistent/x', join(inside, 'nowhere.txt'));
+    symlinkSync(join(inside, 'none-here.txt'), join(inside, 'dangling-in.txt'));
+    // helper-76: whether a file outside exists was told ("no such file" or "outside"), and a dangling link's target named;
+    // helper-78: a link inside to a missing file outside still said "no such file" (the open followed it).
+    const more = [{ id: 6, file: '../nope.txt' }, { id: 7, file: 'dangling.txt' }, { id: 8, file: 'nowhere.txt' }, { id: 9, file: 'dangling-in.txt' }];
     const out = await enrich(emu, [...rows, ...more], { prompt: 'item {{id}}', attach: ['file'], baseDir: inside, filesUnder: inside, upload: 'inline' });
     const errors = out.map((r) => r['_error'] as { type: string; message: string } | undefined);
-    expect(errors.map((e) => e?.type)).toEqual([undefined, 'document_unreadable', 'document_unreadable', 'document_unreadable', 'document_unreadable', 'document_unreadable', 'document_missing']);
+    expect(errors.map((e) => e?.type)).toEqual([undefined, 'document_unreadable', 'document_unreadable', 'document_unreadable', 'document_unreadable', 'document_unreadable', 'document_unreadable', 'document_unreadable', 'document_missing']);
     expect(errors[5]?.message).toMatch(/^<stdin>:7: \.\.\/nope\.txt: outside /);
-    expect(errors[6]?.message).toBe(`<stdin>:8: dangling.txt: no such file (field file, looked in ${inside})`);
+    expect(errors[6]?.message).toMatch(/^<stdin>:8: dangling\.txt: outside /);
+    expect(errors[7]?.message).toMatch(/^<stdin>:9: nowhere\.txt: outside /);
+    expect(errors[8]?.message).toBe(`<stdin>:10: dangling-in.txt: no such file (field file, looked in ${inside})`);
     expect(errors[1]?.message).toBe(`<stdin>:3: ../secret.txt: outside ${inside}, the folder documents are read from (--files-under, the library's filesUnder): not read (field file)`);
     expect(seen.flat().map((d) => d.text)).toEqual(['an invoice inside']);
     // Without it, paths are read wherever they lead (the default: a CSV of one's own, with absolute paths).

@@ -17,7 +17,7 @@
  */
 import { constants } from 'node:fs';
 import { open, readFile, readlink, realpath, stat, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   base64Length,
@@ -251,10 +251,14 @@ function inside(path: string, dir: string): boolean {
 async function loadUnder(under: Under, path: string, value: string, field: string, baseDir: string): Promise<{ bytes: Uint8Array; name: string }> {
   const outside = () => new DocumentProblem('document_unreadable', `${value}: outside ${under.given}, the folder documents are read from (--files-under, the library's filesUnder): not read (field ${field})`);
   if (!inside(path, under.given) && !inside(path, under.real)) throw outside();
+  // Where its links lead, as far as they can be followed, before anything is opened (helper-78: the
+  // open followed a link to a missing or unreadable file outside, and its error told what was there).
+  if (!inside(await whereLeads(path), under.real)) throw outside();
   let handle: FileHandle;
   try {
-    // O_NONBLOCK: a pipe is opened without waiting for a writer (and refused below: not a regular file).
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    // O_NONBLOCK: a pipe is opened without waiting for a writer (and refused below: not a regular file);
+    // O_NOCTTY: a terminal device never becomes the process's.
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new DocumentProblem('document_missing', `${value}: no such file (field ${field}${isAbsolute(value) || /^file:\/\//i.test(value) ? '' : `, looked in ${baseDir}`})`);
@@ -275,6 +279,23 @@ async function loadUnder(under: Under, path: string, value: string, field: strin
     throw new DocumentProblem('document_unreadable', `${value}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message} (field ${field})`);
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Where `path` leads, its links followed as far as they go: its real path when it exists, else the
+ * real path of its longest part that does, with the rest (a dangling link followed to its target, a
+ * folder that cannot be searched left as it is). At most 40 links deep, as the system follows them.
+ */
+async function whereLeads(path: string, links = 0): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch {
+    const parent = dirname(path);
+    if (parent === path || links > 40) return path;
+    const at = join(await whereLeads(parent, links + 1), basename(path));
+    const target = await readlink(at).catch(() => undefined);
+    return target === undefined ? at : whereLeads(resolve(dirname(at), target), links + 1);
   }
 }
 
