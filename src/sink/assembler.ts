@@ -228,7 +228,7 @@ export class BatchAssembler {
 
   /** Batches again the requests a settled batch sent back; at once when the input has ended. */
   async requeue(requeued: Requeued, inputDone: () => boolean): Promise<void> {
-    for (const [key, { bytes, maxTokens }] of requeued) await this.add(key, bytes, undefined, maxTokens);
+    for (const [key, { bytes, maxTokens, documents }] of requeued) await this.add(key, bytes, undefined, maxTokens, documents);
     if (inputDone()) await this.flush();
   }
 

@@ -14,6 +14,7 @@ import type { RecordRow } from '../ledger/ledger.ts';
 import type { JoinedRecord } from '../types.ts';
 import type { BatchAssembler } from './assembler.ts';
 import { payloadBytes } from './body.ts';
+import { hasDocuments } from '../core/expected-cost.ts';
 import type { BudgetGuard } from './budget.ts';
 import type { SinkContext } from './context.ts';
 import type { Intake } from './intake.ts';
@@ -236,7 +237,7 @@ async function unblock(ctx: SinkContext, deps: EmitterDeps, rows: readonly Recor
       pending = true;
       const payload = await ledger.payload(scope, row.key);
       // Priced at the max_tokens it was sent back with (a cut-off answer's, doubled), as it will ask.
-      await deps.assembler.add(row.key, payloadBytes(payload), undefined, payload?.max_tokens ?? undefined);
+      await deps.assembler.add(row.key, payloadBytes(payload), undefined, payload?.max_tokens ?? undefined, payload ? hasDocuments(payload.messages) : undefined);
     }
   }
   if (pending && deps.intake.inputDone) await deps.assembler.flush();

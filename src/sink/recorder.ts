@@ -6,6 +6,7 @@ import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/ba
 import { retryVerdict, type Verdict } from '../core/retry.ts';
 import type { BatchRow, Waiting } from '../ledger/ledger.ts';
 import { maxTokensOf, payloadBytes } from './body.ts';
+import { hasDocuments } from '../core/expected-cost.ts';
 import type { SinkContext } from './context.ts';
 import { billed, REALTIME_PREFIX, type BilledResult } from './options.ts';
 
@@ -24,7 +25,7 @@ export interface Decided {
  * Requests sent back for another attempt, by key: their bytes in a body, and the `max_tokens` a
  * truncated answer's retry asks for (its answer is priced at it: it was longer than the last).
  */
-export type Requeued = Map<string, { bytes: number; maxTokens?: number | undefined }>;
+export type Requeued = Map<string, { bytes: number; maxTokens?: number | undefined; documents?: boolean | undefined }>;
 
 export class ResultRecorder {
   readonly #ctx: SinkContext;
@@ -93,7 +94,10 @@ export class ResultRecorder {
     if (signal.aborted) return;
     for (const [key, verdict] of again) {
       // A doubled max_tokens may add a digit to the params.
-      requeued.set(key, { bytes: payloadBytes(payloads.get(key)) + 8, maxTokens: verdict.retry ? verdict.maxTokens : undefined });
+      const payload = payloads.get(key);
+      // Whether it carries documents: a run that did not read its record (its batch followed, then
+      // expired) prices its answer as one about them too (helper-78).
+      requeued.set(key, { bytes: payloadBytes(payload) + 8, maxTokens: verdict.retry ? verdict.maxTokens : undefined, documents: payload ? hasDocuments(payload.messages) : undefined });
       if (verdict.retry) this.#reasons.set(key, verdict.reason);
     }
   }
