@@ -1028,7 +1028,14 @@ export function blankLead(text: string, ended: boolean): { lines: number; length
 /** The chunks of `source`; an error of the source itself (a disk, a pipe) becomes an input error naming the file. */
 async function* failingAsInput<T>(source: AsyncIterable<T>, file: string): AsyncGenerator<T> {
   try {
-    yield* source;
+    for await (const chunk of source) {
+      // Objects (an object-mode stream) are no input text: said as such, not as Node's
+      // ERR_INVALID_ARG_TYPE from deep inside the decoder (helper-77).
+      if (typeof chunk !== 'string' && !(chunk instanceof Uint8Array)) {
+        throw new BatchEnrichError('BE_INVALID_OPTION', `readRecords takes bytes or text (a file or stdin stream), got ${typeof chunk === 'object' && chunk !== null ? 'an object' : typeof chunk}: ${shown(chunk)}; enrich() takes objects, and fromObjects() makes records of them in a pipeline`);
+      }
+      yield chunk;
+    }
   } catch (error) {
     if (error instanceof BatchEnrichError) throw error;
     throw new BatchEnrichError('BE_INPUT', `${file}: cannot read input: ${(error as Error)?.message ?? String(error)}`, { file, cause: error });

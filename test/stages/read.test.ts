@@ -97,6 +97,14 @@ describe('readRecords and writeRecords check their options, as enrichStage does'
   ])('readRecords(%o) is refused', (options, message) => {
     expect(() => readRecords(options as ReadOptions)).toThrow(expect.objectContaining({ code: 'BE_INVALID_OPTION', message: expect.stringMatching(message) }));
   });
+  // helper-77: an object-mode stream threw Node's own ERR_INVALID_ARG_TYPE ("The "list[1]" argument must be …").
+  it('readRecords fed objects, not bytes or text, says what it takes and what takes objects', async () => {
+    await expectError(drain(readRecords()(Readable.from([{ id: 1 }, { id: 2 }]))), {
+      code: 'BE_INVALID_OPTION',
+      message: /^readRecords takes bytes or text \(a file or stdin stream\), got an object: {"id":1}; enrich\(\) takes objects, and fromObjects\(\) makes records of them in a pipeline$/,
+    });
+  });
+
   it.each([
     [{ format: 'parquet' }, /^writeRecords: `format`: expected ndjson or csv, got "parquet"$/],
     [{ format: 'csv', boom: true }, /^writeRecords: unknown option `boom` \(did you mean `bom`\?\)$/],
