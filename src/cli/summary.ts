@@ -6,10 +6,11 @@
 import type { CostTotals, PriceTable } from '../core/pricing.ts';
 import { count, plural } from './text.ts';
 import type { MergeCounts } from '../stages/merge.ts';
-import { hasDocuments, LONG_PROMPT_CANDIDATE_BYTES, typicalEstimate } from '../core/expected-cost.ts';
+import { LONG_PROMPT_CANDIDATE_BYTES, typicalEstimate } from '../core/expected-cost.ts';
 import type { JSONSchema } from '../core/request.ts';
 import { requestCostBytes } from '../sink/body.ts';
 import type { PreparedRecord } from '../stages/batch.ts';
+import { carriesDocuments } from '../stages/prepare.ts';
 
 export interface RunSummary {
   /** How the requests were sent: `batch`, `realtime`, or `batch+realtime` (a deadline moved the rest). */
@@ -137,7 +138,7 @@ export class InputTally {
     if (costBytes >= LONG_PROMPT_CANDIDATE_BYTES) this.#large.push(costBytes);
     if (maxTokens !== undefined) this.#answers.push(maxTokens);
     this.#prefixBytes = record.spec.bytes;
-    if (hasDocuments(record.messages)) this.#documents++;
+    if (carriesDocuments(record)) this.#documents++;
   }
 
   /**

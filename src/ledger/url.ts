@@ -41,9 +41,10 @@ export function notALedger(spec: string): string | undefined {
   // shown without what may be a password (between the user's colon and an @).
   if (/^postgres(ql)?:/i.test(trimmed)) return `${trimmed.replace(/^([^:]+:[^:@]*:)[^@]*@/, '$1…@')} is not a PostgreSQL URL: it starts postgres:// or postgresql:// (two slashes)`;
   const scheme = /^([a-z][a-z0-9+.-]*):(\/\/)?/i.exec(trimmed);
-  // A Windows drive (`C:\\ledger.db`, `C:/ledger.db`) is a path: one letter, then no `//`.
-  if (scheme && (scheme[2] !== undefined || /^(sqlite3?|file)$/i.test(scheme[1] as string)) && !(scheme[1]?.length === 1 && scheme[2] === undefined)) {
-    const path = /^(sqlite3?|file)$/i.test(scheme[1] as string) ? trimmed.slice(scheme[0].length).replace(/^\/*(?=\/)/, '') : undefined;
+  const sqliteUrl = scheme !== null && /^(sqlite3?|file)$/i.test(scheme[1] as string);
+  // A scheme with `//`, or a sqlite/file one; a Windows drive (`C:\\ledger.db`, `C:/ledger.db`) has neither, and is a path.
+  if (scheme && (scheme[2] !== undefined || sqliteUrl)) {
+    const path = sqliteUrl ? trimmed.slice(scheme[0].length).replace(/^\/*(?=\/)/, '') : undefined;
     // A file or sqlite URL has no password: as written.
     return `${path === undefined ? redactUrl(trimmed) : trimmed} is a URL of a kind the ledger is not: a PostgreSQL URL starts postgres:// or postgresql://; a SQLite ledger is a file path${path ? `: ${path}` : ''}`;
   }

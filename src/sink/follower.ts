@@ -12,7 +12,7 @@ import { ledgerBusy } from '../ledger/store.ts';
 import { findOurBatch, listBatches, ORPHAN_OTHER_CLOCK_MS, ORPHAN_SEARCH_MAX_MS, ORPHAN_SEARCH_POLLS, STILL_RUNNING, type AdoptionContext } from './adoption.ts';
 import type { SinkContext } from './context.ts';
 import { download, NOT_FOUND } from './download.ts';
-import { BATCH_EXPIRY_MS, GONE_404S, GONE_AFTER_MS, NO_WAIT_UNREACHABLE_MS, REALTIME_PREFIX } from './options.ts';
+import { BATCH_EXPIRY_MS, GONE_404S, GONE_AFTER_MS, NO_WAIT_UNREACHABLE_MS, notFoundNote, notFoundText, REALTIME_PREFIX } from './options.ts';
 import type { Requeued, ResultRecorder } from './recorder.ts';
 import { retryWait } from './retrying.ts';
 import { plural } from '../core/text.ts';
@@ -256,16 +256,6 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string, again: bo
   }
 }
 
-/** A batch row's note of the 404s --no-wait tries have counted (its `error`): `not found (404) N times since ISO`. */
-function notFoundText(since: number, times: number): string {
-  return `not found (404) ${plural(times, 'time')} since ${new Date(since).toISOString()}`;
-}
-
-/** The 404s a batch row's note counts (`notFoundText`), or undefined when it has none. */
-function notFoundNote(error: string | null): { since: number; times: number } | undefined {
-  const match = /^not found \(404\) (\d+) times? since (\S+)$/.exec(error ?? '');
-  return match ? { times: Number(match[1]), since: Date.parse(match[2] as string) } : undefined;
-}
 
 /** Whether the API's list shows a batch: true, false, or undefined when the list could not be read. */
 async function stillListed(ctx: SinkContext, remoteId: string, createdAt: number): Promise<boolean | undefined> {

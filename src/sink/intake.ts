@@ -15,7 +15,7 @@ import { ENVELOPE_BYTES, requestCostBytes } from './body.ts';
 import type { KnownRequest, NewRecord, NewRequest, Spec } from '../ledger/store.ts';
 import type { SinkContext } from './context.ts';
 import { LOOKUP_PAGE, PAGE_CHARS, WRITE_CHUNK, WRITE_DELAY_MS } from './options.ts';
-import { hasDocuments } from '../core/expected-cost.ts';
+import { carriesDocuments } from '../stages/prepare.ts';
 
 export interface IntakeDeps {
   assembler: BatchAssembler;
@@ -164,14 +164,14 @@ export class Intake {
       }
       this.#pendingRequests.push({ key, label: record.label ?? null, spec: spec.id, messages: record.messages });
       assembler.reserve(key);
-      const documents = hasDocuments(record.messages);
+      const documents = carriesDocuments(record);
       this.#joinAfterRecord = () => assembler.add(key, size, costBytes, undefined, documents);
     } else if (known.state === 'pending') {
       // Sent as this run built it: the same request, with its documents' current file ids (a request
       // without uploaded documents is the same to the byte, and costs no write).
       if (record.messages.includes('"file_id"')) await ledger.refreshPayload(scope, key, record.messages);
       // With the max_tokens an earlier run gave it (a cut-off answer's, doubled), to be priced at.
-      await assembler.add(key, size, costBytes, known.max_tokens ?? undefined, hasDocuments(record.messages));
+      await assembler.add(key, size, costBytes, known.max_tokens ?? undefined, carriesDocuments(record));
     } else if (known.state === 'submitted' && known.batch_id !== null) {
       // Should its batch not answer it (canceled, expired), a retry sends it again: with its
       // documents' current file ids (one deleted or expired since was uploaded again), unless they
@@ -185,7 +185,7 @@ export class Intake {
       if (again && (await ledger.reopenRequest(scope, key, opts.now(), known.updated_at))) {
         // With its documents' current file ids (an earlier upload may have expired since it was sent).
         if (record.messages.includes('"file_id"')) await ledger.refreshPayload(scope, key, record.messages);
-        await assembler.add(key, size, costBytes, known.max_tokens ?? undefined, hasDocuments(record.messages));
+        await assembler.add(key, size, costBytes, known.max_tokens ?? undefined, carriesDocuments(record));
       } else {
         // What an earlier run left (an answer, or a final failure) is the record's: not sent again.
         this.#reused++;

@@ -7,7 +7,7 @@ import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/ba
 import type { Message } from '@anthropic-ai/sdk/resources/messages/messages';
 import { POLL_MAX_MS, POLL_MIN_MS, pollDelayMs, sleep as realSleep } from '../core/backoff.ts';
 import { ANSWER_LOST, DEFAULT_MAX_ATTEMPTS, type RetryPolicy } from '../core/retry.ts';
-import { inputName } from '../core/text.ts';
+import { inputName, plural } from '../core/text.ts';
 import type { Identity } from '../ledger/ledger.ts';
 import type { LedgerStore } from '../ledger/store.ts';
 import { z } from 'zod';
@@ -261,4 +261,15 @@ export function resolveSinkOptions(options: BatchSinkOptions): ResolvedSinkOptio
     pollDelay: (attempt) => pollDelayMs(attempt, pollMinMs, pollMaxMs),
     retryDelay: (attempt) => pollDelayMs(attempt, pollMinMs, Math.min(pollMaxMs, RETRY_MAX_MS)),
   };
+}
+
+/** A batch row's note of the 404s --no-wait tries have counted (its `error`): `not found (404) N times since ISO`. */
+export function notFoundText(since: number, times: number): string {
+  return `not found (404) ${plural(times, 'time')} since ${new Date(since).toISOString()}`;
+}
+
+/** The 404s a batch row's note counts (`notFoundText`), or undefined when it has none (`status` shows the note as it is). */
+export function notFoundNote(error: string | null): { since: number; times: number } | undefined {
+  const match = /^not found \(404\) (\d+) times? since (\S+)$/.exec(error ?? '');
+  return match ? { times: Number(match[1]), since: Date.parse(match[2] as string) } : undefined;
 }

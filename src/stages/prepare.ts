@@ -104,6 +104,15 @@ function labelValue(value: unknown): unknown {
   return rawNumberText(value) ?? value;
 }
 
+/**
+ * Whether a prepared record's request carries documents (a PDF, an image, a text document, a URL):
+ * the prepare stage gives exactly those an `estimateBytes`. Read so, not by scanning the request's
+ * messages, which hold the documents' base64 (megabytes a record, on the intake's path).
+ */
+export function carriesDocuments(record: PreparedRecord): boolean {
+  return record.estimateBytes !== undefined;
+}
+
 /** The record without its `documents` (they are sent as the request's content, not kept with the record). */
 function withoutDocuments(record: AttachedRecord): SourceRecord {
   const { documents: _documents, ...plain } = record;

@@ -6,7 +6,7 @@ import type { MessageBatch, MessageBatchRequestCounts } from '@anthropic-ai/sdk/
 import { describeApiError } from '../../client/errors.ts';
 import { expectedBatchUsd } from '../../core/expected-cost.ts';
 import { DEFAULT_PRICES } from '../../core/prices.ts';
-import { REALTIME_PREFIX } from '../../sink/options.ts';
+import { notFoundNote, REALTIME_PREFIX } from '../../sink/options.ts';
 import { shown } from '../../errors.ts';
 import type { BatchRow, BatchState } from '../../ledger/ledger.ts';
 import type { ResultCounts } from '../../ledger/store.ts';
@@ -281,7 +281,7 @@ function statusTable(views: BatchView[], now: number): string {
       const notes = [
         view.matches === false ? otherIdentity(row) : '',
         row.state === 'creating' && row.remote_id === null ? 'create sent, no id known yet: made or not, a run finds out (adopted only when proven ours, else sent again)' : '',
-        row.error ? (row.error.startsWith('not found (404)') ? row.error : `error: ${row.error}`) : '',
+        row.error ? (notFoundNote(row.error) ? row.error : `error: ${row.error}`) : '',
       ].filter(Boolean);
       lines.push({
         cells: [
