@@ -78,7 +78,7 @@ export const ENRICH_FLAGS = {
   'id-field': { value: 'NAME', group: REQUEST, help: "show this field's value in each custom_id (a label: never changes what is paid)", defaultText: "the recipe's" },
   'allow-missing': { group: REQUEST, help: 'let records lack template fields, --id-field or an --attach field', defaultText: 'a field missing from the CSV header or the first NDJSON record is a usage error; later ones _error' },
 
-  'input-format': { value: 'csv|tsv|ndjson|paths', parse: choice(['csv', 'tsv', 'ndjson', 'paths']), group: IO, help: 'the input format (ndjson reads a JSON array of objects too); paths: one file path a line, one record per file (path, name, bytes, sha256)', defaultText: "from FILE's extension (also under .gz), else sniffed from the first byte" },
+  'input-format': { value: 'csv|tsv|ndjson|paths', parse: choice(['csv', 'tsv', 'ndjson', 'paths']), group: IO, help: 'the input format (ndjson reads a JSON array of objects, and pretty-printed objects one after another, too); paths: one file path a line (or NUL-separated, as find -print0 writes), one record per file (path, name, bytes, sha256)', defaultText: "from FILE's extension (also under .gz), else sniffed from the first byte" },
   delimiter: { value: 'CHAR', short: 'd', parse: delimiter, group: IO, help: "CSV field delimiter (',' ';' '|' or \\t)", defaultText: "an Excel 'sep=X' first line, else sniffed from the header" },
   tsv: { group: IO, help: 'the input is TSV: tab-separated, no quoting (as --input-format tsv)' },
   'no-header': { group: IO, help: 'CSV/TSV without a header row: the columns are named 1, 2, ...' },
