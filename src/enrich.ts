@@ -179,7 +179,9 @@ export function enrichStage(
   if (o.maxCostUsd !== undefined && !priceFor(o.model, table)) {
     throw new BatchEnrichError('BE_INVALID_OPTION', `\`maxCostUsd\`: no price is known for the model ${o.model}, so its cost cannot be capped; give a price table (\`prices\`, --prices FILE)`);
   }
-  return async function* enrich(input, stage) {
+  // A generator told to return before its first `next` never runs its body: the input is closed then.
+  return (input, stage) => closingUnstarted(enrich(input, stage), () => closeUnread(input));
+  async function* enrich(input: AsyncIterable<SourceRecord>, stage?: { signal?: AbortSignal }): AsyncGenerator<EnrichedRecord> {
     const source = o.shard ? takeShard(input, o.shard) : input;
     const own = !isLedgerStore(o.ledger);
     // Until the chain below reads it, the input is closed here if the run stops (a caller iterating
@@ -330,7 +332,37 @@ export function enrichStage(
     } finally {
       if (own && !closeLater) await ledger.close();
     }
+  }
+}
+
+/**
+ * `run`, except that ending it (`return` or `throw`) before its first `next` calls `close`: an async
+ * generator ended before it started never runs its body, so its own `finally` cannot close what it
+ * was handed (helper-77: a caller's file stayed open).
+ */
+function closingUnstarted<T>(run: AsyncGenerator<T>, close: () => Promise<unknown>): AsyncGenerator<T> {
+  let started = false;
+  const end = async () => {
+    if (started) return;
+    started = true;
+    await close().catch(() => undefined);
   };
+  const self: AsyncGenerator<T> = {
+    next(...args) {
+      started = true;
+      return run.next(...args);
+    },
+    async return(value) {
+      await end();
+      return run.return(value);
+    },
+    async throw(error) {
+      await end();
+      return run.throw(error);
+    },
+    [Symbol.asyncIterator]: () => self,
+  };
+  return self;
 }
 
 /**

@@ -319,6 +319,15 @@ describe('enrichStage against the emulator', () => {
     await stopped({ apiKey: 'k', baseURL: emu.url, model: 'claude-nonesuch-9' }, 'BE_INVALID_OPTION');
   });
 
+  it('a stage told to return before its first read closes its input (helper-77 #9)', async () => {
+    const input = Readable.from(sources([{ id: '1', text: 'a' }]));
+    const run = enrichStage({ ledger: ':memory:', apiKey: 'k', baseURL: 'http://127.0.0.1:9', prompt: 'item {{id}}: {{text}}' })(input);
+    await expect(run.return(undefined)).resolves.toEqual({ done: true, value: undefined });
+    expect(input.destroyed).toBe(true);
+    // Returned: nothing more comes, and nothing was opened or sent.
+    await expect(run.next()).resolves.toEqual({ done: true, value: undefined });
+  });
+
   it('rejects bad options by name before doing anything', () => {
     expect(() => enrichStage({ prompt: 'x', batchSize: 0 })).toThrow(/`batchSize`/);
     expect(() => enrichStage({ prompt: 'x', batchSize: 100_001 })).toThrow(/`batchSize`/);
