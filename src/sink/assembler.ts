@@ -105,15 +105,26 @@ export class BatchAssembler {
   }
 
   /**
+   * Notes what a request's documents add to its price (`costBytes` over its body's `size`), should it
+   * be added later without them: sent back by a batch this run follows but did not make (helper-78: it
+   * was priced by the `file_id`s of its body, not its pages).
+   */
+  priceAs(key: string, size: number, costBytes: number, documents?: boolean): void {
+    // Every request with documents has an entry (0 when they add nothing to its price): a group's
+    // `documentCost` says how many of its requests carry documents (their answers are sized as such).
+    if (documents || costBytes !== size) this.#documentCost.set(key, costBytes - size);
+  }
+
+  /**
    * Adds a request (once), flushing first when it would not fit: `size` is its bytes in the body,
    * `costBytes` the bytes of text its input tokens are priced by (its documents by pages and pixels).
    * A request added again without it (sent back for another attempt) is priced as it was the first
    * time: by its documents, not by the `file_id`s of its body.
    */
   async add(key: string, size: number, costBytes?: number, maxTokens?: number, documents?: boolean): Promise<void> {
-    // Every request with documents has an entry (0 when they add nothing to its price): a group's
-    // `documentCost` says how many of its requests carry documents (their answers are sized as such).
-    if (documents || (costBytes !== undefined && costBytes !== size)) this.#documentCost.set(key, (costBytes ?? size) - size);
+    if (costBytes !== undefined) this.priceAs(key, size, costBytes, documents);
+    // Sent back again: priced as first read (an entry set then is kept), or by its body when it was not.
+    else if (documents && !this.#documentCost.has(key)) this.#documentCost.set(key, 0);
     if (maxTokens !== undefined) this.#answerTokens.set(key, maxTokens);
     const cost = costBytes ?? size + (this.#documentCost.get(key) ?? 0);
     const ctx = this.#ctx;

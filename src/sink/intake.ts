@@ -177,6 +177,7 @@ export class Intake {
       // documents' current file ids (one deleted or expired since was uploaded again), unless they
       // could not be checked (then what it was sent stays).
       if (record.messages.includes('"file_id"') && !hasPendingUploads(record.messages)) await ledger.refreshPayload(scope, key, record.messages);
+      assembler.priceAs(key, size, costBytes, carriesDocuments(record));
       this.#deps.track(known.batch_id);
     } else if (known.state === 'done' && known.updated_at < ctx.runStartedAt) {
       // A transient failure that was final for an earlier run, or a failure that a file gone since

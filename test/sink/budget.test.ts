@@ -334,17 +334,20 @@ it("a truncated answer's retry is priced at the max_tokens it asks for: the grou
 // documents; it is told how many of each group's requests carry them, those sent back again too.
 it('the group estimate is told how many of its requests carry documents (sent back again, they still do)', async () => {
   const ctx = testContext();
-  const asked: { requests: number; documents?: number | undefined }[] = [];
+  const asked: { requests: number; bytes: number; documents?: number | undefined }[] = [];
   const budget = new BudgetGuard(ctx, { maxUsd: 1, spentUsd: () => 0, estimateUsd: (group) => (asked.push(group), 0.01) });
   const assembler = new BatchAssembler(ctx, { budget, beforeOpen: async () => {}, inFlight: () => 0, slotFreed: () => new Promise(() => {}), submit: async () => {}, sendRealtime: async () => {} });
   await assembler.add('text', 10);
   await assembler.add('note', 10, 10, undefined, true); // a text document: no price over its bytes, a document all the same
   await assembler.add('scan', 10, 5_000, undefined, true);
   await assembler.flush();
-  await assembler.requeue(new Map([['scan', { bytes: 12 }], ['text', { bytes: 10 }]]), () => true);
+  // As a settled batch sends them back: whether each carries documents read from its stored body.
+  await assembler.requeue(new Map([['scan', { bytes: 12, documents: true }], ['text', { bytes: 10 }]]), () => true);
   // helper-78: one this run never read (its batch followed, then expired) says so itself.
   await assembler.requeue(new Map([['other', { bytes: 12, documents: true }]]), () => true);
   expect(asked).toEqual([expect.objectContaining({ requests: 3, documents: 2 }), expect.objectContaining({ requests: 2, documents: 1 }), expect.objectContaining({ requests: 1, documents: 1 })]);
+  // Still priced by its pages, not its body.
+  expect(asked[1]!.bytes).toBeGreaterThan(5_000);
 });
 
 // A request an earlier run sent back with its max_tokens doubled (a cut-off answer), pending when that
@@ -372,6 +375,31 @@ it("a request an earlier run sent back with a larger max_tokens is priced at it 
   ctx.ledger.settle(id, [...waiting].map(([key, w]) => ({ waiting: w, result: cut, retry: true, maxTokens: key === keys[0] ? 200 : null })), 2);
   const next = testContext({}, undefined, ctx.ledger);
   expect(await read(next)).toEqual([expect.objectContaining({ requests: 2, answers: [200] })]);
+});
+
+// helper-78 #5: a request of an earlier run's batch, followed by this run and sent back (expired), was
+// priced by its body: the file_id of its PDF, not the PDF's pages.
+it("a followed batch's document request sent back is priced by its documents as this run read them", async () => {
+  const ctx = testContext();
+  const source: PreparedRecord[] = [];
+  for await (const r of toRequests({ model: 'claude-haiku-4-5', maxTokens: 100, prompt: compileTemplate('summarise {{id}}') })(Readable.from(sources([{ id: '1' }])))) source.push(r);
+  // As the attach stage leaves a record whose PDF is uploaded: a small body, priced by its pages.
+  const record = { ...source[0]!, estimateBytes: 40_000 };
+  const spec = record.spec!;
+  ctx.ledger.intake(ctx.scope, ctx.run, [{ id: spec.id, head: spec.head, tail: spec.tail }], [{ key: record.key!, label: null, spec: spec.id, messages: record.messages! }], [], 0);
+  const earlier = ctx.ledger.startRun('test', 0);
+  const { id } = ctx.ledger.openBatch(ctx.identity, earlier, 'test', 'n1', [record.key!], 1);
+  const asked: { bytes: number; documents?: number | undefined }[] = [];
+  const budget = new BudgetGuard(ctx, { maxUsd: 1, spentUsd: () => 0, estimateUsd: (group) => (asked.push(group), 0.01) });
+  let intake!: Intake;
+  const tracked: number[] = [];
+  const assembler = new BatchAssembler(ctx, { budget, beforeOpen: () => intake.writeBuffered(), inFlight: () => 0, slotFreed: () => new Promise(() => {}), submit: async () => {}, sendRealtime: async () => {} });
+  intake = new Intake(ctx, { assembler, track: (batch) => void tracked.push(batch) });
+  await intake.fill(Readable.from([record]));
+  expect(tracked).toEqual([id]); // followed, not sent again
+  await assembler.requeue(new Map([[record.key!, { bytes: 300, documents: true }]]), () => true);
+  expect(asked).toEqual([expect.objectContaining({ documents: 1 })]);
+  expect(asked[0]!.bytes).toBeGreaterThan(40_000);
 });
 
 // helper-70: a batch an earlier try left running, made of cut-off answers' retries, was counted as
