@@ -187,10 +187,7 @@ async function inspect(bytes: Uint8Array, name: string, depth: number, options: 
   const signed = PNG_SIGNATURE.every((b, i) => bytes[i] === b) ? 'image/png' : bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff ? 'image/jpeg' : undefined;
   const damage = signed && (type === undefined || type.mime === signed) ? imageDamage(bytes, signed) : undefined;
   if (damage) throw new DocumentProblem('document_unreadable', `${name}: a damaged ${signed === 'image/png' ? 'PNG' : 'JPEG'} image (${damage})`);
-  if (type?.mime === 'application/pdf') {
-    const pages = await pdfPages(bytes, name);
-    return { kind: 'pdf', mediaType: 'application/pdf', bytes, pages, tokens: pdfTokens(pages, pdfText(pdfStreams(bytes))) };
-  }
+  if (type?.mime === 'application/pdf') return inspectPdf(bytes, name);
   if (type && IMAGE_TYPES.has(type.mime)) {
     let size: { width?: number; height?: number };
     try {
@@ -208,20 +205,47 @@ async function inspect(bytes: Uint8Array, name: string, depth: number, options: 
     if (bytes.length >= 4 && String.fromCharCode(...bytes.subarray(0, 4)) === '%PDF') {
       throw new DocumentProblem('document_unreadable', `${name}: a damaged PDF (its structure cannot be read)`);
     }
-    if (!bytes.includes(0)) {
-      // An e-mail's header block is ASCII; its body may be in any charset it declares (8-bit
-      // ISO-8859-1 is common), which mailparser decodes.
-      const latin1 = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
-      const mail = emailIn(bytes, latin1, name);
-      if (mail) return inspectEmail(mail, name, depth, options);
-      if (looksLikeText(latin1)) throw await notUtf8(bytes, name);
-    }
+    // An e-mail's header block is ASCII; its body may be in any charset it declares (8-bit
+    // ISO-8859-1 is common), which mailparser decodes.
+    const latin1 = bytes.includes(0) ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
+    const mail = latin1 === undefined ? undefined : emailIn(bytes, latin1, name);
+    if (mail) return inspectEmail(mail, name, depth, options);
+    const pdf = await pdfAfterJunk(bytes, name);
+    if (pdf) return pdf;
+    if (latin1 !== undefined && looksLikeText(latin1)) throw await notUtf8(bytes, name);
     throw new DocumentProblem('document_unsupported', `${name}: not a PDF, an image or text (binary data of an unknown type)`);
   }
   if (text.startsWith('%PDF-')) throw new DocumentProblem('document_unreadable', `${name}: a damaged PDF (its structure cannot be read)`);
   const mail = emailIn(bytes, text, name);
   if (mail) return inspectEmail(mail, name, depth, options);
-  return { kind: 'text', mediaType: 'text/plain', text: nonEmpty(text, name) };
+  return (await pdfAfterJunk(bytes, name)) ?? { kind: 'text', mediaType: 'text/plain', text: nonEmpty(text, name) };
+}
+
+async function inspectPdf(bytes: Uint8Array, name: string): Promise<Inspected> {
+  const pages = await pdfPages(bytes, name);
+  return { kind: 'pdf', mediaType: 'application/pdf', bytes, pages, tokens: pdfTokens(pages, pdfText(pdfStreams(bytes))) };
+}
+
+/** Where viewers look for a PDF's header: anywhere in its first 1,024 bytes (PDF 1.7 reference, implementation note 13). */
+const PDF_HEADER_WITHIN = 1024;
+
+/**
+ * A PDF behind bytes that are not its own (a gateway's banner, HTTP headers saved with a download, a
+ * byte order mark): its `%PDF-n.n` header within the first 1,024 bytes, and a whole PDF from there,
+ * which is what is sent (the API reads a PDF from its first byte; offsets in such a file count from
+ * its header, written before the junk was put in front). Undefined when there is none, or what follows
+ * does not load as one (text that only mentions the header stays text). helper-74.
+ */
+async function pdfAfterJunk(bytes: Uint8Array, name: string): Promise<Inspected | undefined> {
+  const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, PDF_HEADER_WITHIN + 8)).toString('latin1');
+  const at = head.search(/%PDF-\d\.\d/);
+  if (at <= 0 || at >= PDF_HEADER_WITHIN) return undefined;
+  try {
+    return await inspectPdf(bytes.subarray(at), name);
+  } catch (error) {
+    if (error instanceof DocumentProblem && error.type === 'document_encrypted') throw error;
+    return undefined;
+  }
 }
 
 /**

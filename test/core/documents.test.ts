@@ -214,6 +214,20 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     expect((await problemOf(zipFile(), 'photos.zip')).message).toMatch(/^photos\.zip: application\/zip \(\.zip\) is not supported: send PDF[^;]*$/);
   });
 
+  // helper-74: a PDF with bytes before its header (a gateway's banner, HTTP headers saved with the
+  // download, a byte order mark) opens in every viewer, and was refused as "binary data".
+  it('a PDF with bytes before its %PDF- header, within its first 1,024, is that PDF, sent from its header', async () => {
+    const pdf = await contractPdf();
+    for (const junk of ['\ufeff', 'HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\n\r\n', '\x00\x01garbage\xff\n']) {
+      const doc = await inspectDocument(Buffer.concat([Buffer.from(junk, 'latin1'), pdf]), 'contract.pdf');
+      expect(doc, JSON.stringify(junk)).toMatchObject({ kind: 'pdf', mediaType: 'application/pdf', pages: 2 });
+      expect(Buffer.from((doc as { bytes: Uint8Array }).bytes).equals(Buffer.from(pdf))).toBe(true);
+    }
+    // Further in than viewers look, or text that only mentions the header: not a PDF.
+    expect((await problemOf(Buffer.concat([Buffer.alloc(1100, 0x20), Buffer.from([0, 1]), pdf]), 'far.pdf')).type).toBe('document_unsupported');
+    expect(await inspectDocument(Buffer.from('Notes: the header is %PDF-1.7 then objects.'), 'notes.txt')).toMatchObject({ kind: 'text' });
+  });
+
   it('DOCX/XLSX (ZIP), binary junk, an encrypted PDF and a damaged PDF are named problems', async () => {
     expect((await problemOf(zipFile(), 'report.docx')).type).toBe('document_unsupported');
     expect((await problemOf(Buffer.from([0, 1, 2, 3, 250, 251]))).type).toBe('document_unsupported');
