@@ -19,6 +19,7 @@ import { dirname } from 'node:path';
 import type { PDFDocument } from 'pdf-lib';
 import { findModel, type ModelEntry } from './models.ts';
 import { argPath, shellWord } from './text.ts';
+import { utf16WithoutBom } from './encoding.ts';
 
 // The parsers load on first use: a run without documents (and the CLI's start) does not pay for them.
 const parsers = () => (loaded ??= Promise.all([import('file-type'), import('image-size'), import('pdf-lib')]));
@@ -210,6 +211,8 @@ async function inspect(bytes: Uint8Array, name: string, depth: number, options: 
     const latin1 = bytes.includes(0) ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
     const mail = latin1 === undefined ? undefined : emailIn(bytes, latin1, name);
     if (mail) return inspectEmail(mail, name, depth, options);
+    const unmarked = utf16Unmarked(bytes);
+    if (unmarked !== undefined) return { kind: 'text', mediaType: 'text/plain', text: nonEmpty(unmarked, name) };
     const pdf = await pdfAfterJunk(bytes, name);
     if (pdf) return pdf;
     if (latin1 !== undefined && looksLikeText(latin1)) throw await notUtf8(bytes, name);
@@ -405,6 +408,21 @@ function utf16(bytes: Uint8Array): string | undefined {
   if (!le && !(bytes[0] === 0xfe && bytes[1] === 0xff)) return undefined;
   try {
     const text = new TextDecoder(le ? 'utf-16le' : 'utf-16be', { fatal: true, ignoreBOM: false }).decode(bytes);
+    return looksLikeText(text) ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * UTF-16 text without a byte order mark (some exports, `iconv -t UTF-16LE`), or undefined: told as the
+ * input reader tells it (`utf16WithoutBom`); what decodes must look like text.
+ */
+function utf16Unmarked(bytes: Uint8Array): string | undefined {
+  const encoding = bytes.length % 2 === 0 ? utf16WithoutBom(bytes) : undefined;
+  if (encoding === undefined) return undefined;
+  try {
+    const text = new TextDecoder(encoding, { fatal: true, ignoreBOM: true }).decode(bytes);
     return looksLikeText(text) ? text : undefined;
   } catch {
     return undefined;

@@ -153,6 +153,18 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     expect((await problemOf(Buffer.from([0xff, 0xfe, 0x01, 0x00, 0x02, 0x00, 0x03, 0x00]), 'x.bin')).type).toBe('document_unsupported');
   });
 
+  // helper-74: UTF-16 text without a byte order mark (as some exports and `iconv -t UTF-16LE` write
+  // it) was "binary data". Its every other byte is NUL while its text is Latin script.
+  it('UTF-16 text without a byte order mark is text, LE or BE; binary with NULs is not', async () => {
+    const text = 'Invoice 2041\nTotal: 1.250,00 € due 2026-12-31\nCustomer: Müller GmbH\n';
+    expect(await inspectDocument(Buffer.from(text, 'utf16le'), 'notes.txt')).toMatchObject({ kind: 'text', text });
+    expect(await inspectDocument(Buffer.from(text, 'utf16le').swap16(), 'notes.txt')).toMatchObject({ kind: 'text', text });
+    // Binary whose every other byte is NUL, that decodes to control characters: not text.
+    expect((await problemOf(Buffer.from([0x01, 0, 0x02, 0, 0x03, 0, 0x10, 0, 0x11, 0, 0x12, 0]), 'x.bin')).type).toBe('document_unsupported');
+    // An odd number of bytes is not UTF-16.
+    expect((await problemOf(Buffer.concat([Buffer.from(text, 'utf16le'), Buffer.from([0x41])]), 'y.bin')).type).toBe('document_unsupported');
+  });
+
   // helper-74: a UTF-32 text file with its byte order mark was "audio/mpeg (.mp1)".
   it('text with a UTF-32 byte order mark is text too', async () => {
     const utf32 = (text: string, le: boolean) => {
