@@ -15,6 +15,7 @@ import { createReadStream, type Dirent } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { bomOf, createDecoding, type TextDecoding } from '../core/encoding.ts';
+import { MAX_FILE_BYTES } from '../core/documents.ts';
 import { splitLines } from '../core/lines.ts';
 import { argPath, inputName, shellWord } from '../core/text.ts';
 import type { SourceRecord } from './read.ts';
@@ -227,11 +228,16 @@ function notUtf8Bytes(name: Buffer): string {
   return shown.length === 1 ? `the byte ${shown[0]}` : `the bytes ${shown.join(', ')}`;
 }
 
-/** `{ path, name, bytes, sha256 }` of a file, hashed as a stream; null figures when it cannot be read (or is no regular file). */
+/**
+ * `{ path, name, bytes, sha256 }` of a file, hashed as a stream; null figures when it cannot be read
+ * (or is no regular file). One over the Files API's 500 MB, which the attach stage refuses by its
+ * size, is not read to hash it (helper-74: a 4 GB video in the folder was read whole first).
+ */
 async function fileRecord(path: string): Promise<Record<string, unknown>> {
   try {
     const info = await stat(path);
     if (!info.isFile()) throw new Error('not a regular file');
+    if (info.size > MAX_FILE_BYTES) return { [PATH_FIELD]: path, name: basename(path), bytes: info.size, sha256: null };
     const hash = createHash('sha256');
     for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
     return { [PATH_FIELD]: path, name: basename(path), bytes: info.size, sha256: hash.digest('hex') };

@@ -2,7 +2,7 @@
  * `--input-format paths`: a list of paths, one a line, as `find`, `ls` or a Windows tool writes it,
  * gives one record per path, under every chunking.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -93,6 +93,26 @@ describe('readPaths: a listed name that is not UTF-8', () => {
 
 // helper-60: a file whose name is not UTF-8 (a Windows ZIP, an old Samba share: `Rechnung_M\xfcller.pdf`
 // in Latin-1) was read back by its lossy name and reported "no such file", though it was there.
+// helper-74: a file over the Files API's 500 MB in a folder was read whole to hash it, then refused.
+describe('readFolder: a file over 500 MB', () => {
+  it('is not read to hash it: its sha256 is null, its size is given', async () => {
+    const { readFolder } = await import('../../src/stages/paths.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'be-huge-'));
+    const huge = join(dir, 'video.mov');
+    // Sparse: 501 MB that take no disk.
+    const file = openSync(huge, 'w');
+    ftruncateSync(file, 501 * 1024 * 1024);
+    closeSync(file);
+    writeFileSync(join(dir, 'ok.txt'), 'fine');
+    const records = [];
+    for await (const record of readFolder(dir)) records.push(record.data);
+    expect(records).toEqual([
+      { path: join(dir, 'ok.txt'), name: 'ok.txt', bytes: 4, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) },
+      { path: huge, name: 'video.mov', bytes: 501 * 1024 * 1024, sha256: null },
+    ]);
+  });
+});
+
 describe('readFolder: a file name that is not UTF-8', () => {
   it('is a record of its own that says so and how to rename it; the other files are read', async () => {
     const { readFolder } = await import('../../src/stages/paths.ts');
