@@ -3,6 +3,9 @@
  * `postgresql://` URL is a PostgreSQL database (`./postgres.ts`), anything else a SQLite file
  * (`./ledger.ts`, the default).
  */
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { Ledger, writtenNotes } from './ledger.ts';
 import type { LedgerStore, WrittenFile } from './store.ts';
 import { BatchEnrichError } from '../errors.ts';
@@ -21,6 +24,34 @@ export async function openLedger(spec: string): Promise<LedgerStore> {
   if (!isPostgresUrl(spec)) return new Ledger(spec.trim() === ':memory:' ? ':memory:' : spec);
   const { PgLedger } = await import('./postgres.ts');
   return PgLedger.open(spec.trim());
+}
+
+/**
+ * The ledger at `spec` for reading only (`status`), and what closes it. A SQLite file whose folder this
+ * user cannot write is read from a copy made now in a private temporary folder (`copiedFrom`: the
+ * folder), deleted on close: in WAL mode SQLite writes its `-shm` file beside the ledger even to read
+ * it (helper-75: a scheduler's ledger could not be shown to anyone else). The copy is the ledger as it
+ * is on disk at that moment, its write-ahead log with it (a run writing meanwhile may be part in it).
+ */
+export async function openLedgerToRead(spec: string): Promise<{ ledger: LedgerStore; copiedFrom?: string; close: () => Promise<void> }> {
+  try {
+    const ledger = await openLedger(spec);
+    return { ledger, close: async () => ledger.close() };
+  } catch (error) {
+    const code = (error as { cause?: { code?: unknown } }).cause?.code;
+    if (isPostgresUrl(spec) || typeof code !== 'string' || !/^(SQLITE_READONLY|SQLITE_CANTOPEN|EACCES|EPERM)/.test(code)) throw error;
+    const folder = mkdtempSync(join(tmpdir(), 'batch-enrich-ledger-'));
+    try {
+      const copy = join(folder, basename(spec));
+      copyFileSync(spec, copy);
+      if (existsSync(`${spec}-wal`)) copyFileSync(`${spec}-wal`, `${copy}-wal`);
+      const ledger = new Ledger(copy);
+      return { ledger, copiedFrom: spec, close: async () => (await ledger.close(), rmSync(folder, { recursive: true, force: true })) };
+    } catch {
+      rmSync(folder, { recursive: true, force: true });
+      throw error;
+    }
+  }
 }
 
 /**

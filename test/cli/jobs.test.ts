@@ -3,10 +3,10 @@
  * an emulator's URL, a key and a temporary ledger), plus the built binary for what only a process
  * shows (exit code on a closed pipe).
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { toFile, type default as Anthropic } from '@anthropic-ai/sdk';
@@ -913,6 +913,38 @@ describe('the built binary', () => {
     await new Promise((resolve) => shell.on('close', resolve));
     expect(JSON.parse(named.stdout.trim())).toHaveProperty('custom_id');
     expect(named.stderr).toBe('exit 0\n');
+  });
+});
+
+// helper-75: status on a ledger in a folder the user cannot write (a scheduler's, read by an analyst)
+// failed: SQLite in WAL mode writes its -shm beside the file even to read. Root writes anywhere: run
+// as nobody through setpriv then (skipped without it).
+const asNobody = process.getuid?.() !== 0 ? [] : spawnSync('setpriv', ['--version']).status === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : undefined;
+describe('status on a ledger it cannot write', () => {
+  it.skipIf(!BUILT || asNobody === undefined)('reads it as it is, says so, and changes nothing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-ro-'));
+    const identity = { scope: 'scope-ro', baseUrl: 'http://127.0.0.1:9', apiVersion: '2026-10-21', keyFingerprint: '01234567' } as Identity;
+    const ledgerPath = join(dir, 'ledger.db');
+    const ledger = new Ledger(ledgerPath);
+    addBatch(ledger, { identity, job: 'nightly', remoteId: 'msgbatch_ro1', at: Date.now() });
+    ledger.close();
+    // The tests' private temporary folder (0700) is crossed, not listed, by the other user.
+    if (asNobody!.length > 0) chmodSync(dirname(dir), 0o711);
+    chmodSync(ledgerPath, 0o644);
+    chmodSync(dir, 0o555);
+    const before = readFileSync(ledgerPath);
+    try {
+      const [command, ...args] = [...asNobody!, process.execPath, BIN, 'status', '--no-refresh', '--ledger', ledgerPath];
+      const result = spawnSync(command!, args, { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '', HOME: dir }, timeout: 30_000 });
+      expect(result.status, result.stderr).toBe(0);
+      expect(result.stdout).toContain('job nightly: 1 batch (1 in_progress)');
+      expect(result.stdout).toContain('msgbatch_ro1');
+      expect(result.stderr).toContain(`the ledger's folder ${dir} is read-only for this user: shown from a copy read now`);
+      expect(readFileSync(ledgerPath).equals(before)).toBe(true);
+      expect(readdirSync(dir)).toEqual(['ledger.db']);
+    } finally {
+      chmodSync(dir, 0o755);
+    }
   });
 });
 

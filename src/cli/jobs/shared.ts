@@ -14,10 +14,11 @@
  * answer again, so nothing is lost. Only `gc` writes.
  */
 import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type Anthropic from '@anthropic-ai/sdk';
 import { createClient, DEFAULT_BASE_URL, identityOf, keyFingerprint, publicBaseUrl } from '../../client/client.ts';
 import { defaultLedgerPath, type BatchRow } from '../../ledger/ledger.ts';
-import { isPostgresUrl, openLedger } from '../../ledger/open.ts';
+import { isPostgresUrl, openLedger, openLedgerToRead } from '../../ledger/open.ts';
 import type { LedgerStore } from '../../ledger/store.ts';
 import { shownLedger } from '../../ledger/url.ts';
 import { BATCH_EXPIRY_MS } from '../../sink/options.ts';
@@ -102,6 +103,21 @@ export async function withLedger<T>(path: string, fn: (ledger: LedgerStore) => P
     return await fn(ledger);
   } finally {
     await ledger.close();
+  }
+}
+
+/**
+ * `withLedger` for a command that only reads it (`status`): a SQLite ledger whose folder this user
+ * cannot write is read from a copy made now, as `io`'s stderr says (`openLedgerToRead`).
+ */
+export async function readingLedger<T>(io: CliIo, path: string, fn: (ledger: LedgerStore) => Promise<T>): Promise<T | undefined> {
+  if (!isPostgresUrl(path) && path !== ':memory:' && !existsSync(path)) return undefined;
+  const { ledger, copiedFrom, close } = await openLedgerToRead(path);
+  if (copiedFrom !== undefined) say(io, `the ledger's folder ${dirname(copiedFrom)} is read-only for this user: shown from a copy read now`);
+  try {
+    return await fn(ledger);
+  } finally {
+    await close();
   }
 }
 

@@ -14,7 +14,7 @@ import { EXIT, type CliIo } from '../io.ts';
 import { guarded, help, say } from '../command.ts';
 import { jobName, parseFlags, renderFlags } from '../flags.ts';
 import { count, formatBytes, formatDuration, plural, printable } from '../text.ts';
-import { apiFromEnv, ENVIRONMENT, EXPIRY_MS, groupBy, HELP_FLAG, identityMatches, LEDGER_FLAG, ledgerPath, shownLedger, otherIdentity, withLedger, type Api } from './shared.ts';
+import { apiFromEnv, ENVIRONMENT, EXPIRY_MS, groupBy, HELP_FLAG, identityMatches, LEDGER_FLAG, ledgerPath, shownLedger, otherIdentity, readingLedger, type Api } from './shared.ts';
 
 /** Retrieves in flight at once while refreshing. */
 const REFRESH_CONCURRENCY = 8;
@@ -97,7 +97,7 @@ export function statusCommand(argv: string[], io: CliIo): Promise<number> {
     const path = ledgerPath(values.ledger, io.env);
     const expected = new Map<number, number | undefined>();
     let realtimeCounts = new Map<number, ResultCounts>();
-    const read = await withLedger(path, async (ledger) => {
+    const read = await readingLedger(io, path, async (ledger) => {
       const batches = await ledger.batches();
       // The expected cost of each batch a job still has or had (for --json): from its spec and what its
       // requests are priced by (documents by pages and pixels; the body's bytes in an older ledger's rows).
