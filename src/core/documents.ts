@@ -543,13 +543,26 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number, opti
     header('From', addresses(mail.from?.value ? [mail.from] : [])) +
     header('To', addresses(mail.to)) +
     header('Cc', addresses(mail.cc)) +
-    header('Date', mail.date?.toISOString()) +
+    header('Date', rawHeader(mail.headerLines, 'date')) +
     header('Subject', mail.subject) +
     (attachments.length ? `Attachments sent as documents: ${attachments.length}\n` : '') +
     (skipped.length ? `Attachments not sent: ${skipped.join(', ')}\n` : '') +
     `\n${body.trim()}\n` +
     attachedText.map((part) => `\n${part}`).join('');
   return { kind: 'email', text, attachments, ...(skipped.length ? { notSent: skipped } : {}) };
+}
+
+/**
+ * A header's value as the message writes it (unfolded), or undefined. mailparser's parsed `date` is the
+ * time of reading for one it cannot parse (helper-80: "Tue, 5 Mar 2024 10:00:00 CET" made the text sent,
+ * and so the request's key, change at every run, which paid again), and UTC for one it can (a day
+ * earlier than the message says, for "Fri, 01 Mar 2024 00:30:00 +0100").
+ */
+function rawHeader(lines: readonly { key: string; line: string }[], key: string): string | undefined {
+  const line = lines.find((header) => header.key === key)?.line;
+  if (line === undefined) return undefined;
+  const value = line.slice(line.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ').trim();
+  return value === '' ? undefined : value;
 }
 
 /** The file id a part to upload has in a request until it is uploaded, and in its key always. */

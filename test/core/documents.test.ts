@@ -254,6 +254,31 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
   });
 });
 
+// helper-80: mailparser puts the time of reading for a Date header it cannot parse, so the text sent,
+// and the request's key, changed at every run: each rerun paid again, and a --no-wait loop never ended.
+// One it parsed went out in UTC: "Fri, 01 Mar 2024 00:30:00 +0100" as 2024-02-29T23:30:00.000Z.
+describe("inspectDocument: an e-mail's Date header is sent as written", () => {
+  const mail = (date: string) => Buffer.from(`From: rechnung@firma.example\r\nTo: c@d.example\r\nDate: ${date}\r\nSubject: Rechnung\r\n\r\nBetrag 10 EUR\r\n`);
+  it.each([
+    ['Tue, 5 Mar 2024 10:00:00 CET'],
+    ['31/12/2024 14:00'],
+    ['garbage'],
+    ['Fri, 01 Mar 2024 00:30:00 +0100'],
+  ])('%s', async (date) => {
+    const first = (await inspectDocument(mail(date), 'm.eml')) as { text: string };
+    expect(first.text).toContain(`\nDate: ${date}\n`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(((await inspectDocument(mail(date), 'm.eml')) as { text: string }).text).toBe(first.text);
+  });
+
+  it('a folded Date header is unfolded; an e-mail without one has no Date line', async () => {
+    const folded = Buffer.from('From: a@b.example\r\nDate: Fri, 01 Mar 2024\r\n 00:30:00 +0100\r\nSubject: s\r\n\r\nbody\r\n');
+    expect(((await inspectDocument(folded, 'f.eml')) as { text: string }).text).toContain('\nDate: Fri, 01 Mar 2024 00:30:00 +0100\n');
+    const none = Buffer.from('From: a@b.example\r\nSubject: s\r\n\r\nbody\r\n');
+    expect(((await inspectDocument(none, 'n.eml')) as { text: string }).text).not.toContain('Date:');
+  });
+});
+
 describe('inspectDocument: a damaged or cut-short image is document_unreadable, before paying', () => {
   // A PNG cut in its IDAT data passed (its size is in the IHDR at the start) and was sent; a PNG
   // damaged after its signature was document_unsupported, though the README says damaged files are
