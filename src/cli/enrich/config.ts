@@ -10,6 +10,7 @@ import { isBatchEnrichError, usageError } from '../../errors.ts';
 import type { JSONSchema } from '../../core/request.ts';
 import { resolveAnswerSchema } from '../../core/schema.ts';
 import { compileTemplate } from '../../core/template.ts';
+import { bomOf, countLineEnds, firstInvalidUtf8, utf16WithoutBom } from '../../core/encoding.ts';
 import type { FlagValues } from '../flags.ts';
 import { loadRecipe } from '../recipes.ts';
 import type { ENRICH_FLAGS } from './flags.ts';
@@ -79,11 +80,33 @@ function readSchema(file: string): JSONSchema {
 }
 
 function readText(flag: string, file: string): string {
+  let bytes: Buffer;
   try {
-    return readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (error) {
     throw usageError(`${flag} ${file}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
+  return settingsText(flag, file, bytes);
+}
+
+/**
+ * A settings file's text as written (helper-80): its byte order mark left out (it was sent in every
+ * prompt, and broke a schema with an invisible character), UTF-16 read as such (PowerShell's `>` writes
+ * it; its NULs had made a prompt with no field); anything else must be UTF-8, or the file, the line and
+ * the byte are named (a windows-1252 é was sent as U+FFFD, silently).
+ */
+function settingsText(flag: string, file: string, bytes: Buffer): string {
+  const bom = bomOf(bytes);
+  const encoding = bom?.encoding ?? (bytes.length % 2 === 0 ? utf16WithoutBom(bytes) : undefined) ?? 'utf-8';
+  const body = bytes.subarray(bom?.length ?? 0);
+  if (encoding === 'utf-8') {
+    const bad = firstInvalidUtf8(body);
+    if (bad < body.length) {
+      const line = countLineEnds(body, 0, bad) + 1;
+      throw usageError(`${flag} ${file}:${line}: not UTF-8 (the byte 0x${(body[bad] as number).toString(16)}); save it as UTF-8`);
+    }
+  }
+  return new TextDecoder(encoding, { ignoreBOM: true }).decode(body);
 }
 
 /** The fields the answer adds to a record: `--into`'s, the schema's, or `answer` for free text. */

@@ -109,13 +109,21 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
   };
   // Records of documents are checked against the document prompt (a recipe's), when there is one.
   const template = (documents.files || documents.attach.length > 0 ? config.documentPrompt : undefined) ?? config.prompt;
+  // Rows of a table without documents differ by their fields alone: a prompt that names none is one
+  // request, its answer copied to every row (helper-80: `{text}` with single braces, exit 0, no word).
+  // Said at the first record: bytes that are no table (a PDF on stdin) are named as such first.
+  const braced = /(?<!\{)\{\s*([\w.$-]+)\s*\}(?!\})/.exec(template.source)?.[1];
+  const promptProblem =
+    !documents.files && documents.attach.length === 0 && template.fields.length === 0
+      ? `the prompt names no field of the records, so every record would be sent the same request and get the same answer; fields are written {{name}}${braced === undefined ? '' : ` (did you mean {{${braced}}}?)`}`
+      : undefined;
   const firstChecks = { template, answerFields: answerFields(config), idField: values['id-field'], attach: values.attach ?? [], allowMissing: values['allow-missing'], file, warn: warnOnce };
   return {
     file,
     rereadable: documents.input !== undefined || (file !== '-' && regularFile(file)),
     documents,
     open: async () => documents.input ?? (file === '-' ? fromStdin(io, say) : await openInput(file)),
-    read: (chunks) => firstRows(checkFirstRecord(documents.read ? documents.read(chunks) : readRecords(readOptions)(chunks), firstChecks), values.limit),
+    read: (chunks) => firstRows(checkFirstRecord(namingAField(documents.read ? documents.read(chunks) : readRecords(readOptions)(chunks), promptProblem), firstChecks), values.limit),
     // As the run will attach them (the run has the Files API: `--upload` as given), so that what
     // --dry-run shows and what the estimates count is what the run sends: a file the run uploads is
     // a `file_id` (its sha256 here), never refused as too big to go inline.
@@ -164,4 +172,12 @@ export function columnList(columns: readonly string[]): string {
   if (columns.every((name) => name === name.trim() && !/[,"]/.test(name))) return columns.join(', ');
   const spaced = columns.some((name) => name !== name.trim());
   return `${columns.map((name) => JSON.stringify(name)).join(', ')}${spaced ? ': spaces around a name are part of it' : ''}`;
+}
+
+/** The records, refused at the first with `problem` when there is one (a usage error). */
+async function* namingAField<T>(records: AsyncIterable<T>, problem: string | undefined): AsyncGenerator<T> {
+  for await (const record of records) {
+    if (problem !== undefined) throw usageError(problem);
+    yield record;
+  }
 }
