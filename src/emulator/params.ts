@@ -340,7 +340,7 @@ const TOOL_RESULT_TAGS = Object.keys(TOOL_RESULT_BLOCKS);
 
 /**
  * Custom tools [SPEC Tool: name 1..128 of `^[a-zA-Z0-9_-]{1,128}$`, `input_schema` required with
- * `type: "object"` (InputSchema)]; names unique (UNCONFIRMED wording); strict tools' schemas meet the
+ * `type: "object"`, `properties` an object and `required` a list of strings (InputSchema)]; names unique (UNCONFIRMED wording); strict tools' schemas meet the
  * structured-outputs limits, at most 20 strict tools [DOC §3.4]. Returns the custom tool names.
  */
 function checkTools(params: Obj): Set<string> {
@@ -375,6 +375,17 @@ function checkTools(params: Obj): Set<string> {
     if (schema === undefined) fail(`${path}.input_schema`, 'Field required');
     if (!isObj(schema)) fail(`${path}.input_schema`, 'Input should be a valid dictionary');
     if (schema['type'] !== 'object') fail(`${path}.input_schema.type`, "Input should be 'object'");
+    // [SPEC InputSchema: `properties` an object or null (`anyOf [{type: object}, {type: null}]`); `required`
+    // a list of strings or null] (helper-79 #1: only `type` was checked). Its other keywords are open.
+    const properties = schema['properties'];
+    if (properties !== undefined && properties !== null && !isObj(properties)) fail(`${path}.input_schema.properties`, 'Input should be a valid dictionary');
+    const required = schema['required'];
+    if (required !== undefined && required !== null) {
+      if (!Array.isArray(required)) fail(`${path}.input_schema.required`, 'Input should be a valid list');
+      required.forEach((item, k) => {
+        if (typeof item !== 'string') fail(`${path}.input_schema.required.${k}`, 'Input should be a valid string');
+      });
+    }
     if (tool['strict'] === true) {
       if (++strict > MAX_STRICT_TOOLS) fail('tools', `Too many strict tools (${strict}); the limit is ${MAX_STRICT_TOOLS}`);
       const problem = structuredOutputProblem(schema, tally);

@@ -219,6 +219,11 @@ const CASES: Case[] = [
   { description: 'thinking: null', params: { thinking: null }, message: /^thinking: Input should be a valid dictionary$/ },
   { description: 'tool_choice: null', params: { tool_choice: null }, message: /^tool_choice: Input should be a valid dictionary$/ },
   { description: 'service_tier: null', notCounted: true, params: { service_tier: null }, message: /^service_tier: Input should be 'auto' or 'standard_only'$/ },
+  // helper-79: what the OpenAPI document types and the emulator took as any value.
+  // #1 [SPEC InputSchema: properties an object or null; required a list of strings or null]
+  { description: 'a tool input_schema whose properties are not an object', params: { tools: [{ name: 'f', input_schema: { type: 'object', properties: ['a'] } }] }, message: /^tools\.0\.custom\.input_schema\.properties: Input should be a valid dictionary$/ },
+  { description: 'a tool input_schema whose required is not a list', params: { tools: [{ name: 'f', input_schema: { type: 'object', required: 'a' } }] }, message: /^tools\.0\.custom\.input_schema\.required: Input should be a valid list$/ },
+  { description: 'a tool input_schema whose required names a number', params: { tools: [{ name: 'f', input_schema: { type: 'object', required: ['a', 5] } }] }, message: /^tools\.0\.custom\.input_schema\.required\.1: Input should be a valid string$/ },
 ];
 
 describe('one bad request per case inside an otherwise good batch (SDK, every line against the spec)', () => {
