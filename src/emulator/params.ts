@@ -132,10 +132,19 @@ function optionalObject(obj: Obj, key: string, path: string, allowed: readonly s
   return value;
 }
 
-/** An optional string field (or null) of at least `min` and at most `max` characters (code points, as Pydantic counts them). */
-function optionalString(obj: Obj, key: string, path: string, min = 0, max = Infinity): void {
+/**
+ * Whether a field's schema has a null branch (`anyOf [..., {type: "null"}]`): only then is `null` taken as
+ * absent. Without one (a plain `type: "string"`, say), `null` is a value of the wrong type and refused
+ * as such (helper-79 #2: `null` was taken as absent everywhere). The default is "not nullable".
+ */
+interface Nullable {
+  nullable?: boolean;
+}
+
+/** An optional string field of at least `min` and at most `max` characters (code points, as Pydantic counts them). */
+function optionalString(obj: Obj, key: string, path: string, { min = 0, max = Infinity, nullable = false }: { min?: number; max?: number } & Nullable = {}): void {
   const value = obj[key];
-  if (value === undefined || value === null) return;
+  if (value === undefined || (value === null && nullable)) return;
   if (typeof value !== 'string') fail(path, 'Input should be a valid string');
   const length = value.length > max || value.length < min ? [...value].length : value.length;
   if (length < min) fail(path, `String should have at least ${min} character${min === 1 ? '' : 's'}`);
@@ -143,15 +152,17 @@ function optionalString(obj: Obj, key: string, path: string, min = 0, max = Infi
 }
 
 /** An optional field that must be one of `values`. */
-function optionalEnum(obj: Obj, key: string, path: string, values: readonly string[]): void {
+function optionalEnum(obj: Obj, key: string, path: string, values: readonly string[], { nullable = false }: Nullable = {}): void {
   const value = obj[key];
-  if (value !== undefined && value !== null && !values.includes(value as string)) fail(path, `Input should be ${oneOfWords(values)}`);
+  if (value === undefined || (value === null && nullable)) return;
+  if (!values.includes(value as string)) fail(path, `Input should be ${oneOfWords(values)}`);
 }
 
 /** An optional boolean field. */
-function optionalBoolean(obj: Obj, key: string, path: string): void {
+function optionalBoolean(obj: Obj, key: string, path: string, { nullable = false }: Nullable = {}): void {
   const value = obj[key];
-  if (value !== undefined && value !== null && typeof value !== 'boolean') fail(path, 'Input should be a valid boolean');
+  if (value === undefined || (value === null && nullable)) return;
+  if (typeof value !== 'boolean') fail(path, 'Input should be a valid boolean');
 }
 
 /**
@@ -298,9 +309,9 @@ const FIXED_SAMPLING = /^claude-(opus-4-[78]|opus-5(-5)?|sonnet-5|fable-5(-\d+)?
  */
 function checkTopLevel(params: Obj): void {
   const metadata = optionalObject(params, 'metadata', 'metadata', KEYS.Metadata);
-  if (metadata) optionalString(metadata, 'user_id', 'metadata.user_id', 0, 512);
+  if (metadata) optionalString(metadata, 'user_id', 'metadata.user_id', { max: 512, nullable: true });
   optionalEnum(params, 'service_tier', 'service_tier', ['auto', 'standard_only']);
-  optionalString(params, 'inference_geo', 'inference_geo');
+  optionalString(params, 'inference_geo', 'inference_geo', { nullable: true });
 }
 
 // --- thinking -------------------------------------------------------------------------------------------
@@ -316,8 +327,8 @@ function checkThinking(params: Obj, ctx: CheckContext): boolean {
   const type = thinking['type'];
   if (type !== 'enabled' && type !== 'disabled' && type !== 'adaptive') tagError('thinking', type, ['enabled', 'disabled', 'adaptive']);
   onlyKeys(thinking, `thinking.${type}`, KEYS[type]);
-  // [SPEC ThinkingDisplayMode]
-  optionalEnum(thinking, 'display', `thinking.${type}.display`, ['summarized', 'omitted']);
+  // [SPEC ThinkingConfigEnabled.display, ThinkingConfigAdaptive.display: ThinkingDisplayMode or null]
+  optionalEnum(thinking, 'display', `thinking.${type}.display`, ['summarized', 'omitted'], { nullable: true });
   if (type === 'disabled') return false;
   if (type === 'adaptive') return true;
   const budget = thinking['budget_tokens'];
@@ -363,6 +374,7 @@ function checkTools(params: Obj): Set<string> {
     if (type !== undefined && type !== null && type !== 'custom') tagError(base, type, TOOL_TAGS);
     const path = `${base}.custom`;
     onlyKeys(tool, path, KEYS.Tool);
+    // [SPEC Tool.strict: a boolean; Tool.description: a string; neither has a null branch]
     optionalBoolean(tool, 'strict', `${path}.strict`);
     optionalString(tool, 'description', `${path}.description`);
     const name = tool['name'];
@@ -407,6 +419,7 @@ function checkToolChoice(params: Obj, names: Set<string>, thinking: boolean): vo
   const type = tc['type'];
   if (type !== 'auto' && type !== 'any' && type !== 'tool' && type !== 'none') tagError('tool_choice', type, ['auto', 'any', 'tool', 'none']);
   onlyKeys(tc, `tool_choice.${type}`, KEYS[type]);
+  // [SPEC ToolChoiceAuto, ToolChoiceAny, ToolChoiceTool: disable_parallel_tool_use a boolean, not nullable]
   optionalBoolean(tc, 'disable_parallel_tool_use', `tool_choice.${type}.disable_parallel_tool_use`);
   if (type === 'tool') {
     if (typeof tc['name'] !== 'string') fail('tool_choice.tool.name', 'Field required');
@@ -525,6 +538,7 @@ function checkMessages(messages: unknown, ctx: CheckContext, model: ModelEntry):
           onlyKeys(block, `${bpath}.tool_result`, KEYS.RequestToolResultBlock);
           const id = block['tool_use_id'];
           if (typeof id !== 'string') fail(`${bpath}.tool_result.tool_use_id`, 'Field required');
+          // [SPEC RequestToolResultBlock.is_error: a boolean, not nullable]
           optionalBoolean(block, 'is_error', `${bpath}.tool_result.is_error`);
           checkToolResultContent(block['content'], `${bpath}.tool_result.content`, model);
           toolResults.push(id);
@@ -610,7 +624,7 @@ function checkUrl(source: Obj, path: string): void {
 function checkImage(block: Obj, path: string): void {
   onlyKeys(block, path, KEYS.RequestImageBlock);
   const transformations = optionalObject(block, 'transformations', `${path}.transformations`, KEYS.RequestImageTransformations);
-  // [SPEC RequestImageTransformations.oversized_image]
+  // [SPEC RequestImageBlock.transformations: RequestImageTransformations or null; its oversized_image an enum, not nullable]
   if (transformations) optionalEnum(transformations, 'oversized_image', `${path}.transformations.oversized_image`, ['downsize', 'error']);
   const { source, type } = checkSource(block, path, ['base64', 'url', 'file'] as const);
   const spath = `${path}.source.${type}`;
@@ -631,9 +645,10 @@ function checkImage(block: Obj, path: string): void {
 function checkDocument(block: Obj, path: string, model: ModelEntry): void {
   onlyKeys(block, path, KEYS.RequestDocumentBlock);
   // [SPEC RequestDocumentBlock: title a string of 1 to 500 characters or null; context at least 1 character or null]
-  optionalString(block, 'title', `${path}.title`, 1, 500);
-  optionalString(block, 'context', `${path}.context`, 1);
+  optionalString(block, 'title', `${path}.title`, { min: 1, max: 500, nullable: true });
+  optionalString(block, 'context', `${path}.context`, { min: 1, nullable: true });
   const citationsConfig = optionalObject(block, 'citations', `${path}.citations`, KEYS.RequestCitationsConfig);
+  // [SPEC RequestDocumentBlock.citations: RequestCitationsConfig or null; its `enabled` a boolean, not nullable]
   if (citationsConfig) optionalBoolean(citationsConfig, 'enabled', `${path}.citations.enabled`);
   const { source, type } = checkSource(block, path, ['base64', 'text', 'content', 'url', 'file'] as const);
   const spath = `${path}.source.${type}`;
@@ -681,7 +696,8 @@ function checkCacheControl(params: Obj): void {
     if (!isObj(cc)) fail(ccPath, 'Input should be a valid dictionary');
     if (cc['type'] !== 'ephemeral') tagError(ccPath, cc['type'], ['ephemeral']);
     onlyKeys(cc, `${ccPath}.ephemeral`, KEYS.CacheControlEphemeral);
-    const ttl = cc['ttl'] ?? '5m';
+    // [SPEC CacheControlEphemeral.ttl: '5m' | '1h', "Defaults to `5m`"; no null branch, so null is refused, not the default]
+    const ttl = cc['ttl'] === undefined ? '5m' : cc['ttl'];
     if (ttl !== '5m' && ttl !== '1h') fail(`${ccPath}.ephemeral.ttl`, "Input should be '5m' or '1h'");
     marks.push({ path, ttl });
   };

@@ -224,6 +224,20 @@ const CASES: Case[] = [
   { description: 'a tool input_schema whose properties are not an object', params: { tools: [{ name: 'f', input_schema: { type: 'object', properties: ['a'] } }] }, message: /^tools\.0\.custom\.input_schema\.properties: Input should be a valid dictionary$/ },
   { description: 'a tool input_schema whose required is not a list', params: { tools: [{ name: 'f', input_schema: { type: 'object', required: 'a' } }] }, message: /^tools\.0\.custom\.input_schema\.required: Input should be a valid list$/ },
   { description: 'a tool input_schema whose required names a number', params: { tools: [{ name: 'f', input_schema: { type: 'object', required: ['a', 5] } }] }, message: /^tools\.0\.custom\.input_schema\.required\.1: Input should be a valid string$/ },
+  // #2 null where the schema has no null branch [SPEC CacheControlEphemeral.ttl, Tool.description, Tool.strict,
+  // ToolChoiceAuto.disable_parallel_tool_use, RequestToolResultBlock.is_error, RequestCitationsConfig.enabled,
+  // RequestImageTransformations.oversized_image: a plain type each] is no value of that type, not "absent".
+  { description: 'a cache_control ttl: null', params: { system: [{ type: 'text', text: 's', cache_control: { type: 'ephemeral', ttl: null } }] }, message: /^system\.0\.cache_control\.ephemeral\.ttl: Input should be '5m' or '1h'$/ },
+  { description: 'a tool description: null', params: { tools: [{ name: 'f', description: null, input_schema: { type: 'object' } }] }, message: /^tools\.0\.custom\.description: Input should be a valid string$/ },
+  { description: 'a tool strict: null', params: { tools: [{ name: 'f', strict: null, input_schema: { type: 'object' } }] }, message: /^tools\.0\.custom\.strict: Input should be a valid boolean$/ },
+  { description: 'a tool_choice disable_parallel_tool_use: null', params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], tool_choice: { type: 'auto', disable_parallel_tool_use: null } }, message: /^tool_choice\.auto\.disable_parallel_tool_use: Input should be a valid boolean$/ },
+  {
+    description: 'a tool_result is_error: null',
+    params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', is_error: null, content: 'x' }])] },
+    message: /^messages\.2\.content\.0\.tool_result\.is_error: Input should be a valid boolean$/,
+  },
+  { description: 'a document citations enabled: null', params: { messages: [user([{ type: 'document', citations: { enabled: null }, source: { type: 'text', media_type: 'text/plain', data: 'x' } }])] }, message: /^messages\.0\.content\.0\.document\.citations\.enabled: Input should be a valid boolean$/ },
+  { description: 'an image oversized_image: null', params: { messages: [user([{ type: 'image', transformations: { oversized_image: null }, source: { type: 'base64', media_type: 'image/png', data: PNG } }])] }, message: /^messages\.0\.content\.0\.image\.transformations\.oversized_image: Input should be 'downsize' or 'error'$/ },
 ];
 
 describe('one bad request per case inside an otherwise good batch (SDK, every line against the spec)', () => {
@@ -286,6 +300,29 @@ describe('valid requests the emulator used to refuse or mishandle', () => {
     expect(thought.usage.output_tokens_details.thinking_tokens).toBeGreaterThan(0);
     expect(thought.usage.output_tokens_details.thinking_tokens).toBeLessThan(thought.usage.output_tokens);
     expect(results.get('diag').message.usage.output_tokens_details).toBeNull();
+  });
+
+  it('null is taken where the schema has a null branch (helper-79 #2 refuses it only where it has none)', async () => {
+    // [SPEC Metadata.user_id, CreateMessageParams.inference_geo/cache_control, Tool.type/cache_control,
+    // ThinkingConfigAdaptive.display, RequestDocumentBlock.title/context/citations, RequestImageBlock.transformations,
+    // RequestTextBlock.cache_control/citations: each `anyOf [..., {type: null}]`]
+    const results = await runBatch([
+      req('nulls', 'q', {
+        metadata: { user_id: null },
+        inference_geo: null,
+        cache_control: null,
+        thinking: { type: 'adaptive', display: null },
+        tools: [{ type: null, name: 'f', input_schema: { type: 'object', properties: null, required: null }, cache_control: null }],
+        messages: [
+          user([
+            { type: 'document', title: null, context: null, citations: null, cache_control: null, source: { type: 'text', media_type: 'text/plain', data: 'x' } },
+            { type: 'image', transformations: null, source: { type: 'base64', media_type: 'image/png', data: PNG } },
+            { type: 'text', text: 'what?', citations: null, cache_control: null },
+          ]),
+        ],
+      }),
+    ]);
+    expect(results.get('nulls')?.type, JSON.stringify(results.get('nulls')?.error ?? '')).toBe('succeeded');
   });
 
   it('the output-300k beta raises max_tokens to 300,000 for batch requests only, on the models it covers', async () => {
