@@ -63,6 +63,8 @@ export interface ForwardAuth {
   version: string;
   /** The `anthropic-beta` values of the call (they raise limits such as `max_tokens`). */
   betas?: readonly string[];
+  /** Whether the call was made on the `?beta=true` surface (its params are `BetaCreateMessageParams`). */
+  beta?: boolean;
 }
 
 type Outcome =
@@ -101,6 +103,8 @@ export interface BatchRecord {
   readonly version: string;
   /** The create call's `anthropic-beta` values: they apply to every request of the batch. */
   readonly betas: readonly string[];
+  /** Whether the batch was created on the `?beta=true` surface: its requests are checked as beta params. */
+  readonly beta: boolean;
   readonly requests: BatchRequest[];
   cancelInitiatedAt: number | null;
   deleted: boolean;
@@ -193,6 +197,7 @@ export class BatchStore {
       processingMs: processingMs ?? this.#cfg.processingMs,
       version,
       betas: auth.betas ?? [],
+      beta: auth.beta ?? false,
       requests,
       cancelInitiatedAt: null,
       deleted: false,
@@ -369,7 +374,7 @@ export class BatchStore {
       return { t: 'err', error: { type: cfg.erroredType, message: faultMessage(cfg.erroredType) } };
     // Validated when the request is processed (as the API does), at the batch's creation time, so that a
     // model retired while the batch ran still answers the way it would have at submission.
-    const problem = checkParams(req.params, { context: 'batch', version: rec.version, betas: rec.betas, now: rec.createdAt, upstreamModels: cfg.forward !== undefined, files: cfg.files });
+    const problem = checkParams(req.params, { context: 'batch', version: rec.version, betas: rec.betas, beta: rec.beta, now: rec.createdAt, upstreamModels: cfg.forward !== undefined, files: cfg.files });
     if (problem !== undefined) return { t: 'err', error: problem };
     // Document and image blocks: their sources (files of this key, base64 that decodes, media types) and limits.
     const documentProblem = checkDocuments(req.params, cfg.files).problem;

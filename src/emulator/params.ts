@@ -39,6 +39,12 @@ export interface CheckContext {
   upstreamModels?: boolean;
   /** The files `file` sources name (their pages count against the context window). */
   files?: FileStore | undefined;
+  /**
+   * Whether the call was made on the beta surface (`?beta=true`, as the SDK's `client.beta` sends it),
+   * whose params are [SPEC BetaCreateMessageParams] rather than [SPEC CreateMessageParams]. Only
+   * `output_config.task_budget` depends on it here. _Default:_ false.
+   */
+  beta?: boolean;
 }
 
 /** The error a request gets: its type and message. */
@@ -104,8 +110,10 @@ const KEYS = {
   enabled: ['budget_tokens', 'display', 'type'],
   disabled: ['type'],
   adaptive: ['display', 'type'],
-  // With BetaOutputConfig's `task_budget`: the emulator serves `/v1/messages?beta=true` as `/v1/messages`.
-  OutputConfig: ['effort', 'format', 'task_budget'],
+  OutputConfig: ['effort', 'format'],
+  // On the `?beta=true` surface (helper-79 #3: `task_budget` was taken on both).
+  BetaOutputConfig: ['effort', 'format', 'task_budget'],
+  BetaTokenTaskBudget: ['remaining', 'total', 'type'],
   JsonOutputFormat: ['schema', 'type'],
   CacheControlEphemeral: ['ttl', 'type'],
   Metadata: ['user_id'],
@@ -198,7 +206,7 @@ function check(params: Obj, ctx: CheckContext): void {
   checkSystem(params['system']);
   checkMessages(params['messages'], ctx, model);
   checkCacheControl(params);
-  checkOutputConfig(params, model);
+  checkOutputConfig(params, model, ctx);
   checkContextWindow(params, model, ctx);
 }
 
@@ -724,15 +732,16 @@ function checkCacheControl(params: Obj): void {
 // --- output_config ---------------------------------------------------------------------------------------------------
 
 /**
- * [SPEC OutputConfig: effort, format (JsonOutputFormat: type 'json_schema', schema object)]; the model
- * must support structured outputs [REG]; the schema must meet the limits (core/schema-limits.ts);
- * structured outputs are incompatible with citations [DOC §5].
+ * [SPEC OutputConfig: effort, format (JsonOutputFormat: type 'json_schema', schema object); on the beta
+ * surface BetaOutputConfig, with task_budget too]; the model must support structured outputs [REG]; the
+ * schema must meet the limits (core/schema-limits.ts); structured outputs are incompatible with citations [DOC §5].
  */
-function checkOutputConfig(params: Obj, model: ModelEntry): void {
+function checkOutputConfig(params: Obj, model: ModelEntry, ctx: CheckContext): void {
   const oc = params['output_config'];
   if (oc === undefined || oc === null) return;
   if (!isObj(oc)) fail('output_config', 'Input should be a valid dictionary');
-  onlyKeys(oc, 'output_config', KEYS.OutputConfig);
+  onlyKeys(oc, 'output_config', ctx.beta ? KEYS.BetaOutputConfig : KEYS.OutputConfig);
+  if (ctx.beta) checkTaskBudget(oc);
   const effort = oc['effort'];
   const efforts = ['low', 'medium', 'high', 'xhigh', 'max'] as const;
   if (effort !== undefined && effort !== null && !(efforts as readonly unknown[]).includes(effort)) fail('output_config.effort', `Input should be ${oneOfWords(efforts)}`);
@@ -752,6 +761,25 @@ function checkOutputConfig(params: Obj, model: ModelEntry): void {
   const problem = structuredOutputProblem(schema, tally);
   if (problem) fail(['output_config.format.schema', problem.path].filter(Boolean).join('.'), problem.message);
   if (citationsEnabled(params['messages'])) fail('', 'Citations are not supported together with structured outputs (output_config.format)');
+}
+
+/**
+ * [SPEC BetaOutputConfig.task_budget: BetaTokenTaskBudget or null; BetaTokenTaskBudget: type 'tokens',
+ * total an integer, minimum 1024, remaining an integer, minimum 0, or null; additionalProperties: false].
+ */
+function checkTaskBudget(oc: Obj): void {
+  const budget = optionalObject(oc, 'task_budget', 'output_config.task_budget', KEYS.BetaTokenTaskBudget);
+  if (!budget) return;
+  const path = 'output_config.task_budget';
+  if (budget['type'] !== 'tokens') fail(`${path}.type`, budget['type'] === undefined ? 'Field required' : "Input should be 'tokens'");
+  const total = budget['total'];
+  if (total === undefined) fail(`${path}.total`, 'Field required');
+  if (typeof total !== 'number' || !Number.isInteger(total)) fail(`${path}.total`, 'Input should be a valid integer');
+  if (total < 1024) fail(`${path}.total`, 'Input should be greater than or equal to 1024');
+  const remaining = budget['remaining'];
+  if (remaining === undefined || remaining === null) return;
+  if (typeof remaining !== 'number' || !Number.isInteger(remaining)) fail(`${path}.remaining`, 'Input should be a valid integer');
+  if (remaining < 0) fail(`${path}.remaining`, 'Input should be greater than or equal to 0');
 }
 
 function citationsEnabled(messages: unknown): boolean {

@@ -374,7 +374,8 @@ class Emulator {
       const fault = this.injectFault();
       if (fault) throw fault;
     }
-    const auth: ForwardAuth = { apiKey, version, betas: betasOf(req) };
+    // [SPEC paths `…?beta=true`: the SDK's `client.beta` surface, whose bodies are the Beta* schemas]
+    const auth: ForwardAuth = { apiKey, version, betas: betasOf(req), beta: url.searchParams.get('beta') === 'true' };
 
     if (filesRoute) {
       this.sendJson(res, 200, await files.handle(filesRoute, url, req.headers['content-type'], () => readBody(req, opts.maxBodyBytes)));
@@ -476,7 +477,7 @@ class Emulator {
     const v = validateMessageParams(body);
     if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
     const params = v.value;
-    const problem = checkParams(params, { context: 'messages', version, betas: auth.betas ?? [], now: opts.now(), upstreamModels: this.forwarder !== undefined, files });
+    const problem = checkParams(params, { context: 'messages', version, betas: auth.betas ?? [], beta: auth.beta ?? false, now: opts.now(), upstreamModels: this.forwarder !== undefined, files });
     if (problem !== undefined) throw new ApiError(statusForType(problem.type), problem.type, problem.message);
     const documents = checkDocuments(params, files);
     if (documents.problem !== undefined) throw new ApiError(400, 'invalid_request_error', documents.problem);
@@ -523,7 +524,7 @@ class Emulator {
     const body = await readJson(req, opts.maxBodyBytes);
     const v = validateCountTokensParams(body);
     if (!v.ok) throw new ApiError(400, 'invalid_request_error', v.message);
-    const problem = checkParams(v.value, { context: 'count_tokens', version, betas: auth.betas ?? [], now: opts.now(), upstreamModels: this.forwarder !== undefined, files });
+    const problem = checkParams(v.value, { context: 'count_tokens', version, betas: auth.betas ?? [], beta: auth.beta ?? false, now: opts.now(), upstreamModels: this.forwarder !== undefined, files });
     if (problem !== undefined) throw new ApiError(statusForType(problem.type), problem.type, problem.message);
     const documents = checkDocuments(v.value, files);
     if (documents.problem !== undefined) throw new ApiError(400, 'invalid_request_error', documents.problem);

@@ -238,6 +238,8 @@ const CASES: Case[] = [
   },
   { description: 'a document citations enabled: null', params: { messages: [user([{ type: 'document', citations: { enabled: null }, source: { type: 'text', media_type: 'text/plain', data: 'x' } }])] }, message: /^messages\.0\.content\.0\.document\.citations\.enabled: Input should be a valid boolean$/ },
   { description: 'an image oversized_image: null', params: { messages: [user([{ type: 'image', transformations: { oversized_image: null }, source: { type: 'base64', media_type: 'image/png', data: PNG } }])] }, message: /^messages\.0\.content\.0\.image\.transformations\.oversized_image: Input should be 'downsize' or 'error'$/ },
+  // #3 [SPEC OutputConfig: effort and format only, additionalProperties: false; task_budget is BetaOutputConfig's, of `?beta=true`]
+  { description: 'an output_config task_budget off the beta surface', params: { output_config: { task_budget: { type: 'tokens', total: 2048 } } }, message: /^output_config\.task_budget: Extra inputs are not permitted$/ },
 ];
 
 describe('one bad request per case inside an otherwise good batch (SDK, every line against the spec)', () => {
@@ -323,6 +325,23 @@ describe('valid requests the emulator used to refuse or mishandle', () => {
       }),
     ]);
     expect(results.get('nulls')?.type, JSON.stringify(results.get('nulls')?.error ?? '')).toBe('succeeded');
+  });
+
+  it('output_config.task_budget is taken on the ?beta=true surface, and checked there as BetaTokenTaskBudget', async () => {
+    const budget = (task_budget: unknown) => req('x', 'q', { output_config: { task_budget } }).params;
+    // [SPEC paths /v1/messages?beta=true, /v1/messages/batches?beta=true: BetaCreateMessageParams, whose BetaOutputConfig has task_budget]
+    expect((await raw(emu.url, 'POST', '/v1/messages?beta=true', budget({ type: 'tokens', total: 2048 }))).status).toBe(200);
+    expect((await raw(emu.url, 'POST', '/v1/messages/count_tokens?beta=true', { ...budget({ type: 'tokens', total: 2048, remaining: null }), max_tokens: undefined })).status).toBe(200);
+    const created = await raw(emu.url, 'POST', '/v1/messages/batches?beta=true', { requests: [{ custom_id: 'tb', params: budget({ type: 'tokens', total: 2048, remaining: 100 }) }] });
+    expect(created.status).toBe(200);
+    const results = await c.messages.batches.results(created.json.id);
+    for await (const line of results) expect(line.result.type, JSON.stringify(line.result)).toBe('succeeded');
+    // [SPEC BetaTokenTaskBudget: type 'tokens', total an integer >= 1024, remaining an integer >= 0 or null, no other key]
+    expectApiError(await raw(emu.url, 'POST', '/v1/messages?beta=true', budget({ type: 'tokens', total: 1000 })), 400, 'invalid_request_error', /^output_config\.task_budget\.total: Input should be greater than or equal to 1024$/);
+    expectApiError(await raw(emu.url, 'POST', '/v1/messages?beta=true', budget({ type: 'tokens', total: 2048, remaining: -1 })), 400, 'invalid_request_error', /^output_config\.task_budget\.remaining: Input should be greater than or equal to 0$/);
+    expectApiError(await raw(emu.url, 'POST', '/v1/messages?beta=true', budget({ type: 'words', total: 2048 })), 400, 'invalid_request_error', /^output_config\.task_budget\.type: Input should be 'tokens'$/);
+    expectApiError(await raw(emu.url, 'POST', '/v1/messages?beta=true', budget({ type: 'tokens' })), 400, 'invalid_request_error', /^output_config\.task_budget\.total: Field required$/);
+    expectApiError(await raw(emu.url, 'POST', '/v1/messages?beta=true', budget({ type: 'tokens', total: 2048, spent: 1 })), 400, 'invalid_request_error', /^output_config\.task_budget\.spent: Extra inputs are not permitted$/);
   });
 
   it('the output-300k beta raises max_tokens to 300,000 for batch requests only, on the models it covers', async () => {

@@ -57,8 +57,11 @@ describe('validation', () => {
     // Null for a temperature under 2023-06-01: not nullable [SPEC CreateMessageParams.temperature, top_p: number; top_k: integer].
     expect(at('2023-06-01', 'claude-haiku-4-5', { temperature: null })).toBe('temperature: Input should be a valid number');
     expect(at('2023-06-01', 'claude-haiku-4-5', { top_k: null })).toBe('top_k: Input should be a valid integer');
-    // BetaOutputConfig.task_budget (helper-42: refused as an extra input after the nested-keys rule).
-    expect(checkParams({ model: 'claude-haiku-4-5', max_tokens: 10, output_config: { task_budget: { type: 'tokens', total: 1000 } }, messages: [{ role: 'user', content: 'hi' }] }, { context: 'batch', version: '2026-10-21', betas: [], now: 0 })).toBeUndefined();
+    // BetaOutputConfig.task_budget on the beta surface (helper-42: refused as an extra input after the nested-keys
+    // rule), and only there (helper-79 #3: OutputConfig has no task_budget).
+    const budgeted = { model: 'claude-haiku-4-5', max_tokens: 10, output_config: { task_budget: { type: 'tokens', total: 1024 } }, messages: [{ role: 'user', content: 'hi' }] };
+    expect(checkParams(budgeted, { context: 'batch', version: '2026-10-21', betas: [], now: 0, beta: true })).toBeUndefined();
+    expect(checkParams(budgeted, { context: 'batch', version: '2026-10-21', betas: [], now: 0 })?.message).toBe('output_config.task_budget: Extra inputs are not permitted');
   });
 
   it('ids are deterministic from the seed and shaped like the API', () => {
