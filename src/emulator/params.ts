@@ -673,7 +673,7 @@ function checkDocument(block: Obj, path: string, model: ModelEntry): void {
       if (typeof source['data'] !== 'string') fail(`${spath}.data`, 'Field required');
       break;
     case 'content':
-      if (typeof source['content'] !== 'string' && !Array.isArray(source['content'])) fail(`${spath}.content`, 'Field required');
+      checkContentSource(source['content'], `${spath}.content`, model);
       break;
     case 'url':
       requireCapability(model, 'pdfInput', path);
@@ -685,6 +685,32 @@ function checkDocument(block: Obj, path: string, model: ModelEntry): void {
   }
   const citations = block['citations'];
   if (isObj(citations) && citations['enabled'] === true) requireCapability(model, 'citations', `${path}.citations`);
+}
+
+/**
+ * A `content` document source's content: a string, or a list of text and image blocks [SPEC
+ * ContentBlockSource.content: a string or a list of RequestTextBlock | RequestImageBlock, discriminated by
+ * `type`], each checked as in a message (helper-79 #7: the items were not checked at all).
+ */
+function checkContentSource(content: unknown, path: string, model: ModelEntry): void {
+  if (typeof content === 'string') return;
+  if (content === undefined) fail(path, 'Field required');
+  if (!Array.isArray(content)) fail(path, 'Input should be a valid list');
+  const tags = ['text', 'image'] as const;
+  content.forEach((block, k) => {
+    const at = `${path}.${k}`;
+    if (!isObj(block)) fail(at, 'Input should be a valid dictionary');
+    const type = block['type'];
+    if (type === 'text') {
+      onlyKeys(block, `${at}.text`, KEYS.RequestTextBlock);
+      checkText(block, `${at}.text`);
+    } else if (type === 'image') {
+      requireCapability(model, 'imageInput', at);
+      checkImage(block, `${at}.image`);
+    } else {
+      tagError(at, type, tags);
+    }
+  });
 }
 
 // --- cache_control -----------------------------------------------------------------------------------------------

@@ -240,6 +240,12 @@ const CASES: Case[] = [
   { description: 'an image oversized_image: null', params: { messages: [user([{ type: 'image', transformations: { oversized_image: null }, source: { type: 'base64', media_type: 'image/png', data: PNG } }])] }, message: /^messages\.0\.content\.0\.image\.transformations\.oversized_image: Input should be 'downsize' or 'error'$/ },
   // #3 [SPEC OutputConfig: effort and format only, additionalProperties: false; task_budget is BetaOutputConfig's, of `?beta=true`]
   { description: 'an output_config task_budget off the beta surface', params: { output_config: { task_budget: { type: 'tokens', total: 2048 } } }, message: /^output_config\.task_budget: Extra inputs are not permitted$/ },
+  // #7 [SPEC ContentBlockSource.content: a string, or a list of RequestTextBlock (text minLength 1) | RequestImageBlock, by `type`]
+  { description: 'a content document source holding a number', params: { messages: [user([{ type: 'document', source: { type: 'content', content: [5] } }])] }, message: /^messages\.0\.content\.0\.document\.source\.content\.content\.0: Input should be a valid dictionary$/ },
+  { description: 'a content document source holding a block it cannot hold', params: { messages: [user([{ type: 'document', source: { type: 'content', content: [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'x' } }] } }])] }, message: /^messages\.0\.content\.0\.document\.source\.content\.content\.0\.type: Input tag 'document' found using 'type' does not match any of the expected tags: 'text', 'image'$/ },
+  { description: 'a content document source with an empty text block', params: { messages: [user([{ type: 'document', source: { type: 'content', content: [{ type: 'text', text: '' }] } }])] }, message: /^messages\.0\.content\.0\.document\.source\.content\.content\.0\.text\.text: text content blocks must be non-empty$/ },
+  { description: 'a content document source with an extra key in a text block', params: { messages: [user([{ type: 'document', source: { type: 'content', content: [{ type: 'text', text: 'x', foo: 1 }] } }])] }, message: /^messages\.0\.content\.0\.document\.source\.content\.content\.0\.text\.foo: Extra inputs are not permitted$/ },
+  { description: 'a content document source with an image of a bad media type', params: { messages: [user([{ type: 'document', source: { type: 'content', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/bmp', data: PNG } }] } }])] }, message: /^messages\.0\.content\.0\.document\.source\.content\.content\.0\.image\.source\.base64\.media_type: Input should be 'image\/jpeg', 'image\/png', 'image\/gif' or 'image\/webp'$/ },
 ];
 
 describe('one bad request per case inside an otherwise good batch (SDK, every line against the spec)', () => {
@@ -280,6 +286,16 @@ describe('valid requests the emulator used to refuse or mishandle', () => {
         messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'done' }])],
       }),
       req('prefill', 'q', { messages: [user('hi'), { role: 'assistant', content: '' }] }),
+      // [SPEC ContentBlockSource.content] a string, or text and image blocks (helper-79 #7 checks the blocks).
+      req('content-source', 'q', {
+        messages: [
+          user([
+            { type: 'document', source: { type: 'content', content: 'plain' } },
+            { type: 'document', source: { type: 'content', content: [{ type: 'text', text: 'page one' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG } }] } },
+            { type: 'text', text: 'summarise' },
+          ]),
+        ],
+      }),
       req('cache4', 'q', { system: [1, 2, 3, 4].map((i) => ({ type: 'text', text: `s${i}`, cache_control: { type: 'ephemeral', ttl: i === 1 ? '1h' : '5m' } })) }),
       req('thinking', 'q', { max_tokens: 4000, thinking: { type: 'enabled', budget_tokens: 1024 } }),
       // helper-74: a URL with its scheme and host in capitals, or a space in its path, is a URL (the URL standard's parser takes both).
