@@ -579,7 +579,8 @@ function checkMessages(messages: unknown, ctx: CheckContext, model: ModelEntry):
 /**
  * A `tool_result`'s content: a string, or a list of the blocks it may hold [SPEC
  * RequestToolResultBlock.content: text, image, search_result, document, tool_reference, browser_state],
- * text, images and documents checked as in a message, the others by their keys.
+ * text, images and documents checked as in a message, the others by their keys; the `cache_control` of
+ * each [SPEC: each of those blocks' `cache_control` is CacheControlEphemeral or null].
  */
 function checkToolResultContent(content: unknown, path: string, model: ModelEntry): void {
   if (content === undefined || typeof content === 'string') return;
@@ -589,6 +590,8 @@ function checkToolResultContent(content: unknown, path: string, model: ModelEntr
     if (!isObj(block)) fail(at, 'Input should be a valid dictionary');
     const type = block['type'];
     if (typeof type !== 'string' || !TOOL_RESULT_TAGS.includes(type)) tagError(at, type, TOOL_RESULT_TAGS);
+    // Checked, not counted among the breakpoints (helper-79 #4: not checked at all; whether they count, the spec does not say).
+    cacheControlTtl(block, `${at}.${type}`);
     if (type === 'text') {
       onlyKeys(block, `${at}.text`, KEYS.RequestTextBlock);
       checkText(block, `${at}.text`);
@@ -701,19 +704,37 @@ function checkContentSource(content: unknown, path: string, model: ModelEntry): 
     const at = `${path}.${k}`;
     if (!isObj(block)) fail(at, 'Input should be a valid dictionary');
     const type = block['type'];
+    if (type !== 'text' && type !== 'image') tagError(at, type, tags);
+    // Checked, not counted among the breakpoints (helper-79 #4), as in a tool_result.
+    cacheControlTtl(block, `${at}.${type}`);
     if (type === 'text') {
       onlyKeys(block, `${at}.text`, KEYS.RequestTextBlock);
       checkText(block, `${at}.text`);
-    } else if (type === 'image') {
+    } else {
       requireCapability(model, 'imageInput', at);
       checkImage(block, `${at}.image`);
-    } else {
-      tagError(at, type, tags);
     }
   });
 }
 
 // --- cache_control -----------------------------------------------------------------------------------------------
+
+/**
+ * A block's `cache_control`, if any: its TTL, once checked [SPEC CacheControlEphemeral: type 'ephemeral',
+ * ttl '5m' | '1h', additionalProperties: false; the `cache_control` of every request block is that or null].
+ */
+function cacheControlTtl(holder: Obj, path: string): '5m' | '1h' | undefined {
+  const cc = holder['cache_control'];
+  if (cc === undefined || cc === null) return undefined;
+  const ccPath = `${path}.cache_control`;
+  if (!isObj(cc)) fail(ccPath, 'Input should be a valid dictionary');
+  if (cc['type'] !== 'ephemeral') tagError(ccPath, cc['type'], ['ephemeral']);
+  onlyKeys(cc, `${ccPath}.ephemeral`, KEYS.CacheControlEphemeral);
+  // [SPEC CacheControlEphemeral.ttl: "Defaults to `5m`"; no null branch, so null is refused, not the default]
+  const ttl = cc['ttl'] === undefined ? '5m' : cc['ttl'];
+  if (ttl !== '5m' && ttl !== '1h') fail(`${ccPath}.ephemeral.ttl`, "Input should be '5m' or '1h'");
+  return ttl;
+}
 
 /**
  * [SPEC CacheControlEphemeral: type 'ephemeral', ttl '5m' | '1h']; at most 4 breakpoints [DOC §4.3],
@@ -724,16 +745,9 @@ function checkContentSource(content: unknown, path: string, model: ModelEntry): 
 function checkCacheControl(params: Obj): void {
   const marks: Array<{ path: string; ttl: string }> = [];
   const look = (holder: unknown, path: string) => {
-    if (!isObj(holder) || holder['cache_control'] === undefined || holder['cache_control'] === null) return;
-    const cc = holder['cache_control'];
-    const ccPath = `${path}.cache_control`;
-    if (!isObj(cc)) fail(ccPath, 'Input should be a valid dictionary');
-    if (cc['type'] !== 'ephemeral') tagError(ccPath, cc['type'], ['ephemeral']);
-    onlyKeys(cc, `${ccPath}.ephemeral`, KEYS.CacheControlEphemeral);
-    // [SPEC CacheControlEphemeral.ttl: '5m' | '1h', "Defaults to `5m`"; no null branch, so null is refused, not the default]
-    const ttl = cc['ttl'] === undefined ? '5m' : cc['ttl'];
-    if (ttl !== '5m' && ttl !== '1h') fail(`${ccPath}.ephemeral.ttl`, "Input should be '5m' or '1h'");
-    marks.push({ path, ttl });
+    if (!isObj(holder)) return;
+    const ttl = cacheControlTtl(holder, path);
+    if (ttl !== undefined) marks.push({ path, ttl });
   };
   const tools = params['tools'];
   if (Array.isArray(tools)) tools.forEach((t, i) => look(t, `tools.${i}`));

@@ -240,6 +240,19 @@ const CASES: Case[] = [
   { description: 'an image oversized_image: null', params: { messages: [user([{ type: 'image', transformations: { oversized_image: null }, source: { type: 'base64', media_type: 'image/png', data: PNG } }])] }, message: /^messages\.0\.content\.0\.image\.transformations\.oversized_image: Input should be 'downsize' or 'error'$/ },
   // #3 [SPEC OutputConfig: effort and format only, additionalProperties: false; task_budget is BetaOutputConfig's, of `?beta=true`]
   { description: 'an output_config task_budget off the beta surface', params: { output_config: { task_budget: { type: 'tokens', total: 2048 } } }, message: /^output_config\.task_budget: Extra inputs are not permitted$/ },
+  // #4 [SPEC RequestTextBlock.cache_control, and every block a tool_result or a content source holds: CacheControlEphemeral or null]
+  {
+    description: 'a bad TTL on a text block inside a tool_result',
+    params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: 'x', cache_control: { type: 'ephemeral', ttl: '10m' } }] }])] },
+    message: /^messages\.2\.content\.0\.tool_result\.content\.0\.text\.cache_control\.ephemeral\.ttl: Input should be '5m' or '1h'$/,
+  },
+  {
+    description: 'a cache_control that is no object on a tool_reference inside a tool_result',
+    params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'tool_reference', tool_name: 'f', cache_control: 'ephemeral' }] }])] },
+    message: /^messages\.2\.content\.0\.tool_result\.content\.0\.tool_reference\.cache_control: Input should be a valid dictionary$/,
+  },
+  { description: 'a cache_control type other than ephemeral inside a content document source', params: { messages: [user([{ type: 'document', source: { type: 'content', content: [{ type: 'text', text: 'x', cache_control: { type: 'persistent' } }] } }])] }, message: /^messages\.0\.content\.0\.document\.source\.content\.content\.0\.text\.cache_control\.type: Input tag 'persistent' found using 'type' does not match any of the expected tags: 'ephemeral'$/ },
+  { description: 'an extra key in a cache_control inside a content document source', params: { messages: [user([{ type: 'document', source: { type: 'content', content: [{ type: 'text', text: 'x', cache_control: { type: 'ephemeral', foo: 1 } }] } }])] }, message: /^messages\.0\.content\.0\.document\.source\.content\.content\.0\.text\.cache_control\.ephemeral\.foo: Extra inputs are not permitted$/ },
   // #7 [SPEC ContentBlockSource.content: a string, or a list of RequestTextBlock (text minLength 1) | RequestImageBlock, by `type`]
   { description: 'a content document source holding a number', params: { messages: [user([{ type: 'document', source: { type: 'content', content: [5] } }])] }, message: /^messages\.0\.content\.0\.document\.source\.content\.content\.0: Input should be a valid dictionary$/ },
   { description: 'a content document source holding a block it cannot hold', params: { messages: [user([{ type: 'document', source: { type: 'content', content: [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'x' } }] } }])] }, message: /^messages\.0\.content\.0\.document\.source\.content\.content\.0\.type: Input tag 'document' found using 'type' does not match any of the expected tags: 'text', 'image'$/ },
