@@ -18,7 +18,7 @@ import { MAX_STRICT_TOOLS, newSchemaTally, structuredOutputProblem } from '../co
 import { promptTokens } from './answer.ts';
 import { checkDocuments } from './documents.ts';
 import type { FileStore } from './files.ts';
-import { BLOCKS, SERVER_TOOLS, TOOL_RESULT_BLOCKS, type Shape } from './shapes.ts';
+import { BLOCKS, SERVER_TOOLS, TOOL_RESULT_BLOCKS, TOOLSET_CONFIGS, type Shape } from './shapes.ts';
 import { forcedTool, validateMessageParams, VERSION_2026 } from './validate.ts';
 
 /** Where the params came from: a batch request, `POST /v1/messages`, or count_tokens (no max_tokens). */
@@ -119,6 +119,7 @@ const KEYS = {
   Metadata: ['user_id'],
   RequestCitationsConfig: ['enabled'],
   RequestImageTransformations: ['oversized_image'],
+  UserLocation: ['city', 'country', 'region', 'timezone', 'type'],
 } as const satisfies Record<string, readonly string[]>;
 
 function onlyKeys(obj: Obj, path: string, allowed: readonly string[]): void {
@@ -164,6 +165,25 @@ function optionalEnum(obj: Obj, key: string, path: string, values: readonly stri
   const value = obj[key];
   if (value === undefined || (value === null && nullable)) return;
   if (!values.includes(value as string)) fail(path, `Input should be ${oneOfWords(values)}`);
+}
+
+/** An optional integer field of at least `min` (or, with `above`, more than it). */
+function optionalInteger(obj: Obj, key: string, path: string, { min, above = false, nullable = false }: { min: number; above?: boolean } & Nullable): void {
+  const value = obj[key];
+  if (value === undefined || (value === null && nullable)) return;
+  if (typeof value !== 'number' || !Number.isInteger(value)) fail(path, 'Input should be a valid integer');
+  if (above && value <= min) fail(path, `Input should be greater than ${min}`);
+  if (!above && value < min) fail(path, `Input should be greater than or equal to ${min}`);
+}
+
+/** An optional list of strings (or, with `nullable`, null). */
+function optionalStringList(obj: Obj, key: string, path: string, { nullable = false }: Nullable = {}): void {
+  const value = obj[key];
+  if (value === undefined || (value === null && nullable)) return;
+  if (!Array.isArray(value)) fail(path, 'Input should be a valid list');
+  value.forEach((item, k) => {
+    if (typeof item !== 'string') fail(`${path}.${k}`, 'Input should be a valid string');
+  });
 }
 
 /** An optional boolean field. */
@@ -374,9 +394,10 @@ function checkTools(params: Obj): Set<string> {
     const type = tool['type'];
     const server = typeof type === 'string' && Object.hasOwn(SERVER_TOOLS, type) ? SERVER_TOOLS[type] : undefined;
     if (server) {
-      // Its keys, its required fields and its fixed name; the values of its other fields are not checked.
+      // Its keys, its required fields, its fixed name, then the values of its other fields.
       checkShape(tool, `${base}.${String(type)}`, server);
       if (server.name !== undefined && tool['name'] !== server.name) fail(`${base}.${String(type)}.name`, `Input should be '${server.name}'`);
+      checkServerToolFields(tool, `${base}.${String(type)}`, type as string);
       return;
     }
     if (type !== undefined && type !== null && type !== 'custom') tagError(base, type, TOOL_TAGS);
@@ -413,6 +434,69 @@ function checkTools(params: Obj): Set<string> {
     }
   });
   return names;
+}
+
+/** [SPEC AllowedCaller] */
+const ALLOWED_CALLERS = ['direct', 'code_execution_20250825', 'code_execution_20260120', 'code_execution_20260521'] as const;
+
+/**
+ * The fields of a server tool besides `type` and `name` (its keys are checked before), by their name:
+ * each has one schema in every server tool that has it (shapes.ts `SERVER_TOOL_FIELDS`; helper-79 #5:
+ * their values were not checked). [SPEC WebSearchTool_20250305 … WebFetchTool_20260318, BashTool_20250124,
+ * TextEditor_20250728, BrowserToolset_20260801, ComputerToolset_20260801 …]:
+ * - `allowed_callers`: a list of AllowedCaller;
+ * - `allowed_domains`, `blocked_domains`: a list of strings, or null;
+ * - `citations`: RequestCitationsConfig (`enabled` a boolean), or null;
+ * - `configs`: the toolset's BrowserToolsetConfigs / ComputerToolsetConfigs, or null;
+ * - `defer_loading`, `strict`, `use_cache`: a boolean;
+ * - `input_examples`: a list of objects;
+ * - `max_characters`: an integer, minimum 1, or null; `max_content_tokens`, `max_uses`: an integer,
+ *   exclusiveMinimum 0, or null;
+ * - `response_inclusion`: 'full' | 'excluded';
+ * - `user_location`: UserLocation (type 'approximate'; city, region, timezone 1 to 255 characters, country
+ *   exactly 2, each or null), or null.
+ * `cache_control` is checked with the others' (`checkCacheControl`).
+ */
+function checkServerToolFields(tool: Obj, path: string, type: string): void {
+  const callers = tool['allowed_callers'];
+  if (callers !== undefined) {
+    if (!Array.isArray(callers)) fail(`${path}.allowed_callers`, 'Input should be a valid list');
+    callers.forEach((caller, k) => {
+      if (!(ALLOWED_CALLERS as readonly unknown[]).includes(caller)) fail(`${path}.allowed_callers.${k}`, `Input should be ${oneOfWords(ALLOWED_CALLERS)}`);
+    });
+  }
+  optionalStringList(tool, 'allowed_domains', `${path}.allowed_domains`, { nullable: true });
+  optionalStringList(tool, 'blocked_domains', `${path}.blocked_domains`, { nullable: true });
+  const citations = optionalObject(tool, 'citations', `${path}.citations`, KEYS.RequestCitationsConfig);
+  if (citations) optionalBoolean(citations, 'enabled', `${path}.citations.enabled`);
+  const toolset = TOOLSET_CONFIGS[type];
+  const configs = toolset ? optionalObject(tool, 'configs', `${path}.configs`, toolset.members) : undefined;
+  if (configs)
+    for (const member of Object.keys(configs)) {
+      const config = optionalObject(configs, member, `${path}.configs.${member}`, ['defer_loading', 'enabled']);
+      if (!config) continue;
+      optionalBoolean(config, 'defer_loading', `${path}.configs.${member}.defer_loading`, { nullable: true });
+      optionalBoolean(config, 'enabled', `${path}.configs.${member}.enabled`, { nullable: true });
+    }
+  for (const key of ['defer_loading', 'strict', 'use_cache']) optionalBoolean(tool, key, `${path}.${key}`);
+  const examples = tool['input_examples'];
+  if (examples !== undefined) {
+    if (!Array.isArray(examples)) fail(`${path}.input_examples`, 'Input should be a valid list');
+    examples.forEach((example, k) => {
+      if (!isObj(example)) fail(`${path}.input_examples.${k}`, 'Input should be a valid dictionary');
+    });
+  }
+  optionalInteger(tool, 'max_characters', `${path}.max_characters`, { min: 1, nullable: true });
+  optionalInteger(tool, 'max_content_tokens', `${path}.max_content_tokens`, { min: 0, above: true, nullable: true });
+  optionalInteger(tool, 'max_uses', `${path}.max_uses`, { min: 0, above: true, nullable: true });
+  optionalEnum(tool, 'response_inclusion', `${path}.response_inclusion`, ['full', 'excluded']);
+  const location = optionalObject(tool, 'user_location', `${path}.user_location`, KEYS.UserLocation);
+  if (location) {
+    if (location['type'] === undefined) fail(`${path}.user_location.type`, 'Field required');
+    if (location['type'] !== 'approximate') fail(`${path}.user_location.type`, "Input should be 'approximate'");
+    for (const key of ['city', 'region', 'timezone']) optionalString(location, key, `${path}.user_location.${key}`, { min: 1, max: 255, nullable: true });
+    optionalString(location, 'country', `${path}.user_location.country`, { min: 2, max: 2, nullable: true });
+  }
 }
 
 /**

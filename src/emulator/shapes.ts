@@ -44,6 +44,39 @@ export const SERVER_TOOLS: Readonly<Record<string, Shape>> = {
   tool_search_tool_regex: { schema: 'ToolSearchToolRegex_20251119', keys: ['allowed_callers', 'cache_control', 'defer_loading', 'name', 'strict', 'type'], required: ['name'], name: 'tool_search_tool_regex' },
 };
 
+/**
+ * The fields of the server tools besides `type` and `name`, each with one schema in every tool that has
+ * it [SPEC the server tools of CreateMessageParams.tools.items]: params.ts checks each by its name
+ * (`checkServerToolFields`), and the test reads the list and that sameness from the document again.
+ */
+export const SERVER_TOOL_FIELDS = [
+  'allowed_callers', 'allowed_domains', 'blocked_domains', 'cache_control', 'citations', 'configs', 'defer_loading',
+  'input_examples', 'max_characters', 'max_content_tokens', 'max_uses', 'response_inclusion', 'strict', 'use_cache', 'user_location',
+] as const;
+
+/**
+ * The members a toolset's `configs` may name, by the toolset's `type` [SPEC BrowserToolsetConfigs,
+ * ComputerToolsetConfigs: additionalProperties false; each member a Browser…Config or Computer…Config of
+ * `defer_loading` and `enabled`, booleans or null, or null].
+ */
+export const TOOLSET_CONFIGS: Readonly<Record<string, { schema: string; members: readonly string[] }>> = {
+  browser_toolset_20260801: {
+    schema: 'BrowserToolsetConfigs',
+    members: [
+      'close_tab', 'double_click', 'file_upload', 'find', 'form_input', 'get_page_text', 'hold_key', 'hover', 'javascript_exec', 'key', 'left_click',
+      'left_click_drag', 'left_mouse_down', 'left_mouse_up', 'list_tabs', 'middle_click', 'mouse_move', 'navigate', 'new_tab', 'read_console',
+      'read_network', 'read_page', 'right_click', 'screenshot', 'scroll', 'scroll_to', 'switch_tab', 'triple_click', 'type', 'wait', 'zoom',
+    ],
+  },
+  computer_toolset_20260801: {
+    schema: 'ComputerToolsetConfigs',
+    members: [
+      'cursor_position', 'double_click', 'hold_key', 'key', 'left_click', 'left_click_drag', 'left_mouse_down', 'left_mouse_up', 'middle_click',
+      'mouse_move', 'right_click', 'screenshot', 'scroll', 'triple_click', 'type', 'wait', 'zoom',
+    ],
+  },
+};
+
 export const BLOCKS: Readonly<Record<string, Shape>> = {
   text: { schema: 'RequestTextBlock', keys: ['cache_control', 'citations', 'text', 'type'], required: ['text'] },
   image: { schema: 'RequestImageBlock', keys: ['cache_control', 'source', 'transformations', 'type'], required: ['source'] },

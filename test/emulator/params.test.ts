@@ -240,6 +240,25 @@ const CASES: Case[] = [
   { description: 'an image oversized_image: null', params: { messages: [user([{ type: 'image', transformations: { oversized_image: null }, source: { type: 'base64', media_type: 'image/png', data: PNG } }])] }, message: /^messages\.0\.content\.0\.image\.transformations\.oversized_image: Input should be 'downsize' or 'error'$/ },
   // #3 [SPEC OutputConfig: effort and format only, additionalProperties: false; task_budget is BetaOutputConfig's, of `?beta=true`]
   { description: 'an output_config task_budget off the beta surface', params: { output_config: { task_budget: { type: 'tokens', total: 2048 } } }, message: /^output_config\.task_budget: Extra inputs are not permitted$/ },
+  // #5 [SPEC the server tools of CreateMessageParams.tools.items: each field other than type and name, the same schema in every tool that has it]
+  { description: 'a web_search max_uses of 0', params: { tools: [{ type: 'web_search_20250305', name: 'web_search', max_uses: 0 }] }, message: /^tools\.0\.web_search_20250305\.max_uses: Input should be greater than 0$/ },
+  { description: 'a web_search max_uses that is not an integer', params: { tools: [{ type: 'web_search_20260318', name: 'web_search', max_uses: 1.5 }] }, message: /^tools\.0\.web_search_20260318\.max_uses: Input should be a valid integer$/ },
+  { description: 'web_search allowed_domains that are not a list', params: { tools: [{ type: 'web_search_20250305', name: 'web_search', allowed_domains: 'example.com' }] }, message: /^tools\.0\.web_search_20250305\.allowed_domains: Input should be a valid list$/ },
+  { description: 'web_fetch blocked_domains holding a number', params: { tools: [{ type: 'web_fetch_20250910', name: 'web_fetch', blocked_domains: ['example.com', 5] }] }, message: /^tools\.0\.web_fetch_20250910\.blocked_domains\.1: Input should be a valid string$/ },
+  { description: 'a web_fetch max_content_tokens of 0', params: { tools: [{ type: 'web_fetch_20260209', name: 'web_fetch', max_content_tokens: 0 }] }, message: /^tools\.0\.web_fetch_20260209\.max_content_tokens: Input should be greater than 0$/ },
+  { description: 'a web_fetch citations flag that is not a boolean', params: { tools: [{ type: 'web_fetch_20250910', name: 'web_fetch', citations: { enabled: 'yes' } }] }, message: /^tools\.0\.web_fetch_20250910\.citations\.enabled: Input should be a valid boolean$/ },
+  { description: 'a web_fetch use_cache: null', params: { tools: [{ type: 'web_fetch_20260309', name: 'web_fetch', use_cache: null }] }, message: /^tools\.0\.web_fetch_20260309\.use_cache: Input should be a valid boolean$/ },
+  { description: 'a web_search response_inclusion that is not full or excluded', params: { tools: [{ type: 'web_search_20260318', name: 'web_search', response_inclusion: 'some' }] }, message: /^tools\.0\.web_search_20260318\.response_inclusion: Input should be 'full' or 'excluded'$/ },
+  { description: 'a web_search user_location country of three letters', params: { tools: [{ type: 'web_search_20250305', name: 'web_search', user_location: { type: 'approximate', country: 'USA' } }] }, message: /^tools\.0\.web_search_20250305\.user_location\.country: String should have at most 2 characters$/ },
+  { description: 'a web_search user_location without its type', params: { tools: [{ type: 'web_search_20250305', name: 'web_search', user_location: { city: 'Paris' } }] }, message: /^tools\.0\.web_search_20250305\.user_location\.type: Field required$/ },
+  { description: 'an extra key in a web_search user_location', params: { tools: [{ type: 'web_search_20250305', name: 'web_search', user_location: { type: 'approximate', zip: '75001' } }] }, message: /^tools\.0\.web_search_20250305\.user_location\.zip: Extra inputs are not permitted$/ },
+  { description: 'a text_editor max_characters of 0', params: { tools: [{ type: 'text_editor_20250728', name: 'str_replace_based_edit_tool', max_characters: 0 }] }, message: /^tools\.0\.text_editor_20250728\.max_characters: Input should be greater than or equal to 1$/ },
+  { description: 'a server tool allowed_callers naming an unknown caller', params: { tools: [{ type: 'bash_20250124', name: 'bash', allowed_callers: ['robot'] }] }, message: /^tools\.0\.bash_20250124\.allowed_callers\.0: Input should be 'direct', 'code_execution_20250825', 'code_execution_20260120' or 'code_execution_20260521'$/ },
+  { description: 'a server tool defer_loading that is not a boolean', params: { tools: [{ type: 'memory_20250818', name: 'memory', defer_loading: 'yes' }] }, message: /^tools\.0\.memory_20250818\.defer_loading: Input should be a valid boolean$/ },
+  { description: 'a server tool strict: null', params: { tools: [{ type: 'code_execution_20250825', name: 'code_execution', strict: null }] }, message: /^tools\.0\.code_execution_20250825\.strict: Input should be a valid boolean$/ },
+  { description: 'server tool input_examples holding a number', params: { tools: [{ type: 'bash_20250124', name: 'bash', input_examples: [5] }] }, message: /^tools\.0\.bash_20250124\.input_examples\.0: Input should be a valid dictionary$/ },
+  { description: 'a browser toolset config for a member it does not have', params: { tools: [{ type: 'browser_toolset_20260801', configs: { fly: { enabled: true } } }] }, message: /^tools\.0\.browser_toolset_20260801\.configs\.fly: Extra inputs are not permitted$/ },
+  { description: 'a computer toolset member enabled flag that is not a boolean', params: { tools: [{ type: 'computer_toolset_20260801', configs: { screenshot: { enabled: 'yes' } } }] }, message: /^tools\.0\.computer_toolset_20260801\.configs\.screenshot\.enabled: Input should be a valid boolean$/ },
   // #4 [SPEC RequestTextBlock.cache_control, and every block a tool_result or a content source holds: CacheControlEphemeral or null]
   {
     description: 'a bad TTL on a text block inside a tool_result',
@@ -299,6 +318,16 @@ describe('valid requests the emulator used to refuse or mishandle', () => {
         messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'done' }])],
       }),
       req('prefill', 'q', { messages: [user('hi'), { role: 'assistant', content: '' }] }),
+      // [SPEC the server tools] their fields, given and null where the schema allows it (helper-79 #5 checks them).
+      req('server-tools', 'q', {
+        tools: [
+          { type: 'web_search_20250305', name: 'web_search', max_uses: 3, allowed_domains: ['example.com'], blocked_domains: null, user_location: { type: 'approximate', city: 'Paris', country: 'FR', region: null, timezone: 'Europe/Paris' } },
+          { type: 'web_fetch_20260318', name: 'web_fetch', max_uses: null, max_content_tokens: 5000, citations: { enabled: true }, use_cache: false, response_inclusion: 'excluded', allowed_callers: ['direct', 'code_execution_20250825'], defer_loading: false, strict: true },
+          { type: 'text_editor_20250728', name: 'str_replace_based_edit_tool', max_characters: 1, input_examples: [{ command: 'view' }] },
+          { type: 'browser_toolset_20260801', configs: { navigate: { enabled: true, defer_loading: null }, zoom: null } },
+          { type: 'computer_toolset_20260801', configs: null },
+        ],
+      }),
       // [SPEC ContentBlockSource.content] a string, or text and image blocks (helper-79 #7 checks the blocks).
       req('content-source', 'q', {
         messages: [

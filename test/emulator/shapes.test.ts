@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BLOCKS, SERVER_TOOLS, TOOL_RESULT_BLOCKS, type Shape } from '../../src/emulator/shapes.ts';
+import { BLOCKS, SERVER_TOOL_FIELDS, SERVER_TOOLS, TOOL_RESULT_BLOCKS, TOOLSET_CONFIGS, type Shape } from '../../src/emulator/shapes.ts';
 import { ROOT } from '../helpers/cli.ts';
 
 type Schema = { properties: Record<string, { const?: string; enum?: string[] }>; required?: string[]; additionalProperties?: boolean };
@@ -33,6 +33,41 @@ describe('the shapes the emulator checks are the OpenAPI document\'s', () => {
   it('server tools: CreateMessageParams.tools.items, every member but Tool', () => {
     const tools = (schemas['CreateMessageParams'] as Schema).properties['tools'] as unknown as { items: { oneOf: { $ref: string }[] } };
     expect(SERVER_TOOLS).toEqual(shapesOf(named(tools.items.oneOf).filter((n) => n !== 'Tool')));
+  });
+
+  it('server tool fields: one schema per field name across the server tools, each one params.ts checks', () => {
+    // params.ts checks a server tool's fields by their name (helper-79 #5): that holds while a name means one schema.
+    const bySchema = new Map<string, Set<string>>();
+    for (const shape of Object.values(SERVER_TOOLS))
+      for (const [key, field] of Object.entries((schemas[shape.schema] as Schema).properties)) {
+        if (key === 'type' || key === 'name') continue;
+        // What validates: without the words (description, title) and the SDK generator's x-* annotations.
+        const text =
+          key === 'configs'
+            ? 'per toolset' // A toolset's configs differ by toolset, by design: TOOLSET_CONFIGS has each.
+            : JSON.stringify(field, (k, v) => (k === 'description' || k === 'title' || k.startsWith('x-') ? undefined : v));
+        bySchema.set(key, (bySchema.get(key) ?? new Set()).add(text));
+      }
+    expect([...bySchema.keys()].sort()).toEqual([...SERVER_TOOL_FIELDS]);
+    for (const [key, texts] of bySchema) expect(texts.size, key).toBe(1);
+  });
+
+  it("toolset configs: BrowserToolsetConfigs, ComputerToolsetConfigs, each member {defer_loading, enabled}", () => {
+    const fromDoc: Record<string, { schema: string; members: string[] }> = {};
+    for (const [type, shape] of Object.entries(SERVER_TOOLS)) {
+      const configs = (schemas[shape.schema] as Schema).properties['configs'] as unknown as { anyOf: { $ref?: string }[] } | undefined;
+      if (!configs) continue;
+      const schema = named(configs.anyOf.filter((b): b is { $ref: string } => b.$ref !== undefined))[0] as string;
+      const s = schemas[schema] as Schema;
+      expect(s.additionalProperties, schema).toBe(false);
+      for (const member of Object.values(s.properties) as unknown as { anyOf: { $ref?: string }[] }[]) {
+        const config = schemas[named(member.anyOf.filter((b): b is { $ref: string } => b.$ref !== undefined))[0] as string] as Schema;
+        expect(config.additionalProperties).toBe(false);
+        expect(Object.keys(config.properties).sort()).toEqual(['defer_loading', 'enabled']);
+      }
+      fromDoc[type] = { schema, members: Object.keys(s.properties).sort() };
+    }
+    expect(TOOLSET_CONFIGS).toEqual(fromDoc);
   });
 
   it('content blocks: InputContentBlock', () => {
