@@ -120,6 +120,9 @@ const KEYS = {
   RequestCitationsConfig: ['enabled'],
   RequestImageTransformations: ['oversized_image'],
   UserLocation: ['city', 'country', 'region', 'timezone', 'type'],
+  ContainerParams: ['id', 'skills'],
+  SkillParams: ['skill_id', 'type', 'version'],
+  DiagnosticsParam: ['previous_message_id'],
 } as const satisfies Record<string, readonly string[]>;
 
 function onlyKeys(obj: Obj, path: string, allowed: readonly string[]): void {
@@ -333,13 +336,47 @@ const FIXED_SAMPLING = /^claude-(opus-4-[78]|opus-5(-5)?|sonnet-5|fable-5(-\d+)?
 /**
  * Top-level fields the structural check takes as any value [SPEC CreateMessageParams]: `metadata`
  * (Metadata: `user_id` a string of at most 512 characters, or null), `service_tier` ('auto' |
- * 'standard_only'), `inference_geo` (a string, or null).
+ * 'standard_only'), `inference_geo` (a string, or null), `container` and `diagnostics` (below).
  */
 function checkTopLevel(params: Obj): void {
   const metadata = optionalObject(params, 'metadata', 'metadata', KEYS.Metadata);
   if (metadata) optionalString(metadata, 'user_id', 'metadata.user_id', { max: 512, nullable: true });
   optionalEnum(params, 'service_tier', 'service_tier', ['auto', 'standard_only']);
   optionalString(params, 'inference_geo', 'inference_geo', { nullable: true });
+  checkContainer(params['container']);
+  // [SDK 1.14 MessageCreateParamsBase.diagnostics: DiagnosticsParam | null, on the plain surface too (the
+  // OpenAPI document has it on BetaCreateMessageParams only, and the SDK is newer); SPEC BetaDiagnosticsParam,
+  // titled DiagnosticsParam: previous_message_id a string of at most 256 characters or null,
+  // additionalProperties false] (helper-79 #6: any value passed).
+  const diagnostics = optionalObject(params, 'diagnostics', 'diagnostics', KEYS.DiagnosticsParam);
+  if (diagnostics) optionalString(diagnostics, 'previous_message_id', 'diagnostics.previous_message_id', { max: 256, nullable: true });
+}
+
+/**
+ * [SPEC CreateMessageParams.container: ContainerParams | string | null; ContainerParams: `id` a string or
+ * null, `skills` a list of at most 20 SkillParams or null; SkillParams: `type` 'anthropic' | 'custom' and
+ * `skill_id` (1 to 64 characters) required, `version` 1 to 64 characters; both additionalProperties
+ * false] (helper-79 #6: any value passed). The wording for a value of neither type is ours.
+ */
+function checkContainer(container: unknown): void {
+  if (container === undefined || container === null || typeof container === 'string') return;
+  if (!isObj(container)) fail('container', 'Input should be a valid dictionary or string');
+  onlyKeys(container, 'container', KEYS.ContainerParams);
+  optionalString(container, 'id', 'container.id', { nullable: true });
+  const skills = container['skills'];
+  if (skills === undefined || skills === null) return;
+  if (!Array.isArray(skills)) fail('container.skills', 'Input should be a valid list');
+  if (skills.length > 20) fail('container.skills', `List should have at most 20 items after validation, not ${skills.length}`);
+  skills.forEach((skill, k) => {
+    const path = `container.skills.${k}`;
+    if (!isObj(skill)) fail(path, 'Input should be a valid dictionary');
+    onlyKeys(skill, path, KEYS.SkillParams);
+    if (skill['type'] === undefined) fail(`${path}.type`, 'Field required');
+    optionalEnum(skill, 'type', `${path}.type`, ['anthropic', 'custom']);
+    if (skill['skill_id'] === undefined) fail(`${path}.skill_id`, 'Field required');
+    optionalString(skill, 'skill_id', `${path}.skill_id`, { min: 1, max: 64 });
+    optionalString(skill, 'version', `${path}.version`, { min: 1, max: 64 });
+  });
 }
 
 // --- thinking -------------------------------------------------------------------------------------------

@@ -43,7 +43,9 @@ export const paramsSchema = z.strictObject({
   max_tokens: z.int(),
   cache_control: opt,
   container: opt,
-  // SDK 1.14 `MessageCreateParamsBase.diagnostics` (DiagnosticsParam | null): newer than the OpenAPI doc.
+  // SDK 1.14 `MessageCreateParamsBase.diagnostics` (DiagnosticsParam | null): newer than the OpenAPI doc,
+  // which has it on BetaCreateMessageParams only; the SDK's plain surface sends it, so it is taken here.
+  // Its value, and `container`'s, are checked in params.ts (`checkTopLevel`).
   diagnostics: opt,
   inference_geo: opt,
   metadata: opt,

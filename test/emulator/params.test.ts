@@ -272,6 +272,20 @@ const CASES: Case[] = [
   },
   { description: 'a cache_control type other than ephemeral inside a content document source', params: { messages: [user([{ type: 'document', source: { type: 'content', content: [{ type: 'text', text: 'x', cache_control: { type: 'persistent' } }] } }])] }, message: /^messages\.0\.content\.0\.document\.source\.content\.content\.0\.text\.cache_control\.type: Input tag 'persistent' found using 'type' does not match any of the expected tags: 'ephemeral'$/ },
   { description: 'an extra key in a cache_control inside a content document source', params: { messages: [user([{ type: 'document', source: { type: 'content', content: [{ type: 'text', text: 'x', cache_control: { type: 'ephemeral', foo: 1 } }] } }])] }, message: /^messages\.0\.content\.0\.document\.source\.content\.content\.0\.text\.cache_control\.ephemeral\.foo: Extra inputs are not permitted$/ },
+  // #6 [SPEC CreateMessageParams.container: ContainerParams | string | null; ContainerParams: id a string or null, skills a list
+  // of at most 20 SkillParams or null, additionalProperties false] (count_tokens takes no container)
+  { description: 'a container that is a number', notCounted: true, params: { container: 5 }, message: /^container: Input should be a valid dictionary or string$/ },
+  { description: 'an extra key in a container', notCounted: true, params: { container: { id: 'cntr_1', image: 'python' } }, message: /^container\.image: Extra inputs are not permitted$/ },
+  { description: 'a container id that is not a string', notCounted: true, params: { container: { id: 5 } }, message: /^container\.id: Input should be a valid string$/ },
+  { description: 'a container with 21 skills', notCounted: true, params: { container: { skills: Array.from({ length: 21 }, (_, i) => ({ type: 'custom', skill_id: `s${i}` })) } }, message: /^container\.skills: List should have at most 20 items after validation, not 21$/ },
+  { description: 'a container skill without its skill_id', notCounted: true, params: { container: { skills: [{ type: 'anthropic' }] } }, message: /^container\.skills\.0\.skill_id: Field required$/ },
+  { description: 'a container skill of an unknown type', notCounted: true, params: { container: { skills: [{ type: 'mine', skill_id: 'x' }] } }, message: /^container\.skills\.0\.type: Input should be 'anthropic' or 'custom'$/ },
+  { description: 'a container skill version over 64 characters', notCounted: true, params: { container: { skills: [{ type: 'custom', skill_id: 'x', version: 'v'.repeat(65) }] } }, message: /^container\.skills\.0\.version: String should have at most 64 characters$/ },
+  // [SDK MessageCreateParamsBase.diagnostics: DiagnosticsParam | null; SPEC BetaDiagnosticsParam (titled DiagnosticsParam):
+  // previous_message_id a string of at most 256 characters or null, additionalProperties false] (count_tokens takes none)
+  { description: 'diagnostics that are not an object', notCounted: true, params: { diagnostics: 'on' }, message: /^diagnostics: Input should be a valid dictionary$/ },
+  { description: 'an extra key in diagnostics', notCounted: true, params: { diagnostics: { previous_message_id: null, verbose: true } }, message: /^diagnostics\.verbose: Extra inputs are not permitted$/ },
+  { description: 'a diagnostics previous_message_id that is not a string', notCounted: true, params: { diagnostics: { previous_message_id: 5 } }, message: /^diagnostics\.previous_message_id: Input should be a valid string$/ },
   // #7 [SPEC ContentBlockSource.content: a string, or a list of RequestTextBlock (text minLength 1) | RequestImageBlock, by `type`]
   { description: 'a content document source holding a number', params: { messages: [user([{ type: 'document', source: { type: 'content', content: [5] } }])] }, message: /^messages\.0\.content\.0\.document\.source\.content\.content\.0: Input should be a valid dictionary$/ },
   { description: 'a content document source holding a block it cannot hold', params: { messages: [user([{ type: 'document', source: { type: 'content', content: [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'x' } }] } }])] }, message: /^messages\.0\.content\.0\.document\.source\.content\.content\.0\.type: Input tag 'document' found using 'type' does not match any of the expected tags: 'text', 'image'$/ },
@@ -318,6 +332,10 @@ describe('valid requests the emulator used to refuse or mishandle', () => {
         messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'done' }])],
       }),
       req('prefill', 'q', { messages: [user('hi'), { role: 'assistant', content: '' }] }),
+      // [SPEC CreateMessageParams.container: ContainerParams | string | null] (helper-79 #6 checks it).
+      req('container-id', 'q', { container: 'cntr_011CN', diagnostics: null }),
+      req('container-skills', 'q', { container: { id: null, skills: [{ type: 'anthropic', skill_id: 'pptx', version: 'latest' }] }, diagnostics: { previous_message_id: 'msg_01' } }),
+      req('container-null', 'q', { container: null, diagnostics: {} }),
       // [SPEC the server tools] their fields, given and null where the schema allows it (helper-79 #5 checks them).
       req('server-tools', 'q', {
         tools: [
