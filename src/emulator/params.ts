@@ -657,8 +657,11 @@ function checkMessages(messages: unknown, ctx: CheckContext, model: ModelEntry):
           onlyKeys(block, `${bpath}.tool_use`, KEYS.RequestToolUseBlock);
           const id = block['id'];
           if (typeof id !== 'string' || !/^[a-zA-Z0-9_-]+$/.test(id)) fail(`${bpath}.tool_use.id`, "String should match pattern '^[a-zA-Z0-9_-]+$'");
-          if (typeof block['name'] !== 'string') fail(`${bpath}.tool_use.name`, 'Field required');
+          // [SPEC RequestToolUseBlock.name: a string of 1 to 200 characters] (helper-79 #8: any string passed).
+          if (block['name'] === undefined) fail(`${bpath}.tool_use.name`, 'Field required');
+          optionalString(block, 'name', `${bpath}.tool_use.name`, { min: 1, max: 200 });
           if (!isObj(block['input'])) fail(`${bpath}.tool_use.input`, 'Input should be a valid dictionary');
+          checkCaller(block, `${bpath}.tool_use`);
           toolUses.push(id);
           break;
         }
@@ -679,8 +682,10 @@ function checkMessages(messages: unknown, ctx: CheckContext, model: ModelEntry):
           break;
         }
         default:
-          // The other blocks (thinking, search results, server tool blocks…): by their keys [SPEC InputContentBlock].
+          // The other blocks (thinking, search results, server tool blocks…): by their keys [SPEC InputContentBlock],
+          // and the fields of some.
           checkShape(block, `${bpath}.${String(type)}`, BLOCKS[type as string] as Shape);
+          checkBlockFields(block, `${bpath}.${String(type)}`, type as string);
           break;
       }
     });
@@ -723,8 +728,55 @@ function checkToolResultContent(content: unknown, path: string, model: ModelEntr
       checkDocument(block, `${at}.document`, model);
     } else {
       checkShape(block, `${at}.${type}`, TOOL_RESULT_BLOCKS[type] as Shape);
+      checkBlockFields(block, `${at}.${type}`, type);
     }
   });
+}
+
+/**
+ * The fields of blocks the emulator otherwise checks by their keys (helper-79 #8: any value passed):
+ * [SPEC RequestThinkingBlock: `thinking` and `signature` strings; RequestRedactedThinkingBlock: `data` a
+ * string; RequestSearchResultBlock: `source` and `title` strings, `content` a list of RequestTextBlock,
+ * `citations` a RequestCitationsConfig (no null branch)]. The blocks' keys and required fields are checked before.
+ */
+function checkBlockFields(block: Obj, path: string, type: string): void {
+  const strings = type === 'thinking' ? ['thinking', 'signature'] : type === 'redacted_thinking' ? ['data'] : type === 'search_result' ? ['source', 'title'] : [];
+  for (const key of strings) optionalString(block, key, `${path}.${key}`);
+  if (type !== 'search_result') return;
+  const citations = block['citations'];
+  if (citations !== undefined) {
+    if (!isObj(citations)) fail(`${path}.citations`, 'Input should be a valid dictionary');
+    onlyKeys(citations, `${path}.citations`, KEYS.RequestCitationsConfig);
+    optionalBoolean(citations, 'enabled', `${path}.citations.enabled`);
+  }
+  const content = block['content'];
+  if (!Array.isArray(content)) fail(`${path}.content`, 'Input should be a valid list');
+  content.forEach((text, k) => {
+    const at = `${path}.content.${k}`;
+    if (!isObj(text)) fail(at, 'Input should be a valid dictionary');
+    if (text['type'] !== 'text') fail(`${at}.type`, text['type'] === undefined ? 'Field required' : "Input should be 'text'");
+    onlyKeys(text, at, KEYS.RequestTextBlock);
+    // Checked, not counted among the breakpoints, as in a tool_result (helper-79 #4).
+    cacheControlTtl(text, at);
+    checkText(text, at);
+  });
+}
+
+/** [SPEC RequestToolUseBlock.caller: DirectCaller | ServerToolCaller | ServerToolCaller_20260120 by `type`; the server ones' `tool_id` required, `^srvtoolu_[a-zA-Z0-9_]+$`] */
+function checkCaller(block: Obj, path: string): void {
+  const caller = block['caller'];
+  if (caller === undefined) return;
+  const at = `${path}.caller`;
+  if (!isObj(caller)) fail(at, 'Input should be a valid dictionary');
+  const type = caller['type'];
+  const tags = ['direct', 'code_execution_20250825', 'code_execution_20260120'] as const;
+  if (!(tags as readonly unknown[]).includes(type)) tagError(at, type, tags);
+  if (type === 'direct') return onlyKeys(caller, `${at}.direct`, ['type']);
+  onlyKeys(caller, `${at}.${String(type)}`, ['tool_id', 'type']);
+  const toolId = caller['tool_id'];
+  if (toolId === undefined) fail(`${at}.${String(type)}.tool_id`, 'Field required');
+  if (typeof toolId !== 'string') fail(`${at}.${String(type)}.tool_id`, 'Input should be a valid string');
+  if (!/^srvtoolu_[a-zA-Z0-9_]+$/.test(toolId)) fail(`${at}.${String(type)}.tool_id`, "String should match pattern '^srvtoolu_[a-zA-Z0-9_]+$'");
 }
 
 function checkSource<T extends string>(block: Obj, path: string, tags: readonly T[]): { source: Obj; type: T } {

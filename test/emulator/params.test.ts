@@ -286,6 +286,30 @@ const CASES: Case[] = [
   { description: 'diagnostics that are not an object', notCounted: true, params: { diagnostics: 'on' }, message: /^diagnostics: Input should be a valid dictionary$/ },
   { description: 'an extra key in diagnostics', notCounted: true, params: { diagnostics: { previous_message_id: null, verbose: true } }, message: /^diagnostics\.verbose: Extra inputs are not permitted$/ },
   { description: 'a diagnostics previous_message_id that is not a string', notCounted: true, params: { diagnostics: { previous_message_id: 5 } }, message: /^diagnostics\.previous_message_id: Input should be a valid string$/ },
+  // #8 [SPEC RequestThinkingBlock: thinking, signature strings; RequestRedactedThinkingBlock: data a string; RequestToolUseBlock:
+  // name 1 to 200 characters, caller DirectCaller | ServerToolCaller | ServerToolCaller_20260120 by type; RequestSearchResultBlock:
+  // source, title strings, content a list of RequestTextBlock, citations RequestCitationsConfig (not nullable)]
+  { description: 'a thinking block whose thinking is not a string', params: { messages: [user('hi'), { role: 'assistant', content: [{ type: 'thinking', thinking: 5, signature: 's' }] }, user('ok')] }, message: /^messages\.1\.content\.0\.thinking\.thinking: Input should be a valid string$/ },
+  { description: 'a thinking block whose signature is null', params: { messages: [user('hi'), { role: 'assistant', content: [{ type: 'thinking', thinking: 't', signature: null }] }, user('ok')] }, message: /^messages\.1\.content\.0\.thinking\.signature: Input should be a valid string$/ },
+  { description: 'a redacted_thinking block whose data is not a string', params: { messages: [user('hi'), { role: 'assistant', content: [{ type: 'redacted_thinking', data: {} }] }, user('ok')] }, message: /^messages\.1\.content\.0\.redacted_thinking\.data: Input should be a valid string$/ },
+  { description: 'a tool_use block with an empty name', params: { messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: '', input: {} }] }] }, message: /^messages\.1\.content\.0\.tool_use\.name: String should have at least 1 character$/ },
+  { description: 'a tool_use block with a name over 200 characters', params: { messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'n'.repeat(201), input: {} }] }] }, message: /^messages\.1\.content\.0\.tool_use\.name: String should have at most 200 characters$/ },
+  { description: 'a tool_use block whose name is a number', params: { messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 5, input: {} }] }] }, message: /^messages\.1\.content\.0\.tool_use\.name: Input should be a valid string$/ },
+  { description: 'a tool_use caller of an unknown type', params: { messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {}, caller: { type: 'robot' } }] }] }, message: /^messages\.1\.content\.0\.tool_use\.caller\.type: Input tag 'robot' found using 'type' does not match any of the expected tags: 'direct', 'code_execution_20250825', 'code_execution_20260120'$/ },
+  { description: 'a server tool_use caller without its tool_id', params: { messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {}, caller: { type: 'code_execution_20250825' } }] }] }, message: /^messages\.1\.content\.0\.tool_use\.caller\.code_execution_20250825\.tool_id: Field required$/ },
+  { description: 'a server tool_use caller whose tool_id is not a srvtoolu_ id', params: { messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {}, caller: { type: 'code_execution_20260120', tool_id: 'toolu_1' } }] }] }, message: /^messages\.1\.content\.0\.tool_use\.caller\.code_execution_20260120\.tool_id: String should match pattern '\^srvtoolu_\[a-zA-Z0-9_\]\+\$'$/ },
+  { description: 'an extra key in a direct tool_use caller', params: { messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {}, caller: { type: 'direct', tool_id: 'srvtoolu_1' } }] }] }, message: /^messages\.1\.content\.0\.tool_use\.caller\.direct\.tool_id: Extra inputs are not permitted$/ },
+  { description: 'a search_result whose source is not a string', params: { messages: [user([{ type: 'search_result', source: 5, title: 't', content: [{ type: 'text', text: 'x' }] }])] }, message: /^messages\.0\.content\.0\.search_result\.source: Input should be a valid string$/ },
+  { description: 'a search_result whose title is null', params: { messages: [user([{ type: 'search_result', source: 's', title: null, content: [{ type: 'text', text: 'x' }] }])] }, message: /^messages\.0\.content\.0\.search_result\.title: Input should be a valid string$/ },
+  { description: 'a search_result whose content is a string', params: { messages: [user([{ type: 'search_result', source: 's', title: 't', content: 'x' }])] }, message: /^messages\.0\.content\.0\.search_result\.content: Input should be a valid list$/ },
+  { description: 'a search_result holding an image', params: { messages: [user([{ type: 'search_result', source: 's', title: 't', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG } }] }])] }, message: /^messages\.0\.content\.0\.search_result\.content\.0\.type: Input should be 'text'$/ },
+  { description: 'a search_result holding an empty text', params: { messages: [user([{ type: 'search_result', source: 's', title: 't', content: [{ type: 'text', text: '' }] }])] }, message: /^messages\.0\.content\.0\.search_result\.content\.0\.text: text content blocks must be non-empty$/ },
+  { description: 'a search_result citations: null', params: { messages: [user([{ type: 'search_result', source: 's', title: 't', content: [{ type: 'text', text: 'x' }], citations: null }])] }, message: /^messages\.0\.content\.0\.search_result\.citations: Input should be a valid dictionary$/ },
+  {
+    description: 'a search_result inside a tool_result whose source is not a string',
+    params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'search_result', source: [], title: 't', content: [{ type: 'text', text: 'x' }] }] }])] },
+    message: /^messages\.2\.content\.0\.tool_result\.content\.0\.search_result\.source: Input should be a valid string$/,
+  },
   // #7 [SPEC ContentBlockSource.content: a string, or a list of RequestTextBlock (text minLength 1) | RequestImageBlock, by `type`]
   { description: 'a content document source holding a number', params: { messages: [user([{ type: 'document', source: { type: 'content', content: [5] } }])] }, message: /^messages\.0\.content\.0\.document\.source\.content\.content\.0: Input should be a valid dictionary$/ },
   { description: 'a content document source holding a block it cannot hold', params: { messages: [user([{ type: 'document', source: { type: 'content', content: [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'x' } }] } }])] }, message: /^messages\.0\.content\.0\.document\.source\.content\.content\.0\.type: Input tag 'document' found using 'type' does not match any of the expected tags: 'text', 'image'$/ },
@@ -332,6 +356,22 @@ describe('valid requests the emulator used to refuse or mishandle', () => {
         messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'done' }])],
       }),
       req('prefill', 'q', { messages: [user('hi'), { role: 'assistant', content: '' }] }),
+      // [SPEC RequestThinkingBlock, RequestToolUseBlock.caller, RequestSearchResultBlock] (helper-79 #8 checks their fields).
+      req('blocks', 'q', {
+        tools: [{ name: 'f', input_schema: { type: 'object' } }],
+        messages: [
+          user([{ type: 'search_result', source: 'https://example.com', title: 'Result', content: [{ type: 'text', text: 'found', cache_control: null }], citations: { enabled: true } }, { type: 'text', text: 'go' }]),
+          {
+            role: 'assistant',
+            content: [
+              { type: 'thinking', thinking: 'hm', signature: 'sig' },
+              { type: 'tool_use', id: 'toolu_1', name: 'f', input: {}, caller: { type: 'direct' } },
+              { type: 'tool_use', id: 'toolu_2', name: 'f', input: {}, caller: { type: 'code_execution_20250825', tool_id: 'srvtoolu_01A' } },
+            ],
+          },
+          user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'search_result', source: 's', title: 't', content: [{ type: 'text', text: 'x' }] }] }, { type: 'tool_result', tool_use_id: 'toolu_2', content: 'ok' }]),
+        ],
+      }),
       // [SPEC CreateMessageParams.container: ContainerParams | string | null] (helper-79 #6 checks it).
       req('container-id', 'q', { container: 'cntr_011CN', diagnostics: null }),
       req('container-skills', 'q', { container: { id: null, skills: [{ type: 'anthropic', skill_id: 'pptx', version: 'latest' }] }, diagnostics: { previous_message_id: 'msg_01' } }),
