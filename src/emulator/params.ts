@@ -585,6 +585,8 @@ const BLOCK_TYPES = [
   'web_search_tool_result', 'web_fetch_tool_result', 'code_execution_tool_result', 'bash_code_execution_tool_result',
   'text_editor_code_execution_tool_result', 'tool_search_tool_result', 'container_upload',
 ] as const;
+/** The most messages a request may have (`checkMessages`). */
+const MAX_MESSAGES = 100_000;
 const IMAGE_MEDIA_TYPES = ['image/jpeg', 'image/png', 'image/gif', 'image/webp'] as const;
 /** The first bytes of each image type, base64-encoded: how the API notices a mislabelled image. */
 const IMAGE_MAGIC: ReadonlyArray<[string, string]> = [
@@ -607,6 +609,10 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 function checkMessages(messages: unknown, ctx: CheckContext, model: ModelEntry): void {
   if (!Array.isArray(messages)) return;
   if (messages.length === 0) fail('messages', 'at least one message is required');
+  // [SPEC CreateMessageParams.messages, CountMessageTokensParams.messages: "There is a limit of 100,000
+  // messages in a single request."] (helper-79 #9). A limit in words, not a maxItems: the wording is
+  // Pydantic's for one (UNCONFIRMED).
+  if (messages.length > MAX_MESSAGES) fail('messages', `List should have at most ${MAX_MESSAGES} items after validation, not ${messages.length}`);
   const roles = ['user', 'assistant', 'system'] as const;
   let pendingToolUses: string[] = [];
   let pendingFrom = -1;

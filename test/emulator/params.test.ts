@@ -310,6 +310,8 @@ const CASES: Case[] = [
     params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'search_result', source: [], title: 't', content: [{ type: 'text', text: 'x' }] }] }])] },
     message: /^messages\.2\.content\.0\.tool_result\.content\.0\.search_result\.source: Input should be a valid string$/,
   },
+  // #9 [SPEC CreateMessageParams.messages, CountMessageTokensParams.messages: "There is a limit of 100,000 messages in a single request."]
+  { description: 'more than 100,000 messages', params: { messages: Array.from({ length: 100_001 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: 'a' })) }, message: /^messages: List should have at most 100000 items after validation, not 100001$/ },
   // #7 [SPEC ContentBlockSource.content: a string, or a list of RequestTextBlock (text minLength 1) | RequestImageBlock, by `type`]
   { description: 'a content document source holding a number', params: { messages: [user([{ type: 'document', source: { type: 'content', content: [5] } }])] }, message: /^messages\.0\.content\.0\.document\.source\.content\.content\.0: Input should be a valid dictionary$/ },
   { description: 'a content document source holding a block it cannot hold', params: { messages: [user([{ type: 'document', source: { type: 'content', content: [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'x' } }] } }])] }, message: /^messages\.0\.content\.0\.document\.source\.content\.content\.0\.type: Input tag 'document' found using 'type' does not match any of the expected tags: 'text', 'image'$/ },
@@ -356,6 +358,8 @@ describe('valid requests the emulator used to refuse or mishandle', () => {
         messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'done' }])],
       }),
       req('prefill', 'q', { messages: [user('hi'), { role: 'assistant', content: '' }] }),
+      // [SPEC CreateMessageParams.messages] 100,000 messages, the most a request may have (helper-79 #9).
+      req('100k-messages', 'q', { messages: Array.from({ length: 100_000 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: 'a' })) }),
       // [SPEC RequestThinkingBlock, RequestToolUseBlock.caller, RequestSearchResultBlock] (helper-79 #8 checks their fields).
       req('blocks', 'q', {
         tools: [{ name: 'f', input_schema: { type: 'object' } }],
