@@ -17,6 +17,16 @@ export class ApiError extends Error {
 }
 Object.defineProperty(ApiError.prototype, 'name', { value: 'EmulatorApiError' });
 
+/**
+ * The error types an error response may have [SPEC ErrorResponse.error: a oneOf InvalidRequestError,
+ * AuthenticationError, BillingError, PermissionError, NotFoundError, RateLimitError, GatewayTimeoutError,
+ * APIError, OverloadedError, discriminated by `type`]: what an injected `errored` result may carry.
+ */
+export const ERROR_TYPES = [
+  'invalid_request_error', 'authentication_error', 'billing_error', 'permission_error', 'not_found_error',
+  'rate_limit_error', 'timeout_error', 'api_error', 'overloaded_error',
+] as const;
+
 const STATUS_BY_TYPE: Record<string, number> = {
   invalid_request_error: 400,
   authentication_error: 401,

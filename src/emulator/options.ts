@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { BatchEnrichError, shown } from '../errors.ts';
 import type { Responder } from './answer.ts';
+import { ERROR_TYPES } from './api-error.ts';
 import { MAX_BODY_BYTES, MAX_REQUESTS } from './validate.ts';
 import { closest } from '../core/suggest.ts';
 
@@ -60,7 +61,11 @@ export interface EmulatorOptions {
   retryAfterSeconds?: number;
   /** Share (0..1) of batch requests whose result is `errored`. _Default:_ 0. */
   erroredRate?: number;
-  /** The error type of those results. _Default:_ 'overloaded_error'. */
+  /**
+   * The error type of those results: one of the API's nine (`invalid_request_error`, `authentication_error`,
+   * `billing_error`, `permission_error`, `not_found_error`, `rate_limit_error`, `timeout_error`,
+   * `api_error`, `overloaded_error`). _Default:_ 'overloaded_error'.
+   */
   erroredType?: string;
   /** Share (0..1) of batch requests whose result is `expired`. _Default:_ 0. */
   expiredRate?: number;
@@ -157,7 +162,8 @@ const optionsSchema = z.object({
   faultRate529: rate,
   retryAfterSeconds: z.number().min(0).optional(),
   erroredRate: rate,
-  erroredType: z.string().min(1).optional(),
+  // One of the API's error types (helper-79 #10: any string was taken, and an errored result carried it).
+  erroredType: z.enum(ERROR_TYPES, { error: `expected one of ${ERROR_TYPES.join(', ')}` }).optional(),
   expiredRate: rate,
   cutResultsRate: rate,
   transient404: z.boolean().optional(),

@@ -27,6 +27,8 @@ describe('emulator CLI', () => {
     { description: 'unknown flag', argv: ['--nope'], message: /--nope/ },
     { description: 'bad upstream URL', argv: ['--upstream', 'ftp://x'], message: /--upstream: .*got "ftp:\/\/x"/ },
     { description: 'fault rates adding up over 1', argv: ['--fault-429', '0.6', '--fault-529', '0.6'], message: /at most 1/ },
+    // helper-79 #10: [SPEC ErrorResponse.error: a oneOf over nine types] an errored result of another type is no API's.
+    { description: 'an error type the API does not have', argv: ['--errored-type', 'oops_error'], message: /`erroredType`: expected one of invalid_request_error, .*overloaded_error, got "oops_error"/ },
   ];
   for (const t of bad) {
     it(`usage error (exit 2) for ${t.description}`, async () => {

@@ -134,4 +134,15 @@ describe('startEmulator options', () => {
     await expect(startEmulator({ fault429: 1 } as never)).rejects.toMatchObject({ code: 'BE_INVALID_OPTION', message: expect.stringMatching(/^unknown option `fault429`/) });
     await expect(startEmulator({ faultRate429: 2 })).rejects.toMatchObject({ code: 'BE_INVALID_OPTION', message: expect.stringMatching(/^`faultRate429`: /) });
   });
+
+  it('erroredType is one of the nine error types of the spec (helper-79 #10: any string was taken)', async () => {
+    // [SPEC ErrorResponse.error: oneOf InvalidRequestError … OverloadedError, by their `type`]
+    for (const erroredType of ['oops_error', 'request_too_large', 'conflict_error', 'Overloaded_error'])
+      await expect(startEmulator({ erroredType }), erroredType).rejects.toMatchObject({
+        code: 'BE_INVALID_OPTION',
+        message: '`erroredType`: expected one of invalid_request_error, authentication_error, billing_error, permission_error, not_found_error, rate_limit_error, timeout_error, api_error, overloaded_error, got ' + JSON.stringify(erroredType),
+      });
+    const emu = await startEmulator({ erroredType: 'timeout_error' });
+    await emu.close();
+  });
 });
