@@ -12,6 +12,7 @@
  * files are not downloadable (the docs: only files the API made are), 400 `file_not_downloadable`.
  */
 import { ApiError } from './api-error.ts';
+import { parseLimit } from './query.ts';
 import { IdGenerator, unitHash } from './random.ts';
 import { MAX_FILE_BYTES } from '../core/documents.ts';
 
@@ -148,9 +149,7 @@ export class FileStore {
 
   /** Newest first; `page` is the id after which the page starts. */
   #list(q: URLSearchParams): { data: unknown[]; next_page: string | null } {
-    const raw = q.get('limit');
-    const limit = raw === null ? 20 : Number(raw);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ApiError(400, 'invalid_request_error', `limit: Input should be an integer between 1 and 1000, got '${raw ?? ''}'`);
+    const limit = parseLimit(q.get('limit'));
     const live = [...this.#files.keys()].map((id) => this.get(id)).filter((f): f is StoredFile => f !== undefined).reverse();
     const page = q.get('page');
     const start = page ? live.findIndex((f) => f.id === page) + 1 : 0;

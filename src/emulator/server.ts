@@ -16,6 +16,7 @@ import { BatchStore } from './batch.ts';
 import type { ResolvedOptions } from './options.ts';
 import { hash53, IdGenerator, unitHash } from './random.ts';
 import { listModels, retrieveModel } from './models.ts';
+import { parseLimit } from './query.ts';
 import { RateWindow } from './ratelimit.ts';
 import { makeForwarder } from './upstream.ts';
 import { checkParams } from './params.ts';
@@ -188,15 +189,6 @@ function emptyCalls(): Record<RouteName, number> {
     'files.content': 0,
     not_found: 0,
   };
-}
-
-/** A list's `limit` [SPEC GET /v1/messages/batches `limit`: an integer 1 to 1,000, default 20]. */
-function parseLimit(raw: string | null): number {
-  if (raw === null) return 20;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 1000)
-    throw new ApiError(400, 'invalid_request_error', `limit: Input should be an integer between 1 and 1000, got '${raw}'`);
-  return n;
 }
 
 /**
