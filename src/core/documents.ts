@@ -149,6 +149,11 @@ function unsupportedType(name: string, type: { mime: string; ext: string }): Doc
     const jpeg = shellWord(argPath(name).replace(/(\.[^./]*)?$/, '.jpg'));
     return new DocumentProblem('document_unsupported', `${name}: a ${type.ext.toUpperCase()} photo (.${type.ext}) ${supported}; convert it to JPEG first, e.g. heif-convert ${file} ${jpeg} (Debian: libheif-examples)`);
   }
+  // A scanner's or a fax's TIFF (often many pages): one PDF of its pages keeps them together.
+  if (type.ext === 'tif') {
+    const pdf = shellWord(argPath(name).replace(/(\.[^./]*)?$/, '.pdf'));
+    return new DocumentProblem('document_unsupported', `${name}: a TIFF image (.tif) ${supported}; convert it to PDF first, e.g. tiff2pdf -o ${pdf} ${file} (Debian: libtiff-tools)`);
+  }
   return new DocumentProblem('document_unsupported', `${name}: ${type.mime} (.${type.ext}) ${supported}`);
 }
 

@@ -41,6 +41,9 @@ export function documentFile(head: Uint8Array, file: string): boolean {
     ascii(0, 'GIF87a') ||
     ascii(0, 'GIF89a') ||
     (ascii(0, 'RIFF') && ascii(8, 'WEBP')) ||
+    // A TIFF (a scanner's, a fax's): not sent, but refused as a document is, with what to send instead.
+    starts(0x49, 0x49, 0x2a, 0x00) ||
+    starts(0x4d, 0x4d, 0x00, 0x2a) ||
     DOCUMENT_NAME.test(file)
   );
 }
@@ -49,9 +52,9 @@ export function documentFile(head: Uint8Array, file: string): boolean {
  * Names of documents: the types sent (an e-mail as `.eml`, an mbox export of one message, an Apple
  * Mail `.emlx`), and those the attach stage refuses with how to convert them (Word and other office
  * documents but spreadsheets, which are refused as a table input is: save the sheet as CSV; HEIC
- * photos; Outlook messages).
+ * photos; TIFF and BMP scans; Outlook messages).
  */
-const DOCUMENT_NAME = /\.(eml|emlx|mbox|pdf|png|jpe?g|gif|webp|docx?|odt|rtf|pptx?|odp|heic|heif|avif|msg)$/i;
+const DOCUMENT_NAME = /\.(eml|emlx|mbox|pdf|png|jpe?g|gif|webp|docx?|odt|rtf|pptx?|odp|heic|heif|avif|tiff?|bmp|msg)$/i;
 
 /** Extensions of binary formats, for an input too short to show its magic bytes. */
 const BINARY_EXTENSIONS: Readonly<Record<string, string>> = { '.parquet': 'Parquet', '.xlsx': 'ZIP archive (an XLSX workbook, or a zipped file)', '.xls': 'old Excel (XLS) or other OLE2 file', '.zip': 'ZIP archive (an XLSX workbook, or a zipped file)' };

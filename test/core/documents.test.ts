@@ -240,6 +240,13 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     expect(await inspectDocument(Buffer.from('Notes: the header is %PDF-1.7 then objects.'), 'notes.txt')).toMatchObject({ kind: 'text' });
   });
 
+  it('a TIFF scan is refused with how to make it a PDF (its pages together)', async () => {
+    const tiff = Buffer.from([0x49, 0x49, 0x2a, 0x00, 0x08, 0, 0, 0, 0, 0]);
+    expect((await problemOf(tiff, 'scans/fax 12.tif')).message).toBe(
+      "scans/fax 12.tif: a TIFF image (.tif) is not supported: send PDF, JPEG, PNG, GIF, WebP, plain text or e-mail (.eml); convert it to PDF first, e.g. tiff2pdf -o 'scans/fax 12.pdf' 'scans/fax 12.tif' (Debian: libtiff-tools)",
+    );
+  });
+
   it('DOCX/XLSX (ZIP), binary junk, an encrypted PDF and a damaged PDF are named problems', async () => {
     expect((await problemOf(zipFile(), 'report.docx')).type).toBe('document_unsupported');
     expect((await problemOf(Buffer.from([0, 1, 2, 3, 250, 251]))).type).toBe('document_unsupported');

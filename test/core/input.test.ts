@@ -288,6 +288,11 @@ describe('documentFile: a file given as FILE that is a document (sent as one), b
     ['a Word document, by its name', bytes('PK\u0003\u0004'), 'report.docx', true],
     ['an iPhone photo, by its name', bytes('\u0000\u0000\u0000\u0018ftypheic'), 'IMG_0001.HEIC', true],
     ['an Outlook message, by its name', bytes('', 0xd0, 0xcf, 0x11, 0xe0), 'mail.msg', true],
+    // helper-80: a TIFF or BMP scan given as FILE was "binary data, not CSV": a folder names it unsupported, with what to send.
+    ['a TIFF scan, by its signature (II and MM)', bytes('', 0x49, 0x49, 0x2a, 0x00, 0x08, 0, 0, 0), 'scan', true],
+    ['a big-endian TIFF', bytes('', 0x4d, 0x4d, 0x00, 0x2a), 'x', true],
+    ['a .tif, .tiff or .bmp by its name', bytes('BM'), 'scan.BMP', true],
+    ['an empty .tiff', bytes(''), 'fax.tiff', true],
     ['an Excel workbook stays a table input refused as one (save the sheet as CSV)', bytes('PK\u0003\u0004'), 'sheet.xlsx', false],
   ])('%s', (_, head, name, expected) => {
     expect(documentFile(head, name)).toBe(expected);
