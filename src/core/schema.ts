@@ -28,9 +28,9 @@ export function resolveAnswerSchema(schema: z.ZodType | JSONSchema, source = 'th
       validator = schema;
       jsonSchema = withoutSafeIntegerBounds(answerSide(schema));
     } else {
-      jsonSchema = { ...schema }; // a copy: `$schema` is deleted below, and the caller's object is theirs
+      jsonSchema = withDefs(schema); // a copy: `$schema` is deleted below, and the caller's object is theirs
       // The request closes every object (`additionalProperties: false`); the check must agree with it.
-      validator = z.fromJSONSchema(closeObjects(schema) as Parameters<typeof z.fromJSONSchema>[0]);
+      validator = z.fromJSONSchema(closeObjects(jsonSchema) as Parameters<typeof z.fromJSONSchema>[0]);
     }
   } catch (error) {
     throw new BatchEnrichError('BE_USAGE', `Invalid schema in ${source}: ${(error as Error).message}`, { cause: error });
@@ -39,6 +39,27 @@ export function resolveAnswerSchema(schema: z.ZodType | JSONSchema, source = 'th
   const properties = jsonSchema['type'] === 'object' ? jsonSchema['properties'] : undefined;
   const fields = typeof properties === 'object' && properties !== null ? Object.keys(properties) : [];
   return { jsonSchema, validator: validator as AnswerValidator, fields };
+}
+
+/**
+ * A copy of `schema` with draft-07's `definitions` as `$defs` (2020-12, which structured outputs and
+ * zod read), and its references to them (`#/definitions/x`) rewritten: what pydantic v1,
+ * typescript-json-schema and quicktype write was refused as referring to nothing (helper-80). A schema
+ * with both keeps them as they are.
+ */
+function withDefs(schema: JSONSchema): JSONSchema {
+  const definitions = schema['definitions'];
+  if (typeof definitions !== 'object' || definitions === null || Array.isArray(definitions) || '$defs' in schema) return { ...schema };
+  const rewrite = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(rewrite);
+    if (typeof value !== 'object' || value === null) return value;
+    return Object.fromEntries(
+      Object.entries(value).map(([key, inner]) => [key, key === '$ref' && typeof inner === 'string' && inner.startsWith('#/definitions/') ? `#/$defs/${inner.slice('#/definitions/'.length)}` : rewrite(inner)]),
+    );
+  };
+  // Its `$schema` goes with them: zod reads a draft-07 schema's references as `definitions`.
+  const { definitions: defs, $schema: _, ...rest } = schema;
+  return { ...(rewrite(rest) as JSONSchema), $defs: rewrite(defs) };
 }
 
 /**

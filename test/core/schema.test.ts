@@ -110,6 +110,39 @@ describe('resolveAnswerSchema from JSON Schema', () => {
   }
 });
 
+// helper-80: draft-07's `definitions` (what pydantic v1, typescript-json-schema and quicktype write)
+// was refused: "$ref ... does not resolve", or zod's "Reference not found".
+describe('resolveAnswerSchema from a draft-07 schema with definitions', () => {
+  const money = { type: 'object', properties: { amount: { type: 'number' }, currency: { type: 'string' } }, required: ['amount', 'currency'] };
+  const schema = {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    type: 'object',
+    properties: { total: { $ref: '#/definitions/money' }, lines: { type: 'array', items: { $ref: '#/definitions/money' } } },
+    required: ['total', 'lines'],
+    definitions: { money },
+  };
+
+  it('is sent with $defs, its references rewritten, and checks answers through them', () => {
+    const answer = resolveAnswerSchema(schema, 's2.json');
+    expect(answer.jsonSchema).toEqual({
+      type: 'object',
+      properties: { total: { $ref: '#/$defs/money' }, lines: { type: 'array', items: { $ref: '#/$defs/money' } } },
+      required: ['total', 'lines'],
+      $defs: { money },
+    });
+    expect(answer.validator.safeParse({ total: { amount: 1, currency: 'EUR' }, lines: [] }).success).toBe(true);
+    expect(answer.validator.safeParse({ total: { amount: '1', currency: 'EUR' }, lines: [] }).success).toBe(false);
+    // The caller's object is theirs.
+    expect(schema.definitions).toBe(schema.definitions);
+    expect(Object.keys(schema)).toContain('definitions');
+  });
+
+  it('without $schema too', () => {
+    const { $schema: _, ...bare } = schema;
+    expect(resolveAnswerSchema(bare, 's4.json').jsonSchema['$defs']).toEqual({ money });
+  });
+});
+
 describe('the request and the check agree', () => {
   it('a JSON Schema file without additionalProperties rejects extra keys, as the closed schema sent to the API does', () => {
     const { validator } = resolveAnswerSchema({
