@@ -508,7 +508,8 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number, opti
   const { simpleParser } = await import('mailparser');
   let mail: Awaited<ReturnType<typeof simpleParser>>;
   try {
-    mail = await simpleParser(await utf8Headers(Buffer.from(bytes)));
+    // Its own text parts only: an HTML body is made text here (`emailBody`), not by mailparser.
+    mail = await simpleParser(await utf8Headers(Buffer.from(bytes)), { skipHtmlToText: true });
   } catch (error) {
     // Its parser gives up (helper-60: "Max allowed child nodes exceeded" for 3,000 nested multiparts): this file's problem, not the run's.
     throw new DocumentProblem('document_unreadable', `${name}: an e-mail that cannot be read (${(error instanceof Error ? error.message : String(error)).split('\n')[0]})`);
@@ -543,7 +544,7 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number, opti
       skipped.push(`${label} (${error.type})`);
     }
   }
-  const body = mail.text ?? (typeof mail.html === 'string' ? mail.html.replace(/<[^>]+>/g, ' ') : '');
+  const body = await emailBody(mail.text, typeof mail.html === 'string' ? mail.html : undefined);
   const text =
     header('From', addresses(mail.from?.value ? [mail.from] : [])) +
     header('To', addresses(mail.to)) +
@@ -555,6 +556,37 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number, opti
     `\n${body.trim()}\n` +
     attachedText.map((part) => `\n${part}`).join('');
   return { kind: 'email', text, attachments, ...(skipped.length ? { notSent: skipped } : {}) };
+}
+
+/**
+ * What an e-mail says, as text: its text part, unless it has none or one that only asks to view the
+ * HTML ("please use an HTML-compatible email client"); then its HTML, with tables kept as rows of
+ * cells and headings as written (helper-80: mailparser's text ran an invoice's cells together,
+ * "Consulting hours12150.001800.00", and upper-cased its headings).
+ */
+async function emailBody(text: string | undefined, html: string | undefined): Promise<string> {
+  const plain = text?.trim() ?? '';
+  if (html === undefined || (plain !== '' && !viewTheHtml(plain))) return plain;
+  const { htmlToText } = await import('html-to-text');
+  const headings = ['h1', 'h2', 'h3', 'h4', 'h5', 'h6'].map((selector) => ({ selector, options: { uppercase: false } }));
+  try {
+    return htmlToText(html, {
+      wordwrap: false,
+      // As mailparser limits it: htmlparser2 keeps its open elements on a stack.
+      limits: { maxDepth: MAX_HTML_DEPTH },
+      selectors: [...headings, { selector: 'table', format: 'dataTable', options: { uppercaseHeaderCells: false, maxColumnWidth: 80 } }],
+    }).trim();
+  } catch {
+    return plain || html.replace(/<[^>]+>/g, ' ').trim();
+  }
+}
+
+/** How deep the HTML of an e-mail is read (mailparser's own limit for the same conversion). */
+const MAX_HTML_DEPTH = 1000;
+
+/** A text part that only says to view the message as HTML, or in a browser (a few lines at most). */
+function viewTheHtml(text: string): boolean {
+  return text.length < 400 && /\bHTML\b|in (?:a|your) (?:web )?browser|view (?:this|the) (?:e-?mail|message) online/i.test(text);
 }
 
 /**

@@ -286,6 +286,41 @@ describe("inspectDocument: an e-mail's Date header is sent as written", () => {
   });
 });
 
+// helper-80: an HTML invoice lost its table (cells run together: "Consulting hours12150.001800.00") and
+// had its headings upper-cased; a text part that only says to view the HTML was sent alone.
+describe("inspectDocument: an e-mail's HTML body keeps its tables and headings", () => {
+  const TABLE = '<html><body><h1>Invoice INV-9</h1><table><tr><th>Description</th><th>Qty</th><th>Amount</th></tr><tr><td>Consulting hours</td><td>12</td><td>1800.00</td></tr></table><p>Total due: USD 1800.00</p></body></html>';
+  const head = ['From: billing@vendor.example', 'To: ap@corp.example', 'Subject: Your invoice INV-9', 'Date: Mon, 04 Mar 2024 12:00:00 +0000', 'MIME-Version: 1.0'];
+  const textOf = async (lines: string[]) => ((await inspectDocument(Buffer.from(lines.join('\r\n')), 'm.eml')) as { text: string }).text;
+
+  it('an HTML-only message: cells apart, headings as written', async () => {
+    const text = await textOf([...head, 'Content-Type: text/html; charset=utf-8', '', TABLE, '']);
+    expect(text).toContain('Invoice INV-9\n');
+    expect(text).toMatch(/Consulting hours +12 +1800\.00/);
+    expect(text).toContain('Total due: USD 1800.00');
+  });
+
+  it('a text part that only says to view the HTML: the HTML is sent', async () => {
+    const text = await textOf([
+      ...head, 'Content-Type: multipart/alternative; boundary="a1"', '',
+      '--a1', 'Content-Type: text/plain; charset=utf-8', '', 'To view this message, please use an HTML-compatible email client.',
+      '--a1', 'Content-Type: text/html; charset=utf-8', '', TABLE, '--a1--', '',
+    ]);
+    expect(text).toMatch(/Consulting hours +12 +1800\.00/);
+    expect(text).not.toContain('HTML-compatible');
+  });
+
+  it('a real text part is sent as written, the HTML left out', async () => {
+    const text = await textOf([
+      ...head, 'Content-Type: multipart/alternative; boundary="a1"', '',
+      '--a1', 'Content-Type: text/plain; charset=utf-8', '', 'Invoice INV-9: 12 hours of consulting, USD 1800.00 due by 31 March.',
+      '--a1', 'Content-Type: text/html; charset=utf-8', '', TABLE, '--a1--', '',
+    ]);
+    expect(text).toContain('Invoice INV-9: 12 hours of consulting, USD 1800.00 due by 31 March.');
+    expect(text).not.toContain('Consulting hours');
+  });
+});
+
 describe('inspectDocument: a damaged or cut-short image is document_unreadable, before paying', () => {
   // A PNG cut in its IDAT data passed (its size is in the IHDR at the start) and was sent; a PNG
   // damaged after its signature was document_unsupported, though the README says damaged files are
