@@ -34,7 +34,7 @@ import type { JSONSchema } from './core/request.ts';
 import { typicalEstimate } from './core/expected-cost.ts';
 import { compileSpec } from './core/request.ts';
 import { eitherAnswer, resolveAnswerSchema } from './core/schema.ts';
-import { compileTemplate } from './core/template.ts';
+import { compileTemplate, noFieldProblem } from './core/template.ts';
 import { RESERVED_FIELDS, RESERVED_FIELDS_RULE, type EnrichedRecord, type RecordError } from './core/result.ts';
 import { defaultLedgerPath, type Identity } from './ledger/ledger.ts';
 import { isLedgerStore, openLedger } from './ledger/open.ts';
@@ -211,6 +211,8 @@ export function enrichStage(
       const { first, records, close } = await peekFirst(source);
       closeInput = close;
       const documents = Boolean(o.attach?.length || first?.attach?.length);
+      const noField = first !== undefined && !documents ? noFieldProblem(prompt) : undefined;
+      if (noField !== undefined) throw new BatchEnrichError('BE_TEMPLATE', noField);
       const registry = documents && o.upload !== 'inline' ? ledger.uploads : undefined;
       // A model the registry does not know: the API's GET /v1/models/{id} says whether it exists and
       // what it can do (not without a key: a cached rerun does not call the API).

@@ -328,6 +328,19 @@ describe('enrichStage against the emulator', () => {
     await expect(run.next()).resolves.toEqual({ done: true, value: undefined });
   });
 
+  // helper-80 (the CLI's #3, for the library too): rows that a prompt names no field of were one
+  // request, its answer copied to every row.
+  it('a prompt that names no field of the rows is refused at the first row, before anything is sent', async () => {
+    const emu = await emulator();
+    await expect(enrich(emu, [{ id: '1', text: 'a' }, { id: '2', text: 'b' }], { prompt: 'Classify: {text}', schema: undefined })).rejects.toMatchObject({
+      code: 'BE_TEMPLATE',
+      message: expect.stringContaining('the prompt names no field of the records, so every record would be sent the same request and get the same answer; fields are written {{name}} (did you mean {{text}}?)'),
+    });
+    expect(emu.stats.requestsSubmitted).toBe(0);
+    // No rows: nothing to refuse.
+    expect(await enrich(emu, [], { prompt: 'Say hello' })).toEqual([]);
+  });
+
   it('rejects bad options by name before doing anything', () => {
     expect(() => enrichStage({ prompt: 'x', batchSize: 0 })).toThrow(/`batchSize`/);
     expect(() => enrichStage({ prompt: 'x', batchSize: 100_001 })).toThrow(/`batchSize`/);

@@ -96,6 +96,17 @@ export function missingColumns(template: Template, columns: readonly string[]): 
 }
 
 /** The fields a template needs that `record` (e.g. the first NDJSON record) lacks, full paths checked. */
+/**
+ * Why a template cannot serve rows without documents, which differ by their fields alone: one that
+ * names no field makes every row one request, its answer copied to every row (helper-80: `{text}` in
+ * single braces ran with exit 0, without a word). Undefined when it names one.
+ */
+export function noFieldProblem(template: Template): string | undefined {
+  if (template.fields.length > 0) return undefined;
+  const braced = /(?<!\{)\{\s*([\w.$-]+)\s*\}(?!\})/.exec(template.source)?.[1];
+  return `the prompt names no field of the records, so every record would be sent the same request and get the same answer; fields are written {{name}}${braced === undefined ? '' : ` (did you mean {{${braced}}}?)`}`;
+}
+
 export function missingFields(template: Template, record: Record<string, unknown>): string[] {
   return template.required.filter((f) => lookup(record, f.split('.')) === undefined);
 }

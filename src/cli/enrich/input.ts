@@ -7,7 +7,7 @@
 import { statSync } from 'node:fs';
 import { shown, usageError } from '../../errors.ts';
 import { takeShard, type Shard } from '../../core/shard.ts';
-import { missingColumns } from '../../core/template.ts';
+import { missingColumns, noFieldProblem } from '../../core/template.ts';
 import { inputName } from '../../core/text.ts';
 import { eitherAnswer } from '../../core/schema.ts';
 import { attachDocuments } from '../../stages/attach.ts';
@@ -109,14 +109,8 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
   };
   // Records of documents are checked against the document prompt (a recipe's), when there is one.
   const template = (documents.files || documents.attach.length > 0 ? config.documentPrompt : undefined) ?? config.prompt;
-  // Rows of a table without documents differ by their fields alone: a prompt that names none is one
-  // request, its answer copied to every row (helper-80: `{text}` with single braces, exit 0, no word).
   // Said at the first record: bytes that are no table (a PDF on stdin) are named as such first.
-  const braced = /(?<!\{)\{\s*([\w.$-]+)\s*\}(?!\})/.exec(template.source)?.[1];
-  const promptProblem =
-    !documents.files && documents.attach.length === 0 && template.fields.length === 0
-      ? `the prompt names no field of the records, so every record would be sent the same request and get the same answer; fields are written {{name}}${braced === undefined ? '' : ` (did you mean {{${braced}}}?)`}`
-      : undefined;
+  const promptProblem = !documents.files && documents.attach.length === 0 ? noFieldProblem(template) : undefined;
   const firstChecks = { template, answerFields: answerFields(config), idField: values['id-field'], attach: values.attach ?? [], allowMissing: values['allow-missing'], file, warn: warnOnce };
   return {
     file,
