@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PRICES } from '../src/core/prices.ts';
+import { sampleReport } from '../src/cli/enrich/estimate.ts';
 import { costOf, newCostTotals } from '../src/core/pricing.ts';
 import { openLedger } from '../src/ledger/open.ts';
 import type { LedgerStore } from '../src/ledger/store.ts';
@@ -475,6 +476,18 @@ describe('--sample', () => {
     const result = await runCli(['--emulator', '--transform', 'ticket-triage', '--sample', '3', '-'], { stdin: 'subject,body\na,b\n' });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/--sample needs a FILE/);
+  });
+});
+
+// helper-80: a sample of one row from the ledger and one invalid row said every row "failed before sending".
+describe('sampleReport', () => {
+  const summary = (ok: number, failed: Record<string, number>) =>
+    ({ records_ok: ok, records_failed: Object.values(failed).reduce((a, b) => a + b, 0), failed_by_type: failed, cost_usd: 0, mode: 'batch' }) as unknown as Parameters<typeof sampleReport>[0];
+  it('rows answered before and rows that failed before sending: both said, none taken for the other', () => {
+    expect(sampleReport(summary(1, { invalid_input: 1 }), 10, 1)).toMatch(
+      /; no sampled row was sent now \(1 was answered before, from the ledger; 1 failed before sending: its _error says why\), so there is no cost to project: sample more rows$/,
+    );
+    expect(sampleReport(summary(0, { invalid_input: 2 }), 10, 0)).toMatch(/; no sampled row was sent \(each failed before sending: its _error says why\), so there is no cost to project: sample more rows$/);
   });
 });
 

@@ -156,7 +156,11 @@ export function sampleReport(s: ReturnType<typeof summarize>, totalRows: number,
   // Rows that failed before being sent (a missing or unreadable document, a bad input line) cost nothing:
   // a sample of only those says nothing of what the rows that are sent cost (helper-74: "$0.0000").
   const unsent = Object.entries(s.failed_by_type).reduce((n, [type, count]) => n + (NOT_SENT.test(type) ? count : 0), 0);
-  if (rows > 0 && unsent >= paid) return `${shares}no sampled row was sent (each failed before sending: its _error says why), so there is no cost to project: sample more rows`;
+  if (rows > 0 && unsent >= paid) {
+    // Some came from the ledger (helper-80: they were said to have failed too).
+    const why = answeredBefore > 0 ? `now (${answeredBefore} ${answeredBefore === 1 ? 'was' : 'were'} answered before, from the ledger; ${unsent} failed before sending: ${unsent === 1 ? 'its' : 'their'} _error says why)` : '(each failed before sending: its _error says why)';
+    return `${shares}no sampled row was sent ${why}, so there is no cost to project: sample more rows`;
+  }
   const perRow = paid <= 0 ? 0 : s.cost_usd / paid;
   const from = answeredBefore > 0 ? `, priced from the ${paid} sent now (${answeredBefore} were answered before)` : '';
   return `${shares}${usd(perRow)} per row${from}, so about ${usd(perRow * totalRows)} for the whole ${shard ? 'shard' : 'input'} at ${s.mode === 'batch' ? 'batch' : 'real-time'} prices (before retries)`;
