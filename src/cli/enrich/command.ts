@@ -42,7 +42,7 @@ import { takeShard } from '../../core/shard.ts';
 import { AUTO_REALTIME_MAX_ROWS, ENRICH_FLAGS, USAGE } from './flags.ts';
 import { countRows, openRunInput, type Input } from './input.ts';
 import { openOutputs, outputFiles, refuseBadOutputs, type Outputs } from './output.ts';
-import { onInterrupt } from './signals.ts';
+import { beforeTheRun, onInterrupt } from './signals.ts';
 
 /** Runs the command; resolves with the exit code. Never calls `process.exit()`. */
 export function enrichCommand(argv: string[], io: CliIo): Promise<number> {
@@ -85,6 +85,17 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   // While the progress view is up, messages are printed above it (else they would be drawn over).
   const view: { progress?: Progress } = {};
   const say = (line: string) => (view.progress ? view.progress.say(line) : sayLine(io, line));
+  // Until the run begins (its own handler takes over), a Ctrl-C says that nothing was sent.
+  const early = beforeTheRun(say);
+  try {
+    return await checkAndRun(file, values, io, say, view, early);
+  } finally {
+    early();
+  }
+}
+
+/** The checks before anything is sent, then the dry run or the run (`early` disposed as it begins). */
+async function checkAndRun(file: string, values: EnrichValues, io: CliIo, say: (line: string) => void, view: { progress?: Progress }, early: () => void): Promise<number> {
   const plan = await planRun(file, values, io, say);
   if (values['dry-run']) {
     if (values.sample !== undefined) throw usageError('--sample runs a trial and --dry-run sends nothing: use one or the other');
@@ -114,6 +125,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     if (values.emulator && values.ledger !== undefined) await releaseEarlierEmulators(ledger, EMULATOR_SCOPE, say);
     // Before paying: the cap against what is left to pay, and how many sampled rows the ledger answered before.
     const answeredBefore = values['max-cost'] !== undefined || plan.picked ? await precheckCost(plan, values, io.env, say, ledger) : 0;
+    early();
     return await execute(plan, values, io, say, view, answeredBefore, ledger);
   } catch (error) {
     // An EPIPE is the output's (a closed reader: a quiet end), not the ledger's.

@@ -103,3 +103,25 @@ export function onInterrupt(
     dispose,
   };
 }
+
+/**
+ * Until the returned function is called (the run begins, `onInterrupt` takes over): SIGINT or SIGTERM
+ * says that nothing was sent, and leaves on the signal's default action (130, 143). helper-80: Ctrl-C
+ * during the `--max-cost` check of a large input ended without a word.
+ */
+export function beforeTheRun(say: (line: string) => void): () => void {
+  const leave = (signal: NodeJS.Signals) => {
+    dispose();
+    say(`${signal}: stopped before anything was sent (while checking the input and the cost); nothing to resume`);
+    process.kill(process.pid, signal);
+  };
+  const sigint = () => leave('SIGINT');
+  const sigterm = () => leave('SIGTERM');
+  const dispose = () => {
+    process.off('SIGINT', sigint);
+    process.off('SIGTERM', sigterm);
+  };
+  process.once('SIGINT', sigint);
+  process.once('SIGTERM', sigterm);
+  return dispose;
+}
