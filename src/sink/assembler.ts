@@ -39,6 +39,8 @@ export interface AssemblerDeps {
 export class BatchAssembler {
   /** What the documents of this run's requests add to their price over their body bytes (`add`), by key: document requests only. */
   readonly #documentCost = new Map<string, number>();
+  /** The whole price, in bytes of text, of those requests as this run read them (see `priceAs`). */
+  readonly #priceBytes = new Map<string, number>();
   /** The `max_tokens` a truncated answer's retry asks for, by key: its answer is priced at it (see `requeue`). */
   readonly #answerTokens = new Map<string, number>();
   readonly #ctx: SinkContext;
@@ -112,7 +114,10 @@ export class BatchAssembler {
   priceAs(key: string, size: number, costBytes: number, documents?: boolean): void {
     // Every request with documents has an entry (0 when they add nothing to its price): a group's
     // `documentCost` says how many of its requests carry documents (their answers are sized as such).
-    if (documents || costBytes !== size) this.#documentCost.set(key, costBytes - size);
+    if (documents || costBytes !== size) {
+      this.#documentCost.set(key, costBytes - size);
+      this.#priceBytes.set(key, costBytes);
+    }
   }
 
   /**
@@ -123,8 +128,14 @@ export class BatchAssembler {
    */
   async add(key: string, size: number, costBytes?: number, maxTokens?: number, documents?: boolean): Promise<void> {
     if (costBytes !== undefined) this.priceAs(key, size, costBytes, documents);
-    // Sent back again: priced as first read (an entry set then is kept), or by its body when it was not.
-    else if (documents && !this.#documentCost.has(key)) this.#documentCost.set(key, 0);
+    else {
+      // Sent back again: priced as first read, whatever the size of the body stored (helper-82: one
+      // uploaded by a run, read inline by the next, came to -2,557,956 bytes), or by its body when it
+      // was not read.
+      const price = this.#priceBytes.get(key);
+      if (price !== undefined) this.#documentCost.set(key, price - size);
+      else if (documents && !this.#documentCost.has(key)) this.#documentCost.set(key, 0);
+    }
     if (maxTokens !== undefined) this.#answerTokens.set(key, maxTokens);
     const cost = costBytes ?? size + (this.#documentCost.get(key) ?? 0);
     const ctx = this.#ctx;
