@@ -58,8 +58,8 @@ describe('every command: exit 2, one line `batch-enrich: WHAT: problem, got VALU
     { description: 'enrich: a --poll-max below the default --poll-min', argv: ['--poll-max', '0.5', '--prompt', 'x', '-'], line: '--poll-min 1 (the default) is above --poll-max 0.5: polls start at --poll-min and grow up to --poll-max', hint: 'batch-enrich --help' },
     { description: 'enrich: the answer into _error (successful records would look failed)', argv: ['--into', '_error', '--prompt', 'x'], line: '--into: expected a field other than _error and _meta (batch-enrich puts its own fields there), got "_error"', hint: 'batch-enrich --help' },
     // helper-80: a file named "-" was written, where -o - is stdout.
-    { description: 'enrich: --errors - (stdout carries the records)', argv: ['--errors', '-', '--prompt', '{{x}}', '-'], line: '--errors -: stdout carries the records, and a file named "-" is not what you meant: give a file name', hint: 'batch-enrich --help' },
-    { description: 'enrich: --summary -', argv: ['--summary', '-', '--prompt', '{{x}}', '-'], line: '--summary -: stdout carries the records, and a file named "-" is not what you meant: give a file name', hint: 'batch-enrich --help' },
+    { description: 'enrich: --errors -', argv: ['--errors', '-', '--prompt', '{{x}}', '-'], line: '--errors -: --errors is written to a file, never to stdout: give a file name', hint: 'batch-enrich --help' },
+    { description: 'enrich: --summary - (with -o FILE too)', argv: ['--summary', '-', '-o', 'out.ndjson', '--prompt', '{{x}}', '-'], line: '--summary -: --summary is written to a file, never to stdout: give a file name', hint: 'batch-enrich --help' },
     { description: 'enrich: an empty job name', argv: ['--job', '', '--prompt', 'x', '-'], line: '--job: expected a job name, got ""', hint: 'batch-enrich --help' },
     { description: 'status: a job name of blanks', argv: ['status', '--job', ' '], line: '--job: expected a job name, got " "', hint: 'batch-enrich status --help' },
     { description: 'cancel: an empty job name', argv: ['cancel', '--job='], line: '--job: expected a job name, got ""', hint: 'batch-enrich cancel --help' },

@@ -78,7 +78,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   }
   // helper-80: `--errors -` wrote a file named "-", where `-o -` is stdout.
   for (const flag of ['errors', 'summary'] as const) {
-    if (values[flag] === '-') throw usageError(`--${flag} -: stdout carries the records, and a file named "-" is not what you meant: give a file name`);
+    if (values[flag] === '-') throw usageError(`--${flag} -: --${flag} is written to a file, never to stdout: give a file name`);
   }
   if (positionals.length > 1) throw usageError(`expected at most one input FILE, got ${positionals.length}: ${shown(positionals)}`);
   const file = positionals[0] ?? '-';
