@@ -13,6 +13,7 @@
  * 32 MB per request, 100 PDF pages (600 on 1M-context models), images at most 8000 px a side, or
  * 2000 px when a request carries more than 20 images.
  */
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { crc32, inflateSync } from 'node:zlib';
 import { dirname } from 'node:path';
@@ -214,7 +215,9 @@ async function inspect(bytes: Uint8Array, name: string, depth: number, options: 
     // An e-mail's header block is ASCII; its body may be in any charset it declares (8-bit
     // ISO-8859-1 is common), which mailparser decodes.
     const latin1 = bytes.includes(0) ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
-    const mail = latin1 === undefined ? undefined : emailIn(bytes, latin1, name);
+    // With NUL bytes, a message whose attachment is sent as binary (Content-Transfer-Encoding: binary),
+    // told by its header block (helper-82: its PDF was sent alone, its headers taken for junk before it).
+    const mail = latin1 !== undefined ? emailIn(bytes, latin1, name) : looksLikeEmail(Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, 65_536)).toString('latin1')) ? bytes : undefined;
     if (mail) return inspectEmail(mail, name, depth, options);
     const unmarked = utf16Unmarked(bytes);
     if (unmarked !== undefined) return { kind: 'text', mediaType: 'text/plain', text: nonEmpty(unmarked, name) };
@@ -248,6 +251,11 @@ async function pdfAfterJunk(bytes: Uint8Array, name: string): Promise<Inspected 
   const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, PDF_HEADER_WITHIN + 8)).toString('latin1');
   const at = head.search(/%PDF-\d\.\d/);
   if (at <= 0 || at >= PDF_HEADER_WITHIN) return undefined;
+  // A PDF's shape before its parser is asked (helper-82: a 6 MB log that mentions the header took
+  // pdf-lib 28 s to give up on): an object soon after the header, and %%EOF in its last bytes.
+  const after = Buffer.from(bytes.buffer, bytes.byteOffset + at, Math.min(bytes.length - at, 4096)).toString('latin1');
+  const end = Buffer.from(bytes.buffer, bytes.byteOffset + Math.max(0, bytes.length - 2048), Math.min(bytes.length, 2048)).toString('latin1');
+  if (!/\d+\s+\d+\s+obj\b/.test(after) || !end.includes('%%EOF')) return undefined;
   try {
     return await inspectPdf(bytes.subarray(at), name);
   } catch (error) {
@@ -507,9 +515,10 @@ function looksLikeEmail(text: string): boolean {
 async function inspectEmail(bytes: Uint8Array, name: string, depth: number, options: InspectOptions): Promise<Inspected> {
   const { simpleParser } = await import('mailparser');
   let mail: Awaited<ReturnType<typeof simpleParser>>;
+  const message = await utf8Headers(Buffer.from(bytes));
   try {
-    // Its own text parts only: an HTML body is made text here (`emailBody`), not by mailparser.
-    mail = await simpleParser(await utf8Headers(Buffer.from(bytes)), { skipHtmlToText: true });
+    // Its own text parts only: whether its HTML is made text here (`emailBody`) is decided by them.
+    mail = await simpleParser(message, { skipHtmlToText: true });
   } catch (error) {
     // Its parser gives up (helper-60: "Max allowed child nodes exceeded" for 3,000 nested multiparts): this file's problem, not the run's.
     throw new DocumentProblem('document_unreadable', `${name}: an e-mail that cannot be read (${(error instanceof Error ? error.message : String(error)).split('\n')[0]})`);
@@ -544,7 +553,7 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number, opti
       skipped.push(`${label} (${error.type})`);
     }
   }
-  const body = await emailBody(mail.text, typeof mail.html === 'string' ? mail.html : undefined);
+  const body = await emailBody(mail.text, typeof mail.html === 'string' ? mail.html : undefined, async () => (await simpleParser(message)).text);
   const text =
     header('From', addresses(mail.from?.value ? [mail.from] : [])) +
     header('To', addresses(mail.to)) +
@@ -559,14 +568,25 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number, opti
 }
 
 /**
- * What an e-mail says, as text: its text part, unless it has none or one that only asks to view the
- * HTML ("please use an HTML-compatible email client"); then its HTML, with tables kept as rows of
+ * What an e-mail says, as text. Without a text part of its own (`text`), or with one that only asks to
+ * view the HTML ("please use an HTML-compatible email client"), its HTML, with tables kept as rows of
  * cells and headings as written (helper-80: mailparser's text ran an invoice's cells together,
- * "Consulting hours12150.001800.00", and upper-cased its headings).
+ * "Consulting hours12150.001800.00", and upper-cased its headings). Else as mailparser makes it
+ * (`merged`): its text parts, and inline HTML parts beside them (a list's text footer after an HTML
+ * post: helper-82), as before.
  */
-async function emailBody(text: string | undefined, html: string | undefined): Promise<string> {
+async function emailBody(text: string | undefined, html: string | undefined, merged: () => Promise<string | undefined>): Promise<string> {
   const plain = text?.trim() ?? '';
-  if (html === undefined || (plain !== '' && !viewTheHtml(plain))) return plain;
+  if (html === undefined) return plain;
+  if (plain === '' || viewTheHtml(plain)) {
+    const converted = await htmlText(html);
+    if (converted !== '') return converted;
+  }
+  return (await merged())?.trim() ?? plain;
+}
+
+/** An e-mail's HTML as text: tables as rows of cells, headings as written; '' when it cannot be read. */
+async function htmlText(html: string): Promise<string> {
   const { htmlToText } = await import('html-to-text');
   const headings = ['h1', 'h2', 'h3', 'h4', 'h5', 'h6'].map((selector) => ({ selector, options: { uppercase: false } }));
   try {
@@ -577,16 +597,23 @@ async function emailBody(text: string | undefined, html: string | undefined): Pr
       selectors: [...headings, { selector: 'table', format: 'dataTable', options: { uppercaseHeaderCells: false, maxColumnWidth: 80 } }],
     }).trim();
   } catch {
-    return plain || html.replace(/<[^>]+>/g, ' ').trim();
+    return '';
   }
 }
 
 /** How deep the HTML of an e-mail is read (mailparser's own limit for the same conversion). */
 const MAX_HTML_DEPTH = 1000;
 
-/** A text part that only says to view the message as HTML, or in a browser (a few lines at most). */
+/**
+ * A text part that only asks to view the message as HTML, or in a browser: a few lines that say so
+ * (links left out: a link to a `.html` page is no such request; helper-82).
+ */
 function viewTheHtml(text: string): boolean {
-  return text.length < 400 && /\bHTML\b|in (?:a|your) (?:web )?browser|view (?:this|the) (?:e-?mail|message) online/i.test(text);
+  const words = text.replace(/\b(?:https?:\/\/|www\.)\S+/gi, ' ');
+  return (
+    words.length < 400 &&
+    /HTML[- ](?:compatible|capable|enabled|version of this)|(?:view|read|see|open|display)\b[^.\n]{0,40}\b(?:in|with) (?:a|your) (?:web )?browser|(?:does not|doesn't|cannot|can't|unable to) (?:display|show|render|read|support) (?:this )?HTML|enable HTML|requires? (?:an )?HTML/i.test(words)
+  );
 }
 
 /**
@@ -598,7 +625,10 @@ function viewTheHtml(text: string): boolean {
 function rawHeader(lines: readonly { key: string; line: string }[], key: string): string | undefined {
   const line = lines.find((header) => header.key === key)?.line;
   if (line === undefined) return undefined;
-  const value = line.slice(line.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ').trim();
+  // mailparser keeps a header line's bytes as a binary string: UTF-8 is read as such (utf8Headers
+  // made an 8-bit header block UTF-8), as its parsed Subject is (helper-82: "Mär" came out "MÃ¤r").
+  const raw = Buffer.from(line.slice(line.indexOf(':') + 1), 'latin1');
+  const value = (isUtf8(raw) ? raw.toString('utf8') : raw.toString('latin1')).replace(/\r?\n[ \t]+/g, ' ').trim();
   return value === '' ? undefined : value;
 }
 

@@ -247,6 +247,21 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     );
   });
 
+  // helper-82: an e-mail with a PDF attached in binary (NUL bytes, %PDF- in its first KB) was sent as
+  // that PDF alone, its headers and text taken for junk before it.
+  it('an e-mail whose attachment is binary (NUL bytes) is an e-mail, not a PDF behind junk', async () => {
+    const pdf = Buffer.from(await contractPdf());
+    const mail = Buffer.concat([
+      Buffer.from(['From: legal@firm.example', 'To: ap@corp.example', 'Subject: Contract', 'Date: Fri, 01 Mar 2024 10:00:00 +0100', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b0"', '', '--b0', 'Content-Type: text/plain', '', 'The fee is 12,000 EUR.', '--b0', 'Content-Type: application/pdf; name="c.pdf"', 'Content-Disposition: attachment; filename="c.pdf"', 'Content-Transfer-Encoding: binary', '', ''].join('\r\n')),
+      pdf,
+      Buffer.from('\r\n--b0--\r\n'),
+    ]);
+    expect(mail.includes(0)).toBe(true);
+    const doc = await inspectDocument(mail, 'contract-mail.eml');
+    expect(doc.kind).toBe('email');
+    expect((doc as { text: string }).text).toContain('The fee is 12,000 EUR.');
+  });
+
   it('DOCX/XLSX (ZIP), binary junk, an encrypted PDF and a damaged PDF are named problems', async () => {
     expect((await problemOf(zipFile(), 'report.docx')).type).toBe('document_unsupported');
     expect((await problemOf(Buffer.from([0, 1, 2, 3, 250, 251]))).type).toBe('document_unsupported');
@@ -276,6 +291,13 @@ describe("inspectDocument: an e-mail's Date header is sent as written", () => {
     expect(first.text).toContain(`\nDate: ${date}\n`);
     await new Promise((resolve) => setTimeout(resolve, 5));
     expect(((await inspectDocument(mail(date), 'm.eml')) as { text: string }).text).toBe(first.text);
+  });
+
+  it('a Date header in UTF-8 (a German month) is read as UTF-8, as the Subject is', async () => {
+    const utf8 = Buffer.from('From: a@b.example\r\nDate: Fr, 01 Mär 2024 10:00:00 +0100\r\nSubject: Rechnung März\r\n\r\nbody\r\n');
+    const text = ((await inspectDocument(utf8, 'u.eml')) as { text: string }).text;
+    expect(text).toContain('\nDate: Fr, 01 Mär 2024 10:00:00 +0100\n');
+    expect(text).toContain('Subject: Rechnung März');
   });
 
   it('a folded Date header is unfolded; an e-mail without one has no Date line', async () => {
@@ -308,6 +330,29 @@ describe("inspectDocument: an e-mail's HTML body keeps its tables and headings",
     ]);
     expect(text).toMatch(/Consulting hours +12 +1800\.00/);
     expect(text).not.toContain('HTML-compatible');
+  });
+
+  // helper-82: with mailparser's merging turned off, a mailing list's text footer after an HTML post
+  // was all that was sent; a text part with a link to a .html page, or one beside an empty HTML
+  // alternative, was taken for a stub.
+  it('an HTML part and a text part one after the other (a list footer): both are sent, as before', async () => {
+    const text = await textOf([
+      ...head, 'Content-Type: multipart/mixed; boundary="m1"', '',
+      '--m1', 'Content-Type: text/html; charset=utf-8', '', '<html><body><p>Team, the Q1 budget is approved: 48,000 EUR for tooling.</p></body></html>',
+      '--m1', 'Content-Type: text/plain; charset=us-ascii', 'Content-Disposition: inline', '', 'Team mailing list', 'https://lists.example.org/mailman/listinfo/team', '--m1--', '',
+    ]);
+    expect(text).toContain('the Q1 budget is approved: 48,000 EUR');
+    expect(text).toContain('Team mailing list');
+  });
+
+  it('a short text part that links to a .html page, or beside an empty HTML part, is not a stub', async () => {
+    const alternative = (plain: string, html: string) => [
+      ...head, 'Content-Type: multipart/alternative; boundary="a1"', '',
+      '--a1', 'Content-Type: text/plain; charset=utf-8', '', plain,
+      '--a1', 'Content-Type: text/html; charset=utf-8', '', html, '--a1--', '',
+    ];
+    expect(await textOf(alternative('Invoice 123: 99.00 EUR due 15 March. PDF: https://x.example/inv/123.html', '<p>Your invoice is ready: <a href="https://x.example/inv/123.html">view it</a>.</p>'))).toContain('Invoice 123: 99.00 EUR due 15 March.');
+    expect(await textOf(alternative('The HTML version is blank, sorry. Meeting moved to 3pm', '<html><body></body></html>'))).toContain('Meeting moved to 3pm');
   });
 
   it('a real text part is sent as written, the HTML left out', async () => {
