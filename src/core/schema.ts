@@ -36,7 +36,11 @@ export function resolveAnswerSchema(schema: z.ZodType | JSONSchema, source = 'th
     throw new BatchEnrichError('BE_USAGE', `Invalid schema in ${source}: ${(error as Error).message}`, { cause: error });
   }
   delete jsonSchema['$schema'];
-  const properties = jsonSchema['type'] === 'object' ? jsonSchema['properties'] : undefined;
+  // A root that is a reference to one of its definitions (quicktype writes them so) has its fields.
+  const ref = jsonSchema['$ref'];
+  const defs = jsonSchema['$defs'] as Record<string, JSONSchema> | undefined;
+  const root = typeof ref === 'string' && ref.startsWith('#/$defs/') && defs && Object.hasOwn(defs, ref.slice('#/$defs/'.length)) ? defs[ref.slice('#/$defs/'.length)]! : jsonSchema;
+  const properties = root['type'] === 'object' ? root['properties'] : undefined;
   const fields = typeof properties === 'object' && properties !== null ? Object.keys(properties) : [];
   return { jsonSchema, validator: validator as AnswerValidator, fields };
 }

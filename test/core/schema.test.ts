@@ -137,6 +137,15 @@ describe('resolveAnswerSchema from a draft-07 schema with definitions', () => {
     expect(Object.keys(schema)).toContain('definitions');
   });
 
+  // helper-82: quicktype writes the root as a $ref into definitions; its answer had no fields, so a
+  // CSV got an empty answer column, and an answer field silently replaced the input's of that name.
+  it('a root that refers to a definition has the fields of that definition', () => {
+    const quicktype = { $schema: 'http://json-schema.org/draft-06/schema#', $ref: '#/definitions/Welcome', definitions: { Welcome: { type: 'object', properties: { company: { type: 'string' }, name: { type: 'string' } }, required: ['company', 'name'] } } };
+    const answer = resolveAnswerSchema(quicktype, 'sq2.json');
+    expect(answer.fields).toEqual(['company', 'name']);
+    expect(answer.validator.safeParse({ company: 'Acme', name: 'x' }).success).toBe(true);
+  });
+
   it('without $schema too', () => {
     const { $schema: _, ...bare } = schema;
     expect(resolveAnswerSchema(bare, 's4.json').jsonSchema['$defs']).toEqual({ money });
