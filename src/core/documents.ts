@@ -217,7 +217,7 @@ async function inspect(bytes: Uint8Array, name: string, depth: number, options: 
     const latin1 = bytes.includes(0) ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
     // With NUL bytes, a message whose attachment is sent as binary (Content-Transfer-Encoding: binary),
     // told by its header block (helper-82: its PDF was sent alone, its headers taken for junk before it).
-    const mail = latin1 !== undefined ? emailIn(bytes, latin1, name) : looksLikeEmail(Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, 65_536)).toString('latin1')) ? bytes : undefined;
+    const mail = latin1 !== undefined ? emailIn(bytes, latin1, name) : binaryEmail(bytes) ? bytes : undefined;
     if (mail) return inspectEmail(mail, name, depth, options);
     const unmarked = utf16Unmarked(bytes);
     if (unmarked !== undefined) return { kind: 'text', mediaType: 'text/plain', text: nonEmpty(unmarked, name) };
@@ -251,10 +251,15 @@ async function pdfAfterJunk(bytes: Uint8Array, name: string): Promise<Inspected 
   const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, PDF_HEADER_WITHIN + 8)).toString('latin1');
   const at = head.search(/%PDF-\d\.\d/);
   if (at <= 0 || at >= PDF_HEADER_WITHIN) return undefined;
+  // A MIME part (an mbox's or .emlx's message with its PDF sent as binary) is no junk: its PDF is not
+  // the whole of it (helper-83).
+  if (/^(?:mime-version:|content-type:\s*multipart\/)/im.test(head.slice(0, at))) return undefined;
   // A PDF's shape before its parser is asked (helper-82: a 6 MB log that mentions the header took
-  // pdf-lib 28 s to give up on): an object soon after the header, and %%EOF in its last bytes.
+  // pdf-lib 28 s to give up on): an object soon after the header, and %%EOF in its last 64 KB (padding
+  // may follow it).
   const after = Buffer.from(bytes.buffer, bytes.byteOffset + at, Math.min(bytes.length - at, 4096)).toString('latin1');
-  const end = Buffer.from(bytes.buffer, bytes.byteOffset + Math.max(0, bytes.length - 2048), Math.min(bytes.length, 2048)).toString('latin1');
+  const tail = Math.min(bytes.length, 65_536);
+  const end = Buffer.from(bytes.buffer, bytes.byteOffset + bytes.length - tail, tail).toString('latin1');
   if (!/\d+\s+\d+\s+obj\b/.test(after) || !end.includes('%%EOF')) return undefined;
   try {
     return await inspectPdf(bytes.subarray(at), name);
@@ -498,6 +503,17 @@ function emailIn(bytes: Uint8Array, text: string, name: string): Uint8Array | un
   return message && looksLikeEmail(latin1(message)) ? message : undefined;
 }
 
+/**
+ * A MIME message with NUL bytes (an attachment sent as binary): an e-mail's header block that says
+ * its body is in parts. Header lines before a PDF that make no such message (a scanner's) are the
+ * PDF's junk (helper-83).
+ */
+function binaryEmail(bytes: Uint8Array): boolean {
+  const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, 65_536)).toString('latin1');
+  const end = head.search(/\r?\n\r?\n/);
+  return looksLikeEmail(head) && /^content-type:\s*multipart\//im.test(head.slice(0, end));
+}
+
 /** An RFC 5322 message: a header block (with a From and one of Date/Subject/To) before the first blank line. */
 function looksLikeEmail(text: string): boolean {
   const end = text.search(/\r?\n\r?\n/);
@@ -568,17 +584,18 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number, opti
 }
 
 /**
- * What an e-mail says, as text. Without a text part of its own (`text`), or with one that only asks to
- * view the HTML ("please use an HTML-compatible email client"), its HTML, with tables kept as rows of
- * cells and headings as written (helper-80: mailparser's text ran an invoice's cells together,
+ * What an e-mail says, as text. Without a text part of its own (`text`), its HTML, with tables kept as
+ * rows of cells and headings as written (helper-80: mailparser's text ran an invoice's cells together,
  * "Consulting hours12150.001800.00", and upper-cased its headings). Else as mailparser makes it
  * (`merged`): its text parts, and inline HTML parts beside them (a list's text footer after an HTML
- * post: helper-82), as before.
+ * post: helper-82), byte for byte as before, so its request keeps its key. A text part that only asks
+ * to view the HTML is sent as it is: telling one from a short message that mentions a browser took
+ * real messages for such (helper-83).
  */
 async function emailBody(text: string | undefined, html: string | undefined, merged: () => Promise<string | undefined>): Promise<string> {
   const plain = text?.trim() ?? '';
   if (html === undefined) return plain;
-  if (plain === '' || viewTheHtml(plain)) {
+  if (plain === '') {
     const converted = await htmlText(html);
     if (converted !== '') return converted;
   }
@@ -603,18 +620,6 @@ async function htmlText(html: string): Promise<string> {
 
 /** How deep the HTML of an e-mail is read (mailparser's own limit for the same conversion). */
 const MAX_HTML_DEPTH = 1000;
-
-/**
- * A text part that only asks to view the message as HTML, or in a browser: a few lines that say so
- * (links left out: a link to a `.html` page is no such request; helper-82).
- */
-function viewTheHtml(text: string): boolean {
-  const words = text.replace(/\b(?:https?:\/\/|www\.)\S+/gi, ' ');
-  return (
-    words.length < 400 &&
-    /HTML[- ](?:compatible|capable|enabled|version of this)|(?:view|read|see|open|display)\b[^.\n]{0,40}\b(?:in|with) (?:a|your) (?:web )?browser|(?:does not|doesn't|cannot|can't|unable to) (?:display|show|render|read|support) (?:this )?HTML|enable HTML|requires? (?:an )?HTML/i.test(words)
-  );
-}
 
 /**
  * A header's value as the message writes it (unfolded), or undefined. mailparser's parsed `date` is the

@@ -262,6 +262,15 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     expect((doc as { text: string }).text).toContain('The fee is 12,000 EUR.');
   });
 
+  // helper-83: header lines without MIME before a PDF were read as an e-mail whose body was the PDF's
+  // bytes; a PDF behind a banner with padding after its %%EOF was refused.
+  it('a PDF behind header lines that make no MIME message, or padded after its end, is still that PDF', async () => {
+    const pdf = Buffer.from(await contractPdf());
+    const banner = Buffer.from('From: scanner@office.example\r\nTo: ap@corp.example\r\nSubject: Scan\r\nDate: Fri, 01 Mar 2024 10:00:00 +0100\r\n\r\n');
+    expect(await inspectDocument(Buffer.concat([banner, pdf]), 'scan.pdf')).toMatchObject({ kind: 'pdf', pages: 2 });
+    expect(await inspectDocument(Buffer.concat([Buffer.from('X-Scanned-By: gw\r\n\r\n'), pdf, Buffer.alloc(3000, 0x0a)]), 'padded.pdf')).toMatchObject({ kind: 'pdf', pages: 2 });
+  });
+
   it('DOCX/XLSX (ZIP), binary junk, an encrypted PDF and a damaged PDF are named problems', async () => {
     expect((await problemOf(zipFile(), 'report.docx')).type).toBe('document_unsupported');
     expect((await problemOf(Buffer.from([0, 1, 2, 3, 250, 251]))).type).toBe('document_unsupported');
@@ -322,37 +331,17 @@ describe("inspectDocument: an e-mail's HTML body keeps its tables and headings",
     expect(text).toContain('Total due: USD 1800.00');
   });
 
-  it('a text part that only says to view the HTML: the HTML is sent', async () => {
-    const text = await textOf([
-      ...head, 'Content-Type: multipart/alternative; boundary="a1"', '',
-      '--a1', 'Content-Type: text/plain; charset=utf-8', '', 'To view this message, please use an HTML-compatible email client.',
-      '--a1', 'Content-Type: text/html; charset=utf-8', '', TABLE, '--a1--', '',
-    ]);
-    expect(text).toMatch(/Consulting hours +12 +1800\.00/);
-    expect(text).not.toContain('HTML-compatible');
-  });
-
-  // helper-82: with mailparser's merging turned off, a mailing list's text footer after an HTML post
-  // was all that was sent; a text part with a link to a .html page, or one beside an empty HTML
-  // alternative, was taken for a stub.
-  it('an HTML part and a text part one after the other (a list footer): both are sent, as before', async () => {
+  // helper-83: a text part taken for a "view it in HTML" stub ("open it in your browser") was
+  // replaced by an HTML part beside it, its own words lost, and real short messages changed key. A
+  // message with a text part is sent as mailparser makes it, a stub too.
+  it('a text part that mentions a browser, beside an HTML report part, is sent with it, as mailparser merges them', async () => {
     const text = await textOf([
       ...head, 'Content-Type: multipart/mixed; boundary="m1"', '',
-      '--m1', 'Content-Type: text/html; charset=utf-8', '', '<html><body><p>Team, the Q1 budget is approved: 48,000 EUR for tooling.</p></body></html>',
-      '--m1', 'Content-Type: text/plain; charset=us-ascii', 'Content-Disposition: inline', '', 'Team mailing list', 'https://lists.example.org/mailman/listinfo/team', '--m1--', '',
+      '--m1', 'Content-Type: text/plain; charset=utf-8', '', 'Hi Ann, the audit report is attached; open it in your browser. I approve the 12,500 EUR budget for Q4. Bob',
+      '--m1', 'Content-Type: text/html; charset=utf-8', '', '<html><body><h2>Audit report</h2><table><tr><td>Servers</td><td>9,000</td></tr></table></body></html>', '--m1--', '',
     ]);
-    expect(text).toContain('the Q1 budget is approved: 48,000 EUR');
-    expect(text).toContain('Team mailing list');
-  });
-
-  it('a short text part that links to a .html page, or beside an empty HTML part, is not a stub', async () => {
-    const alternative = (plain: string, html: string) => [
-      ...head, 'Content-Type: multipart/alternative; boundary="a1"', '',
-      '--a1', 'Content-Type: text/plain; charset=utf-8', '', plain,
-      '--a1', 'Content-Type: text/html; charset=utf-8', '', html, '--a1--', '',
-    ];
-    expect(await textOf(alternative('Invoice 123: 99.00 EUR due 15 March. PDF: https://x.example/inv/123.html', '<p>Your invoice is ready: <a href="https://x.example/inv/123.html">view it</a>.</p>'))).toContain('Invoice 123: 99.00 EUR due 15 March.');
-    expect(await textOf(alternative('The HTML version is blank, sorry. Meeting moved to 3pm', '<html><body></body></html>'))).toContain('Meeting moved to 3pm');
+    expect(text).toContain('I approve the 12,500 EUR budget for Q4. Bob');
+    expect(text).toContain('9,000');
   });
 
   it('a real text part is sent as written, the HTML left out', async () => {
