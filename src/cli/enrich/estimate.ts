@@ -32,6 +32,8 @@ export async function dryRun(out: NodeJS.WritableStream, say: (line: string) => 
     const capUsd = e.capUsd;
     return maxCost !== undefined && capUsd !== undefined && capUsd > maxCost ? `${line}; over --max-cost ${usd(maxCost)}: the run would be refused before anything is sent` : line;
   };
+  // Whether the whole input was read (a closed output may come after: its estimate is whole then).
+  let allRead = false;
   try {
     await pipeline(
       toRequests(spec)(records),
@@ -47,14 +49,16 @@ export async function dryRun(out: NodeJS.WritableStream, say: (line: string) => 
             yield `${requestLine(labeledKey(record.key, record.label), `${record.spec.head}${elideBase64(record.messages)}${record.spec.tail}`)}\n`;
           }
         }
+        allRead = true;
       },
       coalesce(),
       out,
     );
   } catch (error) {
     if (!isBrokenPipe(error)) throw error;
-    // `| head`: the output was closed; the estimate covers what was read by then, and says so.
-    say(`${estimate()} (only the first ${plural(tally.requests, 'request')}: the output was closed)`);
+    // `| head`: the output was closed; the estimate covers what was read by then, and says so unless
+    // that was all of it (helper-80: 500 rows read whole were said to be "only the first 500").
+    say(allRead ? estimate() : `${estimate()} (only the first ${plural(tally.requests, 'request')}: the output was closed)`);
     return EXIT.OK;
   }
   say(estimate());
