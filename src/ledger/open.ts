@@ -29,7 +29,7 @@ export async function openLedger(spec: string): Promise<LedgerStore> {
 /**
  * The ledger at `spec` for reading only (`status`), and what closes it. A SQLite file whose folder this
  * user cannot write is read from a copy made now in a private temporary folder (`copiedFrom`: the
- * folder), deleted on close: in WAL mode SQLite writes its `-shm` file beside the ledger even to read
+ * ledger copied), deleted on close: in WAL mode SQLite writes its `-shm` file beside the ledger even to read
  * it (helper-75: a scheduler's ledger could not be shown to anyone else). The copy is the ledger as it
  * is on disk at that moment, its write-ahead log with it (a run writing meanwhile may be part in it).
  */
