@@ -256,7 +256,6 @@ async function poll(ctx: SinkContext, row: BatchRow, remoteId: string, again: bo
   }
 }
 
-
 /** Whether the API's list shows a batch: true, false, or undefined when the list could not be read. */
 async function stillListed(ctx: SinkContext, remoteId: string, createdAt: number): Promise<boolean | undefined> {
   try {

@@ -205,14 +205,8 @@ async function load(field: string, value: unknown, baseDir: string, under: Promi
     const path = /^file:\/\//i.test(value) ? fileUrlPath(value, field) : resolve(baseDir, value);
     if (under !== undefined) return loadUnder(await under, path, value, field, baseDir);
     try {
-      // Read only if it is a file: a device, a pipe or a socket (a link to /dev/zero) could never end.
-      const info = await stat(path);
-      if (info.isDirectory()) throw new DocumentProblem('document_unreadable', `${value}: a folder, not a file (field ${field})`);
-      if (!info.isFile()) throw new DocumentProblem('document_unreadable', `${value}: not a regular file (a device, a pipe or a socket) (field ${field})`);
-      // No file over the Files API's limit can be sent, inline or uploaded: said from its size, not read (a 2.5 GB scan took 15 s to fail).
-      if (info.size > MAX_FILE_BYTES) {
-        throw new DocumentProblem('request_too_large', `${value}: ${info.size.toLocaleString('en')} bytes, over the Files API's 500 MB (${MAX_FILE_BYTES.toLocaleString('en')} bytes): not read (field ${field})`);
-      }
+      // Read only if it is a file of a size that can be sent.
+      readableFile(await stat(path), value, field);
       return { bytes: await readFile(path), name: value };
     } catch (error) {
       if (error instanceof DocumentProblem) throw error;
@@ -227,6 +221,19 @@ async function load(field: string, value: unknown, baseDir: string, under: Promi
     return { bytes: new Uint8Array(await value.arrayBuffer()), name: typeof name === 'string' && name ? name : field };
   }
   throw new DocumentProblem('document_unsupported', `field ${field}: expected a path, an https URL, a Buffer or a Blob, got ${typeof value}`);
+}
+
+/**
+ * Throws the problem of a path that is no file to read: a folder; a device, a pipe or a socket (a link
+ * to /dev/zero could never end); a file over the Files API's limit, which no request can carry, inline
+ * or uploaded: said from its size, not read (a 2.5 GB scan took 15 s to fail).
+ */
+function readableFile(info: { isDirectory(): boolean; isFile(): boolean; size: number }, value: string, field: string): void {
+  if (info.isDirectory()) throw new DocumentProblem('document_unreadable', `${value}: a folder, not a file (field ${field})`);
+  if (!info.isFile()) throw new DocumentProblem('document_unreadable', `${value}: not a regular file (a device, a pipe or a socket) (field ${field})`);
+  if (info.size > MAX_FILE_BYTES) {
+    throw new DocumentProblem('request_too_large', `${value}: ${info.size.toLocaleString('en')} bytes, over the Files API's 500 MB (${MAX_FILE_BYTES.toLocaleString('en')} bytes): not read (field ${field})`);
+  }
 }
 
 /** The folder documents must lie in (`filesUnder`): as given (absolute), and its real path. */
@@ -267,12 +274,7 @@ async function loadUnder(under: Under, path: string, value: string, field: strin
   try {
     const at = await openedAt(handle, path);
     if (at === undefined || !inside(at, under.real)) throw outside();
-    const info = await handle.stat();
-    if (info.isDirectory()) throw new DocumentProblem('document_unreadable', `${value}: a folder, not a file (field ${field})`);
-    if (!info.isFile()) throw new DocumentProblem('document_unreadable', `${value}: not a regular file (a device, a pipe or a socket) (field ${field})`);
-    if (info.size > MAX_FILE_BYTES) {
-      throw new DocumentProblem('request_too_large', `${value}: ${info.size.toLocaleString('en')} bytes, over the Files API's 500 MB (${MAX_FILE_BYTES.toLocaleString('en')} bytes): not read (field ${field})`);
-    }
+    readableFile(await handle.stat(), value, field);
     return { bytes: await handle.readFile(), name: value };
   } catch (error) {
     if (error instanceof DocumentProblem) throw error;
