@@ -488,6 +488,8 @@ describe('sampleReport', () => {
       /; no sampled row was sent now \(1 was answered before, from the ledger; 1 failed before sending: its _error says why\), so there is no cost to project: sample more rows$/,
     );
     expect(sampleReport(summary(0, { invalid_input: 2 }), 10, 0)).toMatch(/; no sampled row was sent \(each failed before sending: its _error says why\), so there is no cost to project: sample more rows$/);
+    // An empty prompt and a failed upload are never sent either.
+    expect(sampleReport(summary(0, { empty_prompt: 1, upload_failed: 1 }), 10, 0)).toMatch(/; no sampled row was sent \(each failed before sending/);
   });
 });
 

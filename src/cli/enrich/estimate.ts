@@ -143,7 +143,7 @@ export function pickSample(sampleSize: number, totalRows: number, shard?: Shard)
 }
 
 /** The `_error` types of records never sent (nothing paid for them): their input or their documents were refused first. */
-const NOT_SENT = /^(invalid_input|template|prompt_too_long|budget_exceeded|request_too_large|image_too_large|too_much_media|model_no_documents|document_.*)$/;
+const NOT_SENT = /^(invalid_input|template|empty_prompt|prompt_too_long|upload_failed|budget_exceeded|request_too_large|image_too_large|too_much_media|model_no_documents|document_.*)$/;
 
 /** What a `--sample` run says about the whole job (with `shard`, this worker's share of it: `totalRows` are the shard's). */
 export function sampleReport(s: ReturnType<typeof summarize>, totalRows: number, answeredBefore: number, shard?: Shard): string {
