@@ -168,10 +168,10 @@ export function columnList(columns: readonly string[]): string {
   return `${columns.map((name) => JSON.stringify(name)).join(', ')}${spaced ? ': spaces around a name are part of it' : ''}`;
 }
 
-/** The records, refused at the first with `problem` when there is one (a usage error). */
-async function* namingAField<T>(records: AsyncIterable<T>, problem: string | undefined): AsyncGenerator<T> {
-  for await (const record of records) {
-    if (problem !== undefined) throw usageError(problem);
-    yield record;
-  }
+/** The records, refused at the first with `problem` when there is one (a usage error); as they are when there is none (no step a record). */
+function namingAField<T>(records: AsyncIterable<T>, problem: string | undefined): AsyncIterable<T> {
+  if (problem === undefined) return records;
+  return (async function* () {
+    for await (const _ of records) throw usageError(problem);
+  })();
 }
