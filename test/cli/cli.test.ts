@@ -528,6 +528,12 @@ describe('batch-enrich CLI', () => {
     }
     expect(help.stdout).toMatch(/Exit codes:[\s\S]*0 {2}every record enriched[\s\S]*3 {2}finished, but some records carry _error/);
     expect(help.stdout).toContain('batch-enrich --emulator --transform ticket-triage fixtures/csv/tickets.csv');
+    // The settings files' encodings, as the README gives them: a UTF-16 file from PowerShell is read,
+    // any other non-UTF-8 one refused (note 48).
+    const flat = help.stdout.replace(/\n {2,}/g, ' ');
+    for (const flag of ['--prompt-file', '--system-file', '--schema']) {
+      expect(flat).toMatch(new RegExp(`${flag} FILE [^\\n]*UTF-8, or UTF-16 after its byte order mark`));
+    }
     const emulatorHelp = await runCli(['emulator', '--help']);
     expect(emulatorHelp.code).toBe(0);
     expect(emulatorHelp.stdout).toContain('--port');

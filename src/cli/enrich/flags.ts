@@ -67,10 +67,10 @@ const MODES = 'Modes';
 /** The flags of `batch-enrich [options] [FILE]`. */
 export const ENRICH_FLAGS = {
   prompt: { value: 'TEMPLATE', group: REQUEST, help: 'prompt over record fields: {{field}}, {{a.b}} (nested), {{field?}} (optional), {{$record}} (all, as JSON)', defaultText: "the recipe's" },
-  'prompt-file': { value: 'FILE', group: REQUEST, help: 'read the prompt template from FILE' },
+  'prompt-file': { value: 'FILE', group: REQUEST, help: 'read the prompt template from FILE; UTF-8, or UTF-16 after its byte order mark (as PowerShell writes it); another encoding is refused' },
   system: { value: 'TEXT', group: REQUEST, help: 'shared system prompt, sent as a cached prefix (cache_control ttl 1h)', defaultText: "the recipe's" },
-  'system-file': { value: 'FILE', group: REQUEST, help: 'read the system prompt from FILE' },
-  schema: { value: 'FILE', group: REQUEST, help: 'JSON Schema of the answer (sent as output_config.format, checked on return)', defaultText: "the recipe's" },
+  'system-file': { value: 'FILE', group: REQUEST, help: 'read the system prompt from FILE; UTF-8, or UTF-16 after its byte order mark (as PowerShell writes it); another encoding is refused' },
+  schema: { value: 'FILE', group: REQUEST, help: 'JSON Schema of the answer (sent as output_config.format, checked on return); UTF-8, or UTF-16 after its byte order mark (as PowerShell writes it); another encoding is refused', defaultText: "the recipe's" },
   transform: { value: 'NAME|FILE', group: REQUEST, help: 'a recipe: ticket-triage, invoice-extraction, contract-clauses, or a .js module (batch-enrich recipes lists them; --transform NAME --help shows one)' },
   model: { value: 'NAME', group: REQUEST, help: 'model', defaultText: `the recipe's, else ${DEFAULT_MODEL}` },
   'max-tokens': { value: 'N', parse: integer(1, 1_000_000), group: REQUEST, help: 'answer token limit', defaultText: `the recipe's, else ${DEFAULT_MAX_TOKENS}` },
