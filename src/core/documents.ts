@@ -611,7 +611,14 @@ async function htmlText(html: string): Promise<string> {
       wordwrap: false,
       // As mailparser limits it: htmlparser2 keeps its open elements on a stack.
       limits: { maxDepth: MAX_HTML_DEPTH },
-      selectors: [...headings, { selector: 'table', format: 'dataTable', options: { uppercaseHeaderCells: false, maxColumnWidth: 80 } }],
+      selectors: [
+        ...headings,
+        { selector: 'table', format: 'dataTable', options: { uppercaseHeaderCells: false, maxColumnWidth: 80 } },
+        // An image by its alt text only when its address is the message's own part (mailparser writes
+        // a `cid:` link as a `data:` URI): the image itself is sent as one (helper-84: a 140 KB logo
+        // also went out as 188,000 characters of base64 text). A web address is kept, as a link's is.
+        { selector: 'img', options: { pathRewrite: (src: string) => (/^\s*(data|cid):/i.test(src) ? '' : src) } },
+      ],
     }).trim();
   } catch {
     return '';

@@ -353,6 +353,29 @@ describe("inspectDocument: an e-mail's HTML body keeps its tables and headings",
     expect(text).toContain('Invoice INV-9: 12 hours of consulting, USD 1800.00 due by 31 March.');
     expect(text).not.toContain('Consulting hours');
   });
+
+  // helper-84 #1: mailparser writes an inline image's `cid:` link as a `data:` URI, and html-to-text
+  // printed each <img> src: a 140 KB logo went out twice, once as 188,000 characters of base64 text
+  // (a 10-word invoice at 49,572 input tokens), and six banners put a message over the context window.
+  it('an HTML-only message with inline images: each image as its alt text, sent once as an image', async () => {
+    const logo = jpeg(64, 48).toString('base64');
+    const text = await textOf([
+      ...head, 'Content-Type: multipart/related; boundary="r1"', '',
+      '--r1', 'Content-Type: text/html; charset=utf-8', '',
+      '<p>Invoice 43: total EUR 10.00</p><p>Kind regards<br><img src="cid:sig@corp" alt="BigCorp"> <img src="cid:sig@corp"> <img src="data:image/png;base64,iVBORw0KGgo=" alt="stamp"></p>',
+      '--r1', 'Content-Type: image/jpeg', 'Content-Transfer-Encoding: base64', 'Content-ID: <sig@corp>', 'Content-Disposition: inline; filename="logo.jpg"', '', logo, '--r1--', '',
+    ]);
+    expect(text).toContain('Invoice 43: total EUR 10.00');
+    expect(text).toMatch(/Kind regards\nBigCorp +stamp/);
+    expect(text).not.toMatch(/data:|base64|cid:/);
+    const inspected = (await inspectDocument(Buffer.from([...head, 'Content-Type: multipart/related; boundary="r1"', '', '--r1', 'Content-Type: text/html; charset=utf-8', '', '<p>x</p><img src="cid:sig@corp" alt="BigCorp">', '--r1', 'Content-Type: image/jpeg', 'Content-Transfer-Encoding: base64', 'Content-ID: <sig@corp>', '', logo, '--r1--', ''].join('\r\n')), 'm.eml')) as { attachments: { kind: string }[] };
+    expect(inspected.attachments.map((a) => a.kind)).toEqual(['image']);
+  });
+
+  it('an image with a web address keeps it, as a link is kept', async () => {
+    const text = await textOf([...head, 'Content-Type: text/html; charset=utf-8', '', '<p>Chart: <img src="https://vendor.example/chart.png" alt="Q4 chart"></p>', '']);
+    expect(text).toContain('Q4 chart [https://vendor.example/chart.png]');
+  });
 });
 
 describe('inspectDocument: a damaged or cut-short image is document_unreadable, before paying', () => {
