@@ -187,7 +187,7 @@ function textType(mime: string): boolean {
 async function inspect(bytes: Uint8Array, name: string, depth: number, options: InspectOptions): Promise<Inspected> {
   // Before file-type, which takes a UTF-16 or UTF-32 byte order mark for the start of an MPEG audio frame.
   const wide = utf32(bytes) ?? utf16(bytes);
-  if (wide !== undefined) return { kind: 'text', mediaType: 'text/plain', text: nonEmpty(wide, name) };
+  if (wide !== undefined) return textDocument(wide, name);
   const [{ fileTypeFromBuffer }, { imageSize }] = await parsers();
   const type = await fileTypeFromBuffer(bytes);
   // A PNG or JPEG by its signature: file-type gives up on one damaged past it (it reads the chunks after).
@@ -220,7 +220,7 @@ async function inspect(bytes: Uint8Array, name: string, depth: number, options: 
     const mail = latin1 !== undefined ? emailIn(bytes, latin1, name) : binaryEmail(bytes) ? bytes : undefined;
     if (mail) return inspectEmail(mail, name, depth, options);
     const unmarked = utf16Unmarked(bytes);
-    if (unmarked !== undefined) return { kind: 'text', mediaType: 'text/plain', text: nonEmpty(unmarked, name) };
+    if (unmarked !== undefined) return textDocument(unmarked, name);
     const pdf = await pdfAfterJunk(bytes, name);
     if (pdf) return pdf;
     if (latin1 !== undefined && looksLikeText(latin1)) throw await notUtf8(bytes, name);
@@ -229,7 +229,7 @@ async function inspect(bytes: Uint8Array, name: string, depth: number, options: 
   if (text.startsWith('%PDF-')) throw new DocumentProblem('document_unreadable', `${name}: a damaged PDF (its structure cannot be read)`);
   const mail = emailIn(bytes, text, name);
   if (mail) return inspectEmail(mail, name, depth, options);
-  return (await pdfAfterJunk(bytes, name)) ?? { kind: 'text', mediaType: 'text/plain', text: nonEmpty(text, name) };
+  return (await pdfAfterJunk(bytes, name)) ?? textDocument(text, name);
 }
 
 async function inspectPdf(bytes: Uint8Array, name: string): Promise<Inspected> {
@@ -412,9 +412,28 @@ async function inDeclaredCharset(part: { contentType: string; content: Buffer; h
 }
 
 /** `text`, unless there is nothing in it to read: sent, it would be paid for (the API takes an empty text document). */
-function nonEmpty(text: string, name: string): string {
-  if (text.trim() === '') throw new DocumentProblem('document_unreadable', `${name}: an empty document (nothing in it but white space)`);
-  return text;
+/** What a file name's extension promises that text is not (a failed download saved under it). */
+const BINARY_NAMES: Record<string, string> = {
+  pdf: 'a PDF',
+  ...Object.fromEntries(['jpg', 'jpeg', 'png', 'gif', 'webp', 'tif', 'tiff', 'bmp', 'heic', 'heif'].map((ext) => [ext, 'an image'])),
+};
+
+/**
+ * A text document, unless its name says it is a PDF or an image: then it is what was saved in its
+ * place, an HTTP error page or a storage service's error (helper-84: `403 Forbidden` as
+ * `invoice.pdf` was sent, and came back "enriched" with made-up invoice fields).
+ */
+function textDocument(text: string, name: string): Inspected {
+  const ext = /\.([a-z]+)$/i.exec(name)?.[1];
+  const promised = ext === undefined ? undefined : BINARY_NAMES[ext.toLowerCase()];
+  const start = text.trim();
+  if (start === '') throw new DocumentProblem('document_unreadable', `${name}: an empty document (nothing in it but white space)`);
+  if (promised !== undefined) {
+    const words = start.slice(0, 200).replace(/\s+/g, ' ');
+    const shown = words.length > 60 ? `${words.slice(0, 60)}…` : words;
+    throw new DocumentProblem('document_unreadable', `${name}: named .${ext}, but it holds text, not ${promised} (it starts "${shown}"): a page or message saved in its place?`);
+  }
+  return { kind: 'text', mediaType: 'text/plain', text };
 }
 
 /**

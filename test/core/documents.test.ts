@@ -378,6 +378,27 @@ describe("inspectDocument: an e-mail's HTML body keeps its tables and headings",
   });
 });
 
+// helper-84 #2: a failed download saved under the file's name (an HTML error page, an S3 JSON error)
+// was sent as a text document and came back "enriched" with made-up invoice fields, exit 0.
+describe('inspectDocument: a .pdf or image file that holds text is document_unreadable', () => {
+  it.each([
+    ['download-failed.pdf', '<html><body><h1>403 Forbidden</h1></body></html>', 'a PDF', /^download-failed\.pdf: named \.pdf, but it holds text, not a PDF \(it starts "<html><body><h1>403 Forbidden<\/h1><\/body><\/html>"\): a page or message saved in its place\?/],
+    ['s3.PDF', '{"error":"expired link"}\n', 'a PDF', /^s3\.PDF: named \.PDF, but it holds text, not a PDF \(it starts "\{"error":"expired link"\}"\)/],
+    ['scan.jpg', 'AccessDenied: Request has expired', 'an image', /^scan\.jpg: named \.jpg, but it holds text, not an image/],
+    ['mail.eml attachment invoice.pdf', 'Not Found', 'a PDF', /^mail\.eml attachment invoice\.pdf: named \.pdf, but it holds text/],
+  ])('%s', async (name, content, _what, message) => {
+    expect(await problemOf(Buffer.from(content), name)).toMatchObject({ type: 'document_unreadable', message: expect.stringMatching(message) });
+  });
+
+  it('a UTF-16 text named .png is refused too; text under a text name, or no name, is text', async () => {
+    const wide = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('<Error>NoSuchKey</Error>', 'utf16le')]);
+    expect(await problemOf(wide, 'photo.png')).toMatchObject({ type: 'document_unreadable', message: expect.stringMatching(/^photo\.png: named \.png, but it holds text/) });
+    expect(await inspectDocument(Buffer.from('<html>403</html>'), 'page.html')).toMatchObject({ kind: 'text' });
+    expect(await inspectDocument(Buffer.from('Total 10 EUR'), 'notes')).toMatchObject({ kind: 'text' });
+    expect(await inspectDocument(Buffer.from('Total 10 EUR'), 'report.pdf.txt')).toMatchObject({ kind: 'text' });
+  });
+});
+
 describe('inspectDocument: a damaged or cut-short image is document_unreadable, before paying', () => {
   // A PNG cut in its IDAT data passed (its size is in the IHDR at the start) and was sent; a PNG
   // damaged after its signature was document_unsupported, though the README says damaged files are
