@@ -866,8 +866,7 @@ export function preflight(
 }
 
 /**
- * Rough input tokens of a document, for cost estimates: a PDF by `pdfTokens`; an image (w/28)·(h/28)
- * after scaling to at most 1,568 px on its long side; text at 4 characters a token.
+ * Rough input tokens of a document, for cost estimates: a PDF by `pdfTokens`; an image by `imageTokens`; text at 4 characters a token.
  */
 export function documentTokens(doc: Inspected): number {
   switch (doc.kind) {
@@ -1103,11 +1102,20 @@ function shownArray(content: string, start: number): [string, number] {
   return [text, i];
 }
 
-/** Tokens of a `width`×`height` image: (w/28)·(h/28) after downscaling to 1,568 px on the long side. */
+/**
+ * Tokens of a `width`×`height` image: (w/28)·(h/28) after scaling it down as the vision guide says the
+ * API does, "if your image's long edge is more than 1568 pixels, or your image is more than ~1,600
+ * tokens ... until it's within the size limits" (docs.claude.com/en/docs/vision, "Evaluate image
+ * size"): at most 1,568 px on its long side and 1,600 tokens (helper-84: a 4000×3000 photo counted
+ * 2,352, a square scan 3,136).
+ */
 export function imageTokens(width: number, height: number): number {
   const scale = Math.min(1, 1568 / Math.max(width, height));
-  return Math.ceil(((width * scale) / 28) * ((height * scale) / 28));
+  return Math.min(MAX_IMAGE_TOKENS, Math.ceil(((width * scale) / 28) * ((height * scale) / 28)));
 }
+
+/** The most an image counts, once the API has scaled it down (`imageTokens`). */
+const MAX_IMAGE_TOKENS = 1600;
 
 /**
  * Serialized `messages` with every base64 `data` replaced by `"<412,118 bytes of application/pdf>"`,

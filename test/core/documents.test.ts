@@ -4,6 +4,7 @@ import {
   blocksOf,
   DocumentProblem,
   elideBase64,
+  imageTokens,
   inspectDocument,
   pdfPageLimit,
   pdfText,
@@ -709,5 +710,23 @@ describe('elideBase64', () => {
     expect(elideBase64(json)).toBe(
       JSON.stringify([{ role: 'user', content: [{ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: '<412,118 bytes of application/pdf>' } }, { type: 'text', text: 'hi' }] }]),
     );
+  });
+});
+
+// helper-84 #3: only the long side was capped (1,568 px), so a 4000×3000 phone photo counted 2,352
+// tokens and a square scan 3,136, where the vision guide scales an image down until it is within
+// ~1,600 tokens too: a folder of photos was estimated 1.5-2 times over, and --max-cost refused jobs
+// that fit.
+describe('imageTokens: as the vision guide scales an image down', () => {
+  it.each([
+    [200, 200, 52],
+    [1000, 500, 638],
+    [1092, 1092, 1521],
+    [4000, 3000, 1600],
+    [7999, 7999, 1600],
+    [1568, 784, 1568],
+    [8000, 400, 157],
+  ])('%i×%i px: %i tokens', (width, height, tokens) => {
+    expect(imageTokens(width, height)).toBe(tokens);
   });
 });
