@@ -20,7 +20,7 @@ import { dirname } from 'node:path';
 import type { PDFDocument } from 'pdf-lib';
 import { findModel, type ModelEntry } from './models.ts';
 import { argPath, shellWord } from './text.ts';
-import { utf16WithoutBom } from './encoding.ts';
+import { detectEncoding, encodingExists, utf16WithoutBom } from './encoding.ts';
 
 // The parsers load on first use: a run without documents (and the CLI's start) does not pay for them.
 const parsers = () => (loaded ??= Promise.all([import('file-type'), import('image-size'), import('pdf-lib')]));
@@ -392,6 +392,97 @@ async function utf8Headers(mail: Buffer): Promise<Buffer> {
 }
 
 /**
+ * A message whose text parts each declare the charset their bytes are in. A text part that declares
+ * none, or one iconv-lite does not know, was read as UTF-8 by mailparser (helper-84: "Preis: 12 € für
+ * März" in windows-1252 went out as "Preis: 12 � f�r M�rz", silently, while the raw 8-bit Subject of
+ * the same message was read as windows-1252): when its bytes, once out of their transfer encoding, are
+ * not UTF-8, it is given the charset they are read in as an input file's are (`detectEncoding`). Any
+ * other part, and any other message, as it is, byte for byte (a request keeps its key).
+ */
+function declaredCharsets(mail: Buffer): Buffer {
+  const text = mail.toString('latin1');
+  const edits: { at: number; end: number; insert: string }[] = [];
+  mimeParts(text, 0, text.length, 0, (headerStart, headerEnd, bodyStart, bodyEnd) => {
+    const header = text.slice(headerStart, headerEnd);
+    const type = headerField(header, 'content-type');
+    const value = type?.value ?? 'text/plain';
+    if (!/^\s*text\//i.test(value)) return;
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(value);
+    if (charset && encodingExists(charset[1] as string)) return;
+    const bytes = transferDecoded(text.slice(bodyStart, bodyEnd), headerField(header, 'content-transfer-encoding')?.value.trim().toLowerCase());
+    if (isUtf8(bytes)) return;
+    const guessed = `charset=${detectEncoding(bytes, true).encoding}`;
+    if (type === undefined) edits.push({ at: headerStart, end: headerStart, insert: `Content-Type: text/plain; ${guessed}\r\n` });
+    else if (charset) edits.push({ at: headerStart + type.at + (charset.index ?? 0), end: headerStart + type.at + (charset.index ?? 0) + charset[0].length, insert: `; ${guessed}` });
+    else edits.push({ at: headerStart + type.at + type.value.length, end: headerStart + type.at + type.value.length, insert: `; ${guessed}` });
+  });
+  if (edits.length === 0) return mail;
+  let out = '';
+  let from = 0;
+  for (const edit of edits.sort((a, b) => a.at - b.at)) {
+    out += text.slice(from, edit.at) + edit.insert;
+    from = edit.end;
+  }
+  return Buffer.from(out + text.slice(from), 'latin1');
+}
+
+/** How deep `mimeParts` goes into multiparts within multiparts (mailparser's own limit is far above any real message). */
+const MAX_MIME_DEPTH = 50;
+
+/**
+ * Calls `part` with the header block and the body of each leaf MIME part of the message in
+ * `text[start, end)` (a latin1 string of its bytes), going into multiparts by their boundaries.
+ */
+function mimeParts(text: string, start: number, end: number, depth: number, part: (headerStart: number, headerEnd: number, bodyStart: number, bodyEnd: number) => void): void {
+  // A part that starts with its blank line has no header block.
+  const leading = /^\r?\n/.exec(text.slice(start, start + 2));
+  let headerEnd = start;
+  let bodyStart = start + (leading?.[0].length ?? 0);
+  if (!leading) {
+    const blank = /\r?\n\r?\n/g;
+    blank.lastIndex = start;
+    const found = blank.exec(text);
+    if (found === null || found.index + found[0].length > end) return;
+    headerEnd = found.index;
+    bodyStart = found.index + found[0].length;
+  }
+  const type = headerField(text.slice(start, headerEnd), 'content-type')?.value ?? '';
+  const boundary = /^\s*multipart\/[^;]*;(?:.*;)?\s*boundary\s*=\s*(?:"([^"]+)"|([^;\s]+))/is.exec(type);
+  if (!boundary) {
+    part(start, headerEnd, bodyStart, end);
+    return;
+  }
+  if (depth >= MAX_MIME_DEPTH) return;
+  const delimiter = `--${boundary[1] ?? boundary[2]}`;
+  const lines = new RegExp(`(?:^|\\r?\\n)${delimiter.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(--)?[ \\t]*(?:\\r?\\n|$)`, 'g');
+  lines.lastIndex = Math.max(0, bodyStart - 2);
+  let partStart: number | undefined;
+  for (let m = lines.exec(text); m !== null && m.index < end; m = lines.exec(text)) {
+    if (partStart !== undefined) mimeParts(text, partStart, m.index, depth + 1, part);
+    if (m[1] === '--') return;
+    partStart = m.index + m[0].length;
+  }
+}
+
+/** A header's unfolded value in a header block, and where that value starts in the block. */
+function headerField(header: string, name: string): { value: string; at: number } | undefined {
+  const m = new RegExp(`(^|\\n)${name}[ \\t]*:[ \\t]*`, 'i').exec(header);
+  if (!m) return undefined;
+  const at = m.index + m[0].length;
+  const folded = /^[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*/.exec(header.slice(at))?.[0] ?? '';
+  return { value: folded, at };
+}
+
+/** A part's body bytes out of their transfer encoding (base64, quoted-printable; anything else as they are). */
+function transferDecoded(body: string, encoding: string | undefined): Buffer {
+  if (encoding === 'base64') return Buffer.from(body.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
+  if (encoding === 'quoted-printable') {
+    return Buffer.from(body.replace(/=\r?\n/g, '').replace(/=([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1');
+  }
+  return Buffer.from(body, 'latin1');
+}
+
+/**
  * A text attachment's bytes in UTF-8, decoded from the charset its MIME part declares (helper-60: a
  * `text/plain; charset=windows-1252` file was sniffed as bytes, found not UTF-8, and left out); any
  * other part, one in UTF-8 or ASCII, or in a charset iconv-lite does not know, as it is.
@@ -408,7 +499,10 @@ async function inDeclaredCharset(part: { contentType: string; content: Buffer; h
   const type = await (await parsers())[0].fileTypeFromBuffer(part.content);
   if (type !== undefined && !textType(type.mime)) return part.content;
   const iconv = (await import('iconv-lite')).default;
-  return iconv.encodingExists(charset) ? Buffer.from(iconv.decode(part.content, charset), 'utf8') : part.content;
+  // ISO-8859-1 as windows-1252, as mailparser reads a body and `detectEncoding` a file (helper-84: a
+  // euro sign, 0x80, went out as the control character U+0080).
+  const read = /^(iso[-_]?8859-1|latin-?1|l1)$/.test(charset) ? 'windows-1252' : charset;
+  return iconv.encodingExists(read) ? Buffer.from(iconv.decode(part.content, read), 'utf8') : part.content;
 }
 
 /** `text`, unless there is nothing in it to read: sent, it would be paid for (the API takes an empty text document). */
@@ -550,7 +644,7 @@ function looksLikeEmail(text: string): boolean {
 async function inspectEmail(bytes: Uint8Array, name: string, depth: number, options: InspectOptions): Promise<Inspected> {
   const { simpleParser } = await import('mailparser');
   let mail: Awaited<ReturnType<typeof simpleParser>>;
-  const message = await utf8Headers(Buffer.from(bytes));
+  const message = declaredCharsets(await utf8Headers(Buffer.from(bytes)));
   try {
     // Its own text parts only: whether its HTML is made text here (`emailBody`) is decided by them.
     mail = await simpleParser(message, { skipHtmlToText: true });

@@ -730,3 +730,50 @@ describe('imageTokens: as the vision guide scales an image down', () => {
     expect(imageTokens(width, height)).toBe(tokens);
   });
 });
+
+// helper-84 #4: a text part that declares no charset (or one no decoder knows) in 8-bit bytes that are
+// not UTF-8 was read as UTF-8: "Preis: 12 € für März" in windows-1252 went out "Preis: 12 � f�r M�rz",
+// silently, while the same message's raw 8-bit Subject was read as windows-1252.
+describe("inspectDocument: an e-mail body in no declared charset is read as its headers are", () => {
+  const cp1252 = (text: string) => Buffer.from(text.replace('€', '\x80'), 'latin1');
+  const textOf = async (bytes: Buffer) => ((await inspectDocument(bytes, 'm.eml')) as { text: string }).text;
+  const head = 'From: a@b.example\r\nTo: c@d.example\r\nSubject: Rechnung\r\nMIME-Version: 1.0\r\n';
+
+  it.each([
+    ['no charset, 8-bit', 'Content-Type: text/plain\r\nContent-Transfer-Encoding: 8bit', (body: string) => cp1252(body)],
+    ['no Content-Type at all', '', (body: string) => cp1252(body)],
+    ['a charset no decoder knows', 'Content-Type: text/plain; charset="x-unknown"', (body: string) => cp1252(body)],
+    ['no charset, quoted-printable', 'Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable', () => Buffer.from('Preis: 12 =80 f=FCr M=\r\n=E4rz')],
+    ['no charset, base64', 'Content-Type: text/plain\r\nContent-Transfer-Encoding: base64', (body: string) => Buffer.from(cp1252(body).toString('base64'))],
+  ])('%s', async (_case, contentType, encode) => {
+    const text = await textOf(Buffer.concat([Buffer.from(head + (contentType ? `${contentType}\r\n` : '') + '\r\n'), encode('Preis: 12 € für März'), Buffer.from('\r\n')]));
+    expect(text).toContain('Preis: 12 € für März');
+    expect(text).not.toContain('\uFFFD');
+  });
+
+  it('in a multipart message, each text part by its own bytes; UTF-8 without a charset stays UTF-8', async () => {
+    const message = Buffer.concat([
+      Buffer.from(`${head}Content-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\n`),
+      cp1252('Preis: 12 € für März'),
+      Buffer.from('\r\n--b1\r\nContent-Type: text/plain; name="notes.txt"\r\nContent-Disposition: attachment; filename="notes.txt"\r\n\r\nGrüße aus Köln\r\n--b1--\r\n'),
+    ]);
+    const text = await textOf(message);
+    expect(text).toContain('Preis: 12 € für März');
+    expect(text).toContain('Grüße aus Köln');
+    expect(text).not.toContain('\uFFFD');
+  });
+});
+
+// helper-84 #5: an ISO-8859-1 text attachment with a euro sign (0x80, as windows-1252 writes it, and
+// as mail programs that say ISO-8859-1 mean it) went out as the control character U+0080, where the
+// same bytes in the body are read as windows-1252.
+it('inspectDocument: a text attachment in ISO-8859-1 is read as windows-1252, as the body is', async () => {
+  const message = [
+    'From: a@b.example', 'Subject: Menu', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b1"', '',
+    '--b1', 'Content-Type: text/plain; charset=utf-8', '', 'See the notes.',
+    '--b1', 'Content-Type: text/plain; charset=iso-8859-1; name="notes.txt"', 'Content-Transfer-Encoding: quoted-printable', 'Content-Disposition: attachment; filename="notes.txt"', '',
+    'Caf=E9 cr=E8me br=FBl=E9e 12,50 =80', '--b1--', '',
+  ].join('\r\n');
+  const text = ((await inspectDocument(Buffer.from(message), 'm.eml')) as { text: string }).text;
+  expect(text).toContain('Café crème brûlée 12,50 €');
+});
