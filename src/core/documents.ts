@@ -658,6 +658,18 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number, opti
     return list.map((a: { text?: string }) => a.text ?? '').join(', ');
   };
   const attachments: Inspected[] = [];
+  // The same bytes attached again are sent once (helper-84: a PDF attached twice was paid for twice),
+  // and named after the first: `a.pdf` → the labels of its repeats.
+  const sent = new Map<string, { first: string; again: string[] }>();
+  const attach = (part: Inspected) => {
+    if (part.kind === 'pdf' || part.kind === 'image') {
+      const hash = createHash('sha256').update(part.bytes).digest('base64');
+      const seen = sent.get(hash);
+      if (seen) return void seen.again.push(part.attachment ?? '?');
+      sent.set(hash, { first: part.attachment ?? '?', again: [] });
+    }
+    attachments.push(part);
+  };
   const skipped: string[] = [];
   const attachedText: string[] = [];
   for (const [i, part] of mail.attachments.entries()) {
@@ -671,11 +683,11 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number, opti
       const inspected = await inspect(await inDeclaredCharset(part), `${name} attachment ${part.filename ?? i + 1}`, forwarded ? depth + 1 : depth, options);
       if (inspected.kind === 'image' && options.oversized !== 'downsize' && Math.max(inspected.width, inspected.height) > MAX_IMAGE_SIDE) {
         skipped.push(`${label} (image_too_large: ${inspected.width}×${inspected.height} px, over ${MAX_IMAGE_SIDE} px a side; --oversized-image downsize sends it for the API to scale down)`);
-      } else if (inspected.kind === 'pdf' || inspected.kind === 'image') attachments.push({ ...inspected, attachment: label });
+      } else if (inspected.kind === 'pdf' || inspected.kind === 'image') attach({ ...inspected, attachment: label });
       else if (inspected.kind === 'email') {
         attachedText.push(`--- Forwarded message (${label}) ---\n${inspected.text.trim()}\n`);
         // A forwarded message's attachments are named by the path to them: `original.eml › invoice.pdf`.
-        attachments.push(...inspected.attachments.map((inner) => (inner.kind === 'pdf' || inner.kind === 'image' ? { ...inner, attachment: `${label} › ${inner.attachment ?? '?'}` } : inner)));
+        for (const inner of inspected.attachments) attach(inner.kind === 'pdf' || inner.kind === 'image' ? { ...inner, attachment: `${label} › ${inner.attachment ?? '?'}` } : inner);
       } else attachedText.push(`--- Attached text (${label}) ---\n${inspected.text.trim()}\n`);
     } catch (error) {
       if (!(error instanceof DocumentProblem)) throw error;
@@ -689,11 +701,17 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number, opti
     header('Cc', addresses(mail.cc)) +
     header('Date', rawHeader(mail.headerLines, 'date')) +
     header('Subject', mail.subject) +
-    (attachments.length ? `Attachments sent as documents: ${attachments.length}\n` : '') +
+    (attachments.length ? `Attachments sent as documents: ${attachments.length}${repeats(sent)}\n` : '') +
     (skipped.length ? `Attachments not sent: ${skipped.join(', ')}\n` : '') +
     `\n${body.trim()}\n` +
     attachedText.map((part) => `\n${part}`).join('');
   return { kind: 'email', text, attachments, ...(skipped.length ? { notSent: skipped } : {}) };
+}
+
+/** The attachments an e-mail repeats, as its text names them: ` (the same as a.pdf, sent once: a.pdf, copy.pdf)`. */
+function repeats(sent: ReadonlyMap<string, { first: string; again: string[] }>): string {
+  const named = [...sent.values()].filter((file) => file.again.length > 0).map((file) => `the same as ${file.first}, sent once: ${file.again.join(', ')}`);
+  return named.length ? ` (${named.join('; ')})` : '';
 }
 
 /**

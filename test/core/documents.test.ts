@@ -777,3 +777,17 @@ it('inspectDocument: a text attachment in ISO-8859-1 is read as windows-1252, as
   const text = ((await inspectDocument(Buffer.from(message), 'm.eml')) as { text: string }).text;
   expect(text).toContain('Café crème brûlée 12,50 €');
 });
+
+// helper-84 #9: the same PDF attached twice to one e-mail was sent, and paid for, twice.
+it('inspectDocument: an attachment repeated in one e-mail is sent once, and the text says so', async () => {
+  const pdf = Buffer.from(await invoicePdf(7)).toString('base64');
+  const attachment = (name: string) => [`--b1`, `Content-Type: application/pdf; name="${name}"`, `Content-Disposition: attachment; filename="${name}"`, 'Content-Transfer-Encoding: base64', '', pdf];
+  const message = [
+    'From: a@b.example', 'Subject: Invoice', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b1"', '',
+    '--b1', 'Content-Type: text/plain; charset=utf-8', '', 'Invoice attached (twice, sorry).',
+    ...attachment('a.pdf'), ...attachment('a.pdf'), ...attachment('copy of a.pdf'), '--b1--', '',
+  ].join('\r\n');
+  const inspected = (await inspectDocument(Buffer.from(message), 'm.eml')) as { text: string; attachments: { attachment?: string }[] };
+  expect(inspected.attachments.map((a) => a.attachment)).toEqual(['a.pdf']);
+  expect(inspected.text).toContain('Attachments sent as documents: 1 (the same as a.pdf, sent once: a.pdf, copy of a.pdf)\n');
+});
