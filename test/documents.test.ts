@@ -107,6 +107,20 @@ describe('a document value that names a file in another way', () => {
   });
 });
 
+// helper-84 #6: a file:// URL keeps its percent-encoding out of the path but kept it in the title
+// ("INV%20001%20(copy).pdf"), so the same file named by its path and by its URL made two requests.
+it('a percent-encoded file:// URL is titled by its file name, and shares its request with the same file named by path', async () => {
+  const dir = await folder();
+  copyFileSync(join(dir, 'a.pdf'), join(dir, 'INV 001 (copy).pdf'));
+  const seen: EmulatedDocument[][] = [];
+  const emu = await emulator({ responder: (r) => (seen.push(r.documents ?? []), byDocument(r)) });
+  const url = pathToFileURL(join(dir, 'INV 001 (copy).pdf')).href;
+  expect(url).toContain('INV%20001%20(copy).pdf');
+  const out = await enrich(emu, [{ id: 1, file: 'INV 001 (copy).pdf' }, { id: 2, file: url }], { prompt: 'invoice', attach: ['file'], baseDir: dir, upload: 'inline' });
+  expect(out.map((r) => r['label'])).toEqual(['INV-00001', 'INV-00001']);
+  expect(seen.map((docs) => docs.map((d) => d.title))).toEqual([['INV 001 (copy).pdf']]);
+});
+
 describe('documents through enrichStage', () => {
   it('each file is sniffed, sent as its block, and answered; bad ones carry a named _error', async () => {
     const dir = await folder();

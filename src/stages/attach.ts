@@ -179,8 +179,8 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
         if (uploads(part)) toUpload.set(digest, { sha256: digest, bytes: part.bytes, mediaType: part.mediaType, name });
       }
     }
-    const blocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, basename(name), sent, options.oversizedImage))];
-    const keyBlocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, basename(name), keyed, options.oversizedImage))];
+    const blocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, titleOf(name), sent, options.oversizedImage))];
+    const keyBlocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, titleOf(name), keyed, options.oversizedImage))];
     // A URL's PDF is fetched by the API: counted as one page without text, as the emulator counts it.
     const tokens = parts.reduce((n, part) => n + documentTokens(part), 0) + urls.length * pdfTokens(1, '');
     const media = parts.reduce((n, part) => n + mediaTokens(part), 0) + urls.length * pdfTokens(1, '');
@@ -311,6 +311,21 @@ async function openedAt(handle: FileHandle, path: string): Promise<string | unde
     const [opened, there] = await Promise.all([handle.stat(), stat(real)]);
     return opened.dev === there.dev && opened.ino === there.ino ? real : undefined;
   }
+}
+
+/**
+ * A document's title: its file name, that of a file:// URL's path (helper-84: `INV%20001%20(copy).pdf`
+ * was sent as written, and made a request apart from the same file named by its path).
+ */
+function titleOf(name: string): string {
+  if (/^file:\/\//i.test(name)) {
+    try {
+      return basename(fileURLToPath(name));
+    } catch {
+      // Not a file path: titled as written.
+    }
+  }
+  return basename(name);
 }
 
 /** The path of a file:// URL, or the problem with it. */
