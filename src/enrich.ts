@@ -243,6 +243,7 @@ export function enrichStage(
         idField: o.idField,
         file: o.file,
         documentPrompt: o.documentPrompt === undefined ? undefined : compileTemplate(o.documentPrompt),
+        attach: o.attach,
       };
       const prepared = toRequests({ ...requestSpec, onNotSent: (where, attachments) => o.onEvent?.({ type: 'not-sent', where, attachments }) })(withDocuments);
       const { scope } = identity;

@@ -24,6 +24,8 @@ export interface PrepareOptions extends RequestSpec {
   file?: string | undefined;
   /** The prompt for records that carry documents (a recipe's `documentPrompt`); absent: `prompt`. */
   documentPrompt?: Template | undefined;
+  /** The fields that carry documents (`attach`): a record whose template fails is told when they are empty. */
+  attach?: readonly string[] | undefined;
   /** The answer schema for records that carry documents (a recipe's `documentSchema`); absent: `answerSchema`. */
   documentAnswerSchema?: JSONSchema | undefined;
   /**
@@ -82,10 +84,23 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         yield prepared;
       } catch (error) {
         if (!isBatchEnrichError(error) || error.code !== 'BE_TEMPLATE') throw error;
-        yield { ...plain, error: { type: 'template', message: `${sourceOf(options.file, record)}:${record.line}: ${error.message}` } };
+        yield { ...plain, error: { type: 'template', message: `${sourceOf(options.file, record)}:${record.line}: ${documents ? '' : noDocument(record.data, options)}${error.message}` } };
       }
     }
   };
+}
+
+/**
+ * Why a record that has a prompt for records with documents got the other one: its document fields
+ * are empty or missing (helper-84: a blank `file` cell said only that `{{text}}` was missing, in a CSV
+ * with no such column). '' when that is not why.
+ */
+function noDocument(data: Record<string, unknown>, options: Pick<PrepareOptions, 'attach' | 'documentPrompt'>): string {
+  if (options.documentPrompt === undefined || !options.attach?.length) return '';
+  const empty = (value: unknown) => value === '' || value === null || (Array.isArray(value) && value.every((item) => item === '' || item === null || item === undefined));
+  const said = options.attach.map((field) => (!(field in data) || data[field] === undefined ? `field ${field} is missing` : empty(data[field]) ? `field ${field} is empty` : undefined));
+  if (said.some((why) => why === undefined)) return '';
+  return `${said.join(', ')}: no document to read, so the prompt for records without documents was used. `;
 }
 
 /**

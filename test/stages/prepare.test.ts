@@ -89,6 +89,18 @@ describe('toRequests', () => {
     expect(out[1]?.data).toEqual({ body: 'no text' });
   });
 
+  // helper-84 #7: a row whose document cell is blank (a recipe with a prompt for records without
+  // documents, over {{text}}) said only that {{text}} was missing, in a CSV that has no text column.
+  it('a record whose document field is empty says so before the prompt it fell back to', async () => {
+    const withDocuments = { ...options, attach: ['file'], documentPrompt: compileTemplate('Extract the invoice.') };
+    const out = await prepare([record(0, { invoice_id: 'A9', file: '' }, 10), record(1, { invoice_id: 'A10', file: null }, 11), record(2, { invoice_id: 'A11' }, 12)], withDocuments);
+    expect(out.map((r) => r.error?.message)).toEqual([
+      'tickets.csv:10: field file is empty: no document to read, so the prompt for records without documents was used. Missing field: the prompt template uses {{text}}, got a record without it',
+      'tickets.csv:11: field file is empty: no document to read, so the prompt for records without documents was used. Missing field: the prompt template uses {{text}}, got a record without it',
+      'tickets.csv:12: field file is missing: no document to read, so the prompt for records without documents was used. Missing field: the prompt template uses {{text}}, got a record without it',
+    ]);
+  });
+
   it('on stdin the error names <stdin>:line', async () => {
     for (const file of [undefined, '-']) {
       const [prepared] = await prepare([record(0, {}, 3)], { ...options, file });

@@ -153,7 +153,7 @@ interface Plan {
 }
 
 type JsonSchema = NonNullable<Config['answer']>['jsonSchema'];
-type EnrichSpec = { model: string; maxTokens: number; prompt: Config['prompt']; system: string | undefined; answerSchema: JsonSchema | undefined; documentAnswerSchema: JsonSchema | undefined; idField: string | undefined; file: string };
+type EnrichSpec = { model: string; maxTokens: number; prompt: Config['prompt']; system: string | undefined; answerSchema: JsonSchema | undefined; documentAnswerSchema: JsonSchema | undefined; idField: string | undefined; file: string; attach: readonly string[] };
 
 /** The records of this worker's `--shard` (all without it): what `--dry-run` shows and `--max-cost` checks, as the run takes them. */
 function ownShard<T>(records: AsyncIterable<T>, values: EnrichValues): AsyncIterable<T> {
@@ -215,7 +215,7 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
   // --mode auto: a small file goes through real time; anything else (and stdin) through batches.
   const mode = values.mode === 'realtime' || (values.mode === 'auto' && counted && totalRows <= AUTO_REALTIME_MAX_ROWS) ? 'realtime' : 'batch';
   const documentAnswerSchema = input.documents.attach.length ? config.documentAnswer?.jsonSchema : undefined;
-  const spec = { model: config.model, maxTokens: config.maxTokens, prompt: config.prompt, system: config.system, answerSchema: config.answer?.jsonSchema, documentAnswerSchema, idField: config.idField, file };
+  const spec = { model: config.model, maxTokens: config.maxTokens, prompt: config.prompt, system: config.system, answerSchema: config.answer?.jsonSchema, documentAnswerSchema, idField: config.idField, file, attach: input.documents.attach };
   const picked = values.sample === undefined ? undefined : pickSample(values.sample, totalRows, values.shard);
   return { file, config, input, stream, spec, prices, mode, cachedPrefix: Boolean(config.system) && cacheNote === undefined, picked, totalRows };
 }
