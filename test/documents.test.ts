@@ -105,6 +105,19 @@ describe('a document value that names a file in another way', () => {
     const absolute = await enrich(emu, [{ id: 4, file: '/nonexistent/a.pdf' }, { id: 5, file: 'file:///nonexistent/b.pdf' }], { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, upload: 'inline' });
     expect(absolute.map((r) => (r['_error'] as { message: string }).message)).toEqual(['<stdin>:2: /nonexistent/a.pdf: no such file (field file)', '<stdin>:3: file:///nonexistent/b.pdf: no such file (field file)']);
   });
+
+  // helper-84 #10: a CSV written on Windows names `inv\\scan.png`; said "no such file" with no hint.
+  it('a path written with backslashes says the file its slashes name is there', async () => {
+    const dir = await folder();
+    mkdirSync(join(dir, 'inv'));
+    copyFileSync(join(dir, 'scan.png'), join(dir, 'inv', 'scan.png'));
+    const emu = await emulator({ responder: byDocument });
+    const out = await enrich(emu, [{ id: 1, file: 'inv\\scan.png' }, { id: 2, file: 'inv\\gone.png' }], { prompt: 'item {{id}}', attach: ['file'], baseDir: dir, upload: 'inline' });
+    expect(out.map((r) => (r['_error'] as { message: string }).message)).toEqual([
+      `<stdin>:2: inv\\scan.png: no such file (field file, looked in ${dir}; written with backslashes, as on Windows: inv/scan.png is there)`,
+      `<stdin>:3: inv\\gone.png: no such file (field file, looked in ${dir})`,
+    ]);
+  });
 });
 
 // helper-84 #6: a file:// URL keeps its percent-encoding out of the path but kept it in the title

@@ -348,7 +348,10 @@ async function missing(value: string, path: string, field: string, baseDir: stri
   const blanks = atStart && atEnd ? '; note the blanks around it' : atEnd ? '; note the blank at its end' : atStart ? '; note the blank at its start' : '';
   // A relative name is looked for in the base folder (said); an absolute one or a file URL is where it says.
   const where = isAbsolute(value) || /^file:\/\//i.test(value) ? '' : `, looked in ${baseDir}`;
-  return new DocumentProblem('document_missing', `${blanks ? JSON.stringify(value) : value}: no such file (field ${field}${where}${blanks})`);
+  // A CSV written on Windows (helper-84: `inv\\scan.png`): said, not read as the other path.
+  const slashed = sep === '/' && value.includes('\\') ? value.trim().replaceAll('\\', '/') : undefined;
+  const windows = slashed !== undefined && (await stat(resolve(baseDir, slashed)).then((info) => info.isFile(), () => false)) ? `; written with backslashes, as on Windows: ${slashed} is there` : '';
+  return new DocumentProblem('document_missing', `${blanks ? JSON.stringify(value) : value}: no such file (field ${field}${where}${blanks}${windows})`);
 }
 
 /** `fn` over `source` with up to `concurrency` calls at once; results in source order. */
