@@ -114,6 +114,12 @@ export interface InspectOptions {
    * `preflight`'s to refuse).
    */
   oversized?: 'downsize' | 'error' | undefined;
+  /**
+   * The PDF pages a request to the model may carry (`pdfPageLimit`): an e-mail's PDF attachment over
+   * it is left out, named, as an image over the size limit is (helper-84: one 150-page catalogue failed
+   * the whole e-mail, whose body held the answer). Absent: `preflight` refuses it with the request.
+   */
+  pageLimit?: number | undefined;
 }
 
 /** Messages forwarded inside messages are read this deep, no deeper. */
@@ -683,6 +689,8 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number, opti
       const inspected = await inspect(await inDeclaredCharset(part), `${name} attachment ${part.filename ?? i + 1}`, forwarded ? depth + 1 : depth, options);
       if (inspected.kind === 'image' && options.oversized !== 'downsize' && Math.max(inspected.width, inspected.height) > MAX_IMAGE_SIDE) {
         skipped.push(`${label} (image_too_large: ${inspected.width}×${inspected.height} px, over ${MAX_IMAGE_SIDE} px a side; --oversized-image downsize sends it for the API to scale down)`);
+      } else if (inspected.kind === 'pdf' && options.pageLimit !== undefined && inspected.pages > options.pageLimit) {
+        skipped.push(`${label} (document_too_many_pages: ${inspected.pages} pages, over the ${options.pageLimit}-page limit of a request to this model)`);
       } else if (inspected.kind === 'pdf' || inspected.kind === 'image') attach({ ...inspected, attachment: label });
       else if (inspected.kind === 'email') {
         attachedText.push(`--- Forwarded message (${label}) ---\n${inspected.text.trim()}\n`);

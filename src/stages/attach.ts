@@ -28,6 +28,7 @@ import {
   inspectDocument,
   MAX_FILE_BYTES,
   mediaTokens,
+  pdfPageLimit,
   pdfTokens,
   PLACEHOLDER,
   preflight,
@@ -143,7 +144,7 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
           continue;
         }
         const { bytes, name } = await load(field, item, options.baseDir, options.filesUnder === undefined ? undefined : (under ??= underOf(options.filesUnder)));
-        const doc = await inspectDocument(bytes, name, { oversized: options.oversizedImage });
+        const doc = await inspectDocument(bytes, name, { oversized: options.oversizedImage, pageLimit: pdfPageLimit(options.model) });
         if (doc.kind === 'email' && doc.notSent) notSent.push([`${sourceOf(options.file, record)}:${record.line}: ${name}`, doc.notSent]);
         docs.push({ name, doc });
       }

@@ -687,6 +687,17 @@ describe('preflight: what the API would refuse, before paying', () => {
     );
   });
 
+  // helper-84 #8: an e-mail whose body holds the answer failed whole for one PDF attachment over the
+  // model's page limit, where an encrypted, cut or huge-image attachment is left out and named.
+  it("an e-mail's PDF attachment over the model's page limit is left out and named, as other attachments that cannot be sent are", async () => {
+    const doc = await inspectDocument(email(await textPdf(Array.from({ length: 101 }, () => ['p']))), 'mail.eml', { pageLimit: 100 });
+    expect(doc).toMatchObject({ kind: 'email', attachments: [], notSent: ['INV-00042.pdf (document_too_many_pages: 101 pages, over the 100-page limit of a request to this model)'] });
+    expect((doc as { text: string }).text).toContain('Attachments not sent: INV-00042.pdf (document_too_many_pages: 101 pages, over the 100-page limit of a request to this model)\n');
+    expect(() => preflight([{ name: 'mail.eml', doc }], { model: 'claude-haiku-4-5', inlineBytes: 0 })).not.toThrow();
+    const fits = await inspectDocument(email(await textPdf(Array.from({ length: 100 }, () => ['p']))), 'mail.eml', { pageLimit: 100 });
+    expect(fits).toMatchObject({ kind: 'email', attachments: [{ kind: 'pdf', pages: 100 }] });
+  });
+
   it('a request over 32 MB', async () => {
     const doc = await inspectDocument(await invoicePdf(1), 'a.pdf');
     expect(() => preflight([{ name: 'a.pdf', doc }], { model: 'm', inlineBytes: 32 * 1024 * 1024 + 1 })).toThrow(
