@@ -198,7 +198,7 @@ describe('enrichStage against the emulator', () => {
     expect(errorOf(4)?.type).toBe('invalid_json');
     expect(errorOf(5)).toMatchObject({ type: 'schema_mismatch', message: expect.stringContaining('label') });
     expect(errorOf(6)).toMatchObject({ type: 'template', message: expect.stringMatching(/in\.ndjson:7: .*\{\{text\}\}/) });
-    expect(errorOf(7)).toEqual({ type: 'invalid_request_error', message: 'max_tokens: too large' });
+    expect(errorOf(7)).toEqual({ type: 'invalid_request_error', message: 'in.ndjson:8: max_tokens: too large' });
     expect(errorOf(8)?.type).toBe('invalid_input');
     expect(out[9]).toMatchObject({ id: '2', label: 'label-2' });
     expect(counts).toEqual({

@@ -3,11 +3,14 @@
  * with `_error`. Counts what it emits so the CLI can choose its exit code.
  */
 import { costOf, type PriceTable } from '../core/pricing.ts';
-import { interpretResult, mergeAnswer, withError, withField, type AnswerValidator, type EnrichedRecord } from '../core/result.ts';
+import { interpretResult, mergeAnswer, withError, withField, type AnswerValidator, type EnrichedRecord, type Interpreted } from '../core/result.ts';
+import { sourceOf } from '../core/text.ts';
 import type { JoinedRecord } from './batch.ts';
 
 export interface MergeOptions {
   validator?: AnswerValidator | undefined;
+  /** Named, with the record's line, in the error of an answer (`file:line: …`, as input errors are); absent: `<stdin>`. */
+  file?: string | undefined;
   /** Put the answer under this field instead of merging it at the top level. */
   into?: string | undefined;
   /**
@@ -38,11 +41,13 @@ export function isFailed(record: object): boolean {
 export function toEnriched(options: MergeOptions, counts: MergeCounts = newCounts()) {
   return async function* merge(source: AsyncIterable<JoinedRecord>): AsyncGenerator<EnrichedRecord> {
     for await (const joined of source) {
+      // An input error names its file and line already (read, attach, prepare); an answer's is named here.
+      const at = () => `${sourceOf(options.file, {})}:${joined.line}: `;
       const outcome = joined.error
         ? ({ ok: false, error: joined.error } as const)
         : joined.result
-          ? interpretResult(joined.result, { validator: options.validator })
-          : ({ ok: false, error: { type: 'missing_result', message: `line ${joined.line}: no result was joined` } } as const);
+          ? named(interpretResult(joined.result, { validator: options.validator }), at)
+          : ({ ok: false, error: { type: 'missing_result', message: `${at()}no result was joined` } } as const);
       if (outcome.ok) {
         counts.ok++;
         const record = mergeAnswer(joined.data, outcome.answer, options.into);
@@ -59,6 +64,11 @@ export function toEnriched(options: MergeOptions, counts: MergeCounts = newCount
       }
     }
   };
+}
+
+/** An answer's outcome, its error (if any) named by `at` (`file:line: `). */
+function named(outcome: Interpreted, at: () => string): Interpreted {
+  return outcome.ok ? outcome : { ...outcome, error: { ...outcome.error, message: `${at()}${outcome.error.message}` } };
 }
 
 export function newCounts(): MergeCounts {

@@ -60,6 +60,24 @@ describe('toEnriched', () => {
     expect(counts).toEqual({ ok: 2, failed: 4, byType: { truncated: 1, template: 1, expired: 2 } });
   });
 
+  // helper-80 #8: an answer's error (cut off, not the schema, refused by the API) named neither the
+  // file nor the line, where every error of the input does: an errors file could not be traced back.
+  it("an answer's error names the file and the record's line, as an input error does", async () => {
+    const records = [
+      joined(0, { id: '1' }, { result: succeeded('{"label":"bug"}', 'max_tokens') }),
+      joined(1, { id: '2' }, { result: succeeded('{"label":7}') }),
+      joined(2, { id: '3' }, { result: { type: 'errored', error: { type: 'error', request_id: 'r', error: { type: 'invalid_request_error', message: 'prompt is too long' } } } as MessageBatchResult, attempts: 2 }),
+      joined(3, { id: '4' }, { error: { type: 'template', message: 'tickets.csv:5: Missing field' }, key: undefined }),
+    ];
+    const messages = (out: Record<string, unknown>[]) => out.map((r) => (r['_error'] as { message: string }).message);
+    const named = messages(await merge(records, { validator, file: 'tickets.csv' }));
+    expect(named[0]).toMatch(/^tickets\.csv:2: the answer was cut off/);
+    expect(named[1]).toMatch(/^tickets\.csv:3: the answer does not match the schema/);
+    expect(named[2]).toBe('tickets.csv:4: prompt is too long (after 2 attempts)');
+    expect(named[3]).toBe('tickets.csv:5: Missing field');
+    expect(messages(await merge(records.slice(0, 1), { validator }))[0]).toMatch(/^<stdin>:2: the answer was cut off/);
+  });
+
   it('`into` puts the answer under that field', async () => {
     const out = await merge([joined(0, { id: '1' }, { result: succeeded('{"label":"bug"}') })], { validator, into: 'ai' });
     expect(out).toEqual([{ id: '1', ai: { label: 'bug' } }]);
@@ -73,7 +91,7 @@ describe('toEnriched', () => {
   it('a record with neither a result nor an error is a missing_result naming its line', async () => {
     const counts = newCounts();
     const out = await merge([joined(3, { id: '1' }, {})], { validator }, counts);
-    expect(out).toEqual([{ id: '1', _error: { type: 'missing_result', message: 'line 5: no result was joined' } }]);
+    expect(out).toEqual([{ id: '1', _error: { type: 'missing_result', message: '<stdin>:5: no result was joined' } }]);
     expect(counts.byType).toEqual({ missing_result: 1 });
   });
 
