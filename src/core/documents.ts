@@ -223,7 +223,7 @@ async function inspect(bytes: Uint8Array, name: string, depth: number, options: 
     const latin1 = bytes.includes(0) ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
     // With NUL bytes, a message whose attachment is sent as binary (Content-Transfer-Encoding: binary),
     // told by its header block (helper-82: its PDF was sent alone, its headers taken for junk before it).
-    const mail = latin1 !== undefined ? emailIn(bytes, latin1, name) : binaryEmail(bytes) ? bytes : undefined;
+    const mail = latin1 !== undefined ? emailIn(bytes, latin1, name) : binaryEmail(bytes, name);
     if (mail) return inspectEmail(mail, name, depth, options);
     const unmarked = utf16Unmarked(bytes);
     if (unmarked !== undefined) return textDocument(unmarked, name);
@@ -623,14 +623,19 @@ function emailIn(bytes: Uint8Array, text: string, name: string): Uint8Array | un
 }
 
 /**
- * A MIME message with NUL bytes (an attachment sent as binary): an e-mail's header block that says
- * its body is in parts. Header lines before a PDF that make no such message (a scanner's) are the
- * PDF's junk (helper-83).
+ * The MIME message in bytes with NULs (an attachment sent as binary), or undefined: an e-mail's header
+ * block that says its body is in parts, at the start or after an mbox's From line or an .emlx's byte
+ * count. Header lines before a PDF that make no such message (a scanner's) are the PDF's junk
+ * (helper-83).
  */
-function binaryEmail(bytes: Uint8Array): boolean {
-  const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, 65_536)).toString('latin1');
-  const end = head.search(/\r?\n\r?\n/);
-  return looksLikeEmail(head) && /^content-type:\s*multipart\//im.test(head.slice(0, end));
+function binaryEmail(bytes: Uint8Array, name: string): Uint8Array | undefined {
+  const headOf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, Math.min(b.length, 65_536)).toString('latin1');
+  const multipart = (head: string) => looksLikeEmail(head) && /^content-type:\s*multipart\//im.test(head.slice(0, head.search(/\r?\n\r?\n/)));
+  const head = headOf(bytes);
+  if (multipart(head)) return bytes;
+  // Saved by a mail program, its From line or its byte count first (an mbox, an .emlx): helper-83.
+  const message = MBOX_FROM.test(head.slice(0, head.indexOf('\n')).replace(/\r$/, '')) || /^\d+\r?\n/.test(head) ? emailIn(bytes, head, name) : undefined;
+  return message !== undefined && multipart(headOf(message)) ? message : undefined;
 }
 
 /** An RFC 5322 message: a header block (with a From and one of Date/Subject/To) before the first blank line. */

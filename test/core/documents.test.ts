@@ -263,6 +263,25 @@ describe('inspectDocument: the type from the bytes, not the name', () => {
     expect((doc as { text: string }).text).toContain('The fee is 12,000 EUR.');
   });
 
+  // helper-83 #5 (left in note 48): the same message saved by a mail program, as an mbox (its From line
+  // first) or an Apple Mail .emlx (its byte count first), was refused as binary data.
+  it('that message as an mbox or an .emlx is an e-mail too', async () => {
+    const pdf = Buffer.from(await contractPdf());
+    const message = Buffer.concat([
+      Buffer.from(['From: legal@firm.example', 'To: ap@corp.example', 'Subject: Contract', 'Date: Fri, 01 Mar 2024 10:00:00 +0100', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b0"', '', '--b0', 'Content-Type: text/plain', '', 'The fee is 12,000 EUR.', '--b0', 'Content-Type: application/pdf; name="c.pdf"', 'Content-Disposition: attachment; filename="c.pdf"', 'Content-Transfer-Encoding: binary', '', ''].join('\n')),
+      pdf,
+      Buffer.from('\n--b0--\n'),
+    ]);
+    const mbox = Buffer.concat([Buffer.from('From legal@firm.example Fri Mar  1 10:00:00 2024\n'), message]);
+    const emlx = Buffer.concat([Buffer.from(`${message.length}\n`), message, Buffer.from('<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0"><dict/></plist>\n')]);
+    for (const [bytes, name] of [[mbox, 'contract.mbox'], [emlx, '123.emlx']] as const) {
+      const doc = await inspectDocument(bytes, name);
+      expect(doc.kind, name).toBe('email');
+      expect((doc as { text: string }).text).toContain('The fee is 12,000 EUR.');
+      expect((doc as { attachments: { kind: string; pages?: number }[] }).attachments).toMatchObject([{ kind: 'pdf', pages: 2 }]);
+    }
+  });
+
   // helper-83: header lines without MIME before a PDF were read as an e-mail whose body was the PDF's
   // bytes; a PDF behind a banner with padding after its %%EOF was refused.
   it('a PDF behind header lines that make no MIME message, or padded after its end, is still that PDF', async () => {
