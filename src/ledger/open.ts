@@ -3,7 +3,7 @@
  * `postgresql://` URL is a PostgreSQL database (`./postgres.ts`), anything else a SQLite file
  * (`./ledger.ts`, the default).
  */
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Ledger, writtenNotes } from './ledger.ts';
@@ -27,30 +27,49 @@ export async function openLedger(spec: string): Promise<LedgerStore> {
 }
 
 /**
- * The ledger at `spec` for reading only (`status`), and what closes it. A SQLite file whose folder this
- * user cannot write is read from a copy made now in a private temporary folder (`copiedFrom`: the
+ * The ledger at `spec` for reading only (`status`), and what closes it. A SQLite file of another user
+ * (`owner`: its uid), or whose folder this user cannot write, is read from a copy made now in a private temporary folder (`copiedFrom`: the
  * ledger copied), deleted on close: in WAL mode SQLite writes its `-shm` file beside the ledger even to read
  * it (helper-75: a scheduler's ledger could not be shown to anyone else). The copy is the ledger as it
  * is on disk at that moment, its write-ahead log with it (a run writing meanwhile may be part in it).
  */
-export async function openLedgerToRead(spec: string): Promise<{ ledger: LedgerStore; copiedFrom?: string; close: () => Promise<void> }> {
+export async function openLedgerToRead(spec: string): Promise<{ ledger: LedgerStore; copiedFrom?: string; owner?: number; close: () => Promise<void> }> {
+  // Another user's ledger (root's `sudo batch-enrich status`) is never opened in place: the -wal and
+  // -shm files SQLite made beside it would be this user's, and its owner's next run could not write
+  // them (SQLITE_READONLY); a migration would change its schema (note 48).
+  const owner = !isPostgresUrl(spec) && spec.trim() !== ':memory:' && process.getuid !== undefined ? ownerOf(spec) : undefined;
+  if (owner !== undefined && owner !== process.getuid?.()) return { ...copied(spec, undefined), owner };
   try {
     const ledger = await openLedger(spec);
     return { ledger, close: async () => ledger.close() };
   } catch (error) {
     const code = (error as { cause?: { code?: unknown } }).cause?.code;
     if (isPostgresUrl(spec) || typeof code !== 'string' || !/^(SQLITE_READONLY|SQLITE_CANTOPEN|EACCES|EPERM)/.test(code)) throw error;
-    const folder = mkdtempSync(join(tmpdir(), 'batch-enrich-ledger-'));
-    try {
-      const copy = join(folder, basename(spec));
-      copyFileSync(spec, copy);
-      if (existsSync(`${spec}-wal`)) copyFileSync(`${spec}-wal`, `${copy}-wal`);
-      const ledger = new Ledger(copy);
-      return { ledger, copiedFrom: spec, close: async () => (await ledger.close(), rmSync(folder, { recursive: true, force: true })) };
-    } catch {
-      rmSync(folder, { recursive: true, force: true });
-      throw error;
-    }
+    return copied(spec, error);
+  }
+}
+
+/** The uid that owns a file, or undefined when it cannot be read. */
+function ownerOf(path: string): number | undefined {
+  try {
+    return statSync(path).uid;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A SQLite ledger read from a copy in a private temporary folder, deleted on close; `failed` is thrown if the copy cannot be made. */
+function copied(spec: string, failed: unknown): { ledger: LedgerStore; copiedFrom: string; close: () => Promise<void> } {
+  const folder = mkdtempSync(join(tmpdir(), 'batch-enrich-ledger-'));
+  try {
+    const copy = join(folder, basename(spec));
+    copyFileSync(spec, copy);
+    if (existsSync(`${spec}-wal`)) copyFileSync(`${spec}-wal`, `${copy}-wal`);
+    const ledger = new Ledger(copy);
+    return { ledger, copiedFrom: spec, close: async () => (await ledger.close(), rmSync(folder, { recursive: true, force: true })) };
+  } catch (error) {
+    rmSync(folder, { recursive: true, force: true });
+    throw failed ?? error;
   }
 }
 

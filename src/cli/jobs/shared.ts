@@ -107,13 +107,15 @@ export async function withLedger<T>(path: string, fn: (ledger: LedgerStore) => P
 }
 
 /**
- * `withLedger` for a command that only reads it (`status`): a SQLite ledger whose folder this user
- * cannot write is read from a copy made now, as `io`'s stderr says (`openLedgerToRead`).
+ * `withLedger` for a command that only reads it (`status`): a SQLite ledger of another user, or whose
+ * folder this user cannot write, is read from a copy made now, as `io`'s stderr says (`openLedgerToRead`).
  */
 export async function readingLedger<T>(io: CliIo, path: string, fn: (ledger: LedgerStore) => Promise<T>): Promise<T | undefined> {
   if (!isPostgresUrl(path) && path !== ':memory:' && !existsSync(path)) return undefined;
-  const { ledger, copiedFrom, close } = await openLedgerToRead(path);
-  if (copiedFrom !== undefined) say(io, `the ledger's folder ${dirname(copiedFrom)} is read-only for this user: shown from a copy read now`);
+  const { ledger, copiedFrom, owner, close } = await openLedgerToRead(path);
+  if (copiedFrom !== undefined) {
+    say(io, owner !== undefined ? `the ledger ${copiedFrom} belongs to another user (uid ${owner}): shown from a copy read now` : `the ledger's folder ${dirname(copiedFrom)} is read-only for this user: shown from a copy read now`);
+  }
   try {
     return await fn(ledger);
   } finally {
