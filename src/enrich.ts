@@ -16,7 +16,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import { basename } from 'node:path';
 import { z } from 'zod';
 import { BatchEnrichError } from './errors.ts';
-import { checkBaseUrl, createClient, identityOf, publicBaseUrl, sameEndpoint } from './client/client.ts';
+import { checkApiKey, checkBaseUrl, createClient, identityOf, publicBaseUrl, sameEndpoint } from './client/client.ts';
 import { DEFAULT_MAX_ATTEMPTS, isTransientFailure, mayHaveFailedForFiles, modelOutputLimit } from './core/retry.ts';
 import { lookupModel } from './client/models.ts';
 import { findModel } from './core/models.ts';
@@ -391,6 +391,7 @@ async function apiOf(o: ReturnType<typeof resolveOptions>, ledger: LedgerStore):
   const key = o.apiKey ?? (o.client ? undefined : process.env['ANTHROPIC_API_KEY']);
   if (o.client) {
     checkBaseUrl(o.client.baseURL); // the caller's own client: its URL becomes the identity the ledger keeps
+    checkApiKey(o.client.apiKey);
     return { client: o.client, identity: identityOf(o.client, key ?? o.client.apiKey ?? ''), offline: undefined };
   }
   if (key) {

@@ -12,7 +12,21 @@ import { isBrokenPipe, printableLines } from './text.ts';
 /** One line on stderr, prefixed with the program's name. */
 export function say(io: CliIo, message: string): void {
   // Messages name files and fields from the input: a file name can carry terminal codes.
-  io.stderr.write(`batch-enrich: ${printableLines(message)}\n`);
+  io.stderr.write(`batch-enrich: ${printableLines(withoutKey(message, io.env['ANTHROPIC_API_KEY']))}\n`);
+}
+
+/**
+ * A message with the API key, and each line of it, left out: the key is checked before any call
+ * (`checkApiKey`), but a message built below (the HTTP layer's "invalid header value" quotes the
+ * header whole: helper-85) must not print it either. Parts too short to be a key's are left.
+ */
+export function withoutKey(message: string, key: string | undefined): string {
+  if (!key) return message;
+  let out = message;
+  for (const part of [key, ...key.split(/[\r\n]+/)]) {
+    if (part.trim().length >= 8) out = out.split(part).join('[the API key]');
+  }
+  return out;
 }
 
 /** Writes a help text on stdout: exit 0. */

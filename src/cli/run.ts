@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import type { CliIo } from './io.ts';
 import { EXIT } from './io.ts';
 import { closest } from '../core/suggest.ts';
+import { say } from './command.ts';
 
 const COMMANDS: Record<string, () => Promise<{ run: (argv: string[], io: CliIo) => Promise<number> }>> = {
   emulator: async () => {
@@ -60,7 +61,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
   const m = await import('./enrich/command.ts');
   return m.enrichCommand(argv, io).catch((error: unknown) => {
-    io.stderr.write(`batch-enrich: ${error instanceof Error ? error.message : String(error)}\n`);
+    say(io, error instanceof Error ? error.message : String(error));
     return EXIT.FATAL;
   });
 }

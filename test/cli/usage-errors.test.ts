@@ -78,3 +78,48 @@ describe('every command: exit 2, one line `batch-enrich: WHAT: problem, got VALU
     expect(r.stderr).toBe(`batch-enrich: ${line}\nTry '${hint}'.\n`);
   });
 });
+
+// helper-85 #2: an API key with a line break in it (read from a file with its newline, pasted) was
+// printed whole by the HTTP layer's "invalid header value" error, on every command that calls the
+// API, after the run had recorded a batch as being created. It is refused before any call, unshown.
+describe('an API key that cannot be sent in a header', () => {
+  const SECRET = 'sk-ant-api03-SECRETNL';
+  it.each([
+    ['enrich', ['--prompt', 'x {{a}}', '-'], 'a line break'],
+    ['results', ['results', 'msgbatch_abc'], 'a line break'],
+    ['cancel', ['cancel', 'msgbatch_abc'], 'a line break'],
+  ])('%s: exit 2, the key unshown', async (_name, argv, what) => {
+    const r = await runCli(argv, { env: { ANTHROPIC_API_KEY: `${SECRET}\nrest`, ANTHROPIC_BASE_URL: 'http://127.0.0.1:9' }, stdin: 'a\n1\n' });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`batch-enrich: The API key (ANTHROPIC_API_KEY or apiKey) holds ${what} (at character 22 of 26): an API key is one line of printable characters; set it again without it (read from a file, it kept the file's line end?)`);
+    expect(r.stderr + r.stdout).not.toContain('SECRET');
+    expect(r.stderr + r.stdout).not.toContain('rest');
+  });
+
+  it('a blank at its end is refused too, and so is a key given to the library', async () => {
+    const r = await runCli(['--prompt', 'x {{a}}', '-'], { env: { ANTHROPIC_API_KEY: `${SECRET} `, ANTHROPIC_BASE_URL: 'http://127.0.0.1:9' }, stdin: 'a\n1\n' });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain('The API key (ANTHROPIC_API_KEY or apiKey) holds a blank (at character 22 of 22)');
+    expect(r.stderr).not.toContain('SECRET');
+    const error = await thrown(() => enrichAll([{ a: 1 }], { prompt: 'x {{a}}', apiKey: `${SECRET}\r\n`, ledger: ':memory:', baseURL: 'http://127.0.0.1:9' }));
+    expect(isUsageError(error), String(error)).toBe(true);
+    expect((error as Error).message).toMatch(/^The API key \(ANTHROPIC_API_KEY or apiKey\) holds a line break \(at character 22 of 23\)/);
+    expect((error as Error).message).not.toContain('SECRET');
+  });
+});
+
+// helper-85 #2, the second line of defence: whatever message a layer below builds, stderr never
+// carries the key (nor a line of it) from the environment.
+it('say leaves the API key out of any message', async () => {
+  const { say } = await import('../../src/cli/command.ts');
+  let written = '';
+  const io = { stdin: process.stdin, stdout: process.stdout, stderr: { write: (text: string) => ((written += text), true) } as unknown as NodeJS.WritableStream, env: { ANTHROPIC_API_KEY: 'sk-ant-api03-abcdef123456\r\nsecondline99' } };
+  say(io, 'Headers.append: "Bearer sk-ant-api03-abcdef123456\r\nsecondline99" is an invalid header value.');
+  expect(written).toBe('batch-enrich: Headers.append: "Bearer [the API key]" is an invalid header value.\n');
+  written = '';
+  say(io, 'a line of it alone: secondline99');
+  expect(written).toBe('batch-enrich: a line of it alone: [the API key]\n');
+  written = '';
+  say({ ...io, env: { ANTHROPIC_API_KEY: 'sk-ant-api03-abcdef123456' } }, 'failed with sk-ant-api03-abcdef123456 and k');
+  expect(written).toBe('batch-enrich: failed with [the API key] and k\n');
+});
