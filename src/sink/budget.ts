@@ -25,6 +25,11 @@ export function budgetExceeded(maxUsd: number, lastAttempt?: RecordError): Recor
   return { type: 'budget_exceeded', message: `not submitted again: ${crossed}; its last attempt ended in ${lastAttempt.type}: ${lastAttempt.message}` };
 }
 
+/** The share of a group's requests that `n` of them are (all of it when its size is not known and `n` > 0). */
+function shareOf(group: { requests?: number | undefined }, n: number): number {
+  return group.requests ? Math.min(1, n / group.requests) : n > 0 ? 1 : 0;
+}
+
 export class BudgetGuard {
   readonly #ctx: SinkContext;
   readonly #budget: Budget | undefined;
@@ -47,10 +52,14 @@ export class BudgetGuard {
   /** The estimates of the answers lost on the way whose requests are known (`lost`), by ledger batch id, until it settles. */
   readonly #lostByBatch = new Map<number, number>();
 
-  constructor(ctx: SinkContext, budget: Budget | undefined, cancel: (batchId: number) => boolean = () => false) {
+  /** How many billed answers of a batch this run has stored so far (the recorder's `took`): in `spentUsd` already. */
+  readonly #answered: (batchId: number) => { paid: number; lost: number };
+
+  constructor(ctx: SinkContext, budget: Budget | undefined, cancel: (batchId: number) => boolean = () => false, answered: (batchId: number) => { paid: number; lost: number } = () => ({ paid: 0, lost: 0 })) {
     this.#ctx = ctx;
     this.#budget = budget;
     this.#cancel = cancel;
+    this.#answered = answered;
   }
 
   /** Whether this guard canceled the batch (its canceled requests wait for a larger budget). */
@@ -179,12 +188,11 @@ export class BudgetGuard {
     this.#lostByBatch.delete(batchId);
     // The share of its requests whose answers this run paid for (`paid`: what `spentUsd` grew by) tells
     // how far off its estimate was; a group released, or answered by another worker, tells nothing.
-    const share = (n: number) => (group.requests ? Math.min(1, n / group.requests) : n > 0 ? 1 : 0);
     // Its answers lost on the way are counted spent at their own estimates when known (`lost`), else at
     // their share of its estimate; either way the ratio of cost to estimate, which they cannot tell, is
     // left alone.
-    if (lost > 0) this.#lostUsd += lostUsd ?? group.usd * share(lost);
-    if (!this.#canceled.has(batchId)) this.#settledUsd += group.usd * (paid === undefined ? 1 : share(paid + lost));
+    if (lost > 0) this.#lostUsd += lostUsd ?? group.usd * shareOf(group, lost);
+    if (!this.#canceled.has(batchId)) this.#settledUsd += group.usd * (paid === undefined ? 1 : shareOf(group, paid + lost));
     this.#review();
   }
 
@@ -213,14 +221,23 @@ export class BudgetGuard {
    */
   #overrun(): number {
     const budget = this.#budget;
-    return budget && this.#settledUsd > 0 ? Math.max(1, this.#spent(budget) / this.#settledUsd) : 1;
+    // What was spent on: the groups settled, and the answers of those in flight stored so far (in
+    // `spentUsd` already: left out here, they made every estimate look too low, helper-85).
+    let estimated = this.#settledUsd;
+    for (const [batchId, group] of this.#inFlight) estimated += group.usd * shareOf(group, this.#answered(batchId).paid);
+    return budget && estimated > 0 ? Math.max(1, this.#spent(budget) / estimated) : 1;
   }
 
-  /** The in-flight groups' cost: their estimates, scaled by how far over them the groups settled so far came (`#overrun`). */
+  /**
+   * The in-flight groups' cost: what their requests not answered yet were estimated at, scaled by how
+   * far over their estimates the answers so far came (`#overrun`). The answers a group has stored are
+   * in `spentUsd` already: counted at its whole estimate too, a batch whose download had stored its
+   * answers and not yet ended was counted twice (helper-85: --max-cost stopped a third batch that fit).
+   */
   #projectedInFlight(): number {
     const overrun = this.#overrun();
     let usd = 0;
-    for (const group of this.#inFlight.values()) usd += group.usd * overrun;
+    for (const [batchId, group] of this.#inFlight) usd += group.usd * (1 - shareOf(group, this.#answered(batchId).paid)) * overrun;
     return usd;
   }
 
@@ -237,7 +254,7 @@ export class BudgetGuard {
       if (projected <= budget.maxUsd) break;
       const group = this.#inFlight.get(batchId);
       if (!group || !this.#cancel(batchId)) continue;
-      projected -= group.usd * overrun;
+      projected -= group.usd * (1 - shareOf(group, this.#answered(batchId).paid)) * overrun;
       this.#inFlight.delete(batchId);
       this.#canceled.add(batchId);
       canceling++;

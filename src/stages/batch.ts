@@ -116,7 +116,7 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   };
 
   // The parts, wired through callbacks: no part imports another's state.
-  const budget: BudgetGuard = new BudgetGuard(ctx, opts.budget, (batchId) => submitter.cancelById(batchId));
+  const budget: BudgetGuard = new BudgetGuard(ctx, opts.budget, (batchId) => submitter.cancelById(batchId), (batchId) => recorder.took(batchId));
   const recorder = new ResultRecorder(ctx, (batchId) => budget.canceled(batchId));
   const tracker: Tracker = new Tracker(ctx, {
     isCreating: (batchId) => submitter.isCreating(batchId),

@@ -175,6 +175,41 @@ describe('BudgetGuard review (unit)', () => {
     expect(guard.admit({ requests: 20, bytes: 1 }, 'batch')).toBe('wait');
   });
 
+  // helper-85 #1: a batch whose answers were stored (spent) but whose follow had not yet ended was
+  // counted twice: in what was spent, and at its whole estimate in flight; and its cost, over the
+  // estimates settled so far alone, scaled every estimate up. --max-cost 0.0075 stopped after two
+  // batches of 10 ($0.0039 spent) where a third ($0.0032) fit.
+  it('a batch in flight counts only its unanswered share once its answers are stored, and those answers count in the ratio as settled', () => {
+    const ctx = testContext();
+    let spent = 0;
+    const answered = new Map<number, number>();
+    const guard = new BudgetGuard(ctx, { maxUsd: 0.75, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.016 }, () => false, (batchId) => ({ paid: answered.get(batchId) ?? 0, lost: 0 }));
+    guard.charge(1, 0.16, 10);
+    guard.charge(2, 0.16, 10);
+    spent = 0.195; // batch 1's 10 answers
+    answered.set(1, 10);
+    guard.settled(1, 10);
+    spent = 0.39; // batch 2's 10 answers stored; its follow has not ended yet
+    answered.set(2, 10);
+    // $0.39 spent, nothing unanswered in flight, $0.16 × 1.22 asked: $0.585, under $0.75.
+    expect(guard.admit({ requests: 10, bytes: 1 }, 'batch')).toBeCloseTo(0.16);
+    expect(ctx.events.filter((e) => e.type === 'budget')).toEqual([]);
+  });
+
+  it('a batch half answered so far is projected for its other half', () => {
+    const ctx = testContext();
+    let spent = 0;
+    const answered = new Map<number, number>();
+    const guard = new BudgetGuard(ctx, { maxUsd: 0.5, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.01 }, () => false, (batchId) => ({ paid: answered.get(batchId) ?? 0, lost: 0 }));
+    guard.charge(1, 0.2, 20);
+    spent = 0.2; // 10 of its 20 answers, at twice their estimate
+    answered.set(1, 10);
+    // Its answers so far cost twice their estimate: $0.20 spent + its other half at 2 × $0.10 + $0.08
+    // asked at 2 × $0.08: $0.56, over (at their bare estimates, $0.48 went out); $0.04 asked: $0.48 fits.
+    expect(guard.admit({ requests: 8, bytes: 1 }, 'batch')).toBe('wait');
+    expect(guard.admit({ requests: 4, bytes: 1 }, 'batch')).toBeCloseTo(0.04);
+  });
+
   // helper-58: a batch half of whose answers another worker took (or whose answers were free:
   // canceled, expired) counted its whole estimate against half the cost.
   it('a batch settles for the share of its requests whose billed answers this run took', () => {
