@@ -80,6 +80,8 @@ interface RowSpec {
   messages?: string;
   /** Its run left alive (a run at work), not ended. */
   live?: boolean;
+  /** Made by this run (started by an earlier `addBatch` left `live`), not a run of its own. */
+  run?: number;
 }
 
 /** A gc's stderr without its compaction line (sizes vary). */
@@ -88,7 +90,7 @@ const withoutCompaction = (stderr: string) => stderr.replace(/^batch-enrich: com
 let rowSeq = 0;
 /** Inserts a batch row (and its requests) the way a run does: open, size, set remote, set state. */
 function addBatch(ledger: Ledger, spec: RowSpec): number {
-  const run = ledger.startRun(spec.job, spec.at);
+  const run = spec.run ?? ledger.startRun(spec.job, spec.at);
   const keys = Array.from({ length: spec.requests ?? 2 }, (_, i) => `k${++rowSeq}-${i}`);
   ledger.ensureSpec('spec', '{"model":"m","max_tokens":1,"messages":', '}');
   for (const key of keys) ledger.insertRequest(spec.identity.scope, key, null, 'spec', spec.messages ?? '[]', spec.at);
@@ -333,6 +335,22 @@ describe('status', () => {
     const jobs = Object.fromEntries(r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).map((job) => [job['job'], job]));
     expect(jobs['nightly']).toMatchObject({ requests_pending: 0, requests_done: 12, requests_failed: 0 });
     expect(jobs['weekly']).toMatchObject({ requests_pending: 0, requests_done: 3, requests_failed: 5 });
+  });
+
+  // helper-85 #3: three tries of a 40-row job that each failed (a wrong key) said requests_failed 120:
+  // each try's failed batches were counted, though every try sent the same requests again.
+  it('--json requests_failed counts the failed batches of the job\'s last try only: each try sends again what the one before failed', async () => {
+    const s = await setup();
+    const t = Date.now() - HOUR;
+    for (let i = 0; i < 3; i++) addBatch(s.ledger, { identity: s.identity, job: 'nightly', state: 'failed', at: t + i * MINUTE, requests: 40 });
+    // One try that sent its 40 rows in 4 batches, all failed: all 40 wait for the next.
+    const first = addBatch(s.ledger, { identity: s.identity, job: 'weekly', state: 'failed', at: t, requests: 10, live: true });
+    const itsRun = s.ledger.batch(first)!.run;
+    for (let i = 1; i < 4; i++) addBatch(s.ledger, { identity: s.identity, job: 'weekly', state: 'failed', at: t + i, requests: 10, run: itsRun, live: i < 3 });
+    const r = await run(statusCommand, ['--json', '--no-refresh'], s.env);
+    const jobs = Object.fromEntries(r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).map((job) => [job['job'], job]));
+    expect(jobs['nightly']).toMatchObject({ requests_failed: 40, ready: false });
+    expect(jobs['weekly']).toMatchObject({ requests_failed: 40, ready: false });
   });
 
   it('an empty or missing ledger says so on stderr and exits 0, without creating a ledger file; --job there names no job (exit 1, as the help says)', async () => {

@@ -203,9 +203,12 @@ function jobJson(job: string, views: BatchView[]): Record<string, unknown> {
   const byState = Object.fromEntries(STATES.map((state) => [state, views.filter((v) => v.row.state === state).length]));
   const expiries = views.filter(processing).map(expiresAt);
   // A failed batch's requests go back to pending, and the job's next batch sends them again: a batch
-  // failed before the job's newest other batch was made is behind it (its requests are counted there).
+  // failed before the job's newest other batch was made is behind it (its requests are counted there),
+  // and so is one of an earlier try than the job's last, which sent them again (helper-85: three
+  // tries of 40 rows that each failed said 120).
   const newest = Math.max(-Infinity, ...views.filter((v) => v.row.state !== 'failed').map((v) => v.row.created_at));
-  const failed = views.reduce((n, v) => n + (v.row.state === 'failed' && v.row.updated_at > newest ? v.row.request_count : 0), 0);
+  const lastTry = Math.max(-Infinity, ...views.map((v) => v.row.run));
+  const failed = views.reduce((n, v) => n + (v.row.state === 'failed' && v.row.updated_at > newest && v.row.run === lastTry ? v.row.request_count : 0), 0);
   return {
     job,
     requests_pending: sum(PENDING_STATES),
