@@ -82,6 +82,8 @@ interface RowSpec {
   live?: boolean;
   /** Made by this run (started by an earlier `addBatch` left `live`), not a run of its own. */
   run?: number;
+  /** The model its requests ask (default `m`, which has no price). */
+  model?: string;
 }
 
 /** A gc's stderr without its compaction line (sizes vary). */
@@ -92,8 +94,9 @@ let rowSeq = 0;
 function addBatch(ledger: Ledger, spec: RowSpec): number {
   const run = spec.run ?? ledger.startRun(spec.job, spec.at);
   const keys = Array.from({ length: spec.requests ?? 2 }, (_, i) => `k${++rowSeq}-${i}`);
-  ledger.ensureSpec('spec', '{"model":"m","max_tokens":1,"messages":', '}');
-  for (const key of keys) ledger.insertRequest(spec.identity.scope, key, null, 'spec', spec.messages ?? '[]', spec.at);
+  const specId = spec.model === undefined ? 'spec' : `spec-${spec.model}`;
+  ledger.ensureSpec(specId, `{"model":${JSON.stringify(spec.model ?? 'm')},"max_tokens":1,"messages":`, '}');
+  for (const key of keys) ledger.insertRequest(spec.identity.scope, key, null, specId, spec.messages ?? '[]', spec.at);
   const { id } = ledger.openBatch(spec.identity, run, spec.job, `nonce${rowSeq}`, keys, spec.at);
   ledger.sizeBatch(id, keys.length, 1000 * keys.length, 1000 * keys.length);
   if (spec.remoteId !== undefined) ledger.setRemote(id, spec.remoteId, spec.at);
@@ -351,6 +354,21 @@ describe('status', () => {
     const jobs = Object.fromEntries(r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).map((job) => [job['job'], job]));
     expect(jobs['nightly']).toMatchObject({ requests_failed: 40, ready: false });
     expect(jobs['weekly']).toMatchObject({ requests_failed: 40, ready: false });
+  });
+
+  // helper-85 #4: a real-time run stopped by Ctrl-C after 8 of its 40 answers (paid) said
+  // requests_done 0, requests_failed 40 and expected_cost_usd 0.
+  it('--json counts the answers a failed real-time group stored as done, and prices them; the rest as failed', async () => {
+    const s = await setup();
+    const t = Date.now() - HOUR;
+    const id = addBatch(s.ledger, { identity: s.identity, job: 'rt', remoteId: 'realtime_0123456789abcdef', at: t, requests: 10, live: true, model: 'claude-haiku-4-5' });
+    const waiting = s.ledger.submittedOf(id);
+    for (const key of [...waiting.keys()].slice(0, 4)) s.ledger.saveResult(id, waiting.get(key)!, '{"type":"succeeded"}', t);
+    s.ledger.failBatch(id, t, 'the run stopped', 'in_progress');
+    const r = await run(statusCommand, ['--json', '--no-refresh'], s.env);
+    const job = JSON.parse(r.stdout.trimEnd()) as Record<string, unknown>;
+    expect(job).toMatchObject({ requests_done: 4, requests_failed: 6, live_request_counts: expect.objectContaining({ succeeded: 4 }) });
+    expect(job['expected_cost_usd']).toBeGreaterThan(0);
   });
 
   it('an empty or missing ledger says so on stderr and exits 0, without creating a ledger file; --job there names no job (exit 1, as the help says)', async () => {

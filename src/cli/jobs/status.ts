@@ -49,9 +49,9 @@ and counts (or why there are none), requests, size, age, time until the 24 h pro
 (batches still in progress only), then the identity for batches of another one.
 
 JSON (one line per job; see the README, "status --json"): job, requests_pending (requests in
-batches not yet downloaded), requests_done (in downloaded batches: their results are in the
-ledger), requests_failed (in failed batches the job has not sent again since: a rerun submits
-them), ready (every answer is in: the same command run now writes the output without waiting,
+batches not yet downloaded), requests_done (in downloaded batches, or stored by a failed real-time
+group: their results are in the ledger), requests_failed (in failed batches, without a result,
+that the job has not sent again since: a rerun submits them), ready (every answer is in: the same command run now writes the output without waiting,
 unless it sends failures again), batches_by_state,
 oldest_expires_at (the oldest batch still processing: created + 24 h; null when none),
 live_request_counts (summed over the refreshed batches and the real-time groups, whose counts
@@ -102,7 +102,8 @@ export function statusCommand(argv: string[], io: CliIo): Promise<number> {
       // The expected cost of each batch a job still has or had (for --json): from its spec and what its
       // requests are priced by (documents by pages and pixels; the body's bytes in an older ledger's rows).
       if (values.json) {
-        const priced = batches.filter((row) => (values.job === undefined || row.job === values.job) && row.state !== 'failed');
+        // A failed real-time group too: the answers it stored were paid for (helper-85: a Ctrl-C after 8 said $0).
+        const priced = batches.filter((row) => (values.job === undefined || row.job === values.job) && (row.state !== 'failed' || row.remote_id?.startsWith(REALTIME_PREFIX)));
         const specs = await ledger.batchSpecs(priced.map((row) => row.id));
         for (const row of priced) {
           const spec = specs.get(row.id);
@@ -208,11 +209,13 @@ function jobJson(job: string, views: BatchView[]): Record<string, unknown> {
   // tries of 40 rows that each failed said 120).
   const newest = Math.max(-Infinity, ...views.filter((v) => v.row.state !== 'failed').map((v) => v.row.created_at));
   const lastTry = Math.max(-Infinity, ...views.map((v) => v.row.run));
-  const failed = views.reduce((n, v) => n + (v.row.state === 'failed' && v.row.updated_at > newest && v.row.run === lastTry ? v.row.request_count : 0), 0);
+  // What a failed real-time group stored (a run stopped by Ctrl-C after some answers) is done; the rest failed.
+  const failed = views.reduce((n, v) => n + (v.row.state === 'failed' && v.row.updated_at > newest && v.row.run === lastTry ? v.row.request_count - stored(v) : 0), 0);
+  const storedOfFailed = views.reduce((n, v) => n + (v.row.state === 'failed' ? stored(v) : 0), 0);
   return {
     job,
     requests_pending: sum(PENDING_STATES),
-    requests_done: sum(['downloaded']),
+    requests_done: sum(['downloaded']) + storedOfFailed,
     requests_failed: failed,
     // A scheduler's sensor: the same command run now finds every answer in (no download has to wait).
     ready: failed === 0 && views.every(answered),
@@ -255,11 +258,19 @@ function batchJson(view: BatchView): Record<string, unknown> {
 function expectedCost(views: readonly BatchView[]): number | null {
   let usd = 0;
   for (const view of views) {
-    if (view.row.state === 'failed') continue;
+    // A failed batch costs nothing, but for the answers a real-time group stored before it stopped.
+    const share = view.row.state !== 'failed' ? 1 : view.row.request_count > 0 ? (view.counts?.succeeded ?? 0) / view.row.request_count : 0;
+    if (share === 0) continue;
     if (view.expectedUsd === undefined) return null;
-    usd += view.expectedUsd;
+    usd += view.expectedUsd * share;
   }
   return Number(usd.toFixed(6));
+}
+
+/** The requests of a batch whose results are in the ledger, as far as `status` knows (a real-time group's counts). */
+function stored(view: BatchView): number {
+  const counts = view.counts;
+  return counts ? counts.succeeded + counts.errored + counts.canceled + counts.expired : 0;
 }
 
 /** The request counts summed over the batches refreshed (the API's) and the real-time groups (the ledger's); null when there is none. */
