@@ -683,43 +683,31 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number, opti
     const list = Array.isArray(value) ? value : value ? [value] : [];
     return list.map((a: { text?: string }) => a.text ?? '').join(', ');
   };
-  const attachments: Inspected[] = [];
-  // The same bytes attached again are sent once (helper-84: a PDF attached twice was paid for twice),
-  // and named after the first: `a.pdf` → the labels of its repeats.
-  const sent = new Map<string, { first: string; again: string[] }>();
-  const attach = (part: Inspected) => {
-    if (part.kind === 'pdf' || part.kind === 'image') {
-      const hash = createHash('sha256').update(part.bytes).digest('base64');
-      const seen = sent.get(hash);
-      if (seen) return void seen.again.push(part.attachment ?? '?');
-      sent.set(hash, { first: part.attachment ?? '?', again: [] });
-    }
-    attachments.push(part);
-  };
-  const skipped: string[] = [];
+  const files = new EmailFiles(options.pageLimit);
   const attachedText: string[] = [];
   for (const [i, part] of mail.attachments.entries()) {
     const label = part.filename ?? `#${i + 1}`;
     const forwarded = part.contentType === 'message/rfc822';
     if (forwarded && depth >= MAX_EMAIL_DEPTH) {
-      skipped.push(`${label} (a message forwarded more than ${MAX_EMAIL_DEPTH} levels deep)`);
+      files.notSent.push(`${label} (a message forwarded more than ${MAX_EMAIL_DEPTH} levels deep)`);
       continue;
     }
     try {
       const inspected = await inspect(await inDeclaredCharset(part), `${name} attachment ${part.filename ?? i + 1}`, forwarded ? depth + 1 : depth, options);
       if (inspected.kind === 'image' && options.oversized !== 'downsize' && Math.max(inspected.width, inspected.height) > MAX_IMAGE_SIDE) {
-        skipped.push(`${label} (image_too_large: ${inspected.width}×${inspected.height} px, over ${MAX_IMAGE_SIDE} px a side; --oversized-image downsize sends it for the API to scale down)`);
-      } else if (inspected.kind === 'pdf' && options.pageLimit !== undefined && inspected.pages > options.pageLimit) {
-        skipped.push(`${label} (document_too_many_pages: ${inspected.pages} pages, over the ${options.pageLimit}-page limit of a request to this model)`);
-      } else if (inspected.kind === 'pdf' || inspected.kind === 'image') attach({ ...inspected, attachment: label });
+        files.notSent.push(`${label} (image_too_large: ${inspected.width}×${inspected.height} px, over ${MAX_IMAGE_SIDE} px a side; --oversized-image downsize sends it for the API to scale down)`);
+      } else if (inspected.kind === 'pdf' || inspected.kind === 'image') files.add({ ...inspected, attachment: label });
       else if (inspected.kind === 'email') {
         attachedText.push(`--- Forwarded message (${label}) ---\n${inspected.text.trim()}\n`);
-        // A forwarded message's attachments are named by the path to them: `original.eml › invoice.pdf`.
-        for (const inner of inspected.attachments) attach(inner.kind === 'pdf' || inner.kind === 'image' ? { ...inner, attachment: `${label} › ${inner.attachment ?? '?'}` } : inner);
+        // A forwarded message's attachments are named by the path to them: `original.eml › invoice.pdf`;
+        // what it left out is named in its own text, and said as this e-mail's (helper-86: a forwarded
+        // message's PDF over the page limit was left out without a word on stderr).
+        for (const inner of inspected.attachments) if (inner.kind === 'pdf' || inner.kind === 'image') files.add({ ...inner, attachment: `${label} › ${inner.attachment ?? '?'}` });
+        files.notSentInside.push(...(inspected.notSent ?? []).map((what) => `${label} › ${what}`));
       } else attachedText.push(`--- Attached text (${label}) ---\n${inspected.text.trim()}\n`);
     } catch (error) {
       if (!(error instanceof DocumentProblem)) throw error;
-      skipped.push(`${label} (${error.type})`);
+      files.notSent.push(`${label} (${error.type})`);
     }
   }
   const body = await emailBody(mail.text, typeof mail.html === 'string' ? mail.html : undefined, async () => (await simpleParser(message)).text);
@@ -729,17 +717,51 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number, opti
     header('Cc', addresses(mail.cc)) +
     header('Date', rawHeader(mail.headerLines, 'date')) +
     header('Subject', mail.subject) +
-    (attachments.length ? `Attachments sent as documents: ${attachments.length}${repeats(sent)}\n` : '') +
-    (skipped.length ? `Attachments not sent: ${skipped.join(', ')}\n` : '') +
+    (files.sent.length ? `Attachments sent as documents: ${files.sent.length}${files.repeats()}\n` : '') +
+    (files.notSent.length ? `Attachments not sent: ${files.notSent.join(', ')}\n` : '') +
     `\n${body.trim()}\n` +
     attachedText.map((part) => `\n${part}`).join('');
-  return { kind: 'email', text, attachments, ...(skipped.length ? { notSent: skipped } : {}) };
+  const notSent = [...files.notSent, ...files.notSentInside];
+  return { kind: 'email', text, attachments: files.sent, ...(notSent.length ? { notSent } : {}) };
 }
 
-/** The attachments an e-mail repeats, as its text names them: ` (the same as a.pdf, sent once: a.pdf, copy.pdf)`. */
-function repeats(sent: ReadonlyMap<string, { first: string; again: string[] }>): string {
-  const named = [...sent.values()].filter((file) => file.again.length > 0).map((file) => `the same as ${file.first}, sent once: ${file.again.join(', ')}`);
-  return named.length ? ` (${named.join('; ')})` : '';
+/**
+ * The PDFs and images an e-mail sends beside its text, and what it leaves out. The same bytes attached
+ * again are sent once (helper-84: a PDF attached twice was paid for twice), named as the first one's
+ * repeats. Past `pageLimit` (the model's, per request), a PDF is left out and named, alone over it or
+ * with those before it (helper-84, helper-86: one 150-page catalogue, or two PDFs of 60 pages, failed
+ * the whole e-mail, whose body held the answer).
+ */
+class EmailFiles {
+  readonly sent: Extract<Inspected, { kind: 'pdf' | 'image' }>[] = [];
+  /** What the e-mail leaves out, named in its text: `label (why)`. */
+  readonly notSent: string[] = [];
+  /** What a message it forwards leaves out: named in that message's text, said with the e-mail's. */
+  readonly notSentInside: string[] = [];
+  readonly #byHash = new Map<string, { first: string; again: string[] }>();
+  #pages = 0;
+
+  constructor(readonly pageLimit: number | undefined) {}
+
+  add(part: Extract<Inspected, { kind: 'pdf' | 'image' }>): void {
+    const label = part.attachment ?? '?';
+    const hash = createHash('sha256').update(part.bytes).digest('base64');
+    const seen = this.#byHash.get(hash);
+    if (seen) return void seen.again.push(label);
+    if (part.kind === 'pdf' && this.pageLimit !== undefined && this.#pages + part.pages > this.pageLimit) {
+      const over = part.pages > this.pageLimit ? `${part.pages} pages` : `${part.pages} pages, with the e-mail's ${this.#pages} before it`;
+      return void this.notSent.push(`${label} (document_too_many_pages: ${over}, over the ${this.pageLimit}-page limit of a request to this model)`);
+    }
+    this.#byHash.set(hash, { first: label, again: [] });
+    if (part.kind === 'pdf') this.#pages += part.pages;
+    this.sent.push(part);
+  }
+
+  /** The files attached more than once, as the text names them: ` (each sent once: a.pdf, attached again as copy.pdf)`. */
+  repeats(): string {
+    const named = [...this.#byHash.values()].filter((file) => file.again.length > 0).map((file) => `${file.first}, attached again as ${file.again.join(' and ')}`);
+    return named.length ? ` (each sent once: ${named.join('; ')})` : '';
+  }
 }
 
 /**

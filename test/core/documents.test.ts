@@ -717,6 +717,25 @@ describe('preflight: what the API would refuse, before paying', () => {
     expect(fits).toMatchObject({ kind: 'email', attachments: [{ kind: 'pdf', pages: 100 }] });
   });
 
+  // helper-86: two PDFs of 60 pages failed the whole e-mail (120 pages in one request); a forwarded
+  // message's PDF over the limit was left out without a word on stderr.
+  it("PDFs that fit alone but not together: the one that would cross the limit is left out; a forwarded message's is said too", async () => {
+    const sixty = Buffer.from(await textPdf(Array.from({ length: 60 }, () => ['p']))).toString('base64');
+    const sixtyOther = Buffer.from(await textPdf(Array.from({ length: 60 }, () => ['q']))).toString('base64');
+    const pdf = (name: string, data: string) => ['--b1', `Content-Type: application/pdf; name="${name}"`, `Content-Disposition: attachment; filename="${name}"`, 'Content-Transfer-Encoding: base64', '', data];
+    const message = ['From: a@b.example', 'Subject: Two', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b1"', '', '--b1', 'Content-Type: text/plain', '', 'Total 10 EUR.', ...pdf('one.pdf', sixty), ...pdf('two.pdf', sixtyOther), '--b1--', ''].join('\r\n');
+    const doc = (await inspectDocument(Buffer.from(message), 'm.eml', { pageLimit: 100 })) as { attachments: { attachment?: string }[]; notSent?: string[] };
+    expect(doc.attachments.map((a) => a.attachment)).toEqual(['one.pdf']);
+    expect(doc.notSent).toEqual(["two.pdf (document_too_many_pages: 60 pages, with the e-mail's 60 before it, over the 100-page limit of a request to this model)"]);
+    expect(() => preflight([{ name: 'm.eml', doc: doc as Inspected }], { model: 'claude-haiku-4-5', inlineBytes: 0 })).not.toThrow();
+
+    const inner = email(await textPdf(Array.from({ length: 101 }, () => ['p'])));
+    const forwarding = ['From: a@b.example', 'Subject: Fwd', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="f1"', '', '--f1', 'Content-Type: text/plain', '', 'See below.', '--f1', 'Content-Type: message/rfc822; name="orig.eml"', 'Content-Disposition: attachment; filename="orig.eml"', '', inner.toString('latin1'), '--f1--', ''].join('\r\n');
+    const fwd = (await inspectDocument(Buffer.from(forwarding, 'latin1'), 'f.eml', { pageLimit: 100 })) as { attachments: unknown[]; notSent?: string[] };
+    expect(fwd.attachments).toEqual([]);
+    expect(fwd.notSent).toEqual(['orig.eml › INV-00042.pdf (document_too_many_pages: 101 pages, over the 100-page limit of a request to this model)']);
+  });
+
   it('a request over 32 MB', async () => {
     const doc = await inspectDocument(await invoicePdf(1), 'a.pdf');
     expect(() => preflight([{ name: 'a.pdf', doc }], { model: 'm', inlineBytes: 32 * 1024 * 1024 + 1 })).toThrow(
@@ -834,5 +853,5 @@ it('inspectDocument: an attachment repeated in one e-mail is sent once, and the 
   ].join('\r\n');
   const inspected = (await inspectDocument(Buffer.from(message), 'm.eml')) as { text: string; attachments: { attachment?: string }[] };
   expect(inspected.attachments.map((a) => a.attachment)).toEqual(['a.pdf']);
-  expect(inspected.text).toContain('Attachments sent as documents: 1 (the same as a.pdf, sent once: a.pdf, copy of a.pdf)\n');
+  expect(inspected.text).toContain('Attachments sent as documents: 1 (each sent once: a.pdf, attached again as a.pdf and copy of a.pdf)\n');
 });
