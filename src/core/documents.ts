@@ -673,7 +673,9 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number, opti
   const message = declaredCharsets(await utf8Headers(Buffer.from(bytes)));
   try {
     // Its own text parts only: whether its HTML is made text here (`emailBody`) is decided by them.
-    mail = await simpleParser(message, { skipHtmlToText: true });
+    // Its own parts' links left as `cid:` (not made `data:` URIs): the HTML is made text here, where
+    // they are the parts sent beside it, and `data:` is an image written into the HTML (`htmlImages`).
+    mail = await simpleParser(message, { skipHtmlToText: true, keepCidLinks: true });
   } catch (error) {
     // Its parser gives up (helper-60: "Max allowed child nodes exceeded" for 3,000 nested multiparts): this file's problem, not the run's.
     throw new DocumentProblem('document_unreadable', `${name}: an e-mail that cannot be read (${(error instanceof Error ? error.message : String(error)).split('\n')[0]})`);
@@ -710,7 +712,10 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number, opti
       files.notSent.push(`${label} (${error.type})`);
     }
   }
-  const body = await emailBody(mail.text, typeof mail.html === 'string' ? mail.html : undefined, async () => (await simpleParser(message)).text);
+  const html = typeof mail.html === 'string' ? mail.html : undefined;
+  const body = await emailBody(mail.text, html, async () => (await simpleParser(message)).text);
+  // Made text from its HTML (no text part): the images written into that HTML are sent too.
+  if (html !== undefined && (mail.text?.trim() ?? '') === '') await htmlImages(html, name, depth, options, files);
   const text =
     header('From', addresses(mail.from?.value ? [mail.from] : [])) +
     header('To', addresses(mail.to)) +
@@ -798,11 +803,44 @@ async function htmlText(html: string): Promise<string> {
         // An image by its alt text only when its address is the message's own part (mailparser writes
         // a `cid:` link as a `data:` URI): the image itself is sent as one (helper-84: a 140 KB logo
         // also went out as 188,000 characters of base64 text). A web address is kept, as a link's is.
-        { selector: 'img', options: { pathRewrite: (src: string) => (/^\s*(data|cid):/i.test(src) ? '' : src) } },
+        { selector: 'img', options: { pathRewrite: ownPart } },
+        { selector: 'a', options: { pathRewrite: ownPart } },
       ],
     }).trim();
   } catch {
     return '';
+  }
+}
+
+/**
+ * An address in an e-mail's HTML as its text shows it: none for the message's own part (`cid:`) or
+ * an image written into the HTML (`data:`), which are sent as images, not as text (helper-84: a 140 KB
+ * logo went out a second time as 188,000 characters of base64; helper-86: a link to a scan did too);
+ * a web address as written, as a link's.
+ */
+function ownPart(address: string): string {
+  return /^\s*(data|cid):/i.test(address) ? '' : address;
+}
+
+/**
+ * The images written into an e-mail's HTML (`<img src="data:image/png;base64,…">`, a pasted
+ * screenshot), added to what it sends as `image N in its HTML (its alt text)`; one that is no image
+ * it can send is named as not sent.
+ */
+async function htmlImages(html: string, name: string, depth: number, options: InspectOptions, files: EmailFiles): Promise<void> {
+  const images = html.matchAll(/<img\b[^>]*?\bsrc\s*=\s*(["'])\s*data:image\/[a-z+.-]+;base64,([A-Za-z0-9+/=\s]*)\1[^>]*>/gi);
+  let n = 0;
+  for (const [tag, , data] of images) {
+    const alt = /\balt\s*=\s*(["'])([^"']*)\1/i.exec(tag)?.[2]?.trim();
+    const label = `image ${++n} in its HTML${alt ? ` (${alt})` : ''}`;
+    try {
+      const inspected = await inspect(Buffer.from(data ?? '', 'base64'), `${name} ${label}`, depth, options);
+      if (inspected.kind === 'image') files.add({ ...inspected, attachment: label });
+      else files.notSent.push(`${label} (not an image)`);
+    } catch (error) {
+      if (!(error instanceof DocumentProblem)) throw error;
+      files.notSent.push(`${label} (${error.type})`);
+    }
   }
 }
 

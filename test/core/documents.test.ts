@@ -392,6 +392,33 @@ describe("inspectDocument: an e-mail's HTML body keeps its tables and headings",
     expect(inspected.attachments.map((a) => a.kind)).toEqual(['image']);
   });
 
+  // helper-86 #3: a link to the message's own part (`<a href="cid:…">`) went out as its base64 too.
+  it("a link to the message's own part is its text alone", async () => {
+    const logo = png(2, 2).toString('base64');
+    const text = await textOf([
+      ...head, 'Content-Type: multipart/related; boundary="r1"', '',
+      '--r1', 'Content-Type: text/html; charset=utf-8', '', '<p>Invoice 43 attached. <a href="cid:scan@x">Open the scan</a>, or <a href="https://vendor.example/i/43">view it online</a>.</p>',
+      '--r1', 'Content-Type: image/png', 'Content-Transfer-Encoding: base64', 'Content-ID: <scan@x>', '', logo, '--r1--', '',
+    ]);
+    expect(text).toContain('Open the scan, or view it online [https://vendor.example/i/43].');
+    expect(text).not.toMatch(/data:|base64|cid:/);
+  });
+
+  // helper-86 #6: an image written into the HTML itself (a pasted screenshot, `data:` in its src) was
+  // left out without a word: it is sent as an image, as the message's own image parts are.
+  it('an image written into the HTML (a data: URI) is sent as an image, its alt text in the text', async () => {
+    const shot = png(40, 30).toString('base64');
+    const doc = (await inspectDocument(
+      Buffer.from([...head, 'Content-Type: text/html; charset=utf-8', '', `<p>See the screenshot:</p><img src="data:image/png;base64,${shot}" alt="pasted screenshot"><img src='data:image/png;base64,${shot}'><img src="data:image/png;base64,AAAA" alt="broken">`, ''].join('\r\n')),
+      'm.eml',
+    )) as { text: string; attachments: { kind: string; attachment?: string; width?: number }[]; notSent?: string[] };
+    expect(doc.text).toContain('See the screenshot:\n\npasted screenshot');
+    expect(doc.text).not.toMatch(/data:|base64/);
+    expect(doc.attachments).toMatchObject([{ kind: 'image', attachment: 'image 1 in its HTML (pasted screenshot)', width: 40 }]);
+    expect(doc.text).toContain('Attachments sent as documents: 1 (each sent once: image 1 in its HTML (pasted screenshot), attached again as image 2 in its HTML)');
+    expect(doc.notSent).toEqual(['image 3 in its HTML (broken) (document_unsupported)']);
+  });
+
   it('an image with a web address keeps it, as a link is kept', async () => {
     const text = await textOf([...head, 'Content-Type: text/html; charset=utf-8', '', '<p>Chart: <img src="https://vendor.example/chart.png" alt="Q4 chart"></p>', '']);
     expect(text).toContain('Q4 chart [https://vendor.example/chart.png]');
