@@ -390,7 +390,7 @@ describe('--max-cost on a rerun', () => {
     const out = await enrich(emu, input, { ...common, maxCostUsd: 0.003, costs });
     expect(costs.usd).toBeLessThanOrEqual(0.003);
     expect(out.map((r) => r['id'])).toEqual(input.map((r) => r.id));
-    for (const r of out) expect(r['_error']).toMatchObject({ type: 'budget_exceeded', message: expect.stringMatching(/^not submitted again: .*its last attempt ended in truncated/) });
+    for (const r of out) expect(r['_error']).toMatchObject({ type: 'budget_exceeded', message: expect.stringMatching(/^<stdin>:\d+: not submitted again: .*its last attempt ended in truncated/) });
   }, 60_000);
 
   // helper-74: a --sample that happened to pick only rows that cannot be sent (a .docx, an encrypted

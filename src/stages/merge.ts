@@ -42,9 +42,10 @@ export function toEnriched(options: MergeOptions, counts: MergeCounts = newCount
   return async function* merge(source: AsyncIterable<JoinedRecord>): AsyncGenerator<EnrichedRecord> {
     for await (const joined of source) {
       // An input error names its file and line already (read, attach, prepare); an answer's is named here.
-      const at = () => `${sourceOf(options.file, {})}:${joined.line}: `;
+      const at = (): string => `${sourceOf(options.file, {})}:${joined.line}: `;
+      // An input error names its place already; one the sink gave (the budget ran out) is named here.
       const outcome = joined.error
-        ? ({ ok: false, error: joined.error } as const)
+        ? ({ ok: false, error: PLACED.test(joined.error.message) ? joined.error : { ...joined.error, message: `${at()}${joined.error.message}` } } as const)
         : joined.result
           ? named(interpretResult(joined.result, { validator: options.validator }), at)
           : ({ ok: false, error: { type: 'missing_result', message: `${at()}no result was joined` } } as const);
@@ -65,6 +66,9 @@ export function toEnriched(options: MergeOptions, counts: MergeCounts = newCount
     }
   };
 }
+
+/** A message that starts with where its record is (`tickets.csv:7: `, `<stdin>:3: `). */
+const PLACED = /^[^\n]*?:\d+: /;
 
 /** An answer's outcome, its error (if any) named by `at` (`file:line: `). */
 function named(outcome: Interpreted, at: () => string): Interpreted {

@@ -40,7 +40,7 @@ describe('plural', () => {
 describe('a closed reader (EPIPE) ends a command quietly; an EPIPE inside another failure does not', () => {
   const io = () => {
     let stderr = '';
-    return { io: { stderr: { write: (text: string) => ((stderr += text), true) } } as unknown as CliIo, stderr: () => stderr };
+    return { io: { env: {}, stderr: { write: (text: string) => ((stderr += text), true) } } as unknown as CliIo, stderr: () => stderr };
   };
   it.each([
     { why: 'stdout closed by | head: the write itself raised EPIPE', error: Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }), code: 0, said: '' },

@@ -75,6 +75,9 @@ describe('toEnriched', () => {
     expect(named[1]).toMatch(/^tickets\.csv:3: the answer does not match the schema/);
     expect(named[2]).toBe('tickets.csv:4: prompt is too long (after 2 attempts)');
     expect(named[3]).toBe('tickets.csv:5: Missing field');
+    // helper-86 #7: an error the sink gives a record (the budget ran out) named no line either.
+    const refused = messages(await merge([joined(4, { id: '5' }, { error: { type: 'budget_exceeded', message: 'not submitted: the budget of $1 would be crossed' }, key: undefined })], { validator, file: 'tickets.csv' }));
+    expect(refused).toEqual(['tickets.csv:6: not submitted: the budget of $1 would be crossed']);
     expect(messages(await merge(records.slice(0, 1), { validator }))[0]).toMatch(/^<stdin>:2: the answer was cut off/);
   });
 
@@ -97,10 +100,10 @@ describe('toEnriched', () => {
 
   it('a record error wins over a result', async () => {
     const out = await merge(
-      [joined(0, { id: '1' }, { error: { type: 'invalid_input', message: 'bad' }, result: succeeded('{"label":"bug"}') })],
+      [joined(0, { id: '1' }, { error: { type: 'invalid_input', message: 'in.csv:2: bad' }, result: succeeded('{"label":"bug"}') })],
       { validator },
     );
-    expect(out).toEqual([{ id: '1', _error: { type: 'invalid_input', message: 'bad' } }]);
+    expect(out).toEqual([{ id: '1', _error: { type: 'invalid_input', message: 'in.csv:2: bad' } }]);
   });
 
   it('does not mutate the joined records’ data', async () => {
