@@ -229,7 +229,7 @@ async function inspect(bytes: Uint8Array, name: string, depth: number, options: 
     if (unmarked !== undefined) return textDocument(unmarked, name);
     const pdf = await pdfAfterJunk(bytes, name);
     if (pdf) return pdf;
-    if (latin1 !== undefined && looksLikeText(latin1)) throw await notUtf8(bytes, name);
+    if (latin1 !== undefined && looksLikeText(latin1)) throw heldText(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1'), name) ?? (await notUtf8(bytes, name));
     throw new DocumentProblem('document_unsupported', `${name}: not a PDF, an image or text (binary data of an unknown type)`);
   }
   if (text.startsWith('%PDF-')) throw new DocumentProblem('document_unreadable', `${name}: a damaged PDF (its structure cannot be read)`);
@@ -503,6 +503,9 @@ function transferDecoded(body: string, encoding: string | undefined): Buffer {
   return Buffer.from(body, 'latin1');
 }
 
+/** ISO-8859-1 by its IANA names and aliases, lower case, without punctuation (`ISO_8859-1:1987` → `iso885911987`). */
+const LATIN1_NAMES = new Set(['iso88591', 'iso885911987', 'latin1', 'l1', 'isoir100', 'cp819', 'ibm819', 'csisolatin1', 'iso88591windows31latin1']);
+
 /**
  * A text attachment's bytes in UTF-8, decoded from the charset its MIME part declares (helper-60: a
  * `text/plain; charset=windows-1252` file was sniffed as bytes, found not UTF-8, and left out); any
@@ -522,7 +525,7 @@ async function inDeclaredCharset(part: { contentType: string; content: Buffer; h
   const iconv = (await import('iconv-lite')).default;
   // ISO-8859-1 as windows-1252, as mailparser reads a body and `detectEncoding` a file (helper-84: a
   // euro sign, 0x80, went out as the control character U+0080).
-  const read = /^(iso[-_]?8859-1|latin-?1|l1)$/.test(charset) ? 'windows-1252' : charset;
+  const read = LATIN1_NAMES.has(charset.replace(/[^a-z0-9]/g, '')) ? 'windows-1252' : charset;
   return iconv.encodingExists(read) ? Buffer.from(iconv.decode(part.content, read), 'utf8') : part.content;
 }
 
@@ -539,16 +542,20 @@ const BINARY_NAMES: Record<string, string> = {
  * `invoice.pdf` was sent, and came back "enriched" with made-up invoice fields).
  */
 function textDocument(text: string, name: string): Inspected {
+  if (text.trim() === '') throw new DocumentProblem('document_unreadable', `${name}: an empty document (nothing in it but white space)`);
+  const held = heldText(text, name);
+  if (held) throw held;
+  return { kind: 'text', mediaType: 'text/plain', text };
+}
+
+/** The problem of text under a PDF's or an image's name, its first words quoted; undefined under another name. */
+function heldText(text: string, name: string): DocumentProblem | undefined {
   const ext = /\.([a-z]+)$/i.exec(name)?.[1];
   const promised = ext === undefined ? undefined : BINARY_NAMES[ext.toLowerCase()];
-  const start = text.trim();
-  if (start === '') throw new DocumentProblem('document_unreadable', `${name}: an empty document (nothing in it but white space)`);
-  if (promised !== undefined) {
-    const words = start.slice(0, 200).replace(/\s+/g, ' ');
-    const shown = words.length > 60 ? `${words.slice(0, 60)}…` : words;
-    throw new DocumentProblem('document_unreadable', `${name}: named .${ext}, but it holds text, not ${promised} (it starts "${shown}"): a page or message saved in its place?`);
-  }
-  return { kind: 'text', mediaType: 'text/plain', text };
+  if (promised === undefined) return undefined;
+  const words = text.trim().slice(0, 200).replace(/\s+/g, ' ');
+  const shown = words.length > 60 ? `${words.slice(0, 60)}…` : words;
+  return new DocumentProblem('document_unreadable', `${name}: named .${ext}, but it holds text, not ${promised} (it starts "${shown}"): a page or message saved in its place?`);
 }
 
 /**

@@ -437,6 +437,13 @@ describe('inspectDocument: a .pdf or image file that holds text is document_unre
     expect(await problemOf(Buffer.from(content), name)).toMatchObject({ type: 'document_unreadable', message: expect.stringMatching(message) });
   });
 
+  // helper-86 #8: in another encoding than UTF-8 it was told to convert the page with iconv, into a
+  // file the rule above would then refuse.
+  it('a page in windows-1252 named .pdf is refused as the same', async () => {
+    const page = Buffer.from('<html><head><title>Zugriff verweigert</title></head><body>F\xfcr diese Datei fehlt die Berechtigung.</body></html>\n', 'latin1');
+    expect(await problemOf(page, 'denied.pdf')).toMatchObject({ type: 'document_unreadable', message: expect.stringMatching(/^denied\.pdf: named \.pdf, but it holds text, not a PDF \(it starts "<html><head><title>Zugriff verweigert<\/title><\/head><body>Fü…"\)/) });
+  });
+
   it('a UTF-16 text named .png is refused too; text under a text name, or no name, is text', async () => {
     const wide = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('<Error>NoSuchKey</Error>', 'utf16le')]);
     expect(await problemOf(wide, 'photo.png')).toMatchObject({ type: 'document_unreadable', message: expect.stringMatching(/^photo\.png: named \.png, but it holds text/) });
@@ -867,6 +874,11 @@ it('inspectDocument: a text attachment in ISO-8859-1 is read as windows-1252, as
   ].join('\r\n');
   const text = ((await inspectDocument(Buffer.from(message), 'm.eml')) as { text: string }).text;
   expect(text).toContain('Café crème brûlée 12,50 €');
+  // helper-86 #10: by its other names too.
+  for (const alias of ['ISO_8859-1:1987', 'iso8859_1', 'cp819', 'csISOLatin1', 'iso-ir-100']) {
+    const named = ((await inspectDocument(Buffer.from(message.replace('charset=iso-8859-1', `charset="${alias}"`)), 'm.eml')) as { text: string }).text;
+    expect(named, alias).toContain('Café crème brûlée 12,50 €');
+  }
 });
 
 // helper-84 #9: the same PDF attached twice to one e-mail was sent, and paid for, twice.
