@@ -6,7 +6,7 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import { APIError } from '@anthropic-ai/sdk';
 import type { ModelInfo } from '@anthropic-ai/sdk/resources/models';
-import { findModel, type ModelEntry } from '../core/models.ts';
+import { findModel, HIGH_RES_IMAGES, type ModelEntry } from '../core/models.ts';
 
 /** A registry-shaped entry from the API's `ModelInfo` (missing facts: the registry's cautious defaults). */
 export function entryFromModelInfo(info: ModelInfo): ModelEntry {
@@ -29,6 +29,8 @@ export function entryFromModelInfo(info: ModelInfo): ModelEntry {
     },
     lifecycle: info.lifecycle ?? 'active',
     retiresAt: info.retires_at ? info.retires_at.slice(0, 10) : null,
+    // Not in `ModelInfo`: the larger, so an image is never counted low against --max-cost.
+    images: HIGH_RES_IMAGES,
   };
 }
 

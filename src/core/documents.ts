@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { crc32, inflateSync } from 'node:zlib';
 import { dirname } from 'node:path';
 import type { PDFDocument } from 'pdf-lib';
-import { findModel, type ModelEntry } from './models.ts';
+import { findModel, imageLimitsOf, type ModelEntry } from './models.ts';
 import { argPath, shellWord } from './text.ts';
 import { detectEncoding, utf16WithoutBom } from './encoding.ts';
 
@@ -1075,16 +1075,16 @@ export function preflight(
 /**
  * Rough input tokens of a document, for cost estimates: a PDF by `pdfTokens`; an image by `imageTokens`; text at 4 characters a token.
  */
-export function documentTokens(doc: Inspected): number {
+export function documentTokens(doc: Inspected, model?: string): number {
   switch (doc.kind) {
     case 'pdf':
       return doc.tokens;
     case 'image':
-      return imageTokens(doc.width, doc.height);
+      return imageTokens(doc.width, doc.height, model);
     case 'text':
       return Math.ceil(doc.text.length / 4);
     case 'email':
-      return Math.ceil(doc.text.length / 4) + doc.attachments.reduce((n, part) => n + documentTokens(part), 0);
+      return Math.ceil(doc.text.length / 4) + doc.attachments.reduce((n, part) => n + documentTokens(part, model), 0);
   }
 }
 
@@ -1092,16 +1092,16 @@ export function documentTokens(doc: Inspected): number {
  * The tokens of a document's images and PDF page images (`documentTokens` less its text): counted by
  * pixels, the same for every tokenizer, while its text is not (`NEW_TOKENIZER_FACTOR`, core/pricing.ts).
  */
-export function mediaTokens(doc: Inspected): number {
+export function mediaTokens(doc: Inspected, model?: string): number {
   switch (doc.kind) {
     case 'pdf':
       return doc.pages * PDF_PAGE_IMAGE_TOKENS;
     case 'image':
-      return imageTokens(doc.width, doc.height);
+      return imageTokens(doc.width, doc.height, model);
     case 'text':
       return 0;
     case 'email':
-      return doc.attachments.reduce((n, part) => n + mediaTokens(part), 0);
+      return doc.attachments.reduce((n, part) => n + mediaTokens(part, model), 0);
   }
 }
 
@@ -1310,19 +1310,18 @@ function shownArray(content: string, start: number): [string, number] {
 }
 
 /**
- * Tokens of a `width`×`height` image: (w/28)·(h/28) after scaling it down as the vision guide says the
- * API does, "if your image's long edge is more than 1568 pixels, or your image is more than ~1,600
- * tokens ... until it's within the size limits" (docs.claude.com/en/docs/vision, "Evaluate image
- * size"): at most 1,568 px on its long side and 1,600 tokens (helper-84: a 4000×3000 photo counted
- * 2,352, a square scan 3,136).
+ * The visual tokens of a `width`×`height` image sent to `model`: ⌈w/28⌉ × ⌈h/28⌉ (the vision guide:
+ * "Claude views images in patches ... a 28×28 pixel block ... An image therefore costs ⌈width / 28⌉ ×
+ * ⌈height / 28⌉ visual tokens") after the API has scaled it down to the model's long edge, and at most
+ * the model's most (`ImageLimits`: 1,568 px and ~1,600 tokens before Opus 4.7, 2,576 px and 4,784 on
+ * it and later). helper-84: only the long side was capped, so a 4000×3000 photo counted 2,352 on
+ * Haiku 4.5; helper-86: on Opus 4.7 a 1,568-px cap counted it at a third of its cost.
  */
-export function imageTokens(width: number, height: number): number {
-  const scale = Math.min(1, 1568 / Math.max(width, height));
-  return Math.min(MAX_IMAGE_TOKENS, Math.ceil(((width * scale) / 28) * ((height * scale) / 28)));
+export function imageTokens(width: number, height: number, model?: string): number {
+  const limits = imageLimitsOf(model);
+  const scale = Math.min(1, limits.longEdge / Math.max(width, height));
+  return Math.min(limits.maxTokens, Math.ceil((width * scale) / 28) * Math.ceil((height * scale) / 28));
 }
-
-/** The most an image counts, once the API has scaled it down (`imageTokens`). */
-const MAX_IMAGE_TOKENS = 1600;
 
 /**
  * Serialized `messages` with every base64 `data` replaced by `"<412,118 bytes of application/pdf>"`,

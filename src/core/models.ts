@@ -68,6 +68,36 @@ export interface ModelEntry {
   retiresAt: string | null;
   /** Standard prices; absent when no published price was found (cost then reported as unknown). */
   price?: ModelPriceData;
+  /** How large an image it reads before scaling one down, and what an image then counts at most (`imageTokens`). */
+  images: ImageLimits;
+}
+
+/** The size an image is scaled down to (its long edge, in pixels) and the visual tokens it then counts at most. */
+export interface ImageLimits {
+  longEdge: number;
+  maxTokens: number;
+}
+
+/**
+ * The vision guide's limits ("Evaluate image size": "if your image's long edge is more than 1568
+ * pixels, or your image is more than ~1,600 tokens, it will first be scaled down"), which the models
+ * before Claude Opus 4.7 keep: count_tokens gave 1,242-1,561 for images of 1,568 and 2,576 px alike
+ * on Opus 4.6 [3P: claudecodecamp.com, "images cost 3x more tokens in Claude Opus 4.7"].
+ */
+export const STANDARD_IMAGES: ImageLimits = { longEdge: 1568, maxTokens: 1600 };
+/**
+ * Opus 4.7 and later, Sonnet 5 and later, Haiku 5.5, Fable and Mythos read images up to 2,576 px on
+ * the long edge: at most 4,784 visual tokens of ⌈w/28⌉ × ⌈h/28⌉ [3P: claudecodecamp.com, count_tokens
+ * on Opus 4.7; the adk-vision crate's `ClaudeVisionTier::High`, count_tokens 2026-11-19]. The vision
+ * guide gives each model's "maximal native image resolution" in a table we could not read: UNCONFIRMED
+ * beyond those measurements. Also taken for a model the registry does not know (a newer one): an
+ * image is then counted high, never low, against --max-cost.
+ */
+export const HIGH_RES_IMAGES: ImageLimits = { longEdge: 2576, maxTokens: 4784 };
+
+/** The image limits of a model (`HIGH_RES_IMAGES` for one the registry does not know, or none given). */
+export function imageLimitsOf(model: string | undefined): ImageLimits {
+  return (model === undefined ? undefined : findModel(model)?.images) ?? HIGH_RES_IMAGES;
 }
 
 /** The `anthropic-beta` value that raises `max_tokens` to 300,000 in batches [DOC §3.4]. */
@@ -95,8 +125,9 @@ const RETIRED_OPUS_4 = {
 const SONNET_5_PRICE = { input: 2, output: 10, cacheWrite5m: 2.5, cacheWrite1h: 4 };
 const SONNET_4_PRICE: ModelPriceData = { input: 3, output: 15, cacheWrite5m: 3.75, cacheWrite1h: 6, cacheRead: 0.3 };
 
-function model(id: string, fields: Omit<ModelEntry, 'id' | 'aliases' | 'outputBetas' | 'capabilities' | 'lifecycle' | 'retiresAt'> & Partial<ModelEntry>): ModelEntry {
-  return { id, aliases: [], outputBetas: {}, capabilities: ALL, lifecycle: 'active', retiresAt: null, ...fields };
+function model(id: string, fields: Omit<ModelEntry, 'id' | 'aliases' | 'outputBetas' | 'capabilities' | 'lifecycle' | 'retiresAt' | 'images'> & Partial<ModelEntry>): ModelEntry {
+  const highRes = /^claude-(opus-(4-[7-9]|[5-9])|sonnet-[5-9]|haiku-(5-[5-9]|[6-9])|fable|mythos)/.test(id);
+  return { id, aliases: [], outputBetas: {}, capabilities: ALL, lifecycle: 'active', retiresAt: null, images: highRes ? HIGH_RES_IMAGES : STANDARD_IMAGES, ...fields };
 }
 
 /** The registry: when it was checked, against what, and the models. */

@@ -17,8 +17,8 @@
  *
  * Tokens: a PDF by the one page rule of `core/documents.ts` `pdfTokens` (a page is its image, 1,600
  * tokens, and the text read from it), in usage and in the context-window check alike, as the client
- * estimates it; an image (w/28)·(h/28) after scaling to 1,568 px on its long side and
- * at most 1,600 tokens (`imageTokens`, citing the vision guide); text chars/4.
+ * estimates it; an image by `imageTokens` (⌈w/28⌉·⌈h/28⌉ once scaled down for the
+ * model, citing the vision guide); text chars/4.
  *
  * UNCONFIRMED: URL sources are not fetched (the emulator has no network): they are accepted when
  * https, and cost one page (PDF) or a 1,000×1,000 image.
@@ -119,7 +119,7 @@ function inspect(params: Record<string, unknown>, files: FileStore | undefined):
       if (Math.max(width, height) > limit && mode === 'error') {
         throw new Error(`${doc.path}: image dimensions ${width}x${height} exceed the maximum allowed ${limit} pixels per side`);
       }
-      out.tokens += imageTokens(Math.min(width, limit), Math.min(height, limit));
+      out.tokens += imageTokens(Math.min(width, limit), Math.min(height, limit), model);
     }
     const bytes = Buffer.byteLength(JSON.stringify(params));
     if (bytes > MAX_REQUEST_BYTES) throw new Error(`request_too_large: the request is ${bytes} bytes, over the ${MAX_REQUEST_BYTES}-byte limit`);

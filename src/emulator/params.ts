@@ -13,7 +13,7 @@
  * Where the API's exact wording is not documented, the wording here is our choice (README, emulator
  * section).
  */
-import { findModel, isRetired, outputLimit, type ModelCapability, type ModelEntry, CAPABILITY_NAMES } from '../core/models.ts';
+import { findModel, HIGH_RES_IMAGES, isRetired, outputLimit, type ModelCapability, type ModelEntry, CAPABILITY_NAMES } from '../core/models.ts';
 import { MAX_STRICT_TOOLS, newSchemaTally, structuredOutputProblem } from '../core/schema-limits.ts';
 import { promptTokens } from './answer.ts';
 import { checkDocuments } from './documents.ts';
@@ -261,7 +261,7 @@ function resolveModel(id: unknown, ctx: CheckContext): ModelEntry {
 /** A model only the upstream knows: no limit of ours applies. */
 export function upstreamModel(id: string): ModelEntry {
   const all = { batch: true, structuredOutputs: true, pdfInput: true, imageInput: true, citations: true };
-  return { id, aliases: [], contextWindow: Infinity, maxOutput: Infinity, outputBetas: {}, minCacheableTokens: 0, capabilities: all, lifecycle: 'active', retiresAt: null };
+  return { id, aliases: [], contextWindow: Infinity, maxOutput: Infinity, outputBetas: {}, minCacheableTokens: 0, capabilities: all, lifecycle: 'active', retiresAt: null, images: HIGH_RES_IMAGES };
 }
 
 function requireCapability(model: ModelEntry, capability: ModelCapability, path: string): void {

@@ -183,8 +183,8 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
     const blocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, titleOf(name), sent, options.oversizedImage))];
     const keyBlocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, titleOf(name), keyed, options.oversizedImage))];
     // A URL's PDF is fetched by the API: counted as one page without text, as the emulator counts it.
-    const tokens = parts.reduce((n, part) => n + documentTokens(part), 0) + urls.length * pdfTokens(1, '');
-    const media = parts.reduce((n, part) => n + mediaTokens(part), 0) + urls.length * pdfTokens(1, '');
+    const tokens = parts.reduce((n, part) => n + documentTokens(part, options.model), 0) + urls.length * pdfTokens(1, '');
+    const media = parts.reduce((n, part) => n + mediaTokens(part, options.model), 0) + urls.length * pdfTokens(1, '');
     return { ...record, documents: { blocks, keyBlocks, uploads: [...toUpload.values()], tokens, mediaTokens: media, textTokens, ...(notSent.length ? { notSent } : {}) } };
   }
 

@@ -799,18 +799,25 @@ describe('elideBase64', () => {
 // helper-84 #3: only the long side was capped (1,568 px), so a 4000×3000 phone photo counted 2,352
 // tokens and a square scan 3,136, where the vision guide scales an image down until it is within
 // ~1,600 tokens too: a folder of photos was estimated 1.5-2 times over, and --max-cost refused jobs
-// that fit.
-describe('imageTokens: as the vision guide scales an image down', () => {
+// that fit. helper-86 #9: on Opus 4.7 and later, which read images up to 2,576 px, the same cap
+// counted a photo at a third of its cost.
+describe('imageTokens: ⌈w/28⌉ × ⌈h/28⌉ once the API has scaled the image down for the model', () => {
   it.each([
-    [200, 200, 52],
-    [1000, 500, 638],
-    [1092, 1092, 1521],
-    [4000, 3000, 1600],
-    [7999, 7999, 1600],
-    [1568, 784, 1568],
-    [8000, 400, 157],
-  ])('%i×%i px: %i tokens', (width, height, tokens) => {
-    expect(imageTokens(width, height)).toBe(tokens);
+    ['claude-haiku-4-5', 200, 200, 64],
+    ['claude-haiku-4-5', 1000, 500, 648],
+    ['claude-haiku-4-5', 1092, 1092, 1521],
+    ['claude-haiku-4-5', 4000, 3000, 1600],
+    ['claude-haiku-4-5', 7999, 7999, 1600],
+    ['claude-haiku-4-5', 1568, 784, 1568],
+    ['claude-haiku-4-5', 8000, 400, 168],
+    ['claude-opus-4-6', 4000, 3000, 1600],
+    ['claude-opus-4-7', 4000, 3000, 4784],
+    ['claude-opus-4-7', 2000, 1500, 3888],
+    ['claude-sonnet-5-5', 7999, 7999, 4784],
+    ['claude-haiku-5-5', 1000, 500, 648],
+    ['a-model-the-registry-does-not-know', 4000, 3000, 4784],
+  ])('%s, %i×%i px: %i tokens', (model, width, height, tokens) => {
+    expect(imageTokens(width, height, model)).toBe(tokens);
   });
 });
 
