@@ -261,12 +261,13 @@ async function pdfAfterJunk(bytes: Uint8Array, name: string): Promise<Inspected 
   // the whole of it (helper-83).
   if (/^(?:mime-version:|content-type:\s*multipart\/)/im.test(head.slice(0, at))) return undefined;
   // A PDF's shape before its parser is asked (helper-82: a 6 MB log that mentions the header took
-  // pdf-lib 28 s to give up on): an object soon after the header, and %%EOF in its last 64 KB (padding
-  // may follow it).
+  // pdf-lib 28 s to give up on): an object soon after the header, and in its last 64 KB (padding may
+  // follow) the end every PDF has, `startxref`, the offset of its cross-reference, and `%%EOF`
+  // (ISO 32000-1 §7.5.5; helper-83: a log that quotes `1 0 obj` and ends with `%%EOF` took it 7 s).
   const after = Buffer.from(bytes.buffer, bytes.byteOffset + at, Math.min(bytes.length - at, 4096)).toString('latin1');
   const tail = Math.min(bytes.length, 65_536);
   const end = Buffer.from(bytes.buffer, bytes.byteOffset + bytes.length - tail, tail).toString('latin1');
-  if (!/\d+\s+\d+\s+obj\b/.test(after) || !end.includes('%%EOF')) return undefined;
+  if (!/\d+\s+\d+\s+obj\b/.test(after) || !/startxref\s+\d+\s+%%EOF/.test(end)) return undefined;
   try {
     return await inspectPdf(bytes.subarray(at), name);
   } catch (error) {
