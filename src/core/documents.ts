@@ -530,7 +530,6 @@ async function inDeclaredCharset(part: { contentType: string; content: Buffer; h
   return iconv.encodingExists(read) ? Buffer.from(iconv.decode(part.content, read), 'utf8') : part.content;
 }
 
-/** `text`, unless there is nothing in it to read: sent, it would be paid for (the API takes an empty text document). */
 /** What a file name's extension promises that text is not (a failed download saved under it). */
 const BINARY_NAMES: Record<string, string> = {
   pdf: 'a PDF',
@@ -538,9 +537,10 @@ const BINARY_NAMES: Record<string, string> = {
 };
 
 /**
- * A text document, unless its name says it is a PDF or an image: then it is what was saved in its
- * place, an HTTP error page or a storage service's error (helper-84: `403 Forbidden` as
- * `invoice.pdf` was sent, and came back "enriched" with made-up invoice fields).
+ * A text document, unless there is nothing in it to read (sent, it would be paid for: the API takes
+ * an empty text document), or its name says it is a PDF or an image: then it is what was saved in its
+ * place, an HTTP error page or a storage service's error (helper-84: `403 Forbidden` as `invoice.pdf`
+ * was sent, and came back "enriched" with made-up invoice fields).
  */
 function textDocument(text: string, name: string): Inspected {
   if (text.trim() === '') throw new DocumentProblem('document_unreadable', `${name}: an empty document (nothing in it but white space)`);
@@ -808,9 +808,7 @@ async function htmlText(html: string): Promise<string> {
       selectors: [
         ...headings,
         { selector: 'table', format: 'dataTable', options: { uppercaseHeaderCells: false, maxColumnWidth: 80 } },
-        // An image by its alt text only when its address is the message's own part (mailparser writes
-        // a `cid:` link as a `data:` URI): the image itself is sent as one (helper-84: a 140 KB logo
-        // also went out as 188,000 characters of base64 text). A web address is kept, as a link's is.
+        // Images and links by their text alone when they lead to an image sent beside it (`ownPart`).
         { selector: 'img', options: { pathRewrite: ownPart } },
         { selector: 'a', options: { pathRewrite: ownPart } },
       ],
