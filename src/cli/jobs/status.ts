@@ -51,8 +51,9 @@ and counts (or why there are none), requests, size, age, time until the 24 h pro
 JSON (one line per job; see the README, "status --json"): job, requests_pending (requests in
 batches not yet downloaded), requests_done (in downloaded batches, or stored by a failed real-time
 group: their results are in the ledger), requests_failed (in failed batches, without a result,
-that the job has not sent again since: a rerun submits them), ready (every answer is in: the same command run now writes the output without waiting,
-unless it sends failures again), batches_by_state,
+that the job has not sent again since: a rerun submits them), ready (every answer is in: the
+same command run now writes the output without waiting, unless it sends failures again),
+batches_by_state,
 oldest_expires_at (the oldest batch still processing: created + 24 h; null when none),
 live_request_counts (summed over the refreshed batches and the real-time groups, whose counts
 come from the ledger; null when there is none), expected_cost_usd
