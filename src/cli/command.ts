@@ -8,26 +8,16 @@
 import { isUsageError } from '../errors.ts';
 import { EXIT, type CliIo } from './io.ts';
 import { isBrokenPipe, printableLines } from './text.ts';
+import { withoutSecret } from '../core/api-key.ts';
 
 /** One line on stderr, prefixed with the program's name. */
 export function say(io: CliIo, message: string): void {
-  // Messages name files and fields from the input: a file name can carry terminal codes.
-  io.stderr.write(`batch-enrich: ${printableLines(withoutKey(message, io.env['ANTHROPIC_API_KEY']))}\n`);
+  // Messages name files and fields from the input: a file name can carry terminal codes. Never the
+  // key: it is checked before any call (`checkApiKey`), and left out of what a layer below says too.
+  io.stderr.write(`batch-enrich: ${printableLines(withoutSecret(message, io.env['ANTHROPIC_API_KEY'], '[the API key]'))}\n`);
 }
 
-/**
- * A message with the API key, and each line of it, left out: the key is checked before any call
- * (`checkApiKey`), but a message built below (the HTTP layer's "invalid header value" quotes the
- * header whole: helper-85) must not print it either. Parts too short to be a key's are left.
- */
-export function withoutKey(message: string, key: string | undefined): string {
-  if (!key) return message;
-  let out = message;
-  for (const part of [key, ...key.split(/[\r\n]+/)]) {
-    if (part.trim().length >= 8) out = out.split(part).join('[the API key]');
-  }
-  return out;
-}
+
 
 /** Writes a help text on stdout: exit 0. */
 export function help(io: CliIo, text: string): number {

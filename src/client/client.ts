@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import { BatchEnrichError } from '../errors.ts';
+import { apiKeyProblem } from '../core/api-key.ts';
 import type { Identity } from '../ledger/ledger.ts';
 import { streamingFetch } from './fetch.ts';
 
@@ -24,7 +25,9 @@ export function createClient(options: ClientOptions): Anthropic {
   checkApiKey(options.apiKey);
   // Leave `baseURL` out when not given: the SDK then reads ANTHROPIC_BASE_URL (an explicit null would not).
   const client = new Anthropic({
-    apiKey: options.apiKey,
+    // Sent without the blanks and line ends around it, as fetch sent it before: a key read from a file
+    // with its line end works (helper-87), and keeps its identity (`identityOf` hashes it as given).
+    apiKey: options.apiKey?.trim(),
     ...(options.baseURL ? { baseURL: options.baseURL } : {}),
     maxRetries: options.maxRetries ?? 2,
     // A batch body streamed from the ledger is sent without being held in memory (see `streamingFetch`).
@@ -34,22 +37,10 @@ export function createClient(options: ClientOptions): Anthropic {
   return client;
 }
 
-/**
- * Refuses, before any call, an API key that no HTTP header can carry: a line break (a key read from a
- * file with its line end), a blank, a control or non-ASCII character. The HTTP layer's own error
- * ("invalid header value") quotes the whole header, key and all, and came only after the run had
- * recorded a batch as being created (helper-85). Says where, never what.
- */
+/** Refuses, before any call, an API key that no HTTP header can carry (`apiKeyProblem`): says where, never what. */
 export function checkApiKey(key: string | null | undefined): void {
-  if (!key) return;
-  const at = key.search(/[^\x21-\x7e]/);
-  if (at === -1) return;
-  const c = key.charCodeAt(at);
-  const what = c === 0x0a || c === 0x0d ? 'a line break' : c === 0x20 || c === 0x09 || c === 0xa0 ? 'a blank' : c < 0x20 || c === 0x7f ? 'a control character' : 'a character outside ASCII';
-  throw new BatchEnrichError(
-    'BE_USAGE',
-    `The API key (ANTHROPIC_API_KEY or apiKey) holds ${what} (at character ${at + 1} of ${key.length}): an API key is one line of printable characters; set it again without it (read from a file, it kept the file's line end?)`,
-  );
+  const problem = key ? apiKeyProblem(key) : undefined;
+  if (problem) throw new BatchEnrichError('BE_USAGE', `The API key (ANTHROPIC_API_KEY or apiKey) ${problem}`);
 }
 
 /**

@@ -9,6 +9,7 @@ import type { Responder } from './answer.ts';
 import { ERROR_TYPES } from './api-error.ts';
 import { MAX_BODY_BYTES, MAX_REQUESTS } from './validate.ts';
 import { closest } from '../core/suggest.ts';
+import { apiKeyProblem } from '../core/api-key.ts';
 
 /** Options of `startEmulator` (all optional). */
 export interface EmulatorOptions {
@@ -211,6 +212,9 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
     throw invalid(`\`host\`: listening on ${host} (beyond loopback) needs \`apiKeys\`, so that only their holders can use it`);
   if (apiKeys.length > 0 && o.upstream !== undefined && o.upstreamKey === undefined)
     throw invalid("`upstreamKey`: required with `apiKeys` and `upstream`, or callers' emulator keys would be sent upstream");
+  // A key no header can carry failed every request, the HTTP layer's error quoting it into each result (helper-87).
+  const keyProblem = o.upstreamKey === undefined ? undefined : apiKeyProblem(o.upstreamKey);
+  if (keyProblem) throw invalid(`\`upstreamKey\` (BATCH_ENRICH_UPSTREAM_KEY) ${keyProblem}`);
   return {
     port: o.port ?? 0,
     host,
@@ -224,7 +228,7 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
     apiKeys,
     responder,
     upstream: o.upstream,
-    upstreamKey: o.upstreamKey,
+    upstreamKey: o.upstreamKey?.trim(),
     upstreamConcurrency: o.upstreamConcurrency ?? 8,
     faultRate429: r429,
     faultRate500: r500,

@@ -6,6 +6,7 @@
  * the upstream's error type and message. Concurrency is bounded by the store's pump.
  */
 import type { Message } from './answer.ts';
+import { withoutSecret } from '../core/api-key.ts';
 import { typeForStatus } from './api-error.ts';
 import type { ForwardAuth, Forwarder, ForwardOutcome } from './batch.ts';
 
@@ -25,8 +26,14 @@ export function makeForwarder(cfg: UpstreamConfig): Forwarder {
       accept: 'application/json',
       'anthropic-version': auth.version,
     };
-    if (key !== undefined) headers['x-api-key'] = key;
-    const res = await doFetch(`${base}/v1/messages`, { method: 'POST', headers, body: JSON.stringify(params) });
+    if (key !== undefined) headers['x-api-key'] = key.trim();
+    let res: Response;
+    try {
+      res = await doFetch(`${base}/v1/messages`, { method: 'POST', headers, body: JSON.stringify(params) });
+    } catch (error) {
+      // What fetch says may quote a header whole, the key in it (helper-87): never into a result.
+      throw new Error(withoutSecret(error instanceof Error ? error.message : String(error), key, '[the upstream key]'));
+    }
     const text = await res.text();
     let body: unknown;
     try {

@@ -3,6 +3,9 @@
  * `isUsageError` recognises, worded `WHAT: problem, got VALUE`, and exit code 2 with a hint naming
  * the command's help, whichever command or layer found it.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { enrichAll } from '../../src/api.ts';
 import { startEmulator } from '../../src/emulator/index.ts';
@@ -96,15 +99,34 @@ describe('an API key that cannot be sent in a header', () => {
     expect(r.stderr + r.stdout).not.toContain('rest');
   });
 
-  it('a blank at its end is refused too, and so is a key given to the library', async () => {
-    const r = await runCli(['--prompt', 'x {{a}}', '-'], { env: { ANTHROPIC_API_KEY: `${SECRET} `, ANTHROPIC_BASE_URL: 'http://127.0.0.1:9' }, stdin: 'a\n1\n' });
+  it('a blank inside is refused too, and so is such a key given to the library', async () => {
+    const r = await runCli(['--prompt', 'x {{a}}', '-'], { env: { ANTHROPIC_API_KEY: `${SECRET} x`, ANTHROPIC_BASE_URL: 'http://127.0.0.1:9' }, stdin: 'a\n1\n' });
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toContain('The API key (ANTHROPIC_API_KEY or apiKey) holds a blank (at character 22 of 22)');
+    expect(r.stderr).toContain('The API key (ANTHROPIC_API_KEY or apiKey) holds a blank (at character 22 of 23)');
     expect(r.stderr).not.toContain('SECRET');
-    const error = await thrown(() => enrichAll([{ a: 1 }], { prompt: 'x {{a}}', apiKey: `${SECRET}\r\n`, ledger: ':memory:', baseURL: 'http://127.0.0.1:9' }));
+    const error = await thrown(() => enrichAll([{ a: 1 }], { prompt: 'x {{a}}', apiKey: `${SECRET}\r\nx`, ledger: ':memory:', baseURL: 'http://127.0.0.1:9' }));
     expect(isUsageError(error), String(error)).toBe(true);
-    expect((error as Error).message).toMatch(/^The API key \(ANTHROPIC_API_KEY or apiKey\) holds a line break \(at character 22 of 23\)/);
+    expect((error as Error).message).toMatch(/^The API key \(ANTHROPIC_API_KEY or apiKey\) holds a line break \(at character 22 of 24\)/);
     expect((error as Error).message).not.toContain('SECRET');
+  });
+
+  // helper-87 #1: fetch sends a header without the blanks around it, so a key read from a file with its
+  // line end (a Kubernetes secret made --from-file, a CRLF .env) worked, and its jobs had to go on.
+  it('blanks and line ends around the key are left out when it is sent: the run works, and a rerun finds what it paid for', async () => {
+    const key = 'sk-ant-api03-trailing-newline-key';
+    const emu = await startEmulator({ apiKeys: [key] });
+    try {
+      const ledger = join(mkdtempSync(join(tmpdir(), 'be-key-')), 'l.db');
+      const options = { prompt: 'x {{a}}', apiKey: `${key}\r\n`, ledger, baseURL: emu.url };
+      const first = await enrichAll([{ a: 1 }, { a: 2 }], options);
+      expect(first.map((r) => r['_error'])).toEqual([undefined, undefined]);
+      const creates = emu.stats.calls['batches.create'] ?? 0;
+      expect(creates).toBeGreaterThan(0);
+      expect((await enrichAll([{ a: 1 }, { a: 2 }], options)).map((r) => r['_error'])).toEqual([undefined, undefined]);
+      expect(emu.stats.calls['batches.create']).toBe(creates);
+    } finally {
+      await emu.close();
+    }
   });
 });
 
@@ -113,13 +135,17 @@ describe('an API key that cannot be sent in a header', () => {
 it('say leaves the API key out of any message', async () => {
   const { say } = await import('../../src/cli/command.ts');
   let written = '';
-  const io = { stdin: process.stdin, stdout: process.stdout, stderr: { write: (text: string) => ((written += text), true) } as unknown as NodeJS.WritableStream, env: { ANTHROPIC_API_KEY: 'sk-ant-api03-abcdef123456\r\nsecondline99' } };
-  say(io, 'Headers.append: "Bearer sk-ant-api03-abcdef123456\r\nsecondline99" is an invalid header value.');
+  const io = { stdin: process.stdin, stdout: process.stdout, stderr: { write: (text: string) => ((written += text), true) } as unknown as NodeJS.WritableStream, env: { ANTHROPIC_API_KEY: 'sk-ant-api03-abcdef123456\r\nsecondline-0123456789ab' } };
+  say(io, 'Headers.append: "Bearer sk-ant-api03-abcdef123456\r\nsecondline-0123456789ab" is an invalid header value.');
   expect(written).toBe('batch-enrich: Headers.append: "Bearer [the API key]" is an invalid header value.\n');
   written = '';
-  say(io, 'a line of it alone: secondline99');
+  say(io, 'a line of it alone: secondline-0123456789ab');
   expect(written).toBe('batch-enrich: a line of it alone: [the API key]\n');
   written = '';
   say({ ...io, env: { ANTHROPIC_API_KEY: 'sk-ant-api03-abcdef123456' } }, 'failed with sk-ant-api03-abcdef123456 and k');
   expect(written).toBe('batch-enrich: failed with [the API key] and k\n');
+  // helper-87 #3: a test key that is a word the messages use is no secret to hide.
+  written = '';
+  say({ ...io, env: { ANTHROPIC_API_KEY: 'emulator' } }, '--emulator: the answers are made up by the offline emulator');
+  expect(written).toBe('batch-enrich: --emulator: the answers are made up by the offline emulator\n');
 });

@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { startEmulator } from '../../src/emulator/index.ts';
 import { client, expectSpec, req } from './helpers.ts';
+import { makeForwarder } from '../../src/emulator/upstream.ts';
+import { isUsageError } from '../../src/errors.ts';
 
 async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
   for (let i = 0; i < 200; i++) {
@@ -124,5 +126,32 @@ describe('upstream', () => {
       await front.close();
       await new Promise((r) => local.close(r));
     }
+  });
+});
+
+// helper-87 #2: an upstream key with a line break in it failed every request, and the HTTP layer's
+// error, which quotes the header whole, went into each errored result: into the callers' _error, their
+// --errors files and their ledgers.
+describe('an upstream key no header can carry', () => {
+  const SECRET = 'sk-ant-UPSTREAMSECRET99';
+  it('is refused when the emulator starts, saying where, not what', async () => {
+    let error: unknown;
+    try {
+      await startEmulator({ upstream: 'http://127.0.0.1:9', upstreamKey: `${SECRET}\nsecondline` });
+    } catch (thrown) {
+      error = thrown;
+    }
+    expect(isUsageError(error), String(error)).toBe(true);
+    expect((error as Error).message).toMatch(/^`upstreamKey` \(BATCH_ENRICH_UPSTREAM_KEY\) holds a line break \(at character 24 of 34\)/);
+    expect((error as Error).message).not.toContain('SECRET');
+  });
+
+  it('a failure of the call itself never carries the key into the result', async () => {
+    const forward = makeForwarder({ url: 'http://upstream.example', key: `${SECRET}-and-the-rest`, fetch: () => Promise.reject(new TypeError(`Headers.append: "${SECRET}-and-the-rest" is an invalid header value.`)) });
+    const failed = await forward({ model: 'm' }, { apiKey: undefined, version: '2026-10-21' }).then(
+      () => '',
+      (thrown: Error) => thrown.message,
+    );
+    expect(failed).toBe('Headers.append: "[the upstream key]" is an invalid header value.');
   });
 });
