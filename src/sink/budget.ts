@@ -52,10 +52,10 @@ export class BudgetGuard {
   /** The estimates of the answers lost on the way whose requests are known (`lost`), by ledger batch id, until it settles. */
   readonly #lostByBatch = new Map<number, number>();
 
-  /** How many billed answers of a batch this run has stored so far (the recorder's `took`): in `spentUsd` already. */
-  readonly #answered: (batchId: number) => { paid: number; lost: number };
+  /** The billed answers of a batch this run has stored so far, and what they cost (the recorder's `took`): in `spentUsd` already. */
+  readonly #answered: (batchId: number) => { paid: number; usd: number };
 
-  constructor(ctx: SinkContext, budget: Budget | undefined, cancel: (batchId: number) => boolean = () => false, answered: (batchId: number) => { paid: number; lost: number } = () => ({ paid: 0, lost: 0 })) {
+  constructor(ctx: SinkContext, budget: Budget | undefined, cancel: (batchId: number) => boolean = () => false, answered: (batchId: number) => { paid: number; usd: number } = () => ({ paid: 0, usd: 0 })) {
     this.#ctx = ctx;
     this.#budget = budget;
     this.#cancel = cancel;
@@ -228,17 +228,26 @@ export class BudgetGuard {
     return budget && estimated > 0 ? Math.max(1, this.#spent(budget) / estimated) : 1;
   }
 
-  /**
-   * The in-flight groups' cost: what their requests not answered yet were estimated at, scaled by how
-   * far over their estimates the answers so far came (`#overrun`). The answers a group has stored are
-   * in `spentUsd` already: counted at its whole estimate too, a batch whose download had stored its
-   * answers and not yet ended was counted twice (helper-85: --max-cost stopped a third batch that fit).
-   */
+  /** The in-flight groups' cost still to come (`#toCome`), at how far over their estimates the answers so far came (`#overrun`). */
   #projectedInFlight(): number {
     const overrun = this.#overrun();
     let usd = 0;
-    for (const [batchId, group] of this.#inFlight) usd += group.usd * (1 - shareOf(group, this.#answered(batchId).paid)) * overrun;
+    for (const [batchId, group] of this.#inFlight) usd += this.#toCome(batchId, group, overrun);
     return usd;
+  }
+
+  /**
+   * What a group in flight is still to cost: the answers it has stored are in `spentUsd` already
+   * (counted at its whole estimate too, a batch whose download had stored its answers and not yet
+   * ended was counted twice: helper-85). At least the share of its estimate its unanswered requests
+   * are, and at least what its estimate leaves once its answers so far are paid: its cheap requests
+   * answered first do not make an expensive one still out look cheap (helper-87: a 50,000-token prompt
+   * projected at a thirty-second of its group went over the cap by a third).
+   */
+  #toCome(batchId: number, group: { usd: number; requests?: number | undefined }, overrun: number): number {
+    const answered = this.#answered(batchId);
+    const scaled = group.usd * overrun;
+    return Math.max(scaled * (1 - shareOf(group, answered.paid)), scaled - answered.usd);
   }
 
   /** Cancels the newest batches in flight while spent plus the projection of those in flight crosses the cap. */
@@ -254,7 +263,7 @@ export class BudgetGuard {
       if (projected <= budget.maxUsd) break;
       const group = this.#inFlight.get(batchId);
       if (!group || !this.#cancel(batchId)) continue;
-      projected -= group.usd * (1 - shareOf(group, this.#answered(batchId).paid)) * overrun;
+      projected -= this.#toCome(batchId, group, overrun);
       this.#inFlight.delete(batchId);
       this.#canceled.add(batchId);
       canceling++;

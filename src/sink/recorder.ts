@@ -27,14 +27,21 @@ export interface Decided {
  */
 export type Requeued = Map<string, { bytes: number; maxTokens?: number | undefined; documents?: boolean | undefined }>;
 
+/** What this run's stores took of a batch: its billed answers, its answers lost on the way, and what the answers cost. */
+export interface Taken {
+  paid: number;
+  lost: number;
+  usd: number;
+}
+
 export class ResultRecorder {
   readonly #ctx: SinkContext;
   /** Why each requeued request is tried again (for the `requeued` event). */
   readonly #reasons = new Map<string, string>();
   /** Each spec's `max_tokens` (for doubling a truncated answer's). */
   readonly #specMaxTokens = new Map<string, number>();
-  /** Billed results (answers) this run's stores took, and answers lost on the way, by ledger batch id (see `took`). */
-  readonly #taken = new Map<number, { paid: number; lost: number }>();
+  /** Billed results (answers) this run's stores took, answers lost on the way, and what the answers cost, by ledger batch id (see `took`). */
+  readonly #taken = new Map<number, Taken>();
   /** Stores under way, until each has counted what it took (`counted`). */
   readonly #counting = new Set<Promise<boolean[]>>();
 
@@ -121,14 +128,17 @@ export class ResultRecorder {
     const mode = row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch';
     let paid = 0;
     let lost = 0;
+    // What they cost: what the budget's count of the run's spending grew by as `onResult` took them.
+    const spentBefore = this.#ctx.opts.budget?.spentUsd() ?? 0;
     for (const [i, { key, billed: bill }] of decided.entries()) {
       if (!taken[i]) continue;
       this.#ctx.opts.onResult?.(bill, mode, key);
       if (bill.type === 'succeeded') paid++; // errored, expired and canceled requests are free
       if (bill.lost) lost++; // but an answer lost on the way may have been billed
     }
-    const sums = this.#taken.get(row.id) ?? { paid: 0, lost: 0 };
-    this.#taken.set(row.id, { paid: sums.paid + paid, lost: sums.lost + lost });
+    const usd = (this.#ctx.opts.budget?.spentUsd() ?? 0) - spentBefore;
+    const sums = this.#taken.get(row.id) ?? { paid: 0, lost: 0, usd: 0 };
+    this.#taken.set(row.id, { paid: sums.paid + paid, lost: sums.lost + lost, usd: sums.usd + usd });
     return taken;
   }
 
@@ -136,8 +146,8 @@ export class ResultRecorder {
    * How many billed results (answers) of the batch this run's stores took (`paid`: what it paid for
    * here, `onResult` counted them), and how many answers lost on the way (`lost`: maybe billed).
    */
-  took(batchId: number): { paid: number; lost: number } {
-    return this.#taken.get(batchId) ?? { paid: 0, lost: 0 };
+  took(batchId: number): Taken {
+    return this.#taken.get(batchId) ?? { paid: 0, lost: 0, usd: 0 };
   }
 
   /** How many of the requeued requests are tried again for each reason. */

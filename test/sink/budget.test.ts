@@ -182,15 +182,15 @@ describe('BudgetGuard review (unit)', () => {
   it('a batch in flight counts only its unanswered share once its answers are stored, and those answers count in the ratio as settled', () => {
     const ctx = testContext();
     let spent = 0;
-    const answered = new Map<number, number>();
-    const guard = new BudgetGuard(ctx, { maxUsd: 0.75, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.016 }, () => false, (batchId) => ({ paid: answered.get(batchId) ?? 0, lost: 0 }));
+    const answered = new Map<number, [paid: number, usd: number]>();
+    const guard = new BudgetGuard(ctx, { maxUsd: 0.75, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.016 }, () => false, (batchId) => ({ paid: answered.get(batchId)?.[0] ?? 0, usd: answered.get(batchId)?.[1] ?? 0 }));
     guard.charge(1, 0.16, 10);
     guard.charge(2, 0.16, 10);
     spent = 0.195; // batch 1's 10 answers
-    answered.set(1, 10);
+    answered.set(1, [10, 0.195]);
     guard.settled(1, 10);
     spent = 0.39; // batch 2's 10 answers stored; its follow has not ended yet
-    answered.set(2, 10);
+    answered.set(2, [10, 0.195]);
     // $0.39 spent, nothing unanswered in flight, $0.16 × 1.22 asked: $0.585, under $0.75.
     expect(guard.admit({ requests: 10, bytes: 1 }, 'batch')).toBeCloseTo(0.16);
     expect(ctx.events.filter((e) => e.type === 'budget')).toEqual([]);
@@ -199,15 +199,30 @@ describe('BudgetGuard review (unit)', () => {
   it('a batch half answered so far is projected for its other half', () => {
     const ctx = testContext();
     let spent = 0;
-    const answered = new Map<number, number>();
-    const guard = new BudgetGuard(ctx, { maxUsd: 0.5, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.01 }, () => false, (batchId) => ({ paid: answered.get(batchId) ?? 0, lost: 0 }));
+    const answered = new Map<number, [paid: number, usd: number]>();
+    const guard = new BudgetGuard(ctx, { maxUsd: 0.5, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.01 }, () => false, (batchId) => ({ paid: answered.get(batchId)?.[0] ?? 0, usd: answered.get(batchId)?.[1] ?? 0 }));
     guard.charge(1, 0.2, 20);
     spent = 0.2; // 10 of its 20 answers, at twice their estimate
-    answered.set(1, 10);
+    answered.set(1, [10, 0.2]);
     // Its answers so far cost twice their estimate: $0.20 spent + its other half at 2 × $0.10 + $0.08
     // asked at 2 × $0.08: $0.56, over (at their bare estimates, $0.48 went out); $0.04 asked: $0.48 fits.
     expect(guard.admit({ requests: 8, bytes: 1 }, 'batch')).toBe('wait');
     expect(guard.admit({ requests: 4, bytes: 1 }, 'batch')).toBeCloseTo(0.04);
+  });
+
+  // helper-87 #4: 31 cheap answers of a 32-request group, its 50,000-token request still out, made the
+  // group look nearly paid: projected at a thirty-second of its estimate, another such request went
+  // out, and the run crossed its $0.08 cap by a third, canceling nothing.
+  it('a group whose cheap requests were answered first is still projected at what its estimate leaves', () => {
+    const ctx = testContext();
+    let spent = 0;
+    const answered = new Map<number, [paid: number, usd: number]>();
+    const guard = new BudgetGuard(ctx, { maxUsd: 0.08, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.001 }, () => false, (batchId) => ({ paid: answered.get(batchId)?.[0] ?? 0, usd: answered.get(batchId)?.[1] ?? 0 }));
+    guard.charge(1, 0.081, 32); // 31 requests of $0.001 and one of $0.05
+    spent = 0.0031; // the 31 cheap ones answered, at their estimates
+    answered.set(1, [31, 0.0031]);
+    // $0.0031 spent + $0.0779 its estimate leaves + $0.05 asked: over; it waits for the group.
+    expect(guard.admit({ requests: 50, bytes: 1 }, 'batch')).toBe('wait');
   });
 
   // helper-58: a batch half of whose answers another worker took (or whose answers were free:
