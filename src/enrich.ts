@@ -323,7 +323,8 @@ export function enrichStage(
             }),
       })(ready, stage);
       closeInput = undefined; // the chain reads it now, and closes it
-      yield* toEnriched({ validator: answer?.validator, file: o.file, into: o.into, meta: paid ? { table, paid } : undefined }, o.counts ?? newCounts())(joined);
+      const answerColumns = o.into ? [o.into] : answer?.fields.length ? answer.fields : ['answer'];
+      yield* toEnriched({ validator: answer?.validator, file: o.file, answerColumns, into: o.into, meta: paid ? { table, paid } : undefined }, o.counts ?? newCounts())(joined);
       // What was paid and taken by no record (`toEnriched` takes each key's cost once, to its first record).
       if (paid && paid.size > 0) {
         const costs = [...paid.values()];

@@ -15,6 +15,15 @@ import type { MessageBatchResult } from '@anthropic-ai/sdk/resources/messages/ba
  */
 export type EnrichedRecord = Record<string, unknown> & { _error?: RecordError };
 
+/**
+ * The answer's columns, as the enrich stage gives them on its first records (a property of this
+ * symbol, not enumerable: no record shows it, JSON leaves it out): a CSV writer after the stage takes
+ * them for its header when it is not given them (`WriteOptions.answerColumns`), whatever the first
+ * record holds (helper-88: a first record that failed made a header without them, and every answer
+ * after it was left out).
+ */
+export const ANSWER_COLUMNS: unique symbol = Symbol.for('batch-enrich.answerColumns');
+
 /** The error a record carries in its `_error` field. */
 export interface RecordError {
   type: string;

@@ -3,12 +3,14 @@
  * with `_error`. Counts what it emits so the CLI can choose its exit code.
  */
 import { costOf, type PriceTable } from '../core/pricing.ts';
-import { interpretResult, mergeAnswer, withError, withField, type AnswerValidator, type EnrichedRecord, type Interpreted } from '../core/result.ts';
+import { ANSWER_COLUMNS, interpretResult, mergeAnswer, withError, withField, type AnswerValidator, type EnrichedRecord, type Interpreted } from '../core/result.ts';
 import { sourceOf } from '../core/text.ts';
 import type { JoinedRecord } from './batch.ts';
 
 export interface MergeOptions {
   validator?: AnswerValidator | undefined;
+  /** The answer's columns (`ANSWER_COLUMNS`), given to a CSV writer after the stage on the first records. */
+  answerColumns?: readonly string[] | undefined;
   /** Named, with the record's line, in the error of an answer (`file:line: …`, as input errors are); absent: `<stdin>`. */
   file?: string | undefined;
   /** Put the answer under this field instead of merging it at the top level. */
@@ -40,6 +42,14 @@ export function isFailed(record: object): boolean {
 
 export function toEnriched(options: MergeOptions, counts: MergeCounts = newCounts()) {
   return async function* merge(source: AsyncIterable<JoinedRecord>): AsyncGenerator<EnrichedRecord> {
+    // The first records carry the answer's columns: a CSV writer decides its header by them, at the
+    // latest once it has held back its most error-only records (`MAX_WAITING`), so no later one needs them.
+    let toMark = options.answerColumns ? MARKED_RECORDS : 0;
+    const marked = (record: EnrichedRecord): EnrichedRecord => {
+      if (toMark === 0) return record;
+      toMark--;
+      return Object.defineProperty(record, ANSWER_COLUMNS, { value: options.answerColumns });
+    };
     for await (const joined of source) {
       // An input error names its file and line already (read, attach, prepare); an answer's is named here.
       const at = (): string => `${sourceOf(options.file, {})}:${joined.line}: `;
@@ -52,7 +62,7 @@ export function toEnriched(options: MergeOptions, counts: MergeCounts = newCount
       if (outcome.ok) {
         counts.ok++;
         const record = mergeAnswer(joined.data, outcome.answer, options.into);
-        yield options.meta ? withField(record, '_meta', metaOf(joined, options.meta)) : record;
+        yield marked(options.meta ? withField(record, '_meta', metaOf(joined, options.meta)) : record);
       } else {
         counts.failed++;
         counts.byType[outcome.error.type] = (counts.byType[outcome.error.type] ?? 0) + 1;
@@ -61,11 +71,14 @@ export function toEnriched(options: MergeOptions, counts: MergeCounts = newCount
         const record = withError(joined.data, error);
         const out = options.meta ? withField(record, '_meta', metaOf(joined, options.meta)) : record;
         failedRecords.add(out);
-        yield out;
+        yield marked(out);
       }
     }
   };
 }
+
+/** How many of its first records the stage marks with the answer's columns (`ANSWER_COLUMNS`): more than a CSV writer holds back. */
+const MARKED_RECORDS = 1024;
 
 /** A message that starts with where its record is (`tickets.csv:7: `, `<stdin>:3: `). */
 const PLACED = /^[^\n]*?:\d+: /;

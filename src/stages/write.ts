@@ -16,6 +16,7 @@
 import { Transform } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
 import { stringifyLossless, valueText } from '../core/rawjson.ts';
+import { ANSWER_COLUMNS } from '../core/result.ts';
 import { aBoolean, aFunction, anything, checkOptions, oneOf, type OptionRule } from './options.ts';
 
 export type OutputFormat = 'ndjson' | 'csv';
@@ -24,7 +25,7 @@ export interface WriteOptions {
   format: OutputFormat;
   /** CSV: the input's columns, once known (e.g. the CSV input's header); else the first record's fields. */
   inputColumns?: (() => readonly string[] | undefined) | undefined;
-  /** CSV: the answer's columns, placed after the input's. */
+  /** CSV: the answer's columns, placed after the input's; absent: those the enrich stage's records carry (`ANSWER_COLUMNS`), if any. */
   answerColumns?: readonly string[] | undefined;
   /** CSV: the records carry `_meta` (`meta` of the merge stage): a column of JSON after `_error`. */
   metaColumn?: boolean | undefined;
@@ -74,7 +75,9 @@ export function createFormatter(options: WriteOptions): Formatter {
     bom = '';
     return out;
   };
-  const answer = options.answerColumns ?? [];
+  // Given, or as the enrich stage's records carry them (`ANSWER_COLUMNS`), once the header is decided.
+  let answer: readonly string[] = options.answerColumns ?? [];
+  let answerGiven = options.answerColumns !== undefined;
   const trailing = trailingColumns(options.metaColumn);
   let columns: string[] | undefined;
   /** `columns` as a set: a record's fields are looked up in it (in the array, 20,000 columns took 12 s for 50 rows). */
@@ -109,6 +112,8 @@ export function createFormatter(options: WriteOptions): Formatter {
 
   const format = (record: Record<string, unknown>) => {
     if (columns) return row(record, columns);
+    const carried = (record as { [ANSWER_COLUMNS]?: readonly string[] })[ANSWER_COLUMNS];
+    if (!answerGiven && carried !== undefined) [answer, answerGiven] = [carried, true];
     const known = options.inputColumns?.();
     const errorOnly = Object.keys(record).every((key) => trailing.includes(key));
     if (!known && errorOnly && waiting.length < MAX_WAITING) {

@@ -284,3 +284,26 @@ describe('numbers JavaScript cannot hold (raw numbers from NDJSON input)', () =>
     expect(await writeAll({ format: 'csv', answerColumns: [] }, [record])).toBe('id,huge,nested,text,_error\n9007199254740993,1e400,"{""n"":123456789012345678901234567890}",\ue000 not a number,\n');
   });
 });
+
+// helper-88 #1: the README's pipeline (enrichStage, then writeRecords({ format: 'csv' })) wrote no
+// answer columns when its first record failed: the header came from that record, and every answer
+// after it was left out, paid for and never written, without a word.
+describe('CSV after the enrich stage: the answer columns come from the stage', () => {
+  it('a first record that failed still gives the header its answer columns', async () => {
+    const { toEnriched } = await import('../../src/stages/merge.ts');
+    const { succeeded, text } = await import('../helpers/messages.ts');
+    const { z } = await import('zod');
+    const joined = (seq: number, data: Record<string, unknown>, result: unknown) => ({ seq, line: seq + 2, data, key: `k${seq}`, error: undefined, result, attempts: 1, batchId: 'b', customId: `c${seq}`, mode: 'batch' as const });
+    const enriched = toEnriched({ validator: z.object({ category: z.string(), urgency: z.string() }), answerColumns: ['category', 'urgency'], file: 'tickets.csv' })(
+      Readable.from([
+        joined(0, { id: 'T-1', subject: 'Charged twice' }, { type: 'expired' }),
+        joined(1, { id: 'T-2', subject: 'Dark mode?' }, succeeded([text('{"category":"feature","urgency":"low"}')])),
+      ]),
+    );
+    let out = '';
+    for await (const chunk of writeRecords({ format: 'csv' })(enriched)) out += chunk;
+    const [head, , second] = out.trimEnd().split('\n');
+    expect(head).toBe('id,subject,category,urgency,_error');
+    expect(second).toBe('T-2,Dark mode?,feature,low,');
+  });
+});
