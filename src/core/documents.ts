@@ -462,8 +462,12 @@ function mimeParts(text: string, start: number, end: number, depth: number, part
   const delimiter = `--${boundary[1] ?? boundary[2]}`;
   const lines = new RegExp(`(?:^|\\r?\\n)${delimiter.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(--)?[ \\t]*(?:\\r?\\n|$)`, 'g');
   lines.lastIndex = Math.max(0, bodyStart - 2);
+  // Searched within the part (a cut of the text, made without copying it): an inner multipart whose
+  // boundary never comes was searched to the end of the message, once each (helper-87: 5,000 such
+  // parts before an 8 MB attachment took 30 s).
+  const within = text.slice(0, end);
   let partStart: number | undefined;
-  for (let m = lines.exec(text); m !== null && m.index < end; m = lines.exec(text)) {
+  for (let m = lines.exec(within); m !== null; m = lines.exec(within)) {
     if (partStart !== undefined) mimeParts(text, partStart, m.index, depth + 1, part);
     if (m[1] === '--') return;
     partStart = m.index + m[0].length;
