@@ -838,13 +838,21 @@ function ownPart(address: string): string {
  * it can send is named as not sent.
  */
 async function htmlImages(html: string, name: string, depth: number, options: InspectOptions, files: EmailFiles): Promise<void> {
-  const images = html.matchAll(/<img\b[^>]*?\bsrc\s*=\s*(["'])\s*data:image\/[a-z+.-]+;base64,([A-Za-z0-9+/=\s]*)\1[^>]*>/gi);
   let n = 0;
-  for (const [tag, , data] of images) {
+  // A tag to its end, past a `>` inside a quoted value (an SVG written as a data: URI).
+  for (const [tag] of html.matchAll(/<img\b(?:[^>"']|"[^"]*"|'[^']*')*>/gi)) {
+    const src = /\bsrc\s*=\s*(["'])\s*(data:[\s\S]*?)\1/i.exec(tag)?.[2];
+    if (src === undefined) continue;
     const alt = /\balt\s*=\s*(["'])([^"']*)\1/i.exec(tag)?.[2]?.trim();
     const label = `image ${++n} in its HTML${alt ? ` (${alt})` : ''}`;
+    // RFC 2397: data:[<mediatype>][;parameter=value]*[;base64],<data> (helper-87: `;name=receipt.png;base64`).
+    const [, mediaType = '', parameters = '', data = ''] = /^data:([^;,]*)((?:;[^;,]*)*),([\s\S]*)$/i.exec(src) ?? [];
+    if (!/;base64$/i.test(parameters) || !/^image\/(png|jpeg|gif|webp)$/i.test(mediaType.trim())) {
+      files.notSent.push(`${label} (${mediaType.trim() || 'data'}, not an image the API reads)`);
+      continue;
+    }
     try {
-      const inspected = await inspect(Buffer.from(data ?? '', 'base64'), `${name} ${label}`, depth, options);
+      const inspected = await inspect(Buffer.from(data, 'base64'), `${name} ${label}`, depth, options);
       if (inspected.kind === 'image') files.add({ ...inspected, attachment: label });
       else files.notSent.push(`${label} (not an image)`);
     } catch (error) {

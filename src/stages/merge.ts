@@ -55,7 +55,7 @@ export function toEnriched(options: MergeOptions, counts: MergeCounts = newCount
       const at = (): string => `${sourceOf(options.file, {})}:${joined.line}: `;
       // An input error names its place already; one the sink gave (the budget ran out) is named here.
       const outcome = joined.error
-        ? ({ ok: false, error: PLACED.test(joined.error.message) ? joined.error : { ...joined.error, message: `${at()}${joined.error.message}` } } as const)
+        ? ({ ok: false, error: joined.error.message.startsWith(at()) || PLACED.test(joined.error.message) ? joined.error : { ...joined.error, message: `${at()}${joined.error.message}` } } as const)
         : joined.result
           ? named(interpretResult(joined.result, { validator: options.validator }), at)
           : ({ ok: false, error: { type: 'missing_result', message: `${at()}no result was joined` } } as const);

@@ -419,6 +419,18 @@ describe("inspectDocument: an e-mail's HTML body keeps its tables and headings",
     expect(doc.notSent).toEqual(['image 3 in its HTML (broken) (document_unsupported)']);
   });
 
+  // helper-87 #7: a data: URI with a parameter before base64 (name=, charset=) was left out of the
+  // text and never sent; an SVG written in the HTML was left out without a word.
+  it('an image written into the HTML with parameters in its data: URI is sent; one that is no image it can send is named', async () => {
+    const shot = png(40, 30).toString('base64');
+    const doc = (await inspectDocument(
+      Buffer.from([...head, 'Content-Type: text/html; charset=utf-8', '', `<p>Receipt photo:</p><img alt="receipt" src="data:image/png;name=receipt.png;base64,${shot}"><img alt="chart" src="data:image/svg+xml;utf8,<svg xmlns='http://www.w3.org/2000/svg'><text>Total 42</text></svg>">`, ''].join('\r\n')),
+      'm.eml',
+    )) as { text: string; attachments: { attachment?: string }[]; notSent?: string[] };
+    expect(doc.attachments.map((a) => a.attachment)).toEqual(['image 1 in its HTML (receipt)']);
+    expect(doc.notSent).toEqual(['image 2 in its HTML (chart) (image/svg+xml, not an image the API reads)']);
+  });
+
   it('an image with a web address keeps it, as a link is kept', async () => {
     const text = await textOf([...head, 'Content-Type: text/html; charset=utf-8', '', '<p>Chart: <img src="https://vendor.example/chart.png" alt="Q4 chart"></p>', '']);
     expect(text).toContain('Q4 chart [https://vendor.example/chart.png]');

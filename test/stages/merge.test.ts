@@ -78,6 +78,9 @@ describe('toEnriched', () => {
     // helper-86 #7: an error the sink gives a record (the budget ran out) named no line either.
     const refused = messages(await merge([joined(4, { id: '5' }, { error: { type: 'budget_exceeded', message: 'not submitted: the budget of $1 would be crossed' }, key: undefined })], { validator, file: 'tickets.csv' }));
     expect(refused).toEqual(['tickets.csv:6: not submitted: the budget of $1 would be crossed']);
+    // helper-87 #6: a file name with a line break in it had its errors named twice.
+    const broken = messages(await merge([joined(0, { id: '1' }, { error: { type: 'document_unreadable', message: 'nl/bad\nname.pdf:2: nl/bad\nname.pdf: an empty document' }, key: undefined })], { validator, file: 'nl/bad\nname.pdf' }));
+    expect(broken).toEqual(['nl/bad\nname.pdf:2: nl/bad\nname.pdf: an empty document']);
     expect(messages(await merge(records.slice(0, 1), { validator }))[0]).toMatch(/^<stdin>:2: the answer was cut off/);
   });
 
