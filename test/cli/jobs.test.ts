@@ -346,14 +346,29 @@ describe('status', () => {
     const s = await setup();
     const t = Date.now() - HOUR;
     for (let i = 0; i < 3; i++) addBatch(s.ledger, { identity: s.identity, job: 'nightly', state: 'failed', at: t + i * MINUTE, requests: 40 });
-    // One try that sent its 40 rows in 4 batches, all failed: all 40 wait for the next.
-    const first = addBatch(s.ledger, { identity: s.identity, job: 'weekly', state: 'failed', at: t, requests: 10, live: true });
+    // One try that sent its 40 rows in 4 batches, which all failed when it stopped: all 40 wait for the next.
+    const first = addBatch(s.ledger, { identity: s.identity, job: 'weekly', at: t, requests: 10, live: true });
     const itsRun = s.ledger.batch(first)!.run;
-    for (let i = 1; i < 4; i++) addBatch(s.ledger, { identity: s.identity, job: 'weekly', state: 'failed', at: t + i, requests: 10, run: itsRun, live: i < 3 });
+    const ids = [first, ...[1, 2, 3].map((i) => addBatch(s.ledger, { identity: s.identity, job: 'weekly', at: t + i, requests: 10, run: itsRun, live: true }))];
+    for (const id of ids) s.ledger.failBatch(id, t + 10, 'the run stopped', 'creating');
     const r = await run(statusCommand, ['--json', '--no-refresh'], s.env);
     const jobs = Object.fromEntries(r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).map((job) => [job['job'], job]));
     expect(jobs['nightly']).toMatchObject({ requests_failed: 40, ready: false });
     expect(jobs['weekly']).toMatchObject({ requests_failed: 40, ready: false });
+  });
+
+  // helper-87 #5: two workers of one job (--shard 1/2, 2/2); the first stopped with its group failed, the
+  // second went on making batches: its later ones were taken for the first's rows sent again, and the
+  // job said requests_failed 0, ready true, with the first's rows never answered.
+  it("--json: a worker's failed batch is not taken for sent again by another worker's batches beside it", async () => {
+    const s = await setup();
+    const t = Date.now() - HOUR;
+    const a = addBatch(s.ledger, { identity: s.identity, job: 'sharded', at: t, requests: 20, live: true });
+    const b = addBatch(s.ledger, { identity: s.identity, job: 'sharded', remoteId: 'msgbatch_b1', state: 'downloaded', at: t + 1, requests: 20, answered: true, live: true });
+    s.ledger.failBatch(a, t + 5, 'the run stopped', 'creating');
+    addBatch(s.ledger, { identity: s.identity, job: 'sharded', remoteId: 'msgbatch_b2', state: 'downloaded', at: t + 6, requests: 5, answered: true, run: s.ledger.batch(b)!.run });
+    const r = await run(statusCommand, ['--json', '--no-refresh'], s.env);
+    expect(JSON.parse(r.stdout.trimEnd())).toMatchObject({ requests_failed: 20, ready: false });
   });
 
   // helper-85 #4: a real-time run stopped by Ctrl-C after 8 of its 40 answers (paid) said

@@ -204,14 +204,10 @@ function jobJson(job: string, views: BatchView[]): Record<string, unknown> {
   const sum = (states: readonly BatchState[]) => views.reduce((n, v) => n + (states.includes(v.row.state) ? v.row.request_count : 0), 0);
   const byState = Object.fromEntries(STATES.map((state) => [state, views.filter((v) => v.row.state === state).length]));
   const expiries = views.filter(processing).map(expiresAt);
-  // A failed batch's requests go back to pending, and the job's next batch sends them again: a batch
-  // failed before the job's newest other batch was made is behind it (its requests are counted there),
-  // and so is one of an earlier try than the job's last, which sent them again (helper-85: three
-  // tries of 40 rows that each failed said 120).
-  const newest = Math.max(-Infinity, ...views.filter((v) => v.row.state !== 'failed').map((v) => v.row.created_at));
-  const lastTry = Math.max(-Infinity, ...views.map((v) => v.row.run));
-  // What a failed real-time group stored (a run stopped by Ctrl-C after some answers) is done; the rest failed.
-  const failed = views.reduce((n, v) => n + (v.row.state === 'failed' && v.row.updated_at > newest && v.row.run === lastTry ? v.row.request_count - stored(v) : 0), 0);
+  // What a failed real-time group stored (a run stopped by Ctrl-C after some answers) is done; the rest
+  // failed, unless the job has sent it again since (`behind`).
+  const isBehind = behind(views);
+  const failed = views.reduce((n, v) => n + (v.row.state === 'failed' && !isBehind(v) ? v.row.request_count - stored(v) : 0), 0);
   const storedOfFailed = views.reduce((n, v) => n + (v.row.state === 'failed' ? stored(v) : 0), 0);
   return {
     job,
@@ -266,6 +262,21 @@ function expectedCost(views: readonly BatchView[]): number | null {
     usd += view.expectedUsd * share;
   }
   return Number(usd.toFixed(6));
+}
+
+/**
+ * Whether a failed batch's requests were sent again since: a failed batch's requests go back to
+ * pending, and the next batch that takes them is made after it failed, by its own run or by a run that
+ * began after it failed (a rerun). Not by another worker at work beside it (`--shard`: its own rows;
+ * helper-87: a stopped worker's 16 unanswered rows were taken for sent again by the other's batches,
+ * and the job said ready). Before, three tries of 40 rows that each failed said 120 (helper-85).
+ */
+function behind(views: readonly BatchView[]): (view: BatchView) => boolean {
+  // When each run made its first batch: a run that made one before a batch failed was at work beside it.
+  const firstOf = new Map<number, number>();
+  for (const { row } of views) firstOf.set(row.run, Math.min(firstOf.get(row.run) ?? Infinity, row.created_at));
+  return ({ row: failed }) =>
+    views.some(({ row }) => row.id !== failed.id && row.created_at > failed.updated_at && (row.run === failed.run || (firstOf.get(row.run) ?? -Infinity) > failed.updated_at));
 }
 
 /** The requests of a batch whose results are in the ledger, as far as `status` knows (a real-time group's counts). */
