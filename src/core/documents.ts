@@ -756,7 +756,11 @@ class EmailFiles {
   /** What a message it forwards leaves out: named in that message's text, said with the e-mail's. */
   readonly notSentInside: string[] = [];
   readonly #byHash = new Map<string, { first: string; again: string[] }>();
+  /** What was left out, by its bytes: a copy of it is named as the same. */
+  readonly #leftOut = new Map<string, string>();
+  /** PDF pages and images sent: a request carries at most `pageLimit` of them together, as `preflight` counts. */
   #pages = 0;
+  #images = 0;
 
   constructor(readonly pageLimit: number | undefined) {}
 
@@ -765,13 +769,30 @@ class EmailFiles {
     const hash = createHash('sha256').update(part.bytes).digest('base64');
     const seen = this.#byHash.get(hash);
     if (seen) return void seen.again.push(label);
-    if (part.kind === 'pdf' && this.pageLimit !== undefined && this.#pages + part.pages > this.pageLimit) {
-      const over = part.pages > this.pageLimit ? `${part.pages} pages` : `${part.pages} pages, with the e-mail's ${this.#pages} before it`;
-      return void this.notSent.push(`${label} (document_too_many_pages: ${over}, over the ${this.pageLimit}-page limit of a request to this model)`);
+    const leftOut = this.#leftOut.get(hash);
+    if (leftOut !== undefined) return void this.notSent.push(`${label} (the same as ${leftOut})`);
+    const over = this.#over(part);
+    if (over) {
+      this.#leftOut.set(hash, label);
+      return void this.notSent.push(`${label} (${over})`);
     }
     this.#byHash.set(hash, { first: label, again: [] });
     if (part.kind === 'pdf') this.#pages += part.pages;
+    else this.#images++;
     this.sent.push(part);
+  }
+
+  /** Why `part` would take the e-mail over the limit of a request (`pageLimit`), or undefined (helper-87: 95 pages and 10 images failed it whole). */
+  #over(part: Extract<Inspected, { kind: 'pdf' | 'image' }>): string | undefined {
+    const limit = this.pageLimit;
+    if (limit === undefined) return undefined;
+    const media = this.#pages + this.#images;
+    if (part.kind === 'pdf') {
+      if (part.pages > limit) return `document_too_many_pages: ${part.pages} pages, over the ${limit}-page limit of a request to this model`;
+      if (this.#pages + part.pages > limit) return `document_too_many_pages: ${part.pages} pages, with the e-mail's ${this.#pages} before it, over the ${limit}-page limit of a request to this model`;
+      if (media + part.pages > limit) return `too_much_media: ${part.pages} pages, with the e-mail's ${this.#pages} pages and ${this.#images} images before it, over the ${limit} a request to this model carries`;
+    } else if (media + 1 > limit) return `too_much_media: with the e-mail's ${this.#pages} pages and ${this.#images} images before it, over the ${limit} a request to this model carries`;
+    return undefined;
   }
 
   /** The files attached more than once, as the text names them: ` (each sent once: a.pdf, attached again as copy.pdf)`. */

@@ -782,6 +782,20 @@ describe('preflight: what the API would refuse, before paying', () => {
     expect(fwd.notSent).toEqual(['orig.eml › INV-00042.pdf (document_too_many_pages: 101 pages, over the 100-page limit of a request to this model)']);
   });
 
+  // helper-87 #8: PDF pages and images count together against what a request carries; a 95-page PDF
+  // and 10 images failed the whole e-mail (too_much_media). A PDF left out and attached again is named as the same.
+  it('images past what a request carries, with the PDF pages before them, are left out and named', async () => {
+    const pdf95 = Buffer.from(await textPdf(Array.from({ length: 95 }, () => ['p']))).toString('base64');
+    const part = (name: string, type: string, data: string) => ['--b1', `Content-Type: ${type}; name="${name}"`, `Content-Disposition: attachment; filename="${name}"`, 'Content-Transfer-Encoding: base64', '', data];
+    const images = Array.from({ length: 10 }, (_, i) => part(`p${i}.png`, 'image/png', png(10 + i, 10).toString('base64'))).flat();
+    const message = ['From: a@b.example', 'Subject: Order', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b1"', '', '--b1', 'Content-Type: text/plain', '', 'Order 7781, total 480 EUR.', ...part('catalogue.pdf', 'application/pdf', pdf95), ...images, '--b1--', ''].join('\r\n');
+    const doc = (await inspectDocument(Buffer.from(message), 'm.eml', { pageLimit: 100 })) as { attachments: { attachment?: string }[]; notSent?: string[] };
+    expect(doc.attachments.map((a) => a.attachment)).toEqual(['catalogue.pdf', 'p0.png', 'p1.png', 'p2.png', 'p3.png', 'p4.png']);
+    expect(doc.notSent).toHaveLength(5);
+    expect(doc.notSent?.[0]).toBe("p5.png (too_much_media: with the e-mail's 95 pages and 5 images before it, over the 100 a request to this model carries)");
+    expect(() => preflight([{ name: 'm.eml', doc: doc as Inspected }], { model: 'claude-haiku-4-5', inlineBytes: 0 })).not.toThrow();
+  });
+
   it('a request over 32 MB', async () => {
     const doc = await inspectDocument(await invoicePdf(1), 'a.pdf');
     expect(() => preflight([{ name: 'a.pdf', doc }], { model: 'm', inlineBytes: 32 * 1024 * 1024 + 1 })).toThrow(
