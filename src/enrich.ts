@@ -16,6 +16,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import { basename } from 'node:path';
 import { z } from 'zod';
 import { BatchEnrichError } from './errors.ts';
+import { POLL_MAX_MS, POLL_MIN_MS } from './core/backoff.ts';
 import { checkApiKey, checkBaseUrl, createClient, identityOf, publicBaseUrl, sameEndpoint } from './client/client.ts';
 import { DEFAULT_MAX_ATTEMPTS, isTransientFailure, mayHaveFailedForFiles, modelOutputLimit } from './core/retry.ts';
 import { lookupModel } from './client/models.ts';
@@ -114,6 +115,15 @@ export function resolveOptions(options: EnrichOptions) {
     const issue = parsed.error.issues[0];
     const name = issue?.path.join('.') || 'options';
     throw new BatchEnrichError('BE_INVALID_OPTION', `\`${name}\`: ${issue?.message ?? 'invalid'}`);
+  }
+  // As the CLI refuses --poll-min above --poll-max (helper-88: the library ran on, its minimum ignored).
+  const { pollMinMs = POLL_MIN_MS, pollMaxMs = POLL_MAX_MS } = parsed.data;
+  if (pollMinMs > pollMaxMs) {
+    const given = (name: string, value: number | undefined) => `\`${name}\` ${value === undefined ? '(the default) ' : ''}`;
+    throw new BatchEnrichError(
+      'BE_INVALID_OPTION',
+      `${given('pollMinMs', parsed.data.pollMinMs)}${pollMinMs} is above ${given('pollMaxMs', parsed.data.pollMaxMs)}${pollMaxMs}: polls start at pollMinMs and grow up to pollMaxMs`,
+    );
   }
   return parsed.data;
 }

@@ -25,6 +25,8 @@ describe('library and emulator options: the usage error, naming the option and t
   const cases: { description: string; run: () => Promise<unknown>; message: RegExp }[] = [
     { description: 'enrichAll with a batch size of 0', run: () => enrichAll([{ a: 1 }], { prompt: 'x', batchSize: 0 }), message: /^`batchSize`: / },
     { description: 'enrichAll with the answer put into _meta (it would be replaced by the metadata)', run: () => enrichAll([{ a: 1 }], { prompt: 'x', into: '_meta' }), message: /^`into`: expected a field other than _error and _meta \(batch-enrich puts its own fields there\)/ },
+    // helper-88 #8: the CLI refused --poll-min above --poll-max; the library ran on, its minimum ignored.
+    { description: 'enrichAll with pollMinMs above pollMaxMs', run: () => enrichAll([{ a: 1 }], { prompt: 'x', pollMinMs: 20_000, pollMaxMs: 100 }), message: /^`pollMinMs` 20000 is above `pollMaxMs` 100: polls start at pollMinMs and grow up to pollMaxMs$/ },
     { description: 'startEmulator with a fault rate above 1', run: () => startEmulator({ faultRate429: 2 }), message: /^`faultRate429`: .*, got 2$/ },
     { description: 'startEmulator with fault rates adding up over 1', run: () => startEmulator({ faultRate429: 0.6, faultRate500: 0.6 }), message: /expected at most 1, got 1\.2$/ },
     { description: 'startEmulator beyond loopback without a key', run: () => startEmulator({ host: '0.0.0.0' }), message: /^`host`: .*beyond loopback/ },
