@@ -48,6 +48,8 @@ export function notALedger(spec: string): string | undefined {
     // A file or sqlite URL has no password: as written.
     return `${path === undefined ? redactUrl(trimmed) : trimmed} is a URL of a kind the ledger is not: a PostgreSQL URL starts postgres:// or postgresql://; a SQLite ledger is a file path${path ? `: ${path}` : ''}`;
   }
+  // A folder named ~ in the working directory, where the user meant home (helper-88).
+  if (/^~($|\/)/.test(trimmed)) return `${trimmed} starts with ~, which only a shell expands (not in --ledger=~/…, nor in the library): give the path from /, or $HOME${trimmed.slice(1)} in a shell`;
   if (/^:memory:?$/i.test(trimmed) && trimmed !== ':memory:') return `${JSON.stringify(spec)} is no file to keep: did you mean :memory: (a ledger in memory, kept nowhere)?`;
   return undefined;
 }

@@ -260,6 +260,9 @@ describe('openLedger: a value that is neither a PostgreSQL URL nor a SQLite file
     // helper-78: one slash, or none, after a PostgreSQL scheme was still a path, the password in a folder's name.
     ['postgres:/app:s3cret@db/etl', /^--ledger \(the library's ledger\): postgres:\/app:…@db\/etl is not a PostgreSQL URL: it starts postgres:\/\/ or postgresql:\/\/ \(two slashes\)$/],
     ['postgresql:db', /is not a PostgreSQL URL: it starts postgres:\/\/ or postgresql:\/\//],
+    // helper-88 #10: `~/x/l.db` made a folder named ~ in the working directory (the shell expands ~, the
+    // library does not, nor does bash in --ledger=~/x): run from elsewhere, the same code paid again.
+    ['~/x/l.db', /^--ledger \(the library's ledger\): ~\/x\/l\.db starts with ~, which only a shell expands \(not in --ledger=~\/…, nor in the library\): give the path from \/, or \$HOME\/x\/l\.db in a shell$/],
   ])('%s is refused, naming it without its password, and nothing is made in the working directory', async (spec, message) => {
     const made = spec.split('/')[0] as string; // what a SQLite file at `spec` would make first
     try {
