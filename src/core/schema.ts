@@ -36,6 +36,13 @@ export function resolveAnswerSchema(schema: z.ZodType | JSONSchema, source = 'th
     throw new BatchEnrichError('BE_USAGE', `Invalid schema in ${source}: ${(error as Error).message}`, { cause: error });
   }
   delete jsonSchema['$schema'];
+  const anyKeys = openMap(jsonSchema, '');
+  if (anyKeys !== undefined) {
+    throw new BatchEnrichError(
+      'BE_INVALID_OPTION',
+      `${source}: ${anyKeys || 'the answer'} is an object of any keys (a z.record(), or additionalProperties with a schema): structured outputs close every object (additionalProperties: false), so the model could only answer {} there; ask for a list of entries instead, e.g. z.array(z.object({ key: z.string(), value: z.number() }))`,
+    );
+  }
   // A root that is a reference to one of its definitions (quicktype writes them so) has its fields.
   const ref = jsonSchema['$ref'];
   const defs = jsonSchema['$defs'] as Record<string, JSONSchema> | undefined;
@@ -43,6 +50,35 @@ export function resolveAnswerSchema(schema: z.ZodType | JSONSchema, source = 'th
   const properties = root['type'] === 'object' ? root['properties'] : undefined;
   const fields = typeof properties === 'object' && properties !== null ? Object.keys(properties) : [];
   return { jsonSchema, validator: validator as AnswerValidator, fields };
+}
+
+/**
+ * Where in `schema` an object names no properties and takes keys of any name (`additionalProperties`
+ * a schema, or true: what zod writes for `z.record()`), as a dotted path ('' at the root), or
+ * undefined. The request closes every object, so such a field could only ever be answered `{}`:
+ * every answer paid for would lose it (helper-88: `scores: z.record(z.string(), z.number())` came back
+ * `{}` on every row, without a word).
+ */
+function openMap(schema: unknown, path: string): string | undefined {
+  if (typeof schema !== 'object' || schema === null) return undefined;
+  const node = schema as JSONSchema;
+  const properties = node['properties'] as Record<string, unknown> | undefined;
+  const extra = node['additionalProperties'];
+  if ((properties === undefined || Object.keys(properties).length === 0) && (extra === true || (typeof extra === 'object' && extra !== null))) return path;
+  const at = (key: string) => (path ? `${path}.${key}` : key);
+  for (const [key, value] of Object.entries(properties ?? {})) {
+    const found = openMap(value, at(key));
+    if (found !== undefined) return found;
+  }
+  for (const key of ['items', 'prefixItems', 'anyOf', 'oneOf', 'allOf', '$defs']) {
+    const value = node[key];
+    const children = Array.isArray(value) ? value : key === '$defs' && typeof value === 'object' && value !== null ? Object.values(value) : [value];
+    for (const child of children) {
+      const found = openMap(child, key === 'items' || key === 'prefixItems' ? `${path}[]` : path);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -213,3 +213,21 @@ describe('eitherAnswer: rows asked one answer, records with documents another', 
     expect(row.success === false && row.error.issues[0]?.path).toEqual(['risk']);
   });
 });
+
+// helper-88 #3: a z.record() field is sent closed (the API wants every object closed), so the model
+// could only ever answer {} there: 20 rows came back with `scores: {}`, paid for, without a word.
+describe('resolveAnswerSchema: an object of any keys is refused before anything is paid', () => {
+  it.each([
+    ['a z.record() field', z.object({ text: z.string(), scores: z.record(z.string(), z.number()) }), 'scores'],
+    ['one in a list', z.object({ rows: z.array(z.object({ tags: z.record(z.string(), z.string()) })) }), 'rows[].tags'],
+    ['the whole answer', z.record(z.string(), z.number()), 'the answer'],
+    ['a JSON Schema with additionalProperties true', { type: 'object', properties: { meta: { type: 'object', additionalProperties: true } } }, 'meta'],
+  ])('%s', (_case, schema, where) => {
+    expect(() => resolveAnswerSchema(schema as never)).toThrow(expect.objectContaining({ code: 'BE_INVALID_OPTION', message: expect.stringContaining(`the answer schema: ${where} is an object of any keys`) }));
+  });
+
+  it('an object with named properties, or an empty one, is as it was', () => {
+    expect(resolveAnswerSchema(z.object({ a: z.object({ b: z.string() }), c: z.object({}) })).fields).toEqual(['a', 'c']);
+    expect(resolveAnswerSchema({ type: 'object', properties: { x: { type: 'object' } } }).fields).toEqual(['x']);
+  });
+});
