@@ -51,9 +51,9 @@ export function toEnriched(options: MergeOptions, counts: MergeCounts = newCount
       return Object.defineProperty(record, ANSWER_COLUMNS, { value: options.answerColumns });
     };
     for await (const joined of source) {
-      // An input error names its file and line already (read, attach, prepare); an answer's is named here.
+      // An input error names its file and line already (read, attach, prepare); an answer's, and one the
+      // sink gave (the budget ran out), are named here.
       const at = (): string => `${sourceOf(options.file, {})}:${joined.line}: `;
-      // An input error names its place already; one the sink gave (the budget ran out) is named here.
       const outcome = joined.error
         ? ({ ok: false, error: joined.error.message.startsWith(at()) || PLACED.test(joined.error.message) ? joined.error : { ...joined.error, message: `${at()}${joined.error.message}` } } as const)
         : joined.result
