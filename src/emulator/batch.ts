@@ -418,7 +418,13 @@ export class BatchStore {
           }
         }
         let r: ResponderResult | undefined;
-        if (this.#cfg.responder) r = await this.#cfg.responder({ custom_id: req.custom_id, params: req.params, documents: checkDocuments(req.params, this.#cfg.files).documents });
+        try {
+          if (this.#cfg.responder) r = await this.#cfg.responder({ custom_id: req.custom_id, params: req.params, documents: checkDocuments(req.params, this.#cfg.files).documents });
+        } catch (error) {
+          // A bug in a user's responder (helper-88: every retrieve a 500, and the run waited forever
+          // without a word): its request is errored, carrying what it threw.
+          r = { error: { type: 'api_error', message: `the emulator's responder threw: ${error instanceof Error ? error.message : String(error)}` } };
+        }
         if (r === undefined) outcomes[i] = cache === 'creation' ? GEN_CREATE : GEN_READ;
         else if (typeof r === 'object' && 'error' in r) outcomes[i] = { t: 'err', error: { ...r.error } };
         else outcomes[i] = { t: 'resp', r, cache };

@@ -269,4 +269,21 @@ describe('responder hook', () => {
       await emu.close();
     }
   });
+
+  // helper-88 #5: a responder that throws (a bug in a user's test) made every retrieve a 500, and the
+  // run waited forever without a word: its request is errored, carrying what it threw.
+  it('a responder that throws answers that request with an errored result, not with 500s forever', async () => {
+    const emu = await startEmulator({ responder: ({ custom_id }) => (custom_id === 'bad' ? (() => { throw new Error('bug in my test responder'); })() : undefined) });
+    try {
+      const c = client(emu.url);
+      const b = await c.messages.batches.create({ requests: [req('bad', 'q'), req('good', 'q')] as never });
+      expect((await c.messages.batches.retrieve(b.id)).request_counts).toMatchObject({ succeeded: 1, errored: 1 });
+      const out = new Map<string, any>();
+      for await (const line of await c.messages.batches.results(b.id)) out.set(line.custom_id, line.result);
+      expect(out.get('bad').error.error).toEqual({ type: 'api_error', message: "the emulator's responder threw: bug in my test responder" });
+      expect(out.get('good').type).toBe('succeeded');
+    } finally {
+      await emu.close();
+    }
+  });
 });
