@@ -766,7 +766,7 @@ class EmailFiles {
 
   add(part: Extract<Inspected, { kind: 'pdf' | 'image' }>): void {
     const label = part.attachment ?? '?';
-    const hash = createHash('sha256').update(part.bytes).digest('base64');
+    const hash = sha256(part.bytes);
     const seen = this.#byHash.get(hash);
     if (seen) return void seen.again.push(label);
     const leftOut = this.#leftOut.get(hash);

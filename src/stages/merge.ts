@@ -3,7 +3,7 @@
  * with `_error`. Counts what it emits so the CLI can choose its exit code.
  */
 import { costOf, type PriceTable } from '../core/pricing.ts';
-import { ANSWER_COLUMNS, interpretResult, mergeAnswer, withError, withField, type AnswerValidator, type EnrichedRecord, type Interpreted } from '../core/result.ts';
+import { ANSWER_COLUMNS, interpretResult, mergeAnswer, withError, withField, type AnswerValidator, type EnrichedRecord, type Interpreted, type RecordError } from '../core/result.ts';
 import { sourceOf } from '../core/text.ts';
 import type { JoinedRecord } from './batch.ts';
 
@@ -50,15 +50,15 @@ export function toEnriched(options: MergeOptions, counts: MergeCounts = newCount
       toMark--;
       return Object.defineProperty(record, ANSWER_COLUMNS, { value: options.answerColumns });
     };
+    // An input error names its file and line already (read, attach, prepare); an answer's, and one the
+    // sink gave (the budget ran out), are named here. Only a failed record builds its place.
+    const input = sourceOf(options.file, {});
     for await (const joined of source) {
-      // An input error names its file and line already (read, attach, prepare); an answer's, and one the
-      // sink gave (the budget ran out), are named here.
-      const at = (): string => `${sourceOf(options.file, {})}:${joined.line}: `;
       const outcome = joined.error
-        ? ({ ok: false, error: joined.error.message.startsWith(at()) || PLACED.test(joined.error.message) ? joined.error : { ...joined.error, message: `${at()}${joined.error.message}` } } as const)
+        ? ({ ok: false, error: placed(joined.error, `${input}:${joined.line}: `) } as const)
         : joined.result
-          ? named(interpretResult(joined.result, { validator: options.validator }), at)
-          : ({ ok: false, error: { type: 'missing_result', message: `${at()}no result was joined` } } as const);
+          ? named(interpretResult(joined.result, { validator: options.validator }), input, joined.line)
+          : ({ ok: false, error: { type: 'missing_result', message: `${input}:${joined.line}: no result was joined` } } as const);
       if (outcome.ok) {
         counts.ok++;
         const record = mergeAnswer(joined.data, outcome.answer, options.into);
@@ -83,9 +83,14 @@ const MARKED_RECORDS = 1024;
 /** A message that starts with where its record is (`tickets.csv:7: `, `<stdin>:3: `). */
 const PLACED = /^[^\n]*?:\d+: /;
 
-/** An answer's outcome, its error (if any) named by `at` (`file:line: `). */
-function named(outcome: Interpreted, at: () => string): Interpreted {
-  return outcome.ok ? outcome : { ...outcome, error: { ...outcome.error, message: `${at()}${outcome.error.message}` } };
+/** An answer's outcome, its error (if any) named by its place (`file:line: `). */
+function named(outcome: Interpreted, input: string, line: number): Interpreted {
+  return outcome.ok ? outcome : { ...outcome, error: { ...outcome.error, message: `${input}:${line}: ${outcome.error.message}` } };
+}
+
+/** A record's error, named by `place` unless it names a place already (an input error does). */
+function placed(error: RecordError, place: string): RecordError {
+  return error.message.startsWith(place) || PLACED.test(error.message) ? error : { ...error, message: `${place}${error.message}` };
 }
 
 export function newCounts(): MergeCounts {
