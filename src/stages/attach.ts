@@ -180,8 +180,9 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
         if (uploads(part)) toUpload.set(digest, { sha256: digest, bytes: part.bytes, mediaType: part.mediaType, name });
       }
     }
-    const blocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, titleOf(name), sent, options.oversizedImage))];
-    const keyBlocks = [...urls, ...docs.flatMap(({ name, doc }) => blocksOf(doc, titleOf(name), keyed, options.oversizedImage))];
+    const titled = docs.map(({ name, doc }) => ({ doc, title: titleOf(name) }));
+    const blocks = [...urls, ...titled.flatMap(({ doc, title }) => blocksOf(doc, title, sent, options.oversizedImage))];
+    const keyBlocks = [...urls, ...titled.flatMap(({ doc, title }) => blocksOf(doc, title, keyed, options.oversizedImage))];
     // A URL's PDF is fetched by the API: counted as one page without text, as the emulator counts it.
     const tokens = parts.reduce((n, part) => n + documentTokens(part, options.model), 0) + urls.length * pdfTokens(1, '');
     const media = parts.reduce((n, part) => n + mediaTokens(part, options.model), 0) + urls.length * pdfTokens(1, '');
