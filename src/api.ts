@@ -108,7 +108,9 @@ function checkRows(rows: unknown): Rows {
  */
 export function fromObjects(): (rows: AsyncIterable<object>) => AsyncGenerator<SourceRecord> {
   return async function* records(rows) {
-    for await (const record of toSourceRecords(rows, 'row')) {
+    for await (const row of toSourceRecords(rows, 'row')) {
+      // Named `row:N` in the next stage's messages (its `file` names no input: helper-88 #6).
+      const record: SourceRecord = { ...row, source: 'row' };
       // A row an earlier stage failed (its `_error`, ours) stays failed: not sent again, nor taken for
       // enriched once a later stage answers it (helper-78).
       const error = record.data['_error'] as Partial<RecordError> | undefined;

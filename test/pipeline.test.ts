@@ -111,6 +111,22 @@ describe('enrichStage against the emulator', () => {
     expect(emu.stats.requestsSubmitted).toBe(2);
   });
 
+  // helper-88 #6: fromObjects() rows were named `<stdin>:N` in the second stage's messages.
+  it('through fromObjects(), the second stage names a failed row `row:N`, not `<stdin>:N`', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const options = { apiKey: 'test-key', baseURL: emu.url, ledger: ':memory:', pollMinMs: 5 };
+    const out: Record<string, unknown>[] = [];
+    await pipeline(
+      Readable.from([{ id: '1', text: 'a' }, { id: '2' }]),
+      fromObjects(),
+      enrichStage({ ...options, prompt: 'item {{id}}: {{text}}', schema }),
+      async (records: AsyncIterable<Record<string, unknown>>) => {
+        for await (const r of records) out.push(r);
+      },
+    );
+    expect(out[1]?.['_error']).toEqual({ type: 'template', message: expect.stringMatching(/^row:2: /) });
+  });
+
   it('joins each answer to its own record although results come back shuffled', async () => {
     const emu = await emulator({ responder: perRecord });
     const rows = Array.from({ length: 60 }, (_, i) => ({ id: String(i), text: `text ${i}` }));
