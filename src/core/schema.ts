@@ -33,6 +33,9 @@ export function resolveAnswerSchema(schema: z.ZodType | JSONSchema, source = 'th
       validator = z.fromJSONSchema(closeObjects(jsonSchema) as Parameters<typeof z.fromJSONSchema>[0]);
     }
   } catch (error) {
+    if (error instanceof Unrepresentable) {
+      throw new BatchEnrichError('BE_INVALID_OPTION', `${source}: ${error.where || 'the answer'}: ${error.message}, so the model cannot be asked for it; ${error.hint}`, { cause: error });
+    }
     throw new BatchEnrichError('BE_USAGE', `Invalid schema in ${source}: ${(error as Error).message}`, { cause: error });
   }
   delete jsonSchema['$schema'];
@@ -127,7 +130,14 @@ function isZod3(schema: object): boolean {
  * paid for again; a `transform`, whose output side cannot be written as JSON Schema, was refused.
  */
 function answerSide(schema: z.ZodType): JSONSchema {
-  const side = (io: 'input' | 'output') => z.toJSONSchema(schema, { target: 'draft-2020-12', io }) as JSONSchema;
+  const side = (io: 'input' | 'output') =>
+    z.toJSONSchema(schema, {
+      target: 'draft-2020-12',
+      io,
+      unrepresentable: ({ zodSchema, path, message }) => {
+        throw new Unrepresentable(zodSchema._zod.def.type, fieldPath(path), message);
+      },
+    }) as JSONSchema;
   let output: JSONSchema;
   try {
     output = side('output');
@@ -141,6 +151,44 @@ function answerSide(schema: z.ZodType): JSONSchema {
   const input = side('input');
   const shape = (sent: JSONSchema) => JSON.stringify(mapSchema(sent, ({ required: _, additionalProperties: __, ...rest }) => rest));
   return shape(input) === shape(output) ? output : input;
+}
+
+/**
+ * A zod type JSON Schema cannot hold (`z.date()`, `z.bigint()`, `z.map()`, …), where it is in the
+ * answer, and what to ask for instead (helper-88 #9: a `z.date()` field was a usage error naming
+ * neither the field nor the way out).
+ */
+class Unrepresentable extends Error {
+  readonly hint: string;
+  constructor(
+    type: string,
+    readonly where: string,
+    message: string,
+  ) {
+    super(message);
+    this.hint = UNREPRESENTABLE_HINTS[type] ?? 'ask for a JSON type (a string, a number, a boolean, a list, an object) and convert it after';
+  }
+}
+
+const UNREPRESENTABLE_HINTS: Readonly<Record<string, string>> = {
+  date: 'ask for a string, z.iso.date() or z.iso.datetime(), and convert it after',
+  bigint: 'ask for z.int() (or a string of digits, z.string().regex(/^-?\\d+$/), for integers past 2^53)',
+  map: 'ask for a list of entries, e.g. z.array(z.object({ key: z.string(), value: z.string() }))',
+  set: 'ask for a list, z.array(…)',
+};
+
+/** A JSON Schema path as zod gives it (`properties`, `a`, `items`, …) → the answer's field (`a[]`). */
+function fieldPath(path: readonly (string | number)[]): string {
+  let field = '';
+  for (let i = 0; i < path.length; i++) {
+    const step = path[i];
+    if (step === 'properties' && i + 1 < path.length) field += `${field ? '.' : ''}${String(path[++i])}`;
+    else if (step === 'items' || step === 'additionalProperties') field += '[]';
+    else if (step === 'prefixItems' && i + 1 < path.length) field += `[${String(path[++i])}]`;
+    else if ((step === 'anyOf' || step === 'oneOf' || step === 'allOf') && i + 1 < path.length) i++;
+    else if (step === '$defs' && i + 1 < path.length) field = String(path[++i]);
+  }
+  return field;
 }
 
 /**

@@ -231,3 +231,22 @@ describe('resolveAnswerSchema: an object of any keys is refused before anything 
     expect(resolveAnswerSchema({ type: 'object', properties: { x: { type: 'object' } } }).fields).toEqual(['x']);
   });
 });
+
+// helper-88 #9: a z.date() field was a BE_USAGE error that named neither the field nor what to ask for.
+describe('resolveAnswerSchema: a zod type JSON Schema cannot hold is an invalid option naming the field', () => {
+  it.each([
+    ['a z.date() field', z.object({ due: z.date() }), 'due', /z\.iso\.date\(\)/],
+    ['a z.bigint() in a list', z.object({ rows: z.array(z.object({ n: z.bigint() })) }), 'rows[].n', /z\.int\(\)/],
+    ['a z.map() field', z.object({ m: z.map(z.string(), z.string()) }), 'm', /z\.array\(z\.object/],
+    ['the whole answer', z.date(), 'the answer', /z\.iso\.date\(\)/],
+  ])('%s', (_case, schema, where, hint) => {
+    let thrown: unknown;
+    try {
+      resolveAnswerSchema(schema as never);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toMatchObject({ code: 'BE_INVALID_OPTION', message: expect.stringContaining(`the answer schema: ${where}: `) });
+    expect((thrown as Error).message).toMatch(hint);
+  });
+});
