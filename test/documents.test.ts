@@ -574,4 +574,19 @@ describe('a folder through the library, as the CLI runs one', () => {
     for await (const record of enrichStage({ prompt: 'Summarise {{subject}}', apiKey: 'k', baseURL: emu.url, ledger: ':memory:', pollMinMs: 5 })(readFolder(dir))) missing.push(record);
     expect((missing[0]?.['_error'] as { type: string; message: string })).toMatchObject({ type: 'template', message: expect.stringContaining(`${dir}:1: `) });
   });
+
+  // helper-86 #7: an answer's error named the folder and the record's index (`docs/:2: …`), or
+  // `<stdin>:2:` through the library, not the file, as the folder's document errors do.
+  it('an answer that fails names the folder, the record and its file, through the library and as the CLI runs it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-lib-folder-'));
+    writeFileSync(join(dir, 'a.txt'), 'invoice one');
+    writeFileSync(join(dir, 'b.txt'), 'invoice two');
+    const emu = await emulator({ responder: () => ({ error: { type: 'invalid_request_error', message: 'refused' } }) });
+    const { readFolder, enrichStage } = await import('../src/index.ts');
+    for (const file of [undefined, dir]) {
+      const out: Record<string, unknown>[] = [];
+      for await (const record of enrichStage({ prompt: 'Summarise', apiKey: 'k', baseURL: emu.url, ledger: ':memory:', pollMinMs: 5, file })(readFolder(dir))) out.push(record);
+      expect(out.map((r) => (r['_error'] as { message: string }).message)).toEqual([`${dir}:1: ${join(dir, 'a.txt')}: refused`, `${dir}:2: ${join(dir, 'b.txt')}: refused`]);
+    }
+  });
 });

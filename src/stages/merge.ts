@@ -13,6 +13,12 @@ export interface MergeOptions {
   answerColumns?: readonly string[] | undefined;
   /** Named, with the record's line, in the error of an answer (`file:line: …`, as input errors are); absent: `<stdin>`. */
   file?: string | undefined;
+  /**
+   * Records that are files of a folder (`readFolder`: `file` names the folder): the field holding each
+   * one's path, named after the folder and the record in an answer's error (`docs/:2: docs/b.pdf: …`),
+   * as the folder's document errors are.
+   */
+  pathField?: string | undefined;
   /** Put the answer under this field instead of merging it at the top level. */
   into?: string | undefined;
   /**
@@ -55,9 +61,9 @@ export function toEnriched(options: MergeOptions, counts: MergeCounts = newCount
     const input = sourceOf(options.file, {});
     for await (const joined of source) {
       const outcome = joined.error
-        ? ({ ok: false, error: placed(joined.error, `${input}:${joined.line}: `) } as const)
+        ? ({ ok: false, error: placed(joined.error, placeOf(joined.data, input, joined.line, options.pathField)()) } as const)
         : joined.result
-          ? named(interpretResult(joined.result, { validator: options.validator }), input, joined.line)
+          ? named(interpretResult(joined.result, { validator: options.validator }), placeOf(joined.data, input, joined.line, options.pathField))
           : ({ ok: false, error: { type: 'missing_result', message: `${input}:${joined.line}: no result was joined` } } as const);
       if (outcome.ok) {
         counts.ok++;
@@ -84,8 +90,16 @@ const MARKED_RECORDS = 1024;
 const PLACED = /^[^\n]*?:\d+: /;
 
 /** An answer's outcome, its error (if any) named by its place (`file:line: `). */
-function named(outcome: Interpreted, input: string, line: number): Interpreted {
-  return outcome.ok ? outcome : { ...outcome, error: { ...outcome.error, message: `${input}:${line}: ${outcome.error.message}` } };
+function named(outcome: Interpreted, place: () => string): Interpreted {
+  return outcome.ok ? outcome : { ...outcome, error: { ...outcome.error, message: `${place()}${outcome.error.message}` } };
+}
+
+/** Where a record is (`file:line: `), and its file when it is one of a folder's (`pathField`). */
+function placeOf(data: Record<string, unknown>, input: string, line: number, pathField: string | undefined): () => string {
+  return () => {
+    const path = pathField === undefined ? undefined : data[pathField];
+    return typeof path === 'string' && path !== input ? `${input}:${line}: ${path}: ` : `${input}:${line}: `;
+  };
 }
 
 /** A record's error, named by `place` unless it names a place already (an input error does). */
