@@ -400,13 +400,13 @@ async function utf8Headers(mail: Buffer): Promise<Buffer> {
 
 /**
  * A message whose text parts each declare the charset their bytes are in. A text part that declares
- * none (or an empty one) was read as UTF-8 by mailparser (helper-84: "Preis: 12 € für
+ * none (or an empty one, or one `decodable` says no decoder takes) was read as UTF-8 by mailparser (helper-84: "Preis: 12 € für
  * März" in windows-1252 went out as "Preis: 12 � f�r M�rz", silently, while the raw 8-bit Subject of
  * the same message was read as windows-1252): when its bytes, once out of their transfer encoding, are
  * not UTF-8, it is given the charset they are read in as an input file's are (`detectEncoding`). Any
  * other part, and any other message, as it is, byte for byte (a request keeps its key).
  */
-function declaredCharsets(mail: Buffer): Buffer {
+function declaredCharsets(mail: Buffer, decodable: (charset: string) => boolean): Buffer {
   const text = mail.toString('latin1');
   const edits: { at: number; end: number; insert: string }[] = [];
   mimeParts(text, 0, text.length, 0, (headerStart, headerEnd, bodyStart, bodyEnd) => {
@@ -414,10 +414,13 @@ function declaredCharsets(mail: Buffer): Buffer {
     const type = headerField(header, 'content-type');
     const value = type?.value ?? 'text/plain';
     if (!/^\s*text\//i.test(value)) return;
-    // Only a part that names no charset: one it names, mailparser decodes (through libmime, which knows
-    // names iconv-lite does not: x-mac-roman, dos-874; relabelled, they came out garbled: helper-86).
+    // Only a part that names no charset, or one no decoder takes: one it names, mailparser decodes
+    // (through libmime, which knows names iconv-lite does not: x-mac-roman, dos-874; relabelled, they
+    // came out garbled: helper-86). A name libmime does not take (x-unknown, unknown-8bit, utf-7) it
+    // reads as UTF-8: 8-bit text came out as U+FFFD, without a word (note 49).
     const charset = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i.exec(value);
-    if (charset && (charset[1] ?? charset[2] ?? '').trim() !== '') return;
+    const named = (charset?.[1] ?? charset?.[2] ?? '').trim();
+    if (named !== '' && decodable(named)) return;
     const bytes = transferDecoded(text.slice(bodyStart, bodyEnd), headerField(header, 'content-transfer-encoding')?.value.trim().toLowerCase());
     if (isUtf8(bytes)) return;
     const guessed = `charset=${detectEncoding(bytes, true).encoding}`;
@@ -682,7 +685,8 @@ function looksLikeEmail(text: string): boolean {
 async function inspectEmail(bytes: Uint8Array, name: string, depth: number, options: InspectOptions): Promise<Inspected> {
   const { simpleParser } = await import('mailparser');
   let mail: Awaited<ReturnType<typeof simpleParser>>;
-  const message = declaredCharsets(await utf8Headers(Buffer.from(bytes)));
+  const libmime = (await import('libmime')).default;
+  const message = declaredCharsets(await utf8Headers(Buffer.from(bytes)), (charset) => libmime.createDecodeStream(charset).supported);
   try {
     // Its own text parts only: whether its HTML is made text here (`emailBody`) is decided by them.
     // Its own parts' links left as `cid:` (not made `data:` URIs): the HTML is made text here, where

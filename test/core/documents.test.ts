@@ -877,6 +877,16 @@ describe("inspectDocument: an e-mail body in no declared charset is read as its 
     expect(await textOf(spaced)).toContain('Grüße');
   });
 
+  // note 49: a charset name no decoder knows (x-unknown, unknown-8bit: RFC 1428) was read as UTF-8 by
+  // mailparser, and 8-bit text came out as U+FFFD without a word.
+  it.each(['x-unknown', 'unknown-8bit', 'x-user-defined', 'utf-7'])('a charset no decoder takes (%s), on bytes that are not UTF-8, is read as an undeclared one', async (charset) => {
+    const text = await textOf(Buffer.concat([Buffer.from(`${head}Content-Type: text/plain; charset=${charset}\r\nContent-Transfer-Encoding: 8bit\r\n\r\n`), cp1252('Preis: 12 € für März'), Buffer.from('\r\n')]));
+    expect(text).toContain('Preis: 12 € für März');
+    // On UTF-8 bytes, as mailparser reads it.
+    const utf8 = await textOf(Buffer.from(`${head}Content-Type: text/plain; charset=${charset}\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße aus Köln\r\n`));
+    expect(utf8).toContain('Grüße aus Köln');
+  });
+
   it('a multipart cut short (no closing delimiter): its last part is read too', async () => {
     const text = await textOf(Buffer.concat([Buffer.from(`${head}Content-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\n`), cp1252('Preis: 12 € für März'), Buffer.from('\r\n')]));
     expect(text).toContain('Preis: 12 € für März');
