@@ -327,6 +327,21 @@ describe('documents through enrichStage', () => {
     expect(seen.read + seen.refused).toBeGreaterThan(0);
   }, 60_000);
 
+  // note 49: an https image URL counted as a 1,600-token page on every model, a third of what an image
+  // can cost on Opus 4.7 and later: --max-cost let a job of them cross the cap.
+  it('an https image URL counts as the most an image costs on its model; a PDF URL as one page', async () => {
+    const counted = async (model: string, url: string) => {
+      const records = (async function* () {
+        yield { seq: 0, line: 2, data: { file: url } };
+      })();
+      for await (const r of attachDocuments({ fields: ['file'], baseDir: tmpdir(), model, canUpload: false })(records)) return r.documents;
+      return undefined;
+    };
+    expect(await counted('claude-opus-4-7', 'https://example.com/scan.jpg')).toMatchObject({ tokens: 4784, mediaTokens: 4784 });
+    expect(await counted('claude-haiku-4-5', 'https://example.com/scan.png')).toMatchObject({ tokens: 1600, mediaTokens: 1600 });
+    expect(await counted('claude-opus-4-7', 'https://example.com/contract.pdf')).toMatchObject({ tokens: 1600, mediaTokens: 1600 });
+  });
+
   it('--upload files: each file uploaded once across rows and reruns; a rerun uploads and pays nothing', async () => {
     const dir = await folder();
     const emu = await emulator({ responder: byDocument });

@@ -41,6 +41,7 @@ import {
 import { describeApiError } from '../client/errors.ts';
 import type { RecordError } from '../core/result.ts';
 import { promptTokenEstimate } from '../core/preflight.ts';
+import { imageLimitsOf } from '../core/models.ts';
 import type { Uploader, UploadPart } from '../client/uploads.ts';
 import type { PreparedRecord } from './batch.ts';
 import { sourceOf } from '../core/text.ts';
@@ -183,9 +184,12 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
     const titled = docs.map(({ name, doc }) => ({ doc, title: titleOf(name) }));
     const blocks = [...urls, ...titled.flatMap(({ doc, title }) => blocksOf(doc, title, sent, options.oversizedImage))];
     const keyBlocks = [...urls, ...titled.flatMap(({ doc, title }) => blocksOf(doc, title, keyed, options.oversizedImage))];
-    // A URL's PDF is fetched by the API: counted as one page without text, as the emulator counts it.
-    const tokens = parts.reduce((n, part) => n + documentTokens(part, options.model), 0) + urls.length * pdfTokens(1, '');
-    const media = parts.reduce((n, part) => n + mediaTokens(part, options.model), 0) + urls.length * pdfTokens(1, '');
+    // A URL's document is fetched by the API, unseen here: a PDF counted as one page without text, as
+    // the emulator counts it; an image as the most one costs on the model (never low against
+    // --max-cost: 1,600 undercounted a photo on Opus 4.7 by two thirds).
+    const urlTokens = urls.reduce((n, block) => n + (block.type === 'image' ? imageLimitsOf(options.model).maxTokens : pdfTokens(1, '')), 0);
+    const tokens = parts.reduce((n, part) => n + documentTokens(part, options.model), 0) + urlTokens;
+    const media = parts.reduce((n, part) => n + mediaTokens(part, options.model), 0) + urlTokens;
     return { ...record, documents: { blocks, keyBlocks, uploads: [...toUpload.values()], tokens, mediaTokens: media, textTokens, ...(notSent.length ? { notSent } : {}) } };
   }
 
