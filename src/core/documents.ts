@@ -732,6 +732,7 @@ async function inspectEmail(bytes: Uint8Array, name: string, depth: number, opti
   const body = await emailBody(mail.text, html, async () => (await simpleParser(message)).text);
   // Made text from its HTML (no text part): the images written into that HTML are sent too.
   if (html !== undefined && (mail.text?.trim() ?? '') === '') await htmlImages(html, name, depth, options, files);
+  files.fitImages(options.oversized);
   const text =
     header('From', addresses(mail.from?.value ? [mail.from] : [])) +
     header('To', addresses(mail.to)) +
@@ -784,6 +785,28 @@ class EmailFiles {
     if (part.kind === 'pdf') this.#pages += part.pages;
     else this.#images++;
     this.sent.push(part);
+  }
+
+  /**
+   * Past `MANY_IMAGES` images, a request takes none over `MAX_IMAGE_SIDE_MANY` px a side (see
+   * `preflight`): the largest such are left out and named until the rest fit, or none is left
+   * (helper-84: one large photo among 21 small ones failed the whole e-mail). With `downsize`, the
+   * API scales them: all are sent.
+   */
+  fitImages(oversized: InspectOptions['oversized']): void {
+    if (oversized === 'downsize') return;
+    const side = (part: Extract<Inspected, { kind: 'image' }>) => Math.max(part.width, part.height);
+    const large = this.sent.filter((part): part is Extract<Inspected, { kind: 'image' }> => part.kind === 'image' && side(part) > MAX_IMAGE_SIDE_MANY).sort((a, b) => side(b) - side(a));
+    for (const part of large) {
+      if (this.#images <= MANY_IMAGES) return;
+      this.sent.splice(this.sent.indexOf(part), 1);
+      this.#images--;
+      const label = part.attachment ?? '?';
+      const hash = sha256(part.bytes);
+      const why = `image_too_large: ${part.width}×${part.height} px, over ${MAX_IMAGE_SIDE_MANY} px a side, the limit when a request has more than ${MANY_IMAGES} images`;
+      this.notSent.push(`${label} (${why})`, ...(this.#byHash.get(hash)?.again ?? []).map((again) => `${again} (the same as ${label})`));
+      this.#byHash.delete(hash);
+    }
   }
 
   /** Why `part` would take the e-mail over the limit of a request (`pageLimit`), or undefined (helper-87: 95 pages and 10 images failed it whole). */

@@ -796,6 +796,25 @@ describe('preflight: what the API would refuse, before paying', () => {
     expect(() => preflight([{ name: 'm.eml', doc: doc as Inspected }], { model: 'claude-haiku-4-5', inlineBytes: 0 })).not.toThrow();
   });
 
+  // helper-84 #8 (its second half): with more than 20 images a request takes none over 2,000 px a side;
+  // one large photo among 21 small ones failed the whole e-mail (image_too_large), body and all.
+  it('past 20 images, an image over 2,000 px a side is left out and named, and the rest are sent', async () => {
+    const part = (name: string, data: string) => ['--b1', `Content-Type: image/png; name="${name}"`, `Content-Disposition: attachment; filename="${name}"`, 'Content-Transfer-Encoding: base64', '', data];
+    const small = Array.from({ length: 21 }, (_, i) => part(`s${i}.png`, png(10 + i, 10).toString('base64'))).flat();
+    const message = ['From: a@b.example', 'Subject: Photos', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b1"', '', '--b1', 'Content-Type: text/plain', '', 'Claim 42: 22 photos.', ...part('big.png', png(2400, 20).toString('base64')), ...small, '--b1--', ''].join('\r\n');
+    const doc = (await inspectDocument(Buffer.from(message), 'm.eml', { pageLimit: 100 })) as { text: string; attachments: { attachment?: string }[]; notSent?: string[] };
+    expect(doc.attachments).toHaveLength(21);
+    expect(doc.attachments.map((a) => a.attachment)).not.toContain('big.png');
+    expect(doc.notSent).toEqual(['big.png (image_too_large: 2400×20 px, over 2000 px a side, the limit when a request has more than 20 images)']);
+    expect(doc.text).toContain('Attachments sent as documents: 21\n');
+    expect(() => preflight([{ name: 'm.eml', doc: doc as Inspected }], { model: 'claude-haiku-4-5', inlineBytes: 0 })).not.toThrow();
+    // With 20 images in all, it is sent: the 2,000-px limit is not reached.
+    const twenty = message.replace(/--b1\r\nContent-Type: image\/png; name="s19\.png"[\s\S]*?(?=--b1--)/, '');
+    const sent = (await inspectDocument(Buffer.from(twenty), 'm.eml', { pageLimit: 100 })) as { attachments: { attachment?: string }[]; notSent?: string[] };
+    expect(sent.attachments.map((a) => a.attachment)).toContain('big.png');
+    expect(sent.notSent).toBeUndefined();
+  });
+
   it('a request over 32 MB', async () => {
     const doc = await inspectDocument(await invoicePdf(1), 'a.pdf');
     expect(() => preflight([{ name: 'a.pdf', doc }], { model: 'm', inlineBytes: 32 * 1024 * 1024 + 1 })).toThrow(
