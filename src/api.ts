@@ -7,6 +7,7 @@
 import { BatchEnrichError, shown } from './errors.ts';
 import { enrichStage, type EnrichOptions } from './enrich.ts';
 import type { SourceRecord } from './stages/read.ts';
+import type { z } from 'zod';
 import type { EnrichedRecord, RecordError } from './core/result.ts';
 
 /**
@@ -17,6 +18,45 @@ import type { EnrichedRecord, RecordError } from './core/result.ts';
  * const rows: Rows = [{ id: 1, subject: 'Refund please' }, { id: 2, subject: 'Login broken' }];
  */
 export type Rows = Iterable<object> | AsyncIterable<object>;
+
+/**
+ * The fields an answer adds, as `options` ask for it: a zod `schema`'s output (its fields), any fields
+ * for a JSON Schema (or with a `documentSchema` too), a free-text `answer` without a schema; under
+ * `into: 'name' as const`, the answer as that one field.
+ */
+export type AnswerFields<O> = O extends { into: infer K extends string } ? (string extends K ? Record<string, unknown> : { [P in K]: AnswerOf<O> }) : AnswerOf<O>;
+
+/** The keys `T` names (an answer field replaces the row's of that name), not those of an index signature. */
+type NamedKeys<T> = { [K in keyof T]: string extends K ? never : number extends K ? never : K }[keyof T];
+
+/** The answer `options` ask for (see `AnswerFields`). */
+export type AnswerOf<O> = 'schema' extends keyof O
+  ? O extends { documentSchema: object }
+    ? Record<string, unknown>
+    : O extends { schema?: infer S }
+      ? [S] extends [undefined]
+        ? { answer: string }
+        : Exclude<S, undefined> extends z.ZodType<infer Out>
+          ? Out extends Record<string, unknown>
+            ? Out
+            : Record<string, unknown>
+          : Record<string, unknown>
+      : Record<string, unknown>
+  : { answer: string };
+
+/**
+ * A row as `enrich()` and `enrichAll()` give it: the row's own fields and the answer's
+ * (`AnswerFields`), or, when `_error` is set, the row's fields alone; any other field is `unknown`.
+ * Narrow on `_error` to read the answer:
+ * @example
+ * for await (const row of enrich(tickets, { prompt: 'Triage: {{subject}}', schema })) {
+ *   if (row._error) console.warn(row.id, row._error.type);
+ *   else console.log(row.id, row.category); // typed by the schema
+ * }
+ */
+export type Enriched<Row extends object = Record<string, unknown>, O = EnrichOptions> =
+  | (Omit<Row, NamedKeys<AnswerFields<O>> | '_error'> & AnswerFields<O> & { _error?: undefined } & Record<string, unknown>)
+  | (Omit<Row, '_error'> & { _error: RecordError } & Record<string, unknown>);
 
 /**
  * Enriches rows one by one as an async iterable: `for await (const row of enrich(rows, options))`.
@@ -55,10 +95,10 @@ export type Rows = Iterable<object> | AsyncIterable<object>;
  *   else console.log(row['id'], row['category'], row['urgent']);
  * }
  */
-export function enrich(rows: Rows, options: EnrichOptions): AsyncGenerator<EnrichedRecord> {
+export function enrich<Row extends object, O extends EnrichOptions>(rows: Iterable<Row> | AsyncIterable<Row>, options: O): AsyncGenerator<Enriched<Row, O>> {
   const file = options.file ?? 'row';
   const stage = enrichStage({ ...options, file });
-  return stage(toSourceRecords(checkRows(rows), file));
+  return stage(toSourceRecords(checkRows(rows), file)) as AsyncGenerator<EnrichedRecord> as AsyncGenerator<Enriched<Row, O>>;
 }
 
 /**
@@ -80,8 +120,8 @@ export function enrich(rows: Rows, options: EnrichOptions): AsyncGenerator<Enric
  * const failed = triaged.filter((row) => row['_error']).map(({ _error, ...row }) => row);
  * const retried = await enrichAll(failed, options);
  */
-export async function enrichAll(rows: Rows, options: EnrichOptions): Promise<EnrichedRecord[]> {
-  const out: EnrichedRecord[] = [];
+export async function enrichAll<Row extends object, O extends EnrichOptions>(rows: Iterable<Row> | AsyncIterable<Row>, options: O): Promise<Enriched<Row, O>[]> {
+  const out: Enriched<Row, O>[] = [];
   for await (const record of enrich(rows, options)) out.push(record);
   return out;
 }

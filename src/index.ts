@@ -62,4 +62,4 @@ export { lookupModel } from './client/models.ts';
 export function asTransform<I, O>(stage: (source: AsyncIterable<I>) => AsyncIterable<O>): Duplex {
   return Duplex.from(stage as (source: AsyncIterable<unknown>) => AsyncIterable<unknown>);
 }
-export { enrich, enrichAll, fromObjects, type Rows } from './api.ts';
+export { enrich, enrichAll, fromObjects, type AnswerFields, type Enriched, type Rows } from './api.ts';

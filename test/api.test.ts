@@ -37,6 +37,35 @@ describe('the rows enrich() and enrichAll() give, as TypeScript sees them', () =
   });
 });
 
+// helper-88 #7: the records came out as Record<string, unknown>: neither the row's fields nor the
+// answer's had their types, so a TypeScript caller cast every field it read.
+describe('the rows enrich() and enrichAll() give carry the row’s and the answer’s types', () => {
+  it('a zod schema: the row’s fields and the answer’s, narrowed by _error; under `into`, the answer as that field', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const input = [{ id: '1', text: 'a', views: 3 }];
+    const out = await enrichAll(input, { ...optionsFor(emu.url), schema });
+    const row = out[0]!;
+    expectTypeOf(row.id).toEqualTypeOf<string>();
+    expectTypeOf(row.views).toEqualTypeOf<number>();
+    if (!row._error) {
+      expectTypeOf(row.label).toEqualTypeOf<string>();
+      expectTypeOf(row.n).toEqualTypeOf<number>();
+      expect([row.label, row.n]).toEqual(['label-1', 2]);
+    } else {
+      expectTypeOf(row._error).toEqualTypeOf<RecordError>();
+    }
+    // Any other field, as before: unknown.
+    expectTypeOf(row['other']).toEqualTypeOf<unknown>();
+    for await (const nested of enrich(input, { ...optionsFor(emu.url), schema, into: 'triage' as const })) {
+      if (!nested._error) expectTypeOf(nested.triage).toEqualTypeOf<{ label: string; n: number }>();
+      expect(nested).toMatchObject({ id: '1', triage: { label: 'label-1', n: 2 } });
+    }
+    // No schema: a free-text answer, as `answer`.
+    const free = await enrichAll(input, { ...optionsFor(emu.url), schema: undefined });
+    if (!free[0]!._error) expectTypeOf(free[0]!.answer).toEqualTypeOf<string>();
+  });
+});
+
 describe('enrich(): for await over rows', () => {
   it('yields every row of an array enriched with its own answer, in input order', async () => {
     const emu = await emulator({ responder: perRecord });
