@@ -834,9 +834,11 @@ class EmailFiles {
  * rows of cells and headings as written (helper-80: mailparser's text ran an invoice's cells together,
  * "Consulting hours12150.001800.00", and upper-cased its headings). Else as mailparser makes it
  * (`merged`): its text parts, and inline HTML parts beside them (a list's text footer after an HTML
- * post: helper-82), byte for byte as before, so its request keeps its key. A text part that only asks
- * to view the HTML is sent as it is: telling one from a short message that mentions a browser took
- * real messages for such (helper-83).
+ * post: helper-82), byte for byte as before, so its request keeps its key. A short text part (under
+ * `STUB_CHARS`) whose HTML alternative is left out of that text, and which asks to view the HTML or says
+ * a third as much, is followed by the HTML's text: a stub ("best viewed in your browser") was sent
+ * alone, without the invoice the HTML held. Its own words are kept: replacing a text part taken for a
+ * stub lost a short message's (helper-83).
  */
 async function emailBody(text: string | undefined, html: string | undefined, merged: () => Promise<string | undefined>): Promise<string> {
   const plain = text?.trim() ?? '';
@@ -845,8 +847,18 @@ async function emailBody(text: string | undefined, html: string | undefined, mer
     const converted = await htmlText(html);
     if (converted !== '') return converted;
   }
-  return (await merged())?.trim() ?? plain;
+  const body = (await merged())?.trim() ?? plain;
+  // The HTML is in `body` already (an inline part of a multipart/mixed) unless it is only the text's alternative.
+  if (body !== plain || plain.length >= STUB_CHARS) return body;
+  const converted = await htmlText(html);
+  if (converted === '' || !(STUB_WORDS.test(plain) || converted.length >= 3 * plain.length)) return body;
+  return `${body}\n\n--- The HTML part, as text ---\n${converted}`;
 }
+
+/** A text part this short may be a stub for its HTML alternative (`emailBody`). */
+const STUB_CHARS = 300;
+/** What a stub says of its HTML: view it, in a browser, online, as a web page. */
+const STUB_WORDS = /\b(view|browser|html|online|web (version|page)|display)/i;
 
 /** An e-mail's HTML as text: tables as rows of cells, headings as written; '' when it cannot be read. */
 async function htmlText(html: string): Promise<string> {

@@ -374,6 +374,21 @@ describe("inspectDocument: an e-mail's HTML body keeps its tables and headings",
     expect(text).not.toContain('Consulting hours');
   });
 
+  // note 48/49: a text part that only says to view the HTML ("best viewed in a browser") was sent alone:
+  // the invoice in the HTML beside it never reached the model. Now the HTML's text follows the short
+  // text part, whose own words are kept (helper-83: a short message that mentions a browser lost them).
+  it('a short text part beside an HTML alternative that says more: both are sent, the text part first', async () => {
+    const stub = 'This email is best viewed in HTML. View it in your browser: https://vendor.example/i/9';
+    const text = await textOf([
+      ...head, 'Content-Type: multipart/alternative; boundary="a1"', '',
+      '--a1', 'Content-Type: text/plain; charset=utf-8', '', stub,
+      '--a1', 'Content-Type: text/html; charset=utf-8', '', TABLE, '--a1--', '',
+    ]);
+    expect(text).toContain(stub);
+    expect(text).toMatch(/Consulting hours +12 +1800\.00/);
+    expect(text.indexOf(stub)).toBeLessThan(text.indexOf('Consulting hours'));
+  });
+
   // helper-84 #1: mailparser writes an inline image's `cid:` link as a `data:` URI, and html-to-text
   // printed each <img> src: a 140 KB logo went out twice, once as 188,000 characters of base64 text
   // (a 10-word invoice at 49,572 input tokens), and six banners put a message over the context window.
