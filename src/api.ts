@@ -6,6 +6,7 @@
  */
 import { BatchEnrichError, shown } from './errors.ts';
 import { enrichStage, type EnrichOptions } from './enrich.ts';
+import { rawNumberText } from './core/rawjson.ts';
 import type { SourceRecord } from './stages/read.ts';
 import type { z } from 'zod';
 import type { EnrichedRecord, RecordError } from './core/result.ts';
@@ -98,7 +99,36 @@ export type Enriched<Row extends object = Record<string, unknown>, O = EnrichOpt
 export function enrich<Row extends object, O extends EnrichOptions>(rows: Iterable<Row> | AsyncIterable<Row>, options: O): AsyncGenerator<Enriched<Row, O>> {
   const file = options.file ?? 'row';
   const stage = enrichStage({ ...options, file });
-  return stage(toSourceRecords(checkRows(rows), file)) as AsyncGenerator<EnrichedRecord> as AsyncGenerator<Enriched<Row, O>>;
+  return withBigInts(stage(toSourceRecords(checkRows(rows), file))) as AsyncGenerator<EnrichedRecord> as AsyncGenerator<Enriched<Row, O>>;
+}
+
+/**
+ * The records with each BigInt the rows held given back as one: the ledger keeps a BigInt as a raw
+ * number (`'\uE000' + digits`, see core/rawjson.ts), which the writers put back as the bare number, but
+ * a caller of `enrich()` reads the objects (helper-88: a row no longer matched its source row by a BigInt
+ * id). The records are changed in place (the stage's marks on them stay).
+ */
+async function* withBigInts(records: AsyncGenerator<EnrichedRecord>): AsyncGenerator<EnrichedRecord> {
+  try {
+    for await (const record of records) yield bigIntsIn(record) as EnrichedRecord;
+  } finally {
+    // `break` in the caller's loop: the stage stops as it would without this wrapper.
+    await records.return(undefined);
+  }
+}
+
+function bigIntsIn(value: unknown): unknown {
+  if (typeof value === 'string') {
+    const token = rawNumberText(value);
+    return token !== undefined && /^-?\d+$/.test(token) ? BigInt(token) : value;
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = bigIntsIn(value[i]);
+  } else if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
+    const fields = value as Record<string, unknown>;
+    for (const key of Object.keys(fields)) fields[key] = bigIntsIn(fields[key]);
+  }
+  return value;
 }
 
 /**

@@ -100,7 +100,9 @@ describe('enrich(): for await over rows', () => {
     const out = await enrichAll(input, optionsFor(emu.url));
     expect(out).toHaveLength(6);
     expect(out[0]).toEqual(answered({ id: '0', text: 'a' }));
-    expect(out[1]).toEqual({ ...answered({ id: '1', text: 'b' }), views: `${RAW_NUMBER}12345678901234567890` });
+    // helper-88 #2: it came back as the ledger's raw number (`'\uE000' + digits`), so a row no longer
+    // matched its source row by a BigInt id. It comes back as the BigInt it was, nested ones too.
+    expect(out[1]).toEqual({ ...answered({ id: '1', text: 'b' }), views: 12345678901234567890n });
     expect(out[2]).toEqual(answered({ id: '2', text: 'c' }));
     // helper-77: such a row came out as its _error alone: its other fields (the id a caller keys on) are kept.
     expect(out[3]).toEqual({ id: '3', text: 'd', _error: { type: 'invalid_input', message: expect.stringMatching(/^row:4: the record cannot be written as JSON: Converting circular structure to JSON/) } });
@@ -108,6 +110,8 @@ describe('enrich(): for await over rows', () => {
     expect(out[5]).toEqual(answered({ id: '5', text: 'f' }));
     // The rows JSON cannot hold were not sent: four requests, one for each row that came out enriched.
     expect(emu.submittedCustomIds().size).toBe(4);
+    const [nested] = await enrichAll([{ id: '9', text: 'z', ids: [1n, { n: -2n }], note: `${RAW_NUMBER}text` }], optionsFor(emu.url));
+    expect(nested).toEqual({ ...answered({ id: '9', text: 'z' }), ids: [1n, { n: -2n }], note: `${RAW_NUMBER}text` });
   });
 
   // helper-78 on d78fbad: reading the fields a row JSON cannot hold keeps ran its getters outside the
