@@ -33,6 +33,18 @@ describe('enrichStage preflight', () => {
     expect(emu.stats.requestsSubmitted).toBe(2);
   });
 
+  // helper-89 #1: a recipe's prompt has words around its fields, so a row whose every field is empty
+  // rendered a prompt of labels alone ("Subject: \n\n"): it was sent, paid for, and answered with an
+  // invented vendor and total. Such a row is `empty_prompt`, never sent; one field with text is enough.
+  it('a row whose every prompt field is blank is empty_prompt, however much text the template adds; the others are sent', async () => {
+    const emu = await emulator();
+    const rows = [{ id: 'E-1', subject: '', body: '' }, { id: 'E-2', subject: '   ', body: ' \n' }, { id: 'E-3', subject: 'Hi', body: '' }, { id: 'E-4', subject: null, body: '\t' }];
+    const out = await enrich(emu, rows, { prompt: 'Subject: {{subject}}\n\n{{body}}', schema: undefined, file: 'tickets.csv' });
+    expect(out.map((r) => (r['_error'] as { type: string } | undefined)?.type)).toEqual(['empty_prompt', 'empty_prompt', undefined, 'empty_prompt']);
+    expect(out[0]?.['_error']).toEqual({ type: 'empty_prompt', message: 'tickets.csv:2: every field the prompt uses is empty (subject, body): there is nothing to ask about, so it is not sent' });
+    expect(emu.stats.requestsSubmitted).toBe(1);
+  });
+
   it('a schema property named __proto__: the emulator answers it, and the record is enriched on the first attempt', async () => {
     const emu = await emulator();
     const schema = JSON.parse('{"type":"object","properties":{"__proto__":{"type":"string"},"b":{"type":"integer"}},"required":["__proto__","b"],"additionalProperties":false}');

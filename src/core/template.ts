@@ -26,6 +26,12 @@ export interface Template {
   readonly required: readonly string[];
   /** Fills the template; throws a `BE_TEMPLATE` error naming the first missing field. */
   render(record: Record<string, unknown>): string;
+  /**
+   * Whether every field the template uses is blank in `record` (absent, null, or spaces alone), so
+   * that a prompt rendered from it holds the template's own words alone; false for a template of no
+   * fields, or one that uses `$record`.
+   */
+  blank(record: Record<string, unknown>): boolean;
 }
 
 type Part = string | { path: readonly string[]; name: string; optional: boolean };
@@ -86,6 +92,17 @@ export function compileTemplate(source: string): Template {
         out += valueText(value);
       }
       return out;
+    },
+    blank(record) {
+      let fieldsSeen = false;
+      for (const part of parts) {
+        if (typeof part === 'string') continue;
+        if (part.path.length === 0) return false;
+        fieldsSeen = true;
+        const value = lookup(record, part.path);
+        if (value !== undefined && /\S/.test(valueText(value))) return false;
+      }
+      return fieldsSeen;
     },
   };
 }

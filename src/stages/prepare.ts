@@ -19,6 +19,11 @@ import { PATH_FIELD } from './paths.ts';
 import { recordProblem } from '../core/preflight.ts';
 import { merged } from '../core/result.ts';
 
+/** A record whose every prompt field is blank (`Template.blank`): never sent. */
+function blankFields(template: Template): { type: 'empty_prompt'; message: string } {
+  return { type: 'empty_prompt', message: `every field the prompt uses is empty (${template.fields.join(', ')}): there is nothing to ask about, so it is not sent` };
+}
+
 export interface PrepareOptions extends RequestSpec {
   /** Shown in per-record error messages (`file:line: …`). */
   file?: string | undefined;
@@ -60,8 +65,11 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         // documents the content is the documents: their own checks are in core/documents.ts; their
         // text counts against the context window here, with the prompt's.)
         // The prompt is rendered once: checked, then serialized.
-        const text = (documents ? (options.documentPrompt ?? options.prompt) : options.prompt).render(record.data);
-        const problem = recordProblem(text, options.system, options.model, documents);
+        const template = documents ? (options.documentPrompt ?? options.prompt) : options.prompt;
+        const text = template.render(record.data);
+        // Every field blank (a recipe's prompt has words around them): nothing to ask about, and an answer
+        // paid for would be made up (helper-89: an empty invoice row came back with a vendor and a total).
+        const problem = recordProblem(text, options.system, options.model, documents) ?? (!documents && template.blank(record.data) ? blankFields(template) : undefined);
         if (problem) {
           // A file's own record (a folder's, a path list's) is named by its file too, as its document errors are.
           const path = record.attach?.includes(PATH_FIELD) ? record.data[PATH_FIELD] : undefined;
