@@ -53,9 +53,9 @@ export class BudgetGuard {
   readonly #lostByBatch = new Map<number, number>();
 
   /** The billed answers of a batch this run has stored so far, and what they cost (the recorder's `took`): in `spentUsd` already. */
-  readonly #answered: (batchId: number) => { paid: number; usd: number };
+  readonly #answered: (batchId: number) => { paid: number; usd: number; stored?: number | undefined };
 
-  constructor(ctx: SinkContext, budget: Budget | undefined, cancel: (batchId: number) => boolean = () => false, answered: (batchId: number) => { paid: number; usd: number } = () => ({ paid: 0, usd: 0 })) {
+  constructor(ctx: SinkContext, budget: Budget | undefined, cancel: (batchId: number) => boolean = () => false, answered: (batchId: number) => { paid: number; usd: number; stored?: number | undefined } = () => ({ paid: 0, usd: 0 })) {
     this.#ctx = ctx;
     this.#budget = budget;
     this.#cancel = cancel;
@@ -242,12 +242,15 @@ export class BudgetGuard {
    * ended was counted twice: helper-85). At least the share of its estimate its unanswered requests
    * are, and at least what its estimate leaves once its answers so far are paid: its cheap requests
    * answered first do not make an expensive one still out look cheap (helper-87: a 50,000-token prompt
-   * projected at a thirty-second of its group went over the cap by a third).
+   * projected at a thirty-second of its group went over the cap by a third). Nothing once every result
+   * is stored, free ones too: what its estimate left was projected as if still out (helper-89).
    */
   #toCome(batchId: number, group: { usd: number; requests?: number | undefined }, overrun: number): number {
     const answered = this.#answered(batchId);
+    const out = 1 - shareOf(group, Math.max(answered.paid, answered.stored ?? 0));
+    if (out === 0 && group.requests) return 0;
     const scaled = group.usd * overrun;
-    return Math.max(scaled * (1 - shareOf(group, answered.paid)), scaled - answered.usd);
+    return Math.max(scaled * out, scaled - answered.usd);
   }
 
   /** Cancels the newest batches in flight while spent plus the projection of those in flight crosses the cap. */

@@ -27,11 +27,12 @@ export interface Decided {
  */
 export type Requeued = Map<string, { bytes: number; maxTokens?: number | undefined; documents?: boolean | undefined }>;
 
-/** What this run's stores took of a batch: its billed answers, its answers lost on the way, and what the answers cost. */
+/** What this run's stores took of a batch: its billed answers, its answers lost on the way, what the answers cost, and its results of any kind (`stored`: free ones and those sent back for another attempt too). */
 export interface Taken {
   paid: number;
   lost: number;
   usd: number;
+  stored: number;
 }
 
 export class ResultRecorder {
@@ -128,17 +129,19 @@ export class ResultRecorder {
     const mode = row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch';
     let paid = 0;
     let lost = 0;
+    let stored = 0;
     // What they cost: what the budget's count of the run's spending grew by as `onResult` took them.
     const spentBefore = this.#ctx.opts.budget?.spentUsd() ?? 0;
     for (const [i, { key, billed: bill }] of decided.entries()) {
       if (!taken[i]) continue;
+      stored++;
       this.#ctx.opts.onResult?.(bill, mode, key);
       if (bill.type === 'succeeded') paid++; // errored, expired and canceled requests are free
       if (bill.lost) lost++; // but an answer lost on the way may have been billed
     }
     const usd = (this.#ctx.opts.budget?.spentUsd() ?? 0) - spentBefore;
-    const sums = this.#taken.get(row.id) ?? { paid: 0, lost: 0, usd: 0 };
-    this.#taken.set(row.id, { paid: sums.paid + paid, lost: sums.lost + lost, usd: sums.usd + usd });
+    const sums = this.#taken.get(row.id) ?? { paid: 0, lost: 0, usd: 0, stored: 0 };
+    this.#taken.set(row.id, { paid: sums.paid + paid, lost: sums.lost + lost, usd: sums.usd + usd, stored: sums.stored + stored });
     return taken;
   }
 
@@ -147,7 +150,7 @@ export class ResultRecorder {
    * here, `onResult` counted them), and how many answers lost on the way (`lost`: maybe billed).
    */
   took(batchId: number): Taken {
-    return this.#taken.get(batchId) ?? { paid: 0, lost: 0, usd: 0 };
+    return this.#taken.get(batchId) ?? { paid: 0, lost: 0, usd: 0, stored: 0 };
   }
 
   /** How many of the requeued requests are tried again for each reason. */

@@ -225,6 +225,25 @@ describe('BudgetGuard review (unit)', () => {
     expect(guard.admit({ requests: 50, bytes: 1 }, 'batch')).toBe('wait');
   });
 
+  // helper-89 #6: a batch whose every result was stored, cheaper than its estimate, was still
+  // projected at what its estimate left (or, with errored results, at their share): "$0.0661 projected
+  // for the batches in flight" after all had ended, and a batch could be canceled for that phantom.
+  it('a group whose every result is stored has nothing still to come, whatever its answers cost or however many were free', () => {
+    let spent = 0;
+    const answered = new Map<number, [paid: number, usd: number, stored: number]>();
+    const took = (batchId: number) => ({ paid: answered.get(batchId)?.[0] ?? 0, usd: answered.get(batchId)?.[1] ?? 0, stored: answered.get(batchId)?.[2] ?? 0 });
+    const guard = new BudgetGuard(testContext(), { maxUsd: 0.3, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.01 }, () => false, took);
+    guard.charge(1, 0.2, 20);
+    spent = 0.1; // all 20 answered, at half their estimate
+    answered.set(1, [20, 0.1, 20]);
+    expect(guard.admit({ requests: 19, bytes: 1 }, 'batch')).toBeCloseTo(0.19); // $0.10 + $0.19 fits
+    const errored = new BudgetGuard(testContext(), { maxUsd: 0.3, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.01 }, () => false, took);
+    errored.charge(2, 0.2, 20);
+    spent = 0.1; // 10 answered at their estimate, 10 errored (free): every result stored
+    answered.set(2, [10, 0.1, 20]);
+    expect(errored.admit({ requests: 19, bytes: 1 }, 'batch')).toBeCloseTo(0.19);
+  });
+
   // helper-58: a batch half of whose answers another worker took (or whose answers were free:
   // canceled, expired) counted its whole estimate against half the cost.
   it('a batch settles for the share of its requests whose billed answers this run took', () => {

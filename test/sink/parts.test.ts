@@ -369,7 +369,7 @@ describe('ResultRecorder', () => {
     const requeued: Requeued = new Map();
     await recorder.store(row, decided, 1, requeued);
     expect([...requeued.keys()]).toEqual(['b']); // the transient error is tried again; the lost answer is not
-    expect(recorder.took(id)).toEqual({ paid: 0, lost: 1, usd: 0 });
+    expect(recorder.took(id)).toEqual({ paid: 0, lost: 1, usd: 0, stored: 2 });
     expect(isTransientFailure(JSON.stringify(errored(ANSWER_LOST)))).toBe(true);
   });
 
