@@ -64,6 +64,8 @@ const optionsSchema = sinkKnobs
     system: z.string().optional(),
     model: z.string().min(1).default(DEFAULT_MODEL),
     maxTokens: positiveInt().default(DEFAULT_MAX_TOKENS),
+    /** `max_tokens` for records that carry documents (`attach`), when it is not `maxTokens` (a recipe's `documentMaxTokens`). */
+    documentMaxTokens: positiveInt().optional(),
     schema: z.custom<z.ZodType | JSONSchema>((v) => typeof v === 'object' && v !== null).optional(),
     /** The answer asked of records that carry documents (`attach`), when it is not `schema` (a recipe's `documentSchema`). */
     documentSchema: z.custom<z.ZodType | JSONSchema>((v) => typeof v === 'object' && v !== null).optional(),
@@ -179,7 +181,7 @@ export function enrichStage(
   // Before anything is created: what the API would refuse for every row. The registry answers without a
   // network call; a model it does not know is asked about online (GET /v1/models/{id}) when the stage starts.
   const job = { model: o.model, maxTokens: o.maxTokens, answerSchema: rowAnswer?.jsonSchema };
-  const documentJob = documentAnswer ? { ...job, answerSchema: documentAnswer.jsonSchema } : undefined;
+  const documentJob = documentAnswer || o.documentMaxTokens !== undefined ? { ...job, answerSchema: documentAnswer?.jsonSchema ?? job.answerSchema, maxTokens: o.documentMaxTokens ?? o.maxTokens } : undefined;
   const offlineProblem = findModel(o.model) ? (jobProblem(job) ?? (documentJob && jobProblem(documentJob))) : undefined;
   if (offlineProblem) throw new BatchEnrichError('BE_INVALID_OPTION', offlineProblem);
   const prompt = compileTemplate(o.prompt);
@@ -247,6 +249,7 @@ export function enrichStage(
       const requestSpec = {
         model: o.model,
         maxTokens: o.maxTokens,
+        documentMaxTokens: documents ? o.documentMaxTokens : undefined,
         prompt,
         system: o.system,
         answerSchema: rowAnswer?.jsonSchema,
@@ -300,7 +303,7 @@ export function enrichStage(
         ...sinkKnobsOf(o),
         // Not one 'default' job for every notebook cell on the per-user ledger: `status` and `cancel
         // --job` told them apart by nothing, and gc kept every cell's finished work while one ran.
-        job: o.job ?? settingsJobName(basename(o.file ?? 'row'), [o.prompt, o.system, rowAnswer?.jsonSchema, documentAnswer?.jsonSchema, o.model, o.maxTokens]),
+        job: o.job ?? settingsJobName(basename(o.file ?? 'row'), [o.prompt, o.system, rowAnswer?.jsonSchema, documentAnswer?.jsonSchema, o.model, o.maxTokens, ...(o.documentMaxTokens === undefined ? [] : [o.documentMaxTokens])]),
         onEvent,
         onComplete,
         client,
@@ -389,7 +392,7 @@ function closingUnstarted<T>(run: AsyncGenerator<T>, close: () => Promise<unknow
  * holds the cap to (`typicalEstimate`'s `capUsd`), so that the groups' estimates add up to it.
  */
 function groupEstimate(o: ReturnType<typeof resolveOptions>, prefixBytes: number, answerSchema: JSONSchema | undefined, table: PriceTable) {
-  const job = { model: o.model, maxTokens: o.maxTokens, table, cached: Boolean(o.system) && cacheNotice(o.system, o.model) === undefined, answerSchema };
+  const job = { model: o.model, maxTokens: o.maxTokens, documentMaxTokens: o.documentMaxTokens, table, cached: Boolean(o.system) && cacheNotice(o.system, o.model) === undefined, answerSchema };
   return ({ requests, bytes, each, answers, documents, mode }: Parameters<Budget['estimateUsd']>[0]): number =>
     typicalEstimate({ requests, bytes, prefixBytes, each, answers, documents }, { ...job, mode }).capUsd ?? Number.POSITIVE_INFINITY;
 }

@@ -17,6 +17,11 @@ export interface Recipe {
   schema?: z.ZodType | undefined;
   model?: string | undefined;
   maxTokens?: number | undefined;
+  /**
+   * `max_tokens` for records that carry documents, when their answer is longer than a row's (every
+   * clause of a whole contract, against one clause's review); absent: `maxTokens`.
+   */
+  documentMaxTokens?: number | undefined;
   into?: string | undefined;
   idField?: string | undefined;
   /** Fields that hold documents (paths, https URLs, Buffers, Blobs), sent as document and image blocks. */
@@ -51,7 +56,8 @@ export function recipeOptions(recipe: Recipe, options: { documents?: boolean } =
     ...(recipe.system === undefined ? {} : { system: recipe.system }),
     ...(schema === undefined ? {} : { schema }),
     ...(recipe.model === undefined ? {} : { model: recipe.model }),
-    ...(recipe.maxTokens === undefined ? {} : { maxTokens: recipe.maxTokens }),
+    ...((whole ? (recipe.documentMaxTokens ?? recipe.maxTokens) : recipe.maxTokens) === undefined ? {} : { maxTokens: whole ? (recipe.documentMaxTokens ?? recipe.maxTokens) : recipe.maxTokens }),
+    ...(recipe.documentMaxTokens === undefined || whole ? {} : { documentMaxTokens: recipe.documentMaxTokens }),
     ...(recipe.into === undefined ? {} : { into: recipe.into }),
     ...(recipe.idField === undefined ? {} : { idField: recipe.idField }),
     ...(recipe.attach === undefined ? {} : { attach: [...recipe.attach] }),

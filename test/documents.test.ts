@@ -559,6 +559,32 @@ describe('resolveUploads and a request already submitted', () => {
   });
 });
 
+// helper-89 #2: contract-clauses asked a whole 30-page contract for its clauses under the 800
+// max_tokens of a one-clause answer: cut off, asked again, and the whole PDF paid for twice.
+describe('documentMaxTokens: records with documents get their own max_tokens', () => {
+  it('with attach, a row with a document is sent documentMaxTokens and a row without one maxTokens', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-doc-max-'));
+    writeFileSync(join(dir, 'a.pdf'), await invoicePdf(1));
+    const seen = new Map<string, unknown>();
+    const emu = await emulator({ responder: ({ params, documents }) => (seen.set(documents?.length ? 'document' : 'text', params['max_tokens']), undefined) });
+    const { enrichAll } = await import('../src/index.ts');
+    const out = await enrichAll([{ id: '1', file: 'a.pdf', text: '' }, { id: '2', text: 'a clause' }], {
+      prompt: 'Review {{text}}', documentPrompt: 'Review the attached contract', attach: ['file'], baseDir: dir, maxTokens: 800, documentMaxTokens: 8192,
+      apiKey: 'k', baseURL: emu.url, ledger: ':memory:', pollMinMs: 5,
+    });
+    expect(out.map((r) => r._error)).toEqual([undefined, undefined]);
+    expect(Object.fromEntries(seen)).toEqual({ document: 8192, text: 800 });
+  });
+
+  it('recipeOptions for whole documents takes the recipe’s documentMaxTokens; for rows, its maxTokens and documentMaxTokens both', async () => {
+    const { recipeOptions } = await import('../src/index.ts');
+    const { default: contractClauses } = await import('../transforms/contract-clauses.ts');
+    expect(recipeOptions(contractClauses, { documents: true }).maxTokens).toBe(contractClauses.documentMaxTokens);
+    expect(contractClauses.documentMaxTokens).toBeGreaterThanOrEqual(8192);
+    expect(recipeOptions(contractClauses)).toMatchObject({ maxTokens: 800, documentMaxTokens: contractClauses.documentMaxTokens });
+  });
+});
+
 describe('a folder through the library, as the CLI runs one', () => {
   // readFolder(dir) piped into recipeStage(invoiceExtraction) gave every record a template error
   // (`<stdin>:1: … {{text}}`): the folder's records were not attached by their `path` as the CLI

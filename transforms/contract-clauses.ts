@@ -43,6 +43,9 @@ export default defineRecipe({
   description: 'Contract liability-clause review: cap, carve-outs, mutuality, risk',
   model: 'claude-sonnet-5',
   maxTokens: 800,
+  // A whole contract's answer quotes and reviews every liability clause: at 800 it was cut off, asked
+  // again, and the whole PDF paid for twice (helper-89).
+  documentMaxTokens: 8192,
   fields: ['clause', 'contract'],
   system: `You are a commercial lawyer reviewing limitation-of-liability clauses for the customer side
 of SaaS and services contracts. For each clause:

@@ -145,8 +145,11 @@ export class InputTally {
    * The estimate for `model` in `mode` (`typicalEstimate`); undefined figures when the model has no
    * price.
    */
-  estimate(model: string, maxTokens: number, table: PriceTable, cached: boolean, mode: 'batch' | 'realtime' = 'batch', answerSchema?: JSONSchema) {
-    return typicalEstimate({ requests: this.requests, bytes: this.#bytes, prefixBytes: this.#prefixBytes, each: this.#large, answers: this.#answers, documents: this.#documents }, { model, maxTokens, table, cached, mode, answerSchema });
+  estimate(model: string, maxTokens: number, table: PriceTable, cached: boolean, mode: 'batch' | 'realtime' = 'batch', answerSchema?: JSONSchema, documentMaxTokens?: number) {
+    return typicalEstimate(
+      { requests: this.requests, bytes: this.#bytes, prefixBytes: this.#prefixBytes, each: this.#large, answers: this.#answers, documents: this.#documents },
+      { model, maxTokens, documentMaxTokens, table, cached, mode, answerSchema },
+    );
   }
 }
 

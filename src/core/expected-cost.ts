@@ -16,6 +16,8 @@ const MIN_CACHEABLE_TOKENS = 1024;
 export interface EstimatedJob {
   model: string;
   maxTokens: number;
+  /** `max_tokens` of the requests with documents, when theirs is not `maxTokens` (`documentMaxTokens`). */
+  documentMaxTokens?: number | undefined;
   table: PriceTable;
   mode: 'batch' | 'realtime';
   /** Whether its shared prefix (the spec: system prompt, schema) is sent for caching. */
@@ -132,11 +134,13 @@ function oneTier(w: EstimatedRequests, job: EstimatedJob) {
   const prefixTokens = Math.min(tokens(w.prefixBytes), avgInputTokens);
   const avgCachedPrefixTokens = job.cached && prefixTokens >= (minCacheableTokens(job.model) ?? MIN_CACHEABLE_TOKENS) ? prefixTokens : 0;
   const messageTokens = Math.max(0, avgInputTokens - tokens(w.prefixBytes));
-  const typical = (documents: boolean) => typicalAnswerTokens({ schema: job.answerSchema, messageTokens, maxTokens: job.maxTokens, charsPerToken: perToken, documents });
+  const documentMax = job.documentMaxTokens ?? job.maxTokens;
+  const typical = (documents: boolean) => typicalAnswerTokens({ schema: job.answerSchema, messageTokens, maxTokens: documents ? documentMax : job.maxTokens, charsPerToken: perToken, documents });
   // Each request's answer at its own kind's size: about documents, or as long as its text.
   const withDocuments = Math.min(w.documents ?? 0, w.requests);
-  const expectedOutputTokens = withDocuments === 0 ? typical(false) : (withDocuments * typical(true) + (w.requests - withDocuments) * typical(false)) / w.requests;
-  const workload = { requests: w.requests, avgInputTokens, maxTokens: job.maxTokens, expectedOutputTokens };
+  const share = (documents: number, rows: number) => (withDocuments === 0 ? rows : (withDocuments * documents + (w.requests - withDocuments) * rows) / w.requests);
+  const expectedOutputTokens = withDocuments === 0 ? typical(false) : share(typical(true), typical(false));
+  const workload = { requests: w.requests, avgInputTokens, maxTokens: share(documentMax, job.maxTokens), expectedOutputTokens };
   const options = { mode: job.mode, table: job.table };
   const range = estimateCost({ ...workload, avgCachedPrefixTokens }, job.model, { ...options, cacheHitRate: avgCachedPrefixTokens > 0 ? 1 : 0 });
   // No hit: every request writes the prefix (a 1-hour cache write, twice the input price), as each batch does at least once.

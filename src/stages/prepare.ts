@@ -33,6 +33,8 @@ export interface PrepareOptions extends RequestSpec {
   attach?: readonly string[] | undefined;
   /** The answer schema for records that carry documents (a recipe's `documentSchema`); absent: `answerSchema`. */
   documentAnswerSchema?: JSONSchema | undefined;
+  /** `max_tokens` for records that carry documents (a recipe's `documentMaxTokens`); absent: `maxTokens`. */
+  documentMaxTokens?: number | undefined;
   /**
    * Told of each e-mail sent without some of its attachments (`where`: `file:line: name`; each
    * attachment with why), once its request is made: its answer comes from the rest of the e-mail.
@@ -45,7 +47,10 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
   const { parts } = compileSpec(options);
   const keyOf = requestKeyOf(parts.head, parts.tail);
   // Records with documents are asked their own answer (a list of clauses with pages, say), in params of their own.
-  const documentParts = options.documentAnswerSchema ? compileSpec({ ...options, answerSchema: options.documentAnswerSchema }).parts : parts;
+  const ownDocumentParams = options.documentAnswerSchema !== undefined || (options.documentMaxTokens !== undefined && options.documentMaxTokens !== options.maxTokens);
+  const documentParts = ownDocumentParams
+    ? compileSpec({ ...options, answerSchema: options.documentAnswerSchema ?? options.answerSchema, maxTokens: options.documentMaxTokens ?? options.maxTokens }).parts
+    : parts;
   const documentKeyOf = documentParts === parts ? keyOf : requestKeyOf(documentParts.head, documentParts.tail);
   return async function* prepare(source) {
     let items = 0;

@@ -223,6 +223,12 @@ describe('documents from the command line', () => {
     expect(Object.keys(doc?.params.output_config.format.schema.properties ?? {})).toEqual(['clauses']);
     expect(Object.keys(text?.params.output_config.format.schema.properties ?? {})).toContain('is_liability_clause');
     expect(JSON.stringify(text?.params.messages)).toContain('Clause:');
+    // helper-89 #2: a whole contract was asked under a clause's 800 max_tokens, cut off, and paid for twice.
+    const maxTokens = (line: string) => (JSON.parse(line) as { params: { max_tokens: number } }).params.max_tokens;
+    expect(dry.stdout.trim().split('\n').map(maxTokens)).toEqual([8192, 800]);
+    const folder = await runCli(['--dry-run', '--transform', 'contract-clauses', 'fixtures/documents/contract.pdf']);
+    expect(folder.stdout.trim().split('\n').map(maxTokens), folder.stderr).toEqual([8192]);
+    expect((await runCli(['--dry-run', '--transform', 'contract-clauses', '--max-tokens', '2000', 'fixtures/documents/contract.pdf'])).stdout.trim().split('\n').map(maxTokens)).toEqual([2000]);
     const run = await runCli(['--emulator', '--poll-min', '0.01', '--transform', 'contract-clauses', '--attach', 'file', join(dir, 'review.csv')]);
     expect(run.code, run.stderr).toBe(0);
     const [first, second] = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);

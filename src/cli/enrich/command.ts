@@ -153,7 +153,7 @@ interface Plan {
 }
 
 type JsonSchema = NonNullable<Config['answer']>['jsonSchema'];
-type EnrichSpec = { model: string; maxTokens: number; prompt: Config['prompt']; system: string | undefined; answerSchema: JsonSchema | undefined; documentAnswerSchema: JsonSchema | undefined; idField: string | undefined; file: string; attach: readonly string[] };
+type EnrichSpec = { model: string; maxTokens: number; documentMaxTokens: number | undefined; prompt: Config['prompt']; system: string | undefined; answerSchema: JsonSchema | undefined; documentAnswerSchema: JsonSchema | undefined; idField: string | undefined; file: string; attach: readonly string[] };
 
 /** The records of this worker's `--shard` (all without it): what `--dry-run` shows and `--max-cost` checks, as the run takes them. */
 function ownShard<T>(records: AsyncIterable<T>, values: EnrichValues): AsyncIterable<T> {
@@ -179,7 +179,9 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
   const config = await resolveConfig(values);
   // Before paying: what the API would refuse for every row, from the model registry (core/preflight.ts);
   // online, a model the registry does not know is looked up by the library (GET /v1/models/{id}).
-  const problem = jobProblem({ model: config.model, maxTokens: config.maxTokens, answerSchema: config.answer?.jsonSchema });
+  const problem =
+    jobProblem({ model: config.model, maxTokens: config.maxTokens, answerSchema: config.answer?.jsonSchema }) ??
+    (config.documentMaxTokens === undefined ? undefined : jobProblem({ model: config.model, maxTokens: config.documentMaxTokens, answerSchema: config.documentAnswer?.jsonSchema }));
   if (problem && (findModel(config.model) || values['dry-run'] || values.emulator)) throw usageError(problem);
   const cacheNote = cacheNotice(config.system, config.model);
   const input = openRunInput(file, values, config, io, say, ledgerPathOf(values, io.env));
@@ -215,7 +217,8 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
   // --mode auto: a small file goes through real time; anything else (and stdin) through batches.
   const mode = values.mode === 'realtime' || (values.mode === 'auto' && counted && totalRows <= AUTO_REALTIME_MAX_ROWS) ? 'realtime' : 'batch';
   const documentAnswerSchema = input.documents.attach.length ? config.documentAnswer?.jsonSchema : undefined;
-  const spec = { model: config.model, maxTokens: config.maxTokens, prompt: config.prompt, system: config.system, answerSchema: config.answer?.jsonSchema, documentAnswerSchema, idField: config.idField, file, attach: input.documents.attach };
+  const documentMaxTokens = input.documents.attach.length ? config.documentMaxTokens : undefined;
+  const spec = { model: config.model, maxTokens: config.maxTokens, documentMaxTokens, prompt: config.prompt, system: config.system, answerSchema: config.answer?.jsonSchema, documentAnswerSchema, idField: config.idField, file, attach: input.documents.attach };
   const picked = values.sample === undefined ? undefined : pickSample(values.sample, totalRows, values.shard);
   return { file, config, input, stream, spec, prices, mode, cachedPrefix: Boolean(config.system) && cacheNote === undefined, picked, totalRows };
 }
@@ -573,6 +576,7 @@ function libraryOptions(plan: Plan, values: EnrichValues, io: CliIo, run: RunPar
     ...(config.documentAnswer && documents.attach.length ? { documentSchema: config.documentAnswer.jsonSchema } : {}),
     model: config.model,
     maxTokens: config.maxTokens,
+    ...(plan.spec.documentMaxTokens === undefined ? {} : { documentMaxTokens: plan.spec.documentMaxTokens }),
     ...(config.into === undefined ? {} : { into: config.into }),
     ...(config.idField === undefined ? {} : { idField: config.idField }),
     ...(documents.attach.length ? { attach: documents.attach, baseDir: documents.baseDir, upload: documents.upload, uploadCounts: run.uploadCounts } : {}),

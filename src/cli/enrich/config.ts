@@ -24,6 +24,8 @@ export interface Config {
   answer: ReturnType<typeof resolveAnswerSchema> | undefined;
   model: string;
   maxTokens: number;
+  /** The recipe's `max_tokens` for records with documents (undefined when `--max-tokens` is given: it sets both). */
+  documentMaxTokens: number | undefined;
   into: string | undefined;
   idField: string | undefined;
   attach: readonly string[] | undefined;
@@ -58,6 +60,7 @@ export async function resolveConfig(values: EnrichValues): Promise<Config> {
     answer,
     model: values.model ?? recipe?.model ?? DEFAULT_MODEL,
     maxTokens: values['max-tokens'] ?? recipe?.maxTokens ?? DEFAULT_MAX_TOKENS,
+    documentMaxTokens: values['max-tokens'] === undefined ? recipe?.documentMaxTokens : undefined,
     into: values.into ?? recipe?.into,
     idField: values['id-field'] ?? recipe?.idField,
     attach: recipe?.attach,

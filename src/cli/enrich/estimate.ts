@@ -26,7 +26,7 @@ export async function dryRun(out: NodeJS.WritableStream, say: (line: string) => 
   const tally = new InputTally();
   const cached = Boolean(spec.system) && !cacheNotice(spec.system, spec.model);
   const estimate = () => {
-    const e = tally.estimate(spec.model, spec.maxTokens, prices, cached, mode, answerSchema);
+    const e = tally.estimate(spec.model, spec.maxTokens, prices, cached, mode, answerSchema, spec.documentMaxTokens);
     const line = estimateLine(tally, e, spec.model, spec.maxTokens, mode);
     // With --max-cost: whether the run would be refused before anything is sent (as `checkCost`).
     const capUsd = e.capUsd;
@@ -118,7 +118,7 @@ export async function checkCost(records: AsyncIterable<SourceRecord>, check: Cos
   if (tally.requests === 0 && tally.failed === 0 && paid > 0) return { line: `estimate: nothing to pay for: all ${plural(paid, 'request')} are in the ledger already`, inLedger: paid };
   // Against typical answers, not every answer using all of max_tokens (that refused jobs 10x under the
   // cap), and without the cache (`capUsd`), as the budget guard checks each batch.
-  const estimate = tally.estimate(spec.model, spec.maxTokens, prices, cachedPrefix, mode, spec.answerSchema);
+  const estimate = tally.estimate(spec.model, spec.maxTokens, prices, cachedPrefix, mode, spec.answerSchema, spec.documentMaxTokens);
   const capUsd = estimate.capUsd ?? 0;
   const line = estimateLine(tally, estimate, spec.model, spec.maxTokens, mode) + (paid > 0 ? `; ${plural(paid, 'request')} in the ledger already are not counted` : '');
   if (capUsd > maxCost) {

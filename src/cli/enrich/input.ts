@@ -63,6 +63,8 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
   const documents = documentInput(file, { inputFormat: values['input-format'], attach: values.attach, upload: values.upload, oversizedImage: values['oversized-image'], skip }, config.attach);
   // Files as the input: every record is a document. A table with --attach: a row with a document is
   // asked the recipe's document answer, a row without one its own (each answer checked under its own).
+  // Files as the input: every request is a document's, asked at the recipe's max_tokens for documents.
+  if (documents.files && config.documentMaxTokens !== undefined) config.maxTokens = config.documentMaxTokens;
   if (config.documentAnswer && documents.files) config.answer = config.documentAnswer;
   else if (config.documentAnswer && config.answer && documents.attach.length > 0) config.answer = eitherAnswer(config.answer, config.documentAnswer);
   else config.documentAnswer = undefined;
