@@ -117,7 +117,10 @@ export function resolveOptions(options: EnrichOptions) {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = issue?.path.join('.') || 'options';
-    throw new BatchEnrichError('BE_INVALID_OPTION', `\`${name}\`: ${issue?.message ?? 'invalid'}`);
+    // A recipe spread into the options (helper-89: "Unrecognized keys: name, description, fields" said nothing of recipes).
+    const recipe = issue?.code === 'unrecognized_keys' && issue.keys.some((key) => key === 'name' || key === 'fields' || key === 'description');
+    const hint = recipe ? ": these are a recipe's settings: pass { ...recipeOptions(recipe), ...yours }, or use recipeStage(recipe) in a pipeline" : '';
+    throw new BatchEnrichError('BE_INVALID_OPTION', `\`${name}\`: ${issue?.message ?? 'invalid'}${hint}`);
   }
   // As the CLI refuses --poll-min above --poll-max (helper-88: the library ran on, its minimum ignored).
   const { pollMinMs = POLL_MIN_MS, pollMaxMs = POLL_MAX_MS } = parsed.data;

@@ -66,6 +66,16 @@ describe('the rows enrich() and enrichAll() give carry the row’s and the answe
   });
 });
 
+// helper-89 #4: a recipe spread into enrich()'s options was refused with "Unrecognized keys: name,
+// description, fields", which did not say how a recipe is used there.
+it('a recipe given as enrich() options is refused with the way to use one: recipeOptions(recipe)', async () => {
+  const { default: triage } = await import('../transforms/ticket-triage.ts');
+  await expect(enrichAll([{ subject: 'a', body: 'b' }], { ...(triage as unknown as EnrichOptions), ledger: ':memory:' })).rejects.toMatchObject({
+    code: 'BE_INVALID_OPTION',
+    message: expect.stringContaining("these are a recipe's settings: pass { ...recipeOptions(recipe), ...yours }, or use recipeStage(recipe) in a pipeline"),
+  });
+});
+
 describe('enrich(): for await over rows', () => {
   it('yields every row of an array enriched with its own answer, in input order', async () => {
     const emu = await emulator({ responder: perRecord });
