@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { usageError } from '../errors.ts';
 import type { Recipe } from '../recipe.ts';
 import { resolveAnswerSchema } from '../core/schema.ts';
+import { closest } from '../core/suggest.ts';
 import { compileTemplate } from '../core/template.ts';
 import { argPath, shellWord } from '../core/text.ts';
 import { DEFAULT_MAX_TOKENS, DEFAULT_MODEL } from '../enrich.ts';
@@ -59,7 +60,10 @@ function recipeLoader(spec: string): () => Promise<RecipeModule> {
   const named = bundledName(spec);
   if (named) return RECIPE_MODULES[named];
   const path = resolve(spec);
-  if (!existsSync(path)) throw usageError(`--transform ${spec}: no such recipe or file (bundled recipes: ${BUNDLED.join(', ')}; see 'batch-enrich recipes')`);
+  if (!existsSync(path)) {
+    const meant = closest(spec, BUNDLED);
+    throw usageError(`--transform ${spec}: no such recipe or file${meant ? `: did you mean '${meant}'?` : ''} (bundled recipes: ${BUNDLED.join(', ')}; see 'batch-enrich recipes')`);
+  }
   if (!path.endsWith('.ts') || import.meta.url.endsWith('.ts')) return () => import(pathToFileURL(path).href) as Promise<RecipeModule>;
   // Node cannot load TypeScript: a bundled recipe's source (transforms/NAME.ts of this package) loads compiled.
   const twin = sourceTwin(path);

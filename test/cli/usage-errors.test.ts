@@ -151,3 +151,10 @@ it('say leaves the API key out of any message', async () => {
   say({ ...io, env: { ANTHROPIC_API_KEY: 'emulator' } }, '--emulator: the answers are made up by the offline emulator');
   expect(written).toBe('batch-enrich: --emulator: the answers are made up by the offline emulator\n');
 });
+
+// helper-89 #8: `--transform ticket-trige` listed the recipes but did not say which one was meant.
+it('a mistyped recipe name says which recipe was meant, exit 2', async () => {
+  const result = await runCli(['--dry-run', '--transform', 'ticket-trige', 'fixtures/csv/tickets.csv']);
+  expect(result.code).toBe(2);
+  expect(result.stderr).toContain("--transform ticket-trige: no such recipe or file: did you mean 'ticket-triage'? (bundled recipes:");
+});
