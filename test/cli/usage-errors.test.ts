@@ -158,3 +158,14 @@ it('a mistyped recipe name says which recipe was meant, exit 2', async () => {
   expect(result.code).toBe(2);
   expect(result.stderr).toContain("--transform ticket-trige: no such recipe or file: did you mean 'ticket-triage'? (bundled recipes:");
 });
+
+// helper-89 #8: invoice-extraction on a CSV whose paths are in `pdf_path` said only that {{text}} was
+// missing, not that the recipe reads its documents from `file`, nor that --attach pdf_path would do.
+it('a recipe that reads documents from a column the table lacks says so, and names a column that looks like paths', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'be-attach-hint-'));
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(join(dir, 'inv.csv'), 'invoice_id,pdf_path\nA-1,a.pdf\n');
+  const result = await runCli(['--dry-run', '--transform', 'invoice-extraction', join(dir, 'inv.csv')]);
+  expect(result.code).toBe(2);
+  expect(result.stderr).toContain("the recipe reads its documents from the column file, which this header lacks: give --attach pdf_path");
+});

@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import { shown, usageError } from '../../errors.ts';
 import { takeShard, type Shard } from '../../core/shard.ts';
 import { missingColumns, noFieldProblem } from '../../core/template.ts';
-import { inputName } from '../../core/text.ts';
+import { inputName, shellWord } from '../../core/text.ts';
 import { eitherAnswer } from '../../core/schema.ts';
 import { attachDocuments } from '../../stages/attach.ts';
 import { formatFromName, readRecords, type InputFormat, type ReadOptions, type SourceRecord } from '../../stages/read.ts';
@@ -82,6 +82,13 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
     if (!warned.has(line)) say(line);
     warned.add(line);
   };
+  // A recipe that reads documents from a column the table lacks (helper-89: `pdf_path`, not `file`): which column would do.
+  const attachHint = (columns: readonly string[]) => {
+    const fields = config.attach ?? [];
+    if (values.attach?.length || fields.length === 0 || fields.some((field) => columns.includes(field))) return '';
+    const paths = columns.find((column) => /path|file|pdf|url|document|attachment|scan|image/i.test(column));
+    return `; the recipe reads its documents from the column ${fields.join(', ')}, which this header lacks: ${paths === undefined ? 'name the column of paths so, or give --attach COLUMN' : `give --attach ${shellWord(paths)}`}`;
+  };
   const checkColumns = (columns: string[], line = 1) => {
     inputColumns = columns;
     if (columns.length === 0) return; // empty input: nothing to check, nothing will be sent
@@ -97,7 +104,7 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
       // A typo's closest column (not one that differs by its spaces alone: the column list says those).
       const near = missing.map((m) => closest(m, columns)).filter((c, i): c is string => c !== undefined && c.trim() !== missing[i]);
       const guess = near.length > 0 ? `did you mean ${near.map((c) => `{{${c}}}`).join(', ')}?; ` : '';
-      throw withoutHint(usageError(`${inputName(file)}:${line}: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the header has no such column (${guess}columns: ${columnList(columns)})`));
+      throw withoutHint(usageError(`${inputName(file)}:${line}: the prompt uses ${missing.map((m) => `{{${m}}}`).join(', ')}, but the header has no such column (${guess}columns: ${columnList(columns)})${attachHint(columns)}`));
     }
   };
   const readOptions: ReadOptions = {
