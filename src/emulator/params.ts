@@ -153,14 +153,23 @@ interface Nullable {
   nullable?: boolean;
 }
 
-/** An optional string field of at least `min` and at most `max` characters (code points, as Pydantic counts them). */
-function optionalString(obj: Obj, key: string, path: string, { min = 0, max = Infinity, nullable = false }: { min?: number; max?: number } & Nullable = {}): void {
+/**
+ * An optional string field of at least `min` and at most `max` characters (code points, as Pydantic counts them),
+ * matching `pattern` if given (checked after the length, as Pydantic does).
+ */
+function optionalString(
+  obj: Obj,
+  key: string,
+  path: string,
+  { min = 0, max = Infinity, pattern, nullable = false }: { min?: number; max?: number; pattern?: RegExp } & Nullable = {},
+): void {
   const value = obj[key];
   if (value === undefined || (value === null && nullable)) return;
   if (typeof value !== 'string') fail(path, 'Input should be a valid string');
   const length = value.length > max || value.length < min ? [...value].length : value.length;
   if (length < min) fail(path, `String should have at least ${min} character${min === 1 ? '' : 's'}`);
   if (length > max) fail(path, `String should have at most ${max} characters`);
+  if (pattern && !pattern.test(value)) fail(path, `String should match pattern '${pattern.source}'`);
 }
 
 /** An optional field that must be one of `values`. */
@@ -585,6 +594,8 @@ const BLOCK_TYPES = [
   'web_search_tool_result', 'web_fetch_tool_result', 'code_execution_tool_result', 'bash_code_execution_tool_result',
   'text_editor_code_execution_tool_result', 'tool_search_tool_result', 'container_upload',
 ] as const;
+/** [SPEC RequestToolUseBlock.toolset_name, RequestToolResultBlock.toolset_name: `anyOf [{type: string, minLength 1, maxLength 64, pattern}, {type: null}]`] */
+const TOOLSET_NAME = { min: 1, max: 64, pattern: /^[a-zA-Z0-9_-]+$/, nullable: true } as const;
 /** The most messages a request may have (`checkMessages`). */
 const MAX_MESSAGES = 100_000;
 const IMAGE_MEDIA_TYPES = ['image/jpeg', 'image/png', 'image/gif', 'image/webp'] as const;
@@ -668,6 +679,8 @@ function checkMessages(messages: unknown, ctx: CheckContext, model: ModelEntry):
           optionalString(block, 'name', `${bpath}.tool_use.name`, { min: 1, max: 200 });
           if (!isObj(block['input'])) fail(`${bpath}.tool_use.input`, 'Input should be a valid dictionary');
           checkCaller(block, `${bpath}.tool_use`);
+          // [SPEC RequestToolUseBlock.toolset_name: a string of 1 to 64 characters matching ^[a-zA-Z0-9_-]+$, or null] (helper-92 #1).
+          optionalString(block, 'toolset_name', `${bpath}.tool_use.toolset_name`, TOOLSET_NAME);
           toolUses.push(id);
           break;
         }
@@ -678,6 +691,8 @@ function checkMessages(messages: unknown, ctx: CheckContext, model: ModelEntry):
           if (typeof id !== 'string') fail(`${bpath}.tool_result.tool_use_id`, 'Field required');
           // [SPEC RequestToolResultBlock.is_error: a boolean, not nullable]
           optionalBoolean(block, 'is_error', `${bpath}.tool_result.is_error`);
+          // [SPEC RequestToolResultBlock.toolset_name: as RequestToolUseBlock's] (helper-92 #1).
+          optionalString(block, 'toolset_name', `${bpath}.tool_result.toolset_name`, TOOLSET_NAME);
           checkToolResultContent(block['content'], `${bpath}.tool_result.content`, model);
           toolResults.push(id);
           if (!pendingToolUses.includes(id))

@@ -310,6 +310,12 @@ const CASES: Case[] = [
     params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'search_result', source: [], title: 't', content: [{ type: 'text', text: 'x' }] }] }])] },
     message: /^messages\.2\.content\.0\.tool_result\.content\.0\.search_result\.source: Input should be a valid string$/,
   },
+  // helper-92 #1 [SPEC RequestToolUseBlock.toolset_name, RequestToolResultBlock.toolset_name: a string of 1 to 64
+  // characters matching ^[a-zA-Z0-9_-]+$, or null]
+  { description: 'a tool_use toolset_name with a space', params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {}, toolset_name: 'my set' }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'x' }])] }, message: /^messages\.1\.content\.0\.tool_use\.toolset_name: String should match pattern '\^\[a-zA-Z0-9_-\]\+\$'$/ },
+  { description: 'a tool_use toolset_name over 64 characters', params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {}, toolset_name: 'b'.repeat(65) }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'x' }])] }, message: /^messages\.1\.content\.0\.tool_use\.toolset_name: String should have at most 64 characters$/ },
+  { description: 'a tool_result toolset_name that is empty', params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'x', toolset_name: '' }])] }, message: /^messages\.2\.content\.0\.tool_result\.toolset_name: String should have at least 1 character$/ },
+  { description: 'a tool_result toolset_name that is a number', params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'x', toolset_name: 7 }])] }, message: /^messages\.2\.content\.0\.tool_result\.toolset_name: Input should be a valid string$/ },
   // #9 [SPEC CreateMessageParams.messages, CountMessageTokensParams.messages: "There is a limit of 100,000 messages in a single request."]
   { description: 'more than 100,000 messages', params: { messages: Array.from({ length: 100_001 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: 'a' })) }, message: /^messages: List should have at most 100000 items after validation, not 100001$/ },
   // #7 [SPEC ContentBlockSource.content: a string, or a list of RequestTextBlock (text minLength 1) | RequestImageBlock, by `type`]
@@ -370,10 +376,10 @@ describe('valid requests the emulator used to refuse or mishandle', () => {
             content: [
               { type: 'thinking', thinking: 'hm', signature: 'sig' },
               { type: 'tool_use', id: 'toolu_1', name: 'f', input: {}, caller: { type: 'direct' } },
-              { type: 'tool_use', id: 'toolu_2', name: 'f', input: {}, caller: { type: 'code_execution_20250825', tool_id: 'srvtoolu_01A' } },
+              { type: 'tool_use', id: 'toolu_2', name: 'f', input: {}, caller: { type: 'code_execution_20250825', tool_id: 'srvtoolu_01A' }, toolset_name: 'browser_toolset-1' },
             ],
           },
-          user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'search_result', source: 's', title: 't', content: [{ type: 'text', text: 'x' }] }] }, { type: 'tool_result', tool_use_id: 'toolu_2', content: 'ok' }]),
+          user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'search_result', source: 's', title: 't', content: [{ type: 'text', text: 'x' }] }] }, { type: 'tool_result', tool_use_id: 'toolu_2', content: 'ok', toolset_name: null }]),
         ],
       }),
       // [SPEC CreateMessageParams.container: ContainerParams | string | null] (helper-79 #6 checks it).
