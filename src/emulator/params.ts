@@ -425,7 +425,8 @@ const TOOL_RESULT_TAGS = Object.keys(TOOL_RESULT_BLOCKS);
 
 /**
  * Custom tools [SPEC Tool: name 1..128 of `^[a-zA-Z0-9_-]{1,128}$`, `input_schema` required with
- * `type: "object"`, `properties` an object and `required` a list of strings (InputSchema)]; names unique (UNCONFIRMED wording); strict tools' schemas meet the
+ * `type: "object"`, `properties` an object and `required` a list of strings (InputSchema); `allowed_callers`,
+ * `defer_loading`, `input_examples`, `eager_input_streaming` (below)]; names unique (UNCONFIRMED wording); strict tools' schemas meet the
  * structured-outputs limits, at most 20 strict tools [DOC §3.4]. Returns the custom tool names.
  */
 function checkTools(params: Obj): Set<string> {
@@ -452,6 +453,12 @@ function checkTools(params: Obj): Set<string> {
     // [SPEC Tool.strict: a boolean; Tool.description: a string; neither has a null branch]
     optionalBoolean(tool, 'strict', `${path}.strict`);
     optionalString(tool, 'description', `${path}.description`);
+    // [SPEC Tool.allowed_callers: a list of AllowedCaller; Tool.defer_loading: a boolean, no null branch;
+    // Tool.input_examples: a list of objects; Tool.eager_input_streaming: a boolean or null] (helper-92 #2: any value passed).
+    checkAllowedCallers(tool, `${path}.allowed_callers`);
+    optionalBoolean(tool, 'defer_loading', `${path}.defer_loading`);
+    checkInputExamples(tool, `${path}.input_examples`);
+    optionalBoolean(tool, 'eager_input_streaming', `${path}.eager_input_streaming`, { nullable: true });
     const name = tool['name'];
     if (name === undefined) fail(`${path}.name`, 'Field required');
     if (typeof name !== 'string') fail(`${path}.name`, 'Input should be a valid string');
@@ -485,6 +492,26 @@ function checkTools(params: Obj): Set<string> {
 /** [SPEC AllowedCaller] */
 const ALLOWED_CALLERS = ['direct', 'code_execution_20250825', 'code_execution_20260120', 'code_execution_20260521'] as const;
 
+/** A tool's `allowed_callers`, if given: a list of AllowedCaller, no null branch [SPEC Tool and the server tools' `allowed_callers`]. */
+function checkAllowedCallers(tool: Obj, path: string): void {
+  const callers = tool['allowed_callers'];
+  if (callers === undefined) return;
+  if (!Array.isArray(callers)) fail(path, 'Input should be a valid list');
+  callers.forEach((caller, k) => {
+    if (!(ALLOWED_CALLERS as readonly unknown[]).includes(caller)) fail(`${path}.${k}`, `Input should be ${oneOfWords(ALLOWED_CALLERS)}`);
+  });
+}
+
+/** A tool's `input_examples`, if given: a list of objects, no null branch [SPEC Tool and the server tools' `input_examples`]. */
+function checkInputExamples(tool: Obj, path: string): void {
+  const examples = tool['input_examples'];
+  if (examples === undefined) return;
+  if (!Array.isArray(examples)) fail(path, 'Input should be a valid list');
+  examples.forEach((example, k) => {
+    if (!isObj(example)) fail(`${path}.${k}`, 'Input should be a valid dictionary');
+  });
+}
+
 /**
  * The fields of a server tool besides `type` and `name` (its keys are checked before), by their name:
  * each has one schema in every server tool that has it (shapes.ts `SERVER_TOOL_FIELDS`; helper-79 #5:
@@ -504,13 +531,7 @@ const ALLOWED_CALLERS = ['direct', 'code_execution_20250825', 'code_execution_20
  * `cache_control` is checked with the others' (`checkCacheControl`).
  */
 function checkServerToolFields(tool: Obj, path: string, type: string): void {
-  const callers = tool['allowed_callers'];
-  if (callers !== undefined) {
-    if (!Array.isArray(callers)) fail(`${path}.allowed_callers`, 'Input should be a valid list');
-    callers.forEach((caller, k) => {
-      if (!(ALLOWED_CALLERS as readonly unknown[]).includes(caller)) fail(`${path}.allowed_callers.${k}`, `Input should be ${oneOfWords(ALLOWED_CALLERS)}`);
-    });
-  }
+  checkAllowedCallers(tool, `${path}.allowed_callers`);
   optionalStringList(tool, 'allowed_domains', `${path}.allowed_domains`, { nullable: true });
   optionalStringList(tool, 'blocked_domains', `${path}.blocked_domains`, { nullable: true });
   const citations = optionalObject(tool, 'citations', `${path}.citations`, KEYS.RequestCitationsConfig);
@@ -525,13 +546,7 @@ function checkServerToolFields(tool: Obj, path: string, type: string): void {
       optionalBoolean(config, 'enabled', `${path}.configs.${member}.enabled`, { nullable: true });
     }
   for (const key of ['defer_loading', 'strict', 'use_cache']) optionalBoolean(tool, key, `${path}.${key}`);
-  const examples = tool['input_examples'];
-  if (examples !== undefined) {
-    if (!Array.isArray(examples)) fail(`${path}.input_examples`, 'Input should be a valid list');
-    examples.forEach((example, k) => {
-      if (!isObj(example)) fail(`${path}.input_examples.${k}`, 'Input should be a valid dictionary');
-    });
-  }
+  checkInputExamples(tool, `${path}.input_examples`);
   optionalInteger(tool, 'max_characters', `${path}.max_characters`, { min: 1, nullable: true });
   optionalInteger(tool, 'max_content_tokens', `${path}.max_content_tokens`, { min: 0, above: true, nullable: true });
   optionalInteger(tool, 'max_uses', `${path}.max_uses`, { min: 0, above: true, nullable: true });

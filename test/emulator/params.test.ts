@@ -316,6 +316,15 @@ const CASES: Case[] = [
   { description: 'a tool_use toolset_name over 64 characters', params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {}, toolset_name: 'b'.repeat(65) }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'x' }])] }, message: /^messages\.1\.content\.0\.tool_use\.toolset_name: String should have at most 64 characters$/ },
   { description: 'a tool_result toolset_name that is empty', params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'x', toolset_name: '' }])] }, message: /^messages\.2\.content\.0\.tool_result\.toolset_name: String should have at least 1 character$/ },
   { description: 'a tool_result toolset_name that is a number', params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'x', toolset_name: 7 }])] }, message: /^messages\.2\.content\.0\.tool_result\.toolset_name: Input should be a valid string$/ },
+  // helper-92 #2 [SPEC Tool: allowed_callers a list of AllowedCaller, defer_loading a boolean (no null branch),
+  // input_examples a list of objects, eager_input_streaming a boolean or null]
+  { description: 'a custom tool allowed_callers that is a string', params: { tools: [{ name: 'f', input_schema: { type: 'object' }, allowed_callers: 'direct' }] }, message: /^tools\.0\.custom\.allowed_callers: Input should be a valid list$/ },
+  { description: 'a custom tool allowed_callers naming an unknown caller', params: { tools: [{ name: 'f', input_schema: { type: 'object' }, allowed_callers: ['direct', 'robot'] }] }, message: /^tools\.0\.custom\.allowed_callers\.1: Input should be 'direct', 'code_execution_20250825', 'code_execution_20260120' or 'code_execution_20260521'$/ },
+  { description: 'a custom tool defer_loading that is a string', params: { tools: [{ name: 'f', input_schema: { type: 'object' }, defer_loading: 'yes' }] }, message: /^tools\.0\.custom\.defer_loading: Input should be a valid boolean$/ },
+  { description: 'a custom tool defer_loading: null', params: { tools: [{ name: 'f', input_schema: { type: 'object' }, defer_loading: null }] }, message: /^tools\.0\.custom\.defer_loading: Input should be a valid boolean$/ },
+  { description: 'a custom tool input_examples that is an object', params: { tools: [{ name: 'f', input_schema: { type: 'object' }, input_examples: { a: 1 } }] }, message: /^tools\.0\.custom\.input_examples: Input should be a valid list$/ },
+  { description: 'a custom tool input_examples holding a string', params: { tools: [{ name: 'f', input_schema: { type: 'object' }, input_examples: [{ a: 1 }, 'b'] }] }, message: /^tools\.0\.custom\.input_examples\.1: Input should be a valid dictionary$/ },
+  { description: 'a custom tool eager_input_streaming that is a string', params: { tools: [{ name: 'f', input_schema: { type: 'object' }, eager_input_streaming: 'on' }] }, message: /^tools\.0\.custom\.eager_input_streaming: Input should be a valid boolean$/ },
   // #9 [SPEC CreateMessageParams.messages, CountMessageTokensParams.messages: "There is a limit of 100,000 messages in a single request."]
   { description: 'more than 100,000 messages', params: { messages: Array.from({ length: 100_001 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: 'a' })) }, message: /^messages: List should have at most 100000 items after validation, not 100001$/ },
   // #7 [SPEC ContentBlockSource.content: a string, or a list of RequestTextBlock (text minLength 1) | RequestImageBlock, by `type`]
@@ -360,7 +369,8 @@ describe('valid requests the emulator used to refuse or mishandle', () => {
       req('image', 'q', { messages: [user([{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG } }, { type: 'text', text: 'what is it?' }])] }),
       req('pdf', 'q', { messages: [user([{ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: PDF } }, { type: 'text', text: 'summarise' }])] }),
       req('tools', 'q', {
-        tools: [{ name: 'f', input_schema: { type: 'object' } }],
+        // [SPEC Tool] its optional fields, eager_input_streaming null (helper-92 #2 checks them).
+        tools: [{ name: 'f', input_schema: { type: 'object' }, allowed_callers: ['direct', 'code_execution_20260521'], defer_loading: false, input_examples: [{ a: 1 }], eager_input_streaming: null }],
         messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'done' }])],
       }),
       req('prefill', 'q', { messages: [user('hi'), { role: 'assistant', content: '' }] }),
