@@ -18,7 +18,7 @@ import { MAX_STRICT_TOOLS, newSchemaTally, structuredOutputProblem } from '../co
 import { promptTokens } from './answer.ts';
 import { checkDocuments } from './documents.ts';
 import type { FileStore } from './files.ts';
-import { BLOCKS, SERVER_TOOLS, TOOL_RESULT_BLOCKS, TOOLSET_CONFIGS, type Shape } from './shapes.ts';
+import { BLOCKS, CITATION_FIELDS, SERVER_TOOLS, TEXT_CITATIONS, TOOL_RESULT_BLOCKS, TOOLSET_CONFIGS, type FieldType, type Shape } from './shapes.ts';
 import { forcedTool, validateMessageParams, VERSION_2026 } from './validate.ts';
 
 /** Where the params came from: a batch request, `POST /v1/messages`, or count_tokens (no max_tokens). */
@@ -203,6 +203,14 @@ function optionalBoolean(obj: Obj, key: string, path: string, { nullable = false
   const value = obj[key];
   if (value === undefined || (value === null && nullable)) return;
   if (typeof value !== 'boolean') fail(path, 'Input should be a valid boolean');
+}
+
+/** A required field of the type `field` says (shapes.ts `FieldType`): `Field required` if absent. */
+function requiredField(obj: Obj, key: string, path: string, field: FieldType): void {
+  if (obj[key] === undefined) fail(path, 'Field required');
+  const nullable = field.nullable === true;
+  if (field.type === 'string') optionalString(obj, key, path, { min: field.minLength ?? 0, max: field.maxLength ?? Infinity, nullable });
+  else optionalInteger(obj, key, path, { min: field.minimum ?? -Infinity, nullable });
 }
 
 /**
@@ -592,7 +600,32 @@ function checkSystem(system: unknown): void {
     if (!isObj(block)) fail(`system.${i}`, 'Input should be a valid dictionary');
     if (block['type'] !== 'text') tagError(`system.${i}`, block['type'], ['text']);
     onlyKeys(block, `system.${i}`, KEYS.RequestTextBlock);
+    checkCitations(block, `system.${i}`);
     checkText(block, `system.${i}`);
+  });
+}
+
+/**
+ * A text block's `citations` [SPEC RequestTextBlock.citations: a list or null; its items a closed `oneOf` of
+ * RequestCharLocationCitation, RequestPageLocationCitation, RequestContentBlockLocationCitation,
+ * RequestWebSearchResultLocationCitation, RequestSearchResultLocationCitation by `type`, each additionalProperties
+ * false, its fields required and typed as shapes.ts `CITATION_FIELDS` copies them] (helper-92 #3: only "a list" was
+ * checked, so a response citation sent back with its `file_id`, or a made-up one, passed). `path` is the block's,
+ * with its tag where the block is a member of a union. Every request text block is a RequestTextBlock: in messages,
+ * `system`, a `tool_result`'s content, a `search_result`'s and a `content` document source's.
+ */
+function checkCitations(block: Obj, path: string): void {
+  const citations = block['citations'];
+  if (citations === undefined || citations === null) return;
+  if (!Array.isArray(citations)) fail(`${path}.citations`, 'Input should be a valid list');
+  const tags = Object.keys(TEXT_CITATIONS);
+  citations.forEach((citation, k) => {
+    const at = `${path}.citations.${k}`;
+    if (!isObj(citation)) fail(at, 'Input should be a valid dictionary');
+    const type = citation['type'];
+    if (typeof type !== 'string' || !Object.hasOwn(TEXT_CITATIONS, type)) tagError(at, type, tags);
+    onlyKeys(citation, `${at}.${type}`, (TEXT_CITATIONS[type] as Shape).keys);
+    for (const [key, field] of Object.entries(CITATION_FIELDS[type] ?? {})) requiredField(citation, key, `${at}.${type}.${key}`, field);
   });
 }
 
@@ -669,8 +702,8 @@ function checkMessages(messages: unknown, ctx: CheckContext, model: ModelEntry):
           onlyKeys(block, `${bpath}.text`, KEYS.RequestTextBlock);
           // [SPEC RequestTextBlock.citations: a list of citation locations, or null] Under 2026-10-21,
           // non-empty citations on a user message's text block are refused [DOC §3.5] (wording ours).
+          checkCitations(block, `${bpath}.text`);
           const citations = block['citations'];
-          if (citations !== undefined && citations !== null && !Array.isArray(citations)) fail(`${bpath}.text.citations`, 'Input should be a valid list');
           if (Array.isArray(citations) && citations.length > 0 && role === 'user' && ctx.version === VERSION_2026)
             fail(`${bpath}.text.citations`, 'citations are not allowed on text blocks in user messages');
           checkText(block, bpath);
@@ -756,6 +789,7 @@ function checkToolResultContent(content: unknown, path: string, model: ModelEntr
     cacheControlTtl(block, `${at}.${type}`);
     if (type === 'text') {
       onlyKeys(block, `${at}.text`, KEYS.RequestTextBlock);
+      checkCitations(block, `${at}.text`);
       checkText(block, `${at}.text`);
     } else if (type === 'image') {
       requireCapability(model, 'imageInput', at);
@@ -794,6 +828,7 @@ function checkBlockFields(block: Obj, path: string, type: string): void {
     onlyKeys(text, at, KEYS.RequestTextBlock);
     // Checked, not counted among the breakpoints, as in a tool_result (helper-79 #4).
     cacheControlTtl(text, at);
+    checkCitations(text, at);
     checkText(text, at);
   });
 }
@@ -918,6 +953,7 @@ function checkContentSource(content: unknown, path: string, model: ModelEntry): 
     cacheControlTtl(block, `${at}.${type}`);
     if (type === 'text') {
       onlyKeys(block, `${at}.text`, KEYS.RequestTextBlock);
+      checkCitations(block, `${at}.text`);
       checkText(block, `${at}.text`);
     } else {
       requireCapability(model, 'imageInput', at);

@@ -104,3 +104,33 @@ export const TOOL_RESULT_BLOCKS: Readonly<Record<string, Shape>> = {
   tool_reference: { schema: 'RequestToolReferenceBlock', keys: ['cache_control', 'tool_name', 'type'], required: ['tool_name'] },
   browser_state: { schema: 'RequestBrowserStateBlock', keys: ['cache_control', 'state_changes', 'tabs', 'type'], required: ['tabs'] },
 };
+
+/**
+ * The citations a request text block may carry, by their `type` [SPEC RequestTextBlock.citations.items: a closed
+ * `oneOf` of these, discriminated by `type`; each additionalProperties false]. A response citation's extra keys
+ * (`file_id`…) are not among them. The order is the document's (the tags of a tag error are listed in it).
+ */
+export const TEXT_CITATIONS: Readonly<Record<string, Shape>> = {
+  char_location: { schema: 'RequestCharLocationCitation', keys: ['cited_text', 'document_index', 'document_title', 'end_char_index', 'start_char_index', 'type'], required: ['cited_text', 'document_index', 'document_title', 'end_char_index', 'start_char_index'] },
+  page_location: { schema: 'RequestPageLocationCitation', keys: ['cited_text', 'document_index', 'document_title', 'end_page_number', 'start_page_number', 'type'], required: ['cited_text', 'document_index', 'document_title', 'end_page_number', 'start_page_number'] },
+  content_block_location: { schema: 'RequestContentBlockLocationCitation', keys: ['cited_text', 'document_index', 'document_title', 'end_block_index', 'start_block_index', 'type'], required: ['cited_text', 'document_index', 'document_title', 'end_block_index', 'start_block_index'] },
+  web_search_result_location: { schema: 'RequestWebSearchResultLocationCitation', keys: ['cited_text', 'encrypted_index', 'title', 'type', 'url'], required: ['cited_text', 'encrypted_index', 'title', 'url'] },
+  search_result_location: { schema: 'RequestSearchResultLocationCitation', keys: ['cited_text', 'end_block_index', 'search_result_index', 'source', 'start_block_index', 'title', 'type'], required: ['cited_text', 'end_block_index', 'search_result_index', 'source', 'start_block_index', 'title'] },
+};
+
+/** A field's value as a schema constrains it: a string (with its lengths) or an integer (with its minimum), nullable or not. */
+export type FieldType = { type: 'string'; minLength?: number; maxLength?: number; nullable?: true } | { type: 'integer'; minimum?: number; nullable?: true };
+
+const STRING: FieldType = { type: 'string' };
+const INTEGER: FieldType = { type: 'integer' };
+const INDEX: FieldType = { type: 'integer', minimum: 0 };
+const DOCUMENT_TITLE: FieldType = { type: 'string', minLength: 1, maxLength: 500, nullable: true };
+
+/** The fields of each request citation besides `type`, with their types [SPEC the Request*Citation schemas' properties]. */
+export const CITATION_FIELDS: Readonly<Record<string, Readonly<Record<string, FieldType>>>> = {
+  char_location: { cited_text: STRING, document_index: INDEX, document_title: DOCUMENT_TITLE, end_char_index: INTEGER, start_char_index: INDEX },
+  page_location: { cited_text: STRING, document_index: INDEX, document_title: DOCUMENT_TITLE, end_page_number: INTEGER, start_page_number: { type: 'integer', minimum: 1 } },
+  content_block_location: { cited_text: STRING, document_index: INDEX, document_title: DOCUMENT_TITLE, end_block_index: INTEGER, start_block_index: INDEX },
+  web_search_result_location: { cited_text: STRING, encrypted_index: STRING, title: { type: 'string', minLength: 1, maxLength: 512, nullable: true }, url: { type: 'string', minLength: 1 } },
+  search_result_location: { cited_text: STRING, end_block_index: INTEGER, search_result_index: INDEX, source: STRING, start_block_index: INDEX, title: { type: 'string', nullable: true } },
+};

@@ -325,6 +325,26 @@ const CASES: Case[] = [
   { description: 'a custom tool input_examples that is an object', params: { tools: [{ name: 'f', input_schema: { type: 'object' }, input_examples: { a: 1 } }] }, message: /^tools\.0\.custom\.input_examples: Input should be a valid list$/ },
   { description: 'a custom tool input_examples holding a string', params: { tools: [{ name: 'f', input_schema: { type: 'object' }, input_examples: [{ a: 1 }, 'b'] }] }, message: /^tools\.0\.custom\.input_examples\.1: Input should be a valid dictionary$/ },
   { description: 'a custom tool eager_input_streaming that is a string', params: { tools: [{ name: 'f', input_schema: { type: 'object' }, eager_input_streaming: 'on' }] }, message: /^tools\.0\.custom\.eager_input_streaming: Input should be a valid boolean$/ },
+  // helper-92 #3 [SPEC RequestTextBlock.citations.items: a closed oneOf of the Request*Citation schemas by `type`, each
+  // additionalProperties false with its fields required (document_title and title nullable)]; in an assistant turn,
+  // since under 2026-10-21 a user's text takes no citations at all.
+  { description: 'a text citation that is a string', params: { messages: [user('hi'), { role: 'assistant', content: [{ type: 'text', text: 'h', citations: ['h'] }] }, user('ok')] }, message: /^messages\.1\.content\.0\.text\.citations\.0: Input should be a valid dictionary$/ },
+  { description: 'a text citation of an unknown type', params: { messages: [user('hi'), { role: 'assistant', content: [{ type: 'text', text: 'h', citations: [{ type: 'file_location', cited_text: 'h' }] }] }, user('ok')] }, message: /^messages\.1\.content\.0\.text\.citations\.0\.type: Input tag 'file_location' found using 'type' does not match any of the expected tags: 'char_location', 'page_location', 'content_block_location', 'web_search_result_location', 'search_result_location'$/ },
+  { description: "a text citation carrying a response citation's file_id", params: { messages: [user('hi'), { role: 'assistant', content: [{ type: 'text', text: 'h', citations: [{ type: 'char_location', cited_text: 'h', document_index: 0, document_title: null, start_char_index: 0, end_char_index: 1, file_id: null }] }] }, user('ok')] }, message: /^messages\.1\.content\.0\.text\.citations\.0\.char_location\.file_id: Extra inputs are not permitted$/ },
+  { description: 'a char_location citation without its document_title', params: { messages: [user('hi'), { role: 'assistant', content: [{ type: 'text', text: 'h', citations: [{ type: 'char_location', cited_text: 'h', document_index: 0, start_char_index: 0, end_char_index: 1 }] }] }, user('ok')] }, message: /^messages\.1\.content\.0\.text\.citations\.0\.char_location\.document_title: Field required$/ },
+  { description: 'a char_location citation with a negative document_index', params: { messages: [user('hi'), { role: 'assistant', content: [{ type: 'text', text: 'h', citations: [{ type: 'char_location', cited_text: 'h', document_index: -1, document_title: null, start_char_index: 0, end_char_index: 1 }] }] }, user('ok')] }, message: /^messages\.1\.content\.0\.text\.citations\.0\.char_location\.document_index: Input should be greater than or equal to 0$/ },
+  { description: 'a page_location citation starting at page 0', params: { messages: [user('hi'), { role: 'assistant', content: [{ type: 'text', text: 'h', citations: [{ type: 'page_location', cited_text: 'h', document_index: 0, document_title: 'Doc', start_page_number: 0, end_page_number: 1 }] }] }, user('ok')] }, message: /^messages\.1\.content\.0\.text\.citations\.0\.page_location\.start_page_number: Input should be greater than or equal to 1$/ },
+  { description: 'a content_block_location citation whose end_block_index is a string', params: { messages: [user('hi'), { role: 'assistant', content: [{ type: 'text', text: 'h', citations: [{ type: 'content_block_location', cited_text: 'h', document_index: 0, document_title: null, start_block_index: 0, end_block_index: '1' }] }] }, user('ok')] }, message: /^messages\.1\.content\.0\.text\.citations\.0\.content_block_location\.end_block_index: Input should be a valid integer$/ },
+  { description: 'a web_search_result_location citation with an empty url', params: { messages: [user('hi'), { role: 'assistant', content: [{ type: 'text', text: 'h', citations: [{ type: 'web_search_result_location', cited_text: 'h', encrypted_index: 'e', title: null, url: '' }] }] }, user('ok')] }, message: /^messages\.1\.content\.0\.text\.citations\.0\.web_search_result_location\.url: String should have at least 1 character$/ },
+  { description: 'a search_result_location citation whose source is null', params: { messages: [user('hi'), { role: 'assistant', content: [{ type: 'text', text: 'h', citations: [{ type: 'search_result_location', cited_text: 'h', search_result_index: 0, source: null, title: null, start_block_index: 0, end_block_index: 1 }] }] }, user('ok')] }, message: /^messages\.1\.content\.0\.text\.citations\.0\.search_result_location\.source: Input should be a valid string$/ },
+  { description: 'a system text citation without its cited_text', params: { system: [{ type: 'text', text: 's', citations: [{ type: 'char_location', document_index: 0, document_title: null, start_char_index: 0, end_char_index: 1 }] }] }, message: /^system\.0\.citations\.0\.char_location\.cited_text: Field required$/ },
+  {
+    description: "a tool_result text's citation of an unknown type",
+    params: { tools: [{ name: 'f', input_schema: { type: 'object' } }], messages: [user('go'), { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] }, user([{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: 'x', citations: [{ type: 'x' }] }] }])] },
+    message: /^messages\.2\.content\.0\.tool_result\.content\.0\.text\.citations\.0\.type: Input tag 'x' found using 'type'/,
+  },
+  { description: "a search_result text's citation that is a number", params: { messages: [user([{ type: 'search_result', source: 's', title: 't', content: [{ type: 'text', text: 'x', citations: [1] }] }])] }, message: /^messages\.0\.content\.0\.search_result\.content\.0\.citations\.0: Input should be a valid dictionary$/ },
+  { description: "a content source text's citation that is a number", params: { messages: [user([{ type: 'document', source: { type: 'content', content: [{ type: 'text', text: 'x', citations: [1] }] } }])] }, message: /^messages\.0\.content\.0\.document\.source\.content\.content\.0\.text\.citations\.0: Input should be a valid dictionary$/ },
   // #9 [SPEC CreateMessageParams.messages, CountMessageTokensParams.messages: "There is a limit of 100,000 messages in a single request."]
   { description: 'more than 100,000 messages', params: { messages: Array.from({ length: 100_001 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: 'a' })) }, message: /^messages: List should have at most 100000 items after validation, not 100001$/ },
   // #7 [SPEC ContentBlockSource.content: a string, or a list of RequestTextBlock (text minLength 1) | RequestImageBlock, by `type`]
@@ -425,7 +445,23 @@ describe('valid requests the emulator used to refuse or mishandle', () => {
       req('cited', 'q', {
         messages: [
           user('hi'),
-          { role: 'assistant', content: [{ type: 'text', text: 'h', citations: [{ type: 'char_location', cited_text: 'h', document_index: 0, document_title: null, start_char_index: 0, end_char_index: 1 }] }] },
+          {
+            role: 'assistant',
+            content: [
+              {
+                type: 'text',
+                text: 'h',
+                // [SPEC RequestTextBlock.citations.items] one of each (helper-92 #3 checks them).
+                citations: [
+                  { type: 'char_location', cited_text: 'h', document_index: 0, document_title: null, start_char_index: 0, end_char_index: 1 },
+                  { type: 'page_location', cited_text: 'h', document_index: 1, document_title: 'Doc', start_page_number: 1, end_page_number: 2 },
+                  { type: 'content_block_location', cited_text: 'h', document_index: 0, document_title: null, start_block_index: 0, end_block_index: 1 },
+                  { type: 'web_search_result_location', cited_text: 'h', encrypted_index: 'enc', title: null, url: 'https://example.com' },
+                  { type: 'search_result_location', cited_text: 'h', search_result_index: 0, source: 's', title: null, start_block_index: 0, end_block_index: 1 },
+                ],
+              },
+            ],
+          },
           user([{ type: 'text', text: 'and?', citations: [] }]),
         ],
       }),

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BLOCKS, SERVER_TOOL_FIELDS, SERVER_TOOLS, TOOL_RESULT_BLOCKS, TOOLSET_CONFIGS, type Shape } from '../../src/emulator/shapes.ts';
+import { BLOCKS, CITATION_FIELDS, SERVER_TOOL_FIELDS, SERVER_TOOLS, TEXT_CITATIONS, TOOL_RESULT_BLOCKS, TOOLSET_CONFIGS, type FieldType, type Shape } from '../../src/emulator/shapes.ts';
 import { ROOT } from '../helpers/cli.ts';
 
 type Schema = { properties: Record<string, { const?: string; enum?: string[] }>; required?: string[]; additionalProperties?: boolean };
@@ -78,5 +78,28 @@ describe('the shapes the emulator checks are the OpenAPI document\'s', () => {
     const content = (schemas['RequestToolResultBlock'] as Schema).properties['content'] as unknown as { anyOf: { type?: string; items?: { oneOf: { $ref: string }[] } }[] };
     const list = content.anyOf.find((branch) => branch.type === 'array');
     expect(TOOL_RESULT_BLOCKS).toEqual(shapesOf(named(list?.items?.oneOf ?? [])));
+  });
+
+  it("a text block's citations: RequestTextBlock.citations.items, in the document's order, with their fields' types", () => {
+    const citations = (schemas['RequestTextBlock'] as Schema).properties['citations'] as unknown as { anyOf: { type?: string; items?: { oneOf: { $ref: string }[] } }[] };
+    const list = citations.anyOf.find((branch) => branch.type === 'array');
+    const shapes = shapesOf(named(list?.items?.oneOf ?? []));
+    expect(Object.keys(TEXT_CITATIONS)).toEqual(Object.keys(shapes));
+    expect(TEXT_CITATIONS).toEqual(shapes);
+    type Field = { type?: string; minimum?: number; minLength?: number; maxLength?: number; anyOf?: Field[] };
+    const fromDoc: Record<string, Record<string, FieldType>> = {};
+    for (const [tag, shape] of Object.entries(shapes)) {
+      fromDoc[tag] = {};
+      for (const [key, raw] of Object.entries((schemas[shape.schema] as Schema).properties as Record<string, Field>)) {
+        if (key === 'type') continue;
+        const branches = raw.anyOf ?? [raw];
+        const value = branches.find((b) => b.type !== 'null') as Field;
+        const field: Record<string, unknown> = { type: value.type };
+        for (const k of ['minimum', 'minLength', 'maxLength'] as const) if (value[k] !== undefined) field[k] = value[k];
+        if (branches.some((b) => b.type === 'null')) field['nullable'] = true;
+        fromDoc[tag][key] = field as FieldType;
+      }
+    }
+    expect(CITATION_FIELDS).toEqual(fromDoc);
   });
 });
