@@ -18,7 +18,7 @@ import { MAX_STRICT_TOOLS, newSchemaTally, structuredOutputProblem } from '../co
 import { promptTokens } from './answer.ts';
 import { checkDocuments } from './documents.ts';
 import type { FileStore } from './files.ts';
-import { BLOCKS, CITATION_FIELDS, SERVER_TOOLS, TEXT_CITATIONS, TOOL_RESULT_BLOCKS, TOOLSET_CONFIGS, type FieldType, type Shape } from './shapes.ts';
+import { BLOCKS, CITATION_FIELDS, SERVER_RESULT_CONTENT, SERVER_TOOLS, TEXT_CITATIONS, TOOL_RESULT_BLOCKS, TOOLSET_CONFIGS, type FieldType, type Shape } from './shapes.ts';
 import { forcedTool, validateMessageParams, VERSION_2026 } from './validate.ts';
 
 /** Where the params came from: a batch request, `POST /v1/messages`, or count_tokens (no max_tokens). */
@@ -807,11 +807,18 @@ function checkToolResultContent(content: unknown, path: string, model: ModelEntr
  * The fields of blocks the emulator otherwise checks by their keys (helper-79 #8: any value passed):
  * [SPEC RequestThinkingBlock: `thinking` and `signature` strings; RequestRedactedThinkingBlock: `data` a
  * string; RequestSearchResultBlock: `source` and `title` strings, `content` a list of RequestTextBlock,
- * `citations` a RequestCitationsConfig (no null branch)]. The blocks' keys and required fields are checked before.
+ * `citations` a RequestCitationsConfig (no null branch)]; the server tool blocks (`checkServerToolUse`,
+ * `checkServerToolResult`), a `tool_reference`'s `tool_name` and a `browser_state`'s `tabs` (helper-92 #4). The blocks'
+ * keys and required fields are checked before.
  */
 function checkBlockFields(block: Obj, path: string, type: string): void {
   const strings = type === 'thinking' ? ['thinking', 'signature'] : type === 'redacted_thinking' ? ['data'] : type === 'search_result' ? ['source', 'title'] : [];
   for (const key of strings) optionalString(block, key, `${path}.${key}`);
+  if (type === 'server_tool_use') return checkServerToolUse(block, path);
+  if (Object.hasOwn(SERVER_RESULT_CONTENT, type)) return checkServerToolResult(block, path, type);
+  // [SPEC RequestToolReferenceBlock.tool_name: a string of 1 to 256 characters matching ^[a-zA-Z0-9_-]{1,256}$] (helper-92 #4).
+  if (type === 'tool_reference') return optionalString(block, 'tool_name', `${path}.tool_name`, { min: 1, max: 256, pattern: /^[a-zA-Z0-9_-]{1,256}$/ });
+  if (type === 'browser_state') return checkBrowserState(block, path);
   if (type !== 'search_result') return;
   const citations = block['citations'];
   if (citations !== undefined) {
@@ -830,6 +837,72 @@ function checkBlockFields(block: Obj, path: string, type: string): void {
     cacheControlTtl(text, at);
     checkCitations(text, at);
     checkText(text, at);
+  });
+}
+
+/** A server tool's id, and the `tool_use_id` of its result [SPEC RequestServerToolUseBlock.id, Request…ToolResultBlock.tool_use_id]. */
+const SERVER_TOOL_ID = /^srvtoolu_[a-zA-Z0-9_]+$/;
+/** [SPEC RequestServerToolUseBlock.name] */
+const SERVER_TOOL_NAMES = ['web_search', 'web_fetch', 'code_execution', 'bash_code_execution', 'text_editor_code_execution', 'tool_search_tool_regex', 'tool_search_tool_bm25'] as const;
+
+/**
+ * [SPEC RequestServerToolUseBlock: `id` matching ^srvtoolu_[a-zA-Z0-9_]+$, `name` one of SERVER_TOOL_NAMES, `input` an
+ * object, `caller` DirectCaller | ServerToolCaller | ServerToolCaller_20260120 by `type`] (helper-92 #4: checked by its
+ * keys only). Its keys and required fields are checked before.
+ */
+function checkServerToolUse(block: Obj, path: string): void {
+  optionalString(block, 'id', `${path}.id`, { pattern: SERVER_TOOL_ID });
+  optionalEnum(block, 'name', `${path}.name`, SERVER_TOOL_NAMES);
+  if (!isObj(block['input'])) fail(`${path}.input`, 'Input should be a valid dictionary');
+  checkCaller(block, path);
+}
+
+/**
+ * A server tool's result block [SPEC RequestWebSearchToolResultBlock, RequestWebFetchToolResultBlock,
+ * RequestCodeExecutionToolResultBlock, RequestBashCodeExecutionToolResultBlock,
+ * RequestTextEditorCodeExecutionToolResultBlock, RequestToolSearchToolResultBlock: `tool_use_id` matching
+ * ^srvtoolu_[a-zA-Z0-9_]+$; the web search and fetch ones' `caller` as a tool_use's; `content` an `anyOf` of the
+ * objects shapes.ts `SERVER_RESULT_CONTENT` copies, each tagged by its `type` const, or for web search a list of
+ * RequestWebSearchResultBlock] (helper-92 #4: checked by its keys only). The content is checked by its tag, its keys and
+ * its required fields; the union is not discriminated in the document, so the messages for a wrong value (the tag in the
+ * path, "a valid list or dictionary") are ours.
+ */
+function checkServerToolResult(block: Obj, path: string, type: string): void {
+  optionalString(block, 'tool_use_id', `${path}.tool_use_id`, { pattern: SERVER_TOOL_ID });
+  checkCaller(block, path);
+  const { items, members } = SERVER_RESULT_CONTENT[type] as { items?: Readonly<Record<string, Shape>>; members: Readonly<Record<string, Shape>> };
+  const content = block['content'];
+  const at = `${path}.content`;
+  const tagged = (value: unknown, where: string, shapes: Readonly<Record<string, Shape>>) => {
+    if (!isObj(value)) fail(where, 'Input should be a valid dictionary');
+    const tag = value['type'];
+    if (typeof tag !== 'string' || !Object.hasOwn(shapes, tag)) tagError(where, tag, Object.keys(shapes));
+    checkShape(value, `${where}.${tag}`, shapes[tag] as Shape);
+  };
+  if (items && Array.isArray(content)) return content.forEach((item, k) => tagged(item, `${at}.${k}`, items));
+  if (items && !isObj(content)) fail(at, 'Input should be a valid list or dictionary');
+  tagged(content, at, members);
+}
+
+/**
+ * [SPEC RequestBrowserStateBlock.tabs: a list of at most 100 BrowserStateTabEntry (additionalProperties false; `tab_id`
+ * 1 to 4,096 characters, `title` and `url` at most 4,096, each without control characters, required; `active` a
+ * boolean)] (helper-92 #4: checked by its keys only). `state_changes` is not checked further.
+ */
+function checkBrowserState(block: Obj, path: string): void {
+  const tabs = block['tabs'];
+  if (!Array.isArray(tabs)) fail(`${path}.tabs`, 'Input should be a valid list');
+  if (tabs.length > 100) fail(`${path}.tabs`, `List should have at most 100 items after validation, not ${tabs.length}`);
+  const printable = /^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$/;
+  tabs.forEach((tab, k) => {
+    const at = `${path}.tabs.${k}`;
+    if (!isObj(tab)) fail(at, 'Input should be a valid dictionary');
+    onlyKeys(tab, at, ['active', 'tab_id', 'title', 'url']);
+    for (const key of ['tab_id', 'title', 'url']) {
+      if (tab[key] === undefined) fail(`${at}.${key}`, 'Field required');
+      optionalString(tab, key, `${at}.${key}`, { min: key === 'tab_id' ? 1 : 0, max: 4096, pattern: printable });
+    }
+    optionalBoolean(tab, 'active', `${at}.active`);
   });
 }
 

@@ -134,3 +134,53 @@ export const CITATION_FIELDS: Readonly<Record<string, Readonly<Record<string, Fi
   web_search_result_location: { cited_text: STRING, encrypted_index: STRING, title: { type: 'string', minLength: 1, maxLength: 512, nullable: true }, url: { type: 'string', minLength: 1 } },
   search_result_location: { cited_text: STRING, end_block_index: INTEGER, search_result_index: INDEX, source: STRING, start_block_index: INDEX, title: { type: 'string', nullable: true } },
 };
+
+/**
+ * What the `content` of a server tool's result block may be, by the block's `type` [SPEC Request…ToolResultBlock.content:
+ * an `anyOf` of these schemas, each additionalProperties false and tagged by its `type` const; the web search one's a
+ * list of RequestWebSearchResultBlock (`items`) or an error object]. params.ts checks the tag, the keys and the
+ * required fields; the members' fields are not checked further.
+ */
+export const SERVER_RESULT_CONTENT: Readonly<Record<string, { items?: Readonly<Record<string, Shape>>; members: Readonly<Record<string, Shape>> }>> = {
+  web_search_tool_result: {
+    items: {
+      web_search_result: { schema: 'RequestWebSearchResultBlock', keys: ['encrypted_content', 'page_age', 'title', 'type', 'url'], required: ['encrypted_content', 'title', 'url'] },
+    },
+    members: {
+      web_search_tool_result_error: { schema: 'RequestWebSearchToolResultError', keys: ['error_code', 'type'], required: ['error_code'] },
+    },
+  },
+  web_fetch_tool_result: {
+    members: {
+      web_fetch_tool_result_error: { schema: 'RequestWebFetchToolResultError', keys: ['error_code', 'type'], required: ['error_code'] },
+      web_fetch_result: { schema: 'RequestWebFetchResultBlock', keys: ['content', 'retrieved_at', 'type', 'url'], required: ['content', 'url'] },
+    },
+  },
+  code_execution_tool_result: {
+    members: {
+      code_execution_tool_result_error: { schema: 'RequestCodeExecutionToolResultError', keys: ['error_code', 'type'], required: ['error_code'] },
+      code_execution_result: { schema: 'RequestCodeExecutionResultBlock', keys: ['content', 'return_code', 'stderr', 'stdout', 'type'], required: ['content', 'return_code', 'stderr', 'stdout'] },
+      encrypted_code_execution_result: { schema: 'RequestEncryptedCodeExecutionResultBlock', keys: ['content', 'encrypted_stdout', 'return_code', 'stderr', 'type'], required: ['content', 'encrypted_stdout', 'return_code', 'stderr'] },
+    },
+  },
+  bash_code_execution_tool_result: {
+    members: {
+      bash_code_execution_tool_result_error: { schema: 'RequestBashCodeExecutionToolResultError', keys: ['error_code', 'type'], required: ['error_code'] },
+      bash_code_execution_result: { schema: 'RequestBashCodeExecutionResultBlock', keys: ['content', 'return_code', 'stderr', 'stdout', 'type'], required: ['content', 'return_code', 'stderr', 'stdout'] },
+    },
+  },
+  text_editor_code_execution_tool_result: {
+    members: {
+      text_editor_code_execution_tool_result_error: { schema: 'RequestTextEditorCodeExecutionToolResultError', keys: ['error_code', 'error_message', 'type'], required: ['error_code'] },
+      text_editor_code_execution_view_result: { schema: 'RequestTextEditorCodeExecutionViewResultBlock', keys: ['content', 'file_type', 'num_lines', 'start_line', 'total_lines', 'type'], required: ['content', 'file_type'] },
+      text_editor_code_execution_create_result: { schema: 'RequestTextEditorCodeExecutionCreateResultBlock', keys: ['is_file_update', 'type'], required: ['is_file_update'] },
+      text_editor_code_execution_str_replace_result: { schema: 'RequestTextEditorCodeExecutionStrReplaceResultBlock', keys: ['lines', 'new_lines', 'new_start', 'old_lines', 'old_start', 'type'], required: [] },
+    },
+  },
+  tool_search_tool_result: {
+    members: {
+      tool_search_tool_result_error: { schema: 'RequestToolSearchToolResultError', keys: ['error_code', 'error_message', 'type'], required: ['error_code'] },
+      tool_search_tool_search_result: { schema: 'RequestToolSearchToolSearchResultBlock', keys: ['tool_references', 'type'], required: ['tool_references'] },
+    },
+  },
+};

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BLOCKS, CITATION_FIELDS, SERVER_TOOL_FIELDS, SERVER_TOOLS, TEXT_CITATIONS, TOOL_RESULT_BLOCKS, TOOLSET_CONFIGS, type FieldType, type Shape } from '../../src/emulator/shapes.ts';
+import { BLOCKS, CITATION_FIELDS, SERVER_RESULT_CONTENT, SERVER_TOOL_FIELDS, SERVER_TOOLS, TEXT_CITATIONS, TOOL_RESULT_BLOCKS, TOOLSET_CONFIGS, type FieldType, type Shape } from '../../src/emulator/shapes.ts';
 import { ROOT } from '../helpers/cli.ts';
 
 type Schema = { properties: Record<string, { const?: string; enum?: string[] }>; required?: string[]; additionalProperties?: boolean };
@@ -78,6 +78,21 @@ describe('the shapes the emulator checks are the OpenAPI document\'s', () => {
     const content = (schemas['RequestToolResultBlock'] as Schema).properties['content'] as unknown as { anyOf: { type?: string; items?: { oneOf: { $ref: string }[] } }[] };
     const list = content.anyOf.find((branch) => branch.type === 'array');
     expect(TOOL_RESULT_BLOCKS).toEqual(shapesOf(named(list?.items?.oneOf ?? [])));
+  });
+
+  it("a server tool result's content: each Request…ToolResultBlock.content of InputContentBlock, its anyOf by tag", () => {
+    const fromDoc: Record<string, { items?: Record<string, Shape>; members: Record<string, Shape> }> = {};
+    for (const [type, shape] of Object.entries(BLOCKS)) {
+      const content = (schemas[shape.schema] as Schema).properties['content'] as unknown as { anyOf?: { $ref?: string; type?: string; items?: { $ref: string } }[] } | undefined;
+      if (!shape.schema.endsWith('ToolResultBlock') || type === 'tool_result' || !content?.anyOf) continue;
+      const list = content.anyOf.find((branch) => branch.type === 'array');
+      fromDoc[type] = {
+        ...(list?.items ? { items: shapesOf(named([list.items])) } : {}),
+        members: shapesOf(named(content.anyOf.filter((b): b is { $ref: string } => b.$ref !== undefined))),
+      };
+    }
+    expect(Object.keys(fromDoc).sort()).toEqual(['bash_code_execution_tool_result', 'code_execution_tool_result', 'text_editor_code_execution_tool_result', 'tool_search_tool_result', 'web_fetch_tool_result', 'web_search_tool_result']);
+    expect(SERVER_RESULT_CONTENT).toEqual(fromDoc);
   });
 
   it("a text block's citations: RequestTextBlock.citations.items, in the document's order, with their fields' types", () => {
