@@ -350,8 +350,13 @@ export function buildMessage(input: BuildMessageInput): BuildResult {
 
   // With thinking on, the answer starts with a thinking block; its tokens are output tokens too
   // ("output_tokens … includes thinking") [DOC §2.6; SPEC ResponseThinkingBlock, OutputTokensDetails].
-  const thinking = nothing ? undefined : thinkingBlock(params, seed, key);
-  const thinkingTokens = thinking ? Math.min(estimateTokens(thinking.thinking), maxTokens) : 0;
+  const thought = nothing ? undefined : thinkingBlock(params, seed, key);
+  const thinkingTokens = thought ? Math.min(estimateTokens(thought.thinking), maxTokens) : 0;
+  // `display: "omitted"`: "thinking content is redacted but a signature is returned for multi-turn continuity"
+  // [SPEC ThinkingConfigEnabled.display, ThinkingConfigAdaptive.display] (helper-92 #5: the text was returned). The
+  // thinking still happened, so its tokens are billed as above.
+  const omitted = isObj(params['thinking']) && params['thinking']['display'] === 'omitted';
+  const thinking = thought && omitted ? { ...thought, thinking: '' } : thought;
   outputTokens = Math.min(outputTokens + thinkingTokens, maxTokens);
 
   const prompt = promptTokens(params);

@@ -150,6 +150,33 @@ describe('answers through the HTTP API', () => {
     }
   });
 
+  // helper-92 #5 [SPEC ThinkingConfigEnabled.display, ThinkingConfigAdaptive.display: "When set to `omitted`, thinking
+  // content is redacted but a signature is returned for multi-turn continuity. Defaults to `summarized`."]
+  it('thinking.display omitted → a thinking block with empty text and a signature; summarized (the default) keeps the text', async () => {
+    const emu = await startEmulator();
+    try {
+      const c = client(emu.url);
+      for (const thinking of [{ type: 'enabled', budget_tokens: 1024, display: 'omitted' }, { type: 'adaptive', display: 'omitted' }] as const) {
+        const m = await c.messages.create({ model: MODEL, max_tokens: 4000, messages: [{ role: 'user', content: 'why is the sky blue?' }], thinking });
+        expectSpec('Message', m);
+        const block = m.content[0];
+        if (block?.type !== 'thinking') throw new Error(`expected thinking, got ${block?.type}`);
+        expect(block.thinking, thinking.type).toBe('');
+        expect(block.signature).toMatch(/^sig_/);
+        // Thinking still happened, and is billed: its tokens count in output_tokens.
+        expect(m.usage.output_tokens_details?.thinking_tokens).toBeGreaterThan(0);
+        expect(m.content[1]?.type).toBe('text');
+      }
+      for (const display of ['summarized', undefined] as const) {
+        const m = await c.messages.create({ model: MODEL, max_tokens: 4000, messages: [{ role: 'user', content: 'why is the sky blue?' }], thinking: { type: 'enabled', budget_tokens: 1024, ...(display ? { display } : {}) } });
+        const block = m.content[0];
+        expect(block?.type === 'thinking' && block.thinking.length, String(display)).toBeGreaterThan(0);
+      }
+    } finally {
+      await emu.close();
+    }
+  });
+
   it('max_tokens truncation → stop_reason max_tokens, output_tokens = max_tokens', async () => {
     const emu = await startEmulator();
     try {
