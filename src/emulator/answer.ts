@@ -8,7 +8,7 @@
 import { findModel } from '../core/models.ts';
 import { generateFromSchema } from './schema-gen.ts';
 import { forcedTool } from './validate.ts';
-import { rngFor, pick, stableId } from './random.ts';
+import { rngFor, pick, stableId, type Rng } from './random.ts';
 import { documentTokensOf, type EmulatedDocument } from './documents.ts';
 
 export type StopReason =
@@ -256,7 +256,7 @@ export function buildMessage(input: BuildMessageInput): BuildResult {
   // as a custom_id with a per-submission nonce): the same request gets the same answer in any batch
   // and on /v1/messages. Ids still come from `key`, which differs per request.
   const rng = rngFor(seed, 'answer', JSON.stringify(params));
-  const tool = forcedTool(params);
+  const tool = toolToCall(params, rng);
   const maxTokens = typeof params['max_tokens'] === 'number' ? params['max_tokens'] : Number.POSITIVE_INFINITY;
   const r = input.responderResult;
   const toolId = stableId('toolu', seed, key);
@@ -402,6 +402,24 @@ function thinkingBlock(params: Record<string, unknown>, seed: number, key: strin
   if (!isObj(config) || (config['type'] !== 'enabled' && config['type'] !== 'adaptive')) return undefined;
   const echo = lastUserText(params).replace(/\s+/g, ' ').trim().split(' ').slice(0, 8).join(' ');
   return { type: 'thinking', thinking: `The request asks about "${echo}". I will answer briefly and directly.`, signature: stableId('sig', seed, key) };
+}
+
+/**
+ * The tool an answer must call, if any: the one `tool_choice: {type: "tool", name}` forces, or with `tool_choice: {type:
+ * "any"}` one of the custom tools, a seeded choice among them ("The model will use any available tools" [SPEC
+ * ToolChoiceAny]; helper-92 #6: it was answered with text, `end_turn`). With only server tools, whose calls the emulator
+ * does not make, the answer stays text (our choice).
+ */
+function toolToCall(params: Record<string, unknown>, rng: Rng): Record<string, unknown> | undefined {
+  const forced = forcedTool(params);
+  if (forced) return forced;
+  const tc = params['tool_choice'];
+  if (!isObj(tc) || tc['type'] !== 'any' || !Array.isArray(params['tools'])) return undefined;
+  // [SPEC Tool: `type` 'custom', null or absent; `input_schema` required] The server tools have a dated `type`.
+  const custom = params['tools'].filter(
+    (t): t is Record<string, unknown> => isObj(t) && (t['type'] === undefined || t['type'] === null || t['type'] === 'custom') && isObj(t['input_schema']),
+  );
+  return custom.length > 0 ? pick(rng, custom) : undefined;
 }
 
 function firstToolName(params: Record<string, unknown>): string {

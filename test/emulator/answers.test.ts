@@ -177,6 +177,37 @@ describe('answers through the HTTP API', () => {
     }
   });
 
+  // helper-92 #6 [SPEC ToolChoiceAny: "The model will use any available tools."; ToolChoice: "The model can use a specific
+  // tool, any available tool, decide by itself, or not use tools at all."]
+  it('tool_choice any → a tool_use of one of the tools, its input valid against that tool\'s input_schema, stop_reason tool_use', async () => {
+    const emu = await startEmulator();
+    try {
+      const c = client(emu.url);
+      const tools = [
+        { name: 'record_invoice', input_schema: sent(1) },
+        { name: 'record_ticket', input_schema: sent(0) },
+      ];
+      const names = new Set<string>();
+      for (const question of ['extract', 'extract this', 'please extract', 'extract it now', 'what is it?', 'go']) {
+        const m = await c.messages.create({ model: MODEL, max_tokens: 4000, messages: [{ role: 'user', content: question }], tools, tool_choice: { type: 'any' } });
+        expectSpec('Message', m);
+        expect(m.stop_reason, question).toBe('tool_use');
+        expect(m.content).toHaveLength(1);
+        const block = m.content[0];
+        if (block?.type !== 'tool_use') throw new Error(`expected tool_use, got ${block?.type}`);
+        const index = tools.findIndex((t) => t.name === block.name);
+        expect(index, block.name).toBeGreaterThanOrEqual(0);
+        // record_invoice is SCHEMAS[1]'s, record_ticket SCHEMAS[0]'s.
+        expect(newAjv().compile(SCHEMAS[1 - index]?.schema as object)(block.input)).toBe(true);
+        names.add(block.name);
+      }
+      // The tool is a seeded choice among them, not always the first.
+      expect(names.size).toBe(2);
+    } finally {
+      await emu.close();
+    }
+  });
+
   it('max_tokens truncation → stop_reason max_tokens, output_tokens = max_tokens', async () => {
     const emu = await startEmulator();
     try {
