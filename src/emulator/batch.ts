@@ -143,24 +143,28 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-/** Pure pagination over newest-first items, as the SDK's `Page` expects (see core/pagination.js). */
+/**
+ * Pure pagination over newest-first items, as the SDK's `Page` expects (see core/pagination.js). `what` names the
+ * items in the error for a cursor naming none (the batches list's, and the models list's).
+ */
 export function paginate<T extends { id: string; seq: number }>(
   newestFirst: readonly T[],
   query: ListQuery,
   seqOf: (id: string) => number | undefined,
+  what = 'Message Batch',
 ): { data: T[]; has_more: boolean; first_id: string | null; last_id: string | null } {
   let data: T[];
   let hasMore: boolean;
-  // A cursor naming no batch: 400 (UNCONFIRMED; README, emulator section).
+  // A cursor naming no item: 400 (UNCONFIRMED; README, emulator section).
   if (query.after_id !== undefined) {
     const cursor = seqOf(query.after_id);
-    if (cursor === undefined) throw new ApiError(400, 'invalid_request_error', `after_id: no Message Batch with id '${query.after_id}'`);
+    if (cursor === undefined) throw new ApiError(400, 'invalid_request_error', `after_id: no ${what} with id '${query.after_id}'`);
     const older = newestFirst.filter((b) => b.seq < cursor);
     data = older.slice(0, query.limit);
     hasMore = older.length > query.limit;
   } else if (query.before_id !== undefined) {
     const cursor = seqOf(query.before_id);
-    if (cursor === undefined) throw new ApiError(400, 'invalid_request_error', `before_id: no Message Batch with id '${query.before_id}'`);
+    if (cursor === undefined) throw new ApiError(400, 'invalid_request_error', `before_id: no ${what} with id '${query.before_id}'`);
     const newer = newestFirst.filter((b) => b.seq > cursor);
     data = newer.slice(Math.max(0, newer.length - query.limit));
     hasMore = newer.length > query.limit;

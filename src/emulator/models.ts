@@ -9,6 +9,7 @@
  */
 import { findModel, isRetired, MODEL_REGISTRY, type ModelEntry } from '../core/models.ts';
 import { ApiError } from './api-error.ts';
+import { paginate, type ListQuery } from './batch.ts';
 import { upstreamModel } from './params.ts';
 
 const support = (supported: boolean) => ({ supported });
@@ -58,8 +59,17 @@ export function retrieveModel(id: string, now: number, upstream = false): Record
   return { ...modelInfo(entry, now), id };
 }
 
-/** `GET /v1/models`: every registry model, newest registry order, in one page. */
-export function listModels(now: number): Record<string, unknown> {
-  const data = MODEL_REGISTRY.models.map((m) => modelInfo(m, now));
-  return { data, has_more: false, first_id: data[0]?.['id'] ?? null, last_id: data[data.length - 1]?.['id'] ?? null };
+/**
+ * `GET /v1/models`: the registry's models in its order (newest first), a page of them [SPEC models_list: query `limit`
+ * 1 to 1,000, default 20 (`parseLimit`), `before_id`/`after_id` cursors; ListResponse_ModelInfo_: data, has_more,
+ * first_id, last_id], paged as the batches list is (`paginate`: a cursor naming no model is a 400, our choice)
+ * (helper-92 #7: every model came in one page whatever the query).
+ */
+export function listModels(now: number, query: ListQuery): Record<string, unknown> {
+  const models = MODEL_REGISTRY.models;
+  // Newest first: the first has the highest `seq`.
+  const items = models.map((m, i) => ({ id: m.id, seq: models.length - i, entry: m }));
+  const seqs = new Map(items.map((item) => [item.id, item.seq]));
+  const page = paginate(items, query, (id) => seqs.get(id), 'model');
+  return { data: page.data.map((item) => modelInfo(item.entry, now)), has_more: page.has_more, first_id: page.first_id, last_id: page.last_id };
 }

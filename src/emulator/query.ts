@@ -13,7 +13,7 @@ import { ApiError } from './api-error.ts';
 const INTEGER = /^[+-]?\d+(?:_\d+)*(?:\.0+)?$/;
 
 /**
- * A list's `limit` [SPEC GET /v1/messages/batches, GET /v1/files: query `limit` an integer, minimum 1,
+ * A list's `limit` [SPEC GET /v1/messages/batches, GET /v1/files, GET /v1/models: query `limit` an integer, minimum 1,
  * maximum 1,000, default 20]; anything else a 400 `invalid_request_error` [SPEC: a 4XX; DOC §6: 400 for
  * "format/content problem"] (the wording is ours).
  */

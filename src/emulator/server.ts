@@ -443,7 +443,11 @@ class Emulator {
         await this.createMessage(req, res, version, auth);
         return;
       case 'models.list':
-        this.sendJson(res, 200, listModels(opts.now()));
+        this.sendJson(
+          res,
+          200,
+          listModels(opts.now(), { limit: parseLimit(url.searchParams.get('limit')), before_id: url.searchParams.get('before_id') ?? undefined, after_id: url.searchParams.get('after_id') ?? undefined }),
+        );
         return;
       case 'models.retrieve':
         this.sendJson(res, 200, retrieveModel(route.modelId as string, opts.now(), this.forwarder !== undefined));

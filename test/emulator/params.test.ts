@@ -660,4 +660,31 @@ describe('GET /v1/models from the registry', () => {
     expect(page.data.map((m) => m.id)).toContain('claude-opus-5');
     await expect(c.models.retrieve('claude-haiku-45')).rejects.toBeInstanceOf(Anthropic.NotFoundError);
   });
+
+  // helper-92 #7 [SPEC GET /v1/models (models_list): query `limit` an integer, 1 to 1,000, default 20; `before_id`, `after_id`
+  // cursors; ListResponse_ModelInfo_ has_more, first_id, last_id]
+  it('list pages by limit (default 20), after_id and before_id; a limit outside 1..1000 is a 400 as on the batches list', async () => {
+    const all = (await raw(emu.url, 'GET', '/v1/models?limit=1000')).json;
+    expect(all.has_more).toBe(false);
+    const ids: string[] = all.data.map((m: { id: string }) => m.id);
+    expect(ids.length).toBeGreaterThan(4);
+    const first = (await raw(emu.url, 'GET', '/v1/models?limit=2')).json;
+    expectSpec('ListResponse_ModelInfo_', first);
+    expect(first).toMatchObject({ has_more: true, first_id: ids[0], last_id: ids[1] });
+    expect(first.data.map((m: { id: string }) => m.id)).toEqual(ids.slice(0, 2));
+    const second = (await raw(emu.url, 'GET', `/v1/models?limit=2&after_id=${first.last_id}`)).json;
+    expect(second.data.map((m: { id: string }) => m.id)).toEqual(ids.slice(2, 4));
+    const back = (await raw(emu.url, 'GET', `/v1/models?limit=2&before_id=${second.first_id}`)).json;
+    expect(back.data.map((m: { id: string }) => m.id)).toEqual(ids.slice(0, 2));
+    expect(back.has_more).toBe(false);
+    const byDefault = (await raw(emu.url, 'GET', '/v1/models')).json;
+    expect(byDefault.data).toHaveLength(Math.min(20, ids.length));
+    expect(byDefault.has_more).toBe(ids.length > 20);
+    // The SDK's auto-pagination walks every page.
+    const walked: string[] = [];
+    for await (const m of c.models.list({ limit: 3 })) walked.push(m.id);
+    expect(walked).toEqual(ids);
+    for (const limit of ['0', '1001', 'ten']) expectApiError(await raw(emu.url, 'GET', `/v1/models?limit=${limit}`), 400, 'invalid_request_error', /^limit: /);
+    expectApiError(await raw(emu.url, 'GET', '/v1/models?after_id=claude-nope'), 400, 'invalid_request_error', /^after_id: /);
+  });
 });
