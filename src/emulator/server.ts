@@ -76,6 +76,9 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** A `Host` header that is a host name, IPv4 or bracketed IPv6 address, with an optional port: nothing else is put in a URL. */
+const HOST_HEADER = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
+
 interface Route {
   name: RouteName;
   batchId?: string;
@@ -219,6 +222,21 @@ class Emulator {
   messagesActive = 0;
   readonly rateWindow = new RateWindow();
   baseUrl = '';
+  /** Whether the server is bound to a wildcard address (0.0.0.0, ::), which no client can reach by that name. */
+  wildcard = false;
+
+  /**
+   * The base of the `results_url`s a call is answered with: it "must be an absolute URL that points back at the
+   * emulator itself" [DOC §1.3], which the SDK GETs as given. Bound to a wildcard address, the bound address
+   * (http://0.0.0.0:PORT) reaches nothing from another machine or a container, so it is the call's `Host` (the
+   * name and port the client reached the emulator by), when that is a plain host[:port]; otherwise, and on
+   * loopback or a named interface, the bound address (helper-92 #8). A caller's Host shapes only its own answer.
+   */
+  publicBase(req: IncomingMessage): string {
+    const host = req.headers.host;
+    if (this.wildcard && typeof host === 'string' && HOST_HEADER.test(host)) return `http://${host}`;
+    return this.baseUrl;
+  }
 
   constructor(opts: ResolvedOptions) {
     this.opts = opts;
@@ -386,7 +404,7 @@ class Emulator {
           throw new ApiError(500, 'api_error', 'Internal server error (injected fault: the batch was created, the answer lost)');
         }
         if (opts.createLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, opts.createLatencyMs));
-        this.sendJson(res, 200, store.view(rec, this.baseUrl, 'in_progress'));
+        this.sendJson(res, 200, store.view(rec, this.publicBase(req), 'in_progress'));
         return;
       }
       case 'batches.list': {
@@ -399,7 +417,7 @@ class Emulator {
         const data = [];
         for (const rec of page.data) {
           await store.settle(rec);
-          data.push(store.view(rec, this.baseUrl));
+          data.push(store.view(rec, this.publicBase(req)));
         }
         this.sendJson(res, 200, { data, has_more: page.has_more, first_id: page.first_id, last_id: page.last_id });
         return;
@@ -411,14 +429,14 @@ class Emulator {
           throw new ApiError(404, 'not_found_error', `Message Batch ${rec.id} not found (transient, injected)`);
         }
         await store.settle(rec);
-        this.sendJson(res, 200, store.view(rec, this.baseUrl));
+        this.sendJson(res, 200, store.view(rec, this.publicBase(req)));
         return;
       }
       case 'batches.cancel': {
         const rec = store.get(route.batchId as string, owner);
         const status = store.cancel(rec);
         await store.settle(rec);
-        this.sendJson(res, 200, store.view(rec, this.baseUrl, status));
+        this.sendJson(res, 200, store.view(rec, this.publicBase(req), status));
         return;
       }
       case 'batches.delete': {
@@ -568,6 +586,7 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
   const hostPart = addr.family === 'IPv6' || addr.address.includes(':') ? `[${addr.address}]` : addr.address;
   const url = `http://${hostPart}:${addr.port}`;
   emulator.baseUrl = url;
+  emulator.wildcard = addr.address === '0.0.0.0' || addr.address === '::';
 
   return {
     server,

@@ -1,5 +1,6 @@
 /** The emulator as a server someone else can reach: keys, loopback, per-key batches, the upstream key. */
 import { spawn } from 'node:child_process';
+import { request } from 'node:http';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { emulatorCommand, parseEmulatorArgs } from '../../src/cli/emulator.ts';
@@ -29,6 +30,58 @@ describe('API keys', () => {
 
   it('refuses to forward callers\' own (emulator) keys upstream: a served emulator needs an upstream key', async () => {
     await expect(startEmulator({ apiKeys: ['k'], upstream: 'http://127.0.0.1:9' })).rejects.toThrow(/upstreamKey/);
+  });
+});
+
+/** A GET with the Host header given (fetch() does not let one set it), the body as JSON. */
+function getWithHost(url: string, path: string, host: string | undefined, key: string): Promise<any> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { 'x-api-key': key, 'anthropic-version': '2023-06-01' };
+    if (host !== undefined) headers['host'] = host;
+    const r = request({ hostname, port, path, method: 'GET', headers, setHost: host === undefined }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve(JSON.parse(body)));
+    });
+    r.on('error', reject);
+    r.end();
+  });
+}
+
+// helper-92 #8 [DOC §1.3: "results_url must be an absolute URL that points back at the emulator itself"; the SDK GETs it
+// as an absolute URL]: bound to a wildcard address, the emulator's own address (0.0.0.0) is not one a client can reach.
+describe('results_url points back at the emulator as the client reached it', () => {
+  it('bound to 0.0.0.0, results_url is built from the Host header (an unusable one falls back); on loopback, from the bound address', async () => {
+    const emu = await startEmulator({ host: '0.0.0.0', apiKeys: ['k'], processingMs: 0 });
+    try {
+      const reach = `http://127.0.0.1:${emu.port}`;
+      const b = await client(reach, { apiKey: 'k' }).messages.batches.create({ requests: [req('a')] as never });
+      const path = `/v1/messages/batches/${b.id}`;
+      const viaName = await getWithHost(reach, path, `emu.example.test:${emu.port}`, 'k');
+      expect(viaName.results_url).toBe(`http://emu.example.test:${emu.port}${path}/results`);
+      const viaIp = await getWithHost(reach, path, `[::1]:${emu.port}`, 'k');
+      expect(viaIp.results_url).toBe(`http://[::1]:${emu.port}${path}/results`);
+      // The list and what the SDK fetches: results reached at the address the client used.
+      const listed = await getWithHost(reach, '/v1/messages/batches', `10.1.2.3:${emu.port}`, 'k');
+      expect(listed.data[0].results_url).toBe(`http://10.1.2.3:${emu.port}${path}/results`);
+      const lines = [];
+      for await (const line of await client(reach, { apiKey: 'k' }).messages.batches.results(b.id)) lines.push(line);
+      expect(lines).toHaveLength(1);
+      // A Host that is no host[:port] is not echoed into a URL: the bound address, as before.
+      const odd = await getWithHost(reach, path, 'evil.test/path?x=', 'k');
+      expect(odd.results_url).toBe(`http://0.0.0.0:${emu.port}${path}/results`);
+    } finally {
+      await emu.close();
+    }
+    const local = await startEmulator({ processingMs: 0 });
+    try {
+      const b = await client(local.url).messages.batches.create({ requests: [req('a')] as never });
+      const viaName = await getWithHost(local.url, `/v1/messages/batches/${b.id}`, 'elsewhere.test', 'test-key');
+      expect(viaName.results_url).toBe(`${local.url}/v1/messages/batches/${b.id}/results`);
+    } finally {
+      await local.close();
+    }
   });
 });
 
