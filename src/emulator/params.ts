@@ -322,7 +322,8 @@ function checkBatchOnly(params: Obj, ctx: CheckContext): void {
  * x-stainless-deprecation-message: temperature "A value of 1.0 … will be accepted …, all other values
  * will be rejected with a 400 error"; top_p "A value >= 0.99 will be accepted"; top_k "any value will
  * be rejected"; DOC §3.5 "With 2023-06-01, newer models (Opus 4.7+, Opus 5/5.5, Sonnet 5, Fable)
- * already reject non-default sampling params"]. The wording is ours.
+ * already reject non-default sampling params"]; with thinking on, on every model, only the default temperature,
+ * no top_k and top_p from 0.95 to 1 (below). The wording is ours.
  */
 function checkSampling(params: Obj, model: ModelEntry, ctx: CheckContext): void {
   if (ctx.version === VERSION_2026) {
@@ -330,12 +331,23 @@ function checkSampling(params: Obj, model: ModelEntry, ctx: CheckContext): void 
       if (params[key] !== undefined) fail(key, `Extra inputs are not permitted (removed in anthropic-version ${VERSION_2026})`);
     return;
   }
+  // With thinking on (enabled or adaptive), any model: "Thinking isn't compatible with temperature or top_k
+  // modifications", and top_p may be set "between 1 and 0.95" [extended-thinking docs,
+  // https://platform.claude.com/docs/en/build-with-claude/extended-thinking, "Feature compatibility"] (helper-92 #9:
+  // taken). The wording is ours (UNCONFIRMED).
+  const thinking = params['thinking'];
+  const thinkingOn = isObj(thinking) && (thinking['type'] === 'enabled' || thinking['type'] === 'adaptive');
   for (const key of ['temperature', 'top_p', 'top_k'] as const) {
     const value = params[key];
     if (value === undefined || value === null) continue;
     if (typeof value !== 'number' || (key === 'top_k' && !Number.isInteger(value))) fail(key, `Input should be a valid ${key === 'top_k' ? 'integer' : 'number'}`);
     if (value < 0) fail(key, 'Input should be greater than or equal to 0');
     if (key !== 'top_k' && value > 1) fail(key, 'Input should be less than or equal to 1');
+    if (thinkingOn) {
+      if (key === 'temperature' && value !== 1) fail(key, 'temperature may only be set to 1 when thinking is enabled');
+      if (key === 'top_p' && value < 0.95) fail(key, 'top_p must be between 0.95 and 1 when thinking is enabled');
+      if (key === 'top_k') fail(key, 'top_k is not supported when thinking is enabled');
+    }
     if (!FIXED_SAMPLING.test(model.id)) continue;
     if (key === 'temperature' && value !== 1) fail(key, `${model.id} does not support setting temperature (only 1.0 is accepted)`);
     if (key === 'top_p' && value < 0.99) fail(key, `${model.id} does not support setting top_p (only values of 0.99 or more are accepted)`);

@@ -606,6 +606,39 @@ describe('valid requests the emulator used to refuse or mishandle', () => {
   });
 });
 
+// helper-92 #9 [extended-thinking docs, https://platform.claude.com/docs/en/build-with-claude/extended-thinking, "Feature
+// compatibility": thinking "isn't compatible with temperature or top_k modifications"; top_p may be set between 1 and 0.95]
+describe('with thinking on under 2023-06-01, only the default temperature, no top_k, top_p from 0.95 to 1', () => {
+  it('refuses temperature ≠ 1, any top_k and top_p below 0.95 with thinking enabled or adaptive; takes them without thinking', async () => {
+    const enabled = { max_tokens: 4000, thinking: { type: 'enabled', budget_tokens: 1024 } };
+    const adaptive = { thinking: { type: 'adaptive' } };
+    const refused: Array<[string, Record<string, unknown>, RegExp]> = [
+      ['temp-enabled', { ...enabled, temperature: 0.5 }, /^temperature: /],
+      ['temp-adaptive', { ...adaptive, temperature: 0 }, /^temperature: /],
+      ['topk-adaptive', { ...adaptive, top_k: 5 }, /^top_k: /],
+      ['topk0-enabled', { ...enabled, top_k: 0 }, /^top_k: /],
+      ['topp-enabled', { ...enabled, top_p: 0.9 }, /^top_p: /],
+    ];
+    const taken: Array<[string, Record<string, unknown>]> = [
+      ['temp1-enabled', { ...enabled, temperature: 1 }],
+      ['topp095-enabled', { ...enabled, top_p: 0.95 }],
+      ['topp1-adaptive', { ...adaptive, top_p: 1 }],
+      ['no-thinking', { temperature: 0.5, top_k: 5, top_p: 0.5 }],
+      ['thinking-disabled', { thinking: { type: 'disabled' }, temperature: 0.2, top_k: 3, top_p: 0.1 }],
+    ];
+    // The SDK sends 2026-10-21, under which the three are refused whatever the value.
+    const results = await runBatch([...refused.map(([id, p]) => req(id, 'q', p)), ...taken.map(([id, p]) => req(id, 'q', p))], { 'anthropic-version': '2023-06-01' });
+    for (const [id, params, message] of refused) {
+      const r = results.get(id);
+      expect(r?.type, `${id}: ${JSON.stringify(r)}`).toBe('errored');
+      expect(r.error.error.type).toBe('invalid_request_error');
+      expect(r.error.error.message, id).toMatch(message);
+      expectApiError(await raw(emu.url, 'POST', '/v1/messages', req('x', 'q', params).params), 400, 'invalid_request_error', message);
+    }
+    for (const [id] of taken) expect(results.get(id)?.type, `${id}: ${JSON.stringify(results.get(id)?.error ?? '')}`).toBe('succeeded');
+  });
+});
+
 describe('prompt caching applies only at or above the model minimum', () => {
   const cached = (model: string, tokens: number) =>
     req(`c${tokens}`, 'q', { model, system: [{ type: 'text', text: 'S'.repeat(tokens * 4), cache_control: { type: 'ephemeral', ttl: '1h' } }] });
