@@ -303,7 +303,7 @@ export class BatchStore {
     return this.status(rec, now) === 'ended' && this.#cfg.cancelingMs > 0 ? 'ended' : 'canceling';
   }
 
-  /** Deletes an ended batch [DOC §5: "delete only after `ended`"]; 400 `invalid_request_error` otherwise (UNCONFIRMED: how the API refuses it; README, emulator section). */
+  /** Deletes an ended batch [DOC §2.2: "Message Batches can only be deleted once they've finished processing"; §9: "Delete: only when `ended`"]; 400 `invalid_request_error` otherwise (UNCONFIRMED: how the API refuses it; README, emulator section). */
   delete(rec: BatchRecord): void {
     const status = this.status(rec);
     if (status !== 'ended')

@@ -267,7 +267,10 @@ function checkNotNull(params: Obj, ctx: CheckContext): void {
 
 // --- model ------------------------------------------------------------------------------------------
 
-/** Unknown and retired models: 404 `not_found_error` with message `model: ID` [DOC §2.5; REG]. */
+/**
+ * Unknown and retired models: 404 `not_found_error` [DOC §2.5: 404 `not_found_error` for a "bad path or resource id";
+ * REG]. The message `model: ID` is ours, in the API's Pydantic path style (DOC §2.5 quotes no message for it).
+ */
 function resolveModel(id: unknown, ctx: CheckContext): ModelEntry {
   const entry = typeof id === 'string' ? findModel(id) : undefined;
   if (!entry && ctx.upstreamModels && typeof id === 'string') return upstreamModel(id);

@@ -14,7 +14,7 @@ const INTEGER = /^[+-]?\d+(?:_\d+)*(?:\.0+)?$/;
 
 /**
  * A list's `limit` [SPEC GET /v1/messages/batches, GET /v1/files, GET /v1/models: query `limit` an integer, minimum 1,
- * maximum 1,000, default 20]; anything else a 400 `invalid_request_error` [SPEC: a 4XX; DOC §6: 400 for
+ * maximum 1,000, default 20]; anything else a 400 `invalid_request_error` [SPEC: a 4XX; DOC §2.5: 400 for a
  * "format/content problem"] (the wording is ours).
  */
 export function parseLimit(raw: string | null): number {
