@@ -62,7 +62,8 @@ export type BatchEvent =
   | { type: 'following'; batchId: string; requests: number; live?: true }
   | { type: 'ended'; batchId: string; counts: MessageBatch['request_counts'] }
   | { type: 'requeued'; batchId: string; requests: number; reasons: Record<string, number> }
-  | { type: 'released'; batchId: string | null; requests: number; reason: string }
+  /** `nextRun`: the run stops on this failure (a create refused outright: a bad key, say): the requests wait for the next run. */
+  | { type: 'released'; batchId: string | null; requests: number; reason: string; nextRun?: true }
   | { type: 'retry'; what: string; message: string; delayMs: number; /** Tried again by a later `noWait` try, not this one. */ later?: boolean }
   /** A cancel this run asked for (at the deadline, or on a stop with `cancelOnAbort`): accepted, or why not. */
   | { type: 'canceled'; batchId: string; error?: string }

@@ -36,7 +36,7 @@ export function describe(event: BatchEvent): string {
     }
     case 'released':
       return event.requests > 0
-        ? `batch ${event.batchId ?? '(never created)'}: ${plural(event.requests, 'request')} will be submitted again: ${event.reason}`
+        ? `batch ${event.batchId ?? '(never created)'}: ${plural(event.requests, 'request')} ${event.nextRun ? `wait${event.requests === 1 ? 's' : ''} in the ledger for the next run` : 'will be submitted again'}: ${event.reason}`
         : `batch ${event.batchId ?? '(never created)'}: ${event.reason}`;
     case 'ended': {
       const c = event.counts;

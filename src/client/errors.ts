@@ -110,12 +110,19 @@ export function apiFailure(error: unknown, what: string, batchId: string | undef
   if (error instanceof BatchEnrichError) return error;
   const status = error instanceof APIError ? error.status : undefined;
   const requestID = error instanceof APIError ? error.requestID : undefined;
-  return new BatchEnrichError('BE_API', `${what}: ${errorText(error)}${requestID ? ` (request-id ${requestID})` : ''}`, {
+  return new BatchEnrichError('BE_API', `${what}: ${errorText(error)}${requestID ? ` (request-id ${requestID})` : ''}${refusedKey(status)}`, {
     cause: error,
     ...(batchId ? { batchId } : {}),
     ...(status ? { status } : {}),
     ...(requestID ? { requestID } : {}),
   });
+}
+
+/** What a refused key means for the one running the job (helper-89: a 401 said nothing of the key). */
+function refusedKey(status: number | undefined): string {
+  if (status === 401) return '; the API refused the key (401 authentication_error): check ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL), or the library\'s apiKey';
+  if (status === 403) return '; the key may not do this (403 permission_error): check that ANTHROPIC_API_KEY is one of the workspace the job runs in';
+  return '';
 }
 
 /** The calls in flight under each shared signal, aborted together by its one listener (see `withSignal`). */

@@ -22,9 +22,9 @@ import { plural } from '../core/text.ts';
  * again. Only from the state `row` was seen in: if another run moved the batch on meanwhile (adopted
  * it), nothing is released.
  */
-export async function release(ctx: SinkContext, row: BatchRow, reason: string): Promise<undefined> {
+export async function release(ctx: SinkContext, row: BatchRow, reason: string, nextRun = false): Promise<undefined> {
   const count = await ctx.ledger.failBatch(row.id, ctx.opts.now(), reason, row.state);
-  if (count !== undefined && count > 0) ctx.opts.emit({ type: 'released', batchId: row.remote_id, requests: count, reason });
+  if (count !== undefined && count > 0) ctx.opts.emit({ type: 'released', batchId: row.remote_id, requests: count, reason, ...(nextRun ? { nextRun: true as const } : {}) });
   ctx.pulse.move();
   return undefined;
 }

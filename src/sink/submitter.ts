@@ -165,7 +165,8 @@ export class Submitter {
         return { value: proven.batch };
       },
       failure: async (error) => {
-        await this.#releaseUnmade(id, errorText(error));
+        // The run stops on this failure: its requests wait for the next run.
+        await this.#releaseUnmade(id, errorText(error), true);
         return apiFailure(error, `Creating a batch of ${requests} failed`, undefined);
       },
       // The deadline passed while the create waited to be tried again (it was not made: refused, never
@@ -280,9 +281,9 @@ export class Submitter {
    * row may have been resolved by another run, which adopted the batch of an earlier try (helper-59);
    * released then, its requests would be sent and paid again.
    */
-  async #releaseUnmade(id: number, reason: string): Promise<void> {
+  async #releaseUnmade(id: number, reason: string, nextRun = false): Promise<void> {
     const row = await this.#ctx.ledger.batch(id);
-    if (row?.state === 'creating' && row.run === this.#ctx.run) await release(this.#ctx, row, reason);
+    if (row?.state === 'creating' && row.run === this.#ctx.run) await release(this.#ctx, row, reason, nextRun);
   }
 
   /**

@@ -169,3 +169,22 @@ it('a recipe that reads documents from a column the table lacks says so, and nam
   expect(result.code).toBe(2);
   expect(result.stderr).toContain("the recipe reads its documents from the column file, which this header lacks: give --attach pdf_path");
 });
+
+// helper-89 #7: a wrong key said its requests "will be submitted again", then failed without a word
+// about the key.
+it('a key the API refuses: the run fails naming ANTHROPIC_API_KEY, and says the requests wait for the next run', async () => {
+  const emu = await startEmulator({ apiKey: 'sk-right-key-000000000000000' });
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'be-bad-key-'));
+    const result = await runCli(['--prompt', 'Summarise {{text}}', '--poll-min', '0.01', '-'], {
+      stdin: 'id,text\n1,a\n2,b\n',
+      env: { ANTHROPIC_BASE_URL: emu.url, ANTHROPIC_API_KEY: 'sk-wrong-key-00000000000000', BATCH_ENRICH_LEDGER: join(dir, 'l.db') },
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('batch (never created): 2 requests wait in the ledger for the next run: 401');
+    expect(result.stderr).toContain('the API refused the key (401 authentication_error): check ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL)');
+    expect(result.stderr).not.toContain('sk-wrong-key');
+  } finally {
+    await emu.close();
+  }
+});
