@@ -418,6 +418,26 @@ describe('batch-enrich CLI', () => {
     expect(emu.batches()).toHaveLength(2);
   });
 
+  // helper-89 #5: a try stopped with every record still waiting wrote `records_pending: 0`.
+  it('--summary of a try stopped by SIGINT counts the records it read and did not write as pending', async () => {
+    const emu = await startEmulator({ processingMs: 600_000 });
+    emulators.push(emu);
+    const dir = tempDir();
+    const env = { PATH: process.env['PATH'] ?? '', HOME: dir, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const child = spawn(process.execPath, [BIN, '--prompt', 'x {{text}}', ...fast, '--input-format', 'csv', '--batch-size', '2', '--summary', join(dir, 's.json')], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.end('text\na\nb\nc\nd\n');
+    const timer = setInterval(() => {
+      if (emu.stats.calls['batches.create'] >= 2) {
+        clearInterval(timer);
+        setTimeout(() => child.kill('SIGINT'), 300);
+      }
+    }, 10);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearInterval(timer);
+    expect(code).toBe(130);
+    expect(JSON.parse(readFileSync(join(dir, 's.json'), 'utf8'))).toMatchObject({ complete: false, records_ok: 0, records_pending: 4 });
+  });
+
   it('on SIGINT before any batch was submitted, says so instead of "submitted batches keep running"', async () => {
     const dir = tempDir();
     // stdin kept open: the run reads, and has submitted nothing yet (its group waits for more rows).

@@ -467,7 +467,9 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
     ...summarize(counts, costs, batchIds.size, Date.now() - started, sentRealtime ? (batchIds.size > 0 ? 'batch+realtime' : 'realtime') : 'batch', fromLedger),
     // Whether the try wrote its whole output (a --no-wait try whose answers wait, a stopped or failed one: false).
     complete: completed,
-    records_pending: pending?.records ?? 0,
+    // A try that did not write its whole output: the records it read and did not write wait for the
+    // rerun (helper-89: 0 was said of a stopped try with every record waiting); not its unread input.
+    records_pending: pending?.records ?? (completed ? 0 : Math.max(0, read - (values.output === undefined ? counts.ok + counts.failed : 0))),
     ...(documents.attach.length ? { files_uploaded: uploadCounts.uploaded, upload_bytes: uploadCounts.bytes, files_reused: uploadCounts.reused } : {}),
     // To the micro-dollar, as cost_usd.
     ...(unclaimed ? { unclaimed_answers: unclaimed.answers, unclaimed_cost_usd: unclaimed.usd === null ? null : Math.round(unclaimed.usd * 1e6) / 1e6 } : {}),
