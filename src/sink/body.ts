@@ -127,6 +127,41 @@ export function batchBody(ledger: LedgerStore, batchId: number, nonce: string): 
   );
 }
 
+/**
+ * `body` as its reader takes it, with `whole` called before the reader is given its last chunk (from
+ * then on the HTTP client may have sent all of it). Until then the API cannot have the whole request:
+ * a create stopped before is known not to have made its batch (helper-89: a `| head` left such a row
+ * `creating`, and the next run searched for it for a minute). Each chunk is handed over once the one
+ * after it is known (so the last is known as last); the body's own read-ahead (a page) stays.
+ */
+export function watchedBody(body: ReadableStream<Uint8Array>, whole: () => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let held: Uint8Array | undefined;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        if (held === undefined) {
+          const first = await reader.read();
+          if (first.done) {
+            whole();
+            controller.close();
+            return;
+          }
+          held = first.value;
+        }
+        const following = await reader.read();
+        const chunk = held;
+        held = following.done ? undefined : following.value;
+        if (following.done) whole();
+        controller.enqueue(chunk);
+        if (following.done) controller.close();
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+}
+
 /** How many requests like `page`'s largest a body page may hold: `PAGE_CHARS` of messages, at least one, at most `BODY_PAGE`. */
 function requestsInPage(page: readonly PayloadRow[]): number {
   let largest = 0;

@@ -14,7 +14,7 @@ import { newNonce } from '../core/request.ts';
 import { BatchEnrichError } from '../errors.ts';
 import { findOurBatch, STILL_RUNNING } from './adoption.ts';
 import { settleWithin } from './async.ts';
-import { batchBody, ENVELOPE_BYTES } from './body.ts';
+import { batchBody, ENVELOPE_BYTES, watchedBody } from './body.ts';
 import type { SinkContext } from './context.ts';
 import { adoptionContext, defer, release } from './follower.ts';
 import { CANCEL_RETRIES, CREATE_ATTEMPTS, CREATE_REFUSALS } from './options.ts';
@@ -121,13 +121,15 @@ export class Submitter {
     let adopted = false;
     const requests = `${keys.length} request${keys.length === 1 ? '' : 's'}`;
     opts.emit({ type: 'creating', requests: keys.length });
+    // Whether any try handed its whole body over: until one has, a stop leaves nothing made (`watchedBody`).
+    let sentWhole = false;
     const created = await retrying<MessageBatch | typeof STILL_RUNNING | typeof GIVEN_UP>(ctx, {
       what: `create (${ctx.reach.host})`,
       attempts: CREATE_ATTEMPTS,
       // A --no-wait try does not wait out a busy API for long: it ends pending, and its scheduler tries again.
       waits: ctx.opts.noWait ? CREATE_ATTEMPTS : CREATE_REFUSALS,
       call: async () => {
-        const batch = await createBatch(ctx.client, batchBody(ledger, id, nonce), signal);
+        const batch = await createBatch(ctx.client, watchedBody(batchBody(ledger, id, nonce), () => (sentWhole = true)), signal);
         ctx.reach.reached();
         return batch;
       },
@@ -178,7 +180,9 @@ export class Submitter {
         return { value: GIVEN_UP };
       },
     });
-    // Stopped mid-create: the outcome is unknown, so the row stays `creating` for the next run to resolve.
+    // Stopped mid-create: the outcome is unknown, so the row stays `creating` for the next run to resolve;
+    // unless no try's body went out whole, and the API cannot have made the batch.
+    if (created === undefined && !sentWhole) await this.#releaseUnmade(id, 'the run stopped before its create was sent whole: not made', true);
     if (created === undefined || created === GIVEN_UP) return;
     // Counted in flight from now: it is billed, or (`noWait`, what may be its batch still running) may be.
     this.#deps.charge(id, group.estimateUsd, keys.length);

@@ -170,6 +170,34 @@ describe('the submitter', () => {
     expect(creates(tried.api.calls)).toHaveLength(CREATE_ATTEMPTS);
   });
 
+  // helper-89 #3: a run stopped (`| head`, a `break`) while its create's body was still being sent left
+  // the row `creating`: the API never had the whole request, yet the next run searched the list for it
+  // for about a minute before sending its requests again.
+  it('stopped before its create was sent whole: not made, its requests pending at once; sent whole, the outcome unknown: the row stays creating', async () => {
+    for (const whole of [false, true]) {
+      let context: TestContext | undefined;
+      const client = {
+        baseURL: 'https://api.example',
+        post: async (_path: string, { body }: { body: ReadableStream<Uint8Array> }) => {
+          const reader = body.getReader();
+          await reader.read(); // the first page of the body
+          if (whole) while (!(await reader.read()).done);
+          context!.controller.abort(new Error('stopped')); // the stop comes while the create is on its way
+          throw new Error('aborted');
+        },
+      } as unknown as Partial<Anthropic>;
+      const ctx = testContext({}, client);
+      context = ctx;
+      ctx.ledger.ensureSpec('s', '{"model":"m","max_tokens":5,"messages":', '}');
+      const keys = [keyN(1), keyN(2), keyN(3)];
+      for (const key of keys) ctx.ledger.insertRequest(identity.scope, key, null, 's', '[{"role":"user","content":"hi"}]', 0);
+      const submitter = new Submitter(ctx, { track: () => {}, charge: () => {}, uncharge: () => {} });
+      await submitter.submit({ keys, bytes: 0, costBytes: 0 });
+      expect(ctx.ledger.batches().at(-1)?.state, `sent whole: ${whole}`).toBe(whole ? 'creating' : 'failed');
+      expect(keys.map((key) => ctx.ledger.request(identity.scope, key)?.state)).toEqual(Array(3).fill(whole ? 'submitted' : 'pending'));
+    }
+  });
+
   it('a create refused for what it is (400) fails the run, and its requests are pending again', async () => {
     const { ctx, api, submitter, keys } = setUp([apiError(400)]);
     await expect(submitter.submit({ keys, bytes: 0, costBytes: 0 })).rejects.toThrow(/Creating a batch of 2 requests failed/);
