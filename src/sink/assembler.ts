@@ -146,7 +146,7 @@ export class BatchAssembler {
     // estimate), so this never spins on flushes of nothing.
     try {
       while (!this.#placed(key) && this.#filling.keys.length > 0 && (this.#filling.keys.length >= groupSize || this.#filling.bytes + size + ENVELOPE_BYTES > ctx.opts.maxBatchBytes)) {
-        await this.flush();
+        await this.flush(this.#filling);
         if (ctx.stopping()) return;
       }
       if (this.#placed(key)) return;
@@ -162,7 +162,7 @@ export class BatchAssembler {
     const filling = this.#filling;
     if (filling.keys.length === 0) {
       const delay = ctx.mode.current === 'realtime' ? REALTIME_FLUSH_MS : ctx.opts.flushAfterMs;
-      filling.timer = setTimeout(() => void this.flush().catch((error: unknown) => ctx.fail(error)), delay);
+      filling.timer = setTimeout(() => void this.flush(filling).catch((error: unknown) => ctx.fail(error)), delay);
     }
     filling.keys.push(key);
     filling.sizes.push(size);
@@ -184,13 +184,18 @@ export class BatchAssembler {
     return entriesOf(this.#documentCost, keys);
   }
 
-  /** Sends the group being filled (after waiting for a free slot). Serialized. */
-  flush(): Promise<void> {
+  /**
+   * Sends the group being filled (after waiting for a free slot). Serialized. With `only`, the group it
+   * was called for (full, or its timer due): nothing when that one went out meanwhile, by a flush
+   * queued before (helper-91: two adders that found one group full queued a flush each, and the
+   * second sent the few requests added since as a batch of their own, holding a slot as a full one does).
+   */
+  flush(only?: Filling): Promise<void> {
     const ctx = this.#ctx;
     const deps = this.#deps;
     this.#flushes++;
     this.#flushing = this.#flushing.then(async () => {
-      if (ctx.stopping()) return;
+      if (ctx.stopping() || (only !== undefined && this.#filling !== only)) return;
       await deps.beforeOpen();
       const slots = () => (ctx.mode.current === 'realtime' ? REALTIME_GROUPS_IN_FLIGHT : ctx.opts.maxInFlight);
       while (deps.inFlight() >= slots() && !ctx.signal.aborted) await deps.slotFreed();

@@ -211,6 +211,37 @@ describe('BatchAssembler', () => {
     parts.dispose();
   });
 
+  // helper-91 #4: a settled batch's retries added while the reader filled the group: both adders saw it
+  // full and queued a flush each; the second, once a slot was free, sent the few requests added since
+  // as a batch of their own, which held a slot as long as a full one (33 batches for 21 full ones).
+  it('two adders that find the group full send it once: the next group keeps filling, not sent with a few requests', async () => {
+    const waiting: (() => void)[] = [];
+    let inFlight = 0;
+    const ctx = testContext({ batchSize: 4, flushAfterMs: 60_000, maxInFlight: 1 });
+    const sent: string[][] = [];
+    const parts = new BatchAssembler(ctx, {
+      budget: new BudgetGuard(ctx, undefined),
+      beforeOpen: async () => {},
+      inFlight: () => inFlight,
+      slotFreed: () => new Promise<void>((resolve) => void waiting.push(resolve)),
+      submit: async (group) => void sent.push(group.keys),
+      sendRealtime: async () => {},
+    });
+    for (const key of ['a', 'b', 'c', 'd']) await parts.add(key, 10);
+    inFlight = 1; // a batch of the run's in flight: the next flush waits for its slot
+    const reader = parts.add('e', 10); // the reader finds the group full
+    const retry = parts.add('r', 10); // and so does a retry of the batch in flight
+    await new Promise((resolve) => setImmediate(resolve));
+    inFlight = 0;
+    for (const resolve of waiting.splice(0)) resolve();
+    await Promise.all([reader, retry]);
+    await parts.flushing;
+    expect(sent).toEqual([['a', 'b', 'c', 'd']]);
+    await parts.flush();
+    expect(sent).toEqual([['a', 'b', 'c', 'd'], ['e', 'r']]);
+    parts.dispose();
+  });
+
   it('cuts a batch before it would cross maxBatchBytes (the envelope counted)', async () => {
     const { parts, sent } = assembler({ maxBatchBytes: 100 + ENVELOPE_BYTES, flushAfterMs: 60_000 });
     await parts.add('a', 60);
