@@ -4,6 +4,11 @@ export interface CliIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
+  /**
+   * Set by a run that gave its output up (stopped while nobody read it): what it had to write can never
+   * drain, and would keep the process alive, so the bin leaves once the command returns.
+   */
+  abandoned?: boolean;
 }
 
 /** Exit codes, documented in `--help` and the README. */

@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 /**
  * The `batch-enrich` bin entry: picks the command and sets `process.exitCode`. It never calls
- * `process.exit()`, so piped stdout always drains (a data filter must not truncate its output).
+ * `process.exit()`, so piped stdout always drains (a data filter must not truncate its output), but
+ * for an output a stopped run gave up (`CliIo.abandoned`), which nothing will ever read.
  */
 import { setHeapPolicy } from './heap.ts';
+import { once } from 'node:events';
+import type { CliIo } from './io.ts';
 import { runCli } from './run.ts';
 
 setHeapPolicy();
@@ -22,9 +25,11 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 // is still wanted; before, the EPIPE was uncaught, the run ended with exit 1 and wrote no -o file.
 process.stderr.on('error', () => {});
 
-process.exitCode = await runCli(process.argv.slice(2), {
-  stdin: process.stdin,
-  stdout: process.stdout,
-  stderr: process.stderr,
-  env: process.env,
-});
+const io: CliIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
+process.exitCode = await runCli(process.argv.slice(2), io);
+// An output given up at a stop (nobody read it: `| less` ignores Ctrl-C): its pending write would keep
+// the process alive for ever. It leaves once what it said on stderr is out (a second at most).
+if (io.abandoned) {
+  if (process.stderr.writableLength > 0) await Promise.race([once(process.stderr, 'drain'), new Promise((resolve) => setTimeout(resolve, 1_000))]);
+  process.exit();
+}

@@ -418,6 +418,38 @@ describe('batch-enrich CLI', () => {
     expect(emu.batches()).toHaveLength(2);
   });
 
+  // helper-91 #1: with stdout blocked (`| less`, which ignores Ctrl-C; a stalled consumer), SIGINT said
+  // "stopping" and the run never ended: its last write waited for a reader that never came.
+  it('SIGINT while stdout is blocked (nobody reads it) still ends the run, exit 130', async () => {
+    const emu = await startEmulator();
+    emulators.push(emu);
+    const dir = tempDir();
+    const env = { PATH: process.env['PATH'] ?? '', HOME: dir, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const rows = Array.from({ length: 3000 }, (_, i) => `${i},${'a long enough line of text '.repeat(4)}${i}`).join('\n');
+    const child = spawn(process.execPath, [BIN, '--prompt', 'x {{text}}', ...fast, '--input-format', 'csv', '--batch-size', '500'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.end(`id,text\n${rows}\n`);
+    child.stdout.pause(); // never read: once the pipe is full, every write waits
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (/ended: 500 succeeded/.test(stderr)) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 20);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500)); // its records fill the pipe
+    const stoppedAt = Date.now();
+    child.kill('SIGINT');
+    const code = await Promise.race([closed, new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 20_000))]);
+    if (code === 'still running') child.kill('SIGKILL');
+    expect(code, stderr).toBe(130);
+    expect(Date.now() - stoppedAt).toBeLessThan(15_000);
+    expect(stderr).toContain('SIGINT: stopping');
+  }, 60_000);
+
   // helper-89 #5: a try stopped with every record still waiting wrote `records_pending: 0`.
   it('--summary of a try stopped by SIGINT counts the records it read and did not write as pending', async () => {
     const emu = await startEmulator({ processingMs: 600_000 });

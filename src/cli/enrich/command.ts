@@ -279,6 +279,8 @@ function ledgerPathOf(values: EnrichValues, env: NodeJS.ProcessEnv): string {
 }
 
 /** The key `--emulator` runs under, and its identity: one whatever the port of its emulator (a server on loopback). */
+/** How long a stopped run waits for a blocked output (nobody reading it) before it gives the output up: longer than the sink's own stop (`STOP_WAIT_MS`). */
+const OUTPUT_STOP_WAIT_MS = 5_000;
 const EMULATOR_KEY = 'emulator';
 const EMULATOR_SCOPE = identityOf(createClient({ apiKey: EMULATOR_KEY, baseURL: 'http://127.0.0.1' }), EMULATOR_KEY).scope;
 
@@ -340,6 +342,18 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   const started = Date.now();
   // Leaving on a second interrupt skips 'exit': the outputs' temporary files are removed first.
   const interrupts = onInterrupt(say, ledger.path, values['cancel-on-exit'], () => ({ batches: batchIds.size, realtime: sentRealtime, creating: creates > 0, out: counts.ok + counts.failed, failed: counts.failed }), () => outputs.discard());
+  // A stop while the output waits for a reader that never comes (`| less`, which ignores Ctrl-C; a
+  // stalled consumer): once the run has had its time to stop, the output is given up, so its last
+  // write ends, and the run with it (helper-91: SIGINT said "stopping" and the run never ended).
+  interrupts.signal.addEventListener('abort', () => {
+    const stream = outputs.stream as NodeJS.WritableStream & { writableNeedDrain?: boolean; destroy?: (error?: Error) => void };
+    const giveUp = setTimeout(() => {
+      if (stream.writableNeedDrain !== true) return;
+      io.abandoned = true;
+      stream.destroy?.(new Error('the output was given up: nothing read it while the run stopped'));
+    }, OUTPUT_STOP_WAIT_MS);
+    giveUp.unref();
+  }, { once: true });
   // First the redirected streams: a run killed later has written them too.
   await noteWritten(ledger, values, io, false);
   const progress = createProgress({ stream: io.stderr, style: values.quiet ? 'off' : values.progress || (io.stderr as { isTTY?: boolean }).isTTY ? 'tty' : 'lines', counts, costs, describe, uploads: uploadCounts });
