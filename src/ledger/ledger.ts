@@ -35,7 +35,7 @@
  * Several processes may share one ledger (WAL, busy timeout): ownership is by run, and a request is
  * assigned to a batch only while it is `pending`, so two runs never submit the same request.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -302,6 +302,12 @@ export function defaultLedgerPath(env: NodeJS.ProcessEnv): string {
  * Creates the ledger file readable by its owner only (0600), in a folder only the owner can enter
  * (0700) when the folder is new: it holds every prompt and answer. An existing file is left as it is.
  */
+/** The device and inode `path` names now. */
+function fileOf(path: string): { dev: number; ino: number } {
+  const { dev, ino } = statSync(path);
+  return { dev, ino };
+}
+
 function createPrivate(path: string): void {
   // Folder by folder rather than `recursive: true`, which spins forever where mkdir answers ENOENT
   // for a parent that exists (under /proc, say): each missing folder is made, or its error thrown.
@@ -411,6 +417,8 @@ export class Ledger implements LedgerStore {
   readonly path: string;
   readonly #gcStep: number;
   readonly #gcPauseMs: number;
+  /** The file the ledger opened (device and inode), to notice it deleted or replaced under the run (`#stillThere`). */
+  #file: { dev: number; ino: number } | undefined;
   readonly #db: Database.Database;
   readonly #stmt;
   #uploads: UploadRegistry | undefined;
@@ -466,6 +474,7 @@ export class Ledger implements LedgerStore {
       this.#db.pragma('wal_autocheckpoint = 65536');
       this.#db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
       this.#migrate();
+      if (path !== ':memory:') this.#file = fileOf(path);
     } catch (error) {
       if (error instanceof BatchEnrichError) throw error;
       throw cannotOpen(path, error);
@@ -827,7 +836,40 @@ export class Ledger implements LedgerStore {
    * beat is older than `RUN_STALE_MS` (another run may be resolving its batches now).
    */
   heartbeat(run: number, now: number): boolean {
+    this.#stillThere();
     return this.#stmt.heartbeat.run(now, run, now - RUN_STALE_MS).changes > 0;
+  }
+
+  /**
+   * Throws when the ledger's path no longer names the file it opened (deleted: a cache clean-up, `rm
+   * -rf ~/.cache`; or replaced), after writing what the ledger holds, from its open connection, back
+   * to the path (or beside another file there): the run wrote on into a deleted file, and its rerun,
+   * on a new ledger, paid everything again (helper-91). Checked at each heartbeat.
+   */
+  #stillThere(): void {
+    const file = this.#file;
+    if (file === undefined) return;
+    let now: { dev: number; ino: number } | undefined;
+    try {
+      now = fileOf(this.path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return; // unreadable for now: looked at again next beat
+    }
+    if (now !== undefined && now.dev === file.dev && now.ino === file.ino) return;
+    this.#file = undefined;
+    const target = now === undefined ? this.path : `${this.path}.recovered-${Date.now()}`;
+    const what = now === undefined ? 'was deleted' : 'was replaced by another file';
+    let written = `what it held is written back to ${target}`;
+    try {
+      createPrivate(target);
+      rmSync(target);
+      this.#db.prepare('VACUUM INTO ?').run(target);
+      chmodSync(target, 0o600);
+    } catch (error) {
+      written = `what it held could not be written back to ${target} (${(error as Error).message}): its batches run on, billed, and only the API's list of batches still names them`;
+    }
+    const resume = target === this.path ? 'run the same command again' : `give it back its name (mv ${target} ${this.path}) and run the same command again`;
+    throw new BatchEnrichError('BE_LEDGER', `The ledger ${this.path} ${what} while this run used it: ${written}, as it was now; this run stops (its batches run on): ${resume}, and it takes them up (not paid twice)`);
   }
 
   /** A run's row (who, where, since when, last seen). */

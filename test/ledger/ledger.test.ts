@@ -50,6 +50,47 @@ describe('runs are alive only while they beat', () => {
   // How a ledger keeps, refuses and drops beats: the contract (`contract.ts`), on SQLite and PostgreSQL.
 });
 
+// helper-91 #3: the ledger file deleted while a run used it (a cache clean-up, `rm -rf ~/.cache`) went
+// unnoticed: the run wrote on into the deleted file, and the rerun, on a new ledger, paid everything again.
+describe('a ledger file deleted or replaced while a run uses it', () => {
+  it('the heartbeat notices, writes what the ledger held back to its path, and stops the run saying how to resume', () => {
+    const path = tempPath();
+    const ledger = new Ledger(path);
+    const run = ledger.startRun('job', Date.now());
+    ledger.ensureSpec('s', '{"model":"m","max_tokens":5,"messages":', '}');
+    ledger.insertRequest(identity.scope, 'k1', null, 's', '[]', 0);
+    const { id } = ledger.openBatch(identity, run, 'job', 'nonce1', ['k1'], 0);
+    ledger.setRemote(id, 'msgbatch_1', 0);
+    expect(ledger.heartbeat(run, Date.now())).toBe(true);
+    for (const file of [path, `${path}-wal`, `${path}-shm`]) rmSync(file, { force: true });
+    expect(() => ledger.heartbeat(run, Date.now())).toThrow(expect.objectContaining({ code: 'BE_LEDGER', message: expect.stringContaining(`The ledger ${path} was deleted while this run used it: what it held is written back to ${path}`) }));
+    ledger.close();
+    const again = new Ledger(path);
+    expect(again.batches().map((batch) => [batch.remote_id, batch.state])).toEqual([['msgbatch_1', 'in_progress']]);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    again.close();
+  });
+
+  it('replaced by another file: written beside it, never over it', () => {
+    const path = tempPath();
+    const ledger = new Ledger(path);
+    const run = ledger.startRun('job', Date.now());
+    rmSync(path);
+    writeFileSync(path, 'someone else’s file');
+    let thrown: unknown;
+    try {
+      ledger.heartbeat(run, Date.now());
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toMatchObject({ code: 'BE_LEDGER', message: expect.stringMatching(/was replaced by another file while this run used it: what it held is written back to .*\.recovered-/) });
+    const recovered = readdirSync(dirname(path)).find((name) => name.includes('.recovered-'));
+    expect(recovered).toBeDefined();
+    expect(new Ledger(join(dirname(path), recovered!)).run(run)?.job).toBe('job');
+    ledger.close();
+  });
+});
+
 describe('releaseLost', () => {
   it('the requests waiting on a batch row that is gone go back to pending; none while the row is there', () => {
     const path = tempPath();
