@@ -19,7 +19,7 @@ export function describe(event: BatchEvent): string {
     case 'canceled':
       return event.error === undefined ? `batch ${event.batchId}: cancel accepted` : `batch ${event.batchId}: cannot cancel: ${event.error}`;
     case 'not-ours':
-      return `batch ${event.batchId}: has our request count but not our requests (another batch of the same size: of this job or another one on this key); left untouched`;
+      return `batch ${event.batchId}: has the request count of a create whose answer was lost, but not its requests (another batch of the same size: another create's of this run, or another job's on this key); not taken for it`;
     case 'waiting': {
       const seen = event.lastSeenMs === null ? '' : `, last seen ${Math.round(event.lastSeenMs / 1000)} s ago`;
       const doing = event.realtime ? `sending ${count(event.requests)} of these requests in real time` : `creating a batch of ${count(event.requests)} of these requests`;

@@ -107,7 +107,7 @@ group('event lines', () => {
     {
       // Not necessarily another job's: a sibling batch of this job, of the same size, is not this row's either.
       event: { type: 'not-ours', batchId: 'msgbatch_6' },
-      line: 'batch msgbatch_6: has our request count but not our requests (another batch of the same size: of this job or another one on this key); left untouched',
+      line: "batch msgbatch_6: has the request count of a create whose answer was lost, but not its requests (another batch of the same size: another create's of this run, or another job's on this key); not taken for it",
     },
     {
       event: { type: 'submitted', batchId: 'msgbatch_4', requests: 1, bytes: 2048 },

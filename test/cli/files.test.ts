@@ -233,6 +233,23 @@ describe('never destroy input', () => {
     }
   });
 
+  // helper-91 #5d: a full disk failed the run saying only `--output …: cannot write: ENOSPC`, not that the
+  // batches it had submitted run on, billed, and that a rerun takes them up.
+  it.skipIf(!existsSync('/dev/full'))('an output that cannot be written, after batches went out: the failure says they stay in the ledger for the rerun', async () => {
+    const { startEmulator } = await import('../../src/emulator/index.ts');
+    const emu = await startEmulator();
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'be-full-batches-'));
+      const input = join(dir, 'in.ndjson');
+      writeFileSync(input, '{"headline":"a"}\n{"headline":"b"}\n');
+      const result = await runCli([...fast, '--prompt', 'T: {{headline}}', '-o', '/dev/full', '--ledger', join(dir, 'l.db'), input], { env: { ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url } });
+      expect(result.code, result.stderr).toBe(1);
+      expect(result.stderr).toMatch(/--output \/dev\/full: cannot write: ENOSPC.*; the 1 batch this run submitted or followed stays? in the ledger/);
+    } finally {
+      await emu.close();
+    }
+  });
+
   it('-o FILE is written whole at the end: a run killed while writing leaves the old FILE, or none', async () => {
     for (const old of ['OLD GOOD OUTPUT\n', undefined]) {
       const dir = mkdtempSync(join(tmpdir(), 'be-atomic-'));

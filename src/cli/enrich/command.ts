@@ -450,12 +450,14 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
         // `| head`: a quiet end (exit 0), but batches that run on, billed, and a file asked for that is
         // not there are said (with --quiet too).
         if (closed) for (const line of closedOutputLines(values, ledger.path, batchIds.size)) say(line);
-        // A failure after batches went out (a bad row further on): they run on, and a rerun takes them up.
-        // Not with --emulator: its batches end with this run, and cost nothing.
-        if (batchIds.size > 0 && ledger.path !== ':memory:' && !values.emulator && isBatchEnrichError(error)) {
-          error.message += `; the ${plural(batchIds.size, 'batch', 'batches')} this run submitted or followed stay in the ledger ${ledger.path} (those still running run on, and are billed): run the same command again once this is fixed, and it takes them up (not paid twice)`;
+        // A failure after batches went out (a bad row further on, an output that cannot be written:
+        // helper-91, a full disk said nothing of them): they run on, and a rerun takes them up. Not with
+        // --emulator: its batches end with this run, and cost nothing.
+        const named = outputs.named(error);
+        if (batchIds.size > 0 && ledger.path !== ':memory:' && !values.emulator && isBatchEnrichError(named)) {
+          named.message += `; the ${plural(batchIds.size, 'batch', 'batches')} this run submitted or followed stay in the ledger ${ledger.path} (those still running run on, and are billed): run the same command again once this is fixed, and it takes them up (not paid twice)`;
         }
-        failure = { error: outputs.named(error), closed };
+        failure = { error: named, closed };
       }
     } else pending = error;
   } finally {
