@@ -127,7 +127,7 @@ export function describeRecipe(recipe: Recipe, spec: string = recipe.name): stri
     ...documentLines(recipe),
     `Answer fields:  ${answer.join(', ') || `free text, in ${recipe.into ?? 'answer'}`}${recipe.into ? ` (under ${recipe.into})` : ''}`,
     ...(wholeAnswer.length > 0 ? [`                for whole documents: ${wholeAnswer.join(', ')}`] : []),
-    `Model:          ${recipe.model ?? DEFAULT_MODEL}, max_tokens ${recipe.maxTokens ?? DEFAULT_MAX_TOKENS}${recipe.documentMaxTokens === undefined ? '' : ` (${recipe.documentMaxTokens} for a record with documents)`}`,
+    `Model:          ${recipe.model ?? DEFAULT_MODEL}, max_tokens ${recipe.maxTokens ?? DEFAULT_MAX_TOKENS}${recipe.documentMaxTokens === undefined ? '' : ` (${recipe.documentMaxTokens.toLocaleString('en')} for a record with documents)`}`,
     '',
     'Prompt:',
     indent(recipe.prompt),
