@@ -61,9 +61,9 @@ export function toEnriched(options: MergeOptions, counts: MergeCounts = newCount
     const input = sourceOf(options.file, {});
     for await (const joined of source) {
       const outcome = joined.error
-        ? ({ ok: false, error: placed(joined.error, placeOf(joined.data, input, joined.line, options.pathField)()) } as const)
+        ? ({ ok: false, error: placed(joined.error, placeOf(joined.data, input, joined.line, options.pathField)) } as const)
         : joined.result
-          ? named(interpretResult(joined.result, { validator: options.validator }), placeOf(joined.data, input, joined.line, options.pathField))
+          ? named(interpretResult(joined.result, { validator: options.validator }), joined, input, options.pathField)
           : ({ ok: false, error: { type: 'missing_result', message: `${input}:${joined.line}: no result was joined` } } as const);
       if (outcome.ok) {
         counts.ok++;
@@ -89,17 +89,15 @@ const MARKED_RECORDS = 1024;
 /** A message that starts with where its record is (`tickets.csv:7: `, `<stdin>:3: `). */
 const PLACED = /^[^\n]*?:\d+: /;
 
-/** An answer's outcome, its error (if any) named by its place (`file:line: `). */
-function named(outcome: Interpreted, place: () => string): Interpreted {
-  return outcome.ok ? outcome : { ...outcome, error: { ...outcome.error, message: `${place()}${outcome.error.message}` } };
+/** An answer's outcome, its error (if any) named by its record's place (`file:line: `; only a failed record builds it). */
+function named(outcome: Interpreted, record: { data: Record<string, unknown>; line: number }, input: string, pathField: string | undefined): Interpreted {
+  return outcome.ok ? outcome : { ...outcome, error: { ...outcome.error, message: `${placeOf(record.data, input, record.line, pathField)}${outcome.error.message}` } };
 }
 
 /** Where a record is (`file:line: `), and its file when it is one of a folder's (`pathField`). */
-function placeOf(data: Record<string, unknown>, input: string, line: number, pathField: string | undefined): () => string {
-  return () => {
-    const path = pathField === undefined ? undefined : data[pathField];
-    return typeof path === 'string' && path !== input ? `${input}:${line}: ${path}: ` : `${input}:${line}: `;
-  };
+function placeOf(data: Record<string, unknown>, input: string, line: number, pathField: string | undefined): string {
+  const path = pathField === undefined ? undefined : data[pathField];
+  return typeof path === 'string' && path !== input ? `${input}:${line}: ${path}: ` : `${input}:${line}: `;
 }
 
 /** A record's error, named by `place` unless it names a place already (an input error does). */
