@@ -177,7 +177,7 @@ export function createBatch(client: Anthropic, body: Uint8Array | ReadableStream
  * call per batch. The read stops when `signal` aborts, also while it waits on the body (once a
  * response has started, the signal no longer reaches the fetch).
  */
-export async function* resultLines(client: Anthropic, resultsUrl: string, signal: AbortSignal): AsyncGenerator<string> {
+export async function* resultLines(client: Anthropic, resultsUrl: string, signal: AbortSignal, idleMs = DOWNLOAD_IDLE_MS): AsyncGenerator<string> {
   const response = await client.get(resultsUrl, { headers: { Accept: 'application/binary' }, __binaryResponse: true, signal }).asResponse();
   if (!response.body) return;
   const reader = response.body.getReader();
@@ -188,7 +188,7 @@ export async function* resultLines(client: Anthropic, resultsUrl: string, signal
     yield* textLines(
       (async function* () {
         for (;;) {
-          const { done, value } = await reader.read();
+          const { done, value } = await withinIdle(reader.read(), idleMs);
           if (signal.aborted) throw signal.reason;
           if (done) return void (ended = true);
           yield value;
@@ -199,6 +199,25 @@ export async function* resultLines(client: Anthropic, resultsUrl: string, signal
     signal.removeEventListener('abort', cancel);
     // Left before the end (the consumer stopped, or a failure): let go of the connection.
     if (!ended) void reader.cancel().catch(() => {});
+  }
+}
+
+/**
+ * How long a results download may go without a byte before it is broken off (and tried again, as a
+ * cut download): a stalled connection was noticed only after undici's 5 minutes (note 48).
+ */
+export const DOWNLOAD_IDLE_MS = 60_000;
+
+/** `read`, or an error after `ms` without it (coded as undici's body timeout, so it counts as a cut download). */
+async function withinIdle<T>(read: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const idle = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`the download stalled: no byte of the results for ${ms / 1000} s`), { code: 'UND_ERR_BODY_TIMEOUT' })), ms);
+  });
+  try {
+    return await Promise.race([read, idle]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClient, resultLines, textLines } from '../../src/client/client.ts';
+import { isCutDownload } from '../../src/client/errors.ts';
 import { chunkings } from '../helpers/chunks.ts';
 
 async function all(lines: AsyncIterable<string>): Promise<string[]> {
@@ -80,5 +81,31 @@ describe('resultLines', () => {
     })();
     await expect(reading).rejects.toThrow(/stopped|aborted/);
     expect(lines).toHaveLength(1);
+  });
+
+  // Note 48: a download that stopped sending bytes (its connection alive) was noticed only after
+  // undici's 5 minutes without a byte; it now breaks off after `idleMs`, as a cut download (tried again).
+  it('a body that stops coming breaks off after idleMs without a byte, as a cut download', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200);
+      res.write('{"custom_id":"a","result":{"type":"succeeded"}}\n'); // then nothing, the connection open
+    });
+    servers.push(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/results`;
+    const lines: string[] = [];
+    let thrown: unknown;
+    const started = Date.now();
+    try {
+      for await (const line of resultLines(createClient({ apiKey: 'k' }), url, new AbortController().signal, 200)) lines.push(line);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(lines).toHaveLength(1);
+    expect(thrown).toBeInstanceOf(Error);
+    expect((thrown as Error).message).toMatch(/no byte of the results for 0\.2 s/);
+    expect(isCutDownload(thrown)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });
