@@ -51,12 +51,13 @@ export function recipeStage(recipe: Recipe, overrides: Partial<EnrichOptions> = 
 export function recipeOptions(recipe: Recipe, options: { documents?: boolean } = {}): EnrichOptions {
   const whole = options.documents === true;
   const schema = whole && recipe.documentSchema ? recipe.documentSchema : recipe.schema;
+  const maxTokens = whole ? (recipe.documentMaxTokens ?? recipe.maxTokens) : recipe.maxTokens;
   return {
     prompt: whole && recipe.documentPrompt ? recipe.documentPrompt : recipe.prompt,
     ...(recipe.system === undefined ? {} : { system: recipe.system }),
     ...(schema === undefined ? {} : { schema }),
     ...(recipe.model === undefined ? {} : { model: recipe.model }),
-    ...((whole ? (recipe.documentMaxTokens ?? recipe.maxTokens) : recipe.maxTokens) === undefined ? {} : { maxTokens: whole ? (recipe.documentMaxTokens ?? recipe.maxTokens) : recipe.maxTokens }),
+    ...(maxTokens === undefined ? {} : { maxTokens }),
     ...(recipe.documentMaxTokens === undefined || whole ? {} : { documentMaxTokens: recipe.documentMaxTokens }),
     ...(recipe.into === undefined ? {} : { into: recipe.into }),
     ...(recipe.idField === undefined ? {} : { idField: recipe.idField }),
