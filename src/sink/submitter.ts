@@ -17,7 +17,7 @@ import { settleWithin } from './async.ts';
 import { batchBody, ENVELOPE_BYTES, watchedBody } from './body.ts';
 import type { SinkContext } from './context.ts';
 import { adoptionContext, defer, release } from './follower.ts';
-import { CANCEL_RETRIES, CREATE_ATTEMPTS, CREATE_REFUSALS } from './options.ts';
+import { CANCEL_RETRIES, CREATE_ATTEMPTS, CREATE_REFUSALS, STOP_WAIT_MS } from './options.ts';
 import { retrying } from './retrying.ts';
 
 /** A group of requests to send: their keys, and the bytes they add to a body. */
@@ -129,9 +129,14 @@ export class Submitter {
       // A --no-wait try does not wait out a busy API for long: it ends pending, and its scheduler tries again.
       waits: ctx.opts.noWait ? CREATE_ATTEMPTS : CREATE_REFUSALS,
       call: async () => {
-        const batch = await createBatch(ctx.client, watchedBody(batchBody(ledger, id, nonce), () => (sentWhole = true)), signal);
-        ctx.reach.reached();
-        return batch;
+        const graced = graceAtStop(signal, () => sentWhole);
+        try {
+          const batch = await createBatch(ctx.client, watchedBody(batchBody(ledger, id, nonce), () => (sentWhole = true)), graced.signal);
+          ctx.reach.reached();
+          return batch;
+        } finally {
+          graced.dispose();
+        }
       },
       classify: async (error) => {
         // Known not made: refused (429/529), or never sent (no connection was ever made).
@@ -198,7 +203,8 @@ export class Submitter {
     if (ctx.mode.deadlinePassed && !adopted) void this.cancel(created.id);
     if (!adopted) opts.emit({ type: 'submitted', batchId: created.id, requests: keys.length, bytes: bodyBytes });
     this.#creating.delete(id);
-    this.#deps.track(id);
+    // Answered in the stop's grace (`graceAtStop`): claimed, and left to the stop (canceled with --cancel-on-exit), not followed.
+    if (!ctx.stopping()) this.#deps.track(id);
   }
 
   /**
@@ -301,6 +307,35 @@ export class Submitter {
     controller.abort();
   }
 }
+
+/**
+ * The signal of one create's call: `stop` at once while its body has not gone out whole (nothing can
+ * have been made: `watchedBody`), else `CREATE_STOP_GRACE_MS` after it. A create sent whole when a run
+ * stops is mostly a moment from its answer: answered, its batch is claimed (and canceled with
+ * --cancel-on-exit); cut, it was left `creating`, the next run searched the list for it for a minute,
+ * and it ran on, billed, though the stop asked to cancel (helper-89).
+ */
+function graceAtStop(stop: AbortSignal, sentWhole: () => boolean): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const onStop = () => {
+    if (!sentWhole()) return controller.abort(stop.reason);
+    timer = setTimeout(() => controller.abort(stop.reason), CREATE_STOP_GRACE_MS);
+    timer.unref();
+  };
+  if (stop.aborted) onStop();
+  else stop.addEventListener('abort', onStop, { once: true });
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      stop.removeEventListener('abort', onStop);
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** How long a stop lets a create sent whole be answered: within the stop's own wait (`STOP_WAIT_MS`), with room for the claim after. */
+const CREATE_STOP_GRACE_MS = STOP_WAIT_MS - 1_000;
 
 /**
  * Exactly the size of the body a batch sends of its group, `taken` being the requests it got (another

@@ -198,6 +198,35 @@ describe('the submitter', () => {
     }
   });
 
+  // helper-89 #3: a stop cut a create whose body had gone out whole, though its answer was a moment
+  // away: the row stayed `creating`, the next run searched the list for it for a minute, and with
+  // --cancel-on-exit the batch ran on, billed. Such a create now has a moment to be answered.
+  it('a create sent whole when the stop comes is given a moment to be answered: its batch is then claimed, not left unknown', async () => {
+    let context: TestContext | undefined;
+    const client = {
+      baseURL: 'https://api.example',
+      post: async (_path: string, { body, signal }: { body: ReadableStream<Uint8Array>; signal: AbortSignal }) => {
+        await new Response(body).text();
+        context!.controller.abort(new Error('stopped')); // the stop comes as the API makes the batch
+        await new Promise<void>((resolve, reject) => {
+          if (signal.aborted) return reject(new Error('aborted'));
+          const timer = setTimeout(resolve, 100);
+          signal.addEventListener('abort', () => (clearTimeout(timer), reject(new Error('aborted'))), { once: true });
+        });
+        return { id: 'msgbatch_1', processing_status: 'in_progress', request_counts: { processing: 2, succeeded: 0, errored: 0, canceled: 0, expired: 0 }, results_url: null };
+      },
+    } as unknown as Partial<Anthropic>;
+    const ctx = testContext({}, client);
+    context = ctx;
+    ctx.ledger.ensureSpec('s', '{"model":"m","max_tokens":5,"messages":', '}');
+    const keys = [keyN(1), keyN(2)];
+    for (const key of keys) ctx.ledger.insertRequest(identity.scope, key, null, 's', '[{"role":"user","content":"hi"}]', 0);
+    const submitter = new Submitter(ctx, { track: () => {}, charge: () => {}, uncharge: () => {} });
+    await submitter.submit({ keys, bytes: 0, costBytes: 0 });
+    expect(ctx.ledger.batches().at(-1)).toMatchObject({ state: 'in_progress', remote_id: 'msgbatch_1' });
+    expect(await submitter.running()).toEqual([[expect.any(Number), 'msgbatch_1']]);
+  });
+
   it('a create refused for what it is (400) fails the run, and its requests are pending again', async () => {
     const { ctx, api, submitter, keys } = setUp([apiError(400)]);
     await expect(submitter.submit({ keys, bytes: 0, costBytes: 0 })).rejects.toThrow(/Creating a batch of 2 requests failed/);
