@@ -27,9 +27,12 @@ process.stderr.on('error', () => {});
 
 const io: CliIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
 process.exitCode = await runCli(process.argv.slice(2), io);
-// An output given up at a stop (nobody read it: `| less` ignores Ctrl-C): its pending write would keep
-// the process alive for ever. It leaves once what it said on stderr is out (a second at most).
+// An output given up at a stop, or left waiting for a reader then (nobody reads it: `| less` ignores
+// Ctrl-C): its pending write would keep the process alive for ever. A reader that is only slow gets 3 s
+// to take it; the process then leaves, once what it said on stderr is out (a second at most).
 if (io.abandoned) {
-  if (process.stderr.writableLength > 0) await Promise.race([once(process.stderr, 'drain'), new Promise((resolve) => setTimeout(resolve, 1_000))]);
+  const within = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+  if (process.stdout.writableLength > 0 && !process.stdout.destroyed) await Promise.race([once(process.stdout, 'drain'), within(3_000)]);
+  if (process.stderr.writableLength > 0) await Promise.race([once(process.stderr, 'drain'), within(1_000)]);
   process.exit();
 }

@@ -445,7 +445,12 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
     outputs.discard(true);
     if (!isBatchEnrichError(error) || error.code !== 'BE_PENDING') {
       const code = interrupts.exitCode();
-      if (code !== undefined) failure = { code };
+      if (code !== undefined) {
+        failure = { code };
+        // Stopped with records still waiting in the output for a reader (a stalled one, or none): the
+        // process would stay alive for them; the bin gives them a moment, then leaves (`CliIo.abandoned`).
+        if (((outputs.stream as { writableLength?: number }).writableLength ?? 0) > 0) io.abandoned = true;
+      }
       else {
         // `| head`: a quiet end (exit 0), but batches that run on, billed, and a file asked for that is
         // not there are said (with --quiet too).
