@@ -1199,17 +1199,33 @@ export function pdfStreams(bytes: Uint8Array | string): PdfStream[] {
   const raw = typeof bytes === 'string' ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
   const streams: PdfStream[] = [];
   for (const m of raw.matchAll(/stream\r?\n([\s\S]*?)\r?\nendstream/g)) {
-    const content = m[1] as string;
     // Its dictionary: what stands between its object's `obj` and `stream`.
     const before = raw.slice(Math.max(0, m.index - 2000), m.index);
     const dict = before.slice(before.lastIndexOf('obj') + 3);
-    try {
-      streams.push({ content: inflateSync(Buffer.from(content, 'latin1')).toString('latin1'), inflated: true, dict });
-    } catch {
-      streams.push({ content, inflated: false, dict });
-    }
+    // Its data by its `/Length` when that is a number: data ending in a CR lost it to the line end
+    // before `endstream` (helper-94: such a stream could not be inflated; its page's text went
+    // uncounted, and an object stream's pages unfound). With an indirect length, the CR is tried back.
+    const start = m.index + m[0].indexOf('\n') + 1;
+    const length = Number(/\/Length\s+(\d+)(?!\s+\d+\s+R)/.exec(dict)?.[1] ?? Number.NaN);
+    const captured = m[1] as string;
+    const candidates = Number.isInteger(length) && start + length <= raw.length ? [raw.slice(start, start + length), captured] : [captured];
+    if (raw.charCodeAt(start + captured.length) === 0x0d) candidates.push(`${captured}\r`);
+    const inflated = firstInflated(candidates);
+    streams.push(inflated === undefined ? { content: captured, inflated: false, dict } : { content: inflated, inflated: true, dict });
   }
   return streams;
+}
+
+/** The first of `candidates` (latin1 bytes) that inflates, inflated; undefined when none does. */
+function firstInflated(candidates: readonly string[]): string | undefined {
+  for (const candidate of candidates) {
+    try {
+      return inflateSync(Buffer.from(candidate, 'latin1')).toString('latin1');
+    } catch {
+      // the next one
+    }
+  }
+  return undefined;
 }
 
 /** A stream of a PDF: its content (inflated when it is Flate-compressed) and its dictionary's text. */

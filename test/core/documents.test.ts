@@ -7,6 +7,7 @@ import {
   imageTokens,
   inspectDocument,
   pdfPageLimit,
+  pdfStreams,
   pdfText,
   preflight,
   type Inspected,
@@ -640,6 +641,31 @@ describe('inspectDocument: a PDF damaged anywhere is document_unreadable, never 
     const doc = await inspectDocument(Buffer.from(mail.join('\r\n'), 'latin1'), 'm.eml');
     expect(doc.kind).toBe('email');
     expect(doc.kind === 'email' ? doc.text : '').toMatch(/Attachments not sent: x\.pdf \(document_unreadable\)/);
+  });
+});
+
+// helper-94 #1: a Flate stream whose compressed bytes end in 0x0D (CR) lost that byte to the line end
+// before `endstream`: it could not be inflated, so its text went uncounted (a text page estimated as a
+// blank scan) and, in an object stream, the emulator found no pages and refused a valid PDF.
+describe('pdfStreams: a stream whose data ends in a CR', () => {
+  const { deflateSync } = require('node:zlib') as typeof import('node:zlib');
+  let text = '';
+  let data = Buffer.alloc(0);
+  for (let i = 0; ; i++) {
+    text = `BT /F1 12 Tf (Invoice INV-${i} total due 120.00) Tj ET`;
+    data = deflateSync(Buffer.from(text, 'latin1'));
+    if (data[data.length - 1] === 0x0d) break;
+  }
+  const pdf = (length: string) =>
+    Buffer.concat([Buffer.from(`%PDF-1.7\n4 0 obj\n<< /Length ${length} /Filter /FlateDecode >>\nstream\n`, 'latin1'), data, Buffer.from('\nendstream\nendobj\n', 'latin1')]);
+
+  it('is read by its /Length', () => {
+    expect(pdfStreams(pdf(String(data.length))).map((stream) => stream.inflated)).toEqual([true]);
+    expect(pdfText(pdfStreams(pdf(String(data.length))))).toContain('total due 120.00');
+  });
+
+  it('with an indirect /Length, the CR taken for the line end is given back', () => {
+    expect(pdfText(pdfStreams(pdf('9 0 R')))).toContain('total due 120.00');
   });
 });
 
