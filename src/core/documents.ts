@@ -834,11 +834,12 @@ class EmailFiles {
  * rows of cells and headings as written (helper-80: mailparser's text ran an invoice's cells together,
  * "Consulting hours12150.001800.00", and upper-cased its headings). Else as mailparser makes it
  * (`merged`): its text parts, and inline HTML parts beside them (a list's text footer after an HTML
- * post: helper-82), byte for byte as before, so its request keeps its key. A short text part (under
- * `STUB_CHARS`) whose HTML alternative is left out of that text, and which asks to view the HTML or says
- * a third as much, is followed by the HTML's text: a stub ("best viewed in your browser") was sent
- * alone, without the invoice the HTML held. Its own words are kept: replacing a text part taken for a
- * stub lost a short message's (helper-83).
+ * post: helper-82), byte for byte as before, so its request keeps its key. A stub is followed by its
+ * HTML's text: a short text part (under `STUB_CHARS`) whose HTML alternative is left out of that text,
+ * that asks to view the HTML (`STUB_WORDS`), and whose words the HTML does not hold ("best viewed in
+ * your browser" was sent alone, without the invoice the HTML held). A short reply whose HTML holds its
+ * words and a signature or a quoted thread is not one (helper-93: sent twice, under new keys). Its own
+ * words are kept: replacing a text part taken for a stub lost a short message's (helper-83).
  */
 async function emailBody(text: string | undefined, html: string | undefined, merged: () => Promise<string | undefined>): Promise<string> {
   const plain = text?.trim() ?? '';
@@ -850,15 +851,17 @@ async function emailBody(text: string | undefined, html: string | undefined, mer
   const body = (await merged())?.trim() ?? plain;
   // The HTML is in `body` already (an inline part of a multipart/mixed) unless it is only the text's alternative.
   if (body !== plain || plain.length >= STUB_CHARS) return body;
+  if (!STUB_WORDS.test(plain)) return body;
   const converted = await htmlText(html);
-  if (converted === '' || !(STUB_WORDS.test(plain) || converted.length >= 3 * plain.length)) return body;
+  const words = (text: string) => text.replace(/\s+/g, ' ').trim().toLowerCase();
+  if (converted === '' || words(converted).includes(words(plain))) return body;
   return `${body}\n\n--- The HTML part, as text ---\n${converted}`;
 }
 
 /** A text part this short may be a stub for its HTML alternative (`emailBody`). */
 const STUB_CHARS = 300;
-/** What a stub says of its HTML: view it, in a browser, online, as a web page. */
-const STUB_WORDS = /\b(view|browser|html|online|web (version|page)|display)/i;
+/** What a stub says of its HTML: view it, in a browser, online, as a web page (English, French, German, Spanish, Japanese, Chinese). */
+const STUB_WORDS = /\b(view|browser|html|online|web ?(version|page)|display)|en ligne|navigateur|version web|webversion|versión web|navegador|en línea|ブラウザ|ウェブ|浏览器|网页|網頁/i;
 
 /** An e-mail's HTML as text: tables as rows of cells, headings as written; '' when it cannot be read. */
 async function htmlText(html: string): Promise<string> {

@@ -390,6 +390,25 @@ describe("inspectDocument: an e-mail's HTML body keeps its tables and headings",
     expect(text.indexOf(stub)).toBeLessThan(text.indexOf('Consulting hours'));
   });
 
+  // helper-93 #2: the stub rule caught short replies whose HTML holds the same words and a signature
+  // or a quoted thread: sent twice, under new keys, and paid again. It also missed stubs in other languages.
+  it.each([
+    ['a reply that mentions viewing, its HTML the same words', 'Hi Bob, can you view the attached numbers and confirm? Thanks, Alice', '<p>Hi Bob, can you view the attached numbers and confirm? Thanks, Alice</p>'],
+    ['a short reply, its HTML with a signature', 'Approved. -A', '<p>Approved. -A</p><p>--<br>Alice Example<br>Head of Finance<br>ACME Corp, 1 Main St</p>'],
+    ['a short reply, its HTML with the quoted thread', 'Yes, 3pm works.', '<p>Yes, 3pm works.</p><blockquote>On Monday Bob wrote: can we meet at 3pm on Thursday about the Q3 invoices and the budget?</blockquote>'],
+  ])('%s: the text part alone, as before', async (_case, plain, html) => {
+    const text = await textOf([...head, 'Content-Type: multipart/alternative; boundary="a1"', '', '--a1', 'Content-Type: text/plain; charset=utf-8', '', plain, '--a1', 'Content-Type: text/html; charset=utf-8', '', html, '--a1--', '']);
+    expect(text).not.toContain('--- The HTML part, as text ---');
+  });
+
+  it.each([
+    ['French', 'Voir la version en ligne : https://vendor.example/i/9'],
+    ['Spanish', 'Ver la versión web: https://vendor.example/i/9'],
+  ])('a stub in %s is followed by the HTML', async (_case, stub) => {
+    const text = await textOf([...head, 'Content-Type: multipart/alternative; boundary="a1"', '', '--a1', 'Content-Type: text/plain; charset=utf-8', '', stub, '--a1', 'Content-Type: text/html; charset=utf-8', '', TABLE, '--a1--', '']);
+    expect(text).toMatch(/Consulting hours +12 +1800\.00/);
+  });
+
   // helper-84 #1: mailparser writes an inline image's `cid:` link as a `data:` URI, and html-to-text
   // printed each <img> src: a 140 KB logo went out twice, once as 188,000 characters of base64 text
   // (a 10-word invoice at 49,572 input tokens), and six banners put a message over the context window.
