@@ -76,6 +76,15 @@ it('a recipe given as enrich() options is refused with the way to use one: recip
   });
 });
 
+// helper-93 #5: a BigInt in a field a prompt writes as JSON ({{$record}}, a list) failed the whole run
+// with "Do not know how to serialize a BigInt"; the prompt now shows its digits.
+it('a BigInt written into a prompt as JSON ({{$record}}, in a list) shows its digits; the run goes on', async () => {
+  const emu = await emulator({ responder: ({ params }) => ({ json: { label: JSON.stringify((params['messages'] as { content: string }[])[0]?.content), n: 1 } }) });
+  const out = await enrichAll([{ id: 1n, tags: [2n, 3n] }], { ...optionsFor(emu.url), prompt: 'R: {{$record}} T: {{tags}}' });
+  expect(out[0]?._error).toBeUndefined();
+  expect(out[0]?.['label']).toBe(JSON.stringify('R: {"id":1,"tags":[2,3]} T: [2,3]'));
+});
+
 describe('enrich(): for await over rows', () => {
   it('yields every row of an array enriched with its own answer, in input order', async () => {
     const emu = await emulator({ responder: perRecord });

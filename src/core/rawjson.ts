@@ -99,9 +99,22 @@ export function unmarkJson(json: string): string {
 }
 const RAW_IN_JSON = /"\ue000(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)"/g;
 
-/** `JSON.stringify` that writes raw numbers back as numbers. */
+/** `JSON.stringify` that writes raw numbers back as numbers, and a BigInt as its digits (helper-93: it threw, and failed the run). */
 export function stringifyLossless(value: unknown): string {
-  return unmarkJson(JSON.stringify(value));
+  let json: string;
+  try {
+    json = JSON.stringify(value);
+  } catch (error) {
+    // Nearly never: the common path is one call without a replacer (the writers' hot path).
+    if (!(error instanceof TypeError) || !/BigInt/.test(error.message)) throw error;
+    json = JSON.stringify(value, bigIntAsRaw);
+  }
+  return unmarkJson(json);
+}
+
+/** A `JSON.stringify` replacer: a BigInt as a raw number (`unmarkJson` writes it back bare). */
+function bigIntAsRaw(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? `${RAW_NUMBER}${value}` : value;
 }
 
 /**
