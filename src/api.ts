@@ -21,33 +21,39 @@ import type { EnrichedRecord, RecordError } from './core/result.ts';
 export type Rows = Iterable<object> | AsyncIterable<object>;
 
 /**
- * The fields an answer adds, as `options` ask for it: a zod `schema`'s output (its fields), any fields
- * for a JSON Schema (or with a `documentSchema` too), a free-text `answer` without a schema; under
- * `into: 'name' as const`, the answer as that one field.
+ * The answer as `options` ask for it: a zod `schema`'s output, any fields for a JSON Schema (or with a
+ * `documentSchema` too), free text (a string) without a schema.
  */
-export type AnswerFields<O> = O extends { into: infer K extends string } ? (string extends K ? Record<string, unknown> : { [P in K]: AnswerOf<O> }) : AnswerOf<O>;
-
-/** The keys `T` names (an answer field replaces the row's of that name), not those of an index signature. */
-type NamedKeys<T> = { [K in keyof T]: string extends K ? never : number extends K ? never : K }[keyof T];
-
-/** The answer `options` ask for (see `AnswerFields`). */
 export type AnswerOf<O> = 'schema' extends keyof O
   ? O extends { documentSchema: object }
     ? Record<string, unknown>
     : O extends { schema?: infer S }
       ? [S] extends [undefined]
-        ? { answer: string }
+        ? string
         : Exclude<S, undefined> extends z.ZodType<infer Out>
-          ? Out extends Record<string, unknown>
-            ? Out
-            : Record<string, unknown>
+          ? Out
           : Record<string, unknown>
       : Record<string, unknown>
-  : { answer: string };
+  : string;
+
+/**
+ * The fields an answer adds to its row: the answer as one field under `into: 'name' as const`; else
+ * its fields (an object's), or `answer` for free text.
+ */
+export type AnswerFields<O> = O extends { into: infer K extends string }
+  ? string extends K
+    ? Record<string, unknown>
+    : { [P in K]: AnswerOf<O> }
+  : AnswerOf<O> extends string
+    ? { answer: string }
+    : AnswerOf<O> extends Record<string, unknown>
+      ? AnswerOf<O>
+      : Record<string, unknown>;
 
 /**
  * A row as `enrich()` and `enrichAll()` give it: the row's own fields and the answer's
- * (`AnswerFields`), or, when `_error` is set, the row's fields alone; any other field is `unknown`.
+ * (`AnswerFields`), or, when `_error` is set, the row's fields alone; any other field is `unknown`. An
+ * answer of any fields (a JSON Schema) may replace any of the row's: they are `unknown` then.
  * Narrow on `_error` to read the answer:
  * @example
  * for await (const row of enrich(tickets, { prompt: 'Triage: {{subject}}', schema })) {
@@ -56,8 +62,13 @@ export type AnswerOf<O> = 'schema' extends keyof O
  * }
  */
 export type Enriched<Row extends object = Record<string, unknown>, O = EnrichOptions> =
-  | (Omit<Row, NamedKeys<AnswerFields<O>> | '_error'> & AnswerFields<O> & { _error?: undefined } & Record<string, unknown>)
+  | (string extends keyof AnswerFields<O>
+      ? Record<string, unknown> & { _error?: undefined }
+      : Omit<Row, keyof AnswerFields<O> | '_error'> & AnswerFields<O> & { _error?: undefined } & Record<string, unknown>)
   | (Omit<Row, '_error'> & { _error: RecordError } & Record<string, unknown>);
+
+/** Options with no key `EnrichOptions` lacks: a misspelt option does not compile (a generic parameter gets no excess-property check). */
+type Only<O> = O & { [K in Exclude<keyof O, keyof EnrichOptions>]: never };
 
 /**
  * Enriches rows one by one as an async iterable: `for await (const row of enrich(rows, options))`.
@@ -96,7 +107,7 @@ export type Enriched<Row extends object = Record<string, unknown>, O = EnrichOpt
  *   else console.log(row['id'], row['category'], row['urgent']);
  * }
  */
-export function enrich<Row extends object, O extends EnrichOptions>(rows: Iterable<Row> | AsyncIterable<Row>, options: O): AsyncGenerator<Enriched<Row, O>> {
+export function enrich<Row extends object, O extends EnrichOptions>(rows: Iterable<Row> | AsyncIterable<Row>, options: Only<O>): AsyncGenerator<Enriched<Row, O>> {
   const file = options.file ?? 'row';
   const stage = enrichStage({ ...options, file });
   return withBigInts(stage(toSourceRecords(checkRows(rows), file))) as AsyncGenerator<EnrichedRecord> as AsyncGenerator<Enriched<Row, O>>;
@@ -150,7 +161,7 @@ function bigIntsIn(value: unknown): unknown {
  * const failed = triaged.filter((row) => row['_error']).map(({ _error, ...row }) => row);
  * const retried = await enrichAll(failed, options);
  */
-export async function enrichAll<Row extends object, O extends EnrichOptions>(rows: Iterable<Row> | AsyncIterable<Row>, options: O): Promise<Enriched<Row, O>[]> {
+export async function enrichAll<Row extends object, O extends EnrichOptions>(rows: Iterable<Row> | AsyncIterable<Row>, options: Only<O>): Promise<Enriched<Row, O>[]> {
   const out: Enriched<Row, O>[] = [];
   for await (const record of enrich(rows, options)) out.push(record);
   return out;

@@ -60,9 +60,21 @@ describe('the rows enrich() and enrichAll() give carry the row’s and the answe
       if (!nested._error) expectTypeOf(nested.triage).toEqualTypeOf<{ label: string; n: number }>();
       expect(nested).toMatchObject({ id: '1', triage: { label: 'label-1', n: 2 } });
     }
-    // No schema: a free-text answer, as `answer`.
+    // No schema: a free-text answer, as `answer`; under `into`, as that field (helper-93 #4: typed `{ answer: string }`).
     const free = await enrichAll(input, { ...optionsFor(emu.url), schema: undefined });
     if (!free[0]!._error) expectTypeOf(free[0]!.answer).toEqualTypeOf<string>();
+    const freeInto = await enrichAll(input, { ...optionsFor(emu.url), schema: undefined, into: 'summary' as const });
+    if (!freeInto[0]!._error) expectTypeOf(freeInto[0]!.summary).toEqualTypeOf<string>();
+    // A JSON Schema may replace any of the row's fields: they are unknown once answered (helper-93 #4: `views` stayed `number`).
+    const json = await enrichAll(input, { ...optionsFor(emu.url), schema: { type: 'object', properties: { views: { type: 'string' } }, required: ['views'] } });
+    if (!json[0]!._error) expectTypeOf(json[0]!['views']).toEqualTypeOf<unknown>();
+  });
+
+  // helper-93 #3: made generic over the options, enrich() no longer refused a misspelt option at compile time.
+  it('a misspelt option does not compile (and is refused at run time)', async () => {
+    const emu = await emulator({ responder: perRecord });
+    // @ts-expect-error `maxToken` is no option (`maxTokens` is)
+    await expect(enrichAll([{ id: '1', text: 'a' }], { ...optionsFor(emu.url), maxToken: 5 })).rejects.toMatchObject({ code: 'BE_INVALID_OPTION' });
   });
 });
 
