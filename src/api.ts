@@ -7,6 +7,7 @@
 import { BatchEnrichError, shown } from './errors.ts';
 import { enrichStage, type EnrichOptions } from './enrich.ts';
 import { rawNumberText } from './core/rawjson.ts';
+import { ROW_SOURCE } from './core/text.ts';
 import type { SourceRecord } from './stages/read.ts';
 import type { z } from 'zod';
 import type { EnrichedRecord, RecordError } from './core/result.ts';
@@ -191,7 +192,7 @@ export function fromObjects(): (rows: AsyncIterable<object>) => AsyncGenerator<S
   return async function* records(rows) {
     for await (const row of toSourceRecords(rows, 'row')) {
       // Named `row:N` in the next stage's messages (its `file` names no input: helper-88 #6).
-      const record: SourceRecord = { ...row, source: 'row' };
+      const record: SourceRecord = { ...row, source: ROW_SOURCE };
       // A row an earlier stage failed (its `_error`, ours) stays failed: not sent again, nor taken for
       // enriched once a later stage answers it (helper-78).
       const error = record.data['_error'] as Partial<RecordError> | undefined;

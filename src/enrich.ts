@@ -37,6 +37,7 @@ import { compileSpec } from './core/request.ts';
 import { eitherAnswer, resolveAnswerSchema } from './core/schema.ts';
 import { compileTemplate, noFieldProblem } from './core/template.ts';
 import { PATH_FIELD } from './stages/paths.ts';
+import { ROW_SOURCE } from './core/text.ts';
 import { RESERVED_FIELDS, RESERVED_FIELDS_RULE, type EnrichedRecord, type RecordError } from './core/result.ts';
 import { defaultLedgerPath, type Identity } from './ledger/ledger.ts';
 import { isLedgerStore, openLedger } from './ledger/open.ts';
@@ -343,7 +344,7 @@ export function enrichStage(
       const answerColumns = o.into ? [o.into] : answer?.fields.length ? answer.fields : ['answer'];
       // A folder's records (`readFolder`) say where they come from: an answer's error names the folder
       // (without `file`, not <stdin>) and the file.
-      const folder = first?.source !== undefined ? (first.attach?.[0] ?? PATH_FIELD) : undefined;
+      const folder = first?.source !== undefined && first.source !== ROW_SOURCE ? (first.attach?.[0] ?? PATH_FIELD) : undefined;
       const merged = { validator: answer?.validator, file: o.file ?? first?.source, pathField: folder, answerColumns, into: o.into, meta: paid ? { table, paid } : undefined };
       yield* toEnriched(merged, o.counts ?? newCounts())(joined);
       // What was paid and taken by no record (`toEnriched` takes each key's cost once, to its first record).

@@ -127,6 +127,21 @@ describe('enrichStage against the emulator', () => {
     expect(out[1]?.['_error']).toEqual({ type: 'template', message: expect.stringMatching(/^row:2: /) });
   });
 
+  // helper-93 #6: after fromObjects(), a row's own `path` column was printed as if it were a folder's file.
+  it('through fromObjects(), a row with a path column is named row:N alone, not by that path', async () => {
+    const emu = await emulator({ responder: () => ({ error: { type: 'invalid_request_error', message: 'refused' } }) });
+    const out: Record<string, unknown>[] = [];
+    await pipeline(
+      Readable.from([{ id: '1', path: 'some/where.csv', text: 'a' }]),
+      fromObjects(),
+      enrichStage({ apiKey: 'test-key', baseURL: emu.url, ledger: ':memory:', pollMinMs: 5, prompt: 'item {{text}}' }),
+      async (records: AsyncIterable<Record<string, unknown>>) => {
+        for await (const r of records) out.push(r);
+      },
+    );
+    expect(out[0]?.['_error']).toEqual({ type: 'invalid_request_error', message: 'row:1: refused' });
+  });
+
   it('joins each answer to its own record although results come back shuffled', async () => {
     const emu = await emulator({ responder: perRecord });
     const rows = Array.from({ length: 60 }, (_, i) => ({ id: String(i), text: `text ${i}` }));

@@ -50,6 +50,9 @@ export function argPath(name: string): string {
   return name.startsWith('-') ? `./${name}` : name;
 }
 
+/** The `source` of the records `fromObjects()` makes: named `row:N`, and no folder's (a `path` column is theirs). */
+export const ROW_SOURCE = 'row';
+
 /** How messages name an input: its file, or `<stdin>` for none or `-`. */
 export function inputName(file: string | undefined): string {
   return !file || file === '-' ? '<stdin>' : file;
