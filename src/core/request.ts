@@ -92,7 +92,7 @@ export interface SpecParts {
 /** The shared parts of the serialized params, and a function that serializes one record's messages. */
 export function compileSpec(spec: RequestSpec): { parts: SpecParts; messages: (record: Record<string, unknown>) => string } {
   const marker = '\u0000messages\u0000';
-  const build = prepareSpec({ ...spec, prompt: { source: '', fields: [], required: [], render: () => marker, blank: () => false } });
+  const build = prepareSpec({ ...spec, prompt: { source: '', fields: [], required: [], render: () => marker } });
   const json = JSON.stringify(build({}));
   const at = json.indexOf(JSON.stringify([{ role: 'user', content: marker }]));
   const head = json.slice(0, at);

@@ -144,8 +144,10 @@ function answerSide(schema: z.ZodType): JSONSchema {
   } catch (error) {
     try {
       return side('input');
-    } catch {
-      throw error;
+    } catch (inputError) {
+      // The input side is what is sent when the output side cannot be: its failure is the one to name
+      // (helper-93: a transform beside a z.date() named the transform, not the date).
+      throw error instanceof Unrepresentable && inputError instanceof Unrepresentable ? inputError : error;
     }
   }
   const input = side('input');

@@ -31,7 +31,7 @@ export interface Template {
    * that a prompt rendered from it holds the template's own words alone; false for a template of no
    * fields, or one that uses `$record`.
    */
-  blank(record: Record<string, unknown>): boolean;
+  blank?(record: Record<string, unknown>): boolean;
 }
 
 type Part = string | { path: readonly string[]; name: string; optional: boolean };

@@ -74,7 +74,7 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         const text = template.render(record.data);
         // Every field blank (a recipe's prompt has words around them): nothing to ask about, and an answer
         // paid for would be made up (helper-89: an empty invoice row came back with a vendor and a total).
-        const problem = recordProblem(text, options.system, options.model, documents) ?? (!documents && template.blank(record.data) ? blankFields(template) : undefined);
+        const problem = recordProblem(text, options.system, options.model, documents) ?? (!documents && template.blank?.(record.data) === true ? blankFields(template) : undefined);
         if (problem) {
           // A file's own record (a folder's, a path list's) is named by its file too, as its document errors are.
           const path = record.attach?.includes(PATH_FIELD) ? record.data[PATH_FIELD] : undefined;

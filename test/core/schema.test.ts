@@ -232,6 +232,11 @@ describe('resolveAnswerSchema: an object of any keys is refused before anything 
   });
 });
 
+// helper-93 #10: a transform beside a z.date() named the transform (what the user did right), not the date.
+it('a z.date() beside a transform is the field named', () => {
+  expect(() => resolveAnswerSchema(z.object({ a: z.string().transform((s) => s.length), d: z.date() }))).toThrow(expect.objectContaining({ code: 'BE_INVALID_OPTION', message: expect.stringContaining('the answer schema: d: Date cannot be represented') }));
+});
+
 // helper-88 #9: a z.date() field was a BE_USAGE error that named neither the field nor what to ask for.
 describe('resolveAnswerSchema: a zod type JSON Schema cannot hold is an invalid option naming the field', () => {
   it.each([

@@ -24,6 +24,18 @@ async function prepare(records: SourceRecord[], opts: PrepareOptions = options):
   return out;
 }
 
+// helper-93 #12: a Template built by hand (source, fields, required, render), as the exported
+// interface allowed, failed with "template.blank is not a function".
+it('a hand-built template without blank() is used as before', async () => {
+  const { toRequests } = await import('../../src/stages/prepare.ts');
+  const prompt = { source: 'x {{text}}', fields: ['text'], required: ['text'], render: (r: Record<string, unknown>) => `x ${String(r['text'])}` };
+  const out = [];
+  for await (const r of toRequests({ model: 'claude-haiku-4-5', maxTokens: 10, prompt, system: undefined, answerSchema: undefined, idField: undefined })((async function* () {
+    yield { seq: 0, line: 2, data: { text: 'a' } };
+  })())) out.push(r);
+  expect(out[0]?.error).toBeUndefined();
+});
+
 describe('toRequests', () => {
   it('head + messages + tail is exactly the params prepareSpec builds; the key hashes it and leaves room for the nonce', async () => {
     const [prepared] = await prepare([record(0, { id: '7', text: 'app crashes' })]);
@@ -117,6 +129,7 @@ describe('toRequests', () => {
 
   it('an unexpected error is not disguised as a per-record error', async () => {
     const opts = { ...options, prompt: compileTemplate('{{$record}}') };
-    await expect(prepare([record(0, { n: 1n })], opts)).rejects.toThrow(TypeError);
+    // (A BigInt was the example: it is written as its digits now, helper-93 #5.)
+    await expect(prepare([record(0, { n: { toJSON: () => { throw new TypeError('boom'); } } })], opts)).rejects.toThrow(TypeError);
   });
 });
