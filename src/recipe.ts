@@ -44,7 +44,17 @@ export function defineRecipe(recipe: Recipe): Recipe {
  * runs it over whole documents: its `documentPrompt` and `documentSchema` (when it has them).
  */
 export function recipeStage(recipe: Recipe, overrides: Partial<EnrichOptions> = {}, options: { documents?: boolean } = {}) {
-  return enrichStage({ ...recipeOptions(recipe, options), ...overrides });
+  return enrichStage(recipeStageOptions(recipe, overrides, options));
+}
+
+/**
+ * A recipe's options with `overrides` over them; `maxTokens` given is the limit of every record, its
+ * records with documents too (as --max-tokens is), unless `documentMaxTokens` is given as well.
+ */
+export function recipeStageOptions(recipe: Recipe, overrides: Partial<EnrichOptions> = {}, options: { documents?: boolean } = {}): EnrichOptions {
+  const base = recipeOptions(recipe, options);
+  const documents = overrides.maxTokens !== undefined && overrides.documentMaxTokens === undefined && base.documentMaxTokens !== undefined ? { documentMaxTokens: overrides.maxTokens } : {};
+  return { ...base, ...overrides, ...documents };
 }
 
 /** The enrich options a recipe stands for (`documents: true`: for whole documents, see `recipeStage`). */

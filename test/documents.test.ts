@@ -582,6 +582,10 @@ describe('documentMaxTokens: records with documents get their own max_tokens', (
     expect(recipeOptions(contractClauses, { documents: true }).maxTokens).toBe(contractClauses.documentMaxTokens);
     expect(contractClauses.documentMaxTokens).toBeGreaterThanOrEqual(8192);
     expect(recipeOptions(contractClauses)).toMatchObject({ maxTokens: 800, documentMaxTokens: contractClauses.documentMaxTokens });
+    // helper-93 #9: `maxTokens` given over a recipe is its limit for every record, as --max-tokens is.
+    const { recipeStageOptions } = await import('../src/recipe.ts');
+    expect(recipeStageOptions(contractClauses, { maxTokens: 2000 })).toMatchObject({ maxTokens: 2000, documentMaxTokens: 2000 });
+    expect(recipeStageOptions(contractClauses, { maxTokens: 2000, documentMaxTokens: 9000 })).toMatchObject({ maxTokens: 2000, documentMaxTokens: 9000 });
   });
 });
 

@@ -168,6 +168,10 @@ it('a recipe that reads documents from a column the table lacks says so, and nam
   const result = await runCli(['--dry-run', '--transform', 'invoice-extraction', join(dir, 'inv.csv')]);
   expect(result.code).toBe(2);
   expect(result.stderr).toContain("the recipe reads its documents from the column file, which this header lacks: give --attach pdf_path");
+  // helper-93 #11: a name that only holds such a word (`profile` holds "file") is no such column.
+  writeFileSync(join(dir, 'inv2.csv'), 'invoice_id,profile\nA-1,x\n');
+  const other = await runCli(['--dry-run', '--transform', 'invoice-extraction', join(dir, 'inv2.csv')]);
+  expect(other.stderr).toContain('name the column of paths so, or give --attach COLUMN');
 });
 
 // helper-89 #7: a wrong key said its requests "will be submitted again", then failed without a word

@@ -86,7 +86,8 @@ export function openRunInput(file: string, values: EnrichValues, config: Config,
   const attachHint = (columns: readonly string[]) => {
     const fields = config.attach ?? [];
     if (values.attach?.length || fields.length === 0 || fields.some((field) => columns.includes(field))) return '';
-    const paths = columns.find((column) => /path|file|pdf|url|document|attachment|scan|image/i.test(column));
+    // By a word of its name (`pdf_path`, `File URL`), not any run of letters (`profile` holds "file").
+    const paths = columns.find((column) => /(^|[^a-z])(paths?|files?|pdfs?|urls?|documents?|attachments?|scans?|images?)([^a-z]|$)/i.test(column));
     return `; the recipe reads its documents from the column ${fields.join(', ')}, which this header lacks: ${paths === undefined ? 'name the column of paths so, or give --attach COLUMN' : `give --attach ${shellWord(paths)}`}`;
   };
   const checkColumns = (columns: string[], line = 1) => {
