@@ -192,3 +192,15 @@ it('a key the API refuses: the run fails naming ANTHROPIC_API_KEY, and says the 
     await emu.close();
   }
 });
+
+// helper-93 #14: an option the library refuses (a recipe's maxTokens: 0) with --emulator printed the
+// usage error and never exited: the in-process emulator was left running (SIGTERM only said "stopping").
+it('an option the library refuses, with --emulator: exit 2, the process ends', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'be-bad-recipe-'));
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(join(dir, 'r0.mjs'), "export default { name: 'r0', prompt: 'Summarise {{clause}}', maxTokens: 0 };\n");
+  writeFileSync(join(dir, 'cc.csv'), 'clause\nabc\n');
+  const result = await runCli(['--emulator', '--ledger', ':memory:', '--transform', join(dir, 'r0.mjs'), join(dir, 'cc.csv')], { timeoutMs: 20_000 });
+  expect(result.code).toBe(2);
+  expect(result.stderr).toContain('`maxTokens`: Too small');
+});

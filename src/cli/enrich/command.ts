@@ -394,7 +394,18 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   // When the output fails (a closed pipe, a full disk), `pipeline` rejects before the sink's teardown
   // has ended, and that may be waiting for paid real-time calls to store their answers: the ledger
   // is closed (by the caller) only once it has.
-  const stage = enrichStage(options);
+  let stage: ReturnType<typeof enrichStage>;
+  try {
+    stage = enrichStage(options);
+  } catch (error) {
+    // An option the library refuses: what the run set up is let go (helper-93: with --emulator, the
+    // in-process emulator kept the process alive after the usage error, for ever).
+    progress.stop(0);
+    delete view.progress;
+    interrupts.dispose();
+    await api.close();
+    throw error;
+  }
   let sinkDone: Promise<void> = Promise.resolve();
   const enrich = (source: Parameters<typeof stage>[0], opts?: Parameters<typeof stage>[1]) => {
     const records = stage(source, opts);
