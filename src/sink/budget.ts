@@ -248,7 +248,8 @@ export class BudgetGuard {
   #toCome(batchId: number, group: { usd: number; requests?: number | undefined }, overrun: number): number {
     const answered = this.#answered(batchId);
     const out = 1 - shareOf(group, Math.max(answered.paid, answered.stored ?? 0));
-    if (out === 0 && group.requests) return 0;
+    // Its answers lost on the way (maybe billed) reach what was spent only when it settles: until then, here.
+    if (out === 0 && group.requests) return this.#lostByBatch.get(batchId) ?? 0;
     const scaled = group.usd * overrun;
     return Math.max(scaled * out, scaled - answered.usd);
   }

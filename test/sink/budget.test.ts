@@ -244,6 +244,19 @@ describe('BudgetGuard review (unit)', () => {
     expect(errored.admit({ requests: 19, bytes: 1 }, 'batch')).toBeCloseTo(0.19);
   });
 
+  // helper-93 (on helper-89 #6's fix): a group whose every result was stored, one of them an answer lost
+  // on the way (maybe billed), projected nothing, while that answer's estimate reaches what was spent only
+  // once the group settles: counted nowhere meanwhile.
+  it('a group whose every result is stored still counts its answers lost on the way until it settles', () => {
+    let spent = 0;
+    const guard = new BudgetGuard(testContext(), { maxUsd: 0.3, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.1 }, () => false, () => ({ paid: 1, usd: 0.1, stored: 2 }));
+    guard.charge(1, 0.2, 2);
+    guard.lost(1, { bytes: 1 }); // $0.10 at its estimate
+    spent = 0.1; // the other answer
+    expect(guard.admit({ requests: 2, bytes: 1 }, 'batch')).toBe('wait'); // $0.10 + $0.10 lost + $0.20 asked
+    expect(guard.admit({ requests: 1, bytes: 1 }, 'batch')).toBeCloseTo(0.1);
+  });
+
   // helper-58: a batch half of whose answers another worker took (or whose answers were free:
   // canceled, expired) counted its whole estimate against half the cost.
   it('a batch settles for the share of its requests whose billed answers this run took', () => {
