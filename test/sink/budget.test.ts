@@ -249,7 +249,7 @@ describe('BudgetGuard review (unit)', () => {
   // once the group settles: counted nowhere meanwhile.
   it('a group whose every result is stored still counts its answers lost on the way until it settles', () => {
     let spent = 0;
-    const guard = new BudgetGuard(testContext(), { maxUsd: 0.3, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.1 }, () => false, () => ({ paid: 1, usd: 0.1, stored: 2 }));
+    const guard = new BudgetGuard(testContext(), { maxUsd: 0.35, spentUsd: () => spent, estimateUsd: ({ requests }) => requests * 0.1 }, () => false, () => ({ paid: 1, usd: 0.1, stored: 2 }));
     guard.charge(1, 0.2, 2);
     guard.lost(1, { bytes: 1 }); // $0.10 at its estimate
     spent = 0.1; // the other answer
