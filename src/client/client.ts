@@ -184,18 +184,29 @@ export async function* resultLines(client: Anthropic, resultsUrl: string, signal
   const cancel = () => void reader.cancel(signal.reason).catch(() => {});
   signal.addEventListener('abort', cancel, { once: true });
   let ended = false;
+  // One timer for the download, pushed back at each chunk: a body that stops coming is cancelled, and
+  // the read it leaves waiting ends (`done`) as a stall.
+  let stalled = false;
+  const idle = setTimeout(() => {
+    stalled = true;
+    void reader.cancel().catch(() => {});
+  }, idleMs);
+  idle.unref();
   try {
     yield* textLines(
       (async function* () {
         for (;;) {
-          const { done, value } = await withinIdle(reader.read(), idleMs);
+          const { done, value } = await reader.read();
           if (signal.aborted) throw signal.reason;
+          if (stalled) throw Object.assign(new Error(`the download stalled: no byte of the results for ${idleMs / 1000} s`), { code: 'UND_ERR_BODY_TIMEOUT' });
           if (done) return void (ended = true);
+          idle.refresh();
           yield value;
         }
       })(),
     );
   } finally {
+    clearTimeout(idle);
     signal.removeEventListener('abort', cancel);
     // Left before the end (the consumer stopped, or a failure): let go of the connection.
     if (!ended) void reader.cancel().catch(() => {});
@@ -207,19 +218,6 @@ export async function* resultLines(client: Anthropic, resultsUrl: string, signal
  * cut download): a stalled connection was noticed only after undici's 5 minutes (note 48).
  */
 export const DOWNLOAD_IDLE_MS = 60_000;
-
-/** `read`, or an error after `ms` without it (coded as undici's body timeout, so it counts as a cut download). */
-async function withinIdle<T>(read: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const idle = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error(`the download stalled: no byte of the results for ${ms / 1000} s`), { code: 'UND_ERR_BODY_TIMEOUT' })), ms);
-  });
-  try {
-    return await Promise.race([read, idle]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * The non-blank lines of a byte stream (`\n` or `\r\n`), each decoded as UTF-8 whole (a `\n` byte is

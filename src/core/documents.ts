@@ -761,6 +761,8 @@ class EmailFiles {
   /** What a message it forwards leaves out: named in that message's text, said with the e-mail's. */
   readonly notSentInside: string[] = [];
   readonly #byHash = new Map<string, { first: string; again: string[] }>();
+  /** The sha256 of each part sent (`fitImages` leaves some out again, by their hash). */
+  readonly #hashes = new Map<Extract<Inspected, { kind: 'pdf' | 'image' }>, string>();
   /** What was left out, by its bytes: a copy of it is named as the same. */
   readonly #leftOut = new Map<string, string>();
   /** PDF pages and images sent: a request carries at most `pageLimit` of them together, as `preflight` counts. */
@@ -782,6 +784,7 @@ class EmailFiles {
       return void this.notSent.push(`${label} (${over})`);
     }
     this.#byHash.set(hash, { first: label, again: [] });
+    this.#hashes.set(part, hash);
     if (part.kind === 'pdf') this.#pages += part.pages;
     else this.#images++;
     this.sent.push(part);
@@ -802,7 +805,7 @@ class EmailFiles {
       this.sent.splice(this.sent.indexOf(part), 1);
       this.#images--;
       const label = part.attachment ?? '?';
-      const hash = sha256(part.bytes);
+      const hash = this.#hashes.get(part) ?? sha256(part.bytes);
       const why = `image_too_large: ${part.width}×${part.height} px, over ${MAX_IMAGE_SIDE_MANY} px a side, the limit when a request has more than ${MANY_IMAGES} images`;
       this.notSent.push(`${label} (${why})`, ...(this.#byHash.get(hash)?.again ?? []).map((again) => `${again} (the same as ${label})`));
       this.#byHash.delete(hash);

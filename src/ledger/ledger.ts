@@ -35,7 +35,7 @@
  * Several processes may share one ledger (WAL, busy timeout): ownership is by run, and a request is
  * assigned to a batch only while it is `pending`, so two runs never submit the same request.
  */
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -302,6 +302,17 @@ export function defaultLedgerPath(env: NodeJS.ProcessEnv): string {
  * Creates the ledger file readable by its owner only (0600), in a folder only the owner can enter
  * (0700) when the folder is new: it holds every prompt and answer. An existing file is left as it is.
  */
+/**
+ * Makes the missing folders above `path`, private. Folder by folder rather than `recursive: true`,
+ * which spins forever where mkdir answers ENOENT for a parent that exists (under /proc, say): each
+ * missing folder is made, or its error thrown.
+ */
+function privateFolders(path: string): void {
+  const missing: string[] = [];
+  for (let dir = dirname(path); !existsSync(dir) && dirname(dir) !== dir; dir = dirname(dir)) missing.unshift(dir);
+  for (const dir of missing) mkdirSync(dir, { mode: 0o700 });
+}
+
 /** The device and inode `path` names now. */
 function fileOf(path: string): { dev: number; ino: number } {
   const { dev, ino } = statSync(path);
@@ -309,11 +320,7 @@ function fileOf(path: string): { dev: number; ino: number } {
 }
 
 function createPrivate(path: string): void {
-  // Folder by folder rather than `recursive: true`, which spins forever where mkdir answers ENOENT
-  // for a parent that exists (under /proc, say): each missing folder is made, or its error thrown.
-  const missing: string[] = [];
-  for (let dir = dirname(path); !existsSync(dir) && dirname(dir) !== dir; dir = dirname(dir)) missing.unshift(dir);
-  for (const dir of missing) mkdirSync(dir, { mode: 0o700 });
+  privateFolders(path);
   try {
     closeSync(openSync(path, 'wx', 0o600));
   } catch (error) {
@@ -861,8 +868,7 @@ export class Ledger implements LedgerStore {
     const what = now === undefined ? 'was deleted' : 'was replaced by another file';
     let written = `what it held is written back to ${target}`;
     try {
-      createPrivate(target);
-      rmSync(target);
+      privateFolders(target);
       this.#db.prepare('VACUUM INTO ?').run(target);
       chmodSync(target, 0o600);
     } catch (error) {

@@ -73,7 +73,7 @@ export const ENRICH_FLAGS = {
   schema: { value: 'FILE', group: REQUEST, help: 'JSON Schema of the answer (sent as output_config.format, checked on return); UTF-8, or UTF-16 after its byte order mark (as PowerShell writes it); another encoding is refused', defaultText: "the recipe's" },
   transform: { value: 'NAME|FILE', group: REQUEST, help: 'a recipe: ticket-triage, invoice-extraction, contract-clauses, or a .js module (batch-enrich recipes lists them; --transform NAME --help shows one)' },
   model: { value: 'NAME', group: REQUEST, help: 'model', defaultText: `the recipe's, else ${DEFAULT_MODEL}` },
-  'max-tokens': { value: 'N', parse: integer(1, 1_000_000), group: REQUEST, help: 'answer token limit', defaultText: `the recipe's, else ${DEFAULT_MAX_TOKENS}` },
+  'max-tokens': { value: 'N', parse: integer(1, 1_000_000), group: REQUEST, help: "answer token limit (for every record: also replaces a recipe's own limit for records with documents)", defaultText: `the recipe's, else ${DEFAULT_MAX_TOKENS}` },
   into: { value: 'FIELD', parse: answerField, group: REQUEST, help: 'put the answer under FIELD (not _error or _meta)', defaultText: "merge an object answer at the top level; a free-text answer goes to 'answer'" },
   'id-field': { value: 'NAME', group: REQUEST, help: "show this field's value in each custom_id (a label: never changes what is paid)", defaultText: "the recipe's" },
   'allow-missing': { group: REQUEST, help: 'let records lack template fields, --id-field or an --attach field', defaultText: 'a field missing from the CSV header or the first NDJSON record is a usage error; later ones _error' },
