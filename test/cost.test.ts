@@ -4,7 +4,7 @@
  * and stops submitting mid-run counting batches in flight (not billed yet) against the cap.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -368,6 +368,36 @@ describe('--max-cost on a rerun', () => {
     expect(rest.code).toBe(2);
     expect(rest.stderr).toMatch(/estimate: 6 requests of about .*; 6 requests in the ledger already are not counted: over --max-cost/);
     expect(emu.stats.requestsSubmitted).toBe(6);
+  });
+
+  // helper-94 #4: the dry run priced and printed every request, those the ledger had answered too:
+  // on a half-finished job it said twice what the rerun would pay, as --max-cost did not.
+  it('--dry-run on a rerun shows and prices only what the run would send, and leaves a ledger it does not find unmade', async () => {
+    const emu = await emulator({});
+    const env = cliEnv(emu);
+    const first = await runCli(['--transform', 'ticket-triage', ...fast, '--limit', '6', TICKETS], { env });
+    expect(first.code, first.stderr).toBe(0);
+    const rest = await runCli(['--dry-run', '--transform', 'ticket-triage', TICKETS], { env });
+    expect(rest.code, rest.stderr).toBe(0);
+    expect(rest.stdout.trim().split('\n')).toHaveLength(6);
+    expect(rest.stderr).toMatch(/estimate: 6 requests of about .*; 6 requests in the ledger already are not counted/);
+    const done = await runCli(['--dry-run', '--transform', 'ticket-triage', '--limit', '6', TICKETS], { env });
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toBe('');
+    expect(done.stderr).toContain('estimate: nothing to pay for: all 6 requests are in the ledger already');
+    expect(emu.stats.requestsSubmitted).toBe(6);
+    // --emulator with a ledger file of its own, as the run finds them.
+    const ledger = join(mkdtempSync(join(tmpdir(), 'be-cost-dry-')), 'l.db');
+    const emulated = await runCli(['--emulator', '--ledger', ledger, '--transform', 'ticket-triage', ...fast, '--limit', '3', TICKETS]);
+    expect(emulated.code, emulated.stderr).toBe(0);
+    const emulatedDry = await runCli(['--dry-run', '--emulator', '--ledger', ledger, '--transform', 'ticket-triage', TICKETS]);
+    expect(emulatedDry.stdout.trim().split('\n')).toHaveLength(9);
+    expect(emulatedDry.stderr).toMatch(/; 3 requests in the ledger already are not counted/);
+    // A ledger that is not there is not made by a dry run.
+    const none = join(mkdtempSync(join(tmpdir(), 'be-cost-dry-')), 'none.db');
+    const fresh = await runCli(['--dry-run', '--transform', 'ticket-triage', TICKETS], { env: { ...env, BATCH_ENRICH_LEDGER: none } });
+    expect(fresh.stdout.trim().split('\n')).toHaveLength(12);
+    expect(existsSync(none)).toBe(false);
   });
 
   // helper-70: the raised max_tokens of a cut-off answer's retry was priced only when the retry was

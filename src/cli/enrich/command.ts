@@ -6,6 +6,7 @@
  * (`estimate.ts`), the outputs (`output.ts`) and the signals (`signals.ts`).
  */
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type Anthropic from '@anthropic-ai/sdk';
 import { BatchEnrichError, isBatchEnrichError, shown, usageError } from '../../errors.ts';
@@ -19,7 +20,7 @@ import { createClient, identityOf } from '../../client/client.ts';
 import { apiFromEnv } from '../jobs/shared.ts';
 import { newUploadCounts } from '../../client/uploads.ts';
 import { defaultLedgerPath } from '../../ledger/ledger.ts';
-import { openLedger, writtenNotesOf } from '../../ledger/open.ts';
+import { isPostgresUrl, openLedger, openLedgerToRead, writtenNotesOf } from '../../ledger/open.ts';
 import { ledgerBusy, ledgerUnavailable, ledgerWriteFailed, type LedgerStore } from '../../ledger/store.ts';
 import { redactUrl } from '../../ledger/url.ts';
 import { newCounts } from '../../stages/merge.ts';
@@ -37,7 +38,7 @@ import { createProgress, type Progress } from '../progress.ts';
 import { describeRecipe, loadRecipe } from '../recipes.ts';
 import { summarize, summaryLines } from '../summary.ts';
 import { answerFields, defaultJobName, resolveConfig, type Config, type EnrichValues } from './config.ts';
-import { checkCost, dryRun, pickSample, sampleReport } from './estimate.ts';
+import { checkCost, dryRun, pickSample, sampleReport, type KnownOf } from './estimate.ts';
 import { takeShard } from '../../core/shard.ts';
 import { AUTO_REALTIME_MAX_ROWS, ENRICH_FLAGS, USAGE } from './flags.ts';
 import { countRows, openRunInput, type Input } from './input.ts';
@@ -111,7 +112,12 @@ async function checkAndRun(file: string, values: EnrichValues, io: CliIo, say: (
     }
     // An e-mail's attachments left out are said as the run says them (helper-74: a dry run said nothing).
     const onNotSent = (where: string, attachments: string[]) => say(describe({ type: 'not-sent', where, attachments }));
-    return dryRun(io.stdout, say, plan.input.offline(ownShard(plan.input.read(plan.stream), values)), { ...plan.spec, documentPrompt: plan.config.documentPrompt, onNotSent }, plan.prices, plan.mode, plan.config.answer?.jsonSchema, values['max-cost']);
+    const held = await heldRequests(values, io.env, say);
+    try {
+      return await dryRun(io.stdout, say, plan.input.offline(ownShard(plan.input.read(plan.stream), values)), { ...plan.spec, documentPrompt: plan.config.documentPrompt, onNotSent }, plan.prices, plan.mode, plan.config.answer?.jsonSchema, values['max-cost'], held?.known);
+    } finally {
+      await held?.close();
+    }
   }
   // One ledger for the pre-check and the run (on PostgreSQL: one pool, one clock measurement), opened
   // before anything that keeps the process alive (the in-process emulator): a ledger that cannot be
@@ -256,6 +262,34 @@ async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.Proces
 }
 
 /**
+ * `--dry-run`: what the ledger holds of the run's requests, so that the dry run shows and prices only
+ * what the run would send; nothing when there is no ledger yet (a dry run makes none) or no identity
+ * to find its requests under (no API key). Read as `status` reads it. Under `--emulator` a request an
+ * earlier emulator was sent counts as to send: its batch went with that emulator (see
+ * `releaseEarlierEmulators`).
+ */
+async function heldRequests(values: EnrichValues, env: NodeJS.ProcessEnv, say: (line: string) => void): Promise<{ known: KnownOf; close(): Promise<void> } | undefined> {
+  const spec = ledgerPathOf(values, env);
+  const scope = values.emulator ? EMULATOR_SCOPE : apiFromEnv(env)?.scope;
+  if (scope === undefined || spec.trim() === ':memory:' || (!isPostgresUrl(spec) && !existsSync(spec))) return undefined;
+  let opened: Awaited<ReturnType<typeof openLedgerToRead>>;
+  try {
+    opened = await openLedgerToRead(spec);
+  } catch (error) {
+    if (!isBatchEnrichError(error)) throw error;
+    say(`${error.message}; so the requests it holds are shown and counted too`);
+    return undefined;
+  }
+  const { ledger } = opened;
+  const known: KnownOf = async (keys) => {
+    const found = await ledger.known(scope, keys);
+    if (values.emulator) for (const [key, request] of found) if (request.state === 'submitted') found.delete(key);
+    return found;
+  };
+  return { known, close: opened.close };
+}
+
+/**
  * Opens the ledger a run keeps its work in: `--ledger`, else (`--emulator`: in memory, as the
  * in-process emulator dies with this process) `$BATCH_ENRICH_LEDGER` or the default path.
  */
@@ -278,9 +312,9 @@ function ledgerPathOf(values: EnrichValues, env: NodeJS.ProcessEnv): string {
   return values.ledger ?? (values.emulator ? ':memory:' : defaultLedgerPath(env));
 }
 
-/** The key `--emulator` runs under, and its identity: one whatever the port of its emulator (a server on loopback). */
 /** How long a stopped run waits for a blocked output (nobody reading it) before it gives the output up: longer than the sink's own stop (`STOP_WAIT_MS`). */
 const OUTPUT_STOP_WAIT_MS = 5_000;
+/** The key `--emulator` runs under, and its identity: one whatever the port of its emulator (a server on loopback). */
 const EMULATOR_KEY = 'emulator';
 const EMULATOR_SCOPE = identityOf(createClient({ apiKey: EMULATOR_KEY, baseURL: 'http://127.0.0.1' }), EMULATOR_KEY).scope;
 

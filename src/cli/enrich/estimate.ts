@@ -21,13 +21,26 @@ import { withoutHint } from '../command.ts';
 import { estimateLine, InputTally, type summarize, usd } from '../summary.ts';
 import { isBrokenPipe, plural, printable } from '../text.ts';
 
-/** `--dry-run`: the requests, one JSON line each, then the cost estimate; records that cannot become requests go to stderr. */
-export async function dryRun(out: NodeJS.WritableStream, say: (line: string) => void, records: AsyncIterable<SourceRecord>, spec: PrepareOptions, prices: PriceTable, mode: 'batch' | 'realtime', answerSchema: JSONSchema | undefined, maxCost?: number): Promise<number> {
+/**
+ * What the ledger knows of those of `keys` it holds (`Ledger.known`, under the run's identity). A
+ * request sent or answered is paid for, or being paid for, once already (`toPay`).
+ */
+export type KnownOf = (keys: string[]) => Promise<Map<string, KnownRequest>>;
+
+/**
+ * `--dry-run`: the requests the run would send, one JSON line each, then the cost estimate; records
+ * that cannot become requests go to stderr. With `known` (a ledger there, and an identity to find its
+ * requests under), what the ledger holds as sent or answered is neither shown nor counted: the run
+ * would not send it (helper-94: a half-finished job's dry run priced it whole).
+ */
+export async function dryRun(out: NodeJS.WritableStream, say: (line: string) => void, records: AsyncIterable<SourceRecord>, spec: PrepareOptions, prices: PriceTable, mode: 'batch' | 'realtime', answerSchema: JSONSchema | undefined, maxCost?: number, known?: KnownOf): Promise<number> {
   const tally = new InputTally();
+  let inLedger = 0;
   const cached = Boolean(spec.system) && !cacheNotice(spec.system, spec.model);
   const estimate = () => {
+    if (tally.requests === 0 && tally.failed === 0 && inLedger > 0) return allInLedger(inLedger);
     const e = tally.estimate(spec.model, spec.maxTokens, prices, cached, mode, answerSchema, spec.documentMaxTokens);
-    const line = estimateLine(tally, e, spec.model, spec.maxTokens, mode);
+    const line = estimateLine(tally, e, spec.model, spec.maxTokens, mode) + notCounted(inLedger);
     // With --max-cost: whether the run would be refused before anything is sent (as `checkCost`).
     const capUsd = e.capUsd;
     return maxCost !== undefined && capUsd !== undefined && capUsd > maxCost ? `${line}; over --max-cost ${usd(maxCost)}: the run would be refused before anything is sent` : line;
@@ -38,10 +51,13 @@ export async function dryRun(out: NodeJS.WritableStream, say: (line: string) => 
     await pipeline(
       toRequests(spec)(records),
       async function* lines(prepared) {
-        for await (const record of prepared) {
-          // Identical records share one request: shown and counted once.
-          if (tally.isRepeat(record)) continue;
-          tally.add(record);
+        // Identical records share one request: shown and counted once.
+        for await (const [record, request] of withKnown(firsts(prepared, tally), known)) {
+          if (request && !toPay(request)) {
+            inLedger++;
+            continue;
+          }
+          tally.add(record, request?.max_tokens ?? undefined);
           if (record.error) {
             // One line: a line break in a file name it holds is shown, not printed (it could forge a message).
             say(printable(record.error.message));
@@ -65,6 +81,37 @@ export async function dryRun(out: NodeJS.WritableStream, say: (line: string) => 
   return tally.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
 }
 
+/** The records whose request no earlier record had (identical records share one request). */
+async function* firsts(records: AsyncIterable<PreparedRecord>, tally: InputTally): AsyncGenerator<PreparedRecord> {
+  for await (const record of records) if (!tally.isRepeat(record)) yield record;
+}
+
+/**
+ * Each record with what the ledger knows of its request (none without `known`, or for a record
+ * without a request), looked up `LOOKUP_PAGE` records at a time (without `known`, each as it comes).
+ */
+async function* withKnown(records: AsyncIterable<PreparedRecord>, known: KnownOf | undefined): AsyncGenerator<[PreparedRecord, KnownRequest | undefined]> {
+  if (!known) {
+    for await (const record of records) yield [record, undefined];
+    return;
+  }
+  let page: PreparedRecord[] = [];
+  const looked = async () => {
+    const held = await known(page.flatMap((record) => (record.key === undefined || record.error ? [] : [record.key])));
+    const pairs = page.map((record): [PreparedRecord, KnownRequest | undefined] => [record, record.key === undefined ? undefined : held.get(record.key)]);
+    page = [];
+    return pairs;
+  };
+  for await (const record of records) {
+    page.push(record);
+    if (page.length >= LOOKUP_PAGE) yield* await looked();
+  }
+  yield* await looked();
+}
+
+const allInLedger = (paid: number): string => `estimate: nothing to pay for: all ${plural(paid, 'request')} are in the ledger already`;
+const notCounted = (paid: number): string => (paid > 0 ? `; ${plural(paid, 'request')} in the ledger already are not counted` : '');
+
 /** What the `--max-cost` pre-check needs: the requests' spec, prices, mode and the cap. */
 export interface CostCheck {
   spec: PrepareOptions;
@@ -79,7 +126,7 @@ export interface CostCheck {
    * paid, once) is left out of the estimate (`toPay`); one pending is priced at the `max_tokens` it
    * will ask for. Absent without a ledger or an API key to find them under.
    */
-  known?: ((keys: string[]) => Promise<Map<string, KnownRequest>>) | undefined;
+  known?: KnownOf | undefined;
 }
 
 /** Whether a request the ledger holds is to pay for: pending, or a failure the run tries again (as the intake decides). */
@@ -96,31 +143,21 @@ export async function checkCost(records: AsyncIterable<SourceRecord>, check: Cos
   const { spec, prices, mode, cachedPrefix, maxCost, picked, known } = check;
   const tally = new InputTally();
   let paid = 0;
-  let page: PreparedRecord[] = [];
-  const count = async () => {
-    const held = known ? await known(page.flatMap((record) => (record.key === undefined || record.error ? [] : [record.key]))) : new Map<string, KnownRequest>();
-    for (const record of page) {
-      const request = record.key === undefined ? undefined : held.get(record.key);
-      if (request && !toPay(request)) paid++;
-      // A cut-off answer's retry, left pending by an earlier run: priced at the max_tokens it asks for.
-      else tally.add(record, request?.max_tokens ?? undefined);
-    }
-    page = [];
-  };
-  for await (const record of toRequests(spec)(records)) {
-    if (picked && !picked.has(record.seq)) continue;
-    // Identical records share one request: counted once, in the ledger or not.
-    if (tally.isRepeat(record)) continue;
-    page.push(record);
-    if (page.length >= LOOKUP_PAGE) await count();
+  async function* taken(): AsyncGenerator<PreparedRecord> {
+    for await (const record of toRequests(spec)(records)) if (!picked || picked.has(record.seq)) yield record;
   }
-  await count();
-  if (tally.requests === 0 && tally.failed === 0 && paid > 0) return { line: `estimate: nothing to pay for: all ${plural(paid, 'request')} are in the ledger already`, inLedger: paid };
+  // Identical records share one request: counted once, in the ledger or not.
+  for await (const [record, request] of withKnown(firsts(taken(), tally), known)) {
+    if (request && !toPay(request)) paid++;
+    // A cut-off answer's retry, left pending by an earlier run: priced at the max_tokens it asks for.
+    else tally.add(record, request?.max_tokens ?? undefined);
+  }
+  if (tally.requests === 0 && tally.failed === 0 && paid > 0) return { line: allInLedger(paid), inLedger: paid };
   // Against typical answers, not every answer using all of max_tokens (that refused jobs 10x under the
   // cap), and without the cache (`capUsd`), as the budget guard checks each batch.
   const estimate = tally.estimate(spec.model, spec.maxTokens, prices, cachedPrefix, mode, spec.answerSchema, spec.documentMaxTokens);
   const capUsd = estimate.capUsd ?? 0;
-  const line = estimateLine(tally, estimate, spec.model, spec.maxTokens, mode) + (paid > 0 ? `; ${plural(paid, 'request')} in the ledger already are not counted` : '');
+  const line = estimateLine(tally, estimate, spec.model, spec.maxTokens, mode) + notCounted(paid);
   if (capUsd > maxCost) {
     throw withoutHint(
       usageError(

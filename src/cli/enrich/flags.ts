@@ -121,7 +121,7 @@ export const ENRICH_FLAGS = {
   concurrency: { value: 'N', parse: integer(1, 1000), default: DEFAULT_CONCURRENCY, group: REALTIME, help: 'real-time calls at once; halved on 429/529, grown back after successes' },
   deadline: { value: 'DURATION', parse: duration, group: REALTIME, help: 'batch mode: when batches are not done by then (e.g. 90m, 2h, 45s), cancel them, keep the answers they produced and finish the rest in real time' },
 
-  'dry-run': { group: MODES, help: 'print the batch requests as JSONL on stdout, and the cost estimate on stderr; no key, nothing sent to the API (a PostgreSQL ledger is read for the notes of a folder), no output file' },
+  'dry-run': { group: MODES, help: 'print the batch requests the run would send as JSONL on stdout (with the key set, those the ledger holds as sent or answered are left out), and the cost estimate on stderr; needs no key; nothing sent to the API (a PostgreSQL ledger is read for the notes of a folder), no output file' },
   emulator: { group: MODES, help: 'run against an in-process emulator of the API (offline demo, no key; its answers are made up; its ledger is in memory unless --ledger is given: BATCH_ENRICH_LEDGER is ignored)' },
   help: { short: 'h', group: MODES, help: 'this help' },
   version: { group: MODES, help: 'the version' },
