@@ -471,6 +471,19 @@ describe('documents through enrichStage', () => {
     expect(out[0]?.['label']).toBe('INV-00001');
   });
 
+  // helper-94 #3: a rerun uploaded the files of requests whose final failure was their own (a contract
+  // over the context window), only for the intake to find that nothing else would be sent.
+  it('a request whose final failure names no file is not sent again, and its files are not uploaded again', async () => {
+    const { clock, emu, ledger, base } = await uploadedOnce();
+    const ownFailure = JSON.stringify({ type: 'errored', error: { type: 'error', error: { type: 'invalid_request_error', message: 'prompt is too long: 212000 tokens > 200000 maximum' } } });
+    tamper(ledger, `UPDATE results SET result = '${ownFailure}'`);
+    clock.t += 8 * 24 * 3600_000; // the 7-day file has expired: checking it would upload it again
+    const out = await enrich(emu, [{ id: 1, file: 'a.pdf' }], base);
+    expect(emu.uploads()).toBe(1);
+    expect(emu.stats.requestsSubmitted).toBe(1);
+    expect(out[0]?.['_error']).toMatchObject({ type: 'invalid_request_error', message: expect.stringContaining('prompt is too long') });
+  });
+
   it('a storage quota refusal is that record upload_failed; the rest goes on', async () => {
     const dir = await folder();
     const emu = await emulator({ responder: byDocument, filesQuotaBytes: 2500 });

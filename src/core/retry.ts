@@ -66,14 +66,24 @@ export function isTransientFailure(result: string): boolean {
 
 /**
  * Whether a stored final result may have failed for a file the request named rather than for the
- * request itself: an `invalid_request_error` (or `not_found_error`). The API checks a `file_id` when
- * it processes the request, so a file deleted or expired while the batch waited fails it so. A new
- * run checks such a request's files again (and uploads those gone again): see `failedForGoneFile`.
+ * request itself: an `invalid_request_error` (or `not_found_error`) that names a file id. The API
+ * checks a `file_id` when it processes the request, so a file deleted or expired while the batch
+ * waited fails it so. A new run checks such a request's files again (and uploads those gone again):
+ * see `failedForGoneFile`. A failure that names no file is the request's own (a contract over the
+ * context window, a PDF over 100 pages): sent again it would fail again, so it is not, and its files
+ * are not checked or uploaded again for nothing (helper-94 #3).
  */
 export function mayHaveFailedForFiles(result: string): boolean {
-  if (!result.includes('"errored"')) return false;
-  const type = (JSON.parse(result) as MessageBatchResult & { error?: { error?: { type?: string } } }).error?.error?.type;
-  return type === 'invalid_request_error' || type === 'not_found_error';
+  return namedFileIds(result) !== undefined;
+}
+
+/** The file ids a stored `invalid_request_error` or `not_found_error` names (`file_011CN…`, not the field's name `file_id`); undefined for any other result, or one naming none. */
+function namedFileIds(result: string): string[] | undefined {
+  if (!result.includes('"errored"')) return undefined;
+  const error = (JSON.parse(result) as MessageBatchResult & { error?: { error?: { type?: string; message?: string } } }).error?.error;
+  if (error?.type !== 'invalid_request_error' && error?.type !== 'not_found_error') return undefined;
+  const ids = [...(error.message ?? '').matchAll(/\bfile_(?!id\b)[A-Za-z0-9]+/g)].map(([id]) => id);
+  return ids.length > 0 ? ids : undefined;
 }
 
 /**
@@ -85,10 +95,8 @@ export function mayHaveFailedForFiles(result: string): boolean {
  * failedForGoneFile('{"type":"errored","error":{"type":"error","error":{"type":"invalid_request_error","message":"File not found: file_old"}}}', '[{"file_id":"file_new"}]'); // true
  */
 export function failedForGoneFile(result: string, messages: string): boolean {
-  if (!messages.includes('"file_id"') || !mayHaveFailedForFiles(result)) return false;
-  const message = (JSON.parse(result) as { error?: { error?: { message?: string } } }).error?.error?.message ?? '';
-  // File ids (`file_011CN…`), not the field's name (`…source.file_id: File not found: …`).
-  return [...message.matchAll(/\bfile_(?!id\b)[A-Za-z0-9]+/g)].some(([id]) => !messages.includes(`"file_id":${JSON.stringify(id)}`));
+  if (!messages.includes('"file_id"')) return false;
+  return namedFileIds(result)?.some((id) => !messages.includes(`"file_id":${JSON.stringify(id)}`)) ?? false;
 }
 
 /**

@@ -12,8 +12,10 @@ describe('stored failures a new run tries again', () => {
     ['canceled', JSON.stringify({ type: 'canceled' }), true, false],
     ['invalid request', errored('invalid_request_error', 'messages.0.content.0.source.file_id: File not found: file_01abc'), false, true],
     ['not found', errored('not_found_error', 'File not found: file_01abc'), false, true],
+    // The request's own failure: no file named, so no file of it to check again (helper-94 #3).
+    ['invalid request naming no file', errored('invalid_request_error', 'prompt is too long: 212000 tokens > 200000 maximum'), false, false],
     ['succeeded', JSON.stringify({ type: 'succeeded', message: { content: [] } }), false, false],
-  ])('%s: transient %s, may have failed for its files %s', (_, result, transient, files) => {
+  ])('%s (%s): transient %s, may have failed for its files %s', (_, result, transient, files) => {
     expect(isTransientFailure(result)).toBe(transient);
     expect(mayHaveFailedForFiles(result)).toBe(files);
   });
