@@ -418,8 +418,8 @@ function declaredCharsets(mail: Buffer, decodable: (charset: string) => boolean)
     // (through libmime, which knows names iconv-lite does not: x-mac-roman, dos-874; relabelled, they
     // came out garbled: helper-86). A name libmime does not take (x-unknown, unknown-8bit, utf-7) it
     // reads as UTF-8: 8-bit text came out as U+FFFD, without a word (note 49).
-    const charset = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i.exec(value);
-    const named = (charset?.[1] ?? charset?.[2] ?? '').trim();
+    const charset = CHARSET_PARAM.exec(value);
+    const named = charset ? charsetNamed(charset) : '';
     if (named !== '' && decodable(named)) return;
     const bytes = transferDecoded(text.slice(bodyStart, bodyEnd), headerField(header, 'content-transfer-encoding')?.value.trim().toLowerCase());
     if (isUtf8(bytes)) return;
@@ -436,6 +436,27 @@ function declaredCharsets(mail: Buffer, decodable: (charset: string) => boolean)
     from = edit.end;
   }
   return Buffer.from(out + text.slice(from), 'latin1');
+}
+
+/**
+ * A Content-Type's charset parameter: `charset=x`, quoted or not, or as RFC 2231 names it (section 4:
+ * `charset*=us-ascii'en'x`, its value percent-encoded; section 3: a first continuation `charset*0=x`),
+ * which mailparser reads too, and before a plain one (helper-93 #15: a name no decoder takes, given so,
+ * came out as U+FFFD). Groups: the `*` forms, the quoted value, the bare one.
+ */
+const CHARSET_PARAM = /;\s*charset(\*0\*|\*0|\*)?\s*=\s*(?:"([^"]*)"|([^;\s]*))/i;
+
+/** The charset a `CHARSET_PARAM` match names. */
+function charsetNamed(match: RegExpExecArray): string {
+  const value = (match[2] ?? match[3] ?? '').trim();
+  if (match[1] !== '*' && match[1] !== '*0*') return value;
+  // charset'language'value: the parameter's own charset and language are the first two fields.
+  const encoded = value.split("'").slice(2).join("'") || value;
+  try {
+    return decodeURIComponent(encoded).trim();
+  } catch {
+    return encoded;
+  }
 }
 
 /** How deep `mimeParts` goes into multiparts within multiparts (mailparser's own limit is far above any real message). */

@@ -966,6 +966,19 @@ describe("inspectDocument: an e-mail body in no declared charset is read as its 
     expect(utf8).toContain('Grüße aus Köln');
   });
 
+  // helper-93 #15: a charset named the RFC 2231 way (`charset*=''x-unknown`) was not seen: a name no
+  // decoder takes came out as U+FFFD, and a name one takes could be guessed over.
+  it.each([
+    ["charset*=''x-unknown", 'Preis: 12 € für März', (body: string) => cp1252(body)],
+    ["charset*=us-ascii'en'unknown-8bit", 'Preis: 12 € für März', (body: string) => cp1252(body)],
+    ['charset*0=x-unknown', 'Preis: 12 € für März', (body: string) => cp1252(body)],
+    ["charset*=''x-mac-roman", 'Café Noël', () => Buffer.from([0x43, 0x61, 0x66, 0x8e, 0x20, 0x4e, 0x6f, 0x91, 0x6c])],
+    ["charset*=''iso-8859-7", 'Καλημέρα', () => Buffer.from([0xca, 0xe1, 0xeb, 0xe7, 0xec, 0xdd, 0xf1, 0xe1])],
+  ])('a charset named as RFC 2231 says (%s) is read as a plain one', async (param, words, encode) => {
+    const text = await textOf(Buffer.concat([Buffer.from(`${head}Content-Type: text/plain; ${param}\r\nContent-Transfer-Encoding: 8bit\r\n\r\n`), encode(words), Buffer.from('\r\n')]));
+    expect(text).toContain(words);
+  });
+
   it('a multipart cut short (no closing delimiter): its last part is read too', async () => {
     const text = await textOf(Buffer.concat([Buffer.from(`${head}Content-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\n`), cp1252('Preis: 12 € für März'), Buffer.from('\r\n')]));
     expect(text).toContain('Preis: 12 € für März');
