@@ -400,6 +400,24 @@ describe('--max-cost on a rerun', () => {
     expect(existsSync(none)).toBe(false);
   });
 
+  // helper-93 #7: the high end counted a contract's answer at the recipe's 8,192 tokens for documents,
+  // and the line said "every answer using all 800 max_tokens".
+  it('the high end names each limit it counts: the rows\' max_tokens and the one for records with documents', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-cost-limits-'));
+    writeFileSync(join(dir, 'a.pdf'), readFileSync(join(ROOT, 'fixtures', 'documents', 'contract.pdf')));
+    const input = join(dir, 'mixed.ndjson');
+    writeFileSync(input, '{"id":1,"file":"a.pdf"}\n{"id":2,"clause":"Liability is capped at 12 months of fees."}\n');
+    const mixed = await runCli(['--dry-run', '--transform', 'contract-clauses', '--attach', 'file', '--allow-missing', input]);
+    expect(mixed.code, mixed.stderr).toBe(0);
+    expect(mixed.stderr).toMatch(/every answer using all of its max_tokens: 800, and 8,192 for the 1 request with documents, nothing cached/);
+    writeFileSync(input, '{"id":1,"file":"a.pdf"}\n');
+    const documents = await runCli(['--dry-run', '--transform', 'contract-clauses', '--attach', 'file', input]);
+    expect(documents.stderr).toMatch(/every answer using all 8,192 max_tokens, nothing cached/);
+    writeFileSync(input, '{"id":2,"clause":"Liability is capped at 12 months of fees."}\n');
+    const rows = await runCli(['--dry-run', '--transform', 'contract-clauses', '--attach', 'file', '--allow-missing', input]);
+    expect(rows.stderr).toMatch(/every answer using all 800 max_tokens, nothing cached/);
+  });
+
   // helper-70: the raised max_tokens of a cut-off answer's retry was priced only when the retry was
   // sent back in the same run; a rerun that found it pending priced it at the job's --max-tokens.
   it("prices a cut-off answer's retry that a stopped run left pending at the max_tokens it asks for: the rerun stays within its cap", async () => {

@@ -101,6 +101,11 @@ export class InputTally {
   readonly #answers: number[] = [];
   /** The requests that carry a document or an image: their free-text answers are sized as ones about them. */
   #documents = 0;
+
+  /** The requests that carry a document or an image. */
+  get documents(): number {
+    return this.#documents;
+  }
   /**
    * The requests seen: the first 48 bits of each key (a sha256, base64url), to the next 30. A record
    * is a repeat only when all 78 match (a false repeat, which would leave a request out of the
@@ -164,15 +169,26 @@ const MAX_SEEN = 16_000_000;
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 /** The estimate line of a tally, given the tally's estimate (`InputTally.estimate`: its callers also check its `capUsd`). */
-export function estimateLine(tally: InputTally, e: ReturnType<InputTally['estimate']>, model: string, maxTokens: number, mode: 'batch' | 'realtime' = 'batch'): string {
+export function estimateLine(tally: InputTally, e: ReturnType<InputTally['estimate']>, model: string, maxTokens: number, mode: 'batch' | 'realtime' = 'batch', documentMaxTokens?: number): string {
   const cost =
     e.highUsd === undefined
       ? `no price is known for ${model} (give --prices FILE)`
       : `about ${usd(e.lowUsd ?? 0)} at ${mode === 'batch' ? 'batch' : 'real-time'} prices (${model}; typical answers of about ${count(Math.ceil(e.expectedOutputTokens))} tokens${e.avgCachedPrefixTokens > 0 ? ', the prefix cached' : ''})` +
         // What --max-cost counts (`capUsd`): cache hits in batches are best-effort.
-        `${e.avgCachedPrefixTokens > 0 ? `, ${usd(e.capUsd ?? 0)} if the cache is never hit (what --max-cost counts)` : ''}, at most ${usd(e.highUsd)} (every answer using all ${count(maxTokens)} max_tokens, nothing cached)`;
+        `${e.avgCachedPrefixTokens > 0 ? `, ${usd(e.capUsd ?? 0)} if the cache is never hit (what --max-cost counts)` : ''}, at most ${usd(e.highUsd)} (every answer using all ${limitsWords(tally, maxTokens, documentMaxTokens)}, nothing cached)`;
   const repeats = tally.repeats > 0 ? ` (for ${count(tally.requests + tally.repeats)} records: ${count(tally.repeats)} repeat one)` : '';
   return `estimate: ${plural(tally.requests, 'request')}${repeats} of about ${count(Math.ceil(e.avgInputTokens))} input tokens${e.avgCachedPrefixTokens > 0 ? ` (${count(Math.ceil(e.avgCachedPrefixTokens))} of them a cacheable prefix)` : ''}: ${cost}`;
+}
+
+/**
+ * The `max_tokens` the high end counts: the rows', and the one for requests with documents where it
+ * is another (helper-93 #7: a contract's 8,192 was counted, and 800 named).
+ */
+function limitsWords(tally: InputTally, maxTokens: number, documentMaxTokens: number | undefined): string {
+  const documents = tally.documents;
+  if (documentMaxTokens === undefined || documentMaxTokens === maxTokens || documents === 0) return `${count(maxTokens)} max_tokens`;
+  if (documents >= tally.requests) return `${count(documentMaxTokens)} max_tokens`;
+  return `of its max_tokens: ${count(maxTokens)}, and ${count(documentMaxTokens)} for the ${plural(documents, 'request')} with documents`;
 }
 
 /** Dollars with the precision the amount needs: cents above $1, more for the fractions a row costs. */

@@ -40,7 +40,7 @@ export async function dryRun(out: NodeJS.WritableStream, say: (line: string) => 
   const estimate = () => {
     if (tally.requests === 0 && tally.failed === 0 && inLedger > 0) return allInLedger(inLedger);
     const e = tally.estimate(spec.model, spec.maxTokens, prices, cached, mode, answerSchema, spec.documentMaxTokens);
-    const line = estimateLine(tally, e, spec.model, spec.maxTokens, mode) + notCounted(inLedger);
+    const line = estimateLine(tally, e, spec.model, spec.maxTokens, mode, spec.documentMaxTokens) + notCounted(inLedger);
     // With --max-cost: whether the run would be refused before anything is sent (as `checkCost`).
     const capUsd = e.capUsd;
     return maxCost !== undefined && capUsd !== undefined && capUsd > maxCost ? `${line}; over --max-cost ${usd(maxCost)}: the run would be refused before anything is sent` : line;
@@ -157,7 +157,7 @@ export async function checkCost(records: AsyncIterable<SourceRecord>, check: Cos
   // cap), and without the cache (`capUsd`), as the budget guard checks each batch.
   const estimate = tally.estimate(spec.model, spec.maxTokens, prices, cachedPrefix, mode, spec.answerSchema, spec.documentMaxTokens);
   const capUsd = estimate.capUsd ?? 0;
-  const line = estimateLine(tally, estimate, spec.model, spec.maxTokens, mode) + notCounted(paid);
+  const line = estimateLine(tally, estimate, spec.model, spec.maxTokens, mode, spec.documentMaxTokens) + notCounted(paid);
   if (capUsd > maxCost) {
     throw withoutHint(
       usageError(
