@@ -185,7 +185,10 @@ export function enrichStage(
   // Before anything is created: what the API would refuse for every row. The registry answers without a
   // network call; a model it does not know is asked about online (GET /v1/models/{id}) when the stage starts.
   const job = { model: o.model, maxTokens: o.maxTokens, answerSchema: rowAnswer?.jsonSchema };
-  const documentJob = documentAnswer || o.documentMaxTokens !== undefined ? { ...job, answerSchema: documentAnswer?.jsonSchema ?? job.answerSchema, maxTokens: o.documentMaxTokens ?? o.maxTokens } : undefined;
+  const documentJob =
+    documentAnswer || o.documentMaxTokens !== undefined
+      ? { ...job, answerSchema: documentAnswer?.jsonSchema ?? job.answerSchema, ...(o.documentMaxTokens === undefined ? {} : { maxTokens: o.documentMaxTokens, maxTokensIs: "for records with documents (the library's documentMaxTokens; a recipe's)" }) }
+      : undefined;
   const offlineProblem = findModel(o.model) ? (jobProblem(job) ?? (documentJob && jobProblem(documentJob))) : undefined;
   if (offlineProblem) throw new BatchEnrichError('BE_INVALID_OPTION', offlineProblem);
   const prompt = compileTemplate(o.prompt);

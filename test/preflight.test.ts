@@ -22,6 +22,8 @@ describe('enrichStage preflight', () => {
     expect(() => enrichStage({ prompt: '{{text}}', schema: recursive, apiKey: 'k' })).toThrow(/Recursive schemas are not supported/);
     expect(() => enrichStage({ prompt: '{{text}}', model: 'claude-haiku-4-5', maxTokens: 100_000, apiKey: 'k' })).toThrow(/output limit of 64,000/);
     expect(() => enrichStage({ prompt: '{{text}}', model: 'claude-opus-4-1', apiKey: 'k' })).toThrow(/claude-opus-4-1 is retired/);
+    // helper-93 #8: named as the option given, not as maxTokens.
+    expect(() => enrichStage({ prompt: '{{text}}', model: 'claude-haiku-4-5', documentMaxTokens: 100_000, apiKey: 'k' })).toThrow(/^max_tokens 100000 for records with documents \(the library's documentMaxTokens; a recipe's\) is over claude-haiku-4-5's output limit of 64,000$/);
   });
 
   it('an empty rendered prompt is that record\u2019s _error (empty_prompt), never sent; the others are enriched', async () => {

@@ -29,6 +29,8 @@ export interface JobShape {
   betas?: readonly string[];
   /** The clock (ms), for retirement dates. */
   now?: number;
+  /** What `maxTokens` is, as the user gave it (helper-93 #8: a recipe's limit for documents was named --max-tokens); the rows' limit by default. */
+  maxTokensIs?: string;
 }
 
 const n = (value: number) => value.toLocaleString('en-US');
@@ -65,7 +67,7 @@ export function jobProblem(job: JobShape, lookup: (id: string) => ModelEntry | u
     if (!model.capabilities[capability]) return `model ${job.model} does not support ${CAPABILITY_NAMES[capability]}, which this job needs`;
   }
   const limit = outputLimit(model, job.betas);
-  if (job.maxTokens > limit) return `max_tokens ${job.maxTokens} (--max-tokens; the library's maxTokens) is over ${job.model}'s output limit of ${n(limit)}`;
+  if (job.maxTokens > limit) return `max_tokens ${job.maxTokens} ${job.maxTokensIs ?? "(--max-tokens; the library's maxTokens)"} is over ${job.model}'s output limit of ${n(limit)}`;
   if (job.answerSchema) {
     let sent: unknown;
     try {

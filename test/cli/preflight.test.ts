@@ -34,6 +34,16 @@ describe('job-level preflight: usage error (exit 2), nothing created', () => {
     { description: 'a typo in the model (looked up online: 404)', args: () => ['--model', 'claude-haiku-45'], message: /unknown model claude-haiku-45/, lookups: 1 },
     { description: 'a retired model', args: () => ['--model', 'claude-opus-4-1'], message: /model claude-opus-4-1 is retired/ },
     { description: 'max_tokens over the model limit', args: () => ['--model', 'claude-haiku-4-5', '--max-tokens', '100000'], message: /max_tokens 100000 \(--max-tokens; the library's maxTokens\) is over claude-haiku-4-5's output limit of 64,000/ },
+    // helper-93 #8: a recipe's limit for records with documents was named as --max-tokens, which the user had not given.
+    {
+      description: "a recipe's documentMaxTokens over the model limit",
+      args: (dir) => {
+        const recipe = join(dir, 'recipe.mjs');
+        writeFileSync(recipe, "export default { prompt: 'Say {{text}}', model: 'claude-haiku-4-5', maxTokens: 400, documentMaxTokens: 100000 };\n");
+        return ['--transform', recipe];
+      },
+      message: /max_tokens 100000 for records with documents \(the recipe's documentMaxTokens\) is over claude-haiku-4-5's output limit of 64,000/,
+    },
     {
       description: 'a recursive schema',
       args: (dir) => {

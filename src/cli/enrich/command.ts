@@ -187,7 +187,7 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
   // online, a model the registry does not know is looked up by the library (GET /v1/models/{id}).
   const problem =
     jobProblem({ model: config.model, maxTokens: config.maxTokens, answerSchema: config.answer?.jsonSchema }) ??
-    (config.documentMaxTokens === undefined ? undefined : jobProblem({ model: config.model, maxTokens: config.documentMaxTokens, answerSchema: config.documentAnswer?.jsonSchema }));
+    (config.documentMaxTokens === undefined ? undefined : jobProblem({ model: config.model, maxTokens: config.documentMaxTokens, maxTokensIs: "for records with documents (the recipe's documentMaxTokens)", answerSchema: config.documentAnswer?.jsonSchema }));
   if (problem && (findModel(config.model) || values['dry-run'] || values.emulator)) throw usageError(problem);
   const cacheNote = cacheNotice(config.system, config.model);
   const input = openRunInput(file, values, config, io, say, ledgerPathOf(values, io.env));
