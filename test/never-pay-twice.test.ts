@@ -122,6 +122,24 @@ describe('adoption by proof, when the list is late or the clocks disagree', () =
     expect(events.filter((e) => e.type === 'adopted')).toHaveLength(1);
   });
 
+  // The minute was 60 poll intervals: at --poll-min 0.01 a search of 0.6 s took a batch the list showed
+  // late for one never made, and each try paid again (18 batches for 12 records over three tries).
+  it('a lost create is searched for a minute at least, however short the poll interval', async () => {
+    let t = Date.now();
+    const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
+    const emu = await emulator({ responder: perRecord, now: clock.now });
+    let lostAt: number | undefined;
+    const proxy = await faultProxy(emu.url, (call) => {
+      if (isCreate(call) && call.n === 0) {
+        lostAt = t;
+        return 'lose';
+      }
+      return isList(call) && lostAt !== undefined && t - lostAt < 30_000 ? 'empty-list' : 'pass';
+    });
+    const out = await enrich(emu, rows(4), { baseURL: proxy.url, clock, pollMinMs: 10, pollMaxMs: 100 });
+    expectPaidOnce(emu, out);
+  });
+
   // helper-67: the minute was counted from the row, written before the first attempt: a lost create
   // after a refused one (or a long retry-after) was searched for with three quick looks, and paid twice.
   it.each([0, 90_000])('a lost create after a refused attempt (%i ms later) is searched for a full minute from its loss', async (wait) => {

@@ -20,6 +20,7 @@ import { parseLimit } from './query.ts';
 import { RateWindow } from './ratelimit.ts';
 import { makeForwarder } from './upstream.ts';
 import { checkParams } from './params.ts';
+import { EMULATOR_HEADER, LIST_IMMEDIATE } from '../core/emulator-header.ts';
 import { FileStore, type FilesRoute } from './files.ts';
 import { checkDocuments } from './documents.ts';
 import {
@@ -554,6 +555,8 @@ export async function startServer(opts: ResolvedOptions): Promise<RunningServer>
     res.setHeader('request-id', requestId);
     // The API's clock, as every HTTP server gives it (RFC 9110 §6.6.1): the emulator's, which tests move.
     res.setHeader('date', new Date(opts.now()).toUTCString());
+    // Not the API's: this is the emulator, whose list shows a batch as soon as it is made (see the header's module).
+    res.setHeader(EMULATOR_HEADER, LIST_IMMEDIATE);
     if (opts.log) {
       const log = opts.log;
       res.on('close', () => {

@@ -44,6 +44,7 @@ import { requestCount, resultLines } from '../client/client.ts';
 import { apiFailure, isCutDownload, isTransient, withSignal } from '../client/errors.ts';
 import type { BatchRow } from '../ledger/ledger.ts';
 import { ledgerBusy, type LedgerStore } from '../ledger/store.ts';
+import { EMULATOR_HEADER, LIST_IMMEDIATE } from '../core/emulator-header.ts';
 
 /**
  * How far our clock may be from the API's: the window reaches this far on both sides of our call, on
@@ -57,6 +58,15 @@ export const ORPHAN_SKEW_MS = 10 * 60_000;
  * list showed 8 s late for one never made, and paid for it again (helper-66).
  */
 export const ORPHAN_SEARCH_POLLS = 60;
+/**
+ * …and never less than this, unless the list is our emulator's: a batch the API's list shows late
+ * shows late in seconds, whatever our poll interval (at `--poll-min 0.01`, 60 intervals were 0.6 s,
+ * and a lost create whose batch the list showed late was made again, try after try).
+ */
+export const LIST_LAG_MS = 60_000;
+/** At most about this many looks in that time: looks at the run's retry interval (milliseconds apart in tests) listed thousands of times a minute. */
+const LAG_LOOKS = 20;
+
 /**
  * How far back the window reaches for a row another run wrote (a dead run's, maybe on another machine,
  * or before NTP set this one's clock right): its time is on a clock this run cannot measure.
@@ -125,9 +135,12 @@ export async function findOurBatch(ctx: AdoptionContext, row: BatchRow, lostAt: 
   const rejected = new Set<string>();
   let emptyLooks = 0;
   let failedLooks = 0;
+  // Whether the list may show a new batch late (any list but our emulator's): then it is looked at for `LIST_LAG_MS` at least.
+  let lags = true;
   for (let attempt = 0; ; attempt++) {
     try {
-      const found = await look(ctx, row, candidates, rejected);
+      const { found, immediate } = await look(ctx, row, candidates, rejected);
+      lags = !immediate;
       if (found === 0) emptyLooks++;
     } catch (error) {
       if (signal.aborted) return undefined;
@@ -156,23 +169,24 @@ export async function findOurBatch(ctx: AdoptionContext, row: BatchRow, lostAt: 
     }
     // From when the attempt whose answer was lost ended (helper-67: from the row, written before a
     // first attempt refused, or a long retry-after, the minute had passed before the search began).
-    if (candidates.size === 0 && emptyLooks >= ORPHAN_LOOKS && ctx.now() - Math.max(row.created_at, lostAt) >= ctx.minSearchMs) return undefined;
+    const searchMs = lags ? Math.max(ctx.minSearchMs, LIST_LAG_MS) : ctx.minSearchMs;
+    if (candidates.size === 0 && emptyLooks >= ORPHAN_LOOKS && ctx.now() - Math.max(row.created_at, lostAt) >= searchMs) return undefined;
     // Each candidate left was checked this round and still runs (helper-66: a scheduler's try sat
     // silent until its batch ended).
     if (ctx.noWait && candidates.size > 0) return STILL_RUNNING;
-    await ctx.sleep(ctx.delay(attempt), signal);
+    await ctx.sleep(lags ? Math.max(ctx.delay(attempt), LIST_LAG_MS / LAG_LOOKS) : ctx.delay(attempt), signal);
     if (signal.aborted) return undefined;
   }
 }
 
-/** One look at the list: adds the new candidates; returns how many it found. */
-async function look(ctx: AdoptionContext, row: BatchRow, candidates: Map<string, Candidate>, rejected: Set<string>): Promise<number> {
+/** One look at the list: adds the new candidates; returns how many it found, and whether the list is our emulator's (`EMULATOR_HEADER`). */
+async function look(ctx: AdoptionContext, row: BatchRow, candidates: Map<string, Candidate>, rejected: Set<string>): Promise<{ found: number; immediate: boolean }> {
   return withSignal(ctx.signal, async (s) => {
     // The window widened by how far the API's clock (its `created_at`s are on it) is from ours (helper-66:
     // a machine 15 minutes off never found its batch, and paid again); widened, not moved: the row's time
     // is on the clock of the run that wrote it, which may not be this one's (helper-67). A wider window
     // costs a few more checks; a batch is still ours only by its nonce.
-    const { batches, ahead } = await listBatches(ctx.client, ctx.now, s);
+    const { batches, ahead, immediate } = await listBatches(ctx.client, ctx.now, s);
     // A row another run wrote is on that run's clock, whose offset this run cannot measure: an hour.
     const skew = row.run === ctx.run ? ORPHAN_SKEW_MS : ORPHAN_OTHER_CLOCK_MS;
     const from = row.created_at + Math.min(0, ahead) - skew;
@@ -188,7 +202,7 @@ async function look(ctx: AdoptionContext, row: BatchRow, candidates: Map<string,
       candidates.set(batch.id, { batch, notFound: 0 });
       found++;
     }
-    return found;
+    return { found, immediate };
   });
 }
 
@@ -197,11 +211,11 @@ async function look(ctx: AdoptionContext, row: BatchRow, candidates: Map<string,
  * `now` (ms, negative when behind), as its answer's `Date` header says (to the second), 0 without one.
  * The `created_at` of a batch is on the API's clock.
  */
-export async function listBatches(client: Anthropic, now: () => number, signal: AbortSignal): Promise<{ batches: AsyncIterable<MessageBatch>; ahead: number }> {
+export async function listBatches(client: Anthropic, now: () => number, signal: AbortSignal): Promise<{ batches: AsyncIterable<MessageBatch>; ahead: number; immediate: boolean }> {
   const asked = now();
   const { data: batches, response } = await client.messages.batches.list({ limit: 100 }, { signal }).withResponse();
   const apiNow = Date.parse(response.headers.get('date') ?? '');
-  return { batches, ahead: Number.isFinite(apiNow) ? apiNow - (asked + now()) / 2 : 0 };
+  return { batches, ahead: Number.isFinite(apiNow) ? apiNow - (asked + now()) / 2 : 0, immediate: response.headers.get(EMULATOR_HEADER) === LIST_IMMEDIATE };
 }
 
 /** Whether a candidate is ours (proven), someone else's, or not known yet (still running, or a transient failure). */
