@@ -15,7 +15,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { transformJSONSchema } from '@anthropic-ai/sdk/lib/transform-json-schema';
-import type { Template } from './template.ts';
+import { wellFormed, type Template } from './template.ts';
 
 export type JSONSchema = Record<string, unknown>;
 
@@ -58,7 +58,7 @@ const ID_PREFIX_CHARS = MAX_KEY_CHARS - HASH_CHARS - 1;
 /** Pre-computes what is shared by all requests (the transformed schema, the system block). */
 export function prepareSpec(spec: RequestSpec): (record: Record<string, unknown>) => RequestParams {
   const system = spec.system
-    ? [{ type: 'text' as const, text: spec.system, cache_control: { type: 'ephemeral' as const, ttl: '1h' as const } }]
+    ? [{ type: 'text' as const, text: wellFormed(spec.system), cache_control: { type: 'ephemeral' as const, ttl: '1h' as const } }]
     : undefined;
   const format = spec.answerSchema
     ? { format: { type: 'json_schema' as const, schema: transformJSONSchema(spec.answerSchema) } }

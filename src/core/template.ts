@@ -91,7 +91,7 @@ export function compileTemplate(source: string): Template {
         }
         out += valueText(value);
       }
-      return out;
+      return wellFormed(out);
     },
     blank(record) {
       let fieldsSeen = false;
@@ -105,6 +105,17 @@ export function compileTemplate(source: string): Template {
       return fieldsSeen;
     },
   };
+}
+
+/**
+ * `text` with each lone surrogate (half of a pair, as `text.slice(0, n)` leaves of an emoji) made
+ * U+FFFD, as the file decoders do (core/encoding.ts). JSON.stringify writes a lone surrogate as a
+ * `\ud83d` escape, which the API's JSON parser refuses ("no low surrogate in string"): in a batch,
+ * the 400 refused the create of every request in it (helper-95).
+ */
+export function wellFormed(text: string): string {
+  const checked = text as string & { isWellFormed(): boolean; toWellFormed(): string }; // Node 20; not in the ES2023 lib types
+  return checked.isWellFormed() ? text : checked.toWellFormed();
 }
 
 /** The fields a template needs that a CSV header lacks (nested paths resolve by first segment; optional fields are never missing). */

@@ -23,6 +23,11 @@ describe('prepareSpec', () => {
     });
   });
 
+  it('a lone surrogate in the system prompt is U+FFFD: the API refuses the JSON escape of one (helper-95)', () => {
+    const params = prepareSpec({ ...base, system: 'You triage \ud83d' })({ text: 'x' });
+    expect(params.system?.[0]?.text).toBe('You triage \ufffd');
+  });
+
   it('the system prompt is one text block cached for 1 h (batches outlive the 5 min default)', () => {
     const params = prepareSpec({ ...base, system: 'You triage tickets.' })({ text: 'x' });
     expect(params.system).toStrictEqual([

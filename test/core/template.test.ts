@@ -149,3 +149,17 @@ describe('optional placeholders ({{field?}})', () => {
     expect(template.render({ id: '\ue0009007199254740993' })).toBe('9007199254740993 {"id":9007199254740993}');
   });
 });
+
+// helper-95: a row's text cut in the middle of an emoji (`text.slice(0, n)` of a database column, an
+// object given to `enrich()`) holds a lone surrogate. JSON.stringify writes it as a `\ud83d` escape,
+// which the API's JSON parser refuses ("no low surrogate in string"): the create of the whole batch,
+// every row in it, failed with 400, and so did every rerun. Files are decoded to well-formed text already.
+describe('compileTemplate: well-formed text', () => {
+  it('a lone surrogate in a value or in the template is U+FFFD; pairs are kept', () => {
+    const t = compileTemplate('Classify: {{text}} {{more}}');
+    expect(t.render({ text: 'cut \ud83d', more: '\ude00 end 😀' })).toBe('Classify: cut \ufffd \ufffd end 😀');
+    expect(compileTemplate('lone \udfff {{a}}').render({ a: 'x' })).toBe('lone \ufffd x');
+    // The prompt as a whole is made well-formed: halves that meet in it make their character.
+    expect(compileTemplate('{{a}}{{b}}').render({ a: '\ud83d', b: '\ude00' })).toBe('\ud83d\ude00');
+  });
+});
