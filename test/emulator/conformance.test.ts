@@ -189,6 +189,28 @@ describe('create-time validation (400 naming the path)', () => {
     expectApiError(await raw(emu.url, 'POST', '/v1/messages/batches', '{"requests": ['), 400, 'invalid_request_error', /not valid JSON/);
   });
 
+  // helper-95: the API's parser refuses a lone surrogate escape (JSON.stringify writes `\ud83d` for half an
+  // emoji), and the emulator's JSON.parse took it, so a batch the API refuses whole ran here.
+  it('rejects a lone surrogate escape, as the API does; an escaped backslash before `u` and a pair are text', async () => {
+    const body = (text: string) => `{"requests":[{"custom_id":"a","params":{"model":"${MODEL}","max_tokens":5,"messages":[{"role":"user","content":"${text}"}]}}]}`;
+    const cases: [text: string, message: string, escape: string][] = [
+      ['cut \\ud83d', 'no low surrogate in string', '\\ud83d'],
+      ['\\ud83d\\u0041', 'invalid low surrogate in string', '\\u0041'],
+      ['x\\udE00', 'invalid high surrogate in string', '\\udE00'],
+      ['\\\\\\ud83d', 'no low surrogate in string', '\\ud83d'],
+    ];
+    for (const [text, message, escape] of cases) {
+      // Where the parser stops: after a high half, where its low half should start; else at the escape.
+      const char = body(text).indexOf(escape) + (message.startsWith('no low') ? 6 : 0);
+      const r = await raw(emu.url, 'POST', '/v1/messages/batches', body(text));
+      expect(r.json.error?.message, text).toBe(`The request body is not valid JSON: ${message}: line 1 column ${char + 1} (char ${char})`);
+      expectApiError(r, 400, 'invalid_request_error');
+    }
+    for (const text of ['\\ud83d\\ude00 pair', '\\\\ud83d is text', '😀']) {
+      expect((await raw(emu.url, 'POST', '/v1/messages/batches', body(text))).status, text).toBe(200);
+    }
+  });
+
   it('accepts exactly 100,000 requests and rejects 100,001', async () => {
     const local = await startEmulator();
     try {
