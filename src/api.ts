@@ -216,7 +216,7 @@ async function* toSourceRecords(rows: Rows, file: string): AsyncGenerator<Source
     const at = { seq, line: seq + 1 };
     seq++;
     return isRecord(row)
-      ? { ...at, data: row }
+      ? { ...at, data: ownJson(row) }
       : { ...at, data: {}, error: { type: 'invalid_input', message: `${file}:${at.line}: expected an object, got ${describe(row)}` } };
   };
   if (Symbol.asyncIterator in rows) {
@@ -224,6 +224,26 @@ async function* toSourceRecords(rows: Rows, file: string): AsyncGenerator<Source
   } else {
     for (const row of rows) yield next(row);
   }
+}
+
+/**
+ * A row with a `toJSON()` that gives a plain object (an ORM's model instance: Sequelize, Mongoose, whose
+ * fields are getters on the class's prototype over `dataValues`): those fields, which are what the row
+ * comes out with (it is kept as its JSON). Else the prompt saw only its own properties, and every row
+ * was a `template` error naming a field its output showed (helper-95). Any other row is itself; one
+ * whose `toJSON` throws too (the intake makes that its `invalid_input`).
+ */
+function ownJson(row: Record<string, unknown>): Record<string, unknown> {
+  const toJSON = (row as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON !== 'function') return row;
+  let json: unknown;
+  try {
+    json = (toJSON as (key: string) => unknown).call(row, '');
+  } catch {
+    return row;
+  }
+  const proto = typeof json === 'object' && json !== null && !Array.isArray(json) ? (Object.getPrototypeOf(json) as object | null) : undefined;
+  return proto === null || (proto !== undefined && Object.getPrototypeOf(proto) === null) ? (json as Record<string, unknown>) : row;
 }
 
 /** Objects whose fields are the record: not arrays, and not the built-ins whose JSON loses their content. */

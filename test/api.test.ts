@@ -350,3 +350,26 @@ describe('a row holding half an emoji', () => {
     expect(out[3]?.text).toBe(input[3]?.text); // the row itself is given back as it came
   });
 });
+
+// helper-95: an ORM's row (Sequelize, Mongoose: its fields are getters on the class's prototype, its
+// data in `dataValues`, and `toJSON()` gives them) was every row's `template` error, "Missing field:
+// the prompt template uses {{text}}, got a record without it", and came out with that `text` (its JSON).
+describe('a row whose toJSON() gives its fields (an ORM model instance)', () => {
+  class Model {
+    constructor(public dataValues: Record<string, unknown>) {}
+    get id(): unknown {
+      return this.dataValues['id'];
+    }
+    get text(): unknown {
+      return this.dataValues['text'];
+    }
+    toJSON() {
+      return { ...this.dataValues };
+    }
+  }
+  it('is enriched by those fields, as it comes out', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const out = await enrichAll([new Model({ id: '1', text: 'a' }), new Model({ id: '2', text: 'b' })], optionsFor(emu.url));
+    expect(out).toEqual([answered({ id: '1', text: 'a' }), answered({ id: '2', text: 'b' })]);
+  });
+});
