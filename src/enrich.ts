@@ -16,6 +16,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import { basename } from 'node:path';
 import { z } from 'zod';
 import { BatchEnrichError } from './errors.ts';
+import { closest } from './core/suggest.ts';
 import { POLL_MAX_MS, POLL_MIN_MS } from './core/backoff.ts';
 import { checkApiKey, checkBaseUrl, createClient, identityOf, publicBaseUrl, sameEndpoint } from './client/client.ts';
 import { DEFAULT_MAX_ATTEMPTS, isTransientFailure, mayHaveFailedForFiles, modelOutputLimit } from './core/retry.ts';
@@ -121,6 +122,12 @@ export function resolveOptions(options: EnrichOptions) {
     // A recipe spread into the options (helper-89: "Unrecognized keys: name, description, fields" said nothing of recipes).
     const recipe = issue?.code === 'unrecognized_keys' && issue.keys.some((key) => key === 'name' || key === 'fields' || key === 'description');
     const hint = recipe ? ": these are a recipe's settings: pass { ...recipeOptions(recipe), ...yours }, or use recipeStage(recipe) in a pipeline" : '';
+    // A misspelt option is named, with the one meant, as readRecords' are (helper-95: "`options`: Unrecognized key: \"baseUrl\"").
+    if (issue?.code === 'unrecognized_keys' && !recipe) {
+      const near = issue.keys.length === 1 ? closest(issue.keys[0] as string, Object.keys(optionsSchema.shape)) : undefined;
+      const names = issue.keys.map((key) => `\`${key}\``).join(', ');
+      throw new BatchEnrichError('BE_INVALID_OPTION', `${names}: unknown option${issue.keys.length === 1 ? '' : 's'}${near ? ` (did you mean \`${near}\`?)` : ''}`);
+    }
     throw new BatchEnrichError('BE_INVALID_OPTION', `\`${name}\`: ${issue?.message ?? 'invalid'}${hint}`);
   }
   // As the CLI refuses --poll-min above --poll-max (helper-88: the library ran on, its minimum ignored).

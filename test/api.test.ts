@@ -76,6 +76,16 @@ describe('the rows enrich() and enrichAll() give carry the row’s and the answe
     // @ts-expect-error `maxToken` is no option (`maxTokens` is)
     await expect(enrichAll([{ id: '1', text: 'a' }], { ...optionsFor(emu.url), maxToken: 5 })).rejects.toMatchObject({ code: 'BE_INVALID_OPTION' });
   });
+
+  // helper-95: from JavaScript (or options read from a config), a misspelt option said "`options`:
+  // Unrecognized key: "baseUrl"", where readRecords' and writeRecords' say which option was meant.
+  it('a misspelt option is named, with the option meant', () => {
+    const misspelt = (extra: object) => expectErrorSync(() => enrich([], { ...optionsFor('http://127.0.0.1:1'), ...extra } as EnrichOptions), { code: 'BE_INVALID_OPTION' });
+    expect(misspelt({ baseUrl: 'http://x' }).message).toBe('`baseUrl`: unknown option (did you mean `baseURL`?)');
+    expect(misspelt({ maxToken: 5 }).message).toBe('`maxToken`: unknown option (did you mean `maxTokens`?)');
+    expect(misspelt({ temperature: 0 }).message).toBe('`temperature`: unknown option');
+    expect(misspelt({ a: 1, b: 2 }).message).toBe('`a`, `b`: unknown options');
+  });
 });
 
 // helper-89 #4: a recipe spread into enrich()'s options was refused with "Unrecognized keys: name,
