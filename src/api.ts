@@ -186,7 +186,7 @@ function checkRows(rows: unknown): Rows {
  * earlier stage failed it) passes through failed. Between two enrich stages in one pipeline
  * (helper-77: the second refused the first's output, and no adapter was exported):
  * @example
- * await pipeline(readRecords(), enrichStage(triage), fromObjects(), enrichStage(summary), writeRecords({ format: 'ndjson' }), process.stdout);
+ * await pipeline(process.stdin, readRecords(), enrichStage(triage), fromObjects(), enrichStage(summary), writeRecords({ format: 'ndjson' }), process.stdout);
  */
 export function fromObjects(): (rows: AsyncIterable<object>) => AsyncGenerator<SourceRecord> {
   return async function* records(rows) {
