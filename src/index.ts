@@ -6,7 +6,7 @@ import { Duplex } from 'node:stream';
 
 export { BatchEnrichError, isBatchEnrichError, isUsageError, type BatchEnrichErrorCode } from './errors.ts';
 export { enrichStage, resolveOptions, DEFAULT_MODEL, DEFAULT_MAX_TOKENS, type EnrichOptions } from './enrich.ts';
-export { defineRecipe, recipeStage, recipeOptions, type Recipe } from './recipe.ts';
+export { defineRecipe, recipeStage, recipeOptions, type Recipe, type RecipeOptions } from './recipe.ts';
 export { readRecords, readCsv, readNdjson, formatFromName, type InputFormat, type ReadOptions, type SourceRecord } from './stages/read.ts';
 export { toRequests, type PrepareOptions } from './stages/prepare.ts';
 export { attachDocuments, resolveUploads, AUTO_UPLOAD_BYTES, type AttachOptions, type AttachedRecord, type UploadMode } from './stages/attach.ts';

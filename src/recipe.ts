@@ -34,10 +34,22 @@ export interface Recipe {
   fields?: readonly string[] | undefined;
 }
 
-/** Declares a recipe (identity; gives type checking to recipe modules). */
-export function defineRecipe(recipe: Recipe): Recipe {
+/**
+ * Declares a recipe (identity; gives type checking to recipe modules). It keeps the recipe's own type,
+ * its zod schema's included, so that `recipeOptions(recipe)` types the rows `enrich()` gives.
+ */
+export function defineRecipe<R extends Recipe>(recipe: R): R {
   return recipe;
 }
+
+/**
+ * `recipeOptions(recipe)`'s type: its zod `schema` as it is (the answer's fields are typed in the rows
+ * `enrich()` and `enrichAll()` give, helper-95), and a `documentSchema` when it has one (either answer
+ * may come then: any fields).
+ */
+export type RecipeOptions<R extends Recipe> = EnrichOptions &
+  (R extends { schema: infer S extends z.ZodType } ? { schema: S } : unknown) &
+  (R extends { documentSchema: z.ZodType } ? { documentSchema: z.ZodType } : unknown);
 
 /**
  * A recipe as a `pipeline` stage; `overrides` win over the recipe's own settings. `documents: true`
@@ -58,6 +70,8 @@ export function recipeStageOptions(recipe: Recipe, overrides: Partial<EnrichOpti
 }
 
 /** The enrich options a recipe stands for (`documents: true`: for whole documents, see `recipeStage`). */
+export function recipeOptions<R extends Recipe>(recipe: R, options?: { documents?: false }): RecipeOptions<R>;
+export function recipeOptions(recipe: Recipe, options?: { documents?: boolean }): EnrichOptions;
 export function recipeOptions(recipe: Recipe, options: { documents?: boolean } = {}): EnrichOptions {
   const whole = options.documents === true;
   const schema = whole && recipe.documentSchema ? recipe.documentSchema : recipe.schema;

@@ -9,7 +9,7 @@ import { runInNewContext } from 'node:vm';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { RAW_NUMBER } from '../src/core/rawjson.ts';
 import { Ledger } from '../src/ledger/ledger.ts';
-import { enrich, enrichAll, newCostTotals, type CostTotals } from '../src/index.ts';
+import { enrich, enrichAll, newCostTotals, recipeOptions, type CostTotals } from '../src/index.ts';
 import type { EnrichOptions } from '../src/enrich.ts';
 import type { RecordError } from '../src/index.ts';
 import { expectError, expectErrorSync } from './helpers/expect-error.ts';
@@ -381,5 +381,27 @@ describe('a row whose toJSON() gives its fields (an ORM model instance)', () => 
     const emu = await emulator({ responder: perRecord });
     const out = await enrichAll([new Model({ id: '1', text: 'a' }), new Model({ id: '2', text: 'b' })], optionsFor(emu.url));
     expect(out).toEqual([answered({ id: '1', text: 'a' }), answered({ id: '2', text: 'b' })]);
+  });
+});
+
+// helper-95: the README's `enrichAll(rows, { ...recipeOptions(ticketTriage), ledger: ':memory:' })` gave
+// rows of `unknown` fields: recipeOptions() returned `EnrichOptions` (a schema of any kind), so neither
+// the recipe's answer (`row.category`) nor the row's own fields (`row.ticket_id`) kept their types.
+describe('recipeOptions() as enrich() options, as TypeScript sees the rows', () => {
+  it("a recipe's zod schema types the answer, and the row keeps its fields' types", async () => {
+    const { default: triage } = await import('../transforms/ticket-triage.ts');
+    const { default: clauses } = await import('../transforms/contract-clauses.ts');
+    const emu = await emulator({ processingMs: 1 });
+    const out = await enrichAll([{ ticket_id: 7, subject: 'Refund', body: 'Charged twice' }], { ...recipeOptions(triage), apiKey: 'k', baseURL: emu.url, ledger: ':memory:' });
+    const row = out[0]!;
+    expectTypeOf(row.ticket_id).toEqualTypeOf<number>();
+    if (!row._error) {
+      expectTypeOf(row.category).toEqualTypeOf<'billing' | 'bug' | 'feature_request' | 'account' | 'outage' | 'how_to' | 'other'>();
+      expectTypeOf(row.response_hours).toEqualTypeOf<number>();
+    }
+    expect(row._error).toBeUndefined();
+    // A recipe with a document answer too: either answer may come, so any fields (as for a JSON Schema).
+    type ClauseRow = Awaited<ReturnType<typeof enrichAll<{ clause: string }, ReturnType<typeof recipeOptions<typeof clauses>>>>>[number];
+    expectTypeOf<Exclude<ClauseRow, { _error: RecordError }>['risk']>().toEqualTypeOf<unknown>();
   });
 });
