@@ -39,17 +39,20 @@ export type AnswerOf<O> = 'schema' extends keyof O
 
 /**
  * The fields an answer adds to its row: the answer as one field under `into: 'name' as const`; else
- * its fields (an object's), or `answer` for free text.
+ * its fields (an object's), or `answer` for any other answer (free text, a list, a number, an enum's
+ * value), as `mergeAnswer` puts it (helper-95: a list or a number made every field `unknown`).
  */
 export type AnswerFields<O> = O extends { into: infer K extends string }
   ? string extends K
     ? Record<string, unknown>
     : { [P in K]: AnswerOf<O> }
-  : AnswerOf<O> extends string
-    ? { answer: string }
+  : unknown extends AnswerOf<O>
+    ? Record<string, unknown>
     : AnswerOf<O> extends Record<string, unknown>
       ? AnswerOf<O>
-      : Record<string, unknown>;
+      : [Extract<AnswerOf<O>, Record<string, unknown>>] extends [never]
+        ? { answer: AnswerOf<O> }
+        : Record<string, unknown>; // an object or something else (`.nullable()`): either may come
 
 /**
  * A row as `enrich()` and `enrichAll()` give it: the row's own fields and the answer's

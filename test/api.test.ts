@@ -405,3 +405,23 @@ describe('recipeOptions() as enrich() options, as TypeScript sees the rows', () 
     expectTypeOf<Exclude<ClauseRow, { _error: RecordError }>['risk']>().toEqualTypeOf<unknown>();
   });
 });
+
+// helper-95: an answer that is no object (a list, a number, a boolean, an enum) comes out as `answer`
+// (`mergeAnswer`), but its type said a row of `unknown` fields: the row's own (`row.id`) and the answer.
+describe('an answer that is not an object, as TypeScript sees the rows', () => {
+  it('is `answer`, of the schema’s type, and the row keeps its fields’ types', async () => {
+    const { z } = await import('zod');
+    const emu = await emulator({ processingMs: 1 });
+    const base = { prompt: 'x {{text}}', apiKey: 'k', baseURL: emu.url, ledger: ':memory:' } as const;
+    const list = await enrichAll([{ id: 1, text: 'a' }], { ...base, schema: z.array(z.string()) });
+    const row = list[0]!;
+    expectTypeOf(row.id).toEqualTypeOf<number>();
+    if (!row._error) expectTypeOf(row.answer).toEqualTypeOf<string[]>();
+    expect(Array.isArray(row.answer)).toBe(true);
+    const count = await enrichAll([{ id: 1, text: 'a' }], { ...base, schema: z.number() });
+    if (!count[0]!._error) expectTypeOf(count[0]!.answer).toEqualTypeOf<number>();
+    const label = await enrichAll([{ id: 1, text: 'a' }], { ...base, schema: z.enum(['a', 'b']) });
+    if (!label[0]!._error) expectTypeOf(label[0]!.answer).toEqualTypeOf<'a' | 'b'>();
+    expect([typeof count[0]?.answer, label[0]?.answer]).toEqual(['number', expect.stringMatching(/^[ab]$/)]);
+  });
+});
