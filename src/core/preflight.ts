@@ -58,8 +58,13 @@ export function jobProblem(job: JobShape, lookup: (id: string) => ModelEntry | u
   // since its date was offered as known, and the retired model's error named none).
   const current = MODEL_REGISTRY.models.filter((m) => m.lifecycle !== 'retired' && !isRetired(m, now)).map((m) => m.id);
   if (!model) {
-    const typo = closest(job.model, current);
-    return `unknown model ${job.model}${typo ? ` (did you mean ${typo}?)` : ''}: the API would answer not_found_error for every row (known models: ${current.join(', ')})`;
+    // A name with a blank around it (read from a file or a form) is quoted, and the blank said: else
+    // the suggestion looked the same as the name (helper-95).
+    const blank = job.model.trim() !== job.model;
+    const typo = closest(job.model.trim(), current);
+    const name = blank ? JSON.stringify(job.model) : job.model;
+    const hint = typo ? ` (did you mean ${typo}?${blank ? ' it has a blank around it' : ''})` : blank ? ' (it has a blank around it)' : '';
+    return `unknown model ${name}${hint}: the API would answer not_found_error for every row (known models: ${current.join(', ')})`;
   }
   if (isRetired(model, now))
     return `model ${job.model} is retired${model.retiresAt ? ` since ${model.retiresAt}` : ''}: the API would answer not_found_error for every row; pick a current model (${current.join(', ')})`;

@@ -35,6 +35,10 @@ describe('jobProblem', () => {
   it('an unknown model that is a typo of a known one says which', () => {
     expect(jobProblem({ model: 'claude-haiku-45', maxTokens: 100 })).toMatch(/^unknown model claude-haiku-45 \(did you mean claude-haiku-4-5\?\)/);
     expect(jobProblem({ model: 'gpt-4o', maxTokens: 100 })).toMatch(/^unknown model gpt-4o: /);
+    // helper-95: a name read with a blank around it said "unknown model  claude-haiku-4-5 (did you
+    // mean claude-haiku-4-5?)", the suggestion the same as the name to the eye.
+    expect(jobProblem({ model: 'claude-haiku-4-5 ', maxTokens: 100 })).toMatch(/^unknown model "claude-haiku-4-5 " \(did you mean claude-haiku-4-5\? it has a blank around it\): /);
+    expect(jobProblem({ model: 'claude-haiku-4-5\n', maxTokens: 100 })).toMatch(/^unknown model "claude-haiku-4-5\\n" \(did you mean claude-haiku-4-5\? it has a blank around it\): /);
   });
 
   it('a model without a capability the job needs', () => {
