@@ -8,6 +8,7 @@ import { BatchEnrichError, shown } from './errors.ts';
 import { enrichStage, type EnrichOptions } from './enrich.ts';
 import { rawNumberText } from './core/rawjson.ts';
 import { ROW_SOURCE } from './core/text.ts';
+import { merged } from './core/result.ts';
 import type { SourceRecord } from './stages/read.ts';
 import type { z } from 'zod';
 import type { EnrichedRecord, RecordError } from './core/result.ts';
@@ -219,7 +220,7 @@ async function* toSourceRecords(rows: Rows, file: string): AsyncGenerator<Source
     const at = { seq, line: seq + 1 };
     seq++;
     return isRecord(row)
-      ? { ...at, data: ownJson(row) }
+      ? { ...at, data: snapshot(ownJson(row)) }
       : { ...at, data: {}, error: { type: 'invalid_input', message: `${file}:${at.line}: expected an object, got ${describe(row)}` } };
   };
   if (Symbol.asyncIterator in rows) {
@@ -247,6 +248,23 @@ function ownJson(row: Record<string, unknown>): Record<string, unknown> {
   }
   const proto = typeof json === 'object' && json !== null && !Array.isArray(json) ? (Object.getPrototypeOf(json) as object | null) : undefined;
   return proto === null || (proto !== undefined && Object.getPrototypeOf(proto) === null) ? (json as Record<string, unknown>) : row;
+}
+
+/**
+ * A plain row's fields as they are when it is read: a copy. The record is kept (as JSON) a moment
+ * later, with others, while the prompt is made at once: a source that yields one object again and
+ * again, changed for each row, gave every row the last row's fields, each with its own answer
+ * (helper-95). Nested objects are not copied. A class instance stays itself, for the intake to see
+ * what JSON would lose of it.
+ */
+function snapshot(row: Record<string, unknown>): Record<string, unknown> {
+  const proto = Object.getPrototypeOf(row) as object | null;
+  if (proto !== null && Object.getPrototypeOf(proto) !== null) return row;
+  try {
+    return merged({}, row);
+  } catch {
+    return row; // a getter that throws: the intake makes that the row's invalid_input (helper-78)
+  }
 }
 
 /** Objects whose fields are the record: not arrays, and not the built-ins whose JSON loses their content. */

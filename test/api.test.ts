@@ -425,3 +425,26 @@ describe('an answer that is not an object, as TypeScript sees the rows', () => {
     expect([typeof count[0]?.answer, label[0]?.answer]).toEqual(['number', expect.stringMatching(/^[ab]$/)]);
   });
 });
+
+// helper-95: a source that yields one object again and again, changed for each row (a generator that
+// reuses its row, as some drivers and parsers do for speed): every row came out with the last row's
+// fields, each with its own row's answer, so answers were given to the wrong ids.
+describe('a source that reuses its row object', () => {
+  it('each row comes out with its own fields and its own answer', async () => {
+    const emu = await emulator({ responder: perRecord });
+    function* reused(n: number) {
+      const row: { id: string; text: string } = { id: '', text: '' };
+      for (let i = 0; i < n; i++) {
+        row.id = String(i);
+        row.text = `text ${i}`;
+        yield row;
+      }
+    }
+    const want = rows(5).map(answered);
+    expect(await enrichAll(reused(5), optionsFor(emu.url))).toEqual(want);
+    const fromAsync = async function* () {
+      yield* reused(5);
+    };
+    expect(await enrichAll(fromAsync(), optionsFor(emu.url))).toEqual(want);
+  });
+});
