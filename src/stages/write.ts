@@ -10,7 +10,8 @@
  * first shows up in a later record (heterogeneous NDJSON written as CSV) is past the header: with
  * `growColumns` (a file that can be rewritten at the end) it becomes a column added at the end of
  * the rows from there on, and `widened()` tells the header to rewrite the file under
- * (`widenedColumns`); without, it is reported through `onExtraField` once per name and left out.
+ * (`widenedColumns`); without, it is reported through `onExtraField` (else as a process warning,
+ * `BATCH_ENRICH_EXTRA_FIELD`) once per name and left out.
  * NDJSON output keeps every field. Objects and arrays are written as JSON.
  */
 import { Transform } from 'node:stream';
@@ -98,7 +99,9 @@ export function createFormatter(options: WriteOptions): Formatter {
         if (options.growColumns) {
           cols.push(key);
           columnSet.add(key);
-        } else options.onExtraField?.(key);
+        } else if (options.onExtraField) options.onExtraField(key);
+        // Not without a word (helper-95): the CLI warns, and a library caller would lose the column unseen.
+        else process.emitWarning(`writeRecords: field \`${key}\` is not in the CSV header (the first record's fields): it is left out of every row; pass \`growColumns: true\` to add it as a column, or \`onExtraField\` to be told`, { code: 'BATCH_ENRICH_EXTRA_FIELD' });
       }
     }
     // Own fields only: `record['__proto__']` of a record without that column is Object.prototype.

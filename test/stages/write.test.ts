@@ -1,7 +1,7 @@
 /** The output stage: enriched records → NDJSON lines or CSV rows under a fixed header. */
 import { Readable } from 'node:stream';
 import { parse } from 'csv-parse/sync';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { coalesce, createFormatter, widenedColumns, writeRecords, type WriteOptions } from '../../src/stages/write.ts';
 
 async function writeAll(options: WriteOptions, records: Record<string, unknown>[]): Promise<string> {
@@ -151,6 +151,25 @@ describe('CSV output', () => {
     const out = VARYING.map((record) => format(record)).join('');
     expect(extra).toEqual(['note', 'other']);
     expect(out).toBe('id,label,_error\n1,a,\n2,b,\n3,,\n4,c,\n');
+  });
+
+  // helper-95: without onExtraField, a field the first record lacked (sparse rows from enrich(), a
+  // first row that failed) was left out of every row of the CSV without a word; the CLI warns.
+  it('without onExtraField, a field left out is a process warning, once per name', () => {
+    const warnings: { message: string; code: string | undefined }[] = [];
+    const spy = vi.spyOn(process, 'emitWarning').mockImplementation(((message: string, options?: { code?: string }) => {
+      warnings.push({ message, code: options?.code });
+    }) as typeof process.emitWarning);
+    try {
+      const format = createFormatter({ format: 'csv', answerColumns: ['label'] });
+      expect(VARYING.map((record) => format(record)).join('')).toBe('id,label,_error\n1,a,\n2,b,\n3,,\n4,c,\n');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(warnings).toEqual([
+      { code: 'BATCH_ENRICH_EXTRA_FIELD', message: 'writeRecords: field `note` is not in the CSV header (the first record\'s fields): it is left out of every row; pass `growColumns: true` to add it as a column, or `onExtraField` to be told' },
+      { code: 'BATCH_ENRICH_EXTRA_FIELD', message: 'writeRecords: field `other` is not in the CSV header (the first record\'s fields): it is left out of every row; pass `growColumns: true` to add it as a column, or `onExtraField` to be told' },
+    ]);
   });
 
   it('growColumns: a field missing from the header is a column added at the end of the rows from there on, and widened() gives the columns as written', () => {
