@@ -115,7 +115,12 @@ type Only<O> = O & { [K in Exclude<keyof O, keyof EnrichOptions>]: never };
 export function enrich<Row extends object, O extends EnrichOptions>(rows: Iterable<Row> | AsyncIterable<Row>, options: Only<O>): AsyncGenerator<Enriched<Row, O>> {
   const file = options.file ?? 'row';
   const stage = enrichStage({ ...options, file });
-  return withBigInts(stage(toSourceRecords(checkRows(rows), file))) as AsyncGenerator<EnrichedRecord> as AsyncGenerator<Enriched<Row, O>>;
+  const checked = checkRows(rows);
+  // The stage closes an input it has not read (a run stopped before: a ledger it cannot open, no key,
+  // `return()` first) by its `destroy`: the caller's rows, not the generator over them, which an early
+  // return does not run (helper-95: a database cursor kept its connection).
+  const records = Object.assign(toSourceRecords(checked, file), { destroy: () => closeRows(checked) });
+  return withBigInts(stage(records)) as AsyncGenerator<EnrichedRecord> as AsyncGenerator<Enriched<Row, O>>;
 }
 
 /**
@@ -124,13 +129,20 @@ export function enrich<Row extends object, O extends EnrichOptions>(rows: Iterab
  * a caller of `enrich()` reads the objects (helper-88: a row no longer matched its source row by a BigInt
  * id). The records are changed in place (the stage's marks on them stay).
  */
-async function* withBigInts(records: AsyncGenerator<EnrichedRecord>): AsyncGenerator<EnrichedRecord> {
-  try {
-    for await (const record of records) yield bigIntsIn(record) as EnrichedRecord;
-  } finally {
-    // `break` in the caller's loop: the stage stops as it would without this wrapper.
-    await records.return(undefined);
-  }
+function withBigInts(records: AsyncGenerator<EnrichedRecord>): AsyncGenerator<EnrichedRecord> {
+  // Not an async generator: one returned before its first `next` never runs its body, and the stage
+  // under it would not be told to stop (and close the caller's rows, helper-95). `break` in the
+  // caller's loop, `return` and `throw` go to the stage as they would without this wrapper.
+  const self: AsyncGenerator<EnrichedRecord> = {
+    async next() {
+      const step = await records.next();
+      return step.done ? step : { done: false, value: bigIntsIn(step.value) as EnrichedRecord };
+    },
+    return: (value) => records.return(value),
+    throw: (error) => records.throw(error),
+    [Symbol.asyncIterator]: () => self,
+  };
+  return self;
 }
 
 function bigIntsIn(value: unknown): unknown {
@@ -208,6 +220,14 @@ export function fromObjects(): (rows: AsyncIterable<object>) => AsyncGenerator<S
       yield { ...record, data, error: error as RecordError };
     }
   };
+}
+
+/** Closes rows nothing has read: a stream is destroyed, an iterator told to return (an array's has nothing to close). */
+function closeRows(rows: Rows): unknown {
+  const stream = rows as { destroy?: unknown };
+  if (typeof stream.destroy === 'function') return (stream.destroy as () => unknown).call(rows);
+  const iterator = Symbol.asyncIterator in rows ? rows[Symbol.asyncIterator]() : rows[Symbol.iterator]();
+  return iterator.return?.();
 }
 
 /**

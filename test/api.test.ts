@@ -5,6 +5,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { RAW_NUMBER } from '../src/core/rawjson.ts';
@@ -446,5 +447,21 @@ describe('a source that reuses its row object', () => {
       yield* reused(5);
     };
     expect(await enrichAll(fromAsync(), optionsFor(emu.url))).toEqual(want);
+  });
+});
+
+// helper-95: a run that stopped before it read a row (a ledger it could not open, no API key, or
+// return() before the first next()) left the caller's stream open: a database cursor kept its
+// connection, and the pool hung. enrichStage closed its own input so (helper-77), but enrich() handed it
+// a generator over the rows, which an early return does not run.
+describe('enrich() stopped before it reads a row', () => {
+  const cursor = () => new Readable({ objectMode: true, read() { this.push({ id: '1', text: 'a' }); this.push(null); } });
+  it('closes the stream of rows it was given', async () => {
+    const failing = cursor();
+    await expectError(enrichAll(failing, { ...optionsFor('http://127.0.0.1:1'), ledger: '/proc/no/such/ledger.db' }), { code: 'BE_LEDGER' });
+    expect(failing.destroyed).toBe(true);
+    const unread = cursor();
+    await enrich(unread, optionsFor('http://127.0.0.1:1')).return(undefined);
+    expect(unread.destroyed).toBe(true);
   });
 });
