@@ -46,6 +46,13 @@ export function resolveAnswerSchema(schema: z.ZodType | JSONSchema, source = 'th
       `${source}: ${anyKeys || 'the answer'} is an object of any keys (a z.record(), or additionalProperties with a schema): structured outputs close every object (additionalProperties: false), so the model could only answer {} there; ask for a list of entries instead, e.g. z.array(z.object({ key: z.string(), value: z.number() }))`,
     );
   }
+  const unmet = requiredUndefined(jsonSchema, '');
+  if (unmet !== undefined) {
+    throw new BatchEnrichError(
+      'BE_INVALID_OPTION',
+      `${source}: ${unmet.path || 'the answer'} requires ${unmet.key}, which its properties do not define: structured outputs close every object (additionalProperties: false), so no answer could have it; add it to properties, or take it out of required`,
+    );
+  }
   // A root that is a reference to one of its definitions (quicktype writes them so) has its fields.
   const ref = jsonSchema['$ref'];
   const defs = jsonSchema['$defs'] as Record<string, JSONSchema> | undefined;
@@ -78,6 +85,40 @@ function openMap(schema: unknown, path: string): string | undefined {
     const children = Array.isArray(value) ? value : key === '$defs' && typeof value === 'object' && value !== null ? Object.values(value) : [value];
     for (const child of children) {
       const found = openMap(child, key === 'items' || key === 'prefixItems' ? `${path}[]` : path);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The first object in `schema` whose `required` names a key its own `properties` does not define, with
+ * its dotted path ('' at the root), or undefined. Sent closed, such an object has no valid answer: the
+ * model is asked for a key it may not write, and the check refuses the key (helper-95: every row paid
+ * for twice, and failed). An object combined with others (`allOf`, `anyOf`, `oneOf`) is left alone:
+ * the key may be defined by another.
+ */
+function requiredUndefined(schema: unknown, path: string): { path: string; key: string } | undefined {
+  if (typeof schema !== 'object' || schema === null) return undefined;
+  const node = schema as JSONSchema;
+  const required = node['required'];
+  const properties = node['properties'];
+  const combined = ['allOf', 'anyOf', 'oneOf'].some((key) => key in node);
+  if (Array.isArray(required) && !combined) {
+    const defined = typeof properties === 'object' && properties !== null ? properties : {};
+    const key = required.find((name) => typeof name === 'string' && !Object.hasOwn(defined, name));
+    if (typeof key === 'string') return { path, key };
+  }
+  const at = (key: string) => (path ? `${path}.${key}` : key);
+  for (const [key, value] of Object.entries(typeof properties === 'object' && properties !== null ? properties : {})) {
+    const found = requiredUndefined(value, at(key));
+    if (found !== undefined) return found;
+  }
+  for (const key of ['items', 'prefixItems', 'anyOf', 'oneOf', '$defs']) {
+    const value = node[key];
+    const children = Array.isArray(value) ? value : key === '$defs' && typeof value === 'object' && value !== null ? Object.values(value) : [value];
+    for (const child of children) {
+      const found = requiredUndefined(child, key === 'items' || key === 'prefixItems' ? `${path}[]` : path);
       if (found !== undefined) return found;
     }
   }

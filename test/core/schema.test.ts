@@ -232,6 +232,25 @@ describe('resolveAnswerSchema: an object of any keys is refused before anything 
   });
 });
 
+// helper-95: a JSON Schema whose `required` names a key its `properties` lacks (a typo, a renamed field)
+// is sent closed (additionalProperties: false), so no answer can have the key it requires: the
+// emulator's answers had it and failed the check, every row paid for twice and failed.
+describe('resolveAnswerSchema: a required key that no property defines is refused before anything is paid', () => {
+  it.each([
+    ['at the root', { type: 'object', properties: { a: { type: 'string' } }, required: ['a', 'b'] }, 'the answer requires b'],
+    ['in a nested object', { type: 'object', properties: { n: { type: 'object', properties: { x: { type: 'number' } }, required: ['y'] } }, required: ['n'] }, 'n requires y'],
+    ['in a list', { type: 'object', properties: { rows: { type: 'array', items: { type: 'object', properties: { k: { type: 'string' } }, required: ['key'] } } } }, 'rows[] requires key'],
+  ])('%s', (_case, schema, said) => {
+    expect(() => resolveAnswerSchema(schema as never)).toThrow(
+      expect.objectContaining({ code: 'BE_INVALID_OPTION', message: expect.stringContaining(`the answer schema: ${said}, which its properties do not define`) }),
+    );
+  });
+
+  it('required keys that are properties, in $defs too, are as they were', () => {
+    expect(resolveAnswerSchema({ type: 'object', properties: { a: { $ref: '#/$defs/A' } }, required: ['a'], $defs: { A: { type: 'object', properties: { x: { type: 'string' } }, required: ['x'] } } }).fields).toEqual(['a']);
+  });
+});
+
 // helper-93 #10: a transform beside a z.date() named the transform (what the user did right), not the date.
 it('a z.date() beside a transform is the field named', () => {
   expect(() => resolveAnswerSchema(z.object({ a: z.string().transform((s) => s.length), d: z.date() }))).toThrow(expect.objectContaining({ code: 'BE_INVALID_OPTION', message: expect.stringContaining('the answer schema: d: Date cannot be represented') }));
