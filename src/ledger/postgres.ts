@@ -359,7 +359,13 @@ export class PgLedger implements LedgerStore {
         others = (await rows(client, 'SELECT 1 FROM borrowed m JOIN runs r ON r.id = $1 AND m.job = r.job WHERE m.request_id < 0 AND m.request_id <> -$1::bigint LIMIT 1', [run])).length > 0;
       }
       if (outcome?.complete === true && !others) {
-        // The notes of its job on the requests its records point at (another try of the job, a shard, keeps its own).
+        // The notes of its job on the requests its records point at (another try of the job, a shard, keeps its own),
+        // locked in request order first, as another worker's intake notes them (see `intake`).
+        await client.query(
+          `SELECT b.request_id FROM borrowed b JOIN runs r ON r.id = $1 AND b.job = r.job JOIN requests q ON q.id = b.request_id AND q.scope = $2
+            WHERE EXISTS (SELECT 1 FROM records c WHERE c.run = r.id AND c.key = q.key) ORDER BY b.request_id FOR UPDATE OF b`,
+          [run, outcome.scope],
+        );
         await client.query(
           `DELETE FROM borrowed b USING runs r, records c, requests q
             WHERE r.id = $1 AND c.run = r.id AND q.scope = $2 AND q.key = c.key AND b.job = r.job AND b.request_id = q.id`,
@@ -370,7 +376,7 @@ export class PgLedger implements LedgerStore {
         // Every request its records point at, for the job's next try (see `GcRules.borrowedKept`).
         await client.query(
           `INSERT INTO borrowed (job, request_id, noted_at)
-           SELECT DISTINCT r.job, q.id, $2::bigint FROM runs r JOIN records c ON c.run = r.id JOIN requests q ON q.scope = $3 AND q.key = c.key WHERE r.id = $1
+           SELECT DISTINCT r.job, q.id, $2::bigint FROM runs r JOIN records c ON c.run = r.id JOIN requests q ON q.scope = $3 AND q.key = c.key WHERE r.id = $1 ORDER BY q.id
            ON CONFLICT (job, request_id) DO UPDATE SET noted_at = EXCLUDED.noted_at`,
           [run, outcome.now, outcome.scope],
         );
@@ -469,11 +475,14 @@ export class PgLedger implements LedgerStore {
       if (records.length > 0) {
         // With them, in the same statement, the requests the ledger had before (those not in
         // `requests`) noted for the run's job as they are read (see `GcRules.borrowedKept`): a try
-        // killed before its end leaves its notes too.
+        // killed before its end leaves its notes too. In request order, for the reason given above
+        // for requests: two workers of one job note the same requests, and a DISTINCT left to a hash
+        // aggregate gives them in an order that depends on how many each read (helper-96: "deadlock
+        // detected", exit 1, in 1 of 40 tries of two machines collecting one job at once).
         await client.query(
           `WITH written AS (INSERT INTO records (run, seq, line, data, key, error) SELECT $1, * FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::text[]))
            INSERT INTO borrowed (job, request_id, noted_at)
-           SELECT DISTINCT r.job, q.id, $9::bigint FROM runs r JOIN requests q ON q.scope = $7 AND q.key = ANY($8::text[]) WHERE r.id = $1
+           SELECT DISTINCT r.job, q.id, $9::bigint FROM runs r JOIN requests q ON q.scope = $7 AND q.key = ANY($8::text[]) WHERE r.id = $1 ORDER BY q.id
            ON CONFLICT (job, request_id) DO UPDATE SET noted_at = EXCLUDED.noted_at`,
           [
             run,
