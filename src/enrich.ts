@@ -315,6 +315,7 @@ export function enrichStage(
       const paid = o.meta ? new Map<string, number | null>() : undefined;
       const joined = batchSink({
         ...sinkKnobsOf(o),
+        shard: o.shard !== undefined,
         // Not one 'default' job for every notebook cell on the per-user ledger: `status` and `cancel
         // --job` told them apart by nothing, and gc kept every cell's finished work while one ran.
         job: o.job ?? settingsJobName(basename(o.file ?? 'row'), [o.prompt, o.system, rowAnswer?.jsonSchema, documentAnswer?.jsonSchema, o.model, o.maxTokens, ...(o.documentMaxTokens === undefined ? [] : [o.documentMaxTokens])]),

@@ -95,4 +95,10 @@ export type BatchEvent =
    * Records that took an answer (or a final failure) an earlier run had left in the ledger: not sent,
    * not paid again. Said once for each page of input that has some (a resume, a rerun).
    */
-  | { type: 'reused'; records: number };
+  | { type: 'reused'; records: number }
+  /**
+   * Once the input is read: a batch an earlier try of the job sent, still running, that holds none of
+   * this run's requests (the prompt, recipe, model or max_tokens changed since, or its rows left the
+   * input). Nothing collects it: it runs on, billed, unless canceled (`batch-enrich cancel BATCH_ID`).
+   */
+  | { type: 'unneeded'; batchId: string; requests: number; job: string };

@@ -14,7 +14,7 @@ import type { BatchAssembler } from './assembler.ts';
 import { ENVELOPE_BYTES, requestCostBytes } from './body.ts';
 import type { KnownRequest, NewRecord, NewRequest, Spec } from '../ledger/store.ts';
 import type { SinkContext } from './context.ts';
-import { LOOKUP_PAGE, PAGE_CHARS, WRITE_CHUNK, WRITE_DELAY_MS } from './options.ts';
+import { LOOKUP_PAGE, PAGE_CHARS, REALTIME_PREFIX, WRITE_CHUNK, WRITE_DELAY_MS } from './options.ts';
 import { carriesDocuments } from '../stages/prepare.ts';
 
 export interface IntakeDeps {
@@ -47,6 +47,8 @@ export class Intake {
   #otherScopes: string[] = [];
   /** Records of the page being read that took an answer an earlier run left in the ledger (the 'reused' event). */
   #reused = 0;
+  /** The batches (ledger ids) holding requests of this run's records that earlier runs sent. */
+  readonly needed = new Set<number>();
   /** A new request's place in the group being filled, taken once its record is buffered (see `fill`). */
   #joinAfterRecord: (() => Promise<void>) | undefined;
   /** The ledger write in progress (writes are serialized: a batch is opened only after its requests are written). */
@@ -178,6 +180,7 @@ export class Intake {
       // could not be checked (then what it was sent stays).
       if (record.messages.includes('"file_id"') && !hasPendingUploads(record.messages)) await ledger.refreshPayload(scope, key, record.messages);
       assembler.priceAs(key, size, costBytes, carriesDocuments(record));
+      this.needed.add(known.batch_id);
       this.#deps.track(known.batch_id);
     } else if (known.state === 'done' && known.updated_at < ctx.runStartedAt) {
       // A transient failure that was final for an earlier run, or a failure that a file gone since
@@ -193,6 +196,24 @@ export class Intake {
       }
     }
     return undefined;
+  }
+
+  /**
+   * Once the input is read: says each batch an earlier try of the job left running that holds none of
+   * this run's requests (helper-96: a try whose --max-tokens had changed sent every request again, and
+   * the earlier batch ran on, billed, collected by nobody, without a word). Not another live run's (a
+   * worker's), nor one of another identity, nor when this run reads a shard of the input (the batch
+   * may be another shard's); one whose create is unresolved has no id to name yet.
+   */
+  async sayUnneeded(): Promise<void> {
+    const ctx = this.#ctx;
+    if (ctx.opts.shard || ctx.opts.offline !== undefined) return;
+    for (const row of await ctx.ledger.batches(ctx.opts.job)) {
+      if (row.run === ctx.run || row.scope !== ctx.scope || row.remote_id === null || this.needed.has(row.id)) continue;
+      if (row.state !== 'in_progress' && row.state !== 'ended') continue;
+      if (row.remote_id.startsWith(REALTIME_PREFIX) || (await ctx.ledger.runAlive(row.run, ctx.opts.now()))) continue;
+      ctx.opts.emit({ type: 'unneeded', batchId: row.remote_id, requests: row.request_count, job: ctx.opts.job });
+    }
   }
 
   /**

@@ -194,6 +194,11 @@ export interface BatchSinkOptions extends SinkKnobs {
   budget?: Budget | undefined;
   signal?: AbortSignal | undefined;
   /**
+   * The input is one shard of the job's (`shard`): an earlier try's batch that holds none of its
+   * requests may be another shard's, and is not said to be unneeded (the `unneeded` event).
+   */
+  shard?: boolean | undefined;
+  /**
    * No API key: what the ledger answered comes out, and the first request that needs the API (to
    * submit, follow or resume a batch) stops the run with `BE_NO_API_KEY` and this message.
    */
@@ -223,6 +228,7 @@ export interface ResolvedSinkOptions {
   budget: Budget | undefined;
   offline: string | undefined;
   noWait: boolean;
+  shard: boolean;
   now: () => number;
   sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   emit: (event: BatchEvent) => void;
@@ -254,6 +260,7 @@ export function resolveSinkOptions(options: BatchSinkOptions): ResolvedSinkOptio
     budget: options.budget,
     offline: options.offline,
     noWait: options.noWait ?? false,
+    shard: options.shard ?? false,
     now: options.now ?? Date.now,
     sleep: options.sleep ?? realSleep,
     emit: options.onEvent ?? (() => {}),

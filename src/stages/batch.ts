@@ -171,9 +171,10 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   heartbeat.unref();
 
   await budget.countEarlierTries((batchId) => tracker.track(batchId)).catch(ctx.fail);
-  const filled = intake.fill(source).then(() => {
+  const filled = intake.fill(source).then(async () => {
     intake.inputDone = true;
     pulse.move();
+    await intake.sayUnneeded();
   }, ctx.fail);
 
   // Every record out: the job's next try needs nothing of this one (see `RunOutcome`), once the

@@ -863,6 +863,30 @@ describe('the built binary', () => {
     expect(gc.stderr).toMatch(/keeping 2 batches of job "x": a try of it ended .* ago before every record was out, and noted 1 request its next try would read again \(kept until \d{4}-\d\d-\d\d at most; a complete run of the job that reads it clears the note, and one whose input no longer has it never will\)/);
   });
 
+  // helper-96 #2: a try of a job whose settings changed since its batches went out (--max-tokens here)
+  // sent its requests again, without a word of the earlier batch, which ran on and was billed.
+  it.skipIf(!BUILT)('a try of a job that needs none of an earlier try\'s batch still running names it, and how to cancel it', async () => {
+    const emu = await startEmulator({ apiKey: KEY, processingMs: HOUR });
+    cleanup.push(() => emu.close());
+    const dir = mkdtempSync(join(tmpdir(), 'be-jobs-'));
+    const env = { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'ledger.db') };
+    const enrich = ['--transform', 'ticket-triage', '--job', 'd6', '--no-wait', '--poll-min', '0.01', join(ROOT, 'fixtures', 'csv', 'tickets.csv')];
+    const first = await runCli(enrich, { env });
+    expect(first.code, first.stderr).toBe(75);
+    const earlier = /batch (msgbatch_\w+) submitted/.exec(first.stderr)?.[1];
+    expect(earlier).toBeDefined();
+    const again = await runCli([...enrich, '--max-tokens', '700'], { env });
+    expect(again.code, again.stderr).toBe(75);
+    expect(again.stderr).toContain(
+      `batch ${earlier} (12 requests) of job "d6", sent by an earlier try, holds none of this try's requests (the prompt, recipe, model or max_tokens changed since, or its rows are gone from the input): it runs on, and is billed; 'batch-enrich cancel ${earlier}' stops what it has not done yet`,
+    );
+    // A try that needs it says nothing of it, and names the other instead.
+    const second = /batch (msgbatch_\w+) submitted/.exec(again.stderr)?.[1];
+    const back = await runCli(enrich, { env });
+    expect(back.stderr).not.toContain(`batch ${earlier} (`);
+    expect(back.stderr).toContain(`batch ${second} (12 requests) of job "d6", sent by an earlier try, holds none of this try's requests`);
+  });
+
   it.skipIf(!BUILT)('status --json on a ledger made by a --no-wait run: pending and the expiry while batches run, then done', async () => {
     let t = Date.now();
     const emu = await startEmulator({ apiKey: KEY, processingMs: HOUR, now: () => t });
