@@ -13,7 +13,7 @@ import { BatchEnrichError } from '../errors.ts';
 import type { BatchRow } from '../ledger/ledger.ts';
 import { resultText } from './body.ts';
 import type { SinkContext } from './context.ts';
-import { DOWNLOAD_ATTEMPTS, RESULT_CHUNK, RESULT_CHUNK_CHARS } from './options.ts';
+import { ARCHIVED, DOWNLOAD_ATTEMPTS, RESULT_CHUNK, RESULT_CHUNK_CHARS } from './options.ts';
 import type { Decided, Requeued, ResultRecorder } from './recorder.ts';
 import { retrying } from './retrying.ts';
 import { release } from './follower.ts';
@@ -122,9 +122,14 @@ export async function download(ctx: SinkContext, recorder: ResultRecorder, row: 
   if (!done) return undefined;
   if (done instanceof NotFound) return NOT_FOUND;
   if (done instanceof Gone) {
-    // Nothing more can come of it: its requests are sent again.
+    // Nothing more can come of it: its requests are sent again. It ran, so it was billed, and its
+    // answers are gone: each counts as an answer lost, whose cost nobody here knows (helper-96: the try
+    // said "cost $0.0000" for 500 answers paid and lost).
     const fresh = (await ledger.batch(row.id)) ?? row;
-    return release(ctx, fresh, done.reason);
+    const lost = await ledger.unanswered(row.id);
+    return release(ctx, fresh, done.reason, false, () => {
+      for (const key of lost) opts.onResult?.({ type: 'errored', lost: true }, 'batch', key);
+    });
   }
   // Requests the results file did not mention: tried again, or answered with `missing_result`.
   const missing = await ledger.unanswered(row.id);
@@ -153,5 +158,5 @@ export async function download(ctx: SinkContext, recorder: ResultRecorder, row: 
  */
 async function goneFor(retrieve: () => Promise<{ archived_at: string | null }>): Promise<Gone | undefined> {
   // Only a time says archived: a batch without the field (a proxy, another emulator) is not taken for gone, and paid again.
-  return (await retrieve()).archived_at ? new Gone('its results were archived by the API (29 days after its creation)') : undefined;
+  return (await retrieve()).archived_at ? new Gone(ARCHIVED) : undefined;
 }

@@ -20,11 +20,12 @@ import { plural } from '../core/text.ts';
 /**
  * Puts a batch's unanswered requests back to pending and marks it failed; the emitter will batch them
  * again. Only from the state `row` was seen in: if another run moved the batch on meanwhile (adopted
- * it), nothing is released.
+ * it), nothing is released (and `released` is not called).
  */
-export async function release(ctx: SinkContext, row: BatchRow, reason: string, nextRun = false): Promise<undefined> {
+export async function release(ctx: SinkContext, row: BatchRow, reason: string, nextRun = false, released?: () => void): Promise<undefined> {
   const count = await ctx.ledger.failBatch(row.id, ctx.opts.now(), reason, row.state);
   if (count !== undefined && count > 0) ctx.opts.emit({ type: 'released', batchId: row.remote_id, requests: count, reason, ...(nextRun ? { nextRun: true as const } : {}) });
+  if (count !== undefined) released?.();
   ctx.pulse.move();
   return undefined;
 }

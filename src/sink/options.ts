@@ -17,6 +17,9 @@ import type { BatchEvent, SendMode } from '../types.ts';
  * What a result bills: its type, and for an answer (`succeeded`) its model and usage; `lost`: a
  * real-time answer lost on the way (`answer_lost`), which may have been billed at a cost unknown.
  */
+/** Why a batch whose results the API archived failed (`BatchRow.error`): it was billed, and its answers are gone. */
+export const ARCHIVED = 'its results were archived by the API (29 days after its creation)';
+
 export type BilledResult = { type: MessageBatchResult['type']; message?: Pick<Message, 'model' | 'usage'>; lost?: true };
 
 /** A result as `BilledResult`: kept small, for a chunk of results waits to be stored before it is counted. */

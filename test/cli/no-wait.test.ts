@@ -171,6 +171,11 @@ describe('a job come back after 29 days', () => {
     expect(late.code, late.stderr).toBe(75); // sent again: a new batch
     expect(late.stderr).toContain('its results were archived by the API (29 days after its creation)');
     expect(emu.stats.requestsSubmitted).toBe(4);
+    // helper-96 #4: the archived batch was billed and its answers lost, and the try said "cost $0.0000".
+    expect(late.stderr).toMatch(/cost \$0\.0000 at batch prices .*, plus what 2 answers lost on the way may have cost/);
+    const status = JSON.parse((await runCli(['status', '--json'], { env })).stdout) as { batches: { error: string | null; expected_cost_usd: number }[] };
+    const archived = status.batches.find((batch) => batch.error?.includes('archived'));
+    expect(archived?.expected_cost_usd).toBeGreaterThan(0);
     t += 61_000;
     const done = await runCli(args, { env });
     expect(done.code, done.stderr).toBe(0);

@@ -6,7 +6,7 @@ import type { MessageBatch, MessageBatchRequestCounts } from '@anthropic-ai/sdk/
 import { describeApiError } from '../../client/errors.ts';
 import { expectedBatchUsd } from '../../core/expected-cost.ts';
 import { DEFAULT_PRICES } from '../../core/prices.ts';
-import { notFoundNote, REALTIME_PREFIX } from '../../sink/options.ts';
+import { ARCHIVED, notFoundNote, REALTIME_PREFIX } from '../../sink/options.ts';
 import { shown } from '../../errors.ts';
 import type { BatchRow, BatchState } from '../../ledger/ledger.ts';
 import type { ResultCounts } from '../../ledger/store.ts';
@@ -104,10 +104,13 @@ export function statusCommand(argv: string[], io: CliIo): Promise<number> {
       // requests are priced by (documents by pages and pixels; the body's bytes in an older ledger's rows).
       if (values.json) {
         // A failed real-time group too: the answers it stored were paid for (helper-85: a Ctrl-C after 8 said $0).
-        const priced = batches.filter((row) => (values.job === undefined || row.job === values.job) && (row.state !== 'failed' || row.remote_id?.startsWith(REALTIME_PREFIX)));
+        // And a batch whose results were archived: it ran, billed (helper-96), priced by its job's spec
+        // (its requests, released, point at the batch that sends them again).
+        const priced = batches.filter((row) => (values.job === undefined || row.job === values.job) && (row.state !== 'failed' || row.remote_id?.startsWith(REALTIME_PREFIX) || row.error === ARCHIVED));
         const specs = await ledger.batchSpecs(priced.map((row) => row.id));
+        const jobSpecs = new Map([...specs].map(([id, spec]) => [priced.find((row) => row.id === id)?.job, spec]));
         for (const row of priced) {
-          const spec = specs.get(row.id);
+          const spec = specs.get(row.id) ?? (row.error === ARCHIVED ? jobSpecs.get(row.job) : undefined);
           expected.set(row.id, spec && expectedBatchUsd(spec, row.request_count, row.cost_bytes ?? row.bytes, row.remote_id?.startsWith(REALTIME_PREFIX) ? 'realtime' : 'batch', DEFAULT_PRICES));
         }
       }
@@ -243,20 +246,21 @@ function batchJson(view: BatchView): Record<string, unknown> {
     identity_matches: view.matches,
     refresh_error: view.refreshError ?? null,
     error: row.error,
-    expected_cost_usd: row.state === 'failed' ? 0 : view.expectedUsd === undefined ? null : Number(view.expectedUsd.toFixed(6)),
+    expected_cost_usd: row.state === 'failed' && row.error !== ARCHIVED ? 0 : view.expectedUsd === undefined ? null : Number(view.expectedUsd.toFixed(6)),
   };
 }
 
 /**
  * What the job's batches are expected to cost, summed (a failed batch costs nothing: its requests are
- * counted in the batch that sends them again); null when one of them cannot be told (no price for its
+ * counted in the batch that sends them again; but one whose results were archived, which was billed); null when one of them cannot be told (no price for its
  * model, or its requests were moved on).
  */
 function expectedCost(views: readonly BatchView[]): number | null {
   let usd = 0;
   for (const view of views) {
-    // A failed batch costs nothing, but for the answers a real-time group stored before it stopped.
-    const share = view.row.state !== 'failed' ? 1 : view.row.request_count > 0 ? (view.counts?.succeeded ?? 0) / view.row.request_count : 0;
+    // A failed batch costs nothing, but for the answers a real-time group stored before it stopped, and
+    // one whose results were archived: it ran, billed, and its answers are gone (helper-96).
+    const share = view.row.state !== 'failed' || view.row.error === ARCHIVED ? 1 : view.row.request_count > 0 ? (view.counts?.succeeded ?? 0) / view.row.request_count : 0;
     if (share === 0) continue;
     if (view.expectedUsd === undefined) return null;
     usd += view.expectedUsd * share;
