@@ -531,6 +531,10 @@ describe('results', () => {
     expect(f.stdout).toBe('');
     expect(f.stderr).toBe(`batch-enrich: wrote 5 results of batch ${id} to ${file}\n`);
     expect(readFileSync(file, 'utf8')).toBe(expected.join(''));
+    // -o, as the main command takes it (helper-96 #7: "unknown option -o", exit 2).
+    const short = join(s.dir, 'short.ndjson');
+    expect((await run(resultsCommand, [id, '-o', short], s.env)).code).toBe(0);
+    expect(readFileSync(short, 'utf8')).toBe(expected.join(''));
   });
 
   it('a batch not ended is an error naming its processing_status (exit 1); so is an unknown batch', async () => {

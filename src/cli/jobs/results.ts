@@ -16,7 +16,7 @@ import { countsText } from './status.ts';
 
 /** The flags of `batch-enrich results`. */
 export const RESULTS_FLAGS = {
-  output: { value: 'FILE', parse: nonEmpty, help: 'write to FILE (replaced only once complete)', defaultText: 'stdout' },
+  output: { value: 'FILE', short: 'o', parse: nonEmpty, help: 'write to FILE (replaced only once complete)', defaultText: 'stdout' },
   help: HELP_FLAG,
 } as const;
 
@@ -38,7 +38,7 @@ not found or the download failed, 2 usage error (also: no ANTHROPIC_API_KEY).
 `;
 
 /**
- * `batch-enrich results BATCH_ID [--output FILE]`: any ended batch's results, as NDJSON; returns the exit code.
+ * `batch-enrich results BATCH_ID [-o, --output FILE]`: any ended batch's results, as NDJSON; returns the exit code.
  * @example
  * await resultsCommand(['msgbatch_013Zva2CMHLNnXjNJJKqJ2EF', '--output', 'results.ndjson'], io);
  */
