@@ -101,4 +101,9 @@ export type BatchEvent =
    * this run's requests (the prompt, recipe, model or max_tokens changed since, or its rows left the
    * input). Nothing collects it: it runs on, billed, unless canceled (`batch-enrich cancel BATCH_ID`).
    */
-  | { type: 'unneeded'; batchId: string; requests: number; job: string };
+  | { type: 'unneeded'; batchId: string; requests: number; job: string }
+  /**
+   * `noWait`: a create whose answer was lost, with a batch of its size still running on the API that
+   * may be the one it made: left to a later try, which adopts it once its results prove it ours.
+   */
+  | { type: 'unproven'; requests: number };

@@ -70,6 +70,8 @@ export function describe(event: BatchEvent): string {
       return printable(`${event.where}: ${plural(event.attachments.length, 'attachment')} not sent: ${event.attachments.join(', ')}; the answer comes from the rest of the e-mail`);
     case 'left-creating':
       return `stop: ${event.batches === 1 ? 'a batch whose create was sent and not answered may have been made: it cannot be canceled before it is found' : `${event.batches} batches whose creates were sent and not answered may have been made: they cannot be canceled before they are found`}; the next run finds ${event.batches === 1 ? 'it and adopts it' : 'them and adopts them'} (not paid twice), and ${event.batches === 1 ? 'it runs' : 'they run'} on, billed, meanwhile`;
+    case 'unproven':
+      return `a batch of ${plural(event.requests, 'request')}: its create was sent and its answer lost, and a batch of its size is running on the API: left to the next try, which adopts it once it has ended and its results prove it ours (else sends the requests again)`;
     case 'unneeded':
       return `batch ${event.batchId} (${plural(event.requests, 'request')}) of job ${JSON.stringify(event.job)}, sent by an earlier try, holds none of this try's requests (the prompt, recipe, model or max_tokens changed since, or its rows are gone from the input): it runs on, and is billed; 'batch-enrich cancel ${event.batchId}' stops what it has not done yet`;
     case 'kept-running':

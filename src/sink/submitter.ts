@@ -194,6 +194,7 @@ export class Submitter {
     if (created === STILL_RUNNING) {
       // `noWait`: the row stays `creating`, and a later try finds the batch again once it has ended.
       defer(ctx, id, opts.now());
+      opts.emit({ type: 'unproven', requests: keys.length });
       return;
     }
     await this.#claim(id, created.id);

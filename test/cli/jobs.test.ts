@@ -891,6 +891,23 @@ describe('the built binary', () => {
     expect(back.stderr).toContain(`batch ${second} (12 requests) of job "d6", sent by an earlier try, holds none of this try's requests`);
   });
 
+  // helper-91 #5c, helper-96 #6: a --no-wait try whose creates' answers were lost said "1 batch" and
+  // "submitted" for one, and nothing of the others, which it had left to the next try.
+  it.skipIf(!BUILT)('a --no-wait try names each create whose answer was lost and whose batch it left to the next try', async () => {
+    const emu = await startEmulator({ apiKey: KEY, processingMs: HOUR, lostCreateRate: 1 });
+    cleanup.push(() => emu.close());
+    const dir = mkdtempSync(join(tmpdir(), 'be-jobs-'));
+    const env = { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'ledger.db') };
+    const tried = await runCli(['--transform', 'ticket-triage', '--no-wait', '--batch-size', '6', '--poll-min', '0.01', join(ROOT, 'fixtures', 'csv', 'tickets.csv')], { env });
+    expect(tried.code, tried.stderr).toBe(75);
+    const unresolved = tried.stderr.split('\n').filter((line) => line.includes('its create was sent and its answer lost'));
+    expect(unresolved).toEqual([
+      'batch-enrich: a batch of 6 requests: its create was sent and its answer lost, and a batch of its size is running on the API: left to the next try, which adopts it once it has ended and its results prove it ours (else sends the requests again)',
+      'batch-enrich: a batch of 6 requests: its create was sent and its answer lost, and a batch of its size is running on the API: left to the next try, which adopts it once it has ended and its results prove it ours (else sends the requests again)',
+    ]);
+    expect(tried.stderr).toContain('12 records wait for their answers from 2 batches');
+  });
+
   it.skipIf(!BUILT)('status --json on a ledger made by a --no-wait run: pending and the expiry while batches run, then done', async () => {
     let t = Date.now();
     const emu = await startEmulator({ apiKey: KEY, processingMs: HOUR, now: () => t });
