@@ -121,6 +121,13 @@ interface Candidate {
   /** 404s in a row, and when the first of them came. */
   notFound: number;
   firstNotFound?: number;
+  /** The nonce its results carry, once checked and found not this row's. */
+  nonce?: string | undefined;
+}
+
+/** Whether a row of this ledger made the batch whose results carry `nonce` (rarely asked: a candidate rejected). */
+async function madeByUs(ledger: LedgerStore, nonce: string | undefined): Promise<boolean> {
+  return nonce !== undefined && (await ledger.batches()).some((row) => row.nonce === nonce);
 }
 
 /**
@@ -164,8 +171,10 @@ export async function findOurBatch(ctx: AdoptionContext, row: BatchRow, lostAt: 
       candidates.delete(id);
       if (typeof verdict === 'object') return verdict;
       rejected.add(id);
-      // Someone else's; if another row of this ledger took it meanwhile, it is not news.
-      if ((await ledger.claimant(id)) === undefined) ctx.rejected?.(id);
+      // Someone else's; if another row of this ledger took it meanwhile, or its results carry the nonce
+      // of another row of this ledger (another lost create's, which its own search adopts), it is not
+      // news (helper-96: "not taken for it", then "found and adopted", for one batch).
+      if ((await ledger.claimant(id)) === undefined && !(await madeByUs(ledger, candidate.nonce))) ctx.rejected?.(id);
     }
     // From when the attempt whose answer was lost ended (helper-67: from the row, written before a
     // first attempt refused, or a long retry-after, the minute had passed before the search began).
@@ -234,7 +243,9 @@ async function check(ctx: AdoptionContext, row: BatchRow, candidate: Candidate):
     });
     if (first === undefined) return 'theirs'; // an ended batch of our size has a line per request: none is not ours
     const customId = (JSON.parse(first) as { custom_id?: unknown }).custom_id;
-    return typeof customId === 'string' && customId.startsWith(`${row.nonce}_`) ? { batch: seen, resultsUrl: url } : 'theirs';
+    if (typeof customId === 'string' && customId.startsWith(`${row.nonce}_`)) return { batch: seen, resultsUrl: url };
+    candidate.nonce = typeof customId === 'string' ? customId.split('_')[0] : undefined;
+    return 'theirs';
   } catch (error) {
     if (signal.aborted) return 'pending';
     if (error instanceof APIError && error.status === 404) {

@@ -373,6 +373,24 @@ describe('adoption by proof (findOurBatch)', () => {
     ]);
   });
 
+  // helper-96 #6: two creates of one size lost; the search for the first met the second's batch and
+  // said it was not ours ("another job's on this key"), then the second's search adopted it.
+  it('a candidate whose results carry the nonce of another row of this ledger is not said to be someone else\'s', async () => {
+    const { ctx, api, keys } = setUp([], [keyN(1), keyN(2), keyN(3), keyN(4)]);
+    const row = lostRow(ctx, keys.slice(0, 2));
+    const { id: other } = ctx.ledger.openBatch(identity, ctx.run, 'test', 'nonceB', keys.slice(2), ctx.clock.t);
+    ctx.ledger.sizeBatch(other, 2, 100, 100);
+    const at = new Date(ctx.clock.t).toISOString();
+    api.batches.push(
+      { id: 'msgbatch_b', created_at: at, processing_status: 'ended', request_counts: { succeeded: 2 }, results_url: 'https://api.example/results/msgbatch_b', customIds: keys.slice(2).map((key) => customIdOf('nonceB', key)) },
+      { id: 'msgbatch_a', created_at: at, processing_status: 'ended', request_counts: { succeeded: 2 }, results_url: 'https://api.example/results/msgbatch_a', customIds: keys.slice(0, 2).map((key) => customIdOf('nonceA', key)) },
+    );
+    const found = await findOurBatch(adoptionContext(ctx), row);
+    expect(found === STILL_RUNNING ? undefined : found?.batch.id).toBe('msgbatch_a');
+    expect(api.calls).toContain('results msgbatch_b');
+    expect(ctx.events.filter((e) => e.type === 'not-ours')).toEqual([]);
+  });
+
   it('a batch another row of this ledger claims is not taken', async () => {
     const { ctx, api, keys } = setUp([]);
     const row = lostRow(ctx, keys);
