@@ -216,21 +216,34 @@ async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient, broke: (
   }
 }
 
-/** Runs `fn` in one transaction on one client of the pool: committed if it returns, rolled back if it throws. */
-async function transaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` in one transaction on one client of the pool: committed if it returns, rolled back if it
+ * throws. A transaction PostgreSQL rolled back as the loser of a deadlock (40P01) or of a
+ * serialization race (40001) is run again, up to `TX_TRIES` times in all, after a short random wait,
+ * as its documentation asks of clients (helper-96: two workers collecting one job deadlocked, and a
+ * try ended "the ledger stopped answering", exit 1). Each `fn` only reads and writes the database, so
+ * running it again is running it once.
+ */
+export async function transaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   return withClient(pool, async (client, broke) => {
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      // A connection that failed is not given back to the pool; its server rolled back already.
-      await client.query('ROLLBACK').catch(broke);
-      throw error;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await client.query('BEGIN');
+        const result = await fn(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        // A connection that failed is not given back to the pool; its server rolled back already.
+        await client.query('ROLLBACK').catch(broke);
+        const code = (error as { code?: unknown }).code;
+        if ((code !== '40P01' && code !== '40001') || attempt >= TX_TRIES) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+      }
     }
   });
 }
+/** How many times a transaction that lost a deadlock or a serialization race is run, in all. */
+const TX_TRIES = 5;
 
 /**
  * How far the server's clock is ahead of this process's (ms; negative: behind), 0 when under

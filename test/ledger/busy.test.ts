@@ -51,3 +51,36 @@ describe('ledgerUnavailable: a run that ends on a ledger that stopped answering 
     expect(ledgerUnavailable(new BatchEnrichError('BE_LEDGER', 'already said', { cause: down }), 'l.db')).toBeUndefined();
   });
 });
+
+// helper-96: a deadlock between two workers (40P01) ended a try as "the ledger stopped answering",
+// exit 1, where PostgreSQL asks the client to run the transaction again.
+describe('PostgreSQL transactions that lost a deadlock or a serialization race', () => {
+  /** A pool of one client whose transactions fail with `codes`, one after the other, at their first query. */
+  function failingPool(codes: string[]) {
+    const said: string[] = [];
+    const client = {
+      on: () => {},
+      removeListener: () => {},
+      release: () => {},
+      query: async (sql: string) => {
+        said.push(sql);
+        if (sql === 'SELECT 1' && codes.length > 0) throw coded(codes.shift() as string);
+        return { rows: [] };
+      },
+    };
+    return { pool: { connect: async () => client } as never, said };
+  }
+
+  it('are run again, a few times; another failure is thrown as it came', async () => {
+    const { transaction } = await import('../../src/ledger/postgres.ts');
+    const { pool, said } = failingPool(['40P01', '40001']);
+    let runs = 0;
+    await expect(transaction(pool, async (client) => (runs++, await client.query('SELECT 1'), 'done'))).resolves.toBe('done');
+    expect(runs).toBe(3);
+    expect(said.filter((sql) => sql === 'ROLLBACK')).toHaveLength(2);
+    const other = failingPool(['23505']);
+    await expect(transaction(other.pool, async (client) => client.query('SELECT 1'))).rejects.toMatchObject({ code: '23505' });
+    const always = failingPool(Array.from({ length: 20 }, () => '40P01'));
+    await expect(transaction(always.pool, async (client) => client.query('SELECT 1'))).rejects.toMatchObject({ code: '40P01' });
+  });
+});
