@@ -180,6 +180,21 @@ describe('documents through enrichStage', () => {
     expect(seen.map((docs) => docs.map((d) => `${d.type}:${d.source}`)).sort()).toEqual(
       [['document:base64'], ['image:base64'], ['document:url'], ['image:url', 'document:text']].sort(),
     );
+    // helper-95 #12: the bytes came out as JSON, a Buffer as {"type":"Buffer","data":[37,80,…]} (40 MB
+    // of PDFs made a 160 MB NDJSON file) and a Blob as {}: each is said by its size instead.
+    expect(out.map((r) => r['file'])).toEqual([
+      `<${(await invoicePdf(5)).byteLength.toLocaleString('en-US')} bytes>`,
+      `<${png(20, 10).byteLength.toLocaleString('en-US')} bytes>`,
+      'https://example.com/invoices/9.pdf',
+      ['https://example.com/photo.jpg', '<10 bytes>'],
+    ]);
+  });
+
+  it('a field of bytes that is not attached comes out said by its size, not as JSON of its bytes', async () => {
+    const emu = await emulator({ responder: byDocument });
+    const out = await enrich(emu, [{ id: 1, text: 'a', blob: new Uint8Array([1, 2, 3]), raw: new ArrayBuffer(4), big: 10n }], { prompt: 'item {{id}} {{text}}' });
+    // A BigInt beside them stays a raw number, as the stage gives it (enrich() makes it a BigInt again).
+    expect(out[0]).toMatchObject({ blob: '<3 bytes>', raw: '<4 bytes>', big: '\ue00010' });
   });
 
   // helper-74: one https URL that is not a URL ended the whole run with "Invalid URL" (no file, line or

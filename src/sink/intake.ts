@@ -248,7 +248,7 @@ function recordRow(seq: number, record: PreparedRecord, data: string): NewRecord
 function recordJson(record: PreparedRecord, file: string): string | RecordError {
   let json: string;
   try {
-    json = withBigInts(record.data);
+    json = holdsBytes(record.data) ? JSON.stringify(record.data, bytesSaid) : withBigInts(record.data);
   } catch (error) {
     const why = ((error as Error).message ?? String(error)).split('\n')[0];
     return { type: 'invalid_input', message: `${sourceOf(file, record)}:${record.line}: the record cannot be written as JSON: ${why}` };
@@ -270,7 +270,7 @@ function keptFields(data: Record<string, unknown>): string {
   for (const name of Object.keys(data)) {
     try {
       const value = data[name];
-      const json = withBigInts(value);
+      const json = holdsBytes({ [name]: value }) ? JSON.stringify(value, bytesSaid) : withBigInts(value);
       if (json !== undefined && !(json.includes('{}') && emptiedByJson(value, name) !== undefined)) kept[name] = JSON.parse(json) as unknown;
     } catch {
       // Left out: the record's error names what JSON cannot hold.
@@ -309,6 +309,35 @@ function emptiedByJson(value: unknown, path: string, depth = 0): string | undefi
     if (found !== undefined) return found;
   }
   return undefined;
+}
+
+/**
+ * Whether a field, or an item of a field's list, holds bytes (a Buffer, a typed array, an ArrayBuffer, a
+ * Blob): a document given as its bytes, or a database's BLOB column.
+ */
+function holdsBytes(data: Record<string, unknown>): boolean {
+  for (const value of Object.values(data)) {
+    if (typeof value !== 'object' || value === null) continue;
+    if (isBinary(value)) return true;
+    if (Array.isArray(value) && value.some((item) => typeof item === 'object' && item !== null && isBinary(item))) return true;
+  }
+  return false;
+}
+
+/**
+ * A `JSON.stringify` replacer that writes bytes as their size (`<2,322 bytes>`), and a BigInt as a raw
+ * number (as `withBigInts`). Bytes as JSON were the record's output: a Buffer as
+ * `{"type":"Buffer","data":[37,80,…]}` (helper-95: 40 MB of PDFs, a 160 MB NDJSON file), a Uint8Array
+ * as `{"0":37,…}`, a Blob as `{}`; the document was sent, and the output says what it was. The value
+ * before its `toJSON` is the holder's (`this`), as JSON.stringify calls the replacer after it.
+ */
+function bytesSaid(this: unknown, key: string, value: unknown): unknown {
+  const original = (this as Record<string, unknown>)[key];
+  if (typeof original === 'object' && original !== null && isBinary(original)) {
+    const size = original instanceof ArrayBuffer || ArrayBuffer.isView(original) ? original.byteLength : (original as Blob).size;
+    return `<${size.toLocaleString('en-US')} bytes>`;
+  }
+  return typeof value === 'bigint' ? `${RAW_NUMBER}${value}` : value;
 }
 
 /** Bytes, or a Blob (a File): a document, which the attach stage reads. */
