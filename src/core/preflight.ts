@@ -61,9 +61,19 @@ export function jobProblem(job: JobShape, lookup: (id: string) => ModelEntry | u
     // A name with a blank around it (read from a file or a form) is quoted, and the blank said: else
     // the suggestion looked the same as the name (helper-95).
     const blank = job.model.trim() !== job.model;
-    const typo = closest(job.model.trim(), current);
+    // Nearest among every model the registry has: a retired one is named as such (helper-95 #15: for
+    // claude-sonnet-4.5 a current model further off was offered, as if meant).
+    const nearest = closest(job.model.trim(), MODEL_REGISTRY.models.map((m) => m.id));
+    const gone = nearest === undefined || current.includes(nearest) ? undefined : MODEL_REGISTRY.models.find((m) => m.id === nearest);
+    const typo = gone ? undefined : closest(job.model.trim(), current);
     const name = blank ? JSON.stringify(job.model) : job.model;
-    const hint = typo ? ` (did you mean ${typo}?${blank ? ' it has a blank around it' : ''})` : blank ? ' (it has a blank around it)' : '';
+    const hint = gone
+      ? ` (${gone.id}, which it is near, is retired${gone.retiresAt ? ` since ${gone.retiresAt}` : ''})`
+      : typo
+        ? ` (did you mean ${typo}?${blank ? ' it has a blank around it' : ''})`
+        : blank
+          ? ' (it has a blank around it)'
+          : '';
     return `unknown model ${name}${hint}: the API would answer not_found_error for every row (known models: ${current.join(', ')})`;
   }
   if (isRetired(model, now))

@@ -13,6 +13,8 @@ describe('jobProblem', () => {
     { description: 'a dated alias', job: { model: 'claude-haiku-4-5-20251001', maxTokens: 1024, now: NOW }, want: undefined },
     { description: 'an unknown model', job: { model: 'claude-haiku-45', maxTokens: 1024, now: NOW }, want: /^unknown model claude-haiku-45 \(did you mean claude-haiku-4-5\?\): .*known models: .*claude-haiku-4-5/ },
     { description: 'a model past its retirement date', job: { model: 'claude-sonnet-4-5', maxTokens: 1024, now: NOW }, want: /retired since 2026-11-30/ },
+    // helper-95 #15: the nearest name was retired, so a current one further off was offered.
+    { description: 'a typo of a retired model', job: { model: 'claude-sonnet-4.5', maxTokens: 1024, now: NOW }, want: /^unknown model claude-sonnet-4\.5 \(claude-sonnet-4-5, which it is near, is retired since 2026-11-30\): .*known models: / },
     { description: 'the same model before it', job: { model: 'claude-sonnet-4-5', maxTokens: 1024, now: Date.parse('2026-11-01T00:00:00Z') }, want: undefined },
     { description: 'max_tokens over the limit', job: { model: 'claude-opus-4-5', maxTokens: 64_001, now: NOW }, want: /output limit of 64,000/ },
     { description: 'max_tokens within the 300K beta', job: { model: 'claude-opus-4-6', maxTokens: 300_000, betas: ['output-300k-2026-03-24'], now: NOW }, want: undefined },
