@@ -64,7 +64,7 @@ export function resolveAnswerSchema(schema: z.ZodType | JSONSchema, source = 'th
 
 /**
  * Where in `schema` an object names no properties and takes keys of any name (`additionalProperties`
- * a schema, or true: what zod writes for `z.record()`), as a dotted path ('' at the root), or
+ * a schema, or true: what zod writes for `z.record()`; or absent, as JSON Schema reads it), as a dotted path ('' at the root), or
  * undefined. The request closes every object, so such a field could only ever be answered `{}`:
  * every answer paid for would lose it (helper-88: `scores: z.record(z.string(), z.number())` came back
  * `{}` on every row, without a word).
@@ -74,7 +74,11 @@ function openMap(schema: unknown, path: string): string | undefined {
   const node = schema as JSONSchema;
   const properties = node['properties'] as Record<string, unknown> | undefined;
   const extra = node['additionalProperties'];
-  if ((properties === undefined || Object.keys(properties).length === 0) && (extra === true || (typeof extra === 'object' && extra !== null))) return path;
+  const named = properties !== undefined && Object.keys(properties).length > 0;
+  // No `additionalProperties` at all is any keys too, in JSON Schema, for an object that names none
+  // (helper-95 #13: `{ type: 'object' }` was answered `{}` on every row); `false` says it is empty.
+  const isObject = (node['type'] === 'object' || (Array.isArray(node['type']) && node['type'].includes('object'))) && !['anyOf', 'oneOf', 'allOf', '$ref'].some((key) => key in node);
+  if (!named && (extra === true || (typeof extra === 'object' && extra !== null) || (extra === undefined && isObject))) return path;
   const at = (key: string) => (path ? `${path}.${key}` : key);
   for (const [key, value] of Object.entries(properties ?? {})) {
     const found = openMap(value, at(key));

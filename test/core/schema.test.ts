@@ -222,13 +222,19 @@ describe('resolveAnswerSchema: an object of any keys is refused before anything 
     ['one in a list', z.object({ rows: z.array(z.object({ tags: z.record(z.string(), z.string()) })) }), 'rows[].tags'],
     ['the whole answer', z.record(z.string(), z.number()), 'the answer'],
     ['a JSON Schema with additionalProperties true', { type: 'object', properties: { meta: { type: 'object', additionalProperties: true } } }, 'meta'],
+    // helper-95 #13: an object that names no property and does not close itself is any keys in JSON
+    // Schema; sent closed, every answer was {} there, paid for.
+    ['a JSON Schema object with no properties', { type: 'object', properties: { meta: { type: 'object' } } }, 'meta'],
+    ['one with empty properties', { type: 'object', properties: { meta: { type: 'object', properties: {} } } }, 'meta'],
   ])('%s', (_case, schema, where) => {
     expect(() => resolveAnswerSchema(schema as never)).toThrow(expect.objectContaining({ code: 'BE_INVALID_OPTION', message: expect.stringContaining(`the answer schema: ${where} is an object of any keys`) }));
   });
 
-  it('an object with named properties, or an empty one, is as it was', () => {
+  it('an object with named properties, or an empty one that says it is closed, is as it was', () => {
     expect(resolveAnswerSchema(z.object({ a: z.object({ b: z.string() }), c: z.object({}) })).fields).toEqual(['a', 'c']);
-    expect(resolveAnswerSchema({ type: 'object', properties: { x: { type: 'object' } } }).fields).toEqual(['x']);
+    expect(resolveAnswerSchema({ type: 'object', properties: { x: { type: 'object', additionalProperties: false } } }).fields).toEqual(['x']);
+    // Its properties named by the schemas it combines.
+    expect(resolveAnswerSchema({ type: 'object', properties: { x: { type: 'object', anyOf: [{ properties: { a: { type: 'string' } } }, { properties: { b: { type: 'number' } } }] } } }).fields).toEqual(['x']);
   });
 });
 
