@@ -207,7 +207,9 @@ export class Intake {
    */
   async sayUnneeded(): Promise<void> {
     const ctx = this.#ctx;
-    if (ctx.opts.shard || ctx.opts.offline !== undefined) return;
+    // A stop cut the reading short: the batches of the rows not read are not known to be unneeded
+    // (helper-97: a Ctrl-C while a big input was read named the batches of its unread half).
+    if (ctx.opts.shard || ctx.opts.offline !== undefined || ctx.stopping()) return;
     for (const row of await ctx.ledger.batches(ctx.opts.job)) {
       if (row.run === ctx.run || row.scope !== ctx.scope || row.remote_id === null || this.needed.has(row.id)) continue;
       if (row.state !== 'in_progress' && row.state !== 'ended') continue;

@@ -174,7 +174,10 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   const filled = intake.fill(source).then(async () => {
     intake.inputDone = true;
     pulse.move();
-    await intake.sayUnneeded();
+    // Only said: a ledger that fails here (busy, gone, or closed by a stop meanwhile) must not end the
+    // run, nor the process (a rejection nobody awaits yet: helper-97, a Ctrl-C while reading crashed
+    // with "The database connection is not open", exit 1).
+    await intake.sayUnneeded().catch(() => {});
   }, ctx.fail);
 
   // Every record out: the job's next try needs nothing of this one (see `RunOutcome`), once the

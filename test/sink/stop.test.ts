@@ -13,7 +13,7 @@ import { batchSink, type BatchEvent, type JoinedRecord, type PreparedRecord } fr
 import { toRequests } from '../../src/stages/prepare.ts';
 import type { SourceRecord } from '../../src/stages/read.ts';
 import type { EnrichOptions } from '../../src/enrich.ts';
-import { emulator, enrich, perRecord, schema, sources } from '../helpers/pipeline.ts';
+import { emulator, enrich, perRecord, schema, sources, tempLedger } from '../helpers/pipeline.ts';
 import { enrichStage } from '../../src/enrich.ts';
 import { faultProxy } from '../helpers/proxy.ts';
 import { BatchAssembler } from '../../src/sink/assembler.ts';
@@ -315,5 +315,43 @@ describe('the end handed to the consumer (onComplete)', () => {
     await expect(end!(false)).rejects.toMatchObject({ code: 'SQLITE_FULL' });
     expect(endCalls()).toBe(1);
     inner.close();
+  });
+});
+
+// helper-97: the 'unneeded' event was said once the intake stopped reading, whether it had read the
+// whole input or a stop had cut it short; and a ledger that failed while it was said (one a stop had
+// closed meanwhile: a Ctrl-C while a big input was read) was a rejection nobody awaited, which ended
+// the process ("The database connection is not open", exit 1).
+describe('the unneeded event, at a stop', () => {
+  it.each(['a path', 'an open ledger (left open)'])('is not said of the batches of rows left unread, and the stop ends as a stop (the ledger as %s)', async (given) => {
+    const emu = await emulator({ responder: perRecord, processingMs: 60_000 });
+    const path = tempLedger();
+    const ledger = given === 'a path' ? path : new Ledger(path);
+    // A first try sends 9 rows in 3 batches, and leaves them running.
+    await expect(enrich(emu, rows(9), { ledger, batchSize: 3, noWait: true })).rejects.toMatchObject({ code: 'BE_PENDING' });
+    expect(emu.batches()).toHaveLength(3);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const controller = new AbortController();
+      const events: BatchEvent[] = [];
+      // The next try reads slowly, and is stopped once it has read the first batch's rows.
+      async function* slowly(): AsyncGenerator<SourceRecord> {
+        for (const record of sources(rows(9))) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          if (record.seq === 3) controller.abort();
+          yield record;
+        }
+      }
+      const run = enrich(emu, slowly(), { ledger, batchSize: 3, signal: controller.signal, onEvent: (e) => events.push(e) });
+      await expect(run).rejects.toMatchObject({ code: 'BE_ABORTED' });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(events.filter((e) => e.type === 'unneeded')).toEqual([]);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      if (typeof ledger !== 'string') ledger.close();
+    }
   });
 });
