@@ -248,3 +248,25 @@ describe.skipIf(!postgres.url)('a PostgreSQL ledger that stops answering in the 
     expect(emu.stats.calls['batches.create']).toBe(3);
   });
 });
+
+// helper-97: a try of a part of the input (--limit, --sample) said every batch of an earlier try that
+// held only rows it did not read was unneeded, and how to cancel it: the whole job needs them.
+describe('the unneeded event, for a try of a part of the input', () => {
+  it.each([['--limit', '3'], ['--sample', '2']])('%s %s names no batch of the rows it leaves out; a changed prompt does', async (flag, value) => {
+    const emu = await startEmulator({ processingMs: 600_000 });
+    emulators.push(emu);
+    const dir = mkdtempSync(join(tmpdir(), 'be-unneeded-'));
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, `id,text\n${Array.from({ length: 9 }, (_, i) => `${i},row ${i}`).join('\n')}\n`);
+    const env = { ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const args = ['--prompt', 'T: {{text}}', '--no-wait', '--batch-size', '3', '--job', 'j', input];
+    expect((await runCli(args, { env })).code).toBe(75);
+    expect(emu.stats.calls['batches.create']).toBe(3);
+
+    const part = await runCli([...args, flag, value], { env });
+    expect(part.stderr).not.toContain('holds none of this try');
+
+    const changed = await runCli(['--prompt', 'U: {{text}}', ...args.slice(2)], { env });
+    expect(changed.stderr.match(/holds none of this try's requests/g)).toHaveLength(3);
+  });
+});

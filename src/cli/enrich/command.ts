@@ -410,6 +410,10 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
         realtimeReleased.reason ||= event.reason;
         return;
       }
+      // A try of a part of the input (--limit, --sample) reads none of the requests of the rows it
+      // leaves out: the batches that hold them are not unneeded (helper-97: a --limit 3 try named an
+      // earlier try's other batches, which the whole job needs, with how to cancel them).
+      if (event.type === 'unneeded' && (values.limit !== undefined || picked)) return;
       if (event.type === 'creating') creates++;
       // Each batch once, however often it is followed (helper-62: "18 batches" where 15 exist).
       if (event.type === 'submitted' || event.type === 'adopted' || event.type === 'following') batchIds.add(event.batchId);
