@@ -18,6 +18,8 @@ import { ROOT, runCli } from './helpers/cli.ts';
 import { emulator, enrich, idOf, perRecord, tempLedger } from './helpers/pipeline.ts';
 import type { BatchEvent } from '../src/stages/batch.ts';
 import { faultProxy, isCreate } from './helpers/proxy.ts';
+import { freshDatabase, postgres } from './helpers/postgres.ts';
+import pg from 'pg';
 
 const TICKETS = join(ROOT, 'fixtures', 'csv', 'tickets.csv');
 const fast = ['--poll-min', '0.01'];
@@ -398,6 +400,32 @@ describe('--max-cost on a rerun', () => {
     const fresh = await runCli(['--dry-run', '--transform', 'ticket-triage', TICKETS], { env: { ...env, BATCH_ENRICH_LEDGER: none } });
     expect(fresh.stdout.trim().split('\n')).toHaveLength(12);
     expect(existsSync(none)).toBe(false);
+  });
+
+  // helper-97: a dry run opened a PostgreSQL ledger as a run does, which made the ledger's tables in
+  // the database it named, where no run had made them.
+  it.skipIf(!postgres.url)('--dry-run leaves a PostgreSQL database no run made a ledger in without one, and reads one a run made', async () => {
+    const emu = await emulator({});
+    const url = await freshDatabase();
+    const env = { ...cliEnv(emu), BATCH_ENRICH_LEDGER: url };
+    const tables = async () => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        return (await client.query("SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = current_schema()")).rows[0].n as number;
+      } finally {
+        await client.end();
+      }
+    };
+    const fresh = await runCli(['--dry-run', '--transform', 'ticket-triage', TICKETS], { env });
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(fresh.stdout.trim().split('\n')).toHaveLength(12);
+    expect(await tables()).toBe(0);
+    const first = await runCli(['--transform', 'ticket-triage', ...fast, '--limit', '6', TICKETS], { env });
+    expect(first.code, first.stderr).toBe(0);
+    const rest = await runCli(['--dry-run', '--transform', 'ticket-triage', TICKETS], { env });
+    expect(rest.stdout.trim().split('\n')).toHaveLength(6);
+    expect(rest.stderr).toMatch(/; 6 requests in the ledger already are not counted/);
   });
 
   // helper-93 #7: the high end counted a contract's answer at the recipe's 8,192 tokens for documents,

@@ -74,6 +74,18 @@ function copied(spec: string, failed: unknown): { ledger: LedgerStore; copiedFro
 }
 
 /**
+ * Whether the ledger at `spec` was made: a SQLite file that exists, a PostgreSQL database a run has
+ * made its tables in (asked without making them; a server that cannot be reached is a `BE_LEDGER`
+ * error). `:memory:` never was.
+ */
+export async function ledgerMade(spec: string): Promise<boolean> {
+  if (spec.trim() === ':memory:') return false;
+  if (!isPostgresUrl(spec)) return existsSync(spec);
+  const { pgLedgerMade } = await import('./postgres.ts');
+  return pgLedgerMade(spec.trim());
+}
+
+/**
  * The files runs noted as written in the ledger at `spec`, read as it is: nothing is migrated or
  * written (`--dry-run`). A SQLite file that cannot be read has none; a PostgreSQL server that cannot
  * be reached is a `BE_LEDGER` error.

@@ -945,6 +945,25 @@ async function migrate(client: pg.PoolClient, path: string): Promise<void> {
 }
 
 /**
+ * Whether a run has made the ledger's tables in the PostgreSQL database at `url`, asked without opening
+ * it as a ledger (which makes them): for `--dry-run`, which makes no ledger where there is none. A
+ * server that cannot be reached is a `BE_LEDGER` error naming the URL without its password.
+ */
+export async function pgLedgerMade(url: string): Promise<boolean> {
+  let client: pg.Client | undefined;
+  try {
+    client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+    client.on('error', () => {});
+    await client.connect();
+    return (await client.query<{ made: boolean }>("SELECT to_regclass('batch_enrich_schema') IS NOT NULL AS made")).rows[0]?.made === true;
+  } catch (error) {
+    throw new BatchEnrichError('BE_LEDGER', `Cannot read the ledger ${redactUrl(url)}: ${connectionFailure(error, url)}`, { cause: error });
+  } finally {
+    await client?.end().catch(() => {});
+  }
+}
+
+/**
  * The files runs noted as written (`LedgerStore.noteWritten`) in the PostgreSQL ledger at `url`, read
  * without opening it as a ledger (no migration, no run, nothing written): for `--dry-run`, which
  * leaves the ledger as it is. None when no run has made its tables yet. A server that cannot be

@@ -6,7 +6,6 @@
  * (`estimate.ts`), the outputs (`output.ts`) and the signals (`signals.ts`).
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type Anthropic from '@anthropic-ai/sdk';
 import { BatchEnrichError, isBatchEnrichError, shown, usageError } from '../../errors.ts';
@@ -20,7 +19,7 @@ import { createClient, identityOf } from '../../client/client.ts';
 import { apiFromEnv } from '../jobs/shared.ts';
 import { newUploadCounts } from '../../client/uploads.ts';
 import { defaultLedgerPath } from '../../ledger/ledger.ts';
-import { isPostgresUrl, openLedger, openLedgerToRead, writtenNotesOf } from '../../ledger/open.ts';
+import { ledgerMade, openLedger, openLedgerToRead, writtenNotesOf } from '../../ledger/open.ts';
 import { ledgerBusy, ledgerUnavailable, ledgerWriteFailed, type LedgerStore } from '../../ledger/store.ts';
 import { redactUrl } from '../../ledger/url.ts';
 import { newCounts } from '../../stages/merge.ts';
@@ -271,9 +270,12 @@ async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.Proces
 async function heldRequests(values: EnrichValues, env: NodeJS.ProcessEnv, say: (line: string) => void): Promise<{ known: KnownOf; close(): Promise<void> } | undefined> {
   const spec = ledgerPathOf(values, env);
   const scope = values.emulator ? EMULATOR_SCOPE : apiFromEnv(env)?.scope;
-  if (scope === undefined || spec.trim() === ':memory:' || (!isPostgresUrl(spec) && !existsSync(spec))) return undefined;
+  if (scope === undefined) return undefined;
   let opened: Awaited<ReturnType<typeof openLedgerToRead>>;
   try {
+    // Not opened where no run made it: opening a PostgreSQL ledger makes its tables (helper-97: a dry
+    // run made them in an empty database).
+    if (!(await ledgerMade(spec))) return undefined;
     opened = await openLedgerToRead(spec);
   } catch (error) {
     if (!isBatchEnrichError(error)) throw error;
