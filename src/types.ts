@@ -100,8 +100,9 @@ export type BatchEvent =
    * Once the input is read: a batch an earlier try of the job sent, still running, that holds none of
    * this run's requests (the prompt, recipe, model or max_tokens changed since, or its rows left the
    * input). Nothing collects it: it runs on, billed, unless canceled (`batch-enrich cancel BATCH_ID`).
+   * `ended`: it has ended already (its answers, billed, were not collected): a cancel stops nothing.
    */
-  | { type: 'unneeded'; batchId: string; requests: number; job: string }
+  | { type: 'unneeded'; batchId: string; requests: number; job: string; ended?: true }
   /**
    * `noWait`: a create whose answer was lost, with a batch of its size still running on the API that
    * may be the one it made: left to a later try, which adopts it once its results prove it ours.

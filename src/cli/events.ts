@@ -73,7 +73,10 @@ export function describe(event: BatchEvent): string {
     case 'unproven':
       return `a batch of ${plural(event.requests, 'request')}: its create was sent and its answer lost, and a batch of its size is running on the API: left to the next try, which adopts it once it has ended and its results prove it ours (else sends the requests again)`;
     case 'unneeded':
-      return `batch ${event.batchId} (${plural(event.requests, 'request')}) of job ${JSON.stringify(event.job)}, sent by an earlier try, holds none of this try's requests (the prompt, recipe, model or max_tokens changed since, or its rows are gone from the input): it runs on, and is billed; 'batch-enrich cancel ${event.batchId}' stops what it has not done yet`;
+      return `batch ${event.batchId} (${plural(event.requests, 'request')}) of job ${JSON.stringify(event.job)}, sent by an earlier try, holds none of this try's requests (the prompt, recipe, model or max_tokens changed since, or its rows are gone from the input): ${
+        // An ended batch runs no more: its answers are billed, and a cancel would stop nothing (helper-97).
+        event.ended ? `it has ended, and was billed; nothing collects its answers ('batch-enrich results ${event.batchId}' downloads them)` : `it runs on, and is billed; 'batch-enrich cancel ${event.batchId}' stops what it has not done yet`
+      }`;
     case 'kept-running':
       return `stop: ${othersBatches(event.batches)} of the job, still alive, ${event.batches === 1 ? 'is' : 'are'} not canceled (--cancel-on-exit cancels only batches no live run follows): ${event.batches === 1 ? 'it runs' : 'they run'} on, and ${event.batches === 1 ? 'is' : 'are'} billed`;
     case 'budget':

@@ -214,7 +214,7 @@ export class Intake {
       if (row.run === ctx.run || row.scope !== ctx.scope || row.remote_id === null || this.needed.has(row.id)) continue;
       if (row.state !== 'in_progress' && row.state !== 'ended') continue;
       if (row.remote_id.startsWith(REALTIME_PREFIX) || (await ctx.ledger.runAlive(row.run, ctx.opts.now()))) continue;
-      ctx.opts.emit({ type: 'unneeded', batchId: row.remote_id, requests: row.request_count, job: ctx.opts.job });
+      ctx.opts.emit({ type: 'unneeded', batchId: row.remote_id, requests: row.request_count, job: ctx.opts.job, ...(row.state === 'ended' ? { ended: true as const } : {}) });
     }
   }
 

@@ -270,3 +270,25 @@ describe('the unneeded event, for a try of a part of the input', () => {
     expect(changed.stderr.match(/holds none of this try's requests/g)).toHaveLength(3);
   });
 });
+
+// helper-97: an earlier try's batch that had ended (its answers not collected) was said to run on, with
+// how to cancel it: a cancel of an ended batch stops nothing, and its answers are billed already.
+it('the unneeded event says of an ended batch that it has ended, not how to cancel it', async () => {
+  const emu = await startEmulator({ processingMs: 600_000 });
+  emulators.push(emu);
+  const dir = mkdtempSync(join(tmpdir(), 'be-unneeded-'));
+  const input = join(dir, 'in.csv');
+  writeFileSync(input, `id,text\n${Array.from({ length: 4 }, (_, i) => `${i},row ${i}`).join('\n')}\n`);
+  const env = { ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+  const args = ['--no-wait', '--batch-size', '2', '--job', 'j', input];
+  expect((await runCli(['--prompt', 'T: {{text}}', ...args], { env })).code).toBe(75);
+  // The first batch ended, and the try that saw it end was stopped before it downloaded its results.
+  const db = new Database(join(dir, 'l.db'));
+  const ended = db.prepare<[], { remote_id: string }>("UPDATE batches SET state = 'ended' WHERE id = (SELECT MIN(id) FROM batches) RETURNING remote_id").get()!.remote_id;
+  db.close();
+  const changed = await runCli(['--prompt', 'U: {{text}}', ...args], { env });
+  expect(changed.stderr).toContain(`batch ${ended} (2 requests) of job "j", sent by an earlier try, holds none of this try's requests`);
+  expect(changed.stderr).toMatch(new RegExp(`batch ${ended} .*: it has ended, and was billed`));
+  expect(changed.stderr).not.toContain(`cancel ${ended}`);
+  expect(changed.stderr.match(/it runs on, and is billed; 'batch-enrich cancel /g)).toHaveLength(1);
+});
