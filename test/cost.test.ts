@@ -428,6 +428,40 @@ describe('--max-cost on a rerun', () => {
     expect(rest.stderr).toMatch(/; 6 requests in the ledger already are not counted/);
   });
 
+  // helper-97: a dry run opened the ledger as a run does, which migrated one of an older version in
+  // place: that version's own runs (a scheduler's) could then no longer open it ("written by a newer
+  // batch-enrich").
+  it('--dry-run leaves a ledger of an older schema as it is, and says its requests are counted too', async () => {
+    const emu = await emulator({});
+    const env = cliEnv(emu);
+    // The tables of a ledger written by batch-enrich 0.1.0 (schema 4), as that release created them.
+    const db = new Database(env['BATCH_ENRICH_LEDGER']!);
+    db.exec(`
+      CREATE TABLE specs (id TEXT PRIMARY KEY, head TEXT NOT NULL, tail TEXT NOT NULL);
+      CREATE TABLE requests (id INTEGER PRIMARY KEY, scope TEXT NOT NULL, key TEXT NOT NULL, spec TEXT NOT NULL, state TEXT NOT NULL,
+        batch_id INTEGER, attempts INTEGER NOT NULL DEFAULT 0, max_tokens INTEGER, result_id INTEGER, updated_at INTEGER NOT NULL, UNIQUE (scope, key));
+      CREATE TABLE payloads (id INTEGER PRIMARY KEY, messages TEXT NOT NULL);
+      CREATE TABLE results (id INTEGER PRIMARY KEY, result TEXT NOT NULL);
+      CREATE INDEX requests_batch ON requests (batch_id);
+      CREATE TABLE batches (id INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, run INTEGER NOT NULL, job TEXT NOT NULL, nonce TEXT NOT NULL,
+        remote_id TEXT, state TEXT NOT NULL, request_count INTEGER NOT NULL, bytes INTEGER NOT NULL, created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL, base_url TEXT NOT NULL, api_version TEXT NOT NULL, key_fingerprint TEXT NOT NULL, error TEXT);
+      CREATE INDEX batches_remote ON batches (remote_id);
+      CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, job TEXT NOT NULL, pid INTEGER NOT NULL, started_at INTEGER NOT NULL);
+      CREATE TABLE records (run INTEGER NOT NULL, seq INTEGER NOT NULL, line INTEGER NOT NULL, data TEXT NOT NULL, key TEXT, error TEXT,
+        PRIMARY KEY (run, seq)) WITHOUT ROWID;
+      PRAGMA user_version = 4;
+    `);
+    db.close();
+    const dry = await runCli(['--dry-run', '--transform', 'ticket-triage', TICKETS], { env });
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout.trim().split('\n')).toHaveLength(12);
+    expect(dry.stderr).toContain(`the ledger ${env['BATCH_ENRICH_LEDGER']} is of an older version of batch-enrich, which a dry run does not migrate (a run does); so the requests it holds are shown and counted too`);
+    const after = new Database(env['BATCH_ENRICH_LEDGER']!, { readonly: true });
+    expect(after.pragma('user_version', { simple: true })).toBe(4);
+    after.close();
+  });
+
   // helper-93 #7: the high end counted a contract's answer at the recipe's 8,192 tokens for documents,
   // and the line said "every answer using all 800 max_tokens".
   it('the high end names each limit it counts: the rows\' max_tokens and the one for records with documents', async () => {

@@ -388,6 +388,23 @@ export interface LedgerOptions {
 }
 
 /**
+ * Whether the SQLite ledger at `path` is older than this version's schema (a run would migrate it),
+ * read without opening it as a ledger; false when it is not, or cannot be read so (opening it says why).
+ */
+export function olderSchema(path: string): boolean {
+  try {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      return (db.pragma('user_version', { simple: true }) as number) < SCHEMA_VERSION;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The files runs noted as written (`LedgerStore.noteWritten`) in the SQLite ledger at `path`, read
  * without opening it as a ledger (no migration, no run, nothing written): for `--dry-run`, which
  * sends nothing and leaves the ledger as it is. None when there is no such file, or it is too old

@@ -6,7 +6,7 @@
 import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { Ledger, writtenNotes } from './ledger.ts';
+import { Ledger, olderSchema, writtenNotes } from './ledger.ts';
 import type { LedgerStore, WrittenFile } from './store.ts';
 import { BatchEnrichError } from '../errors.ts';
 import { isPostgresUrl, notALedger } from './url.ts';
@@ -74,13 +74,14 @@ function copied(spec: string, failed: unknown): { ledger: LedgerStore; copiedFro
 }
 
 /**
- * Whether the ledger at `spec` was made: a SQLite file that exists, a PostgreSQL database a run has
- * made its tables in (asked without making them; a server that cannot be reached is a `BE_LEDGER`
- * error). `:memory:` never was.
+ * Whether the ledger at `spec` was made ('none': a SQLite file that is not there, a PostgreSQL database
+ * no run made its tables in, `:memory:`), and whether in a schema older than this version's ('older':
+ * opened, it would be migrated), asked without opening it as a ledger: for `--dry-run`, which leaves
+ * the ledger as it is. A PostgreSQL server that cannot be reached is a `BE_LEDGER` error.
  */
-export async function ledgerMade(spec: string): Promise<boolean> {
-  if (spec.trim() === ':memory:') return false;
-  if (!isPostgresUrl(spec)) return existsSync(spec);
+export async function ledgerMade(spec: string): Promise<'none' | 'older' | 'made'> {
+  if (spec.trim() === ':memory:') return 'none';
+  if (!isPostgresUrl(spec)) return !existsSync(spec) ? 'none' : olderSchema(spec) ? 'older' : 'made';
   const { pgLedgerMade } = await import('./postgres.ts');
   return pgLedgerMade(spec.trim());
 }

@@ -945,17 +945,20 @@ async function migrate(client: pg.PoolClient, path: string): Promise<void> {
 }
 
 /**
- * Whether a run has made the ledger's tables in the PostgreSQL database at `url`, asked without opening
- * it as a ledger (which makes them): for `--dry-run`, which makes no ledger where there is none. A
+ * Whether a run has made the ledger's tables in the PostgreSQL database at `url` ('none' if not), and
+ * in a schema older than this version's ('older': a run would migrate it), asked without opening it as
+ * a ledger (which makes and migrates them): for `--dry-run`, which leaves the ledger as it is. A
  * server that cannot be reached is a `BE_LEDGER` error naming the URL without its password.
  */
-export async function pgLedgerMade(url: string): Promise<boolean> {
+export async function pgLedgerMade(url: string): Promise<'none' | 'older' | 'made'> {
   let client: pg.Client | undefined;
   try {
     client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
     client.on('error', () => {});
     await client.connect();
-    return (await client.query<{ made: boolean }>("SELECT to_regclass('batch_enrich_schema') IS NOT NULL AS made")).rows[0]?.made === true;
+    if ((await client.query<{ made: boolean }>("SELECT to_regclass('batch_enrich_schema') IS NOT NULL AS made")).rows[0]?.made !== true) return 'none';
+    const version = (await client.query<{ version: number | null }>('SELECT MAX(version) AS version FROM batch_enrich_schema')).rows[0]?.version ?? 0;
+    return version < MIGRATIONS.length ? 'older' : 'made';
   } catch (error) {
     throw new BatchEnrichError('BE_LEDGER', `Cannot read the ledger ${redactUrl(url)}: ${connectionFailure(error, url)}`, { cause: error });
   } finally {

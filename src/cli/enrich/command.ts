@@ -19,7 +19,7 @@ import { createClient, identityOf } from '../../client/client.ts';
 import { apiFromEnv } from '../jobs/shared.ts';
 import { newUploadCounts } from '../../client/uploads.ts';
 import { defaultLedgerPath } from '../../ledger/ledger.ts';
-import { ledgerMade, openLedger, openLedgerToRead, writtenNotesOf } from '../../ledger/open.ts';
+import { isPostgresUrl, ledgerMade, openLedger, openLedgerToRead, writtenNotesOf } from '../../ledger/open.ts';
 import { ledgerBusy, ledgerUnavailable, ledgerWriteFailed, type LedgerStore } from '../../ledger/store.ts';
 import { redactUrl } from '../../ledger/url.ts';
 import { newCounts } from '../../stages/merge.ts';
@@ -273,9 +273,15 @@ async function heldRequests(values: EnrichValues, env: NodeJS.ProcessEnv, say: (
   if (scope === undefined) return undefined;
   let opened: Awaited<ReturnType<typeof openLedgerToRead>>;
   try {
-    // Not opened where no run made it: opening a PostgreSQL ledger makes its tables (helper-97: a dry
-    // run made them in an empty database).
-    if (!(await ledgerMade(spec))) return undefined;
+    // Not opened where no run made it, nor where an older version did: opening a ledger makes a
+    // PostgreSQL one's tables (helper-97: a dry run made them in an empty database), and migrates an
+    // older schema, which that version's scheduled runs could then no longer open.
+    const made = await ledgerMade(spec);
+    if (made === 'none') return undefined;
+    if (made === 'older') {
+      say(`the ledger ${isPostgresUrl(spec) ? redactUrl(spec) : spec} is of an older version of batch-enrich, which a dry run does not migrate (a run does); so the requests it holds are shown and counted too`);
+      return undefined;
+    }
     opened = await openLedgerToRead(spec);
   } catch (error) {
     if (!isBatchEnrichError(error)) throw error;
