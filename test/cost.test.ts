@@ -352,6 +352,23 @@ describe('identical records share one request, in the estimate too', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain('estimate: nothing to pay for: all 2 requests are in the ledger already');
   });
+
+  // helper-97: the repeats of a request the ledger held were counted among the records of those to send:
+  // "3 requests (for 6 records: 3 repeat one)", where the three repeated one answered before.
+  it('on a rerun, the repeats of a request in the ledger are not counted among the records of those to send', async () => {
+    const emu = await emulator({});
+    const env = cliEnv(emu);
+    const dir = mkdtempSync(join(tmpdir(), 'be-cost-dupes-'));
+    const input = join(dir, 'dupes.csv');
+    writeFileSync(input, 'id,subject,body\na,A,a\nb,B,b\nc,C,c\nd,D,d\na,A,a\na,A,a\na,A,a\ne,E,e\ne,E,e\n');
+    expect((await runCli(['--transform', 'ticket-triage', ...fast, '--limit', '2', input], { env })).code).toBe(0);
+    const dry = await runCli(['--dry-run', '--transform', 'ticket-triage', input], { env });
+    expect(dry.stdout.trim().split('\n')).toHaveLength(3);
+    expect(dry.stderr).toMatch(/estimate: 3 requests \(for 4 records: 1 repeat one\) of about .*; 2 requests in the ledger already are not counted/);
+    const capped = await runCli(['--transform', 'ticket-triage', '--max-cost', '0.000001', input], { env });
+    expect(capped.code).toBe(2);
+    expect(capped.stderr).toMatch(/estimate: 3 requests \(for 4 records: 1 repeat one\) of about .*; 2 requests in the ledger already are not counted: over --max-cost/);
+  });
 });
 
 describe('--max-cost on a rerun', () => {

@@ -116,14 +116,17 @@ export class InputTally {
    */
   readonly #seen = new Map<number, number>();
 
-  /** Whether an earlier record had this record's request (counted in `repeats`); else it is taken as seen. */
-  isRepeat(record: PreparedRecord): boolean {
+  /**
+   * Whether an earlier record had this record's request (counted in `repeats`, unless not `counted`: a
+   * repeat of a request not counted either); else it is taken as seen.
+   */
+  isRepeat(record: PreparedRecord, counted = true): boolean {
     if (record.error || record.key === undefined) return false;
     const head = keyBits(record.key, 0, 8);
     const tail = keyBits(record.key, 8, 5);
     const seen = this.#seen.get(head);
     if (seen === tail) {
-      this.repeats++;
+      if (counted) this.repeats++;
       return true;
     }
     if (seen === undefined && this.#seen.size < MAX_SEEN) this.#seen.set(head, tail);

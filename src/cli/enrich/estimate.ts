@@ -51,9 +51,13 @@ export async function dryRun(out: NodeJS.WritableStream, say: (line: string) => 
     await pipeline(
       toRequests(spec)(records),
       async function* lines(prepared) {
-        // Identical records share one request: shown and counted once.
-        for await (const [record, request] of withKnown(firsts(prepared, tally), known)) {
-          if (request && !toPay(request)) {
+        for await (const [record, request] of withKnown(prepared, known)) {
+          const held = request !== undefined && !toPay(request);
+          // Identical records share one request: shown and counted once; the repeats of one the ledger
+          // holds are not counted among the records of those to send (helper-97: "3 requests (for 6
+          // records: 3 repeat one)", where the 3 repeated a request answered before).
+          if (tally.isRepeat(record, !held)) continue;
+          if (held) {
             inLedger++;
             continue;
           }
@@ -81,11 +85,6 @@ export async function dryRun(out: NodeJS.WritableStream, say: (line: string) => 
   return tally.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
 }
 
-/** The records whose request no earlier record had (identical records share one request). */
-async function* firsts(records: AsyncIterable<PreparedRecord>, tally: InputTally): AsyncGenerator<PreparedRecord> {
-  for await (const record of records) if (!tally.isRepeat(record)) yield record;
-}
-
 /**
  * Each record with what the ledger knows of its request (none without `known`, or for a record
  * without a request), looked up `LOOKUP_PAGE` records at a time (without `known`, each as it comes).
@@ -97,7 +96,8 @@ async function* withKnown(records: AsyncIterable<PreparedRecord>, known: KnownOf
   }
   let page: PreparedRecord[] = [];
   const looked = async () => {
-    const held = await known(page.flatMap((record) => (record.key === undefined || record.error ? [] : [record.key])));
+    // Each key once: identical records share one request.
+    const held = await known([...new Set(page.flatMap((record) => (record.key === undefined || record.error ? [] : [record.key])))]);
     const pairs = page.map((record): [PreparedRecord, KnownRequest | undefined] => [record, record.key === undefined ? undefined : held.get(record.key)]);
     page = [];
     return pairs;
@@ -146,9 +146,11 @@ export async function checkCost(records: AsyncIterable<SourceRecord>, check: Cos
   async function* taken(): AsyncGenerator<PreparedRecord> {
     for await (const record of toRequests(spec)(records)) if (!picked || picked.has(record.seq)) yield record;
   }
-  // Identical records share one request: counted once, in the ledger or not.
-  for await (const [record, request] of withKnown(firsts(taken(), tally), known)) {
-    if (request && !toPay(request)) paid++;
+  for await (const [record, request] of withKnown(taken(), known)) {
+    const held = request !== undefined && !toPay(request);
+    // Identical records share one request: counted once, in the ledger or not (its repeats not among the records to pay for).
+    if (tally.isRepeat(record, !held)) continue;
+    if (held) paid++;
     // A cut-off answer's retry, left pending by an earlier run: priced at the max_tokens it asks for.
     else tally.add(record, request?.max_tokens ?? undefined);
   }
