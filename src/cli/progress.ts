@@ -19,7 +19,7 @@ import { uploadLine } from './documents.ts';
 /** How often the terminal view is redrawn. */
 const REDRAW_MS = 250;
 /** Events said even with --quiet (`style: 'off'`). */
-const ALWAYS_SAID: ReadonlySet<string> = new Set(['budget', 'not-sent', 'kept-running', 'left-creating', 'unneeded']);
+const ALWAYS_SAID: ReadonlySet<string> = new Set(['budget', 'not-sent', 'kept-running', 'left-creating', 'unneeded', 'unproven']);
 
 /** Off a terminal, how often real time says what it has sent. */
 const REALTIME_LINE_MS = 10_000;

@@ -90,7 +90,7 @@ export const ENRICH_FLAGS = {
   excel: { group: IO, help: 'CSV output starts with a UTF-8 BOM, so Excel reads accents right' },
   'safe-csv': { group: IO, help: "CSV output: cells starting with = + - @ (not plain numbers) get a leading ' so a spreadsheet shows them instead of running them as formulas" },
   progress: { group: IO, help: 'a live status view on stderr even when it is not a terminal', defaultText: 'the view on a terminal, else one line per batch event' },
-  quiet: { short: 'q', group: IO, help: 'no progress and no summary on stderr (errors, budget stops, failed-record counts, e-mail attachments not sent, batches a stop left running and an --errors FILE a closed output left unwritten are still printed)' },
+  quiet: { short: 'q', group: IO, help: 'no progress and no summary on stderr (errors, budget stops, failed-record counts, e-mail attachments not sent, batches a stop left running, batches of earlier tries this one does not need, creates whose batches are left to the next try, and an --errors FILE a closed output left unwritten are still printed)' },
 
   attach: { value: 'FIELD', multiple: true, group: DOCUMENTS, help: "a field holding a document path (relative to FILE's folder, or the working directory for stdin) or an https URL; repeatable", defaultText: "the recipe's, e.g. file" },
   upload: { value: 'files|inline|auto', parse: choice(['files', 'inline', 'auto']), default: 'auto', group: DOCUMENTS, help: 'how PDFs and images travel: inline base64, or uploaded once to the Files API and referred to by file_id (auto: files of 512 KB or more are uploaded)' },
