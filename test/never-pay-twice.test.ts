@@ -105,19 +105,7 @@ describe('adoption by proof, when the list is late or the clocks disagree', () =
   // helper-66: three looks at the list, a second or two apart at the default poll interval, and the
   // create was taken for not made: a batch the list showed 8 s after it was made was paid twice.
   it('a lost create whose batch the list shows only 8 s later is adopted, not made again', async () => {
-    let t = Date.now();
-    const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
-    const emu = await emulator({ responder: perRecord, now: clock.now });
-    let lostAt: number | undefined;
-    const proxy = await faultProxy(emu.url, (call) => {
-      if (isCreate(call) && call.n === 0) {
-        lostAt = t;
-        return 'lose';
-      }
-      return isList(call) && lostAt !== undefined && t - lostAt < 8_000 ? 'empty-list' : 'pass';
-    });
-    const events: BatchEvent[] = [];
-    const out = await enrich(emu, rows(4), { baseURL: proxy.url, clock, pollMinMs: undefined, pollMaxMs: undefined, onEvent: (e) => events.push(e) });
+    const { emu, out, events } = await listedLate(8_000, { pollMinMs: undefined, pollMaxMs: undefined });
     expectPaidOnce(emu, out);
     expect(events.filter((e) => e.type === 'adopted')).toHaveLength(1);
   });
@@ -125,6 +113,12 @@ describe('adoption by proof, when the list is late or the clocks disagree', () =
   // The minute was 60 poll intervals: at --poll-min 0.01 a search of 0.6 s took a batch the list showed
   // late for one never made, and each try paid again (18 batches for 12 records over three tries).
   it('a lost create is searched for a minute at least, however short the poll interval', async () => {
+    const { emu, out } = await listedLate(30_000, { pollMinMs: 10, pollMaxMs: 100 });
+    expectPaidOnce(emu, out);
+  });
+
+  /** A run (on a virtual clock) whose first create's answer is lost, and whose batch the list shows only `lagMs` after. */
+  async function listedLate(lagMs: number, polls: { pollMinMs: number | undefined; pollMaxMs: number | undefined }) {
     let t = Date.now();
     const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
     const emu = await emulator({ responder: perRecord, now: clock.now });
@@ -134,11 +128,12 @@ describe('adoption by proof, when the list is late or the clocks disagree', () =
         lostAt = t;
         return 'lose';
       }
-      return isList(call) && lostAt !== undefined && t - lostAt < 30_000 ? 'empty-list' : 'pass';
+      return isList(call) && lostAt !== undefined && t - lostAt < lagMs ? 'empty-list' : 'pass';
     });
-    const out = await enrich(emu, rows(4), { baseURL: proxy.url, clock, pollMinMs: 10, pollMaxMs: 100 });
-    expectPaidOnce(emu, out);
-  });
+    const events: BatchEvent[] = [];
+    const out = await enrich(emu, rows(4), { baseURL: proxy.url, clock, ...polls, onEvent: (e) => events.push(e) });
+    return { emu, out, events };
+  }
 
   // helper-67: the minute was counted from the row, written before the first attempt: a lost create
   // after a refused one (or a long retry-after) was searched for with three quick looks, and paid twice.

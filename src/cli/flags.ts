@@ -91,7 +91,9 @@ function parseArgsMessage(error: unknown, flags: readonly string[]): string {
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
       return `unexpected argument ${shown(quoted ?? message)}`;
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
-      const option = quoted?.split(' ')[0];
+      // Node quotes the flag as declared: '--size <value>', or '-o, --output <value>' for one with a short name.
+      const words = quoted?.split(' ');
+      const option = words?.find((word) => word.startsWith('--')) ?? words?.[0];
       if (option === undefined) return message;
       if (/does not take an argument/.test(message)) return `option ${option} takes no value`;
       if (/ambiguous/.test(message)) return `option ${option} needs a value (for one that starts with a dash, write ${option}=-…)`;

@@ -79,16 +79,24 @@ function openMap(schema: unknown, path: string): string | undefined {
   // (helper-95 #13: `{ type: 'object' }` was answered `{}` on every row); `false` says it is empty.
   const isObject = (node['type'] === 'object' || (Array.isArray(node['type']) && node['type'].includes('object'))) && !['anyOf', 'oneOf', 'allOf', '$ref'].some((key) => key in node);
   if (!named && (extra === true || (typeof extra === 'object' && extra !== null) || (extra === undefined && isObject))) return path;
-  const at = (key: string) => (path ? `${path}.${key}` : key);
-  for (const [key, value] of Object.entries(properties ?? {})) {
-    const found = openMap(value, at(key));
+  return inChildren(node, path, ['items', 'prefixItems', 'anyOf', 'oneOf', 'allOf', '$defs'], openMap);
+}
+
+/**
+ * The first thing `find` finds in the schemas under `node` (at `path`): its properties' (at
+ * `path.key`), then those under `keys` (`items` and `prefixItems` at `path[]`, the others at `path`).
+ */
+function inChildren<T>(node: JSONSchema, path: string, keys: readonly string[], find: (schema: unknown, path: string) => T | undefined): T | undefined {
+  const properties = node['properties'];
+  for (const [key, value] of Object.entries(typeof properties === 'object' && properties !== null ? properties : {})) {
+    const found = find(value, path ? `${path}.${key}` : key);
     if (found !== undefined) return found;
   }
-  for (const key of ['items', 'prefixItems', 'anyOf', 'oneOf', 'allOf', '$defs']) {
+  for (const key of keys) {
     const value = node[key];
     const children = Array.isArray(value) ? value : key === '$defs' && typeof value === 'object' && value !== null ? Object.values(value) : [value];
     for (const child of children) {
-      const found = openMap(child, key === 'items' || key === 'prefixItems' ? `${path}[]` : path);
+      const found = find(child, key === 'items' || key === 'prefixItems' ? `${path}[]` : path);
       if (found !== undefined) return found;
     }
   }
@@ -113,20 +121,8 @@ function requiredUndefined(schema: unknown, path: string): { path: string; key: 
     const key = required.find((name) => typeof name === 'string' && !Object.hasOwn(defined, name));
     if (typeof key === 'string') return { path, key };
   }
-  const at = (key: string) => (path ? `${path}.${key}` : key);
-  for (const [key, value] of Object.entries(typeof properties === 'object' && properties !== null ? properties : {})) {
-    const found = requiredUndefined(value, at(key));
-    if (found !== undefined) return found;
-  }
-  for (const key of ['items', 'prefixItems', 'anyOf', 'oneOf', '$defs']) {
-    const value = node[key];
-    const children = Array.isArray(value) ? value : key === '$defs' && typeof value === 'object' && value !== null ? Object.values(value) : [value];
-    for (const child of children) {
-      const found = requiredUndefined(child, key === 'items' || key === 'prefixItems' ? `${path}[]` : path);
-      if (found !== undefined) return found;
-    }
-  }
-  return undefined;
+  // Not into `allOf`: a part may require what another part defines.
+  return inChildren(node, path, ['items', 'prefixItems', 'anyOf', 'oneOf', '$defs'], requiredUndefined);
 }
 
 /**

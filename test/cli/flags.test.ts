@@ -116,6 +116,9 @@ describe('parseFlags: one parser, defaults applied once, one wording for bad val
     { description: 'a cap that is not money', argv: ['--cost', 'lots'], message: '--cost: expected a positive amount of US dollars, got "lots"' },
     { description: 'a typo gets the closest flag', argv: ['--sise', '3'], message: 'unknown option --sise; did you mean --size?' },
     { description: 'a flag without its value', argv: ['--size'], message: 'option --size needs a value' },
+    // It said "option -n, needs a value" for a flag with a short name (`-o, --output` too).
+    { description: 'a flag with a short name without its value', argv: ['--name'], message: 'option --name needs a value' },
+    { description: 'its short name without its value', argv: ['-n'], message: 'option --name needs a value' },
     { description: 'a value given to a switch', argv: ['--verbose=yes'], message: 'option --verbose takes no value' },
     { description: 'a positional where none is taken', argv: ['extra'], message: 'unexpected argument "extra"' },
   ];

@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ROOT } from '../helpers/cli.ts';
 import { tamper } from '../helpers/pipeline.ts';
+import { SCHEMA_4 } from '../helpers/schema4.ts';
 import { openLedger } from '../../src/ledger/open.ts';
 import { cannotOpen, HOST, keyHash, Ledger, RUN_STALE_MS, runIsAlive, type Identity, type RunRow } from '../../src/ledger/ledger.ts';
 
@@ -126,24 +127,6 @@ describe('claims on remote batches', () => {
     ledger.close();
   });
 });
-
-/** The tables of a ledger written by batch-enrich 0.1.0 (schema 4), as that release created them. */
-const SCHEMA_4 = `
-  CREATE TABLE specs (id TEXT PRIMARY KEY, head TEXT NOT NULL, tail TEXT NOT NULL);
-  CREATE TABLE requests (id INTEGER PRIMARY KEY, scope TEXT NOT NULL, key TEXT NOT NULL, spec TEXT NOT NULL, state TEXT NOT NULL,
-    batch_id INTEGER, attempts INTEGER NOT NULL DEFAULT 0, max_tokens INTEGER, result_id INTEGER, updated_at INTEGER NOT NULL, UNIQUE (scope, key));
-  CREATE TABLE payloads (id INTEGER PRIMARY KEY, messages TEXT NOT NULL);
-  CREATE TABLE results (id INTEGER PRIMARY KEY, result TEXT NOT NULL);
-  CREATE INDEX requests_batch ON requests (batch_id);
-  CREATE TABLE batches (id INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, run INTEGER NOT NULL, job TEXT NOT NULL, nonce TEXT NOT NULL,
-    remote_id TEXT, state TEXT NOT NULL, request_count INTEGER NOT NULL, bytes INTEGER NOT NULL, created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL, base_url TEXT NOT NULL, api_version TEXT NOT NULL, key_fingerprint TEXT NOT NULL, error TEXT);
-  CREATE INDEX batches_remote ON batches (remote_id);
-  CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, job TEXT NOT NULL, pid INTEGER NOT NULL, started_at INTEGER NOT NULL);
-  CREATE TABLE records (run INTEGER NOT NULL, seq INTEGER NOT NULL, line INTEGER NOT NULL, data TEXT NOT NULL, key TEXT, error TEXT,
-    PRIMARY KEY (run, seq)) WITHOUT ROWID;
-  PRAGMA user_version = 4;
-`;
 
 /** Another process on the ledger: `node` on `body`, a module in which `Ledger` is the built one (as the CLI runs it). */
 function ledgerProcess(body: string): ChildProcessByStdio<null, Readable, null> {

@@ -252,8 +252,8 @@ function batchJson(view: BatchView): Record<string, unknown> {
 
 /**
  * What the job's batches are expected to cost, summed (a failed batch costs nothing: its requests are
- * counted in the batch that sends them again; but one whose results were archived, which was billed); null when one of them cannot be told (no price for its
- * model, or its requests were moved on).
+ * counted in the batch that sends them again; but one whose results were archived was billed); null
+ * when one of them cannot be told (no price for its model, or its requests were moved on).
  */
 function expectedCost(views: readonly BatchView[]): number | null {
   let usd = 0;
