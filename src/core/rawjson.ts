@@ -113,7 +113,7 @@ export function stringifyLossless(value: unknown): string {
 }
 
 /** A `JSON.stringify` replacer: a BigInt as a raw number (`unmarkJson` writes it back bare). */
-function bigIntAsRaw(_key: string, value: unknown): unknown {
+export function bigIntAsRaw(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? `${RAW_NUMBER}${value}` : value;
 }
 

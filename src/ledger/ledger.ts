@@ -392,15 +392,20 @@ export interface LedgerOptions {
  * read without opening it as a ledger; false when it is not, or cannot be read so (opening it says why).
  */
 export function olderSchema(path: string): boolean {
+  return readOnly(path, (db) => (db.pragma('user_version', { simple: true }) as number) < SCHEMA_VERSION, false);
+}
+
+/** What `read` finds in the SQLite file at `path`, opened read-only (never as a ledger: nothing migrated or written); `otherwise` when it cannot be read. */
+function readOnly<T>(path: string, read: (db: Database.Database) => T, otherwise: T): T {
   try {
     const db = new Database(path, { readonly: true, fileMustExist: true });
     try {
-      return (db.pragma('user_version', { simple: true }) as number) < SCHEMA_VERSION;
+      return read(db);
     } finally {
       db.close();
     }
   } catch {
-    return false;
+    return otherwise;
   }
 }
 
@@ -412,16 +417,7 @@ export function olderSchema(path: string): boolean {
  */
 export function writtenNotes(path: string): WrittenFile[] {
   if (path === ':memory:' || !existsSync(path)) return [];
-  try {
-    const db = new Database(path, { readonly: true, fileMustExist: true });
-    try {
-      return db.prepare<[], WrittenFile>(SELECT_WRITTEN).all();
-    } finally {
-      db.close();
-    }
-  } catch {
-    return [];
-  }
+  return readOnly(path, (db) => db.prepare<[], WrittenFile>(SELECT_WRITTEN).all(), []);
 }
 
 /**

@@ -951,15 +951,28 @@ async function migrate(client: pg.PoolClient, path: string): Promise<void> {
  * server that cannot be reached is a `BE_LEDGER` error naming the URL without its password.
  */
 export async function pgLedgerMade(url: string): Promise<'none' | 'older' | 'made'> {
+  return readingPg(url, async (client) => {
+    if ((await client.query<{ made: boolean }>("SELECT to_regclass('batch_enrich_schema') IS NOT NULL AS made")).rows[0]?.made !== true) return 'none';
+    const version = (await client.query<{ version: number | null }>('SELECT MAX(version) AS version FROM batch_enrich_schema')).rows[0]?.version ?? 0;
+    return version < MIGRATIONS.length ? 'older' : 'made';
+  });
+}
+
+/**
+ * What `read` finds in the PostgreSQL database at `url`, on a connection of its own (never the ledger's
+ * pool: nothing made, migrated or written); `noTables` when a table it reads is not there (undefined_
+ * table: a database no run has made its tables in). A server that cannot be reached is a `BE_LEDGER`
+ * error naming the URL without its password.
+ */
+async function readingPg<T>(url: string, read: (client: pg.Client) => Promise<T>, noTables?: T): Promise<T> {
   let client: pg.Client | undefined;
   try {
     client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
     client.on('error', () => {});
     await client.connect();
-    if ((await client.query<{ made: boolean }>("SELECT to_regclass('batch_enrich_schema') IS NOT NULL AS made")).rows[0]?.made !== true) return 'none';
-    const version = (await client.query<{ version: number | null }>('SELECT MAX(version) AS version FROM batch_enrich_schema')).rows[0]?.version ?? 0;
-    return version < MIGRATIONS.length ? 'older' : 'made';
+    return await read(client);
   } catch (error) {
+    if (noTables !== undefined && (error as { code?: string }).code === '42P01') return noTables;
     throw new BatchEnrichError('BE_LEDGER', `Cannot read the ledger ${redactUrl(url)}: ${connectionFailure(error, url)}`, { cause: error });
   } finally {
     await client?.end().catch(() => {});
@@ -973,19 +986,8 @@ export async function pgLedgerMade(url: string): Promise<'none' | 'older' | 'mad
  * reached is a `BE_LEDGER` error naming the URL without its password.
  */
 export async function pgWrittenNotes(url: string): Promise<WrittenFile[]> {
-  let client: pg.Client | undefined;
-  try {
-    client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
-    client.on('error', () => {});
-    await client.connect();
-    return (await client.query<WrittenFile>(SELECT_WRITTEN)).rows;
-  } catch (error) {
-    // undefined_table: a database no run has made its tables in (or one older than the notes).
-    if ((error as { code?: string }).code === '42P01') return [];
-    throw new BatchEnrichError('BE_LEDGER', `Cannot read the ledger ${redactUrl(url)}: ${connectionFailure(error, url)}`, { cause: error });
-  } finally {
-    await client?.end().catch(() => {});
-  }
+  // No notes table: a database no run has made its tables in (or one older than the notes).
+  return readingPg(url, async (client) => (await client.query<WrittenFile>(SELECT_WRITTEN)).rows, []);
 }
 
 /** A connection error's message, with the password taken out should the driver have echoed it. */

@@ -5,7 +5,7 @@
  */
 import { failedForGoneFile, isTransientFailure } from '../core/retry.ts';
 import { hasPendingUploads } from '../core/documents.ts';
-import { MAX_DEPTH, RAW_NUMBER } from '../core/rawjson.ts';
+import { bigIntAsRaw, MAX_DEPTH } from '../core/rawjson.ts';
 import { sourceOf } from '../core/text.ts';
 import { BatchEnrichError } from '../errors.ts';
 import type { RecordError } from '../core/result.ts';
@@ -286,7 +286,7 @@ function withBigInts(data: unknown): string {
   try {
     return JSON.stringify(data);
   } catch {
-    return JSON.stringify(data, (_key, value: unknown) => (typeof value === 'bigint' ? `${RAW_NUMBER}${value}` : value));
+    return JSON.stringify(data, bigIntAsRaw);
   }
 }
 
@@ -341,7 +341,7 @@ function bytesSaid(this: unknown, key: string, value: unknown): unknown {
     const size = original instanceof ArrayBuffer || ArrayBuffer.isView(original) ? original.byteLength : (original as Blob).size;
     return `<${size.toLocaleString('en-US')} bytes>`;
   }
-  return typeof value === 'bigint' ? `${RAW_NUMBER}${value}` : value;
+  return bigIntAsRaw(key, value);
 }
 
 /** Bytes, or a Blob (a File): a document, which the attach stage reads. */

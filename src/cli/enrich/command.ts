@@ -243,7 +243,7 @@ async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.Proces
   const { input } = plan;
   // What the ledger holds is found under the run's identity: the key's, or the emulator's (helper-72:
   // with --emulator the check never looked, and refused the rerun of a finished job); none without a key.
-  const scope = values.emulator ? EMULATOR_SCOPE : apiFromEnv(env)?.scope;
+  const scope = scopeOf(values, env);
   // Without a cap, the pass only counts sampled rows answered before: nothing to count without the ledger.
   if (values['max-cost'] === undefined && scope === undefined) return 0;
   const known = scope === undefined ? undefined : async (keys: string[]) => ledger.known(scope, keys);
@@ -269,7 +269,7 @@ async function precheckCost(plan: Plan, values: EnrichValues, env: NodeJS.Proces
  */
 async function heldRequests(values: EnrichValues, env: NodeJS.ProcessEnv, say: (line: string) => void): Promise<{ known: KnownOf; close(): Promise<void> } | undefined> {
   const spec = ledgerPathOf(values, env);
-  const scope = values.emulator ? EMULATOR_SCOPE : apiFromEnv(env)?.scope;
+  const scope = scopeOf(values, env);
   if (scope === undefined) return undefined;
   let opened: Awaited<ReturnType<typeof openLedgerToRead>>;
   try {
@@ -295,6 +295,11 @@ async function heldRequests(values: EnrichValues, env: NodeJS.ProcessEnv, say: (
     return found;
   };
   return { known, close: opened.close };
+}
+
+/** The identity a run's requests are found under in the ledger: the key's, or the emulator's; none without a key. */
+function scopeOf(values: EnrichValues, env: NodeJS.ProcessEnv): string | undefined {
+  return values.emulator ? EMULATOR_SCOPE : apiFromEnv(env)?.scope;
 }
 
 /**
