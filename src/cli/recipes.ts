@@ -131,7 +131,7 @@ export function describeRecipe(recipe: Recipe, spec: string = recipe.name): stri
     '',
     'Prompt:',
     indent(recipe.prompt),
-    ...(recipe.documentPrompt ? ['', 'Prompt for records with documents:', indent(recipe.documentPrompt)] : []),
+    ...(recipe.documentPrompt ? ['', 'Prompt for records with documents (then the prompt above, for a record that has its fields too):', indent(recipe.documentPrompt)] : []),
     ...(recipe.system ? ['', 'System prompt:', indent(recipe.system)] : []),
     '',
     `Run it: batch-enrich --transform ${shellWord(argPath(spec))} FILE   (flags such as --model win over the recipe)`,

@@ -1456,7 +1456,12 @@ export function elideBase64(messagesJson: string): string {
   return JSON.stringify(messages);
 }
 
-/** The `messages` of a request with documents: the blocks first, then the prompt (the PDF guide puts documents before the question). */
-export function documentMessages(prompt: string, blocks: readonly ContentBlock[]): string {
-  return JSON.stringify([{ role: 'user', content: [...blocks, { type: 'text', text: prompt }] }]);
+/**
+ * The `messages` of a request with documents: the blocks first, then the prompt (the PDF guide puts
+ * documents before the question), then the row's own prompt when it has one besides (a text block of
+ * its own: the Messages API takes a user turn of document, image and text blocks).
+ */
+export function documentMessages(prompt: string, blocks: readonly ContentBlock[], rowPrompt?: string): string {
+  const texts = rowPrompt === undefined ? [{ type: 'text', text: prompt }] : [{ type: 'text', text: prompt }, { type: 'text', text: rowPrompt }];
+  return JSON.stringify([{ role: 'user', content: [...blocks, ...texts] }]);
 }

@@ -135,6 +135,19 @@ export function noFieldProblem(template: Template): string | undefined {
   return `the prompt names no field of the records, so every record would be sent the same request and get the same answer; fields are written {{name}}${braced === undefined ? '' : ` (did you mean {{${braced}}}?)`}`;
 }
 
+/**
+ * Whether `record` has what `template` asks about: at least one field it names (not `{{$record}}`),
+ * each field it requires there and not blank. A record with documents is asked its row prompt too
+ * (after the document prompt) when it does (stages/prepare.ts).
+ */
+export function filledBy(template: Template, record: Record<string, unknown>): boolean {
+  if (template.fields.length === 0 || template.fields.includes(WHOLE_RECORD) || template.blank?.(record) !== false) return false;
+  return template.required.every((field) => {
+    const value = lookup(record, field.split('.'));
+    return value !== undefined && /\S/.test(valueText(value));
+  });
+}
+
 export function missingFields(template: Template, record: Record<string, unknown>): string[] {
   return template.required.filter((f) => lookup(record, f.split('.')) === undefined);
 }

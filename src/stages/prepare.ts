@@ -8,7 +8,7 @@
 import { BatchEnrichError, isBatchEnrichError, shown } from '../errors.ts';
 import { compileSpec, idLabel, requestKeyOf, userMessages, type JSONSchema, type RequestSpec } from '../core/request.ts';
 import { rawNumberText } from '../core/rawjson.ts';
-import type { Template } from '../core/template.ts';
+import { filledBy, type Template } from '../core/template.ts';
 import { documentMessages } from '../core/documents.ts';
 import { CHARS_PER_TOKEN, charsPerToken } from '../core/pricing.ts';
 import type { PreparedRecord } from './batch.ts';
@@ -72,9 +72,13 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
         // The prompt is rendered once: checked, then serialized.
         const template = documents ? (options.documentPrompt ?? options.prompt) : options.prompt;
         const text = template.render(record.data);
+        // A record with documents and the text the row prompt reads is asked both: its text was dropped
+        // without a word (helper-100: an accounts note beside the invoice PDF, the clause beside the contract).
+        const rowText = documents && template !== options.prompt && filledBy(options.prompt, record.data) ? options.prompt.render(record.data) : undefined;
+        const asked = rowText === undefined ? text : `${text}\n\n${rowText}`;
         // Every field blank (a recipe's prompt has words around them): nothing to ask about, and an answer
         // paid for would be made up (helper-89: an empty invoice row came back with a vendor and a total).
-        const problem = recordProblem(text, options.system, options.model, documents) ?? (!documents && template.blank?.(record.data) === true ? blankFields(template) : undefined);
+        const problem = recordProblem(asked, options.system, options.model, documents) ?? (!documents && template.blank?.(record.data) === true ? blankFields(template) : undefined);
         if (problem) {
           // A file's own record (a folder's, a path list's) is named by its file too, as its document errors are.
           const path = record.attach?.includes(PATH_FIELD) ? record.data[PATH_FIELD] : undefined;
@@ -82,8 +86,8 @@ export function toRequests(options: PrepareOptions): (source: AsyncIterable<Sour
           yield { ...plain, error: { type: problem.type, message: `${sourceOf(options.file, record)}:${record.line}: ${named}${problem.message}` } };
           continue;
         }
-        const serialized = documents ? documentMessages(text, documents.blocks) : userMessages(text);
-        const keyed = documents ? documentMessages(text, documents.keyBlocks) : serialized;
+        const serialized = documents ? documentMessages(text, documents.blocks, rowText) : userMessages(text);
+        const keyed = documents ? documentMessages(text, documents.keyBlocks, rowText) : serialized;
         const key = (documents ? documentKeyOf : keyOf)(keyed);
         const label = options.idField === undefined ? undefined : idLabel(labelValue(record.data[options.idField]));
         const prepared: PendingUploads = merged(plain, { key, label, spec: documents ? documentParts : parts, messages: serialized });

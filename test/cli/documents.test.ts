@@ -237,6 +237,37 @@ describe('documents from the command line', () => {
     expect(second?.['clauses']).toBeUndefined();
   });
 
+  // helper-100 #1: a row with a document and the text its recipe's row prompt reads was sent the
+  // document and the document prompt alone: its text (an accounts note, the clause to review) was
+  // dropped without a word, and two rows of the same PDF with different notes were one request.
+  it('a row with a document and the text of the row prompt sends both: the document, the document prompt, then the row prompt with its text', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-doc-and-text-'));
+    copyFileSync(join(ROOT, 'fixtures', 'documents', 'invoices', 'INV-00001.pdf'), join(dir, 'inv.pdf'));
+    copyFileSync(join(ROOT, 'fixtures', 'documents', 'contract.pdf'), join(dir, 'contract.pdf'));
+    writeFileSync(join(dir, 'rows.csv'), 'invoice_id,file,text\n1,inv.pdf,"Note from accounts: PO 4471, paid by card"\n2,inv.pdf,\n');
+    type Line = { params: { messages: { content: { type: string; text?: string }[] }[]; output_config: { format: { schema: { properties: object } } } } };
+    const contents = (stdout: string) => stdout.trim().split('\n').map((line) => (JSON.parse(line) as Line).params.messages[0]?.content.map((block) => (block.type === 'text' ? block.text : block.type)));
+    const invoices = await runCli(['--dry-run', '--transform', 'invoice-extraction', join(dir, 'rows.csv')]);
+    expect(invoices.code, invoices.stderr).toBe(0);
+    expect(contents(invoices.stdout)).toEqual([
+      ['document', 'Extract the invoice in the attached document.', 'Invoice text:\n<invoice>\nNote from accounts: PO 4471, paid by card\n</invoice>'],
+      ['document', 'Extract the invoice in the attached document.'],
+    ]);
+    expect(invoices.stderr).toContain('estimate: 2 requests');
+    const clause = '7.1 The Supplier\'s liability is capped at 3 months of fees.';
+    writeFileSync(join(dir, 'clauses.csv'), `contract,clause,file\nACME MSA,"${clause}",contract.pdf\nMSA 2024,,contract.pdf\n`);
+    const clauses = await runCli(['--dry-run', '--transform', 'contract-clauses', '--attach', 'file', join(dir, 'clauses.csv')]);
+    expect(clauses.code, clauses.stderr).toBe(0);
+    const review = 'Find every limitation-of-liability clause in the attached contract, and review each one.';
+    // The row with its clause is asked the whole contract's answer (the recipe's document answer), its clause after the question.
+    expect(contents(clauses.stdout)).toEqual([
+      ['document', review, `Contract: ACME MSA\n\nClause:\n${clause}`],
+      ['document', review],
+    ]);
+    const schemas = clauses.stdout.trim().split('\n').map((line) => Object.keys((JSON.parse(line) as Line).params.output_config.format.schema.properties));
+    expect(schemas).toEqual([['clauses'], ['clauses']]);
+  });
+
   // helper-74: the run said which attachments of an e-mail it left out; --dry-run said nothing. A
   // name with a line break in it could print a line of its own (a forged message): it is shown escaped.
   it('--dry-run says the e-mail attachments left out, as the run does, on one line whatever their names', async () => {
