@@ -7,7 +7,7 @@
  *    the model lacks, `max_tokens` over the model's limit, an answer schema structured outputs refuse):
  *    a usage error naming the problem;
  *  - `recordProblem`: one record cannot be sent (its rendered prompt is empty, or over the context
- *    window): that record comes out with `_error` and is never sent;
+ *    window with its documents): that record comes out with `_error` and is never sent;
  *  - `cacheNotice`: the system prompt is below the model's minimum cacheable length, so `cache_control`
  *    will silently not apply: one line to say so (and the estimate does not count on caching).
  * Tokens are estimated as the emulator's count_tokens does: ceil(characters / 4).
@@ -16,6 +16,7 @@ import { closest } from './suggest.ts';
 import { transformJSONSchema } from '@anthropic-ai/sdk/lib/transform-json-schema';
 import { CAPABILITY_NAMES, findModel, isRetired, MODEL_REGISTRY, outputLimit, type ModelCapability, type ModelEntry } from './models.ts';
 import { CHARS_PER_TOKEN } from './pricing.ts';
+import { PDF_PAGE_IMAGE_TOKENS } from './documents.ts';
 import type { JSONSchema } from './request.ts';
 import { structuredOutputProblem } from './schema-limits.ts';
 
@@ -96,27 +97,52 @@ export function jobProblem(job: JobShape, lookup: (id: string) => ModelEntry | u
   return undefined;
 }
 
+/**
+ * A PDF or an image of a record as it counts against the context window: `name` (the file, and the
+ * e-mail attachment), `what` ("90 PDF pages", "a 1200×1600-px image") and its estimated `tokens`
+ * (core/documents.ts `documentTokens`).
+ */
+export interface WindowPart {
+  name: string;
+  what: string;
+  tokens: number;
+}
+
+/** How many PDFs and images a too-long message names, the largest first. */
+const NAMED_PARTS = 3;
+
 /** Why one record cannot be sent: its `_error` type and message, or undefined. */
 export function recordProblem(
   prompt: string,
   system: string | undefined,
   model: string,
-  documents?: { textTokens: number },
+  documents?: { textTokens: number; parts?: readonly WindowPart[] | undefined },
 ): { type: 'empty_prompt' | 'prompt_too_long'; message: string } | undefined {
   // Not `prompt.trim() === ''`: that copies nearly every prompt (a rendered template ends with a
   // newline), 1 KB a record. `\s` is the set `trim` strips. With documents, they are the content.
   if (!documents && !/\S/.test(prompt)) return { type: 'empty_prompt', message: 'the rendered prompt is empty (the API refuses messages with empty content)' };
   const entry = findModel(model);
   if (!entry) return undefined;
-  // Text documents (and e-mails' text) count as the prompt does; PDFs and images are left to the API:
-  // their tokens per page vary too much with the page for an estimate to refuse them.
+  // Text documents (and e-mails' text) count as the prompt does; PDFs and images by our own estimate
+  // (a PDF page at its image's 1,600 tokens and its text's, an image by its pixels: core/documents.ts),
+  // the rule the emulator refuses by. A page's image counts at least that much, so a PDF refused here
+  // is over the window (helper-100: 90 dense pages were sent to a 200K model, paid for in the batch's
+  // place, and came back errored, where text over the window was refused before paying).
   const textTokens = documents?.textTokens ?? 0;
-  const tokens = promptTokenEstimate(prompt) + (system ? promptTokenEstimate(system) : 0) + textTokens;
-  if (tokens > entry.contextWindow) {
+  const parts = documents?.parts ?? [];
+  const partTokens = parts.reduce((sum, part) => sum + part.tokens, 0);
+  const tokens = promptTokenEstimate(prompt) + (system ? promptTokenEstimate(system) : 0) + textTokens + partTokens;
+  if (tokens <= entry.contextWindow) return undefined;
+  const over = `over ${model}'s context window of ${n(entry.contextWindow)}`;
+  if (partTokens === 0) {
     const what = textTokens > 0 ? 'the prompt with its text documents' : 'the prompt';
-    return { type: 'prompt_too_long', message: `${what} is about ${n(tokens)} tokens, over ${model}'s context window of ${n(entry.contextWindow)}` };
+    return { type: 'prompt_too_long', message: `${what} is about ${n(tokens)} tokens, ${over}` };
   }
-  return undefined;
+  const largest = [...parts].sort((a, b) => b.tokens - a.tokens);
+  const named = largest.slice(0, NAMED_PARTS).map((part) => `${part.name}: ${part.what}, about ${n(part.tokens)} tokens`);
+  if (largest.length > NAMED_PARTS) named.push(`and ${largest.length - NAMED_PARTS} more`);
+  const rule = `by our estimate: a PDF page at ${n(PDF_PAGE_IMAGE_TOKENS)} tokens for its image and its text at 4 characters a token, an image by its pixels`;
+  return { type: 'prompt_too_long', message: `the prompt with its documents is about ${n(tokens)} tokens, ${over} (${named.join('; ')}; ${rule}); split the documents, or send them to a model with a larger window` };
 }
 
 /** The model's minimum cacheable prompt, or undefined for a model the registry does not know. */

@@ -40,7 +40,7 @@ import {
 } from '../core/documents.ts';
 import { describeApiError } from '../client/errors.ts';
 import type { RecordError } from '../core/result.ts';
-import { promptTokenEstimate } from '../core/preflight.ts';
+import { promptTokenEstimate, type WindowPart } from '../core/preflight.ts';
 import { imageLimitsOf } from '../core/models.ts';
 import type { Uploader, UploadPart } from '../client/uploads.ts';
 import type { PreparedRecord } from './batch.ts';
@@ -71,6 +71,8 @@ export interface AttachedRecord extends SourceRecord {
         tokens: number;
         mediaTokens: number;
         textTokens: number;
+        /** Its PDFs and images as they count against the context window (`recordProblem`); a URL image, unseen, is not among them. */
+        parts: WindowPart[];
         /** E-mails sent without some of their attachments (`where`: `file:line: name`; each attachment with why): said once the request is made (`PrepareOptions.onNotSent`). */
         notSent?: [where: string, attachments: string[]][];
       }
@@ -190,12 +192,34 @@ export function attachDocuments(options: AttachOptions): (source: AsyncIterable<
     const urlTokens = urls.reduce((n, block) => n + (block.type === 'image' ? imageLimitsOf(options.model).maxTokens : pdfTokens(1, '')), 0);
     const tokens = parts.reduce((n, part) => n + documentTokens(part, options.model), 0) + urlTokens;
     const media = parts.reduce((n, part) => n + mediaTokens(part, options.model), 0) + urlTokens;
-    return { ...record, documents: { blocks, keyBlocks, uploads: [...toUpload.values()], tokens, mediaTokens: media, textTokens, ...(notSent.length ? { notSent } : {}) } };
+    const window = windowParts(docs, urls, urlNames, options.model);
+    return { ...record, documents: { blocks, keyBlocks, uploads: [...toUpload.values()], tokens, mediaTokens: media, textTokens, parts: window, ...(notSent.length ? { notSent } : {}) } };
   }
 
   return async function* attach(source) {
     yield* orderedMap(source, options.concurrency ?? 8, one);
   };
+}
+
+/**
+ * A record's PDFs and images as they count against the context window, each named (an e-mail's
+ * attachment by the e-mail and its name): by `documentTokens`, the estimate the cost and the emulator
+ * take. A URL PDF counts one page without text, the least it can; a URL image is left out (unseen, its
+ * pixels are unknown: the most it could cost would refuse what may fit).
+ */
+function windowParts(docs: readonly { name: string; doc: Inspected }[], urls: readonly ContentBlock[], urlNames: readonly string[], model: string): WindowPart[] {
+  const window: WindowPart[] = [];
+  for (const { name, doc } of docs) {
+    for (const part of binaryParts(doc)) {
+      const named = part.attachment === undefined ? name : `${name}, attachment ${part.attachment}`;
+      const what = part.kind === 'pdf' ? `${part.pages} PDF page${part.pages === 1 ? '' : 's'}` : `a ${part.width}×${part.height}-px image`;
+      window.push({ name: named, what, tokens: documentTokens(part, model) });
+    }
+  }
+  urls.forEach((block, i) => {
+    if (block.type !== 'image') window.push({ name: urlNames[i] ?? 'a URL', what: 'a PDF by URL, counted as one page', tokens: pdfTokens(1, '') });
+  });
+  return window;
 }
 
 /** `filesUnder` as `Under`: absolute, and its real path. */

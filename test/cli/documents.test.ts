@@ -711,6 +711,30 @@ describe('documents from the command line', () => {
     expect(result.stderr).toContain('submitted: 1 request');
   });
 
+  // helper-100 #2: a PDF under the page limit but over the context window by our own estimate (90
+  // pages of about 3,000 characters: 90 × (1,600 + 765) = 212,850 tokens, over claude-haiku-4-5's 200,000)
+  // was sent, and came back errored from the batch; text over the window was refused before paying.
+  it('a PDF over the context window by the estimate is prompt_too_long and never sent, named by its line and file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-long-pdf-'));
+    const page = Array.from({ length: 60 }, (_, i) => `Clause ${i}: the supplier shall deliver the goods.`.padEnd(50, ' '));
+    writeFileSync(join(dir, 'long.pdf'), await textPdf(Array.from({ length: 90 }, () => page)));
+    copyFileSync('fixtures/documents/contract.pdf', join(dir, 'short.pdf'));
+    writeFileSync(join(dir, 'contracts.csv'), 'contract,file\nshort,short.pdf\nlong,long.pdf\n');
+    const emu = await emulator({ apiKey: 'sk-docs' });
+    const args = ['--transform', 'contract-clauses', '--attach', 'file', '--model', 'claude-haiku-4-5', '--poll-min', '0.01', join(dir, 'contracts.csv')];
+    const result = await runCli(args, { env: env(emu, join(dir, 'l.db')), timeoutMs: 30_000 });
+    expect(result.code, result.stderr).toBe(3);
+    const out = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { contract: string; _error?: { type: string; message: string } });
+    expect(out.map((record) => [record.contract, record._error?.type])).toEqual([['short', undefined], ['long', 'prompt_too_long']]);
+    expect(out[1]?._error?.message).toMatch(new RegExp(`^${join(dir, 'contracts.csv')}:3: the prompt with its documents is about 21\\d,\\d{3} tokens, over claude-haiku-4-5's context window of 200,000 \\(long\\.pdf: 90 PDF pages, about 21\\d,\\d{3} tokens; by our estimate`));
+    expect(result.stderr).toContain('submitted: 1 request');
+    // The same refusal before paying in --dry-run, and the same PDF fits a 1M-context model.
+    const dry = await runCli(['--dry-run', ...args]);
+    expect(dry.stderr).toMatch(/contracts\.csv:3: the prompt with its documents is about 21\d,\d{3} tokens/);
+    const wide = await runCli(['--dry-run', ...args.map((arg) => (arg === 'claude-haiku-4-5' ? 'claude-sonnet-4-6' : arg))]);
+    expect(wide.code, wide.stderr).toBe(0);
+  });
+
   it('--attach given twice sends each document once', async () => {
     const twice = await runCli(['--dry-run', '--prompt', 'x', '--attach', 'f', '--attach', 'f'], { stdin: '{"f":"fixtures/documents/invoices/INV-00001.pdf"}\n' });
     expect(twice.code, twice.stderr).toBe(0);

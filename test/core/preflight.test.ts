@@ -74,6 +74,24 @@ describe('recordProblem', () => {
   });
 });
 
+describe('recordProblem with PDFs and images (helper-100 #2)', () => {
+  // A PDF was left to the API whatever its pages: one over the window by our own estimate was paid
+  // for in the batch's place, and came back errored.
+  it('their estimated tokens count against the context window, each named with its pages or pixels', () => {
+    const pdf = { name: 'long.pdf', what: '90 PDF pages', tokens: 211_500 };
+    expect(recordProblem('Review', undefined, 'claude-haiku-4-5', { textTokens: 0, parts: [pdf] })).toEqual({
+      type: 'prompt_too_long',
+      message:
+        "the prompt with its documents is about 211,502 tokens, over claude-haiku-4-5's context window of 200,000 (long.pdf: 90 PDF pages, about 211,500 tokens; by our estimate: a PDF page at 1,600 tokens for its image and its text at 4 characters a token, an image by its pixels); split the documents, or send them to a model with a larger window",
+    });
+    expect(recordProblem('Review', undefined, 'claude-haiku-4-5', { textTokens: 0, parts: [{ ...pdf, tokens: 199_998 }] })).toBeUndefined();
+    expect(recordProblem('Review', undefined, 'claude-sonnet-4-6', { textTokens: 0, parts: [pdf] })).toBeUndefined(); // 1M window
+    // Several: the largest three are named, with how many more.
+    const many = Array.from({ length: 5 }, (_, i) => ({ name: `p${i}.pdf`, what: '30 PDF pages', tokens: 45_000 + i }));
+    expect(recordProblem('Review', undefined, 'claude-haiku-4-5', { textTokens: 0, parts: many })?.message).toContain('(p4.pdf: 30 PDF pages, about 45,004 tokens; p3.pdf: 30 PDF pages, about 45,003 tokens; p2.pdf: 30 PDF pages, about 45,002 tokens; and 2 more;');
+  });
+});
+
 describe('cacheNotice', () => {
   it('only when the system prompt is below the model minimum', () => {
     expect(cacheNotice('x'.repeat(4 * 600), 'claude-haiku-4-5')).toMatch(/about 600 tokens, below claude-haiku-4-5's minimum cacheable prompt of 4,096: caching will not apply/);
