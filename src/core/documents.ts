@@ -1203,7 +1203,13 @@ export function mediaTokens(doc: Inspected, model?: string): number {
   }
 }
 
-/** What a PDF page's image counts (a 1,000×1,300-px page, (w/28)·(h/28) as `imageTokens`): the least a page can count. */
+/**
+ * What a PDF page's image is counted at, on every model: the vision guide's ~1,600 tokens at which an
+ * image is scaled down (models.ts `STANDARD_IMAGES`). An estimate: neither docs/anthropic-batches-api.md
+ * nor the OpenAPI document gives a per-page figure, and none says at what size a page is rendered, so
+ * whether a page costs more on the models that read images at up to 2,576 px (`HIGH_RES_IMAGES`) is
+ * UNCONFIRMED; kept at 1,600 there too rather than guessed (README, Documents: Cost, says so).
+ */
 export const PDF_PAGE_IMAGE_TOKENS = 1600;
 
 /**

@@ -125,9 +125,9 @@ export function recordProblem(
   if (!entry) return undefined;
   // Text documents (and e-mails' text) count as the prompt does; PDFs and images by our own estimate
   // (a PDF page at its image's 1,600 tokens and its text's, an image by its pixels: core/documents.ts),
-  // the rule the emulator refuses by. A page's image counts at least that much, so a PDF refused here
-  // is over the window (helper-100: 90 dense pages were sent to a 200K model, paid for in the batch's
-  // place, and came back errored, where text over the window was refused before paying).
+  // the rule the emulator refuses by; an estimate (`PDF_PAGE_IMAGE_TOKENS` says why 1,600 on every
+  // model), the one the cost and --max-cost take (helper-100: 90 dense pages were sent to a 200K model,
+  // paid for in the batch's place, and came back errored, where text over the window was refused before paying).
   const textTokens = documents?.textTokens ?? 0;
   const parts = documents?.parts ?? [];
   const partTokens = parts.reduce((sum, part) => sum + part.tokens, 0);
