@@ -15,7 +15,7 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import { basename } from 'node:path';
 import { z } from 'zod';
-import { BatchEnrichError } from './errors.ts';
+import { BatchEnrichError, shown } from './errors.ts';
 import { closest } from './core/suggest.ts';
 import { POLL_MAX_MS, POLL_MIN_MS } from './core/backoff.ts';
 import { checkApiKey, checkBaseUrl, createClient, identityOf, publicBaseUrl, sameEndpoint } from './client/client.ts';
@@ -38,7 +38,7 @@ import { compileSpec } from './core/request.ts';
 import { eitherAnswer, resolveAnswerSchema } from './core/schema.ts';
 import { compileTemplate, noFieldProblem } from './core/template.ts';
 import { PATH_FIELD } from './stages/paths.ts';
-import { ROW_SOURCE } from './core/text.ts';
+import { ROW_SOURCE, sourceOf } from './core/text.ts';
 import { RESERVED_FIELDS, RESERVED_FIELDS_RULE, type EnrichedRecord, type RecordError } from './core/result.ts';
 import { defaultLedgerPath, type Identity } from './ledger/ledger.ts';
 import { isLedgerStore, openLedger } from './ledger/open.ts';
@@ -72,6 +72,11 @@ const optionsSchema = sinkKnobs
     /** The answer asked of records that carry documents (`attach`), when it is not `schema` (a recipe's `documentSchema`). */
     documentSchema: z.custom<z.ZodType | JSONSchema>((v) => typeof v === 'object' && v !== null).optional(),
     idField: z.string().min(1).optional(),
+    /**
+     * Let the first record lack `idField` (as the CLI's --allow-missing does --id-field): `recipeOptions`
+     * sets it for a recipe's own id field, a label shown when a row has it, as the CLI treats it.
+     */
+    idFieldOptional: z.boolean().optional(),
     into: z.string().min(1).refine((field) => !RESERVED_FIELDS.includes(field), `expected ${RESERVED_FIELDS_RULE}`).optional(),
     client: z.custom<Anthropic>((v) => typeof v === 'object' && v !== null).optional(),
     apiKey: z.string().min(1).optional(),
@@ -235,8 +240,12 @@ export function enrichStage(
       // that name their own documents (a folder's, `SourceRecord.attach`) have them attached too, as the
       // CLI does: the first record says whether the input is such.
       closeInput = undefined; // peekFirst closes it if its first read fails
-      const { first, records, close } = await peekFirst(source);
+      const { first, records: read, close } = await peekFirst(source);
       closeInput = close;
+      // Before the run starts in the ledger when the first record is usable (nearly always).
+      const idProblem = first && !first.error ? missingIdField(o, first) : undefined;
+      if (idProblem) throw idProblem;
+      const records = first?.error ? checkedIdField(read, o) : read;
       const documents = Boolean(o.attach?.length || first?.attach?.length);
       const noField = first !== undefined && !documents ? noFieldProblem(prompt) : undefined;
       if (noField !== undefined) throw new BatchEnrichError('BE_TEMPLATE', noField);
@@ -369,6 +378,37 @@ export function enrichStage(
     } finally {
       if (own && !closeLater) await ledger.close();
     }
+  }
+}
+
+/**
+ * The error for an `idField` the first usable record lacks, as the CLI's for --id-field (cli/checks.ts):
+ * a name no record has is a typo far more often than data, and was silently no label (helper-98). A
+ * later record without it is sent without the label, as the CLI sends it.
+ */
+function missingIdField(o: ReturnType<typeof resolveOptions>, record: SourceRecord): BatchEnrichError | undefined {
+  const field = o.idField;
+  if (field === undefined || o.idFieldOptional === true || Object.hasOwn(record.data, field)) return undefined;
+  const fields = Object.keys(record.data);
+  const near = fields.find((f) => f.toLowerCase() === field.toLowerCase());
+  const where = sourceOf(o.file, record);
+  return new BatchEnrichError(
+    'BE_INVALID_OPTION',
+    `${where}:${record.line}: \`idField\` ${shown(field)}: the first record has no such field (fields: ${fields.join(', ')})${near ? `; did you mean ${shown(near)}?` : ''}; fix the name, or give \`idFieldOptional: true\` if only some records have it`,
+    { file: where, line: record.line },
+  );
+}
+
+/** The records, with `idField` checked on the first usable one (when the first record is itself a failed one). */
+async function* checkedIdField(records: AsyncIterable<SourceRecord>, o: ReturnType<typeof resolveOptions>): AsyncGenerator<SourceRecord> {
+  let checked = false;
+  for await (const record of records) {
+    if (!checked && !record.error) {
+      checked = true;
+      const problem = missingIdField(o, record);
+      if (problem) throw problem;
+    }
+    yield record;
   }
 }
 

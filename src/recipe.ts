@@ -66,7 +66,9 @@ export function recipeStage(recipe: Recipe, overrides: Partial<EnrichOptions> = 
 export function recipeStageOptions(recipe: Recipe, overrides: Partial<EnrichOptions> = {}, options: { documents?: boolean } = {}): EnrichOptions {
   const base = recipeOptions(recipe, options);
   const documents = overrides.maxTokens !== undefined && overrides.documentMaxTokens === undefined && base.documentMaxTokens !== undefined ? { documentMaxTokens: overrides.maxTokens } : {};
-  return { ...base, ...overrides, ...documents };
+  // An id field given here is the caller's own: checked on the first record, as --id-field is.
+  const own = overrides.idField !== undefined && overrides.idFieldOptional === undefined ? { idFieldOptional: false } : {};
+  return { ...base, ...overrides, ...documents, ...own };
 }
 
 /** The enrich options a recipe stands for (`documents: true`: for whole documents, see `recipeStage`). */
@@ -84,7 +86,9 @@ export function recipeOptions(recipe: Recipe, options: { documents?: boolean } =
     ...(maxTokens === undefined ? {} : { maxTokens }),
     ...(recipe.documentMaxTokens === undefined || whole ? {} : { documentMaxTokens: recipe.documentMaxTokens }),
     ...(recipe.into === undefined ? {} : { into: recipe.into }),
-    ...(recipe.idField === undefined ? {} : { idField: recipe.idField }),
+    // A recipe's id field is a label shown when a row has it (the CLI checks only --id-field's): rows
+    // of other sources, a folder's files, may lack it.
+    ...(recipe.idField === undefined ? {} : { idField: recipe.idField, idFieldOptional: true }),
     ...(recipe.attach === undefined ? {} : { attach: [...recipe.attach] }),
     ...(recipe.documentPrompt === undefined ? {} : { documentPrompt: recipe.documentPrompt }),
     // With `attach`, records with documents are asked the document answer, the others their own.

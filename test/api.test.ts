@@ -330,6 +330,38 @@ describe('enrichAll(): a promise of every record', () => {
   });
 });
 
+// helper-98: an `idField` no row has was silently ignored (every custom_id without its label), where the
+// CLI's --id-field naming a field the first record lacks is a usage error naming the file, line and field.
+describe('idField naming a field the rows lack', () => {
+  it('the first row lacking it is a BE_INVALID_OPTION naming the field, the row and its fields; nothing is created', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const error = await expectError(enrichAll(rows(3), optionsFor(emu.url, { idField: 'nope' })), { code: 'BE_INVALID_OPTION', line: 1, file: 'row' });
+    expect(error.message).toBe('row:1: `idField` "nope": the first record has no such field (fields: id, text); fix the name, or give `idFieldOptional: true` if only some records have it');
+    // A field of another case is offered, as the CLI offers it.
+    await expectError(enrichAll(rows(1), optionsFor(emu.url, { idField: 'ID' })), { code: 'BE_INVALID_OPTION', message: 'the first record has no such field (fields: id, text); did you mean "id"?' });
+    // A first row that could not be read (not an object) is not the one checked: the next one is.
+    await expectError(enrichAll([42 as unknown as { id: string }, ...rows(2)], optionsFor(emu.url, { idField: 'nope', file: 'tickets' })), { code: 'BE_INVALID_OPTION', message: 'tickets:2: `idField` "nope"' });
+    expect(emu.stats.calls['batches.create']).toBe(0);
+  });
+
+  it('a later row lacking it is enriched without the label (as the CLI does); idFieldOptional and a recipe’s own id field let the first lack it', async () => {
+    const emu = await emulator({ responder: perRecord });
+    const sparse = [{ id: '1', text: 'a', ticket: 'T-1' }, { id: '2', text: 'b' }];
+    const out = await enrichAll(sparse, optionsFor(emu.url, { idField: 'ticket' }));
+    expect(out).toEqual(sparse.map(answered));
+    expect([...emu.submittedCustomIds().keys()].filter((id) => /^[A-Za-z0-9]{6}_T-1-/.test(id))).toHaveLength(1);
+    expect(await enrichAll(rows(2), optionsFor(emu.url, { idField: 'nope', idFieldOptional: true }))).toEqual(rows(2).map(answered));
+    // ticket-triage's `ticket_id` is a label shown when present (its fields are subject and body).
+    const { default: triage } = await import('../transforms/ticket-triage.ts');
+    const plain = await emulator({ processingMs: 1 }); // answers by the schema
+    const triaged = await enrichAll([{ subject: 'Refund', body: 'Charged twice' }], { ...recipeOptions(triage), apiKey: 'k', baseURL: plain.url, ledger: ':memory:', pollMinMs: 5 });
+    expect(triaged[0]?._error).toBeUndefined();
+    // An id field the caller gives over a recipe's is the caller's own: checked, as --id-field is.
+    const { recipeStageOptions } = await import('../src/recipe.ts');
+    expect(recipeStageOptions(triage, { idField: 'nope' })).toMatchObject({ idField: 'nope', idFieldOptional: false });
+  });
+});
+
 it('each cell of a notebook on one ledger is its own job, named by its settings (not one "default" job for all)', async () => {
   // `status` listed every cell under "default", and `cancel --job default` reached every cell's batches.
   const emu = await emulator({ responder: perRecord });

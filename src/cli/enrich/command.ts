@@ -663,7 +663,8 @@ function libraryOptions(plan: Plan, values: EnrichValues, io: CliIo, run: RunPar
     maxTokens: config.maxTokens,
     ...(plan.spec.documentMaxTokens === undefined ? {} : { documentMaxTokens: plan.spec.documentMaxTokens }),
     ...(config.into === undefined ? {} : { into: config.into }),
-    ...(config.idField === undefined ? {} : { idField: config.idField }),
+    // Checked here already (cli/checks.ts: --id-field on the first record, unless --allow-missing); a recipe's may be absent.
+    ...(config.idField === undefined ? {} : { idField: config.idField, idFieldOptional: true }),
     ...(documents.attach.length ? { attach: documents.attach, baseDir: documents.baseDir, upload: documents.upload, uploadCounts: run.uploadCounts } : {}),
     ...(documents.oversizedImage === undefined ? {} : { oversizedImage: documents.oversizedImage }),
     ...(values['files-under'] === undefined ? {} : { filesUnder: values['files-under'] }),
