@@ -10,12 +10,12 @@
  *    window with its documents): that record comes out with `_error` and is never sent;
  *  - `cacheNotice`: the system prompt is below the model's minimum cacheable length, so `cache_control`
  *    will silently not apply: one line to say so (and the estimate does not count on caching).
- * Tokens are estimated as the emulator's count_tokens does: ceil(characters / 4).
+ * Tokens are estimated by script (`promptTokenEstimate`): never fewer than the emulator's count_tokens
+ * counts (ceil(characters / 4)), so what passes here passes the emulator's own check.
  */
 import { closest } from './suggest.ts';
 import { transformJSONSchema } from '@anthropic-ai/sdk/lib/transform-json-schema';
 import { CAPABILITY_NAMES, findModel, isRetired, MODEL_REGISTRY, outputLimit, type ModelCapability, type ModelEntry } from './models.ts';
-import { CHARS_PER_TOKEN } from './pricing.ts';
 import { PDF_PAGE_IMAGE_TOKENS } from './documents.ts';
 import type { JSONSchema } from './request.ts';
 import { structuredOutputProblem } from './schema-limits.ts';
@@ -36,9 +36,39 @@ export interface JobShape {
 
 const n = (value: number) => value.toLocaleString('en-US');
 
-/** Prompt tokens as count_tokens estimates them (the emulator's rule). */
+/**
+ * Prompt tokens, estimated by script in one pass over the UTF-16 code units (no regex, no copy: it
+ * runs for every record), for the context-window check. An estimate, not a count: Anthropic's
+ * glossary says a token is about 3.5 English characters, "though the exact number can vary depending
+ * on the language used" [DOC Anthropic glossary, "Tokens", as quoted by 3P; it gives no figure by script], and only
+ * count_tokens counts. The weights, in quarter tokens a code unit:
+ *  - ASCII: 1 (4 characters a token, `CHARS_PER_TOKEN`: the rule the cost estimate and the emulator use);
+ *  - U+0080–U+07FF (accented Latin, Greek, Cyrillic, Hebrew, Arabic…: 2 bytes in UTF-8): 2, half a token;
+ *  - the rest of the BMP (CJK ideographs, Kana, Hangul, Thai, Indic scripts…: 3 bytes): 4, a token;
+ *  - each half of a surrogate pair (emoji, rare ideographs): 4, so two tokens a character.
+ * A token a CJK character is what measured tokenizers give (a multilingual one over Wikipedia: zh 1.1,
+ * ja 1.3, ko 2.0 characters a token, against en 4.8 [3P: Cohere multilingual-22-12 README]; guides to
+ * Claude say 1 to 2 tokens a Chinese character [3P]): it leans high for Korean and Japanese, and may be
+ * low for some Chinese, where it was a quarter of the truth at 4 characters a token (helper-98: a row
+ * of 300,000 Chinese characters passed as 75,000 tokens, and the API refused it after a batch's wait).
+ * English text is counted as before, so the estimates shown for it do not move.
+ *
+ * @example promptTokenEstimate('a'.repeat(400)) // 100; promptTokenEstimate('中'.repeat(400)) // 400
+ */
 export function promptTokenEstimate(text: string): number {
-  return Math.ceil(text.length / CHARS_PER_TOKEN);
+  let quarters = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    quarters += unit < 0x80 ? 1 : unit < 0x800 ? 2 : 4;
+  }
+  return Math.ceil(quarters / 4);
+}
+
+/** The system prompt's estimate, kept: it is the same string for every record of a job (a long one was scanned a record). */
+let systemSeen: { text: string; tokens: number } | undefined;
+function systemTokens(system: string): number {
+  if (systemSeen?.text !== system) systemSeen = { text: system, tokens: promptTokenEstimate(system) };
+  return systemSeen.tokens;
 }
 
 /** What a job needs of its model. */
@@ -131,7 +161,9 @@ export function recordProblem(
   const textTokens = documents?.textTokens ?? 0;
   const parts = documents?.parts ?? [];
   const partTokens = parts.reduce((sum, part) => sum + part.tokens, 0);
-  const tokens = promptTokenEstimate(prompt) + (system ? promptTokenEstimate(system) : 0) + textTokens + partTokens;
+  // A code unit is at most a token: a record that fits at that is not scanned (nearly every one).
+  if (prompt.length + (system?.length ?? 0) + textTokens + partTokens <= entry.contextWindow) return undefined;
+  const tokens = promptTokenEstimate(prompt) + (system ? systemTokens(system) : 0) + textTokens + partTokens;
   if (tokens <= entry.contextWindow) return undefined;
   const over = `over ${model}'s context window of ${n(entry.contextWindow)}`;
   if (partTokens === 0) {

@@ -104,6 +104,25 @@ describe('record-level preflight: _error, never sent', () => {
   });
 });
 
+// helper-98: at 4 characters a token, a row of 300,000 Chinese characters (about 300K tokens) was
+// counted 75,000, sent, and the API refused it (over 200K) after the user waited a whole batch.
+describe('a row of CJK text over the context window', () => {
+  it('is refused before paying, naming its line; an English row of as many characters is sent (--emulator)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-preflight-'));
+    const file = join(dir, 'in.csv');
+    const length = 300_000;
+    writeFileSync(file, `id,text\n1,${'中文日本語한국어テキ'.repeat(length / 10)}\n2,${'plain text'.repeat(length / 10)}\n`);
+    const r = await runCli(['--emulator', '--prompt', '{{text}}', '--model', 'claude-haiku-4-5', '--output-format', 'ndjson', ...fast, '--ledger', join(dir, 'l.db'), file], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(3);
+    const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; _error?: { type: string; message: string } });
+    expect(out.map((o) => o.id)).toEqual(['1', '2']);
+    expect(out[0]?._error).toEqual({ type: 'prompt_too_long', message: `${file}:2: the prompt is about 300,000 tokens, over claude-haiku-4-5's context window of 200,000` });
+    expect(out[1]?._error).toBeUndefined();
+    // Only the English row went in a batch.
+    expect(r.stderr).toMatch(/submitted: 1 request\b/);
+  });
+});
+
 describe('a system prompt below the cache minimum', () => {
   it('gets a one-line notice, and the estimate does not count on caching', async () => {
     const { env, file } = await setup(CSV);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MODEL_REGISTRY } from '../../src/core/models.ts';
 import { findModel, type ModelEntry } from '../../src/core/models.ts';
 import { entryFromModelInfo } from '../../src/client/models.ts';
-import { cacheNotice, jobProblem, recordProblem } from '../../src/core/preflight.ts';
+import { cacheNotice, jobProblem, promptTokenEstimate, recordProblem } from '../../src/core/preflight.ts';
 import { structuredOutputProblem } from '../../src/core/schema-limits.ts';
 
 const NOW = Date.parse('2026-12-02T00:00:00Z');
@@ -64,6 +64,19 @@ describe('recordProblem', () => {
     expect(recordProblem('x'.repeat(900_000), undefined, 'claude-sonnet-4-6')).toBeUndefined(); // 1M window
   });
 
+  // helper-98: at 4 characters a token, a row of 300,000 Chinese characters was "about 75,000 tokens",
+  // sent, and refused by the API (over 200K) after a whole batch's wait.
+  it('CJK text counts about a token a character: a row of 300,000 is over a 200K window, English of the same length is not', () => {
+    const cjk = '中文日本語한국어テキ'.repeat(30_000); // 300,000 characters of Han, Hangul and Kana
+    expect(recordProblem(cjk, undefined, 'claude-haiku-4-5')).toEqual({
+      type: 'prompt_too_long',
+      message: "the prompt is about 300,000 tokens, over claude-haiku-4-5's context window of 200,000",
+    });
+    expect(recordProblem('x'.repeat(300_000), undefined, 'claude-haiku-4-5')).toBeUndefined();
+    // The system prompt counts by its script too.
+    expect(recordProblem('x', '漢'.repeat(200_000), 'claude-haiku-4-5')?.type).toBe('prompt_too_long');
+  });
+
   it('with documents: their text counts against the context window; the prompt may be empty (the documents are the content)', () => {
     expect(recordProblem('', undefined, 'claude-haiku-4-5', { textTokens: 10 })).toBeUndefined();
     expect(recordProblem('Summarise', undefined, 'claude-haiku-4-5', { textTokens: 199_997 })).toBeUndefined();
@@ -89,6 +102,28 @@ describe('recordProblem with PDFs and images (helper-100 #2)', () => {
     // Several: the largest three are named, with how many more.
     const many = Array.from({ length: 5 }, (_, i) => ({ name: `p${i}.pdf`, what: '30 PDF pages', tokens: 45_000 + i }));
     expect(recordProblem('Review', undefined, 'claude-haiku-4-5', { textTokens: 0, parts: many })?.message).toContain('(p4.pdf: 30 PDF pages, about 45,004 tokens; p3.pdf: 30 PDF pages, about 45,003 tokens; p2.pdf: 30 PDF pages, about 45,002 tokens; and 2 more;');
+  });
+});
+
+describe('promptTokenEstimate', () => {
+  const cases: { description: string; text: string; want: number }[] = [
+    { description: 'English at 4 characters a token, as before', text: 'The quick brown fox jumps over the lazy dog. '.repeat(20), want: 225 },
+    { description: 'an empty string', text: '', want: 0 },
+    { description: 'rounded up', text: 'abcde', want: 2 },
+    { description: 'Chinese (Han) a token a character', text: '你好世界'.repeat(25), want: 100 },
+    { description: 'Japanese kana and kanji a token a character', text: 'こんにちはカタカナ漢字'.repeat(10), want: 110 },
+    { description: 'Korean Hangul syllables a token a character', text: '안녕하세요'.repeat(20), want: 100 },
+    { description: 'Thai, Devanagari (other scripts of 3 UTF-8 bytes) a token a character', text: 'สวัสดีनमस्ते', want: 12 },
+    { description: 'accented Latin, Greek, Cyrillic (2 UTF-8 bytes) half a token a character', text: 'Привет'.repeat(10), want: 30 },
+    { description: 'an emoji (a surrogate pair) two tokens', text: '😀'.repeat(10), want: 20 },
+    { description: 'French: its accented letters half a token, a dash a token, the rest at 4 characters', text: 'Café crème — '.repeat(10), want: 45 },
+  ];
+  for (const t of cases) {
+    it(t.description, () => expect(promptTokenEstimate(t.text)).toBe(t.want));
+  }
+
+  it('never counts less than 4 characters a token (what the emulator counts, so its usage stays within what is checked)', () => {
+    for (const text of ['plain', 'Ünïcödé', '中文', '😀 ok', 'ab\u0301c']) expect(promptTokenEstimate(text)).toBeGreaterThanOrEqual(Math.ceil(text.length / 4));
   });
 });
 
