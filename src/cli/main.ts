@@ -8,6 +8,7 @@ import { setHeapPolicy } from './heap.ts';
 import { once } from 'node:events';
 import type { CliIo } from './io.ts';
 import { runCli } from './run.ts';
+import { HANGUP_EXIT, leaveAfterHangup } from './enrich/signals.ts';
 
 setHeapPolicy();
 // A reader that went away (`batch-enrich status --json | head -1`): what is left of the output has
@@ -27,12 +28,15 @@ process.stderr.on('error', () => {});
 
 const io: CliIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
 process.exitCode = await runCli(process.argv.slice(2), io);
+const hungUp = process.exitCode === HANGUP_EXIT;
 // An output given up at a stop, or left waiting for a reader then (nobody reads it: `| less` ignores
 // Ctrl-C): its pending write would keep the process alive for ever. A reader that is only slow gets 3 s
-// to take it; the process then leaves, once what it said on stderr is out (a second at most).
-if (io.abandoned) {
+// to take it; the process then leaves, once what it said on stderr is out (a second at most). A run
+// stopped by SIGHUP leaves the same way, by the signal (`leaveAfterHangup`: its terminal is gone).
+if (io.abandoned || hungUp) {
   const within = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
   if (process.stdout.writableLength > 0 && !process.stdout.destroyed) await Promise.race([once(process.stdout, 'drain'), within(3_000)]);
-  if (process.stderr.writableLength > 0) await Promise.race([once(process.stderr, 'drain'), within(1_000)]);
-  process.exit();
+  if (process.stderr.writableLength > 0 && !process.stderr.destroyed) await Promise.race([once(process.stderr, 'drain'), within(1_000)]);
+  if (hungUp) leaveAfterHangup();
+  else process.exit();
 }

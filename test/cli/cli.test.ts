@@ -511,6 +511,63 @@ describe('batch-enrich CLI', () => {
     expect(emu.stats.calls['batches.create']).toBe(1);
   });
 
+  // A terminal or ssh session that closes sends SIGHUP: the run died on the default action, without
+  // the clean stop (no line, no --summary, temporary files left) that SIGINT and SIGTERM get.
+  it('stops on SIGHUP as on SIGTERM: says how to resume, ends by the signal (a shell sees 129); the rerun pays nothing again', async () => {
+    const emu = await startEmulator({ processingMs: 3_000 });
+    emulators.push(emu);
+    const dir = tempDir();
+    const env = { HOME: dir, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const args = ['--prompt', 'x {{text}}', ...fast, '--input-format', 'csv', '--summary', join(dir, 's.json')];
+    const run = await interruptible([BIN, ...args], env, 'submitted', { endInput: true });
+    run.signal('SIGHUP');
+    expect(await run.closed).toEqual({ code: null, signal: 'SIGHUP' });
+    expect(run.stderr()).toMatch(/SIGHUP: stopping; submitted batches keep running and stay in the ledger .*l\.db; run the same command again to resume/);
+    expect(JSON.parse(readFileSync(join(dir, 's.json'), 'utf8'))).toMatchObject({ complete: false, records_pending: 2 });
+    const again = await runCli(args, { env, stdin: 'text\na\nb\n' });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout.trim().split('\n')).toHaveLength(2);
+    expect(emu.stats.calls['batches.create']).toBe(1);
+  });
+
+  // The real thing: the terminal goes away (its `script` killed), and the shell on it passes SIGHUP
+  // on to its job, as bash does. What the stop then says meets a terminal that answers EIO, and Node
+  // 20 aborts (SIGABRT, 134) a process that exits normally once its terminal is gone (it restores
+  // the terminal's settings, nodejs/node#51519).
+  it.skipIf(!hasScript)('SIGHUP from a terminal that closed (stderr a dead terminal): the clean stop still ends by SIGHUP, --summary written; the rerun pays nothing again', async () => {
+    const emu = await startEmulator({ processingMs: 3_000 });
+    emulators.push(emu);
+    const dir = tempDir();
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, 'text\na\nb\n');
+    const env = { PATH: process.env['PATH'] ?? '', HOME: dir, ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: join(dir, 'l.db') };
+    const args = ['--prompt', 'x {{text}}', ...fast, '--summary', join(dir, 's.json'), '-o', join(dir, 'out.ndjson'), input];
+    const status = join(dir, 'status.json');
+    // The "shell": runs the CLI on the terminal, passes SIGHUP on, and notes how the CLI ended.
+    const shell = join(dir, 'shell.cjs');
+    writeFileSync(
+      shell,
+      `const child = require('node:child_process').spawn(process.execPath, ${JSON.stringify([BIN, ...args])}, { stdio: 'inherit' });
+process.on('SIGHUP', () => child.kill('SIGHUP'));
+child.on('exit', (code, signal) => require('node:fs').writeFileSync(${JSON.stringify(status)}, JSON.stringify({ code, signal })));
+`,
+    );
+    const terminal = spawn('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(shell)}`, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let seen = '';
+    terminal.stdout.on('data', (d: Buffer) => (seen += d.toString()));
+    await vi.waitFor(() => expect(emu.stats.calls['batches.create'], seen).toBe(1), { timeout: 10_000, interval: 20 });
+    await new Promise((resolve) => setTimeout(resolve, 300)); // its answer in the ledger
+    terminal.kill('SIGKILL');
+    await vi.waitFor(() => expect(existsSync(status)).toBe(true), { timeout: 10_000, interval: 50 });
+    expect(JSON.parse(readFileSync(status, 'utf8')), seen).toEqual({ code: null, signal: 'SIGHUP' });
+    expect(existsSync(join(dir, 's.json')), seen).toBe(true);
+    expect(JSON.parse(readFileSync(join(dir, 's.json'), 'utf8'))).toMatchObject({ complete: false, records_pending: 2 });
+    const again = await runCli(args, { env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'out.ndjson'), 'utf8').trim().split('\n')).toHaveLength(2);
+    expect(emu.stats.calls['batches.create']).toBe(1);
+  });
+
   it('in real time, a stop says at once that it waits for the calls in flight (paid once sent); a second interrupt leaves at once, and says what the next run pays again', async () => {
     const emu = await startEmulator({ messagesLatencyMs: 10_000 });
     emulators.push(emu);

@@ -1,5 +1,5 @@
 /**
- * SIGINT and SIGTERM during a run (`src/cli/enrich/signals.ts`), emitted on this process with
+ * SIGINT, SIGTERM and SIGHUP during a run (`src/cli/enrich/signals.ts`), emitted on this process with
  * `process.kill` stubbed: the first stops the run; any later one leaves at once, saying what that
  * leaves behind, after the leaving clean-up (the outputs' temporary files).
  */
@@ -67,18 +67,47 @@ describe('a second interrupt', () => {
   });
 
   it('after dispose, no listener of ours is left', () => {
-    const before = [process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')];
+    const count = () => (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((signal) => process.listenerCount(signal));
+    const before = count();
     setup({ batches: 0, realtime: false });
     process.emit('SIGINT');
     interrupts!.dispose();
-    expect([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')]).toEqual(before);
+    expect(count()).toEqual(before);
+  });
+});
+
+// A terminal (or ssh session) that closes sends SIGHUP: it killed the run on the default action,
+// without the clean stop SIGINT and SIGTERM get.
+describe('SIGHUP (the terminal closed)', () => {
+  it('stops the run as SIGTERM does, exit code 129; another SIGHUP (the shell passes on the one the kernel sent) changes nothing; a SIGINT then leaves', () => {
+    const { said, steps } = setup({ batches: 2, realtime: false });
+    process.emit('SIGHUP');
+    expect(interrupts!.signal.aborted).toBe(true);
+    expect(said).toEqual(['SIGHUP: stopping; submitted batches keep running and stay in the ledger /tmp/l.db; run the same command again to resume']);
+    expect(interrupts!.exitCode()).toBe(129);
+    process.emit('SIGHUP');
+    expect(said).toHaveLength(1);
+    expect(steps).toEqual([]);
+    process.emit('SIGINT');
+    expect(said[1]).toBe('SIGINT: leaving now; submitted batches keep running and stay in the ledger /tmp/l.db; run the same command again to resume');
+    expect(steps).toEqual(['clean up', `kill ${process.pid} SIGINT`]);
+  });
+
+  it('a SIGHUP while a Ctrl-C stops the run (the terminal closed meanwhile) does not leave at once; the run ends by SIGHUP (129)', () => {
+    const { said, steps } = setup({ batches: 2, realtime: false });
+    process.emit('SIGINT');
+    expect(interrupts!.exitCode()).toBe(130);
+    process.emit('SIGHUP');
+    expect(said).toHaveLength(1);
+    expect(steps).toEqual([]);
+    expect(interrupts!.exitCode()).toBe(129);
   });
 });
 
 // helper-80: Ctrl-C during the --max-cost check (20 s over 1.5 million rows) ended with exit 130 and
 // not a word, where every later stop says what it leaves.
 describe('an interrupt before the run (the checks before anything is sent)', () => {
-  it.each(['SIGINT', 'SIGTERM'] as const)('%s: says nothing was sent, then leaves on the signal', (signal) => {
+  it.each(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('%s: says nothing was sent, then leaves on the signal', (signal) => {
     const said: string[] = [];
     const steps: string[] = [];
     vi.spyOn(process, 'kill').mockImplementation(((pid: number, sig: NodeJS.Signals) => (steps.push(`kill ${pid} ${sig}`), true)) as typeof process.kill);

@@ -107,7 +107,7 @@ export const ENRICH_FLAGS = {
 
   job: { value: 'NAME', parse: jobName, group: RESUME, help: 'name the job in the ledger', defaultText: "the input's file name and a hash of the request settings and of its path" },
   'max-attempts': { value: 'N', parse: integer(1, 100), default: DEFAULT_MAX_ATTEMPTS, group: RESUME, help: 'tries per request for transient errors, expiry, truncation (doubled max_tokens) and, once, a schema-invalid answer' },
-  'cancel-on-exit': { group: RESUME, help: "on Ctrl-C/SIGTERM, cancel the job's running batches (this run's, and earlier runs' it follows) instead of leaving them to finish" },
+  'cancel-on-exit': { group: RESUME, help: "on Ctrl-C/SIGTERM/SIGHUP, cancel the job's running batches (this run's, and earlier runs' it follows) instead of leaving them to finish" },
   'no-wait': { group: RESUME, help: 'submit now, collect later: submit (or follow) everything, and if answers are still pending exit 75 writing nothing; rerun the same command until it exits 0 (schedulers)' },
   'new-identity': { group: RESUME, help: 'submit again what another API identity (base URL or key) already submitted, paying again' },
 
@@ -182,7 +182,8 @@ Exit codes:
   75  --no-wait: answers are still pending, or with batches in flight the API could not be
       reached or the ledger stopped answering, or the ledger could not be reached at the start
       (nothing written); run the same command again later
-  130, 143  interrupted by SIGINT or SIGTERM (submitted batches stay in the ledger; rerun to resume)
+  130, 143, 129  interrupted by SIGINT, SIGTERM or SIGHUP (submitted batches stay in the ledger;
+      rerun to resume)
 
 Examples:
   # offline demo: ticket triage on the bundled sample, against the built-in emulator
