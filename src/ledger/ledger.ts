@@ -41,7 +41,7 @@ import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 import { plural } from '../core/text.ts';
-import { cutShortSql, fileIdsIn, SELECT_WRITTEN, forwardState, gcRules, ledgerBusy, stoppedEarlySql, type StoppedEarly, NAMES_A_FILE, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type WrittenFile, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, countsByBatch, resultCountsSql, type ResultCounts } from './store.ts';
+import { cutShortSql, fileIdsIn, SELECT_WRITTEN, forwardState, gcRules, ledgerBusy, SQLITE_BUSY_TIMEOUT_MS, stoppedEarlySql, type StoppedEarly, NAMES_A_FILE, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type WrittenFile, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, countsByBatch, resultCountsSql, type ResultCounts } from './store.ts';
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
@@ -469,7 +469,7 @@ export class Ledger implements LedgerStore {
       this.#db = new Database(path, { fileMustExist: path !== ':memory:' });
       // First: every step below may meet another process that opens or migrates the same new file
       // at the same moment (workers started together), and must wait for it, not fail with SQLITE_BUSY.
-      this.#db.pragma('busy_timeout = 10000');
+      this.#db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
       // 8 KB pages for a new ledger (an existing one keeps its own): most of what a run writes is
       // appended (what requests send, their results), and a page is written whole at each commit
       // that touches it (ledger-floor at 200,000 rows: about 10% less CPU than 4 KB pages; 16 KB

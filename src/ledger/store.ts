@@ -29,19 +29,48 @@ export function ledgerBusy(error: unknown): boolean {
   return error instanceof Error && BUSY_MESSAGE.test(error.message);
 }
 
+/** How long a SQLite ledger waits for another process's lock before an operation fails with SQLITE_BUSY. */
+export const SQLITE_BUSY_TIMEOUT_MS = 10_000;
+
+/** Ledger errors a run met as it registered itself (`startRun`): before it had done anything. */
+const AT_START = new WeakSet<object>();
+
+/** Marks `error` as met by a run registering itself, before it had done anything (see `ledgerUnavailable`); returns it. */
+export function metAtStart<E>(error: E): E {
+  if (typeof error === 'object' && error !== null) AT_START.add(error);
+  return error;
+}
+
+/** Whether `error` was met by a run registering itself (`metAtStart`). */
+export function isMetAtStart(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && AT_START.has(error);
+}
+
 /**
  * A run's end on a ledger that stopped answering (`ledgerBusy`: a PostgreSQL server shutting down, a
  * SQLite file locked past the busy timeout), as the error to say: where, what, and that nothing is
- * lost. Undefined for any other error (and one already said as a `BatchEnrichError`).
+ * lost. Undefined for any other error (and one already said as a `BatchEnrichError`). A SQLite file
+ * is said to be busy (another process holds its lock); one met as the run registered itself
+ * (`metAtStart`), that nothing was done.
  *
- * `later`: a `--no-wait` try with batches in flight, which stops as pending (`BE_PENDING`, exit 75) as
- * it does when the API cannot be reached: its scheduler tries again, and the next try goes on from the
- * ledger (one that cannot even open it fails at once, exit 1). `records`: how many wait.
+ * `later`: a `--no-wait` try with batches in flight, or one that met the ledger so as it began (as
+ * one that cannot open a ledger server then: `ledgerOf` in the CLI), which stops as pending
+ * (`BE_PENDING`, exit 75) as it does when the API cannot be reached: its scheduler tries again, and
+ * the next try goes on from the ledger. `records`: how many wait.
  */
 export function ledgerUnavailable(error: unknown, path: string, later?: { records: number }): BatchEnrichError | undefined {
   if (error instanceof BatchEnrichError || !ledgerBusy(error)) return undefined;
-  const what = `The ledger ${path} stopped answering (${error instanceof Error ? error.message : String(error)})`;
-  if (later) return new BatchEnrichError('BE_PENDING', `${what}; nothing was written: run the same command again later, and it goes on from what the ledger kept`, { records: later.records, cause: error });
+  const detail = error instanceof Error ? error.message : String(error);
+  const atStart = isMetAtStart(error);
+  const code = (error as { code?: unknown }).code;
+  const what =
+    typeof code === 'string' && code.startsWith('SQLITE_')
+      ? `The ledger ${path} is busy (${detail}): another process has held it locked for longer than the ${SQLITE_BUSY_TIMEOUT_MS / 1000} s a run waits`
+      : `The ledger ${path} ${atStart ? 'cannot be reached' : 'stopped answering'} (${detail})`;
+  if (later) {
+    const done = atStart ? 'nothing was done' : 'nothing was written';
+    return new BatchEnrichError('BE_PENDING', `${what}; ${done}: run the same command again later, and it goes on from what the ledger kept`, { records: later.records, cause: error });
+  }
   return new BatchEnrichError('BE_LEDGER', `${what}; what was done is kept there: run the same command again once it answers, and it resumes`, { cause: error });
 }
 

@@ -14,6 +14,7 @@
  * table and a schema version.
  */
 import Database from 'better-sqlite3';
+import { SQLITE_BUSY_TIMEOUT_MS } from './store.ts';
 
 /** One registry row. `fileId` is null while an upload is (or was, when its run died) under way. */
 export interface UploadRow {
@@ -53,7 +54,7 @@ export class UploadRegistry {
     this.#db = db ?? new Database(path);
     if (this.#own && path !== ':memory:') {
       // The busy timeout first, as the ledger's (see `Ledger`): the switch below may meet another process.
-      this.#db.pragma('busy_timeout = 10000');
+      this.#db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
       this.#db.pragma('journal_mode = WAL');
     }
     this.#db.exec(`CREATE TABLE IF NOT EXISTS uploads (

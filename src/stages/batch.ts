@@ -24,7 +24,7 @@
  */
 import { BatchEnrichError } from '../errors.ts';
 import { HEARTBEAT_MS } from '../ledger/ledger.ts';
-import { ledgerBusy } from '../ledger/store.ts';
+import { ledgerBusy, metAtStart } from '../ledger/store.ts';
 import { BatchAssembler } from '../sink/assembler.ts';
 import { Pulse, settleWithin } from '../sink/async.ts';
 import { BudgetGuard } from '../sink/budget.ts';
@@ -67,8 +67,14 @@ async function* runBatches(source: AsyncIterable<PreparedRecord>, options: Batch
   const opts = resolveSinkOptions(options);
   const { client, ledger, identity } = options;
   // Registered, and beating, on the wall clock like every run (an injected clock is this run's own).
-  // First: a ledger that cannot be reached fails the run before anything is set up.
-  const run = await ledger.startRun(opts.job, Date.now());
+  // First: a ledger that cannot be reached (or a SQLite file another process holds locked) fails the
+  // run before anything is set up, and says so (`metAtStart`: a --no-wait try is then a "try later").
+  let run: number;
+  try {
+    run = await ledger.startRun(opts.job, Date.now());
+  } catch (error) {
+    throw metAtStart(error);
+  }
 
   // Our own controller: aborted by the caller's signal, by a failure, and when the consumer stops early.
   const controller = new AbortController();

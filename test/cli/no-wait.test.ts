@@ -209,6 +209,42 @@ describe.skipIf(!postgres.url)('a PostgreSQL ledger that does not answer when a 
   });
 });
 
+// helper-99: a SQLite ledger that another process held locked past the busy timeout opened, and the
+// try failed as it registered itself (exit 1: 'stopped answering (database is locked)'), which the
+// README's loop takes for the end of the job; an unreachable API, or a ledger server, exits 75.
+describe('a SQLite ledger another process holds locked when a --no-wait try starts', () => {
+  it('exits 75 (try later), saying the ledger is busy and that nothing was done; no batch is created again; once free, the job goes on', async () => {
+    let t = Date.now();
+    const emu = await startEmulator({ processingMs: 60_000, now: () => t });
+    emulators.push(emu);
+    const dir = mkdtempSync(join(tmpdir(), 'be-nowait-locked-'));
+    const input = join(dir, 'in.csv');
+    writeFileSync(input, 'id,text\n1,a\n2,b\n');
+    const path = join(dir, 'l.db');
+    const env = { ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: path };
+    const args = ['--no-wait', '--prompt', 'T: {{text}}', '--poll-min', '0.05', input];
+    const first = await runCli(args, { env });
+    expect(first.code, first.stderr).toBe(75);
+    // Another process's write transaction, held past the busy timeout (10 s) of each step of the try.
+    const holder = new Database(path);
+    holder.exec('BEGIN IMMEDIATE');
+    try {
+      const locked = await runCli(args, { env, timeoutMs: 60_000 });
+      expect(locked.code, locked.stderr).toBe(75);
+      expect(locked.stdout).toBe('');
+      expect(locked.stderr).toContain(`The ledger ${path} is busy (database is locked): another process has held it locked for longer than the 10 s a run waits; nothing was done: run the same command again later`);
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+    }
+    t += 61_000; // the batch ends
+    const done = await runCli(args, { env });
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout.trim().split('\n')).toHaveLength(2);
+    expect(emu.stats.calls['batches.create']).toBe(1);
+  }, 90_000);
+});
+
 describe.skipIf(!postgres.url)('a PostgreSQL ledger that stops answering in the middle of a --no-wait try', () => {
   it('exits 75 (try later) once batches are in flight, saying so without a stack trace; the next tries go on from the ledger and create no batch again', async () => {
     // A server restarted or a failover ended the try with exit 1 (before that, with pg's stack

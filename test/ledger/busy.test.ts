@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BatchEnrichError } from '../../src/errors.ts';
-import { ledgerBusy, ledgerUnavailable } from '../../src/ledger/store.ts';
+import { isMetAtStart, ledgerBusy, ledgerUnavailable, metAtStart } from '../../src/ledger/store.ts';
 
 const coded = (code: string) => Object.assign(new Error(code), { code });
 
@@ -49,6 +49,32 @@ describe('ledgerUnavailable: a run that ends on a ledger that stopped answering 
     );
     expect(ledgerUnavailable(new Error('a bug'), 'l.db')).toBeUndefined();
     expect(ledgerUnavailable(new BatchEnrichError('BE_LEDGER', 'already said', { cause: down }), 'l.db')).toBeUndefined();
+  });
+});
+
+// helper-99: a --no-wait try that found its SQLite ledger locked by another process as it began
+// exited 1, and said the ledger had 'stopped answering'.
+describe('ledgerUnavailable: a SQLite ledger another process holds locked', () => {
+  const locked = () => Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+
+  it('is said to be busy; met as the run registered itself (metAtStart), a --no-wait try is pending, nothing done', () => {
+    const said = ledgerUnavailable(metAtStart(locked()), 'l.db', { records: 2 });
+    expect(said?.code).toBe('BE_PENDING');
+    expect(said?.records).toBe(2);
+    expect(said?.message).toBe('The ledger l.db is busy (database is locked): another process has held it locked for longer than the 10 s a run waits; nothing was done: run the same command again later, and it goes on from what the ledger kept');
+  });
+
+  it('met later in a --no-wait try: nothing was written; without --no-wait: what was done is kept', () => {
+    expect(ledgerUnavailable(locked(), 'l.db', { records: 2 })?.message).toMatch(/^The ledger l\.db is busy \(database is locked\): [^;]+; nothing was written: run the same command again later/);
+    const failed = ledgerUnavailable(metAtStart(locked()), 'l.db');
+    expect(failed?.code).toBe('BE_LEDGER');
+    expect(failed?.message).toMatch(/^The ledger l\.db is busy \(database is locked\): [^;]+; what was done is kept there: run the same command again once it answers, and it resumes$/);
+  });
+
+  it('a ledger server met as the run registered itself cannot be reached, as when it cannot be opened', () => {
+    const down = metAtStart(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }));
+    expect(isMetAtStart(down)).toBe(true);
+    expect(ledgerUnavailable(down, 'postgres://be@db/l', { records: 0 })?.message).toBe('The ledger postgres://be@db/l cannot be reached (connect ECONNREFUSED 127.0.0.1:5432); nothing was done: run the same command again later, and it goes on from what the ledger kept');
   });
 });
 

@@ -20,7 +20,7 @@ import { apiFromEnv } from '../jobs/shared.ts';
 import { newUploadCounts } from '../../client/uploads.ts';
 import { defaultLedgerPath } from '../../ledger/ledger.ts';
 import { isPostgresUrl, ledgerMade, openLedger, openLedgerToRead, writtenNotesOf } from '../../ledger/open.ts';
-import { ledgerBusy, ledgerUnavailable, ledgerWriteFailed, type LedgerStore } from '../../ledger/store.ts';
+import { isMetAtStart, ledgerBusy, ledgerUnavailable, ledgerWriteFailed, type LedgerStore } from '../../ledger/store.ts';
 import { redactUrl } from '../../ledger/url.ts';
 import { newCounts } from '../../stages/merge.ts';
 import { coalesce } from '../../stages/write.ts';
@@ -496,11 +496,8 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
     completed = true;
   } catch (thrown) {
     const closed = isBrokenPipe(thrown);
-    // `--no-wait`, batches in flight: a ledger that stopped answering is a "try later", as the API is,
-    // while nothing was written (to stdout: a record out makes a retry of the try write it twice;
-    // helper-67; `-o FILE` is written whole or not at all).
     const nothingOut = values.output !== undefined || counts.ok + counts.failed === 0;
-    const error = (values['no-wait'] && batchIds.size > 0 && nothingOut && !closed && ledgerUnavailable(thrown, ledger.path, { records: read })) || thrown;
+    const error = (values['no-wait'] && nothingOut && !closed && tryLater(thrown, ledger.path, batchIds.size, read)) || thrown;
     // The output is not written; the summary is, when the try paid for anything (below): the answers
     // it downloaded or asked in real time are in no other try's summary (a rerun takes them from the
     // ledger, "not paid again"), and the tries' summaries add up to the job's bill.
@@ -567,6 +564,19 @@ async function execute(plan: Plan, values: EnrichValues, io: CliIo, say: (line: 
   if (pending) throw pending;
   if (picked) say(sampleReport(summary, plan.totalRows, answeredBefore, values.shard));
   return counts.failed > 0 ? EXIT.PARTIAL : EXIT.OK;
+}
+
+/**
+ * A `--no-wait` try that wrote nothing (to stdout: a record out makes a retry of the try write it
+ * twice; helper-67; `-o FILE` is written whole or not at all), ended by a ledger that stopped
+ * answering: a "try later" (`BE_PENDING`), as an API that cannot be reached is, once `batches` are in
+ * flight; or when the ledger was met so as the try began (a SQLite file another process holds locked:
+ * it opens, and the run cannot register itself), as a ledger server that cannot be opened then is
+ * (`ledgerOf`): the try has done nothing, and which batches are in flight is the ledger's to tell
+ * (helper-99: exit 1 ended the scheduler's loop). Undefined otherwise.
+ */
+function tryLater(thrown: unknown, ledgerPath: string, batches: number, read: number): BatchEnrichError | undefined {
+  return batches > 0 || isMetAtStart(thrown) ? ledgerUnavailable(thrown, ledgerPath, { records: read }) : undefined;
 }
 
 /**

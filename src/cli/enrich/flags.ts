@@ -180,8 +180,8 @@ Exit codes:
      retired model, --max-tokens over its limit, a schema structured outputs refuse)
   3  finished, but some records carry _error
   75  --no-wait: answers are still pending, or with batches in flight the API could not be
-      reached or the ledger stopped answering, or the ledger could not be reached at the start
-      (nothing written); run the same command again later
+      reached or the ledger stopped answering, or the ledger could not be reached (or was busy,
+      locked by another process) at the start (nothing written); run the same command again later
   130, 143, 129  interrupted by SIGINT, SIGTERM or SIGHUP (submitted batches stay in the ledger;
       rerun to resume)
 
