@@ -14,22 +14,36 @@ import { BatchEnrichError, usageError } from '../errors.ts';
 import { isPostgresUrl } from '../ledger/open.ts';
 import type { WrittenFile } from '../ledger/store.ts';
 
-/** Opens FILE for reading, naming what is wrong: no such file, a directory, no permission. */
+/**
+ * Opens FILE for reading, naming what is wrong: no such file, a directory, no permission. The error
+ * of a file that cannot be opened has the system's error as its `cause` (`isMissingInput`).
+ */
 export async function openInput(file: string): Promise<NodeJS.ReadableStream> {
   let stats: Stats;
   try {
     stats = statSync(file);
   } catch (error) {
-    throw new BatchEnrichError('BE_INPUT', `${file}: cannot open: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { file });
+    throw cannotOpen(file, error);
   }
   if (stats.isDirectory()) throw new BatchEnrichError('BE_INPUT', `${file}: is a directory; give a CSV, TSV or NDJSON file (or - for stdin)`, { file });
   const stream = createReadStream(file);
   try {
     await once(stream, 'open');
   } catch (error) {
-    throw new BatchEnrichError('BE_INPUT', `${file}: cannot open: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { file });
+    throw cannotOpen(file, error);
   }
   return stream;
+}
+
+function cannotOpen(file: string, error: unknown): BatchEnrichError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const why = code === 'ENOENT' ? 'no such file (ENOENT)' : (code ?? (error as Error).message);
+  return new BatchEnrichError('BE_INPUT', `${file}: cannot open: ${why}`, { file, cause: error });
+}
+
+/** Whether `error` is `openInput`'s for an input that is not there (ENOENT). */
+export function isMissingInput(error: unknown): error is BatchEnrichError {
+  return error instanceof BatchEnrichError && error.code === 'BE_INPUT' && (error.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 }
 
 /** The device and inode of the input (FILE, or stdin when it is a redirected file); undefined for a pipe or a terminal. */

@@ -184,7 +184,7 @@ describe('never destroy input', () => {
     const result = await runCli(['--emulator', '--prompt', 'T: {{headline}}', join(dir, 'gone\u001b[2J\u001b]0;x\u0007.ndjson')]);
     expect(result.code).toBe(1);
     expect(result.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
-    expect(result.stderr).toContain('gone\\u001b[2J\\u001b]0;x\\u0007.ndjson: cannot open: ENOENT');
+    expect(result.stderr).toContain('gone\\u001b[2J\\u001b]0;x\\u0007.ndjson: cannot open: no such file (ENOENT)');
   });
 
   it('refuses -o or --errors named for a format it does not write (a spreadsheet, TSV, a compressed file) rather than fill it with NDJSON; --output-format overrides the name', async () => {

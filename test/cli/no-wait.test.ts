@@ -3,7 +3,7 @@
  * succeeds. While answers are pending it exits 75 (EX_TEMPFAIL) and writes nothing to stdout; no
  * batch is created again for work already submitted; once every answer is in, it writes the output.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -152,6 +152,48 @@ describe('a request waiting on a batch the ledger no longer has', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout.trim().split('\n')).toHaveLength(2);
     expect(emu.stats.requestsSubmitted).toBe(4);
+  });
+});
+
+// helper-99: the try that collects a --no-wait job whose input was moved or deleted after the submit
+// said only 't.csv: cannot open: ENOENT', as if nothing had been paid for.
+describe('a --no-wait job whose input is gone when the next try collects it', () => {
+  it('says the ledger holds the job\'s batches, that writing the records out needs the input, and what to do (exit 1); put back, the input is collected, nothing paid again', async () => {
+    let t = Date.now();
+    const emu = await startEmulator({ processingMs: 60_000, now: () => t });
+    emulators.push(emu);
+    const dir = mkdtempSync(join(tmpdir(), 'be-nowait-gone-'));
+    const input = join(dir, 'in.csv');
+    const rows = 'id,text\n1,a\n2,b\n';
+    writeFileSync(input, rows);
+    const ledger = join(dir, 'l.db');
+    const env = { ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: emu.url, BATCH_ENRICH_LEDGER: ledger };
+    const args = ['--no-wait', '--prompt', 'T: {{text}}', '--poll-min', '0.05', input];
+    expect((await runCli(args, { env })).code).toBe(75);
+    const [batch] = emu.batches();
+    rmSync(input);
+    t += 61_000; // the batch ends
+    const gone = await runCli(args, { env });
+    expect(gone.code, gone.stderr).toBe(1);
+    expect(gone.stdout).toBe('');
+    const said = gone.stderr.trim();
+    expect(said).toMatch(new RegExp(`^batch-enrich: ${input}: cannot open: no such file \\(ENOENT\\); the ledger ${ledger} holds 1 batch of this job \\(in\\.csv-[0-9a-f]+\\), submitted by an earlier try`));
+    expect(said).toContain('writing the records out needs the input they came from');
+    expect(said).toContain(`put ${input} back (or give its new path), and run the command again`);
+    expect(said).toContain(`batch-enrich results ${batch}`);
+    expect(said.split('\n')).toHaveLength(1);
+    writeFileSync(input, rows);
+    const back = await runCli(args, { env });
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.stdout.trim().split('\n')).toHaveLength(2);
+    expect(emu.stats.calls['batches.create']).toBe(1);
+  });
+
+  it('a missing input of a job the ledger has no batch of is said as missing, with nothing of the ledger', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'be-nowait-gone-'));
+    const gone = await runCli(['--no-wait', '--emulator', '--ledger', join(dir, 'l.db'), '--prompt', 'T: {{text}}', join(dir, 'nope.csv')]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr.trim()).toBe(`batch-enrich: ${join(dir, 'nope.csv')}: cannot open: no such file (ENOENT)`);
   });
 });
 

@@ -18,7 +18,7 @@ import { loadPriceFile, newCostTotals, priceFor, type PriceTable } from '../../c
 import { createClient, identityOf } from '../../client/client.ts';
 import { apiFromEnv } from '../jobs/shared.ts';
 import { newUploadCounts } from '../../client/uploads.ts';
-import { defaultLedgerPath } from '../../ledger/ledger.ts';
+import { defaultLedgerPath, type BatchRow } from '../../ledger/ledger.ts';
 import { isPostgresUrl, ledgerMade, openLedger, openLedgerToRead, writtenNotesOf } from '../../ledger/open.ts';
 import { isMetAtStart, ledgerBusy, ledgerUnavailable, ledgerWriteFailed, type LedgerStore } from '../../ledger/store.ts';
 import { redactUrl } from '../../ledger/url.ts';
@@ -26,7 +26,7 @@ import { newCounts } from '../../stages/merge.ts';
 import { coalesce } from '../../stages/write.ts';
 import { REALTIME_PREFIX } from '../../sink/options.ts';
 import { EXIT, type CliIo } from '../io.ts';
-import { filesWritten } from '../files.ts';
+import { filesWritten, isMissingInput } from '../files.ts';
 import { packageVersion } from '../package.ts';
 import { guarded, say as sayLine } from '../command.ts';
 import { isBrokenPipe, plural } from '../text.ts';
@@ -205,7 +205,7 @@ async function planRun(file: string, values: EnrichValues, io: CliIo, say: (line
   if (values['dry-run'] && written) throw usageError(`--dry-run prints the requests on stdout and writes no file: leave ${written[0]} ${written[1]} out (or redirect stdout)`);
   // Never destroy the input: an output that is the input (through links too) is refused before anything is read.
   refuseBadOutputs(file, values, io, ledgerPathOf(values, io.env));
-  const stream = await input.open();
+  const stream = await input.open().catch((error: unknown) => inputGone(error, file, values, config, io.env));
   if (values.sample !== undefined && !input.rereadable) {
     throw usageError(`--sample needs a FILE it can read twice (rows are picked evenly across the whole input)${file === '-' ? '' : `: ${file} is not a regular file (a pipe?)`}; write the input to a file first`);
   }
@@ -295,6 +295,48 @@ async function heldRequests(values: EnrichValues, env: NodeJS.ProcessEnv, say: (
     return found;
   };
   return { known, close: opened.close };
+}
+
+/**
+ * Throws `error`, the input's that could not be opened; for an input that is not there (moved or
+ * deleted after a `--no-wait` try submitted it) whose job has batches in the ledger, said so, and
+ * what to do: the output is the input's records with their answers, each answer found by the request
+ * made from its record, so writing the records out needs the input (helper-99: 'cannot open: ENOENT'
+ * was all the try that collects said). The ledger is read as it is, never made or migrated; a ledger
+ * that cannot be read leaves the error as it was.
+ */
+async function inputGone(error: unknown, file: string, values: EnrichValues, config: Config, env: NodeJS.ProcessEnv): Promise<never> {
+  if (!isMissingInput(error)) throw error;
+  const spec = ledgerPathOf(values, env);
+  const job = values.job ?? defaultJobName(file, config);
+  let batches: BatchRow[];
+  try {
+    if ((await ledgerMade(spec)) !== 'made') throw error;
+    const { ledger, close } = await openLedgerToRead(spec);
+    try {
+      batches = (await ledger.batches(job)).filter((batch) => batch.remote_id !== null && batch.state !== 'failed');
+    } finally {
+      await close();
+    }
+  } catch {
+    throw error;
+  }
+  if (batches.length === 0) throw error;
+  const running = batches.filter((batch) => batch.state === 'creating' || batch.state === 'in_progress').length;
+  const ids = batches.map((batch) => batch.remote_id as string);
+  // The answers as the API gives them (not with --emulator: its batches ended with its run).
+  const results = values.emulator
+    ? ''
+    : ids.length === 1
+      ? `; if the input is lost, 'batch-enrich results ${ids[0]}' prints the answers as NDJSON (by custom_id) once the batch has ended`
+      : ids.length <= 3
+        ? `; if the input is lost, 'batch-enrich results BATCH_ID' prints a batch's answers as NDJSON (by custom_id) once it has ended: ${ids.join(', ')}`
+        : `; if the input is lost, 'batch-enrich status --job ${job}' lists the batches, and 'batch-enrich results BATCH_ID' prints one's answers as NDJSON (by custom_id)`;
+  error.message +=
+    `; the ledger ${isPostgresUrl(spec) ? redactUrl(spec) : spec} holds ${plural(batches.length, 'batch', 'batches')} of this job (${job}), submitted by an earlier try` +
+    `${running > 0 ? ` (${running} running when last polled)` : ''}: nothing paid for is lost, but writing the records out needs the input they came from (an answer is found by the request made from its record); ` +
+    `put ${file} back (or give its new path), and run the command again: the same rows take the same answers, paid once${results}`;
+  throw error;
 }
 
 /** The identity a run's requests are found under in the ledger: the key's, or the emulator's; none without a key. */
