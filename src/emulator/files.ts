@@ -1,6 +1,6 @@
 /**
  * The emulator's Files API: `POST /v1/files` (multipart: `file`, `expires_in_seconds` from 3600 to
- * 7776000), `GET /v1/files` (`limit` 1-1000, `page` cursor → `{data, next_page}`), `GET
+ * 7776000), `GET /v1/files` (`limit` 1-1000, `page` cursor `page_…` → `{data, next_page}`), `GET
  * /v1/files/{id}`, `DELETE /v1/files/{id}` (`{id, type: "file_deleted"}`), `GET
  * /v1/files/{id}/content`. Shapes from the OpenAPI document (`FileMetadataSchema`,
  * `FileListResponse`, `FileDeleteResponse`) and the SDK (`resources/files.d.ts`).
@@ -26,6 +26,8 @@ export interface StoredFile {
   /** ms since the epoch; null: never expires. */
   expires_at: number | null;
   bytes: Buffer;
+  /** Its place in upload order (1, 2, …): what a list's `page_` cursor names. */
+  seq: number;
 }
 
 const MIN_EXPIRES_SECONDS = 3600;
@@ -42,6 +44,7 @@ export class FileStore {
   readonly #faultRate: number;
   readonly #seed: number;
   #attempts = 0;
+  #seq = 0;
   /** Uploads accepted, for tests. */
   uploads = 0;
 
@@ -140,6 +143,7 @@ export class FileStore {
       created_at: now,
       expires_at: expiresAt,
       bytes,
+      seq: ++this.#seq,
     };
     this.#files.set(stored.id, stored);
     this.uploads++;
@@ -147,15 +151,28 @@ export class FileStore {
     return stored;
   }
 
-  /** Newest first; `page` is the id after which the page starts. */
+  /**
+   * Newest first. `next_page` is a cursor [SPEC GET /v1/files, query `page`: "Opaque page cursor returned in a prior
+   * list response's `next_page`. Prefixed `page_`."; FileListResponse.next_page: "null when there are no more
+   * results"]: here `page_` and the upload order of the page's last file, so that it still places the next page
+   * once that file is deleted or expired (helper-101: it was the file's id, and a cursor naming no file listed
+   * from the first page again). A cursor that is not one the list gave is a 400 `invalid_request_error` (UNCONFIRMED:
+   * the API's answer to it; the wording is ours; README, emulator section).
+   */
   #list(q: URLSearchParams): { data: unknown[]; next_page: string | null } {
     const limit = parseLimit(q.get('limit'));
     const live = [...this.#files.keys()].map((id) => this.get(id)).filter((f): f is StoredFile => f !== undefined).reverse();
     const page = q.get('page');
-    const start = page ? live.findIndex((f) => f.id === page) + 1 : 0;
-    const data = live.slice(start, start + limit);
-    const more = start + limit < live.length;
-    return { data: data.map(view), next_page: more ? (data[data.length - 1] as StoredFile).id : null };
+    let after = Number.POSITIVE_INFINITY;
+    if (page !== null) {
+      const seq = /^page_([1-9]\d{0,15})$/.exec(page)?.[1];
+      if (seq === undefined || Number(seq) > this.#seq) throw new ApiError(400, 'invalid_request_error', `page: '${page}' is not a page cursor of this list (use a response's next_page)`);
+      after = Number(seq);
+    }
+    const rest = live.filter((f) => f.seq < after);
+    const data = rest.slice(0, limit);
+    const more = rest.length > limit;
+    return { data: data.map(view), next_page: more ? `page_${(data[data.length - 1] as StoredFile).seq}` : null };
   }
 }
 

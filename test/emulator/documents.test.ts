@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { contractPdf, encryptedPdf, invoicePdf, jpeg, png, textPdf } from '../../fixtures/documents/make.mjs';
 import { emulator } from '../helpers/pipeline.ts';
 import { validateAgainstSpec } from '../helpers/spec.ts';
+import { expectApiError, raw } from './helpers.ts';
 import type { EmulatedDocument } from '../../src/emulator/index.ts';
 import { documentTokens, inspectDocument } from '../../src/core/documents.ts';
 import { findModel } from '../../src/core/models.ts';
@@ -44,6 +45,29 @@ describe('emulator Files API', () => {
     await client.files.upload({ file: await toFile(await invoicePdf(1), 'a.pdf') });
     await expect(client.files.upload({ file: await toFile(await invoicePdf(2), 'b.pdf') })).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/quota/i) });
   });
+  // [SPEC GET /v1/files, query `page`: "Opaque page cursor returned in a prior list response's `next_page`. Prefixed
+  // `page_`."] The emulator's next_page was the last file's id (`file_…`), and a cursor it did not know (a deleted
+  // file's) listed from the first page again.
+  it('pages with `page_` cursors, which outlive the file they follow; a cursor that is none is a 400', async () => {
+    const emu = await emulator();
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url, maxRetries: 0 });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await client.files.upload({ file: await toFile(png(4, 4), `f${i}.png`, { type: 'image/png' }) })).id);
+    const newestFirst = [...ids].reverse();
+    const first = await raw(emu.url, 'GET', '/v1/files?limit=1');
+    expect(validateAgainstSpec('FileListResponse', first.json)).toEqual([]);
+    expect(first.json.data.map((f: { id: string }) => f.id)).toEqual([newestFirst[0]]);
+    expect(first.json.next_page).toMatch(/^page_/);
+    await client.files.delete(newestFirst[0] as string);
+    const second = await raw(emu.url, 'GET', `/v1/files?limit=1&page=${encodeURIComponent(first.json.next_page)}`);
+    expect(second.json.data.map((f: { id: string }) => f.id)).toEqual([newestFirst[1]]);
+    const all: string[] = [];
+    for await (const f of client.files.list({ limit: 1 })) all.push(f.id);
+    expect(all).toEqual(newestFirst.slice(1));
+    for (const bad of [newestFirst[1] as string, 'page_nope', 'x'])
+      expectApiError(await raw(emu.url, 'GET', `/v1/files?page=${bad}`), 400, 'invalid_request_error', /^page: /);
+  });
+
 });
 
 describe('emulator document and image blocks', () => {
