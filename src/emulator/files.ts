@@ -1,6 +1,6 @@
 /**
  * The emulator's Files API: `POST /v1/files` (multipart: `file`, `expires_in_seconds` from 3600 to
- * 7776000), `GET /v1/files` (`limit` 1-1000, `page` cursor `page_…` → `{data, next_page}`), `GET
+ * 7776000), `GET /v1/files` (`limit` 1-1000, `page` cursor `page_…` → `{data, next_page}`, or `ids[]`), `GET
  * /v1/files/{id}`, `DELETE /v1/files/{id}` (`{id, type: "file_deleted"}`), `GET
  * /v1/files/{id}/content`. Shapes from the OpenAPI document (`FileMetadataSchema`,
  * `FileListResponse`, `FileDeleteResponse`) and the SDK (`resources/files.d.ts`).
@@ -160,8 +160,20 @@ export class FileStore {
    * the API's answer to it; the wording is ours; README, emulator section).
    */
   #list(q: URLSearchParams): { data: unknown[]; next_page: string | null } {
-    const limit = parseLimit(q.get('limit'));
     const live = [...this.#files.keys()].map((id) => this.get(id)).filter((f): f is StoredFile => f !== undefined).reverse();
+    // [SPEC GET /v1/files, query `ids[]`: "Restrict the result set to Files whose `id` is in this list. At most 100
+    // entries (after de-duplication). Mutually exclusive with `page` and `limit`. When supplied, the response is
+    // always a single page (`next_page` is null). IDs that do not resolve to a visible File — including deleted
+    // Files — are silently omitted."; the SDK sends `ids: [...]` as `ids[]=…`] (helper-101: ignored, every file
+    // listed). The status of a refusal is the document's 4XX, 400 as for any format problem [DOC §2.5]; the
+    // wording is ours.
+    if (q.has('ids[]')) {
+      const ids = new Set(q.getAll('ids[]'));
+      if (ids.size > 100) throw new ApiError(400, 'invalid_request_error', `ids: List should have at most 100 items after de-duplication, not ${ids.size}`);
+      if (q.has('page') || q.has('limit')) throw new ApiError(400, 'invalid_request_error', 'ids: cannot be combined with page or limit');
+      return { data: live.filter((f) => ids.has(f.id)).map(view), next_page: null };
+    }
+    const limit = parseLimit(q.get('limit'));
     const page = q.get('page');
     let after = Number.POSITIVE_INFINITY;
     if (page !== null) {

@@ -68,6 +68,32 @@ describe('emulator Files API', () => {
       expectApiError(await raw(emu.url, 'GET', `/v1/files?page=${bad}`), 400, 'invalid_request_error', /^page: /);
   });
 
+  // [SPEC GET /v1/files, query `ids[]`: "Restrict the result set to Files whose `id` is in this list. At most 100
+  // entries (after de-duplication). Mutually exclusive with `page` and `limit`. When supplied, the response is always
+  // a single page (`next_page` is null). IDs that do not resolve to a visible File — including deleted Files — are
+  // silently omitted."; SDK FileListParams.ids, sent as `ids[]=…`] The emulator ignored `ids[]` and listed every file.
+  it('`ids[]` lists only those files, in one page; with `page` or `limit`, or over 100 ids, it is a 400', async () => {
+    const emu = await emulator();
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url, maxRetries: 0 });
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await client.files.upload({ file: await toFile(png(4, 4), `f${i}.png`, { type: 'image/png' }) })).id);
+    const [a, b, c, d] = ids as [string, string, string, string];
+    await client.files.delete(d);
+    const page = await client.files.list({ ids: [a, c, c, d, 'file_nope'] });
+    expect(new Set(page.data.map((f) => f.id))).toEqual(new Set([a, c]));
+    expect(page.data).toHaveLength(2);
+    expect(page.next_page).toBeNull();
+    const q = (list: string[]) => list.map((id) => `ids[]=${id}`).join('&');
+    const one = await raw(emu.url, 'GET', `/v1/files?${q([b])}`);
+    expect(validateAgainstSpec('FileListResponse', one.json)).toEqual([]);
+    expect(one.json).toMatchObject({ data: [{ id: b }], next_page: null });
+    // 101 entries, 100 after de-duplication: taken.
+    expect((await raw(emu.url, 'GET', `/v1/files?${q([...Array.from({ length: 100 }, (_, i) => `file_x${i}`), 'file_x0'])}`)).json).toEqual({ data: [], next_page: null });
+    expectApiError(await raw(emu.url, 'GET', `/v1/files?${q(Array.from({ length: 101 }, (_, i) => `file_x${i}`))}`), 400, 'invalid_request_error', /^ids: /);
+    expectApiError(await raw(emu.url, 'GET', `/v1/files?${q([a])}&limit=5`), 400, 'invalid_request_error', /^ids: /);
+    expectApiError(await raw(emu.url, 'GET', `/v1/files?${q([a])}&page=page_1`), 400, 'invalid_request_error', /^ids: /);
+  });
+
 });
 
 describe('emulator document and image blocks', () => {
