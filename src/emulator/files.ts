@@ -112,7 +112,7 @@ export class FileStore {
     if (!contentType?.startsWith('multipart/form-data')) throw new ApiError(400, 'invalid_request_error', 'Content-Type must be multipart/form-data');
     let form: FormData;
     try {
-      form = await new Response(body, { headers: { 'content-type': contentType } }).formData();
+      form = await new Response(withFilePartNamed(body, contentType), { headers: { 'content-type': contentType } }).formData();
     } catch (error) {
       throw new ApiError(400, 'invalid_request_error', `The multipart body cannot be parsed: ${(error as Error).message}`);
     }
@@ -135,10 +135,11 @@ export class FileStore {
     if (used + bytes.length > this.#quotaBytes) {
       throw new ApiError(400, 'invalid_request_error', `Storage quota exceeded: ${used + bytes.length} bytes would be stored, over the organization's ${this.#quotaBytes}`);
     }
+    const mimeType = file.type || 'application/octet-stream';
     const stored: StoredFile = {
       id: this.#ids.next('file'),
-      filename: file.name || 'file',
-      mime_type: file.type || 'application/octet-stream',
+      filename: storedFilename(file.name, mimeType),
+      mime_type: mimeType,
       size_bytes: bytes.length,
       created_at: now,
       expires_at: expiresAt,
@@ -186,6 +187,57 @@ export class FileStore {
     const more = rest.length > limit;
     return { data: data.map(view), next_page: more ? `page_${(data[data.length - 1] as StoredFile).seq}` : null };
   }
+}
+
+/**
+ * The name a file is stored under [SDK FileUploadParams.file: "Only the final path component of the part's `filename`
+ * is kept; an absent or empty `filename` is replaced with `unnamed` plus the extension for the file's stored
+ * `mime_type`, when known"]; a path component ends at `/` or `\\`, as the SDK's own `getName` splits one (helper-101:
+ * the whole path was kept, and a nameless file was `file`). Which types' extensions the API knows is not
+ * documented: these are the types a request's document and image blocks take (UNCONFIRMED: `.jpg` for JPEG).
+ */
+function storedFilename(partName: string, mimeType: string): string {
+  const base = partName.split(/[\\/]/).pop() ?? '';
+  return base !== '' ? base : `unnamed${EXTENSIONS[mimeType.toLowerCase()] ?? ''}`;
+}
+
+const EXTENSIONS: Readonly<Record<string, string>> = {
+  'application/pdf': '.pdf',
+  'text/plain': '.txt',
+  'image/jpeg': '.jpg',
+  'image/png': '.png',
+  'image/gif': '.gif',
+  'image/webp': '.webp',
+};
+
+/**
+ * The body with the `file` part's `Content-Disposition` given an empty `filename` when it has none. The API takes
+ * such a part as the file [SDK FileUploadParams.file: "an absent … `filename` is replaced with `unnamed`…"], and the
+ * SDK sends one for `toFile(bytes, '')` (undici writes no `filename` for an empty name); undici's `formData()`,
+ * which reads the body here, would take it for a text field (its bytes decoded as UTF-8, its type lost) and the
+ * upload be refused with `file: Field required` (helper-101). Only that part's header is touched.
+ */
+function withFilePartNamed(body: Buffer, contentType: string): Buffer {
+  const m = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  const boundary = m?.[1] ?? m?.[2];
+  if (boundary === undefined) return body;
+  const next = Buffer.from(`\r\n--${boundary}\r\n`);
+  let at = body.indexOf(`--${boundary}\r\n`);
+  if (at >= 0) at += boundary.length + 4;
+  while (at >= 0) {
+    const end = body.indexOf('\r\n\r\n', at);
+    if (end < 0) return body;
+    const head = body.subarray(at, end).toString('latin1');
+    const disposition = /^content-disposition:[^\r\n]*$/im.exec(head);
+    if (disposition && /;\s*name="?file"?\s*(?:;|$)/i.test(disposition[0])) {
+      if (/;\s*filename\*?=/i.test(disposition[0])) return body;
+      const insertAt = at + disposition.index + disposition[0].length;
+      return Buffer.concat([body.subarray(0, insertAt), Buffer.from('; filename=""'), body.subarray(insertAt)]);
+    }
+    at = body.indexOf(next, end);
+    if (at >= 0) at += next.length;
+  }
+  return body;
 }
 
 /** The wire shape (`FileMetadataSchema`). */

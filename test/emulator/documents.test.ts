@@ -94,6 +94,39 @@ describe('emulator Files API', () => {
     expectApiError(await raw(emu.url, 'GET', `/v1/files?${q([a])}&page=page_1`), 400, 'invalid_request_error', /^ids: /);
   });
 
+  // [SDK FileUploadParams.file: "Only the final path component of the part's `filename` is kept; an absent or empty
+  // `filename` is replaced with `unnamed` plus the extension for the file's stored `mime_type`, when known."] The
+  // emulator kept the whole path, and refused a `file` part without a filename (what the SDK sends for
+  // `toFile(bytes, '')`: undici writes no `filename` for an empty name) with `file: Field required`.
+  it('keeps only the last path component of a filename; a part without one is stored as `unnamed` and its extension', async () => {
+    const emu = await emulator();
+    const client = new Anthropic({ apiKey: 'k', baseURL: emu.url, maxRetries: 0 });
+    const pdf = await invoicePdf(1);
+    const upload = async (disposition: string, type = 'application/pdf') => {
+      const boundary = 'b0undary';
+      const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"${disposition}\r\nContent-Type: ${type}\r\n\r\n`;
+      const body = Buffer.concat([Buffer.from(head), pdf, Buffer.from(`\r\n--${boundary}\r\nContent-Disposition: form-data; name="expires_in_seconds"\r\n\r\n3600\r\n--${boundary}--\r\n`)]);
+      const res = await fetch(`${emu.url}/v1/files`, { method: 'POST', headers: { 'x-api-key': 'k', 'anthropic-version': '2023-06-01', 'content-type': `multipart/form-data; boundary=${boundary}` }, body });
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+    };
+    const cases: Array<[disposition: string, type: string, filename: string]> = [
+      ['; filename="dir/sub/a.pdf"', 'application/pdf', 'a.pdf'],
+      ['; filename="C:\\Users\\b.pdf"', 'application/pdf', 'b.pdf'],
+      ['', 'application/pdf', 'unnamed.pdf'],
+      ['; filename=""', 'image/png', 'unnamed.png'],
+      ['', 'application/x-unknown', 'unnamed'],
+    ];
+    for (const [disposition, type, filename] of cases) {
+      const r = await upload(disposition, type);
+      expect(r.status, disposition).toBe(200);
+      expect(validateAgainstSpec('FileMetadataSchema', r.json)).toEqual([]);
+      expect(r.json, disposition).toMatchObject({ filename, mime_type: type, size_bytes: pdf.length });
+      expect(r.json['expires_at']).not.toBeNull();
+    }
+    const viaSdk = await client.files.upload({ file: await toFile(pdf, '', { type: 'application/pdf' }) });
+    expect(viaSdk).toMatchObject({ filename: 'unnamed.pdf', size_bytes: pdf.length });
+  });
+
 });
 
 describe('emulator document and image blocks', () => {
