@@ -12,7 +12,7 @@
  * files are not downloadable (the docs: only files the API made are), 400 `file_not_downloadable`.
  */
 import { ApiError } from './api-error.ts';
-import { parseLimit } from './query.ts';
+import { parseInteger, parseLimit } from './query.ts';
 import { IdGenerator, unitHash } from './random.ts';
 import { MAX_FILE_BYTES } from '../core/documents.ts';
 
@@ -122,8 +122,9 @@ export class FileStore {
     let expiresAt: number | null = null;
     const now = this.#now();
     if (rawExpiry !== null) {
-      const seconds = Number(rawExpiry);
-      if (typeof rawExpiry !== 'string' || !Number.isInteger(seconds) || seconds < MIN_EXPIRES_SECONDS || seconds > MAX_EXPIRES_SECONDS) {
+      // Read as the list's `limit` is (query.ts), not with Number(), which took `0xE10` or `3.6e3` (helper-101).
+      const seconds = typeof rawExpiry === 'string' ? parseInteger(rawExpiry) : NaN;
+      if (!Number.isInteger(seconds) || seconds < MIN_EXPIRES_SECONDS || seconds > MAX_EXPIRES_SECONDS) {
         throw new ApiError(400, 'invalid_request_error', `expires_in_seconds: Input should be an integer between ${MIN_EXPIRES_SECONDS} and ${MAX_EXPIRES_SECONDS}`);
       }
       expiresAt = now + seconds * 1000;

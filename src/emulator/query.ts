@@ -19,9 +19,14 @@ const INTEGER = /^[+-]?\d+(?:_\d+)*(?:\.0+)?$/;
  */
 export function parseLimit(raw: string | null): number {
   if (raw === null) return 20;
-  const text = raw.trim();
-  const n = INTEGER.test(text) ? Number(text.replaceAll('_', '')) : NaN;
+  const n = parseInteger(raw);
   if (!Number.isInteger(n) || n < 1 || n > 1000)
     throw new ApiError(400, 'invalid_request_error', `limit: Input should be an integer between 1 and 1000, got '${raw}'`);
   return n;
+}
+
+/** An integer written as `INTEGER` reads one (surrounding whitespace taken), else NaN: for query and form fields. */
+export function parseInteger(raw: string): number {
+  const text = raw.trim();
+  return INTEGER.test(text) ? Number(text.replaceAll('_', '')) : NaN;
 }

@@ -127,6 +127,24 @@ describe('emulator Files API', () => {
     expect(viaSdk).toMatchObject({ filename: 'unnamed.pdf', size_bytes: pdf.length });
   });
 
+  // [SPEC POST /v1/files, multipart `expires_in_seconds`: an integer, 3600 to 7776000] The emulator read it with
+  // Number(), which takes hex, binary, octal and exponents as integers (as the list `limit` did, helper-79 #11).
+  it('`expires_in_seconds` not written as an integer is a 400', async () => {
+    const emu = await emulator();
+    const upload = async (expires: string) => {
+      const form = new FormData();
+      form.append('file', new File([png(4, 4)], 'a.png', { type: 'image/png' }));
+      form.append('expires_in_seconds', expires);
+      return fetch(`${emu.url}/v1/files`, { method: 'POST', headers: { 'x-api-key': 'k', 'anthropic-version': '2023-06-01' }, body: form });
+    };
+    for (const bad of ['0xE10', '0b111000010000', '0o7020', '3.6e3', '36e2', '3600.5', '', 'Infinity']) {
+      const res = await upload(bad);
+      expect(res.status, bad).toBe(400);
+      expect(((await res.json()) as { error: { message: string } }).error.message, bad).toMatch(/^expires_in_seconds: /);
+    }
+    for (const good of ['3600', ' 7200 ', '3_600', '3600.0']) expect((await upload(good)).status, good).toBe(200);
+  });
+
 });
 
 describe('emulator document and image blocks', () => {
