@@ -6,6 +6,7 @@
  * Token estimate: ceil(chars / 4) of the prompt text (tools, system, messages) and of the answer.
  */
 import { findModel } from '../core/models.ts';
+import { ERROR_TYPES } from './api-error.ts';
 import { generateFromSchema } from './schema-gen.ts';
 import { forcedTool } from './validate.ts';
 import { rngFor, pick, stableId, type Rng } from './random.ts';
@@ -28,6 +29,40 @@ export type ResponderResult =
   | { tool_input: unknown; stop_reason?: StopReason }
   | { refusal: true }
   | { error: { type: string; message: string } };
+
+const STOP_REASONS: readonly string[] = ['end_turn', 'max_tokens', 'stop_sequence', 'tool_use', 'pause_turn', 'refusal', 'model_context_window_exceeded'] satisfies StopReason[];
+
+/**
+ * What a responder returned, as a `ResponderResult` the answer can be built from: one of another type (a bug in a
+ * user's test, as a throw is) becomes an `api_error` that names it. Without this it went on the wire as given, in
+ * shapes the API never answers: an error type not among [SPEC ErrorResponse.error]'s nine or without a message, a
+ * `stop_reason` not among [SPEC Message.stop_reason]'s, a text block whose `text` is no string [SPEC
+ * ResponseTextBlock]; and `42`, `{}` or `{ json: undefined }` threw while the results were streamed, which cut the
+ * download half way (helper-101).
+ */
+export function checkedResponderResult(r: unknown): ResponderResult | undefined {
+  const problem = responderProblem(r);
+  if (problem === undefined) return r as ResponderResult | undefined;
+  return { error: { type: 'api_error', message: `the emulator's responder returned ${problem}` } };
+}
+
+function responderProblem(r: unknown): string | undefined {
+  if (r === undefined || typeof r === 'string') return undefined;
+  if (!isObj(r)) return `${r === null ? 'null' : typeof r}, which is not a ResponderResult`;
+  if ('error' in r) {
+    const e = r['error'];
+    if (!isObj(e) || typeof e['message'] !== 'string') return 'an error without a string message';
+    if (!(ERROR_TYPES as readonly unknown[]).includes(e['type'])) return `an error of type ${JSON.stringify(e['type'])}, which is not one of the API's (${ERROR_TYPES.join(', ')})`;
+    return undefined;
+  }
+  if ('refusal' in r) return r['refusal'] === true ? undefined : 'a refusal that is not `refusal: true`';
+  const stop = r['stop_reason'];
+  if (stop !== undefined && !STOP_REASONS.includes(stop as string)) return `stop_reason ${JSON.stringify(stop)}, which is not one of the API's (${STOP_REASONS.join(', ')})`;
+  if ('tool_input' in r) return undefined;
+  if ('json' in r) return typeof JSON.stringify(r['json']) === 'string' ? undefined : 'a json value that is not JSON (undefined, a function…)';
+  if ('text' in r) return typeof r['text'] === 'string' ? undefined : `a text that is not a string (${typeof r['text']})`;
+  return 'an object with none of text, json, tool_input, refusal or error';
+}
 
 /** The request a responder sees: `custom_id` is null on `POST /v1/messages`. */
 export interface ResponderRequest {

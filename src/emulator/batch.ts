@@ -17,7 +17,7 @@
  */
 import { ApiError } from './api-error.ts';
 import type { ApiErrorBody, CacheUse, Message, Responder, ResponderResult } from './answer.ts';
-import { buildMessage, promptTokens } from './answer.ts';
+import { buildMessage, checkedResponderResult, promptTokens } from './answer.ts';
 import { hash53, IdGenerator, permutation, rngFor, unitHash } from './random.ts';
 import { checkParams } from './params.ts';
 import type { BatchRequest } from './validate.ts';
@@ -423,7 +423,7 @@ export class BatchStore {
         }
         let r: ResponderResult | undefined;
         try {
-          if (this.#cfg.responder) r = await this.#cfg.responder({ custom_id: req.custom_id, params: req.params, documents: checkDocuments(req.params, this.#cfg.files).documents });
+          if (this.#cfg.responder) r = checkedResponderResult(await this.#cfg.responder({ custom_id: req.custom_id, params: req.params, documents: checkDocuments(req.params, this.#cfg.files).documents }));
         } catch (error) {
           // A bug in a user's responder (helper-88: every retrieve a 500, and the run waited forever
           // without a word): its request is errored, carrying what it threw.

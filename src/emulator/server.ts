@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApiError, errorEnvelope, statusForType } from './api-error.ts';
-import { buildMessage, countInputTokens, promptTokens } from './answer.ts';
+import { buildMessage, checkedResponderResult, countInputTokens, promptTokens } from './answer.ts';
 import type { ForwardAuth, Forwarder } from './batch.ts';
 import { BatchStore } from './batch.ts';
 import type { ResolvedOptions } from './options.ts';
@@ -532,7 +532,7 @@ class Emulator {
       this.sendJson(res, 200, out.message);
       return;
     }
-    const r = opts.responder ? await opts.responder({ custom_id: null, params, documents: documents.documents }) : undefined;
+    const r = opts.responder ? checkedResponderResult(await opts.responder({ custom_id: null, params, documents: documents.documents })) : undefined;
     const { prefixKey } = promptTokens(params);
     let cacheUse: 'creation' | 'read' = 'read';
     if (prefixKey !== undefined) {

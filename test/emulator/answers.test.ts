@@ -344,4 +344,38 @@ describe('responder hook', () => {
       await emu.close();
     }
   });
+
+  // A responder's result not of the ResponderResult type (a bug in a user's test, as a throw is) was put on the wire:
+  // an error type the API does not have [SPEC ErrorResponse.error: nine types] or no message, a stop_reason none
+  // [SPEC Message.stop_reason], a text that is not a string; and `42`, `{}` or `{ json: undefined }` threw while the
+  // results were streamed, so the download was cut half way (a 200, then a reset connection).
+  it('a responder result that is not a ResponderResult answers that request errored (api_error), every line as the spec says', async () => {
+    const bad: Record<string, unknown> = {
+      type: { error: { type: 'bogus_error', message: 'x' } },
+      nomsg: { error: { type: 'api_error' } },
+      stop: { text: 'x', stop_reason: 'nope' },
+      textnum: { text: 5 },
+      jsonundef: { json: undefined },
+      num: 42,
+      empty: {},
+    };
+    const emu = await startEmulator({ responder: ({ custom_id }) => (custom_id === null ? bad['num'] : bad[custom_id]) as ResponderResult | undefined });
+    try {
+      const created = await raw(emu.url, 'POST', '/v1/messages/batches', { requests: [...Object.keys(bad), 'good'].map((id) => req(id, 'q')) });
+      await raw(emu.url, 'GET', `/v1/messages/batches/${created.json.id}`);
+      const res = await raw(emu.url, 'GET', `/v1/messages/batches/${created.json.id}/results`);
+      const lines = res.text.trim().split('\n').map((l) => JSON.parse(l));
+      expect(lines).toHaveLength(Object.keys(bad).length + 1);
+      for (const line of lines) {
+        expectSpec('MessageBatchIndividualResponse', line);
+        if (line.custom_id === 'good') expect(line.result.type).toBe('succeeded');
+        else expect(line.result.error.error, line.custom_id).toEqual({ type: 'api_error', message: expect.stringMatching(/^the emulator's responder returned /) });
+      }
+      const live = await raw(emu.url, 'POST', '/v1/messages', { model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'x' }] });
+      expect([live.status, live.json.error.type]).toEqual([500, 'api_error']);
+      expect(live.json.error.message).toMatch(/^the emulator's responder returned /);
+    } finally {
+      await emu.close();
+    }
+  });
 });
