@@ -14,7 +14,7 @@ const RUNS = 7;
 const cases = {
   version: { args: ['--version'] },
   help: { args: ['--help'] },
-  dryRun: { args: ['--dry-run', '--prompt', 'Summarize: {text}'], input: 'text\nhello\n' },
+  dryRun: { args: ['--dry-run', '--prompt', 'Summarize: {{text}}'], input: 'text\nhello\n' },
 };
 
 function cpuMs(bin, { args, input = '' }) {
