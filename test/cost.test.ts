@@ -15,7 +15,7 @@ import { costOf, newCostTotals } from '../src/core/pricing.ts';
 import { openLedger } from '../src/ledger/open.ts';
 import type { LedgerStore } from '../src/ledger/store.ts';
 import { ROOT, runCli } from './helpers/cli.ts';
-import { emulator, enrich, idOf, perRecord, tempLedger } from './helpers/pipeline.ts';
+import { emulator, enrich, FORGET_ANSWERS, idOf, perRecord, tempLedger } from './helpers/pipeline.ts';
 import type { BatchEvent } from '../src/stages/batch.ts';
 import { faultProxy, isCreate } from './helpers/proxy.ts';
 import { SCHEMA_4 } from './helpers/schema4.ts';
@@ -534,7 +534,7 @@ describe('--max-cost on a rerun', () => {
     // helper-73: requests in a batch of an earlier run's --emulator (gone with that run: its batch is
     // released, and they are sent again) were counted as paid by the check, and refused only batch by batch.
     const db = new Database(ledger);
-    db.exec("UPDATE batches SET state = 'in_progress'; UPDATE requests SET state = 'submitted', result_id = NULL WHERE batch_id IS NOT NULL");
+    db.exec(`UPDATE batches SET state = 'in_progress'; ${FORGET_ANSWERS}`);
     db.close();
     const killed = await runCli([...args, '--max-cost', '0.000001', TICKETS]);
     expect(killed.code, killed.stderr).toBe(2);

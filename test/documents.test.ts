@@ -16,7 +16,7 @@ import type { EmulatedDocument, ResponderRequest } from '../src/emulator/index.t
 import { newUploadCounts, type Uploader } from '../src/client/uploads.ts';
 import { hasPendingUploads } from '../src/core/documents.ts';
 import { attachDocuments, resolveUploads } from '../src/stages/attach.ts';
-import { enrich, emulator, schema, tamper, tempLedger } from './helpers/pipeline.ts';
+import { enrich, emulator, FORGET_SENDING, schema, tamper, tempLedger } from './helpers/pipeline.ts';
 
 async function folder(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'be-docs-'));
@@ -466,7 +466,7 @@ describe('documents through enrichStage', () => {
   it('a request still waiting in the ledger (never sent) whose file expired meanwhile is uploaded again, and sent with the new file', async () => {
     const { clock, emu, ledger, base } = await uploadedOnce();
     // As a release leaves it (its batch was never made): pending, with the file id of that upload.
-    tamper(ledger, "UPDATE requests SET state = 'pending', batch_id = NULL, result_id = NULL");
+    tamper(ledger, FORGET_SENDING);
     tamper(ledger, 'DELETE FROM results');
     clock.t += 8 * 24 * 3600_000; // the 7-day file has expired
     const out = await enrich(emu, [{ id: 1, file: 'a.pdf' }], base);

@@ -19,7 +19,7 @@ import { Ledger } from '../src/ledger/ledger.ts';
 import type { BatchEvent } from '../src/stages/batch.ts';
 import type { SourceRecord } from '../src/stages/read.ts';
 import { intercept } from './helpers/intercept.ts';
-import { emulator, enrich, idOf, perRecord, schema, sources, tamper, tempLedger } from './helpers/pipeline.ts';
+import { emulator, enrich, FORGET_ANSWERS, idOf, perRecord, schema, sources, tamper, tempLedger } from './helpers/pipeline.ts';
 
 const rows = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ id: String(from + i), text: `text ${from + i}` }));
 
@@ -166,7 +166,7 @@ describe('what a crashed run leaves behind', () => {
     const first = await enrich(emu, rows(4), { ledger });
     // As if the process died after the API made the batch but before the ledger recorded its id:
     tamper(ledger, "UPDATE batches SET state = 'creating', remote_id = NULL, run = 999999");
-    tamper(ledger, "UPDATE requests SET state = 'submitted', result_id = NULL");
+    tamper(ledger, FORGET_ANSWERS);
     tamper(ledger, 'DELETE FROM results');
     const events: BatchEvent[] = [];
     const second = await enrich(emu, rows(4), { ledger, onEvent: (e) => events.push(e) });
@@ -180,7 +180,7 @@ describe('what a crashed run leaves behind', () => {
     const ledger = tempLedger();
     await enrich(emu, rows(4), { ledger });
     tamper(ledger, "UPDATE batches SET state = 'creating', remote_id = NULL, run = 999999, request_count = 3");
-    tamper(ledger, "UPDATE requests SET state = 'submitted', result_id = NULL");
+    tamper(ledger, FORGET_ANSWERS);
     tamper(ledger, 'DELETE FROM results');
     const second = await enrich(emu, rows(4), { ledger });
     expect(ok(second)).toBe(true);
@@ -192,7 +192,7 @@ describe('what a crashed run leaves behind', () => {
     const ledger = tempLedger();
     await enrich(emu, rows(3), { ledger });
     tamper(ledger, "UPDATE batches SET state = 'in_progress', remote_id = 'msgbatch_gone', created_at = ?", Date.now() - 3_600_000);
-    tamper(ledger, "UPDATE requests SET state = 'submitted', result_id = NULL");
+    tamper(ledger, FORGET_ANSWERS);
     tamper(ledger, 'DELETE FROM results');
     const events: BatchEvent[] = [];
     // Gone means 404s for minutes (see never-pay-twice.test.ts): waited out on a virtual clock.
@@ -230,7 +230,7 @@ describe('a request that leaves the ledger while a run reads it', () => {
     const gcBetween = intercept(ledger, (name, args, call) => {
       const result = call();
       // Answered long ago, and deleted now: after the lookup, before the intake.
-      if (name === 'known') tamper(path, "DELETE FROM requests WHERE key = ? AND state = 'done'", (args[1] as string[])[1]);
+      if (name === 'known') tamper(path, 'DELETE FROM request_rows WHERE key = ?', (args[1] as string[])[1]);
       return result;
     });
     let timer: NodeJS.Timeout | undefined;

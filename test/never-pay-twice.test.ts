@@ -13,7 +13,7 @@ import { createClient } from '../src/client/client.ts';
 import { describe, expect, it } from 'vitest';
 import type { EmulatorHandle } from '../src/emulator/index.ts';
 import type { BatchEvent } from '../src/stages/batch.ts';
-import { emulator, enrich, paidTwice, perRecord, tamper, tempLedger } from './helpers/pipeline.ts';
+import { emulator, enrich, FORGET_ANSWERS, paidTwice, perRecord, tamper, tempLedger } from './helpers/pipeline.ts';
 import { faultProxy, isCreate, isList, isResults, isRetrieve, type Call } from './helpers/proxy.ts';
 
 const rows = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ id: String(from + i), text: `text ${from + i}` }));
@@ -287,7 +287,7 @@ describe('runs that cannot be confused', () => {
     // A run of a process that is alive on this machine (this very one), that never wrote a heartbeat:
     const run = Number(tamper(ledger, "INSERT INTO runs (job, pid, started_at) VALUES ('elsewhere', ?, 0)", process.pid).lastInsertRowid);
     tamper(ledger, "UPDATE batches SET state = 'creating', remote_id = NULL, run = ?", run);
-    tamper(ledger, "UPDATE requests SET state = 'submitted', result_id = NULL");
+    tamper(ledger, FORGET_ANSWERS);
     tamper(ledger, 'DELETE FROM results');
     const events: BatchEvent[] = [];
     const wedged = new Promise<'wedged'>((resolve) => setTimeout(() => resolve('wedged'), 10_000).unref());
@@ -305,7 +305,7 @@ describe('runs that cannot be confused', () => {
     const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
     const run = Number(tamper(ledger, "INSERT INTO runs (job, pid, started_at, host, heartbeat_at) VALUES ('j', 4242, ?, 'worker-7', ?)", t - 60_000, t).lastInsertRowid);
     tamper(ledger, "UPDATE batches SET state = 'creating', remote_id = NULL, run = ?", run);
-    tamper(ledger, "UPDATE requests SET state = 'submitted', result_id = NULL");
+    tamper(ledger, FORGET_ANSWERS);
     tamper(ledger, 'DELETE FROM results');
     const events: BatchEvent[] = [];
     const out = await enrich(emu, rows(3), { ledger, clock, onEvent: (e) => events.push(e) });
@@ -324,7 +324,7 @@ describe('a 404 is a question, not an answer', () => {
     await enrich(emu, rows(3), { ledger, baseURL: proxy.url });
     // As a run killed right after its create left it: in progress, created 125 s ago, no answer stored.
     tamper(ledger, "UPDATE batches SET state = 'in_progress', created_at = ?", Date.now() - 125_000);
-    tamper(ledger, "UPDATE requests SET state = 'submitted', result_id = NULL");
+    tamper(ledger, FORGET_ANSWERS);
     tamper(ledger, 'DELETE FROM results');
     notFound = 3;
     const events: BatchEvent[] = [];
@@ -342,7 +342,7 @@ describe('a 404 is a question, not an answer', () => {
     let t = Date.now();
     const clock = { now: () => t, sleep: async (ms: number) => void (t += ms) };
     tamper(ledger, "UPDATE batches SET state = 'in_progress', remote_id = 'msgbatch_gone', created_at = ?", t - 3_600_000);
-    tamper(ledger, "UPDATE requests SET state = 'submitted', result_id = NULL");
+    tamper(ledger, FORGET_ANSWERS);
     tamper(ledger, 'DELETE FROM results');
     const events: BatchEvent[] = [];
     const started = t;

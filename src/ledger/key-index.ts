@@ -86,6 +86,32 @@ export class KeyIndex {
     return undefined;
   }
 
+  /**
+   * Its pairs as bytes, the recent ones merged first (`restore` reads them back): the ledger's
+   * snapshot keeps them, so that a connection opening a large ledger need not read every request's
+   * hash (a million: about 0.3 s of CPU).
+   */
+  snapshot(): Buffer {
+    this.#merge();
+    const bytes = Buffer.allocUnsafe(4 + this.#length * 8);
+    bytes.writeUInt32LE(this.#length, 0);
+    Buffer.from(this.#hashes.buffer, this.#hashes.byteOffset, this.#length * 4).copy(bytes, 4);
+    Buffer.from(this.#ids.buffer, this.#ids.byteOffset, this.#length * 4).copy(bytes, 4 + this.#length * 4);
+    return bytes;
+  }
+
+  /** Replaces its pairs with a `snapshot`'s. */
+  restore(bytes: Uint8Array): void {
+    this.clear();
+    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const length = view.readUInt32LE(0);
+    this.#hashes = new Uint32Array(length);
+    this.#ids = new Uint32Array(length);
+    new Uint8Array(this.#hashes.buffer).set(view.subarray(4, 4 + length * 4));
+    new Uint8Array(this.#ids.buffer).set(view.subarray(4 + length * 4, 4 + length * 8));
+    this.#length = length;
+  }
+
   clear(): void {
     this.#hashes = new Uint32Array(0);
     this.#ids = new Uint32Array(0);

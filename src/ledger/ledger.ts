@@ -47,8 +47,16 @@ import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
 import { migrate } from './migrate.ts';
 import { KeyIndex, PairBuffer } from './key-index.ts';
+import { answersBlob, DONE, foldAnswers, LOG, membersBlob, membersOf, PENDING, RequestStates, stateCode, stateName, type Answered } from './states.ts';
 
-const SCHEMA_VERSION = 11;
+const SCHEMA_VERSION = 12;
+
+/**
+ * How many log entries a run's end lets pile up after the ledger's last snapshot of the states
+ * before it writes a new one (`#snapshot`): a connection that opens the ledger folds at most about
+ * as many (200,000 entries: about 0.5 s).
+ */
+export const SNAPSHOT_AFTER = 50_000;
 
 /**
  * Requests are found by `(scope, key)` through their key hash, in memory (`./key-index.ts`, schema
@@ -136,9 +144,11 @@ function gcArchivedWhere(rules: GcRules, requestGone: string): string {
  * `RETRY_WAITING` keeps them, rather than deleted (the next try would ask with the first `max_tokens`).
  */
 function gcReleaseRetries(rules: GcRules): string {
-  return `UPDATE requests SET state = 'pending', batch_id = NULL WHERE state = 'submitted' AND result_id IS NOT NULL
-  AND batch_id IN (SELECT id FROM batches WHERE ${rules.archived} AND job NOT IN (${rules.unfinishedJobs}))`;
+  return `SELECT id FROM batches WHERE ${rules.archived} AND job NOT IN (${rules.unfinishedJobs})`;
 }
+
+/** A batch's row as `BatchRow` (its `members`, a blob of ids, stay in the ledger). */
+const BATCH_COLUMNS = 'id, scope, run, job, nonce, remote_id, state, request_count, bytes, cost_bytes, created_at, updated_at, base_url, api_version, key_fingerprint, error';
 
 /**
  * A request found by `(scope, key)`, given an id the key index holds for its hash (bound as `id, scope,
@@ -385,6 +395,8 @@ export interface LedgerOptions {
   gcStep?: number;
   /** How long `gc` pauses between steps (see `GC_PAUSE_MS`). */
   gcPauseMs?: number;
+  /** How many log entries pile up before a run's end writes a snapshot of the states (see `SNAPSHOT_AFTER`; tests set it low). */
+  snapshotAfter?: number;
 }
 
 /**
@@ -437,6 +449,7 @@ export class Ledger implements LedgerStore {
   readonly path: string;
   readonly #gcStep: number;
   readonly #gcPauseMs: number;
+  readonly #snapshotAfter: number;
   /** The file the ledger opened (device and inode), to notice it deleted or replaced under the run (`#stillThere`). */
   #file: { dev: number; ino: number } | undefined;
   readonly #db: Database.Database;
@@ -453,12 +466,22 @@ export class Ledger implements LedgerStore {
   #keysSeen = 0;
   /** The pairs a catch-up reads, before they go into the key index. */
   readonly #taken = new PairBuffer();
+  /**
+   * Where each request stands (`./states.ts`): every request up to the id `#rowsSeen` (its row as
+   * written, or as the ledger's snapshot had it), then the log up to the entry `#logSeen`.
+   */
+  readonly #states = new RequestStates();
+  #rowsSeen = 0;
+  #logSeen = 0;
+  /** The members of the batches last read (their ids, ascending), by batch id: a batch's body is read a page at a time. */
+  readonly #members = new Map<number, Float64Array>();
 
   constructor(path: string, options: LedgerOptions = {}) {
     this.path = path;
     this.#keys = new KeyIndex(options.keysMergeAt ?? KEYS_MERGE_AT);
     this.#gcStep = options.gcStep ?? GC_STEP;
     this.#gcPauseMs = options.gcPauseMs ?? GC_PAUSE_MS;
+    this.#snapshotAfter = options.snapshotAfter ?? SNAPSHOT_AFTER;
     // better-sqlite3 takes '' for a throw-away database: every rerun would pay again.
     if (path.trim() === '') throw new BatchEnrichError('BE_USAGE', 'The ledger path is empty: give a file (or :memory: for a throw-away ledger)');
     if (path !== ':memory:' && existsSync(path) && statSync(path).isDirectory()) {
@@ -486,11 +509,27 @@ export class Ledger implements LedgerStore {
       this.#db.pragma('temp_store = MEMORY');
       // A request's `h`, for the migrations that compute it (6, 8).
       this.#db.function('be_key_hash', { deterministic: true }, (scope, key) => keyHash(String(scope), String(key)));
-      // Takes a request's (id, h) for the key index (see `#syncKeys`); returns the id.
+      // Takes a request's (id, h) for the key index (see `#sync`); returns the id.
       this.#db.function('be_take_key', { deterministic: false }, (id, h) => {
         this.#taken.push(Number(h), Number(id));
         return id;
       });
+      // The same, and its row's state.
+      this.#db.function('be_take_row', { deterministic: false }, (id, h, state, batch, attempts, maxTokens, result, updated) => {
+        this.#taken.push(Number(h), Number(id));
+        this.#states.add(Number(id), stateCode(String(state)), batch === null ? null : Number(batch), Number(attempts), maxTokens === null ? null : Number(maxTokens), result === null ? null : Number(result), Number(updated));
+        return id;
+      });
+      // A request's state as the log has it (`./states.ts`), for the view `requests` that the rarer
+      // steps (gc, status) read through, as they read the columns the rows kept before schema 12.
+      const states = this.#states;
+      const held = (read: (id: number) => unknown) => (id: unknown) => (states.state(Number(id)) === 0 ? null : read(Number(id)));
+      this.#db.function('be_state', { deterministic: false }, held((id) => stateName(states.state(id))));
+      this.#db.function('be_batch', { deterministic: false }, held((id) => states.batch(id) || null));
+      this.#db.function('be_attempts', { deterministic: false }, held((id) => states.attempts(id)));
+      this.#db.function('be_max_tokens', { deterministic: false }, held((id) => states.maxTokens(id)));
+      this.#db.function('be_result', { deterministic: false }, held((id) => states.result(id) || null));
+      this.#db.function('be_updated', { deterministic: false }, held((id) => states.updated(id)));
       this.#db.pragma('wal_autocheckpoint = 65536');
       this.#db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
       this.#migrate();
@@ -517,55 +556,70 @@ export class Ledger implements LedgerStore {
       scopes: db.prepare<[], string>('SELECT scope FROM scopes ORDER BY scope').pluck(),
       namedFiles: db.prepare<[string], string>(`SELECT p.messages FROM requests q JOIN payloads p ON p.id = q.id WHERE q.scope = ? AND ${NAMES_A_FILE}`).pluck(),
       insertScope: db.prepare('INSERT OR IGNORE INTO scopes (scope) VALUES (?)'),
-      submittedOf: db
-        .prepare<[number], [key: string, id: number, spec: string, attempts: number, max_tokens: number | null, result_id: number | null]>(
-          "SELECT key, id, spec, attempts, max_tokens, result_id FROM requests WHERE batch_id = ? AND state = 'submitted'",
+      // A batch's requests by id, read in ranges when its ids are close together (a run's new
+      // requests are), else one by one (`#rowsOf`).
+      rowsInRange: db.prepare<[number, number], [id: number, key: string, spec: string]>('SELECT id, key, spec FROM request_rows WHERE id >= ? AND id <= ? ORDER BY id').raw(),
+      rowById: db.prepare<[number], [id: number, key: string, spec: string]>('SELECT id, key, spec FROM request_rows WHERE id = ?').raw(),
+      bodiesInRange: db
+        .prepare<[number, number], [id: number, key: string, label: string | null, spec: string, messages: string]>(
+          'SELECT q.id, q.key, q.label, q.spec, p.messages FROM request_rows q JOIN payloads p ON p.id = q.id WHERE q.id >= ? AND q.id <= ? ORDER BY q.id',
         )
         .raw(),
+      bodyById: db
+        .prepare<[number], [id: number, key: string, label: string | null, spec: string, messages: string]>(
+          'SELECT q.id, q.key, q.label, q.spec, p.messages FROM request_rows q JOIN payloads p ON p.id = q.id WHERE q.id = ?',
+        )
+        .raw(),
+      specOf: db.prepare<[number], Spec>('SELECT s.id, s.head, s.tail FROM request_rows q JOIN specs s ON s.id = q.spec WHERE q.id = ?'),
+      resultType: db.prepare<[number], string | null>("SELECT json_extract(result, '$.type') FROM results WHERE id = ?").pluck(),
+      // The log (`./states.ts`): what this connection has not folded yet, and one entry.
+      logAfter: db
+        .prepare<[number], [seq: number, kind: number, batch_id: number | null, request_id: number | null, result_id: number | null, max_tokens: number | null, at: number, members: Buffer | null]>(
+          'SELECT seq, kind, batch_id, request_id, result_id, max_tokens, at, members FROM log WHERE seq > ? ORDER BY seq',
+        )
+        .raw(),
+      logEntry: db.prepare<[number, number | null, number | null, number | null, number | null, number, Buffer | null]>(
+        'INSERT INTO log (kind, batch_id, request_id, result_id, max_tokens, at, members) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      setMembers: db.prepare<[Buffer, number]>('UPDATE batches SET members = ? WHERE id = ?'),
+      batchMembers: db.prepare<[number], Buffer | null>('SELECT members FROM batches WHERE id = ?').pluck(),
+      batchExists: db.prepare<[number], number>('SELECT 1 FROM batches WHERE id = ?').pluck(),
       // The largest id a request has had, whatever deleted its row since (see `#insertRequests`).
-      lastRequestId: db.prepare<[], number>("SELECT MAX(COALESCE((SELECT MAX(id) FROM requests), 0), (SELECT v FROM meta WHERE k = 'last_request_id'))").pluck(),
+      lastRequestId: db.prepare<[], number>("SELECT MAX(COALESCE((SELECT MAX(id) FROM request_rows), 0), (SELECT v FROM meta WHERE k = 'last_request_id'))").pluck(),
       // Through a function called per row rather than rows returned: no array made per row (a million
       // requests read in about 0.16 s, against 0.6 s as rows). `h` is never null as written; a row
-      // that lacked it would be missed by every lookup, and written again.
-      takeKeys: db.prepare<[number], number | null>('SELECT MAX(be_take_key(id, COALESCE(h, be_key_hash(scope, key)))) FROM requests WHERE id > ?').pluck(),
+      // that lacked it would be missed by every lookup, and written again. The row's own state is what
+      // it was written with (see `./states.ts`): the log, folded after, says what became of it.
+      takeKeys: db
+        .prepare<[number, number], number | null>('SELECT MAX(be_take_key(id, COALESCE(h, be_key_hash(scope, key)))) FROM request_rows WHERE id > ? AND id <= ?')
+        .pluck(),
+      snapshot: db.prepare<[], { seq: number; request_id: number; states: Buffer; keys: Buffer }>('SELECT seq, request_id, states, keys FROM snapshots WHERE id = 1'),
+      snapshotSeq: db.prepare<[], number>('SELECT seq FROM snapshots WHERE id = 1').pluck(),
+      writeSnapshot: db.prepare<[number, number, Buffer, Buffer]>('INSERT OR REPLACE INTO snapshots (id, seq, request_id, states, keys) VALUES (1, ?, ?, ?, ?)'),
+      takeRows: db
+        .prepare<[number], number | null>(
+          'SELECT MAX(be_take_row(id, COALESCE(h, be_key_hash(scope, key)), state, batch_id, attempts, max_tokens, result_id, updated_at)) FROM request_rows WHERE id > ?',
+        )
+        .pluck(),
       keepLastRequestId: db.prepare("UPDATE meta SET v = MAX(v, ?) WHERE k = 'last_request_id'"),
-      requestId: db.prepare<[number, string, string], number>(`SELECT q.id ${BY_KEY}`).pluck(),
+      requestId: db.prepare<[number, string, string], number>('SELECT q.id FROM request_rows q WHERE q.id = ? AND q.scope = ? AND q.key = ?').pluck(),
       insertBatch: db.prepare(
         `INSERT INTO batches (scope, run, job, nonce, state, request_count, bytes, created_at, updated_at, base_url, api_version, key_fingerprint)
          VALUES (?, ?, ?, ?, 'creating', 0, 0, ?, ?, ?, ?, ?)`,
       ),
-      assign: db.prepare("UPDATE requests SET state = 'submitted', batch_id = ?, attempts = attempts + 1, updated_at = ? WHERE id = ? AND scope = ? AND key = ? AND state = 'pending'"),
       sizeBatch: db.prepare('UPDATE batches SET request_count = ?, bytes = ?, cost_bytes = ? WHERE id = ?'),
       dropBatch: db.prepare('DELETE FROM batches WHERE id = ?'),
-      batchPage: db
-        .prepare<[number, number, number], [id: number, key: string, label: string | null, spec: string, messages: string, max_tokens: number | null]>(
-          `SELECT q.id, q.key, q.label, q.spec, p.messages, q.max_tokens
-             FROM requests q JOIN payloads p ON p.id = q.id
-            WHERE q.batch_id = ? AND q.state = 'submitted' AND q.id > ? ORDER BY q.id LIMIT ?`,
-        )
-        .raw(),
       spec: db.prepare<[string], Spec>('SELECT id, head, tail FROM specs WHERE id = ?'),
       setRemote: db.prepare("UPDATE batches SET remote_id = ?, state = 'in_progress', updated_at = ? WHERE id = ? AND state = 'creating'"),
       claim: db.prepare('INSERT OR IGNORE INTO claims (remote_id, batch_id) VALUES (?, ?)'),
       claimant: db.prepare<[string], { batch_id: number }>('SELECT batch_id FROM claims WHERE remote_id = ?'),
       setState: db.prepare(`UPDATE batches SET state = @state, updated_at = @now, error = COALESCE(@error, error) WHERE id = @id AND ${forwardState('@state')}`),
-      batch: db.prepare<[number], BatchRow>('SELECT * FROM batches WHERE id = ?'),
-      batchSpec: db.prepare<[number], Spec>('SELECT s.id, s.head, s.tail FROM requests q JOIN specs s ON s.id = q.spec WHERE q.batch_id = ? LIMIT 1'),
-      markDone: db.prepare("UPDATE requests SET state = 'done', result_id = ?, updated_at = ? WHERE id = ? AND batch_id = ? AND state = 'submitted'"),
-      retry: db.prepare(
-        "UPDATE requests SET state = 'pending', batch_id = NULL, result_id = ?, max_tokens = COALESCE(?, max_tokens), updated_at = ? WHERE id = ? AND batch_id = ? AND state = 'submitted'",
-      ),
-      appendResult: db.prepare('INSERT INTO results (result) VALUES (?)'),
+      batch: db.prepare<[number], BatchRow>(`SELECT ${BATCH_COLUMNS} FROM batches WHERE id = ?`),
       lastResultId: db.prepare<[], number>('SELECT COALESCE(MAX(id), 0) FROM results').pluck(),
       replaceResult: db.prepare('UPDATE results SET result = ? WHERE id = ?'),
-      dropResult: db.prepare('DELETE FROM results WHERE id = ?'),
       storedResult: db.prepare<[number, string, string], { result: string }>(
         'SELECT a.result FROM requests q JOIN results a ON a.id = q.result_id WHERE q.id = ? AND q.scope = ? AND q.key = ?',
       ),
-      reopen: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = 0, updated_at = ? WHERE id = ? AND scope = ? AND key = ? AND state = 'done' AND updated_at = ?"),
-      unanswered: db.prepare<[number], { key: string }>("SELECT key FROM requests WHERE batch_id = ? AND state = 'submitted'"),
-      resultCounts: db.prepare<[number], { b: number; t: string | null; n: number }>(resultCountsSql((column) => `json_extract(${column}, '$.type')`, 'q.batch_id = ?')),
-      release: db.prepare("UPDATE requests SET state = 'pending', batch_id = NULL, attempts = MAX(attempts - 1, 0) WHERE batch_id = ? AND state = 'submitted'"),
       newRun: db.prepare('INSERT INTO runs (job, pid, started_at, host, heartbeat_at, scratch) VALUES (?, ?, ?, ?, ?, ?)'),
       // Only while the run is not yet dead to the others: a beat that comes too late does not revive it.
       heartbeat: db.prepare('UPDATE runs SET heartbeat_at = ? WHERE id = ? AND heartbeat_at > ?'),
@@ -573,16 +627,13 @@ export class Ledger implements LedgerStore {
       run: db.prepare<[number], RunRow>('SELECT * FROM runs WHERE id = ?'),
       othersScratch: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM runs WHERE scratch = ?'),
       dropRun: db.prepare('DELETE FROM runs WHERE id = ?'),
-      batches: db.prepare<[], BatchRow>('SELECT * FROM batches ORDER BY id'),
-      jobBatches: db.prepare<[string], BatchRow>('SELECT * FROM batches WHERE job = ? ORDER BY id'),
+      batches: db.prepare<[], BatchRow>(`SELECT ${BATCH_COLUMNS} FROM batches ORDER BY id`),
+      jobBatches: db.prepare<[string], BatchRow>(`SELECT ${BATCH_COLUMNS} FROM batches WHERE job = ? ORDER BY id`),
       anyNote: db.prepare<[string], number>('SELECT 1 FROM borrowed WHERE job = ? LIMIT 1').pluck(),
       markTry: db.prepare<[string, number, number]>('INSERT OR REPLACE INTO borrowed (job, request_id, noted_at) VALUES (?, ?, ?)'),
       unmarkTry: db.prepare<[string, number]>('DELETE FROM borrowed WHERE job = ? AND request_id = ?'),
       otherMark: db.prepare<[string, number], number>('SELECT 1 FROM borrowed WHERE job = ? AND request_id < 0 AND request_id <> ? LIMIT 1').pluck(),
       deadMark: db.prepare<[string, number], number>('SELECT 1 FROM borrowed WHERE job = ? AND request_id < 0 AND request_id <> ? AND -request_id NOT IN (SELECT id FROM runs) LIMIT 1').pluck(),
-      releaseLost: db.prepare(
-        "UPDATE requests SET state = 'pending', batch_id = NULL, attempts = MAX(attempts - 1, 0) WHERE batch_id = ? AND state = 'submitted' AND NOT EXISTS (SELECT 1 FROM batches WHERE id = ?)",
-      ),
       gcSpecs: db.prepare('DELETE FROM specs WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.spec = specs.id)'),
       gcClaims: db.prepare('DELETE FROM claims WHERE batch_id NOT IN (SELECT id FROM batches)'),
       gcScopes: db.prepare('DELETE FROM scopes WHERE NOT EXISTS (SELECT 1 FROM requests q WHERE q.scope = scopes.scope)'),
@@ -591,12 +642,12 @@ export class Ledger implements LedgerStore {
       ),
     };
     this.#bulk = {
-      requests: new BulkInsert(db, 'INSERT INTO requests (id, scope, key, h, label, spec, state, updated_at) VALUES', "(?, ?, ?, ?, ?, ?, 'pending', ?)", 7),
+      requests: new BulkInsert(db, 'INSERT INTO request_rows (id, scope, key, h, label, spec, state, updated_at) VALUES', "(?, ?, ?, ?, ?, ?, 'pending', ?)", 7),
       payloads: new BulkInsert(db, 'INSERT INTO payloads (id, messages) VALUES', '(?, ?)', 2),
       results: new BulkInsert(db, 'INSERT INTO results (id, result) VALUES', '(?, ?)', 2),
       notes: new BulkInsert(db, 'INSERT OR REPLACE INTO borrowed (job, request_id, noted_at) VALUES', '(?, ?, ?)', 3),
     };
-    this.#records = new RunRecords(db, path, createPrivate);
+    this.#records = new RunRecords(db, path, createPrivate, this.#states);
   }
 
   /** Brings the schema to `SCHEMA_VERSION` (`./migrate.ts`: other processes may be migrating the same file). */
@@ -619,6 +670,31 @@ export class Ledger implements LedgerStore {
 
   /** Steps from schema N (the index) to N + 1. */
   readonly #migrations: Record<number, () => void> = {
+    // 11 → 12: a request's row is no longer updated (`./states.ts`): what becomes of it is appended to
+    // the log, and a batch lists its requests (`members`). The rows keep the state they had, which the
+    // log then goes on from; the rarer steps (gc, status) read them through the view `requests`, with
+    // the columns the rows had, as the log has them.
+    11: () => {
+      this.#db.exec(`
+        ALTER TABLE requests RENAME TO request_rows;
+        CREATE TABLE log (
+          seq INTEGER PRIMARY KEY AUTOINCREMENT,
+          kind INTEGER NOT NULL,
+          batch_id INTEGER,
+          request_id INTEGER,
+          result_id INTEGER,
+          max_tokens INTEGER,
+          at INTEGER NOT NULL,
+          members BLOB
+        );
+        ALTER TABLE batches ADD COLUMN members BLOB;
+        CREATE TABLE snapshots (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, request_id INTEGER NOT NULL, states BLOB NOT NULL, keys BLOB NOT NULL);
+        CREATE VIEW requests AS
+          SELECT id, scope, key, h, label, spec, be_state(id) AS state, be_batch(id) AS batch_id, be_attempts(id) AS attempts,
+                 be_max_tokens(id) AS max_tokens, be_result(id) AS result_id, be_updated(id) AS updated_at
+            FROM request_rows;
+      `);
+    },
     // 10 → 11: the files runs wrote (`LedgerStore.noteWritten`), which a folder as the input leaves out.
     10: () => {
       this.#db.exec('CREATE TABLE written (id TEXT PRIMARY KEY, path TEXT NOT NULL, as_what TEXT NOT NULL, noted_at INTEGER NOT NULL) WITHOUT ROWID');
@@ -778,7 +854,7 @@ export class Ledger implements LedgerStore {
     try {
       return this.#db.transaction(fn)();
     } catch (error) {
-      this.#forgetKeys();
+      this.#forgetAll();
       throw error;
     }
   }
@@ -793,38 +869,164 @@ export class Ledger implements LedgerStore {
     try {
       return this.#db.transaction(fn).immediate();
     } catch (error) {
-      this.#forgetKeys();
+      this.#forgetAll();
       throw error;
     }
   }
 
   /**
-   * Brings the key index up to the requests written since it last looked (by other connections: ours
-   * are added as they are written). Ids only grow (see `lastRequestId`), and are given under the
-   * write lock, so the ids above the last one seen are exactly the requests not yet in it. The first
-   * call reads every request's (id, hash): about 0.3 s of CPU for a million (read through a SQL
-   * function, sorted once).
+   * Brings the key index and the requests' states (`./states.ts`) up to what was written since this
+   * connection last looked (by other connections: ours are added as they are written): the requests
+   * written since, then the log entries. Ids and log entries only grow (see `lastRequestId`; the
+   * log's `AUTOINCREMENT`), and are given under the write lock, so those above the last ones seen are
+   * exactly the ones not yet folded. Called in the transaction of every step that reads or writes a
+   * request's state, so what it decides on is what the ledger holds. The first call reads every
+   * request's (id, hash, row state): about 0.3 s of CPU for a million (read through a SQL function,
+   * sorted once), and the whole log.
    */
-  #syncKeys(): void {
+  #sync(): void {
+    if (this.#rowsSeen === 0 && this.#logSeen === 0) this.#restoreSnapshot();
     try {
-      const last = this.#stmt.takeKeys.get(this.#keysSeen);
-      if (last === null || last === undefined) return;
-      const { hashes, ids } = this.#taken.view();
-      this.#keys.addAll(hashes, ids);
-      this.#keysSeen = last;
+      // The key index read again (after gc) up to the requests whose states are held.
+      if (this.#keysSeen < this.#rowsSeen) this.#takeKeys(this.#stmt.takeKeys.get(this.#keysSeen, this.#rowsSeen), this.#rowsSeen);
+      const last = this.#takeKeys(this.#stmt.takeRows.get(this.#rowsSeen), this.#rowsSeen);
+      this.#rowsSeen = Math.max(this.#rowsSeen, last);
     } finally {
       this.#taken.clear();
     }
+    for (const [seq, kind, batch, request, result, maxTokens, at, members] of this.#stmt.logAfter.iterate(this.#logSeen)) {
+      this.#fold(kind, batch ?? 0, request ?? 0, result ?? 0, maxTokens, at, members);
+      this.#logSeen = seq;
+    }
+  }
+
+  /** The pairs a statement took (`be_take_key`, `be_take_row`) into the key index; returns the last id it saw (`last`, or `otherwise`). */
+  #takeKeys(last: number | null | undefined, otherwise: number): number {
+    const { hashes, ids } = this.#taken.view();
+    this.#keys.addAll(hashes, ids);
+    this.#taken.clear();
+    this.#keysSeen = Math.max(this.#keysSeen, last ?? otherwise);
+    return last ?? otherwise;
   }
 
   /**
-   * Forgets the key index, read again whole at the next lookup: after a transaction that rolled back
-   * (the requests it wrote, added to the index, are not in the ledger, and their ids will be given
-   * again), and after gc (whose deleted requests it would keep).
+   * A connection's first look: the states and the key index as the ledger's snapshot has them
+   * (`#snapshot`), the rows and the log then read from there on. None in a ledger that has none yet:
+   * every row, then the whole log.
    */
+  #restoreSnapshot(): void {
+    const snapshot = this.#stmt.snapshot.get();
+    if (snapshot === undefined) return;
+    this.#states.restore(snapshot.states);
+    this.#keys.restore(snapshot.keys);
+    this.#rowsSeen = snapshot.request_id;
+    this.#keysSeen = snapshot.request_id;
+    this.#logSeen = snapshot.seq;
+  }
+
+  /**
+   * Writes the states as this connection holds them now, with how far they go (the last request and
+   * log entry folded), when `force`d or when the log has grown by `SNAPSHOT_AFTER` entries since the
+   * last one: one row, about 27 bytes a request with the key index (a million: 27 MB, written in about 0.1 s).
+   */
+  #snapshot(force = false): void {
+    this.#readThenWrite(() => {
+      this.#sync();
+      const last = this.#stmt.snapshotSeq.get() ?? 0;
+      if (!force && this.#logSeen - last < this.#snapshotAfter) return;
+      this.#stmt.writeSnapshot.run(this.#logSeen, this.#rowsSeen, this.#states.snapshot(), this.#keys.snapshot());
+    });
+  }
+
+  /** One log entry, folded into the requests' states (see `LOG`). */
+  #fold(kind: number, batch: number, request: number, result: number, maxTokens: number | null, at: number, members: Buffer | null): void {
+    const states = this.#states;
+    if (kind === LOG.assign) {
+      if (members !== null) for (const id of membersOf(members)) states.assign(id, batch, at);
+    } else if (kind === LOG.answers) {
+      if (members !== null) foldAnswers(states, members, batch, at);
+    } else if (kind === LOG.release || kind === LOG.unretry) {
+      if (members !== null) for (const id of membersOf(members)) states.release(id, kind === LOG.unretry);
+    }
+    else if (kind === LOG.reopen) states.reopen(request, at);
+  }
+
+  /** Appends one log entry of this connection and folds it (in the caller's transaction, after `#sync`). */
+  #append(kind: number, batch: number | null, request: number | null, result: number | null, maxTokens: number | null, at: number, members: Buffer | null = null): void {
+    this.#logSeen = Number(this.#stmt.logEntry.run(kind, batch, request, result, maxTokens, at, members).lastInsertRowid);
+    this.#fold(kind, batch ?? 0, request ?? 0, result ?? 0, maxTokens, at, members);
+  }
+
+  /**
+   * Forgets the key index and the states, read again whole at the next look: after a transaction that
+   * rolled back (the requests and log entries it wrote, folded in, are not in the ledger, and their
+   * ids will be given again), and after gc (whose deleted requests they would keep).
+   */
+  #forgetAll(): void {
+    this.#forgetKeys();
+    this.#states.clear();
+    this.#rowsSeen = 0;
+    this.#logSeen = 0;
+    this.#members.clear();
+  }
+
+  /** Forgets the key index only (after gc, whose deleted requests it would keep; the states forgot them as they went). */
   #forgetKeys(): void {
     this.#keys.clear();
     this.#keysSeen = 0;
+  }
+
+  /**
+   * The ids of a batch's requests, ascending: as its row lists them, or, for a batch of a ledger
+   * older than schema 12 (no list), the requests that wait on or were answered by it.
+   */
+  #membersOf(batchId: number): Float64Array {
+    let members = this.#members.get(batchId);
+    if (members === undefined) {
+      const blob = this.#stmt.batchMembers.get(batchId);
+      members = blob ? membersOf(blob) : Float64Array.from(this.#states.ofBatch(batchId));
+      // Only the last few: a batch's body and results are read a page at a time, one batch after another.
+      if (this.#members.size >= 4) this.#members.delete(this.#members.keys().next().value as number);
+      this.#members.set(batchId, members);
+    }
+    return members;
+  }
+
+  /** The requests of a batch that still wait on it, ascending. */
+  #waitingOn(batchId: number, afterId = 0, limit = Infinity): number[] {
+    const members = this.#membersOf(batchId);
+    let from = 0;
+    for (let to = members.length; from < to; ) {
+      const mid = (from + to) >>> 1;
+      if ((members[mid] as number) <= afterId) from = mid + 1;
+      else to = mid;
+    }
+    const ids: number[] = [];
+    for (let i = from; i < members.length && ids.length < limit; i++) {
+      const id = members[i] as number;
+      if (this.#states.waitsOn(id, batchId)) ids.push(id);
+    }
+    return ids;
+  }
+
+  /**
+   * Rows of requests by id (ascending ids): read as one range when the ids are close together (a
+   * run's new requests, a batch of them, are), else one by one.
+   */
+  #rowsOf<R extends [number, ...unknown[]]>(ids: readonly number[], range: Database.Statement<[number, number], R>, one: Database.Statement<[number], R>): R[] {
+    if (ids.length === 0) return [];
+    const first = ids[0] as number;
+    const last = ids[ids.length - 1] as number;
+    if (last - first + 1 <= ids.length * 2) {
+      const wanted = new Set(ids);
+      return range.all(first, last).filter((row) => wanted.has(row[0]));
+    }
+    const rows: R[] = [];
+    for (const id of ids) {
+      const row = one.get(id);
+      if (row !== undefined) rows.push(row);
+    }
+    return rows;
   }
 
   /** What `get` finds for the request `(scope, key)`, given each id its hash has in the key index; undefined if none is that request. */
@@ -904,6 +1106,16 @@ export class Ledger implements LedgerStore {
    */
   endRun(run: number, outcome?: RunOutcome): void {
     this.#forgetRun(run, { ended: true, outcome });
+    this.#snapshotSoon();
+  }
+
+  /** `#snapshot` when due, unless the ledger is busy with another process's write (the next run's end writes it). */
+  #snapshotSoon(force = false): void {
+    try {
+      this.#snapshot(force);
+    } catch (error) {
+      if (!ledgerBusy(error)) throw error;
+    }
   }
 
   /**
@@ -914,6 +1126,7 @@ export class Ledger implements LedgerStore {
     const job = this.#stmt.run.get(run)?.job;
     if (this.#records.holds(run)) {
       this.transaction(() => {
+        this.#sync();
         if (job !== undefined && ended) this.#stmt.unmarkTry.run(job, tryMark(run));
         // Complete: the marks of the job's dead tries it covered go (none for most jobs: looked for first).
         if (job !== undefined && outcome?.complete === true && this.#stmt.deadMark.get(job, tryMark(run)) !== undefined) this.#records.uncover(run, job, outcome.scope);
@@ -957,7 +1170,7 @@ export class Ledger implements LedgerStore {
    */
   #lookUp<T>(scope: string, keys: readonly string[], statement: Database.Statement<[number, string, string], T>): Map<string, T> {
     return this.transaction(() => {
-      this.#syncKeys();
+      this.#sync();
       const found = new Map<string, T>();
       for (const key of keys) {
         const row = this.#byKey(scope, key, (id) => statement.get(id, scope, key));
@@ -975,11 +1188,16 @@ export class Ledger implements LedgerStore {
   /** The requests a batch still waits on, with what deciding a retry needs. */
   submittedOf(batchId: number): Map<string, Waiting> {
     // As arrays (`raw`), made into objects here: better-sqlite3 makes a row object by looking each
-    // column's name up in V8's string table, row after row, and the rest spread that split the key off
-    // copied it again (100,000 requests: about 190 → 135 ms).
-    const waiting = new Map<string, Waiting>();
-    for (const [key, id, spec, attempts, max_tokens, result_id] of this.#stmt.submittedOf.all(batchId)) waiting.set(key, { id, spec, attempts, max_tokens, result_id });
-    return waiting;
+    // column's name up in V8's string table, row after row (100,000 requests: about 190 → 135 ms).
+    return this.transaction(() => {
+      this.#sync();
+      const states = this.#states;
+      const waiting = new Map<string, Waiting>();
+      for (const [id, key, spec] of this.#rowsOf(this.#waitingOn(batchId), this.#stmt.rowsInRange, this.#stmt.rowById)) {
+        waiting.set(key, { id, spec, attempts: states.attempts(id), max_tokens: states.maxTokens(id), result_id: states.result(id) || null });
+      }
+      return waiting;
+    });
   }
 
   /** The identities (scopes) other than `scope` that have requests in the ledger. */
@@ -1010,7 +1228,7 @@ export class Ledger implements LedgerStore {
     // documents) calls this once a record, and nearly always finds the same messages.
     if (this.payload(scope, key)?.messages === messages) return false;
     return this.#readThenWrite(() => {
-      this.#syncKeys();
+      this.#sync();
       return this.#byKey(scope, key, (id) => (this.#stmt.refreshPayload.run(messages, id, scope, key, messages).changes > 0 ? true : undefined)) ?? false;
     });
   }
@@ -1034,7 +1252,7 @@ export class Ledger implements LedgerStore {
       for (const spec of specs) this.ensureSpec(spec.id, spec.head, spec.tail);
       // The rows of the requests written now; a record whose request was written before looks it up.
       const ids = this.#insertRequests(scope, requests, now);
-      if (ids.size === 0) this.#syncKeys();
+      if (ids.size === 0) this.#sync();
       // A request the ledger had before this intake is noted for the run's job as it is read (see
       // `GcRules.borrowedKept`), so that a try killed before its end (no `endRun`) leaves its notes
       // too; its own new requests are noted at its end. A fresh run finds none: nothing to write.
@@ -1068,7 +1286,7 @@ export class Ledger implements LedgerStore {
     // A write first: the write lock is then held, and nobody else adds a request until the commit;
     // the key index, brought up to date under it, then knows every request there is.
     this.#stmt.insertScope.run(scope);
-    this.#syncKeys();
+    this.#sync();
     const rows = this.#bulk.requests.writer();
     const payloads = this.#bulk.payloads.writer();
     let next = this.#stmt.lastRequestId.get()! + 1;
@@ -1080,7 +1298,9 @@ export class Ledger implements LedgerStore {
       rows.add(id, scope, key, h, label, spec, now);
       payloads.add(id, messages);
       this.#keys.add(h, id);
+      this.#states.add(id, PENDING, null, 0, null, null, now);
       this.#keysSeen = id;
+      this.#rowsSeen = id;
       ids.set(key, id);
     }
     rows.end();
@@ -1103,11 +1323,29 @@ export class Ledger implements LedgerStore {
       const id = Number(
         this.#stmt.insertBatch.run(scope, run, job, nonce, now, now, identity.baseUrl, identity.apiVersion, identity.keyFingerprint).lastInsertRowid,
       );
-      // The insert took the write lock: the key index, brought up to date under it, knows every request.
-      this.#syncKeys();
-      const taken = keys.filter((key) => this.#byKey(scope, key, (request) => (this.#stmt.assign.run(id, now, request, scope, key).changes > 0 ? true : undefined)));
+      // The insert took the write lock: the key index and the states, brought up to date under it,
+      // know every request and where it stands.
+      this.#sync();
+      const states = this.#states;
+      const taken: string[] = [];
+      const ids: number[] = [];
+      for (const key of keys) {
+        const request = this.#byKey(scope, key, (candidate) => (this.#stmt.requestId.get(candidate, scope, key) !== undefined ? candidate : undefined));
+        // Only a pending one (another run may have taken it), and once (a key given twice).
+        if (request === undefined || states.state(request) !== PENDING) continue;
+        states.assign(request, id, now);
+        taken.push(key);
+        ids.push(request);
+      }
       // Keys given, none taken (another run took them): no batch, and no row left to say otherwise.
-      if (keys.length > 0 && taken.length === 0) this.#stmt.dropBatch.run(id);
+      if (keys.length > 0 && taken.length === 0) {
+        this.#stmt.dropBatch.run(id);
+        return { id, keys: taken };
+      }
+      // One log entry for the batch, its requests' ids in it (and on its row, read as its body is).
+      const members = membersBlob(ids.sort((a, b) => a - b));
+      this.#stmt.setMembers.run(members, id);
+      this.#logSeen = Number(this.#stmt.logEntry.run(LOG.assign, id, null, null, null, now, members).lastInsertRowid);
       return { id, keys: taken };
     });
   }
@@ -1124,11 +1362,14 @@ export class Ledger implements LedgerStore {
   batchPage(batchId: number, afterId: number, limit: number): PayloadRow[] {
     // As arrays (`raw`), as `submittedOf` (ledger-floor at 200,000 rows: opening batches and reading
     // their bodies, 856 → 784 ms).
-    const page: PayloadRow[] = [];
-    for (const [id, key, label, spec, messages, max_tokens] of this.#stmt.batchPage.all(batchId, afterId, limit)) {
-      page.push(withSpec({ id, key, label, spec, messages, max_tokens }, this.#spec(spec), batchId, ` ${this.path}`));
-    }
-    return page;
+    return this.transaction(() => {
+      this.#sync();
+      const page: PayloadRow[] = [];
+      for (const [id, key, label, spec, messages] of this.#rowsOf(this.#waitingOn(batchId, afterId, limit), this.#stmt.bodiesInRange, this.#stmt.bodyById)) {
+        page.push(withSpec({ id, key, label, spec, messages, max_tokens: this.#states.maxTokens(id) }, this.#spec(spec), batchId, ` ${this.path}`));
+      }
+      return page;
+    });
   }
 
   /**
@@ -1176,12 +1417,18 @@ export class Ledger implements LedgerStore {
   }
 
   batchSpecs(batchIds: readonly number[]): Map<number, Spec> {
-    const specs = new Map<number, Spec>();
-    for (const id of batchIds) {
-      const spec = this.#stmt.batchSpec.get(id);
-      if (spec) specs.set(id, spec);
-    }
-    return specs;
+    return this.transaction(() => {
+      this.#sync();
+      // From a request the batch still holds (waiting on it, or answered by it): one of a batch whose
+      // requests all moved on (released, sent again) may be priced otherwise now.
+      const specs = new Map<number, Spec>();
+      for (const id of batchIds) {
+        const request = [...this.#membersOf(id)].find((member) => this.#states.batch(member) === id && this.#states.state(member) !== PENDING);
+        const spec = request === undefined ? undefined : this.#stmt.specOf.get(request);
+        if (spec) specs.set(id, spec);
+      }
+      return specs;
+    });
   }
 
   /**
@@ -1189,58 +1436,45 @@ export class Ledger implements LedgerStore {
    * re-download is harmless). `waiting` is what `submittedOf` said of the request.
    */
   saveResult(batchId: number, waiting: Waiting, result: string, now: number): boolean {
-    return this.#settle(waiting.result_id, result, (id) => this.#stmt.markDone.run(id, now, waiting.id, batchId).changes > 0);
+    return this.settle(batchId, [{ waiting, result, retry: false }], now)[0] === true;
   }
 
   /** Puts a request back to pending for another attempt, remembering the last result (and a new `max_tokens`). */
   retryRequest(batchId: number, waiting: Waiting, lastResult: string, maxTokens: number | null, now: number): boolean {
-    return this.#settle(waiting.result_id, lastResult, (id) => this.#stmt.retry.run(id, maxTokens, now, waiting.id, batchId).changes > 0);
-  }
-
-  /**
-   * Stores a result for a request whose row `update` changes (given the result's id): in place of
-   * the request's earlier result if it has one, else appended (and taken back if `update` finds the
-   * request no longer waiting).
-   */
-  #settle(previous: number | null, result: string, update: (resultId: number) => boolean): boolean {
-    if (previous !== null) {
-      if (!update(previous)) return false;
-      this.#stmt.replaceResult.run(result, previous);
-      return true;
-    }
-    const id = Number(this.#stmt.appendResult.run(result).lastInsertRowid);
-    if (update(id)) return true;
-    this.#stmt.dropResult.run(id);
-    return false;
+    return this.settle(batchId, [{ waiting, result: lastResult, retry: true, maxTokens }], now)[0] === true;
   }
 
   settle(batchId: number, settlements: readonly Settlement[], now: number): boolean[] {
-    // In request order, not in the order results came (the API's is arbitrary): the request rows are
-    // then updated page after page, and the results appended in the order the records will be read
-    // back in (`records`), instead of at random across the batch.
+    // In request order, not in the order results came (the API's is arbitrary): the results are
+    // appended in the order the records will be read back in (`records`), instead of at random.
     const order = settlements.map((_, i) => i).sort((a, b) => (settlements[a] as Settlement).waiting.id - (settlements[b] as Settlement).waiting.id);
-    const taken = new Array<boolean>(settlements.length);
+    const taken = new Array<boolean>(settlements.length).fill(false);
     if (settlements.length === 0) return taken;
     // Under the write lock from the start: the ids of the results appended here are given here, one
-    // past the largest, and no other connection may append one meanwhile.
+    // past the largest, and no other connection may append one meanwhile. Each result is a row of
+    // `results`, and the chunk one log entry (`./states.ts`); no request's row is updated.
     this.#readThenWrite(() => {
+      this.#sync();
+      const states = this.#states;
       let next = this.#stmt.lastResultId.get()! + 1;
       const appended = this.#bulk.results.writer();
+      const answers: Answered[] = [];
       for (const i of order) {
         const { waiting, result, retry, maxTokens } = settlements[i] as Settlement;
-        if (waiting.result_id !== null) {
-          // An earlier attempt's result, replaced in place.
-          taken[i] = retry ? this.retryRequest(batchId, waiting, result, maxTokens ?? null, now) : this.saveResult(batchId, waiting, result, now);
-          continue;
-        }
-        // The request points at its result's id first; the result is written with that id only if
-        // the request took it (a request no longer waiting adds no row), many rows to a statement
-        // (ledger-floor at 200,000 rows: storing results about 0.7 µs a record less than an insert each).
-        const update = retry ? this.#stmt.retry.run(next, maxTokens ?? null, now, waiting.id, batchId) : this.#stmt.markDone.run(next, now, waiting.id, batchId);
-        taken[i] = update.changes > 0;
-        if (taken[i]) appended.add(next++, result);
+        const id = waiting.id;
+        // Only while it still waits on this batch: another worker may have stored it, or the batch been released.
+        if (!states.waitsOn(id, batchId)) continue;
+        // An earlier attempt's result is replaced in place.
+        let resultId = states.result(id);
+        if (resultId !== 0) this.#stmt.replaceResult.run(result, resultId);
+        else appended.add((resultId = next++), result);
+        if (retry) states.retry(id, resultId, maxTokens ?? null, now);
+        else states.done(id, batchId, resultId, now);
+        answers.push({ id, result: resultId, retry, maxTokens: maxTokens ?? null });
+        taken[i] = true;
       }
       appended.end();
+      if (answers.length > 0) this.#logSeen = Number(this.#stmt.logEntry.run(LOG.answers, batchId, null, null, null, now, answersBlob(answers)).lastInsertRowid);
     });
     return taken;
   }
@@ -1256,18 +1490,38 @@ export class Ledger implements LedgerStore {
    */
   reopenRequest(scope: string, key: string, now: number, seenAt: number): boolean {
     return this.#readThenWrite(() => {
-      this.#syncKeys();
-      return this.#byKey(scope, key, (id) => (this.#stmt.reopen.run(now, id, scope, key, seenAt).changes > 0 ? true : undefined)) ?? false;
+      this.#sync();
+      const id = this.#byKey(scope, key, (candidate) => (this.#stmt.requestId.get(candidate, scope, key) !== undefined ? candidate : undefined));
+      if (id === undefined || this.#states.state(id) !== DONE || this.#states.updated(id) !== seenAt) return false;
+      this.#append(LOG.reopen, null, id, null, null, now);
+      return true;
     });
   }
 
   /** Requests of a batch that got no result line. */
   unanswered(batchId: number): string[] {
-    return this.#stmt.unanswered.all(batchId).map((row) => row.key);
+    return this.transaction(() => {
+      this.#sync();
+      return this.#rowsOf(this.#waitingOn(batchId), this.#stmt.rowsInRange, this.#stmt.rowById).map(([, key]) => key);
+    });
   }
 
+  /** By the type of each result stored (its JSON's `type`), or `processing` for a request still waiting. */
   resultCounts(batchIds: readonly number[]): Map<number, ResultCounts> {
-    return countsByBatch(batchIds, batchIds.flatMap((id) => this.#stmt.resultCounts.all(id)));
+    return this.transaction(() => {
+      this.#sync();
+      const states = this.#states;
+      const rows: { b: number; t: string | null; n: number }[] = [];
+      for (const batchId of batchIds) {
+        for (const id of this.#membersOf(batchId)) {
+          if (states.batch(id) !== batchId) continue;
+          const state = states.state(id);
+          if (state === PENDING || state === 0) continue;
+          rows.push({ b: batchId, t: state === DONE ? (this.#stmt.resultType.get(states.result(id)) ?? null) : 'processing', n: 1 });
+        }
+      }
+      return countsByBatch(batchIds, rows);
+    });
   }
 
   /**
@@ -1280,18 +1534,37 @@ export class Ledger implements LedgerStore {
       // Only from the state the caller saw: another run may have moved the batch on meanwhile (adopted it).
       // A downloaded batch stays so (`forwardState`): another worker finished it meanwhile.
       if (this.#stmt.batch.get(batchId)?.state !== from || from === 'downloaded') return undefined;
-      const released = this.#stmt.release.run(batchId).changes;
+      this.#sync();
+      const released = this.#release(batchId, now);
       this.#stmt.setState.run({ state: 'failed', now, error: reason, id: batchId });
       return released;
     });
   }
 
   releaseLost(batchId: number): number {
-    return this.#stmt.releaseLost.run(batchId, batchId).changes;
+    return this.#readThenWrite(() => {
+      if (this.#stmt.batchExists.get(batchId) !== undefined) return 0;
+      this.#sync();
+      return this.#release(batchId, Date.now());
+    });
+  }
+
+  /**
+   * Sends the requests waiting on a batch back to pending, one attempt less; or, for gc (`kept`), those
+   * sent again after a first answer, attempts kept. One log entry, which lists them, when there are
+   * any; returns how many.
+   */
+  #release(batchId: number, now: number, kept = false): number {
+    const ids = this.#waitingOn(batchId).filter((id) => !kept || this.#states.result(id) !== 0);
+    if (ids.length > 0) this.#append(kept ? LOG.unretry : LOG.release, batchId, null, null, null, now, membersBlob(ids));
+    return ids.length;
   }
 
   records(scope: string, run: number, fromSeq: number, limit: number): RecordRow[] {
-    return this.#records.page(scope, run, fromSeq, limit);
+    return this.transaction(() => {
+      this.#sync();
+      return this.#records.page(scope, run, fromSeq, limit);
+    });
   }
 
   /** The identities the ledger's batches were made under (newest work first). */
@@ -1317,7 +1590,10 @@ export class Ledger implements LedgerStore {
     const rules = gcRules(now, before);
     let batches = this.#readThenWrite(() => {
       // Retries waiting on a batch it forgets go back to pending first (none while a run may be working elsewhere).
-      if (typeof this.#gcRequestsWhere(rules) === 'string') this.#db.prepare(gcReleaseRetries(rules)).run();
+      this.#sync();
+      if (typeof this.#gcRequestsWhere(rules) === 'string') {
+        for (const batchId of this.#db.prepare<[], number>(gcReleaseRetries(rules)).pluck().all()) this.#release(batchId, now, true);
+      }
       return this.#db.prepare(`DELETE FROM batches WHERE ${gcBatchesWhere(rules)}`).run(before).changes;
     });
     let requests = 0;
@@ -1334,6 +1610,7 @@ export class Ledger implements LedgerStore {
     // row), taking its memory; it is read again at the next lookup.
     if (requests > 0) this.#forgetKeys();
     this.#readThenWrite(() => {
+      this.#sync();
       const gone = this.#gcRequestsWhere(rules);
       if (kept === undefined && typeof gone === 'string') {
         // With every request it may delete gone (none while a run may be working elsewhere).
@@ -1345,6 +1622,8 @@ export class Ledger implements LedgerStore {
       this.#stmt.gcSpecs.run();
       this.#stmt.gcScopes.run();
     });
+    // Without the requests it deleted (the next connection to open the ledger would hold their states).
+    this.#snapshotSoon(requests > 0);
     return kept === undefined ? { batches, requests } : { batches, requests, kept };
   }
 
@@ -1362,12 +1641,14 @@ export class Ledger implements LedgerStore {
     this.#db.exec('CREATE TEMP TABLE IF NOT EXISTS gc_requests (id INTEGER PRIMARY KEY, result_id INTEGER); DELETE FROM temp.gc_requests');
     const where = this.#gcRequestsWhere(rules);
     if (typeof where !== 'string') return where.kept;
+    this.#sync();
     const chosen = this.#db.prepare(`INSERT INTO temp.gc_requests (id, result_id) SELECT id, result_id FROM requests WHERE ${where} AND id > ? ORDER BY id LIMIT ${this.#gcStep}`);
     const deleted = chosen.run(before, after).changes;
     if (deleted === 0) return { deleted };
+    for (const id of this.#db.prepare<[], number>('SELECT id FROM temp.gc_requests').pluck().iterate()) this.#states.delete(id);
     // Each by its id: a lookup per request, not a scan of the table (a scan a step would make gc quadratic).
     this.#db.exec(`
-      DELETE FROM requests WHERE id IN (SELECT id FROM temp.gc_requests);
+      DELETE FROM request_rows WHERE id IN (SELECT id FROM temp.gc_requests);
       DELETE FROM payloads WHERE id IN (SELECT id FROM temp.gc_requests);
       DELETE FROM results WHERE id IN (SELECT result_id FROM temp.gc_requests WHERE result_id IS NOT NULL);
     `);
@@ -1404,6 +1685,13 @@ export class Ledger implements LedgerStore {
   }
 
   filesInUse(scope: string, afterGc?: GcAt): Set<string> {
+    return this.transaction(() => {
+      this.#sync();
+      return this.#filesInUse(scope, afterGc);
+    });
+  }
+
+  #filesInUse(scope: string, afterGc?: GcAt): Set<string> {
     const files = new Set<string>();
     const where = afterGc && this.#gcRequestsWhere(gcRules(afterGc.now, afterGc.before, afterGc.keep));
     // Every request stays when a run may be working (`kept`).
@@ -1435,6 +1723,13 @@ export class Ledger implements LedgerStore {
   }
 
   gcBatchIds(before: number, now: number): number[] {
+    return this.transaction(() => {
+      this.#sync();
+      return this.#gcBatchIds(before, now);
+    });
+  }
+
+  #gcBatchIds(before: number, now: number): number[] {
     const rules = gcRules(now, before);
     const ids = this.#db.prepare<[number], number>(`SELECT id FROM batches WHERE ${gcBatchesWhere(rules)}`).pluck().all(before);
     const where = this.#gcRequestsWhere(rules);
@@ -1447,6 +1742,13 @@ export class Ledger implements LedgerStore {
    * plain read, so a dry run never waits on a running job's write lock.
    */
   gcPreview(before: number, now: number, keep: readonly number[] = []): GcCounts {
+    return this.transaction(() => {
+      this.#sync();
+      return this.#gcPreview(before, now, keep);
+    });
+  }
+
+  #gcPreview(before: number, now: number, keep: readonly number[]): GcCounts {
     const rules = gcRules(now, before, keep);
     const count = (sql: string, ...params: number[]) => (this.#db.prepare<number[], { n: number }>(`SELECT COUNT(*) AS n FROM ${sql}`).get(...params)?.n ?? 0);
     const finished = count(`batches WHERE ${gcBatchesWhere(rules)}`, before);

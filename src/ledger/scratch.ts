@@ -18,6 +18,7 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { RecordRow } from './ledger.ts';
+import { stateName, type RequestStates } from './states.ts';
 import type { NewRecord } from './store.ts';
 import { BulkInsert } from './bulk.ts';
 
@@ -41,11 +42,14 @@ export class RunRecords {
   readonly #batches = new Map<number, { remote_id: string | null; nonce: string | null }>();
   /** Creates the file (readable by its owner only, as the ledger). */
   readonly #createFile: (path: string) => void;
+  /** Where the ledger's requests stand (its connection's fold of the log, brought up to date by the caller). */
+  readonly #states: RequestStates;
 
-  constructor(db: Database.Database, ledgerPath: string, createFile: (path: string) => void) {
+  constructor(db: Database.Database, ledgerPath: string, createFile: (path: string) => void, states: RequestStates) {
     this.#db = db;
     this.#ledgerPath = ledgerPath;
     this.#createFile = createFile;
+    this.#states = states;
   }
 
   /** The scratch file's name, to store on the row of a run about to start here (attached now if need be; null in memory). */
@@ -82,7 +86,12 @@ export class RunRecords {
     // As arrays (`raw`), made into objects here, as the ledger's batch pages are: better-sqlite3 makes
     // a row object by looking each column's name up, row after row.
     const rows: RecordRow[] = [];
-    for (const [seq, line, data, key, label, error, result, state, attempts, batch_id] of stmt.page.all(scope, run, Math.max(0, fromSeq), run, limit)) {
+    const states = this.#states;
+    for (const [seq, line, data, key, label, error, result, request] of stmt.page.all(scope, run, Math.max(0, fromSeq), run, limit)) {
+      // Its request's state from the ledger's fold (see `./states.ts`); none when its row is gone.
+      const state = request === null ? null : stateName(states.state(request));
+      const attempts = request === null || state === null ? null : states.attempts(request);
+      const batch_id = request === null || state === null ? null : states.batch(request) || null;
       let batch: { remote_id: string | null; nonce: string | null } | undefined = NO_BATCH;
       if (batch_id !== null) {
         batch = this.#batches.get(batch_id);
@@ -181,9 +190,9 @@ function prepare(db: Database.Database) {
     insert: new BulkInsert(db, 'INSERT INTO scratch.records (id, seq, line, data, key, error, request_id) VALUES', `(? * ${SEQ_BITS} + ?, ?, ?, ?, ?, ?, ?)`, 8),
     page: db
       .prepare<[string, number, number, number, number], RecordColumns>(
-        `SELECT r.seq, r.line, r.data, r.key, q.label, r.error, a.result, q.state, q.attempts, q.batch_id
-           FROM scratch.records r LEFT JOIN requests q ON q.id = r.request_id AND q.scope = ?
-                LEFT JOIN results a ON a.id = q.result_id
+        `SELECT r.seq, r.line, r.data, r.key, q.label, r.error, a.result, q.id
+           FROM scratch.records r LEFT JOIN request_rows q ON q.id = r.request_id AND q.scope = ?
+                LEFT JOIN results a ON a.id = be_result(q.id)
           WHERE r.id >= ? * ${SEQ_BITS} + ? AND r.id < (? + 1) * ${SEQ_BITS} ORDER BY r.id LIMIT ?`,
       )
       .raw(),
@@ -218,9 +227,8 @@ type RecordColumns = [
   label: string | null,
   error: string | null,
   result: string | null,
-  state: RecordRow['state'],
-  attempts: number | null,
-  batch_id: number | null,
+  /** Its request's id, when the row is there (under the scope). */
+  request: number | null,
 ];
 const NO_BATCH = { remote_id: null, nonce: null };
 

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.ts';
 import { runCli } from '../helpers/cli.ts';
+import { FORGET_ANSWERS } from '../helpers/pipeline.ts';
 import { freshSchema, postgres } from '../helpers/postgres.ts';
 import { faultProxy, isRetrieve } from '../helpers/proxy.ts';
 import { relay } from '../helpers/relay.ts';
@@ -146,7 +147,7 @@ describe('a request waiting on a batch the ledger no longer has', () => {
     expect((await runCli(args, { env })).code).toBe(0);
     // As a gc of an older release (or a hand) could leave it: the requests submitted, their batch row gone.
     const db = new Database(join(dir, 'l.db'));
-    db.exec("UPDATE requests SET state = 'submitted', result_id = NULL; DELETE FROM batches; DELETE FROM results");
+    db.exec(`${FORGET_ANSWERS}; DELETE FROM batches; DELETE FROM results`);
     db.close();
     const again = await runCli(args, { env, timeoutMs: 20_000 });
     expect(again.code, again.stderr).toBe(0);

@@ -70,6 +70,15 @@ export async function enrich(
   return out;
 }
 
+/**
+ * SQL that forgets every answer the SQLite ledger stored (schema 12: answers are entries of its log,
+ * see src/ledger/states.ts): each answered request waits on its batch again, as when a run died
+ * before it stored any result. Delete the `results` rows too for no trace of them.
+ */
+export const FORGET_ANSWERS = 'DELETE FROM log WHERE kind = 2';
+/** SQL that forgets every batch the SQLite ledger sent each request in, and its answers: every request pending, never sent. */
+export const FORGET_SENDING = 'DELETE FROM log';
+
 /** Rewrites ledger rows as a crash at a chosen moment would have left them. */
 export function tamper(path: string, sql: string, ...params: unknown[]): Database.RunResult {
   const db = new Database(path);

@@ -108,4 +108,21 @@ describe('KeyIndex', () => {
     expect(offered(index, 77 * 2_654_435_761 + 2 ** 40)).toEqual([77]);
     expect(() => index.add(1, 2 ** 32)).toThrow(RangeError);
   });
+
+  it('a snapshot holds every pair, the recent ones too, and a restored index finds each as the first did (and nothing of what it held before)', () => {
+    const index = new KeyIndex(64);
+    for (let id = 1; id <= 1_000; id++) index.add(id % 300, id); // merged, then 1,000 % 64 recent
+    const restored = new KeyIndex(64);
+    restored.add(5, 999_999);
+    restored.restore(index.snapshot());
+    expect(restored.size).toBe(1_000);
+    for (const hash of [0, 1, 5, 299]) expect(offered(restored, hash)).toEqual(offered(index, hash));
+    expect(offered(restored, 5)).not.toContain(999_999);
+    // Read from bytes at an odd offset (a blob need not be aligned), and added to as before.
+    const shifted = Buffer.concat([Buffer.from([1]), index.snapshot()]).subarray(1);
+    const again = new KeyIndex(64);
+    again.restore(shifted);
+    again.add(5, 1_001);
+    expect(offered(again, 5)).toEqual([1_001, ...offered(index, 5)]);
+  });
 });
