@@ -14,6 +14,9 @@
  * written again after gc deleted it (its old id stays here, and is dropped by the caller's check).
  * The caller checks each id's row for its scope and key; an id here proves nothing on its own.
  */
+/** Pairs a part of a snapshot holds at most (`KeyIndex.snapshot`): 1 MB. */
+const SNAPSHOT_PART = 131_072;
+
 export class KeyIndex {
   readonly #mergeAt: number;
   /** Hashes (low 32 bits) sorted ascending (equal ones by id), and the id of each: the first `#length` slots are used. */
@@ -87,28 +90,38 @@ export class KeyIndex {
   }
 
   /**
-   * Its pairs as bytes, the recent ones merged first (`restore` reads them back): the ledger's
-   * snapshot keeps them, so that a connection opening a large ledger need not read every request's
-   * hash (a million: about 0.3 s of CPU).
+   * Its pairs as parts of bytes (`restore` reads them back), the recent ones merged first, at most
+   * `SNAPSHOT_PART` pairs a part (1 MB): the ledger's snapshot keeps them, so that a connection opening
+   * a large ledger need not read every request's hash (a million: about 0.3 s of CPU).
    */
-  snapshot(): Buffer {
+  *snapshot(): Generator<Buffer> {
     this.#merge();
-    const bytes = Buffer.allocUnsafe(4 + this.#length * 8);
-    bytes.writeUInt32LE(this.#length, 0);
-    Buffer.from(this.#hashes.buffer, this.#hashes.byteOffset, this.#length * 4).copy(bytes, 4);
-    Buffer.from(this.#ids.buffer, this.#ids.byteOffset, this.#length * 4).copy(bytes, 4 + this.#length * 4);
-    return bytes;
+    for (let from = 0; from < this.#length; from += SNAPSHOT_PART) {
+      const n = Math.min(SNAPSHOT_PART, this.#length - from);
+      const bytes = Buffer.allocUnsafe(4 + n * 8);
+      bytes.writeUInt32LE(n, 0);
+      Buffer.from(this.#hashes.buffer, this.#hashes.byteOffset + from * 4, n * 4).copy(bytes, 4);
+      Buffer.from(this.#ids.buffer, this.#ids.byteOffset + from * 4, n * 4).copy(bytes, 4 + n * 4);
+      yield bytes;
+    }
   }
 
-  /** Replaces its pairs with a `snapshot`'s. */
-  restore(bytes: Uint8Array): void {
+  /** Replaces its pairs with a `snapshot`'s parts, in their order. */
+  restore(parts: readonly Uint8Array[]): void {
     this.clear();
-    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const length = view.readUInt32LE(0);
+    const views = parts.map((bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    const length = views.reduce((sum, view) => sum + view.readUInt32LE(0), 0);
     this.#hashes = new Uint32Array(length);
     this.#ids = new Uint32Array(length);
-    new Uint8Array(this.#hashes.buffer).set(view.subarray(4, 4 + length * 4));
-    new Uint8Array(this.#ids.buffer).set(view.subarray(4 + length * 4, 4 + length * 8));
+    const hashBytes = new Uint8Array(this.#hashes.buffer);
+    const idBytes = new Uint8Array(this.#ids.buffer);
+    let at = 0;
+    for (const view of views) {
+      const n = view.readUInt32LE(0);
+      hashBytes.set(view.subarray(4, 4 + n * 4), at * 4);
+      idBytes.set(view.subarray(4 + n * 4, 4 + n * 8), at * 4);
+      at += n;
+    }
     this.#length = length;
   }
 

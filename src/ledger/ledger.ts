@@ -5,17 +5,22 @@
  * records wait on disk, not in a Map) and what makes work survive a crash or Ctrl-C without paying
  * twice:
  *
- * - `requests` are found by `(scope, key)`, through a hash of both (`keyHash`) kept on each row
- *   and held in memory by id (`./key-index.ts`), not in an index on disk. The key hashes the whole
- *   request (see `requestKey`) and the scope hashes the API identity (base URL and a hash of the
- *   key, never the key), so a rerun finds what was already submitted or answered.
+ * - requests (`request_rows`) are found by `(scope, key)`, through a hash of both (`keyHash`) kept
+ *   on each row and held in memory by id (`./key-index.ts`), not in an index on disk. The key hashes
+ *   the whole request (see `requestKey`) and the scope hashes the API identity (base URL and a hash
+ *   of the key, never the key), so a rerun finds what was already submitted or answered.
  *   A request is `pending` (to submit), `submitted` (in a batch) or `done` (its result stored). Its
- *   state row is small (it changes several times); what it sends lives apart: the params shared by
- *   a job once in `specs`, each request's messages in `payloads` (under the request's id), and its
- *   answer in `results` (the request points to it).
- *   Payloads and results are appended in id order, never inserted by a hash key: a random-key
- *   B-tree insert dirties a page per row, and at a million rows that write volume was most of the
- *   ledger's cost.
+ *   row is written once and never updated (schema 12): what becomes of it is appended to the `log`,
+ *   one entry for a batch that takes requests (their ids in it, and on the batch's row), one for a
+ *   chunk of answers, one for a release; each connection folds the log into where each request
+ *   stands, in memory (`./states.ts`), from the ledger's last `snapshots` row of those states and
+ *   the key index. The rarer steps (gc, status) read the view `requests`: the rows with the columns
+ *   they had before schema 12 (state, batch, attempts, result), as the fold has them. What a request
+ *   sends lives apart: the params shared by a job once in `specs`, each request's messages in
+ *   `payloads` (under the request's id), and its answer in `results`.
+ *   Rows are appended in id order, never inserted by a hash key: a random-key B-tree insert dirties
+ *   a page per row, and at a million rows that write volume was most of the ledger's cost; and an
+ *   update of a row for each request batched and answered was, after that, most of what was left.
  * - `batches` record each submission *before* `create` is called (state `creating`, with the nonce
  *   that prefixes its `custom_id`s) and again after (`in_progress` with the remote id), so a crash
  *   between the two leaves a row from which the batch can be found again (orphan discovery) instead
@@ -33,7 +38,8 @@
  *
  * better-sqlite3 is synchronous; writes are grouped into transactions by the caller (`transaction()`).
  * Several processes may share one ledger (WAL, busy timeout): ownership is by run, and a request is
- * assigned to a batch only while it is `pending`, so two runs never submit the same request.
+ * assigned to a batch only while it is `pending`, as the log says under the write lock (each step
+ * folds what others appended first), so two runs never submit the same request.
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
@@ -41,7 +47,7 @@ import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchEnrichError } from '../errors.ts';
 import { plural } from '../core/text.ts';
-import { cutShortSql, fileIdsIn, SELECT_WRITTEN, forwardState, gcRules, ledgerBusy, SQLITE_BUSY_TIMEOUT_MS, stoppedEarlySql, type StoppedEarly, NAMES_A_FILE, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type WrittenFile, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, countsByBatch, resultCountsSql, type ResultCounts } from './store.ts';
+import { cutShortSql, fileIdsIn, SELECT_WRITTEN, forwardState, gcRules, ledgerBusy, SQLITE_BUSY_TIMEOUT_MS, stoppedEarlySql, type StoppedEarly, NAMES_A_FILE, RETRY_WAITING, tryMark, type CutShort, type GcRules, type RunOutcome, type GcAt, type WrittenFile, type GcCounts, type KnownRequest, type LedgerStore, type NewRecord, type NewRequest, type Settlement, type Spec, countsByBatch, type ResultCounts } from './store.ts';
 import { RunRecords, removeScratch } from './scratch.ts';
 import { UploadRegistry } from './uploads.ts';
 import { BulkInsert } from './bulk.ts';
@@ -593,9 +599,12 @@ export class Ledger implements LedgerStore {
       takeKeys: db
         .prepare<[number, number], number | null>('SELECT MAX(be_take_key(id, COALESCE(h, be_key_hash(scope, key)))) FROM request_rows WHERE id > ? AND id <= ?')
         .pluck(),
-      snapshot: db.prepare<[], { seq: number; request_id: number; states: Buffer; keys: Buffer }>('SELECT seq, request_id, states, keys FROM snapshots WHERE id = 1'),
+      snapshot: db.prepare<[], { seq: number; request_id: number }>('SELECT seq, request_id FROM snapshots WHERE id = 1'),
+      snapshotParts: db.prepare<[number], Buffer>('SELECT data FROM snapshot_parts WHERE keys = ? ORDER BY part').pluck(),
       snapshotSeq: db.prepare<[], number>('SELECT seq FROM snapshots WHERE id = 1').pluck(),
-      writeSnapshot: db.prepare<[number, number, Buffer, Buffer]>('INSERT OR REPLACE INTO snapshots (id, seq, request_id, states, keys) VALUES (1, ?, ?, ?, ?)'),
+      writeSnapshot: db.prepare<[number, number]>('INSERT OR REPLACE INTO snapshots (id, seq, request_id) VALUES (1, ?, ?)'),
+      clearSnapshot: db.prepare('DELETE FROM snapshot_parts'),
+      snapshotPart: db.prepare<[number, number, Buffer]>('INSERT INTO snapshot_parts (part, keys, data) VALUES (?, ?, ?)'),
       takeRows: db
         .prepare<[number], number | null>(
           'SELECT MAX(be_take_row(id, COALESCE(h, be_key_hash(scope, key)), state, batch_id, attempts, max_tokens, result_id, updated_at)) FROM request_rows WHERE id > ?',
@@ -688,7 +697,8 @@ export class Ledger implements LedgerStore {
           members BLOB
         );
         ALTER TABLE batches ADD COLUMN members BLOB;
-        CREATE TABLE snapshots (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, request_id INTEGER NOT NULL, states BLOB NOT NULL, keys BLOB NOT NULL);
+        CREATE TABLE snapshots (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, request_id INTEGER NOT NULL);
+        CREATE TABLE snapshot_parts (part INTEGER PRIMARY KEY, keys INTEGER NOT NULL, data BLOB NOT NULL);
         CREATE VIEW requests AS
           SELECT id, scope, key, h, label, spec, be_state(id) AS state, be_batch(id) AS batch_id, be_attempts(id) AS attempts,
                  be_max_tokens(id) AS max_tokens, be_result(id) AS result_id, be_updated(id) AS updated_at
@@ -917,8 +927,8 @@ export class Ledger implements LedgerStore {
   #restoreSnapshot(): void {
     const snapshot = this.#stmt.snapshot.get();
     if (snapshot === undefined) return;
-    this.#states.restore(snapshot.states);
-    this.#keys.restore(snapshot.keys);
+    this.#states.restore(this.#stmt.snapshotParts.iterate(0));
+    this.#keys.restore(this.#stmt.snapshotParts.all(1));
     this.#rowsSeen = snapshot.request_id;
     this.#keysSeen = snapshot.request_id;
     this.#logSeen = snapshot.seq;
@@ -926,15 +936,26 @@ export class Ledger implements LedgerStore {
 
   /**
    * Writes the states as this connection holds them now, with how far they go (the last request and
-   * log entry folded), when `force`d or when the log has grown by `SNAPSHOT_AFTER` entries since the
-   * last one: one row, about 27 bytes a request with the key index (a million: 27 MB, written in about 0.1 s).
+   * log entry folded), when `force`d or when due: the log has grown by `SNAPSHOT_AFTER` entries since
+   * the last one, or there is none and as many requests (a ledger migrated from schema 11). About 27
+   * bytes a request with the key index (a million: 27 MB, written in about 0.1 s), in parts of about
+   * 1 MB, so that it is never all in memory at once. Whether it is due is read first, without the
+   * write lock (a run's end beside a busy worker need not wait).
    */
   #snapshot(force = false): void {
+    const due = this.transaction(() => {
+      this.#sync();
+      const last = this.#stmt.snapshotSeq.get();
+      return force || this.#logSeen - (last ?? 0) >= this.#snapshotAfter || (last === undefined && this.#rowsSeen >= this.#snapshotAfter);
+    });
+    if (!due) return;
     this.#readThenWrite(() => {
       this.#sync();
-      const last = this.#stmt.snapshotSeq.get() ?? 0;
-      if (!force && this.#logSeen - last < this.#snapshotAfter) return;
-      this.#stmt.writeSnapshot.run(this.#logSeen, this.#rowsSeen, this.#states.snapshot(), this.#keys.snapshot());
+      this.#stmt.clearSnapshot.run();
+      let part = 0;
+      for (const bytes of this.#states.snapshot()) this.#stmt.snapshotPart.run(part++, 0, bytes);
+      for (const bytes of this.#keys.snapshot()) this.#stmt.snapshotPart.run(part++, 1, bytes);
+      this.#stmt.writeSnapshot.run(this.#logSeen, this.#rowsSeen);
     });
   }
 
@@ -947,8 +968,7 @@ export class Ledger implements LedgerStore {
       if (members !== null) foldAnswers(states, members, batch, at);
     } else if (kind === LOG.release || kind === LOG.unretry) {
       if (members !== null) for (const id of membersOf(members)) states.release(id, kind === LOG.unretry);
-    }
-    else if (kind === LOG.reopen) states.reopen(request, at);
+    } else if (kind === LOG.reopen) states.reopen(request, at);
   }
 
   /** Appends one log entry of this connection and folds it (in the caller's transaction, after `#sync`). */

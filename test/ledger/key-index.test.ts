@@ -109,20 +109,25 @@ describe('KeyIndex', () => {
     expect(() => index.add(1, 2 ** 32)).toThrow(RangeError);
   });
 
-  it('a snapshot holds every pair, the recent ones too, and a restored index finds each as the first did (and nothing of what it held before)', () => {
+  it('a snapshot holds every pair, the recent ones too, in parts of at most 131,072, and a restored index finds each as the first did (and nothing of what it held before)', () => {
     const index = new KeyIndex(64);
-    for (let id = 1; id <= 1_000; id++) index.add(id % 300, id); // merged, then 1,000 % 64 recent
+    for (let id = 1; id <= 200_000; id++) index.add(id % 300, id); // merged, then 200,000 % 64 recent
+    const parts = [...index.snapshot()];
+    expect(parts.map((part) => part.readUInt32LE(0))).toEqual([131_072, 200_000 - 131_072]);
     const restored = new KeyIndex(64);
     restored.add(5, 999_999);
-    restored.restore(index.snapshot());
-    expect(restored.size).toBe(1_000);
+    restored.restore(parts);
+    expect(restored.size).toBe(200_000);
     for (const hash of [0, 1, 5, 299]) expect(offered(restored, hash)).toEqual(offered(index, hash));
     expect(offered(restored, 5)).not.toContain(999_999);
     // Read from bytes at an odd offset (a blob need not be aligned), and added to as before.
-    const shifted = Buffer.concat([Buffer.from([1]), index.snapshot()]).subarray(1);
+    const shifted = parts.map((part) => Buffer.concat([Buffer.from([1]), part]).subarray(1));
     const again = new KeyIndex(64);
     again.restore(shifted);
-    again.add(5, 1_001);
-    expect(offered(again, 5)).toEqual([1_001, ...offered(index, 5)]);
+    again.add(5, 200_001);
+    expect(offered(again, 5)).toEqual([200_001, ...offered(index, 5)]);
+    const empty = new KeyIndex(64);
+    empty.restore([...new KeyIndex(64).snapshot()]);
+    expect(empty.size).toBe(0);
   });
 });

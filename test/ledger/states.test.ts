@@ -123,3 +123,23 @@ describe('answers blobs', () => {
     expect(states.get(3)).toEqual({ state: PENDING, batch: 0, attempts: 1, maxTokens: null, result: 12, updated: T + 9 });
   });
 });
+
+describe('snapshots', () => {
+  it('a part a page and one for the max_tokens held; restored, they give back every state, and nothing of what was held before', () => {
+    const states = held(1, 70_000, 10_000_000);
+    states.assign(1, 3, T + 1);
+    states.retry(1, 8, 512, T + 2);
+    states.assign(70_000, 4, T + 3);
+    states.done(70_000, 4, 9, T + 4);
+    const parts = [...states.snapshot()];
+    expect(parts).toHaveLength(4);
+    const restored = held(5);
+    restored.restore(parts.map((part) => Buffer.concat([Buffer.from([0]), part]).subarray(1)));
+    for (const id of [1, 70_000, 10_000_000]) expect(restored.get(id)).toEqual(states.get(id));
+    expect(restored.get(5)).toBeUndefined();
+    expect(restored.size).toBe(3);
+    restored.delete(10_000_000);
+    expect(restored.bytes).toBe(2 * 65_536 * 19);
+  });
+});
+
