@@ -5,7 +5,7 @@
  * ledger's `log` of state changes in order. A request's row is never updated: marking it batched and
  * answered were two updates of a row for every request, and at 200,000 rows those updates (and the
  * WAL pages they dirtied) were a third of the ledger's cost (README, "Why the ledger is not at 15
- * µs"). A batch's requests are one log entry (their ids as a blob), an answer one entry.
+ * µs"). A batch's requests are one log entry (their ids as a blob), a chunk of answers one entry.
  *
  * Each connection folds the entries it has not seen (`Ledger.#sync`, under the lock of the
  * transaction that reads or writes), so two workers on one ledger decide on the same picture.
@@ -46,11 +46,10 @@ export const LOG = {
   unretry: 5,
 } as const;
 
-const PAGE_BITS = 16;
+const PAGE = 1 << 16;
 /** The first word of a snapshot's part (`snapshot`): a page, or the `max_tokens` held. */
 const PAGE_PART = 1;
 const TOKENS_PART = 2;
-const PAGE = 1 << PAGE_BITS;
 
 /**
  * One page's states, column by column: 19 bytes a request. `updated` to the millisecond, as the rows
@@ -64,7 +63,6 @@ class Page {
   readonly updated = new Float64Array(PAGE);
   held = 0;
 }
-
 
 /** A request's state as the fold holds it. */
 export interface HeldState {
@@ -193,7 +191,7 @@ export class RequestStates {
     page.updated[i] = at;
   }
 
-  /** The request's final result (`LOG.done`). */
+  /** The request's final result (a `LOG.answers` entry). */
   done(id: number, batch: number, result: number, at: number): void {
     const page = this.#page(id);
     const i = id % PAGE;
@@ -204,7 +202,7 @@ export class RequestStates {
     page.updated[i] = at;
   }
 
-  /** Back to pending after an answer (`LOG.retry`). */
+  /** Back to pending after an answer, for another attempt (a `LOG.answers` entry). */
   retry(id: number, result: number, maxTokens: number | null, at: number): void {
     const page = this.#page(id);
     const i = id % PAGE;
