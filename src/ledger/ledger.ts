@@ -1145,7 +1145,9 @@ export class Ledger implements LedgerStore {
   #forgetRun(run: number, { ended, outcome }: { ended: boolean; outcome?: RunOutcome | undefined }): void {
     const job = this.#stmt.run.get(run)?.job;
     if (this.#records.holds(run)) {
-      this.transaction(() => {
+      // Under the write lock from its start: it folds the log (a read) before it writes, and a write
+      // after a read in a deferred transaction fails at once beside another writer (SQLITE_BUSY).
+      this.#readThenWrite(() => {
         this.#sync();
         if (job !== undefined && ended) this.#stmt.unmarkTry.run(job, tryMark(run));
         // Complete: the marks of the job's dead tries it covered go (none for most jobs: looked for first).

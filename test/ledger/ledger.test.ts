@@ -247,6 +247,34 @@ describe('another worker writing the ledger all the time', () => {
   }, 60_000);
 });
 
+describe('a run that ends while another worker holds the write lock', () => {
+  // helper-102: schema 12's endRun folded the log (a read) before its first write, in a deferred
+  // transaction: that write does not wait for another writer (SQLITE_BUSY at once), so a run beside a
+  // busy worker failed at its very end.
+  it('waits for its turn instead of failing', async () => {
+    const path = tempPath();
+    const ledger = new Ledger(path);
+    const run = ledger.startRun('j', Date.now());
+    const other = ledgerProcess(`
+      const Database = (await import('better-sqlite3')).default;
+      const db = new Database(${JSON.stringify(path)});
+      db.exec('BEGIN IMMEDIATE');
+      db.prepare("INSERT INTO written (id, path, as_what, noted_at) VALUES ('x', 'p', 'a', 1)").run();
+      console.log('locked');
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);
+      db.exec('COMMIT');
+      db.close();`);
+    let out = '';
+    other.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    const done = new Promise((resolve) => other.on('close', resolve));
+    await vi.waitFor(() => expect(out).toContain('locked'), { timeout: 10_000 });
+    expect(() => ledger.endRun(run)).not.toThrow();
+    expect(ledger.run(run)).toBeUndefined();
+    await done;
+    ledger.close();
+  }, 30_000);
+});
+
 describe('a ledger path that cannot be one', () => {
   it('a folder is named as one, with a file to give instead', () => {
     const dir = dirname(tempPath());
