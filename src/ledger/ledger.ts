@@ -1441,13 +1441,18 @@ export class Ledger implements LedgerStore {
   batchSpecs(batchIds: readonly number[]): Map<number, Spec> {
     return this.transaction(() => {
       this.#sync();
-      // From a request the batch still holds (waiting on it, or answered by it): one of a batch whose
+      // From a request the batch still holds (waiting on it, or answered by it), whose row is there (the
+      // fold keeps the state of one another process's gc deleted; helper-102): one of a batch whose
       // requests all moved on (released, sent again) may be priced otherwise now.
       const specs = new Map<number, Spec>();
       for (const id of batchIds) {
-        const request = [...this.#membersOf(id)].find((member) => this.#states.batch(member) === id && this.#states.state(member) !== PENDING);
-        const spec = request === undefined ? undefined : this.#stmt.specOf.get(request);
-        if (spec) specs.set(id, spec);
+        for (const member of this.#membersOf(id)) {
+          if (this.#states.batch(member) !== id || this.#states.state(member) === PENDING) continue;
+          const spec = this.#stmt.specOf.get(member);
+          if (spec === undefined) continue;
+          specs.set(id, spec);
+          break;
+        }
       }
       return specs;
     });

@@ -432,6 +432,24 @@ describe("a snapshot of the requests' states", () => {
   });
 });
 
+describe('a request another process deleted (gc) while this connection held its state', () => {
+  // helper-102 #2: the fold of a connection keeps the state of a request whose row another process's gc
+  // deleted (ids are never given again, and each lookup checks the row); a batch's price was read from
+  // its first member, and with that one gone `status --json` had no spec for the batch.
+  it('does not hide the spec of its batch', () => {
+    const path = tempPath();
+    const SPEC = { id: 's', head: '{"model":"m","max_tokens":5,"messages":', tail: '}' };
+    const ledger = new Ledger(path);
+    const run = ledger.startRun('j', 1);
+    ledger.intake('scope-a', run, [SPEC], ['a', 'b'].map((key) => ({ key, label: null, spec: 's', messages: '[]' })), [], 1);
+    const { id } = ledger.openBatch(identity, run, 'j', 'n', ['a', 'b'], 2);
+    ledger.settle(id, [...ledger.submittedOf(id).values()].map((waiting) => ({ waiting, result: '{"type":"succeeded"}', retry: false })), 3);
+    tamper(path, "DELETE FROM request_rows WHERE key = 'a'");
+    expect(ledger.batchSpecs([id]).get(id)?.id).toBe('s');
+    ledger.close();
+  });
+});
+
 describe('migration from schema 11, with work in flight', () => {
   // Schema 12 stops updating a request's row (src/ledger/states.ts): a row migrated keeps the state it
   // had, and the log goes on from it. Its batches list no members: they are found by that state.
