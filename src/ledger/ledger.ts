@@ -371,7 +371,7 @@ export function keyHash(scope: string, key: string): number {
  * switch is tried again, for as long as the busy timeout would have waited.
  */
 function walMode(db: Database.Database): void {
-  const until = Date.now() + 10_000;
+  const until = Date.now() + SQLITE_BUSY_TIMEOUT_MS;
   for (;;) {
     try {
       db.pragma('journal_mode = WAL');
@@ -870,6 +870,17 @@ export class Ledger implements LedgerStore {
   }
 
   /**
+   * A read of the requests' states: in one read transaction, after the fold is brought up to what the
+   * ledger holds (`#sync`).
+   */
+  #read<T>(fn: () => T): T {
+    return this.transaction(() => {
+      this.#sync();
+      return fn();
+    });
+  }
+
+  /**
    * A transaction that reads before it writes, holding the write lock from its start (`BEGIN
    * IMMEDIATE`). In a deferred one, the first write after a read fails at once, without the busy
    * timeout, when another connection writes meanwhile (SQLITE_BUSY, or SQLITE_BUSY_SNAPSHOT once it
@@ -943,8 +954,7 @@ export class Ledger implements LedgerStore {
    * write lock (a run's end beside a busy worker need not wait).
    */
   #snapshot(force = false): void {
-    const due = this.transaction(() => {
-      this.#sync();
+    const due = this.#read(() => {
       const last = this.#stmt.snapshotSeq.get();
       return force || this.#logSeen - (last ?? 0) >= this.#snapshotAfter || (last === undefined && this.#rowsSeen >= this.#snapshotAfter);
     });
@@ -1191,8 +1201,7 @@ export class Ledger implements LedgerStore {
    * itself (system calls every time), about 4 µs a key against under 1 µs inside one.
    */
   #lookUp<T>(scope: string, keys: readonly string[], statement: Database.Statement<[number, string, string], T>): Map<string, T> {
-    return this.transaction(() => {
-      this.#sync();
+    return this.#read(() => {
       const found = new Map<string, T>();
       for (const key of keys) {
         const row = this.#byKey(scope, key, (id) => statement.get(id, scope, key));
@@ -1211,8 +1220,7 @@ export class Ledger implements LedgerStore {
   submittedOf(batchId: number): Map<string, Waiting> {
     // As arrays (`raw`), made into objects here: better-sqlite3 makes a row object by looking each
     // column's name up in V8's string table, row after row (100,000 requests: about 190 → 135 ms).
-    return this.transaction(() => {
-      this.#sync();
+    return this.#read(() => {
       const states = this.#states;
       const waiting = new Map<string, Waiting>();
       for (const [id, key, spec] of this.#rowsOf(this.#waitingOn(batchId), this.#stmt.rowsInRange, this.#stmt.rowById)) {
@@ -1384,8 +1392,7 @@ export class Ledger implements LedgerStore {
   batchPage(batchId: number, afterId: number, limit: number): PayloadRow[] {
     // As arrays (`raw`), as `submittedOf` (ledger-floor at 200,000 rows: opening batches and reading
     // their bodies, 856 → 784 ms).
-    return this.transaction(() => {
-      this.#sync();
+    return this.#read(() => {
       const page: PayloadRow[] = [];
       for (const [id, key, label, spec, messages] of this.#rowsOf(this.#waitingOn(batchId, afterId, limit), this.#stmt.bodiesInRange, this.#stmt.bodyById)) {
         page.push(withSpec({ id, key, label, spec, messages, max_tokens: this.#states.maxTokens(id) }, this.#spec(spec), batchId, ` ${this.path}`));
@@ -1439,8 +1446,7 @@ export class Ledger implements LedgerStore {
   }
 
   batchSpecs(batchIds: readonly number[]): Map<number, Spec> {
-    return this.transaction(() => {
-      this.#sync();
+    return this.#read(() => {
       // From a request the batch still holds (waiting on it, or answered by it), whose row is there (the
       // fold keeps the state of one another process's gc deleted; helper-102): one of a batch whose
       // requests all moved on (released, sent again) may be priced otherwise now.
@@ -1527,16 +1533,14 @@ export class Ledger implements LedgerStore {
 
   /** Requests of a batch that got no result line. */
   unanswered(batchId: number): string[] {
-    return this.transaction(() => {
-      this.#sync();
+    return this.#read(() => {
       return this.#rowsOf(this.#waitingOn(batchId), this.#stmt.rowsInRange, this.#stmt.rowById).map(([, key]) => key);
     });
   }
 
   /** By the type of each result stored (its JSON's `type`), or `processing` for a request still waiting. */
   resultCounts(batchIds: readonly number[]): Map<number, ResultCounts> {
-    return this.transaction(() => {
-      this.#sync();
+    return this.#read(() => {
       const states = this.#states;
       const rows: { b: number; t: string | null; n: number }[] = [];
       for (const batchId of batchIds) {
@@ -1588,8 +1592,7 @@ export class Ledger implements LedgerStore {
   }
 
   records(scope: string, run: number, fromSeq: number, limit: number): RecordRow[] {
-    return this.transaction(() => {
-      this.#sync();
+    return this.#read(() => {
       return this.#records.page(scope, run, fromSeq, limit);
     });
   }
@@ -1712,10 +1715,7 @@ export class Ledger implements LedgerStore {
   }
 
   filesInUse(scope: string, afterGc?: GcAt): Set<string> {
-    return this.transaction(() => {
-      this.#sync();
-      return this.#filesInUse(scope, afterGc);
-    });
+    return this.#read(() => this.#filesInUse(scope, afterGc));
   }
 
   #filesInUse(scope: string, afterGc?: GcAt): Set<string> {
@@ -1750,10 +1750,7 @@ export class Ledger implements LedgerStore {
   }
 
   gcBatchIds(before: number, now: number): number[] {
-    return this.transaction(() => {
-      this.#sync();
-      return this.#gcBatchIds(before, now);
-    });
+    return this.#read(() => this.#gcBatchIds(before, now));
   }
 
   #gcBatchIds(before: number, now: number): number[] {
@@ -1769,10 +1766,7 @@ export class Ledger implements LedgerStore {
    * plain read, so a dry run never waits on a running job's write lock.
    */
   gcPreview(before: number, now: number, keep: readonly number[] = []): GcCounts {
-    return this.transaction(() => {
-      this.#sync();
-      return this.#gcPreview(before, now, keep);
-    });
+    return this.#read(() => this.#gcPreview(before, now, keep));
   }
 
   #gcPreview(before: number, now: number, keep: readonly number[]): GcCounts {
